@@ -1,0 +1,52 @@
+/* The per-message steps shared by every send and receive entry point. */
+#ifndef ZESP_DATAPATH_H
+#define ZESP_DATAPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "packet.h"
+#include "sad.h"
+
+/* Next Header of a zesp message payload (RFC 3692 experimental value). */
+#define ZESP_NEXT_HEADER 253U
+
+/* With ESN, a sequence number this far above the highest received is
+ * taken for an old one (see inbound.c). */
+#define ESN_MAX_AHEAD (UINT64_C(1) << 31)
+
+/* Soft-expire 32-bit SAs this far before their sequence numbers run out. */
+#define SEQ32_SOFT_MARGIN UINT64_C(0x10000000)
+
+struct out_ctx {
+    struct sa_ref ref;
+    struct esp_crypto ec;
+    uint64_t seq;
+};
+
+struct in_ctx {
+    struct sa_ref ref;
+    struct esp_crypto ec;
+    uint64_t seq;
+};
+
+/* Outbound: find the SA, charge the message to its lifetimes, take the next
+ * sequence number.  Returns 0 or a ZESP_E* / errno code. */
+int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
+              struct out_ctx *ctx);
+int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
+             uint8_t next_header);
+
+/* Inbound: every check that changes no state, then the decryption. */
+int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
+            struct in_ctx *ctx, size_t *payload_len, uint8_t *next_header);
+/* After every other check passed: mark the sequence number, count. */
+int in_commit(struct in_ctx *ctx, size_t payload_len);
+/* Count a rejection against the SA (or the SAD if no SA was found). */
+void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err);
+
+int lifetime_check(struct sa_slot *s, uint64_t now);
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);
+void lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+
+#endif

@@ -1,0 +1,51 @@
+/* Library set-up and the sentences for each error. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "transform.h"
+#include "zesp.h"
+
+static const char *const messages[] = {
+    [ZESP_EMALFORMED - ZESP_EBASE] = "malformed ESP message",
+    [ZESP_ENOSA - ZESP_EBASE] = "no security association with that SPI",
+    [ZESP_EREPLAY - ZESP_EBASE] = "replayed message: sequence number already received",
+    [ZESP_EOLD - ZESP_EBASE] = "sequence number below the replay window",
+    [ZESP_EICV - ZESP_EBASE] = "integrity check failed: message forged or corrupted",
+    [ZESP_EEXPIRED - ZESP_EBASE] = "security association reached its hard lifetime",
+    [ZESP_ESEQEXHAUSTED - ZESP_EBASE] = "security association has no sequence numbers left: rekey",
+    [ZESP_EBINDING - ZESP_EBASE] = "clear frames differ from those the sender bound",
+    [ZESP_ETOOBIG - ZESP_EBASE] = "message larger than the SA database allows",
+    [ZESP_EUNSUPPORTED - ZESP_EBASE] = "transform not supported on this CPU or build",
+    [ZESP_EEXIST - ZESP_EBASE] = "a security association with that SPI and direction exists",
+    [ZESP_EFULL - ZESP_EBASE] = "the SA database is full",
+    [ZESP_EDIRECTION - ZESP_EBASE] = "security association used in the wrong direction",
+};
+
+const char *zesp_strerror(int err)
+{
+    if (err > ZESP_EBASE && err < ZESP_ELAST)
+        return messages[err - ZESP_EBASE];
+    return strerror(err);
+}
+
+int zesp_init(void)
+{
+    return sodium_init() < 0 ? -1 : 0;
+}
+
+int zesp_transform_available(uint32_t transform)
+{
+    const struct transform *t = transform_find(transform);
+
+    if (zesp_init() != 0)
+        return 0;
+    return t != NULL && transform_usable(t);
+}
+
+const char *zesp_transform_name(uint32_t transform)
+{
+    const struct transform *t = transform_find(transform);
+
+    return t ? t->name : "unknown";
+}

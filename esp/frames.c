@@ -1,0 +1,121 @@
+/* The socket-free entry points: seal and open messages and raw ESP. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+#include "message.h"
+#include "msg.h"
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
+              uint8_t **out, size_t *out_size)
+{
+    struct out_ctx ctx;
+    size_t payload_len;
+    uint8_t *buf;
+    int err;
+
+    if (out != NULL)
+        *out = NULL;
+    if (out_size != NULL)
+        *out_size = 0;
+    if (sad == NULL || parts == NULL || out == NULL || out_size == NULL)
+        return fail(EINVAL);
+    if ((err = message_payload_len(parts, &payload_len)) != 0)
+        return fail(err);
+    if ((err = out_begin(sad, spi, payload_len, &ctx)) != 0)
+        return fail(err);
+    if ((buf = malloc(esp_packet_len(payload_len))) == NULL)
+        return fail(ENOMEM);
+    message_encode(buf + ZESP_HEADERBYTES, parts);
+    if ((err = out_seal(&ctx, buf, payload_len, ZESP_NEXT_HEADER)) != 0) {
+        free(buf);
+        return fail(err);
+    }
+    *out = buf;
+    *out_size = esp_packet_len(payload_len);
+    return 0;
+}
+
+void zesp_buf_free(uint8_t *buf)
+{
+    free(buf);
+}
+
+int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
+              uint8_t *esp, size_t esp_size, zesp_msg *msg)
+{
+    int err;
+
+    if (sad == NULL || msg == NULL || esp == NULL || (nframes && !frames))
+        return fail(EINVAL);
+    msg_reset(msg);
+    for (size_t i = 0; i < nframes; i++)
+        if ((err = msg_push_pre(msg, frames[i].data, frames[i].size)) != 0)
+            return fail(err);
+    if ((err = msg_open(sad, msg, esp, esp_size)) != 0)
+        return fail(err);
+    return 0;
+}
+
+size_t zesp_esp_bytes(size_t payload_len)
+{
+    return esp_packet_len(payload_len);
+}
+
+int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
+                     size_t len, uint8_t next_header, uint8_t *out,
+                     size_t *out_len)
+{
+    struct out_ctx ctx;
+    int err;
+
+    if (out_len != NULL)
+        *out_len = 0;
+    if (sad == NULL || out == NULL || out_len == NULL || (len && !payload))
+        return fail(EINVAL);
+    if ((err = out_begin(sad, spi, len, &ctx)) != 0)
+        return fail(err);
+    if (len)
+        memmove(out + ZESP_HEADERBYTES, payload, len);
+    if ((err = out_seal(&ctx, out, len, next_header)) != 0)
+        return fail(err);
+    *out_len = esp_packet_len(len);
+    return 0;
+}
+
+int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
+                     uint8_t **payload, size_t *payload_len,
+                     uint8_t *next_header, uint32_t *spi, uint64_t *seq)
+{
+    struct in_ctx ctx;
+    size_t plen;
+    uint8_t nh;
+    int err;
+
+    if (sad == NULL || pkt == NULL || payload == NULL ||
+        payload_len == NULL || next_header == NULL)
+        return fail(EINVAL);
+    *payload = NULL;
+    *payload_len = 0;
+    if ((err = in_open(sad, pkt, len, &ctx, &plen, &nh)) == 0)
+        err = in_commit(&ctx, plen);
+    if (err != 0) {
+        count_rejection(sad, ctx.ref.slot, err);
+        return fail(err);
+    }
+    *payload = pkt + ZESP_HEADERBYTES;
+    *payload_len = plen;
+    *next_header = nh;
+    if (spi != NULL)
+        *spi = ctx.ref.slot->spi;
+    if (seq != NULL)
+        *seq = ctx.seq;
+    return 0;
+}

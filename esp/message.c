@@ -1,0 +1,115 @@
+/* Encoding the frames of a message into an ESP payload, and back. */
+#include "message.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "packet.h"
+
+int message_payload_len(const zesp_parts *parts, size_t *len)
+{
+    size_t n = 1U + (parts->nclear ? BINDING_BYTES : 0U);
+
+    if (parts->nclear > ZESP_MAX_CLEAR_FRAMES ||
+        (parts->nclear && parts->clear == NULL) ||
+        (parts->nbody && parts->body == NULL))
+        return EINVAL;
+    for (size_t i = 0; i < parts->nclear; i++)
+        if (parts->clear[i].size > UINT32_MAX)
+            return ZESP_ETOOBIG;
+    for (size_t i = 0; i < parts->nbody; i++) {
+        size_t f = parts->body[i].size;
+        if (f > UINT32_MAX || n + FRAME_LEN_BYTES + f < n)
+            return ZESP_ETOOBIG;
+        n += FRAME_LEN_BYTES + f;
+    }
+    *len = n;
+    return 0;
+}
+
+static void binding(uint8_t out[BINDING_BYTES], const zesp_frame *clear,
+                    size_t nclear)
+{
+    crypto_generichash_state st;
+    uint8_t len[FRAME_LEN_BYTES];
+
+    crypto_generichash_init(&st, NULL, 0, BINDING_BYTES);
+    for (size_t i = 0; i < nclear; i++) {
+        store_be32(len, (uint32_t)clear[i].size);
+        crypto_generichash_update(&st, len, sizeof len);
+        crypto_generichash_update(&st, clear[i].data, clear[i].size);
+    }
+    crypto_generichash_final(&st, out, BINDING_BYTES);
+}
+
+void message_encode(uint8_t *out, const zesp_parts *parts)
+{
+    *out++ = (uint8_t)parts->nclear;
+    if (parts->nclear) {
+        binding(out, parts->clear, parts->nclear);
+        out += BINDING_BYTES;
+    }
+    for (size_t i = 0; i < parts->nbody; i++) {
+        store_be32(out, (uint32_t)parts->body[i].size);
+        out += FRAME_LEN_BYTES;
+        if (parts->body[i].size)
+            memcpy(out, parts->body[i].data, parts->body[i].size);
+        out += parts->body[i].size;
+    }
+}
+
+static int push_body(struct message_view *v, const uint8_t *data, size_t size)
+{
+    if (v->nbody == v->body_cap) {
+        size_t cap = v->body_cap ? v->body_cap * 2U : 8U;
+        zesp_frame *b = realloc(v->body, cap * sizeof *b);
+        if (b == NULL)
+            return ENOMEM;
+        v->body = b;
+        v->body_cap = cap;
+    }
+    v->body[v->nbody].data = data;
+    v->body[v->nbody].size = size;
+    v->nbody++;
+    return 0;
+}
+
+int message_decode(const uint8_t *payload, size_t len, const zesp_frame *pre,
+                   size_t npre, struct message_view *view)
+{
+    const uint8_t *p = payload, *end = payload + len;
+    int err;
+
+    view->nbody = 0;
+    if (len < 1U)
+        return ZESP_EMALFORMED;
+    view->nclear = *p++;
+    if (view->nclear) {
+        uint8_t want[BINDING_BYTES];
+
+        if ((size_t)(end - p) < BINDING_BYTES)
+            return ZESP_EMALFORMED;
+        if (npre < view->nclear)
+            return ZESP_EBINDING;
+        binding(want, pre + npre - view->nclear, view->nclear);
+        if (sodium_memcmp(want, p, BINDING_BYTES) != 0)
+            return ZESP_EBINDING;
+        p += BINDING_BYTES;
+    }
+    while (p < end) {
+        size_t f;
+
+        if ((size_t)(end - p) < FRAME_LEN_BYTES)
+            return ZESP_EMALFORMED;
+        f = load_be32(p);
+        p += FRAME_LEN_BYTES;
+        if ((size_t)(end - p) < f)
+            return ZESP_EMALFORMED;
+        if ((err = push_body(view, p, f)) != 0)
+            return err;
+        p += f;
+    }
+    return 0;
+}

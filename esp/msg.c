@@ -1,0 +1,133 @@
+/* A received message: its frames, their views, and the SA it came under. */
+#include "msg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datapath.h"
+
+zesp_msg *zesp_msg_new(void)
+{
+    return calloc(1, sizeof(zesp_msg));
+}
+
+void msg_reset(zesp_msg *msg)
+{
+    for (size_t i = 0; i < msg->nparts; i++)
+        zmq_msg_close(&msg->parts[i]);
+    msg->nparts = 0;
+    msg->npre = 0;
+    msg->view.nclear = 0;
+    msg->view.nbody = 0;
+    msg->spi = 0;
+    msg->seq = 0;
+    msg->peer[0] = '\0';
+}
+
+void zesp_msg_free(zesp_msg *msg)
+{
+    if (msg == NULL)
+        return;
+    msg_reset(msg);
+    free(msg->parts);
+    free(msg->pre);
+    free(msg->view.body);
+    free(msg);
+}
+
+int msg_push_pre(zesp_msg *msg, const void *data, size_t size)
+{
+    if (msg->npre == msg->pre_cap) {
+        size_t cap = msg->pre_cap ? msg->pre_cap * 2U : 8U;
+        zesp_frame *p = realloc(msg->pre, cap * sizeof *p);
+        if (p == NULL)
+            return ENOMEM;
+        msg->pre = p;
+        msg->pre_cap = cap;
+    }
+    msg->pre[msg->npre].data = data;
+    msg->pre[msg->npre].size = size;
+    msg->npre++;
+    return 0;
+}
+
+int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size)
+{
+    struct in_ctx ctx;
+    size_t payload_len;
+    uint8_t nh;
+    int err;
+
+    err = in_open(sad, esp, esp_size, &ctx, &payload_len, &nh);
+    if (err == 0 && nh != ZESP_NEXT_HEADER)
+        err = ZESP_EMALFORMED;
+    if (err == 0)
+        err = message_decode(esp + ZESP_HEADERBYTES, payload_len, msg->pre,
+                             msg->npre, &msg->view);
+    if (err == 0)
+        err = in_commit(&ctx, payload_len);
+    if (err != 0) {
+        count_rejection(sad, ctx.ref.slot, err);
+        msg->view.nclear = 0;
+        msg->view.nbody = 0;
+        return err;
+    }
+    msg->spi = ctx.ref.slot->spi;
+    msg->seq = ctx.seq;
+    memcpy(msg->peer, ctx.ref.slot->peer, sizeof msg->peer);
+    return 0;
+}
+
+size_t zesp_msg_envelope_count(const zesp_msg *msg)
+{
+    return msg->npre - msg->view.nclear;
+}
+
+static zesp_frame frame_at(const zesp_frame *frames, size_t n, size_t i)
+{
+    zesp_frame none = { NULL, 0 };
+
+    return i < n ? frames[i] : none;
+}
+
+zesp_frame zesp_msg_envelope(const zesp_msg *msg, size_t i)
+{
+    return frame_at(msg->pre, zesp_msg_envelope_count(msg), i);
+}
+
+size_t zesp_msg_clear_count(const zesp_msg *msg)
+{
+    return msg->view.nclear;
+}
+
+zesp_frame zesp_msg_clear(const zesp_msg *msg, size_t i)
+{
+    return frame_at(msg->pre + zesp_msg_envelope_count(msg), msg->view.nclear,
+                    i);
+}
+
+size_t zesp_msg_body_count(const zesp_msg *msg)
+{
+    return msg->view.nbody;
+}
+
+zesp_frame zesp_msg_body(const zesp_msg *msg, size_t i)
+{
+    return frame_at(msg->view.body, msg->view.nbody, i);
+}
+
+uint32_t zesp_msg_spi(const zesp_msg *msg)
+{
+    return msg->spi;
+}
+
+uint64_t zesp_msg_seq(const zesp_msg *msg)
+{
+    return msg->seq;
+}
+
+const char *zesp_msg_peer(const zesp_msg *msg)
+{
+    return msg->peer;
+}

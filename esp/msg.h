@@ -1,0 +1,29 @@
+#ifndef ZESP_MSG_H
+#define ZESP_MSG_H
+
+#include <stdbool.h>
+#include <zmq.h>
+
+#include "message.h"
+#include "zesp.h"
+
+struct zesp_msg {
+    zmq_msg_t *parts;        /* frames received from a socket (zesp_recv) */
+    size_t nparts;
+    size_t parts_cap;
+    zesp_frame *pre;         /* views of the frames before the ESP frame */
+    size_t npre;
+    size_t pre_cap;
+    struct message_view view;
+    uint32_t spi;
+    uint64_t seq;
+    char peer[ZESP_PEER_MAX];
+};
+
+void msg_reset(zesp_msg *msg);
+int msg_push_pre(zesp_msg *msg, const void *data, size_t size);
+/* Verify the ESP frame against the views in msg->pre; fills the rest of msg.
+ * Returns 0 or an error code (counted). */
+int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size);
+
+#endif

@@ -1,0 +1,60 @@
+#ifndef ZESP_PACKET_H
+#define ZESP_PACKET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transform.h"
+
+#define ESP_TRAILER_BYTES 2U   /* pad length, next header */
+#define ESP_MIN_BYTES (ZESP_HEADERBYTES + ESP_TRAILER_BYTES + ZESP_ICVBYTES)
+
+/* What the packet code needs to know about an SA. */
+struct esp_crypto {
+    const struct transform *t;
+    const struct sa_key *k;
+    bool esn;
+};
+
+size_t esp_pad_len(size_t payload_len);
+size_t esp_packet_len(size_t payload_len);
+
+/*
+ * Seal in place: the payload is already at pkt + ZESP_HEADERBYTES.  Writes
+ * SPI, sequence number (low 32 bits), IV, padding, trailer, encrypts and
+ * appends the ICV.  pad_len is normally esp_pad_len(payload_len).
+ */
+int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
+             uint64_t iv, uint8_t *pkt, size_t payload_len, size_t pad_len,
+             uint8_t next_header);
+
+/*
+ * Verify and decrypt in place, given the full sequence number the receiver
+ * inferred.  Returns 0, ZESP_EICV, or ZESP_EMALFORMED (bad padding after a
+ * good ICV).  The payload is then at pkt + ZESP_HEADERBYTES.
+ */
+int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
+             size_t len, size_t *payload_len, uint8_t *next_header);
+
+static inline uint32_t load_be32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+           ((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline void store_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    store_be32(p, (uint32_t)(v >> 32));
+    store_be32(p + 4, (uint32_t)v);
+}
+
+#endif

@@ -1,0 +1,178 @@
+/* Installing, removing and reporting SAs (the writers' side of the SAD). */
+#include <errno.h>
+#include <string.h>
+
+#include "replay.h"
+#include "sad.h"
+#include "transform.h"
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static int check_params(const zesp_sa_params *p, const struct transform **t)
+{
+    uint32_t id = p->transform ? p->transform : ZESP_CHACHA20_POLY1305;
+
+    if (p->direction != ZESP_DIR_IN && p->direction != ZESP_DIR_OUT)
+        return EINVAL;
+    if (p->flags & ~ZESP_SA_NO_ESN)
+        return EINVAL;
+    if ((*t = transform_find(id)) == NULL)
+        return EINVAL;
+    if (!transform_usable(*t))
+        return ZESP_EUNSUPPORTED;
+    if (p->replay_window != 0 &&
+        (p->replay_window < ZESP_REPLAY_WINDOW_MIN ||
+         p->replay_window > ZESP_REPLAY_WINDOW_MAX))
+        return EINVAL;
+    if ((p->flags & ZESP_SA_NO_ESN) && p->next_seq > ZESP_SEQ_MAX_32)
+        return EINVAL;
+    if (memchr(p->peer, 0, sizeof p->peer) == NULL)
+        return EINVAL;
+    return 0;
+}
+
+static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
+{
+    uint32_t cap = sad->hdr->capacity;
+
+    for (uint32_t n = 0; n < cap; n++) {
+        uint32_t i = (sad->hdr->free_hint + n) % cap;
+        if (atomic_load(&sad_slot(sad, i)->state) == SLOT_FREE) {
+            sad->hdr->free_hint = (i + 1U) % cap;
+            *slot_no = i;
+            return 0;
+        }
+    }
+    return ZESP_EFULL;
+}
+
+static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
+                      const zesp_sa_params *p, const struct transform *t)
+{
+    struct sa_slot *s = sad_slot(sad, slot_no);
+    struct sa_key *k = &sad->keys[slot_no];
+    uint32_t window = p->replay_window ? p->replay_window
+                                       : ZESP_REPLAY_WINDOW_DEFAULT;
+
+    atomic_store(&s->state, SLOT_BUSY);
+    s->spi = p->spi;
+    s->direction = p->direction;
+    s->transform = t->id;
+    s->flags = p->flags;
+    s->replay_window = window;
+    s->window_words = replay_words(window);
+    s->created = sad_now();
+    s->soft = p->soft;
+    s->hard = p->hard;
+    memcpy(s->peer, p->peer, sizeof s->peer);
+    /* Outbound: the last number sent; inbound: the window's top. */
+    atomic_store(&s->seq, p->next_seq ? p->next_seq - 1U : 0U);
+    atomic_store(&s->soft_expired, 0);
+    atomic_store(&s->hard_expired, 0);
+    for (int c = 0; c < CNT_COUNT; c++)
+        atomic_store(&s->counters[c], 0);
+    for (uint32_t w = 0; w < s->window_words; w++)
+        atomic_store(&s->window[w], 0);
+    memcpy(k->key, p->key, sizeof k->key);
+    memcpy(k->salt, p->key + sizeof k->key, sizeof k->salt);
+    transform_expand_key(t, k);
+}
+
+int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
+{
+    const struct transform *t;
+    struct sa_ref ref;
+    uint32_t slot_no;
+    int err;
+
+    if (sad == NULL || p == NULL)
+        return fail(EINVAL);
+    if ((err = check_params(p, &t)) != 0)
+        return fail(err);
+    if ((err = sad_lock(sad)) != 0)
+        return fail(err);
+    if (sad_find(sad, p->spi, p->direction, &ref) == 0)
+        err = ZESP_EEXIST;
+    else if ((err = free_slot(sad, &slot_no)) == 0) {
+        struct sa_slot *s = sad_slot(sad, slot_no);
+
+        atomic_fetch_add(&s->gen, 1);        /* odd: being written */
+        fill_slot(sad, slot_no, p, t);
+        atomic_fetch_add(&s->gen, 1);
+        atomic_store(&s->state, SLOT_LIVE);
+        sad_index_insert(sad, slot_no);
+        atomic_fetch_add(&sad->hdr->live, 1);
+    }
+    sad_unlock(sad);
+    return err ? fail(err) : 0;
+}
+
+int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
+{
+    struct sa_ref ref;
+    uint32_t slot_no;
+    int err;
+
+    if (sad == NULL)
+        return fail(EINVAL);
+    if ((err = sad_lock(sad)) != 0)
+        return fail(err);
+    if ((err = sad_find(sad, spi, direction, &ref)) == 0) {
+        slot_no = (uint32_t)(((uint8_t *)ref.slot - sad->slots) /
+                             sad->hdr->slot_bytes);
+        atomic_fetch_add(&ref.slot->gen, 1);  /* readers now fail validity */
+        sad_index_remove(sad, slot_no);
+        sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
+        atomic_store(&ref.slot->state, SLOT_FREE);
+        atomic_fetch_add(&ref.slot->gen, 1);
+        atomic_fetch_sub(&sad->hdr->live, 1);
+    }
+    sad_unlock(sad);
+    return err ? fail(err) : 0;
+}
+
+int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                     zesp_sa_info *info)
+{
+    struct sa_ref ref;
+    struct sa_slot *s;
+    int err;
+
+    if (info != NULL)
+        memset(info, 0, sizeof *info);
+    if (sad == NULL || info == NULL)
+        return fail(EINVAL);
+    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+        return fail(err);
+    s = ref.slot;
+    info->spi = s->spi;
+    info->direction = s->direction;
+    info->transform = s->transform;
+    info->flags = s->flags;
+    info->replay_window = s->direction == ZESP_DIR_IN ? s->replay_window : 0;
+    info->seq = atomic_load(&s->seq);
+    info->created = s->created;
+    info->soft = s->soft;
+    info->hard = s->hard;
+    info->soft_expired = (int)atomic_load(&s->soft_expired);
+    info->hard_expired = (int)atomic_load(&s->hard_expired);
+    memcpy(info->peer, s->peer, sizeof info->peer);
+    info->stats.messages = atomic_load(&s->counters[CNT_MESSAGES]);
+    info->stats.bytes = atomic_load(&s->counters[CNT_BYTES]);
+    info->stats.rejected_malformed = atomic_load(&s->counters[CNT_REJ_MALFORMED]);
+    info->stats.rejected_replay = atomic_load(&s->counters[CNT_REJ_REPLAY]);
+    info->stats.rejected_old = atomic_load(&s->counters[CNT_REJ_OLD]);
+    info->stats.rejected_icv = atomic_load(&s->counters[CNT_REJ_ICV]);
+    info->stats.rejected_expired = atomic_load(&s->counters[CNT_REJ_EXPIRED]);
+    info->stats.rejected_binding = atomic_load(&s->counters[CNT_REJ_BINDING]);
+    info->stats.rejected_toobig = atomic_load(&s->counters[CNT_REJ_TOOBIG]);
+    if (!sad_ref_valid(&ref)) {
+        memset(info, 0, sizeof *info);
+        return fail(ZESP_ENOSA);
+    }
+    return 0;
+}

@@ -1,0 +1,119 @@
+/*
+ * The SA database's memory layout.  Everything here is free of pointers so
+ * that the same layout can live in anonymous memory (the private SAD) or in a
+ * file mapped by many processes (the shared SAD).  Readers never lock: they
+ * find a slot through the index, check its generation before and after use,
+ * and update counters, sequence numbers and replay windows with atomics.
+ * Writers serialize on the header's mutex.
+ */
+#ifndef ZESP_SAD_H
+#define ZESP_SAD_H
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "zesp.h"
+
+enum slot_state { SLOT_FREE = 0, SLOT_BUSY, SLOT_LIVE };
+
+enum sa_counter {
+    CNT_MESSAGES,
+    CNT_BYTES,
+    CNT_REJ_MALFORMED,
+    CNT_REJ_REPLAY,
+    CNT_REJ_OLD,
+    CNT_REJ_ICV,
+    CNT_REJ_EXPIRED,
+    CNT_REJ_BINDING,
+    CNT_REJ_TOOBIG,
+    CNT_COUNT
+};
+
+struct sa_slot {
+    _Atomic uint32_t state;
+    _Atomic uint32_t gen;        /* odd while the slot is being changed */
+    uint32_t spi;
+    uint32_t direction;
+    uint32_t transform;
+    uint32_t flags;
+    uint32_t replay_window;      /* in sequence numbers */
+    uint32_t window_words;       /* power of two */
+    uint64_t created;
+    zesp_lifetime soft, hard;
+    char peer[ZESP_PEER_MAX];
+    _Atomic uint64_t seq;        /* out: last sent; in: highest accepted */
+    _Atomic uint32_t soft_expired;
+    _Atomic uint32_t hard_expired;
+    _Atomic uint64_t counters[CNT_COUNT];
+    _Atomic uint64_t window[];   /* window_words ring entries, see replay.c */
+};
+
+/* Key material sits apart from the slots so that it can be locked. */
+struct sa_key {
+    crypto_aead_aes256gcm_state aes;  /* expanded key, AES transforms only */
+    uint8_t key[32];
+    uint8_t salt[4];
+};
+
+struct sad_header {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t capacity;
+    uint32_t index_size;         /* power of two */
+    uint32_t max_window_words;
+    uint64_t slot_bytes;
+    uint64_t max_message;
+    _Atomic uint32_t index_version; /* odd while the index is being changed */
+    _Atomic uint32_t live;
+    uint32_t free_hint;          /* where writers start looking for a slot */
+    _Atomic uint64_t rejected_nosa;
+    _Atomic uint64_t rejected_malformed;
+    pthread_mutex_t lock;
+};
+
+struct zesp_sad {
+    struct sad_header *hdr;
+    _Atomic uint32_t *index;     /* slot number + 1, 0 = empty */
+    uint8_t *slots;
+    struct sa_key *keys;
+    size_t map_bytes;
+    size_t keys_bytes;
+    bool keys_locked;
+};
+
+static inline struct sa_slot *sad_slot(const struct zesp_sad *sad, uint32_t i)
+{
+    return (struct sa_slot *)(sad->slots + (size_t)i * sad->hdr->slot_bytes);
+}
+
+/*
+ * A reader's hold on an SA: the slot, its key and the generation seen when
+ * it was found.  sad_ref_valid() tells whether the SA is still the same.
+ */
+struct sa_ref {
+    struct sa_slot *slot;
+    const struct sa_key *key;
+    uint32_t gen;
+};
+
+/* Writers (the index functions need the lock held). */
+int sad_lock(struct zesp_sad *sad);
+void sad_unlock(struct zesp_sad *sad);
+void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no);
+void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no);
+void sad_index_rebuild(struct zesp_sad *sad);
+
+int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
+             struct sa_ref *ref);
+bool sad_ref_valid(const struct sa_ref *ref);
+uint64_t sad_now(void);
+
+static inline void sa_count(struct sa_slot *s, enum sa_counter c, uint64_t n)
+{
+    atomic_fetch_add_explicit(&s->counters[c], n, memory_order_relaxed);
+}
+
+#endif

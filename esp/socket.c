@@ -1,0 +1,139 @@
+/* zesp_send and zesp_recv: one protected message over a ZeroMQ socket. */
+#include <errno.h>
+#include <stdlib.h>
+#include <zmq.h>
+
+#include "datapath.h"
+#include "message.h"
+#include "msg.h"
+
+/* More frames than this in one message is treated as malformed. */
+#define RECV_MAX_FRAMES 1024U
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags)
+{
+    for (size_t i = 0; i < n; i++)
+        if (zmq_send(socket, f[i].data, f[i].size, flags | ZMQ_SNDMORE) < 0)
+            return -1;
+    return 0;
+}
+
+int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
+              const zesp_parts *parts, int flags)
+{
+    int zflags = (flags & ZESP_DONTWAIT) ? ZMQ_DONTWAIT : 0;
+    struct out_ctx ctx;
+    size_t payload_len;
+    zmq_msg_t esp;
+    int err;
+
+    if (sad == NULL || socket == NULL || parts == NULL ||
+        (parts->nenvelope && parts->envelope == NULL))
+        return fail(EINVAL);
+    if ((err = message_payload_len(parts, &payload_len)) != 0)
+        return fail(err);
+    if ((err = out_begin(sad, spi, payload_len, &ctx)) != 0)
+        return fail(err);
+    /* Encrypt once, in place, in the buffer ZeroMQ will send. */
+    if (zmq_msg_init_size(&esp, esp_packet_len(payload_len)) != 0)
+        return -1;
+    message_encode((uint8_t *)zmq_msg_data(&esp) + ZESP_HEADERBYTES, parts);
+    if ((err = out_seal(&ctx, zmq_msg_data(&esp), payload_len,
+                        ZESP_NEXT_HEADER)) != 0) {
+        zmq_msg_close(&esp);
+        return fail(err);
+    }
+    /* ZeroMQ sends a multipart message whole or not at all. */
+    if (send_frames(socket, parts->envelope, parts->nenvelope, zflags) != 0 ||
+        send_frames(socket, parts->clear, parts->nclear, zflags) != 0 ||
+        zmq_msg_send(&esp, socket, zflags) < 0) {
+        int e = errno;
+        zmq_msg_close(&esp);
+        return fail(e);
+    }
+    return 0;
+}
+
+static zmq_msg_t *next_part(zesp_msg *msg)
+{
+    if (msg->nparts == msg->parts_cap) {
+        size_t cap = msg->parts_cap ? msg->parts_cap * 2U : 8U;
+        zmq_msg_t *p = realloc(msg->parts, cap * sizeof *p);
+        if (p == NULL)
+            return NULL;
+        msg->parts = p;
+        msg->parts_cap = cap;
+    }
+    zmq_msg_init(&msg->parts[msg->nparts]);
+    return &msg->parts[msg->nparts++];
+}
+
+/* Read the rest of a message that cannot be kept, so the socket stays in
+ * step with message boundaries. */
+static void drain(void *socket)
+{
+    int more = 1;
+    size_t len = sizeof more;
+    zmq_msg_t part;
+
+    zmq_msg_init(&part);
+    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more &&
+           zmq_msg_recv(&part, socket, 0) >= 0)
+        len = sizeof more;
+    zmq_msg_close(&part);
+}
+
+static int recv_parts(void *socket, zesp_msg *msg, int zflags)
+{
+    for (;;) {
+        zmq_msg_t *part;
+
+        if (msg->nparts == RECV_MAX_FRAMES) {
+            drain(socket);
+            return ZESP_EMALFORMED;
+        }
+        if ((part = next_part(msg)) == NULL) {
+            drain(socket);
+            return ENOMEM;
+        }
+        if (zmq_msg_recv(part, socket, msg->nparts == 1 ? zflags : 0) < 0) {
+            int e = errno;
+            zmq_msg_close(part);
+            msg->nparts--;
+            return e;
+        }
+        if (!zmq_msg_more(part))
+            return 0;
+    }
+}
+
+int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
+{
+    int zflags = (flags & ZESP_DONTWAIT) ? ZMQ_DONTWAIT : 0;
+    zmq_msg_t *esp;
+    int err;
+
+    if (sad == NULL || socket == NULL || msg == NULL)
+        return fail(EINVAL);
+    msg_reset(msg);
+    if ((err = recv_parts(socket, msg, zflags)) != 0) {
+        if (err == ZESP_EMALFORMED)
+            count_rejection(sad, NULL, err);
+        msg_reset(msg);
+        return fail(err);
+    }
+    for (size_t i = 0; i + 1U < msg->nparts; i++)
+        if ((err = msg_push_pre(msg, zmq_msg_data(&msg->parts[i]),
+                                zmq_msg_size(&msg->parts[i]))) != 0)
+            return fail(err);
+    esp = &msg->parts[msg->nparts - 1U];
+    if ((err = msg_open(sad, msg, zmq_msg_data(esp), zmq_msg_size(esp))) != 0)
+        return fail(err);
+    return 0;
+}

@@ -1,0 +1,238 @@
+/*
+ * zesp: end-to-end, per-message ESP security for ZeroMQ.
+ *
+ * A protected message on the wire is: the envelope frames that sockets add
+ * (ROUTER identities), then the sender's clear frames (readable by brokers,
+ * authenticated), then one ESP frame (RFC 4303) that carries the body frames
+ * encrypted.  See doc/wire-format.md.
+ *
+ * Conventions, as in libsodium: sizes are constants, functions return 0 on
+ * success and -1 on failure with errno set to a ZESP_E* code (or a system
+ * code such as EINVAL, ENOMEM), and zesp_strerror() turns either into a
+ * sentence.  Outputs are cleared on failure.
+ *
+ * Thread safety: a zesp_sad may be used from any number of threads at once
+ * (send and receive are lock-free; adding and deleting SAs serialize on a
+ * mutex).  A zesp_msg and a ZeroMQ socket belong to one thread at a time.
+ */
+#ifndef ZESP_H
+#define ZESP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZESP_VERSION_STRING "0.1.0"
+
+/* Transforms, numbered as IKEv2 numbers them (IANA "Transform Type 1"). */
+enum zesp_transform {
+    ZESP_AES256GCM = 20,            /* ENCR_AES_GCM_16, RFC 4106 */
+    ZESP_NULL_AES256GMAC = 21,      /* ENCR_NULL_AUTH_AES_GMAC, RFC 4543 */
+    ZESP_CHACHA20_POLY1305 = 28,    /* ENCR_CHACHA20_POLY1305, RFC 7634 */
+    ZESP_NULL_CHACHA20_POLY1305 = 1024 /* private use: integrity only */
+};
+
+enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
+
+/* KEYMAT per SA: a 32-byte key followed by a 4-byte salt (RFC 4106, 7634). */
+#define ZESP_KEYBYTES 36U
+#define ZESP_ICVBYTES 16U
+#define ZESP_IVBYTES 8U
+#define ZESP_HEADERBYTES 16U        /* SPI, sequence number, IV */
+#define ZESP_PEER_MAX 64U           /* peer name, NUL included */
+
+#define ZESP_REPLAY_WINDOW_MIN 64U
+#define ZESP_REPLAY_WINDOW_DEFAULT 1024U
+#define ZESP_REPLAY_WINDOW_MAX 16384U
+
+/* The last sequence number an SA may send: it never cycles (RFC 4303). */
+#define ZESP_SEQ_MAX_ESN UINT64_MAX
+#define ZESP_SEQ_MAX_32 UINT64_C(0xffffffff)
+
+#define ZESP_MAX_CLEAR_FRAMES 255U
+#define ZESP_MAX_MESSAGE_DEFAULT (UINT64_C(256) << 20)
+
+/* zesp_sa_params.flags */
+#define ZESP_SA_NO_ESN 0x1U         /* 32-bit sequence numbers on an SA */
+
+/* zesp_send / zesp_recv flags */
+#define ZESP_DONTWAIT 0x1
+
+/* Errors (errno values), far above any system errno, as libzmq does. */
+#define ZESP_EBASE 0x5a450000
+enum zesp_error {
+    ZESP_EMALFORMED = ZESP_EBASE + 1, /* not a well-formed ESP message */
+    ZESP_ENOSA,         /* no SA with that SPI (and direction) */
+    ZESP_EREPLAY,       /* sequence number already received */
+    ZESP_EOLD,          /* sequence number below the replay window */
+    ZESP_EICV,          /* integrity check failed */
+    ZESP_EEXPIRED,      /* the SA reached a hard lifetime */
+    ZESP_ESEQEXHAUSTED, /* the SA has no sequence numbers left */
+    ZESP_EBINDING,      /* clear frames differ from those the sender bound */
+    ZESP_ETOOBIG,       /* message larger than the SAD allows */
+    ZESP_EUNSUPPORTED,  /* transform unavailable on this CPU or build */
+    ZESP_EEXIST,        /* an SA with that SPI and direction exists */
+    ZESP_EFULL,         /* the SAD has no free slot */
+    ZESP_EDIRECTION,    /* SA used in the wrong direction */
+    ZESP_ELAST
+};
+
+/* Lifetime limits; 0 means no limit. */
+typedef struct zesp_lifetime {
+    uint64_t seconds;
+    uint64_t messages;
+    uint64_t bytes;
+} zesp_lifetime;
+
+typedef struct zesp_sa_params {
+    uint32_t spi;
+    uint32_t direction;     /* ZESP_DIR_IN or ZESP_DIR_OUT */
+    uint32_t transform;     /* enum zesp_transform; 0 = ZESP_CHACHA20_POLY1305 */
+    uint32_t flags;         /* ZESP_SA_* */
+    uint32_t replay_window; /* inbound: 0 = default, else MIN..MAX */
+    uint64_t next_seq;      /* first sequence number sent (out) or expected
+                               (in); 0 = 1.  For tests and SA migration. */
+    zesp_lifetime soft;     /* marks the SA for rekey */
+    zesp_lifetime hard;     /* stops the SA */
+    uint8_t key[ZESP_KEYBYTES];
+    char peer[ZESP_PEER_MAX]; /* who the SA is with, reported on receive */
+} zesp_sa_params;
+
+/* Counters of one SA; each kind of rejection is its own counter. */
+typedef struct zesp_sa_stats {
+    uint64_t messages;      /* sent (out) or accepted (in) */
+    uint64_t bytes;         /* body bytes sent or accepted */
+    uint64_t rejected_malformed;
+    uint64_t rejected_replay;
+    uint64_t rejected_old;
+    uint64_t rejected_icv;
+    uint64_t rejected_expired;
+    uint64_t rejected_binding;
+    uint64_t rejected_toobig;
+} zesp_sa_stats;
+
+typedef struct zesp_sa_info {
+    uint32_t spi;
+    uint32_t direction;
+    uint32_t transform;
+    uint32_t flags;
+    uint32_t replay_window;
+    uint64_t seq;           /* out: last sequence number used; in: highest seen */
+    uint64_t created;       /* unix time, seconds */
+    int soft_expired;       /* a soft limit was reached: rekey */
+    int hard_expired;       /* a hard limit was reached: unusable */
+    zesp_lifetime soft, hard;
+    zesp_sa_stats stats;
+    char peer[ZESP_PEER_MAX];
+} zesp_sa_info;
+
+/* Per-SAD counters that belong to no SA. */
+typedef struct zesp_sad_stats {
+    uint64_t rejected_nosa;
+    uint64_t rejected_malformed;
+} zesp_sad_stats;
+
+typedef struct zesp_sad_opts {
+    uint32_t capacity;      /* number of SAs; 0 = 1024 */
+    uint64_t max_message;   /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */
+} zesp_sad_opts;
+
+/* A frame as the caller gives it or reads it: never owned by zesp. */
+typedef struct zesp_frame {
+    const void *data;
+    size_t size;
+} zesp_frame;
+
+typedef struct zesp_sad zesp_sad;
+typedef struct zesp_msg zesp_msg;
+
+/* Library */
+int zesp_init(void);                      /* once; safe to call again */
+const char *zesp_strerror(int err);
+int zesp_transform_available(uint32_t transform);
+const char *zesp_transform_name(uint32_t transform);
+
+/* SA database: in-process (private) */
+zesp_sad *zesp_sad_new(const zesp_sad_opts *opts);
+void zesp_sad_free(zesp_sad *sad);
+
+int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *params);
+int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction);
+int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                     zesp_sa_info *info);
+int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats);
+
+/*
+ * Sending.  The message on the wire is envelope frames (untouched: ROUTER
+ * identities to route by), clear frames (authenticated, readable), and one
+ * ESP frame carrying the body frames encrypted (authenticated only for the
+ * NULL transforms).
+ */
+typedef struct zesp_parts {
+    const zesp_frame *envelope;
+    size_t nenvelope;
+    const zesp_frame *clear;
+    size_t nclear;
+    const zesp_frame *body;
+    size_t nbody;
+} zesp_parts;
+
+int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
+              const zesp_parts *parts, int flags);
+
+/*
+ * Receiving.  zesp_recv reads one whole multipart message from the socket
+ * and verifies it; on success msg holds the envelope, the clear frames, the
+ * decrypted body frames and the SA it came under.  The frames stay valid
+ * until msg is reused or freed.  On a rejection, the message is consumed,
+ * errno tells why, and the SA's counter for that reason is incremented.
+ */
+zesp_msg *zesp_msg_new(void);
+void zesp_msg_free(zesp_msg *msg);
+int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags);
+
+size_t zesp_msg_envelope_count(const zesp_msg *msg);
+zesp_frame zesp_msg_envelope(const zesp_msg *msg, size_t i);
+size_t zesp_msg_clear_count(const zesp_msg *msg);
+zesp_frame zesp_msg_clear(const zesp_msg *msg, size_t i);
+size_t zesp_msg_body_count(const zesp_msg *msg);
+zesp_frame zesp_msg_body(const zesp_msg *msg, size_t i);
+uint32_t zesp_msg_spi(const zesp_msg *msg);
+uint64_t zesp_msg_seq(const zesp_msg *msg);
+const char *zesp_msg_peer(const zesp_msg *msg);
+
+/*
+ * Socket-free forms, for brokers and tools that hold frames themselves.
+ * zesp_seal writes the ESP frame for parts->clear and parts->body (the
+ * envelope is ignored) into a new buffer of *out_size bytes that the caller
+ * releases with zesp_buf_free.  zesp_open verifies a message given as its
+ * frames (the last one the ESP frame), in place: the ESP frame's bytes are
+ * decrypted where they are.
+ */
+int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
+              uint8_t **out, size_t *out_size);
+void zesp_buf_free(uint8_t *buf);
+int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
+              uint8_t *esp, size_t esp_size, zesp_msg *msg);
+
+/*
+ * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP
+ * packet or to check a third-party implementation.  out needs
+ * zesp_esp_bytes(len) bytes.  zesp_esp_decrypt works in place and points
+ * *payload into pkt.
+ */
+size_t zesp_esp_bytes(size_t payload_len);
+int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
+                     size_t len, uint8_t next_header, uint8_t *out,
+                     size_t *out_len);
+int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
+                     uint8_t **payload, size_t *payload_len,
+                     uint8_t *next_header, uint32_t *spi, uint64_t *seq);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ZESP_H */
