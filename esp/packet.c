@@ -101,7 +101,9 @@ int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
         uint8_t *aad = null_aad(ec, pkt, ZESP_HEADERBYTES + clen, seq, &adlen);
         if (aad == NULL)
             return ENOMEM;
-        rc = transform_seal(ec->t, ec->k, NULL, icv, NULL, 0, aad, adlen,
+        /* No plaintext; body stands in for the buffers libsodium wants
+         * non-null. */
+        rc = transform_seal(ec->t, ec->k, body, icv, body, 0, aad, adlen,
                             nonce);
         if (aad != pkt)
             free(aad);
@@ -148,7 +150,7 @@ int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
         uint8_t *aad = null_aad(ec, pkt, ZESP_HEADERBYTES + clen, seq, &adlen);
         if (aad == NULL)
             return ENOMEM;
-        rc = transform_open(ec->t, ec->k, NULL, NULL, 0, body + clen, aad,
+        rc = transform_open(ec->t, ec->k, body, body, 0, body + clen, aad,
                             adlen, nonce);
         if (aad != pkt)
             free(aad);

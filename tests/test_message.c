@@ -394,7 +394,9 @@ static void test_errors(void)
     CHECK_ERR(zesp_sa_add(in, &i), ZESP_EEXIST);
     CHECK_OK(zesp_seal(out, SPI, &parts, &esp, &n));
     CHECK_ERR(zesp_open(in, NULL, 0, esp, n, msg), ZESP_EICV);
+    zesp_buf_free(esp);
     CHECK_ERR(zesp_seal(in, SPI, &parts, &esp, &n), ZESP_EDIRECTION);
+    CHECK(esp == NULL && n == 0);
     CHECK_ERR(zesp_seal(out, SPI + 1, &parts, &esp, &n), ZESP_ENOSA);
     CHECK_ERR(zesp_open(in, NULL, 0, junk, sizeof junk, msg), ZESP_ENOSA);
     CHECK_ERR(zesp_open(in, NULL, 0, junk, 3, msg), ZESP_EMALFORMED);
@@ -414,7 +416,6 @@ static void test_errors(void)
     CHECK_ERR(zesp_sa_add(out, &o), EINVAL);
     CHECK(strstr(zesp_strerror(ZESP_EREPLAY), "replay") != NULL);
     CHECK(strlen(zesp_strerror(ENOENT)) > 0);
-    zesp_buf_free(esp);
     zesp_msg_free(msg);
     zesp_sad_free(out);
     zesp_sad_free(in);

@@ -1,0 +1,55 @@
+#!/bin/sh
+# The two commands of the README:
+#   ./dev.sh demo   install what is missing (as root), build, run the demo
+#   ./dev.sh test   install what is missing (as root), build, run all tests
+# Builds in ./build.  ZESP_CONFIGURE adds configure flags (CI: --enable-werror).
+set -eu
+cd "$(dirname "$0")"
+
+PACKAGES="build-essential autoconf automake libtool pkg-config libsodium-dev libzmq3-dev libyaml-dev tshark"
+
+missing_packages() {
+    for p in $PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || printf '%s ' "$p"
+    done
+}
+
+install_packages() {
+    missing=$(missing_packages)
+    [ -z "$missing" ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: missing Debian packages: $missing" >&2
+        echo "dev.sh: install them with: sudo apt-get install -y $missing" >&2
+        exit 1
+    fi
+    echo "dev.sh: installing $missing"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+}
+
+build() {
+    [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] \
+        || autoreconf -fi
+    mkdir -p build
+    cd build
+    [ -f Makefile ] && [ Makefile -nt ../Makefile.am ] \
+        || ../configure ${ZESP_CONFIGURE:-}
+    make -j"$(nproc)"
+}
+
+case "${1:-}" in
+demo)
+    install_packages
+    build
+    sh ../examples/demo.sh
+    ;;
+test)
+    install_packages
+    build
+    make check
+    ;;
+*)
+    echo "usage: ./dev.sh demo | test" >&2
+    exit 2
+    ;;
+esac

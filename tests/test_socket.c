@@ -1,0 +1,526 @@
+/*
+ * Protected messages between real processes over real sockets: tcp on
+ * 127.0.0.1 and ipc between two processes, a ROUTER/DEALER broker process
+ * in between (which routes, cannot read, and whose tampering is caught),
+ * a ROUTER server that replies through the envelope, and inproc threads.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "test.h"
+#include "zesp.h"
+
+#define SPI_UP 0x2001U     /* client -> worker */
+#define SPI_DOWN 0x2002U   /* worker -> client */
+#define MESSAGES 200
+#define TIMEOUT_MS 10000
+
+static int set_timeouts(void *s)
+{
+    int ms = TIMEOUT_MS;
+
+    /* Linger, so that a sender's last messages leave before it exits. */
+    return zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms) ||
+           zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof ms) ||
+           zmq_setsockopt(s, ZMQ_LINGER, &ms, sizeof ms);
+}
+
+static void *open_socket(void *ctx, int type, const char *bind,
+                         const char *connect)
+{
+    void *s = zmq_socket(ctx, type);
+
+    if (s == NULL || set_timeouts(s) ||
+        (bind && zmq_bind(s, bind)) || (connect && zmq_connect(s, connect))) {
+        fprintf(stderr, "socket %d %s%s: %s\n", type, bind ? bind : "",
+                connect ? connect : "", zmq_strerror(zmq_errno()));
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Bound endpoint with the port the system chose, for the other process. */
+static void last_endpoint(void *s, char *buf, size_t len)
+{
+    zmq_getsockopt(s, ZMQ_LAST_ENDPOINT, buf, &len);
+}
+
+static zesp_sad *sad_with(uint32_t spi, uint32_t dir, uint32_t spi2,
+                          uint32_t dir2)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params a = test_sa(spi, dir, 0, 0);
+    zesp_sa_params b = test_sa(spi2, dir2, 0, 0);
+
+    if (sad == NULL || zesp_sa_add(sad, &a) || zesp_sa_add(sad, &b)) {
+        zesp_sad_free(sad);
+        return NULL;
+    }
+    return sad;
+}
+
+static size_t message_size(int i)
+{
+    static const size_t sizes[] = { 0, 1, 64, 1000, 1024, 70000, 1U << 20 };
+    return sizes[i % (int)(sizeof sizes / sizeof sizes[0])];
+}
+
+static uint8_t pattern(int i, size_t k)
+{
+    return (uint8_t)(i * 31 + (int)k);
+}
+
+/* Child: connect, send MESSAGES protected messages, exit 0 on success. */
+static int sender_main(const char *endpoint)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = open_socket(ctx, ZMQ_PUSH, NULL, endpoint);
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_DOWN, ZESP_DIR_IN);
+    uint8_t *buf = malloc(1U << 20);
+    int rc = 0;
+
+    if (s == NULL || sad == NULL || buf == NULL)
+        return 1;
+    for (int i = 0; i < MESSAGES && rc == 0; i++) {
+        zesp_frame clear = { "topic", 5 };
+        zesp_frame body = { buf, message_size(i) };
+        zesp_parts parts = { .clear = &clear, .nclear = 1, .body = &body,
+                             .nbody = 1 };
+        for (size_t k = 0; k < body.size; k++)
+            buf[k] = pattern(i, k);
+        rc = zesp_send(sad, SPI_UP, s, &parts, 0);
+    }
+    free(buf);
+    zesp_sad_free(sad);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return rc ? 1 : 0;
+}
+
+static int receive_all(void *s, zesp_sad *sad)
+{
+    zesp_msg *msg = zesp_msg_new();
+    int good = 0;
+
+    for (int i = 0; i < MESSAGES; i++) {
+        zesp_frame body;
+        int ok = 1;
+
+        if (zesp_recv(sad, s, msg, 0) != 0) {
+            fprintf(stderr, "  recv %d: %s\n", i, zesp_strerror(errno));
+            break;
+        }
+        body = zesp_msg_body(msg, 0);
+        ok = zesp_msg_body_count(msg) == 1 &&
+             zesp_msg_clear_count(msg) == 1 && body.size == message_size(i) &&
+             zesp_msg_seq(msg) == (uint64_t)i + 1U;
+        for (size_t k = 0; ok && k < body.size; k++)
+            ok = ((const uint8_t *)body.data)[k] == pattern(i, k);
+        good += ok;
+    }
+    zesp_msg_free(msg);
+    return good;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status = 0;
+
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The receiver binds; the sender is another process that connects. */
+static void two_processes(const char *bind)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = open_socket(ctx, ZMQ_PULL, bind, NULL);
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_IN, SPI_DOWN, ZESP_DIR_OUT);
+    char endpoint[256] = "";
+    zesp_sa_info info;
+    pid_t pid;
+
+    CHECK(s != NULL && sad != NULL);
+    if (s == NULL || sad == NULL)
+        return;
+    last_endpoint(s, endpoint, sizeof endpoint);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(sender_main(endpoint));
+    CHECK(receive_all(s, sad) == MESSAGES);
+    CHECK(wait_child(pid) == 0);
+    CHECK_OK(zesp_sa_info_get(sad, SPI_UP, ZESP_DIR_IN, &info));
+    CHECK(info.stats.messages == MESSAGES);
+    CHECK(info.seq == MESSAGES);
+    zesp_sad_free(sad);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+}
+
+static void test_tcp_two_processes(void)
+{
+    two_processes("tcp://127.0.0.1:*");
+}
+
+static void test_ipc_two_processes(void)
+{
+    char path[128];
+
+    snprintf(path, sizeof path, "ipc:///tmp/zesp-test-%d.ipc", (int)getpid());
+    two_processes(path);
+    unlink(path + 6);
+}
+
+/* The broker: ROUTER in front, DEALER behind.  With a tamper mode it
+ * changes one thing in every request on the way to the worker. */
+enum tamper { TAMPER_NONE, TAMPER_SERVICE, TAMPER_BODY, TAMPER_REPLAY };
+
+static int broker_main(const char *front, const char *back, enum tamper t)
+{
+    void *ctx = zmq_ctx_new();
+    void *f = open_socket(ctx, ZMQ_ROUTER, front, NULL);
+    void *b = open_socket(ctx, ZMQ_DEALER, back, NULL);
+    int forever = -1;
+
+    if (f == NULL || b == NULL)
+        return 1;
+    zmq_setsockopt(f, ZMQ_RCVTIMEO, &forever, sizeof forever);
+    zmq_setsockopt(b, ZMQ_RCVTIMEO, &forever, sizeof forever);
+    if (t == TAMPER_NONE) {
+        zmq_proxy(f, b, NULL);   /* returns when killed */
+        return 0;
+    }
+    zmq_pollitem_t items[] = { { f, 0, ZMQ_POLLIN, 0 }, { b, 0, ZMQ_POLLIN, 0 } };
+    for (;;) {
+        if (zmq_poll(items, 2, -1) < 0)
+            return 1;
+        for (int i = 0; i < 2; i++) {
+            void *from = items[i].socket, *to = i ? f : b;
+            zmq_msg_t parts[8];
+            int n = 0, more = 1;
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            while (more && n < 8) {
+                zmq_msg_init(&parts[n]);
+                zmq_msg_recv(&parts[n], from, 0);
+                more = zmq_msg_more(&parts[n]);
+                n++;
+            }
+            /* Requests are [id][empty][service][esp]. */
+            if (from == f && n == 4) {
+                if (t == TAMPER_SERVICE)
+                    ((uint8_t *)zmq_msg_data(&parts[2]))[0] ^= 0x20;
+                if (t == TAMPER_BODY)
+                    ((uint8_t *)zmq_msg_data(&parts[3]))[20] ^= 0x01;
+            }
+            for (int k = 0; k < n; k++) {
+                if (from == f && t == TAMPER_REPLAY) {
+                    zmq_msg_t copy;
+                    zmq_msg_init(&copy);
+                    zmq_msg_copy(&copy, &parts[k]);
+                    zmq_msg_send(&parts[k], to, k + 1 < n ? ZMQ_SNDMORE : 0);
+                    parts[k] = copy;
+                    continue;
+                }
+                zmq_msg_send(&parts[k], to, k + 1 < n ? ZMQ_SNDMORE : 0);
+            }
+            /* The replaying broker sends every request a second time. */
+            for (int k = 0; t == TAMPER_REPLAY && from == f && k < n; k++)
+                zmq_msg_send(&parts[k], to, k + 1 < n ? ZMQ_SNDMORE : 0);
+        }
+    }
+}
+
+/* The worker: REP behind the broker; answers each request it can verify,
+ * and reports each rejection to the client as a reply it can verify. */
+static int worker_main(const char *back, int requests)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = open_socket(ctx, ZMQ_REP, NULL, back);
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_IN, SPI_DOWN, ZESP_DIR_OUT);
+    zesp_msg *msg = zesp_msg_new();
+
+    if (s == NULL || sad == NULL || msg == NULL)
+        return 1;
+    for (int i = 0; i < requests; i++) {
+        char answer[128];
+        zesp_frame out = { answer, 0 };
+        zesp_parts parts = { .body = &out, .nbody = 1 };
+
+        if (zesp_recv(sad, s, msg, 0) == 0) {
+            zesp_frame svc = zesp_msg_clear(msg, 0);
+            zesp_frame body = zesp_msg_body(msg, 0);
+            out.size = (size_t)snprintf(answer, sizeof answer, "%.*s:%.*s",
+                                        (int)svc.size, (const char *)svc.data,
+                                        (int)body.size,
+                                        (const char *)body.data);
+        } else if (errno == EAGAIN) {
+            return 2;
+        } else {
+            out.size = (size_t)snprintf(answer, sizeof answer, "rejected:%d",
+                                        errno - ZESP_EBASE);
+        }
+        if (zesp_send(sad, SPI_DOWN, s, &parts, 0) != 0)
+            return 3;
+    }
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return 0;
+}
+
+struct broker_run {
+    pid_t broker, worker;
+    char front[128], back[128];
+};
+
+static void start_broker(struct broker_run *r, enum tamper t, int requests)
+{
+    int id = (int)getpid();
+
+    snprintf(r->front, sizeof r->front, "ipc:///tmp/zesp-front-%d.ipc", id);
+    snprintf(r->back, sizeof r->back, "ipc:///tmp/zesp-back-%d.ipc", id);
+    fflush(NULL);
+    if ((r->broker = fork()) == 0)
+        _exit(broker_main(r->front, r->back, t));
+    if ((r->worker = fork()) == 0)
+        _exit(worker_main(r->back, requests));
+}
+
+static void stop_broker(struct broker_run *r)
+{
+    CHECK(wait_child(r->worker) == 0);
+    kill(r->broker, SIGTERM);
+    wait_child(r->broker);
+    unlink(r->front + 6);
+    unlink(r->back + 6);
+}
+
+/* Send one request through the broker; the reply must verify too. */
+static int request(void *s, zesp_sad *sad, zesp_msg *msg, const char *body,
+                   char *reply, size_t reply_len)
+{
+    zesp_frame svc = { "echo", 4 }, b = { body, strlen(body) };
+    zesp_parts parts = { .clear = &svc, .nclear = 1, .body = &b, .nbody = 1 };
+    zesp_frame r;
+
+    if (zesp_send(sad, SPI_UP, s, &parts, 0) != 0 ||
+        zesp_recv(sad, s, msg, 0) != 0)
+        return -1;
+    r = zesp_msg_body(msg, 0);
+    snprintf(reply, reply_len, "%.*s", (int)r.size, (const char *)r.data);
+    return 0;
+}
+
+static void broker_case(enum tamper t, const char *want)
+{
+    enum { N = 5 };
+    struct broker_run run;
+    void *ctx, *s;
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_DOWN, ZESP_DIR_IN);
+    zesp_msg *msg = zesp_msg_new();
+    char reply[128];
+
+    start_broker(&run, t, t == TAMPER_REPLAY ? 2 * N : N);
+    ctx = zmq_ctx_new();
+    s = open_socket(ctx, t == TAMPER_REPLAY ? ZMQ_DEALER : ZMQ_REQ, NULL,
+                    run.front);
+    CHECK(s != NULL && sad != NULL);
+    for (int i = 0; i < N && s; i++) {
+        if (t == TAMPER_REPLAY) {
+            /* DEALER: add REQ's empty delimiter ourselves; read both
+             * answers: the original is served, its replay is refused. */
+            zesp_frame empty = { "", 0 }, svc = { "echo", 4 }, b = { "hi", 2 };
+            zesp_parts parts = { .envelope = &empty, .nenvelope = 1,
+                                 .clear = &svc, .nclear = 1, .body = &b,
+                                 .nbody = 1 };
+            CHECK_OK(zesp_send(sad, SPI_UP, s, &parts, 0));
+            for (int k = 0; k < 2; k++) {
+                CHECK_OK(zesp_recv(sad, s, msg, 0));
+                zesp_frame r = zesp_msg_body(msg, 0);
+                snprintf(reply, sizeof reply, "%.*s", (int)r.size,
+                         (const char *)r.data);
+                CHECK(zesp_msg_envelope_count(msg) == 1);
+                CHECK(strcmp(reply, k == 0 ? "echo:hi" : want) == 0);
+            }
+            continue;
+        }
+        CHECK_OK(request(s, sad, msg, "hello", reply, sizeof reply));
+        if (strcmp(reply, want) != 0)
+            fprintf(stderr, "  reply '%s', want '%s'\n", reply, want);
+        CHECK(strcmp(reply, want) == 0);
+    }
+    if (s)
+        zmq_close(s);
+    zmq_ctx_term(ctx);
+    stop_broker(&run);
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+}
+
+static void test_broker_forwards(void)
+{
+    broker_case(TAMPER_NONE, "echo:hello");
+}
+
+static void test_broker_tampers_service(void)
+{
+    char want[32];
+
+    snprintf(want, sizeof want, "rejected:%d", ZESP_EBINDING - ZESP_EBASE);
+    broker_case(TAMPER_SERVICE, want);
+}
+
+static void test_broker_tampers_body(void)
+{
+    char want[32];
+
+    snprintf(want, sizeof want, "rejected:%d", ZESP_EICV - ZESP_EBASE);
+    broker_case(TAMPER_BODY, want);
+}
+
+static void test_broker_replays(void)
+{
+    char want[32];
+
+    snprintf(want, sizeof want, "rejected:%d", ZESP_EREPLAY - ZESP_EBASE);
+    broker_case(TAMPER_REPLAY, want);
+}
+
+/* A ROUTER server sees the envelope and replies through it. */
+static void test_router_envelope(void)
+{
+    void *ctx = zmq_ctx_new();
+    void *srv = open_socket(ctx, ZMQ_ROUTER, "tcp://127.0.0.1:*", NULL);
+    zesp_sad *server = sad_with(SPI_UP, ZESP_DIR_IN, SPI_DOWN, ZESP_DIR_OUT);
+    zesp_sad *client = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_DOWN, ZESP_DIR_IN);
+    zesp_msg *msg = zesp_msg_new();
+    char endpoint[256];
+    void *cli;
+
+    last_endpoint(srv, endpoint, sizeof endpoint);
+    cli = open_socket(ctx, ZMQ_DEALER, NULL, NULL);
+    zmq_setsockopt(cli, ZMQ_ROUTING_ID, "client-7", 8);
+    CHECK(zmq_connect(cli, endpoint) == 0);
+    zesp_frame b = { "ping", 4 };
+    zesp_parts up = { .body = &b, .nbody = 1 };
+    CHECK_OK(zesp_send(client, SPI_UP, cli, &up, 0));
+    CHECK_OK(zesp_recv(server, srv, msg, 0));
+    CHECK(zesp_msg_envelope_count(msg) == 1);
+    zesp_frame id = zesp_msg_envelope(msg, 0);
+    CHECK(id.size == 8 && memcmp(id.data, "client-7", 8) == 0);
+    zesp_frame env = id, pong = { "pong", 4 };
+    zesp_parts down = { .envelope = &env, .nenvelope = 1, .body = &pong,
+                        .nbody = 1 };
+    CHECK_OK(zesp_send(server, SPI_DOWN, srv, &down, 0));
+    CHECK_OK(zesp_recv(client, cli, msg, 0));
+    CHECK(zesp_msg_envelope_count(msg) == 0);
+    CHECK(zesp_msg_body(msg, 0).size == 4);
+    zesp_msg_free(msg);
+    zesp_sad_free(server);
+    zesp_sad_free(client);
+    zmq_close(cli);
+    zmq_close(srv);
+    zmq_ctx_term(ctx);
+}
+
+/* inproc: two threads, one SAD holding both directions. */
+struct inproc_arg {
+    void *ctx;
+    zesp_sad *sad;
+    int rc;
+};
+
+static void *inproc_sender(void *p)
+{
+    struct inproc_arg *a = p;
+    void *s = open_socket(a->ctx, ZMQ_PAIR, NULL, "inproc://zesp-pair");
+
+    for (int i = 0; s && i < MESSAGES; i++) {
+        char text[32];
+        zesp_frame b = { text, (size_t)snprintf(text, sizeof text, "m%d", i) };
+        zesp_parts parts = { .body = &b, .nbody = 1 };
+        a->rc |= zesp_send(a->sad, SPI_UP, s, &parts, 0);
+    }
+    if (s)
+        zmq_close(s);
+    return NULL;
+}
+
+static void test_inproc_threads(void)
+{
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *s = open_socket(ctx, ZMQ_PAIR, "inproc://zesp-pair", NULL);
+    struct inproc_arg a = { ctx, sad, 0 };
+    zesp_msg *msg = zesp_msg_new();
+    pthread_t th;
+    int good = 0;
+
+    pthread_create(&th, NULL, inproc_sender, &a);
+    for (int i = 0; i < MESSAGES; i++) {
+        char want[32];
+        int n = snprintf(want, sizeof want, "m%d", i);
+        if (zesp_recv(sad, s, msg, 0) != 0)
+            break;
+        good += zesp_msg_body(msg, 0).size == (size_t)n &&
+                memcmp(zesp_msg_body(msg, 0).data, want, (size_t)n) == 0;
+    }
+    pthread_join(th, NULL);
+    CHECK(a.rc == 0);
+    CHECK(good == MESSAGES);
+    zesp_msg_free(msg);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
+/* A plain, unprotected message on a protected socket is refused and the
+ * socket stays usable. */
+static void test_plain_message_refused(void)
+{
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *a = open_socket(ctx, ZMQ_PAIR, "inproc://zesp-plain", NULL);
+    void *b = open_socket(ctx, ZMQ_PAIR, NULL, "inproc://zesp-plain");
+    zesp_msg *msg = zesp_msg_new();
+    zesp_frame body = { "ok", 2 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+
+    zmq_send(b, "hello", 5, ZMQ_SNDMORE);
+    zmq_send(b, "world, in the clear", 19, 0);
+    CHECK_ERR(zesp_recv(sad, a, msg, 0), ZESP_ENOSA);
+    CHECK_OK(zesp_send(sad, SPI_UP, b, &parts, 0));
+    CHECK_OK(zesp_recv(sad, a, msg, 0));
+    CHECK_ERR(zesp_recv(sad, a, msg, ZESP_DONTWAIT), EAGAIN);
+    zesp_msg_free(msg);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0)
+        return 2;
+    RUN(test_tcp_two_processes);
+    RUN(test_ipc_two_processes);
+    RUN(test_broker_forwards);
+    RUN(test_broker_tampers_service);
+    RUN(test_broker_tampers_body);
+    RUN(test_broker_replays);
+    RUN(test_router_envelope);
+    RUN(test_inproc_threads);
+    RUN(test_plain_message_refused);
+    return test_done();
+}
