@@ -20,6 +20,12 @@ static const char *const messages[] = {
     [ZESP_EEXIST - ZESP_EBASE] = "a security association with that SPI and direction exists",
     [ZESP_EFULL - ZESP_EBASE] = "the SA database is full",
     [ZESP_EDIRECTION - ZESP_EBASE] = "security association used in the wrong direction",
+    [ZESP_EBADSAD - ZESP_EBASE] = "the SA database file is damaged or is not an SA database",
+    [ZESP_ESADVERSION - ZESP_EBASE] = "the SA database file has another layout version",
+    [ZESP_ESADSIZE - ZESP_EBASE] = "the SA database file is truncated",
+    [ZESP_ENOPOLICY - ZESP_EBASE] = "no policy of that name",
+    [ZESP_EACQUIRE - ZESP_EBASE] = "the policy has no security association yet; the key daemon was asked for one",
+    [ZESP_ECONFIG - ZESP_EBASE] = "invalid configuration",
 };
 
 const char *zesp_strerror(int err)

@@ -18,6 +18,8 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
 
     if (p->direction != ZESP_DIR_IN && p->direction != ZESP_DIR_OUT)
         return EINVAL;
+    if (p->spi == 0)     /* reserved for local use (RFC 4303 2.1) */
+        return EINVAL;
     if (p->flags & ~ZESP_SA_NO_ESN)
         return EINVAL;
     if ((*t = transform_find(id)) == NULL)
@@ -93,6 +95,10 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
         return fail(EINVAL);
     if ((err = check_params(p, &t)) != 0)
         return fail(err);
+    if (replay_words(p->replay_window ? p->replay_window
+                                      : ZESP_REPLAY_WINDOW_DEFAULT) >
+        sad->hdr->max_window_words)
+        return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
     if (sad_find(sad, p->spi, p->direction, &ref) == 0)
@@ -106,49 +112,95 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
         atomic_store(&s->state, SLOT_LIVE);
         sad_index_insert(sad, slot_no);
         atomic_fetch_add(&sad->hdr->live, 1);
+        sad_changed(sad);
     }
     sad_unlock(sad);
     return err ? fail(err) : 0;
 }
 
+static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
+{
+    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
+}
+
+/* Writers only: free a slot, its key wiped first.  Readers holding a
+ * reference see the generation change and fail cleanly. */
+void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no)
+{
+    struct sa_slot *s = sad_slot(sad, slot_no);
+
+    if (!(atomic_load(&s->gen) & 1U))
+        atomic_fetch_add(&s->gen, 1);
+    sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
+    atomic_store(&s->state, SLOT_FREE);
+    atomic_fetch_add(&s->gen, 1);
+}
+
+/* Writers only: unlink a live SA and free its slot. */
+static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
+{
+    uint32_t slot_no = slot_number(sad, s);
+
+    atomic_fetch_add(&s->gen, 1);   /* odd: readers now fail validity */
+    sad_index_remove(sad, slot_no);
+    sad_slot_release(sad, slot_no);
+    atomic_fetch_sub(&sad->hdr->live, 1);
+    sad_changed(sad);
+}
+
 int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
 {
     struct sa_ref ref;
-    uint32_t slot_no;
     int err;
 
     if (sad == NULL)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    if ((err = sad_find(sad, spi, direction, &ref)) == 0) {
-        slot_no = (uint32_t)(((uint8_t *)ref.slot - sad->slots) /
-                             sad->hdr->slot_bytes);
-        atomic_fetch_add(&ref.slot->gen, 1);  /* readers now fail validity */
-        sad_index_remove(sad, slot_no);
-        sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
-        atomic_store(&ref.slot->state, SLOT_FREE);
-        atomic_fetch_add(&ref.slot->gen, 1);
-        atomic_fetch_sub(&sad->hdr->live, 1);
-    }
+    if ((err = sad_find(sad, spi, direction, &ref)) == 0)
+        sa_remove(sad, ref.slot);
     sad_unlock(sad);
     return err ? fail(err) : 0;
 }
 
-int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
-                     zesp_sa_info *info)
+static bool hard_expired(struct sa_slot *s, uint64_t now)
 {
-    struct sa_ref ref;
-    struct sa_slot *s;
-    int err;
+    return atomic_load(&s->hard_expired) ||
+           (s->hard.seconds && now - s->created >= s->hard.seconds);
+}
 
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
-    if (sad == NULL || info == NULL)
+int zesp_sad_expire(zesp_sad *sad)
+{
+    uint64_t now = sad_now();
+    int removed = 0, err;
+
+    if (sad == NULL)
         return fail(EINVAL);
-    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+    if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    s = ref.slot;
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        if (atomic_load(&s->state) == SLOT_LIVE && hard_expired(s, now)) {
+            sa_remove(sad, s);
+            removed++;
+        }
+    }
+    sad_unlock(sad);
+    return removed;
+}
+
+int sad_flush_sas(struct zesp_sad *sad)
+{
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        if (atomic_load(&s->state) == SLOT_LIVE)
+            sa_remove(sad, s);
+    }
+    return 0;
+}
+
+static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
+{
     info->spi = s->spi;
     info->direction = s->direction;
     info->transform = s->transform;
@@ -159,7 +211,9 @@ int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
     info->soft = s->soft;
     info->hard = s->hard;
     info->soft_expired = (int)atomic_load(&s->soft_expired);
-    info->hard_expired = (int)atomic_load(&s->hard_expired);
+    info->hard_expired = (int)atomic_load(&s->hard_expired) ||
+                         (s->hard.seconds &&
+                          sad_now() - s->created >= s->hard.seconds);
     memcpy(info->peer, s->peer, sizeof info->peer);
     info->stats.messages = atomic_load(&s->counters[CNT_MESSAGES]);
     info->stats.bytes = atomic_load(&s->counters[CNT_BYTES]);
@@ -170,8 +224,66 @@ int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
     info->stats.rejected_expired = atomic_load(&s->counters[CNT_REJ_EXPIRED]);
     info->stats.rejected_binding = atomic_load(&s->counters[CNT_REJ_BINDING]);
     info->stats.rejected_toobig = atomic_load(&s->counters[CNT_REJ_TOOBIG]);
+    info->peer[sizeof info->peer - 1] = '\0';
+}
+
+int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                     zesp_sa_info *info)
+{
+    struct sa_ref ref;
+    int err;
+
+    if (info != NULL)
+        memset(info, 0, sizeof *info);
+    if (sad == NULL || info == NULL)
+        return fail(EINVAL);
+    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+        return fail(err);
+    fill_info(ref.slot, info);
     if (!sad_ref_valid(&ref)) {
         memset(info, 0, sizeof *info);
+        return fail(ZESP_ENOSA);
+    }
+    return 0;
+}
+
+int zesp_sa_foreach(zesp_sad *sad,
+                    int (*fn)(const zesp_sa_info *info, void *arg), void *arg)
+{
+    if (sad == NULL || fn == NULL)
+        return fail(EINVAL);
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+        zesp_sa_info info;
+        int rc;
+
+        if ((gen & 1U) || atomic_load(&s->state) != SLOT_LIVE)
+            continue;
+        memset(&info, 0, sizeof info);
+        fill_info(s, &info);
+        if (atomic_load_explicit(&s->gen, memory_order_acquire) != gen)
+            continue;
+        if ((rc = fn(&info, arg)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int zesp_sa_key_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                    uint8_t key[ZESP_KEYBYTES])
+{
+    struct sa_ref ref;
+    int err;
+
+    if (sad == NULL || key == NULL)
+        return fail(EINVAL);
+    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+        return fail(err);
+    memcpy(key, ref.key->key, sizeof ref.key->key);
+    memcpy(key + sizeof ref.key->key, ref.key->salt, sizeof ref.key->salt);
+    if (!sad_ref_valid(&ref)) {
+        sodium_memzero(key, ZESP_KEYBYTES);
         return fail(ZESP_ENOSA);
     }
     return 0;

@@ -13,6 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,10 +27,26 @@
 #define SAD_VERSION 1U
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
+#define SAD_WINDOW_DEFAULT 8192U
+#define SAD_POLICIES_DEFAULT 256U
+#define SAD_POLICIES_MAX (1U << 16)
+#define SAD_SPINS_BEFORE_CHECK 256U
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "the SAD needs lock-free 32- and 64-bit atomics");
 
 static size_t round_up(size_t n, size_t to)
 {
     return (n + to - 1) / to * to;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t p = 1;
+
+    while (p < n)
+        p <<= 1;
+    return p;
 }
 
 uint64_t sad_now(void)
@@ -56,96 +77,357 @@ static int mutex_init_shared(pthread_mutex_t *m)
     return rc;
 }
 
-zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
+static void layout_sum(const struct sad_header *h, uint8_t out[16])
+{
+    crypto_generichash(out, 16, (const uint8_t *)h,
+                       offsetof(struct sad_header, sum), NULL, 0);
+}
+
+/* Everything of the layout that follows from its primary fields. */
+static void layout_derive(struct sad_header *h)
+{
+    uint64_t off;
+
+    h->index_size = pow2_at_least(h->capacity * 2U);
+    h->slot_bytes = round_up(sizeof(struct sa_slot) +
+                                 h->max_window_words * sizeof(uint64_t), 64);
+    off = round_up(sizeof(struct sad_header), h->page);
+    h->index_off = off;
+    off = round_up(off + (uint64_t)h->index_size * sizeof(uint32_t), 64);
+    h->slots_off = off;
+    off = round_up(off + (uint64_t)h->capacity * h->slot_bytes, h->page);
+    /* Keys start on a page of their own, so they can be locked alone. */
+    h->keys_off = off;
+    h->keys_bytes = round_up((uint64_t)h->capacity * sizeof(struct sa_key),
+                             h->page);
+    off += h->keys_bytes;
+    h->policies_off = off;
+    off += (uint64_t)h->policy_capacity * sizeof(struct policy_slot);
+    h->total_bytes = round_up(off, h->page);
+}
+
+/* The layout a SAD with these options has; 0 or EINVAL. */
+static int layout_plan(const zesp_sad_opts *opts, struct sad_header *h)
 {
     uint32_t capacity = opts && opts->capacity ? opts->capacity
                                                : SAD_CAPACITY_DEFAULT;
-    uint64_t max_message = opts && opts->max_message ? opts->max_message
-                                                     : ZESP_MAX_MESSAGE_DEFAULT;
-    uint32_t words = replay_words(ZESP_REPLAY_WINDOW_MAX);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t hdr_bytes, index_bytes, slot_bytes;
-    uint32_t index_size = 1;
+    uint32_t window = opts && opts->max_replay_window
+                          ? opts->max_replay_window : SAD_WINDOW_DEFAULT;
+    uint32_t policies = opts && opts->policies ? opts->policies
+                                               : SAD_POLICIES_DEFAULT;
+
+    if (capacity > SAD_CAPACITY_MAX || policies > SAD_POLICIES_MAX ||
+        window < ZESP_REPLAY_WINDOW_MIN || window > ZESP_REPLAY_WINDOW_MAX)
+        return EINVAL;
+    memset(h, 0, sizeof *h);
+    h->magic = SAD_MAGIC;
+    h->version = SAD_VERSION;
+    h->capacity = capacity;
+    h->max_window_words = replay_words(window);
+    h->policy_capacity = pow2_at_least(policies);
+    h->page = (uint32_t)sysconf(_SC_PAGESIZE);
+    h->max_message = opts && opts->max_message ? opts->max_message
+                                               : ZESP_MAX_MESSAGE_DEFAULT;
+    layout_derive(h);
+    layout_sum(h, h->sum);
+    return 0;
+}
+
+/* Is the header one this code can trust, for a file of `size` bytes? */
+static int layout_check(const struct sad_header *h, uint64_t size)
+{
+    struct sad_header want;
+    uint8_t sum[16];
+
+    if (size < sizeof *h || h->magic != SAD_MAGIC)
+        return ZESP_EBADSAD;
+    if (h->version != SAD_VERSION)
+        return ZESP_ESADVERSION;
+    layout_sum(h, sum);
+    if (sodium_memcmp(sum, h->sum, sizeof sum) != 0)
+        return ZESP_EBADSAD;
+    /* The primary fields in range, the rest exactly what they imply. */
+    memcpy(&want, h, offsetof(struct sad_header, sum));
+    if (want.capacity == 0 || want.capacity > SAD_CAPACITY_MAX ||
+        want.policy_capacity == 0 || want.policy_capacity > SAD_POLICIES_MAX ||
+        pow2_at_least(want.policy_capacity) != want.policy_capacity ||
+        want.max_window_words > replay_words(ZESP_REPLAY_WINDOW_MAX) ||
+        want.max_window_words < replay_words(ZESP_REPLAY_WINDOW_MIN) ||
+        want.page != (uint32_t)sysconf(_SC_PAGESIZE))
+        return ZESP_EBADSAD;
+    layout_derive(&want);
+    if (memcmp(&want, h, offsetof(struct sad_header, sum)) != 0)
+        return ZESP_EBADSAD;
+    if (size < h->total_bytes)
+        return ZESP_ESADSIZE;
+    return 0;
+}
+
+static void sad_attach(struct zesp_sad *sad, uint8_t *map)
+{
+    struct sad_header *h = (struct sad_header *)map;
+
+    sad->hdr = h;
+    sad->map_bytes = h->total_bytes;
+    sad->index = (_Atomic uint32_t *)(map + h->index_off);
+    sad->slots = map + h->slots_off;
+    sad->keys = (struct sa_key *)(map + h->keys_off);
+    sad->policies = (struct policy_slot *)(map + h->policies_off);
+    /* Keys stay out of swap and core dumps where the system allows it. */
+    sad->keys_locked = sodium_mlock(sad->keys, h->keys_bytes) == 0;
+    (void)madvise(sad->keys, h->keys_bytes, MADV_DONTDUMP);
+}
+
+/* Fill fresh (zeroed) memory with an empty SAD of the planned layout. */
+static int sad_format(uint8_t *map, const struct sad_header *plan)
+{
+    memcpy(map, plan, sizeof *plan);
+    return mutex_init_shared(&((struct sad_header *)map)->lock) ? ENOMEM : 0;
+}
+
+static struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
+{
     struct zesp_sad *sad;
-    uint8_t *map;
 
     if (zesp_init() != 0)
         return NULL;
-    if (capacity > SAD_CAPACITY_MAX) {
-        errno = EINVAL;
-        return NULL;
-    }
-    while (index_size < capacity * 2U)
-        index_size <<= 1;
-    hdr_bytes = round_up(sizeof(struct sad_header), 64);
-    index_bytes = round_up((size_t)index_size * sizeof(uint32_t), 64);
-    slot_bytes = round_up(sizeof(struct sa_slot) +
-                              (size_t)words * sizeof(uint64_t), 64);
-
     if ((sad = calloc(1, sizeof *sad)) == NULL)
         return NULL;
-    sad->map_bytes = round_up(hdr_bytes + index_bytes +
-                                  (size_t)capacity * slot_bytes, page);
-    sad->keys_bytes = round_up((size_t)capacity * sizeof(struct sa_key), page);
-    map = mmap(NULL, sad->map_bytes, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED)
-        goto fail;
-    sad->hdr = (struct sad_header *)map;
-    sad->index = (_Atomic uint32_t *)(map + hdr_bytes);
-    sad->slots = map + hdr_bytes + index_bytes;
-    sad->keys = mmap(NULL, sad->keys_bytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (sad->keys == MAP_FAILED) {
-        sad->keys = NULL;
-        goto fail;
-    }
-    /* Keys stay out of swap and core dumps where the system allows it. */
-    sad->keys_locked = sodium_mlock(sad->keys, sad->keys_bytes) == 0;
-    (void)madvise(sad->keys, sad->keys_bytes, MADV_DONTDUMP);
+    sad->acquire_timeout_ms = opts ? opts->acquire_timeout_ms : 0;
+    return sad;
+}
 
-    sad->hdr->magic = SAD_MAGIC;
-    sad->hdr->version = SAD_VERSION;
-    sad->hdr->capacity = capacity;
-    sad->hdr->index_size = index_size;
-    sad->hdr->max_window_words = words;
-    sad->hdr->slot_bytes = slot_bytes;
-    sad->hdr->max_message = max_message;
-    if (mutex_init_shared(&sad->hdr->lock) != 0) {
-        errno = ENOMEM;
-        goto fail;
+zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
+{
+    struct sad_header plan;
+    struct zesp_sad *sad;
+    uint8_t *map;
+    int err;
+
+    if ((err = layout_plan(opts, &plan)) != 0) {
+        errno = err;
+        return NULL;
+    }
+    if ((sad = sad_alloc(opts)) == NULL)
+        return NULL;
+    map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        free(sad);
+        return NULL;
+    }
+    if ((err = sad_format(map, &plan)) != 0) {
+        munmap(map, plan.total_bytes);
+        free(sad);
+        errno = err;
+        return NULL;
+    }
+    sad_attach(sad, map);
+    return sad;
+}
+
+const char *zesp_sad_default_path(void)
+{
+    static char path[4096];
+    const char *env = getenv("ZESP_SAD");
+    const char *run = getenv("XDG_RUNTIME_DIR");
+
+    if (env != NULL && *env)
+        return env;
+    if (geteuid() == 0)
+        return "/run/zesp/sad";
+    if (run != NULL && *run)
+        snprintf(path, sizeof path, "%s/zesp.sad", run);
+    else
+        snprintf(path, sizeof path, "/tmp/zesp-%u.sad", (unsigned)geteuid());
+    return path;
+}
+
+/* Make the file complete under a temporary name, then link it into place,
+ * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
+static int sad_create_file(const char *path, const zesp_sad_opts *opts)
+{
+    char tmp[4096 + 32];
+    struct sad_header plan;
+    mode_t mode = opts && opts->mode ? (mode_t)opts->mode : 0600;
+    uint8_t *map;
+    int fd, err;
+
+    if ((err = layout_plan(opts, &plan)) != 0)
+        return err;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >=
+        sizeof tmp)
+        return ENAMETOOLONG;
+    if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
+        return errno;
+    err = fchmod(fd, mode) ? errno : 0;  /* whatever the umask */
+    if (!err && ftruncate(fd, (off_t)plan.total_bytes) != 0)
+        err = errno;
+    if (!err) {
+        map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   fd, 0);
+        if (map == MAP_FAILED)
+            err = errno;
+        else {
+            err = sad_format(map, &plan);
+            if (!err && msync(map, plan.total_bytes, MS_SYNC) != 0)
+                err = errno;
+            munmap(map, plan.total_bytes);
+        }
+    }
+    if (!err && link(tmp, path) != 0)
+        err = errno;
+    close(fd);
+    unlink(tmp);
+    return err;
+}
+
+static int sad_map_file(struct zesp_sad *sad, const char *path, int fd)
+{
+    struct sad_header h;
+    struct stat st;
+    uint8_t *map;
+    int err;
+
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (!S_ISREG(st.st_mode))
+        return ZESP_EBADSAD;
+    if ((size_t)st.st_size < sizeof h)
+        return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return ZESP_ESADSIZE;
+    if ((err = layout_check(&h, (uint64_t)st.st_size)) != 0)
+        return err;
+    map = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return errno;
+    /* Checked again in the mapping: the file may have changed meanwhile. */
+    if ((err = layout_check((struct sad_header *)map, h.total_bytes)) != 0) {
+        munmap(map, h.total_bytes);
+        return err;
+    }
+    sad_attach(sad, map);
+    sad->shared = true;
+    snprintf(sad->path, sizeof sad->path, "%s", path);
+    return 0;
+}
+
+zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
+{
+    struct zesp_sad *sad;
+    int fd, err = 0;
+
+    if (path == NULL)
+        path = zesp_sad_default_path();
+    if ((sad = sad_alloc(opts)) == NULL)
+        return NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {
+            err = sad_create_file(path, opts);
+            if (err != 0 && err != EEXIST)
+                break;
+            continue;
+        }
+        if (fd < 0) {
+            err = errno;
+            break;
+        }
+        err = sad_map_file(sad, path, fd);
+        close(fd);
+        break;
+    }
+    if (err != 0 || sad->hdr == NULL) {
+        free(sad);
+        errno = err ? err : ENOENT;
+        return NULL;
     }
     return sad;
-fail:
-    zesp_sad_free(sad);
-    return NULL;
+}
+
+const char *zesp_sad_path(const zesp_sad *sad)
+{
+    return sad && sad->shared ? sad->path : "";
+}
+
+void zesp_sad_set_acquire_timeout(zesp_sad *sad, uint32_t ms)
+{
+    if (sad != NULL)
+        sad->acquire_timeout_ms = ms;
 }
 
 void zesp_sad_free(zesp_sad *sad)
 {
     if (sad == NULL)
         return;
-    if (sad->keys != NULL) {
-        sodium_memzero(sad->keys, sad->keys_bytes);
-        if (sad->keys_locked)
-            sodium_munlock(sad->keys, sad->keys_bytes);
-        munmap(sad->keys, sad->keys_bytes);
-    }
     if (sad->hdr != NULL) {
-        pthread_mutex_destroy(&sad->hdr->lock);
+        size_t keys_bytes = sad->hdr->keys_bytes;
+        /* A private SAD's keys die with it; a shared SAD's belong to the
+         * file (sodium_munlock would wipe them: plain munlock there). */
+        if (!sad->shared)
+            sodium_memzero(sad->keys, keys_bytes);
+        if (sad->keys_locked)
+            (void)munlock(sad->keys, keys_bytes);
         munmap(sad->hdr, sad->map_bytes);
     }
     free(sad);
+}
+
+/* Writers only: what a writer that died left half done is finished or
+ * undone, so that every slot is either free or a whole SA. */
+static void sad_repair(struct zesp_sad *sad)
+{
+    uint32_t live = 0;
+
+    atomic_fetch_add(&sad->hdr->repairs, 1);
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        if (atomic_load(&s->gen) & 1U) {
+            sad_slot_release(sad, i);
+            continue;
+        }
+        if (atomic_load(&s->state) == SLOT_BUSY)
+            sad_slot_release(sad, i);
+        live += atomic_load(&s->state) == SLOT_LIVE;
+    }
+    atomic_store(&sad->hdr->live, live);
+    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
+        if (atomic_load(&sad->policies[i].gen) & 1U)
+            atomic_fetch_add(&sad->policies[i].gen, 1);
+    if (atomic_load(&sad->hdr->index_version) & 1U)
+        atomic_fetch_add(&sad->hdr->index_version, 1);
+    sad_index_rebuild(sad);
+}
+
+/*
+ * A reader that keeps finding the index mid-change checks whether the
+ * writer changing it is dead; if so it repairs the SAD itself, so that no
+ * reader waits forever on a killed writer.
+ */
+static void sad_unstick(struct zesp_sad *sad)
+{
+    int rc = pthread_mutex_trylock(&sad->hdr->lock);
+
+    if (rc == EBUSY)
+        return;              /* a live writer: it will finish */
+    if (rc == EOWNERDEAD || rc == 0) {
+        if (rc == EOWNERDEAD ||
+            (atomic_load(&sad->hdr->index_version) & 1U))
+            sad_repair(sad);
+        if (rc == EOWNERDEAD)
+            pthread_mutex_consistent(&sad->hdr->lock);
+        pthread_mutex_unlock(&sad->hdr->lock);
+    }
 }
 
 int sad_lock(struct zesp_sad *sad)
 {
     int rc = pthread_mutex_lock(&sad->hdr->lock);
 
-    /* A writer died holding the lock: its half-done index change is
-     * repaired by rebuilding the index from the slots. */
+    /* A writer died holding the lock: repair, then carry on. */
     if (rc == EOWNERDEAD) {
-        sad_index_rebuild(sad);
+        sad_repair(sad);
         rc = pthread_mutex_consistent(&sad->hdr->lock);
     }
     return rc;
@@ -154,6 +436,11 @@ int sad_lock(struct zesp_sad *sad)
 void sad_unlock(struct zesp_sad *sad)
 {
     pthread_mutex_unlock(&sad->hdr->lock);
+}
+
+void sad_changed(struct zesp_sad *sad)
+{
+    atomic_fetch_add_explicit(&sad->hdr->changes, 1, memory_order_release);
 }
 
 static void index_begin(struct zesp_sad *sad)
@@ -240,6 +527,7 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
              struct sa_ref *ref)
 {
     uint32_t mask = sad->hdr->index_size - 1U;
+    uint32_t retries = 0;
 
     for (;;) {
         uint32_t v = atomic_load_explicit(&sad->hdr->index_version,
@@ -260,6 +548,10 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
         if (!(v & 1U) && atomic_load_explicit(&sad->hdr->index_version,
                                               memory_order_acquire) == v)
             return ZESP_ENOSA;
+        if (++retries % SAD_SPINS_BEFORE_CHECK == 0) {
+            sad_unstick(sad);
+            sched_yield();
+        }
     }
 }
 
@@ -277,5 +569,9 @@ int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats)
     }
     stats->rejected_nosa = atomic_load(&sad->hdr->rejected_nosa);
     stats->rejected_malformed = atomic_load(&sad->hdr->rejected_malformed);
+    stats->repairs = atomic_load(&sad->hdr->repairs);
+    stats->sas = atomic_load(&sad->hdr->live);
+    stats->capacity = sad->hdr->capacity;
+    stats->keys_locked = sad->keys_locked;
     return 0;
 }

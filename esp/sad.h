@@ -58,19 +58,46 @@ struct sa_key {
     uint8_t salt[4];
 };
 
+/* A policy (SPD entry): a name the application sends on, the outbound SA
+ * that serves it now, and the inbound SAs accepted for it. */
+enum policy_state { POLICY_FREE = 0, POLICY_LIVE, POLICY_DEAD };
+#define POLICY_IN_MAX 4U
+
+struct policy_slot {
+    _Atomic uint32_t state;
+    _Atomic uint32_t gen;
+    char name[ZESP_NAME_MAX];
+    char peer[ZESP_PEER_MAX];
+    _Atomic uint32_t out_spi;        /* 0: no SA yet */
+    _Atomic uint32_t in_spi[POLICY_IN_MAX];
+    _Atomic uint64_t acquire;        /* time a sender found no SA, 0: none */
+};
+
+/*
+ * The header.  The fields up to `sum` describe the layout and never change
+ * once the SAD is made; `sum` is their BLAKE2b digest, so that a damaged
+ * or foreign file is refused instead of trusted.
+ */
 struct sad_header {
     uint64_t magic;
     uint32_t version;
     uint32_t capacity;
     uint32_t index_size;         /* power of two */
     uint32_t max_window_words;
+    uint32_t policy_capacity;    /* power of two */
+    uint32_t page;
     uint64_t slot_bytes;
+    uint64_t index_off, slots_off, keys_off, keys_bytes, policies_off;
+    uint64_t total_bytes;
     uint64_t max_message;
+    uint8_t sum[16];
     _Atomic uint32_t index_version; /* odd while the index is being changed */
     _Atomic uint32_t live;
     uint32_t free_hint;          /* where writers start looking for a slot */
     _Atomic uint64_t rejected_nosa;
     _Atomic uint64_t rejected_malformed;
+    _Atomic uint64_t changes;    /* bumped by every writer, for watchers */
+    _Atomic uint64_t repairs;    /* times a dead writer's work was undone */
     pthread_mutex_t lock;
 };
 
@@ -79,9 +106,12 @@ struct zesp_sad {
     _Atomic uint32_t *index;     /* slot number + 1, 0 = empty */
     uint8_t *slots;
     struct sa_key *keys;
+    struct policy_slot *policies;
     size_t map_bytes;
-    size_t keys_bytes;
     bool keys_locked;
+    bool shared;
+    uint32_t acquire_timeout_ms;
+    char path[4096];
 };
 
 static inline struct sa_slot *sad_slot(const struct zesp_sad *sad, uint32_t i)
@@ -101,6 +131,10 @@ struct sa_ref {
 
 /* Writers (the index functions need the lock held). */
 int sad_lock(struct zesp_sad *sad);
+void sad_changed(struct zesp_sad *sad);
+void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no);
+int sad_flush_sas(struct zesp_sad *sad);
+void spd_flush(struct zesp_sad *sad);
 void sad_unlock(struct zesp_sad *sad);
 void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no);
 void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no);

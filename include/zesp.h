@@ -43,6 +43,8 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_IVBYTES 8U
 #define ZESP_HEADERBYTES 16U        /* SPI, sequence number, IV */
 #define ZESP_PEER_MAX 64U           /* peer name, NUL included */
+#define ZESP_NAME_MAX 64U           /* policy name, NUL included */
+#define ZESP_POLICY_IN_MAX 4U       /* inbound SAs accepted per policy */
 
 #define ZESP_REPLAY_WINDOW_MIN 64U
 #define ZESP_REPLAY_WINDOW_DEFAULT 1024U
@@ -77,6 +79,12 @@ enum zesp_error {
     ZESP_EEXIST,        /* an SA with that SPI and direction exists */
     ZESP_EFULL,         /* the SAD has no free slot */
     ZESP_EDIRECTION,    /* SA used in the wrong direction */
+    ZESP_EBADSAD,       /* the SAD file is damaged or not a SAD */
+    ZESP_ESADVERSION,   /* the SAD file has another layout version */
+    ZESP_ESADSIZE,      /* the SAD file is truncated */
+    ZESP_ENOPOLICY,     /* no policy of that name */
+    ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
+    ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
     ZESP_ELAST
 };
 
@@ -133,11 +141,19 @@ typedef struct zesp_sa_info {
 typedef struct zesp_sad_stats {
     uint64_t rejected_nosa;
     uint64_t rejected_malformed;
+    uint64_t repairs;       /* writers killed mid-change, cleaned up after */
+    uint32_t sas;           /* SAs installed */
+    uint32_t capacity;
+    int keys_locked;        /* this process could mlock the keys */
 } zesp_sad_stats;
 
 typedef struct zesp_sad_opts {
-    uint32_t capacity;      /* number of SAs; 0 = 1024 */
-    uint64_t max_message;   /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */
+    uint32_t capacity;          /* SAs; 0 = 1024 */
+    uint32_t max_replay_window; /* largest window an SA may ask; 0 = 8192 */
+    uint32_t policies;          /* policies; 0 = 256 */
+    uint32_t mode;              /* file mode on creation; 0 = 0600 */
+    uint64_t max_message;       /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */
+    uint32_t acquire_timeout_ms; /* wait for an SA on send; 0 = fail */
 } zesp_sad_opts;
 
 /* A frame as the caller gives it or reads it: never owned by zesp. */
@@ -155,15 +171,71 @@ const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);
 
-/* SA database: in-process (private) */
+/*
+ * SA database.  zesp_sad_new makes a private one, in this process only.
+ * zesp_sad_open maps the host's shared one, a file (path NULL: the value of
+ * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
+ * if missing, with opts (NULL: defaults) and mode opts->mode.  A file of
+ * another layout version, a damaged or a truncated one is refused.
+ */
+#define ZESP_SAD_CREATE 0x1
 zesp_sad *zesp_sad_new(const zesp_sad_opts *opts);
+zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts);
 void zesp_sad_free(zesp_sad *sad);
+const char *zesp_sad_default_path(void);
+const char *zesp_sad_path(const zesp_sad *sad);  /* "" if private */
+void zesp_sad_set_acquire_timeout(zesp_sad *sad, uint32_t ms);
+/* Remove SAs past a hard lifetime, wiping their keys; returns how many. */
+int zesp_sad_expire(zesp_sad *sad);
+/* Remove every SA and policy. */
+int zesp_sad_flush(zesp_sad *sad);
+/* Check that every slot is free or a whole SA and the index matches;
+ * repairs what a writer killed mid-change left, as any writer does. */
+int zesp_sad_verify(zesp_sad *sad);
 
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *params);
 int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction);
 int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
                      zesp_sa_info *info);
 int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats);
+/* Calls fn for each SA until fn returns non-zero (which is returned). */
+int zesp_sa_foreach(zesp_sad *sad,
+                    int (*fn)(const zesp_sa_info *info, void *arg), void *arg);
+/* The SA's KEYMAT, only for whoever explicitly asks (zesp sa show --key). */
+int zesp_sa_key_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                    uint8_t key[ZESP_KEYBYTES]);
+
+/*
+ * Policies (the SPD): a name the application sends on, served by one
+ * outbound SA at a time, and the inbound SAs accepted for it.  Rekeying
+ * swaps the outbound SA atomically; old inbound SAs stay until deleted.
+ */
+typedef struct zesp_policy {
+    char name[ZESP_NAME_MAX];
+    char peer[ZESP_PEER_MAX];
+    uint32_t out_spi;                       /* 0: none yet */
+    uint32_t in_spi[ZESP_POLICY_IN_MAX];    /* 0: unused */
+    uint64_t acquire;                       /* when an SA was asked for */
+} zesp_policy;
+
+int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
+int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *policy);
+int zesp_policy_del(zesp_sad *sad, const char *name);
+int zesp_policy_set_out(zesp_sad *sad, const char *name, uint32_t spi);
+int zesp_policy_acquire_done(zesp_sad *sad, const char *name);
+int zesp_policy_foreach(zesp_sad *sad,
+                        int (*fn)(const zesp_policy *policy, void *arg),
+                        void *arg);
+
+/*
+ * Configuration (YAML, doc/configuration.md): SAs and policies for manual
+ * keying.  Everything is checked before anything is applied; the SAD
+ * changes wholly or not at all.  On failure errno is ZESP_ECONFIG (or a
+ * system code) and err, if given, says "FILE:LINE:COLUMN: FIELD: what".
+ */
+int zesp_config_load(zesp_sad *sad, const char *path, char *err,
+                     size_t errlen);
+int zesp_config_check(const char *path, char *err, size_t errlen);
 
 /*
  * Sending.  The message on the wire is envelope frames (untouched: ROUTER
@@ -182,6 +254,11 @@ typedef struct zesp_parts {
 
 int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
               const zesp_parts *parts, int flags);
+/* The same on a policy's current outbound SA.  With no SA, an ACQUIRE is
+ * raised for the key daemon and the call fails with ZESP_EACQUIRE, at once
+ * (ZESP_DONTWAIT, or no acquire timeout) or when the timeout passes. */
+int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
+                     const zesp_parts *parts, int flags);
 
 /*
  * Receiving.  zesp_recv reads one whole multipart message from the socket

@@ -1,0 +1,78 @@
+/*
+ * A full consistency check of a SAD, for tests and tools: every slot is
+ * free or a whole SA, the index holds exactly the live SAs, nothing is
+ * half-written.  It takes the writers' lock, so a writer that died is
+ * repaired first, as any writer would.
+ */
+#include <errno.h>
+
+#include "replay.h"
+#include "sad.h"
+#include "transform.h"
+
+static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
+{
+    return (s->direction == ZESP_DIR_IN || s->direction == ZESP_DIR_OUT) &&
+           s->spi != 0 && transform_find(s->transform) != NULL &&
+           s->replay_window >= ZESP_REPLAY_WINDOW_MIN &&
+           s->replay_window <= ZESP_REPLAY_WINDOW_MAX &&
+           s->window_words == replay_words(s->replay_window) &&
+           s->window_words <= sad->hdr->max_window_words;
+}
+
+static int verify_locked(struct zesp_sad *sad)
+{
+    uint32_t live = 0, indexed = 0;
+
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        uint32_t state = atomic_load(&s->state);
+        struct sa_ref ref;
+
+        if (atomic_load(&s->gen) & 1U)
+            return ZESP_EBADSAD;
+        if (state == SLOT_FREE)
+            continue;
+        if (state != SLOT_LIVE || !slot_sane(sad, s))
+            return ZESP_EBADSAD;
+        if (sad_find(sad, s->spi, s->direction, &ref) != 0 || ref.slot != s)
+            return ZESP_EBADSAD;
+        live++;
+    }
+    for (uint32_t i = 0; i < sad->hdr->index_size; i++) {
+        uint32_t e = atomic_load(&sad->index[i]);
+        if (e == 0)
+            continue;
+        if (e > sad->hdr->capacity ||
+            atomic_load(&sad_slot(sad, e - 1U)->state) != SLOT_LIVE)
+            return ZESP_EBADSAD;
+        indexed++;
+    }
+    if (live != indexed || live != atomic_load(&sad->hdr->live))
+        return ZESP_EBADSAD;
+    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
+        if (atomic_load(&sad->policies[i].gen) & 1U)
+            return ZESP_EBADSAD;
+    return 0;
+}
+
+int zesp_sad_verify(zesp_sad *sad)
+{
+    int err;
+
+    if (sad == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((err = sad_lock(sad)) != 0) {
+        errno = err;
+        return -1;
+    }
+    err = verify_locked(sad);
+    sad_unlock(sad);
+    if (err) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,273 @@
+/*
+ * Policies (the SPD): what the application names when it sends, mapped to
+ * the outbound SA that serves it now and the inbound SAs accepted for it.
+ * Policies sit in an open-addressing table keyed by name; readers find
+ * them without a lock and check the generation, like SAs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sad.h"
+#include "spd.h"
+
+static int fail(int err)
+{
+    errno = err;
+    return -1;
+}
+
+static uint32_t name_hash(const char *name)
+{
+    uint32_t h = 2166136261U;   /* FNV-1a */
+
+    for (; *name; name++)
+        h = (h ^ (uint8_t)*name) * 16777619U;
+    return h;
+}
+
+static bool name_valid(const char *name)
+{
+    size_t n = strnlen(name, ZESP_NAME_MAX);
+
+    if (n == 0 || n == ZESP_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] <= ' ' || name[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Lock-free lookup: the live policy of that name, and its generation. */
+static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
+                                       uint32_t *gen)
+{
+    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t pos = name_hash(name) & mask;
+
+    for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
+        struct policy_slot *p = &sad->policies[pos];
+        uint32_t state = atomic_load_explicit(&p->state, memory_order_acquire);
+
+        if (state == POLICY_FREE)
+            return NULL;
+        *gen = atomic_load_explicit(&p->gen, memory_order_acquire);
+        if (state == POLICY_LIVE && !(*gen & 1U) &&
+            strncmp(p->name, name, ZESP_NAME_MAX) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* Writers only: a slot for a new policy of that name. */
+static struct policy_slot *policy_slot_for(struct zesp_sad *sad,
+                                           const char *name)
+{
+    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t pos = name_hash(name) & mask;
+
+    for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask)
+        if (atomic_load(&sad->policies[pos].state) != POLICY_LIVE)
+            return &sad->policies[pos];
+    return NULL;
+}
+
+static void policy_write(struct policy_slot *p, const zesp_policy *pol)
+{
+    atomic_fetch_add(&p->gen, 1);
+    memset(p->name, 0, sizeof p->name);
+    snprintf(p->name, sizeof p->name, "%s", pol->name);
+    snprintf(p->peer, sizeof p->peer, "%s", pol->peer);
+    atomic_store(&p->out_spi, pol->out_spi);
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
+        atomic_store(&p->in_spi[i], pol->in_spi[i]);
+    atomic_store(&p->acquire, 0);
+    atomic_store(&p->state, POLICY_LIVE);
+    atomic_fetch_add(&p->gen, 1);
+}
+
+int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+    int err;
+
+    if (sad == NULL || pol == NULL || !name_valid(pol->name) ||
+        memchr(pol->peer, 0, sizeof pol->peer) == NULL)
+        return fail(EINVAL);
+    if ((err = sad_lock(sad)) != 0)
+        return fail(err);
+    if ((p = policy_find(sad, pol->name, &gen)) == NULL &&
+        (p = policy_slot_for(sad, pol->name)) == NULL)
+        err = ZESP_EFULL;
+    else {
+        policy_write(p, pol);
+        sad_changed(sad);
+    }
+    sad_unlock(sad);
+    return err ? fail(err) : 0;
+}
+
+static void policy_read(const struct policy_slot *p, zesp_policy *pol)
+{
+    memset(pol, 0, sizeof *pol);
+    memcpy(pol->name, p->name, sizeof pol->name - 1U);
+    memcpy(pol->peer, p->peer, sizeof pol->peer - 1U);
+    pol->out_spi = atomic_load(&p->out_spi);
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
+        pol->in_spi[i] = atomic_load(&p->in_spi[i]);
+    pol->acquire = atomic_load(&p->acquire);
+}
+
+int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *pol)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+
+    if (pol != NULL)
+        memset(pol, 0, sizeof *pol);
+    if (sad == NULL || name == NULL || pol == NULL)
+        return fail(EINVAL);
+    if ((p = policy_find(sad, name, &gen)) == NULL)
+        return fail(ZESP_ENOPOLICY);
+    policy_read(p, pol);
+    if (atomic_load(&p->gen) != gen) {
+        memset(pol, 0, sizeof *pol);
+        return fail(ZESP_ENOPOLICY);
+    }
+    return 0;
+}
+
+/* Writers: change one policy under the lock. */
+static int policy_update(struct zesp_sad *sad, const char *name,
+                         void (*change)(struct policy_slot *p, uint32_t v),
+                         uint32_t v)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+    int err;
+
+    if (sad == NULL || name == NULL)
+        return fail(EINVAL);
+    if ((err = sad_lock(sad)) != 0)
+        return fail(err);
+    if ((p = policy_find(sad, name, &gen)) == NULL)
+        err = ZESP_ENOPOLICY;
+    else {
+        change(p, v);
+        sad_changed(sad);
+    }
+    sad_unlock(sad);
+    return err ? fail(err) : 0;
+}
+
+static void change_delete(struct policy_slot *p, uint32_t v)
+{
+    (void)v;
+    atomic_fetch_add(&p->gen, 1);
+    atomic_store(&p->state, POLICY_DEAD);   /* probes go on past it */
+    atomic_store(&p->out_spi, 0);
+    atomic_fetch_add(&p->gen, 1);
+}
+
+/* Rekey: one atomic store, so every sender moves to the new SA at once. */
+static void change_out(struct policy_slot *p, uint32_t spi)
+{
+    atomic_store(&p->out_spi, spi);
+    atomic_store(&p->acquire, 0);
+}
+
+static void change_acquire_done(struct policy_slot *p, uint32_t v)
+{
+    (void)v;
+    atomic_store(&p->acquire, 0);
+}
+
+int zesp_policy_del(zesp_sad *sad, const char *name)
+{
+    return policy_update(sad, name, change_delete, 0);
+}
+
+int zesp_policy_set_out(zesp_sad *sad, const char *name, uint32_t spi)
+{
+    return policy_update(sad, name, change_out, spi);
+}
+
+int zesp_policy_acquire_done(zesp_sad *sad, const char *name)
+{
+    return policy_update(sad, name, change_acquire_done, 0);
+}
+
+int zesp_policy_foreach(zesp_sad *sad,
+                        int (*fn)(const zesp_policy *policy, void *arg),
+                        void *arg)
+{
+    if (sad == NULL || fn == NULL)
+        return fail(EINVAL);
+    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+        struct policy_slot *p = &sad->policies[i];
+        uint32_t gen = atomic_load(&p->gen);
+        zesp_policy pol;
+        int rc;
+
+        if ((gen & 1U) || atomic_load(&p->state) != POLICY_LIVE)
+            continue;
+        policy_read(p, &pol);
+        if (atomic_load(&p->gen) != gen)
+            continue;
+        if ((rc = fn(&pol, arg)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void spd_flush(struct zesp_sad *sad)
+{
+    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+        struct policy_slot *p = &sad->policies[i];
+        atomic_fetch_add(&p->gen, 1);
+        atomic_store(&p->state, POLICY_FREE);
+        memset(p->name, 0, sizeof p->name);
+        atomic_store(&p->out_spi, 0);
+        atomic_store(&p->acquire, 0);
+        atomic_fetch_add(&p->gen, 1);
+    }
+}
+
+int zesp_sad_flush(zesp_sad *sad)
+{
+    int err;
+
+    if (sad == NULL)
+        return fail(EINVAL);
+    if ((err = sad_lock(sad)) != 0)
+        return fail(err);
+    sad_flush_sas(sad);
+    spd_flush(sad);
+    sad_changed(sad);
+    sad_unlock(sad);
+    return 0;
+}
+
+int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+
+    if ((p = policy_find(sad, name, &gen)) == NULL)
+        return ZESP_ENOPOLICY;
+    *spi = atomic_load_explicit(&p->out_spi, memory_order_acquire);
+    return 0;
+}
+
+/* A sender found no usable SA: tell the key daemon (the first time). */
+void spd_acquire(struct zesp_sad *sad, const char *name)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+    uint64_t none = 0;
+
+    if ((p = policy_find(sad, name, &gen)) != NULL &&
+        atomic_compare_exchange_strong(&p->acquire, &none, sad_now()))
+        sad_changed(sad);
+}
