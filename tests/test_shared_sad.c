@@ -401,6 +401,63 @@ static void test_policies_and_acquire(void)
     zesp_sad_free(in);
 }
 
+static int file_contains(const char *path, const uint8_t *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    uint8_t *buf;
+    size_t len, found = 0;
+
+    if (f == NULL || fstat(fileno(f), &st) != 0 ||
+        (buf = malloc((size_t)st.st_size)) == NULL) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    len = fread(buf, 1, (size_t)st.st_size, f);
+    fclose(f);
+    for (size_t i = 0; i + n <= len && !found; i++)
+        found = memcmp(buf + i, needle, n) == 0;
+    free(buf);
+    return (int)found;
+}
+
+/* Hard-expired SAs are removed and their keys wiped in the file. */
+static void test_expire_wipes_keys(void)
+{
+    const char *path = sad_path("expire");
+    zesp_sad *sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
+    zesp_sa_params p = test_sa(0x8001, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params q = test_sa(0x8002, ZESP_DIR_OUT, 0, 0);
+    zesp_frame body = { "e", 1 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sa_info info;
+    uint8_t *esp;
+    size_t n;
+
+    randombytes_buf(p.key, sizeof p.key);
+    randombytes_buf(q.key, sizeof q.key);
+    p.hard.messages = 2;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK_OK(zesp_sa_add(sad, &q));
+    CHECK(file_contains(path, p.key, 32) == 1);
+    for (int i = 0; i < 3; i++)
+        if (zesp_seal(sad, 0x8001, &parts, &esp, &n) == 0)
+            zesp_buf_free(esp);
+    CHECK_OK(zesp_sa_info_get(sad, 0x8001, ZESP_DIR_OUT, &info));
+    CHECK(info.hard_expired && info.stats.messages == 2);
+    CHECK(zesp_sad_expire(sad) == 1);
+    CHECK_ERR(zesp_sa_info_get(sad, 0x8001, ZESP_DIR_OUT, &info), ZESP_ENOSA);
+    CHECK_OK(zesp_sa_info_get(sad, 0x8002, ZESP_DIR_OUT, &info));
+    zesp_sad_free(sad);
+    CHECK(file_contains(path, p.key, 32) == 0);
+    CHECK(file_contains(path, q.key, 32) == 1);
+    sad = zesp_sad_open(path, 0, NULL);
+    CHECK_OK(zesp_sad_flush(sad));
+    zesp_sad_free(sad);
+    CHECK(file_contains(path, q.key, 32) == 0);
+}
+
 /* Writers killed with -9 at random instants while readers send: the SAD
  * stays consistent, usable, and no sequence number is ever reused. */
 static int churn_child(int id)
@@ -508,6 +565,7 @@ int main(void)
     RUN(test_four_receivers_one_sa);
     RUN(test_hundred_thousand_sas);
     RUN(test_policies_and_acquire);
+    RUN(test_expire_wipes_keys);
     RUN(test_kill_minus_nine);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
