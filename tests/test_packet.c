@@ -1,0 +1,203 @@
+/*
+ * The RFC 4303 packet: RFC 7634 Appendix A reproduced byte for byte, the
+ * raw ESP API with other Next Header values, padding rules, and ESN in the
+ * associated data.
+ */
+#include <sodium.h>
+
+#include "keys.h"
+#include "packet.h"
+#include "rfc7634_vectors.h"
+#include "test.h"
+#include "transform.h"
+
+static void kat_key(struct sa_key *k, uint32_t transform)
+{
+    memset(k, 0, sizeof *k);
+    memcpy(k->key, zesp_kat7634_key, sizeof k->key);
+    memcpy(k->salt, zesp_kat7634_salt, sizeof k->salt);
+    transform_expand_key(transform_find(transform), k);
+}
+
+static uint64_t kat_iv(void)
+{
+    uint64_t iv = 0;
+
+    for (int i = 0; i < 8; i++)
+        iv = iv << 8 | zesp_kat7634_iv[i];
+    return iv;
+}
+
+/* RFC 7634 Appendix A: seal the example's payload, get the example's ESP
+ * packet, byte for byte; open it back. */
+static void test_rfc7634_appendix_a(void)
+{
+    struct sa_key k;
+    struct esp_crypto ec = { transform_find(ZESP_CHACHA20_POLY1305), &k,
+                             false };
+    uint8_t pkt[512];
+    size_t plen;
+    uint8_t nh;
+
+    kat_key(&k, ZESP_CHACHA20_POLY1305);
+    CHECK(zesp_kat7634_esp_len <= sizeof pkt);
+    memcpy(pkt + ZESP_HEADERBYTES, zesp_kat7634_payload,
+           zesp_kat7634_payload_len);
+    CHECK(esp_seal(&ec, zesp_kat7634_spi, zesp_kat7634_seq, kat_iv(), pkt,
+                   zesp_kat7634_payload_len, zesp_kat7634_pad_len,
+                   zesp_kat7634_next_header) == 0);
+    CHECK(memcmp(pkt, zesp_kat7634_esp, zesp_kat7634_esp_len) == 0);
+
+    memcpy(pkt, zesp_kat7634_esp, zesp_kat7634_esp_len);
+    CHECK(esp_open(&ec, zesp_kat7634_seq, pkt, zesp_kat7634_esp_len, &plen,
+                   &nh) == 0);
+    CHECK(plen == zesp_kat7634_payload_len);
+    CHECK(nh == zesp_kat7634_next_header);
+    CHECK(memcmp(pkt + ZESP_HEADERBYTES, zesp_kat7634_payload, plen) == 0);
+}
+
+/* The same example through the public API and a real SA. */
+static void test_rfc7634_through_the_sad(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    uint8_t pkt[512], *payload;
+    size_t plen;
+    uint8_t nh;
+    uint32_t spi;
+    uint64_t seq;
+
+    memset(&p, 0, sizeof p);
+    p.spi = zesp_kat7634_spi;
+    p.direction = ZESP_DIR_IN;
+    p.transform = ZESP_CHACHA20_POLY1305;
+    p.flags = ZESP_SA_NO_ESN;
+    memcpy(p.key, zesp_kat7634_key, 32);
+    memcpy(p.key + 32, zesp_kat7634_salt, 4);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    memcpy(pkt, zesp_kat7634_esp, zesp_kat7634_esp_len);
+    CHECK_OK(zesp_esp_decrypt(sad, pkt, zesp_kat7634_esp_len, &payload, &plen,
+                              &nh, &spi, &seq));
+    CHECK(spi == zesp_kat7634_spi && seq == zesp_kat7634_seq);
+    CHECK(nh == zesp_kat7634_next_header);
+    CHECK(plen == zesp_kat7634_payload_len &&
+          memcmp(payload, zesp_kat7634_payload, plen) == 0);
+    memcpy(pkt, zesp_kat7634_esp, zesp_kat7634_esp_len);
+    CHECK_ERR(zesp_esp_decrypt(sad, pkt, zesp_kat7634_esp_len, &payload,
+                               &plen, &nh, &spi, &seq),
+              ZESP_EREPLAY);
+    zesp_sad_free(sad);
+}
+
+/* Raw ESP round trips for every transform, payload length and Next
+ * Header; lengths always a multiple of four. */
+static void test_raw_roundtrip(void)
+{
+    uint8_t data[300], pkt[400], *payload;
+    size_t n, plen;
+    uint8_t nh;
+
+    randombytes_buf(data, sizeof data);
+    for (size_t t = 0; t < TEST_NTRANSFORMS; t++)
+        for (uint32_t esn = 0; esn < 2; esn++) {
+            zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+            CHECK_OK(test_sa_pair(out, in, 9, test_transforms[t],
+                                  esn ? 0 : ZESP_SA_NO_ESN));
+            for (size_t len = 0; len <= 260; len++) {
+                CHECK(zesp_esp_bytes(len) % 4 == 0);
+                CHECK(zesp_esp_bytes(len) - len - 34 < 4);
+                CHECK_OK(zesp_esp_encrypt(out, 9, data, len, (uint8_t)len,
+                                          pkt, &n));
+                CHECK(n == zesp_esp_bytes(len));
+                CHECK_OK(zesp_esp_decrypt(in, pkt, n, &payload, &plen, &nh,
+                                          NULL, NULL));
+                CHECK(plen == len && nh == (uint8_t)len);
+                CHECK(len == 0 || memcmp(payload, data, len) == 0);
+            }
+            zesp_sad_free(out);
+            zesp_sad_free(in);
+        }
+}
+
+/* Seal a hand-made plaintext (payload, padding, trailer) as-is. */
+static size_t seal_plaintext(const struct esp_crypto *ec, uint8_t *pkt,
+                             const uint8_t *plain, size_t clen, uint32_t seq)
+{
+    uint8_t nonce[NONCE_BYTES], ad[8];
+
+    store_be32(pkt, 1);
+    store_be32(pkt + 4, seq);
+    store_be64(pkt + 8, seq);
+    memcpy(nonce, ec->k->salt, 4);
+    memcpy(nonce + 4, pkt + 8, 8);
+    memcpy(ad, pkt, 8);
+    transform_seal(ec->t, ec->k, pkt + 16, pkt + 16 + clen, plain, clen, ad,
+                   sizeof ad, nonce);
+    return 16 + clen + 16;
+}
+
+/* A packet whose ICV is good but whose padding is wrong is refused. */
+static void test_padding_checked(void)
+{
+    static const struct { const char *plain; size_t len; int want; } rows[] = {
+        { "abcdefgh\x01\x02\x02\x04", 12, 0 },              /* pad 1,2 */
+        { "abcdefgh\x01\x03\x02\x04", 12, ZESP_EMALFORMED }, /* pad 1,3 */
+        { "abcdef\x03\x03\x03\x03\x04\x04", 12, ZESP_EMALFORMED },
+        { "ab\x01\x02\x03\x04\x05\x06\x07\x08\x08\x04", 12, 0 },
+        { "ab\x0b\x04", 4, ZESP_EMALFORMED },   /* pad longer than data */
+    };
+    struct sa_key k;
+    struct esp_crypto ec = { transform_find(ZESP_CHACHA20_POLY1305), &k,
+                             false };
+    uint8_t pkt[64];
+    size_t plen;
+    uint8_t nh;
+
+    kat_key(&k, ZESP_CHACHA20_POLY1305);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t n = seal_plaintext(&ec, pkt, (const uint8_t *)rows[i].plain,
+                                  rows[i].len, (uint32_t)i + 1U);
+        CHECK(esp_open(&ec, i + 1U, pkt, n, &plen, &nh) == rows[i].want);
+    }
+}
+
+/* With ESN the high half of the sequence number is authenticated: the same
+ * bytes opened as another epoch fail. */
+static void test_esn_in_aad(void)
+{
+    struct sa_key k;
+    struct esp_crypto esn = { transform_find(ZESP_AES256GCM), &k, true };
+    uint8_t pkt[64];
+    size_t plen;
+    uint8_t nh;
+    uint64_t seq = (UINT64_C(7) << 32) | 5U;
+
+    if (!zesp_transform_available(ZESP_AES256GCM))
+        esn.t = transform_find(ZESP_CHACHA20_POLY1305);
+    kat_key(&k, esn.t->id);
+    memcpy(pkt + ZESP_HEADERBYTES, "payload", 7);
+    CHECK(esp_seal(&esn, 1, seq, seq, pkt, 7, esp_pad_len(7), 59) == 0);
+    CHECK(load_be32(pkt + 4) == 5U);
+    uint8_t copy[64];
+    memcpy(copy, pkt, sizeof copy);
+    CHECK(esp_open(&esn, seq - (UINT64_C(1) << 32), copy, esp_packet_len(7),
+                   &plen, &nh) == ZESP_EICV);
+    struct esp_crypto plain = esn;
+    plain.esn = false;
+    memcpy(copy, pkt, sizeof copy);
+    CHECK(esp_open(&plain, 5, copy, esp_packet_len(7), &plen, &nh) ==
+          ZESP_EICV);
+    CHECK(esp_open(&esn, seq, pkt, esp_packet_len(7), &plen, &nh) == 0);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0)
+        return 2;
+    RUN(test_rfc7634_appendix_a);
+    RUN(test_rfc7634_through_the_sad);
+    RUN(test_raw_roundtrip);
+    RUN(test_padding_checked);
+    RUN(test_esn_in_aad);
+    return test_done();
+}
