@@ -63,6 +63,7 @@ static int test_passed, test_failed, test_case_failed;
 
 static inline int test_done(void)
 {
+    (void)test_case_failed;
     printf("%d passed, %d failed\n", test_passed, test_failed);
     return test_failed ? 1 : 0;
 }

@@ -1,0 +1,44 @@
+#!/bin/sh
+# make bench: run zesp_bench, write RESULTS.md (the machine, the tables) and
+# throughput.png (msgs/s against size, tcp) next to it in the build tree.
+#   BENCH_FLAGS=--smoke make bench   only checks that it works (CI)
+set -eu
+out=${BENCH_OUT:-bench}
+mkdir -p "$out"
+./bench/zesp_bench "$@" --markdown "$out/tables.md" --data "$out/throughput.dat"
+
+{
+    echo "# zesp benchmark results"
+    echo
+    echo "Run on $(date -u +%Y-%m-%d) with \`make bench\`$( [ $# -gt 0 ] && echo " $*")."
+    echo
+    echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
+    echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), libzmq $(pkg-config --modversion libzmq), libsodium $(pkg-config --modversion libsodium)."
+    echo
+    echo "Throughput: PUSH -> PULL, timed at the receiver (libzmq's local_thr"
+    echo "method). CPU µs/msg from getrusage of each side. Latency: REQ/REP"
+    echo "round trip, both processes pinned to CPU 0 (taskset-like)."
+    echo "x plain / x curve: message rate relative to plain ZeroMQ / CURVE at the"
+    echo "same size and transport."
+    echo
+    cat "$out/tables.md"
+} > "$out/RESULTS.md"
+
+if command -v gnuplot > /dev/null 2>&1; then
+    gnuplot <<GP
+set terminal png size 900,560
+set output "$out/throughput.png"
+set logscale xy
+set xlabel "message size (bytes)"
+set ylabel "messages per second (tcp://127.0.0.1)"
+set key top right
+set grid
+plot "< grep '^tcp' $out/throughput.dat" using 2:3 with linespoints title "plain ZeroMQ", \
+     "" using 2:4 with linespoints title "CURVE", \
+     "" using 2:5 with linespoints title "zesp ChaCha20-Poly1305", \
+     "" using 2:6 with linespoints title "zesp AES-256-GCM"
+GP
+    echo "bench: wrote $out/RESULTS.md and $out/throughput.png"
+else
+    echo "bench: wrote $out/RESULTS.md (install gnuplot for the plot)"
+fi

@@ -1,0 +1,582 @@
+/*
+ * zesp_bench: throughput, latency and CPU cost of zesp beside plain ZeroMQ
+ * and ZeroMQ CURVE, measured in one run on this machine.
+ *
+ * Method, as libzmq's perf tools: throughput is a PUSH sender and a PULL
+ * receiver in two processes, timed at the receiver from the first message
+ * to the last (local_thr / remote_thr); latency is a REQ/REP round trip
+ * repeated, both processes pinned to one CPU (local_lat / remote_lat).
+ * CPU per message is each side's user + system time from getrusage.
+ *
+ *   zesp_bench [--smoke] [--markdown FILE] [--data FILE]
+ *
+ * --smoke runs every configuration with a handful of messages: it checks
+ * that the benchmark works, never how fast anything is.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zesp.h>
+#include <zmq.h>
+
+#define SPI_BENCH 0x00b0b001U
+
+enum mode { MODE_PLAIN, MODE_CURVE, MODE_ZESP };
+
+struct config {
+    const char *name;
+    enum mode mode;
+    uint32_t transform;
+    int senders;        /* processes sharing one SA through a shared SAD */
+    int broker;         /* through a forwarding broker process */
+};
+
+static const struct config configs[] = {
+    { "plain", MODE_PLAIN, 0, 1, 0 },
+    { "curve", MODE_CURVE, 0, 1, 0 },
+    { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0 },
+    { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0 },
+    { "plain+broker", MODE_PLAIN, 0, 1, 1 },
+    { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1 },
+    { "plain-4proc", MODE_PLAIN, 0, 4, 0 },
+    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0 },
+};
+#define NCONFIGS (sizeof configs / sizeof configs[0])
+
+static const size_t sizes[] = { 64, 1024, 65536, 1048576 };
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+static int smoke;
+static char sad_file[256];
+static char curve_public[41], curve_secret[41];
+static uint8_t sa_key[ZESP_KEYBYTES];
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static void pin_to_cpu0(void)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(0, &set);
+    sched_setaffinity(0, sizeof set, &set);
+}
+
+/* How many messages make a run of about a second at that size. */
+static long messages_for(size_t size, int latency)
+{
+    long n;
+
+    if (smoke)
+        return 20;
+    if (latency)
+        n = size <= 1024 ? 20000 : size <= 65536 ? 4000 : 400;
+    else
+        n = size <= 1024 ? 1000000 : size <= 65536 ? 40000 : 2000;
+    return n;
+}
+
+static zesp_sad *bench_sad(const struct config *c, uint32_t direction)
+{
+    zesp_sa_params p;
+    zesp_sad *sad;
+
+    memset(&p, 0, sizeof p);
+    p.spi = SPI_BENCH;
+    p.direction = direction;
+    p.transform = c->transform;
+    p.replay_window = ZESP_REPLAY_WINDOW_MAX;
+    memcpy(p.key, sa_key, sizeof p.key);
+    /* Senders sharing one SA share one file; everyone else is private. */
+    if (direction == ZESP_DIR_OUT && c->senders > 1)
+        return zesp_sad_open(sad_file, 0, NULL);
+    zesp_sad_opts opts = { .max_replay_window = ZESP_REPLAY_WINDOW_MAX };
+    sad = zesp_sad_new(&opts);
+    if (sad == NULL || zesp_sa_add(sad, &p) != 0) {
+        fprintf(stderr, "bench: SA: %s\n", zesp_strerror(errno));
+        exit(1);
+    }
+    return sad;
+}
+
+static void *bench_socket(void *ctx, const struct config *c, int type,
+                          int server, const char *bind, const char *connect)
+{
+    void *s = zmq_socket(ctx, type);
+    int hwm = 10000, linger = 5000, timeout = 20000;
+
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (c->mode == MODE_CURVE) {
+        if (server) {
+            int one = 1;
+            zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one);
+            zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, curve_secret, 40);
+        } else {
+            char pub[41], sec[41];
+            zmq_curve_keypair(pub, sec);
+            zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, curve_public, 40);
+            zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub, 40);
+            zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec, 40);
+        }
+    }
+    if ((bind && zmq_bind(s, bind) != 0) ||
+        (connect && zmq_connect(s, connect) != 0)) {
+        fprintf(stderr, "bench: %s: %s\n", bind ? bind : connect,
+                zmq_strerror(errno));
+        exit(1);
+    }
+    return s;
+}
+
+/* One message out, as the configuration sends it. */
+static int send_one(const struct config *c, zesp_sad *sad, void *s,
+                    const uint8_t *buf, size_t size)
+{
+    if (c->mode == MODE_ZESP) {
+        zesp_frame body = { buf, size };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        return zesp_send(sad, SPI_BENCH, s, &parts, 0);
+    }
+    return zmq_send(s, buf, size, 0) < 0 ? -1 : 0;
+}
+
+static int recv_one(const struct config *c, zesp_sad *sad, void *s,
+                    zesp_msg *msg, zmq_msg_t *part)
+{
+    if (c->mode == MODE_ZESP)
+        return zesp_recv(sad, s, msg, 0);
+    return zmq_msg_recv(part, s, 0) < 0 ? -1 : 0;
+}
+
+struct result {
+    double msgs_per_s, mb_per_s, cpu_us_send, cpu_us_recv;
+    double p50_us, p99_us;
+};
+
+/* Sender process: n messages, then its CPU seconds through the pipe. */
+static void thr_sender(const struct config *c, const char *endpoint,
+                       size_t size, long n, int fd)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = bench_socket(ctx, c, ZMQ_PUSH, 0, NULL, endpoint);
+    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_OUT) : NULL;
+    uint8_t *buf = calloc(1, size);
+    double cpu0 = cpu_seconds();
+
+    for (long i = 0; i < n; i++)
+        if (send_one(c, sad, s, buf, size) != 0) {
+            fprintf(stderr, "bench: send: %s\n", zesp_strerror(errno));
+            _exit(1);
+        }
+    double cpu = cpu_seconds() - cpu0;
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    if (write(fd, &cpu, sizeof cpu) != sizeof cpu)
+        _exit(1);
+    _exit(0);
+}
+
+static void forwarder(const char *front, const char *back)
+{
+    void *ctx = zmq_ctx_new();
+    void *in = zmq_socket(ctx, ZMQ_PULL), *out = zmq_socket(ctx, ZMQ_PUSH);
+    int hwm = 10000;
+
+    zmq_setsockopt(in, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(out, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    if (zmq_bind(in, front) != 0 || zmq_connect(out, back) != 0)
+        _exit(1);
+    zmq_proxy(in, out, NULL);
+    _exit(0);
+}
+
+static void endpoints(const char *transport, int k, char *a, char *b,
+                      size_t len)
+{
+    if (strcmp(transport, "tcp") == 0) {
+        snprintf(a, len, "tcp://127.0.0.1:%d", 27000 + 2 * k);
+        snprintf(b, len, "tcp://127.0.0.1:%d", 27001 + 2 * k);
+    } else {
+        snprintf(a, len, "ipc:///tmp/zesp-bench-%d-%d-a", (int)getpid(), k);
+        snprintf(b, len, "ipc:///tmp/zesp-bench-%d-%d-b", (int)getpid(), k);
+    }
+}
+
+static int run_counter;
+
+static struct result throughput(const struct config *c, const char *transport,
+                                size_t size)
+{
+    struct result r = { 0 };
+    char a[128], b[128];
+    long n = messages_for(size, 0), per = n / c->senders;
+    void *ctx = zmq_ctx_new();
+    int fds[2];
+    pid_t kids[8], fwd = 0;
+    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_IN) : NULL;
+    zesp_msg *msg = zesp_msg_new();
+    zmq_msg_t part;
+
+    endpoints(transport, run_counter++ % 500, a, b, sizeof a);
+    /* The receiver binds the endpoint the sender (or broker) reaches. */
+    void *s = bench_socket(ctx, c, ZMQ_PULL, 1, c->broker ? b : a, NULL);
+    if (pipe(fds) != 0)
+        exit(1);
+    fflush(NULL);
+    if (c->broker && (fwd = fork()) == 0)
+        forwarder(a, b);
+    for (int i = 0; i < c->senders; i++)
+        if ((kids[i] = fork()) == 0)
+            thr_sender(c, a, size, per, fds[1]);
+    zmq_msg_init(&part);
+    double t0 = 0, cpu0 = 0;
+    long got = 0, rejected = 0;
+    for (long i = 0; i < per * c->senders; i++) {
+        if (recv_one(c, sad, s, msg, &part) != 0) {
+            if (errno == EAGAIN) {
+                fprintf(stderr, "bench: %s: receive timed out\n", c->name);
+                break;
+            }
+            rejected++;      /* e.g. outside the replay window: counted */
+        }
+        if (i == 0) {
+            t0 = now();
+            cpu0 = cpu_seconds();
+        }
+        got++;
+    }
+    if (rejected)
+        fprintf(stderr, "bench: %s %zu B: %ld of %ld messages refused (%s)\n",
+                c->name, size, rejected, got, zesp_strerror(errno));
+    double elapsed = now() - t0, cpu_recv = cpu_seconds() - cpu0;
+    double cpu_send = 0, one;
+    for (int i = 0; i < c->senders; i++) {
+        if (read(fds[0], &one, sizeof one) == sizeof one)
+            cpu_send += one;
+        waitpid(kids[i], NULL, 0);
+    }
+    if (fwd) {
+        kill(fwd, SIGTERM);
+        waitpid(fwd, NULL, 0);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    zmq_msg_close(&part);
+    if (got > 1 && elapsed > 0) {
+        r.msgs_per_s = (double)(got - 1) / elapsed;
+        r.mb_per_s = r.msgs_per_s * (double)size / 1e6;
+        r.cpu_us_send = cpu_send / (double)got * 1e6;
+        r.cpu_us_recv = cpu_recv / (double)got * 1e6;
+    }
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    return r;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Echo side of the latency test: answers every request with itself. */
+static void lat_server(const struct config *c, const char *endpoint,
+                       long n, size_t size)
+{
+    void *ctx = zmq_ctx_new();
+    void *s = bench_socket(ctx, c, ZMQ_REP, 0, NULL, endpoint);
+    zesp_sad *in = NULL, *out = NULL;
+    zesp_msg *msg = zesp_msg_new();
+    uint8_t *buf = calloc(1, size);
+    zmq_msg_t part;
+
+    pin_to_cpu0();
+    if (c->mode == MODE_ZESP) {
+        struct config one = *c;
+        one.senders = 1;
+        in = bench_sad(&one, ZESP_DIR_IN);
+        out = bench_sad(&one, ZESP_DIR_OUT);
+    }
+    zmq_msg_init(&part);
+    for (long i = 0; i < n; i++) {
+        if (recv_one(c, in, s, msg, &part) != 0 ||
+            send_one(c, out, s, buf, size) != 0)
+            _exit(1);
+    }
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    _exit(0);
+}
+
+static struct result latency(const struct config *c, const char *transport,
+                             size_t size)
+{
+    struct result r = { 0 };
+    struct config one = *c;
+    char a[128], b[128];
+    long n = messages_for(size, 1);
+    double *rtt = calloc((size_t)n, sizeof *rtt);
+    uint8_t *buf = calloc(1, size);
+    zmq_msg_t part;
+    pid_t kid;
+
+    one.senders = 1;
+    endpoints(transport, run_counter++ % 500, a, b, sizeof a);
+    void *ctx = zmq_ctx_new();
+    void *s = bench_socket(ctx, c, ZMQ_REQ, 1, a, NULL);
+    zesp_sad *in = NULL, *out = NULL;
+    zesp_msg *msg = zesp_msg_new();
+    if (c->mode == MODE_ZESP) {
+        in = bench_sad(&one, ZESP_DIR_IN);
+        out = bench_sad(&one, ZESP_DIR_OUT);
+    }
+    fflush(NULL);
+    if ((kid = fork()) == 0)
+        lat_server(c, a, n, size);
+    pin_to_cpu0();
+    zmq_msg_init(&part);
+    long done = 0;
+    for (long i = 0; i < n; i++) {
+        double t = now();
+        if (send_one(c, out, s, buf, size) != 0 ||
+            recv_one(c, in, s, msg, &part) != 0)
+            break;
+        rtt[done++] = (now() - t) * 1e6;
+    }
+    waitpid(kid, NULL, 0);
+    if (done > 0) {
+        qsort(rtt, (size_t)done, sizeof *rtt, cmp_double);
+        r.p50_us = rtt[done / 2];
+        r.p99_us = rtt[(size_t)((double)done * 0.99)];
+    }
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int i = 0; i < CPU_SETSIZE; i++)
+        CPU_SET(i, &all);
+    sched_setaffinity(0, sizeof all, &all);
+    zmq_msg_close(&part);
+    zesp_msg_free(msg);
+    zesp_sad_free(in);
+    zesp_sad_free(out);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    free(rtt);
+    free(buf);
+    return r;
+}
+
+/* The raw cost of the AEAD alone: encrypt + decrypt, ns per message. */
+static double raw_aead_ns(uint32_t transform, size_t size)
+{
+    uint8_t key[32] = { 1 }, nonce[12] = { 0 }, ad[12] = { 0 }, mac[16];
+    uint8_t *m = calloc(1, size + 16);
+    long n = smoke ? 10 : size <= 1024 ? 200000 : size <= 65536 ? 5000 : 300;
+    crypto_aead_aes256gcm_state st;
+    double t0;
+    int bad = 0;
+
+    crypto_aead_aes256gcm_beforenm(&st, key);
+    t0 = now();
+    for (long i = 0; i < n; i++) {
+        nonce[0] = (uint8_t)i;
+        if (transform == ZESP_AES256GCM) {
+            crypto_aead_aes256gcm_encrypt_detached_afternm(
+                m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, &st);
+            bad |= crypto_aead_aes256gcm_decrypt_detached_afternm(
+                m, NULL, m, size, mac, ad, sizeof ad, nonce, &st);
+        } else {
+            crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, key);
+            bad |= crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                m, NULL, m, size, mac, ad, sizeof ad, nonce, key);
+        }
+    }
+    double ns = (now() - t0) / (double)n * 1e9;
+    free(m);
+    return bad ? -1 : ns;
+}
+
+/* SPI lookups (through zesp_sa_info_get, as the data path finds SAs). */
+static double lookup_ns(uint32_t count)
+{
+    zesp_sad_opts opts = { .capacity = count, .max_replay_window = 64 };
+    zesp_sad *sad = zesp_sad_new(&opts);
+    uint32_t rounds = smoke ? 1000 : 2000000;
+    zesp_sa_params p;
+    zesp_sa_info info;
+    uint32_t miss = 0;
+
+    memset(&p, 0, sizeof p);
+    p.direction = ZESP_DIR_IN;
+    p.replay_window = 64;
+    for (uint32_t i = 0; i < count; i++) {
+        p.spi = 0x1000U + i * 2654435761U % 0x7fffffffU;
+        zesp_sa_add(sad, &p);
+    }
+    double t0 = now();
+    for (uint32_t i = 0; i < rounds; i++)
+        miss += zesp_sa_info_get(sad, 0x1000U + (i % count) * 2654435761U %
+                                                     0x7fffffffU,
+                                 ZESP_DIR_IN, &info) != 0;
+    double ns = (now() - t0) / rounds * 1e9;
+    zesp_sad_free(sad);
+    return miss ? -1 : ns;
+}
+
+static void print_header(FILE *f)
+{
+    fprintf(f, "| transport | size | config | msgs/s | MB/s | CPU µs/msg send | "
+               "CPU µs/msg recv | x plain | x curve | p50 µs | p99 µs |\n");
+    fprintf(f, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *markdown = NULL, *data = NULL;
+    const char *transports[] = { "tcp", "ipc" };
+    static struct result thr[2][NSIZES][NCONFIGS], lat[2][NSIZES][NCONFIGS];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--smoke") == 0)
+            smoke = 1;
+        else if (strcmp(argv[i], "--markdown") == 0 && i + 1 < argc)
+            markdown = argv[++i];
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+            data = argv[++i];
+        else {
+            fprintf(stderr, "usage: zesp_bench [--smoke] [--markdown FILE] "
+                            "[--data FILE]\n");
+            return 2;
+        }
+    }
+    if (zesp_init() != 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    randombytes_buf(sa_key, sizeof sa_key);
+    zmq_curve_keypair(curve_public, curve_secret);
+
+    /* The shared SAD the multi-process senders use. */
+    snprintf(sad_file, sizeof sad_file, "/tmp/zesp-bench-%d.sad", (int)getpid());
+    zesp_sad *shared = zesp_sad_open(sad_file, ZESP_SAD_CREATE, NULL);
+    zesp_sa_params p;
+    memset(&p, 0, sizeof p);
+    p.spi = SPI_BENCH;
+    p.direction = ZESP_DIR_OUT;
+    memcpy(p.key, sa_key, sizeof p.key);
+    if (shared == NULL || zesp_sa_add(shared, &p) != 0) {
+        fprintf(stderr, "bench: shared SAD: %s\n", zesp_strerror(errno));
+        return 1;
+    }
+
+    FILE *md = markdown ? fopen(markdown, "w") : NULL;
+    FILE *dat = data ? fopen(data, "w") : NULL;
+    if (dat)
+        fprintf(dat, "# transport size plain curve zesp-chacha zesp-aesgcm (msgs/s)\n");
+    printf("zesp_bench%s: %ld messages per throughput run at 64 B\n",
+           smoke ? " (smoke: counts too small to mean anything)" : "",
+           messages_for(64, 0));
+    print_header(stdout);
+    if (md)
+        print_header(md);
+    for (int t = 0; t < 2; t++)
+        for (size_t z = 0; z < NSIZES; z++) {
+            for (size_t k = 0; k < NCONFIGS; k++) {
+                const struct config *c = &configs[k];
+                if (c->transform == ZESP_AES256GCM &&
+                    !zesp_transform_available(ZESP_AES256GCM))
+                    continue;
+                if (c->mode == MODE_CURVE && !zmq_has("curve"))
+                    continue;
+                thr[t][z][k] = throughput(c, transports[t], sizes[z]);
+                if (c->senders == 1 && !c->broker)
+                    lat[t][z][k] = latency(c, transports[t], sizes[z]);
+                struct result *r = &thr[t][z][k];
+                double xp = thr[t][z][0].msgs_per_s, xc = thr[t][z][1].msgs_per_s;
+                for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
+                    fprintf(f, "| %s | %zu | %s | %.0f | %.1f | %.2f | %.2f | "
+                               "%.2f | %.2f | ",
+                            transports[t], sizes[z], c->name, r->msgs_per_s,
+                            r->mb_per_s, r->cpu_us_send, r->cpu_us_recv,
+                            xp > 0 ? r->msgs_per_s / xp : 0,
+                            xc > 0 ? r->msgs_per_s / xc : 0);
+                    if (lat[t][z][k].p50_us > 0)
+                        fprintf(f, "%.1f | %.1f |\n", lat[t][z][k].p50_us,
+                                lat[t][z][k].p99_us);
+                    else
+                        fprintf(f, "- | - |\n");
+                    fflush(f);
+                }
+            }
+            if (dat)
+                fprintf(dat, "%s %zu %.0f %.0f %.0f %.0f\n", transports[t],
+                        sizes[z], thr[t][z][0].msgs_per_s,
+                        thr[t][z][1].msgs_per_s, thr[t][z][2].msgs_per_s,
+                        thr[t][z][3].msgs_per_s);
+        }
+
+    /* zesp's own CPU per message: both sides, minus plain ZeroMQ's, minus
+     * the AEAD's own encrypt + decrypt. */
+    for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
+        fprintf(f, "\n| size | raw chacha ns | raw aesgcm ns | zesp-chacha overhead ns | "
+                   "overhead / raw AEAD | zesp-aesgcm overhead ns |\n");
+        fprintf(f, "|---:|---:|---:|---:|---:|---:|\n");
+    }
+    for (size_t z = 0; z < NSIZES; z++) {
+        double rc = raw_aead_ns(ZESP_CHACHA20_POLY1305, sizes[z]);
+        double ra = zesp_transform_available(ZESP_AES256GCM)
+                        ? raw_aead_ns(ZESP_AES256GCM, sizes[z]) : 0;
+        struct result *pl = &thr[0][z][0], *zc = &thr[0][z][2], *za = &thr[0][z][3];
+        double plain = (pl->cpu_us_send + pl->cpu_us_recv) * 1e3;
+        double oc = (zc->cpu_us_send + zc->cpu_us_recv) * 1e3 - plain - rc;
+        double oa = (za->cpu_us_send + za->cpu_us_recv) * 1e3 - plain - ra;
+        for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
+            fprintf(f, "| %zu | %.0f | %.0f | %.0f | %.0f%% | %.0f |\n",
+                    sizes[z], rc, ra, oc, rc > 0 ? 100.0 * oc / rc : 0, oa);
+    }
+    for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
+        fprintf(f, "\n| SAs in the SAD | SPI lookup ns |\n|---:|---:|\n");
+        fflush(f);
+    }
+    const uint32_t counts[] = { 1, 10000, 100000 };
+    for (size_t i = 0; i < 3; i++) {
+        double ns = lookup_ns(counts[i]);
+        for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
+            fprintf(f, "| %u | %.1f |\n", counts[i], ns);
+    }
+    if (md)
+        fclose(md);
+    if (dat)
+        fclose(dat);
+    zesp_sad_free(shared);
+    unlink(sad_file);
+    return 0;
+}
