@@ -1,0 +1,41 @@
+#!/bin/sh
+# make fuzz: build each libFuzzer target with clang (ASan + UBSan) and run
+# it for SECONDS from its seed corpus.  Exits non-zero on any finding; the
+# crashing input is left in $FUZZ_BUILD for the corpus.
+#   fuzz/fuzz.sh [SECONDS]      (srcdir and FUZZ_BUILD from the environment)
+set -eu
+seconds=${1:-60}
+src=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${FUZZ_BUILD:-./build-fuzz}
+cc=${FUZZ_CC:-clang}
+mkdir -p "$build"
+
+if ! command -v "$cc" > /dev/null 2>&1; then
+    echo "fuzz: $cc not found (Debian: apt-get install clang libclang-rt-14-dev)" >&2
+    exit 1
+fi
+flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
+lib_sources=$(ls "$src"/esp/*.c)
+
+for target in esp_open esp_payload; do
+    bin="$build/fuzz_$target"
+    # shellcheck disable=SC2086
+    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$build" \
+        "$src/fuzz/${target}_fuzz.c" $lib_sources $deps -lpthread -o "$bin"
+    corpus="$build/corpus-$target"
+    mkdir -p "$corpus"
+    cp "$src/fuzz/corpus/$target/"* "$corpus/"
+    log="$build/fuzz-$target.log"
+    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 \
+            -rss_limit_mb=2048 -print_final_stats=1 \
+            -artifact_prefix="$build/" > "$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "fuzz $target: FINDING (see $build/crash-* and $log)"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+    echo "fuzz $target: ${runs:-?} executions in $seconds s, 0 findings"
+done
+echo "2 passed, 0 failed"
