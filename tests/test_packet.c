@@ -190,6 +190,40 @@ static void test_esn_in_aad(void)
     CHECK(esp_open(&esn, seq, pkt, esp_packet_len(7), &plen, &nh) == 0);
 }
 
+/* The worked example of doc/wire-format.md, checked there with an
+ * independent implementation: a zesp message, byte for byte. */
+static void test_wire_format_example(void)
+{
+    static const uint8_t want[76] = {
+        0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x01, 0x91, 0x7d, 0x89, 0xdc, 0x75, 0x0c, 0x0b, 0xc7,
+        0xae, 0x38, 0x4a, 0xed, 0x5f, 0xc0, 0xee, 0x2b, 0x52, 0xad, 0xaa, 0xe9,
+        0x3b, 0xa3, 0x65, 0xba, 0x5d, 0x46, 0x5f, 0xd2, 0x58, 0xbd, 0x59, 0x75,
+        0xe4, 0x7b, 0x57, 0xed, 0x1a, 0x97, 0xd3, 0x2b, 0xc5, 0xc8, 0x24, 0x47,
+        0x69, 0xa4, 0x43, 0xbd, 0x1a, 0xca, 0x40, 0x9e, 0x2f, 0x5c, 0xf1, 0xc0,
+        0x62, 0x5d, 0x83, 0x5f,
+    };
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    zesp_frame clear = { "prices", 6 }, body = { "hello", 5 };
+    zesp_parts parts = { .clear = &clear, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+    uint8_t *esp;
+    size_t n;
+
+    memset(&p, 0, sizeof p);
+    p.spi = 0x1000;
+    p.direction = ZESP_DIR_OUT;
+    p.transform = ZESP_CHACHA20_POLY1305;
+    for (unsigned i = 0; i < ZESP_KEYBYTES; i++)
+        p.key[i] = (uint8_t)i;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK_OK(zesp_seal(sad, 0x1000, &parts, &esp, &n));
+    CHECK(n == sizeof want && memcmp(esp, want, n) == 0);
+    zesp_buf_free(esp);
+    zesp_sad_free(sad);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -199,5 +233,6 @@ int main(void)
     RUN(test_raw_roundtrip);
     RUN(test_padding_checked);
     RUN(test_esn_in_aad);
+    RUN(test_wire_format_example);
     return test_done();
 }
