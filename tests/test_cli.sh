@@ -1,0 +1,105 @@
+#!/bin/sh
+# The zesp tool, command by command, with its exit codes; and the issue's
+# acceptance test: two processes configured only by `zesp load` exchange
+# protected messages through their SADs.
+b=${builddir:-.} s=${srcdir:-.}
+zesp="$b/tools/zesp"
+work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-cli.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+passed=0 failed=0
+
+ok() {
+    if [ "$1" -eq 0 ]; then
+        echo "ok   $2"; passed=$((passed + 1))
+    else
+        echo "FAIL $2"; failed=$((failed + 1))
+    fi
+}
+# expect CODE NAME CMD...: run CMD, want exit CODE; output in $work/out
+expect() {
+    want=$1 name=$2
+    shift 2
+    "$@" > "$work/out" 2> "$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || { echo "  exit $got, want $want:"; cat "$work/out" "$work/err"; }
+    ok $((got != want)) "$name"
+}
+mode() { stat -c %a "$1"; }
+
+A="$work/alice.sad" B="$work/bob.sad"
+key1=$(grep -m1 'key: "hex:' "$s/examples/sad-alice.yaml" | sed 's/.*hex:\([0-9a-f]*\).*/\1/')
+
+expect 0 "--help" "$zesp" --help
+grep -q "usage: zesp" "$work/out"; ok $? "--help prints usage"
+expect 0 "--version" "$zesp" --version
+grep -q "^zesp [0-9]" "$work/out"; ok $? "--version prints the version"
+expect 2 "unknown command: exit 2" "$zesp" frobnicate
+expect 2 "missing command: exit 2" "$zesp"
+
+expect 0 "keygen" "$zesp" keygen
+grep -Eq '^hex:[0-9a-f]{72}$' "$work/out"; ok $? "keygen prints 36 octets of hex"
+expect 0 "keygen --z85" "$zesp" keygen --z85
+grep -Eq '^z85:.{45}$' "$work/out"; ok $? "keygen --z85 prints 45 Z85 characters"
+expect 0 "keygen --out" "$zesp" keygen --out "$work/sa.key"
+[ "$(mode "$work/sa.key")" = 600 ]; ok $? "keygen --out writes mode 0600"
+expect 1 "keygen --out refuses to overwrite" "$zesp" keygen --out "$work/sa.key"
+expect 0 "keygen --identity" "$zesp" keygen --identity "$work/node1"
+[ "$(mode "$work/node1.key")" = 600 ]; ok $? "identity secret key mode 0600"
+[ "$(wc -c < "$work/node1.pub")" -eq 41 ]; ok $? "identity public key: 40 Z85 characters"
+grep -qF "public: $(cat "$work/node1.pub")" "$work/out"; ok $? "identity prints its public key"
+
+expect 0 "load alice" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
+[ "$(mode "$A")" = 600 ]; ok $? "a new SAD file has mode 0600"
+expect 0 "load bob (ZESP_SAD)" env ZESP_SAD="$B" "$zesp" load "$s/examples/sad-bob.yaml"
+expect 0 "check" "$zesp" check "$s/examples/sad-alice.yaml"
+printf 'sas:\n  - spi: 7\n    direction: sideways\n    key: "hex:%s"\n' "$key1" > "$work/bad.yaml"
+expect 3 "bad configuration: exit 3" "$zesp" --sad "$A" load "$work/bad.yaml"
+grep -q "bad.yaml:3:16: sas\[0\].direction" "$work/err"; ok $? "the error names file:line:column and field"
+
+expect 0 "sa list" "$zesp" --sad "$A" sa list
+grep -q "0x00a11ce1 out" "$work/out" && grep -q "0x00b0b001 in" "$work/out"; ok $? "sa list shows both SAs"
+! grep -q "$key1" "$work/out"; ok $? "sa list prints no key"
+expect 0 "sa show" "$zesp" --sad "$A" sa show 0x00a11ce1
+! grep -q "$key1" "$work/out"; ok $? "sa show prints no key"
+expect 0 "sa show --key" "$zesp" --sad "$A" sa show 0x00a11ce1 --key
+grep -q "hex:$key1" "$work/out"; ok $? "sa show --key prints the key"
+expect 1 "sa show of a missing SA: exit 1" "$zesp" --sad "$A" sa show 0x1234
+expect 2 "sa show without SPI: exit 2" "$zesp" --sad "$A" sa show
+expect 0 "policy list" "$zesp" --sad "$A" policy list
+grep -q "to-bob" "$work/out"; ok $? "policy list shows the policy"
+
+# The acceptance test: nothing but `zesp load` configured these two.
+if [ -x "$b/examples/policy_pingpong" ]; then
+    "$b/examples/policy_pingpong" --sad "$A" --policy to-bob \
+        --bind "ipc://$work/pp" --count 50 > "$work/alice.out" 2>&1 &
+    pid=$!
+    expect 0 "two processes exchange messages through their SADs" \
+        "$b/examples/policy_pingpong" --sad "$B" --policy to-alice \
+        --connect "ipc://$work/pp" --count 50
+    wait $pid; ok $? "the other side verified every message"
+else
+    echo "skip: policy_pingpong not built"
+fi
+
+expect 0 "stats" "$zesp" --sad "$B" stats
+grep -q "0x00a11ce1 in *50 " "$work/out"; ok $? "stats counts the messages received"
+expect 0 "stats --json" "$zesp" --sad "$B" --json stats
+if command -v python3 > /dev/null; then
+    python3 -m json.tool "$work/out" > /dev/null; ok $? "stats --json is JSON"
+    "$zesp" --sad "$A" --json sa list | python3 -m json.tool > /dev/null; ok $? "sa list --json is JSON"
+    "$zesp" --sad "$A" --json policy list | python3 -m json.tool > /dev/null; ok $? "policy list --json is JSON"
+fi
+
+expect 0 "sa del" "$zesp" --sad "$A" sa del 0x00a11ce1
+expect 1 "sa del again: exit 1" "$zesp" --sad "$A" sa del 0x00a11ce1 --dir out
+expect 0 "expire" "$zesp" --sad "$A" expire
+expect 0 "flush" "$zesp" --sad "$A" flush
+"$zesp" --sad "$A" sa list | grep -q 0x; ok $((! $?)) "flush removed every SA"
+
+printf 'not a SAD at all, not a SAD at all, not a SAD at all.' > "$work/junk.sad"
+expect 4 "a damaged SAD: exit 4" "$zesp" --sad "$work/junk.sad" sa list
+grep -q "damaged or is not an SA database" "$work/err"; ok $? "a damaged SAD is named as such"
+expect 4 "a missing SAD: exit 4" "$zesp" --sad "$work/none.sad" stats
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

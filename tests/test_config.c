@@ -1,0 +1,258 @@
+/*
+ * The YAML loader: valid files install exactly what they say; each kind
+ * of mistake is refused with FILE:LINE:COLUMN, the field and the reason,
+ * and the SAD is left exactly as it was.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "zesp.h"
+
+static char dir[128];
+
+#define KEY1 "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223"
+#define KEY2 "hex:202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40414243"
+
+static const char *write_file(const char *name, const char *text, mode_t mode)
+{
+    static char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+    return path;
+}
+
+static int count_sa(const zesp_sa_info *info, void *arg)
+{
+    (void)info;
+    (*(int *)arg)++;
+    return 0;
+}
+
+static int sa_count(zesp_sad *sad)
+{
+    int n = 0;
+
+    zesp_sa_foreach(sad, count_sa, &n);
+    return n;
+}
+
+static void test_valid_file(void)
+{
+    const char *path;
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint8_t key[ZESP_KEYBYTES];
+    char err[512];
+
+    path = write_file("good.yaml",
+        "sas:\n"
+        "  - spi: 0x1001\n"
+        "    direction: out\n"
+        "    transform: chacha20-poly1305\n"
+        "    esn: false\n"
+        "    key: \"" KEY1 "\"\n"
+        "    peer: bob\n"
+        "    lifetime:\n"
+        "      soft: { seconds: 50m, messages: 1000, bytes: 1M }\n"
+        "      hard: { seconds: 1h, messages: 2000, bytes: 2M }\n"
+        "  - spi: 4098\n"
+        "    direction: in\n"
+        "    key: \"z85:ar.{NbQB=+c[cR@eg&FcfFLssg=mfIi5%2YjuU>)kTv.7\"\n"
+        "    replay_window: 4096\n"
+        "policies:\n"
+        "  - name: payments\n"
+        "    peer: bank\n"
+        "    out: 0x1001\n"
+        "    in: [0x1002]\n", 0644);
+    if (zesp_config_load(sad, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK_OK(zesp_config_check(path, err, sizeof err));
+    CHECK_OK(zesp_sa_info_get(sad, 0x1001, ZESP_DIR_OUT, &info));
+    CHECK(info.flags == ZESP_SA_NO_ESN && strcmp(info.peer, "bob") == 0);
+    CHECK(info.soft.seconds == 3000 && info.hard.seconds == 3600);
+    CHECK(info.soft.messages == 1000 && info.hard.bytes == 2U << 20);
+    CHECK_OK(zesp_sa_key_get(sad, 0x1001, ZESP_DIR_OUT, key));
+    CHECK(key[0] == 0 && key[35] == 0x23);
+    CHECK_OK(zesp_sa_info_get(sad, 0x1002, ZESP_DIR_IN, &info));
+    CHECK(info.replay_window == 4096 && info.flags == 0);
+    CHECK_OK(zesp_sa_key_get(sad, 0x1002, ZESP_DIR_IN, key));
+    CHECK(key[0] == 0x20 && key[35] == 0x43);
+    CHECK_OK(zesp_policy_get(sad, "payments", &pol));
+    CHECK(pol.out_spi == 0x1001 && pol.in_spi[0] == 0x1002);
+    /* Loading again: every SPI is taken now, nothing changes. */
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "already in the SAD") != NULL);
+    CHECK(sa_count(sad) == 2);
+    zesp_sad_free(sad);
+}
+
+/* One mistake per file: where it is and what it says. */
+static void test_mistakes(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *want;
+    } rows[] = {
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    colour: blue\n",
+          ":5:5: sas[0]: unknown key 'colour'" },
+        { "sa:\n  - spi: 1\n", ":1:1: (top): unknown key 'sa'" },
+        { "sas:\n  - spi: 0\n    direction: out\n    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: SPI 0 is reserved" },
+        { "sas:\n  - spi: 0x1ffffffff\n    direction: out\n    key: \"" KEY1
+          "\"\n", ":2:10: sas[0].spi: 0x1ffffffff is above the maximum" },
+        { "sas:\n  - spi: -3\n    direction: out\n    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: '-3' is not a non-negative integer" },
+        { "sas:\n  - spi: 1\n    direction: sideways\n    key: \"" KEY1 "\"\n",
+          ":3:16: sas[0].direction: expected in or out" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"hex:0011\"\n",
+          ":4:10: sas[0].key: expected hex: and 72 hex digits" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"secret\"\n",
+          ":4:10: sas[0].key: expected hex:..., z85:... or file:PATH" },
+        { "sas:\n  - spi: 1\n    direction: out\n",
+          ":2:5: sas[0]: 'key' is required" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    transform: rot13\n",
+          ":5:16: sas[0].transform: unknown transform 'rot13'" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    esn: maybe\n", ":5:10: sas[0].esn: expected true or false" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    replay_window: 128\n",
+          ":5:20: sas[0].replay_window: only inbound SAs" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    replay_window: 32\n",
+          ":5:20: sas[0].replay_window: at least 64" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { soft: { seconds: 2h }, hard: { seconds: 1h } }\n",
+          ":5:15: sas[0].lifetime: a soft limit is above its hard limit" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { hard: { bytes: 12X } }\n",
+          ":5:32: sas[0].lifetime.hard.bytes: '12X' is not an integer" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "  - spi: 1\n    direction: out\n    key: \"" KEY2 "\"\n",
+          ":5:10: sas[1].spi: SPI 0x00000001 out appears twice" },
+        { "policies:\n  - name: p\n    out: 7\n",
+          ":3:10: policies[0].out: no outbound SA 0x00000007" },
+        { "policies:\n  - name: two words\n",
+          ":2:11: policies[0].name: no spaces" },
+        { "policies:\n  - peer: x\n", ":2:5: policies[0]: 'name' is required" },
+        { "sas: [\n", ":2:1: YAML syntax" },
+        { "sas:\n  - &a { spi: 1 }\n", "anchors" },
+        { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
+        { "", ":1:1: empty configuration" },
+        { "- 1\n- 2\n", ":1:1: (top): expected a mapping, found a list" },
+    };
+    zesp_sad *sad = zesp_sad_new(NULL);
+    char err[512];
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *path = write_file("bad.yaml", rows[i].yaml, 0644);
+        errno = 0;
+        int rc = zesp_config_load(sad, path, err, sizeof err);
+        int e = errno;
+        if (rc != -1 || e != ZESP_ECONFIG ||
+            strstr(err, rows[i].want) == NULL ||
+            strncmp(err, path, strlen(path)) != 0) {
+            fprintf(stderr, "  row %zu: want '%s', got '%s' (errno %d)\n", i,
+                    rows[i].want, err, e);
+            CHECK(!"error text");
+        }
+        CHECK(sa_count(sad) == 0);
+    }
+    zesp_sad_free(sad);
+}
+
+/* Keys from files: found relative to the YAML, refused if others can read. */
+static void test_key_files(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    char err[512];
+    const char *path;
+
+    write_file("sa.key", KEY2 "\n", 0600);
+    path = write_file("keyfile.yaml",
+                      "sas:\n  - spi: 9\n    direction: in\n"
+                      "    key: file:sa.key\n", 0644);
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    write_file("open.key", KEY2 "\n", 0644);
+    path = write_file("keyfile.yaml",
+                      "sas:\n  - spi: 10\n    direction: in\n"
+                      "    key: file:open.key\n", 0644);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "readable by others (mode 644)") != NULL);
+    path = write_file("keyfile.yaml",
+                      "sas:\n  - spi: 10\n    direction: in\n"
+                      "    key: file:missing.key\n", 0644);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "No such file") != NULL);
+    CHECK(sa_count(sad) == 1);
+    zesp_sad_free(sad);
+}
+
+/* A load that fails while applying leaves the SAD as it was. */
+static void test_all_or_nothing(void)
+{
+    zesp_sad_opts small = { .capacity = 3 };
+    zesp_sad *sad = zesp_sad_new(&small);
+    zesp_sa_params p;
+    zesp_policy pol;
+    char err[512];
+    const char *path;
+
+    memset(&p, 0, sizeof p);
+    p.spi = 100;
+    p.direction = ZESP_DIR_OUT;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, "keep");
+    pol.out_spi = 100;
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    path = write_file("three.yaml",
+                      "sas:\n"
+                      "  - { spi: 1, direction: out, key: \"" KEY1 "\" }\n"
+                      "  - { spi: 2, direction: out, key: \"" KEY1 "\" }\n"
+                      "  - { spi: 3, direction: out, key: \"" KEY1 "\" }\n"
+                      "policies:\n  - { name: keep, out: 1 }\n", 0644);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_EFULL);
+    CHECK(strstr(err, "cannot install SPI 0x00000003") != NULL);
+    CHECK(sa_count(sad) == 1);
+    CHECK_OK(zesp_policy_get(sad, "keep", &pol));
+    CHECK(pol.out_spi == 100);
+    CHECK_OK(zesp_sad_verify(sad));
+    zesp_sad_free(sad);
+}
+
+static void test_missing_file(void)
+{
+    char err[512];
+
+    CHECK(zesp_config_check("/nonexistent/zesp.yaml", err, sizeof err) == -1);
+    CHECK(strstr(err, "No such file") != NULL);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/zesp-config-test.XXXXXX");
+    if (zesp_init() != 0 || mkdtemp(dir) == NULL)
+        return 2;
+    RUN(test_valid_file);
+    RUN(test_mistakes);
+    RUN(test_key_files);
+    RUN(test_all_or_nothing);
+    RUN(test_missing_file);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 2;
+    return test_done();
+}

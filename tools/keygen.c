@@ -1,0 +1,112 @@
+/*
+ * zesp keygen: SA key material (36 octets: key and salt), and Ed25519
+ * identity key pairs printed in Z85 as ZeroMQ's curve_keygen prints its
+ * keys.  Files are written with mode 0600 and never overwritten.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "commands.h"
+
+/* Write text to a new file of the given mode; refuse an existing one. */
+static int write_new(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    size_t len = strlen(text);
+
+    if (fd < 0) {
+        fprintf(stderr, "zesp: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (fchmod(fd, mode) != 0 || write(fd, text, len) != (ssize_t)len ||
+        fsync(fd) != 0) {
+        fprintf(stderr, "zesp: %s: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return close(fd);
+}
+
+static int sa_key(int z85, const char *out)
+{
+    uint8_t key[ZESP_KEYBYTES];
+    char text[2 * ZESP_KEYBYTES + 8];
+    int rc = EXIT_OK;
+
+    randombytes_buf(key, sizeof key);
+    if (z85) {
+        memcpy(text, "z85:", 4);
+        zmq_z85_encode(text + 4, key, sizeof key);
+    } else {
+        memcpy(text, "hex:", 4);
+        sodium_bin2hex(text + 4, sizeof text - 4, key, sizeof key);
+    }
+    strcat(text, "\n");
+    if (out != NULL)
+        rc = write_new(out, text, 0600) == 0 ? EXIT_OK : EXIT_FAILED;
+    else
+        fputs(text, stdout);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(text, sizeof text);
+    return rc;
+}
+
+/* NAME.key holds the 32-octet seed in Z85, NAME.pub the public key. */
+static int identity(const char *name)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    char pub[41 + 1], sec[41 + 1], path[4096], line[64];
+    int rc = EXIT_FAILED;
+
+    randombytes_buf(seed, sizeof seed);
+    if (crypto_sign_seed_keypair(pk, sk, seed) != 0 ||
+        zmq_z85_encode(pub, pk, sizeof pk) == NULL ||
+        zmq_z85_encode(sec, seed, sizeof seed) == NULL)
+        goto out;
+    snprintf(path, sizeof path, "%s.key", name);
+    snprintf(line, sizeof line, "%s\n", sec);
+    if (write_new(path, line, 0600) != 0)
+        goto out;
+    snprintf(path, sizeof path, "%s.pub", name);
+    snprintf(line, sizeof line, "%s\n", pub);
+    if (write_new(path, line, 0644) != 0)
+        goto out;
+    printf("== Ed25519 identity %s ==\npublic: %s\nsecret: %s.key (mode 0600)\n",
+           name, pub, name);
+    rc = EXIT_OK;
+out:
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(sec, sizeof sec);
+    sodium_memzero(line, sizeof line);
+    return rc;
+}
+
+int cmd_keygen(const struct options *o, int argc, char **argv)
+{
+    const char *out = NULL, *name = NULL;
+    int z85 = 0;
+
+    (void)o;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--z85") == 0)
+            z85 = 1;
+        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--identity") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else
+            return usage_error("keygen: unknown argument '%s'", argv[i]);
+    }
+    if (name != NULL)
+        return identity(name);
+    return sa_key(z85, out);
+}

@@ -1,0 +1,184 @@
+/* Tables and JSON for SAs, policies and counters. */
+#include "output.h"
+
+const char *direction_name(uint32_t direction)
+{
+    return direction == ZESP_DIR_IN ? "in" : "out";
+}
+
+void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            fprintf(f, "\\%c", ch);
+        else if (ch < 0x20)
+            fprintf(f, "\\u%04x", ch);
+        else
+            fputc(ch, f);
+    }
+    fputc('"', f);
+}
+
+static void lifetime_json(FILE *f, const zesp_lifetime *l)
+{
+    fprintf(f, "{\"seconds\":%llu,\"messages\":%llu,\"bytes\":%llu}",
+            (unsigned long long)l->seconds, (unsigned long long)l->messages,
+            (unsigned long long)l->bytes);
+}
+
+static void counters_json(FILE *f, const zesp_sa_stats *s)
+{
+    fprintf(f,
+            "\"messages\":%llu,\"bytes\":%llu,\"rejected\":{"
+            "\"malformed\":%llu,\"replay\":%llu,\"old\":%llu,\"icv\":%llu,"
+            "\"expired\":%llu,\"binding\":%llu,\"toobig\":%llu}",
+            (unsigned long long)s->messages, (unsigned long long)s->bytes,
+            (unsigned long long)s->rejected_malformed,
+            (unsigned long long)s->rejected_replay,
+            (unsigned long long)s->rejected_old,
+            (unsigned long long)s->rejected_icv,
+            (unsigned long long)s->rejected_expired,
+            (unsigned long long)s->rejected_binding,
+            (unsigned long long)s->rejected_toobig);
+}
+
+void print_sa_json(FILE *f, const zesp_sa_info *sa)
+{
+    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"transform\":",
+            sa->spi, direction_name(sa->direction));
+    json_string(f, zesp_transform_name(sa->transform));
+    fprintf(f, ",\"esn\":%s,\"peer\":",
+            (sa->flags & ZESP_SA_NO_ESN) ? "false" : "true");
+    json_string(f, sa->peer);
+    fprintf(f, ",\"seq\":%llu,\"replay_window\":%u,\"created\":%llu,"
+               "\"soft_expired\":%s,\"hard_expired\":%s,\"soft\":",
+            (unsigned long long)sa->seq, sa->replay_window,
+            (unsigned long long)sa->created,
+            sa->soft_expired ? "true" : "false",
+            sa->hard_expired ? "true" : "false");
+    lifetime_json(f, &sa->soft);
+    fprintf(f, ",\"hard\":");
+    lifetime_json(f, &sa->hard);
+    fputc(',', f);
+    counters_json(f, &sa->stats);
+    fputc('}', f);
+}
+
+void print_sa_header(FILE *f)
+{
+    fprintf(f, "%-10s %-3s %-22s %-3s %-16s %20s %12s %14s %s\n", "SPI", "DIR",
+            "TRANSFORM", "ESN", "PEER", "SEQ", "MESSAGES", "BYTES", "STATE");
+}
+
+static const char *state(const zesp_sa_info *sa)
+{
+    return sa->hard_expired ? "expired" : sa->soft_expired ? "rekey" : "ok";
+}
+
+void print_sa_row(FILE *f, const zesp_sa_info *sa)
+{
+    fprintf(f, "0x%08x %-3s %-22s %-3s %-16s %20llu %12llu %14llu %s\n",
+            sa->spi, direction_name(sa->direction),
+            zesp_transform_name(sa->transform),
+            (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes", sa->peer,
+            (unsigned long long)sa->seq,
+            (unsigned long long)sa->stats.messages,
+            (unsigned long long)sa->stats.bytes, state(sa));
+}
+
+static void lifetime_line(FILE *f, const char *name, const zesp_lifetime *l)
+{
+    fprintf(f, "  %-16s seconds %llu, messages %llu, bytes %llu (0: none)\n",
+            name, (unsigned long long)l->seconds,
+            (unsigned long long)l->messages, (unsigned long long)l->bytes);
+}
+
+void print_sa_detail(FILE *f, const zesp_sa_info *sa)
+{
+    const zesp_sa_stats *s = &sa->stats;
+
+    fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
+    fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
+    fprintf(f, "  %-16s %s\n", "esn",
+            (sa->flags & ZESP_SA_NO_ESN) ? "no (32-bit)" : "yes");
+    fprintf(f, "  %-16s %s\n", "peer", sa->peer);
+    fprintf(f, "  %-16s %llu\n", sa->direction == ZESP_DIR_IN ? "highest seq"
+                                                            : "last seq",
+            (unsigned long long)sa->seq);
+    if (sa->direction == ZESP_DIR_IN)
+        fprintf(f, "  %-16s %u\n", "replay window", sa->replay_window);
+    fprintf(f, "  %-16s %llu (unix time)\n", "created",
+            (unsigned long long)sa->created);
+    fprintf(f, "  %-16s %s\n", "state", state(sa));
+    lifetime_line(f, "soft lifetime", &sa->soft);
+    lifetime_line(f, "hard lifetime", &sa->hard);
+    fprintf(f, "  %-16s %llu\n  %-16s %llu\n", "messages",
+            (unsigned long long)s->messages, "bytes",
+            (unsigned long long)s->bytes);
+    fprintf(f, "  rejected: malformed %llu, replay %llu, old %llu, icv %llu, "
+               "expired %llu, binding %llu, too big %llu\n",
+            (unsigned long long)s->rejected_malformed,
+            (unsigned long long)s->rejected_replay,
+            (unsigned long long)s->rejected_old,
+            (unsigned long long)s->rejected_icv,
+            (unsigned long long)s->rejected_expired,
+            (unsigned long long)s->rejected_binding,
+            (unsigned long long)s->rejected_toobig);
+}
+
+void print_policy_json(FILE *f, const zesp_policy *p)
+{
+    fprintf(f, "{\"name\":");
+    json_string(f, p->name);
+    fprintf(f, ",\"peer\":");
+    json_string(f, p->peer);
+    fprintf(f, ",\"out\":\"0x%08x\",\"in\":[", p->out_spi);
+    for (unsigned i = 0, first = 1; i < ZESP_POLICY_IN_MAX; i++)
+        if (p->in_spi[i]) {
+            fprintf(f, "%s\"0x%08x\"", first ? "" : ",", p->in_spi[i]);
+            first = 0;
+        }
+    fprintf(f, "],\"acquire\":%llu}", (unsigned long long)p->acquire);
+}
+
+void print_policy_row(FILE *f, const zesp_policy *p)
+{
+    fprintf(f, "%-24s %-16s 0x%08x ", p->name, p->peer, p->out_spi);
+    for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (p->in_spi[i])
+            fprintf(f, "0x%08x ", p->in_spi[i]);
+    fprintf(f, "%s\n", p->acquire ? " ACQUIRE" : "");
+}
+
+void print_stats_header(FILE *f)
+{
+    fprintf(f, "%-10s %-3s %12s %14s %9s %9s %9s %9s %9s %9s %9s\n", "SPI",
+            "DIR", "MESSAGES", "BYTES", "MALFORMED", "REPLAY", "OLD", "ICV",
+            "EXPIRED", "BINDING", "TOOBIG");
+}
+
+void print_stats_row(FILE *f, const zesp_sa_info *sa)
+{
+    const zesp_sa_stats *s = &sa->stats;
+
+    fprintf(f, "0x%08x %-3s %12llu %14llu %9llu %9llu %9llu %9llu %9llu %9llu %9llu\n",
+            sa->spi, direction_name(sa->direction),
+            (unsigned long long)s->messages, (unsigned long long)s->bytes,
+            (unsigned long long)s->rejected_malformed,
+            (unsigned long long)s->rejected_replay,
+            (unsigned long long)s->rejected_old,
+            (unsigned long long)s->rejected_icv,
+            (unsigned long long)s->rejected_expired,
+            (unsigned long long)s->rejected_binding,
+            (unsigned long long)s->rejected_toobig);
+}
+
+void print_stats_json(FILE *f, const zesp_sa_info *sa)
+{
+    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",", sa->spi,
+            direction_name(sa->direction));
+    counters_json(f, &sa->stats);
+    fputc('}', f);
+}
