@@ -18,7 +18,7 @@ flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
 lib_sources=$(ls "$src"/esp/*.c)
 
-for target in esp_open esp_payload; do
+for target in esp_open esp_payload config; do
     bin="$build/fuzz_$target"
     # shellcheck disable=SC2086
     $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$build" \
@@ -27,7 +27,7 @@ for target in esp_open esp_payload; do
     mkdir -p "$corpus"
     cp "$src/fuzz/corpus/$target/"* "$corpus/"
     log="$build/fuzz-$target.log"
-    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 \
+    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
             -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$build/" > "$log" 2>&1; then
         tail -n 40 "$log"
@@ -38,4 +38,4 @@ for target in esp_open esp_payload; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz $target: ${runs:-?} executions in $seconds s, 0 findings"
 done
-echo "2 passed, 0 failed"
+echo "3 passed, 0 failed"

@@ -4,4 +4,5 @@
 b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_esp_open" "$s/fuzz/corpus/esp_open" &&
 "$b/fuzz/replay_esp_payload" "$s/fuzz/corpus/esp_payload" &&
-echo "2 passed, 0 failed"
+"$b/fuzz/replay_config" "$s/fuzz/corpus/config" &&
+echo "3 passed, 0 failed"
