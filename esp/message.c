@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "packet.h"
 
 int message_payload_len(const zesp_parts *parts, size_t *len)
@@ -62,14 +63,11 @@ void message_encode(uint8_t *out, const zesp_parts *parts)
 
 static int push_body(struct message_view *v, const uint8_t *data, size_t size)
 {
-    if (v->nbody == v->body_cap) {
-        size_t cap = v->body_cap ? v->body_cap * 2U : 8U;
-        zesp_frame *b = realloc(v->body, cap * sizeof *b);
-        if (b == NULL)
-            return ENOMEM;
-        v->body = b;
-        v->body_cap = cap;
-    }
+    zesp_frame *body = grow(v->body, &v->body_cap, v->nbody, sizeof *body);
+
+    if (body == NULL)
+        return ENOMEM;
+    v->body = body;
     v->body[v->nbody].data = data;
     v->body[v->nbody].size = size;
     v->nbody++;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "datapath.h"
+#include "grow.h"
 
 zesp_msg *zesp_msg_new(void)
 {
@@ -38,14 +39,11 @@ void zesp_msg_free(zesp_msg *msg)
 
 int msg_push_pre(zesp_msg *msg, const void *data, size_t size)
 {
-    if (msg->npre == msg->pre_cap) {
-        size_t cap = msg->pre_cap ? msg->pre_cap * 2U : 8U;
-        zesp_frame *p = realloc(msg->pre, cap * sizeof *p);
-        if (p == NULL)
-            return ENOMEM;
-        msg->pre = p;
-        msg->pre_cap = cap;
-    }
+    zesp_frame *pre = grow(msg->pre, &msg->pre_cap, msg->npre, sizeof *pre);
+
+    if (pre == NULL)
+        return ENOMEM;
+    msg->pre = pre;
     msg->pre[msg->npre].data = data;
     msg->pre[msg->npre].size = size;
     msg->npre++;

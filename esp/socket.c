@@ -6,6 +6,7 @@
 #include <zmq.h>
 
 #include "datapath.h"
+#include "grow.h"
 #include "message.h"
 #include "msg.h"
 #include "spd.h"
@@ -99,14 +100,12 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
 
 static zmq_msg_t *next_part(zesp_msg *msg)
 {
-    if (msg->nparts == msg->parts_cap) {
-        size_t cap = msg->parts_cap ? msg->parts_cap * 2U : 8U;
-        zmq_msg_t *p = realloc(msg->parts, cap * sizeof *p);
-        if (p == NULL)
-            return NULL;
-        msg->parts = p;
-        msg->parts_cap = cap;
-    }
+    zmq_msg_t *parts = grow(msg->parts, &msg->parts_cap, msg->nparts,
+                            sizeof *parts);
+
+    if (parts == NULL)
+        return NULL;
+    msg->parts = parts;
     zmq_msg_init(&msg->parts[msg->nparts]);
     return &msg->parts[msg->nparts++];
 }

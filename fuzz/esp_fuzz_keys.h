@@ -3,6 +3,8 @@
 #ifndef ZESP_FUZZ_KEYS_H
 #define ZESP_FUZZ_KEYS_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "zesp.h"
@@ -30,6 +32,26 @@ static inline int fuzz_install(zesp_sad *sad, uint32_t direction)
             return -1;
     }
     return 0;
+}
+
+/* Both ESP targets' input: data[0] % 4 clear frames, each a length byte
+ * and its bytes; returns where the rest (the frame or payload) starts. */
+static inline size_t fuzz_split(const uint8_t *data, size_t size,
+                                zesp_frame clear[3], size_t *k)
+{
+    size_t at = 1;
+
+    *k = data[0] % 4U;
+    for (size_t i = 0; i < *k; i++) {
+        size_t n = at < size ? data[at] : 0;
+        at = at < size ? at + 1 : at;
+        if (n > size - at)
+            n = size - at;
+        clear[i].data = data + at;
+        clear[i].size = n;
+        at += n;
+    }
+    return at;
 }
 
 #endif

@@ -32,7 +32,7 @@ static void setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     zesp_frame clear[3];
-    size_t k, at = 1, sum = 0;
+    size_t k, at, sum = 0;
     uint8_t *esp, *payload, nh;
     size_t plen;
     uint32_t spi;
@@ -42,16 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (size == 0)
         return 0;
-    k = data[0] % 4U;
-    for (size_t i = 0; i < k; i++) {
-        size_t n = at < size ? data[at] : 0;
-        at = at < size ? at + 1 : at;
-        if (n > size - at)
-            n = size - at;
-        clear[i].data = data + at;
-        clear[i].size = n;
-        at += n;
-    }
+    at = fuzz_split(data, size, clear, &k);
     if ((esp = malloc(size - at + 1)) == NULL)
         return 0;
     memcpy(esp, data + at, size - at);

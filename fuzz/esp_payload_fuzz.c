@@ -32,23 +32,14 @@ static void setup(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     zesp_frame clear[3];
-    size_t k, at = 1, n, sum = 0;
+    size_t k, at, n, sum = 0;
     uint8_t *esp;
 
     if (out == NULL)
         setup();
     if (size == 0)
         return 0;
-    k = data[0] % 4U;
-    for (size_t i = 0; i < k; i++) {
-        size_t len = at < size ? data[at] : 0;
-        at = at < size ? at + 1 : at;
-        if (len > size - at)
-            len = size - at;
-        clear[i].data = data + at;
-        clear[i].size = len;
-        at += len;
-    }
+    at = fuzz_split(data, size, clear, &k);
     if ((esp = malloc(zesp_esp_bytes(size - at))) == NULL)
         return 0;
     /* SPI 1: ChaCha20-Poly1305 with ESN; sequence numbers keep rising. */

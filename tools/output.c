@@ -28,20 +28,34 @@ static void lifetime_json(FILE *f, const zesp_lifetime *l)
             (unsigned long long)l->bytes);
 }
 
+/* Each rejection counter with its name, in one order for every output. */
+#define NREJECTIONS 7
+static const char *const rejection_names[NREJECTIONS] = {
+    "malformed", "replay", "old", "icv", "expired", "binding", "toobig",
+};
+
+static void rejections(const zesp_sa_stats *s, uint64_t out[NREJECTIONS])
+{
+    out[0] = s->rejected_malformed;
+    out[1] = s->rejected_replay;
+    out[2] = s->rejected_old;
+    out[3] = s->rejected_icv;
+    out[4] = s->rejected_expired;
+    out[5] = s->rejected_binding;
+    out[6] = s->rejected_toobig;
+}
+
 static void counters_json(FILE *f, const zesp_sa_stats *s)
 {
-    fprintf(f,
-            "\"messages\":%llu,\"bytes\":%llu,\"rejected\":{"
-            "\"malformed\":%llu,\"replay\":%llu,\"old\":%llu,\"icv\":%llu,"
-            "\"expired\":%llu,\"binding\":%llu,\"toobig\":%llu}",
-            (unsigned long long)s->messages, (unsigned long long)s->bytes,
-            (unsigned long long)s->rejected_malformed,
-            (unsigned long long)s->rejected_replay,
-            (unsigned long long)s->rejected_old,
-            (unsigned long long)s->rejected_icv,
-            (unsigned long long)s->rejected_expired,
-            (unsigned long long)s->rejected_binding,
-            (unsigned long long)s->rejected_toobig);
+    uint64_t r[NREJECTIONS];
+
+    rejections(s, r);
+    fprintf(f, "\"messages\":%llu,\"bytes\":%llu,\"rejected\":{",
+            (unsigned long long)s->messages, (unsigned long long)s->bytes);
+    for (int i = 0; i < NREJECTIONS; i++)
+        fprintf(f, "%s\"%s\":%llu", i ? "," : "", rejection_names[i],
+                (unsigned long long)r[i]);
+    fputc('}', f);
 }
 
 void print_sa_json(FILE *f, const zesp_sa_info *sa)
@@ -98,6 +112,7 @@ static void lifetime_line(FILE *f, const char *name, const zesp_lifetime *l)
 void print_sa_detail(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
+    uint64_t r[NREJECTIONS];
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
@@ -117,15 +132,12 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
     fprintf(f, "  %-16s %llu\n  %-16s %llu\n", "messages",
             (unsigned long long)s->messages, "bytes",
             (unsigned long long)s->bytes);
-    fprintf(f, "  rejected: malformed %llu, replay %llu, old %llu, icv %llu, "
-               "expired %llu, binding %llu, too big %llu\n",
-            (unsigned long long)s->rejected_malformed,
-            (unsigned long long)s->rejected_replay,
-            (unsigned long long)s->rejected_old,
-            (unsigned long long)s->rejected_icv,
-            (unsigned long long)s->rejected_expired,
-            (unsigned long long)s->rejected_binding,
-            (unsigned long long)s->rejected_toobig);
+    rejections(s, r);
+    fputs("  rejected:", f);
+    for (int i = 0; i < NREJECTIONS; i++)
+        fprintf(f, "%s %s %llu", i ? "," : "", rejection_names[i],
+                (unsigned long long)r[i]);
+    fputc('\n', f);
 }
 
 void print_policy_json(FILE *f, const zesp_policy *p)
@@ -162,17 +174,15 @@ void print_stats_header(FILE *f)
 void print_stats_row(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
+    uint64_t r[NREJECTIONS];
 
-    fprintf(f, "0x%08x %-3s %12llu %14llu %9llu %9llu %9llu %9llu %9llu %9llu %9llu\n",
-            sa->spi, direction_name(sa->direction),
-            (unsigned long long)s->messages, (unsigned long long)s->bytes,
-            (unsigned long long)s->rejected_malformed,
-            (unsigned long long)s->rejected_replay,
-            (unsigned long long)s->rejected_old,
-            (unsigned long long)s->rejected_icv,
-            (unsigned long long)s->rejected_expired,
-            (unsigned long long)s->rejected_binding,
-            (unsigned long long)s->rejected_toobig);
+    rejections(s, r);
+    fprintf(f, "0x%08x %-3s %12llu %14llu", sa->spi,
+            direction_name(sa->direction), (unsigned long long)s->messages,
+            (unsigned long long)s->bytes);
+    for (int i = 0; i < NREJECTIONS; i++)
+        fprintf(f, " %9llu", (unsigned long long)r[i]);
+    fputc('\n', f);
 }
 
 void print_stats_json(FILE *f, const zesp_sa_info *sa)
