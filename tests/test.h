@@ -61,6 +61,25 @@ static int test_passed, test_failed, test_case_failed;
         fflush(stdout);                                                    \
     } while (0)
 
+/* A scratch folder for one test program, removed by test_done_in(). */
+static inline int test_mkdtemp(char *dir, size_t len, const char *name)
+{
+    snprintf(dir, len, "/tmp/zesp-%s.XXXXXX", name);
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static inline int test_done(void);
+
+static inline int test_done_in(const char *dir)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        test_failed++;
+    return test_done();
+}
+
 static inline int test_done(void)
 {
     (void)test_case_failed;

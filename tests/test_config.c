@@ -242,17 +242,12 @@ static void test_missing_file(void)
 
 int main(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/zesp-config-test.XXXXXX");
-    if (zesp_init() != 0 || mkdtemp(dir) == NULL)
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "config") != 0)
         return 2;
     RUN(test_valid_file);
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_all_or_nothing);
     RUN(test_missing_file);
-    char cmd[200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        return 2;
-    return test_done();
+    return test_done_in(dir);
 }

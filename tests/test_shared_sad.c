@@ -553,10 +553,7 @@ static void test_kill_minus_nine(void)
 
 int main(void)
 {
-    if (zesp_init() != 0)
-        return 2;
-    snprintf(dir, sizeof dir, "/tmp/zesp-sad-test.XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "sad") != 0)
         return 2;
     RUN(test_create_and_modes);
     RUN(test_keys_survive_close);
@@ -567,9 +564,5 @@ int main(void)
     RUN(test_policies_and_acquire);
     RUN(test_expire_wipes_keys);
     RUN(test_kill_minus_nine);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        return 2;
-    return test_done();
+    return test_done_in(dir);
 }
