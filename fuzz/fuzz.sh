@@ -16,12 +16,12 @@ if ! command -v "$cc" > /dev/null 2>&1; then
 fi
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
-lib_sources=$(ls "$src"/esp/*.c)
+lib_sources="$(ls "$src"/esp/*.c) $(ls "$src"/ike/*.c)"
 
-for target in esp_open esp_payload config; do
+for target in esp_open esp_payload config ike_message; do
     bin="$build/fuzz_$target"
     # shellcheck disable=SC2086
-    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$build" \
+    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$build" \
         "$src/fuzz/${target}_fuzz.c" $lib_sources $deps -lpthread -o "$bin"
     corpus="$build/corpus-$target"
     mkdir -p "$corpus"
@@ -38,4 +38,4 @@ for target in esp_open esp_payload config; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     echo "fuzz $target: ${runs:-?} executions in $seconds s, 0 findings"
 done
-echo "3 passed, 0 failed"
+echo "4 passed, 0 failed"

@@ -15,72 +15,10 @@
 #include <string.h>
 
 #include "keys.h"
+#include "pcap.h"
 #include "zesp.h"
 
 #define SPI 0x0badc0deU
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)(v >> 8);
-    p[1] = (uint8_t)v;
-}
-
-static void put32le(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t ip_checksum(const uint8_t *h, size_t len)
-{
-    uint32_t sum = 0;
-
-    for (size_t i = 0; i < len; i += 2)
-        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
-static int write_pcap(const char *path, const uint8_t *esp, size_t n)
-{
-    uint8_t ghdr[24] = { 0 }, rec[16] = { 0 }, frame[14 + 20 + 2048];
-    uint8_t *ip = frame + 14;
-    size_t len = 14 + 20 + n;
-    FILE *f;
-
-    if (n > 2048)
-        return -1;
-    put32le(ghdr, 0xa1b2c3d4U);        /* classic libpcap, microseconds */
-    ghdr[4] = 2;
-    ghdr[6] = 4;
-    put32le(ghdr + 16, 65535);
-    put32le(ghdr + 20, 1);             /* LINKTYPE_ETHERNET */
-    put32le(rec, 1700000000U);
-    put32le(rec + 8, (uint32_t)len);
-    put32le(rec + 12, (uint32_t)len);
-
-    memset(frame, 0, sizeof frame);
-    memcpy(frame, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
-    put16(frame + 12, 0x0800);
-    ip[0] = 0x45;
-    put16(ip + 2, (uint16_t)(20 + n));
-    put16(ip + 6, 0x4000);             /* don't fragment */
-    ip[8] = 64;
-    ip[9] = 50;                        /* ESP */
-    memcpy(ip + 12, "\xc0\x00\x02\x01\xc0\x00\x02\x02", 8); /* 192.0.2.x */
-    put16(ip + 10, ip_checksum(ip, 20));
-    memcpy(ip + 20, esp, n);
-
-    if ((f = fopen(path, "wb")) == NULL)
-        return -1;
-    if (fwrite(ghdr, sizeof ghdr, 1, f) != 1 ||
-        fwrite(rec, sizeof rec, 1, f) != 1 || fwrite(frame, len, 1, f) != 1) {
-        fclose(f);
-        return -1;
-    }
-    return fclose(f);
-}
 
 int main(int argc, char **argv)
 {
@@ -110,11 +48,11 @@ int main(int argc, char **argv)
         return 1;
     }
     snprintf(path, sizeof path, "%s/good.pcap", argv[1]);
-    if (write_pcap(path, esp, n) != 0)
+    if (pcap_write_ipv4(path, 50, esp, n) != 0)
         return 1;
     esp[ZESP_HEADERBYTES + 3] ^= 0x10;
     snprintf(path, sizeof path, "%s/tampered.pcap", argv[1]);
-    if (write_pcap(path, esp, n) != 0)
+    if (pcap_write_ipv4(path, 50, esp, n) != 0)
         return 1;
 
     snprintf(path, sizeof path, "%s/sa", argv[1]);
