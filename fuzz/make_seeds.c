@@ -1,7 +1,9 @@
 /*
  * Writes the seed corpus of esp_open_fuzz: valid messages of every SA the
- * target installs (0 to 2 clear frames, 0 to 3 body frames), and a few
- * truncated ones.  Usage: make_seeds DIR
+ * target installs (0 to 2 clear frames, 0 to 3 body frames), a few
+ * truncated ones, then the special cases of extra_seeds().  Sealing is
+ * deterministic (the IV is the sequence number), so running it again
+ * rewrites the same files.  Usage: make_seeds DIR
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +31,90 @@ static void write_seed(const char *dir, int n, const uint8_t *clear_in,
     fclose(f);
 }
 
+/* Writes one seed of raw bytes. */
+static void write_raw(const char *dir, int n, const uint8_t *b, size_t len)
+{
+    zesp_frame none[1] = { { "", 0 } };
+
+    write_seed(dir, n, NULL, 0, none, b, len);
+}
+
+/* Seals parts on spi and writes the message with the frames given (which
+ * need not be the clear frames sealed: envelope frames, a wrong binding). */
+static int seal_seed(const char *dir, int n, zesp_sad *sad, uint32_t spi,
+                     const zesp_parts *parts, size_t k, const zesp_frame *fr)
+{
+    uint8_t *esp;
+    size_t esp_n;
+
+    if (zesp_seal(sad, spi, parts, &esp, &esp_n) != 0)
+        return n;
+    write_seed(dir, n, NULL, k, fr, esp, esp_n);
+    zesp_buf_free(esp);
+    return n + 1;
+}
+
+/* Cases the loop in main does not make: envelope frames before the clear
+ * ones, a broken binding, a foreign Next Header, a large body, and frames
+ * that fail before the AEAD.  Appended after the others, so that the
+ * numbers of the first seeds stay the same. */
+static int extra_seeds(const char *dir, int n, zesp_sad *sad)
+{
+    static uint8_t big[1100];
+    zesp_frame clear[2] = { { "svc", 3 }, { "topic.a", 7 } };
+    zesp_frame body[2] = { { "hello", 5 }, { big, sizeof big } };
+    /* A ROUTER identity, then the clear frames. */
+    zesp_frame env_clear[3] = { { "\x00id-1", 5 }, { "svc", 3 },
+                                { "topic.a", 7 } };
+    zesp_frame wrong[2] = { { "svc", 3 }, { "topic.b", 7 } };
+    zesp_parts p;
+    uint8_t frame[64];
+    size_t len;
+
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 31U);
+    /* 1 envelope + 2 clear frames (SPI 1) and 2 envelope + 1 (SPI 6). */
+    p = (zesp_parts){ .clear = clear, .nclear = 2, .body = body, .nbody = 1 };
+    n = seal_seed(dir, n, sad, 1, &p, 3, env_clear);
+    p.nclear = 1;
+    {
+        zesp_frame fr[3] = { { "\x00id-1", 5 }, { "hop", 3 }, { "svc", 3 } };
+        n = seal_seed(dir, n, sad, 6, &p, 3, fr);
+    }
+    /* Clear frames that differ from those sealed, or too few of them. */
+    p.nclear = 2;
+    n = seal_seed(dir, n, sad, 2, &p, 2, wrong);
+    n = seal_seed(dir, n, sad, 7, &p, 1, clear + 1);
+    /* A body frame of 1100 bytes (over 1 KiB, for a SAD with a small
+     * max_message). */
+    p = (zesp_parts){ .body = body, .nbody = 2 };
+    n = seal_seed(dir, n, sad, 3, &p, 0, NULL);
+    /* Next Header 4 (IPv4): zesp_esp_decrypt takes it, zesp_open not. */
+    if (zesp_esp_encrypt(sad, 8, "\x45\x00\x00\x14", 4, 4, frame,
+                         &len) == 0)
+        write_raw(dir, n++, frame, len);
+    /* A zesp payload whose frame length runs past its end. */
+    if (zesp_esp_encrypt(sad, 4, "\x00\x00\x00\x00\x09hi", 7, 253, frame,
+                         &len) == 0)
+        write_raw(dir, n++, frame, len);
+    /* Before the AEAD: garbage under a known SPI (ICV), an unknown SPI,
+     * SPI 0, 7 bytes, a length not a multiple of 4, and an old sequence
+     * number (0: below any window). */
+    memset(frame, 0xa5, sizeof frame);
+    memcpy(frame, "\x00\x00\x00\x01\x00\x00\x00\x07", 8);
+    write_raw(dir, n++, frame, 48);
+    memcpy(frame, "\x12\x34\x56\x78", 4);
+    write_raw(dir, n++, frame, 48);
+    memcpy(frame, "\x00\x00\x00\x00", 4);
+    write_raw(dir, n++, frame, 36);
+    write_raw(dir, n++, frame, 7);
+    memcpy(frame, "\x00\x00\x00\x05", 4);
+    write_raw(dir, n++, frame, 50);
+    memcpy(frame, "\x00\x00\x00\x02\x00\x00\x00\x00", 8);
+    write_raw(dir, n++, frame, 48);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     zesp_sad *sad;
@@ -53,6 +139,7 @@ int main(int argc, char **argv)
             zesp_buf_free(esp);
         }
     }
+    n = extra_seeds(argv[1], n, sad);
     /* Payload seeds for esp_payload_fuzz: well-formed zesp payloads. */
     static const uint8_t payloads[][24] = {
         { 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o' },
