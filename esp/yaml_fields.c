@@ -1,0 +1,217 @@
+/*
+ * Typed fields of a YAML document (yaml_doc.h), shared by the SA
+ * configuration and the key daemon's: each reader checks the node and on
+ * error writes "FILE:LINE:COL: FIELD: what" and returns -1.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "yaml_fields.h"
+
+int yf_type(struct yctx *c, const struct ydoc_node *n,
+                     enum ydoc_type t, const char *field)
+{
+    if (n->type != t)
+        return YFAIL(c, n, field, "expected %s, found %s", ydoc_type_name(t),
+                    ydoc_type_name(n->type));
+    return 0;
+}
+
+/* Every key of a mapping must be one of `known` (a NULL-ended list). */
+int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
+                      const char *field, const char *const *known)
+{
+    for (size_t i = 0; i < map->n; i += 2) {
+        const char *key = map->items[i]->scalar;
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], key) != 0)
+            k++;
+        if (known[k] == NULL) {
+            char list[256] = "";
+            for (k = 0; known[k]; k++)
+                snprintf(list + strlen(list), sizeof list - strlen(list),
+                         "%s%s", k ? ", " : "", known[k]);
+            return YFAIL(c, map->items[i], field,
+                        "unknown key '%s' (known: %s)", key, list);
+        }
+    }
+    return 0;
+}
+
+/* An unsigned integer, decimal or 0x hex, with an optional unit suffix. */
+int yf_uint(struct yctx *c, const struct ydoc_node *n,
+                      const char *field, uint64_t max, const char *units,
+                      uint64_t *out)
+{
+    static const struct { char suffix; uint64_t mult; } table[] = {
+        { 'K', 1024ULL }, { 'M', 1024ULL * 1024 },
+        { 'G', 1024ULL * 1024 * 1024 }, { 's', 1 }, { 'm', 60 },
+        { 'h', 3600 }, { 'd', 86400 },
+    };
+    char *end;
+    uint64_t v, mult = 1;
+
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    errno = 0;
+    if (n->scalar[0] == '-' || !isdigit((unsigned char)n->scalar[0]))
+        return YFAIL(c, n, field, "'%s' is not a non-negative integer",
+                    n->scalar);
+    v = strtoull(n->scalar, &end, 0);
+    if (*end && units && strchr(units, *end) && end[1] == '\0') {
+        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+            if (table[i].suffix == *end)
+                mult = table[i].mult;
+        end++;
+    }
+    if (errno != 0 || *end != '\0')
+        return YFAIL(c, n, field, "'%s' is not an integer%s%s%s", n->scalar,
+                    units ? " (suffixes: " : "", units ? units : "",
+                    units ? ")" : "");
+    if (v > max / mult)
+        return YFAIL(c, n, field, "%s is above the maximum %llu", n->scalar,
+                    (unsigned long long)max);
+    *out = v * mult;
+    return 0;
+}
+
+int yf_bool(struct yctx *c, const struct ydoc_node *n,
+                      const char *field, int *out)
+{
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (strcmp(n->scalar, "true") == 0 || strcmp(n->scalar, "yes") == 0)
+        *out = 1;
+    else if (strcmp(n->scalar, "false") == 0 || strcmp(n->scalar, "no") == 0)
+        *out = 0;
+    else
+        return YFAIL(c, n, field, "expected true or false, found '%s'",
+                    n->scalar);
+    return 0;
+}
+
+int yf_name(struct yctx *c, const struct ydoc_node *n,
+                      const char *field, char *out, size_t outlen)
+{
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (n->scalar[0] == '\0' || strlen(n->scalar) >= outlen)
+        return YFAIL(c, n, field, "expected 1 to %zu characters", outlen - 1);
+    for (const char *p = n->scalar; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return YFAIL(c, n, field, "no spaces or control characters");
+    memcpy(out, n->scalar, strlen(n->scalar) + 1);
+    return 0;
+}
+
+int yf_transform(struct yctx *c, const struct ydoc_node *n,
+                           const char *field, uint32_t *out)
+{
+    static const uint32_t ids[] = { ZESP_CHACHA20_POLY1305, ZESP_AES256GCM,
+                                    ZESP_NULL_AES256GMAC,
+                                    ZESP_NULL_CHACHA20_POLY1305 };
+
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(n->scalar, zesp_transform_name(ids[i])) == 0) {
+            if (!zesp_transform_available(ids[i]))
+                return YFAIL(c, n, field, "%s is not supported on this CPU",
+                            n->scalar);
+            *out = ids[i];
+            return 0;
+        }
+    return YFAIL(c, n, field, "unknown transform '%s' (known: "
+                "chacha20-poly1305, aes256gcm, null-aes256gmac, "
+                "null-chacha20-poly1305)", n->scalar);
+}
+
+int yf_limits(struct yctx *c, const struct ydoc_node *n,
+                        const char *field, zesp_lifetime *out)
+{
+    static const char *const keys[] = { "seconds", "messages", "bytes", NULL };
+    const struct ydoc_node *v;
+    char f[128];
+
+    if (yf_type(c, n, YDOC_MAP, field) != 0 ||
+        yf_known_keys(c, n, field, keys) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.seconds", field);
+    if ((v = ydoc_get(n, "seconds")) &&
+        yf_uint(c, v, f, UINT64_MAX, "smhd", &out->seconds) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.messages", field);
+    if ((v = ydoc_get(n, "messages")) &&
+        yf_uint(c, v, f, UINT64_MAX, NULL, &out->messages) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.bytes", field);
+    if ((v = ydoc_get(n, "bytes")) &&
+        yf_uint(c, v, f, UINT64_MAX, "KMG", &out->bytes) != 0)
+        return -1;
+    return 0;
+}
+
+static int soft_above_hard(uint64_t soft, uint64_t hard)
+{
+    return soft && hard && soft > hard;
+}
+
+int yf_lifetime(struct yctx *c, const struct ydoc_node *n,
+                const char *field, zesp_lifetime *soft, zesp_lifetime *hard)
+{
+    static const char *const keys[] = { "soft", "hard", NULL };
+    const struct ydoc_node *v;
+    char f[128];
+
+    if (yf_type(c, n, YDOC_MAP, field) != 0 ||
+        yf_known_keys(c, n, field, keys) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.soft", field);
+    if ((v = ydoc_get(n, "soft")) && yf_limits(c, v, f, soft) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.hard", field);
+    if ((v = ydoc_get(n, "hard")) && yf_limits(c, v, f, hard) != 0)
+        return -1;
+    if (soft_above_hard(soft[0].seconds, hard[0].seconds) ||
+        soft_above_hard(soft[0].messages, hard[0].messages) ||
+        soft_above_hard(soft[0].bytes, hard[0].bytes))
+        return YFAIL(c, n, field, "a soft limit is above its hard limit");
+    return 0;
+}
+
+
+int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
+                   const char *field, const char *path, char *text,
+                   size_t textlen)
+{
+    char full[PATH_MAX], dir[PATH_MAX];
+    struct stat st;
+    FILE *f;
+
+    snprintf(dir, sizeof dir, "%s", c->doc.file);
+    if (path[0] == '/')
+        snprintf(full, sizeof full, "%s", path);
+    else
+        snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
+    if ((f = fopen(full, "r")) == NULL)
+        return YFAIL(c, n, field, "%s: %s", full, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
+        fclose(f);
+        return YFAIL(c, n, field,
+                     "%s: key file readable by others (mode %03o); chmod 600 it",
+                     full, (unsigned)(st.st_mode & 0777));
+    }
+    memset(text, 0, textlen);
+    if (fgets(text, (int)textlen, f) == NULL)
+        text[0] = '\0';
+    fclose(f);
+    text[strcspn(text, "\r\n")] = '\0';
+    return 0;
+}

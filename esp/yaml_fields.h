@@ -1,0 +1,46 @@
+/* Typed fields of a YAML document, with errors that say where. */
+#ifndef ZESP_YAML_FIELDS_H
+#define ZESP_YAML_FIELDS_H
+
+#include <stdint.h>
+
+#include "yaml_doc.h"
+#include "zesp.h"
+
+struct yctx {
+    struct ydoc doc;
+    char *err;
+    size_t errlen;
+};
+
+#define YFAIL(y, node, field, ...) \
+    ydoc_error((y)->err, (y)->errlen, &(y)->doc, (node), (field), __VA_ARGS__)
+
+int yf_type(struct yctx *c, const struct ydoc_node *n, enum ydoc_type t,
+            const char *field);
+/* Every key of a mapping must be one of `known` (a NULL-ended list). */
+int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
+                  const char *field, const char *const *known);
+/* Decimal or 0x hex, with an optional suffix from `units` (KMG, smhd). */
+int yf_uint(struct yctx *c, const struct ydoc_node *n, const char *field,
+            uint64_t max, const char *units, uint64_t *out);
+int yf_bool(struct yctx *c, const struct ydoc_node *n, const char *field,
+            int *out);
+/* 1 to outlen - 1 printable characters, no spaces. */
+int yf_name(struct yctx *c, const struct ydoc_node *n, const char *field,
+            char *out, size_t outlen);
+/* An ESP transform by name (zesp_transform_name). */
+int yf_transform(struct yctx *c, const struct ydoc_node *n,
+                 const char *field, uint32_t *out);
+int yf_limits(struct yctx *c, const struct ydoc_node *n, const char *field,
+              zesp_lifetime *out);
+/* { soft: limits, hard: limits }, no soft limit above its hard one. */
+int yf_lifetime(struct yctx *c, const struct ydoc_node *n, const char *field,
+                zesp_lifetime *soft, zesp_lifetime *hard);
+/* The first line of a secret file, relative to the YAML file; refused if
+ * group or others may read it. */
+int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
+                   const char *field, const char *path, char *text,
+                   size_t textlen);
+
+#endif
