@@ -4,6 +4,10 @@
  *
  *   policy_pingpong --sad PATH --policy NAME --bind ENDPOINT [--count N]
  *   policy_pingpong --sad PATH --policy NAME --connect ENDPOINT [--count N]
+ *                   [--interval-ms MS] [--wait-sa MS]
+ *
+ * --wait-sa lets a send on a policy with no SA yet raise an ACQUIRE for
+ * the key daemon and wait up to MS for the SA.
  *
  * The connecting side sends N pings and expects N pongs; the binding side
  * answers each ping it can verify.  Exit 0 when all N went both ways.
@@ -18,12 +22,13 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: policy_pingpong --sad PATH --policy NAME "
-                    "(--bind|--connect) ENDPOINT [--count N]\n");
+                    "(--bind|--connect) ENDPOINT [--count N] "
+                    "[--interval-ms MS] [--wait-sa MS]\n");
     return 2;
 }
 
 static int exchange(zesp_sad *sad, void *s, const char *policy, int count,
-                    int initiator)
+                    int initiator, int interval_ms)
 {
     zesp_msg *msg = zesp_msg_new();
     int done = 0;
@@ -34,9 +39,13 @@ static int exchange(zesp_sad *sad, void *s, const char *policy, int count,
         zesp_parts parts = { .body = &body, .nbody = 1 };
 
         if (initiator) {
+            if (interval_ms > 0 && i > 0)
+                zmq_poll(NULL, 0, interval_ms);
             body.size = (size_t)snprintf(text, sizeof text, "ping %d", i);
-            if (zesp_send_policy(sad, policy, s, &parts, 0) != 0)
+            if (zesp_send_policy(sad, policy, s, &parts, 0) != 0) {
+                fprintf(stderr, "pingpong: send: %s\n", zesp_strerror(errno));
                 break;
+            }
         }
         if (zesp_recv(sad, s, msg, 0) != 0) {
             fprintf(stderr, "pingpong: receive: %s\n", zesp_strerror(errno));
@@ -47,8 +56,10 @@ static int exchange(zesp_sad *sad, void *s, const char *policy, int count,
             body.size = (size_t)snprintf(text, sizeof text, "pong %.*s",
                                          (int)got.size,
                                          (const char *)got.data);
-            if (zesp_send_policy(sad, policy, s, &parts, 0) != 0)
+            if (zesp_send_policy(sad, policy, s, &parts, 0) != 0) {
+                fprintf(stderr, "pingpong: send: %s\n", zesp_strerror(errno));
                 break;
+            }
         } else if (got.size < 4 || memcmp(got.data, "pong", 4) != 0) {
             break;
         }
@@ -67,7 +78,7 @@ static int exchange(zesp_sad *sad, void *s, const char *policy, int count,
 int main(int argc, char **argv)
 {
     const char *path = NULL, *policy = NULL, *bind = NULL, *connect = NULL;
-    int count = 10, timeout = 10000, rc;
+    int count = 10, timeout = 10000, interval_ms = 0, wait_sa = 0, rc;
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--sad") == 0)
@@ -80,6 +91,10 @@ int main(int argc, char **argv)
             connect = argv[i + 1];
         else if (strcmp(argv[i], "--count") == 0)
             count = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--interval-ms") == 0)
+            interval_ms = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--wait-sa") == 0)
+            wait_sa = atoi(argv[i + 1]);
         else
             return usage();
     }
@@ -92,6 +107,8 @@ int main(int argc, char **argv)
                 path ? path : zesp_sad_default_path(), zesp_strerror(errno));
         return 1;
     }
+    if (wait_sa > 0)
+        zesp_sad_set_acquire_timeout(sad, (uint32_t)wait_sa);
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_PAIR);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
@@ -101,7 +118,7 @@ int main(int argc, char **argv)
                 zmq_strerror(errno));
         return 1;
     }
-    rc = exchange(sad, s, policy, count, connect != NULL);
+    rc = exchange(sad, s, policy, count, connect != NULL, interval_ms);
     zmq_close(s);
     zmq_ctx_term(ctx);
     zesp_sad_free(sad);

@@ -95,6 +95,7 @@ enum ike_error {
     IKE_ETOOBIG,         /* larger than IKE_MAX_MESSAGE */
     IKE_ESYNTAX,         /* a payload's contents make no sense */
     IKE_ENOSPACE,        /* the writer's buffer is full */
+    IKE_EAUTH,           /* the Encrypted payload's ICV does not verify */
 };
 const char *ike_strerror(int err);
 
@@ -125,6 +126,10 @@ struct ike_message {
 };
 
 int ike_parse(const uint8_t *buf, size_t len, struct ike_message *m);
+/* Appends the payloads of a chain (starting with type `first`) to m; the
+ * decrypted contents of an SK payload are parsed with inner = true. */
+int ike_parse_chain(const uint8_t *buf, size_t len, uint8_t first,
+                    struct ike_message *m, bool inner);
 const struct ike_payload *ike_find(const struct ike_message *m, uint8_t type);
 
 struct ike_transform {
@@ -163,6 +168,41 @@ int ike_parse_nonce(const struct ike_payload *p, const uint8_t **nonce,
                     size_t *len);
 int ike_parse_notify(const struct ike_payload *p, struct ike_notify *n);
 
+/* Identification (3.5): ID' (the body) is what AUTH covers. */
+#define IKE_ID_FQDN 2U
+#define IKE_ID_RFC822 3U
+#define IKE_ID_KEY_ID 11U
+#define IKE_ID_MAX 255U
+struct ike_id { uint8_t type; const uint8_t *data; size_t len; };
+int ike_parse_id(const struct ike_payload *p, struct ike_id *id);
+
+struct ike_auth { uint8_t method; const uint8_t *data; size_t len; };
+int ike_parse_auth(const struct ike_payload *p, struct ike_auth *a);
+
+/* Delete (3.11): SPIs of one protocol, spi_size bytes each. */
+struct ike_delete {
+    uint8_t protocol;
+    uint8_t spi_size;
+    uint16_t count;
+    const uint8_t *spis;
+};
+int ike_parse_delete(const struct ike_payload *p, struct ike_delete *d);
+
+/* Traffic selectors (3.13): checked for form only; zike serves the
+ * policy named in its ZESP_POLICY notify and echoes the peer's TS. */
+int ike_check_ts(const struct ike_payload *p);
+
+/* zike's private notify: the name of the policy a child SA serves. */
+#define IKE_N_ZESP_POLICY 40960U
+#define IKE_N_INITIAL_CONTACT 16384U
+#define IKE_N_REKEY_SA 16393U
+#define IKE_N_SIGNATURE_HASH_ALGORITHMS 16431U
+#define IKE_N_ESP_TFC_PADDING_NOT_SUPPORTED 16394U
+#define IKE_N_TEMPORARY_FAILURE 43U
+#define IKE_N_CHILD_SA_NOT_FOUND 44U
+#define IKE_N_INVALID_SPI 11U
+#define IKE_N_TS_UNACCEPTABLE 38U
+
 /* Writing: header, then payloads one after the other; ike_w_finish sets
  * the chain of Next Payload fields and the length.  Any error sticks. */
 struct ike_writer {
@@ -170,6 +210,7 @@ struct ike_writer {
     size_t cap, len;
     size_t next_at;              /* where the pending Next Payload goes */
     size_t open_at;              /* start of the payload being written */
+    bool chain;                  /* no IKE header (ike_w_init_chain) */
     int err;
 };
 
@@ -190,5 +231,20 @@ void ike_w_nonce(struct ike_writer *w, const uint8_t *nonce, size_t len);
 void ike_w_notify(struct ike_writer *w, uint8_t protocol, uint16_t type,
                   const uint8_t *spi, size_t spi_size, const uint8_t *data,
                   size_t len);
+
+void ike_w_id(struct ike_writer *w, uint8_t payload, uint8_t id_type,
+              const void *data, size_t len);
+void ike_w_auth(struct ike_writer *w, uint8_t method, const uint8_t *data,
+                size_t len);
+/* A TS payload of one selector covering every IPv4 address and port. */
+void ike_w_ts_any(struct ike_writer *w, uint8_t payload);
+/* A TS payload with the body given (echoing the peer's). */
+void ike_w_raw(struct ike_writer *w, uint8_t payload, const uint8_t *body,
+               size_t len);
+void ike_w_delete(struct ike_writer *w, uint8_t protocol, uint8_t spi_size,
+                  const uint8_t *spis, uint16_t count);
+/* Start a chain of payloads with no IKE header (the plaintext of an SK
+ * payload): buf[0] receives the first payload's type, the chain follows. */
+void ike_w_init_chain(struct ike_writer *w, uint8_t *buf, size_t cap);
 
 #endif

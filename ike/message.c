@@ -26,6 +26,7 @@ const char *ike_strerror(int err)
         [IKE_ETOOBIG] = "message larger than allowed",
         [IKE_ESYNTAX] = "payload contents invalid",
         [IKE_ENOSPACE] = "no room left in the output buffer",
+        [IKE_EAUTH] = "encrypted payload failed its integrity check",
     };
 
     if (err < 0 || (size_t)err >= sizeof text / sizeof text[0])
@@ -41,9 +42,6 @@ static bool known_type(uint8_t t)
 
 int ike_parse(const uint8_t *buf, size_t len, struct ike_message *m)
 {
-    uint8_t next;
-    size_t at = IKE_HEADER_BYTES;
-
     memset(m, 0, sizeof *m);
     if (len > IKE_MAX_MESSAGE)
         return IKE_ETOOBIG;
@@ -64,7 +62,16 @@ int ike_parse(const uint8_t *buf, size_t len, struct ike_message *m)
     if (m->hdr.length != len)
         return m->hdr.length > len ? IKE_ETRUNCATED : IKE_ELENGTH;
 
-    next = m->hdr.next_payload;
+    return ike_parse_chain(buf + IKE_HEADER_BYTES, len - IKE_HEADER_BYTES,
+                           m->hdr.next_payload, m, false);
+}
+
+int ike_parse_chain(const uint8_t *buf, size_t len, uint8_t first,
+                    struct ike_message *m, bool inner)
+{
+    uint8_t next = first;
+    size_t at = 0;
+
     while (next != IKE_PL_NONE) {
         struct ike_payload *p;
         size_t plen;
@@ -95,12 +102,12 @@ int ike_parse(const uint8_t *buf, size_t len, struct ike_message *m)
         next = buf[at];
         at += plen;
         /* SK must come last; its Next Payload names the first payload
-         * inside the encrypted data (RFC 7296 3.14). */
+         * inside the encrypted data (RFC 7296 3.14).  It never nests. */
         if (p->type == IKE_PL_SK) {
-            m->sk_first = next;
-            if (at != len)
+            if (inner)
                 return IKE_ESYNTAX;
-            return IKE_OK;
+            m->sk_first = next;
+            return at == len ? IKE_OK : IKE_ESYNTAX;
         }
     }
     return at == len ? IKE_OK : IKE_ELENGTH;
@@ -258,4 +265,64 @@ int ike_parse_notify(const struct ike_payload *p, struct ike_notify *n)
     n->data = p->body + 4 + n->spi_size;
     n->len = p->len - 4 - n->spi_size;
     return IKE_OK;
+}
+
+int ike_parse_id(const struct ike_payload *p, struct ike_id *id)
+{
+    if (p->len < 5)
+        return p->len < 4 ? IKE_ETRUNCATED : IKE_ESYNTAX;
+    if (p->len - 4 > IKE_ID_MAX)
+        return IKE_ESYNTAX;
+    id->type = p->body[0];
+    id->data = p->body + 4;
+    id->len = p->len - 4;
+    return IKE_OK;
+}
+
+int ike_parse_auth(const struct ike_payload *p, struct ike_auth *a)
+{
+    if (p->len < 5)
+        return p->len < 4 ? IKE_ETRUNCATED : IKE_ESYNTAX;
+    a->method = p->body[0];
+    a->data = p->body + 4;
+    a->len = p->len - 4;
+    return IKE_OK;
+}
+
+int ike_parse_delete(const struct ike_payload *p, struct ike_delete *d)
+{
+    if (p->len < 4)
+        return IKE_ETRUNCATED;
+    d->protocol = p->body[0];
+    d->spi_size = p->body[1];
+    d->count = be16(p->body + 2);
+    d->spis = p->body + 4;
+    if (d->protocol == IKE_PROTO_IKE ? d->spi_size != 0 || d->count != 0
+                                     : d->spi_size != 4)
+        return IKE_ESYNTAX;
+    if ((size_t)d->count * d->spi_size != p->len - 4)
+        return IKE_ELENGTH;
+    return IKE_OK;
+}
+
+int ike_check_ts(const struct ike_payload *p)
+{
+    size_t n, at = 4;
+
+    if (p->len < 4)
+        return IKE_ETRUNCATED;
+    n = p->body[0];
+    if (n == 0)
+        return IKE_ESYNTAX;
+    for (size_t i = 0; i < n; i++) {
+        size_t tlen;
+
+        if (p->len - at < 8)
+            return IKE_ETRUNCATED;
+        tlen = be16(p->body + at + 2);
+        if (tlen < 8 || tlen > p->len - at)
+            return IKE_ELENGTH;
+        at += tlen;
+    }
+    return at == p->len ? IKE_OK : IKE_ELENGTH;
 }

@@ -96,11 +96,21 @@ void ike_w_end(struct ike_writer *w)
     put16(w->buf + w->open_at + 2, (uint16_t)plen);
 }
 
+void ike_w_init_chain(struct ike_writer *w, uint8_t *buf, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = cap;
+    w->chain = true;
+    ike_w_u8(w, IKE_PL_NONE);        /* the first payload's type */
+}
+
 int ike_w_finish(struct ike_writer *w, size_t *len)
 {
     if (w->err)
         return w->err;
-    put32(w->buf + 24, (uint32_t)w->len);
+    if (!w->chain)
+        put32(w->buf + 24, (uint32_t)w->len);
     *len = w->len;
     return IKE_OK;
 }
@@ -170,5 +180,58 @@ void ike_w_notify(struct ike_writer *w, uint8_t protocol, uint16_t type,
     ike_w_u16(w, type);
     ike_w_bytes(w, spi, spi_size);
     ike_w_bytes(w, data, len);
+    ike_w_end(w);
+}
+
+void ike_w_id(struct ike_writer *w, uint8_t payload, uint8_t id_type,
+              const void *data, size_t len)
+{
+    ike_w_begin(w, payload, false);
+    ike_w_u8(w, id_type);
+    ike_w_u8(w, 0);
+    ike_w_u16(w, 0);
+    ike_w_bytes(w, data, len);
+    ike_w_end(w);
+}
+
+void ike_w_auth(struct ike_writer *w, uint8_t method, const uint8_t *data,
+                size_t len)
+{
+    ike_w_begin(w, IKE_PL_AUTH, false);
+    ike_w_u8(w, method);
+    ike_w_u8(w, 0);
+    ike_w_u16(w, 0);
+    ike_w_bytes(w, data, len);
+    ike_w_end(w);
+}
+
+void ike_w_ts_any(struct ike_writer *w, uint8_t payload)
+{
+    static const uint8_t any[] = {
+        1, 0, 0, 0,                     /* one selector */
+        7, 0, 0, 16,                    /* TS_IPV4_ADDR_RANGE, any proto */
+        0, 0, 0xff, 0xff,               /* ports 0-65535 */
+        0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+    };
+
+    ike_w_raw(w, payload, any, sizeof any);
+}
+
+void ike_w_raw(struct ike_writer *w, uint8_t payload, const uint8_t *body,
+               size_t len)
+{
+    ike_w_begin(w, payload, false);
+    ike_w_bytes(w, body, len);
+    ike_w_end(w);
+}
+
+void ike_w_delete(struct ike_writer *w, uint8_t protocol, uint8_t spi_size,
+                  const uint8_t *spis, uint16_t count)
+{
+    ike_w_begin(w, IKE_PL_DELETE, false);
+    ike_w_u8(w, protocol);
+    ike_w_u8(w, spi_size);
+    ike_w_u16(w, count);
+    ike_w_bytes(w, spis, (size_t)spi_size * count);
     ike_w_end(w);
 }

@@ -1,0 +1,131 @@
+/*
+ * zike's state: IKE SAs, the child SAs each one keeps in the SAD, and the
+ * request each has in flight.  exchange.c runs the exchanges; zike.c owns
+ * the sockets, the clock, the signals and the control socket.
+ */
+#ifndef ZESP_IKE_DAEMON_H
+#define ZESP_IKE_DAEMON_H
+
+#include "zike.h"
+
+#define ROUTE_ID_MAX 256U
+
+/* Where messages to a peer go: a DEALER (rid_len 0) or the ROUTER with the
+ * peer's routing id. */
+struct route {
+    void *sock;
+    uint8_t rid[ROUTE_ID_MAX];
+    size_t rid_len;
+};
+
+struct child_sa {
+    struct child_sa *next;
+    char policy[ZESP_NAME_MAX];
+    uint32_t spi_in, spi_out;
+    uint32_t transform;
+    bool esn;
+    bool out_active;          /* the policy sends on spi_out */
+    bool rekeyed;             /* a newer child replaces this one */
+    bool want_rekey;          /* asked for by the control socket */
+    uint64_t activate_at;     /* responder: switch to spi_out by then */
+    uint64_t retire_at;       /* delete it then (ms); 0: live */
+};
+
+enum ike_state {
+    IKE_ST_INIT_SENT = 1,     /* initiator, waiting for IKE_SA_INIT reply */
+    IKE_ST_HALF_OPEN,         /* responder, waiting for IKE_AUTH */
+    IKE_ST_AUTH_SENT,
+    IKE_ST_ESTABLISHED,
+    IKE_ST_DELETING,
+    IKE_ST_DEAD,              /* to be freed */
+};
+
+enum req_kind {
+    REQ_NONE = 0, REQ_INIT, REQ_AUTH, REQ_CHILD, REQ_DELETE_CHILD,
+    REQ_DELETE_IKE, REQ_DPD,
+};
+
+/* Our request in flight (a window of one, RFC 7296 2.3). */
+struct request {
+    enum req_kind kind;
+    uint8_t *buf;
+    size_t len;
+    uint32_t mid;
+    uint32_t tries;
+    uint64_t resend_at;
+    /* CREATE_CHILD_SA: */
+    char policy[ZESP_NAME_MAX];
+    uint32_t spi_in;
+    uint32_t old_spi_in;      /* 0: a new child, not a rekey */
+    uint8_t nonce[IKE_NONCE_BYTES];
+    uint8_t dh_priv[IKE_X25519_BYTES];
+    uint8_t dh_pub[IKE_X25519_BYTES];
+    uint32_t del_spi;         /* REQ_DELETE_CHILD */
+};
+
+struct ike_sa {
+    struct ike_sa *next;
+    char peer_name[ZESP_PEER_MAX]; /* "" until the responder knows it */
+    bool initiator;
+    enum ike_state state;
+    uint8_t spi_i[8], spi_r[8];
+    uint8_t ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
+    size_t ni_len, nr_len;
+    uint8_t *dh_priv;               /* locked, until the keys are made */
+    uint8_t dh_pub[IKE_X25519_BYTES];
+    uint8_t *msg1, *msg2;           /* IKE_SA_INIT request and response */
+    size_t msg1_len, msg2_len;
+    uint8_t cookie[64];
+    size_t cookie_len;
+    struct ike_keys *keys;
+    uint64_t iv_counter;
+    uint32_t mid_out, mid_in;
+    struct request req;
+    uint8_t *resp;                  /* last response, for retransmits */
+    size_t resp_len;
+    uint32_t resp_mid;
+    struct route route;
+    uint64_t created, last_heard;
+    struct child_sa *children;
+    char auth_policy[ZESP_NAME_MAX];
+    uint32_t auth_spi_in;
+    bool want_delete;
+};
+
+struct zike {
+    struct zike_conf conf;
+    zesp_sad *sad;
+    void *ctx, *router, *control;
+    void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
+    struct ike_sa *sas;
+    uint8_t cookie_secret[32];
+    uint64_t now;                   /* ms, monotonic */
+    uint64_t retry_at[ZIKE_MAX_PEERS]; /* initiate again not before */
+    uint32_t fails[ZIKE_MAX_PEERS];
+    struct {
+        uint64_t ike_established, child_installed, rekeys, deleted,
+            auth_failed, cookies_sent, retransmits, dead_peers,
+            dropped_messages;
+    } stats;
+};
+
+/* exchange.c */
+void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
+                size_t len);
+int ike_initiate(struct zike *z, const struct zike_peer *peer,
+                 const char *policy);
+void ike_tick(struct zike *z);
+int ike_rekey_peer(struct zike *z, const char *peer);
+int ike_terminate_peer(struct zike *z, const char *peer);
+void ike_shutdown(struct zike *z);
+void ike_sa_free(struct zike *z, struct ike_sa *sa);
+struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer);
+const char *ike_state_name(enum ike_state s);
+
+/* zike.c */
+int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
+              size_t len);
+struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
+int zike_reload(struct zike *z);
+
+#endif

@@ -1,0 +1,437 @@
+/*
+ * zike: the key daemon.  zike -c zike.yaml [--check]
+ *
+ * One thread, one zmq_poll loop: the ROUTER that peers send requests to,
+ * a DEALER per configured peer endpoint for the requests zike sends, and
+ * the control socket (a REP on ipc, mode 0600).  Signals only set flags:
+ * SIGHUP reloads the configuration, SIGTERM and SIGINT delete the IKE SAs
+ * and exit.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "capture.h"
+#include "control.h"
+#include "daemon.h"
+
+int zike_log_level = LOG_INFO;
+static volatile sig_atomic_t got_term, got_hup;
+
+void zike_log(int level, const char *fmt, ...)
+{
+    static const char *const names[] = { "emerg", "alert", "crit", "error",
+                                         "warning", "notice", "info",
+                                         "debug" };
+    struct timespec ts;
+    char line[1024];
+    va_list ap;
+
+    if (level > zike_log_level)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%lld.%03ld zike[%d] %s: %s\n", (long long)ts.tv_sec,
+            ts.tv_nsec / 1000000, (int)getpid(),
+            names[level & 7], line);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGHUP)
+        got_hup = 1;
+    else
+        got_term = 1;
+}
+
+int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
+              size_t len)
+{
+    (void)z;
+    if (to->sock == NULL)
+        return -1;
+    capture_message(buf, len, true);
+    if (to->rid_len &&
+        zmq_send(to->sock, to->rid, to->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (zmq_send(to->sock, buf, len, ZMQ_DONTWAIT) < 0) {
+        zike_log(LOG_DEBUG, "send: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+struct route zike_route_to(struct zike *z, const struct zike_peer *peer)
+{
+    struct route r;
+
+    memset(&r, 0, sizeof r);
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (&z->conf.peers[i] == peer)
+            r.sock = z->dealers[i];
+    return r;
+}
+
+static void *ike_socket(struct zike *z, int type)
+{
+    void *s = zmq_socket(z->ctx, type);
+    int64_t max = IKE_MAX_MESSAGE;
+    int zero = 0, hwm = 1000;
+
+    if (s == NULL)
+        return NULL;
+    /* A peer that sends more than an IKE message's limit is cut off by
+     * libzmq before anything is buffered. */
+    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    return s;
+}
+
+static int open_dealers(struct zike *z)
+{
+    for (size_t i = 0; i < z->conf.npeers; i++) {
+        if (z->conf.peers[i].endpoint[0] == '\0')
+            continue;
+        if ((z->dealers[i] = ike_socket(z, ZMQ_DEALER)) == NULL ||
+            zmq_connect(z->dealers[i], z->conf.peers[i].endpoint) != 0) {
+            zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
+                     z->conf.peers[i].name, z->conf.peers[i].endpoint,
+                     zmq_strerror(zmq_errno()));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_dealers(struct zike *z)
+{
+    for (size_t i = 0; i < ZIKE_MAX_PEERS; i++)
+        if (z->dealers[i] != NULL) {
+            zmq_close(z->dealers[i]);
+            z->dealers[i] = NULL;
+        }
+}
+
+/* Bind the control socket readable and writable by our user only. */
+static int open_control(struct zike *z)
+{
+    mode_t old = umask(077);
+    int rc = -1;
+
+    if ((z->control = zmq_socket(z->ctx, ZMQ_REP)) != NULL &&
+        zmq_bind(z->control, z->conf.control) == 0)
+        rc = 0;
+    umask(old);
+    if (rc != 0) {
+        zike_log(LOG_ERR, "control %s: %s", z->conf.control,
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    if (strncmp(z->conf.control, "ipc://", 6) == 0 &&
+        chmod(z->conf.control + 6, 0600) != 0) {
+        zike_log(LOG_ERR, "control %s: chmod: %s", z->conf.control,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Read one message from an IKE socket: [routing id] message. */
+static void receive(struct zike *z, void *sock, bool router)
+{
+    static uint8_t buf[IKE_MAX_MESSAGE];
+    struct route from;
+    zmq_msg_t part;
+    int more;
+    size_t size = 0, nparts = 0;
+    bool ok = true;
+
+    memset(&from, 0, sizeof from);
+    from.sock = sock;
+    zmq_msg_init(&part);
+    do {
+        if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&part);
+            return;
+        }
+        more = zmq_msg_more(&part);
+        if (router && nparts == 0) {
+            if (zmq_msg_size(&part) > sizeof from.rid)
+                ok = false;
+            else {
+                from.rid_len = zmq_msg_size(&part);
+                memcpy(from.rid, zmq_msg_data(&part), from.rid_len);
+            }
+        } else if (nparts == (router ? 1U : 0U)) {
+            size = zmq_msg_size(&part);
+            if (size > sizeof buf)
+                ok = false;
+            else
+                memcpy(buf, zmq_msg_data(&part), size);
+        } else {
+            ok = false;                 /* one IKE message per frame */
+        }
+        nparts++;
+    } while (more);
+    zmq_msg_close(&part);
+    if (!ok || nparts != (router ? 2U : 1U)) {
+        z->stats.dropped_messages++;
+        return;
+    }
+    z->now = now_ms();
+    capture_message(buf, size, false);
+    ike_handle(z, &from, buf, size);
+}
+
+/* Every configured policy exists in the SAD, so that an application can
+ * send on it and raise an ACQUIRE before any SA exists. */
+static void declare_policies(struct zike *z)
+{
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        for (size_t k = 0; k < z->conf.peers[i].npolicies; k++) {
+            zesp_policy pol;
+            if (zesp_policy_get(z->sad, z->conf.peers[i].policies[k],
+                                &pol) == 0)
+                continue;
+            memset(&pol, 0, sizeof pol);
+            snprintf(pol.name, sizeof pol.name, "%s",
+                     z->conf.peers[i].policies[k]);
+            snprintf(pol.peer, sizeof pol.peer, "%s", z->conf.peers[i].name);
+            if (zesp_policy_set(z->sad, &pol) != 0)
+                zike_log(LOG_ERR, "policy %s: %s", pol.name,
+                         zesp_strerror(errno));
+        }
+}
+
+int zike_reload(struct zike *z)
+{
+    struct zike_conf fresh;
+    char err[1024];
+
+    if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
+        zike_log(LOG_ERR, "reload refused, old configuration kept: %s", err);
+        return -1;
+    }
+    if (strcmp(fresh.listen, z->conf.listen) != 0 ||
+        strcmp(fresh.control, z->conf.control) != 0 ||
+        strcmp(fresh.sad_path, z->conf.sad_path) != 0)
+        zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
+                 "on restart only");
+    snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
+    snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
+    snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
+    close_dealers(z);
+    zike_conf_free(&z->conf);
+    z->conf = fresh;
+    zike_log_level = z->conf.log_level;
+    if (open_dealers(z) != 0)
+        return -1;
+    declare_policies(z);
+    /* IKE SAs with peers no longer configured go; the rest get the new
+     * route to their peer. */
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        const struct zike_peer *p;
+        if (sa->peer_name[0] == '\0')
+            continue;
+        if ((p = zike_conf_peer(&z->conf, sa->peer_name)) == NULL)
+            ike_terminate_peer(z, sa->peer_name);
+        else if (sa->route.rid_len == 0)
+            sa->route = zike_route_to(z, p);
+    }
+    zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
+    return 0;
+}
+
+static int usage(int rc)
+{
+    fprintf(rc ? stderr : stdout,
+            "usage: zike -c FILE [--check] [-v]\n"
+            "  -c, --config FILE  the configuration (zike.conf(5))\n"
+            "      --check        check the configuration and exit\n"
+            "  -v, --verbose      log at debug level\n"
+            "      --capture FILE       debug: IKE messages into a pcap file\n"
+            "      --capture-keys FILE  debug: IKE SA keys for Wireshark\n");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "check", no_argument, NULL, 'C' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "capture", required_argument, NULL, 'P' },
+        { "capture-keys", required_argument, NULL, 'K' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct zike *z;
+    const char *file = NULL, *pcap_path = NULL, *keys_path = NULL;
+    char err[1024];
+    bool check = false, verbose = false;
+    struct sigaction sa;
+    int opt, rc = 1;
+    uint64_t last_tick = 0;
+
+    while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': file = optarg; break;
+        case 'C': check = true; break;
+        case 'v': verbose = true; break;
+        case 'P': pcap_path = optarg; break;
+        case 'K': keys_path = optarg; break;
+        case 'h': return usage(0);
+        default: return usage(2);
+        }
+    }
+    if (file == NULL || optind != argc)
+        return usage(2);
+    if (zesp_init() != 0 || (z = calloc(1, sizeof *z)) == NULL) {
+        fprintf(stderr, "zike: cannot initialise\n");
+        return 1;
+    }
+    if (zike_conf_load(file, &z->conf, err, sizeof err) != 0) {
+        fprintf(stderr, "zike: %s\n", err[0] ? err : strerror(errno));
+        free(z);
+        return 3;
+    }
+    if (check) {
+        printf("%s: ok (%zu peers)\n", file, z->conf.npeers);
+        zike_conf_free(&z->conf);
+        free(z);
+        return 0;
+    }
+    zike_log_level = verbose ? LOG_DEBUG : z->conf.log_level;
+    randombytes_buf(z->cookie_secret, sizeof z->cookie_secret);
+    z->now = now_ms();
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((z->sad = zesp_sad_open(z->conf.sad_path, ZESP_SAD_CREATE, NULL)) ==
+        NULL) {
+        zike_log(LOG_ERR, "SAD %s: %s", z->conf.sad_path,
+                 zesp_strerror(errno));
+        goto out;
+    }
+    if ((pcap_path || keys_path) && capture_open(pcap_path, keys_path) != 0) {
+        zike_log(LOG_ERR, "capture: %s", strerror(errno));
+        goto out;
+    }
+    if (pcap_path || keys_path)
+        zike_log(LOG_WARNING, "debug capture on%s", keys_path ?
+                 ": IKE keys are being written to a file" : "");
+    if ((z->ctx = zmq_ctx_new()) == NULL)
+        goto out;
+    if (z->conf.listen[0] != '\0' &&
+        ((z->router = ike_socket(z, ZMQ_ROUTER)) == NULL ||
+         zmq_bind(z->router, z->conf.listen) != 0)) {
+        zike_log(LOG_ERR, "listen %s: %s", z->conf.listen,
+                 zmq_strerror(zmq_errno()));
+        goto out;
+    }
+    if (open_control(z) != 0 || open_dealers(z) != 0)
+        goto out;
+    declare_policies(z);
+    zike_log(LOG_NOTICE, "zike %s: id %s, listening on %s, SAD %s, %zu peers",
+             ZESP_VERSION_STRING, z->conf.id,
+             z->conf.listen[0] ? z->conf.listen : "(nothing)",
+             z->conf.sad_path, z->conf.npeers);
+
+    while (!got_term) {
+        zmq_pollitem_t items[2 + ZIKE_MAX_PEERS];
+        void *socks[2 + ZIKE_MAX_PEERS];
+        size_t n = 0;
+
+        items[n] = (zmq_pollitem_t){ z->control, 0, ZMQ_POLLIN, 0 };
+        socks[n++] = z->control;
+        if (z->router) {
+            items[n] = (zmq_pollitem_t){ z->router, 0, ZMQ_POLLIN, 0 };
+            socks[n++] = z->router;
+        }
+        for (size_t i = 0; i < z->conf.npeers; i++)
+            if (z->dealers[i]) {
+                items[n] = (zmq_pollitem_t){ z->dealers[i], 0, ZMQ_POLLIN, 0 };
+                socks[n++] = z->dealers[i];
+            }
+        if (zmq_poll(items, (int)n, 25) < 0 && zmq_errno() != EINTR) {
+            zike_log(LOG_ERR, "poll: %s", zmq_strerror(zmq_errno()));
+            goto out;
+        }
+        z->now = now_ms();
+        for (size_t i = 0; i < n; i++) {
+            if (!(items[i].revents & ZMQ_POLLIN))
+                continue;
+            if (socks[i] == z->control)
+                control_serve(z, z->control);
+            else
+                for (int k = 0; k < 64; k++)
+                    receive(z, socks[i], socks[i] == z->router);
+        }
+        if (got_hup) {
+            got_hup = 0;
+            zike_reload(z);
+        }
+        if (z->now - last_tick >= 25) {
+            last_tick = z->now;
+            ike_tick(z);
+        }
+    }
+    zike_log(LOG_NOTICE, "stopping: deleting IKE SAs");
+    ike_shutdown(z);
+    /* Give the DELETEs a moment to leave. */
+    {
+        int linger = 500;
+        for (size_t i = 0; i < ZIKE_MAX_PEERS; i++)
+            if (z->dealers[i])
+                zmq_setsockopt(z->dealers[i], ZMQ_LINGER, &linger,
+                               sizeof linger);
+        if (z->router)
+            zmq_setsockopt(z->router, ZMQ_LINGER, &linger, sizeof linger);
+    }
+    rc = 0;
+out:
+    while (z->sas)
+        ike_sa_free(z, z->sas);
+    close_dealers(z);
+    if (z->router)
+        zmq_close(z->router);
+    if (z->control)
+        zmq_close(z->control);
+    if (z->ctx)
+        zmq_ctx_term(z->ctx);
+    if (strncmp(z->conf.control, "ipc://", 6) == 0)
+        unlink(z->conf.control + 6);
+    capture_close();
+    zesp_sad_free(z->sad);
+    zike_conf_free(&z->conf);
+    sodium_memzero(z->cookie_secret, sizeof z->cookie_secret);
+    free(z);
+    return rc;
+}

@@ -1,0 +1,399 @@
+/*
+ * zike's YAML configuration (doc/zike.conf.5): identity, listen and control
+ * endpoints, the SAD, and the peers with their authentication, proposals,
+ * lifetimes and policies.  Checked whole; any error rejects the file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <zmq.h>
+
+#include "yaml_fields.h"
+#include "zike.h"
+
+#define FAIL(y, n, f, ...) YFAIL(y, n, f, __VA_ARGS__)
+
+static int text_field(struct yctx *y, const struct ydoc_node *n,
+                      const char *field, char *out, size_t outlen)
+{
+    if (yf_type(y, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (n->scalar[0] == '\0' || strlen(n->scalar) >= outlen)
+        return FAIL(y, n, field, "expected 1 to %zu characters", outlen - 1);
+    memcpy(out, n->scalar, strlen(n->scalar) + 1);
+    return 0;
+}
+
+/* An Ed25519 secret key: a file holding the 32-octet seed in Z85, as
+ * written by `zesp keygen --identity`. */
+static int load_sign_key(struct yctx *y, const struct ydoc_node *n,
+                         struct zike_conf *conf)
+{
+    char text[128];
+    uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
+    int rc = -1;
+
+    if (yf_type(y, n, YDOC_SCALAR, "identity.key") != 0 ||
+        yf_secret_line(y, n, "identity.key", n->scalar, text,
+                       sizeof text) != 0)
+        return -1;
+    if (strlen(text) != 40 || zmq_z85_decode(seed, text) == NULL) {
+        FAIL(y, n, "identity.key", "%s: expected 40 Z85 characters "
+             "(zesp keygen --identity)", n->scalar);
+        goto out;
+    }
+    if ((conf->sign_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL ||
+        crypto_sign_seed_keypair(pk, conf->sign_sk, seed) != 0) {
+        FAIL(y, n, "identity.key", "cannot hold the key: %s",
+             strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    sodium_memzero(text, sizeof text);
+    sodium_memzero(seed, sizeof seed);
+    return rc;
+}
+
+static int parse_identity(struct yctx *y, const struct ydoc_node *n,
+                          struct zike_conf *conf)
+{
+    static const char *const keys[] = { "id", "key", NULL };
+    const struct ydoc_node *v;
+
+    if (yf_type(y, n, YDOC_MAP, "identity") != 0 ||
+        yf_known_keys(y, n, "identity", keys) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "id")) == NULL)
+        return FAIL(y, n, "identity", "missing 'id'");
+    if (text_field(y, v, "identity.id", conf->id, sizeof conf->id) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "key")) && load_sign_key(y, v, conf) != 0)
+        return -1;
+    return 0;
+}
+
+/* psk: file:PATH (a file of mode 0600), or the secret itself when the
+ * configuration file is readable by its owner only. */
+static int parse_psk(struct yctx *y, const struct ydoc_node *n,
+                     const char *field, struct zike_peer *p)
+{
+    char text[ZIKE_PSK_MAX + 2];
+    struct stat st;
+    size_t len;
+
+    if (yf_type(y, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (strncmp(n->scalar, "file:", 5) == 0) {
+        if (yf_secret_line(y, n, field, n->scalar + 5, text,
+                           sizeof text) != 0)
+            return -1;
+    } else {
+        if (stat(y->doc.file, &st) != 0 || (st.st_mode & 077) != 0)
+            return FAIL(y, n, field, "a key in a file others may read "
+                        "(mode %03o): chmod 600 it, or use psk: file:PATH",
+                        (unsigned)(st.st_mode & 0777));
+        snprintf(text, sizeof text, "%s", n->scalar);
+    }
+    len = strlen(text);
+    if (len < 16 || len > ZIKE_PSK_MAX) {
+        sodium_memzero(text, sizeof text);
+        return FAIL(y, n, field, "a pre-shared key of 16 to %u characters",
+                    ZIKE_PSK_MAX);
+    }
+    if ((p->psk = sodium_malloc(len)) == NULL) {
+        sodium_memzero(text, sizeof text);
+        return FAIL(y, n, field, "%s", strerror(errno));
+    }
+    memcpy(p->psk, text, len);
+    p->psk_len = len;
+    sodium_memzero(text, sizeof text);
+    return 0;
+}
+
+static int parse_ike_encr(struct yctx *y, const struct ydoc_node *n,
+                          const char *field, uint16_t *out)
+{
+    uint32_t t;
+
+    if (yf_transform(y, n, field, &t) != 0)
+        return -1;
+    if (t != ZESP_CHACHA20_POLY1305 && t != ZESP_AES256GCM)
+        return FAIL(y, n, field, "IKE needs an encrypting AEAD: "
+                    "chacha20-poly1305 or aes256gcm");
+    *out = (uint16_t)t;
+    return 0;
+}
+
+static int parse_policies(struct yctx *y, const struct ydoc_node *n,
+                          const char *field, struct zike_peer *p)
+{
+    if (yf_type(y, n, YDOC_SEQ, field) != 0)
+        return -1;
+    if (n->n == 0 || n->n > ZIKE_MAX_POLICIES)
+        return FAIL(y, n, field, "1 to %u policy names", ZIKE_MAX_POLICIES);
+    for (size_t i = 0; i < n->n; i++) {
+        if (yf_name(y, n->items[i], field, p->policies[i],
+                    sizeof p->policies[i]) != 0)
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(p->policies[k], p->policies[i]) == 0)
+                return FAIL(y, n->items[i], field, "'%s' listed twice",
+                            p->policies[i]);
+    }
+    p->npolicies = n->n;
+    return 0;
+}
+
+static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
+                      struct zike_peer *p)
+{
+    static const char *const keys[] = {
+        "name", "id", "endpoint", "auth", "psk", "pubkey", "ike", "esp",
+        "esn", "start", "dpd", "lifetime", "policies", NULL };
+    const struct ydoc_node *v;
+    char f[64];
+    uint64_t u;
+    int b;
+
+#define F(key) (snprintf(f, sizeof f, "peers[%zu].%s", i, key), f)
+    if (yf_type(y, n, YDOC_MAP, F("")) != 0 ||
+        yf_known_keys(y, n, F(""), keys) != 0)
+        return -1;
+    p->ike_encr = IKE_ENCR_CHACHA20_POLY1305;
+    p->esp_transform = ZESP_CHACHA20_POLY1305;
+    p->esn = true;
+    p->child_life.seconds = 3600;
+    if ((v = ydoc_get(n, "name")) == NULL)
+        return FAIL(y, n, F("name"), "missing");
+    if (yf_name(y, v, F("name"), p->name, sizeof p->name) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "id")) == NULL)
+        return FAIL(y, n, F("id"), "missing");
+    if (text_field(y, v, F("id"), p->id, sizeof p->id) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "endpoint")) &&
+        text_field(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "auth")) == NULL)
+        return FAIL(y, n, F("auth"), "missing (psk or ed25519)");
+    if (yf_type(y, v, YDOC_SCALAR, F("auth")) != 0)
+        return -1;
+    if (strcmp(v->scalar, "psk") == 0) {
+        p->auth = ZIKE_AUTH_PSK;
+        if ((v = ydoc_get(n, "psk")) == NULL)
+            return FAIL(y, n, F("psk"), "missing for auth: psk");
+        if (parse_psk(y, v, F("psk"), p) != 0)
+            return -1;
+    } else if (strcmp(v->scalar, "ed25519") == 0) {
+        p->auth = ZIKE_AUTH_ED25519;
+        if ((v = ydoc_get(n, "pubkey")) == NULL)
+            return FAIL(y, n, F("pubkey"), "missing for auth: ed25519");
+        if (yf_type(y, v, YDOC_SCALAR, F("pubkey")) != 0)
+            return -1;
+        if (strlen(v->scalar) != 40 ||
+            zmq_z85_decode(p->pubkey, v->scalar) == NULL)
+            return FAIL(y, v, F("pubkey"), "expected 40 Z85 characters");
+    } else {
+        return FAIL(y, v, F("auth"), "expected psk or ed25519, found '%s'",
+                    v->scalar);
+    }
+    if ((v = ydoc_get(n, "ike")) && parse_ike_encr(y, v, F("ike"),
+                                                   &p->ike_encr) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "esp")) &&
+        yf_transform(y, v, F("esp"), &p->esp_transform) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "esn"))) {
+        if (yf_bool(y, v, F("esn"), &b) != 0)
+            return -1;
+        p->esn = b;
+    }
+    if ((v = ydoc_get(n, "start"))) {
+        if (yf_bool(y, v, F("start"), &b) != 0)
+            return -1;
+        p->start = b;
+    }
+    if (p->start && p->endpoint[0] == '\0')
+        return FAIL(y, v, F("start"), "needs an endpoint to initiate to");
+    if ((v = ydoc_get(n, "dpd"))) {
+        if (yf_uint(y, v, F("dpd"), 86400, "smh", &u) != 0)
+            return -1;
+        p->dpd_seconds = (uint32_t)u;
+    }
+    if ((v = ydoc_get(n, "lifetime"))) {
+        memset(&p->child_life, 0, sizeof p->child_life);
+        if (yf_limits(y, v, F("lifetime"), &p->child_life) != 0)
+            return -1;
+        if (p->child_life.seconds != 0 && p->child_life.seconds < 2)
+            return FAIL(y, v, F("lifetime"), "at least 2 seconds");
+    }
+    if ((v = ydoc_get(n, "policies")) == NULL)
+        return FAIL(y, n, F("policies"), "missing");
+    return parse_policies(y, v, F("policies"), p);
+#undef F
+}
+
+static int parse_root(struct yctx *y, struct zike_conf *c)
+{
+    static const char *const keys[] = {
+        "identity", "listen", "control", "sad", "log", "retransmit",
+        "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", NULL };
+    static const char *const levels[] = { "error", "warning", "notice",
+                                          "info", "debug" };
+    static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
+                                        LOG_INFO, LOG_DEBUG };
+    const struct ydoc_node *root = y->doc.root, *v, *peers;
+    uint64_t u;
+
+    if (root == NULL)
+        return FAIL(y, NULL, "", "empty configuration");
+    if (yf_type(y, root, YDOC_MAP, "(top)") != 0 ||
+        yf_known_keys(y, root, "(top)", keys) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "identity")) == NULL)
+        return FAIL(y, root, "identity", "missing");
+    if (parse_identity(y, v, c) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "listen")) &&
+        text_field(y, v, "listen", c->listen, sizeof c->listen) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "sad")) == NULL)
+        return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
+    if (text_field(y, v, "sad", c->sad_path, sizeof c->sad_path) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "control"))) {
+        if (text_field(y, v, "control", c->control, sizeof c->control) != 0)
+            return -1;
+    } else {
+        snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",
+                 c->sad_path);
+    }
+    c->log_level = LOG_INFO;
+    if ((v = ydoc_get(root, "log"))) {
+        size_t k;
+        if (yf_type(y, v, YDOC_SCALAR, "log") != 0)
+            return -1;
+        for (k = 0; k < 5 && strcmp(levels[k], v->scalar) != 0; k++)
+            ;
+        if (k == 5)
+            return FAIL(y, v, "log", "expected error, warning, notice, "
+                        "info or debug");
+        c->log_level = level_values[k];
+    }
+    c->retransmit_ms = 500;
+    c->retransmit_tries = 5;
+    if ((v = ydoc_get(root, "retransmit"))) {
+        static const char *const rk[] = { "timeout-ms", "tries", NULL };
+        const struct ydoc_node *w;
+        if (yf_type(y, v, YDOC_MAP, "retransmit") != 0 ||
+            yf_known_keys(y, v, "retransmit", rk) != 0)
+            return -1;
+        if ((w = ydoc_get(v, "timeout-ms"))) {
+            if (yf_uint(y, w, "retransmit.timeout-ms", 60000, NULL, &u) != 0)
+                return -1;
+            if (u < 10)
+                return FAIL(y, w, "retransmit.timeout-ms", "at least 10");
+            c->retransmit_ms = (uint32_t)u;
+        }
+        if ((w = ydoc_get(v, "tries"))) {
+            if (yf_uint(y, w, "retransmit.tries", 20, NULL, &u) != 0)
+                return -1;
+            c->retransmit_tries = (uint32_t)u;
+        }
+    }
+    c->half_open_limit = 16;
+    if ((v = ydoc_get(root, "half-open-limit"))) {
+        if (yf_uint(y, v, "half-open-limit", 100000, NULL, &u) != 0)
+            return -1;
+        c->half_open_limit = (uint32_t)u;
+    }
+    c->max_ike_sas = 4096;
+    if ((v = ydoc_get(root, "max-ike-sas"))) {
+        if (yf_uint(y, v, "max-ike-sas", 1000000, NULL, &u) != 0)
+            return -1;
+        c->max_ike_sas = (uint32_t)u;
+    }
+    c->rekey_overlap_ms = 2000;
+    if ((v = ydoc_get(root, "rekey-overlap"))) {
+        if (yf_uint(y, v, "rekey-overlap", 600000, NULL, &u) != 0)
+            return -1;
+        c->rekey_overlap_ms = (uint32_t)u;
+    }
+    if ((peers = ydoc_get(root, "peers")) == NULL)
+        return 0;
+    if (yf_type(y, peers, YDOC_SEQ, "peers") != 0)
+        return -1;
+    if (peers->n > ZIKE_MAX_PEERS)
+        return FAIL(y, peers, "peers", "at most %u peers", ZIKE_MAX_PEERS);
+    if ((c->peers = calloc(peers->n ? peers->n : 1, sizeof *c->peers)) == NULL)
+        return FAIL(y, peers, "peers", "%s", strerror(errno));
+    for (size_t i = 0; i < peers->n; i++) {
+        struct zike_peer *p = &c->peers[i];
+        c->npeers = i + 1;
+        if (parse_peer(y, peers->items[i], i, p) != 0)
+            return -1;
+        if (p->auth == ZIKE_AUTH_ED25519 && c->sign_sk == NULL)
+            return FAIL(y, peers->items[i], "identity.key",
+                        "peer %s uses ed25519: zike needs its own key", p->name);
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(c->peers[k].name, p->name) == 0)
+                return FAIL(y, peers->items[i], "name", "peer '%s' twice",
+                            p->name);
+            if (strcmp(c->peers[k].id, p->id) == 0)
+                return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
+        }
+    }
+    return 0;
+}
+
+int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
+                   size_t errlen)
+{
+    struct yctx y;
+    int rc;
+
+    memset(conf, 0, sizeof *conf);
+    memset(&y, 0, sizeof y);
+    y.err = err;
+    y.errlen = errlen;
+    if (zesp_init() != 0 || ydoc_load(path, &y.doc, err, errlen) != 0)
+        return -1;
+    snprintf(conf->file, sizeof conf->file, "%s", path);
+    rc = parse_root(&y, conf);
+    ydoc_free(&y.doc);
+    if (rc != 0)
+        zike_conf_free(conf);
+    return rc;
+}
+
+void zike_conf_free(struct zike_conf *conf)
+{
+    for (size_t i = 0; i < conf->npeers; i++)
+        sodium_free(conf->peers[i].psk);
+    free(conf->peers);
+    sodium_free(conf->sign_sk);
+    memset(conf, 0, sizeof *conf);
+}
+
+const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
+                                             const uint8_t *id, size_t len)
+{
+    for (size_t i = 0; i < conf->npeers; i++)
+        if (strlen(conf->peers[i].id) == len &&
+            memcmp(conf->peers[i].id, id, len) == 0)
+            return &conf->peers[i];
+    return NULL;
+}
+
+const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
+                                       const char *name)
+{
+    for (size_t i = 0; i < conf->npeers; i++)
+        if (strcmp(conf->peers[i].name, name) == 0)
+            return &conf->peers[i];
+    return NULL;
+}

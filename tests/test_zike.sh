@@ -1,0 +1,316 @@
+#!/bin/sh
+# zike, the key daemon, as real processes on 127.0.0.1: two and three
+# daemons negotiate SAs into their own SAD files, applications exchange
+# traffic through those SADs, rekeys (forced and by lifetime) under
+# continuous traffic lose nothing, DELETE, SIGTERM and dead-peer detection
+# remove SAs, wrong keys and unknown peers fail with clear logs, a flood of
+# IKE_SA_INIT meets cookies while a legitimate peer still gets in, zike
+# killed with -9 and restarted keeps traffic flowing, and Wireshark
+# decrypts what zike sends.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
+pp="$b/examples/policy_pingpong" flood="$b/tests/ike_flood"
+work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-zike.XXXXXX")
+pids=""
+cleanup() {
+    for p in $pids; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "$KEEP" ] && trap "for p in \$pids; do kill -9 \$p; done" EXIT
+umask 077
+mkdir "$work/logs"
+passed=0 failed=0
+ok() {
+    if [ "$1" -eq 0 ]; then
+        echo "ok   $2"; passed=$((passed + 1))
+    else
+        echo "FAIL $2"; failed=$((failed + 1))
+    fi
+}
+base=$((20000 + $$ % 20000))
+port() { echo $((base + $1)); }
+
+# conf NAME ID PORT [extra top-level lines]: the head of a configuration.
+conf() {
+    cat > "$work/$1.yaml" <<EOT
+identity: { id: $2$( [ -f "$work/keys/$1.key" ] && echo ", key: keys/$1.key" ) }
+listen: tcp://127.0.0.1:$3
+control: ipc://$work/$1.ctl
+sad: $work/$1.sad
+retransmit: { timeout-ms: 100, tries: 3 }
+rekey-overlap: 500
+EOT
+}
+# peer NAME FILE-TO-APPEND ID ENDPOINT|"" AUTH [extra lines...]
+peer() {
+    f=$1 name=$2 id=$3 ep=$4 auth=$5
+    shift 5
+    [ "$(grep -c '^peers:' "$work/$f.yaml")" -eq 0 ] && echo "peers:" >> "$work/$f.yaml"
+    {
+        echo "  - name: $name"
+        echo "    id: $id"
+        [ -n "$ep" ] && echo "    endpoint: $ep"
+        echo "    auth: $auth"
+        for line in "$@"; do echo "    $line"; done
+    } >> "$work/$f.yaml"
+}
+start() {   # start NAME [zike options]
+    n=$1; shift
+    "$zike" -c "$work/$n.yaml" "$@" 2>> "$work/$n.log" &
+    eval "pid_$n=$!"
+    pids="$pids $!"
+}
+stop() {    # stop NAME [signal]
+    eval "p=\$pid_$1"
+    kill "-${2:-TERM}" "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+}
+# until SECONDS CMD...: poll CMD every 0.1 s
+until_ok() {
+    t=$(($1 * 10)); shift
+    while [ $t -gt 0 ]; do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 0.1; t=$((t - 1))
+    done
+    return 1
+}
+established() { "$ctl" -s "ipc://$work/$1.ctl" list 2>/dev/null | grep -q "^$2 .*established"; }
+active_child() { "$ctl" -s "ipc://$work/$1.ctl" list 2>/dev/null | grep -q "child $2 .* active"; }
+nsas() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | grep -c '^0x'; }
+stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+scenario=0
+reset() {   # stop the daemons, keep their logs for a failure's post-mortem
+    scenario=$((scenario + 1))
+    for n in "$@"; do
+        stop "$n" KILL
+        [ -f "$work/$n.log" ] && mv "$work/$n.log" "$work/logs/$scenario-$n.log"
+        rm -f "$work/$n".*
+    done
+    pids=""
+}
+
+PSK=correct-horse-battery-staple
+
+# ---- configuration checks ------------------------------------------------
+conf alice alice.example "$(port 0)"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "start: true" "policies: [orders]"
+"$zike" -c "$work/alice.yaml" --check > "$work/out" 2>&1
+ok $? "zike --check accepts a good configuration"
+printf 'identity: { id: x }\nsad: /tmp/x\nbogus: 1\n' > "$work/bad.yaml"
+"$zike" -c "$work/bad.yaml" --check > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "bad.yaml:3:1: (top): unknown key 'bogus'" "$work/out"
+ok $? "a bad configuration is refused with file:line:column (exit $rc)"
+chmod 644 "$work/alice.yaml"
+"$zike" -c "$work/alice.yaml" --check > "$work/out" 2>&1
+[ $? -eq 3 ] && grep -q "chmod 600" "$work/out"
+ok $? "a PSK in a file others may read is refused"
+chmod 600 "$work/alice.yaml"
+
+# ---- PSK, ChaCha20-Poly1305: establish and carry traffic -------------------
+conf bob bob.example "$(port 1)"
+peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]"
+start bob
+start alice
+until_ok 5 established alice bob && until_ok 5 established bob alice
+ok $? "PSK: IKE SA established on both sides"
+until_ok 3 active_child alice orders
+ok $? "PSK: child SA for policy 'orders' installed and active"
+[ "$(nsas alice)" -eq 2 ] && [ "$(nsas bob)" -eq 2 ]
+ok $? "each SAD holds one inbound and one outbound SA"
+[ "$(stat -c %a "$work/alice.ctl")" = 600 ]
+ok $? "control socket is mode 0600"
+"$ctl" -s "ipc://$work/alice.ctl" --json list | grep -q '"state":"established"'
+ok $? "zikectl --json list"
+"$pp" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/cli.out" 2>&1
+ok $? "applications exchange 50 messages each way through the SADs"
+wait $srv
+
+# ---- forced rekeys under continuous traffic -----------------------------------
+"$pp" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 300 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 300 --interval-ms 10 > "$work/cli.out" 2>&1 &
+cli=$!
+for i in 1 2 3; do
+    sleep 0.8
+    "$ctl" -s "ipc://$work/$( [ $i -eq 2 ] && echo bob || echo alice).ctl" rekey "$( [ $i -eq 2 ] && echo alice || echo bob)" > /dev/null
+done
+wait $cli; rc=$?
+wait $srv
+[ $rc -eq 0 ]; ok $? "3 forced rekeys (both directions) under traffic: 300 of 300 exchanged"
+r=$(stat_of alice rekeys); [ "${r:-0}" -ge 2 ]
+ok $? "alice counted $r rekeys"
+until_ok 5 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
+ok $? "old SAs deleted after the overlap: 2 SAs left"
+
+# ---- DELETE, then SIGTERM ---------------------------------------------------------
+"$ctl" -s "ipc://$work/alice.ctl" terminate bob > /dev/null
+until_ok 5 sh -c "[ \$(ZESP_SAD=$work/bob.sad $zesp sa list | grep -c '^0x') -eq 0 ] && [ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 0 ]"
+ok $? "zikectl terminate: DELETE removes the SAs from both SADs"
+until_ok 5 established alice bob        # start: true brings it back
+ok $? "a peer with start: true is negotiated again"
+until_ok 3 active_child alice orders
+stop alice TERM
+until_ok 5 sh -c "[ \$(ZESP_SAD=$work/bob.sad $zesp sa list | grep -c '^0x') -eq 0 ]"
+ok $? "SIGTERM: zike deletes its IKE SA; the peer's SAs are gone"
+[ "$(nsas alice)" -eq 0 ]; ok $? "SIGTERM: zike removed its own SAs"
+grep -q "stopping: deleting IKE SAs" "$work/alice.log"; ok $? "SIGTERM logged"
+
+# ---- dead peer detection ----------------------------------------------------------
+conf alice alice.example "$(port 0)"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "start: true" "dpd: 1s" "policies: [orders]"
+start alice
+until_ok 5 active_child alice orders
+stop bob KILL
+until_ok 8 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 0 ]"
+ok $? "dead peer: its SAs are removed after the liveness timeout"
+grep -q "peer not answering" "$work/alice.log"; ok $? "dead peer logged"
+reset alice bob
+
+# ---- Ed25519, AES-256-GCM, lifetime-driven rekeys; Wireshark decrypts -----------
+mkdir "$work/keys"
+(cd "$work/keys" && "$zesp" keygen --identity alice > /dev/null &&
+ "$zesp" keygen --identity bob > /dev/null &&
+ "$zesp" keygen --identity mallory > /dev/null)
+apub=$(cat "$work/keys/alice.pub") bpub=$(cat "$work/keys/bob.pub")
+conf alice alice.example "$(port 0)"
+conf bob bob.example "$(port 1)"
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    aead=aes256gcm
+else
+    aead=chacha20-poly1305
+fi
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" ed25519 "pubkey: \"$bpub\"" "start: true" "ike: $aead" "esp: $aead" "lifetime: { messages: 300 }" "policies: [prices]"
+peer bob alice alice.example "" ed25519 "pubkey: \"$apub\"" "ike: $aead" "esp: $aead" "lifetime: { messages: 300 }" "policies: [prices]"
+start bob
+start alice --capture "$work/alice.pcap" --capture-keys "$work/alice.keys"
+until_ok 5 active_child alice prices
+ok $? "Ed25519 ($aead): IKE SA and child SA established"
+"$pp" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 700 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 700 --interval-ms 5 > "$work/cli.out" 2>&1
+rc=$?
+wait $srv
+[ $rc -eq 0 ]; ok $? "700 messages each way over SAs of 300 messages: none lost"
+ra=$(stat_of alice rekeys) rb=$(stat_of bob rekeys)
+r=$(( ${ra:-0} + ${rb:-0} ))
+[ "$r" -ge 4 ]; ok $? "soft lifetimes in messages triggered $r rekeys"
+[ "$(stat -c %a "$work/alice.keys")" = 600 ]; ok $? "capture keys file is mode 0600"
+if command -v tshark > /dev/null && [ "$aead" = aes256gcm ]; then
+    sleep 0.3
+    keys=$(cat "$work/alice.keys")
+    tshark -r "$work/alice.pcap" -n -V -o "uat:ikev2_decryption_table:$keys" > "$work/tshark.out" 2>/dev/null
+    sk=$(grep -c "Encrypted Data (" "$work/tshark.out")
+    good=$(grep -c "Integrity Checksum Data: .*\[correct\]" "$work/tshark.out")
+    [ "$sk" -ge 4 ] && [ "$good" -eq "$sk" ]
+    ok $? "tshark decrypts all $sk Encrypted payloads, ICV correct ($good)"
+    grep -q "Identification Data:alice.example" "$work/tshark.out" &&
+        grep -q "Payload: Notify (41) - REKEY_SA" "$work/tshark.out" &&
+        grep -q "Authentication Method: Digital Signature" "$work/tshark.out" &&
+        grep -q "Payload: Delete (42)" "$work/tshark.out"
+    ok $? "tshark reads IDi, AUTH (digital signature), REKEY_SA and DELETE inside"
+    ! grep -qi "malformed" "$work/tshark.out"; ok $? "no malformed packet in tshark's decode"
+else
+    echo "skip: tshark or AES-GCM not available"
+fi
+
+# ---- kill -9 and restart under traffic -------------------------------------------
+"$pp" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 200 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 200 --interval-ms 15 > "$work/cli.out" 2>&1 &
+cli=$!
+sleep 0.5
+stop alice KILL
+sleep 0.5
+start alice
+wait $cli; rc=$?
+wait $srv
+[ $rc -eq 0 ]; ok $? "zike killed with -9 and restarted: 200 of 200 messages each way"
+until_ok 5 established alice bob; ok $? "the restarted zike has a new IKE SA"
+until_ok 5 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
+ok $? "SAs from before the restart retired: 2 left"
+reset alice bob
+
+# ---- wrong PSK, wrong Ed25519 key, unknown peer ----------------------------------
+conf alice alice.example "$(port 0)"
+conf bob bob.example "$(port 1)"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: wrong-horse-battery-staple" "start: true" "policies: [orders]"
+peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]"
+start bob; start alice
+until_ok 5 grep -q "authentication failed (wrong pre-shared key)" "$work/bob.log"
+ok $? "wrong PSK: the responder logs it"
+until_ok 5 grep -q "refused our authentication" "$work/alice.log"
+ok $? "wrong PSK: the initiator logs AUTHENTICATION_FAILED"
+[ "$(nsas alice)" -eq 0 ] && [ "$(nsas bob)" -eq 0 ]; ok $? "wrong PSK: no SA installed"
+reset alice bob
+conf alice alice.example "$(port 0)"
+conf bob bob.example "$(port 1)"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" ed25519 "pubkey: \"$bpub\"" "start: true" "policies: [orders]"
+peer bob alice alice.example "" ed25519 "pubkey: \"$(cat "$work/keys/mallory.pub")\"" "policies: [orders]"
+start bob; start alice
+until_ok 5 grep -q "bad Ed25519 signature or wrong key" "$work/bob.log"
+ok $? "wrong Ed25519 key: the responder logs it"
+[ "$(nsas bob)" -eq 0 ]; ok $? "wrong Ed25519 key: no SA installed"
+reset alice bob
+conf alice alice.example "$(port 0)"
+conf bob bob.example "$(port 1)"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "start: true" "policies: [orders]"
+peer bob carol carol.example "" psk "psk: $PSK" "policies: [orders]"
+start bob; start alice
+until_ok 5 grep -q "unknown peer identity 'alice.example'" "$work/bob.log"
+ok $? "unknown peer: the responder names the identity it refused"
+reset alice bob
+
+# ---- cookies under an IKE_SA_INIT flood; three daemons; ACQUIRE ------------------
+conf alice alice.example "$(port 0)"
+conf bob bob.example "$(port 1)"
+conf carol carol.example "$(port 2)"
+echo "half-open-limit: 4" >> "$work/bob.yaml"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "policies: [orders]"
+peer alice carol carol.example "tcp://127.0.0.1:$(port 2)" psk "psk: $PSK" "start: true" "policies: [audit]"
+peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]"
+peer carol alice alice.example "" psk "psk: $PSK" "policies: [audit]"
+start bob; start carol
+"$flood" "tcp://127.0.0.1:$(port 1)" 50 > "$work/flood.out" 2>&1
+c=$(sed -n 's/.*cookies \([0-9]*\).*/\1/p' "$work/flood.out")
+[ "${c:-0}" -ge 40 ]; ok $? "IKE_SA_INIT flood: $c of 50 answered with a COOKIE"
+start alice
+"$pp" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 20 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 20 --wait-sa 5000 > "$work/cli.out" 2>&1
+ok $? "ACQUIRE: a send on a policy with no SA starts IKE; 20 messages each way"
+wait $srv
+grep -q "answering its cookie" "$work/alice.log"
+ok $? "the legitimate peer answered the cookie and got in during the flood"
+until_ok 5 active_child alice audit
+ok $? "three daemons: alice has child SAs with bob and carol"
+"$pp" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy audit --connect "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/cli.out" 2>&1
+ok $? "traffic alice <-> carol on its own policy"
+wait $srv
+c=$(stat_of bob cookies_sent); [ "${c:-0}" -ge 40 ]; ok $? "bob's stats count the cookies"
+
+# ---- SIGHUP ----------------------------------------------------------------------
+peer bob dave dave.example "" psk "psk: $PSK" "policies: [orders2]"
+stop_hup() { eval "kill -HUP \$pid_$1"; }
+stop_hup bob
+until_ok 3 grep -q "configuration reloaded: 2 peers" "$work/bob.log"
+ok $? "SIGHUP reloads the configuration"
+echo "bogus: 1" >> "$work/bob.yaml"
+stop_hup bob
+until_ok 3 grep -q "reload refused, old configuration kept" "$work/bob.log"
+ok $? "a bad configuration on SIGHUP is refused whole, the old one kept"
+established bob alice; ok $? "the IKE SA survives the reloads"
+
+if [ "$failed" -ne 0 ]; then
+    for f in "$work"/logs/* "$work"/*.log "$work"/*.out; do
+        [ -f "$f" ] && { echo "== $f"; tail -n 12 "$f"; }
+    done
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
