@@ -7,6 +7,8 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libsodium-dev libzmq3-dev libyaml-dev tshark"
+# The interoperability test runs strongSwan in a network namespace.
+TEST_PACKAGES="strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2"
 
 missing_packages() {
     for p in $PACKAGES; do
@@ -44,6 +46,7 @@ demo)
     sh ../examples/demo.sh
     ;;
 test)
+    PACKAGES="$PACKAGES $TEST_PACKAGES"
     install_packages
     build
     make check

@@ -10,7 +10,7 @@
 #include "ike_crypto.h"
 #include "transform.h"
 
-static FILE *pcap, *keys;
+static FILE *pcap, *keys, *esp_keys;
 
 static FILE *open_private(const char *path, const char *mode)
 {
@@ -54,8 +54,13 @@ int capture_open(const char *pcap_path, const char *keys_path)
             return -1;
         fflush(pcap);
     }
-    if (keys_path != NULL && (keys = open_private(keys_path, "w")) == NULL)
-        return -1;
+    if (keys_path != NULL) {
+        char esp_path[4096];
+        snprintf(esp_path, sizeof esp_path, "%s.esp", keys_path);
+        if ((keys = open_private(keys_path, "w")) == NULL ||
+            (esp_keys = open_private(esp_path, "w")) == NULL)
+            return -1;
+    }
     return 0;
 }
 
@@ -65,7 +70,9 @@ void capture_close(void)
         fclose(pcap);
     if (keys)
         fclose(keys);
-    pcap = keys = NULL;
+    if (esp_keys)
+        fclose(esp_keys);
+    pcap = keys = esp_keys = NULL;
 }
 
 static uint16_t ip_sum(const uint8_t *h)
@@ -108,10 +115,10 @@ void capture_message(const uint8_t *buf, size_t len, bool sent)
         fflush(pcap);
 }
 
-static void put_hex(const uint8_t *b, size_t len)
+static void put_hex(FILE *f, const uint8_t *b, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        fprintf(keys, "%02x", b[i]);
+        fprintf(f, "%02x", b[i]);
 }
 
 void capture_keys(const uint8_t spi_i[8], const uint8_t spi_r[8],
@@ -120,15 +127,25 @@ void capture_keys(const uint8_t spi_i[8], const uint8_t spi_r[8],
     if (keys == NULL)
         return;
     /* UAT syntax: byte fields as bare hex, strings quoted. */
-    put_hex(spi_i, 8);
+    put_hex(keys, spi_i, 8);
     fputc(',', keys);
-    put_hex(spi_r, 8);
+    put_hex(keys, spi_r, 8);
     fputc(',', keys);
-    put_hex(k->sk_ei, IKE_SK_E_BYTES);
+    put_hex(keys, k->sk_ei, IKE_SK_E_BYTES);
     fputc(',', keys);
-    put_hex(k->sk_er, IKE_SK_E_BYTES);
+    put_hex(keys, k->sk_er, IKE_SK_E_BYTES);
     fprintf(keys, ",\"%s\",,,\"NONE [RFC4306]\"\n",
             k->aead->aes ? "AES-GCM-256 with 16 octet ICV [RFC5282]"
                          : "ChaCha20-Poly1305 [RFC7634]");
     fflush(keys);
+}
+
+void capture_child_key(uint32_t spi, bool in, const uint8_t key[36])
+{
+    if (esp_keys == NULL)
+        return;
+    fprintf(esp_keys, "%08x %s ", spi, in ? "in" : "out");
+    put_hex(esp_keys, key, 36);
+    fputc('\n', esp_keys);
+    fflush(esp_keys);
 }

@@ -20,5 +20,8 @@ void capture_close(void);
 void capture_message(const uint8_t *buf, size_t len, bool sent);
 void capture_keys(const uint8_t spi_i[8], const uint8_t spi_r[8],
                   const struct ike_keys *k);
+/* Child SA keys go to the keys file's name with ".esp" appended, one line
+ * each: "SPI(hex) in|out KEY-AND-SALT(hex)". */
+void capture_child_key(uint32_t spi, bool in, const uint8_t key[36]);
 
 #endif

@@ -108,6 +108,7 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
     p.soft.bytes = jitter(p.hard.bytes);
     memcpy(p.key, key, ZESP_KEYBYTES);
     snprintf(p.peer, sizeof p.peer, "%s", peer->name);
+    capture_child_key(spi, dir == ZESP_DIR_IN, key);
     rc = zesp_sa_add(z->sad, &p);
     sodium_memzero(&p, sizeof p);
     if (rc != 0)
@@ -369,9 +370,11 @@ static void respond_plain_notify(struct zike *z, const struct route *to,
 
 /* ---- proposals ------------------------------------------------------------ */
 
+/* One proposal; for ESP with pfs, the X25519 transform of a
+ * CREATE_CHILD_SA (never in IKE_AUTH, RFC 7296 1.2). */
 static void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
                          const uint8_t *spi, size_t spi_size, uint8_t proto,
-                         bool esn_choice, bool esn)
+                         bool esn_choice, bool esn, bool pfs)
 {
     struct ike_proposal *p = &sa->proposals[0];
 
@@ -390,9 +393,13 @@ static void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
             (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
         p->transforms[p->ntransforms++] =
             (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
-    } else if (esn_choice) {
-        p->transforms[p->ntransforms++] = (struct ike_transform){
-            IKE_TT_ESN, (uint16_t)(esn ? IKE_ESN_YES : IKE_ESN_NO), 0 };
+    } else {
+        if (pfs)
+            p->transforms[p->ntransforms++] =
+                (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
+        if (esn_choice)
+            p->transforms[p->ntransforms++] = (struct ike_transform){
+                IKE_TT_ESN, (uint16_t)(esn ? IKE_ESN_YES : IKE_ESN_NO), 0 };
     }
 }
 
@@ -562,7 +569,7 @@ static size_t write_init_request(struct ike_sa *sa,
     if (sa->cookie_len)
         ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, sa->cookie,
                      sa->cookie_len);
-    ike_proposal(&prop, peer->ike_encr, NULL, 0, IKE_PROTO_IKE, false, false);
+    ike_proposal(&prop, peer->ike_encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
     ike_w_sa(&w, &prop);
     ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
     ike_w_nonce(&w, sa->ni, sa->ni_len);
@@ -758,7 +765,7 @@ static void init_request(struct zike *z, const struct route *from,
         }
         header(&h, sa, IKE_SA_INIT, true, 0);
         ike_w_init(&w, out, MSG_CAP, &h);
-        ike_proposal(&chosen, encr, NULL, 0, IKE_PROTO_IKE, false, false);
+        ike_proposal(&chosen, encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
         chosen.proposals[0].number = pick->number;
         ike_w_sa(&w, &chosen);
         ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
@@ -894,14 +901,14 @@ static bool peer_serves(const struct zike_peer *peer, const char *policy)
 /* The child part of a request (IKE_AUTH or CREATE_CHILD_SA): SA, TSi,
  * TSr, policy.  Writes into w. */
 static void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
-                            uint32_t spi_in)
+                            uint32_t spi_in, bool pfs)
 {
     struct ike_sa_payload prop;
     uint8_t spi[4];
 
     put32(spi, spi_in);
     ike_proposal(&prop, (uint16_t)peer->esp_transform, spi, 4, IKE_PROTO_ESP,
-                 true, peer->esn);
+                 true, peer->esn, pfs);
     ike_w_sa(w, &prop);
 }
 
@@ -942,7 +949,7 @@ static void send_auth(struct zike *z, struct ike_sa *sa,
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_id(&w, IKE_PL_IDI, IKE_ID_FQDN, z->conf.id, id_len);
     ike_w_auth(&w, method, auth, auth_len);
-    w_child_request(&w, peer, sa->auth_spi_in);
+    w_child_request(&w, peer, sa->auth_spi_in, false);
     w_child_tail(&w, sa->auth_policy, NULL);
     ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) != IKE_OK ||
@@ -1080,7 +1087,7 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     }
     put32(spi, spi_in);
     ike_proposal(&chosen, (uint16_t)peer->esp_transform, spi, 4,
-                 IKE_PROTO_ESP, true, esn);
+                 IKE_PROTO_ESP, true, esn, shared != NULL);
     chosen.proposals[0].number = number;
     ike_w_sa(w, &chosen);
     return c;
@@ -1346,7 +1353,7 @@ static int start_child(struct zike *z, struct ike_sa *sa, const char *policy,
         put32(spi, old->spi_in);
         ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_REKEY_SA, spi, 4, NULL, 0);
     }
-    w_child_request(&w, peer, r->spi_in);
+    w_child_request(&w, peer, r->spi_in, true);
     ike_w_nonce(&w, r->nonce, sizeof r->nonce);
     ike_w_ke(&w, IKE_DH_CURVE25519, r->dh_pub, sizeof r->dh_pub);
     w_child_tail(&w, policy, NULL);
@@ -1376,6 +1383,15 @@ static void child_request(struct zike *z, struct ike_sa *sa,
     uint16_t fail = 0;
 
     ike_w_init_chain(&w, chain, sizeof chain);
+    if (peer != NULL && pn != NULL && pke == NULL) {
+        /* zike gives every new and rekeyed child SA forward secrecy. */
+        zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA without a key "
+                 "exchange refused (zike requires PFS: propose x25519)",
+                 peer->name);
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0,
+                     NULL, 0);
+        goto reply;
+    }
     if (peer == NULL || pn == NULL || pke == NULL ||
         ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
         ike_parse_ke(pke, &ke) != IKE_OK) {

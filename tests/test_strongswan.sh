@@ -1,0 +1,244 @@
+#!/bin/sh
+# Interoperability with a standard IKEv2 implementation: strongSwan's
+# charon (Debian's strongswan-charon) in a network namespace negotiates
+# with zike through tests/ike_udp_relay (UDP port 500 <-> ZeroMQ frames),
+# with a PSK and with Ed25519, with ChaCha20-Poly1305 and AES-256-GCM, each
+# side initiating.  Checked: both ends authenticate each other, charon's
+# IKE SA keys (SK_ei, SK_er) and child SA keys (KEYMAT) are byte for byte
+# zike's, the SPIs agree, and DELETE from either side ends the IKE SA on
+# both.  Needs root (network namespaces); skipped otherwise.
+b=$(cd "${builddir:-.}" && pwd)
+charon=${CHARON:-/usr/lib/ipsec/charon}
+skip() {
+    echo "skip: $1"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+}
+[ "$(id -u)" -eq 0 ] || skip "not root: network namespaces need it"
+[ -x "$charon" ] && command -v swanctl > /dev/null ||
+    skip "strongSwan not installed (strongswan-charon strongswan-swanctl)"
+ns=zsw$$ hv=zs$$h sv=zs$$s
+ip netns add "$ns" 2> /dev/null || skip "cannot create a network namespace"
+work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-sw.XXXXXX")
+chmod 700 "$work"
+cleanup() {
+    pkill -f "$work/" 2> /dev/null
+    [ -f "$work/charon.pid" ] && kill "$(cat "$work/charon.pid")" 2> /dev/null
+    sleep 0.2
+    ip netns del "$ns" 2> /dev/null
+    ip link del "$hv" 2> /dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+[ -n "$KEEP" ] && trap "" EXIT
+umask 077
+passed=0 failed=0 skipped=0
+ok() {
+    if [ "$1" -eq 0 ]; then
+        echo "ok   $2"; passed=$((passed + 1))
+    else
+        echo "FAIL $2"; failed=$((failed + 1))
+    fi
+}
+until_ok() {
+    t=$(($1 * 10)); shift
+    while [ $t -gt 0 ]; do
+        "$@" > /dev/null 2>&1 && return 0
+        sleep 0.1; t=$((t - 1))
+    done
+    return 1
+}
+ip link add "$hv" type veth peer name "$sv" &&
+    ip link set "$sv" netns "$ns" &&
+    ip addr add 10.77.0.1/24 dev "$hv" && ip link set "$hv" up &&
+    ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$sv" &&
+    ip netns exec "$ns" ip link set "$sv" up &&
+    ip netns exec "$ns" ip link set lo up || skip "cannot set up veth"
+
+export STRONGSWAN_CONF="$work/strongswan.conf"
+vici="unix://$work/charon.vici"
+cat > "$STRONGSWAN_CONF" <<EOT
+charon {
+  install_routes = no
+  plugins {
+    vici { socket = $vici }
+    bypass-lan { load = no }
+    kernel-libipsec { load = no }
+  }
+  filelog {
+    log {
+      path = $work/charon.log
+      flush_line = yes
+      default = 1
+      ike = 4
+      chd = 4
+    }
+  }
+}
+EOT
+(cd "$work" && "$b/tools/zesp" keygen --identity zike > /dev/null &&
+    "$b/tools/zesp" keygen --identity charon > /dev/null)
+# swanctl loads private keys from the pkcs8/ folder beside swanctl.conf.
+mkdir "$work/pkcs8"
+"$b/tests/ed25519_pem" key "$work/charon.key" > "$work/pkcs8/charon.pem"
+"$b/tests/ed25519_pem" pub "$work/charon.pub" > "$work/charon-pub.pem"
+"$b/tests/ed25519_pem" pub "$work/zike.pub" > "$work/zike-pub.pem"
+
+# The bytes of a charon hex dump that follows the line matching $1.
+dump() {
+    awk -v pat="$1" '
+        found && /\] +[0-9]+: / {
+            sub(/^.*\] +[0-9]+: /, ""); s = substr($0, 1, 48)
+            gsub(/ /, "", s); out = out s; next }
+        found { exit }
+        index($0, pat) { found = 1; out = "" }
+        END { print tolower(out) }' "$work/charon.log"
+}
+sw() { swanctl "$@" -u "$vici" 2>&1 | grep -v "^plugin '"; }
+
+# scenario AUTH AEAD INITIATOR
+scenario() {
+    auth=$1 aead=$2 who=$3
+    case $aead in
+    chacha20-poly1305) sw_aead=chacha20poly1305 ;;
+    aes256gcm) sw_aead=aes256gcm16 ;;
+    esac
+    name="$auth/$aead, $who initiates"
+    rm -f "$work/charon.log" "$work/zike.keys"*
+    if [ "$auth" = psk ]; then
+        sw_local="auth = psk" sw_remote="auth = psk"
+        z_auth="auth: psk
+    psk: interop-pre-shared-key"
+    else
+        sw_local="auth = pubkey
+      pubkeys = $work/charon-pub.pem"
+        sw_remote="auth = pubkey
+      pubkeys = $work/zike-pub.pem"
+        z_auth="auth: ed25519
+    pubkey: \"$(cat "$work/charon.pub")\""
+    fi
+    cat > "$work/swanctl.conf" <<EOT
+connections {
+  c {
+    local_addrs = 10.77.0.2
+    remote_addrs = 10.77.0.1
+    proposals = $sw_aead-prfsha256-x25519
+    local {
+      $sw_local
+      id = charon.example
+    }
+    remote {
+      $sw_remote
+      id = zike.example
+    }
+    children {
+      sw {
+        esp_proposals = $sw_aead-x25519-esn
+        local_ts = 10.88.0.2/32
+        remote_ts = 10.88.0.1/32
+      }
+    }
+  }
+}
+secrets {
+  ike-psk {
+    id-1 = charon.example
+    id-2 = zike.example
+    secret = "interop-pre-shared-key"
+  }
+}
+EOT
+    cat > "$work/zike.yaml" <<EOT
+identity: { id: zike.example, key: zike.key }
+listen: tcp://127.0.0.1:$zport
+control: ipc://$work/zike.ctl
+sad: $work/zike.sad
+peers:
+  - name: charon
+    id: charon.example
+    endpoint: tcp://127.0.0.1:$rport
+    $z_auth
+    ike: $aead
+    esp: $aead
+    policies: [sw]
+EOT
+    "$b/ike/zike" -c "$work/zike.yaml" --capture-keys "$work/zike.keys" \
+        2>> "$work/zike.log" &
+    zpid=$!
+    "$b/tests/ike_udp_relay" 10.77.0.1 10.77.0.2 "tcp://127.0.0.1:$zport" \
+        "tcp://127.0.0.1:$rport" 60 2>> "$work/relay.log" &
+    rpid=$!
+    ip netns exec "$ns" "$charon" > "$work/charon.out" 2>&1 &
+    echo $! > "$work/charon.pid"
+    until_ok 5 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
+    sw --load-all --file "$work/swanctl.conf" > "$work/load.out"
+    if [ "$who" = charon ]; then
+        sw --initiate --child sw --timeout 10 > "$work/initiate.out"
+    else
+        "$b/tools/zikectl" -s "ipc://$work/zike.ctl" initiate charon > /dev/null
+    fi
+    until_ok 5 sh -c "swanctl --list-sas -u $vici 2>/dev/null | grep -q ESTABLISHED"
+    ok $? "$name: charon has the IKE SA ESTABLISHED"
+    grep -q "authentication of 'zike.example' with .* successful" "$work/charon.log"
+    ok $? "$name: charon verified zike's AUTH ($auth)"
+    until_ok 3 sh -c "'$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon .*established'"
+    ok $? "$name: zike verified charon's AUTH and has the IKE SA"
+    zk=$(cut -d, -f3,4 "$work/zike.keys" | head -n 1)
+    ck="$(dump "Sk_ei secret"),$(dump "Sk_er secret")"
+    [ -n "$zk" ] && [ "$zk" = "$ck" ]
+    ok $? "$name: SK_ei and SK_er identical in charon and zike"
+    until_ok 3 grep -q "encryption responder key" "$work/charon.log"
+    ki=$(dump "encryption initiator key") kr=$(dump "encryption responder key")
+    in_spi=$(grep -A1 "adding inbound ESP SA" "$work/charon.log" | sed -n 's/.*SPI 0x\([0-9a-f]*\).*/\1/p' | head -n 1)
+    if [ "$who" = charon ]; then zi=in zr=out; else zi=out zr=in; fi
+    nokernel=0
+    grep -q "unable to add SAD entry" "$work/charon.log" && nokernel=1
+    if [ "$who" = zike ] && [ $nokernel -eq 1 ]; then
+        # charon answers NO_PROPOSAL_CHOSEN when its kernel cannot take
+        # the SA, so zike, the initiator, never installs the child.
+        echo "skip: $name: this kernel lacks the ESP AEAD; charon refused the child SA it could not install"
+        skipped=$((skipped + 2))
+    else
+        [ -n "$ki" ] && grep -q " $zi $ki\$" "$work/zike.keys.esp" &&
+            grep -q " $zr $kr\$" "$work/zike.keys.esp"
+        ok $? "$name: child SA KEYMAT identical in charon and zike (both directions)"
+        [ -n "$in_spi" ] && grep -q "^$in_spi out " "$work/zike.keys.esp"
+        ok $? "$name: charon's inbound SPI is zike's outbound SA"
+    fi
+    if grep -q "CHILD_SA sw{[0-9]*} established" "$work/charon.log"; then
+        echo "     charon installed the child SA in its kernel"
+    elif [ $nokernel -eq 1 ]; then
+        echo "     note: this kernel lacks the ESP AEAD: charon derived the child SA but could not install it"
+    fi
+    if [ "$who" = charon ]; then
+        sw --terminate --ike c --timeout 5 > /dev/null
+        until_ok 5 sh -c "! '$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon'"
+        ok $? "$name: charon's DELETE ends zike's IKE SA"
+    else
+        "$b/tools/zikectl" -s "ipc://$work/zike.ctl" terminate charon > /dev/null
+        until_ok 5 sh -c "! swanctl --list-sas -u $vici 2>/dev/null | grep -q 'c: #'"
+        ok $? "$name: zike's DELETE ends charon's IKE SA"
+    fi
+    kill "$zpid" "$rpid" "$(cat "$work/charon.pid")" 2> /dev/null
+    wait "$zpid" "$rpid" 2> /dev/null
+    until_ok 5 sh -c "! kill -0 $(cat "$work/charon.pid") 2>/dev/null"
+    rm -f "$work/charon.pid" "$work/zike.sad"
+}
+
+zport=$((30000 + $$ % 20000)) rport=$((30001 + $$ % 20000))
+scenario psk chacha20-poly1305 charon
+scenario ed25519 chacha20-poly1305 zike
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    scenario psk aes256gcm zike
+    scenario ed25519 aes256gcm charon
+else
+    echo "skip: no AES-NI, AES-GCM scenarios left out"
+fi
+if [ "$failed" -ne 0 ]; then
+    for f in zike.log relay.log initiate.out charon.out; do
+        [ -f "$work/$f" ] && { echo "== $f"; tail -n 20 "$work/$f"; }
+    done
+    echo "== charon.log"; grep -E "IKE\]|CFG\] selected|CHD\]" "$work/charon.log" | grep -v "^.*\] +[0-9]*: " | tail -n 30
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
