@@ -99,7 +99,7 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(ike_sas, ike) X(child_sas, child) \
     X(ike_established, z->stats.ike_established) \
     X(child_installed, z->stats.child_installed) \
-    X(rekeys, z->stats.rekeys) X(deleted, z->stats.deleted) \
+    X(ike_rekeys, z->stats.ike_rekeys) X(rekeys, z->stats.rekeys) X(deleted, z->stats.deleted) \
     X(auth_failed, z->stats.auth_failed) \
     X(cookies_sent, z->stats.cookies_sent) \
     X(retransmits, z->stats.retransmits) \
@@ -179,8 +179,10 @@ void control_serve(struct zike *z, void *sock)
             ok = ike_terminate_peer(z, peer->name) == 0;
             put(&o, ok ? "terminating\n" : "no IKE SA with that peer\n");
         } else {
-            ok = ike_rekey_peer(z, peer->name) == 0;
-            put(&o, ok ? "rekeying\n" : "no established IKE SA\n");
+            bool ike = nargs > 2 && strcmp(args[2], "ike") == 0;
+            ok = ike_rekey_peer(z, peer->name, ike) == 0;
+            put(&o, ok ? (ike ? "rekeying the IKE SA\n" : "rekeying\n")
+                       : "no established IKE SA\n");
         }
     } else {
         ok = false;

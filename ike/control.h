@@ -6,7 +6,7 @@ struct zike;
 
 /* Request: frames "command" [arg ...]; reply: "ok" or "error", then text.
  * Commands: list, stats, initiate PEER [POLICY], terminate PEER,
- * rekey PEER, reload; "--json" as the last argument of list and stats. */
+ * rekey PEER [ike], reload; "--json" as the last argument of list and stats. */
 void control_serve(struct zike *z, void *sock);
 
 #endif

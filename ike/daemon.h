@@ -42,7 +42,7 @@ enum ike_state {
 
 enum req_kind {
     REQ_NONE = 0, REQ_INIT, REQ_AUTH, REQ_CHILD, REQ_DELETE_CHILD,
-    REQ_DELETE_IKE, REQ_DPD,
+    REQ_DELETE_IKE, REQ_DPD, REQ_IKE_REKEY,
 };
 
 /* Our request in flight (a window of one, RFC 7296 2.3). */
@@ -61,6 +61,7 @@ struct request {
     uint8_t dh_priv[IKE_X25519_BYTES];
     uint8_t dh_pub[IKE_X25519_BYTES];
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
+    uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
 };
 
 struct ike_sa {
@@ -90,6 +91,9 @@ struct ike_sa {
     char auth_policy[ZESP_NAME_MAX];
     uint32_t auth_spi_in;
     bool want_delete;
+    bool want_ike_rekey;            /* asked for by the control socket */
+    uint64_t rekey_at;              /* ms: rekey this IKE SA (0: never) */
+    bool superseded;                /* rekeyed: waits for its DELETE */
 };
 
 struct zike {
@@ -103,7 +107,7 @@ struct zike {
     uint64_t retry_at[ZIKE_MAX_PEERS]; /* initiate again not before */
     uint32_t fails[ZIKE_MAX_PEERS];
     struct {
-        uint64_t ike_established, child_installed, rekeys, deleted,
+        uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
             dropped_messages;
     } stats;
@@ -115,12 +119,29 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
 int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  const char *policy);
 void ike_tick(struct zike *z);
-int ike_rekey_peer(struct zike *z, const char *peer);
+int ike_rekey_peer(struct zike *z, const char *peer, bool ike);
 int ike_terminate_peer(struct zike *z, const char *peer);
 void ike_shutdown(struct zike *z);
 void ike_sa_free(struct zike *z, struct ike_sa *sa);
 struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer);
 const char *ike_state_name(enum ike_state s);
+
+/* exchange.c, for ike_rekey.c */
+struct ike_sa *ike_sa_new(struct zike *z, bool initiator);
+int ike_request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
+                uint8_t exchange, const uint8_t *chain, size_t chain_len);
+void ike_respond(struct zike *z, struct ike_sa *sa, const struct route *to,
+                 uint8_t exchange, uint32_t mid, const uint8_t *chain,
+                 size_t chain_len);
+void ike_sa_established(struct zike *z, struct ike_sa *sa);
+int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
+
+/* ike_rekey.c: rekeying the IKE SA itself (RFC 7296 1.3.2) */
+int ike_rekey_start(struct zike *z, struct ike_sa *sa);
+bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
+                       const struct route *from, const struct ike_message *m);
+void ike_rekey_response(struct zike *z, struct ike_sa *sa,
+                        const struct ike_message *m);
 
 /* zike.c */
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,

@@ -313,8 +313,8 @@ static void send_response(struct zike *z, struct ike_sa *sa,
 }
 
 /* An encrypted request with the payloads of chain. */
-static int request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
-                   uint8_t exchange, const uint8_t *chain, size_t chain_len)
+int ike_request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
+                uint8_t exchange, const uint8_t *chain, size_t chain_len)
 {
     uint8_t *msg = malloc(MSG_CAP);
     size_t len;
@@ -336,9 +336,9 @@ static int request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
     return rc;
 }
 
-static void respond(struct zike *z, struct ike_sa *sa, const struct route *to,
-                    uint8_t exchange, uint32_t mid, const uint8_t *chain,
-                    size_t chain_len)
+void ike_respond(struct zike *z, struct ike_sa *sa, const struct route *to,
+                 uint8_t exchange, uint32_t mid, const uint8_t *chain,
+                 size_t chain_len)
 {
     uint8_t *msg = malloc(MSG_CAP);
     size_t len;
@@ -451,7 +451,7 @@ static bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
 
 /* ---- IKE_SA_INIT ----------------------------------------------------------- */
 
-static struct ike_sa *sa_new(struct zike *z, bool initiator)
+struct ike_sa *ike_sa_new(struct zike *z, bool initiator)
 {
     struct ike_sa *sa = calloc(1, sizeof *sa);
 
@@ -528,8 +528,28 @@ static void backoff(struct zike *z, struct ike_sa *sa)
     z->retry_at[i] = z->now + (1000U << n);
 }
 
+/* Established (or rekeyed): the peer's failures are forgotten, and the
+ * IKE SA gets its rekey time, 80 to 90 % of its lifetime. */
+void ike_sa_established(struct zike *z, struct ike_sa *sa)
+{
+    int i = peer_index(z, sa->peer_name);
+    uint64_t life_ms;
+
+    if (i < 0)
+        return;
+    z->fails[i] = 0;
+    life_ms = (uint64_t)z->conf.peers[i].ike_lifetime * 1000U;
+    sa->rekey_at = life_ms ? sa->last_heard + life_ms - life_ms / 10 -
+                                 randombytes_uniform((uint32_t)(life_ms / 10) + 1)
+                           : 0;
+}
+
 static void sa_dead(struct zike *z, struct ike_sa *sa, const char *why)
 {
+    if (sa->superseded) {            /* rekeyed: nothing of it is left */
+        sa->state = IKE_ST_DEAD;
+        return;
+    }
     if (why != NULL)
         zike_log(LOG_NOTICE, "peer %s: IKE SA %s", sa->peer_name[0] ?
                  sa->peer_name : "(unknown)", why);
@@ -611,7 +631,7 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  peer->name);
         return -1;
     }
-    if ((sa = sa_new(z, true)) == NULL)
+    if ((sa = ike_sa_new(z, true)) == NULL)
         return -1;
     snprintf(sa->peer_name, sizeof sa->peer_name, "%s", peer->name);
     snprintf(sa->auth_policy, sizeof sa->auth_policy, "%s",
@@ -736,7 +756,7 @@ static void init_request(struct zike *z, const struct route *from,
         respond_plain_notify(z, from, m, IKE_N_INVALID_KE_PAYLOAD, g31, 2);
         return;
     }
-    if ((sa = sa_new(z, false)) == NULL)
+    if ((sa = ike_sa_new(z, false)) == NULL)
         return;
     memcpy(sa->spi_i, m->hdr.spi_i, 8);
     memcpy(sa->ni, ni, ni_len);
@@ -953,7 +973,7 @@ static void send_auth(struct zike *z, struct ike_sa *sa,
     w_child_tail(&w, sa->auth_policy, NULL);
     ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) != IKE_OK ||
-        request(z, sa, REQ_AUTH, IKE_AUTH, chain, len) != 0) {
+        ike_request(z, sa, REQ_AUTH, IKE_AUTH, chain, len) != 0) {
         sa_dead(z, sa, "cannot send IKE_AUTH");
         return;
     }
@@ -1179,6 +1199,7 @@ static void auth_request(struct zike *z, struct ike_sa *sa,
     sa->state = IKE_ST_ESTABLISHED;
     sa->last_heard = z->now;
     z->stats.ike_established++;
+    ike_sa_established(z, sa);
     replace_old(z, sa);
     zike_log(LOG_NOTICE, "peer %s: IKE SA established (responder, %s, %s)",
              peer->name, zesp_transform_name(sa->keys->aead->id),
@@ -1208,7 +1229,7 @@ static void auth_request(struct zike *z, struct ike_sa *sa,
         ike_w_notify(&w, IKE_PROTO_ESP, fail, NULL, 0, NULL, 0);
     }
     if (ike_w_finish(&w, &len) == IKE_OK)
-        respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
+        ike_respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
     return;
 
 auth_failed:
@@ -1216,7 +1237,7 @@ auth_failed:
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_notify(&w, 0, IKE_N_AUTHENTICATION_FAILED, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) == IKE_OK)
-        respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
+        ike_respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
     sa_dead(z, sa, NULL);
 }
 
@@ -1311,8 +1332,7 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
     }
     sa->state = IKE_ST_ESTABLISHED;
     z->stats.ike_established++;
-    if (peer_index(z, peer->name) >= 0)
-        z->fails[peer_index(z, peer->name)] = 0;
+    ike_sa_established(z, sa);
     replace_old(z, sa);
     zike_log(LOG_NOTICE, "peer %s: IKE SA established (initiator, %s, %s)",
              peer->name, zesp_transform_name(sa->keys->aead->id),
@@ -1361,7 +1381,7 @@ static int start_child(struct zike *z, struct ike_sa *sa, const char *policy,
         return -1;
     zike_log(LOG_INFO, "peer %s: %s child SA for policy %s", peer->name,
              old ? "rekeying" : "creating", policy);
-    return request(z, sa, REQ_CHILD, IKE_CREATE_CHILD_SA, chain, len);
+    return ike_request(z, sa, REQ_CHILD, IKE_CREATE_CHILD_SA, chain, len);
 }
 
 static void child_request(struct zike *z, struct ike_sa *sa,
@@ -1440,7 +1460,7 @@ reply:
     sodium_memzero(priv, sizeof priv);
     sodium_memzero(shared, sizeof shared);
     if (ike_w_finish(&w, &len) == IKE_OK)
-        respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id, chain,
+        ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id, chain,
                 len);
 }
 
@@ -1523,7 +1543,7 @@ static void info_request(struct zike *z, struct ike_sa *sa,
         ike_w_delete(&w, IKE_PROTO_ESP, 4, spis, (uint16_t)n);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return;
-    respond(z, sa, from, IKE_INFORMATIONAL, m->hdr.message_id, chain, len);
+    ike_respond(z, sa, from, IKE_INFORMATIONAL, m->hdr.message_id, chain, len);
     if (delete_ike) {
         zike_log(LOG_NOTICE, "peer %s: deleted the IKE SA", sa->peer_name);
         sa_dead(z, sa, NULL);
@@ -1561,10 +1581,10 @@ static int send_delete_child(struct zike *z, struct ike_sa *sa,
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
     sa->req.del_spi = c->spi_in;
-    return request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
+    return ike_request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
 }
 
-static int send_delete_ike(struct zike *z, struct ike_sa *sa)
+int ike_send_delete_ike(struct zike *z, struct ike_sa *sa)
 {
     uint8_t chain[16];
     struct ike_writer w;
@@ -1574,7 +1594,7 @@ static int send_delete_ike(struct zike *z, struct ike_sa *sa)
     ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
-    return request(z, sa, REQ_DELETE_IKE, IKE_INFORMATIONAL, chain, len);
+    return ike_request(z, sa, REQ_DELETE_IKE, IKE_INFORMATIONAL, chain, len);
 }
 
 static int send_dpd(struct zike *z, struct ike_sa *sa)
@@ -1582,7 +1602,7 @@ static int send_dpd(struct zike *z, struct ike_sa *sa)
     uint8_t chain[1] = { IKE_PL_NONE };
 
     /* An SK payload with nothing inside: chain is the type byte only. */
-    return request(z, sa, REQ_DPD, IKE_INFORMATIONAL, chain, 1);
+    return ike_request(z, sa, REQ_DPD, IKE_INFORMATIONAL, chain, 1);
 }
 
 /* ---- dispatch ---------------------------------------------------------------- */
@@ -1677,7 +1697,8 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
                 auth_request(z, sa, from, &m);
             break;
         case IKE_CREATE_CHILD_SA:
-            child_request(z, sa, from, &m);
+            if (!ike_rekey_request(z, sa, from, &m))
+                child_request(z, sa, from, &m);
             break;
         case IKE_INFORMATIONAL:
             info_request(z, sa, from, &m);
@@ -1693,6 +1714,9 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         break;
     case REQ_CHILD:
         child_response(z, sa, &m);
+        break;
+    case REQ_IKE_REKEY:
+        ike_rekey_response(z, sa, &m);
         break;
     case REQ_DELETE_CHILD:
     case REQ_DELETE_IKE:
@@ -1793,13 +1817,23 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         sa->state = IKE_ST_DEAD;
         return;
     }
+    if (sa->superseded) {            /* waits for its DELETE, not forever */
+        if (z->now >= sa->rekey_at && sa->req.kind == REQ_NONE)
+            sa->state = IKE_ST_DEAD;
+        return;
+    }
     if (sa->state != IKE_ST_ESTABLISHED || peer == NULL ||
         sa->req.kind != REQ_NONE)
         return;
     if (sa->want_delete) {
         sa->want_delete = false;
-        send_delete_ike(z, sa);
+        ike_send_delete_ike(z, sa);
         return;
+    }
+    if (sa->want_ike_rekey || (sa->rekey_at && z->now >= sa->rekey_at)) {
+        sa->want_ike_rekey = false;
+        if (ike_rekey_start(z, sa) == 0)
+            return;
     }
     for (struct child_sa *c = sa->children; c; c = c->next)
         if (!c->rekeyed && c->transform != 0 &&
@@ -1846,18 +1880,22 @@ void ike_tick(struct zike *z)
 struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer)
 {
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        if (strcmp(sa->peer_name, peer) == 0 &&
+        if (strcmp(sa->peer_name, peer) == 0 && !sa->superseded &&
             sa->state != IKE_ST_DEAD && sa->state != IKE_ST_DELETING)
             return sa;
     return NULL;
 }
 
-int ike_rekey_peer(struct zike *z, const char *peer)
+int ike_rekey_peer(struct zike *z, const char *peer, bool ike)
 {
     struct ike_sa *sa = ike_sa_for_peer(z, peer);
 
     if (sa == NULL || sa->state != IKE_ST_ESTABLISHED)
         return -1;
+    if (ike) {
+        sa->want_ike_rekey = true;
+        return 0;
+    }
     for (struct child_sa *c = sa->children; c; c = c->next)
         c->want_rekey = !c->rekeyed;
     return 0;
@@ -1883,7 +1921,7 @@ void ike_shutdown(struct zike *z)
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         if (sa->state == IKE_ST_ESTABLISHED) {
             sa->req.kind = REQ_NONE;
-            send_delete_ike(z, sa);
+            ike_send_delete_ike(z, sa);
         }
         sa_dead(z, sa, NULL);
     }

@@ -40,6 +40,7 @@ struct ike_keys {
     uint8_t sk_er[IKE_SK_E_BYTES];
     struct sa_key *ei, *er;           /* expanded AEAD keys */
     const struct transform *aead;
+    uint16_t aead_id;                 /* IKE_ENCR_* */
 };
 
 struct ike_keys *ike_keys_new(void);

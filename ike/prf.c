@@ -120,6 +120,7 @@ int ike_derive(struct ike_keys *k, uint16_t encr, const uint8_t *old_sk_d,
     memcpy(k->sk_pr, km + 2 * IKE_PRF_BYTES + 2 * IKE_SK_E_BYTES,
            IKE_PRF_BYTES);
     k->aead = t;
+    k->aead_id = encr;
     set_aead_key(k->ei, t, k->sk_ei);
     set_aead_key(k->er, t, k->sk_er);
     sodium_memzero(skeyseed, sizeof skeyseed);

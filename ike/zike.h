@@ -35,6 +35,7 @@ struct zike_peer {
     bool start;                        /* initiate as soon as zike runs */
     uint32_t dpd_seconds;              /* 0: no liveness checks */
     zesp_lifetime child_life;          /* hard; soft is derived, jittered */
+    uint32_t ike_lifetime;             /* seconds; rekeyed at 80-90 % */
     char policies[ZIKE_MAX_POLICIES][ZESP_NAME_MAX];
     size_t npolicies;
 };

@@ -153,7 +153,7 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "name", "id", "endpoint", "auth", "psk", "pubkey", "ike", "esp",
-        "esn", "start", "dpd", "lifetime", "policies", NULL };
+        "esn", "start", "dpd", "lifetime", "ike-lifetime", "policies", NULL };
     const struct ydoc_node *v;
     char f[64];
     uint64_t u;
@@ -167,6 +167,7 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
     p->esp_transform = ZESP_CHACHA20_POLY1305;
     p->esn = true;
     p->child_life.seconds = 3600;
+    p->ike_lifetime = 14400;
     if ((v = ydoc_get(n, "name")) == NULL)
         return FAIL(y, n, F("name"), "missing");
     if (yf_name(y, v, F("name"), p->name, sizeof p->name) != 0)
@@ -230,6 +231,13 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
             return -1;
         if (p->child_life.seconds != 0 && p->child_life.seconds < 2)
             return FAIL(y, v, F("lifetime"), "at least 2 seconds");
+    }
+    if ((v = ydoc_get(n, "ike-lifetime"))) {
+        if (yf_uint(y, v, F("ike-lifetime"), 30 * 86400, "smhd", &u) != 0)
+            return -1;
+        if (u != 0 && u < 2)
+            return FAIL(y, v, F("ike-lifetime"), "at least 2 seconds");
+        p->ike_lifetime = (uint32_t)u;
     }
     if ((v = ydoc_get(n, "policies")) == NULL)
         return FAIL(y, n, F("policies"), "missing");

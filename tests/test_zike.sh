@@ -135,13 +135,23 @@ wait $srv
 srv=$!
 "$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 300 --interval-ms 10 > "$work/cli.out" 2>&1 &
 cli=$!
-for i in 1 2 3; do
-    sleep 0.8
-    "$ctl" -s "ipc://$work/$( [ $i -eq 2 ] && echo bob || echo alice).ctl" rekey "$( [ $i -eq 2 ] && echo alice || echo bob)" > /dev/null
-done
+spis_before=$("$ctl" -s "ipc://$work/alice.ctl" list | awk '/^bob/ { print $4 }')
+sleep 0.6
+"$ctl" -s "ipc://$work/alice.ctl" rekey bob > /dev/null
+sleep 0.6
+"$ctl" -s "ipc://$work/bob.ctl" rekey alice > /dev/null
+sleep 0.6
+"$ctl" -s "ipc://$work/bob.ctl" rekey alice ike > /dev/null
+sleep 0.6
+"$ctl" -s "ipc://$work/alice.ctl" rekey bob > /dev/null
 wait $cli; rc=$?
 wait $srv
-[ $rc -eq 0 ]; ok $? "3 forced rekeys (both directions) under traffic: 300 of 300 exchanged"
+[ $rc -eq 0 ]; ok $? "3 child SA rekeys and an IKE SA rekey, from both sides, under traffic: 300 of 300 exchanged"
+spis_after=$("$ctl" -s "ipc://$work/alice.ctl" list | awk '/^bob/ { print $4 }')
+[ -n "$spis_after" ] && [ "$spis_after" != "$spis_before" ] &&
+    [ "$("$ctl" -s "ipc://$work/alice.ctl" list | grep -c '^bob')" -eq 1 ]
+ok $? "the IKE SA was rekeyed (new SPIs, the old one deleted)"
+r=$(stat_of bob ike_rekeys); [ "${r:-0}" -eq 1 ]; ok $? "bob counted 1 IKE SA rekey"
 r=$(stat_of alice rekeys); [ "${r:-0}" -ge 2 ]
 ok $? "alice counted $r rekeys"
 until_ok 5 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
@@ -184,7 +194,7 @@ if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
 else
     aead=chacha20-poly1305
 fi
-peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" ed25519 "pubkey: \"$bpub\"" "start: true" "ike: $aead" "esp: $aead" "lifetime: { messages: 300 }" "policies: [prices]"
+peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" ed25519 "pubkey: \"$bpub\"" "start: true" "ike: $aead" "esp: $aead" "lifetime: { messages: 300 }" "ike-lifetime: 2s" "policies: [prices]"
 peer bob alice alice.example "" ed25519 "pubkey: \"$apub\"" "ike: $aead" "esp: $aead" "lifetime: { messages: 300 }" "policies: [prices]"
 start bob
 start alice --capture "$work/alice.pcap" --capture-keys "$work/alice.keys"
@@ -199,6 +209,8 @@ wait $srv
 ra=$(stat_of alice rekeys) rb=$(stat_of bob rekeys)
 r=$(( ${ra:-0} + ${rb:-0} ))
 [ "$r" -ge 4 ]; ok $? "soft lifetimes in messages triggered $r rekeys"
+r=$(stat_of alice ike_rekeys); [ "${r:-0}" -ge 1 ]
+ok $? "an IKE lifetime of 2 s: $r IKE SA rekeys during the traffic"
 [ "$(stat -c %a "$work/alice.keys")" = 600 ]; ok $? "capture keys file is mode 0600"
 if command -v tshark > /dev/null && [ "$aead" = aes256gcm ]; then
     sleep 0.3

@@ -1,0 +1,206 @@
+/*
+ * Rekeying an IKE SA (RFC 7296 1.3.2, 2.18): a CREATE_CHILD_SA on the old
+ * IKE SA carrying an IKE proposal with the new SPI, a nonce and a fresh
+ * X25519 value.  SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr); the child
+ * SAs move to the new IKE SA unchanged (they stay in the SAD, nothing is
+ * lost), and the rekey's initiator deletes the old IKE SA.  Simultaneous
+ * IKE SA rekeys are not resolved (2.8.2): one side's rekey wins at random.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "capture.h"
+#include "daemon.h"
+
+#define SUPERSEDED_MS 10000U   /* an old IKE SA waits this long for DELETE */
+
+static const struct ike_proposal *ike_offer(const struct ike_message *m,
+                                            struct ike_sa_payload *sa)
+{
+    const struct ike_payload *p = ike_find(m, IKE_PL_SA);
+
+    if (p == NULL || ike_parse_sa(p, sa) != IKE_OK)
+        return NULL;
+    for (size_t i = 0; i < sa->nproposals; i++)
+        if (sa->proposals[i].protocol == IKE_PROTO_IKE)
+            return &sa->proposals[i];
+    return NULL;
+}
+
+static bool offers(const struct ike_proposal *p, uint8_t type, uint16_t id)
+{
+    for (size_t i = 0; i < p->ntransforms; i++)
+        if (p->transforms[i].type == type && p->transforms[i].id == id)
+            return true;
+    return false;
+}
+
+static void w_ike_proposal(struct ike_writer *w, uint8_t number,
+                           uint16_t encr, const uint8_t spi[8])
+{
+    struct ike_sa_payload sa;
+    struct ike_proposal *p = &sa.proposals[0];
+
+    memset(&sa, 0, sizeof sa);
+    sa.nproposals = 1;
+    p->number = number;
+    p->protocol = IKE_PROTO_IKE;
+    p->spi_size = 8;
+    memcpy(p->spi, spi, 8);
+    p->transforms[p->ntransforms++] = (struct ike_transform){
+        IKE_TT_ENCR, encr, (uint16_t)(encr == IKE_ENCR_AES_GCM_16 ? 256 : 0) };
+    p->transforms[p->ntransforms++] =
+        (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
+    p->transforms[p->ntransforms++] =
+        (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
+    ike_w_sa(w, &sa);
+}
+
+/* The new IKE SA takes the old one's peer, route and child SAs. */
+static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
+{
+    snprintf(n->peer_name, sizeof n->peer_name, "%s", old->peer_name);
+    n->route = old->route;
+    n->children = old->children;
+    old->children = NULL;
+    old->superseded = true;
+    old->rekey_at = z->now + SUPERSEDED_MS;
+    n->state = IKE_ST_ESTABLISHED;
+    n->last_heard = z->now;
+    sodium_memzero(n->dh_priv, IKE_X25519_BYTES);
+    capture_keys(n->spi_i, n->spi_r, n->keys);
+    ike_sa_established(z, n);
+    z->stats.ike_rekeys++;
+}
+
+int ike_rekey_start(struct zike *z, struct ike_sa *sa)
+{
+    struct request *r = &sa->req;
+    uint8_t chain[512];
+    struct ike_writer w;
+    size_t len;
+
+    if (sa->state != IKE_ST_ESTABLISHED || r->kind != REQ_NONE ||
+        sa->superseded)
+        return -1;
+    randombytes_buf(r->new_spi, sizeof r->new_spi);
+    randombytes_buf(r->nonce, sizeof r->nonce);
+    if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
+        return -1;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    w_ike_proposal(&w, 1, sa->keys->aead_id, r->new_spi);
+    ike_w_nonce(&w, r->nonce, sizeof r->nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, r->dh_pub, sizeof r->dh_pub);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return -1;
+    zike_log(LOG_INFO, "peer %s: rekeying the IKE SA", sa->peer_name);
+    return ike_request(z, sa, REQ_IKE_REKEY, IKE_CREATE_CHILD_SA, chain, len);
+}
+
+bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
+                       const struct route *from, const struct ike_message *m)
+{
+    struct ike_sa_payload offer;
+    const struct ike_proposal *p = ike_offer(m, &offer);
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    uint8_t chain[512], shared[IKE_X25519_BYTES];
+    struct ike_writer w;
+    struct ike_ke ke;
+    const uint8_t *ni;
+    size_t ni_len, len;
+    struct ike_sa *n;
+    uint16_t encr = sa->keys->aead_id;
+
+    if (p == NULL)
+        return false;                  /* a child SA, not the IKE SA */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (p->spi_size != 8 || !offers(p, IKE_TT_ENCR, encr) ||
+        !offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
+        !offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || pn == NULL ||
+        pke == NULL || ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
+        ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
+        sa->superseded || (n = ike_sa_new(z, false)) == NULL) {
+        zike_log(LOG_NOTICE, "peer %s: IKE SA rekey refused", sa->peer_name);
+        ike_w_notify(&w, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, NULL, 0);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
+                        chain, len);
+        return true;
+    }
+    memcpy(n->spi_i, p->spi, 8);
+    memcpy(n->ni, ni, ni_len);
+    n->ni_len = ni_len;
+    if ((n->keys = ike_keys_new()) == NULL ||
+        ike_x25519_shared(shared, n->dh_priv, ke.data, ke.len) != 0 ||
+        ike_derive(n->keys, encr, sa->keys->sk_d, shared, n->ni, n->ni_len,
+                   n->nr, n->nr_len, n->spi_i, n->spi_r) != 0) {
+        sodium_memzero(shared, sizeof shared);
+        n->state = IKE_ST_DEAD;
+        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
+                        chain, len);
+        return true;
+    }
+    sodium_memzero(shared, sizeof shared);
+    w_ike_proposal(&w, p->number, encr, n->spi_r);
+    ike_w_nonce(&w, n->nr, n->nr_len);
+    ike_w_ke(&w, IKE_DH_CURVE25519, n->dh_pub, sizeof n->dh_pub);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
+                    chain, len);
+    take_over(z, sa, n);
+    zike_log(LOG_NOTICE, "peer %s: IKE SA rekeyed (responder)",
+             n->peer_name);
+    return true;
+}
+
+void ike_rekey_response(struct zike *z, struct ike_sa *sa,
+                        const struct ike_message *m)
+{
+    struct request *r = &sa->req;
+    struct ike_sa_payload got;
+    const struct ike_proposal *p = ike_offer(m, &got);
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    uint8_t shared[IKE_X25519_BYTES];
+    struct ike_ke ke;
+    const uint8_t *nr;
+    size_t nr_len;
+    struct ike_sa *n;
+
+    r->kind = REQ_NONE;
+    if (p == NULL || p->spi_size != 8 || pn == NULL || pke == NULL ||
+        ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK ||
+        ike_parse_ke(pke, &ke) != IKE_OK ||
+        ike_x25519_shared(shared, r->dh_priv, ke.data, ke.len) != 0 ||
+        (n = ike_sa_new(z, true)) == NULL) {
+        zike_log(LOG_WARNING, "peer %s: IKE SA rekey failed; the old one "
+                 "stays", sa->peer_name);
+        sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+        sa->rekey_at = z->now + 10000U;       /* try again later */
+        return;
+    }
+    sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+    memcpy(n->spi_i, r->new_spi, 8);
+    memcpy(n->spi_r, p->spi, 8);
+    memcpy(n->ni, r->nonce, sizeof r->nonce);
+    n->ni_len = sizeof r->nonce;
+    memcpy(n->nr, nr, nr_len);
+    n->nr_len = nr_len;
+    if ((n->keys = ike_keys_new()) == NULL ||
+        ike_derive(n->keys, sa->keys->aead_id, sa->keys->sk_d, shared, n->ni,
+                   n->ni_len, n->nr, n->nr_len, n->spi_i, n->spi_r) != 0) {
+        sodium_memzero(shared, sizeof shared);
+        n->state = IKE_ST_DEAD;
+        return;
+    }
+    sodium_memzero(shared, sizeof shared);
+    take_over(z, sa, n);
+    zike_log(LOG_NOTICE, "peer %s: IKE SA rekeyed (initiator)",
+             n->peer_name);
+    /* The old IKE SA goes; its DELETE travels on the old keys. */
+    ike_send_delete_ike(z, sa);
+}
