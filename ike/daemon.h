@@ -27,6 +27,7 @@ struct child_sa {
     bool out_active;          /* the policy sends on spi_out */
     bool rekeyed;             /* a newer child replaces this one */
     bool want_rekey;          /* asked for by the control socket */
+    uint64_t rekey_after;     /* not before (ms): a refused rekey waits */
     uint64_t activate_at;     /* responder: switch to spi_out by then */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
 };

@@ -1350,6 +1350,15 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
 
 /* ---- CREATE_CHILD_SA --------------------------------------------------------- */
 
+/* Nonces compared as octet strings (RFC 7296 2.8.1). */
+static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
 static int start_child(struct zike *z, struct ike_sa *sa, const char *policy,
                        struct child_sa *old)
 {
@@ -1431,6 +1440,20 @@ static void child_request(struct zike *z, struct ike_sa *sa,
             goto reply;
         }
         snprintf(policy, sizeof policy, "%s", old->policy);
+        /* Simultaneous rekeys of one child SA: exactly one may win.  We
+         * refuse the peer's if the child is already rekeyed, or if we are
+         * rekeying it too and our nonce is the higher one; the peer,
+         * comparing the same two nonces, accepts ours. */
+        if (old->rekeyed ||
+            (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == old->spi_in &&
+             nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
+                       ni_len) > 0)) {
+            zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours "
+                     "wins", peer->name, old->policy);
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
+                         NULL, 0);
+            goto reply;
+        }
     } else if (!find_policy_notify(m, policy)) {
         snprintf(policy, sizeof policy, "%s", peer->policies[0]);
     }
@@ -1480,6 +1503,16 @@ static void child_response(struct zike *z, struct ike_sa *sa,
     r->kind = REQ_NONE;
     if (peer == NULL)
         return;
+    if (error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
+        struct child_sa *old = child_by_in(sa, r->old_spi_in);
+        zike_log(LOG_INFO, "peer %s: rekey of %s refused for now "
+                 "(simultaneous rekey, the peer's wins)", peer->name,
+                 r->policy);
+        if (old != NULL)
+            old->rekey_after = z->now + 1000U;
+        sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+        return;
+    }
     if (error_notify(m) != 0 || pn == NULL || pke == NULL ||
         ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK ||
         ike_parse_ke(pke, &ke) != IKE_OK ||
@@ -1836,7 +1869,7 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
             return;
     }
     for (struct child_sa *c = sa->children; c; c = c->next)
-        if (!c->rekeyed && c->transform != 0 &&
+        if (!c->rekeyed && c->transform != 0 && z->now >= c->rekey_after &&
             (c->want_rekey || child_soft_expired(z, c))) {
             c->want_rekey = false;
             if (start_child(z, sa, c->policy, c) == 0)

@@ -152,6 +152,26 @@ spis_after=$("$ctl" -s "ipc://$work/alice.ctl" list | awk '/^bob/ { print $4 }')
     [ "$("$ctl" -s "ipc://$work/alice.ctl" list | grep -c '^bob')" -eq 1 ]
 ok $? "the IKE SA was rekeyed (new SPIs, the old one deleted)"
 r=$(stat_of bob ike_rekeys); [ "${r:-0}" -eq 1 ]; ok $? "bob counted 1 IKE SA rekey"
+# Both sides rekey the same child SA at the same moment (RFC 7296 2.8.1).
+"$pp" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 150 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 150 --interval-ms 10 > "$work/cli.out" 2>&1 &
+cli=$!
+sleep 0.5
+for i in 1 2 3; do
+    "$ctl" -s "ipc://$work/alice.ctl" rekey bob > /dev/null &
+    rk=$!
+    "$ctl" -s "ipc://$work/bob.ctl" rekey alice > /dev/null
+    wait $rk
+    sleep 0.3
+done
+wait $cli; rc=$?
+wait $srv
+[ $rc -eq 0 ]; ok $? "simultaneous rekeys from both sides, 3 times, under traffic: 150 of 150"
+until_ok 5 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ] && [ \$(ZESP_SAD=$work/bob.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
+ok $? "after simultaneous rekeys: one SA pair left on each side"
+"$ctl" -s "ipc://$work/alice.ctl" list | grep -q "child orders .* active"
+ok $? "and it carries the policy"
 r=$(stat_of alice rekeys); [ "${r:-0}" -ge 2 ]
 ok $? "alice counted $r rekeys"
 until_ok 5 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
