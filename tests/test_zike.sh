@@ -92,6 +92,21 @@ reset() {   # stop the daemons, keep their logs for a failure's post-mortem
 }
 
 PSK=correct-horse-battery-staple
+s=$(cd "${srcdir:-.}" && pwd)
+
+# ---- the example configurations, keys filled in ---------------------------
+mkdir "$work/ex"
+(cd "$work/ex" && "$zesp" keygen --identity alice > /dev/null &&
+    "$zesp" keygen --identity bob > /dev/null)
+# Z85 has '&', which sed's replacement would read as the match.
+esc() { sed 's/[&\\|]/\\&/g' "$1"; }
+for n in alice bob; do
+    sed -e "s|@ALICE_PUB@|$(esc "$work/ex/alice.pub")|" \
+        -e "s|@BOB_PUB@|$(esc "$work/ex/bob.pub")|" \
+        "$s/examples/zike-$n.yaml" > "$work/ex/zike-$n.yaml"
+    "$zike" -c "$work/ex/zike-$n.yaml" --check > "$work/out" 2>&1
+    ok $? "examples/zike-$n.yaml is a valid configuration"
+done
 
 # ---- configuration checks ------------------------------------------------
 conf alice alice.example "$(port 0)"
