@@ -383,7 +383,8 @@ static void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
     p->number = 1;
     p->protocol = proto;
     p->spi_size = (uint8_t)spi_size;
-    memcpy(p->spi, spi, spi_size);
+    if (spi_size)
+        memcpy(p->spi, spi, spi_size);
     p->transforms[p->ntransforms++] = (struct ike_transform){
         IKE_TT_ENCR, encr,
         (uint16_t)(encr == IKE_ENCR_AES_GCM_16 ||

@@ -24,28 +24,7 @@
 #include "control.h"
 #include "daemon.h"
 
-int zike_log_level = LOG_INFO;
 static volatile sig_atomic_t got_term, got_hup;
-
-void zike_log(int level, const char *fmt, ...)
-{
-    static const char *const names[] = { "emerg", "alert", "crit", "error",
-                                         "warning", "notice", "info",
-                                         "debug" };
-    struct timespec ts;
-    char line[1024];
-    va_list ap;
-
-    if (level > zike_log_level)
-        return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%lld.%03ld zike[%d] %s: %s\n", (long long)ts.tv_sec,
-            ts.tv_nsec / 1000000, (int)getpid(),
-            names[level & 7], line);
-}
 
 static uint64_t now_ms(void)
 {

@@ -6,4 +6,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_esp_payload" "$s/fuzz/corpus/esp_payload" &&
 "$b/fuzz/replay_config" "$s/fuzz/corpus/config" &&
 "$b/fuzz/replay_ike_message" "$s/fuzz/corpus/ike_message" &&
-echo "4 passed, 0 failed"
+"$b/fuzz/replay_ike_exchange" "$s/fuzz/corpus/ike_exchange" &&
+echo "5 passed, 0 failed"

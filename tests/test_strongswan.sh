@@ -9,16 +9,12 @@
 # both.  Needs root (network namespaces); skipped otherwise.
 b=$(cd "${builddir:-.}" && pwd)
 charon=${CHARON:-/usr/lib/ipsec/charon}
-skip() {
-    echo "skip: $1"
-    echo "0 passed, 0 failed, 1 skipped"
-    exit 0
-}
-[ "$(id -u)" -eq 0 ] || skip "not root: network namespaces need it"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+[ "$(id -u)" -eq 0 ] || skip_all "not root: network namespaces need it"
 [ -x "$charon" ] && command -v swanctl > /dev/null ||
-    skip "strongSwan not installed (strongswan-charon strongswan-swanctl)"
+    skip_all "strongSwan not installed (strongswan-charon strongswan-swanctl)"
 ns=zsw$$ hv=zs$$h sv=zs$$s
-ip netns add "$ns" 2> /dev/null || skip "cannot create a network namespace"
+ip netns add "$ns" 2> /dev/null || skip_all "cannot create a network namespace"
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-sw.XXXXXX")
 chmod 700 "$work"
 cleanup() {
@@ -32,28 +28,12 @@ cleanup() {
 trap cleanup EXIT
 [ -n "$KEEP" ] && trap "" EXIT
 umask 077
-passed=0 failed=0 skipped=0
-ok() {
-    if [ "$1" -eq 0 ]; then
-        echo "ok   $2"; passed=$((passed + 1))
-    else
-        echo "FAIL $2"; failed=$((failed + 1))
-    fi
-}
-until_ok() {
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1; t=$((t - 1))
-    done
-    return 1
-}
 ip link add "$hv" type veth peer name "$sv" &&
     ip link set "$sv" netns "$ns" &&
     ip addr add 10.77.0.1/24 dev "$hv" && ip link set "$hv" up &&
     ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$sv" &&
     ip netns exec "$ns" ip link set "$sv" up &&
-    ip netns exec "$ns" ip link set lo up || skip "cannot set up veth"
+    ip netns exec "$ns" ip link set lo up || skip_all "cannot set up veth"
 
 export STRONGSWAN_CONF="$work/strongswan.conf"
 vici="unix://$work/charon.vici"
@@ -240,5 +220,4 @@ if [ "$failed" -ne 0 ]; then
     done
     echo "== charon.log"; grep -E "IKE\]|CFG\] selected|CHD\]" "$work/charon.log" | grep -v "^.*\] +[0-9]*: " | tail -n 30
 fi
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+finish

@@ -21,14 +21,7 @@ trap cleanup EXIT
 [ -n "$KEEP" ] && trap "for p in \$pids; do kill -9 \$p; done" EXIT
 umask 077
 mkdir "$work/logs"
-passed=0 failed=0
-ok() {
-    if [ "$1" -eq 0 ]; then
-        echo "ok   $2"; passed=$((passed + 1))
-    else
-        echo "FAIL $2"; failed=$((failed + 1))
-    fi
-}
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 base=$((20000 + $$ % 20000))
 port() { echo $((base + $1)); }
 
@@ -68,14 +61,6 @@ stop() {    # stop NAME [signal]
     wait "$p" 2>/dev/null
 }
 # until SECONDS CMD...: poll CMD every 0.1 s
-until_ok() {
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1; t=$((t - 1))
-    done
-    return 1
-}
 established() { "$ctl" -s "ipc://$work/$1.ctl" list 2>/dev/null | grep -q "^$2 .*established"; }
 active_child() { "$ctl" -s "ipc://$work/$1.ctl" list 2>/dev/null | grep -q "child $2 .* active"; }
 nsas() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | grep -c '^0x'; }
@@ -359,5 +344,4 @@ if [ "$failed" -ne 0 ]; then
         [ -f "$f" ] && { echo "== $f"; tail -n 12 "$f"; }
     done
 fi
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

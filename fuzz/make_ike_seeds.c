@@ -1,0 +1,157 @@
+/*
+ * Writes the seed corpus of ike_exchange_fuzz (see its header for the
+ * input format): well-formed inner payload chains of each exchange zike
+ * handles.  Deterministic, so running it again rewrites the same files.
+ *   make_ike_seeds DIR
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ikev2.h"
+
+static uint8_t pub[32], nonce[32];
+
+static void put(const char *dir, int n, uint8_t mode, uint8_t ex,
+                const uint8_t *chain, size_t len)
+{
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/seed-%02d", dir, n);
+    if ((f = fopen(path, "wb")) == NULL)
+        return;
+    fputc(mode, f);
+    if (mode == 0)
+        fputc(ex, f);
+    fwrite(chain, 1, len, f);
+    fclose(f);
+}
+
+static void esp_sa(struct ike_writer *w, bool dh)
+{
+    struct ike_sa_payload sa = { .nproposals = 1 };
+    struct ike_proposal *p = &sa.proposals[0];
+
+    *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_ESP,
+                                .spi_size = 4, .spi = { 0, 0, 0x20, 0 } };
+    p->transforms[p->ntransforms++] =
+        (struct ike_transform){ IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 };
+    if (dh)
+        p->transforms[p->ntransforms++] =
+            (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
+    p->transforms[p->ntransforms++] =
+        (struct ike_transform){ IKE_TT_ESN, IKE_ESN_YES, 0 };
+    ike_w_sa(w, &sa);
+}
+
+static void ike_sa(struct ike_writer *w)
+{
+    struct ike_sa_payload sa = { .nproposals = 1 };
+    struct ike_proposal *p = &sa.proposals[0];
+
+    *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_IKE,
+                                .spi_size = 8, .ntransforms = 3,
+                                .spi = { 1, 2, 3, 4, 5, 6, 7, 8 } };
+    p->transforms[0] =
+        (struct ike_transform){ IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 };
+    p->transforms[1] =
+        (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
+    p->transforms[2] = (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
+    ike_w_sa(w, &sa);
+}
+
+static void tail(struct ike_writer *w)
+{
+    ike_w_ts_any(w, IKE_PL_TSI);
+    ike_w_ts_any(w, IKE_PL_TSR);
+    ike_w_notify(w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol", 3);
+}
+
+int main(int argc, char **argv)
+{
+    uint8_t chain[2048], priv[32] = { 9 };
+    struct ike_writer w;
+    size_t len;
+    int n = 0;
+
+    if (argc != 2 || sodium_init() < 0)
+        return 2;
+    crypto_scalarmult_base(pub, priv);
+    memset(nonce, 0x5a, sizeof nonce);
+
+    /* A new child SA, then a rekey of child SA 0x00002000. */
+    for (int rekey = 0; rekey < 2; rekey++) {
+        ike_w_init_chain(&w, chain, sizeof chain);
+        if (rekey)
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_REKEY_SA,
+                         (const uint8_t *)"\0\0\x20\0", 4, NULL, 0);
+        esp_sa(&w, true);
+        ike_w_nonce(&w, nonce, sizeof nonce);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+        tail(&w);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 0, 0, chain, len);
+    }
+    /* An IKE SA rekey request. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_sa(&w);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 0, 0, chain, len);
+    /* INFORMATIONAL: delete child SAs, delete the IKE SA, liveness. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, (const uint8_t *)"\0\0\x20\0\0\0\x30\0", 2);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 0, 1, chain, len);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 0, 1, chain, len);
+    put(argv[1], n++, 0, 1, (const uint8_t *)"", 1);
+    /* IKE_AUTH with a (wrong) PSK AUTH and a child SA. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDI, IKE_ID_FQDN, "peer.example", 12);
+    ike_w_auth(&w, 2, nonce, 32);
+    esp_sa(&w, false);
+    tail(&w);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 0, 2, chain, len);
+    /* Responses: to our CREATE_CHILD_SA, and to our IKE SA rekey. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    esp_sa(&w, true);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    tail(&w);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 1, 0, chain, len);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_sa(&w);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        put(argv[1], n++, 2, 0, chain, len);
+    /* A whole IKE_SA_INIT request, unencrypted. */
+    {
+        struct ike_header h = { .exchange = IKE_SA_INIT,
+                                .flags = IKE_FLAG_INITIATOR };
+        uint8_t msg[1024];
+        struct ike_sa_payload sa = { .nproposals = 1 };
+
+        memset(h.spi_i, 0x77, 8);
+        sa.proposals[0] = (struct ike_proposal){
+            .number = 1, .protocol = IKE_PROTO_IKE, .ntransforms = 3,
+            .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                            { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+                            { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+        ike_w_init(&w, msg, sizeof msg, &h);
+        ike_w_sa(&w, &sa);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+        ike_w_nonce(&w, nonce, sizeof nonce);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 3, 0, msg, len);
+    }
+    printf("%d seeds\n", n);
+    return 0;
+}
