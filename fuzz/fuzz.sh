@@ -28,7 +28,7 @@ for target in $targets; do
     extra=""
     [ "$target" = ike_exchange ] && extra=$daemon_sources
     # shellcheck disable=SC2086
-    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$build" \
+    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$src/tests" -I"$build" \
         "$src/fuzz/${target}_fuzz.c" $lib_sources $extra $deps -lpthread -o "$bin"
     corpus="$build/corpus-$target"
     mkdir -p "$corpus"

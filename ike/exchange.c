@@ -1641,6 +1641,28 @@ static int send_dpd(struct zike *z, struct ike_sa *sa)
 
 /* ---- dispatch ---------------------------------------------------------------- */
 
+/* An error notify in answer to a request that decrypted but did not parse:
+ * UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, else INVALID_SYNTAX. */
+static void refuse_request(struct zike *z, struct ike_sa *sa,
+                           const struct route *from,
+                           const struct ike_message *m, int err)
+{
+    uint8_t chain[64], type = m->unsupported_critical;
+    struct ike_writer w;
+    size_t len;
+
+    sa->mid_in++;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (err == IKE_ECRITICAL)
+        ike_w_notify(&w, 0, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, NULL, 0,
+                     &type, 1);
+    else
+        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
+                    len);
+}
+
 static struct ike_sa *find_sa(struct zike *z, const struct ike_message *m)
 {
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
@@ -1717,9 +1739,14 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
                            (m.hdr.flags & IKE_FLAG_INITIATOR) != 0)) !=
         IKE_OK) {
         z->stats.dropped_messages++;
-        zike_log(LOG_NOTICE, "peer %s: dropped an IKE message: %s",
+        zike_log(LOG_NOTICE, "peer %s: %s an IKE message: %s",
                  sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                 err == IKE_EAUTH || response ? "dropped" : "refused",
                  ike_strerror(err));
+        /* Authentic but malformed requests are answered (RFC 7296 2.21);
+         * forgeries and responses are not. */
+        if (err != IKE_EAUTH && !response)
+            refuse_request(z, sa, from, &m, err);
         return;
     }
     sa->last_heard = z->now;
