@@ -6,6 +6,7 @@ set -eu
 out=${BENCH_OUT:-bench}
 mkdir -p "$out"
 ./bench/zesp_bench "$@" --markdown "$out/tables.md" --data "$out/throughput.dat"
+./bench/zike_bench "$@" --markdown "$out/tables.md"
 
 {
     echo "# zesp benchmark results"

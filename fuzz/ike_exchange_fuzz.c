@@ -57,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1:
     case 2:
         sa->req.kind = data[0] % 4 == 1 ? REQ_CHILD : REQ_IKE_REKEY;
+        sa->req.resend_at = UINT64_MAX;    /* no retransmission here */
         sa->req.mid = sa->mid_out++;
         snprintf(sa->req.policy, sizeof sa->req.policy, "pol");
         sa->req.spi_in = 0x1000;

@@ -73,13 +73,12 @@ struct ike_sa {
     uint8_t spi_i[8], spi_r[8];
     uint8_t ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
     size_t ni_len, nr_len;
-    uint8_t *dh_priv;               /* locked, until the keys are made */
     uint8_t dh_pub[IKE_X25519_BYTES];
     uint8_t *msg1, *msg2;           /* IKE_SA_INIT request and response */
     size_t msg1_len, msg2_len;
     uint8_t cookie[64];
     size_t cookie_len;
-    struct ike_keys *keys;
+    struct ike_keys *keys;          /* from the start: dh_priv lives there */
     uint64_t iv_counter;
     uint32_t mid_out, mid_in;
     struct request req;

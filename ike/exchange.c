@@ -458,7 +458,7 @@ struct ike_sa *ike_sa_new(struct zike *z, bool initiator)
 
     if (sa == NULL)
         return NULL;
-    if ((sa->dh_priv = sodium_malloc(IKE_X25519_BYTES)) == NULL) {
+    if ((sa->keys = ike_keys_new()) == NULL) {
         free(sa);
         return NULL;
     }
@@ -472,8 +472,8 @@ struct ike_sa *ike_sa_new(struct zike *z, bool initiator)
         sa->nr_len = IKE_NONCE_BYTES;
         randombytes_buf(sa->nr, sa->nr_len);
     }
-    if (ike_x25519_keypair(sa->dh_pub, sa->dh_priv) != 0) {
-        sodium_free(sa->dh_priv);
+    if (ike_x25519_keypair(sa->dh_pub, sa->keys->dh_priv) != 0) {
+        ike_keys_free(sa->keys);
         free(sa);
         return NULL;
     }
@@ -496,7 +496,6 @@ void ike_sa_free(struct zike *z, struct ike_sa *sa)
         sa->children = c->next;
         free(c);
     }
-    sodium_free(sa->dh_priv);
     ike_keys_free(sa->keys);
     free(sa->msg1);
     free(sa->msg2);
@@ -567,12 +566,11 @@ static int derive(struct ike_sa *sa, uint16_t encr, const uint8_t *peer_pub,
     uint8_t shared[IKE_X25519_BYTES];
     int rc = -1;
 
-    if ((sa->keys = ike_keys_new()) != NULL &&
-        ike_x25519_shared(shared, sa->dh_priv, peer_pub, peer_len) == 0)
+    if (ike_x25519_shared(shared, sa->keys->dh_priv, peer_pub, peer_len) == 0)
         rc = ike_derive(sa->keys, encr, NULL, shared, sa->ni, sa->ni_len,
                         sa->nr, sa->nr_len, sa->spi_i, sa->spi_r);
     sodium_memzero(shared, sizeof shared);
-    sodium_memzero(sa->dh_priv, IKE_X25519_BYTES);
+    sodium_memzero(sa->keys->dh_priv, IKE_X25519_BYTES);
     return rc;
 }
 
@@ -1712,7 +1710,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
             init_response(z, sa, buf, len, &m);
         return;
     }
-    if (sa->keys == NULL || (sa->state == IKE_ST_HALF_OPEN &&
+    if (sa->keys->aead == NULL || (sa->state == IKE_ST_HALF_OPEN &&
                              m.hdr.exchange != IKE_AUTH)) {
         z->stats.dropped_messages++;
         return;
@@ -1816,6 +1814,10 @@ static void retransmit(struct zike *z, struct ike_sa *sa)
 
     if (r->kind == REQ_NONE || z->now < r->resend_at)
         return;
+    if (r->buf == NULL) {              /* never sent: nothing to repeat */
+        r->kind = REQ_NONE;
+        return;
+    }
     if (++r->tries > z->conf.retransmit_tries) {
         z->stats.dead_peers++;
         r->kind = REQ_NONE;

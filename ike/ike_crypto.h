@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "ikev2.h"
+#include "sad.h"
 
 struct transform;
-struct sa_key;
 
 #define IKE_PRF_BYTES 32U             /* HMAC-SHA-256 */
 #define IKE_SK_E_BYTES 36U            /* AEAD key (32) and salt (4) */
@@ -31,14 +31,17 @@ void ike_prf(uint8_t out[IKE_PRF_BYTES], const uint8_t *key, size_t keylen,
 int ike_prf_plus(uint8_t *out, size_t len, const uint8_t *key, size_t keylen,
                  const struct ike_chunk *parts, size_t n);
 
-/* The keys of one IKE SA, in locked memory (ike_keys_new). */
+/* The keys of one IKE SA in one locked, guarded allocation
+ * (ike_keys_new): the expanded AEAD keys first, for their alignment, and
+ * the X25519 secret used until the keys are made. */
 struct ike_keys {
+    struct sa_key ei, er;             /* expanded AEAD keys */
     uint8_t sk_d[IKE_PRF_BYTES];
     uint8_t sk_pi[IKE_PRF_BYTES];
     uint8_t sk_pr[IKE_PRF_BYTES];
     uint8_t sk_ei[IKE_SK_E_BYTES];
     uint8_t sk_er[IKE_SK_E_BYTES];
-    struct sa_key *ei, *er;           /* expanded AEAD keys */
+    uint8_t dh_priv[IKE_X25519_BYTES];
     const struct transform *aead;
     uint16_t aead_id;                 /* IKE_ENCR_* */
 };

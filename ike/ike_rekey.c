@@ -68,7 +68,7 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
     old->rekey_at = z->now + SUPERSEDED_MS;
     n->state = IKE_ST_ESTABLISHED;
     n->last_heard = z->now;
-    sodium_memzero(n->dh_priv, IKE_X25519_BYTES);
+    sodium_memzero(n->keys->dh_priv, IKE_X25519_BYTES);
     capture_keys(n->spi_i, n->spi_r, n->keys);
     ike_sa_established(z, n);
     z->stats.ike_rekeys++;
@@ -132,8 +132,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     memcpy(n->spi_i, p->spi, 8);
     memcpy(n->ni, ni, ni_len);
     n->ni_len = ni_len;
-    if ((n->keys = ike_keys_new()) == NULL ||
-        ike_x25519_shared(shared, n->dh_priv, ke.data, ke.len) != 0 ||
+    if (ike_x25519_shared(shared, n->keys->dh_priv, ke.data, ke.len) != 0 ||
         ike_derive(n->keys, encr, sa->keys->sk_d, shared, n->ni, n->ni_len,
                    n->nr, n->nr_len, n->spi_i, n->spi_r) != 0) {
         sodium_memzero(shared, sizeof shared);
@@ -190,8 +189,7 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
     n->ni_len = sizeof r->nonce;
     memcpy(n->nr, nr, nr_len);
     n->nr_len = nr_len;
-    if ((n->keys = ike_keys_new()) == NULL ||
-        ike_derive(n->keys, sa->keys->aead_id, sa->keys->sk_d, shared, n->ni,
+    if (ike_derive(n->keys, sa->keys->aead_id, sa->keys->sk_d, shared, n->ni,
                    n->ni_len, n->nr, n->nr_len, n->spi_i, n->spi_r) != 0) {
         sodium_memzero(shared, sizeof shared);
         n->state = IKE_ST_DEAD;

@@ -52,26 +52,16 @@ struct ike_keys *ike_keys_new(void)
 {
     struct ike_keys *k = sodium_malloc(sizeof *k);
 
-    if (k == NULL)
-        return NULL;
-    memset(k, 0, sizeof *k);
-    k->ei = sodium_malloc(sizeof *k->ei);
-    k->er = sodium_malloc(sizeof *k->er);
-    if (k->ei == NULL || k->er == NULL) {
-        ike_keys_free(k);
-        return NULL;
-    }
+    if (k != NULL)
+        memset(k, 0, sizeof *k);
     return k;
 }
 
 void ike_keys_free(struct ike_keys *k)
 {
-    if (k == NULL)
-        return;
     /* sodium_free wipes before it releases. */
-    sodium_free(k->ei);
-    sodium_free(k->er);
-    sodium_free(k);
+    if (k != NULL)
+        sodium_free(k);
 }
 
 static void set_aead_key(struct sa_key *sk, const struct transform *t,
@@ -121,8 +111,8 @@ int ike_derive(struct ike_keys *k, uint16_t encr, const uint8_t *old_sk_d,
            IKE_PRF_BYTES);
     k->aead = t;
     k->aead_id = encr;
-    set_aead_key(k->ei, t, k->sk_ei);
-    set_aead_key(k->er, t, k->sk_er);
+    set_aead_key(&k->ei, t, k->sk_ei);
+    set_aead_key(&k->er, t, k->sk_er);
     sodium_memzero(skeyseed, sizeof skeyseed);
     sodium_memzero(km, sizeof km);
     sodium_memzero(nonces, sizeof nonces);

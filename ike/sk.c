@@ -29,7 +29,7 @@ int ike_sk_seal(uint8_t *buf, size_t cap, size_t sk_at, size_t plain_len,
     size_t head = sk_at + IKE_PAYLOAD_HEADER_BYTES;
     uint8_t *iv = buf + head, *plain = iv + IKE_SK_IV_BYTES;
     size_t total = head + IKE_SK_IV_BYTES + plain_len + 1 + IKE_SK_ICV_BYTES;
-    const struct sa_key *key = initiator ? k->ei : k->er;
+    const struct sa_key *key = initiator ? &k->ei : &k->er;
     uint8_t nonce[NONCE_BYTES];
 
     if (total > cap || total > IKE_MAX_MESSAGE)
@@ -53,7 +53,7 @@ int ike_sk_open(uint8_t *buf, size_t len, struct ike_message *m,
                 const struct ike_keys *k, bool from_initiator)
 {
     const struct ike_payload *sk = ike_find(m, IKE_PL_SK);
-    const struct sa_key *key = from_initiator ? k->ei : k->er;
+    const struct sa_key *key = from_initiator ? &k->ei : &k->er;
     uint8_t nonce[NONCE_BYTES];
     uint8_t *iv, *ct;
     size_t ct_len, pad, head;

@@ -311,6 +311,8 @@ start bob; start carol
 c=$(sed -n 's/.*cookies \([0-9]*\).*/\1/p' "$work/flood.out")
 [ "${c:-0}" -ge 40 ]; ok $? "IKE_SA_INIT flood: $c of 50 answered with a COOKIE"
 start alice
+# zike creates the policies in the SAD when it starts; wait for it.
+until_ok 5 "$ctl" -s "ipc://$work/alice.ctl" stats
 "$pp" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 20 > "$work/srv.out" 2>&1 &
 srv=$!
 "$pp" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 20 --wait-sa 5000 > "$work/cli.out" 2>&1
