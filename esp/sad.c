@@ -10,6 +10,7 @@
 #include "sad.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -31,6 +32,7 @@
 #define SAD_POLICIES_DEFAULT 256U
 #define SAD_POLICIES_MAX (1U << 16)
 #define SAD_SPINS_BEFORE_CHECK 256U
+#define SAD_SPINS_GIVE_UP (256U * 10000U)    /* 10,000 yields: about 1 s */
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "the SAD needs lock-free 32- and 64-bit atomics");
@@ -261,8 +263,14 @@ static int sad_create_file(const char *path, const zesp_sad_opts *opts)
     if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
         return errno;
     err = fchmod(fd, mode) ? errno : 0;  /* whatever the umask */
-    if (!err && ftruncate(fd, (off_t)plan.total_bytes) != 0)
-        err = errno;
+    /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
+     * some process when it first touches a page of the mapping. */
+    if (!err) {
+        err = posix_fallocate(fd, 0, (off_t)plan.total_bytes);
+        /* A file system without fallocate: size it; blocks come later. */
+        if (err == EOPNOTSUPP || err == EINVAL)
+            err = ftruncate(fd, (off_t)plan.total_bytes) != 0 ? errno : 0;
+    }
     if (!err) {
         map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
                    fd, 0);
@@ -280,6 +288,37 @@ static int sad_create_file(const char *path, const zesp_sad_opts *opts)
     close(fd);
     unlink(tmp);
     return err;
+}
+
+/* The writers' lock as the file holds it could be damaged too, and glibc
+ * trusts it: an owner on an unlocked mutex aborts, a lock word naming a
+ * thread that does not exist waits forever.  Refuse such a file. */
+static bool lock_sane(pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    pthread_mutex_t ref;
+    bool ok;
+    unsigned tid;
+
+    if (mutex_init_shared(&ref) != 0)
+        return false;
+    ok = m->__data.__kind == ref.__data.__kind;
+    pthread_mutex_destroy(&ref);
+    if (!ok)
+        return false;
+    tid = (unsigned)m->__data.__lock & 0x3fffffffU;   /* FUTEX_TID_MASK */
+    if (tid == 0)
+        return m->__data.__owner == 0;
+    /* Held: by a thread that exists (not this one: it holds nothing
+     * yet), or by one the kernel saw die. */
+    if (tid == (unsigned)gettid())
+        return false;
+    return ((unsigned)m->__data.__lock & 0x40000000U) ||  /* OWNER_DIED */
+           kill((pid_t)tid, 0) == 0 || errno == EPERM;
+#else
+    (void)m;
+    return true;
+#endif
 }
 
 static int sad_map_file(struct zesp_sad *sad, const char *path, int fd)
@@ -308,6 +347,14 @@ static int sad_map_file(struct zesp_sad *sad, const char *path, int fd)
         return err;
     }
     sad_attach(sad, map);
+    if ((err = sad_sane(sad)) != 0 ||
+        (err = lock_sane(&sad->hdr->lock) ? 0 : ZESP_EBADSAD) != 0) {
+        if (sad->keys_locked)
+            (void)munlock(sad->keys, h.keys_bytes);
+        munmap(map, h.total_bytes);
+        sad->hdr = NULL;
+        return err;
+    }
     sad->shared = true;
     snprintf(sad->path, sizeof sad->path, "%s", path);
     return 0;
@@ -423,12 +470,24 @@ static void sad_unstick(struct zesp_sad *sad)
 
 int sad_lock(struct zesp_sad *sad)
 {
-    int rc = pthread_mutex_lock(&sad->hdr->lock);
+    struct timespec deadline;
+    int rc;
 
-    /* A writer died holding the lock: repair, then carry on. */
+    /* Writers hold the lock for microseconds.  Longer than this, the lock
+     * word is damaged (it names a live thread that is no writer): say so
+     * rather than wait for ever. */
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += SAD_LOCK_TIMEOUT_S;
+    rc = pthread_mutex_timedlock(&sad->hdr->lock, &deadline);
+
+    /* A writer died holding the lock: repair, then carry on.  An index
+     * left mid-change with the lock free (a damaged file) is repaired
+     * too, or every lookup of this writer would wait for it forever. */
     if (rc == EOWNERDEAD) {
         sad_repair(sad);
         rc = pthread_mutex_consistent(&sad->hdr->lock);
+    } else if (rc == 0 && (atomic_load(&sad->hdr->index_version) & 1U)) {
+        sad_repair(sad);
     }
     return rc;
 }
@@ -457,7 +516,7 @@ static struct sa_slot *index_entry(struct zesp_sad *sad, uint32_t pos)
 {
     uint32_t v = atomic_load_explicit(&sad->index[pos], memory_order_acquire);
 
-    return v ? sad_slot(sad, v - 1U) : NULL;
+    return v && v <= sad->hdr->capacity ? sad_slot(sad, v - 1U) : NULL;
 }
 
 /* Writers only (lock held). */
@@ -467,9 +526,14 @@ void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no)
     uint32_t mask = sad->hdr->index_size - 1U;
     uint32_t pos = index_hash(s->spi, s->direction) & mask;
 
-    while (atomic_load_explicit(&sad->index[pos], memory_order_relaxed))
-        pos = (pos + 1U) & mask;
-    atomic_store_explicit(&sad->index[pos], slot_no + 1U, memory_order_release);
+    /* The index has more entries than there are slots, so a free one
+     * exists; the bound only guards against a damaged index. */
+    for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask)
+        if (atomic_load_explicit(&sad->index[pos], memory_order_relaxed) == 0) {
+            atomic_store_explicit(&sad->index[pos], slot_no + 1U,
+                                  memory_order_release);
+            return;
+        }
 }
 
 /* Writers only (lock held): remove, then shift later entries back so that
@@ -480,9 +544,12 @@ void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no)
     struct sa_slot *s = sad_slot(sad, slot_no);
     uint32_t hole = index_hash(s->spi, s->direction) & mask;
 
-    while (atomic_load_explicit(&sad->index[hole], memory_order_relaxed) !=
-           slot_no + 1U)
-        hole = (hole + 1U) & mask;
+    for (uint32_t n = 0;
+         atomic_load_explicit(&sad->index[hole], memory_order_relaxed) !=
+         slot_no + 1U;
+         n++, hole = (hole + 1U) & mask)
+        if (n == mask)
+            return;                   /* not indexed: nothing to remove */
     index_begin(sad);
     for (uint32_t pos = (hole + 1U) & mask;; pos = (pos + 1U) & mask) {
         struct sa_slot *e = index_entry(sad, pos);
@@ -539,6 +606,8 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                                               memory_order_acquire);
             if (e == 0)
                 break;
+            if (e > sad->hdr->capacity)     /* damaged: never followed */
+                continue;
             if (slot_matches(sad_slot(sad, e - 1U), spi, direction, &ref->gen)) {
                 ref->slot = sad_slot(sad, e - 1U);
                 ref->key = &sad->keys[e - 1U];
@@ -551,6 +620,10 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
         if (++retries % SAD_SPINS_BEFORE_CHECK == 0) {
             sad_unstick(sad);
             sched_yield();
+            /* Mid-change for this long, and no writer could repair it (a
+             * damaged lock): the file is damaged, not busy. */
+            if (retries >= SAD_SPINS_GIVE_UP)
+                return ZESP_EBADSAD;
         }
     }
 }

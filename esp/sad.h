@@ -139,6 +139,9 @@ void sad_unlock(struct zesp_sad *sad);
 void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no);
 void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no);
 void sad_index_rebuild(struct zesp_sad *sad);
+#define SAD_LOCK_TIMEOUT_S 2   /* a writer's lock held longer: damaged */
+/* At attach: 0, or ZESP_EBADSAD for values no writer could leave. */
+int sad_sane(const struct zesp_sad *sad);
 
 int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
              struct sa_ref *ref);

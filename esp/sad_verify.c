@@ -20,6 +20,27 @@ static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
            s->window_words <= sad->hdr->max_window_words;
 }
 
+/* Without the lock, at attach: values no writer could have left, however
+ * it died (an index entry past the slots, an unknown slot state, a live
+ * SA whose window does not fit), mean a file damaged from outside. */
+int sad_sane(const struct zesp_sad *sad)
+{
+    for (uint32_t i = 0; i < sad->hdr->index_size; i++)
+        if (atomic_load(&sad->index[i]) > sad->hdr->capacity)
+            return ZESP_EBADSAD;
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        const struct sa_slot *s = sad_slot((struct zesp_sad *)sad, i);
+        uint32_t state = atomic_load(&s->state);
+
+        if (state > SLOT_LIVE)
+            return ZESP_EBADSAD;
+        if (state == SLOT_LIVE && !(atomic_load(&s->gen) & 1U) &&
+            !slot_sane(sad, s))
+            return ZESP_EBADSAD;
+    }
+    return 0;
+}
+
 static int verify_locked(struct zesp_sad *sad)
 {
     uint32_t live = 0, indexed = 0;

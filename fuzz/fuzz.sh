@@ -21,7 +21,7 @@ lib_sources="$(ls "$src"/esp/*.c) $(for f in message writer prf sk auth; do
 # The daemon's exchange handlers, without its main loop and control socket.
 daemon_sources=$(for f in log zike_config exchange ike_rekey capture; do
     echo "$src/ike/$f.c"; done)
-targets="esp_open esp_payload config ike_message ike_exchange"
+targets="esp_open esp_payload config ike_message ike_exchange sad_attach"
 
 for target in $targets; do
     bin="$build/fuzz_$target"
@@ -34,7 +34,9 @@ for target in $targets; do
     mkdir -p "$corpus"
     cp "$src/fuzz/corpus/$target/"* "$corpus/"
     log="$build/fuzz-$target.log"
-    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+    max_len=4096
+    [ "$target" = sad_attach ] && max_len=65536    # whole SAD files
+    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=$max_len -timeout=10 \
             -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$build/" > "$log" 2>&1; then
         tail -n 40 "$log"

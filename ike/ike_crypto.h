@@ -31,9 +31,10 @@ void ike_prf(uint8_t out[IKE_PRF_BYTES], const uint8_t *key, size_t keylen,
 int ike_prf_plus(uint8_t *out, size_t len, const uint8_t *key, size_t keylen,
                  const struct ike_chunk *parts, size_t n);
 
-/* The keys of one IKE SA in one locked, guarded allocation
- * (ike_keys_new): the expanded AEAD keys first, for their alignment, and
- * the X25519 secret used until the keys are made. */
+/* The keys of one IKE SA in locked memory (ike_keys_new, from a pool:
+ * not thread-safe; zike has one thread): the expanded AEAD keys first,
+ * for their alignment, and the X25519 secret used until the keys are
+ * made. */
 struct ike_keys {
     struct sa_key ei, er;             /* expanded AEAD keys */
     uint8_t sk_d[IKE_PRF_BYTES];

@@ -7,4 +7,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_config" "$s/fuzz/corpus/config" &&
 "$b/fuzz/replay_ike_message" "$s/fuzz/corpus/ike_message" &&
 "$b/fuzz/replay_ike_exchange" "$s/fuzz/corpus/ike_exchange" &&
-echo "5 passed, 0 failed"
+"$b/fuzz/replay_sad_attach" "$s/fuzz/corpus/sad_attach" &&
+echo "6 passed, 0 failed"
