@@ -139,7 +139,9 @@ void sad_unlock(struct zesp_sad *sad);
 void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no);
 void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no);
 void sad_index_rebuild(struct zesp_sad *sad);
+#ifndef SAD_LOCK_TIMEOUT_S      /* fuzzing sets it to 0 */
 #define SAD_LOCK_TIMEOUT_S 2   /* a writer's lock held longer: damaged */
+#endif
 /* At attach: 0, or ZESP_EBADSAD for values no writer could leave. */
 int sad_sane(const struct zesp_sad *sad);
 

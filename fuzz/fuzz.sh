@@ -21,12 +21,17 @@ lib_sources="$(ls "$src"/esp/*.c) $(for f in message writer prf sk auth; do
 # The daemon's exchange handlers, without its main loop and control socket.
 daemon_sources=$(for f in log zike_config exchange ike_rekey capture; do
     echo "$src/ike/$f.c"; done)
-targets="esp_open esp_payload config ike_message ike_exchange sad_attach"
+targets="esp_open esp_payload config ike_message ike_exchange sad_attach zike_config"
 
 for target in $targets; do
     bin="$build/fuzz_$target"
     extra=""
-    [ "$target" = ike_exchange ] && extra=$daemon_sources
+    case $target in
+    ike_exchange) extra=$daemon_sources ;;
+    zike_config) extra="$src/ike/log.c $src/ike/zike_config.c" ;;
+    # A damaged lock or index would make each input wait seconds.
+    sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
+    esac
     # shellcheck disable=SC2086
     $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$src/tests" -I"$build" \
         "$src/fuzz/${target}_fuzz.c" $lib_sources $extra $deps -lpthread -o "$bin"

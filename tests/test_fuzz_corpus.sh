@@ -8,4 +8,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_ike_message" "$s/fuzz/corpus/ike_message" &&
 "$b/fuzz/replay_ike_exchange" "$s/fuzz/corpus/ike_exchange" &&
 "$b/fuzz/replay_sad_attach" "$s/fuzz/corpus/sad_attach" &&
-echo "6 passed, 0 failed"
+"$b/fuzz/replay_zike_config" "$s/fuzz/corpus/zike_config" &&
+echo "7 passed, 0 failed"

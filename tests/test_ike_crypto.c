@@ -3,7 +3,8 @@
  * vectors, prf+ built block by block as RFC 7296 2.13 writes it, both
  * ends of an X25519 exchange deriving the same IKE SA keys, the Encrypted
  * payload sealed and opened (and refused when any byte is changed), and
- * the AUTH payload with a PSK and with Ed25519 (RFC 8420).
+ * the AUTH payload with a PSK and with Ed25519 (RFC 8420), and IKE SA
+ * keys wiped the moment they are released.
  */
 #include <sodium.h>
 
@@ -266,6 +267,29 @@ static void child_keymat(void)
     }
 }
 
+/* Keys released are wiped at once (the pool reuses the memory; all but
+ * its free-list link must read zero). */
+static void keys_wiped_on_free(void)
+{
+    struct ike_keys *k = ike_keys_new();
+    const uint8_t *b = (const uint8_t *)k;
+    size_t nonzero = 0;
+
+    CHECK(k != NULL);
+    memset(k->sk_d, 0xa5, sizeof k->sk_d);
+    memset(k->sk_ei, 0xa5, sizeof k->sk_ei);
+    memset(k->dh_priv, 0xa5, sizeof k->dh_priv);
+    memset(k->ei.key, 0xa5, sizeof k->ei.key);
+    ike_keys_free(k);
+    for (size_t i = sizeof(void *); i < sizeof *k; i++)
+        nonzero += b[i] != 0;
+    CHECK(nonzero == 0);
+    /* The next one is the same memory, handed out zeroed. */
+    CHECK(ike_keys_new() == k);
+    CHECK(sodium_is_zero(b, sizeof *k));
+    ike_keys_free(k);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -278,5 +302,6 @@ int main(void)
     RUN(auth_psk);
     RUN(auth_ed25519);
     RUN(child_keymat);
+    RUN(keys_wiped_on_free);
     return test_done();
 }

@@ -310,6 +310,8 @@ start bob; start carol
 "$flood" "tcp://127.0.0.1:$(port 1)" 50 > "$work/flood.out" 2>&1
 c=$(sed -n 's/.*cookies \([0-9]*\).*/\1/p' "$work/flood.out")
 [ "${c:-0}" -ge 40 ]; ok $? "IKE_SA_INIT flood: $c of 50 answered with a COOKIE"
+h=$("$ctl" -s "ipc://$work/bob.ctl" stats | awk '$1 == "ike_sas" { print $2 }')
+[ "${h:-99}" -le 4 ]; ok $? "after the flood bob holds $h IKE SAs (half-open limit 4): no state for the rest"
 start alice
 # zike creates the policies in the SAD when it starts; wait for it.
 until_ok 5 "$ctl" -s "ipc://$work/alice.ctl" stats

@@ -25,7 +25,8 @@ for t in test_replay test_packet test_message test_sad test_config \
          test_ike_message test_ike_crypto test_ike_exchange; do
     run "$t" "$b/tests/$t"
 done
-for c in esp_open esp_payload config ike_message ike_exchange sad_attach; do
+for c in esp_open esp_payload config ike_message ike_exchange sad_attach \
+         zike_config; do
     run "corpus-$c" "$b/fuzz/replay_$c" "$s/fuzz/corpus/$c"
 done
 echo "$passed passed, $failed failed"
