@@ -135,6 +135,9 @@ void ike_respond(struct zike *z, struct ike_sa *sa, const struct route *to,
                  size_t chain_len);
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
+int ike_response_ke(const struct ike_message *m, uint8_t *priv,
+                    uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
+                    size_t *nonce_len);
 
 /* ike_rekey.c: rekeying the IKE SA itself (RFC 7296 1.3.2) */
 int ike_rekey_start(struct zike *z, struct ike_sa *sa);

@@ -133,7 +133,7 @@ static void policy_in(struct zike *z, const char *name, const char *peer,
         if (remove && pol.in_spi[i] == remove)
             pol.in_spi[i] = 0;
     if (add) {
-        size_t i, oldest = 0;
+        size_t i;
         for (i = 0; i < ZESP_POLICY_IN_MAX && pol.in_spi[i] != 0; i++)
             ;
         /* Full: the first slot holds the oldest SA. */
@@ -142,11 +142,8 @@ static void policy_in(struct zike *z, const char *name, const char *peer,
                     (ZESP_POLICY_IN_MAX - 1) * sizeof pol.in_spi[0]);
             i = ZESP_POLICY_IN_MAX - 1;
         }
-        (void)oldest;
         pol.in_spi[i] = add;
     }
-    if (remove && pol.out_spi == remove)
-        pol.out_spi = 0;
     if (zesp_policy_set(z->sad, &pol) != 0)
         zike_log(LOG_ERR, "policy %s: cannot update: %s", name,
                  zesp_strerror(errno));
@@ -409,7 +406,7 @@ static void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
 static bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
                         uint16_t encr, bool want_esn, bool *esn)
 {
-    bool encr_ok = false, prf_ok = false, dh_ok = false, esn_ok = false;
+    bool encr_ok = false, prf_ok = false, dh_ok = false;
     bool esn_no = false, esn_yes = false;
 
     if (p->protocol != proto)
@@ -437,16 +434,12 @@ static bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
     }
     if (proto == IKE_PROTO_IKE)
         return encr_ok && prf_ok && dh_ok;
-    /* No ESN transform at all means no ESN. */
-    if (!esn_no && !esn_yes)
-        esn_no = true;
-    esn_ok = want_esn ? esn_yes : esn_no;
-    if (!esn_ok && (esn_yes || esn_no)) {
-        /* Take what is offered; ESN is a choice, not a policy. */
+    /* ESN is a choice, not a policy: ours if offered, else what is
+     * offered; no ESN transform at all means no ESN. */
+    if (want_esn ? esn_yes : esn_no)
+        *esn = want_esn;
+    else
         *esn = esn_yes;
-        return encr_ok;
-    }
-    *esn = want_esn;
     return encr_ok && p->spi_size == 4;
 }
 
@@ -1486,15 +1479,33 @@ reply:
                 len);
 }
 
+/* The Nonce and X25519 KE of a CREATE_CHILD_SA response (child or IKE
+ * SA), and the shared secret with our half priv, which is wiped either
+ * way. */
+int ike_response_ke(const struct ike_message *m, uint8_t *priv,
+                    uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
+                    size_t *nonce_len)
+{
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    struct ike_ke ke;
+    int rc = -1;
+
+    if (pn != NULL && pke != NULL &&
+        ike_parse_nonce(pn, nonce, nonce_len) == IKE_OK &&
+        ike_parse_ke(pke, &ke) == IKE_OK && ke.group == IKE_DH_CURVE25519 &&
+        ike_x25519_shared(shared, priv, ke.data, ke.len) == 0)
+        rc = 0;
+    sodium_memzero(priv, IKE_X25519_BYTES);
+    return rc;
+}
+
 static void child_response(struct zike *z, struct ike_sa *sa,
                            const struct ike_message *m)
 {
     const struct zike_peer *peer = sa_peer(z, sa);
-    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
-    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
     struct request *r = &sa->req;
     uint8_t shared[IKE_X25519_BYTES];
-    struct ike_ke ke;
     const uint8_t *nr;
     size_t nr_len;
     struct child_sa *c;
@@ -1512,10 +1523,8 @@ static void child_response(struct zike *z, struct ike_sa *sa,
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }
-    if (error_notify(m) != 0 || pn == NULL || pke == NULL ||
-        ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK ||
-        ike_parse_ke(pke, &ke) != IKE_OK ||
-        ike_x25519_shared(shared, r->dh_priv, ke.data, ke.len) != 0) {
+    if (error_notify(m) != 0 ||
+        ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0) {
         zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA for %s failed "
                  "(notify %u)", peer->name, r->policy, error_notify(m));
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
@@ -1524,7 +1533,6 @@ static void child_response(struct zike *z, struct ike_sa *sa,
     c = child_complete(z, sa, peer, m, r->policy, r->spi_in, shared,
                        r->nonce, sizeof r->nonce, nr, nr_len);
     sodium_memzero(shared, sizeof shared);
-    sodium_memzero(r->dh_priv, sizeof r->dh_priv);
     if (c == NULL)
         return;
     /* Make before break: the peer has its inbound SA (it answered), so the

@@ -162,27 +162,22 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
     struct request *r = &sa->req;
     struct ike_sa_payload got;
     const struct ike_proposal *p = ike_offer(m, &got);
-    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
-    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
     uint8_t shared[IKE_X25519_BYTES];
-    struct ike_ke ke;
     const uint8_t *nr;
     size_t nr_len;
     struct ike_sa *n;
 
     r->kind = REQ_NONE;
-    if (p == NULL || p->spi_size != 8 || pn == NULL || pke == NULL ||
-        ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK ||
-        ike_parse_ke(pke, &ke) != IKE_OK ||
-        ike_x25519_shared(shared, r->dh_priv, ke.data, ke.len) != 0 ||
+    if (p == NULL || p->spi_size != 8 ||
+        ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0 ||
         (n = ike_sa_new(z, true)) == NULL) {
         zike_log(LOG_WARNING, "peer %s: IKE SA rekey failed; the old one "
                  "stays", sa->peer_name);
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+        sodium_memzero(shared, sizeof shared);
         sa->rekey_at = z->now + 10000U;       /* try again later */
         return;
     }
-    sodium_memzero(r->dh_priv, sizeof r->dh_priv);
     memcpy(n->spi_i, r->new_spi, 8);
     memcpy(n->spi_r, p->spi, 8);
     memcpy(n->ni, r->nonce, sizeof r->nonce);

@@ -183,26 +183,29 @@ void ike_w_notify(struct ike_writer *w, uint8_t protocol, uint16_t type,
     ike_w_end(w);
 }
 
-void ike_w_id(struct ike_writer *w, uint8_t payload, uint8_t id_type,
-              const void *data, size_t len)
+/* ID and AUTH payloads share a layout: a type octet, three reserved,
+ * then the data. */
+static void w_typed(struct ike_writer *w, uint8_t payload, uint8_t type,
+                    const void *data, size_t len)
 {
     ike_w_begin(w, payload, false);
-    ike_w_u8(w, id_type);
+    ike_w_u8(w, type);
     ike_w_u8(w, 0);
     ike_w_u16(w, 0);
     ike_w_bytes(w, data, len);
     ike_w_end(w);
 }
 
+void ike_w_id(struct ike_writer *w, uint8_t payload, uint8_t id_type,
+              const void *data, size_t len)
+{
+    w_typed(w, payload, id_type, data, len);
+}
+
 void ike_w_auth(struct ike_writer *w, uint8_t method, const uint8_t *data,
                 size_t len)
 {
-    ike_w_begin(w, IKE_PL_AUTH, false);
-    ike_w_u8(w, method);
-    ike_w_u8(w, 0);
-    ike_w_u16(w, 0);
-    ike_w_bytes(w, data, len);
-    ike_w_end(w);
+    w_typed(w, IKE_PL_AUTH, method, data, len);
 }
 
 void ike_w_ts_any(struct ike_writer *w, uint8_t payload)
