@@ -59,6 +59,23 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 
 /* zesp_sa_params.flags */
 #define ZESP_SA_NO_ESN 0x1U         /* 32-bit sequence numbers on an SA */
+#define ZESP_SA_GROUP 0x2U          /* a group SA: the IV carries a Sender ID */
+#define ZESP_SA_SIGNED 0x4U         /* group SA with source authentication:
+                                       every message signed (Ed25519) */
+
+/*
+ * Group SAs (doc/wire-format.md 9).  One key is shared by every member of a
+ * group; each sender has its own Sender ID, placed in the top 16 bits of the
+ * IV (RFC 6054, G-IKEv2's GWP_SENDER_ID_BITS = 16), so senders never share
+ * a nonce, and its own sequence numbers, at most 2^48 - 1.  A receiver keeps
+ * one replay window per sender: one inbound SA (slot) per (SPI, Sender ID).
+ */
+#define ZESP_SENDER_ID_BITS 16U
+#define ZESP_SENDER_ID_MAX 0xffffU
+#define ZESP_SEQ_MAX_GROUP ((UINT64_C(1) << 48) - 1U)
+#define ZESP_SIGN_SECRETBYTES 64U   /* Ed25519 secret key, libsodium's form */
+#define ZESP_SIGN_PUBLICBYTES 32U
+#define ZESP_SIGNBYTES 64U
 
 /* zesp_send / zesp_recv flags */
 #define ZESP_DONTWAIT 0x1
@@ -85,6 +102,7 @@ enum zesp_error {
     ZESP_ENOPOLICY,     /* no policy of that name */
     ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
     ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
+    ZESP_ESIGNATURE,    /* a group message's source signature is wrong */
     ZESP_ELAST
 };
 
@@ -107,6 +125,12 @@ typedef struct zesp_sa_params {
     zesp_lifetime hard;     /* stops the SA */
     uint8_t key[ZESP_KEYBYTES];
     char peer[ZESP_PEER_MAX]; /* who the SA is with, reported on receive */
+    /* ZESP_SA_GROUP: out: our Sender ID; in: the sender this SA (its replay
+     * window) is for.  1..ZESP_SENDER_ID_MAX; 0 for pairwise SAs. */
+    uint32_t sender_id;
+    /* ZESP_SA_SIGNED: out: our Ed25519 secret key (64 bytes); in: the
+     * sender's public key (first 32 bytes). */
+    uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
 } zesp_sa_params;
 
 /* Counters of one SA; each kind of rejection is its own counter. */
@@ -120,6 +144,7 @@ typedef struct zesp_sa_stats {
     uint64_t rejected_expired;
     uint64_t rejected_binding;
     uint64_t rejected_toobig;
+    uint64_t rejected_signature;
 } zesp_sa_stats;
 
 typedef struct zesp_sa_info {
@@ -135,6 +160,7 @@ typedef struct zesp_sa_info {
     zesp_lifetime soft, hard;
     zesp_sa_stats stats;
     char peer[ZESP_PEER_MAX];
+    uint32_t sender_id;     /* group SAs; 0 for pairwise */
 } zesp_sa_info;
 
 /* Per-SAD counters that belong to no SA. */
@@ -193,10 +219,17 @@ int zesp_sad_flush(zesp_sad *sad);
  * repairs what a writer killed mid-change left, as any writer does. */
 int zesp_sad_verify(zesp_sad *sad);
 
+/* A group inbound SA is added once per sender (params.sender_id); an SPI is
+ * either pairwise or group in one direction.  zesp_sa_del removes a
+ * pairwise SA, or a group SA with every sender's window. */
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *params);
 int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction);
+/* The pairwise SA, the group outbound SA, or for a group inbound SA the
+ * window of its lowest Sender ID; _sender names the sender. */
 int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
                      zesp_sa_info *info);
+int zesp_sa_info_get_sender(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                            uint32_t sender_id, zesp_sa_info *info);
 int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats);
 /* Calls fn for each SA until fn returns non-zero (which is returned). */
 int zesp_sa_foreach(zesp_sad *sad,
@@ -279,6 +312,9 @@ size_t zesp_msg_body_count(const zesp_msg *msg);
 zesp_frame zesp_msg_body(const zesp_msg *msg, size_t i);
 uint32_t zesp_msg_spi(const zesp_msg *msg);
 uint64_t zesp_msg_seq(const zesp_msg *msg);
+/* Group SAs: the sender's Sender ID (0 for pairwise SAs).  Only with
+ * ZESP_SA_SIGNED is the sender proven; otherwise any member could claim it. */
+uint32_t zesp_msg_sender_id(const zesp_msg *msg);
 const char *zesp_msg_peer(const zesp_msg *msg);
 
 /*
