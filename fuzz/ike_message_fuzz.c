@@ -1,12 +1,13 @@
 /*
  * libFuzzer target: IKEv2 messages as a peer could send them.  The whole
  * message is parsed, then every payload zike reads (SA, KE, Nonce, Notify)
- * is parsed in turn.  The input is copied to a buffer of exactly its size.
+ * is parsed in turn, G-IKEv2's group payloads (IDg, GSA, KD) included.  The input is copied to a buffer of exactly its size.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gsa.h"
 #include "ikev2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -27,6 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             struct ike_notify n;
             const uint8_t *nonce;
             size_t len;
+            struct gsa_policy g;
+            struct gsa_kd kd;
+            struct ike_id id;
 
             switch (p->type) {
             case IKE_PL_SA:
@@ -40,6 +44,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
             case IKE_PL_NOTIFY:
                 ike_parse_notify(p, &n);
+                break;
+            case IKE_PL_IDG:
+                ike_parse_id(p, &id);
+                break;
+            case IKE_PL_GSA:
+                gsa_parse(p, &g);
+                break;
+            case IKE_PL_KD:
+                kd_parse(p, &kd);
                 break;
             default:
                 break;

@@ -40,6 +40,65 @@ static void hex(char out[17], const uint8_t spi[8])
         snprintf(out + 2 * i, 3, "%02x", spi[i]);
 }
 
+/* Groups served (members, current SA) and joined (SAs held). */
+static void groups(struct zike *z, struct out *o, bool json)
+{
+    put(o, json ? "{\"served\":[" : "");
+    for (size_t i = 0; i < z->ngroups; i++) {
+        const struct gcks_group *g = &z->groups[i];
+        size_t holding = 0;
+
+        for (size_t k = 0; k < g->nmembers; k++)
+            holding += g->members[k].have_spi == g->spi;
+        if (json)
+            put(o, "%s{\"group\":\"%s\",\"spi\":\"%08x\",\"members\":%zu,"
+                "\"holding\":%zu,\"rekeys\":%llu,\"peers\":[",
+                i ? "," : "", g->name, g->spi, g->nmembers, holding,
+                (unsigned long long)g->rekeys);
+        else
+            put(o, "serves %s: SA %08x, %zu members, %zu hold it, %llu "
+                "rekeys\n", g->name, g->spi, g->nmembers, holding,
+                (unsigned long long)g->rekeys);
+        for (size_t k = 0; k < g->nmembers; k++) {
+            const struct gcks_member *m = &g->members[k];
+            if (json)
+                put(o, "%s{\"peer\":\"%s\",\"sender_id\":%u,"
+                    "\"receiver\":%s,\"spi\":\"%08x\"}", k ? "," : "",
+                    m->peer, m->sid, m->receiver ? "true" : "false",
+                    m->have_spi);
+            else
+                put(o, "  member %s%s%s sender-id %u has %08x\n", m->peer,
+                    m->sender ? " sender" : "",
+                    m->receiver ? " receiver" : "", m->sid, m->have_spi);
+        }
+        put(o, json ? "]}" : "");
+    }
+    put(o, json ? "],\"joined\":[" : "");
+    for (size_t i = 0; i < z->njoined; i++) {
+        const struct gm_group *g = &z->joined[i];
+        if (json) {
+            put(o, "%s{\"group\":\"%s\",\"registered\":%s,"
+                "\"sender_id\":%u,\"updates\":%llu,\"spis\":[",
+                i ? "," : "", g->name, g->registered ? "true" : "false",
+                g->sid, (unsigned long long)g->updates);
+            for (size_t k = 0, n = 0; k < GM_SAS_MAX; k++)
+                if (g->sas[k].spi)
+                    put(o, "%s\"%08x\"", n++ ? "," : "", g->sas[k].spi);
+            put(o, "]}");
+        } else {
+            put(o, "joined %s: %s, sender-id %u, %llu updates, SAs", g->name,
+                g->registered ? "registered" : "not registered", g->sid,
+                (unsigned long long)g->updates);
+            for (size_t k = 0; k < GM_SAS_MAX; k++)
+                if (g->sas[k].spi)
+                    put(o, " %08x%s", g->sas[k].spi,
+                        g->sas[k].retire_at ? "(old)" : "");
+            put(o, "\n");
+        }
+    }
+    put(o, json ? "]}\n" : "");
+}
+
 static void list(struct zike *z, struct out *o, bool json)
 {
     bool first = true;
@@ -184,10 +243,18 @@ void control_serve(struct zike *z, void *sock)
             put(&o, ok ? (ike ? "rekeying the IKE SA\n" : "rekeying\n")
                        : "no established IKE SA\n");
         }
+    } else if (strcmp(args[0], "groups") == 0) {
+        groups(z, &o, json);
+    } else if (strcmp(args[0], "leave") == 0 && nargs > 1) {
+        ok = group_leave(z, args[1]) == 0;
+        put(&o, ok ? "leaving\n" : "not a member of that group\n");
+    } else if (strcmp(args[0], "rekey-group") == 0 && nargs > 1) {
+        ok = group_rekey(z, args[1]) == 0;
+        put(&o, ok ? "new group key made\n" : "not serving that group\n");
     } else {
         ok = false;
-        put(&o, "unknown command '%s' (list, stats, initiate, terminate, "
-            "rekey, reload)\n", args[0]);
+        put(&o, "unknown command '%s' (list, stats, groups, initiate, "
+            "terminate, rekey, rekey-group, leave, reload)\n", args[0]);
     }
     zmq_send(sock, ok ? "ok" : "error", ok ? 2 : 5, ZMQ_SNDMORE);
     zmq_send(sock, o.buf, o.len, 0);

@@ -44,6 +44,7 @@ enum ike_state {
 enum req_kind {
     REQ_NONE = 0, REQ_INIT, REQ_AUTH, REQ_CHILD, REQ_DELETE_CHILD,
     REQ_DELETE_IKE, REQ_DPD, REQ_IKE_REKEY,
+    REQ_GSA_REGISTER, REQ_GSA_LEAVE, REQ_GSA_PUSH,
 };
 
 /* Our request in flight (a window of one, RFC 7296 2.3). */
@@ -63,6 +64,8 @@ struct request {
     uint8_t dh_pub[IKE_X25519_BYTES];
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
     uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
+    char group[ZESP_NAME_MAX];/* REQ_GSA_*: the group */
+    uint32_t gsa_spi;         /* REQ_GSA_PUSH: the group SA pushed */
 };
 
 struct ike_sa {
@@ -96,6 +99,43 @@ struct ike_sa {
     bool superseded;                /* rekeyed: waits for its DELETE */
 };
 
+/* Key server: a group's current SA and who holds it (group.c). */
+struct gcks_member {
+    char peer[ZESP_PEER_MAX];
+    bool sender, receiver;
+    uint32_t sid;             /* 0: receives only */
+    uint32_t have_spi;        /* the newest group SA it acknowledged */
+};
+
+struct gcks_group {
+    char name[ZESP_NAME_MAX];
+    uint32_t spi;             /* the current group SA */
+    uint8_t *key;             /* its KEYMAT, locked memory */
+    uint64_t created, rekey_at;
+    uint64_t sids_issued;     /* bit sid-1: handed out with this key */
+    struct gcks_member members[2 * ZIKE_GROUP_MEMBERS_MAX];
+    size_t nmembers;
+    uint64_t rekeys;
+};
+
+/* Member: the group SAs installed for a joined group (group.c). */
+#define GM_SAS_MAX 3U
+struct gm_sa {
+    uint32_t spi;
+    uint64_t activate_at;     /* ms: our policy sends on it then (0: done) */
+    uint64_t retire_at;       /* ms: removed then (0: current) */
+};
+
+struct gm_group {
+    char name[ZESP_NAME_MAX];
+    bool registered;          /* holds the group's current key */
+    bool want_leave;
+    uint32_t sid;
+    struct gm_sa sas[GM_SAS_MAX];
+    uint64_t retry_at;        /* ms: register again not before */
+    uint64_t updates;
+};
+
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
@@ -106,7 +146,12 @@ struct zike {
     uint64_t now;                   /* ms, monotonic */
     uint64_t retry_at[ZIKE_MAX_PEERS]; /* initiate again not before */
     uint32_t fails[ZIKE_MAX_PEERS];
+    struct gcks_group *groups;      /* one per conf.groups, by name */
+    size_t ngroups;
+    struct gm_group *joined;        /* one per conf.joins, by name */
+    size_t njoined;
     struct {
+        uint64_t group_rekeys, group_registrations, group_updates;
         uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
             dropped_messages;
@@ -145,6 +190,24 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                        const struct route *from, const struct ike_message *m);
 void ike_rekey_response(struct zike *z, struct ike_sa *sa,
                         const struct ike_message *m);
+
+/* group.c: G-IKEv2 registration and in-band rekey, both roles */
+int group_sync_conf(struct zike *z);       /* after (re)loading conf */
+void group_free(struct zike *z);
+void group_handle_request(struct zike *z, struct ike_sa *sa,
+                          const struct route *from, const struct ike_message *m);
+void group_handle_response(struct zike *z, struct ike_sa *sa,
+                           const struct ike_message *m);
+bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
+void group_tick(struct zike *z);
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa);
+bool group_server_peer(const struct zike *z, const char *peer);
+int group_leave(struct zike *z, const char *group);
+int group_rekey(struct zike *z, const char *group);
+
+/* exchange.c, for group.c */
+void zike_policy_in(struct zike *z, const char *name, const char *peer,
+                    uint32_t add, uint32_t remove);
 
 /* zike.c */
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,

@@ -119,8 +119,8 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
 }
 
 /* Add or remove an inbound SPI of a policy, creating the policy. */
-static void policy_in(struct zike *z, const char *name, const char *peer,
-                      uint32_t add, uint32_t remove)
+void zike_policy_in(struct zike *z, const char *name, const char *peer,
+                    uint32_t add, uint32_t remove)
 {
     zesp_policy pol;
 
@@ -173,7 +173,7 @@ static void child_remove(struct zike *z, struct ike_sa *sa,
 
     zesp_sa_del(z->sad, c->spi_in, ZESP_DIR_IN);
     zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
-    policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
+    zike_policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
     {
         zesp_policy pol;
         if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
@@ -238,7 +238,7 @@ static struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
         free(c);
         return NULL;
     }
-    policy_in(z, policy, peer->name, spi_in, 0);
+    zike_policy_in(z, policy, peer->name, spi_in, 0);
     c->next = sa->children;
     sa->children = c;
     z->stats.child_installed++;
@@ -548,6 +548,8 @@ static void sa_dead(struct zike *z, struct ike_sa *sa, const char *why)
                  sa->peer_name : "(unknown)", why);
     if (sa->initiator || sa->state == IKE_ST_ESTABLISHED)
         backoff(z, sa);
+    if (sa->state == IKE_ST_ESTABLISHED)
+        group_ike_sa_gone(z, sa);
     while (sa->children)
         child_remove(z, sa, sa->children);
     sa->state = IKE_ST_DEAD;
@@ -627,7 +629,7 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
         return -1;
     snprintf(sa->peer_name, sizeof sa->peer_name, "%s", peer->name);
     snprintf(sa->auth_policy, sizeof sa->auth_policy, "%s",
-             policy ? policy : peer->policies[0]);
+             policy ? policy : peer->npolicies ? peer->policies[0] : "");
     sa->route = zike_route_to(z, peer);
     sa->state = IKE_ST_INIT_SENT;
     zike_log(LOG_INFO, "peer %s: initiating IKE SA for policy %s",
@@ -957,12 +959,14 @@ static void send_auth(struct zike *z, struct ike_sa *sa,
         sa_dead(z, sa, "cannot compute AUTH");
         return;
     }
-    sa->auth_spi_in = new_spi(z);
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_id(&w, IKE_PL_IDI, IKE_ID_FQDN, z->conf.id, id_len);
     ike_w_auth(&w, method, auth, auth_len);
-    w_child_request(&w, peer, sa->auth_spi_in, false);
-    w_child_tail(&w, sa->auth_policy, NULL);
+    if (sa->auth_policy[0] != '\0') {     /* else childless (RFC 6023) */
+        sa->auth_spi_in = new_spi(z);
+        w_child_request(&w, peer, sa->auth_spi_in, false);
+        w_child_tail(&w, sa->auth_policy, NULL);
+    }
     ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) != IKE_OK ||
         ike_request(z, sa, REQ_AUTH, IKE_AUTH, chain, len) != 0) {
@@ -1206,6 +1210,11 @@ static void auth_request(struct zike *z, struct ike_sa *sa,
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_id(&w, IKE_PL_IDR, IKE_ID_FQDN, z->conf.id, id_len);
     ike_w_auth(&w, method, auth, auth_len);
+    if (ike_find(m, IKE_PL_SA) == NULL) {   /* childless (RFC 6023) */
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            ike_respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
+        return;
+    }
     if (!find_policy_notify(m, policy))
         snprintf(policy, sizeof policy, "%s", peer->policies[0]);
     adopt_orphans(z, sa, policy);
@@ -1329,6 +1338,8 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
     zike_log(LOG_NOTICE, "peer %s: IKE SA established (initiator, %s, %s)",
              peer->name, zesp_transform_name(sa->keys->aead->id),
              peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+    if (sa->auth_policy[0] == '\0')
+        return;                           /* childless (RFC 6023) */
     adopt_orphans(z, sa, sa->auth_policy);
     c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in,
                        NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len);
@@ -1770,6 +1781,10 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         case IKE_INFORMATIONAL:
             info_request(z, sa, from, &m);
             break;
+        case IKE_GSA_REGISTRATION:
+        case IKE_GSA_INBAND_REKEY:
+            group_handle_request(z, sa, from, &m);
+            break;
         default:
             break;
         }
@@ -1789,6 +1804,11 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     case REQ_DELETE_IKE:
     case REQ_DPD:
         info_response(z, sa, &m);
+        break;
+    case REQ_GSA_REGISTER:
+    case REQ_GSA_LEAVE:
+    case REQ_GSA_PUSH:
+        group_handle_response(z, sa, &m);
         break;
     default:
         break;
@@ -1906,6 +1926,8 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         if (ike_rekey_start(z, sa) == 0)
             return;
     }
+    if (group_tick_sa(z, sa))
+        return;
     for (struct child_sa *c = sa->children; c; c = c->next)
         if (!c->rekeyed && c->transform != 0 && z->now >= c->rekey_after &&
             (c->want_rekey || child_soft_expired(z, c))) {
@@ -1925,6 +1947,7 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
 
 void ike_tick(struct zike *z)
 {
+    group_tick(z);
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
         tick_sa(z, sa);
     for (struct ike_sa *sa = z->sas, *next; sa; sa = next) {
@@ -1940,7 +1963,7 @@ void ike_tick(struct zike *z)
         if (p->endpoint[0] == '\0' || ike_sa_for_peer(z, p->name) != NULL ||
             z->now < z->retry_at[i])
             continue;
-        if (p->start)
+        if (p->start || group_server_peer(z, p->name))
             ike_initiate(z, p, NULL);
         else if ((pol = acquired_policy(z, p, NULL)) != NULL)
             ike_initiate(z, p, pol);

@@ -27,6 +27,10 @@ enum ike_exchange {
     IKE_AUTH = 35,
     IKE_CREATE_CHILD_SA = 36,
     IKE_INFORMATIONAL = 37,
+    /* G-IKEv2 (draft-ietf-ipsecme-g-ikev2): registration over an IKE SA,
+     * and the GCKS's push of new group SAs over it. */
+    IKE_GSA_REGISTRATION = 40,
+    IKE_GSA_INBAND_REKEY = 42,   /* TBA in the draft: the next free value */
 };
 
 /* Header flags */
@@ -53,6 +57,9 @@ enum ike_payload_type {
     IKE_PL_SK = 46,
     IKE_PL_CP = 47,
     IKE_PL_EAP = 48,
+    IKE_PL_IDG = 50,             /* G-IKEv2: Group Identification */
+    IKE_PL_GSA = 51,             /* G-IKEv2: Group Security Association */
+    IKE_PL_KD = 52,              /* G-IKEv2: Key Download */
 };
 
 /* Transform types and the IDs zike uses (IANA IKEv2 registries) */
@@ -202,6 +209,12 @@ int ike_check_ts(const struct ike_payload *p);
 #define IKE_N_CHILD_SA_NOT_FOUND 44U
 #define IKE_N_INVALID_SPI 11U
 #define IKE_N_TS_UNACCEPTABLE 38U
+/* G-IKEv2 notifies.  REGISTRATION_FAILED is TBA in the draft: zesp uses a
+ * value of the private-use error range. */
+#define IKE_N_INVALID_GROUP_ID 45U
+#define IKE_N_AUTHORIZATION_FAILED 46U
+#define IKE_N_REGISTRATION_FAILED 8192U
+#define IKE_N_GROUP_SENDER 16429U
 
 /* Writing: header, then payloads one after the other; ike_w_finish sets
  * the chain of Next Payload fields and the length.  Any error sticks. */

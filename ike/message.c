@@ -37,7 +37,8 @@ const char *ike_strerror(int err)
 /* Payload types this codec knows; others are skipped unless critical. */
 static bool known_type(uint8_t t)
 {
-    return t >= IKE_PL_SA && t <= IKE_PL_EAP;
+    return (t >= IKE_PL_SA && t <= IKE_PL_EAP) ||
+           (t >= IKE_PL_IDG && t <= IKE_PL_KD);
 }
 
 int ike_parse(const uint8_t *buf, size_t len, struct ike_message *m)

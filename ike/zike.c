@@ -227,6 +227,8 @@ int zike_reload(struct zike *z)
     if (open_dealers(z) != 0)
         return -1;
     declare_policies(z);
+    if (group_sync_conf(z) != 0)
+        zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
     /* IKE SAs with peers no longer configured go; the rest get the new
      * route to their peer. */
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
@@ -296,7 +298,8 @@ int main(int argc, char **argv)
         return 3;
     }
     if (check) {
-        printf("%s: ok (%zu peers)\n", file, z->conf.npeers);
+        printf("%s: ok (%zu peers, %zu groups served, %zu joined)\n", file,
+               z->conf.npeers, z->conf.ngroups, z->conf.njoins);
         zike_conf_free(&z->conf);
         free(z);
         return 0;
@@ -317,6 +320,10 @@ int main(int argc, char **argv)
         NULL) {
         zike_log(LOG_ERR, "SAD %s: %s", z->conf.sad_path,
                  zesp_strerror(errno));
+        goto out;
+    }
+    if (group_sync_conf(z) != 0) {
+        zike_log(LOG_ERR, "groups: %s", strerror(errno));
         goto out;
     }
     if ((pcap_path || keys_path) && capture_open(pcap_path, keys_path) != 0) {
@@ -398,6 +405,7 @@ int main(int argc, char **argv)
 out:
     while (z->sas)
         ike_sa_free(z, z->sas);
+    group_free(z);
     close_dealers(z);
     if (z->router)
         zmq_close(z->router);

@@ -40,6 +40,34 @@ struct zike_peer {
     size_t npolicies;
 };
 
+/* A group this zike serves as group key server (GCKS). */
+#define ZIKE_MAX_GROUPS 32U
+#define ZIKE_GROUP_MEMBERS_MAX 64U
+struct zike_group_sender {
+    char id[IKE_ID_MAX + 1];
+    uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES]; /* with source-auth */
+};
+struct zike_group {
+    char name[ZESP_NAME_MAX];
+    uint32_t transform;
+    uint32_t lifetime;                 /* seconds: rekeyed at 80-90 % */
+    uint16_t atd, dtd;                 /* activation, deactivation delays (s) */
+    bool source_auth;
+    struct zike_group_sender senders[ZIKE_GROUP_MEMBERS_MAX];
+    size_t nsenders;                   /* Sender ID = index + 1 */
+    char receivers[ZIKE_GROUP_MEMBERS_MAX][IKE_ID_MAX + 1];
+    size_t nreceivers;
+};
+
+/* A group this zike is a member of. */
+struct zike_join {
+    char group[ZESP_NAME_MAX];
+    char server[ZESP_PEER_MAX];        /* the GCKS, one of the peers */
+    char policy[ZESP_NAME_MAX];        /* the SAD policy it serves */
+    bool sender, receiver;
+    uint8_t *sign_sk;                  /* source-auth key, locked, or NULL */
+};
+
 struct zike_conf {
     char file[4096];
     char id[IKE_ID_MAX + 1];
@@ -55,7 +83,24 @@ struct zike_conf {
     uint32_t rekey_overlap_ms;         /* old SAs kept after a rekey */
     struct zike_peer *peers;
     size_t npeers;
+    struct zike_group *groups;
+    size_t ngroups;
+    struct zike_join *joins;
+    size_t njoins;
 };
+
+struct yctx;
+struct ydoc_node;
+/* zike_config.c helpers, shared with group_config.c. */
+int zike_conf_text(struct yctx *y, const struct ydoc_node *n,
+                   const char *field, char *out, size_t outlen);
+int zike_conf_sign_key(struct yctx *y, const struct ydoc_node *n,
+                       const char *field, uint8_t **sk);
+/* group_config.c: the groups served and joined. */
+int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
+                     struct zike_conf *c);
+const struct zike_group *zike_conf_group(const struct zike_conf *conf,
+                                         const char *name);
 
 /* 0, or -1 with "FILE:LINE:COL: field: what" in err. */
 int zike_conf_load(const char *path, struct zike_conf *conf, char *err,

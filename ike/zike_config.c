@@ -16,8 +16,8 @@
 
 #define FAIL(y, n, f, ...) YFAIL(y, n, f, __VA_ARGS__)
 
-static int text_field(struct yctx *y, const struct ydoc_node *n,
-                      const char *field, char *out, size_t outlen)
+int zike_conf_text(struct yctx *y, const struct ydoc_node *n,
+                   const char *field, char *out, size_t outlen)
 {
     if (yf_type(y, n, YDOC_SCALAR, field) != 0)
         return -1;
@@ -28,27 +28,25 @@ static int text_field(struct yctx *y, const struct ydoc_node *n,
 }
 
 /* An Ed25519 secret key: a file holding the 32-octet seed in Z85, as
- * written by `zesp keygen --identity`. */
-static int load_sign_key(struct yctx *y, const struct ydoc_node *n,
-                         struct zike_conf *conf)
+ * written by `zesp keygen --identity`; *sk in locked memory. */
+int zike_conf_sign_key(struct yctx *y, const struct ydoc_node *n,
+                       const char *field, uint8_t **sk)
 {
     char text[128];
     uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
     int rc = -1;
 
-    if (yf_type(y, n, YDOC_SCALAR, "identity.key") != 0 ||
-        yf_secret_line(y, n, "identity.key", n->scalar, text,
-                       sizeof text) != 0)
+    if (yf_type(y, n, YDOC_SCALAR, field) != 0 ||
+        yf_secret_line(y, n, field, n->scalar, text, sizeof text) != 0)
         return -1;
     if (strlen(text) != 40 || zmq_z85_decode(seed, text) == NULL) {
-        FAIL(y, n, "identity.key", "%s: expected 40 Z85 characters "
+        FAIL(y, n, field, "%s: expected 40 Z85 characters "
              "(zesp keygen --identity)", n->scalar);
         goto out;
     }
-    if ((conf->sign_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL ||
-        crypto_sign_seed_keypair(pk, conf->sign_sk, seed) != 0) {
-        FAIL(y, n, "identity.key", "cannot hold the key: %s",
-             strerror(errno));
+    if ((*sk = sodium_malloc(crypto_sign_SECRETKEYBYTES)) == NULL ||
+        crypto_sign_seed_keypair(pk, *sk, seed) != 0) {
+        FAIL(y, n, field, "cannot hold the key: %s", strerror(errno));
         goto out;
     }
     rc = 0;
@@ -69,9 +67,10 @@ static int parse_identity(struct yctx *y, const struct ydoc_node *n,
         return -1;
     if ((v = ydoc_get(n, "id")) == NULL)
         return FAIL(y, n, "identity", "missing 'id'");
-    if (text_field(y, v, "identity.id", conf->id, sizeof conf->id) != 0)
+    if (zike_conf_text(y, v, "identity.id", conf->id, sizeof conf->id) != 0)
         return -1;
-    if ((v = ydoc_get(n, "key")) && load_sign_key(y, v, conf) != 0)
+    if ((v = ydoc_get(n, "key")) &&
+        zike_conf_sign_key(y, v, "identity.key", &conf->sign_sk) != 0)
         return -1;
     return 0;
 }
@@ -133,8 +132,8 @@ static int parse_policies(struct yctx *y, const struct ydoc_node *n,
 {
     if (yf_type(y, n, YDOC_SEQ, field) != 0)
         return -1;
-    if (n->n == 0 || n->n > ZIKE_MAX_POLICIES)
-        return FAIL(y, n, field, "1 to %u policy names", ZIKE_MAX_POLICIES);
+    if (n->n > ZIKE_MAX_POLICIES)
+        return FAIL(y, n, field, "at most %u policy names", ZIKE_MAX_POLICIES);
     for (size_t i = 0; i < n->n; i++) {
         if (yf_name(y, n->items[i], field, p->policies[i],
                     sizeof p->policies[i]) != 0)
@@ -174,10 +173,10 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
         return -1;
     if ((v = ydoc_get(n, "id")) == NULL)
         return FAIL(y, n, F("id"), "missing");
-    if (text_field(y, v, F("id"), p->id, sizeof p->id) != 0)
+    if (zike_conf_text(y, v, F("id"), p->id, sizeof p->id) != 0)
         return -1;
     if ((v = ydoc_get(n, "endpoint")) &&
-        text_field(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
+        zike_conf_text(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
         return -1;
     if ((v = ydoc_get(n, "auth")) == NULL)
         return FAIL(y, n, F("auth"), "missing (psk or ed25519)");
@@ -239,8 +238,10 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
             return FAIL(y, v, F("ike-lifetime"), "at least 2 seconds");
         p->ike_lifetime = (uint32_t)u;
     }
+    /* None: an IKE SA without child SAs (RFC 6023), e.g. with a group
+     * key server. */
     if ((v = ydoc_get(n, "policies")) == NULL)
-        return FAIL(y, n, F("policies"), "missing");
+        return 0;
     return parse_policies(y, v, F("policies"), p);
 #undef F
 }
@@ -249,7 +250,8 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
-        "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", NULL };
+        "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", "groups",
+        "join", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
     static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
@@ -267,14 +269,14 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
     if (parse_identity(y, v, c) != 0)
         return -1;
     if ((v = ydoc_get(root, "listen")) &&
-        text_field(y, v, "listen", c->listen, sizeof c->listen) != 0)
+        zike_conf_text(y, v, "listen", c->listen, sizeof c->listen) != 0)
         return -1;
     if ((v = ydoc_get(root, "sad")) == NULL)
         return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
-    if (text_field(y, v, "sad", c->sad_path, sizeof c->sad_path) != 0)
+    if (zike_conf_text(y, v, "sad", c->sad_path, sizeof c->sad_path) != 0)
         return -1;
     if ((v = ydoc_get(root, "control"))) {
-        if (text_field(y, v, "control", c->control, sizeof c->control) != 0)
+        if (zike_conf_text(y, v, "control", c->control, sizeof c->control) != 0)
             return -1;
     } else {
         snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",
@@ -332,7 +334,7 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
         c->rekey_overlap_ms = (uint32_t)u;
     }
     if ((peers = ydoc_get(root, "peers")) == NULL)
-        return 0;
+        return zike_conf_groups(y, root, c);
     if (yf_type(y, peers, YDOC_SEQ, "peers") != 0)
         return -1;
     if (peers->n > ZIKE_MAX_PEERS)
@@ -355,7 +357,7 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
                 return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
         }
     }
-    return 0;
+    return zike_conf_groups(y, root, c);
 }
 
 int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
@@ -383,6 +385,10 @@ void zike_conf_free(struct zike_conf *conf)
     for (size_t i = 0; i < conf->npeers; i++)
         sodium_free(conf->peers[i].psk);
     free(conf->peers);
+    for (size_t i = 0; i < conf->njoins; i++)
+        sodium_free(conf->joins[i].sign_sk);
+    free(conf->joins);
+    free(conf->groups);
     sodium_free(conf->sign_sk);
     memset(conf, 0, sizeof *conf);
 }

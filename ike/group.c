@@ -1,0 +1,876 @@
+/*
+ * Group SAs over zike's IKE SAs, after G-IKEv2 (doc/zike.md 9).
+ *
+ * Key server (GCKS): for each group it serves it holds one current group
+ * SA.  A member registers with GSA_REGISTRATION over its IKE SA and gets
+ * the policy (GSA) and the key (KD, wrapped with GSK_w); a sender also gets
+ * its Sender ID, fixed per sender identity (its index in the configuration
+ * + 1), so that receivers can hold a replay window per sender from the
+ * start.  A new key is made when the lifetime nears its end, when a member
+ * leaves, dies or is removed from the configuration, and when a sender
+ * registers again while its Sender ID was already issued with the current
+ * key (it may have lost its sequence numbers: (key, Sender ID, sequence)
+ * must never repeat).  New keys are pushed with GSA_INBAND_REKEY to every
+ * member still in the group, receivers first, senders once the receivers
+ * hold the key; a removed member is not told.
+ *
+ * Member (GM): installs the group SA in the SAD (one inbound SA per sender
+ * for receivers, the outbound SA with its Sender ID for senders), moves its
+ * policy to a new SA after the activation delay and removes the old one
+ * after the deactivation delay, so that no message is lost in a rekey.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+#include "gsa.h"
+
+#define GROUP_RETRY_MS 2000U         /* registration refused or lost */
+#define GROUP_DENIED_RETRY_MS 30000U /* AUTHORIZATION_FAILED, unknown group */
+
+static struct gcks_group *gcks_find(struct zike *z, const char *name)
+{
+    for (size_t i = 0; i < z->ngroups; i++)
+        if (strcmp(z->groups[i].name, name) == 0)
+            return &z->groups[i];
+    return NULL;
+}
+
+static struct gm_group *gm_find(struct zike *z, const char *name)
+{
+    for (size_t i = 0; i < z->njoined; i++)
+        if (strcmp(z->joined[i].name, name) == 0)
+            return &z->joined[i];
+    return NULL;
+}
+
+static const struct zike_join *join_conf(const struct zike *z,
+                                         const char *name)
+{
+    for (size_t i = 0; i < z->conf.njoins; i++)
+        if (strcmp(z->conf.joins[i].group, name) == 0)
+            return &z->conf.joins[i];
+    return NULL;
+}
+
+bool group_server_peer(const struct zike *z, const char *peer)
+{
+    for (size_t i = 0; i < z->conf.njoins; i++)
+        if (strcmp(z->conf.joins[i].server, peer) == 0)
+            return true;
+    return false;
+}
+
+static bool notify_present(const struct ike_message *m, uint16_t type)
+{
+    for (size_t i = 0; i < m->npayloads; i++) {
+        struct ike_notify n;
+        if (m->payloads[i].type == IKE_PL_NOTIFY &&
+            ike_parse_notify(&m->payloads[i], &n) == IKE_OK && n.type == type)
+            return true;
+    }
+    return false;
+}
+
+static uint16_t error_in(const struct ike_message *m)
+{
+    for (size_t i = 0; i < m->npayloads; i++) {
+        struct ike_notify n;
+        if (m->payloads[i].type == IKE_PL_NOTIFY &&
+            ike_parse_notify(&m->payloads[i], &n) == IKE_OK && n.type < 16384)
+            return n.type;
+    }
+    return 0;
+}
+
+/* The group a message names in its IDg payload. */
+static bool group_named(const struct ike_message *m, char name[ZESP_NAME_MAX])
+{
+    const struct ike_payload *p = ike_find(m, IKE_PL_IDG);
+    struct ike_id id;
+
+    if (p == NULL || ike_parse_id(p, &id) != IKE_OK ||
+        id.type != IKE_ID_KEY_ID || id.len == 0 || id.len >= ZESP_NAME_MAX ||
+        memchr(id.data, 0, id.len) != NULL)
+        return false;
+    memcpy(name, id.data, id.len);
+    name[id.len] = '\0';
+    return true;
+}
+
+static const char *notify_name(uint16_t type)
+{
+    switch (type) {
+    case IKE_N_INVALID_GROUP_ID: return "INVALID_GROUP_ID";
+    case IKE_N_AUTHORIZATION_FAILED: return "AUTHORIZATION_FAILED";
+    case IKE_N_REGISTRATION_FAILED: return "REGISTRATION_FAILED";
+    case IKE_N_INVALID_SYNTAX: return "INVALID_SYNTAX";
+    default: return "an error";
+    }
+}
+
+/* ---- key server ------------------------------------------------------------ */
+
+/* A group SPI unused in this host's SAD in either direction. */
+static uint32_t group_spi_new(struct zike *z)
+{
+    for (;;) {
+        uint32_t spi = randombytes_random();
+        zesp_sa_info info;
+
+        if (spi < 256)
+            continue;
+        if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_IN, &info) == 0 ||
+            zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) == 0)
+            continue;
+        for (size_t i = 0; i < z->ngroups; i++)
+            if (z->groups[i].spi == spi)
+                spi = 0;
+        if (spi != 0)
+            return spi;
+    }
+}
+
+static void gcks_new_key(struct zike *z, struct gcks_group *g,
+                         const struct zike_group *gc, const char *why)
+{
+    uint64_t life_ms = (uint64_t)gc->lifetime * 1000U;
+
+    g->spi = group_spi_new(z);
+    randombytes_buf(g->key, ZESP_KEYBYTES);
+    g->created = z->now;
+    g->rekey_at = z->now + life_ms - life_ms / 10 -
+                  randombytes_uniform((uint32_t)(life_ms / 10) + 1U);
+    g->sids_issued = 0;
+    if (why != NULL) {
+        g->rekeys++;
+        z->stats.group_rekeys++;
+    }
+    zike_log(LOG_NOTICE, "group %s: new group SA %08x%s%s", g->name, g->spi,
+             why ? ": " : "", why ? why : "");
+}
+
+/* Whether the peer's identity may join, and as what. */
+static bool authorised(const struct zike_group *gc, const struct zike_peer *p,
+                       bool *sender, bool *receiver, uint32_t *sid)
+{
+    *sender = *receiver = false;
+    *sid = 0;
+    for (size_t i = 0; i < gc->nsenders; i++)
+        if (strcmp(gc->senders[i].id, p->id) == 0) {
+            *sender = true;
+            *sid = (uint32_t)i + 1U;
+        }
+    for (size_t i = 0; i < gc->nreceivers; i++)
+        if (strcmp(gc->receivers[i], p->id) == 0)
+            *receiver = true;
+    return *sender || *receiver;
+}
+
+static struct gcks_member *member_find(struct gcks_group *g, const char *peer)
+{
+    for (size_t i = 0; i < g->nmembers; i++)
+        if (strcmp(g->members[i].peer, peer) == 0)
+            return &g->members[i];
+    return NULL;
+}
+
+/* Remove a member; the caller rekeys. */
+static bool member_remove(struct gcks_group *g, const char *peer)
+{
+    struct gcks_member *m = member_find(g, peer);
+
+    if (m == NULL)
+        return false;
+    *m = g->members[--g->nmembers];
+    return true;
+}
+
+/* The policy part every member gets; atd: the delay before senders use it. */
+static void gsa_of(const struct gcks_group *g, const struct zike_group *gc,
+                   const struct zike_conf *conf, uint16_t atd,
+                   struct gsa_policy *pol)
+{
+    memset(pol, 0, sizeof *pol);
+    pol->spi = g->spi;
+    pol->encr = (uint16_t)gc->transform;
+    pol->esn = true;
+    pol->lifetime = gc->lifetime;
+    pol->source_auth = gc->source_auth;
+    pol->atd = atd;
+    pol->dtd = gc->dtd;
+    pol->sid_bits = ZESP_SENDER_ID_BITS;
+    for (size_t i = 0; i < gc->nsenders && i < GSA_SENDERS_MAX; i++) {
+        struct gsa_sender *s = &pol->senders[pol->nsenders++];
+        const struct zike_peer *p = NULL;
+
+        s->sid = (uint16_t)(i + 1);
+        /* Receivers name a sender's SA after the peer, else its id. */
+        for (size_t k = 0; k < conf->npeers; k++)
+            if (strcmp(conf->peers[k].id, gc->senders[i].id) == 0)
+                p = &conf->peers[k];
+        snprintf(s->name, sizeof s->name, "%s",
+                 p ? p->name : gc->senders[i].id);
+        memcpy(s->pk, gc->senders[i].sign_pk, sizeof s->pk);
+    }
+}
+
+/* GSA and KD (the key wrapped with this IKE SA's GSK_w) into w. */
+static int w_group_sa(struct ike_writer *w, struct ike_sa *sa,
+                      const struct gcks_group *g, const struct gsa_policy *pol,
+                      uint32_t sid)
+{
+    uint8_t gsk_w[GSA_GSK_W_BYTES];
+    struct gsa_kd kd;
+    int rc = -1;
+
+    memset(&kd, 0, sizeof kd);
+    kd.spi = g->spi;
+    kd.sender_id = sid;
+    if (gsa_gsk_w(gsk_w, sa->keys->sk_d) == 0 &&
+        gsa_wrap(kd.wrapped, gsk_w, g->spi, g->key) == 0) {
+        gsa_write(w, pol);
+        kd_write(w, &kd);
+        rc = 0;
+    }
+    sodium_memzero(gsk_w, sizeof gsk_w);
+    return rc;
+}
+
+static void respond_notify(struct zike *z, struct ike_sa *sa,
+                           const struct route *from,
+                           const struct ike_message *m, uint16_t type)
+{
+    uint8_t chain[64];
+    struct ike_writer w;
+    size_t len;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (type)
+        ike_w_notify(&w, 0, type, NULL, 0, NULL, 0);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
+                    len);
+}
+
+static void gcks_registration(struct zike *z, struct ike_sa *sa,
+                              const struct route *from,
+                              const struct ike_message *m)
+{
+    const struct zike_peer *peer = zike_conf_peer(&z->conf, sa->peer_name);
+    const struct zike_group *gc;
+    struct gcks_group *g;
+    struct gcks_member *mb;
+    struct gsa_policy pol;
+    char name[ZESP_NAME_MAX];
+    uint8_t chain[IKE_MAX_MESSAGE];
+    struct ike_writer w;
+    size_t len;
+    bool sender, receiver;
+    uint32_t sid;
+    uint16_t atd;
+
+    if (!group_named(m, name) || peer == NULL) {
+        respond_notify(z, sa, from, m, IKE_N_INVALID_SYNTAX);
+        return;
+    }
+    if ((g = gcks_find(z, name)) == NULL ||
+        (gc = zike_conf_group(&z->conf, name)) == NULL) {
+        zike_log(LOG_WARNING, "peer %s: asks to join unknown group '%s'",
+                 peer->name, name);
+        respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
+        return;
+    }
+    if (notify_present(m, IKE_N_REGISTRATION_FAILED)) {
+        zike_log(LOG_NOTICE, "group %s: member %s leaves", name, peer->name);
+        respond_notify(z, sa, from, m, 0);
+        if (member_remove(g, peer->name))
+            gcks_new_key(z, g, gc, "a member left");
+        return;
+    }
+    if (!authorised(gc, peer, &sender, &receiver, &sid) ||
+        (notify_present(m, IKE_N_GROUP_SENDER) && !sender)) {
+        zike_log(LOG_WARNING, "group %s: peer %s (%s) is not allowed to "
+                 "join%s", name, peer->name, peer->id,
+                 notify_present(m, IKE_N_GROUP_SENDER) ? " as a sender" : "");
+        respond_notify(z, sa, from, m, IKE_N_AUTHORIZATION_FAILED);
+        return;
+    }
+    if (!notify_present(m, IKE_N_GROUP_SENDER)) {
+        sender = false;
+        sid = 0;
+    }
+    if (sender && (g->sids_issued & (UINT64_C(1) << (sid - 1))))
+        gcks_new_key(z, g, gc, "a sender registered again");
+    if (sender)
+        g->sids_issued |= UINT64_C(1) << (sid - 1);
+    if ((mb = member_find(g, peer->name)) == NULL) {
+        if (g->nmembers == sizeof g->members / sizeof g->members[0]) {
+            respond_notify(z, sa, from, m, IKE_N_REGISTRATION_FAILED);
+            return;
+        }
+        mb = &g->members[g->nmembers++];
+        memset(mb, 0, sizeof *mb);
+        snprintf(mb->peer, sizeof mb->peer, "%s", peer->name);
+    }
+    mb->sender = sender;
+    mb->receiver = receiver;
+    mb->sid = sid;
+    mb->have_spi = g->spi;
+    /* A key younger than the activation delay may not be at every
+     * receiver yet: the newcomer waits as the others do. */
+    atd = z->now - g->created < (uint64_t)gc->atd * 1000U ? gc->atd : 0;
+    gsa_of(g, gc, &z->conf, atd, &pol);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (w_group_sa(&w, sa, g, &pol, sid) != 0 ||
+        ike_w_finish(&w, &len) != IKE_OK) {
+        respond_notify(z, sa, from, m, IKE_N_REGISTRATION_FAILED);
+        return;
+    }
+    ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain, len);
+    z->stats.group_registrations++;
+    zike_log(LOG_NOTICE, "group %s: %s registered as %s%s%s (SA %08x)", name,
+             peer->name, sender ? "sender" : "", sender && receiver ? "+" : "",
+             receiver ? "receiver" : "", g->spi);
+}
+
+/* May this member get the new key now?  Senders wait for every receiver
+ * that does not send, so that nothing is sent that cannot be read. */
+static bool push_allowed(struct zike *z, const struct gcks_group *g,
+                         const struct gcks_member *mb)
+{
+    if (!mb->sender)
+        return true;
+    for (size_t i = 0; i < g->nmembers; i++) {
+        const struct gcks_member *o = &g->members[i];
+        if (!o->sender && o->have_spi != g->spi &&
+            ike_sa_for_peer(z, o->peer) != NULL)
+            return false;
+    }
+    return true;
+}
+
+static bool gcks_push(struct zike *z, struct ike_sa *sa)
+{
+    for (size_t i = 0; i < z->ngroups; i++) {
+        struct gcks_group *g = &z->groups[i];
+        const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+        struct gcks_member *mb = member_find(g, sa->peer_name);
+        uint8_t chain[IKE_MAX_MESSAGE], old[4];
+        struct gsa_policy pol;
+        struct ike_writer w;
+        size_t len;
+
+        if (gc == NULL || mb == NULL || mb->have_spi == g->spi ||
+            !push_allowed(z, g, mb))
+            continue;
+        gsa_of(g, gc, &z->conf, gc->atd, &pol);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, g->name, strlen(g->name));
+        if (w_group_sa(&w, sa, g, &pol, 0) != 0)
+            continue;
+        if (mb->have_spi) {
+            old[0] = (uint8_t)(mb->have_spi >> 24);
+            old[1] = (uint8_t)(mb->have_spi >> 16);
+            old[2] = (uint8_t)(mb->have_spi >> 8);
+            old[3] = (uint8_t)mb->have_spi;
+            ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+        }
+        if (ike_w_finish(&w, &len) != IKE_OK)
+            continue;
+        snprintf(sa->req.group, sizeof sa->req.group, "%s", g->name);
+        sa->req.gsa_spi = g->spi;
+        if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
+                        len) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void gcks_push_done(struct zike *z, struct ike_sa *sa,
+                           const struct ike_message *m)
+{
+    struct gcks_group *g = gcks_find(z, sa->req.group);
+    struct gcks_member *mb = g ? member_find(g, sa->peer_name) : NULL;
+    uint16_t err = error_in(m);
+
+    if (mb == NULL)
+        return;
+    if (err != 0) {
+        zike_log(LOG_WARNING, "group %s: member %s refused the new SA (%s)",
+                 g->name, sa->peer_name, notify_name(err));
+        return;
+    }
+    mb->have_spi = sa->req.gsa_spi;
+    zike_log(LOG_INFO, "group %s: member %s holds SA %08x", g->name,
+             sa->peer_name, mb->have_spi);
+}
+
+/* ---- member ------------------------------------------------------------------ */
+
+static void gm_remove_sa(struct zike *z, struct gm_group *gg,
+                         const struct zike_join *j, struct gm_sa *s)
+{
+    zesp_policy pol;
+
+    zesp_sa_del(z->sad, s->spi, ZESP_DIR_IN);
+    zesp_sa_del(z->sad, s->spi, ZESP_DIR_OUT);
+    if (j != NULL) {
+        zike_policy_in(z, j->policy, j->group, 0, s->spi);
+        if (zesp_policy_get(z->sad, j->policy, &pol) == 0 &&
+            pol.out_spi == s->spi)
+            zesp_policy_set_out(z->sad, j->policy, 0);
+    }
+    zike_log(LOG_INFO, "group %s: group SA %08x removed", gg->name, s->spi);
+    memset(s, 0, sizeof *s);
+}
+
+static void gm_activate(struct zike *z, struct gm_group *gg,
+                        const struct zike_join *j, struct gm_sa *s)
+{
+    s->activate_at = 0;
+    if (zesp_policy_set_out(z->sad, j->policy, s->spi) != 0) {
+        zike_log(LOG_ERR, "group %s: policy %s cannot send on %08x: %s",
+                 gg->name, j->policy, s->spi, zesp_strerror(errno));
+        return;
+    }
+    zike_log(LOG_INFO, "group %s: policy %s now sends on group SA %08x "
+             "(Sender ID %u)", gg->name, j->policy, s->spi, gg->sid);
+}
+
+static int gm_add(struct zike *z, const struct zike_join *j,
+                  const struct gsa_policy *pol, const struct gsa_sender *s,
+                  uint32_t dir, uint32_t sid, const uint8_t *key)
+{
+    zesp_sa_params p;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    p.spi = pol->spi;
+    p.direction = dir;
+    p.transform = pol->encr;
+    p.flags = ZESP_SA_GROUP | (pol->esn ? 0 : ZESP_SA_NO_ESN) |
+              (pol->source_auth ? ZESP_SA_SIGNED : 0);
+    p.sender_id = sid;
+    p.hard.seconds = pol->lifetime;
+    memcpy(p.key, key, ZESP_KEYBYTES);
+    snprintf(p.peer, sizeof p.peer, "%s", s ? s->name : j->group);
+    if (pol->source_auth && dir == ZESP_DIR_IN)
+        memcpy(p.sign_key, s->pk, ZESP_SIGN_PUBLICBYTES);
+    else if (pol->source_auth)
+        memcpy(p.sign_key, j->sign_sk, ZESP_SIGN_SECRETBYTES);
+    rc = zesp_sa_add(z->sad, &p);
+    sodium_memzero(&p, sizeof p);
+    if (rc != 0)
+        zike_log(LOG_ERR, "group %s: cannot install group SA %08x %s "
+                 "(Sender ID %u): %s", j->group, pol->spi,
+                 dir == ZESP_DIR_IN ? "in" : "out", sid, zesp_strerror(errno));
+    return rc;
+}
+
+/* Install a group SA; the ones before it leave after the delays. */
+static int gm_install(struct zike *z, struct gm_group *gg,
+                      const struct zike_join *j, const struct gsa_policy *pol,
+                      const uint8_t *key)
+{
+    struct gm_sa *slot = NULL;
+    uint64_t retire = z->now + ((uint64_t)pol->atd + pol->dtd) * 1000U;
+
+    for (size_t i = 0; i < GM_SAS_MAX; i++)
+        if (gg->sas[i].spi == pol->spi)
+            return 0;                      /* a repeated push */
+    if (pol->source_auth && j->sender && j->sign_sk == NULL) {
+        zike_log(LOG_ERR, "group %s: source-auth needs sign-key in join",
+                 gg->name);
+        return -1;
+    }
+    if (pol->sid_bits != ZESP_SENDER_ID_BITS) {
+        zike_log(LOG_ERR, "group %s: %u-bit Sender IDs are not supported",
+                 gg->name, pol->sid_bits);
+        return -1;
+    }
+    for (size_t i = 0; i < GM_SAS_MAX && slot == NULL; i++)
+        if (gg->sas[i].spi == 0)
+            slot = &gg->sas[i];
+    if (slot == NULL) {                    /* the oldest goes */
+        slot = &gg->sas[0];
+        for (size_t i = 1; i < GM_SAS_MAX; i++)
+            if (gg->sas[i].retire_at && gg->sas[i].retire_at <
+                                            slot->retire_at)
+                slot = &gg->sas[i];
+        gm_remove_sa(z, gg, j, slot);
+    }
+    if (j->receiver)
+        for (size_t i = 0; i < pol->nsenders; i++) {
+            const struct gsa_sender *s = &pol->senders[i];
+            if (j->sender && s->sid == gg->sid)
+                continue;                  /* our own messages */
+            if (gm_add(z, j, pol, s, ZESP_DIR_IN, s->sid, key) != 0)
+                goto fail;
+        }
+    if (j->sender &&
+        gm_add(z, j, pol, NULL, ZESP_DIR_OUT, gg->sid, key) != 0)
+        goto fail;
+    zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
+    for (size_t i = 0; i < GM_SAS_MAX; i++)
+        if (gg->sas[i].spi && gg->sas[i].retire_at == 0)
+            gg->sas[i].retire_at = retire;
+    slot->spi = pol->spi;
+    slot->retire_at = 0;
+    slot->activate_at = 0;
+    if (j->sender) {
+        slot->activate_at = z->now + (uint64_t)pol->atd * 1000U;
+        if (pol->atd == 0)
+            gm_activate(z, gg, j, slot);
+    }
+    gg->updates++;
+    z->stats.group_updates++;
+    zike_log(LOG_NOTICE, "group %s: group SA %08x installed (%s, %zu "
+             "senders%s)", gg->name, pol->spi,
+             zesp_transform_name(pol->encr), pol->nsenders,
+             pol->source_auth ? ", signed" : "");
+    return 0;
+fail:
+    zesp_sa_del(z->sad, pol->spi, ZESP_DIR_IN);
+    zesp_sa_del(z->sad, pol->spi, ZESP_DIR_OUT);
+    return -1;
+}
+
+/* GSA and KD of a registration response or a push. */
+static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
+                     const struct zike_join *j, const struct ike_message *m,
+                     bool registration)
+{
+    const struct ike_payload *pg = ike_find(m, IKE_PL_GSA);
+    const struct ike_payload *pk = ike_find(m, IKE_PL_KD);
+    struct gsa_policy *pol = malloc(sizeof *pol);
+    uint8_t gsk_w[GSA_GSK_W_BYTES], key[ZESP_KEYBYTES];
+    struct gsa_kd kd;
+    int rc = -1;
+
+    if (pol == NULL)
+        return -1;
+    if (pg == NULL || pk == NULL || gsa_parse(pg, pol) != IKE_OK ||
+        kd_parse(pk, &kd) != IKE_OK || kd.spi != pol->spi ||
+        pol->spi < 256) {
+        zike_log(LOG_WARNING, "group %s: malformed group policy or key "
+                 "download from %s", gg->name, sa->peer_name);
+        goto out;
+    }
+    if (registration && j->sender) {
+        if (kd.sender_id == 0 || kd.sender_id > ZESP_SENDER_ID_MAX) {
+            zike_log(LOG_WARNING, "group %s: no usable Sender ID given",
+                     gg->name);
+            goto out;
+        }
+        gg->sid = kd.sender_id;
+    }
+    if (gsa_gsk_w(gsk_w, sa->keys->sk_d) != 0 ||
+        gsa_unwrap(key, gsk_w, kd.spi, kd.wrapped) != 0) {
+        zike_log(LOG_WARNING, "group %s: the group key does not unwrap",
+                 gg->name);
+        goto out;
+    }
+    rc = gm_install(z, gg, j, pol, key);
+out:
+    sodium_memzero(gsk_w, sizeof gsk_w);
+    sodium_memzero(key, sizeof key);
+    free(pol);
+    return rc;
+}
+
+static int gm_send_registration(struct zike *z, struct ike_sa *sa,
+                                struct gm_group *gg,
+                                const struct zike_join *j, bool leave)
+{
+    static const uint8_t one[4] = { 0, 0, 0, 1 };
+    uint8_t chain[256];
+    struct ike_writer w;
+    size_t len;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, gg->name, strlen(gg->name));
+    if (leave)
+        ike_w_notify(&w, 0, IKE_N_REGISTRATION_FAILED, NULL, 0, NULL, 0);
+    else if (j->sender)
+        ike_w_notify(&w, 0, IKE_N_GROUP_SENDER, NULL, 0, one, sizeof one);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return -1;
+    snprintf(sa->req.group, sizeof sa->req.group, "%s", gg->name);
+    zike_log(LOG_INFO, "group %s: %s with %s", gg->name,
+             leave ? "leaving" : "registering", sa->peer_name);
+    return ike_request(z, sa, leave ? REQ_GSA_LEAVE : REQ_GSA_REGISTER,
+                       IKE_GSA_REGISTRATION, chain, len);
+}
+
+static void gm_drop_all(struct zike *z, struct gm_group *gg,
+                        const struct zike_join *j)
+{
+    for (size_t i = 0; i < GM_SAS_MAX; i++)
+        if (gg->sas[i].spi)
+            gm_remove_sa(z, gg, j, &gg->sas[i]);
+    gg->registered = false;
+}
+
+static void gm_response(struct zike *z, struct ike_sa *sa,
+                        const struct ike_message *m, bool leave)
+{
+    struct gm_group *gg = gm_find(z, sa->req.group);
+    const struct zike_join *j = join_conf(z, sa->req.group);
+    uint16_t err = error_in(m);
+
+    if (gg == NULL || j == NULL)
+        return;
+    if (leave) {
+        gm_drop_all(z, gg, j);
+        zike_log(LOG_NOTICE, "group %s: left", gg->name);
+        return;
+    }
+    if (err != 0) {
+        zike_log(LOG_WARNING, "group %s: %s refused the registration (%s)",
+                 gg->name, sa->peer_name, notify_name(err));
+        gg->retry_at = z->now + (err == IKE_N_AUTHORIZATION_FAILED ||
+                                         err == IKE_N_INVALID_GROUP_ID
+                                     ? GROUP_DENIED_RETRY_MS
+                                     : GROUP_RETRY_MS);
+        return;
+    }
+    if (gm_accept(z, sa, gg, j, m, true) != 0) {
+        gg->retry_at = z->now + GROUP_RETRY_MS;
+        return;
+    }
+    gg->registered = true;
+    zike_log(LOG_NOTICE, "group %s: registered with %s%s", gg->name,
+             sa->peer_name, j->sender ? " as a sender" : "");
+}
+
+static void gm_push(struct zike *z, struct ike_sa *sa,
+                    const struct route *from, const struct ike_message *m)
+{
+    char name[ZESP_NAME_MAX];
+    struct gm_group *gg;
+    const struct zike_join *j;
+
+    if (!group_named(m, name) || (gg = gm_find(z, name)) == NULL ||
+        (j = join_conf(z, name)) == NULL ||
+        strcmp(j->server, sa->peer_name) != 0) {
+        zike_log(LOG_WARNING, "peer %s: group update for a group it does "
+                 "not serve us", sa->peer_name);
+        respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
+        return;
+    }
+    if (gm_accept(z, sa, gg, j, m, false) != 0) {
+        respond_notify(z, sa, from, m, IKE_N_INVALID_SYNTAX);
+        return;
+    }
+    respond_notify(z, sa, from, m, 0);
+}
+
+/* ---- both ---------------------------------------------------------------------- */
+
+void group_handle_request(struct zike *z, struct ike_sa *sa,
+                          const struct route *from, const struct ike_message *m)
+{
+    if (m->hdr.exchange == IKE_GSA_REGISTRATION)
+        gcks_registration(z, sa, from, m);
+    else
+        gm_push(z, sa, from, m);
+}
+
+void group_handle_response(struct zike *z, struct ike_sa *sa,
+                           const struct ike_message *m)
+{
+    enum req_kind kind = sa->req.kind;
+
+    sa->req.kind = REQ_NONE;
+    if (kind == REQ_GSA_PUSH)
+        gcks_push_done(z, sa, m);
+    else
+        gm_response(z, sa, m, kind == REQ_GSA_LEAVE);
+}
+
+bool group_tick_sa(struct zike *z, struct ike_sa *sa)
+{
+    if (gcks_push(z, sa))
+        return true;
+    for (size_t i = 0; i < z->njoined; i++) {
+        struct gm_group *gg = &z->joined[i];
+        const struct zike_join *j = join_conf(z, gg->name);
+
+        if (j == NULL || strcmp(j->server, sa->peer_name) != 0)
+            continue;
+        if (gg->want_leave) {
+            if (gg->registered) {
+                gg->registered = false;
+                return gm_send_registration(z, sa, gg, j, true) == 0;
+            }
+            continue;
+        }
+        if (!gg->registered && z->now >= gg->retry_at) {
+            gg->retry_at = z->now + GROUP_RETRY_MS;
+            if (gm_send_registration(z, sa, gg, j, false) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+void group_tick(struct zike *z)
+{
+    for (size_t i = 0; i < z->ngroups; i++) {
+        struct gcks_group *g = &z->groups[i];
+        const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+        if (gc != NULL && z->now >= g->rekey_at)
+            gcks_new_key(z, g, gc, "lifetime");
+    }
+    for (size_t i = 0; i < z->njoined; i++) {
+        struct gm_group *gg = &z->joined[i];
+        const struct zike_join *j = join_conf(z, gg->name);
+
+        for (size_t k = 0; j && k < GM_SAS_MAX; k++) {
+            struct gm_sa *s = &gg->sas[k];
+            if (s->spi == 0)
+                continue;
+            if (s->activate_at && z->now >= s->activate_at)
+                gm_activate(z, gg, j, s);
+            if (s->retire_at && z->now >= s->retire_at)
+                gm_remove_sa(z, gg, j, s);
+        }
+    }
+}
+
+/* An IKE SA died.  Key server: the peer's memberships end with it unless
+ * another IKE SA with the peer lives (it was replaced), and the groups it
+ * was in get a new key.  Member: registrations with that server must be
+ * made again; the SAs stay until then. */
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
+{
+    if (sa->peer_name[0] == '\0')
+        return;
+    for (struct ike_sa *o = z->sas; o; o = o->next)
+        if (o != sa && o->state == IKE_ST_ESTABLISHED && !o->superseded &&
+            strcmp(o->peer_name, sa->peer_name) == 0)
+            return;
+    for (size_t i = 0; i < z->ngroups; i++) {
+        struct gcks_group *g = &z->groups[i];
+        const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+        if (gc != NULL && member_remove(g, sa->peer_name))
+            gcks_new_key(z, g, gc, "a member is gone");
+    }
+    for (size_t i = 0; i < z->njoined; i++) {
+        const struct zike_join *j = join_conf(z, z->joined[i].name);
+        if (j != NULL && strcmp(j->server, sa->peer_name) == 0)
+            z->joined[i].registered = false;
+    }
+}
+
+int group_leave(struct zike *z, const char *group)
+{
+    struct gm_group *gg = gm_find(z, group);
+
+    if (gg == NULL)
+        return -1;
+    gg->want_leave = true;
+    return 0;
+}
+
+int group_rekey(struct zike *z, const char *group)
+{
+    struct gcks_group *g = gcks_find(z, group);
+    const struct zike_group *gc = zike_conf_group(&z->conf, group);
+
+    if (g == NULL || gc == NULL)
+        return -1;
+    gcks_new_key(z, g, gc, "asked for");
+    return 0;
+}
+
+/* Members the configuration no longer allows are removed; a group that
+ * lost one gets a new key. */
+static void gcks_recheck(struct zike *z, struct gcks_group *g,
+                         const struct zike_group *gc)
+{
+    bool removed = false;
+
+    for (size_t i = 0; i < g->nmembers;) {
+        const struct zike_peer *p = zike_conf_peer(&z->conf,
+                                                   g->members[i].peer);
+        bool s, r;
+        uint32_t sid;
+
+        if (p == NULL || !authorised(gc, p, &s, &r, &sid) ||
+            (g->members[i].sender && (!s || sid != g->members[i].sid))) {
+            zike_log(LOG_NOTICE, "group %s: member %s removed by the "
+                     "configuration", g->name, g->members[i].peer);
+            g->members[i] = g->members[--g->nmembers];
+            removed = true;
+            continue;
+        }
+        i++;
+    }
+    if (removed)
+        gcks_new_key(z, g, gc, "a member was removed");
+}
+
+int group_sync_conf(struct zike *z)
+{
+    struct gcks_group *groups = NULL;
+    struct gm_group *joined = NULL;
+
+    if (z->conf.ngroups &&
+        (groups = calloc(z->conf.ngroups, sizeof *groups)) == NULL)
+        return -1;
+    if (z->conf.njoins &&
+        (joined = calloc(z->conf.njoins, sizeof *joined)) == NULL) {
+        free(groups);
+        return -1;
+    }
+    for (size_t i = 0; i < z->conf.ngroups; i++) {
+        const struct zike_group *gc = &z->conf.groups[i];
+        struct gcks_group *old = gcks_find(z, gc->name);
+
+        if (old != NULL) {
+            groups[i] = *old;
+            old->key = NULL;
+            old->name[0] = '\0';
+            gcks_recheck(z, &groups[i], gc);
+            continue;
+        }
+        snprintf(groups[i].name, sizeof groups[i].name, "%s", gc->name);
+        if ((groups[i].key = sodium_malloc(ZESP_KEYBYTES)) == NULL)
+            continue;
+        gcks_new_key(z, &groups[i], gc, NULL);
+    }
+    for (size_t i = 0; i < z->njoined; i++)
+        if (join_conf(z, z->joined[i].name) == NULL)
+            gm_drop_all(z, &z->joined[i], NULL);
+    for (size_t i = 0; i < z->conf.njoins; i++) {
+        struct gm_group *old = gm_find(z, z->conf.joins[i].group);
+
+        if (old != NULL)
+            joined[i] = *old;
+        else
+            snprintf(joined[i].name, sizeof joined[i].name, "%s",
+                     z->conf.joins[i].group);
+    }
+    group_free(z);
+    z->groups = groups;
+    z->ngroups = z->conf.ngroups;
+    z->joined = joined;
+    z->njoined = z->conf.njoins;
+    return 0;
+}
+
+void group_free(struct zike *z)
+{
+    for (size_t i = 0; i < z->ngroups; i++)
+        sodium_free(z->groups[i].key);
+    free(z->groups);
+    free(z->joined);
+    z->groups = NULL;
+    z->joined = NULL;
+    z->ngroups = z->njoined = 0;
+}

@@ -1,0 +1,252 @@
+/*
+ * The group part of zike's configuration (doc/zike.conf.5): `groups`, the
+ * groups this zike serves as key server, and `join`, the groups it is a
+ * member of.  Checked with the rest of the file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "yaml_fields.h"
+#include "zike.h"
+
+#define FAIL(y, n, f, ...) YFAIL(y, n, f, __VA_ARGS__)
+
+static int parse_sender(struct yctx *y, const struct ydoc_node *n,
+                        const char *field, struct zike_group_sender *s,
+                        bool source_auth)
+{
+    static const char *const keys[] = { "id", "sign-pubkey", NULL };
+    const struct ydoc_node *v;
+    char f[128];
+
+    if (n->type == YDOC_SCALAR) {
+        if (source_auth)
+            return FAIL(y, n, field, "source-auth: give {id, sign-pubkey}");
+        return zike_conf_text(y, n, field, s->id, sizeof s->id);
+    }
+    if (yf_type(y, n, YDOC_MAP, field) != 0 ||
+        yf_known_keys(y, n, field, keys) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.id", field);
+    if ((v = ydoc_get(n, "id")) == NULL)
+        return FAIL(y, n, f, "missing");
+    if (zike_conf_text(y, v, f, s->id, sizeof s->id) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.sign-pubkey", field);
+    if ((v = ydoc_get(n, "sign-pubkey")) == NULL)
+        return source_auth ? FAIL(y, n, f, "missing (source-auth is on)") : 0;
+    if (yf_type(y, v, YDOC_SCALAR, f) != 0)
+        return -1;
+    if (strlen(v->scalar) != 40 || zmq_z85_decode(s->sign_pk, v->scalar) == NULL)
+        return FAIL(y, v, f, "expected 40 Z85 characters");
+    return 0;
+}
+
+static int parse_ids(struct yctx *y, const struct ydoc_node *n,
+                     const char *field, struct zike_group *g, bool senders)
+{
+    char f[80];
+
+    if (yf_type(y, n, YDOC_SEQ, field) != 0)
+        return -1;
+    if (n->n > ZIKE_GROUP_MEMBERS_MAX)
+        return FAIL(y, n, field, "at most %u", ZIKE_GROUP_MEMBERS_MAX);
+    for (size_t i = 0; i < n->n; i++) {
+        char *id = senders ? g->senders[i].id : g->receivers[i];
+        snprintf(f, sizeof f, "%s[%zu]", field, i);
+        if (senders ? parse_sender(y, n->items[i], f, &g->senders[i],
+                                   g->source_auth) != 0
+                    : zike_conf_text(y, n->items[i], f, g->receivers[i],
+                                     sizeof g->receivers[i]) != 0)
+            return -1;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(senders ? g->senders[k].id : g->receivers[k], id) == 0)
+                return FAIL(y, n->items[i], f, "'%s' listed twice", id);
+    }
+    if (senders)
+        g->nsenders = n->n;
+    else
+        g->nreceivers = n->n;
+    return 0;
+}
+
+static int parse_delay(struct yctx *y, const struct ydoc_node *n,
+                       const char *field, uint16_t *out)
+{
+    uint64_t u;
+
+    if (yf_uint(y, n, field, 3600, "smh", &u) != 0)
+        return -1;
+    *out = (uint16_t)u;
+    return 0;
+}
+
+static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
+                       struct zike_group *g)
+{
+    static const char *const keys[] = {
+        "name", "transform", "lifetime", "activation-delay",
+        "deactivation-delay", "source-auth", "senders", "receivers", NULL };
+    const struct ydoc_node *v;
+    char f[64];
+    uint64_t u;
+    int b;
+
+#define F(key) (snprintf(f, sizeof f, "groups[%zu].%s", i, key), f)
+    if (yf_type(y, n, YDOC_MAP, F("")) != 0 ||
+        yf_known_keys(y, n, F(""), keys) != 0)
+        return -1;
+    g->transform = ZESP_CHACHA20_POLY1305;
+    g->lifetime = 3600;
+    g->atd = 1;
+    g->dtd = 5;
+    if ((v = ydoc_get(n, "name")) == NULL)
+        return FAIL(y, n, F("name"), "missing");
+    if (yf_name(y, v, F("name"), g->name, sizeof g->name) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "transform"))) {
+        if (yf_transform(y, v, F("transform"), &g->transform) != 0)
+            return -1;
+        if (g->transform != ZESP_CHACHA20_POLY1305 &&
+            g->transform != ZESP_AES256GCM)
+            return FAIL(y, v, F("transform"), "a group SA encrypts: "
+                        "chacha20-poly1305 or aes256gcm");
+    }
+    if ((v = ydoc_get(n, "lifetime"))) {
+        if (yf_uint(y, v, F("lifetime"), 30 * 86400, "smhd", &u) != 0)
+            return -1;
+        if (u < 4)
+            return FAIL(y, v, F("lifetime"), "at least 4 seconds");
+        g->lifetime = (uint32_t)u;
+    }
+    if ((v = ydoc_get(n, "activation-delay")) &&
+        parse_delay(y, v, F("activation-delay"), &g->atd) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "deactivation-delay")) &&
+        parse_delay(y, v, F("deactivation-delay"), &g->dtd) != 0)
+        return -1;
+    if ((uint64_t)g->atd + g->dtd >= g->lifetime / 2)
+        return FAIL(y, n, F("lifetime"), "must be more than twice the "
+                    "activation and deactivation delays");
+    if ((v = ydoc_get(n, "source-auth"))) {
+        if (yf_bool(y, v, F("source-auth"), &b) != 0)
+            return -1;
+        g->source_auth = b;
+    }
+    if ((v = ydoc_get(n, "senders")) &&
+        parse_ids(y, v, F("senders"), g, true) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "receivers")) &&
+        parse_ids(y, v, F("receivers"), g, false) != 0)
+        return -1;
+    if (g->nsenders + g->nreceivers == 0)
+        return FAIL(y, n, F("senders"), "a group needs members "
+                    "(senders, receivers)");
+    return 0;
+#undef F
+}
+
+static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
+                      struct zike_conf *c, struct zike_join *j)
+{
+    static const char *const keys[] = {
+        "group", "server", "role", "policy", "sign-key", NULL };
+    const struct ydoc_node *v;
+    const struct zike_peer *server;
+    char f[64];
+
+#define F(key) (snprintf(f, sizeof f, "join[%zu].%s", i, key), f)
+    if (yf_type(y, n, YDOC_MAP, F("")) != 0 ||
+        yf_known_keys(y, n, F(""), keys) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "group")) == NULL)
+        return FAIL(y, n, F("group"), "missing");
+    if (yf_name(y, v, F("group"), j->group, sizeof j->group) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "server")) == NULL)
+        return FAIL(y, n, F("server"), "missing (the peer that serves it)");
+    if (yf_name(y, v, F("server"), j->server, sizeof j->server) != 0)
+        return -1;
+    if ((server = zike_conf_peer(c, j->server)) == NULL)
+        return FAIL(y, v, F("server"), "no peer named '%s'", j->server);
+    if (server->endpoint[0] == '\0')
+        return FAIL(y, v, F("server"), "peer '%s' needs an endpoint: members "
+                    "initiate to their key server", j->server);
+    if ((v = ydoc_get(n, "role")) == NULL)
+        return FAIL(y, n, F("role"), "missing (sender, receiver or both)");
+    if (yf_type(y, v, YDOC_SCALAR, F("role")) != 0)
+        return -1;
+    j->sender = strcmp(v->scalar, "sender") == 0 ||
+                strcmp(v->scalar, "both") == 0;
+    j->receiver = strcmp(v->scalar, "receiver") == 0 ||
+                  strcmp(v->scalar, "both") == 0;
+    if (!j->sender && !j->receiver)
+        return FAIL(y, v, F("role"), "expected sender, receiver or both, "
+                    "found '%s'", v->scalar);
+    snprintf(j->policy, sizeof j->policy, "%s", j->group);
+    if ((v = ydoc_get(n, "policy")) &&
+        yf_name(y, v, F("policy"), j->policy, sizeof j->policy) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "sign-key"))) {
+        if (!j->sender)
+            return FAIL(y, v, F("sign-key"), "only senders sign");
+        if (zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)
+            return -1;
+    }
+    return 0;
+#undef F
+}
+
+int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
+                     struct zike_conf *c)
+{
+    const struct ydoc_node *v;
+
+    if ((v = ydoc_get(root, "groups"))) {
+        if (yf_type(y, v, YDOC_SEQ, "groups") != 0)
+            return -1;
+        if (v->n > ZIKE_MAX_GROUPS)
+            return FAIL(y, v, "groups", "at most %u", ZIKE_MAX_GROUPS);
+        if ((c->groups = calloc(v->n ? v->n : 1, sizeof *c->groups)) == NULL)
+            return FAIL(y, v, "groups", "%s", strerror(errno));
+        for (size_t i = 0; i < v->n; i++) {
+            c->ngroups = i + 1;
+            if (parse_group(y, v->items[i], i, &c->groups[i]) != 0)
+                return -1;
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(c->groups[k].name, c->groups[i].name) == 0)
+                    return FAIL(y, v->items[i], "name", "group '%s' twice",
+                                c->groups[i].name);
+        }
+    }
+    if ((v = ydoc_get(root, "join"))) {
+        if (yf_type(y, v, YDOC_SEQ, "join") != 0)
+            return -1;
+        if (v->n > ZIKE_MAX_GROUPS)
+            return FAIL(y, v, "join", "at most %u", ZIKE_MAX_GROUPS);
+        if ((c->joins = calloc(v->n ? v->n : 1, sizeof *c->joins)) == NULL)
+            return FAIL(y, v, "join", "%s", strerror(errno));
+        for (size_t i = 0; i < v->n; i++) {
+            c->njoins = i + 1;
+            if (parse_join(y, v->items[i], i, c, &c->joins[i]) != 0)
+                return -1;
+            for (size_t k = 0; k < i; k++)
+                if (strcmp(c->joins[k].group, c->joins[i].group) == 0)
+                    return FAIL(y, v->items[i], "group", "group '%s' "
+                                "joined twice", c->joins[i].group);
+        }
+    }
+    return 0;
+}
+
+const struct zike_group *zike_conf_group(const struct zike_conf *conf,
+                                         const char *name)
+{
+    for (size_t i = 0; i < conf->ngroups; i++)
+        if (strcmp(conf->groups[i].name, name) == 0)
+            return &conf->groups[i];
+    return NULL;
+}

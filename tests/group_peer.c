@@ -1,0 +1,384 @@
+/*
+ * The applications of the group SA tests (tests/test_groups.sh): each role
+ * opens its host's SAD and sends on a policy name, never on a key.
+ *
+ *   group_peer pub    --sad S --policy P --connect EP --topic T --tag G
+ *                     --count N [--interval-us U]
+ *   group_peer sub    --sad S --connect EP --topic T --tag G --count N
+ *                     [--senders K] [--timeout-ms MS]
+ *   group_peer proxy  --xsub EP --xpub EP [--log FILE]
+ *   group_peer broker --front EP --back EP
+ *   group_peer worker --sad S --policy P --connect EP --name NAME
+ *   group_peer client --sad S --policy P --connect EP --count N
+ *                     [--timeout-ms MS]
+ *
+ * pub sends N messages "G:i" under topic T (a clear, bound frame).  sub
+ * counts, per sender, the distinct i of tag G it accepted and the rest it
+ * refused, by reason, and prints one line to be checked.  The proxy (an
+ * XSUB/XPUB forwarder that holds no key) logs SPI and IV of every ESP frame
+ * it forwards, so that the test can look for a reused nonce.  The client's
+ * requests reach any worker through a ROUTER/DEALER broker; each worker
+ * answers on its reply policy with its name.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zesp.h>
+#include <zmq.h>
+
+#define SENDERS_MAX 16
+#define COUNT_MAX 1000000
+
+struct opts {
+    const char *sad, *policy, *connect, *topic, *tag, *name, *xsub, *xpub,
+        *front, *back, *log;
+    int count, interval_us, timeout_ms, senders;
+};
+
+static int die(const char *what)
+{
+    fprintf(stderr, "group_peer: %s: %s\n", what, zesp_strerror(errno));
+    return 1;
+}
+
+static zesp_sad *open_sad(const struct opts *o)
+{
+    zesp_sad *sad = zesp_sad_open(o->sad, 0, NULL);
+
+    if (sad != NULL)
+        zesp_sad_set_acquire_timeout(sad, 5000);
+    return sad;
+}
+
+static void *socket_to(void *ctx, int type, const char *ep, bool bind)
+{
+    void *s = zmq_socket(ctx, type);
+    int linger = 2000;
+
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if ((bind ? zmq_bind(s, ep) : zmq_connect(s, ep)) != 0) {
+        fprintf(stderr, "group_peer: %s: %s\n", ep, zmq_strerror(errno));
+        exit(1);
+    }
+    return s;
+}
+
+static int pub(const struct opts *o, void *ctx)
+{
+    zesp_sad *sad = open_sad(o);
+    void *s = socket_to(ctx, ZMQ_PUB, o->connect, false);
+    int sent = 0, failed = 0;
+
+    if (sad == NULL)
+        return die(o->sad);
+    zmq_poll(NULL, 0, 1000);        /* let the subscriptions arrive */
+    for (int i = 0; i < o->count; i++) {
+        char text[64];
+        zesp_frame topic = { o->topic, strlen(o->topic) };
+        zesp_frame body = { text, (size_t)snprintf(text, sizeof text, "%s:%d",
+                                                   o->tag, i) };
+        zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                             .nbody = 1 };
+
+        if (zesp_send_policy(sad, o->policy, s, &parts, 0) == 0)
+            sent++;
+        else if (failed++ == 0)
+            fprintf(stderr, "group_peer: send: %s\n", zesp_strerror(errno));
+        if (o->interval_us > 0)
+            nanosleep(&(struct timespec){ 0, (long)o->interval_us * 1000 },
+                      NULL);
+    }
+    printf("pub %s: sent %d failed %d\n", o->tag, sent, failed);
+    zmq_close(s);
+    zesp_sad_free(sad);
+    return failed ? 1 : 0;
+}
+
+struct sender {
+    char name[ZESP_PEER_MAX];
+    uint32_t sid;
+    int got;
+    unsigned char *seen;
+};
+
+static struct sender *sender_of(struct sender *t, int *n, const char *name,
+                                uint32_t sid, int count)
+{
+    for (int i = 0; i < *n; i++)
+        if (t[i].sid == sid && strcmp(t[i].name, name) == 0)
+            return &t[i];
+    if (*n == SENDERS_MAX)
+        return NULL;
+    snprintf(t[*n].name, sizeof t[*n].name, "%s", name);
+    t[*n].sid = sid;
+    t[*n].got = 0;
+    t[*n].seen = calloc((size_t)count, 1);
+    return &t[(*n)++];
+}
+
+static int sub(const struct opts *o, void *ctx)
+{
+    zesp_sad *sad = open_sad(o);
+    void *s = socket_to(ctx, ZMQ_SUB, o->connect, false);
+    zesp_msg *msg = zesp_msg_new();
+    struct sender senders[SENDERS_MAX];
+    int nsenders = 0, accepted = 0, dup = 0, other = 0;
+    int rej_nosa = 0, rej_other = 0, tlen = (int)strlen(o->tag);
+    int timeout = 200;
+
+    if (sad == NULL)
+        return die(o->sad);
+    zmq_setsockopt(s, ZMQ_SUBSCRIBE, o->topic, strlen(o->topic));
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    printf("sub ready\n");
+    fflush(stdout);
+    for (long waited = 0; waited < o->timeout_ms &&
+                          accepted < o->count * o->senders;) {
+        if (zesp_recv(sad, s, msg, 0) != 0) {
+            if (errno == EAGAIN) {
+                waited += timeout;
+                continue;
+            }
+            if (errno == ZESP_ENOSA)
+                rej_nosa++;
+            else
+                rej_other++;
+            continue;
+        }
+        zesp_frame b = zesp_msg_body(msg, 0);
+        int i;
+        if (zesp_msg_clear_count(msg) != 1 || b.size <= (size_t)tlen + 1 ||
+            memcmp(b.data, o->tag, (size_t)tlen) != 0 ||
+            ((const char *)b.data)[tlen] != ':') {
+            other++;
+            continue;
+        }
+        i = atoi((const char *)b.data + tlen + 1);
+        struct sender *snd = sender_of(senders, &nsenders, zesp_msg_peer(msg),
+                                       zesp_msg_sender_id(msg), o->count);
+        if (snd == NULL || i < 0 || i >= o->count)
+            continue;
+        if (snd->seen[i]) {
+            dup++;
+            continue;
+        }
+        snd->seen[i] = 1;
+        snd->got++;
+        accepted++;
+    }
+    printf("sub %s: accepted %d dup %d other %d rejected-nosa %d "
+           "rejected-other %d senders %d\n", o->tag, accepted, dup, other,
+           rej_nosa, rej_other, nsenders);
+    for (int k = 0; k < nsenders; k++) {
+        printf("sub %s: from %s sender-id %u got %d\n", o->tag,
+               senders[k].name, senders[k].sid, senders[k].got);
+        free(senders[k].seen);
+    }
+    zesp_msg_free(msg);
+    zmq_close(s);
+    zesp_sad_free(sad);
+    return 0;
+}
+
+/* An XSUB/XPUB forwarder with no key: it logs SPI and IV of each ESP
+ * frame (the last frame) it forwards. */
+static int proxy(const struct opts *o, void *ctx)
+{
+    void *xsub = socket_to(ctx, ZMQ_XSUB, o->xsub, true);
+    void *xpub = socket_to(ctx, ZMQ_XPUB, o->xpub, true);
+    FILE *log = o->log ? fopen(o->log, "w") : NULL;
+    zmq_pollitem_t items[] = { { xsub, 0, ZMQ_POLLIN, 0 },
+                               { xpub, 0, ZMQ_POLLIN, 0 } };
+
+    setvbuf(log ? log : stdout, NULL, _IOLBF, 0);
+    for (;;) {
+        if (zmq_poll(items, 2, -1) < 0)
+            break;
+        for (int k = 0; k < 2; k++) {
+            void *from = items[k].socket, *to = k ? xsub : xpub;
+            int more = 1;
+            if (!(items[k].revents & ZMQ_POLLIN))
+                continue;
+            while (more) {
+                zmq_msg_t m;
+                size_t ml = sizeof more;
+                zmq_msg_init(&m);
+                if (zmq_msg_recv(&m, from, 0) < 0)
+                    return 1;
+                zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+                if (!more && k == 0 && log && zmq_msg_size(&m) >= 16) {
+                    const unsigned char *p = zmq_msg_data(&m);
+                    for (int b = 0; b < 16; b++)
+                        if (b < 4 || b >= 8)
+                            fprintf(log, "%02x", p[b]);
+                    fputc('\n', log);
+                }
+                zmq_msg_send(&m, to, more ? ZMQ_SNDMORE : 0);
+            }
+        }
+    }
+    return 0;
+}
+
+static int broker(const struct opts *o, void *ctx)
+{
+    void *front = socket_to(ctx, ZMQ_ROUTER, o->front, true);
+    void *back = socket_to(ctx, ZMQ_DEALER, o->back, true);
+
+    zmq_proxy(front, back, NULL);
+    return 0;
+}
+
+static int worker(const struct opts *o, void *ctx)
+{
+    zesp_sad *sad = open_sad(o);
+    void *s = socket_to(ctx, ZMQ_REP, o->connect, false);
+    zesp_msg *msg = zesp_msg_new();
+    int answered = 0;
+
+    if (sad == NULL)
+        return die(o->sad);
+    for (;;) {
+        char text[256];
+        zesp_frame body = { text, 0 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+
+        if (zesp_recv(sad, s, msg, 0) != 0) {
+            /* A REP socket must answer: say no, unprotected. */
+            fprintf(stderr, "group_peer: worker %s refused a request: %s\n",
+                    o->name, zesp_strerror(errno));
+            zmq_send(s, "refused", 7, 0);
+            continue;
+        }
+        zesp_frame req = zesp_msg_body(msg, 0);
+        body.size = (size_t)snprintf(text, sizeof text, "%s:%.*s", o->name,
+                                     (int)req.size, (const char *)req.data);
+        if (zesp_send_policy(sad, o->policy, s, &parts, 0) != 0)
+            return die("worker send");
+        if (++answered % 100 == 0)
+            fprintf(stderr, "worker %s: %d answered\n", o->name, answered);
+    }
+}
+
+static int client(const struct opts *o, void *ctx)
+{
+    zesp_sad *sad = open_sad(o);
+    void *s = socket_to(ctx, ZMQ_REQ, o->connect, false);
+    zesp_msg *msg = zesp_msg_new();
+    char names[SENDERS_MAX][ZESP_PEER_MAX];
+    int per[SENDERS_MAX] = { 0 }, nnames = 0, good = 0, bad = 0;
+
+    if (sad == NULL)
+        return die(o->sad);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &o->timeout_ms, sizeof o->timeout_ms);
+    for (int i = 0; i < o->count; i++) {
+        char text[64], want[64];
+        zesp_frame body = { text, (size_t)snprintf(text, sizeof text,
+                                                   "request %d", i) };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+
+        if (zesp_send_policy(sad, o->policy, s, &parts, 0) != 0)
+            return die("client send");
+        if (zesp_recv(sad, s, msg, 0) != 0) {
+            fprintf(stderr, "group_peer: client reply %d: %s\n", i,
+                    zesp_strerror(errno));
+            bad++;
+            if (errno == EAGAIN)
+                break;
+            continue;
+        }
+        zesp_frame r = zesp_msg_body(msg, 0);
+        const char *colon = memchr(r.data, ':', r.size);
+        snprintf(want, sizeof want, "request %d", i);
+        if (colon == NULL ||
+            r.size - (size_t)(colon + 1 - (const char *)r.data) !=
+                strlen(want) ||
+            memcmp(colon + 1, want, strlen(want)) != 0) {
+            bad++;
+            continue;
+        }
+        good++;
+        /* Who answered, by the reply SA's sender. */
+        int k;
+        for (k = 0; k < nnames && strcmp(names[k], zesp_msg_peer(msg)); k++)
+            ;
+        if (k == nnames && nnames < SENDERS_MAX)
+            snprintf(names[nnames++], ZESP_PEER_MAX, "%s", zesp_msg_peer(msg));
+        if (k < SENDERS_MAX)
+            per[k]++;
+    }
+    printf("client: good %d bad %d workers %d\n", good, bad, nnames);
+    for (int k = 0; k < nnames; k++)
+        printf("client: %s answered %d\n", names[k], per[k]);
+    zesp_msg_free(msg);
+    zmq_close(s);
+    zesp_sad_free(sad);
+    return good == o->count ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { .count = 100, .timeout_ms = 10000, .senders = 1 };
+    const char **strs[] = { &o.sad, &o.policy, &o.connect, &o.topic, &o.tag,
+                            &o.name, &o.xsub, &o.xpub, &o.front, &o.back,
+                            &o.log };
+    static const char *const names[] = { "--sad", "--policy", "--connect",
+                                         "--topic", "--tag", "--name",
+                                         "--xsub", "--xpub", "--front",
+                                         "--back", "--log" };
+    void *ctx;
+    int rc;
+
+    if (argc < 2)
+        goto usage;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        size_t k;
+        for (k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (strcmp(argv[i], names[k]) == 0)
+                *strs[k] = argv[i + 1];
+        if (k < sizeof names / sizeof names[0] &&
+            strcmp(argv[i], names[k]) == 0)
+            continue;
+        if (strcmp(argv[i], "--count") == 0)
+            o.count = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--interval-us") == 0)
+            o.interval_us = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--timeout-ms") == 0)
+            o.timeout_ms = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--senders") == 0)
+            o.senders = atoi(argv[i + 1]);
+    }
+    if (o.count <= 0 || o.count > COUNT_MAX || o.senders < 1 ||
+        o.senders > SENDERS_MAX)
+        goto usage;
+    if (o.tag == NULL)
+        o.tag = "m";
+    if (o.topic == NULL)
+        o.topic = "t";
+    ctx = zmq_ctx_new();
+    if (strcmp(argv[1], "pub") == 0 && o.sad && o.policy && o.connect)
+        rc = pub(&o, ctx);
+    else if (strcmp(argv[1], "sub") == 0 && o.sad && o.connect)
+        rc = sub(&o, ctx);
+    else if (strcmp(argv[1], "proxy") == 0 && o.xsub && o.xpub)
+        rc = proxy(&o, ctx);
+    else if (strcmp(argv[1], "broker") == 0 && o.front && o.back)
+        rc = broker(&o, ctx);
+    else if (strcmp(argv[1], "worker") == 0 && o.sad && o.policy &&
+             o.connect && o.name)
+        rc = worker(&o, ctx);
+    else if (strcmp(argv[1], "client") == 0 && o.sad && o.policy &&
+             o.connect)
+        rc = client(&o, ctx);
+    else
+        goto usage;
+    zmq_ctx_term(ctx);
+    return rc;
+usage:
+    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client "
+                    "[options] (see the source)\n");
+    return 2;
+}
