@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #define CONFIG_MAX_SAS 4096U
 #define CONFIG_MAX_POLICIES 1024U
 #define Z85_KEY_CHARS 45U      /* 36 octets in Z85 */
+#define Z85_CHARS(octets) ((octets) / 4U * 5U)
 
 struct config {
     struct yctx y;            /* first: the document and where errors go */
@@ -76,10 +78,43 @@ static int decode_key(const char *text, uint8_t key[ZESP_KEYBYTES],
     return -1;
 }
 
+/* A group SA's signing key (Ed25519): the same forms as a KEYMAT, of
+ * 64 octets (a secret key, outbound) or 32 (a public key, inbound). */
+static int decode_sign_key(const char *text, uint8_t *key, size_t octets,
+                           const char **why)
+{
+    bool secret = octets == ZESP_SIGN_SECRETBYTES;
+    size_t len;
+
+    if (strncmp(text, "hex:", 4) == 0 &&
+        strlen(text + 4) == 2 * octets &&
+        sodium_hex2bin(key, octets, text + 4, 2 * octets, NULL, &len,
+                       NULL) == 0 && len == octets)
+        return 0;
+    if (strncmp(text, "z85:", 4) == 0 &&
+        strlen(text + 4) == Z85_CHARS(octets) &&
+        zmq_z85_decode(key, text + 4) != NULL)
+        return 0;
+    *why = secret ? "expected hex: and 128 hex digits or z85: and 80 "
+                    "characters (an Ed25519 secret key, 64 octets), or "
+                    "file:PATH"
+                  : "expected hex: and 64 hex digits or z85: and 40 "
+                    "characters (an Ed25519 public key, 32 octets), or "
+                    "file:PATH";
+    return -1;
+}
+
+static int decode_any(const char *text, uint8_t *key, size_t octets,
+                      const char **why)
+{
+    return octets == ZESP_KEYBYTES ? decode_key(text, key, why)
+                                   : decode_sign_key(text, key, octets, why);
+}
+
 /* file:PATH, relative to the YAML file; refused if others may read it. */
 static int read_key_file(struct config *c, const struct ydoc_node *n,
-                         const char *field, const char *path,
-                         uint8_t key[ZESP_KEYBYTES])
+                         const char *field, const char *path, uint8_t *key,
+                         size_t octets)
 {
     char text[256];
     const char *why = NULL;
@@ -87,25 +122,74 @@ static int read_key_file(struct config *c, const struct ydoc_node *n,
 
     if (yf_secret_line(&c->y, n, field, path, text, sizeof text) != 0)
         return -1;
-    rc = decode_key(text, key, &why);
+    rc = decode_any(text, key, octets, &why);
     sodium_memzero(text, sizeof text);
     if (rc != 0)
         return FAIL(c, n, field, "%s: %s", path, why);
     return 0;
 }
 
+/* octets: ZESP_KEYBYTES (KEYMAT) or an Ed25519 key's size. */
 static int parse_key(struct config *c, const struct ydoc_node *n,
-                     const char *field, uint8_t key[ZESP_KEYBYTES])
+                     const char *field, uint8_t *key, size_t octets)
 {
     const char *why = NULL;
 
     if (yf_type(&c->y, n, YDOC_SCALAR, field) != 0)
         return -1;
     if (strncmp(n->scalar, "file:", 5) == 0)
-        return read_key_file(c, n, field, n->scalar + 5, key);
-    if (decode_key(n->scalar, key, &why) != 0)
+        return read_key_file(c, n, field, n->scalar + 5, key, octets);
+    if (decode_any(n->scalar, key, octets, &why) != 0)
         return FAIL(c, n, field, "%s", why);
     return 0;
+}
+
+/* group, sender_id, sign_key (doc/configuration.md, group SAs). */
+static int parse_group(struct config *c, const struct ydoc_node *n,
+                       const char *field, zesp_sa_params *p)
+{
+    const struct ydoc_node *v;
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES], sk[ZESP_SIGN_SECRETBYTES];
+    char f[96];
+    uint64_t sid;
+    int group = 0, ok;
+
+    snprintf(f, sizeof f, "%s.group", field);
+    if ((v = ydoc_get(n, "group")) && yf_bool(&c->y, v, f, &group) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.sender_id", field);
+    v = ydoc_get(n, "sender_id");
+    if (!group) {
+        if (v != NULL || ydoc_get(n, "sign_key") != NULL)
+            return FAIL(c, v ? v : ydoc_get(n, "sign_key"), f,
+                        "only group SAs (group: true) have a Sender ID and "
+                        "a signing key");
+        return 0;
+    }
+    if (v == NULL)
+        return FAIL(c, n, field, "a group SA needs 'sender_id'");
+    if (yf_uint(&c->y, v, f, ZESP_SENDER_ID_MAX, NULL, &sid) != 0)
+        return -1;
+    if (sid == 0)
+        return FAIL(c, v, f, "Sender ID 0 is reserved (1 to %u)",
+                    ZESP_SENDER_ID_MAX);
+    p->flags |= ZESP_SA_GROUP;
+    p->sender_id = (uint32_t)sid;
+    if ((v = ydoc_get(n, "sign_key")) == NULL)
+        return 0;
+    snprintf(f, sizeof f, "%s.sign_key", field);
+    if (parse_key(c, v, f, p->sign_key, p->direction == ZESP_DIR_OUT
+                                            ? ZESP_SIGN_SECRETBYTES
+                                            : ZESP_SIGN_PUBLICBYTES) != 0)
+        return -1;
+    p->flags |= ZESP_SA_SIGNED;
+    if (p->direction == ZESP_DIR_IN)
+        return 0;
+    ok = crypto_sign_seed_keypair(pk, sk, p->sign_key) == 0 &&
+         sodium_memcmp(sk, p->sign_key, sizeof sk) == 0;
+    sodium_memzero(sk, sizeof sk);
+    return ok ? 0 : FAIL(c, v, f, "not an Ed25519 secret key: its public "
+                                  "half is not the one its seed makes");
 }
 
 static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
@@ -113,7 +197,8 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = { "spi", "direction", "transform",
                                          "esn", "key", "replay_window",
-                                         "peer", "lifetime", NULL };
+                                         "peer", "lifetime", "group",
+                                         "sender_id", "sign_key", NULL };
     const struct ydoc_node *v;
     char field[64], f[96];
     uint64_t w;
@@ -152,7 +237,9 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
         return -1;
     p->flags = esn ? 0 : ZESP_SA_NO_ESN;
     snprintf(f, sizeof f, "%s.key", field);
-    if (parse_key(c, ydoc_get(n, "key"), f, p->key) != 0)
+    if (parse_key(c, ydoc_get(n, "key"), f, p->key, ZESP_KEYBYTES) != 0)
+        return -1;
+    if (parse_group(c, n, field, p) != 0)
         return -1;
     snprintf(f, sizeof f, "%s.replay_window", field);
     if ((v = ydoc_get(n, "replay_window")) != NULL) {
@@ -180,6 +267,22 @@ static const zesp_sa_params *find_sa(const struct config *c, uint32_t spi,
     for (size_t i = 0; i < c->nsas; i++)
         if (c->sas[i].spi == spi && c->sas[i].direction == direction)
             return &c->sas[i];
+    return NULL;
+}
+
+/* An SA of this file the new one may not stand beside: the same SPI and
+ * direction, unless both are inbound group SAs of different senders. */
+static const zesp_sa_params *clashing_sa(const struct config *c,
+                                         const zesp_sa_params *p)
+{
+    for (size_t i = 0; i < c->nsas; i++) {
+        const zesp_sa_params *q = &c->sas[i];
+        bool windows = p->direction == ZESP_DIR_IN &&
+                       (p->flags & q->flags & ZESP_SA_GROUP) &&
+                       p->sender_id != q->sender_id;
+        if (q->spi == p->spi && q->direction == p->direction && !windows)
+            return q;
+    }
     return NULL;
 }
 
@@ -275,7 +378,7 @@ static int parse_config(struct config *c, zesp_sad *sad)
             if (parse_sa(c, sas->items[i], i, &c->sas[i]) != 0)
                 return -1;
             snprintf(field, sizeof field, "sas[%zu].spi", i);
-            if (find_sa(c, c->sas[i].spi, c->sas[i].direction) != NULL)
+            if (clashing_sa(c, &c->sas[i]) != NULL)
                 return FAIL(c, ydoc_get(sas->items[i], "spi"), field,
                             "SPI 0x%08x %s appears twice", c->sas[i].spi,
                             c->sas[i].direction == ZESP_DIR_IN ? "in" : "out");

@@ -2,6 +2,7 @@
 #ifndef ZESP_DATAPATH_H
 #define ZESP_DATAPATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -10,18 +11,25 @@
 
 /* Next Header of a zesp message payload (RFC 3692 experimental value). */
 #define ZESP_NEXT_HEADER 253U
+/* Next Header of a signed one (group SAs, sign.h): the other RFC 3692
+ * value, so that no receiver takes the signature for a body frame. */
+#define ZESP_NEXT_HEADER_SIGNED 254U
 
 /* With ESN, a sequence number this far above the highest received is
  * taken for an old one (see inbound.c). */
 #define ESN_MAX_AHEAD (UINT64_C(1) << 31)
 
-/* Soft-expire 32-bit SAs this far before their sequence numbers run out. */
+/* Soft-expire SAs with 32- or 48-bit (group) sequence numbers this far
+ * before they run out. */
 #define SEQ32_SOFT_MARGIN UINT64_C(0x10000000)
 
 struct out_ctx {
     struct sa_ref ref;
     struct esp_crypto ec;
     uint64_t seq;
+    bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
+    size_t msg_len;         /* the zesp payload */
+    size_t payload_len;     /* the ESP payload: msg_len and any signature */
 };
 
 struct in_ctx {
@@ -31,13 +39,21 @@ struct in_ctx {
 };
 
 /* Outbound: find the SA, charge the message to its lifetimes, take the next
- * sequence number.  Returns 0 or a ZESP_E* / errno code. */
+ * sequence number.  message: payload_len is a zesp payload (Next Header
+ * 253), to be signed on a signed SA; the frame then needs
+ * esp_packet_len(ctx->payload_len) bytes.  Returns 0 or a ZESP_E* / errno
+ * code. */
 int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
-              struct out_ctx *ctx);
+              bool message, struct out_ctx *ctx);
+/* Raw: seal payload_len bytes at pkt + ZESP_HEADERBYTES as they are. */
 int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
              uint8_t next_header);
+/* A zesp message encoded at pkt + ZESP_HEADERBYTES: signed if the SA says
+ * so, and sealed with its Next Header. */
+int out_seal_message(struct out_ctx *ctx, uint8_t *pkt);
 
-/* Inbound: every check that changes no state, then the decryption. */
+/* Inbound: every check that changes no state, then the decryption, and on
+ * a signed group SA the source signature (*payload_len then excludes it). */
 int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
             struct in_ctx *ctx, size_t *payload_len, uint8_t *next_header);
 /* After every other check passed: mark the sequence number, count. */

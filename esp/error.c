@@ -26,6 +26,7 @@ static const char *const messages[] = {
     [ZESP_ENOPOLICY - ZESP_EBASE] = "no policy of that name",
     [ZESP_EACQUIRE - ZESP_EBASE] = "the policy has no security association yet; the key daemon was asked for one",
     [ZESP_ECONFIG - ZESP_EBASE] = "invalid configuration",
+    [ZESP_ESIGNATURE - ZESP_EBASE] = "source signature does not verify: the message is not from the group sender it names",
 };
 
 const char *zesp_strerror(int err)

@@ -29,17 +29,17 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
         return fail(EINVAL);
     if ((err = message_payload_len(parts, &payload_len)) != 0)
         return fail(err);
-    if ((err = out_begin(sad, spi, payload_len, &ctx)) != 0)
+    if ((err = out_begin(sad, spi, payload_len, true, &ctx)) != 0)
         return fail(err);
-    if ((buf = malloc(esp_packet_len(payload_len))) == NULL)
+    if ((buf = malloc(esp_packet_len(ctx.payload_len))) == NULL)
         return fail(ENOMEM);
     message_encode(buf + ZESP_HEADERBYTES, parts);
-    if ((err = out_seal(&ctx, buf, payload_len, ZESP_NEXT_HEADER)) != 0) {
+    if ((err = out_seal_message(&ctx, buf)) != 0) {
         free(buf);
         return fail(err);
     }
     *out = buf;
-    *out_size = esp_packet_len(payload_len);
+    *out_size = esp_packet_len(ctx.payload_len);
     return 0;
 }
 
@@ -80,7 +80,7 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
         *out_len = 0;
     if (sad == NULL || out == NULL || out_len == NULL || (len && !payload))
         return fail(EINVAL);
-    if ((err = out_begin(sad, spi, len, &ctx)) != 0)
+    if ((err = out_begin(sad, spi, len, false, &ctx)) != 0)
         return fail(err);
     if (len)
         memmove(out + ZESP_HEADERBYTES, payload, len);

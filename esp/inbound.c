@@ -7,6 +7,40 @@
 #include "datapath.h"
 
 #include "replay.h"
+#include "sign.h"
+
+/* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
+static uint32_t frame_sender(const uint8_t *pkt)
+{
+    return ((uint32_t)pkt[8] << 8) | pkt[9];
+}
+
+/* A pairwise SA by SPI; else a group sender's window by SPI and the
+ * Sender ID in the IV.  A pairwise SA never answers to a Sender ID. */
+static int find_in(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
+                   struct sa_ref *ref)
+{
+    uint32_t spi = load_be32(pkt), sender;
+    int err = sad_find(sad, spi, ZESP_DIR_IN, ref);
+
+    if (err != ZESP_ENOSA || len < ZESP_HEADERBYTES)
+        return err;
+    if ((sender = frame_sender(pkt)) == 0)
+        return err;
+    return sad_find_sender(sad, spi, ZESP_DIR_IN, sender, ref);
+}
+
+/* A signed group SA: Next Header 254 and a signature by the sender. */
+static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
+                        uint8_t next_header)
+{
+    const struct sa_slot *s = ctx->ref.slot;
+
+    if (next_header != ZESP_NEXT_HEADER_SIGNED)
+        return ZESP_EMALFORMED;
+    return sign_verify(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq,
+                       pkt, *payload_len, payload_len);
+}
 
 void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err)
 {
@@ -18,6 +52,7 @@ void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err)
         { ZESP_EEXPIRED, CNT_REJ_EXPIRED },
         { ZESP_EBINDING, CNT_REJ_BINDING },
         { ZESP_ETOOBIG, CNT_REJ_TOOBIG },
+        { ZESP_ESIGNATURE, CNT_REJ_SIGNATURE },
     };
 
     if (slot == NULL) {
@@ -41,7 +76,7 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
     ctx->ref.slot = NULL;
     if (len < 8U)
         return ZESP_EMALFORMED;
-    if ((err = sad_find(sad, load_be32(pkt), ZESP_DIR_IN, &ctx->ref)) != 0)
+    if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
         return err;
     s = ctx->ref.slot;
     ctx->ec.t = transform_find(s->transform);
@@ -69,7 +104,11 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
     if ((err = esp_open(&ctx->ec, ctx->seq, pkt, len, payload_len,
                         next_header)) != 0)
         return err;
-    return sad_ref_valid(&ctx->ref) ? 0 : ZESP_ENOSA;
+    if (!sad_ref_valid(&ctx->ref))
+        return ZESP_ENOSA;
+    if (s->flags & ZESP_SA_SIGNED)
+        return check_source(ctx, pkt, payload_len, *next_header);
+    return 0;
 }
 
 int in_commit(struct in_ctx *ctx, size_t payload_len)

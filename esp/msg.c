@@ -23,6 +23,7 @@ void msg_reset(zesp_msg *msg)
     msg->view.nbody = 0;
     msg->spi = 0;
     msg->seq = 0;
+    msg->sender_id = 0;
     msg->peer[0] = '\0';
 }
 
@@ -58,7 +59,8 @@ int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size)
     int err;
 
     err = in_open(sad, esp, esp_size, &ctx, &payload_len, &nh);
-    if (err == 0 && nh != ZESP_NEXT_HEADER)
+    if (err == 0 && nh != ((ctx.ref.slot->flags & ZESP_SA_SIGNED)
+                               ? ZESP_NEXT_HEADER_SIGNED : ZESP_NEXT_HEADER))
         err = ZESP_EMALFORMED;
     if (err == 0)
         err = message_decode(esp + ZESP_HEADERBYTES, payload_len, msg->pre,
@@ -73,6 +75,7 @@ int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size)
     }
     msg->spi = ctx.ref.slot->spi;
     msg->seq = ctx.seq;
+    msg->sender_id = ctx.ref.slot->sender_id;
     memcpy(msg->peer, ctx.ref.slot->peer, sizeof msg->peer);
     return 0;
 }
@@ -123,6 +126,11 @@ uint32_t zesp_msg_spi(const zesp_msg *msg)
 uint64_t zesp_msg_seq(const zesp_msg *msg)
 {
     return msg->seq;
+}
+
+uint32_t zesp_msg_sender_id(const zesp_msg *msg)
+{
+    return msg->sender_id;
 }
 
 const char *zesp_msg_peer(const zesp_msg *msg)

@@ -17,6 +17,7 @@ struct zesp_msg {
     struct message_view view;
     uint32_t spi;
     uint64_t seq;
+    uint32_t sender_id;      /* the group sender's window that accepted it */
     char peer[ZESP_PEER_MAX];
 };
 

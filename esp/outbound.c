@@ -3,11 +3,24 @@
 
 #include <errno.h>
 
-/* Take the next sequence number; it never cycles (RFC 4303 3.3.3). */
-static int seq_next(struct sa_slot *s, uint64_t *seq)
+#include "sign.h"
+
+/* The last number an SA may send: its ESN mode's, and for a group SA the
+ * 48 bits the Sender ID leaves in the IV, whichever is lower. */
+static uint64_t seq_max(const struct sa_slot *s)
 {
     uint64_t max = (s->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
                                                : ZESP_SEQ_MAX_ESN;
+
+    if ((s->flags & ZESP_SA_GROUP) && max > ZESP_SEQ_MAX_GROUP)
+        max = ZESP_SEQ_MAX_GROUP;
+    return max;
+}
+
+/* Take the next sequence number; it never cycles (RFC 4303 3.3.3). */
+static int seq_next(struct sa_slot *s, uint64_t *seq)
+{
+    uint64_t max = seq_max(s);
     uint64_t cur = atomic_load_explicit(&s->seq, memory_order_relaxed);
 
     do {
@@ -16,20 +29,21 @@ static int seq_next(struct sa_slot *s, uint64_t *seq)
     } while (!atomic_compare_exchange_weak_explicit(
         &s->seq, &cur, cur + 1U, memory_order_relaxed, memory_order_relaxed));
     *seq = cur + 1U;
-    if ((s->flags & ZESP_SA_NO_ESN) && *seq >= max - SEQ32_SOFT_MARGIN)
+    if (max != ZESP_SEQ_MAX_ESN && *seq >= max - SEQ32_SOFT_MARGIN)
         atomic_store_explicit(&s->soft_expired, 1, memory_order_relaxed);
     return 0;
 }
 
 int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
-              struct out_ctx *ctx)
+              bool message, struct out_ctx *ctx)
 {
     struct sa_slot *s;
     int err;
 
     if ((err = sad_find(sad, spi, ZESP_DIR_OUT, &ctx->ref)) != 0) {
         struct sa_ref in;
-        if (sad_find(sad, spi, ZESP_DIR_IN, &in) == 0)
+        if (sad_find(sad, spi, ZESP_DIR_IN, &in) == 0 ||
+            sad_find_group_lowest(sad, spi, &in) == 0)
             return ZESP_EDIRECTION;
         return err;
     }
@@ -37,11 +51,16 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->ec.t = transform_find(s->transform);
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
-    if (payload_len > sad->hdr->max_message) {
+    /* Only zesp messages are signed: the raw API's payloads have no room
+     * the receiver would know to look for a signature in. */
+    ctx->sign = message && (s->flags & ZESP_SA_SIGNED);
+    ctx->msg_len = payload_len;
+    ctx->payload_len = payload_len + (ctx->sign ? ZESP_SIGNBYTES : 0U);
+    if (ctx->payload_len > sad->hdr->max_message) {
         sa_count(s, CNT_REJ_TOOBIG, 1);
         return ZESP_ETOOBIG;
     }
-    if ((err = lifetime_charge_out(s, payload_len, sad_now())) != 0)
+    if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)
         return err;
     if ((err = seq_next(s, &ctx->seq)) != 0)
         return err;
@@ -51,12 +70,29 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
 int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
              uint8_t next_header)
 {
+    const struct sa_slot *s = ctx->ref.slot;
     /* The IV is the sequence number: unique per SA, as RFC 4106 and RFC
-     * 7634 require, and free to compute. */
-    int err = esp_seal(&ctx->ec, ctx->ref.slot->spi, ctx->seq, ctx->seq, pkt,
-                       payload_len, esp_pad_len(payload_len), next_header);
+     * 7634 require, and free to compute.  A group SA's members share the
+     * key, so each puts its Sender ID in the top bits (RFC 6054 3.1). */
+    uint64_t iv = ctx->seq;
+    int err;
 
+    if (s->flags & ZESP_SA_GROUP)
+        iv |= (uint64_t)s->sender_id << (64U - ZESP_SENDER_ID_BITS);
+    err = esp_seal(&ctx->ec, s->spi, ctx->seq, iv, pkt, payload_len,
+                   esp_pad_len(payload_len), next_header);
     if (err == 0 && !sad_ref_valid(&ctx->ref))
         err = ZESP_ENOSA;
     return err;
+}
+
+int out_seal_message(struct out_ctx *ctx, uint8_t *pkt)
+{
+    const struct sa_slot *s = ctx->ref.slot;
+
+    if (!ctx->sign)
+        return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER);
+    sign_payload(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq, pkt,
+                 ctx->msg_len);
+    return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED);
 }

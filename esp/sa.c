@@ -1,5 +1,6 @@
 /* Installing, removing and reporting SAs (the writers' side of the SAD). */
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "replay.h"
@@ -12,16 +13,52 @@ static int fail(int err)
     return -1;
 }
 
+#define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED)
+
+/* A signing key that is what it claims: the secret key's public half is
+ * the one its seed derives (else every signature fails to verify), the
+ * public key not all zeros. */
+static bool sign_key_usable(const zesp_sa_params *p)
+{
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+    bool ok;
+
+    if (p->direction == ZESP_DIR_IN)
+        return !sodium_is_zero(p->sign_key, ZESP_SIGN_PUBLICBYTES);
+    ok = crypto_sign_seed_keypair(pk, sk, p->sign_key) == 0 &&
+         sodium_memcmp(sk, p->sign_key, sizeof sk) == 0;
+    sodium_memzero(sk, sizeof sk);
+    return ok;
+}
+
+static int check_group(const zesp_sa_params *p)
+{
+    bool group = p->flags & ZESP_SA_GROUP;
+
+    if (group != (p->sender_id != 0) || p->sender_id > ZESP_SENDER_ID_MAX)
+        return EINVAL;
+    if ((p->flags & ZESP_SA_SIGNED) && (!group || !sign_key_usable(p)))
+        return EINVAL;
+    /* The Sender ID leaves 48 bits of the IV to the sequence number. */
+    if (group && p->next_seq > ZESP_SEQ_MAX_GROUP)
+        return EINVAL;
+    return 0;
+}
+
 static int check_params(const zesp_sa_params *p, const struct transform **t)
 {
+    int err;
+
     uint32_t id = p->transform ? p->transform : ZESP_CHACHA20_POLY1305;
 
     if (p->direction != ZESP_DIR_IN && p->direction != ZESP_DIR_OUT)
         return EINVAL;
     if (p->spi == 0)     /* reserved for local use (RFC 4303 2.1) */
         return EINVAL;
-    if (p->flags & ~ZESP_SA_NO_ESN)
+    if (p->flags & ~SA_FLAGS_KNOWN)
         return EINVAL;
+    if ((err = check_group(p)) != 0)
+        return err;
     if ((*t = transform_find(id)) == NULL)
         return EINVAL;
     if (!transform_usable(*t))
@@ -65,6 +102,7 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
     s->direction = p->direction;
     s->transform = t->id;
     s->flags = p->flags;
+    s->sender_id = p->sender_id;
     s->replay_window = window;
     s->window_words = replay_words(window);
     s->created = sad_now();
@@ -81,13 +119,35 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
         atomic_store(&s->window[w], 0);
     memcpy(k->key, p->key, sizeof k->key);
     memcpy(k->salt, p->key + sizeof k->key, sizeof k->salt);
+    sodium_memzero(k->sign_key, sizeof k->sign_key);
+    if (p->flags & ZESP_SA_SIGNED)
+        memcpy(k->sign_key, p->sign_key, p->direction == ZESP_DIR_OUT
+                                             ? ZESP_SIGN_SECRETBYTES
+                                             : ZESP_SIGN_PUBLICBYTES);
     transform_expand_key(t, k);
+}
+
+/* Writers only: an SPI is pairwise or group in one direction, and a group
+ * inbound SPI has one window per sender. */
+static int add_conflict(struct zesp_sad *sad, const zesp_sa_params *p)
+{
+    bool group_in = p->direction == ZESP_DIR_IN && (p->flags & ZESP_SA_GROUP);
+    struct sa_ref ref;
+
+    if (sad_find(sad, p->spi, p->direction, &ref) == 0)
+        return ZESP_EEXIST;
+    if (group_in)
+        return sad_find_sender(sad, p->spi, ZESP_DIR_IN, p->sender_id,
+                               &ref) == 0 ? ZESP_EEXIST : 0;
+    if (p->direction == ZESP_DIR_IN &&
+        sad_find_group_lowest(sad, p->spi, &ref) == 0)
+        return ZESP_EEXIST;
+    return 0;
 }
 
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
 {
     const struct transform *t;
-    struct sa_ref ref;
     uint32_t slot_no;
     int err;
 
@@ -101,9 +161,8 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    if (sad_find(sad, p->spi, p->direction, &ref) == 0)
-        err = ZESP_EEXIST;
-    else if ((err = free_slot(sad, &slot_no)) == 0) {
+    if ((err = add_conflict(sad, p)) == 0 &&
+        (err = free_slot(sad, &slot_no)) == 0) {
         struct sa_slot *s = sad_slot(sad, slot_no);
 
         atomic_fetch_add(&s->gen, 1);        /* odd: being written */
@@ -112,6 +171,8 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
         atomic_store(&s->state, SLOT_LIVE);
         sad_index_insert(sad, slot_no);
         atomic_fetch_add(&sad->hdr->live, 1);
+        if (slot_is_group_in(s))
+            atomic_fetch_add(&sad->hdr->group_in, 1);
         sad_changed(sad);
     }
     sad_unlock(sad);
@@ -143,9 +204,28 @@ static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
 
     atomic_fetch_add(&s->gen, 1);   /* odd: readers now fail validity */
     sad_index_remove(sad, slot_no);
+    if (slot_is_group_in(s))
+        atomic_fetch_sub(&sad->hdr->group_in, 1);
     sad_slot_release(sad, slot_no);
     atomic_fetch_sub(&sad->hdr->live, 1);
     sad_changed(sad);
+}
+
+/* Writers only: every sender's window of an inbound group SPI. */
+static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi)
+{
+    uint32_t removed = 0;
+
+    for (uint32_t i = 0;
+         i < sad->hdr->capacity && atomic_load(&sad->hdr->group_in) > 0; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        if (atomic_load(&s->state) == SLOT_LIVE && s->spi == spi &&
+            slot_is_group_in(s)) {
+            sa_remove(sad, s);
+            removed++;
+        }
+    }
+    return removed;
 }
 
 int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
@@ -159,6 +239,8 @@ int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
         return fail(err);
     if ((err = sad_find(sad, spi, direction, &ref)) == 0)
         sa_remove(sad, ref.slot);
+    else if (direction == ZESP_DIR_IN && remove_group_in(sad, spi) > 0)
+        err = 0;
     sad_unlock(sad);
     return err ? fail(err) : 0;
 }
@@ -205,6 +287,7 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->direction = s->direction;
     info->transform = s->transform;
     info->flags = s->flags;
+    info->sender_id = s->sender_id;
     info->replay_window = s->direction == ZESP_DIR_IN ? s->replay_window : 0;
     info->seq = atomic_load(&s->seq);
     info->created = s->created;
@@ -224,7 +307,31 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->stats.rejected_expired = atomic_load(&s->counters[CNT_REJ_EXPIRED]);
     info->stats.rejected_binding = atomic_load(&s->counters[CNT_REJ_BINDING]);
     info->stats.rejected_toobig = atomic_load(&s->counters[CNT_REJ_TOOBIG]);
+    info->stats.rejected_signature =
+        atomic_load(&s->counters[CNT_REJ_SIGNATURE]);
     info->peer[sizeof info->peer - 1] = '\0';
+}
+
+/* The SA an SPI names for reports: pairwise or outbound group, else the
+ * inbound group window of the lowest Sender ID. */
+static int find_any(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
+                    struct sa_ref *ref)
+{
+    int err = sad_find(sad, spi, direction, ref);
+
+    if (err == ZESP_ENOSA && direction == ZESP_DIR_IN)
+        err = sad_find_group_lowest(sad, spi, ref);
+    return err;
+}
+
+static int info_of(const struct sa_ref *ref, zesp_sa_info *info)
+{
+    fill_info(ref->slot, info);
+    if (!sad_ref_valid(ref)) {
+        memset(info, 0, sizeof *info);
+        return fail(ZESP_ENOSA);
+    }
+    return 0;
 }
 
 int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
@@ -237,14 +344,33 @@ int zesp_sa_info_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
         memset(info, 0, sizeof *info);
     if (sad == NULL || info == NULL)
         return fail(EINVAL);
-    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+    if ((err = find_any(sad, spi, direction, &ref)) != 0)
         return fail(err);
-    fill_info(ref.slot, info);
-    if (!sad_ref_valid(&ref)) {
+    return info_of(&ref, info);
+}
+
+int zesp_sa_info_get_sender(zesp_sad *sad, uint32_t spi, uint32_t direction,
+                            uint32_t sender_id, zesp_sa_info *info)
+{
+    struct sa_ref ref;
+    int err;
+
+    if (info != NULL)
         memset(info, 0, sizeof *info);
-        return fail(ZESP_ENOSA);
+    if (sad == NULL || info == NULL)
+        return fail(EINVAL);
+    /* An outbound group SA is indexed by SPI alone: its own Sender ID is
+     * checked in the slot. */
+    if (direction == ZESP_DIR_OUT) {
+        err = sad_find(sad, spi, direction, &ref);
+        if (err == 0 && ref.slot->sender_id != sender_id)
+            err = ZESP_ENOSA;
+    } else {
+        err = sad_find_sender(sad, spi, direction, sender_id, &ref);
     }
-    return 0;
+    if (err != 0)
+        return fail(err);
+    return info_of(&ref, info);
 }
 
 int zesp_sa_foreach(zesp_sad *sad,
@@ -278,7 +404,7 @@ int zesp_sa_key_get(zesp_sad *sad, uint32_t spi, uint32_t direction,
 
     if (sad == NULL || key == NULL)
         return fail(EINVAL);
-    if ((err = sad_find(sad, spi, direction, &ref)) != 0)
+    if ((err = find_any(sad, spi, direction, &ref)) != 0)
         return fail(err);
     memcpy(key, ref.key->key, sizeof ref.key->key);
     memcpy(key + sizeof ref.key->key, ref.key->salt, sizeof ref.key->salt);

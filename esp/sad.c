@@ -25,7 +25,7 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 1U
+#define SAD_VERSION 2U    /* 2: group SAs (sender_id, signing keys) */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
@@ -61,10 +61,18 @@ uint64_t sad_now(void)
     return (uint64_t)ts.tv_sec;
 }
 
-static uint32_t index_hash(uint32_t spi, uint32_t direction)
+static uint32_t index_hash(uint32_t spi, uint32_t direction, uint32_t sender)
 {
     uint32_t h = (spi ^ (direction << 30)) * 0x9e3779b1U;
-    return h ^ (h >> 16);
+
+    /* A group SPI's senders spread over the table, not one long run. */
+    h = (h ^ (h >> 16) ^ sender) * 0x85ebca6bU;
+    return h ^ (h >> 13);
+}
+
+static uint32_t slot_hash(const struct sa_slot *s)
+{
+    return index_hash(s->spi, s->direction, slot_index_sender(s));
 }
 
 static int mutex_init_shared(pthread_mutex_t *m)
@@ -427,7 +435,7 @@ void zesp_sad_free(zesp_sad *sad)
  * undone, so that every slot is either free or a whole SA. */
 static void sad_repair(struct zesp_sad *sad)
 {
-    uint32_t live = 0;
+    uint32_t live = 0, group_in = 0;
 
     atomic_fetch_add(&sad->hdr->repairs, 1);
     for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
@@ -438,9 +446,13 @@ static void sad_repair(struct zesp_sad *sad)
         }
         if (atomic_load(&s->state) == SLOT_BUSY)
             sad_slot_release(sad, i);
-        live += atomic_load(&s->state) == SLOT_LIVE;
+        if (atomic_load(&s->state) == SLOT_LIVE) {
+            live++;
+            group_in += slot_is_group_in(s);
+        }
     }
     atomic_store(&sad->hdr->live, live);
+    atomic_store(&sad->hdr->group_in, group_in);
     for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
         if (atomic_load(&sad->policies[i].gen) & 1U)
             atomic_fetch_add(&sad->policies[i].gen, 1);
@@ -526,7 +538,7 @@ void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no)
 {
     struct sa_slot *s = sad_slot(sad, slot_no);
     uint32_t mask = sad->hdr->index_size - 1U;
-    uint32_t pos = index_hash(s->spi, s->direction) & mask;
+    uint32_t pos = slot_hash(s) & mask;
 
     /* The index has more entries than there are slots, so a free one
      * exists; the bound only guards against a damaged index. */
@@ -544,7 +556,7 @@ void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no)
 {
     uint32_t mask = sad->hdr->index_size - 1U;
     struct sa_slot *s = sad_slot(sad, slot_no);
-    uint32_t hole = index_hash(s->spi, s->direction) & mask;
+    uint32_t hole = slot_hash(s) & mask;
 
     for (uint32_t n = 0;
          atomic_load_explicit(&sad->index[hole], memory_order_relaxed) !=
@@ -559,7 +571,7 @@ void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no)
 
         if (e == NULL)
             break;
-        home = index_hash(e->spi, e->direction) & mask;
+        home = slot_hash(e) & mask;
         /* e may fill the hole if the hole lies on e's probe path. */
         if (((pos - home) & mask) >= ((pos - hole) & mask)) {
             atomic_store_explicit(&sad->index[hole],
@@ -584,16 +596,17 @@ void sad_index_rebuild(struct zesp_sad *sad)
 }
 
 static bool slot_matches(struct sa_slot *s, uint32_t spi, uint32_t direction,
-                         uint32_t *gen)
+                         uint32_t sender, uint32_t *gen)
 {
     *gen = atomic_load_explicit(&s->gen, memory_order_acquire);
     return !(*gen & 1U) &&
            atomic_load_explicit(&s->state, memory_order_acquire) == SLOT_LIVE &&
-           s->spi == spi && s->direction == direction;
+           s->spi == spi && s->direction == direction &&
+           slot_index_sender(s) == sender;
 }
 
-int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
-             struct sa_ref *ref)
+int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
+                    uint32_t sender, struct sa_ref *ref)
 {
     uint32_t mask = sad->hdr->index_size - 1U;
     uint32_t retries = 0;
@@ -601,7 +614,7 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
     for (;;) {
         uint32_t v = atomic_load_explicit(&sad->hdr->index_version,
                                           memory_order_acquire);
-        uint32_t pos = index_hash(spi, direction) & mask;
+        uint32_t pos = index_hash(spi, direction, sender) & mask;
 
         for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
             uint32_t e = atomic_load_explicit(&sad->index[pos],
@@ -610,7 +623,8 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                 break;
             if (e > sad->hdr->capacity)     /* damaged: never followed */
                 continue;
-            if (slot_matches(sad_slot(sad, e - 1U), spi, direction, &ref->gen)) {
+            if (slot_matches(sad_slot(sad, e - 1U), spi, direction, sender,
+                             &ref->gen)) {
                 ref->slot = sad_slot(sad, e - 1U);
                 ref->key = &sad->keys[e - 1U];
                 return 0;
@@ -628,6 +642,31 @@ int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                 return ZESP_EBADSAD;
         }
     }
+}
+
+int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
+                          struct sa_ref *ref)
+{
+    uint32_t best = ZESP_SENDER_ID_MAX + 1U;
+
+    if (atomic_load_explicit(&sad->hdr->group_in, memory_order_acquire) == 0)
+        return ZESP_ENOSA;
+    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        uint32_t gen, sender;
+
+        if (s->spi != spi || s->direction != ZESP_DIR_IN)
+            continue;
+        sender = slot_index_sender(s);
+        if (sender == 0 || sender >= best ||
+            !slot_matches(s, spi, ZESP_DIR_IN, sender, &gen))
+            continue;
+        best = sender;
+        ref->slot = s;
+        ref->key = &sad->keys[i];
+        ref->gen = gen;
+    }
+    return best <= ZESP_SENDER_ID_MAX ? 0 : ZESP_ENOSA;
 }
 
 bool sad_ref_valid(const struct sa_ref *ref)

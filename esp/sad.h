@@ -29,6 +29,7 @@ enum sa_counter {
     CNT_REJ_EXPIRED,
     CNT_REJ_BINDING,
     CNT_REJ_TOOBIG,
+    CNT_REJ_SIGNATURE,
     CNT_COUNT
 };
 
@@ -39,6 +40,7 @@ struct sa_slot {
     uint32_t direction;
     uint32_t transform;
     uint32_t flags;
+    uint32_t sender_id;          /* group SAs (RFC 6054); 0 for pairwise */
     uint32_t replay_window;      /* in sequence numbers */
     uint32_t window_words;       /* power of two */
     uint64_t created;
@@ -56,6 +58,9 @@ struct sa_key {
     crypto_aead_aes256gcm_state aes;  /* expanded key, AES transforms only */
     uint8_t key[32];
     uint8_t salt[4];
+    /* ZESP_SA_SIGNED: out: our Ed25519 secret key; in: the sender's
+     * public key (first 32 bytes).  Zero otherwise. */
+    uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
 };
 
 /* A policy (SPD entry): a name the application sends on, the outbound SA
@@ -93,6 +98,7 @@ struct sad_header {
     uint8_t sum[16];
     _Atomic uint32_t index_version; /* odd while the index is being changed */
     _Atomic uint32_t live;
+    _Atomic uint32_t group_in;   /* live inbound group slots (sender windows) */
     uint32_t free_hint;          /* where writers start looking for a slot */
     _Atomic uint64_t rejected_nosa;
     _Atomic uint64_t rejected_malformed;
@@ -145,8 +151,35 @@ void sad_index_rebuild(struct zesp_sad *sad);
 /* At attach: 0, or ZESP_EBADSAD for values no writer could leave. */
 int sad_sane(const struct zesp_sad *sad);
 
-int sad_find(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
-             struct sa_ref *ref);
+/*
+ * The index key of an SA is (SPI, direction, sender): the sender is the
+ * Sender ID of an inbound group SA (one slot per sender's window) and 0 for
+ * every other SA, an outbound group SA included (its sender looks it up by
+ * SPI alone).
+ */
+static inline uint32_t slot_index_sender(const struct sa_slot *s)
+{
+    return s->direction == ZESP_DIR_IN && (s->flags & ZESP_SA_GROUP)
+               ? s->sender_id : 0U;
+}
+
+static inline bool slot_is_group_in(const struct sa_slot *s)
+{
+    return slot_index_sender(s) != 0;
+}
+
+int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
+                    uint32_t sender, struct sa_ref *ref);
+/* The pairwise SA or the outbound group SA with that SPI. */
+static inline int sad_find(struct zesp_sad *sad, uint32_t spi,
+                           uint32_t direction, struct sa_ref *ref)
+{
+    return sad_find_sender(sad, spi, direction, 0, ref);
+}
+/* Writers and reports: the live inbound group slot of that SPI with the
+ * lowest Sender ID, by a scan of the slots; ZESP_ENOSA if none. */
+int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
+                          struct sa_ref *ref);
 bool sad_ref_valid(const struct sa_ref *ref);
 uint64_t sad_now(void);
 

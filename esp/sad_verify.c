@@ -10,9 +10,22 @@
 #include "sad.h"
 #include "transform.h"
 
+#define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED)
+
+/* What zesp_sa_add allows of flags and Sender ID, and nothing else. */
+static bool group_sane(const struct sa_slot *s)
+{
+    bool group = s->flags & ZESP_SA_GROUP;
+
+    return !(s->flags & ~SLOT_FLAGS_KNOWN) &&
+           group == (s->sender_id != 0) &&
+           s->sender_id <= ZESP_SENDER_ID_MAX &&
+           (group || !(s->flags & ZESP_SA_SIGNED));
+}
+
 static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
 {
-    return (s->direction == ZESP_DIR_IN || s->direction == ZESP_DIR_OUT) &&
+    return group_sane(s) && (s->direction == ZESP_DIR_IN || s->direction == ZESP_DIR_OUT) &&
            s->spi != 0 && transform_find(s->transform) != NULL &&
            s->replay_window >= ZESP_REPLAY_WINDOW_MIN &&
            s->replay_window <= ZESP_REPLAY_WINDOW_MAX &&
@@ -43,7 +56,7 @@ int sad_sane(const struct zesp_sad *sad)
 
 static int verify_locked(struct zesp_sad *sad)
 {
-    uint32_t live = 0, indexed = 0;
+    uint32_t live = 0, indexed = 0, group_in = 0;
 
     for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
@@ -56,9 +69,11 @@ static int verify_locked(struct zesp_sad *sad)
             continue;
         if (state != SLOT_LIVE || !slot_sane(sad, s))
             return ZESP_EBADSAD;
-        if (sad_find(sad, s->spi, s->direction, &ref) != 0 || ref.slot != s)
+        if (sad_find_sender(sad, s->spi, s->direction, slot_index_sender(s),
+                            &ref) != 0 || ref.slot != s)
             return ZESP_EBADSAD;
         live++;
+        group_in += slot_is_group_in(s);
     }
     for (uint32_t i = 0; i < sad->hdr->index_size; i++) {
         uint32_t e = atomic_load(&sad->index[i]);
@@ -69,7 +84,8 @@ static int verify_locked(struct zesp_sad *sad)
             return ZESP_EBADSAD;
         indexed++;
     }
-    if (live != indexed || live != atomic_load(&sad->hdr->live))
+    if (live != indexed || live != atomic_load(&sad->hdr->live) ||
+        group_in != atomic_load(&sad->hdr->group_in))
         return ZESP_EBADSAD;
     for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
         if (atomic_load(&sad->policies[i].gen) & 1U)

@@ -42,14 +42,13 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
         return fail(EINVAL);
     if ((err = message_payload_len(parts, &payload_len)) != 0)
         return fail(err);
-    if ((err = out_begin(sad, spi, payload_len, &ctx)) != 0)
+    if ((err = out_begin(sad, spi, payload_len, true, &ctx)) != 0)
         return fail(err);
     /* Encrypt once, in place, in the buffer ZeroMQ will send. */
-    if (zmq_msg_init_size(&esp, esp_packet_len(payload_len)) != 0)
+    if (zmq_msg_init_size(&esp, esp_packet_len(ctx.payload_len)) != 0)
         return -1;
     message_encode((uint8_t *)zmq_msg_data(&esp) + ZESP_HEADERBYTES, parts);
-    if ((err = out_seal(&ctx, zmq_msg_data(&esp), payload_len,
-                        ZESP_NEXT_HEADER)) != 0) {
+    if ((err = out_seal_message(&ctx, zmq_msg_data(&esp))) != 0) {
         zmq_msg_close(&esp);
         return fail(err);
     }

@@ -3,6 +3,7 @@
  * of mistake is refused with FILE:LINE:COLUMN, the field and the reason,
  * and the SAD is left exactly as it was.
  */
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,6 +142,29 @@ static void test_mistakes(void)
         { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
           "  - spi: 1\n    direction: out\n    key: \"" KEY2 "\"\n",
           ":5:10: sas[1].spi: SPI 0x00000001 out appears twice" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    sender_id: 3\n",
+          ":5:16: sas[0].sender_id: only group SAs" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n", ":2:5: sas[0]: a group SA needs 'sender_id'" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 0\n",
+          ":6:16: sas[0].sender_id: Sender ID 0 is reserved" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 65536\n",
+          ":6:16: sas[0].sender_id: 65536 is above the maximum" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 2\n    sign_key: \"hex:00\"\n",
+          ":7:15: sas[0].sign_key: expected hex: and 64 hex digits" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 2\n"
+          "  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 2\n",
+          ":7:10: sas[1].spi: SPI 0x00000001 in appears twice" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    group: true\n    sender_id: 2\n"
+          "  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n",
+          ":7:10: sas[1].spi: SPI 0x00000001 in appears twice" },
         { "policies:\n  - name: p\n    out: 7\n",
           ":3:10: policies[0].out: no outbound SA 0x00000007" },
         { "policies:\n  - name: two words\n",
@@ -169,6 +193,56 @@ static void test_mistakes(void)
         }
         CHECK(sa_count(sad) == 0);
     }
+    zesp_sad_free(sad);
+}
+
+/* Group SAs: a signed sender, and two senders' windows on one SPI. */
+static void test_group_sas(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    uint8_t seed[32], pk[32], sk[64];
+    char pk_hex[65], sk_hex[129], yaml[2048], err[512];
+    zesp_sa_info info;
+    const char *path;
+
+    memset(seed, 0x5e, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
+    sodium_bin2hex(sk_hex, sizeof sk_hex, sk, sizeof sk);
+    snprintf(yaml, sizeof yaml,
+             "sas:\n"
+             "  - { spi: 0x7001, direction: out, key: \"" KEY1 "\",\n"
+             "      group: true, sender_id: 7, sign_key: \"hex:%s\" }\n"
+             "  - { spi: 0x7001, direction: in, key: \"" KEY1 "\",\n"
+             "      group: true, sender_id: 9, sign_key: \"hex:%s\",\n"
+             "      peer: carol }\n"
+             "  - { spi: 0x7001, direction: in, key: \"" KEY1 "\",\n"
+             "      group: true, sender_id: 8 }\n",
+             sk_hex, pk_hex);
+    path = write_file("group.yaml", yaml, 0600);
+    if (zesp_config_load(sad, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK(sa_count(sad) == 3);
+    CHECK_OK(zesp_sa_info_get(sad, 0x7001, ZESP_DIR_OUT, &info));
+    CHECK(info.sender_id == 7 &&
+          info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED));
+    CHECK_OK(zesp_sa_info_get_sender(sad, 0x7001, ZESP_DIR_IN, 9, &info));
+    CHECK(info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED) &&
+          strcmp(info.peer, "carol") == 0);
+    CHECK_OK(zesp_sa_info_get(sad, 0x7001, ZESP_DIR_IN, &info));
+    CHECK(info.sender_id == 8 && info.flags == ZESP_SA_GROUP);
+
+    /* A secret key whose halves do not belong together. */
+    sk_hex[127] = sk_hex[127] == '0' ? '1' : '0';
+    snprintf(yaml, sizeof yaml,
+             "sas:\n  - spi: 0x7002\n    direction: out\n"
+             "    key: \"" KEY1 "\"\n    group: true\n    sender_id: 1\n"
+             "    sign_key: \"hex:%s\"\n", sk_hex);
+    path = write_file("group.yaml", yaml, 0600);
+    CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, ":7:15: sas[0].sign_key: not an Ed25519 secret key"));
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(sk_hex, sizeof sk_hex);
     zesp_sad_free(sad);
 }
 
@@ -247,6 +321,7 @@ int main(void)
     RUN(test_valid_file);
     RUN(test_mistakes);
     RUN(test_key_files);
+    RUN(test_group_sas);
     RUN(test_all_or_nothing);
     RUN(test_missing_file);
     return test_done_in(dir);
