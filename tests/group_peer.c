@@ -38,10 +38,11 @@ struct opts {
     int count, interval_us, timeout_ms, senders;
 };
 
+/* The tool stops at the first failure; nothing is left to wait for. */
 static int die(const char *what)
 {
     fprintf(stderr, "group_peer: %s: %s\n", what, zesp_strerror(errno));
-    return 1;
+    exit(1);
 }
 
 static zesp_sad *open_sad(const struct opts *o)
@@ -149,14 +150,17 @@ static int sub(const struct opts *o, void *ctx)
             continue;
         }
         zesp_frame b = zesp_msg_body(msg, 0);
+        char text[64];
         int i;
         if (zesp_msg_clear_count(msg) != 1 || b.size <= (size_t)tlen + 1 ||
-            memcmp(b.data, o->tag, (size_t)tlen) != 0 ||
+            b.size >= sizeof text || memcmp(b.data, o->tag, (size_t)tlen) != 0 ||
             ((const char *)b.data)[tlen] != ':') {
             other++;
             continue;
         }
-        i = atoi((const char *)b.data + tlen + 1);
+        memcpy(text, b.data, b.size);       /* frames are not strings */
+        text[b.size] = '\0';
+        i = atoi(text + tlen + 1);
         struct sender *snd = sender_of(senders, &nsenders, zesp_msg_peer(msg),
                                        zesp_msg_sender_id(msg), o->count);
         if (snd == NULL || i < 0 || i >= o->count)
