@@ -1,8 +1,10 @@
 /* The SAs the ESP fuzz target and its seed maker share: one per transform,
- * with and without ESN, SPIs 1 to 8, fixed keys. */
+ * with and without ESN, SPIs 1 to 8; group SAs on SPI 9 (unsigned) and 10
+ * (signed); fixed keys. */
 #ifndef ZESP_FUZZ_KEYS_H
 #define ZESP_FUZZ_KEYS_H
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,6 +15,40 @@ static const uint32_t fuzz_transforms[] = {
     ZESP_CHACHA20_POLY1305, ZESP_AES256GCM, ZESP_NULL_AES256GMAC,
     ZESP_NULL_CHACHA20_POLY1305,
 };
+
+#define FUZZ_GROUP_SPI 9U
+#define FUZZ_SIGNED_SPI 10U
+
+/* Inbound: windows for Sender IDs 1 and 2; outbound: Sender ID 1. */
+static inline int fuzz_install_group(zesp_sad *sad, uint32_t direction)
+{
+    uint32_t senders = direction == ZESP_DIR_IN ? 2U : 1U;
+
+    for (uint32_t spi = FUZZ_GROUP_SPI; spi <= FUZZ_SIGNED_SPI; spi++)
+        for (uint32_t sid = 1; sid <= senders; sid++) {
+            uint8_t seed[32], pk[32], sk[64];
+            zesp_sa_params p;
+
+            memset(&p, 0, sizeof p);
+            p.spi = spi;
+            p.direction = direction;
+            p.flags = ZESP_SA_GROUP |
+                      (spi == FUZZ_SIGNED_SPI ? ZESP_SA_SIGNED : 0U);
+            p.sender_id = sid;
+            p.replay_window = 64;
+            for (uint32_t b = 0; b < ZESP_KEYBYTES; b++)
+                p.key[b] = (uint8_t)(spi * 16U + b);
+            memset(seed, (int)sid, sizeof seed);
+            crypto_sign_seed_keypair(pk, sk, seed);
+            if (direction == ZESP_DIR_IN)
+                memcpy(p.sign_key, pk, sizeof pk);
+            else
+                memcpy(p.sign_key, sk, sizeof sk);
+            if (zesp_sa_add(sad, &p) != 0)
+                return -1;
+        }
+    return 0;
+}
 
 static inline int fuzz_install(zesp_sad *sad, uint32_t direction)
 {
@@ -31,7 +67,7 @@ static inline int fuzz_install(zesp_sad *sad, uint32_t direction)
         if (zesp_sa_add(sad, &p) != 0)
             return -1;
     }
-    return 0;
+    return fuzz_install_group(sad, direction);
 }
 
 /* Both ESP targets' input: data[0] % 4 clear frames, each a length byte

@@ -1,9 +1,11 @@
 /*
  * Writes the seed corpus of sad_attach_fuzz: small SAD files (16 SAs) as
- * zesp_sad_open makes them, empty, with SAs and policies, and with an SA
- * deleted (a tombstone in the index).  Keys are fixed test keys.
+ * zesp_sad_open makes them, empty, with SAs (a signed group SPI among
+ * them) and policies, and with an SA deleted (a tombstone in the index).
+ * Keys are fixed test keys.
  *   make_sad_seeds DIR
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,6 +52,22 @@ int main(int argc, char **argv)
         p.hard.messages = i * 100;
         memset(p.key, (int)i, sizeof p.key);
         snprintf(p.peer, sizeof p.peer, "peer-%u", i);
+        zesp_sa_add(sad, &p);
+    }
+    /* A group SPI: two senders' windows, signed, and our own sender. */
+    for (uint32_t sid = 1; sid <= 3; sid++) {
+        zesp_sa_params p;
+        uint8_t pk[32], sk[64], seed[32];
+        memset(&p, 0, sizeof p);
+        memset(seed, (int)sid, sizeof seed);
+        crypto_sign_seed_keypair(pk, sk, seed);
+        p.spi = 0x200;
+        p.direction = sid < 3 ? ZESP_DIR_IN : ZESP_DIR_OUT;
+        p.replay_window = 64;
+        p.flags = ZESP_SA_GROUP | ZESP_SA_SIGNED;
+        p.sender_id = sid;
+        memcpy(p.sign_key, sid < 3 ? pk : sk, sid < 3 ? sizeof pk : sizeof sk);
+        memset(p.key, 0x20, sizeof p.key);
         zesp_sa_add(sad, &p);
     }
     {

@@ -140,6 +140,13 @@ int main(int argc, char **argv)
         }
     }
     n = extra_seeds(argv[1], n, sad);
+    /* Group frames: Sender ID 1 in the IV, unsigned and signed. */
+    for (uint32_t spi = FUZZ_GROUP_SPI; spi <= FUZZ_SIGNED_SPI; spi++) {
+        zesp_frame clear = { "svc", 3 }, body = { "group", 5 };
+        zesp_parts parts = { .clear = &clear, .nclear = 1, .body = &body,
+                             .nbody = 1 };
+        n = seal_seed(argv[1], n, sad, spi, &parts, 1, &clear);
+    }
     /* Payload seeds for esp_payload_fuzz: well-formed zesp payloads. */
     static const uint8_t payloads[][24] = {
         { 0, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o' },

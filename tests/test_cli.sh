@@ -90,6 +90,26 @@ if command -v python3 > /dev/null; then
     "$zesp" --sad "$A" --json policy list | python3 -m json.tool > /dev/null; ok $? "policy list --json is JSON"
 fi
 
+# Group SAs: one outbound, two senders' windows on one inbound SPI.
+cat > "$work/group.yaml" <<EOF
+sas:
+  - { spi: 0x6001, direction: out, key: "hex:$key1", group: true, sender_id: 5 }
+  - { spi: 0x6002, direction: in, key: "hex:$key1", group: true, sender_id: 7, peer: carol }
+  - { spi: 0x6002, direction: in, key: "hex:$key1", group: true, sender_id: 3, peer: dave }
+EOF
+expect 0 "load group SAs" "$zesp" --sad "$A" load "$work/group.yaml"
+expect 0 "sa list with group SAs" "$zesp" --sad "$A" sa list
+grep -q "0x00006001 out .* yes 5  " "$work/out" &&
+    grep -q "0x00006002 in .* 7  *carol" "$work/out" &&
+    grep -q "0x00006002 in .* 3  *dave" "$work/out"; ok $? "sa list shows each sender"
+grep -q "0x00a11ce1 out .* yes -  " "$work/out"; ok $? "sa list: pairwise SAs have no sender"
+expect 0 "sa show --sender" "$zesp" --sad "$A" sa show 0x6002 --sender 7
+grep -q "group  *sender 7, unsigned" "$work/out" && grep -q "peer  *carol" "$work/out"; ok $? "sa show --sender names that sender's window"
+expect 0 "sa show a group SPI" "$zesp" --sad "$A" sa show 0x6002
+grep -q "group  *sender 3" "$work/out"; ok $? "sa show: the lowest Sender ID"
+expect 1 "sa show --sender unknown: exit 1" "$zesp" --sad "$A" sa show 0x6002 --sender 4
+expect 0 "sa del a group SPI" "$zesp" --sad "$A" sa del 0x6002
+"$zesp" --sad "$A" sa list | grep -q 0x00006002; ok $((! $?)) "sa del removed every sender's window"
 expect 0 "sa del" "$zesp" --sad "$A" sa del 0x00a11ce1
 expect 1 "sa del again: exit 1" "$zesp" --sad "$A" sa del 0x00a11ce1 --dir out
 expect 0 "expire" "$zesp" --sad "$A" expire

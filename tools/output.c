@@ -29,9 +29,10 @@ static void lifetime_json(FILE *f, const zesp_lifetime *l)
 }
 
 /* Each rejection counter with its name, in one order for every output. */
-#define NREJECTIONS 7
+#define NREJECTIONS 8
 static const char *const rejection_names[NREJECTIONS] = {
     "malformed", "replay", "old", "icv", "expired", "binding", "toobig",
+    "signature",
 };
 
 static void rejections(const zesp_sa_stats *s, uint64_t out[NREJECTIONS])
@@ -43,6 +44,17 @@ static void rejections(const zesp_sa_stats *s, uint64_t out[NREJECTIONS])
     out[4] = s->rejected_expired;
     out[5] = s->rejected_binding;
     out[6] = s->rejected_toobig;
+    out[7] = s->rejected_signature;
+}
+
+/* A group SA's Sender ID, "-" for a pairwise SA. */
+static const char *sender_text(const zesp_sa_info *sa, char buf[16])
+{
+    if (!(sa->flags & ZESP_SA_GROUP))
+        return "-";
+    snprintf(buf, 16, "%u%s", sa->sender_id,
+             (sa->flags & ZESP_SA_SIGNED) ? ",signed" : "");
+    return buf;
 }
 
 static void counters_json(FILE *f, const zesp_sa_stats *s)
@@ -63,8 +75,11 @@ void print_sa_json(FILE *f, const zesp_sa_info *sa)
     fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"transform\":",
             sa->spi, direction_name(sa->direction));
     json_string(f, zesp_transform_name(sa->transform));
-    fprintf(f, ",\"esn\":%s,\"peer\":",
-            (sa->flags & ZESP_SA_NO_ESN) ? "false" : "true");
+    fprintf(f, ",\"esn\":%s,\"group\":%s,\"sender_id\":%u,\"signed\":%s,"
+               "\"peer\":",
+            (sa->flags & ZESP_SA_NO_ESN) ? "false" : "true",
+            (sa->flags & ZESP_SA_GROUP) ? "true" : "false", sa->sender_id,
+            (sa->flags & ZESP_SA_SIGNED) ? "true" : "false");
     json_string(f, sa->peer);
     fprintf(f, ",\"seq\":%llu,\"replay_window\":%u,\"created\":%llu,"
                "\"soft_expired\":%s,\"hard_expired\":%s,\"soft\":",
@@ -82,8 +97,9 @@ void print_sa_json(FILE *f, const zesp_sa_info *sa)
 
 void print_sa_header(FILE *f)
 {
-    fprintf(f, "%-10s %-3s %-22s %-3s %-16s %20s %12s %14s %s\n", "SPI", "DIR",
-            "TRANSFORM", "ESN", "PEER", "SEQ", "MESSAGES", "BYTES", "STATE");
+    fprintf(f, "%-10s %-3s %-22s %-3s %-12s %-16s %20s %12s %14s %s\n", "SPI",
+            "DIR", "TRANSFORM", "ESN", "SENDER", "PEER", "SEQ", "MESSAGES",
+            "BYTES", "STATE");
 }
 
 static const char *state(const zesp_sa_info *sa)
@@ -93,10 +109,13 @@ static const char *state(const zesp_sa_info *sa)
 
 void print_sa_row(FILE *f, const zesp_sa_info *sa)
 {
-    fprintf(f, "0x%08x %-3s %-22s %-3s %-16s %20llu %12llu %14llu %s\n",
+    char sender[16];
+
+    fprintf(f, "0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu %s\n",
             sa->spi, direction_name(sa->direction),
             zesp_transform_name(sa->transform),
-            (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes", sa->peer,
+            (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes",
+            sender_text(sa, sender), sa->peer,
             (unsigned long long)sa->seq,
             (unsigned long long)sa->stats.messages,
             (unsigned long long)sa->stats.bytes, state(sa));
@@ -118,6 +137,10 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
     fprintf(f, "  %-16s %s\n", "esn",
             (sa->flags & ZESP_SA_NO_ESN) ? "no (32-bit)" : "yes");
+    if (sa->flags & ZESP_SA_GROUP)
+        fprintf(f, "  %-16s sender %u, %s\n", "group", sa->sender_id,
+                (sa->flags & ZESP_SA_SIGNED) ? "signed (Ed25519)"
+                                             : "unsigned");
     fprintf(f, "  %-16s %s\n", "peer", sa->peer);
     fprintf(f, "  %-16s %llu\n", sa->direction == ZESP_DIR_IN ? "highest seq"
                                                             : "last seq",
@@ -166,15 +189,16 @@ void print_policy_row(FILE *f, const zesp_policy *p)
 
 void print_stats_header(FILE *f)
 {
-    fprintf(f, "%-10s %-3s %12s %14s %9s %9s %9s %9s %9s %9s %9s\n", "SPI",
-            "DIR", "MESSAGES", "BYTES", "MALFORMED", "REPLAY", "OLD", "ICV",
-            "EXPIRED", "BINDING", "TOOBIG");
+    fprintf(f, "%-10s %-3s %12s %14s %9s %9s %9s %9s %9s %9s %9s %9s %s\n",
+            "SPI", "DIR", "MESSAGES", "BYTES", "MALFORMED", "REPLAY", "OLD",
+            "ICV", "EXPIRED", "BINDING", "TOOBIG", "SIGNATURE", "SENDER");
 }
 
 void print_stats_row(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
     uint64_t r[NREJECTIONS];
+    char sender[16];
 
     rejections(s, r);
     fprintf(f, "0x%08x %-3s %12llu %14llu", sa->spi,
@@ -182,13 +206,13 @@ void print_stats_row(FILE *f, const zesp_sa_info *sa)
             (unsigned long long)s->bytes);
     for (int i = 0; i < NREJECTIONS; i++)
         fprintf(f, " %9llu", (unsigned long long)r[i]);
-    fputc('\n', f);
+    fprintf(f, " %s\n", sender_text(sa, sender));
 }
 
 void print_stats_json(FILE *f, const zesp_sa_info *sa)
 {
-    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",", sa->spi,
-            direction_name(sa->direction));
+    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"sender_id\":%u,",
+            sa->spi, direction_name(sa->direction), sa->sender_id);
     counters_json(f, &sa->stats);
     fputc('}', f);
 }

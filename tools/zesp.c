@@ -22,7 +22,7 @@ static const char usage_text[] =
     "  load FILE.yaml                install the SAs and policies of FILE\n"
     "  check FILE.yaml               check FILE, change nothing\n"
     "  sa list                       the SAs\n"
-    "  sa show SPI [--dir in|out] [--key]\n"
+    "  sa show SPI [--dir in|out] [--sender ID] [--key]\n"
     "                                one SA (its key only with --key)\n"
     "  sa del SPI [--dir in|out]     remove an SA, wiping its key\n"
     "  policy list                   the policies\n"
@@ -148,7 +148,7 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
 
 /* SPI and direction; without --dir the SPI must be there in one only. */
 static int sa_target(zesp_sad *sad, int argc, char **argv, uint32_t *spi,
-                     uint32_t *dir, int *show_key)
+                     uint32_t *dir, int *show_key, uint32_t *sender)
 {
     zesp_sa_info info;
     int in, out;
@@ -166,6 +166,13 @@ static int sa_target(zesp_sad *sad, int argc, char **argv, uint32_t *spi,
                 return usage_error("--dir takes in or out");
         } else if (show_key && strcmp(argv[i], "--key") == 0)
             *show_key = 1;
+        else if (sender && strcmp(argv[i], "--sender") == 0 && i + 1 < argc) {
+            uint32_t v;
+            /* Sender IDs are 1..0xffff: the SPI parser's range, checked. */
+            if (parse_spi(argv[++i], &v) != 0 || v > ZESP_SENDER_ID_MAX)
+                return usage_error("--sender takes a Sender ID (1 to 65535)");
+            *sender = v;
+        }
         else
             return usage_error("unknown argument '%s'", argv[i]);
     }
@@ -184,7 +191,7 @@ static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
                   char **argv)
 {
     zesp_sa_info info;
-    uint32_t spi, dir;
+    uint32_t spi, dir, sender = 0;
     int show_key = 0, rc;
 
     if (argc < 1)
@@ -193,9 +200,11 @@ static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
         return argc == 1 ? cmd_sa_list(o, sad, 0)
                          : usage_error("sa list takes no argument");
     if (strcmp(argv[0], "show") == 0) {
-        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, &show_key)))
+        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, &show_key,
+                            &sender)))
             return rc;
-        if (zesp_sa_info_get(sad, spi, dir, &info) != 0)
+        if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
+                    : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
             return fail(argv[1]);
         if (o->json)
             print_sa_json(stdout, &info), putchar('\n');
@@ -214,7 +223,7 @@ static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
         return EXIT_OK;
     }
     if (strcmp(argv[0], "del") == 0) {
-        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, NULL)))
+        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, NULL, NULL)))
             return rc;
         if (zesp_sa_del(sad, spi, dir) != 0)
             return fail(argv[1]);
