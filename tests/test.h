@@ -61,6 +61,17 @@ static int test_passed, test_failed, test_case_failed;
         fflush(stdout);                                                    \
     } while (0)
 
+/* ZESP_TEST_UNDER_VALGRIND=1, set by tests/valgrind.sh: a program then
+ * runs fewer iterations where valgrind's slowness would make it too long,
+ * and skips only the checks valgrind makes meaningless (resident memory);
+ * every other assertion still holds. */
+static inline int test_under_valgrind(void)
+{
+    const char *v = getenv("ZESP_TEST_UNDER_VALGRIND");
+
+    return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
 /* A scratch folder for one test program, removed by test_done_in(). */
 static inline int test_mkdtemp(char *dir, size_t len, const char *name)
 {

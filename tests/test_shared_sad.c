@@ -141,28 +141,32 @@ static void test_damaged_files_refused(void)
 }
 
 /* Child: open the SAD by path, seal PER_PROC messages, write their
- * sequence numbers to fd. */
-static int seal_child(int fd)
+ * sequence numbers to fd.  The children of this file release what they
+ * inherited from the parent (its SAD handles, sealed messages) and what
+ * they made before they exit. */
+static int seal_child(zesp_sad *parent, int fd)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("shared"), 0, NULL);
     zesp_frame body = { "x", 1 };
     zesp_parts parts = { .body = &body, .nbody = 1 };
+    int rc = sad == NULL ? 1 : 0;
 
-    if (sad == NULL)
-        return 1;
-    for (int i = 0; i < PER_PROC; i++) {
+    zesp_sad_free(parent);
+    for (int i = 0; i < PER_PROC && rc == 0; i++) {
         uint8_t *esp;
         size_t n;
         uint32_t seq;
-        if (zesp_seal(sad, 0x4001, &parts, &esp, &n) != 0)
-            return 2;
+        if (zesp_seal(sad, 0x4001, &parts, &esp, &n) != 0) {
+            rc = 2;
+            break;
+        }
         memcpy(&seq, esp + 4, 4);
         if (write(fd, &seq, 4) != 4)
-            return 3;
+            rc = 3;
         zesp_buf_free(esp);
     }
     zesp_sad_free(sad);
-    return 0;
+    return rc;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -185,7 +189,7 @@ static void test_four_senders_one_sa(void)
     fflush(NULL);
     for (int i = 0; i < PROCS; i++)
         if ((pid[i] = fork()) == 0)
-            _exit(seal_child(fds[1]));
+            _exit(seal_child(sad, fds[1]));
     close(fds[1]);
     for (ssize_t r; (r = read(fds[0], (uint8_t *)seqs + got,
                               sizeof seqs - got)) > 0;)
@@ -206,25 +210,29 @@ static void test_four_senders_one_sa(void)
 
 /* Child: try to open every message, in its own order; write the index of
  * each one it accepted to fd. */
-static int open_child(int id, int fd, uint8_t **esp, size_t *n, int count)
+static int open_child(zesp_sad *parent_in, zesp_sad *parent_out, int id,
+                      int fd, uint8_t **esp, size_t *n, int count)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("recv"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
     uint8_t *copy = malloc(4096);
+    int rc = sad == NULL || msg == NULL || copy == NULL ? 1 : 0;
 
-    if (sad == NULL || msg == NULL || copy == NULL)
-        return 1;
-    for (int k = 0; k < count; k++) {
+    zesp_sad_free(parent_in);
+    zesp_sad_free(parent_out);
+    for (int k = 0; k < count && rc == 0; k++) {
         int j = (k * (2 * id + 1) + id * 131) % count;
         memcpy(copy, esp[j], n[j]);
         if (zesp_open(sad, NULL, 0, copy, n[j], msg) == 0 &&
             write(fd, &j, sizeof j) != (ssize_t)sizeof j)
-            return 2;
+            rc = 2;
     }
+    for (int k = 0; k < count; k++)
+        zesp_buf_free(esp[k]);
     free(copy);
     zesp_msg_free(msg);
     zesp_sad_free(sad);
-    return 0;
+    return rc;
 }
 
 static void test_four_receivers_one_sa(void)
@@ -252,7 +260,7 @@ static void test_four_receivers_one_sa(void)
     fflush(NULL);
     for (int i = 0; i < PROCS; i++)
         if ((pid[i] = fork()) == 0)
-            _exit(open_child(i, fds[1], esp, n, COUNT));
+            _exit(open_child(in, out, i, fds[1], esp, n, COUNT));
     close(fds[1]);
     while (read(fds[0], &j, sizeof j) == (ssize_t)sizeof j)
         if (j >= 0 && j < COUNT)
@@ -459,11 +467,15 @@ static void test_expire_wipes_keys(void)
 }
 
 /* Writers killed with -9 at random instants while readers send: the SAD
- * stays consistent, usable, and no sequence number is ever reused. */
-static int churn_child(int id)
+ * stays consistent, usable, and no sequence number is ever reused.  The
+ * children run until killed; one that returns early releases its own and
+ * its parent's SAD handle and buffer. */
+static int churn_child(zesp_sad *parent, void *parent_buf, int id)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("crash"), 0, NULL);
 
+    zesp_sad_free(parent);
+    free(parent_buf);
     if (sad == NULL)
         return 1;
     for (uint32_t i = 0;; i++) {
@@ -476,23 +488,28 @@ static int churn_child(int id)
     }
 }
 
-static int sender_child(int fd)
+static int sender_child(zesp_sad *parent, void *parent_buf, int fd)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("crash"), 0, NULL);
     zesp_frame body = { "s", 1 };
     zesp_parts parts = { .body = &body, .nbody = 1 };
 
+    zesp_sad_free(parent);
+    free(parent_buf);
     if (sad == NULL)
         return 1;
     for (;;) {
         uint8_t *esp;
         size_t n;
         if (zesp_seal(sad, 0x7fff, &parts, &esp, &n) == 0) {
-            if (write(fd, esp + 4, 4) != 4)
-                return 0;
+            ssize_t w = write(fd, esp + 4, 4);
             zesp_buf_free(esp);
+            if (w != 4)
+                break;
         }
     }
+    zesp_sad_free(sad);
+    return 0;
 }
 
 static void test_kill_minus_nine(void)
@@ -513,9 +530,9 @@ static void test_kill_minus_nine(void)
         fflush(NULL);
         for (int i = 0; i < 2; i++)
             if ((w[i] = fork()) == 0)
-                _exit(churn_child(i));
+                _exit(churn_child(sad, seqs, i));
         if ((s = fork()) == 0)
-            _exit(sender_child(fds[1]));
+            _exit(sender_child(sad, seqs, fds[1]));
         usleep(1000 + rand_r(&seed) % 20000);
         kill(w[0], SIGKILL);
         usleep(rand_r(&seed) % 3000);
