@@ -4,14 +4,17 @@
  * Each input gets a fresh daemon state with one established IKE SA whose
  * keys the harness knows, so the fuzzed payloads are sealed into a
  * genuine Encrypted payload and reach the handlers, not only the ICV
- * check.  data[0] % 4 chooses:
- *   0  a request from the peer: data[1] % 3 picks CREATE_CHILD_SA,
- *      INFORMATIONAL or IKE_AUTH (the SA then half open); data[2..] is the
- *      chain of inner payloads (its first byte the first payload's type);
+ * check.  data[0] % 5 chooses:
+ *   0  a request from the peer: data[1] % 5 picks CREATE_CHILD_SA,
+ *      INFORMATIONAL, IKE_AUTH (the SA then half open), GSA_REGISTRATION
+ *      (we are its key server) or GSA_INBAND_REKEY (it is ours); data[2..]
+ *      is the chain of inner payloads (its first byte the first payload's
+ *      type);
  *   1  a response to our CREATE_CHILD_SA request, the same way;
  *   2  a response to our IKE SA rekey request;
  *   3  data[1..] as a whole IKE message, unencrypted (IKE_SA_INIT and the
- *      parser).
+ *      parser);
+ *   4  a response to our GSA_REGISTRATION of group "j".
  * Sends go nowhere; the SAD is private to the process.
  */
 #include <stdint.h>
@@ -26,7 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
     static const uint8_t exchanges[] = { IKE_CREATE_CHILD_SA,
-                                         IKE_INFORMATIONAL, IKE_AUTH };
+                                         IKE_INFORMATIONAL, IKE_AUTH,
+                                         IKE_GSA_REGISTRATION,
+                                         IKE_GSA_INBAND_REKEY };
     static const uint8_t shared[32] = { 1, 2, 3 };
     struct route from;
     struct ike_sa *sa;
@@ -40,9 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&from, 0, sizeof from);
     z.now += 1000;
     sa = harness_established(shared);
-    switch (data[0] % 4) {
+    switch (data[0] % 5) {
     case 0: {
-        uint8_t ex = exchanges[data[1] % 3];
+        uint8_t ex = exchanges[data[1] % 5];
         if (ex == IKE_AUTH) {
             sa->state = IKE_ST_HALF_OPEN;
             sa->msg1 = calloc(1, 64);
@@ -56,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1:
     case 2:
-        sa->req.kind = data[0] % 4 == 1 ? REQ_CHILD : REQ_IKE_REKEY;
+        sa->req.kind = data[0] % 5 == 1 ? REQ_CHILD : REQ_IKE_REKEY;
         sa->req.resend_at = UINT64_MAX;    /* no retransmission here */
         sa->req.mid = sa->mid_out++;
         snprintf(sa->req.policy, sizeof sa->req.policy, "pol");
@@ -66,6 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size > 1)
             len = harness_seal(sa, exchanges[0], true, sa->req.mid, data + 1,
                                size - 1, msg, &counter);
+        break;
+    case 4:
+        sa->req.kind = REQ_GSA_REGISTER;
+        sa->req.resend_at = UINT64_MAX;
+        sa->req.mid = sa->mid_out++;
+        snprintf(sa->req.group, sizeof sa->req.group, "j");
+        if (size > 1)
+            len = harness_seal(sa, IKE_GSA_REGISTRATION, true, sa->req.mid,
+                               data + 1, size - 1, msg, &counter);
         break;
     default:
         len = size - 1 > sizeof msg ? sizeof msg : size - 1;

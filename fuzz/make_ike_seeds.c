@@ -2,12 +2,15 @@
  * Writes the seed corpus of ike_exchange_fuzz (see its header for the
  * input format): well-formed inner payload chains of each exchange zike
  * handles.  Deterministic, so running it again rewrites the same files.
- *   make_ike_seeds DIR
+ *   make_ike_seeds DIR [MESSAGE_DIR]
+ * With MESSAGE_DIR, also a seed of ike_message_fuzz: an unencrypted message
+ * with G-IKEv2's IDg, GSA and KD payloads.
  */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "gsa.h"
 #include "ikev2.h"
 
 static uint8_t pub[32], nonce[32];
@@ -75,7 +78,7 @@ int main(int argc, char **argv)
     size_t len;
     int n = 0;
 
-    if (argc != 2 || sodium_init() < 0)
+    if (argc < 2 || argc > 3 || sodium_init() < 0)
         return 2;
     crypto_scalarmult_base(pub, priv);
     memset(nonce, 0x5a, sizeof nonce);
@@ -132,6 +135,60 @@ int main(int argc, char **argv)
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
     if (ike_w_finish(&w, &len) == IKE_OK)
         put(argv[1], n++, 2, 0, chain, len);
+    /* G-IKEv2: a registration as a sender, a leave, a push of group "j"
+     * (GSA, KD, Delete) and a registration response. */
+    {
+        struct gsa_policy g = { .spi = 0x6000, .encr = 28, .esn = true,
+                                .lifetime = 600, .atd = 1, .dtd = 2,
+                                .sid_bits = 16, .nsenders = 2 };
+        struct gsa_kd kd = { .spi = 0x6000, .sender_id = 2 };
+        static const uint8_t one[4] = { 0, 0, 0, 1 };
+
+        g.senders[0] = (struct gsa_sender){ .sid = 1, .name = "peer" };
+        g.senders[1] = (struct gsa_sender){ .sid = 2, .name = "zike" };
+        for (int k = 0; k < 2; k++) {
+            ike_w_init_chain(&w, chain, sizeof chain);
+            ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "g", 1);
+            ike_w_notify(&w, 0, k ? IKE_N_REGISTRATION_FAILED
+                                  : IKE_N_GROUP_SENDER, NULL, 0, one,
+                         k ? 0 : 4);
+            if (ike_w_finish(&w, &len) == IKE_OK)
+                put(argv[1], n++, 0, 3, chain, len);
+        }
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+        gsa_write(&w, &g);
+        kd.sender_id = 0;
+        kd_write(&w, &kd);
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, (const uint8_t *)"\0\0\x50\0", 1);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 0, 4, chain, len);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        gsa_write(&w, &g);
+        kd.sender_id = 2;
+        kd_write(&w, &kd);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 4, 0, chain, len);
+        if (argc == 3) {
+            struct ike_header h = { .exchange = IKE_GSA_REGISTRATION,
+                                    .flags = IKE_FLAG_RESPONSE };
+            uint8_t msg[4096];
+            char path[4096];
+            FILE *f;
+
+            memset(h.spi_i, 0x42, 8);
+            ike_w_init(&w, msg, sizeof msg, &h);
+            ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "g", 1);
+            gsa_write(&w, &g);
+            kd_write(&w, &kd);
+            snprintf(path, sizeof path, "%s/seed-gsa", argv[2]);
+            if (ike_w_finish(&w, &len) == IKE_OK &&
+                (f = fopen(path, "wb")) != NULL) {
+                fwrite(msg, 1, len, f);
+                fclose(f);
+            }
+        }
+    }
     /* A whole IKE_SA_INIT request, unencrypted. */
     {
         struct ike_header h = { .exchange = IKE_SA_INIT,

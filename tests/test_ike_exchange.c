@@ -10,10 +10,18 @@
  * with the chosen proposal; one without KE is refused (PFS); a malformed
  * or overrunning one gets INVALID_SYNTAX and an unknown critical payload
  * UNSUPPORTED_CRITICAL_PAYLOAD, the IKE SA intact; DELETE takes the child
- * SA out of the SAD.
+ * SA out of the SAD.  Group SAs (G-IKEv2), as key server: an unknown group
+ * gets INVALID_GROUP_ID, a group the peer is not listed in
+ * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
+ * with GSK_w to the group key and carries the sender's ID; a sender
+ * registering again and a member leaving each make a new key.  As member:
+ * a registration response installs the outbound SA and one inbound SA per
+ * other sender; a key that does not unwrap installs nothing; a push
+ * installs the new SA and schedules the old one's removal.
  */
 #include <sodium.h>
 
+#include "gsa.h"
 #include "test.h"
 #include "zike_harness.h"
 
@@ -228,6 +236,168 @@ static void delete_child(void)
     harness_reset();
 }
 
+static size_t registration(uint8_t *chain, size_t cap, const char *group,
+                           uint16_t notify)
+{
+    static const uint8_t one[4] = { 0, 0, 0, 1 };
+    struct ike_writer w;
+    size_t len = 0;
+
+    ike_w_init_chain(&w, chain, cap);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, group, strlen(group));
+    if (notify)
+        ike_w_notify(&w, 0, notify, NULL, 0, one,
+                     notify == IKE_N_GROUP_SENDER ? 4 : 0);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+static void group_server(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256], gsk_w[GSA_GSK_W_BYTES], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gcks_group *g = &z.groups[0];
+    struct ike_message m;
+    struct route from = { 0 };
+    struct gsa_policy pol;
+    struct gsa_kd kd;
+    uint64_t ctr = 1;
+    uint32_t mid = 0, spi;
+    size_t len, clen;
+
+    CHECK(strcmp(g->name, "g") == 0 && g->spi >= 256);
+    clen = registration(chain, sizeof chain, "nope", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_INVALID_GROUP_ID);
+    clen = registration(chain, sizeof chain, "closed", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_AUTHORIZATION_FAILED);
+    CHECK(z.groups[1].nmembers == 0);
+
+    spi = g->spi;
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == 0);
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK);
+    CHECK(kd_parse(ike_find(&m, IKE_PL_KD), &kd) == IKE_OK);
+    CHECK(pol.spi == spi && kd.spi == spi && kd.sender_id == 1);
+    CHECK(pol.nsenders == 1 && pol.senders[0].sid == 1 &&
+          strcmp(pol.senders[0].name, "peer") == 0 && pol.sid_bits == 16);
+    CHECK(gsa_gsk_w(gsk_w, sa->keys->sk_d) == 0);
+    CHECK(gsa_unwrap(key, gsk_w, kd.spi, kd.wrapped) == 0);
+    CHECK(sodium_memcmp(key, g->key, ZESP_KEYBYTES) == 0);
+    kd.wrapped[40] ^= 1;
+    CHECK(gsa_unwrap(key, gsk_w, kd.spi, kd.wrapped) == -1);
+    CHECK(g->nmembers == 1 && g->members[0].sid == 1 && g->rekeys == 0);
+
+    /* The same sender again: its Sender ID was issued with this key. */
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->spi != spi && g->rekeys == 1 && g->nmembers == 1);
+    spi = g->spi;
+    /* It leaves: removed, and the others get a key it never sees. */
+    clen = registration(chain, sizeof chain, "g", IKE_N_REGISTRATION_FAILED);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 0 && g->spi != spi && g->rekeys == 2);
+    sodium_memzero(key, sizeof key);
+    harness_reset();
+}
+
+/* What a key server would answer for group "j": policy, wrapped key. */
+static size_t group_answer(struct ike_sa *sa, uint8_t *chain, size_t cap,
+                           uint32_t spi, const uint8_t *key, bool spoil,
+                           uint32_t sid, bool idg)
+{
+    struct gsa_policy pol = { .spi = spi, .encr = 28, .esn = true,
+                              .lifetime = 600, .atd = 0, .dtd = 1,
+                              .sid_bits = 16, .nsenders = 3 };
+    struct gsa_kd kd = { .spi = spi, .sender_id = sid };
+    uint8_t gsk_w[GSA_GSK_W_BYTES];
+    struct ike_writer w;
+    size_t len = 0;
+
+    pol.senders[0] = (struct gsa_sender){ .sid = 1, .name = "s1" };
+    pol.senders[1] = (struct gsa_sender){ .sid = 2, .name = "s2" };
+    pol.senders[2] = (struct gsa_sender){ .sid = 7, .name = "zike" };
+    CHECK(gsa_gsk_w(gsk_w, sa->keys->sk_d) == 0);
+    CHECK(gsa_wrap(kd.wrapped, gsk_w, spi, key) == 0);
+    if (spoil)
+        kd.wrapped[50] ^= 0x80;
+    ike_w_init_chain(&w, chain, cap);
+    if (idg)
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+    gsa_write(&w, &pol);
+    kd_write(&w, &kd);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+static void group_member(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(key, sizeof key);
+    for (int spoil = 1; spoil >= 0; spoil--) {
+        sa->req.kind = REQ_GSA_REGISTER;
+        sa->req.mid = sa->mid_out++;
+        sa->req.resend_at = UINT64_MAX;
+        snprintf(sa->req.group, sizeof sa->req.group, "j");
+        clen = group_answer(sa, chain, sizeof chain, 0x7000, key, spoil, 7,
+                            false);
+        len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(gg->registered == !spoil);
+        CHECK(count_sas() == (spoil ? 0U : 3U));
+    }
+    CHECK(gg->sid == 7);
+    CHECK(zesp_sa_info_get(z.sad, 0x7000, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7 && (info.flags & ZESP_SA_GROUP));
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7000, ZESP_DIR_IN, 2, &info) == 0 &&
+          strcmp(info.peer, "s2") == 0);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7000, ZESP_DIR_IN, 7, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7000);
+
+    /* The key server pushes a new SA: installed now, the old one retires
+     * after the delays. */
+    clen = group_answer(sa, chain, sizeof chain, 0x7100, key, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, 0, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 6U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7100);
+    CHECK(gg->sas[0].spi == 0x7000 && gg->sas[0].retire_at != 0);
+    z.now += 2000;
+    ike_tick(&z);
+    CHECK(count_sas() == 3U);
+    CHECK(zesp_sa_info_get(z.sad, 0x7000, ZESP_DIR_OUT, &info) != 0);
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -235,6 +405,9 @@ int main(void)
     RUN(child_without_ke_refused);
     RUN(malformed_and_critical);
     RUN(delete_child);
+    RUN(group_server);
+    RUN(group_member);
+    group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
 }

@@ -1,7 +1,7 @@
 /*
  * zike without sockets, for tests/test_ike_exchange.c and
  * fuzz/ike_exchange_fuzz.c: a daemon state with one configured peer
- * ("peer", PSK, policy "pol"), established IKE SAs whose keys the caller
+ * ("peer", PSK, policy "pol"; groups served and joined, see below), established IKE SAs whose keys the caller
  * knows, messages sealed as that peer would seal them, and a zike_send
  * that keeps the last 8 messages zike sent.
  */
@@ -17,6 +17,10 @@
 
 static struct zike z;
 static struct zike_peer peer;
+/* Groups: "g" served to the peer (sender and receiver), "closed" served to
+ * someone else, "j" joined with the peer as key server (both roles). */
+static struct zike_group harness_groups[2];
+static struct zike_join harness_join;
 static uint8_t harness_psk[] = "a-pre-shared-key-for-tests";
 static uint8_t sent[HARNESS_SENT][IKE_MAX_MESSAGE];
 static size_t sent_len[HARNESS_SENT], nsent;
@@ -70,6 +74,30 @@ static void harness_setup(void)
     z.conf.half_open_limit = 4;
     z.conf.max_ike_sas = 16;
     z.conf.rekey_overlap_ms = 100;
+    snprintf(harness_groups[0].name, ZESP_NAME_MAX, "g");
+    snprintf(harness_groups[1].name, ZESP_NAME_MAX, "closed");
+    for (int i = 0; i < 2; i++) {
+        struct zike_group *g = &harness_groups[i];
+        g->transform = ZESP_CHACHA20_POLY1305;
+        g->lifetime = 3600;
+        g->atd = 1;
+        g->dtd = 2;
+        snprintf(g->senders[0].id, sizeof g->senders[0].id, "%s",
+                 i ? "other.example" : "peer.example");
+        snprintf(g->receivers[0], sizeof g->receivers[0], "%s",
+                 i ? "other.example" : "peer.example");
+        g->nsenders = g->nreceivers = 1;
+    }
+    z.conf.groups = harness_groups;
+    z.conf.ngroups = 2;
+    snprintf(harness_join.group, sizeof harness_join.group, "j");
+    snprintf(harness_join.server, sizeof harness_join.server, "peer");
+    snprintf(harness_join.policy, sizeof harness_join.policy, "j");
+    harness_join.sender = harness_join.receiver = true;
+    z.conf.joins = &harness_join;
+    z.conf.njoins = 1;
+    if (group_sync_conf(&z) != 0)
+        abort();
 }
 
 /* An established IKE SA with keys from `shared`, the peer its initiator. */

@@ -1,7 +1,8 @@
 /*
  * zikectl: talks to a running zike over its control socket.
- *   zikectl -s ENDPOINT [--json] list|stats|reload
+ *   zikectl -s ENDPOINT [--json] list|stats|groups|reload
  *   zikectl -s ENDPOINT initiate|terminate|rekey PEER
+ *   zikectl -s ENDPOINT rekey-group|leave GROUP
  * ENDPOINT defaults to $ZIKE_CONTROL.  Exit 0 when zike said ok, 1 when it
  * refused, 2 on usage errors, 4 when zike did not answer in 5 seconds.
  */
@@ -13,8 +14,8 @@
 static int usage(void)
 {
     fprintf(stderr, "usage: zikectl [-s ENDPOINT] [--json] COMMAND [ARG...]\n"
-            "commands: list, stats, reload, initiate PEER, terminate PEER, "
-            "rekey PEER\n");
+            "commands: list, stats, groups, reload, initiate PEER, "
+            "terminate PEER, rekey PEER, rekey-group GROUP, leave GROUP\n");
     return 2;
 }
 
