@@ -16,10 +16,10 @@ if ! command -v "$cc" > /dev/null 2>&1; then
 fi
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
-lib_sources="$(ls "$src"/esp/*.c) $(for f in message writer prf sk auth; do
+lib_sources="$(ls "$src"/esp/*.c) $(for f in message writer prf sk auth gsa; do
     echo "$src/ike/$f.c"; done)"
 # The daemon's exchange handlers, without its main loop and control socket.
-daemon_sources=$(for f in log zike_config exchange ike_rekey capture; do
+daemon_sources=$(for f in log zike_config group_config exchange ike_rekey group capture; do
     echo "$src/ike/$f.c"; done)
 targets="esp_open esp_payload config ike_message ike_exchange sad_attach zike_config"
 
@@ -28,7 +28,7 @@ for target in $targets; do
     extra=""
     case $target in
     ike_exchange) extra=$daemon_sources ;;
-    zike_config) extra="$src/ike/log.c $src/ike/zike_config.c" ;;
+    zike_config) extra="$src/ike/log.c $src/ike/zike_config.c $src/ike/group_config.c" ;;
     # A damaged lock or index would make each input wait seconds.
     sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
     esac
