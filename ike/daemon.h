@@ -113,6 +113,7 @@ struct gcks_group {
     uint8_t *key;             /* its KEYMAT, locked memory */
     uint64_t created, rekey_at;
     uint64_t sids_issued;     /* bit sid-1: handed out with this key */
+    uint8_t policy_sum[16];   /* of the configuration the key was made for */
     struct gcks_member members[2 * ZIKE_GROUP_MEMBERS_MAX];
     size_t nmembers;
     uint64_t rekeys;

@@ -30,6 +30,7 @@
 
 #define GROUP_RETRY_MS 2000U         /* registration refused or lost */
 #define GROUP_DENIED_RETRY_MS 30000U /* AUTHORIZATION_FAILED, unknown group */
+#define GROUP_SENDERS_WAIT_MS 5000U  /* senders wait at most this for receivers */
 
 static struct gcks_group *gcks_find(struct zike *z, const char *name)
 {
@@ -134,6 +135,25 @@ static uint32_t group_spi_new(struct zike *z)
     }
 }
 
+/* What members are told about a group: any change needs a new key (a
+ * sender added must have windows at every receiver). */
+static void policy_sum(uint8_t out[16], const struct zike_group *gc)
+{
+    crypto_generichash_state st;
+
+    crypto_generichash_init(&st, NULL, 0, 16);
+    crypto_generichash_update(&st, (const uint8_t *)&gc->transform,
+                              sizeof gc->transform);
+    crypto_generichash_update(&st, (const uint8_t *)&gc->lifetime,
+                              sizeof gc->lifetime);
+    crypto_generichash_update(&st, (const uint8_t *)&gc->source_auth,
+                              sizeof gc->source_auth);
+    for (size_t i = 0; i < gc->nsenders; i++)
+        crypto_generichash_update(&st, (const uint8_t *)&gc->senders[i],
+                                  sizeof gc->senders[i]);
+    crypto_generichash_final(&st, out, 16);
+}
+
 static void gcks_new_key(struct zike *z, struct gcks_group *g,
                          const struct zike_group *gc, const char *why)
 {
@@ -144,7 +164,12 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
     g->created = z->now;
     g->rekey_at = z->now + life_ms - life_ms / 10 -
                   randombytes_uniform((uint32_t)(life_ms / 10) + 1U);
+    /* Every sender still in the group gets this key with its Sender ID. */
     g->sids_issued = 0;
+    for (size_t i = 0; i < g->nmembers; i++)
+        if (g->members[i].sender && g->members[i].sid)
+            g->sids_issued |= UINT64_C(1) << (g->members[i].sid - 1);
+    policy_sum(g->policy_sum, gc);
     if (why != NULL) {
         g->rekeys++;
         z->stats.group_rekeys++;
@@ -338,11 +363,12 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
 }
 
 /* May this member get the new key now?  Senders wait for every receiver
- * that does not send, so that nothing is sent that cannot be read. */
+ * that does not send, so that nothing is sent that cannot be read; not for
+ * ever: a receiver that does not answer is soon declared dead anyway. */
 static bool push_allowed(struct zike *z, const struct gcks_group *g,
                          const struct gcks_member *mb)
 {
-    if (!mb->sender)
+    if (!mb->sender || z->now - g->created >= GROUP_SENDERS_WAIT_MS)
         return true;
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gcks_member *o = &g->members[i];
@@ -463,12 +489,55 @@ static int gm_add(struct zike *z, const struct zike_join *j,
     else if (pol->source_auth)
         memcpy(p.sign_key, j->sign_sk, ZESP_SIGN_SECRETBYTES);
     rc = zesp_sa_add(z->sad, &p);
+    if (rc != 0 && errno == ZESP_EEXIST) {
+        /* Left by an earlier zike on this host (the SAD outlives it):
+         * the same key keeps its replay windows and sequence numbers. */
+        uint8_t have[ZESP_KEYBYTES];
+        if (zesp_sa_key_get(z->sad, p.spi, dir, have) == 0 &&
+            sodium_memcmp(have, p.key, ZESP_KEYBYTES) == 0)
+            rc = 0;
+        sodium_memzero(have, sizeof have);
+        errno = ZESP_EEXIST;
+    }
     sodium_memzero(&p, sizeof p);
     if (rc != 0)
         zike_log(LOG_ERR, "group %s: cannot install group SA %08x %s "
                  "(Sender ID %u): %s", j->group, pol->spi,
                  dir == ZESP_DIR_IN ? "in" : "out", sid, zesp_strerror(errno));
     return rc;
+}
+
+/* SAs of the policy that this zike does not know (an earlier zike left
+ * them in the SAD) leave like any replaced SA. */
+static void gm_adopt_orphans(struct zike *z, struct gm_group *gg,
+                             const struct zike_join *j, uint64_t retire)
+{
+    zesp_policy pol;
+    uint32_t spis[ZESP_POLICY_IN_MAX + 1];
+
+    if (zesp_policy_get(z->sad, j->policy, &pol) != 0)
+        return;
+    memcpy(spis, pol.in_spi, sizeof pol.in_spi);
+    spis[ZESP_POLICY_IN_MAX] = pol.out_spi;
+    for (size_t i = 0; i <= ZESP_POLICY_IN_MAX; i++) {
+        struct gm_sa *free_slot = NULL;
+        bool known = spis[i] == 0;
+
+        for (size_t k = 0; k < GM_SAS_MAX; k++) {
+            known |= gg->sas[k].spi == spis[i];
+            if (gg->sas[k].spi == 0 && free_slot == NULL)
+                free_slot = &gg->sas[k];
+        }
+        if (known)
+            continue;
+        if (free_slot != NULL) {
+            free_slot->spi = spis[i];
+            free_slot->retire_at = retire;
+        } else {
+            struct gm_sa gone = { .spi = spis[i] };
+            gm_remove_sa(z, gg, j, &gone);
+        }
+    }
 }
 
 /* Install a group SA; the ones before it leave after the delays. */
@@ -526,6 +595,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         if (pol->atd == 0)
             gm_activate(z, gg, j, slot);
     }
+    gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
     zike_log(LOG_NOTICE, "group %s: group SA %08x installed (%s, %zu "
@@ -811,8 +881,14 @@ static void gcks_recheck(struct zike *z, struct gcks_group *g,
         }
         i++;
     }
-    if (removed)
+    if (removed) {
         gcks_new_key(z, g, gc, "a member was removed");
+    } else {
+        uint8_t sum[16];
+        policy_sum(sum, gc);
+        if (sodium_memcmp(sum, g->policy_sum, sizeof sum) != 0)
+            gcks_new_key(z, g, gc, "its configuration changed");
+    }
 }
 
 int group_sync_conf(struct zike *z)

@@ -13,7 +13,9 @@
 # (SPI, Sender ID, sequence) reused on the wire and a group rekey in the
 # middle without a message lost; any worker answering a request and the
 # reply protected back; source authentication; a member that leaves and a
-# member removed from the configuration read nothing sent afterwards.
+# member removed from the configuration read nothing sent afterwards; a
+# member host that dies is found by liveness checks and the group rekeyed;
+# a member's zike killed and restarted registers again and keeps receiving.
 b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 [ -x "$b/tests/group_peer" ] || skip_all "tests/group_peer not built"
@@ -71,10 +73,11 @@ identity: { id: h1.example, key: $work/h1.key }
 listen: tcp://$h1:5510
 control: ipc://$work/h1.ctl
 sad: $work/h1.sad
+retransmit: { timeout-ms: 200, tries: 2 }
 peers:
 EOT
     for n in 2 3 4 5 6; do
-        echo "  - { name: h$n, id: h$n.example, auth: ed25519, pubkey: \"$(pub h$n)\", dpd: 5s }"
+        echo "  - { name: h$n, id: h$n.example, auth: ed25519, pubkey: \"$(pub h$n)\", dpd: 1s }"
     done
     cat <<EOT
 groups:
@@ -228,8 +231,42 @@ grep -q "sub p2: accepted 0 " "$work/sub5.p2" && grep -q "sub p2: accepted 0 " "
 ok $? "the removed members read none of them (h6: 500 refused, no SA for the new key)"
 for n in 5 6; do sed 's/^/# /' "$work/sub$n.p2"; done
 
+# -- a member host dies: the key server notices, rekeys, the service goes on
+rk=$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
+if [ $netns = yes ]; then
+    for p in $(ip netns pids "zg6$tag"); do kill -9 "$p"; done
+else
+    pkill -9 -f "h6\.(yaml|sad)"
+fi
+until_ok 15 holding payments 3
+ok $? "h6 died: the key server found it dead and rekeyed payments for the other 3"
+[ "$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')" -gt "$rk" ] &&
+    grep -q "group payments: new group SA .*: a member is gone" "$work/h1.log"
+ok $? "the key server logs the rekey and why"
+sleep 1.5
+on 2 "$gp" client --sad "$work/h2.sad" --policy payments --connect "tcp://$h1:6003" \
+    --count 100 --timeout-ms 5000 > "$work/client2.out" 2>&1 &&
+    [ "$(grep -c 'answered' "$work/client2.out")" -eq 2 ]
+ok $? "100 more requests, answered by the two worker hosts left"
+
+# -- a member's zike is killed and restarted: the SAD kept its SAs, the new
+#    zike registers again and adopts them; nothing is read twice
+pkill -9 -f "zike -c $work/h4.yaml"
+on 4 "$b/ike/zike" -c "$work/h4.yaml" 2>> "$work/h4.log" &
+until_ok 10 sh -c "$zikectl -s ipc://$work/h4.ctl groups | grep -q 'joined prices: registered'"
+ok $? "h4's restarted zike registered again"
+on 4 "$gp" sub --sad "$work/h4.sad" --connect "tcp://$h1:6002" --topic prices \
+    --tag p3 --count 300 --timeout-ms 8000 > "$work/sub4.p3" 2>&1 &
+s4=$!
+sleep 1
+on 2 "$gp" pub --sad "$work/h2.sad" --policy prices --connect "tcp://$h1:6001" \
+    --topic prices --tag p3 --count 300 --interval-us 500 > /dev/null 2>&1
+wait $s4
+grep -q "sub p3: accepted 300 dup 0" "$work/sub4.p3"
+ok $? "after the restart h4 receives all 300 new messages"
+
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h2.log h3.log h4.log h6.log check.log sub4.p1 pub2.p1 pub3.p1 worker4.err sub4.a1 pub3.a1 h4.sas; do
+    for f in h1.log h2.log h3.log h4.log h6.log check.log client2.out sub4.p3 sub4.p1 pub2.p1 pub3.p1 worker4.err sub4.a1 pub3.a1 h4.sas; do
         echo "== $f"; tail -n 25 "$work/$f" 2>/dev/null
     done
 fi

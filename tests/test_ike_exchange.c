@@ -305,13 +305,21 @@ static void group_server(void)
                    &ctr);
     ike_handle(&z, &from, msg, len);
     CHECK(g->spi != spi && g->rekeys == 1 && g->nmembers == 1);
+    /* A key made for another reason reaches the sender by a push, with its
+     * Sender ID: registering again after that needs a new key too. */
+    CHECK(group_rekey(&z, "g") == 0 && g->rekeys == 2);
+    spi = g->spi;
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->spi != spi && g->rekeys == 3);
     spi = g->spi;
     /* It leaves: removed, and the others get a key it never sees. */
     clen = registration(chain, sizeof chain, "g", IKE_N_REGISTRATION_FAILED);
     len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
                    &ctr);
     ike_handle(&z, &from, msg, len);
-    CHECK(g->nmembers == 0 && g->spi != spi && g->rekeys == 2);
+    CHECK(g->nmembers == 0 && g->spi != spi && g->rekeys == 4);
     sodium_memzero(key, sizeof key);
     harness_reset();
 }
