@@ -1,29 +1,121 @@
 #!/bin/sh
-# The two-process demo: a receiver and a sender over tcp://127.0.0.1 with
-# a fresh key, protected messages, then a replayed, a forged and a
-# re-labelled message, each refused.  Run from the build directory, or set
-# ZESP_BUILD to it.  Exits 0 when every attack was caught.
-set -eu
-build=${ZESP_BUILD:-.}
+# The multihop demo (README): four "hosts" on this machine, each with its
+# own zike and its own SAD file: a key server, a client host and two worker
+# hosts.  The client's requests go through a broker that cannot read them
+# to whichever worker is free, the answers come back the same way; the
+# group keys are changed while traffic flows; the broker, playing the
+# attacker, changes one request's body, another's service name, and
+# replays a third.  Prints a summary and stops everything it started.
+# Run from the build directory, or set ZESP_BUILD to it.  Exit 0 when all
+# went as it should.
+set -u
+build=$(cd "${ZESP_BUILD:-.}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-demo.XXXXXX")
-trap 'kill $receiver 2>/dev/null || true; rm -rf "$work"' EXIT INT TERM
-
-# Key material for this run only, readable by its owner only.
+base=${ZESP_DEMO_PORT:-$((20000 + $$ % 20000))}
+pids=""
+stop_all() {
+    for p in $pids; do kill "$p" 2> /dev/null; done
+    sleep 0.3
+    for p in $pids; do kill -9 "$p" 2> /dev/null; done
+    rm -rf "$work"
+}
+trap stop_all EXIT
+trap 'exit 1' INT TERM
 umask 077
-od -An -tx1 -N36 /dev/urandom | tr -d ' \n' > "$work/sa.key"
+say() { printf '\n== %s\n' "$*"; }
+ctl() { "$build/tools/zikectl" -s "ipc://$work/$1.ctl" "$2" ${3:+"$3"}; }
+wait_for() {  # seconds, command...
+    n=$(($1 * 10)); shift
+    while ! "$@" > /dev/null 2>&1; do
+        n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1
+    done
+}
 
-"$build/examples/demo_receiver" "$work/sa.key" "$work/endpoint" &
-receiver=$!
-i=0
-while [ ! -s "$work/endpoint" ]; do
-    i=$((i + 1))
-    [ $i -gt 100 ] && { echo "demo: the receiver did not start" >&2; exit 1; }
-    sleep 0.1
+say "1. identities and configuration (examples/demo/*.yaml)"
+for h in ks client w1 w2; do
+    (cd "$work" && "$build/tools/zesp" keygen --identity "$h" > /dev/null) || exit 1
 done
-"$build/examples/demo_sender" "$work/sa.key" "$(cat "$work/endpoint")"
-if wait $receiver; then
-    echo "demo: OK: protected messages delivered; replay, forgery and altered clear frame refused"
-else
-    echo "demo: FAILED" >&2
+# Z85 keys may hold '&', which sed would read as "the match".
+pub() { sed 's/[&|\\]/\\&/g' "$work/$1.pub"; }
+fill() {  # template, name, port, requests role, replies role
+    sed -e "s|@WORK@|$work|g" -e "s|@PORT_KS@|$base|g" -e "s|@NAME@|$2|g" \
+        -e "s|@PORT@|$3|g" -e "s|@REQUESTS@|$4|g" -e "s|@REPLIES@|$5|g" \
+        -e "s|@KS_PUB@|$(pub ks)|g" -e "s|@CLIENT_PUB@|$(pub client)|g" \
+        -e "s|@W1_PUB@|$(pub w1)|g" -e "s|@W2_PUB@|$(pub w2)|g" \
+        "$here/demo/$1" > "$work/$2.yaml"
+}
+fill keyserver.yaml ks "$base" - -
+fill member.yaml client $((base + 1)) sender receiver
+fill member.yaml w1 $((base + 2)) receiver sender
+fill member.yaml w2 $((base + 3)) receiver sender
+echo "key server ks; client host; worker hosts w1 and w2; each its own SAD in $work"
+
+say "2. the zike daemons negotiate (IKEv2, then G-IKEv2 group registration)"
+for h in ks client w1 w2; do
+    "$build/ike/zike" -c "$work/$h.yaml" 2>> "$work/$h.log" &
+    pids="$pids $!"
+done
+registered() { ctl ks groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"; }
+if ! wait_for 20 registered payments 3 || ! wait_for 10 registered payments-replies 3; then
+    echo "demo: the hosts did not register with the key server" >&2
+    tail -n 5 "$work"/*.log >&2
     exit 1
 fi
+ctl ks groups | grep serves
+sleep 1.2    # the senders' activation delay
+
+say "3. broker (no keys, misbehaving on purpose) and workers"
+fr="tcp://127.0.0.1:$((base + 10))" bk="tcp://127.0.0.1:$((base + 11))"
+"$build/examples/mdp_broker" --front "$fr" --back "$bk" \
+    --tamper 30 --tamper-service 50 --replay 70 > "$work/broker.out" 2>&1 &
+broker=$!; pids="$pids $broker"
+"$build/examples/mdp_worker" --sad "$work/w1.sad" --back "$bk" --service payments \
+    --reply payments-replies --name w1 --processes 2 > "$work/w1.out" 2> "$work/w1.err" &
+w1=$!; pids="$pids $w1"
+"$build/examples/mdp_worker" --sad "$work/w2.sad" --back "$bk" --service payments \
+    --reply payments-replies --name w2 > "$work/w2.out" 2> "$work/w2.err" &
+w2=$!; pids="$pids $w2"
+echo "broker: changes request 30's body and request 50's service name, sends request 70 twice"
+echo "worker host w1: 2 processes sharing its SAD; worker host w2: 1 process"
+sleep 0.5
+
+say "4. 100 requests end to end; the group keys change while they flow"
+"$build/examples/mdp_client" --sad "$work/client.sad" --front "$fr" --service payments \
+    --policy payments --count 100 --interval-ms 20 --timeout-ms 1000 > "$work/client.out" 2>&1 &
+client=$!; pids="$pids $client"
+sleep 0.8
+ctl ks rekey-group payments > /dev/null && ctl ks rekey-group payments-replies > /dev/null &&
+    echo "rekeyed both groups at request ~40"
+wait $client
+kill "$broker" "$w1" "$w2" 2> /dev/null
+wait "$broker" "$w1" "$w2" 2> /dev/null
+cat "$work/client.out" "$work/broker.out"
+grep -h "answered" "$work/w1.out" "$work/w2.out"
+grep -h "refused a request" "$work/w1.err" "$work/w2.err" | sed 's/^/  /'
+
+say "5. summary"
+rej() {  # host, kind: the refusals of that kind counted in its SAD
+    "$build/tools/zesp" --sad "$work/$1.sad" --json stats 2> /dev/null |
+        grep -o "\"$2\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {print s + 0}'
+}
+icv=$(($(rej w1 icv) + $(rej w2 icv)))
+bind=$(($(rej w1 binding) + $(rej w2 binding)))
+replay=$(($(rej w1 replay) + $(rej w2 replay)))
+answered=$(sed -n 's/.* \([0-9]*\) answered, .*/\1/p' "$work/client.out")
+rekeys=$(ctl ks groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
+workers=$(sed -n 's/.* \([0-9]*\) workers answered/\1/p' "$work/client.out")
+echo "requests answered:          ${answered:-0} of 100 (by $workers worker processes on 2 hosts)"
+echo "group rekeys of payments:   ${rekeys:-0} (under traffic)"
+echo "refused by the workers:     $icv changed body (ICV), $bind changed service name (binding), $replay replay"
+echo "SAs on worker host w1:"
+"$build/tools/zesp" --sad "$work/w1.sad" sa list | sed 's/^/  /'
+if [ "${answered:-0}" -eq 98 ] && [ "$icv" -eq 1 ] && [ "$bind" -eq 1 ] &&
+    [ "$replay" -eq 1 ] && [ "${rekeys:-0}" -ge 1 ] && [ "${workers:-0}" -eq 3 ]; then
+    echo
+    echo "demo: OK: 98 requests answered end to end through a broker that could not read them, across a group rekey; the tampered body, the tampered service name and the replay were refused"
+    exit 0
+fi
+echo "demo: FAILED (the programs' output is above; the daemons' logs follow)" >&2
+tail -n 5 "$work"/*.log >&2
+exit 1

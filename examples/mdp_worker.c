@@ -1,0 +1,206 @@
+/*
+ * Workers of a service behind mdp_broker.
+ *
+ *   mdp_worker --sad PATH --back EP --service NAME --reply POLICY
+ *              [--name NAME] [--processes K] [--hop POLICY]
+ *
+ * K processes (default 1) share the host's SAD: the service's inbound SA
+ * (a group SA when several worker hosts serve it, so that whichever worker
+ * the broker picks can read the request), its replay window, and the reply
+ * policy's outbound SA.  Each process says READY to the broker, answers
+ * every request it can verify with "NAME/PROCESS: <request>" on the reply
+ * policy, and says READY again after a request it refuses.  With --hop,
+ * each message is first checked against the hop SA with the broker and
+ * answers are wrapped in it (doc/topologies.md).  On SIGTERM each process
+ * prints what it answered and refused.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zesp.h>
+#include <zmq.h>
+
+struct opts {
+    const char *sad, *back, *service, *reply, *name, *hop;
+    int processes;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+/* Seal the body on a policy (its current outbound SA). */
+static int seal_on(zesp_sad *sad, const char *policy, const zesp_parts *p,
+                   uint8_t **out, size_t *len)
+{
+    zesp_policy pol;
+
+    if (zesp_policy_get(sad, policy, &pol) != 0 || pol.out_spi == 0) {
+        errno = ZESP_EACQUIRE;
+        return -1;
+    }
+    return zesp_seal(sad, pol.out_spi, p, out, len);
+}
+
+static int answer(zesp_sad *sad, const struct opts *o, void *s,
+                  const zesp_frame *client, const zesp_frame *service,
+                  const char *text)
+{
+    zesp_frame body = { text, strlen(text) };
+    zesp_parts reply = { .envelope = client, .nenvelope = 1,
+                         .clear = service, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+    uint8_t *inner;
+    size_t len;
+    int rc;
+
+    if (o->hop == NULL)
+        return zesp_send_policy(sad, o->reply, s, &reply, 0);
+    /* The end-to-end frame, then the hop SA around it. */
+    if (seal_on(sad, o->reply, &reply, &inner, &len) != 0)
+        return -1;
+    zesp_frame wrapped = { inner, len };
+    reply.body = &wrapped;
+    rc = zesp_send_policy(sad, o->hop, s, &reply, 0);
+    zesp_buf_free(inner);
+    return rc;
+}
+
+/* The end-to-end check of a request that came wrapped in a hop SA. */
+static int open_inner(zesp_sad *sad, zesp_msg *hop, zesp_msg *msg,
+                      uint8_t *copy, size_t cap)
+{
+    zesp_frame inner = zesp_msg_body(hop, 0);
+    zesp_frame frames[2] = { zesp_msg_envelope(hop, 0), zesp_msg_clear(hop, 0) };
+
+    if (zesp_msg_body_count(hop) != 1 || zesp_msg_clear_count(hop) != 1 ||
+        zesp_msg_envelope_count(hop) != 1 || inner.size > cap) {
+        errno = ZESP_EMALFORMED;
+        return -1;
+    }
+    memcpy(copy, inner.data, inner.size);
+    return zesp_open(sad, frames, 2, copy, inner.size, msg);
+}
+
+static int serve(const struct opts *o, int index)
+{
+    zesp_sad *sad = zesp_sad_open(o->sad, 0, NULL);
+    zesp_msg *msg = zesp_msg_new(), *hop = zesp_msg_new();
+    static uint8_t copy[1 << 16];
+    long answered = 0, refused = 0;
+    int timeout = 200, linger = 500;
+
+    if (sad == NULL || msg == NULL || hop == NULL) {
+        fprintf(stderr, "mdp_worker: SAD %s: %s\n", o->sad,
+                zesp_strerror(errno));
+        return 1;
+    }
+    void *ctx = zmq_ctx_new();
+    void *s = zmq_socket(ctx, ZMQ_DEALER);
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_connect(s, o->back);
+    zmq_send(s, "READY", 5, ZMQ_SNDMORE);
+    zmq_send(s, o->service, strlen(o->service), 0);
+    while (!stop) {
+        char text[512];
+        int rc = o->hop ? zesp_recv(sad, s, hop, 0) : zesp_recv(sad, s, msg, 0);
+
+        if (rc == 0 && o->hop)
+            rc = open_inner(sad, hop, msg, copy, sizeof copy);
+        if (rc != 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            refused++;
+            fprintf(stderr, "mdp_worker %s/%d: refused a request: %s\n",
+                    o->name, index, zesp_strerror(errno));
+            zmq_send(s, "READY", 5, ZMQ_SNDMORE);
+            zmq_send(s, o->service, strlen(o->service), 0);
+            continue;
+        }
+        /* [client] envelope, [service] clear, the request body. */
+        zesp_frame client = zesp_msg_envelope(msg, 0);
+        zesp_frame service = zesp_msg_clear(msg, 0);
+        zesp_frame req = zesp_msg_body(msg, 0);
+        snprintf(text, sizeof text, "%s/%d: %.*s", o->name, index,
+                 (int)req.size, (const char *)req.data);
+        if (answer(sad, o, s, &client, &service, text) != 0) {
+            fprintf(stderr, "mdp_worker %s/%d: cannot answer: %s\n",
+                    o->name, index, zesp_strerror(errno));
+            continue;
+        }
+        answered++;
+    }
+    printf("mdp_worker %s/%d: answered %ld, refused %ld\n", o->name, index,
+           answered, refused);
+    zmq_close(s);
+    zmq_ctx_term(ctx);
+    zesp_msg_free(msg);
+    zesp_msg_free(hop);
+    zesp_sad_free(sad);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = { .name = "worker", .processes = 1 };
+    struct sigaction sa;
+    pid_t kids[64];
+    int rc = 0;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--sad") == 0)
+            o.sad = argv[i + 1];
+        else if (strcmp(argv[i], "--back") == 0)
+            o.back = argv[i + 1];
+        else if (strcmp(argv[i], "--service") == 0)
+            o.service = argv[i + 1];
+        else if (strcmp(argv[i], "--reply") == 0)
+            o.reply = argv[i + 1];
+        else if (strcmp(argv[i], "--name") == 0)
+            o.name = argv[i + 1];
+        else if (strcmp(argv[i], "--hop") == 0)
+            o.hop = argv[i + 1];
+        else if (strcmp(argv[i], "--processes") == 0)
+            o.processes = atoi(argv[i + 1]);
+    }
+    if (o.sad == NULL || o.back == NULL || o.service == NULL ||
+        o.reply == NULL || o.processes < 1 || o.processes > 64) {
+        fprintf(stderr, "usage: mdp_worker --sad PATH --back EP --service "
+                "NAME --reply POLICY [--name NAME] [--processes K] "
+                "[--hop POLICY]\n");
+        return 2;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    /* Each process makes its own ZeroMQ context after the fork. */
+    for (int i = 0; i < o.processes; i++)
+        if ((kids[i] = fork()) == 0)
+            _exit(serve(&o, i + 1));
+    /* A signal to the parent stops every process. */
+    for (int left = o.processes; left > 0;) {
+        int status;
+        if (wait(&status) < 0) {
+            if (errno != EINTR)
+                break;
+            for (int i = 0; i < o.processes; i++)
+                kill(kids[i], SIGTERM);
+            continue;
+        }
+        left--;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            rc = 1;
+    }
+    return rc;
+}
