@@ -323,10 +323,14 @@ int main(int argc, char **argv)
     void *ctx = zmq_ctx_new();
     void *front = zmq_socket(ctx, ZMQ_ROUTER);
     void *back = zmq_socket(ctx, ZMQ_ROUTER);
+    int linger = 0;                     /* stopping drops what is queued */
+    zmq_setsockopt(front, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(back, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(front, front_ep) != 0 || zmq_bind(back, back_ep) != 0) {
         fprintf(stderr, "mdp_broker: bind: %s\n", zmq_strerror(errno));
         return 1;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
     printf("mdp_broker: routing on %s -> %s%s\n", front_ep, back_ep,
            h.sad ? ", checking every hop" : "");
     fflush(stdout);

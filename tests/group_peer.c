@@ -11,6 +11,12 @@
  *   group_peer worker --sad S --policy P --connect EP --name NAME
  *   group_peer client --sad S --policy P --connect EP --count N
  *                     [--timeout-ms MS]
+ *   group_peer tap    --front EP --back EP --count N
+ *   group_peer inject --connect EP --topic T
+ *
+ * tap is a man in the middle on the wire between one DEALER client and its
+ * broker: it forwards both ways and sends the client's Nth message twice.
+ * inject sends one forged message [T | 64 random bytes] from a DEALER.
  *
  * pub sends N messages "G:i" under topic T (a clear, bound frame).  sub
  * counts, per sender, the distinct i of tag G it accepted and the rest it
@@ -236,6 +242,61 @@ static int broker(const struct opts *o, void *ctx)
     return 0;
 }
 
+static int tap(const struct opts *o, void *ctx)
+{
+    void *front = socket_to(ctx, ZMQ_DEALER, o->front, true);
+    void *back = socket_to(ctx, ZMQ_DEALER, o->back, false);
+    int seen = 0;
+
+    for (;;) {
+        zmq_pollitem_t items[] = { { front, 0, ZMQ_POLLIN, 0 },
+                                   { back, 0, ZMQ_POLLIN, 0 } };
+        if (zmq_poll(items, 2, -1) < 0)
+            return 1;
+        for (int k = 0; k < 2; k++) {
+            void *from = items[k].socket, *to = k ? front : back;
+            zmq_msg_t parts[16];
+            int n = 0, more = 1;
+            if (!(items[k].revents & ZMQ_POLLIN))
+                continue;
+            while (more && n < 16) {
+                size_t ml = sizeof more;
+                zmq_msg_init(&parts[n]);
+                if (zmq_msg_recv(&parts[n], from, 0) < 0)
+                    return 1;
+                zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+                n++;
+            }
+            int copies = k == 0 && ++seen == o->count ? 2 : 1;
+            for (int c = 0; c < copies; c++)
+                for (int i = 0; i < n; i++) {
+                    zmq_msg_t m;
+                    zmq_msg_init(&m);
+                    zmq_msg_copy(&m, &parts[i]);
+                    zmq_msg_send(&m, to, i + 1 < n ? ZMQ_SNDMORE : 0);
+                }
+            for (int i = 0; i < n; i++)
+                zmq_msg_close(&parts[i]);
+        }
+    }
+}
+
+static int inject(const struct opts *o, void *ctx)
+{
+    void *s = socket_to(ctx, ZMQ_DEALER, o->connect, false);
+    unsigned char junk[64];
+    FILE *r = fopen("/dev/urandom", "rb");
+
+    if (r == NULL || fread(junk, 1, sizeof junk, r) != sizeof junk)
+        return 1;
+    fclose(r);
+    junk[0] = junk[1] = 0xee;            /* an SPI nobody has */
+    zmq_send(s, o->topic, strlen(o->topic), ZMQ_SNDMORE);
+    zmq_send(s, junk, sizeof junk, 0);
+    zmq_close(s);
+    return 0;
+}
+
 static int worker(const struct opts *o, void *ctx)
 {
     zesp_sad *sad = open_sad(o);
@@ -371,6 +432,10 @@ int main(int argc, char **argv)
         rc = proxy(&o, ctx);
     else if (strcmp(argv[1], "broker") == 0 && o.front && o.back)
         rc = broker(&o, ctx);
+    else if (strcmp(argv[1], "tap") == 0 && o.front && o.back)
+        rc = tap(&o, ctx);
+    else if (strcmp(argv[1], "inject") == 0 && o.connect)
+        rc = inject(&o, ctx);
     else if (strcmp(argv[1], "worker") == 0 && o.sad && o.policy &&
              o.connect && o.name)
         rc = worker(&o, ctx);
@@ -382,7 +447,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(ctx);
     return rc;
 usage:
-    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client "
+    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client|tap|inject "
                     "[options] (see the source)\n");
     return 2;
 }

@@ -37,3 +37,60 @@ finish() {
     fi
     [ "$failed" -eq 0 ]
 }
+
+# hosts_setup TAG N: N hosts, each a network namespace with the address
+# 10.80.0.I on one bridge (its own namespace), when root can make them;
+# else (or with ZESP_TEST_NO_NETNS=1) every host is this machine,
+# 127.0.0.1.  Sets netns=yes|no; hosts_cleanup undoes it.  Then:
+#   on I CMD...   run CMD on host I
+#   ip_of I       host I's address
+hosts_setup() {
+    hosts_tag=$1 hosts_n=$2 netns=no
+    if [ -z "${ZESP_TEST_NO_NETNS:-}" ] && [ "$(id -u)" -eq 0 ] &&
+        command -v ip > /dev/null && ip netns add "zs$hosts_tag" 2> /dev/null; then
+        netns=yes
+        ip -n "zs$hosts_tag" link add br0 type bridge &&
+            ip -n "zs$hosts_tag" link set br0 up || netns=broken
+        i=1
+        while [ $i -le "$hosts_n" ] && [ $netns = yes ]; do
+            ip netns add "z$i$hosts_tag" &&
+                ip link add "zh$i$hosts_tag" type veth peer name "zp$i$hosts_tag" &&
+                ip link set "zh$i$hosts_tag" netns "z$i$hosts_tag" &&
+                ip link set "zp$i$hosts_tag" netns "zs$hosts_tag" &&
+                ip -n "zs$hosts_tag" link set "zp$i$hosts_tag" master br0 up &&
+                ip -n "z$i$hosts_tag" addr add "10.80.0.$i/24" dev "zh$i$hosts_tag" &&
+                ip -n "z$i$hosts_tag" link set "zh$i$hosts_tag" up &&
+                ip -n "z$i$hosts_tag" link set lo up || netns=broken
+            i=$((i + 1))
+        done
+    fi
+    if [ $netns = yes ]; then
+        echo "# hosts: network namespaces 10.80.0.1-$hosts_n on one bridge"
+    elif [ $netns = no ]; then
+        echo "# hosts: all on 127.0.0.1 (no network namespaces here)"
+    fi
+    [ $netns != broken ]
+}
+hosts_cleanup() {
+    [ "${netns:-no}" = no ] && return 0
+    i=1
+    while [ $i -le "$hosts_n" ]; do
+        for p in $(ip netns pids "z$i$hosts_tag" 2> /dev/null); do
+            kill -9 "$p" 2> /dev/null
+        done
+        ip netns del "z$i$hosts_tag" 2> /dev/null
+        i=$((i + 1))
+    done
+    ip netns del "zs$hosts_tag" 2> /dev/null
+}
+# host_kill I: every process of host I dies (its namespace's, or those
+# whose command line names PATTERN, $2, on 127.0.0.1).
+host_kill() {
+    if [ "$netns" = yes ]; then
+        for p in $(ip netns pids "z$1$hosts_tag"); do kill -9 "$p"; done
+    else
+        pkill -9 -f "$2"
+    fi
+}
+ip_of() { if [ "$netns" = yes ]; then echo "10.80.0.$1"; else echo 127.0.0.1; fi; }
+on() { n=$1; shift; if [ "$netns" = yes ]; then ip netns exec "z$n$hosts_tag" "$@"; else "$@"; fi; }

@@ -22,44 +22,13 @@ b=$(cd "${builddir:-.}" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-groups.XXXXXX")
 chmod 700 "$work"
 umask 077
-tag=$$
-netns=no
-# ZESP_TEST_NO_NETNS=1 runs the same on 127.0.0.1.
-if [ -z "$ZESP_TEST_NO_NETNS" ] && [ "$(id -u)" -eq 0 ] && command -v ip > /dev/null &&
-    ip netns add "zgs$tag" 2> /dev/null; then
-    netns=yes
-fi
 cleanup() {
-    if [ $netns = yes ]; then
-        for n in 1 2 3 4 5 6; do
-            for p in $(ip netns pids "zg$n$tag" 2> /dev/null); do
-                kill -9 "$p" 2> /dev/null
-            done
-            ip netns del "zg$n$tag" 2> /dev/null
-        done
-        ip netns del "zgs$tag" 2> /dev/null
-    fi
+    hosts_cleanup
     pkill -9 -f "$work/" 2> /dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
-if [ $netns = yes ]; then
-    ip -n "zgs$tag" link add br0 type bridge && ip -n "zgs$tag" link set br0 up
-    for n in 1 2 3 4 5 6; do
-        ip netns add "zg$n$tag" &&
-            ip link add "zh$n$tag" type veth peer name "zs$n$tag" &&
-            ip link set "zh$n$tag" netns "zg$n$tag" &&
-            ip link set "zs$n$tag" netns "zgs$tag" &&
-            ip -n "zgs$tag" link set "zs$n$tag" master br0 up &&
-            ip -n "zg$n$tag" addr add "10.80.0.$n/24" dev "zh$n$tag" &&
-            ip -n "zg$n$tag" link set "zh$n$tag" up &&
-            ip -n "zg$n$tag" link set lo up || netns=broken
-    done
-    [ $netns = broken ] && skip_all "cannot set up the namespaces and bridge"
-fi
-ip_of() { if [ $netns = yes ]; then echo "10.80.0.$1"; else echo 127.0.0.1; fi; }
-on() { n=$1; shift; if [ $netns = yes ]; then ip netns exec "zg$n$tag" "$@"; else "$@"; fi; }
-echo "# hosts: $([ $netns = yes ] && echo 'network namespaces 10.80.0.1-6' || echo '127.0.0.1 (no network namespaces here)')"
+hosts_setup $$ 6 || skip_all "cannot set up the namespaces and bridge"
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
 ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
 
@@ -233,11 +202,7 @@ for n in 5 6; do sed 's/^/# /' "$work/sub$n.p2"; done
 
 # -- a member host dies: the key server notices, rekeys, the service goes on
 rk=$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
-if [ $netns = yes ]; then
-    for p in $(ip netns pids "zg6$tag"); do kill -9 "$p"; done
-else
-    pkill -9 -f "h6\.(yaml|sad)"
-fi
+host_kill 6 "h6\.(yaml|sad)"
 until_ok 15 holding payments 3
 ok $? "h6 died: the key server found it dead and rekeyed payments for the other 3"
 [ "$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')" -gt "$rk" ] &&
