@@ -2,7 +2,8 @@
  * A Majordomo-style broker that routes what it cannot read.
  *
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
- *              --sad PATH] [--tamper N] [--tamper-service N] [--replay N]
+ *              --sad PATH] [--tamper N] [--tamper-service N] [--tamper-seq N]
+ *              [--replay N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
  * (DEALER) say  [READY | service]  to the back ROUTER and answer
@@ -20,8 +21,9 @@
  * end-to-end key.
  *
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
- * changes the Nth request's service frame (routing it as before), --replay
- * N forwards the Nth request twice: what a hostile broker could do.  On
+ * changes the Nth request's service frame (routing it as before),
+ * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
+ * Nth request twice: what a hostile broker could do.  On
  * SIGTERM it prints what it did.
  */
 #include <errno.h>
@@ -189,6 +191,8 @@ struct hops {
 };
 
 /* Hand queued requests of s to its idle workers. */
+static long tamper_seq;
+
 static void dispatch(void *back, struct service *s, const struct hops *h,
                      long tamper, long tamper_service, long replay)
 {
@@ -205,6 +209,11 @@ static void dispatch(void *back, struct service *s, const struct hops *h,
             if (count.requests == tamper) {
                 uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
                 esp[zmq_msg_size(&m->parts[m->n - 1]) / 2] ^= 0x04;
+                count.tampered++;
+            }
+            if (count.requests == tamper_seq &&
+                zmq_msg_size(&m->parts[m->n - 1]) >= 8) {
+                ((uint8_t *)zmq_msg_data(&m->parts[m->n - 1]))[6] ^= 0x10;
                 count.tampered++;
             }
             if (count.requests == tamper_service &&
@@ -301,12 +310,14 @@ int main(int argc, char **argv)
             tamper_service = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--replay") == 0)
             replay = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--tamper-seq") == 0)
+            tamper_seq = atol(argv[i + 1]);
     }
     if (front_ep == NULL || back_ep == NULL || !h.in != !h.out ||
         (h.in && sad_path == NULL)) {
         fprintf(stderr, "usage: mdp_broker --front EP --back EP "
                 "[--sad PATH --hop-in POLICY --hop-out POLICY] [--tamper N] "
-                "[--tamper-service N] [--replay N]\n");
+                "[--tamper-service N] [--tamper-seq N] [--replay N]\n");
         return 2;
     }
     if (h.in && ((h.sad = zesp_sad_open(sad_path, 0, NULL)) == NULL ||

@@ -739,8 +739,12 @@ static void test_two_processes_one_group_sa(void)
     CHECK(pipe(fds) == 0);
     fflush(NULL);
     for (int i = 0; i < FORK_SENDERS; i++)
-        if ((pid[i] = fork()) == 0)
-            _exit(seal_child(fds[1]));
+        if ((pid[i] = fork()) == 0) {
+            int rc = seal_child(fds[1]);
+            zesp_sad_free(sad);         /* the parent's, inherited */
+            free(last_copy);
+            _exit(rc);
+        }
     close(fds[1]);
     for (ssize_t r; (r = read(fds[0], raw + got, sizeof raw - got)) > 0;)
         got += (size_t)r;
