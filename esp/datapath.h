@@ -34,6 +34,7 @@ struct out_ctx {
 
 struct in_ctx {
     struct sa_ref ref;
+    struct window_ref win;
     struct esp_crypto ec;
     uint64_t seq;
 };

@@ -88,9 +88,10 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
         return ZESP_EMALFORMED;
     if ((err = lifetime_check(s, sad_now())) != 0)
         return err;
+    sad_window(sad, &ctx->ref, &ctx->win);
     ctx->seq = load_be32(pkt + 4);
     if (ctx->ec.esn) {
-        uint64_t top = atomic_load_explicit(&s->seq, memory_order_acquire);
+        uint64_t top = atomic_load_explicit(ctx->win.top, memory_order_acquire);
         ctx->seq = replay_infer_esn(top, s->replay_window, (uint32_t)ctx->seq);
         /* RFC 4303 A2 reads a number below the window as one of the next
          * epoch, whose ICV then fails.  Half an epoch ahead is no credible
@@ -98,7 +99,7 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
         if (ctx->seq - top > ESN_MAX_AHEAD && ctx->seq > top)
             return ZESP_EOLD;
     }
-    if ((err = replay_check(&s->seq, s->window, s->window_words,
+    if ((err = replay_check(ctx->win.top, ctx->win.ring, s->window_words,
                             s->replay_window, ctx->seq)) != 0)
         return err;
     if ((err = esp_open(&ctx->ec, ctx->seq, pkt, len, payload_len,
@@ -114,7 +115,7 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
 int in_commit(struct in_ctx *ctx, size_t payload_len)
 {
     struct sa_slot *s = ctx->ref.slot;
-    int err = replay_commit(&s->seq, s->window, s->window_words,
+    int err = replay_commit(ctx->win.top, ctx->win.ring, s->window_words,
                             s->replay_window, ctx->seq);
 
     if (err == 0)

@@ -370,6 +370,8 @@ static int sad_map_file(struct zesp_sad *sad, const char *path, int fd)
     return 0;
 }
 
+static int own_windows_new(struct zesp_sad *sad);
+
 zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
 {
     struct zesp_sad *sad;
@@ -400,7 +402,62 @@ zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
         errno = err ? err : ENOENT;
         return NULL;
     }
+    if ((flags & ZESP_SAD_OWN_WINDOWS) && own_windows_new(sad) != 0) {
+        zesp_sad_free(sad);
+        errno = ENOMEM;
+        return NULL;
+    }
     return sad;
+}
+
+/* Zeroed memory the kernel hands out as it is touched: windows cost only
+ * for the SAs this process receives on. */
+static int own_windows_new(struct zesp_sad *sad)
+{
+    size_t n = sad->hdr->capacity, words = sad->hdr->max_window_words;
+
+    if ((sad->own = calloc(n, sizeof *sad->own)) == NULL ||
+        (sad->own_rings = calloc(n * words, sizeof *sad->own_rings)) == NULL ||
+        pthread_mutex_init(&sad->own_lock, NULL) != 0) {
+        free(sad->own);
+        free((void *)sad->own_rings);
+        sad->own = NULL;
+        sad->own_rings = NULL;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        sad->own[i].ring = sad->own_rings + i * words;
+    return 0;
+}
+
+void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                struct window_ref *w)
+{
+    struct sa_slot *s = ref->slot;
+    struct own_window *o;
+    uint32_t i;
+
+    if (sad->own == NULL) {
+        w->top = &s->seq;
+        w->ring = s->window;
+        return;
+    }
+    i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
+    o = &sad->own[i];
+    /* A new SA in the slot: this process starts where the host is, with
+     * nothing received (generations are even, never 0 once live). */
+    if (atomic_load_explicit(&o->gen, memory_order_acquire) != ref->gen) {
+        pthread_mutex_lock(&sad->own_lock);
+        if (atomic_load(&o->gen) != ref->gen) {
+            for (uint32_t k = 0; k < s->window_words; k++)
+                atomic_store(&o->ring[k], 0);
+            atomic_store(&o->top, atomic_load(&s->seq));
+            atomic_store_explicit(&o->gen, ref->gen, memory_order_release);
+        }
+        pthread_mutex_unlock(&sad->own_lock);
+    }
+    w->top = &o->top;
+    w->ring = o->ring;
 }
 
 const char *zesp_sad_path(const zesp_sad *sad)
@@ -427,6 +484,11 @@ void zesp_sad_free(zesp_sad *sad)
         if (sad->keys_locked)
             (void)munlock(sad->keys, keys_bytes);
         munmap(sad->hdr, sad->map_bytes);
+    }
+    if (sad->own != NULL) {
+        pthread_mutex_destroy(&sad->own_lock);
+        free(sad->own);
+        free((void *)sad->own_rings);
     }
     free(sad);
 }

@@ -107,6 +107,14 @@ struct sad_header {
     pthread_mutex_t lock;
 };
 
+/* A replay window of this process alone (ZESP_SAD_OWN_WINDOWS), for the SA
+ * in one slot while the slot's generation is `gen`. */
+struct own_window {
+    _Atomic uint32_t gen;        /* of the slot's SA; 0: unused */
+    _Atomic uint64_t top;
+    _Atomic uint64_t *ring;      /* max_window_words entries */
+};
+
 struct zesp_sad {
     struct sad_header *hdr;
     _Atomic uint32_t *index;     /* slot number + 1, 0 = empty */
@@ -117,8 +125,12 @@ struct zesp_sad {
     bool keys_locked;
     bool shared;
     uint32_t acquire_timeout_ms;
+    struct own_window *own;      /* one per slot, or NULL: shared windows */
+    _Atomic uint64_t *own_rings;
+    pthread_mutex_t own_lock;    /* taking a window for a new SA */
     char path[4096];
 };
+
 
 static inline struct sa_slot *sad_slot(const struct zesp_sad *sad, uint32_t i)
 {
@@ -134,6 +146,15 @@ struct sa_ref {
     const struct sa_key *key;
     uint32_t gen;
 };
+
+/* The window in_open and in_commit use for a slot's SA: the SAD's, or
+ * with ZESP_SAD_OWN_WINDOWS this process's. */
+struct window_ref {
+    _Atomic uint64_t *top;
+    _Atomic uint64_t *ring;
+};
+void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                struct window_ref *w);
 
 /* Writers (the index functions need the lock held). */
 int sad_lock(struct zesp_sad *sad);

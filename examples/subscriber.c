@@ -6,8 +6,9 @@
  *              [--timeout-ms MS]
  *
  * Stops after N messages or MS without one; prints each, then how many it
- * accepted and refused.  Its host's SAD holds one replay window per
- * publisher: a message is accepted once.
+ * accepted and refused.  It keeps its own replay windows (one per
+ * publisher, ZESP_SAD_OWN_WINDOWS), so that several subscribers on one host
+ * each accept every message once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ int main(int argc, char **argv)
                 "TOPIC [--count N] [--timeout-ms MS] [--quiet 1]\n");
         return 2;
     }
-    zesp_sad *sad = zesp_sad_open(sad_path, 0, NULL);
+    zesp_sad *sad = zesp_sad_open(sad_path, ZESP_SAD_OWN_WINDOWS, NULL);
     zesp_msg *msg = zesp_msg_new();
     if (sad == NULL || msg == NULL) {
         fprintf(stderr, "subscriber: SAD %s: %s\n", sad_path,

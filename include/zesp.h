@@ -205,6 +205,12 @@ const char *zesp_transform_name(uint32_t transform);
  * another layout version, a damaged or a truncated one is refused.
  */
 #define ZESP_SAD_CREATE 0x1
+/* This process keeps its own replay windows for the SAs it receives on,
+ * instead of sharing the host's: for a subscriber that must accept every
+ * message although other processes on the host receive the same ones (PUB
+ * fan-out).  Without it a message is accepted once per host (load-balanced
+ * workers).  Counters and lifetimes stay shared. */
+#define ZESP_SAD_OWN_WINDOWS 0x2
 zesp_sad *zesp_sad_new(const zesp_sad_opts *opts);
 zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts);
 void zesp_sad_free(zesp_sad *sad);

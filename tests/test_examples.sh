@@ -10,7 +10,8 @@
 #   h5  worker host B: mdp_worker, subscriber
 # 1. request-reply through a broker that routes by a clear, bound service
 #    name; 2. what a hostile broker changes or replays is refused;
-# 3. publish-subscribe through a proxy; 4. load-balanced workers: processes
+# 3. publish-subscribe through a proxy, two subscribers on one host each with
+#    its own replay windows; 4. load-balanced workers: processes
 #    sharing a host's SA, hosts sharing the service's group SA; 5. a broker
 #    that checks every hop with integrity-only SAs (an SA bundle) and drops
 #    forged and replayed traffic, holding no end-to-end key.
@@ -138,16 +139,18 @@ ok $? "a hostile broker: changed body and sequence number (ICV), changed service
 # -- 3: publish-subscribe through a proxy
 xs="tcp://$h2:6110" xp="tcp://$h2:6111"
 on 2 "$ex/pubsub_proxy" --xsub "$xs" --xpub "$xp" &
-for n in 4 5; do
-    on $n "$ex/subscriber" --sad "$work/h$n.sad" --connect "$xp" --topic prices \
+for n in 4 5 4b; do
+    on ${n%b} "$ex/subscriber" --sad "$work/h${n%b}.sad" --connect "$xp" --topic prices \
         --count 50 --timeout-ms 8000 > "$work/sub$n.out" 2>&1 &
 done
 sleep 0.5
 on 3 "$ex/publisher" --sad "$work/h3.sad" --policy prices --connect "$xs" \
     --topic prices --count 50 --interval-ms 10 > "$work/pub.out" 2>&1
-until_ok 10 sh -c "grep -q 'accepted' $work/sub4.out && grep -q 'accepted' $work/sub5.out"
+until_ok 10 sh -c "grep -q 'accepted' $work/sub4.out && grep -q 'accepted' $work/sub5.out && grep -q 'accepted' $work/sub4b.out"
 grep -q "50 accepted, 0 refused" "$work/sub4.out" && grep -q "50 accepted, 0 refused" "$work/sub5.out"
-ok $? "50 messages through an XSUB/XPUB proxy to subscribers on 2 hosts, each with its own window"
+ok $? "50 messages through an XSUB/XPUB proxy to subscribers on 2 hosts"
+grep -q "50 accepted, 0 refused" "$work/sub4b.out"
+ok $? "a second subscriber on host A accepts all 50 too: each subscriber keeps its own replay windows"
 grep -q "prices #49 (from h3, sender 1" "$work/sub4.out"
 ok $? "the subscriber knows the publisher's host and Sender ID"
 

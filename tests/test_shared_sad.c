@@ -283,6 +283,77 @@ static void test_four_receivers_one_sa(void)
     zesp_sad_free(out);
 }
 
+/* Open a copy of a sealed frame (zesp_open decrypts in place). */
+static int open_frame(zesp_sad *sad, const uint8_t *esp, size_t n,
+                      zesp_msg *msg, uint8_t *copy)
+{
+    memcpy(copy, esp, n);
+    return zesp_open(sad, NULL, 0, copy, n, msg);
+}
+
+/* Two subscribers on one host each accept every message with their own
+ * windows (ZESP_SAD_OWN_WINDOWS) and still refuse a replay; without the
+ * flag the host's processes share one window: once per host. */
+static void test_own_windows(void)
+{
+    enum { COUNT = 200 };
+    zesp_sad *host = zesp_sad_open(sad_path("own"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sub1 = zesp_sad_open(sad_path("own"), ZESP_SAD_OWN_WINDOWS, NULL);
+    zesp_sad *sub2 = zesp_sad_open(sad_path("own"), ZESP_SAD_OWN_WINDOWS, NULL);
+    zesp_sad *worker = zesp_sad_open(sad_path("own"), 0, NULL);
+    zesp_sad *out = zesp_sad_new(NULL);
+    zesp_sa_params pi = test_sa(0x6001, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params po = test_sa(0x6001, ZESP_DIR_OUT, 0, 0);
+    zesp_frame body = { "fan-out", 7 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    static uint8_t copy[256];
+    int both = 0, shared_first = 0, shared_again = 0, replays = 0;
+    zesp_sa_info info;
+
+    CHECK(host && sub1 && sub2 && worker && out && msg);
+    if (!host || !sub1 || !sub2 || !worker || !out || !msg)
+        return;
+    CHECK_OK(zesp_sa_add(host, &pi));
+    CHECK_OK(zesp_sa_add(out, &po));
+    for (int i = 0; i < COUNT; i++) {
+        uint8_t *esp;
+        size_t n;
+        CHECK_OK(zesp_seal(out, 0x6001, &parts, &esp, &n));
+        both += open_frame(sub1, esp, n, msg, copy) == 0 &&
+                open_frame(sub2, esp, n, msg, copy) == 0;
+        replays += open_frame(sub1, esp, n, msg, copy) == -1 &&
+                   errno == ZESP_EREPLAY;
+        shared_first += open_frame(worker, esp, n, msg, copy) == 0;
+        shared_again += open_frame(host, esp, n, msg, copy) == 0;
+        zesp_buf_free(esp);
+    }
+    CHECK(both == COUNT);
+    CHECK(replays == COUNT);
+    CHECK(shared_first == COUNT && shared_again == 0);
+    CHECK_OK(zesp_sa_info_get(host, 0x6001, ZESP_DIR_IN, &info));
+    CHECK(info.stats.messages == 3 * COUNT);   /* counters stay shared */
+    /* A new SA in the slot starts a fresh window of this process. */
+    CHECK_OK(zesp_sa_del(host, 0x6001, ZESP_DIR_IN));
+    CHECK_OK(zesp_sa_add(host, &pi));
+    {
+        uint8_t *esp;
+        size_t n;
+        zesp_sad *out2 = zesp_sad_new(NULL);
+        CHECK_OK(zesp_sa_add(out2, &po));
+        CHECK_OK(zesp_seal(out2, 0x6001, &parts, &esp, &n));
+        CHECK_OK(open_frame(sub1, esp, n, msg, copy));
+        zesp_buf_free(esp);
+        zesp_sad_free(out2);
+    }
+    zesp_msg_free(msg);
+    zesp_sad_free(sub1);
+    zesp_sad_free(sub2);
+    zesp_sad_free(worker);
+    zesp_sad_free(host);
+    zesp_sad_free(out);
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -577,6 +648,7 @@ int main(void)
     RUN(test_damaged_files_refused);
     RUN(test_four_senders_one_sa);
     RUN(test_four_receivers_one_sa);
+    RUN(test_own_windows);
     RUN(test_hundred_thousand_sas);
     RUN(test_policies_and_acquire);
     RUN(test_expire_wipes_keys);
