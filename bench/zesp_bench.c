@@ -38,17 +38,22 @@ struct config {
     uint32_t transform;
     int senders;        /* processes sharing one SA through a shared SAD */
     int broker;         /* through a forwarding broker process */
+    uint32_t flags;     /* ZESP_SA_GROUP (Sender ID 1), ZESP_SA_SIGNED */
+    int slow;           /* runs this many times shorter (signatures) */
 };
 
 static const struct config configs[] = {
-    { "plain", MODE_PLAIN, 0, 1, 0 },
-    { "curve", MODE_CURVE, 0, 1, 0 },
-    { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0 },
-    { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0 },
-    { "plain+broker", MODE_PLAIN, 0, 1, 1 },
-    { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1 },
-    { "plain-4proc", MODE_PLAIN, 0, 4, 0 },
-    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0 },
+    { "plain", MODE_PLAIN, 0, 1, 0, 0, 1 },
+    { "curve", MODE_CURVE, 0, 1, 0, 0, 1 },
+    { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1 },
+    { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, 0, 1 },
+    { "plain+broker", MODE_PLAIN, 0, 1, 1, 0, 1 },
+    { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1, 0, 1 },
+    { "plain-4proc", MODE_PLAIN, 0, 4, 0, 0, 1 },
+    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1 },
+    { "zesp-group", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, ZESP_SA_GROUP, 1 },
+    { "zesp-group-signed", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0,
+      ZESP_SA_GROUP | ZESP_SA_SIGNED, 50 },
 };
 #define NCONFIGS (sizeof configs / sizeof configs[0])
 
@@ -59,6 +64,7 @@ static int smoke;
 static char sad_file[256];
 static char curve_public[41], curve_secret[41];
 static uint8_t sa_key[ZESP_KEYBYTES];
+static uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES], sign_sk[ZESP_SIGN_SECRETBYTES];
 
 static double now(void)
 {
@@ -111,6 +117,15 @@ static zesp_sad *bench_sad(const struct config *c, uint32_t direction)
     p.transform = c->transform;
     p.replay_window = ZESP_REPLAY_WINDOW_MAX;
     memcpy(p.key, sa_key, sizeof p.key);
+    p.flags = c->flags;
+    if (c->flags & ZESP_SA_GROUP)
+        p.sender_id = 1;
+    if (c->flags & ZESP_SA_SIGNED) {
+        if (direction == ZESP_DIR_OUT)
+            memcpy(p.sign_key, sign_sk, sizeof sign_sk);
+        else
+            memcpy(p.sign_key, sign_pk, sizeof sign_pk);
+    }
     /* Senders sharing one SA share one file; everyone else is private. */
     if (direction == ZESP_DIR_OUT && c->senders > 1)
         return zesp_sad_open(sad_file, 0, NULL);
@@ -236,7 +251,8 @@ static struct result throughput(const struct config *c, const char *transport,
 {
     struct result r = { 0 };
     char a[128], b[128];
-    long n = messages_for(size, 0), per = n / c->senders;
+    long n = messages_for(size, 0) / (c->slow > 1 && !smoke ? c->slow : 1),
+         per = n / c->senders;
     void *ctx = zmq_ctx_new();
     int fds[2];
     pid_t kids[8], fwd = 0;
@@ -343,7 +359,7 @@ static struct result latency(const struct config *c, const char *transport,
     struct result r = { 0 };
     struct config one = *c;
     char a[128], b[128];
-    long n = messages_for(size, 1);
+    long n = messages_for(size, 1) / (c->slow > 1 && !smoke ? c->slow : 1);
     double *rtt = calloc((size_t)n, sizeof *rtt);
     uint8_t *buf = calloc(1, size);
     zmq_msg_t part;
@@ -482,6 +498,7 @@ int main(int argc, char **argv)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     randombytes_buf(sa_key, sizeof sa_key);
+    crypto_sign_keypair(sign_pk, sign_sk);
     zmq_curve_keypair(curve_public, curve_secret);
 
     /* The shared SAD the multi-process senders use. */
