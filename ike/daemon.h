@@ -105,6 +105,7 @@ struct gcks_member {
     bool sender, receiver;
     uint32_t sid;             /* 0: receives only */
     uint32_t have_spi;        /* the newest group SA it acknowledged */
+    uint64_t push_after;      /* ms: after a refused push, wait */
 };
 
 struct gcks_group {

@@ -28,7 +28,7 @@
 #include "daemon.h"
 #include "gsa.h"
 
-#define GROUP_RETRY_MS 2000U         /* registration refused or lost */
+#define GROUP_RETRY_MS 2000U         /* a registration or push refused, lost */
 #define GROUP_DENIED_RETRY_MS 30000U /* AUTHORIZATION_FAILED, unknown group */
 #define GROUP_SENDERS_WAIT_MS 5000U  /* senders wait at most this for receivers */
 
@@ -391,7 +391,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         size_t len;
 
         if (gc == NULL || mb == NULL || mb->have_spi == g->spi ||
-            !push_allowed(z, g, mb))
+            z->now < mb->push_after || !push_allowed(z, g, mb))
             continue;
         gsa_of(g, gc, &z->conf, gc->atd, &pol);
         ike_w_init_chain(&w, chain, sizeof chain);
@@ -428,6 +428,7 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
     if (err != 0) {
         zike_log(LOG_WARNING, "group %s: member %s refused the new SA (%s)",
                  g->name, sa->peer_name, notify_name(err));
+        mb->push_after = z->now + GROUP_RETRY_MS;
         return;
     }
     mb->have_spi = sa->req.gsa_spi;
