@@ -6,6 +6,7 @@
 #include "datapath.h"
 #include "message.h"
 #include "msg.h"
+#include "spd.h"
 
 static int fail(int err)
 {
@@ -41,6 +42,34 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
     *out = buf;
     *out_size = esp_packet_len(ctx.payload_len);
     return 0;
+}
+
+struct seal_args {
+    const zesp_parts *parts;
+    uint8_t **out;
+    size_t *out_size;
+};
+
+static int seal_on(zesp_sad *sad, uint32_t spi, void *arg)
+{
+    struct seal_args *a = arg;
+
+    return zesp_seal(sad, spi, a->parts, a->out, a->out_size);
+}
+
+int zesp_seal_policy(zesp_sad *sad, const char *policy,
+                     const zesp_parts *parts, uint8_t **out,
+                     size_t *out_size, int flags)
+{
+    struct seal_args a = { parts, out, out_size };
+
+    if (out != NULL)
+        *out = NULL;
+    if (out_size != NULL)
+        *out_size = 0;
+    if (parts == NULL || out == NULL || out_size == NULL)
+        return fail(EINVAL);
+    return spd_on_out_sa(sad, policy, flags, seal_on, &a);
 }
 
 void zesp_buf_free(uint8_t *buf)

@@ -1,8 +1,6 @@
 /* zesp_send and zesp_recv: one protected message over a ZeroMQ socket. */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <unistd.h>
 #include <zmq.h>
 
 #include "datapath.h"
@@ -63,38 +61,25 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     return 0;
 }
 
-/* Failures that a new SA would cure: the key daemon is asked for one. */
-static bool needs_new_sa(int err)
+struct send_args {
+    void *socket;
+    const zesp_parts *parts;
+    int flags;
+};
+
+static int send_on(zesp_sad *sad, uint32_t spi, void *arg)
 {
-    return err == ZESP_ENOSA || err == ZESP_EEXPIRED ||
-           err == ZESP_ESEQEXHAUSTED;
+    struct send_args *a = arg;
+
+    return zesp_send(sad, spi, a->socket, a->parts, a->flags);
 }
 
 int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
                      const zesp_parts *parts, int flags)
 {
-    uint64_t waited_us = 0;
-    uint32_t spi;
-    int err;
+    struct send_args a = { socket, parts, flags };
 
-    if (sad == NULL || policy == NULL)
-        return fail(EINVAL);
-    for (;;) {
-        if ((err = spd_out_spi(sad, policy, &spi)) != 0)
-            return fail(err);
-        if (spi != 0) {
-            if (zesp_send(sad, spi, socket, parts, flags) == 0)
-                return 0;
-            if (!needs_new_sa(errno))
-                return -1;
-        }
-        spd_acquire(sad, policy);
-        if ((flags & ZESP_DONTWAIT) ||
-            waited_us >= (uint64_t)sad->acquire_timeout_ms * 1000U)
-            return fail(ZESP_EACQUIRE);
-        usleep(1000);
-        waited_us += 1000;
-    }
+    return spd_on_out_sa(sad, policy, flags, send_on, &a);
 }
 
 static zmq_msg_t *next_part(zesp_msg *msg)

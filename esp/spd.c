@@ -5,8 +5,10 @@
  * them without a lock and check the generation, like SAs.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sad.h"
 #include "spd.h"
@@ -270,4 +272,39 @@ void spd_acquire(struct zesp_sad *sad, const char *name)
     if ((p = policy_find(sad, name, &gen)) != NULL &&
         atomic_compare_exchange_strong(&p->acquire, &none, sad_now()))
         sad_changed(sad);
+}
+
+/* Failures that a new SA would cure: the key daemon is asked for one. */
+static bool needs_new_sa(int err)
+{
+    return err == ZESP_ENOSA || err == ZESP_EEXPIRED ||
+           err == ZESP_ESEQEXHAUSTED;
+}
+
+int spd_on_out_sa(struct zesp_sad *sad, const char *policy, int flags,
+                  int (*send)(struct zesp_sad *sad, uint32_t spi, void *arg),
+                  void *arg)
+{
+    uint64_t waited_us = 0;
+    uint32_t spi;
+    int err;
+
+    if (sad == NULL || policy == NULL)
+        return fail(EINVAL);
+    for (;;) {
+        if ((err = spd_out_spi(sad, policy, &spi)) != 0)
+            return fail(err);
+        if (spi != 0) {
+            if (send(sad, spi, arg) == 0)
+                return 0;
+            if (!needs_new_sa(errno))
+                return -1;
+        }
+        spd_acquire(sad, policy);
+        if ((flags & ZESP_DONTWAIT) ||
+            waited_us >= (uint64_t)sad->acquire_timeout_ms * 1000U)
+            return fail(ZESP_EACQUIRE);
+        usleep(1000);
+        waited_us += 1000;
+    }
 }

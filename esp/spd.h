@@ -8,5 +8,12 @@
 /* The data path's view of policies: no lock, no system call. */
 int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi);
 void spd_acquire(struct zesp_sad *sad, const char *name);
+/* send(sad, spi, arg) on the policy's outbound SA; with none usable (none
+ * yet, or deleted, expired, out of sequence numbers) an ACQUIRE is raised
+ * and the SAD's acquire timeout waited out, unless ZESP_DONTWAIT.  For
+ * zesp_send_policy and zesp_seal_policy: 0, or -1 with errno. */
+int spd_on_out_sa(struct zesp_sad *sad, const char *policy, int flags,
+                  int (*send)(struct zesp_sad *sad, uint32_t spi, void *arg),
+                  void *arg);
 
 #endif

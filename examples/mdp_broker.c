@@ -161,7 +161,6 @@ static int unwrap(zesp_sad *sad, struct message *m, int route, zesp_msg *msg)
 /* m: [route... | service | inner ESP] -> the same with a hop ESP frame. */
 static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
 {
-    zesp_policy pol;
     zesp_frame clear = { zmq_msg_data(&m->parts[m->n - 2]),
                          zmq_msg_size(&m->parts[m->n - 2]) };
     zesp_frame body = { zmq_msg_data(&m->parts[m->n - 1]),
@@ -171,8 +170,8 @@ static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
     uint8_t *out;
     size_t len;
 
-    if (zesp_policy_get(sad, policy, &pol) != 0 || pol.out_spi == 0 ||
-        zesp_seal(sad, pol.out_spi, &parts, &out, &len) != 0) {
+    if (zesp_seal_policy(sad, policy, &parts, &out, &len, ZESP_DONTWAIT)
+        != 0) {
         fprintf(stderr, "mdp_broker: cannot wrap for %s: %s\n", policy,
                 zesp_strerror(errno));
         return -1;

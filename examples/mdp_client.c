@@ -20,53 +20,9 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "bundle.h"
+
 #define WORKERS_MAX 32
-
-static int send_request(zesp_sad *sad, void *s, const char *policy,
-                        const char *hop, const zesp_parts *p)
-{
-    zesp_policy pol;
-    uint8_t *inner;
-    size_t len;
-    int rc;
-
-    if (hop == NULL)
-        return zesp_send_policy(sad, policy, s, p, 0);
-    if (zesp_policy_get(sad, policy, &pol) != 0 || pol.out_spi == 0) {
-        errno = ZESP_EACQUIRE;
-        return -1;
-    }
-    if (zesp_seal(sad, pol.out_spi, p, &inner, &len) != 0)
-        return -1;
-    zesp_frame wrapped = { inner, len };
-    zesp_parts outer = *p;
-    outer.body = &wrapped;
-    outer.nbody = 1;
-    rc = zesp_send_policy(sad, hop, s, &outer, 0);
-    zesp_buf_free(inner);
-    return rc;
-}
-
-/* An answer, unwrapped from the hop SA when there is one. */
-static int recv_answer(zesp_sad *sad, void *s, const char *hop,
-                       zesp_msg *hopmsg, zesp_msg *msg)
-{
-    static uint8_t copy[1 << 16];
-
-    if (hop == NULL)
-        return zesp_recv(sad, s, msg, 0);
-    if (zesp_recv(sad, s, hopmsg, 0) != 0)
-        return -1;
-    zesp_frame inner = zesp_msg_body(hopmsg, 0);
-    zesp_frame service = zesp_msg_clear(hopmsg, 0);
-    if (zesp_msg_body_count(hopmsg) != 1 ||
-        zesp_msg_clear_count(hopmsg) != 1 || inner.size > sizeof copy) {
-        errno = ZESP_EMALFORMED;
-        return -1;
-    }
-    memcpy(copy, inner.data, inner.size);
-    return zesp_open(sad, &service, 1, copy, inner.size, msg);
-}
 
 int main(int argc, char **argv)
 {
@@ -76,6 +32,7 @@ int main(int argc, char **argv)
     char workers[WORKERS_MAX][64];
     long per[WORKERS_MAX] = { 0 }, answered = 0, unanswered = 0, refused = 0;
     int nworkers = 0;
+    static uint8_t copy[1 << 16];
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--sad") == 0)
@@ -128,13 +85,14 @@ int main(int argc, char **argv)
 
         if (interval > 0 && i > 0)
             zmq_poll(NULL, 0, interval);
-        if (send_request(sad, s, policy, hop, &p) != 0) {
+        if (bundle_send(sad, policy, hop, s, &p) != 0) {
             fprintf(stderr, "mdp_client: send: %s\n", zesp_strerror(errno));
             return 1;
         }
         snprintf(want, sizeof want, ": request %d", i);
         while (!got && waited < timeout) {
-            if (recv_answer(sad, s, hop, hopmsg, msg) != 0) {
+            if (bundle_recv(sad, hop, s, 0, hopmsg, msg, copy,
+                            sizeof copy) != 0) {
                 if (errno == EAGAIN)
                     waited += slice;
                 else

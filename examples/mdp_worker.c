@@ -24,6 +24,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "bundle.h"
+
 struct opts {
     const char *sad, *back, *service, *reply, *name, *hop;
     int processes;
@@ -37,19 +39,6 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-/* Seal the body on a policy (its current outbound SA). */
-static int seal_on(zesp_sad *sad, const char *policy, const zesp_parts *p,
-                   uint8_t **out, size_t *len)
-{
-    zesp_policy pol;
-
-    if (zesp_policy_get(sad, policy, &pol) != 0 || pol.out_spi == 0) {
-        errno = ZESP_EACQUIRE;
-        return -1;
-    }
-    return zesp_seal(sad, pol.out_spi, p, out, len);
-}
-
 static int answer(zesp_sad *sad, const struct opts *o, void *s,
                   const zesp_frame *client, const zesp_frame *service,
                   const char *text)
@@ -58,36 +47,8 @@ static int answer(zesp_sad *sad, const struct opts *o, void *s,
     zesp_parts reply = { .envelope = client, .nenvelope = 1,
                          .clear = service, .nclear = 1, .body = &body,
                          .nbody = 1 };
-    uint8_t *inner;
-    size_t len;
-    int rc;
 
-    if (o->hop == NULL)
-        return zesp_send_policy(sad, o->reply, s, &reply, 0);
-    /* The end-to-end frame, then the hop SA around it. */
-    if (seal_on(sad, o->reply, &reply, &inner, &len) != 0)
-        return -1;
-    zesp_frame wrapped = { inner, len };
-    reply.body = &wrapped;
-    rc = zesp_send_policy(sad, o->hop, s, &reply, 0);
-    zesp_buf_free(inner);
-    return rc;
-}
-
-/* The end-to-end check of a request that came wrapped in a hop SA. */
-static int open_inner(zesp_sad *sad, zesp_msg *hop, zesp_msg *msg,
-                      uint8_t *copy, size_t cap)
-{
-    zesp_frame inner = zesp_msg_body(hop, 0);
-    zesp_frame frames[2] = { zesp_msg_envelope(hop, 0), zesp_msg_clear(hop, 0) };
-
-    if (zesp_msg_body_count(hop) != 1 || zesp_msg_clear_count(hop) != 1 ||
-        zesp_msg_envelope_count(hop) != 1 || inner.size > cap) {
-        errno = ZESP_EMALFORMED;
-        return -1;
-    }
-    memcpy(copy, inner.data, inner.size);
-    return zesp_open(sad, frames, 2, copy, inner.size, msg);
+    return bundle_send(sad, o->reply, o->hop, s, &reply);
 }
 
 static int serve(const struct opts *o, int index)
@@ -112,11 +73,8 @@ static int serve(const struct opts *o, int index)
     zmq_send(s, o->service, strlen(o->service), 0);
     while (!stop) {
         char text[512];
-        int rc = o->hop ? zesp_recv(sad, s, hop, 0) : zesp_recv(sad, s, msg, 0);
-
-        if (rc == 0 && o->hop)
-            rc = open_inner(sad, hop, msg, copy, sizeof copy);
-        if (rc != 0) {
+        /* [client] envelope, [service] clear, the request body. */
+        if (bundle_recv(sad, o->hop, s, 1, hop, msg, copy, sizeof copy) != 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
             refused++;
@@ -126,7 +84,6 @@ static int serve(const struct opts *o, int index)
             zmq_send(s, o->service, strlen(o->service), 0);
             continue;
         }
-        /* [client] envelope, [service] clear, the request body. */
         zesp_frame client = zesp_msg_envelope(msg, 0);
         zesp_frame service = zesp_msg_clear(msg, 0);
         zesp_frame req = zesp_msg_body(msg, 0);

@@ -333,6 +333,12 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);
+/* The same on a policy's current outbound SA, with ACQUIRE and waiting as
+ * zesp_send_policy (flags: ZESP_DONTWAIT): e.g. the inner frame of an SA
+ * bundle, or a broker protecting the next hop. */
+int zesp_seal_policy(zesp_sad *sad, const char *policy,
+                     const zesp_parts *parts, uint8_t **out,
+                     size_t *out_size, int flags);
 void zesp_buf_free(uint8_t *buf);
 int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
               uint8_t *esp, size_t esp_size, zesp_msg *msg);

@@ -460,12 +460,41 @@ static void test_policies_and_acquire(void)
     CHECK_OK(zesp_send_policy(sad, "payments", b, &parts, 0));
     CHECK_OK(zesp_recv(in, a, msg, 0));
     CHECK(zesp_msg_spi(msg) == 0x6002);
+    /* zesp_seal_policy: the same SA, without a socket. */
+    {
+        uint8_t *esp;
+        size_t n;
+        CHECK_ERR(zesp_seal_policy(sad, "nothing", &parts, &esp, &n, 0),
+                  ZESP_ENOPOLICY);
+        CHECK_ERR(zesp_seal_policy(sad, "payments", &parts, NULL, &n, 0),
+                  EINVAL);
+        CHECK_OK(zesp_seal_policy(sad, "payments", &parts, &esp, &n, 0));
+        CHECK_OK(zesp_open(in, NULL, 0, esp, n, msg));
+        CHECK(zesp_msg_spi(msg) == 0x6002 && zesp_msg_seq(msg) == 2);
+        zesp_buf_free(esp);
+    }
 
     /* An expired SA behind a policy raises ACQUIRE again. */
     CHECK_OK(zesp_sa_del(sad, 0x6002, ZESP_DIR_OUT));
     zesp_sad_set_acquire_timeout(sad, 0);
     CHECK_ERR(zesp_send_policy(sad, "payments", b, &parts, 0), ZESP_EACQUIRE);
     CHECK_OK(zesp_policy_acquire_done(sad, "payments"));
+    {
+        uint8_t *esp = (uint8_t *)&esp;
+        size_t n = 1;
+        CHECK_ERR(zesp_seal_policy(sad, "payments", &parts, &esp, &n,
+                                   ZESP_DONTWAIT), ZESP_EACQUIRE);
+        CHECK(esp == NULL && n == 0);
+        CHECK_OK(zesp_policy_set_out(sad, "payments", 0));
+        esp = (uint8_t *)&esp;
+        n = 1;
+        CHECK_ERR(zesp_seal_policy(sad, "payments", &parts, &esp, &n,
+                                   ZESP_DONTWAIT), ZESP_EACQUIRE);
+        CHECK(esp == NULL && n == 0);
+        CHECK_OK(zesp_policy_get(sad, "payments", &got));
+        CHECK(got.acquire != 0);
+        CHECK_OK(zesp_policy_acquire_done(sad, "payments"));
+    }
     CHECK_OK(zesp_policy_del(sad, "payments"));
     CHECK_ERR(zesp_policy_get(sad, "payments", &got), ZESP_ENOPOLICY);
     strcpy(pol.name, "bad name");
