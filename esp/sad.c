@@ -430,18 +430,13 @@ static int own_windows_new(struct zesp_sad *sad)
     return 0;
 }
 
-void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
-                struct window_ref *w)
+void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                    struct window_ref *w)
 {
     struct sa_slot *s = ref->slot;
     struct own_window *o;
     uint32_t i;
 
-    if (sad->own == NULL) {
-        w->top = &s->seq;
-        w->ring = s->window;
-        return;
-    }
     i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
     o = &sad->own[i];
     /* A new SA in the slot: this process starts where the host is, with

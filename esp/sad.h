@@ -153,8 +153,19 @@ struct window_ref {
     _Atomic uint64_t *top;
     _Atomic uint64_t *ring;
 };
-void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
-                struct window_ref *w);
+void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                    struct window_ref *w);
+
+static inline void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                              struct window_ref *w)
+{
+    if (sad->own != NULL) {
+        sad_own_window(sad, ref, w);
+        return;
+    }
+    w->top = &ref->slot->seq;
+    w->ring = ref->slot->window;
+}
 
 /* Writers (the index functions need the lock held). */
 int sad_lock(struct zesp_sad *sad);
