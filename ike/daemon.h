@@ -208,6 +208,7 @@ int group_leave(struct zike *z, const char *group);
 int group_rekey(struct zike *z, const char *group);
 
 /* exchange.c, for group.c */
+uint32_t zike_new_spi(struct zike *z);
 void zike_policy_in(struct zike *z, const char *name, const char *peer,
                     uint32_t add, uint32_t remove);
 

@@ -62,7 +62,7 @@ static uint8_t *dup_bytes(const uint8_t *b, size_t len)
 /* ---- child SAs in the SAD ---------------------------------------------- */
 
 /* A fresh inbound SPI, unused in the SAD (and never 0..255, RFC 4303). */
-static uint32_t new_spi(struct zike *z)
+uint32_t zike_new_spi(struct zike *z)
 {
     for (;;) {
         uint32_t spi = randombytes_random();
@@ -880,30 +880,6 @@ static bool find_policy_notify(const struct ike_message *m, char *out)
     return false;
 }
 
-static bool find_notify(const struct ike_message *m, uint16_t type,
-                        struct ike_notify *out)
-{
-    for (size_t i = 0; i < m->npayloads; i++)
-        if (m->payloads[i].type == IKE_PL_NOTIFY &&
-            ike_parse_notify(&m->payloads[i], out) == IKE_OK &&
-            out->type == type)
-            return true;
-    return false;
-}
-
-/* The first error notify (types below 16384), or 0. */
-static uint16_t error_notify(const struct ike_message *m)
-{
-    struct ike_notify n;
-
-    for (size_t i = 0; i < m->npayloads; i++)
-        if (m->payloads[i].type == IKE_PL_NOTIFY &&
-            ike_parse_notify(&m->payloads[i], &n) == IKE_OK &&
-            n.type < 16384)
-            return n.type;
-    return 0;
-}
-
 static bool peer_serves(const struct zike_peer *peer, const char *policy)
 {
     for (size_t i = 0; i < peer->npolicies; i++)
@@ -963,7 +939,7 @@ static void send_auth(struct zike *z, struct ike_sa *sa,
     ike_w_id(&w, IKE_PL_IDI, IKE_ID_FQDN, z->conf.id, id_len);
     ike_w_auth(&w, method, auth, auth_len);
     if (sa->auth_policy[0] != '\0') {     /* else childless (RFC 6023) */
-        sa->auth_spi_in = new_spi(z);
+        sa->auth_spi_in = zike_new_spi(z);
         w_child_request(&w, peer, sa->auth_spi_in, false);
         w_child_tail(&w, sa->auth_policy, NULL);
     }
@@ -994,7 +970,7 @@ static void init_response(struct zike *z, struct ike_sa *sa,
 
     if (peer == NULL)
         return;
-    if (find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
+    if (ike_find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
         n.len <= sizeof sa->cookie && sa->cookie_len == 0) {
         memcpy(sa->cookie, n.data, n.len);
         sa->cookie_len = n.len;
@@ -1002,7 +978,7 @@ static void init_response(struct zike *z, struct ike_sa *sa,
         send_init(z, sa, peer);
         return;
     }
-    if ((err = error_notify(m)) != 0) {
+    if ((err = ike_error_notify(m)) != 0) {
         zike_log(LOG_WARNING, "peer %s: IKE_SA_INIT refused (notify %u)",
                  peer->name, err);
         sa_dead(z, sa, NULL);
@@ -1078,7 +1054,7 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
         *fail = IKE_N_TS_UNACCEPTABLE;
         return NULL;
     }
-    spi_in = new_spi(z);
+    spi_in = zike_new_spi(z);
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0 ||
         (c = child_install(z, sa, policy, spi_in, spi_out,
@@ -1257,7 +1233,7 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     uint32_t spi_out;
     bool esn;
     struct child_sa *c;
-    uint16_t err = error_notify(m);
+    uint16_t err = ike_error_notify(m);
 
     if (err != 0 || psa == NULL || ike_parse_sa(psa, &got) != IKE_OK ||
         got.nproposals != 1 ||
@@ -1303,7 +1279,7 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
     const struct ike_payload *pauth = ike_find(m, IKE_PL_AUTH);
     struct ike_id id;
     struct child_sa *c;
-    uint16_t err = error_notify(m);
+    uint16_t err = ike_error_notify(m);
 
     sa->req.kind = REQ_NONE;
     if (peer == NULL)
@@ -1374,7 +1350,7 @@ static int start_child(struct zike *z, struct ike_sa *sa, const char *policy,
     if (peer == NULL || sa->state != IKE_ST_ESTABLISHED || r->kind != REQ_NONE)
         return -1;
     snprintf(r->policy, sizeof r->policy, "%s", policy);
-    r->spi_in = new_spi(z);
+    r->spi_in = zike_new_spi(z);
     r->old_spi_in = old ? old->spi_in : 0;
     randombytes_buf(r->nonce, sizeof r->nonce);
     if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
@@ -1435,7 +1411,7 @@ static void child_request(struct zike *z, struct ike_sa *sa,
         ike_w_notify(&w, 0, IKE_N_INVALID_KE_PAYLOAD, NULL, 0, g31, 2);
         goto reply;
     }
-    if (find_notify(m, IKE_N_REKEY_SA, &rekey)) {
+    if (ike_find_notify(m, IKE_N_REKEY_SA, &rekey)) {
         if (rekey.spi_size != 4 ||
             (old = child_by_out(sa, be32(rekey.spi))) == NULL) {
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_CHILD_SA_NOT_FOUND,
@@ -1524,7 +1500,7 @@ static void child_response(struct zike *z, struct ike_sa *sa,
     r->kind = REQ_NONE;
     if (peer == NULL)
         return;
-    if (error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
+    if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
         struct child_sa *old = child_by_in(sa, r->old_spi_in);
         zike_log(LOG_INFO, "peer %s: rekey of %s refused for now "
                  "(simultaneous rekey, the peer's wins)", peer->name,
@@ -1534,10 +1510,10 @@ static void child_response(struct zike *z, struct ike_sa *sa,
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }
-    if (error_notify(m) != 0 ||
+    if (ike_error_notify(m) != 0 ||
         ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0) {
         zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA for %s failed "
-                 "(notify %u)", peer->name, r->policy, error_notify(m));
+                 "(notify %u)", peer->name, r->policy, ike_error_notify(m));
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }

@@ -67,24 +67,9 @@ bool group_server_peer(const struct zike *z, const char *peer)
 
 static bool notify_present(const struct ike_message *m, uint16_t type)
 {
-    for (size_t i = 0; i < m->npayloads; i++) {
-        struct ike_notify n;
-        if (m->payloads[i].type == IKE_PL_NOTIFY &&
-            ike_parse_notify(&m->payloads[i], &n) == IKE_OK && n.type == type)
-            return true;
-    }
-    return false;
-}
+    struct ike_notify n;
 
-static uint16_t error_in(const struct ike_message *m)
-{
-    for (size_t i = 0; i < m->npayloads; i++) {
-        struct ike_notify n;
-        if (m->payloads[i].type == IKE_PL_NOTIFY &&
-            ike_parse_notify(&m->payloads[i], &n) == IKE_OK && n.type < 16384)
-            return n.type;
-    }
-    return 0;
+    return ike_find_notify(m, type, &n);
 }
 
 /* The group a message names in its IDg payload. */
@@ -115,22 +100,18 @@ static const char *notify_name(uint16_t type)
 
 /* ---- key server ------------------------------------------------------------ */
 
-/* A group SPI unused in this host's SAD in either direction. */
+/* A group SPI unused in this host's SAD, in either direction, and by the
+ * other groups served. */
 static uint32_t group_spi_new(struct zike *z)
 {
     for (;;) {
-        uint32_t spi = randombytes_random();
+        uint32_t spi = zike_new_spi(z);
         zesp_sa_info info;
+        bool taken = zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) == 0;
 
-        if (spi < 256)
-            continue;
-        if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_IN, &info) == 0 ||
-            zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) == 0)
-            continue;
         for (size_t i = 0; i < z->ngroups; i++)
-            if (z->groups[i].spi == spi)
-                spi = 0;
-        if (spi != 0)
+            taken |= z->groups[i].spi == spi;
+        if (!taken)
             return spi;
     }
 }
@@ -421,7 +402,7 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
 {
     struct gcks_group *g = gcks_find(z, sa->req.group);
     struct gcks_member *mb = g ? member_find(g, sa->peer_name) : NULL;
-    uint16_t err = error_in(m);
+    uint16_t err = ike_error_notify(m);
 
     if (mb == NULL)
         return;
@@ -691,7 +672,7 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
 {
     struct gm_group *gg = gm_find(z, sa->req.group);
     const struct zike_join *j = join_conf(z, sa->req.group);
-    uint16_t err = error_in(m);
+    uint16_t err = ike_error_notify(m);
 
     if (gg == NULL || j == NULL)
         return;

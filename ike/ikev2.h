@@ -174,6 +174,12 @@ int ike_parse_ke(const struct ike_payload *p, struct ike_ke *ke);
 int ike_parse_nonce(const struct ike_payload *p, const uint8_t **nonce,
                     size_t *len);
 int ike_parse_notify(const struct ike_payload *p, struct ike_notify *n);
+/* The first well-formed notify of that type (true), into out. */
+bool ike_find_notify(const struct ike_message *m, uint16_t type,
+                     struct ike_notify *out);
+/* The type of the first error notify (below 16384, RFC 7296 3.10.1), or 0. */
+#define IKE_N_STATUS_MIN 16384U
+uint16_t ike_error_notify(const struct ike_message *m);
 
 /* Identification (3.5): ID' (the body) is what AUTH covers. */
 #define IKE_ID_FQDN 2U

@@ -114,6 +114,29 @@ int ike_parse_chain(const uint8_t *buf, size_t len, uint8_t first,
     return at == len ? IKE_OK : IKE_ELENGTH;
 }
 
+bool ike_find_notify(const struct ike_message *m, uint16_t type,
+                     struct ike_notify *out)
+{
+    for (size_t i = 0; i < m->npayloads; i++)
+        if (m->payloads[i].type == IKE_PL_NOTIFY &&
+            ike_parse_notify(&m->payloads[i], out) == IKE_OK &&
+            out->type == type)
+            return true;
+    return false;
+}
+
+uint16_t ike_error_notify(const struct ike_message *m)
+{
+    struct ike_notify n;
+
+    for (size_t i = 0; i < m->npayloads; i++)
+        if (m->payloads[i].type == IKE_PL_NOTIFY &&
+            ike_parse_notify(&m->payloads[i], &n) == IKE_OK &&
+            n.type < IKE_N_STATUS_MIN)
+            return n.type;
+    return 0;
+}
+
 const struct ike_payload *ike_find(const struct ike_message *m, uint8_t type)
 {
     for (size_t i = 0; i < m->npayloads; i++)
