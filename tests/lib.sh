@@ -92,5 +92,20 @@ host_kill() {
         pkill -9 -f "$2"
     fi
 }
+# hosts_begin NAME N: a private work folder $work (files made 0600), then
+# hosts_setup; on exit the hosts, every process whose command line names
+# $work, and $work itself are gone.
+hosts_begin() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-$1.XXXXXX") || exit 1
+    chmod 700 "$work"
+    umask 077
+    trap hosts_end EXIT
+    hosts_setup $$ "$2" || skip_all "cannot set up the namespaces and bridge"
+}
+hosts_end() {
+    hosts_cleanup
+    pkill -9 -f "$work/" 2> /dev/null
+    rm -rf "$work"
+}
 ip_of() { if [ "$netns" = yes ]; then echo "10.80.0.$1"; else echo 127.0.0.1; fi; }
 on() { n=$1; shift; if [ "$netns" = yes ]; then ip netns exec "z$n$hosts_tag" "$@"; else "$@"; fi; }

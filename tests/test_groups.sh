@@ -19,16 +19,7 @@
 b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 [ -x "$b/tests/group_peer" ] || skip_all "tests/group_peer not built"
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-groups.XXXXXX")
-chmod 700 "$work"
-umask 077
-cleanup() {
-    hosts_cleanup
-    pkill -9 -f "$work/" 2> /dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-hosts_setup $$ 6 || skip_all "cannot set up the namespaces and bridge"
+hosts_begin groups 6
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
 ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
 
