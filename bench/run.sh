@@ -5,7 +5,8 @@
 set -eu
 out=${BENCH_OUT:-bench}
 mkdir -p "$out"
-./bench/zesp_bench "$@" --markdown "$out/tables.md" --data "$out/throughput.dat"
+./bench/zesp_bench "$@" --markdown "$out/tables.md" --data "$out/throughput.dat" \
+    --zmq-lines "$out/zmq-lines.txt"
 ./bench/zike_bench "$@" --markdown "$out/tables.md"
 
 {
@@ -17,10 +18,14 @@ mkdir -p "$out"
     echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), libzmq $(pkg-config --modversion libzmq), libsodium $(pkg-config --modversion libsodium)."
     echo
     echo "Throughput: PUSH -> PULL, timed at the receiver (libzmq's local_thr"
-    echo "method). CPU µs/msg from getrusage of each side. Latency: REQ/REP"
-    echo "round trip, both processes pinned to CPU 0 (taskset-like)."
-    echo "x plain / x curve: message rate relative to plain ZeroMQ / CURVE at the"
-    echo "same size and transport."
+    echo "method), the median of 3 runs. CPU µs/msg from getrusage of each side."
+    echo "Latency: REQ/REP round trip, both processes and all their threads"
+    echo "(ZeroMQ's I/O threads too) pinned to CPU 0, as taskset pins libzmq's"
+    echo "local_lat/remote_lat. x plain / x curve: message rate relative to plain"
+    echo "ZeroMQ / CURVE at the same size and transport. refused: messages the"
+    echo "receiver refused (not counted in msgs/s). p50 added: p50 minus plain"
+    echo "ZeroMQ's. zmq+chacha / zmq+aesgcm: plain ZeroMQ whose application seals"
+    echo "each message with the bare libsodium AEAD."
     echo
     cat "$out/tables.md"
 } > "$out/RESULTS.md"

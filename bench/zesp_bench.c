@@ -263,6 +263,8 @@ struct result {
     double msgs_per_s, mb_per_s, cpu_us_send, cpu_us_recv;
     double p50_us, p99_us;
     double refused;     /* fraction of the messages the receiver refused */
+    double mean_us;     /* mean round trip */
+    long count;         /* messages, or round trips */
 };
 
 /* Sender process: n messages, then its CPU seconds through the pipe. */
@@ -381,6 +383,7 @@ static struct result throughput(const struct config *c, const char *transport,
         /* Refused messages are not delivered: not counted as throughput. */
         r.msgs_per_s = (double)(got - 1 - rejected) / elapsed;
         r.refused = (double)rejected / (double)got;
+        r.count = got;
         r.mb_per_s = r.msgs_per_s * (double)size / 1e6;
         r.cpu_us_send = cpu_send / (double)got * 1e6;
         r.cpu_us_recv = cpu_recv / (double)got * 1e6;
@@ -517,6 +520,11 @@ static struct result latency(const struct config *c, const char *transport,
         qsort(rtt, (size_t)done, sizeof *rtt, cmp_double);
         r.p50_us = rtt[done / 2];
         r.p99_us = rtt[(size_t)((double)done * 0.99)];
+        double sum = 0;
+        for (long i = 0; i < done; i++)
+            sum += rtt[i];
+        r.mean_us = sum / (double)done;
+        r.count = done;
     }
     zmq_msg_close(&part);
     zesp_msg_free(msg);
@@ -534,6 +542,9 @@ static struct result latency(const struct config *c, const char *transport,
     return r;
 }
 
+/* Not a zesp transform: the cipher CURVE seals its messages with. */
+#define CURVE_BOX 0xc0be
+
 /* The raw cost of the AEAD alone: encrypt + decrypt, ns per message. */
 static double raw_aead_ns(uint32_t transform, size_t size)
 {
@@ -548,7 +559,12 @@ static double raw_aead_ns(uint32_t transform, size_t size)
     t0 = now();
     for (long i = 0; i < n; i++) {
         nonce[0] = (uint8_t)i;
-        if (transform == ZESP_AES256GCM) {
+        if (transform == CURVE_BOX) {
+            uint8_t n24[24] = { 0 };
+            n24[0] = (uint8_t)i;
+            crypto_secretbox_detached(m, mac, m, size, n24, key);
+            bad |= crypto_secretbox_open_detached(m, m, mac, size, n24, key);
+        } else if (transform == ZESP_AES256GCM) {
             crypto_aead_aes256gcm_encrypt_detached_afternm(
                 m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, &st);
             bad |= crypto_aead_aes256gcm_decrypt_detached_afternm(
@@ -653,6 +669,53 @@ static double lookup_ns(uint32_t count, uint32_t burst)
     return miss || bad ? -1 : ns;
 }
 
+/* One row of the main table: a configuration at one size and transport,
+ * beside plain ZeroMQ (k = 0) and CURVE (k = 1) of the same run. */
+static void print_row(FILE *f, const char *transport, size_t size, size_t k,
+                      const struct result *thr, const struct result *lat)
+{
+    const struct result *r = &thr[k], *l = &lat[k];
+    double xp = thr[0].msgs_per_s, xc = thr[1].msgs_per_s;
+
+    fprintf(f, "| %s | %zu | %s | %.0f | %.1f | %.2f | %.2f | ", transport,
+            size, configs[k].name, r->msgs_per_s, r->mb_per_s, r->cpu_us_send,
+            r->cpu_us_recv);
+    if (xp > 0)
+        fprintf(f, "%.2f | ", r->msgs_per_s / xp);
+    else
+        fprintf(f, "- | ");
+    if (xc > 0)
+        fprintf(f, "%.2f | ", r->msgs_per_s / xc);
+    else
+        fprintf(f, "- | ");
+    fprintf(f, "%.1f%% | ", 100.0 * r->refused);
+    if (l->p50_us > 0)
+        fprintf(f, "%.1f | %.1f | %+.1f |\n", l->p50_us, l->p99_us,
+                l->p50_us - lat[0].p50_us);
+    else
+        fprintf(f, "- | - | - |\n");
+    fflush(f);
+}
+
+/* The same figures in the lines libzmq's perf tools print (local_thr,
+ * remote_lat), so that they compare with theirs. */
+static void print_zmq_lines(FILE *f, const char *transport, size_t size,
+                            size_t k, const struct result *r,
+                            const struct result *l)
+{
+    fprintf(f, "# %s %s\n", transport, configs[k].name);
+    fprintf(f, "message size: %zu [B]\n", size);
+    fprintf(f, "message count: %ld\n", r->count);
+    fprintf(f, "mean throughput: %.0f [msg/s]\n", r->msgs_per_s);
+    fprintf(f, "mean throughput: %.3f [Mb/s]\n",
+            r->msgs_per_s * (double)size * 8 / 1e6);
+    if (l->mean_us > 0) {
+        fprintf(f, "roundtrip count: %ld\n", l->count);
+        fprintf(f, "average latency: %.3f [us]\n", l->mean_us / 2);
+    }
+    fprintf(f, "\n");
+}
+
 static void print_header(FILE *f)
 {
     fprintf(f, "| transport | size | config | msgs/s | MB/s | CPU µs/msg send | "
@@ -663,7 +726,8 @@ static void print_header(FILE *f)
 
 int main(int argc, char **argv)
 {
-    const char *markdown = NULL, *data = NULL, *only = NULL, *only_tr = NULL;
+    const char *markdown = NULL, *data = NULL, *only = NULL, *only_tr = NULL,
+               *zmq_lines = NULL;
     size_t only_size = 0;
     const char *transports[] = { "tcp", "ipc" };
     static struct result thr[2][NSIZES][NCONFIGS], lat[2][NSIZES][NCONFIGS];
@@ -675,6 +739,8 @@ int main(int argc, char **argv)
             markdown = argv[++i];
         else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
             data = argv[++i];
+        else if (strcmp(argv[i], "--zmq-lines") == 0 && i + 1 < argc)
+            zmq_lines = argv[++i];
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--size") == 0 && i + 1 < argc)
@@ -687,7 +753,8 @@ int main(int argc, char **argv)
         else {
             fprintf(stderr, "usage: zesp_bench [--smoke] [--markdown FILE] "
                             "[--data FILE] [--config NAME[,NAME...]] [--size BYTES] "
-                            "[--transport tcp|ipc] [--repeat 1-9]\n");
+                            "[--transport tcp|ipc] [--repeat 1-9] "
+                            "[--zmq-lines FILE]\n");
             return 2;
         }
     }
@@ -715,6 +782,7 @@ int main(int argc, char **argv)
 
     FILE *md = markdown ? fopen(markdown, "w") : NULL;
     FILE *dat = data ? fopen(data, "w") : NULL;
+    FILE *zl = zmq_lines ? fopen(zmq_lines, "w") : NULL;
     if (dat)
         fprintf(dat, "# transport size plain curve zesp-chacha zesp-aesgcm (msgs/s)\n");
     printf("zesp_bench%s: %ld messages per throughput run at 64 B\n",
@@ -728,6 +796,7 @@ int main(int argc, char **argv)
             if ((only_tr && strcmp(only_tr, transports[t]) != 0) ||
                 (only_size && only_size != sizes[z]))
                 continue;
+            int ran[NCONFIGS] = { 0 };
             for (size_t k = 0; k < NCONFIGS; k++) {
                 const struct config *c = &configs[k];
                 /* A chosen configuration still runs beside plain and CURVE. */
@@ -741,28 +810,18 @@ int main(int argc, char **argv)
                 thr[t][z][k] = median_throughput(c, transports[t], sizes[z]);
                 if (c->senders == 1 && !c->broker)
                     lat[t][z][k] = latency(c, transports[t], sizes[z]);
-                struct result *r = &thr[t][z][k];
-                double xp = thr[t][z][0].msgs_per_s, xc = thr[t][z][1].msgs_per_s;
-                const struct result *l = &lat[t][z][k], *l0 = &lat[t][z][0];
-                for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
-                    fprintf(f, "| %s | %zu | %s | %.0f | %.1f | %.2f | %.2f | "
-                               "%.2f | ",
-                            transports[t], sizes[z], c->name, r->msgs_per_s,
-                            r->mb_per_s, r->cpu_us_send, r->cpu_us_recv,
-                            xp > 0 ? r->msgs_per_s / xp : 0);
-                    if (xc > 0)     /* CURVE runs after plain */
-                        fprintf(f, "%.2f | ", r->msgs_per_s / xc);
-                    else
-                        fprintf(f, "- | ");
-                    fprintf(f, "%.1f%% | ", 100.0 * r->refused);
-                    if (l->p50_us > 0)
-                        fprintf(f, "%.1f | %.1f | %+.1f |\n", l->p50_us,
-                                l->p99_us, l->p50_us - l0->p50_us);
-                    else
-                        fprintf(f, "- | - | - |\n");
-                    fflush(f);
-                }
+                ran[k] = 1;
             }
+            /* Printed once the size is done: plain's ratio to CURVE too. */
+            for (size_t k = 0; k < NCONFIGS; k++)
+                if (ran[k]) {
+                    print_row(stdout, transports[t], sizes[z], k, thr[t][z], lat[t][z]);
+                    if (md)
+                        print_row(md, transports[t], sizes[z], k, thr[t][z], lat[t][z]);
+                    if (zl)
+                        print_zmq_lines(zl, transports[t], sizes[z], k,
+                                        &thr[t][z][k], &lat[t][z][k]);
+                }
             if (dat)
                 fprintf(dat, "%s %zu %.0f %.0f %.0f %.0f\n", transports[t],
                         sizes[z], thr[t][z][0].msgs_per_s,
@@ -828,6 +887,22 @@ int main(int argc, char **argv)
                         esp_payload, dp, dp - raw_esp,
                         100.0 * (dp - raw_esp) / raw);
         }
+    /* The ciphers alone, CURVE's beside ours: at 64 KiB and more
+     * libsodium's XSalsa20-Poly1305 is the cheaper of it and ChaCha20. */
+    for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
+        fprintf(f, "\n| size | ChaCha20-Poly1305 ns | AES-256-GCM ns | "
+                   "XSalsa20-Poly1305 ns (CURVE's) |\n|---:|---:|---:|---:|\n");
+    }
+    for (size_t z = 0; z < NSIZES; z++) {
+        if (only_size && only_size != sizes[z])
+            continue;
+        double rc = raw_aead_ns(ZESP_CHACHA20_POLY1305, sizes[z]);
+        double ra = zesp_transform_available(ZESP_AES256GCM)
+                        ? raw_aead_ns(ZESP_AES256GCM, sizes[z]) : 0;
+        double rx = raw_aead_ns(CURVE_BOX, sizes[z]);
+        for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
+            fprintf(f, "| %zu | %.0f | %.0f | %.0f |\n", sizes[z], rc, ra, rx);
+    }
     for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
         fprintf(f, "\n| SAs in the SAD | SPI lookup ns, scattered | SPI lookup ns, "
                    "16 in a row per SA | 64 B encrypt + decrypt ns (chacha, "
@@ -846,6 +921,8 @@ int main(int argc, char **argv)
         fclose(md);
     if (dat)
         fclose(dat);
+    if (zl)
+        fclose(zl);
     zesp_sad_free(shared);
     unlink(sad_file);
     return 0;
