@@ -31,6 +31,7 @@
 #include "sad.h"      /* sad_find: the lookup alone, as the data path makes it */
 
 #define SPI_BENCH 0x00b0b001U
+#define SPI_REPLY 0x00b0c001U   /* the latency test's answers */
 
 /* MODE_AEAD: plain ZeroMQ with the application sealing each message with
  * the bare libsodium AEAD (nonce and tag on the wire, nothing else): the
@@ -45,22 +46,24 @@ struct config {
     int broker;         /* through a forwarding broker process */
     uint32_t flags;     /* ZESP_SA_GROUP (Sender ID 1), ZESP_SA_SIGNED */
     int slow;           /* runs this many times shorter (signatures) */
+    int sa_each;        /* each sender process its own SA in the shared SAD */
 };
 
 static const struct config configs[] = {
-    { "plain", MODE_PLAIN, 0, 1, 0, 0, 1 },
-    { "curve", MODE_CURVE, 0, 1, 0, 0, 1 },
-    { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1 },
-    { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, 0, 1 },
-    { "zmq+chacha", MODE_AEAD, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1 },
-    { "zmq+aesgcm", MODE_AEAD, ZESP_AES256GCM, 1, 0, 0, 1 },
-    { "plain+broker", MODE_PLAIN, 0, 1, 1, 0, 1 },
-    { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1, 0, 1 },
-    { "plain-4proc", MODE_PLAIN, 0, 4, 0, 0, 1 },
-    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1 },
-    { "zesp-group", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, ZESP_SA_GROUP, 1 },
+    { "plain", MODE_PLAIN, 0, 1, 0, 0, 1, 0 },
+    { "curve", MODE_CURVE, 0, 1, 0, 0, 1, 0 },
+    { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
+    { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, 0, 1, 0 },
+    { "zmq+chacha", MODE_AEAD, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
+    { "zmq+aesgcm", MODE_AEAD, ZESP_AES256GCM, 1, 0, 0, 1, 0 },
+    { "plain+broker", MODE_PLAIN, 0, 1, 1, 0, 1, 0 },
+    { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1, 0, 1, 0 },
+    { "plain-4proc", MODE_PLAIN, 0, 4, 0, 0, 1, 0 },
+    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1, 0 },
+    { "zesp-4proc-4sa", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1, 1 },
+    { "zesp-group", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, ZESP_SA_GROUP, 1, 0 },
     { "zesp-group-signed", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0,
-      ZESP_SA_GROUP | ZESP_SA_SIGNED, 50 },
+      ZESP_SA_GROUP | ZESP_SA_SIGNED, 50, 0 },
 };
 #define NCONFIGS (sizeof configs / sizeof configs[0])
 
@@ -113,17 +116,31 @@ static long messages_for(size_t size, int latency)
     return n;
 }
 
-static zesp_sad *bench_sad(const struct config *c, uint32_t direction)
+/* The SPI this process sends on. */
+static uint32_t send_spi = SPI_BENCH;
+
+/* Each SPI its own key (and salt), so that no two SAs of a run ever
+ * share a nonce under one key. */
+static void spi_key(uint32_t spi, uint8_t key[ZESP_KEYBYTES])
+{
+    uint8_t b[4] = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                     (uint8_t)(spi >> 8), (uint8_t)spi };
+
+    crypto_generichash(key, ZESP_KEYBYTES, b, sizeof b, sa_key, 32);
+}
+
+/* A SAD with the SA on spi (and, for senders with an SA each, inbound,
+ * one per sender on the SPIs that follow). */
+static zesp_sad *bench_sad(const struct config *c, uint32_t direction,
+                           uint32_t spi)
 {
     zesp_sa_params p;
     zesp_sad *sad;
 
     memset(&p, 0, sizeof p);
-    p.spi = SPI_BENCH;
     p.direction = direction;
     p.transform = c->transform;
     p.replay_window = ZESP_REPLAY_WINDOW_MAX;
-    memcpy(p.key, sa_key, sizeof p.key);
     p.flags = c->flags;
     if (c->flags & ZESP_SA_GROUP)
         p.sender_id = 1;
@@ -138,9 +155,14 @@ static zesp_sad *bench_sad(const struct config *c, uint32_t direction)
         return zesp_sad_open(sad_file, 0, NULL);
     zesp_sad_opts opts = { .max_replay_window = ZESP_REPLAY_WINDOW_MAX };
     sad = zesp_sad_new(&opts);
-    if (sad == NULL || zesp_sa_add(sad, &p) != 0) {
-        fprintf(stderr, "bench: SA: %s\n", zesp_strerror(errno));
-        exit(1);
+    /* One inbound SA per sender process when each has its own. */
+    for (int i = 0; i < (c->sa_each ? c->senders : 1); i++) {
+        p.spi = spi + (uint32_t)i;
+        spi_key(p.spi, p.key);
+        if (sad == NULL || zesp_sa_add(sad, &p) != 0) {
+            fprintf(stderr, "bench: SA: %s\n", zesp_strerror(errno));
+            exit(1);
+        }
     }
     return sad;
 }
@@ -244,7 +266,7 @@ static int send_one(const struct config *c, zesp_sad *sad, void *s,
     if (c->mode == MODE_ZESP) {
         zesp_frame body = { buf, size };
         zesp_parts parts = { .body = &body, .nbody = 1 };
-        return zesp_send(sad, SPI_BENCH, s, &parts, 0);
+        return zesp_send(sad, send_spi, s, &parts, 0);
     }
     return zmq_send(s, buf, size, 0) < 0 ? -1 : 0;
 }
@@ -273,7 +295,8 @@ static void thr_sender(const struct config *c, const char *endpoint,
 {
     void *ctx = zmq_ctx_new();
     void *s = bench_socket(ctx, c, ZMQ_PUSH, 0, NULL, endpoint);
-    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_OUT) : NULL;
+    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_OUT, send_spi)
+                                         : NULL;
     uint8_t *buf = calloc(1, size);
     double cpu0 = cpu_seconds();
 
@@ -328,7 +351,8 @@ static struct result throughput(const struct config *c, const char *transport,
     void *ctx = zmq_ctx_new();
     int fds[2];
     pid_t kids[8], fwd = 0;
-    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_IN) : NULL;
+    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_IN, SPI_BENCH)
+                                         : NULL;
     zesp_msg *msg = zesp_msg_new();
     zmq_msg_t part;
 
@@ -341,8 +365,11 @@ static struct result throughput(const struct config *c, const char *transport,
     if (c->broker && (fwd = fork()) == 0)
         forwarder(a, b);
     for (int i = 0; i < c->senders; i++)
-        if ((kids[i] = fork()) == 0)
+        if ((kids[i] = fork()) == 0) {
+            if (c->sa_each)
+                send_spi = SPI_BENCH + (uint32_t)i;
             thr_sender(c, a, size, per, fds[1]);
+        }
     zmq_msg_init(&part);
     double t0 = 0, cpu0 = 0;
     long got = 0, rejected = 0;
@@ -463,8 +490,9 @@ static void lat_server(const struct config *c, const char *endpoint,
     if (c->mode == MODE_ZESP) {
         struct config one = *c;
         one.senders = 1;
-        in = bench_sad(&one, ZESP_DIR_IN);
-        out = bench_sad(&one, ZESP_DIR_OUT);
+        in = bench_sad(&one, ZESP_DIR_IN, SPI_BENCH);
+        out = bench_sad(&one, ZESP_DIR_OUT, SPI_REPLY);
+        send_spi = SPI_REPLY;
     }
     zmq_msg_init(&part);
     for (long i = 0; i < n; i++) {
@@ -500,8 +528,8 @@ static struct result latency(const struct config *c, const char *transport,
     zesp_sad *in = NULL, *out = NULL;
     zesp_msg *msg = zesp_msg_new();
     if (c->mode == MODE_ZESP) {
-        in = bench_sad(&one, ZESP_DIR_IN);
-        out = bench_sad(&one, ZESP_DIR_OUT);
+        in = bench_sad(&one, ZESP_DIR_IN, SPI_REPLY);
+        out = bench_sad(&one, ZESP_DIR_OUT, SPI_BENCH);
     }
     fflush(NULL);
     if ((kid = fork()) == 0)
@@ -605,9 +633,9 @@ static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
     memset(&p, 0, sizeof p);
     p.transform = transform;
     p.replay_window = 64;
-    memcpy(p.key, sa_key, sizeof p.key);
     for (uint32_t i = 0; i < count && !bad; i++) {
         p.spi = bench_spi(i);
+        spi_key(p.spi, p.key);
         p.direction = ZESP_DIR_OUT;
         bad |= zesp_sa_add(out, &p) != 0;
         p.direction = ZESP_DIR_IN;
@@ -772,12 +800,16 @@ int main(int argc, char **argv)
     zesp_sad *shared = zesp_sad_open(sad_file, ZESP_SAD_CREATE, NULL);
     zesp_sa_params p;
     memset(&p, 0, sizeof p);
-    p.spi = SPI_BENCH;
     p.direction = ZESP_DIR_OUT;
-    memcpy(p.key, sa_key, sizeof p.key);
-    if (shared == NULL || zesp_sa_add(shared, &p) != 0) {
-        fprintf(stderr, "bench: shared SAD: %s\n", zesp_strerror(errno));
-        return 1;
+    /* SPI_BENCH for the senders sharing one SA, the next ones for the
+     * senders that have one each (zesp-4proc-4sa). */
+    for (uint32_t i = 0; i < 4; i++) {
+        p.spi = SPI_BENCH + i;
+        spi_key(p.spi, p.key);
+        if (shared == NULL || zesp_sa_add(shared, &p) != 0) {
+            fprintf(stderr, "bench: shared SAD: %s\n", zesp_strerror(errno));
+            return 1;
+        }
     }
 
     FILE *md = markdown ? fopen(markdown, "w") : NULL;
