@@ -574,7 +574,7 @@ static struct result latency(const struct config *c, const char *transport,
 #define CURVE_BOX 0xc0be
 
 /* The raw cost of the AEAD alone: encrypt + decrypt, ns per message. */
-static double raw_aead_ns(uint32_t transform, size_t size)
+static double raw_aead_once(uint32_t transform, size_t size)
 {
     uint8_t key[32] = { 1 }, nonce[12] = { 0 }, ad[12] = { 0 }, mac[16];
     uint8_t *m = calloc(1, size + 16);
@@ -621,7 +621,7 @@ static uint32_t bench_spi(uint32_t i)
  * one SA of count, taken in turn, ns per message.  Minus the raw AEAD it is
  * the CPU zesp itself adds; with many SAs it shows what a large SAD costs.
  */
-static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
+static double datapath_once(uint32_t transform, size_t size, uint32_t count)
 {
     zesp_sad_opts opts = { .capacity = count, .max_replay_window = 64 };
     zesp_sad *out = zesp_sad_new(&opts), *in = zesp_sad_new(&opts);
@@ -666,7 +666,7 @@ static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
  * burst > 1 each SA is looked up that many times in a row, as a stream of
  * messages on one SA would.
  */
-static double lookup_ns(uint32_t count, uint32_t burst)
+static double lookup_once(uint32_t count, uint32_t burst)
 {
     zesp_sad_opts opts = { .capacity = count, .max_replay_window = 64 };
     zesp_sad *sad = zesp_sad_new(&opts);
@@ -695,6 +695,45 @@ static double lookup_ns(uint32_t count, uint32_t burst)
     zesp_sad_free(sad);
     free(spis);
     return miss || bad ? -1 : ns;
+}
+
+/*
+ * The loops without sockets are timed three times and the fastest kept:
+ * what they measure is the code, and a slower run only says that
+ * something else had the CPU or the cache meanwhile.
+ */
+#define BEST_OF 3
+
+static double best(double a, double b)
+{
+    return a < 0 || b < 0 ? -1 : a < b ? a : b;
+}
+
+static double raw_aead_ns(uint32_t transform, size_t size)
+{
+    double ns = raw_aead_once(transform, size);
+
+    for (int i = 1; i < BEST_OF && !smoke; i++)
+        ns = best(ns, raw_aead_once(transform, size));
+    return ns;
+}
+
+static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
+{
+    double ns = datapath_once(transform, size, count);
+
+    for (int i = 1; i < BEST_OF && !smoke; i++)
+        ns = best(ns, datapath_once(transform, size, count));
+    return ns;
+}
+
+static double lookup_ns(uint32_t count, uint32_t burst)
+{
+    double ns = lookup_once(count, burst);
+
+    for (int i = 1; i < BEST_OF && !smoke; i++)
+        ns = best(ns, lookup_once(count, burst));
+    return ns;
 }
 
 /* One row of the main table: a configuration at one size and transport,
