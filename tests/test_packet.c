@@ -190,6 +190,61 @@ static void test_esn_in_aad(void)
     CHECK(esp_open(&esn, seq, pkt, esp_packet_len(7), &plen, &nh) == 0);
 }
 
+/*
+ * The NULL transforms with ESN (RFC 4543 3.3 and 5): the associated data is
+ * SPI | Seq high | Seq low | IV | payload, padding, trailer.  The ICV is
+ * checked against libsodium called directly on that layout, built apart;
+ * opening (good or tampered) leaves the packet as it was.
+ */
+static void test_null_esn_layout(void)
+{
+    static const uint32_t nulls[] = { ZESP_NULL_AES256GMAC,
+                                      ZESP_NULL_CHACHA20_POLY1305 };
+    uint64_t seq = (UINT64_C(3) << 32) | 9U;
+    size_t len = 301, clen = len + esp_pad_len(len) + 2U;
+
+    for (size_t t = 0; t < 2; t++) {
+        struct sa_key k;
+        struct esp_crypto ec = { transform_find(nulls[t]), &k, true };
+        uint8_t pkt[400], copy[400], aad[400], nonce[NONCE_BYTES], mac[16];
+        size_t n = esp_packet_len(len), plen;
+        uint8_t nh;
+
+        if (!transform_usable(ec.t))
+            continue;
+        kat_key(&k, nulls[t]);
+        randombytes_buf(pkt + ZESP_HEADERBYTES, len);
+        CHECK(esp_seal(&ec, 0x4543, seq, seq, pkt, len, esp_pad_len(len),
+                       59) == 0);
+        /* The layout, built apart from the packet. */
+        memcpy(aad, pkt, 4);
+        store_be32(aad + 4, (uint32_t)(seq >> 32));
+        memcpy(aad + 8, pkt + 4, ZESP_HEADERBYTES - 4U + clen);
+        memcpy(nonce, k.salt, 4);
+        memcpy(nonce + 4, pkt + 8, 8);
+        if (ec.t->aes)
+            crypto_aead_aes256gcm_encrypt_detached(
+                copy, mac, NULL, copy, 0, aad, ZESP_HEADERBYTES + 4U + clen,
+                NULL, nonce, k.key);
+        else
+            crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                copy, mac, NULL, copy, 0, aad, ZESP_HEADERBYTES + 4U + clen,
+                NULL, nonce, k.key);
+        CHECK(memcmp(pkt + n - 16U, mac, 16) == 0);
+        /* The payload travels in the clear. */
+        CHECK(load_be32(pkt) == 0x4543 && load_be32(pkt + 4) == 9U);
+        memcpy(copy, pkt, n);
+        CHECK(esp_open(&ec, seq, pkt, n, &plen, &nh) == 0);
+        CHECK(plen == len && nh == 59 && memcmp(pkt, copy, n) == 0);
+        /* A flipped bit in the ICV's first bytes (where the high half is
+         * put meanwhile), and the packet is still as it came. */
+        pkt[n - 16U] ^= 1;
+        memcpy(copy, pkt, n);
+        CHECK(esp_open(&ec, seq, pkt, n, &plen, &nh) == ZESP_EICV);
+        CHECK(memcmp(pkt, copy, n) == 0);
+    }
+}
+
 /* The worked example of doc/wire-format.md, checked there with an
  * independent implementation: a zesp message, byte for byte. */
 static void test_wire_format_example(void)
@@ -233,6 +288,7 @@ int main(void)
     RUN(test_raw_roundtrip);
     RUN(test_padding_checked);
     RUN(test_esn_in_aad);
+    RUN(test_null_esn_layout);
     RUN(test_wire_format_example);
     return test_done();
 }
