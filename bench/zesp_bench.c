@@ -54,6 +54,8 @@ static const struct config configs[] = {
     { "curve", MODE_CURVE, 0, 1, 0, 0, 1, 0 },
     { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
     { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, 0, 1, 0 },
+    { "zesp-null-gmac", MODE_ZESP, ZESP_NULL_AES256GMAC, 1, 0, 0, 1, 0 },
+    { "zesp-null-chacha", MODE_ZESP, ZESP_NULL_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
     { "zmq+chacha", MODE_AEAD, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
     { "zmq+aesgcm", MODE_AEAD, ZESP_AES256GCM, 1, 0, 0, 1, 0 },
     { "plain+broker", MODE_PLAIN, 0, 1, 1, 0, 1, 0 },
@@ -894,8 +896,7 @@ int main(int argc, char **argv)
                 /* A chosen configuration still runs beside plain and CURVE. */
                 if (only && k > 1 && !listed(only, c->name))
                     continue;
-                if (c->transform == ZESP_AES256GCM &&
-                    !zesp_transform_available(ZESP_AES256GCM))
+                if (c->transform && !zesp_transform_available(c->transform))
                     continue;
                 if (c->mode == MODE_CURVE && !zmq_has("curve"))
                     continue;
