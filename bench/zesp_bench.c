@@ -437,26 +437,6 @@ static int listed(const char *list, const char *name)
 
 static int repeats = 3;
 
-static int by_rate(const void *x, const void *y)
-{
-    double a = ((const struct result *)x)->msgs_per_s,
-           b = ((const struct result *)y)->msgs_per_s;
-    return a < b ? -1 : a > b;
-}
-
-/* Runs on 2 shared vCPUs vary by tens of percent: the median of a few. */
-static struct result median_throughput(const struct config *c,
-                                       const char *transport, size_t size)
-{
-    struct result r[9];
-    int n = smoke ? 1 : repeats;
-
-    for (int i = 0; i < n; i++)
-        r[i] = throughput(c, transport, size);
-    qsort(r, (size_t)n, sizeof r[0], by_rate);
-    return r[n / 2];
-}
-
 static size_t config_index(const char *name)
 {
     for (size_t k = 0; k < NCONFIGS; k++)
@@ -572,6 +552,13 @@ static struct result latency(const struct config *c, const char *transport,
     return r;
 }
 
+static int by_rate(const void *x, const void *y)
+{
+    double a = ((const struct result *)x)->msgs_per_s,
+           b = ((const struct result *)y)->msgs_per_s;
+    return a < b ? -1 : a > b;
+}
+
 static int by_p50(const void *x, const void *y)
 {
     double a = ((const struct result *)x)->p50_us,
@@ -579,55 +566,84 @@ static int by_p50(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* A latency run's median round trip also shifts from run to run (now
- * and then by 10 µs at 64 B): the run with the median p50 of a few. */
-static struct result median_latency(const struct config *c,
-                                    const char *transport, size_t size)
+/*
+ * Runs on 2 shared vCPUs vary by tens of percent, and a latency run's
+ * median round trip now and then sits 10 µs from the others': the run
+ * that is the median of a few, by rate or by p50.
+ */
+static struct result median_run(struct result (*run)(const struct config *,
+                                                     const char *, size_t),
+                                int (*by)(const void *, const void *),
+                                const struct config *c, const char *transport,
+                                size_t size)
 {
     struct result r[9];
     int n = smoke ? 1 : repeats;
 
     for (int i = 0; i < n; i++)
-        r[i] = latency(c, transport, size);
-    qsort(r, (size_t)n, sizeof r[0], by_p50);
+        r[i] = run(c, transport, size);
+    qsort(r, (size_t)n, sizeof r[0], by);
     return r[n / 2];
+}
+
+/*
+ * The loops without sockets time their work three times and keep the
+ * fastest: what they measure is the code, and a slower pass only says that
+ * something else had the CPU or the cache meanwhile.
+ */
+static int passes(void)
+{
+    return smoke ? 1 : 3;
+}
+
+static double fastest(double best, double ns)
+{
+    return best < 0 || ns < best ? ns : best;
 }
 
 /* Not a zesp transform: the cipher CURVE seals its messages with. */
 #define CURVE_BOX 0xc0be
 
-/* The raw cost of the AEAD alone: encrypt + decrypt, ns per message. */
-static double raw_aead_once(uint32_t transform, size_t size)
+/* One encrypt + decrypt of m with the bare cipher; non-zero if it fails. */
+static int raw_seal_open(uint32_t transform, uint8_t *m, size_t size, long i,
+                         const uint8_t key[32],
+                         const crypto_aead_aes256gcm_state *st)
 {
-    uint8_t key[32] = { 1 }, nonce[12] = { 0 }, ad[12] = { 0 }, mac[16];
+    uint8_t nonce[24] = { (uint8_t)i }, ad[12] = { 0 }, mac[16];
+
+    if (transform == CURVE_BOX) {
+        crypto_secretbox_detached(m, mac, m, size, nonce, key);
+        return crypto_secretbox_open_detached(m, m, mac, size, nonce, key);
+    }
+    if (transform == ZESP_AES256GCM) {
+        crypto_aead_aes256gcm_encrypt_detached_afternm(
+            m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, st);
+        return crypto_aead_aes256gcm_decrypt_detached_afternm(
+            m, NULL, m, size, mac, ad, sizeof ad, nonce, st);
+    }
+    crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+        m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, key);
+    return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+        m, NULL, m, size, mac, ad, sizeof ad, nonce, key);
+}
+
+/* The raw cost of the cipher alone: encrypt + decrypt, ns per message. */
+static double raw_aead_ns(uint32_t transform, size_t size)
+{
+    uint8_t key[32] = { 1 };
     uint8_t *m = calloc(1, size + 16);
     long n = smoke ? 10 : size <= 1024 ? 200000 : size <= 65536 ? 5000 : 300;
     crypto_aead_aes256gcm_state st;
-    double t0;
-    int bad = 0;
+    double ns = -1;
+    int bad = m == NULL;
 
     crypto_aead_aes256gcm_beforenm(&st, key);
-    t0 = now();
-    for (long i = 0; i < n; i++) {
-        nonce[0] = (uint8_t)i;
-        if (transform == CURVE_BOX) {
-            uint8_t n24[24] = { 0 };
-            n24[0] = (uint8_t)i;
-            crypto_secretbox_detached(m, mac, m, size, n24, key);
-            bad |= crypto_secretbox_open_detached(m, m, mac, size, n24, key);
-        } else if (transform == ZESP_AES256GCM) {
-            crypto_aead_aes256gcm_encrypt_detached_afternm(
-                m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, &st);
-            bad |= crypto_aead_aes256gcm_decrypt_detached_afternm(
-                m, NULL, m, size, mac, ad, sizeof ad, nonce, &st);
-        } else {
-            crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-                m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, key);
-            bad |= crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-                m, NULL, m, size, mac, ad, sizeof ad, nonce, key);
-        }
+    for (int pass = 0; pass < passes() && !bad; pass++) {
+        double t0 = now();
+        for (long i = 0; i < n; i++)
+            bad |= raw_seal_open(transform, m, size, i, key, &st);
+        ns = fastest(ns, (now() - t0) / (double)n * 1e9);
     }
-    double ns = (now() - t0) / (double)n * 1e9;
     free(m);
     return bad ? -1 : ns;
 }
@@ -644,7 +660,7 @@ static uint32_t bench_spi(uint32_t i)
  * one SA of count, taken in turn, ns per message.  Minus the raw AEAD it is
  * the CPU zesp itself adds; with many SAs it shows what a large SAD costs.
  */
-static double datapath_once(uint32_t transform, size_t size, uint32_t count)
+static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
 {
     zesp_sad_opts opts = { .capacity = count, .max_replay_window = 64 };
     zesp_sad *out = zesp_sad_new(&opts), *in = zesp_sad_new(&opts);
@@ -666,15 +682,18 @@ static double datapath_once(uint32_t transform, size_t size, uint32_t count)
     }
     if (n < (long)count)
         n = count;
-    double t0 = now();
-    for (long i = 0; i < n && !bad; i++) {
-        uint32_t spi = bench_spi((uint32_t)(i % count));
-        uint8_t *body, nh;
-        size_t len, blen;
-        bad |= zesp_esp_encrypt(out, spi, payload, size, 59, pkt, &len) != 0 ||
-               zesp_esp_decrypt(in, pkt, len, &body, &blen, &nh, NULL, NULL) != 0;
+    double ns = -1;
+    for (int pass = 0; pass < passes(); pass++) {
+        double t0 = now();
+        for (long i = 0; i < n && !bad; i++) {
+            uint32_t spi = bench_spi((uint32_t)(i % count));
+            uint8_t *body, nh;
+            size_t len, blen;
+            bad |= zesp_esp_encrypt(out, spi, payload, size, 59, pkt, &len) != 0 ||
+                   zesp_esp_decrypt(in, pkt, len, &body, &blen, &nh, NULL, NULL) != 0;
+        }
+        ns = fastest(ns, (now() - t0) / (double)n * 1e9);
     }
-    double ns = (now() - t0) / (double)n * 1e9;
     zesp_sad_free(out);
     zesp_sad_free(in);
     free(payload);
@@ -689,7 +708,7 @@ static double datapath_once(uint32_t transform, size_t size, uint32_t count)
  * burst > 1 each SA is looked up that many times in a row, as a stream of
  * messages on one SA would.
  */
-static double lookup_once(uint32_t count, uint32_t burst)
+static double lookup_ns(uint32_t count, uint32_t burst)
 {
     zesp_sad_opts opts = { .capacity = count, .max_replay_window = 64 };
     zesp_sad *sad = zesp_sad_new(&opts);
@@ -706,57 +725,21 @@ static double lookup_once(uint32_t count, uint32_t burst)
         p.spi = spis[i] = bench_spi(i);
         bad |= zesp_sa_add(sad, &p) != 0;
     }
-    double t0 = now();
-    for (uint32_t i = 0, j = 0, b = 0; i < rounds && !bad; i++) {
-        miss += sad_find(sad, spis[j], ZESP_DIR_IN, &ref) != 0;
-        if (++b == burst) {
-            b = 0;
-            j = j + 1U == count ? 0 : j + 1U;
+    double ns = -1;
+    for (int pass = 0; pass < passes(); pass++) {
+        double t0 = now();
+        for (uint32_t i = 0, j = 0, b = 0; i < rounds && !bad; i++) {
+            miss += sad_find(sad, spis[j], ZESP_DIR_IN, &ref) != 0;
+            if (++b == burst) {
+                b = 0;
+                j = j + 1U == count ? 0 : j + 1U;
+            }
         }
+        ns = fastest(ns, (now() - t0) / rounds * 1e9);
     }
-    double ns = (now() - t0) / rounds * 1e9;
     zesp_sad_free(sad);
     free(spis);
     return miss || bad ? -1 : ns;
-}
-
-/*
- * The loops without sockets are timed three times and the fastest kept:
- * what they measure is the code, and a slower run only says that
- * something else had the CPU or the cache meanwhile.
- */
-#define BEST_OF 3
-
-static double best(double a, double b)
-{
-    return a < 0 || b < 0 ? -1 : a < b ? a : b;
-}
-
-static double raw_aead_ns(uint32_t transform, size_t size)
-{
-    double ns = raw_aead_once(transform, size);
-
-    for (int i = 1; i < BEST_OF && !smoke; i++)
-        ns = best(ns, raw_aead_once(transform, size));
-    return ns;
-}
-
-static double datapath_ns(uint32_t transform, size_t size, uint32_t count)
-{
-    double ns = datapath_once(transform, size, count);
-
-    for (int i = 1; i < BEST_OF && !smoke; i++)
-        ns = best(ns, datapath_once(transform, size, count));
-    return ns;
-}
-
-static double lookup_ns(uint32_t count, uint32_t burst)
-{
-    double ns = lookup_once(count, burst);
-
-    for (int i = 1; i < BEST_OF && !smoke; i++)
-        ns = best(ns, lookup_once(count, burst));
-    return ns;
 }
 
 /* One row of the main table: a configuration at one size and transport,
@@ -900,9 +883,11 @@ int main(int argc, char **argv)
                     continue;
                 if (c->mode == MODE_CURVE && !zmq_has("curve"))
                     continue;
-                thr[t][z][k] = median_throughput(c, transports[t], sizes[z]);
+                thr[t][z][k] = median_run(throughput, by_rate, c,
+                                          transports[t], sizes[z]);
                 if (c->senders == 1 && !c->broker)
-                    lat[t][z][k] = median_latency(c, transports[t], sizes[z]);
+                    lat[t][z][k] = median_run(latency, by_p50, c,
+                                              transports[t], sizes[z]);
                 ran[k] = 1;
             }
             /* Printed once the size is done: plain's ratio to CURVE too. */
