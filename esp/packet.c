@@ -56,44 +56,33 @@ static void esn_gap_close(uint8_t *pkt, size_t body_end)
     memmove(pkt + 4, pkt + 8, body_end - 4U);
 }
 
-/* The NULL transforms' AEAD call: no plaintext, the whole packet up to
- * body_end (and the ESN high half) as associated data. */
-static int null_seal(const struct esp_crypto *ec, uint8_t *pkt,
+/* The NULL transforms' AEAD call, sealing or opening: no plaintext, the
+ * whole packet up to body_end (and the ESN high half) as associated data.
+ * The packet is as it came when this returns, ICV included. */
+static int null_auth(const struct esp_crypto *ec, uint8_t *pkt,
                      size_t body_end, uint64_t seq,
-                     const uint8_t nonce[NONCE_BYTES])
+                     const uint8_t nonce[NONCE_BYTES], bool seal)
 {
-    uint8_t *body = pkt + ZESP_HEADERBYTES, tag[ZESP_ICVBYTES];
+    uint8_t *body = pkt + ZESP_HEADERBYTES, *icv = pkt + body_end;
+    uint8_t tag[ZESP_ICVBYTES];
+    size_t adlen = body_end;
     int rc;
 
-    if (!ec->esn)
-        return transform_seal(ec->t, ec->k, body, pkt + body_end, body, 0,
-                              pkt, body_end, nonce);
-    esn_gap_open(pkt, body_end, seq);
-    /* No plaintext; body stands in for the buffers libsodium wants
-     * non-null. */
-    rc = transform_seal(ec->t, ec->k, body, tag, body, 0, pkt, body_end + 4U,
-                        nonce);
-    esn_gap_close(pkt, body_end);
-    memcpy(pkt + body_end, tag, sizeof tag);
-    return rc;
-}
-
-static int null_open(const struct esp_crypto *ec, uint8_t *pkt,
-                     size_t body_end, uint64_t seq,
-                     const uint8_t nonce[NONCE_BYTES])
-{
-    uint8_t *body = pkt + ZESP_HEADERBYTES, tag[ZESP_ICVBYTES];
-    int rc;
-
-    if (!ec->esn)
-        return transform_open(ec->t, ec->k, body, body, 0, pkt + body_end,
-                              pkt, body_end, nonce);
-    memcpy(tag, pkt + body_end, sizeof tag);
-    esn_gap_open(pkt, body_end, seq);
-    rc = transform_open(ec->t, ec->k, body, body, 0, tag, pkt, body_end + 4U,
-                        nonce);
-    esn_gap_close(pkt, body_end);
-    memcpy(pkt + body_end, tag, sizeof tag);
+    if (ec->esn) {
+        memcpy(tag, icv, sizeof tag);
+        icv = tag;
+        esn_gap_open(pkt, body_end, seq);
+        adlen += 4U;
+    }
+    /* body stands in for the buffers libsodium wants non-null. */
+    rc = seal ? transform_seal(ec->t, ec->k, body, icv, body, 0, pkt, adlen,
+                               nonce)
+              : transform_open(ec->t, ec->k, body, body, 0, icv, pkt, adlen,
+                               nonce);
+    if (ec->esn) {
+        esn_gap_close(pkt, body_end);
+        memcpy(pkt + body_end, tag, sizeof tag);
+    }
     return rc;
 }
 
@@ -134,7 +123,7 @@ int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
         rc = transform_seal(ec->t, ec->k, body, icv, body, clen, ad, adlen,
                             nonce);
     } else {
-        rc = null_seal(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce);
+        rc = null_auth(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce, true);
     }
     return rc == 0 ? 0 : ZESP_EICV;
 }
@@ -174,7 +163,7 @@ int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
         rc = transform_open(ec->t, ec->k, body, body, clen, body + clen, ad,
                             adlen, nonce);
     } else {
-        rc = null_open(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce);
+        rc = null_auth(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce, false);
     }
     if (rc != 0)
         return ZESP_EICV;
