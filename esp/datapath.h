@@ -33,6 +33,7 @@ struct out_ctx {
 };
 
 struct in_ctx {
+    struct zesp_sad *sad;
     struct sa_ref ref;
     struct window_ref win;
     struct esp_crypto ec;

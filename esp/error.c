@@ -27,6 +27,11 @@ static const char *const messages[] = {
     [ZESP_EACQUIRE - ZESP_EBASE] = "the policy has no security association yet; the key daemon was asked for one",
     [ZESP_ECONFIG - ZESP_EBASE] = "invalid configuration",
     [ZESP_ESIGNATURE - ZESP_EBASE] = "source signature does not verify: the message is not from the group sender it names",
+    [ZESP_ENOSTATE - ZESP_EBASE] = "the state directory for manual keys' sequence records does not exist: if these keys were never used, make it with 'zesp state init'; if it was lost, install new keys",
+    [ZESP_ESTATEUNSAFE - ZESP_EBASE] = "the state directory or a sequence record is unsafe: it must be a directory (a regular file), not a symbolic link, owned by this user or root and not writable by others",
+    [ZESP_ESTATEDAMAGED - ZESP_EBASE] = "a manual key's sequence record is damaged: where its numbering stands is unknown; install a new key",
+    [ZESP_ESTATEIO - ZESP_EBASE] = "cannot write a manual key's sequence record (state directory unwritable, or the disk full): the SA goes no further rather than reuse a nonce",
+    [ZESP_ESTATEDIR - ZESP_EBASE] = "this SA database keeps its manual keys' sequence records in another state directory: install with that one (zesp --state-dir, $ZESP_STATE_DIR)",
 };
 
 const char *zesp_strerror(int err)

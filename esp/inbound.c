@@ -7,6 +7,7 @@
 #include "datapath.h"
 
 #include "replay.h"
+#include "seqstate.h"
 #include "sign.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
@@ -74,6 +75,7 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
     int err;
 
     ctx->ref.slot = NULL;
+    ctx->sad = sad;
     if (len < 8U)
         return ZESP_EMALFORMED;
     if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
@@ -99,6 +101,8 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
         if (ctx->seq - top > ESN_MAX_AHEAD && ctx->seq > top)
             return ZESP_EOLD;
     }
+    if (ctx->seq <= s->floor)       /* received before a manual key's reload */
+        return ZESP_EOLD;
     if ((err = replay_check(ctx->win.top, ctx->win.ring, s->window_words,
                             s->replay_window, ctx->seq)) != 0)
         return err;
@@ -115,9 +119,14 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
 int in_commit(struct in_ctx *ctx, size_t payload_len)
 {
     struct sa_slot *s = ctx->ref.slot;
-    int err = replay_commit(ctx->win.top, ctx->win.ring, s->window_words,
-                            s->replay_window, ctx->seq);
+    int err = 0;
 
+    /* A manual key's record covers a number before it is accepted. */
+    if (ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
+        err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
+    if (err == 0)
+        err = replay_commit(ctx->win.top, ctx->win.ring, s->window_words,
+                            s->replay_window, ctx->seq);
     if (err == 0)
         lifetime_charge_in(s, payload_len, sad_now());
     return err;

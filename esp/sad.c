@@ -25,7 +25,7 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 2U    /* 2: group SAs (sender_id, signing keys) */
+#define SAD_VERSION 3U    /* 2: group SAs; 3: manual keys' records */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U

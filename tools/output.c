@@ -81,6 +81,10 @@ void print_sa_json(FILE *f, const zesp_sa_info *sa)
             (sa->flags & ZESP_SA_GROUP) ? "true" : "false", sa->sender_id,
             (sa->flags & ZESP_SA_SIGNED) ? "true" : "false");
     json_string(f, sa->peer);
+    fprintf(f, ",\"manual\":%s,\"seq_reserved\":%llu,\"seq_block\":%llu",
+            (sa->flags & ZESP_SA_MANUAL) ? "true" : "false",
+            (unsigned long long)sa->seq_reserved,
+            (unsigned long long)sa->seq_block);
     fprintf(f, ",\"seq\":%llu,\"replay_window\":%u,\"created\":%llu,"
                "\"soft_expired\":%s,\"hard_expired\":%s,\"soft\":",
             (unsigned long long)sa->seq, sa->replay_window,
@@ -147,6 +151,12 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
             (unsigned long long)sa->seq);
     if (sa->direction == ZESP_DIR_IN)
         fprintf(f, "  %-16s %u\n", "replay window", sa->replay_window);
+    if (sa->flags & ZESP_SA_MANUAL)
+        fprintf(f, "  %-16s manual key, %s %llu (blocks of %llu)\n", "record",
+                sa->direction == ZESP_DIR_IN ? "covers up to"
+                                             : "reserved up to",
+                (unsigned long long)sa->seq_reserved,
+                (unsigned long long)sa->seq_block);
     fprintf(f, "  %-16s %llu (unix time)\n", "created",
             (unsigned long long)sa->created);
     fprintf(f, "  %-16s %s\n", "state", state(sa));
