@@ -265,10 +265,15 @@ int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
     return err ? fail(err) : 0;
 }
 
-static bool hard_expired(struct sa_slot *s, uint64_t now)
+/* Past a hard limit: no further message could be sent or accepted. */
+static bool hard_expired(const struct sa_slot *s, uint64_t now)
 {
     return atomic_load(&s->hard_expired) ||
-           (s->hard.seconds && now - s->created >= s->hard.seconds);
+           (s->hard.seconds && now - s->created >= s->hard.seconds) ||
+           (s->hard.messages &&
+            atomic_load(&s->counters[CNT_MESSAGES]) >= s->hard.messages) ||
+           (s->hard.bytes &&
+            atomic_load(&s->counters[CNT_BYTES]) >= s->hard.bytes);
 }
 
 int zesp_sad_expire(zesp_sad *sad)
@@ -314,9 +319,7 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->soft = s->soft;
     info->hard = s->hard;
     info->soft_expired = (int)atomic_load(&s->soft_expired);
-    info->hard_expired = (int)atomic_load(&s->hard_expired) ||
-                         (s->hard.seconds &&
-                          sad_now() - s->created >= s->hard.seconds);
+    info->hard_expired = hard_expired(s, sad_now());
     memcpy(info->peer, s->peer, sizeof info->peer);
     if (s->flags & ZESP_SA_MANUAL) {
         info->seq_reserved = atomic_load(&s->reserved);
