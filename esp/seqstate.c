@@ -529,12 +529,17 @@ int seqstate_out_extend(struct zesp_sad *sad, const struct sa_ref *ref)
 
 void seqstate_out_ahead(struct zesp_sad *sad, const struct sa_ref *ref)
 {
-    /* One sender at a time; one killed here leaves the flag set, and the
-     * next extension is then made at the reservation, waiting. */
+    int err;
+
+    /* One sender at a time.  One killed here, or a record that cannot be
+     * written, leaves the flag set: no sender tries again ahead (each
+     * message would pay the failing system calls), and the next extension
+     * is made at the reservation, waiting, where a failure is an error. */
     if (atomic_exchange(&ref->slot->reserving, 1) != 0)
         return;
-    (void)out_extend(sad, ref, false);
-    atomic_store(&ref->slot->reserving, 0);
+    err = out_extend(sad, ref, false);
+    if (err == 0 || err == EWOULDBLOCK)
+        atomic_store(&ref->slot->reserving, 0);
 }
 
 int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,

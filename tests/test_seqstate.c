@@ -508,6 +508,7 @@ static void test_four_senders_share_blocks(void)
                     ok++;
                 wire_free(&w);
             }
+            zesp_sad_free(sad);
             _exit(ok == EACH ? 0 : 1);
         }
     close(fds[1]);
