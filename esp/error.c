@@ -27,6 +27,11 @@ static const char *const messages[] = {
     [ZESP_EACQUIRE - ZESP_EBASE] = "the policy has no security association yet; the key daemon was asked for one",
     [ZESP_ECONFIG - ZESP_EBASE] = "invalid configuration",
     [ZESP_ESIGNATURE - ZESP_EBASE] = "source signature does not verify: the message is not from the group sender it names",
+    [ZESP_ESADOWNER - ZESP_EBASE] = "the SA database file belongs to another user: refused, it could have been planted to read the keys put in it (remove it, or use a path in a directory only you can write)",
+    [ZESP_ESADMODE - ZESP_EBASE] = "other users may read or write the SA database file: refused (chmod 600 it, or 660 for a group-shared SAD, after checking who changed it)",
+    [ZESP_ESADGROUP - ZESP_EBASE] = "the SA database file's group may read or write it, and this process did not ask for a group-shared SAD (ZESP_SAD_GROUP, zesp --group)",
+    [ZESP_ESADLINK - ZESP_EBASE] = "the SA database path is a symbolic link: refused (give the file's real path)",
+    [ZESP_ESADDIR - ZESP_EBASE] = "the SA database's directory is not private: it must belong to this user and be writable by nobody else",
 };
 
 const char *zesp_strerror(int err)

@@ -88,7 +88,7 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
     for (size_t i = 0; i < nframes; i++)
         if ((err = msg_push_pre(msg, frames[i].data, frames[i].size)) != 0)
             return fail(err);
-    if ((err = msg_open(sad, msg, esp, esp_size)) != 0)
+    if ((err = msg_open(sad, msg, esp, esp_size, esp)) != 0)
         return fail(err);
     return 0;
 }
@@ -133,7 +133,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
         return fail(EINVAL);
     *payload = NULL;
     *payload_len = 0;
-    if ((err = in_open(sad, pkt, len, &ctx, &plen, &nh)) == 0)
+    if ((err = in_open(sad, pkt, len, pkt, &ctx, &plen, &nh)) == 0)
         err = in_commit(&ctx, plen);
     if (err != 0) {
         count_rejection(sad, ctx.ref.slot, err);

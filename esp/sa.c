@@ -76,7 +76,7 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
 
 static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 {
-    uint32_t cap = sad->hdr->capacity;
+    uint32_t cap = sad->lay.capacity;
 
     for (uint32_t n = 0; n < cap; n++) {
         uint32_t i = (sad->hdr->free_hint + n) % cap;
@@ -109,14 +109,17 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
     s->soft = p->soft;
     s->hard = p->hard;
     memcpy(s->peer, p->peer, sizeof s->peer);
-    /* Outbound: the last number sent; inbound: the window's top. */
-    atomic_store(&s->seq, p->next_seq ? p->next_seq - 1U : 0U);
+    /* Outbound: the last number sent; inbound: the window's top, every
+     * number up to it refused. */
+    s->seq_start = p->next_seq ? p->next_seq - 1U : 0U;
+    if (p->direction == ZESP_DIR_IN)
+        replay_start(&s->seq, s->window, s->window_words, s->seq_start);
+    else
+        atomic_store(&s->seq, s->seq_start);
     atomic_store(&s->soft_expired, 0);
     atomic_store(&s->hard_expired, 0);
     for (int c = 0; c < CNT_COUNT; c++)
         atomic_store(&s->counters[c], 0);
-    for (uint32_t w = 0; w < s->window_words; w++)
-        atomic_store(&s->window[w], 0);
     memcpy(k->key, p->key, sizeof k->key);
     memcpy(k->salt, p->key + sizeof k->key, sizeof k->salt);
     sodium_memzero(k->sign_key, sizeof k->sign_key);
@@ -157,7 +160,7 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
         return fail(err);
     if (replay_words(p->replay_window ? p->replay_window
                                       : ZESP_REPLAY_WINDOW_DEFAULT) >
-        sad->hdr->max_window_words)
+        sad->lay.max_window_words)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
@@ -181,7 +184,7 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
 
 static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
 {
-    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
+    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
 }
 
 /* Writers only: free a slot, its key wiped first.  Readers holding a
@@ -217,7 +220,7 @@ static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi)
     uint32_t removed = 0;
 
     for (uint32_t i = 0;
-         i < sad->hdr->capacity && atomic_load(&sad->hdr->group_in) > 0; i++) {
+         i < sad->lay.capacity && atomic_load(&sad->hdr->group_in) > 0; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE && s->spi == spi &&
             slot_is_group_in(s)) {
@@ -260,7 +263,7 @@ int zesp_sad_expire(zesp_sad *sad)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE && hard_expired(s, now)) {
             sa_remove(sad, s);
@@ -273,7 +276,7 @@ int zesp_sad_expire(zesp_sad *sad)
 
 int sad_flush_sas(struct zesp_sad *sad)
 {
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE)
             sa_remove(sad, s);
@@ -378,7 +381,7 @@ int zesp_sa_foreach(zesp_sad *sad,
 {
     if (sad == NULL || fn == NULL)
         return fail(EINVAL);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
         zesp_sa_info info;

@@ -44,7 +44,7 @@ static bool name_valid(const char *name)
 static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
                                        uint32_t *gen)
 {
-    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t mask = sad->lay.policy_capacity - 1U;
     uint32_t pos = name_hash(name) & mask;
 
     for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
@@ -65,7 +65,7 @@ static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
 static struct policy_slot *policy_slot_for(struct zesp_sad *sad,
                                            const char *name)
 {
-    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t mask = sad->lay.policy_capacity - 1U;
     uint32_t pos = name_hash(name) & mask;
 
     for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask)
@@ -206,7 +206,7 @@ int zesp_policy_foreach(zesp_sad *sad,
 {
     if (sad == NULL || fn == NULL)
         return fail(EINVAL);
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
         struct policy_slot *p = &sad->policies[i];
         uint32_t gen = atomic_load(&p->gen);
         zesp_policy pol;
@@ -225,7 +225,7 @@ int zesp_policy_foreach(zesp_sad *sad,
 
 void spd_flush(struct zesp_sad *sad)
 {
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
         struct policy_slot *p = &sad->policies[i];
         atomic_fetch_add(&p->gen, 1);
         atomic_store(&p->state, POLICY_FREE);

@@ -103,6 +103,11 @@ enum zesp_error {
     ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
     ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
     ZESP_ESIGNATURE,    /* a group message's source signature is wrong */
+    ZESP_ESADOWNER,     /* the SAD file belongs to another user */
+    ZESP_ESADMODE,      /* other users may read or write the SAD file */
+    ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
+    ZESP_ESADLINK,      /* the SAD path is a symbolic link */
+    ZESP_ESADDIR,       /* the SAD's directory is not private to us */
     ZESP_ELAST
 };
 
@@ -201,8 +206,20 @@ const char *zesp_transform_name(uint32_t transform);
  * SA database.  zesp_sad_new makes a private one, in this process only.
  * zesp_sad_open maps the host's shared one, a file (path NULL: the value of
  * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
- * if missing, with opts (NULL: defaults) and mode opts->mode.  A file of
- * another layout version, a damaged or a truncated one is refused.
+ * if missing, with opts (NULL: defaults) and mode opts->mode (0600; 0640
+ * or 0660 make a group-shared SAD).  A file of another layout version, a
+ * damaged or a truncated one is refused.
+ *
+ * The file holds keys, so it is used only if it is ours: a symbolic link
+ * is refused (ZESP_ESADLINK), a file owned by another user than this one
+ * or root (ZESP_ESADOWNER), one that other users may read or write
+ * (ZESP_ESADMODE), and one its group may read or write unless the caller
+ * asks for a group-shared SAD with ZESP_SAD_GROUP (ZESP_ESADGROUP); a
+ * group-shared SAD may also be owned by the owner of its directory when
+ * nobody else may write in that directory.  The default path's directory
+ * (/run/zesp for root, $XDG_RUNTIME_DIR, else ~/.zesp) must be this
+ * user's and writable by nobody else (ZESP_ESADDIR); /run/zesp and ~/.zesp
+ * are made 0700 when missing.
  */
 #define ZESP_SAD_CREATE 0x1
 /* This process keeps its own replay windows for the SAs it receives on,
@@ -211,6 +228,9 @@ const char *zesp_transform_name(uint32_t transform);
  * fan-out).  Without it a message is accepted once per host (load-balanced
  * workers).  Counters and lifetimes stay shared. */
 #define ZESP_SAD_OWN_WINDOWS 0x2
+/* Accept (and with ZESP_SAD_CREATE, make) a SAD its group may read and
+ * write: the host's processes of one group share it. */
+#define ZESP_SAD_GROUP 0x4
 zesp_sad *zesp_sad_new(const zesp_sad_opts *opts);
 zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts);
 void zesp_sad_free(zesp_sad *sad);
@@ -303,7 +323,11 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * Receiving.  zesp_recv reads one whole multipart message from the socket
  * and verifies it; on success msg holds the envelope, the clear frames, the
  * decrypted body frames and the SA it came under.  The frames stay valid
- * until msg is reused or freed.  On a rejection, the message is consumed,
+ * until msg is reused or freed.  The body is decrypted in the buffer
+ * ZeroMQ received it in (no copy), unless ZeroMQ shares that buffer with
+ * other messages (ZMQ_SHARED: a PUB's fan-out to several subscribers of
+ * one process): then it is decrypted into memory of msg, so that every
+ * receiver reads what was sent.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
  */
 zesp_msg *zesp_msg_new(void);
@@ -329,7 +353,8 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  * envelope is ignored) into a new buffer of *out_size bytes that the caller
  * releases with zesp_buf_free.  zesp_open verifies a message given as its
  * frames (the last one the ESP frame), in place: the ESP frame's bytes are
- * decrypted where they are.
+ * decrypted where they are, so they must be the caller's alone (never a
+ * buffer another message or thread may be reading).
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);

@@ -16,6 +16,7 @@ enum {
 struct options {
     const char *sad_path;   /* NULL: $ZESP_SAD, else the default */
     int json;
+    int group;              /* --group: a group-shared SAD */
 };
 
 int cmd_keygen(const struct options *o, int argc, char **argv);

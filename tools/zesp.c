@@ -14,7 +14,7 @@
 #include "output.h"
 
 static const char usage_text[] =
-    "usage: zesp [--sad PATH] [--json] COMMAND [ARGS]\n"
+    "usage: zesp [--sad PATH] [--group] [--json] COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
     "  keygen [--z85] [--out FILE]   new SA key material (36 octets)\n"
@@ -30,7 +30,8 @@ static const char usage_text[] =
     "  expire                        remove SAs past a hard lifetime\n"
     "  flush                         remove every SA and policy\n"
     "\n"
-    "SAD: --sad PATH, else $ZESP_SAD, else the default path.\n"
+    "SAD: --sad PATH, else $ZESP_SAD, else the default path; --group: a\n"
+    "SAD its group shares (made 0660; one of mode 0660 accepted).\n"
     "Exit: 0 ok, 1 failed, 2 usage, 3 bad configuration, 4 SAD unusable.\n";
 
 int usage_error(const char *fmt, ...)
@@ -47,8 +48,11 @@ int usage_error(const char *fmt, ...)
 
 static zesp_sad *open_sad(const struct options *o, int create)
 {
-    zesp_sad *sad = zesp_sad_open(o->sad_path, create ? ZESP_SAD_CREATE : 0,
-                                  NULL);
+    zesp_sad_opts group = { .mode = 0660 };
+    zesp_sad *sad = zesp_sad_open(o->sad_path,
+                                  (create ? ZESP_SAD_CREATE : 0) |
+                                      (o->group ? ZESP_SAD_GROUP : 0),
+                                  o->group ? &group : NULL);
 
     if (sad == NULL)
         fprintf(stderr, "zesp: SAD %s: %s\n",
@@ -292,7 +296,7 @@ static int with_sad(const struct options *o, const char *cmd, int argc,
 
 int main(int argc, char **argv)
 {
-    struct options o = { NULL, 0 };
+    struct options o = { NULL, 0, 0 };
     int i = 1;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -306,6 +310,8 @@ int main(int argc, char **argv)
             o.json = 1;
         else if (strcmp(argv[i], "--sad") == 0 && i + 1 < argc)
             o.sad_path = argv[++i];
+        else if (strcmp(argv[i], "--group") == 0)
+            o.group = 1;
         else
             return usage_error("unknown option '%s'", argv[i]);
     }
