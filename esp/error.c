@@ -32,7 +32,21 @@ static const char *const messages[] = {
     [ZESP_ESADGROUP - ZESP_EBASE] = "the SA database file's group may read or write it, and this process did not ask for a group-shared SAD (ZESP_SAD_GROUP, zesp --group)",
     [ZESP_ESADLINK - ZESP_EBASE] = "the SA database path is a symbolic link: refused (give the file's real path)",
     [ZESP_ESADDIR - ZESP_EBASE] = "the SA database's directory is not private: it must belong to this user and be writable by nobody else",
+    [ZESP_EPOLICY - ZESP_EBASE] = "message under a security association that does not serve the policy received on: another peer's or another group's SA",
 };
+
+static const char *const rejection_names[ZESP_REJ_COUNT] = {
+    [ZESP_REJ_MALFORMED] = "malformed", [ZESP_REJ_NOSA] = "nosa",
+    [ZESP_REJ_REPLAY] = "replay",       [ZESP_REJ_OLD] = "old",
+    [ZESP_REJ_ICV] = "icv",             [ZESP_REJ_EXPIRED] = "expired",
+    [ZESP_REJ_BINDING] = "binding",     [ZESP_REJ_TOOBIG] = "toobig",
+    [ZESP_REJ_SIGNATURE] = "signature", [ZESP_REJ_POLICY] = "policy",
+};
+
+const char *zesp_rejection_name(unsigned kind)
+{
+    return kind < ZESP_REJ_COUNT ? rejection_names[kind] : "unknown";
+}
 
 const char *zesp_strerror(int err)
 {

@@ -8,6 +8,7 @@
 
 #include "replay.h"
 #include "sign.h"
+#include "spd.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
 static uint32_t frame_sender(const uint8_t *pkt)
@@ -42,29 +43,45 @@ static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
                        pkt, *payload_len, payload_len);
 }
 
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err)
+static int rejection_kind(int err)
 {
-    static const struct { int err; enum sa_counter c; } map[] = {
-        { ZESP_EMALFORMED, CNT_REJ_MALFORMED },
-        { ZESP_EREPLAY, CNT_REJ_REPLAY },
-        { ZESP_EOLD, CNT_REJ_OLD },
-        { ZESP_EICV, CNT_REJ_ICV },
-        { ZESP_EEXPIRED, CNT_REJ_EXPIRED },
-        { ZESP_EBINDING, CNT_REJ_BINDING },
-        { ZESP_ETOOBIG, CNT_REJ_TOOBIG },
-        { ZESP_ESIGNATURE, CNT_REJ_SIGNATURE },
+    static const struct { int err; enum zesp_rejection kind; } map[] = {
+        { ZESP_EMALFORMED, ZESP_REJ_MALFORMED },
+        { ZESP_ENOSA, ZESP_REJ_NOSA },
+        { ZESP_EREPLAY, ZESP_REJ_REPLAY },
+        { ZESP_EOLD, ZESP_REJ_OLD },
+        { ZESP_EICV, ZESP_REJ_ICV },
+        { ZESP_EEXPIRED, ZESP_REJ_EXPIRED },
+        { ZESP_EBINDING, ZESP_REJ_BINDING },
+        { ZESP_ETOOBIG, ZESP_REJ_TOOBIG },
+        { ZESP_ESIGNATURE, ZESP_REJ_SIGNATURE },
+        { ZESP_EPOLICY, ZESP_REJ_POLICY },
     };
 
-    if (slot == NULL) {
-        if (err == ZESP_ENOSA)
-            atomic_fetch_add(&sad->hdr->rejected_nosa, 1);
-        else if (err == ZESP_EMALFORMED)
-            atomic_fetch_add(&sad->hdr->rejected_malformed, 1);
-        return;
-    }
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].err == err)
-            sa_count(slot, map[i].c, 1);
+            return (int)map[i].kind;
+    return -1;
+}
+
+void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+                     const char *policy)
+{
+    int kind = rejection_kind(err);
+
+    if (kind < 0)
+        return;
+    atomic_fetch_add_explicit(&sad->hdr->rejected[kind], 1,
+                              memory_order_relaxed);
+    if (slot != NULL)
+        sa_count(slot, CNT_REJ(kind), 1);
+    else if (err == ZESP_ENOSA)
+        atomic_fetch_add(&sad->hdr->rejected_nosa, 1);
+    else if (err == ZESP_EMALFORMED)
+        atomic_fetch_add(&sad->hdr->rejected_malformed, 1);
+    if (policy != NULL || slot != NULL)
+        spd_count_rejection(sad, policy, slot ? slot->spi : 0,
+                            (enum zesp_rejection)kind);
 }
 
 int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
@@ -81,6 +98,11 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
         return err;
     s = ctx->ref.slot;
+    /* The receiver's policy first: an SA that does not serve it is
+     * refused whatever the message holds (RFC 4301 5.2). */
+    if (ctx->policy != NULL &&
+        (err = spd_serves_in(sad, ctx->policy, s->spi)) != 0)
+        return err;
     /* What indexes memory is read once from the shared slot and bounded
      * by this process's own copy of the layout. */
     if ((ctx->ec.t = transform_find(s->transform)) == NULL)

@@ -65,10 +65,10 @@ uint8_t *msg_own_buffer(zesp_msg *msg, size_t size)
     return bigger;
 }
 
-int msg_open(zesp_sad *sad, zesp_msg *msg, const uint8_t *esp,
-             size_t esp_size, uint8_t *dst)
+int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
+             const uint8_t *esp, size_t esp_size, uint8_t *dst)
 {
-    struct in_ctx ctx;
+    struct in_ctx ctx = { .policy = policy };
     size_t payload_len;
     uint8_t nh;
     int err;
@@ -83,7 +83,7 @@ int msg_open(zesp_sad *sad, zesp_msg *msg, const uint8_t *esp,
     if (err == 0)
         err = in_commit(&ctx, payload_len);
     if (err != 0) {
-        count_rejection(sad, ctx.ref.slot, err);
+        count_rejection(sad, ctx.ref.slot, err, policy);
         msg->view.nclear = 0;
         msg->view.nbody = 0;
         return err;

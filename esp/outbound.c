@@ -58,7 +58,7 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->msg_len = payload_len;
     ctx->payload_len = payload_len + (ctx->sign ? ZESP_SIGNBYTES : 0U);
     if (ctx->payload_len > sad->lay.max_message) {
-        sa_count(s, CNT_REJ_TOOBIG, 1);
+        sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
         return ZESP_ETOOBIG;
     }
     if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)

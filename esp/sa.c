@@ -303,15 +303,17 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     memcpy(info->peer, s->peer, sizeof info->peer);
     info->stats.messages = atomic_load(&s->counters[CNT_MESSAGES]);
     info->stats.bytes = atomic_load(&s->counters[CNT_BYTES]);
-    info->stats.rejected_malformed = atomic_load(&s->counters[CNT_REJ_MALFORMED]);
-    info->stats.rejected_replay = atomic_load(&s->counters[CNT_REJ_REPLAY]);
-    info->stats.rejected_old = atomic_load(&s->counters[CNT_REJ_OLD]);
-    info->stats.rejected_icv = atomic_load(&s->counters[CNT_REJ_ICV]);
-    info->stats.rejected_expired = atomic_load(&s->counters[CNT_REJ_EXPIRED]);
-    info->stats.rejected_binding = atomic_load(&s->counters[CNT_REJ_BINDING]);
-    info->stats.rejected_toobig = atomic_load(&s->counters[CNT_REJ_TOOBIG]);
-    info->stats.rejected_signature =
-        atomic_load(&s->counters[CNT_REJ_SIGNATURE]);
+#define REJ(kind) atomic_load(&s->counters[CNT_REJ(kind)])
+    info->stats.rejected_malformed = REJ(ZESP_REJ_MALFORMED);
+    info->stats.rejected_replay = REJ(ZESP_REJ_REPLAY);
+    info->stats.rejected_old = REJ(ZESP_REJ_OLD);
+    info->stats.rejected_icv = REJ(ZESP_REJ_ICV);
+    info->stats.rejected_expired = REJ(ZESP_REJ_EXPIRED);
+    info->stats.rejected_binding = REJ(ZESP_REJ_BINDING);
+    info->stats.rejected_toobig = REJ(ZESP_REJ_TOOBIG);
+    info->stats.rejected_signature = REJ(ZESP_REJ_SIGNATURE);
+    info->stats.rejected_policy = REJ(ZESP_REJ_POLICY);
+#undef REJ
     info->peer[sizeof info->peer - 1] = '\0';
 }
 

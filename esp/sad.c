@@ -673,6 +673,8 @@ int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats)
     }
     stats->rejected_nosa = atomic_load(&sad->hdr->rejected_nosa);
     stats->rejected_malformed = atomic_load(&sad->hdr->rejected_malformed);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        stats->rejected[k] = atomic_load(&sad->hdr->rejected[k]);
     stats->repairs = atomic_load(&sad->hdr->repairs);
     stats->sas = atomic_load(&sad->hdr->live);
     stats->capacity = sad->lay.capacity;

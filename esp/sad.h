@@ -19,19 +19,14 @@
 
 enum slot_state { SLOT_FREE = 0, SLOT_BUSY, SLOT_LIVE };
 
+/* An SA's counters: messages, bytes, then one per kind of rejection. */
 enum sa_counter {
     CNT_MESSAGES,
     CNT_BYTES,
-    CNT_REJ_MALFORMED,
-    CNT_REJ_REPLAY,
-    CNT_REJ_OLD,
-    CNT_REJ_ICV,
-    CNT_REJ_EXPIRED,
-    CNT_REJ_BINDING,
-    CNT_REJ_TOOBIG,
-    CNT_REJ_SIGNATURE,
-    CNT_COUNT
+    CNT_REJ_FIRST,
+    CNT_COUNT = CNT_REJ_FIRST + ZESP_REJ_COUNT
 };
+#define CNT_REJ(kind) (CNT_REJ_FIRST + (kind))
 
 struct sa_slot {
     _Atomic uint32_t state;
@@ -77,6 +72,7 @@ struct policy_slot {
     _Atomic uint32_t out_spi;        /* 0: no SA yet */
     _Atomic uint32_t in_spi[POLICY_IN_MAX];
     _Atomic uint64_t acquire;        /* time a sender found no SA, 0: none */
+    _Atomic uint64_t rejected[ZESP_REJ_COUNT];   /* across rekeys */
 };
 
 /*
@@ -103,6 +99,7 @@ struct sad_header {
     uint32_t free_hint;          /* where writers start looking for a slot */
     _Atomic uint64_t rejected_nosa;
     _Atomic uint64_t rejected_malformed;
+    _Atomic uint64_t rejected[ZESP_REJ_COUNT];   /* every one, host-wide */
     _Atomic uint64_t changes;    /* bumped by every writer, for watchers */
     _Atomic uint64_t repairs;    /* times a dead writer's work was undone */
     pthread_mutex_t lock;

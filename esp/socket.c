@@ -133,7 +133,8 @@ static int recv_parts(void *socket, zesp_msg *msg, int zflags)
     }
 }
 
-int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
+int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
+                     zesp_msg *msg, int flags)
 {
     int zflags = (flags & ZESP_DONTWAIT) ? ZMQ_DONTWAIT : 0;
     zmq_msg_t *esp;
@@ -146,7 +147,7 @@ int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
     msg_reset(msg);
     if ((err = recv_parts(socket, msg, zflags)) != 0) {
         if (err == ZESP_EMALFORMED)
-            count_rejection(sad, NULL, err);
+            count_rejection(sad, NULL, err, policy);
         msg_reset(msg);
         return fail(err);
     }
@@ -166,7 +167,12 @@ int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
         msg_reset(msg);
         return fail(ENOMEM);
     }
-    if ((err = msg_open(sad, msg, data, size, dst)) != 0)
+    if ((err = msg_open(sad, policy, msg, data, size, dst)) != 0)
         return fail(err);
     return 0;
+}
+
+int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
+{
+    return zesp_recv_policy(sad, NULL, socket, msg, flags);
 }

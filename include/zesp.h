@@ -108,6 +108,8 @@ enum zesp_error {
     ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
     ZESP_ESADLINK,      /* the SAD path is a symbolic link */
     ZESP_ESADDIR,       /* the SAD's directory is not private to us */
+    ZESP_EPOLICY,       /* message under an SA that does not serve the
+                           policy the receiver named (RFC 4301 5.2) */
     ZESP_ELAST
 };
 
@@ -138,6 +140,26 @@ typedef struct zesp_sa_params {
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
 } zesp_sa_params;
 
+/* Kinds of rejection of a received message.  Each is counted apart for the
+ * SA (zesp_sa_stats), for the policy the SA serves (zesp_policy.rejected)
+ * and for the whole host (zesp_sad_stats.rejected); the last two outlive
+ * the SAs, which come and go with every rekey. */
+enum zesp_rejection {
+    ZESP_REJ_MALFORMED,     /* ZESP_EMALFORMED */
+    ZESP_REJ_NOSA,          /* ZESP_ENOSA */
+    ZESP_REJ_REPLAY,        /* ZESP_EREPLAY */
+    ZESP_REJ_OLD,           /* ZESP_EOLD */
+    ZESP_REJ_ICV,           /* ZESP_EICV */
+    ZESP_REJ_EXPIRED,       /* ZESP_EEXPIRED */
+    ZESP_REJ_BINDING,       /* ZESP_EBINDING */
+    ZESP_REJ_TOOBIG,        /* ZESP_ETOOBIG */
+    ZESP_REJ_SIGNATURE,     /* ZESP_ESIGNATURE */
+    ZESP_REJ_POLICY,        /* ZESP_EPOLICY */
+    ZESP_REJ_COUNT
+};
+/* "malformed", "nosa", "replay", ...: a short name for reports. */
+const char *zesp_rejection_name(unsigned kind);
+
 /* Counters of one SA; each kind of rejection is its own counter. */
 typedef struct zesp_sa_stats {
     uint64_t messages;      /* sent (out) or accepted (in) */
@@ -150,6 +172,7 @@ typedef struct zesp_sa_stats {
     uint64_t rejected_binding;
     uint64_t rejected_toobig;
     uint64_t rejected_signature;
+    uint64_t rejected_policy;
 } zesp_sa_stats;
 
 typedef struct zesp_sa_info {
@@ -168,10 +191,13 @@ typedef struct zesp_sa_info {
     uint32_t sender_id;     /* group SAs; 0 for pairwise */
 } zesp_sa_info;
 
-/* Per-SAD counters that belong to no SA. */
+/* Per-SAD counters. */
 typedef struct zesp_sad_stats {
-    uint64_t rejected_nosa;
+    uint64_t rejected_nosa;         /* rejections that belong to no SA */
     uint64_t rejected_malformed;
+    /* Every rejection on this host since the SAD was made, by kind
+     * (enum zesp_rejection), SAs long deleted included. */
+    uint64_t rejected[ZESP_REJ_COUNT];
     uint64_t repairs;       /* writers killed mid-change, cleaned up after */
     uint32_t sas;           /* SAs installed */
     uint32_t capacity;
@@ -275,6 +301,9 @@ typedef struct zesp_policy {
     uint32_t out_spi;                       /* 0: none yet */
     uint32_t in_spi[ZESP_POLICY_IN_MAX];    /* 0: unused */
     uint64_t acquire;                       /* when an SA was asked for */
+    /* Read only: messages refused under the policy's SAs since it was
+     * made, by kind (enum zesp_rejection), across rekeys. */
+    uint64_t rejected[ZESP_REJ_COUNT];
 } zesp_policy;
 
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
@@ -332,6 +361,18 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);
+/*
+ * The checked form (RFC 4301 5.2): a message is accepted only under an
+ * inbound SA that serves the policy named (one of its inbound SPIs);
+ * under any other SA of the host, another peer's or another group's, it
+ * is refused with ZESP_EPOLICY before any decryption, and counted.  A
+ * policy that does not exist is ZESP_ENOPOLICY.  Receive this way.
+ */
+int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
+                     zesp_msg *msg, int flags);
+/* The unchecked form: any inbound SA of the SAD will do, so any peer or
+ * group member that holds one (for any policy of this host) can deliver
+ * to this socket.  For a SAD that holds only this socket's SAs. */
 int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags);
 
 size_t zesp_msg_envelope_count(const zesp_msg *msg);
@@ -367,6 +408,10 @@ int zesp_seal_policy(zesp_sad *sad, const char *policy,
 void zesp_buf_free(uint8_t *buf);
 int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
               uint8_t *esp, size_t esp_size, zesp_msg *msg);
+/* zesp_open checked against a policy, as zesp_recv_policy. */
+int zesp_open_policy(zesp_sad *sad, const char *policy,
+                     const zesp_frame *frames, size_t nframes, uint8_t *esp,
+                     size_t esp_size, zesp_msg *msg);
 
 /*
  * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP

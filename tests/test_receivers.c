@@ -356,6 +356,123 @@ static void test_own_windows_start_together(void)
     zesp_sad_free(host);
 }
 
+/* ---- the receiver's policy (RFC 4301 5.2) ------------------------------ */
+
+#define SPI_A 0x4301U      /* policy "orders": a pairwise peer */
+#define SPI_B 0x4302U      /* policy "audit": another peer */
+#define SPI_G 0x4303U      /* policy "prices": a group this host receives */
+
+static int send_on(zesp_sad *sad, uint32_t spi, void *socket, const char *text)
+{
+    zesp_frame body = { text, strlen(text) };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+
+    return zesp_send(sad, spi, socket, &parts, 0);
+}
+
+static void test_policy_check(void)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir("policy.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_policy orders = { .name = "orders", .peer = "a",
+                           .in_spi = { SPI_A } };
+    zesp_policy audit = { .name = "audit", .peer = "b", .in_spi = { SPI_B } };
+    zesp_policy prices = { .name = "prices", .peer = "g",
+                           .in_spi = { SPI_G } };
+    void *ctx = zmq_ctx_new(), *tx = zmq_socket(ctx, ZMQ_PAIR),
+         *rx = zmq_socket(ctx, ZMQ_PAIR);
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sa_params p;
+    zesp_sa_info info;
+    zesp_sad_stats st;
+    zesp_policy got;
+
+    for (uint32_t spi = SPI_A; spi <= SPI_G; spi++) {
+        p = test_sa(spi, ZESP_DIR_OUT, 0, spi == SPI_G ? ZESP_SA_GROUP : 0);
+        p.sender_id = spi == SPI_G ? 7 : 0;
+        CHECK_OK(zesp_sa_add(sad, &p));
+        p.direction = ZESP_DIR_IN;
+        CHECK_OK(zesp_sa_add(sad, &p));
+    }
+    CHECK_OK(zesp_policy_set(sad, &orders));
+    CHECK_OK(zesp_policy_set(sad, &audit));
+    CHECK_OK(zesp_policy_set(sad, &prices));
+    CHECK(zmq_bind(rx, "inproc://policy") == 0 &&
+          zmq_connect(tx, "inproc://policy") == 0);
+    /* Peer b's SA, and a group member's, at the socket of policy orders. */
+    CHECK_OK(send_on(sad, SPI_B, tx, "from b"));
+    CHECK_ERR(zesp_recv_policy(sad, "orders", rx, msg, 0), ZESP_EPOLICY);
+    CHECK_OK(send_on(sad, SPI_G, tx, "from a group member"));
+    CHECK_ERR(zesp_recv_policy(sad, "orders", rx, msg, 0), ZESP_EPOLICY);
+    /* Peer a's SA is accepted there, and each of the others on its own. */
+    CHECK_OK(send_on(sad, SPI_A, tx, "from a"));
+    CHECK_OK(zesp_recv_policy(sad, "orders", rx, msg, 0));
+    CHECK(zesp_msg_spi(msg) == SPI_A);
+    CHECK_OK(send_on(sad, SPI_B, tx, "from b"));
+    CHECK_OK(zesp_recv_policy(sad, "audit", rx, msg, 0));
+    CHECK_OK(send_on(sad, SPI_G, tx, "from a group member"));
+    CHECK_OK(zesp_recv_policy(sad, "prices", rx, msg, 0));
+    /* A policy that does not exist is the caller's mistake, said so. */
+    CHECK_OK(send_on(sad, SPI_A, tx, "from a"));
+    CHECK_ERR(zesp_recv_policy(sad, "nonesuch", rx, msg, 0), ZESP_ENOPOLICY);
+    /* Counted: for the SA, for the policy received on, for the host. */
+    CHECK_OK(zesp_sa_info_get(sad, SPI_B, ZESP_DIR_IN, &info));
+    CHECK(info.stats.rejected_policy == 1 && info.stats.messages == 1);
+    CHECK_OK(zesp_policy_get(sad, "orders", &got));
+    CHECK(got.rejected[ZESP_REJ_POLICY] == 2);
+    CHECK_OK(zesp_sad_stats_get(sad, &st));
+    CHECK(st.rejected[ZESP_REJ_POLICY] == 2);
+    zesp_msg_free(msg);
+    zmq_close(tx);
+    zmq_close(rx);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
+/* The counters of a policy and of the host outlive the SAs: a rekey, the
+ * old SA deleted, loses none of the refusals counted under it. */
+static void test_counters_outlive_rekeys(void)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir("count.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_policy pol = { .name = "orders", .in_spi = { SPI_A } };
+    zesp_sa_params out = test_sa(SPI_A, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params in = test_sa(SPI_A, ZESP_DIR_IN, 0, 0);
+    zesp_frame body = { "x", 1 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sad_stats st;
+    zesp_policy got;
+    uint8_t *esp;
+    size_t n;
+
+    CHECK_OK(zesp_sa_add(sad, &out));
+    CHECK_OK(zesp_sa_add(sad, &in));
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK_OK(zesp_seal(sad, SPI_A, &parts, &esp, &n));
+    CHECK_OK(zesp_open_policy(sad, "orders", NULL, 0, esp, n, msg));
+    /* A flipped bit: an ICV failure, counted under the policy the SA
+     * serves although the receiver named none. */
+    zesp_buf_free(esp);
+    CHECK_OK(zesp_seal(sad, SPI_A, &parts, &esp, &n));
+    esp[n - 1] ^= 1;
+    CHECK_ERR(zesp_open(sad, NULL, 0, esp, n, msg), ZESP_EICV);
+    zesp_buf_free(esp);
+    /* Rekeyed: the old SA is gone, its counters with it; not the policy's. */
+    CHECK_OK(zesp_sa_del(sad, SPI_A, ZESP_DIR_IN));
+    pol.in_spi[0] = SPI_B;
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK_OK(zesp_policy_get(sad, "orders", &got));
+    CHECK(got.rejected[ZESP_REJ_ICV] == 1);
+    CHECK_OK(zesp_sad_stats_get(sad, &st));
+    CHECK(st.rejected[ZESP_REJ_ICV] == 1);
+    /* A policy made anew counts from zero. */
+    CHECK_OK(zesp_policy_del(sad, "orders"));
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK_OK(zesp_policy_get(sad, "orders", &got));
+    CHECK(got.rejected[ZESP_REJ_ICV] == 0);
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "recv") != 0)
@@ -363,5 +480,7 @@ int main(void)
     RUN(test_fanout_in_one_process);
     RUN(test_own_window_restart);
     RUN(test_own_windows_start_together);
+    RUN(test_policy_check);
+    RUN(test_counters_outlive_rekeys);
     return test_done_in(dir);
 }

@@ -1,6 +1,9 @@
 /* Tables and JSON for SAs, policies and counters. */
 #include "output.h"
 
+#include <ctype.h>
+#include <string.h>
+
 const char *direction_name(uint32_t direction)
 {
     return direction == ZESP_DIR_IN ? "in" : "out";
@@ -28,23 +31,56 @@ static void lifetime_json(FILE *f, const zesp_lifetime *l)
             (unsigned long long)l->bytes);
 }
 
-/* Each rejection counter with its name, in one order for every output. */
-#define NREJECTIONS 8
-static const char *const rejection_names[NREJECTIONS] = {
-    "malformed", "replay", "old", "icv", "expired", "binding", "toobig",
-    "signature",
-};
-
-static void rejections(const zesp_sa_stats *s, uint64_t out[NREJECTIONS])
+/* An SA's rejection counters in the order of enum zesp_rejection (an SA
+ * never counts "nosa": a message without an SA has none). */
+static void rejections(const zesp_sa_stats *s, uint64_t out[ZESP_REJ_COUNT])
 {
-    out[0] = s->rejected_malformed;
-    out[1] = s->rejected_replay;
-    out[2] = s->rejected_old;
-    out[3] = s->rejected_icv;
-    out[4] = s->rejected_expired;
-    out[5] = s->rejected_binding;
-    out[6] = s->rejected_toobig;
-    out[7] = s->rejected_signature;
+    memset(out, 0, ZESP_REJ_COUNT * sizeof *out);
+    out[ZESP_REJ_MALFORMED] = s->rejected_malformed;
+    out[ZESP_REJ_REPLAY] = s->rejected_replay;
+    out[ZESP_REJ_OLD] = s->rejected_old;
+    out[ZESP_REJ_ICV] = s->rejected_icv;
+    out[ZESP_REJ_EXPIRED] = s->rejected_expired;
+    out[ZESP_REJ_BINDING] = s->rejected_binding;
+    out[ZESP_REJ_TOOBIG] = s->rejected_toobig;
+    out[ZESP_REJ_SIGNATURE] = s->rejected_signature;
+    out[ZESP_REJ_POLICY] = s->rejected_policy;
+}
+
+static bool sa_kind(unsigned kind)
+{
+    return kind != ZESP_REJ_NOSA;
+}
+
+/* {"malformed":N,...}: every kind, or an SA's kinds. */
+void rejected_json(FILE *f, const uint64_t r[ZESP_REJ_COUNT], bool sa_only)
+{
+    bool first = true;
+
+    fputc('{', f);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++) {
+        if (sa_only && !sa_kind(k))
+            continue;
+        fprintf(f, "%s\"%s\":%llu", first ? "" : ",", zesp_rejection_name(k),
+                (unsigned long long)r[k]);
+        first = false;
+    }
+    fputc('}', f);
+}
+
+/* "kind N, kind N": the kinds that are not 0, or "none". */
+void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT])
+{
+    bool any = false;
+
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (r[k]) {
+            fprintf(f, "%s%s %llu", any ? ", " : "", zesp_rejection_name(k),
+                    (unsigned long long)r[k]);
+            any = true;
+        }
+    if (!any)
+        fputs("none", f);
 }
 
 /* A group SA's Sender ID, "-" for a pairwise SA. */
@@ -59,15 +95,12 @@ static const char *sender_text(const zesp_sa_info *sa, char buf[16])
 
 static void counters_json(FILE *f, const zesp_sa_stats *s)
 {
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
 
     rejections(s, r);
-    fprintf(f, "\"messages\":%llu,\"bytes\":%llu,\"rejected\":{",
+    fprintf(f, "\"messages\":%llu,\"bytes\":%llu,\"rejected\":",
             (unsigned long long)s->messages, (unsigned long long)s->bytes);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, "%s\"%s\":%llu", i ? "," : "", rejection_names[i],
-                (unsigned long long)r[i]);
-    fputc('}', f);
+    rejected_json(f, r, true);
 }
 
 void print_sa_json(FILE *f, const zesp_sa_info *sa)
@@ -131,7 +164,7 @@ static void lifetime_line(FILE *f, const char *name, const zesp_lifetime *l)
 void print_sa_detail(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
@@ -157,9 +190,12 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
             (unsigned long long)s->bytes);
     rejections(s, r);
     fputs("  rejected:", f);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, "%s %s %llu", i ? "," : "", rejection_names[i],
-                (unsigned long long)r[i]);
+    for (unsigned k = 0, first = 1; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k)) {
+            fprintf(f, "%s %s %llu", first ? "" : ",", zesp_rejection_name(k),
+                    (unsigned long long)r[k]);
+            first = 0;
+        }
     fputc('\n', f);
 }
 
@@ -175,7 +211,10 @@ void print_policy_json(FILE *f, const zesp_policy *p)
             fprintf(f, "%s\"0x%08x\"", first ? "" : ",", p->in_spi[i]);
             first = 0;
         }
-    fprintf(f, "],\"acquire\":%llu}", (unsigned long long)p->acquire);
+    fprintf(f, "],\"acquire\":%llu,\"rejected\":",
+            (unsigned long long)p->acquire);
+    rejected_json(f, p->rejected, false);
+    fputc('}', f);
 }
 
 void print_policy_row(FILE *f, const zesp_policy *p)
@@ -189,23 +228,32 @@ void print_policy_row(FILE *f, const zesp_policy *p)
 
 void print_stats_header(FILE *f)
 {
-    fprintf(f, "%-10s %-3s %12s %14s %9s %9s %9s %9s %9s %9s %9s %9s %s\n",
-            "SPI", "DIR", "MESSAGES", "BYTES", "MALFORMED", "REPLAY", "OLD",
-            "ICV", "EXPIRED", "BINDING", "TOOBIG", "SIGNATURE", "SENDER");
+    fprintf(f, "%-10s %-3s %12s %14s", "SPI", "DIR", "MESSAGES", "BYTES");
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k)) {
+            char name[16];
+            size_t i;
+            for (i = 0; zesp_rejection_name(k)[i] && i + 1 < sizeof name; i++)
+                name[i] = (char)toupper((unsigned char)zesp_rejection_name(k)[i]);
+            name[i] = '\0';
+            fprintf(f, " %9s", name);
+        }
+    fprintf(f, " %s\n", "SENDER");
 }
 
 void print_stats_row(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
     char sender[16];
 
     rejections(s, r);
     fprintf(f, "0x%08x %-3s %12llu %14llu", sa->spi,
             direction_name(sa->direction), (unsigned long long)s->messages,
             (unsigned long long)s->bytes);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, " %9llu", (unsigned long long)r[i]);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k))
+            fprintf(f, " %9llu", (unsigned long long)r[k]);
     fprintf(f, " %s\n", sender_text(sa, sender));
 }
 

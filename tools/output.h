@@ -2,6 +2,7 @@
 #ifndef ZESP_TOOL_OUTPUT_H
 #define ZESP_TOOL_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -18,5 +19,7 @@ void print_stats_row(FILE *f, const zesp_sa_info *sa);
 void print_stats_header(FILE *f);
 void print_stats_json(FILE *f, const zesp_sa_info *sa);
 const char *direction_name(uint32_t direction);
+void rejected_json(FILE *f, const uint64_t r[ZESP_REJ_COUNT], bool sa_only);
+void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT]);
 
 #endif

@@ -121,6 +121,25 @@ static int list_one(const zesp_sa_info *sa, void *arg)
     return 0;
 }
 
+static int policy_stats_one(const zesp_policy *p, void *arg)
+{
+    struct list_state *st = arg;
+
+    if (st->o->json) {
+        fputs(st->count ? ",\n  {\"name\":" : "\n  {\"name\":", stdout);
+        json_string(stdout, p->name);
+        fputs(",\"rejected\":", stdout);
+        rejected_json(stdout, p->rejected, false);
+        fputc('}', stdout);
+    } else {
+        printf("policy %s: ", p->name);
+        rejected_text(stdout, p->rejected);
+        putchar('\n');
+    }
+    st->count++;
+    return 0;
+}
+
 static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
 {
     struct list_state st = { o, 0, stats };
@@ -130,23 +149,36 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
         return fail("stats");
     if (o->json)
         fputs(stats ? "{\"sad\":{" : "[", stdout);
-    if (o->json && stats)
+    if (o->json && stats) {
         printf("\"rejected_nosa\":%llu,\"rejected_malformed\":%llu,"
-               "\"sas\":%u,\"capacity\":%u,\"repairs\":%llu},\"per_sa\":[",
+               "\"sas\":%u,\"capacity\":%u,\"repairs\":%llu,\"rejected\":",
                (unsigned long long)ss.rejected_nosa,
                (unsigned long long)ss.rejected_malformed, ss.sas, ss.capacity,
                (unsigned long long)ss.repairs);
+        rejected_json(stdout, ss.rejected, false);
+        fputs("},\"per_sa\":[", stdout);
+    }
     if (!o->json)
         (stats ? print_stats_header : print_sa_header)(stdout);
     zesp_sa_foreach(sad, list_one, &st);
+    if (o->json && !stats)
+        fputs("\n]\n", stdout);
+    if (!stats)
+        return EXIT_OK;
+    st.count = 0;
     if (o->json)
-        fputs(stats ? "\n]}\n" : "\n]\n", stdout);
-    else if (stats)
-        printf("SAD: %u of %u SAs; rejected without an SA: %llu unknown SPI, "
-               "%llu malformed; %llu writer repairs\n", ss.sas, ss.capacity,
-               (unsigned long long)ss.rejected_nosa,
-               (unsigned long long)ss.rejected_malformed,
-               (unsigned long long)ss.repairs);
+        fputs("\n],\"per_policy\":[", stdout);
+    else
+        printf("SAD: %u of %u SAs; %llu writer repairs\n"
+               "rejected on this host since the SAD was made: ",
+               ss.sas, ss.capacity, (unsigned long long)ss.repairs);
+    if (!o->json) {
+        rejected_text(stdout, ss.rejected);
+        putchar('\n');
+    }
+    zesp_policy_foreach(sad, policy_stats_one, &st);
+    if (o->json)
+        fputs("\n]}\n", stdout);
     return EXIT_OK;
 }
 
