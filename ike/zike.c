@@ -174,11 +174,11 @@ static void receive(struct zike *z, void *sock, bool router)
         nparts++;
     } while (more);
     zmq_msg_close(&part);
+    z->now = now_ms();
     if (!ok || nparts != (router ? 2U : 1U)) {
-        z->stats.dropped_messages++;
+        ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
         return;
     }
-    z->now = now_ms();
     capture_message(buf, size, false);
     ike_handle(z, &from, buf, size);
 }
