@@ -100,7 +100,7 @@ static int cmd_config(const struct options *o, int argc, char **argv,
 
 struct list_state {
     const struct options *o;
-    int count;
+    struct json j;
     int stats;
 };
 
@@ -108,36 +108,42 @@ static int list_one(const zesp_sa_info *sa, void *arg)
 {
     struct list_state *st = arg;
 
-    if (st->o->json) {
-        fputs(st->count ? ",\n  " : "\n  ", stdout);
-        (st->stats ? print_stats_json : print_sa_json)(stdout, sa);
-    } else
+    if (st->o->json)
+        (st->stats ? print_stats_json : print_sa_json)(&st->j, sa);
+    else
         (st->stats ? print_stats_row : print_sa_row)(stdout, sa);
-    st->count++;
     return 0;
 }
 
 static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
 {
-    struct list_state st = { o, 0, stats };
+    struct list_state st = { .o = o, .stats = stats };
     zesp_sad_stats ss;
 
     if (zesp_sad_stats_get(sad, &ss) != 0)
         return fail("stats");
+    json_init(&st.j, stdout);
+    if (o->json && stats) {
+        json_object(&st.j, NULL);
+        json_object(&st.j, "sad");
+        json_u64(&st.j, "rejected_nosa", ss.rejected_nosa);
+        json_u64(&st.j, "rejected_malformed", ss.rejected_malformed);
+        json_u64(&st.j, "sas", ss.sas);
+        json_u64(&st.j, "capacity", ss.capacity);
+        json_u64(&st.j, "repairs", ss.repairs);
+        json_end(&st.j, '}');
+    }
     if (o->json)
-        fputs(stats ? "{\"sad\":{" : "[", stdout);
-    if (o->json && stats)
-        printf("\"rejected_nosa\":%llu,\"rejected_malformed\":%llu,"
-               "\"sas\":%u,\"capacity\":%u,\"repairs\":%llu},\"per_sa\":[",
-               (unsigned long long)ss.rejected_nosa,
-               (unsigned long long)ss.rejected_malformed, ss.sas, ss.capacity,
-               (unsigned long long)ss.repairs);
-    if (!o->json)
+        json_array(&st.j, stats ? "per_sa" : NULL);
+    else
         (stats ? print_stats_header : print_sa_header)(stdout);
     zesp_sa_foreach(sad, list_one, &st);
-    if (o->json)
-        fputs(stats ? "\n]}\n" : "\n]\n", stdout);
-    else if (stats)
+    if (o->json) {
+        json_end(&st.j, ']');
+        if (stats)
+            json_end(&st.j, '}');
+        putchar('\n');
+    } else if (stats)
         printf("SAD: %u of %u SAs; rejected without an SA: %llu unknown SPI, "
                "%llu malformed; %llu writer repairs\n", ss.sas, ss.capacity,
                (unsigned long long)ss.rejected_nosa,
@@ -206,8 +212,12 @@ static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
         if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
                     : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
             return fail(argv[1]);
-        if (o->json)
-            print_sa_json(stdout, &info), putchar('\n');
+        if (o->json) {
+            struct json j;
+            json_init(&j, stdout);
+            print_sa_json(&j, &info);
+            putchar('\n');
+        }
         else
             print_sa_detail(stdout, &info);
         if (show_key) {
@@ -236,29 +246,30 @@ static int policy_one(const zesp_policy *p, void *arg)
 {
     struct list_state *st = arg;
 
-    if (st->o->json) {
-        fputs(st->count ? ",\n  " : "\n  ", stdout);
-        print_policy_json(stdout, p);
-    } else
+    if (st->o->json)
+        print_policy_json(&st->j, p);
+    else
         print_policy_row(stdout, p);
-    st->count++;
     return 0;
 }
 
 static int cmd_policy(const struct options *o, zesp_sad *sad, int argc,
                       char **argv)
 {
-    struct list_state st = { o, 0, 0 };
+    struct list_state st = { .o = o };
 
     if (argc != 1 || strcmp(argv[0], "list") != 0)
         return usage_error("policy: expected list");
+    json_init(&st.j, stdout);
     if (o->json)
-        putchar('[');
+        json_array(&st.j, NULL);
     else
         printf("%-24s %-16s %-10s %s\n", "NAME", "PEER", "OUT", "IN");
     zesp_policy_foreach(sad, policy_one, &st);
-    if (o->json)
-        fputs("\n]\n", stdout);
+    if (o->json) {
+        json_end(&st.j, ']');
+        putchar('\n');
+    }
     return EXIT_OK;
 }
 
