@@ -55,6 +55,7 @@ struct request {
     size_t len;
     uint32_t mid;
     uint32_t tries;
+    uint64_t sent_at;         /* ms: first sent */
     uint64_t resend_at;
     /* CREATE_CHILD_SA: */
     char policy[ZESP_NAME_MAX];
@@ -156,6 +157,7 @@ struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *router, *control;
+    bool control_bound;             /* ours to remove at exit */
     void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];

@@ -302,6 +302,7 @@ static int send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
         return -1;
     sa->req.len = len;
     sa->req.tries = 0;
+    sa->req.sent_at = z->now;
     sa->req.resend_at = z->now + z->conf.retransmit_ms;
     return zike_send(z, &sa->route, buf, len);
 }
@@ -1930,6 +1931,40 @@ static bool child_seen_traffic(struct zike *z, const struct child_sa *c)
            in.stats.messages > 0;
 }
 
+static const char *peer_label(const struct ike_sa *sa)
+{
+    return sa->peer_name[0] ? sa->peer_name : "(unknown)";
+}
+
+static const char *req_name(enum req_kind kind)
+{
+    switch (kind) {
+    case REQ_INIT: return "IKE_SA_INIT";
+    case REQ_AUTH: return "IKE_AUTH";
+    case REQ_CHILD: return "CREATE_CHILD_SA";
+    case REQ_IKE_REKEY: return "CREATE_CHILD_SA (IKE SA rekey)";
+    case REQ_DELETE_CHILD: return "INFORMATIONAL (DELETE child SA)";
+    case REQ_DELETE_IKE: return "INFORMATIONAL (DELETE IKE SA)";
+    case REQ_DPD: return "INFORMATIONAL (liveness check)";
+    case REQ_GSA_REGISTER: return "GSA_REGISTRATION";
+    case REQ_GSA_LEAVE: return "GSA_REGISTRATION (leave)";
+    case REQ_GSA_PUSH: return "GSA_INBAND_REKEY";
+    case REQ_NONE: break;
+    }
+    return "request";
+}
+
+/* Where requests to the peer go: its endpoint, or the connection it
+ * came in on. */
+static const char *route_name(struct zike *z, const struct ike_sa *sa)
+{
+    const struct zike_peer *p = sa_peer(z, sa);
+
+    if (sa->route.rid_len == 0 && p != NULL && p->endpoint[0])
+        return p->endpoint;
+    return "its connection to our listen endpoint";
+}
+
 static void retransmit(struct zike *z, struct ike_sa *sa)
 {
     struct request *r = &sa->req;
@@ -1942,11 +1977,18 @@ static void retransmit(struct zike *z, struct ike_sa *sa)
     }
     if (++r->tries > z->conf.retransmit_tries) {
         z->stats.dead_peers++;
+        zike_log(LOG_WARNING, "peer %s: no answer to %s (message ID %u) "
+                 "at %s, sent %u times over %llu ms", peer_label(sa),
+                 req_name(r->kind), r->mid, route_name(z, sa), r->tries,
+                 (unsigned long long)(z->now - r->sent_at));
         r->kind = REQ_NONE;
         sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
         return;
     }
     z->stats.retransmits++;
+    zike_log(LOG_DEBUG, "peer %s: retransmitting %s (message ID %u) to %s, "
+             "try %u of %u", peer_label(sa), req_name(r->kind), r->mid,
+             route_name(z, sa), r->tries + 1, z->conf.retransmit_tries + 1);
     r->resend_at = z->now + ((uint64_t)z->conf.retransmit_ms << r->tries);
     zike_send(z, &sa->route, r->buf, r->len);
 }
@@ -2035,8 +2077,12 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
             return;
     }
     if (peer->dpd_seconds &&
-        z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U)
+        z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U) {
+        zike_log(LOG_DEBUG, "peer %s: liveness check, nothing heard for "
+                 "%llu ms", sa->peer_name,
+                 (unsigned long long)(z->now - sa->last_heard));
         send_dpd(z, sa);
+    }
 }
 
 void ike_tick(struct zike *z)
