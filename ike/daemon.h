@@ -99,6 +99,8 @@ struct ike_sa {
     bool want_ike_rekey;            /* asked for by the control socket */
     uint64_t rekey_at;              /* ms: rekey this IKE SA (0: never) */
     bool superseded;                /* rekeyed: waits for its DELETE */
+    char retry_policy[ZESP_NAME_MAX]; /* a new child to ask for again */
+    uint64_t retry_at;              /* ms: then */
 };
 
 /* Key server: a group's current SA and who holds it (group.c). */

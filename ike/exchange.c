@@ -58,6 +58,9 @@ static bool peer_serves(const struct zike_peer *peer, const char *policy)
     return false;
 }
 
+static int send_delete_spi(struct zike *z, struct ike_sa *sa,
+                           uint32_t spi_in);
+
 static uint8_t *dup_bytes(const uint8_t *b, size_t len)
 {
     uint8_t *p = malloc(len ? len : 1);
@@ -212,6 +215,49 @@ static struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi)
         if (c->spi_out == spi)
             return c;
     return NULL;
+}
+
+/* The SAD indexes outbound SAs by the SPI the peer chose, and two peers
+ * may choose the same one (at 100,000 SAs more likely than not; a hostile
+ * peer at will).  Such a child SA is not installed and nothing of the
+ * other SA is touched: the responder refuses it (TEMPORARY_FAILURE), the
+ * initiator deletes the responder's half, and the initiator asks again
+ * with a fresh SPI, so that the peer chooses again too. */
+static bool spi_out_taken(struct zike *z, const struct ike_sa *sa,
+                          uint32_t spi)
+{
+    zesp_sa_info info;
+
+    if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0)
+        return false;
+    z->stats.spi_collisions++;
+    zike_log(LOG_NOTICE, "peer %s chose SPI %08x for our outbound SA, "
+             "which peer %s's outbound SA has: this child SA is not "
+             "installed, and is asked for again", sa->peer_name, spi,
+             info.peer[0] ? info.peer : "(manual)");
+    return true;
+}
+
+/* A child SA to ask for again (its SPI collided, or TEMPORARY_FAILURE)
+ * after a short random delay (RFC 7296 2.25): a rekey with its old child,
+ * a new child by its policy. */
+#define CHILD_RETRY_MS 200U
+#define CHILD_RETRY_JITTER_MS 800U
+
+static void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
+                        uint32_t old_spi_in)
+{
+    uint64_t at = z->now + CHILD_RETRY_MS +
+                  randombytes_uniform(CHILD_RETRY_JITTER_MS);
+    struct child_sa *old = old_spi_in ? child_by_in(sa, old_spi_in) : NULL;
+
+    if (old != NULL) {
+        old->want_rekey = true;
+        old->rekey_after = at;
+        return;
+    }
+    snprintf(sa->retry_policy, sizeof sa->retry_policy, "%s", policy);
+    sa->retry_at = at;
 }
 
 /* Install both SAs of a new child.  KEYMAT: the initiator's outbound key
@@ -1062,6 +1108,10 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
         *fail = IKE_N_TS_UNACCEPTABLE;
         return NULL;
     }
+    if (spi_out_taken(z, sa, spi_out)) {
+        *fail = IKE_N_TEMPORARY_FAILURE;
+        return NULL;
+    }
     spi_in = zike_new_spi(z);
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0 ||
@@ -1277,7 +1327,8 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                        const char *policy, uint32_t spi_in,
                                        const uint8_t *shared,
                                        const uint8_t *ni, size_t ni_len,
-                                       const uint8_t *nr, size_t nr_len)
+                                       const uint8_t *nr, size_t nr_len,
+                                       bool *collided)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
     struct ike_sa_payload got;
@@ -1294,6 +1345,8 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                  "(notify %u)", peer->name, policy, err);
         return NULL;
     }
+    if ((*collided = spi_out_taken(z, sa, spi_out)))
+        return NULL;
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0) {
         sodium_memzero(keymat, sizeof keymat);
@@ -1332,6 +1385,7 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
     struct ike_id id;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
+    bool collided = false;
 
     sa->req.kind = REQ_NONE;
     if (peer == NULL)
@@ -1370,10 +1424,16 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
         return;                           /* childless (RFC 6023) */
     adopt_orphans(z, sa, sa->auth_policy);
     c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in,
-                       NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len);
+                       NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
+                       &collided);
     if (c != NULL) {
         child_activate(z, sa, c);
         retire_others(z, sa, c);
+    } else if (collided) {
+        send_delete_spi(z, sa, sa->auth_spi_in);
+        child_retry(z, sa, sa->auth_policy, 0);
+    } else if (err == IKE_N_TEMPORARY_FAILURE) {
+        child_retry(z, sa, sa->auth_policy, 0);
     }
     /* Policies of this peer that also want SAs now (ACQUIRE) are served by
      * ike_tick with CREATE_CHILD_SA. */
@@ -1550,17 +1610,19 @@ static void child_response(struct zike *z, struct ike_sa *sa,
     const uint8_t *nr;
     size_t nr_len;
     struct child_sa *c;
+    bool collided = false;
 
     r->kind = REQ_NONE;
     if (peer == NULL)
         return;
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
-        struct child_sa *old = child_by_in(sa, r->old_spi_in);
-        zike_log(LOG_INFO, "peer %s: rekey of %s refused for now "
-                 "(simultaneous rekey, the peer's wins)", peer->name,
-                 r->policy);
-        if (old != NULL)
-            old->rekey_after = z->now + 1000U;
+        /* A simultaneous rekey whose winner is the peer's (that one
+         * replaces the old child, and ours is not retried), or an SPI the
+         * peer could not take. */
+        zike_log(LOG_INFO, "peer %s: %s of %s refused for now "
+                 "(TEMPORARY_FAILURE)", peer->name,
+                 r->old_spi_in ? "rekey" : "child SA", r->policy);
+        child_retry(z, sa, r->policy, r->old_spi_in);
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }
@@ -1572,8 +1634,12 @@ static void child_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     c = child_complete(z, sa, peer, m, r->policy, r->spi_in, shared,
-                       r->nonce, sizeof r->nonce, nr, nr_len);
+                       r->nonce, sizeof r->nonce, nr, nr_len, &collided);
     sodium_memzero(shared, sizeof shared);
+    if (c == NULL && collided) {
+        send_delete_spi(z, sa, r->spi_in);
+        child_retry(z, sa, r->policy, r->old_spi_in);
+    }
     if (c == NULL)
         return;
     /* Make before break: the peer has its inbound SA (it answered), so the
@@ -1649,20 +1715,27 @@ static void info_response(struct zike *z, struct ike_sa *sa,
     }
 }
 
-static int send_delete_child(struct zike *z, struct ike_sa *sa,
-                             struct child_sa *c)
+/* DELETE of the child SA whose inbound SPI (ours) is spi_in: the peer
+ * removes its half; ours goes when it answers. */
+static int send_delete_spi(struct zike *z, struct ike_sa *sa, uint32_t spi_in)
 {
     uint8_t chain[64], spi[4];
     struct ike_writer w;
     size_t len;
 
-    put32(spi, c->spi_in);
+    put32(spi, spi_in);
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
-    sa->req.del_spi = c->spi_in;
+    sa->req.del_spi = spi_in;
     return ike_request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
+}
+
+static int send_delete_child(struct zike *z, struct ike_sa *sa,
+                             struct child_sa *c)
+{
+    return send_delete_spi(z, sa, c->spi_in);
 }
 
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa)
@@ -1993,20 +2066,25 @@ static void retransmit(struct zike *z, struct ike_sa *sa)
     zike_send(z, &sa->route, r->buf, r->len);
 }
 
+static bool has_live_child(const struct ike_sa *sa, const char *policy)
+{
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        if (strcmp(c->policy, policy) == 0 && !c->rekeyed)
+            return true;
+    return false;
+}
+
 /* Which policies of this peer have an ACQUIRE pending in the SAD. */
 static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
                                    struct ike_sa *sa)
 {
     for (size_t i = 0; i < p->npolicies; i++) {
         zesp_policy pol;
-        bool have = false;
 
         if (zesp_policy_get(z->sad, p->policies[i], &pol) != 0 ||
             pol.acquire == 0 || pol.out_spi != 0)
             continue;
-        for (struct child_sa *c = sa ? sa->children : NULL; c; c = c->next)
-            have |= strcmp(c->policy, p->policies[i]) == 0 && !c->rekeyed;
-        if (!have)
+        if (sa == NULL || !has_live_child(sa, p->policies[i]))
             return p->policies[i];
     }
     return NULL;
@@ -2071,6 +2149,13 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
             if (start_child(z, sa, c->policy, c) == 0)
                 return;
         }
+    if (sa->retry_policy[0] != '\0' && z->now >= sa->retry_at) {
+        char pol[ZESP_NAME_MAX];
+        snprintf(pol, sizeof pol, "%s", sa->retry_policy);
+        sa->retry_policy[0] = '\0';
+        if (!has_live_child(sa, pol) && start_child(z, sa, pol, NULL) == 0)
+            return;
+    }
     {
         const char *pol = acquired_policy(z, peer, sa);
         if (pol != NULL && start_child(z, sa, pol, NULL) == 0)

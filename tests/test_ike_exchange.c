@@ -22,8 +22,12 @@
 #include <sodium.h>
 
 #include "gsa.h"
+#include "spd.h"
 #include "test.h"
 #include "zike_harness.h"
+
+/* Longer than zike waits before asking again for a refused child SA. */
+#define CHILD_RETRY_TEST_MS 1100U
 
 static struct ike_sa *established(void)
 {
@@ -973,6 +977,191 @@ static void identity_type(void)
     harness_reset();
 }
 
+/* ---- outbound SPI collisions ----------------------------------------------- */
+
+/* An outbound SA 0x6001 of peer "other" in the SAD. */
+static void other_outbound(void)
+{
+    zesp_sa_params p = { .spi = 0x6001, .direction = ZESP_DIR_OUT,
+                         .transform = ZESP_CHACHA20_POLY1305 };
+
+    snprintf(p.peer, sizeof p.peer, "other");
+    randombytes_buf(p.key, sizeof p.key);
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    sodium_memzero(&p, sizeof p);
+}
+
+static bool other_intact(void)
+{
+    zesp_sa_info info;
+
+    return zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) == 0 &&
+           strcmp(info.peer, "other") == 0;
+}
+
+/* Responder: the peer picks, for our outbound SA, the SPI of another
+ * peer's outbound SA.  Refused (TEMPORARY_FAILURE), the other SA kept;
+ * with another SPI the child SA installs. */
+static void spi_collision_responder(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    other_outbound();
+    ike_x25519_keypair(pub, priv);
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 1 && other_intact());
+    CHECK(z.stats.spi_collisions == 1);
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK(count_sas() == 3 && other_intact());
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
+ * SPI spi. */
+static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                           uint64_t *ctr)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    uint8_t chain[1024], pub[32], priv[32], nonce[32];
+    struct ike_writer w;
+    size_t clen = 0;
+
+    ike_x25519_keypair(pub, priv);
+    randombytes_buf(nonce, sizeof nonce);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    sodium_memzero(priv, sizeof priv);
+    return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                    msg, ctr);
+}
+
+/* Initiator: the peer answers zike's rekey with the SPI of another peer's
+ * outbound SA.  zike installs nothing, deletes the peer's half, and asks
+ * again; the second answer installs. */
+static void spi_collision_initiator(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_delete d;
+    struct child_sa *c;
+    uint32_t first_spi_in;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    other_outbound();
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = sa->children) != NULL && count_sas() == 3);
+    nsent = 0;
+    c->want_rekey = true;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && nsent == 1);
+    first_spi_in = sa->req.spi_in;
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.stats.spi_collisions == 1);
+    CHECK(count_sas() == 3 && other_intact());
+    /* The peer's half goes: a DELETE of the inbound SPI zike offered. */
+    CHECK(sa->req.kind == REQ_DELETE_CHILD && nsent == 2);
+    CHECK(open_sent(sa, 1, &m, copy) == IKE_OK &&
+          ike_find(&m, IKE_PL_DELETE) != NULL &&
+          ike_parse_delete(ike_find(&m, IKE_PL_DELETE), &d) == IKE_OK &&
+          d.count == 1 && (uint32_t)(d.spis[0] << 24 | d.spis[1] << 16 |
+                                     d.spis[2] << 8 | d.spis[3]) ==
+                              first_spi_in);
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    /* Asked again after a short delay, with a fresh SPI. */
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.spi_in != first_spi_in);
+    len = child_answer(sa, 0x6003, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 5 && other_intact());
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6003);
+    sodium_memzero(priv, sizeof priv);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* TEMPORARY_FAILURE for a new child SA: zike asks again, although nothing
+ * asks it to any more (the ACQUIRE is cleared here, as the child SA of an
+ * IKE_AUTH has none). */
+static void temporary_failure_retried(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    uint8_t chain[16];
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    zike_policy_in(&z, "pol", "peer", 0, 0);
+    spd_acquire(z.sad, "pol");
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0);
+    CHECK_OK(zesp_policy_acquire_done(z.sad, "pol"));
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL,
+                 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && strcmp(sa->req.policy, "pol") == 0);
+    len = child_answer(sa, 0x6004, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 int main(void)
 {
     harness_setup();
@@ -987,6 +1176,9 @@ int main(void)
     RUN(reflected_init_and_auth);
     RUN(policy_of_another_peer);
     RUN(identity_type);
+    RUN(spi_collision_responder);
+    RUN(spi_collision_initiator);
+    RUN(temporary_failure_retried);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
