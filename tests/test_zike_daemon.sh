@@ -5,7 +5,9 @@
 # that it has no authentication; --capture files are never followed
 # through a symbolic link nor reused; zikectl's JSON is valid for any name
 # and whole past 64 KiB; retransmissions and the give-up are logged with
-# their count and endpoint.
+# their count and endpoint; an authenticated peer naming a policy it does
+# not serve is refused with a notify, and that policy's SAs and traffic
+# are untouched.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -131,6 +133,47 @@ ok $? "an unreachable peer: the give-up is logged"
 ok $? "each retransmission is logged at debug with its endpoint"
 grep -q "peer nobody: no answer to IKE_SA_INIT (message ID 0) at tcp://127.0.0.1:$(port 7), sent 4 times over [0-9]* ms" "$work/lone.log"
 ok $? "the give-up names the count and the endpoint"
+
+# ---- an authenticated peer naming another peer's policy --------------------------
+# bob and carol share the policy "audit" on manual SAs; alice, a peer of
+# bob's for "orders" only, asks bob for a child SA of "audit".
+k1=$("$b/tools/zesp" keygen) k2=$("$b/tools/zesp" keygen)
+manual() {  # manual NAME PEER OUT IN
+    cat > "$work/$1-sas.yaml" <<EOT
+sas:
+  - { spi: $3, direction: out, key: "$( [ "$3" = 0x00c0ffee ] && echo "$k1" || echo "$k2")", peer: $2 }
+  - { spi: $4, direction: in, key: "$( [ "$4" = 0x00c0ffee ] && echo "$k1" || echo "$k2")", peer: $2 }
+policies:
+  - { name: audit, peer: $2, out: $3, in: [$4] }
+EOT
+    "$b/tools/zesp" --sad "$work/$1.sad" load "$work/$1-sas.yaml" > /dev/null
+}
+manual bob2 carol 0x00c0ffee 0x00decade && manual carol bob 0x00decade 0x00c0ffee
+ok $? "bob and carol hold manual SAs for policy audit"
+conf bob2 "$(port 8)" "rekey-overlap: 200" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+conf alice2 "$(port 9)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 8)\", auth: psk, psk: $PSK, start: true, policies: [audit, orders] }"
+sed -i 's/^identity: { id: bob2.example }/identity: { id: bob.example }/; s/^identity: { id: alice2.example }/identity: { id: alice.example }/' "$work/bob2.yaml" "$work/alice2.yaml"
+sas_of() { ZESP_SAD="$work/$1.sad" "$b/tools/zesp" sa list | awk '{ print $1, $2, $6 }'; ZESP_SAD="$work/$1.sad" "$b/tools/zesp" policy list | grep audit; }
+sas_of bob2 > "$work/audit.before"
+"$zike" -c "$work/bob2.yaml" 2> "$work/bob2.log" &
+pids="$pids $!"
+"$zike" -c "$work/alice2.yaml" 2> "$work/alice2.log" &
+pids="$pids $!"
+until_ok 20 grep -q "peer alice: asked for a child SA of policy 'audit', which it does not serve: refused" "$work/bob2.log"
+ok $? "bob refuses alice's child SA for audit, and says why"
+until_ok 10 grep -q "peer bob: no child SA for policy audit (notify 38)" "$work/alice2.log"
+ok $? "alice is told with a notify (TS_UNACCEPTABLE, 38)"
+"$b/examples/policy_pingpong" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/srv.out" 2>&1 &
+srv=$!
+"$b/examples/policy_pingpong" --sad "$work/bob2.sad" --policy audit --connect "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/cli.out" 2>&1
+ok $? "bob and carol still exchange 20 messages each way on audit"
+wait $srv
+until_ok 10 grep -q "peer bob: IKE SA established" "$work/alice2.log"
+sas_of bob2 | diff "$work/audit.before" - > /dev/null
+ok $? "audit's SAs and policy on bob are as they were, past the rekey overlap"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log; do echo "== $f"; tail -n 8 "$f"; done
