@@ -95,13 +95,13 @@ grep -h "answered" "$work/w1.out" "$work/w2.out"
 grep -h "refused a request" "$work/w1.err" "$work/w2.err" | sed 's/^/  /'
 
 say "5. summary"
-rej() {  # host, kind: the refusals of that kind counted in its SAD
-    "$build/tools/zesp" --sad "$work/$1.sad" --json stats 2> /dev/null |
-        grep -o "\"$2\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {print s + 0}'
-}
-icv=$(($(rej w1 icv) + $(rej w2 icv)))
-bind=$(($(rej w1 binding) + $(rej w2 binding)))
-replay=$(($(rej w1 replay) + $(rej w2 replay)))
+# Counted from what the workers said: the SAD's counters of an SA go with
+# it, and the group SA of request 30 is retired 3 s after the rekey, which
+# a loaded machine may reach before this summary.
+refused() { grep -h "refused a request: $1" "$work/w1.err" "$work/w2.err" | wc -l; }
+icv=$(refused "integrity check failed")
+bind=$(refused "clear frames differ")
+replay=$(refused "replayed message")
 answered=$(sed -n 's/.* \([0-9]*\) answered, .*/\1/p' "$work/client.out")
 rekeys=$(ctl ks groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
 workers=$(sed -n 's/.* \([0-9]*\) workers answered/\1/p' "$work/client.out")
