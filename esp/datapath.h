@@ -33,6 +33,7 @@ struct out_ctx {
 };
 
 struct in_ctx {
+    const char *policy;     /* the receiver's, checked; NULL: unchecked */
     struct zesp_sad *sad;
     struct sa_ref ref;
     struct window_ref win;
@@ -55,13 +56,17 @@ int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
 int out_seal_message(struct out_ctx *ctx, uint8_t *pkt);
 
 /* Inbound: every check that changes no state, then the decryption, and on
- * a signed group SA the source signature (*payload_len then excludes it). */
-int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
-            struct in_ctx *ctx, size_t *payload_len, uint8_t *next_header);
+ * a signed group SA the source signature (*payload_len then excludes it).
+ * The packet decrypted is at dst (len bytes), pkt itself when in place. */
+int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
+            uint8_t *dst, struct in_ctx *ctx, size_t *payload_len,
+            uint8_t *next_header);
 /* After every other check passed: mark the sequence number, count. */
 int in_commit(struct in_ctx *ctx, size_t payload_len);
-/* Count a rejection against the SA (or the SAD if no SA was found). */
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err);
+/* Count a rejection by kind for the host, the SA (if one was found) and
+ * the policy: the one received on, else the one the SA serves. */
+void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+                     const char *policy);
 
 int lifetime_check(struct sa_slot *s, uint64_t now);
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include <sodium.h>
+#include <zmq.h>
 
 #include "transform.h"
 #include "zesp.h"
@@ -27,6 +28,12 @@ static const char *const messages[] = {
     [ZESP_EACQUIRE - ZESP_EBASE] = "the policy has no security association yet; the key daemon was asked for one",
     [ZESP_ECONFIG - ZESP_EBASE] = "invalid configuration",
     [ZESP_ESIGNATURE - ZESP_EBASE] = "source signature does not verify: the message is not from the group sender it names",
+    [ZESP_ESADOWNER - ZESP_EBASE] = "the SA database file belongs to another user: refused, it could have been planted to read the keys put in it (remove it, or use a path in a directory only you can write)",
+    [ZESP_ESADMODE - ZESP_EBASE] = "other users may read or write the SA database file: refused (chmod 600 it, or 660 for a group-shared SAD, after checking who changed it)",
+    [ZESP_ESADGROUP - ZESP_EBASE] = "the SA database file's group may read or write it, and this process did not ask for a group-shared SAD (ZESP_SAD_GROUP, zesp --group)",
+    [ZESP_ESADLINK - ZESP_EBASE] = "the SA database path is a symbolic link: refused (give the file's real path)",
+    [ZESP_ESADDIR - ZESP_EBASE] = "the SA database's directory is not private: it must belong to this user and be writable by nobody else",
+    [ZESP_EPOLICY - ZESP_EBASE] = "message under a security association that does not serve the policy received on: another peer's or another group's SA",
     [ZESP_ENOSTATE - ZESP_EBASE] = "the state directory for manual keys' sequence records does not exist: if these keys were never used, make it with 'zesp state init'; if it was lost, install new keys",
     [ZESP_ESTATEUNSAFE - ZESP_EBASE] = "the state directory or a sequence record is unsafe: it must be a directory (a regular file), not a symbolic link, owned by this user or root and not writable by others",
     [ZESP_ESTATEDAMAGED - ZESP_EBASE] = "a manual key's sequence record is damaged: where its numbering stands is unknown; install a new key",
@@ -34,11 +41,26 @@ static const char *const messages[] = {
     [ZESP_ESTATEDIR - ZESP_EBASE] = "this SA database keeps its manual keys' sequence records in another state directory: install with that one (zesp --state-dir, $ZESP_STATE_DIR)",
 };
 
+static const char *const rejection_names[ZESP_REJ_COUNT] = {
+    [ZESP_REJ_MALFORMED] = "malformed", [ZESP_REJ_NOSA] = "nosa",
+    [ZESP_REJ_REPLAY] = "replay",       [ZESP_REJ_OLD] = "old",
+    [ZESP_REJ_ICV] = "icv",             [ZESP_REJ_EXPIRED] = "expired",
+    [ZESP_REJ_BINDING] = "binding",     [ZESP_REJ_TOOBIG] = "toobig",
+    [ZESP_REJ_SIGNATURE] = "signature", [ZESP_REJ_POLICY] = "policy",
+};
+
+const char *zesp_rejection_name(unsigned kind)
+{
+    return kind < ZESP_REJ_COUNT ? rejection_names[kind] : "unknown";
+}
+
 const char *zesp_strerror(int err)
 {
     if (err > ZESP_EBASE && err < ZESP_ELAST)
         return messages[err - ZESP_EBASE];
-    return strerror(err);
+    /* libzmq's own codes (EFSM, ETERM, ...) sit above the system's, and
+     * zmq_strerror knows them as well as every errno. */
+    return zmq_strerror(err);
 }
 
 int zesp_init(void)

@@ -77,8 +77,9 @@ void zesp_buf_free(uint8_t *buf)
     free(buf);
 }
 
-int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
-              uint8_t *esp, size_t esp_size, zesp_msg *msg)
+int zesp_open_policy(zesp_sad *sad, const char *policy,
+                     const zesp_frame *frames, size_t nframes, uint8_t *esp,
+                     size_t esp_size, zesp_msg *msg)
 {
     int err;
 
@@ -88,9 +89,15 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
     for (size_t i = 0; i < nframes; i++)
         if ((err = msg_push_pre(msg, frames[i].data, frames[i].size)) != 0)
             return fail(err);
-    if ((err = msg_open(sad, msg, esp, esp_size)) != 0)
+    if ((err = msg_open(sad, policy, msg, esp, esp_size, esp)) != 0)
         return fail(err);
     return 0;
+}
+
+int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
+              uint8_t *esp, size_t esp_size, zesp_msg *msg)
+{
+    return zesp_open_policy(sad, NULL, frames, nframes, esp, esp_size, msg);
 }
 
 size_t zesp_esp_bytes(size_t payload_len)
@@ -123,7 +130,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
                      uint8_t **payload, size_t *payload_len,
                      uint8_t *next_header, uint32_t *spi, uint64_t *seq)
 {
-    struct in_ctx ctx;
+    struct in_ctx ctx = { .policy = NULL };    /* any inbound SA */
     size_t plen;
     uint8_t nh;
     int err;
@@ -133,10 +140,10 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
         return fail(EINVAL);
     *payload = NULL;
     *payload_len = 0;
-    if ((err = in_open(sad, pkt, len, &ctx, &plen, &nh)) == 0)
+    if ((err = in_open(sad, pkt, len, pkt, &ctx, &plen, &nh)) == 0)
         err = in_commit(&ctx, plen);
     if (err != 0) {
-        count_rejection(sad, ctx.ref.slot, err);
+        count_rejection(sad, ctx.ref.slot, err, NULL);
         return fail(err);
     }
     *payload = pkt + ZESP_HEADERBYTES;

@@ -9,6 +9,7 @@
 #include "replay.h"
 #include "seqstate.h"
 #include "sign.h"
+#include "spd.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
 static uint32_t frame_sender(const uint8_t *pkt)
@@ -43,34 +44,52 @@ static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
                        pkt, *payload_len, payload_len);
 }
 
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err)
+static int rejection_kind(int err)
 {
-    static const struct { int err; enum sa_counter c; } map[] = {
-        { ZESP_EMALFORMED, CNT_REJ_MALFORMED },
-        { ZESP_EREPLAY, CNT_REJ_REPLAY },
-        { ZESP_EOLD, CNT_REJ_OLD },
-        { ZESP_EICV, CNT_REJ_ICV },
-        { ZESP_EEXPIRED, CNT_REJ_EXPIRED },
-        { ZESP_EBINDING, CNT_REJ_BINDING },
-        { ZESP_ETOOBIG, CNT_REJ_TOOBIG },
-        { ZESP_ESIGNATURE, CNT_REJ_SIGNATURE },
+    static const struct { int err; enum zesp_rejection kind; } map[] = {
+        { ZESP_EMALFORMED, ZESP_REJ_MALFORMED },
+        { ZESP_ENOSA, ZESP_REJ_NOSA },
+        { ZESP_EREPLAY, ZESP_REJ_REPLAY },
+        { ZESP_EOLD, ZESP_REJ_OLD },
+        { ZESP_EICV, ZESP_REJ_ICV },
+        { ZESP_EEXPIRED, ZESP_REJ_EXPIRED },
+        { ZESP_EBINDING, ZESP_REJ_BINDING },
+        { ZESP_ETOOBIG, ZESP_REJ_TOOBIG },
+        { ZESP_ESIGNATURE, ZESP_REJ_SIGNATURE },
+        { ZESP_EPOLICY, ZESP_REJ_POLICY },
     };
 
-    if (slot == NULL) {
-        if (err == ZESP_ENOSA)
-            atomic_fetch_add(&sad->hdr->rejected_nosa, 1);
-        else if (err == ZESP_EMALFORMED)
-            atomic_fetch_add(&sad->hdr->rejected_malformed, 1);
-        return;
-    }
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].err == err)
-            sa_count(slot, map[i].c, 1);
+            return (int)map[i].kind;
+    return -1;
 }
 
-int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
-            struct in_ctx *ctx, size_t *payload_len, uint8_t *next_header)
+void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+                     const char *policy)
 {
+    int kind = rejection_kind(err);
+
+    if (kind < 0)
+        return;
+    atomic_fetch_add_explicit(&sad->hdr->rejected[kind], 1,
+                              memory_order_relaxed);
+    if (slot != NULL)
+        sa_count(slot, CNT_REJ(kind), 1);
+    else if (err == ZESP_ENOSA)
+        atomic_fetch_add(&sad->hdr->rejected_nosa, 1);
+    else if (err == ZESP_EMALFORMED)
+        atomic_fetch_add(&sad->hdr->rejected_malformed, 1);
+    if (policy != NULL || slot != NULL)
+        spd_count_rejection(sad, policy, slot ? slot->spi : 0,
+                            (enum zesp_rejection)kind);
+}
+
+int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
+            uint8_t *dst, struct in_ctx *ctx, size_t *payload_len,
+            uint8_t *next_header)
+{
+    struct window_ref *w = &ctx->win;
     struct sa_slot *s;
     int err;
 
@@ -81,53 +100,69 @@ int in_open(struct zesp_sad *sad, uint8_t *pkt, size_t len,
     if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
         return err;
     s = ctx->ref.slot;
-    ctx->ec.t = transform_find(s->transform);
+    /* The receiver's policy first: an SA that does not serve it is
+     * refused whatever the message holds (RFC 4301 5.2). */
+    if (ctx->policy != NULL &&
+        (err = spd_serves_in(sad, ctx->policy, s->spi)) != 0)
+        return err;
+    /* What indexes memory is read once from the shared slot and bounded
+     * by this process's own copy of the layout. */
+    if ((ctx->ec.t = transform_find(s->transform)) == NULL)
+        return ZESP_EBADSAD;
+    w->words = s->window_words;
+    w->window = s->replay_window;
+    if ((err = replay_bounds(w->words, w->window,
+                             sad->lay.max_window_words)) != 0)
+        return err;
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
-    if (len > sad->hdr->max_message + ESP_MIN_BYTES + 3U)
+    if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U)
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
     if ((err = lifetime_check(s, sad_now())) != 0)
         return err;
-    sad_window(sad, &ctx->ref, &ctx->win);
+    sad_window(sad, &ctx->ref, w);
     ctx->seq = load_be32(pkt + 4);
     if (ctx->ec.esn) {
-        uint64_t top = atomic_load_explicit(ctx->win.top, memory_order_acquire);
-        ctx->seq = replay_infer_esn(top, s->replay_window, (uint32_t)ctx->seq);
+        uint64_t top = atomic_load_explicit(w->top, memory_order_acquire);
+        ctx->seq = replay_infer_esn(top, w->window, (uint32_t)ctx->seq);
         /* RFC 4303 A2 reads a number below the window as one of the next
          * epoch, whose ICV then fails.  Half an epoch ahead is no credible
          * gap in a sender's numbering: call it what it is, too old. */
         if (ctx->seq - top > ESN_MAX_AHEAD && ctx->seq > top)
             return ZESP_EOLD;
     }
-    if (ctx->seq <= s->floor)       /* received before a manual key's reload */
-        return ZESP_EOLD;
-    if ((err = replay_check(ctx->win.top, ctx->win.ring, s->window_words,
-                            s->replay_window, ctx->seq)) != 0)
+    if ((err = replay_check(w->top, w->ring, w->words, w->window,
+                            ctx->seq)) != 0)
         return err;
-    if ((err = esp_open(&ctx->ec, ctx->seq, pkt, len, payload_len,
-                        next_header)) != 0)
+    if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, len, dst, payload_len,
+                           next_header)) != 0)
         return err;
     if (!sad_ref_valid(&ctx->ref))
         return ZESP_ENOSA;
     if (s->flags & ZESP_SA_SIGNED)
-        return check_source(ctx, pkt, payload_len, *next_header);
+        return check_source(ctx, dst, payload_len, *next_header);
     return 0;
 }
 
 int in_commit(struct in_ctx *ctx, size_t payload_len)
 {
     struct sa_slot *s = ctx->ref.slot;
+    struct window_ref *w = &ctx->win;
     int err = 0;
 
     /* A manual key's record covers a number before it is accepted. */
     if (ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
         err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
     if (err == 0)
-        err = replay_commit(ctx->win.top, ctx->win.ring, s->window_words,
-                            s->replay_window, ctx->seq);
-    if (err == 0)
-        lifetime_charge_in(s, payload_len, sad_now());
-    return err;
+        err = replay_commit(w->top, w->ring, w->words, w->window, ctx->seq);
+    if (err != 0)
+        return err;
+    /* A window of this process alone: the host's top stays current, for
+     * the processes that attach later (sad_own_window). */
+    if (w->top != &s->seq)
+        replay_raise(&s->seq, ctx->seq);
+    lifetime_charge_in(s, payload_len, sad_now());
+    return 0;
 }

@@ -35,6 +35,7 @@ void zesp_msg_free(zesp_msg *msg)
     free(msg->parts);
     free(msg->pre);
     free(msg->view.body);
+    free(msg->own);
     free(msg);
 }
 
@@ -51,24 +52,38 @@ int msg_push_pre(zesp_msg *msg, const void *data, size_t size)
     return 0;
 }
 
-int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size)
+uint8_t *msg_own_buffer(zesp_msg *msg, size_t size)
 {
-    struct in_ctx ctx;
+    uint8_t *bigger;
+
+    if (size <= msg->own_cap)
+        return msg->own;
+    if ((bigger = realloc(msg->own, size)) == NULL)
+        return NULL;
+    msg->own = bigger;
+    msg->own_cap = size;
+    return bigger;
+}
+
+int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
+             const uint8_t *esp, size_t esp_size, uint8_t *dst)
+{
+    struct in_ctx ctx = { .policy = policy };
     size_t payload_len;
     uint8_t nh;
     int err;
 
-    err = in_open(sad, esp, esp_size, &ctx, &payload_len, &nh);
+    err = in_open(sad, esp, esp_size, dst, &ctx, &payload_len, &nh);
     if (err == 0 && nh != ((ctx.ref.slot->flags & ZESP_SA_SIGNED)
                                ? ZESP_NEXT_HEADER_SIGNED : ZESP_NEXT_HEADER))
         err = ZESP_EMALFORMED;
     if (err == 0)
-        err = message_decode(esp + ZESP_HEADERBYTES, payload_len, msg->pre,
+        err = message_decode(dst + ZESP_HEADERBYTES, payload_len, msg->pre,
                              msg->npre, &msg->view);
     if (err == 0)
         err = in_commit(&ctx, payload_len);
     if (err != 0) {
-        count_rejection(sad, ctx.ref.slot, err);
+        count_rejection(sad, ctx.ref.slot, err, policy);
         msg->view.nclear = 0;
         msg->view.nbody = 0;
         return err;
@@ -77,6 +92,7 @@ int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size)
     msg->seq = ctx.seq;
     msg->sender_id = ctx.ref.slot->sender_id;
     memcpy(msg->peer, ctx.ref.slot->peer, sizeof msg->peer);
+    msg->peer[sizeof msg->peer - 1U] = '\0';     /* shared memory */
     return 0;
 }
 

@@ -19,12 +19,18 @@ struct zesp_msg {
     uint64_t seq;
     uint32_t sender_id;      /* the group sender's window that accepted it */
     char peer[ZESP_PEER_MAX];
+    uint8_t *own;            /* a frame ZeroMQ shares, decrypted apart */
+    size_t own_cap;
 };
 
 void msg_reset(zesp_msg *msg);
 int msg_push_pre(zesp_msg *msg, const void *data, size_t size);
 /* Verify the ESP frame against the views in msg->pre; fills the rest of msg.
- * Returns 0 or an error code (counted). */
-int msg_open(zesp_sad *sad, zesp_msg *msg, uint8_t *esp, size_t esp_size);
+ * The frame decrypted goes to dst (esp itself: in place).  With a policy,
+ * only under an SA that serves it.  Returns 0 or an error code (counted). */
+int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
+             const uint8_t *esp, size_t esp_size, uint8_t *dst);
+/* Room for a frame of size bytes that belongs to msg alone. */
+uint8_t *msg_own_buffer(zesp_msg *msg, size_t size);
 
 #endif

@@ -54,7 +54,8 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         return err;
     }
     s = ctx->ref.slot;
-    ctx->ec.t = transform_find(s->transform);
+    if ((ctx->ec.t = transform_find(s->transform)) == NULL)
+        return ZESP_EBADSAD;      /* the shared slot was damaged */
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
     /* Only zesp messages are signed: the raw API's payloads have no room
@@ -62,8 +63,8 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->sign = message && (s->flags & ZESP_SA_SIGNED);
     ctx->msg_len = payload_len;
     ctx->payload_len = payload_len + (ctx->sign ? ZESP_SIGNBYTES : 0U);
-    if (ctx->payload_len > sad->hdr->max_message) {
-        sa_count(s, CNT_REJ_TOOBIG, 1);
+    if (ctx->payload_len > sad->lay.max_message) {
+        sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
         return ZESP_ETOOBIG;
     }
     if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)

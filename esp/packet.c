@@ -145,11 +145,12 @@ static int check_trailer(const uint8_t *body, size_t clen,
     return 0;
 }
 
-int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
-             size_t len, size_t *payload_len, uint8_t *next_header)
+int esp_open_to(const struct esp_crypto *ec, uint64_t seq, const uint8_t *pkt,
+                size_t len, uint8_t *dst, size_t *payload_len,
+                uint8_t *next_header)
 {
     uint8_t nonce[NONCE_BYTES], ad[AAD_ESN_BYTES];
-    uint8_t *body = pkt + ZESP_HEADERBYTES;
+    uint8_t *body = dst + ZESP_HEADERBYTES;
     size_t clen;
     int rc;
 
@@ -160,12 +161,25 @@ int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
 
     if (ec->t->encrypts) {
         size_t adlen = crypt_aad(ec, pkt, seq, ad);
-        rc = transform_open(ec->t, ec->k, body, body, clen, body + clen, ad,
-                            adlen, nonce);
+        /* Out of place: the header copied, the payload decrypted across,
+         * the ICV read where it came. */
+        if (dst != pkt)
+            memcpy(dst, pkt, ZESP_HEADERBYTES);
+        rc = transform_open(ec->t, ec->k, body, pkt + ZESP_HEADERBYTES, clen,
+                            pkt + ZESP_HEADERBYTES + clen, ad, adlen, nonce);
     } else {
-        rc = null_auth(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce, false);
+        /* Authenticated where it is to be read; null_auth moves bytes. */
+        if (dst != pkt)
+            memcpy(dst, pkt, len);
+        rc = null_auth(ec, dst, ZESP_HEADERBYTES + clen, seq, nonce, false);
     }
     if (rc != 0)
         return ZESP_EICV;
     return check_trailer(body, clen, payload_len, next_header);
+}
+
+int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
+             size_t len, size_t *payload_len, uint8_t *next_header)
+{
+    return esp_open_to(ec, seq, pkt, len, pkt, payload_len, next_header);
 }

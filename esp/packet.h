@@ -36,6 +36,11 @@ int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
  */
 int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
              size_t len, size_t *payload_len, uint8_t *next_header);
+/* The same, leaving pkt as it is: the packet, decrypted, goes to dst (len
+ * bytes; dst == pkt is in place).  For a buffer others may be reading. */
+int esp_open_to(const struct esp_crypto *ec, uint64_t seq, const uint8_t *pkt,
+                size_t len, uint8_t *dst, size_t *payload_len,
+                uint8_t *next_header);
 
 static inline uint32_t load_be32(const uint8_t *p)
 {

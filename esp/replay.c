@@ -98,11 +98,8 @@ int replay_commit(_Atomic uint64_t *top_p, _Atomic uint64_t *ring,
     if (seq == 0)
         return ZESP_EOLD;
     /* Raise the top first, so that no entry is ever newer than the top. */
-    while (seq > top &&
-           !atomic_compare_exchange_weak_explicit(top_p, &top, seq,
-                                                  memory_order_acq_rel,
-                                                  memory_order_acquire))
-        ;
+    if (seq > top)
+        replay_raise(top_p, seq);
     entry = atomic_load_explicit(slot, memory_order_acquire);
     do {
         top = atomic_load_explicit(top_p, memory_order_acquire);
@@ -124,4 +121,42 @@ int replay_commit(_Atomic uint64_t *top_p, _Atomic uint64_t *ring,
                                                     memory_order_acq_rel,
                                                     memory_order_acquire));
     return 0;
+}
+
+int replay_bounds(uint32_t words, uint32_t window, uint32_t max_words)
+{
+    if (words == 0 || (words & (words - 1U)) != 0 || words > max_words ||
+        window < ZESP_REPLAY_WINDOW_MIN || window / BLOCK_BITS + 2U > words)
+        return ZESP_EBADSAD;
+    return 0;
+}
+
+void replay_start(_Atomic uint64_t *top_p, _Atomic uint64_t *ring,
+                  uint32_t words, uint64_t start)
+{
+    uint64_t top_block = start >> BLOCK_SHIFT;
+
+    for (uint32_t k = 0; k < words; k++)
+        atomic_store_explicit(&ring[k], 0, memory_order_relaxed);
+    /* The top's own block up to its bit, every block below it whole. */
+    for (uint64_t n = 0; n < words && n <= top_block; n++) {
+        uint64_t block = top_block - n;
+        uint64_t bits = n == 0 ? (UINT64_C(2) << (start & (BLOCK_BITS - 1U))) - 1U
+                               : (UINT64_C(1) << BLOCK_BITS) - 1U;
+        atomic_store_explicit(&ring[block & (words - 1U)],
+                              ((uint64_t)(uint32_t)block << 32) | bits,
+                              memory_order_relaxed);
+    }
+    atomic_store_explicit(top_p, start, memory_order_release);
+}
+
+void replay_raise(_Atomic uint64_t *top_p, uint64_t seq)
+{
+    uint64_t top = atomic_load_explicit(top_p, memory_order_relaxed);
+
+    while (seq > top &&
+           !atomic_compare_exchange_weak_explicit(top_p, &top, seq,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+        ;
 }

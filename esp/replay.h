@@ -17,4 +17,15 @@ int replay_check(_Atomic uint64_t *top, const _Atomic uint64_t *ring,
 int replay_commit(_Atomic uint64_t *top, _Atomic uint64_t *ring,
                   uint32_t words, uint32_t window, uint64_t seq);
 
+/* A window that counts every number up to `top` as received (and nothing
+ * above): for a window that must refuse whatever came before it. */
+void replay_start(_Atomic uint64_t *top, _Atomic uint64_t *ring,
+                  uint32_t words, uint64_t start);
+/* Raise *top to seq if below: a top kept beside a window kept elsewhere. */
+void replay_raise(_Atomic uint64_t *top, uint64_t seq);
+
+/* A slot's window size and storage as read once from shared memory, fit
+ * for indexing a ring of max_words entries: 0, or ZESP_EBADSAD. */
+int replay_bounds(uint32_t words, uint32_t window, uint32_t max_words);
+
 #endif

@@ -81,7 +81,7 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
 
 static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 {
-    uint32_t cap = sad->hdr->capacity;
+    uint32_t cap = sad->lay.capacity;
 
     for (uint32_t n = 0; n < cap; n++) {
         uint32_t i = (sad->hdr->free_hint + n) % cap;
@@ -115,15 +115,18 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
     s->soft = p->soft;
     s->hard = p->hard;
     memcpy(s->peer, p->peer, sizeof s->peer);
-    /* Outbound: the last number sent; inbound: the window's top. */
-    atomic_store(&s->seq, st ? st->seq : p->next_seq ? p->next_seq - 1U : 0U);
+    /* Outbound: the last number sent; inbound: the window's top, every
+     * number up to it refused.  A manual key starts where its record says. */
+    s->seq_start = st ? st->seq : p->next_seq ? p->next_seq - 1U : 0U;
+    if (p->direction == ZESP_DIR_IN)
+        replay_start(&s->seq, s->window, s->window_words, s->seq_start);
+    else
+        atomic_store(&s->seq, s->seq_start);
     seqstate_fill_slot(s, st);
     atomic_store(&s->soft_expired, 0);
     atomic_store(&s->hard_expired, 0);
     for (int c = 0; c < CNT_COUNT; c++)
         atomic_store(&s->counters[c], 0);
-    for (uint32_t w = 0; w < s->window_words; w++)
-        atomic_store(&s->window[w], 0);
     memcpy(k->key, p->key, sizeof k->key);
     memcpy(k->salt, p->key + sizeof k->key, sizeof k->salt);
     sodium_memzero(k->sign_key, sizeof k->sign_key);
@@ -168,7 +171,7 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
         return fail(err);
     if (replay_words(p->replay_window ? p->replay_window
                                       : ZESP_REPLAY_WINDOW_DEFAULT) >
-        sad->hdr->max_window_words)
+        sad->lay.max_window_words)
         return fail(EINVAL);
     if ((p->flags & ZESP_SA_MANUAL) &&
         (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0)
@@ -201,7 +204,7 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
 
 static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
 {
-    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
+    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
 }
 
 /* Writers only: free a slot, its key wiped first.  Readers holding a
@@ -237,7 +240,7 @@ static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi)
     uint32_t removed = 0;
 
     for (uint32_t i = 0;
-         i < sad->hdr->capacity && atomic_load(&sad->hdr->group_in) > 0; i++) {
+         i < sad->lay.capacity && atomic_load(&sad->hdr->group_in) > 0; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE && s->spi == spi &&
             slot_is_group_in(s)) {
@@ -285,7 +288,7 @@ int zesp_sad_expire(zesp_sad *sad)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE && hard_expired(s, now)) {
             sa_remove(sad, s);
@@ -298,7 +301,7 @@ int zesp_sad_expire(zesp_sad *sad)
 
 int sad_flush_sas(struct zesp_sad *sad)
 {
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->state) == SLOT_LIVE)
             sa_remove(sad, s);
@@ -327,15 +330,17 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     }
     info->stats.messages = atomic_load(&s->counters[CNT_MESSAGES]);
     info->stats.bytes = atomic_load(&s->counters[CNT_BYTES]);
-    info->stats.rejected_malformed = atomic_load(&s->counters[CNT_REJ_MALFORMED]);
-    info->stats.rejected_replay = atomic_load(&s->counters[CNT_REJ_REPLAY]);
-    info->stats.rejected_old = atomic_load(&s->counters[CNT_REJ_OLD]);
-    info->stats.rejected_icv = atomic_load(&s->counters[CNT_REJ_ICV]);
-    info->stats.rejected_expired = atomic_load(&s->counters[CNT_REJ_EXPIRED]);
-    info->stats.rejected_binding = atomic_load(&s->counters[CNT_REJ_BINDING]);
-    info->stats.rejected_toobig = atomic_load(&s->counters[CNT_REJ_TOOBIG]);
-    info->stats.rejected_signature =
-        atomic_load(&s->counters[CNT_REJ_SIGNATURE]);
+#define REJ(kind) atomic_load(&s->counters[CNT_REJ(kind)])
+    info->stats.rejected_malformed = REJ(ZESP_REJ_MALFORMED);
+    info->stats.rejected_replay = REJ(ZESP_REJ_REPLAY);
+    info->stats.rejected_old = REJ(ZESP_REJ_OLD);
+    info->stats.rejected_icv = REJ(ZESP_REJ_ICV);
+    info->stats.rejected_expired = REJ(ZESP_REJ_EXPIRED);
+    info->stats.rejected_binding = REJ(ZESP_REJ_BINDING);
+    info->stats.rejected_toobig = REJ(ZESP_REJ_TOOBIG);
+    info->stats.rejected_signature = REJ(ZESP_REJ_SIGNATURE);
+    info->stats.rejected_policy = REJ(ZESP_REJ_POLICY);
+#undef REJ
     info->peer[sizeof info->peer - 1] = '\0';
 }
 
@@ -405,7 +410,7 @@ int zesp_sa_foreach(zesp_sad *sad,
 {
     if (sad == NULL || fn == NULL)
         return fail(EINVAL);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
         zesp_sa_info info;

@@ -25,13 +25,17 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 3U    /* 2: group SAs; 3: manual keys' records */
+#define SAD_VERSION 4U    /* 2: group SAs; 3: seq_start, host-wide counters;
+                             4: manual keys' records */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
 #define SAD_POLICIES_DEFAULT 256U
 #define SAD_POLICIES_MAX (1U << 16)
 #define SAD_SPINS_BEFORE_CHECK 256U
+/* The lock word of a robust futex (linux/futex.h). */
+#define FUTEX_OWNER_DIED_BIT 0x40000000U
+#define FUTEX_TID_BITS 0x3fffffffU
 #ifndef SAD_SPINS_GIVE_UP                /* fuzzing sets it lower */
 #define SAD_SPINS_GIVE_UP (256U * 10000U)    /* 10,000 yields: about 1 s */
 #endif
@@ -59,7 +63,7 @@ static uint32_t pow2_at_least(uint32_t n)
  * system offers them for this kind of memory, make the TLB misses go away
  * (bench/README.md has the figures).  Only a hint: nothing depends on it.
  */
-static void map_hint(void *map, size_t bytes)
+void sad_map_hint(void *map, size_t bytes)
 {
 #ifdef MADV_HUGEPAGE
     (void)madvise(map, bytes, MADV_HUGEPAGE);
@@ -135,7 +139,7 @@ static void layout_derive(struct sad_header *h)
 }
 
 /* The layout a SAD with these options has; 0 or EINVAL. */
-static int layout_plan(const zesp_sad_opts *opts, struct sad_header *h)
+int sad_layout_plan(const zesp_sad_opts *opts, struct sad_header *h)
 {
     uint32_t capacity = opts && opts->capacity ? opts->capacity
                                                : SAD_CAPACITY_DEFAULT;
@@ -162,7 +166,7 @@ static int layout_plan(const zesp_sad_opts *opts, struct sad_header *h)
 }
 
 /* Is the header one this code can trust, for a file of `size` bytes? */
-static int layout_check(const struct sad_header *h, uint64_t size)
+int sad_layout_check(const struct sad_header *h, uint64_t size)
 {
     struct sad_header want;
     uint8_t sum[16];
@@ -191,12 +195,21 @@ static int layout_check(const struct sad_header *h, uint64_t size)
     return 0;
 }
 
-static void sad_attach(struct zesp_sad *sad, uint8_t *map)
+/* Attach to a mapping whose header `h` (a private copy) was checked. */
+void sad_attach(struct zesp_sad *sad, uint8_t *map,
+                       const struct sad_header *h)
 {
-    struct sad_header *h = (struct sad_header *)map;
-
-    sad->hdr = h;
-    sad->map_bytes = h->total_bytes;
+    sad->hdr = (struct sad_header *)map;
+    sad->lay = (struct sad_layout){
+        .capacity = h->capacity,
+        .index_size = h->index_size,
+        .max_window_words = h->max_window_words,
+        .policy_capacity = h->policy_capacity,
+        .slot_bytes = h->slot_bytes,
+        .keys_bytes = h->keys_bytes,
+        .total_bytes = h->total_bytes,
+        .max_message = h->max_message,
+    };
     sad->index = (_Atomic uint32_t *)(map + h->index_off);
     sad->slots = map + h->slots_off;
     sad->keys = (struct sa_key *)(map + h->keys_off);
@@ -207,13 +220,13 @@ static void sad_attach(struct zesp_sad *sad, uint8_t *map)
 }
 
 /* Fill fresh (zeroed) memory with an empty SAD of the planned layout. */
-static int sad_format(uint8_t *map, const struct sad_header *plan)
+int sad_format(uint8_t *map, const struct sad_header *plan)
 {
     memcpy(map, plan, sizeof *plan);
     return mutex_init_shared(&((struct sad_header *)map)->lock) ? ENOMEM : 0;
 }
 
-static struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
+struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
 {
     struct zesp_sad *sad;
 
@@ -232,7 +245,7 @@ zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
     uint8_t *map;
     int err;
 
-    if ((err = layout_plan(opts, &plan)) != 0) {
+    if ((err = sad_layout_plan(opts, &plan)) != 0) {
         errno = err;
         return NULL;
     }
@@ -244,196 +257,58 @@ zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
         free(sad);
         return NULL;
     }
-    map_hint(map, plan.total_bytes);
+    sad_map_hint(map, plan.total_bytes);
     if ((err = sad_format(map, &plan)) != 0) {
         munmap(map, plan.total_bytes);
         free(sad);
         errno = err;
         return NULL;
     }
-    sad_attach(sad, map);
+    sad_attach(sad, map, &plan);
     return sad;
 }
 
-const char *zesp_sad_default_path(void)
+/*
+ * A window of this process alone refuses what the host accepted before the
+ * process attached: it starts at the host's top (kept current by every
+ * receiver, own windows or not) for the SAs live at attach, and at the top
+ * an SA was installed with for SAs that came later, which this process
+ * has seen from their first message.  So a restarted subscriber accepts
+ * no replay of what came before, and misses nothing sent after.
+ */
+static void own_start(struct own_window *o, uint32_t gen, uint64_t top,
+                      uint32_t words)
 {
-    static char path[4096];
-    const char *env = getenv("ZESP_SAD");
-    const char *run = getenv("XDG_RUNTIME_DIR");
-
-    if (env != NULL && *env)
-        return env;
-    if (geteuid() == 0)
-        return "/run/zesp/sad";
-    if (run != NULL && *run)
-        snprintf(path, sizeof path, "%s/zesp.sad", run);
-    else
-        snprintf(path, sizeof path, "/tmp/zesp-%u.sad", (unsigned)geteuid());
-    return path;
+    replay_start(&o->top, o->ring, words, top);
+    atomic_store_explicit(&o->gen, gen, memory_order_release);
 }
 
-/* Make the file complete under a temporary name, then link it into place,
- * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
-static int sad_create_file(const char *path, const zesp_sad_opts *opts)
+static void own_windows_attach(struct zesp_sad *sad)
 {
-    char tmp[4096 + 32];
-    struct sad_header plan;
-    mode_t mode = opts && opts->mode ? (mode_t)opts->mode : 0600;
-    uint8_t *map;
-    int fd, err;
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
+        uint32_t words = s->window_words;
+        uint64_t top;
 
-    if ((err = layout_plan(opts, &plan)) != 0)
-        return err;
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >=
-        sizeof tmp)
-        return ENAMETOOLONG;
-    if ((fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0)
-        return errno;
-    err = fchmod(fd, mode) ? errno : 0;  /* whatever the umask */
-    /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
-     * some process when it first touches a page of the mapping. */
-    if (!err) {
-        err = posix_fallocate(fd, 0, (off_t)plan.total_bytes);
-        /* A file system without fallocate: size it; blocks come later. */
-        if (err == EOPNOTSUPP || err == EINVAL)
-            err = ftruncate(fd, (off_t)plan.total_bytes) != 0 ? errno : 0;
-    }
-    if (!err) {
-        map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   fd, 0);
-        if (map == MAP_FAILED)
-            err = errno;
-        else {
-            map_hint(map, plan.total_bytes);
-            err = sad_format(map, &plan);
-            if (!err && msync(map, plan.total_bytes, MS_SYNC) != 0)
-                err = errno;
-            munmap(map, plan.total_bytes);
-        }
-    }
-    if (!err && link(tmp, path) != 0)
-        err = errno;
-    close(fd);
-    unlink(tmp);
-    return err;
-}
-
-/* The writers' lock as the file holds it could be damaged too, and glibc
- * trusts it: an owner on an unlocked mutex aborts, a lock word naming a
- * thread that does not exist waits forever.  Refuse such a file. */
-static bool lock_sane(pthread_mutex_t *m)
-{
-#ifdef __GLIBC__
-    pthread_mutex_t ref;
-    bool ok;
-    unsigned tid;
-
-    if (mutex_init_shared(&ref) != 0)
-        return false;
-    ok = m->__data.__kind == ref.__data.__kind;
-    pthread_mutex_destroy(&ref);
-    if (!ok)
-        return false;
-    tid = (unsigned)m->__data.__lock & 0x3fffffffU;   /* FUTEX_TID_MASK */
-    if (tid == 0)
-        return m->__data.__owner == 0;
-    /* Held: by a thread that exists (not this one: it holds nothing
-     * yet), or by one the kernel saw die. */
-    if (tid == (unsigned)gettid())
-        return false;
-    return ((unsigned)m->__data.__lock & 0x40000000U) ||  /* OWNER_DIED */
-           kill((pid_t)tid, 0) == 0 || errno == EPERM;
-#else
-    (void)m;
-    return true;
-#endif
-}
-
-static int sad_map_file(struct zesp_sad *sad, const char *path, int fd)
-{
-    struct sad_header h;
-    struct stat st;
-    uint8_t *map;
-    int err;
-
-    if (fstat(fd, &st) != 0)
-        return errno;
-    if (!S_ISREG(st.st_mode))
-        return ZESP_EBADSAD;
-    if ((size_t)st.st_size < sizeof h)
-        return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-        return ZESP_ESADSIZE;
-    if ((err = layout_check(&h, (uint64_t)st.st_size)) != 0)
-        return err;
-    map = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return errno;
-    map_hint(map, h.total_bytes);
-    /* Checked again in the mapping: the file may have changed meanwhile. */
-    if ((err = layout_check((struct sad_header *)map, h.total_bytes)) != 0) {
-        munmap(map, h.total_bytes);
-        return err;
-    }
-    sad_attach(sad, map);
-    if ((err = sad_sane(sad)) != 0 ||
-        (err = lock_sane(&sad->hdr->lock) ? 0 : ZESP_EBADSAD) != 0) {
-        if (sad->keys_locked)
-            (void)munlock(sad->keys, h.keys_bytes);
-        munmap(map, h.total_bytes);
-        sad->hdr = NULL;
-        return err;
-    }
-    sad->shared = true;
-    snprintf(sad->path, sizeof sad->path, "%s", path);
-    return 0;
-}
-
-static int own_windows_new(struct zesp_sad *sad);
-
-zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
-{
-    struct zesp_sad *sad;
-    int fd, err = 0;
-
-    if (path == NULL)
-        path = zesp_sad_default_path();
-    if ((sad = sad_alloc(opts)) == NULL)
-        return NULL;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        fd = open(path, O_RDWR | O_CLOEXEC);
-        if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {
-            err = sad_create_file(path, opts);
-            if (err != 0 && err != EEXIST)
-                break;
+        if ((gen & 1U) ||
+            atomic_load_explicit(&s->state, memory_order_acquire) !=
+                SLOT_LIVE ||
+            s->direction != ZESP_DIR_IN ||
+            replay_bounds(words, s->replay_window,
+                          sad->lay.max_window_words) != 0)
             continue;
-        }
-        if (fd < 0) {
-            err = errno;
-            break;
-        }
-        err = sad_map_file(sad, path, fd);
-        close(fd);
-        break;
+        top = atomic_load_explicit(&s->seq, memory_order_acquire);
+        if (atomic_load_explicit(&s->gen, memory_order_acquire) == gen)
+            own_start(&sad->own[i], gen, top, words);
     }
-    if (err != 0 || sad->hdr == NULL) {
-        free(sad);
-        errno = err ? err : ENOENT;
-        return NULL;
-    }
-    if ((flags & ZESP_SAD_OWN_WINDOWS) && own_windows_new(sad) != 0) {
-        zesp_sad_free(sad);
-        errno = ENOMEM;
-        return NULL;
-    }
-    return sad;
 }
 
 /* Zeroed memory the kernel hands out as it is touched: windows cost only
  * for the SAs this process receives on. */
-static int own_windows_new(struct zesp_sad *sad)
+int sad_own_windows_new(struct zesp_sad *sad)
 {
-    size_t n = sad->hdr->capacity, words = sad->hdr->max_window_words;
+    size_t n = sad->lay.capacity, words = sad->lay.max_window_words;
 
     if ((sad->own = calloc(n, sizeof *sad->own)) == NULL ||
         (sad->own_rings = calloc(n * words, sizeof *sad->own_rings)) == NULL ||
@@ -446,6 +321,7 @@ static int own_windows_new(struct zesp_sad *sad)
     }
     for (size_t i = 0; i < n; i++)
         sad->own[i].ring = sad->own_rings + i * words;
+    own_windows_attach(sad);
     return 0;
 }
 
@@ -456,18 +332,14 @@ void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
     struct own_window *o;
     uint32_t i;
 
-    i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->hdr->slot_bytes);
+    i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
     o = &sad->own[i];
-    /* A new SA in the slot: this process starts where the host is, with
-     * nothing received (generations are even, never 0 once live). */
+    /* An SA installed after this process attached (generations are even,
+     * never 0 once live). */
     if (atomic_load_explicit(&o->gen, memory_order_acquire) != ref->gen) {
         pthread_mutex_lock(&sad->own_lock);
-        if (atomic_load(&o->gen) != ref->gen) {
-            for (uint32_t k = 0; k < s->window_words; k++)
-                atomic_store(&o->ring[k], 0);
-            atomic_store(&o->top, atomic_load(&s->seq));
-            atomic_store_explicit(&o->gen, ref->gen, memory_order_release);
-        }
+        if (atomic_load(&o->gen) != ref->gen)
+            own_start(o, ref->gen, s->seq_start, w->words);
         pthread_mutex_unlock(&sad->own_lock);
     }
     w->top = &o->top;
@@ -490,14 +362,14 @@ void zesp_sad_free(zesp_sad *sad)
     if (sad == NULL)
         return;
     if (sad->hdr != NULL) {
-        size_t keys_bytes = sad->hdr->keys_bytes;
+        size_t keys_bytes = sad->lay.keys_bytes;
         /* A private SAD's keys die with it; a shared SAD's belong to the
          * file (sodium_munlock would wipe them: plain munlock there). */
         if (!sad->shared)
             sodium_memzero(sad->keys, keys_bytes);
         if (sad->keys_locked)
             (void)munlock(sad->keys, keys_bytes);
-        munmap(sad->hdr, sad->map_bytes);
+        munmap(sad->hdr, sad->lay.total_bytes);
     }
     if (sad->own != NULL) {
         pthread_mutex_destroy(&sad->own_lock);
@@ -514,7 +386,7 @@ static void sad_repair(struct zesp_sad *sad)
     uint32_t live = 0, group_in = 0;
 
     atomic_fetch_add(&sad->hdr->repairs, 1);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         if (atomic_load(&s->gen) & 1U) {
             sad_slot_release(sad, i);
@@ -529,12 +401,48 @@ static void sad_repair(struct zesp_sad *sad)
     }
     atomic_store(&sad->hdr->live, live);
     atomic_store(&sad->hdr->group_in, group_in);
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++)
         if (atomic_load(&sad->policies[i].gen) & 1U)
             atomic_fetch_add(&sad->policies[i].gen, 1);
     if (atomic_load(&sad->hdr->index_version) & 1U)
         atomic_fetch_add(&sad->hdr->index_version, 1);
     sad_index_rebuild(sad);
+}
+
+/*
+ * The writers' lock as the file holds it could be damaged too, and glibc
+ * trusts it: an owner on an unlocked mutex aborts, a lock word naming a
+ * thread that does not exist waits forever.  A lock whose owner died is
+ * what kill -9 of a writer leaves (the kernel clears the owner's thread id
+ * in the lock word and sets OWNER_DIED, while glibc's __owner still names
+ * the dead thread): that one is sound, and the next writer repairs.
+ */
+bool sad_lock_sane(pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+    pthread_mutex_t ref;
+    bool ok;
+    unsigned lock = (unsigned)m->__data.__lock, tid;
+
+    if (mutex_init_shared(&ref) != 0)
+        return false;
+    ok = m->__data.__kind == ref.__data.__kind;
+    pthread_mutex_destroy(&ref);
+    if (!ok)
+        return false;
+    if (lock & FUTEX_OWNER_DIED_BIT)
+        return true;
+    tid = lock & FUTEX_TID_BITS;
+    if (tid == 0)
+        return m->__data.__owner == 0;
+    /* Held: by a thread that exists (not this one: it holds nothing yet). */
+    if (tid == (unsigned)gettid())
+        return false;
+    return kill((pid_t)tid, 0) == 0 || errno == EPERM;
+#else
+    (void)m;
+    return true;
+#endif
 }
 
 /*
@@ -544,7 +452,12 @@ static void sad_repair(struct zesp_sad *sad)
  */
 static void sad_unstick(struct zesp_sad *sad)
 {
-    int rc = pthread_mutex_trylock(&sad->hdr->lock);
+    int rc;
+
+    /* Only a lock word a writer could have left is handed to glibc. */
+    if (!sad_lock_sane(&sad->hdr->lock))
+        return;
+    rc = pthread_mutex_trylock(&sad->hdr->lock);
 
     if (rc == EBUSY)
         return;              /* a live writer: it will finish */
@@ -566,6 +479,8 @@ int sad_lock(struct zesp_sad *sad)
     /* Writers hold the lock for microseconds.  Longer than this, the lock
      * word is damaged (it names a live thread that is no writer): say so
      * rather than wait for ever. */
+    if (!sad_lock_sane(&sad->hdr->lock))
+        return ZESP_EBADSAD;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += SAD_LOCK_TIMEOUT_S;
     rc = pthread_mutex_timedlock(&sad->hdr->lock, &deadline);
@@ -606,14 +521,14 @@ static struct sa_slot *index_entry(struct zesp_sad *sad, uint32_t pos)
 {
     uint32_t v = atomic_load_explicit(&sad->index[pos], memory_order_acquire);
 
-    return v && v <= sad->hdr->capacity ? sad_slot(sad, v - 1U) : NULL;
+    return v && v <= sad->lay.capacity ? sad_slot(sad, v - 1U) : NULL;
 }
 
 /* Writers only (lock held). */
 void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no)
 {
     struct sa_slot *s = sad_slot(sad, slot_no);
-    uint32_t mask = sad->hdr->index_size - 1U;
+    uint32_t mask = sad->lay.index_size - 1U;
     uint32_t pos = slot_hash(s) & mask;
 
     /* The index has more entries than there are slots, so a free one
@@ -630,7 +545,7 @@ void sad_index_insert(struct zesp_sad *sad, uint32_t slot_no)
  * every entry stays reachable from its home position. */
 void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no)
 {
-    uint32_t mask = sad->hdr->index_size - 1U;
+    uint32_t mask = sad->lay.index_size - 1U;
     struct sa_slot *s = sad_slot(sad, slot_no);
     uint32_t hole = slot_hash(s) & mask;
 
@@ -663,9 +578,9 @@ void sad_index_remove(struct zesp_sad *sad, uint32_t slot_no)
 void sad_index_rebuild(struct zesp_sad *sad)
 {
     index_begin(sad);
-    for (uint32_t i = 0; i < sad->hdr->index_size; i++)
+    for (uint32_t i = 0; i < sad->lay.index_size; i++)
         atomic_store_explicit(&sad->index[i], 0, memory_order_relaxed);
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++)
+    for (uint32_t i = 0; i < sad->lay.capacity; i++)
         if (atomic_load(&sad_slot(sad, i)->state) == SLOT_LIVE)
             sad_index_insert(sad, i);
     index_end(sad);
@@ -684,7 +599,7 @@ static bool slot_matches(struct sa_slot *s, uint32_t spi, uint32_t direction,
 int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                     uint32_t sender, struct sa_ref *ref)
 {
-    uint32_t mask = sad->hdr->index_size - 1U;
+    uint32_t mask = sad->lay.index_size - 1U;
     uint32_t retries = 0;
 
     for (;;) {
@@ -697,7 +612,7 @@ int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                                               memory_order_acquire);
             if (e == 0)
                 break;
-            if (e > sad->hdr->capacity)     /* damaged: never followed */
+            if (e > sad->lay.capacity)     /* damaged: never followed */
                 continue;
             if (slot_matches(sad_slot(sad, e - 1U), spi, direction, sender,
                              &ref->gen)) {
@@ -727,7 +642,7 @@ int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
 
     if (atomic_load_explicit(&sad->hdr->group_in, memory_order_acquire) == 0)
         return ZESP_ENOSA;
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         uint32_t gen, sender;
 
@@ -759,9 +674,11 @@ int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats)
     }
     stats->rejected_nosa = atomic_load(&sad->hdr->rejected_nosa);
     stats->rejected_malformed = atomic_load(&sad->hdr->rejected_malformed);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        stats->rejected[k] = atomic_load(&sad->hdr->rejected[k]);
     stats->repairs = atomic_load(&sad->hdr->repairs);
     stats->sas = atomic_load(&sad->hdr->live);
-    stats->capacity = sad->hdr->capacity;
+    stats->capacity = sad->lay.capacity;
     stats->keys_locked = sad->keys_locked;
     return 0;
 }

@@ -19,19 +19,14 @@
 
 enum slot_state { SLOT_FREE = 0, SLOT_BUSY, SLOT_LIVE };
 
+/* An SA's counters: messages, bytes, then one per kind of rejection. */
 enum sa_counter {
     CNT_MESSAGES,
     CNT_BYTES,
-    CNT_REJ_MALFORMED,
-    CNT_REJ_REPLAY,
-    CNT_REJ_OLD,
-    CNT_REJ_ICV,
-    CNT_REJ_EXPIRED,
-    CNT_REJ_BINDING,
-    CNT_REJ_TOOBIG,
-    CNT_REJ_SIGNATURE,
-    CNT_COUNT
+    CNT_REJ_FIRST,
+    CNT_COUNT = CNT_REJ_FIRST + ZESP_REJ_COUNT
 };
+#define CNT_REJ(kind) (CNT_REJ_FIRST + (kind))
 
 struct sa_slot {
     _Atomic uint32_t state;
@@ -47,16 +42,15 @@ struct sa_slot {
     zesp_lifetime soft, hard;
     char peer[ZESP_PEER_MAX];
     _Atomic uint64_t seq;        /* out: last sent; in: highest accepted */
+    uint64_t seq_start;          /* seq when the SA was installed */
     _Atomic uint32_t soft_expired;
     _Atomic uint32_t hard_expired;
     _Atomic uint64_t counters[CNT_COUNT];
     /* ZESP_SA_MANUAL (seqstate.c): the key's persistent record.  out: seq
-     * never passes `reserved`; in: nothing above it is accepted and
-     * nothing at or below `floor` (received before a reload).  reserved is
-     * UINT64_MAX and floor 0 for other SAs. */
+     * never passes `reserved`; in: nothing above it is accepted.
+     * UINT64_MAX for other SAs. */
     uint8_t record_id[32];
     uint64_t seq_block;
-    uint64_t floor;
     _Atomic uint64_t reserved;
     _Atomic uint32_t reserving;  /* out: an extension ahead under way */
     _Atomic uint64_t window[];   /* window_words ring entries, see replay.c */
@@ -85,6 +79,7 @@ struct policy_slot {
     _Atomic uint32_t out_spi;        /* 0: no SA yet */
     _Atomic uint32_t in_spi[POLICY_IN_MAX];
     _Atomic uint64_t acquire;        /* time a sender found no SA, 0: none */
+    _Atomic uint64_t rejected[ZESP_REJ_COUNT];   /* across rekeys */
 };
 
 /*
@@ -111,6 +106,7 @@ struct sad_header {
     uint32_t free_hint;          /* where writers start looking for a slot */
     _Atomic uint64_t rejected_nosa;
     _Atomic uint64_t rejected_malformed;
+    _Atomic uint64_t rejected[ZESP_REJ_COUNT];   /* every one, host-wide */
     _Atomic uint64_t changes;    /* bumped by every writer, for watchers */
     _Atomic uint64_t repairs;    /* times a dead writer's work was undone */
     pthread_mutex_t lock;
@@ -128,13 +124,30 @@ struct own_window {
     _Atomic uint64_t *ring;      /* max_window_words entries */
 };
 
+/*
+ * The layout as this process read it when it attached, after the header's
+ * checksum verified.  Every size, count and offset the library uses comes
+ * from here, never again from the shared file: anyone who may write the
+ * file could change it there, and a size read twice is a size trusted.
+ */
+struct sad_layout {
+    uint32_t capacity;
+    uint32_t index_size;         /* power of two */
+    uint32_t max_window_words;   /* power of two */
+    uint32_t policy_capacity;    /* power of two */
+    uint64_t slot_bytes;
+    uint64_t keys_bytes;
+    uint64_t total_bytes;
+    uint64_t max_message;
+};
+
 struct zesp_sad {
     struct sad_header *hdr;
+    struct sad_layout lay;       /* private copy: see above */
     _Atomic uint32_t *index;     /* slot number + 1, 0 = empty */
     uint8_t *slots;
     struct sa_key *keys;
     struct policy_slot *policies;
-    size_t map_bytes;
     bool keys_locked;
     bool shared;
     uint32_t acquire_timeout_ms;
@@ -148,7 +161,7 @@ struct zesp_sad {
 
 static inline struct sa_slot *sad_slot(const struct zesp_sad *sad, uint32_t i)
 {
-    return (struct sa_slot *)(sad->slots + (size_t)i * sad->hdr->slot_bytes);
+    return (struct sa_slot *)(sad->slots + (size_t)i * sad->lay.slot_bytes);
 }
 
 /*
@@ -162,10 +175,13 @@ struct sa_ref {
 };
 
 /* The window in_open and in_commit use for a slot's SA: the SAD's, or
- * with ZESP_SAD_OWN_WINDOWS this process's. */
+ * with ZESP_SAD_OWN_WINDOWS this process's.  words and window are the
+ * slot's, read once and bounded (replay_bounds). */
 struct window_ref {
     _Atomic uint64_t *top;
     _Atomic uint64_t *ring;
+    uint32_t words;
+    uint32_t window;
 };
 void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
                     struct window_ref *w);
@@ -180,6 +196,18 @@ static inline void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
     w->top = &ref->slot->seq;
     w->ring = ref->slot->window;
 }
+
+/* Making and attaching (sad.c), used by the file side (sad_file.c). */
+struct zesp_sad *sad_alloc(const zesp_sad_opts *opts);
+int sad_layout_plan(const zesp_sad_opts *opts, struct sad_header *h);
+/* Is the header one this code can trust, for a file of `size` bytes? */
+int sad_layout_check(const struct sad_header *h, uint64_t size);
+int sad_format(uint8_t *map, const struct sad_header *plan);
+void sad_attach(struct zesp_sad *sad, uint8_t *map,
+                const struct sad_header *h);
+void sad_map_hint(void *map, size_t bytes);
+int sad_own_windows_new(struct zesp_sad *sad);
+bool sad_lock_sane(pthread_mutex_t *m);
 
 /* Writers (the index functions need the lock held). */
 int sad_lock(struct zesp_sad *sad);

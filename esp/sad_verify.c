@@ -34,7 +34,7 @@ static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
            s->replay_window >= ZESP_REPLAY_WINDOW_MIN &&
            s->replay_window <= ZESP_REPLAY_WINDOW_MAX &&
            s->window_words == replay_words(s->replay_window) &&
-           s->window_words <= sad->hdr->max_window_words;
+           s->window_words <= sad->lay.max_window_words;
 }
 
 /* Without the lock, at attach: values no writer could have left, however
@@ -42,10 +42,10 @@ static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
  * SA whose window does not fit), mean a file damaged from outside. */
 int sad_sane(const struct zesp_sad *sad)
 {
-    for (uint32_t i = 0; i < sad->hdr->index_size; i++)
-        if (atomic_load(&sad->index[i]) > sad->hdr->capacity)
+    for (uint32_t i = 0; i < sad->lay.index_size; i++)
+        if (atomic_load(&sad->index[i]) > sad->lay.capacity)
             return ZESP_EBADSAD;
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         const struct sa_slot *s = sad_slot((struct zesp_sad *)sad, i);
         uint32_t state = atomic_load(&s->state);
 
@@ -62,7 +62,7 @@ static int verify_locked(struct zesp_sad *sad)
 {
     uint32_t live = 0, indexed = 0, group_in = 0;
 
-    for (uint32_t i = 0; i < sad->hdr->capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         uint32_t state = atomic_load(&s->state);
         struct sa_ref ref;
@@ -79,11 +79,11 @@ static int verify_locked(struct zesp_sad *sad)
         live++;
         group_in += slot_is_group_in(s);
     }
-    for (uint32_t i = 0; i < sad->hdr->index_size; i++) {
+    for (uint32_t i = 0; i < sad->lay.index_size; i++) {
         uint32_t e = atomic_load(&sad->index[i]);
         if (e == 0)
             continue;
-        if (e > sad->hdr->capacity ||
+        if (e > sad->lay.capacity ||
             atomic_load(&sad_slot(sad, e - 1U)->state) != SLOT_LIVE)
             return ZESP_EBADSAD;
         indexed++;
@@ -91,7 +91,7 @@ static int verify_locked(struct zesp_sad *sad)
     if (live != indexed || live != atomic_load(&sad->hdr->live) ||
         group_in != atomic_load(&sad->hdr->group_in))
         return ZESP_EBADSAD;
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++)
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++)
         if (atomic_load(&sad->policies[i].gen) & 1U)
             return ZESP_EBADSAD;
     return 0;

@@ -404,7 +404,6 @@ static int start_from_record(const struct state_dir *d,
     if ((err = record_read(d, st->id, &mark, &found)) != 0)
         return err;
     if (p->direction == ZESP_DIR_IN) {
-        st->floor = mark;
         st->reserved = mark;
         st->seq = base > mark ? base : mark;
         return found ? 0 : record_write(d, st->id, mark);
@@ -439,12 +438,10 @@ void seqstate_fill_slot(struct sa_slot *s, const struct seq_start *st)
     if (st != NULL) {
         memcpy(s->record_id, st->id, sizeof s->record_id);
         s->seq_block = st->block;
-        s->floor = st->floor;
         atomic_store(&s->reserved, st->reserved);
     } else {
         memset(s->record_id, 0, sizeof s->record_id);
         s->seq_block = 0;
-        s->floor = 0;
         atomic_store(&s->reserved, UINT64_MAX);
     }
     atomic_store(&s->reserving, 0);

@@ -14,8 +14,8 @@ struct seq_start {
     char dir[ZESP_STATE_DIR_MAX];
     uint8_t id[SEQ_RECORD_ID_BYTES];
     uint64_t block;
-    uint64_t seq;           /* out: the last number taken; in: window top */
-    uint64_t floor;         /* in: nothing at or below it is accepted */
+    uint64_t seq;           /* out: the last number taken; in: the window's
+                               top, every number up to it refused */
     uint64_t reserved;
 };
 

@@ -133,10 +133,13 @@ static int recv_parts(void *socket, zesp_msg *msg, int zflags)
     }
 }
 
-int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
+int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
+                     zesp_msg *msg, int flags)
 {
     int zflags = (flags & ZESP_DONTWAIT) ? ZMQ_DONTWAIT : 0;
     zmq_msg_t *esp;
+    uint8_t *data, *dst;
+    size_t size;
     int err;
 
     if (sad == NULL || socket == NULL || msg == NULL)
@@ -144,7 +147,7 @@ int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
     msg_reset(msg);
     if ((err = recv_parts(socket, msg, zflags)) != 0) {
         if (err == ZESP_EMALFORMED)
-            count_rejection(sad, NULL, err);
+            count_rejection(sad, NULL, err, policy);
         msg_reset(msg);
         return fail(err);
     }
@@ -153,7 +156,23 @@ int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
                                 zmq_msg_size(&msg->parts[i]))) != 0)
             return fail(err);
     esp = &msg->parts[msg->nparts - 1U];
-    if ((err = msg_open(sad, msg, zmq_msg_data(esp), zmq_msg_size(esp))) != 0)
+    data = zmq_msg_data(esp);
+    size = zmq_msg_size(esp);
+    /* A buffer ZeroMQ shares with other messages (a PUB's fan-out within
+     * a process, a copied message) is read by others: it is decrypted into
+     * memory of this msg alone.  Any other is decrypted where it is. */
+    dst = data;
+    if (zmq_msg_get(esp, ZMQ_SHARED) == 1 &&
+        (dst = msg_own_buffer(msg, size)) == NULL) {
+        msg_reset(msg);
+        return fail(ENOMEM);
+    }
+    if ((err = msg_open(sad, policy, msg, data, size, dst)) != 0)
         return fail(err);
     return 0;
+}
+
+int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags)
+{
+    return zesp_recv_policy(sad, NULL, socket, msg, flags);
 }

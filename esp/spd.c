@@ -44,7 +44,7 @@ static bool name_valid(const char *name)
 static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
                                        uint32_t *gen)
 {
-    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t mask = sad->lay.policy_capacity - 1U;
     uint32_t pos = name_hash(name) & mask;
 
     for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
@@ -65,7 +65,7 @@ static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
 static struct policy_slot *policy_slot_for(struct zesp_sad *sad,
                                            const char *name)
 {
-    uint32_t mask = sad->hdr->policy_capacity - 1U;
+    uint32_t mask = sad->lay.policy_capacity - 1U;
     uint32_t pos = name_hash(name) & mask;
 
     for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask)
@@ -99,10 +99,15 @@ int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
-    if ((p = policy_find(sad, pol->name, &gen)) == NULL &&
-        (p = policy_slot_for(sad, pol->name)) == NULL)
-        err = ZESP_EFULL;
-    else {
+    /* A new policy counts from zero; a changed one keeps counting. */
+    if ((p = policy_find(sad, pol->name, &gen)) == NULL) {
+        if ((p = policy_slot_for(sad, pol->name)) == NULL)
+            err = ZESP_EFULL;
+        else
+            for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+                atomic_store(&p->rejected[k], 0);
+    }
+    if (err == 0) {
         policy_write(p, pol);
         sad_changed(sad);
     }
@@ -119,6 +124,8 @@ static void policy_read(const struct policy_slot *p, zesp_policy *pol)
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
         pol->in_spi[i] = atomic_load(&p->in_spi[i]);
     pol->acquire = atomic_load(&p->acquire);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        pol->rejected[k] = atomic_load(&p->rejected[k]);
 }
 
 int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *pol)
@@ -206,7 +213,7 @@ int zesp_policy_foreach(zesp_sad *sad,
 {
     if (sad == NULL || fn == NULL)
         return fail(EINVAL);
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
         struct policy_slot *p = &sad->policies[i];
         uint32_t gen = atomic_load(&p->gen);
         zesp_policy pol;
@@ -225,7 +232,7 @@ int zesp_policy_foreach(zesp_sad *sad,
 
 void spd_flush(struct zesp_sad *sad)
 {
-    for (uint32_t i = 0; i < sad->hdr->policy_capacity; i++) {
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
         struct policy_slot *p = &sad->policies[i];
         atomic_fetch_add(&p->gen, 1);
         atomic_store(&p->state, POLICY_FREE);
@@ -260,6 +267,48 @@ int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi)
         return ZESP_ENOPOLICY;
     *spi = atomic_load_explicit(&p->out_spi, memory_order_acquire);
     return 0;
+}
+
+int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+
+    if ((p = policy_find(sad, name, &gen)) == NULL)
+        return ZESP_ENOPOLICY;
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
+        if (atomic_load_explicit(&p->in_spi[i], memory_order_acquire) == spi)
+            return 0;
+    return ZESP_EPOLICY;
+}
+
+/* Rejections only: a scan of the policies is cheap beside what a refused
+ * message already cost, and the accepting path never pays it. */
+void spd_count_rejection(struct zesp_sad *sad, const char *name, uint32_t spi,
+                         enum zesp_rejection kind)
+{
+    struct policy_slot *p;
+    uint32_t gen;
+
+    if (name != NULL) {
+        if ((p = policy_find(sad, name, &gen)) != NULL)
+            atomic_fetch_add_explicit(&p->rejected[kind], 1,
+                                      memory_order_relaxed);
+        return;
+    }
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
+        p = &sad->policies[i];
+        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+            POLICY_LIVE)
+            continue;
+        for (uint32_t k = 0; k < POLICY_IN_MAX; k++)
+            if (atomic_load_explicit(&p->in_spi[k], memory_order_relaxed) ==
+                spi) {
+                atomic_fetch_add_explicit(&p->rejected[kind], 1,
+                                          memory_order_relaxed);
+                break;
+            }
+    }
 }
 
 /* A sender found no usable SA: tell the key daemon (the first time). */

@@ -16,4 +16,12 @@ int spd_on_out_sa(struct zesp_sad *sad, const char *policy, int flags,
                   int (*send)(struct zesp_sad *sad, uint32_t spi, void *arg),
                   void *arg);
 
+/* Does the policy accept messages under inbound SA spi?  0, ZESP_EPOLICY
+ * (it does not), or ZESP_ENOPOLICY (no such policy). */
+int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi);
+/* Count a rejection for the policy named, or (name NULL) for every policy
+ * that accepts inbound SA spi. */
+void spd_count_rejection(struct zesp_sad *sad, const char *name, uint32_t spi,
+                         enum zesp_rejection kind);
+
 #endif

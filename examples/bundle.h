@@ -34,19 +34,20 @@ static int bundle_send(zesp_sad *sad, const char *policy, const char *hop,
     return rc;
 }
 
-/* Receive into msg; with a hop policy, check the hop SA (in hopmsg) with
- * nenvelope envelope frames and one clear frame, then the end-to-end frame
- * inside it (copied to copy, where msg's frames then point). */
-static int bundle_recv(zesp_sad *sad, const char *hop, void *socket,
-                       size_t nenvelope, zesp_msg *hopmsg, zesp_msg *msg,
-                       uint8_t *copy, size_t cap)
+/* Receive into msg on policy; with a hop policy, check the hop SA (in
+ * hopmsg) with nenvelope envelope frames and one clear frame, then the
+ * end-to-end frame inside it (copied to copy, where msg's frames then
+ * point).  Each only under an SA of its policy. */
+static int bundle_recv(zesp_sad *sad, const char *policy, const char *hop,
+                       void *socket, size_t nenvelope, zesp_msg *hopmsg,
+                       zesp_msg *msg, uint8_t *copy, size_t cap)
 {
     zesp_frame frames[BUNDLE_FRAMES_MAX], inner;
     size_t n = 0;
 
     if (hop == NULL)
-        return zesp_recv(sad, socket, msg, 0);
-    if (zesp_recv(sad, socket, hopmsg, 0) != 0)
+        return zesp_recv_policy(sad, policy, socket, msg, 0);
+    if (zesp_recv_policy(sad, hop, socket, hopmsg, 0) != 0)
         return -1;
     inner = zesp_msg_body(hopmsg, 0);
     if (zesp_msg_body_count(hopmsg) != 1 ||
@@ -60,7 +61,7 @@ static int bundle_recv(zesp_sad *sad, const char *hop, void *socket,
         frames[n++] = zesp_msg_envelope(hopmsg, i);
     frames[n++] = zesp_msg_clear(hopmsg, 0);
     memcpy(copy, inner.data, inner.size);
-    return zesp_open(sad, frames, n, copy, inner.size, msg);
+    return zesp_open_policy(sad, policy, frames, n, copy, inner.size, msg);
 }
 
 #endif

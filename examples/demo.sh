@@ -82,7 +82,7 @@ sleep 0.5
 
 say "4. 100 requests end to end; the group keys change while they flow"
 "$build/examples/mdp_client" --sad "$work/client.sad" --front "$fr" --service payments \
-    --policy payments --count 100 --interval-ms 20 --timeout-ms 1000 > "$work/client.out" 2>&1 &
+    --policy payments --reply payments-replies --count 100 --interval-ms 20 --timeout-ms 1000 > "$work/client.out" 2>&1 &
 client=$!; pids="$pids $client"
 sleep 0.8
 ctl ks rekey-group payments > /dev/null && ctl ks rekey-group payments-replies > /dev/null &&
@@ -95,9 +95,10 @@ grep -h "answered" "$work/w1.out" "$work/w2.out"
 grep -h "refused a request" "$work/w1.err" "$work/w2.err" | sed 's/^/  /'
 
 say "5. summary"
-rej() {  # host, kind: the refusals of that kind counted in its SAD
+rej() {  # host, kind: the refusals of that kind on the host, rekeys or not
     "$build/tools/zesp" --sad "$work/$1.sad" --json stats 2> /dev/null |
-        grep -o "\"$2\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {print s + 0}'
+        tr -d '\n' | sed -n 's/^{"sad":{[^{]*"rejected":{\([^}]*\)}.*/\1/p' |
+        tr ',' '\n' | sed -n "s/^\"$2\":\([0-9]*\)$/\1/p"
 }
 icv=$(($(rej w1 icv) + $(rej w2 icv)))
 bind=$(($(rej w1 binding) + $(rej w2 binding)))

@@ -9,6 +9,7 @@
 #include <zesp.h>
 
 #define DEMO_SPI 0x00001001U
+#define DEMO_POLICY "demo"
 
 /* The key file holds 36 bytes (key and salt) as 72 hex digits. */
 static int demo_sad(const char *key_file, uint32_t direction, zesp_sad **sad)
@@ -33,7 +34,13 @@ static int demo_sad(const char *key_file, uint32_t direction, zesp_sad **sad)
     p.direction = direction;
     p.transform = ZESP_CHACHA20_POLY1305;
     strcpy(p.peer, direction == ZESP_DIR_OUT ? "receiver" : "sender");
-    if ((*sad = zesp_sad_new(NULL)) == NULL || zesp_sa_add(*sad, &p) != 0) {
+    zesp_policy pol = { .name = DEMO_POLICY };
+    if (direction == ZESP_DIR_IN)
+        pol.in_spi[0] = DEMO_SPI;
+    else
+        pol.out_spi = DEMO_SPI;
+    if ((*sad = zesp_sad_new(NULL)) == NULL || zesp_sa_add(*sad, &p) != 0 ||
+        zesp_policy_set(*sad, &pol) != 0) {
         fprintf(stderr, "demo: cannot install the SA: %s\n",
                 zesp_strerror(errno));
         goto out;

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 
     zesp_msg *msg = zesp_msg_new();
     while (!done) {
-        if (zesp_recv(sad, s, msg, 0) != 0) {
+        if (zesp_recv_policy(sad, DEMO_POLICY, s, msg, 0) != 0) {
             if (errno == EAGAIN) {
                 fprintf(stderr, "receiver: no message for 10 s, stopping\n");
                 break;

@@ -131,9 +131,11 @@ static void send_all(void *s, const zmq_msg_t *first, struct message *m,
  * frames for the next neighbour.  m is [route ids... | service | hop ESP]
  * with `route` leading routing frames; on success it becomes the same
  * frames with the inner ESP frame in place of the hop one, ready for
- * rewrap().  Forged, replayed or unwrapped messages fail here.
+ * rewrap().  Forged, replayed or unwrapped messages fail here, and so do
+ * messages under an SA of another hop policy than this neighbour's.
  */
-static int unwrap(zesp_sad *sad, struct message *m, int route, zesp_msg *msg)
+static int unwrap(zesp_sad *sad, const char *policy, struct message *m,
+                  int route, zesp_msg *msg)
 {
     zesp_frame frames[PARTS_MAX];
     zmq_msg_t *esp = &m->parts[m->n - 1];
@@ -141,8 +143,8 @@ static int unwrap(zesp_sad *sad, struct message *m, int route, zesp_msg *msg)
     for (int i = 0; i < m->n - 1; i++)
         frames[i] = (zesp_frame){ zmq_msg_data(&m->parts[i]),
                                   zmq_msg_size(&m->parts[i]) };
-    if (zesp_open(sad, frames, (size_t)m->n - 1, zmq_msg_data(esp),
-                  zmq_msg_size(esp), msg) != 0 ||
+    if (zesp_open_policy(sad, policy, frames, (size_t)m->n - 1,
+                         zmq_msg_data(esp), zmq_msg_size(esp), msg) != 0 ||
         zesp_msg_clear_count(msg) != 1 || zesp_msg_body_count(msg) != 1 ||
         zesp_msg_envelope_count(msg) != (size_t)route) {
         fprintf(stderr, "mdp_broker: hop check refused a message: %s\n",
@@ -242,7 +244,7 @@ static void from_client(void *front, void *back, const struct hops *h,
         return;
     /* [client | service | ESP] */
     if (recv_all(front, m) != 3 ||
-        (h->sad && unwrap(h->sad, m, 1, h->msg) != 0) ||
+        (h->sad && unwrap(h->sad, h->in, m, 1, h->msg) != 0) ||
         (s = service_named(zmq_msg_data(&m->parts[1]),
                            zmq_msg_size(&m->parts[1]))) == NULL ||
         s->nqueued == QUEUE_MAX) {
@@ -267,7 +269,8 @@ static void from_worker(void *front, void *back, const struct hops *h,
         memcmp(zmq_msg_data(&m.parts[1]), "READY", 5) == 0) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
-    } else if (n == 4 && (!h->sad || (unwrap(h->sad, &m, 2, h->msg) == 0 &&
+    } else if (n == 4 && (!h->sad || (unwrap(h->sad, h->out, &m, 2,
+                                             h->msg) == 0 &&
                                       rewrap(h->sad, h->in, &m) == 0))) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));

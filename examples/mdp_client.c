@@ -2,12 +2,14 @@
  * A client of a service behind mdp_broker.
  *
  *   mdp_client --sad PATH --front EP --service NAME --policy POLICY
- *              [--count N] [--interval-ms MS] [--timeout-ms MS] [--hop POLICY]
+ *              [--reply POLICY] [--count N] [--interval-ms MS]
+ *              [--timeout-ms MS] [--hop POLICY]
  *
  * Sends N requests "request I" on POLICY, the service name as a clear frame
  * bound to each, and waits for each answer (up to --timeout-ms, default
- * 2000) before the next.  Answers are verified (any worker's, under the
- * reply SA) and must echo the request.  A request the broker tampered with
+ * 2000) before the next.  Answers are verified (any worker's, only under
+ * an SA of the --reply policy: by default POLICY itself, a pairwise one)
+ * and must echo the request.  A request the broker tampered with
  * gets no answer: it is counted as unanswered.  With --hop the request is
  * also wrapped in the hop SA with the broker (doc/topologies.md).  Prints
  * what happened, and which workers answered; exits 0 when every request
@@ -27,7 +29,7 @@
 int main(int argc, char **argv)
 {
     const char *sad_path = NULL, *front = NULL, *service = NULL,
-               *policy = NULL, *hop = NULL;
+               *policy = NULL, *reply = NULL, *hop = NULL;
     int count = 10, interval = 0, timeout = 2000;
     char workers[WORKERS_MAX][64];
     long per[WORKERS_MAX] = { 0 }, answered = 0, unanswered = 0, refused = 0;
@@ -43,6 +45,8 @@ int main(int argc, char **argv)
             service = argv[i + 1];
         else if (strcmp(argv[i], "--policy") == 0)
             policy = argv[i + 1];
+        else if (strcmp(argv[i], "--reply") == 0)
+            reply = argv[i + 1];
         else if (strcmp(argv[i], "--hop") == 0)
             hop = argv[i + 1];
         else if (strcmp(argv[i], "--count") == 0)
@@ -55,7 +59,8 @@ int main(int argc, char **argv)
     if (sad_path == NULL || front == NULL || service == NULL ||
         policy == NULL || count < 1) {
         fprintf(stderr, "usage: mdp_client --sad PATH --front EP --service "
-                "NAME --policy POLICY [--count N] [--interval-ms MS] "
+                "NAME --policy POLICY [--reply POLICY] [--count N] "
+                "[--interval-ms MS] "
                 "[--timeout-ms MS] [--hop POLICY]\n");
         return 2;
     }
@@ -91,8 +96,8 @@ int main(int argc, char **argv)
         }
         snprintf(want, sizeof want, ": request %d", i);
         while (!got && waited < timeout) {
-            if (bundle_recv(sad, hop, s, 0, hopmsg, msg, copy,
-                            sizeof copy) != 0) {
+            if (bundle_recv(sad, reply ? reply : policy, hop, s, 0, hopmsg,
+                            msg, copy, sizeof copy) != 0) {
                 if (errno == EAGAIN)
                     waited += slice;
                 else

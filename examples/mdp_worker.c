@@ -2,7 +2,11 @@
  * Workers of a service behind mdp_broker.
  *
  *   mdp_worker --sad PATH --back EP --service NAME --reply POLICY
- *              [--name NAME] [--processes K] [--hop POLICY]
+ *              [--policy POLICY] [--name NAME] [--processes K]
+ *              [--hop POLICY]
+ *
+ * Requests are accepted only under an SA of --policy (default: the
+ * service's name), never under another SA the host holds.
  *
  * K processes (default 1) share the host's SAD: the service's inbound SA
  * (a group SA when several worker hosts serve it, so that whichever worker
@@ -27,7 +31,7 @@
 #include "bundle.h"
 
 struct opts {
-    const char *sad, *back, *service, *reply, *name, *hop;
+    const char *sad, *back, *service, *policy, *reply, *name, *hop;
     int processes;
 };
 
@@ -74,7 +78,8 @@ static int serve(const struct opts *o, int index)
     while (!stop) {
         char text[512];
         /* [client] envelope, [service] clear, the request body. */
-        if (bundle_recv(sad, o->hop, s, 1, hop, msg, copy, sizeof copy) != 0) {
+        if (bundle_recv(sad, o->policy, o->hop, s, 1, hop, msg, copy,
+                        sizeof copy) != 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
             refused++;
@@ -122,6 +127,8 @@ int main(int argc, char **argv)
             o.service = argv[i + 1];
         else if (strcmp(argv[i], "--reply") == 0)
             o.reply = argv[i + 1];
+        else if (strcmp(argv[i], "--policy") == 0)
+            o.policy = argv[i + 1];
         else if (strcmp(argv[i], "--name") == 0)
             o.name = argv[i + 1];
         else if (strcmp(argv[i], "--hop") == 0)
@@ -132,10 +139,12 @@ int main(int argc, char **argv)
     if (o.sad == NULL || o.back == NULL || o.service == NULL ||
         o.reply == NULL || o.processes < 1 || o.processes > 64) {
         fprintf(stderr, "usage: mdp_worker --sad PATH --back EP --service "
-                "NAME --reply POLICY [--name NAME] [--processes K] "
-                "[--hop POLICY]\n");
+                "NAME --reply POLICY [--policy POLICY] [--name NAME] "
+                "[--processes K] [--hop POLICY]\n");
         return 2;
     }
+    if (o.policy == NULL)
+        o.policy = o.service;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);

@@ -47,7 +47,7 @@ static int exchange(zesp_sad *sad, void *s, const char *policy, int count,
                 break;
             }
         }
-        if (zesp_recv(sad, s, msg, 0) != 0) {
+        if (zesp_recv_policy(sad, policy, s, msg, 0) != 0) {
             fprintf(stderr, "pingpong: receive: %s\n", zesp_strerror(errno));
             break;
         }

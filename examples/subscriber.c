@@ -2,8 +2,11 @@
  * A subscriber: verifies and decrypts what a publisher sent, through any
  * proxy.
  *
- *   subscriber --sad PATH --connect EP --topic TOPIC [--count N]
- *              [--timeout-ms MS]
+ *   subscriber --sad PATH --connect EP --topic TOPIC [--policy POLICY]
+ *              [--count N] [--timeout-ms MS]
+ *
+ * Messages are accepted only under an SA of --policy (default: the
+ * topic), never under another SA the host holds.
  *
  * Stops after N messages or MS without one; prints each, then how many it
  * accepted and refused.  It keeps its own replay windows (one per
@@ -19,7 +22,7 @@
 
 int main(int argc, char **argv)
 {
-    const char *sad_path = NULL, *ep = NULL, *topic = NULL;
+    const char *sad_path = NULL, *ep = NULL, *topic = NULL, *policy = NULL;
     int count = 10, timeout = 5000, accepted = 0, refused = 0, quiet = 0;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -29,6 +32,8 @@ int main(int argc, char **argv)
             ep = argv[i + 1];
         else if (strcmp(argv[i], "--topic") == 0)
             topic = argv[i + 1];
+        else if (strcmp(argv[i], "--policy") == 0)
+            policy = argv[i + 1];
         else if (strcmp(argv[i], "--count") == 0)
             count = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--timeout-ms") == 0)
@@ -38,9 +43,12 @@ int main(int argc, char **argv)
     }
     if (sad_path == NULL || ep == NULL || topic == NULL) {
         fprintf(stderr, "usage: subscriber --sad PATH --connect EP --topic "
-                "TOPIC [--count N] [--timeout-ms MS] [--quiet 1]\n");
+                "TOPIC [--policy POLICY] [--count N] [--timeout-ms MS] "
+                "[--quiet 1]\n");
         return 2;
     }
+    if (policy == NULL)
+        policy = topic;
     zesp_sad *sad = zesp_sad_open(sad_path, ZESP_SAD_OWN_WINDOWS, NULL);
     zesp_msg *msg = zesp_msg_new();
     if (sad == NULL || msg == NULL) {
@@ -55,7 +63,7 @@ int main(int argc, char **argv)
     zmq_connect(s, ep);
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (accepted < count) {
-        if (zesp_recv(sad, s, msg, 0) != 0) {
+        if (zesp_recv_policy(sad, policy, s, msg, 0) != 0) {
             if (errno == EAGAIN)
                 break;
             refused++;

@@ -121,6 +121,13 @@ enum zesp_error {
     ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
     ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
     ZESP_ESIGNATURE,    /* a group message's source signature is wrong */
+    ZESP_ESADOWNER,     /* the SAD file belongs to another user */
+    ZESP_ESADMODE,      /* other users may read or write the SAD file */
+    ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
+    ZESP_ESADLINK,      /* the SAD path is a symbolic link */
+    ZESP_ESADDIR,       /* the SAD's directory is not private to us */
+    ZESP_EPOLICY,       /* message under an SA that does not serve the
+                           policy the receiver named (RFC 4301 5.2) */
     ZESP_ENOSTATE,      /* the state directory of manual keys is missing */
     ZESP_ESTATEUNSAFE,  /* state directory or record: wrong owner or mode */
     ZESP_ESTATEDAMAGED, /* a manual key's sequence record is damaged */
@@ -160,6 +167,26 @@ typedef struct zesp_sa_params {
     uint64_t seq_block;
 } zesp_sa_params;
 
+/* Kinds of rejection of a received message.  Each is counted apart for the
+ * SA (zesp_sa_stats), for the policy the SA serves (zesp_policy.rejected)
+ * and for the whole host (zesp_sad_stats.rejected); the last two outlive
+ * the SAs, which come and go with every rekey. */
+enum zesp_rejection {
+    ZESP_REJ_MALFORMED,     /* ZESP_EMALFORMED */
+    ZESP_REJ_NOSA,          /* ZESP_ENOSA */
+    ZESP_REJ_REPLAY,        /* ZESP_EREPLAY */
+    ZESP_REJ_OLD,           /* ZESP_EOLD */
+    ZESP_REJ_ICV,           /* ZESP_EICV */
+    ZESP_REJ_EXPIRED,       /* ZESP_EEXPIRED */
+    ZESP_REJ_BINDING,       /* ZESP_EBINDING */
+    ZESP_REJ_TOOBIG,        /* ZESP_ETOOBIG */
+    ZESP_REJ_SIGNATURE,     /* ZESP_ESIGNATURE */
+    ZESP_REJ_POLICY,        /* ZESP_EPOLICY */
+    ZESP_REJ_COUNT
+};
+/* "malformed", "nosa", "replay", ...: a short name for reports. */
+const char *zesp_rejection_name(unsigned kind);
+
 /* Counters of one SA; each kind of rejection is its own counter. */
 typedef struct zesp_sa_stats {
     uint64_t messages;      /* sent (out) or accepted (in) */
@@ -172,6 +199,7 @@ typedef struct zesp_sa_stats {
     uint64_t rejected_binding;
     uint64_t rejected_toobig;
     uint64_t rejected_signature;
+    uint64_t rejected_policy;
 } zesp_sa_stats;
 
 typedef struct zesp_sa_info {
@@ -194,10 +222,13 @@ typedef struct zesp_sa_info {
     uint64_t seq_block;
 } zesp_sa_info;
 
-/* Per-SAD counters that belong to no SA. */
+/* Per-SAD counters. */
 typedef struct zesp_sad_stats {
-    uint64_t rejected_nosa;
+    uint64_t rejected_nosa;         /* rejections that belong to no SA */
     uint64_t rejected_malformed;
+    /* Every rejection on this host since the SAD was made, by kind
+     * (enum zesp_rejection), SAs long deleted included. */
+    uint64_t rejected[ZESP_REJ_COUNT];
     uint64_t repairs;       /* writers killed mid-change, cleaned up after */
     uint32_t sas;           /* SAs installed */
     uint32_t capacity;
@@ -224,6 +255,7 @@ typedef struct zesp_msg zesp_msg;
 
 /* Library */
 int zesp_init(void);                      /* once; safe to call again */
+/* A sentence for a ZESP_E* code, a libzmq code (EFSM, ETERM) or an errno. */
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);
@@ -232,8 +264,20 @@ const char *zesp_transform_name(uint32_t transform);
  * SA database.  zesp_sad_new makes a private one, in this process only.
  * zesp_sad_open maps the host's shared one, a file (path NULL: the value of
  * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
- * if missing, with opts (NULL: defaults) and mode opts->mode.  A file of
- * another layout version, a damaged or a truncated one is refused.
+ * if missing, with opts (NULL: defaults) and mode opts->mode (0600; 0640
+ * or 0660 make a group-shared SAD).  A file of another layout version, a
+ * damaged or a truncated one is refused.
+ *
+ * The file holds keys, so it is used only if it is ours: a symbolic link
+ * is refused (ZESP_ESADLINK), a file owned by another user than this one
+ * or root (ZESP_ESADOWNER), one that other users may read or write
+ * (ZESP_ESADMODE), and one its group may read or write unless the caller
+ * asks for a group-shared SAD with ZESP_SAD_GROUP (ZESP_ESADGROUP); a
+ * group-shared SAD may also be owned by the owner of its directory when
+ * nobody else may write in that directory.  The default path's directory
+ * (/run/zesp for root, $XDG_RUNTIME_DIR, else ~/.zesp) must be this
+ * user's and writable by nobody else (ZESP_ESADDIR); /run/zesp and ~/.zesp
+ * are made 0700 when missing.
  */
 #define ZESP_SAD_CREATE 0x1
 /* This process keeps its own replay windows for the SAs it receives on,
@@ -242,6 +286,9 @@ const char *zesp_transform_name(uint32_t transform);
  * fan-out).  Without it a message is accepted once per host (load-balanced
  * workers).  Counters and lifetimes stay shared. */
 #define ZESP_SAD_OWN_WINDOWS 0x2
+/* Accept (and with ZESP_SAD_CREATE, make) a SAD its group may read and
+ * write: the host's processes of one group share it. */
+#define ZESP_SAD_GROUP 0x4
 zesp_sad *zesp_sad_new(const zesp_sad_opts *opts);
 zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts);
 void zesp_sad_free(zesp_sad *sad);
@@ -300,6 +347,9 @@ typedef struct zesp_policy {
     uint32_t out_spi;                       /* 0: none yet */
     uint32_t in_spi[ZESP_POLICY_IN_MAX];    /* 0: unused */
     uint64_t acquire;                       /* when an SA was asked for */
+    /* Read only: messages refused under the policy's SAs since it was
+     * made, by kind (enum zesp_rejection), across rekeys. */
+    uint64_t rejected[ZESP_REJ_COUNT];
 } zesp_policy;
 
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
@@ -348,11 +398,27 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * Receiving.  zesp_recv reads one whole multipart message from the socket
  * and verifies it; on success msg holds the envelope, the clear frames, the
  * decrypted body frames and the SA it came under.  The frames stay valid
- * until msg is reused or freed.  On a rejection, the message is consumed,
+ * until msg is reused or freed.  The body is decrypted in the buffer
+ * ZeroMQ received it in (no copy), unless ZeroMQ shares that buffer with
+ * other messages (ZMQ_SHARED: a PUB's fan-out to several subscribers of
+ * one process): then it is decrypted into memory of msg, so that every
+ * receiver reads what was sent.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);
+/*
+ * The checked form (RFC 4301 5.2): a message is accepted only under an
+ * inbound SA that serves the policy named (one of its inbound SPIs);
+ * under any other SA of the host, another peer's or another group's, it
+ * is refused with ZESP_EPOLICY before any decryption, and counted.  A
+ * policy that does not exist is ZESP_ENOPOLICY.  Receive this way.
+ */
+int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
+                     zesp_msg *msg, int flags);
+/* The unchecked form: any inbound SA of the SAD will do, so any peer or
+ * group member that holds one (for any policy of this host) can deliver
+ * to this socket.  For a SAD that holds only this socket's SAs. */
 int zesp_recv(zesp_sad *sad, void *socket, zesp_msg *msg, int flags);
 
 size_t zesp_msg_envelope_count(const zesp_msg *msg);
@@ -374,7 +440,8 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  * envelope is ignored) into a new buffer of *out_size bytes that the caller
  * releases with zesp_buf_free.  zesp_open verifies a message given as its
  * frames (the last one the ESP frame), in place: the ESP frame's bytes are
- * decrypted where they are.
+ * decrypted where they are, so they must be the caller's alone (never a
+ * buffer another message or thread may be reading).
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);
@@ -387,6 +454,10 @@ int zesp_seal_policy(zesp_sad *sad, const char *policy,
 void zesp_buf_free(uint8_t *buf);
 int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
               uint8_t *esp, size_t esp_size, zesp_msg *msg);
+/* zesp_open checked against a policy, as zesp_recv_policy. */
+int zesp_open_policy(zesp_sad *sad, const char *policy,
+                     const zesp_frame *frames, size_t nframes, uint8_t *esp,
+                     size_t esp_size, zesp_msg *msg);
 
 /*
  * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP

@@ -124,6 +124,10 @@ expect 0 "flush" "$zesp" --sad "$A" flush
 "$zesp" --sad "$A" sa list | grep -q 0x; ok $((! $?)) "flush removed every SA"
 
 printf 'not a SAD at all, not a SAD at all, not a SAD at all.' > "$work/junk.sad"
+chmod 644 "$work/junk.sad"
+expect 4 "a SAD others may read: exit 4" "$zesp" --sad "$work/junk.sad" sa list
+grep -q "other users may read or write" "$work/err"; ok $? "a SAD others may read is refused as such"
+chmod 600 "$work/junk.sad"
 expect 4 "a damaged SAD: exit 4" "$zesp" --sad "$work/junk.sad" sa list
 grep -q "damaged or is not an SA database" "$work/err"; ok $? "a damaged SAD is named as such"
 expect 4 "a missing SAD: exit 4" "$zesp" --sad "$work/none.sad" stats

@@ -101,7 +101,7 @@ on 5 "$ex/mdp_worker" --sad "$work/h5.sad" --back "$bk" --service payments \
     --reply replies --name B > "$work/wB.out" 2> "$work/wB.err" &
 sleep 0.5
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$fr" --service payments \
-    --policy payments --count 300 --timeout-ms 2000 > "$work/client1.out" 2>&1
+    --policy payments --reply replies --count 300 --timeout-ms 2000 > "$work/client1.out" 2>&1
 grep -q "300 requests, 300 answered, 0 unanswered, 0 answers refused, 3 workers answered" "$work/client1.out"
 ok $? "300 requests through the broker, all answered end to end (service name clear and bound)"
 grep -q "A/1 answered" "$work/client1.out" && grep -q "A/2 answered" "$work/client1.out" &&
@@ -121,10 +121,15 @@ on 2 "$ex/mdp_broker" --front "$fr2" --back "$bk2" --tamper 5 --tamper-service 1
 on 5 "$ex/mdp_worker" --sad "$work/h5.sad" --back "$bk2" --service payments \
     --reply replies --name B2 > "$work/wB2.out" 2> "$work/wB2.err" &
 sleep 0.5
-rej() { "$zesp" --sad "$work/h$1.sad" --json stats | grep -o "\"$2\":[0-9]*" | cut -d: -f2 | awk '{s += $1} END {print s + 0}'; }
+# The host's refusals of one kind since its SAD was made, rekeys or not.
+rej() {
+    "$zesp" --sad "$work/h$1.sad" --json stats | tr -d '\n' |
+        sed -n 's/^{"sad":{[^{]*"rejected":{\([^}]*\)}.*/\1/p' | tr ',' '\n' |
+        sed -n "s/^\"$2\":\([0-9]*\)$/\1/p"
+}
 before="$(rej 5 icv) $(rej 5 binding) $(rej 5 replay)"
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$fr2" --service payments \
-    --policy payments --count 20 --timeout-ms 1000 > "$work/client2.out" 2>&1
+    --policy payments --reply replies --count 20 --timeout-ms 1000 > "$work/client2.out" 2>&1
 after="$(rej 5 icv) $(rej 5 binding) $(rej 5 replay)"
 grep -q "20 requests, 17 answered, 3 unanswered" "$work/client2.out" &&
     [ "$before" = "0 0 0" ] && [ "$after" = "2 1 1" ]
@@ -159,7 +164,7 @@ on 3 "$b/tests/group_peer" tap --front "$tp" --back "$fr3" --count 7 &
 sleep 0.5
 w_before=$(rej 4 replay)
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$tp" --service payments \
-    --policy payments --hop hop-c --count 40 --timeout-ms 2000 > "$work/client3.out" 2>&1
+    --policy payments --reply replies --hop hop-c --count 40 --timeout-ms 2000 > "$work/client3.out" 2>&1
 grep -q "40 requests, 40 answered, 0 unanswered, 0 answers refused" "$work/client3.out"
 ok $? "40 requests wrapped in hop SAs (client-broker, broker-worker), all answered end to end"
 [ "$(rej 2 replay)" -eq 1 ] && [ "$(rej 4 replay)" -eq "$w_before" ]

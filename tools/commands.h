@@ -17,6 +17,7 @@ struct options {
     const char *sad_path;   /* NULL: $ZESP_SAD, else the default */
     const char *state_dir;  /* NULL: $ZESP_STATE_DIR, else the default */
     int json;
+    int group;              /* --group: a group-shared SAD */
 };
 
 int cmd_keygen(const struct options *o, int argc, char **argv);

@@ -1,50 +1,68 @@
 /* Tables and JSON for SAs, policies and counters. */
 #include "output.h"
 
+#include <ctype.h>
+#include <string.h>
+
 const char *direction_name(uint32_t direction)
 {
     return direction == ZESP_DIR_IN ? "in" : "out";
 }
 
-void json_string(FILE *f, const char *s)
+static void lifetime_json(struct json *j, const char *key,
+                          const zesp_lifetime *l)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
+    json_object(j, key);
+    json_u64(j, "seconds", l->seconds);
+    json_u64(j, "messages", l->messages);
+    json_u64(j, "bytes", l->bytes);
+    json_end(j, '}');
 }
 
-static void lifetime_json(FILE *f, const zesp_lifetime *l)
+/* An SA's rejection counters in the order of enum zesp_rejection (an SA
+ * never counts "nosa": a message without an SA has none). */
+static void rejections(const zesp_sa_stats *s, uint64_t out[ZESP_REJ_COUNT])
 {
-    fprintf(f, "{\"seconds\":%llu,\"messages\":%llu,\"bytes\":%llu}",
-            (unsigned long long)l->seconds, (unsigned long long)l->messages,
-            (unsigned long long)l->bytes);
+    memset(out, 0, ZESP_REJ_COUNT * sizeof *out);
+    out[ZESP_REJ_MALFORMED] = s->rejected_malformed;
+    out[ZESP_REJ_REPLAY] = s->rejected_replay;
+    out[ZESP_REJ_OLD] = s->rejected_old;
+    out[ZESP_REJ_ICV] = s->rejected_icv;
+    out[ZESP_REJ_EXPIRED] = s->rejected_expired;
+    out[ZESP_REJ_BINDING] = s->rejected_binding;
+    out[ZESP_REJ_TOOBIG] = s->rejected_toobig;
+    out[ZESP_REJ_SIGNATURE] = s->rejected_signature;
+    out[ZESP_REJ_POLICY] = s->rejected_policy;
 }
 
-/* Each rejection counter with its name, in one order for every output. */
-#define NREJECTIONS 8
-static const char *const rejection_names[NREJECTIONS] = {
-    "malformed", "replay", "old", "icv", "expired", "binding", "toobig",
-    "signature",
-};
-
-static void rejections(const zesp_sa_stats *s, uint64_t out[NREJECTIONS])
+static bool sa_kind(unsigned kind)
 {
-    out[0] = s->rejected_malformed;
-    out[1] = s->rejected_replay;
-    out[2] = s->rejected_old;
-    out[3] = s->rejected_icv;
-    out[4] = s->rejected_expired;
-    out[5] = s->rejected_binding;
-    out[6] = s->rejected_toobig;
-    out[7] = s->rejected_signature;
+    return kind != ZESP_REJ_NOSA;
+}
+
+void rejected_json(struct json *j, const char *key,
+                   const uint64_t r[ZESP_REJ_COUNT], bool sa_only)
+{
+    json_object(j, key);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (!sa_only || sa_kind(k))
+            json_u64(j, zesp_rejection_name(k), r[k]);
+    json_end(j, '}');
+}
+
+/* "kind N, kind N": the kinds that are not 0, or "none". */
+void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT])
+{
+    bool any = false;
+
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (r[k]) {
+            fprintf(f, "%s%s %llu", any ? ", " : "", zesp_rejection_name(k),
+                    (unsigned long long)r[k]);
+            any = true;
+        }
+    if (!any)
+        fputs("none", f);
 }
 
 /* A group SA's Sender ID, "-" for a pairwise SA. */
@@ -57,46 +75,39 @@ static const char *sender_text(const zesp_sa_info *sa, char buf[16])
     return buf;
 }
 
-static void counters_json(FILE *f, const zesp_sa_stats *s)
+static void counters_json(struct json *j, const zesp_sa_stats *s)
 {
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
 
     rejections(s, r);
-    fprintf(f, "\"messages\":%llu,\"bytes\":%llu,\"rejected\":{",
-            (unsigned long long)s->messages, (unsigned long long)s->bytes);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, "%s\"%s\":%llu", i ? "," : "", rejection_names[i],
-                (unsigned long long)r[i]);
-    fputc('}', f);
+    json_u64(j, "messages", s->messages);
+    json_u64(j, "bytes", s->bytes);
+    rejected_json(j, "rejected", r, true);
 }
 
-void print_sa_json(FILE *f, const zesp_sa_info *sa)
+void print_sa_json(struct json *j, const zesp_sa_info *sa)
 {
-    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"transform\":",
-            sa->spi, direction_name(sa->direction));
-    json_string(f, zesp_transform_name(sa->transform));
-    fprintf(f, ",\"esn\":%s,\"group\":%s,\"sender_id\":%u,\"signed\":%s,"
-               "\"peer\":",
-            (sa->flags & ZESP_SA_NO_ESN) ? "false" : "true",
-            (sa->flags & ZESP_SA_GROUP) ? "true" : "false", sa->sender_id,
-            (sa->flags & ZESP_SA_SIGNED) ? "true" : "false");
-    json_string(f, sa->peer);
-    fprintf(f, ",\"manual\":%s,\"seq_reserved\":%llu,\"seq_block\":%llu",
-            (sa->flags & ZESP_SA_MANUAL) ? "true" : "false",
-            (unsigned long long)sa->seq_reserved,
-            (unsigned long long)sa->seq_block);
-    fprintf(f, ",\"seq\":%llu,\"replay_window\":%u,\"created\":%llu,"
-               "\"soft_expired\":%s,\"hard_expired\":%s,\"soft\":",
-            (unsigned long long)sa->seq, sa->replay_window,
-            (unsigned long long)sa->created,
-            sa->soft_expired ? "true" : "false",
-            sa->hard_expired ? "true" : "false");
-    lifetime_json(f, &sa->soft);
-    fprintf(f, ",\"hard\":");
-    lifetime_json(f, &sa->hard);
-    fputc(',', f);
-    counters_json(f, &sa->stats);
-    fputc('}', f);
+    json_object(j, NULL);
+    json_strf(j, "spi", "0x%08x", sa->spi);
+    json_str(j, "direction", direction_name(sa->direction));
+    json_str(j, "transform", zesp_transform_name(sa->transform));
+    json_bool(j, "esn", !(sa->flags & ZESP_SA_NO_ESN));
+    json_bool(j, "group", sa->flags & ZESP_SA_GROUP);
+    json_u64(j, "sender_id", sa->sender_id);
+    json_bool(j, "signed", sa->flags & ZESP_SA_SIGNED);
+    json_str(j, "peer", sa->peer);
+    json_bool(j, "manual", sa->flags & ZESP_SA_MANUAL);
+    json_u64(j, "seq_reserved", sa->seq_reserved);
+    json_u64(j, "seq_block", sa->seq_block);
+    json_u64(j, "seq", sa->seq);
+    json_u64(j, "replay_window", sa->replay_window);
+    json_u64(j, "created", sa->created);
+    json_bool(j, "soft_expired", sa->soft_expired);
+    json_bool(j, "hard_expired", sa->hard_expired);
+    lifetime_json(j, "soft", &sa->soft);
+    lifetime_json(j, "hard", &sa->hard);
+    counters_json(j, &sa->stats);
+    json_end(j, '}');
 }
 
 void print_sa_header(FILE *f)
@@ -135,7 +146,7 @@ static void lifetime_line(FILE *f, const char *name, const zesp_lifetime *l)
 void print_sa_detail(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
@@ -167,25 +178,29 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
             (unsigned long long)s->bytes);
     rejections(s, r);
     fputs("  rejected:", f);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, "%s %s %llu", i ? "," : "", rejection_names[i],
-                (unsigned long long)r[i]);
+    for (unsigned k = 0, first = 1; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k)) {
+            fprintf(f, "%s %s %llu", first ? "" : ",", zesp_rejection_name(k),
+                    (unsigned long long)r[k]);
+            first = 0;
+        }
     fputc('\n', f);
 }
 
-void print_policy_json(FILE *f, const zesp_policy *p)
+void print_policy_json(struct json *j, const zesp_policy *p)
 {
-    fprintf(f, "{\"name\":");
-    json_string(f, p->name);
-    fprintf(f, ",\"peer\":");
-    json_string(f, p->peer);
-    fprintf(f, ",\"out\":\"0x%08x\",\"in\":[", p->out_spi);
-    for (unsigned i = 0, first = 1; i < ZESP_POLICY_IN_MAX; i++)
-        if (p->in_spi[i]) {
-            fprintf(f, "%s\"0x%08x\"", first ? "" : ",", p->in_spi[i]);
-            first = 0;
-        }
-    fprintf(f, "],\"acquire\":%llu}", (unsigned long long)p->acquire);
+    json_object(j, NULL);
+    json_str(j, "name", p->name);
+    json_str(j, "peer", p->peer);
+    json_strf(j, "out", "0x%08x", p->out_spi);
+    json_array(j, "in");
+    for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (p->in_spi[i])
+            json_strf(j, NULL, "0x%08x", p->in_spi[i]);
+    json_end(j, ']');
+    json_u64(j, "acquire", p->acquire);
+    rejected_json(j, "rejected", p->rejected, false);
+    json_end(j, '}');
 }
 
 void print_policy_row(FILE *f, const zesp_policy *p)
@@ -199,30 +214,41 @@ void print_policy_row(FILE *f, const zesp_policy *p)
 
 void print_stats_header(FILE *f)
 {
-    fprintf(f, "%-10s %-3s %12s %14s %9s %9s %9s %9s %9s %9s %9s %9s %s\n",
-            "SPI", "DIR", "MESSAGES", "BYTES", "MALFORMED", "REPLAY", "OLD",
-            "ICV", "EXPIRED", "BINDING", "TOOBIG", "SIGNATURE", "SENDER");
+    fprintf(f, "%-10s %-3s %12s %14s", "SPI", "DIR", "MESSAGES", "BYTES");
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k)) {
+            char name[16];
+            size_t i;
+            for (i = 0; zesp_rejection_name(k)[i] && i + 1 < sizeof name; i++)
+                name[i] = (char)toupper((unsigned char)zesp_rejection_name(k)[i]);
+            name[i] = '\0';
+            fprintf(f, " %9s", name);
+        }
+    fprintf(f, " %s\n", "SENDER");
 }
 
 void print_stats_row(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
-    uint64_t r[NREJECTIONS];
+    uint64_t r[ZESP_REJ_COUNT];
     char sender[16];
 
     rejections(s, r);
     fprintf(f, "0x%08x %-3s %12llu %14llu", sa->spi,
             direction_name(sa->direction), (unsigned long long)s->messages,
             (unsigned long long)s->bytes);
-    for (int i = 0; i < NREJECTIONS; i++)
-        fprintf(f, " %9llu", (unsigned long long)r[i]);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (sa_kind(k))
+            fprintf(f, " %9llu", (unsigned long long)r[k]);
     fprintf(f, " %s\n", sender_text(sa, sender));
 }
 
-void print_stats_json(FILE *f, const zesp_sa_info *sa)
+void print_stats_json(struct json *j, const zesp_sa_info *sa)
 {
-    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"sender_id\":%u,",
-            sa->spi, direction_name(sa->direction), sa->sender_id);
-    counters_json(f, &sa->stats);
-    fputc('}', f);
+    json_object(j, NULL);
+    json_strf(j, "spi", "0x%08x", sa->spi);
+    json_str(j, "direction", direction_name(sa->direction));
+    json_u64(j, "sender_id", sa->sender_id);
+    counters_json(j, &sa->stats);
+    json_end(j, '}');
 }

@@ -1,0 +1,334 @@
+/*
+ * The host's shared SAD: a file of keys, mapped by every process that uses
+ * them.  Whoever may write it reads every key and steers every process
+ * that maps it, so a file is used only when its owner and mode say it is
+ * ours: owned by this user or by root (for a group-shared SAD, also by the
+ * owner of a directory that nobody else may write), read and written by
+ * no other user, and by its group only when a group-shared SAD was asked
+ * for.  The file is opened through its directory without following a
+ * symbolic link, so the file checked is the file mapped.  The default
+ * place is a directory only this user may write, never /tmp.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sad.h"
+
+#define SAD_DIR_MODE 0700
+#define SAD_FILE_MODE 0600
+#define SAD_ROOT_DIR "/run/zesp"
+
+/* The directory a SAD file is opened through, and the file's name in it. */
+struct sad_dir {
+    int fd;
+    struct stat st;
+    char name[NAME_MAX + 1];
+};
+
+static const char *home_dir(void)
+{
+    static char buf[4096];
+    const char *home = getenv("HOME");
+    struct passwd pw, *found = NULL;
+
+    if (home != NULL && home[0] == '/')
+        return home;
+    if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) != 0 ||
+        found == NULL)
+        return NULL;
+    return found->pw_dir;
+}
+
+const char *zesp_sad_default_path(void)
+{
+    static char path[4096];
+    const char *env = getenv("ZESP_SAD");
+    const char *run = getenv("XDG_RUNTIME_DIR");
+    const char *home;
+
+    if (env != NULL && *env)
+        return env;
+    if (geteuid() == 0)
+        return SAD_ROOT_DIR "/sad";
+    if (run != NULL && run[0] == '/')
+        snprintf(path, sizeof path, "%s/zesp.sad", run);
+    else if ((home = home_dir()) != NULL)
+        snprintf(path, sizeof path, "%s/.zesp/sad", home);
+    else
+        snprintf(path, sizeof path, "(no home directory)/.zesp/sad");
+    return path;
+}
+
+/* What zesp does with the default path's directory: nothing for
+ * $ZESP_SAD; check $XDG_RUNTIME_DIR, which the system made; make and
+ * check /run/zesp (root) or ~/.zesp (without $XDG_RUNTIME_DIR). */
+enum default_dir { DEFAULT_DIR_NONE, DEFAULT_DIR_CHECK, DEFAULT_DIR_MAKE };
+
+static enum default_dir default_dir_kind(void)
+{
+    const char *env = getenv("ZESP_SAD");
+    const char *run = getenv("XDG_RUNTIME_DIR");
+
+    if (env != NULL && *env)
+        return DEFAULT_DIR_NONE;
+    if (geteuid() != 0 && run != NULL && run[0] == '/')
+        return DEFAULT_DIR_CHECK;
+    return DEFAULT_DIR_MAKE;
+}
+
+/* A directory that holds keys: ours, and nobody else may write in it. */
+static int dir_private(const struct stat *st)
+{
+    if (!S_ISDIR(st->st_mode) || st->st_uid != geteuid() ||
+        (st->st_mode & (S_IWGRP | S_IWOTH)))
+        return ZESP_ESADDIR;
+    return 0;
+}
+
+/* Make the default directory if it is missing (0700), then check it; a
+ * symbolic link in its place is refused. */
+static int make_default_dir(const char *path, bool create)
+{
+    char dir[4096];
+    char *slash;
+    struct stat st;
+
+    snprintf(dir, sizeof dir, "%s", path);
+    if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+        return EINVAL;
+    *slash = '\0';
+    if (create && mkdir(dir, SAD_DIR_MODE) != 0 && errno != EEXIST)
+        return errno;
+    if (lstat(dir, &st) != 0)
+        return errno;
+    return dir_private(&st);
+}
+
+static int dir_open(const char *path, struct sad_dir *d)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    const char *name = slash ? slash + 1 : path;
+    size_t dir_len = slash ? (size_t)(slash - path) : 0;
+
+    if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return EISDIR;
+    if (strlen(name) >= sizeof d->name || dir_len >= sizeof dir)
+        return ENAMETOOLONG;
+    memcpy(d->name, name, strlen(name) + 1U);
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (dir_len == 0)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)dir_len, path);
+    if ((d->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno;
+    if (fstat(d->fd, &d->st) != 0) {
+        int err = errno;
+        close(d->fd);
+        return err;
+    }
+    return 0;
+}
+
+/*
+ * May this process trust the file?  The owner first (a file someone else
+ * made could have been planted to read the keys put in it), then who else
+ * may read or write it.
+ */
+static int file_trusted(const struct stat *st, const struct sad_dir *d,
+                        bool group)
+{
+    bool dir_owner = group && st->st_uid == d->st.st_uid &&
+                     !(d->st.st_mode & (S_IWGRP | S_IWOTH));
+
+    if (!S_ISREG(st->st_mode))
+        return ZESP_EBADSAD;
+    if (st->st_uid != geteuid() && st->st_uid != 0 && !dir_owner)
+        return ZESP_ESADOWNER;
+    if (st->st_mode & (S_IROTH | S_IWOTH))
+        return ZESP_ESADMODE;
+    if ((st->st_mode & (S_IRGRP | S_IWGRP)) && !group)
+        return ZESP_ESADGROUP;
+    return 0;
+}
+
+/* The mode of a new SAD: the owner reads and writes; the group may too
+ * (a group-shared SAD); others never. */
+static int create_mode(const zesp_sad_opts *opts, mode_t *mode)
+{
+    *mode = opts && opts->mode ? (mode_t)opts->mode : SAD_FILE_MODE;
+    if ((*mode & 0600) != 0600 || (*mode & ~(mode_t)0660))
+        return EINVAL;
+    return 0;
+}
+
+/* Make the file complete under a temporary name, then link it into place,
+ * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
+static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
+{
+    char tmp[NAME_MAX + 1];
+    struct sad_header plan;
+    mode_t mode;
+    uint8_t *map;
+    int fd, err;
+
+    if ((err = create_mode(opts, &mode)) != 0 ||
+        (err = sad_layout_plan(opts, &plan)) != 0)
+        return err;
+    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%d.new", d->name,
+                         (int)getpid()) >= sizeof tmp)
+        return ENAMETOOLONG;
+    fd = openat(d->fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                mode);
+    if (fd < 0)
+        return errno;
+    err = fchmod(fd, mode) ? errno : 0;  /* whatever the umask */
+    /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
+     * some process when it first touches a page of the mapping. */
+    if (!err) {
+        err = posix_fallocate(fd, 0, (off_t)plan.total_bytes);
+        /* A file system without fallocate: size it; blocks come later. */
+        if (err == EOPNOTSUPP || err == EINVAL)
+            err = ftruncate(fd, (off_t)plan.total_bytes) != 0 ? errno : 0;
+    }
+    if (!err) {
+        map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
+                   fd, 0);
+        if (map == MAP_FAILED)
+            err = errno;
+        else {
+            sad_map_hint(map, plan.total_bytes);
+            err = sad_format(map, &plan);
+            if (!err && msync(map, plan.total_bytes, MS_SYNC) != 0)
+                err = errno;
+            munmap(map, plan.total_bytes);
+        }
+    }
+    if (!err && linkat(d->fd, tmp, d->fd, d->name, 0) != 0)
+        err = errno;
+    close(fd);
+    unlinkat(d->fd, tmp, 0);
+    return err;
+}
+
+static void detach(struct zesp_sad *sad)
+{
+    if (sad->keys_locked)
+        (void)munlock(sad->keys, sad->lay.keys_bytes);
+    munmap(sad->hdr, sad->lay.total_bytes);
+    sad->hdr = NULL;
+}
+
+/* Map a trusted file.  Its header is read once into private memory and
+ * checked there; the layout comes from that copy alone (sad_attach). */
+static int map_file(struct zesp_sad *sad, const char *path, int fd,
+                    const struct sad_dir *d, bool group)
+{
+    struct sad_header h;
+    struct stat st;
+    uint8_t *map;
+    int err;
+
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if ((err = file_trusted(&st, d, group)) != 0)
+        return err;
+    if ((size_t)st.st_size < sizeof h)
+        return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
+    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        return ZESP_ESADSIZE;
+    if ((err = sad_layout_check(&h, (uint64_t)st.st_size)) != 0)
+        return err;
+    map = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return errno;
+    sad_map_hint(map, h.total_bytes);
+    sad_attach(sad, map, &h);
+    if ((err = sad_sane(sad)) != 0 ||
+        (err = sad_lock_sane(&sad->hdr->lock) ? 0 : ZESP_EBADSAD) != 0) {
+        detach(sad);
+        return err;
+    }
+    sad->shared = true;
+    snprintf(sad->path, sizeof sad->path, "%s", path);
+    /* A writer killed holding the lock: repair now, as the next writer
+     * would, so that readers never wait on what it left half done. */
+    if ((err = sad_lock(sad)) != 0) {
+        detach(sad);
+        return err;
+    }
+    sad_unlock(sad);
+    return 0;
+}
+
+static int open_file(struct zesp_sad *sad, const char *path, int flags,
+                     const zesp_sad_opts *opts)
+{
+    bool group = (flags & ZESP_SAD_GROUP) ||
+                 (opts && (opts->mode & (S_IRGRP | S_IWGRP)));
+    struct sad_dir d;
+    int fd, err;
+
+    if ((err = dir_open(path, &d)) != 0)
+        return err;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = openat(d.fd, d.name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {
+            err = create_file(&d, opts);
+            if (err != 0 && err != EEXIST)
+                break;
+            continue;
+        }
+        if (fd < 0) {
+            err = errno == ELOOP ? ZESP_ESADLINK : errno;
+            break;
+        }
+        err = map_file(sad, path, fd, &d, group);
+        close(fd);
+        break;
+    }
+    close(d.fd);
+    return err != 0 ? err : sad->hdr == NULL ? ENOENT : 0;
+}
+
+zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
+{
+    struct zesp_sad *sad;
+    int err = 0;
+
+    if (path == NULL) {
+        enum default_dir kind = default_dir_kind();
+
+        path = zesp_sad_default_path();
+        if (kind != DEFAULT_DIR_NONE)
+            err = make_default_dir(path, kind == DEFAULT_DIR_MAKE &&
+                                             (flags & ZESP_SAD_CREATE));
+    }
+    if (err != 0) {
+        errno = err;
+        return NULL;
+    }
+    if ((sad = sad_alloc(opts)) == NULL)
+        return NULL;
+    if ((err = open_file(sad, path, flags, opts)) != 0) {
+        free(sad);
+        errno = err;
+        return NULL;
+    }
+    if ((flags & ZESP_SAD_OWN_WINDOWS) && sad_own_windows_new(sad) != 0) {
+        zesp_sad_free(sad);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return sad;
+}

@@ -1,0 +1,666 @@
+/*
+ * Whom a shared SAD trusts.  A file another user planted is refused and
+ * left unwritten; so are a symbolic link, a file others may read or
+ * write, and a group-accessible one unless a group SAD was asked for.  A
+ * process that rewrites the file at random while a sender and receivers
+ * run crashes nobody: every damage ends in an error, never in memory
+ * outside the mapping.  A writer killed holding the lock leaves a SAD that
+ * fresh processes attach to and use.
+ */
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "sad.h"
+#include "test.h"
+#include "zesp.h"
+
+static char dir[256];
+static int skipped;
+
+static const char *in_dir(const char *name)
+{
+    static char path[512];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+static int wait_status(pid_t pid)
+{
+    int status = 0;
+
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* One byte from fd, waiting as long as a loaded machine may need. */
+static int read_event(int fd, char *c)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+
+    if (poll(&p, 1, 120000) != 1)
+        return -1;
+    return read(fd, c, 1) == 1 ? 0 : -1;
+}
+
+/* A digest of the whole file: "nothing written" is checked byte for byte. */
+static int file_digest(const char *path, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    uint8_t buf[65536];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+
+    if (fd < 0)
+        return -1;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        crypto_generichash_update(&st, buf, (size_t)n);
+    close(fd);
+    return crypto_generichash_final(&st, out, 32);
+}
+
+static void test_modes_refused(void)
+{
+    zesp_sa_params p = test_sa(0x1001, ZESP_DIR_OUT, 0, 0);
+    zesp_sad_opts group = { .mode = 0660 }, world = { .mode = 0666 };
+    const char *path = in_dir("modes.sad");
+    zesp_sad *sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
+
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(chmod(path, 0644) == 0);
+    CHECK(zesp_sad_open(path, 0, NULL) == NULL && errno == ZESP_ESADMODE);
+    CHECK(chmod(path, 0602) == 0);
+    CHECK(zesp_sad_open(path, 0, NULL) == NULL && errno == ZESP_ESADMODE);
+    CHECK(chmod(path, 0660) == 0);
+    CHECK(zesp_sad_open(path, 0, NULL) == NULL && errno == ZESP_ESADGROUP);
+    sad = zesp_sad_open(path, ZESP_SAD_GROUP, NULL);
+    CHECK(sad != NULL);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    zesp_sad_free(sad);
+    CHECK(chmod(path, 0600) == 0);
+    sad = zesp_sad_open(path, 0, NULL);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    /* Made group-shared, it opens as asked; never made open to all. */
+    sad = zesp_sad_open(in_dir("group.sad"), ZESP_SAD_CREATE, &group);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(zesp_sad_open(in_dir("world.sad"), ZESP_SAD_CREATE, &world) ==
+              NULL && errno == EINVAL);
+    CHECK(access(in_dir("world.sad"), F_OK) != 0);
+}
+
+static void test_symlink_refused(void)
+{
+    char link[600];
+    uint8_t before[32], after[32];
+    zesp_sad *sad = zesp_sad_open(in_dir("real.sad"), ZESP_SAD_CREATE, NULL);
+
+    zesp_sad_free(sad);
+    snprintf(link, sizeof link, "%s", in_dir("link.sad"));
+    CHECK(symlink(in_dir("real.sad"), link) == 0);
+    CHECK(file_digest(in_dir("real.sad"), before) == 0);
+    CHECK(zesp_sad_open(link, 0, NULL) == NULL && errno == ZESP_ESADLINK);
+    CHECK(zesp_sad_open(link, ZESP_SAD_CREATE, NULL) == NULL &&
+          errno == ZESP_ESADLINK);
+    CHECK(file_digest(in_dir("real.sad"), after) == 0);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    /* A dangling link is not followed to create its target either. */
+    snprintf(link, sizeof link, "%s", in_dir("target.sad"));
+    CHECK(symlink(link, in_dir("dangling.sad")) == 0);
+    CHECK(zesp_sad_open(in_dir("dangling.sad"), ZESP_SAD_CREATE, NULL) ==
+              NULL && errno == ZESP_ESADLINK);
+    CHECK(access(in_dir("target.sad"), F_OK) != 0);
+}
+
+/* The default place: never /tmp; a private directory made 0700. */
+static void test_default_path(void)
+{
+    char home[600], want[700];
+    struct stat st;
+    zesp_sad *sad;
+
+    snprintf(home, sizeof home, "%s/home", dir);
+    CHECK(mkdir(home, 0700) == 0);
+    if (geteuid() == 0) {
+        CHECK(strcmp(zesp_sad_default_path(), "/run/zesp/sad") == 0);
+        printf("     (root: the default is /run/zesp/sad; the user case "
+               "runs as another user below)\n");
+        return;
+    }
+    setenv("HOME", home, 1);
+    unsetenv("XDG_RUNTIME_DIR");
+    unsetenv("ZESP_SAD");
+    snprintf(want, sizeof want, "%s/.zesp/sad", home);
+    CHECK(strcmp(zesp_sad_default_path(), want) == 0);
+    sad = zesp_sad_open(NULL, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    snprintf(want, sizeof want, "%s/.zesp", home);
+    CHECK(lstat(want, &st) == 0 && S_ISDIR(st.st_mode) &&
+          (st.st_mode & 0777) == 0700);
+    /* A runtime directory others may write in is refused. */
+    CHECK(chmod(dir, 01777) == 0);
+    setenv("XDG_RUNTIME_DIR", dir, 1);
+    CHECK(zesp_sad_open(NULL, ZESP_SAD_CREATE, NULL) == NULL &&
+          errno == ZESP_ESADDIR);
+    CHECK(chmod(dir, 0700) == 0);
+    unsetenv("XDG_RUNTIME_DIR");
+}
+
+/*
+ * Another user plants a SAD (a valid one, open to all) where the victim
+ * will look for it, and a symbolic link to a file of the victim's: the
+ * victim refuses both, and writes nothing into either.
+ */
+enum { ATTACKER_UID = 65534, VICTIM_UID = 65532 };
+
+static int become(uid_t uid)
+{
+    return setgroups(0, NULL) == 0 && setgid(uid) == 0 && setuid(uid) == 0
+               ? 0 : -1;
+}
+
+static int attacker(const char *shared)
+{
+    char path[800], link[800];
+    zesp_sad *sad;
+
+    if (become(ATTACKER_UID) != 0)
+        return 77;
+    umask(0);
+    snprintf(path, sizeof path, "%s/victim.sad", shared);
+    if ((sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL)) == NULL)
+        return 1;
+    zesp_sad_free(sad);
+    if (chmod(path, 0666) != 0)
+        return 2;
+    snprintf(link, sizeof link, "%s/victim-link.sad", shared);
+    snprintf(path, sizeof path, "%s/victim-home/keys", shared);
+    return symlink(path, link) == 0 ? 0 : 3;
+}
+
+/* A user without $XDG_RUNTIME_DIR: ~/.zesp/sad, the folder made 0700;
+ * never a name in /tmp that someone else could take first. */
+static int victim_default_path(const char *shared)
+{
+    char home[800], want[900];
+    struct stat st;
+    zesp_sad *sad;
+
+    snprintf(home, sizeof home, "%s/victim-home", shared);
+    setenv("HOME", home, 1);
+    unsetenv("XDG_RUNTIME_DIR");
+    unsetenv("ZESP_SAD");
+    snprintf(want, sizeof want, "%s/.zesp/sad", home);
+    if (strcmp(zesp_sad_default_path(), want) != 0)
+        return 20;
+    if ((sad = zesp_sad_open(NULL, ZESP_SAD_CREATE, NULL)) == NULL)
+        return 21;
+    zesp_sad_free(sad);
+    snprintf(want, sizeof want, "%s/.zesp", home);
+    if (lstat(want, &st) != 0 || !S_ISDIR(st.st_mode) ||
+        (st.st_mode & 0777) != 0700 || st.st_uid != VICTIM_UID)
+        return 22;
+    /* A runtime directory others may write in is refused. */
+    setenv("XDG_RUNTIME_DIR", shared, 1);
+    if (zesp_sad_open(NULL, ZESP_SAD_CREATE, NULL) != NULL ||
+        errno != ZESP_ESADDIR)
+        return 23;
+    return 0;
+}
+
+static int victim(const char *shared)
+{
+    char path[800];
+    zesp_sad *sad;
+    zesp_sa_params p = test_sa(0x2001, ZESP_DIR_OUT, 0, 0);
+
+    if (become(VICTIM_UID) != 0)
+        return 77;
+    snprintf(path, sizeof path, "%s/victim.sad", shared);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
+    if (sad != NULL) {
+        zesp_sa_add(sad, &p);      /* what the attacker wants to read */
+        zesp_sad_free(sad);
+        return 10;
+    }
+    if (errno != ZESP_ESADOWNER)
+        return 11;
+    /* Not even as a group SAD: the owner is who decides. */
+    if (zesp_sad_open(path, ZESP_SAD_GROUP, NULL) != NULL ||
+        errno != ZESP_ESADOWNER)
+        return 12;
+    snprintf(path, sizeof path, "%s/victim-link.sad", shared);
+    if (zesp_sad_open(path, ZESP_SAD_CREATE, NULL) != NULL ||
+        errno != ZESP_ESADLINK)
+        return 13;
+    return victim_default_path(shared);
+}
+
+static void test_planted_by_another_user(void)
+{
+    char shared[300], home[400], planted[400], target[500];
+    uint8_t before[32], after[32];
+    pid_t pid;
+    int rc;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as two users\n");
+        skipped++;
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/shared", dir);
+    snprintf(home, sizeof home, "%s/victim-home", shared);
+    CHECK(mkdir(shared, 0700) == 0 && chmod(shared, 01777) == 0);
+    CHECK(chmod(dir, 0755) == 0);
+    CHECK(mkdir(home, 0700) == 0 && chown(home, VICTIM_UID, VICTIM_UID) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(attacker(shared));
+    rc = wait_status(pid);
+    if (rc == 77) {
+        printf("     skip: this process may not become another user\n");
+        skipped++;
+        return;
+    }
+    CHECK(rc == 0);
+    snprintf(planted, sizeof planted, "%s/victim.sad", shared);
+    snprintf(target, sizeof target, "%s/keys", home);
+    CHECK(file_digest(planted, before) == 0);
+    if ((pid = fork()) == 0)
+        _exit(victim(shared));
+    rc = wait_status(pid);
+    if (rc != 0)
+        fprintf(stderr, "  victim: status %d\n", rc);
+    CHECK(rc == 0);
+    CHECK(file_digest(planted, after) == 0);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    CHECK(access(target, F_OK) != 0);
+    CHECK(chmod(dir, 0700) == 0);
+}
+
+/*
+ * Damage from outside while the SAD is in use: a process rewrites bytes of
+ * the header, the index and the slots at random while a publisher sends
+ * and two subscribers (one sharing the host's windows, one with its own)
+ * receive.  Nobody crashes, every failure is an error, every message
+ * accepted is one the publisher sent.
+ */
+enum { DAMAGE_SECONDS = 10, BODY_BYTES = 48 };
+#define DAMAGE_SPI 0x5001U
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void stop_on_term(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* A body names its number and is otherwise its number's digest. */
+static void make_body(uint64_t n, uint8_t body[BODY_BYTES])
+{
+    memcpy(body, &n, sizeof n);
+    crypto_generichash(body + 8, BODY_BYTES - 8, body, 8, NULL, 0);
+}
+
+static bool body_genuine(zesp_frame f)
+{
+    uint8_t want[BODY_BYTES];
+    uint64_t n;
+
+    if (f.size != BODY_BYTES)
+        return false;
+    memcpy(&n, f.data, sizeof n);
+    make_body(n, want);
+    return memcmp(want, f.data, BODY_BYTES) == 0;
+}
+
+struct tally {
+    uint64_t ok, refused, foreign_errno, bad_body;
+};
+
+static bool zesp_error(int e)
+{
+    return (e > ZESP_EBASE && e < ZESP_ELAST) || e == EAGAIN || e == EINTR;
+}
+
+static int publisher(const char *endpoint, int out)
+{
+    void *ctx = zmq_ctx_new(), *pub = zmq_socket(ctx, ZMQ_PUB);
+    zesp_sad *sad = zesp_sad_open(in_dir("send.sad"), 0, NULL);
+    struct tally t = { 0 };
+    uint8_t body[BODY_BYTES];
+    zesp_frame f = { body, sizeof body };
+    zesp_parts parts = { .body = &f, .nbody = 1 };
+    int linger = 0;
+
+    stop_on_term();
+    if (sad == NULL || zmq_bind(pub, endpoint) != 0)
+        return 1;
+    zmq_setsockopt(pub, ZMQ_LINGER, &linger, sizeof linger);
+    for (uint64_t n = 0; !stop; n++) {
+        make_body(n, body);
+        if (zesp_send(sad, DAMAGE_SPI, pub, &parts, 0) == 0)
+            t.ok++;
+        else if (zesp_error(errno))
+            t.refused++;
+        else
+            t.foreign_errno++;
+        usleep(200);                 /* a steady stream, not a flood */
+    }
+    zesp_sad_free(sad);
+    zmq_close(pub);
+    zmq_ctx_term(ctx);
+    return write(out, &t, sizeof t) == (ssize_t)sizeof t ? 0 : 2;
+}
+
+static int subscriber(const char *endpoint, int flags, int ready, int out)
+{
+    void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
+    zesp_sad *sad = zesp_sad_open(in_dir("damage.sad"), flags, NULL);
+    zesp_msg *msg = zesp_msg_new();
+    struct tally t = { 0 };
+    int timeout = 100, said_ready = 0;
+
+    stop_on_term();
+    if (sad == NULL || msg == NULL || zmq_connect(sub, endpoint) != 0)
+        return 1;
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    while (!stop) {
+        if (zesp_recv(sad, sub, msg, 0) == 0) {
+            t.ok++;
+            if (zesp_msg_body_count(msg) != 1 ||
+                !body_genuine(zesp_msg_body(msg, 0)))
+                t.bad_body++;
+            if (!said_ready++ && write(ready, "r", 1) != 1)
+                return 2;
+        } else if (zesp_error(errno)) {
+            t.refused += errno != EAGAIN && errno != EINTR;
+        } else {
+            t.foreign_errno++;
+        }
+    }
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    return write(out, &t, sizeof t) == (ssize_t)sizeof t ? 0 : 3;
+}
+
+static uint8_t *map_region(const char *path, size_t region)
+{
+    int fd = open(path, O_RDWR);
+    uint8_t *map;
+
+    if (fd < 0)
+        return NULL;
+    map = mmap(NULL, region, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return map == MAP_FAILED ? NULL : map;
+}
+
+/* Rewrite random bytes of the header, index and slots until stopped: the
+ * receivers' SAD all the time, the sender's now and then (so that the
+ * stream goes on long enough to test the receivers). */
+static int damager(size_t region, int out)
+{
+    uint8_t *recv_map = map_region(in_dir("damage.sad"), region);
+    uint8_t *send_map = map_region(in_dir("send.sad"), region);
+    uint64_t writes = 0;
+
+    stop_on_term();
+    if (recv_map == NULL || send_map == NULL)
+        return 1;
+    while (!stop) {
+        uint8_t *map = randombytes_uniform(50) == 0 ? send_map : recv_map;
+        map[randombytes_uniform((uint32_t)region)] =
+            (uint8_t)randombytes_random();
+        writes++;
+        usleep(100);
+    }
+    munmap(recv_map, region);
+    munmap(send_map, region);
+    return write(out, &writes, sizeof writes) == (ssize_t)sizeof writes ? 0 : 3;
+}
+
+static void test_random_damage_while_in_use(void)
+{
+    zesp_sad_opts opts = { .capacity = 4,
+                          .max_replay_window = ZESP_REPLAY_WINDOW_DEFAULT };
+    zesp_sa_params out = test_sa(DAMAGE_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params in = test_sa(DAMAGE_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sad *sad = zesp_sad_open(in_dir("damage.sad"), ZESP_SAD_CREATE,
+                                  &opts);
+    zesp_sad *send = zesp_sad_open(in_dir("send.sad"), ZESP_SAD_CREATE,
+                                   &opts);
+    char endpoint[600], c;
+    int results[4][2], ready[2], rc[4];
+    struct tally t[3];
+    uint64_t writes = 0;
+    pid_t pid[4];
+    size_t region;
+
+    CHECK(sad != NULL && send != NULL);
+    if (sad == NULL || send == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(send, &out));
+    CHECK_OK(zesp_sa_add(sad, &in));
+    /* Everything but the keys and the policies. */
+    region = (size_t)sad->hdr->keys_off;
+    zesp_sad_free(sad);
+    zesp_sad_free(send);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/damage.ipc", dir);
+    for (int i = 0; i < 4; i++)
+        CHECK(pipe(results[i]) == 0);
+    CHECK(pipe(ready) == 0);
+    fflush(NULL);
+    if ((pid[0] = fork()) == 0)
+        _exit(publisher(endpoint, results[0][1]));
+    if ((pid[1] = fork()) == 0)
+        _exit(subscriber(endpoint, 0, ready[1], results[1][1]));
+    if ((pid[2] = fork()) == 0)
+        _exit(subscriber(endpoint, ZESP_SAD_OWN_WINDOWS, ready[1],
+                         results[2][1]));
+    /* Damage begins once both subscribers have taken a genuine message. */
+    CHECK(read_event(ready[0], &c) == 0 && read_event(ready[0], &c) == 0);
+    if ((pid[3] = fork()) == 0)
+        _exit(damager(region, results[3][1]));
+    sleep(DAMAGE_SECONDS);      /* how long the damage lasts, not a wait */
+    kill(pid[3], SIGTERM);
+    rc[3] = wait_status(pid[3]);
+    for (int i = 0; i < 3; i++)
+        kill(pid[i], SIGTERM);
+    for (int i = 0; i < 3; i++)
+        rc[i] = wait_status(pid[i]);
+    memset(t, 0, sizeof t);
+    for (int i = 0; i < 4; i++) {
+        if (rc[i] != 0)
+            fprintf(stderr, "  process %d: status %d\n", i, rc[i]);
+        CHECK(rc[i] == 0);
+        close(results[i][1]);
+        if (rc[i] == 0 && i < 3)
+            CHECK(read(results[i][0], &t[i], sizeof t[i]) ==
+                  (ssize_t)sizeof t[i]);
+        else if (rc[i] == 0)
+            CHECK(read(results[i][0], &writes, sizeof writes) ==
+                  (ssize_t)sizeof writes);
+        close(results[i][0]);
+    }
+    close(ready[0]);
+    close(ready[1]);
+    for (int i = 0; i < 3; i++) {
+        CHECK(t[i].foreign_errno == 0);
+        CHECK(t[i].bad_body == 0);
+    }
+    CHECK(writes > 0);
+    CHECK(t[0].refused + t[1].refused + t[2].refused > 0);
+    printf("     %llu bytes damaged; sent %llu (%llu refused), received "
+           "%llu and %llu (%llu and %llu refused), none forged\n",
+           (unsigned long long)writes, (unsigned long long)t[0].ok,
+           (unsigned long long)t[0].refused, (unsigned long long)t[1].ok,
+           (unsigned long long)t[2].ok, (unsigned long long)t[1].refused,
+           (unsigned long long)t[2].refused);
+    unlink(in_dir("damage.sad"));
+    unlink(in_dir("send.sad"));
+}
+
+/*
+ * kill -9 of a writer holding the lock, 50 times: each time a fresh `zesp
+ * sa list` and a fresh process that sends still work.
+ */
+enum { LOCK_ROUNDS = 50 };
+#define LOCK_SPI 0x6001U
+
+static int lock_holder(int ready)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+
+    if (sad == NULL || sad_lock(sad) != 0)
+        return 1;
+    if (write(ready, "l", 1) != 1)
+        return 2;
+    for (;;)
+        pause();
+}
+
+static int run_zesp_list(void)
+{
+    const char *tool = getenv("ZESP_TOOL") ? getenv("ZESP_TOOL")
+                                           : "./tools/zesp";
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execl(tool, tool, "--sad", in_dir("lock.sad"), "sa", "list",
+              (char *)NULL);
+        _exit(127);
+    }
+    return wait_status(pid);
+}
+
+/* A fresh process: attach, then send one message to the parent. */
+static int fresh_sender(const char *endpoint)
+{
+    void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
+    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+    zesp_frame body = { "after the crash", 15 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    int rc = 0;
+
+    if (sad == NULL)
+        rc = 1;
+    else if (zmq_connect(push, endpoint) != 0 ||
+             zesp_send(sad, LOCK_SPI, push, &parts, 0) != 0)
+        rc = 2;
+    zesp_sad_free(sad);
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+    return rc;
+}
+
+static void test_killed_holding_the_lock(void)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sa_params out = test_sa(LOCK_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params in = test_sa(LOCK_SPI, ZESP_DIR_IN, 0, 0);
+    void *ctx = zmq_ctx_new(), *pull = zmq_socket(ctx, ZMQ_PULL);
+    zesp_msg *msg = zesp_msg_new();
+    char endpoint[600];
+    int listed = 0, sent = 0, received = 0;
+
+    CHECK(sad != NULL);
+    CHECK_OK(zesp_sa_add(sad, &out));
+    CHECK_OK(zesp_sa_add(sad, &in));
+    zesp_sad_free(sad);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/lock.ipc", dir);
+    CHECK(zmq_bind(pull, endpoint) == 0);
+    CHECK(zmq_setsockopt(pull, ZMQ_RCVTIMEO, &(int){ 120000 }, sizeof(int)) ==
+          0);
+    for (int round = 0; round < LOCK_ROUNDS; round++) {
+        int ready[2];
+        pid_t pid;
+        char c;
+
+        CHECK(pipe(ready) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            _exit(lock_holder(ready[1]));
+        close(ready[1]);
+        /* Killed only once it holds the lock. */
+        if (read_event(ready[0], &c) != 0) {
+            CHECK(!"the lock holder took the lock");
+            kill(pid, SIGKILL);
+        }
+        close(ready[0]);
+        kill(pid, SIGKILL);
+        wait_status(pid);
+        listed += run_zesp_list() == 0;
+        if ((pid = fork()) == 0)
+            _exit(fresh_sender(endpoint));
+        sent += wait_status(pid) == 0;
+    }
+    sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+    CHECK(sad != NULL);
+    for (int i = 0; sad != NULL && i < sent; i++)
+        received += zesp_recv(sad, pull, msg, 0) == 0 &&
+                    zesp_msg_body(msg, 0).size == 15;
+    CHECK(listed == LOCK_ROUNDS);
+    CHECK(sent == LOCK_ROUNDS);
+    CHECK(received == LOCK_ROUNDS);
+    CHECK(sad != NULL && zesp_sad_verify(sad) == 0);
+    printf("     %d of %d kill -9 with the lock held: zesp sa list %d, "
+           "sends %d, received %d\n", LOCK_ROUNDS, LOCK_ROUNDS, listed, sent,
+           received);
+    zesp_sad_free(sad);
+    zesp_msg_free(msg);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "trust") != 0)
+        return 2;
+    RUN(test_modes_refused);
+    RUN(test_symlink_refused);
+    RUN(test_default_path);
+    RUN(test_planted_by_another_user);
+    RUN(test_killed_holding_the_lock);
+    if (!test_under_valgrind())
+        RUN(test_random_damage_while_in_use);
+    if (skipped) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0)
+            test_failed++;
+        printf("%d passed, %d failed, %d skipped\n", test_passed, test_failed,
+               skipped);
+        return test_failed ? 1 : 0;
+    }
+    return test_done_in(dir);
+}
