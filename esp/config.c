@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "seqstate.h"
 #include "transform.h"
 #include "yaml_fields.h"
 #include "zesp.h"
@@ -34,6 +35,8 @@ struct config {
     zesp_policy *policies;
     const struct ydoc_node **policy_nodes;
     size_t npolicies;
+    char state_dir[ZESP_STATE_DIR_MAX];   /* "": none given */
+    uint64_t seq_block;                   /* 0: the default */
 };
 
 #define FAIL(c, node, field, ...) YFAIL(&(c)->y, node, field, __VA_ARGS__)
@@ -235,7 +238,9 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
     snprintf(f, sizeof f, "%s.esn", field);
     if ((v = ydoc_get(n, "esn")) && yf_bool(&c->y, v, f, &esn) != 0)
         return -1;
-    p->flags = esn ? 0 : ZESP_SA_NO_ESN;
+    /* Every key of a file is a manual key: its numbering is recorded. */
+    p->flags = ZESP_SA_MANUAL | (esn ? 0 : ZESP_SA_NO_ESN);
+    p->seq_block = c->seq_block;
     snprintf(f, sizeof f, "%s.key", field);
     if (parse_key(c, ydoc_get(n, "key"), f, p->key, ZESP_KEYBYTES) != 0)
         return -1;
@@ -358,15 +363,56 @@ static int parse_list(struct config *c, const struct ydoc_node *list,
     return 0;
 }
 
+/* state_dir: absolute, or relative to the file's folder, as key files. */
+static int parse_state_dir(struct config *c, const struct ydoc_node *n)
+{
+    char file[sizeof c->y.doc.file];
+    int len;
+
+    if (yf_type(&c->y, n, YDOC_SCALAR, "state_dir") != 0)
+        return -1;
+    if (n->scalar[0] == '\0')
+        return FAIL(c, n, "state_dir", "an empty path");
+    if (n->scalar[0] == '/')
+        len = snprintf(c->state_dir, sizeof c->state_dir, "%s", n->scalar);
+    else {
+        snprintf(file, sizeof file, "%s", c->y.doc.file);
+        len = snprintf(c->state_dir, sizeof c->state_dir, "%s/%s",
+                       dirname(file), n->scalar);
+    }
+    if (len < 0 || len >= (int)sizeof c->state_dir)
+        return FAIL(c, n, "state_dir", "longer than %u characters",
+                    ZESP_STATE_DIR_MAX - 1U);
+    return 0;
+}
+
+/* seq_block: how many numbers each write of a record reserves. */
+static int parse_seq_block(struct config *c, const struct ydoc_node *n)
+{
+    if (yf_uint(&c->y, n, "seq_block", ZESP_SEQ_BLOCK_MAX, "KMG",
+                &c->seq_block) != 0)
+        return -1;
+    if (!seqstate_block_valid(c->seq_block))
+        return FAIL(c, n, "seq_block", "a power of two from %u to %llu",
+                    ZESP_SEQ_BLOCK_MIN,
+                    (unsigned long long)ZESP_SEQ_BLOCK_MAX);
+    return 0;
+}
+
 static int parse_config(struct config *c, zesp_sad *sad)
 {
-    static const char *const keys[] = { "sas", "policies", NULL };
-    const struct ydoc_node *root = c->y.doc.root, *sas, *pols;
+    static const char *const keys[] = { "sas", "policies", "state_dir",
+                                         "seq_block", NULL };
+    const struct ydoc_node *root = c->y.doc.root, *sas, *pols, *v;
 
     if (root == NULL)
         return FAIL(c, NULL, NULL, "empty configuration");
     if (yf_type(&c->y, root, YDOC_MAP, "(top)") != 0 ||
         yf_known_keys(&c->y, root, "(top)", keys) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "state_dir")) && parse_state_dir(c, v) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "seq_block")) && parse_seq_block(c, v) != 0)
         return -1;
     if ((sas = ydoc_get(root, "sas")) != NULL) {
         if (parse_list(c, sas, "sas", CONFIG_MAX_SAS, sizeof *c->sas,
@@ -421,6 +467,24 @@ static void config_free(struct config *c)
     ydoc_free(&c->y.doc);
 }
 
+/* Why an SA was not installed; for its record, which directory. */
+static void install_failed(struct config *c, zesp_sad *sad, size_t i, int err)
+{
+    char dir[ZESP_STATE_DIR_MAX], have[ZESP_STATE_DIR_MAX], what[2200];
+    bool state = err >= ZESP_ENOSTATE && err <= ZESP_ESTATEDIR;
+
+    what[0] = '\0';
+    if (state && seqstate_dir(sad, c->state_dir[0] ? c->state_dir : NULL,
+                              dir) != 0)
+        snprintf(dir, sizeof dir, "none: no default for this user");
+    if (err == ZESP_ESTATEDIR && seqstate_sad_dir(sad, have))
+        snprintf(what, sizeof what, " (%s; asked for %s)", have, dir);
+    else if (state)
+        snprintf(what, sizeof what, " (state directory %s)", dir);
+    FAIL(c, c->sa_nodes[i], "sas", "cannot install SPI 0x%08x: %s%s",
+         c->sas[i].spi, zesp_strerror(err), what);
+}
+
 /* Apply: add the SAs, then set the policies; on any failure undo. */
 static int apply(struct config *c, zesp_sad *sad)
 {
@@ -435,10 +499,10 @@ static int apply(struct config *c, zesp_sad *sad)
         goto out;
     }
     for (; added < c->nsas; added++)
-        if (zesp_sa_add(sad, &c->sas[added]) != 0) {
+        if (sa_add_in(sad, &c->sas[added],
+                      c->state_dir[0] ? c->state_dir : NULL) != 0) {
             err = errno;
-            FAIL(c, c->sa_nodes[added], "sas", "cannot install SPI 0x%08x: %s",
-                 c->sas[added].spi, zesp_strerror(err));
+            install_failed(c, sad, added, err);
             goto undo;
         }
     for (; set < c->npolicies; set++) {

@@ -34,6 +34,7 @@ struct out_ctx {
 
 struct in_ctx {
     const char *policy;     /* the receiver's, checked; NULL: unchecked */
+    struct zesp_sad *sad;
     struct sa_ref ref;
     struct window_ref win;
     struct esp_crypto ec;

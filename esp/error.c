@@ -34,6 +34,11 @@ static const char *const messages[] = {
     [ZESP_ESADLINK - ZESP_EBASE] = "the SA database path is a symbolic link: refused (give the file's real path)",
     [ZESP_ESADDIR - ZESP_EBASE] = "the SA database's directory is not private: it must belong to this user and be writable by nobody else",
     [ZESP_EPOLICY - ZESP_EBASE] = "message under a security association that does not serve the policy received on: another peer's or another group's SA",
+    [ZESP_ENOSTATE - ZESP_EBASE] = "the state directory for manual keys' sequence records does not exist: if these keys were never used, make it with 'zesp state init'; if it was lost, install new keys",
+    [ZESP_ESTATEUNSAFE - ZESP_EBASE] = "the state directory or a sequence record is unsafe: it must be a directory (a regular file), not a symbolic link, owned by this user or root and not writable by others",
+    [ZESP_ESTATEDAMAGED - ZESP_EBASE] = "a manual key's sequence record is damaged: where its numbering stands is unknown; install a new key",
+    [ZESP_ESTATEIO - ZESP_EBASE] = "cannot write a manual key's sequence record (state directory unwritable, or the disk full): the SA goes no further rather than reuse a nonce",
+    [ZESP_ESTATEDIR - ZESP_EBASE] = "this SA database keeps its manual keys' sequence records in another state directory: install with that one (zesp --state-dir, $ZESP_STATE_DIR)",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

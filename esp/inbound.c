@@ -7,6 +7,7 @@
 #include "datapath.h"
 
 #include "replay.h"
+#include "seqstate.h"
 #include "sign.h"
 #include "spd.h"
 
@@ -93,6 +94,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     int err;
 
     ctx->ref.slot = NULL;
+    ctx->sad = sad;
     if (len < 8U)
         return ZESP_EMALFORMED;
     if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
@@ -148,8 +150,13 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
 {
     struct sa_slot *s = ctx->ref.slot;
     struct window_ref *w = &ctx->win;
-    int err = replay_commit(w->top, w->ring, w->words, w->window, ctx->seq);
+    int err = 0;
 
+    /* A manual key's record covers a number before it is accepted. */
+    if (ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
+        err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
+    if (err == 0)
+        err = replay_commit(w->top, w->ring, w->words, w->window, ctx->seq);
     if (err != 0)
         return err;
     /* A window of this process alone: the host's top stays current, for

@@ -3,7 +3,11 @@
 
 #include <errno.h>
 
+#include "seqstate.h"
 #include "sign.h"
+
+/* seq_next: the SA's record must be written further first (manual keys). */
+#define SEQ_UNRESERVED (-1)
 
 /* The last number an SA may send: its ESN mode's, and for a group SA the
  * 48 bits the Sender ID leaves in the IV, whichever is lower. */
@@ -26,6 +30,8 @@ static int seq_next(struct sa_slot *s, uint64_t *seq)
     do {
         if (cur >= max)
             return ZESP_ESEQEXHAUSTED;
+        if (cur >= atomic_load_explicit(&s->reserved, memory_order_acquire))
+            return SEQ_UNRESERVED;
     } while (!atomic_compare_exchange_weak_explicit(
         &s->seq, &cur, cur + 1U, memory_order_relaxed, memory_order_relaxed));
     *seq = cur + 1U;
@@ -63,8 +69,14 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     }
     if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)
         return err;
-    if ((err = seq_next(s, &ctx->seq)) != 0)
+    while ((err = seq_next(s, &ctx->seq)) == SEQ_UNRESERVED)
+        if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
+            return err;
+    if (err != 0)
         return err;
+    if ((s->flags & ZESP_SA_MANUAL) &&
+        ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
+        seqstate_out_ahead(sad, &ctx->ref);
     return sad_ref_valid(&ctx->ref) ? 0 : ZESP_ENOSA;
 }
 

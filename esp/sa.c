@@ -5,6 +5,7 @@
 
 #include "replay.h"
 #include "sad.h"
+#include "seqstate.h"
 #include "transform.h"
 
 static int fail(int err)
@@ -13,7 +14,8 @@ static int fail(int err)
     return -1;
 }
 
-#define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED)
+#define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
+                        ZESP_SA_MANUAL)
 
 /* A signing key that is what it claims: the secret key's public half is
  * the one its seed derives (else every signature fails to verify), the
@@ -71,6 +73,9 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
         return EINVAL;
     if (memchr(p->peer, 0, sizeof p->peer) == NULL)
         return EINVAL;
+    if (p->seq_block != 0 && (!(p->flags & ZESP_SA_MANUAL) ||
+                              !seqstate_block_valid(p->seq_block)))
+        return EINVAL;
     return 0;
 }
 
@@ -90,7 +95,8 @@ static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 }
 
 static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
-                      const zesp_sa_params *p, const struct transform *t)
+                      const zesp_sa_params *p, const struct transform *t,
+                      const struct seq_start *st)
 {
     struct sa_slot *s = sad_slot(sad, slot_no);
     struct sa_key *k = &sad->keys[slot_no];
@@ -110,12 +116,13 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
     s->hard = p->hard;
     memcpy(s->peer, p->peer, sizeof s->peer);
     /* Outbound: the last number sent; inbound: the window's top, every
-     * number up to it refused. */
-    s->seq_start = p->next_seq ? p->next_seq - 1U : 0U;
+     * number up to it refused.  A manual key starts where its record says. */
+    s->seq_start = st ? st->seq : p->next_seq ? p->next_seq - 1U : 0U;
     if (p->direction == ZESP_DIR_IN)
         replay_start(&s->seq, s->window, s->window_words, s->seq_start);
     else
         atomic_store(&s->seq, s->seq_start);
+    seqstate_fill_slot(s, st);
     atomic_store(&s->soft_expired, 0);
     atomic_store(&s->hard_expired, 0);
     for (int c = 0; c < CNT_COUNT; c++)
@@ -148,9 +155,13 @@ static int add_conflict(struct zesp_sad *sad, const zesp_sa_params *p)
     return 0;
 }
 
-int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
+/* A manual key's record is read and written ahead before the SAD's lock is
+ * taken (seqstate.c: the lock order); an install that then fails has only
+ * skipped numbers. */
+int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
 {
     const struct transform *t;
+    struct seq_start st, *manual = NULL;
     uint32_t slot_no;
     int err;
 
@@ -162,14 +173,18 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
                                       : ZESP_REPLAY_WINDOW_DEFAULT) >
         sad->lay.max_window_words)
         return fail(EINVAL);
+    if ((p->flags & ZESP_SA_MANUAL) &&
+        (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0)
+        return fail(err);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
     if ((err = add_conflict(sad, p)) == 0 &&
-        (err = free_slot(sad, &slot_no)) == 0) {
+        (err = free_slot(sad, &slot_no)) == 0 &&
+        (manual == NULL || (err = seqstate_claim_dir(sad, st.dir)) == 0)) {
         struct sa_slot *s = sad_slot(sad, slot_no);
 
         atomic_fetch_add(&s->gen, 1);        /* odd: being written */
-        fill_slot(sad, slot_no, p, t);
+        fill_slot(sad, slot_no, p, t, manual);
         atomic_fetch_add(&s->gen, 1);
         atomic_store(&s->state, SLOT_LIVE);
         sad_index_insert(sad, slot_no);
@@ -180,6 +195,11 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
     }
     sad_unlock(sad);
     return err ? fail(err) : 0;
+}
+
+int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
+{
+    return sa_add_in(sad, p, NULL);
 }
 
 static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
@@ -248,10 +268,15 @@ int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
     return err ? fail(err) : 0;
 }
 
-static bool hard_expired(struct sa_slot *s, uint64_t now)
+/* Past a hard limit: no further message could be sent or accepted. */
+static bool hard_expired(const struct sa_slot *s, uint64_t now)
 {
     return atomic_load(&s->hard_expired) ||
-           (s->hard.seconds && now - s->created >= s->hard.seconds);
+           (s->hard.seconds && now - s->created >= s->hard.seconds) ||
+           (s->hard.messages &&
+            atomic_load(&s->counters[CNT_MESSAGES]) >= s->hard.messages) ||
+           (s->hard.bytes &&
+            atomic_load(&s->counters[CNT_BYTES]) >= s->hard.bytes);
 }
 
 int zesp_sad_expire(zesp_sad *sad)
@@ -297,10 +322,12 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->soft = s->soft;
     info->hard = s->hard;
     info->soft_expired = (int)atomic_load(&s->soft_expired);
-    info->hard_expired = (int)atomic_load(&s->hard_expired) ||
-                         (s->hard.seconds &&
-                          sad_now() - s->created >= s->hard.seconds);
+    info->hard_expired = hard_expired(s, sad_now());
     memcpy(info->peer, s->peer, sizeof info->peer);
+    if (s->flags & ZESP_SA_MANUAL) {
+        info->seq_reserved = atomic_load(&s->reserved);
+        info->seq_block = s->seq_block;
+    }
     info->stats.messages = atomic_load(&s->counters[CNT_MESSAGES]);
     info->stats.bytes = atomic_load(&s->counters[CNT_BYTES]);
 #define REJ(kind) atomic_load(&s->counters[CNT_REJ(kind)])

@@ -25,7 +25,8 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 3U    /* 2: group SAs; 3: seq_start, host-wide counters */
+#define SAD_VERSION 4U    /* 2: group SAs; 3: seq_start, host-wide counters;
+                             4: manual keys' records */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U

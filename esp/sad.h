@@ -46,6 +46,13 @@ struct sa_slot {
     _Atomic uint32_t soft_expired;
     _Atomic uint32_t hard_expired;
     _Atomic uint64_t counters[CNT_COUNT];
+    /* ZESP_SA_MANUAL (seqstate.c): the key's persistent record.  out: seq
+     * never passes `reserved`; in: nothing above it is accepted.
+     * UINT64_MAX for other SAs. */
+    uint8_t record_id[32];
+    uint64_t seq_block;
+    _Atomic uint64_t reserved;
+    _Atomic uint32_t reserving;  /* out: an extension ahead under way */
     _Atomic uint64_t window[];   /* window_words ring entries, see replay.c */
 };
 
@@ -103,6 +110,10 @@ struct sad_header {
     _Atomic uint64_t changes;    /* bumped by every writer, for watchers */
     _Atomic uint64_t repairs;    /* times a dead writer's work was undone */
     pthread_mutex_t lock;
+    /* Where every manual SA's record is: set by the first one installed,
+     * then never changed (seqstate.c). */
+    _Atomic uint32_t state_dir_set;
+    char state_dir[ZESP_STATE_DIR_MAX];
 };
 
 /* A replay window of this process alone (ZESP_SAD_OWN_WINDOWS), for the SA
@@ -144,6 +155,7 @@ struct zesp_sad {
     _Atomic uint64_t *own_rings;
     pthread_mutex_t own_lock;    /* taking a window for a new SA */
     char path[4096];
+    char state_dir[ZESP_STATE_DIR_MAX]; /* zesp_sad_set_state_dir; "": default */
 };
 
 

@@ -8,9 +8,11 @@
 
 #include "replay.h"
 #include "sad.h"
+#include "seqstate.h"
 #include "transform.h"
 
-#define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED)
+#define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
+                          ZESP_SA_MANUAL)
 
 /* What zesp_sa_add allows of flags and Sender ID, and nothing else. */
 static bool group_sane(const struct sa_slot *s)
@@ -25,7 +27,9 @@ static bool group_sane(const struct sa_slot *s)
 
 static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
 {
-    return group_sane(s) && (s->direction == ZESP_DIR_IN || s->direction == ZESP_DIR_OUT) &&
+    return group_sane(s) &&
+           (!(s->flags & ZESP_SA_MANUAL) || seqstate_block_valid(s->seq_block)) &&
+           (s->direction == ZESP_DIR_IN || s->direction == ZESP_DIR_OUT) &&
            s->spi != 0 && transform_find(s->transform) != NULL &&
            s->replay_window >= ZESP_REPLAY_WINDOW_MIN &&
            s->replay_window <= ZESP_REPLAY_WINDOW_MAX &&

@@ -28,6 +28,8 @@ static int demo_sad(const char *key_file, uint32_t direction, zesp_sad **sad)
                 key_file, ZESP_KEYBYTES);
         goto out;
     }
+    /* pair_demo.sh makes a fresh key for every run, so no sequence record
+     * is kept (no ZESP_SA_MANUAL): a key used again must have one. */
     p.spi = DEMO_SPI;
     p.direction = direction;
     p.transform = ZESP_CHACHA20_POLY1305;

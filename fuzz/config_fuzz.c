@@ -2,7 +2,10 @@
  * libFuzzer target: the YAML configuration loader.  The input is written
  * to a file (the loader's interface is a path) and loaded into a private
  * SAD; every outcome must be a clean success or a clean error message.
+ * Manual keys' records go to a folder of this run, emptied after each
+ * input, whatever state_dir the input names.
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,27 @@
 #include "zesp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char state_dir[64];
+
+static void state_empty(void)
+{
+    DIR *d = opendir(state_dir);
+    struct dirent *e;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
+static void state_remove(void)
+{
+    state_empty();
+    rmdir(state_dir);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,18 +49,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         snprintf(path, sizeof path, "/tmp/zesp-fuzz-config-%d.yaml",
                  (int)getpid());
+        snprintf(state_dir, sizeof state_dir, "/tmp/zesp-fuzz-config-%d.state",
+                 (int)getpid());
+        if (zesp_state_dir_init(state_dir) != 0)
+            abort();
+        atexit(state_remove);
     }
     if ((f = fopen(path, "wb")) == NULL)
         return 0;
     fwrite(data, 1, size, f);
     fclose(f);
     zesp_sad_opts opts = { .capacity = 8 };
-    if ((sad = zesp_sad_new(&opts)) == NULL)
+    if ((sad = zesp_sad_new(&opts)) == NULL ||
+        zesp_sad_set_state_dir(sad, state_dir) != 0)
         abort();
     if (zesp_config_load(sad, path, err, sizeof err) != 0 &&
         memchr(err, '\0', sizeof err) == NULL)
         abort();   /* an error message must always be a terminated string */
     zesp_sad_free(sad);
+    state_empty();
     unlink(path);
     return 0;
 }

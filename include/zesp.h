@@ -62,6 +62,24 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SA_GROUP 0x2U          /* a group SA: the IV carries a Sender ID */
 #define ZESP_SA_SIGNED 0x4U         /* group SA with source authentication:
                                        every message signed (Ed25519) */
+#define ZESP_SA_MANUAL 0x8U         /* a manually keyed SA: its sequence
+                                       numbers continue across reloads from
+                                       a record on disk (doc/sad.md) */
+
+/*
+ * Manual keys.  An SA added with ZESP_SA_MANUAL (every SA of a YAML file)
+ * keeps a record of its key's sequence numbers in a state directory that
+ * survives reboots, written ahead every seq_block numbers: the same key
+ * installed again continues above every number it may have sent, and
+ * refuses every number it may have received.  Without a usable record the
+ * SA is not installed.  An SA added without the flag (the key daemon's:
+ * fresh keys) keeps no record; its caller must never install one key
+ * twice.
+ */
+#define ZESP_SEQ_BLOCK_DEFAULT (UINT64_C(1) << 20)
+#define ZESP_SEQ_BLOCK_MIN 16U
+#define ZESP_SEQ_BLOCK_MAX (UINT64_C(1) << 30)
+#define ZESP_STATE_DIR_MAX 1024U    /* a state directory's path, NUL included */
 
 /*
  * Group SAs (doc/wire-format.md 9).  One key is shared by every member of a
@@ -110,6 +128,11 @@ enum zesp_error {
     ZESP_ESADDIR,       /* the SAD's directory is not private to us */
     ZESP_EPOLICY,       /* message under an SA that does not serve the
                            policy the receiver named (RFC 4301 5.2) */
+    ZESP_ENOSTATE,      /* the state directory of manual keys is missing */
+    ZESP_ESTATEUNSAFE,  /* state directory or record: wrong owner or mode */
+    ZESP_ESTATEDAMAGED, /* a manual key's sequence record is damaged */
+    ZESP_ESTATEIO,      /* a sequence record cannot be written */
+    ZESP_ESTATEDIR,     /* the SAD keeps its records in another directory */
     ZESP_ELAST
 };
 
@@ -138,6 +161,10 @@ typedef struct zesp_sa_params {
     /* ZESP_SA_SIGNED: out: our Ed25519 secret key (64 bytes); in: the
      * sender's public key (first 32 bytes). */
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
+    /* ZESP_SA_MANUAL: sequence numbers per write of the record, a power of
+     * two from ZESP_SEQ_BLOCK_MIN to _MAX; 0 = ZESP_SEQ_BLOCK_DEFAULT.  A
+     * receiver's block must not exceed its sender's (doc/sad.md). */
+    uint64_t seq_block;
 } zesp_sa_params;
 
 /* Kinds of rejection of a received message.  Each is counted apart for the
@@ -189,6 +216,10 @@ typedef struct zesp_sa_info {
     zesp_sa_stats stats;
     char peer[ZESP_PEER_MAX];
     uint32_t sender_id;     /* group SAs; 0 for pairwise */
+    /* ZESP_SA_MANUAL: out: the highest number the record lets it send;
+     * in: the highest the record covers.  0 otherwise. */
+    uint64_t seq_reserved;
+    uint64_t seq_block;
 } zesp_sa_info;
 
 /* Per-SAD counters. */
@@ -268,6 +299,20 @@ void zesp_sad_set_acquire_timeout(zesp_sad *sad, uint32_t ms);
 int zesp_sad_expire(zesp_sad *sad);
 /* Remove every SA and policy. */
 int zesp_sad_flush(zesp_sad *sad);
+/*
+ * The state directory where this handle's zesp_sa_add(ZESP_SA_MANUAL)
+ * keeps records (NULL: the default again).  A SAD keeps the records of all
+ * its manual SAs in one directory, the one its first manual SA named, so
+ * that every process sending on them writes the same records; a different
+ * one is refused (ZESP_ESTATEDIR).  zesp_state_dir_default: $ZESP_STATE_DIR,
+ * else /var/lib/zesp for root, else $XDG_STATE_HOME/zesp, else
+ * ~/.local/state/zesp.  zesp_state_dir_init makes it (mode 0700, missing
+ * parents too) or checks an existing one: a missing directory is never
+ * made implicitly, since one lost must not silently restart the numbering.
+ */
+int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir);
+const char *zesp_state_dir_default(void);
+int zesp_state_dir_init(const char *dir);
 /* Check that every slot is free or a whole SA and the index matches;
  * repairs what a writer killed mid-change left, as any writer does. */
 int zesp_sad_verify(zesp_sad *sad);

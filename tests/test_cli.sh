@@ -27,6 +27,8 @@ expect() {
 mode() { stat -c %a "$1"; }
 
 A="$work/alice.sad" B="$work/bob.sad"
+# Manual keys' sequence records: this run's own folder, never the host's.
+ZESP_STATE_DIR="$work/state"; export ZESP_STATE_DIR
 key1=$(grep -m1 'key: "hex:' "$s/examples/sad-alice.yaml" | sed 's/.*hex:\([0-9a-f]*\).*/\1/')
 
 expect 0 "--help" "$zesp" --help
@@ -48,6 +50,11 @@ expect 0 "keygen --identity" "$zesp" keygen --identity "$work/node1"
 [ "$(wc -c < "$work/node1.pub")" -eq 41 ]; ok $? "identity public key: 40 Z85 characters"
 grep -qF "public: $(cat "$work/node1.pub")" "$work/out"; ok $? "identity prints its public key"
 
+expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
+grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"
+[ ! -e "$work/state" ]; ok $? "load never makes the state directory"
+expect 0 "state init" "$zesp" state init
+[ "$(mode "$work/state")" = 700 ]; ok $? "the state directory has mode 0700"
 expect 0 "load alice" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
 [ "$(mode "$A")" = 600 ]; ok $? "a new SAD file has mode 0600"
 expect 0 "load bob (ZESP_SAD)" env ZESP_SAD="$B" "$zesp" load "$s/examples/sad-bob.yaml"

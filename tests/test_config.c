@@ -80,13 +80,14 @@ static void test_valid_file(void)
         fprintf(stderr, "  %s\n", err);
     CHECK_OK(zesp_config_check(path, err, sizeof err));
     CHECK_OK(zesp_sa_info_get(sad, 0x1001, ZESP_DIR_OUT, &info));
-    CHECK(info.flags == ZESP_SA_NO_ESN && strcmp(info.peer, "bob") == 0);
+    CHECK(info.flags == (ZESP_SA_NO_ESN | ZESP_SA_MANUAL) &&
+          strcmp(info.peer, "bob") == 0);
     CHECK(info.soft.seconds == 3000 && info.hard.seconds == 3600);
     CHECK(info.soft.messages == 1000 && info.hard.bytes == 2U << 20);
     CHECK_OK(zesp_sa_key_get(sad, 0x1001, ZESP_DIR_OUT, key));
     CHECK(key[0] == 0 && key[35] == 0x23);
     CHECK_OK(zesp_sa_info_get(sad, 0x1002, ZESP_DIR_IN, &info));
-    CHECK(info.replay_window == 4096 && info.flags == 0);
+    CHECK(info.replay_window == 4096 && info.flags == ZESP_SA_MANUAL);
     CHECK_OK(zesp_sa_key_get(sad, 0x1002, ZESP_DIR_IN, key));
     CHECK(key[0] == 0x20 && key[35] == 0x43);
     CHECK_OK(zesp_policy_get(sad, "payments", &pol));
@@ -175,6 +176,12 @@ static void test_mistakes(void)
         { "sas:\n  - &a { spi: 1 }\n", "anchors" },
         { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
         { "", ":1:1: empty configuration" },
+        { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
+        { "state_dir: [a]\n", ":1:12: state_dir: expected" },
+        { "seq_block: 100\n",
+          ":1:12: seq_block: a power of two from 16 to 1073741824" },
+        { "seq_block: 8\n", ":1:12: seq_block: a power of two" },
+        { "seq_block: 2G\n", ":1:12: seq_block: 2G is above the maximum" },
         { "- 1\n- 2\n", ":1:1: (top): expected a mapping, found a list" },
     };
     zesp_sad *sad = zesp_sad_new(NULL);
@@ -226,12 +233,12 @@ static void test_group_sas(void)
     CHECK(sa_count(sad) == 3);
     CHECK_OK(zesp_sa_info_get(sad, 0x7001, ZESP_DIR_OUT, &info));
     CHECK(info.sender_id == 7 &&
-          info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED));
+          info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED | ZESP_SA_MANUAL));
     CHECK_OK(zesp_sa_info_get_sender(sad, 0x7001, ZESP_DIR_IN, 9, &info));
-    CHECK(info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED) &&
+    CHECK(info.flags == (ZESP_SA_GROUP | ZESP_SA_SIGNED | ZESP_SA_MANUAL) &&
           strcmp(info.peer, "carol") == 0);
     CHECK_OK(zesp_sa_info_get(sad, 0x7001, ZESP_DIR_IN, &info));
-    CHECK(info.sender_id == 8 && info.flags == ZESP_SA_GROUP);
+    CHECK(info.sender_id == 8 && info.flags == (ZESP_SA_GROUP | ZESP_SA_MANUAL));
 
     /* A secret key whose halves do not belong together. */
     sk_hex[127] = sk_hex[127] == '0' ? '1' : '0';
@@ -330,6 +337,67 @@ static void test_all_or_nothing(void)
     zesp_sad_free(sad);
 }
 
+static int count_files(const char *path)
+{
+    char cmd[300];
+    FILE *p;
+    int n = -1;
+
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", path);
+    if ((p = popen(cmd, "r")) != NULL) {
+        if (fscanf(p, "%d", &n) != 1)
+            n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+/* state_dir and seq_block of a file; the handle and $ZESP_STATE_DIR come
+ * before the file's state_dir. */
+static void test_state_settings(void)
+{
+    const char *env = getenv("ZESP_STATE_DIR");
+    char saved[256], st[256], other[256], err[1024];
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_info info;
+    const char *path;
+
+    snprintf(saved, sizeof saved, "%s", env ? env : "");
+    snprintf(st, sizeof st, "%s/st", dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    unsetenv("ZESP_STATE_DIR");
+    path = write_file("state.yaml",
+                      "state_dir: st\nseq_block: 64\nsas:\n"
+                      "  - { spi: 0x51, direction: out, key: \"" KEY1 "\" }\n",
+                      0644);
+    /* Never made implicitly: the load says how to make it. */
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ENOSTATE);
+    CHECK(strstr(err, "cannot install SPI 0x00000051") != NULL &&
+          strstr(err, "zesp state init") != NULL && strstr(err, st) != NULL);
+    CHECK(access(st, F_OK) != 0 && sa_count(sad) == 0);
+    CHECK_OK(zesp_state_dir_init(st));
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    CHECK_OK(zesp_sa_info_get(sad, 0x51, ZESP_DIR_OUT, &info));
+    CHECK(info.seq_block == 64 && info.seq_reserved == 64 && info.seq == 0);
+    CHECK(count_files(st) == 1);
+    zesp_sad_free(sad);
+
+    /* $ZESP_STATE_DIR before the file's; the handle's before both. */
+    setenv("ZESP_STATE_DIR", other, 1);
+    CHECK_OK(zesp_state_dir_init(other));
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    CHECK(count_files(other) == 1 && count_files(st) == 1);
+    zesp_sad_free(sad);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_sad_set_state_dir(sad, st));
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    CHECK_OK(zesp_sa_info_get(sad, 0x51, ZESP_DIR_OUT, &info));
+    CHECK(info.seq == 64 && info.seq_reserved == 128);   /* continued */
+    zesp_sad_free(sad);
+    setenv("ZESP_STATE_DIR", saved, 1);
+}
+
 static void test_missing_file(void)
 {
     char err[512];
@@ -340,13 +408,21 @@ static void test_missing_file(void)
 
 int main(void)
 {
+    char state[192];
+
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "config") != 0)
+        return 2;
+    /* Manual keys' records go to this run's folder, never the host's. */
+    snprintf(state, sizeof state, "%s/state", dir);
+    if (setenv("ZESP_STATE_DIR", state, 1) != 0 ||
+        zesp_state_dir_init(state) != 0)
         return 2;
     RUN(test_valid_file);
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_group_sas);
     RUN(test_all_or_nothing);
+    RUN(test_state_settings);
     RUN(test_missing_file);
     return test_done_in(dir);
 }

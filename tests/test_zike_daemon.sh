@@ -138,6 +138,9 @@ ok $? "the give-up names the count and the endpoint"
 # bob and carol share the policy "audit" on manual SAs; alice, a peer of
 # bob's for "orders" only, asks bob for a child SA of "audit".
 k1=$("$b/tools/zesp" keygen) k2=$("$b/tools/zesp" keygen)
+# Manual keys' sequence records: this run's own folder, never the host's.
+ZESP_STATE_DIR="$work/state"; export ZESP_STATE_DIR
+"$b/tools/zesp" state init > /dev/null
 manual() {  # manual NAME PEER OUT IN
     cat > "$work/$1-sas.yaml" <<EOT
 sas:

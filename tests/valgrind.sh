@@ -33,7 +33,8 @@ run() {
 }
 for t in test_replay test_packet test_message test_sad test_config \
          test_ike_message test_ike_crypto test_ike_exchange \
-         test_socket test_shared_sad test_faults test_adversarial test_group; do
+         test_socket test_shared_sad test_faults test_adversarial test_group \
+         test_seqstate; do
     run "$t" "$b/tests/$t"
 done
 for c in esp_open esp_payload config ike_message ike_exchange sad_attach \

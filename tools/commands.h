@@ -15,6 +15,7 @@ enum {
 
 struct options {
     const char *sad_path;   /* NULL: $ZESP_SAD, else the default */
+    const char *state_dir;  /* NULL: $ZESP_STATE_DIR, else the default */
     int json;
     int group;              /* --group: a group-shared SAD */
 };

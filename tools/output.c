@@ -96,6 +96,9 @@ void print_sa_json(struct json *j, const zesp_sa_info *sa)
     json_u64(j, "sender_id", sa->sender_id);
     json_bool(j, "signed", sa->flags & ZESP_SA_SIGNED);
     json_str(j, "peer", sa->peer);
+    json_bool(j, "manual", sa->flags & ZESP_SA_MANUAL);
+    json_u64(j, "seq_reserved", sa->seq_reserved);
+    json_u64(j, "seq_block", sa->seq_block);
     json_u64(j, "seq", sa->seq);
     json_u64(j, "replay_window", sa->replay_window);
     json_u64(j, "created", sa->created);
@@ -159,6 +162,12 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
             (unsigned long long)sa->seq);
     if (sa->direction == ZESP_DIR_IN)
         fprintf(f, "  %-16s %u\n", "replay window", sa->replay_window);
+    if (sa->flags & ZESP_SA_MANUAL)
+        fprintf(f, "  %-16s manual key, %s %llu (blocks of %llu)\n", "record",
+                sa->direction == ZESP_DIR_IN ? "covers up to"
+                                             : "reserved up to",
+                (unsigned long long)sa->seq_reserved,
+                (unsigned long long)sa->seq_block);
     fprintf(f, "  %-16s %llu (unix time)\n", "created",
             (unsigned long long)sa->created);
     fprintf(f, "  %-16s %s\n", "state", state(sa));

@@ -1,7 +1,7 @@
 /*
  * zesp: the SA database from the command line.  See doc/zesp.1.
  *
- *   zesp [--sad PATH] [--group] [--json] COMMAND [ARGS]
+ *   zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND [ARGS]
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -14,7 +14,8 @@
 #include "output.h"
 
 static const char usage_text[] =
-    "usage: zesp [--sad PATH] [--group] [--json] COMMAND [ARGS]\n"
+    "usage: zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND\n"
+    "            [ARGS]\n"
     "\n"
     "commands:\n"
     "  keygen [--z85] [--out FILE]   new SA key material (36 octets)\n"
@@ -29,9 +30,13 @@ static const char usage_text[] =
     "  stats                         per-SA counters, each rejection apart\n"
     "  expire                        remove SAs past a hard lifetime\n"
     "  flush                         remove every SA and policy\n"
+    "  state init                    make the state directory where manual\n"
+    "                                keys' sequence records are kept\n"
     "\n"
     "SAD: --sad PATH, else $ZESP_SAD, else the default path; --group: a\n"
     "SAD its group shares (made 0660; one of mode 0660 accepted).\n"
+    "State directory: --state-dir DIR, else $ZESP_STATE_DIR, else the YAML\n"
+    "file's state_dir, else /var/lib/zesp (root) or ~/.local/state/zesp.\n"
     "Exit: 0 ok, 1 failed, 2 usage, 3 bad configuration, 4 SAD unusable.\n";
 
 int usage_error(const char *fmt, ...)
@@ -91,6 +96,10 @@ static int cmd_config(const struct options *o, int argc, char **argv,
         return usage_error("%s: expected one FILE.yaml", apply ? "load" : "check");
     if (apply && (sad = open_sad(o, 1)) == NULL)
         return EXIT_SAD;
+    if (apply && o->state_dir && zesp_sad_set_state_dir(sad, o->state_dir)) {
+        zesp_sad_free(sad);
+        return fail(o->state_dir);
+    }
     rc = apply ? zesp_config_load(sad, argv[0], err, sizeof err)
                : zesp_config_check(argv[0], err, sizeof err);
     zesp_sad_free(sad);
@@ -302,6 +311,20 @@ static int cmd_policy(const struct options *o, zesp_sad *sad, int argc,
     return EXIT_OK;
 }
 
+/* The state directory: made once, before the first manual key is loaded;
+ * never made implicitly (a lost one must not restart the numbering). */
+static int cmd_state(const struct options *o, int argc, char **argv)
+{
+    const char *dir = o->state_dir ? o->state_dir : zesp_state_dir_default();
+
+    if (argc != 1 || strcmp(argv[0], "init") != 0)
+        return usage_error("state: expected init");
+    if (zesp_state_dir_init(dir) != 0)
+        return fail(dir[0] ? dir : "state directory");
+    printf("%s: ready for manual keys' sequence records\n", dir);
+    return EXIT_OK;
+}
+
 /* Commands that work on an existing SAD. */
 static int with_sad(const struct options *o, const char *cmd, int argc,
                     char **argv)
@@ -332,7 +355,7 @@ static int with_sad(const struct options *o, const char *cmd, int argc,
 
 int main(int argc, char **argv)
 {
-    struct options o = { NULL, 0, 0 };
+    struct options o = { NULL, NULL, 0, 0 };
     int i = 1;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -348,6 +371,8 @@ int main(int argc, char **argv)
             o.sad_path = argv[++i];
         else if (strcmp(argv[i], "--group") == 0)
             o.group = 1;
+        else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+            o.state_dir = argv[++i];
         else
             return usage_error("unknown option '%s'", argv[i]);
     }
@@ -360,6 +385,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[i];
     if (strcmp(cmd, "keygen") == 0)
         return cmd_keygen(&o, argc - i - 1, argv + i + 1);
+    if (strcmp(cmd, "state") == 0)
+        return cmd_state(&o, argc - i - 1, argv + i + 1);
     if (strcmp(cmd, "load") == 0 || strcmp(cmd, "check") == 0)
         return cmd_config(&o, argc - i - 1, argv + i + 1, cmd[0] == 'l');
     if (strcmp(cmd, "sa") == 0 || strcmp(cmd, "policy") == 0 ||

@@ -1,0 +1,615 @@
+/*
+ * Manual keys' sequence records: what keeps a manually keyed SA from ever
+ * reusing a nonce, or accepting a replay, when its key is installed again
+ * (after a flush, a delete, an expiry, a lost SAD, a reboot).
+ *
+ * The IV is the sequence number, so a key installed twice and counting
+ * from 1 twice repeats (key, nonce) pairs.  As OSCORE does with its sender
+ * sequence number (RFC 8613 B.1.1), each manual key keeps a record on disk,
+ * in a state directory that outlives the SAD, and writes it AHEAD: before
+ * an SA sends any number above R, R is on disk (written to a temporary
+ * file, fsync'd, renamed over the record, the directory fsync'd).  A key
+ * installed again starts above its record, so a crash at any instant loses
+ * numbers and never reuses one.  A receiver records a bound B the same way
+ * and accepts no number above B before B is on disk; installed again it
+ * refuses every number up to B.
+ *
+ * Records are written in blocks of K numbers (seq_block), at multiples of
+ * K, so that fsyncs are rare and a receiver's B never passes its sender's
+ * R: the sender reserved R, a multiple of K, before sending any n <= R, and
+ * the receiver writes the multiple of its K at or above n, no higher than
+ * R when its K divides the sender's.  Both reloaded, the sender starts at
+ * R + 1 > B and nothing fresh is refused (doc/sad.md).
+ *
+ * A record is named by a digest of the key (never the key), direction and
+ * Sender ID: not the SPI, since the SPI is no part of the nonce; one key
+ * under two SPIs shares one record and so one sequence of numbers.
+ *
+ * Lock order: a record's directory lock (flock), then the SAD's writers'
+ * lock, never the other way; installs touch the record before they take
+ * the SAD's lock.
+ */
+#include "seqstate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "datapath.h"
+
+#define RECORD_MAGIC "ZESPSEQ1"
+#define RECORD_MAGIC_BYTES 8U
+#define RECORD_SUM_BYTES 16U
+#define RECORD_MARK_OFF (RECORD_MAGIC_BYTES + SEQ_RECORD_ID_BYTES)
+#define RECORD_SUM_OFF (RECORD_MARK_OFF + 8U)
+#define RECORD_BYTES (RECORD_SUM_OFF + RECORD_SUM_BYTES)
+#define RECORD_NAME_BYTES (2U * SEQ_RECORD_ID_BYTES + 1U)
+#define RECORD_TEMP_SUFFIX ".new"
+#define STATE_DIR_ROOT "/var/lib/zesp"
+#define STATE_DIR_MODE 0700
+
+static const char record_domain[] = "zesp manual key sequence record v1";
+
+/* An open state directory, checked, and its lock held. */
+struct state_dir {
+    int fd;
+    mode_t file_mode;
+};
+
+/* What the data path needs of an SA's record, copied out of the SAD. */
+struct record_ref {
+    char dir[ZESP_STATE_DIR_MAX];
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+    uint64_t block;
+};
+
+bool seqstate_block_valid(uint64_t block)
+{
+    return block >= ZESP_SEQ_BLOCK_MIN && block <= ZESP_SEQ_BLOCK_MAX &&
+           (block & (block - 1U)) == 0;
+}
+
+/* The first multiple of block above n, and the first at or above it. */
+static uint64_t block_above(uint64_t n, uint64_t block)
+{
+    return n > UINT64_MAX - block ? UINT64_MAX : (n & ~(block - 1U)) + block;
+}
+
+static uint64_t block_at_or_above(uint64_t n, uint64_t block)
+{
+    return (n & (block - 1U)) == 0 ? n : block_above(n, block);
+}
+
+static void atomic_raise(_Atomic uint64_t *v, uint64_t to)
+{
+    uint64_t cur = atomic_load(v);
+
+    while (cur < to && !atomic_compare_exchange_weak(v, &cur, to))
+        ;
+}
+
+static void record_id(const zesp_sa_params *p, uint8_t id[SEQ_RECORD_ID_BYTES])
+{
+    crypto_generichash_state h;
+    uint8_t who[3] = { (uint8_t)p->direction, (uint8_t)(p->sender_id >> 8),
+                       (uint8_t)p->sender_id };
+
+    crypto_generichash_init(&h, NULL, 0, SEQ_RECORD_ID_BYTES);
+    crypto_generichash_update(&h, (const uint8_t *)record_domain,
+                              sizeof record_domain);
+    crypto_generichash_update(&h, p->key, ZESP_KEYBYTES);
+    crypto_generichash_update(&h, who, sizeof who);
+    crypto_generichash_final(&h, id, SEQ_RECORD_ID_BYTES);
+    sodium_memzero(&h, sizeof h);
+}
+
+static void record_name(const uint8_t id[SEQ_RECORD_ID_BYTES],
+                        char name[RECORD_NAME_BYTES])
+{
+    sodium_bin2hex(name, RECORD_NAME_BYTES, id, SEQ_RECORD_ID_BYTES);
+}
+
+static int absolute(const char *in, char out[ZESP_STATE_DIR_MAX])
+{
+    char cwd[ZESP_STATE_DIR_MAX];
+    int n;
+
+    if (in[0] == '/')
+        n = snprintf(out, ZESP_STATE_DIR_MAX, "%s", in);
+    else if (getcwd(cwd, sizeof cwd) == NULL)
+        return errno;
+    else
+        n = snprintf(out, ZESP_STATE_DIR_MAX, "%s/%s", cwd, in);
+    return n < 0 || n >= (int)ZESP_STATE_DIR_MAX ? ENAMETOOLONG : 0;
+}
+
+/* The default without $ZESP_STATE_DIR: /var/lib/zesp for root, else the
+ * XDG state home (an absolute $XDG_STATE_HOME, else ~/.local/state). */
+static void default_dir(char out[ZESP_STATE_DIR_MAX])
+{
+    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    struct passwd *pw;
+
+    if (geteuid() == 0) {
+        snprintf(out, ZESP_STATE_DIR_MAX, "%s", STATE_DIR_ROOT);
+        return;
+    }
+    if (xdg != NULL && xdg[0] == '/') {
+        snprintf(out, ZESP_STATE_DIR_MAX, "%s/zesp", xdg);
+        return;
+    }
+    if ((home == NULL || home[0] != '/') && (pw = getpwuid(geteuid())))
+        home = pw->pw_dir;
+    if (home != NULL && home[0] == '/')
+        snprintf(out, ZESP_STATE_DIR_MAX, "%s/.local/state/zesp", home);
+    else
+        out[0] = '\0';
+}
+
+static const char *env_dir(void)
+{
+    const char *env = getenv("ZESP_STATE_DIR");
+
+    return env != NULL && *env ? env : NULL;
+}
+
+const char *zesp_state_dir_default(void)
+{
+    static char path[ZESP_STATE_DIR_MAX];
+    const char *env = env_dir();
+
+    if (env != NULL)
+        return env;
+    default_dir(path);
+    return path;
+}
+
+int seqstate_dir(const struct zesp_sad *sad, const char *config_dir,
+                 char out[ZESP_STATE_DIR_MAX])
+{
+    const char *dir = sad->state_dir[0] ? sad->state_dir : env_dir();
+
+    if (dir == NULL)
+        dir = config_dir;
+    if (dir != NULL)
+        return absolute(dir, out);
+    default_dir(out);
+    return out[0] ? 0 : ZESP_ENOSTATE;
+}
+
+int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir)
+{
+    char abs[ZESP_STATE_DIR_MAX];
+    int err;
+
+    if (sad == NULL || (dir != NULL && *dir == '\0')) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (dir == NULL) {
+        sad->state_dir[0] = '\0';
+        return 0;
+    }
+    if ((err = absolute(dir, abs)) != 0) {
+        errno = err;
+        return -1;
+    }
+    memcpy(sad->state_dir, abs, sizeof abs);
+    return 0;
+}
+
+/* Open and check a state directory; the lock is taken by dir_lock. */
+static int dir_open(const char *path, struct state_dir *d)
+{
+    struct stat st;
+
+    d->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d->fd < 0)
+        return errno == ENOENT  ? ZESP_ENOSTATE
+               : errno == ELOOP || errno == ENOTDIR ? ZESP_ESTATEUNSAFE
+                                                    : ZESP_ESTATEIO;
+    if (fstat(d->fd, &st) != 0) {
+        close(d->fd);
+        return ZESP_ESTATEIO;
+    }
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH)) {
+        close(d->fd);
+        return ZESP_ESTATEUNSAFE;
+    }
+    /* A directory shared with a group (a group-shared SAD's senders all
+     * write records) gets records its group can write too. */
+    d->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
+    return 0;
+}
+
+/* EWOULDBLOCK when !wait and another holds the lock. */
+static int dir_lock(const char *path, struct state_dir *d, bool wait)
+{
+    int err, rc;
+
+    if ((err = dir_open(path, d)) != 0)
+        return err;
+    while ((rc = flock(d->fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 &&
+           errno == EINTR)
+        ;
+    if (rc != 0) {
+        err = errno == EWOULDBLOCK ? EWOULDBLOCK : ZESP_ESTATEIO;
+        close(d->fd);
+    }
+    return err;
+}
+
+static void dir_close(struct state_dir *d)
+{
+    close(d->fd);      /* and the lock with it */
+}
+
+static void record_sum(const uint8_t *rec, uint8_t sum[RECORD_SUM_BYTES])
+{
+    crypto_generichash(sum, RECORD_SUM_BYTES, rec, RECORD_SUM_OFF, NULL, 0);
+}
+
+/* *mark: the record's, 0 if there is none (*found false). */
+static int record_read(const struct state_dir *d,
+                       const uint8_t id[SEQ_RECORD_ID_BYTES], uint64_t *mark,
+                       bool *found)
+{
+    uint8_t rec[RECORD_BYTES + 1], sum[RECORD_SUM_BYTES];
+    char name[RECORD_NAME_BYTES];
+    struct stat st;
+    ssize_t n;
+    int fd, err = 0;
+
+    *mark = 0;
+    *found = false;
+    record_name(id, name);
+    fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : errno == ELOOP ? ZESP_ESTATEUNSAFE
+                                                    : ZESP_ESTATEIO;
+    if (fstat(fd, &st) != 0)
+        err = ZESP_ESTATEIO;
+    else if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH))
+        err = ZESP_ESTATEUNSAFE;
+    else if ((n = pread(fd, rec, sizeof rec, 0)) < 0)
+        err = ZESP_ESTATEIO;
+    else if (n != (ssize_t)RECORD_BYTES ||
+             memcmp(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES) != 0 ||
+             memcmp(rec + RECORD_MAGIC_BYTES, id, SEQ_RECORD_ID_BYTES) != 0)
+        err = ZESP_ESTATEDAMAGED;
+    else {
+        record_sum(rec, sum);
+        if (sodium_memcmp(sum, rec + RECORD_SUM_OFF, sizeof sum) != 0)
+            err = ZESP_ESTATEDAMAGED;
+    }
+    close(fd);
+    if (err == 0) {
+        for (int i = 7; i >= 0; i--)
+            *mark = *mark << 8 | rec[RECORD_MARK_OFF + (unsigned)i];
+        *found = true;
+    }
+    return err;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Replace the record whole: a crash leaves the old one or the new one. */
+static int record_write(const struct state_dir *d,
+                        const uint8_t id[SEQ_RECORD_ID_BYTES], uint64_t mark)
+{
+    char name[RECORD_NAME_BYTES], tmp[RECORD_NAME_BYTES + 8];
+    uint8_t rec[RECORD_BYTES];
+    int fd, ok;
+
+    record_name(id, name);
+    snprintf(tmp, sizeof tmp, "%s%s", name, RECORD_TEMP_SUFFIX);
+    memcpy(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES);
+    memcpy(rec + RECORD_MAGIC_BYTES, id, SEQ_RECORD_ID_BYTES);
+    for (unsigned i = 0; i < 8; i++)
+        rec[RECORD_MARK_OFF + i] = (uint8_t)(mark >> (8 * i));
+    record_sum(rec, rec + RECORD_SUM_OFF);
+
+    (void)unlinkat(d->fd, tmp, 0);     /* left by a writer that died */
+    fd = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+                                O_CLOEXEC, d->file_mode);
+    if (fd < 0)
+        return ZESP_ESTATEIO;
+    ok = fchmod(fd, d->file_mode) == 0 && write_all(fd, rec, sizeof rec) == 0 &&
+         fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    ok = ok && renameat(d->fd, tmp, d->fd, name) == 0;
+    if (!ok) {
+        (void)unlinkat(d->fd, tmp, 0);
+        return ZESP_ESTATEIO;
+    }
+    return fsync(d->fd) == 0 ? 0 : ZESP_ESTATEIO;
+}
+
+/* The SAD's directory, as every process sending on its SAs must use. */
+bool seqstate_sad_dir(const struct zesp_sad *sad,
+                      char out[ZESP_STATE_DIR_MAX])
+{
+    if (!atomic_load_explicit(&sad->hdr->state_dir_set, memory_order_acquire))
+        return false;
+    memcpy(out, sad->hdr->state_dir, ZESP_STATE_DIR_MAX);
+    out[ZESP_STATE_DIR_MAX - 1] = '\0';   /* the file is not trusted */
+    return true;
+}
+
+static bool same_dir(const char *a, const char *b)
+{
+    struct stat sa, sb;
+
+    return strcmp(a, b) == 0 ||
+           (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+            sa.st_ino == sb.st_ino);
+}
+
+static int check_sad_dir(const struct zesp_sad *sad, const char *dir)
+{
+    char have[ZESP_STATE_DIR_MAX];
+
+    return !seqstate_sad_dir(sad, have) || same_dir(have, dir) ? 0 : ZESP_ESTATEDIR;
+}
+
+int seqstate_claim_dir(struct zesp_sad *sad, const char *dir)
+{
+    struct sad_header *h = sad->hdr;
+
+    if (atomic_load_explicit(&h->state_dir_set, memory_order_acquire))
+        return check_sad_dir(sad, dir);
+    snprintf(h->state_dir, sizeof h->state_dir, "%s", dir);
+    atomic_store_explicit(&h->state_dir_set, 1, memory_order_release);
+    return 0;
+}
+
+static uint64_t seq_last(const zesp_sa_params *p)
+{
+    uint64_t max = (p->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
+                                               : ZESP_SEQ_MAX_ESN;
+
+    return (p->flags & ZESP_SA_GROUP) && max > ZESP_SEQ_MAX_GROUP
+               ? ZESP_SEQ_MAX_GROUP : max;
+}
+
+/* Under the record's lock.  Outbound: above everything the key may have
+ * sent, and the next block reserved; inbound: everything up to the record
+ * refused. */
+static int start_from_record(const struct state_dir *d,
+                             const zesp_sa_params *p, struct seq_start *st)
+{
+    uint64_t mark, base = p->next_seq ? p->next_seq - 1U : 0U;
+    bool found;
+    int err;
+
+    if ((err = record_read(d, st->id, &mark, &found)) != 0)
+        return err;
+    if (p->direction == ZESP_DIR_IN) {
+        st->reserved = mark;
+        st->seq = base > mark ? base : mark;
+        return found ? 0 : record_write(d, st->id, mark);
+    }
+    st->seq = base > mark ? base : mark;
+    if (st->seq >= seq_last(p))
+        return ZESP_ESEQEXHAUSTED;
+    st->reserved = block_above(st->seq, st->block);
+    return record_write(d, st->id, st->reserved);
+}
+
+int seqstate_begin(struct zesp_sad *sad, const zesp_sa_params *p,
+                   const char *config_dir, struct seq_start *st)
+{
+    struct state_dir d;
+    int err;
+
+    memset(st, 0, sizeof *st);
+    st->block = p->seq_block ? p->seq_block : ZESP_SEQ_BLOCK_DEFAULT;
+    record_id(p, st->id);
+    if ((err = seqstate_dir(sad, config_dir, st->dir)) != 0 ||
+        (err = check_sad_dir(sad, st->dir)) != 0 ||
+        (err = dir_lock(st->dir, &d, true)) != 0)
+        return err;
+    err = start_from_record(&d, p, st);
+    dir_close(&d);
+    return err;
+}
+
+void seqstate_fill_slot(struct sa_slot *s, const struct seq_start *st)
+{
+    if (st != NULL) {
+        memcpy(s->record_id, st->id, sizeof s->record_id);
+        s->seq_block = st->block;
+        atomic_store(&s->reserved, st->reserved);
+    } else {
+        memset(s->record_id, 0, sizeof s->record_id);
+        s->seq_block = 0;
+        atomic_store(&s->reserved, UINT64_MAX);
+    }
+    atomic_store(&s->reserving, 0);
+}
+
+/* The slot's record, read while it still holds the same SA. */
+static int record_of(const struct zesp_sad *sad, const struct sa_ref *ref,
+                     struct record_ref *r)
+{
+    const struct sa_slot *s = ref->slot;
+
+    if (!seqstate_sad_dir(sad, r->dir))
+        return ZESP_ENOSTATE;
+    memcpy(r->id, s->record_id, sizeof r->id);
+    r->block = s->seq_block;
+    if (!sad_ref_valid(ref))
+        return ZESP_ENOSA;
+    return seqstate_block_valid(r->block) ? 0 : ZESP_EBADSAD;
+}
+
+/* Under the record's lock: what is on disk now covers the slot.  A slot
+ * reused by another SA meanwhile is left alone (the SAD's lock keeps its
+ * generation still). */
+static int slot_raise(struct zesp_sad *sad, const struct sa_ref *ref,
+                      uint64_t seq_at_least, uint64_t reserved)
+{
+    int err;
+
+    if ((err = sad_lock(sad)) != 0)
+        return err;
+    if (!sad_ref_valid(ref)) {
+        err = ZESP_ENOSA;
+    } else {
+        if (ref->slot->direction == ZESP_DIR_OUT)
+            atomic_raise(&ref->slot->seq, seq_at_least);
+        atomic_raise(&ref->slot->reserved, reserved);
+    }
+    sad_unlock(sad);
+    return err;
+}
+
+/* Reserve the next block; wait: the sender is at its reservation now, else
+ * it is half a block before it. */
+static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
+                      bool wait)
+{
+    struct sa_slot *s = ref->slot;
+    struct record_ref r;
+    struct state_dir d;
+    uint64_t have, seq, mark, next;
+    bool found;
+    int err;
+
+    if ((err = record_of(sad, ref, &r)) != 0 ||
+        (err = dir_lock(r.dir, &d, wait)) != 0)
+        return err;
+    /* Another sender may have extended while this one waited. */
+    have = atomic_load(&s->reserved);
+    seq = atomic_load(&s->seq);
+    if (wait ? seq < have : seq + r.block / 2U < have)
+        goto out;
+    if ((err = record_read(&d, r.id, &mark, &found)) != 0)
+        goto out;
+    /* Above the slot's reservation: an SA with the same key elsewhere took
+     * the numbers between; this one jumps over them. */
+    next = block_above(mark > have ? mark : have, r.block);
+    if ((err = record_write(&d, r.id, next)) == 0)
+        err = slot_raise(sad, ref, mark > have ? mark : 0, next);
+out:
+    dir_close(&d);
+    return err;
+}
+
+int seqstate_out_extend(struct zesp_sad *sad, const struct sa_ref *ref)
+{
+    int err = out_extend(sad, ref, true);
+
+    if (err == 0)
+        atomic_store(&ref->slot->reserving, 0);
+    return err;
+}
+
+void seqstate_out_ahead(struct zesp_sad *sad, const struct sa_ref *ref)
+{
+    int err;
+
+    /* One sender at a time.  One killed here, or a record that cannot be
+     * written, leaves the flag set: no sender tries again ahead (each
+     * message would pay the failing system calls), and the next extension
+     * is made at the reservation, waiting, where a failure is an error. */
+    if (atomic_exchange(&ref->slot->reserving, 1) != 0)
+        return;
+    err = out_extend(sad, ref, false);
+    if (err == 0 || err == EWOULDBLOCK)
+        atomic_store(&ref->slot->reserving, 0);
+}
+
+int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
+                       uint64_t seq)
+{
+    struct sa_slot *s = ref->slot;
+    struct record_ref r;
+    struct state_dir d;
+    uint64_t mark, next;
+    bool found;
+    int err;
+
+    if ((err = record_of(sad, ref, &r)) != 0 ||
+        (err = dir_lock(r.dir, &d, true)) != 0)
+        return err;
+    if (seq <= atomic_load(&s->reserved))
+        goto out;
+    if ((err = record_read(&d, r.id, &mark, &found)) != 0)
+        goto out;
+    next = block_at_or_above(seq, r.block);
+    if (next > mark)
+        err = record_write(&d, r.id, next);
+    else
+        next = mark;
+    if (err == 0)
+        err = slot_raise(sad, ref, 0, next);
+out:
+    dir_close(&d);
+    return err;
+}
+
+/* mkdir -p, each new directory 0700. */
+static int make_dirs(char *path)
+{
+    struct stat st;
+
+    for (char *p = path + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(path, STATE_DIR_MODE) != 0 && errno != EEXIST) {
+            *p = c;
+            return errno;
+        }
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+}
+
+int zesp_state_dir_init(const char *dir)
+{
+    char path[ZESP_STATE_DIR_MAX];
+    struct state_dir d;
+    bool made;
+    int err;
+
+    if (dir == NULL)
+        dir = zesp_state_dir_default();
+    if (*dir == '\0')
+        err = ZESP_ENOSTATE;
+    else if ((err = absolute(dir, path)) == 0) {
+        made = access(path, F_OK) != 0;
+        if ((err = make_dirs(path)) == 0 && made)
+            err = chmod(path, STATE_DIR_MODE) == 0 ? 0 : errno;
+    }
+    if (err == 0 && (err = dir_open(path, &d)) == 0)
+        dir_close(&d);
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,53 @@
+/* Manual keys' persistent sequence records (seqstate.c, doc/sad.md). */
+#ifndef ZESP_SEQSTATE_H
+#define ZESP_SEQSTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sad.h"
+
+#define SEQ_RECORD_ID_BYTES 32U
+
+/* Where an SA added with ZESP_SA_MANUAL starts, from its key's record. */
+struct seq_start {
+    char dir[ZESP_STATE_DIR_MAX];
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+    uint64_t block;
+    uint64_t seq;           /* out: the last number taken; in: the window's
+                               top, every number up to it refused */
+    uint64_t reserved;
+};
+
+/* zesp_sa_add, with the state directory a YAML file names (or NULL). */
+int sa_add_in(struct zesp_sad *sad, const zesp_sa_params *p,
+              const char *config_dir);
+
+/* The directory an install would use: the handle's, $ZESP_STATE_DIR, the
+ * configuration's, the default, in that order; made absolute. */
+int seqstate_dir(const struct zesp_sad *sad, const char *config_dir,
+                 char out[ZESP_STATE_DIR_MAX]);
+/* The directory the SAD's manual SAs use; false if it has none yet. */
+bool seqstate_sad_dir(const struct zesp_sad *sad,
+                      char out[ZESP_STATE_DIR_MAX]);
+/* Before the SAD's lock is taken (the record's lock is taken first, never
+ * inside the SAD's): read the key's record and write it ahead. */
+int seqstate_begin(struct zesp_sad *sad, const zesp_sa_params *p,
+                   const char *config_dir, struct seq_start *st);
+/* Writers, lock held: the SAD's state directory is dir (set now if the SAD
+ * had none yet), or ZESP_ESTATEDIR. */
+int seqstate_claim_dir(struct zesp_sad *sad, const char *dir);
+/* Writers, lock held: the slot's record fields (st NULL: no record). */
+void seqstate_fill_slot(struct sa_slot *s, const struct seq_start *st);
+bool seqstate_block_valid(uint64_t block);
+
+/* The data path.  out_extend: the sender reached `reserved`; wait for the
+ * record's lock and write the next block.  out_ahead: half a block before
+ * it, one sender extends unless another already does.  in_extend: a
+ * verified number above `reserved` is accepted only once this returns 0. */
+int seqstate_out_extend(struct zesp_sad *sad, const struct sa_ref *ref);
+void seqstate_out_ahead(struct zesp_sad *sad, const struct sa_ref *ref);
+int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
+                       uint64_t seq);
+
+#endif

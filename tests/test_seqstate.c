@@ -1,0 +1,741 @@
+/*
+ * Manual keys installed again (issue 14, item 1): after a flush, a delete,
+ * an expiry or a lost SAD file, the same key must never send an (SPI, IV)
+ * twice, nor accept a frame received before.  Each case sends before and
+ * after, keeps every frame, and counts repeated IVs and replays accepted.
+ * Then: senders killed with SIGKILL at random points between record writes;
+ * a sender that cannot write its record stops at its reservation; loads
+ * refused without a usable record, with the error text checked.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "zesp.h"
+
+#define BLOCK 16U        /* small, so that blocks run out many times */
+#define SPI 0x5001U
+
+static char dir[128];
+
+struct wire {
+    uint8_t **buf;
+    size_t *len;
+    size_t n, cap;
+};
+
+/* One host: its SAD file and its state directory. */
+struct host {
+    char sad_path[192];
+    char state[192];
+    zesp_sad *sad;
+};
+
+static void host_init(struct host *h, const char *name)
+{
+    snprintf(h->sad_path, sizeof h->sad_path, "%s/%s.sad", dir, name);
+    snprintf(h->state, sizeof h->state, "%s/%s.state", dir, name);
+    h->sad = NULL;
+}
+
+static int host_open(struct host *h)
+{
+    h->sad = zesp_sad_open(h->sad_path, ZESP_SAD_CREATE, NULL);
+    return h->sad != NULL ? zesp_sad_set_state_dir(h->sad, h->state) : -1;
+}
+
+static void host_close(struct host *h)
+{
+    zesp_sad_free(h->sad);
+    h->sad = NULL;
+}
+
+static zesp_sa_params manual_sa(uint32_t spi, uint32_t direction,
+                                uint8_t key_seed, uint64_t hard_messages)
+{
+    zesp_sa_params p;
+
+    memset(&p, 0, sizeof p);
+    p.spi = spi;
+    p.direction = direction;
+    p.flags = ZESP_SA_MANUAL;
+    p.seq_block = BLOCK;
+    p.hard.messages = hard_messages;
+    for (unsigned i = 0; i < ZESP_KEYBYTES; i++)
+        p.key[i] = (uint8_t)(key_seed * 31U + i);
+    strcpy(p.peer, "peer");
+    return p;
+}
+
+static void wire_free(struct wire *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->buf[i]);
+    free(w->buf);
+    free(w->len);
+    memset(w, 0, sizeof *w);
+}
+
+/* Seal up to count messages on spi; returns how many, errno the reason it
+ * stopped. */
+static int wire_seal(struct wire *w, zesp_sad *sad, uint32_t spi, int count)
+{
+    for (int i = 0; i < count; i++) {
+        char text[32];
+        zesp_frame body = { text, (size_t)snprintf(text, sizeof text,
+                                                   "message %zu", w->n) };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        uint8_t *esp;
+        size_t n;
+
+        if (zesp_seal(sad, spi, &parts, &esp, &n) != 0)
+            return i;
+        if (w->n == w->cap) {
+            w->cap = w->cap ? 2 * w->cap : 256;
+            w->buf = realloc(w->buf, w->cap * sizeof *w->buf);
+            w->len = realloc(w->len, w->cap * sizeof *w->len);
+        }
+        w->buf[w->n] = esp;
+        w->len[w->n++] = n;
+    }
+    return count;
+}
+
+/* Frames [from, to) given to the receiver (copies: opened in place). */
+static int wire_open(const struct wire *w, zesp_sad *sad, size_t from,
+                     size_t to)
+{
+    zesp_msg *msg = zesp_msg_new();
+    int accepted = 0;
+
+    for (size_t i = from; i < to && i < w->n; i++) {
+        uint8_t *copy = malloc(w->len[i]);
+        memcpy(copy, w->buf[i], w->len[i]);
+        accepted += zesp_open(sad, NULL, 0, copy, w->len[i], msg) == 0;
+        free(copy);
+    }
+    zesp_msg_free(msg);
+    return accepted;
+}
+
+static int cmp12(const void *a, const void *b)
+{
+    return memcmp(a, b, 12);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* How many frames repeat an (SPI, IV) of another; with_spi false: an IV
+ * alone (one key under several SPIs: the SPI is no part of the nonce). */
+static size_t repeated(const struct wire *w, bool with_spi)
+{
+    uint8_t *keys = calloc(w->n ? w->n : 1, 12);
+    size_t dup = 0;
+
+    for (size_t i = 0; i < w->n; i++) {
+        if (with_spi)
+            memcpy(keys + 12 * i, w->buf[i], 4);
+        memcpy(keys + 12 * i + 4, w->buf[i] + 8, 8);
+    }
+    qsort(keys, w->n, 12, cmp12);
+    for (size_t i = 1; i < w->n; i++)
+        dup += memcmp(keys + 12 * i, keys + 12 * (i - 1), 12) == 0;
+    free(keys);
+    return dup;
+}
+
+enum reload { RELOAD_FLUSH, RELOAD_DEL, RELOAD_EXPIRE, RELOAD_SAD_FILE };
+static const char *const reload_names[] = { "flush", "sa del", "expiry",
+                                            "SAD file deleted" };
+
+/* Take the SA out of a host the way `kind` says. */
+static void take_out(struct host *h, enum reload kind, uint32_t direction)
+{
+    switch (kind) {
+    case RELOAD_FLUSH:
+        CHECK_OK(zesp_sad_flush(h->sad));
+        break;
+    case RELOAD_DEL:
+        CHECK_OK(zesp_sa_del(h->sad, SPI, direction));
+        break;
+    case RELOAD_EXPIRE:
+        CHECK(zesp_sad_expire(h->sad) == 1);
+        break;
+    case RELOAD_SAD_FILE:
+        host_close(h);
+        CHECK(unlink(h->sad_path) == 0);
+        CHECK_OK(host_open(h));
+        break;
+    }
+}
+
+/* Traffic, the SA taken out of both hosts and installed again, traffic:
+ * no (SPI, IV) twice, every new frame accepted, no old one. */
+static void reload_case(enum reload kind)
+{
+    enum { N = 100 };
+    uint64_t hard = kind == RELOAD_EXPIRE ? N : 0;
+    zesp_sa_params out = manual_sa(SPI, ZESP_DIR_OUT, (uint8_t)kind, hard);
+    zesp_sa_params in = manual_sa(SPI, ZESP_DIR_IN, (uint8_t)kind, hard);
+    struct host a, b;
+    struct wire w = { 0 };
+    int before, after, replayed;
+
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK(wire_seal(&w, a.sad, SPI, N) == N);
+    before = wire_open(&w, b.sad, 0, N);
+    if (kind == RELOAD_EXPIRE) {
+        /* Both ends reach the hard limit and refuse more. */
+        CHECK_ERR(wire_seal(&w, a.sad, SPI, 1) == 1 ? 0 : -1, ZESP_EEXPIRED);
+        CHECK(wire_open(&w, b.sad, 0, 1) == 0);
+    }
+    take_out(&a, kind, ZESP_DIR_OUT);
+    take_out(&b, kind, ZESP_DIR_IN);
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    /* An attacker replays the old frames at once, and again later. */
+    replayed = wire_open(&w, b.sad, 0, N);
+    CHECK(wire_seal(&w, a.sad, SPI, N) == N);
+    after = wire_open(&w, b.sad, N, 2 * N);
+    replayed += wire_open(&w, b.sad, 0, N);
+    CHECK(before == N && after == N && replayed == 0);
+    CHECK(repeated(&w, true) == 0);
+    if (test_case_failed)
+        fprintf(stderr, "  %s: %d accepted before, %d after, %d replays "
+                "accepted, %zu (SPI, IV) repeated\n", reload_names[kind],
+                before, after, replayed, repeated(&w, true));
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+    unlink(a.sad_path);
+    unlink(b.sad_path);
+}
+
+static void test_flush_and_load(void) { reload_case(RELOAD_FLUSH); }
+static void test_del_and_load(void) { reload_case(RELOAD_DEL); }
+static void test_expiry_and_load(void) { reload_case(RELOAD_EXPIRE); }
+static void test_sad_file_lost_and_load(void) { reload_case(RELOAD_SAD_FILE); }
+
+/* Only the receiver reloads: the old frames stay refused; of the sender's
+ * next ones at most a block falls at or below the record and is lost. */
+static void test_receiver_alone_reloads(void)
+{
+    zesp_sa_params out = manual_sa(0x5101, ZESP_DIR_OUT, 41, 0);
+    zesp_sa_params in = manual_sa(0x5101, ZESP_DIR_IN, 41, 0);
+    struct host a, b;
+    struct wire w = { 0 };
+    int after;
+
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK(wire_seal(&w, a.sad, 0x5101, 100) == 100);
+    CHECK(wire_open(&w, b.sad, 0, 100) == 100);
+    CHECK_OK(zesp_sa_del(b.sad, 0x5101, ZESP_DIR_IN));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK(wire_seal(&w, a.sad, 0x5101, 100) == 100);
+    CHECK(wire_open(&w, b.sad, 0, 100) == 0);
+    after = wire_open(&w, b.sad, 100, 200);
+    CHECK(after >= 100 - (int)BLOCK && after < 100);
+    /* Those refused are the first ones, up to the record's multiple. */
+    CHECK(wire_open(&w, b.sad, 199, 200) == 0);   /* accepted already */
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
+/* Only the sender reloads: it jumps above its reservation, the receiver
+ * follows and refuses nothing new. */
+static void test_sender_alone_reloads(void)
+{
+    zesp_sa_params out = manual_sa(0x5102, ZESP_DIR_OUT, 42, 0);
+    zesp_sa_params in = manual_sa(0x5102, ZESP_DIR_IN, 42, 0);
+    struct host a, b;
+    struct wire w = { 0 };
+    zesp_sa_info info;
+
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK(wire_seal(&w, a.sad, 0x5102, 100) == 100);
+    CHECK(wire_open(&w, b.sad, 0, 100) == 100);
+    CHECK_OK(zesp_sa_info_get(a.sad, 0x5102, ZESP_DIR_OUT, &info));
+    CHECK(info.seq == 100 && info.seq_reserved % BLOCK == 0 &&
+          info.seq_reserved >= 100);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK(wire_seal(&w, a.sad, 0x5102, 100) == 100);
+    CHECK(wire_open(&w, b.sad, 100, 200) == 100);
+    CHECK(wire_open(&w, b.sad, 0, 200) == 0);
+    CHECK(repeated(&w, true) == 0);
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
+/* A record that cannot be written: the sender stops at its reservation,
+ * the receiver accepts nothing above its own; both go on once it can. */
+static void test_stops_at_reservation(void)
+{
+    zesp_sa_params out = manual_sa(0x5103, ZESP_DIR_OUT, 43, 0);
+    zesp_sa_params in = manual_sa(0x5103, ZESP_DIR_IN, 43, 0);
+    char away[256];
+    struct host a, b;
+    struct wire w = { 0 };
+    zesp_sa_info info;
+
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    snprintf(away, sizeof away, "%s.away", a.state);
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK(wire_seal(&w, a.sad, 0x5103, 3) == 3);
+    CHECK(wire_open(&w, b.sad, 0, 3) == 3);
+    CHECK_OK(zesp_sa_info_get(a.sad, 0x5103, ZESP_DIR_OUT, &info));
+    CHECK(rename(a.state, away) == 0);
+    /* Exactly up to the reservation, then a clear error. */
+    CHECK((uint64_t)wire_seal(&w, a.sad, 0x5103, 100) ==
+          info.seq_reserved - 3);
+    CHECK(errno == ZESP_ENOSTATE);
+    CHECK(rename(away, a.state) == 0);
+    CHECK(wire_seal(&w, a.sad, 0x5103, 100) == 100);
+
+    snprintf(away, sizeof away, "%s.away", b.state);
+    CHECK(rename(b.state, away) == 0);
+    CHECK_OK(zesp_sa_info_get(b.sad, 0x5103, ZESP_DIR_IN, &info));
+    CHECK(wire_open(&w, b.sad, 3, w.n) == (int)(info.seq_reserved - 3));
+    CHECK_OK(zesp_sa_info_get(b.sad, 0x5103, ZESP_DIR_IN, &info));
+    CHECK(info.stats.messages == info.seq_reserved &&
+          info.seq <= info.seq_reserved);
+    CHECK(rename(away, b.state) == 0);
+    CHECK(wire_open(&w, b.sad, 3, w.n) == (int)(w.n - info.seq_reserved));
+    CHECK(repeated(&w, true) == 0);
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
+/* One key under two SPIs: the nonce is (key, IV), so their IVs must not
+ * meet; the record belongs to the key, not the SPI. */
+static void test_one_key_two_spis(void)
+{
+    zesp_sa_params p1 = manual_sa(0x5201, ZESP_DIR_OUT, 44, 0);
+    zesp_sa_params p2 = manual_sa(0x5202, ZESP_DIR_OUT, 44, 0);
+    struct host a;
+    struct wire w = { 0 };
+
+    host_init(&a, "sender");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(zesp_sa_add(a.sad, &p1));
+    CHECK_OK(zesp_sa_add(a.sad, &p2));
+    for (int i = 0; i < 20; i++) {
+        CHECK(wire_seal(&w, a.sad, 0x5201, 7) == 7);
+        CHECK(wire_seal(&w, a.sad, 0x5202, 5) == 5);
+    }
+    CHECK_OK(zesp_sa_del(a.sad, 0x5201, ZESP_DIR_OUT));
+    CHECK(wire_seal(&w, a.sad, 0x5202, 50) == 50);
+    CHECK_OK(zesp_sa_add(a.sad, &p1));
+    CHECK(wire_seal(&w, a.sad, 0x5201, 50) == 50);
+    CHECK(repeated(&w, false) == 0);
+    wire_free(&w);
+    host_close(&a);
+}
+
+/* Group SAs: a record per Sender ID, for the sender and each window. */
+static void test_group_sender_reloads(void)
+{
+    zesp_sa_params out = manual_sa(0x5301, ZESP_DIR_OUT, 45, 0);
+    zesp_sa_params in = manual_sa(0x5301, ZESP_DIR_IN, 45, 0);
+    zesp_sa_params in2 = manual_sa(0x5301, ZESP_DIR_IN, 45, 0);
+    struct host a, b;
+    struct wire w = { 0 };
+
+    out.flags |= ZESP_SA_GROUP;
+    in.flags |= ZESP_SA_GROUP;
+    in2.flags |= ZESP_SA_GROUP;
+    out.sender_id = in.sender_id = 3;
+    in2.sender_id = 4;
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK_OK(zesp_sa_add(b.sad, &in2));
+    CHECK(wire_seal(&w, a.sad, 0x5301, 60) == 60);
+    CHECK(wire_open(&w, b.sad, 0, 60) == 60);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_del(b.sad, 0x5301, ZESP_DIR_IN));   /* every window */
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK_OK(zesp_sa_add(b.sad, &in));
+    CHECK_OK(zesp_sa_add(b.sad, &in2));
+    CHECK(wire_seal(&w, a.sad, 0x5301, 60) == 60);
+    CHECK(wire_open(&w, b.sad, 60, 120) == 60);
+    CHECK(wire_open(&w, b.sad, 0, 60) == 0);
+    CHECK(repeated(&w, true) == 0);
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
+/* The key daemon's SAs are fresh keys: no flag, no record, no directory. */
+static void test_unflagged_sas_keep_no_record(void)
+{
+    zesp_sa_params p = manual_sa(0x5401, ZESP_DIR_OUT, 46, 0);
+    zesp_sad *sad = zesp_sad_new(NULL);
+    char none[256];
+    zesp_sa_info info;
+
+    p.flags = 0;
+    p.seq_block = 0;
+    snprintf(none, sizeof none, "%s/none", dir);
+    CHECK_OK(zesp_sad_set_state_dir(sad, none));
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK_OK(zesp_sa_info_get(sad, 0x5401, ZESP_DIR_OUT, &info));
+    CHECK(info.seq == 0 && info.seq_reserved == 0 && info.seq_block == 0);
+    CHECK(access(none, F_OK) != 0);
+    p.seq_block = 64;      /* a block without the flag means nothing */
+    CHECK_ERR(zesp_sa_add(sad, &p), EINVAL);
+    zesp_sad_free(sad);
+}
+
+/* The record: 64 bytes, the key nowhere in it, the reservation in it. */
+static void test_record_holds_no_key(void)
+{
+    zesp_sa_params out = manual_sa(0x5501, ZESP_DIR_OUT, 47, 0);
+    char state[192], path[512], name[128] = "";
+    uint8_t rec[128];
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_info info;
+    struct stat st;
+    uint64_t mark = 0;
+    ssize_t n = -1;
+    FILE *ls;
+    int fd;
+
+    snprintf(state, sizeof state, "%s/record.state", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK_OK(zesp_sad_set_state_dir(sad, state));
+    CHECK_OK(zesp_sa_add(sad, &out));
+    CHECK_OK(zesp_sa_info_get(sad, 0x5501, ZESP_DIR_OUT, &info));
+    snprintf(path, sizeof path, "ls '%s'", state);
+    ls = popen(path, "r");
+    if (ls != NULL && fgets(name, sizeof name, ls) != NULL) {
+        name[strcspn(name, "\n")] = '\0';
+        CHECK(strlen(name) == 64);
+        snprintf(path, sizeof path, "%s/%s", state, name);
+    }
+    if (ls != NULL)
+        pclose(ls);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
+          st.st_size == 64);
+    if ((fd = open(path, O_RDONLY)) >= 0) {
+        n = read(fd, rec, sizeof rec);
+        close(fd);
+    }
+    CHECK(n == 64 && memcmp(rec, "ZESPSEQ1", 8) == 0);
+    for (int i = 7; i >= 0; i--)
+        mark = mark << 8 | rec[40 + i];
+    CHECK(mark == info.seq_reserved && mark == BLOCK);
+    for (ssize_t i = 0; i + 8 <= n; i++)
+        for (unsigned k = 0; k + 8 <= ZESP_KEYBYTES; k++)
+            CHECK(memcmp(rec + i, out.key + k, 8) != 0);
+    zesp_sad_free(sad);
+}
+
+/* Four processes share one manual SA; blocks run out under all of them. */
+static void test_four_senders_share_blocks(void)
+{
+    enum { PROCS = 4, EACH = 1500 };
+    zesp_sa_params out = manual_sa(0x5601, ZESP_DIR_OUT, 48, 0);
+    struct host a;
+    struct wire w = { 0 };
+    uint64_t *ivs = calloc(PROCS * EACH, sizeof *ivs);
+    size_t got = 0, dup = 0;
+    int fds[2];
+    pid_t pid[PROCS];
+    zesp_sa_info info;
+    uint64_t top = 0;
+
+    out.seq_block = 4 * BLOCK;
+    host_init(&a, "shared");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(zesp_sa_add(a.sad, &out));
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    for (int p = 0; p < PROCS; p++)
+        if ((pid[p] = fork()) == 0) {
+            zesp_sad *sad = zesp_sad_open(a.sad_path, 0, NULL);
+            int ok = 0;
+            close(fds[0]);
+            for (int i = 0; sad && i < EACH; i++) {
+                uint64_t iv;
+                wire_seal(&w, sad, 0x5601, 1);
+                if (w.n == 1 && (iv = load_be64(w.buf[0] + 8)) != 0 &&
+                    write(fds[1], &iv, 8) == 8)
+                    ok++;
+                wire_free(&w);
+            }
+            zesp_sad_free(sad);
+            _exit(ok == EACH ? 0 : 1);
+        }
+    close(fds[1]);
+    while (got < PROCS * EACH && read(fds[0], &ivs[got], 8) == 8)
+        got++;
+    close(fds[0]);
+    for (int p = 0; p < PROCS; p++) {
+        int status;
+        CHECK(waitpid(pid[p], &status, 0) == pid[p] && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0);
+    }
+    qsort(ivs, got, sizeof *ivs, cmp_u64);
+    for (size_t i = 1; i < got; i++)
+        dup += ivs[i] == ivs[i - 1];
+    top = got ? ivs[got - 1] : 0;
+    CHECK_OK(zesp_sa_info_get(a.sad, 0x5601, ZESP_DIR_OUT, &info));
+    CHECK(got == PROCS * EACH && dup == 0);
+    CHECK(top <= info.seq_reserved && info.seq == PROCS * EACH);
+    free(ivs);
+    host_close(&a);
+}
+
+/*
+ * kill -9 of a sender at a random number of sealed messages (never after a
+ * fixed delay), then the SA installed again from the same YAML, by a flush
+ * or by a new SAD file: no IV twice over all rounds.
+ */
+static void write_yaml(const char *path, const char *state)
+{
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        return;
+    fprintf(f, "state_dir: %s\nseq_block: %u\nsas:\n"
+               "  - { spi: 0x5701, direction: out, key: \"hex:%s\" }\n",
+            state, BLOCK,
+            "4142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f6061626364");
+    fclose(f);
+}
+
+static void kill_child(const char *sad_path, int fd)
+{
+    zesp_sad *sad = zesp_sad_open(sad_path, 0, NULL);
+    struct wire w = { 0 };
+
+    for (;;) {
+        if (sad == NULL || wire_seal(&w, sad, 0x5701, 1) != 1 ||
+            write(fd, w.buf[0] + 8, 8) != 8)
+            _exit(1);
+        wire_free(&w);
+    }
+}
+
+static void test_kill_minus_nine_between_writes(void)
+{
+    enum { ROUNDS = 40, MAX_IVS = 200000 };
+    char yaml[192], state[192], sad_path[192], err[512];
+    uint64_t *ivs = calloc(MAX_IVS, sizeof *ivs);
+    unsigned seed = 20260914;
+    size_t got = 0, dup = 0;
+    zesp_sad *sad;
+
+    snprintf(yaml, sizeof yaml, "%s/kill.yaml", dir);
+    snprintf(state, sizeof state, "%s/kill.state", dir);
+    snprintf(sad_path, sizeof sad_path, "%s/kill.sad", dir);
+    write_yaml(yaml, state);
+    CHECK_OK(zesp_state_dir_init(state));
+    unsetenv("ZESP_STATE_DIR");   /* the file's state_dir, as `zesp load` */
+    sad = zesp_sad_open(sad_path, ZESP_SAD_CREATE, NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    for (int round = 0; round < ROUNDS && sad != NULL; round++) {
+        size_t want = got + 1 + (size_t)(rand_r(&seed) % (5 * BLOCK));
+        int fds[2];
+        pid_t pid;
+
+        CHECK(pipe(fds) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0) {
+            close(fds[0]);
+            kill_child(sad_path, fds[1]);
+        }
+        close(fds[1]);
+        /* The event: this many IVs sealed; the child is killed there. */
+        while (got < MAX_IVS && read(fds[0], &ivs[got], 8) == 8)
+            if (++got >= want) {
+                kill(pid, SIGKILL);
+                break;
+            }
+        waitpid(pid, NULL, 0);
+        while (got < MAX_IVS && read(fds[0], &ivs[got], 8) == 8)
+            got++;
+        close(fds[0]);
+        /* The host comes back: a flush, or the SAD gone (a reboot). */
+        if (round % 2) {
+            zesp_sad_free(sad);
+            unlink(sad_path);
+            sad = zesp_sad_open(sad_path, ZESP_SAD_CREATE, NULL);
+        } else {
+            CHECK_OK(zesp_sad_flush(sad));
+        }
+        CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    }
+    qsort(ivs, got, sizeof *ivs, cmp_u64);
+    for (size_t i = 1; i < got; i++)
+        dup += ivs[i] == ivs[i - 1];
+    CHECK(got > ROUNDS && dup == 0);
+    printf("  %d kills at random counts, %zu messages sealed, %zu IVs "
+           "repeated\n", ROUNDS, got, dup);
+    zesp_sad_free(sad);
+    free(ivs);
+}
+
+/* Loads refused, each with a sentence saying why and what to do. */
+static void load_refused(const char *state, int want_errno, const char *want)
+{
+    char yaml[192], err[1024];
+    zesp_sad *sad = zesp_sad_new(NULL);
+
+    snprintf(yaml, sizeof yaml, "%s/refused.yaml", dir);
+    write_yaml(yaml, state);
+    CHECK_ERR(zesp_config_load(sad, yaml, err, sizeof err), want_errno);
+    if (strstr(err, want) == NULL || strstr(err, state) == NULL) {
+        fprintf(stderr, "  want '%s' and the directory, got '%s'\n", want, err);
+        CHECK(!"error text");
+    }
+    zesp_sad_free(sad);
+}
+
+static void damage_record(const char *state, const char *how)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && f=$(ls | head -n 1) && %s", state,
+             how);
+    CHECK(system(cmd) == 0);
+}
+
+static void test_load_refused_without_record(void)
+{
+    char state[192], link[192], cmd[512], err[1024], yaml[192];
+    zesp_sad *sad;
+
+    snprintf(state, sizeof state, "%s/refused.state", dir);
+    snprintf(yaml, sizeof yaml, "%s/refused.yaml", dir);
+    unsetenv("ZESP_STATE_DIR");
+    load_refused(state, ZESP_ENOSTATE, "does not exist: if these keys were "
+                                       "never used, make it with 'zesp state init'");
+    CHECK(access(state, F_OK) != 0);
+    CHECK(mkdir(state, 0777) == 0 && chmod(state, 0777) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "not writable by others");
+    CHECK(chmod(state, 0700) == 0);
+    snprintf(link, sizeof link, "%s/link.state", dir);
+    CHECK(symlink(state, link) == 0);
+    load_refused(link, ZESP_ESTATEUNSAFE, "not a symbolic link");
+
+    /* A good record, then damaged three ways. */
+    sad = zesp_sad_new(NULL);
+    write_yaml(yaml, state);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+    damage_record(state, "cp $f keep && printf '\\377' | dd of=$f bs=1 "
+                         "seek=41 conv=notrunc 2>/dev/null");
+    load_refused(state, ZESP_ESTATEDAMAGED, "damaged: where its numbering "
+                                            "stands is unknown; install a new key");
+    damage_record(state, "mv keep $f && cp $f keep && truncate -s 63 $f");
+    load_refused(state, ZESP_ESTATEDAMAGED, "damaged");
+    damage_record(state, "mv keep $f && cp $f keep && rm $f && ln -s keep $f");
+    load_refused(state, ZESP_ESTATEUNSAFE, "unsafe");
+    damage_record(state, "rm $f && mv keep $f && mkdir $f.new");
+    /* The place of the new record taken: it cannot be written. */
+    load_refused(state, ZESP_ESTATEIO, "cannot write a manual key's sequence "
+                                       "record");
+    snprintf(cmd, sizeof cmd, "rmdir '%s'/*.new", state);
+    CHECK(system(cmd) == 0);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+}
+
+/* A SAD's manual SAs keep their records in one directory. */
+static void test_one_state_dir_per_sad(void)
+{
+    zesp_sa_params p1 = manual_sa(0x5801, ZESP_DIR_OUT, 49, 0);
+    zesp_sa_params p2 = manual_sa(0x5802, ZESP_DIR_OUT, 50, 0);
+    char other[192];
+    zesp_sad *sad = zesp_sad_new(NULL);
+
+    snprintf(other, sizeof other, "%s/other.state", dir);
+    CHECK_OK(zesp_state_dir_init(other));
+    CHECK_OK(zesp_sad_set_state_dir(sad, other));
+    CHECK_OK(zesp_sa_add(sad, &p1));
+    snprintf(other, sizeof other, "%s/sender.state", dir);
+    CHECK_OK(zesp_sad_set_state_dir(sad, other));
+    CHECK_ERR(zesp_sa_add(sad, &p2), ZESP_ESTATEDIR);
+    zesp_sad_free(sad);
+}
+
+int main(void)
+{
+    char path[192];
+
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "seqstate") != 0)
+        return 2;
+    unsetenv("ZESP_STATE_DIR");    /* each SAD is told its own */
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s.state", dir,
+                 i ? "receiver" : "sender");
+        if (zesp_state_dir_init(path) != 0)
+            return 2;
+    }
+    snprintf(path, sizeof path, "%s/shared.state", dir);
+    if (zesp_state_dir_init(path) != 0)
+        return 2;
+    RUN(test_flush_and_load);
+    RUN(test_del_and_load);
+    RUN(test_expiry_and_load);
+    RUN(test_sad_file_lost_and_load);
+    RUN(test_receiver_alone_reloads);
+    RUN(test_sender_alone_reloads);
+    RUN(test_stops_at_reservation);
+    RUN(test_one_key_two_spis);
+    RUN(test_group_sender_reloads);
+    RUN(test_unflagged_sas_keep_no_record);
+    RUN(test_record_holds_no_key);
+    RUN(test_four_senders_share_blocks);
+    RUN(test_kill_minus_nine_between_writes);
+    RUN(test_load_refused_without_record);
+    RUN(test_one_state_dir_per_sad);
+    return test_done_in(dir);
+}
