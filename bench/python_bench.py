@@ -1,0 +1,258 @@
+"""pyzmq plain, pyzmq CURVE and pyzmq + zesp, side by side, in one run.
+
+    python3 bench/python_bench.py [--smoke] [--repeat N] [--sizes 64,1024]
+                                  [--configs plain,curve,zesp-aesgcm]
+                                  [--markdown FILE] [--profile DIR]
+
+The method of bench/zesp_bench.c (libzmq's local_thr / remote_thr): a PUSH
+sender and a PULL receiver in two processes over tcp://127.0.0.1, timed at
+the receiver from the first message to the last; CPU per message is each
+process's user + system time (its ZeroMQ I/O thread included) from
+getrusage; each figure is the median of --repeat runs (3).
+
+Each side does what a pyzmq application does at its best: plain and CURVE
+send bytes and receive bytes up to 1 KiB, and above that send and receive
+without copying (copy=False, the frame's buffer), as pyzmq advises; zesp
+sends a body of bytes on a policy and receives on that policy, reading
+msg.body[0] (a memoryview).  --profile DIR writes each zesp process's
+cProfile of its loop there.  --smoke: a few messages per case, to check
+that it runs (CI); never a measure.
+"""
+import argparse
+import cProfile
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+SIZES = [64, 1024, 65536, 1048576]
+CONFIGS = ["plain", "curve", "zesp-chacha", "zesp-aesgcm"]
+# Messages per run: about a second each on two shared vCPUs.
+COUNTS = {64: 400000, 1024: 300000, 65536: 20000, 1048576: 1500}
+ZERO_COPY_FROM = 65536      # pyzmq's copy_threshold
+HWM = 10000
+TIMEOUT_MS = 20000
+SPI = 0x00b0b001
+TRANSFORMS = {"zesp-chacha": "chacha20-poly1305", "zesp-aesgcm": "aes256gcm"}
+
+
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def make_socket(ctx, kind, config, keys, server):
+    import zmq
+    s = ctx.socket(kind)
+    s.rcvtimeo = TIMEOUT_MS
+    s.sndhwm = s.rcvhwm = HWM
+    s.linger = 5000
+    if config == "curve":
+        if server:
+            s.curve_server = True
+            s.curve_secretkey = keys["curve_secret"].encode()
+        else:
+            public, secret = zmq.curve_keypair()
+            s.curve_serverkey = keys["curve_public"].encode()
+            s.curve_publickey, s.curve_secretkey = public, secret
+    return s
+
+
+def make_sad(config, keys, direction):
+    import zesp
+    sad = zesp.SAD.private()
+    sad.add_sa(SPI, direction, bytes.fromhex(keys["sa_key"]),
+               transform=TRANSFORMS[config], peer="bench")
+    if direction == zesp.OUT:
+        sad.set_policy("bench", out=SPI, peer="bench")
+    else:
+        sad.set_policy("bench", inbound=[SPI], peer="bench")
+    return sad
+
+
+def receiver(args, keys):
+    import zmq
+    ctx = zmq.Context()
+    s = make_socket(ctx, zmq.PULL, args.config, keys, True)
+    s.bind("tcp://127.0.0.1:*")
+    print(s.last_endpoint.decode(), flush=True)
+    n, size = args.count, args.size
+    if args.config.startswith("zesp"):
+        sad = make_sad(args.config, keys, "in")
+        recv = sad.recv
+
+        def one():
+            return len(recv(s, "bench").body[0])
+    elif size >= ZERO_COPY_FROM:
+        recv = s.recv
+
+        def one():
+            return len(recv(copy=False).buffer)
+    else:
+        recv = s.recv
+
+        def one():
+            return len(recv())
+    profile = cProfile.Profile() if args.profile else None
+    if one() != size:
+        raise SystemExit("bench: first message of the wrong size")
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    if profile:
+        profile.enable()
+    for _ in range(n - 1):
+        one()
+    if profile:
+        profile.disable()
+        profile.dump_stats(os.path.join(args.profile, "recv-%s-%d.prof" % (args.config, size)))
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
+    print(json.dumps({"msgs_per_s": (n - 1) / elapsed,
+                      "cpu_us": cpu / (n - 1) * 1e6}), flush=True)
+    s.close()
+    ctx.term()
+
+
+def sender(args, keys):
+    import zmq
+    ctx = zmq.Context()
+    s = make_socket(ctx, zmq.PUSH, args.config, keys, False)
+    s.connect(args.endpoint)
+    data = os.urandom(args.size)
+    n = args.count
+    profile = cProfile.Profile() if args.profile else None
+    cpu0 = cpu_seconds()
+    if profile:
+        profile.enable()
+    if args.config.startswith("zesp"):
+        sad = make_sad(args.config, keys, "out")
+        send, body = sad.send, [data]
+        cpu0 = cpu_seconds()
+        for _ in range(n):
+            send(s, "bench", body=body)
+    elif args.size >= ZERO_COPY_FROM:
+        send = s.send
+        for _ in range(n):
+            send(data, copy=False)
+    else:
+        send = s.send
+        for _ in range(n):
+            send(data)
+    if profile:
+        profile.disable()
+        profile.dump_stats(os.path.join(args.profile, "send-%s-%d.prof" % (args.config, args.size)))
+    cpu = cpu_seconds() - cpu0
+    s.close()
+    ctx.term()
+    print(json.dumps({"cpu_us": cpu / n * 1e6}), flush=True)
+
+
+def run_pair(config, size, count, keys, profile):
+    """One throughput run: the receiver's rate, and both sides' CPU."""
+    me = [sys.executable, os.path.abspath(__file__), "--config", config,
+          "--size", str(size), "--count", str(count)]
+    if profile:
+        me += ["--profile", profile]
+    secret = json.dumps(keys) + "\n"
+    rx = subprocess.Popen(me + ["--role", "recv"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True)
+    rx.stdin.write(secret)
+    rx.stdin.close()
+    endpoint = rx.stdout.readline().strip()
+    if not endpoint:
+        rx.wait()
+        raise SystemExit("bench: the receiver did not start")
+    tx = subprocess.run(me + ["--role", "send", "--endpoint", endpoint],
+                        input=secret, stdout=subprocess.PIPE, text=True,
+                        check=True)
+    out = rx.stdout.read()
+    if rx.wait(timeout=600) != 0:
+        raise SystemExit("bench: the receiver of %s at %d B failed" % (config, size))
+    got = json.loads(out.strip().splitlines()[-1])
+    got["cpu_us_send"] = json.loads(tx.stdout.strip().splitlines()[-1])["cpu_us"]
+    got["cpu_us_recv"] = got.pop("cpu_us")
+    return got
+
+
+def library_line():
+    import zmq
+    import zesp
+    return ("pyzmq %s, libzmq %s (%s), zesp %s, Python %s"
+            % (zmq.__version__, zmq.zmq_version(), zesp.libzmq_path(),
+               zesp.__version__, sys.version.split()[0]))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--markdown")
+    p.add_argument("--profile")
+    p.add_argument("--role", choices=["send", "recv"])
+    p.add_argument("--config")
+    p.add_argument("--size", type=int)
+    p.add_argument("--count", type=int)
+    p.add_argument("--endpoint")
+    args = p.parse_args()
+    if args.role:
+        keys = json.loads(sys.stdin.readline())
+        (sender if args.role == "send" else receiver)(args, keys)
+        return
+
+    import zmq
+    import zesp
+    public, secret = zmq.curve_keypair()
+    keys = {"curve_public": public.decode(), "curve_secret": secret.decode(),
+            "sa_key": os.urandom(36).hex()}
+    sizes = [int(x) for x in args.sizes.split(",")]
+    configs = args.configs.split(",")
+    for c in configs:
+        if c not in CONFIGS:
+            raise SystemExit("bench: unknown config %s (%s)" % (c, ", ".join(CONFIGS)))
+        if c in TRANSFORMS and not zesp.transform_available(TRANSFORMS[c]):
+            configs.remove(c)
+            print("bench: %s unavailable on this CPU: skipped" % c)
+    repeat = 1 if args.smoke else max(1, args.repeat)
+    if args.profile:
+        os.makedirs(args.profile, exist_ok=True)
+    print("python bench: %s" % library_line(), flush=True)
+    rows = []
+    for size in sizes:
+        count = 200 if args.smoke else COUNTS.get(size, 20000)
+        base = {}
+        for config in configs:
+            runs = [run_pair(config, size, count, keys, args.profile)
+                    for _ in range(repeat)]
+            runs.sort(key=lambda r: r["msgs_per_s"])
+            r = runs[len(runs) // 2]
+            r["spread"] = (runs[-1]["msgs_per_s"] - runs[0]["msgs_per_s"]) / r["msgs_per_s"]
+            base[config] = r["msgs_per_s"]
+            rows.append((size, config, r, base))
+            print("%8d B  %-12s %10.0f msgs/s  cpu send %7.2f us  recv %7.2f us"
+                  % (size, config, r["msgs_per_s"], r["cpu_us_send"],
+                     r["cpu_us_recv"]), flush=True)
+    table = ["| size | config | msgs/s | MB/s | CPU µs/msg send | CPU µs/msg recv "
+             "| x plain | x curve | spread of %d runs |" % repeat,
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for size, config, r, base in rows:
+        rate = r["msgs_per_s"]
+        ratio = lambda k: "%.2f" % (rate / base[k]) if k in base else "-"
+        table.append("| %d | %s | %.0f | %.1f | %.2f | %.2f | %s | %s | %.0f%% |"
+                     % (size, "pyzmq " + config if config in ("plain", "curve")
+                        else "pyzmq + " + config, rate, rate * size / 1e6,
+                        r["cpu_us_send"], r["cpu_us_recv"], ratio("plain"),
+                        ratio("curve"), r["spread"] * 100))
+    print("\n".join(table))
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as f:
+            f.write("Python (%s), %d messages per run at 64 B; median of %d.\n\n"
+                    % (library_line(), 200 if args.smoke else COUNTS[64], repeat))
+            f.write("\n".join(table) + "\n")
+    if args.smoke:
+        print("python bench: smoke run done (figures mean nothing)")
+
+
+if __name__ == "__main__":
+    main()
