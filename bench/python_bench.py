@@ -8,7 +8,8 @@ The method of bench/zesp_bench.c (libzmq's local_thr / remote_thr): a PUSH
 sender and a PULL receiver in two processes over tcp://127.0.0.1, timed at
 the receiver from the first message to the last; CPU per message is each
 process's user + system time (its ZeroMQ I/O thread included) from
-getrusage; each figure is the median of --repeat runs (3).
+getrusage; each figure is the median of --repeat runs (3), the
+configurations taking turns run by run.
 
 Each side does what a pyzmq application does at its best: plain and CURVE
 send bytes and receive bytes up to 1 KiB, and above that send and receive
@@ -32,8 +33,9 @@ CONFIGS = ["plain", "curve", "zesp-chacha", "zesp-aesgcm"]
 # Messages per run: about a second each on two shared vCPUs.
 COUNTS = {64: 400000, 1024: 300000, 65536: 20000, 1048576: 1500}
 ZERO_COPY_FROM = 65536      # pyzmq's copy_threshold
-HWM = 10000
-TIMEOUT_MS = 20000
+HWM = 10000                 # messages queued, up to QUEUE_BYTES at large sizes
+QUEUE_BYTES = 64 << 20
+TIMEOUT_MS = 60000
 SPI = 0x00b0b001
 TRANSFORMS = {"zesp-chacha": "chacha20-poly1305", "zesp-aesgcm": "aes256gcm"}
 
@@ -43,12 +45,12 @@ def cpu_seconds():
     return r.ru_utime + r.ru_stime
 
 
-def make_socket(ctx, kind, config, keys, server):
+def make_socket(ctx, kind, config, keys, server, size):
     import zmq
     s = ctx.socket(kind)
     s.rcvtimeo = TIMEOUT_MS
-    s.sndhwm = s.rcvhwm = HWM
-    s.linger = 5000
+    s.sndhwm = s.rcvhwm = max(16, min(HWM, QUEUE_BYTES // size))
+    s.linger = -1               # the sender delivers every message
     if config == "curve":
         if server:
             s.curve_server = True
@@ -75,7 +77,7 @@ def make_sad(config, keys, direction):
 def receiver(args, keys):
     import zmq
     ctx = zmq.Context()
-    s = make_socket(ctx, zmq.PULL, args.config, keys, True)
+    s = make_socket(ctx, zmq.PULL, args.config, keys, True, args.size)
     s.bind("tcp://127.0.0.1:*")
     print(s.last_endpoint.decode(), flush=True)
     n, size = args.count, args.size
@@ -116,7 +118,7 @@ def receiver(args, keys):
 def sender(args, keys):
     import zmq
     ctx = zmq.Context()
-    s = make_socket(ctx, zmq.PUSH, args.config, keys, False)
+    s = make_socket(ctx, zmq.PUSH, args.config, keys, False, args.size)
     s.connect(args.endpoint)
     data = os.urandom(args.size)
     n = args.count
@@ -222,10 +224,14 @@ def main():
     for size in sizes:
         count = 200 if args.smoke else COUNTS.get(size, 20000)
         base = {}
+        # Configurations take turns, so that a change of load on the
+        # machine falls on each of them alike.
+        runs_of = {c: [] for c in configs}
+        for _ in range(repeat):
+            for config in configs:
+                runs_of[config].append(run_pair(config, size, count, keys, args.profile))
         for config in configs:
-            runs = [run_pair(config, size, count, keys, args.profile)
-                    for _ in range(repeat)]
-            runs.sort(key=lambda r: r["msgs_per_s"])
+            runs = sorted(runs_of[config], key=lambda r: r["msgs_per_s"])
             r = runs[len(runs) // 2]
             r["spread"] = (runs[-1]["msgs_per_s"] - runs[0]["msgs_per_s"]) / r["msgs_per_s"]
             base[config] = r["msgs_per_s"]

@@ -19,8 +19,11 @@ def test_version_is_the_librarys():
     with open(os.path.join(SRCDIR, "include", "zesp.h"), encoding="utf-8") as h:
         want = re.search(r'#define ZESP_VERSION_STRING "([^"]+)"', h.read()).group(1)
     assert zesp.__version__ == want
-    from importlib.metadata import version
-    assert version("zesp") == want
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        assert version("zesp") == want          # the wheel's metadata
+    except PackageNotFoundError:
+        pytest.skip("run from the source tree: no installed metadata")
 
 
 def test_every_known_code_has_its_class_and_the_librarys_sentence():

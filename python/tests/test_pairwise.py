@@ -110,7 +110,7 @@ def test_close_releases_the_views_it_gave(ctx, peers):
             v[0]
     assert kept == b"LLLLL"                         # a slice still holds it
     with pytest.raises(ValueError, match="closed"):
-        msg.body
+        msg.bytes()
 
 
 def test_send_on_an_spi_and_the_unchecked_receive(ctx, peers):

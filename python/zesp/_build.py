@@ -207,18 +207,22 @@ int zesp_py_send1(zesp_sad *sad, const char *policy, uint32_t spi,
 int zesp_py_send_body(zesp_sad *sad, const char *policy, uint32_t spi,
                       uintptr_t socket, const char *body, size_t body_size,
                       int flags);
-zesp_msg *zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
-                       int flags);
 typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
+    zesp_msg *msg;
 } zesp_py_frame;
+const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
+                                  uintptr_t socket, int flags);
+void zesp_py_msg_release(zesp_msg *msg);
 const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
 """
 
 HELPERS = r"""
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <zesp.h>
 
 /* The zesp.h this binding was compiled against. */
@@ -262,30 +266,13 @@ static int zesp_py_send_body(zesp_sad *sad, const char *policy, uint32_t spi,
                          body_size, flags);
 }
 
-/* A new message received on policy (NULL: unchecked), or NULL and errno. */
-static zesp_msg *zesp_py_recv(zesp_sad *sad, const char *policy,
-                              uintptr_t socket, int flags)
-{
-    zesp_msg *msg = zesp_msg_new();
-    int err;
-
-    if (msg == NULL)
-        return NULL;
-    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
-        err = errno;
-        zesp_msg_free(msg);
-        errno = err;
-        return NULL;
-    }
-    return msg;
-}
-
 /* Frame i of a kind (0: envelope, 1: clear, 2: body) with the count of
  * that kind, in one call: a thread's own answer, read before its next. */
 typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
+    zesp_msg *msg;
 } zesp_py_frame;
 
 static _Thread_local zesp_py_frame zesp_py_answer;
@@ -307,6 +294,65 @@ static const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind,
     }
     zesp_py_answer.data = f.data ? (const char *)f.data : "";
     zesp_py_answer.size = f.size;
+    return &zesp_py_answer;
+}
+
+/* Each thread keeps one message it freed for its next receive: no
+ * allocations per message.  Only a small one, so that no large buffer
+ * stays held; freed when the thread ends. */
+#define SPARE_MAX_BODY 65536U
+
+static pthread_key_t zesp_py_spare_key;
+static pthread_once_t zesp_py_spare_once = PTHREAD_ONCE_INIT;
+
+static void zesp_py_spare_free(void *msg)
+{
+    zesp_msg_free(msg);
+}
+
+static void zesp_py_spare_init(void)
+{
+    if (pthread_key_create(&zesp_py_spare_key, zesp_py_spare_free) != 0)
+        abort();
+}
+
+static void zesp_py_msg_release(zesp_msg *msg)
+{
+    size_t body = 0;
+
+    pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
+    for (size_t i = 0; i < zesp_msg_body_count(msg); i++)
+        body += zesp_msg_body(msg, i).size;
+    if (body <= SPARE_MAX_BODY && pthread_getspecific(zesp_py_spare_key) == NULL &&
+        pthread_setspecific(zesp_py_spare_key, msg) == 0)
+        return;
+    zesp_msg_free(msg);
+}
+
+/* A message received on policy (NULL: unchecked): the answer's msg (the
+ * caller's, to release), NULL with errno on failure, and its first body
+ * frame with the count of body frames. */
+static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
+                                         uintptr_t socket, int flags)
+{
+    zesp_msg *msg;
+    int err;
+
+    pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
+    msg = pthread_getspecific(zesp_py_spare_key);
+    if (msg != NULL)
+        pthread_setspecific(zesp_py_spare_key, NULL);
+    else if ((msg = zesp_msg_new()) == NULL)
+        return zesp_py_answer.msg = NULL, &zesp_py_answer;
+    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
+        err = errno;
+        zesp_py_msg_release(msg);
+        errno = err;
+        zesp_py_answer.msg = NULL;
+        return &zesp_py_answer;
+    }
+    zesp_py_frame_at(msg, 2, 0);
+    zesp_py_answer.msg = msg;
     return &zesp_py_answer;
 }
 """
@@ -335,6 +381,14 @@ def library_flags():
             [f[2:] for f in libs if f.startswith("-L")])
 
 
+def runtime_dirs(libdirs):
+    """Where the module finds libzesp at run time: an installed library's
+    folder (pkg-config), never a build tree's (LD_LIBRARY_PATH there)."""
+    if os.environ.get("ZESP_LIBRARY_DIR"):
+        return []
+    return [d for d in libdirs if d not in ("/usr/lib", "/lib")]
+
+
 def library_version():
     """The version of libzesp, as its zesp.h (or pkg-config) says."""
     inc, _ = library_flags()
@@ -355,6 +409,7 @@ def make_builder():
     ffi.cdef(CDEF)
     ffi.set_source("zesp._native", HELPERS, include_dirs=inc,
                    library_dirs=libdirs, libraries=["zesp"],
+                   runtime_library_dirs=runtime_dirs(libdirs),
                    extra_compile_args=["-std=c11", "-D_GNU_SOURCE"])
     return ffi
 

@@ -33,6 +33,22 @@ def _keep(owner: Any, view: Any) -> None:
     """A view's destructor: it only held owner (the zesp_msg) alive."""
 
 
+def body_of(msg: Any) -> List[memoryview]:
+    """The body frames of msg (a zesp_msg * owned by a gc cdata): small
+    ones copied, large ones viewed in place, each view holding msg."""
+    keep = functools.partial(_keep, msg)
+    views = []
+    for i in range(_frame_at(msg, _BODY, 0).count):
+        f = _frame_at(msg, _BODY, i)
+        n = f.size
+        if n < COPY_THRESHOLD:
+            views.append(memoryview(_unpack(f.data, n)))
+        else:
+            data = ffi.gc(f.data, keep)
+            views.append(memoryview(ffi.buffer(data, n)).toreadonly())
+    return views
+
+
 class Message:
     """A message zesp received and verified: its frames and the SA it came
     under.  Frames: ``envelope`` (what sockets added, e.g. ROUTER
@@ -41,18 +57,23 @@ class Message:
 
     Use it as a context manager, or call close(), to free its memory at a
     known point; see the module's notes on the lifetime of ``body``.
+
+    Attributes: ``body``, the decrypted body frames as read-only
+    memoryviews; ``policy``, the policy it was received on (None when
+    received unchecked).
     """
 
-    __slots__ = ("_msg", "_body", "policy")
+    __slots__ = ("_msg", "body", "policy")
 
     _msg: Any
-    _body: Optional[List[memoryview]]
+    body: List[memoryview]
     policy: Optional[str]
 
     def __init__(self, msg: Any, policy: Optional[str] = None) -> None:
-        """Own msg, a zesp_msg * from zesp_recv (freed with it)."""
-        self._msg = ffi.gc(msg, lib.zesp_msg_free)
-        self._body = None
+        """Own msg, a zesp_msg * that zesp_recv filled (released with the
+        message)."""
+        self._msg = ffi.gc(msg, lib.zesp_py_msg_release)
+        self.body = body_of(self._msg)
         self.policy = policy
 
     def _live(self) -> Any:
@@ -69,37 +90,6 @@ class Message:
                 f = _frame_at(msg, kind, i)
             frames.append(_unpack(f.data, f.size))
         return frames
-
-    @property
-    def body(self) -> List[memoryview]:
-        """The decrypted body frames, as read-only memoryviews (see the
-        module's notes on their lifetime)."""
-        body = self._body
-        if body is None:
-            msg = self._msg
-            if msg is None:
-                raise ValueError("zesp: message closed")
-            f = _frame_at(msg, _BODY, 0)
-            if f.count == 1 and f.size < COPY_THRESHOLD:
-                body = [memoryview(_unpack(f.data, f.size))]
-            else:
-                body = self._views(msg)
-            self._body = body
-        return body
-
-    @staticmethod
-    def _views(msg: Any) -> List[memoryview]:
-        keep = functools.partial(_keep, msg)
-        views = []
-        for i in range(_frame_at(msg, _BODY, 0).count):
-            f = _frame_at(msg, _BODY, i)
-            n = f.size
-            if n < COPY_THRESHOLD:
-                views.append(memoryview(_unpack(f.data, n)))
-            else:
-                data = ffi.gc(f.data, keep)
-                views.append(memoryview(ffi.buffer(data, n)).toreadonly())
-        return views
 
     @property
     def clear(self) -> List[bytes]:
@@ -135,6 +125,7 @@ class Message:
 
     def bytes(self) -> bytes:
         """The body frames joined, as one bytes object (a copy)."""
+        self._live()
         return b"".join(self.body)
 
     @property
@@ -142,15 +133,13 @@ class Message:
         return self._msg is None
 
     def close(self) -> None:
-        """Drop this message's hold on its memory and release the body
-        views it handed out.  Safe to call twice."""
-        if self._body is not None:
-            for view in self._body:
-                try:
-                    view.release()
-                except BufferError:
-                    pass        # an export still holds it, and the memory
-        self._body = None
+        """Drop this message's hold on its memory and release its body
+        views (using them raises ValueError).  Safe to call twice."""
+        for view in self.body:
+            try:
+                view.release()
+            except BufferError:
+                pass            # an export still holds it, and the memory
         self._msg = None
 
     def __enter__(self) -> "Message":

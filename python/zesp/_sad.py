@@ -8,14 +8,14 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import _socket
 from ._errors import Again, error, last_error
-from ._message import Message
+from ._message import COPY_THRESHOLD, Message, body_of
 from ._native import ffi, lib
 
 # The message path, looked up once.
 _classes = _socket._classes
 _send_body, _send1 = lib.zesp_py_send_body, lib.zesp_py_send1
-_recv, _free = lib.zesp_py_recv, lib.zesp_msg_free
-_new, _gc = object.__new__, ffi.gc
+_recv, _release = lib.zesp_py_recv, lib.zesp_py_msg_release
+_new, _gc, _unpack = object.__new__, ffi.gc, ffi.unpack
 
 #: Any object with the buffer protocol: bytes, bytearray, memoryview,
 #: array.array, numpy arrays (C-contiguous)...
@@ -498,14 +498,22 @@ class SAD:
             pol = self._policy(policy)
         while True:
             try:
-                m = _recv(self._sad, pol, h, dontwait)
+                rx = _recv(self._sad, pol, h, dontwait)
             except TypeError:
                 self._live()
                 raise
+            m = rx.msg
             if m:
                 msg = _new(Message)
-                msg._msg, msg._body = _gc(m, _free), None
+                msg._msg = _gc(m, _release)
                 msg.policy = policy if pol else None
+                # One small body frame, the usual, is copied at once: its
+                # bytes cost less than a view of shared memory.
+                n = rx.size
+                if rx.count == 1 and n < COPY_THRESHOLD:
+                    msg.body = [memoryview(_unpack(rx.data, n))]
+                else:
+                    msg.body = body_of(msg._msg)
                 return msg
             code = ffi.errno
             if code != _errno.EINTR:
