@@ -186,7 +186,8 @@ class SAD:
 
     # -- life
     def close(self) -> None:
-        """Unmap the SAD (the shared file stays).  Safe to call twice."""
+        """Unmap the SAD (the shared file stays), once no other thread
+        is sending or receiving through it.  Safe to call twice."""
         if self._sad is not None:
             ffi.release(self._sad)
             self._sad = None
@@ -421,7 +422,8 @@ class SAD:
         if type(b) is bytes and not envelope:
             if not clear:
                 try:
-                    rc = _send_body(self._sad, pol, spi, h, b, len(b), dontwait)
+                    rc = _send_body(self._sad, pol, spi, h, b, len(b),
+                                    1 if dontwait else 0)
                 except TypeError:
                     self._live()
                     raise
@@ -432,17 +434,18 @@ class SAD:
             if type(c) is bytes:
                 try:
                     rc = _send1(self._sad, pol, spi, h, c, len(c), 1, b,
-                                len(b), dontwait)
+                                len(b), 1 if dontwait else 0)
                 except TypeError:
                     self._live()
                     raise
                 if rc:
                     self._raise()
                 return
-        self._send_frames(pol, spi, h, envelope, clear, body, dontwait)
+        self._send_frames(pol, spi, h, envelope, clear, body,
+                          1 if dontwait else 0)
 
     def _send_frames(self, pol: Any, spi: int, h: int, envelope: Frames,
-                     clear: Frames, body: Frames, flags: bool) -> None:
+                     clear: Frames, body: Frames, flags: int) -> None:
         groups = [_as_frames(envelope), _as_frames(clear), _as_frames(body)]
         n = sum(len(g) for g in groups)
         frames = ffi.new("zesp_frame[]", max(n, 1))
@@ -498,7 +501,7 @@ class SAD:
             pol = self._policy(policy)
         while True:
             try:
-                rx = _recv(self._sad, pol, h, dontwait)
+                rx = _recv(self._sad, pol, h, 1 if dontwait else 0)
             except TypeError:
                 self._live()
                 raise
