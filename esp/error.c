@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include <sodium.h>
+#include <zmq.h>
 
 #include "transform.h"
 #include "zesp.h"
@@ -52,7 +53,9 @@ const char *zesp_strerror(int err)
 {
     if (err > ZESP_EBASE && err < ZESP_ELAST)
         return messages[err - ZESP_EBASE];
-    return strerror(err);
+    /* libzmq's own codes (EFSM, ETERM, ...) sit above the system's, and
+     * zmq_strerror knows them as well as every errno. */
+    return zmq_strerror(err);
 }
 
 int zesp_init(void)

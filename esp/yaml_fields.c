@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "yaml_fields.h"
 
@@ -187,31 +189,48 @@ int yf_lifetime(struct yctx *c, const struct ydoc_node *n,
 }
 
 
+/* The first line of a key file, into text (which the caller wipes): read
+ * with read(2) straight into it, never through stdio, whose buffer would
+ * keep a copy of the key in freed memory. */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    const char *field, const char *path, char *text,
                    size_t textlen)
 {
     char full[PATH_MAX], dir[PATH_MAX];
     struct stat st;
-    FILE *f;
+    size_t got = 0, line;
+    int fd, err = 0;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
     if (path[0] == '/')
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    if ((f = fopen(full, "r")) == NULL)
+    if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077) != 0) {
-        fclose(f);
+    if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+        close(fd);
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
                      full, (unsigned)(st.st_mode & 0777));
     }
     memset(text, 0, textlen);
-    if (fgets(text, (int)textlen, f) == NULL)
-        text[0] = '\0';
-    fclose(f);
-    text[strcspn(text, "\r\n")] = '\0';
+    while (got + 1 < textlen && memchr(text, '\n', got) == NULL) {
+        ssize_t r = read(fd, text + got, textlen - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            err = r < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    line = strcspn(text, "\r\n");
+    sodium_memzero(text + line, textlen - line);   /* what followed it */
+    if (err != 0) {
+        sodium_memzero(text, textlen);
+        return YFAIL(c, n, field, "%s: %s", full, strerror(err));
+    }
     return 0;
 }

@@ -62,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1:
     case 2:
         sa->req.kind = data[0] % 5 == 1 ? REQ_CHILD : REQ_IKE_REKEY;
+        sa->req.exchange = IKE_CREATE_CHILD_SA;
         sa->req.resend_at = UINT64_MAX;    /* no retransmission here */
         sa->req.mid = sa->mid_out++;
         snprintf(sa->req.policy, sizeof sa->req.policy, "pol");
@@ -74,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 4:
         sa->req.kind = REQ_GSA_REGISTER;
+        sa->req.exchange = IKE_GSA_REGISTRATION;
         sa->req.resend_at = UINT64_MAX;
         sa->req.mid = sa->mid_out++;
         snprintf(sa->req.group, sizeof sa->req.group, "j");

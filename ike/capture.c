@@ -1,24 +1,34 @@
 /* Debug capture of IKE messages and keys (capture.h). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "capture.h"
 #include "ike_crypto.h"
+#include "zike.h"
 #include "transform.h"
 
 static FILE *pcap, *keys, *esp_keys;
 
+/* A new file, ours only: never one that exists, never through a symbolic
+ * link (a link planted in /tmp would have the keys written where its
+ * maker chose). */
 static FILE *open_private(const char *path, const char *mode)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                  0600);
     FILE *f;
 
-    if (fd < 0)
+    if (fd < 0) {
+        zike_log(LOG_ERR, "capture %s: %s%s", path, strerror(errno),
+                 errno == EEXIST ? " (a capture file must be new)" : "");
         return NULL;
+    }
     if (fchmod(fd, 0600) != 0 || (f = fdopen(fd, mode)) == NULL) {
         close(fd);
         return NULL;

@@ -4,7 +4,8 @@
  * between 192.0.2.1, this daemon, and 192.0.2.2, its peer), and the IKE SA
  * keys written in Wireshark's ikev2_decryption_table format so that the
  * Encrypted payloads can be read.  The keys file exposes every IKE SA:
- * both files are made with mode 0600, and neither is ever on by default.
+ * both files are made new (never an existing file, never through a
+ * symbolic link) with mode 0600, and neither is ever on by default.
  */
 #ifndef ZESP_IKE_CAPTURE_H
 #define ZESP_IKE_CAPTURE_H

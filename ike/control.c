@@ -8,30 +8,25 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "json.h"
 
 #define ARGS_MAX 4U
 #define ARG_MAX 256U
-#define OUT_MAX (64U * 1024U)
 
+/* A reply grows as needed (open_memstream): nothing is cut. */
 struct out {
-    char *buf;
-    size_t len;
+    FILE *f;
+    struct json j;
 };
 
 __attribute__((format(printf, 2, 3)))
 static void put(struct out *o, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
-    if (o->len >= OUT_MAX - 1)
-        return;
     va_start(ap, fmt);
-    n = vsnprintf(o->buf + o->len, OUT_MAX - o->len, fmt, ap);
+    vfprintf(o->f, fmt, ap);
     va_end(ap);
-    if (n > 0)
-        o->len += (size_t)n < OUT_MAX - o->len ? (size_t)n
-                                                : OUT_MAX - o->len - 1;
 }
 
 static void hex(char out[17], const uint8_t spi[8])
@@ -40,114 +35,170 @@ static void hex(char out[17], const uint8_t spi[8])
         snprintf(out + 2 * i, 3, "%02x", spi[i]);
 }
 
+static void served_json(struct json *j, const struct gcks_group *g,
+                        size_t holding)
+{
+    json_object(j, NULL);
+    json_str(j, "group", g->name);
+    json_strf(j, "spi", "%08x", g->spi);
+    json_u64(j, "members", g->nmembers);
+    json_u64(j, "holding", holding);
+    json_u64(j, "rekeys", g->rekeys);
+    json_array(j, "peers");
+    for (size_t k = 0; k < g->nmembers; k++) {
+        const struct gcks_member *m = &g->members[k];
+        json_object(j, NULL);
+        json_str(j, "peer", m->peer);
+        json_u64(j, "sender_id", m->sid);
+        json_bool(j, "receiver", m->receiver);
+        json_strf(j, "spi", "%08x", m->have_spi);
+        json_end(j, '}');
+    }
+    json_end(j, ']');
+    json_end(j, '}');
+}
+
+static void joined_json(struct json *j, const struct gm_group *g)
+{
+    json_object(j, NULL);
+    json_str(j, "group", g->name);
+    json_bool(j, "registered", g->registered);
+    json_u64(j, "sender_id", g->sid);
+    json_u64(j, "updates", g->updates);
+    json_array(j, "spis");
+    for (size_t k = 0; k < GM_SAS_MAX; k++)
+        if (g->sas[k].spi)
+            json_strf(j, NULL, "%08x", g->sas[k].spi);
+    json_end(j, ']');
+    json_end(j, '}');
+}
+
 /* Groups served (members, current SA) and joined (SAs held). */
 static void groups(struct zike *z, struct out *o, bool json)
 {
-    put(o, json ? "{\"served\":[" : "");
+    if (json) {
+        json_object(&o->j, NULL);
+        json_array(&o->j, "served");
+    }
     for (size_t i = 0; i < z->ngroups; i++) {
         const struct gcks_group *g = &z->groups[i];
         size_t holding = 0;
 
         for (size_t k = 0; k < g->nmembers; k++)
             holding += g->members[k].have_spi == g->spi;
-        if (json)
-            put(o, "%s{\"group\":\"%s\",\"spi\":\"%08x\",\"members\":%zu,"
-                "\"holding\":%zu,\"rekeys\":%llu,\"peers\":[",
-                i ? "," : "", g->name, g->spi, g->nmembers, holding,
-                (unsigned long long)g->rekeys);
-        else
-            put(o, "serves %s: SA %08x, %zu members, %zu hold it, %llu "
-                "rekeys\n", g->name, g->spi, g->nmembers, holding,
-                (unsigned long long)g->rekeys);
+        if (json) {
+            served_json(&o->j, g, holding);
+            continue;
+        }
+        put(o, "serves %s: SA %08x, %zu members, %zu hold it, %llu rekeys\n",
+            g->name, g->spi, g->nmembers, holding,
+            (unsigned long long)g->rekeys);
         for (size_t k = 0; k < g->nmembers; k++) {
             const struct gcks_member *m = &g->members[k];
-            if (json)
-                put(o, "%s{\"peer\":\"%s\",\"sender_id\":%u,"
-                    "\"receiver\":%s,\"spi\":\"%08x\"}", k ? "," : "",
-                    m->peer, m->sid, m->receiver ? "true" : "false",
-                    m->have_spi);
-            else
-                put(o, "  member %s%s%s sender-id %u has %08x\n", m->peer,
-                    m->sender ? " sender" : "",
-                    m->receiver ? " receiver" : "", m->sid, m->have_spi);
+            put(o, "  member %s%s%s sender-id %u has %08x\n", m->peer,
+                m->sender ? " sender" : "", m->receiver ? " receiver" : "",
+                m->sid, m->have_spi);
         }
-        put(o, json ? "]}" : "");
     }
-    put(o, json ? "],\"joined\":[" : "");
+    if (json) {
+        json_end(&o->j, ']');
+        json_array(&o->j, "joined");
+    }
     for (size_t i = 0; i < z->njoined; i++) {
         const struct gm_group *g = &z->joined[i];
         if (json) {
-            put(o, "%s{\"group\":\"%s\",\"registered\":%s,"
-                "\"sender_id\":%u,\"updates\":%llu,\"spis\":[",
-                i ? "," : "", g->name, g->registered ? "true" : "false",
-                g->sid, (unsigned long long)g->updates);
-            for (size_t k = 0, n = 0; k < GM_SAS_MAX; k++)
-                if (g->sas[k].spi)
-                    put(o, "%s\"%08x\"", n++ ? "," : "", g->sas[k].spi);
-            put(o, "]}");
-        } else {
-            put(o, "joined %s: %s, sender-id %u, %llu updates, SAs", g->name,
-                g->registered ? "registered" : "not registered", g->sid,
-                (unsigned long long)g->updates);
-            for (size_t k = 0; k < GM_SAS_MAX; k++)
-                if (g->sas[k].spi)
-                    put(o, " %08x%s", g->sas[k].spi,
-                        g->sas[k].retire_at ? "(old)" : "");
-            put(o, "\n");
+            joined_json(&o->j, g);
+            continue;
         }
+        put(o, "joined %s: %s, sender-id %u, %llu updates, SAs", g->name,
+            g->registered ? "registered" : "not registered", g->sid,
+            (unsigned long long)g->updates);
+        for (size_t k = 0; k < GM_SAS_MAX; k++)
+            if (g->sas[k].spi)
+                put(o, " %08x%s", g->sas[k].spi,
+                    g->sas[k].retire_at ? "(old)" : "");
+        put(o, "\n");
     }
-    put(o, json ? "]}\n" : "");
+    if (json) {
+        json_end(&o->j, ']');
+        json_end(&o->j, '}');
+        put(o, "\n");
+    }
+}
+
+static const char *child_state(const struct child_sa *c)
+{
+    return c->rekeyed ? "rekeyed" : c->out_active ? "active" : "installed";
+}
+
+static void ike_sa_json(struct zike *z, struct json *j,
+                        const struct ike_sa *sa)
+{
+    char si[17], sr[17];
+
+    hex(si, sa->spi_i);
+    hex(sr, sa->spi_r);
+    json_object(j, NULL);
+    json_str(j, "peer", sa->peer_name);
+    json_str(j, "state", ike_state_name(sa->state));
+    json_str(j, "role", sa->initiator ? "initiator" : "responder");
+    json_str(j, "spi_i", si);
+    json_str(j, "spi_r", sr);
+    json_u64(j, "age_ms", z->now - sa->created);
+    json_array(j, "children");
+    for (const struct child_sa *c = sa->children; c; c = c->next) {
+        json_object(j, NULL);
+        json_str(j, "policy", c->policy);
+        json_strf(j, "spi_in", "%08x", c->spi_in);
+        json_strf(j, "spi_out", "%08x", c->spi_out);
+        json_str(j, "state", child_state(c));
+        json_bool(j, "esn", c->esn);
+        json_end(j, '}');
+    }
+    json_end(j, ']');
+    json_end(j, '}');
 }
 
 static void list(struct zike *z, struct out *o, bool json)
 {
-    bool first = true;
-
-    if (json)
-        put(o, "{\"ike_sas\":[");
+    if (json) {
+        json_object(&o->j, NULL);
+        json_array(&o->j, "ike_sas");
+    }
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         char si[17], sr[17];
-        bool cfirst = true;
 
+        if (json) {
+            ike_sa_json(z, &o->j, sa);
+            continue;
+        }
         hex(si, sa->spi_i);
         hex(sr, sa->spi_r);
-        if (json) {
-            put(o, "%s{\"peer\":\"%s\",\"state\":\"%s\",\"role\":\"%s\","
-                "\"spi_i\":\"%s\",\"spi_r\":\"%s\",\"age_ms\":%llu,"
-                "\"children\":[", first ? "" : ",", sa->peer_name,
-                ike_state_name(sa->state),
-                sa->initiator ? "initiator" : "responder", si, sr,
-                (unsigned long long)(z->now - sa->created));
-        } else {
-            put(o, "%-16s %-11s %-9s %s_%s\n",
-                sa->peer_name[0] ? sa->peer_name : "-",
-                ike_state_name(sa->state),
-                sa->initiator ? "initiator" : "responder", si, sr);
-        }
-        for (struct child_sa *c = sa->children; c; c = c->next) {
-            const char *state = c->rekeyed ? "rekeyed"
-                                : c->out_active ? "active" : "installed";
-            if (json)
-                put(o, "%s{\"policy\":\"%s\",\"spi_in\":\"%08x\","
-                    "\"spi_out\":\"%08x\",\"state\":\"%s\",\"esn\":%s}",
-                    cfirst ? "" : ",", c->policy, c->spi_in, c->spi_out,
-                    state, c->esn ? "true" : "false");
-            else
-                put(o, "  child %-16s in %08x out %08x %s\n", c->policy,
-                    c->spi_in, c->spi_out, state);
-            cfirst = false;
-        }
-        if (json)
-            put(o, "]}");
-        first = false;
+        put(o, "%-16s %-11s %-9s %s_%s\n",
+            sa->peer_name[0] ? sa->peer_name : "-", ike_state_name(sa->state),
+            sa->initiator ? "initiator" : "responder", si, sr);
+        for (struct child_sa *c = sa->children; c; c = c->next)
+            put(o, "  child %-16s in %08x out %08x %s\n", c->policy,
+                c->spi_in, c->spi_out, child_state(c));
     }
+    if (json) {
+        json_end(&o->j, ']');
+        json_end(&o->j, '}');
+        put(o, "\n");
+    }
+}
+
+static void stat_line(struct out *o, bool json, const char *name, uint64_t v)
+{
     if (json)
-        put(o, "]}\n");
+        json_u64(&o->j, name, v);
+    else
+        put(o, "%-22s %llu\n", name, (unsigned long long)v);
 }
 
 static void stats(struct zike *z, struct out *o, bool json)
 {
-    size_t ike = 0, child = 0;
+    uint64_t ike = 0, child = 0;
 
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         ike++;
@@ -158,24 +209,31 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(ike_sas, ike) X(child_sas, child) \
     X(ike_established, z->stats.ike_established) \
     X(child_installed, z->stats.child_installed) \
-    X(ike_rekeys, z->stats.ike_rekeys) X(rekeys, z->stats.rekeys) X(deleted, z->stats.deleted) \
-    X(auth_failed, z->stats.auth_failed) \
+    X(ike_rekeys, z->stats.ike_rekeys) X(rekeys, z->stats.rekeys) \
+    X(deleted, z->stats.deleted) X(auth_failed, z->stats.auth_failed) \
     X(cookies_sent, z->stats.cookies_sent) \
     X(retransmits, z->stats.retransmits) \
     X(dead_peers, z->stats.dead_peers) \
+    X(spi_collisions, z->stats.spi_collisions) \
     X(dropped_messages, z->stats.dropped_messages)
-#define TEXT(name, v) put(o, "%-18s %llu\n", #name, (unsigned long long)(v));
-#define JSON(name, v) put(o, ",\"%s\":%llu", #name, (unsigned long long)(v));
+#define LINE(name, v) stat_line(o, json, #name, v);
     if (json) {
-        put(o, "{\"pid\":%d", (int)getpid());
-        STATS(JSON)
-        put(o, "}\n");
-    } else {
-        STATS(TEXT)
+        json_object(&o->j, NULL);
+        json_u64(&o->j, "pid", (uint64_t)getpid());
+    }
+    STATS(LINE)
+    for (int i = 0; i < IKE_DROP_REASONS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "ike_dropped_%s",
+                 ike_drop_name((enum ike_drop)i));
+        stat_line(o, json, name, z->stats.dropped[i]);
+    }
+    if (json) {
+        json_end(&o->j, '}');
+        put(o, "\n");
     }
 #undef STATS
-#undef TEXT
-#undef JSON
+#undef LINE
 }
 
 void control_serve(struct zike *z, void *sock)
@@ -183,7 +241,9 @@ void control_serve(struct zike *z, void *sock)
     char args[ARGS_MAX][ARG_MAX];
     size_t nargs = 0;
     int more = 1;
-    struct out o = { NULL, 0 };
+    struct out o;
+    char *reply = NULL;
+    size_t reply_len = 0;
     bool ok = true, json;
     const struct zike_peer *peer = NULL;
 
@@ -203,8 +263,12 @@ void control_serve(struct zike *z, void *sock)
         nargs++;
         zmq_msg_close(&part);
     }
-    if ((o.buf = calloc(1, OUT_MAX)) == NULL)
+    if ((o.f = open_memstream(&reply, &reply_len)) == NULL) {
+        zmq_send(sock, "error", 5, ZMQ_SNDMORE);
+        zmq_send(sock, "out of memory\n", 14, 0);
         return;
+    }
+    json_init(&o.j, o.f);
     json = nargs > 1 && strcmp(args[nargs - 1], "--json") == 0;
     if (nargs > 1 && !json)
         peer = zike_conf_peer(&z->conf, args[1]);
@@ -256,7 +320,11 @@ void control_serve(struct zike *z, void *sock)
         put(&o, "unknown command '%s' (list, stats, groups, initiate, "
             "terminate, rekey, rekey-group, leave, reload)\n", args[0]);
     }
+    if (fclose(o.f) != 0) {
+        ok = false;
+        reply_len = 0;
+    }
     zmq_send(sock, ok ? "ok" : "error", ok ? 2 : 5, ZMQ_SNDMORE);
-    zmq_send(sock, o.buf, o.len, 0);
-    free(o.buf);
+    zmq_send(sock, reply ? reply : "", reply ? reply_len : 0, 0);
+    free(reply);
 }

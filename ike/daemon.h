@@ -50,10 +50,12 @@ enum req_kind {
 /* Our request in flight (a window of one, RFC 7296 2.3). */
 struct request {
     enum req_kind kind;
+    uint8_t exchange;         /* its exchange type: the response's must match */
     uint8_t *buf;
     size_t len;
     uint32_t mid;
     uint32_t tries;
+    uint64_t sent_at;         /* ms: first sent */
     uint64_t resend_at;
     /* CREATE_CHILD_SA: */
     char policy[ZESP_NAME_MAX];
@@ -97,6 +99,8 @@ struct ike_sa {
     bool want_ike_rekey;            /* asked for by the control socket */
     uint64_t rekey_at;              /* ms: rekey this IKE SA (0: never) */
     bool superseded;                /* rekeyed: waits for its DELETE */
+    char retry_policy[ZESP_NAME_MAX]; /* a new child to ask for again */
+    uint64_t retry_at;              /* ms: then */
 };
 
 /* Key server: a group's current SA and who holds it (group.c). */
@@ -138,10 +142,24 @@ struct gm_group {
     uint64_t updates;
 };
 
+/* Why an incoming IKE message was dropped (drop.c): a counter each, shown
+ * by zikectl stats as ike_dropped_NAME. */
+enum ike_drop {
+    IKE_DROP_MALFORMED,       /* does not parse, or not one frame */
+    IKE_DROP_UNKNOWN_SA,      /* the SPIs of no IKE SA of ours */
+    IKE_DROP_REFLECTED,       /* its I flag or SPIs say we sent it */
+    IKE_DROP_UNEXPECTED,      /* no request of ours is answered, or the
+                                 exchange does not fit the IKE SA's state */
+    IKE_DROP_MESSAGE_ID,      /* an old or future message ID */
+    IKE_DROP_ICV,             /* the Encrypted payload does not verify */
+    IKE_DROP_REASONS
+};
+
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *router, *control;
+    bool control_bound;             /* ours to remove at exit */
     void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];
@@ -156,9 +174,19 @@ struct zike {
         uint64_t group_rekeys, group_registrations, group_updates;
         uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
-            dropped_messages;
+            dropped_messages, spi_collisions;
+        uint64_t dropped[IKE_DROP_REASONS];
     } stats;
+    struct {
+        uint64_t at;                /* ms: last logged */
+        uint64_t unlogged;          /* dropped since, not logged */
+    } drop_log[IKE_DROP_REASONS];
 };
+
+/* drop.c */
+void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
+              const struct ike_message *m);
+const char *ike_drop_name(enum ike_drop why);
 
 /* exchange.c */
 void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,

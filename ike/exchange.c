@@ -50,6 +50,17 @@ static const struct zike_peer *sa_peer(struct zike *z, const struct ike_sa *sa)
     return sa->peer_name[0] ? zike_conf_peer(&z->conf, sa->peer_name) : NULL;
 }
 
+static bool peer_serves(const struct zike_peer *peer, const char *policy)
+{
+    for (size_t i = 0; i < peer->npolicies; i++)
+        if (strcmp(peer->policies[i], policy) == 0)
+            return true;
+    return false;
+}
+
+static int send_delete_spi(struct zike *z, struct ike_sa *sa,
+                           uint32_t spi_in);
+
 static uint8_t *dup_bytes(const uint8_t *b, size_t len)
 {
     uint8_t *p = malloc(len ? len : 1);
@@ -206,6 +217,49 @@ static struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi)
     return NULL;
 }
 
+/* The SAD indexes outbound SAs by the SPI the peer chose, and two peers
+ * may choose the same one (at 100,000 SAs more likely than not; a hostile
+ * peer at will).  Such a child SA is not installed and nothing of the
+ * other SA is touched: the responder refuses it (TEMPORARY_FAILURE), the
+ * initiator deletes the responder's half, and the initiator asks again
+ * with a fresh SPI, so that the peer chooses again too. */
+static bool spi_out_taken(struct zike *z, const struct ike_sa *sa,
+                          uint32_t spi)
+{
+    zesp_sa_info info;
+
+    if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0)
+        return false;
+    z->stats.spi_collisions++;
+    zike_log(LOG_NOTICE, "peer %s chose SPI %08x for our outbound SA, "
+             "which peer %s's outbound SA has: this child SA is not "
+             "installed, and is asked for again", sa->peer_name, spi,
+             info.peer[0] ? info.peer : "(manual)");
+    return true;
+}
+
+/* A child SA to ask for again (its SPI collided, or TEMPORARY_FAILURE)
+ * after a short random delay (RFC 7296 2.25): a rekey with its old child,
+ * a new child by its policy. */
+#define CHILD_RETRY_MS 200U
+#define CHILD_RETRY_JITTER_MS 800U
+
+static void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
+                        uint32_t old_spi_in)
+{
+    uint64_t at = z->now + CHILD_RETRY_MS +
+                  randombytes_uniform(CHILD_RETRY_JITTER_MS);
+    struct child_sa *old = old_spi_in ? child_by_in(sa, old_spi_in) : NULL;
+
+    if (old != NULL) {
+        old->want_rekey = true;
+        old->rekey_after = at;
+        return;
+    }
+    snprintf(sa->retry_policy, sizeof sa->retry_policy, "%s", policy);
+    sa->retry_at = at;
+}
+
 /* Install both SAs of a new child.  KEYMAT: the initiator's outbound key
  * first (2.17).  The initiator of the exchange and a responder-created
  * first child differ only in which half goes out, and in when the
@@ -294,6 +348,7 @@ static int send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
         return -1;
     sa->req.len = len;
     sa->req.tries = 0;
+    sa->req.sent_at = z->now;
     sa->req.resend_at = z->now + z->conf.retransmit_ms;
     return zike_send(z, &sa->route, buf, len);
 }
@@ -320,6 +375,7 @@ int ike_request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
     if (msg == NULL)
         return -1;
     sa->req.kind = kind;
+    sa->req.exchange = exchange;
     sa->req.mid = sa->mid_out;
     if ((len = seal(sa, exchange, false, sa->mid_out, chain, chain_len,
                     msg)) != 0 &&
@@ -606,6 +662,7 @@ static int send_init(struct zike *z, struct ike_sa *sa,
         if ((sa->msg1 = dup_bytes(buf, len)) != NULL) {
             sa->msg1_len = len;
             sa->req.kind = REQ_INIT;
+            sa->req.exchange = IKE_SA_INIT;
             sa->req.mid = 0;
             sa->mid_out = 1;
             rc = send_request(z, sa, buf, len);
@@ -623,6 +680,11 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
     if (peer->endpoint[0] == '\0') {
         zike_log(LOG_WARNING, "peer %s: no endpoint to initiate to",
                  peer->name);
+        return -1;
+    }
+    if (policy != NULL && !peer_serves(peer, policy)) {
+        zike_log(LOG_WARNING, "peer %s does not serve policy '%s'",
+                 peer->name, policy);
         return -1;
     }
     if ((sa = ike_sa_new(z, true)) == NULL)
@@ -880,14 +942,6 @@ static bool find_policy_notify(const struct ike_message *m, char *out)
     return false;
 }
 
-static bool peer_serves(const struct zike_peer *peer, const char *policy)
-{
-    for (size_t i = 0; i < peer->npolicies; i++)
-        if (strcmp(peer->policies[i], policy) == 0)
-            return true;
-    return false;
-}
-
 /* The child part of a request (IKE_AUTH or CREATE_CHILD_SA): SA, TSi,
  * TSr, policy.  Writes into w. */
 static void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
@@ -1054,6 +1108,10 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
         *fail = IKE_N_TS_UNACCEPTABLE;
         return NULL;
     }
+    if (spi_out_taken(z, sa, spi_out)) {
+        *fail = IKE_N_TEMPORARY_FAILURE;
+        return NULL;
+    }
     spi_in = zike_new_spi(z);
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0 ||
@@ -1102,8 +1160,21 @@ static void replace_old(struct zike *z, struct ike_sa *fresh)
     }
 }
 
+/* Is spi (dir) in the SAD an SA with this peer? */
+static bool sa_of_peer(struct zike *z, uint32_t spi, uint32_t dir,
+                       const char *peer)
+{
+    zesp_sa_info info;
+
+    return spi != 0 && zesp_sa_info_get(z->sad, spi, dir, &info) == 0 &&
+           strcmp(info.peer, peer) == 0;
+}
+
 /* Child SAs in the SAD for this policy that no IKE SA of ours owns (left
- * by a zike killed before): retired once the new child carries traffic. */
+ * by a zike killed before): retired once the new child carries traffic.
+ * Only SAs recorded as this peer's are taken: whatever else the policy
+ * names (a manual SA, another peer's) is not this IKE SA's to delete.
+ * The caller has checked that the peer serves the policy. */
 static void adopt_orphans(struct zike *z, struct ike_sa *sa,
                           const char *policy)
 {
@@ -1116,7 +1187,7 @@ static void adopt_orphans(struct zike *z, struct ike_sa *sa,
         bool owned = false;
         struct child_sa *c;
 
-        if (spi == 0)
+        if (!sa_of_peer(z, spi, ZESP_DIR_IN, sa->peer_name))
             continue;
         for (struct ike_sa *s = z->sas; s && !owned; s = s->next)
             owned = child_by_in(s, spi) != NULL;
@@ -1124,7 +1195,8 @@ static void adopt_orphans(struct zike *z, struct ike_sa *sa,
             continue;
         snprintf(c->policy, sizeof c->policy, "%s", policy);
         c->spi_in = spi;
-        c->spi_out = pol.out_spi;
+        if (sa_of_peer(z, pol.out_spi, ZESP_DIR_OUT, sa->peer_name))
+            c->spi_out = pol.out_spi;
         c->rekeyed = true;
         c->out_active = false;
         c->retire_at = z->now + z->conf.rekey_overlap_ms;
@@ -1133,6 +1205,28 @@ static void adopt_orphans(struct zike *z, struct ike_sa *sa,
         zike_log(LOG_INFO, "policy %s: SA %08x from before a restart will "
                  "be retired", policy, spi);
     }
+}
+
+/* The policy a child SA request names (ZESP_POLICY notify; else the
+ * peer's first), into policy: true if the peer may have it.  Checked
+ * before anything of the policy is touched. */
+static bool child_policy(const struct zike_peer *peer,
+                         const struct ike_message *m, char *policy)
+{
+    if (!find_policy_notify(m, policy))
+        snprintf(policy, ZESP_NAME_MAX, "%s", peer->policies[0]);
+    if (peer_serves(peer, policy))
+        return true;
+    zike_log(LOG_WARNING, "peer %s: asked for a child SA of policy '%s', "
+             "which it does not serve: refused", peer->name, policy);
+    return false;
+}
+
+/* An identity of ours or of a peer: zike's identities are ID_FQDN. */
+static bool id_is(const struct ike_id *id, const char *want)
+{
+    return id->type == IKE_ID_FQDN && id->len == strlen(want) &&
+           memcmp(id->data, want, id->len) == 0;
 }
 
 static void auth_request(struct zike *z, struct ike_sa *sa,
@@ -1157,6 +1251,12 @@ static void auth_request(struct zike *z, struct ike_sa *sa,
     if ((peer = zike_conf_peer_by_id(&z->conf, id.data, id.len)) == NULL) {
         zike_log(LOG_WARNING, "IKE_AUTH: unknown peer identity '%.*s'",
                  (int)id.len, (const char *)id.data);
+        goto auth_failed;
+    }
+    if (!id_is(&id, peer->id)) {
+        zike_log(LOG_WARNING, "IKE_AUTH: identity '%s' of type %u refused: "
+                 "zike's identities are of type ID_FQDN (%u)", peer->id,
+                 id.type, IKE_ID_FQDN);
         goto auth_failed;
     }
     snprintf(sa->peer_name, sizeof sa->peer_name, "%s", peer->name);
@@ -1191,11 +1291,13 @@ static void auth_request(struct zike *z, struct ike_sa *sa,
             ike_respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
         return;
     }
-    if (!find_policy_notify(m, policy))
-        snprintf(policy, sizeof policy, "%s", peer->policies[0]);
-    adopt_orphans(z, sa, policy);
-    c = child_respond(z, sa, peer, m, policy, NULL, sa->ni, sa->ni_len,
-                      sa->nr, sa->nr_len, &w, &fail);
+    c = NULL;
+    fail = IKE_N_TS_UNACCEPTABLE;
+    if (child_policy(peer, m, policy)) {
+        adopt_orphans(z, sa, policy);
+        c = child_respond(z, sa, peer, m, policy, NULL, sa->ni, sa->ni_len,
+                          sa->nr, sa->nr_len, &w, &fail);
+    }
     if (c != NULL) {
         w_child_tail(&w, policy, m);
         zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
@@ -1225,7 +1327,8 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                        const char *policy, uint32_t spi_in,
                                        const uint8_t *shared,
                                        const uint8_t *ni, size_t ni_len,
-                                       const uint8_t *nr, size_t nr_len)
+                                       const uint8_t *nr, size_t nr_len,
+                                       bool *collided)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
     struct ike_sa_payload got;
@@ -1242,6 +1345,8 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                  "(notify %u)", peer->name, policy, err);
         return NULL;
     }
+    if ((*collided = spi_out_taken(z, sa, spi_out)))
+        return NULL;
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0) {
         sodium_memzero(keymat, sizeof keymat);
@@ -1280,6 +1385,7 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
     struct ike_id id;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
+    bool collided = false;
 
     sa->req.kind = REQ_NONE;
     if (peer == NULL)
@@ -1292,10 +1398,10 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     if (pid == NULL || pauth == NULL || ike_parse_id(pid, &id) != IKE_OK ||
-        id.len != strlen(peer->id) || memcmp(id.data, peer->id, id.len) != 0) {
+        !id_is(&id, peer->id)) {
         z->stats.auth_failed++;
-        zike_log(LOG_WARNING, "peer %s: responder identity is not '%s'",
-                 peer->name, peer->id);
+        zike_log(LOG_WARNING, "peer %s: responder identity is not '%s' "
+                 "(of type ID_FQDN)", peer->name, peer->id);
         sa_dead(z, sa, NULL);
         return;
     }
@@ -1318,10 +1424,16 @@ static void auth_response(struct zike *z, struct ike_sa *sa,
         return;                           /* childless (RFC 6023) */
     adopt_orphans(z, sa, sa->auth_policy);
     c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in,
-                       NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len);
+                       NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
+                       &collided);
     if (c != NULL) {
         child_activate(z, sa, c);
         retire_others(z, sa, c);
+    } else if (collided) {
+        send_delete_spi(z, sa, sa->auth_spi_in);
+        child_retry(z, sa, sa->auth_policy, 0);
+    } else if (err == IKE_N_TEMPORARY_FAILURE) {
+        child_retry(z, sa, sa->auth_policy, 0);
     }
     /* Policies of this peer that also want SAs now (ACQUIRE) are served by
      * ike_tick with CREATE_CHILD_SA. */
@@ -1433,8 +1545,10 @@ static void child_request(struct zike *z, struct ike_sa *sa,
                          NULL, 0);
             goto reply;
         }
-    } else if (!find_policy_notify(m, policy)) {
-        snprintf(policy, sizeof policy, "%s", peer->policies[0]);
+    } else if (!child_policy(peer, m, policy)) {
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TS_UNACCEPTABLE, NULL, 0, NULL,
+                     0);
+        goto reply;
     }
     randombytes_buf(nr, sizeof nr);
     if (ike_x25519_keypair(pub, priv) != 0 ||
@@ -1496,17 +1610,19 @@ static void child_response(struct zike *z, struct ike_sa *sa,
     const uint8_t *nr;
     size_t nr_len;
     struct child_sa *c;
+    bool collided = false;
 
     r->kind = REQ_NONE;
     if (peer == NULL)
         return;
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
-        struct child_sa *old = child_by_in(sa, r->old_spi_in);
-        zike_log(LOG_INFO, "peer %s: rekey of %s refused for now "
-                 "(simultaneous rekey, the peer's wins)", peer->name,
-                 r->policy);
-        if (old != NULL)
-            old->rekey_after = z->now + 1000U;
+        /* A simultaneous rekey whose winner is the peer's (that one
+         * replaces the old child, and ours is not retried), or an SPI the
+         * peer could not take. */
+        zike_log(LOG_INFO, "peer %s: %s of %s refused for now "
+                 "(TEMPORARY_FAILURE)", peer->name,
+                 r->old_spi_in ? "rekey" : "child SA", r->policy);
+        child_retry(z, sa, r->policy, r->old_spi_in);
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }
@@ -1518,8 +1634,12 @@ static void child_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     c = child_complete(z, sa, peer, m, r->policy, r->spi_in, shared,
-                       r->nonce, sizeof r->nonce, nr, nr_len);
+                       r->nonce, sizeof r->nonce, nr, nr_len, &collided);
     sodium_memzero(shared, sizeof shared);
+    if (c == NULL && collided) {
+        send_delete_spi(z, sa, r->spi_in);
+        child_retry(z, sa, r->policy, r->old_spi_in);
+    }
     if (c == NULL)
         return;
     /* Make before break: the peer has its inbound SA (it answered), so the
@@ -1595,20 +1715,27 @@ static void info_response(struct zike *z, struct ike_sa *sa,
     }
 }
 
-static int send_delete_child(struct zike *z, struct ike_sa *sa,
-                             struct child_sa *c)
+/* DELETE of the child SA whose inbound SPI (ours) is spi_in: the peer
+ * removes its half; ours goes when it answers. */
+static int send_delete_spi(struct zike *z, struct ike_sa *sa, uint32_t spi_in)
 {
     uint8_t chain[64], spi[4];
     struct ike_writer w;
     size_t len;
 
-    put32(spi, c->spi_in);
+    put32(spi, spi_in);
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
-    sa->req.del_spi = c->spi_in;
+    sa->req.del_spi = spi_in;
     return ike_request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
+}
+
+static int send_delete_child(struct zike *z, struct ike_sa *sa,
+                             struct child_sa *c)
+{
+    return send_delete_spi(z, sa, c->spi_in);
 }
 
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa)
@@ -1656,19 +1783,97 @@ static void refuse_request(struct zike *z, struct ike_sa *sa,
                     len);
 }
 
-static struct ike_sa *find_sa(struct zike *z, const struct ike_message *m)
+/* RFC 7296 3.1: the I flag is set by the original initiator of the IKE SA
+ * and only by it.  A message whose flag gives its sender our own role was
+ * sent by us: sent back, it would open under our own key. */
+static bool sent_by_us(const struct ike_sa *sa, const struct ike_message *m)
 {
+    return ((m->hdr.flags & IKE_FLAG_INITIATOR) != 0) == sa->initiator;
+}
+
+static bool spis_match(const struct ike_sa *sa, const struct ike_message *m)
+{
+    /* The initiator does not know the responder's SPI before the
+     * IKE_SA_INIT response. */
+    return memcmp(sa->spi_i, m->hdr.spi_i, 8) == 0 &&
+           (sa->state == IKE_ST_INIT_SENT ||
+            memcmp(sa->spi_r, m->hdr.spi_r, 8) == 0);
+}
+
+/* The IKE SA a message belongs to: its SPIs, and its sender in the role
+ * opposite to ours.  *reflected: an SA of ours whose SPIs it has but whose
+ * role it claims. */
+static struct ike_sa *find_sa(struct zike *z, const struct ike_message *m,
+                              const struct ike_sa **reflected)
+{
+    *reflected = NULL;
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
-        if (sa->state == IKE_ST_DEAD ||
-            memcmp(sa->spi_i, m->hdr.spi_i, 8) != 0)
+        if (!spis_match(sa, m))
             continue;
-        /* The initiator does not know the responder's SPI before the
-         * IKE_SA_INIT response. */
-        if (sa->state == IKE_ST_INIT_SENT ||
-            memcmp(sa->spi_r, m->hdr.spi_r, 8) == 0)
+        if (sent_by_us(sa, m))
+            *reflected = sa;
+        else if (sa->state != IKE_ST_DEAD)
             return sa;
     }
     return NULL;
+}
+
+/* An IKE_SA_INIT request whose SPIi is one of our initiator SPIs is our
+ * own request sent back. */
+static bool own_init_spi(struct zike *z, const uint8_t spi_i[8])
+{
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->initiator && memcmp(sa->spi_i, spi_i, 8) == 0)
+            return true;
+    return false;
+}
+
+/* The header checks that come before any decryption: who sent it, and
+ * whether it is the request or the response expected now.  IKE_DROP_REASONS
+ * if it may be opened. */
+static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
+                                  const struct ike_message *m,
+                                  const struct route *from, bool *answered)
+{
+    bool response = (m->hdr.flags & IKE_FLAG_RESPONSE) != 0;
+
+    *answered = false;
+    if (sa->keys->aead == NULL ||
+        (sa->state == IKE_ST_HALF_OPEN && m->hdr.exchange != IKE_AUTH))
+        return IKE_DROP_UNEXPECTED;
+    if (response) {
+        /* Only the answer to the request in flight counts. */
+        if (sa->req.kind == REQ_NONE || m->hdr.exchange != sa->req.exchange)
+            return IKE_DROP_UNEXPECTED;
+        return m->hdr.message_id == sa->req.mid ? IKE_DROP_REASONS
+                                                : IKE_DROP_MESSAGE_ID;
+    }
+    if (m->hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
+        sa->resp_mid == m->hdr.message_id) {
+        zike_send(z, from, sa->resp, sa->resp_len);       /* retransmit */
+        *answered = true;
+        return IKE_DROP_REASONS;
+    }
+    return m->hdr.message_id == sa->mid_in ? IKE_DROP_REASONS
+                                           : IKE_DROP_MESSAGE_ID;
+}
+
+/* A request that starts an IKE SA: from an initiator, message ID 0, no
+ * responder SPI yet, and not our own. */
+static void handle_init_request(struct zike *z, const struct route *from,
+                                const uint8_t *buf, size_t len,
+                                const struct ike_message *m)
+{
+    if (!(m->hdr.flags & IKE_FLAG_INITIATOR) || m->hdr.message_id != 0 ||
+        sodium_is_zero(m->hdr.spi_r, 8) != 1) {
+        ike_drop(z, IKE_DROP_UNEXPECTED, NULL, m);
+        return;
+    }
+    if (own_init_spi(z, m->hdr.spi_i)) {
+        ike_drop(z, IKE_DROP_REFLECTED, NULL, m);
+        return;
+    }
+    init_request(z, from, buf, len, m);
 }
 
 void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
@@ -1676,70 +1881,57 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
 {
     struct ike_message m;
     struct ike_sa *sa;
-    bool response;
+    const struct ike_sa *reflected;
+    enum ike_drop why;
+    bool response, answered;
     int err;
 
     if ((err = ike_parse(buf, len, &m)) != IKE_OK) {
-        z->stats.dropped_messages++;
-        zike_log(LOG_NOTICE, "dropped a malformed IKE message: %s",
-                 ike_strerror(err));
+        zike_log(LOG_DEBUG, "malformed IKE message: %s", ike_strerror(err));
+        ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
         return;
     }
     response = (m.hdr.flags & IKE_FLAG_RESPONSE) != 0;
     if (m.hdr.exchange == IKE_SA_INIT && !response) {
-        if (m.hdr.message_id != 0 || sodium_is_zero(m.hdr.spi_r, 8) != 1) {
-            z->stats.dropped_messages++;
-            return;
-        }
-        init_request(z, from, buf, len, &m);
+        handle_init_request(z, from, buf, len, &m);
         return;
     }
-    if ((sa = find_sa(z, &m)) == NULL) {
-        z->stats.dropped_messages++;
-        zike_log(LOG_DEBUG, "message for an unknown IKE SA dropped");
+    if ((sa = find_sa(z, &m, &reflected)) == NULL) {
+        ike_drop(z, reflected ? IKE_DROP_REFLECTED : IKE_DROP_UNKNOWN_SA,
+                 reflected, &m);
         return;
     }
     if (m.hdr.exchange == IKE_SA_INIT) {
         if (sa->state == IKE_ST_INIT_SENT && sa->initiator &&
             m.hdr.message_id == 0 && sa->req.kind == REQ_INIT)
             init_response(z, sa, buf, len, &m);
+        else
+            ike_drop(z, IKE_DROP_UNEXPECTED, sa, &m);
         return;
     }
-    if (sa->keys->aead == NULL || (sa->state == IKE_ST_HALF_OPEN &&
-                             m.hdr.exchange != IKE_AUTH)) {
-        z->stats.dropped_messages++;
+    if ((why = check_header(z, sa, &m, from, &answered)) != IKE_DROP_REASONS) {
+        ike_drop(z, why, sa, &m);
         return;
     }
-    if (response) {
-        /* Only the answer to the request in flight counts. */
-        if (sa->req.kind == REQ_NONE || m.hdr.message_id != sa->req.mid) {
-            z->stats.dropped_messages++;
-            return;
-        }
-    } else {
-        if (m.hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
-            sa->resp_mid == m.hdr.message_id) {
-            zike_send(z, from, sa->resp, sa->resp_len);   /* retransmit */
-            return;
-        }
-        if (m.hdr.message_id != sa->mid_in) {
-            z->stats.dropped_messages++;
-            return;
-        }
-    }
-    /* Decrypt: messages of the original initiator use SK_ei. */
-    if ((err = ike_sk_open(buf, len, &m, sa->keys,
-                           (m.hdr.flags & IKE_FLAG_INITIATOR) != 0)) !=
+    if (answered)
+        return;
+    /* Decrypt with the peer's keys: our role, checked above, says which. */
+    if ((err = ike_sk_open(buf, len, &m, sa->keys, !sa->initiator)) !=
         IKE_OK) {
-        z->stats.dropped_messages++;
-        zike_log(LOG_NOTICE, "peer %s: %s an IKE message: %s",
-                 sa->peer_name[0] ? sa->peer_name : "(unknown)",
-                 err == IKE_EAUTH || response ? "dropped" : "refused",
-                 ike_strerror(err));
+        if (err == IKE_EAUTH) {
+            ike_drop(z, IKE_DROP_ICV, sa, &m);
+            return;
+        }
         /* Authentic but malformed requests are answered (RFC 7296 2.21);
-         * forgeries and responses are not. */
-        if (err != IKE_EAUTH && !response)
-            refuse_request(z, sa, from, &m, err);
+         * responses are dropped. */
+        if (response) {
+            ike_drop(z, IKE_DROP_MALFORMED, sa, &m);
+            return;
+        }
+        zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s",
+                 sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                 ike_strerror(err));
+        refuse_request(z, sa, from, &m, err);
         return;
     }
     sa->last_heard = z->now;
@@ -1812,6 +2004,40 @@ static bool child_seen_traffic(struct zike *z, const struct child_sa *c)
            in.stats.messages > 0;
 }
 
+static const char *peer_label(const struct ike_sa *sa)
+{
+    return sa->peer_name[0] ? sa->peer_name : "(unknown)";
+}
+
+static const char *req_name(enum req_kind kind)
+{
+    switch (kind) {
+    case REQ_INIT: return "IKE_SA_INIT";
+    case REQ_AUTH: return "IKE_AUTH";
+    case REQ_CHILD: return "CREATE_CHILD_SA";
+    case REQ_IKE_REKEY: return "CREATE_CHILD_SA (IKE SA rekey)";
+    case REQ_DELETE_CHILD: return "INFORMATIONAL (DELETE child SA)";
+    case REQ_DELETE_IKE: return "INFORMATIONAL (DELETE IKE SA)";
+    case REQ_DPD: return "INFORMATIONAL (liveness check)";
+    case REQ_GSA_REGISTER: return "GSA_REGISTRATION";
+    case REQ_GSA_LEAVE: return "GSA_REGISTRATION (leave)";
+    case REQ_GSA_PUSH: return "GSA_INBAND_REKEY";
+    case REQ_NONE: break;
+    }
+    return "request";
+}
+
+/* Where requests to the peer go: its endpoint, or the connection it
+ * came in on. */
+static const char *route_name(struct zike *z, const struct ike_sa *sa)
+{
+    const struct zike_peer *p = sa_peer(z, sa);
+
+    if (sa->route.rid_len == 0 && p != NULL && p->endpoint[0])
+        return p->endpoint;
+    return "its connection to our listen endpoint";
+}
+
 static void retransmit(struct zike *z, struct ike_sa *sa)
 {
     struct request *r = &sa->req;
@@ -1824,13 +2050,28 @@ static void retransmit(struct zike *z, struct ike_sa *sa)
     }
     if (++r->tries > z->conf.retransmit_tries) {
         z->stats.dead_peers++;
+        zike_log(LOG_WARNING, "peer %s: no answer to %s (message ID %u) "
+                 "at %s, sent %u times over %llu ms", peer_label(sa),
+                 req_name(r->kind), r->mid, route_name(z, sa), r->tries,
+                 (unsigned long long)(z->now - r->sent_at));
         r->kind = REQ_NONE;
         sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
         return;
     }
     z->stats.retransmits++;
+    zike_log(LOG_DEBUG, "peer %s: retransmitting %s (message ID %u) to %s, "
+             "try %u of %u", peer_label(sa), req_name(r->kind), r->mid,
+             route_name(z, sa), r->tries + 1, z->conf.retransmit_tries + 1);
     r->resend_at = z->now + ((uint64_t)z->conf.retransmit_ms << r->tries);
     zike_send(z, &sa->route, r->buf, r->len);
+}
+
+static bool has_live_child(const struct ike_sa *sa, const char *policy)
+{
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        if (strcmp(c->policy, policy) == 0 && !c->rekeyed)
+            return true;
+    return false;
 }
 
 /* Which policies of this peer have an ACQUIRE pending in the SAD. */
@@ -1839,14 +2080,11 @@ static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
 {
     for (size_t i = 0; i < p->npolicies; i++) {
         zesp_policy pol;
-        bool have = false;
 
         if (zesp_policy_get(z->sad, p->policies[i], &pol) != 0 ||
             pol.acquire == 0 || pol.out_spi != 0)
             continue;
-        for (struct child_sa *c = sa ? sa->children : NULL; c; c = c->next)
-            have |= strcmp(c->policy, p->policies[i]) == 0 && !c->rekeyed;
-        if (!have)
+        if (sa == NULL || !has_live_child(sa, p->policies[i]))
             return p->policies[i];
     }
     return NULL;
@@ -1911,14 +2149,25 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
             if (start_child(z, sa, c->policy, c) == 0)
                 return;
         }
+    if (sa->retry_policy[0] != '\0' && z->now >= sa->retry_at) {
+        char pol[ZESP_NAME_MAX];
+        snprintf(pol, sizeof pol, "%s", sa->retry_policy);
+        sa->retry_policy[0] = '\0';
+        if (!has_live_child(sa, pol) && start_child(z, sa, pol, NULL) == 0)
+            return;
+    }
     {
         const char *pol = acquired_policy(z, peer, sa);
         if (pol != NULL && start_child(z, sa, pol, NULL) == 0)
             return;
     }
     if (peer->dpd_seconds &&
-        z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U)
+        z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U) {
+        zike_log(LOG_DEBUG, "peer %s: liveness check, nothing heard for "
+                 "%llu ms", sa->peer_name,
+                 (unsigned long long)(z->now - sa->last_heard));
         send_dpd(z, sa);
+    }
 }
 
 void ike_tick(struct zike *z)

@@ -8,12 +8,14 @@
  * and exit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -112,6 +114,58 @@ static void close_dealers(struct zike *z)
         }
 }
 
+/* One zike per control socket: a lock beside it (ipc://PATH: PATH.lock),
+ * or beside the SAD for another transport, held for the daemon's life and
+ * naming its pid.  Taken before anything is opened or bound, so that a
+ * second zike started by mistake changes nothing. */
+static void lock_path(const struct zike_conf *c, char *out, size_t len)
+{
+    if (strncmp(c->control, "ipc://", 6) == 0)
+        snprintf(out, len, "%s.lock", c->control + 6);
+    else
+        snprintf(out, len, "%s.zike.lock", c->sad_path);
+}
+
+#define LOCK_TRIES 8
+
+static int take_lock(const char *path, const char *control)
+{
+    for (int i = 0; i < LOCK_TRIES; i++) {
+        struct stat held, named;
+        char pid[32] = "";
+        ssize_t n;
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+        if (fd < 0) {
+            zike_log(LOG_ERR, "lock %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            if ((n = pread(fd, pid, sizeof pid - 1, 0)) > 0)
+                pid[strcspn(pid, "\n")] = '\0';
+            zike_log(LOG_ERR, "another zike (pid %s) runs with control %s: "
+                     "it holds %s; stop it first, or give this one its own "
+                     "control: and sad:", pid[0] ? pid : "?", control, path);
+            close(fd);
+            return -1;
+        }
+        /* The zike that held it removes it as it exits: lock the file
+         * that has the name, not one already unlinked. */
+        if (fstat(fd, &held) == 0 && stat(path, &named) == 0 &&
+            held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+            n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+                zike_log(LOG_WARNING, "lock %s: cannot write our pid: %s",
+                         path, strerror(errno));
+            return fd;
+        }
+        close(fd);
+    }
+    zike_log(LOG_ERR, "lock %s: keeps changing; another zike starting?",
+             path);
+    return -1;
+}
+
 /* Bind the control socket readable and writable by our user only. */
 static int open_control(struct zike *z)
 {
@@ -127,6 +181,11 @@ static int open_control(struct zike *z)
                  zmq_strerror(zmq_errno()));
         return -1;
     }
+    z->control_bound = true;
+    if (z->conf.control_unauthenticated &&
+        strncmp(z->conf.control, "ipc://", 6) != 0)
+        zike_log(LOG_WARNING, "control %s has no authentication "
+                 "(control-unauthenticated: true)", z->conf.control);
     if (strncmp(z->conf.control, "ipc://", 6) == 0 &&
         chmod(z->conf.control + 6, 0600) != 0) {
         zike_log(LOG_ERR, "control %s: chmod: %s", z->conf.control,
@@ -174,11 +233,11 @@ static void receive(struct zike *z, void *sock, bool router)
         nparts++;
     } while (more);
     zmq_msg_close(&part);
+    z->now = now_ms();
     if (!ok || nparts != (router ? 2U : 1U)) {
-        z->stats.dropped_messages++;
+        ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
         return;
     }
-    z->now = now_ms();
     capture_message(buf, size, false);
     ike_handle(z, &from, buf, size);
 }
@@ -269,10 +328,10 @@ int main(int argc, char **argv)
     };
     struct zike *z;
     const char *file = NULL, *pcap_path = NULL, *keys_path = NULL;
-    char err[1024];
+    char err[1024], lock[4200];
     bool check = false, verbose = false;
     struct sigaction sa;
-    int opt, rc = 1;
+    int opt, rc = 1, lock_fd = -1;
     uint64_t last_tick = 0;
 
     while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
@@ -305,6 +364,12 @@ int main(int argc, char **argv)
         return 0;
     }
     zike_log_level = verbose ? LOG_DEBUG : z->conf.log_level;
+    lock_path(&z->conf, lock, sizeof lock);
+    if ((lock_fd = take_lock(lock, z->conf.control)) < 0) {
+        zike_conf_free(&z->conf);
+        free(z);
+        return 1;
+    }
     randombytes_buf(z->cookie_secret, sizeof z->cookie_secret);
     z->now = now_ms();
 
@@ -413,8 +478,10 @@ out:
         zmq_close(z->control);
     if (z->ctx)
         zmq_ctx_term(z->ctx);
-    if (strncmp(z->conf.control, "ipc://", 6) == 0)
+    if (z->control_bound && strncmp(z->conf.control, "ipc://", 6) == 0)
         unlink(z->conf.control + 6);
+    unlink(lock);                    /* ours while we hold it */
+    close(lock_fd);
     capture_close();
     zesp_sad_free(z->sad);
     zike_conf_free(&z->conf);

@@ -74,6 +74,7 @@ struct zike_conf {
     uint8_t *sign_sk;                  /* Ed25519 secret, locked; or NULL */
     char listen[ZIKE_ENDPOINT_MAX];
     char control[ZIKE_ENDPOINT_MAX];
+    bool control_unauthenticated;      /* a control: other than ipc:// */
     char sad_path[4096];
     int log_level;                     /* LOG_ERR .. LOG_DEBUG */
     uint32_t retransmit_ms;            /* first timeout */

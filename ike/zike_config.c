@@ -246,12 +246,33 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 #undef F
 }
 
+/* The control socket answers whoever connects: only an ipc:// socket,
+ * mode 0600, says who that can be.  Another transport only when the
+ * configuration says it knows. */
+static int parse_control_auth(struct yctx *y, const struct ydoc_node *root,
+                              struct zike_conf *c)
+{
+    const struct ydoc_node *v = ydoc_get(root, "control-unauthenticated");
+    int b = 0;
+
+    if (v != NULL && yf_bool(y, v, "control-unauthenticated", &b) != 0)
+        return -1;
+    c->control_unauthenticated = b;
+    if (strncmp(c->control, "ipc://", 6) == 0 || b)
+        return 0;
+    return FAIL(y, ydoc_get(root, "control"), "control",
+                "%s has no authentication: whoever can connect to it can "
+                "list, rekey and delete SAs.  Use ipc://PATH (mode 0600), "
+                "or set control-unauthenticated: true to accept that",
+                c->control);
+}
+
 static int parse_root(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
         "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", "groups",
-        "join", NULL };
+        "join", "control-unauthenticated", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
     static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
@@ -282,6 +303,8 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
         snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",
                  c->sad_path);
     }
+    if (parse_control_auth(y, root, c) != 0)
+        return -1;
     c->log_level = LOG_INFO;
     if ((v = ydoc_get(root, "log"))) {
         size_t k;

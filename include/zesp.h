@@ -224,6 +224,7 @@ typedef struct zesp_msg zesp_msg;
 
 /* Library */
 int zesp_init(void);                      /* once; safe to call again */
+/* A sentence for a ZESP_E* code, a libzmq code (EFSM, ETERM) or an errno. */
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);

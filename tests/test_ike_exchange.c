@@ -22,8 +22,12 @@
 #include <sodium.h>
 
 #include "gsa.h"
+#include "spd.h"
 #include "test.h"
 #include "zike_harness.h"
+
+/* Longer than zike waits before asking again for a refused child SA. */
+#define CHILD_RETRY_TEST_MS 1100U
 
 static struct ike_sa *established(void)
 {
@@ -54,8 +58,10 @@ static int open_sent(struct ike_sa *sa, size_t i, struct ike_message *m,
     return ike_sk_open(copy, sent_len[i], m, sa->keys, false);
 }
 
-static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
-                            uint8_t *pub)
+/* A CREATE_CHILD_SA request's payloads: our inbound SPI spi, for policy;
+ * without KE, what a peer without PFS sends. */
+static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
+                                uint8_t *pub, uint32_t spi, const char *policy)
 {
     struct ike_sa_payload sa = { .nproposals = 1 };
     struct ike_proposal *p = &sa.proposals[0];
@@ -65,7 +71,10 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
 
     randombytes_buf(nonce, sizeof nonce);
     *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_ESP,
-                                .spi_size = 4, .spi = { 0, 0, 0x44, 0x44 } };
+                                .spi_size = 4,
+                                .spi = { (uint8_t)(spi >> 24),
+                                         (uint8_t)(spi >> 16),
+                                         (uint8_t)(spi >> 8), (uint8_t)spi } };
     p->transforms[p->ntransforms++] =
         (struct ike_transform){ IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 };
     p->transforms[p->ntransforms++] =
@@ -79,9 +88,16 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
         ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     ike_w_ts_any(&w, IKE_PL_TSI);
     ike_w_ts_any(&w, IKE_PL_TSR);
-    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol", 3);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
+                 strlen(policy));
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
+                            uint8_t *pub)
+{
+    return child_request_for(chain, cap, with_ke, pub, 0x4444, "pol");
 }
 
 static uint16_t first_notify(const struct ike_message *m)
@@ -368,6 +384,7 @@ static void group_member(void)
     randombytes_buf(key, sizeof key);
     for (int spoil = 1; spoil >= 0; spoil--) {
         sa->req.kind = REQ_GSA_REGISTER;
+        sa->req.exchange = IKE_GSA_REGISTRATION;
         sa->req.mid = sa->mid_out++;
         sa->req.resend_at = UINT64_MAX;
         snprintf(sa->req.group, sizeof sa->req.group, "j");
@@ -406,6 +423,745 @@ static void group_member(void)
     harness_reset();
 }
 
+/* ---- reflection (RFC 7296 3.1) -------------------------------------------- */
+
+/* What a reflected message could change. */
+struct snapshot {
+    uint32_t mid_in, mid_out, req_mid;
+    enum req_kind req;
+    enum ike_state state;
+    size_t ike_sas, children, sad_sas, nsent;
+};
+
+static void snap(const struct ike_sa *sa, struct snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    s->mid_in = sa->mid_in;
+    s->mid_out = sa->mid_out;
+    s->req = sa->req.kind;
+    s->req_mid = sa->req.mid;
+    s->state = sa->state;
+    for (const struct ike_sa *i = z.sas; i; i = i->next)
+        s->ike_sas++;
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        s->children++;
+    s->sad_sas = count_sas();
+    s->nsent = nsent;
+}
+
+/* zike's message sent[i], handed back to zike: dropped as reflected, and
+ * nothing of sa changed. */
+static bool reflect(const struct ike_sa *sa, size_t i)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct snapshot before, after;
+    struct route from = { 0 };
+    uint64_t dropped = z.stats.dropped[IKE_DROP_REFLECTED];
+
+    if (i >= nsent)
+        return false;
+    snap(sa, &before);
+    memcpy(copy, sent[i], sent_len[i]);
+    ike_handle(&z, &from, copy, sent_len[i]);
+    snap(sa, &after);
+    return z.stats.dropped[IKE_DROP_REFLECTED] == dropped + 1 &&
+           memcmp(&before, &after, sizeof before) == 0;
+}
+
+/* zike sends a request of its own now (ike_tick); its message ID is made
+ * the one zike expects next from the peer, so that only the role check
+ * can stop the reflection. */
+static bool tick_sends(struct ike_sa *sa, enum req_kind kind)
+{
+    size_t n = nsent;
+
+    sa->mid_in = sa->mid_out;
+    ike_tick(&z);
+    return nsent == n + 1 && sa->req.kind == kind;
+}
+
+static void cancel_request(struct ike_sa *sa)
+{
+    sa->req.kind = REQ_NONE;
+    sa->mid_in = sa->mid_out;
+    nsent = 0;
+}
+
+/* Every kind of request zike makes, sent back to it. */
+static void reflected_requests(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *c;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = sa->children) != NULL && count_sas() == 2);
+    nsent = 0;
+    /* G-IKEv2 registration with the peer as our key server (group "j"). */
+    CHECK(tick_sends(sa, REQ_GSA_REGISTER));
+    CHECK(reflect(sa, nsent - 1));
+    cancel_request(sa);
+    z.joined[0].retry_at = UINT64_MAX;
+    /* CREATE_CHILD_SA rekeying a child SA. */
+    c->want_rekey = true;
+    CHECK(tick_sends(sa, REQ_CHILD));
+    CHECK(reflect(sa, nsent - 1));
+    cancel_request(sa);
+    /* CREATE_CHILD_SA rekeying the IKE SA. */
+    sa->want_ike_rekey = true;
+    CHECK(tick_sends(sa, REQ_IKE_REKEY));
+    CHECK(reflect(sa, nsent - 1));
+    cancel_request(sa);
+    /* INFORMATIONAL: a liveness check. */
+    harness_peers[0].dpd_seconds = 1;
+    sa->last_heard = 0;
+    CHECK(tick_sends(sa, REQ_DPD));
+    CHECK(reflect(sa, nsent - 1));
+    cancel_request(sa);
+    harness_peers[0].dpd_seconds = 0;
+    /* INFORMATIONAL DELETE of a child SA, then of the IKE SA. */
+    c->retire_at = z.now;
+    CHECK(tick_sends(sa, REQ_DELETE_CHILD));
+    CHECK(reflect(sa, nsent - 1));
+    cancel_request(sa);
+    c->retire_at = 0;
+    sa->want_delete = true;
+    CHECK(tick_sends(sa, REQ_DELETE_IKE));
+    CHECK(reflect(sa, nsent - 1));
+    CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 2);
+    cancel_request(sa);
+    /* GSA_INBAND_REKEY: a push of group "g" to the peer, a member. */
+    {
+        static const uint8_t one[4] = { 0, 0, 0, 1 };
+        struct ike_writer w;
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "g", 1);
+        ike_w_notify(&w, 0, IKE_N_GROUP_SENDER, NULL, 0, one, 4);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(z.groups[0].nmembers == 1);
+        CHECK(group_rekey(&z, "g") == 0);
+        nsent = 0;
+        CHECK(tick_sends(sa, REQ_GSA_PUSH));
+        CHECK(reflect(sa, nsent - 1));
+        CHECK(z.groups[0].members[0].have_spi != z.groups[0].spi);
+        cancel_request(sa);
+        z.groups[0].nmembers = 0;
+    }
+    CHECK(z.stats.dropped[IKE_DROP_REFLECTED] == 7);
+    z.joined[0].retry_at = 0;
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* zike waits for the answer to a request of its own of kind, with the
+ * message ID and exchange of the response it has just sent. */
+static void awaiting(struct ike_sa *sa, enum req_kind kind, size_t i)
+{
+    struct ike_message m;
+
+    CHECK(i < nsent && ike_parse(sent[i], sent_len[i], &m) == IKE_OK);
+    sa->req.kind = kind;
+    sa->req.exchange = m.hdr.exchange;
+    sa->req.mid = m.hdr.message_id;
+    sa->req.resend_at = UINT64_MAX;
+    sa->req.spi_in = 0x1000;
+    snprintf(sa->req.policy, sizeof sa->req.policy, "pol");
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    ike_x25519_keypair(sa->req.dh_pub, sa->req.dh_priv);
+    randombytes_buf(sa->req.nonce, sizeof sa->req.nonce);
+}
+
+/* Every kind of response zike gives, sent back to it while it waits for
+ * a response of that exchange with that message ID. */
+static void reflected_responses(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], del[64];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    ike_x25519_keypair(pub, priv);
+    /* CREATE_CHILD_SA, a new child SA. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && count_sas() == 2);
+    awaiting(sa, REQ_CHILD, 0);
+    CHECK(reflect(sa, 0));
+    cancel_request(sa);
+    /* INFORMATIONAL, a liveness check. */
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    awaiting(sa, REQ_DPD, 0);
+    CHECK(reflect(sa, 0));
+    cancel_request(sa);
+    /* INFORMATIONAL DELETE of a second child SA. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x4545, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 4);
+    nsent = 0;
+    ike_w_init_chain(&w, del, sizeof del);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, (const uint8_t *)"\0\0\x45\x45", 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, del, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2);
+    awaiting(sa, REQ_DELETE_CHILD, 0);
+    sa->req.del_spi = sa->children->spi_in;
+    CHECK(reflect(sa, 0));
+    CHECK(count_sas() == 2);
+    cancel_request(sa);
+    /* GSA_REGISTRATION: the peer joins group "g". */
+    {
+        static const uint8_t one[4] = { 0, 0, 0, 1 };
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "g", 1);
+        ike_w_notify(&w, 0, IKE_N_GROUP_SENDER, NULL, 0, one, 4);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        awaiting(sa, REQ_GSA_REGISTER, 0);
+        CHECK(reflect(sa, 0));
+        CHECK(!z.joined[0].registered);
+        cancel_request(sa);
+        z.groups[0].nmembers = 0;
+    }
+    /* CREATE_CHILD_SA rekeying the IKE SA: the answer is on the old SA. */
+    {
+        struct ike_sa_payload prop = { .nproposals = 1 };
+        struct ike_proposal *p = &prop.proposals[0];
+        uint8_t nonce[32];
+        *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_IKE,
+                                    .spi_size = 8, .ntransforms = 3 };
+        randombytes_buf(p->spi, 8);
+        p->transforms[0] = (struct ike_transform){ IKE_TT_ENCR,
+                                                   IKE_ENCR_CHACHA20_POLY1305,
+                                                   0 };
+        p->transforms[1] = (struct ike_transform){ IKE_TT_PRF,
+                                                   IKE_PRF_HMAC_SHA2_256, 0 };
+        p->transforms[2] = (struct ike_transform){ IKE_TT_DH,
+                                                   IKE_DH_CURVE25519, 0 };
+        randombytes_buf(nonce, sizeof nonce);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_sa(&w, &prop);
+        ike_w_nonce(&w, nonce, sizeof nonce);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(sa->superseded && z.stats.ike_rekeys == 1);
+        awaiting(sa, REQ_IKE_REKEY, 0);
+        sa->superseded = false;
+        CHECK(reflect(sa, 0));
+        CHECK(z.stats.ike_rekeys == 1);
+        cancel_request(sa);
+    }
+    CHECK(z.stats.dropped[IKE_DROP_REFLECTED] == 5);
+    z.joined[0].retry_at = 0;
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* ---- the test as an IKE initiator: IKE_SA_INIT and IKE_AUTH to zike ------ */
+
+struct initiator {
+    struct ike_keys *keys;
+    uint8_t spi_i[8], spi_r[8], ni[32], nr[IKE_NONCE_MAX];
+    size_t nr_len;
+    uint8_t msg1[1024];
+    size_t msg1_len;
+    uint64_t ctr;
+};
+
+static void w_ike_proposal(struct ike_writer *w)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_IKE, .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+    ike_w_sa(w, &prop);
+}
+
+/* IKE_SA_INIT: zike answers, both derive the keys. */
+static int initiator_init(struct initiator *t)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_INITIATOR };
+    uint8_t pub[32], priv[32], shared[32];
+    const struct ike_payload *pke, *pn;
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    struct ike_ke ke;
+    const uint8_t *nr;
+    int rc = -1;
+
+    memset(t, 0, sizeof *t);
+    if ((t->keys = ike_keys_new()) == NULL)
+        return -1;
+    t->ctr = 1;
+    randombytes_buf(t->spi_i, 8);
+    randombytes_buf(t->ni, sizeof t->ni);
+    ike_x25519_keypair(pub, priv);
+    memcpy(h.spi_i, t->spi_i, 8);
+    ike_w_init(&w, t->msg1, sizeof t->msg1, &h);
+    w_ike_proposal(&w);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_nonce(&w, t->ni, sizeof t->ni);
+    if (ike_w_finish(&w, &t->msg1_len) != IKE_OK)
+        goto out;
+    memcpy(copy, t->msg1, t->msg1_len);
+    nsent = 0;
+    ike_handle(&z, &from, copy, t->msg1_len);
+    if (nsent != 1 || ike_parse(sent[0], sent_len[0], &m) != IKE_OK ||
+        (pke = ike_find(&m, IKE_PL_KE)) == NULL ||
+        (pn = ike_find(&m, IKE_PL_NONCE)) == NULL ||
+        ike_parse_ke(pke, &ke) != IKE_OK ||
+        ike_parse_nonce(pn, &nr, &t->nr_len) != IKE_OK ||
+        ike_x25519_shared(shared, priv, ke.data, ke.len) != 0)
+        goto out;
+    memcpy(t->nr, nr, t->nr_len);
+    memcpy(t->spi_r, m.hdr.spi_r, 8);
+    rc = ike_derive(t->keys, IKE_ENCR_CHACHA20_POLY1305, NULL, shared, t->ni,
+                    sizeof t->ni, t->nr, t->nr_len, t->spi_i, t->spi_r);
+out:
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(shared, sizeof shared);
+    return rc;
+}
+
+/* IKE_AUTH as peer id (of id_type), with a child SA for policy (our
+ * inbound SPI 0x5555); zike's answer opened into m (copy holds it). */
+static int initiator_auth(struct initiator *t, uint8_t id_type,
+                          const char *id, const char *policy,
+                          struct ike_message *m, uint8_t *copy)
+{
+    struct ike_header h = { .exchange = IKE_AUTH, .message_id = 1,
+                            .flags = IKE_FLAG_INITIATOR };
+    uint8_t chain[2048], idb[4 + IKE_ID_MAX], mac[IKE_PRF_BYTES],
+        auth[IKE_PRF_BYTES], spi[4] = { 0, 0, 0x55, 0x55 };
+    static uint8_t out[IKE_MAX_MESSAGE];
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    struct route from = { 0 };
+    struct ike_writer w;
+    size_t clen, idlen = strlen(id), sk_at, len;
+
+    idb[0] = id_type;
+    memset(idb + 1, 0, 3);
+    memcpy(idb + 4, id, idlen);
+    ike_auth_octets_mac(mac, t->keys->sk_pi, idb, 4 + idlen);
+    ike_auth_psk(auth, harness_psk, sizeof harness_psk - 1, t->msg1,
+                 t->msg1_len, t->nr, t->nr_len, mac);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .ntransforms = 2,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    memcpy(prop.proposals[0].spi, spi, 4);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDI, id_type, id, idlen);
+    ike_w_auth(&w, IKE_AUTH_PSK, auth, sizeof auth);
+    ike_w_sa(&w, &prop);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
+                 strlen(policy));
+    if (ike_w_finish(&w, &clen) != IKE_OK)
+        return -1;
+    memcpy(h.spi_i, t->spi_i, 8);
+    memcpy(h.spi_r, t->spi_r, 8);
+    ike_w_init(&w, out, sizeof out, &h);
+    sk_at = w.len;
+    ike_w_begin(&w, IKE_PL_SK, false);
+    out[sk_at] = chain[0];
+    memcpy(out + sk_at + 4 + 8, chain + 1, clen - 1);
+    if (ike_sk_seal(out, sizeof out, sk_at, clen - 1, t->keys, true,
+                    &t->ctr, &len) != IKE_OK)
+        return -1;
+    nsent = 0;
+    ike_handle(&z, &from, out, len);
+    if (nsent != 1)
+        return -1;
+    memcpy(copy, sent[0], sent_len[0]);
+    if (ike_parse(copy, sent_len[0], m) != IKE_OK)
+        return -1;
+    return ike_sk_open(copy, sent_len[0], m, t->keys, false);
+}
+
+static struct ike_sa *responder_sa(const struct initiator *t)
+{
+    for (struct ike_sa *sa = z.sas; sa; sa = sa->next)
+        if (memcmp(sa->spi_i, t->spi_i, 8) == 0)
+            return sa;
+    return NULL;
+}
+
+static uint16_t notify_in(const struct ike_message *m, uint16_t type)
+{
+    struct ike_notify n;
+
+    return ike_find_notify(m, type, &n) ? type : 0;
+}
+
+/* IKE_SA_INIT and IKE_AUTH of zike, in both roles, sent back to it. */
+static void reflected_init_and_auth(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE], msg[IKE_MAX_MESSAGE];
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    struct route from = { 0 };
+    size_t len;
+
+    z.now = 5000;
+    /* Responder: its IKE_SA_INIT response and its IKE_AUTH response. */
+    CHECK(initiator_init(&t) == 0);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_HALF_OPEN);
+    CHECK(reflect(sa, 0));
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 2);
+    CHECK(reflect(sa, 0));
+    ike_keys_free(t.keys);
+    harness_reset();
+    /* Initiator: its IKE_SA_INIT request, then (answered here as a
+     * responder would) its IKE_AUTH request. */
+    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
+             "tcp://127.0.0.1:1");
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
+    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
+    CHECK(reflect(sa, 0));
+    CHECK(z.sas == sa && sa->next == NULL);     /* no responder SA made */
+    {
+        struct ike_header h = { .exchange = IKE_SA_INIT,
+                                .flags = IKE_FLAG_RESPONSE };
+        uint8_t pub[32], priv[32], nr[32];
+        struct ike_writer w;
+        memcpy(h.spi_i, sa->spi_i, 8);
+        randombytes_buf(h.spi_r, 8);
+        randombytes_buf(nr, sizeof nr);
+        ike_x25519_keypair(pub, priv);
+        ike_w_init(&w, msg, sizeof msg, &h);
+        w_ike_proposal(&w);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+        ike_w_nonce(&w, nr, sizeof nr);
+        CHECK(ike_w_finish(&w, &len) == IKE_OK);
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        sodium_memzero(priv, sizeof priv);
+    }
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 1);
+    sa->mid_in = 1;                  /* the request's message ID */
+    CHECK(reflect(sa, 0));
+    CHECK(sa->state == IKE_ST_AUTH_SENT);
+    harness_peers[0].endpoint[0] = '\0';
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* An authenticated peer naming another peer's policy gets a notify, and
+ * that policy's SAs (manual, or left from before a restart) stay. */
+static void policy_of_another_peer(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305 };
+    zesp_policy pol = { .name = "otherpol", .peer = "other",
+                        .out_spi = 0x6001, .in_spi = { 0x6000 } };
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+
+    z.now = 5000;
+    snprintf(p.peer, sizeof p.peer, "other");
+    randombytes_buf(p.key, sizeof p.key);
+    p.spi = 0x6000;
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    p.spi = 0x6001;
+    p.direction = ZESP_DIR_OUT;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    /* A peer's own policy names an SA of another peer too (as a policy
+     * shared by mistake would): not this peer's to retire either. */
+    pol = (zesp_policy){ .name = "pol", .peer = "peer",
+                         .in_spi = { 0x6000 } };
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "otherpol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
+    CHECK(notify_in(&m, IKE_N_TS_UNACCEPTABLE) != 0);
+    CHECK(ike_find(&m, IKE_PL_SA) == NULL);
+    CHECK(sa->children == NULL && count_sas() == 2);
+    z.now += 10 * z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(count_sas() == 2);
+    CHECK(zesp_policy_get(z.sad, "otherpol", &pol) == 0 &&
+          pol.out_spi == 0x6001 && pol.in_spi[0] == 0x6000);
+    ike_keys_free(t.keys);
+    harness_reset();
+
+    /* Its own policy: a child SA, and the other peer's SA left alone. */
+    p.spi = 0x6000;
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    pol = (zesp_policy){ .name = "pol", .peer = "peer",
+                         .in_spi = { 0x6000 } };
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK(ike_find(&m, IKE_PL_SA) != NULL && count_sas() == 3);
+    z.now += 10 * z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(count_sas() == 3);
+    CHECK(zesp_sa_info_get(z.sad, 0x6000, ZESP_DIR_IN, &(zesp_sa_info){ 0 })
+          == 0);
+    ike_keys_free(t.keys);
+    sodium_memzero(&p, sizeof p);
+    harness_reset();
+}
+
+/* The identity's bytes with another ID type: refused. */
+static void identity_type(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct initiator t;
+    struct ike_message m;
+
+    z.now = 5000;
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_KEY_ID, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+    CHECK(count_sas() == 0);
+    CHECK(responder_sa(&t) == NULL ||
+          responder_sa(&t)->state == IKE_ST_DEAD);
+    ike_keys_free(t.keys);
+    harness_reset();
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) == 0 &&
+          count_sas() == 2);
+    ike_keys_free(t.keys);
+    harness_reset();
+}
+
+/* ---- outbound SPI collisions ----------------------------------------------- */
+
+/* An outbound SA 0x6001 of peer "other" in the SAD. */
+static void other_outbound(void)
+{
+    zesp_sa_params p = { .spi = 0x6001, .direction = ZESP_DIR_OUT,
+                         .transform = ZESP_CHACHA20_POLY1305 };
+
+    snprintf(p.peer, sizeof p.peer, "other");
+    randombytes_buf(p.key, sizeof p.key);
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    sodium_memzero(&p, sizeof p);
+}
+
+static bool other_intact(void)
+{
+    zesp_sa_info info;
+
+    return zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) == 0 &&
+           strcmp(info.peer, "other") == 0;
+}
+
+/* Responder: the peer picks, for our outbound SA, the SPI of another
+ * peer's outbound SA.  Refused (TEMPORARY_FAILURE), the other SA kept;
+ * with another SPI the child SA installs. */
+static void spi_collision_responder(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    other_outbound();
+    ike_x25519_keypair(pub, priv);
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 1 && other_intact());
+    CHECK(z.stats.spi_collisions == 1);
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK(count_sas() == 3 && other_intact());
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
+ * SPI spi. */
+static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                           uint64_t *ctr)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    uint8_t chain[1024], pub[32], priv[32], nonce[32];
+    struct ike_writer w;
+    size_t clen = 0;
+
+    ike_x25519_keypair(pub, priv);
+    randombytes_buf(nonce, sizeof nonce);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    sodium_memzero(priv, sizeof priv);
+    return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                    msg, ctr);
+}
+
+/* Initiator: the peer answers zike's rekey with the SPI of another peer's
+ * outbound SA.  zike installs nothing, deletes the peer's half, and asks
+ * again; the second answer installs. */
+static void spi_collision_initiator(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_delete d;
+    struct child_sa *c;
+    uint32_t first_spi_in;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    other_outbound();
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = sa->children) != NULL && count_sas() == 3);
+    nsent = 0;
+    c->want_rekey = true;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && nsent == 1);
+    first_spi_in = sa->req.spi_in;
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.stats.spi_collisions == 1);
+    CHECK(count_sas() == 3 && other_intact());
+    /* The peer's half goes: a DELETE of the inbound SPI zike offered. */
+    CHECK(sa->req.kind == REQ_DELETE_CHILD && nsent == 2);
+    CHECK(open_sent(sa, 1, &m, copy) == IKE_OK &&
+          ike_find(&m, IKE_PL_DELETE) != NULL &&
+          ike_parse_delete(ike_find(&m, IKE_PL_DELETE), &d) == IKE_OK &&
+          d.count == 1 && (uint32_t)(d.spis[0] << 24 | d.spis[1] << 16 |
+                                     d.spis[2] << 8 | d.spis[3]) ==
+                              first_spi_in);
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    /* Asked again after a short delay, with a fresh SPI. */
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.spi_in != first_spi_in);
+    len = child_answer(sa, 0x6003, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 5 && other_intact());
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6003);
+    sodium_memzero(priv, sizeof priv);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* TEMPORARY_FAILURE for a new child SA: zike asks again, although nothing
+ * asks it to any more (the ACQUIRE is cleared here, as the child SA of an
+ * IKE_AUTH has none). */
+static void temporary_failure_retried(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    uint8_t chain[16];
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    zike_policy_in(&z, "pol", "peer", 0, 0);
+    spd_acquire(z.sad, "pol");
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0);
+    CHECK_OK(zesp_policy_acquire_done(z.sad, "pol"));
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL,
+                 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && strcmp(sa->req.policy, "pol") == 0);
+    len = child_answer(sa, 0x6004, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 int main(void)
 {
     harness_setup();
@@ -415,6 +1171,14 @@ int main(void)
     RUN(delete_child);
     RUN(group_server);
     RUN(group_member);
+    RUN(reflected_requests);
+    RUN(reflected_responses);
+    RUN(reflected_init_and_auth);
+    RUN(policy_of_another_peer);
+    RUN(identity_type);
+    RUN(spi_collision_responder);
+    RUN(spi_collision_initiator);
+    RUN(temporary_failure_retried);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

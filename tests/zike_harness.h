@@ -1,7 +1,8 @@
 /*
  * zike without sockets, for tests/test_ike_exchange.c and
- * fuzz/ike_exchange_fuzz.c: a daemon state with one configured peer
- * ("peer", PSK, policy "pol"; groups served and joined, see below), established IKE SAs whose keys the caller
+ * fuzz/ike_exchange_fuzz.c: a daemon state with two configured peers
+ * ("peer", PSK, policy "pol"; "other", policy "otherpol"; groups served
+ * and joined, see below), established IKE SAs whose keys the caller
  * knows, messages sealed as that peer would seal them, and a zike_send
  * that keeps the last 8 messages zike sent.
  */
@@ -16,7 +17,8 @@
 #define HARNESS_SENT 8U
 
 static struct zike z;
-static struct zike_peer peer;
+/* "peer" (policy "pol"), and "other" (policy "otherpol") */
+static struct zike_peer harness_peers[2];
 /* Groups: "g" served to the peer (sender and receiver), "closed" served to
  * someone else, "j" joined with the peer as key server (both roles). */
 static struct zike_group harness_groups[2];
@@ -55,20 +57,25 @@ static void harness_setup(void)
         abort();
     zike_log_level = -1;
     snprintf(z.conf.id, sizeof z.conf.id, "zike.example");
-    snprintf(peer.name, sizeof peer.name, "peer");
-    snprintf(peer.id, sizeof peer.id, "peer.example");
-    peer.auth = ZIKE_AUTH_PSK;
-    peer.psk = harness_psk;
-    peer.psk_len = sizeof harness_psk - 1;
-    peer.ike_encr = IKE_ENCR_CHACHA20_POLY1305;
-    peer.esp_transform = ZESP_CHACHA20_POLY1305;
-    peer.esn = true;
-    peer.child_life.seconds = 3600;
-    peer.ike_lifetime = 3600;
-    snprintf(peer.policies[0], sizeof peer.policies[0], "pol");
-    peer.npolicies = 1;
-    z.conf.peers = &peer;
-    z.conf.npeers = 1;
+    for (int i = 0; i < 2; i++) {
+        struct zike_peer *p = &harness_peers[i];
+        snprintf(p->name, sizeof p->name, "%s", i ? "other" : "peer");
+        snprintf(p->id, sizeof p->id, "%s", i ? "other.example"
+                                                : "peer.example");
+        p->auth = ZIKE_AUTH_PSK;
+        p->psk = harness_psk;
+        p->psk_len = sizeof harness_psk - 1;
+        p->ike_encr = IKE_ENCR_CHACHA20_POLY1305;
+        p->esp_transform = ZESP_CHACHA20_POLY1305;
+        p->esn = true;
+        p->child_life.seconds = 3600;
+        p->ike_lifetime = 3600;
+        snprintf(p->policies[0], sizeof p->policies[0], "%s",
+                 i ? "otherpol" : "pol");
+        p->npolicies = 1;
+    }
+    z.conf.peers = harness_peers;
+    z.conf.npeers = 2;
     z.conf.retransmit_ms = 500;
     z.conf.retransmit_tries = 3;
     z.conf.half_open_limit = 4;

@@ -9,26 +9,14 @@ const char *direction_name(uint32_t direction)
     return direction == ZESP_DIR_IN ? "in" : "out";
 }
 
-void json_string(FILE *f, const char *s)
+static void lifetime_json(struct json *j, const char *key,
+                          const zesp_lifetime *l)
 {
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-static void lifetime_json(FILE *f, const zesp_lifetime *l)
-{
-    fprintf(f, "{\"seconds\":%llu,\"messages\":%llu,\"bytes\":%llu}",
-            (unsigned long long)l->seconds, (unsigned long long)l->messages,
-            (unsigned long long)l->bytes);
+    json_object(j, key);
+    json_u64(j, "seconds", l->seconds);
+    json_u64(j, "messages", l->messages);
+    json_u64(j, "bytes", l->bytes);
+    json_end(j, '}');
 }
 
 /* An SA's rejection counters in the order of enum zesp_rejection (an SA
@@ -52,20 +40,14 @@ static bool sa_kind(unsigned kind)
     return kind != ZESP_REJ_NOSA;
 }
 
-/* {"malformed":N,...}: every kind, or an SA's kinds. */
-void rejected_json(FILE *f, const uint64_t r[ZESP_REJ_COUNT], bool sa_only)
+void rejected_json(struct json *j, const char *key,
+                   const uint64_t r[ZESP_REJ_COUNT], bool sa_only)
 {
-    bool first = true;
-
-    fputc('{', f);
-    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++) {
-        if (sa_only && !sa_kind(k))
-            continue;
-        fprintf(f, "%s\"%s\":%llu", first ? "" : ",", zesp_rejection_name(k),
-                (unsigned long long)r[k]);
-        first = false;
-    }
-    fputc('}', f);
+    json_object(j, key);
+    for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
+        if (!sa_only || sa_kind(k))
+            json_u64(j, zesp_rejection_name(k), r[k]);
+    json_end(j, '}');
 }
 
 /* "kind N, kind N": the kinds that are not 0, or "none". */
@@ -93,39 +75,36 @@ static const char *sender_text(const zesp_sa_info *sa, char buf[16])
     return buf;
 }
 
-static void counters_json(FILE *f, const zesp_sa_stats *s)
+static void counters_json(struct json *j, const zesp_sa_stats *s)
 {
     uint64_t r[ZESP_REJ_COUNT];
 
     rejections(s, r);
-    fprintf(f, "\"messages\":%llu,\"bytes\":%llu,\"rejected\":",
-            (unsigned long long)s->messages, (unsigned long long)s->bytes);
-    rejected_json(f, r, true);
+    json_u64(j, "messages", s->messages);
+    json_u64(j, "bytes", s->bytes);
+    rejected_json(j, "rejected", r, true);
 }
 
-void print_sa_json(FILE *f, const zesp_sa_info *sa)
+void print_sa_json(struct json *j, const zesp_sa_info *sa)
 {
-    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"transform\":",
-            sa->spi, direction_name(sa->direction));
-    json_string(f, zesp_transform_name(sa->transform));
-    fprintf(f, ",\"esn\":%s,\"group\":%s,\"sender_id\":%u,\"signed\":%s,"
-               "\"peer\":",
-            (sa->flags & ZESP_SA_NO_ESN) ? "false" : "true",
-            (sa->flags & ZESP_SA_GROUP) ? "true" : "false", sa->sender_id,
-            (sa->flags & ZESP_SA_SIGNED) ? "true" : "false");
-    json_string(f, sa->peer);
-    fprintf(f, ",\"seq\":%llu,\"replay_window\":%u,\"created\":%llu,"
-               "\"soft_expired\":%s,\"hard_expired\":%s,\"soft\":",
-            (unsigned long long)sa->seq, sa->replay_window,
-            (unsigned long long)sa->created,
-            sa->soft_expired ? "true" : "false",
-            sa->hard_expired ? "true" : "false");
-    lifetime_json(f, &sa->soft);
-    fprintf(f, ",\"hard\":");
-    lifetime_json(f, &sa->hard);
-    fputc(',', f);
-    counters_json(f, &sa->stats);
-    fputc('}', f);
+    json_object(j, NULL);
+    json_strf(j, "spi", "0x%08x", sa->spi);
+    json_str(j, "direction", direction_name(sa->direction));
+    json_str(j, "transform", zesp_transform_name(sa->transform));
+    json_bool(j, "esn", !(sa->flags & ZESP_SA_NO_ESN));
+    json_bool(j, "group", sa->flags & ZESP_SA_GROUP);
+    json_u64(j, "sender_id", sa->sender_id);
+    json_bool(j, "signed", sa->flags & ZESP_SA_SIGNED);
+    json_str(j, "peer", sa->peer);
+    json_u64(j, "seq", sa->seq);
+    json_u64(j, "replay_window", sa->replay_window);
+    json_u64(j, "created", sa->created);
+    json_bool(j, "soft_expired", sa->soft_expired);
+    json_bool(j, "hard_expired", sa->hard_expired);
+    lifetime_json(j, "soft", &sa->soft);
+    lifetime_json(j, "hard", &sa->hard);
+    counters_json(j, &sa->stats);
+    json_end(j, '}');
 }
 
 void print_sa_header(FILE *f)
@@ -199,22 +178,20 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
     fputc('\n', f);
 }
 
-void print_policy_json(FILE *f, const zesp_policy *p)
+void print_policy_json(struct json *j, const zesp_policy *p)
 {
-    fprintf(f, "{\"name\":");
-    json_string(f, p->name);
-    fprintf(f, ",\"peer\":");
-    json_string(f, p->peer);
-    fprintf(f, ",\"out\":\"0x%08x\",\"in\":[", p->out_spi);
-    for (unsigned i = 0, first = 1; i < ZESP_POLICY_IN_MAX; i++)
-        if (p->in_spi[i]) {
-            fprintf(f, "%s\"0x%08x\"", first ? "" : ",", p->in_spi[i]);
-            first = 0;
-        }
-    fprintf(f, "],\"acquire\":%llu,\"rejected\":",
-            (unsigned long long)p->acquire);
-    rejected_json(f, p->rejected, false);
-    fputc('}', f);
+    json_object(j, NULL);
+    json_str(j, "name", p->name);
+    json_str(j, "peer", p->peer);
+    json_strf(j, "out", "0x%08x", p->out_spi);
+    json_array(j, "in");
+    for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (p->in_spi[i])
+            json_strf(j, NULL, "0x%08x", p->in_spi[i]);
+    json_end(j, ']');
+    json_u64(j, "acquire", p->acquire);
+    rejected_json(j, "rejected", p->rejected, false);
+    json_end(j, '}');
 }
 
 void print_policy_row(FILE *f, const zesp_policy *p)
@@ -257,10 +234,12 @@ void print_stats_row(FILE *f, const zesp_sa_info *sa)
     fprintf(f, " %s\n", sender_text(sa, sender));
 }
 
-void print_stats_json(FILE *f, const zesp_sa_info *sa)
+void print_stats_json(struct json *j, const zesp_sa_info *sa)
 {
-    fprintf(f, "{\"spi\":\"0x%08x\",\"direction\":\"%s\",\"sender_id\":%u,",
-            sa->spi, direction_name(sa->direction), sa->sender_id);
-    counters_json(f, &sa->stats);
-    fputc('}', f);
+    json_object(j, NULL);
+    json_strf(j, "spi", "0x%08x", sa->spi);
+    json_str(j, "direction", direction_name(sa->direction));
+    json_u64(j, "sender_id", sa->sender_id);
+    counters_json(j, &sa->stats);
+    json_end(j, '}');
 }

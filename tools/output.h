@@ -8,18 +8,21 @@
 
 #include <zesp.h>
 
-void json_string(FILE *f, const char *s);
-void print_sa_json(FILE *f, const zesp_sa_info *sa);
+#include "json.h"
+
+void print_sa_json(struct json *j, const zesp_sa_info *sa);
 void print_sa_detail(FILE *f, const zesp_sa_info *sa);
 void print_sa_row(FILE *f, const zesp_sa_info *sa);
 void print_sa_header(FILE *f);
-void print_policy_json(FILE *f, const zesp_policy *p);
+void print_policy_json(struct json *j, const zesp_policy *p);
 void print_policy_row(FILE *f, const zesp_policy *p);
 void print_stats_row(FILE *f, const zesp_sa_info *sa);
 void print_stats_header(FILE *f);
-void print_stats_json(FILE *f, const zesp_sa_info *sa);
+void print_stats_json(struct json *j, const zesp_sa_info *sa);
 const char *direction_name(uint32_t direction);
-void rejected_json(FILE *f, const uint64_t r[ZESP_REJ_COUNT], bool sa_only);
+/* key: {"malformed":N,...}, every kind of rejection or an SA's kinds. */
+void rejected_json(struct json *j, const char *key,
+                   const uint64_t r[ZESP_REJ_COUNT], bool sa_only);
 void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT]);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * zesp: the SA database from the command line.  See doc/zesp.1.
  *
- *   zesp [--sad PATH] [--json] COMMAND [ARGS]
+ *   zesp [--sad PATH] [--group] [--json] COMMAND [ARGS]
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -104,7 +104,7 @@ static int cmd_config(const struct options *o, int argc, char **argv,
 
 struct list_state {
     const struct options *o;
-    int count;
+    struct json j;
     int stats;
 };
 
@@ -112,73 +112,72 @@ static int list_one(const zesp_sa_info *sa, void *arg)
 {
     struct list_state *st = arg;
 
-    if (st->o->json) {
-        fputs(st->count ? ",\n  " : "\n  ", stdout);
-        (st->stats ? print_stats_json : print_sa_json)(stdout, sa);
-    } else
+    if (st->o->json)
+        (st->stats ? print_stats_json : print_sa_json)(&st->j, sa);
+    else
         (st->stats ? print_stats_row : print_sa_row)(stdout, sa);
-    st->count++;
     return 0;
 }
 
+/* A policy's refusals, which outlive its SAs. */
 static int policy_stats_one(const zesp_policy *p, void *arg)
 {
     struct list_state *st = arg;
 
     if (st->o->json) {
-        fputs(st->count ? ",\n  {\"name\":" : "\n  {\"name\":", stdout);
-        json_string(stdout, p->name);
-        fputs(",\"rejected\":", stdout);
-        rejected_json(stdout, p->rejected, false);
-        fputc('}', stdout);
+        json_object(&st->j, NULL);
+        json_str(&st->j, "name", p->name);
+        rejected_json(&st->j, "rejected", p->rejected, false);
+        json_end(&st->j, '}');
     } else {
         printf("policy %s: ", p->name);
         rejected_text(stdout, p->rejected);
         putchar('\n');
     }
-    st->count++;
     return 0;
 }
 
 static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
 {
-    struct list_state st = { o, 0, stats };
+    struct list_state st = { .o = o, .stats = stats };
     zesp_sad_stats ss;
 
     if (zesp_sad_stats_get(sad, &ss) != 0)
         return fail("stats");
-    if (o->json)
-        fputs(stats ? "{\"sad\":{" : "[", stdout);
+    json_init(&st.j, stdout);
     if (o->json && stats) {
-        printf("\"rejected_nosa\":%llu,\"rejected_malformed\":%llu,"
-               "\"sas\":%u,\"capacity\":%u,\"repairs\":%llu,\"rejected\":",
-               (unsigned long long)ss.rejected_nosa,
-               (unsigned long long)ss.rejected_malformed, ss.sas, ss.capacity,
-               (unsigned long long)ss.repairs);
-        rejected_json(stdout, ss.rejected, false);
-        fputs("},\"per_sa\":[", stdout);
+        json_object(&st.j, NULL);
+        json_object(&st.j, "sad");
+        json_u64(&st.j, "rejected_nosa", ss.rejected_nosa);
+        json_u64(&st.j, "rejected_malformed", ss.rejected_malformed);
+        json_u64(&st.j, "sas", ss.sas);
+        json_u64(&st.j, "capacity", ss.capacity);
+        json_u64(&st.j, "repairs", ss.repairs);
+        rejected_json(&st.j, "rejected", ss.rejected, false);
+        json_end(&st.j, '}');
     }
-    if (!o->json)
+    if (o->json)
+        json_array(&st.j, stats ? "per_sa" : NULL);
+    else
         (stats ? print_stats_header : print_sa_header)(stdout);
     zesp_sa_foreach(sad, list_one, &st);
-    if (o->json && !stats)
-        fputs("\n]\n", stdout);
-    if (!stats)
-        return EXIT_OK;
-    st.count = 0;
     if (o->json)
-        fputs("\n],\"per_policy\":[", stdout);
-    else
+        json_end(&st.j, ']');
+    if (stats && o->json) {
+        json_array(&st.j, "per_policy");
+        zesp_policy_foreach(sad, policy_stats_one, &st);
+        json_end(&st.j, ']');
+        json_end(&st.j, '}');
+    } else if (stats) {
         printf("SAD: %u of %u SAs; %llu writer repairs\n"
-               "rejected on this host since the SAD was made: ",
-               ss.sas, ss.capacity, (unsigned long long)ss.repairs);
-    if (!o->json) {
+               "rejected on this host since the SAD was made: ", ss.sas,
+               ss.capacity, (unsigned long long)ss.repairs);
         rejected_text(stdout, ss.rejected);
         putchar('\n');
+        zesp_policy_foreach(sad, policy_stats_one, &st);
     }
-    zesp_policy_foreach(sad, policy_stats_one, &st);
     if (o->json)
-        fputs("\n]}\n", stdout);
+        putchar('\n');
     return EXIT_OK;
 }
 
@@ -242,8 +241,12 @@ static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
         if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
                     : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
             return fail(argv[1]);
-        if (o->json)
-            print_sa_json(stdout, &info), putchar('\n');
+        if (o->json) {
+            struct json j;
+            json_init(&j, stdout);
+            print_sa_json(&j, &info);
+            putchar('\n');
+        }
         else
             print_sa_detail(stdout, &info);
         if (show_key) {
@@ -272,29 +275,30 @@ static int policy_one(const zesp_policy *p, void *arg)
 {
     struct list_state *st = arg;
 
-    if (st->o->json) {
-        fputs(st->count ? ",\n  " : "\n  ", stdout);
-        print_policy_json(stdout, p);
-    } else
+    if (st->o->json)
+        print_policy_json(&st->j, p);
+    else
         print_policy_row(stdout, p);
-    st->count++;
     return 0;
 }
 
 static int cmd_policy(const struct options *o, zesp_sad *sad, int argc,
                       char **argv)
 {
-    struct list_state st = { o, 0, 0 };
+    struct list_state st = { .o = o };
 
     if (argc != 1 || strcmp(argv[0], "list") != 0)
         return usage_error("policy: expected list");
+    json_init(&st.j, stdout);
     if (o->json)
-        putchar('[');
+        json_array(&st.j, NULL);
     else
         printf("%-24s %-16s %-10s %s\n", "NAME", "PEER", "OUT", "IN");
     zesp_policy_foreach(sad, policy_one, &st);
-    if (o->json)
-        fputs("\n]\n", stdout);
+    if (o->json) {
+        json_end(&st.j, ']');
+        putchar('\n');
+    }
     return EXIT_OK;
 }
 

@@ -1,0 +1,65 @@
+/*
+ * IKE messages zike drops unanswered: a counter per reason, and a log line
+ * per reason at most once a second that says how many went unlogged, so
+ * that a flood of forgeries cannot fill the log or hide in it.
+ */
+#include <syslog.h>
+
+#include "daemon.h"
+
+#define DROP_LOG_INTERVAL_MS 1000U
+
+static const struct {
+    const char *name;          /* zikectl stats: ike_dropped_NAME */
+    int level;
+    const char *why;
+} reasons[IKE_DROP_REASONS] = {
+    [IKE_DROP_MALFORMED] = { "malformed", LOG_NOTICE, "malformed" },
+    [IKE_DROP_UNKNOWN_SA] = { "unknown_sa", LOG_DEBUG,
+                              "no IKE SA of ours has its SPIs" },
+    [IKE_DROP_REFLECTED] = { "reflected", LOG_WARNING,
+                             "reflected: its header says we sent it "
+                             "(I flag or SPIs, RFC 7296 3.1)" },
+    [IKE_DROP_UNEXPECTED] = { "unexpected", LOG_NOTICE,
+                              "unexpected: it answers no request of ours, "
+                              "or does not fit the IKE SA's state" },
+    [IKE_DROP_MESSAGE_ID] = { "message_id", LOG_DEBUG,
+                              "old or future message ID" },
+    [IKE_DROP_ICV] = { "icv", LOG_NOTICE,
+                       "its Encrypted payload does not verify" },
+};
+
+const char *ike_drop_name(enum ike_drop why)
+{
+    return why < IKE_DROP_REASONS ? reasons[why].name : "?";
+}
+
+void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
+              const struct ike_message *m)
+{
+    uint64_t unlogged;
+
+    if (why >= IKE_DROP_REASONS)
+        return;
+    z->stats.dropped[why]++;
+    z->stats.dropped_messages++;
+    if (z->drop_log[why].at != 0 &&
+        z->now - z->drop_log[why].at < DROP_LOG_INTERVAL_MS) {
+        z->drop_log[why].unlogged++;
+        return;
+    }
+    unlogged = z->drop_log[why].unlogged;
+    z->drop_log[why].at = z->now ? z->now : 1;
+    z->drop_log[why].unlogged = 0;
+    if (m == NULL)
+        zike_log(reasons[why].level, "dropped an IKE message: %s (%llu "
+                 "more unlogged)", reasons[why].why,
+                 (unsigned long long)unlogged);
+    else
+        zike_log(reasons[why].level, "peer %s: dropped an IKE %s, exchange "
+                 "%u, message ID %u: %s (%llu more unlogged)",
+                 sa && sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                 m->hdr.flags & IKE_FLAG_RESPONSE ? "response" : "request",
+                 m->hdr.exchange, m->hdr.message_id, reasons[why].why,
+                 (unsigned long long)unlogged);
+}

@@ -1,0 +1,181 @@
+#!/bin/sh
+# zike as a new user meets it: a second zike with the same configuration
+# is refused before it touches anything and says which process runs; a
+# control socket on tcp:// is refused unless the configuration accepts
+# that it has no authentication; --capture files are never followed
+# through a symbolic link nor reused; zikectl's JSON is valid for any name
+# and whole past 64 KiB; retransmissions and the give-up are logged with
+# their count and endpoint; an authenticated peer naming a policy it does
+# not serve is refused with a notify, and that policy's SAs and traffic
+# are untouched.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-zd.XXXXXX") || exit 1
+pids=""
+cleanup() {
+    for p in $pids; do kill -9 "$p" 2> /dev/null; done
+    wait 2> /dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+umask 077
+base=$((20000 + ($$ * 7) % 20000))
+port() { echo $((base + $1)); }
+PSK=correct-horse-battery-staple
+command -v python3 > /dev/null && json_ok() { python3 -m json.tool > /dev/null; } ||
+    json_ok() { cat > /dev/null; }
+
+# conf NAME PORT [lines...]
+conf() {
+    n=$1 p=$2
+    shift 2
+    {
+        echo "identity: { id: $n.example }"
+        echo "listen: tcp://127.0.0.1:$p"
+        echo "control: ipc://$work/$n.ctl"
+        echo "sad: $work/$n.sad"
+        echo "retransmit: { timeout-ms: 100, tries: 3 }"
+        for l in "$@"; do echo "$l"; done
+    } > "$work/$n.yaml"
+}
+ctl_up() { "$ctl" -s "ipc://$work/$1.ctl" stats > /dev/null 2>&1; }
+
+# ---- one zike per control socket --------------------------------------------
+conf alice "$(port 0)"
+"$zike" -c "$work/alice.yaml" 2> "$work/alice.log" &
+a=$!; pids="$pids $a"
+until_ok 10 ctl_up alice
+ok $? "zike runs and answers on its control socket"
+"$zike" -c "$work/alice.yaml" 2> "$work/second.log"
+rc=$?
+[ $rc -ne 0 ] && grep -q "another zike (pid $a) runs with control" "$work/second.log"
+ok $? "a second zike with the same configuration refuses, naming pid $a (exit $rc)"
+ctl_up alice && [ -S "$work/alice.ctl" ]
+ok $? "the first zike's control socket is still there and answers"
+kill -9 $a; wait $a 2> /dev/null
+"$zike" -c "$work/alice.yaml" 2>> "$work/alice.log" &
+a=$!; pids="$pids $a"
+until_ok 10 ctl_up alice
+ok $? "after zike was killed -9, a new one takes the stale lock"
+kill $a; wait $a 2> /dev/null
+[ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
+ok $? "zike stopping removes its control socket and its lock"
+
+# ---- control on tcp:// ------------------------------------------------------
+conf tcp "$(port 1)" "control: tcp://127.0.0.1:$(port 2)"
+sed -i "/^control: ipc/d" "$work/tcp.yaml"
+"$zike" -c "$work/tcp.yaml" --check > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "control: tcp://127.0.0.1:$(port 2) has no authentication" "$work/out" &&
+    grep -q "control-unauthenticated: true" "$work/out"
+ok $? "control: tcp:// is refused, saying why and what allows it (exit $rc)"
+echo "control-unauthenticated: true" >> "$work/tcp.yaml"
+"$zike" -c "$work/tcp.yaml" 2> "$work/tcp.log" &
+tcpz=$!; pids="$pids $tcpz"
+until_ok 10 "$ctl" -s "tcp://127.0.0.1:$(port 2)" stats
+ok $? "control: tcp:// with control-unauthenticated: true is served"
+grep -q "has no authentication (control-unauthenticated: true)" "$work/tcp.log"
+ok $? "and zike warns about it in its log"
+kill $tcpz; wait $tcpz 2> /dev/null
+
+# ---- capture files ------------------------------------------------------------
+conf cap "$(port 3)"
+echo "precious" > "$work/target"
+ln -s "$work/target" "$work/link.pcap"
+"$zike" -c "$work/cap.yaml" --capture "$work/link.pcap" 2> "$work/cap.log" &
+c=$!; pids="$pids $c"
+wait $c; rc=$?
+[ $rc -ne 0 ] && [ "$(cat "$work/target")" = precious ] &&
+    grep -q "capture $work/link.pcap" "$work/cap.log"
+ok $? "--capture through a symbolic link is refused, the target untouched (exit $rc)"
+: > "$work/old.keys"
+"$zike" -c "$work/cap.yaml" --capture-keys "$work/old.keys" 2> "$work/cap.log"
+rc=$?
+[ $rc -ne 0 ] && grep -q "a capture file must be new" "$work/cap.log"
+ok $? "--capture-keys refuses a file that exists (exit $rc)"
+[ ! -e "$work/cap.ctl" ]; ok $? "a zike that failed to start left no control socket"
+
+# ---- JSON for any name, and replies past 64 KiB ------------------------------------
+conf bob "$(port 4)" "half-open-limit: 2000" "peers:" \
+    "  - { name: 'al\"ice\\\\', id: alice.example, auth: psk, psk: $PSK, policies: ['or\"ders'] }"
+conf alice "$(port 5)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 4)\", auth: psk, psk: $PSK, start: true, policies: ['or\"ders'] }"
+"$zike" -c "$work/bob.yaml" 2> "$work/bob.log" &
+pids="$pids $!"
+"$zike" -c "$work/alice.yaml" 2> "$work/alice.log" &
+pids="$pids $!"
+until_ok 10 sh -c "'$ctl' -s 'ipc://$work/bob.ctl' list | grep -q 'established'"
+ok $? "a peer named with a quote and a backslash is established"
+"$ctl" -s "ipc://$work/bob.ctl" --json list > "$work/list.json"
+json_ok < "$work/list.json" && grep -q '"peer":"al\\"ice\\\\"' "$work/list.json"
+ok $? "zikectl --json list is valid JSON, the name escaped"
+"$ctl" -s "ipc://$work/bob.ctl" --json stats > "$work/stats.json"
+json_ok < "$work/stats.json" && grep -q '"ike_dropped_reflected":0' "$work/stats.json"
+ok $? "zikectl --json stats is valid JSON with the drop counters"
+"$flood" "tcp://127.0.0.1:$(port 4)" 600 > /dev/null 2>&1
+"$ctl" -s "ipc://$work/bob.ctl" --json list > "$work/big.json"
+size=$(wc -c < "$work/big.json")
+[ "$size" -gt 65536 ] && json_ok < "$work/big.json"
+ok $? "a reply of $size bytes (600 half-open IKE SAs) is whole and valid JSON"
+"$ctl" -s "ipc://$work/bob.ctl" list > "$work/big.txt"
+[ "$(grep -c half-open "$work/big.txt")" -ge 600 ]
+ok $? "and the text reply lists them all"
+
+# ---- retransmissions and the give-up are logged ------------------------------------
+conf lone "$(port 6)" "peers:" \
+    "  - { name: nobody, id: nobody.example, endpoint: \"tcp://127.0.0.1:$(port 7)\", auth: psk, psk: $PSK, start: true, policies: [p] }"
+"$zike" -c "$work/lone.yaml" -v 2> "$work/lone.log" &
+pids="$pids $!"
+until_ok 20 grep -q "no answer to IKE_SA_INIT" "$work/lone.log"
+ok $? "an unreachable peer: the give-up is logged"
+[ "$(grep -c "retransmitting IKE_SA_INIT (message ID 0) to tcp://127.0.0.1:$(port 7), try" "$work/lone.log")" -ge 3 ]
+ok $? "each retransmission is logged at debug with its endpoint"
+grep -q "peer nobody: no answer to IKE_SA_INIT (message ID 0) at tcp://127.0.0.1:$(port 7), sent 4 times over [0-9]* ms" "$work/lone.log"
+ok $? "the give-up names the count and the endpoint"
+
+# ---- an authenticated peer naming another peer's policy --------------------------
+# bob and carol share the policy "audit" on manual SAs; alice, a peer of
+# bob's for "orders" only, asks bob for a child SA of "audit".
+k1=$("$b/tools/zesp" keygen) k2=$("$b/tools/zesp" keygen)
+manual() {  # manual NAME PEER OUT IN
+    cat > "$work/$1-sas.yaml" <<EOT
+sas:
+  - { spi: $3, direction: out, key: "$( [ "$3" = 0x00c0ffee ] && echo "$k1" || echo "$k2")", peer: $2 }
+  - { spi: $4, direction: in, key: "$( [ "$4" = 0x00c0ffee ] && echo "$k1" || echo "$k2")", peer: $2 }
+policies:
+  - { name: audit, peer: $2, out: $3, in: [$4] }
+EOT
+    "$b/tools/zesp" --sad "$work/$1.sad" load "$work/$1-sas.yaml" > /dev/null
+}
+manual bob2 carol 0x00c0ffee 0x00decade && manual carol bob 0x00decade 0x00c0ffee
+ok $? "bob and carol hold manual SAs for policy audit"
+conf bob2 "$(port 8)" "rekey-overlap: 200" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+conf alice2 "$(port 9)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 8)\", auth: psk, psk: $PSK, start: true, policies: [audit, orders] }"
+sed -i 's/^identity: { id: bob2.example }/identity: { id: bob.example }/; s/^identity: { id: alice2.example }/identity: { id: alice.example }/' "$work/bob2.yaml" "$work/alice2.yaml"
+sas_of() { ZESP_SAD="$work/$1.sad" "$b/tools/zesp" sa list | awk '{ print $1, $2, $6 }'; ZESP_SAD="$work/$1.sad" "$b/tools/zesp" policy list | grep audit; }
+sas_of bob2 > "$work/audit.before"
+"$zike" -c "$work/bob2.yaml" 2> "$work/bob2.log" &
+pids="$pids $!"
+"$zike" -c "$work/alice2.yaml" 2> "$work/alice2.log" &
+pids="$pids $!"
+until_ok 20 grep -q "peer alice: asked for a child SA of policy 'audit', which it does not serve: refused" "$work/bob2.log"
+ok $? "bob refuses alice's child SA for audit, and says why"
+until_ok 10 grep -q "peer bob: no child SA for policy audit (notify 38)" "$work/alice2.log"
+ok $? "alice is told with a notify (TS_UNACCEPTABLE, 38)"
+"$b/examples/policy_pingpong" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/srv.out" 2>&1 &
+srv=$!
+"$b/examples/policy_pingpong" --sad "$work/bob2.sad" --policy audit --connect "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/cli.out" 2>&1
+ok $? "bob and carol still exchange 20 messages each way on audit"
+wait $srv
+until_ok 10 grep -q "peer bob: IKE SA established" "$work/alice2.log"
+sas_of bob2 | diff "$work/audit.before" - > /dev/null
+ok $? "audit's SAs and policy on bob are as they were, past the rekey overlap"
+
+if [ "$failed" -ne 0 ]; then
+    for f in "$work"/*.log; do echo "== $f"; tail -n 8 "$f"; done
+fi
+finish
