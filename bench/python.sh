@@ -13,15 +13,23 @@ if ! PYTHON3=$py sh "$s/python/build_tree.sh" "$s" "$b" "$out/python" > "$out/py
     echo "bench-python: cannot build zesp for Python (Debian: python3-dev python3-pip python3-cffi python3-zmq)" >&2
     exit 1
 fi
-PYTHONPATH="$out/python/site" LD_LIBRARY_PATH="$b/esp/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    "$py" "$s/bench/python_bench.py" --markdown "$out/python-tables.md" "$@"
+run() {
+    PYTHONPATH="$out/python/site" LD_LIBRARY_PATH="$b/esp/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$py" "$s/bench/python_bench.py" "$@"
+}
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+run --markdown "$out/python-tables.md" "$@"
+# Where a message's time goes, in one process (no I/O thread, no TCP).
+{ echo; echo "CPU per call in one process over inproc (\`python_bench.py --calls\`):"; echo; } >> "$out/python-tables.md"
+case " $* " in *" --smoke "*) calls_flags=--smoke ;; *) calls_flags= ;; esac
+run --calls --sizes 64,1024 --markdown "$out/python-tables.md" $calls_flags
 {
     echo "# zesp for Python: benchmark results"
     echo
     echo "Run on $(date -u +%Y-%m-%d) with \`make bench-python\`$( [ $# -gt 0 ] && echo " $*")."
     echo
     echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
-    echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "load average before the run: $load, after: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     cat "$out/python-tables.md"
 } > "$out/PYTHON-RESULTS.md"

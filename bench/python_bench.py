@@ -16,7 +16,10 @@ send bytes and receive bytes up to 1 KiB, and above that send and receive
 without copying (copy=False, the frame's buffer), as pyzmq advises; zesp
 sends a body of bytes on a policy and receives on that policy, reading
 msg.body[0] (a memoryview).  --profile DIR writes each zesp process's
-cProfile of its loop there.  --smoke: a few messages per case, to check
+cProfile of its loop there.  --calls: instead, where a message's time goes
+in one process over inproc (no I/O thread, no TCP): CPU ns per send and
+per receive of pyzmq, of libzesp's own call through cffi, and of the zesp
+API, at 64 B, the fastest of many rounds taken in turns.  --smoke: a few messages per case, to check
 that it runs (CI); never a measure.
 """
 import argparse
@@ -176,6 +179,85 @@ def run_pair(config, size, count, keys, profile):
     return got
 
 
+def calls(transform, size, rounds=40, n=2000):
+    """CPU ns per call, in one process: pyzmq, libzesp through cffi alone,
+    and the zesp API on top of it."""
+    import zmq
+    import zesp
+    from zesp._native import ffi, lib
+    key = os.urandom(36)
+    tx, rx = zesp.SAD.private(), zesp.SAD.private()
+    tx.add_sa(SPI, zesp.OUT, key, transform=transform)
+    tx.set_policy("p", out=SPI)
+    rx.add_sa(SPI, zesp.IN, key, transform=transform)
+    rx.set_policy("p", inbound=[SPI])
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.sndhwm = b.rcvhwm = 0
+    a.bind("inproc://calls")
+    b.connect("inproc://calls")
+    data, ha, hb, body = os.urandom(size), a.underlying, b.underlying, [None]
+    body[0] = data
+
+    def zmq_fill():
+        for _ in range(n):
+            a.send(data)
+
+    def raw_fill():
+        for _ in range(n):
+            lib.zesp_py_send_body(tx._sad, b"p", 0, ha, data, size, 0)
+
+    def zmq_send():
+        send = a.send
+        for _ in range(n):
+            send(data)
+
+    def zmq_recv():
+        recv = b.recv
+        for _ in range(n):
+            recv()
+
+    def raw_send():
+        f, sad = lib.zesp_py_send_body, tx._sad
+        for _ in range(n):
+            f(sad, b"p", 0, ha, data, size, 0)
+
+    def raw_recv():
+        f, free, sad = lib.zesp_py_recv, lib.zesp_py_msg_release, rx._sad
+        for _ in range(n):
+            free(f(sad, b"p", hb, 0).msg)
+
+    def api_send():
+        send = tx.send
+        for _ in range(n):
+            send(a, "p", body=body)
+
+    def api_recv():
+        recv = rx.recv
+        for _ in range(n):
+            recv(b, "p").body[0]
+
+    cases = [("pyzmq send", None, zmq_send), ("pyzmq recv", zmq_fill, zmq_recv),
+             ("libzesp via cffi send", None, raw_send),
+             ("libzesp via cffi recv", raw_fill, raw_recv),
+             ("zesp API send", None, api_send),
+             ("zesp API recv + body[0]", raw_fill, api_recv)]
+    best = {name: float("inf") for name, _, _ in cases}
+    for _ in range(rounds):
+        for name, fill, run in cases:
+            while b.poll(0):
+                b.recv()
+            if fill:
+                fill()
+            t0 = time.thread_time()
+            run()
+            best[name] = min(best[name], time.thread_time() - t0)
+    a.close(linger=0)
+    b.close(linger=0)
+    ctx.term()
+    return [(name, best[name] / n * 1e9) for name, _, _ in cases]
+
+
 def library_line():
     import zmq
     import zesp
@@ -192,6 +274,7 @@ def main():
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--markdown")
     p.add_argument("--profile")
+    p.add_argument("--calls", action="store_true")
     p.add_argument("--role", choices=["send", "recv"])
     p.add_argument("--config")
     p.add_argument("--size", type=int)
@@ -209,13 +292,27 @@ def main():
     keys = {"curve_public": public.decode(), "curve_secret": secret.decode(),
             "sa_key": os.urandom(36).hex()}
     sizes = [int(x) for x in args.sizes.split(",")]
-    configs = args.configs.split(",")
-    for c in configs:
+    configs = []
+    for c in args.configs.split(","):
         if c not in CONFIGS:
             raise SystemExit("bench: unknown config %s (%s)" % (c, ", ".join(CONFIGS)))
         if c in TRANSFORMS and not zesp.transform_available(TRANSFORMS[c]):
-            configs.remove(c)
             print("bench: %s unavailable on this CPU: skipped" % c)
+        else:
+            configs.append(c)
+    if args.calls:
+        lines = ["| size | transform | call | CPU ns |", "|---:|---|---|---:|"]
+        for size in sizes:
+            for c in configs:
+                if c in TRANSFORMS:
+                    for name, ns in calls(TRANSFORMS[c], size,
+                                          rounds=2 if args.smoke else 40):
+                        lines.append("| %d | %s | %s | %.0f |" % (size, TRANSFORMS[c], name, ns))
+        print("\n".join(lines))
+        if args.markdown:
+            with open(args.markdown, "a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+        return
     repeat = 1 if args.smoke else max(1, args.repeat)
     if args.profile:
         os.makedirs(args.profile, exist_ok=True)
