@@ -184,7 +184,7 @@ def calls(transform, size, rounds=40, n=2000):
     and the zesp API on top of it."""
     import zmq
     import zesp
-    from zesp._native import ffi, lib
+    from zesp._native import lib
     key = os.urandom(36)
     tx, rx = zesp.SAD.private(), zesp.SAD.private()
     tx.add_sa(SPI, zesp.OUT, key, transform=transform)
