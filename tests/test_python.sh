@@ -35,13 +35,15 @@ ls "$work/py/dist/zesp-$version-"*.whl > /dev/null 2>&1
 ok $? "the wheel is named with the library's version ($version)"
 
 # Debian's libzmq5 under pyzmq and libzesp both, the suite checks
-# (test_libzmq.py); the built library, not an installed one.
+# (test_libzmq.py); the built library, not an installed one.  Each wait in
+# the suite is bounded; a hang is cut at 15 minutes (stacks after 5).
 cd "$work" &&
     env PYTHONPATH="$work/py/site" PYTHONDONTWRITEBYTECODE=1 \
         LD_LIBRARY_PATH="$b/esp/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
         ZESP_STATE_DIR="$work/state" ZESP_BUILDDIR="$b" ZESP_SRCDIR="$s" \
         ZESP_TEST_WORK="$work" ZESP_SAD="$work/no-default.sad" \
-        "$py" -m pytest -p no:cacheprovider -v -rfE "$s/python/tests" \
+        timeout 900 "$py" -m pytest -p no:cacheprovider -o faulthandler_timeout=300 \
+        -v -rfE "$s/python/tests" \
         > "$work/pytest.log" 2>&1
 rc=$?
 sed -n 's/^.*tests\/\(test_[a-z_]*\.py::[^ ]*\) PASSED.*/ok   \1/p;
