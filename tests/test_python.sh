@@ -1,6 +1,8 @@
 #!/bin/sh
 # zesp for Python (python/): builds the wheel against this build tree,
-# installs it in a private folder, and runs its pytest suite there
+# installs it in a private folder (and once as a user would, with pip
+# against a libzesp installed in a prefix and found by pkg-config), and
+# runs its pytest suite there
 # (python/tests: pairwise and group SAs, PUB/SUB through a proxy, each
 # refusal's exception, asyncio, C peers from examples/, and the Python
 # client and worker of examples/python through the C broker).  Each pytest
@@ -33,6 +35,30 @@ ok $rc "the wheel builds against this libzesp and pip installs it"
 version=$(sed -n 's/^#define ZESP_VERSION_STRING "\(.*\)"/\1/p' "$s/include/zesp.h")
 ls "$work/py/dist/zesp-$version-"*.whl > /dev/null 2>&1
 ok $? "the wheel is named with the library's version ($version)"
+
+# As a user installs it: pip against a libzesp installed in a prefix,
+# found by pkg-config, the module finding the library there by itself.
+pre=$work/prefix
+mkdir -p "$pre/include" "$pre/lib/pkgconfig" &&
+    cp "$s/include/zesp.h" "$pre/include/" &&
+    cp -P "$b/esp/.libs/"libzesp.so* "$pre/lib/" &&
+    sed -e "s|^prefix=.*|prefix=$pre|" -e 's|^exec_prefix=.*|exec_prefix=${prefix}|' \
+        -e 's|^libdir=.*|libdir=${prefix}/lib|' -e 's|^includedir=.*|includedir=${prefix}/include|' \
+        "$b/libzesp.pc" > "$pre/lib/pkgconfig/libzesp.pc" &&
+    cp -R "$s/python" "$work/pip-src" && chmod -R u+w "$work/pip-src" &&
+    rm -rf "$work/pip-src/build" "$work/pip-src/"*.egg-info "$work/pip-src/zesp/_native".* &&
+    env -u ZESP_INCLUDE_DIR -u ZESP_LIBRARY_DIR PKG_CONFIG_PATH="$pre/lib/pkgconfig" \
+        "$py" -m pip --disable-pip-version-check --no-cache-dir install -q \
+        --no-index --no-build-isolation --no-deps --root-user-action=ignore \
+        --target "$work/pip-site" "$work/pip-src" > "$work/pip.log" 2>&1 &&
+    (cd "$work" && env -u LD_LIBRARY_PATH PYTHONPATH="$work/pip-site" "$py" -c '
+import sys, zesp
+maps = open("/proc/self/maps").read()
+sys.exit(0 if sys.argv[1] + "/lib/libzesp.so" in maps and zesp.__version__ == sys.argv[2] else 1)
+' "$pre" "$version")
+rc=$?
+[ $rc -eq 0 ] || sed 's/^/# /' "$work/pip.log"
+ok $rc "pip install ./python against an installed libzesp (pkg-config), which it then loads by itself"
 
 # Debian's libzmq5 under pyzmq and libzesp both, the suite checks
 # (test_libzmq.py); the built library, not an installed one.  Each wait in
