@@ -2,14 +2,13 @@
 # zesp for Python (python/): builds the wheel against this build tree,
 # installs it in a private folder (and once as a user would, with pip
 # against a libzesp installed in a prefix and found by pkg-config), and
-# runs its pytest suite there
-# (python/tests: pairwise and group SAs, PUB/SUB through a proxy, each
-# refusal's exception, asyncio, C peers from examples/, and the Python
-# client and worker of examples/python through the C broker).  Each pytest
-# case is one ok/FAIL line.  Skipped only where Debian's python3-zmq,
-# python3-cffi, python3-pytest, python3-dev (or pip, setuptools, wheel)
-# are missing, or libzesp has
-# no shared library (a --disable-shared build).
+# runs its pytest suite there (python/tests: pairwise and group SAs,
+# PUB/SUB through a proxy, each refusal's exception, asyncio, C peers from
+# examples/, and the Python client and worker of examples/python through
+# the C broker).  Each pytest case is one ok/FAIL line.  Skipped only where
+# Debian's python3-zmq, python3-cffi, python3-pytest, python3-dev (or pip,
+# setuptools, wheel) are missing, or libzesp has no shared library (a
+# --disable-shared build).
 b=$(cd "${builddir:-.}" && pwd)
 s=$(cd "${srcdir:-.}" && pwd)
 . "$s/tests/lib.sh"
