@@ -1,0 +1,72 @@
+"""A Python worker of a service behind the C broker (examples/mdp_broker).
+
+    python3 mdp_worker.py --sad PATH --back EP --service NAME
+                          [--policy POLICY] [--reply POLICY] [--name NAME]
+                          [--count N]
+
+It says READY to the broker, then answers each request it can verify with
+"NAME/1: <request>" until it has answered N (default: forever) or is
+stopped (SIGTERM, Ctrl-C).  Requests are accepted only under an SA of
+--policy (default: the service's name): the broker routes them on the clear
+service frame and can read nothing else.  Answers go on --reply (default:
+--policy), back to the client's routing id.  The same protocol as the C
+mdp_worker; a C mdp_client can use it, and the other way round.
+"""
+import argparse
+import signal
+import sys
+
+import zmq
+
+import zesp
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sad", required=True, help="this host's SAD file")
+    p.add_argument("--back", required=True, help="the broker's worker endpoint")
+    p.add_argument("--service", required=True)
+    p.add_argument("--policy", help="the policy requests come under (default: the service)")
+    p.add_argument("--reply", help="the policy answers go on (default: --policy)")
+    p.add_argument("--name", default="py-worker")
+    p.add_argument("--count", type=int, default=0, help="stop after N answers")
+    a = p.parse_args()
+    policy = a.policy or a.service
+    reply = a.reply or policy
+    service = a.service.encode()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+
+    answered = refused = 0
+    ctx = zmq.Context()
+    with zesp.SAD.open(a.sad) as sad, ctx.socket(zmq.DEALER) as s:
+        s.linger = 1000
+        s.connect(a.back)
+        s.send_multipart([b"READY", service])
+        print("mdp_worker.py %s: ready for %s" % (a.name, a.service), flush=True)
+        try:
+            while a.count == 0 or answered < a.count:
+                try:
+                    # [client] envelope, [service] clear, the request body
+                    msg = sad.recv(s, policy)
+                except zesp.Again:
+                    continue
+                except zesp.Error as e:
+                    refused += 1
+                    print("mdp_worker.py %s: refused a request: %s" % (a.name, e),
+                          file=sys.stderr, flush=True)
+                    s.send_multipart([b"READY", service])
+                    continue
+                with msg:
+                    text = b"%s/1: %s" % (a.name.encode(), msg.bytes())
+                    sad.send(s, reply, envelope=msg.envelope, clear=msg.clear,
+                             body=text)
+                answered += 1
+        finally:
+            print("mdp_worker.py %s: answered %d, refused %d"
+                  % (a.name, answered, refused), flush=True)
+    ctx.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

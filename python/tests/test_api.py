@@ -1,0 +1,148 @@
+"""The package itself: version, errors, SADs, SAs and policies."""
+import errno
+import os
+import re
+import stat
+
+import pytest
+
+import zesp
+from zesp import _errors
+from zesp._native import lib
+
+from conftest import SRCDIR, key
+
+
+def test_version_is_the_librarys():
+    if not SRCDIR:
+        pytest.skip("ZESP_SRCDIR not set")
+    with open(os.path.join(SRCDIR, "include", "zesp.h"), encoding="utf-8") as h:
+        want = re.search(r'#define ZESP_VERSION_STRING "([^"]+)"', h.read()).group(1)
+    assert zesp.__version__ == want
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        assert version("zesp") == want          # the wheel's metadata
+    except PackageNotFoundError:
+        pytest.skip("run from the source tree: no installed metadata")
+
+
+def test_every_known_code_has_its_class_and_the_librarys_sentence():
+    table = {
+        "EMALFORMED": zesp.MalformedError, "ENOSA": zesp.NoSAError,
+        "EREPLAY": zesp.ReplayError, "EOLD": zesp.TooOldError,
+        "EICV": zesp.IntegrityError, "EEXPIRED": zesp.ExpiredError,
+        "ESEQEXHAUSTED": zesp.SequenceExhaustedError,
+        "EBINDING": zesp.BindingError, "ETOOBIG": zesp.TooBigError,
+        "EUNSUPPORTED": zesp.UnsupportedError, "EEXIST": zesp.SAExistsError,
+        "EFULL": zesp.SADFullError, "EDIRECTION": zesp.DirectionError,
+        "EBADSAD": zesp.BadSADError, "ESADVERSION": zesp.SADVersionError,
+        "ESADSIZE": zesp.SADSizeError, "ENOPOLICY": zesp.NoPolicyError,
+        "EACQUIRE": zesp.AcquireError, "ECONFIG": zesp.ConfigError,
+        "ESIGNATURE": zesp.SignatureError, "ESADOWNER": zesp.SADOwnerError,
+        "ESADMODE": zesp.SADModeError, "ESADGROUP": zesp.SADGroupError,
+        "ESADLINK": zesp.SADLinkError, "ESADDIR": zesp.SADDirError,
+        "EPOLICY": zesp.PolicyError,
+    }
+    for name, cls in table.items():
+        code = getattr(lib, "ZESP_" + name)
+        e = _errors.error(code)
+        assert type(e) is cls and isinstance(e, zesp.Error), name
+        assert e.code == code
+        assert e.sentence == zesp.strerror(code) and e.sentence, name
+        assert str(e) == e.sentence
+    # Families: a caller may catch the kind rather than each code.
+    assert issubclass(zesp.TooOldError, zesp.ReplayError)
+    assert issubclass(zesp.BindingError, zesp.IntegrityError)
+    assert issubclass(zesp.SignatureError, zesp.IntegrityError)
+    assert issubclass(zesp.SADModeError, zesp.SADTrustError)
+    assert issubclass(zesp.SADTrustError, zesp.SADError)
+
+
+def test_a_code_this_binding_does_not_know_is_a_plain_error_with_the_sentence():
+    # A newer libzesp may add codes (ZESP_ELAST moves): they still raise
+    # zesp.Error, with the library's own sentence.
+    for code in (lib.ZESP_EBASE + 900, errno.ENOMEM, errno.EPROTO):
+        e = _errors.error(code)
+        assert type(e) is zesp.Error
+        assert e.code == code and e.sentence == zesp.strerror(code) and e.sentence
+    assert type(_errors.error(errno.EAGAIN)) is zesp.Again
+
+
+def test_private_sad_sa_policy_and_stats():
+    with zesp.SAD.private(capacity=16) as sad:
+        assert sad.path == ""
+        sad.add_sa(0x1234, zesp.OUT, key(), transform="chacha20-poly1305", peer="bob")
+        sad.add_sa(0x5678, zesp.IN, key(), peer="bob", replay_window=2048)
+        sad.set_policy("to-bob", out=0x1234, inbound=[0x5678], peer="bob")
+        p = sad.policy("to-bob")
+        assert (p.name, p.peer, p.out, p.inbound) == ("to-bob", "bob", 0x1234, (0x5678,))
+        assert set(p.rejected) >= {"icv", "replay", "policy"}
+        info = sad.sa(0x5678, zesp.IN)
+        assert (info.spi, info.direction, info.replay_window, info.peer) == (0x5678, "in", 2048, "bob")
+        assert info.transform == "chacha20-poly1305" and not info.group
+        st = sad.stats()
+        assert st.sas == 2 and st.capacity == 16
+        with pytest.raises(zesp.SAExistsError) as e:
+            sad.add_sa(0x1234, zesp.OUT, key())
+        assert e.value.code == lib.ZESP_EEXIST
+        sad.delete_sa(0x1234, zesp.OUT)
+        with pytest.raises(zesp.NoSAError):
+            sad.sa(0x1234, zesp.OUT)
+        sad.delete_policy("to-bob")
+        with pytest.raises(zesp.NoPolicyError):
+            sad.policy("to-bob")
+        with pytest.raises(ValueError):
+            sad.add_sa(1, zesp.OUT, b"short")
+    assert sad.closed
+    with pytest.raises(ValueError, match="closed"):
+        sad.policy("to-bob")
+
+
+def test_load_yaml_and_a_bad_file_says_where(work):
+    good = os.path.join(work, "good.yaml")
+    with open(good, "w") as f:
+        f.write('sas:\n  - { spi: 0x77, direction: out, key: "hex:%s", peer: carol }\n'
+                'policies:\n  - { name: to-carol, out: 0x77 }\n' % key().hex())
+    bad = os.path.join(work, "bad.yaml")
+    with open(bad, "w") as f:
+        f.write("sas:\n  - { spi: 0x78, direction: sideways }\n")
+    with zesp.SAD.private() as sad:
+        sad.load(good)
+        assert sad.policy("to-carol").out == 0x77
+        with pytest.raises(zesp.ConfigError) as e:
+            sad.load(bad)
+        assert e.value.code == lib.ZESP_ECONFIG
+        assert e.value.detail.startswith(bad + ":2:")
+        assert bad + ":2:" in str(e.value)
+        with pytest.raises(zesp.ConfigError):
+            zesp.SAD.check_config(bad)
+        zesp.SAD.check_config(good)
+
+
+def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
+    path = os.path.join(work, "host.sad")
+    with zesp.SAD.open(path, create=True, capacity=32) as sad:
+        assert sad.path == path
+        sad.add_sa(0x99, zesp.IN, key(), peer="dave")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with zesp.SAD.open(path) as again:     # another process would see it too
+        assert again.sa(0x99, zesp.IN).peer == "dave"
+    os.chmod(path, 0o644)
+    with pytest.raises(zesp.SADModeError) as e:
+        zesp.SAD.open(path)
+    assert isinstance(e.value, zesp.SADTrustError)
+    os.chmod(path, 0o600)
+    link = os.path.join(work, "link.sad")
+    os.symlink(path, link)
+    with pytest.raises(zesp.SADLinkError):
+        zesp.SAD.open(link)
+    with pytest.raises(zesp.Error) as e:
+        zesp.SAD.open(os.path.join(work, "missing.sad"))
+    assert e.value.code == errno.ENOENT
+
+
+def test_transforms():
+    assert zesp.transform_available("chacha20-poly1305")
+    assert set(zesp.TRANSFORMS) == {"chacha20-poly1305", "aes256gcm",
+                                    "null-aes256gmac", "null-chacha20-poly1305"}
+    assert zesp.default_sad_path()

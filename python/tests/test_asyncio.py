@@ -1,0 +1,96 @@
+"""zmq.asyncio sockets: arecv and asend wait without blocking the loop."""
+import asyncio
+
+import pytest
+import zmq
+import zmq.asyncio
+
+import zesp
+
+from conftest import WAIT, Peers
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, WAIT))
+
+
+@pytest.fixture
+def actx():
+    """An asyncio context, destroyed (its sockets closed) even when a test
+    fails: a context left to the garbage collector would wait for them."""
+    c = zmq.asyncio.Context()
+    yield c
+    c.destroy(linger=0)
+
+
+def async_pair(actx):
+    a, b = actx.socket(zmq.PAIR), actx.socket(zmq.PAIR)
+    for s in (a, b):
+        s.linger = 0
+        # A receive that blocked the thread would end here, not hang.
+        s.rcvtimeo = s.sndtimeo = int(WAIT * 1000)
+    a.bind("tcp://127.0.0.1:*")
+    b.connect(a.last_endpoint.decode())
+    return a, b
+
+
+def test_arecv_waits_while_the_loop_runs_other_tasks(actx):
+    p = Peers()
+
+    async def main():
+        a, b = async_pair(actx)
+        ticks = 0
+        waiting = asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                if ticks == 3:
+                    waiting.set()
+                await asyncio.sleep(0)
+
+        t = asyncio.ensure_future(ticker())
+        receiving = asyncio.ensure_future(p.bob.arecv(b, "to-alice"))
+        # The ticker runs while arecv waits: the loop is not blocked.
+        await waiting.wait()
+        assert not receiving.done()
+        await p.alice.asend(a, "to-bob", clear=[b"svc"], body=[b"async hello"])
+        msg = await receiving
+        assert msg.bytes() == b"async hello" and msg.clear == [b"svc"]
+        assert ticks >= 3
+        # Many in flight, both ways.
+        for i in range(50):
+            await p.bob.asend(b, "to-alice", body=b"%d" % i)
+        got = [(await p.alice.arecv(a, "to-bob")).bytes() for _ in range(50)]
+        assert got == [b"%d" % i for i in range(50)]
+        t.cancel()
+
+    run(main())
+
+
+def test_arecv_times_out_with_again_and_refusals_still_raise(actx):
+    p = Peers()
+
+    async def main():
+        a, b = async_pair(actx)
+        with pytest.raises(zesp.Again):
+            await p.bob.arecv(b, "to-alice", timeout=0.05)
+        await p.alice.asend(a, "to-bob", body=b"x")
+        with pytest.raises(zesp.NoPolicyError):
+            await p.bob.arecv(b, "not-a-policy")
+
+    run(main())
+
+
+def test_the_blocking_calls_refuse_an_asyncio_socket(actx):
+    p = Peers()
+    a, b = async_pair(actx)
+    with pytest.raises(TypeError, match="arecv"):
+        p.bob.recv(b, "to-alice")
+    with pytest.raises(TypeError, match="asend"):
+        p.alice.send(a, "to-bob", body=b"x")
+    try:    # not refused: it cannot block (it may find no peer yet)
+        p.alice.send(a, "to-bob", body=b"x", dontwait=True)
+    except zesp.Again:
+        pass

@@ -1,0 +1,202 @@
+"""Exceptions: one class per ZESP_E* code, all under zesp.Error.
+
+Each carries the library's code (``.code``) and sentence (``.sentence``,
+from zesp_strerror).  A code this binding does not know (a newer libzesp)
+raises zesp.Error itself, with the library's sentence; system codes
+(EAGAIN, EINVAL, ENOMEM, ...) also raise zesp.Error, except EAGAIN, which
+raises zesp.Again.
+"""
+import errno as _errno
+from typing import Dict, Optional, Type
+
+from ._native import ffi, lib
+
+
+class Error(Exception):
+    """A zesp call failed: ``code`` is the library's errno value
+    (a ZESP_E* code or a system one), ``sentence`` what zesp_strerror says.
+    """
+
+    code: int
+    sentence: str
+
+    def __init__(self, code: int, sentence: Optional[str] = None,
+                 detail: Optional[str] = None) -> None:
+        self.code = code
+        self.sentence = sentence if sentence is not None else strerror(code)
+        self.detail = detail
+        super().__init__(f"{self.sentence}: {detail}" if detail else self.sentence)
+
+
+class Again(Error):
+    """Nothing to receive or no room to send now (EAGAIN): a non-blocking
+    call, or the socket's RCVTIMEO / SNDTIMEO passed."""
+
+
+# Refusals of a received message: the message was consumed and counted;
+# the socket is ready for the next one.
+class MalformedError(Error):
+    """Not a well-formed ESP message (ZESP_EMALFORMED)."""
+
+
+class NoSAError(Error):
+    """No SA with that SPI and direction (ZESP_ENOSA)."""
+
+
+class ReplayError(Error):
+    """A sequence number already received (ZESP_EREPLAY)."""
+
+
+class TooOldError(ReplayError):
+    """A sequence number below the replay window (ZESP_EOLD)."""
+
+
+class IntegrityError(Error):
+    """The integrity check failed: forged or corrupted (ZESP_EICV)."""
+
+
+class BindingError(IntegrityError):
+    """Clear frames differ from those the sender bound (ZESP_EBINDING)."""
+
+
+class SignatureError(IntegrityError):
+    """A group message's source signature is wrong (ZESP_ESIGNATURE)."""
+
+
+class PolicyError(Error):
+    """A message under an SA that does not serve the policy received on
+    (ZESP_EPOLICY, RFC 4301 5.2)."""
+
+
+class TooBigError(Error):
+    """A message larger than the SAD allows (ZESP_ETOOBIG)."""
+
+
+class ExpiredError(Error):
+    """The SA reached a hard lifetime (ZESP_EEXPIRED)."""
+
+
+class SequenceExhaustedError(Error):
+    """The SA has no sequence numbers left: rekey (ZESP_ESEQEXHAUSTED)."""
+
+
+class NoPolicyError(Error):
+    """No policy of that name (ZESP_ENOPOLICY)."""
+
+
+class AcquireError(Error):
+    """The policy has no SA yet; the key daemon was asked for one
+    (ZESP_EACQUIRE)."""
+
+
+class ConfigError(Error):
+    """Invalid configuration (ZESP_ECONFIG); ``detail`` says
+    FILE:LINE:COLUMN: FIELD: what."""
+
+
+class UnsupportedError(Error):
+    """Transform unavailable on this CPU or build (ZESP_EUNSUPPORTED)."""
+
+
+class SAExistsError(Error):
+    """An SA with that SPI and direction exists (ZESP_EEXIST)."""
+
+
+class SADFullError(Error):
+    """The SAD has no free slot (ZESP_EFULL)."""
+
+
+class DirectionError(Error):
+    """SA used in the wrong direction (ZESP_EDIRECTION)."""
+
+
+class SADError(Error):
+    """The SAD file cannot be used."""
+
+
+class BadSADError(SADError):
+    """The SAD file is damaged or not a SAD (ZESP_EBADSAD)."""
+
+
+class SADVersionError(SADError):
+    """The SAD file has another layout version (ZESP_ESADVERSION)."""
+
+
+class SADSizeError(SADError):
+    """The SAD file is truncated (ZESP_ESADSIZE)."""
+
+
+class SADTrustError(SADError):
+    """The SAD file is not provably ours, so its keys are not used."""
+
+
+class SADOwnerError(SADTrustError):
+    """The SAD file belongs to another user (ZESP_ESADOWNER)."""
+
+
+class SADModeError(SADTrustError):
+    """Other users may read or write the SAD file (ZESP_ESADMODE)."""
+
+
+class SADGroupError(SADTrustError):
+    """Its group may, and no group SAD was asked for (ZESP_ESADGROUP)."""
+
+
+class SADLinkError(SADTrustError):
+    """The SAD path is a symbolic link (ZESP_ESADLINK)."""
+
+
+class SADDirError(SADTrustError):
+    """The SAD's directory is not private to us (ZESP_ESADDIR)."""
+
+
+_BY_CODE: Dict[int, Type[Error]] = {
+    _errno.EAGAIN: Again,
+    lib.ZESP_EMALFORMED: MalformedError,
+    lib.ZESP_ENOSA: NoSAError,
+    lib.ZESP_EREPLAY: ReplayError,
+    lib.ZESP_EOLD: TooOldError,
+    lib.ZESP_EICV: IntegrityError,
+    lib.ZESP_EEXPIRED: ExpiredError,
+    lib.ZESP_ESEQEXHAUSTED: SequenceExhaustedError,
+    lib.ZESP_EBINDING: BindingError,
+    lib.ZESP_ETOOBIG: TooBigError,
+    lib.ZESP_EUNSUPPORTED: UnsupportedError,
+    lib.ZESP_EEXIST: SAExistsError,
+    lib.ZESP_EFULL: SADFullError,
+    lib.ZESP_EDIRECTION: DirectionError,
+    lib.ZESP_EBADSAD: BadSADError,
+    lib.ZESP_ESADVERSION: SADVersionError,
+    lib.ZESP_ESADSIZE: SADSizeError,
+    lib.ZESP_ENOPOLICY: NoPolicyError,
+    lib.ZESP_EACQUIRE: AcquireError,
+    lib.ZESP_ECONFIG: ConfigError,
+    lib.ZESP_ESIGNATURE: SignatureError,
+    lib.ZESP_ESADOWNER: SADOwnerError,
+    lib.ZESP_ESADMODE: SADModeError,
+    lib.ZESP_ESADGROUP: SADGroupError,
+    lib.ZESP_ESADLINK: SADLinkError,
+    lib.ZESP_ESADDIR: SADDirError,
+    lib.ZESP_EPOLICY: PolicyError,
+}
+
+
+def strerror(code: int) -> str:
+    """The library's sentence for an error code."""
+    s = lib.zesp_strerror(code)
+    return ffi.string(s).decode("utf-8", "replace") if s else f"error {code}"
+
+
+def error_class(code: int) -> Type[Error]:
+    """The exception class for a code: zesp.Error for one it does not know."""
+    return _BY_CODE.get(code, Error)
+
+
+def error(code: int, detail: Optional[str] = None) -> Error:
+    """The exception for a code."""
+    return error_class(code)(code, detail=detail)
+
+
+def last_error(detail: Optional[str] = None) -> Error:
+    """The exception for the errno the last call of this thread left."""
+    return error(ffi.errno, detail)

@@ -1,0 +1,155 @@
+"""A received, verified message.
+
+Lifetime of the body: ``msg.body`` gives read-only memoryviews.  A body
+frame of COPY_THRESHOLD bytes or more is viewed where libzesp decrypted it
+(in the buffer ZeroMQ received it in: no copy); that memory belongs to the
+message's zesp_msg, which is freed when nothing refers to it any more:
+neither the Message nor any view, slice or array made from its body.  A
+smaller frame is copied once into its own bytes, which costs less than
+keeping track of the shared memory (pyzmq copies small messages too).
+
+``close()`` (or leaving a ``with`` block) drops the Message's own hold and
+releases the views it handed out, so that using them afterwards raises
+ValueError instead of reading freed memory; anything still made from them
+keeps the memory alive until it goes.  Copy what you keep past the message
+(``bytes(view)``) if you want the memory back at once.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, List, Optional
+
+from ._native import ffi, lib
+
+_ENVELOPE, _CLEAR, _BODY = 0, 1, 2
+#: Body frames this large or larger are viewed in place, smaller ones copied.
+COPY_THRESHOLD = 16384
+
+_frame_at = lib.zesp_py_frame_at
+_unpack = ffi.unpack
+
+
+def _keep(owner: Any, view: Any) -> None:
+    """A view's destructor: it only held owner (the zesp_msg) alive."""
+
+
+def body_of(msg: Any) -> List[memoryview]:
+    """The body frames of msg (a zesp_msg * owned by a gc cdata): small
+    ones copied, large ones viewed in place, each view holding msg."""
+    keep = functools.partial(_keep, msg)
+    views = []
+    for i in range(_frame_at(msg, _BODY, 0).count):
+        f = _frame_at(msg, _BODY, i)
+        n = f.size
+        if n < COPY_THRESHOLD:
+            views.append(memoryview(_unpack(f.data, n)))
+        else:
+            data = ffi.gc(f.data, keep)
+            views.append(memoryview(ffi.buffer(data, n)).toreadonly())
+    return views
+
+
+class Message:
+    """A message zesp received and verified: its frames and the SA it came
+    under.  Frames: ``envelope`` (what sockets added, e.g. ROUTER
+    identities: not protected), ``clear`` (the sender's clear frames:
+    authenticated, not encrypted), ``body`` (decrypted).
+
+    Use it as a context manager, or call close(), to free its memory at a
+    known point; see the module's notes on the lifetime of ``body``.
+
+    Attributes: ``body``, the decrypted body frames as read-only
+    memoryviews; ``policy``, the policy it was received on (None when
+    received unchecked).
+    """
+
+    __slots__ = ("_msg", "body", "policy")
+
+    _msg: Any
+    body: List[memoryview]
+    policy: Optional[str]
+
+    def __init__(self, msg: Any, policy: Optional[str] = None) -> None:
+        """Own msg, a zesp_msg * that zesp_recv filled (released with the
+        message)."""
+        self._msg = ffi.gc(msg, lib.zesp_py_msg_release)
+        self.body = body_of(self._msg)
+        self.policy = policy
+
+    def _live(self) -> Any:
+        if self._msg is None:
+            raise ValueError("zesp: message closed")
+        return self._msg
+
+    def _frames(self, kind: int) -> List[bytes]:
+        msg = self._live()
+        f = _frame_at(msg, kind, 0)
+        frames = []
+        for i in range(f.count):
+            if i:
+                f = _frame_at(msg, kind, i)
+            frames.append(_unpack(f.data, f.size))
+        return frames
+
+    @property
+    def clear(self) -> List[bytes]:
+        """The sender's clear frames (service name, topic): authenticated."""
+        return self._frames(_CLEAR)
+
+    @property
+    def envelope(self) -> List[bytes]:
+        """Frames sockets added on the way (ROUTER identities): these are
+        not protected; route replies with them, trust nothing in them."""
+        return self._frames(_ENVELOPE)
+
+    @property
+    def spi(self) -> int:
+        """The SPI of the SA the message came under."""
+        return int(lib.zesp_msg_spi(self._live()))
+
+    @property
+    def seq(self) -> int:
+        """Its sequence number (64-bit, ESN)."""
+        return int(lib.zesp_msg_seq(self._live()))
+
+    @property
+    def sender_id(self) -> int:
+        """Group SAs: the sender's Sender ID (0 for pairwise SAs).  Proven
+        only for signed groups; otherwise any member could claim it."""
+        return int(lib.zesp_msg_sender_id(self._live()))
+
+    @property
+    def peer(self) -> str:
+        """Who the SA is with, as the SAD names the peer."""
+        return ffi.string(lib.zesp_msg_peer(self._live())).decode("utf-8", "replace")
+
+    def bytes(self) -> bytes:
+        """The body frames joined, as one bytes object (a copy)."""
+        self._live()
+        return b"".join(self.body)
+
+    @property
+    def closed(self) -> bool:
+        return self._msg is None
+
+    def close(self) -> None:
+        """Drop this message's hold on its memory and release its body
+        views (using them raises ValueError).  Safe to call twice."""
+        for view in self.body:
+            try:
+                view.release()
+            except BufferError:
+                pass            # an export still holds it, and the memory
+        self._msg = None
+
+    def __enter__(self) -> "Message":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        if self._msg is None:
+            return "<zesp.Message closed>"
+        return "<zesp.Message spi=0x%08x seq=%d peer=%r body=%d frames>" % (
+            self.spi, self.seq, self.peer, lib.zesp_msg_body_count(self._msg))

@@ -1,0 +1,573 @@
+"""The SA database, and sending and receiving through it."""
+from __future__ import annotations
+
+import errno as _errno
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+from . import _socket
+from ._errors import Again, error, last_error
+from ._message import COPY_THRESHOLD, Message, body_of
+from ._native import ffi, lib
+
+# The message path, looked up once.
+_classes = _socket._classes
+_send_body, _send1 = lib.zesp_py_send_body, lib.zesp_py_send1
+_recv, _release = lib.zesp_py_recv, lib.zesp_py_msg_release
+_new, _gc, _unpack = object.__new__, ffi.gc, ffi.unpack
+
+#: Any object with the buffer protocol: bytes, bytearray, memoryview,
+#: array.array, numpy arrays (C-contiguous)...
+Buffer = Union[bytes, bytearray, memoryview, Any]
+Frames = Union[Buffer, Sequence[Buffer]]
+Socket = Any    # zmq.Socket, zmq.asyncio.Socket, or a libzmq socket pointer
+
+
+class _Unchecked:
+    """zesp.UNCHECKED: receive under any inbound SA of the SAD."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "zesp.UNCHECKED"
+
+
+#: Given as the policy to SAD.recv: accept a message under ANY inbound SA of
+#: the SAD (zesp_recv), whichever peer, group or policy it belongs to.  Only
+#: for a SAD that holds this socket's SAs alone.
+UNCHECKED = _Unchecked()
+
+TRANSFORMS: Dict[str, int] = {
+    "chacha20-poly1305": lib.ZESP_CHACHA20_POLY1305,
+    "aes256gcm": lib.ZESP_AES256GCM,
+    "null-aes256gmac": lib.ZESP_NULL_AES256GMAC,
+    "null-chacha20-poly1305": lib.ZESP_NULL_CHACHA20_POLY1305,
+}
+IN, OUT = "in", "out"
+_DIRECTIONS = {IN: lib.ZESP_DIR_IN, OUT: lib.ZESP_DIR_OUT}
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """SA lifetime limits; 0 means no limit."""
+    seconds: int = 0
+    messages: int = 0
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class SAInfo:
+    """What the SAD says of one SA (its key excepted)."""
+    spi: int
+    direction: str
+    transform: str
+    group: bool
+    signed: bool
+    esn: bool
+    replay_window: int
+    seq: int
+    created: int
+    soft_expired: bool
+    hard_expired: bool
+    soft: Lifetime
+    hard: Lifetime
+    messages: int
+    bytes: int
+    rejected: Dict[str, int]
+    peer: str
+    sender_id: int
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A policy: the name sent and received on, its outbound SA and the
+    inbound SAs accepted for it; ``rejected`` counts refusals by kind."""
+    name: str
+    peer: str = ""
+    out: int = 0
+    inbound: Tuple[int, ...] = ()
+    rejected: Dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SADStats:
+    """Counters of a SAD; ``rejected`` every refusal on this host by kind."""
+    sas: int
+    capacity: int
+    repairs: int
+    keys_locked: bool
+    rejected: Dict[str, int]
+
+
+def _text(cdata: Any) -> str:
+    return ffi.string(cdata).decode("utf-8", "replace")
+
+
+def _name(value: str, what: str, limit: int) -> bytes:
+    b = value.encode("utf-8")
+    if not b or len(b) >= limit or b"\0" in b:
+        raise ValueError("zesp: %s %r: 1 to %d bytes, no NUL" % (what, value, limit - 1))
+    return b
+
+
+def _rejections(counts: Any) -> Dict[str, int]:
+    return {_text(lib.zesp_rejection_name(k)): int(counts[k])
+            for k in range(lib.ZESP_REJ_COUNT)}
+
+
+def _lifetime(dst: Any, value: Optional[Lifetime]) -> None:
+    if value is not None:
+        dst.seconds, dst.messages, dst.bytes = value.seconds, value.messages, value.bytes
+
+
+def _opts(capacity: int, policies: int, mode: int, max_message: int,
+          max_replay_window: int, acquire_timeout: float) -> Any:
+    o = ffi.new("zesp_sad_opts *")
+    o.capacity, o.policies, o.mode = capacity, policies, mode
+    o.max_message, o.max_replay_window = max_message, max_replay_window
+    o.acquire_timeout_ms = int(acquire_timeout * 1000)
+    return o
+
+
+class SAD:
+    """An SA database: the host's shared one (SAD.open) or a private one in
+    this process (SAD.private).  Thread-safe; use it as a context manager
+    or close() it.
+
+    Send on a policy name with send(), receive with recv() on the policy
+    you expect the message under.
+    """
+
+    __slots__ = ("_sad", "_names", "_acquire", "__weakref__")
+
+    def __init__(self, sad: Any) -> None:
+        """Own sad, a zesp_sad * (use SAD.open or SAD.private)."""
+        if sad == ffi.NULL:
+            raise last_error()
+        self._sad = ffi.gc(sad, lib.zesp_sad_free)
+        self._names: Dict[Any, Any] = {}
+        self._acquire = 0.0
+
+    @classmethod
+    def open(cls, path: Optional[Union[str, os.PathLike]] = None, *,
+             create: bool = False, own_windows: bool = False,
+             group: bool = False, capacity: int = 0, policies: int = 0,
+             mode: int = 0, max_message: int = 0, max_replay_window: int = 0,
+             acquire_timeout: float = 0.0) -> "SAD":
+        """Map the host's shared SAD: path, else $ZESP_SAD, else the
+        default path (zesp_sad_open).  create: make it if missing (the
+        sizes and mode apply then).  own_windows: keep this process's own
+        replay windows (a subscriber among several on the host).  group:
+        accept a SAD its group may use.  The file is used only if it is
+        provably ours (zesp.SADTrustError otherwise).
+        acquire_timeout: seconds a send on a policy with no SA yet waits
+        for the key daemon (0: fail at once with zesp.AcquireError).
+        """
+        flags = ((lib.ZESP_SAD_CREATE if create else 0) |
+                 (lib.ZESP_SAD_OWN_WINDOWS if own_windows else 0) |
+                 (lib.ZESP_SAD_GROUP if group else 0))
+        opts = _opts(capacity, policies, mode, max_message, max_replay_window,
+                     acquire_timeout)
+        p = os.fsencode(path) if path is not None else ffi.NULL
+        sad = cls(lib.zesp_sad_open(p, flags, opts))
+        if acquire_timeout:
+            sad.acquire_timeout = acquire_timeout
+        return sad
+
+    @classmethod
+    def private(cls, *, capacity: int = 0, policies: int = 0,
+                max_message: int = 0, max_replay_window: int = 0,
+                acquire_timeout: float = 0.0) -> "SAD":
+        """A SAD in this process only (zesp_sad_new): for one program
+        keyed by hand, and for tests."""
+        return cls(lib.zesp_sad_new(_opts(capacity, policies, 0, max_message,
+                                          max_replay_window, acquire_timeout)))
+
+    # -- life
+    def close(self) -> None:
+        """Unmap the SAD (the shared file stays), once no other thread
+        is sending or receiving through it.  Safe to call twice."""
+        if self._sad is not None:
+            ffi.release(self._sad)
+            self._sad = None
+
+    @property
+    def closed(self) -> bool:
+        return self._sad is None
+
+    def __enter__(self) -> "SAD":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _live(self) -> Any:
+        if self._sad is None:
+            raise ValueError("zesp: SAD closed")
+        return self._sad
+
+    def _check(self, rc: int, detail: Optional[str] = None) -> None:
+        if rc != 0:
+            raise last_error(detail)
+
+    @property
+    def path(self) -> str:
+        """The shared file's path; "" for a private SAD."""
+        return _text(lib.zesp_sad_path(self._live()))
+
+    @property
+    def acquire_timeout(self) -> float:
+        """Seconds a send on a policy with no SA yet waits for the key
+        daemon to install one (0: zesp.AcquireError at once)."""
+        return self._acquire
+
+    @acquire_timeout.setter
+    def acquire_timeout(self, seconds: float) -> None:
+        lib.zesp_sad_set_acquire_timeout(self._live(), int(seconds * 1000))
+        self._acquire = seconds
+
+    # -- configuration and SAs
+    def load(self, path: Union[str, os.PathLike]) -> None:
+        """Install the SAs and policies of a YAML file
+        (doc/configuration.md), wholly or not at all; zesp.ConfigError
+        says FILE:LINE:COLUMN: FIELD: what."""
+        err = ffi.new("char[512]")
+        if lib.zesp_config_load(self._live(), os.fsencode(path), err, 512) != 0:
+            raise last_error(_text(err) or None)
+
+    @staticmethod
+    def check_config(path: Union[str, os.PathLike]) -> None:
+        """Check a YAML file without installing it (zesp.ConfigError)."""
+        err = ffi.new("char[512]")
+        if lib.zesp_config_check(os.fsencode(path), err, 512) != 0:
+            raise last_error(_text(err) or None)
+
+    def add_sa(self, spi: int, direction: str, key: bytes, *,
+               transform: str = "chacha20-poly1305", peer: str = "",
+               replay_window: int = 0, esn: bool = True, next_seq: int = 0,
+               soft: Optional[Lifetime] = None,
+               hard: Optional[Lifetime] = None, group: bool = False,
+               sender_id: int = 0, sign_key: Optional[bytes] = None) -> None:
+        """Install an SA by hand (zesp_sa_add).  key: the 36-byte KEYMAT
+        (key, then salt).  group: a group SA, sender_id this host's (out)
+        or the sender's (in); sign_key: Ed25519 secret key (64 bytes, out)
+        or public key (32 bytes, in) for a signed group."""
+        p = ffi.new("zesp_sa_params *")
+        try:
+            p.spi, p.direction = spi, _DIRECTIONS[direction]
+            p.transform = TRANSFORMS[transform]
+        except KeyError as e:
+            raise ValueError("zesp: unknown %s" % e) from None
+        if len(key) != lib.ZESP_KEYBYTES:
+            raise ValueError("zesp: key: %d bytes wanted" % lib.ZESP_KEYBYTES)
+        p.flags = ((0 if esn else lib.ZESP_SA_NO_ESN) |
+                   (lib.ZESP_SA_GROUP if group else 0) |
+                   (lib.ZESP_SA_SIGNED if sign_key else 0))
+        p.replay_window, p.next_seq, p.sender_id = replay_window, next_seq, sender_id
+        _lifetime(p.soft, soft)
+        _lifetime(p.hard, hard)
+        ffi.memmove(p.key, key, len(key))
+        if peer:
+            ffi.memmove(p.peer, _name(peer, "peer", lib.ZESP_PEER_MAX), len(peer.encode()))
+        if sign_key:
+            if len(sign_key) > lib.ZESP_SIGN_SECRETBYTES:
+                raise ValueError("zesp: sign_key too long")
+            ffi.memmove(p.sign_key, sign_key, len(sign_key))
+        try:
+            self._check(lib.zesp_sa_add(self._live(), p))
+        finally:
+            ffi.memmove(p.key, bytes(lib.ZESP_KEYBYTES), lib.ZESP_KEYBYTES)
+            ffi.memmove(p.sign_key, bytes(lib.ZESP_SIGN_SECRETBYTES),
+                        lib.ZESP_SIGN_SECRETBYTES)
+
+    def delete_sa(self, spi: int, direction: str) -> None:
+        """Remove an SA (a group SA with every sender's window)."""
+        self._check(lib.zesp_sa_del(self._live(), spi, _DIRECTIONS[direction]))
+
+    def sa(self, spi: int, direction: str, sender_id: Optional[int] = None) -> SAInfo:
+        """What the SAD says of an SA (a group inbound SA: of one sender's
+        window; by default the lowest Sender ID's)."""
+        info = ffi.new("zesp_sa_info *")
+        d = _DIRECTIONS[direction]
+        if sender_id is None:
+            rc = lib.zesp_sa_info_get(self._live(), spi, d, info)
+        else:
+            rc = lib.zesp_sa_info_get_sender(self._live(), spi, d, sender_id, info)
+        self._check(rc)
+        s = info.stats
+        names = {v: k for k, v in TRANSFORMS.items()}
+        return SAInfo(
+            spi=info.spi, direction=direction,
+            transform=names.get(info.transform, str(info.transform)),
+            group=bool(info.flags & lib.ZESP_SA_GROUP),
+            signed=bool(info.flags & lib.ZESP_SA_SIGNED),
+            esn=not info.flags & lib.ZESP_SA_NO_ESN,
+            replay_window=info.replay_window, seq=info.seq,
+            created=info.created, soft_expired=bool(info.soft_expired),
+            hard_expired=bool(info.hard_expired),
+            soft=Lifetime(info.soft.seconds, info.soft.messages, info.soft.bytes),
+            hard=Lifetime(info.hard.seconds, info.hard.messages, info.hard.bytes),
+            messages=s.messages, bytes=s.bytes,
+            rejected={"malformed": s.rejected_malformed,
+                      "replay": s.rejected_replay, "old": s.rejected_old,
+                      "icv": s.rejected_icv, "expired": s.rejected_expired,
+                      "binding": s.rejected_binding,
+                      "toobig": s.rejected_toobig,
+                      "signature": s.rejected_signature,
+                      "policy": s.rejected_policy},
+            peer=_text(info.peer), sender_id=info.sender_id)
+
+    def set_policy(self, name: str, *, out: int = 0,
+                   inbound: Sequence[int] = (), peer: str = "") -> None:
+        """Create or replace a policy: out, the SPI sent on (0: none yet);
+        inbound, the SPIs accepted for it (up to 4)."""
+        if len(inbound) > lib.ZESP_POLICY_IN_MAX:
+            raise ValueError("zesp: at most %d inbound SAs per policy"
+                             % lib.ZESP_POLICY_IN_MAX)
+        p = ffi.new("zesp_policy *")
+        n = _name(name, "policy", lib.ZESP_NAME_MAX)
+        ffi.memmove(p.name, n, len(n))
+        if peer:
+            b = _name(peer, "peer", lib.ZESP_PEER_MAX)
+            ffi.memmove(p.peer, b, len(b))
+        p.out_spi = out
+        for i, spi in enumerate(inbound):
+            p.in_spi[i] = spi
+        self._check(lib.zesp_policy_set(self._live(), p))
+
+    def policy(self, name: str) -> Policy:
+        """A policy by name (zesp.NoPolicyError if none)."""
+        p = ffi.new("zesp_policy *")
+        self._check(lib.zesp_policy_get(self._live(), _name(name, "policy", lib.ZESP_NAME_MAX), p))
+        return Policy(name=_text(p.name), peer=_text(p.peer), out=p.out_spi,
+                      inbound=tuple(s for s in p.in_spi if s),
+                      rejected=_rejections(p.rejected))
+
+    def delete_policy(self, name: str) -> None:
+        self._check(lib.zesp_policy_del(self._live(), _name(name, "policy", lib.ZESP_NAME_MAX)))
+
+    def stats(self) -> SADStats:
+        s = ffi.new("zesp_sad_stats *")
+        self._check(lib.zesp_sad_stats_get(self._live(), s))
+        return SADStats(sas=s.sas, capacity=s.capacity, repairs=s.repairs,
+                        keys_locked=bool(s.keys_locked),
+                        rejected=_rejections(s.rejected))
+
+    def expire(self) -> int:
+        """Remove SAs past a hard lifetime; how many."""
+        n = lib.zesp_sad_expire(self._live())
+        if n < 0:
+            raise last_error()
+        return n
+
+    def flush(self) -> None:
+        """Remove every SA and policy."""
+        self._check(lib.zesp_sad_flush(self._live()))
+
+    def verify(self) -> None:
+        """Check (and repair) the SAD's slots and index."""
+        self._check(lib.zesp_sad_verify(self._live()))
+
+    # -- messages
+    def _policy(self, policy: Any, unchecked_ok: bool = True) -> Any:
+        """policy as C wants it, remembered: a message costs no encoding."""
+        c = self._names.get(policy)
+        if c is None or not unchecked_ok:
+            if policy is UNCHECKED and not unchecked_ok:
+                raise TypeError("zesp: send on a policy name; "
+                                "zesp.UNCHECKED is for receiving")
+            if policy is UNCHECKED:
+                c = ffi.NULL
+            elif isinstance(policy, str):
+                c = _name(policy, "policy", lib.ZESP_NAME_MAX)
+            else:
+                raise TypeError("zesp: policy: a str, or zesp.UNCHECKED")
+            if len(self._names) < 4096:
+                self._names[policy] = c
+        return c
+
+    def send(self, socket: Socket, policy: Optional[str] = None, *,
+             spi: Optional[int] = None, clear: Frames = (),
+             body: Frames = (), envelope: Frames = (),
+             dontwait: bool = False) -> None:
+        """Send one protected message on policy (its current outbound SA)
+        or on the SA of spi: envelope frames as they are (a ROUTER's
+        routing id), clear frames authenticated (readable by brokers:
+        service name, topic), body frames encrypted.  Each of clear, body,
+        envelope is a buffer or a sequence of buffers (bytes, bytearray,
+        memoryview, numpy arrays...: read where they are, not copied).
+
+        With no SA on the policy yet, the key daemon is asked for one and
+        this waits up to the SAD's acquire_timeout, then raises
+        zesp.AcquireError.  dontwait: zesp.Again instead of blocking.
+        """
+        try:
+            h = socket.underlying
+            is_async = _classes[type(socket)]
+        except (AttributeError, KeyError):
+            h, is_async = _socket.resolve(socket)
+        if is_async and not dontwait:
+            raise TypeError("zesp: send on a zmq.asyncio socket could block "
+                            "the event loop: use await sad.asend(...)")
+        if policy is not None:
+            pol, spi = self._names.get(policy) or self._policy(policy, False), 0
+        elif spi is not None:
+            pol = ffi.NULL
+        else:
+            raise TypeError("zesp: send: give a policy or an spi")
+        # The usual messages, one body frame of bytes and at most one clear
+        # frame of bytes, go as they are: no frame array.
+        b = body[0] if type(body) is list and len(body) == 1 else body
+        if type(b) is bytes and not envelope:
+            if not clear:
+                try:
+                    rc = _send_body(self._sad, pol, spi, h, b, len(b),
+                                    1 if dontwait else 0)
+                except TypeError:
+                    self._live()
+                    raise
+                if rc:
+                    self._raise()
+                return
+            c = clear[0] if type(clear) is list and len(clear) == 1 else clear
+            if type(c) is bytes:
+                try:
+                    rc = _send1(self._sad, pol, spi, h, c, len(c), 1, b,
+                                len(b), 1 if dontwait else 0)
+                except TypeError:
+                    self._live()
+                    raise
+                if rc:
+                    self._raise()
+                return
+        self._send_frames(pol, spi, h, envelope, clear, body,
+                          1 if dontwait else 0)
+
+    def _send_frames(self, pol: Any, spi: int, h: int, envelope: Frames,
+                     clear: Frames, body: Frames, flags: int) -> None:
+        groups = [_as_frames(envelope), _as_frames(clear), _as_frames(body)]
+        n = sum(len(g) for g in groups)
+        frames = ffi.new("zesp_frame[]", max(n, 1))
+        keep = []
+        i = 0
+        for g in groups:
+            for obj in g:
+                data = ffi.from_buffer(obj)
+                keep.append(data)
+                frames[i].data, frames[i].size = data, len(data)
+                i += 1
+        rc = lib.zesp_py_send(self._live(), pol, spi, h, frames,
+                              len(groups[0]), len(groups[1]), len(groups[2]),
+                              flags)
+        if rc:
+            self._raise()
+
+    def _raise(self) -> None:
+        code = ffi.errno
+        self._live()
+        raise error(code)
+
+    def recv(self, socket: Socket, policy: Union[str, _Unchecked], *,
+             dontwait: bool = False) -> Message:
+        """Receive one message and verify it, accepting it only under an
+        inbound SA that serves ``policy`` (zesp_recv_policy).
+
+        The policy is required, and that is deliberate: a host's SAD holds
+        the SAs of every peer, group and service it talks to, and RFC 4301
+        (5.2) has a receiver check that a packet came under an SA of the
+        policy it expects.  Without that check, any peer or group member
+        that holds an SA to this host, for anything, could deliver messages
+        to this socket that it would accept as authentic.  Naming the
+        policy refuses those (zesp.PolicyError) before decrypting.  Pass
+        zesp.UNCHECKED to accept any inbound SA of the SAD, only for a SAD
+        that holds this socket's SAs alone.
+
+        A refused message (zesp.IntegrityError, zesp.ReplayError,
+        zesp.PolicyError, ...) has been read and counted; the next recv
+        reads the next.  dontwait, or the socket's RCVTIMEO passing:
+        zesp.Again.  For zmq.asyncio sockets use ``await arecv()``.
+        """
+        try:
+            h = socket.underlying
+            is_async = _classes[type(socket)]
+        except (AttributeError, KeyError):
+            h, is_async = _socket.resolve(socket)
+        if is_async and not dontwait:
+            raise TypeError("zesp: recv on a zmq.asyncio socket would block "
+                            "the event loop: use await sad.arecv(...)")
+        pol = self._names.get(policy)
+        if pol is None:
+            pol = self._policy(policy)
+        while True:
+            try:
+                rx = _recv(self._sad, pol, h, 1 if dontwait else 0)
+            except TypeError:
+                self._live()
+                raise
+            m = rx.msg
+            if m:
+                msg = _new(Message)
+                msg._msg = _gc(m, _release)
+                msg.policy = policy if pol else None
+                # One small body frame, the usual, is copied at once: its
+                # bytes cost less than a view of shared memory.
+                n = rx.size
+                if rx.count == 1 and n < COPY_THRESHOLD:
+                    msg.body = [memoryview(_unpack(rx.data, n))]
+                else:
+                    msg.body = body_of(msg._msg)
+                return msg
+            code = ffi.errno
+            if code != _errno.EINTR:
+                self._live()
+                raise error(code)
+            # A signal: its Python handler runs now (KeyboardInterrupt).
+
+    async def arecv(self, socket: Socket, policy: Union[str, _Unchecked], *,
+                    timeout: Optional[float] = None) -> Message:
+        """recv for zmq.asyncio sockets: waits without blocking the event
+        loop, then receives with ZESP_DONTWAIT.  timeout (seconds):
+        zesp.Again after that long without a message."""
+        import zmq
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        while True:
+            try:
+                return self.recv(socket, policy, dontwait=True)
+            except Again:
+                pass
+            if not await socket.poll(ms, zmq.POLLIN):
+                raise error(_errno.EAGAIN)
+
+    async def asend(self, socket: Socket, policy: Optional[str] = None, *,
+                    spi: Optional[int] = None, clear: Frames = (),
+                    body: Frames = (), envelope: Frames = (),
+                    timeout: Optional[float] = None) -> None:
+        """send for zmq.asyncio sockets: waits for room without blocking
+        the event loop.  A policy with no SA fails at once
+        (zesp.AcquireError): the loop is never held for the key daemon."""
+        import zmq
+        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        while True:
+            try:
+                return self.send(socket, policy, spi=spi, clear=clear,
+                                 body=body, envelope=envelope, dontwait=True)
+            except Again:
+                pass
+            if not await socket.poll(ms, zmq.POLLOUT):
+                raise error(_errno.EAGAIN)
+
+    def __repr__(self) -> str:
+        if self._sad is None:
+            return "<zesp.SAD closed>"
+        return "<zesp.SAD %s>" % (self.path or "private")
+
+
+_SEQUENCES = (list, tuple)
+
+
+def _as_frames(frames: Frames) -> Sequence[Buffer]:
+    """A buffer is one frame; a list or tuple of buffers, several."""
+    if isinstance(frames, _SEQUENCES):
+        return frames
+    return [frames]
