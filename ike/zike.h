@@ -111,6 +111,8 @@ const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
                                              const uint8_t *id, size_t len);
 const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
                                        const char *name);
+/* Is policy one of the peer's policies? */
+bool zike_conf_serves(const struct zike_peer *peer, const char *policy);
 
 /* Logging to stderr with levels (syslog's numbers). */
 void zike_log(int level, const char *fmt, ...)

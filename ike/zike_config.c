@@ -434,3 +434,11 @@ const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
             return &conf->peers[i];
     return NULL;
 }
+
+bool zike_conf_serves(const struct zike_peer *peer, const char *policy)
+{
+    for (size_t i = 0; i < peer->npolicies; i++)
+        if (strcmp(peer->policies[i], policy) == 0)
+            return true;
+    return false;
+}
