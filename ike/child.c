@@ -60,18 +60,21 @@ void w_child_tail(struct ike_writer *w, const char *policy,
                  strlen(policy));
 }
 
+static int keymat_of(uint8_t keymat[2 * ZESP_KEYBYTES],
+                     const struct ike_sa *sa, const struct keymat_in *k)
+{
+    return ike_child_keymat(keymat, 2 * ZESP_KEYBYTES, sa->keys->sk_d,
+                            k->shared, k->ni, k->ni_len, k->nr, k->nr_len);
+}
+
 /* Responder side of a child SA (IKE_AUTH or CREATE_CHILD_SA): choose,
  * install the inbound SA, write SA (and the tail) into w; the outbound SA
  * is installed now and carries the policy once the initiator is seen to
- * use the new SA, or after a short delay.  keymat_shared: the new DH
- * secret of a CREATE_CHILD_SA, NULL in IKE_AUTH. */
+ * use the new SA, or after a short delay. */
 struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                const struct zike_peer *peer,
-                               const struct ike_message *m,
-                               const char *policy,
-                               const uint8_t *shared,
-                               const uint8_t *ni, size_t ni_len,
-                               const uint8_t *nr, size_t nr_len,
+                               const struct ike_message *m, const char *policy,
+                               const struct keymat_in *k,
                                struct ike_writer *w, uint16_t *fail)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
@@ -97,8 +100,7 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
         return NULL;
     }
     spi_in = zike_new_spi(z);
-    if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
-                         ni_len, nr, nr_len) != 0 ||
+    if (keymat_of(keymat, sa, k) != 0 ||
         (c = child_install(z, sa, policy, spi_in, spi_out,
                            peer->esp_transform, esn, keymat, false,
                            false)) == NULL) {
@@ -121,7 +123,7 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     }
     put32(spi, spi_in);
     ike_proposal(&chosen, (uint16_t)peer->esp_transform, spi, 4,
-                 IKE_PROTO_ESP, true, esn, shared != NULL);
+                 IKE_PROTO_ESP, true, esn, k->shared != NULL);
     chosen.proposals[0].number = number;
     ike_w_sa(w, &chosen);
     return c;
@@ -132,10 +134,7 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct zike_peer *peer,
                                 const struct ike_message *m,
                                 const char *policy, uint32_t spi_in,
-                                const uint8_t *shared,
-                                const uint8_t *ni, size_t ni_len,
-                                const uint8_t *nr, size_t nr_len,
-                                bool *collided)
+                                const struct keymat_in *k, bool *collided)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
     struct ike_sa_payload got;
@@ -154,8 +153,7 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     }
     if ((*collided = child_spi_out_taken(z, sa, spi_out)))
         return NULL;
-    if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
-                         ni_len, nr, nr_len) != 0) {
+    if (keymat_of(keymat, sa, k) != 0) {
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
     }

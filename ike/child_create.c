@@ -70,6 +70,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     char policy[ZESP_NAME_MAX];
     struct child_sa *old = NULL, *c;
     uint16_t fail = 0;
+    struct keymat_in k;
 
     ike_w_init_chain(&w, chain, sizeof chain);
     if (peer != NULL && pn != NULL && pke == NULL) {
@@ -125,8 +126,8 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
         goto reply;
     }
-    c = child_respond(z, sa, peer, m, policy, shared, ni, ni_len, nr,
-                      sizeof nr, &w, &fail);
+    k = (struct keymat_in){ shared, ni, nr, ni_len, sizeof nr };
+    c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
     if (c == NULL) {
         ike_w_notify(&w, IKE_PROTO_ESP, fail, NULL, 0, NULL, 0);
         goto reply;
@@ -159,6 +160,7 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     size_t nr_len;
     struct child_sa *c;
     bool collided = false;
+    struct keymat_in k;
 
     r->kind = REQ_NONE;
     if (peer == NULL)
@@ -181,8 +183,8 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         return;
     }
-    c = child_complete(z, sa, peer, m, r->policy, r->spi_in, shared,
-                       r->nonce, sizeof r->nonce, nr, nr_len, &collided);
+    k = (struct keymat_in){ shared, r->nonce, nr, sizeof r->nonce, nr_len };
+    c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &collided);
     sodium_memzero(shared, sizeof shared);
     if (c == NULL && collided) {
         child_delete_request(z, sa, r->spi_in);

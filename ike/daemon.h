@@ -224,7 +224,7 @@ int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
 void ike_sa_header(struct ike_header *h, const struct ike_sa *sa,
                    uint8_t exchange, bool response, uint32_t mid);
 uint8_t *ike_dup(const uint8_t *b, size_t len);
-void ike_retransmit(struct zike *z, struct ike_sa *sa);
+bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
 
 /* ike_sa_state.c: established, deleted, dead */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
@@ -272,22 +272,24 @@ bool pick_child(const struct zike_peer *peer,
 /* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
 bool child_policy(const struct zike_peer *peer,
                   const struct ike_message *m, char *policy);
+/* What a child SA's KEYMAT is made of (RFC 7296 2.17): the exchange's
+ * nonces, and the new X25519 secret of a CREATE_CHILD_SA (NULL in
+ * IKE_AUTH). */
+struct keymat_in {
+    const uint8_t *shared;
+    const uint8_t *ni, *nr;
+    size_t ni_len, nr_len;
+};
 struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                const struct zike_peer *peer,
-                               const struct ike_message *m,
-                               const char *policy,
-                               const uint8_t *shared,
-                               const uint8_t *ni, size_t ni_len,
-                               const uint8_t *nr, size_t nr_len,
+                               const struct ike_message *m, const char *policy,
+                               const struct keymat_in *k,
                                struct ike_writer *w, uint16_t *fail);
 struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct zike_peer *peer,
                                 const struct ike_message *m,
                                 const char *policy, uint32_t spi_in,
-                                const uint8_t *shared,
-                                const uint8_t *ni, size_t ni_len,
-                                const uint8_t *nr, size_t nr_len,
-                                bool *collided);
+                                const struct keymat_in *k, bool *collided);
 void w_child_tail(struct ike_writer *w, const char *policy,
                   const struct ike_message *req);
 int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in);
@@ -303,13 +305,12 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
 void ike_init_request(struct zike *z, const struct route *from,
                       const uint8_t *buf, size_t len,
                       const struct ike_message *m);
-void ike_init_response(struct zike *z, struct ike_sa *sa,
+bool ike_init_response(struct zike *z, struct ike_sa *sa,
                        const uint8_t *buf, size_t len,
-                       const struct ike_message *m);
+                       const struct ike_message *m);      /* true: keys */
 
 /* ike_auth.c: IKE_AUTH */
-void ike_auth_start(struct zike *z, struct ike_sa *sa,
-                    const struct zike_peer *peer);
+void ike_auth_start(struct zike *z, struct ike_sa *sa);
 void ike_auth_request(struct zike *z, struct ike_sa *sa,
                       const struct route *from, const struct ike_message *m);
 void ike_auth_response(struct zike *z, struct ike_sa *sa,

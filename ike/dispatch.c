@@ -154,10 +154,12 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     }
     if (m.hdr.exchange == IKE_SA_INIT) {
         if (sa->state == IKE_ST_INIT_SENT && sa->initiator &&
-            m.hdr.message_id == 0 && sa->req.kind == REQ_INIT)
-            ike_init_response(z, sa, buf, len, &m);
-        else
+            m.hdr.message_id == 0 && sa->req.kind == REQ_INIT) {
+            if (ike_init_response(z, sa, buf, len, &m))
+                ike_auth_start(z, sa);
+        } else {
             ike_drop(z, IKE_DROP_UNEXPECTED, sa, &m);
+        }
         return;
     }
     if ((why = check_header(z, sa, &m, from, &answered)) != IKE_DROP_REASONS) {

@@ -81,14 +81,17 @@ static bool id_is(const struct ike_id *id, const char *want)
            memcmp(id->data, want, id->len) == 0;
 }
 
-void ike_auth_start(struct zike *z, struct ike_sa *sa,
-                    const struct zike_peer *peer)
+/* Initiator: the IKE_AUTH request, once IKE_SA_INIT gave the keys. */
+void ike_auth_start(struct zike *z, struct ike_sa *sa)
 {
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
     uint8_t chain[4096], auth[IKE_AUTH_MAX], idb[4 + IKE_ID_MAX];
     struct ike_writer w;
     size_t len, auth_len, id_len = strlen(z->conf.id);
     uint8_t method;
 
+    if (peer == NULL)
+        return;
     idb[0] = IKE_ID_FQDN;
     memset(idb + 1, 0, 3);
     memcpy(idb + 4, z->conf.id, id_len);
@@ -128,6 +131,8 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     char policy[ZESP_NAME_MAX];
     uint16_t fail = 0;
     struct child_sa *c;
+    const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
+                                 sa->nr_len };
 
     if (pid == NULL || pauth == NULL || ike_parse_id(pid, &id) != IKE_OK) {
         zike_log(LOG_NOTICE, "IKE_AUTH: no identity or AUTH payload");
@@ -180,8 +185,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     fail = IKE_N_TS_UNACCEPTABLE;
     if (child_policy(peer, m, policy)) {
         child_adopt_orphans(z, sa, policy);
-        c = child_respond(z, sa, peer, m, policy, NULL, sa->ni, sa->ni_len,
-                          sa->nr, sa->nr_len, &w, &fail);
+        c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
     }
     if (c != NULL) {
         w_child_tail(&w, policy, m);
@@ -215,6 +219,8 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
     bool collided = false;
+    const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
+                                 sa->nr_len };
 
     sa->req.kind = REQ_NONE;
     if (peer == NULL)
@@ -252,8 +258,7 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
     if (sa->auth_policy[0] == '\0')
         return;                           /* childless (RFC 6023) */
     child_adopt_orphans(z, sa, sa->auth_policy);
-    c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in,
-                       NULL, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
+    c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in, &k,
                        &collided);
     if (c != NULL) {
         child_activate(z, sa, c);

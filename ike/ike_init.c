@@ -279,7 +279,9 @@ void ike_init_request(struct zike *z, const struct route *from,
     }
 }
 
-void ike_init_response(struct zike *z, struct ike_sa *sa,
+/* The responder's answer: true once the IKE SA has its keys, for IKE_AUTH
+ * to begin. */
+bool ike_init_response(struct zike *z, struct ike_sa *sa,
                        const uint8_t *buf, size_t len,
                        const struct ike_message *m)
 {
@@ -296,20 +298,20 @@ void ike_init_response(struct zike *z, struct ike_sa *sa,
     uint16_t err;
 
     if (peer == NULL)
-        return;
+        return false;
     if (ike_find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
         n.len <= sizeof sa->cookie && sa->cookie_len == 0) {
         memcpy(sa->cookie, n.data, n.len);
         sa->cookie_len = n.len;
         zike_log(LOG_INFO, "peer %s: answering its cookie", peer->name);
         send_init(z, sa, peer);
-        return;
+        return false;
     }
     if ((err = ike_error_notify(m)) != 0) {
         zike_log(LOG_WARNING, "peer %s: IKE_SA_INIT refused (notify %u)",
                  peer->name, err);
         ike_sa_dead(z, sa, NULL);
-        return;
+        return false;
     }
     if (psa == NULL || pke == NULL || pn == NULL ||
         ike_parse_sa(psa, &got) != IKE_OK || got.nproposals != 1 ||
@@ -318,7 +320,7 @@ void ike_init_response(struct zike *z, struct ike_sa *sa,
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK) {
         ike_sa_dead(z, sa, "IKE_SA_INIT response unacceptable");
-        return;
+        return false;
     }
     memcpy(sa->spi_r, m->hdr.spi_r, 8);
     memcpy(sa->nr, nr, nr_len);
@@ -326,10 +328,10 @@ void ike_init_response(struct zike *z, struct ike_sa *sa,
     if (derive(sa, peer->ike_encr, ke.data, ke.len) != 0 ||
         (sa->msg2 = ike_dup(buf, len)) == NULL) {
         ike_sa_dead(z, sa, "key exchange failed");
-        return;
+        return false;
     }
     sa->msg2_len = len;
     capture_keys(sa->spi_i, sa->spi_r, sa->keys);
     sa->req.kind = REQ_NONE;
-    ike_auth_start(z, sa, peer);
+    return true;
 }

@@ -39,7 +39,8 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
 {
     const struct zike_peer *peer = ike_sa_peer(z, sa);
 
-    ike_retransmit(z, sa);
+    if (!ike_retransmit(z, sa))
+        ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
     if (sa->state == IKE_ST_DEAD)
         return;
     if (sa->state == IKE_ST_HALF_OPEN && z->now - sa->created > HALF_OPEN_MS) {

@@ -159,15 +159,17 @@ static const char *route_name(struct zike *z, const struct ike_sa *sa)
     return "its connection to our listen endpoint";
 }
 
-void ike_retransmit(struct zike *z, struct ike_sa *sa)
+/* Send the request in flight again when its time has come; false once
+ * it has been sent too often: the peer is not answering. */
+bool ike_retransmit(struct zike *z, struct ike_sa *sa)
 {
     struct request *r = &sa->req;
 
     if (r->kind == REQ_NONE || z->now < r->resend_at)
-        return;
+        return true;
     if (r->buf == NULL) {              /* never sent: nothing to repeat */
         r->kind = REQ_NONE;
-        return;
+        return true;
     }
     if (++r->tries > z->conf.retransmit_tries) {
         z->stats.dead_peers++;
@@ -176,8 +178,7 @@ void ike_retransmit(struct zike *z, struct ike_sa *sa)
                  req_name(r->kind), r->mid, route_name(z, sa), r->tries,
                  (unsigned long long)(z->now - r->sent_at));
         r->kind = REQ_NONE;
-        ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
-        return;
+        return false;
     }
     z->stats.retransmits++;
     zike_log(LOG_DEBUG, "peer %s: retransmitting %s (message ID %u) to %s, "
@@ -185,4 +186,5 @@ void ike_retransmit(struct zike *z, struct ike_sa *sa)
              route_name(z, sa), r->tries + 1, z->conf.retransmit_tries + 1);
     r->resend_at = z->now + ((uint64_t)z->conf.retransmit_ms << r->tries);
     zike_send(z, &sa->route, r->buf, r->len);
+    return true;
 }
