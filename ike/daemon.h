@@ -268,6 +268,11 @@ void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
 bool pick_child(const struct zike_peer *peer,
                 const struct ike_sa_payload *offer, uint32_t *spi,
                 bool *esn, uint8_t *number);
+const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
+                                    uint16_t *encr);
+const struct ike_proposal *ike_offer(const struct ike_message *m,
+                                     struct ike_sa_payload *sa);
+bool proposal_offers(const struct ike_proposal *p, uint8_t type, uint16_t id);
 
 /* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
 bool child_policy(const struct zike_peer *peer,

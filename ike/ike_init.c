@@ -166,7 +166,7 @@ void ike_init_request(struct zike *z, const struct route *from,
     const uint8_t *ni;
     size_t ni_len;
     uint16_t encr = 0;
-    const struct ike_proposal *pick = NULL;
+    const struct ike_proposal *pick;
     bool cookie_ok = false;
     struct ike_sa *sa;
 
@@ -210,19 +210,7 @@ void ike_init_request(struct zike *z, const struct route *from,
         respond_plain_notify(z, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
         return;
     }
-    for (size_t i = 0; i < offer.nproposals && pick == NULL; i++) {
-        bool esn;
-        static const uint16_t ours[] = { IKE_ENCR_CHACHA20_POLY1305,
-                                         IKE_ENCR_AES_GCM_16 };
-        for (size_t k = 0; k < 2 && pick == NULL; k++)
-            if (zesp_transform_available(ours[k]) &&
-                proposal_ok(&offer.proposals[i], IKE_PROTO_IKE, ours[k],
-                            false, &esn)) {
-                pick = &offer.proposals[i];
-                encr = ours[k];
-            }
-    }
-    if (pick == NULL) {
+    if ((pick = pick_ike(&offer, &encr)) == NULL) {
         zike_log(LOG_NOTICE, "IKE_SA_INIT: no acceptable proposal");
         respond_plain_notify(z, from, m, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
         return;

@@ -84,8 +84,8 @@ bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
     return encr_ok && p->spi_size == 4;
 }
 
-/* The child part of a request (IKE_AUTH or CREATE_CHILD_SA): SA, TSi,
- * TSr, policy.  Writes into w. */
+/* The SA payload of a child SA request (IKE_AUTH or CREATE_CHILD_SA);
+ * w_child_tail (child.c) writes the rest. */
 void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
                      uint32_t spi_in, bool pfs)
 {
@@ -110,5 +110,52 @@ bool pick_child(const struct zike_peer *peer,
             *number = offer->proposals[i].number;
             return *spi >= 256;
         }
+    return false;
+}
+
+/* Pick the IKE SA's proposal from an offer: the first with an AEAD of
+ * ours that this host runs, ChaCha20-Poly1305 before AES-256-GCM; *encr
+ * gets the AEAD. */
+const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
+                                    uint16_t *encr)
+{
+    const struct ike_proposal *pick = NULL;
+
+    for (size_t i = 0; i < offer->nproposals && pick == NULL; i++) {
+        bool esn;
+        static const uint16_t ours[] = { IKE_ENCR_CHACHA20_POLY1305,
+                                         IKE_ENCR_AES_GCM_16 };
+        for (size_t k = 0; k < 2 && pick == NULL; k++)
+            if (zesp_transform_available(ours[k]) &&
+                proposal_ok(&offer->proposals[i], IKE_PROTO_IKE, ours[k],
+                            false, &esn)) {
+                pick = &offer->proposals[i];
+                *encr = ours[k];
+            }
+    }
+    return pick;
+}
+
+/* The IKE proposal of a CREATE_CHILD_SA (an IKE SA rekey), or NULL (a
+ * child SA). */
+const struct ike_proposal *ike_offer(const struct ike_message *m,
+                                     struct ike_sa_payload *sa)
+{
+    const struct ike_payload *p = ike_find(m, IKE_PL_SA);
+
+    if (p == NULL || ike_parse_sa(p, sa) != IKE_OK)
+        return NULL;
+    for (size_t i = 0; i < sa->nproposals; i++)
+        if (sa->proposals[i].protocol == IKE_PROTO_IKE)
+            return &sa->proposals[i];
+    return NULL;
+}
+
+/* Does the proposal offer this transform? */
+bool proposal_offers(const struct ike_proposal *p, uint8_t type, uint16_t id)
+{
+    for (size_t i = 0; i < p->ntransforms; i++)
+        if (p->transforms[i].type == type && p->transforms[i].id == id)
+            return true;
     return false;
 }
