@@ -19,10 +19,11 @@ deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
 ike_codec="message writer prf sk auth gsa"
 lib_sources="$(ls "$src"/esp/*.c) $(for f in $ike_codec; do
     echo "$src/ike/$f.c"; done)"
-# The daemon's exchange handlers: every other file of ike/ but its main loop
-# and its control socket, so that a new file is fuzzed as it is added.
+# The daemon's exchange handlers: every other file of ike/ but its main loop,
+# its sockets and its control socket, so that a new file is fuzzed as it is
+# added.
 daemon_sources=$(for f in "$src"/ike/*.c; do
-    case " $ike_codec zike control " in
+    case " $ike_codec zike sockets reload control " in
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)

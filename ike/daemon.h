@@ -371,10 +371,17 @@ int ike_rekey_peer(struct zike *z, const char *peer, bool ike);
 int ike_terminate_peer(struct zike *z, const char *peer);
 void ike_shutdown(struct zike *z);
 
-/* zike.c */
+/* sockets.c: the IKE sockets (the tests and the benchmark have their own
+ * zike_send and zike_route_to: no sockets there) */
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
+void *zike_socket(struct zike *z, int type);
+int zike_open_dealers(struct zike *z);
+void zike_close_dealers(struct zike *z);
+
+/* reload.c: a configuration applied */
+void zike_declare_policies(struct zike *z);
 int zike_reload(struct zike *z);
 
 #endif
