@@ -34,7 +34,8 @@ for target in $targets; do
     extra=""
     case $target in
     ike_exchange) extra=$daemon_sources ;;
-    zike_config) extra="$src/ike/log.c $src/ike/zike_config.c $src/ike/group_config.c" ;;
+    zike_config) extra=$(for f in log conf_load zike_config group_config; do
+        echo "$src/ike/$f.c"; done) ;;
     # A damaged lock or index would make each input wait seconds.
     sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
     esac
