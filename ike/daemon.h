@@ -1,8 +1,9 @@
 /*
  * zike's state: IKE SAs, the child SAs each one keeps in the SAD, and the
- * request each has in flight.  dispatch.c hands each IKE message to the
- * file of its exchange (doc/zike.md 11 lists them); zike.c owns the
- * sockets, the clock, the signals and the control socket.
+ * request each has in flight, and the functions of each file, layer by
+ * layer (doc/zike.md 11): dispatch.c and timers.c know every exchange;
+ * each exchange uses only the dispatcher's interface and the child SA
+ * helpers below it.  zike.c, sockets.c and reload.c are the program.
  */
 #ifndef ZESP_IKE_DAEMON_H
 #define ZESP_IKE_DAEMON_H
@@ -204,7 +205,7 @@ static inline void put32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* ---- The dispatcher's interface: what every exchange uses ------------- */
+/* ---- The dispatcher's interface, for every exchange -------------------- */
 
 /* ike_sa.c: the IKE SAs */
 struct ike_sa *ike_sa_new(struct zike *z, bool initiator);
@@ -231,6 +232,8 @@ void ike_sa_established(struct zike *z, struct ike_sa *sa);
 void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why);
+
+/* ---- What the exchanges share about child SAs ------------------------- */
 
 /* install.c: child SAs in the SAD */
 uint32_t zike_new_spi(struct zike *z);
