@@ -81,6 +81,21 @@ static bool id_is(const struct ike_id *id, const char *want)
            memcmp(id->data, want, id->len) == 0;
 }
 
+/* The peer is who it says: the IKE SA is established, and replaces any
+ * older one with the peer. */
+static void authenticated(struct zike *z, struct ike_sa *sa,
+                          const struct zike_peer *peer)
+{
+    sa->state = IKE_ST_ESTABLISHED;
+    z->stats.ike_established++;
+    ike_sa_established(z, sa);
+    ike_sa_replace_old(z, sa);
+    zike_log(LOG_NOTICE, "peer %s: IKE SA established (%s, %s, %s)",
+             peer->name, sa->initiator ? "initiator" : "responder",
+             zesp_transform_name(sa->keys->aead->id),
+             peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+}
+
 /* Initiator: the IKE_AUTH request, once IKE_SA_INIT gave the keys. */
 void ike_auth_start(struct zike *z, struct ike_sa *sa)
 {
@@ -158,14 +173,8 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
         goto auth_failed;
     }
     sa->route = *from;
-    sa->state = IKE_ST_ESTABLISHED;
     sa->last_heard = z->now;
-    z->stats.ike_established++;
-    ike_sa_established(z, sa);
-    ike_sa_replace_old(z, sa);
-    zike_log(LOG_NOTICE, "peer %s: IKE SA established (responder, %s, %s)",
-             peer->name, zesp_transform_name(sa->keys->aead->id),
-             peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+    authenticated(z, sa, peer);
 
     idb[0] = IKE_ID_FQDN;
     memset(idb + 1, 0, 3);
@@ -248,13 +257,7 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
         ike_sa_dead(z, sa, NULL);
         return;
     }
-    sa->state = IKE_ST_ESTABLISHED;
-    z->stats.ike_established++;
-    ike_sa_established(z, sa);
-    ike_sa_replace_old(z, sa);
-    zike_log(LOG_NOTICE, "peer %s: IKE SA established (initiator, %s, %s)",
-             peer->name, zesp_transform_name(sa->keys->aead->id),
-             peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+    authenticated(z, sa, peer);
     if (sa->auth_policy[0] == '\0')
         return;                           /* childless (RFC 6023) */
     child_adopt_orphans(z, sa, sa->auth_policy);
