@@ -307,6 +307,15 @@ int ike_response_ke(const struct ike_message *m, uint8_t *priv,
 
 /* ---- The exchanges, for the dispatcher (dispatch.c, timers.c) --------- */
 
+/* What an exchange gives the dispatcher: a request of the peer's answered,
+ * the response to a request of its own taken.  Its requests it sends
+ * itself, when the dispatcher's timers say so (a _start function). */
+typedef void exchange_request_fn(struct zike *z, struct ike_sa *sa,
+                                 const struct route *from,
+                                 const struct ike_message *m);
+typedef void exchange_response_fn(struct zike *z, struct ike_sa *sa,
+                                  const struct ike_message *m);
+
 /* ike_init.c: IKE_SA_INIT */
 int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  const char *policy);
@@ -319,42 +328,32 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
 
 /* ike_auth.c: IKE_AUTH */
 void ike_auth_start(struct zike *z, struct ike_sa *sa);
-void ike_auth_request(struct zike *z, struct ike_sa *sa,
-                      const struct route *from, const struct ike_message *m);
-void ike_auth_response(struct zike *z, struct ike_sa *sa,
-                       const struct ike_message *m);
+exchange_request_fn ike_auth_request;
+exchange_response_fn ike_auth_response;
 
 /* child_create.c: CREATE_CHILD_SA for child SAs */
 int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
                        struct child_sa *old);
-void child_create_request(struct zike *z, struct ike_sa *sa,
-                          const struct route *from,
-                          const struct ike_message *m);
-void child_create_response(struct zike *z, struct ike_sa *sa,
-                           const struct ike_message *m);
+exchange_request_fn child_create_request;
+exchange_response_fn child_create_response;
 
 /* ike_rekey.c: CREATE_CHILD_SA rekeying the IKE SA (RFC 7296 1.3.2) */
 int ike_rekey_start(struct zike *z, struct ike_sa *sa);
+/* false: a child SA's CREATE_CHILD_SA, for child_create_request */
 bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                        const struct route *from, const struct ike_message *m);
-void ike_rekey_response(struct zike *z, struct ike_sa *sa,
-                        const struct ike_message *m);
+exchange_response_fn ike_rekey_response;
 
 /* informational.c: DELETE and liveness */
-void informational_request(struct zike *z, struct ike_sa *sa,
-                           const struct route *from,
-                           const struct ike_message *m);
-void informational_response(struct zike *z, struct ike_sa *sa,
-                            const struct ike_message *m);
 int informational_dpd(struct zike *z, struct ike_sa *sa);
+exchange_request_fn informational_request;
+exchange_response_fn informational_response;
 
 /* group.c: G-IKEv2 registration and in-band rekey, both roles */
 int group_sync_conf(struct zike *z);       /* after (re)loading conf */
 void group_free(struct zike *z);
-void group_handle_request(struct zike *z, struct ike_sa *sa,
-                          const struct route *from, const struct ike_message *m);
-void group_handle_response(struct zike *z, struct ike_sa *sa,
-                           const struct ike_message *m);
+exchange_request_fn group_handle_request;
+exchange_response_fn group_handle_response;
 bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
 void group_tick(struct zike *z);
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa);
