@@ -16,11 +16,17 @@ if ! command -v "$cc" > /dev/null 2>&1; then
 fi
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
-lib_sources="$(ls "$src"/esp/*.c) $(for f in message writer prf sk auth gsa; do
+ike_codec="message writer prf sk auth gsa"
+lib_sources="$(ls "$src"/esp/*.c) $(for f in $ike_codec; do
     echo "$src/ike/$f.c"; done)"
-# The daemon's exchange handlers, without its main loop and control socket.
-daemon_sources=$(for f in log zike_config group_config exchange ike_rekey group capture; do
-    echo "$src/ike/$f.c"; done)
+# The daemon's exchange handlers: every other file of ike/ but its main loop,
+# its sockets and its control socket, so that a new file is fuzzed as it is
+# added.
+daemon_sources=$(for f in "$src"/ike/*.c; do
+    case " $ike_codec zike sockets reload control " in
+    *" $(basename "$f" .c) "*) ;;
+    *) echo "$f" ;;
+    esac; done)
 targets="esp_open esp_payload config ike_message ike_exchange sad_attach zike_config"
 
 for target in $targets; do
@@ -28,7 +34,8 @@ for target in $targets; do
     extra=""
     case $target in
     ike_exchange) extra=$daemon_sources ;;
-    zike_config) extra="$src/ike/log.c $src/ike/zike_config.c $src/ike/group_config.c" ;;
+    zike_config) extra=$(for f in log conf_load zike_config group_config; do
+        echo "$src/ike/$f.c"; done) ;;
     # A damaged lock or index would make each input wait seconds.
     sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
     esac

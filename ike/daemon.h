@@ -1,7 +1,9 @@
 /*
  * zike's state: IKE SAs, the child SAs each one keeps in the SAD, and the
- * request each has in flight.  exchange.c runs the exchanges; zike.c owns
- * the sockets, the clock, the signals and the control socket.
+ * request each has in flight, and the functions of each file, layer by
+ * layer (doc/zike.md 11): dispatch.c and timers.c know every exchange;
+ * each exchange uses only the dispatcher's interface and the child SA
+ * helpers below it.  zike.c, sockets.c and reload.c are the program.
  */
 #ifndef ZESP_IKE_DAEMON_H
 #define ZESP_IKE_DAEMON_H
@@ -188,46 +190,170 @@ void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
               const struct ike_message *m);
 const char *ike_drop_name(enum ike_drop why);
 
-/* exchange.c */
-void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
-                size_t len);
-int ike_initiate(struct zike *z, const struct zike_peer *peer,
-                 const char *policy);
-void ike_tick(struct zike *z);
-int ike_rekey_peer(struct zike *z, const char *peer, bool ike);
-int ike_terminate_peer(struct zike *z, const char *peer);
-void ike_shutdown(struct zike *z);
+/* SPIs in payloads: 32-bit big-endian numbers. */
+static inline uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* ---- The dispatcher's interface, for every exchange -------------------- */
+
+/* ike_sa.c: the IKE SAs */
+struct ike_sa *ike_sa_new(struct zike *z, bool initiator);
 void ike_sa_free(struct zike *z, struct ike_sa *sa);
 struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer);
+const struct zike_peer *ike_sa_peer(struct zike *z, const struct ike_sa *sa);
 const char *ike_state_name(enum ike_state s);
 
-/* exchange.c, for ike_rekey.c */
-struct ike_sa *ike_sa_new(struct zike *z, bool initiator);
+/* window.c: requests and responses on an IKE SA (RFC 7296 2.1-2.3) */
 int ike_request(struct zike *z, struct ike_sa *sa, enum req_kind kind,
                 uint8_t exchange, const uint8_t *chain, size_t chain_len);
 void ike_respond(struct zike *z, struct ike_sa *sa, const struct route *to,
                  uint8_t exchange, uint32_t mid, const uint8_t *chain,
                  size_t chain_len);
+int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
+                     size_t len);
+void ike_sa_header(struct ike_header *h, const struct ike_sa *sa,
+                   uint8_t exchange, bool response, uint32_t mid);
+uint8_t *ike_dup(const uint8_t *b, size_t len);
+bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
+
+/* ike_sa_state.c: established, deleted, dead */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
+void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
+void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why);
+
+/* ---- What the exchanges share about child SAs ------------------------- */
+
+/* install.c: child SAs in the SAD */
+uint32_t zike_new_spi(struct zike *z);
+void zike_policy_in(struct zike *z, const char *name, const char *peer,
+                    uint32_t add, uint32_t remove);
+struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
+                               const char *policy, uint32_t spi_in,
+                               uint32_t spi_out, uint32_t transform,
+                               bool esn, const uint8_t *keymat,
+                               bool exchange_initiator, bool in_only);
+void child_activate(struct zike *z, struct ike_sa *sa, struct child_sa *c);
+void child_remove(struct zike *z, struct ike_sa *sa, struct child_sa *c);
+void child_retire_others(struct zike *z, struct ike_sa *sa,
+                         struct child_sa *fresh);
+void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
+                         const char *policy);
+bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
+                         uint32_t spi);
+void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
+                 uint32_t old_spi_in);
+struct child_sa *child_by_in(struct ike_sa *sa, uint32_t spi);
+struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi);
+bool child_live(const struct ike_sa *sa, const char *policy);
+bool child_soft_expired(struct zike *z, const struct child_sa *c);
+bool child_seen_traffic(struct zike *z, const struct child_sa *c);
+
+/* proposals.c: SA payloads offered and accepted (RFC 7296 3.3) */
+void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
+                  const uint8_t *spi, size_t spi_size, uint8_t proto,
+                  bool esn_choice, bool esn, bool pfs);
+bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
+                 uint16_t encr, bool want_esn, bool *esn);
+void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
+                     uint32_t spi_in, bool pfs);
+bool pick_child(const struct zike_peer *peer,
+                const struct ike_sa_payload *offer, uint32_t *spi,
+                bool *esn, uint8_t *number);
+const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
+                                    uint16_t *encr);
+const struct ike_proposal *ike_offer(const struct ike_message *m,
+                                     struct ike_sa_payload *sa);
+bool proposal_offers(const struct ike_proposal *p, uint8_t type, uint16_t id);
+
+/* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
+bool child_policy(const struct zike_peer *peer,
+                  const struct ike_message *m, char *policy);
+/* What a child SA's KEYMAT is made of (RFC 7296 2.17): the exchange's
+ * nonces, and the new X25519 secret of a CREATE_CHILD_SA (NULL in
+ * IKE_AUTH). */
+struct keymat_in {
+    const uint8_t *shared;
+    const uint8_t *ni, *nr;
+    size_t ni_len, nr_len;
+};
+struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
+                               const struct zike_peer *peer,
+                               const struct ike_message *m, const char *policy,
+                               const struct keymat_in *k,
+                               struct ike_writer *w, uint16_t *fail);
+struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
+                                const struct zike_peer *peer,
+                                const struct ike_message *m,
+                                const char *policy, uint32_t spi_in,
+                                const struct keymat_in *k, bool *collided);
+void w_child_tail(struct ike_writer *w, const char *policy,
+                  const struct ike_message *req);
+int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in);
 int ike_response_ke(const struct ike_message *m, uint8_t *priv,
                     uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
                     size_t *nonce_len);
 
-/* ike_rekey.c: rekeying the IKE SA itself (RFC 7296 1.3.2) */
+/* ---- The exchanges, for the dispatcher (dispatch.c, timers.c) --------- */
+
+/* What an exchange gives the dispatcher: a request of the peer's answered,
+ * the response to a request of its own taken.  Its requests it sends
+ * itself, when the dispatcher's timers say so (a _start function). */
+typedef void exchange_request_fn(struct zike *z, struct ike_sa *sa,
+                                 const struct route *from,
+                                 const struct ike_message *m);
+typedef void exchange_response_fn(struct zike *z, struct ike_sa *sa,
+                                  const struct ike_message *m);
+
+/* ike_init.c: IKE_SA_INIT */
+int ike_initiate(struct zike *z, const struct zike_peer *peer,
+                 const char *policy);
+void ike_init_request(struct zike *z, const struct route *from,
+                      const uint8_t *buf, size_t len,
+                      const struct ike_message *m);
+bool ike_init_response(struct zike *z, struct ike_sa *sa,
+                       const uint8_t *buf, size_t len,
+                       const struct ike_message *m);      /* true: keys */
+
+/* ike_auth.c: IKE_AUTH */
+void ike_auth_start(struct zike *z, struct ike_sa *sa);
+exchange_request_fn ike_auth_request;
+exchange_response_fn ike_auth_response;
+
+/* child_create.c: CREATE_CHILD_SA for child SAs */
+int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
+                       struct child_sa *old);
+exchange_request_fn child_create_request;
+exchange_response_fn child_create_response;
+
+/* ike_rekey.c: CREATE_CHILD_SA rekeying the IKE SA (RFC 7296 1.3.2) */
 int ike_rekey_start(struct zike *z, struct ike_sa *sa);
+/* false: a child SA's CREATE_CHILD_SA, for child_create_request */
 bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                        const struct route *from, const struct ike_message *m);
-void ike_rekey_response(struct zike *z, struct ike_sa *sa,
-                        const struct ike_message *m);
+exchange_response_fn ike_rekey_response;
+
+/* informational.c: DELETE and liveness */
+int informational_dpd(struct zike *z, struct ike_sa *sa);
+exchange_request_fn informational_request;
+exchange_response_fn informational_response;
 
 /* group.c: G-IKEv2 registration and in-band rekey, both roles */
 int group_sync_conf(struct zike *z);       /* after (re)loading conf */
 void group_free(struct zike *z);
-void group_handle_request(struct zike *z, struct ike_sa *sa,
-                          const struct route *from, const struct ike_message *m);
-void group_handle_response(struct zike *z, struct ike_sa *sa,
-                           const struct ike_message *m);
+exchange_request_fn group_handle_request;
+exchange_response_fn group_handle_response;
 bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
 void group_tick(struct zike *z);
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa);
@@ -235,15 +361,29 @@ bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);
 int group_rekey(struct zike *z, const char *group);
 
-/* exchange.c, for group.c */
-uint32_t zike_new_spi(struct zike *z);
-void zike_policy_in(struct zike *z, const char *name, const char *peer,
-                    uint32_t add, uint32_t remove);
+/* ---- The daemon's entry points (zike.c, control.c) -------------------- */
 
-/* zike.c */
+/* dispatch.c: an IKE message received */
+void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
+                size_t len);
+
+/* timers.c: every tick, and what zikectl and SIGTERM ask */
+void ike_tick(struct zike *z);
+int ike_rekey_peer(struct zike *z, const char *peer, bool ike);
+int ike_terminate_peer(struct zike *z, const char *peer);
+void ike_shutdown(struct zike *z);
+
+/* sockets.c: the IKE sockets (the tests and the benchmark have their own
+ * zike_send and zike_route_to: no sockets there) */
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
+void *zike_socket(struct zike *z, int type);
+int zike_open_dealers(struct zike *z);
+void zike_close_dealers(struct zike *z);
+
+/* reload.c: a configuration applied */
+void zike_declare_policies(struct zike *z);
 int zike_reload(struct zike *z);
 
 #endif

@@ -15,45 +15,14 @@
 
 #define SUPERSEDED_MS 10000U   /* an old IKE SA waits this long for DELETE */
 
-static const struct ike_proposal *ike_offer(const struct ike_message *m,
-                                            struct ike_sa_payload *sa)
-{
-    const struct ike_payload *p = ike_find(m, IKE_PL_SA);
-
-    if (p == NULL || ike_parse_sa(p, sa) != IKE_OK)
-        return NULL;
-    for (size_t i = 0; i < sa->nproposals; i++)
-        if (sa->proposals[i].protocol == IKE_PROTO_IKE)
-            return &sa->proposals[i];
-    return NULL;
-}
-
-static bool offers(const struct ike_proposal *p, uint8_t type, uint16_t id)
-{
-    for (size_t i = 0; i < p->ntransforms; i++)
-        if (p->transforms[i].type == type && p->transforms[i].id == id)
-            return true;
-    return false;
-}
-
+/* The IKE SA's proposal, with its SPI; the transforms of ike_proposal. */
 static void w_ike_proposal(struct ike_writer *w, uint8_t number,
                            uint16_t encr, const uint8_t spi[8])
 {
     struct ike_sa_payload sa;
-    struct ike_proposal *p = &sa.proposals[0];
 
-    memset(&sa, 0, sizeof sa);
-    sa.nproposals = 1;
-    p->number = number;
-    p->protocol = IKE_PROTO_IKE;
-    p->spi_size = 8;
-    memcpy(p->spi, spi, 8);
-    p->transforms[p->ntransforms++] = (struct ike_transform){
-        IKE_TT_ENCR, encr, (uint16_t)(encr == IKE_ENCR_AES_GCM_16 ? 256 : 0) };
-    p->transforms[p->ntransforms++] =
-        (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
-    p->transforms[p->ntransforms++] =
-        (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
+    ike_proposal(&sa, encr, spi, 8, IKE_PROTO_IKE, false, false, false);
+    sa.proposals[0].number = number;
     ike_w_sa(w, &sa);
 }
 
@@ -116,9 +85,9 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     if (p == NULL)
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
-    if (p->spi_size != 8 || !offers(p, IKE_TT_ENCR, encr) ||
-        !offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
-        !offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || pn == NULL ||
+    if (p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, encr) ||
+        !proposal_offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
+        !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || pn == NULL ||
         pke == NULL || ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         sa->superseded || (n = ike_sa_new(z, false)) == NULL) {

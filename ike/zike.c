@@ -44,76 +44,6 @@ static void on_signal(int sig)
         got_term = 1;
 }
 
-int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
-              size_t len)
-{
-    (void)z;
-    if (to->sock == NULL)
-        return -1;
-    capture_message(buf, len, true);
-    if (to->rid_len &&
-        zmq_send(to->sock, to->rid, to->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return -1;
-    if (zmq_send(to->sock, buf, len, ZMQ_DONTWAIT) < 0) {
-        zike_log(LOG_DEBUG, "send: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    return 0;
-}
-
-struct route zike_route_to(struct zike *z, const struct zike_peer *peer)
-{
-    struct route r;
-
-    memset(&r, 0, sizeof r);
-    for (size_t i = 0; i < z->conf.npeers; i++)
-        if (&z->conf.peers[i] == peer)
-            r.sock = z->dealers[i];
-    return r;
-}
-
-static void *ike_socket(struct zike *z, int type)
-{
-    void *s = zmq_socket(z->ctx, type);
-    int64_t max = IKE_MAX_MESSAGE;
-    int zero = 0, hwm = 1000;
-
-    if (s == NULL)
-        return NULL;
-    /* A peer that sends more than an IKE message's limit is cut off by
-     * libzmq before anything is buffered. */
-    zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof max);
-    zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    return s;
-}
-
-static int open_dealers(struct zike *z)
-{
-    for (size_t i = 0; i < z->conf.npeers; i++) {
-        if (z->conf.peers[i].endpoint[0] == '\0')
-            continue;
-        if ((z->dealers[i] = ike_socket(z, ZMQ_DEALER)) == NULL ||
-            zmq_connect(z->dealers[i], z->conf.peers[i].endpoint) != 0) {
-            zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
-                     z->conf.peers[i].name, z->conf.peers[i].endpoint,
-                     zmq_strerror(zmq_errno()));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static void close_dealers(struct zike *z)
-{
-    for (size_t i = 0; i < ZIKE_MAX_PEERS; i++)
-        if (z->dealers[i] != NULL) {
-            zmq_close(z->dealers[i]);
-            z->dealers[i] = NULL;
-        }
-}
-
 /* One zike per control socket: a lock beside it (ipc://PATH: PATH.lock),
  * or beside the SAD for another transport, held for the daemon's life and
  * naming its pid.  Taken before anything is opened or bound, so that a
@@ -242,67 +172,6 @@ static void receive(struct zike *z, void *sock, bool router)
     ike_handle(z, &from, buf, size);
 }
 
-/* Every configured policy exists in the SAD, so that an application can
- * send on it and raise an ACQUIRE before any SA exists. */
-static void declare_policies(struct zike *z)
-{
-    for (size_t i = 0; i < z->conf.npeers; i++)
-        for (size_t k = 0; k < z->conf.peers[i].npolicies; k++) {
-            zesp_policy pol;
-            if (zesp_policy_get(z->sad, z->conf.peers[i].policies[k],
-                                &pol) == 0)
-                continue;
-            memset(&pol, 0, sizeof pol);
-            snprintf(pol.name, sizeof pol.name, "%s",
-                     z->conf.peers[i].policies[k]);
-            snprintf(pol.peer, sizeof pol.peer, "%s", z->conf.peers[i].name);
-            if (zesp_policy_set(z->sad, &pol) != 0)
-                zike_log(LOG_ERR, "policy %s: %s", pol.name,
-                         zesp_strerror(errno));
-        }
-}
-
-int zike_reload(struct zike *z)
-{
-    struct zike_conf fresh;
-    char err[1024];
-
-    if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
-        zike_log(LOG_ERR, "reload refused, old configuration kept: %s", err);
-        return -1;
-    }
-    if (strcmp(fresh.listen, z->conf.listen) != 0 ||
-        strcmp(fresh.control, z->conf.control) != 0 ||
-        strcmp(fresh.sad_path, z->conf.sad_path) != 0)
-        zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
-                 "on restart only");
-    snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
-    snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
-    snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
-    close_dealers(z);
-    zike_conf_free(&z->conf);
-    z->conf = fresh;
-    zike_log_level = z->conf.log_level;
-    if (open_dealers(z) != 0)
-        return -1;
-    declare_policies(z);
-    if (group_sync_conf(z) != 0)
-        zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
-    /* IKE SAs with peers no longer configured go; the rest get the new
-     * route to their peer. */
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
-        const struct zike_peer *p;
-        if (sa->peer_name[0] == '\0')
-            continue;
-        if ((p = zike_conf_peer(&z->conf, sa->peer_name)) == NULL)
-            ike_terminate_peer(z, sa->peer_name);
-        else if (sa->route.rid_len == 0)
-            sa->route = zike_route_to(z, p);
-    }
-    zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
-    return 0;
-}
-
 static int usage(int rc)
 {
     fprintf(rc ? stderr : stdout,
@@ -401,15 +270,15 @@ int main(int argc, char **argv)
     if ((z->ctx = zmq_ctx_new()) == NULL)
         goto out;
     if (z->conf.listen[0] != '\0' &&
-        ((z->router = ike_socket(z, ZMQ_ROUTER)) == NULL ||
+        ((z->router = zike_socket(z, ZMQ_ROUTER)) == NULL ||
          zmq_bind(z->router, z->conf.listen) != 0)) {
         zike_log(LOG_ERR, "listen %s: %s", z->conf.listen,
                  zmq_strerror(zmq_errno()));
         goto out;
     }
-    if (open_control(z) != 0 || open_dealers(z) != 0)
+    if (open_control(z) != 0 || zike_open_dealers(z) != 0)
         goto out;
-    declare_policies(z);
+    zike_declare_policies(z);
     zike_log(LOG_NOTICE, "zike %s: id %s, listening on %s, SAD %s, %zu peers",
              ZESP_VERSION_STRING, z->conf.id,
              z->conf.listen[0] ? z->conf.listen : "(nothing)",
@@ -471,7 +340,7 @@ out:
     while (z->sas)
         ike_sa_free(z, z->sas);
     group_free(z);
-    close_dealers(z);
+    zike_close_dealers(z);
     if (z->router)
         zmq_close(z->router);
     if (z->control)

@@ -90,27 +90,32 @@ struct zike_conf {
     size_t njoins;
 };
 
+/* conf_load.c: 0, or -1 with "FILE:LINE:COL: field: what" in err. */
+int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
+                   size_t errlen);
+void zike_conf_free(struct zike_conf *conf);
+
+/* zike_config.c: the lookups, and for conf_load.c and group_config.c the
+ * main part and its field readers. */
+const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
+                                             const uint8_t *id, size_t len);
+const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
+                                       const char *name);
+/* Is policy one of the peer's policies? */
+bool zike_conf_serves(const struct zike_peer *peer, const char *policy);
 struct yctx;
 struct ydoc_node;
-/* zike_config.c helpers, shared with group_config.c. */
+int zike_conf_main(struct yctx *y, struct zike_conf *c);
 int zike_conf_text(struct yctx *y, const struct ydoc_node *n,
                    const char *field, char *out, size_t outlen);
 int zike_conf_sign_key(struct yctx *y, const struct ydoc_node *n,
                        const char *field, uint8_t **sk);
+
 /* group_config.c: the groups served and joined. */
 int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                      struct zike_conf *c);
 const struct zike_group *zike_conf_group(const struct zike_conf *conf,
                                          const char *name);
-
-/* 0, or -1 with "FILE:LINE:COL: field: what" in err. */
-int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
-                   size_t errlen);
-void zike_conf_free(struct zike_conf *conf);
-const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
-                                             const uint8_t *id, size_t len);
-const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
-                                       const char *name);
 
 /* Logging to stderr with levels (syslog's numbers). */
 void zike_log(int level, const char *fmt, ...)

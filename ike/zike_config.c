@@ -1,7 +1,9 @@
 /*
- * zike's YAML configuration (doc/zike.conf.5): identity, listen and control
- * endpoints, the SAD, and the peers with their authentication, proposals,
- * lifetimes and policies.  Checked whole; any error rejects the file.
+ * The main part of zike's YAML configuration (doc/zike.conf.5): identity,
+ * listen and control endpoints, the SAD, and the peers with their
+ * authentication, proposals, lifetimes and policies; the field readers
+ * the group part shares, and the lookups the daemon uses.  conf_load.c
+ * reads the file and checks it whole.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -267,7 +269,8 @@ static int parse_control_auth(struct yctx *y, const struct ydoc_node *root,
                 c->control);
 }
 
-static int parse_root(struct yctx *y, struct zike_conf *c)
+/* The main part: everything but the groups. */
+int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
@@ -357,7 +360,7 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
         c->rekey_overlap_ms = (uint32_t)u;
     }
     if ((peers = ydoc_get(root, "peers")) == NULL)
-        return zike_conf_groups(y, root, c);
+        return 0;
     if (yf_type(y, peers, YDOC_SEQ, "peers") != 0)
         return -1;
     if (peers->n > ZIKE_MAX_PEERS)
@@ -380,40 +383,7 @@ static int parse_root(struct yctx *y, struct zike_conf *c)
                 return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
         }
     }
-    return zike_conf_groups(y, root, c);
-}
-
-int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
-                   size_t errlen)
-{
-    struct yctx y;
-    int rc;
-
-    memset(conf, 0, sizeof *conf);
-    memset(&y, 0, sizeof y);
-    y.err = err;
-    y.errlen = errlen;
-    if (zesp_init() != 0 || ydoc_load(path, &y.doc, err, errlen) != 0)
-        return -1;
-    snprintf(conf->file, sizeof conf->file, "%s", path);
-    rc = parse_root(&y, conf);
-    ydoc_free(&y.doc);
-    if (rc != 0)
-        zike_conf_free(conf);
-    return rc;
-}
-
-void zike_conf_free(struct zike_conf *conf)
-{
-    for (size_t i = 0; i < conf->npeers; i++)
-        sodium_free(conf->peers[i].psk);
-    free(conf->peers);
-    for (size_t i = 0; i < conf->njoins; i++)
-        sodium_free(conf->joins[i].sign_sk);
-    free(conf->joins);
-    free(conf->groups);
-    sodium_free(conf->sign_sk);
-    memset(conf, 0, sizeof *conf);
+    return 0;
 }
 
 const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
@@ -433,4 +403,12 @@ const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
         if (strcmp(conf->peers[i].name, name) == 0)
             return &conf->peers[i];
     return NULL;
+}
+
+bool zike_conf_serves(const struct zike_peer *peer, const char *policy)
+{
+    for (size_t i = 0; i < peer->npolicies; i++)
+        if (strcmp(peer->policies[i], policy) == 0)
+            return true;
+    return false;
 }

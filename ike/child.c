@@ -1,0 +1,206 @@
+/*
+ * The child SA part of IKE_AUTH and CREATE_CHILD_SA (RFC 7296 1.3.1), both
+ * roles: the policy asked for (a ZESP_POLICY notify beside traffic
+ * selectors that are echoed, 2.9), the proposal chosen (proposals.c), the
+ * KEYMAT (2.17) and the two SAs in the SAD (install.c); the DELETE that
+ * asks the peer to remove one (1.4.1); and the Nonce and KE of a
+ * CREATE_CHILD_SA response, which an IKE SA rekey reads the same way.
+ */
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+/* The policy named in a ZESP_POLICY notify, or NULL. */
+static bool find_policy_notify(const struct ike_message *m, char *out)
+{
+    for (size_t i = 0; i < m->npayloads; i++) {
+        struct ike_notify n;
+        if (m->payloads[i].type == IKE_PL_NOTIFY &&
+            ike_parse_notify(&m->payloads[i], &n) == IKE_OK &&
+            n.type == IKE_N_ZESP_POLICY && n.len > 0 &&
+            n.len < ZESP_NAME_MAX && memchr(n.data, 0, n.len) == NULL) {
+            memcpy(out, n.data, n.len);
+            out[n.len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The policy a child SA request names (ZESP_POLICY notify; else the
+ * peer's first), into policy: true if the peer may have it.  Checked
+ * before anything of the policy is touched. */
+bool child_policy(const struct zike_peer *peer,
+                  const struct ike_message *m, char *policy)
+{
+    if (!find_policy_notify(m, policy))
+        snprintf(policy, ZESP_NAME_MAX, "%s", peer->policies[0]);
+    if (zike_conf_serves(peer, policy))
+        return true;
+    zike_log(LOG_WARNING, "peer %s: asked for a child SA of policy '%s', "
+             "which it does not serve: refused", peer->name, policy);
+    return false;
+}
+
+void w_child_tail(struct ike_writer *w, const char *policy,
+                  const struct ike_message *req)
+{
+    const struct ike_payload *tsi = req ? ike_find(req, IKE_PL_TSI) : NULL;
+    const struct ike_payload *tsr = req ? ike_find(req, IKE_PL_TSR) : NULL;
+
+    if (tsi && tsr) {
+        ike_w_raw(w, IKE_PL_TSI, tsi->body, tsi->len);
+        ike_w_raw(w, IKE_PL_TSR, tsr->body, tsr->len);
+    } else {
+        ike_w_ts_any(w, IKE_PL_TSI);
+        ike_w_ts_any(w, IKE_PL_TSR);
+    }
+    ike_w_notify(w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
+                 strlen(policy));
+}
+
+static int keymat_of(uint8_t keymat[2 * ZESP_KEYBYTES],
+                     const struct ike_sa *sa, const struct keymat_in *k)
+{
+    return ike_child_keymat(keymat, 2 * ZESP_KEYBYTES, sa->keys->sk_d,
+                            k->shared, k->ni, k->ni_len, k->nr, k->nr_len);
+}
+
+/* Responder side of a child SA (IKE_AUTH or CREATE_CHILD_SA): choose,
+ * install the inbound SA, write SA (and the tail) into w; the outbound SA
+ * is installed now and carries the policy once the initiator is seen to
+ * use the new SA, or after a short delay. */
+struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
+                               const struct zike_peer *peer,
+                               const struct ike_message *m, const char *policy,
+                               const struct keymat_in *k,
+                               struct ike_writer *w, uint16_t *fail)
+{
+    const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
+    struct ike_sa_payload offer, chosen;
+    uint8_t keymat[2 * ZESP_KEYBYTES], spi[4];
+    uint32_t spi_out, spi_in;
+    bool esn;
+    uint8_t number;
+    struct child_sa *c;
+
+    *fail = 0;
+    if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK ||
+        !pick_child(peer, &offer, &spi_out, &esn, &number)) {
+        *fail = IKE_N_NO_PROPOSAL_CHOSEN;
+        return NULL;
+    }
+    if (!zike_conf_serves(peer, policy)) {
+        *fail = IKE_N_TS_UNACCEPTABLE;
+        return NULL;
+    }
+    if (child_spi_out_taken(z, sa, spi_out)) {
+        *fail = IKE_N_TEMPORARY_FAILURE;
+        return NULL;
+    }
+    spi_in = zike_new_spi(z);
+    if (keymat_of(keymat, sa, k) != 0 ||
+        (c = child_install(z, sa, policy, spi_in, spi_out,
+                           peer->esp_transform, esn, keymat, false,
+                           false)) == NULL) {
+        sodium_memzero(keymat, sizeof keymat);
+        *fail = IKE_N_TEMPORARY_FAILURE;
+        return NULL;
+    }
+    sodium_memzero(keymat, sizeof keymat);
+    {
+        /* A policy with no outbound SA yet has nothing older to fall back
+         * on: the new one serves it now.  Otherwise the old SA keeps
+         * carrying it until the initiator is seen on the new one. */
+        zesp_policy pol;
+        if (zesp_policy_get(z->sad, policy, &pol) != 0 || pol.out_spi == 0)
+            child_activate(z, sa, c);
+        else
+            c->activate_at = z->now + (z->conf.rekey_overlap_ms / 2 < 1000
+                                           ? z->conf.rekey_overlap_ms / 2
+                                           : 1000);
+    }
+    put32(spi, spi_in);
+    ike_proposal(&chosen, (uint16_t)peer->esp_transform, spi, 4,
+                 IKE_PROTO_ESP, true, esn, k->shared != NULL);
+    chosen.proposals[0].number = number;
+    ike_w_sa(w, &chosen);
+    return c;
+}
+
+/* Initiator: the child part of a response (IKE_AUTH or CREATE_CHILD_SA). */
+struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
+                                const struct zike_peer *peer,
+                                const struct ike_message *m,
+                                const char *policy, uint32_t spi_in,
+                                const struct keymat_in *k, bool *collided)
+{
+    const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
+    struct ike_sa_payload got;
+    uint8_t keymat[2 * ZESP_KEYBYTES], number;
+    uint32_t spi_out;
+    bool esn;
+    struct child_sa *c;
+    uint16_t err = ike_error_notify(m);
+
+    if (err != 0 || psa == NULL || ike_parse_sa(psa, &got) != IKE_OK ||
+        got.nproposals != 1 ||
+        !pick_child(peer, &got, &spi_out, &esn, &number)) {
+        zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "
+                 "(notify %u)", peer->name, policy, err);
+        return NULL;
+    }
+    if ((*collided = child_spi_out_taken(z, sa, spi_out)))
+        return NULL;
+    if (keymat_of(keymat, sa, k) != 0) {
+        sodium_memzero(keymat, sizeof keymat);
+        return NULL;
+    }
+    c = child_install(z, sa, policy, spi_in, spi_out, peer->esp_transform,
+                      esn, keymat, true, false);
+    sodium_memzero(keymat, sizeof keymat);
+    if (c == NULL)
+        return NULL;
+    zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
+             "installed", peer->name, c->spi_in, c->spi_out, policy);
+    return c;
+}
+
+/* The Nonce and X25519 KE of a CREATE_CHILD_SA response (child or IKE
+ * SA), and the shared secret with our half priv, which is wiped either
+ * way. */
+int ike_response_ke(const struct ike_message *m, uint8_t *priv,
+                    uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
+                    size_t *nonce_len)
+{
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    struct ike_ke ke;
+    int rc = -1;
+
+    if (pn != NULL && pke != NULL &&
+        ike_parse_nonce(pn, nonce, nonce_len) == IKE_OK &&
+        ike_parse_ke(pke, &ke) == IKE_OK && ke.group == IKE_DH_CURVE25519 &&
+        ike_x25519_shared(shared, priv, ke.data, ke.len) == 0)
+        rc = 0;
+    sodium_memzero(priv, IKE_X25519_BYTES);
+    return rc;
+}
+
+/* DELETE of the child SA whose inbound SPI (ours) is spi_in: the peer
+ * removes its half; ours goes when it answers. */
+int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in)
+{
+    uint8_t chain[64], spi[4];
+    struct ike_writer w;
+    size_t len;
+
+    put32(spi, spi_in);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return -1;
+    sa->req.del_spi = spi_in;
+    return ike_request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
+}

@@ -1,0 +1,202 @@
+/*
+ * CREATE_CHILD_SA for child SAs, both roles: a new child SA (RFC 7296
+ * 1.3.1) or a rekeyed one (1.3.3), always with a fresh X25519 exchange.
+ * Simultaneous rekeys of one child SA are resolved by the nonces (2.8.1);
+ * one the peer refused for now is asked for again (2.25).  The IKE SA's
+ * own rekey is ike_rekey.c.
+ */
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+/* Nonces compared as octet strings (RFC 7296 2.8.1). */
+static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+                     size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
+                       struct child_sa *old)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    uint8_t chain[4096];
+    struct ike_writer w;
+    size_t len;
+    struct request *r = &sa->req;
+
+    if (peer == NULL || sa->state != IKE_ST_ESTABLISHED || r->kind != REQ_NONE)
+        return -1;
+    snprintf(r->policy, sizeof r->policy, "%s", policy);
+    r->spi_in = zike_new_spi(z);
+    r->old_spi_in = old ? old->spi_in : 0;
+    randombytes_buf(r->nonce, sizeof r->nonce);
+    if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
+        return -1;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (old != NULL) {
+        uint8_t spi[4];
+        put32(spi, old->spi_in);
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_REKEY_SA, spi, 4, NULL, 0);
+    }
+    w_child_request(&w, peer, r->spi_in, true);
+    ike_w_nonce(&w, r->nonce, sizeof r->nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, r->dh_pub, sizeof r->dh_pub);
+    w_child_tail(&w, policy, NULL);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return -1;
+    zike_log(LOG_INFO, "peer %s: %s child SA for policy %s", peer->name,
+             old ? "rekeying" : "creating", policy);
+    return ike_request(z, sa, REQ_CHILD, IKE_CREATE_CHILD_SA, chain, len);
+}
+
+void child_create_request(struct zike *z, struct ike_sa *sa,
+                          const struct route *from,
+                          const struct ike_message *m)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    uint8_t chain[4096], nr[IKE_NONCE_BYTES], priv[IKE_X25519_BYTES],
+        pub[IKE_X25519_BYTES], shared[IKE_X25519_BYTES];
+    struct ike_writer w;
+    struct ike_notify rekey;
+    struct ike_ke ke;
+    const uint8_t *ni;
+    size_t ni_len, len;
+    char policy[ZESP_NAME_MAX];
+    struct child_sa *old = NULL, *c;
+    uint16_t fail = 0;
+    struct keymat_in k;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (peer != NULL && pn != NULL && pke == NULL) {
+        /* zike gives every new and rekeyed child SA forward secrecy. */
+        zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA without a key "
+                 "exchange refused (zike requires PFS: propose x25519)",
+                 peer->name);
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0,
+                     NULL, 0);
+        goto reply;
+    }
+    if (peer == NULL || pn == NULL || pke == NULL ||
+        ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
+        ike_parse_ke(pke, &ke) != IKE_OK) {
+        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+        goto reply;
+    }
+    if (ke.group != IKE_DH_CURVE25519) {
+        static const uint8_t g31[] = { 0, IKE_DH_CURVE25519 };
+        ike_w_notify(&w, 0, IKE_N_INVALID_KE_PAYLOAD, NULL, 0, g31, 2);
+        goto reply;
+    }
+    if (ike_find_notify(m, IKE_N_REKEY_SA, &rekey)) {
+        if (rekey.spi_size != 4 ||
+            (old = child_by_out(sa, be32(rekey.spi))) == NULL) {
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_CHILD_SA_NOT_FOUND,
+                         rekey.spi, rekey.spi_size, NULL, 0);
+            goto reply;
+        }
+        snprintf(policy, sizeof policy, "%s", old->policy);
+        /* Simultaneous rekeys of one child SA: exactly one may win.  We
+         * refuse the peer's if the child is already rekeyed, or if we are
+         * rekeying it too and our nonce is the higher one; the peer,
+         * comparing the same two nonces, accepts ours. */
+        if (old->rekeyed ||
+            (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == old->spi_in &&
+             nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
+                       ni_len) > 0)) {
+            zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours "
+                     "wins", peer->name, old->policy);
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
+                         NULL, 0);
+            goto reply;
+        }
+    } else if (!child_policy(peer, m, policy)) {
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TS_UNACCEPTABLE, NULL, 0, NULL,
+                     0);
+        goto reply;
+    }
+    randombytes_buf(nr, sizeof nr);
+    if (ike_x25519_keypair(pub, priv) != 0 ||
+        ike_x25519_shared(shared, priv, ke.data, ke.len) != 0) {
+        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+        goto reply;
+    }
+    k = (struct keymat_in){ shared, ni, nr, ni_len, sizeof nr };
+    c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
+    if (c == NULL) {
+        ike_w_notify(&w, IKE_PROTO_ESP, fail, NULL, 0, NULL, 0);
+        goto reply;
+    }
+    ike_w_nonce(&w, nr, sizeof nr);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    w_child_tail(&w, policy, m);
+    if (old != NULL) {
+        old->rekeyed = true;
+        z->stats.rekeys++;
+    }
+    zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
+             "installed%s", peer->name, c->spi_in, c->spi_out, policy,
+             old ? " (rekey)" : "");
+reply:
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(shared, sizeof shared);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id, chain,
+                len);
+}
+
+void child_create_response(struct zike *z, struct ike_sa *sa,
+                           const struct ike_message *m)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    struct request *r = &sa->req;
+    uint8_t shared[IKE_X25519_BYTES];
+    const uint8_t *nr;
+    size_t nr_len;
+    struct child_sa *c;
+    bool collided = false;
+    struct keymat_in k;
+
+    r->kind = REQ_NONE;
+    if (peer == NULL)
+        return;
+    if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
+        /* A simultaneous rekey whose winner is the peer's (that one
+         * replaces the old child, and ours is not retried), or an SPI the
+         * peer could not take. */
+        zike_log(LOG_INFO, "peer %s: %s of %s refused for now "
+                 "(TEMPORARY_FAILURE)", peer->name,
+                 r->old_spi_in ? "rekey" : "child SA", r->policy);
+        child_retry(z, sa, r->policy, r->old_spi_in);
+        sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+        return;
+    }
+    if (ike_error_notify(m) != 0 ||
+        ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0) {
+        zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA for %s failed "
+                 "(notify %u)", peer->name, r->policy, ike_error_notify(m));
+        sodium_memzero(r->dh_priv, sizeof r->dh_priv);
+        return;
+    }
+    k = (struct keymat_in){ shared, r->nonce, nr, sizeof r->nonce, nr_len };
+    c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &collided);
+    sodium_memzero(shared, sizeof shared);
+    if (c == NULL && collided) {
+        child_delete_request(z, sa, r->spi_in);
+        child_retry(z, sa, r->policy, r->old_spi_in);
+    }
+    if (c == NULL)
+        return;
+    /* Make before break: the peer has its inbound SA (it answered), so the
+     * policy switches now; the old SAs stay for the overlap, then a DELETE
+     * takes them out of both SADs. */
+    child_activate(z, sa, c);
+    if (r->old_spi_in)
+        z->stats.rekeys++;
+    child_retire_others(z, sa, c);
+}

@@ -1,0 +1,237 @@
+/*
+ * The dispatcher: every IKE message zike receives comes here.  Before
+ * anything is decrypted, its SPIs and its sender's role (RFC 7296 3.1: the
+ * I flag) find the IKE SA, and it must be the request or the response
+ * expected now (2.2, 2.3): a retransmitted request is answered from the
+ * cache, and what does not fit is dropped and counted (drop.c).  Then the
+ * Encrypted payload is opened (3.14), an authentic but malformed request
+ * is refused (2.21), and the exchange goes to the file that runs it.
+ */
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+/* An error notify in answer to a request that decrypted but did not parse:
+ * UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, else INVALID_SYNTAX. */
+static void refuse_request(struct zike *z, struct ike_sa *sa,
+                           const struct route *from,
+                           const struct ike_message *m, int err)
+{
+    uint8_t chain[64], type = m->unsupported_critical;
+    struct ike_writer w;
+    size_t len;
+
+    sa->mid_in++;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (err == IKE_ECRITICAL)
+        ike_w_notify(&w, 0, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, NULL, 0,
+                     &type, 1);
+    else
+        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+    if (ike_w_finish(&w, &len) == IKE_OK)
+        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
+                    len);
+}
+
+/* RFC 7296 3.1: the I flag is set by the original initiator of the IKE SA
+ * and only by it.  A message whose flag gives its sender our own role was
+ * sent by us: sent back, it would open under our own key. */
+static bool sent_by_us(const struct ike_sa *sa, const struct ike_message *m)
+{
+    return ((m->hdr.flags & IKE_FLAG_INITIATOR) != 0) == sa->initiator;
+}
+
+static bool spis_match(const struct ike_sa *sa, const struct ike_message *m)
+{
+    /* The initiator does not know the responder's SPI before the
+     * IKE_SA_INIT response. */
+    return memcmp(sa->spi_i, m->hdr.spi_i, 8) == 0 &&
+           (sa->state == IKE_ST_INIT_SENT ||
+            memcmp(sa->spi_r, m->hdr.spi_r, 8) == 0);
+}
+
+/* The IKE SA a message belongs to: its SPIs, and its sender in the role
+ * opposite to ours.  *reflected: an SA of ours whose SPIs it has but whose
+ * role it claims. */
+static struct ike_sa *find_sa(struct zike *z, const struct ike_message *m,
+                              const struct ike_sa **reflected)
+{
+    *reflected = NULL;
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        if (!spis_match(sa, m))
+            continue;
+        if (sent_by_us(sa, m))
+            *reflected = sa;
+        else if (sa->state != IKE_ST_DEAD)
+            return sa;
+    }
+    return NULL;
+}
+
+/* An IKE_SA_INIT request whose SPIi is one of our initiator SPIs is our
+ * own request sent back. */
+static bool own_init_spi(struct zike *z, const uint8_t spi_i[8])
+{
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->initiator && memcmp(sa->spi_i, spi_i, 8) == 0)
+            return true;
+    return false;
+}
+
+/* The header checks that come before any decryption: who sent it, and
+ * whether it is the request or the response expected now.  IKE_DROP_REASONS
+ * if it may be opened. */
+static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
+                                  const struct ike_message *m,
+                                  const struct route *from, bool *answered)
+{
+    bool response = (m->hdr.flags & IKE_FLAG_RESPONSE) != 0;
+
+    *answered = false;
+    if (sa->keys->aead == NULL ||
+        (sa->state == IKE_ST_HALF_OPEN && m->hdr.exchange != IKE_AUTH))
+        return IKE_DROP_UNEXPECTED;
+    if (response) {
+        /* Only the answer to the request in flight counts. */
+        if (sa->req.kind == REQ_NONE || m->hdr.exchange != sa->req.exchange)
+            return IKE_DROP_UNEXPECTED;
+        return m->hdr.message_id == sa->req.mid ? IKE_DROP_REASONS
+                                                : IKE_DROP_MESSAGE_ID;
+    }
+    if (m->hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
+        sa->resp_mid == m->hdr.message_id) {
+        zike_send(z, from, sa->resp, sa->resp_len);       /* retransmit */
+        *answered = true;
+        return IKE_DROP_REASONS;
+    }
+    return m->hdr.message_id == sa->mid_in ? IKE_DROP_REASONS
+                                           : IKE_DROP_MESSAGE_ID;
+}
+
+/* A request that starts an IKE SA: from an initiator, message ID 0, no
+ * responder SPI yet, and not our own. */
+static void handle_init_request(struct zike *z, const struct route *from,
+                                const uint8_t *buf, size_t len,
+                                const struct ike_message *m)
+{
+    if (!(m->hdr.flags & IKE_FLAG_INITIATOR) || m->hdr.message_id != 0 ||
+        sodium_is_zero(m->hdr.spi_r, 8) != 1) {
+        ike_drop(z, IKE_DROP_UNEXPECTED, NULL, m);
+        return;
+    }
+    if (own_init_spi(z, m->hdr.spi_i)) {
+        ike_drop(z, IKE_DROP_REFLECTED, NULL, m);
+        return;
+    }
+    ike_init_request(z, from, buf, len, m);
+}
+
+void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
+                size_t len)
+{
+    struct ike_message m;
+    struct ike_sa *sa;
+    const struct ike_sa *reflected;
+    enum ike_drop why;
+    bool response, answered;
+    int err;
+
+    if ((err = ike_parse(buf, len, &m)) != IKE_OK) {
+        zike_log(LOG_DEBUG, "malformed IKE message: %s", ike_strerror(err));
+        ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
+        return;
+    }
+    response = (m.hdr.flags & IKE_FLAG_RESPONSE) != 0;
+    if (m.hdr.exchange == IKE_SA_INIT && !response) {
+        handle_init_request(z, from, buf, len, &m);
+        return;
+    }
+    if ((sa = find_sa(z, &m, &reflected)) == NULL) {
+        ike_drop(z, reflected ? IKE_DROP_REFLECTED : IKE_DROP_UNKNOWN_SA,
+                 reflected, &m);
+        return;
+    }
+    if (m.hdr.exchange == IKE_SA_INIT) {
+        if (sa->state == IKE_ST_INIT_SENT && sa->initiator &&
+            m.hdr.message_id == 0 && sa->req.kind == REQ_INIT) {
+            if (ike_init_response(z, sa, buf, len, &m))
+                ike_auth_start(z, sa);
+        } else {
+            ike_drop(z, IKE_DROP_UNEXPECTED, sa, &m);
+        }
+        return;
+    }
+    if ((why = check_header(z, sa, &m, from, &answered)) != IKE_DROP_REASONS) {
+        ike_drop(z, why, sa, &m);
+        return;
+    }
+    if (answered)
+        return;
+    /* Decrypt with the peer's keys: our role, checked above, says which. */
+    if ((err = ike_sk_open(buf, len, &m, sa->keys, !sa->initiator)) !=
+        IKE_OK) {
+        if (err == IKE_EAUTH) {
+            ike_drop(z, IKE_DROP_ICV, sa, &m);
+            return;
+        }
+        /* Authentic but malformed requests are answered (RFC 7296 2.21);
+         * responses are dropped. */
+        if (response) {
+            ike_drop(z, IKE_DROP_MALFORMED, sa, &m);
+            return;
+        }
+        zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s",
+                 sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                 ike_strerror(err));
+        refuse_request(z, sa, from, &m, err);
+        return;
+    }
+    sa->last_heard = z->now;
+    if (!response) {
+        sa->mid_in++;
+        switch (m.hdr.exchange) {
+        case IKE_AUTH:
+            if (sa->state == IKE_ST_HALF_OPEN)
+                ike_auth_request(z, sa, from, &m);
+            break;
+        case IKE_CREATE_CHILD_SA:
+            if (!ike_rekey_request(z, sa, from, &m))
+                child_create_request(z, sa, from, &m);
+            break;
+        case IKE_INFORMATIONAL:
+            informational_request(z, sa, from, &m);
+            break;
+        case IKE_GSA_REGISTRATION:
+        case IKE_GSA_INBAND_REKEY:
+            group_handle_request(z, sa, from, &m);
+            break;
+        default:
+            break;
+        }
+        return;
+    }
+    switch (sa->req.kind) {
+    case REQ_AUTH:
+        ike_auth_response(z, sa, &m);
+        break;
+    case REQ_CHILD:
+        child_create_response(z, sa, &m);
+        break;
+    case REQ_IKE_REKEY:
+        ike_rekey_response(z, sa, &m);
+        break;
+    case REQ_DELETE_CHILD:
+    case REQ_DELETE_IKE:
+    case REQ_DPD:
+        informational_response(z, sa, &m);
+        break;
+    case REQ_GSA_REGISTER:
+    case REQ_GSA_LEAVE:
+    case REQ_GSA_PUSH:
+        group_handle_response(z, sa, &m);
+        break;
+    default:
+        break;
+    }
+}

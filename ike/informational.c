@@ -1,0 +1,80 @@
+/*
+ * INFORMATIONAL (RFC 7296 1.4), both roles: DELETE of child SAs and of the
+ * IKE SA (1.4.1), and the empty request that checks that the peer is
+ * alive (2.4).
+ */
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+void informational_request(struct zike *z, struct ike_sa *sa,
+                           const struct route *from,
+                           const struct ike_message *m)
+{
+    uint8_t chain[4096], spis[4 * 64];
+    struct ike_writer w;
+    size_t len, n = 0;
+    bool delete_ike = false;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    for (size_t i = 0; i < m->npayloads; i++) {
+        struct ike_delete d;
+        if (m->payloads[i].type != IKE_PL_DELETE ||
+            ike_parse_delete(&m->payloads[i], &d) != IKE_OK)
+            continue;
+        if (d.protocol == IKE_PROTO_IKE) {
+            delete_ike = true;
+            continue;
+        }
+        for (size_t k = 0; k < d.count; k++) {
+            struct child_sa *c = child_by_out(sa, be32(d.spis + 4 * k));
+            if (c == NULL)
+                continue;
+            if (n < 64)
+                put32(spis + 4 * n++, c->spi_in);
+            /* The peer stops using it; our newer child takes over now. */
+            for (struct child_sa *o = sa->children; o; o = o->next)
+                if (o != c && !o->rekeyed &&
+                    strcmp(o->policy, c->policy) == 0)
+                    child_activate(z, sa, o);
+            child_remove(z, sa, c);
+            z->stats.deleted++;
+        }
+    }
+    if (n)
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, spis, (uint16_t)n);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return;
+    ike_respond(z, sa, from, IKE_INFORMATIONAL, m->hdr.message_id, chain, len);
+    if (delete_ike) {
+        zike_log(LOG_NOTICE, "peer %s: deleted the IKE SA", sa->peer_name);
+        ike_sa_dead(z, sa, NULL);
+    }
+}
+
+void informational_response(struct zike *z, struct ike_sa *sa,
+                            const struct ike_message *m)
+{
+    enum req_kind kind = sa->req.kind;
+
+    (void)m;
+    sa->req.kind = REQ_NONE;
+    if (kind == REQ_DELETE_CHILD) {
+        struct child_sa *c = child_by_in(sa, sa->req.del_spi);
+        if (c != NULL) {
+            child_remove(z, sa, c);
+            z->stats.deleted++;
+        }
+    } else if (kind == REQ_DELETE_IKE) {
+        ike_sa_dead(z, sa, "deleted");
+    }
+}
+
+int informational_dpd(struct zike *z, struct ike_sa *sa)
+{
+    uint8_t chain[1] = { IKE_PL_NONE };
+
+    /* An SK payload with nothing inside: chain is the type byte only. */
+    return ike_request(z, sa, REQ_DPD, IKE_INFORMATIONAL, chain, 1);
+}

@@ -1,0 +1,333 @@
+/*
+ * Child SAs in the SAD.  A new child's two SAs go in with the initiator's
+ * outbound key first (RFC 7296 2.17), soft lifetimes a random 10 to 20 %
+ * below the hard ones; the responder's inbound SA before it answers.  The
+ * outbound SA carries the policy make-before-break: at once when nothing
+ * older serves it, else once the peer is seen on the new SA (1.3.3, 2.8),
+ * and the SAs it replaces leave after the overlap.  An outbound SPI that
+ * another peer's SA has is refused, SAs that a killed zike left are
+ * adopted and retired, and the SAD's counters say when to rekey.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "capture.h"
+#include "daemon.h"
+
+/* A fresh inbound SPI, unused in the SAD (and never 0..255, RFC 4303). */
+uint32_t zike_new_spi(struct zike *z)
+{
+    for (;;) {
+        uint32_t spi = randombytes_random();
+        zesp_sa_info info;
+
+        if (spi < 256)
+            continue;
+        if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_IN, &info) != 0)
+            return spi;
+    }
+}
+
+/* Soft limits a random 10 to 20 % below the hard ones, so that two peers
+ * do not rekey in lockstep and a rekey has time to finish. */
+static uint64_t jitter(uint64_t hard)
+{
+    uint64_t tenth = hard / 10, cut;
+
+    if (hard == 0)
+        return 0;
+    cut = tenth + (tenth ? randombytes_uniform(
+                               (uint32_t)(tenth > UINT32_MAX ? UINT32_MAX
+                                                             : tenth))
+                         : 0);
+    return hard - cut > 0 ? hard - cut : 1;
+}
+
+static int install_sa(struct zike *z, const struct zike_peer *peer,
+                      uint32_t spi, uint32_t dir, uint32_t transform,
+                      bool esn, const uint8_t key[ZESP_KEYBYTES])
+{
+    zesp_sa_params p;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    p.spi = spi;
+    p.direction = dir;
+    p.transform = transform;
+    p.flags = esn ? 0 : ZESP_SA_NO_ESN;
+    p.hard = peer->child_life;
+    p.soft.seconds = jitter(p.hard.seconds);
+    p.soft.messages = jitter(p.hard.messages);
+    p.soft.bytes = jitter(p.hard.bytes);
+    memcpy(p.key, key, ZESP_KEYBYTES);
+    snprintf(p.peer, sizeof p.peer, "%s", peer->name);
+    capture_child_key(spi, dir == ZESP_DIR_IN, key);
+    rc = zesp_sa_add(z->sad, &p);
+    sodium_memzero(&p, sizeof p);
+    if (rc != 0)
+        zike_log(LOG_ERR, "peer %s: cannot install SA %08x %s: %s",
+                 peer->name, spi, dir == ZESP_DIR_IN ? "in" : "out",
+                 zesp_strerror(errno));
+    return rc;
+}
+
+/* Add or remove an inbound SPI of a policy, creating the policy. */
+void zike_policy_in(struct zike *z, const char *name, const char *peer,
+                    uint32_t add, uint32_t remove)
+{
+    zesp_policy pol;
+
+    if (zesp_policy_get(z->sad, name, &pol) != 0) {
+        memset(&pol, 0, sizeof pol);
+        snprintf(pol.name, sizeof pol.name, "%s", name);
+    }
+    snprintf(pol.peer, sizeof pol.peer, "%s", peer);
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (remove && pol.in_spi[i] == remove)
+            pol.in_spi[i] = 0;
+    if (add) {
+        size_t i;
+        for (i = 0; i < ZESP_POLICY_IN_MAX && pol.in_spi[i] != 0; i++)
+            ;
+        /* Full: the first slot holds the oldest SA. */
+        if (i == ZESP_POLICY_IN_MAX) {
+            memmove(pol.in_spi, pol.in_spi + 1,
+                    (ZESP_POLICY_IN_MAX - 1) * sizeof pol.in_spi[0]);
+            i = ZESP_POLICY_IN_MAX - 1;
+        }
+        pol.in_spi[i] = add;
+    }
+    if (zesp_policy_set(z->sad, &pol) != 0)
+        zike_log(LOG_ERR, "policy %s: cannot update: %s", name,
+                 zesp_strerror(errno));
+}
+
+void child_activate(struct zike *z, struct ike_sa *sa,
+                    struct child_sa *c)
+{
+    if (c->out_active)
+        return;
+    if (zesp_policy_set_out(z->sad, c->policy, c->spi_out) != 0) {
+        zike_log(LOG_ERR, "policy %s: cannot switch to SA %08x: %s",
+                 c->policy, c->spi_out, zesp_strerror(errno));
+        return;
+    }
+    c->out_active = true;
+    c->activate_at = 0;
+    zike_log(LOG_INFO, "peer %s: policy %s now sends on SA %08x",
+             sa->peer_name, c->policy, c->spi_out);
+}
+
+/* Take a child out of the SAD (both directions) and of the IKE SA. */
+void child_remove(struct zike *z, struct ike_sa *sa,
+                  struct child_sa *c)
+{
+    struct child_sa **pp;
+
+    zesp_sa_del(z->sad, c->spi_in, ZESP_DIR_IN);
+    zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
+    zike_policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
+    {
+        zesp_policy pol;
+        if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
+            pol.out_spi == c->spi_out)
+            zesp_policy_set_out(z->sad, c->policy, 0);
+    }
+    zike_log(LOG_INFO, "peer %s: child SA %08x/%08x (%s) removed",
+             sa->peer_name, c->spi_in, c->spi_out, c->policy);
+    for (pp = &sa->children; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    free(c);
+}
+
+struct child_sa *child_by_in(struct ike_sa *sa, uint32_t spi)
+{
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (c->spi_in == spi)
+            return c;
+    return NULL;
+}
+
+struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi)
+{
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (c->spi_out == spi)
+            return c;
+    return NULL;
+}
+
+/* The SAD indexes outbound SAs by the SPI the peer chose, and two peers
+ * may choose the same one (at 100,000 SAs more likely than not; a hostile
+ * peer at will).  Such a child SA is not installed and nothing of the
+ * other SA is touched: the responder refuses it (TEMPORARY_FAILURE), the
+ * initiator deletes the responder's half, and the initiator asks again
+ * with a fresh SPI, so that the peer chooses again too. */
+bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
+                         uint32_t spi)
+{
+    zesp_sa_info info;
+
+    if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0)
+        return false;
+    z->stats.spi_collisions++;
+    zike_log(LOG_NOTICE, "peer %s chose SPI %08x for our outbound SA, "
+             "which peer %s's outbound SA has: this child SA is not "
+             "installed, and is asked for again", sa->peer_name, spi,
+             info.peer[0] ? info.peer : "(manual)");
+    return true;
+}
+
+/* A child SA to ask for again (its SPI collided, or TEMPORARY_FAILURE)
+ * after a short random delay (RFC 7296 2.25): a rekey with its old child,
+ * a new child by its policy. */
+#define CHILD_RETRY_MS 200U
+
+#define CHILD_RETRY_JITTER_MS 800U
+
+void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
+                 uint32_t old_spi_in)
+{
+    uint64_t at = z->now + CHILD_RETRY_MS +
+                  randombytes_uniform(CHILD_RETRY_JITTER_MS);
+    struct child_sa *old = old_spi_in ? child_by_in(sa, old_spi_in) : NULL;
+
+    if (old != NULL) {
+        old->want_rekey = true;
+        old->rekey_after = at;
+        return;
+    }
+    snprintf(sa->retry_policy, sizeof sa->retry_policy, "%s", policy);
+    sa->retry_at = at;
+}
+
+/* Install both SAs of a new child.  KEYMAT: the initiator's outbound key
+ * first (2.17).  The initiator of the exchange and a responder-created
+ * first child differ only in which half goes out, and in when the
+ * outbound SA starts to carry the policy. */
+struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
+                               const char *policy, uint32_t spi_in,
+                               uint32_t spi_out, uint32_t transform,
+                               bool esn, const uint8_t *keymat,
+                               bool exchange_initiator, bool in_only)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    const uint8_t *k_in = exchange_initiator ? keymat + ZESP_KEYBYTES : keymat;
+    const uint8_t *k_out = exchange_initiator ? keymat : keymat + ZESP_KEYBYTES;
+    struct child_sa *c;
+
+    if (peer == NULL || (c = calloc(1, sizeof *c)) == NULL)
+        return NULL;
+    snprintf(c->policy, sizeof c->policy, "%s", policy);
+    c->spi_in = spi_in;
+    c->spi_out = spi_out;
+    c->transform = transform;
+    c->esn = esn;
+    if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform, esn, k_in) != 0) {
+        free(c);
+        return NULL;
+    }
+    if (!in_only &&
+        install_sa(z, peer, spi_out, ZESP_DIR_OUT, transform, esn, k_out) != 0) {
+        zesp_sa_del(z->sad, spi_in, ZESP_DIR_IN);
+        free(c);
+        return NULL;
+    }
+    zike_policy_in(z, policy, peer->name, spi_in, 0);
+    c->next = sa->children;
+    sa->children = c;
+    z->stats.child_installed++;
+    return c;
+}
+
+/* Retire every other live child of the policy: the new one replaces it. */
+void child_retire_others(struct zike *z, struct ike_sa *sa,
+                         struct child_sa *fresh)
+{
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (c != fresh && strcmp(c->policy, fresh->policy) == 0 &&
+            !c->rekeyed) {
+            c->rekeyed = true;
+            c->out_active = false;
+            if (c->retire_at == 0)
+                c->retire_at = z->now + z->conf.rekey_overlap_ms;
+        }
+}
+
+/* Is spi (dir) in the SAD an SA with this peer? */
+static bool sa_of_peer(struct zike *z, uint32_t spi, uint32_t dir,
+                       const char *peer)
+{
+    zesp_sa_info info;
+
+    return spi != 0 && zesp_sa_info_get(z->sad, spi, dir, &info) == 0 &&
+           strcmp(info.peer, peer) == 0;
+}
+
+/* Child SAs in the SAD for this policy that no IKE SA of ours owns (left
+ * by a zike killed before): retired once the new child carries traffic.
+ * Only SAs recorded as this peer's are taken: whatever else the policy
+ * names (a manual SA, another peer's) is not this IKE SA's to delete.
+ * The caller has checked that the peer serves the policy. */
+void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
+                         const char *policy)
+{
+    zesp_policy pol;
+
+    if (zesp_policy_get(z->sad, policy, &pol) != 0)
+        return;
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++) {
+        uint32_t spi = pol.in_spi[i];
+        bool owned = false;
+        struct child_sa *c;
+
+        if (!sa_of_peer(z, spi, ZESP_DIR_IN, sa->peer_name))
+            continue;
+        for (struct ike_sa *s = z->sas; s && !owned; s = s->next)
+            owned = child_by_in(s, spi) != NULL;
+        if (owned || (c = calloc(1, sizeof *c)) == NULL)
+            continue;
+        snprintf(c->policy, sizeof c->policy, "%s", policy);
+        c->spi_in = spi;
+        if (sa_of_peer(z, pol.out_spi, ZESP_DIR_OUT, sa->peer_name))
+            c->spi_out = pol.out_spi;
+        c->rekeyed = true;
+        c->out_active = false;
+        c->retire_at = z->now + z->conf.rekey_overlap_ms;
+        c->next = sa->children;
+        sa->children = c;
+        zike_log(LOG_INFO, "policy %s: SA %08x from before a restart will "
+                 "be retired", policy, spi);
+    }
+}
+
+bool child_soft_expired(struct zike *z, const struct child_sa *c)
+{
+    zesp_sa_info in, out;
+
+    if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &out) == 0 &&
+        out.soft_expired)
+        return true;
+    return zesp_sa_info_get(z->sad, c->spi_in, ZESP_DIR_IN, &in) == 0 &&
+           in.soft_expired;
+}
+
+bool child_seen_traffic(struct zike *z, const struct child_sa *c)
+{
+    zesp_sa_info in;
+
+    return zesp_sa_info_get(z->sad, c->spi_in, ZESP_DIR_IN, &in) == 0 &&
+           in.stats.messages > 0;
+}
+
+bool child_live(const struct ike_sa *sa, const char *policy)
+{
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        if (strcmp(c->policy, policy) == 0 && !c->rekeyed)
+            return true;
+    return false;
+}

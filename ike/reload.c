@@ -1,0 +1,73 @@
+/*
+ * A configuration (re)loaded (SIGHUP, zikectl reload): every policy it
+ * names exists in the SAD, a DEALER per peer endpoint, the groups follow
+ * it, and the IKE SAs with peers it no longer names are deleted.  listen,
+ * control and sad take effect on restart only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+/* Every configured policy exists in the SAD, so that an application can
+ * send on it and raise an ACQUIRE before any SA exists. */
+void zike_declare_policies(struct zike *z)
+{
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        for (size_t k = 0; k < z->conf.peers[i].npolicies; k++) {
+            zesp_policy pol;
+            if (zesp_policy_get(z->sad, z->conf.peers[i].policies[k],
+                                &pol) == 0)
+                continue;
+            memset(&pol, 0, sizeof pol);
+            snprintf(pol.name, sizeof pol.name, "%s",
+                     z->conf.peers[i].policies[k]);
+            snprintf(pol.peer, sizeof pol.peer, "%s", z->conf.peers[i].name);
+            if (zesp_policy_set(z->sad, &pol) != 0)
+                zike_log(LOG_ERR, "policy %s: %s", pol.name,
+                         zesp_strerror(errno));
+        }
+}
+
+int zike_reload(struct zike *z)
+{
+    struct zike_conf fresh;
+    char err[1024];
+
+    if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
+        zike_log(LOG_ERR, "reload refused, old configuration kept: %s", err);
+        return -1;
+    }
+    if (strcmp(fresh.listen, z->conf.listen) != 0 ||
+        strcmp(fresh.control, z->conf.control) != 0 ||
+        strcmp(fresh.sad_path, z->conf.sad_path) != 0)
+        zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
+                 "on restart only");
+    snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
+    snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
+    snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
+    zike_close_dealers(z);
+    zike_conf_free(&z->conf);
+    z->conf = fresh;
+    zike_log_level = z->conf.log_level;
+    if (zike_open_dealers(z) != 0)
+        return -1;
+    zike_declare_policies(z);
+    if (group_sync_conf(z) != 0)
+        zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
+    /* IKE SAs with peers no longer configured go; the rest get the new
+     * route to their peer. */
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        const struct zike_peer *p;
+        if (sa->peer_name[0] == '\0')
+            continue;
+        if ((p = zike_conf_peer(&z->conf, sa->peer_name)) == NULL)
+            ike_terminate_peer(z, sa->peer_name);
+        else if (sa->route.rid_len == 0)
+            sa->route = zike_route_to(z, p);
+    }
+    zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
+    return 0;
+}

@@ -1,0 +1,183 @@
+/*
+ * What zike does by itself, on each tick: retransmissions (RFC 7296 2.1),
+ * and a peer that never answers declared dead (2.4); half-open IKE SAs
+ * dropped (2.6); new child SAs activated and old ones retired
+ * (make-before-break); rekeys of child SAs and IKE SAs before their
+ * limits (2.8); ACQUIREs; liveness checks (2.4).  And what zikectl asks
+ * (rekey, terminate) and SIGTERM (delete every IKE SA).
+ */
+#include <string.h>
+#include <syslog.h>
+
+#include "daemon.h"
+
+#define HALF_OPEN_MS 10000U       /* a half-open SA is dropped after this */
+
+static int send_delete_child(struct zike *z, struct ike_sa *sa,
+                             struct child_sa *c)
+{
+    return child_delete_request(z, sa, c->spi_in);
+}
+
+/* Which policies of this peer have an ACQUIRE pending in the SAD. */
+static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
+                                   struct ike_sa *sa)
+{
+    for (size_t i = 0; i < p->npolicies; i++) {
+        zesp_policy pol;
+
+        if (zesp_policy_get(z->sad, p->policies[i], &pol) != 0 ||
+            pol.acquire == 0 || pol.out_spi != 0)
+            continue;
+        if (sa == NULL || !child_live(sa, p->policies[i]))
+            return p->policies[i];
+    }
+    return NULL;
+}
+
+static void tick_sa(struct zike *z, struct ike_sa *sa)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+
+    if (!ike_retransmit(z, sa))
+        ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
+    if (sa->state == IKE_ST_DEAD)
+        return;
+    if (sa->state == IKE_ST_HALF_OPEN && z->now - sa->created > HALF_OPEN_MS) {
+        sa->state = IKE_ST_DEAD;
+        return;
+    }
+    for (struct child_sa *c = sa->children, *next; c; c = next) {
+        next = c->next;
+        if (!c->out_active && !c->rekeyed && c->activate_at &&
+            (z->now >= c->activate_at || child_seen_traffic(z, c)))
+            child_activate(z, sa, c);
+        /* Retired: in an established IKE SA the peer is told with a
+         * DELETE (one at a time); SAs left by a replaced IKE SA or by a
+         * killed zike (transform 0) are removed here only. */
+        if (c->retire_at && z->now >= c->retire_at) {
+            if (sa->state == IKE_ST_ESTABLISHED && c->transform != 0) {
+                if (sa->req.kind == REQ_NONE)
+                    send_delete_child(z, sa, c);
+            } else {
+                child_remove(z, sa, c);
+            }
+        }
+    }
+    if (sa->state == IKE_ST_DELETING && sa->children == NULL) {
+        sa->state = IKE_ST_DEAD;
+        return;
+    }
+    if (sa->superseded) {            /* waits for its DELETE, not forever */
+        if (z->now >= sa->rekey_at && sa->req.kind == REQ_NONE)
+            sa->state = IKE_ST_DEAD;
+        return;
+    }
+    if (sa->state != IKE_ST_ESTABLISHED || peer == NULL ||
+        sa->req.kind != REQ_NONE)
+        return;
+    if (sa->want_delete) {
+        sa->want_delete = false;
+        ike_send_delete_ike(z, sa);
+        return;
+    }
+    if (sa->want_ike_rekey || (sa->rekey_at && z->now >= sa->rekey_at)) {
+        sa->want_ike_rekey = false;
+        if (ike_rekey_start(z, sa) == 0)
+            return;
+    }
+    if (group_tick_sa(z, sa))
+        return;
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (!c->rekeyed && c->transform != 0 && z->now >= c->rekey_after &&
+            (c->want_rekey || child_soft_expired(z, c))) {
+            c->want_rekey = false;
+            if (child_create_start(z, sa, c->policy, c) == 0)
+                return;
+        }
+    if (sa->retry_policy[0] != '\0' && z->now >= sa->retry_at) {
+        char pol[ZESP_NAME_MAX];
+        snprintf(pol, sizeof pol, "%s", sa->retry_policy);
+        sa->retry_policy[0] = '\0';
+        if (!child_live(sa, pol) && child_create_start(z, sa, pol, NULL) == 0)
+            return;
+    }
+    {
+        const char *pol = acquired_policy(z, peer, sa);
+        if (pol != NULL && child_create_start(z, sa, pol, NULL) == 0)
+            return;
+    }
+    if (peer->dpd_seconds &&
+        z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U) {
+        zike_log(LOG_DEBUG, "peer %s: liveness check, nothing heard for "
+                 "%llu ms", sa->peer_name,
+                 (unsigned long long)(z->now - sa->last_heard));
+        informational_dpd(z, sa);
+    }
+}
+
+void ike_tick(struct zike *z)
+{
+    group_tick(z);
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        tick_sa(z, sa);
+    for (struct ike_sa *sa = z->sas, *next; sa; sa = next) {
+        next = sa->next;
+        if (sa->state == IKE_ST_DEAD)
+            ike_sa_free(z, sa);
+    }
+    /* Peers to start, and ACQUIREs for peers with no IKE SA. */
+    for (size_t i = 0; i < z->conf.npeers; i++) {
+        const struct zike_peer *p = &z->conf.peers[i];
+        const char *pol;
+
+        if (p->endpoint[0] == '\0' || ike_sa_for_peer(z, p->name) != NULL ||
+            z->now < z->retry_at[i])
+            continue;
+        if (p->start || group_server_peer(z, p->name))
+            ike_initiate(z, p, NULL);
+        else if ((pol = acquired_policy(z, p, NULL)) != NULL)
+            ike_initiate(z, p, pol);
+    }
+}
+
+int ike_rekey_peer(struct zike *z, const char *peer, bool ike)
+{
+    struct ike_sa *sa = ike_sa_for_peer(z, peer);
+
+    if (sa == NULL || sa->state != IKE_ST_ESTABLISHED)
+        return -1;
+    if (ike) {
+        sa->want_ike_rekey = true;
+        return 0;
+    }
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        c->want_rekey = !c->rekeyed;
+    return 0;
+}
+
+int ike_terminate_peer(struct zike *z, const char *peer)
+{
+    struct ike_sa *sa = ike_sa_for_peer(z, peer);
+
+    if (sa == NULL)
+        return -1;
+    if (sa->state == IKE_ST_ESTABLISHED)
+        sa->want_delete = true;
+    else
+        ike_sa_dead(z, sa, "terminated");
+    return 0;
+}
+
+/* SIGTERM: every established IKE SA is deleted (the peer removes its SAs),
+ * ours leave the SAD. */
+void ike_shutdown(struct zike *z)
+{
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        if (sa->state == IKE_ST_ESTABLISHED) {
+            sa->req.kind = REQ_NONE;
+            ike_send_delete_ike(z, sa);
+        }
+        ike_sa_dead(z, sa, NULL);
+    }
+}
