@@ -123,6 +123,16 @@ ok $? "traffic flows on the policy: 30 messages each way"
 wait $srv
 
 # ---- the current IKE SA's messages sent back again, nothing else happening ----
+# Live reflection stops first, and what it sent back is all dropped; the
+# group key replaced above is retired (its deactivation delay): then
+# nothing but the replay can move a counter or change a state.
+kill -USR2 $rpid
+until_ok 10 grep -q "^stopped" "$work/refl.out"
+ra=$(grep -c "^reflect to=initiator" "$work/refl.out")
+rb=$(grep -c "^reflect to=responder" "$work/refl.out")
+until_ok 10 settled
+no_old() { ! ctl alice groups | grep -q "(old)" && ! ctl bob groups | grep -q "(old)"; }
+until_ok 20 no_old
 snapshot() {
     { ctl "$1" list; ctl "$1" groups | sed 's/, [0-9]* updates//';
       ZESP_SAD="$work/$1.sad" "$zesp" policy list;
