@@ -2,6 +2,19 @@
 # Source it after setting nothing; it sets passed=0 failed=0 skipped=0.
 passed=0 failed=0 skipped=0
 
+# Tests decide on events (a line in a log, a state zikectl reports, a
+# counter in the SAD), never on a fixed sleep; a bound only says how long
+# to wait for the event before calling its absence a failure.  Bounds are
+# generous and multiplied by ZESP_TEST_TIMEOUT_SCALE (a whole number,
+# default 1), the knob shared with the C tests (tests/test.h) that
+# sanitizer builds set higher.
+scale=${ZESP_TEST_TIMEOUT_SCALE:-1}
+case $scale in '' | *[!0-9]*) scale=1 ;; esac
+[ "$scale" -ge 1 ] || scale=1
+
+# ms N: N milliseconds, scaled: a bound handed to a program (--timeout-ms).
+ms() { echo $(($1 * scale)); }
+
 # ok STATUS NAME: count one check.
 ok() {
     if [ "$1" -eq 0 ]; then
@@ -11,9 +24,10 @@ ok() {
     fi
 }
 
-# until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds.
+# until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
+# least SECONDS (scaled).
 until_ok() {
-    t=$(($1 * 10)); shift
+    t=$(($1 * scale * 10)); shift
     while [ $t -gt 0 ]; do
         "$@" > /dev/null 2>&1 && return 0
         sleep 0.1; t=$((t - 1))
