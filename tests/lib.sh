@@ -25,14 +25,40 @@ ok() {
 }
 
 # until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
-# least SECONDS (scaled).
+# least SECONDS (scaled).  A long wait is noted in the log, with the bound
+# it came close to.
 until_ok() {
-    t=$(($1 * scale * 10)); shift
+    t=$(($1 * scale * 10)) until_from=$(date +%s); shift
     while [ $t -gt 0 ]; do
-        "$@" > /dev/null 2>&1 && return 0
+        if "$@" > /dev/null 2>&1; then
+            until_took=$(($(date +%s) - until_from))
+            [ $until_took -lt 5 ] || echo "# waited $until_took s for: $*"
+            return 0
+        fi
         sleep 0.1; t=$((t - 1))
     done
+    echo "# gave up after $(($(date +%s) - until_from)) s waiting for: $*"
     return 1
+}
+
+# out_spi SAD POLICY: the SPI the policy sends on (0x00000000: none).
+out_spi() {
+    "$b/tools/zesp" --sad "$1" policy list 2> /dev/null |
+        awk -v p="$2" '$1 == p { print $3 }'
+}
+
+# out_seq SAD POLICY: the last sequence number sent on the policy's SA.
+out_seq() {
+    "$b/tools/zesp" --sad "$1" sa list 2> /dev/null |
+        awk -v s="$(out_spi "$1" "$2")" '$1 == s && $2 == "out" { print $7 }'
+}
+
+# has_subscribers FILE TOPIC N: a proxy that prints "... subscribe TOPIC"
+# and "... unsubscribe TOPIC" to FILE holds N subscriptions to TOPIC now.
+has_subscribers() {
+    [ "$(awk -v t="$2" '$NF == t && $(NF - 1) == "subscribe" { n++ }
+        $NF == t && $(NF - 1) == "unsubscribe" { n-- }
+        END { print n + 0 }' "$1" 2> /dev/null)" -eq "$3" ]
 }
 
 # skip_all WHY: the whole script cannot run here.
