@@ -25,17 +25,19 @@ ok() {
 }
 
 # until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
-# least SECONDS (scaled).  A long wait is noted in the log, with the bound
-# it came close to.
+# most SECONDS (scaled) by the clock.  A wait over 5 s is noted in the
+# log, and what it gave up on.
 until_ok() {
-    t=$(($1 * scale * 10)) until_from=$(date +%s); shift
-    while [ $t -gt 0 ]; do
+    until_from=$(date +%s)
+    until_end=$((until_from + $1 * scale)); shift
+    while :; do
         if "$@" > /dev/null 2>&1; then
             until_took=$(($(date +%s) - until_from))
             [ $until_took -lt 5 ] || echo "# waited $until_took s for: $*"
             return 0
         fi
-        sleep 0.1; t=$((t - 1))
+        [ "$(date +%s)" -lt $until_end ] || break
+        sleep 0.1
     done
     echo "# gave up after $(($(date +%s) - until_from)) s waiting for: $*"
     return 1
