@@ -43,6 +43,9 @@ until_ok() {
     return 1
 }
 
+# not_running PATTERN: no process's command line matches PATTERN (pgrep -f).
+not_running() { ! pgrep -f "$1" > /dev/null; }
+
 # out_spi SAD POLICY: the SPI the policy sends on (0x00000000: none).
 out_spi() {
     "$b/tools/zesp" --sad "$1" policy list 2> /dev/null |

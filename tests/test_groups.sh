@@ -230,6 +230,7 @@ ok $? "100 more requests, answered by the two worker hosts left"
 # -- a member's zike is killed and restarted: the SAD kept its SAs, the new
 #    zike registers again and adopts them; nothing is read twice
 pkill -9 -f "zike -c $work/h4.yaml"
+until_ok 20 not_running "zike -c $work/h4.yaml"   # its port is free
 on 4 "$b/ike/zike" -c "$work/h4.yaml" 2>> "$work/h4.log" &
 until_ok 60 sh -c "$zikectl -s ipc://$work/h4.ctl groups | grep -q 'joined prices: registered'"
 ok $? "h4's restarted zike registered again"
