@@ -2,9 +2,9 @@
  * A man in the middle for the reflection test (tests/test_zike_reflect.sh):
  * it relays IKE messages between two zikes, unchanged, and sends each
  * distinct message also back to the zike that sent it, as an attacker on
- * the path can.  On SIGUSR1 it stops reflecting live and sends back, once
- * more, every message it has seen of the current IKE SA (the SPIs of the
- * last message relayed).
+ * the path can.  On SIGUSR2 it stops reflecting live and says "quiet"; on
+ * SIGUSR1 it stops too and sends back, once more, every message it has
+ * seen of the current IKE SA (the SPIs of the last message relayed).
  *   ike_reflector BIND_ENDPOINT CONNECT_ENDPOINT SECONDS
  * BIND_ENDPOINT is the initiator's peer endpoint (its DEALER connects
  * there), CONNECT_ENDPOINT the responder's listen endpoint.  Each message
@@ -33,12 +33,18 @@ struct seen {
 
 static struct seen seen[MAX_SEEN];
 static size_t nseen;
-static volatile sig_atomic_t replay_now;
+static volatile sig_atomic_t replay_now, quiet_now;
 
 static void on_usr1(int sig)
 {
     (void)sig;
     replay_now = 1;
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    quiet_now = 1;
 }
 
 /* Remembered: false if this message was seen before (a retransmission). */
@@ -104,6 +110,8 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
     ctx = zmq_ctx_new();
     router = zmq_socket(ctx, ZMQ_ROUTER);
     dealer = zmq_socket(ctx, ZMQ_DEALER);
@@ -119,6 +127,12 @@ int main(int argc, char **argv)
         int got, more = 0;
         size_t more_len = sizeof more;
 
+        if (quiet_now) {
+            quiet_now = 0;
+            live = 0;
+            printf("quiet\n");
+            fflush(stdout);
+        }
         if (replay_now) {
             size_t n = 0;
             replay_now = 0;

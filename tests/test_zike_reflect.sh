@@ -123,6 +123,13 @@ ok $? "traffic flows on the policy: 30 messages each way"
 wait $srv
 
 # ---- the current IKE SA's messages sent back again, nothing else happening ----
+# Live reflection stops first, and each message it sent back is dropped
+# (counted) before the baseline: liveness checks go on meanwhile.
+kill -USR2 $rpid
+until_ok 10 grep -q "^quiet" "$work/refl.out"
+ra=$(grep -c "^reflect to=initiator" "$work/refl.out")
+rb=$(grep -c "^reflect to=responder" "$work/refl.out")
+until_ok 10 settled
 snapshot() {
     { ctl "$1" list; ctl "$1" groups | sed 's/, [0-9]* updates//';
       ZESP_SAD="$work/$1.sad" "$zesp" policy list;
