@@ -7,16 +7,22 @@
 # attacker, changes one request's body, another's service name, and
 # replays a third.  Prints a summary and stops everything it started.
 # Run from the build directory, or set ZESP_BUILD to it.  Exit 0 when all
-# went as it should.
+# went as it should.  Each step waits for what it needs (a registration, a
+# worker, a policy on its SA), within bounds multiplied by
+# ZESP_TEST_TIMEOUT_SCALE (default 1), as in the tests.
 set -u
 build=$(cd "${ZESP_BUILD:-.}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-demo.XXXXXX")
 base=${ZESP_DEMO_PORT:-$((20000 + $$ % 20000))}
+scale=${ZESP_TEST_TIMEOUT_SCALE:-1}
+case $scale in '' | *[!0-9]*) scale=1 ;; esac
+[ "$scale" -ge 1 ] || scale=1
 pids=""
+running() { for p in $pids; do kill -0 "$p" 2> /dev/null && return 0; done; return 1; }
 stop_all() {
     for p in $pids; do kill "$p" 2> /dev/null; done
-    sleep 0.3
+    wait_for 5 eval '! running'
     for p in $pids; do kill -9 "$p" 2> /dev/null; done
     rm -rf "$work"
 }
@@ -25,11 +31,37 @@ trap 'exit 1' INT TERM
 umask 077
 say() { printf '\n== %s\n' "$*"; }
 ctl() { "$build/tools/zikectl" -s "ipc://$work/$1.ctl" "$2" ${3:+"$3"}; }
-wait_for() {  # seconds, command...
-    n=$(($1 * 10)); shift
+wait_for() {  # seconds (scaled), command...
+    end=$(($(date +%s) + $1 * scale)); shift
     while ! "$@" > /dev/null 2>&1; do
-        n=$((n - 1)); [ $n -gt 0 ] || return 1; sleep 0.1
+        [ "$(date +%s)" -lt $end ] || return 1
+        sleep 0.1
     done
+}
+policy_sa() {  # host, policy: the SA it sends on
+    "$build/tools/zesp" --sad "$work/$1.sad" policy list 2> /dev/null |
+        awk -v p="$2" '$1 == p { print $3 }'
+}
+sends_on_current() {  # host, group: past the senders' activation delay
+    c=$(ctl ks groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(policy_sa "$1" "$2")" = "0x$c" ]
+}
+sent() {  # host, policy: how many messages it sent on the policy's SA
+    "$build/tools/zesp" --sad "$work/$1.sad" sa list 2> /dev/null |
+        awk -v s="$(policy_sa "$1" "$2")" '$1 == s && $2 == "out" { print $7 }'
+}
+sent_at_least() { n=$(sent "$1" "$2"); [ "${n:-0}" -ge "$3" ]; }
+rej() {  # host, kind: the refusals of that kind on the host, rekeys or not
+    "$build/tools/zesp" --sad "$work/$1.sad" --json stats 2> /dev/null |
+        tr -d '\n' | sed -n 's/^{"sad":{[^{]*"rejected":{\([^}]*\)}.*/\1/p' |
+        tr ',' '\n' | sed -n "s/^\"$2\":\([0-9]*\)$/\1/p"
+}
+refused() {  # at least $1 refusals by the worker hosts, of the three kinds
+    n=0
+    for h in w1 w2; do
+        for k in icv binding replay; do n=$((n + $(rej $h $k))); done
+    done
+    [ $n -ge "$1" ]
 }
 
 say "1. identities and configuration (examples/demo/*.yaml)"
@@ -63,7 +95,13 @@ if ! wait_for 20 registered payments 3 || ! wait_for 10 registered payments-repl
     exit 1
 fi
 ctl ks groups | grep serves
-sleep 1.2    # the senders' activation delay
+# The senders' activation delay: each sends once its policy uses the SA.
+if ! wait_for 20 sends_on_current client payments ||
+    ! wait_for 20 sends_on_current w1 payments-replies ||
+    ! wait_for 20 sends_on_current w2 payments-replies; then
+    echo "demo: the senders' policies have no group SA" >&2
+    exit 1
+fi
 
 say "3. broker (no keys, misbehaving on purpose) and workers"
 fr="tcp://127.0.0.1:$((base + 10))" bk="tcp://127.0.0.1:$((base + 11))"
@@ -78,16 +116,21 @@ w1=$!; pids="$pids $w1"
 w2=$!; pids="$pids $w2"
 echo "broker: changes request 30's body and request 50's service name, sends request 70 twice"
 echo "worker host w1: 2 processes sharing its SAD; worker host w2: 1 process"
-sleep 0.5
+if ! wait_for 20 grep -q "worker 3 ready" "$work/broker.out"; then
+    echo "demo: the workers did not say READY to the broker" >&2
+    exit 1
+fi
 
 say "4. 100 requests end to end; the group keys change while they flow"
 "$build/examples/mdp_client" --sad "$work/client.sad" --front "$fr" --service payments \
-    --policy payments --reply payments-replies --count 100 --interval-ms 20 --timeout-ms 1000 > "$work/client.out" 2>&1 &
+    --policy payments --reply payments-replies --count 100 --interval-ms 20 \
+    --timeout-ms $((2000 * scale)) > "$work/client.out" 2>&1 &
 client=$!; pids="$pids $client"
-sleep 0.8
+wait_for 30 sent_at_least client payments 40
 ctl ks rekey-group payments > /dev/null && ctl ks rekey-group payments-replies > /dev/null &&
-    echo "rekeyed both groups at request ~40"
+    echo "rekeyed both groups at request $(sent client payments)"
 wait $client
+wait_for 20 refused 3     # the replayed copy may be refused after the last answer
 kill "$broker" "$w1" "$w2" 2> /dev/null
 wait "$broker" "$w1" "$w2" 2> /dev/null
 cat "$work/client.out" "$work/broker.out"
@@ -95,11 +138,6 @@ grep -h "answered" "$work/w1.out" "$work/w2.out"
 grep -h "refused a request" "$work/w1.err" "$work/w2.err" | sed 's/^/  /'
 
 say "5. summary"
-rej() {  # host, kind: the refusals of that kind on the host, rekeys or not
-    "$build/tools/zesp" --sad "$work/$1.sad" --json stats 2> /dev/null |
-        tr -d '\n' | sed -n 's/^{"sad":{[^{]*"rejected":{\([^}]*\)}.*/\1/p' |
-        tr ',' '\n' | sed -n "s/^\"$2\":\([0-9]*\)$/\1/p"
-}
 icv=$(($(rej w1 icv) + $(rej w2 icv)))
 bind=$(($(rej w1 binding) + $(rej w2 binding)))
 replay=$(($(rej w1 replay) + $(rej w2 replay)))

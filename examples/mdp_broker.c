@@ -23,8 +23,9 @@
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
  * changes the Nth request's service frame (routing it as before),
  * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
- * Nth request twice: what a hostile broker could do.  On
- * SIGTERM it prints what it did.
+ * Nth request twice: what a hostile broker could do.  It prints
+ * "mdp_broker: worker N ready for SERVICE" on each worker's first READY,
+ * and on SIGTERM what it did.
  */
 #include <errno.h>
 #include <signal.h>
@@ -38,6 +39,7 @@
 #define QUEUE_MAX 1024
 #define PARTS_MAX 8
 #define NAME_MAX_BYTES 64
+#define WORKERS_MAX 64
 
 struct message {                  /* a request waiting for a worker */
     zmq_msg_t parts[PARTS_MAX];
@@ -54,6 +56,11 @@ struct service {
 
 static struct service services[SERVICES_MAX];
 static int nservices;
+static struct {                   /* workers seen, by routing id */
+    unsigned char id[NAME_MAX_BYTES];
+    size_t len;
+} workers[WORKERS_MAX];
+static int nworkers;
 static volatile sig_atomic_t stop;
 static struct {
     long requests, replies, dropped, tampered, replayed;
@@ -257,6 +264,22 @@ static void from_client(void *front, void *back, const struct hops *h,
     dispatch(back, s, h, tamper, tamper_service, replay);
 }
 
+/* A worker's first READY is announced (one can wait for the workers). */
+static void announce(zmq_msg_t *id, const struct service *s)
+{
+    size_t len = zmq_msg_size(id);
+
+    for (int i = 0; i < nworkers; i++)
+        if (workers[i].len == len && memcmp(workers[i].id, zmq_msg_data(id),
+                                            len) == 0)
+            return;
+    if (nworkers == WORKERS_MAX || len > sizeof workers[0].id)
+        return;
+    memcpy(workers[nworkers].id, zmq_msg_data(id), len);
+    workers[nworkers++].len = len;
+    printf("mdp_broker: worker %d ready for %s\n", nworkers, s->name);
+}
+
 static void from_worker(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
@@ -269,6 +292,8 @@ static void from_worker(void *front, void *back, const struct hops *h,
         memcmp(zmq_msg_data(&m.parts[1]), "READY", 5) == 0) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
+        if (s != NULL)
+            announce(&m.parts[0], s);
     } else if (n == 4 && (!h->sad || (unwrap(h->sad, h->out, &m, 2,
                                              h->msg) == 0 &&
                                       rewrap(h->sad, h->in, &m) == 0))) {

@@ -4,10 +4,11 @@
  *
  *   policy_pingpong --sad PATH --policy NAME --bind ENDPOINT [--count N]
  *   policy_pingpong --sad PATH --policy NAME --connect ENDPOINT [--count N]
- *                   [--interval-ms MS] [--wait-sa MS]
+ *                   [--interval-ms MS] [--wait-sa MS] [--timeout-ms MS]
  *
  * --wait-sa lets a send on a policy with no SA yet raise an ACQUIRE for
- * the key daemon and wait up to MS for the SA.
+ * the key daemon and wait up to MS for the SA.  --timeout-ms (default
+ * 10000) bounds each wait for a message.
  *
  * The connecting side sends N pings and expects N pongs; the binding side
  * answers each ping it can verify.  Exit 0 when all N went both ways.
@@ -23,7 +24,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: policy_pingpong --sad PATH --policy NAME "
                     "(--bind|--connect) ENDPOINT [--count N] "
-                    "[--interval-ms MS] [--wait-sa MS]\n");
+                    "[--interval-ms MS] [--wait-sa MS] [--timeout-ms MS]\n");
     return 2;
 }
 
@@ -95,6 +96,8 @@ int main(int argc, char **argv)
             interval_ms = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--wait-sa") == 0)
             wait_sa = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--timeout-ms") == 0)
+            timeout = atoi(argv[i + 1]);
         else
             return usage();
     }

@@ -48,7 +48,10 @@ for target in $targets; do
     log="$build/fuzz-$target.log"
     max_len=4096
     [ "$target" = sad_attach ] && max_len=65536    # whole SAD files
-    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=$max_len -timeout=10 \
+    # -timeout: one input slower than this is a finding (a hang), scaled
+    # like the tests' bounds on a loaded or slow machine.
+    if ! "$bin" "$corpus" -max_total_time="$seconds" -max_len=$max_len \
+            -timeout=$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1})) \
             -rss_limit_mb=2048 -print_final_stats=1 \
             -artifact_prefix="$build/" > "$log" 2>&1; then
         tail -n 40 "$log"

@@ -3,7 +3,8 @@
  * opens its host's SAD and sends on a policy name, never on a key.
  *
  *   group_peer pub    --sad S --policy P --connect EP --topic T --tag G
- *                     --count N [--interval-us U]
+ *                     --count N [--interval-us U] [--switch-at I]
+ *                     [--timeout-ms MS]
  *   group_peer sub    --sad S --connect EP --topic T --tag G --count N
  *                     [--senders K] [--timeout-ms MS]
  *   group_peer proxy  --xsub EP --xpub EP [--log FILE]
@@ -18,13 +19,20 @@
  * broker: it forwards both ways and sends the client's Nth message twice.
  * inject sends one forged message [T | 64 random bytes] from a DEALER.
  *
- * pub sends N messages "G:i" under topic T (a clear, bound frame).  sub
+ * pub waits until a subscription to T reached it, then sends N messages
+ * "G:i" under topic T (a clear, bound frame); with --switch-at I, message I
+ * and the rest wait until the policy moved to another SA (a rekey).  sub
  * counts, per sender, the distinct i of tag G it accepted and the rest it
- * refused, by reason, and prints one line to be checked.  The proxy (an
+ * refused, by reason, and prints one line to be checked once it has seen
+ * N from each of K senders (or heard nothing for MS).  The proxy (an
  * XSUB/XPUB forwarder that holds no key) logs SPI and IV of every ESP frame
- * it forwards, so that the test can look for a reused nonce.  The client's
- * requests reach any worker through a ROUTER/DEALER broker; each worker
- * answers on its reply policy with its name.
+ * it forwards, so that the test can look for a reused nonce, and prints
+ * "subscribe T" and "unsubscribe T" as each subscriber's subscriptions
+ * pass.  The client's requests reach any worker through a ROUTER/DEALER
+ * broker, which prints "worker connected" as each worker's connection
+ * completes; each worker answers on its reply policy with its name.
+ * --timeout-ms (default 10 s) bounds every wait: for a subscription, an
+ * SA, a rekey, an answer, a message.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -41,7 +49,7 @@
 struct opts {
     const char *sad, *policy, *connect, *topic, *tag, *name, *xsub, *xpub,
         *front, *back, *log;
-    int count, interval_us, timeout_ms, senders;
+    int count, interval_us, timeout_ms, senders, switch_at;
 };
 
 /* The tool stops at the first failure; nothing is left to wait for. */
@@ -56,8 +64,46 @@ static zesp_sad *open_sad(const struct opts *o)
     zesp_sad *sad = zesp_sad_open(o->sad, 0, NULL);
 
     if (sad != NULL)
-        zesp_sad_set_acquire_timeout(sad, 5000);
+        zesp_sad_set_acquire_timeout(sad, (uint32_t)o->timeout_ms);
     return sad;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An XPUB publisher: wait until a subscription to the topic arrives. */
+static bool subscribed(void *s, const struct opts *o)
+{
+    size_t tl = strlen(o->topic);
+    int slice = 100;
+
+    zmq_setsockopt(s, ZMQ_RCVTIMEO, &slice, sizeof slice);
+    for (double end = now_s() + o->timeout_ms / 1000.0; now_s() < end;) {
+        unsigned char m[256];
+        int n = zmq_recv(s, m, sizeof m, 0);
+        if (n > 0 && m[0] == 1 && (size_t)n - 1 == tl &&
+            memcmp(m + 1, o->topic, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Wait until the policy sends on another SA than spi (a rekey). */
+static bool moved_from(zesp_sad *sad, const struct opts *o, uint32_t spi)
+{
+    for (double end = now_s() + o->timeout_ms / 1000.0; now_s() < end;) {
+        zesp_policy p;
+        if (zesp_policy_get(sad, o->policy, &p) == 0 && p.out_spi != 0 &&
+            p.out_spi != spi)
+            return true;
+        nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+    }
+    return false;
 }
 
 static void *socket_to(void *ctx, int type, const char *ep, bool bind)
@@ -76,12 +122,16 @@ static void *socket_to(void *ctx, int type, const char *ep, bool bind)
 static int pub(const struct opts *o, void *ctx)
 {
     zesp_sad *sad = open_sad(o);
-    void *s = socket_to(ctx, ZMQ_PUB, o->connect, false);
+    void *s = socket_to(ctx, ZMQ_XPUB, o->connect, false);
     int sent = 0, failed = 0;
+    zesp_policy first;
 
     if (sad == NULL)
         return die(o->sad);
-    zmq_poll(NULL, 0, 1000);        /* let the subscriptions arrive */
+    if (!subscribed(s, o)) {
+        fprintf(stderr, "group_peer: no subscription to %s\n", o->topic);
+        return 1;
+    }
     for (int i = 0; i < o->count; i++) {
         char text[64];
         zesp_frame topic = { o->topic, strlen(o->topic) };
@@ -90,6 +140,13 @@ static int pub(const struct opts *o, void *ctx)
         zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
                              .nbody = 1 };
 
+        if (i == 0 && zesp_policy_get(sad, o->policy, &first) != 0)
+            first.out_spi = 0;
+        if (i == o->switch_at && i > 0 && !moved_from(sad, o, first.out_spi)) {
+            fprintf(stderr, "group_peer: %s still on SA %08x\n", o->policy,
+                    first.out_spi);
+            failed++;
+        }
         if (zesp_send_policy(sad, o->policy, s, &parts, 0) == 0)
             sent++;
         else if (failed++ == 0)
@@ -143,7 +200,8 @@ static int sub(const struct opts *o, void *ctx)
     printf("sub ready\n");
     fflush(stdout);
     for (long waited = 0; waited < o->timeout_ms &&
-                          accepted < o->count * o->senders;) {
+                          accepted + dup + other + rej_nosa + rej_other <
+                              o->count * o->senders;) {
         if (zesp_recv(sad, s, msg, 0) != 0) {
             if (errno == EAGAIN) {
                 waited += timeout;
@@ -202,8 +260,13 @@ static int proxy(const struct opts *o, void *ctx)
     FILE *log = o->log ? fopen(o->log, "w") : NULL;
     zmq_pollitem_t items[] = { { xsub, 0, ZMQ_POLLIN, 0 },
                                { xpub, 0, ZMQ_POLLIN, 0 } };
+    int each = 1;
 
-    setvbuf(log ? log : stdout, NULL, _IOLBF, 0);
+    /* Every subscriber's (un)subscription, not only a topic's first. */
+    zmq_setsockopt(xpub, ZMQ_XPUB_VERBOSER, &each, sizeof each);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (log)
+        setvbuf(log, NULL, _IOLBF, 0);
     for (;;) {
         if (zmq_poll(items, 2, -1) < 0)
             break;
@@ -219,6 +282,12 @@ static int proxy(const struct opts *o, void *ctx)
                 if (zmq_msg_recv(&m, from, 0) < 0)
                     return 1;
                 zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+                if (k == 1 && zmq_msg_size(&m) >= 1) {
+                    const char *p = zmq_msg_data(&m);
+                    if (*p == 0 || *p == 1)
+                        printf("%s %.*s\n", *p ? "subscribe" : "unsubscribe",
+                               (int)zmq_msg_size(&m) - 1, p + 1);
+                }
                 if (!more && k == 0 && log && zmq_msg_size(&m) >= 16) {
                     const unsigned char *p = zmq_msg_data(&m);
                     for (int b = 0; b < 16; b++)
@@ -233,13 +302,56 @@ static int proxy(const struct opts *o, void *ctx)
     return 0;
 }
 
+/* Forward one whole message. */
+static int forward(void *from, void *to)
+{
+    for (int more = 1; more;) {
+        zmq_msg_t m;
+        size_t ml = sizeof more;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, from, 0) < 0)
+            return -1;
+        zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+        if (zmq_msg_send(&m, to, more ? ZMQ_SNDMORE : 0) < 0) {
+            zmq_msg_close(&m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ROUTER/DEALER, as zmq_proxy, saying when a worker's connection is up
+ * (ZeroMQ's handshake done: the DEALER hands it requests from then on). */
 static int broker(const struct opts *o, void *ctx)
 {
     void *front = socket_to(ctx, ZMQ_ROUTER, o->front, true);
     void *back = socket_to(ctx, ZMQ_DEALER, o->back, true);
+    void *mon = zmq_socket(ctx, ZMQ_PAIR);
 
-    zmq_proxy(front, back, NULL);
-    return 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (zmq_socket_monitor(back, "inproc://broker-back",
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED) != 0 ||
+        zmq_connect(mon, "inproc://broker-back") != 0)
+        return die("monitor");
+    for (;;) {
+        zmq_pollitem_t items[] = { { front, 0, ZMQ_POLLIN, 0 },
+                                   { back, 0, ZMQ_POLLIN, 0 },
+                                   { mon, 0, ZMQ_POLLIN, 0 } };
+        if (zmq_poll(items, 3, -1) < 0)
+            return 1;
+        if ((items[0].revents & ZMQ_POLLIN) && forward(front, back) != 0)
+            return 1;
+        if ((items[1].revents & ZMQ_POLLIN) && forward(back, front) != 0)
+            return 1;
+        if (items[2].revents & ZMQ_POLLIN) {
+            char ev[64];
+            /* Two frames: the event, then the peer's address. */
+            if (zmq_recv(mon, ev, sizeof ev, 0) < 0 ||
+                zmq_recv(mon, ev, sizeof ev, 0) < 0)
+                return 1;
+            printf("worker connected\n");
+        }
+    }
 }
 
 static int tap(const struct opts *o, void *ctx)
@@ -415,6 +527,8 @@ int main(int argc, char **argv)
             o.timeout_ms = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--senders") == 0)
             o.senders = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--switch-at") == 0)
+            o.switch_at = atoi(argv[i + 1]);
     }
     if (o.count <= 0 || o.count > COUNT_MAX || o.senders < 1 ||
         o.senders > SENDERS_MAX)

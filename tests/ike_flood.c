@@ -1,8 +1,9 @@
 /*
  * An IKE_SA_INIT flood for the cookie test: sends N well-formed requests
  * (fresh SPI, nonce and X25519 value each) to a zike and never completes
- * one, then counts the responses that asked for a COOKIE.
- *   ike_flood ENDPOINT N
+ * one, then counts the responses that asked for a COOKIE, until each
+ * request has had its response or none came for MS (default 10000).
+ *   ike_flood ENDPOINT N [MS]
  * Prints "sent N, responses R, cookies C".
  */
 #include <sodium.h>
@@ -15,10 +16,11 @@
 int main(int argc, char **argv)
 {
     uint8_t buf[1024];
-    int n, responses = 0, cookies = 0, timeout = 500, zero = 0;
+    int n, responses = 0, cookies = 0, timeout = 10000, zero = 0;
     void *ctx, *s;
 
-    if (argc != 3 || (n = atoi(argv[2])) <= 0 || sodium_init() < 0)
+    if (argc < 3 || argc > 4 || (n = atoi(argv[2])) <= 0 ||
+        (argc == 4 && (timeout = atoi(argv[3])) <= 0) || sodium_init() < 0)
         return 2;
     ctx = zmq_ctx_new();
     s = zmq_socket(ctx, ZMQ_DEALER);
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
             zmq_send(s, buf, len, 0) < 0)
             return 1;
     }
-    for (;;) {
+    while (responses < n) {
         struct ike_message m;
         int got = zmq_recv(s, buf, sizeof buf, 0);
         const struct ike_payload *p;

@@ -2,8 +2,8 @@
  * A man in the middle for the reflection test (tests/test_zike_reflect.sh):
  * it relays IKE messages between two zikes, unchanged, and sends each
  * distinct message also back to the zike that sent it, as an attacker on
- * the path can.  On SIGUSR2 it stops reflecting live (and says "stopped");
- * on SIGUSR1 it stops too and sends back, once more, every message it has
+ * the path can.  On SIGUSR2 it stops reflecting live and says "quiet"; on
+ * SIGUSR1 it stops too and sends back, once more, every message it has
  * seen of the current IKE SA (the SPIs of the last message relayed).
  *   ike_reflector BIND_ENDPOINT CONNECT_ENDPOINT SECONDS
  * BIND_ENDPOINT is the initiator's peer endpoint (its DEALER connects
@@ -33,7 +33,7 @@ struct seen {
 
 static struct seen seen[MAX_SEEN];
 static size_t nseen;
-static volatile sig_atomic_t replay_now, stop_now;
+static volatile sig_atomic_t replay_now, quiet_now;
 
 static void on_usr1(int sig)
 {
@@ -44,7 +44,7 @@ static void on_usr1(int sig)
 static void on_usr2(int sig)
 {
     (void)sig;
-    stop_now = 1;
+    quiet_now = 1;
 }
 
 /* Remembered: false if this message was seen before (a retransmission). */
@@ -127,10 +127,10 @@ int main(int argc, char **argv)
         int got, more = 0;
         size_t more_len = sizeof more;
 
-        if (stop_now) {
-            stop_now = 0;
+        if (quiet_now) {
+            quiet_now = 0;
             live = 0;
-            printf("stopped\n");
+            printf("quiet\n");
             fflush(stdout);
         }
         if (replay_now) {

@@ -2,6 +2,19 @@
 # Source it after setting nothing; it sets passed=0 failed=0 skipped=0.
 passed=0 failed=0 skipped=0
 
+# Tests decide on events (a line in a log, a state zikectl reports, a
+# counter in the SAD), never on a fixed sleep; a bound only says how long
+# to wait for the event before calling its absence a failure.  Bounds are
+# generous and multiplied by ZESP_TEST_TIMEOUT_SCALE (a whole number,
+# default 1), the knob shared with the C tests (tests/test.h) that
+# sanitizer builds set higher.
+scale=${ZESP_TEST_TIMEOUT_SCALE:-1}
+case $scale in '' | *[!0-9]*) scale=1 ;; esac
+[ "$scale" -ge 1 ] || scale=1
+
+# ms N: N milliseconds, scaled: a bound handed to a program (--timeout-ms).
+ms() { echo $(($1 * scale)); }
+
 # ok STATUS NAME: count one check.
 ok() {
     if [ "$1" -eq 0 ]; then
@@ -11,14 +24,46 @@ ok() {
     fi
 }
 
-# until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds.
+# until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
+# most SECONDS (scaled) by the clock.  A wait over 5 s is noted in the
+# log, and what it gave up on.
 until_ok() {
-    t=$(($1 * 10)); shift
-    while [ $t -gt 0 ]; do
-        "$@" > /dev/null 2>&1 && return 0
-        sleep 0.1; t=$((t - 1))
+    until_from=$(date +%s)
+    until_end=$((until_from + $1 * scale)); shift
+    while :; do
+        if "$@" > /dev/null 2>&1; then
+            until_took=$(($(date +%s) - until_from))
+            [ $until_took -lt 5 ] || echo "# waited $until_took s for: $*"
+            return 0
+        fi
+        [ "$(date +%s)" -lt $until_end ] || break
+        sleep 0.1
     done
+    echo "# gave up after $(($(date +%s) - until_from)) s waiting for: $*"
     return 1
+}
+
+# not_running PATTERN: no process's command line matches PATTERN (pgrep -f).
+not_running() { ! pgrep -f "$1" > /dev/null; }
+
+# out_spi SAD POLICY: the SPI the policy sends on (0x00000000: none).
+out_spi() {
+    "$b/tools/zesp" --sad "$1" policy list 2> /dev/null |
+        awk -v p="$2" '$1 == p { print $3 }'
+}
+
+# out_seq SAD POLICY: the last sequence number sent on the policy's SA.
+out_seq() {
+    "$b/tools/zesp" --sad "$1" sa list 2> /dev/null |
+        awk -v s="$(out_spi "$1" "$2")" '$1 == s && $2 == "out" { print $7 }'
+}
+
+# has_subscribers FILE TOPIC N: a proxy that prints "... subscribe TOPIC"
+# and "... unsubscribe TOPIC" to FILE holds N subscriptions to TOPIC now.
+has_subscribers() {
+    [ "$(awk -v t="$2" '$NF == t && $(NF - 1) == "subscribe" { n++ }
+        $NF == t && $(NF - 1) == "unsubscribe" { n-- }
+        END { print n + 0 }' "$1" 2> /dev/null)" -eq "$3" ]
 }
 
 # skip_all WHY: the whole script cannot run here.

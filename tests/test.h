@@ -5,9 +5,11 @@
 #define ZESP_TEST_H
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int test_passed, test_failed, test_case_failed;
 
@@ -70,6 +72,50 @@ static inline int test_under_valgrind(void)
     const char *v = getenv("ZESP_TEST_UNDER_VALGRIND");
 
     return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}
+
+/*
+ * Tests decide on events (a byte in a pipe, a counter in the SAD), never on
+ * elapsed time; a bound only says how long a test waits for an event before
+ * it calls its absence a failure.  Bounds are generous, and multiplied by
+ * ZESP_TEST_TIMEOUT_SCALE (a whole number, default 1), the one knob shared
+ * with the shell tests (tests/lib.sh): tests/valgrind.sh and sanitizer
+ * builds (configure, check-local) set it higher.
+ */
+static inline int test_timeout_scale(void)
+{
+    const char *v = getenv("ZESP_TEST_TIMEOUT_SCALE");
+    long n = v != NULL ? strtol(v, NULL, 10) : 1;
+
+    return n >= 1 && n <= 1000 ? (int)n : 1;
+}
+
+/* Seconds on a monotonic clock, for deadlines. */
+static inline double test_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A bound of ms milliseconds, scaled. */
+static inline int test_ms(int ms)
+{
+    return ms * test_timeout_scale();
+}
+
+/* Wait for fd to become readable: 1 when it is, 0 when ms (scaled) passed
+ * first, -1 on error. */
+static inline int test_wait_readable(int fd, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int rc;
+
+    do
+        rc = poll(&p, 1, test_ms(ms));
+    while (rc < 0 && errno == EINTR);
+    return rc;
 }
 
 /* A scratch folder for one test program, removed by test_done_in(). */

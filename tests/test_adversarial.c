@@ -80,7 +80,7 @@ static int attacker(const char *endpoint, int fd)
     size_t replay_n = 0;
     /* A short queue keeps the attacker close behind the receiver, so the
      * linger below always suffices to deliver the last frames. */
-    int linger = 60000, hwm = 1000, rc = 0;
+    int linger = test_ms(60000), hwm = 1000, rc = 0;
     char bound;
 
     if (read(fd, &bound, 1) != 1)
@@ -128,7 +128,7 @@ static void test_million_hostile_frames(void)
     zesp_sa_params p = test_sa(SPI, ZESP_DIR_IN, 0, 0);
     zesp_msg *msg;
     long accepted = 0, refused = 0, rss_early = 0, rss_late;
-    int timeout = 60000, fds[2];
+    int timeout = test_ms(60000), fds[2];
     pid_t pid;
 
     snprintf(endpoint, sizeof endpoint, "ipc:///tmp/zesp-adv-%d", (int)getpid());

@@ -77,11 +77,12 @@ grep -q "to-bob" "$work/out"; ok $? "policy list shows the policy"
 
 # The acceptance test: nothing but `zesp load` configured these two.
 if [ -x "$b/examples/policy_pingpong" ]; then
-    "$b/examples/policy_pingpong" --sad "$A" --policy to-bob \
+    pt=$((20000 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))   # a bound on each wait
+    "$b/examples/policy_pingpong" --sad "$A" --policy to-bob --timeout-ms "$pt" \
         --bind "ipc://$work/pp" --count 50 > "$work/alice.out" 2>&1 &
     pid=$!
     expect 0 "two processes exchange messages through their SADs" \
-        "$b/examples/policy_pingpong" --sad "$B" --policy to-alice \
+        "$b/examples/policy_pingpong" --sad "$B" --policy to-alice --timeout-ms "$pt" \
         --connect "ipc://$work/pp" --count 50
     wait $pid; ok $? "the other side verified every message"
 else

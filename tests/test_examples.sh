@@ -87,10 +87,19 @@ for n in 1 2 3 4 5; do
 done
 holding() { ctl 1 groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"; }
 hop() { ctl "$1" list | grep -q "child $2 .* active"; }
-until_ok 20 holding payments 3 && until_ok 5 holding replies 3 && until_ok 5 holding prices 3 &&
-    until_ok 10 hop 3 hop-c && until_ok 10 hop 4 hop-w
+sending() {  # host, group: the host's policy sends on the group's current SA
+    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "0x$c" ]
+}
+ready() {  # file, N: a broker announced N workers
+    grep -q "worker $2 ready" "$1"
+}
+until_ok 30 holding payments 3 && until_ok 20 holding replies 3 && until_ok 20 holding prices 3 &&
+    until_ok 20 hop 3 hop-c && until_ok 20 hop 4 hop-w
 ok $? "five hosts: group SAs registered with the key server, hop SAs with the broker host"
-sleep 1.2    # the senders' activation delay
+# The senders' activation delay over, each sender's policy uses its SA.
+until_ok 20 sending 3 payments && until_ok 20 sending 3 prices &&
+    until_ok 20 sending 4 replies && until_ok 20 sending 5 replies
 
 # -- 1 and 4: request-reply through a broker, load-balanced workers
 fr="tcp://$h2:6100" bk="tcp://$h2:6101"
@@ -99,9 +108,9 @@ on 4 "$ex/mdp_worker" --sad "$work/h4.sad" --back "$bk" --service payments \
     --reply replies --name A --processes 2 > "$work/wA.out" 2> "$work/wA.err" &
 on 5 "$ex/mdp_worker" --sad "$work/h5.sad" --back "$bk" --service payments \
     --reply replies --name B > "$work/wB.out" 2> "$work/wB.err" &
-sleep 0.5
+until_ok 30 ready "$work/broker.out" 3
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$fr" --service payments \
-    --policy payments --reply replies --count 300 --timeout-ms 2000 > "$work/client1.out" 2>&1
+    --policy payments --reply replies --count 300 --timeout-ms "$(ms 20000)" > "$work/client1.out" 2>&1
 grep -q "300 requests, 300 answered, 0 unanswered, 0 answers refused, 3 workers answered" "$work/client1.out"
 ok $? "300 requests through the broker, all answered end to end (service name clear and bound)"
 grep -q "A/1 answered" "$work/client1.out" && grep -q "A/2 answered" "$work/client1.out" &&
@@ -120,7 +129,7 @@ on 2 "$ex/mdp_broker" --front "$fr2" --back "$bk2" --tamper 5 --tamper-service 1
     --tamper-seq 12 --replay 15 > "$work/broker2.out" 2>&1 &
 on 5 "$ex/mdp_worker" --sad "$work/h5.sad" --back "$bk2" --service payments \
     --reply replies --name B2 > "$work/wB2.out" 2> "$work/wB2.err" &
-sleep 0.5
+until_ok 30 ready "$work/broker2.out" 1
 # The host's refusals of one kind since its SAD was made, rekeys or not.
 rej() {
     "$zesp" --sad "$work/h$1.sad" --json stats | tr -d '\n' |
@@ -129,7 +138,7 @@ rej() {
 }
 before="$(rej 5 icv) $(rej 5 binding) $(rej 5 replay)"
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$fr2" --service payments \
-    --policy payments --reply replies --count 20 --timeout-ms 1000 > "$work/client2.out" 2>&1
+    --policy payments --reply replies --count 20 --timeout-ms "$(ms 3000)" > "$work/client2.out" 2>&1
 after="$(rej 5 icv) $(rej 5 binding) $(rej 5 replay)"
 grep -q "20 requests, 17 answered, 3 unanswered" "$work/client2.out" &&
     [ "$before" = "0 0 0" ] && [ "$after" = "2 1 1" ]
@@ -137,15 +146,15 @@ ok $? "a hostile broker: changed body and sequence number (ICV), changed service
 
 # -- 3: publish-subscribe through a proxy
 xs="tcp://$h2:6110" xp="tcp://$h2:6111"
-on 2 "$ex/pubsub_proxy" --xsub "$xs" --xpub "$xp" &
+on 2 "$ex/pubsub_proxy" --xsub "$xs" --xpub "$xp" > "$work/proxy.out" &
 for n in 4 5 4b; do
     on ${n%b} "$ex/subscriber" --sad "$work/h${n%b}.sad" --connect "$xp" --topic prices \
-        --count 50 --timeout-ms 8000 > "$work/sub$n.out" 2>&1 &
+        --count 50 --timeout-ms "$(ms 60000)" > "$work/sub$n.out" 2>&1 &
 done
-sleep 0.5
+until_ok 30 has_subscribers "$work/proxy.out" prices 3
 on 3 "$ex/publisher" --sad "$work/h3.sad" --policy prices --connect "$xs" \
-    --topic prices --count 50 --interval-ms 10 > "$work/pub.out" 2>&1
-until_ok 10 sh -c "grep -q 'accepted' $work/sub4.out && grep -q 'accepted' $work/sub5.out && grep -q 'accepted' $work/sub4b.out"
+    --topic prices --count 50 --interval-ms 10 --wait-ms "$(ms 30000)" > "$work/pub.out" 2>&1
+until_ok 60 sh -c "grep -q 'accepted' $work/sub4.out && grep -q 'accepted' $work/sub5.out && grep -q 'accepted' $work/sub4b.out"
 grep -q "50 accepted, 0 refused" "$work/sub4.out" && grep -q "50 accepted, 0 refused" "$work/sub5.out"
 ok $? "50 messages through an XSUB/XPUB proxy to subscribers on 2 hosts"
 grep -q "50 accepted, 0 refused" "$work/sub4b.out"
@@ -161,17 +170,19 @@ on 2 "$ex/mdp_broker" --front "$fr3" --back "$bk3" --sad "$work/h2.sad" \
 on 4 "$ex/mdp_worker" --sad "$work/h4.sad" --back "$bk3" --service payments \
     --reply replies --name H --hop hop-w > "$work/wH.out" 2> "$work/wH.err" &
 on 3 "$b/tests/group_peer" tap --front "$tp" --back "$fr3" --count 7 &
-sleep 0.5
+until_ok 30 ready "$work/broker3.out" 1
 w_before=$(rej 4 replay)
 on 3 "$ex/mdp_client" --sad "$work/h3.sad" --front "$tp" --service payments \
-    --policy payments --reply replies --hop hop-c --count 40 --timeout-ms 2000 > "$work/client3.out" 2>&1
+    --policy payments --reply replies --hop hop-c --count 40 --timeout-ms "$(ms 20000)" > "$work/client3.out" 2>&1
 grep -q "40 requests, 40 answered, 0 unanswered, 0 answers refused" "$work/client3.out"
 ok $? "40 requests wrapped in hop SAs (client-broker, broker-worker), all answered end to end"
 [ "$(rej 2 replay)" -eq 1 ] && [ "$(rej 4 replay)" -eq "$w_before" ]
 ok $? "the replayed message was dropped by the broker's hop check, never reached the worker"
 on 3 "$b/tests/group_peer" inject --connect "$fr3" --topic payments
+# The broker stops once it has refused the forged message.
+until_ok 30 grep -q "hop check refused a message: no security association" "$work/broker3.err"
 pkill -TERM -f "mdp_broker --front $fr3"
-until_ok 5 grep -q "replies" "$work/broker3.out"
+until_ok 30 grep -q "replies" "$work/broker3.out"
 grep -q "40 requests forwarded, 40 replies, 2 dropped" "$work/broker3.out"
 ok $? "the checking broker forwarded 40 requests and 40 replies, dropped a forged and a replayed message"
 grep -q "hop check refused a message: replayed" "$work/broker3.err" &&

@@ -135,9 +135,13 @@ static void test_unwritable_path_and_permissions(void)
  * open the same stream of messages, then restarted over the whole stream:
  * each sequence number accepted once, at most once.  A receiver is a
  * forked child: it releases its parent's SAD handle and messages, which
- * it inherited, and its own, before it exits. */
+ * it inherited, and its own, before it exits.  It says it is at work (a
+ * byte on `busy`) after its first messages, so that each kill lands
+ * within its work however slow the machine. */
+enum { BUSY_AFTER = 50, BUSY_WAIT_MS = 30000 };
+
 static int receiver(zesp_sad *parent, uint8_t **esp, const size_t *len,
-                    int fd, int start)
+                    int fd, int busy, int start)
 {
     zesp_sad *sad = zesp_sad_open(in_dir("shared.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
@@ -153,6 +157,8 @@ static int receiver(zesp_sad *parent, uint8_t **esp, const size_t *len,
             if (write(fd, &seq, sizeof seq) != (ssize_t)sizeof seq)
                 rc = 2;
         }
+        if (k + 1 == BUSY_AFTER && write(busy, "r", 1) != 1)
+            rc = 3;
     }
     for (int i = 0; i < MESSAGES; i++)
         zesp_buf_free(esp[i]);
@@ -171,7 +177,7 @@ static void test_kill_receivers(void)
     static uint8_t seen[MESSAGES + 1];
     zesp_frame body = { "payload", 7 };
     zesp_parts parts = { .body = &body, .nbody = 1 };
-    int fds[2], dups = 0, accepted = 0, killed = 0;
+    int fds[2], busy[2], dups = 0, accepted = 0, killed = 0, late = 0;
     uint64_t seq;
 
     in.replay_window = 4096;
@@ -180,14 +186,21 @@ static void test_kill_receivers(void)
     CHECK_OK(zesp_sa_add(sad, &in));
     for (int i = 0; i < MESSAGES; i++)
         CHECK_OK(zesp_seal(sad, 0x7001, &parts, &esp[i], &len[i]));
-    CHECK(pipe(fds) == 0);
+    CHECK(pipe(fds) == 0 && pipe(busy) == 0);
     for (int round = 0; round <= KILLS / RECEIVERS; round++) {
         pid_t pid[RECEIVERS];
         fflush(NULL);
         for (int r = 0; r < RECEIVERS; r++)
             if ((pid[r] = fork()) == 0)
-                _exit(receiver(sad, esp, len, fds[1],
+                _exit(receiver(sad, esp, len, fds[1], busy[1],
                                r * MESSAGES / RECEIVERS));
+        /* Each at work (the reports wait in their pipe, which holds all
+         * MESSAGES of them, until the end). */
+        for (int r = 0; r < RECEIVERS; r++) {
+            char b;
+            late += test_wait_readable(busy[0], BUSY_WAIT_MS) != 1 ||
+                    read(busy[0], &b, 1) != 1;
+        }
         if (round < KILLS / RECEIVERS) {
             /* Kill each at a random moment within its work. */
             for (int r = 0; r < RECEIVERS; r++) {
@@ -200,6 +213,8 @@ static void test_kill_receivers(void)
             waitpid(pid[r], NULL, 0);
     }
     close(fds[1]);
+    close(busy[0]);
+    close(busy[1]);
     while (read(fds[0], &seq, sizeof seq) == (ssize_t)sizeof seq) {
         if (seq == 0 || seq > MESSAGES)
             continue;
@@ -209,6 +224,7 @@ static void test_kill_receivers(void)
     close(fds[0]);
     printf("     %d receivers killed; %d accepted, %d twice\n", killed,
            accepted, dups);
+    CHECK(late == 0);
     CHECK(dups == 0);
     /* The last round was not killed: every message was accepted by some
      * receiver, except at most one per kill whose report died with it. */
@@ -241,14 +257,53 @@ static int broker(const char *front, const char *back)
     return rc;
 }
 
+/* One round of traffic through the broker: at least ROUND_SENDS sends,
+ * and until a message sent in this round came through (or the bound
+ * passed).  Returns how many of this round's messages came through. */
+enum { ROUND_SENDS = 3000, ROUND_WAIT_MS = 30000, SEEN_MAX = 1 << 20 };
+
+static int traffic_round(zesp_sad *tx, zesp_sad *rx, void *push, void *pull,
+                         zesp_msg *msg, uint8_t *seen, int *dups,
+                         uint64_t *sent)
+{
+    zesp_frame body = { "m", 1 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    double end = test_now() + test_ms(ROUND_WAIT_MS) / 1000.0;
+    zesp_sa_info info;
+    uint64_t first;
+    int fresh = 0;
+
+    CHECK_OK(zesp_sa_info_get(tx, 0x7002, ZESP_DIR_OUT, &info));
+    first = info.seq + 1U;
+    for (int i = 0; (i < ROUND_SENDS || fresh == 0) && test_now() < end;
+         i++) {
+        if (zesp_send(tx, 0x7002, push, &parts, ZESP_DONTWAIT) == 0)
+            (*sent)++;
+        while (zesp_recv(rx, pull, msg, ZESP_DONTWAIT) == 0) {
+            uint64_t s = zesp_msg_seq(msg);
+            if (s < SEEN_MAX)
+                *dups += seen[s]++ != 0;
+            fresh += s >= first;
+        }
+        usleep(100);
+    }
+    while (zesp_recv(rx, pull, msg, 0) == 0) {
+        uint64_t s = zesp_msg_seq(msg);
+        if (s < SEEN_MAX)
+            *dups += seen[s]++ != 0;
+        fresh += s >= first;
+    }
+    return fresh;
+}
+
 static void test_kill_broker(void)
 {
     char front[300], back[300];
     zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
     void *ctx = zmq_ctx_new(), *push, *pull;
     zesp_msg *msg = zesp_msg_new();
-    static uint8_t seen[200000];
-    int dups = 0, zero = 0, hwm = 200, timeout = 20, after_last = 0;
+    static uint8_t seen[SEEN_MAX];
+    int dups = 0, zero = 0, hwm = 200, timeout = 20, silent = 0, fresh = 0;
     uint64_t sent = 0;
     pid_t b;
 
@@ -267,27 +322,12 @@ static void test_kill_broker(void)
         _exit(broker(front, back));
     CHECK(zmq_connect(push, front) == 0 && zmq_connect(pull, back) == 0);
     for (int round = 0; round <= 5; round++) {
-        int got = 0;
-        /* 300 ms of traffic per round: reconnections take some. */
-        for (int i = 0; i < 3000; i++) {
-            zesp_frame body = { "m", 1 };
-            zesp_parts parts = { .body = &body, .nbody = 1 };
-            if (zesp_send(tx, 0x7002, push, &parts, ZESP_DONTWAIT) == 0)
-                sent++;
-            while (zesp_recv(rx, pull, msg, ZESP_DONTWAIT) == 0) {
-                uint64_t s = zesp_msg_seq(msg);
-                if (s < sizeof seen)
-                    dups += seen[s]++ != 0;
-                got++;
-            }
-            usleep(100);
-        }
-        while (zesp_recv(rx, pull, msg, 0) == 0)
-            got++;
-        if (round == 5) {
-            after_last = got;
+        /* Traffic flows through each broker, the first and every one
+         * restarted after a kill. */
+        fresh = traffic_round(tx, rx, push, pull, msg, seen, &dups, &sent);
+        silent += fresh == 0;
+        if (round == 5)
             break;
-        }
         kill(b, SIGKILL);
         waitpid(b, NULL, 0);
         unlink(front + 6);
@@ -299,9 +339,10 @@ static void test_kill_broker(void)
     waitpid(b, NULL, 0);
     printf("     5 broker kills; %llu sent, none accepted twice: %s; %d "
            "after the last restart\n", (unsigned long long)sent,
-           dups ? "no" : "yes", after_last);
+           dups ? "no" : "yes", fresh);
     CHECK(dups == 0);
-    CHECK(after_last > 0);
+    CHECK(silent == 0);
+    CHECK(fresh > 0);
     zesp_msg_free(msg);
     zmq_close(push);
     zmq_close(pull);

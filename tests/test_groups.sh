@@ -33,7 +33,7 @@ identity: { id: h1.example, key: $work/h1.key }
 listen: tcp://$h1:5510
 control: ipc://$work/h1.ctl
 sad: $work/h1.sad
-retransmit: { timeout-ms: 200, tries: 2 }
+retransmit: { timeout-ms: $(ms 200), tries: 2 }
 peers:
 EOT
     for n in 2 3 4 5 6; do
@@ -96,33 +96,51 @@ done
 holding() {  # group members: all registered and holding the current SA
     ctl 1 groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"
 }
-until_ok 15 holding prices 5 && until_ok 5 holding payments 4 &&
-    until_ok 5 holding replies 4 && until_ok 5 holding alerts 2
+sending() {  # host, group: the host's policy sends on the group's current SA
+    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "0x$c" ]
+}
+wire() {  # at least N ESP frames through the proxy
+    [ "$(grep -c . "$work/wire.log")" -ge "$1" ]
+}
+connected() {  # at least N workers' connections up at the broker
+    [ "$(grep -c "worker connected" "$work/broker.out")" -ge "$1" ]
+}
+until_ok 30 holding prices 5 && until_ok 20 holding payments 4 &&
+    until_ok 20 holding replies 4 && until_ok 20 holding alerts 2
 ok $? "members on five hosts registered with the key server (G-IKEv2 GSA_REGISTRATION)"
 sids=$(ctl 1 groups | sed -n '/^serves prices/,/^serves/s/.*member h\([23]\) sender.*sender-id \([0-9]*\).*/\1:\2/p' | sort -u | tr '\n' ' ')
 [ "$sids" = "2:1 3:2 " ]
 ok $? "each publisher has its own Sender ID (host:id $sids)"
-sleep 1   # receivers installed what the senders may use
+# The senders' activation delay over, each sender's policy uses its SA.
+until_ok 20 sending 2 prices && until_ok 20 sending 3 prices &&
+    until_ok 20 sending 2 payments && until_ok 20 sending 3 alerts &&
+    until_ok 20 sending 4 replies && until_ok 20 sending 5 replies &&
+    until_ok 20 sending 6 replies
 
 # -- two publishers, interleaved, through a proxy that holds no key; a
-#    group rekey in the middle
-on 1 "$gp" proxy --xsub "tcp://$h1:6001" --xpub "tcp://$h1:6002" --log "$work/wire.log" &
+#    group rekey in the middle: it is asked for once traffic flows, and
+#    each publisher sends its second half only on the new SA
+on 1 "$gp" proxy --xsub "tcp://$h1:6001" --xpub "tcp://$h1:6002" \
+    --log "$work/wire.log" > "$work/proxy.out" &
 for n in 4 5 6; do
     on $n "$gp" sub --sad "$work/h$n.sad" --connect "tcp://$h1:6002" --topic prices \
-        --tag p1 --count 3000 --senders 2 --timeout-ms 20000 > "$work/sub$n.p1" 2>&1 &
+        --tag p1 --count 3000 --senders 2 --timeout-ms "$(ms 60000)" > "$work/sub$n.p1" 2>&1 &
 done
-sleep 1
+until_ok 30 has_subscribers "$work/proxy.out" prices 3
 on 2 "$gp" pub --sad "$work/h2.sad" --policy prices --connect "tcp://$h1:6001" \
-    --topic prices --tag p1 --count 3000 --interval-us 1000 > "$work/pub2.p1" 2>&1 &
+    --topic prices --tag p1 --count 3000 --interval-us 1000 --switch-at 1500 \
+    --timeout-ms "$(ms 60000)" > "$work/pub2.p1" 2>&1 &
 p2=$!
 on 3 "$gp" pub --sad "$work/h3.sad" --policy prices --connect "tcp://$h1:6001" \
-    --topic prices --tag p1 --count 3000 --interval-us 1000 > "$work/pub3.p1" 2>&1 &
+    --topic prices --tag p1 --count 3000 --interval-us 1000 --switch-at 1500 \
+    --timeout-ms "$(ms 60000)" > "$work/pub3.p1" 2>&1 &
 p3=$!
-sleep 2
+until_ok 30 wire 100
 old=$(ctl 1 groups | sed -n 's/serves prices: SA \([0-9a-f]*\).*/\1/p')
 ctl 1 rekey-group prices > /dev/null
 wait $p2 $p3
-until_ok 25 sh -c "grep -q 'sub p1' $work/sub4.p1 && grep -q 'sub p1' $work/sub5.p1 && grep -q 'sub p1' $work/sub6.p1"
+until_ok 60 sh -c "grep -q 'sub p1' $work/sub4.p1 && grep -q 'sub p1' $work/sub5.p1 && grep -q 'sub p1' $work/sub6.p1"
 all=0
 for n in 4 5 6; do
     grep -q "sub p1: accepted 6000 dup 0 other 0 rejected-nosa 0 rejected-other 0 senders 2" "$work/sub$n.p1" || all=1
@@ -138,14 +156,14 @@ ok $? "the IVs carry two Sender IDs"
 grep "from h" "$work/sub4.p1" | sed 's/^/# /'
 
 # -- request/reply: any worker, reply protected back
-on 1 "$gp" broker --front "tcp://$h1:6003" --back "tcp://$h1:6004" &
+on 1 "$gp" broker --front "tcp://$h1:6003" --back "tcp://$h1:6004" > "$work/broker.out" &
 for n in 4 5 6; do
     on $n "$gp" worker --sad "$work/h$n.sad" --policy replies \
         --connect "tcp://$h1:6004" --name "w$n" 2> "$work/worker$n.err" &
 done
-sleep 0.5
+until_ok 30 connected 3
 on 2 "$gp" client --sad "$work/h2.sad" --policy payments --connect "tcp://$h1:6003" \
-    --count 300 --timeout-ms 5000 > "$work/client.out" 2>&1
+    --count 300 --timeout-ms "$(ms 20000)" > "$work/client.out" 2>&1
 ok $? "300 requests through a ROUTER/DEALER broker, each answered and verified"
 [ "$(grep -c 'answered' "$work/client.out")" -eq 3 ]
 ok $? "all three worker hosts answered (reply SA tells which)"
@@ -153,11 +171,12 @@ sed 's/^/# /' "$work/client.out"
 
 # -- source authentication: the reader learns which member sent
 on 4 "$gp" sub --sad "$work/h4.sad" --connect "tcp://$h1:6002" --topic alerts \
-    --tag a1 --count 100 --timeout-ms 10000 > "$work/sub4.a1" 2>&1 &
+    --tag a1 --count 100 --timeout-ms "$(ms 60000)" > "$work/sub4.a1" 2>&1 &
 s4=$!
-sleep 1
+until_ok 30 has_subscribers "$work/proxy.out" alerts 1
 on 3 "$gp" pub --sad "$work/h3.sad" --policy alerts --connect "tcp://$h1:6001" \
-    --topic alerts --tag a1 --count 100 --interval-us 1000 > "$work/pub3.a1" 2>&1
+    --topic alerts --tag a1 --count 100 --interval-us 1000 \
+    --timeout-ms "$(ms 60000)" > "$work/pub3.a1" 2>&1
 wait $s4
 grep -q "sub a1: accepted 100 dup 0" "$work/sub4.a1" && grep -q "from h3 sender-id 1 got 100" "$work/sub4.a1"
 ok $? "signed group: 100 messages accepted, each proven to come from h3"
@@ -169,21 +188,23 @@ ok $? "h4's SAD marks the alerts SA as signed"
 ctl 5 leave prices > /dev/null
 gcks_conf "h4.example, h5.example" > "$work/h1.yaml"
 ctl 1 reload > /dev/null
-until_ok 10 holding prices 3
+until_ok 30 holding prices 3
 ok $? "h5 left and h6 was removed: the key server rekeyed for the 3 others"
 grep -q "member h6 removed by the configuration" "$work/h1.log" && grep -q "member h5 leaves" "$work/h1.log"
 ok $? "the key server logs why"
-until_ok 5 sh -c "$zikectl -s ipc://$work/h5.ctl groups | grep -q 'joined prices: not registered, .* SAs\$'"
+until_ok 20 sh -c "$zikectl -s ipc://$work/h5.ctl groups | grep -q 'joined prices: not registered, .* SAs\$'"
 ok $? "h5 dropped its prices SAs"
-sleep 1.5  # the senders' activation delay
+# h2 sends on the new key, past its activation delay; the p1
+# subscribers are gone from the proxy, the new ones there.
+until_ok 20 sending 2 prices && until_ok 30 has_subscribers "$work/proxy.out" prices 0
 for n in 4 5 6; do
     on $n "$gp" sub --sad "$work/h$n.sad" --connect "tcp://$h1:6002" --topic prices \
-        --tag p2 --count 500 --timeout-ms 6000 > "$work/sub$n.p2" 2>&1 &
+        --tag p2 --count 500 --timeout-ms "$(ms 60000)" > "$work/sub$n.p2" 2>&1 &
 done
-sleep 1
+until_ok 30 has_subscribers "$work/proxy.out" prices 3
 on 2 "$gp" pub --sad "$work/h2.sad" --policy prices --connect "tcp://$h1:6001" \
-    --topic prices --tag p2 --count 500 --interval-us 500 > /dev/null 2>&1
-until_ok 10 sh -c "grep -q 'sub p2' $work/sub4.p2 && grep -q 'sub p2' $work/sub5.p2 && grep -q 'sub p2' $work/sub6.p2"
+    --topic prices --tag p2 --count 500 --interval-us 500 --timeout-ms "$(ms 60000)" > /dev/null 2>&1
+until_ok 60 sh -c "grep -q 'sub p2' $work/sub4.p2 && grep -q 'sub p2' $work/sub5.p2 && grep -q 'sub p2' $work/sub6.p2"
 grep -q "sub p2: accepted 500 dup 0" "$work/sub4.p2"
 ok $? "the remaining member h4 got all 500 messages after the removals"
 grep -q "sub p2: accepted 0 " "$work/sub5.p2" && grep -q "sub p2: accepted 0 " "$work/sub6.p2" &&
@@ -194,35 +215,39 @@ for n in 5 6; do sed 's/^/# /' "$work/sub$n.p2"; done
 # -- a member host dies: the key server notices, rekeys, the service goes on
 rk=$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
 host_kill 6 "h6\.(yaml|sad)"
-until_ok 15 holding payments 3
+until_ok 60 holding payments 3
 ok $? "h6 died: the key server found it dead and rekeyed payments for the other 3"
 [ "$(ctl 1 groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')" -gt "$rk" ] &&
     grep -q "group payments: new group SA .*: a member is gone" "$work/h1.log"
 ok $? "the key server logs the rekey and why"
-sleep 1.5
+until_ok 20 sending 2 payments && until_ok 20 sending 4 replies &&
+    until_ok 20 sending 5 replies
 on 2 "$gp" client --sad "$work/h2.sad" --policy payments --connect "tcp://$h1:6003" \
-    --count 100 --timeout-ms 5000 > "$work/client2.out" 2>&1 &&
+    --count 100 --timeout-ms "$(ms 20000)" > "$work/client2.out" 2>&1 &&
     [ "$(grep -c 'answered' "$work/client2.out")" -eq 2 ]
 ok $? "100 more requests, answered by the two worker hosts left"
 
 # -- a member's zike is killed and restarted: the SAD kept its SAs, the new
 #    zike registers again and adopts them; nothing is read twice
 pkill -9 -f "zike -c $work/h4.yaml"
+until_ok 20 not_running "zike -c $work/h4.yaml"   # its port is free
 on 4 "$b/ike/zike" -c "$work/h4.yaml" 2>> "$work/h4.log" &
-until_ok 10 sh -c "$zikectl -s ipc://$work/h4.ctl groups | grep -q 'joined prices: registered'"
+until_ok 60 sh -c "$zikectl -s ipc://$work/h4.ctl groups | grep -q 'joined prices: registered'"
 ok $? "h4's restarted zike registered again"
+until_ok 30 has_subscribers "$work/proxy.out" prices 0 &&
+    until_ok 20 sending 2 prices
 on 4 "$gp" sub --sad "$work/h4.sad" --connect "tcp://$h1:6002" --topic prices \
-    --tag p3 --count 300 --timeout-ms 8000 > "$work/sub4.p3" 2>&1 &
+    --tag p3 --count 300 --timeout-ms "$(ms 60000)" > "$work/sub4.p3" 2>&1 &
 s4=$!
-sleep 1
+until_ok 30 has_subscribers "$work/proxy.out" prices 1
 on 2 "$gp" pub --sad "$work/h2.sad" --policy prices --connect "tcp://$h1:6001" \
-    --topic prices --tag p3 --count 300 --interval-us 500 > /dev/null 2>&1
+    --topic prices --tag p3 --count 300 --interval-us 500 --timeout-ms "$(ms 60000)" > /dev/null 2>&1
 wait $s4
 grep -q "sub p3: accepted 300 dup 0" "$work/sub4.p3"
 ok $? "after the restart h4 receives all 300 new messages"
 
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h2.log h3.log h4.log h6.log check.log client2.out sub4.p3 sub4.p1 pub2.p1 pub3.p1 worker4.err sub4.a1 pub3.a1 h4.sas; do
+    for f in h1.log h2.log h3.log h4.log h6.log check.log client2.out sub4.p3 sub4.p1 pub2.p1 pub3.p1 worker4.err sub4.a1 pub3.a1 h4.sas proxy.out broker.out; do
         echo "== $f"; tail -n 25 "$work/$f" 2>/dev/null
     done
 fi

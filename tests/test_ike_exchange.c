@@ -1102,8 +1102,8 @@ static void spi_collision_initiator(void)
     CHECK(open_sent(sa, 1, &m, copy) == IKE_OK &&
           ike_find(&m, IKE_PL_DELETE) != NULL &&
           ike_parse_delete(ike_find(&m, IKE_PL_DELETE), &d) == IKE_OK &&
-          d.count == 1 && (uint32_t)(d.spis[0] << 24 | d.spis[1] << 16 |
-                                     d.spis[2] << 8 | d.spis[3]) ==
+          d.count == 1 && ((uint32_t)d.spis[0] << 24 | d.spis[1] << 16 |
+                           d.spis[2] << 8 | d.spis[3]) ==
                               first_spi_in);
     len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
                    (const uint8_t *)"", 1, msg, &ctr);

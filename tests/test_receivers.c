@@ -54,7 +54,7 @@ struct sub_result {
 static int wait_subscriptions(void *xpub, int n)
 {
     zmq_msg_t m;
-    int got = 0, timeout = 60000;
+    int got = 0, timeout = test_ms(60000);
 
     zmq_setsockopt(xpub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_msg_init(&m);
@@ -67,7 +67,7 @@ static int wait_subscriptions(void *xpub, int n)
 static int fanout_open(struct fanout *f, const char *endpoint, int nsubs,
                        size_t size)
 {
-    int verbose = 1, hwm = 0, timeout = 60000;
+    int verbose = 1, hwm = 0, timeout = test_ms(60000);
     char bound[600];
     size_t len = sizeof bound;
 

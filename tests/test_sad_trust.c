@@ -48,7 +48,7 @@ static int read_event(int fd, char *c)
 {
     struct pollfd p = { .fd = fd, .events = POLLIN };
 
-    if (poll(&p, 1, 120000) != 1)
+    if (poll(&p, 1, test_ms(120000)) != 1)
         return -1;
     return read(fd, c, 1) == 1 ? 0 : -1;
 }
@@ -599,8 +599,8 @@ static void test_killed_holding_the_lock(void)
     zesp_sad_free(sad);
     snprintf(endpoint, sizeof endpoint, "ipc://%s/lock.ipc", dir);
     CHECK(zmq_bind(pull, endpoint) == 0);
-    CHECK(zmq_setsockopt(pull, ZMQ_RCVTIMEO, &(int){ 120000 }, sizeof(int)) ==
-          0);
+    CHECK(zmq_setsockopt(pull, ZMQ_RCVTIMEO, &(int){ test_ms(120000) },
+                         sizeof(int)) == 0);
     for (int round = 0; round < LOCK_ROUNDS; round++) {
         int ready[2];
         pid_t pid;

@@ -404,12 +404,19 @@ struct later {
     uint32_t spi;
 };
 
+/* The daemon's part: once the sender waits (it raised ACQUIRE), install
+ * an SA for the policy. */
 static void *install_later(void *arg)
 {
     struct later *l = arg;
     zesp_sa_params p = test_sa(l->spi, ZESP_DIR_OUT, 0, 0);
+    zesp_policy pol;
 
-    usleep(50000);
+    for (int ms = 0; ms < test_ms(30000); ms++) {
+        if (zesp_policy_get(l->sad, "payments", &pol) == 0 && pol.acquire)
+            break;
+        usleep(1000);
+    }
     zesp_sa_add(l->sad, &p);
     zesp_policy_set_out(l->sad, "payments", l->spi);
     return NULL;
@@ -440,7 +447,8 @@ static void test_policies_and_acquire(void)
 
     /* A sender that waits gets through once the daemon installs an SA. */
     struct later l = { sad, 0x6001 };
-    zesp_sad_set_acquire_timeout(sad, 5000);
+    CHECK_OK(zesp_policy_acquire_done(sad, "payments"));
+    zesp_sad_set_acquire_timeout(sad, (uint32_t)test_ms(30000));
     pthread_create(&th, NULL, install_later, &l);
     CHECK_OK(zesp_send_policy(sad, "payments", b, &parts, 0));
     pthread_join(th, NULL);
@@ -569,8 +577,12 @@ static void test_expire_wipes_keys(void)
 /* Writers killed with -9 at random instants while readers send: the SAD
  * stays consistent, usable, and no sequence number is ever reused.  The
  * children run until killed; one that returns early releases its own and
- * its parent's SAD handle and buffer. */
-static int churn_child(zesp_sad *parent, void *parent_buf, int id)
+ * its parent's SAD handle and buffer.  Each says it is at work (a byte on
+ * `busy`) before the parent picks the instant to kill it, so that every
+ * kill lands in the middle of its work however slow the machine. */
+enum { SEALED_BEFORE_BUSY = 16, BUSY_WAIT_MS = 30000 };
+
+static int churn_child(zesp_sad *parent, void *parent_buf, int id, int busy)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("crash"), 0, NULL);
 
@@ -585,10 +597,14 @@ static int churn_child(zesp_sad *parent, void *parent_buf, int id)
         zesp_sa_del(sad, p.spi, ZESP_DIR_IN);
         if (i % 64 == 0)
             zesp_sad_expire(sad);
+        if (i == 0 && write(busy, "w", 1) != 1)
+            break;
     }
+    zesp_sad_free(sad);
+    return 2;
 }
 
-static int sender_child(zesp_sad *parent, void *parent_buf, int fd)
+static int sender_child(zesp_sad *parent, void *parent_buf, int fd, int busy)
 {
     zesp_sad *sad = zesp_sad_open(sad_path("crash"), 0, NULL);
     zesp_frame body = { "s", 1 };
@@ -598,7 +614,7 @@ static int sender_child(zesp_sad *parent, void *parent_buf, int fd)
     free(parent_buf);
     if (sad == NULL)
         return 1;
-    for (;;) {
+    for (int sealed = 0;;) {
         uint8_t *esp;
         size_t n;
         if (zesp_seal(sad, 0x7fff, &parts, &esp, &n) == 0) {
@@ -606,34 +622,72 @@ static int sender_child(zesp_sad *parent, void *parent_buf, int fd)
             zesp_buf_free(esp);
             if (w != 4)
                 break;
+            if (++sealed == SEALED_BEFORE_BUSY && write(busy, "s", 1) != 1)
+                break;
         }
     }
     zesp_sad_free(sad);
     return 0;
 }
 
+/* Read what the senders wrote to fd (non-blocking) into seqs. */
+static void drain_seqs(int fd, uint32_t *seqs, size_t cap, size_t *got)
+{
+    for (ssize_t r; *got < cap &&
+                    (r = read(fd, (uint8_t *)seqs + *got, cap - *got)) > 0;)
+        *got += (size_t)r;
+}
+
+/* Wait for n bytes on busy (one from each child at work), reading the
+ * sender's pipe meanwhile, a read at a time, so that it never blocks on a
+ * full pipe and never keeps this loop from seeing busy. */
+static int wait_busy(int busy, int n, int seq_fd, uint32_t *seqs, size_t cap,
+                     size_t *got)
+{
+    double end = test_now() + test_ms(BUSY_WAIT_MS) / 1000.0;
+
+    while (n > 0 && test_now() < end) {
+        struct pollfd p[2] = { { .fd = busy, .events = POLLIN },
+                               { .fd = seq_fd, .events = POLLIN } };
+        char b[4];
+        ssize_t r;
+        if (poll(p, 2, 100) < 0 && errno != EINTR)
+            return -1;
+        if ((p[1].revents & POLLIN) && *got < cap &&
+            (r = read(seq_fd, (uint8_t *)seqs + *got, cap - *got)) > 0)
+            *got += (size_t)r;
+        if ((p[0].revents & POLLIN) &&
+            (r = read(busy, b, (size_t)n < sizeof b ? (size_t)n : sizeof b)) > 0)
+            n -= (int)r;
+    }
+    return n == 0 ? 0 : -1;
+}
+
 static void test_kill_minus_nine(void)
 {
     enum { ROUNDS = 40 };
+    const size_t cap = sizeof(uint32_t) * 4000000;
     zesp_sad *sad = zesp_sad_open(sad_path("crash"), ZESP_SAD_CREATE, NULL);
     zesp_sa_params p = test_sa(0x7fff, ZESP_DIR_OUT, 0, 0);
-    uint32_t *seqs = malloc(sizeof(uint32_t) * 4000000);
+    uint32_t *seqs = malloc(cap);
     size_t got = 0;
-    int fds[2], dup = 0;
+    int fds[2], busy[2], dup = 0, late = 0;
     unsigned seed = 12345;
 
     CHECK_OK(zesp_sa_add(sad, &p));
-    CHECK(pipe(fds) == 0);
+    CHECK(pipe(fds) == 0 && pipe(busy) == 0);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     for (int round = 0; round < ROUNDS; round++) {
         pid_t w[2], s;
         fflush(NULL);
         for (int i = 0; i < 2; i++)
             if ((w[i] = fork()) == 0)
-                _exit(churn_child(sad, seqs, i));
+                _exit(churn_child(sad, seqs, i, busy[1]));
         if ((s = fork()) == 0)
-            _exit(sender_child(sad, seqs, fds[1]));
-        usleep(1000 + rand_r(&seed) % 20000);
+            _exit(sender_child(sad, seqs, fds[1], busy[1]));
+        /* All three at work; then a random instant within it. */
+        late += wait_busy(busy[0], 3, fds[0], seqs, cap, &got) != 0;
+        usleep(rand_r(&seed) % 20000);
         kill(w[0], SIGKILL);
         usleep(rand_r(&seed) % 3000);
         kill(w[1], SIGKILL);
@@ -641,10 +695,7 @@ static void test_kill_minus_nine(void)
         for (int i = 0; i < 2; i++)
             wait_child(w[i]);
         wait_child(s);
-        for (ssize_t r; got < sizeof(uint32_t) * 4000000 &&
-                        (r = read(fds[0], (uint8_t *)seqs + got,
-                                  sizeof(uint32_t) * 4000000 - got)) > 0;)
-            got += (size_t)r;
+        drain_seqs(fds[0], seqs, cap, &got);
         /* After every crash: consistent, and writable. */
         CHECK_OK(zesp_sad_verify(sad));
         zesp_sa_params q = test_sa(0x7ffe, ZESP_DIR_IN, 0, 0);
@@ -653,13 +704,16 @@ static void test_kill_minus_nine(void)
     }
     close(fds[0]);
     close(fds[1]);
+    close(busy[0]);
+    close(busy[1]);
     got /= sizeof(uint32_t);
     qsort(seqs, got, sizeof *seqs, cmp_u32);
     for (size_t i = 1; i < got; i++)
         dup += seqs[i] == seqs[i - 1];
     zesp_sad_stats st;
     CHECK_OK(zesp_sad_stats_get(sad, &st));
-    CHECK(got > 0);
+    CHECK(late == 0);        /* every child got to work before its kill */
+    CHECK(got >= (size_t)ROUNDS * SEALED_BEFORE_BUSY);
     CHECK(dup == 0);
     CHECK(st.repairs > 0);   /* writers were killed holding the lock */
     printf("  %d rounds of kill -9, %zu messages sealed, none reused, "

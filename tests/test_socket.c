@@ -18,11 +18,11 @@
 #define SPI_UP 0x2001U     /* client -> worker */
 #define SPI_DOWN 0x2002U   /* worker -> client */
 #define MESSAGES 200
-#define TIMEOUT_MS 10000
+#define TIMEOUT_MS 20000   /* a bound, scaled (tests/test.h) */
 
 static int set_timeouts(void *s)
 {
-    int ms = TIMEOUT_MS;
+    int ms = test_ms(TIMEOUT_MS);
 
     /* Linger, so that a sender's last messages leave before it exits. */
     return zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms) ||

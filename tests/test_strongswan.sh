@@ -19,8 +19,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-sw.XXXXXX")
 chmod 700 "$work"
 cleanup() {
     pkill -f "$work/" 2> /dev/null
-    [ -f "$work/charon.pid" ] && kill "$(cat "$work/charon.pid")" 2> /dev/null
-    sleep 0.2
+    [ -f "$work/charon.pid" ] && kill "$(cat "$work/charon.pid")" 2> /dev/null &&
+        until_ok 10 sh -c "! kill -0 $(cat "$work/charon.pid") 2> /dev/null" > /dev/null
     ip netns del "$ns" 2> /dev/null
     ip link del "$hv" 2> /dev/null
     rm -rf "$work"
@@ -146,28 +146,28 @@ EOT
         2>> "$work/zike.log" &
     zpid=$!
     "$b/tests/ike_udp_relay" 10.77.0.1 10.77.0.2 "tcp://127.0.0.1:$zport" \
-        "tcp://127.0.0.1:$rport" 60 2>> "$work/relay.log" &
+        "tcp://127.0.0.1:$rport" $((300 * scale)) 2>> "$work/relay.log" &
     rpid=$!
     ip netns exec "$ns" "$charon" > "$work/charon.out" 2>&1 &
     echo $! > "$work/charon.pid"
-    until_ok 5 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
+    until_ok 20 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
     sw --load-all --file "$work/swanctl.conf" > "$work/load.out"
     if [ "$who" = charon ]; then
-        sw --initiate --child sw --timeout 10 > "$work/initiate.out"
+        sw --initiate --child sw --timeout $((20 * scale)) > "$work/initiate.out"
     else
         "$b/tools/zikectl" -s "ipc://$work/zike.ctl" initiate charon > /dev/null
     fi
-    until_ok 5 sh -c "swanctl --list-sas -u $vici 2>/dev/null | grep -q ESTABLISHED"
+    until_ok 20 sh -c "swanctl --list-sas -u $vici 2>/dev/null | grep -q ESTABLISHED"
     ok $? "$name: charon has the IKE SA ESTABLISHED"
     grep -q "authentication of 'zike.example' with .* successful" "$work/charon.log"
     ok $? "$name: charon verified zike's AUTH ($auth)"
-    until_ok 3 sh -c "'$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon .*established'"
+    until_ok 20 sh -c "'$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon .*established'"
     ok $? "$name: zike verified charon's AUTH and has the IKE SA"
     zk=$(cut -d, -f3,4 "$work/zike.keys" | head -n 1)
     ck="$(dump "Sk_ei secret"),$(dump "Sk_er secret")"
     [ -n "$zk" ] && [ "$zk" = "$ck" ]
     ok $? "$name: SK_ei and SK_er identical in charon and zike"
-    until_ok 3 grep -q "encryption responder key" "$work/charon.log"
+    until_ok 20 grep -q "encryption responder key" "$work/charon.log"
     ki=$(dump "encryption initiator key") kr=$(dump "encryption responder key")
     in_spi=$(grep -A1 "adding inbound ESP SA" "$work/charon.log" | sed -n 's/.*SPI 0x\([0-9a-f]*\).*/\1/p' | head -n 1)
     if [ "$who" = charon ]; then zi=in zr=out; else zi=out zr=in; fi
@@ -191,17 +191,17 @@ EOT
         echo "     note: this kernel lacks the ESP AEAD: charon derived the child SA but could not install it"
     fi
     if [ "$who" = charon ]; then
-        sw --terminate --ike c --timeout 5 > /dev/null
-        until_ok 5 sh -c "! '$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon'"
+        sw --terminate --ike c --timeout $((20 * scale)) > /dev/null
+        until_ok 20 sh -c "! '$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon'"
         ok $? "$name: charon's DELETE ends zike's IKE SA"
     else
         "$b/tools/zikectl" -s "ipc://$work/zike.ctl" terminate charon > /dev/null
-        until_ok 5 sh -c "! swanctl --list-sas -u $vici 2>/dev/null | grep -q 'c: #'"
+        until_ok 20 sh -c "! swanctl --list-sas -u $vici 2>/dev/null | grep -q 'c: #'"
         ok $? "$name: zike's DELETE ends charon's IKE SA"
     fi
     kill "$zpid" "$rpid" "$(cat "$work/charon.pid")" 2> /dev/null
     wait "$zpid" "$rpid" 2> /dev/null
-    until_ok 5 sh -c "! kill -0 $(cat "$work/charon.pid") 2>/dev/null"
+    until_ok 20 sh -c "! kill -0 $(cat "$work/charon.pid") 2>/dev/null"
     rm -f "$work/charon.pid" "$work/zike.sad"
 }
 

@@ -35,7 +35,7 @@ conf() {
         echo "listen: tcp://127.0.0.1:$p"
         echo "control: ipc://$work/$n.ctl"
         echo "sad: $work/$n.sad"
-        echo "retransmit: { timeout-ms: 100, tries: 3 }"
+        echo "retransmit: { timeout-ms: $(ms 100), tries: 3 }"
         for l in "$@"; do echo "$l"; done
     } > "$work/$n.yaml"
 }
@@ -113,7 +113,7 @@ ok $? "zikectl --json list is valid JSON, the name escaped"
 "$ctl" -s "ipc://$work/bob.ctl" --json stats > "$work/stats.json"
 json_ok < "$work/stats.json" && grep -q '"ike_dropped_reflected":0' "$work/stats.json"
 ok $? "zikectl --json stats is valid JSON with the drop counters"
-"$flood" "tcp://127.0.0.1:$(port 4)" 600 > /dev/null 2>&1
+"$flood" "tcp://127.0.0.1:$(port 4)" 600 "$(ms 20000)" > /dev/null 2>&1
 "$ctl" -s "ipc://$work/bob.ctl" --json list > "$work/big.json"
 size=$(wc -c < "$work/big.json")
 [ "$size" -gt 65536 ] && json_ok < "$work/big.json"
@@ -169,9 +169,9 @@ until_ok 20 grep -q "peer alice: asked for a child SA of policy 'audit', which i
 ok $? "bob refuses alice's child SA for audit, and says why"
 until_ok 10 grep -q "peer bob: no child SA for policy audit (notify 38)" "$work/alice2.log"
 ok $? "alice is told with a notify (TS_UNACCEPTABLE, 38)"
-"$b/examples/policy_pingpong" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/srv.out" 2>&1 &
+"$b/examples/policy_pingpong" --timeout-ms "$(ms 20000)" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/srv.out" 2>&1 &
 srv=$!
-"$b/examples/policy_pingpong" --sad "$work/bob2.sad" --policy audit --connect "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/cli.out" 2>&1
+"$b/examples/policy_pingpong" --timeout-ms "$(ms 20000)" --sad "$work/bob2.sad" --policy audit --connect "tcp://127.0.0.1:$(port 10)" --count 20 > "$work/cli.out" 2>&1
 ok $? "bob and carol still exchange 20 messages each way on audit"
 wait $srv
 until_ok 10 grep -q "peer bob: IKE SA established" "$work/alice2.log"

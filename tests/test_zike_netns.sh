@@ -67,31 +67,39 @@ EOT
 in_b "$b/ike/zike" -c "$work/b.yaml" 2>> "$work/b.log" &
 in_a "$b/ike/zike" -c "$work/a.yaml" 2>> "$work/a.log" &
 active() { "$b/tools/zikectl" -s "ipc://$work/$1.ctl" list | grep -q "child orders .* active"; }
-until_ok 5 active a && until_ok 3 active b
+ike_rekeys() { "$b/tools/zikectl" -s "ipc://$work/$1.ctl" stats | awk '$1 == "ike_rekeys" { print $2 }'; }
+sent() { q=$(out_seq "$work/$1.sad" orders); [ "${q:-0}" -ge "$2" ]; }     # host, N
+moved() { q=$(out_spi "$work/$1.sad" orders); [ -n "$q" ] && [ "$q" != 0x00000000 ] && [ "$q" != "$2" ]; }
+above() { [ "$(ike_rekeys "$1")" -gt "$2" ]; }
+until_ok 20 active a && until_ok 20 active b
 ok $? "two hosts: IKE SA and child SA over tcp://10.79.0.x"
 ip -n "$na" addr show | grep -q 10.79.0.2
 ok $((! $?)) "host A does not have host B's address (separate hosts)"
-pp="$b/examples/policy_pingpong"
-in_b "$pp" --sad "$work/b.sad" --policy orders --bind tcp://10.79.0.2:6000 --count 300 > "$work/srv.out" 2>&1 &
+pp="$b/examples/policy_pingpong" pt=$(ms 20000)
+in_b "$pp" --timeout-ms "$pt" --sad "$work/b.sad" --policy orders --bind tcp://10.79.0.2:6000 --count 300 > "$work/srv.out" 2>&1 &
 srv=$!
-in_a "$pp" --sad "$work/a.sad" --policy orders --connect tcp://10.79.0.2:6000 --count 300 --interval-ms 10 > "$work/cli.out" 2>&1 &
+in_a "$pp" --timeout-ms "$pt" --sad "$work/a.sad" --policy orders --connect tcp://10.79.0.2:6000 --count 300 --interval-ms 10 > "$work/cli.out" 2>&1 &
 cli=$!
-sleep 0.7
+# Under traffic, one after another: a child rekey, an IKE rekey, then
+# kill -9 of host A's zike, restarted once its port is free.
+until_ok 20 sent a 10
+q=$(out_spi "$work/a.sad" orders)
 "$b/tools/zikectl" -s "ipc://$work/a.ctl" rekey host-b > /dev/null
-sleep 0.7
+until_ok 20 moved a "$q" && until_ok 20 sent a 10
+r=$(ike_rekeys b)
 "$b/tools/zikectl" -s "ipc://$work/b.ctl" rekey host-a ike > /dev/null
-sleep 0.5
+until_ok 20 above b "${r:-0}"
 pkill -9 -f "zike -c $work/a.yaml"
-sleep 0.3
+until_ok 20 not_running "zike -c $work/a.yaml"
 in_a "$b/ike/zike" -c "$work/a.yaml" 2>> "$work/a.log" &
 wait $cli; rc=$?
 wait $srv
 [ $rc -eq 0 ]; ok $? "300 request/reply pairs across hosts through a child rekey, an IKE rekey and kill -9 of host A's zike"
-until_ok 5 active a; ok $? "host A's restarted zike has a new child SA"
-until_ok 5 sh -c "[ \$(ZESP_SAD=$work/a.sad $b/tools/zesp sa list | grep -c '^0x') -eq 2 ]"
+until_ok 20 active a; ok $? "host A's restarted zike has a new child SA"
+until_ok 20 sh -c "[ \$(ZESP_SAD=$work/a.sad $b/tools/zesp sa list | grep -c '^0x') -eq 2 ]"
 ok $? "host A's SAD is back to one SA pair"
 pkill -TERM -f "zike -c $work/a.yaml"
-until_ok 5 sh -c "[ \$(ZESP_SAD=$work/b.sad $b/tools/zesp sa list | grep -c '^0x') -eq 0 ] && [ \$(ZESP_SAD=$work/a.sad $b/tools/zesp sa list | grep -c '^0x') -eq 0 ]"
+until_ok 20 sh -c "[ \$(ZESP_SAD=$work/b.sad $b/tools/zesp sa list | grep -c '^0x') -eq 0 ] && [ \$(ZESP_SAD=$work/a.sad $b/tools/zesp sa list | grep -c '^0x') -eq 0 ]"
 ok $? "SIGTERM on host A: both hosts' SADs are empty"
 if [ "$failed" -ne 0 ]; then
     for f in a.log b.log cli.out srv.out; do echo "== $f"; tail -n 15 "$work/$f"; done

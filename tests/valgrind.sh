@@ -9,13 +9,15 @@
 # its parent's check of its exit status fails on valgrind's error code.
 # Children killed with SIGKILL on purpose are not checked.
 # ZESP_TEST_UNDER_VALGRIND=1 makes test_adversarial send 100,000 frames
-# instead of 1,000,000 and skip its resident-memory check only.  The
+# instead of 1,000,000 and skip its resident-memory check only.  Every
+# bound a test waits for an event is ten times what it is outside valgrind
+# (ZESP_TEST_TIMEOUT_SCALE, tests/test.h), unless the caller set the scale.  The
 # interoperability and timing scripts stay out (they run other programs,
 # and valgrind's slowness would change what they measure).
 #   tests/valgrind.sh            from the build folder
 b=${builddir:-.} s=${srcdir:-.}
-ZESP_TEST_UNDER_VALGRIND=1
-export ZESP_TEST_UNDER_VALGRIND
+ZESP_TEST_UNDER_VALGRIND=1 ZESP_TEST_TIMEOUT_SCALE=${ZESP_TEST_TIMEOUT_SCALE:-10}
+export ZESP_TEST_UNDER_VALGRIND ZESP_TEST_TIMEOUT_SCALE
 command -v valgrind > /dev/null || { echo "valgrind not installed"; echo "0 passed, 1 failed"; exit 1; }
 passed=0 failed=0
 run() {
