@@ -130,7 +130,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
                      uint8_t **payload, size_t *payload_len,
                      uint8_t *next_header, uint32_t *spi, uint64_t *seq)
 {
-    struct in_ctx ctx;
+    struct in_ctx ctx = { .policy = NULL };    /* any inbound SA */
     size_t plen;
     uint8_t nh;
     int err;
