@@ -13,6 +13,7 @@
 
 #include "capture.h"
 #include "daemon.h"
+#include "proposal.h"
 #include "transform.h"
 
 #define MSG_CAP IKE_MAX_MESSAGE
@@ -365,84 +366,6 @@ static void respond_plain_notify(struct zike *z, const struct route *to,
         zike_send(z, to, buf, out);
 }
 
-/* ---- proposals ------------------------------------------------------------ */
-
-/* One proposal; for ESP with pfs, the X25519 transform of a
- * CREATE_CHILD_SA (never in IKE_AUTH, RFC 7296 1.2). */
-static void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
-                         const uint8_t *spi, size_t spi_size, uint8_t proto,
-                         bool esn_choice, bool esn, bool pfs)
-{
-    struct ike_proposal *p = &sa->proposals[0];
-
-    memset(sa, 0, sizeof *sa);
-    sa->nproposals = 1;
-    p->number = 1;
-    p->protocol = proto;
-    p->spi_size = (uint8_t)spi_size;
-    if (spi_size)
-        memcpy(p->spi, spi, spi_size);
-    p->transforms[p->ntransforms++] = (struct ike_transform){
-        IKE_TT_ENCR, encr,
-        (uint16_t)(encr == IKE_ENCR_AES_GCM_16 ||
-                   encr == ZESP_NULL_AES256GMAC ? 256 : 0) };
-    if (proto == IKE_PROTO_IKE) {
-        p->transforms[p->ntransforms++] =
-            (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
-        p->transforms[p->ntransforms++] =
-            (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
-    } else {
-        if (pfs)
-            p->transforms[p->ntransforms++] =
-                (struct ike_transform){ IKE_TT_DH, IKE_DH_CURVE25519, 0 };
-        if (esn_choice)
-            p->transforms[p->ntransforms++] = (struct ike_transform){
-                IKE_TT_ESN, (uint16_t)(esn ? IKE_ESN_YES : IKE_ESN_NO), 0 };
-    }
-}
-
-/* Does a proposal offer exactly what we want?  For ESP, the transform
- * must match and the ESN choice be offered; *esn gets the one chosen. */
-static bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
-                        uint16_t encr, bool want_esn, bool *esn)
-{
-    bool encr_ok = false, prf_ok = false, dh_ok = false;
-    bool esn_no = false, esn_yes = false;
-
-    if (p->protocol != proto)
-        return false;
-    for (size_t i = 0; i < p->ntransforms; i++) {
-        const struct ike_transform *t = &p->transforms[i];
-        switch (t->type) {
-        case IKE_TT_ENCR:
-            if (t->id == encr && (t->key_bits == 0 || t->key_bits == 256))
-                encr_ok = true;
-            break;
-        case IKE_TT_PRF:
-            prf_ok |= t->id == IKE_PRF_HMAC_SHA2_256;
-            break;
-        case IKE_TT_DH:
-            dh_ok |= t->id == IKE_DH_CURVE25519;
-            break;
-        case IKE_TT_ESN:
-            esn_no |= t->id == IKE_ESN_NO;
-            esn_yes |= t->id == IKE_ESN_YES;
-            break;
-        default:
-            break;
-        }
-    }
-    if (proto == IKE_PROTO_IKE)
-        return encr_ok && prf_ok && dh_ok;
-    /* ESN is a choice, not a policy: ours if offered, else what is
-     * offered; no ESN transform at all means no ESN. */
-    if (want_esn ? esn_yes : esn_no)
-        *esn = want_esn;
-    else
-        *esn = esn_yes;
-    return encr_ok && p->spi_size == 4;
-}
-
 /* ---- IKE_SA_INIT ----------------------------------------------------------- */
 
 struct ike_sa *ike_sa_new(struct zike *z, bool initiator)
@@ -576,6 +499,7 @@ static size_t write_init_request(struct ike_sa *sa,
     struct ike_header h;
     struct ike_writer w;
     struct ike_sa_payload prop;
+    struct encr_list offer = encr_choice(peer->ike_encr);
     size_t len;
 
     header(&h, sa, IKE_SA_INIT, false, 0);
@@ -583,7 +507,7 @@ static size_t write_init_request(struct ike_sa *sa,
     if (sa->cookie_len)
         ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, sa->cookie,
                      sa->cookie_len);
-    ike_proposal(&prop, peer->ike_encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
+    ike_proposal(&prop, &offer, NULL, 0, IKE_PROTO_IKE, false, false, false);
     ike_w_sa(&w, &prop);
     ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
     ike_w_nonce(&w, sa->ni, sa->ni_len);
@@ -728,17 +652,13 @@ static void init_request(struct zike *z, const struct route *from,
         respond_plain_notify(z, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
         return;
     }
+    /* The peer is not known yet: any AEAD this host runs fast. */
     for (size_t i = 0; i < offer.nproposals && pick == NULL; i++) {
+        struct encr_list fast = encr_choice(0);
         bool esn;
-        static const uint16_t ours[] = { IKE_ENCR_CHACHA20_POLY1305,
-                                         IKE_ENCR_AES_GCM_16 };
-        for (size_t k = 0; k < 2 && pick == NULL; k++)
-            if (zesp_transform_available(ours[k]) &&
-                proposal_ok(&offer.proposals[i], IKE_PROTO_IKE, ours[k],
-                            false, &esn)) {
-                pick = &offer.proposals[i];
-                encr = ours[k];
-            }
+        if (proposal_pick(&offer.proposals[i], IKE_PROTO_IKE, &fast, false,
+                          false, &esn, &encr))
+            pick = &offer.proposals[i];
     }
     if (pick == NULL) {
         zike_log(LOG_NOTICE, "IKE_SA_INIT: no acceptable proposal");
@@ -769,6 +689,7 @@ static void init_request(struct zike *z, const struct route *from,
     capture_keys(sa->spi_i, sa->spi_r, sa->keys);
     {
         uint8_t *out = malloc(MSG_CAP);
+        struct encr_list one = encr_one(encr);
         struct ike_header h;
         struct ike_writer w;
         size_t olen;
@@ -779,7 +700,8 @@ static void init_request(struct zike *z, const struct route *from,
         }
         header(&h, sa, IKE_SA_INIT, true, 0);
         ike_w_init(&w, out, MSG_CAP, &h);
-        ike_proposal(&chosen, encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
+        ike_proposal(&chosen, &one, NULL, 0, IKE_PROTO_IKE, false, false,
+                     false);
         chosen.proposals[0].number = pick->number;
         ike_w_sa(&w, &chosen);
         ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
@@ -893,12 +815,12 @@ static bool peer_serves(const struct zike_peer *peer, const char *policy)
 static void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
                             uint32_t spi_in, bool pfs)
 {
+    struct encr_list offer = encr_choice(peer->esp_transform);
     struct ike_sa_payload prop;
     uint8_t spi[4];
 
     put32(spi, spi_in);
-    ike_proposal(&prop, (uint16_t)peer->esp_transform, spi, 4, IKE_PROTO_ESP,
-                 true, peer->esn, pfs);
+    ike_proposal(&prop, &offer, spi, 4, IKE_PROTO_ESP, true, peer->esn, pfs);
     ike_w_sa(w, &prop);
 }
 
@@ -965,11 +887,13 @@ static void init_response(struct zike *z, struct ike_sa *sa,
     struct ike_ke ke;
     const uint8_t *nr;
     size_t nr_len;
+    struct encr_list offered;
+    uint16_t err, encr;
     bool esn;
-    uint16_t err;
 
     if (peer == NULL)
         return;
+    offered = encr_choice(peer->ike_encr);
     if (ike_find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
         n.len <= sizeof sa->cookie && sa->cookie_len == 0) {
         memcpy(sa->cookie, n.data, n.len);
@@ -986,8 +910,8 @@ static void init_response(struct zike *z, struct ike_sa *sa,
     }
     if (psa == NULL || pke == NULL || pn == NULL ||
         ike_parse_sa(psa, &got) != IKE_OK || got.nproposals != 1 ||
-        !proposal_ok(&got.proposals[0], IKE_PROTO_IKE, peer->ike_encr, false,
-                     &esn) ||
+        !proposal_pick(&got.proposals[0], IKE_PROTO_IKE, &offered, true,
+                       false, &esn, &encr) ||
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK) {
         sa_dead(z, sa, "IKE_SA_INIT response unacceptable");
@@ -996,7 +920,7 @@ static void init_response(struct zike *z, struct ike_sa *sa,
     memcpy(sa->spi_r, m->hdr.spi_r, 8);
     memcpy(sa->nr, nr, nr_len);
     sa->nr_len = nr_len;
-    if (derive(sa, peer->ike_encr, ke.data, ke.len) != 0 ||
+    if (derive(sa, encr, ke.data, ke.len) != 0 ||
         (sa->msg2 = dup_bytes(buf, len)) == NULL) {
         sa_dead(z, sa, "key exchange failed");
         return;
@@ -1007,14 +931,18 @@ static void init_response(struct zike *z, struct ike_sa *sa,
     send_auth(z, sa, peer);
 }
 
-/* Pick our ESP proposal from the offer; the offered SPI goes to *spi. */
+/* Pick our ESP proposal from the offer (chosen: the responder's answer
+ * to ours); the offered SPI goes to *spi, the AEAD to *encr. */
 static bool pick_child(const struct zike_peer *peer,
-                       const struct ike_sa_payload *offer, uint32_t *spi,
-                       bool *esn, uint8_t *number)
+                       const struct ike_sa_payload *offer, bool chosen,
+                       uint32_t *spi, bool *esn, uint8_t *number,
+                       uint16_t *encr)
 {
+    struct encr_list ok = encr_choice(peer->esp_transform);
+
     for (size_t i = 0; i < offer->nproposals; i++)
-        if (proposal_ok(&offer->proposals[i], IKE_PROTO_ESP,
-                        (uint16_t)peer->esp_transform, peer->esn, esn)) {
+        if (proposal_pick(&offer->proposals[i], IKE_PROTO_ESP, &ok, chosen,
+                          peer->esn, esn, encr)) {
             *spi = be32(offer->proposals[i].spi);
             *number = offer->proposals[i].number;
             return *spi >= 256;
@@ -1038,15 +966,17 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
     struct ike_sa_payload offer, chosen;
+    struct encr_list one;
     uint8_t keymat[2 * ZESP_KEYBYTES], spi[4];
     uint32_t spi_out, spi_in;
+    uint16_t encr;
     bool esn;
     uint8_t number;
     struct child_sa *c;
 
     *fail = 0;
     if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK ||
-        !pick_child(peer, &offer, &spi_out, &esn, &number)) {
+        !pick_child(peer, &offer, false, &spi_out, &esn, &number, &encr)) {
         *fail = IKE_N_NO_PROPOSAL_CHOSEN;
         return NULL;
     }
@@ -1057,9 +987,8 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     spi_in = zike_new_spi(z);
     if (ike_child_keymat(keymat, sizeof keymat, sa->keys->sk_d, shared, ni,
                          ni_len, nr, nr_len) != 0 ||
-        (c = child_install(z, sa, policy, spi_in, spi_out,
-                           peer->esp_transform, esn, keymat, false,
-                           false)) == NULL) {
+        (c = child_install(z, sa, policy, spi_in, spi_out, encr, esn,
+                           keymat, false, false)) == NULL) {
         sodium_memzero(keymat, sizeof keymat);
         *fail = IKE_N_TEMPORARY_FAILURE;
         return NULL;
@@ -1078,8 +1007,9 @@ static struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                            : 1000);
     }
     put32(spi, spi_in);
-    ike_proposal(&chosen, (uint16_t)peer->esp_transform, spi, 4,
-                 IKE_PROTO_ESP, true, esn, shared != NULL);
+    one = encr_one(encr);
+    ike_proposal(&chosen, &one, spi, 4, IKE_PROTO_ESP, true, esn,
+                 shared != NULL);
     chosen.proposals[0].number = number;
     ike_w_sa(w, &chosen);
     return c;
@@ -1231,13 +1161,14 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     struct ike_sa_payload got;
     uint8_t keymat[2 * ZESP_KEYBYTES], number;
     uint32_t spi_out;
+    uint16_t encr;
     bool esn;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
 
     if (err != 0 || psa == NULL || ike_parse_sa(psa, &got) != IKE_OK ||
         got.nproposals != 1 ||
-        !pick_child(peer, &got, &spi_out, &esn, &number)) {
+        !pick_child(peer, &got, true, &spi_out, &esn, &number, &encr)) {
         zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "
                  "(notify %u)", peer->name, policy, err);
         return NULL;
@@ -1247,8 +1178,8 @@ static struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
     }
-    c = child_install(z, sa, policy, spi_in, spi_out, peer->esp_transform,
-                      esn, keymat, true, false);
+    c = child_install(z, sa, policy, spi_in, spi_out, encr, esn, keymat,
+                      true, false);
     sodium_memzero(keymat, sizeof keymat);
     if (c == NULL)
         return NULL;
