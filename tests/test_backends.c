@@ -7,10 +7,10 @@
  * the other's, and each opens the other's; a changed byte is refused by
  * both, and what was decrypted is cleared; a payload sealed from parts left
  * in the sender's memory is the frame sealed in place; message_encode
- * leaves large body frames uncopied exactly when the seal reads them where
- * they are; and a message so sealed opens with the other backend.  Without
- * OpenSSL the cross-backend cases check libsodium against itself and the
- * vectors, and say so.
+ * leaves uncopied exactly the large body frames it lists; a message so
+ * sealed opens with the other backend; and AES runs on neither backend
+ * without AES instructions.  Without OpenSSL the cross-backend cases check
+ * libsodium against itself and the vectors, and say so.
  */
 #include <sodium.h>
 
@@ -382,6 +382,22 @@ static void test_auto_backend_by_length(void)
     }
 }
 
+/* AES on either backend only with AES instructions: OpenSSL would run it
+ * without them, on tables whose cache use leaks the key. */
+static void test_aes_needs_aes_instructions(void)
+{
+    bool hw = crypto_aead_aes256gcm_is_available();
+    const uint32_t aes[] = { ZESP_AES256GCM, ZESP_NULL_AES256GMAC };
+
+    for (size_t i = 0; i < 2; i++) {
+        const struct transform *t = transform_find(aes[i]);
+        CHECK(transform_usable(t) == hw);
+        CHECK(!transform_backend_available(t, AEAD_OPENSSL) || hw);
+        CHECK(!transform_backend_available(t, AEAD_SODIUM) || hw);
+        CHECK(zesp_transform_available(aes[i]) == hw);
+    }
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -395,5 +411,6 @@ int main(void)
     RUN(test_encode_leaves_large_frames);
     RUN(test_sealed_message_opens_with_libsodium);
     RUN(test_auto_backend_by_length);
+    RUN(test_aes_needs_aes_instructions);
     return test_done();
 }
