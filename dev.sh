@@ -6,7 +6,8 @@
 set -eu
 cd "$(dirname "$0")"
 
-PACKAGES="build-essential autoconf automake libtool pkg-config libsodium-dev libzmq3-dev libyaml-dev tshark"
+# libssl-dev is optional (the faster AEAD backend); the build uses it if present.
+PACKAGES="build-essential autoconf automake libtool pkg-config libsodium-dev libzmq3-dev libyaml-dev libssl-dev tshark"
 # The interoperability test runs strongSwan in a network namespace; the
 # Python package (python/) is built and tested with Debian's python3.
 TEST_PACKAGES="strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2

@@ -15,7 +15,7 @@ mkdir -p "$out"
     echo "Run on $(date -u +%Y-%m-%d) with \`make bench\`$( [ $# -gt 0 ] && echo " $*")."
     echo
     echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
-    echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), libzmq $(pkg-config --modversion libzmq), libsodium $(pkg-config --modversion libsodium)."
+    echo "$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), libzmq $(pkg-config --modversion libzmq), libsodium $(pkg-config --modversion libsodium), libcrypto $(pkg-config --modversion libcrypto 2>/dev/null || echo absent) (used if configure found it)."
     echo
     echo "Throughput: PUSH -> PULL, timed at the receiver (libzmq's local_thr"
     echo "method), the median of 3 runs. CPU µs/msg from getrusage of each side."
@@ -25,7 +25,9 @@ mkdir -p "$out"
     echo "ZeroMQ / CURVE at the same size and transport. refused: messages the"
     echo "receiver refused (not counted in msgs/s). p50 added: p50 minus plain"
     echo "ZeroMQ's. zmq+chacha / zmq+aesgcm: plain ZeroMQ whose application seals"
-    echo "each message with the bare libsodium AEAD."
+    echo "each message with the bare AEAD, on the backend zesp uses for that size."
+    echo "zesp-default: what a user gets who names no transform, the AEAD two zike"
+    echo "daemons that name none negotiate on this machine."
     echo
     cat "$out/tables.md"
 } > "$out/RESULTS.md"
@@ -42,7 +44,8 @@ set grid
 plot "< grep '^tcp' $out/throughput.dat" using 2:3 with linespoints title "plain ZeroMQ", \
      "" using 2:4 with linespoints title "CURVE", \
      "" using 2:5 with linespoints title "zesp ChaCha20-Poly1305", \
-     "" using 2:6 with linespoints title "zesp AES-256-GCM"
+     "" using 2:6 with linespoints title "zesp AES-256-GCM", \
+     "" using 2:7 with linespoints title "zesp default (negotiated)"
 GP
     echo "bench: wrote $out/RESULTS.md and $out/throughput.png"
 else

@@ -28,15 +28,18 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "aead_openssl.h" /* the OpenSSL backend's raw AEAD */
 #include "msg.h"      /* msg_open: a frame decrypted in place or apart */
 #include "sad.h"      /* sad_find: the lookup alone, as the data path makes it */
+#include "transform.h" /* the AEAD as zesp runs it, and the default one */
 
 #define SPI_BENCH 0x00b0b001U
 #define SPI_REPLY 0x00b0c001U   /* the latency test's answers */
 
 /* MODE_AEAD: plain ZeroMQ with the application sealing each message with
- * the bare libsodium AEAD (nonce and tag on the wire, nothing else): the
- * "plain ZeroMQ + raw AEAD" that zesp's own overhead is measured above. */
+ * the bare AEAD, on the backend zesp would use for that size (nonce and
+ * tag on the wire, nothing else): the "plain ZeroMQ + raw AEAD" that
+ * zesp's own overhead is measured above. */
 enum mode { MODE_PLAIN, MODE_CURVE, MODE_ZESP, MODE_AEAD };
 
 struct config {
@@ -50,9 +53,15 @@ struct config {
     int sa_each;        /* each sender process its own SA in the shared SAD */
 };
 
-static const struct config configs[] = {
+/* zesp-default: what a user gets without naming a transform, the AEAD
+ * two zike daemons that name none negotiate on this machine
+ * (TRANSFORM_DEFAULT, set in main). */
+#define TRANSFORM_DEFAULT 0xdefU
+
+static struct config configs[] = {
     { "plain", MODE_PLAIN, 0, 1, 0, 0, 1, 0 },
     { "curve", MODE_CURVE, 0, 1, 0, 0, 1, 0 },
+    { "zesp-default", MODE_ZESP, TRANSFORM_DEFAULT, 1, 0, 0, 1, 0 },
     { "zesp-chacha", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, 0, 1, 0 },
     { "zesp-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, 0, 1, 0 },
     { "zesp-null-gmac", MODE_ZESP, ZESP_NULL_AES256GMAC, 1, 0, 0, 1, 0 },
@@ -205,13 +214,14 @@ static void *bench_socket(void *ctx, const struct config *c, int type,
 #define AEAD_NONCE 12U
 #define AEAD_TAG 16U
 
-static crypto_aead_aes256gcm_state aead_aes;
+static struct sa_key aead_key;
 
 /* MODE_AEAD: nonce (this process, a counter) || ciphertext || tag. */
 static int aead_send(const struct config *c, void *s, const uint8_t *buf,
                      size_t size)
 {
     static uint64_t counter;
+    struct aead_piece in = { buf, size };
     zmq_msg_t m;
     uint8_t *p;
 
@@ -222,15 +232,10 @@ static int aead_send(const struct config *c, void *s, const uint8_t *buf,
     memcpy(p, &pid, 4);
     counter++;
     memcpy(p + 4, &counter, 8);
-    if (c->transform == ZESP_AES256GCM)
-        crypto_aead_aes256gcm_encrypt_detached_afternm(
-            p + AEAD_NONCE, p + AEAD_NONCE + size, NULL, buf, size, NULL, 0,
-            NULL, p, &aead_aes);
-    else
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-            p + AEAD_NONCE, p + AEAD_NONCE + size, NULL, buf, size, NULL, 0,
-            NULL, p, sa_key);
-    if (zmq_msg_send(&m, s, 0) < 0) {
+    if (transform_seal(transform_find(c->transform), &aead_key, AEAD_AUTO,
+                       p + AEAD_NONCE, p + AEAD_NONCE + size, &in, 1, NULL, 0,
+                       p) != 0 ||
+        zmq_msg_send(&m, s, 0) < 0) {
         zmq_msg_close(&m);
         return -1;
     }
@@ -248,13 +253,9 @@ static int aead_recv(const struct config *c, void *s, zmq_msg_t *part)
         return -1;
     }
     size_t size = len - AEAD_NONCE - AEAD_TAG;
-    int rc = c->transform == ZESP_AES256GCM
-        ? crypto_aead_aes256gcm_decrypt_detached_afternm(
-              p + AEAD_NONCE, NULL, p + AEAD_NONCE, size, p + AEAD_NONCE + size,
-              NULL, 0, p, &aead_aes)
-        : crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-              p + AEAD_NONCE, NULL, p + AEAD_NONCE, size, p + AEAD_NONCE + size,
-              NULL, 0, p, sa_key);
+    int rc = transform_open(transform_find(c->transform), &aead_key,
+                            AEAD_AUTO, p + AEAD_NONCE, p + AEAD_NONCE, size,
+                            p + AEAD_NONCE + size, NULL, 0, p);
     if (rc != 0)
         errno = EBADMSG;
     return rc;
@@ -605,48 +606,70 @@ static double fastest(double best, double ns)
 /* Not a zesp transform: the cipher CURVE seals its messages with. */
 #define CURVE_BOX 0xc0be
 
-/* One encrypt + decrypt of m with the bare cipher; non-zero if it fails. */
-static int raw_seal_open(uint32_t transform, uint8_t *m, size_t size, long i,
-                         const uint8_t key[32],
-                         const crypto_aead_aes256gcm_state *st)
+/* One encrypt + decrypt of m with the bare cipher, on backend b (AEAD_AUTO:
+ * the one zesp picks for that size); non-zero if it fails. */
+static int raw_seal_open(uint32_t transform, enum aead_backend b, uint8_t *m,
+                         size_t size, long i, const struct sa_key *k)
 {
+    const struct transform *t = transform_find(transform);
     uint8_t nonce[24] = { (uint8_t)i }, ad[12] = { 0 }, mac[16];
+    struct aead_piece in = { m, size };
 
     if (transform == CURVE_BOX) {
-        crypto_secretbox_detached(m, mac, m, size, nonce, key);
-        return crypto_secretbox_open_detached(m, m, mac, size, nonce, key);
+        crypto_secretbox_detached(m, mac, m, size, nonce, k->key);
+        return crypto_secretbox_open_detached(m, m, mac, size, nonce, k->key);
     }
+    if (b == AEAD_AUTO)
+        b = transform_backend(t, b, size + sizeof ad);
+    if (b == AEAD_OPENSSL)
+        return openssl_aead_seal(t->aes, k->key, nonce, m, mac, &in, 1, ad,
+                                 sizeof ad) |
+               openssl_aead_open(t->aes, k->key, nonce, m, m, size, mac, ad,
+                                 sizeof ad);
     if (transform == ZESP_AES256GCM) {
         crypto_aead_aes256gcm_encrypt_detached_afternm(
-            m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, st);
+            m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, &k->aes);
         return crypto_aead_aes256gcm_decrypt_detached_afternm(
-            m, NULL, m, size, mac, ad, sizeof ad, nonce, st);
+            m, NULL, m, size, mac, ad, sizeof ad, nonce, &k->aes);
     }
     crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-        m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, key);
+        m, mac, NULL, m, size, ad, sizeof ad, NULL, nonce, k->key);
     return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-        m, NULL, m, size, mac, ad, sizeof ad, nonce, key);
+        m, NULL, m, size, mac, ad, sizeof ad, nonce, k->key);
 }
 
-/* The raw cost of the cipher alone: encrypt + decrypt, ns per message. */
-static double raw_aead_ns(uint32_t transform, size_t size)
+/* The raw cost of the cipher alone: encrypt + decrypt, ns per message;
+ * -1 if that backend is not there. */
+static double raw_aead_ns(uint32_t transform, enum aead_backend b,
+                          size_t size)
 {
-    uint8_t key[32] = { 1 };
     uint8_t *m = calloc(1, size + 16);
     long n = smoke ? 10 : size <= 1024 ? 200000 : size <= 65536 ? 5000 : 300;
-    crypto_aead_aes256gcm_state st;
+    struct sa_key k = { .key = { 1 } };
     double ns = -1;
     int bad = m == NULL;
 
-    crypto_aead_aes256gcm_beforenm(&st, key);
+    if (transform != CURVE_BOX &&
+        !transform_backend_available(transform_find(transform),
+                                     b == AEAD_AUTO ? AEAD_SODIUM : b))
+        bad = 1;
+    crypto_aead_aes256gcm_beforenm(&k.aes, k.key);
     for (int pass = 0; pass < passes() && !bad; pass++) {
         double t0 = now();
         for (long i = 0; i < n; i++)
-            bad |= raw_seal_open(transform, m, size, i, key, &st);
+            bad |= raw_seal_open(transform, b, m, size, i, &k);
         ns = fastest(ns, (now() - t0) / (double)n * 1e9);
     }
     free(m);
     return bad ? -1 : ns;
+}
+
+/* The backend zesp runs a payload of that size on. */
+static const char *backend_name(uint32_t transform, size_t size)
+{
+    return transform_backend(transform_find(transform), AEAD_AUTO,
+                             size + 12U) == AEAD_OPENSSL ? "OpenSSL"
+                                                         : "libsodium";
 }
 
 /* The SPIs of a SAD of count SAs: spread over the SPI space. */
@@ -885,8 +908,18 @@ int main(int argc, char **argv)
         return 1;
     signal(SIGPIPE, SIG_IGN);
     randombytes_buf(sa_key, sizeof sa_key);
+    memcpy(aead_key.key, sa_key, sizeof aead_key.key);
     if (zesp_transform_available(ZESP_AES256GCM))
-        crypto_aead_aes256gcm_beforenm(&aead_aes, sa_key);
+        crypto_aead_aes256gcm_beforenm(&aead_key.aes, aead_key.key);
+    uint32_t preferred[TRANSFORM_PREFERRED_MAX];
+    transform_preferred(preferred);
+    configs[config_index("zesp-default")].transform = preferred[0];
+    printf("zesp-default is %s here; the AEADs run on %s\n",
+           zesp_transform_name(preferred[0]),
+           transform_backend_available(transform_find(ZESP_CHACHA20_POLY1305),
+                                       AEAD_OPENSSL)
+               ? "libsodium and, for long messages, OpenSSL"
+               : "libsodium (no OpenSSL in this build)");
     crypto_sign_keypair(sign_pk, sign_sk);
     zmq_curve_keypair(curve_public, curve_secret);
 
@@ -911,7 +944,8 @@ int main(int argc, char **argv)
     FILE *dat = data ? fopen(data, "w") : NULL;
     FILE *zl = zmq_lines ? fopen(zmq_lines, "w") : NULL;
     if (dat)
-        fprintf(dat, "# transport size plain curve zesp-chacha zesp-aesgcm (msgs/s)\n");
+        fprintf(dat, "# transport size plain curve zesp-chacha zesp-aesgcm "
+                     "zesp-default (msgs/s)\n");
     printf("zesp_bench%s: %ld messages per throughput run at 64 B\n",
            smoke ? " (smoke: counts too small to mean anything)" : "",
            messages_for(64, 0));
@@ -950,11 +984,17 @@ int main(int argc, char **argv)
                         print_zmq_lines(zl, transports[t], sizes[z], k,
                                         &thr[t][z][k], &lat[t][z][k]);
                 }
-            if (dat)
-                fprintf(dat, "%s %zu %.0f %.0f %.0f %.0f\n", transports[t],
-                        sizes[z], thr[t][z][0].msgs_per_s,
-                        thr[t][z][1].msgs_per_s, thr[t][z][2].msgs_per_s,
-                        thr[t][z][3].msgs_per_s);
+            if (dat) {
+                fprintf(dat, "%s %zu", transports[t], sizes[z]);
+                for (size_t i = 0; i < 5; i++) {
+                    static const char *const plotted[] = {
+                        "plain", "curve", "zesp-chacha", "zesp-aesgcm",
+                        "zesp-default" };
+                    fprintf(dat, " %.0f",
+                            thr[t][z][config_index(plotted[i])].msgs_per_s);
+                }
+                fprintf(dat, "\n");
+            }
         }
 
     /* zesp's own CPU per message, both sides, over tcp: above plain
@@ -979,7 +1019,7 @@ int main(int argc, char **argv)
             if (pl->msgs_per_s <= 0 || ze->msgs_per_s <= 0 ||
                 za->msgs_per_s <= 0 || !zesp_transform_available(tr))
                 continue;
-            double raw = raw_aead_ns(tr, sizes[z]);
+            double raw = raw_aead_ns(tr, AEAD_AUTO, sizes[z]);
             double plain = cpu_ns(pl), zesp = cpu_ns(ze), bare = cpu_ns(za);
             double o1 = zesp - plain - raw, o2 = zesp - bare;
             for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
@@ -993,9 +1033,10 @@ int main(int argc, char **argv)
      * few more bytes than the message: its cost on the ESP payload is
      * shown apart, as the format's and not the code's. */
     for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
-        fprintf(f, "\n| size | transform | raw AEAD ns | raw AEAD ns, ESP payload "
-                   "length | zesp encrypt + decrypt ns | own ns | own / raw |\n");
-        fprintf(f, "|---:|---|---:|---:|---:|---:|---:|\n");
+        fprintf(f, "\n| size | transform | backend | raw AEAD ns | raw AEAD ns, "
+                   "ESP payload length | zesp encrypt + decrypt ns | own ns | "
+                   "own / raw |\n");
+        fprintf(f, "|---:|---|---|---:|---:|---:|---:|---:|\n");
     }
     for (size_t z = 0; z < NSIZES; z++)
         for (int aes = 0; aes < 2; aes++) {
@@ -1005,13 +1046,14 @@ int main(int argc, char **argv)
                 continue;
             size_t esp_payload = zesp_esp_bytes(sizes[z]) - ZESP_HEADERBYTES -
                                  ZESP_ICVBYTES;
-            double raw = raw_aead_ns(tr, sizes[z]);
-            double raw_esp = raw_aead_ns(tr, esp_payload);
+            double raw = raw_aead_ns(tr, AEAD_AUTO, sizes[z]);
+            double raw_esp = raw_aead_ns(tr, AEAD_AUTO, esp_payload);
             double dp = datapath_ns(tr, sizes[z], 1);
             for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
-                fprintf(f, "| %zu | %s | %.0f | %.0f (%zu B) | %.0f | %.0f | "
-                           "%.0f%% |\n",
-                        sizes[z], zesp_transform_name(tr), raw, raw_esp,
+                fprintf(f, "| %zu | %s | %s | %.0f | %.0f (%zu B) | %.0f | "
+                           "%.0f | %.0f%% |\n",
+                        sizes[z], zesp_transform_name(tr),
+                        backend_name(tr, esp_payload), raw, raw_esp,
                         esp_payload, dp, dp - raw_esp,
                         100.0 * (dp - raw_esp) / raw);
         }
@@ -1033,21 +1075,25 @@ int main(int argc, char **argv)
                         zesp_transform_name(tr), in_place, apart,
                         100.0 * (apart - in_place) / in_place);
         }
-    /* The ciphers alone, CURVE's beside ours: at 64 KiB and more
-     * libsodium's XSalsa20-Poly1305 is the cheaper of it and ChaCha20. */
+    /* The ciphers alone, on each backend, CURVE's beside ours (-1: not
+     * in this build or on this CPU). */
     for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
-        fprintf(f, "\n| size | ChaCha20-Poly1305 ns | AES-256-GCM ns | "
-                   "XSalsa20-Poly1305 ns (CURVE's) |\n|---:|---:|---:|---:|\n");
+        fprintf(f, "\n| size | ChaCha20-Poly1305 ns, libsodium | ChaCha20-"
+                   "Poly1305 ns, OpenSSL | AES-256-GCM ns, libsodium | "
+                   "AES-256-GCM ns, OpenSSL | XSalsa20-Poly1305 ns (CURVE's, "
+                   "libsodium) |\n|---:|---:|---:|---:|---:|---:|\n");
     }
     for (size_t z = 0; z < NSIZES; z++) {
         if (only_size && only_size != sizes[z])
             continue;
-        double rc = raw_aead_ns(ZESP_CHACHA20_POLY1305, sizes[z]);
-        double ra = zesp_transform_available(ZESP_AES256GCM)
-                        ? raw_aead_ns(ZESP_AES256GCM, sizes[z]) : 0;
-        double rx = raw_aead_ns(CURVE_BOX, sizes[z]);
+        double cs = raw_aead_ns(ZESP_CHACHA20_POLY1305, AEAD_SODIUM, sizes[z]);
+        double co = raw_aead_ns(ZESP_CHACHA20_POLY1305, AEAD_OPENSSL, sizes[z]);
+        double as = raw_aead_ns(ZESP_AES256GCM, AEAD_SODIUM, sizes[z]);
+        double ao = raw_aead_ns(ZESP_AES256GCM, AEAD_OPENSSL, sizes[z]);
+        double rx = raw_aead_ns(CURVE_BOX, AEAD_SODIUM, sizes[z]);
         for (FILE *f = stdout; f; f = f == stdout ? md : NULL)
-            fprintf(f, "| %zu | %.0f | %.0f | %.0f |\n", sizes[z], rc, ra, rx);
+            fprintf(f, "| %zu | %.0f | %.0f | %.0f | %.0f | %.0f |\n",
+                    sizes[z], cs, co, as, ao, rx);
     }
     for (FILE *f = stdout; f; f = f == stdout ? md : NULL) {
         fprintf(f, "\n| SAs in the SAD | SPI lookup ns, scattered | SPI lookup ns, "

@@ -48,12 +48,18 @@ struct in_ctx {
  * code. */
 int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
               bool message, struct out_ctx *ctx);
-/* Raw: seal payload_len bytes at pkt + ZESP_HEADERBYTES as they are. */
+/* Raw: seal payload_len bytes at pkt + ZESP_HEADERBYTES as they are,
+ * but for the parts (esp_seal_parts) still elsewhere. */
 int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
-             uint8_t next_header);
-/* A zesp message encoded at pkt + ZESP_HEADERBYTES: signed if the SA says
- * so, and sealed with its Next Header. */
-int out_seal_message(struct out_ctx *ctx, uint8_t *pkt);
+             uint8_t next_header, const struct payload_part *parts,
+             size_t nparts);
+/* Would the seal read parts of the payload where they are?  Never for a
+ * signed message: the signature covers the payload in the packet. */
+bool out_reads_parts(const struct out_ctx *ctx);
+/* A zesp message encoded at pkt + ZESP_HEADERBYTES, parts aside: signed
+ * if the SA says so (then nparts is 0), and sealed with its Next Header. */
+int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
+                     const struct payload_part *parts, size_t nparts);
 
 /* Inbound: every check that changes no state, then the decryption, and on
  * a signed group SA the source signature (*payload_len then excludes it).

@@ -17,8 +17,9 @@ static int fail(int err)
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size)
 {
+    struct payload_part uncopied[ESP_PARTS_MAX];
     struct out_ctx ctx;
-    size_t payload_len;
+    size_t payload_len, n;
     uint8_t *buf;
     int err;
 
@@ -34,8 +35,9 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
         return fail(err);
     if ((buf = malloc(esp_packet_len(ctx.payload_len))) == NULL)
         return fail(ENOMEM);
-    message_encode(buf + ZESP_HEADERBYTES, parts);
-    if ((err = out_seal_message(&ctx, buf)) != 0) {
+    n = message_encode(buf + ZESP_HEADERBYTES, parts, uncopied,
+                       out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
+    if ((err = out_seal_message(&ctx, buf, uncopied, n)) != 0) {
         free(buf);
         return fail(err);
     }
@@ -100,6 +102,13 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
     return zesp_open_policy(sad, NULL, frames, nframes, esp, esp_size, msg);
 }
 
+static bool apart(const void *a, const void *b, size_t len)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+
+    return x + len <= y || y + len <= x;
+}
+
 size_t zesp_esp_bytes(size_t payload_len)
 {
     return esp_packet_len(payload_len);
@@ -109,7 +118,9 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
                      size_t len, uint8_t next_header, uint8_t *out,
                      size_t *out_len)
 {
+    struct payload_part part = { 0, payload, len };
     struct out_ctx ctx;
+    size_t nparts = 0;
     int err;
 
     if (out_len != NULL)
@@ -118,9 +129,13 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
         return fail(EINVAL);
     if ((err = out_begin(sad, spi, len, false, &ctx)) != 0)
         return fail(err);
-    if (len)
+    /* Read where it is if it does not overlap the packet, else moved in. */
+    if (len && out_reads_parts(&ctx) &&
+        apart(payload, out + ZESP_HEADERBYTES, len))
+        nparts = 1;
+    else if (len)
         memmove(out + ZESP_HEADERBYTES, payload, len);
-    if ((err = out_seal(&ctx, out, len, next_header)) != 0)
+    if ((err = out_seal(&ctx, out, len, next_header, &part, nparts)) != 0)
         return fail(err);
     *out_len = esp_packet_len(len);
     return 0;

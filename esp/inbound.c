@@ -116,6 +116,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return err;
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
+    ctx->ec.backend = AEAD_AUTO;
     if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U)
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)

@@ -45,20 +45,30 @@ static void binding(uint8_t out[BINDING_BYTES], const zesp_frame *clear,
     crypto_generichash_final(&st, out, BINDING_BYTES);
 }
 
-void message_encode(uint8_t *out, const zesp_parts *parts)
+size_t message_encode(uint8_t *out, const zesp_parts *parts,
+                      struct payload_part *uncopied, size_t max_uncopied)
 {
-    *out++ = (uint8_t)parts->nclear;
+    uint8_t *p = out;
+    size_t n = 0;
+
+    *p++ = (uint8_t)parts->nclear;
     if (parts->nclear) {
-        binding(out, parts->clear, parts->nclear);
-        out += BINDING_BYTES;
+        binding(p, parts->clear, parts->nclear);
+        p += BINDING_BYTES;
     }
     for (size_t i = 0; i < parts->nbody; i++) {
-        store_be32(out, (uint32_t)parts->body[i].size);
-        out += FRAME_LEN_BYTES;
-        if (parts->body[i].size)
-            memcpy(out, parts->body[i].data, parts->body[i].size);
-        out += parts->body[i].size;
+        const zesp_frame *f = &parts->body[i];
+
+        store_be32(p, (uint32_t)f->size);
+        p += FRAME_LEN_BYTES;
+        if (f->size >= FRAME_UNCOPIED_MIN && n < max_uncopied)
+            uncopied[n++] = (struct payload_part){ (size_t)(p - out),
+                                                   f->data, f->size };
+        else if (f->size)
+            memcpy(p, f->data, f->size);
+        p += f->size;
     }
+    return n;
 }
 
 static int push_body(struct message_view *v, const uint8_t *data, size_t size)

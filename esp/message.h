@@ -14,14 +14,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "packet.h"
 #include "zesp.h"
 
 #define BINDING_BYTES 32U
 #define FRAME_LEN_BYTES 4U
+/* Smaller body frames are always copied: one more AEAD call costs more. */
+#define FRAME_UNCOPIED_MIN 4096U
 
 /* 0 and the payload size, or ZESP_ETOOBIG / EINVAL. */
 int message_payload_len(const zesp_parts *parts, size_t *len);
-void message_encode(uint8_t *out, const zesp_parts *parts);
+/* Writes the payload at out, except for up to max_uncopied body frames of
+ * FRAME_UNCOPIED_MIN bytes or more, which it leaves where they are and
+ * lists in uncopied (esp_seal_parts reads them from there).  Returns how
+ * many it listed. */
+size_t message_encode(uint8_t *out, const zesp_parts *parts,
+                      struct payload_part *uncopied, size_t max_uncopied);
 
 /* Views of the decoded message; body points into the payload. */
 struct message_view {

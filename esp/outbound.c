@@ -58,6 +58,7 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         return ZESP_EBADSAD;      /* the shared slot was damaged */
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
+    ctx->ec.backend = AEAD_AUTO;
     /* Only zesp messages are signed: the raw API's payloads have no room
      * the receiver would know to look for a signature in. */
     ctx->sign = message && (s->flags & ZESP_SA_SIGNED);
@@ -81,7 +82,8 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
 }
 
 int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
-             uint8_t next_header)
+             uint8_t next_header, const struct payload_part *parts,
+             size_t nparts)
 {
     const struct sa_slot *s = ctx->ref.slot;
     /* The IV is the sequence number: unique per SA, as RFC 4106 and RFC
@@ -92,20 +94,31 @@ int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
 
     if (s->flags & ZESP_SA_GROUP)
         iv |= (uint64_t)s->sender_id << (64U - ZESP_SENDER_ID_BITS);
-    err = esp_seal(&ctx->ec, s->spi, ctx->seq, iv, pkt, payload_len,
-                   esp_pad_len(payload_len), next_header);
+    err = esp_seal_parts(&ctx->ec, s->spi, ctx->seq, iv, pkt, payload_len,
+                         esp_pad_len(payload_len), next_header, parts,
+                         nparts);
     if (err == 0 && !sad_ref_valid(&ctx->ref))
         err = ZESP_ENOSA;
     return err;
 }
 
-int out_seal_message(struct out_ctx *ctx, uint8_t *pkt)
+bool out_reads_parts(const struct out_ctx *ctx)
+{
+    return !ctx->sign && esp_seal_reads_parts(&ctx->ec, ctx->payload_len);
+}
+
+int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
+                     const struct payload_part *parts, size_t nparts)
 {
     const struct sa_slot *s = ctx->ref.slot;
 
     if (!ctx->sign)
-        return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER);
+        return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER, parts,
+                        nparts);
+    if (nparts != 0)
+        return EINVAL;
     sign_payload(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq, pkt,
                  ctx->msg_len);
-    return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED);
+    return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
+                    NULL, 0);
 }

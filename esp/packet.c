@@ -11,6 +11,7 @@
  */
 #include "packet.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define AAD_ESN_BYTES 12U
@@ -75,10 +76,10 @@ static int null_auth(const struct esp_crypto *ec, uint8_t *pkt,
         adlen += 4U;
     }
     /* body stands in for the buffers libsodium wants non-null. */
-    rc = seal ? transform_seal(ec->t, ec->k, body, icv, body, 0, pkt, adlen,
-                               nonce)
-              : transform_open(ec->t, ec->k, body, body, 0, icv, pkt, adlen,
-                               nonce);
+    rc = seal ? transform_seal(ec->t, ec->k, ec->backend, body, icv, NULL, 0,
+                               pkt, adlen, nonce)
+              : transform_open(ec->t, ec->k, ec->backend, body, body, 0, icv,
+                               pkt, adlen, nonce);
     if (ec->esn) {
         esn_gap_close(pkt, body_end);
         memcpy(pkt + body_end, tag, sizeof tag);
@@ -99,9 +100,47 @@ static size_t crypt_aad(const struct esp_crypto *ec, const uint8_t *pkt,
     return AAD_ESN_BYTES;
 }
 
+/* The plaintext as AEAD pieces: the parts read where they are, the bytes
+ * between them and the trailer in place. */
+static size_t plaintext_pieces(const uint8_t *body, size_t clen,
+                               const struct payload_part *parts,
+                               size_t nparts, struct aead_piece *out)
+{
+    size_t n = 0, at = 0;
+
+    for (size_t i = 0; i < nparts; i++) {
+        if (parts[i].at > at)
+            out[n++] = (struct aead_piece){ body + at, parts[i].at - at };
+        out[n++] = (struct aead_piece){ parts[i].data, parts[i].len };
+        at = parts[i].at + parts[i].len;
+    }
+    if (clen > at)
+        out[n++] = (struct aead_piece){ body + at, clen - at };
+    return n;
+}
+
+bool esp_seal_reads_parts(const struct esp_crypto *ec, size_t payload_len)
+{
+    size_t clen = payload_len + esp_pad_len(payload_len) + ESP_TRAILER_BYTES;
+
+    return ec->t->encrypts &&
+           transform_backend(ec->t, ec->backend,
+                             clen + (ec->esn ? AAD_ESN_BYTES : AAD_BYTES)) ==
+               AEAD_OPENSSL;
+}
+
 int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
              uint64_t iv, uint8_t *pkt, size_t payload_len, size_t pad_len,
              uint8_t next_header)
+{
+    return esp_seal_parts(ec, spi, seq, iv, pkt, payload_len, pad_len,
+                          next_header, NULL, 0);
+}
+
+int esp_seal_parts(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
+                   uint64_t iv, uint8_t *pkt, size_t payload_len,
+                   size_t pad_len, uint8_t next_header,
+                   const struct payload_part *parts, size_t nparts)
 {
     uint8_t nonce[NONCE_BYTES], ad[AAD_ESN_BYTES];
     uint8_t *body = pkt + ZESP_HEADERBYTES;
@@ -109,6 +148,8 @@ int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
     uint8_t *icv = body + clen;
     int rc;
 
+    if (nparts > ESP_PARTS_MAX)
+        return EINVAL;
     store_be32(pkt, spi);
     store_be32(pkt + 4, (uint32_t)seq);
     store_be64(pkt + 8, iv);
@@ -119,10 +160,15 @@ int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
     make_nonce(nonce, ec->k, pkt);
 
     if (ec->t->encrypts) {
+        struct aead_piece m[2 * ESP_PARTS_MAX + 1];
         size_t adlen = crypt_aad(ec, pkt, seq, ad);
-        rc = transform_seal(ec->t, ec->k, body, icv, body, clen, ad, adlen,
-                            nonce);
+        size_t n = plaintext_pieces(body, clen, parts, nparts, m);
+        rc = transform_seal(ec->t, ec->k, ec->backend, body, icv, m, n, ad,
+                            adlen, nonce);
     } else {
+        /* The payload goes in clear: it must be in the packet. */
+        for (size_t i = 0; i < nparts; i++)
+            memcpy(body + parts[i].at, parts[i].data, parts[i].len);
         rc = null_auth(ec, pkt, ZESP_HEADERBYTES + clen, seq, nonce, true);
     }
     return rc == 0 ? 0 : ZESP_EICV;
@@ -165,7 +211,8 @@ int esp_open_to(const struct esp_crypto *ec, uint64_t seq, const uint8_t *pkt,
          * the ICV read where it came. */
         if (dst != pkt)
             memcpy(dst, pkt, ZESP_HEADERBYTES);
-        rc = transform_open(ec->t, ec->k, body, pkt + ZESP_HEADERBYTES, clen,
+        rc = transform_open(ec->t, ec->k, ec->backend, body,
+                            pkt + ZESP_HEADERBYTES, clen,
                             pkt + ZESP_HEADERBYTES + clen, ad, adlen, nonce);
     } else {
         /* Authenticated where it is to be read; null_auth moves bytes. */

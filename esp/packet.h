@@ -15,7 +15,22 @@ struct esp_crypto {
     const struct transform *t;
     const struct sa_key *k;
     bool esn;
+    enum aead_backend backend;  /* AEAD_AUTO, but in tests */
 };
+
+/*
+ * A part of the payload still in the sender's memory (a large body frame):
+ * len bytes at offset `at` of the payload.  Sealed from there without a
+ * copy into the packet when the AEAD call can read its input in pieces
+ * (esp_seal_reads_parts), else copied first.  Parts come in the order of
+ * `at` and do not overlap.
+ */
+struct payload_part {
+    size_t at;
+    const uint8_t *data;
+    size_t len;
+};
+#define ESP_PARTS_MAX 8U
 
 size_t esp_pad_len(size_t payload_len);
 size_t esp_packet_len(size_t payload_len);
@@ -28,6 +43,14 @@ size_t esp_packet_len(size_t payload_len);
 int esp_seal(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
              uint64_t iv, uint8_t *pkt, size_t payload_len, size_t pad_len,
              uint8_t next_header);
+/* The same with parts of the payload (at most ESP_PARTS_MAX) elsewhere. */
+int esp_seal_parts(const struct esp_crypto *ec, uint32_t spi, uint64_t seq,
+                   uint64_t iv, uint8_t *pkt, size_t payload_len,
+                   size_t pad_len, uint8_t next_header,
+                   const struct payload_part *parts, size_t nparts);
+/* Would esp_seal_parts read a payload of that length from its parts,
+ * rather than copy them in first? */
+bool esp_seal_reads_parts(const struct esp_crypto *ec, size_t payload_len);
 
 /*
  * Verify and decrypt in place, given the full sequence number the receiver

@@ -30,9 +30,11 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
               const zesp_parts *parts, int flags)
 {
     int zflags = (flags & ZESP_DONTWAIT) ? ZMQ_DONTWAIT : 0;
+    struct payload_part uncopied[ESP_PARTS_MAX];
     struct out_ctx ctx;
-    size_t payload_len;
+    size_t payload_len, n;
     zmq_msg_t esp;
+    uint8_t *pkt;
     int err;
 
     if (sad == NULL || socket == NULL || parts == NULL ||
@@ -42,11 +44,15 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
         return fail(err);
     if ((err = out_begin(sad, spi, payload_len, true, &ctx)) != 0)
         return fail(err);
-    /* Encrypt once, in place, in the buffer ZeroMQ will send. */
+    /* Encrypt once, into the buffer ZeroMQ will send: large body frames
+     * straight from the caller's memory when the AEAD call can read them
+     * there, the rest copied in first and encrypted in place. */
     if (zmq_msg_init_size(&esp, esp_packet_len(ctx.payload_len)) != 0)
         return -1;
-    message_encode((uint8_t *)zmq_msg_data(&esp) + ZESP_HEADERBYTES, parts);
-    if ((err = out_seal_message(&ctx, zmq_msg_data(&esp))) != 0) {
+    pkt = zmq_msg_data(&esp);
+    n = message_encode(pkt + ZESP_HEADERBYTES, parts, uncopied,
+                       out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
+    if ((err = out_seal_message(&ctx, pkt, uncopied, n)) != 0) {
         zmq_msg_close(&esp);
         return fail(err);
     }

@@ -81,13 +81,15 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     struct ike_sa_payload offer, chosen;
     uint8_t keymat[2 * ZESP_KEYBYTES], spi[4];
     uint32_t spi_out, spi_in;
+    struct encr_list one;
+    uint16_t encr;
     bool esn;
     uint8_t number;
     struct child_sa *c;
 
     *fail = 0;
     if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK ||
-        !pick_child(peer, &offer, &spi_out, &esn, &number)) {
+        !pick_child(peer, &offer, false, &spi_out, &esn, &number, &encr)) {
         *fail = IKE_N_NO_PROPOSAL_CHOSEN;
         return NULL;
     }
@@ -101,9 +103,8 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     }
     spi_in = zike_new_spi(z);
     if (keymat_of(keymat, sa, k) != 0 ||
-        (c = child_install(z, sa, policy, spi_in, spi_out,
-                           peer->esp_transform, esn, keymat, false,
-                           false)) == NULL) {
+        (c = child_install(z, sa, policy, spi_in, spi_out, encr, esn,
+                           keymat, false, false)) == NULL) {
         sodium_memzero(keymat, sizeof keymat);
         *fail = IKE_N_TEMPORARY_FAILURE;
         return NULL;
@@ -122,8 +123,9 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                            : 1000);
     }
     put32(spi, spi_in);
-    ike_proposal(&chosen, (uint16_t)peer->esp_transform, spi, 4,
-                 IKE_PROTO_ESP, true, esn, k->shared != NULL);
+    one = encr_one(encr);
+    ike_proposal(&chosen, &one, spi, 4, IKE_PROTO_ESP, true, esn,
+                 k->shared != NULL);
     chosen.proposals[0].number = number;
     ike_w_sa(w, &chosen);
     return c;
@@ -140,13 +142,14 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     struct ike_sa_payload got;
     uint8_t keymat[2 * ZESP_KEYBYTES], number;
     uint32_t spi_out;
+    uint16_t encr;
     bool esn;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
 
     if (err != 0 || psa == NULL || ike_parse_sa(psa, &got) != IKE_OK ||
         got.nproposals != 1 ||
-        !pick_child(peer, &got, &spi_out, &esn, &number)) {
+        !pick_child(peer, &got, true, &spi_out, &esn, &number, &encr)) {
         zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "
                  "(notify %u)", peer->name, policy, err);
         return NULL;
@@ -157,8 +160,8 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
     }
-    c = child_install(z, sa, policy, spi_in, spi_out, peer->esp_transform,
-                      esn, keymat, true, false);
+    c = child_install(z, sa, policy, spi_in, spi_out, encr, esn, keymat,
+                      true, false);
     sodium_memzero(keymat, sizeof keymat);
     if (c == NULL)
         return NULL;

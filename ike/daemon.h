@@ -8,6 +8,7 @@
 #ifndef ZESP_IKE_DAEMON_H
 #define ZESP_IKE_DAEMON_H
 
+#include "proposals.h"
 #include "zike.h"
 
 #define ROUTE_ID_MAX 256U
@@ -261,16 +262,11 @@ bool child_soft_expired(struct zike *z, const struct child_sa *c);
 bool child_seen_traffic(struct zike *z, const struct child_sa *c);
 
 /* proposals.c: SA payloads offered and accepted (RFC 7296 3.3) */
-void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
-                  const uint8_t *spi, size_t spi_size, uint8_t proto,
-                  bool esn_choice, bool esn, bool pfs);
-bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
-                 uint16_t encr, bool want_esn, bool *esn);
 void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
                      uint32_t spi_in, bool pfs);
 bool pick_child(const struct zike_peer *peer,
-                const struct ike_sa_payload *offer, uint32_t *spi,
-                bool *esn, uint8_t *number);
+                const struct ike_sa_payload *offer, bool chosen,
+                uint32_t *spi, bool *esn, uint8_t *number, uint16_t *encr);
 const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
                                     uint16_t *encr);
 const struct ike_proposal *ike_offer(const struct ike_message *m,

@@ -52,6 +52,7 @@ static size_t write_init_request(struct ike_sa *sa,
     struct ike_header h;
     struct ike_writer w;
     struct ike_sa_payload prop;
+    struct encr_list offer = encr_choice(peer->ike_encr);
     size_t len;
 
     ike_sa_header(&h, sa, IKE_SA_INIT, false, 0);
@@ -59,7 +60,7 @@ static size_t write_init_request(struct ike_sa *sa,
     if (sa->cookie_len)
         ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, sa->cookie,
                      sa->cookie_len);
-    ike_proposal(&prop, peer->ike_encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
+    ike_proposal(&prop, &offer, NULL, 0, IKE_PROTO_IKE, false, false, false);
     ike_w_sa(&w, &prop);
     ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
     ike_w_nonce(&w, sa->ni, sa->ni_len);
@@ -239,6 +240,7 @@ void ike_init_request(struct zike *z, const struct route *from,
     capture_keys(sa->spi_i, sa->spi_r, sa->keys);
     {
         uint8_t *out = malloc(MSG_CAP);
+        struct encr_list one = encr_one(encr);
         struct ike_header h;
         struct ike_writer w;
         size_t olen;
@@ -249,7 +251,8 @@ void ike_init_request(struct zike *z, const struct route *from,
         }
         ike_sa_header(&h, sa, IKE_SA_INIT, true, 0);
         ike_w_init(&w, out, MSG_CAP, &h);
-        ike_proposal(&chosen, encr, NULL, 0, IKE_PROTO_IKE, false, false, false);
+        ike_proposal(&chosen, &one, NULL, 0, IKE_PROTO_IKE, false, false,
+                     false);
         chosen.proposals[0].number = pick->number;
         ike_w_sa(&w, &chosen);
         ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
@@ -282,11 +285,13 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
     struct ike_ke ke;
     const uint8_t *nr;
     size_t nr_len;
+    struct encr_list offered;
+    uint16_t err, encr;
     bool esn;
-    uint16_t err;
 
     if (peer == NULL)
         return false;
+    offered = encr_choice(peer->ike_encr);
     if (ike_find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
         n.len <= sizeof sa->cookie && sa->cookie_len == 0) {
         memcpy(sa->cookie, n.data, n.len);
@@ -303,8 +308,8 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
     }
     if (psa == NULL || pke == NULL || pn == NULL ||
         ike_parse_sa(psa, &got) != IKE_OK || got.nproposals != 1 ||
-        !proposal_ok(&got.proposals[0], IKE_PROTO_IKE, peer->ike_encr, false,
-                     &esn) ||
+        !proposal_pick(&got.proposals[0], IKE_PROTO_IKE, &offered, true,
+                       false, &esn, &encr) ||
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK) {
         ike_sa_dead(z, sa, "IKE_SA_INIT response unacceptable");
@@ -313,7 +318,7 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
     memcpy(sa->spi_r, m->hdr.spi_r, 8);
     memcpy(sa->nr, nr, nr_len);
     sa->nr_len = nr_len;
-    if (derive(sa, peer->ike_encr, ke.data, ke.len) != 0 ||
+    if (derive(sa, encr, ke.data, ke.len) != 0 ||
         (sa->msg2 = ike_dup(buf, len)) == NULL) {
         ike_sa_dead(z, sa, "key exchange failed");
         return false;

@@ -20,8 +20,9 @@ static void w_ike_proposal(struct ike_writer *w, uint8_t number,
                            uint16_t encr, const uint8_t spi[8])
 {
     struct ike_sa_payload sa;
+    struct encr_list one = encr_one(encr);
 
-    ike_proposal(&sa, encr, spi, 8, IKE_PROTO_IKE, false, false, false);
+    ike_proposal(&sa, &one, spi, 8, IKE_PROTO_IKE, false, false, false);
     sa.proposals[0].number = number;
     ike_w_sa(w, &sa);
 }

@@ -1,16 +1,49 @@
 /*
  * Proposals (RFC 7296 2.7, 3.3): the SA payloads zike offers and the ones
  * it accepts, for the IKE SA (an AEAD, PRF_HMAC_SHA2_256 and Curve25519)
- * and for child SAs (the peer's ESP transform, the ESN choice, and
- * Curve25519 in a CREATE_CHILD_SA).
+ * and for child SAs (an ESP AEAD, the ESN choice, and Curve25519 in a
+ * CREATE_CHILD_SA).  An initiator with no AEAD configured offers every
+ * fast one, fastest first; the responder takes the first of the
+ * initiator's list that it can run fast, so the initiator's order decides
+ * between two that both can.  An AEAD offered is one the offerer runs fast
+ * (zike offers AES-GCM only with AES instructions), so that choice is fast
+ * at both ends; strongSwan's responder prefers its own order
+ * (prefer_configured_proposals), which agrees whenever both ends prefer
+ * AES-GCM.  The proposals are authenticated in IKE_AUTH, so no one in
+ * between can steer the choice.
  */
 #include <string.h>
 
 #include "daemon.h"
 
-/* One proposal; for ESP with pfs, the X25519 transform of a
- * CREATE_CHILD_SA (never in IKE_AUTH, RFC 7296 1.2). */
-void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
+
+struct encr_list encr_one(uint16_t id)
+{
+    struct encr_list l = { { id }, 1 };
+
+    return l;
+}
+
+struct encr_list encr_choice(uint32_t configured)
+{
+    struct encr_list l = { { 0 }, 0 };
+    uint32_t ids[TRANSFORM_PREFERRED_MAX];
+
+    if (configured != 0)
+        return encr_one((uint16_t)configured);
+    l.n = transform_preferred(ids);
+    for (size_t i = 0; i < l.n; i++)
+        l.id[i] = (uint16_t)ids[i];
+    return l;
+}
+
+static uint16_t key_bits(uint16_t encr)
+{
+    return encr == IKE_ENCR_AES_GCM_16 || encr == ZESP_NULL_AES256GMAC ? 256
+                                                                       : 0;
+}
+
+void ike_proposal(struct ike_sa_payload *sa, const struct encr_list *encr,
                   const uint8_t *spi, size_t spi_size, uint8_t proto,
                   bool esn_choice, bool esn, bool pfs)
 {
@@ -23,10 +56,9 @@ void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
     p->spi_size = (uint8_t)spi_size;
     if (spi_size)
         memcpy(p->spi, spi, spi_size);
-    p->transforms[p->ntransforms++] = (struct ike_transform){
-        IKE_TT_ENCR, encr,
-        (uint16_t)(encr == IKE_ENCR_AES_GCM_16 ||
-                   encr == ZESP_NULL_AES256GMAC ? 256 : 0) };
+    for (size_t i = 0; i < encr->n; i++)
+        p->transforms[p->ntransforms++] = (struct ike_transform){
+            IKE_TT_ENCR, encr->id[i], key_bits(encr->id[i]) };
     if (proto == IKE_PROTO_IKE) {
         p->transforms[p->ntransforms++] =
             (struct ike_transform){ IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 };
@@ -42,22 +74,32 @@ void ike_proposal(struct ike_sa_payload *sa, uint16_t encr,
     }
 }
 
-/* Does a proposal offer exactly what we want?  For ESP, the transform
- * must match and the ESN choice be offered; *esn gets the one chosen. */
-bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
-                 uint16_t encr, bool want_esn, bool *esn)
+static bool listed(const struct encr_list *l, uint16_t id)
 {
-    bool encr_ok = false, prf_ok = false, dh_ok = false;
-    bool esn_no = false, esn_yes = false;
+    for (size_t i = 0; i < l->n; i++)
+        if (l->id[i] == id)
+            return true;
+    return false;
+}
 
+bool proposal_pick(const struct ike_proposal *p, uint8_t proto,
+                   const struct encr_list *ok, bool chosen, bool want_esn,
+                   bool *esn, uint16_t *encr)
+{
+    bool prf_ok = false, dh_ok = false, esn_no = false, esn_yes = false;
+    size_t nencr = 0;
+
+    *encr = 0;
     if (p->protocol != proto)
         return false;
     for (size_t i = 0; i < p->ntransforms; i++) {
         const struct ike_transform *t = &p->transforms[i];
         switch (t->type) {
         case IKE_TT_ENCR:
-            if (t->id == encr && (t->key_bits == 0 || t->key_bits == 256))
-                encr_ok = true;
+            nencr++;
+            if (*encr == 0 && listed(ok, t->id) &&
+                (t->key_bits == 0 || t->key_bits == 256))
+                *encr = t->id;
             break;
         case IKE_TT_PRF:
             prf_ok |= t->id == IKE_PRF_HMAC_SHA2_256;
@@ -73,15 +115,17 @@ bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
             break;
         }
     }
+    if (*encr == 0 || (chosen && nencr != 1))
+        return false;
     if (proto == IKE_PROTO_IKE)
-        return encr_ok && prf_ok && dh_ok;
+        return prf_ok && dh_ok;
     /* ESN is a choice, not a policy: ours if offered, else what is
      * offered; no ESN transform at all means no ESN. */
     if (want_esn ? esn_yes : esn_no)
         *esn = want_esn;
     else
         *esn = esn_yes;
-    return encr_ok && p->spi_size == 4;
+    return p->spi_size == 4;
 }
 
 /* The SA payload of a child SA request (IKE_AUTH or CREATE_CHILD_SA);
@@ -89,23 +133,26 @@ bool proposal_ok(const struct ike_proposal *p, uint8_t proto,
 void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
                      uint32_t spi_in, bool pfs)
 {
+    struct encr_list offer = encr_choice(peer->esp_transform);
     struct ike_sa_payload prop;
     uint8_t spi[4];
 
     put32(spi, spi_in);
-    ike_proposal(&prop, (uint16_t)peer->esp_transform, spi, 4, IKE_PROTO_ESP,
-                 true, peer->esn, pfs);
+    ike_proposal(&prop, &offer, spi, 4, IKE_PROTO_ESP, true, peer->esn, pfs);
     ike_w_sa(w, &prop);
 }
 
-/* Pick our ESP proposal from the offer; the offered SPI goes to *spi. */
+/* Pick our ESP proposal from the offer (chosen: the responder's answer
+ * to ours); the offered SPI goes to *spi, the AEAD to *encr. */
 bool pick_child(const struct zike_peer *peer,
-                const struct ike_sa_payload *offer, uint32_t *spi,
-                bool *esn, uint8_t *number)
+                const struct ike_sa_payload *offer, bool chosen,
+                uint32_t *spi, bool *esn, uint8_t *number, uint16_t *encr)
 {
+    struct encr_list ok = encr_choice(peer->esp_transform);
+
     for (size_t i = 0; i < offer->nproposals; i++)
-        if (proposal_ok(&offer->proposals[i], IKE_PROTO_ESP,
-                        (uint16_t)peer->esp_transform, peer->esn, esn)) {
+        if (proposal_pick(&offer->proposals[i], IKE_PROTO_ESP, &ok, chosen,
+                          peer->esn, esn, encr)) {
             *spi = be32(offer->proposals[i].spi);
             *number = offer->proposals[i].number;
             return *spi >= 256;
@@ -113,27 +160,20 @@ bool pick_child(const struct zike_peer *peer,
     return false;
 }
 
-/* Pick the IKE SA's proposal from an offer: the first with an AEAD of
- * ours that this host runs, ChaCha20-Poly1305 before AES-256-GCM; *encr
- * gets the AEAD. */
+/* Pick the IKE SA's proposal from an offer: the first with an AEAD this
+ * host runs fast (the peer is not known yet); *encr gets the AEAD. */
 const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
                                     uint16_t *encr)
 {
-    const struct ike_proposal *pick = NULL;
+    struct encr_list fast = encr_choice(0);
 
-    for (size_t i = 0; i < offer->nproposals && pick == NULL; i++) {
+    for (size_t i = 0; i < offer->nproposals; i++) {
         bool esn;
-        static const uint16_t ours[] = { IKE_ENCR_CHACHA20_POLY1305,
-                                         IKE_ENCR_AES_GCM_16 };
-        for (size_t k = 0; k < 2 && pick == NULL; k++)
-            if (zesp_transform_available(ours[k]) &&
-                proposal_ok(&offer->proposals[i], IKE_PROTO_IKE, ours[k],
-                            false, &esn)) {
-                pick = &offer->proposals[i];
-                *encr = ours[k];
-            }
+        if (proposal_pick(&offer->proposals[i], IKE_PROTO_IKE, &fast, false,
+                          false, &esn, encr))
+            return &offer->proposals[i];
     }
-    return pick;
+    return NULL;
 }
 
 /* The IKE proposal of a CREATE_CHILD_SA (an IKE SA rekey), or NULL (a

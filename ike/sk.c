@@ -30,6 +30,7 @@ int ike_sk_seal(uint8_t *buf, size_t cap, size_t sk_at, size_t plain_len,
     uint8_t *iv = buf + head, *plain = iv + IKE_SK_IV_BYTES;
     size_t total = head + IKE_SK_IV_BYTES + plain_len + 1 + IKE_SK_ICV_BYTES;
     const struct sa_key *key = initiator ? &k->ei : &k->er;
+    struct aead_piece m = { plain, plain_len + 1 };
     uint8_t nonce[NONCE_BYTES];
 
     if (total > cap || total > IKE_MAX_MESSAGE)
@@ -42,8 +43,8 @@ int ike_sk_seal(uint8_t *buf, size_t cap, size_t sk_at, size_t plain_len,
     (*counter)++;
     memcpy(nonce, key->salt, 4);
     memcpy(nonce + 4, iv, IKE_SK_IV_BYTES);
-    if (transform_seal(k->aead, key, plain, plain + plain_len + 1, plain,
-                       plain_len + 1, buf, head, nonce) != 0)
+    if (transform_seal(k->aead, key, AEAD_AUTO, plain, plain + plain_len + 1,
+                       &m, 1, buf, head, nonce) != 0)
         return IKE_ESYNTAX;
     *out_len = total;
     return IKE_OK;
@@ -68,8 +69,8 @@ int ike_sk_open(uint8_t *buf, size_t len, struct ike_message *m,
     ct_len = sk->len - IKE_SK_IV_BYTES - IKE_SK_ICV_BYTES;
     memcpy(nonce, key->salt, 4);
     memcpy(nonce + 4, iv, IKE_SK_IV_BYTES);
-    if (transform_open(k->aead, key, ct, ct, ct_len, ct + ct_len, buf, head,
-                       nonce) != 0)
+    if (transform_open(k->aead, key, AEAD_AUTO, ct, ct, ct_len, ct + ct_len,
+                       buf, head, nonce) != 0)
         return IKE_EAUTH;
     pad = ct[ct_len - 1];
     if (pad + 1 > ct_len)

@@ -29,8 +29,8 @@ struct zike_peer {
     uint8_t *psk;                      /* locked memory, psk_len bytes */
     size_t psk_len;
     uint8_t pubkey[crypto_sign_PUBLICKEYBYTES];
-    uint16_t ike_encr;                 /* IKE_ENCR_* */
-    uint32_t esp_transform;            /* enum zesp_transform */
+    uint16_t ike_encr;                 /* IKE_ENCR_*; 0: negotiated */
+    uint32_t esp_transform;            /* enum zesp_transform; 0: negotiated */
     bool esn;
     bool start;                        /* initiate as soon as zike runs */
     uint32_t dpd_seconds;              /* 0: no liveness checks */

@@ -164,8 +164,8 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
     if (yf_type(y, n, YDOC_MAP, F("")) != 0 ||
         yf_known_keys(y, n, F(""), keys) != 0)
         return -1;
-    p->ike_encr = IKE_ENCR_CHACHA20_POLY1305;
-    p->esp_transform = ZESP_CHACHA20_POLY1305;
+    p->ike_encr = 0;            /* negotiated: proposals.c */
+    p->esp_transform = 0;
     p->esn = true;
     p->child_life.seconds = 3600;
     p->ike_lifetime = 14400;

@@ -146,7 +146,11 @@ typedef struct zesp_lifetime {
 typedef struct zesp_sa_params {
     uint32_t spi;
     uint32_t direction;     /* ZESP_DIR_IN or ZESP_DIR_OUT */
-    uint32_t transform;     /* enum zesp_transform; 0 = ZESP_CHACHA20_POLY1305 */
+    uint32_t transform;     /* enum zesp_transform; 0 = ZESP_CHACHA20_POLY1305,
+                               on every host: both ends of an SA must
+                               agree, so this default never follows the
+                               CPU (zike negotiates AES-256-GCM where both
+                               can) */
     uint32_t flags;         /* ZESP_SA_* */
     uint32_t replay_window; /* inbound: 0 = default, else MIN..MAX */
     uint64_t next_seq;      /* first sequence number sent (out) or expected

@@ -35,6 +35,12 @@ expect 0 "--help" "$zesp" --help
 grep -q "usage: zesp" "$work/out"; ok $? "--help prints usage"
 expect 0 "--version" "$zesp" --version
 grep -q "^zesp [0-9]" "$work/out"; ok $? "--version prints the version"
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    want="transforms on this host: chacha20-poly1305 aes256gcm null-aes256gmac null-chacha20-poly1305"
+else
+    want="transforms on this host: chacha20-poly1305 null-chacha20-poly1305"
+fi
+grep -qx "$want" "$work/out"; ok $? "--version lists the transforms this host runs"
 expect 2 "unknown command: exit 2" "$zesp" frobnicate
 expect 2 "missing command: exit 2" "$zesp"
 

@@ -34,7 +34,7 @@ static void test_rfc7634_appendix_a(void)
 {
     struct sa_key k;
     struct esp_crypto ec = { transform_find(ZESP_CHACHA20_POLY1305), &k,
-                             false };
+                             false, AEAD_AUTO };
     uint8_t pkt[512];
     size_t plen;
     uint8_t nh;
@@ -123,6 +123,7 @@ static void test_raw_roundtrip(void)
 static size_t seal_plaintext(const struct esp_crypto *ec, uint8_t *pkt,
                              const uint8_t *plain, size_t clen, uint32_t seq)
 {
+    struct aead_piece m = { plain, clen };
     uint8_t nonce[NONCE_BYTES], ad[8];
 
     store_be32(pkt, 1);
@@ -131,8 +132,8 @@ static size_t seal_plaintext(const struct esp_crypto *ec, uint8_t *pkt,
     memcpy(nonce, ec->k->salt, 4);
     memcpy(nonce + 4, pkt + 8, 8);
     memcpy(ad, pkt, 8);
-    transform_seal(ec->t, ec->k, pkt + 16, pkt + 16 + clen, plain, clen, ad,
-                   sizeof ad, nonce);
+    transform_seal(ec->t, ec->k, ec->backend, pkt + 16, pkt + 16 + clen, &m,
+                   1, ad, sizeof ad, nonce);
     return 16 + clen + 16;
 }
 
@@ -148,7 +149,7 @@ static void test_padding_checked(void)
     };
     struct sa_key k;
     struct esp_crypto ec = { transform_find(ZESP_CHACHA20_POLY1305), &k,
-                             false };
+                             false, AEAD_AUTO };
     uint8_t pkt[64];
     size_t plen;
     uint8_t nh;
@@ -166,7 +167,8 @@ static void test_padding_checked(void)
 static void test_esn_in_aad(void)
 {
     struct sa_key k;
-    struct esp_crypto esn = { transform_find(ZESP_AES256GCM), &k, true };
+    struct esp_crypto esn = { transform_find(ZESP_AES256GCM), &k, true,
+                              AEAD_AUTO };
     uint8_t pkt[64];
     size_t plen;
     uint8_t nh;
@@ -205,7 +207,8 @@ static void test_null_esn_layout(void)
 
     for (size_t t = 0; t < 2; t++) {
         struct sa_key k;
-        struct esp_crypto ec = { transform_find(nulls[t]), &k, true };
+        struct esp_crypto ec = { transform_find(nulls[t]), &k, true,
+                                 AEAD_AUTO };
         uint8_t pkt[400], copy[400], aad[400], nonce[NONCE_BYTES], mac[16];
         size_t n = esp_packet_len(len), plen;
         uint8_t nh;

@@ -3,7 +3,8 @@
 # charon (Debian's strongswan-charon) in a network namespace negotiates
 # with zike through tests/ike_udp_relay (UDP port 500 <-> ZeroMQ frames),
 # with a PSK and with Ed25519, with ChaCha20-Poly1305 and AES-256-GCM, each
-# side initiating.  Checked: both ends authenticate each other, charon's
+# side initiating, and with no AEAD named in zike's configuration (AES-GCM
+# chosen where both can, ChaCha20 when charon proposes only that).  Checked: both ends authenticate each other, charon's
 # IKE SA keys (SK_ei, SK_er) and child SA keys (KEYMAT) are byte for byte
 # zike's, the SPIs agree, and DELETE from either side ends the IKE SA on
 # both.  Needs root (network namespaces); skipped otherwise.
@@ -76,12 +77,28 @@ dump() {
 }
 sw() { swanctl "$@" -u "$vici" 2>&1 | grep -v "^plugin '"; }
 
-# scenario AUTH AEAD INITIATOR
+# AES-GCM where both ends can (zike and charon run on this CPU).
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    fast=aes256gcm sw_fast=AES_GCM_16_256
+else
+    fast=chacha20-poly1305 sw_fast=CHACHA20_POLY1305
+fi
+
+# scenario AUTH AEAD INITIATOR.  AEAD default: zike names none (it offers
+# AES-GCM first where it can, then ChaCha20) and charon proposes both,
+# AES-GCM first; default-chacha: zike names none, charon only ChaCha20.
 scenario() {
     auth=$1 aead=$2 who=$3
+    z_aead="ike: $aead
+    esp: $aead"
     case $aead in
-    chacha20-poly1305) sw_aead=chacha20poly1305 ;;
-    aes256gcm) sw_aead=aes256gcm16 ;;
+    chacha20-poly1305) sw_aead=chacha20poly1305 want=$aead
+        sw_want=CHACHA20_POLY1305 ;;
+    aes256gcm) sw_aead=aes256gcm16 want=$aead sw_want=AES_GCM_16_256 ;;
+    default) sw_aead=aes256gcm16-chacha20poly1305 z_aead="" want=$fast
+        sw_want=$sw_fast ;;
+    default-chacha) sw_aead=chacha20poly1305 z_aead="" want=chacha20-poly1305
+        sw_want=CHACHA20_POLY1305 ;;
     esac
     name="$auth/$aead, $who initiates"
     rm -f "$work/charon.log" "$work/zike.keys"*
@@ -138,8 +155,7 @@ peers:
     id: charon.example
     endpoint: tcp://127.0.0.1:$rport
     $z_auth
-    ike: $aead
-    esp: $aead
+    $z_aead
     policies: [sw]
 EOT
     "$b/ike/zike" -c "$work/zike.yaml" --capture-keys "$work/zike.keys" \
@@ -163,6 +179,9 @@ EOT
     ok $? "$name: charon verified zike's AUTH ($auth)"
     until_ok 20 sh -c "'$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon .*established'"
     ok $? "$name: zike verified charon's AUTH and has the IKE SA"
+    grep -q "IKE SA established (.*, $want," "$work/zike.log" &&
+        grep -q "selected proposal: IKE:$sw_want/" "$work/charon.log"
+    ok $? "$name: both chose $want for the IKE SA"
     zk=$(cut -d, -f3,4 "$work/zike.keys" | head -n 1)
     ck="$(dump "Sk_ei secret"),$(dump "Sk_er secret")"
     [ -n "$zk" ] && [ "$zk" = "$ck" ]
@@ -184,6 +203,15 @@ EOT
         ok $? "$name: child SA KEYMAT identical in charon and zike (both directions)"
         [ -n "$in_spi" ] && grep -q "^$in_spi out " "$work/zike.keys.esp"
         ok $? "$name: charon's inbound SPI is zike's outbound SA"
+        # charon logs the proposal selected, by either side.  Where its
+        # kernel refused the SA, charon deleted it from zike's SAD too.
+        grep -q "selected proposal: ESP:$sw_want/" "$work/charon.log"
+        ok $? "$name: the child SA's AEAD is $want"
+        if [ $nokernel -eq 0 ]; then
+            got=$(ZESP_SAD="$work/zike.sad" "$b/tools/zesp" sa list | awk '/^0x/ { print $3 }' | sort -u)
+            [ "$got" = "$want" ]
+            ok $? "$name: zike's child SAs use $want ($got)"
+        fi
     fi
     if grep -q "CHILD_SA sw{[0-9]*} established" "$work/charon.log"; then
         echo "     charon installed the child SA in its kernel"
@@ -208,12 +236,15 @@ EOT
 zport=$((30000 + $$ % 20000)) rport=$((30001 + $$ % 20000))
 scenario psk chacha20-poly1305 charon
 scenario ed25519 chacha20-poly1305 zike
-if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+if [ $fast = aes256gcm ]; then
     scenario psk aes256gcm zike
     scenario ed25519 aes256gcm charon
 else
     echo "skip: no AES-NI, AES-GCM scenarios left out"
 fi
+scenario psk default charon
+scenario ed25519 default zike
+scenario psk default-chacha zike
 if [ "$failed" -ne 0 ]; then
     for f in zike.log relay.log initiate.out charon.out; do
         [ -f "$work/$f" ] && { echo "== $f"; tail -n 20 "$work/$f"; }

@@ -1,12 +1,13 @@
 #!/bin/sh
 # zike, the key daemon, as real processes on 127.0.0.1: two and three
-# daemons negotiate SAs into their own SAD files, applications exchange
-# traffic through those SADs, rekeys (forced and by lifetime) under
-# continuous traffic lose nothing, DELETE, SIGTERM and dead-peer detection
-# remove SAs, wrong keys and unknown peers fail with clear logs, a flood of
-# IKE_SA_INIT meets cookies while a legitimate peer still gets in, zike
-# killed with -9 and restarted keeps traffic flowing, and Wireshark
-# decrypts what zike sends.
+# daemons negotiate SAs into their own SAD files (the fastest AEAD both
+# run when none is configured, the configured one when one side names
+# it), applications exchange traffic through those SADs, rekeys (forced
+# and by lifetime) under continuous traffic lose nothing, DELETE, SIGTERM
+# and dead-peer detection remove SAs, wrong keys and unknown peers fail
+# with clear logs, a flood of IKE_SA_INIT meets cookies while a legitimate
+# peer still gets in, zike killed with -9 and restarted keeps traffic
+# flowing, and Wireshark decrypts what zike sends.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong" flood="$b/tests/ike_flood"
@@ -122,7 +123,7 @@ chmod 644 "$work/alice.yaml"
 ok $? "a PSK in a file others may read is refused"
 chmod 600 "$work/alice.yaml"
 
-# ---- PSK, ChaCha20-Poly1305: establish and carry traffic -------------------
+# ---- PSK, no AEAD configured: establish and carry traffic ------------------
 conf bob bob.example "$(port 1)"
 peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]"
 start bob
@@ -133,6 +134,19 @@ until_ok 20 active_child alice orders
 ok $? "PSK: child SA for policy 'orders' installed and active"
 [ "$(nsas alice)" -eq 2 ] && [ "$(nsas bob)" -eq 2 ]
 ok $? "each SAD holds one inbound and one outbound SA"
+# Neither names an AEAD: the fastest both run, AES-GCM with AES
+# instructions (both daemons are on this CPU), else ChaCha20-Poly1305.
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    fast=aes256gcm
+else
+    fast=chacha20-poly1305
+fi
+transforms() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | awk '/^0x/ { print $3 }' | sort -u | tr '\n' ' '; }
+[ "$(transforms alice)" = "$fast " ] && [ "$(transforms bob)" = "$fast " ]
+ok $? "no AEAD configured: the child SAs negotiated $fast ($(transforms alice)/ $(transforms bob))"
+grep -q "IKE SA established (initiator, $fast," "$work/alice.log" &&
+    grep -q "IKE SA established (responder, $fast," "$work/bob.log"
+ok $? "no AEAD configured: the IKE SA negotiated $fast"
 [ "$(stat -c %a "$work/alice.ctl")" = 600 ]
 ok $? "control socket is mode 0600"
 "$ctl" -s "ipc://$work/alice.ctl" --json list | grep -q '"state":"established"'
@@ -295,6 +309,23 @@ until_ok 20 established alice bob; ok $? "the restarted zike has a new IKE SA"
 until_ok 20 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
 ok $? "SAs from before the restart retired: 2 left"
 reset alice bob
+
+# ---- one side names ChaCha20-Poly1305: both use it -------------------------------
+# As responder, configured: it takes only that.  As initiator, configured:
+# it offers only that (as a host without AES instructions would).
+for who in bob alice; do
+    conf alice alice.example "$(port 0)"
+    conf bob bob.example "$(port 1)"
+    if [ $who = bob ]; then a_aead="" b_aead="esp: chacha20-poly1305"
+    else a_aead="esp: chacha20-poly1305" b_aead=""; fi
+    peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "start: true" "policies: [orders]" ${a_aead:+"$a_aead"}
+    peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]" ${b_aead:+"$b_aead"}
+    start bob; start alice
+    until_ok 5 active_child alice orders
+    [ "$(transforms alice)" = "chacha20-poly1305 " ] && [ "$(transforms bob)" = "chacha20-poly1305 " ]
+    ok $? "$who configured with esp: chacha20-poly1305, the other nothing: the child SAs use it ($(transforms alice)/ $(transforms bob))"
+    reset alice bob
+done
 
 # ---- wrong PSK, wrong Ed25519 key, unknown peer ----------------------------------
 conf alice alice.example "$(port 0)"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # CI's memcheck run: a subset of the test programs under valgrind, each
 # required to end with no error and no definite leak.  The subset covers
-# the ESP data path, the SAD, the YAML loader, the IKE codec, crypto and
-# exchange handlers, the fuzz corpora, and the multi-process tests: real
+# the ESP data path and both AEAD backends, the SAD, the YAML loader, the
+# IKE codec, crypto, proposals and exchange handlers, the fuzz corpora,
+# and the multi-process tests: real
 # sockets and a broker, the shared SAD, fault injection and the hostile
 # wire.  Their forked children run under valgrind too (a fork is not an
 # exec) and are checked when they exit: each releases what it holds, and
@@ -36,7 +37,7 @@ run() {
 for t in test_replay test_packet test_message test_sad test_config \
          test_ike_message test_ike_crypto test_ike_exchange \
          test_socket test_shared_sad test_faults test_adversarial test_group \
-         test_seqstate; do
+         test_seqstate test_backends test_ike_proposal; do
     run "$t" "$b/tests/$t"
 done
 for c in esp_open esp_payload config ike_message ike_exchange sad_attach \

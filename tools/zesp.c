@@ -353,6 +353,24 @@ static int with_sad(const struct options *o, const char *cmd, int argc,
     return rc;
 }
 
+/* The version, and the transforms this host can run: what a manually
+ * keyed SA may name on it (doc/configuration.md, "Which transform"). */
+static int print_version(void)
+{
+    static const uint32_t ids[] = { ZESP_CHACHA20_POLY1305, ZESP_AES256GCM,
+                                    ZESP_NULL_AES256GMAC,
+                                    ZESP_NULL_CHACHA20_POLY1305 };
+
+    printf("zesp %s\ntransforms on this host:", ZESP_VERSION_STRING);
+    if (zesp_init() != 0)
+        return EXIT_FAILED;
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
+        if (zesp_transform_available(ids[k]))
+            printf(" %s", zesp_transform_name(ids[k]));
+    printf("\n");
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     struct options o = { NULL, NULL, 0, 0 };
@@ -363,8 +381,7 @@ int main(int argc, char **argv)
             fputs(usage_text, stdout);
             return EXIT_OK;
         } else if (strcmp(argv[i], "--version") == 0) {
-            printf("zesp %s\n", ZESP_VERSION_STRING);
-            return EXIT_OK;
+            return print_version();
         } else if (strcmp(argv[i], "--json") == 0)
             o.json = 1;
         else if (strcmp(argv[i], "--sad") == 0 && i + 1 < argc)
