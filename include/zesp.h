@@ -66,7 +66,8 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
                                        numbers continue across reloads from
                                        a record on disk (doc/sad.md) */
 #define ZESP_SA_LANES 0x10U         /* a pairwise SA that many processes send
-                                       on, each in a lane of its own */
+                                       on, each in a lane of its own: set on
+                                       both ends (wire-format.md 10) */
 
 /*
  * Lanes (doc/wire-format.md 10).  Processes that send on one SA over
