@@ -201,11 +201,12 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
     static const char *const keys[] = { "spi", "direction", "transform",
                                          "esn", "key", "replay_window",
                                          "peer", "lifetime", "group",
-                                         "sender_id", "sign_key", NULL };
+                                         "sender_id", "sign_key", "lanes",
+                                         NULL };
     const struct ydoc_node *v;
     char field[64], f[96];
     uint64_t w;
-    int esn = 1;
+    int esn = 1, lanes = 0;
 
     snprintf(field, sizeof field, "sas[%zu]", i);
     memset(p, 0, sizeof *p);
@@ -246,6 +247,14 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
         return -1;
     if (parse_group(c, n, field, p) != 0)
         return -1;
+    snprintf(f, sizeof f, "%s.lanes", field);
+    if ((v = ydoc_get(n, "lanes")) && yf_bool(&c->y, v, f, &lanes) != 0)
+        return -1;
+    if (lanes && (p->flags & ZESP_SA_GROUP))
+        return FAIL(c, v, f, "a group SA has a Sender ID per sender: lanes "
+                             "are for pairwise SAs");
+    if (lanes)
+        p->flags |= ZESP_SA_LANES;
     snprintf(f, sizeof f, "%s.replay_window", field);
     if ((v = ydoc_get(n, "replay_window")) != NULL) {
         if (p->direction != ZESP_DIR_IN)

@@ -25,6 +25,7 @@
 
 struct out_ctx {
     struct sa_ref ref;
+    uint32_t lane;          /* ZESP_SA_LANES: this process's; else 0 */
     struct esp_crypto ec;
     uint64_t seq;
     bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
@@ -35,7 +36,10 @@ struct out_ctx {
 struct in_ctx {
     const char *policy;     /* the receiver's, checked; NULL: unchecked */
     struct zesp_sad *sad;
-    struct sa_ref ref;
+    struct sa_ref ref;      /* the SA: key, counters, lifetimes */
+    struct sa_ref win_ref;  /* the slot whose window: the SA's own, or a
+                               lane's (slot NULL: made once authentic) */
+    uint32_t lane;
     struct window_ref win;
     struct esp_crypto ec;
     uint64_t seq;

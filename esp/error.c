@@ -33,6 +33,7 @@ static const char *const messages[] = {
     [ZESP_ESADGROUP - ZESP_EBASE] = "the SA database file's group may read or write it, and this process did not ask for a group-shared SAD (ZESP_SAD_GROUP, zesp --group)",
     [ZESP_ESADLINK - ZESP_EBASE] = "the SA database path is a symbolic link: refused (give the file's real path)",
     [ZESP_ESADDIR - ZESP_EBASE] = "the SA database's directory is not private: it must belong to this user and be writable by nobody else",
+    [ZESP_ELANES - ZESP_EBASE] = "every lane of the security association is held by a live process: at most 63 processes send on one SA with lanes",
     [ZESP_EPOLICY - ZESP_EBASE] = "message under a security association that does not serve the policy received on: another peer's or another group's SA",
     [ZESP_ENOSTATE - ZESP_EBASE] = "the state directory for manual keys' sequence records does not exist: if these keys were never used, make it with 'zesp state init'; if it was lost, install new keys",
     [ZESP_ESTATEUNSAFE - ZESP_EBASE] = "the state directory or a sequence record is unsafe: it must be a directory (a regular file), not a symbolic link, owned by this user or root and not writable by others",

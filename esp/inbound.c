@@ -6,6 +6,7 @@
  */
 #include "datapath.h"
 
+#include "lanes.h"
 #include "replay.h"
 #include "seqstate.h"
 #include "sign.h"
@@ -17,19 +18,77 @@ static uint32_t frame_sender(const uint8_t *pkt)
     return ((uint32_t)pkt[8] << 8) | pkt[9];
 }
 
-/* A pairwise SA by SPI; else a group sender's window by SPI and the
- * Sender ID in the IV.  A pairwise SA never answers to a Sender ID. */
+/* The SA a frame came under, and the slot of the window it is checked
+ * in: a pairwise SA by SPI, with its own window, or on a lanes SA the
+ * window of the lane in the IV (none yet: made once the frame proved
+ * authentic); else a group sender's window by SPI and the Sender ID in
+ * the IV.  A pairwise SA without lanes never answers to a Sender ID. */
 static int find_in(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
-                   struct sa_ref *ref)
+                   struct in_ctx *ctx)
 {
-    uint32_t spi = load_be32(pkt), sender;
-    int err = sad_find(sad, spi, ZESP_DIR_IN, ref);
+    uint32_t spi = load_be32(pkt);
+    uint32_t sender = len >= ZESP_HEADERBYTES ? frame_sender(pkt) : 0;
+    int err = sad_find(sad, spi, ZESP_DIR_IN, &ctx->ref);
 
-    if (err != ZESP_ENOSA || len < ZESP_HEADERBYTES)
+    ctx->win_ref = ctx->ref;
+    ctx->lane = 0;
+    if (err == 0) {
+        if (!(ctx->ref.slot->flags & ZESP_SA_LANES) || sender == 0)
+            return 0;
+        if (sender >= ZESP_LANES_MAX)
+            return ZESP_EMALFORMED;
+        ctx->lane = sender;
+        err = sad_find_sender(sad, spi, ZESP_DIR_IN, sender, &ctx->win_ref);
+        if (err == ZESP_ENOSA)
+            ctx->win_ref.slot = NULL;
+        return err == ZESP_ENOSA ? 0 : err;
+    }
+    if (err != ZESP_ENOSA || sender == 0)
         return err;
-    if ((sender = frame_sender(pkt)) == 0)
+    err = sad_find_sender(sad, spi, ZESP_DIR_IN, sender, &ctx->ref);
+    ctx->win_ref = ctx->ref;
+    return err;
+}
+
+/* The window's sizes, read once from its slot and bounded; then where it
+ * is (the SAD's, or this process's own). */
+static int window_of(struct zesp_sad *sad, struct in_ctx *ctx)
+{
+    const struct sa_slot *ws = ctx->win_ref.slot;
+    struct window_ref *w = &ctx->win;
+    int err;
+
+    w->words = ws->window_words;
+    w->window = ws->replay_window;
+    if ((err = replay_bounds(w->words, w->window,
+                             sad->lay.max_window_words)) != 0)
         return err;
-    return sad_find_sender(sad, spi, ZESP_DIR_IN, sender, ref);
+    sad_window(sad, &ctx->win_ref, w);
+    return 0;
+}
+
+/* The full sequence number against the window's top (RFC 4303 A2), and
+ * the replay check.  A lane without a window yet has a top of the SA's
+ * start and nothing received above it. */
+static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
+{
+    struct window_ref *w = &ctx->win;
+    bool fresh = ctx->win_ref.slot == NULL;
+    uint64_t top = fresh ? ctx->ref.slot->seq_start
+                         : atomic_load_explicit(w->top, memory_order_acquire);
+
+    ctx->seq = load_be32(pkt + 4);
+    if (ctx->ec.esn) {
+        ctx->seq = replay_infer_esn(top, w->window, (uint32_t)ctx->seq);
+        /* RFC 4303 A2 reads a number below the window as one of the next
+         * epoch, whose ICV then fails.  Half an epoch ahead is no credible
+         * gap in a sender's numbering: call it what it is, too old. */
+        if (ctx->seq - top > ESN_MAX_AHEAD && ctx->seq > top)
+            return ZESP_EOLD;
+    }
+    if (fresh)
+        return ctx->seq <= top ? ZESP_EOLD : 0;
+    return replay_check(w->top, w->ring, w->words, w->window, ctx->seq);
 }
 
 /* A signed group SA: Next Header 254 and a signature by the sender. */
@@ -97,7 +156,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     ctx->sad = sad;
     if (len < 8U)
         return ZESP_EMALFORMED;
-    if ((err = find_in(sad, pkt, len, &ctx->ref)) != 0)
+    if ((err = find_in(sad, pkt, len, ctx)) != 0)
         return err;
     s = ctx->ref.slot;
     /* The receiver's policy first: an SA that does not serve it is
@@ -123,25 +182,23 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return ZESP_EMALFORMED;
     if ((err = lifetime_check(s, sad_now())) != 0)
         return err;
-    sad_window(sad, &ctx->ref, w);
-    ctx->seq = load_be32(pkt + 4);
-    if (ctx->ec.esn) {
-        uint64_t top = atomic_load_explicit(w->top, memory_order_acquire);
-        ctx->seq = replay_infer_esn(top, w->window, (uint32_t)ctx->seq);
-        /* RFC 4303 A2 reads a number below the window as one of the next
-         * epoch, whose ICV then fails.  Half an epoch ahead is no credible
-         * gap in a sender's numbering: call it what it is, too old. */
-        if (ctx->seq - top > ESN_MAX_AHEAD && ctx->seq > top)
-            return ZESP_EOLD;
-    }
-    if ((err = replay_check(w->top, w->ring, w->words, w->window,
-                            ctx->seq)) != 0)
+    if (ctx->win_ref.slot != NULL && (err = window_of(sad, ctx)) != 0)
+        return err;
+    if ((err = window_check(ctx, pkt)) != 0)
         return err;
     if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, len, dst, payload_len,
                            next_header)) != 0)
         return err;
     if (!sad_ref_valid(&ctx->ref))
         return ZESP_ENOSA;
+    /* A lane's first authentic message: its window now, and the check
+     * again in it (another receiver may have made it and taken this). */
+    if (ctx->win_ref.slot == NULL) {
+        if ((err = lanes_window(sad, &ctx->ref, ctx->lane, &ctx->win_ref)) != 0 ||
+            (err = window_of(sad, ctx)) != 0 ||
+            (err = window_check(ctx, pkt)) != 0)
+            return err;
+    }
     if (s->flags & ZESP_SA_SIGNED)
         return check_source(ctx, dst, payload_len, *next_header);
     return 0;
@@ -162,8 +219,10 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
         return err;
     /* A window of this process alone: the host's top stays current, for
      * the processes that attach later (sad_own_window). */
-    if (w->top != &s->seq)
-        replay_raise(&s->seq, ctx->seq);
+    if (w->top != &ctx->win_ref.slot->seq)
+        replay_raise(&ctx->win_ref.slot->seq, ctx->seq);
+    if (!sad_ref_valid(&ctx->win_ref))
+        return ZESP_ENOSA;
     lifetime_charge_in(s, payload_len, sad_now());
     return 0;
 }

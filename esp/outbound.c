@@ -3,30 +3,44 @@
 
 #include <errno.h>
 
+#include "lanes.h"
 #include "seqstate.h"
 #include "sign.h"
 
 /* seq_next: the SA's record must be written further first (manual keys). */
 #define SEQ_UNRESERVED (-1)
 
-/* The last number an SA may send: its ESN mode's, and for a group SA the
- * 48 bits the Sender ID leaves in the IV, whichever is lower. */
+/* The last number an SA may send: its ESN mode's, and for a group SA or
+ * a lane the 48 bits the Sender ID or lane leaves in the IV, whichever is
+ * lower. */
 static uint64_t seq_max(const struct sa_slot *s)
 {
     uint64_t max = (s->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
                                                : ZESP_SEQ_MAX_ESN;
 
-    if ((s->flags & ZESP_SA_GROUP) && max > ZESP_SEQ_MAX_GROUP)
+    if ((s->flags & (ZESP_SA_GROUP | ZESP_SA_LANES)) &&
+        max > ZESP_SEQ_MAX_GROUP)
         max = ZESP_SEQ_MAX_GROUP;
     return max;
 }
 
-/* Take the next sequence number; it never cycles (RFC 4303 3.3.3). */
-static int seq_next(struct sa_slot *s, uint64_t *seq)
+/* Take the next sequence number, of the SA or, with lanes, of this
+ * process's lane; it never cycles (RFC 4303 3.3.3). */
+static int seq_next(struct zesp_sad *sad, struct out_ctx *ctx)
 {
-    uint64_t max = seq_max(s);
+    struct sa_slot *s = ctx->ref.slot;
+    uint64_t max = seq_max(s), *seq = &ctx->seq;
     uint64_t cur = atomic_load_explicit(&s->seq, memory_order_relaxed);
 
+    if (s->flags & ZESP_SA_LANES) {
+        int err = lanes_next(sad, &ctx->ref, max, &ctx->lane, seq);
+        if (err == LANE_UNRESERVED)
+            return SEQ_UNRESERVED;
+        if (err == 0 && max != ZESP_SEQ_MAX_ESN &&
+            *seq >= max - SEQ32_SOFT_MARGIN)
+            atomic_store_explicit(&s->soft_expired, 1, memory_order_relaxed);
+        return err;
+    }
     do {
         if (cur >= max)
             return ZESP_ESEQEXHAUSTED;
@@ -68,9 +82,10 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
         return ZESP_ETOOBIG;
     }
+    ctx->lane = 0;
     if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)
         return err;
-    while ((err = seq_next(s, &ctx->seq)) == SEQ_UNRESERVED)
+    while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
         if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
             return err;
     if (err != 0)
@@ -94,6 +109,8 @@ int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
 
     if (s->flags & ZESP_SA_GROUP)
         iv |= (uint64_t)s->sender_id << (64U - ZESP_SENDER_ID_BITS);
+    else if (ctx->lane != 0)
+        iv |= (uint64_t)ctx->lane << LANE_SHIFT;
     err = esp_seal_parts(&ctx->ec, s->spi, ctx->seq, iv, pkt, payload_len,
                          esp_pad_len(payload_len), next_header, parts,
                          nparts);

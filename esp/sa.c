@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "lanes.h"
 #include "replay.h"
 #include "sad.h"
 #include "seqstate.h"
@@ -15,7 +16,7 @@ static int fail(int err)
 }
 
 #define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                        ZESP_SA_MANUAL)
+                        ZESP_SA_MANUAL | ZESP_SA_LANES)
 
 /* A signing key that is what it claims: the secret key's public half is
  * the one its seed derives (else every signature fails to verify), the
@@ -38,6 +39,10 @@ static int check_group(const zesp_sa_params *p)
     bool group = p->flags & ZESP_SA_GROUP;
 
     if (group != (p->sender_id != 0) || p->sender_id > ZESP_SENDER_ID_MAX)
+        return EINVAL;
+    /* Lanes are for pairwise SAs; their windows are made by receivers. */
+    if ((p->flags & ZESP_SA_LANES) &&
+        (group || p->next_seq > ZESP_SEQ_MAX_LANE))
         return EINVAL;
     if ((p->flags & ZESP_SA_SIGNED) && (!group || !sign_key_usable(p)))
         return EINVAL;
@@ -122,6 +127,8 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
         replay_start(&s->seq, s->window, s->window_words, s->seq_start);
     else
         atomic_store(&s->seq, s->seq_start);
+    for (uint32_t l = 0; l < ZESP_LANES_MAX; l++)
+        atomic_store(&s->lane_seq[l], s->seq_start);
     seqstate_fill_slot(s, st);
     atomic_store(&s->soft_expired, 0);
     atomic_store(&s->hard_expired, 0);
@@ -135,6 +142,51 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
                                              ? ZESP_SIGN_SECRETBYTES
                                              : ZESP_SIGN_PUBLICBYTES);
     transform_expand_key(t, k);
+}
+
+/* Writers only (lock held): the window of a lane of an inbound lanes SA,
+ * a slot indexed by (SPI, in, lane).  It holds the window alone: the key,
+ * counters and lifetimes stay the base SA's, which the receiver uses. */
+int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
+                       uint32_t lane)
+{
+    uint32_t slot_no;
+    struct sa_slot *s;
+    int err;
+
+    if (lane == 0 || lane >= ZESP_LANES_MAX)
+        return ZESP_EMALFORMED;
+    if ((err = free_slot(sad, &slot_no)) != 0)
+        return err;
+    s = sad_slot(sad, slot_no);
+    atomic_fetch_add(&s->gen, 1);        /* odd: being written */
+    atomic_store(&s->state, SLOT_BUSY);
+    s->spi = base->spi;
+    s->direction = ZESP_DIR_IN;
+    s->transform = base->transform;
+    s->flags = base->flags & (ZESP_SA_NO_ESN | ZESP_SA_LANES);
+    s->sender_id = lane;
+    s->replay_window = base->replay_window;
+    s->window_words = base->window_words;
+    s->created = sad_now();
+    memset(&s->soft, 0, sizeof s->soft);
+    memset(&s->hard, 0, sizeof s->hard);
+    memcpy(s->peer, base->peer, sizeof s->peer);
+    s->seq_start = base->seq_start;
+    replay_start(&s->seq, s->window, s->window_words, s->seq_start);
+    seqstate_fill_slot(s, NULL);
+    atomic_store(&s->soft_expired, 0);
+    atomic_store(&s->hard_expired, 0);
+    for (int c = 0; c < CNT_COUNT; c++)
+        atomic_store(&s->counters[c], 0);
+    sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
+    atomic_fetch_add(&s->gen, 1);
+    atomic_store(&s->state, SLOT_LIVE);
+    sad_index_insert(sad, slot_no);
+    atomic_fetch_add(&sad->hdr->live, 1);
+    atomic_fetch_add(&sad->hdr->group_in, 1);
+    sad_changed(sad);
+    return 0;
 }
 
 /* Writers only: an SPI is pairwise or group in one direction, and a group
@@ -220,10 +272,16 @@ void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no)
     atomic_fetch_add(&s->gen, 1);
 }
 
-/* Writers only: unlink a live SA and free its slot. */
+static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi);
+
+/* Writers only: unlink a live SA and free its slot; an inbound lanes SA
+ * takes its lanes' windows with it. */
 static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
 {
     uint32_t slot_no = slot_number(sad, s);
+    bool lanes = (s->flags & ZESP_SA_LANES) && s->direction == ZESP_DIR_IN &&
+                 s->sender_id == 0;
+    uint32_t spi = s->spi;
 
     atomic_fetch_add(&s->gen, 1);   /* odd: readers now fail validity */
     sad_index_remove(sad, slot_no);
@@ -232,9 +290,12 @@ static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
     sad_slot_release(sad, slot_no);
     atomic_fetch_sub(&sad->hdr->live, 1);
     sad_changed(sad);
+    if (lanes)
+        remove_group_in(sad, spi);
 }
 
-/* Writers only: every sender's window of an inbound group SPI. */
+/* Writers only: every sender's window of an inbound group SPI, every
+ * lane's of a lanes SPI. */
 static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi)
 {
     uint32_t removed = 0;
@@ -318,6 +379,11 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->sender_id = s->sender_id;
     info->replay_window = s->direction == ZESP_DIR_IN ? s->replay_window : 0;
     info->seq = atomic_load(&s->seq);
+    /* Each lane has its numbers: the highest is the SA's last sent. */
+    if ((s->flags & ZESP_SA_LANES) && s->direction == ZESP_DIR_OUT)
+        for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+            if (atomic_load(&s->lane_seq[l]) > info->seq)
+                info->seq = atomic_load(&s->lane_seq[l]);
     info->created = s->created;
     info->soft = s->soft;
     info->hard = s->hard;

@@ -25,8 +25,8 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 4U    /* 2: group SAs; 3: seq_start, host-wide counters;
-                             4: manual keys' records */
+#define SAD_VERSION 5U    /* 2: group SAs; 3: seq_start, host-wide counters;
+                             4: manual keys' records; 5: lanes */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
@@ -234,6 +234,11 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
         return NULL;
     if ((sad = calloc(1, sizeof *sad)) == NULL)
         return NULL;
+    if (pthread_mutex_init(&sad->lanes_lock, NULL) != 0) {
+        free(sad);
+        return NULL;
+    }
+    sad->fd = -1;
     sad->acquire_timeout_ms = opts ? opts->acquire_timeout_ms : 0;
     return sad;
 }
@@ -376,6 +381,11 @@ void zesp_sad_free(zesp_sad *sad)
         free(sad->own);
         free((void *)sad->own_rings);
     }
+    /* Closing the file lets go of this process's lanes. */
+    if (sad->fd >= 0)
+        close(sad->fd);
+    free(atomic_load(&sad->lanes));
+    pthread_mutex_destroy(&sad->lanes_lock);
     free(sad);
 }
 

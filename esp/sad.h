@@ -35,7 +35,8 @@ struct sa_slot {
     uint32_t direction;
     uint32_t transform;
     uint32_t flags;
-    uint32_t sender_id;          /* group SAs (RFC 6054); 0 for pairwise */
+    uint32_t sender_id;          /* group SAs (RFC 6054), a lane's window
+                                    (ZESP_SA_LANES); else 0 */
     uint32_t replay_window;      /* in sequence numbers */
     uint32_t window_words;       /* power of two */
     uint64_t created;
@@ -53,6 +54,10 @@ struct sa_slot {
     uint64_t seq_block;
     _Atomic uint64_t reserved;
     _Atomic uint32_t reserving;  /* out: an extension ahead under way */
+    /* ZESP_SA_LANES, out (lanes.c): each lane's numbers handed out so
+     * far (its holder's block included), and when it last took some. */
+    _Atomic uint64_t lane_seq[ZESP_LANES_MAX];
+    _Atomic uint64_t lane_used[ZESP_LANES_MAX];
     _Atomic uint64_t window[];   /* window_words ring entries, see replay.c */
 };
 
@@ -156,6 +161,13 @@ struct zesp_sad {
     pthread_mutex_t own_lock;    /* taking a window for a new SA */
     char path[4096];
     char state_dir[ZESP_STATE_DIR_MAX]; /* zesp_sad_set_state_dir; "": default */
+    /* Lanes (lanes.c): the file, whose lock bytes hold this process's
+     * lanes, and the lane it holds per slot. */
+    int fd;                      /* -1: a private SAD */
+    uint64_t file_ino, file_dev;
+    _Atomic uint32_t fork_gen;
+    _Atomic(struct lane_claim *) lanes;
+    pthread_mutex_t lanes_lock;
 };
 
 
@@ -227,13 +239,14 @@ int sad_sane(const struct zesp_sad *sad);
 
 /*
  * The index key of an SA is (SPI, direction, sender): the sender is the
- * Sender ID of an inbound group SA (one slot per sender's window) and 0 for
- * every other SA, an outbound group SA included (its sender looks it up by
- * SPI alone).
+ * Sender ID of an inbound group SA (one slot per sender's window), the lane
+ * of a lane's window (ZESP_SA_LANES), and 0 for every other SA, an
+ * outbound group SA and the lanes SA itself included.
  */
 static inline uint32_t slot_index_sender(const struct sa_slot *s)
 {
-    return s->direction == ZESP_DIR_IN && (s->flags & ZESP_SA_GROUP)
+    return s->direction == ZESP_DIR_IN &&
+                   (s->flags & (ZESP_SA_GROUP | ZESP_SA_LANES))
                ? s->sender_id : 0U;
 }
 

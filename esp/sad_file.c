@@ -261,6 +261,8 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
     }
     sad->shared = true;
     snprintf(sad->path, sizeof sad->path, "%s", path);
+    sad->file_ino = (uint64_t)st.st_ino;
+    sad->file_dev = (uint64_t)st.st_dev;
     /* A writer killed holding the lock: repair now, as the next writer
      * would, so that readers never wait on what it left half done. */
     if ((err = sad_lock(sad)) != 0) {
@@ -293,8 +295,12 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
             err = errno == ELOOP ? ZESP_ESADLINK : errno;
             break;
         }
-        err = map_file(sad, path, fd, &d, group);
-        close(fd);
+        /* The file stays open: its lock bytes hold this process's lanes
+         * (lanes.c). */
+        if ((err = map_file(sad, path, fd, &d, group)) == 0)
+            sad->fd = fd;
+        else
+            close(fd);
         break;
     }
     close(d.fd);
@@ -321,7 +327,7 @@ zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
     if ((sad = sad_alloc(opts)) == NULL)
         return NULL;
     if ((err = open_file(sad, path, flags, opts)) != 0) {
-        free(sad);
+        zesp_sad_free(sad);
         errno = err;
         return NULL;
     }

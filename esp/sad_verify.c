@@ -12,15 +12,21 @@
 #include "transform.h"
 
 #define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                          ZESP_SA_MANUAL)
+                          ZESP_SA_MANUAL | ZESP_SA_LANES)
 
-/* What zesp_sa_add allows of flags and Sender ID, and nothing else. */
+/* What zesp_sa_add (and a receiver making a lane's window) allows of flags
+ * and Sender ID, and nothing else. */
 static bool group_sane(const struct sa_slot *s)
 {
-    bool group = s->flags & ZESP_SA_GROUP;
+    bool group = s->flags & ZESP_SA_GROUP, lanes = s->flags & ZESP_SA_LANES;
 
-    return !(s->flags & ~SLOT_FLAGS_KNOWN) &&
-           group == (s->sender_id != 0) &&
+    if (s->flags & ~SLOT_FLAGS_KNOWN)
+        return false;
+    if (lanes)          /* the SA (sender 0), or an inbound lane's window */
+        return !group && !(s->flags & ZESP_SA_SIGNED) &&
+               s->sender_id < ZESP_LANES_MAX &&
+               (s->sender_id == 0 || s->direction == ZESP_DIR_IN);
+    return group == (s->sender_id != 0) &&
            s->sender_id <= ZESP_SENDER_ID_MAX &&
            (group || !(s->flags & ZESP_SA_SIGNED));
 }

@@ -387,7 +387,8 @@ static uint64_t seq_last(const zesp_sa_params *p)
     uint64_t max = (p->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
                                                : ZESP_SEQ_MAX_ESN;
 
-    return (p->flags & ZESP_SA_GROUP) && max > ZESP_SEQ_MAX_GROUP
+    return (p->flags & (ZESP_SA_GROUP | ZESP_SA_LANES)) &&
+                   max > ZESP_SEQ_MAX_GROUP
                ? ZESP_SEQ_MAX_GROUP : max;
 }
 
@@ -447,6 +448,18 @@ void seqstate_fill_slot(struct sa_slot *s, const struct seq_start *st)
     atomic_store(&s->reserving, 0);
 }
 
+/* The highest number an outbound SA has taken, of any of its lanes. */
+static uint64_t out_seq(const struct sa_slot *s)
+{
+    uint64_t seq = atomic_load(&s->seq);
+
+    if (s->flags & ZESP_SA_LANES)
+        for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+            if (atomic_load(&s->lane_seq[l]) > seq)
+                seq = atomic_load(&s->lane_seq[l]);
+    return seq;
+}
+
 /* The slot's record, read while it still holds the same SA. */
 static int record_of(const struct zesp_sad *sad, const struct sa_ref *ref,
                      struct record_ref *r)
@@ -475,8 +488,12 @@ static int slot_raise(struct zesp_sad *sad, const struct sa_ref *ref,
     if (!sad_ref_valid(ref)) {
         err = ZESP_ENOSA;
     } else {
-        if (ref->slot->direction == ZESP_DIR_OUT)
+        if (ref->slot->direction == ZESP_DIR_OUT) {
+            /* Every lane jumps too: the record covers them all. */
             atomic_raise(&ref->slot->seq, seq_at_least);
+            for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+                atomic_raise(&ref->slot->lane_seq[l], seq_at_least);
+        }
         atomic_raise(&ref->slot->reserved, reserved);
     }
     sad_unlock(sad);
@@ -500,7 +517,7 @@ static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
         return err;
     /* Another sender may have extended while this one waited. */
     have = atomic_load(&s->reserved);
-    seq = atomic_load(&s->seq);
+    seq = out_seq(s);
     if (wait ? seq < have : seq + r.block / 2U < have)
         goto out;
     if ((err = record_read(&d, r.id, &mark, &found)) != 0)

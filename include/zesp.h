@@ -65,6 +65,23 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SA_MANUAL 0x8U         /* a manually keyed SA: its sequence
                                        numbers continue across reloads from
                                        a record on disk (doc/sad.md) */
+#define ZESP_SA_LANES 0x10U         /* a pairwise SA that many processes send
+                                       on, each in a lane of its own: set on
+                                       both ends (wire-format.md 10) */
+
+/*
+ * Lanes (doc/wire-format.md 10).  Processes that send on one SA over
+ * separate connections reach the receiver interleaved, far out of order:
+ * on an SA with ZESP_SA_LANES (set on both ends) each sending process
+ * claims a lane of its own, 1 to ZESP_LANES_MAX - 1, held while it lives,
+ * with its own sequence numbers (at most 2^48 - 1) and the lane in the
+ * IV's top 16 bits, as a group's Sender ID (RFC 6054); the receiver keeps
+ * a replay window per lane, made on the lane's first authentic message.
+ * Frames whose IV carries no lane (a sender without lanes, strongSwan) use
+ * the SA's own window.  Pairwise SAs only.
+ */
+#define ZESP_LANES_MAX 64U
+#define ZESP_SEQ_MAX_LANE ((UINT64_C(1) << 48) - 1U)
 
 /*
  * Manual keys.  An SA added with ZESP_SA_MANUAL (every SA of a YAML file)
@@ -133,6 +150,7 @@ enum zesp_error {
     ZESP_ESTATEDAMAGED, /* a manual key's sequence record is damaged */
     ZESP_ESTATEIO,      /* a sequence record cannot be written */
     ZESP_ESTATEDIR,     /* the SAD keeps its records in another directory */
+    ZESP_ELANES,        /* every lane of the SA is held by a live process */
     ZESP_ELAST
 };
 

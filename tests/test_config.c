@@ -205,6 +205,39 @@ static void test_mistakes(void)
 }
 
 /* Group SAs: a signed sender, and two senders' windows on one SPI. */
+/* lanes: true on a pairwise SA; refused on a group SA, with the why. */
+static void test_lanes(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_info info;
+    char err[512];
+    const char *path;
+
+    path = write_file("lanes.yaml",
+                      "sas:\n"
+                      "  - { spi: 0x7101, direction: out, key: \"" KEY1 "\",\n"
+                      "      lanes: true }\n"
+                      "  - { spi: 0x7102, direction: in, key: \"" KEY2 "\",\n"
+                      "      lanes: yes }\n", 0600);
+    if (zesp_config_load(sad, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK_OK(zesp_sa_info_get(sad, 0x7101, ZESP_DIR_OUT, &info));
+    CHECK(info.flags == (ZESP_SA_LANES | ZESP_SA_MANUAL));
+    CHECK_OK(zesp_sa_info_get(sad, 0x7102, ZESP_DIR_IN, &info));
+    CHECK(info.flags == (ZESP_SA_LANES | ZESP_SA_MANUAL));
+    path = write_file("lanes-group.yaml",
+                      "sas:\n"
+                      "  - { spi: 0x7103, direction: out, key: \"" KEY1 "\",\n"
+                      "      group: true, sender_id: 3, lanes: true }\n", 0600);
+    CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "lanes-group.yaml:3:") != NULL &&
+          strstr(err, "sas[0].lanes") != NULL &&
+          strstr(err, "lanes are for pairwise SAs") != NULL);
+    if (strstr(err, "lanes are for pairwise SAs") == NULL)
+        fprintf(stderr, "  %s\n", err);
+    zesp_sad_free(sad);
+}
+
 static void test_group_sas(void)
 {
     zesp_sad *sad = zesp_sad_new(NULL);
@@ -421,6 +454,7 @@ int main(void)
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_group_sas);
+    RUN(test_lanes);
     RUN(test_all_or_nothing);
     RUN(test_state_settings);
     RUN(test_missing_file);

@@ -68,6 +68,12 @@ void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT])
 /* A group SA's Sender ID, "-" for a pairwise SA. */
 static const char *sender_text(const zesp_sa_info *sa, char buf[16])
 {
+    if (sa->flags & ZESP_SA_LANES) {
+        if (sa->sender_id == 0)
+            return "lanes";
+        snprintf(buf, 16, "lane %u", sa->sender_id);
+        return buf;
+    }
     if (!(sa->flags & ZESP_SA_GROUP))
         return "-";
     snprintf(buf, 16, "%u%s", sa->sender_id,

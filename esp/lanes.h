@@ -1,0 +1,34 @@
+/* Lanes: many processes sending on one SA, each in its own sequence space
+ * (lanes.c, doc/wire-format.md 10). */
+#ifndef ZESP_LANES_H
+#define ZESP_LANES_H
+
+#include <stdint.h>
+
+#include "sad.h"
+
+#define LANE_SHIFT 48U             /* the lane's place in the IV */
+
+/* A process takes its lane's numbers from the slot this many at a time:
+ * no shared write per message, and none lost but the rest of a block when
+ * it exits. */
+#define LANE_BLOCK 64U
+
+/* The lane this process holds on the outbound SA of ref, claimed on first
+ * use, and its next sequence number (at most max, nor above the SA's
+ * reservation: then LANE_UNRESERVED): 0, ZESP_ELANES (all held),
+ * ZESP_ESEQEXHAUSTED, or an errno. */
+#define LANE_UNRESERVED (-1)
+int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
+               uint32_t *lane, uint64_t *seq);
+
+/* The inbound window of a lane of the lanes SA base, made now if it has
+ * none (its first authentic message): 0 or an error. */
+int lanes_window(struct zesp_sad *sad, const struct sa_ref *base,
+                 uint32_t lane, struct sa_ref *win);
+
+/* Writers (lock held): make the window slot of a lane of base. */
+int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
+                       uint32_t lane);
+
+#endif

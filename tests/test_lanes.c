@@ -1,0 +1,450 @@
+/*
+ * Lanes: many processes sending on one SA lose nothing.  4 and 16 sender
+ * processes, each over its own connection (tcp and ipc), send on one
+ * outbound SA with ZESP_SA_LANES to one receiver, at 64 B, 1 KiB, 64 KiB
+ * and 1 MiB: every message accepted, none refused, no (SPI, IV) twice on
+ * the wire.  Senders killed with -9 under load and replaced: no (SPI, IV)
+ * twice, no message accepted twice.  A forked child takes a lane of its
+ * own; a sender without lanes still reaches a receiver with them.
+ */
+#include <poll.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "test.h"
+#include "zesp.h"
+
+#define LANES_SPI 0x5a0001U
+#define POLICY "orders"
+
+static char dir[256];
+
+static const char *in_dir(const char *name)
+{
+    static char path[512];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+static int wait_status(pid_t pid)
+{
+    int status = 0;
+
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A SAD with the lanes SA both ways and the policy that names them. */
+static void make_sad(const char *name, uint32_t flags)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir(name), ZESP_SAD_CREATE, NULL);
+    zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, flags);
+    zesp_policy pol = { .name = POLICY, .out_spi = LANES_SPI,
+                        .in_spi = { LANES_SPI } };
+
+    CHECK(sad != NULL);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    zesp_sad_free(sad);
+}
+
+/* Each message names its sender and number: the rest of the body is
+ * filler.  "Accepted twice" would be one name seen twice. */
+struct tag {
+    uint32_t sender;
+    uint32_t n;
+};
+
+/* A sender process: count messages of size bytes on the policy; every 64
+ * it tells progress (a byte on the pipe), so that whoever kills it does
+ * so under load, not after a guess of time. */
+static int sender(const char *sad_name, const char *endpoint, uint32_t id,
+                  long count, size_t size, int progress)
+{
+    void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
+    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    uint8_t *body = calloc(1, size < sizeof(struct tag) ? sizeof(struct tag)
+                                                        : size);
+    zesp_frame f = { body, size };
+    zesp_parts parts = { .body = &f, .nbody = 1 };
+    int hwm = 100000, linger = -1, rc = 0;
+
+    if (sad == NULL || body == NULL)
+        return 1;
+    zmq_setsockopt(push, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(push, endpoint) != 0)
+        return 2;
+    for (long i = 0; count < 0 || i < count; i++) {
+        struct tag t = { id, (uint32_t)i };
+        memcpy(body, &t, sizeof t);
+        if (zesp_send_policy(sad, POLICY, push, &parts, 0) != 0) {
+            fprintf(stderr, "  sender %u: %s\n", id, zesp_strerror(errno));
+            rc = 3;
+            break;
+        }
+        if (progress >= 0 && i % 64 == 63 && write(progress, "p", 1) != 1)
+            break;
+    }
+    zmq_close(push);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+    free(body);
+    return rc;
+}
+
+/* What the receiver saw. */
+struct seen {
+    uint64_t *ivs;
+    uint32_t *spis;
+    uint64_t *tags;
+    size_t n, cap;
+    long accepted, refused;
+    int last_err;
+};
+
+static void seen_free(struct seen *s)
+{
+    free(s->ivs);
+    free(s->spis);
+    free(s->tags);
+}
+
+/* Receive one message as it came on the wire: its ESP frame's SPI and IV
+ * kept, then opened on the policy.  0, or -1 on a timeout. */
+static int receive_one(void *pull, zesp_sad *sad, zesp_msg *msg,
+                       struct seen *s)
+{
+    zmq_msg_t part;
+    uint8_t *esp;
+    size_t len;
+
+    zmq_msg_init(&part);
+    if (zmq_msg_recv(&part, pull, 0) < 0) {
+        zmq_msg_close(&part);
+        return -1;
+    }
+    esp = zmq_msg_data(&part);
+    len = zmq_msg_size(&part);
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 4096;
+        s->ivs = realloc(s->ivs, s->cap * sizeof *s->ivs);
+        s->spis = realloc(s->spis, s->cap * sizeof *s->spis);
+        s->tags = realloc(s->tags, s->cap * sizeof *s->tags);
+    }
+    if (len >= ZESP_HEADERBYTES) {
+        uint64_t iv = 0;
+        for (int i = 0; i < 8; i++)
+            iv = iv << 8 | esp[8 + i];
+        s->spis[s->n] = (uint32_t)esp[0] << 24 | (uint32_t)esp[1] << 16 |
+                        (uint32_t)esp[2] << 8 | esp[3];
+        s->ivs[s->n] = iv;
+        s->tags[s->n] = UINT64_MAX;
+    }
+    if (zesp_open_policy(sad, POLICY, NULL, 0, esp, len, msg) == 0) {
+        struct tag t;
+        zesp_frame b = zesp_msg_body(msg, 0);
+        memcpy(&t, b.data, sizeof t);
+        s->tags[s->n] = (uint64_t)t.sender << 32 | t.n;
+        s->accepted++;
+    } else {
+        s->last_err = errno;
+        s->refused++;
+    }
+    s->n += len >= ZESP_HEADERBYTES;
+    zmq_msg_close(&part);
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* How many (SPI, IV) pairs, and accepted messages, appear twice. */
+static void count_repeats(const struct seen *s, size_t *ivs, size_t *tags)
+{
+    uint64_t *k = calloc(s->n ? s->n : 1, sizeof *k);
+    size_t n = 0;
+
+    *ivs = *tags = 0;
+    /* One SPI in these tests: the IV alone is the key. */
+    for (size_t i = 0; i < s->n; i++)
+        k[i] = s->ivs[i] ^ ((uint64_t)s->spis[i] * 0x9e3779b97f4a7c15ULL);
+    qsort(k, s->n, sizeof *k, cmp_u64);
+    for (size_t i = 1; i < s->n; i++)
+        *ivs += k[i] == k[i - 1];
+    for (size_t i = 0; i < s->n; i++)
+        if (s->tags[i] != UINT64_MAX)
+            k[n++] = s->tags[i];
+    qsort(k, n, sizeof *k, cmp_u64);
+    for (size_t i = 1; i < n; i++)
+        *tags += k[i] == k[i - 1];
+    free(k);
+}
+
+static void *bind_pull(void *ctx, const char *transport, char *endpoint,
+                       size_t len)
+{
+    void *pull = zmq_socket(ctx, ZMQ_PULL);
+    int hwm = 0, timeout = test_ms(60000);
+
+    zmq_setsockopt(pull, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(pull, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (strcmp(transport, "tcp") == 0) {
+        if (zmq_bind(pull, "tcp://127.0.0.1:*") != 0)
+            return NULL;
+    } else {
+        char ep[600];
+        snprintf(ep, sizeof ep, "ipc://%s/lanes-%d.ipc", dir, (int)getpid());
+        if (zmq_bind(pull, ep) != 0)
+            return NULL;
+    }
+    zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, endpoint, &len);
+    return pull;
+}
+
+static void many_senders(const char *transport, int senders, size_t size,
+                         long per)
+{
+    void *ctx = zmq_ctx_new(), *pull;
+    zesp_sad *sad = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_msg *msg = zesp_msg_new();
+    struct seen s = { 0 };
+    char endpoint[600];
+    pid_t pid[16];
+    size_t ivs, tags;
+    int bad = 0;
+
+    pull = bind_pull(ctx, transport, endpoint, sizeof endpoint);
+    CHECK(pull != NULL && sad != NULL);
+    fflush(NULL);
+    for (int i = 0; i < senders; i++)
+        if ((pid[i] = fork()) == 0)
+            _exit(sender("lanes.sad", endpoint, (uint32_t)i, per, size, -1));
+    while (s.n < (size_t)(senders * per) && receive_one(pull, sad, msg, &s) == 0)
+        ;
+    for (int i = 0; i < senders; i++)
+        bad += wait_status(pid[i]) != 0;
+    count_repeats(&s, &ivs, &tags);
+    if (s.refused || ivs || tags || bad || s.accepted != senders * per)
+        fprintf(stderr, "  %s, %d senders, %zu B: accepted %ld of %ld, "
+                "refused %ld (%s), %zu (SPI, IV) repeated, %zu accepted "
+                "twice, %d senders failed\n", transport, senders, size,
+                s.accepted, senders * per, s.refused,
+                s.refused ? zesp_strerror(s.last_err) : "-", ivs, tags, bad);
+    CHECK(bad == 0);
+    CHECK(s.accepted == senders * per);
+    CHECK(s.refused == 0);
+    CHECK(ivs == 0 && tags == 0);
+    seen_free(&s);
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+}
+
+static void test_many_senders(void)
+{
+    static const size_t sizes[] = { 64, 1024, 65536, 1048576 };
+    static const char *const transports[] = { "tcp", "ipc" };
+    int quick = test_under_valgrind();
+
+    make_sad("lanes.sad", ZESP_SA_LANES);
+    for (int t = 0; t < 2; t++)
+        for (int k = 4; k <= 16; k *= 4)
+            for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+                long per = sizes[z] <= 1024 ? 2000 : sizes[z] <= 65536 ? 100
+                                                                      : 8;
+                if (quick)
+                    per = per / 10 + 1;
+                many_senders(transports[t], k, sizes[z], per);
+            }
+}
+
+/* Senders killed with -9 at random points under load, each replaced by a
+ * new process, which takes the dead one's lane or another: no (SPI, IV)
+ * twice on the wire, no message accepted twice. */
+static void test_kill_minus_nine(void)
+{
+    enum { SENDERS = 4, ROUNDS = 12 };
+    void *ctx = zmq_ctx_new(), *pull;
+    zesp_sad *sad = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_msg *msg = zesp_msg_new();
+    struct seen s = { 0 };
+    char endpoint[600];
+    int progress[SENDERS][2];
+    pid_t pid[SENDERS];
+    uint32_t next_id = 100;
+    size_t ivs, tags;
+
+    pull = bind_pull(ctx, "tcp", endpoint, sizeof endpoint);
+    CHECK(pull != NULL && sad != NULL);
+    for (int i = 0; i < SENDERS; i++) {
+        CHECK(pipe(progress[i]) == 0);
+        fflush(NULL);
+        if ((pid[i] = fork()) == 0)
+            _exit(sender("lanes.sad", endpoint, next_id, -1, 64,
+                         progress[i][1]));
+        next_id++;
+    }
+    for (int round = 0; round < ROUNDS; round++) {
+        int v = (int)randombytes_uniform(SENDERS);
+        uint32_t ticks = 1 + randombytes_uniform(8);
+        char c;
+        /* Kill only once it has sent (ticks * 64) more messages. */
+        for (uint32_t k = 0; k < ticks; k++) {
+            struct pollfd p = { .fd = progress[v][0], .events = POLLIN };
+            while (poll(&p, 1, 0) == 0)
+                if (receive_one(pull, sad, msg, &s) != 0)
+                    break;
+            if (read(progress[v][0], &c, 1) != 1)
+                break;
+        }
+        kill(pid[v], SIGKILL);
+        wait_status(pid[v]);
+        close(progress[v][0]);
+        close(progress[v][1]);
+        CHECK(pipe(progress[v]) == 0);
+        fflush(NULL);
+        if ((pid[v] = fork()) == 0)
+            _exit(sender("lanes.sad", endpoint, next_id, -1, 64,
+                         progress[v][1]));
+        next_id++;
+    }
+    for (int i = 0; i < SENDERS; i++) {
+        kill(pid[i], SIGKILL);
+        wait_status(pid[i]);
+        close(progress[i][0]);
+        close(progress[i][1]);
+    }
+    /* What is in flight still comes; then nothing for a while. */
+    {
+        int brief = 1000;
+        zmq_setsockopt(pull, ZMQ_RCVTIMEO, &brief, sizeof brief);
+        while (receive_one(pull, sad, msg, &s) == 0)
+            ;
+    }
+    count_repeats(&s, &ivs, &tags);
+    printf("     %d kill -9 of senders under load: %zu frames, %ld accepted, "
+           "%ld refused, %zu (SPI, IV) repeated, %zu accepted twice\n",
+           ROUNDS, s.n, s.accepted, s.refused, ivs, tags);
+    CHECK(s.n > 0);
+    CHECK(ivs == 0);
+    CHECK(tags == 0);
+    seen_free(&s);
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+}
+
+/* A process that forks after opening the SAD: parent and child each send
+ * in a lane of its own (two lanes on the wire), none refused. */
+static void test_forked_child_own_lane(void)
+{
+    void *ctx = zmq_ctx_new(), *pull;
+    zesp_sad *rx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *tx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_msg *msg = zesp_msg_new();
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    struct seen s = { 0 };
+    char endpoint[600];
+    uint16_t lanes[2] = { 0, 0 };
+    pid_t pid;
+
+    pull = bind_pull(ctx, "ipc", endpoint, sizeof endpoint);
+    CHECK(pull != NULL && rx != NULL && tx != NULL);
+    {
+        /* The parent takes its lane before the fork. */
+        void *c2 = zmq_ctx_new(), *push = zmq_socket(c2, ZMQ_PUSH);
+        zmq_connect(push, endpoint);
+        CHECK_OK(zesp_send_policy(tx, POLICY, push, &parts, 0));
+        fflush(NULL);
+        if ((pid = fork()) == 0) {
+            void *c3 = zmq_ctx_new(), *p3 = zmq_socket(c3, ZMQ_PUSH);
+            int rc = zmq_connect(p3, endpoint) != 0 ||
+                     zesp_send_policy(tx, POLICY, p3, &parts, 0) != 0;
+            zmq_close(p3);
+            zmq_ctx_term(c3);
+            _exit(rc);
+        }
+        CHECK(wait_status(pid) == 0);
+        zmq_close(push);
+        zmq_ctx_term(c2);
+    }
+    for (int i = 0; i < 2; i++)
+        CHECK(receive_one(pull, rx, msg, &s) == 0);
+    for (size_t i = 0; i < s.n && i < 2; i++)
+        lanes[i] = (uint16_t)(s.ivs[i] >> 48);
+    CHECK(s.accepted == 2 && s.refused == 0);
+    CHECK(lanes[0] != 0 && lanes[1] != 0 && lanes[0] != lanes[1]);
+    seen_free(&s);
+    zesp_msg_free(msg);
+    zesp_sad_free(tx);
+    zesp_sad_free(rx);
+    zmq_close(pull);
+    zmq_ctx_term(ctx);
+}
+
+/* A sender that knows no lanes (a plain SA, as strongSwan's) reaches a
+ * receiver with them: its frames carry no lane and use the SA's window.
+ * Deleting the SA takes every lane's window with it. */
+static void test_without_lanes_and_delete(void)
+{
+    zesp_sad *out = zesp_sad_new(NULL), *lanes_out = zesp_sad_new(NULL);
+    zesp_sad *in = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sa_params plain = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params with = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_frame body = { "x", 1 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sad_stats before, after;
+    uint8_t *esp;
+    size_t n;
+
+    plain.next_seq = 1000000;        /* above what the SA's window saw */
+    CHECK_OK(zesp_sa_add(out, &plain));
+    CHECK_OK(zesp_sa_add(lanes_out, &with));
+    CHECK_OK(zesp_seal(out, LANES_SPI, &parts, &esp, &n));
+    CHECK(esp[8] == 0 && esp[9] == 0);
+    CHECK_OK(zesp_open_policy(in, POLICY, NULL, 0, esp, n, msg));
+    zesp_buf_free(esp);
+    /* A private SAD's sender is in lane 1. */
+    with.next_seq = 0;
+    CHECK_OK(zesp_seal(lanes_out, LANES_SPI, &parts, &esp, &n));
+    CHECK(esp[8] == 0 && esp[9] == 1);
+    zesp_buf_free(esp);
+    CHECK_OK(zesp_sad_stats_get(in, &before));
+    CHECK(before.sas > 2);           /* the lanes' windows */
+    CHECK_OK(zesp_sa_del(in, LANES_SPI, ZESP_DIR_IN));
+    CHECK_OK(zesp_sad_stats_get(in, &after));
+    CHECK(after.sas == 1);           /* the outbound SA alone */
+    CHECK_OK(zesp_sad_verify(in));
+    zesp_msg_free(msg);
+    zesp_sad_free(in);
+    zesp_sad_free(out);
+    zesp_sad_free(lanes_out);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "lanes") != 0)
+        return 2;
+    RUN(test_many_senders);
+    RUN(test_kill_minus_nine);
+    RUN(test_forked_child_own_lane);
+    RUN(test_without_lanes_and_delete);
+    return test_done_in(dir);
+}
