@@ -43,7 +43,7 @@ bool child_policy(const struct zike_peer *peer,
     return false;
 }
 
-void w_child_tail(struct ike_writer *w, const char *policy,
+void w_child_tail(struct ike_writer *w, const char *policy, bool lanes,
                   const struct ike_message *req)
 {
     const struct ike_payload *tsi = req ? ike_find(req, IKE_PL_TSI) : NULL;
@@ -58,6 +58,21 @@ void w_child_tail(struct ike_writer *w, const char *policy,
     }
     ike_w_notify(w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
                  strlen(policy));
+    if (lanes)
+        ike_w_notify(w, 0, IKE_N_ZESP_LANES, NULL, 0, NULL, 0);
+}
+
+/* The ESP SAs' flags: ESN as chosen; lanes if this peer's configuration
+ * wants them and the other end said so too (a standard peer never does). */
+static uint32_t child_flags(const struct zike_peer *peer,
+                            const struct ike_message *m, bool esn)
+{
+    struct ike_notify n;
+    uint32_t flags = esn ? 0 : ZESP_SA_NO_ESN;
+
+    if (peer->lanes && ike_find_notify(m, IKE_N_ZESP_LANES, &n))
+        flags |= ZESP_SA_LANES;
+    return flags;
 }
 
 static int keymat_of(uint8_t keymat[2 * ZESP_KEYBYTES],
@@ -103,8 +118,9 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     }
     spi_in = zike_new_spi(z);
     if (keymat_of(keymat, sa, k) != 0 ||
-        (c = child_install(z, sa, policy, spi_in, spi_out, encr, esn,
-                           keymat, false, false)) == NULL) {
+        (c = child_install(z, sa, policy, spi_in, spi_out, encr,
+                           child_flags(peer, m, esn), keymat, false,
+                           false)) == NULL) {
         sodium_memzero(keymat, sizeof keymat);
         *fail = IKE_N_TEMPORARY_FAILURE;
         return NULL;
@@ -160,8 +176,8 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
     }
-    c = child_install(z, sa, policy, spi_in, spi_out, encr, esn, keymat,
-                      true, false);
+    c = child_install(z, sa, policy, spi_in, spi_out, encr,
+                      child_flags(peer, m, esn), keymat, true, false);
     sodium_memzero(keymat, sizeof keymat);
     if (c == NULL)
         return NULL;

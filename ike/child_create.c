@@ -45,7 +45,7 @@ int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
     w_child_request(&w, peer, r->spi_in, true);
     ike_w_nonce(&w, r->nonce, sizeof r->nonce);
     ike_w_ke(&w, IKE_DH_CURVE25519, r->dh_pub, sizeof r->dh_pub);
-    w_child_tail(&w, policy, NULL);
+    w_child_tail(&w, policy, peer->lanes, NULL);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
     zike_log(LOG_INFO, "peer %s: %s child SA for policy %s", peer->name,
@@ -134,7 +134,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     }
     ike_w_nonce(&w, nr, sizeof nr);
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
-    w_child_tail(&w, policy, m);
+    w_child_tail(&w, policy, c->lanes, m);
     if (old != NULL) {
         old->rekeyed = true;
         z->stats.rekeys++;

@@ -27,6 +27,7 @@ struct child_sa {
     uint32_t spi_in, spi_out;
     uint32_t transform;
     bool esn;
+    bool lanes;               /* both SAs ZESP_SA_LANES */
     bool out_active;          /* the policy sends on spi_out */
     bool rekeyed;             /* a newer child replaces this one */
     bool want_rekey;          /* asked for by the control socket */
@@ -243,7 +244,7 @@ void zike_policy_in(struct zike *z, const char *name, const char *peer,
 struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
                                const char *policy, uint32_t spi_in,
                                uint32_t spi_out, uint32_t transform,
-                               bool esn, const uint8_t *keymat,
+                               uint32_t sa_flags, const uint8_t *keymat,
                                bool exchange_initiator, bool in_only);
 void child_activate(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_remove(struct zike *z, struct ike_sa *sa, struct child_sa *c);
@@ -294,7 +295,7 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct ike_message *m,
                                 const char *policy, uint32_t spi_in,
                                 const struct keymat_in *k, bool *collided);
-void w_child_tail(struct ike_writer *w, const char *policy,
+void w_child_tail(struct ike_writer *w, const char *policy, bool lanes,
                   const struct ike_message *req);
 int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in);
 int ike_response_ke(const struct ike_message *m, uint8_t *priv,

@@ -121,7 +121,7 @@ void ike_auth_start(struct zike *z, struct ike_sa *sa)
     if (sa->auth_policy[0] != '\0') {     /* else childless (RFC 6023) */
         sa->auth_spi_in = zike_new_spi(z);
         w_child_request(&w, peer, sa->auth_spi_in, false);
-        w_child_tail(&w, sa->auth_policy, NULL);
+        w_child_tail(&w, sa->auth_policy, peer->lanes, NULL);
     }
     ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) != IKE_OK ||
@@ -197,7 +197,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
         c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
     }
     if (c != NULL) {
-        w_child_tail(&w, policy, m);
+        w_child_tail(&w, policy, c->lanes, m);
         zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
                  "installed", peer->name, c->spi_in, c->spi_out, policy);
     } else {

@@ -205,8 +205,11 @@ int ike_parse_delete(const struct ike_payload *p, struct ike_delete *d);
  * policy named in its ZESP_POLICY notify and echoes the peer's TS. */
 int ike_check_ts(const struct ike_payload *p);
 
-/* zike's private notify: the name of the policy a child SA serves. */
+/* zike's private notifies: the name of the policy a child SA serves; and
+ * that both ESP SAs of a child have lanes, many sending processes each
+ * with its own sequence numbers (doc/wire-format.md 10), no data. */
 #define IKE_N_ZESP_POLICY 40960U
+#define IKE_N_ZESP_LANES 40961U
 #define IKE_N_INITIAL_CONTACT 16384U
 #define IKE_N_REKEY_SA 16393U
 #define IKE_N_SIGNATURE_HASH_ALGORITHMS 16431U

@@ -47,7 +47,7 @@ static uint64_t jitter(uint64_t hard)
 
 static int install_sa(struct zike *z, const struct zike_peer *peer,
                       uint32_t spi, uint32_t dir, uint32_t transform,
-                      bool esn, const uint8_t key[ZESP_KEYBYTES])
+                      uint32_t sa_flags, const uint8_t key[ZESP_KEYBYTES])
 {
     zesp_sa_params p;
     int rc;
@@ -56,7 +56,7 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
     p.spi = spi;
     p.direction = dir;
     p.transform = transform;
-    p.flags = esn ? 0 : ZESP_SA_NO_ESN;
+    p.flags = sa_flags;
     p.hard = peer->child_life;
     p.soft.seconds = jitter(p.hard.seconds);
     p.soft.messages = jitter(p.hard.messages);
@@ -212,7 +212,7 @@ void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
 struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
                                const char *policy, uint32_t spi_in,
                                uint32_t spi_out, uint32_t transform,
-                               bool esn, const uint8_t *keymat,
+                               uint32_t sa_flags, const uint8_t *keymat,
                                bool exchange_initiator, bool in_only)
 {
     const struct zike_peer *peer = ike_sa_peer(z, sa);
@@ -226,18 +226,24 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
     c->spi_in = spi_in;
     c->spi_out = spi_out;
     c->transform = transform;
-    c->esn = esn;
-    if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform, esn, k_in) != 0) {
+    c->esn = !(sa_flags & ZESP_SA_NO_ESN);
+    c->lanes = (sa_flags & ZESP_SA_LANES) != 0;
+    if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform, sa_flags,
+                   k_in) != 0) {
         free(c);
         return NULL;
     }
     if (!in_only &&
-        install_sa(z, peer, spi_out, ZESP_DIR_OUT, transform, esn, k_out) != 0) {
+        install_sa(z, peer, spi_out, ZESP_DIR_OUT, transform, sa_flags,
+                   k_out) != 0) {
         zesp_sa_del(z->sad, spi_in, ZESP_DIR_IN);
         free(c);
         return NULL;
     }
     zike_policy_in(z, policy, peer->name, spi_in, 0);
+    if (c->lanes)
+        zike_log(LOG_INFO, "peer %s: child SA %08x/%08x has lanes",
+                 peer->name, spi_in, spi_out);
     c->next = sa->children;
     sa->children = c;
     z->stats.child_installed++;

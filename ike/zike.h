@@ -32,6 +32,7 @@ struct zike_peer {
     uint16_t ike_encr;                 /* IKE_ENCR_*; 0: negotiated */
     uint32_t esp_transform;            /* enum zesp_transform; 0: negotiated */
     bool esn;
+    bool lanes;                        /* child SAs with lanes if both agree */
     bool start;                        /* initiate as soon as zike runs */
     uint32_t dpd_seconds;              /* 0: no liveness checks */
     zesp_lifetime child_life;          /* hard; soft is derived, jittered */

@@ -154,7 +154,7 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "name", "id", "endpoint", "auth", "psk", "pubkey", "ike", "esp",
-        "esn", "start", "dpd", "lifetime", "ike-lifetime", "policies", NULL };
+        "esn", "lanes", "start", "dpd", "lifetime", "ike-lifetime", "policies", NULL };
     const struct ydoc_node *v;
     char f[64];
     uint64_t u;
@@ -167,6 +167,7 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
     p->ike_encr = 0;            /* negotiated: proposals.c */
     p->esp_transform = 0;
     p->esn = true;
+    p->lanes = true;
     p->child_life.seconds = 3600;
     p->ike_lifetime = 14400;
     if ((v = ydoc_get(n, "name")) == NULL)
@@ -213,6 +214,11 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
         if (yf_bool(y, v, F("esn"), &b) != 0)
             return -1;
         p->esn = b;
+    }
+    if ((v = ydoc_get(n, "lanes"))) {
+        if (yf_bool(y, v, F("lanes"), &b) != 0)
+            return -1;
+        p->lanes = b;
     }
     if ((v = ydoc_get(n, "start"))) {
         if (yf_bool(y, v, F("start"), &b) != 0)

@@ -203,6 +203,9 @@ EOT
         ok $? "$name: child SA KEYMAT identical in charon and zike (both directions)"
         [ -n "$in_spi" ] && grep -q "^$in_spi out " "$work/zike.keys.esp"
         ok $? "$name: charon's inbound SPI is zike's outbound SA"
+        # charon ignores zike's ZESP_LANES notify: SAs without lanes.
+        ! grep -q "has lanes" "$work/zike.log"
+        ok $? "$name: zike installed the child SA without lanes"
         # charon logs the proposal selected, by either side.  Where its
         # kernel refused the SA, charon deleted it from zike's SAD too.
         grep -q "selected proposal: ESP:$sw_want/" "$work/charon.log"

@@ -157,6 +157,31 @@ srv=$!
 ok $? "applications exchange 50 messages each way through the SADs"
 wait $srv
 
+# ---- lanes: four processes each way on one policy ---------------------------
+# Both zikes want lanes (the default): the child SAs have them, and each
+# sending process gets a lane, the receiver a window per lane.
+lanes_rows() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | awk -v w="$2" '$5 == w' | wc -l; }
+[ "$(lanes_rows alice lanes)" -eq 2 ] && [ "$(lanes_rows bob lanes)" -eq 2 ] &&
+    grep -q "child SA .* has lanes" "$work/alice.log" &&
+    grep -q "child SA .* has lanes" "$work/bob.log"
+ok $? "the child SAs have lanes on both sides (ZESP_LANES negotiated)"
+srvs= clis=
+for i in 10 11 12 13; do
+    "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port $i)" --count 30 > "$work/srv$i.out" 2>&1 &
+    srvs="$srvs $!"
+done
+for i in 10 11 12 13; do
+    "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port $i)" --count 30 > "$work/cli$i.out" 2>&1 &
+    clis="$clis $!"
+done
+failed=0
+for p in $clis $srvs; do wait $p || failed=$((failed + 1)); done
+[ $failed -eq 0 ]
+ok $? "four processes each way on policy orders: every message answered ($failed failed)"
+lane_windows() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | grep -c '^  0x.* lane '; }
+[ "$(lane_windows bob)" -ge 4 ] && [ "$(lane_windows alice)" -ge 4 ]
+ok $? "each receiver keeps a window per sending process (bob $(lane_windows bob), alice $(lane_windows alice))"
+
 # ---- forced rekeys under continuous traffic -----------------------------------
 "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 300 > "$work/srv.out" 2>&1 &
 srv=$!

@@ -65,7 +65,15 @@ void rejected_text(FILE *f, const uint64_t r[ZESP_REJ_COUNT])
         fputs("none", f);
 }
 
-/* A group SA's Sender ID, "-" for a pairwise SA. */
+/* A lane's own replay window (ZESP_SA_LANES, a receiver's window of one
+ * sending process) is not an SA of its own: its row is indented, so that
+ * rows starting with the SPI are the SAs. */
+static const char *row_indent(const zesp_sa_info *sa)
+{
+    return (sa->flags & ZESP_SA_LANES) && sa->sender_id != 0 ? "  " : "";
+}
+
+/* A group SA's Sender ID, a lane, "-" for a pairwise SA. */
 static const char *sender_text(const zesp_sa_info *sa, char buf[16])
 {
     if (sa->flags & ZESP_SA_LANES) {
@@ -132,8 +140,8 @@ void print_sa_row(FILE *f, const zesp_sa_info *sa)
 {
     char sender[16];
 
-    fprintf(f, "0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu %s\n",
-            sa->spi, direction_name(sa->direction),
+    fprintf(f, "%s0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu %s\n",
+            row_indent(sa), sa->spi, direction_name(sa->direction),
             zesp_transform_name(sa->transform),
             (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes",
             sender_text(sa, sender), sa->peer,
@@ -240,7 +248,7 @@ void print_stats_row(FILE *f, const zesp_sa_info *sa)
     char sender[16];
 
     rejections(s, r);
-    fprintf(f, "0x%08x %-3s %12llu %14llu", sa->spi,
+    fprintf(f, "%s0x%08x %-3s %12llu %14llu", row_indent(sa), sa->spi,
             direction_name(sa->direction), (unsigned long long)s->messages,
             (unsigned long long)s->bytes);
     for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
