@@ -279,8 +279,9 @@ void control_serve(struct zike *z, void *sock)
     } else if (strcmp(args[0], "stats") == 0) {
         stats(z, &o, json);
     } else if (strcmp(args[0], "reload") == 0) {
-        ok = zike_reload(z) == 0;
-        put(&o, ok ? "reloaded\n" : "reload refused: see the log\n");
+        char why[1200];
+        ok = zike_reload(z, why, sizeof why) == 0;
+        put(&o, "%s\n", ok ? "reloaded" : why);
     } else if (strcmp(args[0], "initiate") == 0 ||
                strcmp(args[0], "terminate") == 0 ||
                strcmp(args[0], "rekey") == 0) {
