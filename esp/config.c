@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "sad.h"
 #include "seqstate.h"
 #include "transform.h"
 #include "yaml_fields.h"
@@ -195,8 +196,30 @@ static int parse_group(struct config *c, const struct ydoc_node *n,
                                   "half is not the one its seed makes");
 }
 
-static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
-                    zesp_sa_params *p)
+/* What the SAD would refuse when the SA is installed, said now, so that
+ * check and load refuse the same files (sad NULL: a new SAD). */
+static int sad_accepts(struct config *c, const zesp_sad *sad,
+                       const struct ydoc_node *n, const char *field,
+                       const zesp_sa_params *p)
+{
+    const struct ydoc_node *w = ydoc_get(n, "replay_window");
+    const struct transform *t;
+    char f[96];
+    int err = sa_check(sad, p, &t);
+
+    if (err == 0)
+        return 0;
+    if (w != NULL && p->replay_window > sa_window_max(sad)) {
+        snprintf(f, sizeof f, "%s.replay_window", field);
+        return FAIL(c, w, f, "at most %u in %s", sa_window_max(sad),
+                    sad ? "this SAD" : "a new SAD");
+    }
+    return FAIL(c, n, field, "the SAD refuses this SA: %s",
+                zesp_strerror(err));
+}
+
+static int parse_sa(struct config *c, const zesp_sad *sad,
+                    const struct ydoc_node *n, size_t i, zesp_sa_params *p)
 {
     static const char *const keys[] = { "spi", "direction", "transform",
                                          "esn", "key", "replay_window",
@@ -272,7 +295,7 @@ static int parse_sa(struct config *c, const struct ydoc_node *n, size_t i,
     snprintf(f, sizeof f, "%s.lifetime", field);
     if ((v = ydoc_get(n, "lifetime")) && yf_lifetime(&c->y, v, f, &p->soft, &p->hard) != 0)
         return -1;
-    return 0;
+    return sad_accepts(c, sad, n, field, p);
 }
 
 static const zesp_sa_params *find_sa(const struct config *c, uint32_t spi,
@@ -430,7 +453,7 @@ static int parse_config(struct config *c, zesp_sad *sad)
         for (size_t i = 0; i < sas->n; i++) {
             zesp_sa_info info;
             char field[32];
-            if (parse_sa(c, sas->items[i], i, &c->sas[i]) != 0)
+            if (parse_sa(c, sad, sas->items[i], i, &c->sas[i]) != 0)
                 return -1;
             snprintf(field, sizeof field, "sas[%zu].spi", i);
             if (clashing_sa(c, &c->sas[i]) != NULL)

@@ -26,6 +26,11 @@ uint32_t replay_words(uint32_t window)
     return words;
 }
 
+uint32_t replay_window_max(uint32_t words)
+{
+    return words > 2U ? (words - 2U) * BLOCK_BITS + BLOCK_BITS - 1U : 0;
+}
+
 uint64_t replay_infer_esn(uint64_t top, uint32_t window, uint32_t seq_lo)
 {
     uint32_t th = (uint32_t)(top >> 32);

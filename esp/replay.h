@@ -6,6 +6,8 @@
 
 /* Storage, in ring entries, that a window of `window` sequence numbers needs. */
 uint32_t replay_words(uint32_t window);
+/* The largest window that many words hold. */
+uint32_t replay_window_max(uint32_t words);
 
 /* RFC 4303 Appendix A: the full sequence number from its low 32 bits. */
 uint64_t replay_infer_esn(uint64_t top, uint32_t window, uint32_t seq_lo);

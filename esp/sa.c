@@ -84,6 +84,39 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
     return 0;
 }
 
+/* The replay window words a SAD's slots hold; sad NULL: a new SAD's. */
+static uint32_t window_words(const struct zesp_sad *sad)
+{
+    struct sad_header fresh;
+
+    if (sad != NULL)
+        return sad->lay.max_window_words;
+    return sad_layout_plan(NULL, &fresh) == 0 ? fresh.max_window_words : 0;
+}
+
+uint32_t sa_window_max(const struct zesp_sad *sad)
+{
+    uint32_t max = replay_window_max(window_words(sad));
+
+    return max < ZESP_REPLAY_WINDOW_MAX ? max : ZESP_REPLAY_WINDOW_MAX;
+}
+
+/* One check for zesp_sa_add and for a configuration checked before it is
+ * loaded (config.c), so that `zesp check` refuses what load would. */
+int sa_check(const struct zesp_sad *sad, const zesp_sa_params *p,
+             const struct transform **t)
+{
+    int err;
+
+    if ((err = check_params(p, t)) != 0)
+        return err;
+    if (replay_words(p->replay_window ? p->replay_window
+                                      : ZESP_REPLAY_WINDOW_DEFAULT) >
+        window_words(sad))
+        return EINVAL;
+    return 0;
+}
+
 static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 {
     uint32_t cap = sad->lay.capacity;
@@ -219,12 +252,8 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
 
     if (sad == NULL || p == NULL)
         return fail(EINVAL);
-    if ((err = check_params(p, &t)) != 0)
+    if ((err = sa_check(sad, p, &t)) != 0)
         return fail(err);
-    if (replay_words(p->replay_window ? p->replay_window
-                                      : ZESP_REPLAY_WINDOW_DEFAULT) >
-        sad->lay.max_window_words)
-        return fail(EINVAL);
     if ((p->flags & ZESP_SA_MANUAL) &&
         (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0)
         return fail(err);

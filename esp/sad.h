@@ -225,6 +225,13 @@ bool sad_lock_sane(pthread_mutex_t *m);
 int sad_lock(struct zesp_sad *sad);
 void sad_changed(struct zesp_sad *sad);
 void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no);
+/* sa.c: what zesp_sa_add would refuse of p, before anything changes:
+ * 0 or an errno code.  sad NULL: a new SAD of the default layout. */
+struct transform;
+int sa_check(const struct zesp_sad *sad, const zesp_sa_params *p,
+             const struct transform **t);
+/* The largest replay window the SAD's slots hold (sad NULL: a new SAD's). */
+uint32_t sa_window_max(const struct zesp_sad *sad);
 int sad_flush_sas(struct zesp_sad *sad);
 void spd_flush(struct zesp_sad *sad);
 void sad_unlock(struct zesp_sad *sad);

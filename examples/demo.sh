@@ -88,7 +88,7 @@ for h in ks client w1 w2; do
     "$build/ike/zike" -c "$work/$h.yaml" 2>> "$work/$h.log" &
     pids="$pids $!"
 done
-registered() { ctl ks groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"; }
+registered() { ctl ks groups | grep -q "serves $1: SA 0x[0-9a-f]*, $2 members, $2 hold it"; }
 if ! wait_for 20 registered payments 3 || ! wait_for 10 registered payments-replies 3; then
     echo "demo: the hosts did not register with the key server" >&2
     tail -n 5 "$work"/*.log >&2

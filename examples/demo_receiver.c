@@ -38,7 +38,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "receiver: cannot write %s\n", argv[2]);
         return 1;
     }
-    printf("receiver: listening on %s, SA %08x (ChaCha20-Poly1305, ESN)\n",
+    printf("receiver: listening on %s, SA 0x%08x (ChaCha20-Poly1305, ESN)\n",
            endpoint, DEMO_SPI);
 
     zesp_msg *msg = zesp_msg_new();
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
     }
     if (zesp_sa_info_get(sad, DEMO_SPI, ZESP_DIR_IN, &info) != 0)
         return 1;
-    printf("receiver: SA %08x: %llu accepted, %llu replayed, %llu forged "
+    printf("receiver: SA 0x%08x: %llu accepted, %llu replayed, %llu forged "
            "(ICV), %llu with altered clear frames\n", info.spi,
            (unsigned long long)info.stats.messages,
            (unsigned long long)info.stats.rejected_replay,

@@ -181,7 +181,7 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     sodium_memzero(keymat, sizeof keymat);
     if (c == NULL)
         return NULL;
-    zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
+    zike_log(LOG_NOTICE, "peer %s: child SA 0x%08x/0x%08x for policy %s "
              "installed", peer->name, c->spi_in, c->spi_out, policy);
     return c;
 }

@@ -139,7 +139,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         old->rekeyed = true;
         z->stats.rekeys++;
     }
-    zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
+    zike_log(LOG_NOTICE, "peer %s: child SA 0x%08x/0x%08x for policy %s "
              "installed%s", peer->name, c->spi_in, c->spi_out, policy,
              old ? " (rekey)" : "");
 reply:

@@ -40,7 +40,7 @@ static void served_json(struct json *j, const struct gcks_group *g,
 {
     json_object(j, NULL);
     json_str(j, "group", g->name);
-    json_strf(j, "spi", "%08x", g->spi);
+    json_strf(j, "spi", "0x%08x", g->spi);
     json_u64(j, "members", g->nmembers);
     json_u64(j, "holding", holding);
     json_u64(j, "rekeys", g->rekeys);
@@ -51,7 +51,7 @@ static void served_json(struct json *j, const struct gcks_group *g,
         json_str(j, "peer", m->peer);
         json_u64(j, "sender_id", m->sid);
         json_bool(j, "receiver", m->receiver);
-        json_strf(j, "spi", "%08x", m->have_spi);
+        json_strf(j, "spi", "0x%08x", m->have_spi);
         json_end(j, '}');
     }
     json_end(j, ']');
@@ -68,7 +68,7 @@ static void joined_json(struct json *j, const struct gm_group *g)
     json_array(j, "spis");
     for (size_t k = 0; k < GM_SAS_MAX; k++)
         if (g->sas[k].spi)
-            json_strf(j, NULL, "%08x", g->sas[k].spi);
+            json_strf(j, NULL, "0x%08x", g->sas[k].spi);
     json_end(j, ']');
     json_end(j, '}');
 }
@@ -90,12 +90,12 @@ static void groups(struct zike *z, struct out *o, bool json)
             served_json(&o->j, g, holding);
             continue;
         }
-        put(o, "serves %s: SA %08x, %zu members, %zu hold it, %llu rekeys\n",
+        put(o, "serves %s: SA 0x%08x, %zu members, %zu hold it, %llu rekeys\n",
             g->name, g->spi, g->nmembers, holding,
             (unsigned long long)g->rekeys);
         for (size_t k = 0; k < g->nmembers; k++) {
             const struct gcks_member *m = &g->members[k];
-            put(o, "  member %s%s%s sender-id %u has %08x\n", m->peer,
+            put(o, "  member %s%s%s sender-id %u has 0x%08x\n", m->peer,
                 m->sender ? " sender" : "", m->receiver ? " receiver" : "",
                 m->sid, m->have_spi);
         }
@@ -115,7 +115,7 @@ static void groups(struct zike *z, struct out *o, bool json)
             (unsigned long long)g->updates);
         for (size_t k = 0; k < GM_SAS_MAX; k++)
             if (g->sas[k].spi)
-                put(o, " %08x%s", g->sas[k].spi,
+                put(o, " 0x%08x%s", g->sas[k].spi,
                     g->sas[k].retire_at ? "(old)" : "");
         put(o, "\n");
     }
@@ -149,8 +149,8 @@ static void ike_sa_json(struct zike *z, struct json *j,
     for (const struct child_sa *c = sa->children; c; c = c->next) {
         json_object(j, NULL);
         json_str(j, "policy", c->policy);
-        json_strf(j, "spi_in", "%08x", c->spi_in);
-        json_strf(j, "spi_out", "%08x", c->spi_out);
+        json_strf(j, "spi_in", "0x%08x", c->spi_in);
+        json_strf(j, "spi_out", "0x%08x", c->spi_out);
         json_str(j, "state", child_state(c));
         json_bool(j, "esn", c->esn);
         json_end(j, '}');
@@ -178,7 +178,7 @@ static void list(struct zike *z, struct out *o, bool json)
             sa->peer_name[0] ? sa->peer_name : "-", ike_state_name(sa->state),
             sa->initiator ? "initiator" : "responder", si, sr);
         for (struct child_sa *c = sa->children; c; c = c->next)
-            put(o, "  child %-16s in %08x out %08x %s\n", c->policy,
+            put(o, "  child %-16s in 0x%08x out 0x%08x %s\n", c->policy,
                 c->spi_in, c->spi_out, child_state(c));
     }
     if (json) {
@@ -279,8 +279,9 @@ void control_serve(struct zike *z, void *sock)
     } else if (strcmp(args[0], "stats") == 0) {
         stats(z, &o, json);
     } else if (strcmp(args[0], "reload") == 0) {
-        ok = zike_reload(z) == 0;
-        put(&o, ok ? "reloaded\n" : "reload refused: see the log\n");
+        char why[1200];
+        ok = zike_reload(z, why, sizeof why) == 0;
+        put(&o, "%s\n", ok ? "reloaded" : why);
     } else if (strcmp(args[0], "initiate") == 0 ||
                strcmp(args[0], "terminate") == 0 ||
                strcmp(args[0], "rekey") == 0) {

@@ -381,6 +381,7 @@ void zike_close_dealers(struct zike *z);
 
 /* reload.c: a configuration applied */
 void zike_declare_policies(struct zike *z);
-int zike_reload(struct zike *z);
+/* 0, or -1 with the reason (as logged) in why, if not NULL. */
+int zike_reload(struct zike *z, char *why, size_t whylen);
 
 #endif

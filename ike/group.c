@@ -155,7 +155,7 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
         g->rekeys++;
         z->stats.group_rekeys++;
     }
-    zike_log(LOG_NOTICE, "group %s: new group SA %08x%s%s", g->name, g->spi,
+    zike_log(LOG_NOTICE, "group %s: new group SA 0x%08x%s%s", g->name, g->spi,
              why ? ": " : "", why ? why : "");
 }
 
@@ -338,7 +338,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     }
     ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain, len);
     z->stats.group_registrations++;
-    zike_log(LOG_NOTICE, "group %s: %s registered as %s%s%s (SA %08x)", name,
+    zike_log(LOG_NOTICE, "group %s: %s registered as %s%s%s (SA 0x%08x)", name,
              peer->name, sender ? "sender" : "", sender && receiver ? "+" : "",
              receiver ? "receiver" : "", g->spi);
 }
@@ -413,7 +413,7 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
         return;
     }
     mb->have_spi = sa->req.gsa_spi;
-    zike_log(LOG_INFO, "group %s: member %s holds SA %08x", g->name,
+    zike_log(LOG_INFO, "group %s: member %s holds SA 0x%08x", g->name,
              sa->peer_name, mb->have_spi);
 }
 
@@ -432,7 +432,7 @@ static void gm_remove_sa(struct zike *z, struct gm_group *gg,
             pol.out_spi == s->spi)
             zesp_policy_set_out(z->sad, j->policy, 0);
     }
-    zike_log(LOG_INFO, "group %s: group SA %08x removed", gg->name, s->spi);
+    zike_log(LOG_INFO, "group %s: group SA 0x%08x removed", gg->name, s->spi);
     memset(s, 0, sizeof *s);
 }
 
@@ -441,11 +441,11 @@ static void gm_activate(struct zike *z, struct gm_group *gg,
 {
     s->activate_at = 0;
     if (zesp_policy_set_out(z->sad, j->policy, s->spi) != 0) {
-        zike_log(LOG_ERR, "group %s: policy %s cannot send on %08x: %s",
+        zike_log(LOG_ERR, "group %s: policy %s cannot send on 0x%08x: %s",
                  gg->name, j->policy, s->spi, zesp_strerror(errno));
         return;
     }
-    zike_log(LOG_INFO, "group %s: policy %s now sends on group SA %08x "
+    zike_log(LOG_INFO, "group %s: policy %s now sends on group SA 0x%08x "
              "(Sender ID %u)", gg->name, j->policy, s->spi, gg->sid);
 }
 
@@ -483,7 +483,7 @@ static int gm_add(struct zike *z, const struct zike_join *j,
     }
     sodium_memzero(&p, sizeof p);
     if (rc != 0)
-        zike_log(LOG_ERR, "group %s: cannot install group SA %08x %s "
+        zike_log(LOG_ERR, "group %s: cannot install group SA 0x%08x %s "
                  "(Sender ID %u): %s", j->group, pol->spi,
                  dir == ZESP_DIR_IN ? "in" : "out", sid, zesp_strerror(errno));
     return rc;
@@ -580,7 +580,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
-    zike_log(LOG_NOTICE, "group %s: group SA %08x installed (%s, %zu "
+    zike_log(LOG_NOTICE, "group %s: group SA 0x%08x installed (%s, %zu "
              "senders%s)", gg->name, pol->spi,
              zesp_transform_name(pol->encr), pol->nsenders,
              pol->source_auth ? ", signed" : "");

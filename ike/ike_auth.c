@@ -198,7 +198,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     }
     if (c != NULL) {
         w_child_tail(&w, policy, c->lanes, m);
-        zike_log(LOG_NOTICE, "peer %s: child SA %08x/%08x for policy %s "
+        zike_log(LOG_NOTICE, "peer %s: child SA 0x%08x/0x%08x for policy %s "
                  "installed", peer->name, c->spi_in, c->spi_out, policy);
     } else {
         zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "

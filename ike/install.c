@@ -67,7 +67,7 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
     rc = zesp_sa_add(z->sad, &p);
     sodium_memzero(&p, sizeof p);
     if (rc != 0)
-        zike_log(LOG_ERR, "peer %s: cannot install SA %08x %s: %s",
+        zike_log(LOG_ERR, "peer %s: cannot install SA 0x%08x %s: %s",
                  peer->name, spi, dir == ZESP_DIR_IN ? "in" : "out",
                  zesp_strerror(errno));
     return rc;
@@ -110,13 +110,13 @@ void child_activate(struct zike *z, struct ike_sa *sa,
     if (c->out_active)
         return;
     if (zesp_policy_set_out(z->sad, c->policy, c->spi_out) != 0) {
-        zike_log(LOG_ERR, "policy %s: cannot switch to SA %08x: %s",
+        zike_log(LOG_ERR, "policy %s: cannot switch to SA 0x%08x: %s",
                  c->policy, c->spi_out, zesp_strerror(errno));
         return;
     }
     c->out_active = true;
     c->activate_at = 0;
-    zike_log(LOG_INFO, "peer %s: policy %s now sends on SA %08x",
+    zike_log(LOG_INFO, "peer %s: policy %s now sends on SA 0x%08x",
              sa->peer_name, c->policy, c->spi_out);
 }
 
@@ -135,7 +135,7 @@ void child_remove(struct zike *z, struct ike_sa *sa,
             pol.out_spi == c->spi_out)
             zesp_policy_set_out(z->sad, c->policy, 0);
     }
-    zike_log(LOG_INFO, "peer %s: child SA %08x/%08x (%s) removed",
+    zike_log(LOG_INFO, "peer %s: child SA 0x%08x/0x%08x (%s) removed",
              sa->peer_name, c->spi_in, c->spi_out, c->policy);
     for (pp = &sa->children; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -175,7 +175,7 @@ bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
     if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0)
         return false;
     z->stats.spi_collisions++;
-    zike_log(LOG_NOTICE, "peer %s chose SPI %08x for our outbound SA, "
+    zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound SA, "
              "which peer %s's outbound SA has: this child SA is not "
              "installed, and is asked for again", sa->peer_name, spi,
              info.peer[0] ? info.peer : "(manual)");
@@ -242,7 +242,7 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
     }
     zike_policy_in(z, policy, peer->name, spi_in, 0);
     if (c->lanes)
-        zike_log(LOG_INFO, "peer %s: child SA %08x/%08x has lanes",
+        zike_log(LOG_INFO, "peer %s: child SA 0x%08x/0x%08x has lanes",
                  peer->name, spi_in, spi_out);
     c->next = sa->children;
     sa->children = c;
@@ -306,7 +306,7 @@ void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
         c->retire_at = z->now + z->conf.rekey_overlap_ms;
         c->next = sa->children;
         sa->children = c;
-        zike_log(LOG_INFO, "policy %s: SA %08x from before a restart will "
+        zike_log(LOG_INFO, "policy %s: SA 0x%08x from before a restart will "
                  "be retired", policy, spi);
     }
 }

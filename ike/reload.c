@@ -31,13 +31,16 @@ void zike_declare_policies(struct zike *z)
         }
 }
 
-int zike_reload(struct zike *z)
+int zike_reload(struct zike *z, char *why, size_t whylen)
 {
     struct zike_conf fresh;
     char err[1024];
 
     if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
         zike_log(LOG_ERR, "reload refused, old configuration kept: %s", err);
+        if (why != NULL)
+            snprintf(why, whylen, "reload refused, old configuration "
+                     "kept: %s", err);
         return -1;
     }
     if (strcmp(fresh.listen, z->conf.listen) != 0 ||
@@ -52,8 +55,12 @@ int zike_reload(struct zike *z)
     zike_conf_free(&z->conf);
     z->conf = fresh;
     zike_log_level = z->conf.log_level;
-    if (zike_open_dealers(z) != 0)
+    if (zike_open_dealers(z) != 0) {
+        if (why != NULL)
+            snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
+                     "connected to: see the log");
         return -1;
+    }
     zike_declare_policies(z);
     if (group_sync_conf(z) != 0)
         zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));

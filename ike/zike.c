@@ -172,16 +172,28 @@ static void receive(struct zike *z, void *sock, bool router)
     ike_handle(z, &from, buf, size);
 }
 
-static int usage(int rc)
+static int usage(void)
 {
-    fprintf(rc ? stderr : stdout,
+    fprintf(stdout,
             "usage: zike -c FILE [--check] [-v]\n"
             "  -c, --config FILE  the configuration (zike.conf(5))\n"
             "      --check        check the configuration and exit\n"
             "  -v, --verbose      log at debug level\n"
+            "  -h, --help         this text\n"
+            "  -V, --version      zike's version\n"
             "      --capture FILE       debug: IKE messages into a pcap file\n"
-            "      --capture-keys FILE  debug: IKE SA keys for Wireshark\n");
-    return rc;
+            "      --capture-keys FILE  debug: IKE SA keys for Wireshark\n"
+            "Exit: 0 ok, 1 failed, 2 usage, 3 bad configuration.\n");
+    return 0;
+}
+
+/* what NULL: getopt has said what was wrong. */
+static int usage_error(const char *what)
+{
+    if (what != NULL)
+        fprintf(stderr, "zike: %s\n", what);
+    fputs("(zike --help for usage)\n", stderr);
+    return 2;
 }
 
 int main(int argc, char **argv)
@@ -193,6 +205,7 @@ int main(int argc, char **argv)
         { "capture", required_argument, NULL, 'P' },
         { "capture-keys", required_argument, NULL, 'K' },
         { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
     struct zike *z;
@@ -203,19 +216,23 @@ int main(int argc, char **argv)
     int opt, rc = 1, lock_fd = -1;
     uint64_t last_tick = 0;
 
-    while ((opt = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+    argv[0] = (char *)"zike";       /* getopt's messages begin with it */
+    while ((opt = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': file = optarg; break;
         case 'C': check = true; break;
         case 'v': verbose = true; break;
         case 'P': pcap_path = optarg; break;
         case 'K': keys_path = optarg; break;
-        case 'h': return usage(0);
-        default: return usage(2);
+        case 'h': return usage();
+        case 'V': printf("zike %s\n", ZESP_VERSION_STRING); return 0;
+        default: return usage_error(NULL);
         }
     }
-    if (file == NULL || optind != argc)
-        return usage(2);
+    if (file == NULL)
+        return usage_error("no configuration: -c FILE");
+    if (optind != argc)
+        return usage_error("unexpected argument");
     if (zesp_init() != 0 || (z = calloc(1, sizeof *z)) == NULL) {
         fprintf(stderr, "zike: cannot initialise\n");
         return 1;
@@ -316,7 +333,7 @@ int main(int argc, char **argv)
         }
         if (got_hup) {
             got_hup = 0;
-            zike_reload(z);
+            zike_reload(z, NULL, 0);
         }
         if (z->now - last_tick >= 25) {
             last_tick = z->now;

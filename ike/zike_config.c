@@ -58,6 +58,44 @@ out:
     return rc;
 }
 
+/* The transports zike's sockets (sockets.c) carry between processes. */
+static int parse_endpoint(struct yctx *y, const struct ydoc_node *n,
+                          const char *field, char *out, size_t outlen)
+{
+    static const char *const schemes[] = { "tcp://", "ipc://", NULL };
+
+    if (zike_conf_text(y, n, field, out, outlen) != 0)
+        return -1;
+    for (const char *const *s = schemes; *s; s++)
+        if (strncmp(out, *s, strlen(*s)) == 0 && out[strlen(*s)] != '\0')
+            return 0;
+    return FAIL(y, n, field, "'%s': zike's endpoints are tcp://HOST:PORT "
+                "or ipc://PATH", out);
+}
+
+/* The SAD is made at start, in a directory that must be there. */
+static int parse_sad(struct yctx *y, const struct ydoc_node *n,
+                     struct zike_conf *c)
+{
+    char dir[sizeof c->sad_path];
+    const char *slash;
+    struct stat st;
+
+    if (zike_conf_text(y, n, "sad", c->sad_path, sizeof c->sad_path) != 0)
+        return -1;
+    if ((slash = strrchr(c->sad_path, '/')) == NULL)
+        return 0;
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - c->sad_path),
+             c->sad_path);
+    if (dir[0] == '\0')
+        return 0;
+    if (stat(dir, &st) != 0)
+        return FAIL(y, n, "sad", "directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return FAIL(y, n, "sad", "%s is not a directory", dir);
+    return 0;
+}
+
 static int parse_identity(struct yctx *y, const struct ydoc_node *n,
                           struct zike_conf *conf)
 {
@@ -179,7 +217,7 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
     if (zike_conf_text(y, v, F("id"), p->id, sizeof p->id) != 0)
         return -1;
     if ((v = ydoc_get(n, "endpoint")) &&
-        zike_conf_text(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
+        parse_endpoint(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
         return -1;
     if ((v = ydoc_get(n, "auth")) == NULL)
         return FAIL(y, n, F("auth"), "missing (psk or ed25519)");
@@ -187,12 +225,18 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
         return -1;
     if (strcmp(v->scalar, "psk") == 0) {
         p->auth = ZIKE_AUTH_PSK;
+        if (ydoc_get(n, "pubkey") != NULL)
+            return FAIL(y, ydoc_get(n, "pubkey"), F("pubkey"), "a public key "
+                        "with auth: psk: remove it, or use auth: ed25519");
         if ((v = ydoc_get(n, "psk")) == NULL)
             return FAIL(y, n, F("psk"), "missing for auth: psk");
         if (parse_psk(y, v, F("psk"), p) != 0)
             return -1;
     } else if (strcmp(v->scalar, "ed25519") == 0) {
         p->auth = ZIKE_AUTH_ED25519;
+        if (ydoc_get(n, "psk") != NULL)
+            return FAIL(y, ydoc_get(n, "psk"), F("psk"), "a pre-shared key "
+                        "with auth: ed25519: remove it, or use auth: psk");
         if ((v = ydoc_get(n, "pubkey")) == NULL)
             return FAIL(y, n, F("pubkey"), "missing for auth: ed25519");
         if (yf_type(y, v, YDOC_SCALAR, F("pubkey")) != 0)
@@ -299,14 +343,14 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
     if (parse_identity(y, v, c) != 0)
         return -1;
     if ((v = ydoc_get(root, "listen")) &&
-        zike_conf_text(y, v, "listen", c->listen, sizeof c->listen) != 0)
+        parse_endpoint(y, v, "listen", c->listen, sizeof c->listen) != 0)
         return -1;
     if ((v = ydoc_get(root, "sad")) == NULL)
         return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
-    if (zike_conf_text(y, v, "sad", c->sad_path, sizeof c->sad_path) != 0)
+    if (parse_sad(y, v, c) != 0)
         return -1;
     if ((v = ydoc_get(root, "control"))) {
-        if (zike_conf_text(y, v, "control", c->control, sizeof c->control) != 0)
+        if (parse_endpoint(y, v, "control", c->control, sizeof c->control) != 0)
             return -1;
     } else {
         snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",

@@ -143,7 +143,7 @@ static int pub(const struct opts *o, void *ctx)
         if (i == 0 && zesp_policy_get(sad, o->policy, &first) != 0)
             first.out_spi = 0;
         if (i == o->switch_at && i > 0 && !moved_from(sad, o, first.out_spi)) {
-            fprintf(stderr, "group_peer: %s still on SA %08x\n", o->policy,
+            fprintf(stderr, "group_peer: %s still on SA 0x%08x\n", o->policy,
                     first.out_spi);
             failed++;
         }

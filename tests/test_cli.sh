@@ -43,6 +43,13 @@ fi
 grep -qx "$want" "$work/out"; ok $? "--version lists the transforms this host runs"
 expect 2 "unknown command: exit 2" "$zesp" frobnicate
 expect 2 "missing command: exit 2" "$zesp"
+[ ! -s "$work/out" ] && grep -q "^zesp: no command" "$work/err"; ok $? "a usage error goes to stderr, prefixed zesp:"
+expect 2 "unknown option: exit 2" "$zesp" sa list --frob
+grep -q "^zesp: unrecognized option '--frob'" "$work/err"; ok $? "getopt names the unknown option"
+expect 2 "option without its argument: exit 2" "$zesp" --sad
+grep -q "^zesp: option '--sad' requires an argument" "$work/err"; ok $? "getopt says the option requires an argument"
+expect 2 "an option of another command: exit 2" "$zesp" stats --dir in
+grep -q "^zesp: stats takes no --dir" "$work/err"; ok $? "the command names the option it does not take"
 
 expect 0 "keygen" "$zesp" keygen
 grep -Eq '^hex:[0-9a-f]{72}$' "$work/out"; ok $? "keygen prints 36 octets of hex"
@@ -65,6 +72,18 @@ expect 0 "load alice" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
 [ "$(mode "$A")" = 600 ]; ok $? "a new SAD file has mode 0600"
 expect 0 "load bob (ZESP_SAD)" env ZESP_SAD="$B" "$zesp" load "$s/examples/sad-bob.yaml"
 expect 0 "check" "$zesp" check "$s/examples/sad-alice.yaml"
+expect 3 "load of a missing file: exit 3" "$zesp" --sad "$work/new.sad" load "$work/none.yaml"
+[ ! -e "$work/new.sad" ]; ok $? "load of a missing file leaves no SAD behind"
+printf 'sas: [\n' > "$work/broken.yaml"
+expect 3 "load of an unparsable file: exit 3" "$zesp" --sad "$work/new.sad" load "$work/broken.yaml"
+[ ! -e "$work/new.sad" ]; ok $? "load of an unparsable file leaves no SAD behind"
+# The largest window a SAD's slots hold is below ZESP_REPLAY_WINDOW_MAX:
+# check must refuse what load refuses, with the same words.
+printf 'sas:\n  - { spi: 0x7001, direction: in, key: "hex:%s", replay_window: 16384 }\n' "$key1" > "$work/window.yaml"
+expect 3 "check: a window above the SAD's maximum: exit 3" "$zesp" check "$work/window.yaml"
+grep -q "window.yaml:2:.*replay_window: at most [0-9]* in a new SAD" "$work/err"; ok $? "check names the window's limit"
+expect 3 "load: a window above the SAD's maximum: exit 3" "$zesp" --sad "$A" load "$work/window.yaml"
+grep -q "window.yaml:2:.*replay_window: at most [0-9]* in this SAD" "$work/err"; ok $? "load refuses it as check did"
 printf 'sas:\n  - spi: 7\n    direction: sideways\n    key: "hex:%s"\n' "$key1" > "$work/bad.yaml"
 expect 3 "bad configuration: exit 3" "$zesp" --sad "$A" load "$work/bad.yaml"
 grep -q "bad.yaml:3:16: sas\[0\].direction" "$work/err"; ok $? "the error names file:line:column and field"
@@ -76,6 +95,11 @@ expect 0 "sa show" "$zesp" --sad "$A" sa show 0x00a11ce1
 ! grep -q "$key1" "$work/out"; ok $? "sa show prints no key"
 expect 0 "sa show --key" "$zesp" --sad "$A" sa show 0x00a11ce1 --key
 grep -q "hex:$key1" "$work/out"; ok $? "sa show --key prints the key"
+expect 0 "options before the command, SPI without 0x" "$zesp" --key --json --sad "$A" sa show a11ce1
+grep -q '"spi":"0x00a11ce1"' "$work/out" && grep -q "hex:$key1" "$work/out"; ok $? "options anywhere: the same SA, in JSON, with its key"
+expect 0 "options after the command" "$zesp" sa list --json --sad "$A"
+grep -q '"spi":"0x00a11ce1"' "$work/out"; ok $? "sa list --json after the command prints JSON"
+expect 2 "a decimal-looking SPI longer than 8 digits: exit 2" "$zesp" --sad "$A" sa show 123456789
 expect 1 "sa show of a missing SA: exit 1" "$zesp" --sad "$A" sa show 0x1234
 expect 2 "sa show without SPI: exit 2" "$zesp" --sad "$A" sa show
 expect 0 "policy list" "$zesp" --sad "$A" policy list

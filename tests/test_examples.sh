@@ -85,11 +85,11 @@ done
 for n in 1 2 3 4 5; do
     on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" &
 done
-holding() { ctl 1 groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"; }
+holding() { ctl 1 groups | grep -q "serves $1: SA 0x[0-9a-f]*, $2 members, $2 hold it"; }
 hop() { ctl "$1" list | grep -q "child $2 .* active"; }
 sending() {  # host, group: the host's policy sends on the group's current SA
-    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
-    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "0x$c" ]
+    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \(0x[0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "$c" ]
 }
 ready() {  # file, N: a broker announced N workers
     grep -q "worker $2 ready" "$1"

@@ -94,11 +94,11 @@ for n in 1 2 3 4 5 6; do
     on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" &
 done
 holding() {  # group members: all registered and holding the current SA
-    ctl 1 groups | grep -q "serves $1: SA [0-9a-f]*, $2 members, $2 hold it"
+    ctl 1 groups | grep -q "serves $1: SA 0x[0-9a-f]*, $2 members, $2 hold it"
 }
 sending() {  # host, group: the host's policy sends on the group's current SA
-    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
-    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "0x$c" ]
+    c=$(ctl 1 groups | sed -n "s/^serves $2: SA \(0x[0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" "$2")" = "$c" ]
 }
 wire() {  # at least N ESP frames through the proxy
     [ "$(grep -c . "$work/wire.log")" -ge "$1" ]
@@ -137,7 +137,7 @@ on 3 "$gp" pub --sad "$work/h3.sad" --policy prices --connect "tcp://$h1:6001" \
     --timeout-ms "$(ms 60000)" > "$work/pub3.p1" 2>&1 &
 p3=$!
 until_ok 30 wire 100
-old=$(ctl 1 groups | sed -n 's/serves prices: SA \([0-9a-f]*\).*/\1/p')
+old=$(ctl 1 groups | sed -n 's/serves prices: SA 0x\([0-9a-f]*\).*/\1/p')
 ctl 1 rekey-group prices > /dev/null
 wait $p2 $p3
 until_ok 60 sh -c "grep -q 'sub p1' $work/sub4.p1 && grep -q 'sub p1' $work/sub5.p1 && grep -q 'sub p1' $work/sub6.p1"
@@ -146,7 +146,7 @@ for n in 4 5 6; do
     grep -q "sub p1: accepted 6000 dup 0 other 0 rejected-nosa 0 rejected-other 0 senders 2" "$work/sub$n.p1" || all=1
 done
 ok $all "3 subscribers on 3 hosts each got all 6000 messages of 2 publishers, none twice, through a group rekey"
-new=$(ctl 1 groups | sed -n 's/serves prices: SA \([0-9a-f]*\).*/\1/p')
+new=$(ctl 1 groups | sed -n 's/serves prices: SA 0x\([0-9a-f]*\).*/\1/p')
 [ -n "$old" ] && [ "$old" != "$new" ] && grep -q "^$old" "$work/wire.log" && grep -q "^$new" "$work/wire.log"
 ok $? "traffic moved from group SA $old to $new under load"
 [ "$(grep -c . "$work/wire.log")" -eq 6000 ] && [ -z "$(sort "$work/wire.log" | uniq -d | head -1)" ]

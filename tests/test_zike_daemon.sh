@@ -79,6 +79,65 @@ grep -q "has no authentication (control-unauthenticated: true)" "$work/tcp.log"
 ok $? "and zike warns about it in its log"
 kill $tcpz; wait $tcpz 2> /dev/null
 
+# ---- command-line conventions, --check, reload refusals ------------------------
+# expect CODE NAME CMD...: CMD exits CODE; its output in $work/out, $work/err
+expect() {
+    want=$1 name=$2
+    shift 2
+    "$@" > "$work/out" 2> "$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || { echo "# exit $got, want $want:"; cat "$work/out" "$work/err"; }
+    ok $((got != want)) "$name"
+}
+for tool in "$zike" "$ctl"; do
+    t=${tool##*/}
+    expect 0 "$t --help: exit 0" "$tool" --help
+    grep -q "^usage: $t" "$work/out" && [ ! -s "$work/err" ]; ok $? "$t --help prints usage on stdout"
+    expect 0 "$t --version: exit 0" "$tool" --version
+    grep -q "^$t [0-9][0-9.]*$" "$work/out"; ok $? "$t --version prints the package version"
+    expect 2 "$t with an unknown option: exit 2" "$tool" --frob
+    grep -q "^$t: unrecognized option '--frob'" "$work/err"; ok $? "$t: getopt names the unknown option, after the program's name"
+done
+expect 2 "zike -c without its argument: exit 2" "$zike" -c
+grep -q "^zike: option requires an argument -- 'c'" "$work/err"; ok $? "zike: getopt says -c requires an argument"
+expect 2 "zikectl with no command: exit 2" "$ctl" -s "ipc://$work/none.ctl"
+grep -q "^zikectl: no command" "$work/err"; ok $? "zikectl's own messages are prefixed zikectl:"
+expect 4 "zikectl, nobody answering: exit 4" "$ctl" stats -s "ipc://$work/none.ctl"
+grep -q "^zikectl: no answer from zike at ipc://$work/none.ctl" "$work/err"; ok $? "zikectl: -s after the command, and no answer said as zikectl:"
+
+# refuses NAME WANT: zike --check refuses $work/NAME.yaml (exit 3) and its
+# error matches WANT.
+refuses() {
+    expect 3 "--check refuses $1" "$zike" -c "$work/$1.yaml" --check
+    grep -q "$2" "$work/err"; ok $? "--check says why for $1: $2"
+}
+conf good "$(port 11)"
+expect 0 "--check of a good configuration" "$zike" -c "$work/good.yaml" --check
+conf udp "$(port 11)"
+sed -i "s|^listen: .*|listen: udp://127.0.0.1:$(port 11)|" "$work/udp.yaml"
+refuses udp "udp.yaml:2:9: listen: 'udp://127.0.0.1:$(port 11)': zike's endpoints are tcp://HOST:PORT or ipc://PATH"
+conf pgm "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"pgm://eth0;239.1.1.1:5555\", auth: psk, psk: $PSK } ]"
+refuses pgm "peers\[0\].endpoint: 'pgm://eth0;239.1.1.1:5555': zike's endpoints are"
+conf nodir "$(port 11)"
+sed -i "s|^sad: .*|sad: $work/nowhere/n.sad|" "$work/nodir.yaml"
+refuses nodir "nodir.yaml:4:6: sad: directory $work/nowhere: No such file or directory"
+conf both "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, auth: ed25519, pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\", psk: $PSK } ]"
+refuses both "peers\[0\].psk: a pre-shared key with auth: ed25519: remove it, or use auth: psk"
+
+conf rl "$(port 12)"
+"$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
+rl=$!; pids="$pids $rl"
+until_ok 10 ctl_up rl
+ok $? "zike for the reload refusal runs"
+echo "log: chatty" >> "$work/rl.yaml"
+expect 1 "zikectl reload of a bad configuration: exit 1" "$ctl" reload -s "ipc://$work/rl.ctl"
+grep -q "^zikectl: reload refused, old configuration kept: $work/rl.yaml:6:6: log: expected error, warning" "$work/err"
+ok $? "zikectl prints why zike refused the reload (file:line:column)"
+ctl_up rl; ok $? "zike still runs on its old configuration"
+kill $rl; wait $rl 2> /dev/null
+
 # ---- capture files ------------------------------------------------------------
 conf cap "$(port 3)"
 echo "precious" > "$work/target"

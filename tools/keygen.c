@@ -90,23 +90,11 @@ out:
     return rc;
 }
 
-int cmd_keygen(const struct options *o, int argc, char **argv)
+int cmd_keygen(const struct options *o)
 {
-    const char *out = NULL, *name = NULL;
-    int z85 = 0;
-
-    (void)o;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--z85") == 0)
-            z85 = 1;
-        else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
-            out = argv[++i];
-        else if (strcmp(argv[i], "--identity") == 0 && i + 1 < argc)
-            name = argv[++i];
-        else
-            return usage_error("keygen: unknown argument '%s'", argv[i]);
-    }
-    if (name != NULL)
-        return identity(name);
-    return sa_key(z85, out);
+    if (o->identity != NULL)
+        return (o->given & (OPT_Z85 | OPT_OUT))
+                   ? usage_error("keygen --identity takes no --z85 or --out")
+                   : identity(o->identity);
+    return sa_key(o->z85, o->out);
 }

@@ -2,8 +2,11 @@
  * zesp: the SA database from the command line.  See doc/zesp.1.
  *
  *   zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND [ARGS]
+ *
+ * Options may come anywhere (GNU getopt_long permutes argv).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +19,13 @@
 static const char usage_text[] =
     "usage: zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND\n"
     "            [ARGS]\n"
+    "Options may come before or after the command.\n"
     "\n"
     "commands:\n"
     "  keygen [--z85] [--out FILE]   new SA key material (36 octets)\n"
     "  keygen --identity NAME        new Ed25519 identity: NAME.key, NAME.pub\n"
     "  load FILE.yaml                install the SAs and policies of FILE\n"
-    "  check FILE.yaml               check FILE, change nothing\n"
+    "  check FILE.yaml               check FILE as load would, change nothing\n"
     "  sa list                       the SAs\n"
     "  sa show SPI [--dir in|out] [--sender ID] [--key]\n"
     "                                one SA (its key only with --key)\n"
@@ -33,6 +37,7 @@ static const char usage_text[] =
     "  state init                    make the state directory where manual\n"
     "                                keys' sequence records are kept\n"
     "\n"
+    "SPI: 8 hex digits, 0x optional (0x00a11ce1, a11ce1).\n"
     "SAD: --sad PATH, else $ZESP_SAD, else the default path; --group: a\n"
     "SAD its group shares (made 0660; one of mode 0660 accepted).\n"
     "State directory: --state-dir DIR, else $ZESP_STATE_DIR, else the YAML\n"
@@ -51,19 +56,36 @@ int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static zesp_sad *open_sad(const struct options *o, int create)
+static zesp_sad *try_open_sad(const struct options *o, int create)
 {
     zesp_sad_opts group = { .mode = 0660 };
-    zesp_sad *sad = zesp_sad_open(o->sad_path,
-                                  (create ? ZESP_SAD_CREATE : 0) |
-                                      (o->group ? ZESP_SAD_GROUP : 0),
-                                  o->group ? &group : NULL);
+
+    return zesp_sad_open(o->sad_path,
+                         (create ? ZESP_SAD_CREATE : 0) |
+                             (o->group ? ZESP_SAD_GROUP : 0),
+                         o->group ? &group : NULL);
+}
+
+static void sad_failed(const struct options *o)
+{
+    fprintf(stderr, "zesp: SAD %s: %s\n",
+            o->sad_path ? o->sad_path : zesp_sad_default_path(),
+            zesp_strerror(errno));
+}
+
+static zesp_sad *open_sad(const struct options *o, int create)
+{
+    zesp_sad *sad = try_open_sad(o, create);
 
     if (sad == NULL)
-        fprintf(stderr, "zesp: SAD %s: %s\n",
-                o->sad_path ? o->sad_path : zesp_sad_default_path(),
-                zesp_strerror(errno));
+        sad_failed(o);
     return sad;
+}
+
+static int config_failed(const char *err)
+{
+    fprintf(stderr, "zesp: %s\n", err[0] ? err : zesp_strerror(errno));
+    return errno == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
 }
 
 static int fail(const char *what)
@@ -72,19 +94,38 @@ static int fail(const char *what)
     return EXIT_FAILED;
 }
 
+/* An SPI as every zesp tool prints it (0x and 8 hex digits), with or
+ * without the 0x. */
 static int parse_spi(const char *text, uint32_t *spi)
 {
+    const char *hex = text;
+    size_t len;
+
+    if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+        hex += 2;
+    len = strlen(hex);
+    if (len == 0 || len > 8 || strspn(hex, "0123456789abcdefABCDEF") != len)
+        return -1;
+    *spi = (uint32_t)strtoul(hex, NULL, 16);
+    return *spi != 0 ? 0 : -1;
+}
+
+static int parse_sender(const char *text, uint32_t *sender)
+{
     char *end;
-    unsigned long long v;
+    unsigned long v;
 
     errno = 0;
-    v = strtoull(text, &end, 0);
-    if (errno || *end || v == 0 || v > UINT32_MAX || text[0] == '-')
+    v = strtoul(text, &end, 10);
+    if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0 ||
+        v > ZESP_SENDER_ID_MAX)
         return -1;
-    *spi = (uint32_t)v;
+    *sender = (uint32_t)v;
     return 0;
 }
 
+/* load makes a SAD only for a file that a new SAD would take whole:
+ * checked first, so that a missing or bad file leaves nothing behind. */
 static int cmd_config(const struct options *o, int argc, char **argv,
                       int apply)
 {
@@ -94,19 +135,24 @@ static int cmd_config(const struct options *o, int argc, char **argv,
 
     if (argc != 1)
         return usage_error("%s: expected one FILE.yaml", apply ? "load" : "check");
-    if (apply && (sad = open_sad(o, 1)) == NULL)
+    if (!apply || (sad = try_open_sad(o, 0)) == NULL) {
+        if (apply && errno != ENOENT) {
+            sad_failed(o);
+            return EXIT_SAD;
+        }
+        if (zesp_config_check(argv[0], err, sizeof err) != 0)
+            return config_failed(err);
+    }
+    if (apply && sad == NULL && (sad = open_sad(o, 1)) == NULL)
         return EXIT_SAD;
     if (apply && o->state_dir && zesp_sad_set_state_dir(sad, o->state_dir)) {
         zesp_sad_free(sad);
         return fail(o->state_dir);
     }
-    rc = apply ? zesp_config_load(sad, argv[0], err, sizeof err)
-               : zesp_config_check(argv[0], err, sizeof err);
+    rc = apply ? zesp_config_load(sad, argv[0], err, sizeof err) : 0;
     zesp_sad_free(sad);
-    if (rc != 0) {
-        fprintf(stderr, "zesp: %s\n", err[0] ? err : zesp_strerror(errno));
-        return errno == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
-    }
+    if (rc != 0)
+        return config_failed(err);
     printf("%s: %s\n", argv[0], apply ? "loaded" : "valid");
     return EXIT_OK;
 }
@@ -191,37 +237,23 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
 }
 
 /* SPI and direction; without --dir the SPI must be there in one only. */
-static int sa_target(zesp_sad *sad, int argc, char **argv, uint32_t *spi,
-                     uint32_t *dir, int *show_key, uint32_t *sender)
+static int sa_target(const struct options *o, zesp_sad *sad, int argc,
+                     char **argv, uint32_t *spi, uint32_t *dir)
 {
     zesp_sa_info info;
     int in, out;
 
-    *dir = 0;
     if (argc < 1 || parse_spi(argv[0], spi) != 0)
-        return usage_error("expected an SPI (1 to 0xffffffff)");
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) {
-            i++;
-            *dir = strcmp(argv[i], "in") == 0    ? ZESP_DIR_IN
-                   : strcmp(argv[i], "out") == 0 ? ZESP_DIR_OUT
-                                                 : 0;
-            if (*dir == 0)
-                return usage_error("--dir takes in or out");
-        } else if (show_key && strcmp(argv[i], "--key") == 0)
-            *show_key = 1;
-        else if (sender && strcmp(argv[i], "--sender") == 0 && i + 1 < argc) {
-            uint32_t v;
-            /* Sender IDs are 1..0xffff: the SPI parser's range, checked. */
-            if (parse_spi(argv[++i], &v) != 0 || v > ZESP_SENDER_ID_MAX)
-                return usage_error("--sender takes a Sender ID (1 to 65535)");
-            *sender = v;
-        }
-        else
-            return usage_error("unknown argument '%s'", argv[i]);
+        return usage_error("expected an SPI (8 hex digits, 0x optional)");
+    if (argc > 1)
+        return usage_error("unexpected '%s'", argv[1]);
+    *dir = 0;
+    if (o->dir != NULL) {
+        *dir = strcmp(o->dir, "in") == 0    ? ZESP_DIR_IN
+               : strcmp(o->dir, "out") == 0 ? ZESP_DIR_OUT
+                                            : 0;
+        return *dir ? EXIT_OK : usage_error("--dir takes in or out");
     }
-    if (*dir)
-        return EXIT_OK;
     in = zesp_sa_info_get(sad, *spi, ZESP_DIR_IN, &info) == 0;
     out = zesp_sa_info_get(sad, *spi, ZESP_DIR_OUT, &info) == 0;
     if (in && out)
@@ -231,47 +263,62 @@ static int sa_target(zesp_sad *sad, int argc, char **argv, uint32_t *spi,
     return EXIT_OK;
 }
 
-static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
-                  char **argv)
+static int cmd_sa_show(const struct options *o, zesp_sad *sad, int argc,
+                       char **argv)
 {
     zesp_sa_info info;
     uint32_t spi, dir, sender = 0;
-    int show_key = 0, rc;
+    int rc;
+
+    if (o->sender && parse_sender(o->sender, &sender) != 0)
+        return usage_error("--sender takes a Sender ID (1 to %u)",
+                           ZESP_SENDER_ID_MAX);
+    if ((rc = sa_target(o, sad, argc, argv, &spi, &dir)))
+        return rc;
+    if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
+                : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
+        return fail(argv[0]);
+    if (o->json) {
+        struct json j;
+        json_init(&j, stdout);
+        print_sa_json(&j, &info);
+        putchar('\n');
+    } else {
+        print_sa_detail(stdout, &info);
+    }
+    if (o->key) {
+        uint8_t key[ZESP_KEYBYTES];
+        char hex[2 * ZESP_KEYBYTES + 1];
+        if (zesp_sa_key_get(sad, spi, dir, key) != 0)
+            return fail("key");
+        printf("  %-16s hex:%s\n", "key",
+               sodium_bin2hex(hex, sizeof hex, key, sizeof key));
+        sodium_memzero(key, sizeof key);
+        sodium_memzero(hex, sizeof hex);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_sa(const struct options *o, zesp_sad *sad, int argc,
+                  char **argv)
+{
+    uint32_t spi, dir;
+    int rc;
 
     if (argc < 1)
         return usage_error("sa: expected list, show or del");
-    if (strcmp(argv[0], "list") == 0)
+    if (strcmp(argv[0], "list") == 0) {
+        if (o->given)
+            return not_an_option_of("sa list", o->given);
         return argc == 1 ? cmd_sa_list(o, sad, 0)
                          : usage_error("sa list takes no argument");
-    if (strcmp(argv[0], "show") == 0) {
-        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, &show_key,
-                            &sender)))
-            return rc;
-        if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
-                    : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
-            return fail(argv[1]);
-        if (o->json) {
-            struct json j;
-            json_init(&j, stdout);
-            print_sa_json(&j, &info);
-            putchar('\n');
-        }
-        else
-            print_sa_detail(stdout, &info);
-        if (show_key) {
-            uint8_t key[ZESP_KEYBYTES];
-            char hex[2 * ZESP_KEYBYTES + 1];
-            if (zesp_sa_key_get(sad, spi, dir, key) != 0)
-                return fail("key");
-            printf("  %-16s hex:%s\n", "key",
-                   sodium_bin2hex(hex, sizeof hex, key, sizeof key));
-            sodium_memzero(key, sizeof key);
-            sodium_memzero(hex, sizeof hex);
-        }
-        return EXIT_OK;
     }
+    if (strcmp(argv[0], "show") == 0)
+        return cmd_sa_show(o, sad, argc - 1, argv + 1);
     if (strcmp(argv[0], "del") == 0) {
-        if ((rc = sa_target(sad, argc - 1, argv + 1, &spi, &dir, NULL, NULL)))
+        if (o->given & ~OPT_DIR)
+            return not_an_option_of("sa del", o->given & ~OPT_DIR);
+        if ((rc = sa_target(o, sad, argc - 1, argv + 1, &spi, &dir)))
             return rc;
         if (zesp_sa_del(sad, spi, dir) != 0)
             return fail(argv[1]);
@@ -371,44 +418,121 @@ static int print_version(void)
     return EXIT_OK;
 }
 
+/* Every option, before or after the command (GNU getopt permutes); a
+ * command refuses those that are not its own. */
+static const struct option longopts[] = {
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { "sad", required_argument, NULL, 'S' },
+    { "group", no_argument, NULL, 'G' },
+    { "state-dir", required_argument, NULL, 'T' },
+    { "json", no_argument, NULL, 'j' },
+    { "dir", required_argument, NULL, 'd' },
+    { "sender", required_argument, NULL, 'n' },
+    { "key", no_argument, NULL, 'k' },
+    { "z85", no_argument, NULL, 'z' },
+    { "out", required_argument, NULL, 'o' },
+    { "identity", required_argument, NULL, 'i' },
+    { NULL, 0, NULL, 0 },
+};
+
+static const struct {
+    const char *name;
+    unsigned options;          /* OPT_ bits it takes */
+} commands[] = {
+    { "keygen", OPT_Z85 | OPT_OUT | OPT_IDENTITY },
+    { "load", 0 }, { "check", 0 }, { "state", 0 },
+    { "sa", OPT_DIR | OPT_SENDER | OPT_KEY },
+    { "policy", 0 }, { "stats", 0 }, { "expire", 0 }, { "flush", 0 },
+};
+
+static unsigned option_bit(int opt)
+{
+    switch (opt) {
+    case 'd': return OPT_DIR;
+    case 'n': return OPT_SENDER;
+    case 'k': return OPT_KEY;
+    case 'z': return OPT_Z85;
+    case 'o': return OPT_OUT;
+    case 'i': return OPT_IDENTITY;
+    default: return 0;
+    }
+}
+
+/* The first of the options in mask, for an error. */
+int not_an_option_of(const char *cmd, unsigned mask)
+{
+    const struct option *lo = longopts;
+
+    while (lo->name && !(option_bit(lo->val) & mask))
+        lo++;
+    return usage_error("%s takes no --%s", cmd, lo->name ? lo->name : "?");
+}
+
+/* Options into o; -1 with the exit code in *rc when done or refused. */
+static int parse_options(int argc, char **argv, struct options *o, int *rc)
+{
+    int opt;
+
+    while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+        o->given |= option_bit(opt);
+        switch (opt) {
+        case 'h': fputs(usage_text, stdout); *rc = EXIT_OK; return -1;
+        case 'V': *rc = print_version();
+                  return -1;
+        case 'S': o->sad_path = optarg; break;
+        case 'G': o->group = 1; break;
+        case 'T': o->state_dir = optarg; break;
+        case 'j': o->json = 1; break;
+        case 'd': o->dir = optarg; break;
+        case 'n': o->sender = optarg; break;
+        case 'k': o->key = 1; break;
+        case 'z': o->z85 = 1; break;
+        case 'o': o->out = optarg; break;
+        case 'i': o->identity = optarg; break;
+        default:   /* getopt said what was wrong */
+            fputs("(zesp --help for usage)\n", stderr);
+            *rc = EXIT_USAGE;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    struct options o = { NULL, NULL, 0, 0 };
-    int i = 1;
+    struct options o;
+    const char *cmd;
+    size_t k;
+    int rc, nargs;
+    char **args;
 
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage_text, stdout);
-            return EXIT_OK;
-        } else if (strcmp(argv[i], "--version") == 0) {
-            return print_version();
-        } else if (strcmp(argv[i], "--json") == 0)
-            o.json = 1;
-        else if (strcmp(argv[i], "--sad") == 0 && i + 1 < argc)
-            o.sad_path = argv[++i];
-        else if (strcmp(argv[i], "--group") == 0)
-            o.group = 1;
-        else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
-            o.state_dir = argv[++i];
-        else
-            return usage_error("unknown option '%s'", argv[i]);
-    }
-    if (i == argc)
+    memset(&o, 0, sizeof o);
+    argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
+    if (parse_options(argc, argv, &o, &rc) != 0)
+        return rc;
+    if (optind == argc)
         return usage_error("no command");
+    cmd = argv[optind];
+    args = argv + optind + 1;
+    nargs = argc - optind - 1;
+    for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (strcmp(cmd, commands[k].name) == 0)
+            break;
+    if (k == sizeof commands / sizeof commands[0])
+        return usage_error("unknown command '%s'", cmd);
+    if (o.given & ~commands[k].options)
+        return not_an_option_of(cmd, o.given & ~commands[k].options);
     if (zesp_init() != 0) {
         fprintf(stderr, "zesp: cannot initialise libsodium\n");
         return EXIT_FAILED;
     }
-    const char *cmd = argv[i];
     if (strcmp(cmd, "keygen") == 0)
-        return cmd_keygen(&o, argc - i - 1, argv + i + 1);
+        return nargs ? usage_error("keygen: unexpected '%s'", args[0])
+                     : cmd_keygen(&o);
     if (strcmp(cmd, "state") == 0)
-        return cmd_state(&o, argc - i - 1, argv + i + 1);
+        return cmd_state(&o, nargs, args);
     if (strcmp(cmd, "load") == 0 || strcmp(cmd, "check") == 0)
-        return cmd_config(&o, argc - i - 1, argv + i + 1, cmd[0] == 'l');
-    if (strcmp(cmd, "sa") == 0 || strcmp(cmd, "policy") == 0 ||
-        strcmp(cmd, "stats") == 0 || strcmp(cmd, "flush") == 0 ||
-        strcmp(cmd, "expire") == 0)
-        return with_sad(&o, cmd, argc - i - 1, argv + i + 1);
-    return usage_error("unknown command '%s'", cmd);
+        return cmd_config(&o, nargs, args, cmd[0] == 'l');
+    return with_sad(&o, cmd, nargs, args);
 }

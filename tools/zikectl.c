@@ -3,43 +3,91 @@
  *   zikectl -s ENDPOINT [--json] list|stats|groups|reload
  *   zikectl -s ENDPOINT initiate|terminate|rekey PEER
  *   zikectl -s ENDPOINT rekey-group|leave GROUP
- * ENDPOINT defaults to $ZIKE_CONTROL.  Exit 0 when zike said ok, 1 when it
- * refused, 2 on usage errors, 4 when zike did not answer in 5 seconds.
+ * Options anywhere (getopt_long permutes).  ENDPOINT defaults to
+ * $ZIKE_CONTROL.  Exit 0 when zike said ok, 1 when it refused (its reason
+ * on stderr), 2 on usage errors, 4 when zike did not answer in 5 seconds.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
 
-static int usage(void)
+#include <zesp.h>
+
+enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 4 };
+
+#define ARGS_MAX 6      /* the command and its arguments */
+
+static const char usage_text[] =
+    "usage: zikectl [-s ENDPOINT] [--json] COMMAND [ARG...]\n"
+    "Options may come before or after the command.\n"
+    "  -s, --socket ENDPOINT  zike's control socket (default $ZIKE_CONTROL)\n"
+    "      --json             list, stats and groups in JSON\n"
+    "  -h, --help             this text\n"
+    "  -V, --version          zikectl's version\n"
+    "commands: list, stats, groups, reload, initiate PEER [POLICY],\n"
+    "  terminate PEER, rekey PEER [ike], rekey-group GROUP, leave GROUP\n"
+    "Exit: 0 done, 1 zike refused (its reason on stderr), 2 usage,\n"
+    "4 no answer from zike.\n";
+
+static int usage_error(const char *what)
 {
-    fprintf(stderr, "usage: zikectl [-s ENDPOINT] [--json] COMMAND [ARG...]\n"
-            "commands: list, stats, groups, reload, initiate PEER, "
-            "terminate PEER, rekey PEER, rekey-group GROUP, leave GROUP\n");
-    return 2;
+    if (what != NULL)
+        fprintf(stderr, "zikectl: %s\n", what);
+    fputs("(zikectl --help for usage)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/* zike's refusal, on stderr, each line prefixed as our own messages are. */
+static void print_refusal(const char *text, size_t len)
+{
+    size_t start = 0;
+
+    while (start < len) {
+        const char *nl = memchr(text + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        fprintf(stderr, "zikectl: %.*s\n", (int)(end - start), text + start);
+        start = end + 1;
+    }
 }
 
 int main(int argc, char **argv)
 {
+    static const struct option longopts[] = {
+        { "socket", required_argument, NULL, 's' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
     const char *endpoint = getenv("ZIKE_CONTROL");
-    const char *args[8];
-    int nargs = 0, json = 0, rc = 4, timeout = 5000, zero = 0;
+    const char *args[ARGS_MAX + 1];
+    int nargs = 0, json = 0, rc = EXIT_NO_ANSWER, timeout = 5000, zero = 0;
+    int opt;
     void *ctx, *req;
     char status[8] = "";
     zmq_msg_t reply;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
-            endpoint = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (nargs < 6)
-            args[nargs++] = argv[i];
-        else
-            return usage();
+    argv[0] = (char *)"zikectl";    /* getopt's messages begin with it */
+    while ((opt = getopt_long(argc, argv, "s:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's': endpoint = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(usage_text, stdout); return EXIT_OK;
+        case 'V': printf("zikectl %s\n", ZESP_VERSION_STRING); return EXIT_OK;
+        default: return usage_error(NULL);
+        }
     }
-    if (endpoint == NULL || nargs == 0)
-        return usage();
+    for (; optind < argc; optind++) {
+        if (nargs == ARGS_MAX)
+            return usage_error("too many arguments");
+        args[nargs++] = argv[optind];
+    }
+    if (nargs == 0)
+        return usage_error("no command");
+    if (endpoint == NULL)
+        return usage_error("no control socket: -s ENDPOINT or $ZIKE_CONTROL");
     if (json)
         args[nargs++] = "--json";
     ctx = zmq_ctx_new();
@@ -50,7 +98,7 @@ int main(int argc, char **argv)
     if (zmq_connect(req, endpoint) != 0) {
         fprintf(stderr, "zikectl: %s: %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
-        rc = 2;
+        rc = EXIT_USAGE;
         goto out;
     }
     for (int i = 0; i < nargs; i++)
@@ -64,10 +112,12 @@ int main(int argc, char **argv)
         zmq_msg_close(&reply);
         goto timeout;
     }
-    fwrite(zmq_msg_data(&reply), 1, zmq_msg_size(&reply),
-           strcmp(status, "ok") == 0 ? stdout : stderr);
+    rc = strcmp(status, "ok") == 0 ? EXIT_OK : EXIT_REFUSED;
+    if (rc == EXIT_OK)
+        fwrite(zmq_msg_data(&reply), 1, zmq_msg_size(&reply), stdout);
+    else
+        print_refusal(zmq_msg_data(&reply), zmq_msg_size(&reply));
     zmq_msg_close(&reply);
-    rc = strcmp(status, "ok") == 0 ? 0 : 1;
     goto out;
 timeout:
     fprintf(stderr, "zikectl: no answer from zike at %s\n", endpoint);
