@@ -34,6 +34,8 @@
 #include "transform.h" /* the AEAD as zesp runs it, and the default one */
 
 #define SPI_BENCH 0x00b0b001U
+#define SPI_LANES (SPI_BENCH + 4U)  /* the shared SAD's SA with lanes */
+#define SENDERS_MAX 16
 #define SPI_REPLY 0x00b0c001U   /* the latency test's answers */
 
 /* MODE_AEAD: plain ZeroMQ with the application sealing each message with
@@ -46,9 +48,11 @@ struct config {
     const char *name;
     enum mode mode;
     uint32_t transform;
-    int senders;        /* processes sharing one SA through a shared SAD */
+    int senders;        /* processes sharing one SA through a shared SAD
+                           (with ZESP_SA_LANES: each in a lane of its own) */
     int broker;         /* through a forwarding broker process */
-    uint32_t flags;     /* ZESP_SA_GROUP (Sender ID 1), ZESP_SA_SIGNED */
+    uint32_t flags;     /* ZESP_SA_GROUP (Sender ID 1), ZESP_SA_SIGNED,
+                           ZESP_SA_LANES (the shared SAD's SPI_LANES) */
     int slow;           /* runs this many times shorter (signatures) */
     int sa_each;        /* each sender process its own SA in the shared SAD */
 };
@@ -71,7 +75,10 @@ static struct config configs[] = {
     { "plain+broker", MODE_PLAIN, 0, 1, 1, 0, 1, 0 },
     { "zesp+broker", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 1, 0, 1, 0 },
     { "plain-4proc", MODE_PLAIN, 0, 4, 0, 0, 1, 0 },
-    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1, 0 },
+    { "zesp-4proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, ZESP_SA_LANES, 1, 0 },
+    { "zesp-4proc-nolanes", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1, 0 },
+    { "plain-16proc", MODE_PLAIN, 0, 16, 0, 0, 1, 0 },
+    { "zesp-16proc", MODE_ZESP, ZESP_CHACHA20_POLY1305, 16, 0, ZESP_SA_LANES, 1, 0 },
     { "zesp-4proc-4sa", MODE_ZESP, ZESP_CHACHA20_POLY1305, 4, 0, 0, 1, 1 },
     { "zesp-group", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, ZESP_SA_GROUP, 1, 0 },
     { "zesp-group-signed", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0,
@@ -354,8 +361,9 @@ static struct result throughput(const struct config *c, const char *transport,
          per = n / c->senders;
     void *ctx = zmq_ctx_new();
     int fds[2];
-    pid_t kids[8], fwd = 0;
-    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_IN, SPI_BENCH)
+    pid_t kids[SENDERS_MAX], fwd = 0;
+    uint32_t spi = (c->flags & ZESP_SA_LANES) ? SPI_LANES : SPI_BENCH;
+    zesp_sad *sad = c->mode == MODE_ZESP ? bench_sad(c, ZESP_DIR_IN, spi)
                                          : NULL;
     zesp_msg *msg = zesp_msg_new();
     zmq_msg_t part;
@@ -370,8 +378,7 @@ static struct result throughput(const struct config *c, const char *transport,
         forwarder(a, b);
     for (int i = 0; i < c->senders; i++)
         if ((kids[i] = fork()) == 0) {
-            if (c->sa_each)
-                send_spi = SPI_BENCH + (uint32_t)i;
+            send_spi = c->sa_each ? SPI_BENCH + (uint32_t)i : spi;
             thr_sender(c, a, size, per, fds[1]);
         }
     zmq_msg_init(&part);
@@ -930,9 +937,10 @@ int main(int argc, char **argv)
     memset(&p, 0, sizeof p);
     p.direction = ZESP_DIR_OUT;
     /* SPI_BENCH for the senders sharing one SA, the next ones for the
-     * senders that have one each (zesp-4proc-4sa). */
-    for (uint32_t i = 0; i < 4; i++) {
+     * senders that have one each (zesp-4proc-4sa), then SPI_LANES. */
+    for (uint32_t i = 0; i < 5; i++) {
         p.spi = SPI_BENCH + i;
+        p.flags = p.spi == SPI_LANES ? ZESP_SA_LANES : 0;
         spi_key(p.spi, p.key);
         if (shared == NULL || zesp_sa_add(shared, &p) != 0) {
             fprintf(stderr, "bench: shared SAD: %s\n", zesp_strerror(errno));
