@@ -51,7 +51,7 @@ int zike_reload(struct zike *z)
     zike_close_dealers(z);
     zike_conf_free(&z->conf);
     z->conf = fresh;
-    zike_log_level = z->conf.log_level;
+    zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
     if (zike_open_dealers(z) != 0)
         return -1;
     zike_declare_policies(z);

@@ -232,6 +232,7 @@ int main(int argc, char **argv)
         free(z);
         return 0;
     }
+    zike_log_verbose = verbose;
     zike_log_level = verbose ? LOG_DEBUG : z->conf.log_level;
     lock_path(&z->conf, lock, sizeof lock);
     if ((lock_fd = take_lock(lock, z->conf.control)) < 0) {

@@ -117,9 +117,11 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
 const struct zike_group *zike_conf_group(const struct zike_conf *conf,
                                          const char *name);
 
-/* Logging to stderr with levels (syslog's numbers). */
+/* Logging to stderr with levels (syslog's numbers); -v sets
+ * zike_log_verbose, debug whatever the configuration says. */
 void zike_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 extern int zike_log_level;
+extern bool zike_log_verbose;
 
 #endif
