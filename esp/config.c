@@ -36,6 +36,8 @@ struct config {
     const struct ydoc_node **policy_nodes;
     size_t npolicies;
     char state_dir[ZESP_STATE_DIR_MAX];   /* "": none given */
+    char sad_path[4096];                  /* sad:, "": none given */
+    zesp_sad_opts sad_opts;
     uint64_t seq_block;                   /* 0: the default */
 };
 
@@ -386,6 +388,28 @@ static int parse_state_dir(struct config *c, const struct ydoc_node *n)
     return 0;
 }
 
+/* sad: { path, mode, group }: the SAD zesp load opens; a relative path
+ * is relative to the file's folder, as key files. */
+static int parse_sad(struct config *c, const struct ydoc_node *n)
+{
+    char given[sizeof c->sad_path], file[sizeof c->y.doc.file];
+    int len;
+
+    if (yf_sad(&c->y, n, "sad", given, sizeof given, &c->sad_opts) != 0)
+        return -1;
+    if (given[0] == '\0' || given[0] == '/')
+        len = snprintf(c->sad_path, sizeof c->sad_path, "%s", given);
+    else {
+        snprintf(file, sizeof file, "%s", c->y.doc.file);
+        len = snprintf(c->sad_path, sizeof c->sad_path, "%s/%s",
+                       dirname(file), given);
+    }
+    if (len < 0 || len >= (int)sizeof c->sad_path)
+        return FAIL(c, n, "sad.path", "longer than %zu characters",
+                    sizeof c->sad_path - 1);
+    return 0;
+}
+
 /* seq_block: how many numbers each write of a record reserves. */
 static int parse_seq_block(struct config *c, const struct ydoc_node *n)
 {
@@ -402,7 +426,7 @@ static int parse_seq_block(struct config *c, const struct ydoc_node *n)
 static int parse_config(struct config *c, zesp_sad *sad)
 {
     static const char *const keys[] = { "sas", "policies", "state_dir",
-                                         "seq_block", NULL };
+                                         "seq_block", "sad", NULL };
     const struct ydoc_node *root = c->y.doc.root, *sas, *pols, *v;
 
     if (root == NULL)
@@ -413,6 +437,8 @@ static int parse_config(struct config *c, zesp_sad *sad)
     if ((v = ydoc_get(root, "state_dir")) && parse_state_dir(c, v) != 0)
         return -1;
     if ((v = ydoc_get(root, "seq_block")) && parse_seq_block(c, v) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "sad")) && parse_sad(c, v) != 0)
         return -1;
     if ((sas = ydoc_get(root, "sas")) != NULL) {
         if (parse_list(c, sas, "sas", CONFIG_MAX_SAS, sizeof *c->sas,
@@ -570,4 +596,43 @@ int zesp_config_load(zesp_sad *sad, const char *path, char *err,
 int zesp_config_check(const char *path, char *err, size_t errlen)
 {
     return run(NULL, path, err, errlen, 0);
+}
+
+int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
+                    zesp_sad_opts *opts, char *err, size_t errlen)
+{
+    struct config c;
+    char scratch[512];
+    const struct ydoc_node *v;
+    int rc = -1;
+
+    memset(&c, 0, sizeof c);
+    c.y.err = err ? err : scratch;
+    c.y.errlen = err ? errlen : sizeof scratch;
+    if (c.y.errlen)
+        c.y.err[0] = '\0';
+    if (path == NULL || sad_path == NULL || sad_path_len == 0 ||
+        opts == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    c.sad_opts = *opts;
+    if (ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0)
+        goto out;
+    if (c.y.doc.root && c.y.doc.root->type == YDOC_MAP &&
+        (v = ydoc_get(c.y.doc.root, "sad")) && parse_sad(&c, v) != 0)
+        goto out;
+    if (strlen(c.sad_path) >= sad_path_len) {
+        FAIL(&c, NULL, "sad.path", "longer than %zu characters",
+             sad_path_len - 1);
+        goto out;
+    }
+    memcpy(sad_path, c.sad_path, strlen(c.sad_path) + 1);
+    *opts = c.sad_opts;
+    rc = 0;
+out:
+    config_free(&c);
+    if (rc != 0)
+        errno = ZESP_ECONFIG;
+    return rc;
 }

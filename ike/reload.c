@@ -42,12 +42,15 @@ int zike_reload(struct zike *z)
     }
     if (strcmp(fresh.listen, z->conf.listen) != 0 ||
         strcmp(fresh.control, z->conf.control) != 0 ||
-        strcmp(fresh.sad_path, z->conf.sad_path) != 0)
+        strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
+        fresh.sad_opts.mode != z->conf.sad_opts.mode ||
+        strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0)
         zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
                  "on restart only");
     snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
+    fresh.sad_opts = z->conf.sad_opts;
     zike_close_dealers(z);
     zike_conf_free(&z->conf);
     z->conf = fresh;

@@ -251,8 +251,10 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((z->sad = zesp_sad_open(z->conf.sad_path, ZESP_SAD_CREATE, NULL)) ==
-        NULL) {
+    if ((z->sad = zesp_sad_open(z->conf.sad_path, ZESP_SAD_CREATE |
+                                    (z->conf.sad_opts.mode & 060 ?
+                                         ZESP_SAD_GROUP : 0),
+                                &z->conf.sad_opts)) == NULL) {
         zike_log(LOG_ERR, "SAD %s: %s", z->conf.sad_path,
                  zesp_strerror(errno));
         goto out;

@@ -76,6 +76,7 @@ struct zike_conf {
     char control[ZIKE_ENDPOINT_MAX];
     bool control_unauthenticated;      /* a control: other than ipc:// */
     char sad_path[4096];
+    zesp_sad_opts sad_opts;       /* sad: mode and group */
     int log_level;                     /* LOG_ERR .. LOG_DEBUG */
     uint32_t retransmit_ms;            /* first timeout */
     uint32_t retransmit_tries;

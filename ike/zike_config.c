@@ -297,8 +297,10 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         return -1;
     if ((v = ydoc_get(root, "sad")) == NULL)
         return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
-    if (zike_conf_text(y, v, "sad", c->sad_path, sizeof c->sad_path) != 0)
+    if (yf_sad(y, v, "sad", c->sad_path, sizeof c->sad_path, &c->sad_opts) != 0)
         return -1;
+    if (c->sad_path[0] == '\0')
+        return FAIL(y, v, "sad", "no path (the SAD file to install SAs in)");
     if ((v = ydoc_get(root, "control"))) {
         if (zike_conf_text(y, v, "control", c->control, sizeof c->control) != 0)
             return -1;

@@ -45,6 +45,7 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_PEER_MAX 64U           /* peer name, NUL included */
 #define ZESP_NAME_MAX 64U           /* policy name, NUL included */
 #define ZESP_POLICY_IN_MAX 4U       /* inbound SAs accepted per policy */
+#define ZESP_GROUP_MAX 64U          /* a SAD's group name, NUL included */
 
 #define ZESP_REPLAY_WINDOW_MIN 64U
 #define ZESP_REPLAY_WINDOW_DEFAULT 1024U
@@ -133,6 +134,7 @@ enum zesp_error {
     ZESP_ESTATEDAMAGED, /* a manual key's sequence record is damaged */
     ZESP_ESTATEIO,      /* a sequence record cannot be written */
     ZESP_ESTATEDIR,     /* the SAD keeps its records in another directory */
+    ZESP_ENOGROUP,      /* zesp_sad_opts.group names no group */
     ZESP_ELAST
 };
 
@@ -242,6 +244,11 @@ typedef struct zesp_sad_opts {
     uint32_t mode;              /* file mode on creation; 0 = 0600 */
     uint64_t max_message;       /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */
     uint32_t acquire_timeout_ms; /* wait for an SA on send; 0 = fail */
+    /* The file's group, a name or a number ("" = the creator's).  With
+     * ZESP_SAD_CREATE a mode or group asked for is also given to an
+     * existing file of this user's, so that a configuration change takes
+     * effect without a hand-run chmod or chgrp. */
+    char group[ZESP_GROUP_MAX];
 } zesp_sad_opts;
 
 /* A frame as the caller gives it or reads it: never owned by zesp. */
@@ -370,6 +377,11 @@ int zesp_policy_foreach(zesp_sad *sad,
 int zesp_config_load(zesp_sad *sad, const char *path, char *err,
                      size_t errlen);
 int zesp_config_check(const char *path, char *err, size_t errlen);
+/* The file's sad: section (what `zesp load` opens): its path, relative
+ * to the file's folder if relative ("" if it names none), and its mode
+ * and group into opts (fields it leaves out are left as they were). */
+int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
+                    zesp_sad_opts *opts, char *err, size_t errlen);
 
 /*
  * Sending.  The message on the wire is envelope frames (untouched: ROUTER

@@ -2,7 +2,8 @@
 # zike as a service: its log lines carry an ISO 8601 time (never epoch
 # seconds), or, when stderr is the journal (JOURNAL_STREAM names stderr's
 # device:inode), a "<N>" syslog priority and no time nor pid; -v shows the
-# proposals offered and chosen, and stays on across a reload.
+# proposals offered and chosen, and stays on across a reload.  The SAD's
+# mode and group come from sad: { path, mode, group }.
 b=$(cd "${builddir:-.}" && pwd)
 s=$(cd "${srcdir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
@@ -97,6 +98,32 @@ until_ok 20 grep -q "configuration reloaded" "$work/lone.log"
 until_ok 20 sh -c "sed -n '/configuration reloaded/,\$p' '$work/lone.log' | grep -q retransmitting"
 ok $? "-v survives a reload (SIGHUP): retransmissions still logged after it"
 stop $lone
+
+# ---- the SAD's mode and group from zike's configuration ---------------------------
+if [ "$(id -u)" -eq 0 ] && getent group daemon > /dev/null; then grp=daemon
+else grp=$(id -Gn | tr ' ' '\n' | sed -n '2p'); grp=${grp:-$(id -gn)}; fi
+conf grp "$(port 4)"
+sed -i "s|^sad: .*|sad: { path: $work/grp.sad, mode: 0660, group: $grp }|" "$work/grp.yaml"
+"$zike" -c "$work/grp.yaml" 2> "$work/grp.log" &
+g=$!; pids="$pids $g"
+until_ok 20 grep -q "listening on" "$work/grp.log"
+[ "$(stat -c %a:%G "$work/grp.sad")" = "660:$grp" ]
+ok $? "zike makes its SAD with the configured mode and group ($(stat -c %a:%G "$work/grp.sad" 2> /dev/null))"
+stop $g
+sed -i "s|^sad: .*|sad: { path: $work/grp.sad, mode: 0606 }|" "$work/grp.yaml"
+"$zike" -c "$work/grp.yaml" --check > /dev/null 2> "$work/check.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q "grp.yaml:[0-9]*:[0-9]*: sad.mode: mode 0606 gives other users access" "$work/check.err"
+ok $? "zike --check refuses a mode that lets others in (exit $rc)"
+sed -i "s|^sad: .*|sad: { path: $work/grp.sad, group: no-such-group-zesp }|" "$work/grp.yaml"
+"$zike" -c "$work/grp.yaml" --check > /dev/null 2> "$work/check.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q "sad.group: group 'no-such-group-zesp' does not exist" "$work/check.err"
+ok $? "and a group that does not exist (exit $rc)"
+sed -i "s|^sad: .*|sad: { mode: 0600 }|" "$work/grp.yaml"
+"$zike" -c "$work/grp.yaml" --check > /dev/null 2> "$work/check.err"
+[ $? -eq 3 ] && grep -q "sad: no path" "$work/check.err"
+ok $? "and a sad: without a path"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log; do echo "== $f"; tail -n 8 "$f"; done

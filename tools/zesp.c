@@ -51,19 +51,35 @@ int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static zesp_sad *open_sad(const struct options *o, int create)
+/* The SAD: --sad, else $ZESP_SAD, else the YAML file's sad: (load), else
+ * the default path; the file's mode and group, or --group's 0660. */
+static zesp_sad *open_sad_as(const struct options *o, int create,
+                             const char *file_path, zesp_sad_opts *opts)
 {
-    zesp_sad_opts group = { .mode = 0660 };
-    zesp_sad *sad = zesp_sad_open(o->sad_path,
-                                  (create ? ZESP_SAD_CREATE : 0) |
-                                      (o->group ? ZESP_SAD_GROUP : 0),
-                                  o->group ? &group : NULL);
+    const char *env = getenv("ZESP_SAD");
+    const char *path = o->sad_path ? o->sad_path
+                       : (env && *env) || !file_path || !*file_path
+                           ? NULL : file_path;
+    zesp_sad *sad;
 
+    if (o->group && opts->mode == 0)
+        opts->mode = 0660;
+    sad = zesp_sad_open(path, (create ? ZESP_SAD_CREATE : 0) |
+                                  (o->group || (opts->mode & 060)
+                                       ? ZESP_SAD_GROUP : 0),
+                        opts);
     if (sad == NULL)
         fprintf(stderr, "zesp: SAD %s: %s\n",
-                o->sad_path ? o->sad_path : zesp_sad_default_path(),
-                zesp_strerror(errno));
+                path ? path : zesp_sad_default_path(), zesp_strerror(errno));
     return sad;
+}
+
+static zesp_sad *open_sad(const struct options *o, int create)
+{
+    zesp_sad_opts opts;
+
+    memset(&opts, 0, sizeof opts);
+    return open_sad_as(o, create, NULL, &opts);
 }
 
 static int fail(const char *what)
@@ -88,13 +104,21 @@ static int parse_spi(const char *text, uint32_t *spi)
 static int cmd_config(const struct options *o, int argc, char **argv,
                       int apply)
 {
-    char err[1024];
+    char err[1024], sad_path[4096];
+    zesp_sad_opts opts;
     zesp_sad *sad = NULL;
     int rc;
 
     if (argc != 1)
         return usage_error("%s: expected one FILE.yaml", apply ? "load" : "check");
-    if (apply && (sad = open_sad(o, 1)) == NULL)
+    memset(&opts, 0, sizeof opts);
+    if (apply &&
+        zesp_config_sad(argv[0], sad_path, sizeof sad_path, &opts, err,
+                        sizeof err) != 0) {
+        fprintf(stderr, "zesp: %s\n", err[0] ? err : zesp_strerror(errno));
+        return EXIT_CONFIG;
+    }
+    if (apply && (sad = open_sad_as(o, 1, sad_path, &opts)) == NULL)
         return EXIT_SAD;
     if (apply && o->state_dir && zesp_sad_set_state_dir(sad, o->state_dir)) {
         zesp_sad_free(sad);
