@@ -199,16 +199,22 @@ int sad_group_id(const char *name, gid_t *gid)
 }
 
 /* Give the file the group and mode asked for: owner-only while its group
- * changes, so that neither group ever holds more than it was given. */
+ * changes, so that neither group ever holds more than it was given.  No
+ * chown when the group is already right (a service's own group): a
+ * sandbox may forbid the call. */
 static int set_access(int fd, const zesp_sad_opts *opts, mode_t mode)
 {
+    struct stat st;
     gid_t gid;
     int err;
 
     if (opts && opts->group[0] != '\0') {
         if ((err = sad_group_id(opts->group, &gid)) != 0)
             return err;
-        if (fchmod(fd, mode & 0600) != 0 || fchown(fd, (uid_t)-1, gid) != 0)
+        if (fstat(fd, &st) != 0)
+            return errno;
+        if (st.st_gid != gid && (fchmod(fd, mode & 0600) != 0 ||
+                                 fchown(fd, (uid_t)-1, gid) != 0))
             return errno;
     }
     return fchmod(fd, mode) != 0 ? errno : 0;

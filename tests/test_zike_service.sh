@@ -3,7 +3,8 @@
 # seconds), or, when stderr is the journal (JOURNAL_STREAM names stderr's
 # device:inode), a "<N>" syslog priority and no time nor pid; -v shows the
 # proposals offered and chosen, and stays on across a reload.  The SAD's
-# mode and group come from sad: { path, mode, group }.
+# mode and group come from sad: { path, mode, group }.  The systemd unit
+# has configure's paths and passes systemd-analyze verify.
 b=$(cd "${builddir:-.}" && pwd)
 s=$(cd "${srcdir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
@@ -124,6 +125,38 @@ sed -i "s|^sad: .*|sad: { mode: 0600 }|" "$work/grp.yaml"
 "$zike" -c "$work/grp.yaml" --check > /dev/null 2> "$work/check.err"
 [ $? -eq 3 ] && grep -q "sad: no path" "$work/check.err"
 ok $? "and a sad: without a path"
+
+# ---- the systemd unit ------------------------------------------------------------
+# make's examples/zike.service carries configure's paths; verify checks the
+# unit with the executables of this build in their place.
+unit="$b/examples/zike.service"
+[ -f "$unit" ] && grep -q '^ExecStart=/[^ ]*/sbin/zike -c /[^ ]*/zike/zike.yaml$' "$unit" &&
+    ! grep -q '@[a-z]*@\|\$[{(]' "$unit"
+ok $? "make writes examples/zike.service with configure's paths"
+grep -q '^RuntimeDirectory=zesp$' "$unit" && grep -q '^StateDirectory=zesp$' "$unit" &&
+    grep -q '^User=zesp$' "$unit" && grep -q '^CapabilityBoundingSet=$' "$unit" &&
+    grep -q '^ExecReload=.*/zikectl -s ipc:///run/zesp/zike.ctl reload$' "$unit"
+ok $? "it runs as zesp with no capability, /run/zesp and /var/lib/zesp its own, reloads with zikectl"
+if command -v systemd-analyze > /dev/null; then
+    sed -e "s|@sbindir@|$b/ike|g" -e "s|@bindir@|$b/tools|g" \
+        -e "s|@sysconfdir@|/etc|g" -e "s|@docdir@|/usr/share/doc/zesp|g" \
+        "$s/examples/zike.service.in" > "$work/zike.service"
+    systemd-analyze verify --man=no "$work/zike.service" > "$work/verify.out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && [ ! -s "$work/verify.out" ]
+    ok $? "systemd-analyze verify: clean (exit $rc)"
+    [ -s "$work/verify.out" ] && cat "$work/verify.out"
+    if systemd-analyze security --offline=true "$work/zike.service" > "$work/security.out" 2>&1; then
+        level=$(sed -n 's/.*Overall exposure level for zike.service: \([0-9.]*\) \([A-Z]*\).*/\1 \2/p' "$work/security.out")
+        case "$level" in *" OK" | *" SAFE") r=0 ;; *) r=1 ;; esac
+        ok $r "systemd-analyze security --offline=true: $level (OK or better)"
+    else
+        echo "# systemd-analyze security --offline=true cannot run here"
+    fi
+else
+    echo "skip systemd-analyze verify: no systemd-analyze (package systemd)"
+    skipped=$((skipped + 1))
+fi
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log; do echo "== $f"; tail -n 8 "$f"; done
