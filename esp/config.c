@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "key.h"
 #include "seqstate.h"
 #include "transform.h"
 #include "yaml_fields.h"
@@ -24,8 +25,6 @@
 
 #define CONFIG_MAX_SAS 4096U
 #define CONFIG_MAX_POLICIES 1024U
-#define Z85_KEY_CHARS 45U      /* 36 octets in Z85 */
-#define Z85_CHARS(octets) ((octets) / 4U * 5U)
 
 struct config {
     struct yctx y;            /* first: the document and where errors go */
@@ -56,64 +55,28 @@ static int parse_spi(struct config *c, const struct ydoc_node *n,
     return 0;
 }
 
-/* "hex:..." or "z85:..." text into 36 octets. */
-static int decode_key(const char *text, uint8_t key[ZESP_KEYBYTES],
-                      const char **why)
-{
-    size_t len;
-
-    if (strncmp(text, "hex:", 4) == 0) {
-        if (sodium_hex2bin(key, ZESP_KEYBYTES, text + 4, strlen(text + 4),
-                           NULL, &len, NULL) != 0 || len != ZESP_KEYBYTES ||
-            strlen(text + 4) != 2 * ZESP_KEYBYTES) {
-            *why = "expected hex: and 72 hex digits (36 octets: key and salt)";
-            return -1;
-        }
-        return 0;
-    }
-    if (strncmp(text, "z85:", 4) == 0) {
-        if (strlen(text + 4) != Z85_KEY_CHARS ||
-            zmq_z85_decode(key, text + 4) == NULL) {
-            *why = "expected z85: and 45 Z85 characters (36 octets)";
-            return -1;
-        }
-        return 0;
-    }
-    *why = "expected hex:..., z85:... or file:PATH";
-    return -1;
-}
-
-/* A group SA's signing key (Ed25519): the same forms as a KEYMAT, of
- * 64 octets (a secret key, outbound) or 32 (a public key, inbound). */
-static int decode_sign_key(const char *text, uint8_t *key, size_t octets,
-                           const char **why)
-{
-    bool secret = octets == ZESP_SIGN_SECRETBYTES;
-    size_t len;
-
-    if (strncmp(text, "hex:", 4) == 0 &&
-        strlen(text + 4) == 2 * octets &&
-        sodium_hex2bin(key, octets, text + 4, 2 * octets, NULL, &len,
-                       NULL) == 0 && len == octets)
-        return 0;
-    if (strncmp(text, "z85:", 4) == 0 &&
-        strlen(text + 4) == Z85_CHARS(octets) &&
-        zmq_z85_decode(key, text + 4) != NULL)
-        return 0;
-    *why = secret ? "expected hex: and 128 hex digits or z85: and 80 "
-                    "characters (an Ed25519 secret key, 64 octets), or "
-                    "file:PATH"
-                  : "expected hex: and 64 hex digits or z85: and 40 "
-                    "characters (an Ed25519 public key, 32 octets), or "
-                    "file:PATH";
-    return -1;
-}
-
+/* hex: or z85: text of a KEYMAT or an Ed25519 key (key.c); why says
+ * what was expected. */
 static int decode_any(const char *text, uint8_t *key, size_t octets,
                       const char **why)
 {
-    return octets == ZESP_KEYBYTES ? decode_key(text, key, why)
-                                   : decode_sign_key(text, key, octets, why);
+    if (key_decode(text, key, octets) == 0)
+        return 0;
+    if (octets == ZESP_KEYBYTES)
+        *why = strncmp(text, "hex:", 4) == 0
+                   ? "expected hex: and 72 hex digits (36 octets: key and salt)"
+               : strncmp(text, "z85:", 4) == 0
+                   ? "expected z85: and 45 Z85 characters (36 octets)"
+                   : "expected hex:..., z85:... or file:PATH";
+    else if (octets == ZESP_SIGN_SECRETBYTES)
+        *why = "expected hex: and 128 hex digits or z85: and 80 "
+               "characters (an Ed25519 secret key, 64 octets), or "
+               "file:PATH";
+    else
+        *why = "expected hex: and 64 hex digits or z85: and 40 "
+               "characters (an Ed25519 public key, 32 octets), or "
+               "file:PATH";
+    return -1;
 }
 
 /* file:PATH, relative to the YAML file; refused if others may read it. */

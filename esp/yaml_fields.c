@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "key.h"
 #include "sad.h"
 #include "yaml_fields.h"
 
@@ -198,41 +199,20 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    size_t textlen)
 {
     char full[PATH_MAX], dir[PATH_MAX];
-    struct stat st;
-    size_t got = 0, line;
-    int fd, err = 0;
+    unsigned mode;
+    int err;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
     if (path[0] == '/')
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0)
-        return YFAIL(c, n, field, "%s: %s", full, strerror(errno));
-    if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-        close(fd);
+    if ((err = key_read_line(full, text, textlen, &mode)) == ZESP_EKEYFILE)
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
-                     full, (unsigned)(st.st_mode & 0777));
-    }
-    memset(text, 0, textlen);
-    while (got + 1 < textlen && memchr(text, '\n', got) == NULL) {
-        ssize_t r = read(fd, text + got, textlen - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            err = r < 0 ? errno : 0;
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    line = strcspn(text, "\r\n");
-    sodium_memzero(text + line, textlen - line);   /* what followed it */
-    if (err != 0) {
-        sodium_memzero(text, textlen);
+                     full, mode);
+    if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
-    }
     return 0;
 }
 

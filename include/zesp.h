@@ -135,6 +135,8 @@ enum zesp_error {
     ZESP_ESTATEIO,      /* a sequence record cannot be written */
     ZESP_ESTATEDIR,     /* the SAD keeps its records in another directory */
     ZESP_ENOGROUP,      /* zesp_sad_opts.group names no group */
+    ZESP_EKEYTEXT,      /* key text is not hex:, z85: or file: of the size */
+    ZESP_EKEYFILE,      /* a key file that group or others may read */
     ZESP_ELAST
 };
 
@@ -260,8 +262,31 @@ typedef struct zesp_frame {
 typedef struct zesp_sad zesp_sad;
 typedef struct zesp_msg zesp_msg;
 
+/* A frame of a string literal, its NUL left out: ZESP_STR("prices"). */
+#define ZESP_STR(s) ((zesp_frame){ ("" s), sizeof("" s) - 1U })
+
 /* Library */
 int zesp_init(void);                      /* once; safe to call again */
+
+/*
+ * Key material.  zesp_key_generate fills a KEYMAT (key and salt) with
+ * random octets.  zesp_key_format writes a key as text, "hex:" and two
+ * digits an octet (ZESP_KEY_HEX) or "z85:" and Z85 (ZESP_KEY_Z85, keylen a
+ * multiple of 4); ZESP_KEY_TEXTBYTES holds either for a KEYMAT.
+ * zesp_key_parse reads exactly keylen octets (ZESP_KEYBYTES, or an Ed25519
+ * key's 64 or 32) from such text or from "file:PATH", a file of one such
+ * line that only its owner may read; ZESP_EKEYTEXT for text of another
+ * form or size, ZESP_EKEYFILE for a file group or others may read, or the
+ * file's errno.  The forms of `zesp keygen` and of YAML's key:.  0 or -1
+ * with errno; key cleared on failure.
+ */
+#define ZESP_KEY_HEX 0
+#define ZESP_KEY_Z85 1
+#define ZESP_KEY_TEXTBYTES (4U + 2U * ZESP_KEYBYTES + 1U)
+int zesp_key_generate(uint8_t key[ZESP_KEYBYTES]);
+int zesp_key_format(char *text, size_t textlen, const uint8_t *key,
+                    size_t keylen, int format);
+int zesp_key_parse(uint8_t *key, size_t keylen, const char *text);
 /* A sentence for a ZESP_E* code, a libzmq code (EFSM, ETERM) or an errno. */
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
