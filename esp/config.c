@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "key.h"
 #include "sad.h"
 #include "seqstate.h"
 #include "transform.h"
@@ -25,8 +26,6 @@
 
 #define CONFIG_MAX_SAS 4096U
 #define CONFIG_MAX_POLICIES 1024U
-#define Z85_KEY_CHARS 45U      /* 36 octets in Z85 */
-#define Z85_CHARS(octets) ((octets) / 4U * 5U)
 
 struct config {
     struct yctx y;            /* first: the document and where errors go */
@@ -37,6 +36,8 @@ struct config {
     const struct ydoc_node **policy_nodes;
     size_t npolicies;
     char state_dir[ZESP_STATE_DIR_MAX];   /* "": none given */
+    char sad_path[4096];                  /* sad:, "": none given */
+    zesp_sad_opts sad_opts;
     uint64_t seq_block;                   /* 0: the default */
 };
 
@@ -55,64 +56,28 @@ static int parse_spi(struct config *c, const struct ydoc_node *n,
     return 0;
 }
 
-/* "hex:..." or "z85:..." text into 36 octets. */
-static int decode_key(const char *text, uint8_t key[ZESP_KEYBYTES],
-                      const char **why)
-{
-    size_t len;
-
-    if (strncmp(text, "hex:", 4) == 0) {
-        if (sodium_hex2bin(key, ZESP_KEYBYTES, text + 4, strlen(text + 4),
-                           NULL, &len, NULL) != 0 || len != ZESP_KEYBYTES ||
-            strlen(text + 4) != 2 * ZESP_KEYBYTES) {
-            *why = "expected hex: and 72 hex digits (36 octets: key and salt)";
-            return -1;
-        }
-        return 0;
-    }
-    if (strncmp(text, "z85:", 4) == 0) {
-        if (strlen(text + 4) != Z85_KEY_CHARS ||
-            zmq_z85_decode(key, text + 4) == NULL) {
-            *why = "expected z85: and 45 Z85 characters (36 octets)";
-            return -1;
-        }
-        return 0;
-    }
-    *why = "expected hex:..., z85:... or file:PATH";
-    return -1;
-}
-
-/* A group SA's signing key (Ed25519): the same forms as a KEYMAT, of
- * 64 octets (a secret key, outbound) or 32 (a public key, inbound). */
-static int decode_sign_key(const char *text, uint8_t *key, size_t octets,
-                           const char **why)
-{
-    bool secret = octets == ZESP_SIGN_SECRETBYTES;
-    size_t len;
-
-    if (strncmp(text, "hex:", 4) == 0 &&
-        strlen(text + 4) == 2 * octets &&
-        sodium_hex2bin(key, octets, text + 4, 2 * octets, NULL, &len,
-                       NULL) == 0 && len == octets)
-        return 0;
-    if (strncmp(text, "z85:", 4) == 0 &&
-        strlen(text + 4) == Z85_CHARS(octets) &&
-        zmq_z85_decode(key, text + 4) != NULL)
-        return 0;
-    *why = secret ? "expected hex: and 128 hex digits or z85: and 80 "
-                    "characters (an Ed25519 secret key, 64 octets), or "
-                    "file:PATH"
-                  : "expected hex: and 64 hex digits or z85: and 40 "
-                    "characters (an Ed25519 public key, 32 octets), or "
-                    "file:PATH";
-    return -1;
-}
-
+/* hex: or z85: text of a KEYMAT or an Ed25519 key (key.c); why says
+ * what was expected. */
 static int decode_any(const char *text, uint8_t *key, size_t octets,
                       const char **why)
 {
-    return octets == ZESP_KEYBYTES ? decode_key(text, key, why)
-                                   : decode_sign_key(text, key, octets, why);
+    if (key_decode(text, key, octets) == 0)
+        return 0;
+    if (octets == ZESP_KEYBYTES)
+        *why = strncmp(text, "hex:", 4) == 0
+                   ? "expected hex: and 72 hex digits (36 octets: key and salt)"
+               : strncmp(text, "z85:", 4) == 0
+                   ? "expected z85: and 45 Z85 characters (36 octets)"
+                   : "expected hex:..., z85:... or file:PATH";
+    else if (octets == ZESP_SIGN_SECRETBYTES)
+        *why = "expected hex: and 128 hex digits or z85: and 80 "
+               "characters (an Ed25519 secret key, 64 octets), or "
+               "file:PATH";
+    else
+        *why = "expected hex: and 64 hex digits or z85: and 40 "
+               "characters (an Ed25519 public key, 32 octets), or "
+               "file:PATH";
+    return -1;
 }
 
 /* file:PATH, relative to the YAML file; refused if others may read it. */
@@ -418,6 +383,28 @@ static int parse_state_dir(struct config *c, const struct ydoc_node *n)
     return 0;
 }
 
+/* sad: { path, mode, group }: the SAD zesp load opens; a relative path
+ * is relative to the file's folder, as key files. */
+static int parse_sad(struct config *c, const struct ydoc_node *n)
+{
+    char given[sizeof c->sad_path], file[sizeof c->y.doc.file];
+    int len;
+
+    if (yf_sad(&c->y, n, "sad", given, sizeof given, &c->sad_opts) != 0)
+        return -1;
+    if (given[0] == '\0' || given[0] == '/')
+        len = snprintf(c->sad_path, sizeof c->sad_path, "%s", given);
+    else {
+        snprintf(file, sizeof file, "%s", c->y.doc.file);
+        len = snprintf(c->sad_path, sizeof c->sad_path, "%s/%s",
+                       dirname(file), given);
+    }
+    if (len < 0 || len >= (int)sizeof c->sad_path)
+        return FAIL(c, n, "sad.path", "longer than %zu characters",
+                    sizeof c->sad_path - 1);
+    return 0;
+}
+
 /* seq_block: how many numbers each write of a record reserves. */
 static int parse_seq_block(struct config *c, const struct ydoc_node *n)
 {
@@ -434,7 +421,7 @@ static int parse_seq_block(struct config *c, const struct ydoc_node *n)
 static int parse_config(struct config *c, zesp_sad *sad)
 {
     static const char *const keys[] = { "sas", "policies", "state_dir",
-                                         "seq_block", NULL };
+                                         "seq_block", "sad", NULL };
     const struct ydoc_node *root = c->y.doc.root, *sas, *pols, *v;
 
     if (root == NULL)
@@ -445,6 +432,8 @@ static int parse_config(struct config *c, zesp_sad *sad)
     if ((v = ydoc_get(root, "state_dir")) && parse_state_dir(c, v) != 0)
         return -1;
     if ((v = ydoc_get(root, "seq_block")) && parse_seq_block(c, v) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "sad")) && parse_sad(c, v) != 0)
         return -1;
     if ((sas = ydoc_get(root, "sas")) != NULL) {
         if (parse_list(c, sas, "sas", CONFIG_MAX_SAS, sizeof *c->sas,
@@ -602,4 +591,43 @@ int zesp_config_load(zesp_sad *sad, const char *path, char *err,
 int zesp_config_check(const char *path, char *err, size_t errlen)
 {
     return run(NULL, path, err, errlen, 0);
+}
+
+int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
+                    zesp_sad_opts *opts, char *err, size_t errlen)
+{
+    struct config c;
+    char scratch[512];
+    const struct ydoc_node *v;
+    int rc = -1;
+
+    memset(&c, 0, sizeof c);
+    c.y.err = err ? err : scratch;
+    c.y.errlen = err ? errlen : sizeof scratch;
+    if (c.y.errlen)
+        c.y.err[0] = '\0';
+    if (path == NULL || sad_path == NULL || sad_path_len == 0 ||
+        opts == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    c.sad_opts = *opts;
+    if (ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0)
+        goto out;
+    if (c.y.doc.root && c.y.doc.root->type == YDOC_MAP &&
+        (v = ydoc_get(c.y.doc.root, "sad")) && parse_sad(&c, v) != 0)
+        goto out;
+    if (strlen(c.sad_path) >= sad_path_len) {
+        FAIL(&c, NULL, "sad.path", "longer than %zu characters",
+             sad_path_len - 1);
+        goto out;
+    }
+    memcpy(sad_path, c.sad_path, strlen(c.sad_path) + 1);
+    *opts = c.sad_opts;
+    rc = 0;
+out:
+    config_free(&c);
+    if (rc != 0)
+        errno = ZESP_ECONFIG;
+    return rc;
 }

@@ -40,6 +40,9 @@ static const char *const messages[] = {
     [ZESP_ESTATEDAMAGED - ZESP_EBASE] = "a manual key's sequence record is damaged: where its numbering stands is unknown; install a new key",
     [ZESP_ESTATEIO - ZESP_EBASE] = "cannot write a manual key's sequence record (state directory unwritable, or the disk full): the SA goes no further rather than reuse a nonce",
     [ZESP_ESTATEDIR - ZESP_EBASE] = "this SA database keeps its manual keys' sequence records in another state directory: install with that one (zesp --state-dir, $ZESP_STATE_DIR)",
+    [ZESP_ENOGROUP - ZESP_EBASE] = "the SA database's group does not exist: make it (groupadd) or name another",
+    [ZESP_EKEYTEXT - ZESP_EBASE] = "key text malformed: expected hex: or z85: and the key's size in digits, or file:PATH",
+    [ZESP_EKEYFILE - ZESP_EBASE] = "key file readable by group or others: chmod 600 it",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

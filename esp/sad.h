@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "zesp.h"
 
@@ -212,6 +213,10 @@ static inline void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
 /* Making and attaching (sad.c), used by the file side (sad_file.c). */
 struct zesp_sad *sad_alloc(const zesp_sad_opts *opts);
 int sad_layout_plan(const zesp_sad_opts *opts, struct sad_header *h);
+/* A SAD file's access (sad_file.c): 0600, 0620, 0640 or 0660; a group by
+ * name or number (0, or ZESP_ENOGROUP). */
+bool sad_mode_valid(uint32_t mode);
+int sad_group_id(const char *name, gid_t *gid);
 /* Is the header one this code can trust, for a file of `size` bytes? */
 int sad_layout_check(const struct sad_header *h, uint64_t size);
 int sad_format(uint8_t *map, const struct sad_header *plan);

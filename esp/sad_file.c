@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -164,12 +165,82 @@ static int file_trusted(const struct stat *st, const struct sad_dir *d,
 
 /* The mode of a new SAD: the owner reads and writes; the group may too
  * (a group-shared SAD); others never. */
+bool sad_mode_valid(uint32_t mode)
+{
+    return (mode & 0600) == 0600 && !(mode & ~(uint32_t)0660);
+}
+
 static int create_mode(const zesp_sad_opts *opts, mode_t *mode)
 {
     *mode = opts && opts->mode ? (mode_t)opts->mode : SAD_FILE_MODE;
-    if ((*mode & 0600) != 0600 || (*mode & ~(mode_t)0660))
-        return EINVAL;
+    return sad_mode_valid(*mode) ? 0 : EINVAL;
+}
+
+/* A group by name, or by number. */
+int sad_group_id(const char *name, gid_t *gid)
+{
+    char buf[4096], *end;
+    struct group gr, *found = NULL;
+    unsigned long n;
+
+    if (name[0] == '\0' || memchr(name, '\0', ZESP_GROUP_MAX) == NULL)
+        return ZESP_ENOGROUP;
+    errno = 0;
+    n = strtoul(name, &end, 10);
+    if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 &&
+        n < (gid_t)-1) {
+        *gid = (gid_t)n;
+        return 0;
+    }
+    if (getgrnam_r(name, &gr, buf, sizeof buf, &found) != 0 || found == NULL)
+        return ZESP_ENOGROUP;
+    *gid = found->gr_gid;
     return 0;
+}
+
+/* Give the file the group and mode asked for: owner-only while its group
+ * changes, so that neither group ever holds more than it was given.  No
+ * chown when the group is already right (a service's own group): a
+ * sandbox may forbid the call. */
+static int set_access(int fd, const zesp_sad_opts *opts, mode_t mode)
+{
+    struct stat st;
+    gid_t gid;
+    int err;
+
+    if (opts && opts->group[0] != '\0') {
+        if ((err = sad_group_id(opts->group, &gid)) != 0)
+            return err;
+        if (fstat(fd, &st) != 0)
+            return errno;
+        if (st.st_gid != gid && (fchmod(fd, mode & 0600) != 0 ||
+                                 fchown(fd, (uid_t)-1, gid) != 0))
+            return errno;
+    }
+    return fchmod(fd, mode) != 0 ? errno : 0;
+}
+
+/* ZESP_SAD_CREATE with a mode or group: an existing file of ours gets
+ * them too.  Another's is left to file_trusted. */
+static int adjust_existing(int fd, const zesp_sad_opts *opts)
+{
+    struct stat st;
+    mode_t mode;
+    int err;
+
+    if (opts == NULL || (opts->mode == 0 && opts->group[0] == '\0'))
+        return 0;
+    if ((err = create_mode(opts, &mode)) != 0)
+        return err;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        return 0;
+    if (opts->mode == 0)
+        mode = st.st_mode & 0777;
+    if (!sad_mode_valid(mode))       /* others had access: not ours to fix */
+        return 0;
+    return set_access(fd, opts, mode);
 }
 
 /* Make the file complete under a temporary name, then link it into place,
@@ -192,7 +263,7 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
                 mode);
     if (fd < 0)
         return errno;
-    err = fchmod(fd, mode) ? errno : 0;  /* whatever the umask */
+    err = set_access(fd, opts, mode);   /* whatever the umask */
     /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
      * some process when it first touches a page of the mapping. */
     if (!err) {
@@ -293,6 +364,10 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
         }
         if (fd < 0) {
             err = errno == ELOOP ? ZESP_ESADLINK : errno;
+            break;
+        }
+        if ((flags & ZESP_SAD_CREATE) && (err = adjust_existing(fd, opts))) {
+            close(fd);
             break;
         }
         /* The file stays open: its lock bytes hold this process's lanes

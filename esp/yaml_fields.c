@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "key.h"
+#include "sad.h"
 #include "yaml_fields.h"
 
 int yf_type(struct yctx *c, const struct ydoc_node *n,
@@ -197,40 +199,86 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    size_t textlen)
 {
     char full[PATH_MAX], dir[PATH_MAX];
-    struct stat st;
-    size_t got = 0, line;
-    int fd, err = 0;
+    unsigned mode;
+    int err;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
     if (path[0] == '/')
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0)
-        return YFAIL(c, n, field, "%s: %s", full, strerror(errno));
-    if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
-        close(fd);
+    if ((err = key_read_line(full, text, textlen, &mode)) == ZESP_EKEYFILE)
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
-                     full, (unsigned)(st.st_mode & 0777));
-    }
-    memset(text, 0, textlen);
-    while (got + 1 < textlen && memchr(text, '\n', got) == NULL) {
-        ssize_t r = read(fd, text + got, textlen - 1 - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            err = r < 0 ? errno : 0;
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    line = strcspn(text, "\r\n");
-    sodium_memzero(text + line, textlen - line);   /* what followed it */
-    if (err != 0) {
-        sodium_memzero(text, textlen);
+                     full, mode);
+    if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
+    return 0;
+}
+
+/* mode: octal, as chmod takes it; owner read-write, the group at most
+ * read-write, nothing for others. */
+static int sad_mode(struct yctx *c, const struct ydoc_node *n,
+                    const char *field, uint32_t *mode)
+{
+    size_t len;
+    unsigned long v;
+
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    len = strlen(n->scalar);
+    if (len == 0 || len > 5 || strspn(n->scalar, "01234567") != len)
+        return YFAIL(c, n, field, "'%s' is not an octal mode such as 0600 "
+                     "or 0660", n->scalar);
+    v = strtoul(n->scalar, NULL, 8);
+    if (v & 07)
+        return YFAIL(c, n, field, "mode %04lo gives other users access to "
+                     "the keys: use 0600, 0640 or 0660", v);
+    if (!sad_mode_valid((uint32_t)v))
+        return YFAIL(c, n, field, "mode %04lo: the owner must read and write "
+                     "(0600), the group may read or write (0640, 0660), "
+                     "nothing else", v);
+    *mode = (uint32_t)v;
+    return 0;
+}
+
+int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
+           char *path, size_t pathlen, zesp_sad_opts *opts)
+{
+    static const char *const keys[] = { "path", "mode", "group", NULL };
+    const struct ydoc_node *v;
+    char f[64];
+    gid_t gid;
+
+    path[0] = '\0';
+    if (n->type == YDOC_SCALAR)
+        v = n;
+    else if (yf_type(c, n, YDOC_MAP, field) != 0 ||
+             yf_known_keys(c, n, field, keys) != 0)
+        return -1;
+    else
+        v = ydoc_get(n, "path");
+    snprintf(f, sizeof f, "%s%s", field, v == n ? "" : ".path");
+    if (v != NULL) {
+        if (yf_type(c, v, YDOC_SCALAR, f) != 0)
+            return -1;
+        if (v->scalar[0] == '\0' || strlen(v->scalar) >= pathlen)
+            return YFAIL(c, v, f, "expected a path of 1 to %zu characters",
+                         pathlen - 1);
+        memcpy(path, v->scalar, strlen(v->scalar) + 1);
+    }
+    if (n->type == YDOC_SCALAR)
+        return 0;
+    snprintf(f, sizeof f, "%s.mode", field);
+    if ((v = ydoc_get(n, "mode")) && sad_mode(c, v, f, &opts->mode) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.group", field);
+    if ((v = ydoc_get(n, "group"))) {
+        if (yf_name(c, v, f, opts->group, sizeof opts->group) != 0)
+            return -1;
+        if (sad_group_id(opts->group, &gid) != 0)
+            return YFAIL(c, v, f, "group '%s' does not exist (groupadd it, "
+                         "or name another)", opts->group);
     }
     return 0;
 }

@@ -37,6 +37,11 @@ int yf_limits(struct yctx *c, const struct ydoc_node *n, const char *field,
 /* { soft: limits, hard: limits }, no soft limit above its hard one. */
 int yf_lifetime(struct yctx *c, const struct ydoc_node *n, const char *field,
                 zesp_lifetime *soft, zesp_lifetime *hard);
+/* The SAD: PATH, or { path: PATH, mode: 0660, group: NAME } (any key may
+ * be missing: path becomes "", opts keeps its values).  A mode must give
+ * others nothing, a group must exist. */
+int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
+           char *path, size_t pathlen, zesp_sad_opts *opts);
 /* The first line of a secret file, relative to the YAML file; refused if
  * group or others may read it. */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,

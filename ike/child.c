@@ -103,8 +103,12 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     struct child_sa *c;
 
     *fail = 0;
-    if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK ||
-        !pick_child(peer, &offer, false, &spi_out, &esn, &number, &encr)) {
+    if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK) {
+        *fail = IKE_N_NO_PROPOSAL_CHOSEN;
+        return NULL;
+    }
+    proposal_log(peer->name, "it offers", &offer);
+    if (!pick_child(peer, &offer, false, &spi_out, &esn, &number, &encr)) {
         *fail = IKE_N_NO_PROPOSAL_CHOSEN;
         return NULL;
     }
@@ -143,6 +147,7 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     ike_proposal(&chosen, &one, spi, 4, IKE_PROTO_ESP, true, esn,
                  k->shared != NULL);
     chosen.proposals[0].number = number;
+    proposal_log(peer->name, "we choose", &chosen);
     ike_w_sa(w, &chosen);
     return c;
 }
@@ -162,9 +167,11 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
     bool esn;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
+    bool parsed = err == 0 && psa != NULL && ike_parse_sa(psa, &got) == IKE_OK;
 
-    if (err != 0 || psa == NULL || ike_parse_sa(psa, &got) != IKE_OK ||
-        got.nproposals != 1 ||
+    if (parsed)
+        proposal_log(peer->name, "it chose", &got);
+    if (!parsed || got.nproposals != 1 ||
         !pick_child(peer, &got, true, &spi_out, &esn, &number, &encr)) {
         zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "
                  "(notify %u)", peer->name, policy, err);

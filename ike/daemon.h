@@ -273,6 +273,8 @@ const struct ike_proposal *pick_ike(const struct ike_sa_payload *offer,
 const struct ike_proposal *ike_offer(const struct ike_message *m,
                                      struct ike_sa_payload *sa);
 bool proposal_offers(const struct ike_proposal *p, uint8_t type, uint16_t id);
+void proposal_log(const char *peer, const char *what,
+                  const struct ike_sa_payload *sa);
 
 /* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
 bool child_policy(const struct zike_peer *peer,

@@ -61,6 +61,7 @@ static size_t write_init_request(struct ike_sa *sa,
         ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, sa->cookie,
                      sa->cookie_len);
     ike_proposal(&prop, &offer, NULL, 0, IKE_PROTO_IKE, false, false, false);
+    proposal_log(peer->name, "we offer", &prop);
     ike_w_sa(&w, &prop);
     ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
     ike_w_nonce(&w, sa->ni, sa->ni_len);
@@ -211,6 +212,7 @@ void ike_init_request(struct zike *z, const struct route *from,
         respond_plain_notify(z, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
         return;
     }
+    proposal_log(NULL, "the initiator offers", &offer);
     if ((pick = pick_ike(&offer, &encr)) == NULL) {
         zike_log(LOG_NOTICE, "IKE_SA_INIT: no acceptable proposal");
         respond_plain_notify(z, from, m, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
@@ -254,6 +256,7 @@ void ike_init_request(struct zike *z, const struct route *from,
         ike_proposal(&chosen, &one, NULL, 0, IKE_PROTO_IKE, false, false,
                      false);
         chosen.proposals[0].number = pick->number;
+        proposal_log(NULL, "we choose", &chosen);
         ike_w_sa(&w, &chosen);
         ike_w_ke(&w, IKE_DH_CURVE25519, sa->dh_pub, sizeof sa->dh_pub);
         ike_w_nonce(&w, sa->nr, sa->nr_len);
@@ -306,6 +309,8 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
         ike_sa_dead(z, sa, NULL);
         return false;
     }
+    if (psa != NULL && ike_parse_sa(psa, &got) == IKE_OK)
+        proposal_log(peer->name, "it chose", &got);
     if (psa == NULL || pke == NULL || pn == NULL ||
         ike_parse_sa(psa, &got) != IKE_OK || got.nproposals != 1 ||
         !proposal_pick(&got.proposals[0], IKE_PROTO_IKE, &offered, true,

@@ -12,7 +12,9 @@
  * AES-GCM.  The proposals are authenticated in IKE_AUTH, so no one in
  * between can steer the choice.
  */
+#include <stdio.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "daemon.h"
 
@@ -139,6 +141,7 @@ void w_child_request(struct ike_writer *w, const struct zike_peer *peer,
 
     put32(spi, spi_in);
     ike_proposal(&prop, &offer, spi, 4, IKE_PROTO_ESP, true, peer->esn, pfs);
+    proposal_log(peer->name, "we offer", &prop);
     ike_w_sa(w, &prop);
 }
 
@@ -198,4 +201,56 @@ bool proposal_offers(const struct ike_proposal *p, uint8_t type, uint16_t id)
         if (p->transforms[i].type == type && p->transforms[i].id == id)
             return true;
     return false;
+}
+
+/* One transform's name: "chacha20-poly1305", "prf-hmac-sha2-256",
+ * "x25519", "esn", or its type and number. */
+static int transform_text(char *out, size_t len, const struct ike_transform *t)
+{
+    switch (t->type) {
+    case IKE_TT_ENCR:
+        if (strcmp(zesp_transform_name(t->id), "unknown") != 0)
+            return snprintf(out, len, " %s", zesp_transform_name(t->id));
+        return snprintf(out, len, " encr-%u", t->id);
+    case IKE_TT_PRF:
+        if (t->id == IKE_PRF_HMAC_SHA2_256)
+            return snprintf(out, len, " prf-hmac-sha2-256");
+        return snprintf(out, len, " prf-%u", t->id);
+    case IKE_TT_DH:
+        if (t->id == IKE_DH_CURVE25519)
+            return snprintf(out, len, " x25519");
+        return snprintf(out, len, " dh-%u", t->id);
+    case IKE_TT_ESN:
+        return snprintf(out, len, " %s", t->id == IKE_ESN_YES ? "esn" : "no-esn");
+    default:
+        return snprintf(out, len, " type%u-%u", t->type, t->id);
+    }
+}
+
+/* zike -v: the proposals offered and chosen, one line each, e.g.
+ * "peer bob: we offer ESP proposal 1: chacha20-poly1305 x25519 esn". */
+void proposal_log(const char *peer, const char *what,
+                  const struct ike_sa_payload *sa)
+{
+    if (zike_log_level < LOG_DEBUG)
+        return;
+    for (size_t i = 0; i < sa->nproposals; i++) {
+        const struct ike_proposal *p = &sa->proposals[i];
+        char text[512];
+        size_t used = 0;
+
+        text[0] = '\0';
+        for (size_t k = 0; k < p->ntransforms && used < sizeof text; k++) {
+            int n = transform_text(text + used, sizeof text - used,
+                                   &p->transforms[k]);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        zike_log(LOG_DEBUG, "%s%s: %s %s proposal %u:%s",
+                 peer ? "peer " : "IKE_SA_INIT", peer ? peer : "", what,
+                 p->protocol == IKE_PROTO_IKE ? "IKE"
+                 : p->protocol == IKE_PROTO_ESP ? "ESP" : "other",
+                 p->number, text);
+    }
 }

@@ -45,16 +45,19 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     }
     if (strcmp(fresh.listen, z->conf.listen) != 0 ||
         strcmp(fresh.control, z->conf.control) != 0 ||
-        strcmp(fresh.sad_path, z->conf.sad_path) != 0)
+        strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
+        fresh.sad_opts.mode != z->conf.sad_opts.mode ||
+        strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0)
         zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
                  "on restart only");
     snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
+    fresh.sad_opts = z->conf.sad_opts;
     zike_close_dealers(z);
     zike_conf_free(&z->conf);
     z->conf = fresh;
-    zike_log_level = z->conf.log_level;
+    zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
     if (zike_open_dealers(z) != 0) {
         if (why != NULL)
             snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "

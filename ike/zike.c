@@ -249,6 +249,7 @@ int main(int argc, char **argv)
         free(z);
         return 0;
     }
+    zike_log_verbose = verbose;
     zike_log_level = verbose ? LOG_DEBUG : z->conf.log_level;
     lock_path(&z->conf, lock, sizeof lock);
     if ((lock_fd = take_lock(lock, z->conf.control)) < 0) {
@@ -267,8 +268,10 @@ int main(int argc, char **argv)
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((z->sad = zesp_sad_open(z->conf.sad_path, ZESP_SAD_CREATE, NULL)) ==
-        NULL) {
+    if ((z->sad = zesp_sad_open(z->conf.sad_path, ZESP_SAD_CREATE |
+                                    (z->conf.sad_opts.mode & 060 ?
+                                         ZESP_SAD_GROUP : 0),
+                                &z->conf.sad_opts)) == NULL) {
         zike_log(LOG_ERR, "SAD %s: %s", z->conf.sad_path,
                  zesp_strerror(errno));
         goto out;

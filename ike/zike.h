@@ -77,6 +77,7 @@ struct zike_conf {
     char control[ZIKE_ENDPOINT_MAX];
     bool control_unauthenticated;      /* a control: other than ipc:// */
     char sad_path[4096];
+    zesp_sad_opts sad_opts;       /* sad: mode and group */
     int log_level;                     /* LOG_ERR .. LOG_DEBUG */
     uint32_t retransmit_ms;            /* first timeout */
     uint32_t retransmit_tries;
@@ -118,9 +119,11 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
 const struct zike_group *zike_conf_group(const struct zike_conf *conf,
                                          const char *name);
 
-/* Logging to stderr with levels (syslog's numbers). */
+/* Logging to stderr with levels (syslog's numbers); -v sets
+ * zike_log_verbose, debug whatever the configuration says. */
 void zike_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 extern int zike_log_level;
+extern bool zike_log_verbose;
 
 #endif

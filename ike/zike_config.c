@@ -81,7 +81,7 @@ static int parse_sad(struct yctx *y, const struct ydoc_node *n,
     const char *slash;
     struct stat st;
 
-    if (zike_conf_text(y, n, "sad", c->sad_path, sizeof c->sad_path) != 0)
+    if (yf_sad(y, n, "sad", c->sad_path, sizeof c->sad_path, &c->sad_opts) != 0)
         return -1;
     if ((slash = strrchr(c->sad_path, '/')) == NULL)
         return 0;
@@ -349,6 +349,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
     if (parse_sad(y, v, c) != 0)
         return -1;
+    if (c->sad_path[0] == '\0')
+        return FAIL(y, v, "sad", "no path (the SAD file to install SAs in)");
     if ((v = ydoc_get(root, "control"))) {
         if (parse_endpoint(y, v, "control", c->control, sizeof c->control) != 0)
             return -1;

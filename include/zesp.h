@@ -45,6 +45,7 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_PEER_MAX 64U           /* peer name, NUL included */
 #define ZESP_NAME_MAX 64U           /* policy name, NUL included */
 #define ZESP_POLICY_IN_MAX 4U       /* inbound SAs accepted per policy */
+#define ZESP_GROUP_MAX 64U          /* a SAD's group name, NUL included */
 
 #define ZESP_REPLAY_WINDOW_MIN 64U
 #define ZESP_REPLAY_WINDOW_DEFAULT 1024U
@@ -151,6 +152,9 @@ enum zesp_error {
     ZESP_ESTATEIO,      /* a sequence record cannot be written */
     ZESP_ESTATEDIR,     /* the SAD keeps its records in another directory */
     ZESP_ELANES,        /* every lane of the SA is held by a live process */
+    ZESP_ENOGROUP,      /* zesp_sad_opts.group names no group */
+    ZESP_EKEYTEXT,      /* key text is not hex:, z85: or file: of the size */
+    ZESP_EKEYFILE,      /* a key file that group or others may read */
     ZESP_ELAST
 };
 
@@ -264,6 +268,11 @@ typedef struct zesp_sad_opts {
     uint32_t mode;              /* file mode on creation; 0 = 0600 */
     uint64_t max_message;       /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */
     uint32_t acquire_timeout_ms; /* wait for an SA on send; 0 = fail */
+    /* The file's group, a name or a number ("" = the creator's).  With
+     * ZESP_SAD_CREATE a mode or group asked for is also given to an
+     * existing file of this user's, so that a configuration change takes
+     * effect without a hand-run chmod or chgrp. */
+    char group[ZESP_GROUP_MAX];
 } zesp_sad_opts;
 
 /* A frame as the caller gives it or reads it: never owned by zesp. */
@@ -275,8 +284,31 @@ typedef struct zesp_frame {
 typedef struct zesp_sad zesp_sad;
 typedef struct zesp_msg zesp_msg;
 
+/* A frame of a string literal, its NUL left out: ZESP_STR("prices"). */
+#define ZESP_STR(s) ((zesp_frame){ ("" s), sizeof("" s) - 1U })
+
 /* Library */
 int zesp_init(void);                      /* once; safe to call again */
+
+/*
+ * Key material.  zesp_key_generate fills a KEYMAT (key and salt) with
+ * random octets.  zesp_key_format writes a key as text, "hex:" and two
+ * digits an octet (ZESP_KEY_HEX) or "z85:" and Z85 (ZESP_KEY_Z85, keylen a
+ * multiple of 4); ZESP_KEY_TEXTBYTES holds either for a KEYMAT.
+ * zesp_key_parse reads exactly keylen octets (ZESP_KEYBYTES, or an Ed25519
+ * key's 64 or 32) from such text or from "file:PATH", a file of one such
+ * line that only its owner may read; ZESP_EKEYTEXT for text of another
+ * form or size, ZESP_EKEYFILE for a file group or others may read, or the
+ * file's errno.  The forms of `zesp keygen` and of YAML's key:.  0 or -1
+ * with errno; key cleared on failure.
+ */
+#define ZESP_KEY_HEX 0
+#define ZESP_KEY_Z85 1
+#define ZESP_KEY_TEXTBYTES (4U + 2U * ZESP_KEYBYTES + 1U)
+int zesp_key_generate(uint8_t key[ZESP_KEYBYTES]);
+int zesp_key_format(char *text, size_t textlen, const uint8_t *key,
+                    size_t keylen, int format);
+int zesp_key_parse(uint8_t *key, size_t keylen, const char *text);
 /* A sentence for a ZESP_E* code, a libzmq code (EFSM, ETERM) or an errno. */
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
@@ -392,6 +424,11 @@ int zesp_policy_foreach(zesp_sad *sad,
 int zesp_config_load(zesp_sad *sad, const char *path, char *err,
                      size_t errlen);
 int zesp_config_check(const char *path, char *err, size_t errlen);
+/* The file's sad: section (what `zesp load` opens): its path, relative
+ * to the file's folder if relative ("" if it names none), and its mode
+ * and group into opts (fields it leaves out are left as they were). */
+int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
+                    zesp_sad_opts *opts, char *err, size_t errlen);
 
 /*
  * Sending.  The message on the wire is envelope frames (untouched: ROUTER

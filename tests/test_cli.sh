@@ -163,5 +163,37 @@ expect 4 "a damaged SAD: exit 4" "$zesp" --sad "$work/junk.sad" sa list
 grep -q "damaged or is not an SA database" "$work/err"; ok $? "a damaged SAD is named as such"
 expect 4 "a missing SAD: exit 4" "$zesp" --sad "$work/none.sad" stats
 
+# ---- the SAD's mode and group from the YAML file (sad: {path, mode, group}) ----
+# A group other than ours when one is allowed: any as root, else one we
+# are a member of.
+if [ "$(id -u)" -eq 0 ] && getent group daemon > /dev/null; then grp=daemon
+else grp=$(id -Gn | tr ' ' '\n' | sed -n '2p'); grp=${grp:-$(id -gn)}; fi
+printf 'sad: { path: shared.sad, mode: 0660, group: %s }\npolicies: [ { name: p } ]\n' "$grp" > "$work/shared.yaml"
+expect 0 "zesp load with sad: {path, mode: 0660, group: $grp}" "$zesp" load "$work/shared.yaml"
+[ "$(stat -c %a:%G "$work/shared.sad")" = "660:$grp" ]
+ok $? "the SAD is made where the file says, mode 0660, group $grp ($(stat -c %a:%G "$work/shared.sad" 2> /dev/null))"
+expect 0 "a group-shared SAD opens with --group" "$zesp" --group --sad "$work/shared.sad" policy list
+grep -q "^p " "$work/out"; ok $? "and holds the file's policy"
+printf 'sad: { path: own.sad, mode: 0600 }\n' > "$work/own.yaml"
+expect 0 "an existing SAD of ours..." "$zesp" load "$work/own.yaml"
+printf 'sad: { path: own.sad, mode: 0640, group: %s }\n' "$grp" > "$work/own.yaml"
+expect 0 "...loaded with another mode and group" "$zesp" load "$work/own.yaml"
+[ "$(stat -c %a:%G "$work/own.sad")" = "640:$grp" ]
+ok $? "gets them, no chmod by hand ($(stat -c %a:%G "$work/own.sad"))"
+printf 'sad: { path: bad.sad, mode: 0664 }\n' > "$work/bad.yaml"
+expect 3 "sad.mode 0664: exit 3" "$zesp" load "$work/bad.yaml"
+grep -q "bad.yaml:1:.*sad.mode: mode 0664 gives other users access to the keys" "$work/err" && [ ! -e "$work/bad.sad" ]
+ok $? "mode for others: refused with file:line, and no SAD made"
+expect 3 "zesp check refuses it too" "$zesp" check "$work/bad.yaml"
+printf 'sad: { path: bad.sad, mode: 0700 }\n' > "$work/bad.yaml"
+expect 3 "sad.mode 0700: exit 3" "$zesp" load "$work/bad.yaml"
+grep -q "sad.mode: mode 0700: the owner must read and write" "$work/err"; ok $? "an execute bit is refused, saying what is allowed"
+printf 'sad: { path: bad.sad, mode: 0660, group: no-such-group-zesp }\n' > "$work/bad.yaml"
+expect 3 "sad.group that does not exist: exit 3" "$zesp" load "$work/bad.yaml"
+grep -q "sad.group: group 'no-such-group-zesp' does not exist" "$work/err" && [ ! -e "$work/bad.sad" ]
+ok $? "a missing group is named, and no SAD made"
+printf 'sad: { path: bad.sad, owner: root }\n' > "$work/bad.yaml"
+expect 3 "an unknown key under sad: exit 3" "$zesp" check "$work/bad.yaml"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

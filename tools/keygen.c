@@ -37,16 +37,15 @@ static int write_new(const char *path, const char *text, mode_t mode)
 static int sa_key(int z85, const char *out)
 {
     uint8_t key[ZESP_KEYBYTES];
-    char text[2 * ZESP_KEYBYTES + 8];
+    char text[ZESP_KEY_TEXTBYTES + 1];
     int rc = EXIT_OK;
 
-    randombytes_buf(key, sizeof key);
-    if (z85) {
-        memcpy(text, "z85:", 4);
-        zmq_z85_encode(text + 4, key, sizeof key);
-    } else {
-        memcpy(text, "hex:", 4);
-        sodium_bin2hex(text + 4, sizeof text - 4, key, sizeof key);
+    if (zesp_key_generate(key) != 0 ||
+        zesp_key_format(text, sizeof text - 1, key, sizeof key,
+                        z85 ? ZESP_KEY_Z85 : ZESP_KEY_HEX) != 0) {
+        sodium_memzero(key, sizeof key);
+        fprintf(stderr, "zesp: keygen: %s\n", zesp_strerror(errno));
+        return EXIT_FAILED;
     }
     strcat(text, "\n");
     if (out != NULL)

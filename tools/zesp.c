@@ -56,30 +56,54 @@ int usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
-static zesp_sad *try_open_sad(const struct options *o, int create)
+/* The SAD's path: --sad, else $ZESP_SAD, else the YAML file's sad:
+ * (load), else the library's default (NULL). */
+static const char *sad_path_of(const struct options *o, const char *file_path)
 {
-    zesp_sad_opts group = { .mode = 0660 };
+    const char *env = getenv("ZESP_SAD");
 
-    return zesp_sad_open(o->sad_path,
-                         (create ? ZESP_SAD_CREATE : 0) |
-                             (o->group ? ZESP_SAD_GROUP : 0),
-                         o->group ? &group : NULL);
+    if (o->sad_path)
+        return o->sad_path;
+    return (env && *env) || !file_path || !*file_path ? NULL : file_path;
 }
 
-static void sad_failed(const struct options *o)
+/* The SAD with the file's mode and group, or --group's 0660. */
+static zesp_sad *try_open_sad(const struct options *o, int create,
+                              const char *file_path, zesp_sad_opts *opts)
 {
+    if (o->group && opts->mode == 0)
+        opts->mode = 0660;
+    return zesp_sad_open(sad_path_of(o, file_path),
+                         (create ? ZESP_SAD_CREATE : 0) |
+                             (o->group || (opts->mode & 060)
+                                  ? ZESP_SAD_GROUP : 0),
+                         opts);
+}
+
+static void sad_failed(const struct options *o, const char *file_path)
+{
+    const char *path = sad_path_of(o, file_path);
+
     fprintf(stderr, "zesp: SAD %s: %s\n",
-            o->sad_path ? o->sad_path : zesp_sad_default_path(),
-            zesp_strerror(errno));
+            path ? path : zesp_sad_default_path(), zesp_strerror(errno));
+}
+
+static zesp_sad *open_sad_as(const struct options *o, int create,
+                             const char *file_path, zesp_sad_opts *opts)
+{
+    zesp_sad *sad = try_open_sad(o, create, file_path, opts);
+
+    if (sad == NULL)
+        sad_failed(o, file_path);
+    return sad;
 }
 
 static zesp_sad *open_sad(const struct options *o, int create)
 {
-    zesp_sad *sad = try_open_sad(o, create);
+    zesp_sad_opts opts;
 
-    if (sad == NULL)
-        sad_failed(o);
-    return sad;
+    memset(&opts, 0, sizeof opts);
+    return open_sad_as(o, create, NULL, &opts);
 }
 
 static int config_failed(const char *err)
@@ -129,22 +153,35 @@ static int parse_sender(const char *text, uint32_t *sender)
 static int cmd_config(const struct options *o, int argc, char **argv,
                       int apply)
 {
-    char err[1024];
+    char err[1024], sad_path[4096];
+    zesp_sad_opts opts;
     zesp_sad *sad = NULL;
     int rc;
 
     if (argc != 1)
         return usage_error("%s: expected one FILE.yaml", apply ? "load" : "check");
-    if (!apply || (sad = try_open_sad(o, 0)) == NULL) {
-        if (apply && errno != ENOENT) {
-            sad_failed(o);
-            return EXIT_SAD;
-        }
+    memset(&opts, 0, sizeof opts);
+    if (!apply) {
         if (zesp_config_check(argv[0], err, sizeof err) != 0)
             return config_failed(err);
+    } else {
+        if (zesp_config_sad(argv[0], sad_path, sizeof sad_path, &opts, err,
+                            sizeof err) != 0)
+            return config_failed(err);
+        /* A new SAD takes the whole file: checked before it is made. */
+        if ((sad = try_open_sad(o, 0, sad_path, &opts)) == NULL) {
+            if (errno != ENOENT) {
+                sad_failed(o, sad_path);
+                return EXIT_SAD;
+            }
+            if (zesp_config_check(argv[0], err, sizeof err) != 0)
+                return config_failed(err);
+        }
+        /* Opened (again) to make it, or set its mode and group. */
+        zesp_sad_free(sad);
+        if ((sad = open_sad_as(o, 1, sad_path, &opts)) == NULL)
+            return EXIT_SAD;
     }
-    if (apply && sad == NULL && (sad = open_sad(o, 1)) == NULL)
-        return EXIT_SAD;
     if (apply && o->state_dir && zesp_sad_set_state_dir(sad, o->state_dir)) {
         zesp_sad_free(sad);
         return fail(o->state_dir);

@@ -1,0 +1,127 @@
+/*
+ * Key material as text, one grammar for the CLI, the YAML loader and
+ * applications: "hex:" and two digits an octet, "z85:" and five Z85
+ * characters for four octets, or "file:PATH", a file of one such line
+ * that only its owner may read (mode 0600).  Decoded keys leave no copy
+ * behind: the file is read with read(2), never through stdio's buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "key.h"
+
+#define Z85_CHARS(octets) ((octets) / 4U * 5U)
+
+int key_decode(const char *text, uint8_t *key, size_t octets)
+{
+    size_t len, digits = strlen(text) >= 4 ? strlen(text + 4) : 0;
+
+    if (strncmp(text, "hex:", 4) == 0 && digits == 2 * octets &&
+        sodium_hex2bin(key, octets, text + 4, digits, NULL, &len, NULL) == 0 &&
+        len == octets)
+        return 0;
+    if (strncmp(text, "z85:", 4) == 0 && octets % 4 == 0 &&
+        digits == Z85_CHARS(octets) && zmq_z85_decode(key, text + 4) != NULL)
+        return 0;
+    sodium_memzero(key, octets);
+    return ZESP_EKEYTEXT;
+}
+
+int key_read_line(const char *path, char *text, size_t textlen,
+                  unsigned *mode)
+{
+    struct stat st;
+    size_t got = 0, line;
+    int fd, err = 0;
+
+    *mode = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno;
+    if (fstat(fd, &st) != 0) {
+        err = errno;
+        close(fd);
+        return err;
+    }
+    if ((st.st_mode & 077) != 0) {
+        *mode = (unsigned)(st.st_mode & 0777);
+        close(fd);
+        return ZESP_EKEYFILE;
+    }
+    memset(text, 0, textlen);
+    while (got + 1 < textlen && memchr(text, '\n', got) == NULL) {
+        ssize_t r = read(fd, text + got, textlen - 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            err = r < 0 ? errno : 0;
+            break;
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    line = strcspn(text, "\r\n");
+    sodium_memzero(text + line, textlen - line);   /* what followed it */
+    if (err != 0)
+        sodium_memzero(text, textlen);
+    return err;
+}
+
+int zesp_key_generate(uint8_t key[ZESP_KEYBYTES])
+{
+    if (key == NULL || zesp_init() != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    randombytes_buf(key, ZESP_KEYBYTES);
+    return 0;
+}
+
+int zesp_key_format(char *text, size_t textlen, const uint8_t *key,
+                    size_t keylen, int format)
+{
+    size_t need = 4 + (format == ZESP_KEY_Z85 ? Z85_CHARS(keylen)
+                                              : 2 * keylen) + 1;
+
+    if (text == NULL || key == NULL || keylen == 0 || textlen < need ||
+        (format != ZESP_KEY_HEX && format != ZESP_KEY_Z85) ||
+        (format == ZESP_KEY_Z85 && keylen % 4 != 0)) {
+        if (text && textlen)
+            text[0] = '\0';
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(text, format == ZESP_KEY_Z85 ? "z85:" : "hex:", 4);
+    if (format == ZESP_KEY_Z85)
+        zmq_z85_encode(text + 4, key, keylen);
+    else
+        sodium_bin2hex(text + 4, textlen - 4, key, keylen);
+    return 0;
+}
+
+int zesp_key_parse(uint8_t *key, size_t keylen, const char *text)
+{
+    char line[256];
+    unsigned mode;
+    int err;
+
+    if (key == NULL || keylen == 0 || keylen > 64 || text == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (strncmp(text, "file:", 5) != 0)
+        err = key_decode(text, key, keylen);
+    else if ((err = key_read_line(text + 5, line, sizeof line, &mode)) == 0)
+        err = key_decode(line, key, keylen);
+    sodium_memzero(line, sizeof line);
+    if (err != 0) {
+        sodium_memzero(key, keylen);
+        errno = err;
+        return -1;
+    }
+    return 0;
+}

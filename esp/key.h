@@ -1,0 +1,19 @@
+/* Key material as text (key.c), shared by the library's calls and the
+ * YAML loader. */
+#ifndef ZESP_KEY_H
+#define ZESP_KEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "zesp.h"
+
+/* hex: or z85: text of exactly `octets` octets: 0, else ZESP_EKEYTEXT
+ * (key cleared). */
+int key_decode(const char *text, uint8_t *key, size_t octets);
+/* The first line of a key file into text (the caller wipes it): 0, an
+ * errno, or ZESP_EKEYFILE when group or others may read it (*mode). */
+int key_read_line(const char *path, char *text, size_t textlen,
+                  unsigned *mode);
+
+#endif
