@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "openmetrics.h"
 #include "output.h"
 
 static const char usage_text[] =
@@ -27,7 +28,8 @@ static const char usage_text[] =
     "                                one SA (its key only with --key)\n"
     "  sa del SPI [--dir in|out]     remove an SA, wiping its key\n"
     "  policy list                   the policies\n"
-    "  stats                         per-SA counters, each rejection apart\n"
+    "  stats [--openmetrics]         per-SA counters, each rejection apart\n"
+    "                                (--openmetrics: for Prometheus)\n"
     "  expire                        remove SAs past a hard lifetime\n"
     "  flush                         remove every SA and policy\n"
     "  state init                    make the state directory where manual\n"
@@ -190,6 +192,16 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
     return EXIT_OK;
 }
 
+/* The same counters for Prometheus (a textfile collector, or a scrape of
+ * zike's metrics endpoint, which serves them too). */
+static int cmd_openmetrics(zesp_sad *sad)
+{
+    if (om_sad(stdout, sad) != 0)
+        return fail("stats");
+    om_eof(stdout);
+    return fflush(stdout) == 0 ? EXIT_OK : fail("stdout");
+}
+
 /* SPI and direction; without --dir the SPI must be there in one only. */
 static int sa_target(zesp_sad *sad, int argc, char **argv, uint32_t *spi,
                      uint32_t *dir, int *show_key, uint32_t *sender)
@@ -339,8 +351,10 @@ static int with_sad(const struct options *o, const char *cmd, int argc,
     else if (strcmp(cmd, "policy") == 0)
         rc = cmd_policy(o, sad, argc, argv);
     else if (strcmp(cmd, "stats") == 0)
-        rc = argc ? usage_error("stats takes no argument")
-                  : cmd_sa_list(o, sad, 1);
+        rc = argc == 0 ? cmd_sa_list(o, sad, 1)
+             : argc == 1 && strcmp(argv[0], "--openmetrics") == 0
+                 ? cmd_openmetrics(sad)
+                 : usage_error("stats takes no argument but --openmetrics");
     else if (strcmp(cmd, "flush") == 0)
         rc = argc ? usage_error("flush takes no argument")
              : zesp_sad_flush(sad) ? fail("flush") : EXIT_OK;
