@@ -215,7 +215,10 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(retransmits, z->stats.retransmits) \
     X(dead_peers, z->stats.dead_peers) \
     X(spi_collisions, z->stats.spi_collisions) \
-    X(dropped_messages, z->stats.dropped_messages)
+    X(dropped_messages, z->stats.dropped_messages) \
+    X(group_rekeys, z->stats.group_rekeys) \
+    X(group_registrations, z->stats.group_registrations) \
+    X(group_updates, z->stats.group_updates)
 #define LINE(name, v) stat_line(o, json, #name, v);
     if (json) {
         json_object(&o->j, NULL);

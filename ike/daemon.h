@@ -157,11 +157,14 @@ enum ike_drop {
     IKE_DROP_REASONS
 };
 
+struct MHD_Daemon;
+
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *router, *control;
     bool control_bound;             /* ours to remove at exit */
+    struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
     void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];

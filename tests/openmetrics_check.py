@@ -143,6 +143,6 @@ def main(argv):
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv))
-    except (KeyError, ValueError, UnicodeDecodeError) as e:
+    except (KeyError, ValueError, OSError) as e:
         print("# FAIL %s: %r" % (sys.argv[2], e))
         sys.exit(1)

@@ -52,3 +52,95 @@ if [ $parser = yes ]; then
     parse sad "$work/t.om" "$work/t.json" "$peer"
     ok $? "prometheus_client parses it; every counter equals zesp --json stats; names read back as they are"
 fi
+
+# ---- zike: two daemons, an SA with traffic; a scrape of the endpoint -----
+base=$((20000 + $$ % 20000))
+port() { echo $((base + $1)); }
+PSK=correct-horse-battery-staple
+conf() {    # conf NAME ID PORT [top-level lines...]
+    n=$1 id=$2 p=$3
+    shift 3
+    {
+        echo "identity: { id: $id }"
+        echo "listen: tcp://127.0.0.1:$p"
+        echo "sad: $work/$n.sad"
+        for line in "$@"; do echo "$line"; done
+    } > "$work/$n.yaml"
+}
+start() {
+    "$zike" -c "$work/$1.yaml" 2>> "$work/$1.log" &
+    pids="$pids $!"
+}
+# Without control:, zike binds ipc://SAD.ctl; zikectl finds it from
+# $ZESP_SAD as zesp finds the SAD: no -s.
+ctl_of() { n=$1; shift; ZESP_SAD="$work/$n.sad" "$ctl" "$@"; }
+conf bob bob.example "$(port 1)" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
+conf alice alice.example "$(port 0)" "metrics: http://127.0.0.1:$(port 2)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+if "$zike" -c "$work/alice.yaml" --check > "$work/check.out" 2>&1; then
+    mhd=yes
+else
+    mhd=no
+    grep -q "needs a zike built with libmicrohttpd" "$work/check.out"
+    ok $? "zike without libmicrohttpd: --check says what metrics: needs"
+    sed -i '/^metrics:/d' "$work/alice.yaml"
+fi
+unset ZIKE_CONTROL
+start bob
+start alice
+established() { ctl_of "$1" --json list | grep -q '"state":"established"'; }
+until_ok 20 established alice && until_ok 20 established bob
+ok $? "zikectl finds zike's default control socket without -s (ZESP_SAD)"
+pp="$b/examples/policy_pingpong" pt=$(ms 20000)
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 3)" --count 20 > "$work/srv.out" 2>&1 &
+srv=$!
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 3)" --count 20 > "$work/cli.out" 2>&1
+ok $? "20 messages each way under the negotiated SA"
+wait $srv
+
+if [ $mhd = yes ]; then
+    url="http://127.0.0.1:$(port 2)/metrics"
+    # scrape: the endpoint's text, and zike's and the SAD's JSON around it
+    # unchanged (nothing moved during the scrape).
+    scrape() {
+        ctl_of alice --json stats > "$work/s1.json" &&
+            ctl_of alice --json groups > "$work/g.json" &&
+            ZESP_SAD="$work/alice.sad" "$zesp" --json stats > "$work/sad1.json" &&
+            "$py" -c "
+import sys, urllib.request
+r = urllib.request.urlopen(sys.argv[1], timeout=10)
+sys.stdout.write(r.headers['Content-Type'] + '\n')
+sys.stdout.buffer.write(r.read())" "$url" > "$work/scrape.out" &&
+            ctl_of alice --json stats > "$work/s2.json" &&
+            ZESP_SAD="$work/alice.sad" "$zesp" --json stats > "$work/sad2.json" &&
+            sed '1d' "$work/scrape.out" > "$work/zike.om" &&
+            cmp -s "$work/s1.json" "$work/s2.json" &&
+            cmp -s "$work/sad1.json" "$work/sad2.json"
+    }
+    until_ok 20 scrape
+    ok $? "GET /metrics answers while zike runs"
+    [ "$(head -n 1 "$work/scrape.out")" = "application/openmetrics-text; version=1.0.0; charset=utf-8" ]
+    ok $? "served as application/openmetrics-text; version=1.0.0"
+    grep -q '^zike_ike_sas{state="established"} 1$' "$work/zike.om" &&
+        grep -q '^zike_ike_established_total 1$' "$work/zike.om" &&
+        grep -q '^zesp_sa_messages_total{spi="0x[0-9a-f]*",direction="in",sender_id="0",peer="bob"} 20$' "$work/zike.om"
+    ok $? "the scrape shows the IKE SA and the 20 messages received"
+    if [ $parser = yes ]; then
+        parse zike "$work/zike.om" "$work/sad1.json" "$work/s1.json" "$work/g.json"
+        ok $? "prometheus_client parses the scrape; zike_* equal zikectl --json stats and groups, zesp_* zesp --json stats"
+    fi
+    "$py" -c "
+import sys, urllib.request, urllib.error
+for path, method, want in (('/nothing', 'GET', 404), ('/metrics', 'POST', 405)):
+    try:
+        urllib.request.urlopen(urllib.request.Request(sys.argv[1] + path, method=method, data=b'' if method == 'POST' else None), timeout=10)
+        sys.exit('%s %s: 200' % (method, path))
+    except urllib.error.HTTPError as e:
+        if e.code != want:
+            sys.exit('%s %s: %d, want %d' % (method, path, e.code, want))
+" "http://127.0.0.1:$(port 2)"
+    ok $? "another path: 404; another method: 405"
+fi
+
+finish

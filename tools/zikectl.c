@@ -3,13 +3,45 @@
  *   zikectl -s ENDPOINT [--json] list|stats|groups|reload
  *   zikectl -s ENDPOINT initiate|terminate|rekey PEER
  *   zikectl -s ENDPOINT rekey-group|leave GROUP
- * ENDPOINT defaults to $ZIKE_CONTROL.  Exit 0 when zike said ok, 1 when it
- * refused, 2 on usage errors, 4 when zike did not answer in 5 seconds.
+ * ENDPOINT defaults to $ZIKE_CONTROL, else zike's own default: beside
+ * the default SAD ($ZESP_SAD, else zesp_sad_default_path()), as zike binds
+ * it when its configuration names no control:.  Exit 0 when zike said ok,
+ * 1 when it refused, 2 on usage errors, 4 when zike did not answer in 5
+ * seconds or has no socket there.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zesp.h>
 #include <zmq.h>
+
+#define ENDPOINT_MAX 4200U
+
+/* The same default as zike's configuration (zike_config.c). */
+static const char *default_endpoint(char *buf, size_t len)
+{
+    const char *env = getenv("ZIKE_CONTROL");
+
+    if (env != NULL && *env)
+        return env;
+    snprintf(buf, len, "ipc://%.240s.ctl", zesp_sad_default_path());
+    return buf;
+}
+
+/* An ipc:// socket file that is not there: say so now, not in 5 s. */
+static int missing_socket(const char *endpoint)
+{
+    struct stat st;
+
+    if (strncmp(endpoint, "ipc://", 6) != 0 || stat(endpoint + 6, &st) == 0)
+        return 0;
+    fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
+            "$ZIKE_CONTROL: the configuration's control:)\n", endpoint,
+            strerror(errno));
+    return 1;
+}
 
 static int usage(void)
 {
@@ -21,7 +53,8 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    const char *endpoint = getenv("ZIKE_CONTROL");
+    char fallback[ENDPOINT_MAX];
+    const char *endpoint = default_endpoint(fallback, sizeof fallback);
     const char *args[8];
     int nargs = 0, json = 0, rc = 4, timeout = 5000, zero = 0;
     void *ctx, *req;
@@ -42,6 +75,8 @@ int main(int argc, char **argv)
         return usage();
     if (json)
         args[nargs++] = "--json";
+    if (missing_socket(endpoint))
+        return 4;
     ctx = zmq_ctx_new();
     req = zmq_socket(ctx, ZMQ_REQ);
     zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
