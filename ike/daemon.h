@@ -32,6 +32,7 @@ struct child_sa {
     uint64_t rekey_after;     /* not before (ms): a refused rekey waits */
     uint64_t activate_at;     /* responder: switch to spi_out by then */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
+    uint64_t installed_at;    /* ms */
 };
 
 enum ike_state {
@@ -94,6 +95,7 @@ struct ike_sa {
     uint32_t resp_mid;
     struct route route;
     uint64_t created, last_heard;
+    uint64_t established_at;        /* ms; 0: not (yet) */
     struct child_sa *children;
     char auth_policy[ZESP_NAME_MAX];
     uint32_t auth_spi_in;

@@ -77,7 +77,7 @@ ctl_of() { n=$1; shift; ZESP_SAD="$work/$n.sad" "$ctl" "$@"; }
 conf bob bob.example "$(port 1)" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
 conf alice alice.example "$(port 0)" "metrics: http://127.0.0.1:$(port 2)" "peers:" \
-    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $PSK, start: true, policies: [orders], lifetime: { seconds: 1h, bytes: 100G } }"
 if "$zike" -c "$work/alice.yaml" --check > "$work/check.out" 2>&1; then
     mhd=yes
 else
@@ -88,6 +88,11 @@ else
 fi
 unset ZIKE_CONTROL
 start bob
+until_ok 20 ctl_of bob list
+ctl_of bob list > "$work/empty.out" && ctl_of bob groups >> "$work/empty.out"
+[ "$(cat "$work/empty.out")" = "no IKE SAs
+no groups served or joined" ]
+ok $? "empty lists say so: no IKE SAs, no groups"
 start alice
 established() { ctl_of "$1" --json list | grep -q '"state":"established"'; }
 until_ok 20 established alice && until_ok 20 established bob
@@ -98,6 +103,39 @@ srv=$!
 "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 3)" --count 20 > "$work/cli.out" 2>&1
 ok $? "20 messages each way under the negotiated SA"
 wait $srv
+
+# ---- zikectl list, for people and in JSON --------------------------------
+ctl_of alice list > "$work/list.out"
+ctl_of alice --json list > "$work/list.json"
+ZESP_SAD="$work/alice.sad" "$zesp" --json stats > "$work/sad.json"
+grep -Eq '^  established [0-9smhd ]+ ago \(20[0-9-]{8}T[0-9:]{8}Z\), rekeying in [0-9smhd ]+$' "$work/list.out" &&
+    grep -Eq '^  last handshake [0-9smhd ]+ ago, last heard [0-9smhd ]+ ago$' "$work/list.out" &&
+    grep -Eq '^    installed [0-9smhd ]+ ago, rekeying in [0-9smhd ]+, expires in [0-9smhd ]+$' "$work/list.out" &&
+    grep -Eq '^    in  [0-9a-f]{8}: 20 messages, [0-9.]+ [KMG]?i?B$' "$work/list.out" &&
+    grep -Eq '^    out [0-9a-f]{8}: 20 messages, [0-9.]+ [KMG]?i?B$' "$work/list.out" &&
+    grep -Eq '^    lifetime used: [0-9smhd ]+ of 1h, 20 messages, [0-9.]+ [KMG]?i?B of 100 GiB$' "$work/list.out"
+ok $? "zikectl list: established ago, rekeying in, last handshake, messages and bytes each way, lifetime used of its limit"
+# (the IKE SPIs, hex, are on the first line only)
+! grep -v '^[^ ]' "$work/list.out" | grep -Eq '[0-9]{9}'
+ok $? "zikectl list prints no epoch seconds"
+"$py" - "$work/list.json" "$work/sad.json" << 'PY'
+import json, sys, time
+ike = json.load(open(sys.argv[1]))["ike_sas"]
+sad = {(s["spi"], s["direction"]): s for s in json.load(open(sys.argv[2]))["per_sa"]}
+sa = ike[0]
+child = sa["children"][0]
+now = time.time()
+assert len(ike) == 1 and sa["state"] == "established", ike
+assert 0 <= now - sa["established"] < 3600 and sa["last_handshake"] >= sa["established"], sa
+assert 0 < sa["rekey_in"] <= 14400 and "age_ms" in sa and "spi_i" in sa, sa
+assert 0 <= now - child["installed"] < 3600 and 0 < child["rekey_in"] < child["expires_in"] <= 3600, child
+assert child["hard"] == {"seconds": 3600, "messages": 0, "bytes": 100 << 30}, child
+i, o = sad[("0x" + child["spi_in"], "in")], sad[("0x" + child["spi_out"], "out")]
+assert (child["messages_in"], child["bytes_in"]) == (i["messages"], i["bytes"]) == (20, i["bytes"]), (child, i)
+assert (child["messages_out"], child["bytes_out"]) == (o["messages"], o["bytes"]), (child, o)
+assert child["messages_out"] == 20 and child["bytes_in"] > 0, child
+PY
+ok $? "zikectl --json list: times as unix time, each child's counters those of its SAs in the SAD"
 
 if [ $mhd = yes ]; then
     url="http://127.0.0.1:$(port 2)/metrics"

@@ -1,6 +1,7 @@
 /* Tables and JSON for SAs, policies and counters. */
 #include "output.h"
 #include "counters.h"
+#include "when.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -127,6 +128,8 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
     uint64_t r[ZESP_REJ_COUNT];
+    char iso[WHEN_BYTES], ago[WHEN_BYTES];
+    time_t now = time(NULL);
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
@@ -148,8 +151,11 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
                                              : "reserved up to",
                 (unsigned long long)sa->seq_reserved,
                 (unsigned long long)sa->seq_block);
-    fprintf(f, "  %-16s %llu (unix time)\n", "created",
-            (unsigned long long)sa->created);
+    fprintf(f, "  %-16s %s (%s ago)\n", "created",
+            when_iso8601(iso, (time_t)sa->created),
+            when_duration(ago, now > (time_t)sa->created
+                                   ? (uint64_t)(now - (time_t)sa->created)
+                                   : 0));
     fprintf(f, "  %-16s %s\n", "state", state(sa));
     lifetime_line(f, "soft lifetime", &sa->soft);
     lifetime_line(f, "hard lifetime", &sa->hard);

@@ -117,12 +117,14 @@ struct list_state {
     const struct options *o;
     struct json j;
     int stats;
+    unsigned n;             /* listed */
 };
 
 static int list_one(const zesp_sa_info *sa, void *arg)
 {
     struct list_state *st = arg;
 
+    st->n++;
     if (st->o->json)
         (st->stats ? print_stats_json : print_sa_json)(&st->j, sa);
     else
@@ -174,6 +176,8 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
     zesp_sa_foreach(sad, list_one, &st);
     if (o->json)
         json_end(&st.j, ']');
+    else if (st.n == 0)
+        puts("no SAs");
     if (stats && o->json) {
         json_array(&st.j, "per_policy");
         zesp_policy_foreach(sad, policy_stats_one, &st);
@@ -296,6 +300,7 @@ static int policy_one(const zesp_policy *p, void *arg)
 {
     struct list_state *st = arg;
 
+    st->n++;
     if (st->o->json)
         print_policy_json(&st->j, p);
     else
@@ -319,6 +324,8 @@ static int cmd_policy(const struct options *o, zesp_sad *sad, int argc,
     if (o->json) {
         json_end(&st.j, ']');
         putchar('\n');
+    } else if (st.n == 0) {
+        puts("no policies");
     }
     return EXIT_OK;
 }
