@@ -24,16 +24,20 @@ else
     parser=no
     echo "# skip: no prometheus_client for $py (Debian: python3-prometheus-client)"
 fi
-# parse sad|zike OM JSON...: the scraper's parser agrees with the JSON.
-parse() {
+# parsed NAME sad|zike OM JSON...: the scraper's parser agrees with the
+# JSON (tests/openmetrics_check.py); skipped without the parser.
+parsed() {
+    name=$1
+    shift
     if [ $parser = no ]; then
+        echo "skip $name"
         skipped=$((skipped + 1))
-        return 0
+        return
     fi
     "$py" "$s/tests/openmetrics_check.py" "$@" > "$work/parse.out" 2>&1
     rc=$?
     [ $rc -eq 0 ] || grep -v '^# ok' "$work/parse.out"
-    return $rc
+    ok $rc "$name"
 }
 
 # ---- zesp stats --openmetrics: traffic, refusals, hostile names ----------
@@ -48,10 +52,8 @@ ok $? "zesp stats --openmetrics"
     grep -q '^zesp_sa_messages_total{spi="0x0000beef",direction="in",.*} 7$' "$work/t.om" &&
     grep -q '^zesp_policy_rejected_total{policy="q\\"u\\\\ote\\\\",.*kind="replay"} 1$' "$work/t.om"
 ok $? "the exposition ends with # EOF, counts 7 messages in and the replay under the escaped policy name"
-if [ $parser = yes ]; then
-    parse sad "$work/t.om" "$work/t.json" "$peer"
-    ok $? "prometheus_client parses it; every counter equals zesp --json stats; names read back as they are"
-fi
+parsed "prometheus_client parses it; every counter equals zesp --json stats; names read back as they are" \
+    sad "$work/t.om" "$work/t.json" "$peer"
 
 # ---- zike: two daemons, an SA with traffic; a scrape of the endpoint -----
 base=$((20000 + $$ % 20000))
@@ -164,10 +166,8 @@ sys.stdout.buffer.write(r.read())" "$url" > "$work/scrape.out" &&
         grep -q '^zike_ike_established_total 1$' "$work/zike.om" &&
         grep -q '^zesp_sa_messages_total{spi="0x[0-9a-f]*",direction="in",sender_id="0",peer="bob"} 20$' "$work/zike.om"
     ok $? "the scrape shows the IKE SA and the 20 messages received"
-    if [ $parser = yes ]; then
-        parse zike "$work/zike.om" "$work/sad1.json" "$work/s1.json" "$work/g.json"
-        ok $? "prometheus_client parses the scrape; zike_* equal zikectl --json stats and groups, zesp_* zesp --json stats"
-    fi
+    parsed "prometheus_client parses the scrape; zike_* equal zikectl --json stats and groups, zesp_* zesp --json stats" \
+        zike "$work/zike.om" "$work/sad1.json" "$work/s1.json" "$work/g.json"
     "$py" -c "
 import sys, urllib.request, urllib.error
 for path, method, want in (('/nothing', 'GET', 404), ('/metrics', 'POST', 405)):
