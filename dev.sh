@@ -9,10 +9,11 @@ cd "$(dirname "$0")"
 # libssl-dev is optional (the faster AEAD backend); the build uses it if present.
 PACKAGES="build-essential autoconf automake libtool pkg-config libsodium-dev libzmq3-dev libyaml-dev libssl-dev tshark"
 # The interoperability test runs strongSwan in a network namespace; the
-# Python package (python/) is built and tested with Debian's python3.
+# Python package (python/) is built and tested with Debian's python3; zike's
+# metrics endpoint (optional: libmicrohttpd) is read with prometheus_client.
 TEST_PACKAGES="strongswan-charon strongswan-swanctl libcharon-extra-plugins iproute2
 python3-dev python3-pip python3-setuptools python3-wheel python3-cffi python3-zmq
-python3-pytest"
+python3-pytest libmicrohttpd-dev python3-prometheus-client"
 
 missing_packages() {
     for p in $PACKAGES; do

@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "control.h"
 #include "daemon.h"
 #include "json.h"
+#include "when.h"
 
 #define ARGS_MAX 4U
 #define ARG_MAX 256U
@@ -123,6 +125,8 @@ static void groups(struct zike *z, struct out *o, bool json)
         json_end(&o->j, ']');
         json_end(&o->j, '}');
         put(o, "\n");
+    } else if (z->ngroups == 0 && z->njoined == 0) {
+        put(o, "no groups served or joined\n");
     }
 }
 
@@ -131,7 +135,90 @@ static const char *child_state(const struct child_sa *c)
     return c->rekeyed ? "rekeyed" : c->out_active ? "active" : "installed";
 }
 
-static void ike_sa_json(struct zike *z, struct json *j,
+/* Unix time of a moment of zike's monotonic clock (ms). */
+static uint64_t wall(const struct zike *z, time_t now, uint64_t at_ms)
+{
+    uint64_t ago = (z->now - at_ms) / 1000U;
+
+    return (uint64_t)now > ago ? (uint64_t)now - ago : 0;
+}
+
+static uint64_t ago_s(const struct zike *z, uint64_t at_ms)
+{
+    return z->now > at_ms ? (z->now - at_ms) / 1000U : 0;
+}
+
+/* The newest handshake of an IKE SA: its own, or a child SA's. */
+static uint64_t last_handshake(const struct ike_sa *sa)
+{
+    uint64_t t = sa->established_at;
+
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        if (c->installed_at > t)
+            t = c->installed_at;
+    return t;
+}
+
+/* A child SA's two SAs in the SAD (zeroed if one is gone). */
+struct child_view {
+    zesp_sa_info in, out;
+    uint64_t used_s;          /* since installed in the SAD */
+};
+
+static void child_view(struct zike *z, const struct child_sa *c,
+                       time_t now, struct child_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (zesp_sa_info_get(z->sad, c->spi_in, ZESP_DIR_IN, &v->in) != 0)
+        memset(&v->in, 0, sizeof v->in);
+    if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &v->out) != 0)
+        memset(&v->out, 0, sizeof v->out);
+    if (v->out.created && (uint64_t)now > v->out.created)
+        v->used_s = (uint64_t)now - v->out.created;
+}
+
+/* Seconds left to a limit of seconds; -1: no such limit. */
+static int64_t left_s(uint64_t limit, uint64_t used)
+{
+    if (limit == 0)
+        return -1;
+    return used < limit ? (int64_t)(limit - used) : 0;
+}
+
+static void child_json(struct zike *z, struct json *j, time_t now,
+                       const struct child_sa *c)
+{
+    struct child_view v;
+    int64_t rekey, expire;
+
+    child_view(z, c, now, &v);
+    rekey = left_s(v.out.soft.seconds, v.used_s);
+    expire = left_s(v.out.hard.seconds, v.used_s);
+    json_object(j, NULL);
+    json_str(j, "policy", c->policy);
+    json_strf(j, "spi_in", "0x%08x", c->spi_in);
+    json_strf(j, "spi_out", "0x%08x", c->spi_out);
+    json_str(j, "state", child_state(c));
+    json_bool(j, "esn", c->esn);
+    json_bool(j, "lanes", c->lanes);
+    json_u64(j, "installed", wall(z, now, c->installed_at));
+    json_u64(j, "messages_in", v.in.stats.messages);
+    json_u64(j, "bytes_in", v.in.stats.bytes);
+    json_u64(j, "messages_out", v.out.stats.messages);
+    json_u64(j, "bytes_out", v.out.stats.bytes);
+    if (rekey >= 0 && !c->rekeyed)
+        json_u64(j, "rekey_in", (uint64_t)rekey);
+    if (expire >= 0)
+        json_u64(j, "expires_in", (uint64_t)expire);
+    json_object(j, "hard");
+    json_u64(j, "seconds", v.out.hard.seconds);
+    json_u64(j, "messages", v.out.hard.messages);
+    json_u64(j, "bytes", v.out.hard.bytes);
+    json_end(j, '}');
+    json_end(j, '}');
+}
+
+static void ike_sa_json(struct zike *z, struct json *j, time_t now,
                         const struct ike_sa *sa)
 {
     char si[17], sr[17];
@@ -145,46 +232,127 @@ static void ike_sa_json(struct zike *z, struct json *j,
     json_str(j, "spi_i", si);
     json_str(j, "spi_r", sr);
     json_u64(j, "age_ms", z->now - sa->created);
+    json_u64(j, "established",
+             sa->established_at ? wall(z, now, sa->established_at) : 0);
+    json_u64(j, "last_handshake",
+             last_handshake(sa) ? wall(z, now, last_handshake(sa)) : 0);
+    json_u64(j, "last_heard_ms", z->now - sa->last_heard);
+    if (sa->established_at && sa->rekey_at)
+        json_u64(j, "rekey_in", sa->rekey_at > z->now
+                                    ? (sa->rekey_at - z->now) / 1000U : 0);
     json_array(j, "children");
-    for (const struct child_sa *c = sa->children; c; c = c->next) {
-        json_object(j, NULL);
-        json_str(j, "policy", c->policy);
-        json_strf(j, "spi_in", "0x%08x", c->spi_in);
-        json_strf(j, "spi_out", "0x%08x", c->spi_out);
-        json_str(j, "state", child_state(c));
-        json_bool(j, "esn", c->esn);
-        json_end(j, '}');
-    }
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        child_json(z, j, now, c);
     json_end(j, ']');
     json_end(j, '}');
 }
 
+/* "12s of 1h", "20 of 1000", or without a limit just the use. */
+static void used_of(struct out *o, const char *used, const char *limit,
+                    bool has_limit, const char *unit)
+{
+    put(o, "%s%s%s%s%s", used, unit, has_limit ? " of " : "",
+        has_limit ? limit : "", has_limit ? unit : "");
+}
+
+static void child_text(struct zike *z, struct out *o, time_t now,
+                       const struct child_sa *c)
+{
+    char a[WHEN_BYTES], b[WHEN_BYTES];
+    struct child_view v;
+    int64_t rekey, expire;
+    uint64_t msgs, bytes;
+
+    child_view(z, c, now, &v);
+    rekey = left_s(v.out.soft.seconds, v.used_s);
+    expire = left_s(v.out.hard.seconds, v.used_s);
+    put(o, "  child %-16s in 0x%08x out 0x%08x %s\n", c->policy, c->spi_in,
+        c->spi_out, child_state(c));
+    put(o, "    installed %s ago", when_duration(a, ago_s(z, c->installed_at)));
+    if (c->rekeyed && c->retire_at)
+        put(o, ", replaced: deleted in %s",
+            when_duration(a, c->retire_at > z->now
+                                 ? (c->retire_at - z->now + 999) / 1000U : 0));
+    else if (rekey > 0)
+        put(o, ", rekeying in %s", when_duration(a, (uint64_t)rekey));
+    else if (rekey == 0)
+        put(o, ", rekey due");
+    if (expire >= 0)
+        put(o, ", expires in %s", when_duration(a, (uint64_t)expire));
+    put(o, "\n    in  0x%08x: %llu messages, %s\n", c->spi_in,
+        (unsigned long long)v.in.stats.messages,
+        when_bytes(a, v.in.stats.bytes));
+    put(o, "    out 0x%08x: %llu messages, %s\n", c->spi_out,
+        (unsigned long long)v.out.stats.messages,
+        when_bytes(a, v.out.stats.bytes));
+    /* A limit holds for each SA: the busier one reaches it first. */
+    msgs = v.in.stats.messages > v.out.stats.messages ? v.in.stats.messages
+                                                      : v.out.stats.messages;
+    bytes = v.in.stats.bytes > v.out.stats.bytes ? v.in.stats.bytes
+                                                 : v.out.stats.bytes;
+    put(o, "    lifetime used: ");
+    used_of(o, when_duration(a, v.used_s),
+            when_duration(b, v.out.hard.seconds), v.out.hard.seconds, "");
+    put(o, ", ");
+    snprintf(a, sizeof a, "%llu", (unsigned long long)msgs);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)v.out.hard.messages);
+    used_of(o, a, b, v.out.hard.messages, " messages");
+    put(o, ", ");
+    used_of(o, when_bytes(a, bytes), when_bytes(b, v.out.hard.bytes),
+            v.out.hard.bytes, "");
+    put(o, "%s\n", v.out.hard.seconds || v.out.hard.messages ||
+                        v.out.hard.bytes ? "" : " (no limits)");
+}
+
+static void ike_sa_text(struct zike *z, struct out *o, time_t now,
+                        const struct ike_sa *sa)
+{
+    char si[17], sr[17], a[WHEN_BYTES], b[WHEN_BYTES];
+
+    hex(si, sa->spi_i);
+    hex(sr, sa->spi_r);
+    put(o, "%-16s %-11s %-9s %s_%s\n",
+        sa->peer_name[0] ? sa->peer_name : "-", ike_state_name(sa->state),
+        sa->initiator ? "initiator" : "responder", si, sr);
+    if (sa->established_at == 0) {
+        put(o, "  created %s ago, last heard %s ago\n",
+            when_duration(a, ago_s(z, sa->created)),
+            when_duration(b, ago_s(z, sa->last_heard)));
+    } else {
+        put(o, "  established %s ago (%s)",
+            when_duration(a, ago_s(z, sa->established_at)),
+            when_iso8601(b, (time_t)wall(z, now, sa->established_at)));
+        if (sa->rekey_at)
+            put(o, ", rekeying in %s",
+                when_duration(a, sa->rekey_at > z->now
+                                     ? (sa->rekey_at - z->now) / 1000U : 0));
+        put(o, "\n  last handshake %s ago, last heard %s ago\n",
+            when_duration(a, ago_s(z, last_handshake(sa))),
+            when_duration(b, ago_s(z, sa->last_heard)));
+    }
+    for (const struct child_sa *c = sa->children; c; c = c->next)
+        child_text(z, o, now, c);
+}
+
 static void list(struct zike *z, struct out *o, bool json)
 {
+    time_t now = time(NULL);
+
     if (json) {
         json_object(&o->j, NULL);
         json_array(&o->j, "ike_sas");
     }
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
-        char si[17], sr[17];
-
-        if (json) {
-            ike_sa_json(z, &o->j, sa);
-            continue;
-        }
-        hex(si, sa->spi_i);
-        hex(sr, sa->spi_r);
-        put(o, "%-16s %-11s %-9s %s_%s\n",
-            sa->peer_name[0] ? sa->peer_name : "-", ike_state_name(sa->state),
-            sa->initiator ? "initiator" : "responder", si, sr);
-        for (struct child_sa *c = sa->children; c; c = c->next)
-            put(o, "  child %-16s in 0x%08x out 0x%08x %s\n", c->policy,
-                c->spi_in, c->spi_out, child_state(c));
-    }
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (json)
+            ike_sa_json(z, &o->j, now, sa);
+        else
+            ike_sa_text(z, o, now, sa);
     if (json) {
         json_end(&o->j, ']');
         json_end(&o->j, '}');
         put(o, "\n");
+    } else if (z->sas == NULL) {
+        put(o, "no IKE SAs\n");
     }
 }
 
@@ -215,7 +383,10 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(retransmits, z->stats.retransmits) \
     X(dead_peers, z->stats.dead_peers) \
     X(spi_collisions, z->stats.spi_collisions) \
-    X(dropped_messages, z->stats.dropped_messages)
+    X(dropped_messages, z->stats.dropped_messages) \
+    X(group_rekeys, z->stats.group_rekeys) \
+    X(group_registrations, z->stats.group_registrations) \
+    X(group_updates, z->stats.group_updates)
 #define LINE(name, v) stat_line(o, json, #name, v);
     if (json) {
         json_object(&o->j, NULL);

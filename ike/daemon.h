@@ -34,6 +34,7 @@ struct child_sa {
     uint64_t rekey_after;     /* not before (ms): a refused rekey waits */
     uint64_t activate_at;     /* responder: switch to spi_out by then */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
+    uint64_t installed_at;    /* ms */
 };
 
 enum ike_state {
@@ -96,6 +97,7 @@ struct ike_sa {
     uint32_t resp_mid;
     struct route route;
     uint64_t created, last_heard;
+    uint64_t established_at;        /* ms; 0: not (yet) */
     struct child_sa *children;
     char auth_policy[ZESP_NAME_MAX];
     uint32_t auth_spi_in;
@@ -159,11 +161,14 @@ enum ike_drop {
     IKE_DROP_REASONS
 };
 
+struct MHD_Daemon;
+
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *router, *control;
     bool control_bound;             /* ours to remove at exit */
+    struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
     void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];

@@ -42,6 +42,7 @@ void ike_sa_established(struct zike *z, struct ike_sa *sa)
     int i = peer_index(z, sa->peer_name);
     uint64_t life_ms;
 
+    sa->established_at = z->now;
     if (i < 0)
         return;
     z->fails[i] = 0;

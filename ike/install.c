@@ -224,6 +224,7 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
         return NULL;
     snprintf(c->policy, sizeof c->policy, "%s", policy);
     c->spi_in = spi_in;
+    c->installed_at = z->now;
     c->spi_out = spi_out;
     c->transform = transform;
     c->esn = !(sa_flags & ZESP_SA_NO_ESN);

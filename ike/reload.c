@@ -2,7 +2,7 @@
  * A configuration (re)loaded (SIGHUP, zikectl reload): every policy it
  * names exists in the SAD, a DEALER per peer endpoint, the groups follow
  * it, and the IKE SAs with peers it no longer names are deleted.  listen,
- * control and sad take effect on restart only.
+ * control, sad and metrics take effect on restart only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,10 +47,16 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         strcmp(fresh.control, z->conf.control) != 0 ||
         strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
         fresh.sad_opts.mode != z->conf.sad_opts.mode ||
-        strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0)
-        zike_log(LOG_WARNING, "reload: listen, control and sad take effect "
-                 "on restart only");
+        strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0 ||
+        strcmp(fresh.metrics, z->conf.metrics) != 0)
+        zike_log(LOG_WARNING, "reload: listen, control, sad and metrics "
+                 "take effect on restart only");
     snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
+    memcpy(fresh.metrics, z->conf.metrics, sizeof fresh.metrics);
+    memcpy(fresh.metrics_host, z->conf.metrics_host,
+           sizeof fresh.metrics_host);
+    memcpy(fresh.metrics_port, z->conf.metrics_port,
+           sizeof fresh.metrics_port);
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
     fresh.sad_opts = z->conf.sad_opts;

@@ -25,6 +25,7 @@
 #include "capture.h"
 #include "control.h"
 #include "daemon.h"
+#include "metrics.h"
 
 static volatile sig_atomic_t got_term, got_hup;
 
@@ -296,7 +297,8 @@ int main(int argc, char **argv)
                  zmq_strerror(zmq_errno()));
         goto out;
     }
-    if (open_control(z) != 0 || zike_open_dealers(z) != 0)
+    if (open_control(z) != 0 || zike_open_dealers(z) != 0 ||
+        metrics_http_open(z) != 0)
         goto out;
     zike_declare_policies(z);
     zike_log(LOG_NOTICE, "zike %s: id %s, listening on %s, SAD %s, %zu peers",
@@ -305,9 +307,10 @@ int main(int argc, char **argv)
              z->conf.sad_path, z->conf.npeers);
 
     while (!got_term) {
-        zmq_pollitem_t items[2 + ZIKE_MAX_PEERS];
-        void *socks[2 + ZIKE_MAX_PEERS];
+        zmq_pollitem_t items[3 + ZIKE_MAX_PEERS];
+        void *socks[3 + ZIKE_MAX_PEERS];
         size_t n = 0;
+        int http = metrics_http_fd(z);
 
         items[n] = (zmq_pollitem_t){ z->control, 0, ZMQ_POLLIN, 0 };
         socks[n++] = z->control;
@@ -320,13 +323,17 @@ int main(int argc, char **argv)
                 items[n] = (zmq_pollitem_t){ z->dealers[i], 0, ZMQ_POLLIN, 0 };
                 socks[n++] = z->dealers[i];
             }
+        if (http >= 0) {
+            items[n] = (zmq_pollitem_t){ NULL, http, ZMQ_POLLIN, 0 };
+            socks[n++] = NULL;
+        }
         if (zmq_poll(items, (int)n, 25) < 0 && zmq_errno() != EINTR) {
             zike_log(LOG_ERR, "poll: %s", zmq_strerror(zmq_errno()));
             goto out;
         }
         z->now = now_ms();
         for (size_t i = 0; i < n; i++) {
-            if (!(items[i].revents & ZMQ_POLLIN))
+            if (!(items[i].revents & ZMQ_POLLIN) || socks[i] == NULL)
                 continue;
             if (socks[i] == z->control)
                 control_serve(z, z->control);
@@ -334,6 +341,7 @@ int main(int argc, char **argv)
                 for (int k = 0; k < 64; k++)
                     receive(z, socks[i], socks[i] == z->router);
         }
+        metrics_http_run(z);       /* its timeouts too: every turn */
         if (got_hup) {
             got_hup = 0;
             zike_reload(z, NULL, 0);
@@ -357,6 +365,7 @@ int main(int argc, char **argv)
     }
     rc = 0;
 out:
+    metrics_http_close(z);
     while (z->sas)
         ike_sa_free(z, z->sas);
     group_free(z);

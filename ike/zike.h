@@ -78,6 +78,9 @@ struct zike_conf {
     bool control_unauthenticated;      /* a control: other than ipc:// */
     char sad_path[4096];
     zesp_sad_opts sad_opts;       /* sad: mode and group */
+    char metrics[ZIKE_ENDPOINT_MAX];   /* http://HOST:PORT, "": none */
+    char metrics_host[ZIKE_ENDPOINT_MAX];
+    char metrics_port[8];
     int log_level;                     /* LOG_ERR .. LOG_DEBUG */
     uint32_t retransmit_ms;            /* first timeout */
     uint32_t retransmit_tries;

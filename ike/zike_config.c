@@ -5,6 +5,8 @@
  * the group part shares, and the lookups the daemon uses.  conf_load.c
  * reads the file and checks it whole.
  */
+#include "config.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,13 +321,60 @@ static int parse_control_auth(struct yctx *y, const struct ydoc_node *root,
                 c->control);
 }
 
+/* metrics: http://HOST:PORT[/metrics], HOST a name, an IPv4 address or
+ * an IPv6 one in brackets: where zike serves its OpenMetrics text. */
+static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
+                         struct zike_conf *c)
+{
+    const char *host, *end, *port, *path;
+    size_t hlen, plen;
+
+    if (zike_conf_text(y, v, "metrics", c->metrics, sizeof c->metrics) != 0)
+        return -1;
+    if (strncmp(c->metrics, "http://", 7) != 0)
+        return FAIL(y, v, "metrics", "expected http://HOST:PORT, found '%s'",
+                    c->metrics);
+    host = c->metrics + 7;
+    if (host[0] == '[') {
+        if ((end = strchr(++host, ']')) == NULL)
+            return FAIL(y, v, "metrics", "an IPv6 address without its ']'");
+        port = end + 1;
+    } else {
+        end = host + strcspn(host, ":/");
+        port = end;
+    }
+    hlen = (size_t)(end - host);
+    if (hlen == 0 || *port != ':')
+        return FAIL(y, v, "metrics", "expected http://HOST:PORT (a port is "
+                    "needed: 9810, say), found '%s'", c->metrics);
+    plen = strspn(++port, "0123456789");
+    path = port + plen;
+    if (plen == 0 || plen > 5 || strtoul(port, NULL, 10) == 0 ||
+        strtoul(port, NULL, 10) > 65535)
+        return FAIL(y, v, "metrics", "a port from 1 to 65535");
+    if (*path != '\0' && strcmp(path, "/") != 0 &&
+        strcmp(path, "/metrics") != 0)
+        return FAIL(y, v, "metrics", "zike serves /metrics only, found '%s'",
+                    path);
+#ifndef HAVE_MHD
+    return FAIL(y, v, "metrics", "needs a zike built with libmicrohttpd "
+                "(apt-get install libmicrohttpd-dev, then configure and "
+                "make again), or no metrics: key");
+#endif
+    memcpy(c->metrics_host, host, hlen);
+    c->metrics_host[hlen] = '\0';
+    memcpy(c->metrics_port, port, plen);
+    c->metrics_port[plen] = '\0';
+    return 0;
+}
+
 /* The main part: everything but the groups. */
 int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
         "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", "groups",
-        "join", "control-unauthenticated", NULL };
+        "join", "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
     static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
@@ -359,6 +408,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
                  c->sad_path);
     }
     if (parse_control_auth(y, root, c) != 0)
+        return -1;
+    if ((v = ydoc_get(root, "metrics")) && parse_metrics(y, v, c) != 0)
         return -1;
     c->log_level = LOG_INFO;
     if ((v = ydoc_get(root, "log"))) {

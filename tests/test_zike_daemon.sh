@@ -103,7 +103,7 @@ grep -q "^zike: option requires an argument -- 'c'" "$work/err"; ok $? "zike: ge
 expect 2 "zikectl with no command: exit 2" "$ctl" -s "ipc://$work/none.ctl"
 grep -q "^zikectl: no command" "$work/err"; ok $? "zikectl's own messages are prefixed zikectl:"
 expect 4 "zikectl, nobody answering: exit 4" "$ctl" stats -s "ipc://$work/none.ctl"
-grep -q "^zikectl: no answer from zike at ipc://$work/none.ctl" "$work/err"; ok $? "zikectl: -s after the command, and no answer said as zikectl:"
+grep -q "^zikectl: no zike at ipc://$work/none.ctl" "$work/err"; ok $? "zikectl: -s after the command, and no zike there said as zikectl:"
 
 # refuses NAME WANT: zike --check refuses $work/NAME.yaml (exit 3) and its
 # error matches WANT.

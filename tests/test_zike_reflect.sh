@@ -135,7 +135,8 @@ until_ok 10 settled
 no_old() { ! ctl alice groups | grep -q "(old)" && ! ctl bob groups | grep -q "(old)"; }
 until_ok 20 no_old
 snapshot() {
-    { ctl "$1" list; ctl "$1" groups | sed 's/, [0-9]* updates//';
+    # zikectl list's summary lines: its detail lines say how long ago.
+    { ctl "$1" list | grep -E '^[^ ]|^  child '; ctl "$1" groups | sed 's/, [0-9]* updates//';
       ZESP_SAD="$work/$1.sad" "$zesp" policy list;
       ZESP_SAD="$work/$1.sad" "$zesp" sa list | awk '{ print $1, $2, $3, $6 }'; } 2>&1
 }

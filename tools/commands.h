@@ -21,6 +21,7 @@ enum {
     OPT_Z85 = 1U << 3,
     OPT_OUT = 1U << 4,
     OPT_IDENTITY = 1U << 5,
+    OPT_OPENMETRICS = 1U << 6,
 };
 
 struct options {
@@ -34,6 +35,7 @@ struct options {
     int z85;                /* keygen */
     const char *out;        /* keygen: --out FILE */
     const char *identity;   /* keygen: --identity NAME */
+    int openmetrics;        /* stats: --openmetrics */
     unsigned given;         /* OPT_ bits of the options given */
 };
 

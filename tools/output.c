@@ -1,5 +1,7 @@
 /* Tables and JSON for SAs, policies and counters. */
 #include "output.h"
+#include "counters.h"
+#include "when.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -19,33 +21,12 @@ static void lifetime_json(struct json *j, const char *key,
     json_end(j, '}');
 }
 
-/* An SA's rejection counters in the order of enum zesp_rejection (an SA
- * never counts "nosa": a message without an SA has none). */
-static void rejections(const zesp_sa_stats *s, uint64_t out[ZESP_REJ_COUNT])
-{
-    memset(out, 0, ZESP_REJ_COUNT * sizeof *out);
-    out[ZESP_REJ_MALFORMED] = s->rejected_malformed;
-    out[ZESP_REJ_REPLAY] = s->rejected_replay;
-    out[ZESP_REJ_OLD] = s->rejected_old;
-    out[ZESP_REJ_ICV] = s->rejected_icv;
-    out[ZESP_REJ_EXPIRED] = s->rejected_expired;
-    out[ZESP_REJ_BINDING] = s->rejected_binding;
-    out[ZESP_REJ_TOOBIG] = s->rejected_toobig;
-    out[ZESP_REJ_SIGNATURE] = s->rejected_signature;
-    out[ZESP_REJ_POLICY] = s->rejected_policy;
-}
-
-static bool sa_kind(unsigned kind)
-{
-    return kind != ZESP_REJ_NOSA;
-}
-
 void rejected_json(struct json *j, const char *key,
                    const uint64_t r[ZESP_REJ_COUNT], bool sa_only)
 {
     json_object(j, key);
     for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
-        if (!sa_only || sa_kind(k))
+        if (!sa_only || sa_rejection_kind(k))
             json_u64(j, zesp_rejection_name(k), r[k]);
     json_end(j, '}');
 }
@@ -93,7 +74,7 @@ static void counters_json(struct json *j, const zesp_sa_stats *s)
 {
     uint64_t r[ZESP_REJ_COUNT];
 
-    rejections(s, r);
+    sa_rejections(s, r);
     json_u64(j, "messages", s->messages);
     json_u64(j, "bytes", s->bytes);
     rejected_json(j, "rejected", r, true);
@@ -161,6 +142,8 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
 {
     const zesp_sa_stats *s = &sa->stats;
     uint64_t r[ZESP_REJ_COUNT];
+    char iso[WHEN_BYTES], ago[WHEN_BYTES];
+    time_t now = time(NULL);
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
     fprintf(f, "  %-16s %s\n", "transform", zesp_transform_name(sa->transform));
@@ -182,18 +165,21 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
                                              : "reserved up to",
                 (unsigned long long)sa->seq_reserved,
                 (unsigned long long)sa->seq_block);
-    fprintf(f, "  %-16s %llu (unix time)\n", "created",
-            (unsigned long long)sa->created);
+    fprintf(f, "  %-16s %s (%s ago)\n", "created",
+            when_iso8601(iso, (time_t)sa->created),
+            when_duration(ago, now > (time_t)sa->created
+                                   ? (uint64_t)(now - (time_t)sa->created)
+                                   : 0));
     fprintf(f, "  %-16s %s\n", "state", state(sa));
     lifetime_line(f, "soft lifetime", &sa->soft);
     lifetime_line(f, "hard lifetime", &sa->hard);
     fprintf(f, "  %-16s %llu\n  %-16s %llu\n", "messages",
             (unsigned long long)s->messages, "bytes",
             (unsigned long long)s->bytes);
-    rejections(s, r);
+    sa_rejections(s, r);
     fputs("  rejected:", f);
     for (unsigned k = 0, first = 1; k < ZESP_REJ_COUNT; k++)
-        if (sa_kind(k)) {
+        if (sa_rejection_kind(k)) {
             fprintf(f, "%s %s %llu", first ? "" : ",", zesp_rejection_name(k),
                     (unsigned long long)r[k]);
             first = 0;
@@ -230,7 +216,7 @@ void print_stats_header(FILE *f)
 {
     fprintf(f, "%-10s %-3s %12s %14s", "SPI", "DIR", "MESSAGES", "BYTES");
     for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
-        if (sa_kind(k)) {
+        if (sa_rejection_kind(k)) {
             char name[16];
             size_t i;
             for (i = 0; zesp_rejection_name(k)[i] && i + 1 < sizeof name; i++)
@@ -247,12 +233,12 @@ void print_stats_row(FILE *f, const zesp_sa_info *sa)
     uint64_t r[ZESP_REJ_COUNT];
     char sender[16];
 
-    rejections(s, r);
+    sa_rejections(s, r);
     fprintf(f, "%s0x%08x %-3s %12llu %14llu", row_indent(sa), sa->spi,
             direction_name(sa->direction), (unsigned long long)s->messages,
             (unsigned long long)s->bytes);
     for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
-        if (sa_kind(k))
+        if (sa_rejection_kind(k))
             fprintf(f, " %9llu", (unsigned long long)r[k]);
     fprintf(f, " %s\n", sender_text(sa, sender));
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "openmetrics.h"
 #include "output.h"
 
 static const char usage_text[] =
@@ -31,7 +32,8 @@ static const char usage_text[] =
     "                                one SA (its key only with --key)\n"
     "  sa del SPI [--dir in|out]     remove an SA, wiping its key\n"
     "  policy list                   the policies\n"
-    "  stats                         per-SA counters, each rejection apart\n"
+    "  stats [--openmetrics]         per-SA counters, each rejection apart\n"
+    "                                (--openmetrics: for Prometheus)\n"
     "  expire                        remove SAs past a hard lifetime\n"
     "  flush                         remove every SA and policy\n"
     "  state init                    make the state directory where manual\n"
@@ -198,12 +200,14 @@ struct list_state {
     const struct options *o;
     struct json j;
     int stats;
+    unsigned n;             /* listed */
 };
 
 static int list_one(const zesp_sa_info *sa, void *arg)
 {
     struct list_state *st = arg;
 
+    st->n++;
     if (st->o->json)
         (st->stats ? print_stats_json : print_sa_json)(&st->j, sa);
     else
@@ -255,6 +259,8 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
     zesp_sa_foreach(sad, list_one, &st);
     if (o->json)
         json_end(&st.j, ']');
+    else if (st.n == 0)
+        puts("no SAs");
     if (stats && o->json) {
         json_array(&st.j, "per_policy");
         zesp_policy_foreach(sad, policy_stats_one, &st);
@@ -271,6 +277,16 @@ static int cmd_sa_list(const struct options *o, zesp_sad *sad, int stats)
     if (o->json)
         putchar('\n');
     return EXIT_OK;
+}
+
+/* The same counters for Prometheus (a textfile collector, or a scrape of
+ * zike's metrics endpoint, which serves them too). */
+static int cmd_openmetrics(zesp_sad *sad)
+{
+    if (om_sad(stdout, sad) != 0)
+        return fail("stats");
+    om_eof(stdout);
+    return fflush(stdout) == 0 ? EXIT_OK : fail("stdout");
 }
 
 /* SPI and direction; without --dir the SPI must be there in one only. */
@@ -368,6 +384,7 @@ static int policy_one(const zesp_policy *p, void *arg)
 {
     struct list_state *st = arg;
 
+    st->n++;
     if (st->o->json)
         print_policy_json(&st->j, p);
     else
@@ -391,6 +408,8 @@ static int cmd_policy(const struct options *o, zesp_sad *sad, int argc,
     if (o->json) {
         json_end(&st.j, ']');
         putchar('\n');
+    } else if (st.n == 0) {
+        puts("no policies");
     }
     return EXIT_OK;
 }
@@ -424,7 +443,8 @@ static int with_sad(const struct options *o, const char *cmd, int argc,
         rc = cmd_policy(o, sad, argc, argv);
     else if (strcmp(cmd, "stats") == 0)
         rc = argc ? usage_error("stats takes no argument")
-                  : cmd_sa_list(o, sad, 1);
+             : o->openmetrics ? cmd_openmetrics(sad)
+             : cmd_sa_list(o, sad, 1);
     else if (strcmp(cmd, "flush") == 0)
         rc = argc ? usage_error("flush takes no argument")
              : zesp_sad_flush(sad) ? fail("flush") : EXIT_OK;
@@ -470,6 +490,7 @@ static const struct option longopts[] = {
     { "z85", no_argument, NULL, 'z' },
     { "out", required_argument, NULL, 'o' },
     { "identity", required_argument, NULL, 'i' },
+    { "openmetrics", no_argument, NULL, 'm' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -480,7 +501,8 @@ static const struct {
     { "keygen", OPT_Z85 | OPT_OUT | OPT_IDENTITY },
     { "load", 0 }, { "check", 0 }, { "state", 0 },
     { "sa", OPT_DIR | OPT_SENDER | OPT_KEY },
-    { "policy", 0 }, { "stats", 0 }, { "expire", 0 }, { "flush", 0 },
+    { "policy", 0 }, { "stats", OPT_OPENMETRICS }, { "expire", 0 },
+    { "flush", 0 },
 };
 
 static unsigned option_bit(int opt)
@@ -492,6 +514,7 @@ static unsigned option_bit(int opt)
     case 'z': return OPT_Z85;
     case 'o': return OPT_OUT;
     case 'i': return OPT_IDENTITY;
+    case 'm': return OPT_OPENMETRICS;
     default: return 0;
     }
 }
@@ -527,6 +550,7 @@ static int parse_options(int argc, char **argv, struct options *o, int *rc)
         case 'z': o->z85 = 1; break;
         case 'o': o->out = optarg; break;
         case 'i': o->identity = optarg; break;
+        case 'm': o->openmetrics = 1; break;
         default:   /* getopt said what was wrong */
             fputs("(zesp --help for usage)\n", stderr);
             *rc = EXIT_USAGE;

@@ -4,25 +4,31 @@
  *   zikectl -s ENDPOINT initiate|terminate|rekey PEER
  *   zikectl -s ENDPOINT rekey-group|leave GROUP
  * Options anywhere (getopt_long permutes).  ENDPOINT defaults to
- * $ZIKE_CONTROL.  Exit 0 when zike said ok, 1 when it refused (its reason
- * on stderr), 2 on usage errors, 4 when zike did not answer in 5 seconds.
+ * $ZIKE_CONTROL, else zike's own default: beside the default SAD
+ * ($ZESP_SAD, else zesp_sad_default_path()), as zike binds it when its
+ * configuration names no control:.  Exit 0 when zike said ok, 1 when it
+ * refused (its reason on stderr), 2 on usage errors, 4 when zike did not
+ * answer in 5 seconds or has no socket there.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zmq.h>
-
+#include <sys/stat.h>
 #include <zesp.h>
+#include <zmq.h>
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 4 };
 
 #define ARGS_MAX 6      /* the command and its arguments */
+#define ENDPOINT_MAX 4200U
 
 static const char usage_text[] =
     "usage: zikectl [-s ENDPOINT] [--json] COMMAND [ARG...]\n"
     "Options may come before or after the command.\n"
-    "  -s, --socket ENDPOINT  zike's control socket (default $ZIKE_CONTROL)\n"
+    "  -s, --socket ENDPOINT  zike's control socket (default $ZIKE_CONTROL,\n"
+    "                         else beside the default SAD)\n"
     "      --json             list, stats and groups in JSON\n"
     "  -h, --help             this text\n"
     "  -V, --version          zikectl's version\n"
@@ -30,6 +36,30 @@ static const char usage_text[] =
     "  terminate PEER, rekey PEER [ike], rekey-group GROUP, leave GROUP\n"
     "Exit: 0 done, 1 zike refused (its reason on stderr), 2 usage,\n"
     "4 no answer from zike.\n";
+
+/* The same default as zike's configuration (zike_config.c). */
+static const char *default_endpoint(char *buf, size_t len)
+{
+    const char *env = getenv("ZIKE_CONTROL");
+
+    if (env != NULL && *env)
+        return env;
+    snprintf(buf, len, "ipc://%.240s.ctl", zesp_sad_default_path());
+    return buf;
+}
+
+/* An ipc:// socket file that is not there: say so now, not in 5 s. */
+static int missing_socket(const char *endpoint)
+{
+    struct stat st;
+
+    if (strncmp(endpoint, "ipc://", 6) != 0 || stat(endpoint + 6, &st) == 0)
+        return 0;
+    fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
+            "$ZIKE_CONTROL: the configuration's control:)\n", endpoint,
+            strerror(errno));
+    return 1;
+}
 
 static int usage_error(const char *what)
 {
@@ -61,7 +91,8 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *endpoint = getenv("ZIKE_CONTROL");
+    char fallback[ENDPOINT_MAX];
+    const char *endpoint = default_endpoint(fallback, sizeof fallback);
     const char *args[ARGS_MAX + 1];
     int nargs = 0, json = 0, rc = EXIT_NO_ANSWER, timeout = 5000, zero = 0;
     int opt;
@@ -86,10 +117,10 @@ int main(int argc, char **argv)
     }
     if (nargs == 0)
         return usage_error("no command");
-    if (endpoint == NULL)
-        return usage_error("no control socket: -s ENDPOINT or $ZIKE_CONTROL");
     if (json)
         args[nargs++] = "--json";
+    if (missing_socket(endpoint))
+        return EXIT_NO_ANSWER;
     ctx = zmq_ctx_new();
     req = zmq_socket(ctx, ZMQ_REQ);
     zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
