@@ -432,7 +432,8 @@ bool sad_lock_sane(pthread_mutex_t *m)
 #ifdef __GLIBC__
     pthread_mutex_t ref;
     bool ok;
-    unsigned lock = (unsigned)m->__data.__lock, tid;
+    unsigned lock, tid;
+    int owner;
 
     if (mutex_init_shared(&ref) != 0)
         return false;
@@ -440,11 +441,24 @@ bool sad_lock_sane(pthread_mutex_t *m)
     pthread_mutex_destroy(&ref);
     if (!ok)
         return false;
+    /* The futex word and the owner field change one after the other as
+     * other processes lock and unlock: only a pair read twice alike is
+     * judged. */
+    for (int t = 0;; t++) {
+        lock = __atomic_load_n((unsigned *)&m->__data.__lock, __ATOMIC_ACQUIRE);
+        owner = __atomic_load_n(&m->__data.__owner, __ATOMIC_ACQUIRE);
+        if ((lock == __atomic_load_n((unsigned *)&m->__data.__lock,
+                                     __ATOMIC_ACQUIRE) &&
+             owner == __atomic_load_n(&m->__data.__owner, __ATOMIC_ACQUIRE)) ||
+            t == 1000)
+            break;
+        sched_yield();
+    }
     if (lock & FUTEX_OWNER_DIED_BIT)
         return true;
     tid = lock & FUTEX_TID_BITS;
     if (tid == 0)
-        return m->__data.__owner == 0;
+        return owner == 0;
     /* Held: by a thread that exists (not this one: it holds nothing yet). */
     if (tid == (unsigned)gettid())
         return false;

@@ -43,24 +43,45 @@ static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)
            s->window_words <= sad->lay.max_window_words;
 }
 
-/* Without the lock, at attach: values no writer could have left, however
- * it died (an index entry past the slots, an unknown slot state, a live
- * SA whose window does not fit), mean a file damaged from outside. */
+/* A slot read whole: a live SA that is not sane, read between two equal
+ * even generations (a writer at work on it makes the generation odd, and
+ * another after), is damaged.  A slot that a writer keeps changing is
+ * being written by a live process: not judged. */
+#define SLOT_READ_TRIES 64
+
+static bool slot_damaged(const struct zesp_sad *sad, const struct sa_slot *s)
+{
+    for (int t = 0; t < SLOT_READ_TRIES; t++) {
+        uint32_t gen = atomic_load(&s->gen), state;
+        bool sane;
+
+        if (gen & 1U)
+            continue;
+        state = atomic_load(&s->state);
+        if (state > SLOT_LIVE)
+            return true;
+        if (state != SLOT_LIVE)
+            return false;
+        sane = slot_sane(sad, s);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->gen, memory_order_relaxed) == gen)
+            return !sane;
+    }
+    return false;
+}
+
+/* Without the lock, at attach, while other processes may be writing:
+ * values no writer could have left, however it died (an index entry past
+ * the slots, an unknown slot state, a live SA whose window does not
+ * fit), mean a file damaged from outside. */
 int sad_sane(const struct zesp_sad *sad)
 {
     for (uint32_t i = 0; i < sad->lay.index_size; i++)
         if (atomic_load(&sad->index[i]) > sad->lay.capacity)
             return ZESP_EBADSAD;
-    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
-        const struct sa_slot *s = sad_slot((struct zesp_sad *)sad, i);
-        uint32_t state = atomic_load(&s->state);
-
-        if (state > SLOT_LIVE)
+    for (uint32_t i = 0; i < sad->lay.capacity; i++)
+        if (slot_damaged(sad, sad_slot((struct zesp_sad *)sad, i)))
             return ZESP_EBADSAD;
-        if (state == SLOT_LIVE && !(atomic_load(&s->gen) & 1U) &&
-            !slot_sane(sad, s))
-            return ZESP_EBADSAD;
-    }
     return 0;
 }
 
