@@ -89,11 +89,9 @@ out:
     return rc;
 }
 
+/* The caller has refused --identity with --z85 or --out. */
 int cmd_keygen(const struct options *o)
 {
-    if (o->identity != NULL)
-        return (o->given & (OPT_Z85 | OPT_OUT))
-                   ? usage_error("keygen --identity takes no --z85 or --out")
-                   : identity(o->identity);
-    return sa_key(o->z85, o->out);
+    return o->identity != NULL ? identity(o->identity)
+                               : sa_key(o->z85, o->out);
 }

@@ -590,7 +590,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "keygen") == 0)
         return nargs ? usage_error("keygen: unexpected '%s'", args[0])
-                     : cmd_keygen(&o);
+               : o.identity && (o.given & (OPT_Z85 | OPT_OUT))
+                   ? usage_error("keygen --identity takes no --z85 or --out")
+                   : cmd_keygen(&o);
     if (strcmp(cmd, "state") == 0)
         return cmd_state(&o, nargs, args);
     if (strcmp(cmd, "load") == 0 || strcmp(cmd, "check") == 0)
