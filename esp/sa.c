@@ -288,19 +288,6 @@ static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
     return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
 }
 
-/* Writers only: free a slot, its key wiped first.  Readers holding a
- * reference see the generation change and fail cleanly. */
-void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no)
-{
-    struct sa_slot *s = sad_slot(sad, slot_no);
-
-    if (!(atomic_load(&s->gen) & 1U))
-        atomic_fetch_add(&s->gen, 1);
-    sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
-    atomic_store(&s->state, SLOT_FREE);
-    atomic_fetch_add(&s->gen, 1);
-}
-
 static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi);
 
 /* Writers only: unlink a live SA and free its slot; an inbound lanes SA

@@ -389,6 +389,19 @@ void zesp_sad_free(zesp_sad *sad)
     free(sad);
 }
 
+/* Writers only: free a slot, its key wiped first.  Readers holding a
+ * reference see the generation change and fail cleanly. */
+void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no)
+{
+    struct sa_slot *s = sad_slot(sad, slot_no);
+
+    if (!(atomic_load(&s->gen) & 1U))
+        atomic_fetch_add(&s->gen, 1);
+    sodium_memzero(&sad->keys[slot_no], sizeof sad->keys[slot_no]);
+    atomic_store(&s->state, SLOT_FREE);
+    atomic_fetch_add(&s->gen, 1);
+}
+
 /* Writers only: what a writer that died left half done is finished or
  * undone, so that every slot is either free or a whole SA. */
 static void sad_repair(struct zesp_sad *sad)
