@@ -43,8 +43,8 @@ policy_sa() {  # host, policy: the SA it sends on
         awk -v p="$2" '$1 == p { print $3 }'
 }
 sends_on_current() {  # host, group: past the senders' activation delay
-    c=$(ctl ks groups | sed -n "s/^serves $2: SA \([0-9a-f]*\),.*/\1/p")
-    [ -n "$c" ] && [ "$(policy_sa "$1" "$2")" = "0x$c" ]
+    c=$(ctl ks groups | sed -n "s/^serves $2: SA \(0x[0-9a-f]*\),.*/\1/p")
+    [ -n "$c" ] && [ "$(policy_sa "$1" "$2")" = "$c" ]
 }
 sent() {  # host, policy: how many messages it sent on the policy's SA
     "$build/tools/zesp" --sad "$work/$1.sad" sa list 2> /dev/null |
