@@ -101,6 +101,29 @@ static int sender(const char *sad_name, const char *endpoint, uint32_t id,
     return rc;
 }
 
+/* A sender in a process of its own: forked, then this program executed
+ * again (main's --sender), so that the child starts clean.  A child that
+ * went on in a copy of a process with ZeroMQ threads could find a lock
+ * (the sanitizers' allocator's) held by a thread that is not there. */
+static pid_t spawn_sender(const char *sad_name, const char *endpoint,
+                          uint32_t id, long count, size_t size, int progress)
+{
+    char a_id[16], a_count[32], a_size[32], a_progress[16];
+    pid_t pid;
+
+    snprintf(a_id, sizeof a_id, "%u", id);
+    snprintf(a_count, sizeof a_count, "%ld", count);
+    snprintf(a_size, sizeof a_size, "%zu", size);
+    snprintf(a_progress, sizeof a_progress, "%d", progress);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        execl("/proc/self/exe", "test_lanes", "--sender", dir, sad_name,
+              endpoint, a_id, a_count, a_size, a_progress, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
 /* What the receiver saw. */
 struct seen {
     uint64_t *ivs;
@@ -228,10 +251,9 @@ static void many_senders(const char *transport, int senders, size_t size,
 
     pull = bind_pull(ctx, transport, endpoint, sizeof endpoint);
     CHECK(pull != NULL && sad != NULL);
-    fflush(NULL);
     for (int i = 0; i < senders; i++)
-        if ((pid[i] = fork()) == 0)
-            _exit(sender("lanes.sad", endpoint, (uint32_t)i, per, size, -1));
+        pid[i] = spawn_sender("lanes.sad", endpoint, (uint32_t)i, per, size,
+                              -1);
     while (s.n < (size_t)(senders * per) && receive_one(pull, sad, msg, &s) == 0)
         ;
     for (int i = 0; i < senders; i++)
@@ -292,10 +314,8 @@ static void test_kill_minus_nine(void)
     CHECK(pull != NULL && sad != NULL);
     for (int i = 0; i < SENDERS; i++) {
         CHECK(pipe(progress[i]) == 0);
-        fflush(NULL);
-        if ((pid[i] = fork()) == 0)
-            _exit(sender("lanes.sad", endpoint, next_id, -1, 64,
-                         progress[i][1]));
+        pid[i] = spawn_sender("lanes.sad", endpoint, next_id, -1, 64,
+                              progress[i][1]);
         next_id++;
     }
     for (int round = 0; round < ROUNDS; round++) {
@@ -316,10 +336,8 @@ static void test_kill_minus_nine(void)
         close(progress[v][0]);
         close(progress[v][1]);
         CHECK(pipe(progress[v]) == 0);
-        fflush(NULL);
-        if ((pid[v] = fork()) == 0)
-            _exit(sender("lanes.sad", endpoint, next_id, -1, 64,
-                         progress[v][1]));
+        pid[v] = spawn_sender("lanes.sad", endpoint, next_id, -1, 64,
+                              progress[v][1]);
         next_id++;
     }
     for (int i = 0; i < SENDERS; i++) {
@@ -349,11 +367,12 @@ static void test_kill_minus_nine(void)
     zmq_ctx_term(ctx);
 }
 
-/* A process that forks after opening the SAD: parent and child each send
- * in a lane of its own (two lanes on the wire), none refused. */
+/* A process that forks after opening the SAD: parent and child each seal
+ * in a lane of its own (two lanes on the wire), none refused.  The
+ * process forks before it has any ZeroMQ thread (a child of a process
+ * with threads may only exec); the frames travel over ZeroMQ after. */
 static void test_forked_child_own_lane(void)
 {
-    void *ctx = zmq_ctx_new(), *pull;
     zesp_sad *rx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
     zesp_sad *tx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
@@ -361,29 +380,38 @@ static void test_forked_child_own_lane(void)
     zesp_parts parts = { .body = &body, .nbody = 1 };
     struct seen s = { 0 };
     char endpoint[600];
+    uint8_t *esp[2] = { NULL, NULL };
+    size_t len[2] = { 0, 0 };
     uint16_t lanes[2] = { 0, 0 };
+    int fds[2];
+    void *ctx, *pull, *push;
     pid_t pid;
 
-    pull = bind_pull(ctx, "ipc", endpoint, sizeof endpoint);
-    CHECK(pull != NULL && rx != NULL && tx != NULL);
-    {
-        /* The parent takes its lane before the fork. */
-        void *c2 = zmq_ctx_new(), *push = zmq_socket(c2, ZMQ_PUSH);
-        zmq_connect(push, endpoint);
-        CHECK_OK(zesp_send_policy(tx, POLICY, push, &parts, 0));
-        fflush(NULL);
-        if ((pid = fork()) == 0) {
-            void *c3 = zmq_ctx_new(), *p3 = zmq_socket(c3, ZMQ_PUSH);
-            int rc = zmq_connect(p3, endpoint) != 0 ||
-                     zesp_send_policy(tx, POLICY, p3, &parts, 0) != 0;
-            zmq_close(p3);
-            zmq_ctx_term(c3);
-            _exit(rc);
-        }
-        CHECK(wait_status(pid) == 0);
-        zmq_close(push);
-        zmq_ctx_term(c2);
+    CHECK(rx != NULL && tx != NULL && pipe(fds) == 0);
+    /* The parent takes its lane before the fork. */
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp[0], &len[0]));
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        uint8_t *e;
+        size_t n;
+        int rc = zesp_seal(tx, LANES_SPI, &parts, &e, &n) != 0 ||
+                 write(fds[1], e, n) != (ssize_t)n;
+        _exit(rc);
     }
+    CHECK(wait_status(pid) == 0);
+    close(fds[1]);
+    esp[1] = malloc(4096);
+    if (esp[1] != NULL) {
+        ssize_t r = read(fds[0], esp[1], 4096);
+        len[1] = r > 0 ? (size_t)r : 0;
+    }
+    close(fds[0]);
+    ctx = zmq_ctx_new();
+    pull = bind_pull(ctx, "ipc", endpoint, sizeof endpoint);
+    push = zmq_socket(ctx, ZMQ_PUSH);
+    CHECK(pull != NULL && zmq_connect(push, endpoint) == 0);
+    for (int i = 0; i < 2; i++)
+        CHECK(len[i] > 0 && zmq_send(push, esp[i], len[i], 0) == (int)len[i]);
     for (int i = 0; i < 2; i++)
         CHECK(receive_one(pull, rx, msg, &s) == 0);
     for (size_t i = 0; i < s.n && i < 2; i++)
@@ -391,9 +419,12 @@ static void test_forked_child_own_lane(void)
     CHECK(s.accepted == 2 && s.refused == 0);
     CHECK(lanes[0] != 0 && lanes[1] != 0 && lanes[0] != lanes[1]);
     seen_free(&s);
+    zesp_buf_free(esp[0]);
+    free(esp[1]);
     zesp_msg_free(msg);
     zesp_sad_free(tx);
     zesp_sad_free(rx);
+    zmq_close(push);
     zmq_close(pull);
     zmq_ctx_term(ctx);
 }
@@ -438,8 +469,17 @@ static void test_without_lanes_and_delete(void)
     zesp_sad_free(lanes_out);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
+    if (argc == 9 && strcmp(argv[1], "--sender") == 0) {
+        snprintf(dir, sizeof dir, "%s", argv[2]);
+        return zesp_init() != 0 ? 2
+               : sender(argv[3], argv[4], (uint32_t)strtoul(argv[5], NULL, 10),
+                        strtol(argv[6], NULL, 10),
+                        (size_t)strtoul(argv[7], NULL, 10),
+                        (int)strtol(argv[8], NULL, 10));
+    }
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "lanes") != 0)
         return 2;
     RUN(test_many_senders);
