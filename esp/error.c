@@ -10,7 +10,10 @@
 static const char *const messages[] = {
     [ZESP_EMALFORMED - ZESP_EBASE] = "malformed ESP message",
     [ZESP_ENOSA - ZESP_EBASE] = "no security association with that SPI",
-    [ZESP_EREPLAY - ZESP_EBASE] = "replayed message: sequence number already received",
+    [ZESP_EREPLAY - ZESP_EBASE] = "replayed message: sequence number already received, "
+        "by this process or another on its shared SAD (where each process "
+        "must accept every message, as subscribers do, open the SAD with "
+        "ZESP_SAD_OWN_WINDOWS)",
     [ZESP_EOLD - ZESP_EBASE] = "sequence number below the replay window",
     [ZESP_EICV - ZESP_EBASE] = "integrity check failed: message forged or corrupted",
     [ZESP_EEXPIRED - ZESP_EBASE] = "security association reached its hard lifetime",
