@@ -2,7 +2,8 @@
 # make fuzz: build each libFuzzer target with clang (ASan + UBSan) and run
 # it for SECONDS from its seed corpus.  Exits non-zero on any finding; the
 # crashing input is left in $FUZZ_BUILD for the corpus.
-#   fuzz/fuzz.sh [SECONDS]      (srcdir and FUZZ_BUILD from the environment)
+#   fuzz/fuzz.sh [SECONDS]      (srcdir, builddir (its config.h) and
+#                                FUZZ_BUILD from the environment)
 set -eu
 seconds=${1:-60}
 src=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -17,13 +18,18 @@ fi
 flags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 deps=$(pkg-config --cflags --libs libsodium libzmq yaml-0.1)
 ike_codec="message writer prf sk auth gsa"
-lib_sources="$(ls "$src"/esp/*.c) $(for f in $ike_codec; do
+lib_sources="$(ls "$src"/esp/*.c | grep -v /aead_openssl.c) $(for f in $ike_codec; do
     echo "$src/ike/$f.c"; done)"
+# The OpenSSL AEAD backend where libcrypto is there, as configure does.
+if pkg-config --exists 'libcrypto >= 3.0'; then
+    lib_sources="$lib_sources $src/esp/aead_openssl.c"
+    deps="$deps -DZESP_OPENSSL $(pkg-config --cflags --libs libcrypto)"
+fi
 # The daemon's exchange handlers: every other file of ike/ but its main loop,
-# its sockets and its control socket, so that a new file is fuzzed as it is
-# added.
+# its sockets, its control socket and its metrics, so that a new file is
+# fuzzed as it is added.
 daemon_sources=$(for f in "$src"/ike/*.c; do
-    case " $ike_codec zike sockets reload control " in
+    case " $ike_codec zike sockets reload control metrics metrics_http " in
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
@@ -40,7 +46,7 @@ for target in $targets; do
     sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
     esac
     # shellcheck disable=SC2086
-    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$src/tests" -I"$build" \
+    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$src/tests" -I"$build" -I"${builddir:-.}" \
         "$src/fuzz/${target}_fuzz.c" $lib_sources $extra $deps -lpthread -o "$bin"
     corpus="$build/corpus-$target"
     mkdir -p "$corpus"
