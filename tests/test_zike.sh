@@ -174,10 +174,10 @@ for i in 10 11 12 13; do
     "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port $i)" --count 30 > "$work/cli$i.out" 2>&1 &
     clis="$clis $!"
 done
-failed=0
-for p in $clis $srvs; do wait $p || failed=$((failed + 1)); done
-[ $failed -eq 0 ]
-ok $? "four processes each way on policy orders: every message answered ($failed failed)"
+lost=0
+for p in $clis $srvs; do wait $p || lost=$((lost + 1)); done
+[ $lost -eq 0 ]
+ok $? "four processes each way on policy orders: every message answered ($lost processes failed)"
 lane_windows() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | grep -c '^  0x.* lane '; }
 [ "$(lane_windows bob)" -ge 4 ] && [ "$(lane_windows alice)" -ge 4 ]
 ok $? "each receiver keeps a window per sending process (bob $(lane_windows bob), alice $(lane_windows alice))"
