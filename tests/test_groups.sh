@@ -33,7 +33,7 @@ identity: { id: h1.example, key: $work/h1.key }
 listen: tcp://$h1:5510
 control: ipc://$work/h1.ctl
 sad: $work/h1.sad
-retransmit: { timeout-ms: $(ms 200), tries: 2 }
+retransmit: { timeout-ms: $(ms 250), tries: 3 }
 peers:
 EOT
     for n in 2 3 4 5 6; do

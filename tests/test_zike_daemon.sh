@@ -35,7 +35,7 @@ conf() {
         echo "listen: tcp://127.0.0.1:$p"
         echo "control: ipc://$work/$n.ctl"
         echo "sad: $work/$n.sad"
-        echo "retransmit: { timeout-ms: $(ms 100), tries: 3 }"
+        echo "retransmit: { timeout-ms: $(ms 250), tries: 3 }"
         for l in "$@"; do echo "$l"; done
     } > "$work/$n.yaml"
 }
