@@ -187,36 +187,37 @@ static void child_without_ke_refused(void)
 static void malformed_and_critical(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
+    /* A KE payload with 3 bytes of body: too short for its group. */
+    static const uint8_t bad_ke[] = { IKE_PL_KE, 0, 0, 0, 7, 0, 31, 0 };
+    /* A payload whose length runs past the end. */
+    static const uint8_t overrun[] = { IKE_PL_NONCE, 0, 0, 0, 99, 1, 2, 3 };
+    /* An unknown payload (type 200) marked critical. */
+    static const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
+    static const struct {
+        uint8_t exchange;
+        const uint8_t *body;
+        size_t len;
+        uint16_t notify;     /* the error each request is answered with */
+    } cases[] = {
+        { IKE_CREATE_CHILD_SA, bad_ke, sizeof bad_ke, IKE_N_INVALID_SYNTAX },
+        { IKE_INFORMATIONAL, overrun, sizeof overrun, IKE_N_INVALID_SYNTAX },
+        { IKE_INFORMATIONAL, critical, sizeof critical,
+          IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD },
+    };
     struct ike_sa *sa = established();
     struct ike_message m;
     struct route from = { 0 };
     uint64_t ctr = 1;
     size_t len;
-    /* A KE payload with 3 bytes of body: too short for its group. */
-    const uint8_t bad_ke[] = { IKE_PL_KE, 0, 0, 0, 7, 0, 31, 0 };
-    /* A payload whose length runs past the end. */
-    const uint8_t overrun[] = { IKE_PL_NONCE, 0, 0, 0, 99, 1, 2, 3 };
-    /* An unknown payload (type 200) marked critical. */
-    const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
 
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, bad_ke, sizeof bad_ke,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 1);
-    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_INVALID_SYNTAX);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 1, overrun, sizeof overrun,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
-    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_INVALID_SYNTAX);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, critical, sizeof critical,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 3);
-    CHECK(open_sent(sa, 2, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
+    for (uint32_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = peer_msg(sa, cases[i].exchange, false, i, cases[i].body,
+                       cases[i].len, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == i + 1);
+        CHECK(open_sent(sa, i, &m, msg) == IKE_OK);
+        CHECK(first_notify(&m) == cases[i].notify);
+    }
     CHECK(sa->mid_in == 3);
     CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 0);
     harness_reset();
