@@ -508,6 +508,19 @@ static void sad_unstick(struct zesp_sad *sad)
     }
 }
 
+bool sad_reader_wait(struct zesp_sad *sad, uint32_t *retries)
+{
+    if (++*retries % SAD_SPINS_BEFORE_CHECK == 0) {
+        sad_unstick(sad);
+        sched_yield();
+        /* Mid-change for this long, and no writer could repair it (a
+         * damaged lock): the file is damaged, not busy. */
+        if (*retries >= SAD_SPINS_GIVE_UP)
+            return false;
+    }
+    return true;
+}
+
 int sad_lock(struct zesp_sad *sad)
 {
     struct timespec deadline;
@@ -661,14 +674,8 @@ int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
         if (!(v & 1U) && atomic_load_explicit(&sad->hdr->index_version,
                                               memory_order_acquire) == v)
             return ZESP_ENOSA;
-        if (++retries % SAD_SPINS_BEFORE_CHECK == 0) {
-            sad_unstick(sad);
-            sched_yield();
-            /* Mid-change for this long, and no writer could repair it (a
-             * damaged lock): the file is damaged, not busy. */
-            if (retries >= SAD_SPINS_GIVE_UP)
-                return ZESP_EBADSAD;
-        }
+        if (!sad_reader_wait(sad, &retries))
+            return ZESP_EBADSAD;
     }
 }
 

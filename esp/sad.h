@@ -267,6 +267,10 @@ static inline bool slot_is_group_in(const struct sa_slot *s)
     return slot_index_sender(s) != 0;
 }
 
+/* A lock-free reader met a change in progress: spin, and now and then
+ * repair what a dead writer left and yield; false once it has lasted so
+ * long that the SAD is damaged, not busy.  *retries starts at 0. */
+bool sad_reader_wait(struct zesp_sad *sad, uint32_t *retries);
 int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                     uint32_t sender, struct sa_ref *ref);
 /* The pairwise SA or the outbound group SA with that SPI. */
