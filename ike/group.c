@@ -309,6 +309,11 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         sender = false;
         sid = 0;
     }
+    /* Backward access control: the members there hold the current key,
+     * so a newcomer gets one made after it asked. */
+    if (gc->rekey_on_join && g->nmembers > 0 &&
+        member_find(g, peer->name) == NULL)
+        gcks_new_key(z, g, gc, "a member joins");
     if (sender && (g->sids_issued & (UINT64_C(1) << (sid - 1))))
         gcks_new_key(z, g, gc, "a sender registered again");
     if (sender)
