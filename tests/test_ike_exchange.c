@@ -1217,6 +1217,7 @@ static void group_rekey_on_join(void)
     struct gcks_group *g = &z.groups[0];
     struct route from = { 0 };
     struct ike_message m;
+    struct gsa_policy gp;
     uint64_t ca = 1, cb = 1;
     uint64_t rekeys, joined_at;
     uint32_t spi1, spi2;
@@ -1237,6 +1238,10 @@ static void group_rekey_on_join(void)
     CHECK(open_sent(a, nsent - 1, &m, msg) == IKE_OK);
     spi1 = answer_key(a, &m, k1);
     CHECK(spi1 != 0 && spi1 == g->spi && g->rekeys == rekeys);
+    /* A sender whose receivers do not hold the key yet (as after the key
+     * server's restart) waits for them as a push would, 5 s from the
+     * key's making, not only the group's 1 s. */
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &gp) == IKE_OK && gp.atd == 5);
     /* The second, later: a new key, made once it asked. */
     z.now = joined_at = 20000;
     clen = registration(chain, sizeof chain, "g", 0);
