@@ -614,9 +614,12 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         gm_add(z, j, pol, NULL, ZESP_DIR_OUT, gg->sid, key) != 0)
         goto fail;
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
-    for (size_t i = 0; i < GM_SAS_MAX; i++)
+    for (size_t i = 0; i < GM_SAS_MAX; i++) {
+        /* An older SA never becomes the one sent on after a newer. */
+        gg->sas[i].activate_at = 0;
         if (gg->sas[i].spi && gg->sas[i].retire_at == 0)
             gg->sas[i].retire_at = retire;
+    }
     slot->spi = pol->spi;
     slot->retire_at = 0;
     slot->activate_at = 0;
