@@ -170,10 +170,10 @@ static void test_worked_example(void)
         "69cf46926528be9b898a7f7a2c14b7f06198c2c16285de19938c24ae33f33890"
         "49e437fc1af296f977e6c83a",
         "0000200100000001000400000000000182f35520deeec702568c2ca7e35f7044"
-        "0fb7beeaf20c827c9b9fcd6290de419ed216afb717e2400e7e56259ce4b3896d"
-        "7b897e1fbfd9c1596c45befebc29d9cd2e722ec1faa032e4895551702db3f180"
-        "5e13a7c047ed562df6b017fcbc1b75ab68342a978e78510e8ba930c8f5ebc08b"
-        "7e650ce456ca2cf9fe471b84",
+        "0fb7beeaf20c827c9b9fcd6290de419ed216afb717e2400e7e569b07df0fc45d"
+        "c9a7f7ac5a829226198445bd6817a42a65b12f896806fa2271bec1f0cda52237"
+        "20b31c7aeb6e273dd9f5f6b6640012566b63f2889e857c0eb7b434e6f3e8e4e7"
+        "92ac773fb703526046f88904",
     };
     zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
     zesp_frame clear = { "prices", 6 }, body = { "hello", 5 };
@@ -451,35 +451,29 @@ static void test_seq_exhaustion(void)
     zesp_sad_free(rx);
 }
 
-/* Decrypt a signed frame by hand and check its signature as the wire
- * format says: SPI || Sender ID || seq || payload, Next Header 254. */
+/* Check a signed frame as the wire format says, with the public key
+ * alone: the last 64 octets are the signature of everything before them.
+ * Then, with the group key, that what they sign is an ESP frame whose
+ * payload ends with Next Header 254. */
 static bool signature_as_documented(const uint8_t *esp, size_t n,
                                     const uint8_t key[36],
-                                    const uint8_t pk[32], uint32_t sid)
+                                    const uint8_t pk[32])
 {
-    size_t clen = n - 32, plen;
-    uint8_t nonce[12], ad[12], *m = malloc(16 + clen);
+    size_t clen = n - 64 - 32;
+    uint8_t nonce[12], ad[12], *m = malloc(n);
     bool ok = false;
 
-    if (m == NULL || n < 36 + 64)
+    if (m == NULL || n < 36 + 64 ||
+        crypto_sign_verify_detached(esp + n - 64, esp, n - 64, pk) != 0)
         goto out;
     memcpy(nonce, key + 32, 4);
     memcpy(nonce + 4, esp + IV_OFF, 8);
     memcpy(ad, esp, 4);
-    store_be32(ad + 4, 0);
+    store_be32(ad + 4, 0);               /* ESN high half is 0 here */
     memcpy(ad + 8, esp + 4, 4);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-            m + 16, NULL, esp + 16, clen, esp + n - 16, ad, sizeof ad, nonce,
-            key) != 0)
-        goto out;
-    if (m[16 + clen - 1] != NH_SIGNED || m[16 + clen - 2] + 2U + 64U > clen)
-        goto out;
-    plen = clen - 2 - m[16 + clen - 2] - 64;
-    store_be32(m, load_be32(esp));
-    store_be32(m + 4, sid);
-    memset(m + 8, 0, 4);
-    memcpy(m + 12, esp + 4, 4);          /* ESN high half is 0 here */
-    ok = crypto_sign_verify_detached(m + 16 + plen, m, 16 + plen, pk) == 0;
+    ok = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+             m, NULL, esp + 16, clen, esp + n - 64 - 16, ad, sizeof ad, nonce,
+             key) == 0 && m[clen - 1] == NH_SIGNED;
 out:
     free(m);
     return ok;
@@ -518,20 +512,22 @@ static void test_signed(void)
         CHECK_OK(seal_text(alice, SPI_G, "signed", &esp, &n));
         if (esp == NULL)
             continue;
-        /* header, payload of 11, signature, 3 padding, trailer, ICV */
-        CHECK(n == 16 + 11 + 64 + 3 + 2 + 16);
+        /* header, payload of 11, 3 padding, trailer, ICV, signature */
+        CHECK(n == 16 + 11 + 3 + 2 + 16 + 64);
         sign_keys(0xa1, pk, sk);
-        CHECK(signature_as_documented(esp, n, p.key, pk, 1));
-        CHECK(!signature_as_documented(esp, n, p.key, pk, 2));
+        CHECK(signature_as_documented(esp, n, p.key, pk));
+        sign_keys(0xb2, pk, sk);
+        CHECK(!signature_as_documented(esp, n, p.key, pk));
         CHECK_OK(open_copy(rx, esp, n, msg));
         CHECK(zesp_msg_sender_id(msg) == 1);
         CHECK(strcmp(zesp_msg_peer(msg), "alice") == 0);
         CHECK(zesp_msg_body_count(msg) == 1 &&
               zesp_msg_body(msg, 0).size == 6 &&
               memcmp(zesp_msg_body(msg, 0).data, "signed", 6) == 0);
-        /* A receiver without signatures refuses Next Header 254. */
+        /* A receiver without signatures takes the signature's last 16
+         * octets for the ICV. */
         if (i == 0)
-            CHECK_ERR(open_copy(rx_unsigned, esp, n, msg), ZESP_EMALFORMED);
+            CHECK_ERR(open_copy(rx_unsigned, esp, n, msg), ZESP_EICV);
         zesp_buf_free(esp);
         esp = NULL;
     }
@@ -550,12 +546,19 @@ static void test_signed(void)
         CHECK_OK(open_copy(rx, good, good_n, msg));   /* seq 3 still free */
     CHECK(zesp_msg_seq(msg) == 3);
 
-    /* An unsigned frame (Next Header 253) on a signed window. */
-    CHECK_OK(seal_text(plain, SPI_G, "unsigned", &esp, &n));
+    /* An unsigned frame on a signed window: its last 64 octets are no
+     * signature; too short to hold one, it is malformed. */
+    CHECK_OK(seal_text(plain, SPI_G, "unsigned, long enough to be signed "
+                                     "if its end were a signature", &esp, &n));
+    if (esp != NULL)
+        CHECK_ERR(open_copy(rx, esp, n, msg), ZESP_ESIGNATURE);
+    zesp_buf_free(esp);
+    CHECK_OK(seal_text(plain, SPI_G, "short", &esp, &n));
     if (esp != NULL)
         CHECK_ERR(open_copy(rx, esp, n, msg), ZESP_EMALFORMED);
     CHECK_OK(zesp_sa_info_get_sender(rx, SPI_G, ZESP_DIR_IN, 1, &info));
-    CHECK(info.stats.rejected_malformed == 1 && info.seq == 3);
+    CHECK(info.stats.rejected_signature == 2 &&
+          info.stats.rejected_malformed == 1 && info.seq == 3);
     CHECK(strstr(zesp_strerror(ZESP_ESIGNATURE), "signature") != NULL);
 
     /* A secret key whose public half is not its own is refused. */
