@@ -1,8 +1,8 @@
 /*
  * The receiver's side of an SA.  Every check that changes no state comes
  * first and the cheapest first; the replay window and the counters change
- * only once the ICV (and, above this layer, the clear-frame binding) has
- * been verified.
+ * only once the sender's signature (signed group SAs), the ICV and, above
+ * this layer, the clear-frame binding have been verified.
  */
 #include "datapath.h"
 
@@ -91,16 +91,16 @@ static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
     return replay_check(w->top, w->ring, w->words, w->window, ctx->seq);
 }
 
-/* A signed group SA: Next Header 254 and a signature by the sender. */
-static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
-                        uint8_t next_header)
+/* A signed group SA: the sender's signature over the frame as it came,
+ * checked before anything is decrypted; *esp_len then leaves it out. */
+static int check_source(const struct in_ctx *ctx, const uint8_t *pkt,
+                        size_t len, size_t *esp_len)
 {
-    const struct sa_slot *s = ctx->ref.slot;
-
-    if (next_header != ZESP_NEXT_HEADER_SIGNED)
-        return ZESP_EMALFORMED;
-    return sign_verify(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq,
-                       pkt, *payload_len, payload_len);
+    if (!(ctx->ref.slot->flags & ZESP_SA_SIGNED)) {
+        *esp_len = len;
+        return 0;
+    }
+    return sign_frame_check(ctx->ref.key->sign_key, pkt, len, esp_len);
 }
 
 static int rejection_kind(int err)
@@ -150,6 +150,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
 {
     struct window_ref *w = &ctx->win;
     struct sa_slot *s;
+    size_t esp_len;
     int err;
 
     ctx->ref.slot = NULL;
@@ -176,7 +177,8 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
     ctx->ec.backend = AEAD_AUTO;
-    if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U)
+    if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U +
+                  ((s->flags & ZESP_SA_SIGNED) ? ZESP_SIGNBYTES : 0U))
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
@@ -186,8 +188,10 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return err;
     if ((err = window_check(ctx, pkt)) != 0)
         return err;
-    if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, len, dst, payload_len,
-                           next_header)) != 0)
+    if ((err = check_source(ctx, pkt, len, &esp_len)) != 0)
+        return err;
+    if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, esp_len, dst,
+                           payload_len, next_header)) != 0)
         return err;
     if (!sad_ref_valid(&ctx->ref))
         return ZESP_ENOSA;
@@ -199,8 +203,9 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             (err = window_check(ctx, pkt)) != 0)
             return err;
     }
-    if (s->flags & ZESP_SA_SIGNED)
-        return check_source(ctx, dst, payload_len, *next_header);
+    /* A signed frame's payload says so too (Next Header 254). */
+    if ((s->flags & ZESP_SA_SIGNED) && *next_header != ZESP_NEXT_HEADER_SIGNED)
+        return ZESP_EMALFORMED;
     return 0;
 }
 

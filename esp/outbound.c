@@ -1,8 +1,6 @@
 /* The sender's side of an SA: lifetimes, sequence numbers, sealing. */
 #include "datapath.h"
 
-#include <errno.h>
-
 #include "lanes.h"
 #include "seqstate.h"
 #include "sign.h"
@@ -73,11 +71,12 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
     ctx->ec.backend = AEAD_AUTO;
-    /* Only zesp messages are signed: the raw API's payloads have no room
-     * the receiver would know to look for a signature in. */
+    /* Only zesp messages are signed: the raw API's callers size their
+     * frames with zesp_esp_bytes, which has no room for a signature. */
     ctx->sign = message && (s->flags & ZESP_SA_SIGNED);
-    ctx->msg_len = payload_len;
-    ctx->payload_len = payload_len + (ctx->sign ? ZESP_SIGNBYTES : 0U);
+    ctx->payload_len = payload_len;
+    ctx->frame_len = esp_packet_len(payload_len) +
+                     (ctx->sign ? ZESP_SIGNBYTES : 0U);
     if (ctx->payload_len > sad->lay.max_message) {
         sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
         return ZESP_ETOOBIG;
@@ -121,21 +120,22 @@ int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
 
 bool out_reads_parts(const struct out_ctx *ctx)
 {
-    return !ctx->sign && esp_seal_reads_parts(&ctx->ec, ctx->payload_len);
+    return esp_seal_reads_parts(&ctx->ec, ctx->payload_len);
 }
 
 int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
                      const struct payload_part *parts, size_t nparts)
 {
-    const struct sa_slot *s = ctx->ref.slot;
+    int err;
 
     if (!ctx->sign)
         return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER, parts,
                         nparts);
-    if (nparts != 0)
-        return EINVAL;
-    sign_payload(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq, pkt,
-                 ctx->msg_len);
-    return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
-                    NULL, 0);
+    /* Encrypt, then sign what goes on the wire: whoever holds the public
+     * key checks the sender without the group key. */
+    if ((err = out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
+                        parts, nparts)) != 0)
+        return err;
+    sign_frame(ctx->ref.key->sign_key, pkt, esp_packet_len(ctx->payload_len));
+    return 0;
 }

@@ -519,6 +519,46 @@ int zesp_open_policy(zesp_sad *sad, const char *policy,
                      size_t esp_size, zesp_msg *msg);
 
 /*
+ * Checking origin without reading (doc/wire-format.md 9.6).  A proxy or
+ * broker that holds the public keys of a signed group's senders, and no
+ * group key, checks each message before it forwards it: the signature
+ * after the ESP frame's ICV covers the whole frame, so a forgery (a
+ * member posing as another sender), a frame changed on the way and a
+ * malformed one are dropped there and never reach a receiver.  Receivers
+ * still check everything themselves (replays included: a verifier keeps
+ * no replay window, and sees no clear-frame binding).
+ *
+ * A zesp_verifier holds (SPI, Sender ID, Ed25519 public key) entries,
+ * added one by one or from a YAML file of senders
+ * (doc/configuration.md); once filled, any number of threads may verify
+ * at once (adding is not safe meanwhile).  zesp_verify takes a message's
+ * frames, the ESP frame last, and returns 0 and the Sender ID, or -1 with
+ * errno ZESP_EMALFORMED (no frame, or one too short for a signed frame
+ * or not whole 4-octet words), ZESP_ENOSA (a sender it holds no key for)
+ * or ZESP_ESIGNATURE; each outcome is counted.  It reads the frames only.
+ */
+typedef struct zesp_verifier zesp_verifier;
+typedef struct zesp_verifier_stats {
+    uint64_t senders;                   /* public keys held */
+    uint64_t verified;                  /* frames that passed */
+    uint64_t rejected[ZESP_REJ_COUNT];  /* by kind: malformed, nosa,
+                                           signature */
+} zesp_verifier_stats;
+zesp_verifier *zesp_verifier_new(void);
+void zesp_verifier_free(zesp_verifier *v);
+/* EINVAL for SPI 0, a Sender ID out of 1..ZESP_SENDER_ID_MAX or a public
+ * key that is no Ed25519 point; ZESP_EEXIST for one (SPI, Sender ID)
+ * twice. */
+int zesp_verifier_add(zesp_verifier *v, uint32_t spi, uint32_t sender_id,
+                      const uint8_t pk[ZESP_SIGN_PUBLICBYTES]);
+/* The senders of a YAML file, all or none; errors as zesp_config_load. */
+int zesp_verifier_load(zesp_verifier *v, const char *path, char *err,
+                       size_t errlen);
+int zesp_verify(zesp_verifier *v, const zesp_frame *frames, size_t nframes,
+                uint32_t *sender_id);
+int zesp_verifier_stats_get(zesp_verifier *v, zesp_verifier_stats *stats);
+
+/*
  * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP
  * packet or to check a third-party implementation.  out needs
  * zesp_esp_bytes(len) bytes.  zesp_esp_decrypt works in place and points
