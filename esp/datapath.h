@@ -11,8 +11,9 @@
 
 /* Next Header of a zesp message payload (RFC 3692 experimental value). */
 #define ZESP_NEXT_HEADER 253U
-/* Next Header of a signed one (group SAs, sign.h): the other RFC 3692
- * value, so that no receiver takes the signature for a body frame. */
+/* Next Header of a signed one (group SAs, sign.h), or one with source
+ * MACs (source_mac.h; the SA says which): the other RFC 3692 value, so
+ * that no receiver takes the signature or MACs for a body frame. */
 #define ZESP_NEXT_HEADER_SIGNED 254U
 
 /* With ESN, a sequence number this far above the highest received is
@@ -29,8 +30,10 @@ struct out_ctx {
     struct esp_crypto ec;
     uint64_t seq;
     bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
+    bool mac;               /* on a ZESP_SA_SOURCE_MAC SA */
     size_t msg_len;         /* the zesp payload */
-    size_t payload_len;     /* the ESP payload: msg_len and any signature */
+    size_t payload_len;     /* the ESP payload: msg_len and any signature
+                               or source MACs */
 };
 
 struct in_ctx {

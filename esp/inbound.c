@@ -10,6 +10,7 @@
 #include "replay.h"
 #include "seqstate.h"
 #include "sign.h"
+#include "source_mac.h"
 #include "spd.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
@@ -91,7 +92,8 @@ static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
     return replay_check(w->top, w->ring, w->words, w->window, ctx->seq);
 }
 
-/* A signed group SA: Next Header 254 and a signature by the sender. */
+/* A group SA that proves its sender: Next Header 254 and a signature by
+ * the sender, or its MAC for us. */
 static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
                         uint8_t next_header)
 {
@@ -99,6 +101,10 @@ static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
 
     if (next_header != ZESP_NEXT_HEADER_SIGNED)
         return ZESP_EMALFORMED;
+    if (s->flags & ZESP_SA_SOURCE_MAC)
+        return source_mac_check(ctx->ec.t, ctx->ref.key, s->spi,
+                                s->sender_id, ctx->seq, pkt, *payload_len,
+                                payload_len);
     return sign_verify(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq,
                        pkt, *payload_len, payload_len);
 }
@@ -199,7 +205,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             (err = window_check(ctx, pkt)) != 0)
             return err;
     }
-    if (s->flags & ZESP_SA_SIGNED)
+    if (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC))
         return check_source(ctx, dst, payload_len, *next_header);
     return 0;
 }
