@@ -11,9 +11,10 @@
 
 /* Next Header of a zesp message payload (RFC 3692 experimental value). */
 #define ZESP_NEXT_HEADER 253U
-/* Next Header of a signed one (group SAs, sign.h): the other RFC 3692
- * value, so that whoever decrypts the frame knows a signature follows
- * its ICV, and a receiver that expects none refuses it. */
+/* Next Header of a signed one (group SAs, sign.h: a signature follows
+ * the ICV), or of one with source MACs (source_mac.h: they end the
+ * payload); the SA says which.  The other RFC 3692 value, so that a
+ * receiver that expects neither refuses it. */
 #define ZESP_NEXT_HEADER_SIGNED 254U
 
 /* With ESN, a sequence number this far above the highest received is
@@ -30,7 +31,9 @@ struct out_ctx {
     struct esp_crypto ec;
     uint64_t seq;
     bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
-    size_t payload_len;     /* the ESP payload */
+    bool mac;               /* on a ZESP_SA_SOURCE_MAC SA */
+    size_t msg_len;         /* the zesp payload */
+    size_t payload_len;     /* the ESP payload: msg_len and any source MACs */
     size_t frame_len;       /* the ESP frame and any signature after it */
 };
 

@@ -10,6 +10,7 @@
 #include "replay.h"
 #include "seqstate.h"
 #include "sign.h"
+#include "source_mac.h"
 #include "spd.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
@@ -93,14 +94,30 @@ static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
 
 /* A signed group SA: the sender's signature over the frame as it came,
  * checked before anything is decrypted; *esp_len then leaves it out. */
-static int check_source(const struct in_ctx *ctx, const uint8_t *pkt,
-                        size_t len, size_t *esp_len)
+static int check_signature(const struct in_ctx *ctx, const uint8_t *pkt,
+                           size_t len, size_t *esp_len)
 {
     if (!(ctx->ref.slot->flags & ZESP_SA_SIGNED)) {
         *esp_len = len;
         return 0;
     }
     return sign_frame_check(ctx->ref.key->sign_key, pkt, len, esp_len);
+}
+
+/* A group SA that proves its sender says so in the decrypted payload
+ * (Next Header 254); with source MACs, ours is checked and taken off. */
+static int check_payload_source(struct in_ctx *ctx, uint8_t *payload,
+                                size_t *payload_len, uint8_t next_header)
+{
+    const struct sa_slot *s = ctx->ref.slot;
+
+    if (next_header != ZESP_NEXT_HEADER_SIGNED)
+        return ZESP_EMALFORMED;
+    if (s->flags & ZESP_SA_SOURCE_MAC)
+        return source_mac_check(ctx->ec.t, ctx->ref.key, s->spi,
+                                s->sender_id, ctx->seq, payload, *payload_len,
+                                payload_len);
+    return 0;
 }
 
 static int rejection_kind(int err)
@@ -188,7 +205,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return err;
     if ((err = window_check(ctx, pkt)) != 0)
         return err;
-    if ((err = check_source(ctx, pkt, len, &esp_len)) != 0)
+    if ((err = check_signature(ctx, pkt, len, &esp_len)) != 0)
         return err;
     if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, esp_len, dst,
                            payload_len, next_header)) != 0)
@@ -203,9 +220,8 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             (err = window_check(ctx, pkt)) != 0)
             return err;
     }
-    /* A signed frame's payload says so too (Next Header 254). */
-    if ((s->flags & ZESP_SA_SIGNED) && *next_header != ZESP_NEXT_HEADER_SIGNED)
-        return ZESP_EMALFORMED;
+    if (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC))
+        return check_payload_source(ctx, dst, payload_len, *next_header);
     return 0;
 }
 

@@ -70,6 +70,12 @@ struct sa_key {
     /* ZESP_SA_SIGNED: out: our Ed25519 secret key; in: the sender's
      * public key (first 32 bytes).  Zero otherwise. */
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
+    /* ZESP_SA_SOURCE_MAC (source_mac.h): out: each receiver's member ID
+     * and our key to it; in: our member ID and the sender's key to us. */
+    uint32_t mac_count;
+    uint8_t mac_epoch[16];       /* random per install: names the keys */
+    uint32_t mac_id[ZESP_SOURCE_MAC_MAX];
+    uint8_t mac_key[ZESP_SOURCE_MAC_MAX][ZESP_SOURCE_MAC_KEYBYTES];
 };
 
 /* A policy (SPD entry): a name the application sends on, the outbound SA

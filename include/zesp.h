@@ -69,6 +69,9 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SA_LANES 0x10U         /* a pairwise SA that many processes send
                                        on, each in a lane of its own: set on
                                        both ends (wire-format.md 10) */
+#define ZESP_SA_SOURCE_MAC 0x20U    /* group SA with source authentication:
+                                       a MAC per receiver, keyed pairwise
+                                       (wire-format.md 9.7) */
 
 /*
  * Lanes (doc/wire-format.md 10).  Processes that send on one SA over
@@ -113,6 +116,28 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SIGN_PUBLICBYTES 32U
 #define ZESP_SIGNBYTES 64U
 
+/*
+ * Source MACs (doc/wire-format.md 9.7), the other way a group SA proves its
+ * sender: each message carries, for each receiver, the receiver's member
+ * ID and a 16-byte tag under a key that only the sender and that receiver
+ * hold.  An outbound SA holds one key per receiver (at most
+ * ZESP_SOURCE_MAC_MAX: larger groups sign), an inbound window the one key
+ * from its sender to this member.  zesp_source_mac_key derives a key from
+ * the two members' Ed25519 identity keys (X25519 of their Curve25519
+ * forms) and binds it to the group SA: its SPI and KEYMAT, both member IDs
+ * and which of them sends.  0, or -1 with errno EINVAL (a key that is no
+ * usable point, an ID of 0 or above ZESP_SENDER_ID_MAX).
+ */
+#define ZESP_SOURCE_MAC_MAX 32U
+#define ZESP_SOURCE_MAC_KEYBYTES 32U
+#define ZESP_SOURCE_MAC_TAGBYTES 16U
+int zesp_source_mac_key(uint8_t key[ZESP_SOURCE_MAC_KEYBYTES],
+                        const uint8_t own_sk[ZESP_SIGN_SECRETBYTES],
+                        const uint8_t peer_pk[ZESP_SIGN_PUBLICBYTES],
+                        int we_send, uint32_t spi, uint32_t sender_id,
+                        uint32_t receiver_id,
+                        const uint8_t keymat[ZESP_KEYBYTES]);
+
 /* zesp_send / zesp_recv flags */
 #define ZESP_DONTWAIT 0x1
 
@@ -138,7 +163,9 @@ enum zesp_error {
     ZESP_ENOPOLICY,     /* no policy of that name */
     ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
     ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
-    ZESP_ESIGNATURE,    /* a group message's source signature is wrong */
+    ZESP_ESIGNATURE,    /* a group message's source signature, or its
+                           source MAC for this receiver, is wrong or
+                           missing */
     ZESP_ESADOWNER,     /* the SAD file belongs to another user */
     ZESP_ESADMODE,      /* other users may read or write the SAD file */
     ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
@@ -187,6 +214,13 @@ typedef struct zesp_sa_params {
     /* ZESP_SA_SIGNED: out: our Ed25519 secret key (64 bytes); in: the
      * sender's public key (first 32 bytes). */
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
+    /* ZESP_SA_SOURCE_MAC: out: the receivers, 1 to ZESP_SOURCE_MAC_MAX,
+     * each its member ID (distinct, not ours) and the key from us to it;
+     * in: 1, our own member ID and the key from this window's sender to
+     * us (zesp_source_mac_key). */
+    uint32_t mac_count;
+    uint32_t mac_id[ZESP_SOURCE_MAC_MAX];
+    uint8_t mac_key[ZESP_SOURCE_MAC_MAX][ZESP_SOURCE_MAC_KEYBYTES];
     /* ZESP_SA_MANUAL: sequence numbers per write of the record, a power of
      * two from ZESP_SEQ_BLOCK_MIN to _MAX; 0 = ZESP_SEQ_BLOCK_DEFAULT.  A
      * receiver's block must not exceed its sender's (doc/sad.md). */
@@ -489,7 +523,8 @@ zesp_frame zesp_msg_body(const zesp_msg *msg, size_t i);
 uint32_t zesp_msg_spi(const zesp_msg *msg);
 uint64_t zesp_msg_seq(const zesp_msg *msg);
 /* Group SAs: the sender's Sender ID (0 for pairwise SAs).  Only with
- * ZESP_SA_SIGNED is the sender proven; otherwise any member could claim it. */
+ * ZESP_SA_SIGNED or ZESP_SA_SOURCE_MAC is the sender proven; otherwise any
+ * member could claim it. */
 uint32_t zesp_msg_sender_id(const zesp_msg *msg);
 const char *zesp_msg_peer(const zesp_msg *msg);
 
