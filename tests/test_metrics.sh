@@ -140,7 +140,7 @@ if [ $mhd = yes ]; then
             "$py" -c "
 import sys, urllib.request
 r = urllib.request.urlopen(sys.argv[1], timeout=10)
-sys.stdout.write(r.headers['Content-Type'] + '\n')
+sys.stdout.buffer.write(r.headers['Content-Type'].encode() + b'\n')
 sys.stdout.buffer.write(r.read())" "$url" > "$work/scrape.out" &&
             ctl_of alice --json stats > "$work/s2.json" &&
             ZESP_SAD="$work/alice.sad" "$zesp" --json stats > "$work/sad2.json" &&
