@@ -1,9 +1,10 @@
 /*
  * The ESP frames zesp_send hands to ZeroMQ are sealed in buffers that are
  * kept for the next message rather than freed.  A fresh buffer of 1 MiB
- * costs more than sealing into it: malloc takes it from the kernel, which
- * faults its 256 pages in one by one, every message (bench/results/
- * 2026-12-01-big-messages.md).  ZeroMQ frees a message in whichever thread
+ * costs more than sealing into it: as the send queue shrinks and grows,
+ * glibc hands its heap back and takes it again, and the kernel faults the
+ * pages in one by one, 37 to 74 of 256 a message over tcp with a queue of
+ * 4 (bench/results/2026-12-01-big-messages.md).  ZeroMQ frees a message in whichever thread
  * held it last (its I/O thread, an inproc peer), so the spares sit in a
  * few atomic slots: no lock that a thread could hold across a fork.  A
  * buffer comes back holding a sealed frame, as it went (or would have
