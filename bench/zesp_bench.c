@@ -232,11 +232,14 @@ static zesp_sad *bench_sad(const struct config *c, uint32_t direction,
     return sad;
 }
 
+/* Every socket's queue bound, in messages (--hwm). */
+static int queue_hwm = 10000;
+
 static void *bench_socket(void *ctx, const struct config *c, int type,
                           int server, const char *bind, const char *connect)
 {
     void *s = zmq_socket(ctx, type);
-    int hwm = 10000, linger = 5000, timeout = 20000;
+    int hwm = queue_hwm, linger = 5000, timeout = 20000;
 
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -374,7 +377,7 @@ static void forwarder(const char *front, const char *back)
 {
     void *ctx = zmq_ctx_new();
     void *in = zmq_socket(ctx, ZMQ_PULL), *out = zmq_socket(ctx, ZMQ_PUSH);
-    int hwm = 10000;
+    int hwm = queue_hwm;
 
     zmq_setsockopt(in, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(out, ZMQ_SNDHWM, &hwm, sizeof hwm);
@@ -949,11 +952,14 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc &&
                  atoi(argv[i + 1]) >= 1 && atoi(argv[i + 1]) <= 9)
             repeats = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--hwm") == 0 && i + 1 < argc &&
+                 atoi(argv[i + 1]) >= 1)
+            queue_hwm = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: zesp_bench [--smoke] [--markdown FILE] "
                             "[--data FILE] [--config NAME[,NAME...]] [--size BYTES] "
                             "[--transport tcp|ipc] [--repeat 1-9] "
-                            "[--zmq-lines FILE]\n");
+                            "[--hwm MESSAGES] [--zmq-lines FILE]\n");
             return 2;
         }
     }

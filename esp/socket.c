@@ -7,6 +7,7 @@
 #include "grow.h"
 #include "message.h"
 #include "msg.h"
+#include "sendbuf.h"
 #include "spd.h"
 
 /* More frames than this in one message is treated as malformed. */
@@ -47,13 +48,13 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     /* Encrypt once, into the buffer ZeroMQ will send: large body frames
      * straight from the caller's memory when the AEAD call can read them
      * there, the rest copied in first and encrypted in place. */
-    if (zmq_msg_init_size(&esp, ctx.frame_len) != 0)
+    if (sendbuf_msg_init(&esp, ctx.frame_len) != 0)
         return -1;
     pkt = zmq_msg_data(&esp);
     n = message_encode(pkt + ZESP_HEADERBYTES, parts, uncopied,
                        out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
     if ((err = out_seal_message(&ctx, pkt, uncopied, n)) != 0) {
-        zmq_msg_close(&esp);
+        sendbuf_msg_discard(&esp);
         return fail(err);
     }
     /* ZeroMQ sends a multipart message whole or not at all. */
