@@ -56,17 +56,30 @@ static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
 
         for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
             struct policy_slot *p = &sad->policies[pos];
-            uint32_t state = atomic_load_explicit(&p->state,
-                                                  memory_order_acquire);
+            uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+            uint32_t state;
+            bool match;
 
+            if (g & 1U) {
+                busy = true;
+                continue;
+            }
+            state = atomic_load_explicit(&p->state, memory_order_acquire);
+            match = state == POLICY_LIVE &&
+                    strncmp(p->name, name, ZESP_NAME_MAX) == 0;
+            /* The name read between two equal even generations, or the
+             * slot is looked at again. */
+            atomic_thread_fence(memory_order_acquire);
+            if (atomic_load_explicit(&p->gen, memory_order_relaxed) != g) {
+                busy = true;
+                continue;
+            }
             if (state == POLICY_FREE)
                 break;
-            *gen = atomic_load_explicit(&p->gen, memory_order_acquire);
-            if (*gen & 1U)
-                busy = true;
-            else if (state == POLICY_LIVE &&
-                     strncmp(p->name, name, ZESP_NAME_MAX) == 0)
+            if (match) {
+                *gen = g;
                 return p;
+            }
         }
         if (!busy || !sad_reader_wait(sad, &retries))
             return NULL;
