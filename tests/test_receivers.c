@@ -167,7 +167,9 @@ static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
         return;
     CHECK_OK(zesp_sa_add(host, &out));
     CHECK_OK(zesp_sa_add(host, &in));
-    /* The subscribers are forked before this process has ZeroMQ threads. */
+    zesp_sad_free(host);
+    /* The subscribers are forked before this process has ZeroMQ threads
+     * (or a SAD handle of its own for them to inherit). */
     fflush(NULL);
     for (int i = 0; i < SUBSCRIBERS; i++) {
         CHECK(pipe(endpoint_pipe[i]) == 0 && pipe(results[i]) == 0);
@@ -176,11 +178,13 @@ static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
         close(endpoint_pipe[i][0]);
         close(results[i][1]);
     }
+    host = zesp_sad_open(in_dir("subs.sad"), 0, NULL);
+    CHECK(host != NULL);
     ctx = zmq_ctx_new();
     pub = zmq_socket(ctx, ZMQ_XPUB);
     zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &verbose, sizeof verbose);
     zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    CHECK(zmq_bind(pub, "tcp://127.0.0.1:*") == 0 &&
+    CHECK(host != NULL && zmq_bind(pub, "tcp://127.0.0.1:*") == 0 &&
           zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, bound, &len) == 0);
     for (int i = 0; i < SUBSCRIBERS; i++)
         CHECK(write(endpoint_pipe[i][1], bound, strlen(bound)) ==
