@@ -83,6 +83,12 @@ static struct config configs[] = {
     { "zesp-group", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0, ZESP_SA_GROUP, 1, 0 },
     { "zesp-group-signed", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0,
       ZESP_SA_GROUP | ZESP_SA_SIGNED, 50, 0 },
+    { "zesp-group-mac8", MODE_ZESP, ZESP_CHACHA20_POLY1305, 1, 0,
+      ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC, 1, 0 },
+    { "zesp-group-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0, ZESP_SA_GROUP,
+      1, 0 },
+    { "zesp-group-mac8-aesgcm", MODE_ZESP, ZESP_AES256GCM, 1, 0,
+      ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC, 1, 0 },
 };
 #define NCONFIGS (sizeof configs / sizeof configs[0])
 
@@ -148,6 +154,44 @@ static void spi_key(uint32_t spi, uint8_t key[ZESP_KEYBYTES])
     crypto_generichash(key, ZESP_KEYBYTES, b, sizeof b, sa_key, 32);
 }
 
+/* Source-MAC groups: the sender (member 1) holds a key for each of
+ * MAC_RECEIVERS members (2, 3, ...), from their identity keys; the one
+ * receiver that runs is member 2.  Its peers' tags cost the sender the
+ * same whether they run or not. */
+#define MAC_RECEIVERS 8U
+
+static void member_identity(uint32_t id, uint8_t pk[32], uint8_t sk[64])
+{
+    uint8_t seed[crypto_sign_SEEDBYTES];
+
+    memset(seed, (int)id, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+static void source_macs(zesp_sa_params *p, uint32_t direction, uint32_t spi)
+{
+    uint8_t spk[32], ssk[64], rpk[32], rsk[64];
+    uint8_t km[ZESP_KEYBYTES];
+    int rc = 0;
+
+    spi_key(spi, km);
+    member_identity(1, spk, ssk);
+    p->mac_count = direction == ZESP_DIR_OUT ? MAC_RECEIVERS : 1U;
+    for (uint32_t i = 0; i < p->mac_count; i++) {
+        p->mac_id[i] = 2U + i;
+        member_identity(2U + i, rpk, rsk);
+        rc |= direction == ZESP_DIR_OUT
+                  ? zesp_source_mac_key(p->mac_key[i], ssk, rpk, 1, spi, 1,
+                                        2U + i, km)
+                  : zesp_source_mac_key(p->mac_key[i], rsk, spk, 0, spi, 1,
+                                        2U + i, km);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "bench: source MAC keys\n");
+        exit(1);
+    }
+}
+
 /* A SAD with the SA on spi (and, for senders with an SA each, inbound,
  * one per sender on the SPIs that follow). */
 static zesp_sad *bench_sad(const struct config *c, uint32_t direction,
@@ -169,6 +213,8 @@ static zesp_sad *bench_sad(const struct config *c, uint32_t direction,
         else
             memcpy(p.sign_key, sign_pk, sizeof sign_pk);
     }
+    if (c->flags & ZESP_SA_SOURCE_MAC)
+        source_macs(&p, direction, spi);
     /* Senders sharing one SA share one file; everyone else is private. */
     if (direction == ZESP_DIR_OUT && c->senders > 1)
         return zesp_sad_open(sad_file, 0, NULL);

@@ -161,6 +161,140 @@ static int parse_group(struct config *c, const struct ydoc_node *n,
                                   "half is not the one its seed makes");
 }
 
+/* source_auth: mac, a group sender's receivers or a receiver's sender,
+ * keyed from identity keys (doc/configuration.md, group SAs). */
+static int parse_mac_receiver(struct config *c, const struct ydoc_node *r,
+                              const char *field, const uint8_t sk[64],
+                              zesp_sa_params *p)
+{
+    static const char *const keys[] = { "id", "key", NULL };
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
+    uint32_t i = p->mac_count;
+    char f[160];
+    uint64_t id;
+
+    if (yf_type(&c->y, r, YDOC_MAP, field) != 0 ||
+        yf_known_keys(&c->y, r, field, keys) != 0)
+        return -1;
+    if (ydoc_get(r, "id") == NULL || ydoc_get(r, "key") == NULL)
+        return FAIL(c, r, field, "a receiver needs 'id' and 'key'");
+    snprintf(f, sizeof f, "%s.id", field);
+    if (yf_uint(&c->y, ydoc_get(r, "id"), f, ZESP_SENDER_ID_MAX, NULL,
+                &id) != 0)
+        return -1;
+    if (id == 0 || id == p->sender_id)
+        return FAIL(c, ydoc_get(r, "id"), f, "a member ID from 1 to %u, "
+                    "not this sender's own", ZESP_SENDER_ID_MAX);
+    for (uint32_t j = 0; j < i; j++)
+        if (p->mac_id[j] == id)
+            return FAIL(c, ydoc_get(r, "id"), f, "receiver %llu is listed "
+                        "twice", (unsigned long long)id);
+    snprintf(f, sizeof f, "%s.key", field);
+    if (parse_key(c, ydoc_get(r, "key"), f, pk, sizeof pk) != 0)
+        return -1;
+    p->mac_id[i] = (uint32_t)id;
+    if (zesp_source_mac_key(p->mac_key[i], sk, pk, 1, p->spi, p->sender_id,
+                            (uint32_t)id, p->key) != 0)
+        return FAIL(c, ydoc_get(r, "key"), f, "not a usable Ed25519 public "
+                    "key");
+    p->mac_count = i + 1U;
+    return 0;
+}
+
+static int parse_mac_peers(struct config *c, const struct ydoc_node *n,
+                           const char *field, const uint8_t sk[64],
+                           zesp_sa_params *p)
+{
+    const struct ydoc_node *v;
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
+    char f[96];
+    uint64_t id;
+
+    if (p->direction == ZESP_DIR_OUT) {
+        snprintf(f, sizeof f, "%s.receivers", field);
+        if ((v = ydoc_get(n, "receivers")) == NULL ||
+            yf_type(&c->y, v, YDOC_SEQ, f) != 0)
+            return v ? -1 : FAIL(c, n, field, "source_auth: mac on 'out' "
+                                 "needs 'receivers'");
+        if (v->n == 0 || v->n > ZESP_SOURCE_MAC_MAX)
+            return FAIL(c, v, f, "1 to %u receivers (larger groups: "
+                        "signatures)", ZESP_SOURCE_MAC_MAX);
+        for (size_t i = 0; i < v->n; i++) {
+            char rf[128];
+            snprintf(rf, sizeof rf, "%s[%zu]", f, i);
+            if (parse_mac_receiver(c, v->items[i], rf, sk, p) != 0)
+                return -1;
+        }
+        return 0;
+    }
+    if (ydoc_get(n, "member_id") == NULL || ydoc_get(n, "sender_key") == NULL)
+        return FAIL(c, n, field, "source_auth: mac on 'in' needs "
+                    "'member_id' and 'sender_key'");
+    snprintf(f, sizeof f, "%s.member_id", field);
+    v = ydoc_get(n, "member_id");
+    if (yf_uint(&c->y, v, f, ZESP_SENDER_ID_MAX, NULL, &id) != 0)
+        return -1;
+    if (id == 0 || id == p->sender_id)
+        return FAIL(c, v, f, "this host's member ID, 1 to %u, not the "
+                    "sender's", ZESP_SENDER_ID_MAX);
+    snprintf(f, sizeof f, "%s.sender_key", field);
+    v = ydoc_get(n, "sender_key");
+    if (parse_key(c, v, f, pk, sizeof pk) != 0)
+        return -1;
+    p->mac_count = 1;
+    p->mac_id[0] = (uint32_t)id;
+    if (zesp_source_mac_key(p->mac_key[0], sk, pk, 0, p->spi, p->sender_id,
+                            (uint32_t)id, p->key) != 0)
+        return FAIL(c, v, f, "not a usable Ed25519 public key");
+    return 0;
+}
+
+static int parse_source_auth(struct config *c, const struct ydoc_node *n,
+                             const char *field, zesp_sa_params *p)
+{
+    static const char *const mac_keys[] = { "member_key", "receivers",
+                                            "member_id", "sender_key", NULL };
+    const struct ydoc_node *v = ydoc_get(n, "source_auth"), *k;
+    uint8_t sk[ZESP_SIGN_SECRETBYTES];
+    char f[96];
+    int rc;
+
+    snprintf(f, sizeof f, "%s.source_auth", field);
+    if (v != NULL && yf_type(&c->y, v, YDOC_SCALAR, f) != 0)
+        return -1;
+    if (v == NULL || strcmp(v->scalar, "mac") != 0) {
+        for (const char *const *m = mac_keys; *m; m++)
+            if ((k = ydoc_get(n, *m)) != NULL)
+                return FAIL(c, k, field, "'%s' belongs to source_auth: mac",
+                            *m);
+        if (v == NULL)
+            return 0;
+        if (strcmp(v->scalar, "signature") != 0)
+            return FAIL(c, v, f, "expected mac or signature, found '%s'",
+                        v->scalar);
+        return (p->flags & ZESP_SA_SIGNED) ? 0
+               : FAIL(c, v, f, "source_auth: signature needs 'sign_key'");
+    }
+    if (!(p->flags & ZESP_SA_GROUP) || (p->flags & ZESP_SA_SIGNED))
+        return FAIL(c, v, f, "source_auth: mac is for group SAs without "
+                    "'sign_key'");
+    if ((k = ydoc_get(n, p->direction == ZESP_DIR_OUT ? "member_id"
+                                                      : "receivers")) != NULL)
+        return FAIL(c, k, field, "'%s' is not for a direction %s SA",
+                    p->direction == ZESP_DIR_OUT ? "member_id" : "receivers",
+                    p->direction == ZESP_DIR_OUT ? "out" : "in");
+    if ((k = ydoc_get(n, "member_key")) == NULL)
+        return FAIL(c, n, field, "source_auth: mac needs 'member_key' (this "
+                    "host's Ed25519 secret key)");
+    snprintf(f, sizeof f, "%s.member_key", field);
+    if (parse_key(c, k, f, sk, sizeof sk) != 0)
+        return -1;
+    p->flags |= ZESP_SA_SOURCE_MAC;
+    rc = parse_mac_peers(c, n, field, sk, p);
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
 /* What the SAD would refuse when the SA is installed, said now, so that
  * check and load refuse the same files (sad NULL: a new SAD). */
 static int sad_accepts(struct config *c, const zesp_sad *sad,
@@ -190,7 +324,9 @@ static int parse_sa(struct config *c, const zesp_sad *sad,
                                          "esn", "key", "replay_window",
                                          "peer", "lifetime", "group",
                                          "sender_id", "sign_key", "lanes",
-                                         "replay_scope", NULL };
+                                         "source_auth", "member_key",
+                                         "receivers", "member_id",
+                                         "sender_key", "replay_scope", NULL };
     const struct ydoc_node *v;
     char field[64], f[96];
     uint64_t w;
@@ -233,7 +369,8 @@ static int parse_sa(struct config *c, const zesp_sad *sad,
     snprintf(f, sizeof f, "%s.key", field);
     if (parse_key(c, ydoc_get(n, "key"), f, p->key, ZESP_KEYBYTES) != 0)
         return -1;
-    if (parse_group(c, n, field, p) != 0)
+    if (parse_group(c, n, field, p) != 0 ||
+        parse_source_auth(c, n, field, p) != 0)
         return -1;
     snprintf(f, sizeof f, "%s.lanes", field);
     if ((v = ydoc_get(n, "lanes")) && yf_bool(&c->y, v, f, &lanes) != 0)

@@ -11,8 +11,10 @@
 
 /* Next Header of a zesp message payload (RFC 3692 experimental value). */
 #define ZESP_NEXT_HEADER 253U
-/* Next Header of a signed one (group SAs, sign.h): the other RFC 3692
- * value, so that no receiver takes the signature for a body frame. */
+/* Next Header of a signed one (group SAs, sign.h: a signature follows
+ * the ICV), or of one with source MACs (source_mac.h: they end the
+ * payload); the SA says which.  The other RFC 3692 value, so that a
+ * receiver that expects neither refuses it. */
 #define ZESP_NEXT_HEADER_SIGNED 254U
 
 /* With ESN, a sequence number this far above the highest received is
@@ -29,8 +31,10 @@ struct out_ctx {
     struct esp_crypto ec;
     uint64_t seq;
     bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
+    bool mac;               /* on a ZESP_SA_SOURCE_MAC SA */
     size_t msg_len;         /* the zesp payload */
-    size_t payload_len;     /* the ESP payload: msg_len and any signature */
+    size_t payload_len;     /* the ESP payload: msg_len and any source MACs */
+    size_t frame_len;       /* the ESP frame and any signature after it */
 };
 
 struct in_ctx {
@@ -47,9 +51,8 @@ struct in_ctx {
 
 /* Outbound: find the SA, charge the message to its lifetimes, take the next
  * sequence number.  message: payload_len is a zesp payload (Next Header
- * 253), to be signed on a signed SA; the frame then needs
- * esp_packet_len(ctx->payload_len) bytes.  Returns 0 or a ZESP_E* / errno
- * code. */
+ * 253), to be signed on a signed SA; the frame then needs ctx->frame_len
+ * bytes.  Returns 0 or a ZESP_E* / errno code. */
 int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
               bool message, struct out_ctx *ctx);
 /* Raw: seal payload_len bytes at pkt + ZESP_HEADERBYTES as they are,
@@ -57,16 +60,15 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
 int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
              uint8_t next_header, const struct payload_part *parts,
              size_t nparts);
-/* Would the seal read parts of the payload where they are?  Never for a
- * signed message: the signature covers the payload in the packet. */
+/* Would the seal read parts of the payload where they are? */
 bool out_reads_parts(const struct out_ctx *ctx);
-/* A zesp message encoded at pkt + ZESP_HEADERBYTES, parts aside: signed
- * if the SA says so (then nparts is 0), and sealed with its Next Header. */
+/* A zesp message encoded at pkt + ZESP_HEADERBYTES, parts aside: sealed
+ * with its Next Header, and the frame signed if the SA says so. */
 int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
                      const struct payload_part *parts, size_t nparts);
 
-/* Inbound: every check that changes no state, then the decryption, and on
- * a signed group SA the source signature (*payload_len then excludes it).
+/* Inbound: every check that changes no state (on a signed group SA the
+ * source signature, before anything is decrypted), then the decryption.
  * The packet decrypted is at dst (len bytes), pkt itself when in place. */
 int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             uint8_t *dst, struct in_ctx *ctx, size_t *payload_len,

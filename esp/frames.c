@@ -33,7 +33,7 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
         return fail(err);
     if ((err = out_begin(sad, spi, payload_len, true, &ctx)) != 0)
         return fail(err);
-    if ((buf = malloc(esp_packet_len(ctx.payload_len))) == NULL)
+    if ((buf = malloc(ctx.frame_len)) == NULL)
         return fail(ENOMEM);
     n = message_encode(buf + ZESP_HEADERBYTES, parts, uncopied,
                        out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
@@ -42,7 +42,7 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
         return fail(err);
     }
     *out = buf;
-    *out_size = esp_packet_len(ctx.payload_len);
+    *out_size = ctx.frame_len;
     return 0;
 }
 

@@ -1,8 +1,8 @@
 /*
  * The receiver's side of an SA.  Every check that changes no state comes
  * first and the cheapest first; the replay window and the counters change
- * only once the ICV (and, above this layer, the clear-frame binding) has
- * been verified.
+ * only once the sender's signature (signed group SAs), the ICV and, above
+ * this layer, the clear-frame binding have been verified.
  */
 #include "datapath.h"
 
@@ -10,6 +10,7 @@
 #include "replay.h"
 #include "seqstate.h"
 #include "sign.h"
+#include "source_mac.h"
 #include "spd.h"
 
 /* The Sender ID of a group frame: the IV's top bits (RFC 6054). */
@@ -90,16 +91,32 @@ static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
     return replay_check(w->top, w->ring, w->words, w->window, ctx->seq);
 }
 
-/* A signed group SA: Next Header 254 and a signature by the sender. */
-static int check_source(struct in_ctx *ctx, uint8_t *pkt, size_t *payload_len,
-                        uint8_t next_header)
+/* A signed group SA: the sender's signature over the frame as it came,
+ * checked before anything is decrypted; *esp_len then leaves it out. */
+static int check_signature(const struct in_ctx *ctx, const uint8_t *pkt,
+                           size_t len, size_t *esp_len)
+{
+    if (!(ctx->ref.slot->flags & ZESP_SA_SIGNED)) {
+        *esp_len = len;
+        return 0;
+    }
+    return sign_frame_check(ctx->ref.key->sign_key, pkt, len, esp_len);
+}
+
+/* A group SA that proves its sender says so in the decrypted payload
+ * (Next Header 254); with source MACs, ours is checked and taken off. */
+static int check_payload_source(struct in_ctx *ctx, uint8_t *payload,
+                                size_t *payload_len, uint8_t next_header)
 {
     const struct sa_slot *s = ctx->ref.slot;
 
     if (next_header != ZESP_NEXT_HEADER_SIGNED)
         return ZESP_EMALFORMED;
-    return sign_verify(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq,
-                       pkt, *payload_len, payload_len);
+    if (s->flags & ZESP_SA_SOURCE_MAC)
+        return source_mac_check(ctx->ec.t, ctx->ref.key, s->spi,
+                                s->sender_id, ctx->seq, payload, *payload_len,
+                                payload_len);
+    return 0;
 }
 
 static int rejection_kind(int err)
@@ -149,6 +166,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
 {
     struct window_ref *w = &ctx->win;
     struct sa_slot *s;
+    size_t esp_len;
     int err;
 
     ctx->ref.slot = NULL;
@@ -175,7 +193,8 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
     ctx->ec.backend = AEAD_AUTO;
-    if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U)
+    if (len > sad->lay.max_message + ESP_MIN_BYTES + 3U +
+                  ((s->flags & ZESP_SA_SIGNED) ? ZESP_SIGNBYTES : 0U))
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
@@ -185,8 +204,10 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return err;
     if ((err = window_check(ctx, pkt)) != 0)
         return err;
-    if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, len, dst, payload_len,
-                           next_header)) != 0)
+    if ((err = check_signature(ctx, pkt, len, &esp_len)) != 0)
+        return err;
+    if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, esp_len, dst,
+                           payload_len, next_header)) != 0)
         return err;
     if (!sad_ref_valid(&ctx->ref))
         return ZESP_ENOSA;
@@ -198,8 +219,8 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             (err = window_check(ctx, pkt)) != 0)
             return err;
     }
-    if (s->flags & ZESP_SA_SIGNED)
-        return check_source(ctx, dst, payload_len, *next_header);
+    if (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC))
+        return check_payload_source(ctx, dst, payload_len, *next_header);
     return 0;
 }
 

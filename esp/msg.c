@@ -74,7 +74,8 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
     int err;
 
     err = in_open(sad, esp, esp_size, dst, &ctx, &payload_len, &nh);
-    if (err == 0 && nh != ((ctx.ref.slot->flags & ZESP_SA_SIGNED)
+    if (err == 0 && nh != ((ctx.ref.slot->flags &
+                            (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC))
                                ? ZESP_NEXT_HEADER_SIGNED : ZESP_NEXT_HEADER))
         err = ZESP_EMALFORMED;
     if (err == 0)

@@ -6,6 +6,7 @@
 #include "lanes.h"
 #include "seqstate.h"
 #include "sign.h"
+#include "source_mac.h"
 
 /* seq_next: the SA's record must be written further first (manual keys). */
 #define SEQ_UNRESERVED (-1)
@@ -73,11 +74,20 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->ec.k = ctx->ref.key;
     ctx->ec.esn = !(s->flags & ZESP_SA_NO_ESN);
     ctx->ec.backend = AEAD_AUTO;
-    /* Only zesp messages are signed: the raw API's payloads have no room
-     * the receiver would know to look for a signature in. */
+    /* Only zesp messages are signed: the raw API's callers size their
+     * frames with zesp_esp_bytes, which has no room for a signature. */
     ctx->sign = message && (s->flags & ZESP_SA_SIGNED);
+    ctx->mac = message && (s->flags & ZESP_SA_SOURCE_MAC);
     ctx->msg_len = payload_len;
-    ctx->payload_len = payload_len + (ctx->sign ? ZESP_SIGNBYTES : 0U);
+    ctx->payload_len = payload_len;
+    if (ctx->mac) {
+        uint32_t n = ctx->ref.key->mac_count;
+        if (n == 0 || n > ZESP_SOURCE_MAC_MAX)
+            return ZESP_EBADSAD;
+        ctx->payload_len += source_mac_trailer_len(n);
+    }
+    ctx->frame_len = esp_packet_len(ctx->payload_len) +
+                     (ctx->sign ? ZESP_SIGNBYTES : 0U);
     if (ctx->payload_len > sad->lay.max_message) {
         sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
         return ZESP_ETOOBIG;
@@ -121,21 +131,33 @@ int out_seal(struct out_ctx *ctx, uint8_t *pkt, size_t payload_len,
 
 bool out_reads_parts(const struct out_ctx *ctx)
 {
-    return !ctx->sign && esp_seal_reads_parts(&ctx->ec, ctx->payload_len);
+    /* The MACs are computed over the plaintext, gathered first. */
+    return !ctx->mac && esp_seal_reads_parts(&ctx->ec, ctx->payload_len);
 }
 
 int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
                      const struct payload_part *parts, size_t nparts)
 {
     const struct sa_slot *s = ctx->ref.slot;
+    int err;
 
-    if (!ctx->sign)
+    if (!ctx->sign && !ctx->mac)
         return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER, parts,
                         nparts);
-    if (nparts != 0)
-        return EINVAL;
-    sign_payload(ctx->ref.key->sign_key, s->spi, s->sender_id, ctx->seq, pkt,
-                 ctx->msg_len);
-    return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
-                    NULL, 0);
+    if (ctx->mac) {
+        if (nparts != 0)
+            return EINVAL;
+        if (source_mac_seal(ctx->ec.t, ctx->ref.key, s->spi, s->sender_id,
+                            ctx->seq, pkt, ctx->msg_len) != 0)
+            return ENOMEM;      /* a thread's expanded keys */
+        return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
+                        NULL, 0);
+    }
+    /* Encrypt, then sign what goes on the wire: whoever holds the public
+     * key checks the sender without the group key. */
+    if ((err = out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
+                        parts, nparts)) != 0)
+        return err;
+    sign_frame(ctx->ref.key->sign_key, pkt, esp_packet_len(ctx->payload_len));
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include "replay.h"
 #include "sad.h"
 #include "seqstate.h"
+#include "source_mac.h"
 #include "transform.h"
 
 static int fail(int err)
@@ -16,7 +17,7 @@ static int fail(int err)
 }
 
 #define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                        ZESP_SA_MANUAL | ZESP_SA_LANES | \
+                        ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC | \
                         ZESP_SA_PER_PROCESS_WINDOW)
 
 /* A signing key that is what it claims: the secret key's public half is
@@ -46,6 +47,11 @@ static int check_group(const zesp_sa_params *p)
         (group || p->next_seq > ZESP_SEQ_MAX_LANE))
         return EINVAL;
     if ((p->flags & ZESP_SA_SIGNED) && (!group || !sign_key_usable(p)))
+        return EINVAL;
+    /* One way to prove the source per SA: a receiver must know which. */
+    if ((p->flags & ZESP_SA_SOURCE_MAC) &&
+        (!group || (p->flags & ZESP_SA_SIGNED) ||
+         !source_mac_params_valid(p)))
         return EINVAL;
     /* The Sender ID leaves 48 bits of the IV to the sequence number. */
     if (group && p->next_seq > ZESP_SEQ_MAX_GROUP)
@@ -179,6 +185,7 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
         memcpy(k->sign_key, p->sign_key, p->direction == ZESP_DIR_OUT
                                              ? ZESP_SIGN_SECRETBYTES
                                              : ZESP_SIGN_PUBLICBYTES);
+    source_mac_install(k, p);
     transform_expand_key(t, k);
 }
 

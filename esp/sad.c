@@ -25,8 +25,9 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 5U    /* 2: group SAs; 3: seq_start, host-wide counters;
-                             4: manual keys' records; 5: lanes */
+#define SAD_VERSION 6U    /* 2: group SAs; 3: seq_start, host-wide counters;
+                             4: manual keys' records; 5: lanes;
+                             6: source MAC keys */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
@@ -516,6 +517,19 @@ static void sad_unstick(struct zesp_sad *sad)
     }
 }
 
+bool sad_reader_wait(struct zesp_sad *sad, uint32_t *retries)
+{
+    if (++*retries % SAD_SPINS_BEFORE_CHECK == 0) {
+        sad_unstick(sad);
+        sched_yield();
+        /* Mid-change for this long, and no writer could repair it (a
+         * damaged lock): the file is damaged, not busy. */
+        if (*retries >= SAD_SPINS_GIVE_UP)
+            return false;
+    }
+    return true;
+}
+
 int sad_lock(struct zesp_sad *sad)
 {
     struct timespec deadline;
@@ -669,14 +683,8 @@ int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
         if (!(v & 1U) && atomic_load_explicit(&sad->hdr->index_version,
                                               memory_order_acquire) == v)
             return ZESP_ENOSA;
-        if (++retries % SAD_SPINS_BEFORE_CHECK == 0) {
-            sad_unstick(sad);
-            sched_yield();
-            /* Mid-change for this long, and no writer could repair it (a
-             * damaged lock): the file is damaged, not busy. */
-            if (retries >= SAD_SPINS_GIVE_UP)
-                return ZESP_EBADSAD;
-        }
+        if (!sad_reader_wait(sad, &retries))
+            return ZESP_EBADSAD;
     }
 }
 

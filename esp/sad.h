@@ -70,6 +70,12 @@ struct sa_key {
     /* ZESP_SA_SIGNED: out: our Ed25519 secret key; in: the sender's
      * public key (first 32 bytes).  Zero otherwise. */
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
+    /* ZESP_SA_SOURCE_MAC (source_mac.h): out: each receiver's member ID
+     * and our key to it; in: our member ID and the sender's key to us. */
+    uint32_t mac_count;
+    uint8_t mac_epoch[16];       /* random per install: names the keys */
+    uint32_t mac_id[ZESP_SOURCE_MAC_MAX];
+    uint8_t mac_key[ZESP_SOURCE_MAC_MAX][ZESP_SOURCE_MAC_KEYBYTES];
 };
 
 /* A policy (SPD entry): a name the application sends on, the outbound SA
@@ -277,6 +283,10 @@ static inline bool slot_is_group_in(const struct sa_slot *s)
     return slot_index_sender(s) != 0;
 }
 
+/* A lock-free reader met a change in progress: spin, and now and then
+ * repair what a dead writer left and yield; false once it has lasted so
+ * long that the SAD is damaged, not busy.  *retries starts at 0. */
+bool sad_reader_wait(struct zesp_sad *sad, uint32_t *retries);
 int sad_find_sender(struct zesp_sad *sad, uint32_t spi, uint32_t direction,
                     uint32_t sender, struct sa_ref *ref);
 /* The pairwise SA or the outbound group SA with that SPI. */

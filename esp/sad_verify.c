@@ -12,7 +12,7 @@
 #include "transform.h"
 
 #define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                          ZESP_SA_MANUAL | ZESP_SA_LANES | \
+                          ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC | \
                           ZESP_SA_PER_PROCESS_WINDOW)
 
 /* What zesp_sa_add (and a receiver making a lane's window) allows of flags
@@ -26,12 +26,13 @@ static bool group_sane(const struct sa_slot *s)
          s->direction != ZESP_DIR_IN))
         return false;
     if (lanes)          /* the SA (sender 0), or an inbound lane's window */
-        return !group && !(s->flags & ZESP_SA_SIGNED) &&
+        return !group &&
+               !(s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC)) &&
                s->sender_id < ZESP_LANES_MAX &&
                (s->sender_id == 0 || s->direction == ZESP_DIR_IN);
     return group == (s->sender_id != 0) &&
            s->sender_id <= ZESP_SENDER_ID_MAX &&
-           (group || !(s->flags & ZESP_SA_SIGNED));
+           (group || !(s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC)));
 }
 
 static bool slot_sane(const struct zesp_sad *sad, const struct sa_slot *s)

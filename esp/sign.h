@@ -1,8 +1,10 @@
 /*
- * Source authentication of group messages (doc/wire-format.md 9.5): the
- * sender signs, with Ed25519, SPI (4) || Sender ID (4) || sequence number
- * (8) || the zesp payload, and appends the 64-byte signature to the
- * payload before it is encrypted.
+ * Source authentication of group messages (doc/wire-format.md 9.4):
+ * encrypt, then sign.  The sender seals the ESP frame as for any SA, then
+ * signs, with Ed25519, the whole sealed frame (SPI, sequence number, IV
+ * with its Sender ID, ciphertext, ICV) and appends the 64-byte signature.
+ * Anyone with the sender's public key checks it without the group key:
+ * receivers before they decrypt, proxies before they forward.
  */
 #ifndef ZESP_SIGN_H
 #define ZESP_SIGN_H
@@ -12,21 +14,18 @@
 
 #include "zesp.h"
 
-/* What is signed before the payload: as long as the ESP header that it
- * stands in for while signing, so nothing is copied. */
-#define SIGN_PREFIX_BYTES 16U
+/* frame: a sealed ESP frame of esp_len bytes with room for the signature
+ * after it. */
+void sign_frame(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint8_t *frame,
+                size_t esp_len);
 
-/* pkt is an ESP frame being built: the payload of msg_len bytes at
- * pkt + ZESP_HEADERBYTES, room for the signature after it.  Overwrites the
- * header (esp_seal writes it afterwards). */
-void sign_payload(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint32_t spi,
-                  uint32_t sender, uint64_t seq, uint8_t *pkt, size_t msg_len);
+/* frame: len bytes, an ESP frame and its signature.  0 and the ESP
+ * frame's length, or ZESP_EMALFORMED (too short, or not a whole number
+ * of 4-byte words, for one) or ZESP_ESIGNATURE.  Reads only. */
+int sign_frame_check(const uint8_t pk[ZESP_SIGN_PUBLICBYTES],
+                     const uint8_t *frame, size_t len, size_t *esp_len);
 
-/* pkt: a decrypted ESP frame whose payload of payload_len bytes ends with
- * the signature.  0 and *msg_len, or ZESP_EMALFORMED (no room for a
- * signature) or ZESP_ESIGNATURE.  The header is left as it was. */
-int sign_verify(const uint8_t pk[ZESP_SIGN_PUBLICBYTES], uint32_t spi,
-                uint32_t sender, uint64_t seq, uint8_t *pkt,
-                size_t payload_len, size_t *msg_len);
+/* The checks of the frame's shape that need no key. */
+int sign_frame_shape(size_t len);
 
 #endif

@@ -47,7 +47,7 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     /* Encrypt once, into the buffer ZeroMQ will send: large body frames
      * straight from the caller's memory when the AEAD call can read them
      * there, the rest copied in first and encrypted in place. */
-    if (zmq_msg_init_size(&esp, esp_packet_len(ctx.payload_len)) != 0)
+    if (zmq_msg_init_size(&esp, ctx.frame_len) != 0)
         return -1;
     pkt = zmq_msg_data(&esp);
     n = message_encode(pkt + ZESP_HEADERBYTES, parts, uncopied,

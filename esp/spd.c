@@ -42,25 +42,37 @@ static bool name_valid(const char *name)
     return true;
 }
 
-/* Lock-free lookup: the live policy of that name, and its generation. */
+/* Lock-free lookup: the live policy of that name, and its generation.  A
+ * slot mid-change on the way could be that policy being rewritten: the
+ * lookup waits for the writer rather than answer "no such policy" (a
+ * sender would lose its message to a rekey). */
 static struct policy_slot *policy_find(struct zesp_sad *sad, const char *name,
                                        uint32_t *gen)
 {
     uint32_t mask = sad->lay.policy_capacity - 1U;
-    uint32_t pos = name_hash(name) & mask;
+    uint32_t retries = 0;
 
-    for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
-        struct policy_slot *p = &sad->policies[pos];
-        uint32_t state = atomic_load_explicit(&p->state, memory_order_acquire);
+    for (;;) {
+        uint32_t pos = name_hash(name) & mask;
+        bool busy = false;
 
-        if (state == POLICY_FREE)
+        for (uint32_t n = 0; n <= mask; n++, pos = (pos + 1U) & mask) {
+            struct policy_slot *p = &sad->policies[pos];
+            uint32_t state = atomic_load_explicit(&p->state,
+                                                  memory_order_acquire);
+
+            if (state == POLICY_FREE)
+                break;
+            *gen = atomic_load_explicit(&p->gen, memory_order_acquire);
+            if (*gen & 1U)
+                busy = true;
+            else if (state == POLICY_LIVE &&
+                     strncmp(p->name, name, ZESP_NAME_MAX) == 0)
+                return p;
+        }
+        if (!busy || !sad_reader_wait(sad, &retries))
             return NULL;
-        *gen = atomic_load_explicit(&p->gen, memory_order_acquire);
-        if (state == POLICY_LIVE && !(*gen & 1U) &&
-            strncmp(p->name, name, ZESP_NAME_MAX) == 0)
-            return p;
     }
-    return NULL;
 }
 
 /* Writers only: a slot for a new policy of that name. */
@@ -142,14 +154,16 @@ int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *pol)
         memset(pol, 0, sizeof *pol);
     if (sad == NULL || name == NULL || pol == NULL)
         return fail(EINVAL);
-    if ((p = policy_find(sad, name, &gen)) == NULL)
-        return fail(ZESP_ENOPOLICY);
-    policy_read(p, pol);
-    if (atomic_load(&p->gen) != gen) {
-        memset(pol, 0, sizeof *pol);
-        return fail(ZESP_ENOPOLICY);
+    for (uint32_t retries = 0;;) {
+        if ((p = policy_find(sad, name, &gen)) == NULL)
+            return fail(ZESP_ENOPOLICY);
+        policy_read(p, pol);
+        if (atomic_load(&p->gen) == gen)
+            return 0;
+        memset(pol, 0, sizeof *pol);      /* changed as we read: again */
+        if (!sad_reader_wait(sad, &retries))
+            return fail(ZESP_EBADSAD);
     }
-    return 0;
 }
 
 /* Writers: change one policy under the lock. */

@@ -6,11 +6,30 @@
  * subscriber's subscription passes, so that one can see who listens
  * before publishing.
  *
- *   pubsub_proxy --xsub EP --xpub EP
+ * With --verify SENDERS.yaml (the public keys of a signed group's
+ * senders, doc/configuration.md; never a group key) it checks each
+ * message's origin before forwarding it (zesp_verify): a forgery, even
+ * by a group member, a message changed on the way and a malformed one are
+ * dropped, never reaching a subscriber, and it prints one line for each,
+ * with the totals: "pubsub_proxy: dropped: WHY (sender N); forwarded F,
+ * dropped D".  Only signed group messages pass it.
+ *
+ *   pubsub_proxy --xsub EP --xpub EP [--verify SENDERS.yaml]
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <zesp.h>
 #include <zmq.h>
+
+/* A message of more frames is dropped unread (a publisher sends 2). */
+#define PROXY_MAX_FRAMES 64
+
+struct proxy {
+    zesp_verifier *verifier;    /* NULL: forward everything */
+    unsigned long long forwarded, dropped;
+};
 
 /* Forward one whole message; from the subscribers' side, say what it is. */
 static int forward(void *from, void *to, int subscriptions)
@@ -35,9 +54,74 @@ static int forward(void *from, void *to, int subscriptions)
     return 0;
 }
 
+/* Read one whole message into m (at most PROXY_MAX_FRAMES frames, the
+ * rest read and discarded); *n frames kept, *whole if none was lost. */
+static int read_message(void *from, zmq_msg_t *m, int *n, int *whole)
+{
+    int more = 1;
+
+    *n = 0;
+    *whole = 1;
+    while (more) {
+        size_t ml = sizeof more;
+        zmq_msg_t extra, *into = *n < PROXY_MAX_FRAMES ? &m[*n] : &extra;
+
+        zmq_msg_init(into);
+        if (zmq_msg_recv(into, from, 0) < 0) {
+            zmq_msg_close(into);
+            return -1;
+        }
+        zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+        if (into == &extra) {
+            zmq_msg_close(&extra);
+            *whole = 0;
+        } else {
+            (*n)++;
+        }
+    }
+    return 0;
+}
+
+/* The publishers' side with --verify: forward a message only if its
+ * sender's signature holds. */
+static int forward_checked(struct proxy *px, void *from, void *to)
+{
+    zmq_msg_t m[PROXY_MAX_FRAMES];
+    zesp_frame f[PROXY_MAX_FRAMES];
+    uint32_t sender = 0;
+    int n, whole, rc = 0, err = 0;
+
+    if (read_message(from, m, &n, &whole) != 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        f[i] = (zesp_frame){ zmq_msg_data(&m[i]), zmq_msg_size(&m[i]) };
+    if (!whole)
+        err = ZESP_EMALFORMED;
+    else if (zesp_verify(px->verifier, f, (size_t)n, &sender) != 0)
+        err = errno;
+    if (err == 0) {
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = zmq_msg_send(&m[i], to, i + 1 < n ? ZMQ_SNDMORE : 0) < 0;
+        px->forwarded++;
+    } else {
+        const uint8_t *esp = n ? f[n - 1].data : NULL;
+        unsigned claimed = n && f[n - 1].size >= 10 ? (esp[8] << 8 | esp[9])
+                                                    : 0;
+        px->dropped++;
+        printf("pubsub_proxy: dropped: %s (sender %u); forwarded %llu, "
+               "dropped %llu\n", whole ? zesp_strerror(err)
+                                       : "more frames than a message has",
+               claimed, px->forwarded, px->dropped);
+    }
+    for (int i = 0; i < n; i++)
+        zmq_msg_close(&m[i]);
+    return rc ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *xsub_ep = NULL, *xpub_ep = NULL;
+    const char *xsub_ep = NULL, *xpub_ep = NULL, *senders = NULL;
+    struct proxy px = { NULL, 0, 0 };
     int each = 1;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -45,10 +129,22 @@ int main(int argc, char **argv)
             xsub_ep = argv[i + 1];
         else if (strcmp(argv[i], "--xpub") == 0)
             xpub_ep = argv[i + 1];
+        else if (strcmp(argv[i], "--verify") == 0)
+            senders = argv[i + 1];
     }
     if (xsub_ep == NULL || xpub_ep == NULL) {
-        fprintf(stderr, "usage: pubsub_proxy --xsub EP --xpub EP\n");
+        fprintf(stderr, "usage: pubsub_proxy --xsub EP --xpub EP "
+                "[--verify SENDERS.yaml]\n");
         return 2;
+    }
+    if (senders != NULL) {
+        char err[512];
+        if ((px.verifier = zesp_verifier_new()) == NULL ||
+            zesp_verifier_load(px.verifier, senders, err, sizeof err) != 0) {
+            fprintf(stderr, "pubsub_proxy: %s\n",
+                    px.verifier ? err : zesp_strerror(errno));
+            return 1;
+        }
     }
     void *ctx = zmq_ctx_new();
     void *xsub = zmq_socket(ctx, ZMQ_XSUB);
@@ -60,16 +156,27 @@ int main(int argc, char **argv)
         return 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (px.verifier != NULL) {
+        zesp_verifier_stats st;
+        zesp_verifier_stats_get(px.verifier, &st);
+        printf("pubsub_proxy: checking the signatures of %llu senders\n",
+               (unsigned long long)st.senders);
+    }
     for (;;) {                          /* until the process is stopped */
         zmq_pollitem_t items[] = { { xsub, 0, ZMQ_POLLIN, 0 },
                                    { xpub, 0, ZMQ_POLLIN, 0 } };
-        if (zmq_poll(items, 2, -1) < 0 ||
-            ((items[0].revents & ZMQ_POLLIN) && forward(xsub, xpub, 0)) ||
-            ((items[1].revents & ZMQ_POLLIN) && forward(xpub, xsub, 1)))
+        if (zmq_poll(items, 2, -1) < 0)
+            break;
+        if ((items[0].revents & ZMQ_POLLIN) &&
+            (px.verifier ? forward_checked(&px, xsub, xpub)
+                         : forward(xsub, xpub, 0)) != 0)
+            break;
+        if ((items[1].revents & ZMQ_POLLIN) && forward(xpub, xsub, 1))
             break;
     }
     zmq_close(xsub);
     zmq_close(xpub);
     zmq_ctx_term(ctx);
+    zesp_verifier_free(px.verifier);
     return 1;
 }

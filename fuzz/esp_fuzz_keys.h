@@ -50,6 +50,21 @@ static inline int fuzz_install_group(zesp_sad *sad, uint32_t direction)
     return 0;
 }
 
+/* A proxy's verifier: the signed group's public keys. */
+static inline int fuzz_install_verifier(zesp_verifier *v)
+{
+    for (uint32_t sid = 1; sid <= 2; sid++) {
+        uint8_t seed[32], pk[32], sk[64];
+
+        memset(seed, (int)sid, sizeof seed);
+        crypto_sign_seed_keypair(pk, sk, seed);
+        sodium_memzero(sk, sizeof sk);
+        if (zesp_verifier_add(v, FUZZ_SIGNED_SPI, sid, pk) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static inline int fuzz_install(zesp_sad *sad, uint32_t direction)
 {
     for (uint32_t i = 0; i < 8; i++) {

@@ -8,7 +8,10 @@
  * lookup.  The frame is copied into a buffer of exactly its size, so that
  * any read past it is caught by AddressSanitizer.  After an input is
  * accepted the SAs are installed afresh, so that the replay window does
- * not make the next run of the same input behave differently.
+ * not make the next run of the same input behave differently.  A proxy's
+ * verifier, with the signed group's public keys, checks every input too
+ * (zesp_verify), and must agree with the receiver on a signed frame it
+ * accepted.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static zesp_sad *sad;
 static zesp_msg *msg;
+static zesp_verifier *verifier;
 /* Where the bytes read go, so that the compiler keeps the reads. */
 static volatile size_t sink;
 
@@ -30,7 +34,9 @@ static void setup(void)
     zesp_sad_opts opts = { .max_message = 1U << 16 };
 
     if (zesp_init() != 0 || (sad = zesp_sad_new(&opts)) == NULL ||
-        (msg = zesp_msg_new()) == NULL || fuzz_install(sad, ZESP_DIR_IN) != 0)
+        (msg = zesp_msg_new()) == NULL || fuzz_install(sad, ZESP_DIR_IN) != 0 ||
+        (verifier = zesp_verifier_new()) == NULL ||
+        fuzz_install_verifier(verifier) != 0)
         abort();
 }
 
@@ -52,7 +58,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((esp = malloc(size - at ? size - at : 1)) == NULL)
         return 0;
     memcpy(esp, data + at, size - at);
+    /* What a checking proxy sees: the frames as they came. */
+    bool verified = zesp_verify(verifier, &(zesp_frame){ esp, size - at }, 1,
+                                NULL) == 0;
     if (zesp_open(sad, clear, k, esp, size - at, msg) == 0) {
+        if (zesp_msg_spi(msg) == FUZZ_SIGNED_SPI && !verified)
+            abort();
         for (size_t i = 0; i < zesp_msg_body_count(msg); i++) {
             zesp_frame f = zesp_msg_body(msg, i);
             for (size_t j = 0; j < f.size; j++)

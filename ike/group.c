@@ -262,6 +262,51 @@ static void respond_notify(struct zike *z, struct ike_sa *sa,
                     len);
 }
 
+/* Whether a receiver of the configuration, other than peer, does not hold
+ * the current key: after the key server's start, none does. */
+static bool receivers_missing(const struct zike *z,
+                              const struct gcks_group *g,
+                              const struct zike_group *gc,
+                              const struct zike_peer *peer)
+{
+    for (size_t i = 0; i < gc->nreceivers; i++) {
+        bool holds = strcmp(gc->receivers[i], peer->id) == 0;
+
+        for (size_t k = 0; k < g->nmembers && !holds; k++) {
+            const struct zike_peer *p = zike_conf_peer(&z->conf,
+                                                       g->members[k].peer);
+            holds = p != NULL && strcmp(p->id, gc->receivers[i]) == 0 &&
+                    g->members[k].have_spi == g->spi;
+        }
+        if (!holds)
+            return true;
+    }
+    return false;
+}
+
+/* The activation delay a registration is told.  A key younger than the
+ * group's may not be at every receiver yet: the newcomer waits as the
+ * others do.  A sender also waits, as long as a push would
+ * (GROUP_SENDERS_WAIT_MS from the key's making), for receivers that do
+ * not hold the key yet: after a restart of the key server they come back
+ * one by one, and a sender that moved first would not be read. */
+static uint16_t registration_atd(const struct zike *z,
+                                 const struct gcks_group *g,
+                                 const struct zike_group *gc,
+                                 const struct zike_peer *peer, bool sender)
+{
+    uint64_t age = z->now - g->created;
+    uint16_t atd = age < (uint64_t)gc->atd * 1000U ? gc->atd : 0;
+
+    if (sender && age < GROUP_SENDERS_WAIT_MS &&
+        receivers_missing(z, g, gc, peer)) {
+        uint64_t left = (GROUP_SENDERS_WAIT_MS - age + 999U) / 1000U;
+        if (left > atd)
+            atd = (uint16_t)left;
+    }
+    return atd;
+}
+
 static void gcks_registration(struct zike *z, struct ike_sa *sa,
                               const struct route *from,
                               const struct ike_message *m)
@@ -309,6 +354,11 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         sender = false;
         sid = 0;
     }
+    /* Backward access control: the members there hold the current key,
+     * so a newcomer gets one made after it asked. */
+    if (gc->rekey_on_join && g->nmembers > 0 &&
+        member_find(g, peer->name) == NULL)
+        gcks_new_key(z, g, gc, "a member joins");
     if (sender && (g->sids_issued & (UINT64_C(1) << (sid - 1))))
         gcks_new_key(z, g, gc, "a sender registered again");
     if (sender)
@@ -326,9 +376,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->receiver = receiver;
     mb->sid = sid;
     mb->have_spi = g->spi;
-    /* A key younger than the activation delay may not be at every
-     * receiver yet: the newcomer waits as the others do. */
-    atd = z->now - g->created < (uint64_t)gc->atd * 1000U ? gc->atd : 0;
+    atd = registration_atd(z, g, gc, peer, sender);
     gsa_of(g, gc, &z->conf, atd, &pol);
     ike_w_init_chain(&w, chain, sizeof chain);
     if (w_group_sa(&w, sa, g, &pol, sid) != 0 ||
@@ -568,9 +616,12 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         gm_add(z, j, pol, NULL, ZESP_DIR_OUT, gg->sid, key) != 0)
         goto fail;
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
-    for (size_t i = 0; i < GM_SAS_MAX; i++)
+    for (size_t i = 0; i < GM_SAS_MAX; i++) {
+        /* An older SA never becomes the one sent on after a newer. */
+        gg->sas[i].activate_at = 0;
         if (gg->sas[i].spi && gg->sas[i].retire_at == 0)
             gg->sas[i].retire_at = retire;
+    }
     slot->spi = pol->spi;
     slot->retire_at = 0;
     slot->activate_at = 0;

@@ -89,7 +89,8 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "name", "transform", "lifetime", "activation-delay",
-        "deactivation-delay", "source-auth", "senders", "receivers", NULL };
+        "deactivation-delay", "source-auth", "rekey-on-join", "senders",
+        "receivers", NULL };
     const struct ydoc_node *v;
     char f[64];
     uint64_t u;
@@ -135,6 +136,11 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
         if (yf_bool(y, v, F("source-auth"), &b) != 0)
             return -1;
         g->source_auth = b;
+    }
+    if ((v = ydoc_get(n, "rekey-on-join"))) {
+        if (yf_bool(y, v, F("rekey-on-join"), &b) != 0)
+            return -1;
+        g->rekey_on_join = b;
     }
     if ((v = ydoc_get(n, "senders")) &&
         parse_ids(y, v, F("senders"), g, true) != 0)

@@ -1,5 +1,5 @@
 /*
- * G-IKEv2's group payloads (draft-ietf-ipsecme-g-ikev2), as zike uses them
+ * G-IKEv2's group payloads (RFC 9838), as zike uses them
  * for group SAs (doc/zike.md 9): the GSA payload (one ESP data-security
  * policy and the group-wide policy), the KD payload (the wrapped group key
  * and, for a sender at registration, its Sender ID) and the key wrap.
@@ -18,15 +18,15 @@
 #define GSA_SENDERS_MAX 64U
 #define GSA_NAME_MAX ZESP_PEER_MAX
 
-/* GSA attributes (draft 4.4.2.2) and zesp's private-use ones. */
+/* GSA attributes (RFC 9838 4.4.2.2) and zesp's private-use ones. */
 #define GSA_ATTR_KEY_LIFETIME 1U
 #define GSA_ATTR_ZESP_SENDERS 16384U     /* the senders: id, name, key */
 #define GSA_ATTR_ZESP_SOURCE_AUTH 16385U /* TV 1: messages are signed */
-/* Group-wide policy attributes (4.4.3.1). */
+/* Group-wide policy attributes (4.4.3.1): delays in seconds. */
 #define GWP_ATD 1U
 #define GWP_DTD 2U
 #define GWP_SENDER_ID_BITS 3U
-/* Key bag attributes (4.5.1.1, 4.5.2.1). */
+/* Key bag attributes (4.5.2.1, 4.5.3.3). */
 #define KD_ATTR_SA_KEY 1U
 #define KD_ATTR_GM_SENDER_ID 3U
 /* Key Wrap Algorithm: private use, XChaCha20-Poly1305 under GSK_w. */
@@ -66,7 +66,7 @@ int gsa_parse(const struct ike_payload *p, struct gsa_policy *g);
 void kd_write(struct ike_writer *w, const struct gsa_kd *kd);
 int kd_parse(const struct ike_payload *p, struct gsa_kd *kd);
 
-/* GSK_w = prf+(SK_d, "Key Wrap for G-IKEv2") (draft 4.3.1.1). */
+/* GSK_w = prf+(SK_d, "Key Wrap for G-IKEv2") (RFC 9838 3.1.1). */
 int gsa_gsk_w(uint8_t out[GSA_GSK_W_BYTES], const uint8_t *sk_d);
 /* The wrapped key: Key ID 0 | KWK ID 0 | nonce | AEAD(KEYMAT), the SPI and
  * both IDs as associated data. */

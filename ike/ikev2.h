@@ -27,10 +27,10 @@ enum ike_exchange {
     IKE_AUTH = 35,
     IKE_CREATE_CHILD_SA = 36,
     IKE_INFORMATIONAL = 37,
-    /* G-IKEv2 (draft-ietf-ipsecme-g-ikev2): registration over an IKE SA,
-     * and the GCKS's push of new group SAs over it. */
+    /* G-IKEv2 (RFC 9838 9.2): registration over an IKE SA, and the
+     * GCKS's push of new group SAs over it. */
     IKE_GSA_REGISTRATION = 40,
-    IKE_GSA_INBAND_REKEY = 42,   /* TBA in the draft: the next free value */
+    IKE_GSA_INBAND_REKEY = 42,
 };
 
 /* Header flags */
@@ -218,11 +218,10 @@ int ike_check_ts(const struct ike_payload *p);
 #define IKE_N_CHILD_SA_NOT_FOUND 44U
 #define IKE_N_INVALID_SPI 11U
 #define IKE_N_TS_UNACCEPTABLE 38U
-/* G-IKEv2 notifies.  REGISTRATION_FAILED is TBA in the draft: zesp uses a
- * value of the private-use error range. */
+/* G-IKEv2 notifies (RFC 9838 4.7, numbers 9.2). */
 #define IKE_N_INVALID_GROUP_ID 45U
 #define IKE_N_AUTHORIZATION_FAILED 46U
-#define IKE_N_REGISTRATION_FAILED 8192U
+#define IKE_N_REGISTRATION_FAILED 49U
 #define IKE_N_GROUP_SENDER 16429U
 
 /* Writing: header, then payloads one after the other; ike_w_finish sets

@@ -55,6 +55,7 @@ struct zike_group {
     uint32_t lifetime;                 /* seconds: rekeyed at 80-90 % */
     uint16_t atd, dtd;                 /* activation, deactivation delays (s) */
     bool source_auth;
+    bool rekey_on_join;                /* a newcomer never gets a used key */
     struct zike_group_sender senders[ZIKE_GROUP_MEMBERS_MAX];
     size_t nsenders;                   /* Sender ID = index + 1 */
     char receivers[ZIKE_GROUP_MEMBERS_MAX][IKE_ID_MAX + 1];

@@ -69,7 +69,10 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SA_LANES 0x10U         /* a pairwise SA that many processes send
                                        on, each in a lane of its own: set on
                                        both ends (wire-format.md 10) */
-#define ZESP_SA_PER_PROCESS_WINDOW 0x20U /* inbound: each process keeps
+#define ZESP_SA_SOURCE_MAC 0x20U    /* group SA with source authentication:
+                                       a MAC per receiver, keyed pairwise
+                                       (wire-format.md 9.7) */
+#define ZESP_SA_PER_PROCESS_WINDOW 0x40U /* inbound: each process keeps
                                        its own replay window, so each accepts
                                        every message once (subscribers on one
                                        host); without it a message is accepted
@@ -119,6 +122,28 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SIGN_PUBLICBYTES 32U
 #define ZESP_SIGNBYTES 64U
 
+/*
+ * Source MACs (doc/wire-format.md 9.7), the other way a group SA proves its
+ * sender: each message carries, for each receiver, the receiver's member
+ * ID and a 16-byte tag under a key that only the sender and that receiver
+ * hold.  An outbound SA holds one key per receiver (at most
+ * ZESP_SOURCE_MAC_MAX: larger groups sign), an inbound window the one key
+ * from its sender to this member.  zesp_source_mac_key derives a key from
+ * the two members' Ed25519 identity keys (X25519 of their Curve25519
+ * forms) and binds it to the group SA: its SPI and KEYMAT, both member IDs
+ * and which of them sends.  0, or -1 with errno EINVAL (a key that is no
+ * usable point, an ID of 0 or above ZESP_SENDER_ID_MAX).
+ */
+#define ZESP_SOURCE_MAC_MAX 32U
+#define ZESP_SOURCE_MAC_KEYBYTES 32U
+#define ZESP_SOURCE_MAC_TAGBYTES 16U
+int zesp_source_mac_key(uint8_t key[ZESP_SOURCE_MAC_KEYBYTES],
+                        const uint8_t own_sk[ZESP_SIGN_SECRETBYTES],
+                        const uint8_t peer_pk[ZESP_SIGN_PUBLICBYTES],
+                        int we_send, uint32_t spi, uint32_t sender_id,
+                        uint32_t receiver_id,
+                        const uint8_t keymat[ZESP_KEYBYTES]);
+
 /* zesp_send / zesp_recv flags */
 #define ZESP_DONTWAIT 0x1
 
@@ -144,7 +169,9 @@ enum zesp_error {
     ZESP_ENOPOLICY,     /* no policy of that name */
     ZESP_EACQUIRE,      /* the policy has no SA yet; one was requested */
     ZESP_ECONFIG,       /* the configuration is invalid (see err text) */
-    ZESP_ESIGNATURE,    /* a group message's source signature is wrong */
+    ZESP_ESIGNATURE,    /* a group message's source signature, or its
+                           source MAC for this receiver, is wrong or
+                           missing */
     ZESP_ESADOWNER,     /* the SAD file belongs to another user */
     ZESP_ESADMODE,      /* other users may read or write the SAD file */
     ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
@@ -193,6 +220,13 @@ typedef struct zesp_sa_params {
     /* ZESP_SA_SIGNED: out: our Ed25519 secret key (64 bytes); in: the
      * sender's public key (first 32 bytes). */
     uint8_t sign_key[ZESP_SIGN_SECRETBYTES];
+    /* ZESP_SA_SOURCE_MAC: out: the receivers, 1 to ZESP_SOURCE_MAC_MAX,
+     * each its member ID (distinct, not ours) and the key from us to it;
+     * in: 1, our own member ID and the key from this window's sender to
+     * us (zesp_source_mac_key). */
+    uint32_t mac_count;
+    uint32_t mac_id[ZESP_SOURCE_MAC_MAX];
+    uint8_t mac_key[ZESP_SOURCE_MAC_MAX][ZESP_SOURCE_MAC_KEYBYTES];
     /* ZESP_SA_MANUAL: sequence numbers per write of the record, a power of
      * two from ZESP_SEQ_BLOCK_MIN to _MAX; 0 = ZESP_SEQ_BLOCK_DEFAULT.  A
      * receiver's block must not exceed its sender's (doc/sad.md). */
@@ -502,7 +536,8 @@ zesp_frame zesp_msg_body(const zesp_msg *msg, size_t i);
 uint32_t zesp_msg_spi(const zesp_msg *msg);
 uint64_t zesp_msg_seq(const zesp_msg *msg);
 /* Group SAs: the sender's Sender ID (0 for pairwise SAs).  Only with
- * ZESP_SA_SIGNED is the sender proven; otherwise any member could claim it. */
+ * ZESP_SA_SIGNED or ZESP_SA_SOURCE_MAC is the sender proven; otherwise any
+ * member could claim it. */
 uint32_t zesp_msg_sender_id(const zesp_msg *msg);
 const char *zesp_msg_peer(const zesp_msg *msg);
 
@@ -530,6 +565,46 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
 int zesp_open_policy(zesp_sad *sad, const char *policy,
                      const zesp_frame *frames, size_t nframes, uint8_t *esp,
                      size_t esp_size, zesp_msg *msg);
+
+/*
+ * Checking origin without reading (doc/wire-format.md 9.6).  A proxy or
+ * broker that holds the public keys of a signed group's senders, and no
+ * group key, checks each message before it forwards it: the signature
+ * after the ESP frame's ICV covers the whole frame, so a forgery (a
+ * member posing as another sender), a frame changed on the way and a
+ * malformed one are dropped there and never reach a receiver.  Receivers
+ * still check everything themselves (replays included: a verifier keeps
+ * no replay window, and sees no clear-frame binding).
+ *
+ * A zesp_verifier holds (SPI, Sender ID, Ed25519 public key) entries,
+ * added one by one or from a YAML file of senders
+ * (doc/configuration.md); once filled, any number of threads may verify
+ * at once (adding is not safe meanwhile).  zesp_verify takes a message's
+ * frames, the ESP frame last, and returns 0 and the Sender ID, or -1 with
+ * errno ZESP_EMALFORMED (no frame, or one too short for a signed frame
+ * or not whole 4-octet words), ZESP_ENOSA (a sender it holds no key for)
+ * or ZESP_ESIGNATURE; each outcome is counted.  It reads the frames only.
+ */
+typedef struct zesp_verifier zesp_verifier;
+typedef struct zesp_verifier_stats {
+    uint64_t senders;                   /* public keys held */
+    uint64_t verified;                  /* frames that passed */
+    uint64_t rejected[ZESP_REJ_COUNT];  /* by kind: malformed, nosa,
+                                           signature */
+} zesp_verifier_stats;
+zesp_verifier *zesp_verifier_new(void);
+void zesp_verifier_free(zesp_verifier *v);
+/* EINVAL for SPI 0, a Sender ID out of 1..ZESP_SENDER_ID_MAX or a public
+ * key that is no Ed25519 point; ZESP_EEXIST for one (SPI, Sender ID)
+ * twice. */
+int zesp_verifier_add(zesp_verifier *v, uint32_t spi, uint32_t sender_id,
+                      const uint8_t pk[ZESP_SIGN_PUBLICBYTES]);
+/* The senders of a YAML file, all or none; errors as zesp_config_load. */
+int zesp_verifier_load(zesp_verifier *v, const char *path, char *err,
+                       size_t errlen);
+int zesp_verify(zesp_verifier *v, const zesp_frame *frames, size_t nframes,
+                uint32_t *sender_id);
+int zesp_verifier_stats_get(zesp_verifier *v, zesp_verifier_stats *stats);
 
 /*
  * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP

@@ -14,10 +14,14 @@
  *                     [--timeout-ms MS]
  *   group_peer tap    --front EP --back EP --count N
  *   group_peer inject --connect EP --topic T
+ *   group_peer malformed --connect EP --topic T --spi SPI --sender ID
  *
  * tap is a man in the middle on the wire between one DEALER client and its
  * broker: it forwards both ways and sends the client's Nth message twice.
  * inject sends one forged message [T | 64 random bytes] from a DEALER.
+ * malformed publishes, once a subscription to T reached it, one message
+ * [T | a 40-byte frame] whose header names SPI and Sender ID ID: too
+ * short for any ESP frame, let alone a signed one.
  *
  * pub waits until a subscription to T reached it, then sends N messages
  * "G:i" under topic T (a clear, bound frame); with --switch-at I, message I
@@ -50,6 +54,7 @@ struct opts {
     const char *sad, *policy, *connect, *topic, *tag, *name, *xsub, *xpub,
         *front, *back, *log;
     int count, interval_us, timeout_ms, senders, switch_at;
+    unsigned long spi, sender;
 };
 
 /* The tool stops at the first failure; nothing is left to wait for. */
@@ -409,6 +414,27 @@ static int inject(const struct opts *o, void *ctx)
     return 0;
 }
 
+static int malformed(const struct opts *o, void *ctx)
+{
+    void *s = socket_to(ctx, ZMQ_XPUB, o->connect, false);
+    unsigned char frame[40] = { 0 };
+
+    if (!subscribed(s, o)) {
+        fprintf(stderr, "group_peer: no subscriber to %s\n", o->topic);
+        return 1;
+    }
+    for (int i = 0; i < 4; i++)
+        frame[i] = (unsigned char)(o->spi >> (24 - 8 * i));
+    frame[7] = 1;                        /* sequence number 1 */
+    frame[8] = (unsigned char)(o->sender >> 8);
+    frame[9] = (unsigned char)o->sender;
+    frame[15] = 1;
+    zmq_send(s, o->topic, strlen(o->topic), ZMQ_SNDMORE);
+    zmq_send(s, frame, sizeof frame, 0);
+    zmq_close(s);
+    return 0;
+}
+
 static int worker(const struct opts *o, void *ctx)
 {
     zesp_sad *sad = open_sad(o);
@@ -529,6 +555,10 @@ int main(int argc, char **argv)
             o.senders = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--switch-at") == 0)
             o.switch_at = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--spi") == 0)
+            o.spi = strtoul(argv[i + 1], NULL, 0);
+        else if (strcmp(argv[i], "--sender") == 0)
+            o.sender = strtoul(argv[i + 1], NULL, 0);
     }
     if (o.count <= 0 || o.count > COUNT_MAX || o.senders < 1 ||
         o.senders > SENDERS_MAX)
@@ -550,6 +580,8 @@ int main(int argc, char **argv)
         rc = tap(&o, ctx);
     else if (strcmp(argv[1], "inject") == 0 && o.connect)
         rc = inject(&o, ctx);
+    else if (strcmp(argv[1], "malformed") == 0 && o.connect)
+        rc = malformed(&o, ctx);
     else if (strcmp(argv[1], "worker") == 0 && o.sad && o.policy &&
              o.connect && o.name)
         rc = worker(&o, ctx);
@@ -561,7 +593,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(ctx);
     return rc;
 usage:
-    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client|tap|inject "
+    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client|tap|inject|malformed "
                     "[options] (see the source)\n");
     return 2;
 }

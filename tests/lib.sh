@@ -137,6 +137,24 @@ host_kill() {
         pkill -9 -f "$2"
     fi
 }
+# work_begin NAME SALT: a private work folder $work (files made 0600) and
+# a list $pids of processes to kill; on exit they are killed and $work is
+# gone (KEEP=1 keeps $work for a post-mortem).  port N is N above a base
+# that SALT spreads apart from the other scripts' running at once.
+work_begin() {
+    work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-$1.XXXXXX") || exit 1
+    pids=""
+    umask 077
+    trap work_end EXIT
+    base=$((20000 + ($$ * $2) % 20000))
+}
+work_end() {
+    for p in $pids; do kill -9 "$p" 2> /dev/null; done
+    wait 2> /dev/null
+    [ -n "${KEEP:-}" ] && { echo "# kept $work"; return 0; }
+    rm -rf "$work"
+}
+port() { echo $((base + $1)); }
 # hosts_begin NAME N: a private work folder $work (files made 0600), then
 # hosts_setup; on exit the hosts, every process whose command line names
 # $work, and $work itself are gone.

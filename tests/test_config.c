@@ -368,6 +368,95 @@ static void test_group_sas(void)
     zesp_sad_free(sad);
 }
 
+/* source_auth: mac: the sender's and a receiver's files derive the same
+ * key, from identity keys; mistakes are refused with their place. */
+static void member_hex(uint8_t b, char pk_hex[65], char sk_hex[129])
+{
+    uint8_t seed[32], pk[32], sk[64];
+
+    memset(seed, b, sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+    sodium_bin2hex(pk_hex, 65, pk, sizeof pk);
+    sodium_bin2hex(sk_hex, 129, sk, sizeof sk);
+    sodium_memzero(sk, sizeof sk);
+}
+
+static void test_source_mac_sas(void)
+{
+    static const struct { const char *sa, *want; } bad[] = {
+        { "source_auth: macs", ":3:47: sas[0].source_auth: expected mac or "
+                               "signature" },
+        { "source_auth: signature", "source_auth: signature needs 'sign_key'" },
+        { "source_auth: mac", "source_auth: mac needs 'member_key'" },
+        { "member_id: 3", "'member_id' belongs to source_auth: mac" },
+        { "source_auth: mac, member_key: \"hex:%2$s\"",
+          "source_auth: mac on 'out' needs 'receivers'" },
+        { "source_auth: mac, member_key: \"hex:%2$s\", receivers: [ { id: 2, "
+          "key: \"hex:%1$s\" }, { id: 2, key: \"hex:%1$s\" } ]",
+          "receiver 2 is listed twice" },
+        { "source_auth: mac, member_key: \"hex:%2$s\", receivers: [ { id: 1, "
+          "key: \"hex:%1$s\" } ]", "not this sender's own" },
+    };
+    zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
+    char xpk[65], xsk[129], ypk[65], ysk[129], yaml[2048], sa[600], err[512];
+    zesp_frame body = { "hi", 2 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sa_info info;
+    uint8_t *esp = NULL;
+    size_t n = 0;
+    const char *path;
+
+    member_hex(0x11, xpk, xsk);
+    member_hex(0x22, ypk, ysk);
+    snprintf(yaml, sizeof yaml,
+             "sas:\n  - { spi: 0x7201, direction: out, key: \"" KEY1 "\",\n"
+             "      group: true, sender_id: 1, source_auth: mac,\n"
+             "      member_key: \"hex:%s\",\n"
+             "      receivers: [ { id: 2, key: \"hex:%s\" },\n"
+             "                   { id: 3, key: \"hex:%s\" } ] }\n",
+             xsk, ypk, xpk);
+    path = write_file("mac-x.yaml", yaml, 0600);
+    if (zesp_config_load(tx, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    snprintf(yaml, sizeof yaml,
+             "sas:\n  - { spi: 0x7201, direction: in, key: \"" KEY1 "\",\n"
+             "      group: true, sender_id: 1, source_auth: mac,\n"
+             "      member_key: \"hex:%s\", member_id: 2,\n"
+             "      sender_key: \"hex:%s\" }\n", ysk, xpk);
+    path = write_file("mac-y.yaml", yaml, 0600);
+    if (zesp_config_load(rx, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK_OK(zesp_sa_info_get(tx, 0x7201, ZESP_DIR_OUT, &info));
+    CHECK(info.flags == (ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC | ZESP_SA_MANUAL));
+    CHECK_OK(zesp_seal(tx, 0x7201, &parts, &esp, &n));
+    if (esp != NULL)
+        CHECK_OK(zesp_open(rx, NULL, 0, esp, n, msg));
+    CHECK(zesp_msg_body_count(msg) == 1 && zesp_msg_sender_id(msg) == 1);
+    zesp_buf_free(esp);
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(sa, sizeof sa, bad[i].sa, ypk, xsk);
+#pragma GCC diagnostic pop
+        snprintf(yaml, sizeof yaml,
+                 "sas:\n  - { spi: 0x7202, direction: out, key: \"" KEY1
+                 "\",\n      group: true, sender_id: 1, %s }\n", sa);
+        path = write_file("mac-bad.yaml", yaml, 0600);
+        CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+        if (strstr(err, bad[i].want) == NULL) {
+            CHECK(!"the reason given");
+            fprintf(stderr, "  row %zu: %s\n", i, err);
+        }
+    }
+    sodium_memzero(xsk, sizeof xsk);
+    sodium_memzero(ysk, sizeof ysk);
+    zesp_msg_free(msg);
+    zesp_sad_free(tx);
+    zesp_sad_free(rx);
+}
+
 /* Every fopen of the library passes here: a key file must not (stdio's
  * buffer would keep the key in freed memory). */
 static int key_files_through_stdio;
@@ -535,6 +624,7 @@ int main(void)
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_group_sas);
+    RUN(test_source_mac_sas);
     RUN(test_lanes);
     RUN(test_replay_scope);
     RUN(test_all_or_nothing);

@@ -151,6 +151,14 @@ out:
     zesp_sad_free(sad);
 }
 
+static size_t from_hex(uint8_t *b, size_t max, const char *hex)
+{
+    size_t len = 0;
+
+    return sodium_hex2bin(b, max, hex, strlen(hex), NULL, &len, NULL) == 0
+               ? len : 0;
+}
+
 static bool equals_hex(const uint8_t *b, size_t n, const char *hex)
 {
     uint8_t want[256];
@@ -160,21 +168,23 @@ static bool equals_hex(const uint8_t *b, size_t n, const char *hex)
                           NULL) == 0 && len == n && memcmp(b, want, n) == 0;
 }
 
+/* The frames of doc/wire-format.md 9.5: unsigned, signed. */
+static const char *const worked_frames[2] = {
+    "0000200000000001000300000000000104c61f49d1b869a9ede2dc5f841ac90c"
+    "69cf46926528be9b898a7f7a2c14b7f06198c2c16285de19938c24ae33f33890"
+    "49e437fc1af296f977e6c83a",
+    "0000200100000001000400000000000182f35520deeec702568c2ca7e35f7044"
+    "0fb7beeaf20c827c9b9fcd6290de419ed216afb717e2400e7e569b07df0fc45d"
+    "c9a7f7ac5a829226198445bd6817a42a65b12f896806fa2271bec1f0cda52237"
+    "20b31c7aeb6e273dd9f5f6b6640012566b63f2889e857c0eb7b434e6f3e8e4e7"
+    "92ac773fb703526046f88904",
+};
+
 /* The frames of doc/wire-format.md 9.5, checked there with Python's
  * cryptography; accepted by the receiver's windows, and the raw API on a
  * signed window. */
 static void test_worked_example(void)
 {
-    static const char *const frames[2] = {
-        "0000200000000001000300000000000104c61f49d1b869a9ede2dc5f841ac90c"
-        "69cf46926528be9b898a7f7a2c14b7f06198c2c16285de19938c24ae33f33890"
-        "49e437fc1af296f977e6c83a",
-        "0000200100000001000400000000000182f35520deeec702568c2ca7e35f7044"
-        "0fb7beeaf20c827c9b9fcd6290de419ed216afb717e2400e7e56259ce4b3896d"
-        "7b897e1fbfd9c1596c45befebc29d9cd2e722ec1faa032e4895551702db3f180"
-        "5e13a7c047ed562df6b017fcbc1b75ab68342a978e78510e8ba930c8f5ebc08b"
-        "7e650ce456ca2cf9fe471b84",
-    };
     zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
     zesp_frame clear = { "prices", 6 }, body = { "hello", 5 };
     zesp_parts parts = { .clear = &clear, .nclear = 1, .body = &body,
@@ -200,7 +210,7 @@ static void test_worked_example(void)
         memcpy(p.sign_key, pk, sizeof pk);
         CHECK_OK(zesp_sa_add(rx, &p));
         CHECK_OK(zesp_seal(tx, p.spi, &parts, &esp, &n));
-        CHECK(esp != NULL && equals_hex(esp, n, frames[s]));
+        CHECK(esp != NULL && equals_hex(esp, n, worked_frames[s]));
         if (esp != NULL && n <= sizeof raw) {
             memcpy(raw, esp, n);
             CHECK_OK(zesp_open(rx, &clear, 1, esp, n, msg));
@@ -451,35 +461,29 @@ static void test_seq_exhaustion(void)
     zesp_sad_free(rx);
 }
 
-/* Decrypt a signed frame by hand and check its signature as the wire
- * format says: SPI || Sender ID || seq || payload, Next Header 254. */
+/* Check a signed frame as the wire format says, with the public key
+ * alone: the last 64 octets are the signature of everything before them.
+ * Then, with the group key, that what they sign is an ESP frame whose
+ * payload ends with Next Header 254. */
 static bool signature_as_documented(const uint8_t *esp, size_t n,
                                     const uint8_t key[36],
-                                    const uint8_t pk[32], uint32_t sid)
+                                    const uint8_t pk[32])
 {
-    size_t clen = n - 32, plen;
-    uint8_t nonce[12], ad[12], *m = malloc(16 + clen);
+    size_t clen = n - 64 - 32;
+    uint8_t nonce[12], ad[12], *m = malloc(n);
     bool ok = false;
 
-    if (m == NULL || n < 36 + 64)
+    if (m == NULL || n < 36 + 64 ||
+        crypto_sign_verify_detached(esp + n - 64, esp, n - 64, pk) != 0)
         goto out;
     memcpy(nonce, key + 32, 4);
     memcpy(nonce + 4, esp + IV_OFF, 8);
     memcpy(ad, esp, 4);
-    store_be32(ad + 4, 0);
+    store_be32(ad + 4, 0);               /* ESN high half is 0 here */
     memcpy(ad + 8, esp + 4, 4);
-    if (crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-            m + 16, NULL, esp + 16, clen, esp + n - 16, ad, sizeof ad, nonce,
-            key) != 0)
-        goto out;
-    if (m[16 + clen - 1] != NH_SIGNED || m[16 + clen - 2] + 2U + 64U > clen)
-        goto out;
-    plen = clen - 2 - m[16 + clen - 2] - 64;
-    store_be32(m, load_be32(esp));
-    store_be32(m + 4, sid);
-    memset(m + 8, 0, 4);
-    memcpy(m + 12, esp + 4, 4);          /* ESN high half is 0 here */
-    ok = crypto_sign_verify_detached(m + 16 + plen, m, 16 + plen, pk) == 0;
+    ok = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+             m, NULL, esp + 16, clen, esp + n - 64 - 16, ad, sizeof ad, nonce,
+             key) == 0 && m[clen - 1] == NH_SIGNED;
 out:
     free(m);
     return ok;
@@ -518,20 +522,22 @@ static void test_signed(void)
         CHECK_OK(seal_text(alice, SPI_G, "signed", &esp, &n));
         if (esp == NULL)
             continue;
-        /* header, payload of 11, signature, 3 padding, trailer, ICV */
-        CHECK(n == 16 + 11 + 64 + 3 + 2 + 16);
+        /* header, payload of 11, 3 padding, trailer, ICV, signature */
+        CHECK(n == 16 + 11 + 3 + 2 + 16 + 64);
         sign_keys(0xa1, pk, sk);
-        CHECK(signature_as_documented(esp, n, p.key, pk, 1));
-        CHECK(!signature_as_documented(esp, n, p.key, pk, 2));
+        CHECK(signature_as_documented(esp, n, p.key, pk));
+        sign_keys(0xb2, pk, sk);
+        CHECK(!signature_as_documented(esp, n, p.key, pk));
         CHECK_OK(open_copy(rx, esp, n, msg));
         CHECK(zesp_msg_sender_id(msg) == 1);
         CHECK(strcmp(zesp_msg_peer(msg), "alice") == 0);
         CHECK(zesp_msg_body_count(msg) == 1 &&
               zesp_msg_body(msg, 0).size == 6 &&
               memcmp(zesp_msg_body(msg, 0).data, "signed", 6) == 0);
-        /* A receiver without signatures refuses Next Header 254. */
+        /* A receiver without signatures takes the signature's last 16
+         * octets for the ICV. */
         if (i == 0)
-            CHECK_ERR(open_copy(rx_unsigned, esp, n, msg), ZESP_EMALFORMED);
+            CHECK_ERR(open_copy(rx_unsigned, esp, n, msg), ZESP_EICV);
         zesp_buf_free(esp);
         esp = NULL;
     }
@@ -540,8 +546,13 @@ static void test_signed(void)
     CHECK_OK(seal_text(alice, SPI_G, "genuine", &good, &good_n));
     CHECK(forged != NULL && good != NULL &&
           load_be32(forged + 4) == 3 && load_be32(good + 4) == 3);
-    if (forged != NULL)
+    if (forged != NULL) {
         CHECK_ERR(open_copy(rx, forged, forged_n, msg), ZESP_ESIGNATURE);
+        /* Refused before decrypting: zesp_open works in place, and the
+         * frame is as it came (a failed ICV would have zeroed it). */
+        CHECK(last_copy != NULL &&
+              memcmp(last_copy, forged, forged_n) == 0);
+    }
     CHECK(zesp_msg_body_count(msg) == 0);
     CHECK_OK(zesp_sa_info_get_sender(rx, SPI_G, ZESP_DIR_IN, 1, &info));
     CHECK(info.stats.rejected_signature == 1 && info.seq == 2 &&
@@ -550,12 +561,19 @@ static void test_signed(void)
         CHECK_OK(open_copy(rx, good, good_n, msg));   /* seq 3 still free */
     CHECK(zesp_msg_seq(msg) == 3);
 
-    /* An unsigned frame (Next Header 253) on a signed window. */
-    CHECK_OK(seal_text(plain, SPI_G, "unsigned", &esp, &n));
+    /* An unsigned frame on a signed window: its last 64 octets are no
+     * signature; too short to hold one, it is malformed. */
+    CHECK_OK(seal_text(plain, SPI_G, "unsigned, long enough to be signed "
+                                     "if its end were a signature", &esp, &n));
+    if (esp != NULL)
+        CHECK_ERR(open_copy(rx, esp, n, msg), ZESP_ESIGNATURE);
+    zesp_buf_free(esp);
+    CHECK_OK(seal_text(plain, SPI_G, "short", &esp, &n));
     if (esp != NULL)
         CHECK_ERR(open_copy(rx, esp, n, msg), ZESP_EMALFORMED);
     CHECK_OK(zesp_sa_info_get_sender(rx, SPI_G, ZESP_DIR_IN, 1, &info));
-    CHECK(info.stats.rejected_malformed == 1 && info.seq == 3);
+    CHECK(info.stats.rejected_signature == 2 &&
+          info.stats.rejected_malformed == 1 && info.seq == 3);
     CHECK(strstr(zesp_strerror(ZESP_ESIGNATURE), "signature") != NULL);
 
     /* A secret key whose public half is not its own is refused. */
@@ -701,6 +719,133 @@ static const char *sad_path(const char *name)
     return path;
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    CHECK(f != NULL && fputs(text, f) >= 0);
+    if (f != NULL)
+        fclose(f);
+}
+
+/* A proxy's check with public keys alone (wire-format.md 9.6): the worked
+ * example's frame and a sender's frames pass; a member's forgery, every
+ * changed part of a frame, a frame cut short and an unknown sender are
+ * refused, each counted; the senders' file, all or nothing. */
+static void test_verify(void)
+{
+    zesp_verifier *v = zesp_verifier_new();
+    zesp_sad *alice = zesp_sad_new(NULL), *mallory = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    zesp_verifier_stats st;
+    uint8_t frame[256], pk[32], sk[64], *esp = NULL, *forged = NULL;
+    size_t n = 0, forged_n = 0, len;
+    uint32_t sid = 99;
+    char err[512], yaml[1024], pk_hex[65];
+    zesp_frame f[2] = { { "prices", 6 }, { NULL, 0 } };
+    static const size_t flips[] = { 0, 5, 9, 15, 16, 40, 80 };
+
+    CHECK(v != NULL);
+    if (v == NULL)
+        return;
+    /* The worked example, from its public key in a senders' file. */
+    snprintf(yaml, sizeof yaml, "senders:\n  - { spi: 0x2001, sender_id: 4, "
+             "sign_key: \"hex:2543b92ff1095511476adc8369db6ddc933665a119"
+             "78dda1404ee1066ca9559d\" }\n");
+    write_file(sad_path("senders.yaml"), yaml);
+    CHECK_OK(zesp_verifier_load(v, sad_path("senders.yaml"), err, sizeof err));
+    len = from_hex(frame, sizeof frame, worked_frames[1]);
+    f[1] = (zesp_frame){ frame, len };
+    CHECK_OK(zesp_verify(v, f, 2, &sid));
+    CHECK(sid == 4);
+    frame[len - 1] ^= 1;
+    CHECK_ERR(zesp_verify(v, f, 2, &sid), ZESP_ESIGNATURE);
+    CHECK(sid == 0);
+
+    /* Alice's key, and Mallory's: she has the group key and alice's
+     * Sender ID, not alice's signing key. */
+    p = signed_out(1, 0xa1);
+    CHECK_OK(zesp_sa_add(alice, &p));
+    p = signed_out(1, 0x66);
+    CHECK_OK(zesp_sa_add(mallory, &p));
+    sign_keys(0xa1, pk, sk);
+    CHECK_OK(zesp_verifier_add(v, SPI_G, 1, pk));
+    CHECK_ERR(zesp_verifier_add(v, SPI_G, 1, pk), ZESP_EEXIST);
+    CHECK_OK(seal_text(alice, SPI_G, "genuine, and long enough to cut", &esp,
+                       &n));
+    CHECK_OK(seal_text(mallory, SPI_G, "forged", &forged, &forged_n));
+    if (esp == NULL || forged == NULL || n > sizeof frame)
+        goto out;
+    f[1] = (zesp_frame){ esp, n };
+    CHECK_OK(zesp_verify(v, f, 2, &sid));
+    CHECK(sid == 1);
+    CHECK_OK(zesp_verify(v, &f[1], 1, NULL));    /* no clear frame */
+    f[1] = (zesp_frame){ forged, forged_n };
+    CHECK_ERR(zesp_verify(v, f, 2, NULL), ZESP_ESIGNATURE);
+    /* SPI, sequence number, Sender ID, IV, ciphertext, ICV, signature:
+     * a bit changed anywhere is refused (a changed SPI or Sender ID names
+     * a sender it holds no key for). */
+    for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+        size_t at = flips[i] < 80 ? flips[i] : n - 1 - (flips[i] - 80);
+        memcpy(frame, esp, n);
+        frame[at] ^= 0x04;
+        f[1] = (zesp_frame){ frame, n };
+        CHECK_ERR(zesp_verify(v, f, 2, NULL),
+                  at < 4 || at == 9 ? ZESP_ENOSA : ZESP_ESIGNATURE);
+    }
+    memcpy(frame, esp, n);
+    f[1] = (zesp_frame){ frame, n - 4 };           /* cut short */
+    CHECK_ERR(zesp_verify(v, f, 2, NULL), ZESP_ESIGNATURE);
+    f[1] = (zesp_frame){ frame, n - 2 };           /* not whole words */
+    CHECK_ERR(zesp_verify(v, f, 2, NULL), ZESP_EMALFORMED);
+    f[1] = (zesp_frame){ frame, 36 + 60 };         /* no room to sign */
+    CHECK_ERR(zesp_verify(v, f, 2, NULL), ZESP_EMALFORMED);
+    CHECK_ERR(zesp_verify(v, f, 0, NULL), ZESP_EMALFORMED);
+    CHECK_OK(zesp_verifier_stats_get(v, &st));
+    CHECK(st.senders == 2 && st.verified == 3 &&
+          st.rejected[ZESP_REJ_SIGNATURE] == 8 &&
+          st.rejected[ZESP_REJ_NOSA] == 2 &&
+          st.rejected[ZESP_REJ_MALFORMED] == 3);
+
+    /* Refused files change nothing, and say where. */
+    sodium_bin2hex(pk_hex, sizeof pk_hex, pk, sizeof pk);
+    snprintf(yaml, sizeof yaml, "senders:\n  - { spi: 0x7001, sender_id: 2, "
+             "sign_key: \"hex:%s\" }\n  - { spi: 0x%x, sender_id: 1, "
+             "sign_key: \"hex:%s\" }\n", pk_hex, SPI_G, pk_hex);
+    write_file(sad_path("senders.yaml"), yaml);
+    CHECK_ERR(zesp_verifier_load(v, sad_path("senders.yaml"), err,
+                                 sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, ":3:5: senders[1]: SPI 0x00006001, Sender ID 1: "
+                      "listed twice") != NULL);
+    write_file(sad_path("senders.yaml"),
+               "senders:\n  - { spi: 0x7001, sender_id: 0, sign_key: x }\n");
+    CHECK_ERR(zesp_verifier_load(v, sad_path("senders.yaml"), err,
+                                 sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, ":2:31: senders[0].sender_id: Sender IDs are 1 to")
+          != NULL);
+    write_file(sad_path("senders.yaml"),
+               "senders:\n  - { spi: 0x7001, sender_id: 2, sign_key: "
+               "\"hex:00\" }\n");
+    CHECK_ERR(zesp_verifier_load(v, sad_path("senders.yaml"), err,
+                                 sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "senders[0].sign_key: expected hex:") != NULL);
+    write_file(sad_path("senders.yaml"), "senders:\n  - { spi: 0x7001 }\n");
+    CHECK_ERR(zesp_verifier_load(v, sad_path("senders.yaml"), err,
+                                 sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "senders[0]: 'sender_id' is required") != NULL);
+    CHECK_OK(zesp_verifier_stats_get(v, &st));
+    CHECK(st.senders == 2);
+    memset(pk, 0, sizeof pk);
+    CHECK_ERR(zesp_verifier_add(v, 0x7001, 2, pk), EINVAL);
+    CHECK_ERR(zesp_verifier_add(v, 0x7001, 0x10000, pk), EINVAL);
+out:
+    zesp_buf_free(esp);
+    zesp_buf_free(forged);
+    zesp_sad_free(alice);
+    zesp_sad_free(mallory);
+    zesp_verifier_free(v);
+}
+
 /* Child: seal on the shared group SA, write each IV to fd. */
 static int seal_child(int fd)
 {
@@ -827,6 +972,7 @@ int main(void)
     RUN(test_pairwise_beside_group);
     RUN(test_seq_exhaustion);
     RUN(test_signed);
+    RUN(test_verify);
     RUN(test_del_group_wipes_keys);
     RUN(test_add_rules_and_info);
     RUN(test_two_processes_one_group_sa);

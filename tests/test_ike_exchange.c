@@ -26,6 +26,9 @@
 #include "test.h"
 #include "zike_harness.h"
 
+/* Where the exchange type is in an IKE header (RFC 7296 3.1). */
+#define IKE_EXCHANGE_AT 18U
+
 /* Longer than zike waits before asking again for a refused child SA. */
 #define CHILD_RETRY_TEST_MS 1100U
 
@@ -187,36 +190,37 @@ static void child_without_ke_refused(void)
 static void malformed_and_critical(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
+    /* A KE payload with 3 bytes of body: too short for its group. */
+    static const uint8_t bad_ke[] = { IKE_PL_KE, 0, 0, 0, 7, 0, 31, 0 };
+    /* A payload whose length runs past the end. */
+    static const uint8_t overrun[] = { IKE_PL_NONCE, 0, 0, 0, 99, 1, 2, 3 };
+    /* An unknown payload (type 200) marked critical. */
+    static const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
+    static const struct {
+        uint8_t exchange;
+        const uint8_t *body;
+        size_t len;
+        uint16_t notify;     /* the error each request is answered with */
+    } cases[] = {
+        { IKE_CREATE_CHILD_SA, bad_ke, sizeof bad_ke, IKE_N_INVALID_SYNTAX },
+        { IKE_INFORMATIONAL, overrun, sizeof overrun, IKE_N_INVALID_SYNTAX },
+        { IKE_INFORMATIONAL, critical, sizeof critical,
+          IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD },
+    };
     struct ike_sa *sa = established();
     struct ike_message m;
     struct route from = { 0 };
     uint64_t ctr = 1;
     size_t len;
-    /* A KE payload with 3 bytes of body: too short for its group. */
-    const uint8_t bad_ke[] = { IKE_PL_KE, 0, 0, 0, 7, 0, 31, 0 };
-    /* A payload whose length runs past the end. */
-    const uint8_t overrun[] = { IKE_PL_NONCE, 0, 0, 0, 99, 1, 2, 3 };
-    /* An unknown payload (type 200) marked critical. */
-    const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
 
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, bad_ke, sizeof bad_ke,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 1);
-    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_INVALID_SYNTAX);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 1, overrun, sizeof overrun,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
-    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_INVALID_SYNTAX);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, critical, sizeof critical,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 3);
-    CHECK(open_sent(sa, 2, &m, msg) == IKE_OK);
-    CHECK(first_notify(&m) == IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
+    for (uint32_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        len = peer_msg(sa, cases[i].exchange, false, i, cases[i].body,
+                       cases[i].len, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == i + 1);
+        CHECK(open_sent(sa, i, &m, msg) == IKE_OK);
+        CHECK(first_notify(&m) == cases[i].notify);
+    }
     CHECK(sa->mid_in == 3);
     CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 0);
     harness_reset();
@@ -302,9 +306,13 @@ static void group_server(void)
     len = peer_msg(sa, IKE_GSA_REGISTRATION, false, mid++, chain, clen, msg,
                    &ctr);
     ike_handle(&z, &from, msg, len);
+    CHECK(sent_len[nsent - 1] > IKE_HEADER_BYTES &&
+          sent[nsent - 1][IKE_EXCHANGE_AT] == 40);  /* RFC 9838 9.2 */
     CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
     CHECK(first_notify(&m) == 0);
     CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK);
+    /* The group's delays, as GWP_ATD and GWP_DTD (RFC 9838 4.4.3.1.1). */
+    CHECK(pol.atd == 1 && pol.dtd == 2);
     CHECK(kd_parse(ike_find(&m, IKE_PL_KD), &kd) == IKE_OK);
     CHECK(pol.spi == spi && kd.spi == spi && kd.sender_id == 1);
     CHECK(pol.nsenders == 1 && pol.senders[0].sid == 1 &&
@@ -340,13 +348,17 @@ static void group_server(void)
     harness_reset();
 }
 
+/* The delays a key server announces in group_answer (seconds). */
+static uint16_t answer_atd = 0, answer_dtd = 1;
+
 /* What a key server would answer for group "j": policy, wrapped key. */
 static size_t group_answer(struct ike_sa *sa, uint8_t *chain, size_t cap,
                            uint32_t spi, const uint8_t *key, bool spoil,
                            uint32_t sid, bool idg)
 {
     struct gsa_policy pol = { .spi = spi, .encr = 28, .esn = true,
-                              .lifetime = 600, .atd = 0, .dtd = 1,
+                              .lifetime = 600, .atd = answer_atd,
+                              .dtd = answer_dtd,
                               .sid_bits = 16, .nsenders = 3 };
     struct gsa_kd kd = { .spi = spi, .sender_id = sid };
     uint8_t gsk_w[GSA_GSK_W_BYTES];
@@ -1162,6 +1174,191 @@ static void temporary_failure_retried(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* The first notify of an opened message, by its bytes. */
+static bool has_notify(const struct ike_message *m, uint16_t type)
+{
+    struct ike_notify n;
+
+    return ike_find_notify(m, type, &n);
+}
+
+static size_t count_payloads(const struct ike_message *m, uint8_t type)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < m->npayloads; i++)
+        k += m->payloads[i].type == type;
+    return k;
+}
+
+/* The group key of the KD in an opened answer on sa, and its SPI. */
+static uint32_t answer_key(struct ike_sa *sa, const struct ike_message *m,
+                           uint8_t key[ZESP_KEYBYTES])
+{
+    uint8_t gsk_w[GSA_GSK_W_BYTES];
+    struct gsa_kd kd;
+
+    if (kd_parse(ike_find(m, IKE_PL_KD), &kd) != IKE_OK ||
+        gsa_gsk_w(gsk_w, sa->keys->sk_d) != 0 ||
+        gsa_unwrap(key, gsk_w, kd.spi, kd.wrapped) != 0)
+        kd.spi = 0;
+    sodium_memzero(gsk_w, sizeof gsk_w);
+    return kd.spi;
+}
+
+/* rekey-on-join (backward access control): a member that joins a group
+ * with members gets a key made at its registration, never the key the
+ * others held; the others are pushed the new one (GSA_INBAND_REKEY, 42). */
+static void group_rekey_on_join(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    struct ike_sa *a = established(), *b = established();
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    struct ike_message m;
+    struct gsa_policy gp;
+    uint64_t ca = 1, cb = 1;
+    uint64_t rekeys, joined_at;
+    uint32_t spi1, spi2;
+    size_t len, clen;
+
+    snprintf(b->peer_name, sizeof b->peer_name, "other");
+    snprintf(gc->receivers[1], sizeof gc->receivers[1], "other.example");
+    gc->nreceivers = 2;
+    gc->rekey_on_join = true;
+    z.now = 10000;
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);  /* no Sender IDs out */
+    rekeys = g->rekeys;
+    /* The first member: nobody held the current key, it is given as is. */
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(a, IKE_GSA_REGISTRATION, false, a->mid_in, chain, clen,
+                   msg, &ca);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(a, nsent - 1, &m, msg) == IKE_OK);
+    spi1 = answer_key(a, &m, k1);
+    CHECK(spi1 != 0 && spi1 == g->spi && g->rekeys == rekeys);
+    /* A sender whose receivers do not hold the key yet (as after the key
+     * server's restart) waits for them as a push would, 5 s from the
+     * key's making, not only the group's 1 s. */
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &gp) == IKE_OK && gp.atd == 5);
+    /* The second, later: a new key, made once it asked. */
+    z.now = joined_at = 20000;
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(b, IKE_GSA_REGISTRATION, false, b->mid_in, chain, clen,
+                   msg, &cb);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(b, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(count_payloads(&m, IKE_PL_KD) == 1 &&
+          count_payloads(&m, IKE_PL_GSA) == 1);
+    spi2 = answer_key(b, &m, k2);
+    CHECK(spi2 != 0 && spi2 != spi1 && spi2 == g->spi);
+    CHECK(g->created >= joined_at && g->rekeys == rekeys + 1);
+    CHECK(sodium_memcmp(k1, k2, ZESP_KEYBYTES) != 0);
+    CHECK(g->nmembers == 2);
+    /* The first member is pushed the new key. */
+    nsent = 0;
+    a->mid_in = a->mid_out;
+    ike_tick(&z);
+    CHECK(nsent == 1 && a->req.kind == REQ_GSA_PUSH &&
+          sent[0][IKE_EXCHANGE_AT] == 42);         /* RFC 9838 9.2 */
+    a->req.kind = REQ_NONE;
+    /* Registering again as a member already there: no new key. */
+    len = peer_msg(b, IKE_GSA_REGISTRATION, false, b->mid_in, chain, clen,
+                   msg, &cb);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->rekeys == rekeys + 1 && g->spi == spi2);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    gc->rekey_on_join = false;
+    gc->nreceivers = 1;
+    g->nmembers = 0;
+    harness_reset();
+}
+
+/* A member honours the delays it is given (RFC 9838 4.4.3.1.1): as a
+ * sender it moves to a new SA ATD after receiving it; the old SA is kept
+ * DTD after that for what is still in flight.  Receiving on a new SA
+ * starts at once.  And leaving says REGISTRATION_FAILED (49). */
+static void group_member_delays(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    struct ike_message m;
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1, t0;
+    size_t len, clen;
+
+    answer_atd = 3;
+    answer_dtd = 4;
+    z.now = 50000;
+    randombytes_buf(key, sizeof key);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    clen = group_answer(sa, chain, sizeof chain, 0x7200, key, false, 7, false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7200, ZESP_DIR_IN, 2, &info) == 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi != 0x7200);
+    z.now += 2999;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi != 0x7200);
+    z.now += 1;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7200);
+
+    /* A push: received on at once, sent on after ATD, the old SA kept
+     * DTD longer. */
+    t0 = z.now;
+    clen = group_answer(sa, chain, sizeof chain, 0x7300, key, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7300, ZESP_DIR_IN, 1, &info) == 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7200);
+    z.now = t0 + 2999;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7200);
+    z.now = t0 + 3000;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7300);
+    z.now = t0 + 3000 + 3999;
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7200, ZESP_DIR_IN, 2, &info) == 0);
+    z.now = t0 + 7000;
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7200, ZESP_DIR_IN, 2, &info) != 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x7200, ZESP_DIR_OUT, &info) != 0);
+
+    /* Leaving: GSA_REGISTRATION with N(REGISTRATION_FAILED), 49. */
+    nsent = 0;
+    sa->mid_in = sa->mid_out;
+    CHECK(group_leave(&z, "j") == 0);
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_LEAVE &&
+          sent[0][IKE_EXCHANGE_AT] == 40);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK && has_notify(&m, 49) &&
+          IKE_N_REGISTRATION_FAILED == 49);
+    sa->req.kind = REQ_NONE;
+    gg->want_leave = false;
+    answer_atd = 0;
+    answer_dtd = 1;
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -1179,6 +1376,8 @@ int main(void)
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(temporary_failure_retried);
+    RUN(group_rekey_on_join);
+    RUN(group_member_delays);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

@@ -9,15 +9,7 @@ s=$(cd "${srcdir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 . "$s/tests/lib.sh"
 py=${PYTHON3:-python3}
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-metrics.XXXXXX")
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-umask 077
+work_begin metrics 17
 if "$py" -c "import prometheus_client.openmetrics.parser" 2> /dev/null; then
     parser=yes
 else
@@ -56,8 +48,6 @@ parsed "prometheus_client parses it; every counter equals zesp --json stats; nam
     sad "$work/t.om" "$work/t.json" "$peer"
 
 # ---- zike: two daemons, an SA with traffic; a scrape of the endpoint -----
-base=$((20000 + $$ % 20000))
-port() { echo $((base + $1)); }
 PSK=correct-horse-battery-staple
 conf() {    # conf NAME ID PORT [top-level lines...]
     n=$1 id=$2 p=$3
@@ -150,7 +140,7 @@ if [ $mhd = yes ]; then
             "$py" -c "
 import sys, urllib.request
 r = urllib.request.urlopen(sys.argv[1], timeout=10)
-sys.stdout.write(r.headers['Content-Type'] + '\n')
+sys.stdout.buffer.write(r.headers['Content-Type'].encode() + b'\n')
 sys.stdout.buffer.write(r.read())" "$url" > "$work/scrape.out" &&
             ctl_of alice --json stats > "$work/s2.json" &&
             ZESP_SAD="$work/alice.sad" "$zesp" --json stats > "$work/sad2.json" &&

@@ -163,6 +163,35 @@ static size_t repeated(const struct wire *w, bool with_spi)
     return dup;
 }
 
+/* A sender host a and a receiver host b with one manual SA between them
+ * (out on a, in on b), and the wire the frames go over. */
+struct link {
+    zesp_sa_params out, in;
+    struct host a, b;
+    struct wire w;
+};
+
+static void link_begin(struct link *l, uint32_t spi, uint8_t key_seed,
+                       uint64_t hard_messages)
+{
+    l->out = manual_sa(spi, ZESP_DIR_OUT, key_seed, hard_messages);
+    l->in = manual_sa(spi, ZESP_DIR_IN, key_seed, hard_messages);
+    memset(&l->w, 0, sizeof l->w);
+    host_init(&l->a, "sender");
+    host_init(&l->b, "receiver");
+    CHECK_OK(host_open(&l->a));
+    CHECK_OK(host_open(&l->b));
+    CHECK_OK(zesp_sa_add(l->a.sad, &l->out));
+    CHECK_OK(zesp_sa_add(l->b.sad, &l->in));
+}
+
+static void link_end(struct link *l)
+{
+    wire_free(&l->w);
+    host_close(&l->a);
+    host_close(&l->b);
+}
+
 enum reload { RELOAD_FLUSH, RELOAD_DEL, RELOAD_EXPIRE, RELOAD_SAD_FILE };
 static const char *const reload_names[] = { "flush", "sa del", "expiry",
                                             "SAD file deleted" };
@@ -193,46 +222,36 @@ static void take_out(struct host *h, enum reload kind, uint32_t direction)
 static void reload_case(enum reload kind)
 {
     enum { N = 100 };
-    uint64_t hard = kind == RELOAD_EXPIRE ? N : 0;
-    zesp_sa_params out = manual_sa(SPI, ZESP_DIR_OUT, (uint8_t)kind, hard);
-    zesp_sa_params in = manual_sa(SPI, ZESP_DIR_IN, (uint8_t)kind, hard);
-    struct host a, b;
-    struct wire w = { 0 };
+    struct link l;
     int before, after, replayed;
 
-    host_init(&a, "sender");
-    host_init(&b, "receiver");
-    CHECK_OK(host_open(&a));
-    CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
-    CHECK(wire_seal(&w, a.sad, SPI, N) == N);
-    before = wire_open(&w, b.sad, 0, N);
+    link_begin(&l, SPI, (uint8_t)kind, kind == RELOAD_EXPIRE ? N : 0);
+    CHECK(wire_seal(&l.w, l.a.sad, SPI, N) == N);
+    before = wire_open(&l.w, l.b.sad, 0, N);
     if (kind == RELOAD_EXPIRE) {
         /* Both ends reach the hard limit and refuse more. */
-        CHECK_ERR(wire_seal(&w, a.sad, SPI, 1) == 1 ? 0 : -1, ZESP_EEXPIRED);
-        CHECK(wire_open(&w, b.sad, 0, 1) == 0);
+        CHECK_ERR(wire_seal(&l.w, l.a.sad, SPI, 1) == 1 ? 0 : -1,
+                  ZESP_EEXPIRED);
+        CHECK(wire_open(&l.w, l.b.sad, 0, 1) == 0);
     }
-    take_out(&a, kind, ZESP_DIR_OUT);
-    take_out(&b, kind, ZESP_DIR_IN);
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
+    take_out(&l.a, kind, ZESP_DIR_OUT);
+    take_out(&l.b, kind, ZESP_DIR_IN);
+    CHECK_OK(zesp_sa_add(l.a.sad, &l.out));
+    CHECK_OK(zesp_sa_add(l.b.sad, &l.in));
     /* An attacker replays the old frames at once, and again later. */
-    replayed = wire_open(&w, b.sad, 0, N);
-    CHECK(wire_seal(&w, a.sad, SPI, N) == N);
-    after = wire_open(&w, b.sad, N, 2 * N);
-    replayed += wire_open(&w, b.sad, 0, N);
+    replayed = wire_open(&l.w, l.b.sad, 0, N);
+    CHECK(wire_seal(&l.w, l.a.sad, SPI, N) == N);
+    after = wire_open(&l.w, l.b.sad, N, 2 * N);
+    replayed += wire_open(&l.w, l.b.sad, 0, N);
     CHECK(before == N && after == N && replayed == 0);
-    CHECK(repeated(&w, true) == 0);
+    CHECK(repeated(&l.w, true) == 0);
     if (test_case_failed)
         fprintf(stderr, "  %s: %d accepted before, %d after, %d replays "
                 "accepted, %zu (SPI, IV) repeated\n", reload_names[kind],
-                before, after, replayed, repeated(&w, true));
-    wire_free(&w);
-    host_close(&a);
-    host_close(&b);
-    unlink(a.sad_path);
-    unlink(b.sad_path);
+                before, after, replayed, repeated(&l.w, true));
+    unlink(l.a.sad_path);
+    unlink(l.b.sad_path);
+    link_end(&l);
 }
 
 static void test_flush_and_load(void) { reload_case(RELOAD_FLUSH); }
@@ -244,107 +263,79 @@ static void test_sad_file_lost_and_load(void) { reload_case(RELOAD_SAD_FILE); }
  * next ones at most a block falls at or below the record and is lost. */
 static void test_receiver_alone_reloads(void)
 {
-    zesp_sa_params out = manual_sa(0x5101, ZESP_DIR_OUT, 41, 0);
-    zesp_sa_params in = manual_sa(0x5101, ZESP_DIR_IN, 41, 0);
-    struct host a, b;
-    struct wire w = { 0 };
+    struct link l;
     int after;
 
-    host_init(&a, "sender");
-    host_init(&b, "receiver");
-    CHECK_OK(host_open(&a));
-    CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
-    CHECK(wire_seal(&w, a.sad, 0x5101, 100) == 100);
-    CHECK(wire_open(&w, b.sad, 0, 100) == 100);
-    CHECK_OK(zesp_sa_del(b.sad, 0x5101, ZESP_DIR_IN));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
-    CHECK(wire_seal(&w, a.sad, 0x5101, 100) == 100);
-    CHECK(wire_open(&w, b.sad, 0, 100) == 0);
-    after = wire_open(&w, b.sad, 100, 200);
+    link_begin(&l, 0x5101, 41, 0);
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5101, 100) == 100);
+    CHECK(wire_open(&l.w, l.b.sad, 0, 100) == 100);
+    CHECK_OK(zesp_sa_del(l.b.sad, 0x5101, ZESP_DIR_IN));
+    CHECK_OK(zesp_sa_add(l.b.sad, &l.in));
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5101, 100) == 100);
+    CHECK(wire_open(&l.w, l.b.sad, 0, 100) == 0);
+    after = wire_open(&l.w, l.b.sad, 100, 200);
     CHECK(after >= 100 - (int)BLOCK && after < 100);
     /* Those refused are the first ones, up to the record's multiple. */
-    CHECK(wire_open(&w, b.sad, 199, 200) == 0);   /* accepted already */
-    wire_free(&w);
-    host_close(&a);
-    host_close(&b);
+    CHECK(wire_open(&l.w, l.b.sad, 199, 200) == 0);   /* accepted already */
+    link_end(&l);
 }
 
 /* Only the sender reloads: it jumps above its reservation, the receiver
  * follows and refuses nothing new. */
 static void test_sender_alone_reloads(void)
 {
-    zesp_sa_params out = manual_sa(0x5102, ZESP_DIR_OUT, 42, 0);
-    zesp_sa_params in = manual_sa(0x5102, ZESP_DIR_IN, 42, 0);
-    struct host a, b;
-    struct wire w = { 0 };
+    struct link l;
     zesp_sa_info info;
 
-    host_init(&a, "sender");
-    host_init(&b, "receiver");
-    CHECK_OK(host_open(&a));
-    CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
-    CHECK(wire_seal(&w, a.sad, 0x5102, 100) == 100);
-    CHECK(wire_open(&w, b.sad, 0, 100) == 100);
-    CHECK_OK(zesp_sa_info_get(a.sad, 0x5102, ZESP_DIR_OUT, &info));
+    link_begin(&l, 0x5102, 42, 0);
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5102, 100) == 100);
+    CHECK(wire_open(&l.w, l.b.sad, 0, 100) == 100);
+    CHECK_OK(zesp_sa_info_get(l.a.sad, 0x5102, ZESP_DIR_OUT, &info));
     CHECK(info.seq == 100 && info.seq_reserved % BLOCK == 0 &&
           info.seq_reserved >= 100);
-    CHECK_OK(zesp_sad_flush(a.sad));
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK(wire_seal(&w, a.sad, 0x5102, 100) == 100);
-    CHECK(wire_open(&w, b.sad, 100, 200) == 100);
-    CHECK(wire_open(&w, b.sad, 0, 200) == 0);
-    CHECK(repeated(&w, true) == 0);
-    wire_free(&w);
-    host_close(&a);
-    host_close(&b);
+    CHECK_OK(zesp_sad_flush(l.a.sad));
+    CHECK_OK(zesp_sa_add(l.a.sad, &l.out));
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5102, 100) == 100);
+    CHECK(wire_open(&l.w, l.b.sad, 100, 200) == 100);
+    CHECK(wire_open(&l.w, l.b.sad, 0, 200) == 0);
+    CHECK(repeated(&l.w, true) == 0);
+    link_end(&l);
 }
 
 /* A record that cannot be written: the sender stops at its reservation,
  * the receiver accepts nothing above its own; both go on once it can. */
 static void test_stops_at_reservation(void)
 {
-    zesp_sa_params out = manual_sa(0x5103, ZESP_DIR_OUT, 43, 0);
-    zesp_sa_params in = manual_sa(0x5103, ZESP_DIR_IN, 43, 0);
     char away[256];
-    struct host a, b;
-    struct wire w = { 0 };
+    struct link l;
     zesp_sa_info info;
 
-    host_init(&a, "sender");
-    host_init(&b, "receiver");
-    snprintf(away, sizeof away, "%s.away", a.state);
-    CHECK_OK(host_open(&a));
-    CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, &out));
-    CHECK_OK(zesp_sa_add(b.sad, &in));
-    CHECK(wire_seal(&w, a.sad, 0x5103, 3) == 3);
-    CHECK(wire_open(&w, b.sad, 0, 3) == 3);
-    CHECK_OK(zesp_sa_info_get(a.sad, 0x5103, ZESP_DIR_OUT, &info));
-    CHECK(rename(a.state, away) == 0);
+    link_begin(&l, 0x5103, 43, 0);
+    snprintf(away, sizeof away, "%s.away", l.a.state);
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5103, 3) == 3);
+    CHECK(wire_open(&l.w, l.b.sad, 0, 3) == 3);
+    CHECK_OK(zesp_sa_info_get(l.a.sad, 0x5103, ZESP_DIR_OUT, &info));
+    CHECK(rename(l.a.state, away) == 0);
     /* Exactly up to the reservation, then a clear error. */
-    CHECK((uint64_t)wire_seal(&w, a.sad, 0x5103, 100) ==
+    CHECK((uint64_t)wire_seal(&l.w, l.a.sad, 0x5103, 100) ==
           info.seq_reserved - 3);
     CHECK(errno == ZESP_ENOSTATE);
-    CHECK(rename(away, a.state) == 0);
-    CHECK(wire_seal(&w, a.sad, 0x5103, 100) == 100);
+    CHECK(rename(away, l.a.state) == 0);
+    CHECK(wire_seal(&l.w, l.a.sad, 0x5103, 100) == 100);
 
-    snprintf(away, sizeof away, "%s.away", b.state);
-    CHECK(rename(b.state, away) == 0);
-    CHECK_OK(zesp_sa_info_get(b.sad, 0x5103, ZESP_DIR_IN, &info));
-    CHECK(wire_open(&w, b.sad, 3, w.n) == (int)(info.seq_reserved - 3));
-    CHECK_OK(zesp_sa_info_get(b.sad, 0x5103, ZESP_DIR_IN, &info));
+    snprintf(away, sizeof away, "%s.away", l.b.state);
+    CHECK(rename(l.b.state, away) == 0);
+    CHECK_OK(zesp_sa_info_get(l.b.sad, 0x5103, ZESP_DIR_IN, &info));
+    CHECK(wire_open(&l.w, l.b.sad, 3, l.w.n) ==
+          (int)(info.seq_reserved - 3));
+    CHECK_OK(zesp_sa_info_get(l.b.sad, 0x5103, ZESP_DIR_IN, &info));
     CHECK(info.stats.messages == info.seq_reserved &&
           info.seq <= info.seq_reserved);
-    CHECK(rename(away, b.state) == 0);
-    CHECK(wire_open(&w, b.sad, 3, w.n) == (int)(w.n - info.seq_reserved));
-    CHECK(repeated(&w, true) == 0);
-    wire_free(&w);
-    host_close(&a);
-    host_close(&b);
+    CHECK(rename(away, l.b.state) == 0);
+    CHECK(wire_open(&l.w, l.b.sad, 3, l.w.n) ==
+          (int)(l.w.n - info.seq_reserved));
+    CHECK(repeated(&l.w, true) == 0);
+    link_end(&l);
 }
 
 /* One key under two SPIs: the nonce is (key, IV), so their IVs must not

@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -517,6 +518,75 @@ static void test_policies_and_acquire(void)
     zesp_sad_free(in);
 }
 
+/* The key daemon rewrites a policy (zesp_policy_set, as on every rekey)
+ * while a process looks it up and seals on it: a lookup never misses the
+ * policy mid-rewrite (it waits for the writer), so no send is lost to
+ * ZESP_ENOPOLICY. */
+struct rewriter {
+    const char *path;
+    atomic_int stop;
+    long writes;
+};
+
+static void *rewrite_policy(void *arg)
+{
+    struct rewriter *r = arg;
+    zesp_sad *sad = zesp_sad_open(r->path, 0, NULL);
+    zesp_policy pol;
+
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, "rekeyed");
+    strcpy(pol.peer, "bank");
+    pol.out_spi = 0x6101;
+    for (long i = 0; sad != NULL && !atomic_load(&r->stop); i++) {
+        pol.in_spi[0] = 0x6101;
+        pol.in_spi[1] = (uint32_t)(i & 1) ? 0x6102 : 0;
+        r->writes += zesp_policy_set(sad, &pol) == 0;
+    }
+    zesp_sad_free(sad);
+    return NULL;
+}
+
+static void test_policy_read_during_rewrite(void)
+{
+    struct rewriter r = { sad_path("rewrite"), 0, 0 };
+    zesp_sad *sad = zesp_sad_open(r.path, ZESP_SAD_CREATE, NULL);
+    zesp_sa_params out = test_sa(0x6101, ZESP_DIR_OUT, 0, 0);
+    zesp_frame body = { "pay", 3 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_policy pol;
+    long lookups = 0, missed = 0;
+    pthread_t th;
+
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, "rekeyed");
+    pol.out_spi = 0x6101;
+    CHECK_OK(zesp_sa_add(sad, &out));
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK(pthread_create(&th, NULL, rewrite_policy, &r) == 0);
+    /* Lookups while the writer writes; it stops when they are done. */
+    while (lookups < 100000) {
+        uint8_t *esp;
+        size_t n;
+
+        missed += zesp_policy_get(sad, "rekeyed", &pol) != 0;
+        if (zesp_seal_policy(sad, "rekeyed", &parts, &esp, &n,
+                             ZESP_DONTWAIT) == 0)
+            zesp_buf_free(esp);
+        else
+            missed++;
+        lookups += 2;
+    }
+    atomic_store(&r.stop, 1);
+    pthread_join(th, NULL);
+    CHECK(r.writes > 0 && missed == 0);
+    if (test_case_failed)
+        fprintf(stderr, "  %ld of %ld lookups missed the policy during "
+                "%ld rewrites\n", missed, lookups, r.writes);
+    zesp_sad_free(sad);
+    unlink(r.path);
+}
+
 static int file_contains(const char *path, const uint8_t *needle, size_t n)
 {
     FILE *f = fopen(path, "rb");
@@ -734,6 +804,7 @@ int main(void)
     RUN(test_own_windows);
     RUN(test_hundred_thousand_sas);
     RUN(test_policies_and_acquire);
+    RUN(test_policy_read_during_rewrite);
     RUN(test_expire_wipes_keys);
     RUN(test_kill_minus_nine);
     return test_done_in(dir);

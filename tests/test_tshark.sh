@@ -3,6 +3,8 @@
 # frame made by libzesp (AES-256-GCM, no ESN, no clear frames bound),
 # shows its ICV correct and the payload we sealed; and shows the ICV
 # wrong for the same frame with one bit flipped, and for a wrong key.
+# The same for a signed group frame (wire-format.md 9.4) without its
+# signature: the ESP frame the signature covers is plain RFC 4303.
 builddir=${builddir:-.}
 tshark=${TSHARK:-$(command -v tshark)}
 passed=0 failed=0
@@ -24,8 +26,9 @@ fi
 [ $rc -eq 0 ] || { echo "test_pcap_esp failed"; echo "0 passed, 1 failed"; exit 1; }
 read -r spi key payload < "$work/sa"
 
-# decode PCAP KEY: prints "icv_good icv_bad contained_data"
+# decode PCAP KEY [SPI]: prints "icv_good icv_bad contained_data"
 decode() {
+    spi=${3:-$spi}
     "$tshark" -r "$1" -n \
         -o esp.enable_encryption_decode:TRUE \
         -o esp.enable_authentication_check:TRUE \
@@ -64,6 +67,11 @@ case $(printf '%s' "$bad" | cut -f1,2) in
 esac
 [ "$(printf '%s' "$bad" | cut -f3)" = "$payload" ] && verdict="payload shown"
 check "wrong key: ICV wrong (or not checked), payload not shown" refused "$verdict"
+
+read -r gspi gkey gpayload < "$work/sa_signed"
+good=$(decode "$work/signed.pcap" "$gkey" "$gspi")
+check "a signed group frame without its signature: decrypted by tshark, ICV correct" \
+    "1	0	$gpayload" "$good"
 
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]

@@ -11,21 +11,10 @@
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong" flood="$b/tests/ike_flood"
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-zike.XXXXXX")
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-[ -n "$KEEP" ] && trap "for p in \$pids; do kill -9 \$p; done" EXIT
-umask 077
-mkdir "$work/logs"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-base=$((20000 + $$ % 20000))
+work_begin zike 1
+mkdir "$work/logs"
 pt=$(ms 20000)    # policy_pingpong's bound on each wait for a message
-port() { echo $((base + $1)); }
 
 # conf NAME ID PORT [extra top-level lines]: the head of a configuration.
 conf() {

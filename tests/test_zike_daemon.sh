@@ -11,17 +11,7 @@
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-zd.XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-umask 077
-base=$((20000 + ($$ * 7) % 20000))
-port() { echo $((base + $1)); }
+work_begin zd 7
 PSK=correct-horse-battery-staple
 command -v python3 > /dev/null && json_ok() { python3 -m json.tool > /dev/null; } ||
     json_ok() { cat > /dev/null; }

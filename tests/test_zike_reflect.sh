@@ -15,17 +15,7 @@ b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong" refl="$b/tests/ike_reflector"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-zr.XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-umask 077
-base=$((20000 + ($$ * 13) % 20000))
-port() { echo $((base + $1)); }
+work_begin zr 13
 PSK=correct-horse-battery-staple
 ctl() { n=$1; shift; "$ctl" -s "ipc://$work/$n.ctl" "$@"; }
 stat_of() { ctl "$1" stats | awk -v k="$2" '$1 == k { print $2 }'; }

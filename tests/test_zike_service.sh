@@ -9,17 +9,7 @@ b=$(cd "${builddir:-.}" && pwd)
 s=$(cd "${srcdir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 . "$s/tests/lib.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-svc.XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill -9 "$p" 2> /dev/null; done
-    wait 2> /dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-umask 077
-base=$((20000 + ($$ * 11) % 20000))
-port() { echo $((base + $1)); }
+work_begin svc 11
 PSK=correct-horse-battery-staple
 
 # conf NAME PORT [lines...]

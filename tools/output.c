@@ -66,7 +66,9 @@ static const char *sender_text(const zesp_sa_info *sa, char buf[16])
     if (!(sa->flags & ZESP_SA_GROUP))
         return "-";
     snprintf(buf, 16, "%u%s", sa->sender_id,
-             (sa->flags & ZESP_SA_SIGNED) ? ",signed" : "");
+             (sa->flags & ZESP_SA_SIGNED)       ? ",signed"
+             : (sa->flags & ZESP_SA_SOURCE_MAC) ? ",mac"
+                                                : "");
     return buf;
 }
 
@@ -105,6 +107,7 @@ void print_sa_json(struct json *j, const zesp_sa_info *sa)
     json_bool(j, "group", sa->flags & ZESP_SA_GROUP);
     json_u64(j, "sender_id", sa->sender_id);
     json_bool(j, "signed", sa->flags & ZESP_SA_SIGNED);
+    json_bool(j, "source_mac", sa->flags & ZESP_SA_SOURCE_MAC);
     json_str(j, "peer", sa->peer);
     json_bool(j, "manual", sa->flags & ZESP_SA_MANUAL);
     json_u64(j, "seq_reserved", sa->seq_reserved);
@@ -168,8 +171,9 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
             (sa->flags & ZESP_SA_NO_ESN) ? "no (32-bit)" : "yes");
     if (sa->flags & ZESP_SA_GROUP)
         fprintf(f, "  %-16s sender %u, %s\n", "group", sa->sender_id,
-                (sa->flags & ZESP_SA_SIGNED) ? "signed (Ed25519)"
-                                             : "unsigned");
+                (sa->flags & ZESP_SA_SIGNED)       ? "signed (Ed25519)"
+                : (sa->flags & ZESP_SA_SOURCE_MAC) ? "source MACs"
+                                                   : "unsigned");
     fprintf(f, "  %-16s %s\n", "peer", sa->peer);
     fprintf(f, "  %-16s %llu\n", sa->direction == ZESP_DIR_IN ? "highest seq"
                                                             : "last seq",
