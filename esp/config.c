@@ -326,11 +326,11 @@ static int parse_sa(struct config *c, const zesp_sad *sad,
                                          "sender_id", "sign_key", "lanes",
                                          "source_auth", "member_key",
                                          "receivers", "member_id",
-                                         "sender_key", NULL };
+                                         "sender_key", "replay_scope", NULL };
     const struct ydoc_node *v;
     char field[64], f[96];
     uint64_t w;
-    int esn = 1, lanes = 0;
+    int esn = 1, lanes = 0, per_process = 0;
 
     snprintf(field, sizeof field, "sas[%zu]", i);
     memset(p, 0, sizeof *p);
@@ -390,6 +390,15 @@ static int parse_sa(struct config *c, const zesp_sad *sad,
             return FAIL(c, v, f, "at least %u", ZESP_REPLAY_WINDOW_MIN);
         p->replay_window = (uint32_t)w;
     }
+    snprintf(f, sizeof f, "%s.replay_scope", field);
+    if ((v = ydoc_get(n, "replay_scope")) != NULL) {
+        if (p->direction != ZESP_DIR_IN)
+            return FAIL(c, v, f, "only inbound SAs have a replay window");
+        if (yf_replay_scope(&c->y, v, f, &per_process) != 0)
+            return -1;
+        if (per_process)
+            p->flags |= ZESP_SA_PER_PROCESS_WINDOW;
+    }
     snprintf(f, sizeof f, "%s.peer", field);
     if ((v = ydoc_get(n, "peer")) &&
         yf_name(&c->y, v, f, p->peer, sizeof p->peer) != 0)
@@ -425,6 +434,40 @@ static const zesp_sa_params *clashing_sa(const struct config *c,
     return NULL;
 }
 
+/* A policy with replay_scope: process gives it to its inbound SAs of this
+ * file (every Sender ID's of a group SPI), unless one says host; an SA
+ * already in the SAD keeps the scope it was installed with, so it must
+ * have it. */
+static int inherit_scope(struct config *c, zesp_sad *sad,
+                         const struct ydoc_node *n, const char *f,
+                         uint32_t spi)
+{
+    const struct ydoc_node *own;
+    zesp_sa_info info;
+    bool found = false;
+
+    for (size_t i = 0; i < c->nsas; i++) {
+        zesp_sa_params *q = &c->sas[i];
+        if (q->spi != spi || q->direction != ZESP_DIR_IN)
+            continue;
+        found = true;
+        own = ydoc_get(c->sa_nodes[i], "replay_scope");
+        if (own != NULL && !(q->flags & ZESP_SA_PER_PROCESS_WINDOW))
+            return FAIL(c, n, f, "the policy's replay_scope is process, but "
+                        "inbound SA 0x%08x (sas[%zu]) says host: remove one",
+                        spi, i);
+        q->flags |= ZESP_SA_PER_PROCESS_WINDOW;
+    }
+    if (found || sad == NULL ||
+        zesp_sa_info_get(sad, spi, ZESP_DIR_IN, &info) != 0 ||
+        (info.flags & ZESP_SA_PER_PROCESS_WINDOW))
+        return 0;
+    return FAIL(c, n, f, "the policy's replay_scope is process, but inbound "
+                "SA 0x%08x is in the SAD with replay_scope host, which an "
+                "installed SA keeps: install its key again under a new SPI "
+                "with replay_scope: process", spi);
+}
+
 /* An SA a policy names must be in this file or, when loading, the SAD. */
 static int sa_known(const struct config *c, zesp_sad *sad, uint32_t spi,
                     uint32_t direction)
@@ -438,9 +481,11 @@ static int sa_known(const struct config *c, zesp_sad *sad, uint32_t spi,
 static int parse_policy(struct config *c, zesp_sad *sad,
                         const struct ydoc_node *n, size_t i, zesp_policy *p)
 {
-    static const char *const keys[] = { "name", "peer", "out", "in", NULL };
+    static const char *const keys[] = { "name", "peer", "out", "in",
+                                         "replay_scope", NULL };
     const struct ydoc_node *v;
     char field[64], f[96];
+    int per_process = 0;
 
     snprintf(field, sizeof field, "policies[%zu]", i);
     memset(p, 0, sizeof *p);
@@ -463,6 +508,12 @@ static int parse_policy(struct config *c, zesp_sad *sad,
         if (!sa_known(c, sad, p->out_spi, ZESP_DIR_OUT))
             return FAIL(c, v, f, "no outbound SA 0x%08x", p->out_spi);
     }
+    snprintf(f, sizeof f, "%s.replay_scope", field);
+    if ((v = ydoc_get(n, "replay_scope")) != NULL &&
+        yf_replay_scope(&c->y, v, f, &per_process) != 0)
+        return -1;
+    if (per_process)
+        p->flags |= ZESP_POLICY_PER_PROCESS_WINDOW;
     snprintf(f, sizeof f, "%s.in", field);
     if ((v = ydoc_get(n, "in")) != NULL) {
         if (yf_type(&c->y, v, YDOC_SEQ, f) != 0)
@@ -477,6 +528,9 @@ static int parse_policy(struct config *c, zesp_sad *sad,
             if (!sa_known(c, sad, p->in_spi[k], ZESP_DIR_IN))
                 return FAIL(c, v->items[k], fk, "no inbound SA 0x%08x",
                             p->in_spi[k]);
+            if (per_process &&
+                inherit_scope(c, sad, v->items[k], fk, p->in_spi[k]) != 0)
+                return -1;
         }
     }
     return 0;

@@ -12,8 +12,9 @@ static const char *const messages[] = {
     [ZESP_ENOSA - ZESP_EBASE] = "no security association with that SPI",
     [ZESP_EREPLAY - ZESP_EBASE] = "replayed message: sequence number already received, "
         "by this process or another on its shared SAD (where each process "
-        "must accept every message, as subscribers do, open the SAD with "
-        "ZESP_SAD_OWN_WINDOWS)",
+        "must accept every message, as subscribers on one host do, give the "
+        "SA or its policy replay_scope: process in YAML, "
+        "ZESP_SA_PER_PROCESS_WINDOW in the API)",
     [ZESP_EOLD - ZESP_EBASE] = "sequence number below the replay window",
     [ZESP_EICV - ZESP_EBASE] = "integrity check failed: message forged or corrupted",
     [ZESP_EEXPIRED - ZESP_EBASE] = "security association reached its hard lifetime",

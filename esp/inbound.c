@@ -52,7 +52,7 @@ static int find_in(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
 }
 
 /* The window's sizes, read once from its slot and bounded; then where it
- * is (the SAD's, or this process's own). */
+ * is (the SAD's, or this process's own, as the SA says). */
 static int window_of(struct zesp_sad *sad, struct in_ctx *ctx)
 {
     const struct sa_slot *ws = ctx->win_ref.slot;
@@ -64,8 +64,7 @@ static int window_of(struct zesp_sad *sad, struct in_ctx *ctx)
     if ((err = replay_bounds(w->words, w->window,
                              sad->lay.max_window_words)) != 0)
         return err;
-    sad_window(sad, &ctx->win_ref, w);
-    return 0;
+    return sad_window(sad, &ctx->win_ref, ctx->ref.slot->flags, w);
 }
 
 /* The full sequence number against the window's top (RFC 4303 A2), and

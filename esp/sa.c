@@ -17,7 +17,8 @@ static int fail(int err)
 }
 
 #define SA_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                        ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC)
+                        ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC | \
+                        ZESP_SA_PER_PROCESS_WINDOW)
 
 /* A signing key that is what it claims: the secret key's public half is
  * the one its seed derives (else every signature fails to verify), the
@@ -69,6 +70,10 @@ static int check_params(const zesp_sa_params *p, const struct transform **t)
     if (p->spi == 0)     /* reserved for local use (RFC 4303 2.1) */
         return EINVAL;
     if (p->flags & ~SA_FLAGS_KNOWN)
+        return EINVAL;
+    /* A window is the receiver's: a sender's SA has none. */
+    if ((p->flags & ZESP_SA_PER_PROCESS_WINDOW) &&
+        p->direction != ZESP_DIR_IN)
         return EINVAL;
     if ((err = check_group(p)) != 0)
         return err;
@@ -204,7 +209,8 @@ int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
     s->spi = base->spi;
     s->direction = ZESP_DIR_IN;
     s->transform = base->transform;
-    s->flags = base->flags & (ZESP_SA_NO_ESN | ZESP_SA_LANES);
+    s->flags = base->flags & (ZESP_SA_NO_ESN | ZESP_SA_LANES |
+                              ZESP_SA_PER_PROCESS_WINDOW);
     s->sender_id = lane;
     s->replay_window = base->replay_window;
     s->window_words = base->window_words;

@@ -280,76 +280,83 @@ zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
  * receiver, own windows or not) for the SAs live at attach, and at the top
  * an SA was installed with for SAs that came later, which this process
  * has seen from their first message.  So a restarted subscriber accepts
- * no replay of what came before, and misses nothing sent after.
+ * no replay of what came before, and misses nothing sent after.  Only
+ * where the SA was at attach is noted then; the ring is made at the first
+ * message, so a process pays for the windows it receives in alone.
  */
-static void own_start(struct own_window *o, uint32_t gen, uint64_t top,
-                      uint32_t words)
-{
-    replay_start(&o->top, o->ring, words, top);
-    atomic_store_explicit(&o->gen, gen, memory_order_release);
-}
-
 static void own_windows_attach(struct zesp_sad *sad)
 {
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
         uint32_t gen = atomic_load_explicit(&s->gen, memory_order_acquire);
-        uint32_t words = s->window_words;
         uint64_t top;
 
         if ((gen & 1U) ||
             atomic_load_explicit(&s->state, memory_order_acquire) !=
                 SLOT_LIVE ||
             s->direction != ZESP_DIR_IN ||
-            replay_bounds(words, s->replay_window,
-                          sad->lay.max_window_words) != 0)
+            !(sad->own_all || (s->flags & ZESP_SA_PER_PROCESS_WINDOW)))
             continue;
         top = atomic_load_explicit(&s->seq, memory_order_acquire);
-        if (atomic_load_explicit(&s->gen, memory_order_acquire) == gen)
-            own_start(&sad->own[i], gen, top, words);
+        if (atomic_load_explicit(&s->gen, memory_order_acquire) == gen) {
+            sad->own[i].attach_gen = gen;
+            sad->own[i].attach_top = top;
+        }
     }
 }
 
-/* Zeroed memory the kernel hands out as it is touched: windows cost only
- * for the SAs this process receives on. */
-int sad_own_windows_new(struct zesp_sad *sad)
+/* Zeroed memory the kernel hands out as it is touched. */
+int sad_own_windows_new(struct zesp_sad *sad, bool all)
 {
-    size_t n = sad->lay.capacity, words = sad->lay.max_window_words;
-
-    if ((sad->own = calloc(n, sizeof *sad->own)) == NULL ||
-        (sad->own_rings = calloc(n * words, sizeof *sad->own_rings)) == NULL ||
-        pthread_mutex_init(&sad->own_lock, NULL) != 0) {
+    if ((sad->own = calloc(sad->lay.capacity, sizeof *sad->own)) == NULL)
+        return -1;
+    if (pthread_mutex_init(&sad->own_lock, NULL) != 0) {
         free(sad->own);
-        free((void *)sad->own_rings);
         sad->own = NULL;
-        sad->own_rings = NULL;
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        sad->own[i].ring = sad->own_rings + i * words;
+    sad->own_all = all;
     own_windows_attach(sad);
     return 0;
 }
 
-void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
-                    struct window_ref *w)
+/* The SA in the slot, seen for the first time by this process's windows:
+ * where its window starts, in a ring made now if the slot has none. */
+static int own_start(struct zesp_sad *sad, struct own_window *o,
+                     const struct sa_ref *ref, uint32_t words)
+{
+    uint64_t top = o->attach_gen == ref->gen ? o->attach_top
+                                             : ref->slot->seq_start;
+
+    if (o->ring == NULL &&
+        (o->ring = calloc(sad->lay.max_window_words, sizeof *o->ring)) == NULL)
+        return ENOMEM;
+    replay_start(&o->top, o->ring, words, top);
+    atomic_store_explicit(&o->gen, ref->gen, memory_order_release);
+    return 0;
+}
+
+int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                   struct window_ref *w)
 {
     struct sa_slot *s = ref->slot;
     struct own_window *o;
+    int err = 0;
     uint32_t i;
 
     i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
     o = &sad->own[i];
-    /* An SA installed after this process attached (generations are even,
-     * never 0 once live). */
+    /* An SA this process's windows have not seen yet (generations are
+     * even, never 0 once live). */
     if (atomic_load_explicit(&o->gen, memory_order_acquire) != ref->gen) {
         pthread_mutex_lock(&sad->own_lock);
         if (atomic_load(&o->gen) != ref->gen)
-            own_start(o, ref->gen, s->seq_start, w->words);
+            err = own_start(sad, o, ref, w->words);
         pthread_mutex_unlock(&sad->own_lock);
     }
     w->top = &o->top;
     w->ring = o->ring;
+    return err;
 }
 
 const char *zesp_sad_path(const zesp_sad *sad)
@@ -379,8 +386,9 @@ void zesp_sad_free(zesp_sad *sad)
     }
     if (sad->own != NULL) {
         pthread_mutex_destroy(&sad->own_lock);
+        for (uint32_t i = 0; i < sad->lay.capacity; i++)
+            free((void *)sad->own[i].ring);
         free(sad->own);
-        free((void *)sad->own_rings);
     }
     /* Closing the file lets go of this process's lanes. */
     if (sad->fd >= 0)

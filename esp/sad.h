@@ -90,6 +90,8 @@ struct policy_slot {
     char peer[ZESP_PEER_MAX];
     _Atomic uint32_t out_spi;        /* 0: no SA yet */
     _Atomic uint32_t in_spi[POLICY_IN_MAX];
+    uint32_t flags;                  /* ZESP_POLICY_*: where acquire's
+                                        alignment left 4 bytes unused */
     _Atomic uint64_t acquire;        /* time a sender found no SA, 0: none */
     _Atomic uint64_t rejected[ZESP_REJ_COUNT];   /* across rekeys */
 };
@@ -128,12 +130,17 @@ struct sad_header {
     char state_dir[ZESP_STATE_DIR_MAX];
 };
 
-/* A replay window of this process alone (ZESP_SAD_OWN_WINDOWS), for the SA
- * in one slot while the slot's generation is `gen`. */
+/* A replay window of this process alone (ZESP_SA_PER_PROCESS_WINDOW, or
+ * every SA with ZESP_SAD_OWN_WINDOWS), for the SA in one slot while the
+ * slot's generation is `gen`; and where it starts for the SA that was in
+ * the slot when this process attached (sad.c). */
 struct own_window {
     _Atomic uint32_t gen;        /* of the slot's SA; 0: unused */
     _Atomic uint64_t top;
-    _Atomic uint64_t *ring;      /* max_window_words entries */
+    _Atomic uint64_t *ring;      /* max_window_words entries, made at first
+                                    use */
+    uint32_t attach_gen;         /* 0: no inbound SA then */
+    uint64_t attach_top;
 };
 
 /*
@@ -163,8 +170,8 @@ struct zesp_sad {
     bool keys_locked;
     bool shared;
     uint32_t acquire_timeout_ms;
-    struct own_window *own;      /* one per slot, or NULL: shared windows */
-    _Atomic uint64_t *own_rings;
+    struct own_window *own;      /* one per slot; NULL: a private SAD */
+    bool own_all;                /* ZESP_SAD_OWN_WINDOWS */
     pthread_mutex_t own_lock;    /* taking a window for a new SA */
     char path[4096];
     char state_dir[ZESP_STATE_DIR_MAX]; /* zesp_sad_set_state_dir; "": default */
@@ -194,26 +201,29 @@ struct sa_ref {
 };
 
 /* The window in_open and in_commit use for a slot's SA: the SAD's, or
- * with ZESP_SAD_OWN_WINDOWS this process's.  words and window are the
- * slot's, read once and bounded (replay_bounds). */
+ * this process's for an SA whose flags (`sa_flags`, the SA's, which a
+ * lane's window shares) say ZESP_SA_PER_PROCESS_WINDOW or in a process
+ * that opened the SAD with ZESP_SAD_OWN_WINDOWS.  A private SAD has one
+ * process: its windows are that process's already.  words and window are
+ * the slot's, read once and bounded (replay_bounds). */
 struct window_ref {
     _Atomic uint64_t *top;
     _Atomic uint64_t *ring;
     uint32_t words;
     uint32_t window;
 };
-void sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
-                    struct window_ref *w);
+int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                   struct window_ref *w);
 
-static inline void sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
-                              struct window_ref *w)
+static inline int sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
+                             uint32_t sa_flags, struct window_ref *w)
 {
-    if (sad->own != NULL) {
-        sad_own_window(sad, ref, w);
-        return;
-    }
+    if (sad->own != NULL &&
+        (sad->own_all || (sa_flags & ZESP_SA_PER_PROCESS_WINDOW)))
+        return sad_own_window(sad, ref, w);
     w->top = &ref->slot->seq;
     w->ring = ref->slot->window;
+    return 0;
 }
 
 /* Making and attaching (sad.c), used by the file side (sad_file.c). */
@@ -229,7 +239,7 @@ int sad_format(uint8_t *map, const struct sad_header *plan);
 void sad_attach(struct zesp_sad *sad, uint8_t *map,
                 const struct sad_header *h);
 void sad_map_hint(void *map, size_t bytes);
-int sad_own_windows_new(struct zesp_sad *sad);
+int sad_own_windows_new(struct zesp_sad *sad, bool all);
 bool sad_lock_sane(pthread_mutex_t *m);
 
 /* Writers (the index functions need the lock held). */

@@ -406,7 +406,7 @@ zesp_sad *zesp_sad_open(const char *path, int flags, const zesp_sad_opts *opts)
         errno = err;
         return NULL;
     }
-    if ((flags & ZESP_SAD_OWN_WINDOWS) && sad_own_windows_new(sad) != 0) {
+    if (sad_own_windows_new(sad, (flags & ZESP_SAD_OWN_WINDOWS) != 0) != 0) {
         zesp_sad_free(sad);
         errno = ENOMEM;
         return NULL;

@@ -12,7 +12,8 @@
 #include "transform.h"
 
 #define SLOT_FLAGS_KNOWN (ZESP_SA_NO_ESN | ZESP_SA_GROUP | ZESP_SA_SIGNED | \
-                          ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC)
+                          ZESP_SA_MANUAL | ZESP_SA_LANES | ZESP_SA_SOURCE_MAC | \
+                          ZESP_SA_PER_PROCESS_WINDOW)
 
 /* What zesp_sa_add (and a receiver making a lane's window) allows of flags
  * and Sender ID, and nothing else. */
@@ -20,7 +21,9 @@ static bool group_sane(const struct sa_slot *s)
 {
     bool group = s->flags & ZESP_SA_GROUP, lanes = s->flags & ZESP_SA_LANES;
 
-    if (s->flags & ~SLOT_FLAGS_KNOWN)
+    if ((s->flags & ~SLOT_FLAGS_KNOWN) ||
+        ((s->flags & ZESP_SA_PER_PROCESS_WINDOW) &&
+         s->direction != ZESP_DIR_IN))
         return false;
     if (lanes)          /* the SA (sender 0), or an inbound lane's window */
         return !group &&

@@ -13,6 +13,8 @@
 #include "sad.h"
 #include "spd.h"
 
+#define POLICY_FLAGS_KNOWN ZESP_POLICY_PER_PROCESS_WINDOW
+
 static int fail(int err)
 {
     errno = err;
@@ -108,6 +110,7 @@ static void policy_write(struct policy_slot *p, const zesp_policy *pol)
     atomic_store(&p->out_spi, pol->out_spi);
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
         atomic_store(&p->in_spi[i], pol->in_spi[i]);
+    p->flags = pol->flags;
     atomic_store(&p->acquire, 0);
     atomic_store(&p->state, POLICY_LIVE);
     atomic_fetch_add(&p->gen, 1);
@@ -120,7 +123,8 @@ int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
     int err;
 
     if (sad == NULL || pol == NULL || !name_valid(pol->name) ||
-        memchr(pol->peer, 0, sizeof pol->peer) == NULL)
+        memchr(pol->peer, 0, sizeof pol->peer) == NULL ||
+        (pol->flags & ~POLICY_FLAGS_KNOWN))
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
@@ -148,6 +152,7 @@ static void policy_read(const struct policy_slot *p, zesp_policy *pol)
     pol->out_spi = atomic_load(&p->out_spi);
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
         pol->in_spi[i] = atomic_load(&p->in_spi[i]);
+    pol->flags = p->flags & POLICY_FLAGS_KNOWN;
     pol->acquire = atomic_load(&p->acquire);
     for (unsigned k = 0; k < ZESP_REJ_COUNT; k++)
         pol->rejected[k] = atomic_load(&p->rejected[k]);

@@ -101,6 +101,23 @@ int yf_bool(struct yctx *c, const struct ydoc_node *n,
     return 0;
 }
 
+int yf_replay_scope(struct yctx *c, const struct ydoc_node *n,
+                    const char *field, int *per_process)
+{
+    if (yf_type(c, n, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (strcmp(n->scalar, "host") == 0)
+        *per_process = 0;
+    else if (strcmp(n->scalar, "process") == 0)
+        *per_process = 1;
+    else
+        return YFAIL(c, n, field, "expected host (a message is accepted "
+                     "once per host: load-balanced workers) or process "
+                     "(once per process: subscribers), found '%s'",
+                     n->scalar);
+    return 0;
+}
+
 int yf_name(struct yctx *c, const struct ydoc_node *n,
                       const char *field, char *out, size_t outlen)
 {

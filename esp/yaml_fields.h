@@ -26,6 +26,10 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n, const char *field,
             uint64_t max, const char *units, uint64_t *out);
 int yf_bool(struct yctx *c, const struct ydoc_node *n, const char *field,
             int *out);
+/* Where a message is accepted once: `host` (0: one window shared by the
+ * host's processes) or `process` (1: ZESP_SA_PER_PROCESS_WINDOW). */
+int yf_replay_scope(struct yctx *c, const struct ydoc_node *n,
+                    const char *field, int *per_process);
 /* 1 to outlen - 1 printable characters, no spaces. */
 int yf_name(struct yctx *c, const struct ydoc_node *n, const char *field,
             char *out, size_t outlen);

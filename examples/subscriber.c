@@ -11,7 +11,9 @@
  * Stops after N messages or MS without one; prints each, then how many it
  * accepted and refused.  It keeps its own replay windows (one per
  * publisher, ZESP_SAD_OWN_WINDOWS), so that several subscribers on one host
- * each accept every message once.
+ * each accept every message once even where the SAs were installed
+ * without replay_scope: process, the setting that says so for every
+ * process (doc/configuration.md).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -510,6 +510,8 @@ static int gm_add(struct zike *z, const struct zike_join *j,
     p.transform = pol->encr;
     p.flags = ZESP_SA_GROUP | (pol->esn ? 0 : ZESP_SA_NO_ESN) |
               (pol->source_auth ? ZESP_SA_SIGNED : 0);
+    if (dir == ZESP_DIR_IN)
+        p.flags |= zike_conf_in_flags(&z->conf, j->policy);
     p.sender_id = sid;
     p.hard.seconds = pol->lifetime;
     memcpy(p.key, key, ZESP_KEYBYTES);

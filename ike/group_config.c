@@ -159,7 +159,8 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
                       struct zike_conf *c, struct zike_join *j)
 {
     static const char *const keys[] = {
-        "group", "server", "role", "policy", "sign-key", NULL };
+        "group", "server", "role", "policy", "sign-key", "replay-scope",
+        NULL };
     const struct ydoc_node *v;
     const struct zike_peer *server;
     char f[64];
@@ -195,6 +196,9 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     snprintf(j->policy, sizeof j->policy, "%s", j->group);
     if ((v = ydoc_get(n, "policy")) &&
         yf_name(y, v, F("policy"), j->policy, sizeof j->policy) != 0)
+        return -1;
+    if ((v = ydoc_get(n, "replay-scope")) &&
+        zike_conf_replay_scope(y, v, F("replay-scope"), &j->policy_flags) != 0)
         return -1;
     if ((v = ydoc_get(n, "sign-key"))) {
         if (!j->sender)

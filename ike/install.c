@@ -84,6 +84,7 @@ void zike_policy_in(struct zike *z, const char *name, const char *peer,
         snprintf(pol.name, sizeof pol.name, "%s", name);
     }
     snprintf(pol.peer, sizeof pol.peer, "%s", peer);
+    pol.flags = zike_conf_policy_flags(&z->conf, name);
     for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
         if (remove && pol.in_spi[i] == remove)
             pol.in_spi[i] = 0;
@@ -229,7 +230,8 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
     c->transform = transform;
     c->esn = !(sa_flags & ZESP_SA_NO_ESN);
     c->lanes = (sa_flags & ZESP_SA_LANES) != 0;
-    if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform, sa_flags,
+    if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform,
+                   sa_flags | zike_conf_in_flags(&z->conf, policy),
                    k_in) != 0) {
         free(c);
         return NULL;

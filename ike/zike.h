@@ -38,6 +38,7 @@ struct zike_peer {
     zesp_lifetime child_life;          /* hard; soft is derived, jittered */
     uint32_t ike_lifetime;             /* seconds; rekeyed at 80-90 % */
     char policies[ZIKE_MAX_POLICIES][ZESP_NAME_MAX];
+    uint32_t policy_flags[ZIKE_MAX_POLICIES]; /* ZESP_POLICY_* each */
     size_t npolicies;
 };
 
@@ -68,6 +69,7 @@ struct zike_join {
     char policy[ZESP_NAME_MAX];        /* the SAD policy it serves */
     bool sender, receiver;
     uint8_t *sign_sk;                  /* source-auth key, locked, or NULL */
+    uint32_t policy_flags;             /* ZESP_POLICY_* */
 };
 
 struct zike_conf {
@@ -109,6 +111,12 @@ const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
                                        const char *name);
 /* Is policy one of the peer's policies? */
 bool zike_conf_serves(const struct zike_peer *peer, const char *policy);
+/* The policy's ZESP_POLICY_* flags: those of every peer's and join's entry
+ * that names it. */
+uint32_t zike_conf_policy_flags(const struct zike_conf *conf,
+                                const char *policy);
+/* The flags the policy's inbound SAs get (ZESP_SA_PER_PROCESS_WINDOW). */
+uint32_t zike_conf_in_flags(const struct zike_conf *conf, const char *policy);
 struct yctx;
 struct ydoc_node;
 int zike_conf_main(struct yctx *y, struct zike_conf *c);
@@ -116,6 +124,9 @@ int zike_conf_text(struct yctx *y, const struct ydoc_node *n,
                    const char *field, char *out, size_t outlen);
 int zike_conf_sign_key(struct yctx *y, const struct ydoc_node *n,
                        const char *field, uint8_t **sk);
+/* replay-scope: host or process, as ZESP_POLICY_* flags. */
+int zike_conf_replay_scope(struct yctx *y, const struct ydoc_node *n,
+                           const char *field, uint32_t *policy_flags);
 
 /* group_config.c: the groups served and joined. */
 int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,

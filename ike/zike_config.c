@@ -169,16 +169,56 @@ static int parse_ike_encr(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* replay-scope: host or process, as ZESP_POLICY_* flags. */
+int zike_conf_replay_scope(struct yctx *y, const struct ydoc_node *n,
+                           const char *field, uint32_t *policy_flags)
+{
+    int per_process;
+
+    if (yf_replay_scope(y, n, field, &per_process) != 0)
+        return -1;
+    *policy_flags = per_process ? ZESP_POLICY_PER_PROCESS_WINDOW : 0;
+    return 0;
+}
+
+/* A policy: its name, or { name, replay-scope }. */
+static int parse_policy(struct yctx *y, const struct ydoc_node *n,
+                        const char *field, char *name, uint32_t *flags)
+{
+    static const char *const keys[] = { "name", "replay-scope", NULL };
+    const struct ydoc_node *v;
+    char f[128];
+
+    *flags = 0;
+    if (n->type != YDOC_MAP)
+        return yf_name(y, n, field, name, ZESP_NAME_MAX);
+    if (yf_known_keys(y, n, field, keys) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.name", field);
+    if ((v = ydoc_get(n, "name")) == NULL)
+        return FAIL(y, n, f, "missing");
+    if (yf_name(y, v, f, name, ZESP_NAME_MAX) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.replay-scope", field);
+    if ((v = ydoc_get(n, "replay-scope")) != NULL &&
+        zike_conf_replay_scope(y, v, f, flags) != 0)
+        return -1;
+    return 0;
+}
+
 static int parse_policies(struct yctx *y, const struct ydoc_node *n,
                           const char *field, struct zike_peer *p)
 {
+    char f[96];
+
     if (yf_type(y, n, YDOC_SEQ, field) != 0)
         return -1;
     if (n->n > ZIKE_MAX_POLICIES)
         return FAIL(y, n, field, "at most %u policy names", ZIKE_MAX_POLICIES);
     for (size_t i = 0; i < n->n; i++) {
-        if (yf_name(y, n->items[i], field, p->policies[i],
-                    sizeof p->policies[i]) != 0)
+        snprintf(f, sizeof f, "%s[%zu]", field, i);
+        if (parse_policy(y, n->items[i], f, p->policies[i],
+                         &p->policy_flags[i]) != 0)
             return -1;
         for (size_t k = 0; k < i; k++)
             if (strcmp(p->policies[k], p->policies[i]) == 0)
@@ -514,4 +554,25 @@ bool zike_conf_serves(const struct zike_peer *peer, const char *policy)
         if (strcmp(peer->policies[i], policy) == 0)
             return true;
     return false;
+}
+
+uint32_t zike_conf_policy_flags(const struct zike_conf *conf,
+                                const char *policy)
+{
+    uint32_t flags = 0;
+
+    for (size_t i = 0; i < conf->npeers; i++)
+        for (size_t k = 0; k < conf->peers[i].npolicies; k++)
+            if (strcmp(conf->peers[i].policies[k], policy) == 0)
+                flags |= conf->peers[i].policy_flags[k];
+    for (size_t i = 0; i < conf->njoins; i++)
+        if (strcmp(conf->joins[i].policy, policy) == 0)
+            flags |= conf->joins[i].policy_flags;
+    return flags;
+}
+
+uint32_t zike_conf_in_flags(const struct zike_conf *conf, const char *policy)
+{
+    return (zike_conf_policy_flags(conf, policy) &
+            ZESP_POLICY_PER_PROCESS_WINDOW) ? ZESP_SA_PER_PROCESS_WINDOW : 0;
 }

@@ -72,6 +72,12 @@ enum zesp_direction { ZESP_DIR_IN = 1, ZESP_DIR_OUT = 2 };
 #define ZESP_SA_SOURCE_MAC 0x20U    /* group SA with source authentication:
                                        a MAC per receiver, keyed pairwise
                                        (wire-format.md 9.7) */
+#define ZESP_SA_PER_PROCESS_WINDOW 0x40U /* inbound: each process keeps
+                                       its own replay window, so each accepts
+                                       every message once (subscribers on one
+                                       host); without it a message is accepted
+                                       once per host (load-balanced workers).
+                                       YAML replay_scope: process */
 
 /*
  * Lanes (doc/wire-format.md 10).  Processes that send on one SA over
@@ -368,11 +374,12 @@ const char *zesp_transform_name(uint32_t transform);
  * are made 0700 when missing.
  */
 #define ZESP_SAD_CREATE 0x1
-/* This process keeps its own replay windows for the SAs it receives on,
- * instead of sharing the host's: for a subscriber that must accept every
- * message although other processes on the host receive the same ones (PUB
- * fan-out).  Without it a message is accepted once per host (load-balanced
- * workers).  Counters and lifetimes stay shared. */
+/* This process keeps its own replay windows for every SA it receives on,
+ * as if each had ZESP_SA_PER_PROCESS_WINDOW: a process-wide override for
+ * subscribers on SAs installed without the flag.  Without either a message
+ * is accepted once per host (load-balanced workers).  The SA's flag is the
+ * better place: it describes the traffic, and every process honours it.
+ * Counters and lifetimes stay shared. */
 #define ZESP_SAD_OWN_WINDOWS 0x2
 /* Accept (and with ZESP_SAD_CREATE, make) a SAD its group may read and
  * write: the host's processes of one group share it. */
@@ -434,11 +441,17 @@ typedef struct zesp_policy {
     char peer[ZESP_PEER_MAX];
     uint32_t out_spi;                       /* 0: none yet */
     uint32_t in_spi[ZESP_POLICY_IN_MAX];    /* 0: unused */
+    uint32_t flags;                         /* ZESP_POLICY_* */
     uint64_t acquire;                       /* when an SA was asked for */
     /* Read only: messages refused under the policy's SAs since it was
      * made, by kind (enum zesp_rejection), across rekeys. */
     uint64_t rejected[ZESP_REJ_COUNT];
 } zesp_policy;
+
+/* zesp_policy.flags.  ZESP_POLICY_PER_PROCESS_WINDOW: the inbound SAs
+ * installed for the policy (by zike, by a YAML file) get
+ * ZESP_SA_PER_PROCESS_WINDOW; the data path reads the SA's flag alone. */
+#define ZESP_POLICY_PER_PROCESS_WINDOW 0x1U
 
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
 int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *policy);

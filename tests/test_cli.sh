@@ -105,6 +105,20 @@ expect 2 "sa show without SPI: exit 2" "$zesp" --sad "$A" sa show
 expect 0 "policy list" "$zesp" --sad "$A" policy list
 grep -q "to-bob" "$work/out"; ok $? "policy list shows the policy"
 
+# replay_scope: process, on a policy (its inbound SAs take it) or an SA;
+# check refuses a bad value, as load does, with file, line and column.
+printf 'sas:\n  - { spi: 0x7301, direction: in, key: "hex:%s" }\npolicies:\n  - { name: ticks, replay_scope: process, in: [0x7301] }\n' "$key1" > "$work/scope.yaml"
+expect 0 "check: replay_scope process" "$zesp" check "$work/scope.yaml"
+expect 0 "load: replay_scope process" "$zesp" --sad "$A" load "$work/scope.yaml"
+"$zesp" --sad "$A" sa list | grep -q "^0x00007301 in .* process$"; ok $? "sa list shows the SA's replay scope: process"
+"$zesp" --sad "$A" sa list | grep -q "^0x00b0b001 in .* host$"; ok $? "sa list shows another SA's: host"
+"$zesp" --sad "$A" policy list | grep -q "^ticks .*0x00007301 .*replay_scope=process"; ok $? "policy list shows the policy's replay scope"
+"$zesp" --sad "$A" --json sa show 0x7301 | grep -q '"replay_scope":"process"'; ok $? "sa show --json has the replay scope"
+printf 'sas:\n  - { spi: 0x7302, direction: in, key: "hex:%s",\n      replay_scope: each }\n' "$key1" > "$work/scope-bad.yaml"
+expect 3 "check: a bad replay_scope: exit 3" "$zesp" check "$work/scope-bad.yaml"
+grep -q "scope-bad.yaml:3:21: sas\[0\].replay_scope: expected host .* or process .*, found 'each'" "$work/err"; ok $? "check names the field and the values it takes"
+expect 3 "load: a bad replay_scope: exit 3" "$zesp" --sad "$A" load "$work/scope-bad.yaml"
+
 # The acceptance test: nothing but `zesp load` configured these two.
 if [ -x "$b/examples/policy_pingpong" ]; then
     pt=$((20000 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))   # a bound on each wait

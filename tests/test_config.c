@@ -183,6 +183,21 @@ static void test_mistakes(void)
         { "seq_block: 8\n", ":1:12: seq_block: a power of two" },
         { "seq_block: 2G\n", ":1:12: seq_block: 2G is above the maximum" },
         { "- 1\n- 2\n", ":1:1: (top): expected a mapping, found a list" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    replay_scope: everyone\n",
+          ":5:19: sas[0].replay_scope: expected host (a message is accepted "
+          "once per host: load-balanced workers) or process (once per "
+          "process: subscribers), found 'everyone'" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    replay_scope: process\n",
+          ":5:19: sas[0].replay_scope: only inbound SAs have a replay window" },
+        { "policies:\n  - name: p\n    replay_scope: [process]\n",
+          ":3:19: policies[0].replay_scope: expected" },
+        { "sas:\n  - spi: 1\n    direction: in\n    key: \"" KEY1 "\"\n"
+          "    replay_scope: host\n"
+          "policies:\n  - name: p\n    replay_scope: process\n    in: [1]\n",
+          ":9:10: policies[0].in[0]: the policy's replay_scope is process, "
+          "but inbound SA 0x00000001 (sas[0]) says host" },
     };
     zesp_sad *sad = zesp_sad_new(NULL);
     char err[512];
@@ -201,6 +216,72 @@ static void test_mistakes(void)
         }
         CHECK(sa_count(sad) == 0);
     }
+    zesp_sad_free(sad);
+}
+
+/* replay_scope: process on an inbound SA, or on a policy, which gives it
+ * to its inbound SAs (every sender's of a group SPI); host by default.
+ * An SA in the SAD keeps its scope: a process policy cannot take one of
+ * host.  The API refuses the flag where no window is. */
+static void test_replay_scope(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params out = { .spi = 0x7209, .direction = ZESP_DIR_OUT,
+                           .flags = ZESP_SA_PER_PROCESS_WINDOW };
+    zesp_policy bad = { .name = "bad", .flags = 0x80 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    char err[512];
+    const char *path;
+
+    path = write_file("scope.yaml",
+        "sas:\n"
+        "  - { spi: 0x7201, direction: in, key: \"" KEY1 "\",\n"
+        "      replay_scope: process }\n"
+        "  - { spi: 0x7202, direction: in, key: \"" KEY1 "\" }\n"
+        "  - { spi: 0x7203, direction: in, key: \"" KEY1 "\",\n"
+        "      replay_scope: host }\n"
+        "  - { spi: 0x7204, direction: out, key: \"" KEY1 "\" }\n"
+        "  - { spi: 0x7205, direction: in, key: \"" KEY2 "\", group: true,\n"
+        "      sender_id: 1 }\n"
+        "  - { spi: 0x7205, direction: in, key: \"" KEY2 "\", group: true,\n"
+        "      sender_id: 2 }\n"
+        "policies:\n"
+        "  - { name: prices, replay_scope: process, in: [0x7202, 0x7205] }\n"
+        "  - { name: orders, replay_scope: host, out: 0x7204, in: [0x7203] }\n",
+        0600);
+    CHECK_OK(zesp_config_check(path, err, sizeof err));
+    if (zesp_config_load(sad, path, err, sizeof err) != 0)
+        fprintf(stderr, "  %s\n", err);
+    CHECK_OK(zesp_sa_info_get(sad, 0x7201, ZESP_DIR_IN, &info));
+    CHECK(info.flags == (ZESP_SA_MANUAL | ZESP_SA_PER_PROCESS_WINDOW));
+    CHECK_OK(zesp_sa_info_get(sad, 0x7202, ZESP_DIR_IN, &info));
+    CHECK(info.flags == (ZESP_SA_MANUAL | ZESP_SA_PER_PROCESS_WINDOW));
+    CHECK_OK(zesp_sa_info_get(sad, 0x7203, ZESP_DIR_IN, &info));
+    CHECK(info.flags == ZESP_SA_MANUAL);
+    CHECK_OK(zesp_sa_info_get(sad, 0x7204, ZESP_DIR_OUT, &info));
+    CHECK(info.flags == ZESP_SA_MANUAL);
+    for (uint32_t sender = 1; sender <= 2; sender++) {
+        CHECK_OK(zesp_sa_info_get_sender(sad, 0x7205, ZESP_DIR_IN, sender,
+                                         &info));
+        CHECK(info.flags & ZESP_SA_PER_PROCESS_WINDOW);
+    }
+    CHECK_OK(zesp_policy_get(sad, "prices", &pol));
+    CHECK(pol.flags == ZESP_POLICY_PER_PROCESS_WINDOW);
+    CHECK_OK(zesp_policy_get(sad, "orders", &pol));
+    CHECK(pol.flags == 0);
+    /* 0x7203 is installed with host scope: a process policy is refused. */
+    path = write_file("scope-sad.yaml",
+        "policies:\n"
+        "  - { name: fanout, replay_scope: process, in: [0x7203] }\n", 0600);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "scope-sad.yaml:2:") != NULL &&
+          strstr(err, "policies[0].in[0]: the policy's replay_scope is "
+                      "process, but inbound SA 0x00007203 is in the SAD "
+                      "with replay_scope host") != NULL);
+    CHECK_ERR(zesp_policy_get(sad, "fanout", &pol), ZESP_ENOPOLICY);
+    CHECK_ERR(zesp_sa_add(sad, &out), EINVAL);
+    CHECK_ERR(zesp_policy_set(sad, &bad), EINVAL);
     zesp_sad_free(sad);
 }
 
@@ -545,6 +626,7 @@ int main(void)
     RUN(test_group_sas);
     RUN(test_source_mac_sas);
     RUN(test_lanes);
+    RUN(test_replay_scope);
     RUN(test_all_or_nothing);
     RUN(test_state_settings);
     RUN(test_missing_file);

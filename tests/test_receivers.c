@@ -4,7 +4,9 @@
  * every message with its exact body, one after another or on threads at
  * once.  A subscriber with its own windows that restarts accepts no replay
  * of what came before, across a rekey's overlap too, and two that start
- * together each accept every message.
+ * together each accept every message.  Subscriber processes on one host
+ * each accept every message of an SA whose replay scope is `process`,
+ * and refuse its replays.
  */
 #include <pthread.h>
 #include <stdbool.h>
@@ -25,6 +27,218 @@ static const char *in_dir(const char *name)
 
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return path;
+}
+
+/* ---- subscriber processes on one host, one SAD ---------------------- */
+
+/*
+ * A PUB sends SUB_MESSAGES over tcp on 127.0.0.1, then the first
+ * SUB_REPLAYS of them again byte for byte (an attacker's replay), to two
+ * subscriber processes that attach to one SAD.  With the SA's replay scope
+ * `process` (ZESP_SA_PER_PROCESS_WINDOW) each accepts every message and
+ * refuses every replay; with the default, `host`, each message is
+ * accepted by one of them, and the other is told to set the scope.
+ */
+enum { SUBSCRIBERS = 2, SUB_MESSAGES = 200, SUB_REPLAYS = 20 };
+#define SUBS_SPI 0x4001U
+#define SUBS_SENDER 9U
+
+static int wait_subscriptions(void *xpub, int n);
+
+struct sub_tally {
+    int accepted, exact, replayed, other, named;
+};
+
+/* "message K" for K < SUB_MESSAGES, or -1. */
+static int message_number(zesp_frame b)
+{
+    char text[32];
+    int k;
+
+    if (b.size >= sizeof text)
+        return -1;
+    memcpy(text, b.data, b.size);
+    text[b.size] = '\0';
+    return sscanf(text, "message %d", &k) == 1 && k >= 0 &&
+                   k < SUB_MESSAGES ? k : -1;
+}
+
+/* A subscriber process: attach to the SAD, connect to the endpoint the
+ * parent writes on `in`, and receive every message and replay sent. */
+static int subscriber_process(int in, int out)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir("subs.sad"), 0, NULL);
+    int timeout = test_ms(60000), hwm = 0;
+    struct sub_tally t = { 0 };
+    char endpoint[600] = { 0 };
+    void *ctx, *sub;
+    zesp_msg *msg;
+    int seen[SUB_MESSAGES] = { 0 };
+
+    if (sad == NULL || test_wait_readable(in, 60000) != 1 ||
+        read(in, endpoint, sizeof endpoint - 1) <= 0)
+        return 1;
+    ctx = zmq_ctx_new();
+    sub = zmq_socket(ctx, ZMQ_SUB);
+    msg = zesp_msg_new();
+    zmq_setsockopt(sub, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sub, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
+    if (msg == NULL || zmq_connect(sub, endpoint) != 0)
+        return 2;
+    for (int i = 0; i < SUB_MESSAGES + SUB_REPLAYS; i++) {
+        if (zesp_recv(sad, sub, msg, 0) == 0) {
+            int k = message_number(zesp_msg_body(msg, 0));
+            t.accepted++;
+            t.exact += k >= 0 && !seen[k]++;
+        } else if (errno == ZESP_EREPLAY) {
+            t.replayed++;
+            t.named += strstr(zesp_strerror(errno),
+                              "replay_scope: process") != NULL;
+        } else {
+            fprintf(stderr, "  subscriber %d: %s\n", (int)getpid(),
+                    zesp_strerror(errno));
+            t.other++;
+            if (errno == EAGAIN)
+                break;
+        }
+    }
+    zesp_msg_free(msg);
+    zmq_close(sub);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+    return write(out, &t, sizeof t) == (ssize_t)sizeof t ? 0 : 3;
+}
+
+/* Send the messages, then replay the first ones as they went out. */
+static int publish(zesp_sad *sad, void *pub)
+{
+    uint8_t *esp[SUB_REPLAYS];
+    size_t len[SUB_REPLAYS];
+    int rc = 0, sealed = 0;
+
+    for (int k = 0; k < SUB_MESSAGES && rc == 0; k++) {
+        char text[32];
+        zesp_frame body = { text, 0 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        uint8_t *frame;
+        size_t n;
+
+        body.size = (size_t)snprintf(text, sizeof text, "message %d", k);
+        if (zesp_seal(sad, SUBS_SPI, &parts, &frame, &n) != 0)
+            return -1;
+        rc = zmq_send(pub, frame, n, 0) == (int)n ? 0 : -1;
+        if (k < SUB_REPLAYS) {
+            esp[k] = frame;
+            len[k] = n;
+            sealed++;
+        } else {
+            zesp_buf_free(frame);
+        }
+    }
+    for (int k = 0; k < sealed; k++) {
+        if (rc == 0 && zmq_send(pub, esp[k], len[k], 0) != (int)len[k])
+            rc = -1;
+        zesp_buf_free(esp[k]);
+    }
+    return rc;
+}
+
+/* One round: the SA installed with in_flags, two subscriber processes. */
+static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
+{
+    zesp_sad *host = zesp_sad_open(in_dir("subs.sad"), ZESP_SAD_CREATE,
+                                   NULL);
+    bool group = in_flags & ZESP_SA_GROUP;
+    zesp_sa_params out = test_sa(SUBS_SPI, ZESP_DIR_OUT, 0,
+                                 group ? ZESP_SA_GROUP : 0);
+    zesp_sa_params in = test_sa(SUBS_SPI, ZESP_DIR_IN, 0, in_flags);
+    int endpoint_pipe[SUBSCRIBERS][2], results[SUBSCRIBERS][2], rc;
+    int verbose = 1, hwm = 0;
+    char bound[600];
+    size_t len = sizeof bound;
+    pid_t pid[SUBSCRIBERS];
+    void *ctx, *pub;
+
+    memset(t, 0, SUBSCRIBERS * sizeof *t);
+    out.sender_id = in.sender_id = group ? SUBS_SENDER : 0;
+    CHECK(host != NULL);
+    if (host == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(host, &out));
+    CHECK_OK(zesp_sa_add(host, &in));
+    zesp_sad_free(host);
+    /* The subscribers are forked before this process has ZeroMQ threads
+     * (or a SAD handle of its own for them to inherit). */
+    fflush(NULL);
+    for (int i = 0; i < SUBSCRIBERS; i++) {
+        CHECK(pipe(endpoint_pipe[i]) == 0 && pipe(results[i]) == 0);
+        if ((pid[i] = fork()) == 0)
+            _exit(subscriber_process(endpoint_pipe[i][0], results[i][1]));
+        close(endpoint_pipe[i][0]);
+        close(results[i][1]);
+    }
+    host = zesp_sad_open(in_dir("subs.sad"), 0, NULL);
+    CHECK(host != NULL);
+    ctx = zmq_ctx_new();
+    pub = zmq_socket(ctx, ZMQ_XPUB);
+    zmq_setsockopt(pub, ZMQ_XPUB_VERBOSE, &verbose, sizeof verbose);
+    zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    CHECK(host != NULL && zmq_bind(pub, "tcp://127.0.0.1:*") == 0 &&
+          zmq_getsockopt(pub, ZMQ_LAST_ENDPOINT, bound, &len) == 0);
+    for (int i = 0; i < SUBSCRIBERS; i++)
+        CHECK(write(endpoint_pipe[i][1], bound, strlen(bound)) ==
+              (ssize_t)strlen(bound));
+    CHECK(wait_subscriptions(pub, SUBSCRIBERS) == 0);
+    CHECK(publish(host, pub) == 0);
+    for (int i = 0; i < SUBSCRIBERS; i++) {
+        bool done = waitpid(pid[i], &rc, 0) == pid[i] && WIFEXITED(rc) &&
+                    WEXITSTATUS(rc) == 0;
+        CHECK(done);
+        if (done)
+            CHECK(read(results[i][0], &t[i], sizeof t[i]) ==
+                  (ssize_t)sizeof t[i]);
+        close(endpoint_pipe[i][1]);
+        close(results[i][0]);
+    }
+    zmq_close(pub);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(host);
+    unlink(in_dir("subs.sad"));
+}
+
+static void test_subscribers_process_scope(void)
+{
+    static const uint32_t kinds[] = { 0, ZESP_SA_GROUP };
+    struct sub_tally t[SUBSCRIBERS];
+
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        subscribers_round(kinds[k] | ZESP_SA_PER_PROCESS_WINDOW, t);
+        for (int i = 0; i < SUBSCRIBERS; i++) {
+            CHECK(t[i].accepted == SUB_MESSAGES);
+            CHECK(t[i].exact == SUB_MESSAGES);
+            CHECK(t[i].replayed == SUB_REPLAYS);   /* the same process */
+            CHECK(t[i].other == 0);
+        }
+    }
+}
+
+static void test_subscribers_host_scope(void)
+{
+    static const uint32_t kinds[] = { 0, ZESP_SA_GROUP };
+    struct sub_tally t[SUBSCRIBERS];
+
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        subscribers_round(kinds[k], t);
+        /* Once per host: what one accepted the other refused, and both
+         * refused the replays; each refusal names the setting. */
+        CHECK(t[0].accepted + t[1].accepted == SUB_MESSAGES);
+        CHECK(t[0].exact + t[1].exact == SUB_MESSAGES);
+        CHECK(t[0].replayed + t[1].replayed ==
+              SUB_MESSAGES + SUBSCRIBERS * SUB_REPLAYS);
+        CHECK(t[0].named == t[0].replayed && t[1].named == t[1].replayed);
+        CHECK(t[0].other == 0 && t[1].other == 0);
+    }
 }
 
 /* ---- one PUB, several SUBs in one process ---------------------------- */
@@ -477,6 +691,8 @@ int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "recv") != 0)
         return 2;
+    RUN(test_subscribers_process_scope);
+    RUN(test_subscribers_host_scope);
     RUN(test_fanout_in_one_process);
     RUN(test_own_window_restart);
     RUN(test_own_windows_start_together);

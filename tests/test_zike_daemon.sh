@@ -115,6 +115,9 @@ refuses nodir "nodir.yaml:4:6: sad: directory $work/nowhere: No such file or dir
 conf both "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, auth: ed25519, pubkey: \"rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7\", psk: $PSK } ]"
 refuses both "peers\[0\].psk: a pre-shared key with auth: ed25519: remove it, or use auth: psk"
+conf scope "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [ { name: p, replay-scope: all } ] } ]"
+refuses scope "scope.yaml:6:.*peers\[0\].policies\[0\].replay-scope: expected host .* or process .*, found 'all'"
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
@@ -149,13 +152,21 @@ ok $? "--capture-keys refuses a file that exists (exit $rc)"
 conf bob "$(port 4)" "half-open-limit: 2000" "peers:" \
     "  - { name: 'al\"ice\\\\', id: alice.example, auth: psk, psk: $PSK, policies: ['or\"ders'] }"
 conf alice "$(port 5)" "peers:" \
-    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 4)\", auth: psk, psk: $PSK, start: true, policies: ['or\"ders'] }"
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 4)\", auth: psk, psk: $PSK, start: true, policies: [ { name: 'or\"ders', replay-scope: process } ] }"
 "$zike" -c "$work/bob.yaml" 2> "$work/bob.log" &
 pids="$pids $!"
 "$zike" -c "$work/alice.yaml" 2> "$work/alice.log" &
 pids="$pids $!"
 until_ok 10 sh -c "'$ctl' -s 'ipc://$work/bob.ctl' list | grep -q 'established'"
 ok $? "a peer named with a quote and a backslash is established"
+# alice's policy has replay-scope: process: its inbound child SA gets it
+# (each process accepts every message), and the SAD's policy says so.
+scope_of() { ZESP_SAD="$work/$1.sad" "$b/tools/zesp" sa list 2> /dev/null | awk -v d="$2" '/^0x/ && $2 == d { print $NF }'; }
+until_ok 10 sh -c "[ \"\$(ZESP_SAD='$work/alice.sad' '$b/tools/zesp' sa list | grep -c '^0x')\" -ge 2 ]"
+[ "$(scope_of alice in)" = process ] && [ "$(scope_of alice out)" = - ] &&
+    [ "$(scope_of bob in)" = host ] &&
+    ZESP_SAD="$work/alice.sad" "$b/tools/zesp" policy list | grep -q 'replay_scope=process'
+ok $? "a policy's replay-scope reaches its inbound child SA and the SAD's policy (alice $(scope_of alice in), bob $(scope_of bob in))"
 "$ctl" -s "ipc://$work/bob.ctl" --json list > "$work/list.json"
 json_ok < "$work/list.json" && grep -q '"peer":"al\\"ice\\\\"' "$work/list.json"
 ok $? "zikectl --json list is valid JSON, the name escaped"

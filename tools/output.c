@@ -72,6 +72,21 @@ static const char *sender_text(const zesp_sa_info *sa, char buf[16])
     return buf;
 }
 
+/* Where an inbound SA accepts a message once: "host" or "process"
+ * (ZESP_SA_PER_PROCESS_WINDOW); "-" for an outbound SA, which has no
+ * window. */
+static const char *replay_scope(const zesp_sa_info *sa)
+{
+    if (sa->direction != ZESP_DIR_IN)
+        return "-";
+    return (sa->flags & ZESP_SA_PER_PROCESS_WINDOW) ? "process" : "host";
+}
+
+static const char *policy_scope(const zesp_policy *p)
+{
+    return (p->flags & ZESP_POLICY_PER_PROCESS_WINDOW) ? "process" : "host";
+}
+
 static void counters_json(struct json *j, const zesp_sa_stats *s)
 {
     uint64_t r[ZESP_REJ_COUNT];
@@ -99,6 +114,7 @@ void print_sa_json(struct json *j, const zesp_sa_info *sa)
     json_u64(j, "seq_block", sa->seq_block);
     json_u64(j, "seq", sa->seq);
     json_u64(j, "replay_window", sa->replay_window);
+    json_str(j, "replay_scope", replay_scope(sa));
     json_u64(j, "created", sa->created);
     json_bool(j, "soft_expired", sa->soft_expired);
     json_bool(j, "hard_expired", sa->hard_expired);
@@ -110,9 +126,9 @@ void print_sa_json(struct json *j, const zesp_sa_info *sa)
 
 void print_sa_header(FILE *f)
 {
-    fprintf(f, "%-10s %-3s %-22s %-3s %-12s %-16s %20s %12s %14s %s\n", "SPI",
-            "DIR", "TRANSFORM", "ESN", "SENDER", "PEER", "SEQ", "MESSAGES",
-            "BYTES", "STATE");
+    fprintf(f, "%-10s %-3s %-22s %-3s %-12s %-16s %20s %12s %14s %-7s %s\n",
+            "SPI", "DIR", "TRANSFORM", "ESN", "SENDER", "PEER", "SEQ",
+            "MESSAGES", "BYTES", "STATE", "REPLAY");
 }
 
 static const char *state(const zesp_sa_info *sa)
@@ -124,14 +140,15 @@ void print_sa_row(FILE *f, const zesp_sa_info *sa)
 {
     char sender[16];
 
-    fprintf(f, "%s0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu %s\n",
+    fprintf(f, "%s0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu "
+            "%-7s %s\n",
             row_indent(sa), sa->spi, direction_name(sa->direction),
             zesp_transform_name(sa->transform),
             (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes",
             sender_text(sa, sender), sa->peer,
             (unsigned long long)sa->seq,
             (unsigned long long)sa->stats.messages,
-            (unsigned long long)sa->stats.bytes, state(sa));
+            (unsigned long long)sa->stats.bytes, state(sa), replay_scope(sa));
 }
 
 static void lifetime_line(FILE *f, const char *name, const zesp_lifetime *l)
@@ -162,7 +179,8 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
                                                             : "last seq",
             (unsigned long long)sa->seq);
     if (sa->direction == ZESP_DIR_IN)
-        fprintf(f, "  %-16s %u\n", "replay window", sa->replay_window);
+        fprintf(f, "  %-16s %u, accepted once per %s\n", "replay window",
+                sa->replay_window, replay_scope(sa));
     if (sa->flags & ZESP_SA_MANUAL)
         fprintf(f, "  %-16s manual key, %s %llu (blocks of %llu)\n", "record",
                 sa->direction == ZESP_DIR_IN ? "covers up to"
@@ -202,6 +220,7 @@ void print_policy_json(struct json *j, const zesp_policy *p)
         if (p->in_spi[i])
             json_strf(j, NULL, "0x%08x", p->in_spi[i]);
     json_end(j, ']');
+    json_str(j, "replay_scope", policy_scope(p));
     json_u64(j, "acquire", p->acquire);
     rejected_json(j, "rejected", p->rejected, false);
     json_end(j, '}');
@@ -213,7 +232,10 @@ void print_policy_row(FILE *f, const zesp_policy *p)
     for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
         if (p->in_spi[i])
             fprintf(f, "0x%08x ", p->in_spi[i]);
-    fprintf(f, "%s\n", p->acquire ? " ACQUIRE" : "");
+    fprintf(f, "%s%s\n",
+            (p->flags & ZESP_POLICY_PER_PROCESS_WINDOW)
+                ? " replay_scope=process" : "",
+            p->acquire ? " ACQUIRE" : "");
 }
 
 void print_stats_header(FILE *f)
