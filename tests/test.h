@@ -5,6 +5,7 @@
 #define ZESP_TEST_H
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,20 @@ static inline int test_wait_readable(int fd, int ms)
 }
 
 /* A scratch folder for one test program, removed by test_done_in(). */
+/* The test program's own file, for a child that runs it afresh (fork,
+ * then exec): main passes argv[0], made absolute here; a child asks with
+ * NULL.  Not /proc/self/exe: under valgrind that is valgrind's tool,
+ * which refuses to run, where argv[0] is the test itself (run natively,
+ * as valgrind does not follow an exec unless told). */
+static inline const char *test_self(const char *argv0)
+{
+    static char path[PATH_MAX];
+
+    if (argv0 != NULL && realpath(argv0, path) == NULL)
+        snprintf(path, sizeof path, "/proc/self/exe");
+    return path;
+}
+
 static inline int test_mkdtemp(char *dir, size_t len, const char *name)
 {
     snprintf(dir, len, "/tmp/zesp-%s.XXXXXX", name);

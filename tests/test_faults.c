@@ -306,7 +306,7 @@ static pid_t spawn_broker(const char *front, const char *back)
 
     fflush(NULL);
     if ((pid = fork()) == 0) {
-        execl("/proc/self/exe", "test_faults", "--broker", front, back,
+        execl(test_self(NULL), "test_faults", "--broker", front, back,
               (char *)NULL);
         _exit(127);
     }
@@ -369,6 +369,7 @@ int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--broker") == 0)
         return broker(argv[2], argv[3]);
+    test_self(argv[0]);
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "faults") != 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);

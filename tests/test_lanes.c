@@ -117,7 +117,7 @@ static pid_t spawn_sender(const char *sad_name, const char *endpoint,
     snprintf(a_progress, sizeof a_progress, "%d", progress);
     fflush(NULL);
     if ((pid = fork()) == 0) {
-        execl("/proc/self/exe", "test_lanes", "--sender", dir, sad_name,
+        execl(test_self(NULL), "test_lanes", "--sender", dir, sad_name,
               endpoint, a_id, a_count, a_size, a_progress, (char *)NULL);
         _exit(127);
     }
@@ -480,6 +480,7 @@ int main(int argc, char **argv)
                         (size_t)strtoul(argv[7], NULL, 10),
                         (int)strtol(argv[8], NULL, 10));
     }
+    test_self(argv[0]);
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "lanes") != 0)
         return 2;
     RUN(test_many_senders);
