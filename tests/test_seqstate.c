@@ -500,6 +500,8 @@ static void test_four_senders_share_blocks(void)
                 wire_free(&w);
             }
             zesp_sad_free(sad);
+            host_close(&a);             /* the parent's, inherited */
+            free(ivs);
             _exit(ok == EACH ? 0 : 1);
         }
     close(fds[1]);

@@ -525,7 +525,7 @@ static void test_policies_and_acquire(void)
 struct rewriter {
     const char *path;
     atomic_int stop;
-    long writes;
+    atomic_long writes;
 };
 
 static void *rewrite_policy(void *arg)
@@ -541,7 +541,8 @@ static void *rewrite_policy(void *arg)
     for (long i = 0; sad != NULL && !atomic_load(&r->stop); i++) {
         pol.in_spi[0] = 0x6101;
         pol.in_spi[1] = (uint32_t)(i & 1) ? 0x6102 : 0;
-        r->writes += zesp_policy_set(sad, &pol) == 0;
+        if (zesp_policy_set(sad, &pol) == 0)
+            atomic_fetch_add(&r->writes, 1);
     }
     zesp_sad_free(sad);
     return NULL;
@@ -564,8 +565,9 @@ static void test_policy_read_during_rewrite(void)
     CHECK_OK(zesp_sa_add(sad, &out));
     CHECK_OK(zesp_policy_set(sad, &pol));
     CHECK(pthread_create(&th, NULL, rewrite_policy, &r) == 0);
-    /* Lookups while the writer writes; it stops when they are done. */
-    while (lookups < 100000) {
+    /* Lookups while the writer writes, until both have done many (under
+     * valgrind the threads take turns); then the writer stops. */
+    while (lookups < 100000 || atomic_load(&r.writes) < 2000) {
         uint8_t *esp;
         size_t n;
 
@@ -579,10 +581,10 @@ static void test_policy_read_during_rewrite(void)
     }
     atomic_store(&r.stop, 1);
     pthread_join(th, NULL);
-    CHECK(r.writes > 0 && missed == 0);
+    CHECK(atomic_load(&r.writes) >= 2000 && missed == 0);
     if (test_case_failed)
         fprintf(stderr, "  %ld of %ld lookups missed the policy during "
-                "%ld rewrites\n", missed, lookups, r.writes);
+                "%ld rewrites\n", missed, lookups, atomic_load(&r.writes));
     zesp_sad_free(sad);
     unlink(r.path);
 }
