@@ -25,6 +25,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "clock.h"
+
 #define SPI_GROUP 0x00006001U
 #define SENDER_ID 1U
 #define FRAMES 64               /* distinct frames the sender cycles */
@@ -32,23 +34,6 @@
 
 static int smoke;
 static uint8_t pk[ZESP_SIGN_PUBLICBYTES], sk[ZESP_SIGN_SECRETBYTES];
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void *socket_at(void *ctx, int type, const char *bind,
                        const char *connect)
@@ -69,16 +54,11 @@ static void *socket_at(void *ctx, int type, const char *bind,
     return s;
 }
 
-static void sender(const char *ep, size_t size, long n)
+/* The signed group sender's SA, a fresh key, signing with sk. */
+static int add_signed_sender(zesp_sad *sad)
 {
-    zesp_sad *sad = zesp_sad_new(NULL);
     zesp_sa_params p;
-    uint8_t *frames[FRAMES], *body = calloc(1, size);
-    size_t lens[FRAMES];
-    void *ctx = zmq_ctx_new(), *s = socket_at(ctx, ZMQ_PUSH, NULL, ep);
-    zesp_frame topic = ZESP_STR("prices"), b = { body, size };
-    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &b,
-                         .nbody = 1 };
+    int rc;
 
     memset(&p, 0, sizeof p);
     p.spi = SPI_GROUP;
@@ -87,7 +67,22 @@ static void sender(const char *ep, size_t size, long n)
     p.sender_id = SENDER_ID;
     randombytes_buf(p.key, sizeof p.key);
     memcpy(p.sign_key, sk, sizeof sk);
-    if (sad == NULL || body == NULL || zesp_sa_add(sad, &p) != 0)
+    rc = zesp_sa_add(sad, &p);
+    sodium_memzero(&p, sizeof p);
+    return rc;
+}
+
+static void sender(const char *ep, size_t size, long n)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    uint8_t *frames[FRAMES], *body = calloc(1, size);
+    size_t lens[FRAMES];
+    void *ctx = zmq_ctx_new(), *s = socket_at(ctx, ZMQ_PUSH, NULL, ep);
+    zesp_frame topic = ZESP_STR("prices"), b = { body, size };
+    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &b,
+                         .nbody = 1 };
+
+    if (sad == NULL || body == NULL || add_signed_sender(sad) != 0)
         _exit(1);
     for (int i = 0; i < FRAMES; i++)
         if (zesp_seal(sad, SPI_GROUP, &parts, &frames[i], &lens[i]) != 0)
@@ -214,7 +209,6 @@ static double verify_us(size_t size)
 {
     zesp_sad *sad = zesp_sad_new(NULL);
     zesp_verifier *v = zesp_verifier_new();
-    zesp_sa_params p;
     uint8_t *body = calloc(1, size), *esp = NULL;
     size_t len = 0;
     zesp_frame b = { body, size }, f;
@@ -222,15 +216,8 @@ static double verify_us(size_t size)
     long n = smoke ? 10 : 20000;
     double t0;
 
-    memset(&p, 0, sizeof p);
-    p.spi = SPI_GROUP;
-    p.direction = ZESP_DIR_OUT;
-    p.flags = ZESP_SA_GROUP | ZESP_SA_SIGNED;
-    p.sender_id = SENDER_ID;
-    randombytes_buf(p.key, sizeof p.key);
-    memcpy(p.sign_key, sk, sizeof sk);
     if (sad == NULL || v == NULL || body == NULL ||
-        zesp_sa_add(sad, &p) != 0 ||
+        add_signed_sender(sad) != 0 ||
         zesp_verifier_add(v, SPI_GROUP, SENDER_ID, pk) != 0 ||
         zesp_seal(sad, SPI_GROUP, &parts, &esp, &len) != 0)
         exit(1);

@@ -28,6 +28,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "clock.h"
+
 #include "aead_openssl.h" /* the OpenSSL backend's raw AEAD */
 #include "msg.h"      /* msg_open: a frame decrypted in place or apart */
 #include "sad.h"      /* sad_find: the lookup alone, as the data path makes it */
@@ -100,23 +102,6 @@ static char sad_file[256];
 static char curve_public[41], curve_secret[41];
 static uint8_t sa_key[ZESP_KEYBYTES];
 static uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES], sign_sk[ZESP_SIGN_SECRETBYTES];
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 static void pin_to_cpu0(void)
 {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 
 struct msg {
@@ -67,14 +68,6 @@ static void pump(void)
         from.rid_len = 1;               /* as if from a ROUTER */
         ike_handle(m->to, &from, m->buf, m->len);
     }
-}
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static long rss_kib(void)

@@ -107,18 +107,26 @@ static void key_as_documented(uint8_t out[32], uint32_t spi)
     crypto_generichash(out, 32, in, sizeof in, dh, sizeof dh);
 }
 
-/* Decrypt a ChaCha20-Poly1305 ESN frame of sequence number < 2^32 with
- * the KEYMAT into m (the ESP payload, trailer included); its length. */
-static size_t decrypt_raw(const uint8_t *esp, size_t n, uint8_t *m)
+/* The KEYMAT, and the nonce and AAD of the frame's header (ESN, sequence
+ * number < 2^32), as RFC 7634 makes them. */
+static void frame_crypto(const uint8_t *esp, uint8_t key[36],
+                         uint8_t nonce[12], uint8_t ad[12])
 {
-    uint8_t key[36], nonce[12], ad[12];
-
     keymat(key);
     memcpy(nonce, key + 32, 4);
     memcpy(nonce + 4, esp + 8, 8);
     memcpy(ad, esp, 4);
     store_be32(ad + 4, 0);
     memcpy(ad + 8, esp + 4, 4);
+}
+
+/* Decrypt a ChaCha20-Poly1305 ESN frame of sequence number < 2^32 with
+ * the KEYMAT into m (the ESP payload, trailer included); its length. */
+static size_t decrypt_raw(const uint8_t *esp, size_t n, uint8_t *m)
+{
+    uint8_t key[36], nonce[12], ad[12];
+
+    frame_crypto(esp, key, nonce, ad);
     if (n < 34 || crypto_aead_chacha20poly1305_ietf_decrypt_detached(
                       m, NULL, esp + 16, n - 32, esp + n - 16, ad, sizeof ad,
                       nonce, key) != 0)
@@ -131,12 +139,7 @@ static void encrypt_raw(uint8_t *esp, size_t n, const uint8_t *m)
 {
     uint8_t key[36], nonce[12], ad[12];
 
-    keymat(key);
-    memcpy(nonce, key + 32, 4);
-    memcpy(nonce + 4, esp + 8, 8);
-    memcpy(ad, esp, 4);
-    store_be32(ad + 4, 0);
-    memcpy(ad + 8, esp + 4, 4);
+    frame_crypto(esp, key, nonce, ad);
     crypto_aead_chacha20poly1305_ietf_encrypt_detached(
         esp + 16, esp + n - 16, NULL, m, n - 32, ad, sizeof ad, NULL, nonce,
         key);
