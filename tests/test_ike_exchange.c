@@ -1225,7 +1225,7 @@ static void group_rekey_on_join(void)
     size_t len, clen;
 
     snprintf(b->peer_name, sizeof b->peer_name, "other");
-    snprintf(gc->receivers[1], sizeof gc->receivers[1], "other.example");
+    snprintf(gc->receivers[1].id, sizeof gc->receivers[1].id, "other.example");
     gc->nreceivers = 2;
     gc->rekey_on_join = true;
     z.now = 10000;
