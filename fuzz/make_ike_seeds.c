@@ -209,6 +209,37 @@ int main(int argc, char **argv)
         if (ike_w_finish(&w, &len) == IKE_OK)
             put(argv[1], n++, 3, 0, msg, len);
     }
+    /* A group with source MACs (ZESP_RECEIVERS): a push and a
+     * registration response of group "j". */
+    {
+        struct gsa_policy g = { .spi = 0x6100, .encr = 28, .esn = true,
+                                .lifetime = 600, .atd = 1, .dtd = 2,
+                                .sid_bits = 16, .nsenders = 2,
+                                .source_auth = GSA_SOURCE_AUTH_MAC,
+                                .nreceivers = 2 };
+        struct gsa_kd kd = { .spi = 0x6100 };
+
+        g.senders[0] = (struct gsa_sender){ .sid = 1, .name = "peer" };
+        g.senders[1] = (struct gsa_sender){ .sid = 2, .name = "zike" };
+        memset(g.senders[0].pk, 0x11, 32);
+        memset(g.senders[1].pk, 0x22, 32);
+        g.receivers[0].id = 2;
+        memset(g.receivers[0].pk, 0x22, 32);
+        g.receivers[1].id = 9;
+        memset(g.receivers[1].pk, 0x99, 32);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+        gsa_write(&w, &g);
+        kd_write(&w, &kd);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 0, 4, chain, len);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        gsa_write(&w, &g);
+        kd.sender_id = 2;
+        kd_write(&w, &kd);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            put(argv[1], n++, 4, 0, chain, len);
+    }
     printf("%d seeds\n", n);
     return 0;
 }

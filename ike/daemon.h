@@ -365,6 +365,18 @@ bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);
 int group_rekey(struct zike *z, const char *group);
 
+/* group_mac.c: a member's source MAC keys for a group SA */
+struct gsa_policy;
+struct gsa_sender;
+/* Whether this member can take part (sk: its join's sign-key; own_sid: its
+ * Sender ID if it sends, else 0); says why not in the log. */
+bool group_mac_usable(const char *group, const struct gsa_policy *pol,
+                      const uint8_t *sk, uint32_t own_sid, bool receiver);
+/* p's keys: out, one per receiver but us; in (s: the sender), the one from
+ * s to us.  p's SPI, direction, Sender ID and key are set. */
+int group_mac_keys(zesp_sa_params *p, const struct gsa_policy *pol,
+                   const uint8_t *sk, const struct gsa_sender *s);
+
 /* ---- The daemon's entry points (zike.c, control.c) -------------------- */
 
 /* dispatch.c: an IKE message received */

@@ -132,6 +132,16 @@ static void policy_sum(uint8_t out[16], const struct zike_group *gc)
     for (size_t i = 0; i < gc->nsenders; i++)
         crypto_generichash_update(&st, (const uint8_t *)&gc->senders[i],
                                   sizeof gc->senders[i]);
+    /* Senders make a MAC for each receiver listed in the SA they hold:
+     * a receiver added, removed or changed needs a new SA for them. */
+    for (size_t i = 0; gc->source_auth == ZIKE_SOURCE_AUTH_MAC &&
+                       i < gc->nreceivers; i++) {
+        crypto_generichash_update(&st,
+                                  (const uint8_t *)&gc->receivers[i].member_id,
+                                  sizeof gc->receivers[i].member_id);
+        crypto_generichash_update(&st, gc->receivers[i].sign_pk,
+                                  sizeof gc->receivers[i].sign_pk);
+    }
     crypto_generichash_final(&st, out, 16);
 }
 
@@ -171,7 +181,7 @@ static bool authorised(const struct zike_group *gc, const struct zike_peer *p,
             *sid = (uint32_t)i + 1U;
         }
     for (size_t i = 0; i < gc->nreceivers; i++)
-        if (strcmp(gc->receivers[i], p->id) == 0)
+        if (strcmp(gc->receivers[i].id, p->id) == 0)
             *receiver = true;
     return *sender || *receiver;
 }
@@ -195,6 +205,18 @@ static bool member_remove(struct gcks_group *g, const char *peer)
     return true;
 }
 
+static uint16_t gsa_source_auth(enum zike_source_auth a)
+{
+    switch (a) {
+    case ZIKE_SOURCE_AUTH_SIGNATURE:
+        return GSA_SOURCE_AUTH_SIGNATURE;
+    case ZIKE_SOURCE_AUTH_MAC:
+        return GSA_SOURCE_AUTH_MAC;
+    default:
+        return GSA_SOURCE_AUTH_NONE;
+    }
+}
+
 /* The policy part every member gets; atd: the delay before senders use it. */
 static void gsa_of(const struct gcks_group *g, const struct zike_group *gc,
                    const struct zike_conf *conf, uint16_t atd,
@@ -205,7 +227,7 @@ static void gsa_of(const struct gcks_group *g, const struct zike_group *gc,
     pol->encr = (uint16_t)gc->transform;
     pol->esn = true;
     pol->lifetime = gc->lifetime;
-    pol->source_auth = gc->source_auth;
+    pol->source_auth = gsa_source_auth(gc->source_auth);
     pol->atd = atd;
     pol->dtd = gc->dtd;
     pol->sid_bits = ZESP_SENDER_ID_BITS;
@@ -221,6 +243,13 @@ static void gsa_of(const struct gcks_group *g, const struct zike_group *gc,
         snprintf(s->name, sizeof s->name, "%s",
                  p ? p->name : gc->senders[i].id);
         memcpy(s->pk, gc->senders[i].sign_pk, sizeof s->pk);
+    }
+    for (size_t i = 0; gc->source_auth == ZIKE_SOURCE_AUTH_MAC &&
+                       i < gc->nreceivers && i < GSA_RECEIVERS_MAX; i++) {
+        struct gsa_receiver *r = &pol->receivers[pol->nreceivers++];
+
+        r->id = gc->receivers[i].member_id;
+        memcpy(r->pk, gc->receivers[i].sign_pk, sizeof r->pk);
     }
 }
 
@@ -270,12 +299,12 @@ static bool receivers_missing(const struct zike *z,
                               const struct zike_peer *peer)
 {
     for (size_t i = 0; i < gc->nreceivers; i++) {
-        bool holds = strcmp(gc->receivers[i], peer->id) == 0;
+        bool holds = strcmp(gc->receivers[i].id, peer->id) == 0;
 
         for (size_t k = 0; k < g->nmembers && !holds; k++) {
             const struct zike_peer *p = zike_conf_peer(&z->conf,
                                                        g->members[k].peer);
-            holds = p != NULL && strcmp(p->id, gc->receivers[i]) == 0 &&
+            holds = p != NULL && strcmp(p->id, gc->receivers[i].id) == 0 &&
                     g->members[k].have_spi == g->spi;
         }
         if (!holds)
@@ -501,6 +530,8 @@ static int gm_add(struct zike *z, const struct zike_join *j,
                   const struct gsa_policy *pol, const struct gsa_sender *s,
                   uint32_t dir, uint32_t sid, const uint8_t *key)
 {
+    bool signed_ = pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE;
+    bool mac = pol->source_auth == GSA_SOURCE_AUTH_MAC;
     zesp_sa_params p;
     int rc;
 
@@ -509,18 +540,20 @@ static int gm_add(struct zike *z, const struct zike_join *j,
     p.direction = dir;
     p.transform = pol->encr;
     p.flags = ZESP_SA_GROUP | (pol->esn ? 0 : ZESP_SA_NO_ESN) |
-              (pol->source_auth ? ZESP_SA_SIGNED : 0);
+              (signed_ ? ZESP_SA_SIGNED : 0) | (mac ? ZESP_SA_SOURCE_MAC : 0);
     if (dir == ZESP_DIR_IN)
         p.flags |= zike_conf_in_flags(&z->conf, j->policy);
     p.sender_id = sid;
     p.hard.seconds = pol->lifetime;
     memcpy(p.key, key, ZESP_KEYBYTES);
     snprintf(p.peer, sizeof p.peer, "%s", s ? s->name : j->group);
-    if (pol->source_auth && dir == ZESP_DIR_IN)
+    if (signed_ && dir == ZESP_DIR_IN)
         memcpy(p.sign_key, s->pk, ZESP_SIGN_PUBLICBYTES);
-    else if (pol->source_auth)
+    else if (signed_)
         memcpy(p.sign_key, j->sign_sk, ZESP_SIGN_SECRETBYTES);
-    rc = zesp_sa_add(z->sad, &p);
+    rc = mac ? group_mac_keys(&p, pol, j->sign_sk, s) : 0;
+    if (rc == 0)
+        rc = zesp_sa_add(z->sad, &p);
     if (rc != 0 && errno == ZESP_EEXIST) {
         /* Left by an earlier zike on this host (the SAD outlives it):
          * the same key keeps its replay windows and sequence numbers. */
@@ -583,11 +616,16 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     for (size_t i = 0; i < GM_SAS_MAX; i++)
         if (gg->sas[i].spi == pol->spi)
             return 0;                      /* a repeated push */
-    if (pol->source_auth && j->sender && j->sign_sk == NULL) {
+    if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
+        j->sign_sk == NULL) {
         zike_log(LOG_ERR, "group %s: source-auth needs sign-key in join",
                  gg->name);
         return -1;
     }
+    if (pol->source_auth == GSA_SOURCE_AUTH_MAC &&
+        !group_mac_usable(gg->name, pol, j->sign_sk, j->sender ? gg->sid : 0,
+                          j->receiver))
+        return -1;
     if (pol->sid_bits != ZESP_SENDER_ID_BITS) {
         zike_log(LOG_ERR, "group %s: %u-bit Sender IDs are not supported",
                  gg->name, pol->sid_bits);
@@ -636,7 +674,9 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     zike_log(LOG_NOTICE, "group %s: group SA 0x%08x installed (%s, %zu "
              "senders%s)", gg->name, pol->spi,
              zesp_transform_name(pol->encr), pol->nsenders,
-             pol->source_auth ? ", signed" : "");
+             pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE ? ", signed"
+             : pol->source_auth == GSA_SOURCE_AUTH_MAC ? ", source MACs"
+                                                        : "");
     return 0;
 fail:
     zesp_sa_del(z->sad, pol->spi, ZESP_DIR_IN);
@@ -651,7 +691,7 @@ static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
 {
     const struct ike_payload *pg = ike_find(m, IKE_PL_GSA);
     const struct ike_payload *pk = ike_find(m, IKE_PL_KD);
-    struct gsa_policy *pol = malloc(sizeof *pol);
+    struct gsa_policy *pol = calloc(1, sizeof *pol);
     uint8_t gsk_w[GSA_GSK_W_BYTES], key[ZESP_KEYBYTES];
     struct gsa_kd kd;
     int rc = -1;
@@ -662,7 +702,8 @@ static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
         kd_parse(pk, &kd) != IKE_OK || kd.spi != pol->spi ||
         pol->spi < 256) {
         zike_log(LOG_WARNING, "group %s: malformed group policy or key "
-                 "download from %s", gg->name, sa->peer_name);
+                 "download from %s%s%s", gg->name, sa->peer_name,
+                 pol->why ? ": " : "", pol->why ? pol->why : "");
         goto out;
     }
     if (registration && j->sender) {

@@ -4,6 +4,7 @@
  * member of.  Checked with the rest of the file.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,26 @@
 
 #define FAIL(y, n, f, ...) YFAIL(y, n, f, __VA_ARGS__)
 
+static int parse_pubkey(struct yctx *y, const struct ydoc_node *v,
+                        const char *field, uint8_t pk[ZESP_SIGN_PUBLICBYTES])
+{
+    if (yf_type(y, v, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (strlen(v->scalar) != 40 || zmq_z85_decode(pk, v->scalar) == NULL)
+        return FAIL(y, v, field, "expected 40 Z85 characters");
+    return 0;
+}
+
 static int parse_sender(struct yctx *y, const struct ydoc_node *n,
                         const char *field, struct zike_group_sender *s,
-                        bool source_auth)
+                        enum zike_source_auth source_auth)
 {
     static const char *const keys[] = { "id", "sign-pubkey", NULL };
     const struct ydoc_node *v;
-    char f[128];
+    char f[160];
 
     if (n->type == YDOC_SCALAR) {
-        if (source_auth)
+        if (source_auth != ZIKE_SOURCE_AUTH_NONE)
             return FAIL(y, n, field, "source-auth: give {id, sign-pubkey}");
         return zike_conf_text(y, n, field, s->id, sizeof s->id);
     }
@@ -37,39 +48,173 @@ static int parse_sender(struct yctx *y, const struct ydoc_node *n,
         return -1;
     snprintf(f, sizeof f, "%s.sign-pubkey", field);
     if ((v = ydoc_get(n, "sign-pubkey")) == NULL)
-        return source_auth ? FAIL(y, n, f, "missing (source-auth is on)") : 0;
-    if (yf_type(y, v, YDOC_SCALAR, f) != 0)
-        return -1;
-    if (strlen(v->scalar) != 40 || zmq_z85_decode(s->sign_pk, v->scalar) == NULL)
-        return FAIL(y, v, f, "expected 40 Z85 characters");
-    return 0;
+        return source_auth != ZIKE_SOURCE_AUTH_NONE
+                   ? FAIL(y, n, f, "missing (source-auth is on)") : 0;
+    return parse_pubkey(y, v, f, s->sign_pk);
 }
 
-static int parse_ids(struct yctx *y, const struct ydoc_node *n,
-                     const char *field, struct zike_group *g, bool senders)
+static int parse_senders(struct yctx *y, const struct ydoc_node *n,
+                         const char *field, struct zike_group *g)
 {
-    char f[80];
+    char f[128];
 
     if (yf_type(y, n, YDOC_SEQ, field) != 0)
         return -1;
     if (n->n > ZIKE_GROUP_MEMBERS_MAX)
         return FAIL(y, n, field, "at most %u", ZIKE_GROUP_MEMBERS_MAX);
     for (size_t i = 0; i < n->n; i++) {
-        char *id = senders ? g->senders[i].id : g->receivers[i];
         snprintf(f, sizeof f, "%s[%zu]", field, i);
-        if (senders ? parse_sender(y, n->items[i], f, &g->senders[i],
-                                   g->source_auth) != 0
-                    : zike_conf_text(y, n->items[i], f, g->receivers[i],
-                                     sizeof g->receivers[i]) != 0)
+        if (parse_sender(y, n->items[i], f, &g->senders[i],
+                         g->source_auth) != 0)
             return -1;
         for (size_t k = 0; k < i; k++)
-            if (strcmp(senders ? g->senders[k].id : g->receivers[k], id) == 0)
-                return FAIL(y, n->items[i], f, "'%s' listed twice", id);
+            if (strcmp(g->senders[k].id, g->senders[i].id) == 0)
+                return FAIL(y, n->items[i], f, "'%s' listed twice",
+                            g->senders[i].id);
     }
-    if (senders)
-        g->nsenders = n->n;
+    g->nsenders = n->n;
+    return 0;
+}
+
+/* Source MACs: one member, one member ID and one key.  A receiver that
+ * sends has its Sender ID and its key in senders; one that does not gives
+ * both, its member ID outside the Sender IDs. */
+static int receiver_mac_id(struct yctx *y, const struct ydoc_node *n,
+                           const char *field, const struct zike_group *g,
+                           struct zike_group_receiver *r, bool have_id,
+                           bool have_pk)
+{
+    char f[160];
+
+    for (size_t k = 0; k < g->nsenders; k++) {
+        const struct zike_group_sender *s = &g->senders[k];
+
+        if (strcmp(s->id, r->id) == 0) {
+            if (have_id && r->member_id != k + 1)
+                return FAIL(y, n, field, "'%s' sends: its member ID is its "
+                            "Sender ID %zu", r->id, k + 1);
+            if (have_pk && sodium_memcmp(r->sign_pk, s->sign_pk,
+                                         sizeof r->sign_pk) != 0)
+                return FAIL(y, n, field, "'%s': sign-pubkey differs from its "
+                            "sign-pubkey in senders", r->id);
+            r->member_id = (uint16_t)(k + 1);
+            memcpy(r->sign_pk, s->sign_pk, sizeof r->sign_pk);
+            return 0;
+        }
+        if (have_pk && sodium_memcmp(r->sign_pk, s->sign_pk,
+                                     sizeof r->sign_pk) == 0)
+            return FAIL(y, n, field, "'%s': sign-pubkey is sender '%s''s: "
+                        "one key, one member", r->id, s->id);
+    }
+    snprintf(f, sizeof f, "%s.member-id", field);
+    if (!have_id)
+        return FAIL(y, n, f, "missing (source-auth: mac: the ID of its "
+                    "entry in each message)");
+    if (r->member_id <= g->nsenders)
+        return FAIL(y, n, f, "%u is the Sender ID of '%s'", r->member_id,
+                    g->senders[r->member_id - 1].id);
+    snprintf(f, sizeof f, "%s.sign-pubkey", field);
+    if (!have_pk)
+        return FAIL(y, n, f, "missing (source-auth: mac)");
+    return 0;
+}
+
+static int parse_receiver(struct yctx *y, const struct ydoc_node *n,
+                          const char *field, const struct zike_group *g,
+                          struct zike_group_receiver *r)
+{
+    static const char *const keys[] = { "id", "member-id", "sign-pubkey",
+                                        NULL };
+    bool mac = g->source_auth == ZIKE_SOURCE_AUTH_MAC;
+    const struct ydoc_node *v, *vid = NULL, *vpk = NULL;
+    char f[160];
+    uint64_t u;
+
+    if (n->type == YDOC_SCALAR) {
+        if (zike_conf_text(y, n, field, r->id, sizeof r->id) != 0)
+            return -1;
+    } else {
+        if (yf_type(y, n, YDOC_MAP, field) != 0 ||
+            yf_known_keys(y, n, field, keys) != 0)
+            return -1;
+        snprintf(f, sizeof f, "%s.id", field);
+        if ((v = ydoc_get(n, "id")) == NULL)
+            return FAIL(y, n, f, "missing");
+        if (zike_conf_text(y, v, f, r->id, sizeof r->id) != 0)
+            return -1;
+        snprintf(f, sizeof f, "%s.member-id", field);
+        if ((vid = ydoc_get(n, "member-id")) != NULL) {
+            if (!mac)
+                return FAIL(y, vid, f, "only with source-auth: mac");
+            if (yf_uint(y, vid, f, ZESP_SENDER_ID_MAX, NULL, &u) != 0)
+                return -1;
+            if (u == 0)
+                return FAIL(y, vid, f, "1 to %u", ZESP_SENDER_ID_MAX);
+            r->member_id = (uint16_t)u;
+        }
+        snprintf(f, sizeof f, "%s.sign-pubkey", field);
+        if ((vpk = ydoc_get(n, "sign-pubkey")) != NULL) {
+            if (!mac)
+                return FAIL(y, vpk, f, "only with source-auth: mac");
+            if (parse_pubkey(y, vpk, f, r->sign_pk) != 0)
+                return -1;
+        }
+    }
+    return mac ? receiver_mac_id(y, n, field, g, r, vid != NULL, vpk != NULL)
+               : 0;
+}
+
+static int parse_receivers(struct yctx *y, const struct ydoc_node *n,
+                           const char *field, struct zike_group *g)
+{
+    bool mac = g->source_auth == ZIKE_SOURCE_AUTH_MAC;
+    char f[128];
+
+    if (yf_type(y, n, YDOC_SEQ, field) != 0)
+        return -1;
+    if (n->n > ZIKE_GROUP_MEMBERS_MAX)
+        return FAIL(y, n, field, "at most %u", ZIKE_GROUP_MEMBERS_MAX);
+    if (mac && n->n > ZESP_SOURCE_MAC_MAX)
+        return FAIL(y, n, field, "at most %u with source-auth: mac (a MAC "
+                    "per receiver in each message; larger groups sign)",
+                    ZESP_SOURCE_MAC_MAX);
+    for (size_t i = 0; i < n->n; i++) {
+        struct zike_group_receiver *r = &g->receivers[i];
+
+        snprintf(f, sizeof f, "%s[%zu]", field, i);
+        if (parse_receiver(y, n->items[i], f, g, r) != 0)
+            return -1;
+        for (size_t k = 0; k < i; k++) {
+            const struct zike_group_receiver *o = &g->receivers[k];
+            if (strcmp(o->id, r->id) == 0)
+                return FAIL(y, n->items[i], f, "'%s' listed twice", r->id);
+            if (mac && o->member_id == r->member_id)
+                return FAIL(y, n->items[i], f, "member ID %u twice (also "
+                            "'%s')", r->member_id, o->id);
+            if (mac && sodium_memcmp(o->sign_pk, r->sign_pk,
+                                     sizeof r->sign_pk) == 0)
+                return FAIL(y, n->items[i], f, "'%s': sign-pubkey is "
+                            "'%s''s too: one key, one member", r->id, o->id);
+        }
+    }
+    g->nreceivers = n->n;
+    return 0;
+}
+
+static int parse_source_auth(struct yctx *y, const struct ydoc_node *v,
+                             const char *field, enum zike_source_auth *out)
+{
+    if (yf_type(y, v, YDOC_SCALAR, field) != 0)
+        return -1;
+    if (strcmp(v->scalar, "signature") == 0 || strcmp(v->scalar, "true") == 0)
+        *out = ZIKE_SOURCE_AUTH_SIGNATURE;
+    else if (strcmp(v->scalar, "mac") == 0)
+        *out = ZIKE_SOURCE_AUTH_MAC;
+    else if (strcmp(v->scalar, "false") == 0)
+        *out = ZIKE_SOURCE_AUTH_NONE;
     else
-        g->nreceivers = n->n;
+        return FAIL(y, v, field, "expected signature, mac or false, found "
+                    "'%s'", v->scalar);
     return 0;
 }
 
@@ -132,25 +277,26 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((uint64_t)g->atd + g->dtd >= g->lifetime / 2)
         return FAIL(y, n, F("lifetime"), "must be more than twice the "
                     "activation and deactivation delays");
-    if ((v = ydoc_get(n, "source-auth"))) {
-        if (yf_bool(y, v, F("source-auth"), &b) != 0)
-            return -1;
-        g->source_auth = b;
-    }
+    if ((v = ydoc_get(n, "source-auth")) &&
+        parse_source_auth(y, v, F("source-auth"), &g->source_auth) != 0)
+        return -1;
     if ((v = ydoc_get(n, "rekey-on-join"))) {
         if (yf_bool(y, v, F("rekey-on-join"), &b) != 0)
             return -1;
         g->rekey_on_join = b;
     }
     if ((v = ydoc_get(n, "senders")) &&
-        parse_ids(y, v, F("senders"), g, true) != 0)
+        parse_senders(y, v, F("senders"), g) != 0)
         return -1;
     if ((v = ydoc_get(n, "receivers")) &&
-        parse_ids(y, v, F("receivers"), g, false) != 0)
+        parse_receivers(y, v, F("receivers"), g) != 0)
         return -1;
     if (g->nsenders + g->nreceivers == 0)
         return FAIL(y, n, F("senders"), "a group needs members "
                     "(senders, receivers)");
+    if (g->source_auth == ZIKE_SOURCE_AUTH_MAC && g->nreceivers == 0)
+        return FAIL(y, n, F("receivers"), "missing (source-auth: mac: "
+                    "senders make a MAC for each receiver)");
     return 0;
 #undef F
 }
@@ -200,12 +346,10 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((v = ydoc_get(n, "replay-scope")) &&
         zike_conf_replay_scope(y, v, F("replay-scope"), &j->policy_flags) != 0)
         return -1;
-    if ((v = ydoc_get(n, "sign-key"))) {
-        if (!j->sender)
-            return FAIL(y, v, F("sign-key"), "only senders sign");
-        if (zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)
-            return -1;
-    }
+    /* Receivers need it too in a group with source MACs. */
+    if ((v = ydoc_get(n, "sign-key")) &&
+        zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)
+        return -1;
     return 0;
 #undef F
 }

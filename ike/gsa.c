@@ -83,6 +83,19 @@ static void w_transform(struct ike_writer *w, bool last, uint8_t type,
         w_tv(w, IKE_ATTR_KEY_LENGTH, key_bits);
 }
 
+static void w_receivers(struct ike_writer *w, const struct gsa_policy *g)
+{
+    uint8_t list[GSA_RECEIVERS_MAX * GSA_RECEIVER_BYTES];
+    size_t n = 0;
+
+    for (size_t i = 0; i < g->nreceivers && i < GSA_RECEIVERS_MAX; i++) {
+        put16(list + n, g->receivers[i].id);
+        memcpy(list + n + 2, g->receivers[i].pk, ZESP_SIGN_PUBLICBYTES);
+        n += GSA_RECEIVER_BYTES;
+    }
+    w_tlv(w, GSA_ATTR_ZESP_RECEIVERS, list, n);
+}
+
 void gsa_write(struct ike_writer *w, const struct gsa_policy *g)
 {
     uint8_t senders[GSA_SENDERS_MAX * (3 + GSA_NAME_MAX + 32)], life[4];
@@ -111,8 +124,10 @@ void gsa_write(struct ike_writer *w, const struct gsa_policy *g)
         n += 3 + len + 32;
     }
     w_tlv(w, GSA_ATTR_ZESP_SENDERS, senders, n);
-    if (g->source_auth)
-        w_tv(w, GSA_ATTR_ZESP_SOURCE_AUTH, 1);
+    if (g->source_auth != GSA_SOURCE_AUTH_NONE)
+        w_tv(w, GSA_ATTR_ZESP_SOURCE_AUTH, g->source_auth);
+    if (g->nreceivers)
+        w_receivers(w, g);
     sub_end(w, at);
     at = sub_begin(w, 0, 0);                 /* group-wide policy */
     w_tv(w, GWP_ATD, g->atd);
@@ -189,6 +204,64 @@ static int parse_senders(const uint8_t *v, size_t len, struct gsa_policy *g)
     return IKE_OK;
 }
 
+static int bad(struct gsa_policy *g, int err, const char *why)
+{
+    g->why = why;
+    return err;
+}
+
+static int parse_receivers(const uint8_t *v, size_t len, struct gsa_policy *g)
+{
+    if (g->nreceivers)
+        return bad(g, IKE_ESYNTAX, "ZESP_RECEIVERS twice");
+    if (len == 0 || len % GSA_RECEIVER_BYTES != 0)
+        return bad(g, IKE_ELENGTH, "ZESP_RECEIVERS: not a whole number of "
+                   "receivers");
+    if (len / GSA_RECEIVER_BYTES > GSA_RECEIVERS_MAX)
+        return bad(g, IKE_ETOOMANY, "ZESP_RECEIVERS: more receivers than "
+                   "ZESP_SOURCE_MAC_MAX");
+    for (size_t at = 0; at < len; at += GSA_RECEIVER_BYTES) {
+        struct gsa_receiver *r = &g->receivers[g->nreceivers];
+
+        r->id = be16(v + at);
+        memcpy(r->pk, v + at + 2, ZESP_SIGN_PUBLICBYTES);
+        if (r->id == 0)
+            return bad(g, IKE_ESYNTAX, "ZESP_RECEIVERS: member ID 0");
+        for (size_t k = 0; k < g->nreceivers; k++)
+            if (g->receivers[k].id == r->id ||
+                sodium_memcmp(g->receivers[k].pk, r->pk, sizeof r->pk) == 0)
+                return bad(g, IKE_ESYNTAX, "ZESP_RECEIVERS: a member ID or "
+                           "a key twice");
+        g->nreceivers++;
+    }
+    return IKE_OK;
+}
+
+/* Source MACs need every receiver's key and every sender's, and a member
+ * ID that is a Sender ID names that sender (one member, one key). */
+static int check_source_auth(struct gsa_policy *g)
+{
+    if (g->source_auth > GSA_SOURCE_AUTH_MAC)
+        return bad(g, IKE_ESYNTAX, "unknown ZESP_SOURCE_AUTH");
+    if (g->source_auth != GSA_SOURCE_AUTH_MAC)
+        return g->nreceivers == 0 ? IKE_OK
+                                  : bad(g, IKE_ESYNTAX, "ZESP_RECEIVERS "
+                                        "without source MACs");
+    if (g->nreceivers == 0)
+        return bad(g, IKE_ESYNTAX, "source MACs without ZESP_RECEIVERS");
+    for (size_t i = 0; i < g->nsenders; i++) {
+        if (sodium_is_zero(g->senders[i].pk, ZESP_SIGN_PUBLICBYTES))
+            return bad(g, IKE_ESYNTAX, "source MACs: a sender without key");
+        for (size_t k = 0; k < g->nreceivers; k++)
+            if (g->receivers[k].id == g->senders[i].sid &&
+                sodium_memcmp(g->receivers[k].pk, g->senders[i].pk,
+                              ZESP_SIGN_PUBLICBYTES) != 0)
+                return bad(g, IKE_ESYNTAX, "source MACs: a receiver's "
+                           "member ID is another member's Sender ID");
+    }
+    return IKE_OK;
+}
+
 static int parse_tek(const uint8_t *b, size_t len, struct gsa_policy *g)
 {
     size_t at = SUB_HEADER_BYTES + 4;
@@ -242,10 +315,15 @@ static int parse_tek(const uint8_t *b, size_t len, struct gsa_policy *g)
             if ((err = parse_senders(v, vlen, g)) != IKE_OK)
                 return err;
         } else if (type == GSA_ATTR_ZESP_SOURCE_AUTH) {
-            g->source_auth = be16(v) != 0;
+            if (vlen != 2)
+                return bad(g, IKE_ESYNTAX, "ZESP_SOURCE_AUTH is a TV");
+            g->source_auth = be16(v);
+        } else if (type == GSA_ATTR_ZESP_RECEIVERS) {
+            if ((err = parse_receivers(v, vlen, g)) != IKE_OK)
+                return err;
         }
     }
-    return IKE_OK;
+    return check_source_auth(g);
 }
 
 static int parse_gw(const uint8_t *b, size_t len, struct gsa_policy *g)

@@ -16,12 +16,19 @@
 #include "zesp.h"
 
 #define GSA_SENDERS_MAX 64U
+#define GSA_RECEIVERS_MAX ZESP_SOURCE_MAC_MAX
 #define GSA_NAME_MAX ZESP_PEER_MAX
 
 /* GSA attributes (RFC 9838 4.4.2.2) and zesp's private-use ones. */
 #define GSA_ATTR_KEY_LIFETIME 1U
 #define GSA_ATTR_ZESP_SENDERS 16384U     /* the senders: id, name, key */
-#define GSA_ATTR_ZESP_SOURCE_AUTH 16385U /* TV 1: messages are signed */
+#define GSA_ATTR_ZESP_SOURCE_AUTH 16385U /* TV: GSA_SOURCE_AUTH_* */
+#define GSA_ATTR_ZESP_RECEIVERS 16386U   /* source MACs: member ID, key */
+/* How a member proves what it sends: ZESP_SOURCE_AUTH's values. */
+#define GSA_SOURCE_AUTH_NONE 0U          /* (the attribute is left out) */
+#define GSA_SOURCE_AUTH_SIGNATURE 1U     /* each message signed, Ed25519 */
+#define GSA_SOURCE_AUTH_MAC 2U           /* a MAC per receiver */
+#define GSA_RECEIVER_BYTES (2U + ZESP_SIGN_PUBLICBYTES)
 /* Group-wide policy attributes (4.4.3.1): delays in seconds. */
 #define GWP_ATD 1U
 #define GWP_DTD 2U
@@ -40,17 +47,27 @@ struct gsa_sender {
     uint8_t pk[ZESP_SIGN_PUBLICBYTES];   /* zero without source auth */
 };
 
+/* A receiver of a group with source MACs: the member ID of its entry in
+ * each message (a sender's is its Sender ID) and its identity key. */
+struct gsa_receiver {
+    uint16_t id;
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
+};
+
 /* What a GSA payload says about one group SA. */
 struct gsa_policy {
     uint32_t spi;
     uint16_t encr;                   /* IKE_ENCR_* = zesp transform */
     bool esn;
     uint32_t lifetime;               /* seconds, 0: none */
-    bool source_auth;
+    uint16_t source_auth;            /* GSA_SOURCE_AUTH_* */
     uint16_t atd, dtd;               /* seconds */
     uint16_t sid_bits;
     struct gsa_sender senders[GSA_SENDERS_MAX];
     size_t nsenders;
+    struct gsa_receiver receivers[GSA_RECEIVERS_MAX];
+    size_t nreceivers;
+    const char *why;                 /* gsa_parse's reason for an error */
 };
 
 /* What a KD payload carries: the wrapped KEYMAT of one SA, and a Sender ID

@@ -45,20 +45,33 @@ struct zike_peer {
 /* A group this zike serves as group key server (GCKS). */
 #define ZIKE_MAX_GROUPS 32U
 #define ZIKE_GROUP_MEMBERS_MAX 64U
+/* How receivers know which member sent (source-auth). */
+enum zike_source_auth {
+    ZIKE_SOURCE_AUTH_NONE,
+    ZIKE_SOURCE_AUTH_SIGNATURE,        /* each sender signs (Ed25519) */
+    ZIKE_SOURCE_AUTH_MAC,              /* a MAC per receiver, pairwise keys */
+};
 struct zike_group_sender {
     char id[IKE_ID_MAX + 1];
     uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES]; /* with source-auth */
+};
+struct zike_group_receiver {
+    char id[IKE_ID_MAX + 1];
+    /* Source MACs: the member ID its entry in each message has (a
+     * sender's is its Sender ID) and its identity public key. */
+    uint16_t member_id;
+    uint8_t sign_pk[crypto_sign_PUBLICKEYBYTES];
 };
 struct zike_group {
     char name[ZESP_NAME_MAX];
     uint32_t transform;
     uint32_t lifetime;                 /* seconds: rekeyed at 80-90 % */
     uint16_t atd, dtd;                 /* activation, deactivation delays (s) */
-    bool source_auth;
+    enum zike_source_auth source_auth;
     bool rekey_on_join;                /* a newcomer never gets a used key */
     struct zike_group_sender senders[ZIKE_GROUP_MEMBERS_MAX];
     size_t nsenders;                   /* Sender ID = index + 1 */
-    char receivers[ZIKE_GROUP_MEMBERS_MAX][IKE_ID_MAX + 1];
+    struct zike_group_receiver receivers[ZIKE_GROUP_MEMBERS_MAX];
     size_t nreceivers;
 };
 
@@ -68,7 +81,8 @@ struct zike_join {
     char server[ZESP_PEER_MAX];        /* the GCKS, one of the peers */
     char policy[ZESP_NAME_MAX];        /* the SAD policy it serves */
     bool sender, receiver;
-    uint8_t *sign_sk;                  /* source-auth key, locked, or NULL */
+    uint8_t *sign_sk;                  /* source-auth key, locked, or NULL:
+                                          signs, or derives source MAC keys */
     uint32_t policy_flags;             /* ZESP_POLICY_* */
 };
 

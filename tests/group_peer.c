@@ -15,6 +15,9 @@
  *   group_peer tap    --front EP --back EP --count N
  *   group_peer inject --connect EP --topic T
  *   group_peer malformed --connect EP --topic T --spi SPI --sender ID
+ *   group_peer forge  --sad S --policy P --connect EP --topic T --tag G
+ *                     --count N --sender ID --key FILE --mac-id ID
+ *                     --mac-pub Z85 [--timeout-ms MS]
  *
  * tap is a man in the middle on the wire between one DEALER client and its
  * broker: it forwards both ways and sends the client's Nth message twice.
@@ -23,12 +26,21 @@
  * [T | a 40-byte frame] whose header names SPI and Sender ID ID: too
  * short for any ESP frame, let alone a signed one.
  *
+ * forge is a member of a group with source MACs that holds the group key
+ * (its policy P sends on the group SA) and passes off N messages as
+ * Sender ID ID's: sealed under the group key, each with a MAC for member
+ * --mac-id (public key --mac-pub) under the best key it can make, from its
+ * own identity key (FILE, as zesp keygen --identity writes it).  Its
+ * sequence numbers start at 2^20, beyond the real sender's, so that a
+ * receiver refuses them for their MAC and not as replays.
+ *
  * pub waits until a subscription to T reached it, then sends N messages
  * "G:i" under topic T (a clear, bound frame); with --switch-at I, message I
  * and the rest wait until the policy moved to another SA (a rekey).  sub
  * counts, per sender, the distinct i of tag G it accepted and the rest it
  * refused, by reason, and prints one line to be checked once it has seen
- * N from each of K senders (or heard nothing for MS).  The proxy (an
+ * N from each of K senders (or heard nothing for MS), and one with the
+ * number refused for their source proof (ZESP_ESIGNATURE).  The proxy (an
  * XSUB/XPUB forwarder that holds no key) logs SPI and IV of every ESP frame
  * it forwards, so that the test can look for a reused nonce, and prints
  * "subscribe T" and "unsubscribe T" as each subscriber's subscriptions
@@ -39,6 +51,7 @@
  * SA, a rekey, an answer, a message.
  */
 #include <errno.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,11 +63,13 @@
 #define SENDERS_MAX 16
 #define COUNT_MAX 1000000
 
+#define FORGED_FIRST_SEQ (UINT64_C(1) << 20)
+
 struct opts {
     const char *sad, *policy, *connect, *topic, *tag, *name, *xsub, *xpub,
-        *front, *back, *log;
+        *front, *back, *log, *key, *mac_pub;
     int count, interval_us, timeout_ms, senders, switch_at;
-    unsigned long spi, sender;
+    unsigned long spi, sender, mac_id;
 };
 
 /* The tool stops at the first failure; nothing is left to wait for. */
@@ -195,7 +210,8 @@ static int sub(const struct opts *o, void *ctx)
     zesp_msg *msg = zesp_msg_new();
     struct sender senders[SENDERS_MAX];
     int nsenders = 0, accepted = 0, dup = 0, other = 0;
-    int rej_nosa = 0, rej_other = 0, tlen = (int)strlen(o->tag);
+    int rej_nosa = 0, rej_other = 0, rej_source = 0;
+    int tlen = (int)strlen(o->tag);
     int timeout = 200;
 
     if (sad == NULL)
@@ -216,6 +232,7 @@ static int sub(const struct opts *o, void *ctx)
                 rej_nosa++;
             else
                 rej_other++;
+            rej_source += errno == ZESP_ESIGNATURE;
             continue;
         }
         zesp_frame b = zesp_msg_body(msg, 0);
@@ -245,6 +262,7 @@ static int sub(const struct opts *o, void *ctx)
     printf("sub %s: accepted %d dup %d other %d rejected-nosa %d "
            "rejected-other %d senders %d\n", o->tag, accepted, dup, other,
            rej_nosa, rej_other, nsenders);
+    printf("sub %s: rejected-source %d\n", o->tag, rej_source);
     for (int k = 0; k < nsenders; k++) {
         printf("sub %s: from %s sender-id %u got %d\n", o->tag,
                senders[k].name, senders[k].sid, senders[k].got);
@@ -435,6 +453,95 @@ static int malformed(const struct opts *o, void *ctx)
     return 0;
 }
 
+/* The identity secret key from a file of one Z85 line (the seed). */
+static int read_identity(const char *path, uint8_t sk[64])
+{
+    uint8_t seed[32], pk[32];
+    char line[64] = "";
+    FILE *f = fopen(path, "r");
+    int rc = -1;
+
+    if (f != NULL && fgets(line, sizeof line, f) != NULL &&
+        strlen(line) >= 40) {
+        line[40] = '\0';
+        if (zmq_z85_decode(seed, line) != NULL &&
+            crypto_sign_seed_keypair(pk, sk, seed) == 0)
+            rc = 0;
+    }
+    if (f != NULL)
+        fclose(f);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(line, sizeof line);
+    return rc;
+}
+
+/* The forger's SA: the group SA's key and transform, another member's
+ * Sender ID, a MAC for one receiver under a key from our identity. */
+static int forged_sa(zesp_sad *sad, const struct opts *o, zesp_sa_params *p)
+{
+    zesp_policy pol;
+    zesp_sa_info info;
+    uint8_t sk[64], pk[32];
+    int rc = -1;
+
+    memset(p, 0, sizeof *p);
+    if (zesp_policy_get(sad, o->policy, &pol) != 0 || pol.out_spi == 0 ||
+        zesp_sa_info_get(sad, pol.out_spi, ZESP_DIR_OUT, &info) != 0 ||
+        zesp_sa_key_get(sad, pol.out_spi, ZESP_DIR_OUT, p->key) != 0 ||
+        strlen(o->mac_pub) != 40 || zmq_z85_decode(pk, o->mac_pub) == NULL ||
+        read_identity(o->key, sk) != 0)
+        goto out;
+    p->spi = pol.out_spi;
+    p->direction = ZESP_DIR_OUT;
+    p->transform = info.transform;
+    p->flags = ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC;
+    p->sender_id = (uint32_t)o->sender;
+    p->next_seq = FORGED_FIRST_SEQ;
+    p->mac_count = 1;
+    p->mac_id[0] = (uint32_t)o->mac_id;
+    rc = zesp_source_mac_key(p->mac_key[0], sk, pk, 1, p->spi, p->sender_id,
+                             p->mac_id[0], p->key);
+out:
+    sodium_memzero(sk, sizeof sk);
+    return rc;
+}
+
+static int forge(const struct opts *o, void *ctx)
+{
+    zesp_sad *sad = open_sad(o), *mine = zesp_sad_new(NULL);
+    void *s = socket_to(ctx, ZMQ_XPUB, o->connect, false);
+    zesp_sa_params p;
+    uint32_t spi;
+    int sent = 0;
+
+    if (sad == NULL || mine == NULL)
+        return die(o->sad);
+    if (forged_sa(sad, o, &p) != 0 || zesp_sa_add(mine, &p) != 0) {
+        sodium_memzero(&p, sizeof p);
+        return die("forge: the group SA, the keys");
+    }
+    spi = p.spi;
+    sodium_memzero(&p, sizeof p);
+    if (!subscribed(s, o)) {
+        fprintf(stderr, "group_peer: no subscription to %s\n", o->topic);
+        return 1;
+    }
+    for (int i = 0; i < o->count; i++) {
+        char text[64];
+        zesp_frame topic = { o->topic, strlen(o->topic) };
+        zesp_frame body = { text, (size_t)snprintf(text, sizeof text, "%s:%d",
+                                                   o->tag, i) };
+        zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                             .nbody = 1 };
+        sent += zesp_send(mine, spi, s, &parts, 0) == 0;
+    }
+    printf("forge %s: sent %d as Sender ID %lu\n", o->tag, sent, o->sender);
+    zmq_close(s);
+    zesp_sad_free(mine);
+    zesp_sad_free(sad);
+    return sent == o->count ? 0 : 1;
+}
+
 static int worker(const struct opts *o, void *ctx)
 {
     zesp_sad *sad = open_sad(o);
@@ -527,11 +634,12 @@ int main(int argc, char **argv)
     struct opts o = { .count = 100, .timeout_ms = 10000, .senders = 1 };
     const char **strs[] = { &o.sad, &o.policy, &o.connect, &o.topic, &o.tag,
                             &o.name, &o.xsub, &o.xpub, &o.front, &o.back,
-                            &o.log };
+                            &o.log, &o.key, &o.mac_pub };
     static const char *const names[] = { "--sad", "--policy", "--connect",
                                          "--topic", "--tag", "--name",
                                          "--xsub", "--xpub", "--front",
-                                         "--back", "--log" };
+                                         "--back", "--log", "--key",
+                                         "--mac-pub" };
     void *ctx;
     int rc;
 
@@ -559,6 +667,8 @@ int main(int argc, char **argv)
             o.spi = strtoul(argv[i + 1], NULL, 0);
         else if (strcmp(argv[i], "--sender") == 0)
             o.sender = strtoul(argv[i + 1], NULL, 0);
+        else if (strcmp(argv[i], "--mac-id") == 0)
+            o.mac_id = strtoul(argv[i + 1], NULL, 0);
     }
     if (o.count <= 0 || o.count > COUNT_MAX || o.senders < 1 ||
         o.senders > SENDERS_MAX)
@@ -582,6 +692,9 @@ int main(int argc, char **argv)
         rc = inject(&o, ctx);
     else if (strcmp(argv[1], "malformed") == 0 && o.connect)
         rc = malformed(&o, ctx);
+    else if (strcmp(argv[1], "forge") == 0 && o.sad && o.policy &&
+             o.connect && o.key && o.mac_pub && o.sender && o.mac_id)
+        rc = forge(&o, ctx);
     else if (strcmp(argv[1], "worker") == 0 && o.sad && o.policy &&
              o.connect && o.name)
         rc = worker(&o, ctx);
@@ -593,7 +706,7 @@ int main(int argc, char **argv)
     zmq_ctx_term(ctx);
     return rc;
 usage:
-    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client|tap|inject|malformed "
+    fprintf(stderr, "usage: group_peer pub|sub|proxy|broker|worker|client|tap|inject|malformed|forge "
                     "[options] (see the source)\n");
     return 2;
 }

@@ -435,6 +435,430 @@ static void group_member(void)
     harness_reset();
 }
 
+/* ---- source MACs (doc/zike.md 9.2, 9.6) ----------------------------------- */
+
+/* Member m's identity key: Ed25519 from 32 octets of m. */
+static void mac_member(unsigned m, uint8_t pk[32], uint8_t sk[64])
+{
+    uint8_t seed[32];
+
+    memset(seed, (int)(0x50U + m), sizeof seed);
+    crypto_sign_seed_keypair(pk, sk, seed);
+}
+
+/* A GSA with source MACs: senders s1 (1), s2 (2), zike (7), each its
+ * member ID, and a receiver that does not send, R (9). */
+enum { MAC_S1, MAC_S2, MAC_ZIKE, MAC_R, MAC_OUTSIDER, MAC_MEMBERS };
+static const uint16_t mac_id[MAC_MEMBERS] = { 1, 2, 7, 9, 10 };
+
+static void mac_policy(struct gsa_policy *pol, uint32_t spi)
+{
+    static const char *const names[] = { "s1", "s2", "zike" };
+    uint8_t sk[64];
+
+    memset(pol, 0, sizeof *pol);
+    pol->spi = spi;
+    pol->encr = 28;
+    pol->esn = true;
+    pol->lifetime = 600;
+    pol->dtd = 1;
+    pol->sid_bits = 16;
+    pol->source_auth = GSA_SOURCE_AUTH_MAC;
+    for (unsigned m = MAC_S1; m <= MAC_R; m++) {
+        struct gsa_receiver *r = &pol->receivers[pol->nreceivers++];
+        r->id = mac_id[m];
+        mac_member(m, r->pk, sk);
+        if (m == MAC_R)
+            continue;
+        pol->senders[pol->nsenders] = (struct gsa_sender){ .sid = mac_id[m] };
+        snprintf(pol->senders[pol->nsenders].name, GSA_NAME_MAX, "%s",
+                 names[m]);
+        memcpy(pol->senders[pol->nsenders++].pk, r->pk, 32);
+    }
+    sodium_memzero(sk, sizeof sk);
+}
+
+/* The registration response of group "j" carrying pol and key. */
+static void mac_register(struct ike_sa *sa, const struct gsa_policy *pol,
+                         const uint8_t *key, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[4096], gsk_w[GSA_GSK_W_BYTES];
+    struct gsa_kd kd = { .spi = pol->spi, .sender_id = 7 };
+    struct route from = { 0 };
+    struct ike_writer w;
+    size_t len = 0;
+
+    CHECK(gsa_gsk_w(gsk_w, sa->keys->sk_d) == 0);
+    CHECK(gsa_wrap(kd.wrapped, gsk_w, pol->spi, key) == 0);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    gsa_write(&w, pol);
+    kd_write(&w, &kd);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, len,
+                   msg, ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
+/* A window of member `to` for `from`'s messages, or from's outbound SA
+ * made with `as`'s identity key (as != from: a forger). */
+static zesp_sa_params mac_sa(uint32_t spi, const uint8_t *key, unsigned from,
+                             unsigned to, unsigned as, uint32_t dir)
+{
+    zesp_sa_params p;
+    uint8_t pk[32], sk[64], peer_pk[32], peer_sk[64];
+    unsigned me = dir == ZESP_DIR_OUT ? as : to;
+
+    memset(&p, 0, sizeof p);
+    p.spi = spi;
+    p.direction = dir;
+    p.flags = ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC;
+    p.sender_id = mac_id[from];
+    memcpy(p.key, key, ZESP_KEYBYTES);
+    mac_member(me, pk, sk);
+    mac_member(dir == ZESP_DIR_OUT ? to : from, peer_pk, peer_sk);
+    p.mac_count = 1;
+    p.mac_id[0] = mac_id[to];
+    if (zesp_source_mac_key(p.mac_key[0], sk, peer_pk, dir == ZESP_DIR_OUT,
+                            spi, mac_id[from], mac_id[to], key) != 0)
+        p.mac_count = 0;
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(peer_sk, sizeof peer_sk);
+    return p;
+}
+
+/* Member `to` opens zike's frame with a window it made itself. */
+static int mac_open_as(unsigned to, uint32_t spi, const uint8_t *key,
+                       const uint8_t *frame, size_t n)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p = mac_sa(spi, key, MAC_ZIKE, to, to, ZESP_DIR_IN);
+    zesp_msg *msg = zesp_msg_new();
+    uint8_t *copy = malloc(n);
+    int rc = -1;
+
+    if (sad != NULL && msg != NULL && copy != NULL &&
+        zesp_sa_add(sad, &p) == 0) {
+        memcpy(copy, frame, n);
+        rc = zesp_open(sad, NULL, 0, copy, n, msg);
+    }
+    sodium_memzero(&p, sizeof p);
+    free(copy);
+    zesp_msg_free(msg);
+    zesp_sad_free(sad);
+    return rc;
+}
+
+/* s1's message to zike, sealed with `as`'s identity key. */
+static int mac_send_to_zike(unsigned as, uint32_t spi, const uint8_t *key,
+                            zesp_msg *msg)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p = mac_sa(spi, key, MAC_S1, MAC_ZIKE, as, ZESP_DIR_OUT);
+    zesp_frame body = { "from s1", 7 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    p.next_seq = as == MAC_S1 ? 1 : 1000;   /* a forgery is no replay */
+    if (sad != NULL && zesp_sa_add(sad, &p) == 0 &&
+        zesp_seal(sad, spi, &parts, &esp, &n) == 0)
+        rc = zesp_open(z.sad, NULL, 0, esp, n, msg);
+    sodium_memzero(&p, sizeof p);
+    zesp_buf_free(esp);
+    zesp_sad_free(sad);
+    return rc;
+}
+
+/* As member of a group with source MACs zike derives its keys from its
+ * join's sign-key and the listed public keys: its outbound SA tags for
+ * each receiver but itself, each of them opens zike's message with a key
+ * it derives alone, a member not listed cannot; zike's window for s1
+ * accepts s1's message and refuses s2's forgery of it.  Without sign-key,
+ * or with a key the receivers list does not have, nothing is installed. */
+static void group_member_source_macs(void)
+{
+    uint8_t key[ZESP_KEYBYTES], pk[32], *esp = NULL;
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    zesp_frame body = { "from zike", 9 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    struct gsa_policy *pol = calloc(1, sizeof *pol);
+    zesp_sa_info info;
+    uint64_t ctr = 1;
+    size_t n = 0;
+
+    if (pol == NULL || msg == NULL ||
+        (harness_join.sign_sk = sodium_malloc(64)) == NULL)
+        goto out;
+    randombytes_buf(key, sizeof key);
+    mac_policy(pol, 0x7200);
+    /* Without the member's identity key, and with another. */
+    sodium_free(harness_join.sign_sk);
+    harness_join.sign_sk = NULL;
+    mac_register(sa, pol, key, &ctr);
+    CHECK(!gg->registered && count_sas() == 0);
+    if ((harness_join.sign_sk = sodium_malloc(64)) == NULL)
+        goto out;
+    mac_member(MAC_OUTSIDER, pk, harness_join.sign_sk);
+    mac_register(sa, pol, key, &ctr);
+    CHECK(!gg->registered && count_sas() == 0);
+
+    mac_member(MAC_ZIKE, pk, harness_join.sign_sk);
+    mac_register(sa, pol, key, &ctr);
+    CHECK(gg->registered && gg->sid == 7 && count_sas() == 3);
+    CHECK(zesp_sa_info_get(z.sad, 0x7200, ZESP_DIR_OUT, &info) == 0 &&
+          (info.flags & ZESP_SA_SOURCE_MAC) && !(info.flags & ZESP_SA_SIGNED));
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7200, ZESP_DIR_IN, 1, &info) == 0 &&
+          (info.flags & ZESP_SA_SOURCE_MAC) && strcmp(info.peer, "s1") == 0);
+    CHECK_OK(zesp_seal(z.sad, 0x7200, &parts, &esp, &n));
+    if (esp != NULL) {
+        CHECK(mac_open_as(MAC_S1, 0x7200, key, esp, n) == 0);
+        CHECK(mac_open_as(MAC_S2, 0x7200, key, esp, n) == 0);
+        CHECK(mac_open_as(MAC_R, 0x7200, key, esp, n) == 0);
+        CHECK(mac_open_as(MAC_OUTSIDER, 0x7200, key, esp, n) == -1 &&
+              errno == ZESP_ESIGNATURE);
+    }
+    CHECK(mac_send_to_zike(MAC_S2, 0x7200, key, msg) == -1 &&
+          errno == ZESP_ESIGNATURE);
+    CHECK(mac_send_to_zike(MAC_S1, 0x7200, key, msg) == 0 &&
+          zesp_msg_sender_id(msg) == 1 && strcmp(zesp_msg_peer(msg), "s1") == 0);
+out:
+    zesp_buf_free(esp);
+    zesp_msg_free(msg);
+    free(pol);
+    sodium_memzero(key, sizeof key);
+    sodium_free(harness_join.sign_sk);
+    harness_join.sign_sk = NULL;
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
+/* As key server: the GSA of a group with source MACs says so (2) and lists
+ * each receiver's member ID and key (a sender that receives: its Sender
+ * ID); signatures keep value 1 on the wire.  A reload that changes the
+ * receivers makes a new SA, so that senders tag for the new set. */
+static void group_server_source_macs(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    static const uint8_t signature_tv[4] = { 0xc0, 0x01, 0x00, 0x01 };
+    uint8_t chain[256], sk[64], pk_r[32];
+    struct ike_sa *sa = established();
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct gsa_policy *pol = calloc(1, sizeof *pol);
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1, rekeys;
+    uint32_t spi;
+    size_t len, clen;
+    bool found = false;
+
+    if (pol == NULL)
+        return;
+    gc->source_auth = ZIKE_SOURCE_AUTH_MAC;
+    mac_member(MAC_S1, gc->senders[0].sign_pk, sk);
+    gc->receivers[0].member_id = 1;
+    memcpy(gc->receivers[0].sign_pk, gc->senders[0].sign_pk, 32);
+    snprintf(gc->receivers[1].id, sizeof gc->receivers[1].id, "r.example");
+    gc->receivers[1].member_id = 9;
+    mac_member(MAC_R, pk_r, sk);
+    memcpy(gc->receivers[1].sign_pk, pk_r, 32);
+    gc->nreceivers = 2;
+    rekeys = g->rekeys;
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    CHECK(g->rekeys == rekeys + 1);          /* its configuration changed */
+    spi = g->spi;
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), pol) == IKE_OK);
+    CHECK(pol->spi == spi && pol->source_auth == GSA_SOURCE_AUTH_MAC);
+    CHECK(pol->nsenders == 1 && pol->senders[0].sid == 1 &&
+          memcmp(pol->senders[0].pk, gc->senders[0].sign_pk, 32) == 0);
+    CHECK(pol->nreceivers == 2 && pol->receivers[0].id == 1 &&
+          memcmp(pol->receivers[0].pk, gc->senders[0].sign_pk, 32) == 0 &&
+          pol->receivers[1].id == 9 &&
+          memcmp(pol->receivers[1].pk, pk_r, 32) == 0);
+    /* A receiver's key changes: a new SA; the same configuration again:
+     * none. */
+    mac_member(MAC_S2, gc->receivers[1].sign_pk, sk);
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    CHECK(g->spi != spi && g->rekeys == rekeys + 2);
+    spi = g->spi;
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    CHECK(g->spi == spi && g->rekeys == rekeys + 2);
+    /* Signatures: ZESP_SOURCE_AUTH (16385, TV) = 1, no receivers. */
+    gc->source_auth = ZIKE_SOURCE_AUTH_SIGNATURE;
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    {
+        const struct ike_payload *p = ike_find(&m, IKE_PL_GSA);
+        for (size_t i = 0; p != NULL && i + 4 <= p->len; i++)
+            found |= memcmp(p->body + i, signature_tv, 4) == 0;
+        CHECK(p != NULL && gsa_parse(p, pol) == IKE_OK);
+    }
+    CHECK(found && pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE &&
+          pol->nreceivers == 0);
+    sodium_memzero(sk, sizeof sk);
+    gc->source_auth = ZIKE_SOURCE_AUTH_NONE;
+    gc->nreceivers = 1;
+    memset(gc->senders[0].sign_pk, 0, 32);
+    CHECK(group_sync_conf(&z) == 0);
+    z.groups[0].nmembers = 0;
+    free(pol);
+    harness_reset();
+}
+
+/* GSA payloads with ZESP_RECEIVERS (16386) as a key server might send
+ * them: gsa_write's TEK substructure (senders 1 and 2, with keys) and
+ * then the attributes given. */
+struct attrs {
+    uint8_t b[2048];
+    size_t n;
+};
+
+static void a_u16(struct attrs *a, uint16_t v)
+{
+    if (a->n + 2 <= sizeof a->b) {
+        a->b[a->n++] = (uint8_t)(v >> 8);
+        a->b[a->n++] = (uint8_t)v;
+    }
+}
+
+static void a_auth(struct attrs *a, uint16_t v)
+{
+    a_u16(a, 0x8000U | GSA_ATTR_ZESP_SOURCE_AUTH);
+    a_u16(a, v);
+}
+
+/* n receivers, IDs 100, 101, ... (or ids), keys of members 20, 21, ...;
+ * the length field says `claim` more octets than there are. */
+static void a_receivers(struct attrs *a, size_t n, const uint16_t *ids,
+                        const uint8_t (*pks)[32], int claim)
+{
+    uint8_t sk[64];
+
+    a_u16(a, GSA_ATTR_ZESP_RECEIVERS);
+    a_u16(a, (uint16_t)((int)(n * GSA_RECEIVER_BYTES) + claim));
+    for (size_t i = 0; i < n && a->n + GSA_RECEIVER_BYTES <= sizeof a->b;
+         i++) {
+        a_u16(a, ids ? ids[i] : (uint16_t)(100 + i));
+        if (pks)
+            memcpy(a->b + a->n, pks[i], 32);
+        else
+            mac_member(20U + (unsigned)i, a->b + a->n, sk);
+        a->n += 32;
+    }
+    sodium_memzero(sk, sizeof sk);
+}
+
+static int parse_with(const struct attrs *a, bool keyless_sender,
+                      struct gsa_policy *pol)
+{
+    uint8_t chain[8192], body[8192];
+    struct ike_writer w;
+    size_t len = 0, tek;
+
+    mac_policy(pol, 0x7300);
+    pol->source_auth = GSA_SOURCE_AUTH_NONE;
+    pol->nreceivers = 0;
+    pol->nsenders = 2;
+    if (keyless_sender)
+        memset(pol->senders[1].pk, 0, 32);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    gsa_write(&w, pol);
+    if (ike_w_finish(&w, &len) != IKE_OK || len < 5 + 4)
+        return -1;
+    len -= 5;                             /* next payload, generic header */
+    tek = (size_t)chain[5 + 2] << 8 | chain[5 + 3];
+    memcpy(body, chain + 5, tek);
+    memcpy(body + tek, a->b, a->n);
+    memcpy(body + tek + a->n, chain + 5 + tek, len - tek);
+    body[2] = (uint8_t)((tek + a->n) >> 8);
+    body[3] = (uint8_t)(tek + a->n);
+    return gsa_parse(&(struct ike_payload){ .type = IKE_PL_GSA, .body = body,
+                                            .len = len + a->n },
+                     pol);
+}
+
+static void gsa_receivers_parse(void)
+{
+    static const uint16_t dup_id[2] = { 100, 100 }, zero[1] = { 0 };
+    static const uint16_t sender_one[1] = { 1 };
+    struct gsa_policy *pol = calloc(1, sizeof *pol);
+    uint8_t pks[2][32], sk[64], s1[32];
+    struct attrs a;
+
+    if (pol == NULL)
+        return;
+    mac_member(20, pks[0], sk);
+    memcpy(pks[1], pks[0], 32);
+    mac_member(MAC_S1, s1, sk);
+#define CASE(want, keyless, ...)                                           \
+    do {                                                                   \
+        memset(&a, 0, sizeof a);                                           \
+        __VA_ARGS__;                                                       \
+        int got_ = parse_with(&a, keyless, pol);                           \
+        if (got_ != (want) && test_case_failed++ < 8)                      \
+            fprintf(stderr, "  line %d: gsa_parse %d, want %d (%s)\n",     \
+                    __LINE__, got_, (want), pol->why ? pol->why : "");     \
+        if ((want) != IKE_OK && (want) != IKE_ETRUNCATED)                  \
+            CHECK(pol->why != NULL);                                       \
+    } while (0)
+    CASE(IKE_OK, false, a_auth(&a, 2); a_receivers(&a, 1, NULL, NULL, 0));
+    CHECK(pol->source_auth == GSA_SOURCE_AUTH_MAC && pol->nreceivers == 1 &&
+          pol->receivers[0].id == 100 && pol->why == NULL);
+    CASE(IKE_OK, false, a_receivers(&a, 32, NULL, NULL, 0); a_auth(&a, 2));
+    CHECK(pol->nreceivers == 32 && pol->receivers[31].id == 131);
+    /* A sender that receives: its Sender ID and its own key. */
+    CASE(IKE_OK, false, a_auth(&a, 2);
+         a_receivers(&a, 1, sender_one, (const uint8_t(*)[32])s1, 0));
+    CASE(IKE_OK, false, a_auth(&a, 1));
+    CHECK(pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE);
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2));
+    CASE(IKE_ESYNTAX, false, a_receivers(&a, 1, NULL, NULL, 0));
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 3); a_receivers(&a, 1, NULL, NULL, 0));
+    CASE(IKE_ETOOMANY, false, a_auth(&a, 2); a_receivers(&a, 33, NULL, NULL, 0));
+    CASE(IKE_ELENGTH, false, a_auth(&a, 2); a_receivers(&a, 0, NULL, NULL, 0));
+    CASE(IKE_ELENGTH, false, a_auth(&a, 2); a_receivers(&a, 1, NULL, NULL, 2);
+         a_u16(&a, 0));                   /* 36: not 34 per receiver */
+    CASE(IKE_ETRUNCATED, false, a_auth(&a, 2);
+         a_receivers(&a, 1, NULL, NULL, 34));
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2); a_receivers(&a, 1, zero, NULL, 0));
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2);
+         a_receivers(&a, 2, dup_id, NULL, 0));
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2);
+         a_receivers(&a, 2, NULL, (const uint8_t(*)[32])pks, 0));
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2); a_receivers(&a, 1, NULL, NULL, 0);
+         a_receivers(&a, 1, NULL, NULL, 0));
+    /* Sender 1's ID with another key; a sender without a key. */
+    CASE(IKE_ESYNTAX, false, a_auth(&a, 2);
+         a_receivers(&a, 1, sender_one, NULL, 0));
+    CASE(IKE_ESYNTAX, true, a_auth(&a, 2); a_receivers(&a, 1, NULL, NULL, 0));
+    CASE(IKE_OK, true, a_auth(&a, 1));   /* signatures: as before */
+#undef CASE
+    sodium_memzero(sk, sizeof sk);
+    free(pol);
+}
+
 /* ---- reflection (RFC 7296 3.1) -------------------------------------------- */
 
 /* What a reflected message could change. */
@@ -1225,7 +1649,7 @@ static void group_rekey_on_join(void)
     size_t len, clen;
 
     snprintf(b->peer_name, sizeof b->peer_name, "other");
-    snprintf(gc->receivers[1], sizeof gc->receivers[1], "other.example");
+    snprintf(gc->receivers[1].id, sizeof gc->receivers[1].id, "other.example");
     gc->nreceivers = 2;
     gc->rekey_on_join = true;
     z.now = 10000;
@@ -1368,6 +1792,9 @@ int main(void)
     RUN(delete_child);
     RUN(group_server);
     RUN(group_member);
+    RUN(group_member_source_macs);
+    RUN(group_server_source_macs);
+    RUN(gsa_receivers_parse);
     RUN(reflected_requests);
     RUN(reflected_responses);
     RUN(reflected_init_and_auth);

@@ -91,7 +91,7 @@ static void harness_setup(void)
         g->dtd = 2;
         snprintf(g->senders[0].id, sizeof g->senders[0].id, "%s",
                  i ? "other.example" : "peer.example");
-        snprintf(g->receivers[0], sizeof g->receivers[0], "%s",
+        snprintf(g->receivers[0].id, sizeof g->receivers[0].id, "%s",
                  i ? "other.example" : "peer.example");
         g->nsenders = g->nreceivers = 1;
     }
