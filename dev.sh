@@ -2,7 +2,8 @@
 # The two commands of the README:
 #   ./dev.sh demo   install what is missing (as root), build, run the demo
 #   ./dev.sh test   install what is missing (as root), build, run all tests
-# Builds in ./build.  ZESP_CONFIGURE adds configure flags (CI: --enable-werror).
+# Builds in ./build.  ZESP_CONFIGURE adds configure flags (CI: --enable-werror);
+# ZESP_JOBS sets make's -j (default: the number of CPUs).
 set -eu
 cd "$(dirname "$0")"
 
@@ -41,7 +42,7 @@ build() {
     cd build
     [ -f Makefile ] && [ Makefile -nt ../Makefile.am ] \
         || ../configure ${ZESP_CONFIGURE:-}
-    make -j"$(nproc)"
+    make -j"${ZESP_JOBS:-$(nproc)}"
 }
 
 case "${1:-}" in

@@ -34,20 +34,45 @@ daemon_sources=$(for f in "$src"/ike/*.c; do
     *) echo "$f" ;;
     esac; done)
 targets="esp_open esp_payload config ike_message ike_exchange sad_attach zike_config"
+jobs=${FUZZ_JOBS:-$(nproc)}
+includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tests -I$build -I${builddir:-.}"
+cflags=$(pkg-config --cflags libsodium libzmq yaml-0.1)
+pkg-config --exists 'libcrypto >= 3.0' &&
+    cflags="$cflags -DZESP_OPENSSL $(pkg-config --cflags libcrypto)"
+
+# objects DIR EXTRA SOURCES...: each source compiled once into DIR, $jobs
+# at a time (the targets share most of them), printing the objects' paths.
+objects() {
+    dir=$1 extra=$2
+    shift 2
+    mkdir -p "$dir"
+    for f in "$@"; do echo "$f"; done | xargs -P "$jobs" -n 1 sh -c '
+        o="$1/$(basename "$(dirname "$3")")_$(basename "$3" .c).o"
+        # shellcheck disable=SC2086
+        '"$cc $flags $includes $cflags"' $2 -c "$3" -o "$o"' sh "$dir" "$extra" ||
+        return 1
+    for f in "$@"; do echo "$dir/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"; done
+}
+# shellcheck disable=SC2086
+lib_objects=$(objects "$build/obj" "" $lib_sources) || exit 1
+# shellcheck disable=SC2086
+daemon_objects=$(objects "$build/obj" "" $daemon_sources) || exit 1
+# A damaged lock or index would make each input wait seconds.
+# shellcheck disable=SC2086
+sad_objects=$(objects "$build/obj-sad" "-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" \
+    $lib_sources) || exit 1
 
 for target in $targets; do
     bin="$build/fuzz_$target"
-    extra=""
+    objs=$lib_objects
     case $target in
-    ike_exchange) extra=$daemon_sources ;;
-    zike_config) extra=$(for f in log conf_load zike_config group_config; do
-        echo "$src/ike/$f.c"; done) ;;
-    # A damaged lock or index would make each input wait seconds.
-    sad_attach) extra="-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" ;;
+    ike_exchange) objs="$objs $daemon_objects" ;;
+    zike_config) objs="$objs $(for f in log conf_load zike_config group_config; do
+        echo "$build/obj/ike_$f.o"; done)" ;;
+    sad_attach) objs=$sad_objects ;;
     esac
     # shellcheck disable=SC2086
-    $cc $flags -D_GNU_SOURCE -I"$src/include" -I"$src/esp" -I"$src/ike" -I"$src/tests" -I"$build" -I"${builddir:-.}" \
-        "$src/fuzz/${target}_fuzz.c" $lib_sources $extra $deps -lpthread -o "$bin"
+    $cc $flags $includes "$src/fuzz/${target}_fuzz.c" $objs $deps -lpthread -o "$bin"
     corpus="$build/corpus-$target"
     mkdir -p "$corpus"
     cp "$src/fuzz/corpus/$target/"* "$corpus/"
