@@ -25,6 +25,24 @@ static int parse_pubkey(struct yctx *y, const struct ydoc_node *v,
     return 0;
 }
 
+/* The head of a `{ id, ... }` entry: a map of known keys whose id is
+ * copied to id. */
+static int parse_entry_id(struct yctx *y, const struct ydoc_node *n,
+                          const char *field, const char *const *keys,
+                          char *id, size_t idlen)
+{
+    const struct ydoc_node *v;
+    char f[160];
+
+    if (yf_type(y, n, YDOC_MAP, field) != 0 ||
+        yf_known_keys(y, n, field, keys) != 0)
+        return -1;
+    snprintf(f, sizeof f, "%s.id", field);
+    if ((v = ydoc_get(n, "id")) == NULL)
+        return FAIL(y, n, f, "missing");
+    return zike_conf_text(y, v, f, id, idlen);
+}
+
 static int parse_sender(struct yctx *y, const struct ydoc_node *n,
                         const char *field, struct zike_group_sender *s,
                         enum zike_source_auth source_auth)
@@ -38,13 +56,7 @@ static int parse_sender(struct yctx *y, const struct ydoc_node *n,
             return FAIL(y, n, field, "source-auth: give {id, sign-pubkey}");
         return zike_conf_text(y, n, field, s->id, sizeof s->id);
     }
-    if (yf_type(y, n, YDOC_MAP, field) != 0 ||
-        yf_known_keys(y, n, field, keys) != 0)
-        return -1;
-    snprintf(f, sizeof f, "%s.id", field);
-    if ((v = ydoc_get(n, "id")) == NULL)
-        return FAIL(y, n, f, "missing");
-    if (zike_conf_text(y, v, f, s->id, sizeof s->id) != 0)
+    if (parse_entry_id(y, n, field, keys, s->id, sizeof s->id) != 0)
         return -1;
     snprintf(f, sizeof f, "%s.sign-pubkey", field);
     if ((v = ydoc_get(n, "sign-pubkey")) == NULL)
@@ -126,7 +138,7 @@ static int parse_receiver(struct yctx *y, const struct ydoc_node *n,
     static const char *const keys[] = { "id", "member-id", "sign-pubkey",
                                         NULL };
     bool mac = g->source_auth == ZIKE_SOURCE_AUTH_MAC;
-    const struct ydoc_node *v, *vid = NULL, *vpk = NULL;
+    const struct ydoc_node *vid = NULL, *vpk = NULL;
     char f[160];
     uint64_t u;
 
@@ -134,13 +146,7 @@ static int parse_receiver(struct yctx *y, const struct ydoc_node *n,
         if (zike_conf_text(y, n, field, r->id, sizeof r->id) != 0)
             return -1;
     } else {
-        if (yf_type(y, n, YDOC_MAP, field) != 0 ||
-            yf_known_keys(y, n, field, keys) != 0)
-            return -1;
-        snprintf(f, sizeof f, "%s.id", field);
-        if ((v = ydoc_get(n, "id")) == NULL)
-            return FAIL(y, n, f, "missing");
-        if (zike_conf_text(y, v, f, r->id, sizeof r->id) != 0)
+        if (parse_entry_id(y, n, field, keys, r->id, sizeof r->id) != 0)
             return -1;
         snprintf(f, sizeof f, "%s.member-id", field);
         if ((vid = ydoc_get(n, "member-id")) != NULL) {

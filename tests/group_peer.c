@@ -139,6 +139,21 @@ static void *socket_to(void *ctx, int type, const char *ep, bool bind)
     return s;
 }
 
+/* Message i of a sender: its topic in clear, "TAG:i" sealed. */
+struct tagged {
+    char text[64];
+    zesp_frame topic, body;
+};
+
+static zesp_parts tagged(struct tagged *t, const struct opts *o, int i)
+{
+    t->topic = (zesp_frame){ o->topic, strlen(o->topic) };
+    t->body = (zesp_frame){ t->text, (size_t)snprintf(t->text, sizeof t->text,
+                                                      "%s:%d", o->tag, i) };
+    return (zesp_parts){ .clear = &t->topic, .nclear = 1, .body = &t->body,
+                         .nbody = 1 };
+}
+
 static int pub(const struct opts *o, void *ctx)
 {
     zesp_sad *sad = open_sad(o);
@@ -153,12 +168,8 @@ static int pub(const struct opts *o, void *ctx)
         return 1;
     }
     for (int i = 0; i < o->count; i++) {
-        char text[64];
-        zesp_frame topic = { o->topic, strlen(o->topic) };
-        zesp_frame body = { text, (size_t)snprintf(text, sizeof text, "%s:%d",
-                                                   o->tag, i) };
-        zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
-                             .nbody = 1 };
+        struct tagged t;
+        zesp_parts parts = tagged(&t, o, i);
 
         if (i == 0 && zesp_policy_get(sad, o->policy, &first) != 0)
             first.out_spi = 0;
@@ -527,12 +538,8 @@ static int forge(const struct opts *o, void *ctx)
         return 1;
     }
     for (int i = 0; i < o->count; i++) {
-        char text[64];
-        zesp_frame topic = { o->topic, strlen(o->topic) };
-        zesp_frame body = { text, (size_t)snprintf(text, sizeof text, "%s:%d",
-                                                   o->tag, i) };
-        zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
-                             .nbody = 1 };
+        struct tagged t;
+        zesp_parts parts = tagged(&t, o, i);
         sent += zesp_send(mine, spi, s, &parts, 0) == 0;
     }
     printf("forge %s: sent %d as Sender ID %lu\n", o->tag, sent, o->sender);
