@@ -137,20 +137,56 @@ host_kill() {
         pkill -9 -f "$2"
     fi
 }
-# work_begin NAME SALT: a private work folder $work (files made 0600) and
-# a list $pids of processes to kill; on exit they are killed and $work is
-# gone (KEEP=1 keeps $work for a post-mortem).  port N is N above a base
-# that SALT spreads apart from the other scripts' running at once.
+# port_block: $base, the first of 32 TCP ports no other test holds while
+# this one runs.  Tests run side by side (ZESP_TEST_JOBS) and their pids
+# are close, so a base derived from the pid is not enough: each block of
+# 20000-32767 (below Linux's ephemeral ports, which wildcard binds and
+# outgoing connections take) is a directory made atomically, with its
+# holder's pid; a block whose holder is gone is taken over.  port_release
+# gives it back (work_end and hosts_end do).
+PORT_BLOCKS=399
+port_block() {
+    port_dir=${TMPDIR:-/tmp}/zesp-ports
+    mkdir -p "$port_dir" 2> /dev/null
+    chmod 1777 "$port_dir" 2> /dev/null
+    pb_start=$(($$ % PORT_BLOCKS)) pb_i=0
+    while [ $pb_i -lt $PORT_BLOCKS ]; do
+        pb=$(((pb_start + pb_i) % PORT_BLOCKS))
+        if mkdir "$port_dir/$pb" 2> /dev/null; then
+            echo $$ > "$port_dir/$pb/pid"
+            port_held=$port_dir/$pb
+            base=$((20000 + pb * 32))
+            return 0
+        fi
+        pb_owner=$(cat "$port_dir/$pb/pid" 2> /dev/null)
+        if [ -n "$pb_owner" ] && [ ! -d "/proc/$pb_owner" ]; then
+            rm -rf "$port_dir/$pb"      # its holder died: try it again
+            continue
+        fi
+        pb_i=$((pb_i + 1))
+    done
+    echo "# no free block of ports" >&2
+    return 1
+}
+port_release() {
+    [ -n "${port_held:-}" ] && rm -rf "$port_held"
+    port_held=
+}
+# work_begin NAME [SALT]: a private work folder $work (files made 0600), a
+# list $pids of processes to kill, and a block of ports (port N is the
+# Nth); on exit the processes are killed, the ports given back and $work
+# is gone (KEEP=1 keeps $work for a post-mortem).
 work_begin() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-$1.XXXXXX") || exit 1
     pids=""
     umask 077
     trap work_end EXIT
-    base=$((20000 + ($$ * $2) % 20000))
+    port_block || exit 1
 }
 work_end() {
     for p in $pids; do kill -9 "$p" 2> /dev/null; done
     wait 2> /dev/null
+    port_release
     [ -n "${KEEP:-}" ] && { echo "# kept $work"; return 0; }
     rm -rf "$work"
 }
@@ -166,6 +202,7 @@ hosts_begin() {
     hosts_setup $$ "$2" || skip_all "cannot set up the namespaces and bridge"
 }
 hosts_end() {
+    port_release
     hosts_cleanup
     pkill -9 -f "$work/" 2> /dev/null
     rm -rf "$work"

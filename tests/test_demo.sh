@@ -1,8 +1,11 @@
 #!/bin/sh
 # The README's demo, run as a test (examples/demo.sh: the multihop demo),
 # and the one-hop demo with a manual key (examples/pair_demo.sh).
-passed=0 failed=0
-out=$(ZESP_BUILD=${builddir:-.} sh "${srcdir:-.}/examples/demo.sh" 2>&1)
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+# The demo's ports: a block no other test holds.
+trap port_release EXIT
+port_block || exit 1
+out=$(ZESP_DEMO_PORT=$base ZESP_BUILD=${builddir:-.} sh "${srcdir:-.}/examples/demo.sh" 2>&1)
 rc=$?
 echo "$out" | sed 's/^/# /'
 if [ $rc -eq 0 ] && echo "$out" | grep -q '^demo: OK: 98 requests answered' &&

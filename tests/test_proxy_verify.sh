@@ -18,7 +18,8 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-proxyv.XXXXXX") || exit 1
 chmod 700 "$work"
 umask 077
-trap 'pkill -9 -f "$work/" 2> /dev/null; rm -rf "$work"' EXIT
+trap 'pkill -9 -f "$work/" 2> /dev/null; port_release; rm -rf "$work"' EXIT
+port_block || exit 1
 zesp="$b/tools/zesp" ex="$b/examples"
 (cd "$work" && "$zesp" keygen --identity alice > /dev/null &&
     "$zesp" keygen --identity bob > /dev/null) || exit 1
@@ -68,7 +69,7 @@ ok $? "the proxy's senders file holds no group key"
 # First, forgeries through a proxy that does not check: the subscriber is
 # offered them, and refuses each itself (bob's numbers 1-5, above the
 # window: the signature refuses them, not the replay check).
-port=$((20000 + $$ % 20000))
+port=$(port 0)
 xs="tcp://127.0.0.1:$port" xp="tcp://127.0.0.1:$((port + 1))"
 "$ex/pubsub_proxy" --xsub "$xs" --xpub "$xp" > "$work/proxy2.out" 2>&1 &
 "$ex/subscriber" --sad "$work/carol.sad" --connect "$xp" --topic prices \

@@ -24,6 +24,7 @@ cleanup() {
         until_ok 10 sh -c "! kill -0 $(cat "$work/charon.pid") 2> /dev/null" > /dev/null
     ip netns del "$ns" 2> /dev/null
     ip link del "$hv" 2> /dev/null
+    port_release
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -236,7 +237,8 @@ EOT
     rm -f "$work/charon.pid" "$work/zike.sad"
 }
 
-zport=$((30000 + $$ % 20000)) rport=$((30001 + $$ % 20000))
+port_block || exit 1
+zport=$(port 0) rport=$(port 1)
 scenario psk chacha20-poly1305 charon
 scenario ed25519 chacha20-poly1305 zike
 if [ $fast = aes256gcm ]; then

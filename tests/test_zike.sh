@@ -140,9 +140,9 @@ ok $? "no AEAD configured: the IKE SA negotiated $fast"
 ok $? "control socket is mode 0600"
 "$ctl" -s "ipc://$work/alice.ctl" --json list | grep -q '"state":"established"'
 ok $? "zikectl --json list"
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/srv-first.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/cli.out" 2>&1
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/cli-first.out" 2>&1
 ok $? "applications exchange 50 messages each way through the SADs"
 wait $srv
 
@@ -172,9 +172,9 @@ lane_windows() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | grep -c '
 ok $? "each receiver keeps a window per sending process (bob $(lane_windows bob), alice $(lane_windows alice))"
 
 # ---- forced rekeys under continuous traffic -----------------------------------
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 300 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 300 > "$work/srv-rekeys.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 300 --interval-ms 10 > "$work/cli.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 300 --interval-ms 10 > "$work/cli-rekeys.out" 2>&1 &
 cli=$!
 spis_before=$("$ctl" -s "ipc://$work/alice.ctl" list | awk '/^bob/ { print $4 }')
 until_ok 20 sent alice orders 10     # under traffic, then one after another
@@ -193,9 +193,9 @@ spis_after=$("$ctl" -s "ipc://$work/alice.ctl" list | awk '/^bob/ { print $4 }')
 ok $? "the IKE SA was rekeyed (new SPIs, the old one deleted)"
 r=$(stat_of bob ike_rekeys); [ "${r:-0}" -eq 1 ]; ok $? "bob counted 1 IKE SA rekey"
 # Both sides rekey the same child SA at the same moment (RFC 7296 2.8.1).
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 150 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 150 > "$work/srv-simul.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 150 --interval-ms 10 > "$work/cli.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 150 --interval-ms 10 > "$work/cli-simul.out" 2>&1 &
 cli=$!
 until_ok 20 sent alice orders 10
 for i in 1 2 3; do
@@ -271,11 +271,11 @@ start bob
 start alice --capture "$work/alice.pcap" --capture-keys "$work/alice.keys"
 until_ok 20 active_child alice prices
 ok $? "Ed25519 ($aead): IKE SA and child SA established"
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 2300 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 2300 > "$work/srv-lifetimes.out" 2>&1 &
 srv=$!
 # Between an SA's soft limit (80 to 90 %) and its hard one, 100 to 200
 # messages: the rekey has that long, on a busy machine too.
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 2300 --interval-ms 5 > "$work/cli.out" 2>&1
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 2300 --interval-ms 5 > "$work/cli-lifetimes.out" 2>&1
 rc=$?
 wait $srv
 [ $rc -eq 0 ]; ok $? "2300 messages each way over SAs of 1000 messages: none lost"
@@ -312,9 +312,9 @@ fi
 # A fresh child SA first, so that the SAs carry the traffic while no zike
 # runs however long the restart takes (200 of their 1000 messages).
 rekey_child alice bob prices
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 200 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy prices --bind "tcp://127.0.0.1:$(port 5)" --count 200 > "$work/srv-restart.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 200 --interval-ms 15 > "$work/cli.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 200 --interval-ms 15 > "$work/cli-restart.out" 2>&1 &
 cli=$!
 # Killed under traffic (the SAs in the SAD carry it while no zike runs).
 until_ok 20 sent alice prices 30
@@ -396,18 +396,18 @@ h=$("$ctl" -s "ipc://$work/bob.ctl" stats | awk '$1 == "ike_sas" { print $2 }')
 start alice
 # zike creates the policies in the SAD when it starts; wait for it.
 until_ok 20 "$ctl" -s "ipc://$work/alice.ctl" stats
-"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 20 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 20 > "$work/srv-acquire.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 20 --wait-sa "$(ms 20000)" > "$work/cli.out" 2>&1
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 20 --wait-sa "$(ms 20000)" > "$work/cli-acquire.out" 2>&1
 ok $? "ACQUIRE: a send on a policy with no SA starts IKE; 20 messages each way"
 wait $srv
 grep -q "answering its cookie" "$work/alice.log"
 ok $? "the legitimate peer answered the cookie and got in during the flood"
 until_ok 20 active_child alice audit
 ok $? "three daemons: alice has child SAs with bob and carol"
-"$pp" --timeout-ms "$pt" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/srv.out" 2>&1 &
+"$pp" --timeout-ms "$pt" --sad "$work/carol.sad" --policy audit --bind "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/srv-carol.out" 2>&1 &
 srv=$!
-"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy audit --connect "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/cli.out" 2>&1
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy audit --connect "tcp://127.0.0.1:$(port 6)" --count 20 > "$work/cli-carol.out" 2>&1
 ok $? "traffic alice <-> carol on its own policy"
 wait $srv
 c=$(stat_of bob cookies_sent); [ "${c:-0}" -ge 40 ]; ok $? "bob's stats count the cookies"
