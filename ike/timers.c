@@ -11,7 +11,6 @@
 
 #include "daemon.h"
 
-#define HALF_OPEN_MS 10000U       /* a half-open SA is dropped after this */
 
 static int send_delete_child(struct zike *z, struct ike_sa *sa,
                              struct child_sa *c)
@@ -43,7 +42,7 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
     if (sa->state == IKE_ST_DEAD)
         return;
-    if (sa->state == IKE_ST_HALF_OPEN && z->now - sa->created > HALF_OPEN_MS) {
+    if (sa->state == IKE_ST_HALF_OPEN && z->now - sa->created > z->conf.half_open_ms) {
         sa->state = IKE_ST_DEAD;
         return;
     }

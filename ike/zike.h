@@ -102,6 +102,7 @@ struct zike_conf {
     uint32_t retransmit_ms;            /* first timeout */
     uint32_t retransmit_tries;
     uint32_t half_open_limit;          /* cookies above this */
+    uint32_t half_open_ms;             /* a half-open SA is dropped after */
     uint32_t max_ike_sas;
     uint32_t rekey_overlap_ms;         /* old SAs kept after a rekey */
     struct zike_peer *peers;

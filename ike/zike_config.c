@@ -413,7 +413,7 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
-        "half-open-limit", "max-ike-sas", "rekey-overlap", "peers", "groups",
+        "half-open-limit", "half-open-timeout", "max-ike-sas", "rekey-overlap", "peers", "groups",
         "join", "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
@@ -489,6 +489,14 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         if (yf_uint(y, v, "half-open-limit", 100000, NULL, &u) != 0)
             return -1;
         c->half_open_limit = (uint32_t)u;
+    }
+    c->half_open_ms = 10000;
+    if ((v = ydoc_get(root, "half-open-timeout"))) {
+        if (yf_uint(y, v, "half-open-timeout", 600000, NULL, &u) != 0)
+            return -1;
+        if (u == 0)
+            return FAIL(y, v, "half-open-timeout", "must be at least 1 ms");
+        c->half_open_ms = (uint32_t)u;
     }
     c->max_ike_sas = 4096;
     if ((v = ydoc_get(root, "max-ike-sas"))) {

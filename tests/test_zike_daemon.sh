@@ -149,7 +149,8 @@ ok $? "--capture-keys refuses a file that exists (exit $rc)"
 [ ! -e "$work/cap.ctl" ]; ok $? "a zike that failed to start left no control socket"
 
 # ---- JSON for any name, and replies past 64 KiB ------------------------------------
-conf bob "$(port 4)" "half-open-limit: 2000" "peers:" \
+# The 600 half-open SAs must outlive a flood slowed by a busy machine.
+conf bob "$(port 4)" "half-open-limit: 2000" "half-open-timeout: 600000" "peers:" \
     "  - { name: 'al\"ice\\\\', id: alice.example, auth: psk, psk: $PSK, policies: ['or\"ders'] }"
 conf alice "$(port 5)" "peers:" \
     "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 4)\", auth: psk, psk: $PSK, start: true, policies: [ { name: 'or\"ders', replay-scope: process } ] }"
@@ -181,6 +182,20 @@ ok $? "a reply of $size bytes (600 half-open IKE SAs) is whole and valid JSON"
 "$ctl" -s "ipc://$work/bob.ctl" list > "$work/big.txt"
 [ "$(grep -c half-open "$work/big.txt")" -ge 600 ]
 ok $? "and the text reply lists them all"
+
+# ---- half-open-timeout: a half-open IKE SA is dropped after it ---------------------
+conf ho "$(port 20)" "half-open-timeout: 300"
+"$zike" -c "$work/ho.yaml" 2> "$work/ho.log" &
+pids="$pids $!"
+until_ok 20 ctl_up ho
+"$flood" "tcp://127.0.0.1:$(port 20)" 3 "$(ms 20000)" > "$work/ho-flood.out" 2>&1
+ho_sas() { "$ctl" -s "ipc://$work/ho.ctl" stats | awk '$1 == "ike_sas" { print $2 }'; }
+ho_none() { [ "$(ho_sas)" = 0 ]; }
+# Gone well before the 10 s default would drop them (until_took: seconds).
+until_ok 20 ho_none && [ "$until_took" -lt 10 ]
+ok $? "half-open-timeout: 300 ms: the 3 half-open IKE SAs are dropped in ${until_took:-?} s ($(ho_sas) left)"
+grep -q "responses 3" "$work/ho-flood.out"
+ok $? "and each had been answered (the timeout dropped them, not a refusal)"
 
 # ---- retransmissions and the give-up are logged ------------------------------------
 conf lone "$(port 6)" "peers:" \
