@@ -96,7 +96,8 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* An XPUB publisher: wait until a subscription to the topic arrives. */
+/* An XPUB publisher: wait until a subscription to the topic arrives (or
+ * say on stderr that none came). */
 static bool subscribed(void *s, const struct opts *o)
 {
     size_t tl = strlen(o->topic);
@@ -110,6 +111,7 @@ static bool subscribed(void *s, const struct opts *o)
             memcmp(m + 1, o->topic, tl) == 0)
             return true;
     }
+    fprintf(stderr, "group_peer: no subscription to %s\n", o->topic);
     return false;
 }
 
@@ -163,10 +165,8 @@ static int pub(const struct opts *o, void *ctx)
 
     if (sad == NULL)
         return die(o->sad);
-    if (!subscribed(s, o)) {
-        fprintf(stderr, "group_peer: no subscription to %s\n", o->topic);
+    if (!subscribed(s, o))
         return 1;
-    }
     for (int i = 0; i < o->count; i++) {
         struct tagged t;
         zesp_parts parts = tagged(&t, o, i);
@@ -448,10 +448,8 @@ static int malformed(const struct opts *o, void *ctx)
     void *s = socket_to(ctx, ZMQ_XPUB, o->connect, false);
     unsigned char frame[40] = { 0 };
 
-    if (!subscribed(s, o)) {
-        fprintf(stderr, "group_peer: no subscriber to %s\n", o->topic);
+    if (!subscribed(s, o))
         return 1;
-    }
     for (int i = 0; i < 4; i++)
         frame[i] = (unsigned char)(o->spi >> (24 - 8 * i));
     frame[7] = 1;                        /* sequence number 1 */
@@ -533,10 +531,8 @@ static int forge(const struct opts *o, void *ctx)
     }
     spi = p.spi;
     sodium_memzero(&p, sizeof p);
-    if (!subscribed(s, o)) {
-        fprintf(stderr, "group_peer: no subscription to %s\n", o->topic);
+    if (!subscribed(s, o))
         return 1;
-    }
     for (int i = 0; i < o->count; i++) {
         struct tagged t;
         zesp_parts parts = tagged(&t, o, i);
