@@ -46,12 +46,13 @@ objects() {
     dir=$1 extra=$2
     shift 2
     mkdir -p "$dir"
-    for f in "$@"; do echo "$f"; done | xargs -P "$jobs" -n 1 sh -c '
-        o="$1/$(basename "$(dirname "$3")")_$(basename "$3" .c).o"
+    pairs=$(for f in "$@"; do
+        echo "$f $dir/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"; done)
+    echo "$pairs" | xargs -P "$jobs" -n 2 sh -c '
         # shellcheck disable=SC2086
-        '"$cc $flags $includes $cflags"' $2 -c "$3" -o "$o"' sh "$dir" "$extra" ||
+        '"$cc $flags $includes $cflags"' $2 -c "$3" -o "$4"' sh "$dir" "$extra" ||
         return 1
-    for f in "$@"; do echo "$dir/$(basename "$(dirname "$f")")_$(basename "$f" .c).o"; done
+    echo "$pairs" | cut -d" " -f2
 }
 # shellcheck disable=SC2086
 lib_objects=$(objects "$build/obj" "" $lib_sources) || exit 1
