@@ -1687,6 +1687,9 @@ static void group_rekey_on_join(void)
     ike_tick(&z);
     CHECK(nsent == 1 && a->req.kind == REQ_GSA_PUSH &&
           sent[0][IKE_EXCHANGE_AT] == 42);         /* RFC 9838 9.2 */
+    /* IDg, GSA and KD as numbered on the wire (RFC 9838 9.2): 50-52. */
+    CHECK(open_sent(a, 0, &m, msg) == IKE_OK && ike_find(&m, 50) != NULL &&
+          ike_find(&m, 51) != NULL && ike_find(&m, 52) != NULL);
     a->req.kind = REQ_NONE;
     /* Registering again as a member already there: no new key. */
     len = peer_msg(b, IKE_GSA_REGISTRATION, false, b->mid_in, chain, clen,
