@@ -142,7 +142,7 @@ icv=$(($(rej w1 icv) + $(rej w2 icv)))
 bind=$(($(rej w1 binding) + $(rej w2 binding)))
 replay=$(($(rej w1 replay) + $(rej w2 replay)))
 answered=$(sed -n 's/.* \([0-9]*\) answered, .*/\1/p' "$work/client.out")
-rekeys=$(ctl ks groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys/\1/p')
+rekeys=$(ctl ks groups | sed -n 's/serves payments: .* \([0-9]*\) rekeys.*/\1/p')
 workers=$(sed -n 's/.* \([0-9]*\) workers answered/\1/p' "$work/client.out")
 echo "requests answered:          ${answered:-0} of 100 (by $workers worker processes on 2 hosts)"
 echo "group rekeys of payments:   ${rekeys:-0} (under traffic)"

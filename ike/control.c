@@ -37,11 +37,30 @@ static void hex(char out[17], const uint8_t spi[8])
         snprintf(out + 2 * i, 3, "%02x", spi[i]);
 }
 
-static void served_json(struct json *j, const struct gcks_group *g,
-                        size_t holding)
+/* How a served group's receivers know who sent: its source-auth. */
+static const char *source_auth_name(const struct zike *z,
+                                    const struct gcks_group *g)
+{
+    const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+
+    if (gc == NULL)
+        return "unknown";
+    switch (gc->source_auth) {
+    case ZIKE_SOURCE_AUTH_SIGNATURE:
+        return "signature";
+    case ZIKE_SOURCE_AUTH_MAC:
+        return "mac";
+    default:
+        return "false";
+    }
+}
+
+static void served_json(struct json *j, const struct zike *z,
+                        const struct gcks_group *g, size_t holding)
 {
     json_object(j, NULL);
     json_str(j, "group", g->name);
+    json_str(j, "source_auth", source_auth_name(z, g));
     json_strf(j, "spi", "0x%08x", g->spi);
     json_u64(j, "members", g->nmembers);
     json_u64(j, "holding", holding);
@@ -89,12 +108,12 @@ static void groups(struct zike *z, struct out *o, bool json)
         for (size_t k = 0; k < g->nmembers; k++)
             holding += g->members[k].have_spi == g->spi;
         if (json) {
-            served_json(&o->j, g, holding);
+            served_json(&o->j, z, g, holding);
             continue;
         }
-        put(o, "serves %s: SA 0x%08x, %zu members, %zu hold it, %llu rekeys\n",
-            g->name, g->spi, g->nmembers, holding,
-            (unsigned long long)g->rekeys);
+        put(o, "serves %s: SA 0x%08x, %zu members, %zu hold it, %llu rekeys, "
+            "source-auth %s\n", g->name, g->spi, g->nmembers, holding,
+            (unsigned long long)g->rekeys, source_auth_name(z, g));
         for (size_t k = 0; k < g->nmembers; k++) {
             const struct gcks_member *m = &g->members[k];
             put(o, "  member %s%s%s sender-id %u has 0x%08x\n", m->peer,

@@ -117,6 +117,9 @@ sending() {  # host N's policy sends on the key server's current SA
 }
 until_ok 60 holding 3 && until_ok 20 sending 2 && until_ok 20 sending 3
 ok $? "h2, h3 and h4 registered with the key server and the senders send on its SA"
+ctl 1 groups | grep -q "^serves prices: .*, source-auth mac$" &&
+    ctl 1 --json groups | grep -q '"source_auth": *"mac"'
+ok $? "zikectl groups shows the group's source-auth, mac (text and JSON)"
 ZESP_SAD="$work/h4.sad" "$zesp" sa list > "$work/h4.sas" 2>&1
 spi=$(serving)
 grep -q "^$spi in .* 1,mac *h2 " "$work/h4.sas" && grep -q "^$spi in .* 2,mac *h3 " "$work/h4.sas"
