@@ -6,7 +6,9 @@
  * for most messages.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <zmq.h>
 
@@ -122,6 +124,66 @@ static long thread_faults(void)
     return getrusage(RUSAGE_THREAD, &u) == 0 ? u.ru_minflt : -1;
 }
 
+/* Huge pages: does this kernel give them on request (madvise)? */
+static bool thp_available(void)
+{
+    char line[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+    if (f == NULL)
+        return false;
+    if (fgets(line, sizeof line, f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    return strstr(line, "[never]") == NULL && line[0] != '\0';
+}
+
+/* A burst of big frames deeper than the spares: each gets a buffer of
+ * whole huge pages, aligned to one, that a near size reuses and a size
+ * needing more pages does not; where the kernel gives huge pages, writing
+ * a fresh megabyte faults a few times, not 256. */
+static void sendbuf_burst_huge_pages(void)
+{
+    enum { BURST = 3 * SENDBUF_SPARES };
+    const uintptr_t huge = 2U * 1024U * 1024U;
+    zmq_msg_t m[BURST], other;
+    void *at[BURST];
+    long faults = 0;
+    bool reused = false;
+
+    for (size_t i = 0; i < BURST; i++) {
+        long before;
+
+        CHECK_OK(sendbuf_msg_init(&m[i], BIG));
+        at[i] = zmq_msg_data(&m[i]);
+        /* The header sits at the start of the first huge page. */
+        CHECK((uintptr_t)at[i] % huge != 0 && (uintptr_t)at[i] % huge < 64U);
+        before = thread_faults();
+        memset(zmq_msg_data(&m[i]), (int)i, BIG);
+        faults += thread_faults() - before;
+    }
+    if (thp_available() && !test_under_valgrind()) {
+        if (faults > (long)(BURST * 16))
+            fprintf(stderr, "  %.1f faults a fresh megabyte\n",
+                    (double)faults / BURST);
+        CHECK(faults <= (long)(BURST * 16));
+    }
+    for (size_t i = 0; i < BURST; i++)
+        zmq_msg_close(&m[i]);
+    /* The spares are some of the burst's: three megabytes need two huge
+     * pages, so none of them; a near size reuses one. */
+    CHECK_OK(sendbuf_msg_init(&other, 3U * BIG));
+    for (size_t i = 0; i < BURST; i++)
+        CHECK(zmq_msg_data(&other) != at[i]);
+    CHECK((uintptr_t)zmq_msg_data(&other) % huge < 64U);
+    zmq_msg_close(&other);
+    CHECK_OK(sendbuf_msg_init(&other, BIG - 5000U));
+    for (size_t i = 0; i < BURST; i++)
+        reused |= zmq_msg_data(&other) == at[i];
+    CHECK(reused);
+    zmq_msg_close(&other);
+}
+
 /* Real tcp, a queue of 4 as a flow-controlled sender has: every message
  * arrives whole and in order, and the sender reuses its buffers. */
 static void sendbuf_big_messages_tcp(void)
@@ -191,6 +253,7 @@ int main(void)
 {
     RUN(sendbuf_reuses_spare);
     RUN(sendbuf_keeps_big_for_big);
+    RUN(sendbuf_burst_huge_pages);
     RUN(sendbuf_big_messages_tcp);
     return test_done();
 }
