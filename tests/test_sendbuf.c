@@ -142,7 +142,8 @@ static bool thp_available(void)
  * whole huge pages, aligned to one, that a near size reuses and a size
  * needing more pages does not; where the kernel gives huge pages, writing
  * a fresh megabyte faults at most a quarter of the 256 times small pages
- * take (1 here; AddressSanitizer's shadow of it adds 32). */
+ * take (none here: writing the header brought in the whole huge page;
+ * AddressSanitizer's shadow of it adds 32). */
 static void sendbuf_burst_huge_pages(void)
 {
     enum { BURST = 3 * SENDBUF_SPARES, MARK = 0xa0 };
