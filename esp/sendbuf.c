@@ -15,7 +15,8 @@
  * deeper than the spares (a burst of big messages), every frame needs
  * fresh memory, and faulting in 4 KiB pages one by one cost 2.7 to 4.1 ms
  * a megabyte on the 2-vCPU machine (a virtual one, where each fault is
- * dear) against 0.11 ms for a huge page (bench/results/2026-12-02-quiet.md).  Where the kernel has no huge page
+ * dear) against 0.11 ms for a huge page
+ * (bench/results/2026-12-02-quiet.md).  Where the kernel has no huge page
  * to give, the same mapping is faulted in small pages as before.
  */
 #include "sendbuf.h"
@@ -90,21 +91,20 @@ static union sendbuf *map_huge(size_t len)
 {
     uint8_t *p = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uintptr_t start, end;
+    size_t head;
     union sendbuf *b;
 
     if (p == MAP_FAILED)
         return NULL;
-    /* Keep the aligned part, hand back the rest. */
-    start = ((uintptr_t)p + HUGE_PAGE - 1U) & ~(uintptr_t)(HUGE_PAGE - 1U);
-    end = start + len;
-    if (start > (uintptr_t)p)
-        (void)munmap(p, start - (uintptr_t)p);
-    if ((uintptr_t)p + len + HUGE_PAGE > end)
-        (void)munmap((void *)end, (uintptr_t)p + len + HUGE_PAGE - end);
+    /* Keep the aligned len bytes; hand back the head before them and the
+     * HUGE_PAGE - head bytes after. */
+    head = (HUGE_PAGE - (uintptr_t)p % HUGE_PAGE) % HUGE_PAGE;
+    if (head)
+        (void)munmap(p, head);
+    (void)munmap(p + head + len, HUGE_PAGE - head);
     /* Only advice: without huge pages, small ones serve. */
-    (void)madvise((void *)start, len, MADV_HUGEPAGE);
-    b = (union sendbuf *)start;
+    (void)madvise(p + head, len, MADV_HUGEPAGE);
+    b = (union sendbuf *)(void *)(p + head);
     b->h.cap = len - sizeof *b;
     b->h.mapped = len;
     return b;
