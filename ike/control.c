@@ -43,16 +43,7 @@ static const char *source_auth_name(const struct zike *z,
 {
     const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
 
-    if (gc == NULL)
-        return "unknown";
-    switch (gc->source_auth) {
-    case ZIKE_SOURCE_AUTH_SIGNATURE:
-        return "signature";
-    case ZIKE_SOURCE_AUTH_MAC:
-        return "mac";
-    default:
-        return "false";
-    }
+    return gc != NULL ? zike_source_auth_name(gc->source_auth) : "unknown";
 }
 
 static void served_json(struct json *j, const struct zike *z,

@@ -207,21 +207,37 @@ static int parse_receivers(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* source-auth's values, as the configuration and zikectl name them. */
+static const char *const source_auth_names[] = {
+    [ZIKE_SOURCE_AUTH_NONE] = "false",
+    [ZIKE_SOURCE_AUTH_SIGNATURE] = "signature",
+    [ZIKE_SOURCE_AUTH_MAC] = "mac",
+};
+
+const char *zike_source_auth_name(enum zike_source_auth a)
+{
+    return (size_t)a < sizeof source_auth_names / sizeof source_auth_names[0]
+               ? source_auth_names[a]
+               : "unknown";
+}
+
 static int parse_source_auth(struct yctx *y, const struct ydoc_node *v,
                              const char *field, enum zike_source_auth *out)
 {
     if (yf_type(y, v, YDOC_SCALAR, field) != 0)
         return -1;
-    if (strcmp(v->scalar, "signature") == 0 || strcmp(v->scalar, "true") == 0)
+    if (strcmp(v->scalar, "true") == 0) {    /* before mac existed */
         *out = ZIKE_SOURCE_AUTH_SIGNATURE;
-    else if (strcmp(v->scalar, "mac") == 0)
-        *out = ZIKE_SOURCE_AUTH_MAC;
-    else if (strcmp(v->scalar, "false") == 0)
-        *out = ZIKE_SOURCE_AUTH_NONE;
-    else
-        return FAIL(y, v, field, "expected signature, mac or false, found "
-                    "'%s'", v->scalar);
-    return 0;
+        return 0;
+    }
+    for (size_t i = 0;
+         i < sizeof source_auth_names / sizeof source_auth_names[0]; i++)
+        if (strcmp(v->scalar, source_auth_names[i]) == 0) {
+            *out = (enum zike_source_auth)i;
+            return 0;
+        }
+    return FAIL(y, v, field, "expected signature, mac or false, found '%s'",
+                v->scalar);
 }
 
 static int parse_delay(struct yctx *y, const struct ydoc_node *n,

@@ -148,6 +148,8 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                      struct zike_conf *c);
 const struct zike_group *zike_conf_group(const struct zike_conf *conf,
                                          const char *name);
+/* A source-auth value's name: false, signature or mac. */
+const char *zike_source_auth_name(enum zike_source_auth a);
 
 /* Logging to stderr with levels (syslog's numbers); -v sets
  * zike_log_verbose, debug whatever the configuration says. */
