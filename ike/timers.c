@@ -11,7 +11,6 @@
 
 #include "daemon.h"
 
-
 static int send_delete_child(struct zike *z, struct ike_sa *sa,
                              struct child_sa *c)
 {
@@ -42,7 +41,8 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
     if (sa->state == IKE_ST_DEAD)
         return;
-    if (sa->state == IKE_ST_HALF_OPEN && z->now - sa->created > z->conf.half_open_ms) {
+    if (sa->state == IKE_ST_HALF_OPEN &&
+        z->now - sa->created > z->conf.half_open_ms) {
         sa->state = IKE_ST_DEAD;
         return;
     }

@@ -413,8 +413,9 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
-        "half-open-limit", "half-open-timeout", "max-ike-sas", "rekey-overlap", "peers", "groups",
-        "join", "control-unauthenticated", "metrics", NULL };
+        "half-open-limit", "half-open-timeout", "max-ike-sas",
+        "rekey-overlap", "peers", "groups", "join",
+        "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
     static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
