@@ -23,7 +23,9 @@ static uint32_t frame_sender(const uint8_t *pkt)
  * in: a pairwise SA by SPI, with its own window, or on a lanes SA the
  * window of the lane in the IV (none yet: made once the frame proved
  * authentic); else a group sender's window by SPI and the Sender ID in
- * the IV.  A pairwise SA without lanes never answers to a Sender ID. */
+ * the IV.  A pairwise SA without lanes never answers to a Sender ID, and
+ * a lane's window, which holds no key, is never taken for a group
+ * sender's: its SA may be gone before it (sa_remove, a killed writer). */
 static int find_in(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
                    struct in_ctx *ctx)
 {
@@ -47,6 +49,10 @@ static int find_in(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     if (err != ZESP_ENOSA || sender == 0)
         return err;
     err = sad_find_sender(sad, spi, ZESP_DIR_IN, sender, &ctx->ref);
+    if (err == 0 && !(ctx->ref.slot->flags & ZESP_SA_GROUP)) {
+        ctx->ref.slot = NULL;
+        return ZESP_ENOSA;
+    }
     ctx->win_ref = ctx->ref;
     return err;
 }

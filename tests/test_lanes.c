@@ -5,7 +5,8 @@
  * and 1 MiB: every message accepted, none refused, no (SPI, IV) twice on
  * the wire.  Senders killed with -9 under load and replaced: no (SPI, IV)
  * twice, no message accepted twice.  A forked child takes a lane of its
- * own; a sender without lanes still reaches a receiver with them.
+ * own; a sender without lanes still reaches a receiver with them.  A
+ * lane's window left without its SA is no SA a forger can use.
  */
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <zmq.h>
 
 #include "keys.h"
+#include "sad.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -469,6 +471,96 @@ static void test_without_lanes_and_delete(void)
     zesp_sad_free(lanes_out);
 }
 
+/* A writer killed while it deletes the inbound lanes SA: the SA's slot
+ * freed, its lanes' windows not yet (sa.c's sa_remove, cut short). */
+static int die_deleting(const char *sad_name)
+{
+    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    struct sa_ref ref;
+    uint32_t slot_no;
+
+    if (sad == NULL || sad_lock(sad) != 0 ||
+        sad_find(sad, LANES_SPI, ZESP_DIR_IN, &ref) != 0)
+        return 1;
+    slot_no = (uint32_t)(((uint8_t *)ref.slot - sad->slots) /
+                         sad->lay.slot_bytes);
+    atomic_fetch_add(&ref.slot->gen, 1);
+    sad_index_remove(sad, slot_no);
+    sad_slot_release(sad, slot_no);
+    atomic_fetch_sub(&sad->hdr->live, 1);
+    raise(SIGKILL);
+    return 2;
+}
+
+/* A frame in lane 1 under the key a lane's window holds: none (zeroes).
+ * Sealed afresh each time: a refused frame is wiped where it lies. */
+static int open_forged(zesp_sad *forger, zesp_sad *in, zesp_msg *msg)
+{
+    zesp_frame body = { "forged", 6 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp;
+    size_t n;
+    int rc, e;
+
+    if (zesp_seal(forger, LANES_SPI, &parts, &esp, &n) != 0)
+        return -2;
+    rc = zesp_open(in, NULL, 0, esp, n, msg);
+    e = errno;
+    zesp_buf_free(esp);
+    errno = e;
+    return rc;
+}
+
+/* A lane's window is a slot of its own that holds no key.  If the lanes
+ * SA is gone before its windows (a writer killed between the two, as
+ * here, or a receiver looking up in between), a frame in that lane finds
+ * no SA: never the window, whose zero key anyone can seal under. */
+static void test_lane_window_is_no_sa(void)
+{
+    zesp_sad *genuine = zesp_sad_new(NULL), *forger = zesp_sad_new(NULL);
+    zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_sa_params other = test_sa(LANES_SPI + 1U, ZESP_DIR_IN, 0, 0);
+    zesp_frame body = { "x", 1 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    char a_sad[] = "orphan.sad";
+    zesp_sad *in;
+    uint8_t *esp;
+    size_t n;
+    pid_t pid;
+
+    make_sad(a_sad, ZESP_SA_LANES);
+    in = zesp_sad_open(in_dir(a_sad), 0, NULL);
+    CHECK(in != NULL && genuine != NULL && forger != NULL);
+    /* A genuine message in lane 1 makes that lane's window. */
+    CHECK_OK(zesp_sa_add(genuine, &p));
+    CHECK_OK(zesp_seal(genuine, LANES_SPI, &parts, &esp, &n));
+    CHECK(esp[8] == 0 && esp[9] == 1);
+    CHECK_OK(zesp_open(in, NULL, 0, esp, n, msg));
+    zesp_buf_free(esp);
+    memset(p.key, 0, sizeof p.key);
+    p.next_seq = 1000;               /* above what lane 1's window saw */
+    CHECK_OK(zesp_sa_add(forger, &p));
+    CHECK_ERR(open_forged(forger, in, msg), ZESP_EICV);
+
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        execl(test_self(NULL), "test_lanes", "--die-deleting", dir, a_sad,
+              (char *)NULL);
+        _exit(127);
+    }
+    CHECK(pid > 0 && wait_status(pid) == 128 + SIGKILL);
+    CHECK_ERR(open_forged(forger, in, msg), ZESP_ENOSA);
+    /* The next writer repairs what the dead one left. */
+    CHECK_OK(zesp_sa_add(in, &other));
+    CHECK_ERR(open_forged(forger, in, msg), ZESP_ENOSA);
+    CHECK(zesp_msg_body_count(msg) == 0);
+    zesp_msg_free(msg);
+    zesp_sad_free(in);
+    zesp_sad_free(genuine);
+    zesp_sad_free(forger);
+}
+
 int main(int argc, char **argv)
 {
     /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
@@ -480,6 +572,11 @@ int main(int argc, char **argv)
                         (size_t)strtoul(argv[7], NULL, 10),
                         (int)strtol(argv[8], NULL, 10));
     }
+    /* test_lane_window_is_no_sa's writer: --die-deleting DIR SAD */
+    if (argc == 4 && strcmp(argv[1], "--die-deleting") == 0) {
+        snprintf(dir, sizeof dir, "%s", argv[2]);
+        return zesp_init() != 0 ? 2 : die_deleting(argv[3]);
+    }
     test_self(argv[0]);
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "lanes") != 0)
         return 2;
@@ -487,5 +584,6 @@ int main(int argc, char **argv)
     RUN(test_kill_minus_nine);
     RUN(test_forked_child_own_lane);
     RUN(test_without_lanes_and_delete);
+    RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);
 }
