@@ -22,6 +22,12 @@
  * responder's requests are dropped until its IKE_AUTH response verifies.
  */
 #include <sodium.h>
+#include <stdio.h>
+#include <syslog.h>
+/* glibc's unistd.h declares group_member(), a test's name here. */
+#define group_member glibc_group_member
+#include <unistd.h>
+#undef group_member
 
 #include "gsa.h"
 #include "spd.h"
@@ -1604,6 +1610,46 @@ static void identity_type(void)
     harness_reset();
 }
 
+/* An initiator nobody authenticated names an identity with a line break
+ * and the start of a journal line in it: zike logs the identity on its
+ * own line, the control characters made harmless. */
+static void identity_logged_on_one_line(void)
+{
+    static const char id[] = "x.example\n<0>emerg: forged";
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    char text[4096];
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    struct initiator t;
+    struct ike_message m;
+    size_t n = 0;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    CHECK(initiator_init(&t) == 0);
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_WARNING;
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, id, "pol", &m, copy) == IKE_OK);
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+    rewind(log);
+    n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    CHECK(strstr(text, "unknown peer identity 'x.example?<0>emerg: forged'")
+          != NULL);
+    CHECK(strstr(text, "\n<0>") == NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* ---- outbound SPI collisions ----------------------------------------------- */
 
 /* An outbound SA 0x6001 of peer "other" in the SAD. */
@@ -1995,6 +2041,7 @@ int main(void)
     RUN(unauthenticated_responder);
     RUN(policy_of_another_peer);
     RUN(identity_type);
+    RUN(identity_logged_on_one_line);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(temporary_failure_retried);
