@@ -99,6 +99,10 @@ static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
         return m->hdr.message_id == sa->req.mid ? IKE_DROP_REASONS
                                                 : IKE_DROP_MESSAGE_ID;
     }
+    /* Whoever answered our IKE_SA_INIT holds the keys, but is the peer
+     * only once its IKE_AUTH response verifies: no request before. */
+    if (sa->state == IKE_ST_AUTH_SENT)
+        return IKE_DROP_UNEXPECTED;
     if (m->hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
         sa->resp_mid == m->hdr.message_id) {
         zike_send(z, from, sa->resp, sa->resp_len);       /* retransmit */

@@ -52,6 +52,16 @@ static void iso_time(char *out, size_t len)
     snprintf(out, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000);
 }
 
+/* A line may carry bytes from the network (an identity, a name): a
+ * control character among them would start a line, or a journal entry,
+ * of the sender's own. */
+static void one_line(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = '?';
+}
+
 void zike_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = { "emerg", "alert", "crit", "error",
@@ -68,6 +78,7 @@ void zike_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    one_line(line);
     if (journal) {
         fprintf(stderr, "<%d>%s: %s\n", level & 7, names[level & 7], line);
         return;

@@ -17,9 +17,17 @@
  * registering again and a member leaving each make a new key.  As member:
  * a registration response installs the outbound SA and one inbound SA per
  * other sender; a key that does not unwrap installs nothing; a push
- * installs the new SA and schedules the old one's removal.
+ * installs the new SA and schedules the old one's removal.  As initiator,
+ * with its IKE_SA_INIT answered by the test's own X25519 value: the
+ * responder's requests are dropped until its IKE_AUTH response verifies.
  */
 #include <sodium.h>
+#include <stdio.h>
+#include <syslog.h>
+/* glibc's unistd.h declares group_member(), a test's name here. */
+#define group_member glibc_group_member
+#include <unistd.h>
+#undef group_member
 
 #include "gsa.h"
 #include "spd.h"
@@ -1323,6 +1331,195 @@ static void reflected_init_and_auth(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* ---- the test as a responder not yet authenticated ---------------------- */
+
+/* A message of the IKE SA's responder (no I flag), sealed with keys. */
+static size_t responder_msg(const struct ike_sa *sa, const struct ike_keys *k,
+                            uint8_t exchange, bool response, uint32_t mid,
+                            const uint8_t *chain, size_t len, uint8_t *out,
+                            uint64_t *ctr)
+{
+    struct ike_header h = { .exchange = exchange, .message_id = mid,
+                            .flags = response ? IKE_FLAG_RESPONSE : 0 };
+    struct ike_writer w;
+    size_t sk_at, total = 0;
+
+    memcpy(h.spi_i, sa->spi_i, 8);
+    memcpy(h.spi_r, sa->spi_r, 8);
+    ike_w_init(&w, out, IKE_MAX_MESSAGE, &h);
+    sk_at = w.len;
+    ike_w_begin(&w, IKE_PL_SK, false);
+    CHECK(!w.err && len >= 1);
+    out[sk_at] = chain[0];
+    memcpy(out + sk_at + 4 + 8, chain + 1, len - 1);
+    CHECK(ike_sk_seal(out, IKE_MAX_MESSAGE, sk_at, len - 1, k, false, ctr,
+                      &total) == IKE_OK);
+    return total;
+}
+
+/* The request sealed by the responder: dropped before it is acted on, and
+ * nothing of sa (nor of the group joined) changed, nothing answered. */
+static bool ignored(struct ike_sa *sa, uint8_t *msg, size_t len)
+{
+    struct snapshot before, after;
+    struct route from = { 0 };
+    uint64_t dropped = z.stats.dropped[IKE_DROP_UNEXPECTED];
+
+    snap(sa, &before);
+    ike_handle(&z, &from, msg, len);
+    snap(sa, &after);
+    return z.stats.dropped[IKE_DROP_UNEXPECTED] == dropped + 1 &&
+           memcmp(&before, &after, sizeof before) == 0 &&
+           z.joined[0].sas[0].spi == 0 && !z.joined[0].registered;
+}
+
+/* zike initiates; whoever answers its IKE_SA_INIT shares the IKE SA's keys
+ * (IKE_SA_INIT is not authenticated) but has not proved to be the peer
+ * until its IKE_AUTH response verifies.  Its requests before then are
+ * dropped: no child SA for the peer's policy, no IKE SA rekeyed into an
+ * established one, no group key pushed, no DELETE.  The peer's request
+ * sent again once it has authenticated is served. */
+static void unauthenticated_responder(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], msg2[1024], copy[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], pub[32], priv[32], shared[32], nr[32], key[32],
+        ni[IKE_NONCE_MAX];
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_RESPONSE };
+    static struct ike_sa as_peer;
+    const struct ike_payload *pke, *pn;
+    struct ike_keys *k = ike_keys_new();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    struct ike_ke ke;
+    struct ike_sa *sa;
+    const uint8_t *ni_at;
+    size_t len, clen, msg2_len, ni_len = 0;
+    uint64_t ctr = 1;
+
+    CHECK(k != NULL);
+    if (k == NULL)
+        return;
+    z.now = 5000;
+    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
+             "tcp://127.0.0.1:1");
+    nsent = 0;
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
+    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
+    CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
+          (pke = ike_find(&m, IKE_PL_KE)) != NULL &&
+          (pn = ike_find(&m, IKE_PL_NONCE)) != NULL &&
+          ike_parse_ke(pke, &ke) == IKE_OK &&
+          ike_parse_nonce(pn, &ni_at, &ni_len) == IKE_OK);
+    memcpy(ni, ni_at, ni_len);
+    /* The IKE_SA_INIT response, with an X25519 value of the test's. */
+    memcpy(h.spi_i, sa->spi_i, 8);
+    randombytes_buf(h.spi_r, 8);
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    CHECK(ike_x25519_shared(shared, priv, ke.data, ke.len) == 0);
+    CHECK(ike_derive(k, IKE_ENCR_CHACHA20_POLY1305, NULL, shared, ni, ni_len,
+                     nr, sizeof nr, h.spi_i, h.spi_r) == 0);
+    ike_w_init(&w, msg2, sizeof msg2, &h);
+    w_ike_proposal(&w);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_nonce(&w, nr, sizeof nr);
+    CHECK(ike_w_finish(&w, &msg2_len) == IKE_OK);
+    memcpy(msg, msg2, msg2_len);
+    nsent = 0;
+    ike_handle(&z, &from, msg, msg2_len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 1);
+    /* The test holds the IKE SA's keys: zike's IKE_AUTH request opens. */
+    memcpy(copy, sent[0], sent_len[0]);
+    CHECK(ike_parse(copy, sent_len[0], &m) == IKE_OK &&
+          ike_sk_open(copy, sent_len[0], &m, k, true) == IKE_OK &&
+          ike_find(&m, IKE_PL_AUTH) != NULL && m.hdr.message_id == 1);
+    nsent = 0;
+
+    /* CREATE_CHILD_SA: a child SA for the peer's policy. */
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    len = responder_msg(sa, k, IKE_CREATE_CHILD_SA, false, sa->mid_in,
+                        chain, clen, msg, &ctr);
+    CHECK(ignored(sa, msg, len));
+    CHECK(sa->children == NULL && count_sas() == 0);
+    /* CREATE_CHILD_SA rekeying the IKE SA: an established one. */
+    {
+        struct ike_sa_payload prop = { .nproposals = 1 };
+        uint8_t nonce[32];
+        prop.proposals[0] = (struct ike_proposal){
+            .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
+            .ntransforms = 3,
+            .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                            { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+                            { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+        randombytes_buf(prop.proposals[0].spi, 8);
+        randombytes_buf(nonce, sizeof nonce);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_sa(&w, &prop);
+        ike_w_nonce(&w, nonce, sizeof nonce);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    }
+    len = responder_msg(sa, k, IKE_CREATE_CHILD_SA, false, sa->mid_in,
+                        chain, clen, msg, &ctr);
+    CHECK(ignored(sa, msg, len));
+    CHECK(z.sas == sa && sa->next == NULL);
+    /* GSA_INBAND_REKEY: a key of the test's for group "j", whose key
+     * server is the peer, wrapped with the IKE SA's GSK_w. */
+    randombytes_buf(key, sizeof key);
+    as_peer.keys = k;
+    clen = group_answer(&as_peer, chain, sizeof chain, 0x7000, key, false, 0,
+                        true);
+    len = responder_msg(sa, k, IKE_GSA_INBAND_REKEY, false, sa->mid_in,
+                        chain, clen, msg, &ctr);
+    CHECK(ignored(sa, msg, len));
+    /* INFORMATIONAL: DELETE of the IKE SA. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = responder_msg(sa, k, IKE_INFORMATIONAL, false, sa->mid_in,
+                        chain, clen, msg, &ctr);
+    CHECK(ignored(sa, msg, len));
+    CHECK(sa->state == IKE_ST_AUTH_SENT);
+
+    /* The peer's IKE_AUTH response (it knows the PSK): established; its
+     * CREATE_CHILD_SA sent again is served. */
+    {
+        static const char id[] = "peer.example";
+        uint8_t idb[4 + sizeof id - 1] = { IKE_ID_FQDN }, mac[IKE_PRF_BYTES],
+            auth[IKE_PRF_BYTES];
+        memcpy(idb + 4, id, sizeof id - 1);
+        ike_auth_octets_mac(mac, k->sk_pr, idb, sizeof idb);
+        CHECK(ike_auth_psk(auth, harness_psk, sizeof harness_psk - 1, msg2,
+                           msg2_len, ni, ni_len, mac) == 0);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_id(&w, IKE_PL_IDR, IKE_ID_FQDN, id, sizeof id - 1);
+        ike_w_auth(&w, IKE_AUTH_PSK, auth, sizeof auth);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = responder_msg(sa, k, IKE_AUTH, true, 1, chain, clen, msg,
+                            &ctr);
+    }
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_ESTABLISHED);
+    nsent = 0;
+    clen = child_request(chain, sizeof chain, true, pub);
+    len = responder_msg(sa, k, IKE_CREATE_CHILD_SA, false, sa->mid_in,
+                        chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->children != NULL && count_sas() == 2 && nsent == 1);
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(shared, sizeof shared);
+    sodium_memzero(key, sizeof key);
+    ike_keys_free(k);
+    harness_peers[0].endpoint[0] = '\0';
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* An authenticated peer naming another peer's policy gets a notify, and
  * that policy's SAs (manual, or left from before a restart) stay. */
 static void policy_of_another_peer(void)
@@ -1411,6 +1608,46 @@ static void identity_type(void)
           count_sas() == 2);
     ike_keys_free(t.keys);
     harness_reset();
+}
+
+/* An initiator nobody authenticated names an identity with a line break
+ * and the start of a journal line in it: zike logs the identity on its
+ * own line, the control characters made harmless. */
+static void identity_logged_on_one_line(void)
+{
+    static const char id[] = "x.example\n<0>emerg: forged";
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    char text[4096];
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    struct initiator t;
+    struct ike_message m;
+    size_t n = 0;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    CHECK(initiator_init(&t) == 0);
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_WARNING;
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, id, "pol", &m, copy) == IKE_OK);
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+    rewind(log);
+    n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    CHECK(strstr(text, "unknown peer identity 'x.example?<0>emerg: forged'")
+          != NULL);
+    CHECK(strstr(text, "\n<0>") == NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
 }
 
 /* ---- outbound SPI collisions ----------------------------------------------- */
@@ -1801,8 +2038,10 @@ int main(void)
     RUN(reflected_requests);
     RUN(reflected_responses);
     RUN(reflected_init_and_auth);
+    RUN(unauthenticated_responder);
     RUN(policy_of_another_peer);
     RUN(identity_type);
+    RUN(identity_logged_on_one_line);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(temporary_failure_retried);
