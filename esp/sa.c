@@ -310,8 +310,11 @@ static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
     uint32_t slot_no = slot_number(sad, s);
     bool lanes = (s->flags & ZESP_SA_LANES) && s->direction == ZESP_DIR_IN &&
                  s->sender_id == 0;
-    uint32_t spi = s->spi;
 
+    /* The lanes' windows first: a window never outlives its SA, not even
+     * for a writer killed halfway (inbound.c refuses one alone anyway). */
+    if (lanes)
+        remove_group_in(sad, s->spi);
     atomic_fetch_add(&s->gen, 1);   /* odd: readers now fail validity */
     sad_index_remove(sad, slot_no);
     if (slot_is_group_in(s))
@@ -319,8 +322,6 @@ static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
     sad_slot_release(sad, slot_no);
     atomic_fetch_sub(&sad->hdr->live, 1);
     sad_changed(sad);
-    if (lanes)
-        remove_group_in(sad, spi);
 }
 
 /* Writers only: every sender's window of an inbound group SPI, every
