@@ -3,11 +3,12 @@
  * them.  Whoever may write it reads every key and steers every process
  * that maps it, so a file is used only when its owner and mode say it is
  * ours: owned by this user or by root (for a group-shared SAD, also by the
- * owner of a directory that nobody else may write), read and written by
- * no other user, and by its group only when a group-shared SAD was asked
- * for.  The file is opened through its directory without following a
- * symbolic link, so the file checked is the file mapped.  The default
- * place is a directory only this user may write, never /tmp.
+ * owner of a directory that nobody else may write, made for it by root in
+ * a directory of root's alone), read and written by no other user, and by
+ * its group only when a group-shared SAD was asked for.  The file is
+ * opened through its directory without following a symbolic link, so the
+ * file checked is the file mapped.  The default place is a directory only
+ * this user may write, never /tmp.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,12 @@
 #define SAD_FILE_MODE 0600
 #define SAD_ROOT_DIR "/run/zesp"
 
-/* The directory a SAD file is opened through, and the file's name in it. */
+/* The directory a SAD file is opened through, and the file's name in it;
+ * whether root gave it to its owner (its parent root's alone). */
 struct sad_dir {
     int fd;
     struct stat st;
+    bool given_by_root;
     char name[NAME_MAX + 1];
 };
 
@@ -113,6 +116,23 @@ static int make_default_dir(const char *path, bool create)
     return dir_private(&st);
 }
 
+/* Only root could have made the directory at fd for its owner: its
+ * parent is root's and nobody else may write in it.  A directory made in
+ * /tmp, /dev/shm or one's own home could be anyone's. */
+static bool made_by_root(int fd)
+{
+    struct stat st;
+    int parent = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    bool ok;
+
+    if (parent < 0)
+        return false;
+    ok = fstat(parent, &st) == 0 && st.st_uid == 0 &&
+         !(st.st_mode & (S_IWGRP | S_IWOTH));
+    close(parent);
+    return ok;
+}
+
 static int dir_open(const char *path, struct sad_dir *d)
 {
     char dir[4096];
@@ -138,6 +158,7 @@ static int dir_open(const char *path, struct sad_dir *d)
         close(d->fd);
         return err;
     }
+    d->given_by_root = made_by_root(d->fd);
     return 0;
 }
 
@@ -150,7 +171,8 @@ static int file_trusted(const struct stat *st, const struct sad_dir *d,
                         bool group)
 {
     bool dir_owner = group && st->st_uid == d->st.st_uid &&
-                     !(d->st.st_mode & (S_IWGRP | S_IWOTH));
+                     !(d->st.st_mode & (S_IWGRP | S_IWOTH)) &&
+                     d->given_by_root;
 
     if (!S_ISREG(st->st_mode))
         return ZESP_EBADSAD;

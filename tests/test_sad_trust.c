@@ -293,6 +293,128 @@ static void test_planted_by_another_user(void)
 }
 
 /*
+ * A group-shared SAD also trusts the owner of its directory (a service's
+ * RuntimeDirectory, made for it by root).  Another user who shares a
+ * group with the victim makes the directory himself, in a place anyone
+ * may write, one level down or two, and a SAD in it for that group: the
+ * victim refuses it and writes nothing into it.  The directory root made
+ * for a service, with the service's SAD in it, is still accepted.
+ */
+enum { SHARED_GID = 65533 };
+
+static int become_member(uid_t uid)
+{
+    gid_t g = SHARED_GID;
+
+    return setgroups(1, &g) == 0 && setgid(uid) == 0 && setuid(uid) == 0
+               ? 0 : -1;
+}
+
+/* As the attacker, or as the service: a SAD of group SHARED_GID. */
+static int group_owner(const char *const dirs[], const char *path)
+{
+    zesp_sad_opts opts = { .mode = 0660 };
+    zesp_sad *sad;
+
+    if (setgroups(0, NULL) != 0 || setgid(SHARED_GID) != 0 ||
+        setuid(ATTACKER_UID) != 0)
+        return 77;
+    umask(022);
+    for (; *dirs != NULL; dirs++)
+        if (mkdir(*dirs, 0755) != 0)
+            return 1;
+    if ((sad = zesp_sad_open(path, ZESP_SAD_CREATE, &opts)) == NULL)
+        return 2;
+    zesp_sad_free(sad);
+    return 0;
+}
+
+/* As the victim: 0 if it opened the SAD (and wrote a key into it). */
+static int member_of_group(const char *path)
+{
+    zesp_sa_params p = test_sa(0x3001, ZESP_DIR_OUT, 0, 0);
+    zesp_sad *sad;
+
+    if (become_member(VICTIM_UID) != 0)
+        return 77;
+    if ((sad = zesp_sad_open(path, ZESP_SAD_GROUP, NULL)) == NULL)
+        return errno == ZESP_ESADOWNER ? 10 : 11;
+    zesp_sa_add(sad, &p);
+    zesp_sad_free(sad);
+    return 0;
+}
+
+static int run_as(int (*fn)(const char *const[], const char *),
+                  const char *const dirs[], const char *path)
+{
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(fn(dirs, path));
+    return wait_status(pid);
+}
+
+static int member_opens(const char *path)
+{
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(member_of_group(path));
+    return wait_status(pid);
+}
+
+static void test_planted_directory(void)
+{
+    char shared[300], one[400], two_a[400], two[500], svc[400];
+    char one_sad[600], two_sad[600], svc_sad[600];
+    uint8_t before[32], after[32];
+    int rc;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as two users\n");
+        skipped++;
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/anyone", dir);
+    snprintf(one, sizeof one, "%s/zesp", shared);
+    snprintf(two_a, sizeof two_a, "%s/run", shared);
+    snprintf(two, sizeof two, "%s/zesp", two_a);
+    snprintf(svc, sizeof svc, "%s/service", dir);
+    snprintf(one_sad, sizeof one_sad, "%s/sad", one);
+    snprintf(two_sad, sizeof two_sad, "%s/sad", two);
+    snprintf(svc_sad, sizeof svc_sad, "%s/sad", svc);
+    CHECK(chmod(dir, 0755) == 0);
+    CHECK(mkdir(shared, 0700) == 0 && chmod(shared, 01777) == 0);
+    rc = run_as(group_owner, (const char *const[]){ one, NULL }, one_sad);
+    if (rc == 77) {
+        printf("     skip: this process may not become another user\n");
+        skipped++;
+        return;
+    }
+    CHECK(rc == 0);
+    CHECK(run_as(group_owner, (const char *const[]){ two_a, two, NULL },
+                 two_sad) == 0);
+    CHECK(file_digest(one_sad, before) == 0);
+    CHECK(member_opens(one_sad) == 10);
+    CHECK(file_digest(one_sad, after) == 0);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    CHECK(file_digest(two_sad, before) == 0);
+    rc = member_opens(two_sad);
+    if (rc != 10)
+        fprintf(stderr, "  two levels down: status %d\n", rc);
+    CHECK(rc == 10);
+    CHECK(file_digest(two_sad, after) == 0);
+    CHECK(memcmp(before, after, sizeof before) == 0);
+    /* What root made for the service is the service's to share. */
+    CHECK(mkdir(svc, 0755) == 0 && chown(svc, ATTACKER_UID, SHARED_GID) == 0);
+    CHECK(run_as(group_owner, (const char *const[]){ NULL }, svc_sad) == 0);
+    CHECK(member_opens(svc_sad) == 0);
+    CHECK(chmod(dir, 0700) == 0);
+}
+
+/*
  * Damage from outside while the SAD is in use: a process rewrites bytes of
  * the header, the index and the slots at random while a publisher sends
  * and two subscribers (one sharing the host's windows, one with its own)
@@ -650,6 +772,7 @@ int main(void)
     RUN(test_symlink_refused);
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
+    RUN(test_planted_directory);
     RUN(test_killed_holding_the_lock);
     if (!test_under_valgrind())
         RUN(test_random_damage_while_in_use);
