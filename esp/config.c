@@ -32,6 +32,7 @@ struct config {
     zesp_sa_params *sas;
     const struct ydoc_node **sa_nodes;
     size_t nsas;
+    size_t sas_len;           /* entries allocated: any may hold a key */
     zesp_policy *policies;
     const struct ydoc_node **policy_nodes;
     size_t npolicies;
@@ -630,6 +631,7 @@ static int parse_config(struct config *c, zesp_sad *sad)
         if (parse_list(c, sas, "sas", CONFIG_MAX_SAS, sizeof *c->sas,
                        (void **)&c->sas, &c->sa_nodes) != 0)
             return -1;
+        c->sas_len = sas->n;
         for (size_t i = 0; i < sas->n; i++) {
             zesp_sa_info info;
             char field[32];
@@ -670,8 +672,10 @@ static int parse_config(struct config *c, zesp_sad *sad)
 
 static void config_free(struct config *c)
 {
+    /* Every entry, not only the nsas accepted: the one refused last may
+     * have its key decoded already. */
     if (c->sas != NULL)
-        sodium_memzero(c->sas, c->nsas * sizeof *c->sas);
+        sodium_memzero(c->sas, c->sas_len * sizeof *c->sas);
     free(c->sas);
     free(c->sa_nodes);
     free(c->policies);
