@@ -111,6 +111,32 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
     return child_request_for(chain, cap, with_ke, pub, 0x4444, "pol");
 }
 
+/* The payloads of a CREATE_CHILD_SA that rekeys the IKE SA: a fresh SPI
+ * under ChaCha20-Poly1305, HMAC-SHA2-256 and X25519, a nonce, pub. */
+static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
+                                 const uint8_t *pub)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    struct ike_writer w;
+    uint8_t nonce[32];
+    size_t len = 0;
+
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+    randombytes_buf(prop.proposals[0].spi, 8);
+    randombytes_buf(nonce, sizeof nonce);
+    ike_w_init_chain(&w, chain, cap);
+    ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
 static uint16_t first_notify(const struct ike_message *m)
 {
     const struct ike_payload *p = ike_find(m, IKE_PL_NOTIFY);
@@ -1094,25 +1120,7 @@ static void reflected_responses(void)
     }
     /* CREATE_CHILD_SA rekeying the IKE SA: the answer is on the old SA. */
     {
-        struct ike_sa_payload prop = { .nproposals = 1 };
-        struct ike_proposal *p = &prop.proposals[0];
-        uint8_t nonce[32];
-        *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_IKE,
-                                    .spi_size = 8, .ntransforms = 3 };
-        randombytes_buf(p->spi, 8);
-        p->transforms[0] = (struct ike_transform){ IKE_TT_ENCR,
-                                                   IKE_ENCR_CHACHA20_POLY1305,
-                                                   0 };
-        p->transforms[1] = (struct ike_transform){ IKE_TT_PRF,
-                                                   IKE_PRF_HMAC_SHA2_256, 0 };
-        p->transforms[2] = (struct ike_transform){ IKE_TT_DH,
-                                                   IKE_DH_CURVE25519, 0 };
-        randombytes_buf(nonce, sizeof nonce);
-        ike_w_init_chain(&w, chain, sizeof chain);
-        ike_w_sa(&w, &prop);
-        ike_w_nonce(&w, nonce, sizeof nonce);
-        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
-        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
         len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain,
                        clen, msg, &ctr);
         ike_handle(&z, &from, msg, len);
@@ -1445,23 +1453,7 @@ static void unauthenticated_responder(void)
     CHECK(ignored(sa, msg, len));
     CHECK(sa->children == NULL && count_sas() == 0);
     /* CREATE_CHILD_SA rekeying the IKE SA: an established one. */
-    {
-        struct ike_sa_payload prop = { .nproposals = 1 };
-        uint8_t nonce[32];
-        prop.proposals[0] = (struct ike_proposal){
-            .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
-            .ntransforms = 3,
-            .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
-                            { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
-                            { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
-        randombytes_buf(prop.proposals[0].spi, 8);
-        randombytes_buf(nonce, sizeof nonce);
-        ike_w_init_chain(&w, chain, sizeof chain);
-        ike_w_sa(&w, &prop);
-        ike_w_nonce(&w, nonce, sizeof nonce);
-        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
-        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    }
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
     len = responder_msg(sa, k, IKE_CREATE_CHILD_SA, false, sa->mid_in,
                         chain, clen, msg, &ctr);
     CHECK(ignored(sa, msg, len));
