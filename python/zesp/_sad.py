@@ -186,11 +186,13 @@ class SAD:
 
     # -- life
     def close(self) -> None:
-        """Unmap the SAD (the shared file stays), once no other thread
-        is sending or receiving through it.  Safe to call twice."""
-        if self._sad is not None:
-            ffi.release(self._sad)
-            self._sad = None
+        """Unmap the SAD (the shared file stays): at once, or, if another
+        thread is sending or receiving through it, as that call returns;
+        later calls raise ValueError.  Safe to call twice."""
+        # Not ffi.release: a call in progress in another thread holds the
+        # pointer as its argument, and the SAD must outlive that call.
+        # Dropping our reference frees it as the last one goes.
+        self._sad = None
 
     @property
     def closed(self) -> bool:
