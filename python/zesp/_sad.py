@@ -420,9 +420,11 @@ class SAD:
             raise TypeError("zesp: send: give a policy or an spi")
         # The usual messages, one body frame of bytes and at most one clear
         # frame of bytes, go as they are: no frame array.
+        # No frames is an empty list or tuple; an empty buffer is a frame
+        # (b"" as envelope: the delimiter a REP socket needs).
         b = body[0] if type(body) is list and len(body) == 1 else body
-        if type(b) is bytes and not envelope:
-            if not clear:
+        if type(b) is bytes and type(envelope) in _SEQUENCES and not envelope:
+            if type(clear) in _SEQUENCES and not clear:
                 try:
                     rc = _send_body(self._sad, pol, spi, h, b, len(b),
                                     1 if dontwait else 0)
