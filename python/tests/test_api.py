@@ -3,6 +3,8 @@ import errno
 import os
 import re
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -10,7 +12,7 @@ import zesp
 from zesp import _errors
 from zesp._native import lib
 
-from conftest import SRCDIR, key
+from conftest import SRCDIR, WAIT, key
 
 
 def test_version_is_the_librarys():
@@ -139,6 +141,77 @@ def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
     with pytest.raises(zesp.Error) as e:
         zesp.SAD.open(os.path.join(work, "missing.sad"))
     assert e.value.code == errno.ENOENT
+
+
+# A thread receiving in zesp_recv while another closes the SAD: run apart,
+# since the old close() unmapped the SAD under the receiving thread (a
+# crash, or a read of freed memory).
+CLOSE_WHILE_RECEIVING = r"""
+import os, secrets, sys, threading, zmq, zesp
+path, wait = sys.argv[1], float(sys.argv[2])
+k = secrets.token_bytes(36)
+alice = zesp.SAD.private()
+alice.add_sa(0x1234, zesp.OUT, k)
+alice.set_policy("p", out=0x1234)
+bob = zesp.SAD.open(path, create=True, capacity=8)
+bob.add_sa(0x1234, zesp.IN, k)
+bob.set_policy("p", inbound=[0x1234])
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+b.rcvtimeo = int(wait * 1000)
+a.bind("tcp://127.0.0.1:*")
+b.connect(a.last_endpoint.decode())
+inside, got = threading.Event(), []
+
+def hook(frame, event, arg):
+    # Its arguments taken, the receive is about to enter C.
+    if event == "c_call" and getattr(arg, "__name__", "") == "zesp_py_recv":
+        inside.set()
+
+def receive():
+    sys.setprofile(hook)
+    try:
+        got.append(bob.recv(b, "p").bytes())
+    except Exception as e:
+        got.append(repr(e))
+    sys.setprofile(None)
+
+def mapped():
+    with open("/proc/self/maps") as f:
+        return path in f.read()
+
+t = threading.Thread(target=receive)
+t.start()
+assert inside.wait(wait)
+bob.close()
+alice.send(a, "p", body=b"sent after close")
+t.join(wait)
+print(got)
+assert got == [b"sent after close"]
+assert not mapped()                 # freed as that receive returned
+try:
+    bob.recv(b, "p", dontwait=True)
+except ValueError as e:
+    print(e)
+idle = zesp.SAD.open(path)
+assert mapped()
+idle.close()                        # no call in progress: unmapped at once
+assert not mapped()
+ctx.destroy(linger=0)
+print("ok")
+"""
+
+
+def test_a_sad_closed_while_another_thread_receives_lives_until_that_returns(work):
+    """SAD.close() while a thread is in recv (a worker blocked on its socket
+    when the program leaves its `with` block): the receive in progress
+    ends with the SAD it started with, never unmapped under it; the SAD is
+    freed as it returns, and at once when no call is in progress."""
+    path = os.path.join(work, "closing.sad")
+    r = subprocess.run([sys.executable, "-c", CLOSE_WHILE_RECEIVING, path, str(WAIT)],
+                       capture_output=True, text=True, timeout=3 * WAIT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines() == ["[b'sent after close']", "zesp: SAD closed", "ok"]
 
 
 def test_transforms():

@@ -62,6 +62,25 @@ def test_several_frames_any_buffer_and_an_envelope(ctx, peers):
     assert back.clear == [b"svc"] and back.bytes() == b"ok"
 
 
+def test_an_empty_buffer_is_a_frame_whatever_the_body(ctx, peers):
+    """envelope=b"" and clear=b"" are one empty frame each, with a body of
+    bytes as with any other: the empty delimiter a REP socket needs."""
+    rep = socket(ctx, zmq.REP)
+    rep.bind("tcp://127.0.0.1:*")
+    dealer = socket(ctx, zmq.DEALER)
+    dealer.connect(rep.last_endpoint.decode())
+    bodies = [b"bytes", bytearray(b"bytearray"), [b"bytes in a list"]]
+    for body in bodies:
+        peers.alice.send(dealer, "to-bob", envelope=b"", clear=b"", body=body)
+    peers.alice.send(dealer, "to-bob", envelope=[b""], clear=bytearray(), body=b"x")
+    for want in [b"bytes", b"bytearray", b"bytes in a list", b"x"]:
+        with peers.bob.recv(rep, "to-alice") as msg:
+            assert (msg.bytes(), msg.clear) == (want, [b""])
+        peers.bob.send(rep, "to-alice", body=want)
+        with peers.alice.recv(dealer, "to-bob") as back:
+            assert (back.envelope, back.bytes()) == ([b""], want)
+
+
 def test_a_large_body_is_a_view_of_the_decrypted_bytes_not_a_copy(ctx, peers):
     a, b = tcp_pair(ctx)
     big = bytes(range(256)) * 4096                  # 1 MiB

@@ -186,11 +186,13 @@ class SAD:
 
     # -- life
     def close(self) -> None:
-        """Unmap the SAD (the shared file stays), once no other thread
-        is sending or receiving through it.  Safe to call twice."""
-        if self._sad is not None:
-            ffi.release(self._sad)
-            self._sad = None
+        """Unmap the SAD (the shared file stays): at once, or, if another
+        thread is sending or receiving through it, as that call returns;
+        later calls raise ValueError.  Safe to call twice."""
+        # Not ffi.release: a call in progress in another thread holds the
+        # pointer as its argument, and the SAD must outlive that call.
+        # Dropping our reference frees it as the last one goes.
+        self._sad = None
 
     @property
     def closed(self) -> bool:
@@ -418,9 +420,11 @@ class SAD:
             raise TypeError("zesp: send: give a policy or an spi")
         # The usual messages, one body frame of bytes and at most one clear
         # frame of bytes, go as they are: no frame array.
+        # No frames is an empty list or tuple; an empty buffer is a frame
+        # (b"" as envelope: the delimiter a REP socket needs).
         b = body[0] if type(body) is list and len(body) == 1 else body
-        if type(b) is bytes and not envelope:
-            if not clear:
+        if type(b) is bytes and type(envelope) in _SEQUENCES and not envelope:
+            if type(clear) in _SEQUENCES and not clear:
                 try:
                     rc = _send_body(self._sad, pol, spi, h, b, len(b),
                                     1 if dontwait else 0)
