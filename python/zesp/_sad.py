@@ -511,14 +511,17 @@ class SAD:
                 raise
             m = rx.msg
             if m:
+                # rx is this thread's, rewritten by the next call into the
+                # helpers: read before anything allocates (a collection may
+                # run code that receives).
+                n, count, data = rx.size, rx.count, rx.data
                 msg = _new(Message)
                 msg._msg = _gc(m, _release)
                 msg.policy = policy if pol else None
                 # One small body frame, the usual, is copied at once: its
                 # bytes cost less than a view of shared memory.
-                n = rx.size
-                if rx.count == 1 and n < COPY_THRESHOLD:
-                    msg.body = [memoryview(_unpack(rx.data, n))]
+                if count == 1 and n < COPY_THRESHOLD:
+                    msg.body = [memoryview(_unpack(data, n))]
                 else:
                     msg.body = body_of(msg._msg)
                 return msg
