@@ -450,8 +450,9 @@ void control_serve(struct zike *z, void *sock)
         return;
     }
     json_init(&o.j, o.f);
-    json = nargs > 1 && strcmp(args[nargs - 1], "--json") == 0;
-    if (nargs > 1 && !json)
+    /* Past ARGS_MAX parts, nargs counts parts that are not in args. */
+    json = ok && nargs > 1 && strcmp(args[nargs - 1], "--json") == 0;
+    if (ok && nargs > 1 && !json)
         peer = zike_conf_peer(&z->conf, args[1]);
     if (!ok) {
         put(&o, "request too long");

@@ -51,7 +51,7 @@ static void on_signal(int sig)
  * second zike started by mistake changes nothing. */
 static void lock_path(const struct zike_conf *c, char *out, size_t len)
 {
-    if (strncmp(c->control, "ipc://", 6) == 0)
+    if (zike_endpoint_is_file(c->control))
         snprintf(out, len, "%s.lock", c->control + 6);
     else
         snprintf(out, len, "%s.zike.lock", c->sad_path);
@@ -113,11 +113,10 @@ static int open_control(struct zike *z)
         return -1;
     }
     z->control_bound = true;
-    if (z->conf.control_unauthenticated &&
-        strncmp(z->conf.control, "ipc://", 6) != 0)
+    if (!zike_endpoint_is_file(z->conf.control))
         zike_log(LOG_WARNING, "control %s has no authentication "
                  "(control-unauthenticated: true)", z->conf.control);
-    if (strncmp(z->conf.control, "ipc://", 6) == 0 &&
+    if (zike_endpoint_is_file(z->conf.control) &&
         chmod(z->conf.control + 6, 0600) != 0) {
         zike_log(LOG_ERR, "control %s: chmod: %s", z->conf.control,
                  strerror(errno));
@@ -376,7 +375,7 @@ out:
         zmq_close(z->control);
     if (z->ctx)
         zmq_ctx_term(z->ctx);
-    if (z->control_bound && strncmp(z->conf.control, "ipc://", 6) == 0)
+    if (z->control_bound && zike_endpoint_is_file(z->conf.control))
         unlink(z->conf.control + 6);
     unlink(lock);                    /* ours while we hold it */
     close(lock_fd);

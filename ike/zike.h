@@ -124,6 +124,8 @@ const struct zike_peer *zike_conf_peer_by_id(const struct zike_conf *conf,
                                              const uint8_t *id, size_t len);
 const struct zike_peer *zike_conf_peer(const struct zike_conf *conf,
                                        const char *name);
+/* Is endpoint an ipc:// socket file (not ipc://@NAME, abstract)? */
+bool zike_endpoint_is_file(const char *endpoint);
 /* Is policy one of the peer's policies? */
 bool zike_conf_serves(const struct zike_peer *peer, const char *policy);
 /* The policy's ZESP_POLICY_* flags: those of every peer's and join's entry

@@ -340,8 +340,16 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 #undef F
 }
 
-/* The control socket answers whoever connects: only an ipc:// socket,
- * mode 0600, says who that can be.  Another transport only when the
+/* An ipc:// socket that is a file, whose mode says who may connect; one
+ * in Linux's abstract namespace (ipc://@NAME) has no mode: any local
+ * user may connect to it. */
+bool zike_endpoint_is_file(const char *endpoint)
+{
+    return strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@';
+}
+
+/* The control socket answers whoever connects: only an ipc:// socket
+ * file, mode 0600, says who that can be.  Another transport only when the
  * configuration says it knows. */
 static int parse_control_auth(struct yctx *y, const struct ydoc_node *root,
                               struct zike_conf *c)
@@ -352,13 +360,13 @@ static int parse_control_auth(struct yctx *y, const struct ydoc_node *root,
     if (v != NULL && yf_bool(y, v, "control-unauthenticated", &b) != 0)
         return -1;
     c->control_unauthenticated = b;
-    if (strncmp(c->control, "ipc://", 6) == 0 || b)
+    if (zike_endpoint_is_file(c->control) || b)
         return 0;
     return FAIL(y, ydoc_get(root, "control"), "control",
                 "%s has no authentication: whoever can connect to it can "
-                "list, rekey and delete SAs.  Use ipc://PATH (mode 0600), "
-                "or set control-unauthenticated: true to accept that",
-                c->control);
+                "list, rekey and delete SAs.  Use ipc://PATH (a file, "
+                "mode 0600), or set control-unauthenticated: true to "
+                "accept that", c->control);
 }
 
 /* metrics: http://HOST:PORT[/metrics], HOST a name, an IPv4 address or

@@ -7,7 +7,10 @@
 # and whole past 64 KiB; retransmissions and the give-up are logged with
 # their count and endpoint; an authenticated peer naming a policy it does
 # not serve is refused with a notify, and that policy's SAs and traffic
-# are untouched.
+# are untouched; an abstract ipc://@NAME control socket counts as
+# unauthenticated; requests of more parts than a command has are refused
+# and zike runs on; a configuration another user owns or any user may
+# write is refused at start and at reload.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -68,6 +71,69 @@ ok $? "control: tcp:// with control-unauthenticated: true is served"
 grep -q "has no authentication (control-unauthenticated: true)" "$work/tcp.log"
 ok $? "and zike warns about it in its log"
 kill $tcpz; wait $tcpz 2> /dev/null
+
+# ---- control in the abstract namespace ----------------------------------------
+# ipc://@NAME is a Linux abstract socket: no file, no mode, any local user
+# may connect to it, as to tcp://.
+abs="ipc://@zesp-test-$$"
+conf abs "$(port 13)" "control: $abs"
+sed -i "\|^control: ipc://$work|d" "$work/abs.yaml"
+"$zike" -c "$work/abs.yaml" --check > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "control: $abs has no authentication" "$work/out"
+ok $? "control: $abs (abstract: no file mode) is refused as unauthenticated (exit $rc)"
+echo "control-unauthenticated: true" >> "$work/abs.yaml"
+"$zike" -c "$work/abs.yaml" 2> "$work/abs.log" &
+absz=$!; pids="$pids $absz"
+until_ok 10 "$ctl" -s "$abs" stats
+ok $? "with control-unauthenticated: true it is served, and zikectl reaches it"
+grep -q "control $abs has no authentication" "$work/abs.log" &&
+    [ -e "$work/abs.sad.zike.lock" ]
+ok $? "zike warns, and takes its lock beside the SAD, not in its directory"
+kill $absz; wait $absz 2> /dev/null
+
+# ---- requests zikectl never sends ---------------------------------------------
+conf parts "$(port 14)"
+"$zike" -c "$work/parts.yaml" 2> "$work/parts.log" &
+pz=$!; pids="$pids $pz"
+until_ok 10 ctl_up parts
+ok $? "zike runs (parts)"
+"$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats 4 "$(ms 10000)" > "$work/out" 2>&1 &&
+    grep -q "^ok: ike_sas " "$work/out"
+ok $? "a request of 4 parts (the most a command has) is served"
+for n in 5 7 100000; do
+    "$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats $n "$(ms 10000)" > "$work/out" 2>&1 &&
+        grep -q "^error: request too long" "$work/out" && kill -0 $pz
+    ok $? "a request of $n parts is refused as too long, and zike runs on"
+done
+
+# ---- who may write the configuration ------------------------------------------
+# Whoever may write it chooses the peers, their keys and the control socket.
+chmod 0602 "$work/parts.yaml"
+"$ctl" -s "ipc://$work/parts.ctl" reload > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "reload refused, old configuration kept: $work/parts.yaml: any user may write it (mode 602): chmod o-w it" "$work/out" &&
+    ctl_up parts
+ok $? "a reload of a configuration any user may write is refused (exit $rc)"
+"$zike" -c "$work/parts.yaml" --check > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "any user may write it" "$work/out"
+ok $? "and so is --check of it (exit $rc)"
+chmod 0600 "$work/parts.yaml"
+if [ "$(id -u)" -eq 0 ]; then
+    chown 65534 "$work/parts.yaml"
+    "$zike" -c "$work/parts.yaml" --check > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 3 ] && grep -q "parts.yaml: owned by uid 65534, not by zike's user (uid 0) nor root: chown it" "$work/out"
+    ok $? "a configuration another user owns is refused (exit $rc)"
+    chown 0 "$work/parts.yaml"
+else
+    echo "skip a configuration another user owns: not root, cannot chown"
+    skipped=$((skipped + 1))
+fi
+"$ctl" -s "ipc://$work/parts.ctl" reload > /dev/null 2>&1
+ok $? "once it is ours and closed to others again, it reloads"
+kill $pz; wait $pz 2> /dev/null
 
 # ---- command-line conventions, --check, reload refusals ------------------------
 # expect CODE NAME CMD...: CMD exits CODE; its output in $work/out, $work/err

@@ -48,12 +48,14 @@ static const char *default_endpoint(char *buf, size_t len)
     return buf;
 }
 
-/* An ipc:// socket file that is not there: say so now, not in 5 s. */
+/* An ipc:// socket file that is not there: say so now, not in 5 s.
+ * ipc://@NAME is abstract: no file to look for. */
 static int missing_socket(const char *endpoint)
 {
     struct stat st;
 
-    if (strncmp(endpoint, "ipc://", 6) != 0 || stat(endpoint + 6, &st) == 0)
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@' ||
+        stat(endpoint + 6, &st) == 0)
         return 0;
     fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
             "$ZIKE_CONTROL: the configuration's control:)\n", endpoint,
