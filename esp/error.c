@@ -46,7 +46,9 @@ static const char *const messages[] = {
     [ZESP_ESTATEDIR - ZESP_EBASE] = "this SA database keeps its manual keys' sequence records in another state directory: install with that one (zesp --state-dir, $ZESP_STATE_DIR)",
     [ZESP_ENOGROUP - ZESP_EBASE] = "the SA database's group does not exist: make it (groupadd) or name another",
     [ZESP_EKEYTEXT - ZESP_EBASE] = "key text malformed: expected hex: or z85: and the key's size in digits, or file:PATH",
-    [ZESP_EKEYFILE - ZESP_EBASE] = "key file readable by group or others: chmod 600 it",
+    [ZESP_EKEYFILE - ZESP_EBASE] =
+        "key file readable by group or others, or another user's: chown it "
+        "to yourself and chmod 600 it",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

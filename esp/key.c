@@ -33,13 +33,14 @@ int key_decode(const char *text, uint8_t *key, size_t octets)
 }
 
 int key_read_line(const char *path, char *text, size_t textlen,
-                  unsigned *mode)
+                  unsigned *mode, unsigned *owner)
 {
     struct stat st;
     size_t got = 0, line;
     int fd, err = 0;
 
     *mode = 0;
+    *owner = 0;
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return errno;
     if (fstat(fd, &st) != 0) {
@@ -47,8 +48,11 @@ int key_read_line(const char *path, char *text, size_t textlen,
         close(fd);
         return err;
     }
-    if ((st.st_mode & 077) != 0) {
+    /* Whoever owns the file may rewrite the key: only we, or root. */
+    if ((st.st_mode & 077) != 0 ||
+        (st.st_uid != geteuid() && st.st_uid != 0)) {
         *mode = (unsigned)(st.st_mode & 0777);
+        *owner = (unsigned)st.st_uid;
         close(fd);
         return ZESP_EKEYFILE;
     }
@@ -106,7 +110,7 @@ int zesp_key_format(char *text, size_t textlen, const uint8_t *key,
 int zesp_key_parse(uint8_t *key, size_t keylen, const char *text)
 {
     char line[256];
-    unsigned mode;
+    unsigned mode, owner;
     int err;
 
     if (key == NULL || keylen == 0 || keylen > 64 || text == NULL) {
@@ -115,7 +119,8 @@ int zesp_key_parse(uint8_t *key, size_t keylen, const char *text)
     }
     if (strncmp(text, "file:", 5) != 0)
         err = key_decode(text, key, keylen);
-    else if ((err = key_read_line(text + 5, line, sizeof line, &mode)) == 0)
+    else if ((err = key_read_line(text + 5, line, sizeof line, &mode,
+                                  &owner)) == 0)
         err = key_decode(line, key, keylen);
     sodium_memzero(line, sizeof line);
     if (err != 0) {

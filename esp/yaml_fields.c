@@ -216,7 +216,7 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    size_t textlen)
 {
     char full[PATH_MAX], dir[PATH_MAX];
-    unsigned mode;
+    unsigned mode, owner;
     int err;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
@@ -224,10 +224,15 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    if ((err = key_read_line(full, text, textlen, &mode)) == ZESP_EKEYFILE)
+    err = key_read_line(full, text, textlen, &mode, &owner);
+    if (err == ZESP_EKEYFILE && (mode & 077) != 0)
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
                      full, mode);
+    if (err == ZESP_EKEYFILE)
+        return YFAIL(c, n, field,
+                     "%s: key file owned by uid %u, not by this user (uid %u) "
+                     "nor root; chown it", full, owner, (unsigned)geteuid());
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
     return 0;

@@ -187,7 +187,8 @@ enum zesp_error {
     ZESP_ELANES,        /* every lane of the SA is held by a live process */
     ZESP_ENOGROUP,      /* zesp_sad_opts.group names no group */
     ZESP_EKEYTEXT,      /* key text is not hex:, z85: or file: of the size */
-    ZESP_EKEYFILE,      /* a key file that group or others may read */
+    ZESP_EKEYFILE,      /* a key file that group or others may read, or
+                           that another user owns */
     ZESP_ELAST
 };
 
@@ -338,7 +339,8 @@ int zesp_init(void);                      /* once; safe to call again */
  * zesp_key_parse reads exactly keylen octets (ZESP_KEYBYTES, or an Ed25519
  * key's 64 or 32) from such text or from "file:PATH", a file of one such
  * line that only its owner may read; ZESP_EKEYTEXT for text of another
- * form or size, ZESP_EKEYFILE for a file group or others may read, or the
+ * form or size, ZESP_EKEYFILE for a file group or others may read or
+ * that another user than the caller's or root owns, or the
  * file's errno.  The forms of `zesp keygen` and of YAML's key:.  0 or -1
  * with errno; key cleared on failure.
  */

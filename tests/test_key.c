@@ -127,6 +127,17 @@ static void test_parse_file(void)
     CHECK((path = key_file("world.key", "hex:" HEX36 "\n", 0604)) != NULL);
     CHECK_ERR(zesp_key_parse(k, sizeof k, path), ZESP_EKEYFILE);
     CHECK(strstr(zesp_strerror(ZESP_EKEYFILE), "chmod 600") != NULL);
+    /* Another user's, mode 0600 (root can chown it there): whoever owns
+     * it could rewrite the key.  Root's serves everyone. */
+    if (geteuid() == 0) {
+        CHECK((path = key_file("theirs.key", "hex:" HEX36 "\n", 0600)) !=
+              NULL);
+        CHECK(chown(path + 5, 65534, 65534) == 0);
+        memset(k, 0xaa, sizeof k);
+        CHECK_ERR(zesp_key_parse(k, sizeof k, path), ZESP_EKEYFILE);
+        CHECK(all_zero(k, sizeof k));
+        CHECK(strstr(zesp_strerror(ZESP_EKEYFILE), "chown") != NULL);
+    }
     /* A file of a malformed key, a missing file, a directory. */
     CHECK((path = key_file("short.key", "hex:0001\n", 0600)) != NULL);
     CHECK_ERR(zesp_key_parse(k, sizeof k, path), ZESP_EKEYTEXT);
