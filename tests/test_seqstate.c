@@ -8,6 +8,7 @@
  * refused without a usable record, with the error text checked.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sodium.h>
@@ -892,6 +893,121 @@ static void test_restored_sad_file_refuses_replays(void)
     }
 }
 
+/* A state directory its group may write, for a SAD that is not
+ * group-shared: refused with the reason; for a group-shared SAD, used. */
+static void test_group_writable_state_dir(void)
+{
+    zesp_sa_params p = manual_sa(0x5b01, ZESP_DIR_OUT, 80, 0);
+    zesp_sad_opts opts = { .mode = 0660 };
+    char state[192], path[192];
+    zesp_sad *sad;
+
+    snprintf(state, sizeof state, "%s/group.state", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK(chmod(state, 0770) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "nor by its group unless the SA "
+                                           "database is group-shared");
+    snprintf(path, sizeof path, "%s/private.sad", dir);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    if (sad != NULL) {
+        CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        CHECK_ERR(zesp_sa_add(sad, &p), ZESP_ESTATEUNSAFE);
+        zesp_sad_free(sad);
+    }
+    snprintf(path, sizeof path, "%s/group.sad", dir);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE | ZESP_SAD_GROUP, &opts);
+    CHECK(sad != NULL);
+    if (sad != NULL) {
+        CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        CHECK_OK(zesp_sa_add(sad, &p));
+        zesp_sad_free(sad);
+    }
+}
+
+/* Run as another user: write a copy of the record where root can take it. */
+static int plant_as(uid_t uid, const char *from, const char *to)
+{
+    uint8_t rec[64];
+    int in, out, ok;
+
+    if ((in = open(from, O_RDONLY)) < 0 || read(in, rec, sizeof rec) != 64)
+        return 1;
+    close(in);
+    if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+        return 2;
+    ok = write(out, rec, sizeof rec) == 64;
+    return close(out) == 0 && ok ? 0 : 3;
+}
+
+/*
+ * A record put back by another user (an older one, that would make the
+ * key count again from there): refused, as is a record its group may
+ * write in a directory that is not the group's.
+ */
+static void test_record_of_another_user(void)
+{
+    enum { OTHER_UID = 65534 };
+    char state[192], yaml[192], rec[512], keep[512], scratch[192],
+        planted[256], cmd[512], err[1024];
+    zesp_sad *sad;
+    FILE *ls;
+    int status = -1;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as another user\n");
+        return;
+    }
+    snprintf(state, sizeof state, "%s/planted.state", dir);
+    snprintf(yaml, sizeof yaml, "%s/refused.yaml", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    write_yaml(yaml, state);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+    rec[0] = '\0';
+    snprintf(cmd, sizeof cmd, "ls '%s'", state);
+    if ((ls = popen(cmd, "r")) != NULL) {
+        char name[128];
+        if (fgets(name, sizeof name, ls) != NULL) {
+            name[strcspn(name, "\n")] = '\0';
+            snprintf(rec, sizeof rec, "%s/%s", state, name);
+        }
+        pclose(ls);
+    }
+    snprintf(keep, sizeof keep, "%s.keep", rec);
+    CHECK(rec[0] != '\0' && rename(rec, keep) == 0);
+
+    /* The other user writes it in a place of its own; it is put back. */
+    snprintf(scratch, sizeof scratch, "%s/scratch", dir);
+    snprintf(planted, sizeof planted, "%s/record", scratch);
+    CHECK(mkdir(scratch, 0700) == 0 && chmod(scratch, 01777) == 0 &&
+          chmod(dir, 0755) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(plant_as(OTHER_UID, keep, planted));
+    waitpid(pid, &status, 0);
+    CHECK(chmod(dir, 0700) == 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        printf("     skip: this process may not become another user\n");
+        return;
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(rename(planted, rec) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "owned by this user or root");
+
+    /* Root's again, but its group may write it. */
+    CHECK(unlink(rec) == 0 && rename(keep, rec) == 0 && chmod(rec, 0660) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "nor by its group");
+    CHECK(chmod(rec, 0600) == 0);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -945,5 +1061,7 @@ int main(void)
     RUN(test_one_state_dir_per_sad);
     RUN(test_restored_sad_file_sends_above_record);
     RUN(test_restored_sad_file_refuses_replays);
+    RUN(test_group_writable_state_dir);
+    RUN(test_record_of_another_user);
     return test_done_in(dir);
 }
