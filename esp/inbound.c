@@ -236,8 +236,12 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
     struct window_ref *w = &ctx->win;
     int err = 0;
 
-    /* A manual key's record covers a number before it is accepted. */
-    if (ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
+    /* A manual key's record covers a number before it is accepted, and
+     * what the record says was accepted stays refused (first use). */
+    if (!seqstate_seen(ctx->sad, &ctx->ref))
+        err = seqstate_first_use(ctx->sad, &ctx->ref);
+    if (err == 0 &&
+        ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
         err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
     if (err == 0)
         err = replay_commit(w->top, w->ring, w->words, w->window, ctx->seq);

@@ -95,6 +95,9 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->lane = 0;
     if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)
         return err;
+    if (!seqstate_seen(sad, &ctx->ref) &&
+        (err = seqstate_first_use(sad, &ctx->ref)) != 0)
+        return err;
     while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
         if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
             return err;

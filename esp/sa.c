@@ -281,6 +281,8 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
         fill_slot(sad, slot_no, p, t, manual);
         atomic_fetch_add(&s->gen, 1);
         atomic_store(&s->state, SLOT_LIVE);
+        if (manual != NULL)
+            seqstate_seen_now(sad, slot_no);
         sad_index_insert(sad, slot_no);
         atomic_fetch_add(&sad->hdr->live, 1);
         if (slot_is_group_in(s))

@@ -325,8 +325,12 @@ int sad_own_windows_new(struct zesp_sad *sad, bool all)
 static int own_start(struct zesp_sad *sad, struct own_window *o,
                      const struct sa_ref *ref, uint32_t words)
 {
-    uint64_t top = o->attach_gen == ref->gen ? o->attach_top
-                                             : ref->slot->seq_start;
+    uint64_t top = ref->slot->seq_start;
+
+    /* seq_start may have been raised since attach (seqstate.c: a SAD file
+     * put back), never lowered. */
+    if (o->attach_gen == ref->gen && o->attach_top > top)
+        top = o->attach_top;
 
     if (o->ring == NULL &&
         (o->ring = calloc(sad->lay.max_window_words, sizeof *o->ring)) == NULL)
@@ -357,6 +361,26 @@ int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
     w->top = &o->top;
     w->ring = o->ring;
     return err;
+}
+
+void sad_own_floor(struct zesp_sad *sad, const struct sa_ref *ref,
+                   uint64_t floor)
+{
+    struct own_window *o;
+    uint32_t words = ref->slot->window_words;
+
+    if (sad->own == NULL ||
+        replay_bounds(words, ref->slot->replay_window,
+                      sad->lay.max_window_words) != 0)
+        return;
+    o = &sad->own[sad_slot_no(sad, ref->slot)];
+    pthread_mutex_lock(&sad->own_lock);
+    if (o->attach_gen == ref->gen && o->attach_top < floor)
+        o->attach_top = floor;
+    if (atomic_load(&o->gen) == ref->gen && o->ring != NULL &&
+        atomic_load(&o->top) < floor)
+        replay_start(&o->top, o->ring, words, floor);
+    pthread_mutex_unlock(&sad->own_lock);
 }
 
 const char *zesp_sad_path(const zesp_sad *sad)
@@ -390,6 +414,7 @@ void zesp_sad_free(zesp_sad *sad)
             free((void *)sad->own[i].ring);
         free(sad->own);
     }
+    free((void *)sad->record_seen);
     /* Closing the file lets go of this process's lanes. */
     if (sad->fd >= 0)
         close(sad->fd);

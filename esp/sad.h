@@ -175,6 +175,12 @@ struct zesp_sad {
     pthread_mutex_t own_lock;    /* taking a window for a new SA */
     char path[4096];
     char state_dir[ZESP_STATE_DIR_MAX]; /* zesp_sad_set_state_dir; "": default */
+    /* A file SAD: its group may read or write it (ZESP_SAD_GROUP), and per
+     * slot the generation of the manual SA this process has compared with
+     * its record (seqstate_first_use); NULL: a private SAD, never put back
+     * from a copy. */
+    bool group;
+    _Atomic uint32_t *record_seen;
     /* Lanes (lanes.c): the file, whose lock bytes hold this process's
      * lanes, and the lane it holds per slot. */
     int fd;                      /* -1: a private SAD */
@@ -188,6 +194,12 @@ struct zesp_sad {
 static inline struct sa_slot *sad_slot(const struct zesp_sad *sad, uint32_t i)
 {
     return (struct sa_slot *)(sad->slots + (size_t)i * sad->lay.slot_bytes);
+}
+
+static inline uint32_t sad_slot_no(const struct zesp_sad *sad,
+                                   const struct sa_slot *s)
+{
+    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
 }
 
 /*
@@ -214,6 +226,10 @@ struct window_ref {
 };
 int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
                    struct window_ref *w);
+/* This process's own window of the slot's SA refuses every number up to
+ * floor, started already or not (seqstate.c: a SAD file put back). */
+void sad_own_floor(struct zesp_sad *sad, const struct sa_ref *ref,
+                   uint64_t floor);
 
 static inline int sad_window(struct zesp_sad *sad, const struct sa_ref *ref,
                              uint32_t sa_flags, struct window_ref *w)

@@ -352,7 +352,13 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
         detach(sad);
         return err;
     }
+    if ((sad->record_seen = calloc(sad->lay.capacity,
+                                   sizeof *sad->record_seen)) == NULL) {
+        detach(sad);
+        return ENOMEM;
+    }
     sad->shared = true;
+    sad->group = (st.st_mode & (S_IRGRP | S_IWGRP)) != 0;
     snprintf(sad->path, sizeof sad->path, "%s", path);
     sad->file_ino = (uint64_t)st.st_ino;
     sad->file_dev = (uint64_t)st.st_dev;

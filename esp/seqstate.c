@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "datapath.h"
+#include "replay.h"
 
 #define RECORD_MAGIC "ZESPSEQ1"
 #define RECORD_MAGIC_BYTES 8U
@@ -57,15 +58,19 @@
 
 static const char record_domain[] = "zesp manual key sequence record v1";
 
-/* An open state directory, checked, and its lock held. */
+/* An open state directory, checked, and its lock held; group: its SAD
+ * is group-shared, and the directory's group may write records. */
 struct state_dir {
     int fd;
     mode_t file_mode;
+    bool group;
+    gid_t gid;
 };
 
 /* What the data path needs of an SA's record, copied out of the SAD. */
 struct record_ref {
     char dir[ZESP_STATE_DIR_MAX];
+    bool group;
     uint8_t id[SEQ_RECORD_ID_BYTES];
     uint64_t block;
 };
@@ -205,8 +210,10 @@ int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir)
     return 0;
 }
 
-/* Open and check a state directory; the lock is taken by dir_lock. */
-static int dir_open(const char *path, struct state_dir *d)
+/* Open and check a state directory; the lock is taken by dir_lock.  Only
+ * a group-shared SAD's may be written by its group: a member of the group
+ * who cannot read a private SAD must not put back an older record. */
+static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
 
@@ -219,22 +226,26 @@ static int dir_open(const char *path, struct state_dir *d)
         close(d->fd);
         return ZESP_ESTATEIO;
     }
-    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH)) {
+    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH) ||
+        ((st.st_mode & S_IWGRP) && !group)) {
         close(d->fd);
         return ZESP_ESTATEUNSAFE;
     }
     /* A directory shared with a group (a group-shared SAD's senders all
      * write records) gets records its group can write too. */
-    d->file_mode = (st.st_mode & S_IWGRP) ? 0660 : 0600;
+    d->group = (st.st_mode & S_IWGRP) != 0;
+    d->gid = st.st_gid;
+    d->file_mode = d->group ? 0660 : 0600;
     return 0;
 }
 
 /* EWOULDBLOCK when !wait and another holds the lock. */
-static int dir_lock(const char *path, struct state_dir *d, bool wait)
+static int dir_lock(const char *path, bool group, struct state_dir *d,
+                    bool wait)
 {
     int err, rc;
 
-    if ((err = dir_open(path, d)) != 0)
+    if ((err = dir_open(path, group, d)) != 0)
         return err;
     while ((rc = flock(d->fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 &&
            errno == EINTR)
@@ -254,6 +265,17 @@ static void dir_close(struct state_dir *d)
 static void record_sum(const uint8_t *rec, uint8_t sum[RECORD_SUM_BYTES])
 {
     crypto_generichash(sum, RECORD_SUM_BYTES, rec, RECORD_SUM_OFF, NULL, 0);
+}
+
+/* A record only this user, root, or in a group's directory the group
+ * wrote, and no one else may write. */
+static bool record_trusted(const struct state_dir *d, const struct stat *st)
+{
+    bool group = d->group && st->st_gid == d->gid;
+
+    return S_ISREG(st->st_mode) && !(st->st_mode & S_IWOTH) &&
+           (!(st->st_mode & S_IWGRP) || group) &&
+           (st->st_uid == geteuid() || st->st_uid == 0 || group);
 }
 
 /* *mark: the record's, 0 if there is none (*found false). */
@@ -276,7 +298,7 @@ static int record_read(const struct state_dir *d,
                                                     : ZESP_ESTATEIO;
     if (fstat(fd, &st) != 0)
         err = ZESP_ESTATEIO;
-    else if (!S_ISREG(st.st_mode) || (st.st_mode & S_IWOTH))
+    else if (!record_trusted(d, &st))
         err = ZESP_ESTATEUNSAFE;
     else if ((n = pread(fd, rec, sizeof rec, 0)) < 0)
         err = ZESP_ESTATEIO;
@@ -427,7 +449,7 @@ int seqstate_begin(struct zesp_sad *sad, const zesp_sa_params *p,
     record_id(p, st->id);
     if ((err = seqstate_dir(sad, config_dir, st->dir)) != 0 ||
         (err = check_sad_dir(sad, st->dir)) != 0 ||
-        (err = dir_lock(st->dir, &d, true)) != 0)
+        (err = dir_lock(st->dir, sad->group, &d, true)) != 0)
         return err;
     err = start_from_record(&d, p, st);
     dir_close(&d);
@@ -468,6 +490,7 @@ static int record_of(const struct zesp_sad *sad, const struct sa_ref *ref,
 
     if (!seqstate_sad_dir(sad, r->dir))
         return ZESP_ENOSTATE;
+    r->group = sad->group;
     memcpy(r->id, s->record_id, sizeof r->id);
     r->block = s->seq_block;
     if (!sad_ref_valid(ref))
@@ -513,7 +536,7 @@ static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     int err;
 
     if ((err = record_of(sad, ref, &r)) != 0 ||
-        (err = dir_lock(r.dir, &d, wait)) != 0)
+        (err = dir_lock(r.dir, r.group, &d, wait)) != 0)
         return err;
     /* Another sender may have extended while this one waited. */
     have = atomic_load(&s->reserved);
@@ -567,7 +590,7 @@ int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     int err;
 
     if ((err = record_of(sad, ref, &r)) != 0 ||
-        (err = dir_lock(r.dir, &d, true)) != 0)
+        (err = dir_lock(r.dir, r.group, &d, true)) != 0)
         return err;
     if (seq <= atomic_load(&s->reserved))
         goto out;
@@ -583,6 +606,131 @@ int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
 out:
     dir_close(&d);
     return err;
+}
+
+/*
+ * A manual SA this process has not used yet (per slot generation).  The
+ * SAD file may be an older copy put back (a backup restored, a VM's file
+ * copied) while the state directory kept the newer records: its `seq` and
+ * `reserved` then lie below numbers the key already used.
+ *
+ * Outbound: every number up to the record, or to the slot's reservation,
+ * may have been sent (a copy taken within a block says nothing of what was
+ * sent after it), so every lane jumps above both and a block is written
+ * ahead.  Each process's first use costs one record write and skips the
+ * rest of the block, as a reload does.
+ *
+ * Inbound: a record above the slot's reservation means numbers up to it
+ * were accepted that the slot no longer counts: every window of the SA is
+ * started again with all of them received.  A record equal to the
+ * reservation is what every live SA shows, so nothing is refused then:
+ * that would lose up to a block of fresh messages at each receiver's start.
+ */
+static int out_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
+                         const struct state_dir *d, const struct record_ref *r)
+{
+    uint64_t have = atomic_load(&ref->slot->reserved), mark, top;
+    bool found;
+    int err;
+
+    if ((err = record_read(d, r->id, &mark, &found)) != 0)
+        return err;
+    top = mark > have ? mark : have;
+    if ((err = record_write(d, r->id, block_above(top, r->block))) != 0)
+        return err;
+    return slot_raise(sad, ref, top, block_above(top, r->block));
+}
+
+/* SAD's lock held: one window (a slot's shared one) refuses up to mark. */
+static int window_floor(struct zesp_sad *sad, struct sa_slot *w, uint64_t mark)
+{
+    uint32_t words = w->window_words;
+
+    if (replay_bounds(words, w->replay_window, sad->lay.max_window_words) != 0)
+        return ZESP_EBADSAD;
+    if (atomic_load(&w->seq) < mark)
+        replay_start(&w->seq, w->window, words, mark);
+    return 0;
+}
+
+/* SAD's lock held: the SA's window, its lanes' windows and where a lane's
+ * new window starts (seq_start) all refuse every number up to mark. */
+static int in_restart(struct zesp_sad *sad, const struct sa_ref *ref,
+                      uint64_t mark)
+{
+    struct sa_slot *s = ref->slot;
+    struct sa_ref lane;
+    int err;
+
+    if ((err = window_floor(sad, s, mark)) != 0)
+        return err;
+    if (s->seq_start < mark)
+        s->seq_start = mark;
+    if (s->flags & ZESP_SA_LANES)
+        for (uint32_t l = 1; l < ZESP_LANES_MAX && err == 0; l++)
+            if (sad_find_sender(sad, s->spi, ZESP_DIR_IN, l, &lane) == 0)
+                err = window_floor(sad, lane.slot, mark);
+    return err;
+}
+
+/* This process's own windows of the SA (and of its lanes) start at or above
+ * the SA's seq_start. */
+static void in_own_floor(struct zesp_sad *sad, const struct sa_ref *ref)
+{
+    struct sa_slot *s = ref->slot;
+    uint64_t floor = s->seq_start;
+    struct sa_ref lane;
+
+    sad_own_floor(sad, ref, floor);
+    if (s->flags & ZESP_SA_LANES)
+        for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+            if (sad_find_sender(sad, s->spi, ZESP_DIR_IN, l, &lane) == 0)
+                sad_own_floor(sad, &lane, floor);
+}
+
+static int in_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
+                        const struct state_dir *d, const struct record_ref *r)
+{
+    uint64_t mark;
+    bool found;
+    int err;
+
+    if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
+        (err = sad_lock(sad)) != 0)
+        return err;
+    if (!sad_ref_valid(ref))
+        err = ZESP_ENOSA;
+    else if (mark > atomic_load(&ref->slot->reserved) &&
+             (err = in_restart(sad, ref, mark)) == 0)
+        atomic_raise(&ref->slot->reserved, mark);
+    if (err == 0)
+        in_own_floor(sad, ref);
+    sad_unlock(sad);
+    return err;
+}
+
+int seqstate_first_use(struct zesp_sad *sad, const struct sa_ref *ref)
+{
+    struct record_ref r;
+    struct state_dir d;
+    int err;
+
+    if ((err = record_of(sad, ref, &r)) != 0 ||
+        (err = dir_lock(r.dir, r.group, &d, true)) != 0)
+        return err;
+    err = ref->slot->direction == ZESP_DIR_OUT ? out_first_use(sad, ref, &d, &r)
+                                               : in_first_use(sad, ref, &d, &r);
+    dir_close(&d);
+    if (err == 0)
+        atomic_store(&sad->record_seen[sad_slot_no(sad, ref->slot)], ref->gen);
+    return err;
+}
+
+void seqstate_seen_now(struct zesp_sad *sad, uint32_t slot_no)
+{
+    if (sad->record_seen != NULL)
+        atomic_store(&sad->record_seen[slot_no],
+                     atomic_load(&sad_slot(sad, slot_no)->gen));
 }
 
 /* mkdir -p, each new directory 0700. */
@@ -622,7 +770,8 @@ int zesp_state_dir_init(const char *dir)
         if ((err = make_dirs(path)) == 0 && made)
             err = chmod(path, STATE_DIR_MODE) == 0 ? 0 : errno;
     }
-    if (err == 0 && (err = dir_open(path, &d)) == 0)
+    /* No SAD yet to say whether the group may write it: the load says. */
+    if (err == 0 && (err = dir_open(path, true, &d)) == 0)
         dir_close(&d);
     if (err != 0) {
         errno = err;

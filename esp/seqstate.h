@@ -50,4 +50,18 @@ void seqstate_out_ahead(struct zesp_sad *sad, const struct sa_ref *ref);
 int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
                        uint64_t seq);
 
+/* The first use of a manual SA in this process (per slot generation):
+ * the slot compared with its record, in case the SAD file is an older
+ * copy put back; seen: nothing to do (a private SAD, another SA, done). */
+static inline bool seqstate_seen(const struct zesp_sad *sad,
+                                 const struct sa_ref *ref)
+{
+    return sad->record_seen == NULL || !(ref->slot->flags & ZESP_SA_MANUAL) ||
+           atomic_load_explicit(&sad->record_seen[sad_slot_no(sad, ref->slot)],
+                                memory_order_relaxed) == ref->gen;
+}
+int seqstate_first_use(struct zesp_sad *sad, const struct sa_ref *ref);
+/* sa_add_in: the SA this process installed from its record now. */
+void seqstate_seen_now(struct zesp_sad *sad, uint32_t slot_no);
+
 #endif

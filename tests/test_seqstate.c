@@ -8,6 +8,7 @@
  * refused without a usable record, with the error text checked.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sodium.h>
@@ -519,7 +520,9 @@ static void test_four_senders_share_blocks(void)
     top = got ? ivs[got - 1] : 0;
     CHECK_OK(zesp_sa_info_get(a.sad, 0x5601, ZESP_DIR_OUT, &info));
     CHECK(got == PROCS * EACH && dup == 0);
-    CHECK(top <= info.seq_reserved && info.seq == PROCS * EACH);
+    /* Each process's first use jumps over the block it found (a SAD file
+     * put back would hold numbers already sent below it). */
+    CHECK(top <= info.seq_reserved && info.seq >= PROCS * EACH);
     free(ivs);
     host_close(&a);
 }
@@ -681,6 +684,330 @@ static void test_load_refused_without_record(void)
     zesp_sad_free(sad);
 }
 
+/*
+ * A SAD file put back from an older copy (a backup, a VM's files copied)
+ * while the state directory kept the newer records: issue 31.  Each step
+ * runs in a process of its own; the copy is taken while a sender has the
+ * file open, and put back with cp, as an operator would.
+ */
+struct step {
+    int ivs[2], go[2];
+};
+
+/* A child: open the SAD, seal first, tell its IVs, wait for the parent's
+ * go, seal then more, tell those; its exit status says all went. */
+static pid_t sender_child(const char *sad_path, uint32_t spi, int first,
+                          int then, struct step *st)
+{
+    pid_t pid;
+
+    if (pipe(st->ivs) != 0 || pipe(st->go) != 0)
+        return -1;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        zesp_sad *sad = zesp_sad_open(sad_path, 0, NULL);
+        struct wire w = { 0 };
+        char go;
+        int ok;
+
+        close(st->ivs[0]);
+        close(st->go[1]);
+        ok = sad != NULL && wire_seal(&w, sad, spi, first) == first;
+        for (size_t i = 0; ok && i < w.n; i++)
+            ok = write(st->ivs[1], w.buf[i] + 8, 8) == 8;
+        wire_free(&w);
+        ok = ok && read(st->go[0], &go, 1) == 1;
+        ok = ok && wire_seal(&w, sad, spi, then) == then;
+        for (size_t i = 0; ok && i < w.n; i++)
+            ok = write(st->ivs[1], w.buf[i] + 8, 8) == 8;
+        _exit(ok ? 0 : 1);
+    }
+    close(st->ivs[1]);
+    close(st->go[0]);
+    return pid;
+}
+
+/* n IVs from the child, each as its sequence number (a lane's taken off). */
+static size_t read_seqs(struct step *st, uint64_t *seq, size_t n)
+{
+    uint8_t iv[8];
+    size_t got = 0;
+
+    while (got < n && read(st->ivs[0], iv, 8) == 8)
+        seq[got++] = load_be64(iv) & ((UINT64_C(1) << 48) - 1U);
+    return got;
+}
+
+static bool child_done(struct step *st, pid_t pid)
+{
+    int status = -1;
+
+    close(st->ivs[0]);
+    close(st->go[1]);
+    return waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
+static int run_cp(const char *from, const char *to)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", from, to);
+    return system(cmd);
+}
+
+/* Rows: how much the sender sends between the copy and the restore, and
+ * with which flags.  Within a block the copy's reservation equals the
+ * record; across blocks the record is above it. */
+static const struct restore_case {
+    const char *name;
+    uint32_t flags;
+    int between;
+} restore_cases[] = {
+    { "across blocks", 0, 3 * BLOCK },
+    { "within a block", 0, 2 },
+    { "lanes, across blocks", ZESP_SA_LANES, 3 * BLOCK },
+    { "lanes, within a block", ZESP_SA_LANES, 2 },
+};
+
+static void restore_case(const struct restore_case *c, uint32_t spi,
+                         uint8_t seed)
+{
+    enum { FIRST = 5, AFTER = 20, MAX = FIRST + 3 * BLOCK + AFTER };
+    zesp_sa_params out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    char old[256];
+    uint64_t seq[MAX], before_max = 0, after_min = UINT64_MAX;
+    size_t n = 0, got;
+    struct step st;
+    struct host h;
+    pid_t pid;
+
+    out.flags |= c->flags;
+    host_init(&h, "restore");
+    snprintf(old, sizeof old, "%s.old", h.sad_path);
+    CHECK_OK(host_open(&h));
+    CHECK_OK(zesp_sa_add(h.sad, &out));
+    host_close(&h);
+
+    pid = sender_child(h.sad_path, spi, FIRST, c->between, &st);
+    n += read_seqs(&st, seq + n, FIRST);
+    CHECK(n == FIRST && run_cp(h.sad_path, old) == 0);
+    CHECK(write(st.go[1], "g", 1) == 1);
+    n += read_seqs(&st, seq + n, (size_t)c->between);
+    CHECK(child_done(&st, pid) && n == FIRST + (size_t)c->between);
+    CHECK(run_cp(old, h.sad_path) == 0);         /* the copy put back */
+    for (size_t i = 0; i < n; i++)
+        before_max = seq[i] > before_max ? seq[i] : before_max;
+
+    pid = sender_child(h.sad_path, spi, AFTER, 0, &st);
+    CHECK(write(st.go[1], "g", 1) == 1);
+    got = read_seqs(&st, seq + n, AFTER);
+    CHECK(child_done(&st, pid) && got == AFTER);
+    for (size_t i = n; i < n + got; i++)
+        after_min = seq[i] < after_min ? seq[i] : after_min;
+    CHECK(after_min > before_max);
+    if (test_case_failed)
+        fprintf(stderr, "  %s: %zu sent after the restore, the lowest %llu, "
+                "the highest before %llu\n", c->name, got,
+                (unsigned long long)after_min, (unsigned long long)before_max);
+    unlink(old);
+    unlink(h.sad_path);
+}
+
+static void test_restored_sad_file_sends_above_record(void)
+{
+    for (size_t i = 0; i < sizeof restore_cases / sizeof *restore_cases; i++)
+        restore_case(&restore_cases[i], 0x5901U + (uint32_t)i,
+                     (uint8_t)(60 + i));
+}
+
+/* A receiver's child: open its SAD, give it the frames [from, to), report
+ * how many it accepted. */
+static int open_in_child(const char *sad_path, const struct wire *w,
+                         size_t from, size_t to)
+{
+    int fds[2], accepted = -1;
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return -1;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        zesp_sad *sad = zesp_sad_open(sad_path, 0, NULL);
+        int n = sad != NULL ? wire_open(w, sad, from, to) : -1;
+        close(fds[0]);
+        _exit(write(fds[1], &n, sizeof n) == sizeof n ? 0 : 1);
+    }
+    close(fds[1]);
+    if (read(fds[0], &accepted, sizeof accepted) != sizeof accepted)
+        accepted = -1;
+    close(fds[0]);
+    waitpid(pid, NULL, 0);
+    return accepted;
+}
+
+/* The receiver's SAD put back: what its record says was accepted stays
+ * refused, in the SAD's window and in a process's own window alike; what
+ * the sender sends above the record is accepted. */
+static void test_restored_sad_file_refuses_replays(void)
+{
+    static const uint32_t flags[] = { 0, ZESP_SA_PER_PROCESS_WINDOW };
+
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        enum { FIRST = 5, BETWEEN = 3 * BLOCK, AFTER = 2 * BLOCK };
+        uint32_t spi = 0x5a01U + (uint32_t)i;
+        struct link l;
+        char old[256];
+        int replayed, fresh;
+
+        link_begin(&l, spi, (uint8_t)(70 + i), 0);
+        /* The receiver again, with the flag; on its own SAD file. */
+        CHECK_OK(zesp_sa_del(l.b.sad, spi, ZESP_DIR_IN));
+        l.in.flags |= flags[i];
+        l.in.spi = spi;
+        CHECK_OK(zesp_sa_add(l.b.sad, &l.in));
+        host_close(&l.b);
+        snprintf(old, sizeof old, "%s.old", l.b.sad_path);
+        CHECK(wire_seal(&l.w, l.a.sad, spi, FIRST + BETWEEN) ==
+              FIRST + BETWEEN);
+        CHECK(open_in_child(l.b.sad_path, &l.w, 0, FIRST) == FIRST);
+        CHECK(run_cp(l.b.sad_path, old) == 0);
+        CHECK(open_in_child(l.b.sad_path, &l.w, FIRST, FIRST + BETWEEN) ==
+              BETWEEN);
+        CHECK(run_cp(old, l.b.sad_path) == 0);
+        replayed = open_in_child(l.b.sad_path, &l.w, 0, FIRST + BETWEEN);
+        CHECK(wire_seal(&l.w, l.a.sad, spi, AFTER) == AFTER);
+        fresh = open_in_child(l.b.sad_path, &l.w, FIRST + BETWEEN,
+                              FIRST + BETWEEN + AFTER);
+        /* The sender did not go back: of its next numbers, those up to the
+         * receiver's record are lost, as when a receiver reloads alone. */
+        CHECK(replayed == 0 && fresh > AFTER - (int)BLOCK && fresh <= AFTER);
+        if (test_case_failed)
+            fprintf(stderr, "  flags 0x%x: %d replays accepted after the "
+                    "restore, %d of %d fresh\n", flags[i], replayed, fresh,
+                    AFTER);
+        unlink(old);
+        unlink(l.a.sad_path);
+        unlink(l.b.sad_path);
+        link_end(&l);
+    }
+}
+
+/* A state directory its group may write, for a SAD that is not
+ * group-shared: refused with the reason; for a group-shared SAD, used. */
+static void test_group_writable_state_dir(void)
+{
+    zesp_sa_params p = manual_sa(0x5b01, ZESP_DIR_OUT, 80, 0);
+    zesp_sad_opts opts = { .mode = 0660 };
+    char state[192], path[192];
+    zesp_sad *sad;
+
+    snprintf(state, sizeof state, "%s/group.state", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK(chmod(state, 0770) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "nor by its group unless the SA "
+                                           "database is group-shared");
+    snprintf(path, sizeof path, "%s/private.sad", dir);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    if (sad != NULL) {
+        CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        CHECK_ERR(zesp_sa_add(sad, &p), ZESP_ESTATEUNSAFE);
+        zesp_sad_free(sad);
+    }
+    snprintf(path, sizeof path, "%s/group.sad", dir);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE | ZESP_SAD_GROUP, &opts);
+    CHECK(sad != NULL);
+    if (sad != NULL) {
+        CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        CHECK_OK(zesp_sa_add(sad, &p));
+        zesp_sad_free(sad);
+    }
+}
+
+/* Run as another user: write a copy of the record where root can take it. */
+static int plant_as(uid_t uid, const char *from, const char *to)
+{
+    uint8_t rec[64];
+    int in, out, ok;
+
+    if ((in = open(from, O_RDONLY)) < 0 || read(in, rec, sizeof rec) != 64)
+        return 1;
+    close(in);
+    if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+        return 2;
+    ok = write(out, rec, sizeof rec) == 64;
+    return close(out) == 0 && ok ? 0 : 3;
+}
+
+/*
+ * A record put back by another user (an older one, that would make the
+ * key count again from there): refused, as is a record its group may
+ * write in a directory that is not the group's.
+ */
+static void test_record_of_another_user(void)
+{
+    enum { OTHER_UID = 65534 };
+    char state[192], yaml[192], rec[512], keep[512], scratch[192],
+        planted[256], cmd[512], err[1024];
+    zesp_sad *sad;
+    FILE *ls;
+    int status = -1;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as another user\n");
+        return;
+    }
+    snprintf(state, sizeof state, "%s/planted.state", dir);
+    snprintf(yaml, sizeof yaml, "%s/refused.yaml", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    write_yaml(yaml, state);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+    rec[0] = '\0';
+    snprintf(cmd, sizeof cmd, "ls '%s'", state);
+    if ((ls = popen(cmd, "r")) != NULL) {
+        char name[128];
+        if (fgets(name, sizeof name, ls) != NULL) {
+            name[strcspn(name, "\n")] = '\0';
+            snprintf(rec, sizeof rec, "%s/%s", state, name);
+        }
+        pclose(ls);
+    }
+    snprintf(keep, sizeof keep, "%s.keep", rec);
+    CHECK(rec[0] != '\0' && rename(rec, keep) == 0);
+
+    /* The other user writes it in a place of its own; it is put back. */
+    snprintf(scratch, sizeof scratch, "%s/scratch", dir);
+    snprintf(planted, sizeof planted, "%s/record", scratch);
+    CHECK(mkdir(scratch, 0700) == 0 && chmod(scratch, 01777) == 0 &&
+          chmod(dir, 0755) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(plant_as(OTHER_UID, keep, planted));
+    waitpid(pid, &status, 0);
+    CHECK(chmod(dir, 0700) == 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+        printf("     skip: this process may not become another user\n");
+        return;
+    }
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(rename(planted, rec) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "owned by this user or root");
+
+    /* Root's again, but its group may write it. */
+    CHECK(unlink(rec) == 0 && rename(keep, rec) == 0 && chmod(rec, 0660) == 0);
+    load_refused(state, ZESP_ESTATEUNSAFE, "nor by its group");
+    CHECK(chmod(rec, 0600) == 0);
+    sad = zesp_sad_new(NULL);
+    CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
+    zesp_sad_free(sad);
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -712,9 +1039,11 @@ int main(void)
         if (zesp_state_dir_init(path) != 0)
             return 2;
     }
-    snprintf(path, sizeof path, "%s/shared.state", dir);
-    if (zesp_state_dir_init(path) != 0)
-        return 2;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s.state", dir, i ? "restore" : "shared");
+        if (zesp_state_dir_init(path) != 0)
+            return 2;
+    }
     RUN(test_flush_and_load);
     RUN(test_del_and_load);
     RUN(test_expiry_and_load);
@@ -730,5 +1059,9 @@ int main(void)
     RUN(test_kill_minus_nine_between_writes);
     RUN(test_load_refused_without_record);
     RUN(test_one_state_dir_per_sad);
+    RUN(test_restored_sad_file_sends_above_record);
+    RUN(test_restored_sad_file_refuses_replays);
+    RUN(test_group_writable_state_dir);
+    RUN(test_record_of_another_user);
     return test_done_in(dir);
 }
