@@ -30,7 +30,7 @@ SPI=0x00006001
 
 # publisher SAD: NAME SENDER_ID SIGNER (bob signs as sender 1: the forgery)
 publisher_sad() {
-    mkdir -p "$work/state-$1"
+    mkdir -p -m 700 "$work/state-$1"
     cat > "$work/$1.yaml" <<EOT
 state_dir: $work/state-$1
 sas:
@@ -44,7 +44,7 @@ EOT
 }
 publisher_sad alice 1 alice || exit 1
 publisher_sad bob 1 bob || exit 1
-mkdir -p "$work/state-carol"
+mkdir -p -m 700 "$work/state-carol"
 cat > "$work/carol.yaml" <<EOT
 state_dir: $work/state-carol
 sas:
