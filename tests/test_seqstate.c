@@ -950,7 +950,7 @@ static int plant_as(uid_t uid, const char *from, const char *to)
 static void test_record_of_another_user(void)
 {
     enum { OTHER_UID = 65534 };
-    char state[192], yaml[192], rec[512], keep[512], scratch[192],
+    char state[192], yaml[192], rec[512], keep[sizeof ".keep" + 512], scratch[192],
         planted[256], cmd[512], err[1024];
     zesp_sad *sad;
     FILE *ls;
