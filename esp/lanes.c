@@ -60,12 +60,6 @@ static void atfork_register(void)
     (void)pthread_atfork(NULL, NULL, after_fork_child);
 }
 
-static uint32_t slot_number(const struct zesp_sad *sad,
-                            const struct sa_slot *s)
-{
-    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
-}
-
 /* The lock byte of (slot, lane): past the end of the file. */
 static off_t lock_byte(const struct zesp_sad *sad, uint32_t slot_no,
                        uint32_t lane)
@@ -164,7 +158,7 @@ static int claim(struct zesp_sad *sad, const struct sa_ref *ref,
                  struct lane_claim **out)
 {
     struct lane_claim *all, *c;
-    uint32_t slot_no = slot_number(sad, ref->slot);
+    uint32_t slot_no = sad_slot_no(sad, ref->slot);
     int err;
 
     if ((all = atomic_load_explicit(&sad->lanes, memory_order_acquire))) {

@@ -298,18 +298,13 @@ int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
     return sa_add_in(sad, p, NULL);
 }
 
-static uint32_t slot_number(struct zesp_sad *sad, const struct sa_slot *s)
-{
-    return (uint32_t)(((const uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
-}
-
 static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi);
 
 /* Writers only: unlink a live SA and free its slot; an inbound lanes SA
  * takes its lanes' windows with it. */
 static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
 {
-    uint32_t slot_no = slot_number(sad, s);
+    uint32_t slot_no = sad_slot_no(sad, s);
     bool lanes = (s->flags & ZESP_SA_LANES) && s->direction == ZESP_DIR_IN &&
                  s->sender_id == 0;
 

@@ -348,7 +348,7 @@ int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
     int err = 0;
     uint32_t i;
 
-    i = (uint32_t)(((uint8_t *)s - sad->slots) / sad->lay.slot_bytes);
+    i = sad_slot_no(sad, s);
     o = &sad->own[i];
     /* An SA this process's windows have not seen yet (generations are
      * even, never 0 once live). */

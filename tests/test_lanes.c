@@ -482,8 +482,7 @@ static int die_deleting(const char *sad_name)
     if (sad == NULL || sad_lock(sad) != 0 ||
         sad_find(sad, LANES_SPI, ZESP_DIR_IN, &ref) != 0)
         return 1;
-    slot_no = (uint32_t)(((uint8_t *)ref.slot - sad->slots) /
-                         sad->lay.slot_bytes);
+    slot_no = sad_slot_no(sad, ref.slot);
     atomic_fetch_add(&ref.slot->gen, 1);
     sad_index_remove(sad, slot_no);
     sad_slot_release(sad, slot_no);
