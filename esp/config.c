@@ -109,6 +109,8 @@ static int parse_key(struct config *c, const struct ydoc_node *n,
         return -1;
     if (strncmp(n->scalar, "file:", 5) == 0)
         return read_key_file(c, n, field, n->scalar + 5, key, octets);
+    if (octets != ZESP_SIGN_PUBLICBYTES && yf_inline_secret(&c->y, n, field))
+        return -1;
     if (decode_any(n->scalar, key, octets, &why) != 0)
         return FAIL(c, n, field, "%s", why);
     return 0;
@@ -763,7 +765,9 @@ static int run(zesp_sad *sad, const char *path, char *err, size_t errlen,
         errno = EINVAL;
         return -1;
     }
-    if (zesp_init() != 0 || ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0)
+    if (zesp_init() != 0 ||
+        ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0 ||
+        yf_file_trusted(&c.y) != 0)
         goto out;
     if (parse_config(&c, sad) != 0)
         goto out;
@@ -807,7 +811,8 @@ int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
         return -1;
     }
     c.sad_opts = *opts;
-    if (ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0)
+    if (ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0 ||
+        yf_file_trusted(&c.y) != 0)
         goto out;
     if (c.y.doc.root && c.y.doc.root->type == YDOC_MAP &&
         (v = ydoc_get(c.y.doc.root, "sad")) && parse_sad(&c, v) != 0)

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "key.h"
+#include "owner.h"
 
 #define Z85_CHARS(octets) ((octets) / 4U * 5U)
 
@@ -49,8 +50,7 @@ int key_read_line(const char *path, char *text, size_t textlen,
         return err;
     }
     /* Whoever owns the file may rewrite the key: only we, or root. */
-    if ((st.st_mode & 077) != 0 ||
-        (st.st_uid != geteuid() && st.st_uid != 0)) {
+    if ((st.st_mode & 077) != 0 || !owner_trusted(st.st_uid)) {
         *mode = (unsigned)(st.st_mode & 0777);
         *owner = (unsigned)st.st_uid;
         close(fd);

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "datapath.h"
+#include "owner.h"
 #include "replay.h"
 
 #define RECORD_MAGIC "ZESPSEQ1"
@@ -226,7 +227,7 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
         close(d->fd);
         return ZESP_ESTATEIO;
     }
-    if ((st.st_uid != geteuid() && st.st_uid != 0) || (st.st_mode & S_IWOTH) ||
+    if (!owner_trusted(st.st_uid) || (st.st_mode & S_IWOTH) ||
         ((st.st_mode & S_IWGRP) && !group)) {
         close(d->fd);
         return ZESP_ESTATEUNSAFE;
@@ -275,7 +276,7 @@ static bool record_trusted(const struct state_dir *d, const struct stat *st)
 
     return S_ISREG(st->st_mode) && !(st->st_mode & S_IWOTH) &&
            (!(st->st_mode & S_IWGRP) || group) &&
-           (st->st_uid == geteuid() || st->st_uid == 0 || group);
+           (owner_trusted(st->st_uid) || group);
 }
 
 /* *mark: the record's, 0 if there is none (*found false). */

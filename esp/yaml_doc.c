@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 
 struct builder {
@@ -200,6 +201,7 @@ int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
 {
     struct builder b = { .doc = doc, .err = err, .errlen = errlen };
     yaml_parser_t parser;
+    struct stat st;
     FILE *f;
     long size;
     int done = 0, rc = 0;
@@ -212,6 +214,17 @@ int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
         errno = e;
         return -1;
     }
+    /* The file read, not the path looked at before: what the trust
+     * checks (yaml_fields.c) judge is what was parsed. */
+    if (fstat(fileno(f), &st) != 0) {
+        int e = errno;
+        fclose(f);
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    doc->file_mode = (unsigned)(st.st_mode & 07777);
+    doc->file_uid = (unsigned)st.st_uid;
     if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
         fseek(f, 0, SEEK_SET) != 0 || size > (long)YDOC_MAX_FILE) {
         fclose(f);

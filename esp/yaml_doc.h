@@ -31,6 +31,8 @@ struct ydoc {
     struct ydoc_node *root;      /* NULL for an empty document */
     char file[4096];
     size_t nodes;
+    unsigned file_mode;          /* of the file read (fstat), & 07777 */
+    unsigned file_uid;           /* its owner */
 };
 
 /* 0, or -1 with "FILE:LINE:COL: what" in err. */

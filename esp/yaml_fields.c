@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "key.h"
+#include "owner.h"
 #include "sad.h"
 #include "yaml_fields.h"
 
@@ -236,6 +237,37 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
     return 0;
+}
+
+/* Whoever may write a configuration chooses its keys and policies. */
+int yf_file_trusted(struct yctx *c)
+{
+    const struct ydoc *d = &c->doc;
+
+    if (!owner_trusted((uid_t)d->file_uid)) {
+        snprintf(c->err, c->errlen, "%s: owned by uid %u, not by this user "
+                 "(uid %u) nor root: chown it", d->file, d->file_uid,
+                 (unsigned)geteuid());
+        return -1;
+    }
+    if (d->file_mode & S_IWOTH) {
+        snprintf(c->err, c->errlen, "%s: any user may write it (mode %03o): "
+                 "chmod o-w it", d->file, d->file_mode & 0777U);
+        return -1;
+    }
+    return 0;
+}
+
+/* A key written into the file itself is as secret as a key file. */
+int yf_inline_secret(struct yctx *c, const struct ydoc_node *n,
+                     const char *field)
+{
+    if ((c->doc.file_mode & 077) == 0)
+        return 0;
+    return YFAIL(c, n, field, "a secret key written into a file others may "
+                 "read (mode %03o): chmod 600 %s, or keep the key in a file "
+                 "of its own (file:PATH)", c->doc.file_mode & 0777U,
+                 c->doc.file);
 }
 
 /* mode: octal, as chmod takes it; owner read-write, the group at most

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "zesp.h"
@@ -57,6 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if ((f = fopen(path, "wb")) == NULL)
         return 0;
+    /* Private, as a file with keys written in it must be. */
+    if (fchmod(fileno(f), 0600) != 0)
+        abort();
     fwrite(data, 1, size, f);
     fclose(f);
     zesp_sad_opts opts = { .capacity = 8 };

@@ -123,7 +123,6 @@ static int parse_psk(struct yctx *y, const struct ydoc_node *n,
                      const char *field, struct zike_peer *p)
 {
     char text[ZIKE_PSK_MAX + 2];
-    struct stat st;
     size_t len;
 
     if (yf_type(y, n, YDOC_SCALAR, field) != 0)
@@ -133,10 +132,8 @@ static int parse_psk(struct yctx *y, const struct ydoc_node *n,
                            sizeof text) != 0)
             return -1;
     } else {
-        if (stat(y->doc.file, &st) != 0 || (st.st_mode & 077) != 0)
-            return FAIL(y, n, field, "a key in a file others may read "
-                        "(mode %03o): chmod 600 it, or use psk: file:PATH",
-                        (unsigned)(st.st_mode & 0777));
+        if (yf_inline_secret(y, n, field) != 0)
+            return -1;
         snprintf(text, sizeof text, "%s", n->scalar);
     }
     len = strlen(text);

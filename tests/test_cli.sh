@@ -30,6 +30,10 @@ A="$work/alice.sad" B="$work/bob.sad"
 # Manual keys' sequence records: this run's own folder, never the host's.
 ZESP_STATE_DIR="$work/state"; export ZESP_STATE_DIR
 key1=$(grep -m1 'key: "hex:' "$s/examples/sad-alice.yaml" | sed 's/.*hex:\([0-9a-f]*\).*/\1/')
+# The examples hold their keys inline: loaded from private copies, as the
+# README says; files written here are private too.
+install -m 600 "$s/examples/sad-alice.yaml" "$s/examples/sad-bob.yaml" "$work/"
+umask 077
 
 expect 0 "--help" "$zesp" --help
 grep -q "usage: zesp" "$work/out"; ok $? "--help prints usage"
@@ -63,15 +67,19 @@ expect 0 "keygen --identity" "$zesp" keygen --identity "$work/node1"
 [ "$(wc -c < "$work/node1.pub")" -eq 41 ]; ok $? "identity public key: 40 Z85 characters"
 grep -qF "public: $(cat "$work/node1.pub")" "$work/out"; ok $? "identity prints its public key"
 
-expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
+expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"
 [ ! -e "$work/state" ]; ok $? "load never makes the state directory"
 expect 0 "state init" "$zesp" state init
 [ "$(mode "$work/state")" = 700 ]; ok $? "the state directory has mode 0700"
-expect 0 "load alice" "$zesp" --sad "$A" load "$s/examples/sad-alice.yaml"
+install -m 644 "$s/examples/sad-alice.yaml" "$work/readable.yaml"
+expect 3 "load of keys written in a file others may read: exit 3" "$zesp" --sad "$A" load "$work/readable.yaml"
+grep -q "readable.yaml:11:10: sas\[0\].key: a secret key written into a file others may read (mode 644): chmod 600 $work/readable.yaml" "$work/err"
+ok $? "and it says which key, the file's mode and the fix"
+expect 0 "load alice" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 [ "$(mode "$A")" = 600 ]; ok $? "a new SAD file has mode 0600"
-expect 0 "load bob (ZESP_SAD)" env ZESP_SAD="$B" "$zesp" load "$s/examples/sad-bob.yaml"
-expect 0 "check" "$zesp" check "$s/examples/sad-alice.yaml"
+expect 0 "load bob (ZESP_SAD)" env ZESP_SAD="$B" "$zesp" load "$work/sad-bob.yaml"
+expect 0 "check" "$zesp" check "$work/sad-alice.yaml"
 expect 3 "load of a missing file: exit 3" "$zesp" --sad "$work/new.sad" load "$work/none.yaml"
 [ ! -e "$work/new.sad" ]; ok $? "load of a missing file leaves no SAD behind"
 printf 'sas: [\n' > "$work/broken.yaml"

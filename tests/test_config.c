@@ -75,7 +75,7 @@ static void test_valid_file(void)
         "  - name: payments\n"
         "    peer: bank\n"
         "    out: 0x1001\n"
-        "    in: [0x1002]\n", 0644);
+        "    in: [0x1002]\n", 0600);
     if (zesp_config_load(sad, path, err, sizeof err) != 0)
         fprintf(stderr, "  %s\n", err);
     CHECK_OK(zesp_config_check(path, err, sizeof err));
@@ -203,7 +203,7 @@ static void test_mistakes(void)
     char err[512];
 
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        const char *path = write_file("bad.yaml", rows[i].yaml, 0644);
+        const char *path = write_file("bad.yaml", rows[i].yaml, 0600);
         errno = 0;
         int rc = zesp_config_load(sad, path, err, sizeof err);
         int e = errno;
@@ -507,6 +507,67 @@ static void test_key_files(void)
     zesp_sad_free(sad);
 }
 
+/* A file with keys written in it is as secret as a key file; any file
+ * decides keys and policies, so no other user may write it. */
+static void test_file_permissions(void)
+{
+    static const mode_t open_modes[] = { 0644, 0640, 0604, 0660 };
+    zesp_sad *sad = zesp_sad_new(NULL);
+    char err[512], want[256];
+    const char *path;
+    uid_t nobody = 65534;
+
+    for (size_t i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+        path = write_file("inline.yaml",
+                          "sas:\n  - { spi: 0x71, direction: in, key: \""
+                          KEY1 "\" }\n", open_modes[i]);
+        CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+        snprintf(want, sizeof want, ":2:38: sas[0].key: a secret key written "
+                 "into a file others may read (mode %03o): chmod 600 %s",
+                 (unsigned)open_modes[i], path);
+        CHECK(strstr(err, want) != NULL);
+        CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    }
+    /* An out SA's signing key is secret too; an in SA's public key not. */
+    write_file("perm.key", KEY1 "\n", 0600);
+    path = write_file("inline.yaml",
+                      "sas:\n  - { spi: 0x72, direction: out, key: file:perm.key,"
+                      "\n      group: true, sender_id: 1, sign_key: \"hex:"
+                      "00000000000000000000000000000000000000000000000000000000"
+                      "00000000000000000000000000000000000000000000000000000000"
+                      "0000000000000000\" }\n", 0644);
+    CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, ":3:44: sas[0].sign_key: a secret key written") != NULL);
+    CHECK(sa_count(sad) == 0);
+    /* Keys in files of their own: the YAML may be read by anyone. */
+    path = write_file("public.yaml",
+                      "sas:\n  - { spi: 0x73, direction: in, key: file:perm.key }\n",
+                      0644);
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    CHECK(sa_count(sad) == 1);
+    /* ...but not written by anyone. */
+    path = write_file("public.yaml",
+                      "sas:\n  - { spi: 0x74, direction: in, key: file:perm.key }\n",
+                      0646);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    snprintf(want, sizeof want, "%s: any user may write it (mode 646): "
+             "chmod o-w it", path);
+    CHECK(strcmp(err, want) == 0);
+    CHECK(sa_count(sad) == 1);
+    if (geteuid() == 0) {
+        /* Another user's: it could rewrite what we load. */
+        path = write_file("public.yaml",
+                          "sas:\n  - { spi: 0x75, direction: in, key: file:perm.key }\n",
+                          0644);
+        CHECK(chown(path, nobody, (gid_t)-1) == 0);
+        CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+        CHECK(strstr(err, "owned by uid 65534, not by this user (uid 0) nor "
+                          "root: chown it") != NULL);
+        CHECK(sa_count(sad) == 1);
+    }
+    zesp_sad_free(sad);
+}
+
 /* A load that fails while applying leaves the SAD as it was. */
 static void test_all_or_nothing(void)
 {
@@ -530,7 +591,7 @@ static void test_all_or_nothing(void)
                       "  - { spi: 1, direction: out, key: \"" KEY1 "\" }\n"
                       "  - { spi: 2, direction: out, key: \"" KEY1 "\" }\n"
                       "  - { spi: 3, direction: out, key: \"" KEY1 "\" }\n"
-                      "policies:\n  - { name: keep, out: 1 }\n", 0644);
+                      "policies:\n  - { name: keep, out: 1 }\n", 0600);
     CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_EFULL);
     CHECK(strstr(err, "cannot install SPI 0x00000003") != NULL);
     CHECK(sa_count(sad) == 1);
@@ -572,7 +633,7 @@ static void test_state_settings(void)
     path = write_file("state.yaml",
                       "state_dir: st\nseq_block: 64\nsas:\n"
                       "  - { spi: 0x51, direction: out, key: \"" KEY1 "\" }\n",
-                      0644);
+                      0600);
     /* Never made implicitly: the load says how to make it. */
     CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ENOSTATE);
     CHECK(strstr(err, "cannot install SPI 0x00000051") != NULL &&
@@ -623,6 +684,7 @@ int main(void)
     RUN(test_valid_file);
     RUN(test_mistakes);
     RUN(test_key_files);
+    RUN(test_file_permissions);
     RUN(test_group_sas);
     RUN(test_source_mac_sas);
     RUN(test_lanes);

@@ -532,12 +532,16 @@ static void test_four_senders_share_blocks(void)
  * fixed delay), then the SA installed again from the same YAML, by a flush
  * or by a new SAD file: no IV twice over all rounds.
  */
+/* Mode 0600: the key is written in it. */
 static void write_yaml(const char *path, const char *state)
 {
     FILE *f = fopen(path, "w");
 
-    if (f == NULL)
+    if (f == NULL || fchmod(fileno(f), 0600) != 0) {
+        if (f != NULL)
+            fclose(f);
         return;
+    }
     fprintf(f, "state_dir: %s\nseq_block: %u\nsas:\n"
                "  - { spi: 0x5701, direction: out, key: \"hex:%s\" }\n",
             state, BLOCK,

@@ -124,7 +124,7 @@ if [ "$(id -u)" -eq 0 ]; then
     chown 65534 "$work/parts.yaml"
     "$zike" -c "$work/parts.yaml" --check > "$work/out" 2>&1
     rc=$?
-    [ $rc -eq 3 ] && grep -q "parts.yaml: owned by uid 65534, not by zike's user (uid 0) nor root: chown it" "$work/out"
+    [ $rc -eq 3 ] && grep -q "parts.yaml: owned by uid 65534, not by this user (uid 0) nor root: chown it" "$work/out"
     ok $? "a configuration another user owns is refused (exit $rc)"
     chown 0 "$work/parts.yaml"
 else

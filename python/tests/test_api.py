@@ -105,6 +105,11 @@ def test_load_yaml_and_a_bad_file_says_where(work):
     with open(good, "w") as f:
         f.write('sas:\n  - { spi: 0x77, direction: out, key: "hex:%s", peer: carol }\n'
                 'policies:\n  - { name: to-carol, out: 0x77 }\n' % key().hex())
+    os.chmod(good, 0o644)       # a key written in a file others may read
+    with zesp.SAD.private() as sad, pytest.raises(zesp.ConfigError) as e:
+        sad.load(good)
+    assert "a secret key written into a file others may read (mode 644)" in str(e.value)
+    os.chmod(good, 0o600)
     bad = os.path.join(work, "bad.yaml")
     with open(bad, "w") as f:
         f.write("sas:\n  - { spi: 0x78, direction: sideways }\n")
