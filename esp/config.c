@@ -612,6 +612,55 @@ static int parse_seq_block(struct config *c, const struct ydoc_node *n)
     return 0;
 }
 
+/*
+ * One KEYMAT, one SPI.  Each SA counts its sequence numbers, and so its
+ * IVs, from 1 on its own, so the same key on two SPIs repeats nonces: a
+ * key pasted into both directions of a pair is the usual way.  Only group
+ * SAs may share a key across SPIs, each sender with a Sender ID of its
+ * own in the IV's top bits (where lanes put theirs: no lanes then).
+ * Compared through a hash under a key of this load's, not the keys.
+ */
+static bool apart_by_sender(const zesp_sa_params *p, const zesp_sa_params *q)
+{
+    return (p->flags & q->flags & ZESP_SA_GROUP) &&
+           !((p->flags | q->flags) & ZESP_SA_LANES) &&
+           p->sender_id != q->sender_id;
+}
+
+static int key_on_two_spis(struct config *c)
+{
+    uint8_t salt[crypto_generichash_KEYBYTES];
+    uint8_t (*fp)[16];
+    int rc = 0;
+
+    if (c->nsas < 2)
+        return 0;
+    if ((fp = calloc(c->nsas, sizeof *fp)) == NULL)
+        return FAIL(c, NULL, "sas", "out of memory");
+    randombytes_buf(salt, sizeof salt);
+    for (size_t i = 0; i < c->nsas; i++)
+        crypto_generichash(fp[i], sizeof fp[i], c->sas[i].key, ZESP_KEYBYTES,
+                           salt, sizeof salt);
+    for (size_t i = 1; i < c->nsas && rc == 0; i++)
+        for (size_t j = 0; j < i; j++)
+            if (c->sas[j].spi != c->sas[i].spi &&
+                !apart_by_sender(&c->sas[i], &c->sas[j]) &&
+                memcmp(fp[i], fp[j], sizeof fp[i]) == 0) {
+                char field[32];
+                snprintf(field, sizeof field, "sas[%zu].key", i);
+                rc = FAIL(c, ydoc_get(c->sa_nodes[i], "key"), field,
+                          "the same key as sas[%zu] (SPI 0x%08x): each SA "
+                          "numbers its messages from 1, so two SPIs under "
+                          "one key repeat nonces; give each SA its own key "
+                          "(zesp keygen)", j, c->sas[j].spi);
+                break;
+            }
+    sodium_memzero(salt, sizeof salt);
+    sodium_memzero(fp, c->nsas * sizeof *fp);
+    free(fp);
+    return rc;
+}
+
 static int parse_config(struct config *c, zesp_sad *sad)
 {
     static const char *const keys[] = { "sas", "policies", "state_dir",
@@ -651,6 +700,8 @@ static int parse_config(struct config *c, zesp_sad *sad)
             c->sa_nodes[i] = sas->items[i];
             c->nsas++;
         }
+        if (key_on_two_spis(c) != 0)
+            return -1;
     }
     if ((pols = ydoc_get(root, "policies")) != NULL) {
         if (parse_list(c, pols, "policies", CONFIG_MAX_POLICIES,

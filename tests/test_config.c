@@ -15,6 +15,10 @@ static char dir[128];
 
 #define KEY1 "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223"
 #define KEY2 "hex:202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f40414243"
+/* Keys of their own, for SAs of one file (one key, one SPI). */
+#define KEY3 "hex:303132333435363738393a3b3c3d3e3f404142434445464748494a4b4c4d4e4f50515253"
+#define KEY4 "hex:404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f60616263"
+#define KEY5 "hex:505152535455565758595a5b5c5d5e5f606162636465666768696a6b6c6d6e6f70717273"
 
 static const char *write_file(const char *name, const char *text, mode_t mode)
 {
@@ -238,10 +242,10 @@ static void test_replay_scope(void)
         "sas:\n"
         "  - { spi: 0x7201, direction: in, key: \"" KEY1 "\",\n"
         "      replay_scope: process }\n"
-        "  - { spi: 0x7202, direction: in, key: \"" KEY1 "\" }\n"
-        "  - { spi: 0x7203, direction: in, key: \"" KEY1 "\",\n"
+        "  - { spi: 0x7202, direction: in, key: \"" KEY3 "\" }\n"
+        "  - { spi: 0x7203, direction: in, key: \"" KEY4 "\",\n"
         "      replay_scope: host }\n"
-        "  - { spi: 0x7204, direction: out, key: \"" KEY1 "\" }\n"
+        "  - { spi: 0x7204, direction: out, key: \"" KEY5 "\" }\n"
         "  - { spi: 0x7205, direction: in, key: \"" KEY2 "\", group: true,\n"
         "      sender_id: 1 }\n"
         "  - { spi: 0x7205, direction: in, key: \"" KEY2 "\", group: true,\n"
@@ -568,6 +572,65 @@ static void test_file_permissions(void)
     zesp_sad_free(sad);
 }
 
+/* One key, one SPI: a key pasted into both directions would repeat every
+ * nonce, each SA counting from 1; a group's senders apart by Sender ID. */
+static void test_key_on_two_spis(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *refusal;    /* NULL: loads */
+    } rows[] = {
+        { "sas:\n  - { spi: 0x81, direction: out, key: \"" KEY1 "\" }\n"
+          "  - { spi: 0x82, direction: in, key: \"" KEY1 "\" }\n",
+          ":3:38: sas[1].key: the same key as sas[0] (SPI 0x00000081): each "
+          "SA numbers its messages from 1, so two SPIs under one key repeat "
+          "nonces; give each SA its own key (zesp keygen)" },
+        { "sas:\n  - { spi: 0x83, direction: in, key: \"" KEY1 "\" }\n"
+          "  - { spi: 0x84, direction: in, key: \"" KEY2 "\" }\n"
+          "  - { spi: 0x85, direction: in, key: \"" KEY1 "\" }\n",
+          ":4:38: sas[2].key: the same key as sas[0] (SPI 0x00000083)" },
+        /* A group member and a pairwise SA: the pairwise IV has no
+         * Sender ID to keep it apart. */
+        { "sas:\n  - { spi: 0x86, direction: out, key: \"" KEY1 "\", "
+          "group: true, sender_id: 1 }\n"
+          "  - { spi: 0x87, direction: in, key: \"" KEY1 "\" }\n",
+          "sas[1].key: the same key as sas[0] (SPI 0x00000086)" },
+        /* The same Sender ID on two group SPIs. */
+        { "sas:\n  - { spi: 0x88, direction: out, key: \"" KEY1 "\", "
+          "group: true, sender_id: 4 }\n"
+          "  - { spi: 0x89, direction: in, key: \"" KEY1 "\", "
+          "group: true, sender_id: 4 }\n",
+          "sas[1].key: the same key as sas[0] (SPI 0x00000088)" },
+        /* Loops back: one SA's two ends in one SAD. */
+        { "sas:\n  - { spi: 0x8a, direction: out, key: \"" KEY1 "\" }\n"
+          "  - { spi: 0x8a, direction: in, key: \"" KEY1 "\" }\n", NULL },
+        /* Group senders under one key, apart by Sender ID. */
+        { "sas:\n  - { spi: 0x8b, direction: out, key: \"" KEY2 "\", "
+          "group: true, sender_id: 1 }\n"
+          "  - { spi: 0x8c, direction: in, key: \"" KEY2 "\", "
+          "group: true, sender_id: 2 }\n", NULL },
+    };
+    char err[512];
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        zesp_sad *sad = zesp_sad_new(NULL);
+        const char *path = write_file("twice.yaml", rows[i].yaml, 0600);
+        int rc = zesp_config_load(sad, path, err, sizeof err);
+        if (rows[i].refusal == NULL) {
+            if (rc != 0)
+                fprintf(stderr, "  row %zu: %s\n", i, err);
+            CHECK(rc == 0 && sa_count(sad) == 2);
+        } else {
+            if (rc == 0 || strstr(err, rows[i].refusal) == NULL)
+                fprintf(stderr, "  row %zu: want '%s', got '%s'\n", i,
+                        rows[i].refusal, rc == 0 ? "loaded" : err);
+            CHECK(rc == -1 && errno == ZESP_ECONFIG &&
+                  strstr(err, rows[i].refusal) != NULL && sa_count(sad) == 0);
+        }
+        zesp_sad_free(sad);
+    }
+}
+
 /* A load that fails while applying leaves the SAD as it was. */
 static void test_all_or_nothing(void)
 {
@@ -589,8 +652,8 @@ static void test_all_or_nothing(void)
     path = write_file("three.yaml",
                       "sas:\n"
                       "  - { spi: 1, direction: out, key: \"" KEY1 "\" }\n"
-                      "  - { spi: 2, direction: out, key: \"" KEY1 "\" }\n"
-                      "  - { spi: 3, direction: out, key: \"" KEY1 "\" }\n"
+                      "  - { spi: 2, direction: out, key: \"" KEY3 "\" }\n"
+                      "  - { spi: 3, direction: out, key: \"" KEY4 "\" }\n"
                       "policies:\n  - { name: keep, out: 1 }\n", 0600);
     CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_EFULL);
     CHECK(strstr(err, "cannot install SPI 0x00000003") != NULL);
@@ -685,6 +748,7 @@ int main(void)
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_file_permissions);
+    RUN(test_key_on_two_spis);
     RUN(test_group_sas);
     RUN(test_source_mac_sas);
     RUN(test_lanes);
