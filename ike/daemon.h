@@ -88,6 +88,8 @@ struct ike_sa {
     size_t msg1_len, msg2_len;
     uint8_t cookie[64];
     size_t cookie_len;
+    uint32_t init_ignored;          /* IKE_SA_INIT answers not acted on */
+    uint16_t init_error;            /* the last error notify among them */
     struct ike_keys *keys;          /* from the start: dh_priv lives there */
     uint64_t iv_counter;
     uint32_t mid_out, mid_in;
@@ -157,7 +159,8 @@ enum ike_drop {
     IKE_DROP_UNEXPECTED,      /* no request of ours is answered, or the
                                  exchange does not fit the IKE SA's state */
     IKE_DROP_MESSAGE_ID,      /* an old or future message ID */
-    IKE_DROP_ICV,             /* the Encrypted payload does not verify */
+    IKE_DROP_ICV,             /* no Encrypted payload, or it does not
+                                 verify: unauthenticated */
     IKE_DROP_REASONS
 };
 

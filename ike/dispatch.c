@@ -34,6 +34,20 @@ static void refuse_request(struct zike *z, struct ike_sa *sa,
                     len);
 }
 
+/* Anyone can send a message with no Encrypted payload, or one that does
+ * not verify: an error notify in it is logged, never acted on, and the
+ * message changes nothing (RFC 7296 2.21.1, 2.21.4). */
+static void unauthenticated(struct zike *z, const struct ike_sa *sa,
+                            const struct ike_message *m)
+{
+    uint16_t err = ike_find(m, IKE_PL_SK) ? 0 : ike_error_notify(m);
+
+    if (err != 0)
+        zike_log(LOG_DEBUG, "peer %s: unprotected error notify %u ignored",
+                 sa->peer_name[0] ? sa->peer_name : "(unknown)", err);
+    ike_drop(z, IKE_DROP_ICV, sa, m);
+}
+
 /* RFC 7296 3.1: the I flag is set by the original initiator of the IKE SA
  * and only by it.  A message whose flag gives its sender our own role was
  * sent by us: sent back, it would open under our own key. */
@@ -176,7 +190,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     if ((err = ike_sk_open(buf, len, &m, sa->keys, !sa->initiator)) !=
         IKE_OK) {
         if (err == IKE_EAUTH) {
-            ike_drop(z, IKE_DROP_ICV, sa, &m);
+            unauthenticated(z, sa, &m);
             return;
         }
         /* Authentic but malformed requests are answered (RFC 7296 2.21);
