@@ -241,6 +241,7 @@ bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
 void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
+bool ike_sa_deleting(const struct ike_sa *sa);
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why);
 
 /* ---- What the exchanges share about child SAs ------------------------- */

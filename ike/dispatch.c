@@ -12,26 +12,52 @@
 
 #include "daemon.h"
 
+/* A request answered with one error notify and nothing else. */
+static void answer_error(struct zike *z, struct ike_sa *sa,
+                         const struct route *from, const struct ike_message *m,
+                         uint16_t type, const uint8_t *data, size_t len)
+{
+    uint8_t chain[64];
+    struct ike_writer w;
+    size_t clen;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, type, NULL, 0, data, len);
+    if (ike_w_finish(&w, &clen) == IKE_OK)
+        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
+                    clen);
+}
+
 /* An error notify in answer to a request that decrypted but did not parse:
  * UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, else INVALID_SYNTAX. */
 static void refuse_request(struct zike *z, struct ike_sa *sa,
                            const struct route *from,
                            const struct ike_message *m, int err)
 {
-    uint8_t chain[64], type = m->unsupported_critical;
-    struct ike_writer w;
-    size_t len;
+    uint8_t type = m->unsupported_critical;
 
     sa->mid_in++;
-    ike_w_init_chain(&w, chain, sizeof chain);
     if (err == IKE_ECRITICAL)
-        ike_w_notify(&w, 0, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, NULL, 0,
+        answer_error(z, sa, from, m, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD,
                      &type, 1);
     else
-        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
-    if (ike_w_finish(&w, &len) == IKE_OK)
-        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
-                    len);
+        answer_error(z, sa, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
+}
+
+/* An IKE SA on its way out makes nothing new: no child SA, no rekey, no
+ * group key (RFC 7296 2.25: TEMPORARY_FAILURE).  INFORMATIONAL is still
+ * served: a DELETE crossing ours is answered (1.4.1). */
+static bool refused_while_deleting(struct zike *z, struct ike_sa *sa,
+                                   const struct route *from,
+                                   const struct ike_message *m)
+{
+    if (!ike_sa_deleting(sa) || m->hdr.exchange == IKE_INFORMATIONAL)
+        return false;
+    zike_log(LOG_INFO, "peer %s: request (exchange %u) refused: the IKE SA "
+             "is being deleted", sa->peer_name[0] ? sa->peer_name :
+             "(unknown)", m->hdr.exchange);
+    answer_error(z, sa, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
+    return true;
 }
 
 /* Anyone can send a message with no Encrypted payload, or one that does
@@ -208,6 +234,8 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     sa->last_heard = z->now;
     if (!response) {
         sa->mid_in++;
+        if (refused_while_deleting(z, sa, from, &m))
+            return;
         switch (m.hdr.exchange) {
         case IKE_AUTH:
             if (sa->state == IKE_ST_HALF_OPEN)

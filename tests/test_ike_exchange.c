@@ -1671,6 +1671,83 @@ static void unprotected_informational(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* ---- an IKE SA being deleted (RFC 7296 1.4.1, 2.25) ----------------------- */
+
+/* The peer's request on sa (message ID mid), and zike's answer: its first
+ * notify, 0 if none, 0xffff if there was no answer. */
+static uint16_t request_answer(struct ike_sa *sa, uint8_t exchange,
+                               uint32_t mid, const uint8_t *chain, size_t clen,
+                               uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct route from = { 0 };
+    struct ike_message m;
+    size_t len = peer_msg(sa, exchange, false, mid, chain, clen, msg, ctr),
+           n = nsent;
+
+    ike_handle(&z, &from, msg, len);
+    if (nsent != n + 1 || open_sent(sa, n, &m, msg) != IKE_OK)
+        return 0xffff;
+    return first_notify(&m);
+}
+
+/* zike has sent its DELETE for the IKE SA; until the answer comes, the
+ * peer's requests make nothing new: a child SA, a rekey of the IKE SA, a
+ * group key pushed each get TEMPORARY_FAILURE and install nothing.  The
+ * peer's own DELETE of the IKE SA, crossing ours, is answered and ends
+ * it.  The same holds for an IKE SA a newer one replaced. */
+static void requests_while_deleting(void)
+{
+    uint8_t chain[2048], pub[32], priv[32], key[ZESP_KEYBYTES];
+    struct ike_writer w;
+    struct ike_sa *sa;
+    uint64_t ctr = 1;
+    size_t clen;
+
+    z.now = 5000;
+    randombytes_buf(key, sizeof key);
+    ike_x25519_keypair(pub, priv);
+    for (int replaced = 0; replaced <= 1; replaced++) {
+        uint32_t mid = 0;
+
+        sa = established();
+        ctr = 1;
+        nsent = 0;
+        if (replaced) {
+            sa->state = IKE_ST_DELETING;      /* ike_sa_replace_old */
+        } else {
+            CHECK(ike_send_delete_ike(&z, sa) == 0 && nsent == 1 &&
+                  sa->req.kind == REQ_DELETE_IKE);
+        }
+        clen = child_request(chain, sizeof chain, true, pub);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(sa->children == NULL && count_sas() == 0);
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(z.sas == sa && sa->next == NULL && !sa->superseded);
+        clen = group_answer(sa, chain, sizeof chain, 0x7200, key, false, 0,
+                            true);
+        CHECK(request_answer(sa, IKE_GSA_INBAND_REKEY, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(z.joined[0].sas[0].spi == 0 && count_sas() == 0);
+        /* Its DELETE crosses ours: answered, the IKE SA ends. */
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen,
+                             &ctr) == 0);
+        CHECK(sa->state == IKE_ST_DEAD);
+        harness_reset();
+    }
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(key, sizeof key);
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* An authenticated peer naming another peer's policy gets a notify, and
  * that policy's SAs (manual, or left from before a restart) stay. */
 static void policy_of_another_peer(void)
@@ -2192,6 +2269,7 @@ int main(void)
     RUN(unauthenticated_responder);
     RUN(forged_init_errors);
     RUN(unprotected_informational);
+    RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
     RUN(identity_type);
     RUN(identity_logged_on_one_line);
