@@ -12,6 +12,7 @@
 #include "zike.h"
 
 #define ROUTE_ID_MAX 256U
+#define REQUEST_DIGEST_BYTES 32U
 
 /* Where messages to a peer go: a DEALER (rid_len 0) or the ROUTER with the
  * peer's routing id. */
@@ -97,6 +98,9 @@ struct ike_sa {
     uint8_t *resp;                  /* last response, for retransmits */
     size_t resp_len;
     uint32_t resp_mid;
+    /* BLAKE2b of the request it answers: a retransmission is that request
+     * byte for byte (RFC 7296 2.1), anything else with its ID is not. */
+    uint8_t resp_req_digest[REQUEST_DIGEST_BYTES];
     struct route route;
     uint64_t created, last_heard;
     uint64_t established_at;        /* ms; 0: not (yet) */

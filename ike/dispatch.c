@@ -2,10 +2,11 @@
  * The dispatcher: every IKE message zike receives comes here.  Before
  * anything is decrypted, its SPIs and its sender's role (RFC 7296 3.1: the
  * I flag) find the IKE SA, and it must be the request or the response
- * expected now (2.2, 2.3): a retransmitted request is answered from the
- * cache, and what does not fit is dropped and counted (drop.c).  Then the
- * Encrypted payload is opened (3.14), an authentic but malformed request
- * is refused (2.21), and the exchange goes to the file that runs it.
+ * expected now (2.2, 2.3): a retransmitted request (the last one, byte
+ * for byte: 2.1) is answered from the cache, and what does not fit is
+ * dropped and counted (drop.c).  Then the Encrypted payload is opened
+ * (3.14), an authentic but malformed request is refused (2.21), and the
+ * exchange goes to the file that runs it.
  */
 #include <string.h>
 #include <syslog.h>
@@ -124,7 +125,9 @@ static bool own_init_spi(struct zike *z, const uint8_t spi_i[8])
  * if it may be opened. */
 static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
                                   const struct ike_message *m,
-                                  const struct route *from, bool *answered)
+                                  const struct route *from,
+                                  const uint8_t digest[REQUEST_DIGEST_BYTES],
+                                  bool *answered)
 {
     bool response = (m->hdr.flags & IKE_FLAG_RESPONSE) != 0;
 
@@ -145,6 +148,11 @@ static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
         return IKE_DROP_UNEXPECTED;
     if (m->hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
         sa->resp_mid == m->hdr.message_id) {
+        /* Another message with the last request's ID is not a
+         * retransmission of it: it gets nothing. */
+        if (sodium_memcmp(digest, sa->resp_req_digest,
+                          REQUEST_DIGEST_BYTES) != 0)
+            return IKE_DROP_MESSAGE_ID;
         zike_send(z, from, sa->resp, sa->resp_len);       /* retransmit */
         *answered = true;
         return IKE_DROP_REASONS;
@@ -177,6 +185,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     struct ike_message m;
     struct ike_sa *sa;
     const struct ike_sa *reflected;
+    uint8_t digest[REQUEST_DIGEST_BYTES] = { 0 };
     enum ike_drop why;
     bool response, answered;
     int err;
@@ -206,7 +215,11 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         }
         return;
     }
-    if ((why = check_header(z, sa, &m, from, &answered)) != IKE_DROP_REASONS) {
+    /* Before the Encrypted payload is opened in place. */
+    if (!response)
+        crypto_generichash(digest, sizeof digest, buf, len, NULL, 0);
+    if ((why = check_header(z, sa, &m, from, digest, &answered)) !=
+        IKE_DROP_REASONS) {
         ike_drop(z, why, sa, &m);
         return;
     }
@@ -228,11 +241,13 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s",
                  sa->peer_name[0] ? sa->peer_name : "(unknown)",
                  ike_strerror(err));
+        memcpy(sa->resp_req_digest, digest, sizeof digest);
         refuse_request(z, sa, from, &m, err);
         return;
     }
     sa->last_heard = z->now;
     if (!response) {
+        memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;
         if (refused_while_deleting(z, sa, from, &m))
             return;

@@ -4,7 +4,8 @@
  * The test plays the peer: it seals requests, hands them to ike_handle,
  * and opens what zike sends back (zike_send is the test's).  Checked: a
  * retransmitted request is answered from the response cache, byte for
- * byte, without being processed twice; requests with old or future
+ * byte, without being processed twice, and another message with its
+ * message ID is not answered; requests with old or future
  * message IDs, replayed or tampered messages, and responses nobody asked
  * for change nothing; a CREATE_CHILD_SA installs both SAs and answers
  * with the chosen proposal; one without KE is refused (PFS); a malformed
@@ -160,7 +161,7 @@ static void create_child_and_cache(void)
     struct ike_message m;
     struct route from = { 0 };
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t len, clen, rlen;
 
     ike_x25519_keypair(pub, priv);
     clen = child_request(chain, sizeof chain, true, pub);
@@ -183,6 +184,24 @@ static void create_child_and_cache(void)
           memcmp(sent[1], sent[0], sent_len[0]) == 0);
     CHECK(count_sas() == 2);
     CHECK(sa->mid_in == 1);
+    /* Other messages with that message ID are not retransmissions: a
+     * different request the peer sealed, and the request with one bit
+     * flipped, get no answer (RFC 7296 2.1); the request itself still
+     * gets the cached response. */
+    rlen = len;
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 0, (const uint8_t *)"", 1,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    memcpy(msg, copy, rlen);
+    msg[rlen - 1] ^= 1;
+    ike_handle(&z, &from, msg, rlen);
+    CHECK(nsent == 2);
+    CHECK(z.stats.dropped[IKE_DROP_MESSAGE_ID] == 2);
+    memcpy(msg, copy, rlen);
+    ike_handle(&z, &from, msg, rlen);
+    CHECK(nsent == 3 && sent_len[2] == sent_len[0] &&
+          memcmp(sent[2], sent[0], sent_len[0]) == 0);
+    CHECK(count_sas() == 2 && sa->mid_in == 1);
     /* A future message ID, and a tampered message: dropped, unanswered. */
     len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 5, chain, clen, msg, &ctr);
     ike_handle(&z, &from, msg, len);
@@ -190,12 +209,12 @@ static void create_child_and_cache(void)
                    msg, &ctr);
     msg[len - 1] ^= 1;
     ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
+    CHECK(nsent == 3);
     /* A response to a request we never sent. */
     len = peer_msg(sa, IKE_INFORMATIONAL, true, 0, (const uint8_t *)"", 1,
                    msg, &ctr);
     ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
+    CHECK(nsent == 3);
     CHECK(z.stats.dropped_messages >= 3);
     sodium_memzero(priv, sizeof priv);
     harness_reset();
