@@ -4,6 +4,12 @@
 
 struct zike;
 
+/* The largest frame the control socket takes (ZMQ_MAXMSGSIZE): a bigger one
+ * closes the client's connection before libzmq buffers it.  No argument is
+ * that long (they are under 256 bytes); between the two a request is
+ * answered "request too long". */
+#define CONTROL_FRAME_MAX 4096
+
 /* Request: frames "command" [arg ...]; reply: "ok" or "error", then text.
  * Commands: list, stats, initiate PEER [POLICY], terminate PEER,
  * rekey PEER [ike], reload; "--json" as the last argument of list and stats. */

@@ -12,6 +12,7 @@
 #include "zike.h"
 
 #define ROUTE_ID_MAX 256U
+#define REQUEST_DIGEST_BYTES 32U
 
 /* Where messages to a peer go: a DEALER (rid_len 0) or the ROUTER with the
  * peer's routing id. */
@@ -88,6 +89,8 @@ struct ike_sa {
     size_t msg1_len, msg2_len;
     uint8_t cookie[64];
     size_t cookie_len;
+    uint32_t init_ignored;          /* IKE_SA_INIT answers not acted on */
+    uint16_t init_error;            /* the last error notify among them */
     struct ike_keys *keys;          /* from the start: dh_priv lives there */
     uint64_t iv_counter;
     uint32_t mid_out, mid_in;
@@ -95,6 +98,9 @@ struct ike_sa {
     uint8_t *resp;                  /* last response, for retransmits */
     size_t resp_len;
     uint32_t resp_mid;
+    /* BLAKE2b of the request it answers: a retransmission is that request
+     * byte for byte (RFC 7296 2.1), anything else with its ID is not. */
+    uint8_t resp_req_digest[REQUEST_DIGEST_BYTES];
     struct route route;
     uint64_t created, last_heard;
     uint64_t established_at;        /* ms; 0: not (yet) */
@@ -157,7 +163,8 @@ enum ike_drop {
     IKE_DROP_UNEXPECTED,      /* no request of ours is answered, or the
                                  exchange does not fit the IKE SA's state */
     IKE_DROP_MESSAGE_ID,      /* an old or future message ID */
-    IKE_DROP_ICV,             /* the Encrypted payload does not verify */
+    IKE_DROP_ICV,             /* no Encrypted payload, or it does not
+                                 verify: unauthenticated */
     IKE_DROP_REASONS
 };
 
@@ -238,6 +245,7 @@ bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
 void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
+bool ike_sa_deleting(const struct ike_sa *sa);
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why);
 
 /* ---- What the exchanges share about child SAs ------------------------- */

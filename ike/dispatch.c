@@ -2,15 +2,32 @@
  * The dispatcher: every IKE message zike receives comes here.  Before
  * anything is decrypted, its SPIs and its sender's role (RFC 7296 3.1: the
  * I flag) find the IKE SA, and it must be the request or the response
- * expected now (2.2, 2.3): a retransmitted request is answered from the
- * cache, and what does not fit is dropped and counted (drop.c).  Then the
- * Encrypted payload is opened (3.14), an authentic but malformed request
- * is refused (2.21), and the exchange goes to the file that runs it.
+ * expected now (2.2, 2.3): a retransmitted request (the last one, byte
+ * for byte: 2.1) is answered from the cache, and what does not fit is
+ * dropped and counted (drop.c).  Then the Encrypted payload is opened
+ * (3.14), an authentic but malformed request is refused (2.21), and the
+ * exchange goes to the file that runs it.
  */
 #include <string.h>
 #include <syslog.h>
 
 #include "daemon.h"
+
+/* A request answered with one error notify and nothing else. */
+static void answer_error(struct zike *z, struct ike_sa *sa,
+                         const struct route *from, const struct ike_message *m,
+                         uint16_t type, const uint8_t *data, size_t len)
+{
+    uint8_t chain[64];
+    struct ike_writer w;
+    size_t clen;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, type, NULL, 0, data, len);
+    if (ike_w_finish(&w, &clen) == IKE_OK)
+        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
+                    clen);
+}
 
 /* An error notify in answer to a request that decrypted but did not parse:
  * UNSUPPORTED_CRITICAL_PAYLOAD naming the payload, else INVALID_SYNTAX. */
@@ -18,20 +35,44 @@ static void refuse_request(struct zike *z, struct ike_sa *sa,
                            const struct route *from,
                            const struct ike_message *m, int err)
 {
-    uint8_t chain[64], type = m->unsupported_critical;
-    struct ike_writer w;
-    size_t len;
+    uint8_t type = m->unsupported_critical;
 
     sa->mid_in++;
-    ike_w_init_chain(&w, chain, sizeof chain);
     if (err == IKE_ECRITICAL)
-        ike_w_notify(&w, 0, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, NULL, 0,
+        answer_error(z, sa, from, m, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD,
                      &type, 1);
     else
-        ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
-    if (ike_w_finish(&w, &len) == IKE_OK)
-        ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain,
-                    len);
+        answer_error(z, sa, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
+}
+
+/* An IKE SA on its way out makes nothing new: no child SA, no rekey, no
+ * group key (RFC 7296 2.25: TEMPORARY_FAILURE).  INFORMATIONAL is still
+ * served: a DELETE crossing ours is answered (1.4.1). */
+static bool refused_while_deleting(struct zike *z, struct ike_sa *sa,
+                                   const struct route *from,
+                                   const struct ike_message *m)
+{
+    if (!ike_sa_deleting(sa) || m->hdr.exchange == IKE_INFORMATIONAL)
+        return false;
+    zike_log(LOG_INFO, "peer %s: request (exchange %u) refused: the IKE SA "
+             "is being deleted", sa->peer_name[0] ? sa->peer_name :
+             "(unknown)", m->hdr.exchange);
+    answer_error(z, sa, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
+    return true;
+}
+
+/* Anyone can send a message with no Encrypted payload, or one that does
+ * not verify: an error notify in it is logged, never acted on, and the
+ * message changes nothing (RFC 7296 2.21.1, 2.21.4). */
+static void unauthenticated(struct zike *z, const struct ike_sa *sa,
+                            const struct ike_message *m)
+{
+    uint16_t err = ike_find(m, IKE_PL_SK) ? 0 : ike_error_notify(m);
+
+    if (err != 0)
+        zike_log(LOG_DEBUG, "peer %s: unprotected error notify %u ignored",
+                 sa->peer_name[0] ? sa->peer_name : "(unknown)", err);
+    ike_drop(z, IKE_DROP_ICV, sa, m);
 }
 
 /* RFC 7296 3.1: the I flag is set by the original initiator of the IKE SA
@@ -84,7 +125,9 @@ static bool own_init_spi(struct zike *z, const uint8_t spi_i[8])
  * if it may be opened. */
 static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
                                   const struct ike_message *m,
-                                  const struct route *from, bool *answered)
+                                  const struct route *from,
+                                  const uint8_t digest[REQUEST_DIGEST_BYTES],
+                                  bool *answered)
 {
     bool response = (m->hdr.flags & IKE_FLAG_RESPONSE) != 0;
 
@@ -105,6 +148,11 @@ static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
         return IKE_DROP_UNEXPECTED;
     if (m->hdr.message_id + 1 == sa->mid_in && sa->resp != NULL &&
         sa->resp_mid == m->hdr.message_id) {
+        /* Another message with the last request's ID is not a
+         * retransmission of it: it gets nothing. */
+        if (sodium_memcmp(digest, sa->resp_req_digest,
+                          REQUEST_DIGEST_BYTES) != 0)
+            return IKE_DROP_MESSAGE_ID;
         zike_send(z, from, sa->resp, sa->resp_len);       /* retransmit */
         *answered = true;
         return IKE_DROP_REASONS;
@@ -137,6 +185,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     struct ike_message m;
     struct ike_sa *sa;
     const struct ike_sa *reflected;
+    uint8_t digest[REQUEST_DIGEST_BYTES] = { 0 };
     enum ike_drop why;
     bool response, answered;
     int err;
@@ -166,7 +215,11 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         }
         return;
     }
-    if ((why = check_header(z, sa, &m, from, &answered)) != IKE_DROP_REASONS) {
+    /* Before the Encrypted payload is opened in place. */
+    if (!response)
+        crypto_generichash(digest, sizeof digest, buf, len, NULL, 0);
+    if ((why = check_header(z, sa, &m, from, digest, &answered)) !=
+        IKE_DROP_REASONS) {
         ike_drop(z, why, sa, &m);
         return;
     }
@@ -176,7 +229,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     if ((err = ike_sk_open(buf, len, &m, sa->keys, !sa->initiator)) !=
         IKE_OK) {
         if (err == IKE_EAUTH) {
-            ike_drop(z, IKE_DROP_ICV, sa, &m);
+            unauthenticated(z, sa, &m);
             return;
         }
         /* Authentic but malformed requests are answered (RFC 7296 2.21);
@@ -188,12 +241,16 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s",
                  sa->peer_name[0] ? sa->peer_name : "(unknown)",
                  ike_strerror(err));
+        memcpy(sa->resp_req_digest, digest, sizeof digest);
         refuse_request(z, sa, from, &m, err);
         return;
     }
     sa->last_heard = z->now;
     if (!response) {
+        memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;
+        if (refused_while_deleting(z, sa, from, &m))
+            return;
         switch (m.hdr.exchange) {
         case IKE_AUTH:
             if (sa->state == IKE_ST_HALF_OPEN)

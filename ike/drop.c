@@ -26,7 +26,7 @@ static const struct {
     [IKE_DROP_MESSAGE_ID] = { "message_id", LOG_DEBUG,
                               "old or future message ID" },
     [IKE_DROP_ICV] = { "icv", LOG_NOTICE,
-                       "its Encrypted payload does not verify" },
+                       "no Encrypted payload, or it does not verify" },
 };
 
 const char *ike_drop_name(enum ike_drop why)

@@ -79,7 +79,9 @@ int ike_x25519_shared(uint8_t shared[IKE_X25519_BYTES],
  * pad length byte and the ICV after it; it fills the IV from *counter,
  * encrypts in place, sets the lengths and returns the message length.
  * ike_sk_open decrypts the SK payload of a parsed message in place and
- * parses the inner payloads into m.
+ * parses the inner payloads into m.  IKE_EAUTH: nothing in the message is
+ * authenticated (no SK payload, one too short for IV and ICV, or an ICV
+ * that does not verify); any other error comes after the ICV verified.
  */
 int ike_sk_seal(uint8_t *buf, size_t cap, size_t sk_at, size_t plain_len,
                 const struct ike_keys *k, bool initiator, uint64_t *counter,

@@ -41,7 +41,10 @@ static int derive(struct ike_sa *sa, uint16_t encr, const uint8_t *peer_pub,
         rc = ike_derive(sa->keys, encr, NULL, shared, sa->ni, sa->ni_len,
                         sa->nr, sa->nr_len, sa->spi_i, sa->spi_r);
     sodium_memzero(shared, sizeof shared);
-    sodium_memzero(sa->keys->dh_priv, IKE_X25519_BYTES);
+    /* Kept on failure: an initiator still awaits the real responder's
+     * value (a forged one must not spend it); a responder's SA dies. */
+    if (rc == 0)
+        sodium_memzero(sa->keys->dh_priv, IKE_X25519_BYTES);
     return rc;
 }
 
@@ -273,6 +276,28 @@ void ike_init_request(struct zike *z, const struct route *from,
     }
 }
 
+/* An IKE_SA_INIT response is not authenticated: whoever is on the path
+ * can send one.  An error notify or an answer we cannot take is logged and
+ * the responder's real answer awaited until the retransmissions end (RFC
+ * 7296 2.21.1, 2.21.4); one forged message must not end the attempt.
+ * INVALID_KE_PAYLOAD names a group: we offer X25519 only and have no
+ * other to retry with, so it waits like the others. */
+static void init_answer_ignored(struct ike_sa *sa, const char *peer,
+                                uint16_t err, const char *what)
+{
+    int level = sa->init_ignored++ ? LOG_DEBUG : LOG_INFO;
+
+    if (err != 0) {
+        sa->init_error = err;
+        zike_log(level, "peer %s: IKE_SA_INIT answered with error notify %u "
+                 "(unprotected, not acted on): waiting for a valid response",
+                 peer, err);
+    } else {
+        zike_log(level, "peer %s: IKE_SA_INIT response ignored (%s): waiting "
+                 "for a valid response", peer, what);
+    }
+}
+
 /* The responder's answer: true once the IKE SA has its keys, for IKE_AUTH
  * to begin. */
 bool ike_init_response(struct zike *z, struct ike_sa *sa,
@@ -304,9 +329,7 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
         return false;
     }
     if ((err = ike_error_notify(m)) != 0) {
-        zike_log(LOG_WARNING, "peer %s: IKE_SA_INIT refused (notify %u)",
-                 peer->name, err);
-        ike_sa_dead(z, sa, NULL);
+        init_answer_ignored(sa, peer->name, err, NULL);
         return false;
     }
     if (psa != NULL && ike_parse_sa(psa, &got) == IKE_OK)
@@ -317,15 +340,18 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
                        false, &esn, &encr) ||
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         ike_parse_nonce(pn, &nr, &nr_len) != IKE_OK) {
-        ike_sa_dead(z, sa, "IKE_SA_INIT response unacceptable");
+        init_answer_ignored(sa, peer->name, 0, "not what we offered");
         return false;
     }
     memcpy(sa->spi_r, m->hdr.spi_r, 8);
     memcpy(sa->nr, nr, nr_len);
     sa->nr_len = nr_len;
-    if (derive(sa, encr, ke.data, ke.len) != 0 ||
-        (sa->msg2 = ike_dup(buf, len)) == NULL) {
-        ike_sa_dead(z, sa, "key exchange failed");
+    if (derive(sa, encr, ke.data, ke.len) != 0) {
+        init_answer_ignored(sa, peer->name, 0, "bad key exchange value");
+        return false;
+    }
+    if ((sa->msg2 = ike_dup(buf, len)) == NULL) {
+        ike_sa_dead(z, sa, "out of memory");
         return false;
     }
     sa->msg2_len = len;

@@ -3,7 +3,8 @@
  * Established: it gets its rekey time (80 to 90 % of its lifetime), the
  * peer's failures are forgotten, and an older IKE SA with the same peer is
  * replaced (RFC 7296 2.4: INITIAL_CONTACT, or a restarted peer).  Deleted:
- * the INFORMATIONAL DELETE that asks the peer to end it (1.4.1).  Dead:
+ * the INFORMATIONAL DELETE that asks the peer to end it (1.4.1); from
+ * then on it makes nothing new (dispatch.c).  Dead:
  * its child SAs leave the SAD, the groups it carried are told (group.c),
  * and a failed initiator waits before it tries the peer again.
  */
@@ -67,6 +68,14 @@ void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh)
         sa->state = IKE_ST_DELETING;
         sa->req.kind = REQ_NONE;
     }
+}
+
+/* On its way out: we sent the DELETE that ends it, a newer IKE SA with
+ * the peer replaced it, or a rekey moved its child SAs away. */
+bool ike_sa_deleting(const struct ike_sa *sa)
+{
+    return sa->state == IKE_ST_DELETING || sa->superseded ||
+           sa->req.kind == REQ_DELETE_IKE;
 }
 
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why)

@@ -59,11 +59,13 @@ int ike_sk_open(uint8_t *buf, size_t len, struct ike_message *m,
     uint8_t *iv, *ct;
     size_t ct_len, pad, head;
 
+    /* Nothing that cannot be authenticated is IKE_ESYNTAX: that one is
+     * answered as an authentic peer's mistake (RFC 7296 2.21). */
     if (sk == NULL || sk->len < IKE_SK_IV_BYTES + 1 + IKE_SK_ICV_BYTES)
-        return IKE_ESYNTAX;
+        return IKE_EAUTH;
     head = (size_t)(sk->body - buf);
     if (head > len)
-        return IKE_ESYNTAX;
+        return IKE_EAUTH;
     iv = buf + head;
     ct = iv + IKE_SK_IV_BYTES;
     ct_len = sk->len - IKE_SK_IV_BYTES - IKE_SK_ICV_BYTES;

@@ -177,6 +177,10 @@ bool ike_retransmit(struct zike *z, struct ike_sa *sa)
                  "at %s, sent %u times over %llu ms", peer_label(sa),
                  req_name(r->kind), r->mid, route_name(z, sa), r->tries,
                  (unsigned long long)(z->now - r->sent_at));
+        if (r->kind == REQ_INIT && sa->init_ignored)
+            zike_log(LOG_WARNING, "peer %s: %u IKE_SA_INIT answers not "
+                     "acted on (unprotected; last error notify %u)",
+                     peer_label(sa), sa->init_ignored, sa->init_error);
         r->kind = REQ_NONE;
         return false;
     }

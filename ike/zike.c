@@ -101,9 +101,11 @@ static int take_lock(const char *path, const char *control)
 static int open_control(struct zike *z)
 {
     mode_t old = umask(077);
+    int64_t max = CONTROL_FRAME_MAX;
     int rc = -1;
 
     if ((z->control = zmq_socket(z->ctx, ZMQ_REP)) != NULL &&
+        zmq_setsockopt(z->control, ZMQ_MAXMSGSIZE, &max, sizeof max) == 0 &&
         zmq_bind(z->control, z->conf.control) == 0)
         rc = 0;
     umask(old);

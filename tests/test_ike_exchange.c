@@ -4,7 +4,8 @@
  * The test plays the peer: it seals requests, hands them to ike_handle,
  * and opens what zike sends back (zike_send is the test's).  Checked: a
  * retransmitted request is answered from the response cache, byte for
- * byte, without being processed twice; requests with old or future
+ * byte, without being processed twice, and another message with its
+ * message ID is not answered; requests with old or future
  * message IDs, replayed or tampered messages, and responses nobody asked
  * for change nothing; a CREATE_CHILD_SA installs both SAs and answers
  * with the chosen proposal; one without KE is refused (PFS); a malformed
@@ -160,7 +161,7 @@ static void create_child_and_cache(void)
     struct ike_message m;
     struct route from = { 0 };
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t len, clen, rlen;
 
     ike_x25519_keypair(pub, priv);
     clen = child_request(chain, sizeof chain, true, pub);
@@ -183,6 +184,24 @@ static void create_child_and_cache(void)
           memcmp(sent[1], sent[0], sent_len[0]) == 0);
     CHECK(count_sas() == 2);
     CHECK(sa->mid_in == 1);
+    /* Other messages with that message ID are not retransmissions: a
+     * different request the peer sealed, and the request with one bit
+     * flipped, get no answer (RFC 7296 2.1); the request itself still
+     * gets the cached response. */
+    rlen = len;
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 0, (const uint8_t *)"", 1,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    memcpy(msg, copy, rlen);
+    msg[rlen - 1] ^= 1;
+    ike_handle(&z, &from, msg, rlen);
+    CHECK(nsent == 2);
+    CHECK(z.stats.dropped[IKE_DROP_MESSAGE_ID] == 2);
+    memcpy(msg, copy, rlen);
+    ike_handle(&z, &from, msg, rlen);
+    CHECK(nsent == 3 && sent_len[2] == sent_len[0] &&
+          memcmp(sent[2], sent[0], sent_len[0]) == 0);
+    CHECK(count_sas() == 2 && sa->mid_in == 1);
     /* A future message ID, and a tampered message: dropped, unanswered. */
     len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 5, chain, clen, msg, &ctr);
     ike_handle(&z, &from, msg, len);
@@ -190,12 +209,12 @@ static void create_child_and_cache(void)
                    msg, &ctr);
     msg[len - 1] ^= 1;
     ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
+    CHECK(nsent == 3);
     /* A response to a request we never sent. */
     len = peer_msg(sa, IKE_INFORMATIONAL, true, 0, (const uint8_t *)"", 1,
                    msg, &ctr);
     ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 2);
+    CHECK(nsent == 3);
     CHECK(z.stats.dropped_messages >= 3);
     sodium_memzero(priv, sizeof priv);
     harness_reset();
@@ -1512,6 +1531,242 @@ static void unauthenticated_responder(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* ---- unprotected errors (RFC 7296 2.21.1, 2.21.4) ------------------------- */
+
+/* An IKE_SA_INIT response to sa's request, unprotected as they all are:
+ * an error notify only when notify is not 0, else the SA, KE (pub) and
+ * nonce payloads, the nonce left out when without_nonce. */
+static size_t init_answer(const struct ike_sa *sa, uint16_t notify,
+                          const uint8_t *pub, const uint8_t *nr,
+                          bool without_nonce, uint8_t *out, size_t cap)
+{
+    static const uint8_t modp2048[] = { 0, 14 };
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_RESPONSE };
+    struct ike_writer w;
+    size_t len = 0;
+
+    memcpy(h.spi_i, sa->spi_i, 8);
+    randombytes_buf(h.spi_r, 8);
+    ike_w_init(&w, out, cap, &h);
+    if (notify == IKE_N_INVALID_KE_PAYLOAD) {
+        ike_w_notify(&w, 0, notify, NULL, 0, modp2048, sizeof modp2048);
+    } else if (notify != 0) {
+        ike_w_notify(&w, 0, notify, NULL, 0, NULL, 0);
+    } else {
+        w_ike_proposal(&w);
+        ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+        if (!without_nonce)
+            ike_w_nonce(&w, nr, 32);
+    }
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* zike initiates; before the responder answers, someone on the path sends
+ * IKE_SA_INIT responses with error notifies (NO_PROPOSAL_CHOSEN among
+ * them), one without a nonce, and one whose X25519 value is the zero
+ * point.  None of them ends the attempt, nor spends zike's X25519 secret:
+ * the responder's answer that follows is taken, and zike's IKE_AUTH
+ * request opens with the keys that answer makes.  Until the
+ * retransmissions end: then the attempt is given up as before. */
+static void forged_init_errors(void)
+{
+    static const uint16_t errors[] = {
+        IKE_N_NO_PROPOSAL_CHOSEN, IKE_N_INVALID_KE_PAYLOAD,
+        IKE_N_INVALID_SYNTAX, IKE_N_TEMPORARY_FAILURE,
+        IKE_N_AUTHENTICATION_FAILED,
+    };
+    static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], shared[32], nr[32], zero[32] = { 0 },
+        ni[IKE_NONCE_MAX];
+    struct ike_keys *k = ike_keys_new();
+    const struct ike_payload *pke, *pn;
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_ke ke;
+    struct ike_sa *sa;
+    const uint8_t *ni_at;
+    size_t len, ni_len = 0;
+
+    CHECK(k != NULL);
+    if (k == NULL)
+        return;
+    z.now = 5000;
+    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
+             "tcp://127.0.0.1:1");
+    nsent = 0;
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
+    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
+    CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
+          (pke = ike_find(&m, IKE_PL_KE)) != NULL &&
+          (pn = ike_find(&m, IKE_PL_NONCE)) != NULL &&
+          ike_parse_ke(pke, &ke) == IKE_OK &&
+          ike_parse_nonce(pn, &ni_at, &ni_len) == IKE_OK);
+    memcpy(ni, ni_at, ni_len);
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    nsent = 0;
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+        len = init_answer(sa, errors[i], NULL, NULL, false, msg, sizeof msg);
+        ike_handle(&z, &from, msg, len);
+        CHECK(z.sas == sa && sa->state == IKE_ST_INIT_SENT &&
+              sa->req.kind == REQ_INIT);
+    }
+    len = init_answer(sa, 0, pub, nr, true, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    len = init_answer(sa, 0, zero, nr, false, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.sas == sa && sa->state == IKE_ST_INIT_SENT && nsent == 0);
+    CHECK(sa->init_ignored == 7 &&
+          sa->init_error == IKE_N_AUTHENTICATION_FAILED);
+
+    /* The responder's answer: keys, and the IKE_AUTH request under them. */
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    CHECK(ike_x25519_shared(shared, priv, ke.data, ke.len) == 0);
+    CHECK(ike_derive(k, IKE_ENCR_CHACHA20_POLY1305, NULL, shared, ni, ni_len,
+                     nr, sizeof nr, sa->spi_i, msg + 8) == 0);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 1);
+    memcpy(copy, sent[0], sent_len[0]);
+    CHECK(ike_parse(copy, sent_len[0], &m) == IKE_OK &&
+          ike_sk_open(copy, sent_len[0], &m, k, true) == IKE_OK &&
+          ike_find(&m, IKE_PL_AUTH) != NULL);
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(shared, sizeof shared);
+    ike_keys_free(k);
+    harness_reset();
+
+    /* Only errors, and the retransmissions run out: given up, as when
+     * nothing answers. */
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
+    CHECK((sa = z.sas) != NULL);
+    len = init_answer(sa, IKE_N_NO_PROPOSAL_CHOSEN, NULL, NULL, false, msg,
+                      sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_INIT_SENT);
+    for (int i = 0; i < 64 && z.sas != NULL; i++) {
+        z.now += 60000;
+        ike_tick(&z);
+    }
+    CHECK(z.sas == NULL);
+    harness_peers[0].endpoint[0] = '\0';
+    memset(z.retry_at, 0, sizeof z.retry_at);
+    memset(z.fails, 0, sizeof z.fails);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* An INFORMATIONAL request with no Encrypted payload on an established IKE
+ * SA, an error notify in the clear: not answered, its message ID not
+ * taken, counted as unauthenticated; the peer's real request with that
+ * message ID is then served. */
+static void unprotected_informational(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_header h = { .exchange = IKE_INFORMATIONAL,
+                            .flags = IKE_FLAG_INITIATOR };
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t len = 0;
+
+    memcpy(h.spi_i, sa->spi_i, 8);
+    memcpy(h.spi_r, sa->spi_r, 8);
+    ike_w_init(&w, msg, sizeof msg, &h);
+    ike_w_notify(&w, 0, IKE_N_INVALID_SYNTAX, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 0 && sa->mid_in == 0 && sa->state == IKE_ST_ESTABLISHED);
+    CHECK(z.stats.dropped[IKE_DROP_ICV] == 1);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 0, (const uint8_t *)"", 1,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && sa->mid_in == 1);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK && first_notify(&m) == 0);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* ---- an IKE SA being deleted (RFC 7296 1.4.1, 2.25) ----------------------- */
+
+/* The peer's request on sa (message ID mid), and zike's answer: its first
+ * notify, 0 if none, 0xffff if there was no answer. */
+static uint16_t request_answer(struct ike_sa *sa, uint8_t exchange,
+                               uint32_t mid, const uint8_t *chain, size_t clen,
+                               uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct route from = { 0 };
+    struct ike_message m;
+    size_t len = peer_msg(sa, exchange, false, mid, chain, clen, msg, ctr),
+           n = nsent;
+
+    ike_handle(&z, &from, msg, len);
+    if (nsent != n + 1 || open_sent(sa, n, &m, msg) != IKE_OK)
+        return 0xffff;
+    return first_notify(&m);
+}
+
+/* zike has sent its DELETE for the IKE SA; until the answer comes, the
+ * peer's requests make nothing new: a child SA, a rekey of the IKE SA, a
+ * group key pushed each get TEMPORARY_FAILURE and install nothing.  The
+ * peer's own DELETE of the IKE SA, crossing ours, is answered and ends
+ * it.  The same holds for an IKE SA a newer one replaced. */
+static void requests_while_deleting(void)
+{
+    uint8_t chain[2048], pub[32], priv[32], key[ZESP_KEYBYTES];
+    struct ike_writer w;
+    struct ike_sa *sa;
+    uint64_t ctr = 1;
+    size_t clen;
+
+    z.now = 5000;
+    randombytes_buf(key, sizeof key);
+    ike_x25519_keypair(pub, priv);
+    for (int replaced = 0; replaced <= 1; replaced++) {
+        uint32_t mid = 0;
+
+        sa = established();
+        ctr = 1;
+        nsent = 0;
+        if (replaced) {
+            sa->state = IKE_ST_DELETING;      /* ike_sa_replace_old */
+        } else {
+            CHECK(ike_send_delete_ike(&z, sa) == 0 && nsent == 1 &&
+                  sa->req.kind == REQ_DELETE_IKE);
+        }
+        clen = child_request(chain, sizeof chain, true, pub);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(sa->children == NULL && count_sas() == 0);
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(z.sas == sa && sa->next == NULL && !sa->superseded);
+        clen = group_answer(sa, chain, sizeof chain, 0x7200, key, false, 0,
+                            true);
+        CHECK(request_answer(sa, IKE_GSA_INBAND_REKEY, mid++, chain, clen,
+                             &ctr) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(z.joined[0].sas[0].spi == 0 && count_sas() == 0);
+        /* Its DELETE crosses ours: answered, the IKE SA ends. */
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen,
+                             &ctr) == 0);
+        CHECK(sa->state == IKE_ST_DEAD);
+        harness_reset();
+    }
+    sodium_memzero(priv, sizeof priv);
+    sodium_memzero(key, sizeof key);
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* An authenticated peer naming another peer's policy gets a notify, and
  * that policy's SAs (manual, or left from before a restart) stay. */
 static void policy_of_another_peer(void)
@@ -2031,6 +2286,9 @@ int main(void)
     RUN(reflected_responses);
     RUN(reflected_init_and_auth);
     RUN(unauthenticated_responder);
+    RUN(forged_init_errors);
+    RUN(unprotected_informational);
+    RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
     RUN(identity_type);
     RUN(identity_logged_on_one_line);

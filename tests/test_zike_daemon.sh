@@ -9,8 +9,9 @@
 # not serve is refused with a notify, and that policy's SAs and traffic
 # are untouched; an abstract ipc://@NAME control socket counts as
 # unauthenticated; requests of more parts than a command has are refused
-# and zike runs on; a configuration another user owns or any user may
-# write is refused at start and at reload.
+# and zike runs on, a part above 4 KiB closes the connection unread; a
+# configuration another user owns or any user may write is refused at
+# start and at reload.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -106,6 +107,20 @@ for n in 5 7 100000; do
         grep -q "^error: request too long" "$work/out" && kill -0 $pz
     ok $? "a request of $n parts is refused as too long, and zike runs on"
 done
+"$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats 2 "$(ms 10000)" 1000 > "$work/out" 2>&1 &&
+    grep -q "^error: request too long" "$work/out"
+ok $? "a request with a part of 1000 bytes is answered as too long"
+# A frame above the control socket's bound (4 KiB) closes the connection
+# before libzmq buffers it: zike's peak memory does not grow by its size.
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+before=$(hwm $pz)
+"$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats 2 "$(ms 20000)" 67108864 > "$work/out" 2>&1
+rc=$?
+after=$(hwm $pz)
+[ $rc -eq 5 ] && grep -q "^disconnected" "$work/out" &&
+    [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 32768 ] &&
+    kill -0 $pz && until_ok 10 ctl_up parts
+ok $? "a request with a part of 64 MiB: connection closed unread (exit $rc, zike's peak memory +$((${after:-0} - ${before:-0})) kB), zike answers on"
 
 # ---- who may write the configuration ------------------------------------------
 # Whoever may write it chooses the peers, their keys and the control socket.
