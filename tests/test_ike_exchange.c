@@ -1400,6 +1400,34 @@ static bool ignored(struct ike_sa *sa, uint8_t *msg, size_t len)
            z.joined[0].sas[0].spi == 0 && !z.joined[0].registered;
 }
 
+/* zike initiates toward peer 0, which never answers by itself: its IKE
+ * SA, and its X25519 value and nonce from the IKE_SA_INIT it sent. */
+static struct ike_sa *initiate_unreached(struct ike_ke *ke,
+                                         uint8_t ni[IKE_NONCE_MAX],
+                                         size_t *ni_len)
+{
+    const struct ike_payload *pke, *pn;
+    const uint8_t *ni_at;
+    struct ike_message m;
+    struct ike_sa *sa;
+
+    z.now = 5000;
+    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
+             "tcp://127.0.0.1:1");
+    nsent = 0;
+    *ni_len = 0;
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
+    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
+    CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
+          (pke = ike_find(&m, IKE_PL_KE)) != NULL &&
+          (pn = ike_find(&m, IKE_PL_NONCE)) != NULL &&
+          ike_parse_ke(pke, ke) == IKE_OK &&
+          ike_parse_nonce(pn, &ni_at, ni_len) == IKE_OK);
+    if (*ni_len <= IKE_NONCE_MAX)
+        memcpy(ni, ni_at, *ni_len);
+    return sa;
+}
+
 /* zike initiates; whoever answers its IKE_SA_INIT shares the IKE SA's keys
  * (IKE_SA_INIT is not authenticated) but has not proved to be the peer
  * until its IKE_AUTH response verifies.  Its requests before then are
@@ -1414,32 +1442,19 @@ static void unauthenticated_responder(void)
     struct ike_header h = { .exchange = IKE_SA_INIT,
                             .flags = IKE_FLAG_RESPONSE };
     static struct ike_sa as_peer;
-    const struct ike_payload *pke, *pn;
     struct ike_keys *k = ike_keys_new();
     struct route from = { 0 };
     struct ike_message m;
     struct ike_writer w;
     struct ike_ke ke;
     struct ike_sa *sa;
-    const uint8_t *ni_at;
     size_t len, clen, msg2_len, ni_len = 0;
     uint64_t ctr = 1;
 
     CHECK(k != NULL);
     if (k == NULL)
         return;
-    z.now = 5000;
-    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
-             "tcp://127.0.0.1:1");
-    nsent = 0;
-    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
-    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
-    CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
-          (pke = ike_find(&m, IKE_PL_KE)) != NULL &&
-          (pn = ike_find(&m, IKE_PL_NONCE)) != NULL &&
-          ike_parse_ke(pke, &ke) == IKE_OK &&
-          ike_parse_nonce(pn, &ni_at, &ni_len) == IKE_OK);
-    memcpy(ni, ni_at, ni_len);
+    sa = initiate_unreached(&ke, ni, &ni_len);
     /* The IKE_SA_INIT response, with an X25519 value of the test's. */
     memcpy(h.spi_i, sa->spi_i, 8);
     randombytes_buf(h.spi_r, 8);
@@ -1581,29 +1596,16 @@ static void forged_init_errors(void)
     uint8_t pub[32], priv[32], shared[32], nr[32], zero[32] = { 0 },
         ni[IKE_NONCE_MAX];
     struct ike_keys *k = ike_keys_new();
-    const struct ike_payload *pke, *pn;
     struct route from = { 0 };
     struct ike_message m;
     struct ike_ke ke;
     struct ike_sa *sa;
-    const uint8_t *ni_at;
     size_t len, ni_len = 0;
 
     CHECK(k != NULL);
     if (k == NULL)
         return;
-    z.now = 5000;
-    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
-             "tcp://127.0.0.1:1");
-    nsent = 0;
-    CHECK(ike_initiate(&z, &harness_peers[0], "pol") == 0);
-    CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
-    CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
-          (pke = ike_find(&m, IKE_PL_KE)) != NULL &&
-          (pn = ike_find(&m, IKE_PL_NONCE)) != NULL &&
-          ike_parse_ke(pke, &ke) == IKE_OK &&
-          ike_parse_nonce(pn, &ni_at, &ni_len) == IKE_OK);
-    memcpy(ni, ni_at, ni_len);
+    sa = initiate_unreached(&ke, ni, &ni_len);
     randombytes_buf(nr, sizeof nr);
     ike_x25519_keypair(pub, priv);
     nsent = 0;
