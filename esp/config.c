@@ -615,49 +615,121 @@ static int parse_seq_block(struct config *c, const struct ydoc_node *n)
 /*
  * One KEYMAT, one SPI.  Each SA counts its sequence numbers, and so its
  * IVs, from 1 on its own, so the same key on two SPIs repeats nonces: a
- * key pasted into both directions of a pair is the usual way.  Only group
- * SAs may share a key across SPIs, each sender with a Sender ID of its
- * own in the IV's top bits (where lanes put theirs: no lanes then).
- * Compared through a hash under a key of this load's, not the keys.
+ * key pasted into both directions of a pair is the usual way, in one file
+ * or in a second file loaded beside the first.  Only group SAs may share
+ * a key across SPIs, each sender with a Sender ID of its own in the IV's
+ * top bits (where lanes put theirs: no lanes then).  Keys are compared
+ * through a hash under a key of this load's, never themselves.
  */
-static bool apart_by_sender(const zesp_sa_params *p, const zesp_sa_params *q)
+struct key_use {
+    uint32_t spi, direction, flags, sender_id;
+    uint8_t fp[16];
+};
+
+struct key_uses {
+    struct key_use *v;
+    size_t n, cap;
+};
+
+static bool may_share_key(const struct key_use *a, const struct key_use *b)
 {
-    return (p->flags & q->flags & ZESP_SA_GROUP) &&
-           !((p->flags | q->flags) & ZESP_SA_LANES) &&
-           p->sender_id != q->sender_id;
+    return a->spi == b->spi ||
+           ((a->flags & b->flags & ZESP_SA_GROUP) &&
+            !((a->flags | b->flags) & ZESP_SA_LANES) &&
+            a->sender_id != b->sender_id);
 }
 
-static int key_on_two_spis(struct config *c)
+static int add_sad_use(const zesp_sa_info *info, void *arg)
+{
+    struct key_uses *u = arg;
+
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 64;
+        struct key_use *v = realloc(u->v, cap * sizeof *v);
+        if (v == NULL)
+            return -1;
+        u->v = v;
+        u->cap = cap;
+    }
+    u->v[u->n++] = (struct key_use){ .spi = info->spi,
+                                     .direction = info->direction,
+                                     .flags = info->flags,
+                                     .sender_id = info->sender_id };
+    return 0;
+}
+
+/* The SAs already in the SAD, each with its key's fingerprint (an SA
+ * gone meanwhile is left out). */
+static int sad_uses(zesp_sad *sad, const uint8_t *salt, size_t saltlen,
+                    struct key_uses *u)
+{
+    uint8_t key[ZESP_KEYBYTES];
+    size_t kept = 0;
+
+    if (zesp_sa_foreach(sad, add_sad_use, u) != 0)
+        return -1;
+    for (size_t i = 0; i < u->n; i++) {
+        if (zesp_sa_key_get(sad, u->v[i].spi, u->v[i].direction, key) != 0)
+            continue;
+        crypto_generichash(u->v[i].fp, sizeof u->v[i].fp, key, sizeof key,
+                           salt, saltlen);
+        u->v[kept++] = u->v[i];
+    }
+    sodium_memzero(key, sizeof key);
+    u->n = kept;
+    return 0;
+}
+
+static int key_on_two_spis(struct config *c, zesp_sad *sad)
 {
     uint8_t salt[crypto_generichash_KEYBYTES];
-    uint8_t (*fp)[16];
+    struct key_uses in_sad = { 0 };
+    struct key_use *f;
     int rc = 0;
 
-    if (c->nsas < 2)
+    if (c->nsas == 0)
         return 0;
-    if ((fp = calloc(c->nsas, sizeof *fp)) == NULL)
+    if ((f = calloc(c->nsas, sizeof *f)) == NULL)
         return FAIL(c, NULL, "sas", "out of memory");
     randombytes_buf(salt, sizeof salt);
-    for (size_t i = 0; i < c->nsas; i++)
-        crypto_generichash(fp[i], sizeof fp[i], c->sas[i].key, ZESP_KEYBYTES,
-                           salt, sizeof salt);
-    for (size_t i = 1; i < c->nsas && rc == 0; i++)
-        for (size_t j = 0; j < i; j++)
-            if (c->sas[j].spi != c->sas[i].spi &&
-                !apart_by_sender(&c->sas[i], &c->sas[j]) &&
-                memcmp(fp[i], fp[j], sizeof fp[i]) == 0) {
-                char field[32];
-                snprintf(field, sizeof field, "sas[%zu].key", i);
-                rc = FAIL(c, ydoc_get(c->sa_nodes[i], "key"), field,
-                          "the same key as sas[%zu] (SPI 0x%08x): each SA "
-                          "numbers its messages from 1, so two SPIs under "
-                          "one key repeat nonces; give each SA its own key "
-                          "(zesp keygen)", j, c->sas[j].spi);
-                break;
-            }
+    for (size_t i = 0; i < c->nsas; i++) {
+        f[i] = (struct key_use){ .spi = c->sas[i].spi,
+                                 .direction = c->sas[i].direction,
+                                 .flags = c->sas[i].flags,
+                                 .sender_id = c->sas[i].sender_id };
+        crypto_generichash(f[i].fp, sizeof f[i].fp, c->sas[i].key,
+                           ZESP_KEYBYTES, salt, sizeof salt);
+    }
+    if (sad != NULL && sad_uses(sad, salt, sizeof salt, &in_sad) != 0)
+        rc = FAIL(c, NULL, "sas", "out of memory");
+    for (size_t i = 0; i < c->nsas && rc == 0; i++) {
+        const struct ydoc_node *at = ydoc_get(c->sa_nodes[i], "key");
+        char field[32];
+
+        snprintf(field, sizeof field, "sas[%zu].key", i);
+        for (size_t j = 0; j < i && rc == 0; j++)
+            if (!may_share_key(&f[i], &f[j]) &&
+                memcmp(f[i].fp, f[j].fp, sizeof f[i].fp) == 0)
+                rc = FAIL(c, at, field, "the same key as sas[%zu] (SPI "
+                          "0x%08x): each SA numbers its messages from 1, so "
+                          "two SPIs under one key repeat nonces; give each "
+                          "SA its own key (zesp keygen)", j, f[j].spi);
+        for (size_t j = 0; j < in_sad.n && rc == 0; j++)
+            if (!may_share_key(&f[i], &in_sad.v[j]) &&
+                memcmp(f[i].fp, in_sad.v[j].fp, sizeof f[i].fp) == 0)
+                rc = FAIL(c, at, field, "the same key as SPI 0x%08x %s, "
+                          "already in the SAD: each SA numbers its messages "
+                          "from 1, so two SPIs under one key repeat nonces; "
+                          "give each SA its own key (zesp keygen)",
+                          in_sad.v[j].spi,
+                          in_sad.v[j].direction == ZESP_DIR_IN ? "in" : "out");
+    }
     sodium_memzero(salt, sizeof salt);
-    sodium_memzero(fp, c->nsas * sizeof *fp);
-    free(fp);
+    sodium_memzero(f, c->nsas * sizeof *f);
+    free(f);
+    if (in_sad.v != NULL)
+        sodium_memzero(in_sad.v, in_sad.cap * sizeof *in_sad.v);
+    free(in_sad.v);
     return rc;
 }
 
@@ -700,7 +772,7 @@ static int parse_config(struct config *c, zesp_sad *sad)
             c->sa_nodes[i] = sas->items[i];
             c->nsas++;
         }
-        if (key_on_two_spis(c) != 0)
+        if (key_on_two_spis(c, sad) != 0)
             return -1;
     }
     if ((pols = ydoc_get(root, "policies")) != NULL) {

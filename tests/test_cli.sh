@@ -117,6 +117,12 @@ grep -q "to-bob" "$work/out"; ok $? "policy list shows the policy"
 # check refuses a bad value, as load does, with file, line and column.
 printf 'sas:\n  - { spi: 0x7301, direction: in, key: "hex:%s" }\npolicies:\n  - { name: ticks, replay_scope: process, in: [0x7301] }\n' "$key1" > "$work/scope.yaml"
 expect 0 "check: replay_scope process" "$zesp" check "$work/scope.yaml"
+# ...but alice's key is already her out SA's: one key, one SPI.
+expect 3 "load of a key already on another SPI of the SAD: exit 3" "$zesp" --sad "$A" load "$work/scope.yaml"
+grep -q "scope.yaml:2:40: sas\[0\].key: the same key as SPI 0x00a11ce1 out, already in the SAD" "$work/err"
+ok $? "and it names the SA that has the key"
+key2=$("$zesp" keygen | sed 's/^hex://') key3=$("$zesp" keygen | sed 's/^hex://')
+printf 'sas:\n  - { spi: 0x7301, direction: in, key: "hex:%s" }\npolicies:\n  - { name: ticks, replay_scope: process, in: [0x7301] }\n' "$key2" > "$work/scope.yaml"
 expect 0 "load: replay_scope process" "$zesp" --sad "$A" load "$work/scope.yaml"
 "$zesp" --sad "$A" sa list | grep -q "^0x00007301 in .* process$"; ok $? "sa list shows the SA's replay scope: process"
 "$zesp" --sad "$A" sa list | grep -q "^0x00b0b001 in .* host$"; ok $? "sa list shows another SA's: host"
@@ -153,9 +159,9 @@ fi
 # Group SAs: one outbound, two senders' windows on one inbound SPI.
 cat > "$work/group.yaml" <<EOF
 sas:
-  - { spi: 0x6001, direction: out, key: "hex:$key1", group: true, sender_id: 5 }
-  - { spi: 0x6002, direction: in, key: "hex:$key1", group: true, sender_id: 7, peer: carol }
-  - { spi: 0x6002, direction: in, key: "hex:$key1", group: true, sender_id: 3, peer: dave }
+  - { spi: 0x6001, direction: out, key: "hex:$key3", group: true, sender_id: 5 }
+  - { spi: 0x6002, direction: in, key: "hex:$key3", group: true, sender_id: 7, peer: carol }
+  - { spi: 0x6002, direction: in, key: "hex:$key3", group: true, sender_id: 3, peer: dave }
 EOF
 expect 0 "load group SAs" "$zesp" --sad "$A" load "$work/group.yaml"
 expect 0 "sa list with group SAs" "$zesp" --sad "$A" sa list

@@ -501,7 +501,7 @@ static void test_key_files(void)
     CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
     CHECK(strstr(err, "No such file") != NULL);
     CHECK(sa_count(sad) == 1);
-    write_file("two.key", KEY2 "\r\nsomething else\n", 0600);
+    write_file("two.key", KEY3 "\r\nsomething else\n", 0600);
     path = write_file("keyfile.yaml",
                       "sas:\n  - spi: 11\n    direction: in\n"
                       "    key: file:two.key\n", 0644);
@@ -629,6 +629,28 @@ static void test_key_on_two_spis(void)
         }
         zesp_sad_free(sad);
     }
+    /* A second file's key against the SAs the first one installed. */
+    zesp_sad *sad = zesp_sad_new(NULL);
+    const char *path = write_file("first.yaml",
+        "sas:\n  - { spi: 0x91, direction: out, key: \"" KEY1 "\" }\n"
+        "  - { spi: 0x92, direction: out, key: \"" KEY2 "\", group: true, "
+        "sender_id: 1 }\n", 0600);
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    path = write_file("second.yaml",
+        "sas:\n  - { spi: 0x93, direction: in, key: \"" KEY3 "\" }\n"
+        "  - { spi: 0x94, direction: in, key: \"" KEY1 "\" }\n", 0600);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, ":3:38: sas[1].key: the same key as SPI 0x00000091 "
+                      "out, already in the SAD: each SA numbers its messages "
+                      "from 1") != NULL);
+    /* A check has no SAD to compare with. */
+    CHECK_OK(zesp_config_check(path, err, sizeof err));
+    path = write_file("second.yaml",
+        "sas:\n  - { spi: 0x95, direction: in, key: \"" KEY2 "\", group: "
+        "true, sender_id: 2 }\n", 0600);
+    CHECK_OK(zesp_config_load(sad, path, err, sizeof err));
+    CHECK(sa_count(sad) == 3);
+    zesp_sad_free(sad);
 }
 
 /* A load that fails while applying leaves the SAD as it was. */
