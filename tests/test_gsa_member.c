@@ -8,8 +8,9 @@
  * "j2" that reuses "j"'s SPI with Sender IDs "j" does not use is refused,
  * and a message sealed under "j2"'s key with that SPI is not accepted on
  * "j"'s policy; one that reuses "j"'s SPI and a Sender ID of "j", or a
- * pairwise SA's SPI, is refused and leaves the other SAs in place; a push
- * on an SPI of its own is installed.
+ * pairwise SA's SPI, is refused and leaves the other SAs in place; one
+ * with "j"'s SPI and key (its server a member of "j") cannot add a sender
+ * to "j"; a push on an SPI of its own is installed.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -105,8 +106,9 @@ static void register_j(struct ike_sa *sa, uint64_t *ctr)
 }
 
 /* A push of "j2" on sa (from "other"); whether zike's answer is no error. */
-static bool push_j2(struct ike_sa *sa, uint64_t *ctr, uint32_t spi,
-                    const uint16_t *sids, size_t nsids)
+static bool push_j2_key(struct ike_sa *sa, uint64_t *ctr, uint32_t spi,
+                        const uint8_t *key, const uint16_t *sids,
+                        size_t nsids)
 {
     static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
     uint8_t chain[2048];
@@ -114,8 +116,8 @@ static bool push_j2(struct ike_sa *sa, uint64_t *ctr, uint32_t spi,
     struct ike_message m;
     size_t len;
 
-    len = group_sa(sa, chain, sizeof chain, "j2", spi, key_j2, sids, nsids,
-                   0, true);
+    len = group_sa(sa, chain, sizeof chain, "j2", spi, key, sids, nsids, 0,
+                   true);
     len = harness_seal(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain,
                        len, msg, ctr);
     CHECK(len != 0);
@@ -127,6 +129,12 @@ static bool push_j2(struct ike_sa *sa, uint64_t *ctr, uint32_t spi,
     return ike_parse(copy, sent_len[0], &m) == IKE_OK &&
            ike_sk_open(copy, sent_len[0], &m, sa->keys, false) == IKE_OK &&
            ike_error_notify(&m) == 0;
+}
+
+static bool push_j2(struct ike_sa *sa, uint64_t *ctr, uint32_t spi,
+                    const uint16_t *sids, size_t nsids)
+{
+    return push_j2_key(sa, ctr, spi, key_j2, sids, nsids);
 }
 
 /* A group message sealed with key, SPI and Sender ID, opened by zike's
@@ -197,6 +205,7 @@ static void push_cannot_take_another_groups_spi(void)
 {
     static const uint16_t foreign[] = { SID_FOREIGN };
     static const uint16_t shared_sid[] = { 1, SID_FOREIGN };
+    static const uint16_t all_sids[] = { 1, 2, SID_OWN, SID_FOREIGN };
     struct ike_sa *peer = established_with("peer");
     struct ike_sa *other = established_with("other");
     uint64_t ctr_peer = 1, ctr_other = 1;
@@ -216,6 +225,13 @@ static void push_cannot_take_another_groups_spi(void)
     CHECK(!push_j2(other, &ctr_other, SPI_J, shared_sid, 2));
     CHECK(j_intact());
     CHECK(open_on("j", SPI_J, 1, key_j2) != 0);
+
+    /* j's SPI and j's key (j2's server is a member of j), j's senders
+     * and one more: a sender j's server never named would be added. */
+    CHECK(!push_j2_key(other, &ctr_other, SPI_J, key_j, all_sids, 4));
+    CHECK(!window(SPI_J, SID_FOREIGN) && !in_policy("j2", SPI_J));
+    CHECK(open_on("j", SPI_J, SID_FOREIGN, key_j) != 0);
+    CHECK(j_intact());
     sodium_memzero(key_j, sizeof key_j);
 
     /* On an SPI of its own, j2's push is installed. */
