@@ -605,6 +605,91 @@ static void gm_adopt_orphans(struct zike *z, struct gm_group *gg,
     }
 }
 
+/* The SAs the SAD holds under one SPI, and whether each could be the
+ * group SA's being installed (left by an earlier zike). */
+struct spi_holders {
+    uint32_t spi;
+    const struct gsa_policy *pol;
+    bool in, out, foreign;
+};
+
+static int spi_holder(const zesp_sa_info *info, void *arg)
+{
+    struct spi_holders *h = arg;
+    bool listed = false;
+
+    if (info->spi != h->spi)
+        return 0;
+    for (size_t i = 0; i < h->pol->nsenders; i++)
+        listed |= h->pol->senders[i].sid == info->sender_id;
+    if (!(info->flags & ZESP_SA_GROUP)) {
+        h->foreign = true;
+    } else if (info->direction == ZESP_DIR_IN) {
+        h->in = true;
+        h->foreign |= !listed;
+    } else {
+        h->out = true;
+    }
+    return 0;
+}
+
+static bool same_key(struct zike *z, uint32_t spi, uint32_t dir,
+                     const uint8_t *key)
+{
+    uint8_t have[ZESP_KEYBYTES];
+    bool same = zesp_sa_key_get(z->sad, spi, dir, have) == 0 &&
+                sodium_memcmp(have, key, ZESP_KEYBYTES) == 0;
+
+    sodium_memzero(have, sizeof have);
+    return same;
+}
+
+/* Whether another group joined here holds spi, or its policy lists it. */
+static bool other_join_holds(struct zike *z, const struct gm_group *gg,
+                             uint32_t spi)
+{
+    for (size_t i = 0; i < z->njoined; i++) {
+        const struct zike_join *j = join_conf(z, z->joined[i].name);
+        zesp_policy pol;
+
+        if (&z->joined[i] == gg)
+            continue;
+        for (size_t k = 0; k < GM_SAS_MAX; k++)
+            if (z->joined[i].sas[k].spi == spi)
+                return true;
+        if (j == NULL || zesp_policy_get(z->sad, j->policy, &pol) != 0)
+            continue;
+        if (pol.out_spi == spi)
+            return true;
+        for (size_t k = 0; k < ZESP_POLICY_IN_MAX; k++)
+            if (pol.in_spi[k] == spi)
+                return true;
+    }
+    return false;
+}
+
+/* A key server names its group's SPI, and a receiver's policy accepts an
+ * SA by SPI: an SPI that a pairwise SA or another group's SA holds here
+ * would let this key server's windows answer on the other's policy (or
+ * its failed install delete them).  Free, or this SA's own as an earlier
+ * zike left it: group SAs of no other group joined here, windows of the
+ * senders it lists, the same key. */
+static bool gm_spi_usable(struct zike *z, const struct gm_group *gg,
+                          const struct gsa_policy *pol, const uint8_t *key)
+{
+    struct spi_holders h = { .spi = pol->spi, .pol = pol };
+
+    if (zesp_sa_foreach(z->sad, spi_holder, &h) != 0 || h.foreign ||
+        other_join_holds(z, gg, pol->spi) ||
+        (h.in && !same_key(z, pol->spi, ZESP_DIR_IN, key)) ||
+        (h.out && !same_key(z, pol->spi, ZESP_DIR_OUT, key))) {
+        zike_log(LOG_WARNING, "group %s: SPI 0x%08x is another SA's on this "
+                 "host: the group SA is refused", gg->name, pol->spi);
+        return false;
+    }
+    return true;
+}
+
 /* Install a group SA; the ones before it leave after the delays. */
 static int gm_install(struct zike *z, struct gm_group *gg,
                       const struct zike_join *j, const struct gsa_policy *pol,
@@ -631,6 +716,8 @@ static int gm_install(struct zike *z, struct gm_group *gg,
                  gg->name, pol->sid_bits);
         return -1;
     }
+    if (!gm_spi_usable(z, gg, pol, key))
+        return -1;
     for (size_t i = 0; i < GM_SAS_MAX && slot == NULL; i++)
         if (gg->sas[i].spi == 0)
             slot = &gg->sas[i];
