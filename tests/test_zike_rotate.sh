@@ -12,7 +12,8 @@
 #      key bob no longer has fails: no SA anywhere;
 #   4. the identity bob expects of alice changed: the same, the refusal
 #      being the unknown identity;
-#   5. a group member whose public key changed on the key server is
+#   5. alice removed from bob's configuration: the same, both sides;
+#   6. a group member whose public key changed on the key server is
 #      dropped from the group and gets no group key after the reload.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
@@ -147,7 +148,22 @@ until_ok 30 more_than bob "unknown peer identity 'alice.example'" "$unknown"
 [ $? -eq 0 ] && [ -z "$(ike_spis bob alice)" ] && no_sas bob
 ok $? "alice's new attempt under her old identity is refused"
 
-# ---- 5. a group member's public key changed on the key server -------------------
+# ---- 5. alice removed from bob's configuration ---------------------------------------
+bob_conf third-key-klmnopqrst
+ctl bob reload > /dev/null
+ctl alice initiate bob > /dev/null
+until_ok 30 up alice bob orders && until_ok 30 up bob alice orders
+ok $? "alice's identity back as bob expects it: established"
+conf bob bob.example "$(port 1)" "peers:" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: another-key-4567890123, policies: [audit] }"
+ctl bob reload > /dev/null
+grep -q "peer alice: removed from the configuration: IKE SA deleted" "$work/bob.log" &&
+    no_sas bob && [ -z "$(ike_spis bob alice)" ]
+ok $? "alice removed from bob's configuration: the IKE SA deleted, his SAs gone at once"
+until_ok 30 no_sas alice
+ok $? "alice's SAs gone too"
+
+# ---- 6. a group member's public key changed on the key server -------------------
 # gcks serves the group news to m1 and m2.  m2's public key is replaced in
 # gcks's configuration (m2 still holds the old secret key): m2 is no
 # longer a member, the group gets a new key, and m2 never receives it.
