@@ -38,6 +38,15 @@ struct child_sa {
     uint64_t installed_at;    /* ms */
 };
 
+/* What the peer of an IKE SA authenticated with (ike_sa_cred.c): never the
+ * key itself, a digest of it. */
+#define IKE_CRED_DIGEST_BYTES 32U
+struct ike_cred {
+    char id[IKE_ID_MAX + 1];
+    enum zike_auth auth;      /* 0: not authenticated (yet) */
+    uint8_t digest[IKE_CRED_DIGEST_BYTES];
+};
+
 enum ike_state {
     IKE_ST_INIT_SENT = 1,     /* initiator, waiting for IKE_SA_INIT reply */
     IKE_ST_HALF_OPEN,         /* responder, waiting for IKE_AUTH */
@@ -105,6 +114,7 @@ struct ike_sa {
     uint64_t created, last_heard;
     uint64_t established_at;        /* ms; 0: not (yet) */
     struct child_sa *children;
+    struct ike_cred cred;           /* the peer's, when AUTH verified */
     char auth_policy[ZESP_NAME_MAX];
     uint32_t auth_spi_in;
     bool want_delete;
@@ -247,6 +257,15 @@ void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh);
 int ike_send_delete_ike(struct zike *z, struct ike_sa *sa);
 bool ike_sa_deleting(const struct ike_sa *sa);
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why);
+void ike_sa_revoke(struct zike *z, struct ike_sa *sa, const char *why);
+
+/* ike_sa_cred.c: what the peer authenticated with */
+int ike_cred_of(struct ike_cred *c, const struct zike_peer *peer);
+/* NULL if the peer's configuration still has the credential the IKE SA
+ * was authenticated with (or it was not authenticated), else what
+ * changed, for the log. */
+const char *ike_sa_cred_changed(const struct ike_sa *sa,
+                                const struct zike_peer *peer);
 
 /* ---- What the exchanges share about child SAs ------------------------- */
 

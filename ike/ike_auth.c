@@ -81,11 +81,14 @@ static bool id_is(const struct ike_id *id, const char *want)
            memcmp(id->data, want, id->len) == 0;
 }
 
-/* The peer is who it says: the IKE SA is established, and replaces any
- * older one with the peer. */
-static void authenticated(struct zike *z, struct ike_sa *sa,
+/* The peer is who it says: the IKE SA is established with what the peer
+ * authenticated with recorded (a reload that changes it ends the SA), and
+ * replaces any older one with the peer.  false: it could not be. */
+static bool authenticated(struct zike *z, struct ike_sa *sa,
                           const struct zike_peer *peer)
 {
+    if (ike_cred_of(&sa->cred, peer) != 0)
+        return false;
     sa->state = IKE_ST_ESTABLISHED;
     z->stats.ike_established++;
     ike_sa_established(z, sa);
@@ -94,6 +97,7 @@ static void authenticated(struct zike *z, struct ike_sa *sa,
              peer->name, sa->initiator ? "initiator" : "responder",
              zesp_transform_name(sa->keys->aead->id),
              peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+    return true;
 }
 
 /* Initiator: the IKE_AUTH request, once IKE_SA_INIT gave the keys. */
@@ -174,7 +178,8 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     }
     sa->route = *from;
     sa->last_heard = z->now;
-    authenticated(z, sa, peer);
+    if (!authenticated(z, sa, peer))
+        goto auth_failed;
 
     idb[0] = IKE_ID_FQDN;
     memset(idb + 1, 0, 3);
@@ -257,7 +262,10 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
         ike_sa_dead(z, sa, NULL);
         return;
     }
-    authenticated(z, sa, peer);
+    if (!authenticated(z, sa, peer)) {
+        ike_sa_dead(z, sa, "cannot record the peer's credential");
+        return;
+    }
     if (sa->auth_policy[0] == '\0')
         return;                           /* childless (RFC 6023) */
     child_adopt_orphans(z, sa, sa->auth_policy);

@@ -27,11 +27,14 @@ static void w_ike_proposal(struct ike_writer *w, uint8_t number,
     ike_w_sa(w, &sa);
 }
 
-/* The new IKE SA takes the old one's peer, route and child SAs. */
+/* The new IKE SA takes the old one's peer, route, child SAs, what the
+ * peer authenticated with, and a DELETE asked for. */
 static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
 {
     snprintf(n->peer_name, sizeof n->peer_name, "%s", old->peer_name);
     n->route = old->route;
+    n->cred = old->cred;
+    n->want_delete = old->want_delete;
     n->children = old->children;
     old->children = NULL;
     old->superseded = true;

@@ -77,6 +77,7 @@ void ike_sa_free(struct zike *z, struct ike_sa *sa)
     free(sa->req.buf);
     free(sa->resp);
     sodium_memzero(&sa->req, sizeof sa->req);
+    sodium_memzero(&sa->cred, sizeof sa->cred);
     free(sa);
 }
 

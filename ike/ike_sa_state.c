@@ -6,7 +6,9 @@
  * the INFORMATIONAL DELETE that asks the peer to end it (1.4.1); from
  * then on it makes nothing new (dispatch.c).  Dead:
  * its child SAs leave the SAD, the groups it carried are told (group.c),
- * and a failed initiator waits before it tries the peer again.
+ * and a failed initiator waits before it tries the peer again.  Revoked
+ * (a reload took its peer's credential away): dead at once but for the
+ * DELETE, which still goes to the peer.
  */
 #include <string.h>
 #include <syslog.h>
@@ -70,12 +72,13 @@ void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh)
     }
 }
 
-/* On its way out: we sent the DELETE that ends it, a newer IKE SA with
- * the peer replaced it, or a rekey moved its child SAs away. */
+/* On its way out: we sent the DELETE that ends it or will send it, a
+ * newer IKE SA with the peer replaced it, or a rekey moved its child SAs
+ * away. */
 bool ike_sa_deleting(const struct ike_sa *sa)
 {
     return sa->state == IKE_ST_DELETING || sa->superseded ||
-           sa->req.kind == REQ_DELETE_IKE;
+           sa->want_delete || sa->req.kind == REQ_DELETE_IKE;
 }
 
 void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why)
@@ -107,4 +110,32 @@ int ike_send_delete_ike(struct zike *z, struct ike_sa *sa)
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
     return ike_request(z, sa, REQ_DELETE_IKE, IKE_INFORMATIONAL, chain, len);
+}
+
+/* What the IKE SA was authenticated with is no longer accepted (or its
+ * peer is gone): what it made leaves the SAD now, the groups drop the
+ * peer and rekey, and the peer gets the DELETE, our request in flight
+ * abandoned.  An IKE SA rekey in flight is let finish instead, so that
+ * the peer's new IKE SA is not left alone: the new one inherits the
+ * DELETE (ike_rekey.c). */
+void ike_sa_revoke(struct zike *z, struct ike_sa *sa, const char *why)
+{
+    if (sa->superseded || sa->state == IKE_ST_DEAD)
+        return;
+    zike_log(LOG_WARNING, "peer %s: %s: IKE SA deleted, its child SAs "
+             "removed", sa->peer_name, why);
+    if (sa->state == IKE_ST_ESTABLISHED)
+        group_ike_sa_gone(z, sa);
+    while (sa->children)
+        child_remove(z, sa, sa->children);
+    if (sa->state != IKE_ST_ESTABLISHED || sa->req.kind == REQ_DELETE_IKE)
+        return;                  /* replaced, or its DELETE is on its way */
+    if (sa->req.kind == REQ_IKE_REKEY) {
+        sa->want_delete = true;
+        return;
+    }
+    sa->want_delete = false;
+    sa->req.kind = REQ_NONE;
+    if (ike_send_delete_ike(z, sa) != 0)
+        ike_sa_dead(z, sa, "cannot send its DELETE");
 }

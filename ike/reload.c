@@ -1,8 +1,10 @@
 /*
  * A configuration (re)loaded (SIGHUP, zikectl reload): every policy it
  * names exists in the SAD, a DEALER per peer endpoint, the groups follow
- * it, and the IKE SAs with peers it no longer names are deleted.  listen,
- * control, sad and metrics take effect on restart only.
+ * it, and the IKE SAs with peers it no longer names, or whose peer's
+ * identity, method or key is not the one it authenticated with, are
+ * deleted (ike_sa_cred.c).  listen, control, sad and metrics take effect
+ * on restart only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -73,16 +75,29 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     zike_declare_policies(z);
     if (group_sync_conf(z) != 0)
         zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
-    /* IKE SAs with peers no longer configured go; the rest get the new
-     * route to their peer. */
+    /* Every IKE SA gets the new route to its peer (the old DEALERs are
+     * closed).  Those with peers no longer configured, or whose peer's
+     * identity or credential is not the one it authenticated with, are
+     * deleted: a rotated key stops working at once. */
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         const struct zike_peer *p;
-        if (sa->peer_name[0] == '\0')
+        const char *gone;
+
+        if (sa->peer_name[0] == '\0' || sa->state == IKE_ST_DEAD)
             continue;
-        if ((p = zike_conf_peer(&z->conf, sa->peer_name)) == NULL)
-            ike_terminate_peer(z, sa->peer_name);
-        else if (sa->route.rid_len == 0)
-            sa->route = zike_route_to(z, p);
+        p = zike_conf_peer(&z->conf, sa->peer_name);
+        if (sa->route.rid_len == 0)
+            sa->route = p != NULL ? zike_route_to(z, p)
+                                  : (struct route){ .sock = NULL };
+        gone = p == NULL ? "removed from the configuration"
+                         : ike_sa_cred_changed(sa, p);
+        if (gone == NULL)
+            continue;
+        if (sa->cred.auth != 0)
+            ike_sa_revoke(z, sa, gone);
+        else
+            ike_sa_dead(z, sa, "terminated: its peer is no longer "
+                        "configured");
     }
     zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
     return 0;
