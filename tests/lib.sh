@@ -46,6 +46,13 @@ until_ok() {
 # not_running PATTERN: no process's command line matches PATTERN (pgrep -f).
 not_running() { ! pgrep -f "$1" > /dev/null; }
 
+# zike_start NAME: zike on $work/NAME.yaml, its log in $work/NAME.log,
+# its pid added to $pids (for the caller's cleanup); $zike names it.
+zike_start() {
+    "$zike" -c "$work/$1.yaml" 2>> "$work/$1.log" &
+    pids="$pids $!"
+}
+
 # out_spi SAD POLICY: the SPI the policy sends on (0x00000000: none).
 out_spi() {
     "$b/tools/zesp" --sad "$1" policy list 2> /dev/null |

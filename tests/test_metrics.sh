@@ -59,10 +59,6 @@ conf() {    # conf NAME ID PORT [top-level lines...]
         for line in "$@"; do echo "$line"; done
     } > "$work/$n.yaml"
 }
-start() {
-    "$zike" -c "$work/$1.yaml" 2>> "$work/$1.log" &
-    pids="$pids $!"
-}
 # Without control:, zike binds ipc://SAD.ctl; zikectl finds it from
 # $ZESP_SAD as zesp finds the SAD: no -s.
 ctl_of() { n=$1; shift; ZESP_SAD="$work/$n.sad" "$ctl" "$@"; }
@@ -79,13 +75,13 @@ else
     sed -i '/^metrics:/d' "$work/alice.yaml"
 fi
 unset ZIKE_CONTROL
-start bob
+zike_start bob
 until_ok 20 ctl_of bob list
 ctl_of bob list > "$work/empty.out" && ctl_of bob groups >> "$work/empty.out"
 [ "$(cat "$work/empty.out")" = "no IKE SAs
 no groups served or joined" ]
 ok $? "empty lists say so: no IKE SAs, no groups"
-start alice
+zike_start alice
 established() { ctl_of "$1" --json list | grep -q '"state":"established"'; }
 until_ok 20 established alice && until_ok 20 established bob
 ok $? "zikectl finds zike's default control socket without -s (ZESP_SAD)"

@@ -35,10 +35,6 @@ conf() {
         for l in "$@"; do echo "$l"; done
     } > "$work/$n.yaml"
 }
-start() {
-    "$zike" -c "$work/$1.yaml" 2>> "$work/$1.log" &
-    pids="$pids $!"
-}
 ctl() { n=$1; shift; "$ctl" -s "ipc://$work/$n.ctl" "$@"; }
 # ike_spis NAME PEER: the SPIs of NAME's established IKE SA with PEER.
 ike_spis() { ctl "$1" list 2> /dev/null | awk -v p="$2" '$1 == p && $2 == "established" { print $4 }'; }
@@ -78,7 +74,7 @@ bob_conf() {     # bob_conf PSK [ALICE-ID] [extra peer lines...]
 }
 alice_conf
 bob_conf first-key-0123456789
-start bob; start alice
+zike_start bob; zike_start alice
 until_ok 30 up alice bob orders && until_ok 30 up bob alice orders
 ok $? "alice and bob: IKE SA established, child SAs for orders"
 
@@ -98,6 +94,16 @@ ok $? "20 messages each way on the SAs of before"
     sad_spis alice | cmp -s - "$work/a0" && sad_spis bob | cmp -s - "$work/b0" &&
     [ "$(count alice "deleted the IKE SA")" -eq 0 ]
 ok $? "IKE SPIs ($ike0) and child SPIs ($(tr '\n' ' ' < "$work/a0")) unchanged on both"
+
+# bob_revoked WHY: bob's reload deleted alice's IKE SA for WHY, his SAs
+# gone as it returned, and alice's once his DELETE reached her.
+bob_revoked() {
+    grep -q "peer alice: $1: IKE SA deleted" "$work/bob.log" &&
+        no_sas bob && [ -z "$(ike_spis bob alice)" ]
+    ok $? "$1: bob's reload deleted the IKE SA, his child SAs gone at once"
+    until_ok 30 no_sas alice
+    ok $? "$1: alice's SAs gone too, by bob's DELETE"
+}
 
 # ---- 2. the key changed on both sides ---------------------------------------------
 printf '%s' "second-key-abcdefghij" > "$work/alice.psk"
@@ -119,11 +125,7 @@ ok $? "20 messages each way on the new SAs"
 fails=$(count bob "authentication failed")
 bob_conf third-key-klmnopqrst
 ctl bob reload > /dev/null
-grep -q "peer alice: its pre-shared key changed: IKE SA deleted" "$work/bob.log" &&
-    no_sas bob && [ -z "$(ike_spis bob alice)" ]
-ok $? "bob's reload ended the IKE SA, his child SAs gone at once"
-until_ok 30 no_sas alice
-ok $? "alice's SAs are gone too: she got the DELETE"
+bob_revoked "its pre-shared key changed"
 until_ok 30 more_than bob "peer alice: authentication failed (wrong pre-shared key)" "$fails"
 ok $? "alice tries again with the old key: bob refuses it"
 [ -z "$(ike_spis alice bob)" ] && [ -z "$(ike_spis bob alice)" ] &&
@@ -140,10 +142,7 @@ ok $? "the same key on both again: established"
 unknown=$(count bob "unknown peer identity 'alice.example'")
 bob_conf third-key-klmnopqrst alice-new.example
 ctl bob reload > /dev/null
-grep -q "peer alice: its identity changed: IKE SA deleted" "$work/bob.log" && no_sas bob
-ok $? "bob expects another identity of alice: the IKE SA deleted, his SAs gone"
-until_ok 30 no_sas alice
-ok $? "alice's SAs gone too"
+bob_revoked "its identity changed"
 until_ok 30 more_than bob "unknown peer identity 'alice.example'" "$unknown"
 [ $? -eq 0 ] && [ -z "$(ike_spis bob alice)" ] && no_sas bob
 ok $? "alice's new attempt under her old identity is refused"
@@ -157,11 +156,7 @@ ok $? "alice's identity back as bob expects it: established"
 conf bob bob.example "$(port 1)" "peers:" \
     "  - { name: carol, id: carol.example, auth: psk, psk: another-key-4567890123, policies: [audit] }"
 ctl bob reload > /dev/null
-grep -q "peer alice: removed from the configuration: IKE SA deleted" "$work/bob.log" &&
-    no_sas bob && [ -z "$(ike_spis bob alice)" ]
-ok $? "alice removed from bob's configuration: the IKE SA deleted, his SAs gone at once"
-until_ok 30 no_sas alice
-ok $? "alice's SAs gone too"
+bob_revoked "removed from the configuration"
 
 # ---- 6. a group member's public key changed on the key server -------------------
 # gcks serves the group news to m1 and m2.  m2's public key is replaced in
@@ -181,7 +176,7 @@ for n in m1 m2; do
         "  - { name: gcks, id: gcks.example, endpoint: \"tcp://127.0.0.1:$(port 5)\", auth: ed25519, pubkey: \"$(cat "$work/gcks.pub")\" }" \
         "join:" "  - { group: news, server: gcks, role: $([ $n = m1 ] && echo sender || echo receiver) }"
 done
-start gcks; start m1; start m2
+zike_start gcks; zike_start m1; zike_start m2
 holding() { ctl gcks groups 2> /dev/null | grep -q "serves news: SA 0x[0-9a-f]*, $1 members, $1 hold it"; }
 group_spi() { ctl gcks groups | sed -n 's/^serves news: SA \(0x[0-9a-f]*\),.*/\1/p'; }
 until_ok 30 holding 2
