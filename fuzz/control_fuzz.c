@@ -8,7 +8,8 @@
  * by '\n' (so a frame may hold any other byte, NUL included), sent on an
  * inproc REQ socket to a REP socket as zikectl does.  Every request must
  * get one reply of two frames: "ok" or "error", then a text, which says
- * what was wrong when the answer is "error".
+ * what was wrong when the answer is "error".  A request with a NUL byte
+ * in it is refused: its parts are text, and "list\0x" is not "list".
  *
  * zike_reload is zike's (ike/reload.c, with its sockets): here it refuses,
  * as it does for a configuration that does not load.
@@ -91,7 +92,7 @@ static void request_send(const uint8_t *data, size_t size)
 }
 
 /* "ok" or "error", then the text; an error says what. */
-static void reply_check(void)
+static void reply_check(bool must_refuse)
 {
     zmq_msg_t head, text;
     bool error;
@@ -106,7 +107,7 @@ static void reply_check(void)
     if (!error && !(zmq_msg_size(&head) == 2 &&
                     memcmp(zmq_msg_data(&head), "ok", 2) == 0))
         abort();
-    if (error && zmq_msg_size(&text) == 0)
+    if ((error && zmq_msg_size(&text) == 0) || (must_refuse && !error))
         abort();
     zmq_msg_close(&head);
     zmq_msg_close(&text);
@@ -124,7 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     wait_readable(rep);
     control_serve(&z, rep);
     wait_readable(req);
-    reply_check();
+    reply_check(size && memchr(data, '\0', size) != NULL);
     ike_tick(&z);
     harness_reset();
     return 0;
