@@ -38,6 +38,13 @@ int zike_reload(struct zike *zz, char *why, size_t whylen)
     return -1;
 }
 
+static void sockets_close(void)
+{
+    zmq_close(req);
+    zmq_close(rep);
+    zmq_ctx_term(ctx);
+}
+
 static void sockets_open(void)
 {
     int64_t max = CONTROL_FRAME_MAX;
@@ -48,9 +55,11 @@ static void sockets_open(void)
         (req = zmq_socket(ctx, ZMQ_REQ)) == NULL ||
         zmq_setsockopt(rep, ZMQ_MAXMSGSIZE, &max, sizeof max) != 0 ||
         zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(rep, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
         zmq_bind(rep, "inproc://control-fuzz") != 0 ||
         zmq_connect(req, "inproc://control-fuzz") != 0)
         abort();
+    atexit(sockets_close);
 }
 
 static void wait_readable(void *sock)
