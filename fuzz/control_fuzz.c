@@ -14,6 +14,7 @@
  * zike_reload is zike's (ike/reload.c, with its sockets): here it refuses,
  * as it does for a configuration that does not load.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define WAIT_MS 10000
+#define WAIT_SLICE_MS 100
 
 static void *ctx, *rep, *req;
 
@@ -62,14 +64,22 @@ static void sockets_open(void)
     atexit(sockets_close);
 }
 
+/* In slices: libFuzzer's timer (SIGALRM, for -timeout) interrupts poll. */
 static void wait_readable(void *sock)
 {
     zmq_pollitem_t it = { .socket = sock, .events = ZMQ_POLLIN };
     long scale = getenv("ZESP_TEST_TIMEOUT_SCALE")
                      ? atol(getenv("ZESP_TEST_TIMEOUT_SCALE")) : 1;
+    long limit = WAIT_MS * (scale > 0 ? scale : 1);
 
-    if (zmq_poll(&it, 1, WAIT_MS * (scale > 0 ? scale : 1)) != 1)
-        abort();
+    for (long waited = 0; waited < limit; waited += WAIT_SLICE_MS) {
+        int rc = zmq_poll(&it, 1, WAIT_SLICE_MS);
+        if (rc == 1)
+            return;
+        if (rc < 0 && errno != EINTR)
+            break;
+    }
+    abort();
 }
 
 /* An established IKE SA with the peer, and a child SA on "pol". */
