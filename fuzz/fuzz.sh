@@ -59,9 +59,9 @@ objects() {
 lib_objects=$(objects "$build/obj" "" $lib_sources) || exit 1
 # shellcheck disable=SC2086
 daemon_objects=$(objects "$build/obj" "" $daemon_sources) || exit 1
+control_sources="$src/ike/control.c $src/tools/json.c $src/tools/utf8.c $src/tools/when.c"
 # shellcheck disable=SC2086
-control_objects=$(objects "$build/obj" "" "$src/ike/control.c" \
-    $(for f in json utf8 when; do echo "$src/tools/$f.c"; done)) || exit 1
+control_objects=$(objects "$build/obj" "" $control_sources) || exit 1
 # A damaged lock or index would make each input wait seconds.
 # shellcheck disable=SC2086
 sad_objects=$(objects "$build/obj-sad" "-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" \
