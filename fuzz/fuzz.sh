@@ -2,8 +2,9 @@
 # make fuzz: build each libFuzzer target with clang (ASan + UBSan) and run
 # it for SECONDS from its seed corpus.  Exits non-zero on any finding; the
 # crashing input is left in $FUZZ_BUILD for the corpus.
-#   fuzz/fuzz.sh [SECONDS]      (srcdir, builddir (its config.h) and
-#                                FUZZ_BUILD from the environment)
+#   fuzz/fuzz.sh [SECONDS]      (srcdir, builddir (its config.h),
+#                                FUZZ_BUILD and FUZZ_TARGETS, a list of
+#                                targets to run, from the environment)
 set -eu
 seconds=${1:-60}
 src=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -33,9 +34,9 @@ daemon_sources=$(for f in "$src"/ike/*.c; do
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
-targets="esp_open esp_payload config ike_message ike_exchange sad_attach zike_config"
+targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control"}
 jobs=${FUZZ_JOBS:-$(nproc)}
-includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tests -I$build -I${builddir:-.}"
+includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tools -I$src/tests -I$build -I${builddir:-.}"
 cflags=$(pkg-config --cflags libsodium libzmq yaml-0.1)
 pkg-config --exists 'libcrypto >= 3.0' &&
     cflags="$cflags -DZESP_OPENSSL $(pkg-config --cflags libcrypto)"
@@ -58,6 +59,9 @@ objects() {
 lib_objects=$(objects "$build/obj" "" $lib_sources) || exit 1
 # shellcheck disable=SC2086
 daemon_objects=$(objects "$build/obj" "" $daemon_sources) || exit 1
+control_sources="$src/ike/control.c $src/tools/json.c $src/tools/utf8.c $src/tools/when.c"
+# shellcheck disable=SC2086
+control_objects=$(objects "$build/obj" "" $control_sources) || exit 1
 # A damaged lock or index would make each input wait seconds.
 # shellcheck disable=SC2086
 sad_objects=$(objects "$build/obj-sad" "-DSAD_LOCK_TIMEOUT_S=0 -DSAD_SPINS_GIVE_UP=2560" \
@@ -71,6 +75,7 @@ for target in $targets; do
     zike_config) objs="$objs $(for f in log conf_load zike_config group_config; do
         echo "$build/obj/ike_$f.o"; done)" ;;
     sad_attach) objs=$sad_objects ;;
+    control) objs="$objs $daemon_objects $control_objects" ;;
     esac
     # shellcheck disable=SC2086
     $cc $flags $includes "$src/fuzz/${target}_fuzz.c" $objs $deps -lpthread -o "$bin"

@@ -20,6 +20,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64], path[128];
 
+static void dir_remove(void)
+{
+    static const char *const names[] = { "k.key", "p.psk", "zike.yaml" };
+    char p[192];
+
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 static void put(const char *name, const char *text)
 {
     char p[192];
@@ -46,6 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put("k.key", "nz/qGZT!{][?uW>JBv&)pd.F1)6U/<GS%Ll=a9Z:\n");
         put("p.psk", "a-pre-shared-key-in-a-file\n");
         snprintf(path, sizeof path, "%s/zike.yaml", dir);
+        atexit(dir_remove);
     }
     if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
         abort();

@@ -425,7 +425,7 @@ void control_serve(struct zike *z, void *sock)
     struct out o;
     char *reply = NULL;
     size_t reply_len = 0;
-    bool ok = true, json;
+    bool ok = true, nul = false, json;
     const struct zike_peer *peer = NULL;
 
     memset(args, 0, sizeof args);
@@ -441,6 +441,11 @@ void control_serve(struct zike *z, void *sock)
             memcpy(args[nargs], zmq_msg_data(&part), zmq_msg_size(&part));
         else
             ok = false;
+        /* Parts are text: "list\0x" is not "list". */
+        if (ok && strlen(args[nargs]) != zmq_msg_size(&part)) {
+            nul = true;
+            ok = false;
+        }
         nargs++;
         zmq_msg_close(&part);
     }
@@ -455,7 +460,8 @@ void control_serve(struct zike *z, void *sock)
     if (ok && nargs > 1 && !json)
         peer = zike_conf_peer(&z->conf, args[1]);
     if (!ok) {
-        put(&o, "request too long");
+        put(&o, nul ? "a part of the request holds a NUL byte\n"
+                    : "request too long");
     } else if (strcmp(args[0], "list") == 0) {
         list(z, &o, json);
     } else if (strcmp(args[0], "stats") == 0) {

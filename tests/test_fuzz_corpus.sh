@@ -9,4 +9,7 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_ike_exchange" "$s/fuzz/corpus/ike_exchange" &&
 "$b/fuzz/replay_sad_attach" "$s/fuzz/corpus/sad_attach" &&
 "$b/fuzz/replay_zike_config" "$s/fuzz/corpus/zike_config" &&
-echo "7 passed, 0 failed"
+"$b/fuzz/replay_verify_file" "$s/fuzz/corpus/verify_file" &&
+"$b/fuzz/replay_seqstate" "$s/fuzz/corpus/seqstate" &&
+"$b/fuzz/replay_control" "$s/fuzz/corpus/control" &&
+echo "10 passed, 0 failed"
