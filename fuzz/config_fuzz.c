@@ -5,7 +5,6 @@
  * Manual keys' records go to a folder of this run, emptied after each
  * input, whatever state_dir the input names.
  */
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,29 +12,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_dir.h"
 #include "zesp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char state_dir[64];
 
-static void state_empty(void)
-{
-    DIR *d = opendir(state_dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-}
-
 static void state_remove(void)
 {
-    state_empty();
-    rmdir(state_dir);
+    fuzz_dir_remove(state_dir);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -71,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memchr(err, '\0', sizeof err) == NULL)
         abort();   /* an error message must always be a terminated string */
     zesp_sad_free(sad);
-    state_empty();
+    fuzz_dir_empty(state_dir);
     unlink(path);
     return 0;
 }

@@ -20,7 +20,6 @@
  * The state directory is on /dev/shm where there is one: records are
  * fsync'd.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -32,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fuzz_dir.h"
 #include "zesp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,23 +50,9 @@ static const char domain[] = "zesp manual key sequence record v1";
 static char dir[64];
 static zesp_sad *sad, *peer;
 
-static void dir_empty(void)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (d == NULL)
-        return;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            unlinkat(dirfd(d), e->d_name, 0);
-    closedir(d);
-}
-
 static void dir_remove(void)
 {
-    dir_empty();
-    rmdir(dir);
+    fuzz_dir_remove(dir);
 }
 
 static void setup(void)
@@ -270,6 +256,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             receives(&p, flags >> 5, le64(data + 10), mark, path, id);
     }
     zesp_sad_flush(sad);
-    dir_empty();
+    fuzz_dir_empty(dir);
     return 0;
 }
