@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fuzz_dir.h"
+#include "scratch_dir.h"
 #include "zesp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
