@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+#include "grow.h"
 #include "key.h"
 #include "sad.h"
 #include "seqstate.h"
@@ -642,15 +643,11 @@ static bool may_share_key(const struct key_use *a, const struct key_use *b)
 static int add_sad_use(const zesp_sa_info *info, void *arg)
 {
     struct key_uses *u = arg;
+    struct key_use *v = grow(u->v, &u->cap, u->n, sizeof *v);
 
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? 2 * u->cap : 64;
-        struct key_use *v = realloc(u->v, cap * sizeof *v);
-        if (v == NULL)
-            return -1;
-        u->v = v;
-        u->cap = cap;
-    }
+    if (v == NULL)
+        return -1;
+    u->v = v;
     u->v[u->n++] = (struct key_use){ .spi = info->spi,
                                      .direction = info->direction,
                                      .flags = info->flags,
@@ -888,9 +885,7 @@ static int run(zesp_sad *sad, const char *path, char *err, size_t errlen,
         errno = EINVAL;
         return -1;
     }
-    if (zesp_init() != 0 ||
-        ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0 ||
-        yf_file_trusted(&c.y) != 0)
+    if (zesp_init() != 0 || yf_load(&c.y, path) != 0)
         goto out;
     if (parse_config(&c, sad) != 0)
         goto out;
@@ -934,8 +929,7 @@ int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
         return -1;
     }
     c.sad_opts = *opts;
-    if (ydoc_load(path, &c.y.doc, c.y.err, c.y.errlen) != 0 ||
-        yf_file_trusted(&c.y) != 0)
+    if (yf_load(&c.y, path) != 0)
         goto out;
     if (c.y.doc.root && c.y.doc.root->type == YDOC_MAP &&
         (v = ydoc_get(c.y.doc.root, "sad")) && parse_sad(&c, v) != 0)

@@ -110,8 +110,7 @@ int zesp_verifier_load(zesp_verifier *v, const char *path, char *err,
     if (v->n)
         memcpy(t.senders, v->senders, v->n * sizeof *t.senders);
     t.n = t.cap = v->n;
-    if (zesp_init() != 0 || ydoc_load(path, &y.doc, y.err, y.errlen) != 0 ||
-        yf_file_trusted(&y) != 0 || parse(&y, &t) != 0)
+    if (zesp_init() != 0 || yf_load(&y, path) != 0 || parse(&y, &t) != 0)
         goto out;
     free(v->senders);
     v->senders = t.senders;

@@ -240,7 +240,7 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
 }
 
 /* Whoever may write a configuration chooses its keys and policies. */
-int yf_file_trusted(struct yctx *c)
+static int file_trusted(struct yctx *c)
 {
     const struct ydoc *d = &c->doc;
 
@@ -253,6 +253,17 @@ int yf_file_trusted(struct yctx *c)
     if (d->file_mode & S_IWOTH) {
         snprintf(c->err, c->errlen, "%s: any user may write it (mode %03o): "
                  "chmod o-w it", d->file, d->file_mode & 0777U);
+        return -1;
+    }
+    return 0;
+}
+
+int yf_load(struct yctx *c, const char *path)
+{
+    if (ydoc_load(path, &c->doc, c->err, c->errlen) != 0)
+        return -1;
+    if (file_trusted(c) != 0) {
+        ydoc_free(&c->doc);
         return -1;
     }
     return 0;

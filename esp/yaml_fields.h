@@ -46,10 +46,10 @@ int yf_lifetime(struct yctx *c, const struct ydoc_node *n, const char *field,
  * others nothing, a group must exist. */
 int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
            char *path, size_t pathlen, zesp_sad_opts *opts);
-/* 0 if the document's file is ours or root's and not writable by every
- * user; else -1 with the reason in c->err (checked on the file read, by
- * its fstat, not on its path). */
-int yf_file_trusted(struct yctx *c);
+/* The YAML file at path into c->doc, if it is ours or root's and not
+ * writable by every user (judged on the file read, by its fstat, not on
+ * its path): 0, else -1 with the reason in c->err and c->doc empty. */
+int yf_load(struct yctx *c, const char *path);
 /* 0 if the document's file may hold a secret key written in it (neither
  * group nor others may read it); else -1 naming the field. */
 int yf_inline_secret(struct yctx *c, const struct ydoc_node *n,

@@ -4,7 +4,6 @@
  * the peers.  Checked whole: any error rejects the file, with its line and
  * column, and nothing of it is kept.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +25,8 @@ int zike_conf_load(const char *path, struct zike_conf *conf, char *err,
     memset(&y, 0, sizeof y);
     y.err = err;
     y.errlen = errlen;
-    if (zesp_init() != 0 || ydoc_load(path, &y.doc, err, errlen) != 0)
+    if (zesp_init() != 0 || yf_load(&y, path) != 0)
         return -1;
-    if (yf_file_trusted(&y) != 0) {
-        ydoc_free(&y.doc);
-        return -1;
-    }
     snprintf(conf->file, sizeof conf->file, "%s", path);
     rc = zike_conf_main(&y, conf);
     if (rc == 0)
