@@ -158,6 +158,7 @@ struct gm_group {
     char name[ZESP_NAME_MAX];
     bool registered;          /* holds the group's current key */
     bool want_leave;
+    char server[ZESP_NAME_MAX]; /* the peer its group SAs came from */
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     uint64_t retry_at;        /* ms: register again not before */
@@ -388,6 +389,7 @@ exchange_response_fn group_handle_response;
 bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
 void group_tick(struct zike *z);
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa);
+void group_server_revoked(struct zike *z, const char *peer);
 bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);
 int group_rekey(struct zike *z, const char *group);

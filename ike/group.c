@@ -876,6 +876,7 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     gg->registered = true;
+    snprintf(gg->server, sizeof gg->server, "%s", sa->peer_name);
     zike_log(LOG_NOTICE, "group %s: registered with %s%s", gg->name,
              sa->peer_name, j->sender ? " as a sender" : "");
 }
@@ -1000,6 +1001,24 @@ void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
     }
 }
 
+/* The peer's credential or identity changed, or it left the
+ * configuration: the group SAs it handed out were vouched for by what is
+ * no longer trusted, so they leave the SAD now, as a revoked peer's child
+ * SAs do, and the group is joined again through a new IKE SA. */
+void group_server_revoked(struct zike *z, const char *peer)
+{
+    for (size_t i = 0; i < z->njoined; i++) {
+        struct gm_group *gg = &z->joined[i];
+
+        if (strcmp(gg->server, peer) != 0)
+            continue;
+        zike_log(LOG_WARNING, "group %s: key server %s revoked: its group "
+                 "SAs removed", gg->name, peer);
+        gm_drop_all(z, gg, join_conf(z, gg->name));
+        gg->server[0] = '\0';
+    }
+}
+
 int group_leave(struct zike *z, const char *group)
 {
     struct gm_group *gg = gm_find(z, group);
@@ -1089,9 +1108,19 @@ int group_sync_conf(struct zike *z)
     for (size_t i = 0; i < z->conf.njoins; i++) {
         struct gm_group *old = gm_find(z, z->conf.joins[i].group);
 
-        if (old != NULL)
+        if (old != NULL) {
             joined[i] = *old;
-        else
+            /* Served by another key server now: what the old one handed
+             * out goes, and the group is joined with the new one. */
+            if (old->server[0] != '\0' &&
+                strcmp(old->server, z->conf.joins[i].server) != 0) {
+                zike_log(LOG_NOTICE, "group %s: key server now %s: the "
+                         "group SAs of %s removed", old->name,
+                         z->conf.joins[i].server, old->server);
+                gm_drop_all(z, &joined[i], &z->conf.joins[i]);
+                joined[i].server[0] = '\0';
+            }
+        } else
             snprintf(joined[i].name, sizeof joined[i].name, "%s",
                      z->conf.joins[i].group);
     }

@@ -126,6 +126,7 @@ void ike_sa_revoke(struct zike *z, struct ike_sa *sa, const char *why)
              "removed", sa->peer_name, why);
     if (sa->state == IKE_ST_ESTABLISHED)
         group_ike_sa_gone(z, sa);
+    group_server_revoked(z, sa->peer_name);
     while (sa->children)
         child_remove(z, sa, sa->children);
     if (sa->state != IKE_ST_ESTABLISHED || sa->req.kind == REQ_DELETE_IKE)

@@ -14,7 +14,12 @@
 #      being the unknown identity;
 #   5. alice removed from bob's configuration: the same, both sides;
 #   6. a group member whose public key changed on the key server is
-#      dropped from the group and gets no group key after the reload.
+#      dropped from the group and gets no group key after the reload;
+#   7. the key server's public key changed on a member: the member's
+#      group SAs leave its SAD at the reload, and it gets none from the
+#      server it no longer trusts;
+#   8. the group moved to another key server in a member's configuration:
+#      the old server's group SA goes and the member joins through the new.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong"
@@ -41,6 +46,8 @@ ike_spis() { ctl "$1" list 2> /dev/null | awk -v p="$2" '$1 == p && $2 == "estab
 # sad_spis NAME: every SPI in NAME's SAD, one a line, sorted.
 sad_spis() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null | awk '/^0x/ { print $1 }' | sort; }
 sending() { q=$(out_spi "$work/$1.sad" "$2"); [ -n "$q" ] && [ "$q" != 0x00000000 ]; }
+# in_sad NAME SPI: NAME's SAD holds an SA of SPI.
+in_sad() { [ -n "$2" ] && sad_spis "$1" | grep -qx "$2"; }
 no_sas() { [ -z "$(sad_spis "$1")" ]; }
 # up NAME PEER POLICY: an established IKE SA and an SA the policy sends on.
 up() { [ -n "$(ike_spis "$1" "$2")" ] && sending "$1" "$3"; }
@@ -195,6 +202,54 @@ spi1=$(group_spi)
 until_ok 30 sh -c "ZESP_SAD='$work/m1.sad' '$zesp' sa list | grep -q '^$spi1 '"
 [ $? -eq 0 ] && ! sad_spis m2 | grep -qx "$spi1" && holding 1
 ok $? "m1 installed the new group SA $spi1, m2 did not"
+
+# ---- 7. the key server's public key changed on a member -------------------------
+# m1 is told that gcks now has m2new's key (gcks still holds its own): the
+# group SA gcks handed out is removed at once, and m1's new attempts fail.
+refused=$(count m1 "peer gcks: authentication of the responder")
+conf m1 m1.example "$(port 6)" "peers:" \
+    "  - { name: gcks, id: gcks.example, endpoint: \"tcp://127.0.0.1:$(port 5)\", auth: ed25519, pubkey: \"$(cat "$work/m2new.pub")\" }" \
+    "join:" "  - { group: news, server: gcks, role: sender }"
+ctl m1 reload > /dev/null
+grep -q "peer gcks: its public key changed: IKE SA deleted" "$work/m1.log" &&
+    grep -q "group news: key server gcks revoked: its group SAs removed" "$work/m1.log"
+ok $? "m1 deletes its IKE SA with gcks and drops the group's SAs: gcks's key changed"
+! sad_spis m1 | grep -qx "$spi1"
+ok $? "the group SA $spi1 left m1's SAD when the reload returned"
+until_ok 30 more_than m1 "peer gcks: authentication of the responder" "$refused"
+ok $? "m1 tries gcks again and refuses its old key"
+[ -z "$(sad_spis m1)" ]
+ok $? "m1's SAD holds no SA: nothing from the untrusted key server ($(sad_spis m1 | tr '\n' ' '))"
+
+# ---- 8. the group moved to another key server ------------------------------------
+# m1 trusts gcks again and rejoins; then its configuration names gcks2 as
+# news's key server (gcks still a peer, nothing revoked).
+m1_conf() {      # m1_conf SERVER: m1 with both key servers, joined through SERVER
+    conf m1 m1.example "$(port 6)" "peers:" \
+        "  - { name: gcks, id: gcks.example, endpoint: \"tcp://127.0.0.1:$(port 5)\", auth: ed25519, pubkey: \"$(cat "$work/gcks.pub")\" }" \
+        "  - { name: gcks2, id: gcks2.example, endpoint: \"tcp://127.0.0.1:$(port 8)\", auth: ed25519, pubkey: \"$(cat "$work/gcks2.pub")\" }" \
+        "join:" "  - { group: news, server: $1, role: sender }"
+}
+(cd "$work" && "$zesp" keygen --identity gcks2 > /dev/null)
+conf gcks2 gcks2.example "$(port 8)" "peers:" \
+    "  - { name: m1, id: m1.example, auth: ed25519, pubkey: \"$(cat "$work/m1.pub")\" }" \
+    "groups:" "  - { name: news, senders: [m1.example], receivers: [m1.example] }"
+zike_start gcks2
+m1_conf gcks
+ctl m1 reload > /dev/null
+until_ok 30 holding 1
+ok $? "m1 trusts gcks again and holds its group SA"
+spi_a=$(group_spi)
+until_ok 30 in_sad m1 "$spi_a"
+ok $? "m1 installed gcks's group SA $spi_a"
+m1_conf gcks2
+ctl m1 reload > /dev/null
+! sad_spis m1 | grep -qx "$spi_a"
+ok $? "m1 removed gcks's group SA when news moved to gcks2"
+spi_b() { ctl gcks2 groups 2> /dev/null | sed -n 's/^serves news: SA \(0x[0-9a-f]*\), 1 members, 1 hold it.*/\1/p'; }
+m1_holds_gcks2() { in_sad m1 "$(spi_b)"; }
+until_ok 30 m1_holds_gcks2
+ok $? "m1 registered with gcks2 and installed its group SA $(spi_b)"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log; do echo "== $f"; tail -n 15 "$f"; done
