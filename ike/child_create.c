@@ -101,6 +101,14 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
             goto reply;
         }
         snprintf(policy, sizeof policy, "%s", old->policy);
+        if (!zike_conf_serves(peer, policy)) {   /* revoked at a reload */
+            zike_log(LOG_WARNING, "peer %s: asked to rekey a child SA of "
+                     "policy '%s', which it no longer serves: refused",
+                     peer->name, policy);
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TS_UNACCEPTABLE, NULL, 0,
+                         NULL, 0);
+            goto reply;
+        }
         /* Simultaneous rekeys of one child SA: exactly one may win.  We
          * refuse the peer's if the child is already rekeyed, or if we are
          * rekeying it too and our nonce is the higher one; the peer,

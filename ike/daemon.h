@@ -32,6 +32,7 @@ struct child_sa {
     bool out_active;          /* the policy sends on spi_out */
     bool rekeyed;             /* a newer child replaces this one */
     bool want_rekey;          /* asked for by the control socket */
+    bool unplugged;           /* out of the SAD already, its DELETE due */
     uint64_t rekey_after;     /* not before (ms): a refused rekey waits */
     uint64_t activate_at;     /* responder: switch to spi_out by then */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
@@ -281,6 +282,7 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
                                bool exchange_initiator, bool in_only);
 void child_activate(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_remove(struct zike *z, struct ike_sa *sa, struct child_sa *c);
+void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_retire_others(struct zike *z, struct ike_sa *sa,
                          struct child_sa *fresh);
 void child_adopt_orphans(struct zike *z, struct ike_sa *sa,

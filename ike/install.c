@@ -121,12 +121,14 @@ void child_activate(struct zike *z, struct ike_sa *sa,
              sa->peer_name, c->policy, c->spi_out);
 }
 
-/* Take a child out of the SAD (both directions) and of the IKE SA. */
-void child_remove(struct zike *z, struct ike_sa *sa,
-                  struct child_sa *c)
+/* Take a child out of the SAD (both directions), once: its SPIs are
+ * free for new SAs from then on. */
+void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c)
 {
-    struct child_sa **pp;
-
+    if (c->unplugged)
+        return;
+    c->unplugged = true;
+    c->out_active = false;
     zesp_sa_del(z->sad, c->spi_in, ZESP_DIR_IN);
     zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
     zike_policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
@@ -136,6 +138,15 @@ void child_remove(struct zike *z, struct ike_sa *sa,
             pol.out_spi == c->spi_out)
             zesp_policy_set_out(z->sad, c->policy, 0);
     }
+}
+
+/* Take a child out of the SAD and of the IKE SA. */
+void child_remove(struct zike *z, struct ike_sa *sa,
+                  struct child_sa *c)
+{
+    struct child_sa **pp;
+
+    child_unplug(z, sa, c);
     zike_log(LOG_INFO, "peer %s: child SA 0x%08x/0x%08x (%s) removed",
              sa->peer_name, c->spi_in, c->spi_out, c->policy);
     for (pp = &sa->children; *pp; pp = &(*pp)->next)

@@ -33,6 +33,29 @@ void zike_declare_policies(struct zike *z)
         }
 }
 
+/* Child SAs of policies the peer no longer serves leave the SAD now, as
+ * a revoked credential's do, and are never rekeyed; the timer tells the
+ * peer with a DELETE (their retire time is now).  Its other SAs stay. */
+static void revoke_policies(struct zike *z, struct ike_sa *sa,
+                            const struct zike_peer *p)
+{
+    for (struct child_sa *c = sa->children, *next; c; c = next) {
+        next = c->next;
+        if (c->unplugged || zike_conf_serves(p, c->policy))
+            continue;
+        zike_log(LOG_WARNING, "peer %s: policy %s no longer allowed: child "
+                 "SA 0x%08x/0x%08x removed", sa->peer_name, c->policy,
+                 c->spi_in, c->spi_out);
+        if (sa->state != IKE_ST_ESTABLISHED || c->transform == 0) {
+            child_remove(z, sa, c);
+            continue;
+        }
+        child_unplug(z, sa, c);
+        c->rekeyed = true;
+        c->retire_at = z->now;
+    }
+}
+
 int zike_reload(struct zike *z, char *why, size_t whylen)
 {
     struct zike_conf fresh;
@@ -91,8 +114,10 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
                                   : (struct route){ .sock = NULL };
         gone = p == NULL ? "removed from the configuration"
                          : ike_sa_cred_changed(sa, p);
-        if (gone == NULL)
+        if (gone == NULL) {
+            revoke_policies(z, sa, p);
             continue;
+        }
         if (sa->cred.auth != 0)
             ike_sa_revoke(z, sa, gone);
         else

@@ -19,7 +19,9 @@
 #      group SAs leave its SAD at the reload, and it gets none from the
 #      server it no longer trusts;
 #   8. the group moved to another key server in a member's configuration:
-#      the old server's group SA goes and the member joins through the new.
+#      the old server's group SA goes and the member joins through the new;
+#   9. a policy taken from a peer's list (its credential unchanged): that
+#      policy's child SA leaves both SADs, the IKE SA stays.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong"
@@ -250,6 +252,31 @@ spi_b() { ctl gcks2 groups 2> /dev/null | sed -n 's/^serves news: SA \(0x[0-9a-f
 m1_holds_gcks2() { in_sad m1 "$(spi_b)"; }
 until_ok 30 m1_holds_gcks2
 ok $? "m1 registered with gcks2 and installed its group SA $(spi_b)"
+
+# ---- 9. a policy no longer allowed for a peer --------------------------------------
+# carol starts an IKE SA to dave with a child SA for audit; dave's reload
+# takes audit from carol's policies (same key, same identity).
+conf carol carol.example "$(port 9)" "peers:" \
+    "  - { name: dave, id: dave.example, endpoint: \"tcp://127.0.0.1:$(port 10)\", auth: psk, psk: \"file:$work/alice.psk\", start: true, policies: [audit] }"
+dave_conf() {    # dave_conf POLICIES: dave lets carol have them
+    conf dave dave.example "$(port 10)" "peers:" \
+        "  - { name: carol, id: carol.example, auth: psk, psk: \"file:$work/alice.psk\", policies: [$1] }"
+}
+dave_conf "orders, audit"
+zike_start dave; zike_start carol
+until_ok 30 up carol dave audit && until_ok 30 sending dave audit
+ok $? "carol and dave: an IKE SA and a child SA for audit"
+ike0=$(ike_spis carol dave)
+sad_spis dave > "$work/audit.spis"
+dave_conf orders
+ctl dave reload > /dev/null
+grep -q "peer carol: policy audit no longer allowed: child SA" "$work/dave.log" &&
+    [ -s "$work/audit.spis" ] && none_of "$work/audit.spis" dave
+ok $? "dave's audit SAs left his SAD when the reload returned"
+until_ok 30 none_of "$work/audit.spis" carol && ! sending carol audit
+ok $? "carol removed hers at dave's DELETE"
+[ "$(ike_spis carol dave)" = "$ike0" ] && [ -n "$ike0" ]
+ok $? "the IKE SA stays: carol's credential did not change"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log; do echo "== $f"; tail -n 15 "$f"; done
