@@ -116,6 +116,10 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
         *fail = IKE_N_TS_UNACCEPTABLE;
         return NULL;
     }
+    if (!child_room(z, peer)) {
+        *fail = IKE_N_NO_ADDITIONAL_SAS;
+        return NULL;
+    }
     if (child_spi_out_taken(z, sa, spi_out)) {
         *fail = IKE_N_TEMPORARY_FAILURE;
         return NULL;

@@ -12,14 +12,18 @@
 #include "zike.h"
 
 #define ROUTE_ID_MAX 256U
+#define ROUTE_ADDR_MAX 64U
 #define REQUEST_DIGEST_BYTES 32U
 
 /* Where messages to a peer go: a DEALER (rid_len 0) or the ROUTER with the
- * peer's routing id. */
+ * peer's routing id.  addr: the connection's source address (libzmq's
+ * Peer-Address: tcp only), "" if unknown; a peer chooses its routing id,
+ * not its address. */
 struct route {
     void *sock;
     uint8_t rid[ROUTE_ID_MAX];
     size_t rid_len;
+    char addr[ROUTE_ADDR_MAX];
 };
 
 struct child_sa {
@@ -177,6 +181,8 @@ enum ike_drop {
     IKE_DROP_MESSAGE_ID,      /* an old or future message ID */
     IKE_DROP_ICV,             /* no Encrypted payload, or it does not
                                  verify: unauthenticated */
+    IKE_DROP_SOURCE_LIMIT,    /* an IKE_SA_INIT from an address that has
+                                 half-open-per-source half-open SAs */
     IKE_DROP_REASONS
 };
 
@@ -289,6 +295,8 @@ void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
                          const char *policy);
 bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
                          uint32_t spi);
+unsigned child_limit(const struct zike_peer *peer);
+bool child_room(struct zike *z, const struct zike_peer *peer);
 void child_retry(struct zike *z, struct ike_sa *sa, const char *policy,
                  uint32_t old_spi_in);
 struct child_sa *child_by_in(struct ike_sa *sa, uint32_t spi);

@@ -27,6 +27,9 @@ static const struct {
                               "old or future message ID" },
     [IKE_DROP_ICV] = { "icv", LOG_NOTICE,
                        "no Encrypted payload, or it does not verify" },
+    [IKE_DROP_SOURCE_LIMIT] = { "source_limit", LOG_NOTICE,
+                                "IKE_SA_INIT from an address that has "
+                                "half-open-per-source half-open IKE SAs" },
 };
 
 const char *ike_drop_name(enum ike_drop why)

@@ -140,12 +140,17 @@ static void cookie_for(struct zike *z, const struct route *from,
     crypto_generichash_final(&st, out, 32);
 }
 
-static size_t half_open(struct zike *z)
+/* Half-open IKE SAs: all of them, or those whose IKE_SA_INIT came from
+ * addr.  Over ZeroMQ the connection returns every cookie to whoever asked,
+ * so cookies bound nothing: a limit per source address does (RFC 8019
+ * 4.1, strongSwan's block_threshold). */
+static size_t half_open(struct zike *z, const char *addr)
 {
     size_t n = 0;
 
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        n += sa->state == IKE_ST_HALF_OPEN;
+        n += sa->state == IKE_ST_HALF_OPEN &&
+             (addr == NULL || strcmp(sa->route.addr, addr) == 0);
     return n;
 }
 
@@ -191,8 +196,13 @@ void ike_init_request(struct zike *z, const struct route *from,
                 zike_send(z, from, sa->msg2, sa->msg2_len);
             return;
         }
+    if (from->addr[0] != '\0' &&
+        half_open(z, from->addr) >= z->conf.half_open_per_source) {
+        ike_drop(z, IKE_DROP_SOURCE_LIMIT, NULL, m);
+        return;
+    }
     /* Cookies once too many SAs are half open. */
-    if (half_open(z) >= z->conf.half_open_limit) {
+    if (half_open(z, NULL) >= z->conf.half_open_limit) {
         uint8_t want[32];
         cookie_for(z, from, ni, ni_len, m->hdr.spi_i, want);
         for (size_t i = 0; i < m->npayloads; i++) {

@@ -194,6 +194,35 @@ bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
     return true;
 }
 
+/* The SAD is shared by every peer: one peer, authenticated but hostile or
+ * broken, that asks for child SAs in a loop (new ones, or rekeys whose old
+ * SAs it never deletes, or IKE SAs made again and again) must not fill it
+ * for the others.  Its children are counted across all its IKE SAs,
+ * those being replaced included, until they leave the SAD. */
+unsigned child_limit(const struct zike_peer *peer)
+{
+    if (peer->max_child_sas != 0)
+        return peer->max_child_sas;
+    return ZIKE_CHILD_SAS_PER_POLICY *
+           (unsigned)(peer->npolicies ? peer->npolicies : 1);
+}
+
+bool child_room(struct zike *z, const struct zike_peer *peer)
+{
+    unsigned n = 0;
+
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->state != IKE_ST_DEAD && strcmp(sa->peer_name, peer->name) == 0)
+            for (const struct child_sa *c = sa->children; c; c = c->next)
+                n++;
+    if (n < child_limit(peer))
+        return true;
+    zike_log(LOG_WARNING, "peer %s: holds %u child SAs, its limit "
+             "(max-child-sas): no more until some are deleted", peer->name,
+             n);
+    return false;
+}
+
 /* A child SA to ask for again (its SPI collided, or TEMPORARY_FAILURE)
  * after a short random delay (RFC 7296 2.25): a rekey with its old child,
  * a new child by its policy. */

@@ -127,6 +127,22 @@ static int open_control(struct zike *z)
     return 0;
 }
 
+/* Where a message on the ROUTER came from, for the limits per source:
+ * libzmq's Peer-Address, the address of a tcp peer, and for ipc
+ * "localhost:UID:GID:PID", of which the user counts, not the process. */
+static void source_of(const zmq_msg_t *part, char *out, size_t len)
+{
+    const char *addr = zmq_msg_gets(part, "Peer-Address");
+    const char *pid;
+
+    if (addr == NULL)
+        return;
+    snprintf(out, len, "%s", addr);
+    if (strncmp(out, "localhost:", 10) == 0 &&
+        (pid = strrchr(out, ':')) != out + 9)
+        out[pid - out] = '\0';
+}
+
 /* Read one message from an IKE socket: [routing id] message. */
 static void receive(struct zike *z, void *sock, bool router)
 {
@@ -154,6 +170,8 @@ static void receive(struct zike *z, void *sock, bool router)
                 memcpy(from.rid, zmq_msg_data(&part), from.rid_len);
             }
         } else if (nparts == (router ? 1U : 0U)) {
+            if (router)
+                source_of(&part, from.addr, sizeof from.addr);
             size = zmq_msg_size(&part);
             if (size > sizeof buf)
                 ok = false;

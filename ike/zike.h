@@ -18,6 +18,10 @@
 #define ZIKE_MAX_POLICIES 16U          /* per peer */
 #define ZIKE_ENDPOINT_MAX 256U
 #define ZIKE_PSK_MAX 128U
+/* Child SAs a peer may hold, by default, per policy it serves: the live
+ * one, the one it replaces during the overlap, one left by a restart, one
+ * being made. */
+#define ZIKE_CHILD_SAS_PER_POLICY 4U
 
 enum zike_auth { ZIKE_AUTH_PSK = 1, ZIKE_AUTH_ED25519 };
 
@@ -37,6 +41,7 @@ struct zike_peer {
     uint32_t dpd_seconds;              /* 0: no liveness checks */
     zesp_lifetime child_life;          /* hard; soft is derived, jittered */
     uint32_t ike_lifetime;             /* seconds; rekeyed at 80-90 % */
+    uint32_t max_child_sas;            /* 0: ZIKE_CHILD_SAS_PER_POLICY each */
     char policies[ZIKE_MAX_POLICIES][ZESP_NAME_MAX];
     uint32_t policy_flags[ZIKE_MAX_POLICIES]; /* ZESP_POLICY_* each */
     size_t npolicies;
@@ -102,6 +107,7 @@ struct zike_conf {
     uint32_t retransmit_ms;            /* first timeout */
     uint32_t retransmit_tries;
     uint32_t half_open_limit;          /* cookies above this */
+    uint32_t half_open_per_source;     /* per source address, then dropped */
     uint32_t half_open_ms;             /* a half-open SA is dropped after */
     uint32_t max_ike_sas;
     uint32_t rekey_overlap_ms;         /* old SAs kept after a rekey */

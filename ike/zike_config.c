@@ -231,7 +231,8 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "name", "id", "endpoint", "auth", "psk", "pubkey", "ike", "esp",
-        "esn", "lanes", "start", "dpd", "lifetime", "ike-lifetime", "policies", NULL };
+        "esn", "lanes", "start", "dpd", "lifetime", "ike-lifetime",
+        "max-child-sas", "policies", NULL };
     const struct ydoc_node *v;
     char f[64];
     uint64_t u;
@@ -329,6 +330,13 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
             return FAIL(y, v, F("ike-lifetime"), "at least 2 seconds");
         p->ike_lifetime = (uint32_t)u;
     }
+    if ((v = ydoc_get(n, "max-child-sas"))) {
+        if (yf_uint(y, v, F("max-child-sas"), 100000, NULL, &u) != 0)
+            return -1;
+        if (u == 0)
+            return FAIL(y, v, F("max-child-sas"), "must be at least 1");
+        p->max_child_sas = (uint32_t)u;
+    }
     /* None: an IKE SA without child SAs (RFC 6023), e.g. with a group
      * key server. */
     if ((v = ydoc_get(n, "policies")) == NULL)
@@ -418,8 +426,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
-        "half-open-limit", "half-open-timeout", "max-ike-sas",
-        "rekey-overlap", "peers", "groups", "join",
+        "half-open-limit", "half-open-per-source", "half-open-timeout",
+        "max-ike-sas", "rekey-overlap", "peers", "groups", "join",
         "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
@@ -495,6 +503,14 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         if (yf_uint(y, v, "half-open-limit", 100000, NULL, &u) != 0)
             return -1;
         c->half_open_limit = (uint32_t)u;
+    }
+    c->half_open_per_source = 5;
+    if ((v = ydoc_get(root, "half-open-per-source"))) {
+        if (yf_uint(y, v, "half-open-per-source", 100000, NULL, &u) != 0)
+            return -1;
+        if (u == 0)
+            return FAIL(y, v, "half-open-per-source", "must be at least 1");
+        c->half_open_per_source = (uint32_t)u;
     }
     c->half_open_ms = 10000;
     if ((v = ydoc_get(root, "half-open-timeout"))) {

@@ -71,9 +71,11 @@ static int open_sent(struct ike_sa *sa, size_t i, struct ike_message *m,
 }
 
 /* A CREATE_CHILD_SA request's payloads: our inbound SPI spi, for policy;
- * without KE, what a peer without PFS sends. */
-static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
-                                uint8_t *pub, uint32_t spi, const char *policy)
+ * without KE, what a peer without PFS sends; rekeying zike's outbound SA
+ * rekey (0: a new child SA). */
+static size_t child_request_rekey(uint8_t *chain, size_t cap, bool with_ke,
+                                  uint8_t *pub, uint32_t spi,
+                                  const char *policy, uint32_t rekey)
 {
     struct ike_sa_payload sa = { .nproposals = 1 };
     struct ike_proposal *p = &sa.proposals[0];
@@ -94,6 +96,11 @@ static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
     p->transforms[p->ntransforms++] =
         (struct ike_transform){ IKE_TT_ESN, IKE_ESN_YES, 0 };
     ike_w_init_chain(&w, chain, cap);
+    if (rekey != 0) {
+        uint8_t old[4];
+        put32(old, rekey);
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_REKEY_SA, old, 4, NULL, 0);
+    }
     ike_w_sa(&w, &sa);
     ike_w_nonce(&w, nonce, sizeof nonce);
     if (with_ke)
@@ -104,6 +111,12 @@ static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
                  strlen(policy));
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
+                                uint8_t *pub, uint32_t spi, const char *policy)
+{
+    return child_request_rekey(chain, cap, with_ke, pub, spi, policy, 0);
 }
 
 static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
@@ -1953,6 +1966,70 @@ static void spi_collision_responder(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* One authenticated peer asking for child SAs in a loop, on one IKE SA or
+ * on several, cannot fill the SAD that every peer shares (capacity 64
+ * here): past its limit (4 per policy by default) a new child SA gets
+ * NO_ADDITIONAL_SAS and a rekey TEMPORARY_FAILURE, nothing installed, and
+ * another peer still gets its child SA. */
+static void child_sas_per_peer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *again = established(),
+                  *other = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1, ctr2 = 1, ctr3 = 1;
+    unsigned limit = child_limit(&harness_peers[0]), refused = 0;
+    size_t len, clen;
+
+    snprintf(other->peer_name, sizeof other->peer_name, "other");
+    ike_x25519_keypair(pub, priv);
+    CHECK(limit == ZIKE_CHILD_SAS_PER_POLICY);
+    for (uint32_t i = 0; i < 40; i++) {
+        nsent = 0;
+        clen = child_request_for(chain, sizeof chain, true, pub, 0x5000 + i,
+                                 "pol");
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, i, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
+        refused += first_notify(&m) == IKE_N_NO_ADDITIONAL_SAS;
+    }
+    CHECK(refused == 40 - limit);
+    CHECK(count_sas() == 2 * limit);
+    /* The same peer on another IKE SA (it made a new one): still at its
+     * limit; a rekey is told to come back later. */
+    nsent = 0;
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x5100, "pol");
+    len = peer_msg(again, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr2);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(again, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_NO_ADDITIONAL_SAS);
+    nsent = 0;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x5101, "pol",
+                               0x5000);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 40, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 2 * limit);
+    /* Another peer is not affected. */
+    nsent = 0;
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x5200,
+                             "otherpol");
+    len = peer_msg(other, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr3);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(other, 0, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK(count_sas() == 2 * limit + 2);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
  * SPI spi. */
 static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
@@ -2297,6 +2374,7 @@ int main(void)
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(temporary_failure_retried);
+    RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
     RUN(group_member_delays);
     group_free(&z);

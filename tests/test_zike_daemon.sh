@@ -230,8 +230,10 @@ ok $? "--capture-keys refuses a file that exists (exit $rc)"
 [ ! -e "$work/cap.ctl" ]; ok $? "a zike that failed to start left no control socket"
 
 # ---- JSON for any name, and replies past 64 KiB ------------------------------------
-# The 600 half-open SAs must outlive a flood slowed by a busy machine.
-conf bob "$(port 4)" "half-open-limit: 2000" "half-open-timeout: 600000" "peers:" \
+# The 600 half-open SAs, all from 127.0.0.1, must outlive a flood slowed
+# by a busy machine.
+conf bob "$(port 4)" "half-open-limit: 2000" "half-open-per-source: 2000" \
+    "half-open-timeout: 600000" "peers:" \
     "  - { name: 'al\"ice\\\\', id: alice.example, auth: psk, psk: $PSK, policies: ['or\"ders'] }"
 conf alice "$(port 5)" "peers:" \
     "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 4)\", auth: psk, psk: $PSK, start: true, policies: [ { name: 'or\"ders', replay-scope: process } ] }"

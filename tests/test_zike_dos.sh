@@ -1,0 +1,61 @@
+#!/bin/sh
+# zike under an unauthenticated IKE_SA_INIT flood whose sender answers
+# every COOKIE, as any ZeroMQ client can (its own connection brings the
+# cookie back): the half-open IKE SAs of one source address stop at
+# half-open-per-source, the rest are dropped before any X25519, and a
+# legitimate peer from another address still gets its IKE SA and child SA.
+# Before that limit one address filled max-ike-sas and every other
+# initiator was refused with TEMPORARY_FAILURE until the flood's SAs
+# timed out.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work_begin dos 23
+PSK=correct-horse-battery-staple
+
+conf() {
+    n=$1 p=$2
+    shift 2
+    {
+        echo "identity: { id: $n.example }"
+        echo "listen: tcp://127.0.0.1:$p"
+        echo "control: ipc://$work/$n.ctl"
+        echo "sad: $work/$n.sad"
+        for l in "$@"; do echo "$l"; done
+    } > "$work/$n.yaml"
+}
+stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
+active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* active"; }
+
+# The flood's half-open SAs are kept 10 minutes: what follows depends on
+# the limit, not on their timing out.
+conf v "$(port 0)" "max-ike-sas: 64" "half-open-limit: 4" \
+    "half-open-timeout: 600000" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
+conf alice "$(port 1)" "peers:" \
+    "  - { name: v, id: v.example, endpoint: \"tcp://127.0.0.1:$(port 0)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+zike_start v
+vpid=${pids##* }
+until_ok 10 "$ctl" -s "ipc://$work/v.ctl" stats
+ok $? "zike runs"
+before=$(rss "$vpid")
+# From 127.0.0.3 (libzmq's "source;destination" endpoint), then 127.0.0.4.
+"$flood" "tcp://127.0.0.3:0;127.0.0.1:$(port 0)" 200 "$(ms 3000)" cookies > "$work/flood3.out" 2>&1
+"$flood" "tcp://127.0.0.4:0;127.0.0.1:$(port 0)" 200 "$(ms 3000)" cookies > "$work/flood4.out" 2>&1
+after=$(rss "$vpid")
+grep -q "half-open 5," "$work/flood3.out" && grep -q "half-open 5," "$work/flood4.out"
+ok $? "an address that answers every cookie gets 5 half-open IKE SAs, no more ($(cat "$work/flood3.out"))"
+[ "$(stat_of v ike_sas)" = 10 ] && [ "$(stat_of v ike_dropped_source_limit)" -ge 390 ]
+ok $? "zike holds 10 IKE SAs after 400 requests from two addresses, $(stat_of v ike_dropped_source_limit) dropped (RSS ${before:-?} kB -> ${after:-?} kB)"
+zike_start alice
+until_ok 20 established v && until_ok 20 active_child alice orders
+ok $? "a legitimate peer from another address gets its IKE SA and child SA during the flood"
+! grep -q "error notify 43" "$work/alice.log"
+ok $? "and was never refused with TEMPORARY_FAILURE"
+
+if [ "$failed" -ne 0 ]; then
+    for f in "$work"/*.log "$work"/*.out; do echo "== $f"; tail -n 8 "$f"; done
+fi
+finish
