@@ -214,7 +214,7 @@ bool child_room(struct zike *z, const struct zike_peer *peer)
     for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
         if (sa->state != IKE_ST_DEAD && strcmp(sa->peer_name, peer->name) == 0)
             for (const struct child_sa *c = sa->children; c; c = c->next)
-                n++;
+                n += !c->unplugged;
     if (n < child_limit(peer))
         return true;
     zike_log(LOG_WARNING, "peer %s: holds %u child SAs, its limit "
