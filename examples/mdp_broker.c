@@ -18,7 +18,8 @@
  * with its neighbour, the end-to-end ESP frame inside; the broker verifies
  * that SA (dropping forged, replayed and unauthenticated messages), and
  * wraps the same end-to-end frame for the next hop.  It still holds no
- * end-to-end key.
+ * end-to-end key.  A message it cannot wrap (its hop SA expired) is
+ * dropped; the worker stays its own.
  *
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
  * changes the Nth request's service frame (routing it as before),
@@ -206,34 +207,39 @@ static void dispatch(void *back, struct service *s, const struct hops *h,
 {
     while (s->nidle > 0 && s->nqueued > 0) {
         struct message *m = s->queue[0];
-        zmq_msg_t worker = s->idle[0];
+        zmq_msg_t worker;
 
         memmove(s->queue, s->queue + 1, (size_t)--s->nqueued * sizeof *s->queue);
-        memmove(s->idle, s->idle + 1, (size_t)--s->nidle * sizeof *s->idle);
         count.requests++;
+        /* A request that cannot be wrapped for the hop is dropped; the
+         * worker, sent nothing, stays idle for the next one. */
         if (h->sad && rewrap(h->sad, h->out, m) != 0) {
             count.dropped++;
-        } else {
-            if (count.requests == tamper) {
-                uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
-                esp[zmq_msg_size(&m->parts[m->n - 1]) / 2] ^= 0x04;
-                count.tampered++;
-            }
-            if (count.requests == tamper_seq &&
-                zmq_msg_size(&m->parts[m->n - 1]) >= 8) {
-                ((uint8_t *)zmq_msg_data(&m->parts[m->n - 1]))[6] ^= 0x10;
-                count.tampered++;
-            }
-            if (count.requests == tamper_service &&
-                zmq_msg_size(&m->parts[1]) > 0) {
-                ((uint8_t *)zmq_msg_data(&m->parts[1]))[0] ^= 0x20;
-                count.tampered++;
-            }
+            close_all(m);
+            free(m);
+            continue;
+        }
+        worker = s->idle[0];
+        memmove(s->idle, s->idle + 1, (size_t)--s->nidle * sizeof *s->idle);
+        if (count.requests == tamper) {
+            uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
+            esp[zmq_msg_size(&m->parts[m->n - 1]) / 2] ^= 0x04;
+            count.tampered++;
+        }
+        if (count.requests == tamper_seq &&
+            zmq_msg_size(&m->parts[m->n - 1]) >= 8) {
+            ((uint8_t *)zmq_msg_data(&m->parts[m->n - 1]))[6] ^= 0x10;
+            count.tampered++;
+        }
+        if (count.requests == tamper_service &&
+            zmq_msg_size(&m->parts[1]) > 0) {
+            ((uint8_t *)zmq_msg_data(&m->parts[1]))[0] ^= 0x20;
+            count.tampered++;
+        }
+        send_all(back, &worker, m, 0);
+        if (count.requests == replay) {
             send_all(back, &worker, m, 0);
-            if (count.requests == replay) {
-                send_all(back, &worker, m, 0);
-                count.replayed++;
-            }
+            count.replayed++;
         }
         zmq_msg_close(&worker);
         close_all(m);
@@ -294,13 +300,18 @@ static void from_worker(void *front, void *back, const struct hops *h,
                           zmq_msg_size(&m.parts[2]));
         if (s != NULL)
             announce(&m.parts[0], s);
-    } else if (n == 4 && (!h->sad || (unwrap(h->sad, h->out, &m, 2,
-                                             h->msg) == 0 &&
-                                      rewrap(h->sad, h->in, &m) == 0))) {
+    } else if (n == 4 && (!h->sad || unwrap(h->sad, h->out, &m, 2,
+                                            h->msg) == 0)) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
-        send_all(front, NULL, &m, 1);
-        count.replies++;
+        /* A reply that cannot be wrapped for the client is dropped; its
+         * worker, done with it, is idle all the same. */
+        if (h->sad && rewrap(h->sad, h->in, &m) != 0) {
+            count.dropped++;
+        } else {
+            send_all(front, NULL, &m, 1);
+            count.replies++;
+        }
     } else {
         count.dropped++;
         s = NULL;

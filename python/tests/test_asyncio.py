@@ -94,3 +94,46 @@ def test_the_blocking_calls_refuse_an_asyncio_socket(actx):
         p.alice.send(a, "to-bob", body=b"x", dontwait=True)
     except zesp.Again:
         pass
+
+
+def test_a_cancelled_arecv_consumes_nothing(actx):
+    # A receive cancelled while it waits (task.cancel(), wait_for's timeout)
+    # or just as its wait ends must leave the message in the socket: every
+    # message is then received exactly once, in order.
+    p = Peers()
+    sent, got, cancelled = [], [], 0
+
+    async def main():
+        nonlocal cancelled
+        a, b = async_pair(actx)
+        for i in range(40):
+            body = b"m%d" % i
+            # Cancelled while nothing is there: it read nothing.
+            idle = asyncio.ensure_future(p.bob.arecv(b, "to-alice"))
+            await asyncio.sleep(0)
+            idle.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await idle
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(p.bob.arecv(b, "to-alice"), 0.001)
+            await p.alice.asend(a, "to-bob", body=body)
+            sent.append(body)
+            # Cancelled after 0..3 turns of the loop: as it waits, as the
+            # message arrives, or after it took it (then it is returned).
+            t = asyncio.ensure_future(p.bob.arecv(b, "to-alice"))
+            for _ in range(i % 4):
+                await asyncio.sleep(0)
+            t.cancel()
+            try:
+                msg = await t
+            except asyncio.CancelledError:
+                cancelled += 1
+                msg = await p.bob.arecv(b, "to-alice", timeout=WAIT)
+            got.append(msg.bytes())
+            msg.close()
+        with pytest.raises(zesp.Again):        # nothing left over
+            await p.bob.arecv(b, "to-alice", timeout=0)
+
+    run(main())
+    assert got == sent
+    assert cancelled > 0

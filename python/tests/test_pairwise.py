@@ -132,6 +132,33 @@ def test_close_releases_the_views_it_gave(ctx, peers):
         msg.bytes()
 
 
+@pytest.mark.parametrize("size", [20, 1000, 20000])
+def test_the_plaintext_is_wiped_when_the_message_is_released(ctx, peers, size):
+    # The binding keeps the zesp_msg it releases as this thread's spare for
+    # the next receive (its frames untouched until then): what it held must
+    # not be the plaintext any more.  Small bodies (copied to Python) and a
+    # large one (viewed in place, released with its last view) alike.
+    a, b = tcp_pair(ctx)
+    secret = (b"attack at dawn " * (size // 15 + 1))[:size]
+    gc.collect()                    # no other message released under us
+    peers.alice.send(a, "to-bob", body=secret)
+    msg = peers.bob.recv(b, "to-alice")
+    view = msg.body[0]
+    f = lib.zesp_msg_body(msg._msg, 0)
+    where, n = int(ffi.cast("uintptr_t", f.data)), f.size
+    assert n == size and ffi.buffer(f.data, n)[:] == secret
+    msg.close()
+    del msg, view, f
+    gc.collect()
+    # Still this thread's spare (the receive took the spare there was, the
+    # release made it the spare again): its memory is allocated, readable.
+    assert ffi.buffer(ffi.cast("char *", where), n)[:] == bytes(n)
+    # And the spare serves the next receive as before.
+    peers.alice.send(a, "to-bob", body=secret)
+    with peers.bob.recv(b, "to-alice") as again:
+        assert again.bytes() == secret
+
+
 def test_send_on_an_spi_and_the_unchecked_receive(ctx, peers):
     a, b = tcp_pair(ctx)
     peers.alice.send(a, spi=peers.ab, body=b"by spi")

@@ -223,6 +223,7 @@ HELPERS = r"""
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zesp.h>
 
 /* The zesp.h this binding was compiled against. */
@@ -299,7 +300,10 @@ static const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind,
 
 /* Each thread keeps one message it freed for its next receive: no
  * allocations per message.  Only a small one, so that no large buffer
- * stays held; freed when the thread ends. */
+ * stays held; freed when the thread ends.  Kept or freed, its decrypted
+ * body is wiped first: the plaintext lives no longer than the Message and
+ * its views (the body is the msg's own memory, never a buffer another
+ * message shares: zesp_recv decrypts those into msg's). */
 #define SPARE_MAX_BODY 65536U
 
 static pthread_key_t zesp_py_spare_key;
@@ -321,8 +325,13 @@ static void zesp_py_msg_release(zesp_msg *msg)
     size_t body = 0;
 
     pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
-    for (size_t i = 0; i < zesp_msg_body_count(msg); i++)
-        body += zesp_msg_body(msg, i).size;
+    for (size_t i = 0; i < zesp_msg_body_count(msg); i++) {
+        zesp_frame f = zesp_msg_body(msg, i);
+
+        if (f.data != NULL)
+            explicit_bzero((void *)f.data, f.size);
+        body += f.size;
+    }
     if (body <= SPARE_MAX_BODY && pthread_getspecific(zesp_py_spare_key) == NULL &&
         pthread_setspecific(zesp_py_spare_key, msg) == 0)
         return;
