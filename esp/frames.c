@@ -102,11 +102,11 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
     return zesp_open_policy(sad, NULL, frames, nframes, esp, esp_size, msg);
 }
 
-static bool apart(const void *a, const void *b, size_t len)
+static bool apart(const void *a, size_t alen, const void *b, size_t blen)
 {
     uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
 
-    return x + len <= y || y + len <= x;
+    return x + alen <= y || y + blen <= x;
 }
 
 size_t zesp_esp_bytes(size_t payload_len)
@@ -129,9 +129,10 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
         return fail(EINVAL);
     if ((err = out_begin(sad, spi, len, false, &ctx)) != 0)
         return fail(err);
-    /* Read where it is if it does not overlap the packet, else moved in. */
+    /* Read where it is if it does not overlap the packet, else moved in:
+     * header, padding, trailer and ICV are written before it is read. */
     if (len && out_reads_parts(&ctx) &&
-        apart(payload, out + ZESP_HEADERBYTES, len))
+        apart(payload, len, out, esp_packet_len(len)))
         nparts = 1;
     else if (len)
         memmove(out + ZESP_HEADERBYTES, payload, len);
