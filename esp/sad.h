@@ -186,7 +186,7 @@ struct zesp_sad {
     int fd;                      /* -1: a private SAD */
     uint64_t file_ino, file_dev;
     /* The process (fork_gen.h) the handle was made in, or whose file
-     * description fd is. */
+     * description fd is: a private SAD sends in that process only. */
     _Atomic uint32_t fork_gen;
     _Atomic(struct lane_claim *) lanes;
     pthread_mutex_t lanes_lock;
