@@ -1,5 +1,6 @@
 /* The socket-free entry points: seal and open messages and raw ESP. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
     n = message_encode(buf + ZESP_HEADERBYTES, parts, uncopied,
                        out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
     if ((err = out_seal_message(&ctx, buf, uncopied, n)) != 0) {
+        sodium_memzero(buf, ctx.frame_len);     /* the message, in clear */
         free(buf);
         return fail(err);
     }

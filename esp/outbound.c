@@ -168,6 +168,8 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
     if ((err = out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
                         parts, nparts)) != 0)
         return err;
-    sign_frame(ctx->ref.key->sign_key, pkt, esp_packet_len(ctx->payload_len));
+    if (sign_frame(ctx->ref.key->sign_key, pkt,
+                   esp_packet_len(ctx->payload_len)) != 0)
+        return EINVAL;
     return 0;
 }
