@@ -49,6 +49,11 @@ static const char *const messages[] = {
     [ZESP_EKEYFILE - ZESP_EBASE] =
         "key file readable by group or others, or another user's: chown it "
         "to yourself and chmod 600 it",
+    [ZESP_EFORKED - ZESP_EBASE] =
+        "this SA database is private to the process that made it, and this "
+        "is a process forked from it: sending would repeat the parent's "
+        "nonces; make a SAD in this process, or share a file SAD "
+        "(zesp_sad_open)",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

@@ -1,5 +1,6 @@
 /* The socket-free entry points: seal and open messages and raw ESP. */
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
     n = message_encode(buf + ZESP_HEADERBYTES, parts, uncopied,
                        out_reads_parts(&ctx) ? ESP_PARTS_MAX : 0);
     if ((err = out_seal_message(&ctx, buf, uncopied, n)) != 0) {
+        sodium_memzero(buf, ctx.frame_len);     /* the message, in clear */
         free(buf);
         return fail(err);
     }
@@ -102,11 +104,11 @@ int zesp_open(zesp_sad *sad, const zesp_frame *frames, size_t nframes,
     return zesp_open_policy(sad, NULL, frames, nframes, esp, esp_size, msg);
 }
 
-static bool apart(const void *a, const void *b, size_t len)
+static bool apart(const void *a, size_t alen, const void *b, size_t blen)
 {
     uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
 
-    return x + len <= y || y + len <= x;
+    return x + alen <= y || y + blen <= x;
 }
 
 size_t zesp_esp_bytes(size_t payload_len)
@@ -129,9 +131,10 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
         return fail(EINVAL);
     if ((err = out_begin(sad, spi, len, false, &ctx)) != 0)
         return fail(err);
-    /* Read where it is if it does not overlap the packet, else moved in. */
+    /* Read where it is if it does not overlap the packet, else moved in:
+     * header, padding, trailer and ICV are written before it is read. */
     if (len && out_reads_parts(&ctx) &&
-        apart(payload, out + ZESP_HEADERBYTES, len))
+        apart(payload, len, out, esp_packet_len(len)))
         nparts = 1;
     else if (len)
         memmove(out + ZESP_HEADERBYTES, payload, len);

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fork_gen.h"
 #include "replay.h"
 
 /* The lane a handle holds on one slot, for the SA of generation gen, and
@@ -45,20 +46,6 @@ struct lane_claim {
     _Atomic uint64_t next;
     _Atomic uint64_t end;
 };
-
-/* Bumped in every child after fork(): its handles reopen their file. */
-static _Atomic uint32_t fork_gen;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void after_fork_child(void)
-{
-    atomic_fetch_add(&fork_gen, 1);
-}
-
-static void atfork_register(void)
-{
-    (void)pthread_atfork(NULL, NULL, after_fork_child);
-}
 
 /* The lock byte of (slot, lane): past the end of the file. */
 static off_t lock_byte(const struct zesp_sad *sad, uint32_t slot_no,
@@ -96,7 +83,7 @@ static int reopen(struct zesp_sad *sad, struct lane_claim *all)
         atomic_store(&all[i].lane, 0);
         atomic_store(&all[i].gen, 0);
     }
-    atomic_store(&sad->fork_gen, atomic_load(&fork_gen));
+    atomic_store(&sad->fork_gen, fork_gen_now());
     return 0;
 }
 
@@ -126,7 +113,7 @@ static int claim_slow(struct zesp_sad *sad, const struct sa_ref *ref,
     int err = 0;
     uint32_t held;
 
-    if (atomic_load(&sad->fork_gen) != atomic_load(&fork_gen) &&
+    if (atomic_load(&sad->fork_gen) != fork_gen_now() &&
         (err = reopen(sad, all)) != 0)
         return err;
     held = atomic_load(&c->lane);
@@ -166,19 +153,18 @@ static int claim(struct zesp_sad *sad, const struct sa_ref *ref,
         if (atomic_load_explicit(&c->lane, memory_order_acquire) != 0 &&
             atomic_load_explicit(&c->gen, memory_order_acquire) == ref->gen &&
             atomic_load_explicit(&sad->fork_gen, memory_order_relaxed) ==
-                atomic_load_explicit(&fork_gen, memory_order_relaxed)) {
+                fork_gen_now()) {
             *out = c;
             return 0;
         }
     }
-    pthread_once(&atfork_once, atfork_register);
     pthread_mutex_lock(&sad->lanes_lock);
     if ((all = atomic_load(&sad->lanes)) == NULL) {
-        /* Zeroed pages, touched only for the slots this process sends on. */
-        if ((all = calloc(sad->lay.capacity, sizeof *all)) != NULL) {
-            atomic_store(&sad->fork_gen, atomic_load(&fork_gen));
+        /* Zeroed pages, touched only for the slots this process sends on.
+         * The handle's generation is the one it was opened in: a child
+         * forked since reopens the file at its first claim. */
+        if ((all = calloc(sad->lay.capacity, sizeof *all)) != NULL)
             atomic_store_explicit(&sad->lanes, all, memory_order_release);
-        }
     }
     if (all == NULL)
         err = ENOMEM;

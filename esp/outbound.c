@@ -3,6 +3,7 @@
 
 #include <errno.h>
 
+#include "fork_gen.h"
 #include "lanes.h"
 #include "seqstate.h"
 #include "sign.h"
@@ -61,6 +62,12 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     struct sa_slot *s;
     int err;
 
+    /* A private SAD's counters are this process's memory: a forked child
+     * holds a copy of them, and would reuse its parent's nonces. */
+    if (sad->fd < 0 &&
+        atomic_load_explicit(&sad->fork_gen, memory_order_relaxed) !=
+            fork_gen_now())
+        return ZESP_EFORKED;
     if ((err = sad_find(sad, spi, ZESP_DIR_OUT, &ctx->ref)) != 0) {
         struct sa_ref in;
         if (sad_find(sad, spi, ZESP_DIR_IN, &in) == 0 ||
@@ -161,6 +168,8 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
     if ((err = out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
                         parts, nparts)) != 0)
         return err;
-    sign_frame(ctx->ref.key->sign_key, pkt, esp_packet_len(ctx->payload_len));
+    if (sign_frame(ctx->ref.key->sign_key, pkt,
+                   esp_packet_len(ctx->payload_len)) != 0)
+        return EINVAL;
     return 0;
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fork_gen.h"
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
@@ -233,6 +234,10 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
 
     if (zesp_init() != 0)
         return NULL;
+    if (fork_gen_watch() != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
     if ((sad = calloc(1, sizeof *sad)) == NULL)
         return NULL;
     if (pthread_mutex_init(&sad->lanes_lock, NULL) != 0) {
@@ -240,6 +245,7 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
         return NULL;
     }
     sad->fd = -1;
+    atomic_store(&sad->fork_gen, fork_gen_now());
     sad->acquire_timeout_ms = opts ? opts->acquire_timeout_ms : 0;
     return sad;
 }

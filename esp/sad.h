@@ -185,6 +185,8 @@ struct zesp_sad {
      * lanes, and the lane it holds per slot. */
     int fd;                      /* -1: a private SAD */
     uint64_t file_ino, file_dev;
+    /* The process (fork_gen.h) the handle was made in, or whose file
+     * description fd is: a private SAD sends in that process only. */
     _Atomic uint32_t fork_gen;
     _Atomic(struct lane_claim *) lanes;
     pthread_mutex_t lanes_lock;

@@ -12,10 +12,11 @@ _Static_assert(ZESP_SIGNBYTES == crypto_sign_BYTES &&
 _Static_assert(ZESP_SIGNBYTES % 4U == 0,
                "a signed frame stays whole 4-byte words");
 
-void sign_frame(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint8_t *frame,
-                size_t esp_len)
+int sign_frame(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint8_t *frame,
+               size_t esp_len)
 {
-    crypto_sign_detached(frame + esp_len, NULL, frame, esp_len, sk);
+    return crypto_sign_detached(frame + esp_len, NULL, frame, esp_len, sk) == 0
+               ? 0 : -1;
 }
 
 int sign_frame_shape(size_t len)

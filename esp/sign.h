@@ -15,9 +15,9 @@
 #include "zesp.h"
 
 /* frame: a sealed ESP frame of esp_len bytes with room for the signature
- * after it. */
-void sign_frame(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint8_t *frame,
-                size_t esp_len);
+ * after it.  0, or -1 if libsodium refused. */
+int sign_frame(const uint8_t sk[ZESP_SIGN_SECRETBYTES], uint8_t *frame,
+               size_t esp_len);
 
 /* frame: len bytes, an ESP frame and its signature.  0 and the ESP
  * frame's length, or ZESP_EMALFORMED (too short, or not a whole number

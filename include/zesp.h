@@ -189,6 +189,8 @@ enum zesp_error {
     ZESP_EKEYTEXT,      /* key text is not hex:, z85: or file: of the size */
     ZESP_EKEYFILE,      /* a key file that group or others may read, or
                            that another user owns */
+    ZESP_EFORKED,       /* a private SAD used by a child forked from the
+                           process that made it */
     ZESP_ELAST
 };
 
@@ -357,7 +359,10 @@ int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);
 
 /*
- * SA database.  zesp_sad_new makes a private one, in this process only.
+ * SA database.  zesp_sad_new makes a private one, in this process only:
+ * a child forked from the process cannot send on it (ZESP_EFORKED), since
+ * its copy of each sequence number would repeat its parent's nonces; the
+ * child makes its own, or both share a file.
  * zesp_sad_open maps the host's shared one, a file (path NULL: the value of
  * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
  * if missing, with opts (NULL: defaults) and mode opts->mode (0600; 0640

@@ -8,7 +8,8 @@
  * both, and what was decrypted is cleared; a payload sealed from parts left
  * in the sender's memory is the frame sealed in place; message_encode
  * leaves uncopied exactly the large body frames it lists; a message so
- * sealed opens with the other backend; and AES runs on neither backend
+ * sealed opens with the other backend; zesp_esp_encrypt seals the payload
+ * given wherever it lies about the packet; and AES runs on neither backend
  * without AES instructions.  Without OpenSSL the cross-backend cases check
  * libsodium against itself and the vectors, and say so.
  */
@@ -366,6 +367,49 @@ static void test_sealed_message_opens_with_libsodium(void)
     zesp_sad_free(out);
 }
 
+/* zesp_esp_encrypt from a payload that overlaps the packet beyond the
+ * body: just after it (where padding, trailer and ICV go) or just before
+ * its header.  What it seals is the payload as given, on either backend:
+ * before, a long payload (OpenSSL's) that missed the body but not the
+ * trailer or header was read where it lay after those bytes had been
+ * written over it. */
+static void test_encrypt_from_overlapping_payload(void)
+{
+    enum { LEN = 4096, ROOM = 3 * LEN };
+    static uint8_t buf[ROOM], want[LEN];
+    const size_t at = LEN, plen = ZESP_HEADERBYTES + LEN;
+    /* Where the payload lies, from the packet's start. */
+    const long offsets[] = { (long)plen, (long)plen - 8, 8L - LEN,
+                             (long)ZESP_HEADERBYTES };
+
+    for (size_t t = 0; t < 2; t++) {
+        uint32_t tr = t ? ZESP_AES256GCM : ZESP_CHACHA20_POLY1305;
+        if (!zesp_transform_available(tr))
+            continue;
+        for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++) {
+            zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+            uint8_t *pkt = buf + at, *payload = pkt + offsets[o], *got, nh;
+            size_t n = 0, got_len = 0;
+
+            CHECK(out != NULL && in != NULL &&
+                  test_sa_pair(out, in, 0x88, tr, 0) == 0);
+            randombytes_buf(want, sizeof want);
+            memcpy(payload, want, LEN);
+            CHECK_OK(zesp_esp_encrypt(out, 0x88, payload, LEN, 4, pkt, &n));
+            CHECK(n == zesp_esp_bytes(LEN));
+            CHECK_OK(zesp_esp_decrypt(in, pkt, n, &got, &got_len, &nh, NULL,
+                                      NULL));
+            if (got_len != LEN || memcmp(got, want, LEN) != 0)
+                fprintf(stderr, "  %s, payload at %+ld: sealed bytes differ "
+                        "from the payload given\n", zesp_transform_name(tr),
+                        offsets[o]);
+            CHECK(got_len == LEN && memcmp(got, want, LEN) == 0);
+            zesp_sad_free(out);
+            zesp_sad_free(in);
+        }
+    }
+}
+
 /* AEAD_AUTO: libsodium below a transform's threshold, OpenSSL (when
  * built in) from it on. */
 static void test_auto_backend_by_length(void)
@@ -410,6 +454,7 @@ int main(void)
     RUN(test_parts_seal_as_in_place);
     RUN(test_encode_leaves_large_frames);
     RUN(test_sealed_message_opens_with_libsodium);
+    RUN(test_encrypt_from_overlapping_payload);
     RUN(test_auto_backend_by_length);
     RUN(test_aes_needs_aes_instructions);
     return test_done();

@@ -5,8 +5,9 @@
  * and 1 MiB: every message accepted, none refused, no (SPI, IV) twice on
  * the wire.  Senders killed with -9 under load and replaced: no (SPI, IV)
  * twice, no message accepted twice.  A forked child takes a lane of its
- * own; a sender without lanes still reaches a receiver with them.  A
- * lane's window left without its SA is no SA a forger can use.
+ * own, also when it forked before its parent sent; a sender without lanes
+ * still reaches a receiver with them.  A lane's window left without its SA
+ * is no SA a forger can use.
  */
 #include <poll.h>
 #include <signal.h>
@@ -431,6 +432,72 @@ static void test_forked_child_own_lane(void)
     zmq_ctx_term(ctx);
 }
 
+/* The lane of a sealed frame: the IV's top 16 bits. */
+static uint16_t lane_of(const uint8_t *esp)
+{
+    return (uint16_t)(esp[8] << 8 | esp[9]);
+}
+
+/* A process that forks before either side sent: the child shares its
+ * parent's file description, so the lock of the lane it claims is the
+ * parent's as much as its own.  With every other lane held by live
+ * handles, the parent must find no lane (ZESP_ELANES), not the child's:
+ * before, its lock on the child's byte succeeded, and two live processes
+ * sent in one lane. */
+static void test_fork_before_first_send(void)
+{
+    enum { OTHERS = ZESP_LANES_MAX - 2 };
+    zesp_sad *tx, *other[OTHERS];
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    int told[2], done[2], rc;
+    uint16_t child_lane = 0;
+    uint8_t *esp = NULL;
+    size_t n = 0;
+    pid_t pid;
+
+    make_sad("fork.sad", ZESP_SA_LANES);
+    tx = zesp_sad_open(in_dir("fork.sad"), 0, NULL);
+    CHECK(tx != NULL && pipe(told) == 0 && pipe(done) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        uint16_t lane = 0;
+        char c;
+        close(told[0]);
+        close(done[1]);
+        if (zesp_seal(tx, LANES_SPI, &parts, &esp, &n) == 0)
+            lane = lane_of(esp);
+        /* Alive, holding the lane, until the parent has tried. */
+        _exit(write(told[1], &lane, sizeof lane) != sizeof lane ||
+              read(done[0], &c, 1) < 0);
+    }
+    close(told[1]);
+    close(done[0]);
+    CHECK(read(told[0], &child_lane, sizeof child_lane) ==
+          sizeof child_lane);
+    CHECK(child_lane != 0);
+    for (int i = 0; i < OTHERS; i++) {
+        other[i] = zesp_sad_open(in_dir("fork.sad"), 0, NULL);
+        CHECK(other[i] != NULL);
+        CHECK_OK(zesp_seal(other[i], LANES_SPI, &parts, &esp, &n));
+        CHECK(lane_of(esp) != child_lane);
+        zesp_buf_free(esp);
+    }
+    rc = zesp_seal(tx, LANES_SPI, &parts, &esp, &n);
+    if (rc == 0) {
+        fprintf(stderr, "  parent sealed in lane %u, the child's is %u\n",
+                lane_of(esp), child_lane);
+        zesp_buf_free(esp);
+    }
+    CHECK(rc == -1 && errno == ZESP_ELANES);
+    close(done[1]);
+    CHECK(wait_status(pid) == 0);
+    close(told[0]);
+    for (int i = 0; i < OTHERS; i++)
+        zesp_sad_free(other[i]);
+    zesp_sad_free(tx);
+}
+
 /* A sender that knows no lanes (a plain SA, as strongSwan's) reaches a
  * receiver with them: its frames carry no lane and use the SA's window.
  * Deleting the SA takes every lane's window with it. */
@@ -582,6 +649,7 @@ int main(int argc, char **argv)
     RUN(test_many_senders);
     RUN(test_kill_minus_nine);
     RUN(test_forked_child_own_lane);
+    RUN(test_fork_before_first_send);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);

@@ -5,6 +5,7 @@
  */
 #include <sodium.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "keys.h"
@@ -311,6 +312,80 @@ static void test_seq_boundaries(void)
     }
 }
 
+/* What a forked child's sends on its parent's private SAD came to. */
+struct child_report {
+    int seal, seal_err, raw, raw_err, own;
+    uint8_t iv[ZESP_IVBYTES];
+};
+
+static void child_sends(zesp_sad *sad, uint32_t flags, int fd)
+{
+    zesp_frame body = { "child's", 7 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sa_params o = test_sa(SPI, ZESP_DIR_OUT, 0, flags);
+    struct child_report r = { 0 };
+    uint8_t pkt[64], *esp = NULL;
+    size_t n = 0;
+    zesp_sad *own;
+
+    r.seal = zesp_seal(sad, SPI, &parts, &esp, &n);
+    r.seal_err = errno;
+    if (r.seal == 0)
+        memcpy(r.iv, esp + 8, sizeof r.iv);
+    zesp_buf_free(esp);
+    r.raw = zesp_esp_encrypt(sad, SPI, "raw", 3, 4, pkt, &n);
+    r.raw_err = errno;
+    /* A SAD the child makes is its own. */
+    own = zesp_sad_new(NULL);
+    r.own = own == NULL || zesp_sa_add(own, &o) != 0 ||
+            zesp_seal(own, SPI, &parts, &esp, &n) != 0;
+    if (r.own == 0)
+        zesp_buf_free(esp);
+    zesp_sad_free(own);
+    _exit(write(fd, &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
+}
+
+/* A private SAD is the memory of the process that made it: a child forked
+ * from it has a copy of every sequence number, and would seal under its
+ * parent's key with the parent's next IVs.  Its sends are refused; the
+ * parent's go on; a SAD the child makes itself serves it. */
+static void test_private_sad_forked_child(void)
+{
+    static const uint32_t flags[] = { 0, ZESP_SA_LANES };
+
+    for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
+        zesp_frame body = { "parent's", 8 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        struct child_report r = { .seal = -2 };
+        struct pair p;
+        uint8_t *esp = NULL;
+        size_t n = 0;
+        int fds[2];
+        pid_t pid;
+
+        CHECK_OK(pair_open(&p, 0, flags[f]));
+        CHECK(pipe(fds) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            child_sends(p.out, flags[f], fds[1]);
+        close(fds[1]);
+        CHECK(read(fds[0], &r, sizeof r) == (ssize_t)sizeof r);
+        close(fds[0]);
+        CHECK(pid > 0 && waitpid(pid, NULL, 0) == pid);
+        CHECK_OK(zesp_seal(p.out, SPI, &parts, &esp, &n));
+        if (r.seal == 0 && esp != NULL && memcmp(r.iv, esp + 8, 8) == 0)
+            fprintf(stderr, "  flags %#x: child and parent sealed under one "
+                    "key with one IV\n", flags[f]);
+        CHECK(r.seal == -1 && r.seal_err == ZESP_EFORKED);
+        CHECK(r.raw == -1 && r.raw_err == ZESP_EFORKED);
+        CHECK(r.own == 0);
+        CHECK_OK(zesp_open(p.in, NULL, 0, esp, n, p.msg));
+        CHECK(zesp_msg_seq(p.msg) == 1);
+        zesp_buf_free(esp);
+        pair_close(&p);
+    }
+}
+
 /* The clock lifetimes are counted on (esp/sad.c sad_now). */
 static uint64_t sad_clock(void)
 {
@@ -501,6 +576,7 @@ int main(void)
     RUN(test_replay_all);
     RUN(test_reorder);
     RUN(test_seq_boundaries);
+    RUN(test_private_sad_forked_child);
     RUN(test_lifetimes);
     RUN(test_errors);
     RUN(test_too_big);
