@@ -34,7 +34,7 @@ daemon_sources=$(for f in "$src"/ike/*.c; do
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
-targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control"}
+targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control safe_text"}
 jobs=${FUZZ_JOBS:-$(nproc)}
 includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tools -I$src/tests -I$build -I${builddir:-.}"
 cflags=$(pkg-config --cflags libsodium libzmq yaml-0.1)
@@ -59,7 +59,11 @@ objects() {
 lib_objects=$(objects "$build/obj" "" $lib_sources) || exit 1
 # shellcheck disable=SC2086
 daemon_objects=$(objects "$build/obj" "" $daemon_sources) || exit 1
-control_sources="$src/ike/control.c $src/tools/json.c $src/tools/utf8.c $src/tools/when.c"
+# What shows text (zike's log among them): the escaper and the JSON writer.
+text_sources="$src/tools/safe_text.c $src/tools/utf8.c $src/tools/json.c"
+# shellcheck disable=SC2086
+text_objects=$(objects "$build/obj" "" $text_sources) || exit 1
+control_sources="$src/ike/control.c $src/tools/when.c"
 # shellcheck disable=SC2086
 control_objects=$(objects "$build/obj" "" $control_sources) || exit 1
 # A damaged lock or index would make each input wait seconds.
@@ -71,11 +75,12 @@ for target in $targets; do
     bin="$build/fuzz_$target"
     objs=$lib_objects
     case $target in
-    ike_exchange) objs="$objs $daemon_objects" ;;
-    zike_config) objs="$objs $(for f in log conf_load zike_config group_config; do
+    ike_exchange) objs="$objs $daemon_objects $text_objects" ;;
+    zike_config) objs="$objs $text_objects $(for f in log conf_load zike_config group_config; do
         echo "$build/obj/ike_$f.o"; done)" ;;
     sad_attach) objs=$sad_objects ;;
-    control) objs="$objs $daemon_objects $control_objects" ;;
+    control) objs="$objs $daemon_objects $control_objects $text_objects" ;;
+    safe_text) objs=$text_objects ;;
     esac
     # shellcheck disable=SC2086
     $cc $flags $includes "$src/fuzz/${target}_fuzz.c" $objs $deps -lpthread -o "$bin"

@@ -10,6 +10,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "json.h"
+#include "safe_text.h"
 #include "when.h"
 
 #define ARGS_MAX 4U
@@ -419,7 +420,7 @@ static void stats(struct zike *z, struct out *o, bool json)
 
 void control_serve(struct zike *z, void *sock)
 {
-    char args[ARGS_MAX][ARG_MAX];
+    char args[ARGS_MAX][ARG_MAX], shown[SAFE_TEXT_BYTES(ARG_MAX)];
     size_t nargs = 0;
     int more = 1;
     struct out o;
@@ -475,7 +476,8 @@ void control_serve(struct zike *z, void *sock)
                strcmp(args[0], "rekey") == 0) {
         if (peer == NULL) {
             ok = false;
-            put(&o, "no peer named '%s'\n", nargs > 1 ? args[1] : "");
+            put(&o, "no peer named '%s'\n",
+                safe_text(shown, sizeof shown, nargs > 1 ? args[1] : ""));
         } else if (args[0][0] == 'i') {
             struct ike_sa *sa = ike_sa_for_peer(z, peer->name);
             const char *pol = nargs > 2 ? args[2] : NULL;
@@ -507,7 +509,8 @@ void control_serve(struct zike *z, void *sock)
     } else {
         ok = false;
         put(&o, "unknown command '%s' (list, stats, groups, initiate, "
-            "terminate, rekey, rekey-group, leave, reload)\n", args[0]);
+            "terminate, rekey, rekey-group, leave, reload)\n",
+            safe_text(shown, sizeof shown, args[0]));
     }
     if (fclose(o.f) != 0) {
         ok = false;

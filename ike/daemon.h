@@ -188,12 +188,21 @@ enum ike_drop {
 
 struct MHD_Daemon;
 
+/* A connection to the metrics endpoint (metrics_http.c): its socket, and
+ * when it began waiting for its request (or for the next one). */
+#define METRICS_CONNECTIONS_MAX 16U
+struct metrics_conn {
+    int fd;                         /* -1: a free slot */
+    uint64_t since;                 /* ms, monotonic */
+};
+
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *router, *control;
     bool control_bound;             /* ours to remove at exit */
     struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
+    struct metrics_conn metrics_conns[METRICS_CONNECTIONS_MAX];
     void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];

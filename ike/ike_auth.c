@@ -157,6 +157,12 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
         zike_log(LOG_NOTICE, "IKE_AUTH: no identity or AUTH payload");
         goto auth_failed;
     }
+    /* A log line would end the identity at the NUL, and name another. */
+    if (memchr(id.data, 0, id.len) != NULL) {
+        zike_log(LOG_WARNING, "IKE_AUTH: an identity with a NUL byte in it "
+                 "(after '%s')", (const char *)id.data);
+        goto auth_failed;
+    }
     if ((peer = zike_conf_peer_by_id(&z->conf, id.data, id.len)) == NULL) {
         zike_log(LOG_WARNING, "IKE_AUTH: unknown peer identity '%.*s'",
                  (int)id.len, (const char *)id.data);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "safe_text.h"
 #include "zike.h"
 
 int zike_log_level = LOG_INFO;
@@ -52,23 +53,13 @@ static void iso_time(char *out, size_t len)
     snprintf(out, len, "%s.%03ldZ", sec, ts.tv_nsec / 1000000);
 }
 
-/* A line may carry bytes from the network (an identity, a name): a
- * control character among them would start a line, or a journal entry,
- * of the sender's own. */
-static void one_line(char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            *s = '?';
-}
-
 void zike_log(int level, const char *fmt, ...)
 {
     static const char *const names[] = { "emerg", "alert", "crit", "error",
                                          "warning", "notice", "info",
                                          "debug" };
     static int journal = -1;
-    char line[1024], when[64];
+    char line[1024], safe[SAFE_TEXT_BYTES(sizeof line)], when[64];
     va_list ap;
 
     if (level > zike_log_level)
@@ -78,12 +69,15 @@ void zike_log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    one_line(line);
+    /* A line may carry bytes from the network (an identity, a name): a
+     * line feed among them would start a line, or a journal entry, of the
+     * sender's own; an escape sequence would speak to the terminal. */
+    safe_text(safe, sizeof safe, line);
     if (journal) {
-        fprintf(stderr, "<%d>%s: %s\n", level & 7, names[level & 7], line);
+        fprintf(stderr, "<%d>%s: %s\n", level & 7, names[level & 7], safe);
         return;
     }
     iso_time(when, sizeof when);
     fprintf(stderr, "%s zike[%d] %s: %s\n", when, (int)getpid(),
-            names[level & 7], line);
+            names[level & 7], safe);
 }

@@ -5,6 +5,13 @@
  * zike's state between two events, never during one.  It serves counters,
  * names and SPIs, never keys; bound where the configuration says
  * (loopback, say), and small: few connections, short timeouts.
+ *
+ * libmicrohttpd's timeout is one of inactivity: a client that sends a
+ * header line every few seconds (slowloris), or reads the answer a byte
+ * at a time, would hold its connection for ever, and 16 such clients
+ * every one there is.  So each request, from the moment its connection
+ * waits for it to the last byte of the answer, has METRICS_REQUEST_S in
+ * all; past that its socket is shut down and libmicrohttpd closes it.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -20,8 +27,8 @@
 #include "openmetrics.h"
 
 #define METRICS_PATH "/metrics"
-#define METRICS_CONNECTIONS_MAX 16U
-#define METRICS_TIMEOUT_S 10U
+#define METRICS_TIMEOUT_S 10U           /* inactivity */
+#define METRICS_REQUEST_S 10U           /* a request and its answer, all */
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
                              const char *type, char *body, size_t len,
@@ -82,6 +89,47 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                  MHD_RESPMEM_MUST_FREE);
 }
 
+/* A connection begins waiting for a request: tracked, its clock set. */
+static void connection(void *cls, struct MHD_Connection *c, void **ctx,
+                       enum MHD_ConnectionNotificationCode what)
+{
+    struct zike *z = cls;
+    struct metrics_conn *slot = *ctx;
+    const union MHD_ConnectionInfo *i;
+
+    if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (slot != NULL)
+            slot->fd = -1;
+        *ctx = NULL;
+        return;
+    }
+    i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (i == NULL)
+        return;
+    for (size_t k = 0; k < METRICS_CONNECTIONS_MAX; k++)
+        if (z->metrics_conns[k].fd < 0) {
+            z->metrics_conns[k] = (struct metrics_conn){ i->connect_fd,
+                                                         z->now };
+            *ctx = &z->metrics_conns[k];
+            return;
+        }
+    shutdown(i->connect_fd, SHUT_RDWR);   /* untracked: not served */
+}
+
+/* A request answered: the connection's next one has its own time. */
+static void completed(void *cls, struct MHD_Connection *c, void **req,
+                      enum MHD_RequestTerminationCode why)
+{
+    const union MHD_ConnectionInfo *i =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct zike *z = cls;
+
+    (void)req;
+    (void)why;
+    if (i != NULL && i->socket_context != NULL)
+        ((struct metrics_conn *)i->socket_context)->since = z->now;
+}
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
@@ -99,6 +147,8 @@ int metrics_http_open(struct zike *z)
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     int rc;
 
+    for (size_t k = 0; k < METRICS_CONNECTIONS_MAX; k++)
+        z->metrics_conns[k].fd = -1;
     if (c->metrics[0] == '\0')
         return 0;
     memset(&hints, 0, sizeof hints);
@@ -116,6 +166,8 @@ int metrics_http_open(struct zike *z)
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_CONNECTION, connection, z,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, z,
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (z->metrics_http == NULL) {
@@ -141,8 +193,17 @@ int metrics_http_fd(const struct zike *z)
 
 void metrics_http_run(struct zike *z)
 {
-    if (z->metrics_http != NULL)
-        MHD_run(z->metrics_http);
+    if (z->metrics_http == NULL)
+        return;
+    MHD_run(z->metrics_http);
+    for (size_t k = 0; k < METRICS_CONNECTIONS_MAX; k++) {
+        struct metrics_conn *m = &z->metrics_conns[k];
+        if (m->fd >= 0 && m->since != UINT64_MAX &&
+            z->now - m->since > METRICS_REQUEST_S * 1000U) {
+            shutdown(m->fd, SHUT_RDWR);   /* MHD reads the end, closes */
+            m->since = UINT64_MAX;
+        }
+    }
 }
 
 void metrics_http_close(struct zike *z)

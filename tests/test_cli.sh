@@ -223,5 +223,27 @@ ok $? "a missing group is named, and no SAD made"
 printf 'sad: { path: bad.sad, owner: root }\n' > "$work/bad.yaml"
 expect 3 "an unknown key under sad: exit 3" "$zesp" check "$work/bad.yaml"
 
+# ---- Names in the SAD shown as text ---------------------------------------
+# zesp_sa_add takes any bytes as an SA's peer (any program holding the SAD
+# may write one): zesp prints it escaped (\xNN, \\), so no escape sequence
+# (ESC [, the one-byte CSI), no bidirectional override and no line of the
+# writer's own reaches the terminal; JSON escapes them too.
+py=${PYTHON3:-python3}
+peer=$(printf 'ev\\il\033[2J\n0x0000dead in \302\233\342\200\256\377')
+shown='ev\\il\x1b[2J\x0a0x0000dead in \xc2\x9b\xe2\x80\xae\xff'
+"$b/tests/om_traffic" "$work/hostile.sad" hostile "$peer" 1 > /dev/null
+ok $? "an SA and a policy whose peer holds ESC, a line feed, a CSI, U+202E, 0xff"
+for cmd in "sa list" "sa show 0xbeef --dir in" "policy list"; do
+    # shellcheck disable=SC2086
+    expect 0 "zesp $cmd with that peer" "$zesp" --sad "$work/hostile.sad" $cmd
+    "$py" "$s/tests/only_text.py" "$work/out" "$shown" &&
+        ! grep -q '^0x0000dead' "$work/out"
+    ok $? "zesp $cmd shows it as text, on its row"
+done
+expect 0 "zesp --json sa list with that peer" "$zesp" --sad "$work/hostile.sad" --json sa list
+"$py" "$s/tests/only_text.py" "$work/out" '\u001b[2J\u000a0x0000dead in \u009b\u202e' &&
+    "$py" -c 'import json,sys; json.load(open(sys.argv[1]))' "$work/out"
+ok $? "its JSON is valid and only text, the controls \\u-escaped"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

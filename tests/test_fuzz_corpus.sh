@@ -12,4 +12,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_verify_file" "$s/fuzz/corpus/verify_file" &&
 "$b/fuzz/replay_seqstate" "$s/fuzz/corpus/seqstate" &&
 "$b/fuzz/replay_control" "$s/fuzz/corpus/control" &&
-echo "10 passed, 0 failed"
+"$b/fuzz/replay_safe_text" "$s/fuzz/corpus/safe_text" &&
+echo "11 passed, 0 failed"

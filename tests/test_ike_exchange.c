@@ -31,8 +31,10 @@
 #undef group_member
 
 #include "gsa.h"
+#include "safe_text.h"
 #include "spd.h"
 #include "test.h"
+#include "utf8.h"
 #include "zike_harness.h"
 
 /* Where the exchange type is in an IKE header (RFC 7296 3.1). */
@@ -1244,9 +1246,9 @@ out:
 
 /* IKE_AUTH as peer id (of id_type), with a child SA for policy (our
  * inbound SPI 0x5555); zike's answer opened into m (copy holds it). */
-static int initiator_auth(struct initiator *t, uint8_t id_type,
-                          const char *id, const char *policy,
-                          struct ike_message *m, uint8_t *copy)
+static int initiator_auth_n(struct initiator *t, uint8_t id_type,
+                            const char *id, size_t idlen, const char *policy,
+                            struct ike_message *m, uint8_t *copy)
 {
     struct ike_header h = { .exchange = IKE_AUTH, .message_id = 1,
                             .flags = IKE_FLAG_INITIATOR };
@@ -1256,7 +1258,7 @@ static int initiator_auth(struct initiator *t, uint8_t id_type,
     struct ike_sa_payload prop = { .nproposals = 1 };
     struct route from = { 0 };
     struct ike_writer w;
-    size_t clen, idlen = strlen(id), sk_at, len;
+    size_t clen, sk_at, len;
 
     idb[0] = id_type;
     memset(idb + 1, 0, 3);
@@ -1298,6 +1300,13 @@ static int initiator_auth(struct initiator *t, uint8_t id_type,
     if (ike_parse(copy, sent_len[0], m) != IKE_OK)
         return -1;
     return ike_sk_open(copy, sent_len[0], m, t->keys, false);
+}
+
+static int initiator_auth(struct initiator *t, uint8_t id_type,
+                          const char *id, const char *policy,
+                          struct ike_message *m, uint8_t *copy)
+{
+    return initiator_auth_n(t, id_type, id, strlen(id), policy, m, copy);
 }
 
 static struct ike_sa *responder_sa(const struct initiator *t)
@@ -1872,44 +1881,89 @@ static void identity_type(void)
     harness_reset();
 }
 
-/* An initiator nobody authenticated names an identity with a line break
- * and the start of a journal line in it: zike logs the identity on its
- * own line, the control characters made harmless. */
-static void identity_logged_on_one_line(void)
+/* Is the log only text: UTF-8 lines with no control character (C0, DEL,
+ * C1) and no bidirectional or line-separator character in them? */
+static bool log_is_text(const char *s, size_t len)
 {
-    static const char id[] = "x.example\n<0>emerg: forged";
-    static uint8_t copy[IKE_MAX_MESSAGE];
-    char text[4096];
-    FILE *log = tmpfile();
-    int saved = dup(STDERR_FILENO);
-    struct initiator t;
-    struct ike_message m;
-    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)s;
 
-    CHECK(log != NULL && saved >= 0);
-    if (log == NULL || saved < 0)
-        return;
-    z.now = 5000;
-    CHECK(initiator_init(&t) == 0);
-    fflush(stderr);
-    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
-    zike_log_level = LOG_WARNING;
-    CHECK(initiator_auth(&t, IKE_ID_FQDN, id, "pol", &m, copy) == IKE_OK);
-    zike_log_level = -1;
-    fflush(stderr);
-    CHECK(dup2(saved, STDERR_FILENO) >= 0);
-    close(saved);
-    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
-    rewind(log);
-    n = fread(text, 1, sizeof text - 1, log);
-    text[n] = '\0';
-    fclose(log);
-    CHECK(strstr(text, "unknown peer identity 'x.example?<0>emerg: forged'")
-          != NULL);
-    CHECK(strstr(text, "\n<0>") == NULL);
-    ike_keys_free(t.keys);
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    while (len > 0) {
+        uint32_t cp;
+        size_t n = utf8_decode(p, len, &cp);
+        if (n == 0 || (cp != '\n' && safe_text_escapes(cp)))
+            return false;
+        p += n;
+        len -= n;
+    }
+    return true;
+}
+
+/* An initiator nobody authenticated names an identity that would forge a
+ * log line (a line break and the start of a journal line), speak to the
+ * terminal (ESC [, the one-byte CSI, U+009B), reorder what a viewer shows
+ * (U+202E), hide the line from journalctl as "blob data" (bytes that are
+ * not UTF-8), or end early at a NUL (after a configured identity): zike
+ * logs it on one line of text, every byte written as \xNN. */
+static void identity_logged_as_text(void)
+{
+    static const struct {
+        const char *id;
+        size_t len;
+        const char *logged;
+    } rows[] = {
+#define ROW(id, logged) { id, sizeof id - 1, logged }
+        ROW("x.example\n<0>emerg: forged",
+            "unknown peer identity 'x.example\\x0a<0>emerg: forged'"),
+        ROW("x\033[2J\033]0;t\007y",
+            "unknown peer identity 'x\\x1b[2J\\x1b]0;t\\x07y'"),
+        ROW("x\302\2332J\2332Jy",
+            "unknown peer identity 'x\\xc2\\x9b2J\\x9b2Jy'"),
+        ROW("x\342\200\256elpmaxe.y",
+            "unknown peer identity 'x\\xe2\\x80\\xaeelpmaxe.y'"),
+        ROW("x\377\300\200y\\", "unknown peer identity 'x\\xff\\xc0\\x80y\\\\'"),
+        ROW("peer.example\0.evil",
+            "an identity with a NUL byte in it (after 'peer.example')"),
+#undef ROW
+    };
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    static char text[65536];
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        FILE *log = tmpfile();
+        int saved = dup(STDERR_FILENO);
+        struct initiator t;
+        struct ike_message m;
+        size_t n = 0;
+
+        CHECK(log != NULL && saved >= 0);
+        if (log == NULL || saved < 0)
+            return;
+        z.now = 5000;
+        CHECK(initiator_init(&t) == 0);
+        fflush(stderr);
+        CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+        zike_log_level = LOG_WARNING;
+        CHECK(initiator_auth_n(&t, IKE_ID_FQDN, rows[i].id, rows[i].len,
+                               "pol", &m, copy) == IKE_OK);
+        zike_log_level = -1;
+        fflush(stderr);
+        CHECK(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+        rewind(log);
+        n = fread(text, 1, sizeof text - 1, log);
+        text[n] = '\0';
+        fclose(log);
+        if (strstr(text, rows[i].logged) == NULL)
+            fprintf(stderr, "# row %zu logged: %s", i, text);
+        CHECK(strstr(text, rows[i].logged) != NULL);
+        CHECK(log_is_text(text, n));
+        CHECK(strstr(text, "\n<0>") == NULL &&
+              strstr(text, "identity 'peer.example'") == NULL);
+        ike_keys_free(t.keys);
+        harness_reset();
+        memset(&z.stats, 0, sizeof z.stats);
+    }
 }
 
 /* ---- outbound SPI collisions ----------------------------------------------- */
@@ -2370,7 +2424,7 @@ int main(void)
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
     RUN(identity_type);
-    RUN(identity_logged_on_one_line);
+    RUN(identity_logged_as_text);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(temporary_failure_retried);

@@ -165,6 +165,27 @@ for path, method, want in (('/nothing', 'GET', 404), ('/metrics', 'POST', 405)):
             sys.exit('%s %s: %d, want %d' % (method, path, e.code, want))
 " "http://127.0.0.1:$(port 2)"
     ok $? "another path: 404; another method: 405"
+    # Slowloris: 16 connections (all the endpoint takes) that each send a
+    # header line a second and never end their request.  Each request has
+    # 10 s in all: the connections are closed and a scrape gets through.
+    # Before, libmicrohttpd's timeout of inactivity never came, and no
+    # scrape did as long as the client went on.
+    hold=$((40 * scale + 20))
+    "$py" "$s/tests/slow_http.py" 127.0.0.1 "$(port 2)" 16 "$hold" "$work/slow.ready" > "$work/slow.out" 2>&1 &
+    slow=$!
+    pids="$pids $slow"
+    until_ok 10 test -e "$work/slow.ready"
+    ok $? "16 slow connections open, each a request that never ends"
+    scraped() {
+        "$py" -c "
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2).read()" "$url"
+    }
+    until_ok 40 scraped
+    ok $? "a scrape gets through while they go on"
+    wait $slow
+    grep -q "^closed 16 of 16$" "$work/slow.out"
+    ok $? "zike closed all 16 ($(cat "$work/slow.out"))"
 fi
 
 finish

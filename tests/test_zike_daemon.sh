@@ -254,6 +254,14 @@ ok $? "a policy's replay-scope reaches its inbound child SA and the SAD's policy
 "$ctl" -s "ipc://$work/bob.ctl" --json list > "$work/list.json"
 json_ok < "$work/list.json" && grep -q '"peer":"al\\"ice\\\\"' "$work/list.json"
 ok $? "zikectl --json list is valid JSON, the name escaped"
+"$ctl" -s "ipc://$work/bob.ctl" list > "$work/list.txt" &&
+    grep -qF 'al"ice\ ' "$work/list.txt"
+ok $? "zikectl list shows the name as it is"
+"$ctl" -s "ipc://$work/bob.ctl" initiate "$(printf 'x\033[2J\nzikectl: forged\302\233')" 2> "$work/refused.err"
+[ $? -eq 1 ] && [ "$(wc -l < "$work/refused.err")" -eq 1 ] &&
+    python3 "$(cd "${srcdir:-.}" && pwd)/tests/only_text.py" "$work/refused.err" \
+        "zikectl: no peer named 'x\\x1b[2J\\x0azikectl: forged\\xc2\\x9b'"
+ok $? "zike's refusal, quoting what it was sent, reaches the terminal as text on one line"
 "$ctl" -s "ipc://$work/bob.ctl" --json stats > "$work/stats.json"
 json_ok < "$work/stats.json" && grep -q '"ike_dropped_reflected":0' "$work/stats.json"
 ok $? "zikectl --json stats is valid JSON with the drop counters"

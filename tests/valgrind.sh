@@ -49,7 +49,7 @@ items() {
         echo "$t $b/tests/$t"
     done
     for c in esp_open esp_payload config ike_message ike_exchange sad_attach \
-             zike_config verify_file seqstate control; do
+             zike_config verify_file seqstate control safe_text; do
         echo "corpus-$c $b/fuzz/replay_$c $s/fuzz/corpus/$c"
     done
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "safe_text.h"
 #include "utf8.h"
 
 void json_quote(FILE *f, const char *s)
@@ -11,14 +12,17 @@ void json_quote(FILE *f, const char *s)
 
     fputc('"', f);
     while (*p) {
-        size_t n;
+        uint32_t cp;
+        size_t n = utf8_decode(p, 4, &cp);  /* stops at the NUL */
         if (*p == '"' || *p == '\\') {
             fprintf(f, "\\%c", *p++);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(f, "\\u%04x", *p++);
-        } else if ((n = utf8_len(p)) == 0) {
+        } else if (n == 0) {
             fputs("\\ufffd", f);          /* not UTF-8: replaced */
             p++;
+        } else if (safe_text_escapes(cp)) {
+            /* RFC 8259 needs only C0; the rest reaches terminals too. */
+            fprintf(f, "\\u%04x", (unsigned)cp);
+            p += n;
         } else {
             fwrite(p, 1, n, f);
             p += n;

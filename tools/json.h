@@ -1,7 +1,9 @@
 /*
  * The one JSON writer, for zesp and for zike's control replies (zikectl):
  * the writer places the commas, and every string is escaped (RFC 8259 7),
- * bytes that are not UTF-8 included, so that any name gives valid JSON.
+ * bytes that are not UTF-8 included, so that any name gives valid JSON;
+ * so are C1 controls and the bidirectional and line-separator characters
+ * (safe_text.h), so that JSON printed on a terminal is only text.
  */
 #ifndef ZESP_TOOL_JSON_H
 #define ZESP_TOOL_JSON_H

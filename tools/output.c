@@ -1,6 +1,7 @@
 /* Tables and JSON for SAs, policies and counters. */
 #include "output.h"
 #include "counters.h"
+#include "safe_text.h"
 #include "when.h"
 
 #include <ctype.h>
@@ -138,14 +139,14 @@ static const char *state(const zesp_sa_info *sa)
 
 void print_sa_row(FILE *f, const zesp_sa_info *sa)
 {
-    char sender[16];
+    char sender[16], peer[SAFE_TEXT_BYTES(sizeof sa->peer)];
 
     fprintf(f, "%s0x%08x %-3s %-22s %-3s %-12s %-16s %20llu %12llu %14llu "
             "%-7s %s\n",
             row_indent(sa), sa->spi, direction_name(sa->direction),
             zesp_transform_name(sa->transform),
             (sa->flags & ZESP_SA_NO_ESN) ? "no" : "yes",
-            sender_text(sa, sender), sa->peer,
+            sender_text(sa, sender), safe_text(peer, sizeof peer, sa->peer),
             (unsigned long long)sa->seq,
             (unsigned long long)sa->stats.messages,
             (unsigned long long)sa->stats.bytes, state(sa), replay_scope(sa));
@@ -163,6 +164,7 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
     const zesp_sa_stats *s = &sa->stats;
     uint64_t r[ZESP_REJ_COUNT];
     char iso[WHEN_BYTES], ago[WHEN_BYTES];
+    char peer[SAFE_TEXT_BYTES(sizeof sa->peer)];
     time_t now = time(NULL);
 
     fprintf(f, "SA 0x%08x %s\n", sa->spi, direction_name(sa->direction));
@@ -174,7 +176,8 @@ void print_sa_detail(FILE *f, const zesp_sa_info *sa)
                 (sa->flags & ZESP_SA_SIGNED)       ? "signed (Ed25519)"
                 : (sa->flags & ZESP_SA_SOURCE_MAC) ? "source MACs"
                                                    : "unsigned");
-    fprintf(f, "  %-16s %s\n", "peer", sa->peer);
+    fprintf(f, "  %-16s %s\n", "peer",
+            safe_text(peer, sizeof peer, sa->peer));
     fprintf(f, "  %-16s %llu\n", sa->direction == ZESP_DIR_IN ? "highest seq"
                                                             : "last seq",
             (unsigned long long)sa->seq);
@@ -228,7 +231,11 @@ void print_policy_json(struct json *j, const zesp_policy *p)
 
 void print_policy_row(FILE *f, const zesp_policy *p)
 {
-    fprintf(f, "%-24s %-16s 0x%08x ", p->name, p->peer, p->out_spi);
+    char name[SAFE_TEXT_BYTES(sizeof p->name)];
+    char peer[SAFE_TEXT_BYTES(sizeof p->peer)];
+
+    fprintf(f, "%-24s %-16s 0x%08x ", safe_text(name, sizeof name, p->name),
+            safe_text(peer, sizeof peer, p->peer), p->out_spi);
     for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
         if (p->in_spi[i])
             fprintf(f, "0x%08x ", p->in_spi[i]);

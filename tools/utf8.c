@@ -1,15 +1,17 @@
 /* UTF-8 sequences (utf8.h). */
-#include <stdint.h>
-
 #include "utf8.h"
 
-size_t utf8_len(const unsigned char *s)
+size_t utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     size_t n;
     uint32_t c;
 
-    if (s[0] < 0x80)
+    if (avail == 0)
+        return 0;
+    if (s[0] < 0x80) {
+        *cp = s[0];
         return 1;
+    }
     if ((s[0] & 0xe0) == 0xc0)
         n = 2, c = s[0] & 0x1fU;
     else if ((s[0] & 0xf0) == 0xe0)
@@ -17,6 +19,8 @@ size_t utf8_len(const unsigned char *s)
     else if ((s[0] & 0xf8) == 0xf0)
         n = 4, c = s[0] & 0x07U;
     else
+        return 0;
+    if (n > avail)
         return 0;
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xc0) != 0x80)
@@ -28,5 +32,15 @@ size_t utf8_len(const unsigned char *s)
         (n == 4 && c < 0x10000) || (c >= 0xd800 && c <= 0xdfff) ||
         c > 0x10ffff)
         return 0;
+    *cp = c;
     return n;
+}
+
+/* A NUL ends the sequence early (it is no continuation byte), so no byte
+ * past the string is read. */
+size_t utf8_len(const unsigned char *s)
+{
+    uint32_t cp;
+
+    return utf8_decode(s, 4, &cp);
 }

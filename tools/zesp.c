@@ -16,6 +16,7 @@
 #include "commands.h"
 #include "openmetrics.h"
 #include "output.h"
+#include "safe_text.h"
 
 static const char usage_text[] =
     "usage: zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND\n"
@@ -226,7 +227,8 @@ static int policy_stats_one(const zesp_policy *p, void *arg)
         rejected_json(&st->j, "rejected", p->rejected, false);
         json_end(&st->j, '}');
     } else {
-        printf("policy %s: ", p->name);
+        char name[SAFE_TEXT_BYTES(sizeof p->name)];
+        printf("policy %s: ", safe_text(name, sizeof name, p->name));
         rejected_text(stdout, p->rejected);
         putchar('\n');
     }

@@ -19,6 +19,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "safe_text.h"
+
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 4 };
 
 #define ARGS_MAX 6      /* the command and its arguments */
@@ -71,15 +73,21 @@ static int usage_error(const char *what)
     return EXIT_USAGE;
 }
 
-/* zike's refusal, on stderr, each line prefixed as our own messages are. */
-static void print_refusal(const char *text, size_t len)
+/* zike's text, line by line.  zike escapes what it quotes; here any
+ * control character left is escaped too (safe_text.h), so that only text
+ * reaches the terminal.  A refusal goes to stderr, each line prefixed as
+ * our own messages are. */
+static void print_lines(FILE *f, const char *prefix, const char *text,
+                        size_t len)
 {
     size_t start = 0;
 
     while (start < len) {
         const char *nl = memchr(text + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - text) : len;
-        fprintf(stderr, "zikectl: %.*s\n", (int)(end - start), text + start);
+        fputs(prefix, f);
+        safe_text_write(f, text + start, end - start, SAFE_TEXT_ESCAPED);
+        fputc('\n', f);
         start = end + 1;
     }
 }
@@ -146,10 +154,12 @@ int main(int argc, char **argv)
         goto timeout;
     }
     rc = strcmp(status, "ok") == 0 ? EXIT_OK : EXIT_REFUSED;
-    if (rc == EXIT_OK)
+    if (rc == EXIT_OK && json)     /* zike's JSON writer escaped it */
         fwrite(zmq_msg_data(&reply), 1, zmq_msg_size(&reply), stdout);
     else
-        print_refusal(zmq_msg_data(&reply), zmq_msg_size(&reply));
+        print_lines(rc == EXIT_OK ? stdout : stderr,
+                    rc == EXIT_OK ? "" : "zikectl: ", zmq_msg_data(&reply),
+                    zmq_msg_size(&reply));
     zmq_msg_close(&reply);
     goto out;
 timeout:
