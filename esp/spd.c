@@ -37,7 +37,7 @@ static bool name_valid(const char *name)
     if (n == 0 || n == ZESP_NAME_MAX)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (name[i] <= ' ' || name[i] == 0x7f)
+        if (!spd_name_byte((unsigned char)name[i]))
             return false;
     return true;
 }

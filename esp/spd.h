@@ -6,6 +6,14 @@
 #include "sad.h"
 
 /* The data path's view of policies: no lock, no system call. */
+/* A byte a name (policy, peer, group) may hold: printable ASCII, no space.
+ * Tested as unsigned, so that the answer is the same where char is signed
+ * (x86) and where it is not (arm64). */
+static inline bool spd_name_byte(unsigned char c)
+{
+    return c > ' ' && c < 0x7f;
+}
+
 int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi);
 void spd_acquire(struct zesp_sad *sad, const char *name);
 /* send(sad, spi, arg) on the policy's outbound SA; with none usable (none

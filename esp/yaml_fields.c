@@ -18,6 +18,7 @@
 #include "key.h"
 #include "owner.h"
 #include "sad.h"
+#include "spd.h"
 #include "yaml_fields.h"
 
 int yf_type(struct yctx *c, const struct ydoc_node *n,
@@ -127,8 +128,9 @@ int yf_name(struct yctx *c, const struct ydoc_node *n,
     if (n->scalar[0] == '\0' || strlen(n->scalar) >= outlen)
         return YFAIL(c, n, field, "expected 1 to %zu characters", outlen - 1);
     for (const char *p = n->scalar; *p; p++)
-        if (*p <= ' ' || *p == 0x7f)
-            return YFAIL(c, n, field, "no spaces or control characters");
+        if (!spd_name_byte((unsigned char)*p))
+            return YFAIL(c, n, field, "printable ASCII only: no spaces, "
+                         "control characters or non-ASCII bytes");
     memcpy(out, n->scalar, strlen(n->scalar) + 1);
     return 0;
 }

@@ -174,7 +174,10 @@ static void test_mistakes(void)
         { "policies:\n  - name: p\n    out: 7\n",
           ":3:10: policies[0].out: no outbound SA 0x00000007" },
         { "policies:\n  - name: two words\n",
-          ":2:11: policies[0].name: no spaces" },
+          ":2:11: policies[0].name: printable ASCII only: no spaces" },
+        /* Bytes above 0x7f are refused wherever char is unsigned too. */
+        { "policies:\n  - name: caf\xc3\xa9\n",
+          ":2:11: policies[0].name: printable ASCII only" },
         { "policies:\n  - peer: x\n", ":2:5: policies[0]: 'name' is required" },
         { "sas: [\n", ":2:1: YAML syntax" },
         { "sas:\n  - &a { spi: 1 }\n", "anchors" },
