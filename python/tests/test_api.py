@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import zmq
 
 import zesp
 from zesp import _errors
@@ -43,8 +44,17 @@ def test_every_known_code_has_its_class_and_the_librarys_sentence():
         "ESIGNATURE": zesp.SignatureError, "ESADOWNER": zesp.SADOwnerError,
         "ESADMODE": zesp.SADModeError, "ESADGROUP": zesp.SADGroupError,
         "ESADLINK": zesp.SADLinkError, "ESADDIR": zesp.SADDirError,
-        "EPOLICY": zesp.PolicyError,
+        "EPOLICY": zesp.PolicyError, "ENOSTATE": zesp.NoStateError,
+        "ESTATEUNSAFE": zesp.StateUnsafeError,
+        "ESTATEDAMAGED": zesp.StateDamagedError,
+        "ESTATEIO": zesp.StateIOError, "ESTATEDIR": zesp.StateDirError,
+        "ELANES": zesp.LanesError, "ENOGROUP": zesp.NoGroupError,
+        "EKEYTEXT": zesp.KeyTextError, "EKEYFILE": zesp.KeyFileError,
+        "EFORKED": zesp.ForkedError,
     }
+    # Every code of this zesp.h has its own class.
+    assert sorted(getattr(lib, "ZESP_" + n) for n in table) == \
+        list(range(lib.ZESP_EBASE + 1, lib.ZESP_ELAST))
     for name, cls in table.items():
         code = getattr(lib, "ZESP_" + name)
         e = _errors.error(code)
@@ -58,6 +68,7 @@ def test_every_known_code_has_its_class_and_the_librarys_sentence():
     assert issubclass(zesp.SignatureError, zesp.IntegrityError)
     assert issubclass(zesp.SADModeError, zesp.SADTrustError)
     assert issubclass(zesp.SADTrustError, zesp.SADError)
+    assert issubclass(zesp.StateDamagedError, zesp.StateError)
 
 
 def test_a_code_this_binding_does_not_know_is_a_plain_error_with_the_sentence():
@@ -68,6 +79,41 @@ def test_a_code_this_binding_does_not_know_is_a_plain_error_with_the_sentence():
         assert type(e) is zesp.Error
         assert e.code == code and e.sentence == zesp.strerror(code) and e.sentence
     assert type(_errors.error(errno.EAGAIN)) is zesp.Again
+
+
+def test_a_forked_child_cannot_send_on_its_parents_private_sad():
+    # The child's copy of a private SAD holds the parent's sequence
+    # numbers: a send would repeat the parent's nonces under its key.
+    with zesp.SAD.private(capacity=16) as sad:
+        sad.add_sa(0x1234, zesp.OUT, key(), peer="bob")
+        sad.set_policy("to-bob", out=0x1234, peer="bob")
+        pid = os.fork()
+        if pid == 0:
+            code = 3
+            try:
+                ctx = zmq.Context()
+                s = ctx.socket(zmq.PUSH)
+                s.bind("inproc://forked")
+                try:
+                    sad.send(s, policy="to-bob", body=b"from the child")
+                    code = 1
+                except zesp.ForkedError as e:
+                    code = 0 if e.code == lib.ZESP_EFORKED else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.WEXITSTATUS(status) == 0, "the child's send was not refused"
+        # The parent still sends, from its first sequence number.
+        ctx = zmq.Context.instance()
+        a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        a.bind("inproc://parent-after-fork")
+        b.connect("inproc://parent-after-fork")
+        try:
+            sad.send(a, policy="to-bob", body=b"from the parent")
+            assert sad.sa(0x1234, zesp.OUT).seq == 1
+        finally:
+            a.close(0)
+            b.close(0)
 
 
 def test_private_sad_sa_policy_and_stats():

@@ -23,7 +23,10 @@ from ._errors import (
     SADError, SAExistsError, SADFullError,
     SADGroupError, SADLinkError, SADModeError, SADOwnerError, SADSizeError,
     SADTrustError, SADVersionError, SequenceExhaustedError, SignatureError,
-    TooBigError, TooOldError, UnsupportedError, error_class, strerror)
+    TooBigError, TooOldError, UnsupportedError, StateError, NoStateError,
+    StateUnsafeError, StateDamagedError, StateIOError, StateDirError,
+    LanesError, NoGroupError, KeyTextError, KeyFileError, ForkedError,
+    error_class, strerror)
 from ._message import Message
 from ._sad import (IN, OUT, SAD, TRANSFORMS, UNCHECKED, Lifetime, Policy,
                    SADStats, SAInfo)
@@ -59,7 +62,10 @@ __all__ = [
     "SAExistsError", "SADFullError", "DirectionError", "SADError",
     "BadSADError", "SADVersionError", "SADSizeError", "SADTrustError",
     "SADOwnerError", "SADModeError", "SADGroupError", "SADLinkError",
-    "SADDirError", "LibzmqMismatchError", "__version__",
+    "SADDirError", "StateError", "NoStateError", "StateUnsafeError",
+    "StateDamagedError", "StateIOError", "StateDirError", "LanesError",
+    "NoGroupError", "KeyTextError", "KeyFileError", "ForkedError",
+    "LibzmqMismatchError", "__version__",
 ]
 
 # Shown as zesp.X in tracebacks and reprs, where users import them from.

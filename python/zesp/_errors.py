@@ -150,6 +150,57 @@ class SADDirError(SADTrustError):
     """The SAD's directory is not private to us (ZESP_ESADDIR)."""
 
 
+class StateError(Error):
+    """Manual keys' sequence records (the SAD's state directory) cannot
+    be used: sending on such an SA could repeat a nonce, so it is refused."""
+
+
+class NoStateError(StateError):
+    """The state directory of manual keys is missing (ZESP_ENOSTATE)."""
+
+
+class StateUnsafeError(StateError):
+    """The state directory or a record has the wrong owner or mode
+    (ZESP_ESTATEUNSAFE)."""
+
+
+class StateDamagedError(StateError):
+    """A manual key's sequence record is damaged (ZESP_ESTATEDAMAGED)."""
+
+
+class StateIOError(StateError):
+    """A sequence record cannot be written (ZESP_ESTATEIO)."""
+
+
+class StateDirError(StateError):
+    """The SAD keeps its records in another directory (ZESP_ESTATEDIR)."""
+
+
+class LanesError(Error):
+    """Every lane of the SA is held by a live process (ZESP_ELANES)."""
+
+
+class NoGroupError(Error):
+    """The SAD options name no such group (ZESP_ENOGROUP)."""
+
+
+class KeyTextError(Error):
+    """Key text is not hex:, z85: or file: of the right size
+    (ZESP_EKEYTEXT)."""
+
+
+class KeyFileError(Error):
+    """A key file that group or others may read, or that another user
+    owns (ZESP_EKEYFILE)."""
+
+
+class ForkedError(Error):
+    """A private SAD used by a child forked from the process that made it
+    (ZESP_EFORKED): its sequence numbers are a copy of the parent's, so a
+    send would repeat the parent's nonces.  Make a SAD in the child, or
+    share a file SAD."""
+
+
 _BY_CODE: Dict[int, Type[Error]] = {
     _errno.EAGAIN: Again,
     lib.ZESP_EMALFORMED: MalformedError,
@@ -178,6 +229,16 @@ _BY_CODE: Dict[int, Type[Error]] = {
     lib.ZESP_ESADLINK: SADLinkError,
     lib.ZESP_ESADDIR: SADDirError,
     lib.ZESP_EPOLICY: PolicyError,
+    lib.ZESP_ENOSTATE: NoStateError,
+    lib.ZESP_ESTATEUNSAFE: StateUnsafeError,
+    lib.ZESP_ESTATEDAMAGED: StateDamagedError,
+    lib.ZESP_ESTATEIO: StateIOError,
+    lib.ZESP_ESTATEDIR: StateDirError,
+    lib.ZESP_ELANES: LanesError,
+    lib.ZESP_ENOGROUP: NoGroupError,
+    lib.ZESP_EKEYTEXT: KeyTextError,
+    lib.ZESP_EKEYFILE: KeyFileError,
+    lib.ZESP_EFORKED: ForkedError,
 }
 
 
