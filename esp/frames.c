@@ -138,8 +138,14 @@ int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,
         nparts = 1;
     else if (len)
         memmove(out + ZESP_HEADERBYTES, payload, len);
-    if ((err = out_seal(&ctx, out, len, next_header, &part, nparts)) != 0)
+    if ((err = out_seal(&ctx, out, len, next_header, &part, nparts)) != 0) {
+        /* The SA was replaced mid-seal: what out holds carries the old
+         * SA's sequence number under whatever key was read, a nonce the
+         * new SA's counter will reach.  No frame is left to be sent. */
+        if (err == ZESP_ENOSA)
+            sodium_memzero(out, esp_packet_len(len));
         return fail(err);
+    }
     *out_len = esp_packet_len(len);
     return 0;
 }

@@ -619,8 +619,10 @@ int zesp_verifier_stats_get(zesp_verifier *v, zesp_verifier_stats *stats);
 /*
  * Frame-level ESP (RFC 4303 with any Next Header), e.g. to carry an IP
  * packet or to check a third-party implementation.  out needs
- * zesp_esp_bytes(len) bytes.  zesp_esp_decrypt works in place and points
- * *payload into pkt.
+ * zesp_esp_bytes(len) bytes; payload may lie in it.  On failure *out_len
+ * is 0, and if the SA was replaced during the call (ZESP_ENOSA) those
+ * bytes are zeroed: a frame sealed there would reuse a nonce of the new
+ * SA.  zesp_esp_decrypt works in place and points *payload into pkt.
  */
 size_t zesp_esp_bytes(size_t payload_len);
 int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,

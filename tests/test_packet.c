@@ -3,7 +3,9 @@
  * raw ESP API with other Next Header values, padding rules, and ESN in the
  * associated data.
  */
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 
 #include "keys.h"
 #include "packet.h"
@@ -117,6 +119,73 @@ static void test_raw_roundtrip(void)
             zesp_sad_free(out);
             zesp_sad_free(in);
         }
+}
+
+/* An SA replaced while a frame is sealed under it: zesp_esp_encrypt says
+ * ENOSA and leaves no frame in out.  Such a frame would carry a sequence
+ * number of the old SA under the new one's key, whose own counter reaches
+ * that number later: one nonce twice, if a caller sent it anyway.  out is
+ * filled with 0xaa before each call; after ENOSA it must hold 0xaa (the
+ * SA was gone before anything was written) or zeros (the seal was wiped),
+ * never a header.  The SA is deleted and added again, as fast as it goes,
+ * until enough calls have met the replacement mid-seal. */
+struct churn {
+    zesp_sad *sad;
+    atomic_int stop;
+};
+
+static void *churn_sa(void *arg)
+{
+    struct churn *c = arg;
+    zesp_sa_params p = test_sa(0x5eed, ZESP_DIR_OUT, ZESP_AES256GCM, 0);
+
+    while (!atomic_load(&c->stop)) {
+        zesp_sa_del(c->sad, p.spi, ZESP_DIR_OUT);
+        p.key[0]++;
+        if (zesp_sa_add(c->sad, &p) != 0)
+            break;
+    }
+    return NULL;
+}
+
+static void test_encrypt_while_the_sa_is_replaced(void)
+{
+    static uint8_t data[16384], pkt[16384 + 64];
+    struct churn c = { .sad = zesp_sad_new(NULL) };
+    zesp_sa_params p = test_sa(0x5eed, ZESP_DIR_OUT, ZESP_AES256GCM, 0);
+    unsigned mid_seal = 0, headers = 0;
+    pthread_t t;
+    size_t n;
+    const size_t plen = zesp_esp_bytes(sizeof data);
+    const double end = test_now() + test_ms(60000) / 1000.0;
+
+    CHECK(c.sad != NULL);
+    CHECK_OK(zesp_sa_add(c.sad, &p));
+    randombytes_buf(data, sizeof data);
+    CHECK(pthread_create(&t, NULL, churn_sa, &c) == 0);
+    while (mid_seal < 20 && test_now() < end) {
+        bool all_aa = true, all_zero = true;
+
+        memset(pkt, 0xaa, plen);
+        if (zesp_esp_encrypt(c.sad, 0x5eed, data, sizeof data, 4, pkt, &n)
+            == 0 || errno != ZESP_ENOSA)
+            continue;
+        for (size_t i = 0; i < plen; i++) {
+            all_aa = all_aa && pkt[i] == 0xaa;
+            all_zero = all_zero && pkt[i] == 0;
+        }
+        if (!all_aa)
+            mid_seal++;
+        if (!all_aa && !all_zero)
+            headers++;
+    }
+    atomic_store(&c.stop, 1);
+    pthread_join(t, NULL);
+    printf("# %u calls met the replacement mid-seal, %u left a frame\n",
+           mid_seal, headers);
+    CHECK(mid_seal >= 20);
+    CHECK(headers == 0);
+    zesp_sad_free(c.sad);
 }
 
 /* Seal a hand-made plaintext (payload, padding, trailer) as-is. */
@@ -293,5 +362,6 @@ int main(void)
     RUN(test_esn_in_aad);
     RUN(test_null_esn_layout);
     RUN(test_wire_format_example);
+    RUN(test_encrypt_while_the_sa_is_replaced);
     return test_done();
 }
