@@ -52,8 +52,8 @@ static const char *const messages[] = {
     [ZESP_EFORKED - ZESP_EBASE] =
         "this SA database is private to the process that made it, and this "
         "is a process forked from it: sending would repeat the parent's "
-        "nonces; make a SAD in this process, or share a file SAD "
-        "(zesp_sad_open)",
+        "nonces, receiving would accept what the parent accepts; make a "
+        "SAD in this process, or share a file SAD (zesp_sad_open)",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

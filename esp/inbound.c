@@ -177,6 +177,8 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
 
     ctx->ref.slot = NULL;
     ctx->sad = sad;
+    if (sad_private_forked(sad))
+        return ZESP_EFORKED;
     if (len < 8U)
         return ZESP_EMALFORMED;
     if ((err = find_in(sad, pkt, len, ctx)) != 0)

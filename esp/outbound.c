@@ -3,7 +3,6 @@
 
 #include <errno.h>
 
-#include "fork_gen.h"
 #include "lanes.h"
 #include "seqstate.h"
 #include "sign.h"
@@ -62,11 +61,7 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     struct sa_slot *s;
     int err;
 
-    /* A private SAD's counters are this process's memory: a forked child
-     * holds a copy of them, and would reuse its parent's nonces. */
-    if (sad->fd < 0 &&
-        atomic_load_explicit(&sad->fork_gen, memory_order_relaxed) !=
-            fork_gen_now())
+    if (sad_private_forked(sad))
         return ZESP_EFORKED;
     if ((err = sad_find(sad, spi, ZESP_DIR_OUT, &ctx->ref)) != 0) {
         struct sa_ref in;

@@ -766,3 +766,10 @@ int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats)
     stats->keys_locked = sad->keys_locked;
     return 0;
 }
+
+bool sad_private_forked(struct zesp_sad *sad)
+{
+    return sad->fd < 0 &&
+           atomic_load_explicit(&sad->fork_gen, memory_order_relaxed) !=
+               fork_gen_now();
+}

@@ -254,6 +254,10 @@ int sad_group_id(const char *name, gid_t *gid);
 /* Is the header one this code can trust, for a file of `size` bytes? */
 int sad_layout_check(const struct sad_header *h, uint64_t size);
 int sad_format(uint8_t *map, const struct sad_header *plan);
+/* A private SAD's counters and windows are this process's memory: a
+ * child forked from it holds a copy, and would send its parent's nonces
+ * again and accept the messages its parent accepted. */
+bool sad_private_forked(struct zesp_sad *sad);
 void sad_attach(struct zesp_sad *sad, uint8_t *map,
                 const struct sad_header *h);
 void sad_map_hint(void *map, size_t bytes);

@@ -360,9 +360,10 @@ const char *zesp_transform_name(uint32_t transform);
 
 /*
  * SA database.  zesp_sad_new makes a private one, in this process only:
- * a child forked from the process cannot send on it (ZESP_EFORKED), since
- * its copy of each sequence number would repeat its parent's nonces; the
- * child makes its own, or both share a file.
+ * a child forked from the process can neither send nor receive on it
+ * (ZESP_EFORKED), since its copy of each sequence number would repeat its
+ * parent's nonces and its copy of each replay window would accept again
+ * what its parent accepts; the child makes its own, or both share a file.
  * zesp_sad_open maps the host's shared one, a file (path NULL: the value of
  * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
  * if missing, with opts (NULL: defaults) and mode opts->mode (0600; 0640

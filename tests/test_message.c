@@ -386,6 +386,38 @@ static void test_private_sad_forked_child(void)
     }
 }
 
+/* The receiving side of the same: the child's copy of the replay window
+ * would accept, once more, each message its parent accepts (a replay sent
+ * to it instead).  Its receives are refused; the parent's go on. */
+static void test_private_sad_forked_child_receives(void)
+{
+    zesp_frame body = { "once", 4 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    struct pair p;
+    uint8_t *esp = NULL;
+    size_t n = 0;
+    int status = -1;
+    pid_t pid;
+
+    CHECK_OK(pair_open(&p, 0, 0));
+    CHECK_OK(zesp_seal(p.out, SPI, &parts, &esp, &n));
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        int rc = zesp_open(p.in, NULL, 0, esp, n, p.msg);
+        _exit(rc == -1 && errno == ZESP_EFORKED ? 0 : rc == 0 ? 1 : 2);
+    }
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1)
+        fprintf(stderr, "  the child accepted the message its parent "
+                "accepts too\n");
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_OK(zesp_open(p.in, NULL, 0, esp, n, p.msg));
+    CHECK(zesp_open(p.in, NULL, 0, esp, n, p.msg) == -1 &&
+          errno == ZESP_EREPLAY);
+    zesp_buf_free(esp);
+    pair_close(&p);
+}
+
 /* The clock lifetimes are counted on (esp/sad.c sad_now). */
 static uint64_t sad_clock(void)
 {
@@ -577,6 +609,7 @@ int main(void)
     RUN(test_reorder);
     RUN(test_seq_boundaries);
     RUN(test_private_sad_forked_child);
+    RUN(test_private_sad_forked_child_receives);
     RUN(test_lifetimes);
     RUN(test_errors);
     RUN(test_too_big);

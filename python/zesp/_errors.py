@@ -196,9 +196,10 @@ class KeyFileError(Error):
 
 class ForkedError(Error):
     """A private SAD used by a child forked from the process that made it
-    (ZESP_EFORKED): its sequence numbers are a copy of the parent's, so a
-    send would repeat the parent's nonces.  Make a SAD in the child, or
-    share a file SAD."""
+    (ZESP_EFORKED): its sequence numbers and replay windows are copies of
+    the parent's, so a send would repeat the parent's nonces and a receive
+    accept what the parent accepts.  Make a SAD in the child, or share a
+    file SAD."""
 
 
 _BY_CODE: Dict[int, Type[Error]] = {
