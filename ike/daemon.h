@@ -267,6 +267,7 @@ void ike_sa_header(struct ike_header *h, const struct ike_sa *sa,
                    uint8_t exchange, bool response, uint32_t mid);
 uint8_t *ike_dup(const uint8_t *b, size_t len);
 bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
+uint64_t ike_retransmit_span(const struct zike *z);
 
 /* ike_sa_state.c: established, deleted, dead */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
@@ -298,6 +299,7 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
 void child_activate(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_remove(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c);
+void child_retire_rekeyed(struct zike *z, struct child_sa *old);
 void child_retire_others(struct zike *z, struct ike_sa *sa,
                          struct child_sa *fresh);
 void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
