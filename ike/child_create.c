@@ -147,7 +147,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
     w_child_tail(&w, policy, c->lanes, m);
     if (old != NULL) {
-        old->rekeyed = true;
+        child_retire_rekeyed(z, old);
         z->stats.rekeys++;
     }
     zike_log(LOG_NOTICE, "peer %s: child SA 0x%08x/0x%08x for policy %s "

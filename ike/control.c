@@ -394,6 +394,7 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(retransmits, z->stats.retransmits) \
     X(dead_peers, z->stats.dead_peers) \
     X(spi_collisions, z->stats.spi_collisions) \
+    X(ike_refused, z->stats.ike_refused) \
     X(dropped_messages, z->stats.dropped_messages) \
     X(group_rekeys, z->stats.group_rekeys) \
     X(group_registrations, z->stats.group_registrations) \

@@ -188,6 +188,13 @@ enum ike_drop {
 
 struct MHD_Daemon;
 
+/* A log line that a flood could repeat: written at most once a second
+ * (drop.c), with how many went unlogged in between. */
+struct log_limit {
+    uint64_t at;                    /* ms: last logged */
+    uint64_t unlogged;              /* since, not logged */
+};
+
 /* A connection to the metrics endpoint (metrics_http.c): its socket, and
  * when it began waiting for its request (or for the next one). */
 #define METRICS_CONNECTIONS_MAX 16U
@@ -217,16 +224,15 @@ struct zike {
         uint64_t group_rekeys, group_registrations, group_updates;
         uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
-            dropped_messages, spi_collisions;
+            dropped_messages, spi_collisions, ike_refused;
         uint64_t dropped[IKE_DROP_REASONS];
     } stats;
-    struct {
-        uint64_t at;                /* ms: last logged */
-        uint64_t unlogged;          /* dropped since, not logged */
-    } drop_log[IKE_DROP_REASONS];
+    struct log_limit drop_log[IKE_DROP_REASONS];
+    struct log_limit refused_log;   /* IKE_SA_INIT at max-ike-sas */
 };
 
 /* drop.c */
+bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged);
 void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
               const struct ike_message *m);
 const char *ike_drop_name(enum ike_drop why);
@@ -267,6 +273,7 @@ void ike_sa_header(struct ike_header *h, const struct ike_sa *sa,
                    uint8_t exchange, bool response, uint32_t mid);
 uint8_t *ike_dup(const uint8_t *b, size_t len);
 bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
+uint64_t ike_retransmit_span(const struct zike *z);
 
 /* ike_sa_state.c: established, deleted, dead */
 void ike_sa_established(struct zike *z, struct ike_sa *sa);
@@ -298,6 +305,7 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
 void child_activate(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_remove(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c);
+void child_retire_rekeyed(struct zike *z, struct child_sa *old);
 void child_retire_others(struct zike *z, struct ike_sa *sa,
                          struct child_sa *fresh);
 void child_adopt_orphans(struct zike *z, struct ike_sa *sa,

@@ -1,13 +1,14 @@
 /*
  * IKE messages zike drops unanswered: a counter per reason, and a log line
  * per reason at most once a second that says how many went unlogged, so
- * that a flood of forgeries cannot fill the log or hide in it.
+ * that a flood of forgeries cannot fill the log or hide in it.  Other
+ * lines that unauthenticated requests cause are limited the same way.
  */
 #include <syslog.h>
 
 #include "daemon.h"
 
-#define DROP_LOG_INTERVAL_MS 1000U
+#define LOG_LIMIT_INTERVAL_MS 1000U
 
 static const struct {
     const char *name;          /* zikectl stats: ike_dropped_NAME */
@@ -32,6 +33,20 @@ static const struct {
                                 "half-open-per-source half-open IKE SAs" },
 };
 
+/* Whether a line limited by l may be written now: if so, *unlogged is how
+ * many were held back since the last one; if not, this one is counted. */
+bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged)
+{
+    if (l->at != 0 && z->now - l->at < LOG_LIMIT_INTERVAL_MS) {
+        l->unlogged++;
+        return false;
+    }
+    *unlogged = l->unlogged;
+    l->at = z->now ? z->now : 1;
+    l->unlogged = 0;
+    return true;
+}
+
 const char *ike_drop_name(enum ike_drop why)
 {
     return why < IKE_DROP_REASONS ? reasons[why].name : "?";
@@ -46,14 +61,8 @@ void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
         return;
     z->stats.dropped[why]++;
     z->stats.dropped_messages++;
-    if (z->drop_log[why].at != 0 &&
-        z->now - z->drop_log[why].at < DROP_LOG_INTERVAL_MS) {
-        z->drop_log[why].unlogged++;
+    if (!zike_log_due(z, &z->drop_log[why], &unlogged))
         return;
-    }
-    unlogged = z->drop_log[why].unlogged;
-    z->drop_log[why].at = z->now ? z->now : 1;
-    z->drop_log[why].unlogged = 0;
     if (m == NULL)
         zike_log(reasons[why].level, "dropped an IKE message: %s (%llu "
                  "more unlogged)", reasons[why].why,

@@ -220,8 +220,13 @@ void ike_init_request(struct zike *z, const struct route *from,
         }
     }
     if (count_sas(z) >= z->conf.max_ike_sas) {
-        zike_log(LOG_WARNING, "IKE_SA_INIT refused: %u IKE SAs already",
-                 z->conf.max_ike_sas);
+        uint64_t unlogged;
+
+        z->stats.ike_refused++;
+        if (zike_log_due(z, &z->refused_log, &unlogged))
+            zike_log(LOG_WARNING, "IKE_SA_INIT refused: %u IKE SAs already "
+                     "(%llu more unlogged)", z->conf.max_ike_sas,
+                     (unsigned long long)unlogged);
         respond_plain_notify(z, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
         return;
     }

@@ -60,13 +60,15 @@ void ike_sa_established(struct zike *z, struct ike_sa *sa)
  * that traffic in flight is still accepted, then go. */
 void ike_sa_replace_old(struct zike *z, struct ike_sa *fresh)
 {
+    uint64_t by = z->now + z->conf.rekey_overlap_ms;
+
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         if (sa == fresh || strcmp(sa->peer_name, fresh->peer_name) != 0 ||
             sa->state == IKE_ST_DEAD)
             continue;
         for (struct child_sa *c = sa->children; c; c = c->next)
-            if (c->retire_at == 0)
-                c->retire_at = z->now + z->conf.rekey_overlap_ms;
+            if (c->retire_at == 0 || c->retire_at > by)
+                c->retire_at = by;
         sa->state = IKE_ST_DELETING;
         sa->req.kind = REQ_NONE;
     }

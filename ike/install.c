@@ -293,6 +293,20 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
     return c;
 }
 
+/* Responder of a rekey: the initiator deletes the old child (2.8) once
+ * our answer reached it, rekey-overlap later; by then plus the time it
+ * may retransmit its request, an initiator that lives and keeps to the
+ * protocol has done so.  One that has not is not waited for longer: the
+ * old child is retired by our own DELETE, never before the initiator's
+ * could have come. */
+void child_retire_rekeyed(struct zike *z, struct child_sa *old)
+{
+    old->rekeyed = true;
+    if (old->retire_at == 0)
+        old->retire_at = z->now + ike_retransmit_span(z) +
+                         z->conf.rekey_overlap_ms;
+}
+
 /* Retire every other live child of the policy: the new one replaces it. */
 void child_retire_others(struct zike *z, struct ike_sa *sa,
                          struct child_sa *fresh)

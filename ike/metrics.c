@@ -45,6 +45,8 @@ static void counters(struct zike *z, FILE *f)
           "Peers given up: no answer after every retransmit (DPD included)"),
         C("zike_spi_collisions", spi_collisions,
           "Outbound SPIs a peer chose twice, refused"),
+        C("zike_ike_refused", ike_refused,
+          "IKE_SA_INIT requests refused: max-ike-sas IKE SAs already"),
         C("zike_group_rekeys", group_rekeys, "Group keys made anew"),
         C("zike_group_registrations", group_registrations,
           "Members registered to groups served"),

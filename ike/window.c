@@ -159,6 +159,14 @@ static const char *route_name(struct zike *z, const struct ike_sa *sa)
     return "its connection to our listen endpoint";
 }
 
+/* How long a request of ours is sent again before its peer counts as
+ * lost: every timeout of ike_retransmit, doubling from the first. */
+uint64_t ike_retransmit_span(const struct zike *z)
+{
+    return (uint64_t)z->conf.retransmit_ms *
+           ((UINT64_C(2) << z->conf.retransmit_tries) - 1);
+}
+
 /* Send the request in flight again when its time has come; false once
  * it has been sent too often: the peer is not answering. */
 bool ike_retransmit(struct zike *z, struct ike_sa *sa)

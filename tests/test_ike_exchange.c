@@ -324,6 +324,70 @@ static void delete_child(void)
     harness_reset();
 }
 
+/* zike answers the peer's rekey of a child SA, and the peer never deletes
+ * the old one (RFC 7296 2.8 says it should): zike keeps it as long as the
+ * peer could still rightly send that DELETE (its retransmissions plus the
+ * overlap), then deletes it itself, and the old SAs leave the SAD. */
+static void rekey_responder_retires_old(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct ike_message m;
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1, t0,
+             patience = (uint64_t)z.conf.retransmit_ms *
+                        ((1U << (z.conf.retransmit_tries + 1)) - 1) +
+                        z.conf.rekey_overlap_ms;
+    struct child_sa *old;
+    uint64_t now0 = z.now;
+    size_t len, clen, n, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;                    /* no group registration in between */
+    z.now = 5000;
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && (old = child_by_out(sa, 0x4444)) != NULL);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK(count_sas() == 4 && old->rekeyed);
+    t0 = z.now;
+    /* The overlap, and then every retransmission the peer may make of its
+     * request: the old SAs stay, and zike asks for nothing. */
+    n = nsent;
+    for (z.now = t0; z.now < t0 + patience; z.now += 25)
+        ike_tick(&z);
+    CHECK(nsent == n && sa->req.kind == REQ_NONE && count_sas() == 4);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
+    /* Past that: zike deletes the old child itself. */
+    z.now = t0 + patience;
+    ike_tick(&z);
+    CHECK(nsent == n + 1 && sa->req.kind == REQ_DELETE_CHILD &&
+          sa->req.del_spi == old->spi_in);
+    CHECK(open_sent(sa, n, &m, msg) == IKE_OK &&
+          !(m.hdr.flags & IKE_FLAG_RESPONSE) &&
+          ike_find(&m, IKE_PL_DELETE) != NULL);
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE && count_sas() == 2);
+    CHECK(zesp_sa_info_get(z.sad, 0x4444, ZESP_DIR_OUT, &info) != 0 &&
+          zesp_sa_info_get(z.sad, 0x4445, ZESP_DIR_OUT, &info) == 0);
+    CHECK(sa->children != NULL && sa->children->next == NULL &&
+          sa->children->spi_out == 0x4445);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+}
+
 static size_t registration(uint8_t *chain, size_t cap, const char *group,
                            uint16_t notify)
 {
@@ -2410,6 +2474,7 @@ int main(void)
     RUN(child_without_ke_refused);
     RUN(malformed_and_critical);
     RUN(delete_child);
+    RUN(rekey_responder_retires_old);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);

@@ -6,7 +6,8 @@
 # legitimate peer from another address still gets its IKE SA and child SA.
 # Before that limit one address filled max-ike-sas and every other
 # initiator was refused with TEMPORARY_FAILURE until the flood's SAs
-# timed out.
+# timed out.  Those refusals, past max-ike-sas, are counted and their log
+# line rate-limited.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -54,6 +55,25 @@ until_ok 20 established v && until_ok 20 active_child alice orders
 ok $? "a legitimate peer from another address gets its IKE SA and child SA during the flood"
 ! grep -q "error notify 43" "$work/alice.log"
 ok $? "and was never refused with TEMPORARY_FAILURE"
+
+# At max-ike-sas every further IKE_SA_INIT is refused (TEMPORARY_FAILURE):
+# counted one by one, logged at most once a second with how many went
+# unlogged, as drops are.  Before, each refusal was a log line of its own.
+conf w "$(port 2)" "max-ike-sas: 4" "half-open-limit: 1000" \
+    "half-open-per-source: 1000" "half-open-timeout: 600000"
+zike_start w
+until_ok 10 "$ctl" -s "ipc://$work/w.ctl" stats
+t0=$(date +%s)
+"$flood" "tcp://127.0.0.1:$(port 2)" 300 "$(ms 3000)" > "$work/floodw.out" 2>&1
+t1=$(date +%s)
+refused=$(stat_of w ike_refused)
+lines=$(grep -c "IKE_SA_INIT refused" "$work/w.log")
+grep -q "refused 296" "$work/floodw.out" && [ "${refused:-0}" -eq 296 ]
+ok $? "296 of 300 requests past max-ike-sas refused and counted (ike_refused ${refused:-?}; $(cat "$work/floodw.out"))"
+[ "$lines" -ge 1 ] && [ "$lines" -le $((t1 - t0 + 2)) ]
+ok $? "refusals logged $lines times over $((t1 - t0)) s, at most once a second"
+grep "IKE_SA_INIT refused" "$work/w.log" | tail -n 1 | grep -q "more unlogged"
+ok $? "the log says how many refusals went unlogged"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log "$work"/*.out; do echo "== $f"; tail -n 8 "$f"; done
