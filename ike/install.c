@@ -129,9 +129,11 @@ void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c)
         return;
     c->unplugged = true;
     c->out_active = false;
-    zesp_sa_del(z->sad, c->spi_in, ZESP_DIR_IN);
+    if (c->spi_in != 0) {     /* 0: an outbound orphan alone */
+        zesp_sa_del(z->sad, c->spi_in, ZESP_DIR_IN);
+        zike_policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
+    }
     zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
-    zike_policy_in(z, c->policy, sa->peer_name, 0, c->spi_in);
     {
         zesp_policy pol;
         if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
@@ -336,9 +338,50 @@ static bool sa_of_peer(struct zike *z, uint32_t spi, uint32_t dir,
  * Only SAs recorded as this peer's are taken: whatever else the policy
  * names (a manual SA, another peer's) is not this IKE SA's to delete.
  * The caller has checked that the peer serves the policy. */
+/* The peer's outbound SAs that no child of ours holds and no policy sends
+ * on: a killed zike's old SAs of a rekey in overlap, which no inbound
+ * orphan names (the policy pairs its inbound SAs with its current
+ * outbound one only). */
+#define ORPHANS_OUT_MAX 16U
+struct orphans_out {
+    struct zike *z;
+    const char *peer;
+    uint32_t spi[ORPHANS_OUT_MAX];
+    size_t n;
+};
+
+static bool child_out_owned(struct zike *z, uint32_t spi)
+{
+    for (struct ike_sa *s = z->sas; s; s = s->next)
+        if (child_by_out(s, spi) != NULL)
+            return true;
+    return false;
+}
+
+static int sent_on(const zesp_policy *pol, void *arg)
+{
+    return pol->out_spi == *(const uint32_t *)arg;
+}
+
+static int orphan_out(const zesp_sa_info *info, void *arg)
+{
+    struct orphans_out *o = arg;
+    uint32_t spi = info->spi;
+
+    if (info->direction != ZESP_DIR_OUT || strcmp(info->peer, o->peer) != 0 ||
+        (info->flags & (ZESP_SA_GROUP | ZESP_SA_MANUAL)) ||
+        child_out_owned(o->z, spi) ||
+        zesp_policy_foreach(o->z->sad, sent_on, &spi) != 0)
+        return 0;
+    if (o->n < ORPHANS_OUT_MAX)
+        o->spi[o->n++] = spi;
+    return 0;
+}
+
 void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
                          const char *policy)
 {
+    struct orphans_out outs = { .z = z, .peer = sa->peer_name };
     zesp_policy pol;
 
     if (zesp_policy_get(z->sad, policy, &pol) != 0)
@@ -365,6 +408,21 @@ void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
         sa->children = c;
         zike_log(LOG_INFO, "policy %s: SA 0x%08x from before a restart will "
                  "be retired", policy, spi);
+    }
+    zesp_sa_foreach(z->sad, orphan_out, &outs);
+    for (size_t i = 0; i < outs.n; i++) {
+        struct child_sa *c = calloc(1, sizeof *c);
+
+        if (c == NULL)
+            return;
+        snprintf(c->policy, sizeof c->policy, "%s", policy);
+        c->spi_out = outs.spi[i];
+        c->rekeyed = true;
+        c->retire_at = z->now + z->conf.rekey_overlap_ms;
+        c->next = sa->children;
+        sa->children = c;
+        zike_log(LOG_INFO, "peer %s: outbound SA 0x%08x from before a "
+                 "restart will be retired", sa->peer_name, outs.spi[i]);
     }
 }
 

@@ -316,8 +316,19 @@ rekey_child alice bob prices
 srv=$!
 "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy prices --connect "tcp://127.0.0.1:$(port 5)" --count 200 --interval-ms 15 > "$work/cli-restart.out" 2>&1 &
 cli=$!
-# Killed under traffic (the SAs in the SAD carry it while no zike runs).
+# Killed under traffic (the SAs in the SAD carry it while no zike runs),
+# in a rekey's overlap: alice is frozen while her SAD is counted, and
+# killed only when it holds the old SAs and the new (4), so that the
+# restarted zike finds both pairs, the old outbound SA named by no policy.
 until_ok 20 sent alice prices 30
+overlap=no
+for try in 1 2 3 4 5 6 7 8; do
+    rekey_child alice bob prices
+    kill -STOP "$pid_alice"
+    [ "$(nsas alice)" -eq 4 ] && { overlap=yes; break; }
+    kill -CONT "$pid_alice"
+done
+[ $overlap = yes ]; ok $? "alice frozen in a rekey's overlap: 4 SAs in her SAD (try $try)"
 stop alice KILL
 start alice
 wait $cli; rc=$?
