@@ -46,6 +46,21 @@ until_ok() {
 # not_running PATTERN: no process's command line matches PATTERN (pgrep -f).
 not_running() { ! pgrep -f "$1" > /dev/null; }
 
+# zike_conf NAME PORT [lines...]: $work/NAME.yaml, a zike of identity
+# NAME.example listening on tcp://127.0.0.1:PORT, its control socket and
+# SAD in $work, then each line given.
+zike_conf() {
+    zc_n=$1 zc_p=$2
+    shift 2
+    {
+        echo "identity: { id: $zc_n.example }"
+        echo "listen: tcp://127.0.0.1:$zc_p"
+        echo "control: ipc://$work/$zc_n.ctl"
+        echo "sad: $work/$zc_n.sad"
+        for l in "$@"; do echo "$l"; done
+    } > "$work/$zc_n.yaml"
+}
+
 # zike_start NAME: zike on $work/NAME.yaml, its log in $work/NAME.log,
 # its pid added to $pids (for the caller's cleanup); $zike names it.
 zike_start() {

@@ -24,14 +24,7 @@ command -v python3 > /dev/null && json_ok() { python3 -m json.tool > /dev/null; 
 conf() {
     n=$1 p=$2
     shift 2
-    {
-        echo "identity: { id: $n.example }"
-        echo "listen: tcp://127.0.0.1:$p"
-        echo "control: ipc://$work/$n.ctl"
-        echo "sad: $work/$n.sad"
-        echo "retransmit: { timeout-ms: $(ms 250), tries: 3 }"
-        for l in "$@"; do echo "$l"; done
-    } > "$work/$n.yaml"
+    zike_conf "$n" "$p" "retransmit: { timeout-ms: $(ms 250), tries: 3 }" "$@"
 }
 ctl_up() { "$ctl" -s "ipc://$work/$1.ctl" stats > /dev/null 2>&1; }
 

@@ -14,17 +14,6 @@ zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 work_begin dos 23
 PSK=correct-horse-battery-staple
 
-conf() {
-    n=$1 p=$2
-    shift 2
-    {
-        echo "identity: { id: $n.example }"
-        echo "listen: tcp://127.0.0.1:$p"
-        echo "control: ipc://$work/$n.ctl"
-        echo "sad: $work/$n.sad"
-        for l in "$@"; do echo "$l"; done
-    } > "$work/$n.yaml"
-}
 stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
@@ -32,10 +21,10 @@ active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* acti
 
 # The flood's half-open SAs are kept 10 minutes: what follows depends on
 # the limit, not on their timing out.
-conf v "$(port 0)" "max-ike-sas: 64" "half-open-limit: 4" \
+zike_conf v "$(port 0)" "max-ike-sas: 64" "half-open-limit: 4" \
     "half-open-timeout: 600000" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
-conf alice "$(port 1)" "peers:" \
+zike_conf alice "$(port 1)" "peers:" \
     "  - { name: v, id: v.example, endpoint: \"tcp://127.0.0.1:$(port 0)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
 zike_start v
 vpid=${pids##* }
@@ -59,7 +48,7 @@ ok $? "and was never refused with TEMPORARY_FAILURE"
 # At max-ike-sas every further IKE_SA_INIT is refused (TEMPORARY_FAILURE):
 # counted one by one, logged at most once a second with how many went
 # unlogged, as drops are.  Before, each refusal was a log line of its own.
-conf w "$(port 2)" "max-ike-sas: 4" "half-open-limit: 1000" \
+zike_conf w "$(port 2)" "max-ike-sas: 4" "half-open-limit: 1000" \
     "half-open-per-source: 1000" "half-open-timeout: 600000"
 zike_start w
 until_ok 10 "$ctl" -s "ipc://$work/w.ctl" stats

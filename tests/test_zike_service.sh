@@ -12,25 +12,13 @@ zike="$b/ike/zike" ctl="$b/tools/zikectl"
 work_begin svc 11
 PSK=correct-horse-battery-staple
 
-# conf NAME PORT [lines...]
-conf() {
-    n=$1 p=$2
-    shift 2
-    {
-        echo "identity: { id: $n.example }"
-        echo "listen: tcp://127.0.0.1:$p"
-        echo "control: ipc://$work/$n.ctl"
-        echo "sad: $work/$n.sad"
-        for l in "$@"; do echo "$l"; done
-    } > "$work/$n.yaml"
-}
 iso='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z zike\[[0-9]+\] (error|warning|notice|info|debug): '
 stop() { kill "$1" && wait "$1" 2> /dev/null; }
 
 # ---- log lines ---------------------------------------------------------------
-conf bob "$(port 0)" "peers:" \
+zike_conf bob "$(port 0)" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
-conf alice "$(port 1)" "peers:" \
+zike_conf alice "$(port 1)" "peers:" \
     "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 0)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
 : > "$work/bob.log"
 # A JOURNAL_STREAM naming another stream (inherited by a redirected child)
@@ -80,7 +68,7 @@ ok $? "-v: the responder logs the proposals offered and its choice"
 
 # Without -v (log: info) no proposal is logged; with -v a reload keeps
 # debug on: retransmissions to a peer that never answers go on being logged.
-conf lone "$(port 2)" "retransmit: { timeout-ms: $(ms 100), tries: 20 }" "peers:" \
+zike_conf lone "$(port 2)" "retransmit: { timeout-ms: $(ms 100), tries: 20 }" "peers:" \
     "  - { name: nobody, id: nobody.example, endpoint: \"tcp://127.0.0.1:$(port 3)\", auth: psk, psk: $PSK, start: true, policies: [p] }"
 "$zike" -c "$work/lone.yaml" 2> "$work/quiet.log" &
 q=$!; pids="$pids $q"
@@ -100,7 +88,7 @@ stop $lone
 # ---- the SAD's mode and group from zike's configuration ---------------------------
 if [ "$(id -u)" -eq 0 ] && getent group daemon > /dev/null; then grp=daemon
 else grp=$(id -Gn | tr ' ' '\n' | sed -n '2p'); grp=${grp:-$(id -gn)}; fi
-conf grp "$(port 4)"
+zike_conf grp "$(port 4)"
 sed -i "s|^sad: .*|sad: { path: $work/grp.sad, mode: 0660, group: $grp }|" "$work/grp.yaml"
 "$zike" -c "$work/grp.yaml" 2> "$work/grp.log" &
 g=$!; pids="$pids $g"
