@@ -2,13 +2,15 @@
  * A Majordomo-style broker that routes what it cannot read.
  *
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
- *              --sad PATH] [--tamper N] [--tamper-service N] [--tamper-seq N]
- *              [--replay N]
+ *              --sad PATH] [--max-message BYTES] [--tamper N]
+ *              [--tamper-service N] [--tamper-seq N] [--replay N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
  * (DEALER) say  [READY | service]  to the back ROUTER and answer
  * [client | service | ESP].  The broker queues requests per service and
- * hands each to an idle worker of that service.  The service frame is
+ * hands each to an idle worker of that service; a worker gone while idle
+ * (its connection closed: ZMQ_ROUTER_MANDATORY says so) is forgotten and
+ * the request handed to the next.  The service frame is
  * clear for it to route on, and bound into the ESP frame by the client, so
  * a changed service name is caught by the worker; the body is encrypted
  * end to end under a key the broker does not have.
@@ -21,12 +23,16 @@
  * end-to-end key.  A message it cannot wrap (its hop SA expired) is
  * dropped; the worker stays its own.
  *
+ * A peer sending a frame over --max-message bytes (default 16 MiB) is
+ * disconnected before it is buffered; each connection holds at most
+ * LIMITS_HWM messages each way (limits.h).
+ *
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
  * changes the Nth request's service frame (routing it as before),
  * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
  * Nth request twice: what a hostile broker could do.  It prints
  * "mdp_broker: worker N ready for SERVICE" on each worker's first READY,
- * and on SIGTERM what it did.
+ * a line on stderr for each worker found gone, and on SIGTERM what it did.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,6 +41,8 @@
 #include <string.h>
 #include <zesp.h>
 #include <zmq.h>
+
+#include "limits.h"
 
 #define SERVICES_MAX 16
 #define QUEUE_MAX 1024
@@ -45,6 +53,7 @@
 struct message {                  /* a request waiting for a worker */
     zmq_msg_t parts[PARTS_MAX];
     int n;
+    long number;                  /* counted and wrapped for the hop: > 0 */
 };
 
 struct service {
@@ -64,7 +73,7 @@ static struct {                   /* workers seen, by routing id */
 static int nworkers;
 static volatile sig_atomic_t stop;
 static struct {
-    long requests, replies, dropped, tampered, replayed;
+    long requests, replies, dropped, tampered, replayed, gone;
 } count;
 
 static void on_signal(int sig)
@@ -116,22 +125,32 @@ static void close_all(struct message *m)
     m->n = 0;
 }
 
-/* Send parts[from..n-1], after an optional first frame (a routing id). */
-static void send_all(void *s, const zmq_msg_t *first, struct message *m,
-                     int from)
+/* Send parts[from..n-1], after an optional first frame (a routing id).
+ * -1 if it could not be sent whole: on the workers' ROUTER
+ * (ZMQ_ROUTER_MANDATORY), EHOSTUNREACH for a worker that is gone. */
+static int send_all(void *s, const zmq_msg_t *first, struct message *m,
+                    int from)
 {
     if (first != NULL) {
         zmq_msg_t id;
         zmq_msg_init(&id);
         zmq_msg_copy(&id, (zmq_msg_t *)first);
-        zmq_msg_send(&id, s, ZMQ_SNDMORE);
+        if (zmq_msg_send(&id, s, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&id);
+            return -1;
+        }
     }
     for (int i = from; i < m->n; i++) {
         zmq_msg_t copy;
         zmq_msg_init(&copy);
         zmq_msg_copy(&copy, &m->parts[i]);
-        zmq_msg_send(&copy, s, i + 1 < m->n ? ZMQ_SNDMORE : 0);
+        if (zmq_msg_send(&copy, s, (i + 1 < m->n ? ZMQ_SNDMORE : 0) |
+                                   ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&copy);
+            return -1;
+        }
     }
+    return 0;
 }
 
 /*
@@ -199,49 +218,71 @@ struct hops {
     zesp_msg *msg;
 };
 
-/* Hand queued requests of s to its idle workers. */
 static long tamper_seq;
 
+/* Number m, wrap it for the hop and do what a hostile broker was asked
+ * to; -1 if it cannot be wrapped. */
+static int prepare(struct message *m, const struct hops *h, long tamper,
+                   long tamper_service)
+{
+    m->number = ++count.requests;
+    if (h->sad && rewrap(h->sad, h->out, m) != 0)
+        return -1;
+    if (count.requests == tamper) {
+        uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
+        esp[zmq_msg_size(&m->parts[m->n - 1]) / 2] ^= 0x04;
+        count.tampered++;
+    }
+    if (count.requests == tamper_seq &&
+        zmq_msg_size(&m->parts[m->n - 1]) >= 8) {
+        ((uint8_t *)zmq_msg_data(&m->parts[m->n - 1]))[6] ^= 0x10;
+        count.tampered++;
+    }
+    if (count.requests == tamper_service && zmq_msg_size(&m->parts[1]) > 0) {
+        ((uint8_t *)zmq_msg_data(&m->parts[1]))[0] ^= 0x20;
+        count.tampered++;
+    }
+    return 0;
+}
+
+/* Hand queued requests of s to its idle workers.  A worker that is gone
+ * (it died while idle: its connection closed) is forgotten and the
+ * request handed to the next idle one, or left first in the queue. */
 static void dispatch(void *back, struct service *s, const struct hops *h,
                      long tamper, long tamper_service, long replay)
 {
     while (s->nidle > 0 && s->nqueued > 0) {
         struct message *m = s->queue[0];
-        zmq_msg_t worker;
+        int sent = -1;
 
-        memmove(s->queue, s->queue + 1, (size_t)--s->nqueued * sizeof *s->queue);
-        count.requests++;
         /* A request that cannot be wrapped for the hop is dropped; the
          * worker, sent nothing, stays idle for the next one. */
-        if (h->sad && rewrap(h->sad, h->out, m) != 0) {
+        if (m->number == 0 && prepare(m, h, tamper, tamper_service) != 0) {
+            memmove(s->queue, s->queue + 1,
+                    (size_t)--s->nqueued * sizeof *s->queue);
             count.dropped++;
             close_all(m);
             free(m);
             continue;
         }
-        worker = s->idle[0];
-        memmove(s->idle, s->idle + 1, (size_t)--s->nidle * sizeof *s->idle);
-        if (count.requests == tamper) {
-            uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
-            esp[zmq_msg_size(&m->parts[m->n - 1]) / 2] ^= 0x04;
-            count.tampered++;
+        while (sent != 0 && s->nidle > 0) {
+            zmq_msg_t worker = s->idle[0];
+
+            memmove(s->idle, s->idle + 1, (size_t)--s->nidle * sizeof *s->idle);
+            sent = send_all(back, &worker, m, 0);
+            if (sent == 0 && m->number == replay &&
+                send_all(back, &worker, m, 0) == 0)
+                count.replayed++;
+            if (sent != 0) {
+                count.gone++;
+                fprintf(stderr, "mdp_broker: a worker for %s is gone (%s), "
+                        "forgotten\n", s->name, zmq_strerror(zmq_errno()));
+            }
+            zmq_msg_close(&worker);
         }
-        if (count.requests == tamper_seq &&
-            zmq_msg_size(&m->parts[m->n - 1]) >= 8) {
-            ((uint8_t *)zmq_msg_data(&m->parts[m->n - 1]))[6] ^= 0x10;
-            count.tampered++;
-        }
-        if (count.requests == tamper_service &&
-            zmq_msg_size(&m->parts[1]) > 0) {
-            ((uint8_t *)zmq_msg_data(&m->parts[1]))[0] ^= 0x20;
-            count.tampered++;
-        }
-        send_all(back, &worker, m, 0);
-        if (count.requests == replay) {
-            send_all(back, &worker, m, 0);
-            count.replayed++;
-        }
-        zmq_msg_close(&worker);
+        if (sent != 0)
+            break;                      /* no worker left: m waits */
+        memmove(s->queue, s->queue + 1, (size_t)--s->nqueued * sizeof *s->queue);
         close_all(m);
         free(m);
     }
@@ -329,6 +370,8 @@ int main(int argc, char **argv)
     const char *front_ep = NULL, *back_ep = NULL, *sad_path = NULL;
     struct hops h = { 0 };
     long tamper = 0, tamper_service = 0, replay = 0;
+    int64_t max_message = LIMITS_MAX_MESSAGE_DEFAULT;
+    int mandatory = 1;
     struct sigaction sa;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -350,12 +393,15 @@ int main(int argc, char **argv)
             replay = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--tamper-seq") == 0)
             tamper_seq = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--max-message") == 0)
+            max_message = limits_parse(argv[i + 1]);
     }
     if (front_ep == NULL || back_ep == NULL || !h.in != !h.out ||
-        (h.in && sad_path == NULL)) {
+        (h.in && sad_path == NULL) || max_message < 0) {
         fprintf(stderr, "usage: mdp_broker --front EP --back EP "
-                "[--sad PATH --hop-in POLICY --hop-out POLICY] [--tamper N] "
-                "[--tamper-service N] [--tamper-seq N] [--replay N]\n");
+                "[--sad PATH --hop-in POLICY --hop-out POLICY] "
+                "[--max-message BYTES] [--tamper N] [--tamper-service N] "
+                "[--tamper-seq N] [--replay N]\n");
         return 2;
     }
     if (h.in && ((h.sad = zesp_sad_open(sad_path, 0, NULL)) == NULL ||
@@ -373,8 +419,17 @@ int main(int argc, char **argv)
     void *front = zmq_socket(ctx, ZMQ_ROUTER);
     void *back = zmq_socket(ctx, ZMQ_ROUTER);
     int linger = 0;                     /* stopping drops what is queued */
-    zmq_setsockopt(front, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_setsockopt(back, ZMQ_LINGER, &linger, sizeof linger);
+    if (front == NULL || back == NULL ||
+        zmq_setsockopt(front, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_setsockopt(back, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        limits_apply(front, max_message) != 0 ||
+        limits_apply(back, max_message) != 0 ||
+        /* A send to a worker that is gone fails, rather than vanishing. */
+        zmq_setsockopt(back, ZMQ_ROUTER_MANDATORY, &mandatory,
+                       sizeof mandatory) != 0) {
+        fprintf(stderr, "mdp_broker: sockets: %s\n", zmq_strerror(errno));
+        return 1;
+    }
     if (zmq_bind(front, front_ep) != 0 || zmq_bind(back, back_ep) != 0) {
         fprintf(stderr, "mdp_broker: bind: %s\n", zmq_strerror(errno));
         return 1;
@@ -394,8 +449,9 @@ int main(int argc, char **argv)
             from_client(front, back, &h, tamper, tamper_service, replay);
     }
     printf("mdp_broker: %ld requests forwarded, %ld replies, %ld dropped, "
-           "%ld tampered, %ld replayed\n", count.requests, count.replies,
-           count.dropped, count.tampered, count.replayed);
+           "%ld tampered, %ld replayed, %ld workers gone\n", count.requests,
+           count.replies, count.dropped, count.tampered, count.replayed,
+           count.gone);
     for (int i = 0; i < nservices; i++) {
         for (int k = 0; k < services[i].nidle; k++)
             zmq_msg_close(&services[i].idle[k]);

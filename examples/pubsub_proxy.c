@@ -14,7 +14,12 @@
  * with the totals: "pubsub_proxy: dropped: WHY (sender N); forwarded F,
  * dropped D".  Only signed group messages pass it.
  *
+ * A peer sending a frame over --max-message bytes (default 16 MiB) is
+ * disconnected before it is buffered; each connection holds at most
+ * LIMITS_HWM messages each way (limits.h).
+ *
  *   pubsub_proxy --xsub EP --xpub EP [--verify SENDERS.yaml]
+ *                [--max-message BYTES]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -22,6 +27,8 @@
 #include <string.h>
 #include <zesp.h>
 #include <zmq.h>
+
+#include "limits.h"
 
 /* A message of more frames is dropped unread (a publisher sends 2). */
 #define PROXY_MAX_FRAMES 64
@@ -123,6 +130,7 @@ int main(int argc, char **argv)
     const char *xsub_ep = NULL, *xpub_ep = NULL, *senders = NULL;
     struct proxy px = { NULL, 0, 0 };
     int each = 1;
+    int64_t max_message = LIMITS_MAX_MESSAGE_DEFAULT;
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--xsub") == 0)
@@ -131,10 +139,12 @@ int main(int argc, char **argv)
             xpub_ep = argv[i + 1];
         else if (strcmp(argv[i], "--verify") == 0)
             senders = argv[i + 1];
+        else if (strcmp(argv[i], "--max-message") == 0)
+            max_message = limits_parse(argv[i + 1]);
     }
-    if (xsub_ep == NULL || xpub_ep == NULL) {
+    if (xsub_ep == NULL || xpub_ep == NULL || max_message < 0) {
         fprintf(stderr, "usage: pubsub_proxy --xsub EP --xpub EP "
-                "[--verify SENDERS.yaml]\n");
+                "[--verify SENDERS.yaml] [--max-message BYTES]\n");
         return 2;
     }
     if (senders != NULL) {
@@ -150,7 +160,14 @@ int main(int argc, char **argv)
     void *xsub = zmq_socket(ctx, ZMQ_XSUB);
     void *xpub = zmq_socket(ctx, ZMQ_XPUB);
     /* Every subscriber's subscription, not only a topic's first. */
-    zmq_setsockopt(xpub, ZMQ_XPUB_VERBOSER, &each, sizeof each);
+    if (xsub == NULL || xpub == NULL ||
+        zmq_setsockopt(xpub, ZMQ_XPUB_VERBOSER, &each, sizeof each) != 0 ||
+        limits_apply(xsub, max_message) != 0 ||
+        limits_apply(xpub, max_message) != 0) {
+        fprintf(stderr, "pubsub_proxy: sockets: %s\n",
+                zmq_strerror(zmq_errno()));
+        return 1;
+    }
     if (zmq_bind(xsub, xsub_ep) != 0 || zmq_bind(xpub, xpub_ep) != 0) {
         fprintf(stderr, "pubsub_proxy: bind: %s\n", zmq_strerror(zmq_errno()));
         return 1;

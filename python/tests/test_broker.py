@@ -1,14 +1,22 @@
-"""The C broker of examples/ (mdp_broker) checking every hop, as users copy
-it: what fails on one message must not cost the next ones.  Three hosts
-keyed by hand (YAML loaded into shared SAD files by `zesp load`): a
-client, the broker host (integrity-only hop SAs only) and a worker."""
+"""The C broker and proxy of examples/ (mdp_broker, pubsub_proxy), as users
+copy them: what fails on one message must not cost the next ones.
+
+The broker checking every hop: three hosts keyed by hand (YAML loaded into
+shared SAD files by `zesp load`): a client, the broker host (integrity-only
+hop SAs only) and a worker.  Junk and dead workers: the broker and the
+proxy route on clear frames and read nothing else, so plain ZeroMQ peers
+stand for clients, workers and publishers there."""
 import os
 import secrets
+import signal
+import sys
 
 import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-from conftest import (WAIT, Proc, build_program, free_port, key, loaded_sad,
-                      until, zesp_tool)
+from conftest import (RECV_TIMEOUT_MS, WAIT, Proc, build_program, free_port,
+                      key, loaded_sad, socket, until, zesp_tool)
 
 
 def sa(spi, direction, k, peer, transform="null-chacha20-poly1305",
@@ -124,3 +132,132 @@ def test_a_message_the_broker_cannot_wrap_does_not_cost_it_the_worker(work, proc
     hosts.new_hop_sa(expire)
     out = client(hosts, front, 3, 20000, os.path.join(work, "c3.log"))
     assert "3 requests, 3 answered, 0 unanswered" in out, out
+
+
+# A worker of plain ZeroMQ: READY for "payments", then each request
+# [client | service | body] answered [client | service | its name], and
+# the size of each body it was handed printed.
+WORKER = """
+import sys, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.linger = 0
+s.connect(sys.argv[1])
+s.send_multipart([b"READY", b"payments"])
+while True:
+    client, service, body = s.recv_multipart()
+    print("got", len(body), flush=True)
+    s.send_multipart([client, service, sys.argv[2].encode()])
+"""
+
+
+def plain_worker(back, name, work):
+    return Proc([sys.executable, "-c", WORKER, back, name],
+                os.path.join(work, "worker-%s.log" % name))
+
+
+def plain_broker(work, *options):
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
+                   "--back", back, *options], os.path.join(work, "broker.log"))
+    return broker, front, back
+
+
+def dropped(ctx, s, connect):
+    """s connected to connect, watched: a function telling whether its
+    connection has been dropped by the other side."""
+    mon = s.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    s.connect(connect)
+    return lambda: mon.poll(0) and recv_monitor_message(mon)["event"] == zmq.EVENT_DISCONNECTED
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize("limit,size,ok_size", [
+    ("4096", 4097, 4096),
+    # The default: 16 MiB, room for the benchmarks' 1 MiB and ESP overhead.
+    (None, 16 * MIB + 1, MIB + 64)])
+def test_the_broker_drops_a_connection_sending_a_frame_over_the_limit(ctx, work, procs, limit, size, ok_size):
+    # Before, the broker took frames of any size from anyone who could
+    # connect, queued them and handed them to workers.
+    broker, front, back = plain_broker(work, *(["--max-message", limit] if limit else []))
+    procs.append(broker)
+    procs.append(plain_worker(back, "W", work))
+    until(lambda: "worker 1 ready" in broker.text(), "the worker's READY")
+    junk = socket(ctx, zmq.DEALER)
+    gone = dropped(ctx, junk, front)
+    junk.send_multipart([b"payments", b"x" * size])
+    until(gone, "the broker to drop the connection of a frame of %d bytes" % size)
+    client = socket(ctx, zmq.DEALER)
+    client.connect(front)
+    client.send_multipart([b"payments", b"y" * ok_size])
+    assert client.recv_multipart() == [b"payments", b"W"]
+    # The worker was handed the legitimate request only.
+    assert procs[-1].text() == "got %d\n" % ok_size
+
+
+def broker_connections(endpoint):
+    """The states (hex, /proc/net/tcp) of the TCP connections accepted on
+    endpoint (tcp://127.0.0.1:PORT), the listening socket left out."""
+    port = "%04X" % int(endpoint.rsplit(":", 1)[1])
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return [r[3] for r in rows if r[1] == "0100007F:" + port and r[3] != "0A"]
+
+
+def test_a_worker_killed_while_idle_costs_no_request(ctx, work, procs):
+    # Before, the broker handed the next request to the dead worker, which
+    # its ROUTER dropped silently: that request was never answered.
+    broker, front, back = plain_broker(work)
+    procs.append(broker)
+    first = plain_worker(back, "dead", work)
+    procs.append(first)
+    until(lambda: "worker 1 ready" in broker.text(), "the first worker's READY")
+    procs.append(plain_worker(back, "alive", work))
+    until(lambda: "worker 2 ready" in broker.text(), "the second worker's READY")
+    first.p.send_signal(signal.SIGKILL)
+    first.wait()
+    # The broker has closed the dead worker's connection (no longer
+    # ESTABLISHED, 01, nor CLOSE_WAIT, 08): it has seen it go.
+    until(lambda: [s for s in broker_connections(back) if s in ("01", "08")] == ["01"],
+          "the broker to close the dead worker's connection")
+    client = socket(ctx, zmq.DEALER)
+    client.connect(front)
+    for i in range(5):
+        client.send_multipart([b"payments", b"request %d" % i])
+    answers = []
+    for _ in range(5):
+        assert client.poll(RECV_TIMEOUT_MS), "answered: %r" % answers
+        answers.append(client.recv_multipart())
+    assert answers == [[b"payments", b"alive"]] * 5
+    assert procs[-1].text() == "got 9\n" * 5
+
+
+PUBLISHER_SUBSCRIBED = b"\x01prices"
+
+
+@pytest.mark.parametrize("limit,size", [("4096", 4097), (None, 16 * MIB + 1)])
+def test_the_proxy_drops_a_connection_sending_a_frame_over_the_limit(ctx, work, procs, limit, size):
+    # Before, the proxy forwarded frames of any size to every subscriber.
+    xsub, xpub = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    proxy = Proc([build_program("examples/pubsub_proxy"), "--xsub", xsub,
+                  "--xpub", xpub, *(["--max-message", limit] if limit else [])],
+                 os.path.join(work, "proxy.log"))
+    procs.append(proxy)
+    sub = socket(ctx, zmq.SUB)
+    sub.subscribe(b"prices")
+    sub.connect(xpub)
+    until(lambda: "subscribe prices" in proxy.text(), "the subscription at the proxy")
+    # XPUB publishers: each hears the subscription once the proxy's is on
+    # its connection, so nothing it publishes is dropped for want of one.
+    junk = socket(ctx, zmq.XPUB)
+    gone = dropped(ctx, junk, xsub)
+    assert junk.poll(RECV_TIMEOUT_MS) and junk.recv() == PUBLISHER_SUBSCRIBED
+    junk.send_multipart([b"prices", b"x" * size])
+    until(gone, "the proxy to drop the connection of a frame of %d bytes" % size)
+    honest = socket(ctx, zmq.XPUB)
+    honest.connect(xsub)
+    assert honest.poll(RECV_TIMEOUT_MS) and honest.recv() == PUBLISHER_SUBSCRIBED
+    honest.send_multipart([b"prices", b"ok"])
+    assert sub.poll(RECV_TIMEOUT_MS)
+    assert sub.recv_multipart() == [b"prices", b"ok"]
