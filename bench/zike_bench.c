@@ -98,6 +98,10 @@ static void side(struct zike *z, struct zike_peer *p, const char *me,
     snprintf(p->endpoint, sizeof p->endpoint, "inproc://%s", other);
     p->psk = psk;
     p->psk_len = sizeof psk - 1;
+    /* The memory figure holds 1,000 IKE SAs with one peer, each with its
+     * child SA: far past max-child-sas, which keeps one peer from filling
+     * a SAD that others share. */
+    p->max_child_sas = 1000000;
     p->auth = auth;
     if (other_pk)
         memcpy(p->pubkey, other_pk, 32);
