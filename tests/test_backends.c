@@ -375,7 +375,7 @@ static void test_sealed_message_opens_with_libsodium(void)
  * written over it. */
 static void test_encrypt_from_overlapping_payload(void)
 {
-    enum { LEN = 4096, ROOM = 3 * LEN };
+    enum { LEN = 4096, ROOM = 4 * LEN };   /* payload after the packet: 3 LEN + 8 */
     static uint8_t buf[ROOM], want[LEN];
     const size_t at = LEN, plen = ZESP_HEADERBYTES + LEN;
     /* Where the payload lies, from the packet's start. */
