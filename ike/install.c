@@ -350,10 +350,12 @@ struct orphans_out {
     size_t n;
 };
 
-static bool child_out_owned(struct zike *z, uint32_t spi)
+/* Whether a child SA of any IKE SA of ours holds that SPI. */
+static bool child_owned(struct zike *z, uint32_t spi, uint32_t dir)
 {
     for (struct ike_sa *s = z->sas; s; s = s->next)
-        if (child_by_out(s, spi) != NULL)
+        if ((dir == ZESP_DIR_IN ? child_by_in(s, spi) : child_by_out(s, spi))
+            != NULL)
             return true;
     return false;
 }
@@ -370,7 +372,7 @@ static int orphan_out(const zesp_sa_info *info, void *arg)
 
     if (info->direction != ZESP_DIR_OUT || strcmp(info->peer, o->peer) != 0 ||
         (info->flags & (ZESP_SA_GROUP | ZESP_SA_MANUAL)) ||
-        child_out_owned(o->z, spi) ||
+        child_owned(o->z, spi, ZESP_DIR_OUT) ||
         zesp_policy_foreach(o->z->sad, sent_on, &spi) != 0)
         return 0;
     if (o->n < ORPHANS_OUT_MAX)
@@ -378,52 +380,49 @@ static int orphan_out(const zesp_sa_info *info, void *arg)
     return 0;
 }
 
+/* A child SA, not ours to rekey, that leaves the SAD after the overlap
+ * (the timer removes it: transform 0, nothing to tell the peer). */
+static bool adopt(struct zike *z, struct ike_sa *sa, const char *policy,
+                  uint32_t spi_in, uint32_t spi_out)
+{
+    struct child_sa *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return false;
+    snprintf(c->policy, sizeof c->policy, "%s", policy);
+    c->spi_in = spi_in;
+    c->spi_out = spi_out;
+    c->rekeyed = true;
+    c->retire_at = z->now + z->conf.rekey_overlap_ms;
+    c->next = sa->children;
+    sa->children = c;
+    return true;
+}
+
 void child_adopt_orphans(struct zike *z, struct ike_sa *sa,
                          const char *policy)
 {
     struct orphans_out outs = { .z = z, .peer = sa->peer_name };
     zesp_policy pol;
+    uint32_t out;
 
     if (zesp_policy_get(z->sad, policy, &pol) != 0)
         return;
+    out = sa_of_peer(z, pol.out_spi, ZESP_DIR_OUT, sa->peer_name)
+              ? pol.out_spi : 0;
     for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++) {
         uint32_t spi = pol.in_spi[i];
-        bool owned = false;
-        struct child_sa *c;
 
-        if (!sa_of_peer(z, spi, ZESP_DIR_IN, sa->peer_name))
+        if (!sa_of_peer(z, spi, ZESP_DIR_IN, sa->peer_name) ||
+            child_owned(z, spi, ZESP_DIR_IN) || !adopt(z, sa, policy, spi, out))
             continue;
-        for (struct ike_sa *s = z->sas; s && !owned; s = s->next)
-            owned = child_by_in(s, spi) != NULL;
-        if (owned || (c = calloc(1, sizeof *c)) == NULL)
-            continue;
-        snprintf(c->policy, sizeof c->policy, "%s", policy);
-        c->spi_in = spi;
-        if (sa_of_peer(z, pol.out_spi, ZESP_DIR_OUT, sa->peer_name))
-            c->spi_out = pol.out_spi;
-        c->rekeyed = true;
-        c->out_active = false;
-        c->retire_at = z->now + z->conf.rekey_overlap_ms;
-        c->next = sa->children;
-        sa->children = c;
         zike_log(LOG_INFO, "policy %s: SA 0x%08x from before a restart will "
                  "be retired", policy, spi);
     }
     zesp_sa_foreach(z->sad, orphan_out, &outs);
-    for (size_t i = 0; i < outs.n; i++) {
-        struct child_sa *c = calloc(1, sizeof *c);
-
-        if (c == NULL)
-            return;
-        snprintf(c->policy, sizeof c->policy, "%s", policy);
-        c->spi_out = outs.spi[i];
-        c->rekeyed = true;
-        c->retire_at = z->now + z->conf.rekey_overlap_ms;
-        c->next = sa->children;
-        sa->children = c;
+    for (size_t i = 0; i < outs.n && adopt(z, sa, policy, 0, outs.spi[i]); i++)
         zike_log(LOG_INFO, "peer %s: outbound SA 0x%08x from before a "
                  "restart will be retired", sa->peer_name, outs.spi[i]);
-    }
 }
 
 bool child_soft_expired(struct zike *z, const struct child_sa *c)
