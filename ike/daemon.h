@@ -15,14 +15,15 @@
 #define ROUTE_ADDR_MAX 64U
 #define REQUEST_DIGEST_BYTES 32U
 
-/* Where messages to a peer go: a DEALER (rid_len 0) or the ROUTER with the
- * peer's routing id.  addr: the connection's source address (libzmq's
- * Peer-Address: tcp only), "" if unknown; a peer chooses its routing id,
- * not its address. */
+/* Where messages to a peer go: a DEALER (rid_len 0) or a connection to our
+ * listen endpoint (zmtp: listen.c frames what is sent), by the routing id
+ * libzmq gave it.  addr: the connection's source address (libzmq's
+ * Peer-Address), "" if unknown. */
 struct route {
     void *sock;
     uint8_t rid[ROUTE_ID_MAX];
     size_t rid_len;
+    bool zmtp;
     char addr[ROUTE_ADDR_MAX];
 };
 
@@ -183,6 +184,10 @@ enum ike_drop {
                                  verify: unauthenticated */
     IKE_DROP_SOURCE_LIMIT,    /* an IKE_SA_INIT from an address that has
                                  half-open-per-source half-open SAs */
+    IKE_DROP_FRAMING,         /* a connection to listen that breaks ZMTP
+                                 as zike takes it, or stalls in it: closed */
+    IKE_DROP_CONNECTION_LIMIT, /* a connection past max-connections or
+                                  connections-per-source: closed */
     IKE_DROP_REASONS
 };
 
@@ -206,7 +211,9 @@ struct metrics_conn {
 struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
-    void *ctx, *router, *control;
+    void *ctx, *listener, *control; /* listener: ZMQ_STREAM, listen.c */
+    struct listen_conn **listen_conns; /* conf.max_connections slots */
+    size_t listen_nconns;
     bool control_bound;             /* ours to remove at exit */
     struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
     struct metrics_conn metrics_conns[METRICS_CONNECTIONS_MAX];
@@ -230,6 +237,22 @@ struct zike {
     struct log_limit drop_log[IKE_DROP_REASONS];
     struct log_limit refused_log;   /* IKE_SA_INIT at max-ike-sas */
 };
+
+/* listen.c */
+int listen_open(struct zike *z);
+bool listen_receive(struct zike *z);
+int listen_send(const struct route *to, const uint8_t *buf, size_t len);
+void listen_expire(struct zike *z);
+void listen_close(struct zike *z);
+
+/* z->now's clock: ms, monotonic. */
+static inline uint64_t zike_clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
+}
 
 /* drop.c */
 bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged);

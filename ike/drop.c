@@ -31,6 +31,14 @@ static const struct {
     [IKE_DROP_SOURCE_LIMIT] = { "source_limit", LOG_NOTICE,
                                 "IKE_SA_INIT from an address that has "
                                 "half-open-per-source half-open IKE SAs" },
+    [IKE_DROP_FRAMING] = { "framing", LOG_NOTICE,
+                           "a connection to listen broke ZMTP as zike takes "
+                           "it (ZMTP 3, NULL, a DEALER, one frame of at most "
+                           "16 KiB per message) or stalled in it: closed" },
+    [IKE_DROP_CONNECTION_LIMIT] = { "connection_limit", LOG_NOTICE,
+                                    "a connection to listen past "
+                                    "max-connections or "
+                                    "connections-per-source: closed" },
 };
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how

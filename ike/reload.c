@@ -3,8 +3,8 @@
  * names exists in the SAD, a DEALER per peer endpoint, the groups follow
  * it, and the IKE SAs with peers it no longer names, or whose peer's
  * identity, method or key is not the one it authenticated with, are
- * deleted (ike_sa_cred.c).  listen, control, sad and metrics take effect
- * on restart only.
+ * deleted (ike_sa_cred.c).  listen, max-connections, control, sad and
+ * metrics take effect on restart only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -69,14 +69,16 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         return -1;
     }
     if (strcmp(fresh.listen, z->conf.listen) != 0 ||
+        fresh.max_connections != z->conf.max_connections ||
         strcmp(fresh.control, z->conf.control) != 0 ||
         strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
         fresh.sad_opts.mode != z->conf.sad_opts.mode ||
         strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0 ||
         strcmp(fresh.metrics, z->conf.metrics) != 0)
-        zike_log(LOG_WARNING, "reload: listen, control, sad and metrics "
-                 "take effect on restart only");
+        zike_log(LOG_WARNING, "reload: listen, max-connections, control, "
+                 "sad and metrics take effect on restart only");
     snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
+    fresh.max_connections = z->conf.max_connections; /* listen_conns' size */
     memcpy(fresh.metrics, z->conf.metrics, sizeof fresh.metrics);
     memcpy(fresh.metrics_host, z->conf.metrics_host,
            sizeof fresh.metrics_host);

@@ -1,8 +1,8 @@
 /*
  * zike's IKE sockets (doc/zike.md 1): a DEALER per peer endpoint carries
- * our requests and their responses; the ROUTER bound on `listen` carries
- * the peers' requests and our responses, back to the routing id they came
- * from.  One IKE message is one frame, at most IKE_MAX_MESSAGE bytes.
+ * our requests and their responses; the connections to `listen` (listen.c)
+ * carry the peers' requests and our responses, back to the connection they
+ * came from.  One IKE message is one frame, at most IKE_MAX_MESSAGE bytes.
  */
 #include <string.h>
 #include <syslog.h>
@@ -18,6 +18,8 @@ int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
     if (to->sock == NULL)
         return -1;
     capture_message(buf, len, true);
+    if (to->zmtp)
+        return listen_send(to, buf, len);
     if (to->rid_len &&
         zmq_send(to->sock, to->rid, to->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
         return -1;

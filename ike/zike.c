@@ -29,14 +29,6 @@
 
 static volatile sig_atomic_t got_term, got_hup;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000U + (uint64_t)ts.tv_nsec / 1000000U;
-}
-
 static void on_signal(int sig)
 {
     if (sig == SIGHUP)
@@ -127,31 +119,14 @@ static int open_control(struct zike *z)
     return 0;
 }
 
-/* Where a message on the ROUTER came from, for the limits per source:
- * libzmq's Peer-Address, the address of a tcp peer, and for ipc
- * "localhost:UID:GID:PID", of which the user counts, not the process. */
-static void source_of(const zmq_msg_t *part, char *out, size_t len)
-{
-    const char *addr = zmq_msg_gets(part, "Peer-Address");
-    const char *pid;
-
-    if (addr == NULL)
-        return;
-    snprintf(out, len, "%s", addr);
-    if (strncmp(out, "localhost:", 10) == 0 &&
-        (pid = strrchr(out, ':')) != out + 9)
-        out[pid - out] = '\0';
-}
-
-/* Read one message from an IKE socket: [routing id] message. */
-static void receive(struct zike *z, void *sock, bool router)
+/* Read one message from a DEALER: the IKE message, one frame. */
+static bool receive(struct zike *z, void *sock)
 {
     static uint8_t buf[IKE_MAX_MESSAGE];
     struct route from;
     zmq_msg_t part;
-    int more;
     size_t size = 0, nparts = 0;
-    bool ok = true;
+    bool ok = true, more;
 
     memset(&from, 0, sizeof from);
     from.sock = sock;
@@ -159,37 +134,23 @@ static void receive(struct zike *z, void *sock, bool router)
     do {
         if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&part);
-            return;
+            return nparts > 0;
         }
         more = zmq_msg_more(&part);
-        if (router && nparts == 0) {
-            if (zmq_msg_size(&part) > sizeof from.rid)
-                ok = false;
-            else {
-                from.rid_len = zmq_msg_size(&part);
-                memcpy(from.rid, zmq_msg_data(&part), from.rid_len);
-            }
-        } else if (nparts == (router ? 1U : 0U)) {
-            if (router)
-                source_of(&part, from.addr, sizeof from.addr);
-            size = zmq_msg_size(&part);
-            if (size > sizeof buf)
-                ok = false;
-            else
-                memcpy(buf, zmq_msg_data(&part), size);
-        } else {
+        if (nparts++ > 0 || (size = zmq_msg_size(&part)) > sizeof buf)
             ok = false;                 /* one IKE message per frame */
-        }
-        nparts++;
+        else
+            memcpy(buf, zmq_msg_data(&part), size);
     } while (more);
     zmq_msg_close(&part);
-    z->now = now_ms();
-    if (!ok || nparts != (router ? 2U : 1U)) {
+    z->now = zike_clock_ms();
+    if (!ok) {
         ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
-        return;
+        return true;
     }
     capture_message(buf, size, false);
     ike_handle(z, &from, buf, size);
+    return true;
 }
 
 static int usage(void)
@@ -278,7 +239,7 @@ int main(int argc, char **argv)
         return 1;
     }
     randombytes_buf(z->cookie_secret, sizeof z->cookie_secret);
-    z->now = now_ms();
+    z->now = zike_clock_ms();
 
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -309,13 +270,8 @@ int main(int argc, char **argv)
                  ": IKE keys are being written to a file" : "");
     if ((z->ctx = zmq_ctx_new()) == NULL)
         goto out;
-    if (z->conf.listen[0] != '\0' &&
-        ((z->router = zike_socket(z, ZMQ_ROUTER)) == NULL ||
-         zmq_bind(z->router, z->conf.listen) != 0)) {
-        zike_log(LOG_ERR, "listen %s: %s", z->conf.listen,
-                 zmq_strerror(zmq_errno()));
+    if (z->conf.listen[0] != '\0' && listen_open(z) != 0)
         goto out;
-    }
     if (open_control(z) != 0 || zike_open_dealers(z) != 0 ||
         metrics_http_open(z) != 0)
         goto out;
@@ -333,9 +289,9 @@ int main(int argc, char **argv)
 
         items[n] = (zmq_pollitem_t){ z->control, 0, ZMQ_POLLIN, 0 };
         socks[n++] = z->control;
-        if (z->router) {
-            items[n] = (zmq_pollitem_t){ z->router, 0, ZMQ_POLLIN, 0 };
-            socks[n++] = z->router;
+        if (z->listener) {
+            items[n] = (zmq_pollitem_t){ z->listener, 0, ZMQ_POLLIN, 0 };
+            socks[n++] = z->listener;
         }
         for (size_t i = 0; i < z->conf.npeers; i++)
             if (z->dealers[i]) {
@@ -350,15 +306,18 @@ int main(int argc, char **argv)
             zike_log(LOG_ERR, "poll: %s", zmq_strerror(zmq_errno()));
             goto out;
         }
-        z->now = now_ms();
+        z->now = zike_clock_ms();
         for (size_t i = 0; i < n; i++) {
             if (!(items[i].revents & ZMQ_POLLIN) || socks[i] == NULL)
                 continue;
             if (socks[i] == z->control)
                 control_serve(z, z->control);
+            else if (socks[i] == z->listener)
+                for (int k = 0; k < 64 && listen_receive(z); k++)
+                    ;
             else
-                for (int k = 0; k < 64; k++)
-                    receive(z, socks[i], socks[i] == z->router);
+                for (int k = 0; k < 64 && receive(z, socks[i]); k++)
+                    ;
         }
         metrics_http_run(z);       /* its timeouts too: every turn */
         if (got_hup) {
@@ -368,6 +327,8 @@ int main(int argc, char **argv)
         if (z->now - last_tick >= 25) {
             last_tick = z->now;
             ike_tick(z);
+            if (z->listener)
+                listen_expire(z);
         }
     }
     zike_log(LOG_NOTICE, "stopping: deleting IKE SAs");
@@ -379,8 +340,8 @@ int main(int argc, char **argv)
             if (z->dealers[i])
                 zmq_setsockopt(z->dealers[i], ZMQ_LINGER, &linger,
                                sizeof linger);
-        if (z->router)
-            zmq_setsockopt(z->router, ZMQ_LINGER, &linger, sizeof linger);
+        if (z->listener)
+            zmq_setsockopt(z->listener, ZMQ_LINGER, &linger, sizeof linger);
     }
     rc = 0;
 out:
@@ -389,8 +350,7 @@ out:
         ike_sa_free(z, z->sas);
     group_free(z);
     zike_close_dealers(z);
-    if (z->router)
-        zmq_close(z->router);
+    listen_close(z);
     if (z->control)
         zmq_close(z->control);
     if (z->ctx)

@@ -427,7 +427,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
     static const char *const keys[] = {
         "identity", "listen", "control", "sad", "log", "retransmit",
         "half-open-limit", "half-open-per-source", "half-open-timeout",
-        "max-ike-sas", "rekey-overlap", "peers", "groups", "join",
+        "max-ike-sas", "max-connections", "connections-per-source",
+        "rekey-overlap", "peers", "groups", "join",
         "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
@@ -525,6 +526,22 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         if (yf_uint(y, v, "max-ike-sas", 1000000, NULL, &u) != 0)
             return -1;
         c->max_ike_sas = (uint32_t)u;
+    }
+    c->max_connections = 256;
+    if ((v = ydoc_get(root, "max-connections"))) {
+        if (yf_uint(y, v, "max-connections", 100000, NULL, &u) != 0)
+            return -1;
+        if (u == 0)
+            return FAIL(y, v, "max-connections", "must be at least 1");
+        c->max_connections = (uint32_t)u;
+    }
+    c->connections_per_source = 32;
+    if ((v = ydoc_get(root, "connections-per-source"))) {
+        if (yf_uint(y, v, "connections-per-source", 100000, NULL, &u) != 0)
+            return -1;
+        if (u == 0)
+            return FAIL(y, v, "connections-per-source", "must be at least 1");
+        c->connections_per_source = (uint32_t)u;
     }
     c->rekey_overlap_ms = 2000;
     if ((v = ydoc_get(root, "rekey-overlap"))) {

@@ -1,0 +1,272 @@
+/*
+ * zike's listen endpoint (doc/zike.md 1): a ZMQ_STREAM socket whose
+ * connections zike reads as ZMTP itself (zmtp.c), so that what anyone who
+ * can connect makes zike hold is bounded before zike reads it: per
+ * connection one frame of at most IKE_MAX_MESSAGE bytes and LISTEN_RCVHWM
+ * of libzmq's reads; at most max-connections connections, and
+ * connections-per-source from one address.  A connection that stops in the
+ * middle of its greeting or of a frame is closed after LISTEN_STALL_MS.
+ * Peers are unchanged: a DEALER talks to this as to a ROUTER.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <zmq.h>
+
+#include "capture.h"
+#include "daemon.h"
+#include "zmtp.h"
+
+/* libzmq's reads (up to 8 KiB each) queued per connection: IKE needs few. */
+#define LISTEN_RCVHWM 4
+#define LISTEN_SNDHWM 1000
+#define LISTEN_STALL_MS 10000U
+
+struct listen_conn {
+    uint8_t rid[ROUTE_ID_MAX];
+    size_t rid_len;
+    char addr[ROUTE_ADDR_MAX];
+    uint64_t since;                  /* began what it has not finished; 0 */
+    struct zmtp_conn zmtp;
+};
+
+/* Where a connection comes from, for the limits per source: libzmq's
+ * Peer-Address, the address of a tcp peer, and for ipc
+ * "localhost:UID:GID:PID", of which the user counts, not the process. */
+static void source_of(const zmq_msg_t *part, char *out, size_t len)
+{
+    const char *addr = zmq_msg_gets(part, "Peer-Address");
+    const char *pid;
+
+    out[0] = '\0';
+    if (addr == NULL)
+        return;
+    snprintf(out, len, "%s", addr);
+    if (strncmp(out, "localhost:", 10) == 0 &&
+        (pid = strrchr(out, ':')) != out + 9)
+        out[pid - out] = '\0';
+}
+
+int listen_open(struct zike *z)
+{
+    int zero = 0, one = 1, rcvhwm = LISTEN_RCVHWM, sndhwm = LISTEN_SNDHWM;
+
+    z->listen_conns = calloc(z->conf.max_connections,
+                             sizeof *z->listen_conns);
+    if (z->listen_conns == NULL ||
+        (z->listener = zmq_socket(z->ctx, ZMQ_STREAM)) == NULL ||
+        zmq_setsockopt(z->listener, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(z->listener, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
+        zmq_setsockopt(z->listener, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+        zmq_setsockopt(z->listener, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0 ||
+        zmq_bind(z->listener, z->conf.listen) != 0) {
+        zike_log(LOG_ERR, "listen %s: %s", z->conf.listen,
+                 zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+/* Ask libzmq to close a connection: a zero-length message to it. */
+static void hang_up(struct zike *z, const uint8_t *rid, size_t rid_len)
+{
+    if (zmq_send(z->listener, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+        zmq_send(z->listener, "", 0, ZMQ_DONTWAIT);
+}
+
+static void forget(struct zike *z, size_t i)
+{
+    zmtp_free(&z->listen_conns[i]->zmtp);
+    free(z->listen_conns[i]);
+    z->listen_conns[i] = z->listen_conns[--z->listen_nconns];
+}
+
+static void close_conn(struct zike *z, size_t i)
+{
+    hang_up(z, z->listen_conns[i]->rid, z->listen_conns[i]->rid_len);
+    forget(z, i);
+}
+
+void listen_close(struct zike *z)
+{
+    while (z->listen_nconns > 0)
+        forget(z, z->listen_nconns - 1);
+    free(z->listen_conns);
+    z->listen_conns = NULL;
+    if (z->listener)
+        zmq_close(z->listener);
+    z->listener = NULL;
+}
+
+static int route_send(const struct route *to, const uint8_t *bytes,
+                      size_t len)
+{
+    if (zmq_send(to->sock, to->rid, to->rid_len,
+                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(to->sock, bytes, len, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+/* A message to a connection that is gone, or full, is lost as on a
+ * network: retransmissions and liveness checks find out, as they do for
+ * a peer that vanished without closing its connection. */
+int listen_send(const struct route *to, const uint8_t *buf, size_t len)
+{
+    uint8_t frame[ZMTP_FRAME_HEADER_MAX + IKE_MAX_MESSAGE];
+    size_t h;
+
+    if (len > IKE_MAX_MESSAGE)
+        return -1;
+    h = zmtp_frame_header(frame, len);
+    memcpy(frame + h, buf, len);
+    if (route_send(to, frame, h + len) != 0)
+        zike_log(LOG_DEBUG, "send to a connection to listen: %s",
+                 zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+/* What zmtp_feed's callbacks need: the daemon and the connection. */
+struct conn_io {
+    struct zike *z;
+    struct route route;
+};
+
+static int send_bytes(void *arg, const uint8_t *bytes, size_t len)
+{
+    return route_send(&((const struct conn_io *)arg)->route, bytes, len);
+}
+
+static int message(void *arg, const uint8_t *msg, size_t len)
+{
+    static uint8_t buf[IKE_MAX_MESSAGE];
+    struct conn_io *io = arg;
+
+    memcpy(buf, msg, len);           /* ike_handle may change it */
+    capture_message(buf, len, false);
+    io->z->now = zike_clock_ms();
+    ike_handle(io->z, &io->route, buf, len);
+    return 0;
+}
+
+static const struct zmtp_ops ops = { send_bytes, message };
+
+static size_t from_source(const struct zike *z, const char *addr)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < z->listen_nconns; i++)
+        n += strcmp(z->listen_conns[i]->addr, addr) == 0;
+    return n;
+}
+
+static void accept_conn(struct zike *z, zmq_msg_t *rid,
+                        const zmq_msg_t *first)
+{
+    uint8_t greeting[ZMTP_GREETING_BYTES];
+    struct listen_conn *c;
+    struct route to = { .sock = z->listener };
+
+    to.rid_len = zmq_msg_size(rid);
+    memcpy(to.rid, zmq_msg_data(rid), to.rid_len);
+    source_of(first, to.addr, sizeof to.addr);
+    if (z->listen_nconns >= z->conf.max_connections ||
+        from_source(z, to.addr) >= z->conf.connections_per_source) {
+        ike_drop(z, IKE_DROP_CONNECTION_LIMIT, NULL, NULL);
+        hang_up(z, to.rid, to.rid_len);
+        return;
+    }
+    zmtp_greeting(greeting);
+    if ((c = calloc(1, sizeof *c)) == NULL ||
+        route_send(&to, greeting, sizeof greeting) != 0) {
+        free(c);                     /* gone already, or no memory */
+        hang_up(z, to.rid, to.rid_len);
+        return;
+    }
+    memcpy(c->rid, to.rid, to.rid_len);
+    c->rid_len = to.rid_len;
+    memcpy(c->addr, to.addr, sizeof c->addr);
+    c->since = z->now;
+    zmtp_init(&c->zmtp, IKE_MAX_MESSAGE);
+    z->listen_conns[z->listen_nconns++] = c;
+}
+
+static void feed(struct zike *z, size_t i, const uint8_t *data, size_t len)
+{
+    struct listen_conn *c = z->listen_conns[i];
+    struct conn_io io = { z, { .sock = z->listener, .zmtp = true } };
+
+    memcpy(io.route.rid, c->rid, c->rid_len);
+    io.route.rid_len = c->rid_len;
+    memcpy(io.route.addr, c->addr, sizeof io.route.addr);
+    if (zmtp_feed(&c->zmtp, data, len, &ops, &io) != 0) {
+        zike_log(LOG_DEBUG, "listen: closed a connection from %s: %s",
+                 c->addr[0] ? c->addr : "?", c->zmtp.error);
+        ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+        close_conn(z, i);
+        return;
+    }
+    if (!zmtp_partial(&c->zmtp))
+        c->since = 0;
+    else if (c->since == 0)
+        c->since = z->now;
+}
+
+/* One message of the STREAM socket: [routing id] bytes, where no bytes
+ * say that a connection opened (unknown id) or closed (known id).  Returns
+ * whether there was one. */
+bool listen_receive(struct zike *z)
+{
+    zmq_msg_t rid, data;
+    bool got = false;
+    size_t i = 0;
+
+    zmq_msg_init(&rid);
+    zmq_msg_init(&data);
+    if (zmq_msg_recv(&rid, z->listener, ZMQ_DONTWAIT) < 0)
+        goto out;
+    got = true;
+    if (!zmq_msg_more(&rid) ||
+        zmq_msg_recv(&data, z->listener, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_size(&rid) == 0 || zmq_msg_size(&rid) > ROUTE_ID_MAX)
+        goto out;                    /* not what ZMQ_STREAM gives */
+    z->now = zike_clock_ms();
+    while (i < z->listen_nconns &&
+           (z->listen_conns[i]->rid_len != zmq_msg_size(&rid) ||
+            memcmp(z->listen_conns[i]->rid, zmq_msg_data(&rid),
+                   zmq_msg_size(&rid)) != 0))
+        i++;
+    if (i == z->listen_nconns) {
+        if (zmq_msg_size(&data) == 0)
+            accept_conn(z, &rid, &data);
+        /* else: the last bytes of a connection we closed */
+    } else if (zmq_msg_size(&data) == 0) {
+        forget(z, i);                /* the peer closed it */
+    } else {
+        feed(z, i, zmq_msg_data(&data), zmq_msg_size(&data));
+    }
+out:
+    zmq_msg_close(&data);
+    zmq_msg_close(&rid);
+    return got;
+}
+
+/* Close the connections that stopped in the middle of something. */
+void listen_expire(struct zike *z)
+{
+    size_t i = 0;
+
+    while (i < z->listen_nconns) {
+        const struct listen_conn *c = z->listen_conns[i];
+
+        if (c->since != 0 && z->now - c->since >= LISTEN_STALL_MS) {
+            zike_log(LOG_DEBUG, "listen: closed a connection from %s: "
+                     "stalled in its %s", c->addr[0] ? c->addr : "?",
+                     c->zmtp.state == ZMTP_MESSAGES ? "message" : "handshake");
+            ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+            close_conn(z, i);
+        } else {
+            i++;
+        }
+    }
+}
