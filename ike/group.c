@@ -721,12 +721,15 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     for (size_t i = 0; i < GM_SAS_MAX && slot == NULL; i++)
         if (gg->sas[i].spi == 0)
             slot = &gg->sas[i];
-    if (slot == NULL) {                    /* the oldest goes */
-        slot = &gg->sas[0];
-        for (size_t i = 1; i < GM_SAS_MAX; i++)
-            if (gg->sas[i].retire_at && gg->sas[i].retire_at <
-                                            slot->retire_at)
+    if (slot == NULL) {
+        /* The oldest of those retiring goes, never the current one: it
+         * is the one sent on, and read, until the new one's ATD. */
+        for (size_t i = 0; i < GM_SAS_MAX; i++)
+            if (gg->sas[i].retire_at &&
+                (slot == NULL || gg->sas[i].retire_at < slot->retire_at))
                 slot = &gg->sas[i];
+        if (slot == NULL)
+            slot = &gg->sas[0];
         gm_remove_sa(z, gg, j, slot);
     }
     if (j->receiver)

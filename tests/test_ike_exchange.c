@@ -2467,6 +2467,58 @@ static void group_member_delays(void)
     harness_reset();
 }
 
+/* Rekeys faster than the delays (a member that leaves and joins again,
+ * joins under rekey-on-join): a member holds 3 group SAs, and the fourth
+ * push takes the place of the oldest one retiring, never of the current
+ * one, which is still sent on and read until the new one's ATD.  Before,
+ * a current SA in the first slot was the one removed. */
+static void group_member_rekeys_in_a_row(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(key, sizeof key);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, key, false, 7,
+                        false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered);
+    for (uint32_t spi = 0x7100; spi <= 0x7600; spi += 0x100) {
+        z.now += 100;                      /* within the DTD (1 s) */
+        randombytes_buf(key, sizeof key);
+        clen = group_answer(sa, chain, sizeof chain, spi, key, false, 0,
+                            true);
+        len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == spi);
+        /* The SA sent on until now, and the one before it. */
+        CHECK(zesp_sa_info_get(z.sad, spi - 0x100, ZESP_DIR_OUT, &info) == 0);
+        CHECK(zesp_sa_info_get_sender(z.sad, spi - 0x100, ZESP_DIR_IN, 2,
+                                      &info) == 0);
+        if (spi >= 0x7200)
+            CHECK(zesp_sa_info_get(z.sad, spi - 0x200, ZESP_DIR_OUT,
+                                   &info) == 0 && count_sas() == 9U);
+    }
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -2496,6 +2548,7 @@ int main(void)
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
     RUN(group_member_delays);
+    RUN(group_member_rekeys_in_a_row);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
