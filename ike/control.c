@@ -65,6 +65,7 @@ static void served_json(struct json *j, const struct zike *z,
         json_u64(j, "sender_id", m->sid);
         json_bool(j, "receiver", m->receiver);
         json_strf(j, "spi", "0x%08x", m->have_spi);
+        json_bool(j, "rejoin", m->rejoin);
         json_end(j, '}');
     }
     json_end(j, ']');
@@ -108,9 +109,10 @@ static void groups(struct zike *z, struct out *o, bool json)
             (unsigned long long)g->rekeys, source_auth_name(z, g));
         for (size_t k = 0; k < g->nmembers; k++) {
             const struct gcks_member *m = &g->members[k];
-            put(o, "  member %s%s%s sender-id %u has 0x%08x\n", m->peer,
+            put(o, "  member %s%s%s sender-id %u has 0x%08x%s\n", m->peer,
                 m->sender ? " sender" : "", m->receiver ? " receiver" : "",
-                m->sid, m->have_spi);
+                m->sid, m->have_spi,
+                m->rejoin ? " (to register again)" : "");
         }
     }
     if (json) {

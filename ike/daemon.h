@@ -138,6 +138,9 @@ struct gcks_member {
     uint32_t sid;             /* 0: receives only */
     uint32_t have_spi;        /* the newest group SA it acknowledged */
     uint64_t push_after;      /* ms: after a refused push, wait */
+    bool rejoin;              /* a reload changed its Sender ID or took its
+                                 sender role: it gets no key until it
+                                 registers again, and is told to */
 };
 
 struct gcks_group {

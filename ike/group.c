@@ -12,7 +12,10 @@
  * key (it may have lost its sequence numbers: (key, Sender ID, sequence)
  * must never repeat).  New keys are pushed with GSA_INBAND_REKEY to every
  * member still in the group, receivers first, senders once the receivers
- * hold the key; a removed member is not told.
+ * hold the key; a removed member is not told.  A member still allowed
+ * whose Sender ID a reload moved, or who may no longer send, gets no key
+ * under what it was registered as and is told to register again
+ * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).
  *
  * Member (GM): installs the group SA in the SAD (one inbound SA per sender
  * for receivers, the outbound SA with its Sender ID for senders), moves its
@@ -405,6 +408,8 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->receiver = receiver;
     mb->sid = sid;
     mb->have_spi = g->spi;
+    mb->rejoin = false;
+    mb->push_after = 0;
     atd = registration_atd(z, g, gc, peer, sender);
     gsa_of(g, gc, &z->conf, atd, &pol);
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -430,10 +435,39 @@ static bool push_allowed(struct zike *z, const struct gcks_group *g,
         return true;
     for (size_t i = 0; i < g->nmembers; i++) {
         const struct gcks_member *o = &g->members[i];
-        if (!o->sender && o->have_spi != g->spi &&
+        if (!o->sender && !o->rejoin && o->have_spi != g->spi &&
             ike_sa_for_peer(z, o->peer) != NULL)
             return false;
     }
+    return true;
+}
+
+/* GSA_INBAND_REKEY {IDg, D(ESP, the SPI it holds)}, no GSA and no KD:
+ * what the member was registered as no longer holds; it registers again
+ * and learns its Sender ID, or that it may no longer send. */
+static bool gcks_tell_rejoin(struct zike *z, struct ike_sa *sa,
+                             struct gcks_group *g, struct gcks_member *mb)
+{
+    uint8_t chain[256], old[4];
+    struct ike_writer w;
+    size_t len;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, g->name, strlen(g->name));
+    old[0] = (uint8_t)(mb->have_spi >> 24);
+    old[1] = (uint8_t)(mb->have_spi >> 16);
+    old[2] = (uint8_t)(mb->have_spi >> 8);
+    old[3] = (uint8_t)mb->have_spi;
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    if (ike_w_finish(&w, &len) != IKE_OK)
+        return false;
+    snprintf(sa->req.group, sizeof sa->req.group, "%s", g->name);
+    sa->req.gsa_spi = 0;
+    if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
+                    len) != 0)
+        return false;
+    zike_log(LOG_INFO, "group %s: member %s told to register again",
+             g->name, sa->peer_name);
     return true;
 }
 
@@ -448,8 +482,14 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         struct ike_writer w;
         size_t len;
 
-        if (gc == NULL || mb == NULL || mb->have_spi == g->spi ||
-            z->now < mb->push_after || !push_allowed(z, g, mb))
+        if (gc == NULL || mb == NULL || z->now < mb->push_after)
+            continue;
+        if (mb->rejoin) {
+            if (gcks_tell_rejoin(z, sa, g, mb))
+                return true;
+            continue;
+        }
+        if (mb->have_spi == g->spi || !push_allowed(z, g, mb))
             continue;
         gsa_of(g, gc, &z->conf, gc->atd, &pol);
         ike_w_init_chain(&w, chain, sizeof chain);
@@ -483,6 +523,21 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
 
     if (mb == NULL)
         return;
+    if (sa->req.gsa_spi == 0) {
+        /* It registers again, or (a zike that does not know the notice)
+         * it is removed, as it was before the notice existed. */
+        if (!mb->rejoin)
+            return;                      /* it has registered again */
+        if (err == 0) {
+            mb->push_after = UINT64_MAX; /* told: nothing until then */
+            return;
+        }
+        zike_log(LOG_WARNING, "group %s: member %s cannot be told to "
+                 "register again (%s): removed", g->name, sa->peer_name,
+                 notify_name(err));
+        member_remove(g, sa->peer_name);
+        return;
+    }
     if (err != 0) {
         zike_log(LOG_WARNING, "group %s: member %s refused the new SA (%s)",
                  g->name, sa->peer_name, notify_name(err));
@@ -721,12 +776,15 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     for (size_t i = 0; i < GM_SAS_MAX && slot == NULL; i++)
         if (gg->sas[i].spi == 0)
             slot = &gg->sas[i];
-    if (slot == NULL) {                    /* the oldest goes */
-        slot = &gg->sas[0];
-        for (size_t i = 1; i < GM_SAS_MAX; i++)
-            if (gg->sas[i].retire_at && gg->sas[i].retire_at <
-                                            slot->retire_at)
+    if (slot == NULL) {
+        /* The oldest of those retiring goes, never the current one: it
+         * is the one sent on, and read, until the new one's ATD. */
+        for (size_t i = 0; i < GM_SAS_MAX; i++)
+            if (gg->sas[i].retire_at &&
+                (slot == NULL || gg->sas[i].retire_at < slot->retire_at))
                 slot = &gg->sas[i];
+        if (slot == NULL)
+            slot = &gg->sas[0];
         gm_remove_sa(z, gg, j, slot);
     }
     if (j->receiver)
@@ -865,6 +923,13 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
     if (err != 0) {
         zike_log(LOG_WARNING, "group %s: %s refused the registration (%s)",
                  gg->name, sa->peer_name, notify_name(err));
+        /* No longer a member: the SAs its server gave go, so that
+         * nothing is sent on a key we are no longer given. */
+        if (err == IKE_N_AUTHORIZATION_FAILED ||
+            err == IKE_N_INVALID_GROUP_ID) {
+            gm_drop_all(z, gg, j);
+            gg->server[0] = '\0';
+        }
         gg->retry_at = z->now + (err == IKE_N_AUTHORIZATION_FAILED ||
                                          err == IKE_N_INVALID_GROUP_ID
                                      ? GROUP_DENIED_RETRY_MS
@@ -896,10 +961,23 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
         respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
         return;
     }
+    if (ike_find(m, IKE_PL_GSA) == NULL && ike_find(m, IKE_PL_KD) == NULL) {
+        /* Our registration no longer holds (a reload moved our Sender
+         * ID): register again; the SAs we have stay until the new one
+         * replaces them. */
+        zike_log(LOG_NOTICE, "group %s: %s asks us to register again",
+                 gg->name, sa->peer_name);
+        gg->registered = false;
+        gg->retry_at = z->now;
+        respond_notify(z, sa, from, m, 0);
+        return;
+    }
     if (gm_accept(z, sa, gg, j, m, false) != 0) {
         respond_notify(z, sa, from, m, IKE_N_INVALID_SYNTAX);
         return;
     }
+    /* What it installed leaves with it if it is revoked. */
+    snprintf(gg->server, sizeof gg->server, "%s", sa->peer_name);
     respond_notify(z, sa, from, m, 0);
 }
 
@@ -1045,26 +1123,42 @@ int group_rekey(struct zike *z, const char *group)
 static void gcks_recheck(struct zike *z, struct gcks_group *g,
                          const struct zike_group *gc)
 {
-    bool removed = false;
+    bool removed = false, changed = false;
 
     for (size_t i = 0; i < g->nmembers;) {
-        const struct zike_peer *p = zike_conf_peer(&z->conf,
-                                                   g->members[i].peer);
+        struct gcks_member *mb = &g->members[i];
+        const struct zike_peer *p = zike_conf_peer(&z->conf, mb->peer);
         bool s, r;
         uint32_t sid;
 
-        if (p == NULL || !authorised(gc, p, &s, &r, &sid) ||
-            (g->members[i].sender && (!s || sid != g->members[i].sid))) {
+        if (p == NULL || !authorised(gc, p, &s, &r, &sid)) {
             zike_log(LOG_NOTICE, "group %s: member %s removed by the "
-                     "configuration", g->name, g->members[i].peer);
-            g->members[i] = g->members[--g->nmembers];
+                     "configuration", g->name, mb->peer);
+            *mb = g->members[--g->nmembers];
             removed = true;
             continue;
+        }
+        /* Still a member, but its Sender ID moved (a sender listed
+         * before it was taken out) or it may no longer send: dropped
+         * silently, it would send on the old key, readable by whoever was
+         * removed, and never register again.  It gets no new key under
+         * the old Sender ID, and is told to register again. */
+        if (mb->sender && (!s || sid != mb->sid)) {
+            zike_log(LOG_NOTICE, "group %s: member %s must register again: "
+                     "%s", g->name, mb->peer, s ? "its Sender ID changed"
+                                                : "it may no longer send");
+            mb->sender = false;
+            mb->sid = 0;
+            mb->rejoin = true;
+            mb->push_after = 0;
+            changed = true;
         }
         i++;
     }
     if (removed) {
         gcks_new_key(z, g, gc, "a member was removed");
+    } else if (changed) {
+        gcks_new_key(z, g, gc, "a sender's Sender ID or role changed");
     } else {
         uint8_t sum[16];
         policy_sum(sum, gc);

@@ -2467,6 +2467,204 @@ static void group_member_delays(void)
     harness_reset();
 }
 
+/* Rekeys faster than the delays (a member that leaves and joins again,
+ * joins under rekey-on-join): a member holds 3 group SAs, and the fourth
+ * push takes the place of the oldest one retiring, never of the current
+ * one, which is still sent on and read until the new one's ATD.  Before,
+ * a current SA in the first slot was the one removed. */
+static void group_member_rekeys_in_a_row(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(key, sizeof key);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, key, false, 7,
+                        false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered);
+    for (uint32_t spi = 0x7100; spi <= 0x7600; spi += 0x100) {
+        z.now += 100;                      /* within the DTD (1 s) */
+        randombytes_buf(key, sizeof key);
+        clen = group_answer(sa, chain, sizeof chain, spi, key, false, 0,
+                            true);
+        len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == spi);
+        /* The SA sent on until now, and the one before it. */
+        CHECK(zesp_sa_info_get(z.sad, spi - 0x100, ZESP_DIR_OUT, &info) == 0);
+        CHECK(zesp_sa_info_get_sender(z.sad, spi - 0x100, ZESP_DIR_IN, 2,
+                                      &info) == 0);
+        if (spi >= 0x7200)
+            CHECK(zesp_sa_info_get(z.sad, spi - 0x200, ZESP_DIR_OUT,
+                                   &info) == 0 && count_sas() == 9U);
+    }
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
+/* A reload takes out a sender listed before another: the other's Sender
+ * ID moves (its place in the list).  It must not be dropped without a
+ * word, as it was: it went on sending on the old key, which the removed
+ * sender holds, and never registered again.  Now it gets no key under its
+ * old Sender ID, is told to register again (GSA_INBAND_REKEY with IDg and
+ * the Delete of its SA, no GSA, no KD), and its registration gives it the
+ * new Sender ID with the new key. */
+static void group_server_sender_renumbered(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    struct zike_group *gc = &harness_groups[0];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct gcks_group *g;
+    struct gsa_kd kd;
+    uint64_t ctr = 1, rekeys;
+    uint32_t spi1, spi2;
+    size_t len, clen;
+
+    /* senders: other (Sender ID 1), peer (2) */
+    gc->senders[1] = gc->senders[0];
+    snprintf(gc->senders[0].id, sizeof gc->senders[0].id, "other.example");
+    gc->nsenders = 2;
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(kd_parse(ike_find(&m, IKE_PL_KD), &kd) == IKE_OK &&
+          kd.sender_id == 2);
+    spi1 = answer_key(sa, &m, k1);
+    CHECK(spi1 == g->spi && g->nmembers == 1);
+
+    /* The reload: other is gone, peer is Sender ID 1. */
+    gc->senders[0] = gc->senders[1];
+    gc->nsenders = 1;
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    CHECK(g->spi != spi1);                 /* a key none of them holds */
+    CHECK(g->nmembers == 1 && g->members[0].rejoin &&
+          !g->members[0].sender && g->sids_issued == 0);
+    rekeys = g->rekeys;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_PUSH &&
+          sent[0][IKE_EXCHANGE_AT] == IKE_GSA_INBAND_REKEY);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+          ike_find(&m, IKE_PL_IDG) != NULL &&
+          ike_find(&m, IKE_PL_DELETE) != NULL &&
+          ike_find(&m, IKE_PL_KD) == NULL && ike_find(&m, IKE_PL_GSA) == NULL);
+    /* Acknowledged: it is not sent the key meanwhile, nor told twice. */
+    memset(&m, 0, sizeof m);
+    group_handle_response(&z, sa, &m);
+    nsent = 0;
+    z.now += 10000;
+    z.joined[0].retry_at = UINT64_MAX;     /* (zike as member of "j") */
+    ike_tick(&z);
+    CHECK(nsent == 0);
+    z.joined[0].retry_at = 0;
+    /* It registers again: the new key with its new Sender ID, no other
+     * key needed (no one holds Sender ID 1 with it). */
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK);
+    CHECK(kd_parse(ike_find(&m, IKE_PL_KD), &kd) == IKE_OK &&
+          kd.sender_id == 1);
+    spi2 = answer_key(sa, &m, k2);
+    CHECK(spi2 == g->spi && spi2 != spi1 && g->rekeys == rekeys);
+    CHECK(sodium_memcmp(k1, k2, ZESP_KEYBYTES) != 0);
+    CHECK(!g->members[0].rejoin && g->members[0].sender &&
+          g->members[0].sid == 1 && g->members[0].push_after == 0);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    g->nmembers = 0;
+    harness_reset();
+}
+
+/* As member: told to register again, it does, keeping its SAs until the
+ * new one replaces them; a key server that then refuses it (it may no
+ * longer send, or is no longer in the group) takes its SAs away: nothing
+ * is sent on the old key, which removed members may hold. */
+static void group_member_register_again(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES], old[4] = { 0, 0, 0x77, 0 };
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(key, sizeof key);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    clen = group_answer(sa, chain, sizeof chain, 0x7700, key, false, 7,
+                        false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered && count_sas() == 3U);
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    nsent = 0;
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0);
+    CHECK(!gg->registered && count_sas() == 3U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7700);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_REGISTER &&
+          sent[0][IKE_EXCHANGE_AT] == IKE_GSA_REGISTRATION);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+          has_notify(&m, IKE_N_GROUP_SENDER));
+
+    /* Refused: the SAs go. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_AUTHORIZATION_FAILED, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 0U && !gg->registered);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0);
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->retry_at = 0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -2496,6 +2694,9 @@ int main(void)
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
     RUN(group_member_delays);
+    RUN(group_member_rekeys_in_a_row);
+    RUN(group_server_sender_renumbered);
+    RUN(group_member_register_again);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
