@@ -1,0 +1,107 @@
+#!/bin/sh
+# What anyone who can connect to zike's listen endpoint can make it hold
+# (doc/zike.md 1): zike reads the connection's ZMTP itself, so a message of
+# many frames, a frame over 16 KiB, or anything that is not ZMTP 3 NULL from
+# a DEALER closes the connection before more than one frame is held; a
+# connection that stalls mid-frame is closed; connections are limited per
+# source address.  Before, libzmq's ROUTER held a whole multipart message
+# (5,000 frames of 16 KiB: +78 MB) before zike saw a byte of it, and kept a
+# stalled connection for good.  Peers, libzmq DEALERs, work over tcp and ipc.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl"
+peer="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/zmtp_peer.py"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work_begin listen 14
+PSK=correct-horse-battery-staple
+
+stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
+active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* active"; }
+ep="tcp://127.0.0.1:$(port 0)"
+t=$((30 * scale))
+
+zike_conf v "$(port 0)" "connections-per-source: 3" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }"
+zike_start v
+vpid=${pids##* }
+until_ok 10 "$ctl" -s "ipc://$work/v.ctl" stats
+ok $? "zike runs"
+
+# ---- what is not ZMTP as zike's peers speak it: closed ---------------------
+for mode in junk curve router; do
+    out=$($peer "$ep" $mode --timeout $t 2>&1)
+    [ "$out" = closed ]
+    ok $? "$mode: connection closed ($out)"
+done
+[ "$(stat_of v ike_dropped_framing)" -ge 3 ]
+ok $? "and counted: ike_dropped_framing $(stat_of v ike_dropped_framing)"
+
+out=$($peer "$ep" ping --timeout $t 2>&1)
+[ "$out" = pong ]
+ok $? "a DEALER's PING is answered with its context ($out)"
+m0=$(stat_of v ike_dropped_malformed)
+out=$($peer "$ep" frame 16384 --timeout $t 2>&1)
+[ "$out" = pong ] && [ "$(stat_of v ike_dropped_malformed)" -eq $((m0 + 1)) ]
+ok $? "a 16 KiB frame that is no IKE message is dropped, the connection kept ($out)"
+f0=$(stat_of v ike_dropped_framing)
+out=$($peer "$ep" frame 16385 --timeout $t 2>&1)
+[ "$out" = closed ] && [ "$(stat_of v ike_dropped_framing)" -eq $((f0 + 1)) ]
+ok $? "a frame of 16 KiB + 1 closes the connection ($out)"
+
+# ---- a message of many frames: closed at its first, nothing held --------------
+before=$(hwm $vpid)
+out=$($peer "$ep" parts 5000 16384 --timeout $t 2>&1)
+after=$(hwm $vpid)
+case $out in "closed after "*) true ;; *) false ;; esac &&
+    [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 16384 ] &&
+    kill -0 $vpid
+ok $? "a message of 5,000 frames of 16 KiB: $out, zike's peak memory +$((${after:-0} - ${before:-0})) kB"
+
+# ---- a connection that stops mid-frame: closed ---------------------------------
+out=$($peer "$ep" stall --timeout $t 2>&1)
+case $out in "closed after "*) true ;; *) false ;; esac
+ok $? "a connection that stops in the middle of a frame is closed ($out)"
+
+# ---- connections per source -----------------------------------------------------
+# From 127.0.0.3 (a source of its own): 3 taken, the others closed at once.
+c0=$(stat_of v ike_dropped_connection_limit)
+$peer "$ep" hold 5 --source 127.0.0.3 --timeout $t > "$work/hold.out" 2>&1 &
+holder=$!
+until_ok 30 sh -c "[ \$($ctl -s ipc://$work/v.ctl stats | awk '\$1 == \"ike_dropped_connection_limit\" { print \$2 }') -ge $((c0 + 2)) ]"
+ok $? "5 connections from one address: 2 past connections-per-source closed"
+# Meanwhile peers from other addresses get their IKE SAs, over tcp.
+zike_conf alice "$(port 1)" "peers:" \
+    "  - { name: v, id: v.example, endpoint: \"$ep\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+zike_start alice
+until_ok 20 established v && until_ok 20 active_child alice orders
+ok $? "a peer from another address gets its IKE SA and child SA meanwhile"
+wait $holder
+grep -q "open 3 closed 2" "$work/hold.out"
+ok $? "the holder saw 3 connections taken, 2 closed ($(cat "$work/hold.out"))"
+
+# ---- ipc: the same ZMTP, the source is the user ---------------------------------
+{
+    echo "identity: { id: w.example }"
+    echo "listen: ipc://$work/w.ike"
+    echo "control: ipc://$work/w.ctl"
+    echo "sad: $work/w.sad"
+    echo "peers:"
+    echo "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }"
+} > "$work/w.yaml"
+zike_start w
+until_ok 10 "$ctl" -s "ipc://$work/w.ctl" stats
+out=$($peer "ipc://$work/w.ike" junk --timeout $t 2>&1)
+[ "$out" = closed ]
+ok $? "ipc: what is not ZMTP is closed ($out)"
+zike_conf bob "$(port 2)" "peers:" \
+    "  - { name: w, id: w.example, endpoint: \"ipc://$work/w.ike\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+zike_start bob
+until_ok 20 established w && until_ok 20 active_child bob orders
+ok $? "ipc: a peer gets its IKE SA and child SA"
+
+if [ "$failed" -ne 0 ]; then
+    for f in "$work"/*.log "$work"/*.out; do echo "== $f"; tail -n 8 "$f"; done
+fi
+finish
