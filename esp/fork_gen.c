@@ -6,24 +6,51 @@
  * description, and with it the lane locks (lanes.c).  Each handle notes
  * the generation it was made in; a child's differs, bumped by an atfork
  * handler, which costs one load per use to compare and no system call.
+ *
+ * A child also copies every mutex as it was: one that another thread of
+ * the parent held at the fork stays locked in the child for ever (that
+ * thread is not there to let go), and the child's first send waits on it
+ * for ever.  So fork() takes every handle's locks first, in the order the
+ * list has them, and lets go of them in parent and child: what they guard
+ * is whole in both.  They are held for microseconds (no system call that
+ * waits on another process), so fork() waits no longer.
  */
 #include "fork_gen.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 
 static _Atomic uint32_t generation;
 static pthread_once_t watched = PTHREAD_ONCE_INIT;
 static int watch_err;
+static pthread_mutex_t guards_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_guard *guards;
+
+static void before(void)
+{
+    pthread_mutex_lock(&guards_lock);
+    for (struct fork_guard *g = guards; g != NULL; g = g->next)
+        for (unsigned i = 0; i < FORK_GUARD_LOCKS; i++)
+            pthread_mutex_lock(g->lock[i]);
+}
+
+static void after(void)
+{
+    for (struct fork_guard *g = guards; g != NULL; g = g->next)
+        for (unsigned i = FORK_GUARD_LOCKS; i-- > 0;)
+            pthread_mutex_unlock(g->lock[i]);
+    pthread_mutex_unlock(&guards_lock);
+}
 
 static void in_child(void)
 {
     atomic_fetch_add(&generation, 1);
+    after();
 }
 
 static void watch(void)
 {
-    watch_err = pthread_atfork(NULL, NULL, in_child);
+    watch_err = pthread_atfork(before, after, in_child);
 }
 
 int fork_gen_watch(void)
@@ -36,4 +63,27 @@ int fork_gen_watch(void)
 uint32_t fork_gen_now(void)
 {
     return atomic_load_explicit(&generation, memory_order_relaxed);
+}
+
+void fork_guard_add(struct fork_guard *g)
+{
+    pthread_mutex_lock(&guards_lock);
+    g->prev = NULL;
+    g->next = guards;
+    if (guards != NULL)
+        guards->prev = g;
+    guards = g;
+    pthread_mutex_unlock(&guards_lock);
+}
+
+void fork_guard_remove(struct fork_guard *g)
+{
+    pthread_mutex_lock(&guards_lock);
+    if (g->prev != NULL)
+        g->prev->next = g->next;
+    else
+        guards = g->next;
+    if (g->next != NULL)
+        g->next->prev = g->prev;
+    pthread_mutex_unlock(&guards_lock);
 }

@@ -2,6 +2,7 @@
 #ifndef ZESP_FORK_GEN_H
 #define ZESP_FORK_GEN_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /* From the first call on, every child fork() makes has a generation of
@@ -11,5 +12,18 @@ int fork_gen_watch(void);
 /* This process's generation: a handle whose generation differs was made
  * in (or opened its file for) a parent. */
 uint32_t fork_gen_now(void);
+
+/* The process-private locks of one SAD handle (its lanes, its own
+ * windows): fork() waits until no thread holds them, so that no child
+ * starts with one held by a thread it does not have. */
+#define FORK_GUARD_LOCKS 2
+struct fork_guard {
+    pthread_mutex_t *lock[FORK_GUARD_LOCKS];
+    struct fork_guard *prev, *next;
+};
+/* After fork_gen_watch(), the locks initialised; remove before they are
+ * destroyed. */
+void fork_guard_add(struct fork_guard *g);
+void fork_guard_remove(struct fork_guard *g);
 
 #endif

@@ -244,6 +244,14 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
         free(sad);
         return NULL;
     }
+    if (pthread_mutex_init(&sad->own_lock, NULL) != 0) {
+        pthread_mutex_destroy(&sad->lanes_lock);
+        free(sad);
+        return NULL;
+    }
+    sad->guard.lock[0] = &sad->lanes_lock;
+    sad->guard.lock[1] = &sad->own_lock;
+    fork_guard_add(&sad->guard);
     sad->fd = -1;
     atomic_store(&sad->fork_gen, fork_gen_now());
     sad->acquire_timeout_ms = opts ? opts->acquire_timeout_ms : 0;
@@ -266,13 +274,13 @@ zesp_sad *zesp_sad_new(const zesp_sad_opts *opts)
     map = mmap(NULL, plan.total_bytes, PROT_READ | PROT_WRITE,
                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (map == MAP_FAILED) {
-        free(sad);
+        zesp_sad_free(sad);
         return NULL;
     }
     sad_map_hint(map, plan.total_bytes);
     if ((err = sad_format(map, &plan)) != 0) {
         munmap(map, plan.total_bytes);
-        free(sad);
+        zesp_sad_free(sad);
         errno = err;
         return NULL;
     }
@@ -316,11 +324,6 @@ int sad_own_windows_new(struct zesp_sad *sad, bool all)
 {
     if ((sad->own = calloc(sad->lay.capacity, sizeof *sad->own)) == NULL)
         return -1;
-    if (pthread_mutex_init(&sad->own_lock, NULL) != 0) {
-        free(sad->own);
-        sad->own = NULL;
-        return -1;
-    }
     sad->own_all = all;
     own_windows_attach(sad);
     return 0;
@@ -415,7 +418,6 @@ void zesp_sad_free(zesp_sad *sad)
         munmap(sad->hdr, sad->lay.total_bytes);
     }
     if (sad->own != NULL) {
-        pthread_mutex_destroy(&sad->own_lock);
         for (uint32_t i = 0; i < sad->lay.capacity; i++)
             free((void *)sad->own[i].ring);
         free(sad->own);
@@ -425,6 +427,8 @@ void zesp_sad_free(zesp_sad *sad)
     if (sad->fd >= 0)
         close(sad->fd);
     free(atomic_load(&sad->lanes));
+    fork_guard_remove(&sad->guard);
+    pthread_mutex_destroy(&sad->own_lock);
     pthread_mutex_destroy(&sad->lanes_lock);
     free(sad);
 }

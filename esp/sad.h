@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fork_gen.h"
 #include "zesp.h"
 
 enum slot_state { SLOT_FREE = 0, SLOT_BUSY, SLOT_LIVE };
@@ -172,7 +173,8 @@ struct zesp_sad {
     uint32_t acquire_timeout_ms;
     struct own_window *own;      /* one per slot; NULL: a private SAD */
     bool own_all;                /* ZESP_SAD_OWN_WINDOWS */
-    pthread_mutex_t own_lock;    /* taking a window for a new SA */
+    pthread_mutex_t own_lock;    /* taking a window for a new SA; made
+                                    with the handle */
     char path[4096];
     char state_dir[ZESP_STATE_DIR_MAX]; /* zesp_sad_set_state_dir; "": default */
     /* A file SAD: its group may read or write it (ZESP_SAD_GROUP), and per
@@ -190,6 +192,7 @@ struct zesp_sad {
     _Atomic uint32_t fork_gen;
     _Atomic(struct lane_claim *) lanes;
     pthread_mutex_t lanes_lock;
+    struct fork_guard guard;     /* lanes_lock, own_lock (fork_gen.c) */
 };
 
 

@@ -2,15 +2,25 @@
  * A Majordomo-style broker that routes what it cannot read.
  *
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
- *              --sad PATH] [--max-message BYTES] [--tamper N]
- *              [--tamper-service N] [--tamper-seq N] [--replay N]
+ *              --sad PATH] [--max-message BYTES] [--heartbeat-ms MS]
+ *              [--tamper N] [--tamper-service N] [--tamper-seq N]
+ *              [--replay N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
- * (DEALER) say  [READY | service]  to the back ROUTER and answer
- * [client | service | ESP].  The broker queues requests per service and
- * hands each to an idle worker of that service; a worker gone while idle
- * (its connection closed: ZMQ_ROUTER_MANDATORY says so) is forgotten and
- * the request handed to the next.  The service frame is
+ * (DEALER) say  [READY | service]  to the back ROUTER, answer
+ * [client | service | ESP], and say  [HEARTBEAT | service]  every
+ * --heartbeat-ms (default 2500, Majordomo's).  The broker queues requests
+ * per service and hands each to the idle worker of that service idle the
+ * longest.  A worker not heard from for HEARTBEAT_LIVENESS intervals (its
+ * host gone without closing its connection, or hung) expires; one whose
+ * connection closed is found gone at the next send to it
+ * (ZMQ_ROUTER_MANDATORY).  Either way it is forgotten, and a request it
+ * held is queued again, first, for the next worker (a worker that may
+ * have read it shares the SAD's replay window with those of its host,
+ * which refuse it then), up to REQUEST_TRIES workers; then it is dropped,
+ * said on stderr.  A heartbeat from a worker the broker does not know (it
+ * restarted, or expired the worker) makes it known and idle, as READY
+ * does.  The service frame is
  * clear for it to route on, and bound into the ESP frame by the client, so
  * a changed service name is caught by the worker; the body is encrypted
  * end to end under a key the broker does not have.
@@ -36,9 +46,11 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zesp.h>
 #include <zmq.h>
 
@@ -48,33 +60,52 @@
 #define QUEUE_MAX 1024
 #define PARTS_MAX 8
 #define NAME_MAX_BYTES 64
-#define WORKERS_MAX 64
+#define WORKERS_MAX 256           /* live ones: the expired are forgotten */
+#define ROUTING_ID_MAX 255        /* ZeroMQ's bound */
+#define HEARTBEAT_MS_DEFAULT 2500 /* MDP/0.2's interval */
+#define HEARTBEAT_LIVENESS 3      /* intervals of silence: expired */
+#define REQUEST_TRIES 3           /* workers one request may outlive */
 
 struct message {                  /* a request waiting for a worker */
     zmq_msg_t parts[PARTS_MAX];
     int n;
     long number;                  /* counted and wrapped for the hop: > 0 */
+    zmq_msg_t inner;              /* with hop SAs: the end-to-end ESP frame,
+                                     to wrap again for another worker */
+    int tries;                    /* workers that held it and are gone */
 };
 
 struct service {
     char name[NAME_MAX_BYTES];
-    zmq_msg_t idle[QUEUE_MAX];    /* routing ids of idle workers */
-    int nidle;
     struct message *queue[QUEUE_MAX];
     int nqueued;
 };
 
+struct worker {
+    unsigned char id[ROUTING_ID_MAX];
+    size_t len;                   /* 0: a free entry */
+    struct service *service;
+    struct message *held;         /* the request it was handed; NULL: idle */
+    int64_t idle_since, expiry;   /* ms, monotonic */
+};
+
 static struct service services[SERVICES_MAX];
 static int nservices;
-static struct {                   /* workers seen, by routing id */
-    unsigned char id[NAME_MAX_BYTES];
-    size_t len;
-} workers[WORKERS_MAX];
-static int nworkers;
+static struct worker workers[WORKERS_MAX];
+static int64_t heartbeat_ms = HEARTBEAT_MS_DEFAULT;
 static volatile sig_atomic_t stop;
 static struct {
-    long requests, replies, dropped, tampered, replayed, gone;
+    long requests, replies, dropped, tampered, replayed, gone, expired,
+        requeued, workers;
 } count;
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 static void on_signal(int sig)
 {
@@ -123,6 +154,14 @@ static void close_all(struct message *m)
     for (int i = 0; i < m->n; i++)
         zmq_msg_close(&m->parts[i]);
     m->n = 0;
+}
+
+/* A queued or held request, done with. */
+static void message_free(struct message *m)
+{
+    close_all(m);
+    zmq_msg_close(&m->inner);
+    free(m);
 }
 
 /* Send parts[from..n-1], after an optional first frame (a routing id).
@@ -226,7 +265,8 @@ static int prepare(struct message *m, const struct hops *h, long tamper,
                    long tamper_service)
 {
     m->number = ++count.requests;
-    if (h->sad && rewrap(h->sad, h->out, m) != 0)
+    if (h->sad && (zmq_msg_copy(&m->inner, &m->parts[m->n - 1]) != 0 ||
+                   rewrap(h->sad, h->out, m) != 0))
         return -1;
     if (count.requests == tamper) {
         uint8_t *esp = zmq_msg_data(&m->parts[m->n - 1]);
@@ -245,15 +285,126 @@ static int prepare(struct message *m, const struct hops *h, long tamper,
     return 0;
 }
 
+static struct worker *worker_find(const zmq_msg_t *id)
+{
+    size_t len = zmq_msg_size((zmq_msg_t *)id);
+
+    for (int i = 0; i < WORKERS_MAX; i++)
+        if (workers[i].len == len &&
+            memcmp(workers[i].id, zmq_msg_data((zmq_msg_t *)id), len) == 0)
+            return &workers[i];
+    return NULL;
+}
+
+/* The idle worker of s idle the longest, or NULL. */
+static struct worker *worker_idle(const struct service *s)
+{
+    struct worker *best = NULL;
+
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        struct worker *w = &workers[i];
+        if (w->len != 0 && w->service == s && w->held == NULL &&
+            (best == NULL || w->idle_since < best->idle_since))
+            best = w;
+    }
+    return best;
+}
+
+/* Heard from: it lives for HEARTBEAT_LIVENESS intervals more. */
+static void worker_heard(struct worker *w)
+{
+    w->expiry = now_ms() + HEARTBEAT_LIVENESS * heartbeat_ms;
+}
+
+static void worker_idle_now(struct worker *w)
+{
+    if (w->held != NULL)
+        message_free(w->held);   /* answered, or refused by the worker */
+    w->held = NULL;
+    w->idle_since = now_ms();
+    worker_heard(w);
+}
+
+/* A worker not known yet, idle for s; NULL when WORKERS_MAX are. */
+static struct worker *worker_add(const zmq_msg_t *id, struct service *s)
+{
+    size_t len = zmq_msg_size((zmq_msg_t *)id);
+
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        struct worker *w = &workers[i];
+        if (w->len != 0)
+            continue;
+        if (len == 0 || len > sizeof w->id)
+            return NULL;
+        memcpy(w->id, zmq_msg_data((zmq_msg_t *)id), len);
+        w->len = len;
+        w->service = s;
+        w->held = NULL;
+        worker_idle_now(w);
+        printf("mdp_broker: worker %ld ready for %s\n", ++count.workers,
+               s->name);
+        return w;
+    }
+    fprintf(stderr, "mdp_broker: %d workers already, one more for %s "
+            "refused\n", WORKERS_MAX, s->name);
+    return NULL;
+}
+
+/* m goes back first in its queue for the next worker: wrapped again for
+ * the hop (the one who held it may have checked that frame), or dropped,
+ * said on stderr, once REQUEST_TRIES workers are gone holding it. */
+static void requeue(struct service *s, struct message *m,
+                    const struct hops *h)
+{
+    const char *why = NULL;
+
+    if (++m->tries >= REQUEST_TRIES)
+        why = "its workers are gone";
+    else if (s->nqueued == QUEUE_MAX)
+        why = "the queue is full";
+    else if (h->sad) {
+        zmq_msg_close(&m->parts[m->n - 1]);
+        zmq_msg_init(&m->parts[m->n - 1]);
+        if (zmq_msg_copy(&m->parts[m->n - 1], &m->inner) != 0 ||
+            rewrap(h->sad, h->out, m) != 0)
+            why = "it cannot be wrapped again";
+    }
+    if (why != NULL) {
+        fprintf(stderr, "mdp_broker: request %ld for %s dropped: %s\n",
+                m->number, s->name, why);
+        count.dropped++;
+        message_free(m);
+        return;
+    }
+    memmove(s->queue + 1, s->queue, (size_t)s->nqueued++ * sizeof *s->queue);
+    s->queue[0] = m;
+    count.requeued++;
+}
+
+/* w is gone (why): forgotten, its request (if any) queued again. */
+static void worker_gone(struct worker *w, const char *why,
+                        const struct hops *h)
+{
+    fprintf(stderr, "mdp_broker: a worker for %s is gone (%s), forgotten%s\n",
+            w->service->name, why,
+            w->held ? "; its request queued again" : "");
+    if (w->held != NULL)
+        requeue(w->service, w->held, h);
+    w->held = NULL;
+    w->len = 0;
+}
+
 /* Hand queued requests of s to its idle workers.  A worker that is gone
- * (it died while idle: its connection closed) is forgotten and the
- * request handed to the next idle one, or left first in the queue. */
+ * (its connection closed) is forgotten and the request handed to the next
+ * idle one, or left first in the queue.  A worker holds its request until
+ * it answers, says READY, or is gone. */
 static void dispatch(void *back, struct service *s, const struct hops *h,
                      long tamper, long tamper_service, long replay)
 {
-    while (s->nidle > 0 && s->nqueued > 0) {
+    struct worker *w;
+
+    while (s->nqueued > 0 && (w = worker_idle(s)) != NULL) {
         struct message *m = s->queue[0];
-        int sent = -1;
 
         /* A request that cannot be wrapped for the hop is dropped; the
          * worker, sent nothing, stays idle for the next one. */
@@ -261,30 +412,44 @@ static void dispatch(void *back, struct service *s, const struct hops *h,
             memmove(s->queue, s->queue + 1,
                     (size_t)--s->nqueued * sizeof *s->queue);
             count.dropped++;
-            close_all(m);
-            free(m);
+            message_free(m);
             continue;
         }
-        while (sent != 0 && s->nidle > 0) {
-            zmq_msg_t worker = s->idle[0];
-
-            memmove(s->idle, s->idle + 1, (size_t)--s->nidle * sizeof *s->idle);
-            sent = send_all(back, &worker, m, 0);
-            if (sent == 0 && m->number == replay &&
-                send_all(back, &worker, m, 0) == 0)
-                count.replayed++;
-            if (sent != 0) {
-                count.gone++;
-                fprintf(stderr, "mdp_broker: a worker for %s is gone (%s), "
-                        "forgotten\n", s->name, zmq_strerror(zmq_errno()));
-            }
-            zmq_msg_close(&worker);
+        zmq_msg_t id;
+        zmq_msg_init_size(&id, w->len);
+        memcpy(zmq_msg_data(&id), w->id, w->len);
+        int sent = send_all(back, &id, m, 0);
+        if (sent == 0 && m->number == replay &&
+            send_all(back, &id, m, 0) == 0)
+            count.replayed++;
+        zmq_msg_close(&id);
+        if (sent != 0) {
+            count.gone++;
+            worker_gone(w, zmq_strerror(zmq_errno()), h);
+            continue;                   /* m stays first */
         }
-        if (sent != 0)
-            break;                      /* no worker left: m waits */
         memmove(s->queue, s->queue + 1, (size_t)--s->nqueued * sizeof *s->queue);
-        close_all(m);
-        free(m);
+        w->held = m;
+    }
+}
+
+/* Workers not heard from for HEARTBEAT_LIVENESS intervals expire. */
+static void expire(void *back, const struct hops *h, long tamper,
+                   long tamper_service, long replay)
+{
+    int64_t now = now_ms();
+
+    for (int i = 0; i < WORKERS_MAX; i++) {
+        struct worker *w = &workers[i];
+        if (w->len == 0 || w->expiry > now)
+            continue;
+        struct service *s = w->service;
+        char why[64];
+        snprintf(why, sizeof why, "no heartbeat for %lld ms",
+                 (long long)(HEARTBEAT_LIVENESS * heartbeat_ms));
+        count.expired++;
+        worker_gone(w, why, h);
+        dispatch(back, s, h, tamper, tamper_service, replay);
     }
 }
 
@@ -296,6 +461,7 @@ static void from_client(void *front, void *back, const struct hops *h,
 
     if (m == NULL)
         return;
+    zmq_msg_init(&m->inner);
     /* [client | service | ESP] */
     if (recv_all(front, m) != 3 ||
         (h->sad && unwrap(h->sad, h->in, m, 1, h->msg) != 0) ||
@@ -303,44 +469,46 @@ static void from_client(void *front, void *back, const struct hops *h,
                            zmq_msg_size(&m->parts[1]))) == NULL ||
         s->nqueued == QUEUE_MAX) {
         count.dropped++;
-        close_all(m);
-        free(m);
+        message_free(m);
         return;
     }
     s->queue[s->nqueued++] = m;
     dispatch(back, s, h, tamper, tamper_service, replay);
 }
 
-/* A worker's first READY is announced (one can wait for the workers). */
-static void announce(zmq_msg_t *id, const struct service *s)
+static bool is_command(zmq_msg_t *part, const char *name)
 {
-    size_t len = zmq_msg_size(id);
+    size_t len = strlen(name);
 
-    for (int i = 0; i < nworkers; i++)
-        if (workers[i].len == len && memcmp(workers[i].id, zmq_msg_data(id),
-                                            len) == 0)
-            return;
-    if (nworkers == WORKERS_MAX || len > sizeof workers[0].id)
-        return;
-    memcpy(workers[nworkers].id, zmq_msg_data(id), len);
-    workers[nworkers++].len = len;
-    printf("mdp_broker: worker %d ready for %s\n", nworkers, s->name);
+    return zmq_msg_size(part) == len && memcmp(zmq_msg_data(part), name,
+                                               len) == 0;
 }
 
 static void from_worker(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
     struct message m;
-    struct service *s;
+    struct service *s = NULL;
     int n = recv_all(back, &m);
+    struct worker *w = n > 0 ? worker_find(&m.parts[0]) : NULL;
 
-    /* [worker | READY | service] or [worker | client | service | ESP] */
-    if (n == 3 && zmq_msg_size(&m.parts[1]) == 5 &&
-        memcmp(zmq_msg_data(&m.parts[1]), "READY", 5) == 0) {
+    /* Anything it sends tells the broker the worker lives. */
+    if (w != NULL)
+        worker_heard(w);
+    /* [worker | READY | service], [worker | HEARTBEAT | service] or
+     * [worker | client | service | ESP] */
+    if (n == 3 && (is_command(&m.parts[1], "READY") ||
+                   is_command(&m.parts[1], "HEARTBEAT"))) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
-        if (s != NULL)
-            announce(&m.parts[0], s);
+        if (s == NULL)
+            count.dropped++;
+        else if (w == NULL)
+            w = worker_add(&m.parts[0], s);
+        else if (is_command(&m.parts[1], "READY")) {
+            w->service = s;
+            worker_idle_now(w);
+        }
     } else if (n == 4 && (!h->sad || unwrap(h->sad, h->out, &m, 2,
                                             h->msg) == 0)) {
         s = service_named(zmq_msg_data(&m.parts[2]),
@@ -353,15 +521,17 @@ static void from_worker(void *front, void *back, const struct hops *h,
             send_all(front, NULL, &m, 1);
             count.replies++;
         }
+        if (s != NULL && w == NULL)
+            w = worker_add(&m.parts[0], s);     /* expired, yet alive */
+        else if (w != NULL)
+            worker_idle_now(w);
+        if (w != NULL)
+            s = w->service;
     } else {
         count.dropped++;
-        s = NULL;
     }
-    if (s != NULL && s->nidle < QUEUE_MAX) {     /* the worker is idle */
-        zmq_msg_init(&s->idle[s->nidle]);
-        zmq_msg_copy(&s->idle[s->nidle++], &m.parts[0]);
+    if (s != NULL)
         dispatch(back, s, h, tamper, tamper_service, replay);
-    }
     close_all(&m);
 }
 
@@ -395,12 +565,15 @@ int main(int argc, char **argv)
             tamper_seq = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--max-message") == 0)
             max_message = limits_parse(argv[i + 1]);
+        else if (strcmp(argv[i], "--heartbeat-ms") == 0)
+            heartbeat_ms = limits_parse(argv[i + 1]);
     }
     if (front_ep == NULL || back_ep == NULL || !h.in != !h.out ||
-        (h.in && sad_path == NULL) || max_message < 0) {
+        (h.in && sad_path == NULL) || max_message < 0 || heartbeat_ms < 0) {
         fprintf(stderr, "usage: mdp_broker --front EP --back EP "
                 "[--sad PATH --hop-in POLICY --hop-out POLICY] "
-                "[--max-message BYTES] [--tamper N] [--tamper-service N] "
+                "[--max-message BYTES] [--heartbeat-ms MS] [--tamper N] "
+                "[--tamper-service N] "
                 "[--tamper-seq N] [--replay N]\n");
         return 2;
     }
@@ -438,28 +611,30 @@ int main(int argc, char **argv)
     printf("mdp_broker: routing on %s -> %s%s\n", front_ep, back_ep,
            h.sad ? ", checking every hop" : "");
     fflush(stdout);
+    /* Expiry is checked at least twice an interval. */
+    long slice = heartbeat_ms / 2 < 200 ? (long)heartbeat_ms / 2 + 1 : 200;
     while (!stop) {
         zmq_pollitem_t items[] = { { front, 0, ZMQ_POLLIN, 0 },
                                    { back, 0, ZMQ_POLLIN, 0 } };
-        if (zmq_poll(items, 2, 200) < 0)
-            continue;
-        if (items[1].revents & ZMQ_POLLIN)
-            from_worker(front, back, &h, tamper, tamper_service, replay);
-        if (items[0].revents & ZMQ_POLLIN)
-            from_client(front, back, &h, tamper, tamper_service, replay);
+        if (zmq_poll(items, 2, slice) >= 0) {
+            if (items[1].revents & ZMQ_POLLIN)
+                from_worker(front, back, &h, tamper, tamper_service, replay);
+            if (items[0].revents & ZMQ_POLLIN)
+                from_client(front, back, &h, tamper, tamper_service, replay);
+        }
+        expire(back, &h, tamper, tamper_service, replay);
     }
     printf("mdp_broker: %ld requests forwarded, %ld replies, %ld dropped, "
-           "%ld tampered, %ld replayed, %ld workers gone\n", count.requests,
-           count.replies, count.dropped, count.tampered, count.replayed,
-           count.gone);
-    for (int i = 0; i < nservices; i++) {
-        for (int k = 0; k < services[i].nidle; k++)
-            zmq_msg_close(&services[i].idle[k]);
-        for (int k = 0; k < services[i].nqueued; k++) {
-            close_all(services[i].queue[k]);
-            free(services[i].queue[k]);
-        }
-    }
+           "%ld tampered, %ld replayed, %ld workers gone, %ld expired, "
+           "%ld requests queued again\n", count.requests, count.replies,
+           count.dropped, count.tampered, count.replayed, count.gone,
+           count.expired, count.requeued);
+    for (int i = 0; i < WORKERS_MAX; i++)
+        if (workers[i].len != 0 && workers[i].held != NULL)
+            message_free(workers[i].held);
+    for (int i = 0; i < nservices; i++)
+        for (int k = 0; k < services[i].nqueued; k++)
+            message_free(services[i].queue[k]);
     zmq_close(front);
     zmq_close(back);
     zmq_ctx_term(ctx);

@@ -3,7 +3,7 @@
  *
  *   mdp_worker --sad PATH --back EP --service NAME --reply POLICY
  *              [--policy POLICY] [--name NAME] [--processes K]
- *              [--hop POLICY]
+ *              [--hop POLICY] [--heartbeat-ms MS]
  *
  * Requests are accepted only under an SA of --policy (default: the
  * service's name), never under another SA the host holds.
@@ -13,7 +13,11 @@
  * the broker picks can read the request), its replay window, and the reply
  * policy's outbound SA.  Each process says READY to the broker, answers
  * every request it can verify with "NAME/PROCESS: <request>" on the reply
- * policy, and says READY again after a request it refuses.  With --hop,
+ * policy, and says READY again after a request it refuses.  Every
+ * --heartbeat-ms (default 2500: the broker's) it says HEARTBEAT, so that
+ * the broker can tell a worker whose host is gone from a quiet one (a
+ * request that takes longer than the broker's expiry needs a thread that
+ * goes on saying it).  With --hop,
  * each message is first checked against the hop SA with the broker and
  * answers are wrapped in it (doc/topologies.md).  On SIGTERM each process
  * prints what it answered and refused.
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zesp.h>
 #include <zmq.h>
@@ -33,7 +38,24 @@
 struct opts {
     const char *sad, *back, *service, *policy, *reply, *name, *hop;
     int processes;
+    long heartbeat_ms;
 };
+
+static long long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* [name | service]; a heartbeat is not worth waiting for (the broker may
+ * be away): dropped when the connection's queue is full. */
+static void say(void *s, const char *name, const char *service, int flags)
+{
+    if (zmq_send(s, name, strlen(name), ZMQ_SNDMORE | flags) == (int)strlen(name))
+        zmq_send(s, service, strlen(service), flags);
+}
 
 static volatile sig_atomic_t stop;
 
@@ -61,7 +83,10 @@ static int serve(const struct opts *o, int index)
     zesp_msg *msg = zesp_msg_new(), *hop = zesp_msg_new();
     static uint8_t copy[1 << 16];
     long answered = 0, refused = 0;
-    int timeout = 200, linger = 500;
+    int timeout = o->heartbeat_ms / 2 < 200 ? (int)o->heartbeat_ms / 2 + 1
+                                            : 200;
+    int linger = 500;
+    long long beat;
 
     if (sad == NULL || msg == NULL || hop == NULL) {
         fprintf(stderr, "mdp_worker: SAD %s: %s\n", o->sad,
@@ -73,10 +98,14 @@ static int serve(const struct opts *o, int index)
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_connect(s, o->back);
-    zmq_send(s, "READY", 5, ZMQ_SNDMORE);
-    zmq_send(s, o->service, strlen(o->service), 0);
+    say(s, "READY", o->service, 0);
+    beat = now_ms() + o->heartbeat_ms;
     while (!stop) {
         char text[512];
+        if (now_ms() >= beat) {
+            say(s, "HEARTBEAT", o->service, ZMQ_DONTWAIT);
+            beat = now_ms() + o->heartbeat_ms;
+        }
         /* [client] envelope, [service] clear, the request body. */
         if (bundle_recv(sad, o->policy, o->hop, s, 1, hop, msg, copy,
                         sizeof copy) != 0) {
@@ -85,8 +114,7 @@ static int serve(const struct opts *o, int index)
             refused++;
             fprintf(stderr, "mdp_worker %s/%d: refused a request: %s\n",
                     o->name, index, zesp_strerror(errno));
-            zmq_send(s, "READY", 5, ZMQ_SNDMORE);
-            zmq_send(s, o->service, strlen(o->service), 0);
+            say(s, "READY", o->service, 0);
             continue;
         }
         zesp_frame client = zesp_msg_envelope(msg, 0);
@@ -113,7 +141,8 @@ static int serve(const struct opts *o, int index)
 
 int main(int argc, char **argv)
 {
-    struct opts o = { .name = "worker", .processes = 1 };
+    struct opts o = { .name = "worker", .processes = 1,
+                      .heartbeat_ms = 2500 };
     struct sigaction sa;
     pid_t kids[64];
     int rc = 0;
@@ -135,12 +164,15 @@ int main(int argc, char **argv)
             o.hop = argv[i + 1];
         else if (strcmp(argv[i], "--processes") == 0)
             o.processes = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--heartbeat-ms") == 0)
+            o.heartbeat_ms = atol(argv[i + 1]);
     }
     if (o.sad == NULL || o.back == NULL || o.service == NULL ||
-        o.reply == NULL || o.processes < 1 || o.processes > 64) {
+        o.reply == NULL || o.processes < 1 || o.processes > 64 ||
+        o.heartbeat_ms < 1) {
         fprintf(stderr, "usage: mdp_worker --sad PATH --back EP --service "
                 "NAME --reply POLICY [--policy POLICY] [--name NAME] "
-                "[--processes K] [--hop POLICY]\n");
+                "[--processes K] [--hop POLICY] [--heartbeat-ms MS]\n");
         return 2;
     }
     if (o.policy == NULL)

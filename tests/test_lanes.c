@@ -7,12 +7,19 @@
  * twice, no message accepted twice.  A forked child takes a lane of its
  * own, also when it forked before its parent sent; a sender without lanes
  * still reaches a receiver with them.  A lane's window left without its SA
- * is no SA a forger can use.
+ * is no SA a forger can use.  A fork while another thread is taking its
+ * lane leaves the child free to send.
  */
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -627,6 +634,111 @@ static void test_lane_window_is_no_sa(void)
     zesp_sad_free(forger);
 }
 
+/*
+ * fcntl() of this program, which the library's calls reach (it is linked
+ * in whole): armed, the first lane lock a thread takes (lanes.c takes it
+ * with the handle's lanes_lock held) waits there until hold_go, or until
+ * the main thread, forking, waits on a lock itself (a fork that waits for
+ * the lanes lock).  So a fork finds the lock held, every time.
+ */
+static _Atomic int hold_armed, hold_in, hold_go, forking;
+static pid_t main_tid;
+
+/* Is the main thread waiting on a futex (a mutex) now? */
+static int main_waits(void)
+{
+    char path[64], text[32] = "";
+    int fd, n = 0;
+    ssize_t r;
+
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)main_tid);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    r = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (r <= 0)
+        return 0;
+    text[r] = '\0';
+    return sscanf(text, "%d", &n) == 1 && n == SYS_futex;
+}
+
+int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    unsigned long arg;
+
+    va_start(ap, cmd);
+    arg = va_arg(ap, unsigned long);
+    va_end(ap);
+    if (cmd == F_OFD_SETLK && atomic_exchange(&hold_armed, 0)) {
+        struct timespec ms = { 0, 1000000 };
+        atomic_store(&hold_in, 1);
+        while (!atomic_load(&hold_go) &&
+               !(atomic_load(&forking) && main_waits()))
+            nanosleep(&ms, NULL);
+    }
+    return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+struct sealer {
+    zesp_sad *sad;
+    int rc;
+};
+
+static void *seal_once(void *arg)
+{
+    struct sealer *t = arg;
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp;
+    size_t n;
+
+    t->rc = zesp_seal(t->sad, LANES_SPI, &parts, &esp, &n);
+    if (t->rc == 0)
+        zesp_buf_free(esp);
+    return NULL;
+}
+
+/* A thread takes its lane (the handle's lanes lock held) while another
+ * forks: the child must send, not wait for ever on a lock copied held,
+ * whose holder it does not have.  Before, it hung (killed here by its
+ * alarm). */
+static void test_fork_while_taking_lane(void)
+{
+    zesp_sad *tx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    struct sealer t = { tx, -1 };
+    double until = test_now() + test_ms(10000) / 1000.0;
+    pthread_t th;
+    pid_t pid;
+
+    CHECK(tx != NULL);
+    main_tid = (pid_t)syscall(SYS_gettid);
+    atomic_store(&hold_armed, 1);
+    CHECK(pthread_create(&th, NULL, seal_once, &t) == 0);
+    while (!atomic_load(&hold_in) && test_now() < until)
+        sched_yield();
+    CHECK(atomic_load(&hold_in));
+    atomic_store(&forking, 1);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        struct sealer c = { tx, -1 };
+        alarm((unsigned)(5 * test_timeout_scale()));
+        seal_once(&c);
+        _exit(c.rc == 0 ? 0 : 1);
+    }
+    atomic_store(&hold_go, 1);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK(t.rc == 0);
+    CHECK(pid > 0);
+    int status = wait_status(pid);
+    if (status != 0)
+        fprintf(stderr, "  child: %s\n", status == 128 + SIGALRM
+                ? "waited for ever on the lanes lock (alarm)" : "failed");
+    CHECK(status == 0);
+    atomic_store(&forking, 0);
+    zesp_sad_free(tx);
+}
+
 int main(int argc, char **argv)
 {
     /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
@@ -650,6 +762,7 @@ int main(int argc, char **argv)
     RUN(test_kill_minus_nine);
     RUN(test_forked_child_own_lane);
     RUN(test_fork_before_first_send);
+    RUN(test_fork_while_taking_lane);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);

@@ -2,11 +2,13 @@
 
     python3 mdp_worker.py --sad PATH --back EP --service NAME
                           [--policy POLICY] [--reply POLICY] [--name NAME]
-                          [--count N]
+                          [--count N] [--heartbeat-ms MS]
 
 It says READY to the broker, then answers each request it can verify with
 "NAME/1: <request>" until it has answered N (default: forever) or is
-stopped (SIGTERM, Ctrl-C).  Requests are accepted only under an SA of
+stopped (SIGTERM, Ctrl-C).  Every --heartbeat-ms (default 2500, the
+broker's) it says HEARTBEAT, so that the broker can tell a worker whose
+host is gone from a quiet one.  Requests are accepted only under an SA of
 --policy (default: the service's name): the broker routes them on the clear
 service frame and can read nothing else.  Answers go on --reply (default:
 --policy), back to the client's routing id.  The same protocol as the C
@@ -15,6 +17,7 @@ mdp_worker; a C mdp_client can use it, and the other way round.
 import argparse
 import signal
 import sys
+import time
 
 import zmq
 
@@ -30,6 +33,8 @@ def main() -> int:
     p.add_argument("--reply", help="the policy answers go on (default: --policy)")
     p.add_argument("--name", default="py-worker")
     p.add_argument("--count", type=int, default=0, help="stop after N answers")
+    p.add_argument("--heartbeat-ms", type=int, default=2500,
+                   help="how often to tell the broker it lives (its --heartbeat-ms)")
     a = p.parse_args()
     policy = a.policy or a.service
     reply = a.reply or policy
@@ -40,11 +45,21 @@ def main() -> int:
     ctx = zmq.Context()
     with zesp.SAD.open(a.sad) as sad, ctx.socket(zmq.DEALER) as s:
         s.linger = 1000
+        # Woken at least twice an interval, to say HEARTBEAT.
+        s.rcvtimeo = max(1, min(200, a.heartbeat_ms // 2))
         s.connect(a.back)
         s.send_multipart([b"READY", service])
+        beat = time.monotonic() + a.heartbeat_ms / 1000
         print("mdp_worker.py %s: ready for %s" % (a.name, a.service), flush=True)
         try:
             while a.count == 0 or answered < a.count:
+                if time.monotonic() >= beat:
+                    try:
+                        # Not worth waiting for: the broker may be away.
+                        s.send_multipart([b"HEARTBEAT", service], zmq.NOBLOCK)
+                    except zmq.Again:
+                        pass
+                    beat = time.monotonic() + a.heartbeat_ms / 1000
                 try:
                     # [client] envelope, [service] clear, the request body
                     msg = sad.recv(s, policy)

@@ -136,22 +136,28 @@ def test_a_message_the_broker_cannot_wrap_does_not_cost_it_the_worker(work, proc
 
 # A worker of plain ZeroMQ: READY for "payments", then each request
 # [client | service | body] answered [client | service | its name], and
-# the size of each body it was handed printed.
+# the size of each body it was handed printed; HEARTBEAT every argv[3] ms.
 WORKER = """
-import sys, zmq
+import sys, time, zmq
 s = zmq.Context().socket(zmq.DEALER)
 s.linger = 0
 s.connect(sys.argv[1])
+beat = int(sys.argv[3]) / 1000
 s.send_multipart([b"READY", b"payments"])
+at = time.monotonic() + beat
 while True:
-    client, service, body = s.recv_multipart()
-    print("got", len(body), flush=True)
-    s.send_multipart([client, service, sys.argv[2].encode()])
+    if s.poll(min(200, beat * 500)):
+        client, service, body = s.recv_multipart()
+        print("got", len(body), flush=True)
+        s.send_multipart([client, service, sys.argv[2].encode()])
+    if time.monotonic() >= at:
+        s.send_multipart([b"HEARTBEAT", b"payments"])
+        at = time.monotonic() + beat
 """
 
 
-def plain_worker(back, name, work):
-    return Proc([sys.executable, "-c", WORKER, back, name],
+def plain_worker(back, name, work, heartbeat_ms=2500):
+    return Proc([sys.executable, "-c", WORKER, back, name, str(heartbeat_ms)],
                 os.path.join(work, "worker-%s.log" % name))
 
 
@@ -231,6 +237,68 @@ def test_a_worker_killed_while_idle_costs_no_request(ctx, work, procs):
         answers.append(client.recv_multipart())
     assert answers == [[b"payments", b"alive"]] * 5
     assert procs[-1].text() == "got 9\n" * 5
+
+
+# The broker's and its workers' heartbeat in the tests below: a worker
+# silent for 3 of them (1.5 s) expires, long enough for a busy machine.
+BEAT_MS = 500
+
+
+def test_a_worker_whose_host_is_gone_is_handed_no_request(ctx, work, procs):
+    # A host that vanishes leaves its TCP connection open: the broker's
+    # sends to it still succeed.  SIGSTOP stands for it.  Before, the
+    # broker went on handing requests to that worker (the first, idle the
+    # longest, took request 0), and they were never answered: nothing told
+    # it the worker was gone.  Now the worker expires without heartbeats,
+    # and the request it held goes to the next worker.
+    broker, front, back = plain_broker(work, "--heartbeat-ms", str(BEAT_MS))
+    procs.append(broker)
+    gone = plain_worker(back, "gone", work, BEAT_MS)
+    procs.append(gone)
+    until(lambda: "worker 1 ready" in broker.text(), "the first worker's READY")
+    procs.append(plain_worker(back, "alive", work, BEAT_MS))
+    until(lambda: "worker 2 ready" in broker.text(), "the second worker's READY")
+    gone.p.send_signal(signal.SIGSTOP)
+    try:
+        client = socket(ctx, zmq.DEALER)
+        client.connect(front)
+        for i in range(5):
+            client.send_multipart([b"payments", b"request %d" % i])
+        answers = []
+        for _ in range(5):
+            assert client.poll(RECV_TIMEOUT_MS), "answered: %r\n%s" % (
+                answers, broker.text())
+            answers.append(client.recv_multipart())
+        assert answers == [[b"payments", b"alive"]] * 5
+        until(lambda: "is gone (no heartbeat" in broker.text(),
+              "the broker to say the silent worker expired")
+    finally:
+        gone.p.send_signal(signal.SIGCONT)
+
+
+def test_workers_that_left_are_forgotten(ctx, work, procs):
+    # 70 workers say READY and leave, then one stays and serves.  Before,
+    # the broker kept each one it had seen in a list of 64 it never
+    # pruned: the 65th and later were never announced.  Now each that
+    # stops beating is forgotten (and its place is free).
+    broker, front, back = plain_broker(work, "--heartbeat-ms", str(BEAT_MS))
+    procs.append(broker)
+    for i in range(70):
+        w = socket(ctx, zmq.DEALER)
+        w.connect(back)
+        w.send_multipart([b"READY", b"payments"])
+        until(lambda: "worker %d ready" % (i + 1) in broker.text(),
+              "worker %d's READY" % (i + 1))
+        w.close()
+    until(lambda: broker.text().count("is gone (") == 70,
+          "the broker to forget the 70 that left")
+    procs.append(plain_worker(back, "stays", work, BEAT_MS))
+    until(lambda: "worker 71 ready" in broker.text(), "the last worker's READY")
+    client = socket(ctx, zmq.DEALER)
+    client.connect(front)
+    client.send_multipart([b"payments", b"hello"])
+    assert client.poll(RECV_TIMEOUT_MS), broker.text()
+    assert client.recv_multipart() == [b"payments", b"stays"]
 
 
 PUBLISHER_SUBSCRIBED = b"\x01prices"
