@@ -1,7 +1,7 @@
 /*
  * zike, the key daemon: its configuration, its IKE SAs and child SAs, and
- * the event loop that carries IKE messages over ZeroMQ (a ROUTER bound for
- * requests, a DEALER per peer for the requests it sends).
+ * the event loop that carries IKE messages over ZeroMQ (listen, read by
+ * listen.c, for requests; a DEALER per peer for the requests it sends).
  */
 #ifndef ZESP_ZIKE_H
 #define ZESP_ZIKE_H

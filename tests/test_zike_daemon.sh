@@ -192,6 +192,10 @@ refuses both "peers\[0\].psk: a pre-shared key with auth: ed25519: remove it, or
 conf scope "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [ { name: p, replay-scope: all } ] } ]"
 refuses scope "scope.yaml:6:.*peers\[0\].policies\[0\].replay-scope: expected host .* or process .*, found 'all'"
+conf noconn "$(port 11)" "max-connections: 0"
+refuses noconn "noconn.yaml:6:18: max-connections: must be at least 1"
+conf persrc "$(port 11)" "connections-per-source: 100001"
+refuses persrc "persrc.yaml:6:25: connections-per-source: 100001 is above the maximum 100000"
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
