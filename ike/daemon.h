@@ -15,7 +15,7 @@
 #define ROUTE_ADDR_MAX 64U
 #define REQUEST_DIGEST_BYTES 32U
 
-/* Where messages to a peer go: a DEALER (rid_len 0) or a connection to our
+/* Where messages to a peer go: our link to it (rid_len 0) or a connection to our
  * listen endpoint (zmtp: listen.c frames what is sent), by the routing id
  * libzmq gave it.  addr: the connection's source address (libzmq's
  * Peer-Address), "" if unknown. */
@@ -215,12 +215,13 @@ struct zike {
     struct zike_conf conf;
     zesp_sad *sad;
     void *ctx, *listener, *control; /* listener: ZMQ_STREAM, listen.c */
-    struct listen_conn **listen_conns; /* conf.max_connections slots */
+    struct stream_conn **listen_conns; /* conf.max_connections slots */
     size_t listen_nconns;
     bool control_bound;             /* ours to remove at exit */
     struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
     struct metrics_conn metrics_conns[METRICS_CONNECTIONS_MAX];
-    void *dealers[ZIKE_MAX_PEERS];  /* per peer of conf, NULL if none */
+    struct peer_link *links[ZIKE_MAX_PEERS]; /* per peer of conf, NULL if
+                                                it has no endpoint */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];
     uint64_t now;                   /* ms, monotonic */
@@ -476,9 +477,15 @@ void ike_shutdown(struct zike *z);
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
-void *zike_socket(struct zike *z, int type);
-int zike_open_dealers(struct zike *z);
-void zike_close_dealers(struct zike *z);
+
+/* links.c: our connections to the peers' endpoints */
+int zike_open_links(struct zike *z);
+void zike_close_links(struct zike *z, int linger);
+void *zike_link_socket(struct zike *z, size_t peer);
+int link_send(struct zike *z, const struct route *to, const uint8_t *buf,
+              size_t len);
+bool link_receive(struct zike *z, void *sock);
+void links_tick(struct zike *z);
 
 /* reload.c: a configuration applied */
 void zike_declare_policies(struct zike *z);

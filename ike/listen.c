@@ -5,7 +5,7 @@
  * connection one frame of at most IKE_MAX_MESSAGE bytes and LISTEN_RCVHWM
  * of libzmq's reads; at most max-connections connections, and
  * connections-per-source from one address.  A connection that stops in the
- * middle of its greeting or of a frame is closed after LISTEN_STALL_MS.
+ * middle of its greeting or of a frame is closed after STREAM_STALL_MS.
  * Peers are unchanged: a DEALER talks to this as to a ROUTER.
  */
 #include <stdlib.h>
@@ -13,22 +13,11 @@
 #include <syslog.h>
 #include <zmq.h>
 
-#include "capture.h"
-#include "daemon.h"
-#include "zmtp.h"
+#include "stream.h"
 
 /* libzmq's reads (up to 8 KiB each) queued per connection: IKE needs few. */
 #define LISTEN_RCVHWM 4
 #define LISTEN_SNDHWM 1000
-#define LISTEN_STALL_MS 10000U
-
-struct listen_conn {
-    uint8_t rid[ROUTE_ID_MAX];
-    size_t rid_len;
-    char addr[ROUTE_ADDR_MAX];
-    uint64_t since;                  /* began what it has not finished; 0 */
-    struct zmtp_conn zmtp;
-};
 
 /* Where a connection comes from, for the limits per source: libzmq's
  * Peer-Address, the address of a tcp peer, and for ipc
@@ -67,13 +56,6 @@ int listen_open(struct zike *z)
     return 0;
 }
 
-/* Ask libzmq to close a connection: a zero-length message to it. */
-static void hang_up(struct zike *z, const uint8_t *rid, size_t rid_len)
-{
-    if (zmq_send(z->listener, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(z->listener, "", 0, ZMQ_DONTWAIT);
-}
-
 static void forget(struct zike *z, size_t i)
 {
     zmtp_free(&z->listen_conns[i]->zmtp);
@@ -83,7 +65,8 @@ static void forget(struct zike *z, size_t i)
 
 static void close_conn(struct zike *z, size_t i)
 {
-    hang_up(z, z->listen_conns[i]->rid, z->listen_conns[i]->rid_len);
+    stream_hang_up(z->listener, z->listen_conns[i]->rid,
+                   z->listen_conns[i]->rid_len);
     forget(z, i);
 }
 
@@ -98,58 +81,18 @@ void listen_close(struct zike *z)
     z->listener = NULL;
 }
 
-static int route_send(const struct route *to, const uint8_t *bytes,
-                      size_t len)
-{
-    if (zmq_send(to->sock, to->rid, to->rid_len,
-                 ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(to->sock, bytes, len, ZMQ_DONTWAIT) < 0)
-        return -1;
-    return 0;
-}
-
 /* A message to a connection that is gone, or full, is lost as on a
  * network: retransmissions and liveness checks find out, as they do for
  * a peer that vanished without closing its connection. */
 int listen_send(const struct route *to, const uint8_t *buf, size_t len)
 {
-    uint8_t frame[ZMTP_FRAME_HEADER_MAX + IKE_MAX_MESSAGE];
-    size_t h;
-
     if (len > IKE_MAX_MESSAGE)
         return -1;
-    h = zmtp_frame_header(frame, len);
-    memcpy(frame + h, buf, len);
-    if (route_send(to, frame, h + len) != 0)
+    if (stream_send_message(to->sock, to->rid, to->rid_len, buf, len) != 0)
         zike_log(LOG_DEBUG, "send to a connection to listen: %s",
                  zmq_strerror(zmq_errno()));
     return 0;
 }
-
-/* What zmtp_feed's callbacks need: the daemon and the connection. */
-struct conn_io {
-    struct zike *z;
-    struct route route;
-};
-
-static int send_bytes(void *arg, const uint8_t *bytes, size_t len)
-{
-    return route_send(&((const struct conn_io *)arg)->route, bytes, len);
-}
-
-static int message(void *arg, const uint8_t *msg, size_t len)
-{
-    static uint8_t buf[IKE_MAX_MESSAGE];
-    struct conn_io *io = arg;
-
-    memcpy(buf, msg, len);           /* ike_handle may change it */
-    capture_message(buf, len, false);
-    io->z->now = zike_clock_ms();
-    ike_handle(io->z, &io->route, buf, len);
-    return 0;
-}
-
-static const struct zmtp_ops ops = { send_bytes, message };
 
 static size_t from_source(const struct zike *z, const char *addr)
 {
@@ -164,7 +107,7 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
                         const zmq_msg_t *first)
 {
     uint8_t greeting[ZMTP_GREETING_BYTES];
-    struct listen_conn *c;
+    struct stream_conn *c;
     struct route to = { .sock = z->listener };
 
     to.rid_len = zmq_msg_size(rid);
@@ -173,14 +116,15 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
     if (z->listen_nconns >= z->conf.max_connections ||
         from_source(z, to.addr) >= z->conf.connections_per_source) {
         ike_drop(z, IKE_DROP_CONNECTION_LIMIT, NULL, NULL);
-        hang_up(z, to.rid, to.rid_len);
+        stream_hang_up(z->listener, to.rid, to.rid_len);
         return;
     }
     zmtp_greeting(greeting);
     if ((c = calloc(1, sizeof *c)) == NULL ||
-        route_send(&to, greeting, sizeof greeting) != 0) {
+        stream_send(z->listener, to.rid, to.rid_len, greeting,
+                    sizeof greeting) != 0) {
         free(c);                     /* gone already, or no memory */
-        hang_up(z, to.rid, to.rid_len);
+        stream_hang_up(z->listener, to.rid, to.rid_len);
         return;
     }
     memcpy(c->rid, to.rid, to.rid_len);
@@ -193,23 +137,14 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
 
 static void feed(struct zike *z, size_t i, const uint8_t *data, size_t len)
 {
-    struct listen_conn *c = z->listen_conns[i];
-    struct conn_io io = { z, { .sock = z->listener, .zmtp = true } };
+    struct stream_conn *c = z->listen_conns[i];
+    struct route from = { .sock = z->listener, .zmtp = true };
 
-    memcpy(io.route.rid, c->rid, c->rid_len);
-    io.route.rid_len = c->rid_len;
-    memcpy(io.route.addr, c->addr, sizeof io.route.addr);
-    if (zmtp_feed(&c->zmtp, data, len, &ops, &io) != 0) {
-        zike_log(LOG_DEBUG, "listen: closed a connection from %s: %s",
-                 c->addr[0] ? c->addr : "?", c->zmtp.error);
-        ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+    memcpy(from.rid, c->rid, c->rid_len);
+    from.rid_len = c->rid_len;
+    memcpy(from.addr, c->addr, sizeof from.addr);
+    if (stream_feed(z, z->listener, c, data, len, &from) != 0)
         close_conn(z, i);
-        return;
-    }
-    if (!zmtp_partial(&c->zmtp))
-        c->since = 0;
-    else if (c->since == 0)
-        c->since = z->now;
 }
 
 /* One message of the STREAM socket: [routing id] bytes, where no bytes
@@ -257,12 +192,7 @@ void listen_expire(struct zike *z)
     size_t i = 0;
 
     while (i < z->listen_nconns) {
-        const struct listen_conn *c = z->listen_conns[i];
-
-        if (c->since != 0 && z->now - c->since >= LISTEN_STALL_MS) {
-            zike_log(LOG_DEBUG, "listen: closed a connection from %s: "
-                     "stalled in its %s", c->addr[0] ? c->addr : "?",
-                     c->zmtp.state == ZMTP_MESSAGES ? "message" : "handshake");
+        if (stream_stalled(z, z->listen_conns[i])) {
             ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
             close_conn(z, i);
         } else {

@@ -87,11 +87,11 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
     fresh.sad_opts = z->conf.sad_opts;
-    zike_close_dealers(z);
+    zike_close_links(z, 0);
     zike_conf_free(&z->conf);
     z->conf = fresh;
     zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
-    if (zike_open_dealers(z) != 0) {
+    if (zike_open_links(z) != 0) {
         if (why != NULL)
             snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
                      "connected to: see the log");

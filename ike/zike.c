@@ -119,40 +119,6 @@ static int open_control(struct zike *z)
     return 0;
 }
 
-/* Read one message from a DEALER: the IKE message, one frame. */
-static bool receive(struct zike *z, void *sock)
-{
-    static uint8_t buf[IKE_MAX_MESSAGE];
-    struct route from;
-    zmq_msg_t part;
-    size_t size = 0, nparts = 0;
-    bool ok = true, more;
-
-    memset(&from, 0, sizeof from);
-    from.sock = sock;
-    zmq_msg_init(&part);
-    do {
-        if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&part);
-            return nparts > 0;
-        }
-        more = zmq_msg_more(&part);
-        if (nparts++ > 0 || (size = zmq_msg_size(&part)) > sizeof buf)
-            ok = false;                 /* one IKE message per frame */
-        else
-            memcpy(buf, zmq_msg_data(&part), size);
-    } while (more);
-    zmq_msg_close(&part);
-    z->now = zike_clock_ms();
-    if (!ok) {
-        ike_drop(z, IKE_DROP_MALFORMED, NULL, NULL);
-        return true;
-    }
-    capture_message(buf, size, false);
-    ike_handle(z, &from, buf, size);
-    return true;
-}
-
 static int usage(void)
 {
     fprintf(stdout,
@@ -272,7 +238,7 @@ int main(int argc, char **argv)
         goto out;
     if (z->conf.listen[0] != '\0' && listen_open(z) != 0)
         goto out;
-    if (open_control(z) != 0 || zike_open_dealers(z) != 0 ||
+    if (open_control(z) != 0 || zike_open_links(z) != 0 ||
         metrics_http_open(z) != 0)
         goto out;
     zike_declare_policies(z);
@@ -294,9 +260,10 @@ int main(int argc, char **argv)
             socks[n++] = z->listener;
         }
         for (size_t i = 0; i < z->conf.npeers; i++)
-            if (z->dealers[i]) {
-                items[n] = (zmq_pollitem_t){ z->dealers[i], 0, ZMQ_POLLIN, 0 };
-                socks[n++] = z->dealers[i];
+            if (zike_link_socket(z, i)) {
+                items[n] = (zmq_pollitem_t){ zike_link_socket(z, i), 0,
+                                             ZMQ_POLLIN, 0 };
+                socks[n++] = zike_link_socket(z, i);
             }
         if (http >= 0) {
             items[n] = (zmq_pollitem_t){ NULL, http, ZMQ_POLLIN, 0 };
@@ -316,7 +283,7 @@ int main(int argc, char **argv)
                 for (int k = 0; k < 64 && listen_receive(z); k++)
                     ;
             else
-                for (int k = 0; k < 64 && receive(z, socks[i]); k++)
+                for (int k = 0; k < 64 && link_receive(z, socks[i]); k++)
                     ;
         }
         metrics_http_run(z);       /* its timeouts too: every turn */
@@ -329,6 +296,7 @@ int main(int argc, char **argv)
             ike_tick(z);
             if (z->listener)
                 listen_expire(z);
+            links_tick(z);
         }
     }
     zike_log(LOG_NOTICE, "stopping: deleting IKE SAs");
@@ -336,10 +304,7 @@ int main(int argc, char **argv)
     /* Give the DELETEs a moment to leave. */
     {
         int linger = 500;
-        for (size_t i = 0; i < ZIKE_MAX_PEERS; i++)
-            if (z->dealers[i])
-                zmq_setsockopt(z->dealers[i], ZMQ_LINGER, &linger,
-                               sizeof linger);
+        zike_close_links(z, linger);
         if (z->listener)
             zmq_setsockopt(z->listener, ZMQ_LINGER, &linger, sizeof linger);
     }
@@ -349,7 +314,7 @@ out:
     while (z->sas)
         ike_sa_free(z, z->sas);
     group_free(z);
-    zike_close_dealers(z);
+    zike_close_links(z, 0);
     listen_close(z);
     if (z->control)
         zmq_close(z->control);

@@ -32,6 +32,12 @@ void zmtp_init(struct zmtp_conn *c, size_t max_message)
     c->max_message = max_message;
 }
 
+void zmtp_init_client(struct zmtp_conn *c, size_t max_message)
+{
+    zmtp_init(c, max_message);
+    c->client = true;
+}
+
 void zmtp_free(struct zmtp_conn *c)
 {
     free(c->body);
@@ -82,7 +88,8 @@ static int greeting_done(struct zmtp_conn *c, const struct zmtp_ops *ops,
                          void *arg)
 {
     static const uint8_t null_mechanism[20] = "NULL";
-    static const uint8_t ready[] = "\5READY\13Socket-Type\0\0\0\6ROUTER";
+    static const uint8_t router[] = "\5READY\13Socket-Type\0\0\0\6ROUTER";
+    static const uint8_t dealer[] = "\5READY\13Socket-Type\0\0\0\6DEALER";
 
     if (c->head[10] < 3)
         return fail(c, "ZMTP before version 3");
@@ -90,7 +97,8 @@ static int greeting_done(struct zmtp_conn *c, const struct zmtp_ops *ops,
         return fail(c, "a security mechanism other than NULL");
     c->state = ZMTP_HANDSHAKE;
     c->head_len = 0;
-    return send_command(c, ops, arg, ready, sizeof ready - 1);
+    return send_command(c, ops, arg, c->client ? dealer : router,
+                        sizeof router - 1);
 }
 
 static uint32_t be32_at(const uint8_t *p)
@@ -100,10 +108,11 @@ static uint32_t be32_at(const uint8_t *p)
 }
 
 /* READY's metadata: name (1-byte length), value (4-byte length) pairs; the
- * peer must say it is a DEALER, as zike's are. */
+ * peer must say it is a DEALER, as zike's are (a ROUTER, to a client). */
 static int ready(struct zmtp_conn *c, const uint8_t *p, size_t len)
 {
-    bool dealer = false, typed = false;
+    const char *want = c->client ? "ROUTER" : "DEALER";
+    bool matches = false, typed = false;
 
     while (len > 0) {
         size_t nlen = p[0], vlen;
@@ -120,13 +129,14 @@ static int ready(struct zmtp_conn *c, const uint8_t *p, size_t len)
             if (typed)
                 return fail(c, "READY names Socket-Type twice");
             typed = true;
-            dealer = vlen == 6 && memcmp(value, "DEALER", 6) == 0;
+            matches = vlen == 6 && memcmp(value, want, 6) == 0;
         }
         p = value + vlen;
         len -= 1 + nlen + 4 + vlen;
     }
-    if (!dealer)
-        return fail(c, "the peer is not a DEALER");
+    if (!matches)
+        return fail(c, c->client ? "the peer is not a ROUTER"
+                                 : "the peer is not a DEALER");
     c->state = ZMTP_MESSAGES;
     return 0;
 }

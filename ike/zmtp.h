@@ -7,7 +7,9 @@
  *
  * Only what zike's peers speak is accepted: the NULL mechanism, a DEALER,
  * and messages of exactly one frame of at most max_message bytes.  Anything
- * else ends the connection, with the reason in zmtp_conn.error.
+ * else ends the connection, with the reason in zmtp_conn.error.  The client
+ * side, for zike's connections to its peers, is the same with the socket
+ * types the other way round.
  */
 #ifndef ZESP_IKE_ZMTP_H
 #define ZESP_IKE_ZMTP_H
@@ -31,6 +33,7 @@ enum zmtp_state {
 
 struct zmtp_conn {
     enum zmtp_state state;
+    bool client;                     /* we are the DEALER, it the ROUTER */
     size_t max_message;              /* a data frame's largest body */
     uint8_t head[ZMTP_GREETING_BYTES]; /* the greeting, or a frame header */
     size_t head_len;
@@ -49,9 +52,12 @@ struct zmtp_ops {
 };
 
 void zmtp_init(struct zmtp_conn *c, size_t max_message);
+/* The other side: zike's connection to a peer's listen, as a DEALER to a
+ * ROUTER (a zike, or libzmq's). */
+void zmtp_init_client(struct zmtp_conn *c, size_t max_message);
 void zmtp_free(struct zmtp_conn *c);
 
-/* Our greeting, sent as soon as the connection is accepted. */
+/* Our greeting, sent as soon as the connection is made (either side). */
 void zmtp_greeting(uint8_t out[ZMTP_GREETING_BYTES]);
 
 /* Take len bytes that arrived.  0, or -1 once the connection failed. */

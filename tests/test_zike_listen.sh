@@ -101,6 +101,31 @@ zike_start bob
 until_ok 20 established w && until_ok 20 active_child bob orders
 ok $? "ipc: a peer gets its IKE SA and child SA"
 
+# ---- zike's own connections to peer endpoints: the same bounds -------------
+# The endpoint, or whoever answers in its place, plays a ROUTER and sends a
+# message of 5,000 frames, then half a frame: zike closes each connection
+# and connects again.  Before, its DEALER held the whole message.
+$peer "tcp://127.0.0.1:$(port 3)" serve parts 5000 16384 --timeout $t > "$work/serve.out" 2>&1 &
+server=$!
+until_ok 10 grep -q listening "$work/serve.out"
+zike_conf x "$(port 4)" "peers:" \
+    "  - { name: evil, id: evil.example, endpoint: \"tcp://127.0.0.1:$(port 3)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+zike_start x
+xpid=${pids##* }
+until_ok 10 "$ctl" -s "ipc://$work/x.ctl" stats
+before=$(hwm $xpid)
+wait $server
+after=$(hwm $xpid)
+[ "$(grep -c "^closed after [0-9]* of 5000 frames" "$work/serve.out")" = 2 ] &&
+    grep -q "^reconnected" "$work/serve.out" &&
+    [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 16384 ]
+ok $? "a peer endpoint sending 5,000 frames: closed, connected again, closed ($(tr '\n' ' ' < "$work/serve.out")), zike's peak memory +$((${after:-0} - ${before:-0})) kB"
+$peer "tcp://127.0.0.1:$(port 3)" serve stall --timeout $t > "$work/stall.out" 2>&1 &
+server=$!
+wait $server
+[ "$(grep -c "^closed after" "$work/stall.out")" = 2 ] && grep -q "^reconnected" "$work/stall.out"
+ok $? "a peer endpoint stalling mid-frame: closed, connected again ($(tr '\n' ' ' < "$work/stall.out"))"
+
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log "$work"/*.out; do echo "== $f"; tail -n 8 "$f"; done
 fi

@@ -20,6 +20,14 @@ connection to ADDR first.  Modes, each printing one line:
                                    -> "closed after T s" / "open"
   hold N           N connections that wait after the greeting
                                    -> "open K closed M"
+  serve parts N SIZE | serve stall
+                   listen on ENDPOINT as a ROUTER would, for zike's own
+                   connection to a peer: after the handshake, a message of
+                   N frames of SIZE bytes, or half a frame; then again for
+                   the connection zike makes next (--connections, 2)
+                   -> a line per connection: "closed after K of N frames"
+                      or "closed after T s", or "open"; "reconnected" when
+                      zike connected again, "no reconnection" if not
 
 "open" means the timeout passed with the connection still open.
 """
@@ -100,6 +108,67 @@ def read_frame(s, timeout):
     return flags, read_exact(s, size, timeout)
 
 
+def send_frames(s, n, size, end):
+    """A message of n frames of size bytes; how many went before the
+    connection closed (None: all went)."""
+    s.setblocking(False)
+    sent = 0
+    for i in range(n):
+        view = memoryview(frame(b"\x55" * size, more=i + 1 < n))
+        while view and time.monotonic() < end:
+            try:
+                view = view[s.send(view):]
+            except BlockingIOError:
+                select.select([s], [s], [], 0.1)
+            except OSError:
+                s.setblocking(True)
+                return sent
+        if view:
+            break
+        sent += 1
+    s.setblocking(True)
+    return None
+
+
+def serve(o):
+    """Be the ROUTER zike connects to, and misbehave."""
+    host, port = o.endpoint[6:].rsplit(":", 1)
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, int(port)))
+    ls.listen(4)
+    print("listening", flush=True)
+    for k in range(o.connections):
+        r, _, _ = select.select([ls], [], [], o.timeout)
+        if not r:
+            print("no reconnection" if k else "no connection", flush=True)
+            return 0
+        s, _ = ls.accept()
+        if k:
+            print("reconnected", flush=True)
+        s.sendall(GREETING_NULL)
+        read_exact(s, 64, o.timeout)
+        s.sendall(ready(b"ROUTER"))
+        flags, body = read_frame(s, o.timeout)
+        assert flags & 4 and b"DEALER" in body, body
+        end = time.monotonic() + o.timeout
+        if o.stall:
+            s.sendall(frame(b"\x55" * 1000)[:509])
+            start = time.monotonic()
+            print(f"closed after {time.monotonic() - start:.1f} s"
+                  if closed_within(s, o.timeout) else "open", flush=True)
+        else:
+            n, size = o.args
+            sent = send_frames(s, n, size, end)
+            if sent is None and closed_within(
+                    s, max(0.0, end - time.monotonic())):
+                sent = n
+            print(f"closed after {sent} of {n} frames"
+                  if sent is not None else "open", flush=True)
+        s.close()
+    return 0
+
+
 def handshake(s, timeout, socket_type=b"DEALER"):
     """Greeting and READY both ways; the server's READY must say ROUTER."""
     s.sendall(GREETING_NULL)
@@ -120,12 +189,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("endpoint")
     ap.add_argument("mode")
-    ap.add_argument("args", nargs="*", type=int)
+    ap.add_argument("args", nargs="*")
     ap.add_argument("--source")
     ap.add_argument("--timeout", type=float, default=30.0)
+    ap.add_argument("--connections", type=int, default=2)
     o = ap.parse_args()
     t = o.timeout
+    if o.mode == "serve":
+        o.stall = o.args[:1] == ["stall"]
+        o.args = o.args[1:]
+    o.args = [int(a) for a in o.args]
 
+    if o.mode == "serve":
+        return serve(o)
     if o.mode == "hold":
         conns = [connect(o.endpoint, o.source) for _ in range(o.args[0])]
         for s in conns:
@@ -167,28 +243,12 @@ def main():
     elif o.mode == "parts":
         n, size = o.args
         handshake(s, t)
-        s.setblocking(False)
-        part = frame(b"\x55" * size, more=True)
-        sent = 0
         end = time.monotonic() + t
-        for i in range(n):
-            view = memoryview(frame(b"\x55" * size, more=i + 1 < n)
-                              if i + 1 == n else part)
-            while view and time.monotonic() < end:
-                try:
-                    view = view[s.send(view):]
-                except BlockingIOError:
-                    select.select([s], [s], [], 0.1)
-                except OSError:
-                    print(f"closed after {sent} of {n} frames")
-                    return 0
-            if view:
-                break
-            sent += 1
-        s.setblocking(True)
+        sent = send_frames(s, n, size, end)
+        if sent is None and closed_within(s, max(0.0, end - time.monotonic())):
+            sent = n
         print(f"closed after {sent} of {n} frames"
-              if closed_within(s, max(0.0, end - time.monotonic()))
-              else "open")
+              if sent is not None else "open")
     elif o.mode == "stall":
         handshake(s, t)
         s.sendall(frame(b"\x55" * 1000)[:509])

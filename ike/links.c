@@ -1,0 +1,237 @@
+/*
+ * zike's connections to its peers' endpoints (doc/zike.md 1): a ZMQ_STREAM
+ * socket per peer with an endpoint, connected, whose connection zike reads
+ * as ZMTP itself (zmtp.c, the client side: a DEALER to the peer's ROUTER),
+ * so that a peer endpoint, or whoever answers in its place, can make zike
+ * hold no more than a connection to listen can.  Our messages wait, a few,
+ * until the handshake is done, as a DEALER's would.  A connection that
+ * breaks ZMTP or stalls is closed and made again a second later.
+ *
+ * libzmq gives a connection made again the same routing id: zero bytes on
+ * it say, in turn, that it closed and that it opened.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <zmq.h>
+
+#include "stream.h"
+
+#define LINK_QUEUE 8                 /* our messages before the handshake */
+#define LINK_RCVHWM 4
+#define LINK_SNDHWM 1000
+#define LINK_RECONNECT_MS 1000U
+
+struct peer_link {
+    void *sock;
+    const char *endpoint;            /* the peer's, in z->conf */
+    bool up;                         /* conn is a connection */
+    uint64_t reconnect_at;           /* closed by us: connect again then */
+    struct stream_conn conn;
+    uint8_t *queued[LINK_QUEUE];
+    size_t queued_len[LINK_QUEUE], nqueued;
+};
+
+static void drop_queue(struct peer_link *l)
+{
+    for (size_t i = 0; i < l->nqueued; i++)
+        free(l->queued[i]);
+    l->nqueued = 0;
+}
+
+int zike_open_links(struct zike *z)
+{
+    int zero = 0, rcvhwm = LINK_RCVHWM, sndhwm = LINK_SNDHWM, one = 1;
+
+    for (size_t i = 0; i < z->conf.npeers; i++) {
+        struct peer_link *l;
+
+        if (z->conf.peers[i].endpoint[0] == '\0')
+            continue;
+        if ((l = z->links[i] = calloc(1, sizeof *l)) == NULL ||
+            (l->sock = zmq_socket(z->ctx, ZMQ_STREAM)) == NULL ||
+            zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+            zmq_setsockopt(l->sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
+            zmq_setsockopt(l->sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+            zmq_setsockopt(l->sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0 ||
+            zmq_connect(l->sock, z->conf.peers[i].endpoint) != 0) {
+            zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
+                     z->conf.peers[i].name, z->conf.peers[i].endpoint,
+                     zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        l->endpoint = z->conf.peers[i].endpoint;
+        snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
+                 (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
+    }
+    return 0;
+}
+
+void zike_close_links(struct zike *z, int linger)
+{
+    for (size_t i = 0; i < ZIKE_MAX_PEERS; i++) {
+        struct peer_link *l = z->links[i];
+
+        if (l == NULL)
+            continue;
+        if (l->sock) {
+            zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof linger);
+            zmq_close(l->sock);
+        }
+        zmtp_free(&l->conn.zmtp);
+        drop_queue(l);
+        free(l);
+        z->links[i] = NULL;
+    }
+}
+
+struct route zike_route_to(struct zike *z, const struct zike_peer *peer)
+{
+    struct route r;
+
+    memset(&r, 0, sizeof r);
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (&z->conf.peers[i] == peer && z->links[i] != NULL)
+            r.sock = z->links[i]->sock;
+    return r;
+}
+
+static struct peer_link *link_of(struct zike *z, const void *sock)
+{
+    for (size_t i = 0; i < ZIKE_MAX_PEERS; i++)
+        if (z->links[i] != NULL && z->links[i]->sock == sock)
+            return z->links[i];
+    return NULL;
+}
+
+void *zike_link_socket(struct zike *z, size_t peer)
+{
+    return z->links[peer] != NULL ? z->links[peer]->sock : NULL;
+}
+
+static bool ready(const struct peer_link *l)
+{
+    return l->up && l->conn.zmtp.state == ZMTP_MESSAGES;
+}
+
+/* Sent now, or kept until the handshake is done; what does not fit is
+ * lost as on a network (IKE retransmits). */
+int link_send(struct zike *z, const struct route *to, const uint8_t *buf,
+              size_t len)
+{
+    struct peer_link *l = link_of(z, to->sock);
+
+    if (l == NULL || len > IKE_MAX_MESSAGE)
+        return -1;
+    if (ready(l)) {
+        if (stream_send_message(l->sock, l->conn.rid, l->conn.rid_len, buf,
+                                len) != 0)
+            zike_log(LOG_DEBUG, "send to %s: %s", l->endpoint,
+                     zmq_strerror(zmq_errno()));
+    } else if (l->nqueued < LINK_QUEUE &&
+               (l->queued[l->nqueued] = malloc(len ? len : 1)) != NULL) {
+        memcpy(l->queued[l->nqueued], buf, len);
+        l->queued_len[l->nqueued++] = len;
+    }
+    return 0;
+}
+
+static void flush(struct peer_link *l)
+{
+    for (size_t i = 0; i < l->nqueued; i++)
+        stream_send_message(l->sock, l->conn.rid, l->conn.rid_len,
+                            l->queued[i], l->queued_len[i]);
+    drop_queue(l);
+}
+
+static void went_down(struct peer_link *l)
+{
+    zmtp_free(&l->conn.zmtp);
+    l->up = false;
+}
+
+/* Close a connection that broke ZMTP or stalled, and connect again later
+ * (at once would let a bad endpoint keep zike busy). */
+static void restart(struct zike *z, struct peer_link *l)
+{
+    stream_hang_up(l->sock, l->conn.rid, l->conn.rid_len);
+    went_down(l);
+    zmq_disconnect(l->sock, l->endpoint);
+    l->reconnect_at = z->now + LINK_RECONNECT_MS;
+}
+
+static void came_up(struct zike *z, struct peer_link *l, const zmq_msg_t *rid)
+{
+    uint8_t greeting[ZMTP_GREETING_BYTES];
+
+    l->conn.rid_len = zmq_msg_size(rid);
+    memcpy(l->conn.rid, zmq_msg_data((zmq_msg_t *)rid), l->conn.rid_len);
+    zmtp_init_client(&l->conn.zmtp, IKE_MAX_MESSAGE);
+    l->conn.since = z->now;
+    zmtp_greeting(greeting);
+    l->up = stream_send(l->sock, l->conn.rid, l->conn.rid_len, greeting,
+                        sizeof greeting) == 0;
+    if (!l->up)
+        zmtp_free(&l->conn.zmtp);
+}
+
+/* One message of a link's STREAM socket; whether there was one. */
+bool link_receive(struct zike *z, void *sock)
+{
+    struct peer_link *l = link_of(z, sock);
+    zmq_msg_t rid, data;
+    bool got = false, same;
+
+    if (l == NULL)
+        return false;
+    zmq_msg_init(&rid);
+    zmq_msg_init(&data);
+    if (zmq_msg_recv(&rid, sock, ZMQ_DONTWAIT) < 0)
+        goto out;
+    got = true;
+    if (!zmq_msg_more(&rid) || zmq_msg_recv(&data, sock, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_size(&rid) == 0 || zmq_msg_size(&rid) > ROUTE_ID_MAX)
+        goto out;
+    z->now = zike_clock_ms();
+    same = l->up && l->conn.rid_len == zmq_msg_size(&rid) &&
+           memcmp(l->conn.rid, zmq_msg_data(&rid), l->conn.rid_len) == 0;
+    if (zmq_msg_size(&data) == 0) {
+        if (same)
+            went_down(l);
+        else if (!l->up)
+            came_up(z, l, &rid);
+        /* else: news of a connection we closed */
+    } else if (same) {
+        struct route from = { .sock = sock };
+
+        if (stream_feed(z, sock, &l->conn, zmq_msg_data(&data),
+                        zmq_msg_size(&data), &from) != 0)
+            restart(z, l);
+        else if (ready(l) && l->nqueued > 0)
+            flush(l);
+    }
+out:
+    zmq_msg_close(&data);
+    zmq_msg_close(&rid);
+    return got;
+}
+
+/* Stalled connections closed; closed ones made again when due. */
+void links_tick(struct zike *z)
+{
+    for (size_t i = 0; i < ZIKE_MAX_PEERS; i++) {
+        struct peer_link *l = z->links[i];
+
+        if (l == NULL)
+            continue;
+        if (l->up && stream_stalled(z, &l->conn)) {
+            ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+            restart(z, l);
+        } else if (l->reconnect_at != 0 && z->now >= l->reconnect_at) {
+            l->reconnect_at = 0;
+            if (zmq_connect(l->sock, l->endpoint) != 0)
+                zike_log(LOG_ERR, "connect to %s: %s", l->endpoint,
+                         zmq_strerror(zmq_errno()));
+        }
+    }
+}

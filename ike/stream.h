@@ -1,0 +1,40 @@
+/*
+ * A ZMTP connection on a ZMQ_STREAM socket, read by zike itself
+ * (zmtp.c): the connections to listen (listen.c) and zike's own to its
+ * peers' endpoints (links.c).  Shared: sending on one, closing one, and
+ * feeding it the bytes that came, with the time it has been stuck in the
+ * middle of a greeting or a frame.
+ */
+#ifndef ZESP_IKE_STREAM_H
+#define ZESP_IKE_STREAM_H
+
+#include "daemon.h"
+#include "zmtp.h"
+
+/* One that stops in the middle of its greeting, its handshake or a frame
+ * for this long is closed. */
+#define STREAM_STALL_MS 10000U
+
+struct stream_conn {
+    uint8_t rid[ROUTE_ID_MAX];       /* libzmq's id of the connection */
+    size_t rid_len;
+    char addr[ROUTE_ADDR_MAX];       /* the peer's Peer-Address; "" */
+    uint64_t since;                  /* began what it has not finished; 0 */
+    struct zmtp_conn zmtp;
+};
+
+/* Bytes as they are, to the connection rid of sock.  0 or -1. */
+int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
+                const uint8_t *bytes, size_t len);
+/* Ask libzmq to close the connection. */
+void stream_hang_up(void *sock, const uint8_t *rid, size_t rid_len);
+/* One IKE message as one ZMTP frame. */
+int stream_send_message(void *sock, const uint8_t *rid, size_t rid_len,
+                        const uint8_t *buf, size_t len);
+/* Feed what came on c; each message it completes goes to ike_handle as
+ * coming from `from`.  -1: c failed, said and counted; close it. */
+int stream_feed(struct zike *z, void *sock, struct stream_conn *c,
+                const uint8_t *data, size_t len, const struct route *from);
+bool stream_stalled(const struct zike *z, const struct stream_conn *c);
+
+#endif
