@@ -91,9 +91,13 @@ def main():
         "dealer-long-frame": b"\x00" + capture(2, [bytes(300)]),
         "dealer-long-frame-max256": b"\x18" + capture(2, [bytes(300)]),
         "dealer-two-frames": b"\x00" + capture(3, [[b"a", b"b"]]),
-        "dealer-three-messages": b"\x00" + capture(4, [b"", b"x" * 255,
-                                                       b"y" * 256]),
     }
+    # An empty message, one of 255 bytes and one of 256: at the bounds of
+    # each max_message the target can choose.
+    three = capture(4, [b"", b"x" * 255, b"y" * 256])
+    for control, name in ((0x00, ""), (0x08, "-max0"), (0x10, "-max255"),
+                          (0x18, "-max256")):
+        seeds["dealer-three-messages" + name] = bytes([control]) + three
     for name, data in seeds.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
