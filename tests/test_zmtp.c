@@ -592,7 +592,7 @@ static int dealer_recv(void *dealer, uint8_t *buf, size_t cap, bool *more)
 
 static void interop(void)
 {
-    static uint8_t body[16384 + 1], got[16384 + 16], frame[16384 + 16];
+    static uint8_t body[16384 + 8], got[16384 + 16], frame[16384 + 16];
     static const size_t sizes[] = { 1, 255, 256, 16384 };
     void *ctx = zmq_ctx_new();
     void *dealer = NULL;
