@@ -13,4 +13,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_seqstate" "$s/fuzz/corpus/seqstate" &&
 "$b/fuzz/replay_control" "$s/fuzz/corpus/control" &&
 "$b/fuzz/replay_safe_text" "$s/fuzz/corpus/safe_text" &&
-echo "11 passed, 0 failed"
+"$b/fuzz/replay_zmtp" "$s/fuzz/corpus/zmtp" &&
+echo "12 passed, 0 failed"

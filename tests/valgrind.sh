@@ -2,7 +2,8 @@
 # CI's memcheck run: a subset of the test programs under valgrind, each
 # required to end with no error and no definite leak.  The subset covers
 # the ESP data path and both AEAD backends, the SAD, the YAML loader, the
-# IKE codec, crypto, proposals and exchange handlers, the fuzz corpora,
+# IKE codec, crypto, proposals and exchange handlers, zike's ZMTP parser,
+# the fuzz corpora,
 # and the multi-process tests: real
 # sockets and a broker, the shared SAD, fault injection and the hostile
 # wire.  Their forked children run under valgrind too (a fork is not an
@@ -45,11 +46,11 @@ items() {
     for t in test_replay test_packet test_message test_sad test_config \
              test_ike_message test_ike_crypto test_ike_exchange \
              test_socket test_shared_sad test_faults test_adversarial test_group \
-             test_seqstate test_backends test_ike_proposal; do
+             test_seqstate test_backends test_ike_proposal test_zmtp; do
         echo "$t $b/tests/$t"
     done
     for c in esp_open esp_payload config ike_message ike_exchange sad_attach \
-             zike_config verify_file seqstate control safe_text; do
+             zike_config verify_file seqstate control safe_text zmtp; do
         echo "corpus-$c $b/fuzz/replay_$c $s/fuzz/corpus/$c"
     done
 }
