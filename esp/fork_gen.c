@@ -14,17 +14,33 @@
  * list has them, and lets go of them in parent and child: what they guard
  * is whole in both.  They are held for microseconds (no system call that
  * waits on another process), so fork() waits no longer.
+ *
+ * An flock belongs to an open file description, which a child shares, and
+ * is let go when the last descriptor of it is closed: a child forked while
+ * another thread held a state directory's lock would keep it, after that
+ * thread closed its own, until the child exits or execs, and every writer
+ * of records in that directory, on the whole host, would wait for it.
+ * fork() does not wait for such a section (it waits on other processes and
+ * on fsync); the child closes its copies of every descriptor open in one,
+ * first thing (a waiter may wait for that moment too, no longer).
+ * Only the open and the close are under a lock fork() takes, so that no
+ * copy is made of a descriptor not yet listed, or listed no longer.
  */
 #include "fork_gen.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <unistd.h>
 
 static _Atomic uint32_t generation;
 static pthread_once_t watched = PTHREAD_ONCE_INIT;
 static int watch_err;
 static pthread_mutex_t guards_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct fork_guard *guards;
+static pthread_mutex_t fds_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct fork_fd *fds;
 
 static void before(void)
 {
@@ -32,10 +48,12 @@ static void before(void)
     for (struct fork_guard *g = guards; g != NULL; g = g->next)
         for (unsigned i = 0; i < FORK_GUARD_LOCKS; i++)
             pthread_mutex_lock(g->lock[i]);
+    pthread_mutex_lock(&fds_lock);
 }
 
 static void after(void)
 {
+    pthread_mutex_unlock(&fds_lock);
     for (struct fork_guard *g = guards; g != NULL; g = g->next)
         for (unsigned i = FORK_GUARD_LOCKS; i-- > 0;)
             pthread_mutex_unlock(g->lock[i]);
@@ -44,6 +62,10 @@ static void after(void)
 
 static void in_child(void)
 {
+    /* Their threads are the parent's: the child has none inside. */
+    for (struct fork_fd *f = fds; f != NULL; f = f->next)
+        (void)close(f->fd);
+    fds = NULL;
     atomic_fetch_add(&generation, 1);
     after();
 }
@@ -86,4 +108,41 @@ void fork_guard_remove(struct fork_guard *g)
     if (g->next != NULL)
         g->next->prev = g->prev;
     pthread_mutex_unlock(&guards_lock);
+}
+
+int fork_fd_open(struct fork_fd *f, const char *path, int flags)
+{
+    int err;
+
+    if (fork_gen_watch() != 0) {
+        errno = ENOMEM;
+        return f->fd = -1;
+    }
+    pthread_mutex_lock(&fds_lock);
+    f->fd = open(path, flags);
+    err = errno;
+    if (f->fd >= 0) {
+        f->prev = NULL;
+        f->next = fds;
+        if (fds != NULL)
+            fds->prev = f;
+        fds = f;
+    }
+    pthread_mutex_unlock(&fds_lock);
+    errno = err;
+    return f->fd;
+}
+
+void fork_fd_close(struct fork_fd *f)
+{
+    pthread_mutex_lock(&fds_lock);
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        fds = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    (void)close(f->fd);
+    f->fd = -1;
+    pthread_mutex_unlock(&fds_lock);
 }

@@ -26,4 +26,18 @@ struct fork_guard {
 void fork_guard_add(struct fork_guard *g);
 void fork_guard_remove(struct fork_guard *g);
 
+/* A descriptor whose lock is held for as long as any copy of it is open
+ * (an flock'd state directory, seqstate.c).  A child's copy, made while
+ * another thread of the parent held the lock, would keep it after that
+ * thread let go, for as long as the child lives: the child closes every
+ * such copy as it starts.  Opened and listed, closed and unlisted, each as
+ * one step that a fork cannot split. */
+struct fork_fd {
+    int fd;
+    struct fork_fd *prev, *next;
+};
+/* open(2) of path: f->fd, or -1 and errno. */
+int fork_fd_open(struct fork_fd *f, const char *path, int flags);
+void fork_fd_close(struct fork_fd *f);
+
 #endif

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "datapath.h"
+#include "fork_gen.h"
 #include "owner.h"
 #include "replay.h"
 
@@ -60,9 +61,11 @@
 static const char record_domain[] = "zesp manual key sequence record v1";
 
 /* An open state directory, checked, and its lock held; group: its SAD
- * is group-shared, and the directory's group may write records. */
+ * is group-shared, and the directory's group may write records.  The
+ * descriptor is one a forked child closes at once (fork_gen.c): the lock
+ * is its file description's, which the child's copy would keep held. */
 struct state_dir {
-    int fd;
+    struct fork_fd dir;
     mode_t file_mode;
     bool group;
     gid_t gid;
@@ -218,18 +221,18 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
 
-    d->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (d->fd < 0)
+    if (fork_fd_open(&d->dir, path,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno == ENOENT  ? ZESP_ENOSTATE
                : errno == ELOOP || errno == ENOTDIR ? ZESP_ESTATEUNSAFE
                                                     : ZESP_ESTATEIO;
-    if (fstat(d->fd, &st) != 0) {
-        close(d->fd);
+    if (fstat(d->dir.fd, &st) != 0) {
+        fork_fd_close(&d->dir);
         return ZESP_ESTATEIO;
     }
     if (!owner_trusted(st.st_uid) || (st.st_mode & S_IWOTH) ||
         ((st.st_mode & S_IWGRP) && !group)) {
-        close(d->fd);
+        fork_fd_close(&d->dir);
         return ZESP_ESTATEUNSAFE;
     }
     /* A directory shared with a group (a group-shared SAD's senders all
@@ -248,19 +251,19 @@ static int dir_lock(const char *path, bool group, struct state_dir *d,
 
     if ((err = dir_open(path, group, d)) != 0)
         return err;
-    while ((rc = flock(d->fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 &&
+    while ((rc = flock(d->dir.fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 &&
            errno == EINTR)
         ;
     if (rc != 0) {
         err = errno == EWOULDBLOCK ? EWOULDBLOCK : ZESP_ESTATEIO;
-        close(d->fd);
+        fork_fd_close(&d->dir);
     }
     return err;
 }
 
 static void dir_close(struct state_dir *d)
 {
-    close(d->fd);      /* and the lock with it */
+    fork_fd_close(&d->dir);      /* and the lock with it */
 }
 
 static void record_sum(const uint8_t *rec, uint8_t sum[RECORD_SUM_BYTES])
@@ -293,7 +296,8 @@ static int record_read(const struct state_dir *d,
     *mark = 0;
     *found = false;
     record_name(id, name);
-    fd = openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    fd = openat(d->dir.fd, name,
+                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : errno == ELOOP ? ZESP_ESTATEUNSAFE
                                                     : ZESP_ESTATEIO;
@@ -351,20 +355,21 @@ static int record_write(const struct state_dir *d,
         rec[RECORD_MARK_OFF + i] = (uint8_t)(mark >> (8 * i));
     record_sum(rec, rec + RECORD_SUM_OFF);
 
-    (void)unlinkat(d->fd, tmp, 0);     /* left by a writer that died */
-    fd = openat(d->fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-                                O_CLOEXEC, d->file_mode);
+    (void)unlinkat(d->dir.fd, tmp, 0);     /* left by a writer that died */
+    fd = openat(d->dir.fd, tmp,
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                d->file_mode);
     if (fd < 0)
         return ZESP_ESTATEIO;
     ok = fchmod(fd, d->file_mode) == 0 && write_all(fd, rec, sizeof rec) == 0 &&
          fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
-    ok = ok && renameat(d->fd, tmp, d->fd, name) == 0;
+    ok = ok && renameat(d->dir.fd, tmp, d->dir.fd, name) == 0;
     if (!ok) {
-        (void)unlinkat(d->fd, tmp, 0);
+        (void)unlinkat(d->dir.fd, tmp, 0);
         return ZESP_ESTATEIO;
     }
-    return fsync(d->fd) == 0 ? 0 : ZESP_ESTATEIO;
+    return fsync(d->dir.fd) == 0 ? 0 : ZESP_ESTATEIO;
 }
 
 /* The SAD's directory, as every process sending on its SAs must use. */

@@ -5,15 +5,22 @@
  * after, keeps every frame, and counts repeated IVs and replays accepted.
  * Then: senders killed with SIGKILL at random points between record writes;
  * a sender that cannot write its record stops at its reservation; loads
- * refused without a usable record, with the error text checked.
+ * refused without a usable record, with the error text checked.  A fork
+ * while another thread writes a record leaves the directory's lock to no
+ * one.
  */
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -1030,6 +1037,127 @@ static void test_one_state_dir_per_sad(void)
     zesp_sad_free(sad);
 }
 
+/*
+ * fsync, the program's own (the statically linked library calls it): when
+ * armed, its caller (a thread writing a record, the state directory's lock
+ * held) waits there until hold_go.  So a fork finds the lock held, every
+ * time.
+ */
+static _Atomic int hold_armed, hold_in, hold_go;
+
+int fsync(int fd)
+{
+    if (atomic_exchange(&hold_armed, 0)) {
+        struct timespec ms = { 0, 1000000 };
+        atomic_store(&hold_in, 1);
+        while (!atomic_load(&hold_go))
+            nanosleep(&ms, NULL);
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+struct installer {
+    zesp_sad *sad;
+    zesp_sa_params p;
+    int rc;
+};
+
+static void *install(void *arg)
+{
+    struct installer *t = arg;
+
+    t->rc = zesp_sa_add(t->sad, &t->p);
+    return NULL;
+}
+
+/* Could another process take the directory's lock now? */
+static bool dir_lock_free(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool got = fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return got;
+}
+
+static int exit_status(pid_t pid)
+{
+    int status = 0;
+
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A thread installs a manual SA (the directory's lock held, its record
+ * being fsync'd) while another forks; the child lives on without exec.
+ * Once the install is done and the child has started, the lock must be
+ * free, for the parent, the child and every other process.  Before, the child's copy of the
+ * descriptor held it: no other process could take it, and the child's own
+ * next record waited for ever (killed here by its alarm). */
+static void test_fork_while_writing_record(void)
+{
+    struct host h;
+    struct installer t = { .rc = -1 };
+    double until = test_now() + test_ms(10000) / 1000.0;
+    int go[2], up[2], status;
+    bool free_now;
+    pthread_t th;
+    pid_t pid;
+
+    host_init(&h, "forked");
+    CHECK_OK(zesp_state_dir_init(h.state));
+    CHECK_OK(host_open(&h));
+    CHECK(pipe(go) == 0 && pipe(up) == 0);
+    t.sad = h.sad;
+    t.p = manual_sa(SPI + 40, ZESP_DIR_OUT, 40, 0);
+    atomic_store(&hold_armed, 1);
+    CHECK(pthread_create(&th, NULL, install, &t) == 0);
+    while (!atomic_load(&hold_in) && test_now() < until)
+        sched_yield();
+    CHECK(atomic_load(&hold_in));
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        zesp_sa_params p = manual_sa(SPI + 41, ZESP_DIR_OUT, 41, 0);
+        char c;
+
+        close(go[1]);
+        close(up[0]);
+        alarm((unsigned)(5 * test_timeout_scale()));
+        if (write(up[1], "", 1) != 1) /* started: its fork handlers ran */
+            _exit(3);
+        (void)read(go[0], &c, 1);     /* end of file: the parent checked */
+        _exit(zesp_sa_add(h.sad, &p) == 0 ? 0 : 1);
+    }
+    close(go[0]);
+    close(up[1]);
+    atomic_store(&hold_go, 1);
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECK_OK(t.rc);
+    CHECK(pid > 0);
+    /* The child has started (a child not yet scheduled holds its copy a
+     * moment longer, whatever it does with it). */
+    CHECK(test_wait_readable(up[0], 10000) == 1);
+    close(up[0]);
+    free_now = dir_lock_free(h.state);
+    if (!free_now)
+        fprintf(stderr, "  the state directory's lock is held by the child\n");
+    CHECK(free_now);
+    if (free_now) {
+        zesp_sa_params p = manual_sa(SPI + 42, ZESP_DIR_OUT, 42, 0);
+        CHECK_OK(zesp_sa_add(h.sad, &p));
+    }
+    close(go[1]);
+    status = exit_status(pid);
+    if (status != 0)
+        fprintf(stderr, "  child: %s\n", status == 128 + SIGALRM
+                ? "waited for ever on the directory's lock (alarm)"
+                : "failed");
+    CHECK(status == 0);
+    host_close(&h);
+}
+
 int main(void)
 {
     char path[192];
@@ -1067,5 +1195,6 @@ int main(void)
     RUN(test_restored_sad_file_refuses_replays);
     RUN(test_group_writable_state_dir);
     RUN(test_record_of_another_user);
+    RUN(test_fork_while_writing_record);
     return test_done_in(dir);
 }
