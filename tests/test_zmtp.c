@@ -30,6 +30,11 @@
 /* What zike answers the greeting with. */
 #define OUR_READY "\x04\x1c\x05" "READY\x0b" "Socket-Type\0\0\0\x06" "ROUTER"
 
+/* A ROUTER's READY (libzmq's, or zike's listen), and what zike's link
+ * says as a DEALER. */
+#define READY_ROUTER "\x04\x1c\x05" "READY\x0b" "Socket-Type\0\0\0\x06" "ROUTER"
+#define OUR_DEALER_READY "\x04\x1c\x05" "READY\x0b" "Socket-Type\0\0\0\x06" "DEALER"
+
 #define MAX 64U                       /* max_message of most cases */
 
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
@@ -55,6 +60,30 @@ struct zcase {
     { name, BYTES(in), MAX, ZMTP_HANDSHAKE, NULL, BYTES(OUR_READY), NONE, 0 }
 #define FAILS(name, in, sent, msgs, why) \
     { name, BYTES(in), MAX, ZMTP_FAILED, why, sent, msgs, 0 }
+
+/* The client side: zike's link to a peer's endpoint. */
+#define CLIENT_OK(name, in, msgs) \
+    { name, BYTES(in), MAX, ZMTP_MESSAGES, NULL, BYTES(OUR_DEALER_READY), \
+      msgs, 0 }
+#define CLIENT_FAILS(name, in, why) \
+    { name, BYTES(in), MAX, ZMTP_FAILED, why, BYTES(OUR_DEALER_READY), \
+      NONE, 0 }
+static const struct zcase client_cases[] = {
+    CLIENT_OK("a ROUTER's greeting, READY, a message",
+              GREETING READY_ROUTER "\0\x03" "abc",
+              BYTES("\0\0\0\x03" "abc")),
+    { "a PING answered", BYTES(GREETING READY_ROUTER "\x04\x07\x04PING\0\0"),
+      MAX, ZMTP_MESSAGES, NULL,
+      BYTES(OUR_DEALER_READY "\x04\x05\x04PONG"), NONE, 0 },
+    CLIENT_FAILS("a DEALER's READY", GREETING READY_DEALER,
+                 "the peer is not a ROUTER"),
+    CLIENT_FAILS("a message of two frames", GREETING READY_ROUTER
+                 "\x01\x01x\0\x01y",
+                 "a message of more than one frame (one IKE message is one frame)"),
+    CLIENT_FAILS("a frame longer than max_message", GREETING READY_ROUTER
+                 "\x02\0\0\0\0\0\0\0\x41",
+                 "a frame longer than an IKE message"),
+};
 
 static const struct zcase cases[] = {
     /* The greeting. */
@@ -305,7 +334,8 @@ static int feed_split(struct zmtp_conn *conn, const uint8_t *in, size_t len,
     return 0;
 }
 
-static bool run_case(const struct zcase *k, enum split how)
+/* client: zmtp_init_client, as zike's link to a peer's endpoint. */
+static bool run_case(const struct zcase *k, enum split how, bool client)
 {
     static const char *const how_name[] = { "whole", "byte by byte",
                                             "random splits" };
@@ -313,7 +343,10 @@ static bool run_case(const struct zcase *k, enum split how)
     struct outcome o = { .fail_call = k->fail_call, .conn = &conn };
     bool ok;
 
-    zmtp_init(&conn, k->max_message);
+    if (client)
+        zmtp_init_client(&conn, k->max_message);
+    else
+        zmtp_init(&conn, k->max_message);
     ok = feed_split(&conn, k->in, k->in_len, how, &o) == 0 && !o.overflow &&
          conn.state == k->state &&
          (k->error == NULL ? conn.error == NULL
@@ -337,10 +370,16 @@ static bool run_case(const struct zcase *k, enum split how)
 static void table(void)
 {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CHECK(run_case(&cases[i], WHOLE));
-        CHECK(run_case(&cases[i], BYTE_BY_BYTE));
+        CHECK(run_case(&cases[i], WHOLE, false));
+        CHECK(run_case(&cases[i], BYTE_BY_BYTE, false));
         for (int r = 0; r < 20; r++)
-            CHECK(run_case(&cases[i], RANDOM));
+            CHECK(run_case(&cases[i], RANDOM, false));
+    }
+    for (size_t i = 0; i < sizeof client_cases / sizeof client_cases[0]; i++) {
+        CHECK(run_case(&client_cases[i], WHOLE, true));
+        CHECK(run_case(&client_cases[i], BYTE_BY_BYTE, true));
+        for (int r = 0; r < 20; r++)
+            CHECK(run_case(&client_cases[i], RANDOM, true));
     }
 }
 
@@ -376,10 +415,10 @@ static void big_frames(void)
             k.error = "a frame longer than an IKE message";
             k.msgs_len = 0;
         }
-        CHECK(run_case(&k, WHOLE));
-        CHECK(run_case(&k, BYTE_BY_BYTE));
+        CHECK(run_case(&k, WHOLE, false));
+        CHECK(run_case(&k, BYTE_BY_BYTE, false));
         for (int r = 0; r < 5; r++)
-            CHECK(run_case(&k, RANDOM));
+            CHECK(run_case(&k, RANDOM, false));
         free(in);
         free(want);
     }
