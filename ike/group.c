@@ -1055,15 +1055,16 @@ void group_tick(struct zike *z)
 }
 
 /* An IKE SA died.  Key server: the peer's memberships end with it unless
- * another IKE SA with the peer lives (it was replaced), and the groups it
- * was in get a new key.  Member: registrations with that server must be
- * made again; the SAs stay until then. */
+ * another IKE SA with the peer lives on (it was replaced; one on its way
+ * out, as at a revocation that deletes them all, does not count), and the
+ * groups it was in get a new key.  Member: registrations with that server
+ * must be made again; the SAs stay until then. */
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
 {
     if (sa->peer_name[0] == '\0')
         return;
     for (struct ike_sa *o = z->sas; o; o = o->next)
-        if (o != sa && o->state == IKE_ST_ESTABLISHED && !o->superseded &&
+        if (o != sa && o->state == IKE_ST_ESTABLISHED && !ike_sa_deleting(o) &&
             strcmp(o->peer_name, sa->peer_name) == 0)
             return;
     for (size_t i = 0; i < z->ngroups; i++) {

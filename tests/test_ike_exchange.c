@@ -2665,6 +2665,38 @@ static void group_member_register_again(void)
     harness_reset();
 }
 
+/* A peer with two live IKE SAs whose credential a reload revokes: the
+ * reload revokes each of them, and each sends its DELETE.  Its group
+ * memberships end, and the group gets a new key, at the second
+ * revocation, not when both DELETEs have been answered: before, the
+ * first SA, its DELETE on the way, still counted as alive, so that the
+ * revoked peer kept the current key and the groups were not rekeyed. */
+static void group_member_gone_with_both_ike_sas(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct ike_sa *a = established(), *b = established();
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    uint64_t ctr = 1, rekeys;
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(a, IKE_GSA_REGISTRATION, false, a->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 1);
+    rekeys = g->rekeys;
+    ike_sa_revoke(&z, a, "its credential changed");
+    CHECK(a->req.kind == REQ_DELETE_IKE && ike_sa_deleting(a));
+    CHECK(g->nmembers == 1 && g->rekeys == rekeys);    /* b lives */
+    ike_sa_revoke(&z, b, "its credential changed");
+    CHECK(b->req.kind == REQ_DELETE_IKE);
+    CHECK(g->nmembers == 0 && g->rekeys == rekeys + 1);
+    g->nmembers = 0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -2697,6 +2729,7 @@ int main(void)
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
     RUN(group_member_register_again);
+    RUN(group_member_gone_with_both_ike_sas);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
