@@ -1205,6 +1205,13 @@ int group_sync_conf(struct zike *z)
         struct gm_group *old = gm_find(z, j->group);
 
         if (old != NULL) {
+            /* The join as its SAs were installed: they leave the policy
+             * they serve. */
+            struct zike_join was = *j;
+
+            was.sender = old->sender;
+            was.receiver = old->receiver;
+            snprintf(was.policy, sizeof was.policy, "%s", old->policy);
             joined[i] = *old;
             /* Served by another key server now: what the old one handed
              * out goes, and the group is joined with the new one. */
@@ -1213,7 +1220,7 @@ int group_sync_conf(struct zike *z)
                 zike_log(LOG_NOTICE, "group %s: key server now %s: the "
                          "group SAs of %s removed", old->name, j->server,
                          old->server);
-                gm_drop_all(z, &joined[i], j);
+                gm_drop_all(z, &joined[i], &was);
                 joined[i].server[0] = '\0';
             } else if (old->sender != j->sender ||
                        old->receiver != j->receiver ||
@@ -1221,13 +1228,8 @@ int group_sync_conf(struct zike *z)
                 /* Its SAs are the old role's, on the old policy: a
                  * receiver turned sender has no Sender ID for a push to
                  * install, a sender turned receiver still sends.  They go,
-                 * from the policy they serve, and the group is joined
-                 * again as the configuration now says. */
-                struct zike_join was = *j;
-
-                was.sender = old->sender;
-                was.receiver = old->receiver;
-                snprintf(was.policy, sizeof was.policy, "%s", old->policy);
+                 * and the group is joined again as the configuration now
+                 * says. */
                 zike_log(LOG_NOTICE, "group %s: role or policy changed: its "
                          "group SAs removed, registering again", old->name);
                 gm_drop_all(z, &joined[i], &was);

@@ -2797,8 +2797,16 @@ static void group_member_role_changed(void)
     /* The same role and policy again: nothing changes. */
     CHECK(group_sync_conf(&z) == 0);
     CHECK(z.joined[0].registered && count_sas() == 3U);
-    sodium_memzero(key, sizeof key);
+    /* Another server and another policy at once: the SAs leave the
+     * policy they served, not only the new one. */
+    snprintf(harness_join.server, sizeof harness_join.server, "other");
     snprintf(harness_join.policy, sizeof harness_join.policy, "j");
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j-new", &pol) == 0 &&
+          pol.in_spi[0] == 0);
+    sodium_memzero(key, sizeof key);
+    snprintf(harness_join.server, sizeof harness_join.server, "peer");
     harness_join.sender = true;
     memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
     z.joined[0].registered = false;
