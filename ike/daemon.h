@@ -168,6 +168,8 @@ struct gm_group {
     bool registered;          /* holds the group's current key */
     bool want_leave;
     char server[ZESP_NAME_MAX]; /* the peer its group SAs came from */
+    bool sender, receiver;    /* the join's role and policy its SAs are */
+    char policy[ZESP_NAME_MAX]; /* installed for */
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     uint64_t retry_at;        /* ms: register again not before */

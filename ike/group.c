@@ -1055,15 +1055,16 @@ void group_tick(struct zike *z)
 }
 
 /* An IKE SA died.  Key server: the peer's memberships end with it unless
- * another IKE SA with the peer lives (it was replaced), and the groups it
- * was in get a new key.  Member: registrations with that server must be
- * made again; the SAs stay until then. */
+ * another IKE SA with the peer lives on (it was replaced; one on its way
+ * out, as at a revocation that deletes them all, does not count), and the
+ * groups it was in get a new key.  Member: registrations with that server
+ * must be made again; the SAs stay until then. */
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
 {
     if (sa->peer_name[0] == '\0')
         return;
     for (struct ike_sa *o = z->sas; o; o = o->next)
-        if (o != sa && o->state == IKE_ST_ESTABLISHED && !o->superseded &&
+        if (o != sa && o->state == IKE_ST_ESTABLISHED && !ike_sa_deleting(o) &&
             strcmp(o->peer_name, sa->peer_name) == 0)
             return;
     for (size_t i = 0; i < z->ngroups; i++) {
@@ -1200,23 +1201,46 @@ int group_sync_conf(struct zike *z)
         if (join_conf(z, z->joined[i].name) == NULL)
             gm_drop_all(z, &z->joined[i], NULL);
     for (size_t i = 0; i < z->conf.njoins; i++) {
-        struct gm_group *old = gm_find(z, z->conf.joins[i].group);
+        const struct zike_join *j = &z->conf.joins[i];
+        struct gm_group *old = gm_find(z, j->group);
 
         if (old != NULL) {
+            /* The join as its SAs were installed: they leave the policy
+             * they serve. */
+            struct zike_join was = *j;
+
+            was.sender = old->sender;
+            was.receiver = old->receiver;
+            snprintf(was.policy, sizeof was.policy, "%s", old->policy);
             joined[i] = *old;
             /* Served by another key server now: what the old one handed
              * out goes, and the group is joined with the new one. */
             if (old->server[0] != '\0' &&
-                strcmp(old->server, z->conf.joins[i].server) != 0) {
+                strcmp(old->server, j->server) != 0) {
                 zike_log(LOG_NOTICE, "group %s: key server now %s: the "
-                         "group SAs of %s removed", old->name,
-                         z->conf.joins[i].server, old->server);
-                gm_drop_all(z, &joined[i], &z->conf.joins[i]);
+                         "group SAs of %s removed", old->name, j->server,
+                         old->server);
+                gm_drop_all(z, &joined[i], &was);
                 joined[i].server[0] = '\0';
+            } else if (old->sender != j->sender ||
+                       old->receiver != j->receiver ||
+                       strcmp(old->policy, j->policy) != 0) {
+                /* Its SAs are the old role's, on the old policy: a
+                 * receiver turned sender has no Sender ID for a push to
+                 * install, a sender turned receiver still sends.  They go,
+                 * and the group is joined again as the configuration now
+                 * says. */
+                zike_log(LOG_NOTICE, "group %s: role or policy changed: its "
+                         "group SAs removed, registering again", old->name);
+                gm_drop_all(z, &joined[i], &was);
+                joined[i].sid = 0;
+                joined[i].retry_at = 0;
             }
         } else
-            snprintf(joined[i].name, sizeof joined[i].name, "%s",
-                     z->conf.joins[i].group);
+            snprintf(joined[i].name, sizeof joined[i].name, "%s", j->group);
+        joined[i].sender = j->sender;
+        joined[i].receiver = j->receiver;
+        snprintf(joined[i].policy, sizeof joined[i].policy, "%s", j->policy);
     }
     group_free(z);
     z->groups = groups;

@@ -376,6 +376,30 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
 #undef F
 }
 
+/* A policy is sent on under one key manager: a join's group SA would
+ * take the outbound traffic of a pairwise peer's policy, or of another
+ * group's, on the key of a key server not meant to read it. */
+static int join_policy_own(struct yctx *y, const struct ydoc_node *n,
+                           size_t i, const struct zike_conf *c)
+{
+    const struct zike_join *j = &c->joins[i];
+    const struct ydoc_node *v = ydoc_get(n, "policy");
+    char f[64];
+
+    snprintf(f, sizeof f, "join[%zu].policy", i);
+    for (size_t k = 0; k < i; k++)
+        if (strcmp(c->joins[k].policy, j->policy) == 0)
+            return FAIL(y, v ? v : n, f, "'%s'%s is join[%zu]'s policy too "
+                        "(group '%s'): one group per policy", j->policy,
+                        v ? "" : " (the group's name)", k, c->joins[k].group);
+    for (size_t k = 0; k < c->npeers; k++)
+        if (zike_conf_serves(&c->peers[k], j->policy))
+            return FAIL(y, v ? v : n, f, "'%s'%s is peer '%s''s policy too: "
+                        "a group's policy is its own", j->policy,
+                        v ? "" : " (the group's name)", c->peers[k].name);
+    return 0;
+}
+
 int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                      struct zike_conf *c)
 {
@@ -413,6 +437,8 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                 if (strcmp(c->joins[k].group, c->joins[i].group) == 0)
                     return FAIL(y, v->items[i], "group", "group '%s' "
                                 "joined twice", c->joins[i].group);
+            if (join_policy_own(y, v->items[i], i, c) != 0)
+                return -1;
         }
     }
     return 0;

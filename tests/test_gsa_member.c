@@ -10,10 +10,13 @@
  * "j"'s policy; one that reuses "j"'s SPI and a Sender ID of "j", or a
  * pairwise SA's SPI, is refused and leaves the other SAs in place; one
  * with "j"'s SPI and key (its server a member of "j") cannot add a sender
- * to "j"; a push on an SPI of its own is installed.
+ * to "j"; a push on an SPI of its own is installed.  And the configuration
+ * gives no key server a policy it does not key: a join naming another
+ * join's policy, or a pairwise peer's, is refused with FILE:LINE:COL.
  */
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/stat.h>
 /* glibc's unistd.h declares group_member(). */
 #define group_member glibc_group_member
 #include <unistd.h>
@@ -269,6 +272,83 @@ static void push_cannot_take_a_pairwise_spi(void)
     harness_reset();
 }
 
+/* The configuration keeps each policy to one key manager: a second join
+ * naming a join's policy, or a join naming a pairwise peer's policy,
+ * would let that group's key server move the policy's outbound traffic
+ * onto its own group SA.  Such a file is refused, saying where; distinct
+ * policies load. */
+static void config_one_manager_per_policy(void)
+{
+    static const struct {
+        const char *peer_policies, *join_a, *join_b, *want;
+    } rows[] = {
+        { "[orders]", "policy: p", "policy: p",
+          ":7:53: join[1].policy: 'p' is join[0]'s policy too (group 'a'): "
+          "one group per policy" },
+        { "[orders]", "replay-scope: host", "policy: a",
+          ":7:53: join[1].policy: 'a' is join[0]'s policy too (group 'a')" },
+        { "[orders]", "policy: b", "replay-scope: host",
+          ":7:5: join[1].policy: 'b' (the group's name) is join[0]'s "
+          "policy too" },
+        { "[orders]", "policy: orders", "policy: q",
+          ":6:53: join[0].policy: 'orders' is peer 'gcks''s policy too: "
+          "a group's policy is its own" },
+        { "[orders, b]", "policy: p", "replay-scope: host",
+          ":7:5: join[1].policy: 'b' (the group's name) is peer 'gcks''s "
+          "policy too" },
+        { "[orders, { name: q }]", "policy: p", "policy: q",
+          "join[1].policy: 'q' is peer 'gcks''s policy too" },
+        { "[orders]", "policy: p", "policy: q", NULL },
+        { "[]", "replay-scope: host", "replay-scope: host", NULL },
+    };
+    char dir[64], path[128], sad[128], err[512];
+
+    if (test_mkdtemp(dir, sizeof dir, "gsaconf") != 0) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/zike.yaml", dir);
+    snprintf(sad, sizeof sad, "%s/sad", dir);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct zike_conf c;
+        FILE *f = fopen(path, "w");
+        int rc;
+
+        CHECK(f != NULL);
+        if (f == NULL)
+            break;
+        fprintf(f, "identity: { id: me.example }\n"
+                   "sad: %s\n"
+                   "peers:\n"
+                   "  - { name: gcks, id: gcks.example, endpoint: \"tcp://"
+                   "127.0.0.1:5999\", auth: psk, psk: %s, policies: %s }\n"
+                   "join:\n"
+                   "  - { group: a, server: gcks, role: sender, %s }\n"
+                   "  - { group: b, server: gcks, role: sender, %s }\n",
+                sad, (const char *)harness_psk, rows[i].peer_policies,
+                rows[i].join_a, rows[i].join_b);
+        CHECK(fclose(f) == 0 && chmod(path, 0600) == 0);
+        err[0] = '\0';
+        rc = zike_conf_load(path, &c, err, sizeof err);
+        if (rows[i].want == NULL) {
+            CHECK(rc == 0);
+            if (rc != 0)
+                printf("  row %zu: %s\n", i, err);
+            else
+                zike_conf_free(&c);
+            continue;
+        }
+        CHECK(rc == -1 && strstr(err, rows[i].want) != NULL &&
+              strncmp(err, path, strlen(path)) == 0);
+        if (rc == 0)
+            zike_conf_free(&c);
+        if (strstr(err, rows[i].want) == NULL)
+            printf("  row %zu: want '%s', got '%s'\n", i, rows[i].want, err);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     harness_setup();
@@ -285,6 +365,7 @@ int main(void)
     randombytes_buf(key_j2, sizeof key_j2);
     RUN(push_cannot_take_another_groups_spi);
     RUN(push_cannot_take_a_pairwise_spi);
+    RUN(config_one_manager_per_policy);
     sodium_memzero(key_j2, sizeof key_j2);
     group_free(&z);
     zesp_sad_free(z.sad);

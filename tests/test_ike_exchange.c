@@ -2665,6 +2665,156 @@ static void group_member_register_again(void)
     harness_reset();
 }
 
+/* A peer with two live IKE SAs whose credential a reload revokes: the
+ * reload revokes each of them, and each sends its DELETE.  Its group
+ * memberships end, and the group gets a new key, at the second
+ * revocation, not when both DELETEs have been answered: before, the
+ * first SA, its DELETE on the way, still counted as alive, so that the
+ * revoked peer kept the current key and the groups were not rekeyed. */
+static void group_member_gone_with_both_ike_sas(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct ike_sa *a = established(), *b = established();
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    uint64_t ctr = 1, rekeys;
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(a, IKE_GSA_REGISTRATION, false, a->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 1);
+    rekeys = g->rekeys;
+    ike_sa_revoke(&z, a, "its credential changed");
+    CHECK(a->req.kind == REQ_DELETE_IKE && ike_sa_deleting(a));
+    CHECK(g->nmembers == 1 && g->rekeys == rekeys);    /* b lives */
+    ike_sa_revoke(&z, b, "its credential changed");
+    CHECK(b->req.kind == REQ_DELETE_IKE);
+    CHECK(g->nmembers == 0 && g->rekeys == rekeys + 1);
+    g->nmembers = 0;
+    harness_reset();
+}
+
+/* The registration zike sends on sa at the next tick, and whether it asks
+ * to send (N(GROUP_SENDER)). */
+static bool registers(struct ike_sa *sa, bool *as_sender)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_message m;
+
+    nsent = 0;
+    sa->mid_in = sa->mid_out;
+    ike_tick(&z);
+    if (nsent != 1 || sa->req.kind != REQ_GSA_REGISTER ||
+        open_sent(sa, 0, &m, copy) != IKE_OK)
+        return false;
+    *as_sender = has_notify(&m, IKE_N_GROUP_SENDER);
+    return true;
+}
+
+/* zike's registration on sa answered: SA spi with Sender ID sid. */
+static void registered_as(struct ike_sa *sa, uint32_t spi, uint32_t sid,
+                          const uint8_t *key, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048];
+    struct route from = { 0 };
+    size_t len, clen;
+
+    clen = group_answer(sa, chain, sizeof chain, spi, key, false, sid, false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
+/* A reload that changes a join's role (receiver to sender and back) or its
+ * policy: the SAs installed for the old one leave the policy they served,
+ * and zike registers again as the configuration now says.  Before, it
+ * stayed registered as it was: a receiver turned sender had no Sender ID
+ * (every push then failed to install: Sender ID 0) and never sent, a
+ * sender turned receiver went on sending, and a new policy got nothing
+ * until the key server's next push. */
+static void group_member_role_changed(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+    bool as_sender = true;
+
+    randombytes_buf(key, sizeof key);
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    registered_as(sa, 0x7800, 0, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+
+    /* Receiver to both: registers again, asking to send, and gets its
+     * outbound SA with its Sender ID. */
+    harness_join.sender = true;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x7900, 7, key, &ctr);
+    CHECK(z.joined[0].registered && z.joined[0].sid == 7);
+    CHECK(zesp_sa_info_get(z.sad, 0x7900, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7900);
+    /* And a push installs, Sender ID 7 on the new SA too. */
+    clen = group_answer(sa, chain, sizeof chain, 0x7a00, key, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7);
+
+    /* Both to receiver: nothing left to send on, registers as receiver. */
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0 &&
+          pol.in_spi[0] == 0);
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    registered_as(sa, 0x7b00, 0, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+
+    /* Another policy: the old one keeps nothing, the new one is served. */
+    snprintf(harness_join.policy, sizeof harness_join.policy, "j-new");
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.in_spi[0] == 0);
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    registered_as(sa, 0x7c00, 0, key, &ctr);
+    CHECK(zesp_policy_get(z.sad, "j-new", &pol) == 0 &&
+          pol.in_spi[0] == 0x7c00);
+
+    /* The same role and policy again: nothing changes. */
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    /* Another server and another policy at once: the SAs leave the
+     * policy they served, not only the new one. */
+    snprintf(harness_join.server, sizeof harness_join.server, "other");
+    snprintf(harness_join.policy, sizeof harness_join.policy, "j");
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j-new", &pol) == 0 &&
+          pol.in_spi[0] == 0);
+    sodium_memzero(key, sizeof key);
+    snprintf(harness_join.server, sizeof harness_join.server, "peer");
+    harness_join.sender = true;
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    CHECK(group_sync_conf(&z) == 0);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -2697,6 +2847,8 @@ int main(void)
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
     RUN(group_member_register_again);
+    RUN(group_member_gone_with_both_ike_sas);
+    RUN(group_member_role_changed);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

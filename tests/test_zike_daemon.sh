@@ -11,7 +11,8 @@
 # unauthenticated; requests of more parts than a command has are refused
 # and zike runs on, a part above 4 KiB closes the connection unread; a
 # configuration another user owns or any user may write is refused at
-# start and at reload.
+# start and at reload, as is one whose join names the policy of another
+# join or of a pairwise peer.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -196,6 +197,11 @@ conf noconn "$(port 11)" "max-connections: 0"
 refuses noconn "noconn.yaml:6:18: max-connections: must be at least 1"
 conf persrc "$(port 11)" "connections-per-source: 100001"
 refuses persrc "persrc.yaml:6:25: connections-per-source: 100001 is above the maximum 100000"
+conf twojoins "$(port 11)" \
+    "peers: [ { name: gcks, id: gcks.example, endpoint: \"tcp://127.0.0.1:$(port 11)\", auth: psk, psk: $PSK } ]" \
+    "join:" "  - { group: a, server: gcks, role: receiver, policy: p }" \
+    "  - { group: b, server: gcks, role: sender, policy: p }"
+refuses twojoins "twojoins.yaml:9:53: join\[1\].policy: 'p' is join\[0\]'s policy too (group 'a'): one group per policy"
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
@@ -207,6 +213,16 @@ expect 1 "zikectl reload of a bad configuration: exit 1" "$ctl" reload -s "ipc:/
 grep -q "^zikectl: reload refused, old configuration kept: $work/rl.yaml:6:6: log: expected error, warning" "$work/err"
 ok $? "zikectl prints why zike refused the reload (file:line:column)"
 ctl_up rl; ok $? "zike still runs on its old configuration"
+# A join whose policy is a pairwise peer's: that group's key server could
+# move the peer's outbound traffic onto its group SA.
+conf rl "$(port 12)" "peers:" \
+    "  - { name: gcks, id: gcks.example, endpoint: \"tcp://127.0.0.1:$(port 11)\", auth: psk, psk: $PSK, policies: [prices] }" \
+    "join:" "  - { group: prices, server: gcks, role: receiver }"
+expect 1 "zikectl reload of a join on a peer's policy: exit 1" "$ctl" reload -s "ipc://$work/rl.ctl"
+grep -q "^zikectl: reload refused, old configuration kept: $work/rl.yaml:9:5: join\[0\].policy: 'prices' (the group's name) is peer 'gcks''s policy too" "$work/err"
+ok $? "a join on a peer's policy is refused at reload (file:line:column)"
+ctl_up rl && "$ctl" -s "ipc://$work/rl.ctl" groups > "$work/out" 2>&1 && ! grep -q prices "$work/out"
+ok $? "zike still runs on its old configuration, no group joined"
 kill $rl; wait $rl 2> /dev/null
 
 # ---- capture files ------------------------------------------------------------
