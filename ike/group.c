@@ -454,10 +454,7 @@ static bool gcks_tell_rejoin(struct zike *z, struct ike_sa *sa,
 
     ike_w_init_chain(&w, chain, sizeof chain);
     ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, g->name, strlen(g->name));
-    old[0] = (uint8_t)(mb->have_spi >> 24);
-    old[1] = (uint8_t)(mb->have_spi >> 16);
-    old[2] = (uint8_t)(mb->have_spi >> 8);
-    old[3] = (uint8_t)mb->have_spi;
+    put32(old, mb->have_spi);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return false;
@@ -497,10 +494,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         if (w_group_sa(&w, sa, g, &pol, 0) != 0)
             continue;
         if (mb->have_spi) {
-            old[0] = (uint8_t)(mb->have_spi >> 24);
-            old[1] = (uint8_t)(mb->have_spi >> 16);
-            old[2] = (uint8_t)(mb->have_spi >> 8);
-            old[3] = (uint8_t)mb->have_spi;
+            put32(old, mb->have_spi);
             ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
         }
         if (ike_w_finish(&w, &len) != IKE_OK)

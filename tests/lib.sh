@@ -61,6 +61,12 @@ zike_conf() {
     } > "$work/$zc_n.yaml"
 }
 
+# zike_stat NAME KEY: the zike of zike_conf NAME's counter KEY ($ctl:
+# zikectl); zike_active_child NAME POLICY: whether it holds an active child
+# SA for the policy.
+zike_stat() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
+zike_active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* active"; }
+
 # zike_start NAME: zike on $work/NAME.yaml, its log in $work/NAME.log,
 # its pid added to $pids (for the caller's cleanup); $zike names it.
 zike_start() {

@@ -14,10 +14,8 @@ zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 work_begin dos 23
 PSK=correct-horse-battery-staple
 
-stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
-active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* active"; }
 
 # The flood's half-open SAs are kept 10 minutes: what follows depends on
 # the limit, not on their timing out.
@@ -37,10 +35,10 @@ before=$(rss "$vpid")
 after=$(rss "$vpid")
 grep -q "half-open 5," "$work/flood3.out" && grep -q "half-open 5," "$work/flood4.out"
 ok $? "an address that answers every cookie gets 5 half-open IKE SAs, no more ($(cat "$work/flood3.out"))"
-[ "$(stat_of v ike_sas)" = 10 ] && [ "$(stat_of v ike_dropped_source_limit)" -ge 390 ]
-ok $? "zike holds 10 IKE SAs after 400 requests from two addresses, $(stat_of v ike_dropped_source_limit) dropped (RSS ${before:-?} kB -> ${after:-?} kB)"
+[ "$(zike_stat v ike_sas)" = 10 ] && [ "$(zike_stat v ike_dropped_source_limit)" -ge 390 ]
+ok $? "zike holds 10 IKE SAs after 400 requests from two addresses, $(zike_stat v ike_dropped_source_limit) dropped (RSS ${before:-?} kB -> ${after:-?} kB)"
 zike_start alice
-until_ok 20 established v && until_ok 20 active_child alice orders
+until_ok 20 established v && until_ok 20 zike_active_child alice orders
 ok $? "a legitimate peer from another address gets its IKE SA and child SA during the flood"
 ! grep -q "error notify 43" "$work/alice.log"
 ok $? "and was never refused with TEMPORARY_FAILURE"
@@ -55,7 +53,7 @@ until_ok 10 "$ctl" -s "ipc://$work/w.ctl" stats
 t0=$(date +%s)
 "$flood" "tcp://127.0.0.1:$(port 2)" 300 "$(ms 3000)" > "$work/floodw.out" 2>&1
 t1=$(date +%s)
-refused=$(stat_of w ike_refused)
+refused=$(zike_stat w ike_refused)
 lines=$(grep -c "IKE_SA_INIT refused" "$work/w.log")
 grep -q "refused 296" "$work/floodw.out" && [ "${refused:-0}" -eq 296 ]
 ok $? "296 of 300 requests past max-ike-sas refused and counted (ike_refused ${refused:-?}; $(cat "$work/floodw.out"))"

@@ -14,10 +14,8 @@ peer="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/zmtp_peer.py"
 work_begin listen 14
 PSK=correct-horse-battery-staple
 
-stat_of() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk -v k="$2" '$1 == k { print $2 }'; }
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
-active_child() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "child $2 .* active"; }
 ep="tcp://127.0.0.1:$(port 0)"
 t=$((30 * scale))
 
@@ -35,19 +33,19 @@ for mode in junk curve router; do
     [ "$out" = closed ]
     ok $? "$mode: connection closed ($out)"
 done
-[ "$(stat_of v ike_dropped_framing)" -ge 3 ]
-ok $? "and counted: ike_dropped_framing $(stat_of v ike_dropped_framing)"
+[ "$(zike_stat v ike_dropped_framing)" -ge 3 ]
+ok $? "and counted: ike_dropped_framing $(zike_stat v ike_dropped_framing)"
 
 out=$($peer "$ep" ping --timeout $t 2>&1)
 [ "$out" = pong ]
 ok $? "a DEALER's PING is answered with its context ($out)"
-m0=$(stat_of v ike_dropped_malformed)
+m0=$(zike_stat v ike_dropped_malformed)
 out=$($peer "$ep" frame 16384 --timeout $t 2>&1)
-[ "$out" = pong ] && [ "$(stat_of v ike_dropped_malformed)" -eq $((m0 + 1)) ]
+[ "$out" = pong ] && [ "$(zike_stat v ike_dropped_malformed)" -eq $((m0 + 1)) ]
 ok $? "a 16 KiB frame that is no IKE message is dropped, the connection kept ($out)"
-f0=$(stat_of v ike_dropped_framing)
+f0=$(zike_stat v ike_dropped_framing)
 out=$($peer "$ep" frame 16385 --timeout $t 2>&1)
-[ "$out" = closed ] && [ "$(stat_of v ike_dropped_framing)" -eq $((f0 + 1)) ]
+[ "$out" = closed ] && [ "$(zike_stat v ike_dropped_framing)" -eq $((f0 + 1)) ]
 ok $? "a frame of 16 KiB + 1 closes the connection ($out)"
 
 # ---- a message of many frames: closed at its first, nothing held --------------
@@ -66,7 +64,7 @@ ok $? "a connection that stops in the middle of a frame is closed ($out)"
 
 # ---- connections per source -----------------------------------------------------
 # From 127.0.0.3 (a source of its own): 3 taken, the others closed at once.
-c0=$(stat_of v ike_dropped_connection_limit)
+c0=$(zike_stat v ike_dropped_connection_limit)
 $peer "$ep" hold 5 --source 127.0.0.3 --timeout $t > "$work/hold.out" 2>&1 &
 holder=$!
 until_ok 30 sh -c "[ \$($ctl -s ipc://$work/v.ctl stats | awk '\$1 == \"ike_dropped_connection_limit\" { print \$2 }') -ge $((c0 + 2)) ]"
@@ -75,7 +73,7 @@ ok $? "5 connections from one address: 2 past connections-per-source closed"
 zike_conf alice "$(port 1)" "peers:" \
     "  - { name: v, id: v.example, endpoint: \"$ep\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
 zike_start alice
-until_ok 20 established v && until_ok 20 active_child alice orders
+until_ok 20 established v && until_ok 20 zike_active_child alice orders
 ok $? "a peer from another address gets its IKE SA and child SA meanwhile"
 wait $holder
 grep -q "open 3 closed 2" "$work/hold.out"
@@ -98,7 +96,7 @@ ok $? "ipc: what is not ZMTP is closed ($out)"
 zike_conf bob "$(port 2)" "peers:" \
     "  - { name: w, id: w.example, endpoint: \"ipc://$work/w.ike\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
 zike_start bob
-until_ok 20 established w && until_ok 20 active_child bob orders
+until_ok 20 established w && until_ok 20 zike_active_child bob orders
 ok $? "ipc: a peer gets its IKE SA and child SA"
 
 # ---- zike's own connections to peer endpoints: the same bounds -------------
