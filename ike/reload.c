@@ -90,6 +90,11 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     zike_close_links(z, 0);
     zike_conf_free(&z->conf);
     z->conf = fresh;
+    /* The back-off is kept by index in conf.peers, which the new file may
+     * order otherwise; and a reload is when a wrong key is put right:
+     * every peer may be tried again at once. */
+    memset(z->fails, 0, sizeof z->fails);
+    memset(z->retry_at, 0, sizeof z->retry_at);
     zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
     if (zike_open_links(z) != 0) {
         if (why != NULL)

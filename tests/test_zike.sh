@@ -372,6 +372,15 @@ ok $? "wrong PSK: the responder logs it"
 until_ok 20 grep -q "refused our authentication" "$work/alice.log"
 ok $? "wrong PSK: the initiator logs AUTHENTICATION_FAILED"
 [ "$(nsas alice)" -eq 0 ] && [ "$(nsas bob)" -eq 0 ]; ok $? "wrong PSK: no SA installed"
+# The key put right by a reload is tried at once: after 6 failures alice
+# waits 32 s before the next attempt, and the reload forgets that wait.
+# Before, it kept it (and a reload that moved peers in the list gave one
+# peer's wait to another).
+until_ok 60 sh -c "[ \$(grep -c 'refused our authentication' $work/alice.log) -ge 6 ]"
+sed -i "s/psk: wrong-horse-battery-staple/psk: $PSK/" "$work/alice.yaml"
+kill -HUP "$pid_alice"
+until_ok 20 established alice bob
+ok $? "wrong PSK put right by a reload after 6 failures: the IKE SA is made at once, not after the 32 s back-off"
 reset alice bob
 conf alice alice.example "$(port 0)"
 conf bob bob.example "$(port 1)"
