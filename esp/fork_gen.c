@@ -63,8 +63,10 @@ static void after(void)
 static void in_child(void)
 {
     /* Their threads are the parent's: the child has none inside. */
-    for (struct fork_fd *f = fds; f != NULL; f = f->next)
+    for (struct fork_fd *f = fds; f != NULL; f = f->next) {
         (void)close(f->fd);
+        f->fd = -1;              /* its number may be reused */
+    }
     fds = NULL;
     atomic_fetch_add(&generation, 1);
     after();
@@ -110,7 +112,7 @@ void fork_guard_remove(struct fork_guard *g)
     pthread_mutex_unlock(&guards_lock);
 }
 
-int fork_fd_open(struct fork_fd *f, const char *path, int flags)
+int fork_fd_open(struct fork_fd *f, int dir, const char *path, int flags)
 {
     int err;
 
@@ -119,7 +121,7 @@ int fork_fd_open(struct fork_fd *f, const char *path, int flags)
         return f->fd = -1;
     }
     pthread_mutex_lock(&fds_lock);
-    f->fd = open(path, flags);
+    f->fd = openat(dir, path, flags);
     err = errno;
     if (f->fd >= 0) {
         f->prev = NULL;
@@ -136,13 +138,15 @@ int fork_fd_open(struct fork_fd *f, const char *path, int flags)
 void fork_fd_close(struct fork_fd *f)
 {
     pthread_mutex_lock(&fds_lock);
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        fds = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    (void)close(f->fd);
-    f->fd = -1;
+    if (f->fd >= 0) {
+        if (f->prev != NULL)
+            f->prev->next = f->next;
+        else
+            fds = f->next;
+        if (f->next != NULL)
+            f->next->prev = f->prev;
+        (void)close(f->fd);
+        f->fd = -1;
+    }
     pthread_mutex_unlock(&fds_lock);
 }
