@@ -22,7 +22,10 @@
  * of records in that directory, on the whole host, would wait for it.
  * fork() does not wait for such a section (it waits on other processes and
  * on fsync); the child closes its copies of every descriptor open in one,
- * first thing (a waiter may wait for that moment too, no longer).
+ * first thing (a waiter may wait for that moment too, no longer).  A lane's
+ * lock (lanes.c) is the same: a child that never sends would keep its
+ * parent's lanes after the parent let go of them, so the description that
+ * holds them is listed here too, for as long as the handle lives.
  * Only the open and the close are under a lock fork() takes, so that no
  * copy is made of a descriptor not yet listed, or listed no longer.
  */
