@@ -22,7 +22,10 @@
  * of records in that directory, on the whole host, would wait for it.
  * fork() does not wait for such a section (it waits on other processes and
  * on fsync); the child closes its copies of every descriptor open in one,
- * first thing (a waiter may wait for that moment too, no longer).
+ * first thing (a waiter may wait for that moment too, no longer).  A lane's
+ * lock (lanes.c) is the same: a child that never sends would keep its
+ * parent's lanes after the parent let go of them, so the description that
+ * holds them is listed here too, for as long as the handle lives.
  * Only the open and the close are under a lock fork() takes, so that no
  * copy is made of a descriptor not yet listed, or listed no longer.
  */
@@ -63,8 +66,10 @@ static void after(void)
 static void in_child(void)
 {
     /* Their threads are the parent's: the child has none inside. */
-    for (struct fork_fd *f = fds; f != NULL; f = f->next)
+    for (struct fork_fd *f = fds; f != NULL; f = f->next) {
         (void)close(f->fd);
+        f->fd = -1;              /* its number may be reused */
+    }
     fds = NULL;
     atomic_fetch_add(&generation, 1);
     after();
@@ -110,7 +115,7 @@ void fork_guard_remove(struct fork_guard *g)
     pthread_mutex_unlock(&guards_lock);
 }
 
-int fork_fd_open(struct fork_fd *f, const char *path, int flags)
+int fork_fd_open(struct fork_fd *f, int dir, const char *path, int flags)
 {
     int err;
 
@@ -119,7 +124,7 @@ int fork_fd_open(struct fork_fd *f, const char *path, int flags)
         return f->fd = -1;
     }
     pthread_mutex_lock(&fds_lock);
-    f->fd = open(path, flags);
+    f->fd = openat(dir, path, flags);
     err = errno;
     if (f->fd >= 0) {
         f->prev = NULL;
@@ -136,13 +141,15 @@ int fork_fd_open(struct fork_fd *f, const char *path, int flags)
 void fork_fd_close(struct fork_fd *f)
 {
     pthread_mutex_lock(&fds_lock);
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        fds = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    (void)close(f->fd);
-    f->fd = -1;
+    if (f->fd >= 0) {
+        if (f->prev != NULL)
+            f->prev->next = f->next;
+        else
+            fds = f->next;
+        if (f->next != NULL)
+            f->next->prev = f->prev;
+        (void)close(f->fd);
+        f->fd = -1;
+    }
     pthread_mutex_unlock(&fds_lock);
 }

@@ -26,18 +26,20 @@ struct fork_guard {
 void fork_guard_add(struct fork_guard *g);
 void fork_guard_remove(struct fork_guard *g);
 
-/* A descriptor whose lock is held for as long as any copy of it is open
- * (an flock'd state directory, seqstate.c).  A child's copy, made while
- * another thread of the parent held the lock, would keep it after that
- * thread let go, for as long as the child lives: the child closes every
- * such copy as it starts.  Opened and listed, closed and unlisted, each as
- * one step that a fork cannot split. */
+/* A descriptor whose locks are held for as long as any copy of it is open
+ * (an flock'd state directory, seqstate.c; the lane locks of a SAD file,
+ * lanes.c).  A child's copy would keep them after the parent let go, for
+ * as long as the child lives: the child closes every such copy as it
+ * starts, and finds f->fd -1.  Opened and listed, closed and unlisted,
+ * each as one step that a fork cannot split. */
 struct fork_fd {
-    int fd;
+    int fd;                      /* -1: closed, not listed */
     struct fork_fd *prev, *next;
 };
-/* open(2) of path: f->fd, or -1 and errno. */
-int fork_fd_open(struct fork_fd *f, const char *path, int flags);
+/* openat(2) of path in dir (AT_FDCWD: as open(2)): f->fd, or -1 and
+ * errno. */
+int fork_fd_open(struct fork_fd *f, int dir, const char *path, int flags);
+/* Closes f->fd if open (not if -1). */
 void fork_fd_close(struct fork_fd *f);
 
 #endif

@@ -18,8 +18,12 @@
  * whoever was killed.  The free lane used longest ago is taken first:
  * messages of a process just killed may still be on their way, and a new
  * process in the same lane would push them below the receiver's window.
- * A forked child shares its parent's file description and so its locks:
- * it reopens the file first.
+ * The locks are taken through a file description of their own, never
+ * mapped: a forked child shares its parent's descriptions, and a mapping
+ * it copied would hold its description's locks for as long as the child
+ * lives.  The child closes its copy of the lanes' description as it starts
+ * (fork_gen.c), so that its parent's lanes go when the parent lets go of
+ * them, and opens the file again before it claims a lane of its own.
  *
  * The receiver's window of a lane is a slot of its own, indexed by (SPI,
  * in, lane) like a group sender's, made when the lane's first message has
@@ -64,21 +68,22 @@ static int lock_lane(int fd, off_t at, short type)
 }
 
 /* A child after fork: a file description of its own, so that its lanes
- * are its own; the same file, or none. */
+ * are its own; the same file, or none.  Its copy of the parent's was
+ * closed as it started. */
 static int reopen(struct zesp_sad *sad, struct lane_claim *all)
 {
     struct stat st;
-    int fd = open(sad->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 
-    if (fd < 0)
+    fork_fd_close(&sad->lane_file);
+    if (fork_fd_open(&sad->lane_file, AT_FDCWD, sad->path,
+                     O_RDWR | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_ino != sad->file_ino ||
+    if (fstat(sad->lane_file.fd, &st) != 0 ||
+        (uint64_t)st.st_ino != sad->file_ino ||
         (uint64_t)st.st_dev != sad->file_dev) {
-        close(fd);
+        fork_fd_close(&sad->lane_file);
         return ZESP_EBADSAD;
     }
-    close(sad->fd);
-    sad->fd = fd;
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         atomic_store(&all[i].lane, 0);
         atomic_store(&all[i].gen, 0);
@@ -121,11 +126,13 @@ static int claim_slow(struct zesp_sad *sad, const struct sa_ref *ref,
         return 0;
     /* The slot holds another SA now: its lane of the old one goes. */
     if (held != 0)
-        (void)lock_lane(sad->fd, lock_byte(sad, slot_no, held), F_UNLCK);
+        (void)lock_lane(sad->lane_file.fd, lock_byte(sad, slot_no, held),
+                        F_UNLCK);
     atomic_store(&c->lane, 0);
     lanes_by_age(ref->slot, order);
     for (uint32_t i = 0; i < ZESP_LANES_MAX - 1U; i++) {
-        err = lock_lane(sad->fd, lock_byte(sad, slot_no, order[i]), F_WRLCK);
+        err = lock_lane(sad->lane_file.fd,
+                        lock_byte(sad, slot_no, order[i]), F_WRLCK);
         if (err == 0) {
             /* An empty block: the first number takes one from the slot. */
             atomic_store(&c->end, 0);
@@ -230,7 +237,7 @@ int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
     int err;
 
     /* A private SAD is one process's: one lane, numbers from the slot. */
-    if (sad->fd < 0) {
+    if (!sad->shared) {
         struct sa_slot *s = ref->slot;
         n = atomic_load_explicit(&s->lane_seq[1], memory_order_relaxed);
         do {

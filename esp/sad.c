@@ -252,7 +252,7 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
     sad->guard.lock[0] = &sad->lanes_lock;
     sad->guard.lock[1] = &sad->own_lock;
     fork_guard_add(&sad->guard);
-    sad->fd = -1;
+    sad->lane_file.fd = -1;
     atomic_store(&sad->fork_gen, fork_gen_now());
     sad->acquire_timeout_ms = opts ? opts->acquire_timeout_ms : 0;
     return sad;
@@ -424,8 +424,7 @@ void zesp_sad_free(zesp_sad *sad)
     }
     free((void *)sad->record_seen);
     /* Closing the file lets go of this process's lanes. */
-    if (sad->fd >= 0)
-        close(sad->fd);
+    fork_fd_close(&sad->lane_file);
     free(atomic_load(&sad->lanes));
     fork_guard_remove(&sad->guard);
     pthread_mutex_destroy(&sad->own_lock);
@@ -773,7 +772,7 @@ int zesp_sad_stats_get(zesp_sad *sad, zesp_sad_stats *stats)
 
 bool sad_private_forked(struct zesp_sad *sad)
 {
-    return sad->fd < 0 &&
+    return !sad->shared &&
            atomic_load_explicit(&sad->fork_gen, memory_order_relaxed) !=
                fork_gen_now();
 }

@@ -183,12 +183,15 @@ struct zesp_sad {
      * from a copy. */
     bool group;
     _Atomic uint32_t *record_seen;
-    /* Lanes (lanes.c): the file, whose lock bytes hold this process's
-     * lanes, and the lane it holds per slot. */
-    int fd;                      /* -1: a private SAD */
+    /* Lanes (lanes.c): the file, opened once more, whose lock bytes hold
+     * this process's lanes, and the lane it holds per slot.  Never mapped
+     * (a mapping, copied into every child, would hold the locks too);
+     * closed in a child as it starts (fork_gen.h): -1 there, and in a
+     * private SAD (!shared). */
+    struct fork_fd lane_file;
     uint64_t file_ino, file_dev;
     /* The process (fork_gen.h) the handle was made in, or whose file
-     * description fd is: a private SAD sends in that process only. */
+     * description lane_file is: a private SAD sends in that process only. */
     _Atomic uint32_t fork_gen;
     _Atomic(struct lane_claim *) lanes;
     pthread_mutex_t lanes_lock;

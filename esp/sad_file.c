@@ -372,6 +372,31 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
     return 0;
 }
 
+/* The file, opened once more, for the lanes' locks alone (lanes.c).  A
+ * mapping holds the file description it was made from, and every child's
+ * copy of the mapping holds it too, whatever the child closes: locks taken
+ * through it would outlive this process's handle in a child that lives on.
+ * 0, an errno (ZESP_ESADLINK: a symbolic link), or -1: the name was given
+ * to another file between the two opens. */
+static int open_lane_file(struct zesp_sad *sad, const struct sad_dir *d,
+                          int fd)
+{
+    struct stat mapped, st;
+    int err;
+
+    if (fork_fd_open(&sad->lane_file, d->fd, d->name,
+                     O_RDWR | O_NOFOLLOW | O_CLOEXEC) < 0)
+        return errno == ELOOP ? ZESP_ESADLINK : errno;
+    if (fstat(fd, &mapped) != 0 || fstat(sad->lane_file.fd, &st) != 0)
+        err = errno;
+    else if (st.st_ino != mapped.st_ino || st.st_dev != mapped.st_dev)
+        err = -1;
+    else
+        return 0;
+    fork_fd_close(&sad->lane_file);
+    return err;
+}
+
 static int open_file(struct zesp_sad *sad, const char *path, int flags,
                      const zesp_sad_opts *opts)
 {
@@ -382,7 +407,7 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
 
     if ((err = dir_open(path, &d)) != 0)
         return err;
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt < 3; attempt++) {
         fd = openat(d.fd, d.name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {
             err = create_file(&d, opts);
@@ -398,12 +423,16 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
             close(fd);
             break;
         }
-        /* The file stays open: its lock bytes hold this process's lanes
-         * (lanes.c). */
-        if ((err = map_file(sad, path, fd, &d, group)) == 0)
-            sad->fd = fd;
-        else
+        /* A description of its own stays open: its lock bytes hold this
+         * process's lanes.  The mapping keeps fd's. */
+        if ((err = open_lane_file(sad, &d, fd)) == -1) {
             close(fd);
+            err = ZESP_EBADSAD;  /* replaced, again and again */
+            continue;
+        }
+        if (err == 0 && (err = map_file(sad, path, fd, &d, group)) != 0)
+            fork_fd_close(&sad->lane_file);
+        close(fd);
         break;
     }
     close(d.fd);

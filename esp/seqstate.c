@@ -221,7 +221,7 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
 
-    if (fork_fd_open(&d->dir, path,
+    if (fork_fd_open(&d->dir, AT_FDCWD, path,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno == ENOENT  ? ZESP_ENOSTATE
                : errno == ELOOP || errno == ENOTDIR ? ZESP_ESTATEUNSAFE

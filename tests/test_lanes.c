@@ -8,7 +8,8 @@
  * own, also when it forked before its parent sent; a sender without lanes
  * still reaches a receiver with them.  A lane's window left without its SA
  * is no SA a forger can use.  A fork while another thread is taking its
- * lane leaves the child free to send.
+ * lane leaves the child free to send.  A child that never sends keeps none
+ * of its parent's lanes.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -505,6 +506,68 @@ static void test_fork_before_first_send(void)
     zesp_sad_free(tx);
 }
 
+/* A child that never sends keeps none of its parent's lanes: once the
+ * parent let go of its handle, every lane is free again while the child
+ * lives on with its copy (a pre-fork server's long-lived workers).  While
+ * the parent holds its lane, the child's start takes nothing from it.
+ * Before, the child's copy of the file description, and of the mapping
+ * made from it, kept the parent's lock: 62 lanes of 63 for new senders,
+ * one fewer with each parent restarted. */
+static void test_child_keeps_no_lane(void)
+{
+    enum { LANES = ZESP_LANES_MAX - 1 };
+    zesp_sad *tx, *probe, *fresh[LANES];
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    int told[2], done[2], got = 0;
+    uint16_t parent_lane;
+    uint8_t *esp = NULL;
+    size_t n = 0;
+    char c = 0;
+    pid_t pid;
+
+    make_sad("keep.sad", ZESP_SA_LANES);
+    tx = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+    CHECK(tx != NULL && pipe(told) == 0 && pipe(done) == 0);
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
+    parent_lane = lane_of(esp);
+    zesp_buf_free(esp);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        /* Started (its fork handlers have run); alive until told. */
+        close(told[0]);
+        close(done[1]);
+        _exit(write(told[1], &c, 1) != 1 || read(done[0], &c, 1) < 0);
+    }
+    close(told[1]);
+    close(done[0]);
+    CHECK(pid > 0 && read(told[0], &c, 1) == 1);
+    probe = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+    CHECK(probe != NULL);
+    CHECK_OK(zesp_seal(probe, LANES_SPI, &parts, &esp, &n));
+    CHECK(lane_of(esp) != parent_lane);
+    zesp_buf_free(esp);
+    zesp_sad_free(probe);
+    zesp_sad_free(tx);
+    for (int i = 0; i < LANES; i++) {
+        fresh[i] = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+        CHECK(fresh[i] != NULL);
+        if (zesp_seal(fresh[i], LANES_SPI, &parts, &esp, &n) == 0) {
+            got++;
+            zesp_buf_free(esp);
+        }
+    }
+    if (got != LANES)
+        fprintf(stderr, "  %d of %d lanes free with the child alive\n", got,
+                LANES);
+    CHECK(got == LANES);
+    close(done[1]);
+    CHECK(wait_status(pid) == 0);
+    close(told[0]);
+    for (int i = 0; i < LANES; i++)
+        zesp_sad_free(fresh[i]);
+}
+
 /* A sender that knows no lanes (a plain SA, as strongSwan's) reaches a
  * receiver with them: its frames carry no lane and use the SA's window.
  * Deleting the SA takes every lane's window with it. */
@@ -763,6 +826,7 @@ int main(int argc, char **argv)
     RUN(test_forked_child_own_lane);
     RUN(test_fork_before_first_send);
     RUN(test_fork_while_taking_lane);
+    RUN(test_child_keeps_no_lane);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);
