@@ -27,10 +27,10 @@ if pkg-config --exists 'libcrypto >= 3.0'; then
     deps="$deps -DZESP_OPENSSL $(pkg-config --cflags --libs libcrypto)"
 fi
 # The daemon's exchange handlers: every other file of ike/ but its main loop,
-# its sockets, its control socket and its metrics, so that a new file is
-# fuzzed as it is added.
+# its sockets (listen, links, stream), its control socket and its metrics,
+# so that a new file is fuzzed as it is added.
 daemon_sources=$(for f in "$src"/ike/*.c; do
-    case " $ike_codec zike sockets reload control metrics metrics_http " in
+    case " $ike_codec zike sockets listen links stream reload control metrics metrics_http " in
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
