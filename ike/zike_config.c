@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,6 +422,26 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
     return 0;
 }
 
+/* The daemon's numeric settings: default, smallest and largest value. */
+static const struct {
+    const char *key;
+    size_t offset;                   /* a uint32_t in struct zike_conf */
+    uint32_t fallback, min, max;
+    const char *unit;                /* in "must be at least 1 ms" */
+} limits[] = {
+#define LIMIT(key, field, fallback, min, max, unit) \
+    { key, offsetof(struct zike_conf, field), fallback, min, max, unit }
+    LIMIT("half-open-limit", half_open_limit, 16, 0, 100000, ""),
+    LIMIT("half-open-per-source", half_open_per_source, 5, 1, 100000, ""),
+    LIMIT("half-open-timeout", half_open_ms, 10000, 1, 600000, " ms"),
+    LIMIT("max-ike-sas", max_ike_sas, 4096, 0, 1000000, ""),
+    LIMIT("max-connections", max_connections, 256, 1, 100000, ""),
+    LIMIT("connections-per-source", connections_per_source, 32, 1, 100000,
+          ""),
+    LIMIT("rekey-overlap", rekey_overlap_ms, 2000, 0, 600000, ""),
+#undef LIMIT
+};
+
 /* The main part: everything but the groups. */
 int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
@@ -499,55 +520,18 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
             c->retransmit_tries = (uint32_t)u;
         }
     }
-    c->half_open_limit = 16;
-    if ((v = ydoc_get(root, "half-open-limit"))) {
-        if (yf_uint(y, v, "half-open-limit", 100000, NULL, &u) != 0)
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        uint32_t *to = (uint32_t *)((char *)c + limits[i].offset);
+
+        *to = limits[i].fallback;
+        if ((v = ydoc_get(root, limits[i].key)) == NULL)
+            continue;
+        if (yf_uint(y, v, limits[i].key, limits[i].max, NULL, &u) != 0)
             return -1;
-        c->half_open_limit = (uint32_t)u;
-    }
-    c->half_open_per_source = 5;
-    if ((v = ydoc_get(root, "half-open-per-source"))) {
-        if (yf_uint(y, v, "half-open-per-source", 100000, NULL, &u) != 0)
-            return -1;
-        if (u == 0)
-            return FAIL(y, v, "half-open-per-source", "must be at least 1");
-        c->half_open_per_source = (uint32_t)u;
-    }
-    c->half_open_ms = 10000;
-    if ((v = ydoc_get(root, "half-open-timeout"))) {
-        if (yf_uint(y, v, "half-open-timeout", 600000, NULL, &u) != 0)
-            return -1;
-        if (u == 0)
-            return FAIL(y, v, "half-open-timeout", "must be at least 1 ms");
-        c->half_open_ms = (uint32_t)u;
-    }
-    c->max_ike_sas = 4096;
-    if ((v = ydoc_get(root, "max-ike-sas"))) {
-        if (yf_uint(y, v, "max-ike-sas", 1000000, NULL, &u) != 0)
-            return -1;
-        c->max_ike_sas = (uint32_t)u;
-    }
-    c->max_connections = 256;
-    if ((v = ydoc_get(root, "max-connections"))) {
-        if (yf_uint(y, v, "max-connections", 100000, NULL, &u) != 0)
-            return -1;
-        if (u == 0)
-            return FAIL(y, v, "max-connections", "must be at least 1");
-        c->max_connections = (uint32_t)u;
-    }
-    c->connections_per_source = 32;
-    if ((v = ydoc_get(root, "connections-per-source"))) {
-        if (yf_uint(y, v, "connections-per-source", 100000, NULL, &u) != 0)
-            return -1;
-        if (u == 0)
-            return FAIL(y, v, "connections-per-source", "must be at least 1");
-        c->connections_per_source = (uint32_t)u;
-    }
-    c->rekey_overlap_ms = 2000;
-    if ((v = ydoc_get(root, "rekey-overlap"))) {
-        if (yf_uint(y, v, "rekey-overlap", 600000, NULL, &u) != 0)
-            return -1;
-        c->rekey_overlap_ms = (uint32_t)u;
+        if (u < limits[i].min)
+            return FAIL(y, v, limits[i].key, "must be at least %u%s",
+                        limits[i].min, limits[i].unit);
+        *to = (uint32_t)u;
     }
     if ((peers = ydoc_get(root, "peers")) == NULL)
         return 0;
