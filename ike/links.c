@@ -180,21 +180,17 @@ bool link_receive(struct zike *z, void *sock)
 {
     struct peer_link *l = link_of(z, sock);
     zmq_msg_t rid, data;
-    bool got = false, same;
+    bool same;
+    int got;
 
     if (l == NULL)
         return false;
     zmq_msg_init(&rid);
     zmq_msg_init(&data);
-    if (zmq_msg_recv(&rid, sock, ZMQ_DONTWAIT) < 0)
-        goto out;
-    got = true;
-    if (!zmq_msg_more(&rid) || zmq_msg_recv(&data, sock, ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_size(&rid) == 0 || zmq_msg_size(&rid) > ROUTE_ID_MAX)
+    if ((got = stream_recv(sock, &rid, &data)) <= 0)
         goto out;
     z->now = zike_clock_ms();
-    same = l->up && l->conn.rid_len == zmq_msg_size(&rid) &&
-           memcmp(l->conn.rid, zmq_msg_data(&rid), l->conn.rid_len) == 0;
+    same = l->up && stream_conn_is(&l->conn, &rid);
     if (zmq_msg_size(&data) == 0) {
         if (same)
             went_down(l);
@@ -213,7 +209,7 @@ bool link_receive(struct zike *z, void *sock)
 out:
     zmq_msg_close(&data);
     zmq_msg_close(&rid);
-    return got;
+    return got >= 0;
 }
 
 /* Stalled connections closed; closed ones made again when due. */

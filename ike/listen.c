@@ -153,23 +153,15 @@ static void feed(struct zike *z, size_t i, const uint8_t *data, size_t len)
 bool listen_receive(struct zike *z)
 {
     zmq_msg_t rid, data;
-    bool got = false;
+    int got;
     size_t i = 0;
 
     zmq_msg_init(&rid);
     zmq_msg_init(&data);
-    if (zmq_msg_recv(&rid, z->listener, ZMQ_DONTWAIT) < 0)
+    if ((got = stream_recv(z->listener, &rid, &data)) <= 0)
         goto out;
-    got = true;
-    if (!zmq_msg_more(&rid) ||
-        zmq_msg_recv(&data, z->listener, ZMQ_DONTWAIT) < 0 ||
-        zmq_msg_size(&rid) == 0 || zmq_msg_size(&rid) > ROUTE_ID_MAX)
-        goto out;                    /* not what ZMQ_STREAM gives */
     z->now = zike_clock_ms();
-    while (i < z->listen_nconns &&
-           (z->listen_conns[i]->rid_len != zmq_msg_size(&rid) ||
-            memcmp(z->listen_conns[i]->rid, zmq_msg_data(&rid),
-                   zmq_msg_size(&rid)) != 0))
+    while (i < z->listen_nconns && !stream_conn_is(z->listen_conns[i], &rid))
         i++;
     if (i == z->listen_nconns) {
         if (zmq_msg_size(&data) == 0)
@@ -183,7 +175,7 @@ bool listen_receive(struct zike *z)
 out:
     zmq_msg_close(&data);
     zmq_msg_close(&rid);
-    return got;
+    return got >= 0;
 }
 
 /* Close the connections that stopped in the middle of something. */

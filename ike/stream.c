@@ -10,6 +10,22 @@
 #include "capture.h"
 #include "stream.h"
 
+int stream_recv(void *sock, zmq_msg_t *rid, zmq_msg_t *data)
+{
+    if (zmq_msg_recv(rid, sock, ZMQ_DONTWAIT) < 0)
+        return -1;
+    if (!zmq_msg_more(rid) || zmq_msg_recv(data, sock, ZMQ_DONTWAIT) < 0 ||
+        zmq_msg_size(rid) == 0 || zmq_msg_size(rid) > ROUTE_ID_MAX)
+        return 0;
+    return 1;
+}
+
+bool stream_conn_is(const struct stream_conn *c, zmq_msg_t *rid)
+{
+    return c->rid_len == zmq_msg_size(rid) &&
+           memcmp(c->rid, zmq_msg_data(rid), c->rid_len) == 0;
+}
+
 int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
                 const uint8_t *bytes, size_t len)
 {

@@ -8,6 +8,8 @@
 #ifndef ZESP_IKE_STREAM_H
 #define ZESP_IKE_STREAM_H
 
+#include <zmq.h>
+
 #include "daemon.h"
 #include "zmtp.h"
 
@@ -23,6 +25,12 @@ struct stream_conn {
     struct zmtp_conn zmtp;
 };
 
+/* One message of sock into rid and data (both initialised by the caller):
+ * 1, 0 if it is not [routing id] [bytes] as ZMQ_STREAM gives, -1 if none
+ * waits. */
+int stream_recv(void *sock, zmq_msg_t *rid, zmq_msg_t *data);
+/* Whether rid names the connection c. */
+bool stream_conn_is(const struct stream_conn *c, zmq_msg_t *rid);
 /* Bytes as they are, to the connection rid of sock.  0 or -1. */
 int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
                 const uint8_t *bytes, size_t len);
