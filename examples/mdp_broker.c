@@ -29,8 +29,10 @@
  * doc/topologies.md): each message arrives wrapped in an integrity-only SA
  * with its neighbour, the end-to-end ESP frame inside; the broker verifies
  * that SA (dropping forged, replayed and unauthenticated messages), and
- * wraps the same end-to-end frame for the next hop.  It still holds no
- * end-to-end key.  A message it cannot wrap (its hop SA expired) is
+ * wraps the same end-to-end frame for the next hop.  Workers' READY and
+ * HEARTBEAT count only wrapped in their hop SA too, both frames bound
+ * ([READY | service | hop ESP]): who cannot wrap them is handed no
+ * request.  It still holds no end-to-end key.  A message it cannot wrap (its hop SA expired) is
  * dropped; the worker stays its own.
  *
  * A peer sending a frame over --max-message bytes (default 16 MiB) is
@@ -192,16 +194,26 @@ static int send_all(void *s, const zmq_msg_t *first, struct message *m,
     return 0;
 }
 
+struct hops {
+    zesp_sad *sad;
+    const char *in, *out;         /* policies towards clients, workers */
+    zesp_msg *msg;
+};
+
+static int hop_refused(const char *why)
+{
+    fprintf(stderr, "mdp_broker: hop check refused a message: %s\n", why);
+    return -1;
+}
+
 /*
- * The hop SA: verify the neighbour's wrapping, then wrap the same inner
- * frames for the next neighbour.  m is [route ids... | service | hop ESP]
- * with `route` leading routing frames; on success it becomes the same
- * frames with the inner ESP frame in place of the hop one, ready for
- * rewrap().  Forged, replayed or unwrapped messages fail here, and so do
- * messages under an SA of another hop policy than this neighbour's.
+ * The hop SA: verify the neighbour's wrapping.  m's last frame is the hop
+ * ESP frame; it opens into h->msg only under an SA of policy (the
+ * neighbour's hop policy), so forged, replayed and unwrapped messages
+ * fail here, and so do messages under an SA of another hop policy.
  */
-static int unwrap(zesp_sad *sad, const char *policy, struct message *m,
-                  int route, zesp_msg *msg)
+static int hop_open(const struct hops *h, const char *policy,
+                    struct message *m)
 {
     zesp_frame frames[PARTS_MAX];
     zmq_msg_t *esp = &m->parts[m->n - 1];
@@ -209,20 +221,47 @@ static int unwrap(zesp_sad *sad, const char *policy, struct message *m,
     for (int i = 0; i < m->n - 1; i++)
         frames[i] = (zesp_frame){ zmq_msg_data(&m->parts[i]),
                                   zmq_msg_size(&m->parts[i]) };
-    if (zesp_open_policy(sad, policy, frames, (size_t)m->n - 1,
-                         zmq_msg_data(esp), zmq_msg_size(esp), msg) != 0 ||
-        zesp_msg_clear_count(msg) != 1 || zesp_msg_body_count(msg) != 1 ||
-        zesp_msg_envelope_count(msg) != (size_t)route) {
-        fprintf(stderr, "mdp_broker: hop check refused a message: %s\n",
-                zesp_strerror(errno));
-        return -1;
-    }
-    zesp_frame inner = zesp_msg_body(msg, 0);
+    if (zesp_open_policy(h->sad, policy, frames, (size_t)m->n - 1,
+                         zmq_msg_data(esp), zmq_msg_size(esp), h->msg) != 0)
+        return hop_refused(zesp_strerror(errno));
+    return 0;
+}
+
+/* Whether what hop_open verified has route envelope frames, nclear clear
+ * frames (bound by the neighbour) and nbody body frames. */
+static bool hop_shaped(const struct hops *h, size_t route, size_t nclear,
+                       size_t nbody)
+{
+    return zesp_msg_envelope_count(h->msg) == route &&
+           zesp_msg_clear_count(h->msg) == nclear &&
+           zesp_msg_body_count(h->msg) == nbody;
+}
+
+/* After hop_open: the inner ESP frame (the body) in place of the hop one,
+ * ready for rewrap(). */
+static void hop_inner(const struct hops *h, struct message *m)
+{
+    zesp_frame inner = zesp_msg_body(h->msg, 0);
+    zmq_msg_t *esp = &m->parts[m->n - 1];
     zmq_msg_t copy;
+
     zmq_msg_init_size(&copy, inner.size);
     memcpy(zmq_msg_data(&copy), inner.data, inner.size);
     zmq_msg_close(esp);
     *esp = copy;
+}
+
+/* m is [route ids... | service | hop ESP] with `route` leading routing
+ * frames; on success it becomes the same frames with the inner ESP frame
+ * in place of the hop one. */
+static int unwrap(const struct hops *h, const char *policy,
+                  struct message *m, size_t route)
+{
+    if (hop_open(h, policy, m) != 0)
+        return -1;
+    if (!hop_shaped(h, route, 1, 1))
+        return hop_refused("not the frames of a request or reply");
+    hop_inner(h, m);
     return 0;
 }
 
@@ -250,12 +289,6 @@ static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
     zesp_buf_free(out);
     return 0;
 }
-
-struct hops {
-    zesp_sad *sad;
-    const char *in, *out;         /* policies towards clients, workers */
-    zesp_msg *msg;
-};
 
 static long tamper_seq;
 
@@ -464,7 +497,7 @@ static void from_client(void *front, void *back, const struct hops *h,
     zmq_msg_init(&m->inner);
     /* [client | service | ESP] */
     if (recv_all(front, m) != 3 ||
-        (h->sad && unwrap(h->sad, h->in, m, 1, h->msg) != 0) ||
+        (h->sad && unwrap(h, h->in, m, 1) != 0) ||
         (s = service_named(zmq_msg_data(&m->parts[1]),
                            zmq_msg_size(&m->parts[1]))) == NULL ||
         s->nqueued == QUEUE_MAX) {
@@ -484,6 +517,50 @@ static bool is_command(zmq_msg_t *part, const char *name)
                                                len) == 0;
 }
 
+static bool is_ready(zmq_msg_t *part)
+{
+    return is_command(part, "READY");
+}
+
+/* What a worker sent: READY or HEARTBEAT ([worker | command | service]),
+ * or a reply ([worker | client | service | ESP]).  With hop SAs each comes
+ * wrapped in the hop SA, a command with both its frames bound
+ * ([worker | command | service | hop ESP]): who cannot wrap it would
+ * otherwise be handed requests it can neither read nor answer, for as
+ * long as it says HEARTBEAT.  *reply: a reply, its hop frame replaced by
+ * the inner one.  Whether it is either. */
+static bool worker_says(const struct hops *h, struct message *m, bool *reply)
+{
+    bool command;
+
+    *reply = false;
+    if (h->sad == NULL) {
+        *reply = m->n == 4;
+        return *reply || (m->n == 3 && (is_ready(&m->parts[1]) ||
+                                        is_command(&m->parts[1],
+                                                   "HEARTBEAT")));
+    }
+    if (m->n != 4) {
+        hop_refused("not wrapped in the hop SA");
+        return false;
+    }
+    if (hop_open(h, h->out, m) != 0)
+        return false;
+    command = is_ready(&m->parts[1]) ||
+              is_command(&m->parts[1], "HEARTBEAT");
+    if (command && hop_shaped(h, 1, 2, 0)) {
+        zmq_msg_close(&m->parts[--m->n]);     /* [worker | command | service] */
+        return true;
+    }
+    if (hop_shaped(h, 2, 1, 1)) {
+        hop_inner(h, m);
+        *reply = true;
+        return true;
+    }
+    hop_refused("not the frames of a command or reply");
+    return false;
+}
+
 static void from_worker(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
@@ -491,26 +568,28 @@ static void from_worker(void *front, void *back, const struct hops *h,
     struct service *s = NULL;
     int n = recv_all(back, &m);
     struct worker *w = n > 0 ? worker_find(&m.parts[0]) : NULL;
+    bool reply;
 
-    /* Anything it sends tells the broker the worker lives. */
+    if (n == 0 || !worker_says(h, &m, &reply)) {
+        count.dropped++;
+        close_all(&m);
+        return;
+    }
+    /* Anything it says tells the broker the worker lives. */
     if (w != NULL)
         worker_heard(w);
-    /* [worker | READY | service], [worker | HEARTBEAT | service] or
-     * [worker | client | service | ESP] */
-    if (n == 3 && (is_command(&m.parts[1], "READY") ||
-                   is_command(&m.parts[1], "HEARTBEAT"))) {
+    if (!reply) {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
         if (s == NULL)
             count.dropped++;
         else if (w == NULL)
             w = worker_add(&m.parts[0], s);
-        else if (is_command(&m.parts[1], "READY")) {
+        else if (is_ready(&m.parts[1])) {
             w->service = s;
             worker_idle_now(w);
         }
-    } else if (n == 4 && (!h->sad || unwrap(h->sad, h->out, &m, 2,
-                                            h->msg) == 0)) {
+    } else {
         s = service_named(zmq_msg_data(&m.parts[2]),
                           zmq_msg_size(&m.parts[2]));
         /* A reply that cannot be wrapped for the client is dropped; its
@@ -527,8 +606,6 @@ static void from_worker(void *front, void *back, const struct hops *h,
             worker_idle_now(w);
         if (w != NULL)
             s = w->service;
-    } else {
-        count.dropped++;
     }
     if (s != NULL)
         dispatch(back, s, h, tamper, tamper_service, replay);

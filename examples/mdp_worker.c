@@ -18,8 +18,8 @@
  * the broker can tell a worker whose host is gone from a quiet one (a
  * request that takes longer than the broker's expiry needs a thread that
  * goes on saying it).  With --hop,
- * each message is first checked against the hop SA with the broker and
- * answers are wrapped in it (doc/topologies.md).  On SIGTERM each process
+ * each message is first checked against the hop SA with the broker, and
+ * answers, READY and HEARTBEAT are wrapped in it (doc/topologies.md).  On SIGTERM each process
  * prints what it answered and refused.
  */
 #include <errno.h>
@@ -49,10 +49,27 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* [name | service]; a heartbeat is not worth waiting for (the broker may
- * be away): dropped when the connection's queue is full. */
-static void say(void *s, const char *name, const char *service, int flags)
+/* [name | service], or with a hop policy [name | service | hop ESP]
+ * with both frames bound in it, so that a broker checking hops hands
+ * requests only to workers that hold the hop key.  A heartbeat is not
+ * worth waiting for (the broker may be away): dropped when the
+ * connection's queue is full. */
+static void say(zesp_sad *sad, const struct opts *o, void *s,
+                const char *name, int flags)
 {
+    const char *service = o->service;
+
+    if (o->hop != NULL) {
+        zesp_frame clear[2] = { { name, strlen(name) },
+                                { service, strlen(service) } };
+        zesp_parts parts = { .clear = clear, .nclear = 2 };
+
+        if (zesp_send_policy(sad, o->hop, s, &parts, flags) != 0 &&
+            errno != EAGAIN)
+            fprintf(stderr, "mdp_worker: cannot say %s: %s\n", name,
+                    zesp_strerror(errno));
+        return;
+    }
     if (zmq_send(s, name, strlen(name), ZMQ_SNDMORE | flags) == (int)strlen(name))
         zmq_send(s, service, strlen(service), flags);
 }
@@ -98,12 +115,12 @@ static int serve(const struct opts *o, int index)
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_connect(s, o->back);
-    say(s, "READY", o->service, 0);
+    say(sad, o, s, "READY", 0);
     beat = now_ms() + o->heartbeat_ms;
     while (!stop) {
         char text[512];
         if (now_ms() >= beat) {
-            say(s, "HEARTBEAT", o->service, ZMQ_DONTWAIT);
+            say(sad, o, s, "HEARTBEAT", ZMQ_DONTWAIT);
             beat = now_ms() + o->heartbeat_ms;
         }
         /* [client] envelope, [service] clear, the request body. */
@@ -114,7 +131,7 @@ static int serve(const struct opts *o, int index)
             refused++;
             fprintf(stderr, "mdp_worker %s/%d: refused a request: %s\n",
                     o->name, index, zesp_strerror(errno));
-            say(s, "READY", o->service, 0);
+            say(sad, o, s, "READY", 0);
             continue;
         }
         zesp_frame client = zesp_msg_envelope(msg, 0);

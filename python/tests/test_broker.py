@@ -134,6 +134,50 @@ def test_a_message_the_broker_cannot_wrap_does_not_cost_it_the_worker(work, proc
     assert "3 requests, 3 answered, 0 unanswered" in out, out
 
 
+# Someone who can connect to the broker's --back but holds no hop key:
+# says READY for "payments", then HEARTBEAT every 200 ms, and never answers.
+ROGUE = """
+import sys, time, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.linger = 0
+s.connect(sys.argv[1])
+s.send_multipart([b"READY", b"payments"])
+while True:
+    if s.poll(200):
+        print("handed", len(s.recv_multipart()), "frames", flush=True)
+    s.send_multipart([b"HEARTBEAT", b"payments"])
+"""
+
+
+def test_a_worker_that_cannot_wrap_its_ready_in_the_hop_sa_is_handed_no_request(work, procs):
+    # Before, READY and HEARTBEAT were plain frames even with hop SAs: the
+    # rogue, idle the longest, was handed the first request and kept it
+    # for as long as it said HEARTBEAT, and that request was never
+    # answered.  Now only READY wrapped in the worker hop SA counts.
+    hosts = Hosts(work, None)
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
+                   "--back", back, "--sad", hosts.sad["broker"], "--hop-in",
+                   "hop-c", "--hop-out", "hop-w"], os.path.join(work, "broker.log"))
+    procs.append(broker)
+    rogue = Proc([sys.executable, "-c", ROGUE, back], os.path.join(work, "rogue.log"))
+    procs.append(rogue)
+    # The rogue's READY has reached the broker: registered (old broker) or
+    # refused (now).
+    until(lambda: "worker 1 ready" in broker.text() or
+          "hop check refused a message" in broker.text(), "the rogue's READY")
+    procs.append(Proc([build_program("examples/mdp_worker"), "--sad",
+                       hosts.sad["worker"], "--back", back, "--service",
+                       "payments", "--reply", "payments", "--name", "W",
+                       "--hop", "hop-w"], os.path.join(work, "worker.log")))
+    until(lambda: "worker %d ready" % (1 if "refused" in broker.text() else 2)
+          in broker.text(), "the worker's READY")
+    out = client(hosts, front, 3, 20000, os.path.join(work, "c.log"))
+    assert "3 requests, 3 answered, 0 unanswered" in out, out
+    assert "worker 2 ready" not in broker.text(), broker.text()
+    assert rogue.text() == "", rogue.text()
+
+
 # A worker of plain ZeroMQ: READY for "payments", then each request
 # [client | service | body] answered [client | service | its name], and
 # the size of each body it was handed printed; HEARTBEAT every argv[3] ms.
