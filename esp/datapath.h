@@ -47,6 +47,7 @@ struct in_ctx {
     struct window_ref win;
     struct esp_crypto ec;
     uint64_t seq;
+    size_t opened;          /* bytes decrypted at dst + ZESP_HEADERBYTES */
 };
 
 /* Outbound: find the SA, charge the message to its lifetimes, take the next
@@ -75,6 +76,9 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             uint8_t *next_header);
 /* After every other check passed: mark the sequence number, count. */
 int in_commit(struct in_ctx *ctx, size_t payload_len);
+/* A message in_open decrypted and that is refused after all: its
+ * plaintext at dst is wiped (a no-op if nothing was decrypted). */
+void in_discard(struct in_ctx *ctx, uint8_t *dst);
 /* Count a rejection by kind for the host, the SA (if one was found) and
  * the policy: the one received on, else the one the SA serves. */
 void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,

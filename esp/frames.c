@@ -167,6 +167,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
     if ((err = in_open(sad, pkt, len, pkt, &ctx, &plen, &nh)) == 0)
         err = in_commit(&ctx, plen);
     if (err != 0) {
+        in_discard(&ctx, pkt);
         count_rejection(sad, ctx.ref.slot, err, NULL);
         return fail(err);
     }

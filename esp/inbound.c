@@ -6,6 +6,8 @@
  */
 #include "datapath.h"
 
+#include <sodium.h>
+
 #include "lanes.h"
 #include "replay.h"
 #include "seqstate.h"
@@ -125,6 +127,19 @@ static int check_payload_source(struct in_ctx *ctx, uint8_t *payload,
     return 0;
 }
 
+/* A lane's first authentic message: its window now, and the check again
+ * in it (another receiver may have made it and taken this). */
+static int lane_first(struct zesp_sad *sad, struct in_ctx *ctx,
+                      const uint8_t *pkt)
+{
+    int err;
+
+    if ((err = lanes_window(sad, &ctx->ref, ctx->lane, &ctx->win_ref)) != 0 ||
+        (err = window_of(sad, ctx)) != 0)
+        return err;
+    return window_check(ctx, pkt);
+}
+
 static int rejection_kind(int err)
 {
     static const struct { int err; enum zesp_rejection kind; } map[] = {
@@ -177,6 +192,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
 
     ctx->ref.slot = NULL;
     ctx->sad = sad;
+    ctx->opened = 0;
     if (sad_private_forked(sad))
         return ZESP_EFORKED;
     if (len < 8U)
@@ -217,19 +233,24 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, esp_len, dst,
                            payload_len, next_header)) != 0)
         return err;
+    /* From here on a refusal wipes what was decrypted. */
+    ctx->opened = esp_len - ZESP_HEADERBYTES - ZESP_ICVBYTES;
     if (!sad_ref_valid(&ctx->ref))
-        return ZESP_ENOSA;
-    /* A lane's first authentic message: its window now, and the check
-     * again in it (another receiver may have made it and taken this). */
-    if (ctx->win_ref.slot == NULL) {
-        if ((err = lanes_window(sad, &ctx->ref, ctx->lane, &ctx->win_ref)) != 0 ||
-            (err = window_of(sad, ctx)) != 0 ||
-            (err = window_check(ctx, pkt)) != 0)
-            return err;
-    }
-    if (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC))
-        return check_payload_source(ctx, dst, payload_len, *next_header);
-    return 0;
+        err = ZESP_ENOSA;
+    else if (ctx->win_ref.slot == NULL)
+        err = lane_first(sad, ctx, pkt);
+    if (err == 0 && (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC)))
+        err = check_payload_source(ctx, dst, payload_len, *next_header);
+    if (err != 0)
+        in_discard(ctx, dst);
+    return err;
+}
+
+void in_discard(struct in_ctx *ctx, uint8_t *dst)
+{
+    if (ctx->opened != 0)
+        sodium_memzero(dst + ZESP_HEADERBYTES, ctx->opened);
+    ctx->opened = 0;
 }
 
 int in_commit(struct in_ctx *ctx, size_t payload_len)

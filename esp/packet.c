@@ -12,6 +12,7 @@
 #include "packet.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <string.h>
 
 #define AAD_ESN_BYTES 12U
@@ -222,7 +223,10 @@ int esp_open_to(const struct esp_crypto *ec, uint64_t seq, const uint8_t *pkt,
     }
     if (rc != 0)
         return ZESP_EICV;
-    return check_trailer(body, clen, payload_len, next_header);
+    /* Refused after decryption: as transform_open, nothing of it stays. */
+    if ((rc = check_trailer(body, clen, payload_len, next_header)) != 0)
+        sodium_memzero(body, clen);
+    return rc;
 }
 
 int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,

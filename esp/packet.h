@@ -55,7 +55,8 @@ bool esp_seal_reads_parts(const struct esp_crypto *ec, size_t payload_len);
 /*
  * Verify and decrypt in place, given the full sequence number the receiver
  * inferred.  Returns 0, ZESP_EICV, or ZESP_EMALFORMED (bad padding after a
- * good ICV).  The payload is then at pkt + ZESP_HEADERBYTES.
+ * good ICV).  The payload is then at pkt + ZESP_HEADERBYTES; on failure
+ * nothing decrypted is left there.
  */
 int esp_open(const struct esp_crypto *ec, uint64_t seq, uint8_t *pkt,
              size_t len, size_t *payload_len, uint8_t *next_header);

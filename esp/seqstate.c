@@ -104,19 +104,25 @@ static void atomic_raise(_Atomic uint64_t *v, uint64_t to)
         ;
 }
 
-static void record_id(const zesp_sa_params *p, uint8_t id[SEQ_RECORD_ID_BYTES])
+static void record_id_of(const uint8_t key[ZESP_KEYBYTES], uint32_t direction,
+                         uint32_t sender_id, uint8_t id[SEQ_RECORD_ID_BYTES])
 {
     crypto_generichash_state h;
-    uint8_t who[3] = { (uint8_t)p->direction, (uint8_t)(p->sender_id >> 8),
-                       (uint8_t)p->sender_id };
+    uint8_t who[3] = { (uint8_t)direction, (uint8_t)(sender_id >> 8),
+                       (uint8_t)sender_id };
 
     crypto_generichash_init(&h, NULL, 0, SEQ_RECORD_ID_BYTES);
     crypto_generichash_update(&h, (const uint8_t *)record_domain,
                               sizeof record_domain);
-    crypto_generichash_update(&h, p->key, ZESP_KEYBYTES);
+    crypto_generichash_update(&h, key, ZESP_KEYBYTES);
     crypto_generichash_update(&h, who, sizeof who);
     crypto_generichash_final(&h, id, SEQ_RECORD_ID_BYTES);
     sodium_memzero(&h, sizeof h);
+}
+
+static void record_id(const zesp_sa_params *p, uint8_t id[SEQ_RECORD_ID_BYTES])
+{
+    record_id_of(p->key, p->direction, p->sender_id, id);
 }
 
 static void record_name(const uint8_t id[SEQ_RECORD_ID_BYTES],
@@ -420,6 +426,39 @@ static uint64_t seq_last(const zesp_sa_params *p)
                ? ZESP_SEQ_MAX_GROUP : max;
 }
 
+/*
+ * A group's Sender ID and a lane are one field, the IV's top 16 bits
+ * (RFC 6054), but their records are apart: the key's lanes SA keeps one
+ * record (Sender ID 0) for all its lanes, a group sender one of its own.
+ * A key loaded again the other way (a group sender's key for a lanes SA,
+ * or a lanes SA's for Sender ID 1 to 63) would count from 1 in IVs it
+ * has sent: so an outbound SA also starts above the key's records of the
+ * other kind that share its IVs.  Under the record's lock; *mark raised.
+ */
+static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
+                          uint64_t *mark)
+{
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+    uint32_t from = 1, to = ZESP_LANES_MAX - 1U;
+    uint64_t m;
+    bool found;
+    int err = 0;
+
+    if (p->flags & ZESP_SA_GROUP) {
+        if (p->sender_id >= ZESP_LANES_MAX)
+            return 0;
+        from = to = 0;          /* the record of a lanes SA */
+    } else if (!(p->flags & ZESP_SA_LANES)) {
+        return 0;
+    }
+    for (uint32_t s = from; s <= to && err == 0; s++) {
+        record_id_of(p->key, ZESP_DIR_OUT, s, id);
+        if ((err = record_read(d, id, &m, &found)) == 0 && found && m > *mark)
+            *mark = m;
+    }
+    return err;
+}
+
 /* Under the record's lock.  Outbound: above everything the key may have
  * sent, and the next block reserved; inbound: everything up to the record
  * refused. */
@@ -437,6 +476,8 @@ static int start_from_record(const struct state_dir *d,
         st->seq = base > mark ? base : mark;
         return found ? 0 : record_write(d, st->id, mark);
     }
+    if ((err = shared_iv_mark(d, p, &mark)) != 0)
+        return err;
     st->seq = base > mark ? base : mark;
     if (st->seq >= seq_last(p))
         return ZESP_ESEQEXHAUSTED;

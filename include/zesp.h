@@ -559,7 +559,10 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  * releases with zesp_buf_free.  zesp_open verifies a message given as its
  * frames (the last one the ESP frame), in place: the ESP frame's bytes are
  * decrypted where they are, so they must be the caller's alone (never a
- * buffer another message or thread may be reading).
+ * buffer another message or thread may be reading).  A frame refused
+ * once decrypted (a clear frame that does not match its binding, a bad
+ * source MAC) has what was decrypted wiped: keep a copy of a frame you
+ * may want to pass on unopened.
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);
@@ -623,7 +626,8 @@ int zesp_verifier_stats_get(zesp_verifier *v, zesp_verifier_stats *stats);
  * zesp_esp_bytes(len) bytes; payload may lie in it.  On failure *out_len
  * is 0, and if the SA was replaced during the call (ZESP_ENOSA) those
  * bytes are zeroed: a frame sealed there would reuse a nonce of the new
- * SA.  zesp_esp_decrypt works in place and points *payload into pkt.
+ * SA.  zesp_esp_decrypt works in place and points *payload into pkt; a
+ * packet refused after its ICV verified (bad padding) is left wiped.
  */
 size_t zesp_esp_bytes(size_t payload_len);
 int zesp_esp_encrypt(zesp_sad *sad, uint32_t spi, const void *payload,

@@ -198,6 +198,38 @@ static void test_bit_flips(void)
         }
 }
 
+/* A message that decrypts but is refused afterwards (a broker moved it
+ * under another topic: the binding fails) leaves none of its plaintext
+ * in the caller's buffer, which zesp_open decrypts in place: the caller
+ * may log or pass on what it could not accept. */
+static void test_refused_leaves_no_plaintext(void)
+{
+    static const char secret[] = "attack at dawn, attack at dawn";
+    zesp_frame topic = { "prices", 6 }, other = { "orders", 6 };
+    zesp_frame body = { secret, sizeof secret };
+    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+
+    for (size_t t = 0; t < TEST_NTRANSFORMS; t++) {
+        struct pair p;
+        uint8_t *esp;
+        size_t n;
+        int visible = 0;
+
+        if (test_transforms[t] != ZESP_CHACHA20_POLY1305 &&
+            test_transforms[t] != ZESP_AES256GCM)
+            continue;       /* the NULL transforms send it in clear */
+        CHECK_OK(pair_open(&p, test_transforms[t], 0));
+        CHECK_OK(zesp_seal(p.out, SPI, &parts, &esp, &n));
+        CHECK_ERR(zesp_open(p.in, &other, 1, esp, n, p.msg), ZESP_EBINDING);
+        for (size_t i = 0; i + 8U <= n; i++)
+            visible |= memcmp(esp + i, secret, 8U) == 0;
+        CHECK(!visible);
+        zesp_buf_free(esp);
+        pair_close(&p);
+    }
+}
+
 /* Every message replayed after all were received is rejected. */
 static void test_replay_all(void)
 {
@@ -605,6 +637,7 @@ int main(void)
     RUN(test_multipart);
     RUN(test_confidentiality);
     RUN(test_bit_flips);
+    RUN(test_refused_leaves_no_plaintext);
     RUN(test_replay_all);
     RUN(test_reorder);
     RUN(test_seq_boundaries);

@@ -231,6 +231,46 @@ static void test_padding_checked(void)
     }
 }
 
+/* The raw API: a packet whose ICV is good and whose padding is not is
+ * refused, and zesp_esp_decrypt, which works in place, leaves none of
+ * the plaintext in the caller's buffer. */
+static void test_padding_refused_leaves_no_plaintext(void)
+{
+    static const char plain[] = "attack at dawn!!\x01\x03\x02\x04";
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    struct sa_key k;
+    struct esp_crypto ec = { transform_find(ZESP_CHACHA20_POLY1305), &k,
+                             false, AEAD_SODIUM };
+    uint8_t pkt[64], *payload = NULL, nh = 0;
+    size_t n, plen = 0;
+    int visible = 0;
+
+    CHECK(sad != NULL);
+    if (sad == NULL)
+        return;
+    memset(&p, 0, sizeof p);
+    p.spi = 1;
+    p.direction = ZESP_DIR_IN;
+    p.transform = ZESP_CHACHA20_POLY1305;
+    p.flags = ZESP_SA_NO_ESN;
+    memcpy(p.key, zesp_kat7634_key, 32);
+    memcpy(p.key + 32, zesp_kat7634_salt, 4);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    kat_key(&k, ZESP_CHACHA20_POLY1305);
+    n = seal_plaintext(&ec, pkt, (const uint8_t *)plain, sizeof plain - 1U,
+                       1);
+    CHECK_ERR(zesp_esp_decrypt(sad, pkt, n, &payload, &plen, &nh, NULL, NULL),
+              ZESP_EMALFORMED);
+    CHECK(payload == NULL && plen == 0);
+    for (size_t i = 0; i + 6U <= n; i++)
+        visible |= memcmp(pkt + i, "attack", 6U) == 0;
+    CHECK(!visible);
+    sodium_memzero(&k, sizeof k);
+    sodium_memzero(&p, sizeof p);
+    zesp_sad_free(sad);
+}
+
 /* With ESN the high half of the sequence number is authenticated: the same
  * bytes opened as another epoch fail. */
 static void test_esn_in_aad(void)
@@ -359,6 +399,7 @@ int main(void)
     RUN(test_rfc7634_through_the_sad);
     RUN(test_raw_roundtrip);
     RUN(test_padding_checked);
+    RUN(test_padding_refused_leaves_no_plaintext);
     RUN(test_esn_in_aad);
     RUN(test_null_esn_layout);
     RUN(test_wire_format_example);

@@ -409,6 +409,52 @@ static void test_group_sender_reloads(void)
     host_close(&b);
 }
 
+/* A group Sender ID and a lane are both the IV's top 16 bits: a key
+ * that served a group sender and is loaded again for a lanes SA (or the
+ * other way round) must not count its lane from 1 in the space its
+ * Sender ID used, though the two keep records of their own.  On a shared
+ * SAD the first lane taken is lane 1, as Sender ID 1. */
+static void test_group_and_lanes_one_key(void)
+{
+    zesp_sa_params group = manual_sa(0x5401, ZESP_DIR_OUT, 47, 0);
+    zesp_sa_params lanes = manual_sa(0x5401, ZESP_DIR_OUT, 47, 0);
+    zesp_sa_params group2 = manual_sa(0x5402, ZESP_DIR_OUT, 48, 0);
+    zesp_sa_params lanes2 = manual_sa(0x5402, ZESP_DIR_OUT, 48, 0);
+    struct host a;
+    struct wire w = { 0 }, w2 = { 0 };
+
+    group.flags |= ZESP_SA_GROUP;
+    group.sender_id = 1;
+    lanes.flags |= ZESP_SA_LANES;
+    group2.flags |= ZESP_SA_GROUP;
+    group2.sender_id = 1;
+    lanes2.flags |= ZESP_SA_LANES;
+    host_init(&a, "sender");
+    CHECK_OK(host_open(&a));
+    /* Group sender first, then the key as a lanes SA. */
+    CHECK_OK(zesp_sa_add(a.sad, &group));
+    CHECK(wire_seal(&w, a.sad, 0x5401, 40) == 40);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_add(a.sad, &lanes));
+    CHECK(wire_seal(&w, a.sad, 0x5401, 40) == 40);
+    CHECK(repeated(&w, false) == 0);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    /* A lanes SA first, then the key for Sender ID 1. */
+    CHECK_OK(zesp_sa_add(a.sad, &lanes2));
+    CHECK(wire_seal(&w2, a.sad, 0x5402, 40) == 40);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_add(a.sad, &group2));
+    CHECK(wire_seal(&w2, a.sad, 0x5402, 40) == 40);
+    CHECK(repeated(&w2, false) == 0);
+    if (test_case_failed)
+        fprintf(stderr, "  IVs repeated: group then lanes %zu, lanes then "
+                "group %zu\n", repeated(&w, false), repeated(&w2, false));
+    wire_free(&w);
+    wire_free(&w2);
+    host_close(&a);
+    unlink(a.sad_path);
+}
+
 /* The key daemon's SAs are fresh keys: no flag, no record, no directory. */
 static void test_unflagged_sas_keep_no_record(void)
 {
@@ -1185,6 +1231,7 @@ int main(void)
     RUN(test_stops_at_reservation);
     RUN(test_one_key_two_spis);
     RUN(test_group_sender_reloads);
+    RUN(test_group_and_lanes_one_key);
     RUN(test_unflagged_sas_keep_no_record);
     RUN(test_record_holds_no_key);
     RUN(test_four_senders_share_blocks);

@@ -12,6 +12,7 @@
 #include <zmq.h>
 
 #include "keys.h"
+#include "msg.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -542,6 +543,69 @@ static void test_inproc_threads(void)
     zesp_sad_free(sad);
 }
 
+/* zesp_recv decrypts a frame where it is, or a shared one into the
+ * message's own buffer: a frame refused after it was decrypted (a broker
+ * put it under another topic) leaves its plaintext in neither. */
+static bool holds(const uint8_t *buf, size_t len, const char *text)
+{
+    size_t n = strlen(text);
+
+    for (size_t i = 0; buf != NULL && i + n <= len; i++)
+        if (memcmp(buf + i, text, n) == 0)
+            return true;
+    return false;
+}
+
+static void test_refused_frame_keeps_no_plaintext(void)
+{
+    static const char secret[] = "attack at dawn, attack at dawn";
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *a = open_socket(ctx, ZMQ_PAIR, "inproc://zesp-moved", NULL);
+    void *b = open_socket(ctx, ZMQ_PAIR, NULL, "inproc://zesp-moved");
+    zesp_msg *msg = zesp_msg_new();
+    zesp_frame topic = { "prices", 6 }, body = { secret, sizeof secret };
+    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+
+    for (int shared = 0; shared < 2; shared++) {
+        uint8_t *esp, *copy;
+        size_t n;
+        zmq_msg_t m;
+        zmq_msg_t *last;
+
+        CHECK_OK(zesp_seal(sad, SPI_UP, &parts, &esp, &n));
+        copy = malloc(n);
+        memcpy(copy, esp, n);
+        CHECK(zmq_send(b, "orders", 6, ZMQ_SNDMORE) == 6);
+        /* A constant message is one ZeroMQ shares: decrypted apart. */
+        if (shared)
+            CHECK(zmq_msg_init_data(&m, copy, n, NULL, NULL) == 0);
+        else
+            CHECK(zmq_msg_init_size(&m, n) == 0 &&
+                  memcpy(zmq_msg_data(&m), esp, n) != NULL);
+        CHECK(zmq_msg_send(&m, b, 0) == (int)n);
+        CHECK_ERR(zesp_recv(sad, a, msg, 0), ZESP_EBINDING);
+        last = &msg->parts[msg->nparts - 1U];
+        CHECK(zmq_msg_get(last, ZMQ_SHARED) == shared);
+        CHECK(!holds(zmq_msg_data(last), zmq_msg_size(last), "attack"));
+        /* The own buffer's last ZESP_ICVBYTES are never written. */
+        CHECK(!holds(msg->own, shared ? msg->own_cap - ZESP_ICVBYTES : 0,
+                     "attack"));
+        if (shared)     /* the shared bytes themselves untouched */
+            CHECK(memcmp(copy, esp, n) == 0);
+        zesp_buf_free(esp);
+        zesp_msg_free(msg);
+        msg = zesp_msg_new();
+        free(copy);
+    }
+    zesp_msg_free(msg);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
 /* A plain, unprotected message on a protected socket is refused and the
  * socket stays usable. */
 static void test_plain_message_refused(void)
@@ -580,5 +644,6 @@ int main(void)
     RUN(test_router_envelope);
     RUN(test_inproc_threads);
     RUN(test_plain_message_refused);
+    RUN(test_refused_frame_keeps_no_plaintext);
     return test_done();
 }
