@@ -2,6 +2,7 @@
 #include "yaml_doc.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,9 @@ static void node_free(struct ydoc_node *n)
         node_free(n->items[i]);
     free(n->items);
     if (n->scalar != NULL) {
-        /* Scalars may hold key material: wipe before freeing. */
-        memset(n->scalar, 0, strlen(n->scalar));
+        /* Scalars may hold key material: wipe before freeing, where the
+         * compiler may not drop the wipe as a dead store. */
+        sodium_memzero(n->scalar, strlen(n->scalar));
         free(n->scalar);
     }
     free(n);
