@@ -15,7 +15,9 @@
  * gets INVALID_GROUP_ID, a group the peer is not listed in
  * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
  * with GSK_w to the group key and carries the sender's ID; a sender
- * registering again and a member leaving each make a new key.  As member:
+ * registering again and a member leaving each make a new key; a member
+ * that made one is refused (TEMPORARY_FAILURE) what would make another
+ * for rekey-holddown, and retries as a member would.  As member:
  * a registration response installs the outbound SA and one inbound SA per
  * other sender; a key that does not unwrap installs nothing; a push
  * installs the new SA and schedules the old one's removal.  As initiator,
