@@ -1138,8 +1138,9 @@ void group_tick(struct zike *z)
  * another IKE SA with the peer lives on (it was replaced; one on its way
  * out, as at a revocation that deletes them all, does not count), and the
  * groups it was in get a new key: the peer's doing (its DELETE, or it
- * went silent), so held down, unless a reload revoked it.  Member: registrations with that server
- * must be made again; the SAs stay until then. */
+ * went silent), so held down, unless a reload revoked it.  Member:
+ * registrations with that server must be made again; the SAs stay until
+ * then. */
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool revoked)
 {
     if (sa->peer_name[0] == '\0')

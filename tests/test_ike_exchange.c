@@ -2766,7 +2766,8 @@ static void group_rekeys_held_down(void)
     gc->rekey_holddown = HOLDDOWN_S;
     memset(g->holddowns, 0, sizeof g->holddowns);
     z.now = 1000000;
-    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);  /* no Sender IDs out */
+    /* No Sender IDs out. */
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
     rekeys = g->rekeys;
     refusals = z.stats.group_holddown_refusals;
     /* Its first join is never held. */
