@@ -458,8 +458,9 @@ exchange_request_fn group_handle_request;
 exchange_response_fn group_handle_response;
 bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
 void group_tick(struct zike *z);
-/* revoked: by a reload, not of the peer's doing (no rekey-holddown) */
-void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool revoked);
+/* by_us: this side ended it (a reload's revocation, zikectl terminate),
+ * not the peer: its groups' new keys are not held against it */
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us);
 void group_server_revoked(struct zike *z, const char *peer);
 bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);

@@ -1138,10 +1138,10 @@ void group_tick(struct zike *z)
  * another IKE SA with the peer lives on (it was replaced; one on its way
  * out, as at a revocation that deletes them all, does not count), and the
  * groups it was in get a new key: the peer's doing (its DELETE, or it
- * went silent), so held down, unless a reload revoked it.  Member:
+ * went silent), so held down, unless this side ended it.  Member:
  * registrations with that server must be made again; the SAs stay until
  * then. */
-void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool revoked)
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us)
 {
     if (sa->peer_name[0] == '\0')
         return;
@@ -1154,7 +1154,7 @@ void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool revoked)
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
         if (gc == NULL || !member_remove(g, sa->peer_name))
             continue;
-        if (revoked)
+        if (by_us)
             gcks_new_key(z, g, gc, "a member is gone");
         else
             gcks_member_rekey(z, g, gc, sa->peer_name, "a member is gone");

@@ -2753,10 +2753,15 @@ static bool member_of_g(const char *peer)
 #define LOOPS 20U
 static void group_rekeys_held_down(void)
 {
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[16];
     struct ike_sa *a = established(), *b = established();
     struct zike_group *gc = &harness_groups[0];
     struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    struct ike_writer w;
     uint64_t ca = 1, cb = 1, rekeys, refusals, held = 0;
+    size_t len, clen;
     uint32_t spi;
     unsigned in = 0;
 
@@ -2851,6 +2856,25 @@ static void group_rekeys_held_down(void)
     gc->rekey_holddown = 0;
     CHECK(register_g(a, &ca, true) == 0 && register_g(a, &ca, true) == 0);
     CHECK(g->rekeys == rekeys + 6);
+    /* Its IKE SA ended by this side (zikectl terminate): the new key is
+     * not held against it, it joins again at once. */
+    gc->rekey_holddown = HOLDDOWN_S;
+    gc->rekey_on_join = false;
+    z.now += HOLDDOWN_S * 1000U;        /* past its own last key */
+    rekeys = g->rekeys;
+    CHECK(ike_terminate_peer(&z, "peer") == 0);
+    ike_tick(&z);
+    CHECK(a->req.kind == REQ_DELETE_IKE);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(a, IKE_INFORMATIONAL, true, a->req.mid, chain, clen, msg,
+                   &ca);
+    ike_handle(&z, &from, msg, len);
+    CHECK(a->state == IKE_ST_DEAD && !member_of_g("peer") &&
+          g->rekeys == rekeys + 1);
+    a = established();
+    ca = 1;
+    CHECK(register_g(a, &ca, true) == 0 && member_of_g("peer"));
     gc->rekey_on_join = false;
     gc->nreceivers = 1;
     g->nmembers = 0;
