@@ -400,7 +400,8 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(dropped_messages, z->stats.dropped_messages) \
     X(group_rekeys, z->stats.group_rekeys) \
     X(group_registrations, z->stats.group_registrations) \
-    X(group_updates, z->stats.group_updates)
+    X(group_updates, z->stats.group_updates) \
+    X(group_holddown_refusals, z->stats.group_holddown_refusals)
 #define LINE(name, v) stat_line(o, json, #name, v);
     if (json) {
         json_object(&o->j, NULL);

@@ -143,6 +143,16 @@ struct gcks_member {
                                  registers again, and is told to */
 };
 
+/* A member made a new key (it joined under rekey-on-join, registered
+ * again as a sender, left or died) at `at`: until rekey-holddown after,
+ * its registrations that would make one, or make it a member whose leave
+ * would, are refused for now.  By peer name, so that new IKE SAs do not
+ * reset it; a slot past its hold-down is free. */
+struct gcks_holddown {
+    char peer[ZESP_PEER_MAX];  /* "": a free slot */
+    uint64_t at;               /* ms */
+};
+
 struct gcks_group {
     char name[ZESP_NAME_MAX];
     uint32_t spi;             /* the current group SA */
@@ -153,6 +163,8 @@ struct gcks_group {
     struct gcks_member members[2 * ZIKE_GROUP_MEMBERS_MAX];
     size_t nmembers;
     uint64_t rekeys;
+    /* one per peer the group allows, at most (peer ids are unique) */
+    struct gcks_holddown holddowns[2 * ZIKE_GROUP_MEMBERS_MAX];
 };
 
 /* Member: the group SAs installed for a joined group (group.c). */
@@ -234,7 +246,8 @@ struct zike {
     struct gm_group *joined;        /* one per conf.joins, by name */
     size_t njoined;
     struct {
-        uint64_t group_rekeys, group_registrations, group_updates;
+        uint64_t group_rekeys, group_registrations, group_updates,
+            group_holddown_refusals;
         uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
             dropped_messages, spi_collisions, ike_refused;
@@ -242,6 +255,7 @@ struct zike {
     } stats;
     struct log_limit drop_log[IKE_DROP_REASONS];
     struct log_limit refused_log;   /* IKE_SA_INIT at max-ike-sas */
+    struct log_limit holddown_log;  /* registrations held down (group.c) */
 };
 
 /* listen.c */
@@ -444,7 +458,9 @@ exchange_request_fn group_handle_request;
 exchange_response_fn group_handle_response;
 bool group_tick_sa(struct zike *z, struct ike_sa *sa); /* true: sent one */
 void group_tick(struct zike *z);
-void group_ike_sa_gone(struct zike *z, struct ike_sa *sa);
+/* by_us: this side ended it (a reload's revocation, zikectl terminate),
+ * not the peer: its groups' new keys are not held against it */
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us);
 void group_server_revoked(struct zike *z, const char *peer);
 bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);

@@ -15,7 +15,14 @@
  * hold the key; a removed member is not told.  A member still allowed
  * whose Sender ID a reload moved, or who may no longer send, gets no key
  * under what it was registered as and is told to register again
- * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).
+ * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).  The keys a
+ * member makes (joining, registering again, leaving, dying) are bounded:
+ * for rekey-holddown after each, its registrations that would make one,
+ * or make it a member again (its leave would), get TEMPORARY_FAILURE and
+ * change nothing; it asks again later.  Leaves and deaths are never
+ * refused, and need a registration first: so each member makes at most
+ * one key per hold-down (two under rekey-on-join: its join and its
+ * leave), keeping forward and backward access control.
  *
  * Member (GM): installs the group SA in the SAD (one inbound SA per sender
  * for receivers, the outbound SA with its Sender ID for senders), moves its
@@ -97,6 +104,7 @@ static const char *notify_name(uint16_t type)
     case IKE_N_AUTHORIZATION_FAILED: return "AUTHORIZATION_FAILED";
     case IKE_N_REGISTRATION_FAILED: return "REGISTRATION_FAILED";
     case IKE_N_INVALID_SYNTAX: return "INVALID_SYNTAX";
+    case IKE_N_TEMPORARY_FAILURE: return "TEMPORARY_FAILURE";
     default: return "an error";
     }
 }
@@ -170,6 +178,53 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
     }
     zike_log(LOG_NOTICE, "group %s: new group SA 0x%08x%s%s", g->name, g->spi,
              why ? ": " : "", why ? why : "");
+}
+
+/* When the peer's hold-down in g ends (ms); 0: it has none. */
+static uint64_t holddown_end(const struct zike *z, const struct gcks_group *g,
+                             const struct zike_group *gc, const char *peer)
+{
+    uint64_t span = (uint64_t)gc->rekey_holddown * 1000U;
+
+    for (size_t i = 0; span && i < sizeof g->holddowns /
+                                        sizeof g->holddowns[0]; i++) {
+        const struct gcks_holddown *h = &g->holddowns[i];
+        if (h->peer[0] != '\0' && strcmp(h->peer, peer) == 0)
+            return z->now < h->at + span ? h->at + span : 0;
+    }
+    return 0;
+}
+
+/* A new key the peer made: its own slot, else one whose hold-down ended
+ * (the oldest), so that the table never grows. */
+static void holddown_start(struct zike *z, struct gcks_group *g,
+                           const char *peer)
+{
+    struct gcks_holddown *slot = &g->holddowns[0];
+
+    for (size_t i = 0; i < sizeof g->holddowns / sizeof g->holddowns[0];
+         i++) {
+        struct gcks_holddown *h = &g->holddowns[i];
+
+        if (strcmp(h->peer, peer) == 0) {
+            slot = h;
+            break;
+        }
+        if (slot->peer[0] != '\0' &&
+            (h->peer[0] == '\0' || h->at < slot->at))
+            slot = h;
+    }
+    snprintf(slot->peer, sizeof slot->peer, "%s", peer);
+    slot->at = z->now;
+}
+
+/* A new key that peer's registration, leave or death makes. */
+static void gcks_member_rekey(struct zike *z, struct gcks_group *g,
+                              const struct zike_group *gc, const char *peer,
+                              const char *why)
+{
+    gcks_new_key(z, g, gc, why);
+    holddown_start(z, g, peer);
 }
 
 /* Whether the peer's identity may join, and as what. */
@@ -339,6 +394,27 @@ static uint16_t registration_atd(const struct zike *z,
     return atd;
 }
 
+/* TEMPORARY_FAILURE (RFC 7296 2.25: try again later), nothing changed:
+ * the member made a new key less than rekey-holddown ago. */
+static void gcks_held_down(struct zike *z, struct gcks_group *g,
+                           const struct zike_group *gc, struct ike_sa *sa,
+                           const struct route *from,
+                           const struct ike_message *m, const char *peer,
+                           uint64_t held)
+{
+    uint64_t unlogged;
+
+    z->stats.group_holddown_refusals++;
+    if (zike_log_due(z, &z->holddown_log, &unlogged))
+        zike_log(LOG_NOTICE, "group %s: member %s made a new key less than "
+                 "%u s ago (rekey-holddown): its registration refused for "
+                 "%llu ms more (%llu more unlogged)", g->name, peer,
+                 (unsigned)gc->rekey_holddown,
+                 (unsigned long long)(held - z->now),
+                 (unsigned long long)unlogged);
+    respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
+}
+
 static void gcks_registration(struct zike *z, struct ike_sa *sa,
                               const struct route *from,
                               const struct ike_message *m)
@@ -352,9 +428,10 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     uint8_t chain[IKE_MAX_MESSAGE];
     struct ike_writer w;
     size_t len;
-    bool sender, receiver;
+    bool sender, receiver, rekey_join, rekey_sid;
     uint32_t sid;
     uint16_t atd;
+    uint64_t held;
 
     if (!group_named(m, name) || peer == NULL) {
         respond_notify(z, sa, from, m, IKE_N_INVALID_SYNTAX);
@@ -371,7 +448,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         zike_log(LOG_NOTICE, "group %s: member %s leaves", name, peer->name);
         respond_notify(z, sa, from, m, 0);
         if (member_remove(g, peer->name))
-            gcks_new_key(z, g, gc, "a member left");
+            gcks_member_rekey(z, g, gc, peer->name, "a member left");
         return;
     }
     if (!authorised(gc, peer, &sender, &receiver, &sid) ||
@@ -386,16 +463,25 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         sender = false;
         sid = 0;
     }
+    mb = member_find(g, peer->name);
     /* Backward access control: the members there hold the current key,
      * so a newcomer gets one made after it asked. */
-    if (gc->rekey_on_join && g->nmembers > 0 &&
-        member_find(g, peer->name) == NULL)
-        gcks_new_key(z, g, gc, "a member joins");
-    if (sender && (g->sids_issued & (UINT64_C(1) << (sid - 1))))
-        gcks_new_key(z, g, gc, "a sender registered again");
+    rekey_join = gc->rekey_on_join && g->nmembers > 0 && mb == NULL;
+    rekey_sid = sender && (g->sids_issued & (UINT64_C(1) << (sid - 1)));
+    /* A join makes no key without rekey-on-join, but the member's leave
+     * will: refused too, else leaving and joining would be unbounded. */
+    if ((mb == NULL || rekey_join || rekey_sid) &&
+        (held = holddown_end(z, g, gc, peer->name)) != 0) {
+        gcks_held_down(z, g, gc, sa, from, m, peer->name, held);
+        return;
+    }
+    if (rekey_join)
+        gcks_member_rekey(z, g, gc, peer->name, "a member joins");
+    if (rekey_sid)
+        gcks_member_rekey(z, g, gc, peer->name, "a sender registered again");
     if (sender)
         g->sids_issued |= UINT64_C(1) << (sid - 1);
-    if ((mb = member_find(g, peer->name)) == NULL) {
+    if (mb == NULL) {
         if (g->nmembers == sizeof g->members / sizeof g->members[0]) {
             respond_notify(z, sa, from, m, IKE_N_REGISTRATION_FAILED);
             return;
@@ -1051,9 +1137,11 @@ void group_tick(struct zike *z)
 /* An IKE SA died.  Key server: the peer's memberships end with it unless
  * another IKE SA with the peer lives on (it was replaced; one on its way
  * out, as at a revocation that deletes them all, does not count), and the
- * groups it was in get a new key.  Member: registrations with that server
- * must be made again; the SAs stay until then. */
-void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
+ * groups it was in get a new key: the peer's doing (its DELETE, or it
+ * went silent), so held down, unless this side ended it.  Member:
+ * registrations with that server must be made again; the SAs stay until
+ * then. */
+void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us)
 {
     if (sa->peer_name[0] == '\0')
         return;
@@ -1064,8 +1152,12 @@ void group_ike_sa_gone(struct zike *z, struct ike_sa *sa)
     for (size_t i = 0; i < z->ngroups; i++) {
         struct gcks_group *g = &z->groups[i];
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
-        if (gc != NULL && member_remove(g, sa->peer_name))
+        if (gc == NULL || !member_remove(g, sa->peer_name))
+            continue;
+        if (by_us)
             gcks_new_key(z, g, gc, "a member is gone");
+        else
+            gcks_member_rekey(z, g, gc, sa->peer_name, "a member is gone");
     }
     for (size_t i = 0; i < z->njoined; i++) {
         const struct zike_join *j = join_conf(z, z->joined[i].name);

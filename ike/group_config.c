@@ -256,8 +256,8 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "name", "transform", "lifetime", "activation-delay",
-        "deactivation-delay", "source-auth", "rekey-on-join", "senders",
-        "receivers", NULL };
+        "deactivation-delay", "source-auth", "rekey-on-join",
+        "rekey-holddown", "senders", "receivers", NULL };
     const struct ydoc_node *v;
     char f[64];
     uint64_t u;
@@ -271,6 +271,7 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
     g->lifetime = 3600;
     g->atd = 1;
     g->dtd = 5;
+    g->rekey_holddown = ZIKE_GROUP_REKEY_HOLDDOWN;
     if ((v = ydoc_get(n, "name")) == NULL)
         return FAIL(y, n, F("name"), "missing");
     if (yf_name(y, v, F("name"), g->name, sizeof g->name) != 0)
@@ -307,6 +308,9 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
             return -1;
         g->rekey_on_join = b;
     }
+    if ((v = ydoc_get(n, "rekey-holddown")) &&
+        parse_delay(y, v, F("rekey-holddown"), &g->rekey_holddown) != 0)
+        return -1;
     if ((v = ydoc_get(n, "senders")) &&
         parse_senders(y, v, F("senders"), g) != 0)
         return -1;

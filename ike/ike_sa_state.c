@@ -95,7 +95,7 @@ void ike_sa_dead(struct zike *z, struct ike_sa *sa, const char *why)
     if (sa->initiator || sa->state == IKE_ST_ESTABLISHED)
         backoff(z, sa);
     if (sa->state == IKE_ST_ESTABLISHED)
-        group_ike_sa_gone(z, sa);
+        group_ike_sa_gone(z, sa, false);
     while (sa->children)
         child_remove(z, sa, sa->children);
     sa->state = IKE_ST_DEAD;
@@ -127,7 +127,7 @@ void ike_sa_revoke(struct zike *z, struct ike_sa *sa, const char *why)
     zike_log(LOG_WARNING, "peer %s: %s: IKE SA deleted, its child SAs "
              "removed", sa->peer_name, why);
     if (sa->state == IKE_ST_ESTABLISHED)
-        group_ike_sa_gone(z, sa);
+        group_ike_sa_gone(z, sa, true);
     group_server_revoked(z, sa->peer_name);
     while (sa->children)
         child_remove(z, sa, sa->children);

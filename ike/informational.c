@@ -67,6 +67,10 @@ void informational_response(struct zike *z, struct ike_sa *sa,
             z->stats.deleted++;
         }
     } else if (kind == REQ_DELETE_IKE) {
+        /* Ours (zikectl terminate, a revocation): the member did not
+         * leave of itself, its groups' keys are not held against it. */
+        if (sa->state == IKE_ST_ESTABLISHED && !sa->superseded)
+            group_ike_sa_gone(z, sa, true);
         ike_sa_dead(z, sa, "deleted");
     }
 }

@@ -52,6 +52,9 @@ static void counters(struct zike *z, FILE *f)
           "Members registered to groups served"),
         C("zike_group_updates", group_updates,
           "Group SAs installed as a member"),
+        C("zike_group_holddown_refusals", group_holddown_refusals,
+          "Group registrations refused for now (TEMPORARY_FAILURE): the "
+          "member made a new key less than rekey-holddown ago"),
 #undef C
     };
 

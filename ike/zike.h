@@ -50,6 +50,11 @@ struct zike_peer {
 /* A group this zike serves as group key server (GCKS). */
 #define ZIKE_MAX_GROUPS 32U
 #define ZIKE_GROUP_MEMBERS_MAX 64U
+/* rekey-holddown's default (s): longer than the default delays (1 s +
+ * 5 s), so that the SAs one member's loop has members install retire
+ * before it can make more; short beside the time a member whose IKE SA
+ * died takes to be found dead and come back. */
+#define ZIKE_GROUP_REKEY_HOLDDOWN 10U
 /* How receivers know which member sent (source-auth). */
 enum zike_source_auth {
     ZIKE_SOURCE_AUTH_NONE,
@@ -74,6 +79,9 @@ struct zike_group {
     uint16_t atd, dtd;                 /* activation, deactivation delays (s) */
     enum zike_source_auth source_auth;
     bool rekey_on_join;                /* a newcomer never gets a used key */
+    uint16_t rekey_holddown;           /* s: a member that made a new key
+                                          may not make another before (0:
+                                          no bound) */
     struct zike_group_sender senders[ZIKE_GROUP_MEMBERS_MAX];
     size_t nsenders;                   /* Sender ID = index + 1 */
     struct zike_group_receiver receivers[ZIKE_GROUP_MEMBERS_MAX];

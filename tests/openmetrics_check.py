@@ -90,6 +90,7 @@ ZIKE_COUNTERS = {
     "zike_group_rekeys_total": "group_rekeys",
     "zike_group_registrations_total": "group_registrations",
     "zike_group_updates_total": "group_updates",
+    "zike_group_holddown_refusals_total": "group_holddown_refusals",
 }
 
 

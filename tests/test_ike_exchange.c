@@ -15,7 +15,9 @@
  * gets INVALID_GROUP_ID, a group the peer is not listed in
  * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
  * with GSK_w to the group key and carries the sender's ID; a sender
- * registering again and a member leaving each make a new key.  As member:
+ * registering again and a member leaving each make a new key; a member
+ * that made one is refused (TEMPORARY_FAILURE) what would make another
+ * for rekey-holddown, and retries as a member would.  As member:
  * a registration response installs the outbound SA and one inbound SA per
  * other sender; a key that does not unwrap installs nothing; a push
  * installs the new SA and schedules the old one's removal.  As initiator,
@@ -2697,6 +2699,262 @@ static void group_member_gone_with_both_ike_sas(void)
     harness_reset();
 }
 
+/* The answer to a registration of peer sa for group "g" (as a sender or
+ * not): 0 (registered) or the error notify. */
+static uint16_t register_g(struct ike_sa *sa, uint64_t *ctr, bool sender)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct route from = { 0 };
+    struct ike_message m;
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g",
+                        sender ? IKE_N_GROUP_SENDER : 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    if (nsent != 1 || open_sent(sa, 0, &m, msg) != IKE_OK)
+        return UINT16_MAX;
+    return ike_find(&m, IKE_PL_KD) != NULL ? 0 : first_notify(&m);
+}
+
+static void leave_g(struct ike_sa *sa, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct route from = { 0 };
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g", IKE_N_REGISTRATION_FAILED);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
+static bool member_of_g(const char *peer)
+{
+    for (size_t i = 0; i < z.groups[0].nmembers; i++)
+        if (strcmp(z.groups[0].members[i].peer, peer) == 0)
+            return true;
+    return false;
+}
+
+/* rekey-holddown: a member that leaves and joins again in a loop (by
+ * leaving, and by letting its IKE SA die and making a new one) makes at
+ * most one new key per hold-down; its refused registrations get
+ * TEMPORARY_FAILURE and change nothing; another member's first join is
+ * never held up; once the hold-down has passed the member gets in.  A
+ * sender registering again is held down the same way, a registration that
+ * makes no key never is, and the operator's rekeys and those of the
+ * lifetime are never delayed.  Before, every leave made a key: 20. */
+#define HOLDDOWN_S 10U
+#define LOOPS 20U
+static void group_rekeys_held_down(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[16];
+    struct ike_sa *a = established(), *b = established();
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ca = 1, cb = 1, rekeys, refusals, held = 0;
+    size_t len, clen;
+    uint32_t spi;
+    unsigned in = 0;
+
+    snprintf(b->peer_name, sizeof b->peer_name, "other");
+    snprintf(gc->receivers[1].id, sizeof gc->receivers[1].id, "other.example");
+    gc->nreceivers = 2;
+    gc->rekey_holddown = HOLDDOWN_S;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    z.now = 1000000;
+    /* No Sender IDs out. */
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    rekeys = g->rekeys;
+    refusals = z.stats.group_holddown_refusals;
+    /* Its first join is never held. */
+    CHECK(register_g(a, &ca, true) == 0 && member_of_g("peer"));
+    for (unsigned i = 1; i <= LOOPS; i++) {
+        uint64_t made;
+        uint32_t spi_before;
+        uint16_t r;
+
+        z.now += 1000;
+        if (i % 4 == 0) {       /* its IKE SA dies; it makes a new one */
+            ike_sa_dead(&z, a, "gone for the test");
+            ike_sa_free(&z, a);
+            a = established();
+            ca = 1;
+        } else {
+            leave_g(a, &ca);
+        }
+        CHECK(!member_of_g("peer"));
+        made = g->rekeys;
+        spi_before = g->spi;
+        r = register_g(a, &ca, true);
+        if (r == 0) {
+            in++;
+            CHECK(member_of_g("peer"));
+        } else {
+            /* Refused for now, and nothing changed. */
+            CHECK(r == IKE_N_TEMPORARY_FAILURE);
+            CHECK(!member_of_g("peer") && g->spi == spi_before &&
+                  g->rekeys == made);
+            held++;
+        }
+        /* Another member's first join, while this one is held down. */
+        if (i == 5) {
+            CHECK(r == IKE_N_TEMPORARY_FAILURE);
+            CHECK(register_g(b, &cb, false) == 0 && member_of_g("other"));
+        }
+    }
+    /* At most one new key per hold-down over the loop's T seconds. */
+    CHECK(g->rekeys - rekeys <=
+          (LOOPS + HOLDDOWN_S - 1) / HOLDDOWN_S + 1);
+    CHECK(g->rekeys - rekeys >= 1 && in >= 1 && held >= LOOPS / 2);
+    CHECK(z.stats.group_holddown_refusals == refusals + held);
+    fprintf(stderr, "# %u leaves and joins in %u s: %llu new keys, %llu "
+            "registrations held down\n", LOOPS, LOOPS,
+            (unsigned long long)(g->rekeys - rekeys),
+            (unsigned long long)held);
+    /* Past the hold-down it gets in. */
+    if (!member_of_g("peer")) {
+        CHECK(register_g(a, &ca, true) == IKE_N_TEMPORARY_FAILURE);
+        z.now += HOLDDOWN_S * 1000U;
+        CHECK(register_g(a, &ca, true) == 0 && member_of_g("peer"));
+    }
+    z.now += HOLDDOWN_S * 1000U;
+
+    /* A sender registering again makes a key, and then is held down; as
+     * a receiver only (no key made) it is not; nor is the other member. */
+    rekeys = g->rekeys;
+    CHECK(register_g(a, &ca, true) == 0 && g->rekeys == rekeys + 1);
+    spi = g->spi;
+    CHECK(register_g(a, &ca, true) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(g->rekeys == rekeys + 1 && g->spi == spi && member_of_g("peer"));
+    CHECK(register_g(a, &ca, false) == 0 && g->spi == spi);
+    CHECK(register_g(b, &cb, false) == 0 && g->spi == spi);
+    /* The operator's rekey and the lifetime's are not delayed. */
+    CHECK(group_rekey(&z, "g") == 0 && g->rekeys == rekeys + 2);
+    g->rekey_at = z.now;
+    group_tick(&z);
+    CHECK(g->rekeys == rekeys + 3);
+    /* Under rekey-on-join its join makes a key too: held down after its
+     * leave, the other member (already in) registers again at once. */
+    gc->rekey_on_join = true;
+    z.now += HOLDDOWN_S * 1000U;
+    leave_g(a, &ca);
+    CHECK(g->rekeys == rekeys + 4);
+    CHECK(register_g(a, &ca, false) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(register_g(b, &cb, false) == 0 && g->rekeys == rekeys + 4);
+    z.now += HOLDDOWN_S * 1000U;
+    CHECK(register_g(a, &ca, false) == 0 && g->rekeys == rekeys + 5);
+    /* A hold-down of 0: no bound, as before. */
+    gc->rekey_holddown = 0;
+    CHECK(register_g(a, &ca, true) == 0 && register_g(a, &ca, true) == 0);
+    CHECK(g->rekeys == rekeys + 6);
+    /* Its IKE SA ended by this side (zikectl terminate): the new key is
+     * not held against it, it joins again at once. */
+    gc->rekey_holddown = HOLDDOWN_S;
+    gc->rekey_on_join = false;
+    z.now += HOLDDOWN_S * 1000U;        /* past its own last key */
+    rekeys = g->rekeys;
+    CHECK(ike_terminate_peer(&z, "peer") == 0);
+    ike_tick(&z);
+    CHECK(a->req.kind == REQ_DELETE_IKE);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(a, IKE_INFORMATIONAL, true, a->req.mid, chain, clen, msg,
+                   &ca);
+    ike_handle(&z, &from, msg, len);
+    CHECK(a->state == IKE_ST_DEAD && !member_of_g("peer") &&
+          g->rekeys == rekeys + 1);
+    a = established();
+    ca = 1;
+    CHECK(register_g(a, &ca, true) == 0 && member_of_g("peer"));
+    gc->rekey_on_join = false;
+    gc->nreceivers = 1;
+    g->nmembers = 0;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    memset(z.retry_at, 0, sizeof z.retry_at);
+    memset(z.fails, 0, sizeof z.fails);
+    harness_reset();
+}
+
+/* A member whose registration gets TEMPORARY_FAILURE (its key server's
+ * rekey-holddown) keeps what it holds and asks again GROUP_RETRY_MS (2 s)
+ * later, not the 30 s of a refusal, and gets in then. */
+static void group_member_registration_held(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES], old[4] = { 0, 0, 0x78, 0 };
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ctr = 1, refused_at;
+    size_t len, clen;
+
+    z.now = 2000000;
+    randombytes_buf(key, sizeof key);
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    clen = group_answer(sa, chain, sizeof chain, 0x7800, key, false, 7,
+                        false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered && count_sas() == 3U);
+    /* Told to register again; its registration is held down. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(!gg->registered);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_REGISTER);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    refused_at = z.now;
+    ike_handle(&z, &from, msg, len);
+    /* Not a refusal: its SAs and its key server stay. */
+    CHECK(!gg->registered && count_sas() == 3U &&
+          strcmp(gg->server, "peer") == 0);
+    CHECK(gg->retry_at == refused_at + 2000U);
+    nsent = 0;
+    sa->mid_in = sa->mid_out;
+    z.now = refused_at + 1999U;
+    ike_tick(&z);
+    CHECK(nsent == 0 && sa->req.kind == REQ_NONE);
+    z.now = refused_at + 2000U;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_REGISTER);
+    clen = group_answer(sa, chain, sizeof chain, 0x7900, key, false, 7,
+                        false);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered);
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    gg->retry_at = 0;
+    harness_reset();
+}
+
 /* The registration zike sends on sa at the next tick, and whether it asks
  * to send (N(GROUP_SENDER)). */
 static bool registers(struct ike_sa *sa, bool *as_sender)
@@ -2848,6 +3106,8 @@ int main(void)
     RUN(group_server_sender_renumbered);
     RUN(group_member_register_again);
     RUN(group_member_gone_with_both_ike_sas);
+    RUN(group_rekeys_held_down);
+    RUN(group_member_registration_held);
     RUN(group_member_role_changed);
     group_free(&z);
     zesp_sad_free(z.sad);

@@ -202,6 +202,14 @@ conf twojoins "$(port 11)" \
     "join:" "  - { group: a, server: gcks, role: receiver, policy: p }" \
     "  - { group: b, server: gcks, role: sender, policy: p }"
 refuses twojoins "twojoins.yaml:9:53: join\[1\].policy: 'p' is join\[0\]'s policy too (group 'a'): one group per policy"
+# rekey-holddown: seconds (or m, h), 0 to 1 hour.
+conf holddown "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
+    "groups: [ { name: g, rekey-holddown: 2m, receivers: [m.example] } ]"
+expect 0 "--check of rekey-holddown: 2m" "$zike" -c "$work/holddown.yaml" --check
+sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
+refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
+sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
+refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer"
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
