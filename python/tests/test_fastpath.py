@@ -76,7 +76,8 @@ def test_a_small_message_owns_its_zesp_msg_a_large_or_framed_one_shares_it(ctx, 
     a, b = tcp_pair(ctx)
     small, large = b"s" * (COPY_THRESHOLD - 1), b"L" * COPY_THRESHOLD
     cases = [(dict(body=[small]), True), (dict(body=[large]), False),
-             (dict(body=[b"one", b"two"]), False),
+             (dict(body=[b"one", b"two"]), False), (dict(body=[]), False),
+             (dict(body=[b""]), True),
              (dict(clear=[b"svc"], body=[small]), True)]
     for kwargs, owned in cases:
         peers.alice.send(a, "to-bob", **kwargs)

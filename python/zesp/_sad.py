@@ -534,13 +534,14 @@ class SAD:
                 # rx is this thread's, rewritten by the next call into the
                 # helpers: read before anything allocates (a collection may
                 # run code that receives).
-                n, count, data = rx.size, rx.count, rx.data
+                # (rx.size: of the only body frame; SIZE_MAX if several.)
+                n, data = rx.size, rx.data
                 msg = _new(Message)
                 # One small body frame, the usual, is copied at once: its
                 # bytes cost less than a view of shared memory, and the
                 # message owns m itself (no view needs it), which costs
                 # less than an ffi.gc hold.
-                if count == 1 and n < COPY_THRESHOLD:
+                if n < COPY_THRESHOLD:
                     msg._raw = msg._msg = m
                     msg.body = [memoryview(_unpack(data, n))]
                 else:
