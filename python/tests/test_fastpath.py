@@ -6,6 +6,9 @@ message of one body frame under COPY_THRESHOLD owns its zesp_msg itself
 (released by close() or as it is freed), any other holds it through an
 ffi.gc pointer its views share.  Each case below runs through both."""
 import gc
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -182,3 +185,51 @@ def test_refusals_on_receive_leave_the_next_message_to_the_fast_path(ctx, peers)
         peers.bob.recv(b, "to-alice")
     with peers.bob.recv(b, "to-alice") as msg:
         assert msg.bytes() == b"twice" and msg.seq == 2
+
+
+COPY_SCRIPT = r"""
+import copy, gc, pickle, zmq, zesp
+spi = 0x5151
+tx, rx = zesp.SAD.private(), zesp.SAD.private()
+tx.add_sa(spi, zesp.OUT, bytes(range(36))); tx.set_policy("p", out=spi)
+rx.add_sa(spi, zesp.IN, bytes(range(36))); rx.set_policy("p", inbound=[spi])
+ctx = zmq.Context()
+a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+a.bind("inproc://copy"); b.connect("inproc://copy")
+for size in (5, 20000):
+    for i in range(2):
+        tx.send(a, "p", clear=[b"c"], body=[b"m" * size])
+        m = rx.recv(b, "p")
+        c = copy.copy(m)
+        assert c.bytes() == m.bytes() == b"m" * size and c.spi == spi
+        first, second = (m, c) if i == 0 else (c, m)
+        del first
+        gc.collect()
+        assert second.bytes() == b"m" * size and second.clear == [b"c"]
+        del m, c, second
+        gc.collect()
+    tx.send(a, "p", body=[b"x"])
+    m = rx.recv(b, "p")
+    for f in (copy.deepcopy, pickle.dumps):
+        try:
+            f(m)
+        except TypeError:
+            pass
+        else:
+            raise SystemExit("%s of a Message did not refuse" % f.__name__)
+    assert m.bytes() == b"x"
+    del m
+for i in range(50):            # the spare, and the heap, still sound
+    tx.send(a, "p", body=[b"%d" % i])
+    assert rx.recv(b, "p").bytes() == b"%d" % i
+print("sound")
+"""
+
+
+def test_a_copied_message_shares_its_memory_safely():
+    # In a child: a double release would corrupt the heap, not fail an
+    # assert.  copy.copy gives a second Message on the same memory, either
+    # may go first; deepcopy and pickle refuse, as they always did.
+    out = subprocess.run([sys.executable, "-c", COPY_SCRIPT], env=os.environ,
+                         capture_output=True, text=True, timeout=120)
+    assert (out.returncode, out.stdout.strip()) == (0, "sound"), out.stderr

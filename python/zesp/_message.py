@@ -155,6 +155,22 @@ class Message:
         if raw is not None:
             _release(raw)       # no view refers to it: wiped now
 
+    def __copy__(self) -> "Message":
+        """A second Message on the same memory: the hold becomes a shared
+        one (ffi.gc), so that neither releases it under the other."""
+        raw = self._raw
+        if raw is not None:
+            self._raw = None
+            self._msg = ffi.gc(raw, _release)
+        other = object.__new__(Message)
+        other._raw, other._msg = None, self._msg
+        other.body, other.policy = self.body, self.policy
+        return other
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError("zesp: a Message cannot be pickled or deep-copied "
+                        "(copy its frames: msg.bytes(), msg.clear)")
+
     def __del__(self, _release: Any = _release) -> None:
         # The message owned its zesp_msg (a copied body): release it.
         # (_release bound here: still there while the interpreter exits.)
