@@ -174,7 +174,10 @@ class Message:
     def __del__(self, _release: Any = _release) -> None:
         # The message owned its zesp_msg (a copied body): release it.
         # (_release bound here: still there while the interpreter exits.)
-        raw = self._raw
+        try:
+            raw = self._raw
+        except AttributeError:  # made by __new__ alone: holds nothing
+            return
         if raw is not None:
             self._raw = None
             _release(raw)
