@@ -224,6 +224,7 @@ const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
 HELPERS = r"""
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zesp.h>
@@ -342,7 +343,8 @@ static void zesp_py_msg_release(zesp_msg *msg)
 
 /* A message received on policy (NULL: unchecked): the answer's msg (the
  * caller's, to release), NULL with errno on failure, and its first body
- * frame with the count of body frames. */
+ * frame with the count of body frames; the size SIZE_MAX unless that
+ * frame is the only one (one test in Python for "one small frame"). */
 static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
                                          uintptr_t socket, int flags)
 {
@@ -363,6 +365,8 @@ static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
         return &zesp_py_answer;
     }
     zesp_py_frame_at(msg, 2, 0);
+    if (zesp_py_answer.count != 1)
+        zesp_py_answer.size = SIZE_MAX;
     zesp_py_answer.msg = msg;
     return &zesp_py_answer;
 }

@@ -16,6 +16,11 @@ _classes = _socket._classes
 _send_body, _send1 = lib.zesp_py_send_body, lib.zesp_py_send1
 _recv, _release = lib.zesp_py_recv, lib.zesp_py_msg_release
 _new, _gc, _unpack = object.__new__, ffi.gc, ffi.unpack
+#: send's default for clear, body and envelope: no frames.  The empty
+#: tuple, of which CPython has one: ``clear is _NO_FRAMES`` is the cheapest
+#: test of "none given" (an empty list, or any other empty tuple where
+#: there are several, takes the general checks).
+_NO_FRAMES: Tuple[()] = ()
 
 #: Any object with the buffer protocol: bytes, bytearray, memoryview,
 #: array.array, numpy arrays (C-contiguous)...
@@ -390,8 +395,8 @@ class SAD:
         return c
 
     def send(self, socket: Socket, policy: Optional[str] = None, *,
-             spi: Optional[int] = None, clear: Frames = (),
-             body: Frames = (), envelope: Frames = (),
+             spi: Optional[int] = None, clear: Frames = _NO_FRAMES,
+             body: Frames = _NO_FRAMES, envelope: Frames = _NO_FRAMES,
              dontwait: bool = False) -> None:
         """Send one protected message on policy (its current outbound SA)
         or on the SA of spi: envelope frames as they are (a ROUTER's
@@ -418,6 +423,21 @@ class SAD:
             pol = ffi.NULL
         else:
             raise TypeError("zesp: send: give a policy or an spi")
+        # The most usual message, one body frame of bytes and neither clear
+        # nor envelope frames given (the defaults: the one empty tuple),
+        # costs the fewest checks.
+        if clear is _NO_FRAMES and envelope is _NO_FRAMES and type(body) is list \
+                and len(body) == 1 and type(body[0]) is bytes:
+            b = body[0]
+            try:
+                rc = _send_body(self._sad, pol, spi, h, b, len(b),
+                                1 if dontwait else 0)
+            except TypeError:
+                self._live()
+                raise
+            if rc:
+                self._raise()
+            return
         # The usual messages, one body frame of bytes and at most one clear
         # frame of bytes, go as they are: no frame array.
         # No frames is an empty list or tuple; an empty buffer is a frame
@@ -514,16 +534,21 @@ class SAD:
                 # rx is this thread's, rewritten by the next call into the
                 # helpers: read before anything allocates (a collection may
                 # run code that receives).
-                n, count, data = rx.size, rx.count, rx.data
+                # (rx.size: of the only body frame; SIZE_MAX if several.)
+                n, data = rx.size, rx.data
                 msg = _new(Message)
-                msg._msg = _gc(m, _release)
-                msg.policy = policy if pol else None
                 # One small body frame, the usual, is copied at once: its
-                # bytes cost less than a view of shared memory.
-                if count == 1 and n < COPY_THRESHOLD:
+                # bytes cost less than a view of shared memory, and the
+                # message owns m itself (no view needs it), which costs
+                # less than an ffi.gc hold.
+                if n < COPY_THRESHOLD:
+                    msg._raw = msg._msg = m
                     msg.body = [memoryview(_unpack(data, n))]
                 else:
+                    msg._raw = None
+                    msg._msg = _gc(m, _release)
                     msg.body = body_of(msg._msg)
+                msg.policy = policy if pol else None
                 return msg
             code = ffi.errno
             if code != _errno.EINTR:
