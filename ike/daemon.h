@@ -182,10 +182,26 @@ struct gm_group {
     char server[ZESP_NAME_MAX]; /* the peer its group SAs came from */
     bool sender, receiver;    /* the join's role and policy its SAs are */
     char policy[ZESP_NAME_MAX]; /* installed for */
+    uint32_t policy_flags;    /* replay-scope, as ZESP_POLICY_* */
+    bool signs;               /* sign-key given: its public half */
+    uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES];
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     uint64_t retry_at;        /* ms: register again not before */
     uint64_t updates;
+};
+
+/* A word owed to a peer about a group a reload took away (group.c).
+ * Member (leave): its join removed, or changed so that its SAs went, it
+ * leaves, so that the key server stops handing it keys and rekeys the
+ * others.  Key server: the group no longer served, its member is told to
+ * register again (IDg and Delete), which it is then refused
+ * (INVALID_GROUP_ID), and it drops the group's SAs. */
+struct group_notice {
+    char group[ZESP_NAME_MAX];
+    char peer[ZESP_PEER_MAX];
+    uint32_t spi;             /* key server: the SA the member holds */
+    bool leave;
 };
 
 /* Why an incoming IKE message was dropped (drop.c): a counter each, shown
@@ -245,6 +261,8 @@ struct zike {
     size_t ngroups;
     struct gm_group *joined;        /* one per conf.joins, by name */
     size_t njoined;
+    struct group_notice *notices;   /* owed after a reload */
+    size_t nnotices;
     struct {
         uint64_t group_rekeys, group_registrations, group_updates,
             group_holddown_refusals;

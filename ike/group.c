@@ -15,7 +15,9 @@
  * hold the key; a removed member is not told.  A member still allowed
  * whose Sender ID a reload moved, or who may no longer send, gets no key
  * under what it was registered as and is told to register again
- * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).  The keys a
+ * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).  So is each
+ * member of a group that a reload stops serving, and it is then refused.
+ * The keys a
  * member makes (joining, registering again, leaving, dying) are bounded:
  * for rekey-holddown after each, its registrations that would make one,
  * or make it a member again (its leave would), get TEMPORARY_FAILURE and
@@ -28,6 +30,8 @@
  * for receivers, the outbound SA with its Sender ID for senders), moves its
  * policy to a new SA after the activation delay and removes the old one
  * after the deactivation delay, so that no message is lost in a rekey.
+ * A reload that removes its join, or changes it, removes its SAs and
+ * leaves: its key server hands it no key again and makes a new one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -107,6 +111,58 @@ static const char *notify_name(uint16_t type)
     case IKE_N_TEMPORARY_FAILURE: return "TEMPORARY_FAILURE";
     default: return "an error";
     }
+}
+
+/* ---- what a reload owes ------------------------------------------------------ */
+
+/* Owed over a live IKE SA with the peer only: without one, the peer's end
+ * of the membership ends with its IKE SA (group_ike_sa_gone). */
+static void notice_add(struct zike *z, const char *group, const char *peer,
+                       uint32_t spi, bool leave)
+{
+    struct group_notice *n;
+
+    if (peer[0] == '\0' || ike_sa_for_peer(z, peer) == NULL)
+        return;
+    for (size_t i = 0; i < z->nnotices; i++)
+        if (z->notices[i].leave == leave &&
+            strcmp(z->notices[i].group, group) == 0 &&
+            strcmp(z->notices[i].peer, peer) == 0)
+            return;
+    if ((n = realloc(z->notices, (z->nnotices + 1) * sizeof *n)) == NULL) {
+        zike_log(LOG_ERR, "group %s: cannot remember to tell %s: %s", group,
+                 peer, strerror(errno));
+        return;
+    }
+    z->notices = n;
+    n = &z->notices[z->nnotices++];
+    memset(n, 0, sizeof *n);
+    snprintf(n->group, sizeof n->group, "%s", group);
+    snprintf(n->peer, sizeof n->peer, "%s", peer);
+    n->spi = spi;
+    n->leave = leave;
+}
+
+static void notices_drop(struct zike *z, const char *peer)
+{
+    for (size_t i = 0; i < z->nnotices;)
+        if (strcmp(z->notices[i].peer, peer) == 0)
+            z->notices[i] = z->notices[--z->nnotices];
+        else
+            i++;
+}
+
+/* Whether we owe the server our leave from group, or it is on its way. */
+static bool leave_owed(const struct zike *z, const struct ike_sa *sa,
+                       const char *group)
+{
+    if (sa->req.kind == REQ_GSA_LEAVE && strcmp(sa->req.group, group) == 0)
+        return true;
+    for (size_t i = 0; i < z->nnotices; i++)
+        if (z->notices[i].leave && strcmp(z->notices[i].group, group) == 0 &&
+            strcmp(z->notices[i].peer, sa->peer_name) == 0)
+            return true;
+    return false;
 }
 
 /* ---- key server ------------------------------------------------------------ */
@@ -532,25 +588,25 @@ static bool push_allowed(struct zike *z, const struct gcks_group *g,
  * what the member was registered as no longer holds; it registers again
  * and learns its Sender ID, or that it may no longer send. */
 static bool gcks_tell_rejoin(struct zike *z, struct ike_sa *sa,
-                             struct gcks_group *g, struct gcks_member *mb)
+                             const char *group, uint32_t spi)
 {
     uint8_t chain[256], old[4];
     struct ike_writer w;
     size_t len;
 
     ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, g->name, strlen(g->name));
-    put32(old, mb->have_spi);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, group, strlen(group));
+    put32(old, spi);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return false;
-    snprintf(sa->req.group, sizeof sa->req.group, "%s", g->name);
+    snprintf(sa->req.group, sizeof sa->req.group, "%s", group);
     sa->req.gsa_spi = 0;
     if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
                     len) != 0)
         return false;
     zike_log(LOG_INFO, "group %s: member %s told to register again",
-             g->name, sa->peer_name);
+             group, sa->peer_name);
     return true;
 }
 
@@ -568,7 +624,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         if (gc == NULL || mb == NULL || z->now < mb->push_after)
             continue;
         if (mb->rejoin) {
-            if (gcks_tell_rejoin(z, sa, g, mb))
+            if (gcks_tell_rejoin(z, sa, g->name, mb->have_spi))
                 return true;
             continue;
         }
@@ -616,6 +672,19 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
                  "register again (%s): removed", g->name, sa->peer_name,
                  notify_name(err));
         member_remove(g, sa->peer_name);
+        return;
+    }
+    if (err == IKE_N_INVALID_GROUP_ID) {
+        /* It no longer joins (a reload took its join; a zike that does
+         * not say so with a leave): it is pushed no key again, and the
+         * one it was just sent is replaced. */
+        const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+
+        zike_log(LOG_NOTICE, "group %s: member %s no longer joins it",
+                 g->name, sa->peer_name);
+        member_remove(g, sa->peer_name);
+        if (gc != NULL)
+            gcks_new_key(z, g, gc, "a member no longer joins");
         return;
     }
     if (err != 0) {
@@ -954,8 +1023,7 @@ out:
 }
 
 static int gm_send_registration(struct zike *z, struct ike_sa *sa,
-                                struct gm_group *gg,
-                                const struct zike_join *j, bool leave)
+                                const char *group, bool sender, bool leave)
 {
     static const uint8_t one[4] = { 0, 0, 0, 1 };
     uint8_t chain[256];
@@ -963,15 +1031,15 @@ static int gm_send_registration(struct zike *z, struct ike_sa *sa,
     size_t len;
 
     ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, gg->name, strlen(gg->name));
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, group, strlen(group));
     if (leave)
         ike_w_notify(&w, 0, IKE_N_REGISTRATION_FAILED, NULL, 0, NULL, 0);
-    else if (j->sender)
+    else if (sender)
         ike_w_notify(&w, 0, IKE_N_GROUP_SENDER, NULL, 0, one, sizeof one);
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
-    snprintf(sa->req.group, sizeof sa->req.group, "%s", gg->name);
-    zike_log(LOG_INFO, "group %s: %s with %s", gg->name,
+    snprintf(sa->req.group, sizeof sa->req.group, "%s", group);
+    zike_log(LOG_INFO, "group %s: %s with %s", group,
              leave ? "leaving" : "registering", sa->peer_name);
     return ike_request(z, sa, leave ? REQ_GSA_LEAVE : REQ_GSA_REGISTER,
                        IKE_GSA_REGISTRATION, chain, len);
@@ -993,11 +1061,19 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
     const struct zike_join *j = join_conf(z, sa->req.group);
     uint16_t err = ike_error_notify(m);
 
-    if (gg == NULL || j == NULL)
-        return;
     if (leave) {
-        gm_drop_all(z, gg, j);
-        zike_log(LOG_NOTICE, "group %s: left", gg->name);
+        /* Asked for (zikectl leave), or owed by a reload that already
+         * removed the SAs. */
+        if (gg != NULL && j != NULL && gg->want_leave)
+            gm_drop_all(z, gg, j);
+        zike_log(LOG_NOTICE, "group %s: left %s", sa->req.group,
+                 sa->peer_name);
+        return;
+    }
+    if (gg == NULL || j == NULL) {
+        /* Registered as a reload took the join away: leave again. */
+        if (err == 0)
+            notice_add(z, sa->req.group, sa->peer_name, 0, true);
         return;
     }
     if (err != 0) {
@@ -1038,6 +1114,13 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
         strcmp(j->server, sa->peer_name) != 0) {
         zike_log(LOG_WARNING, "peer %s: group update for a group it does "
                  "not serve us", sa->peer_name);
+        respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
+        return;
+    }
+    if (leave_owed(z, sa, name)) {
+        /* Its SAs went at a reload: a key it held then would come back
+         * with new replay windows.  It leaves, and registers for a key
+         * made after that. */
         respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
         return;
     }
@@ -1084,9 +1167,28 @@ void group_handle_response(struct zike *z, struct ike_sa *sa,
         gm_response(z, sa, m, kind == REQ_GSA_LEAVE);
 }
 
+/* What a reload owes this peer, before anything else is sent to it: a
+ * leave before a registration again. */
+static bool notice_send(struct zike *z, struct ike_sa *sa)
+{
+    for (size_t i = 0; i < z->nnotices;) {
+        struct group_notice n = z->notices[i];
+
+        if (strcmp(n.peer, sa->peer_name) != 0) {
+            i++;
+            continue;
+        }
+        z->notices[i] = z->notices[--z->nnotices];
+        if (n.leave ? gm_send_registration(z, sa, n.group, false, true) == 0
+                    : gcks_tell_rejoin(z, sa, n.group, n.spi))
+            return true;
+    }
+    return false;
+}
+
 bool group_tick_sa(struct zike *z, struct ike_sa *sa)
 {
-    if (gcks_push(z, sa))
+    if (notice_send(z, sa) || gcks_push(z, sa))
         return true;
     for (size_t i = 0; i < z->njoined; i++) {
         struct gm_group *gg = &z->joined[i];
@@ -1097,13 +1199,13 @@ bool group_tick_sa(struct zike *z, struct ike_sa *sa)
         if (gg->want_leave) {
             if (gg->registered) {
                 gg->registered = false;
-                return gm_send_registration(z, sa, gg, j, true) == 0;
+                return gm_send_registration(z, sa, gg->name, j->sender, true) == 0;
             }
             continue;
         }
         if (!gg->registered && z->now >= gg->retry_at) {
             gg->retry_at = z->now + GROUP_RETRY_MS;
-            if (gm_send_registration(z, sa, gg, j, false) == 0)
+            if (gm_send_registration(z, sa, gg->name, j->sender, false) == 0)
                 return true;
         }
     }
@@ -1159,6 +1261,7 @@ void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us)
         else
             gcks_member_rekey(z, g, gc, sa->peer_name, "a member is gone");
     }
+    notices_drop(z, sa->peer_name);   /* its memberships ended with it */
     for (size_t i = 0; i < z->njoined; i++) {
         const struct zike_join *j = join_conf(z, z->joined[i].name);
         if (j != NULL && strcmp(j->server, sa->peer_name) == 0)
@@ -1254,6 +1357,160 @@ static void gcks_recheck(struct zike *z, struct gcks_group *g,
     }
 }
 
+/* A policy that the group SAs of a join served and that the
+ * configuration no longer names leaves the SAD: an application sending
+ * on it is told there is no such policy, rather than waiting for an SA
+ * nobody will give, and no SPI a later SA may reuse stays listed in it.
+ * Only the policy zike made for that group: another's name is left. */
+static void join_policy_forget(struct zike *z, const char *policy,
+                               const char *group)
+{
+    zesp_policy pol;
+
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (zike_conf_serves(&z->conf.peers[i], policy))
+            return;
+    for (size_t i = 0; i < z->conf.njoins; i++)
+        if (strcmp(z->conf.joins[i].policy, policy) == 0)
+            return;
+    if (zesp_policy_get(z->sad, policy, &pol) != 0 ||
+        strcmp(pol.peer, group) != 0)
+        return;
+    if (zesp_policy_del(z->sad, policy) != 0)
+        zike_log(LOG_ERR, "policy %s: cannot remove: %s", policy,
+                 zesp_strerror(errno));
+    else
+        zike_log(LOG_NOTICE, "policy %s removed: no peer or join names it",
+                 policy);
+}
+
+/* The join as a member's SAs were installed for. */
+static void join_was(const struct gm_group *gg, const char *server,
+                     struct zike_join *was)
+{
+    memset(was, 0, sizeof *was);
+    snprintf(was->group, sizeof was->group, "%s", gg->name);
+    snprintf(was->server, sizeof was->server, "%s", server);
+    snprintf(was->policy, sizeof was->policy, "%s", gg->policy);
+    was->sender = gg->sender;
+    was->receiver = gg->receiver;
+    was->policy_flags = gg->policy_flags;
+}
+
+/* Its SAs go with what they were installed for; the key server that
+ * gave them is told we leave (it hands us no key again and rekeys the
+ * others), and the policy goes if nothing names it now. */
+static void gm_forget(struct zike *z, struct gm_group *gg)
+{
+    struct zike_join was;
+
+    join_was(gg, gg->server, &was);
+    gm_drop_all(z, gg, &was);
+    notice_add(z, gg->name, gg->server, 0, true);
+    gg->server[0] = '\0';
+    join_policy_forget(z, was.policy, was.group);
+}
+
+static bool join_sign_changed(const struct gm_group *gg,
+                              const struct zike_join *j)
+{
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
+    bool changed;
+
+    if ((j->sign_sk != NULL) != gg->signs)
+        return true;
+    if (j->sign_sk == NULL)
+        return false;
+    crypto_sign_ed25519_sk_to_pk(pk, j->sign_sk);
+    changed = sodium_memcmp(pk, gg->sign_pk, sizeof pk) != 0;
+    sodium_memzero(pk, sizeof pk);
+    return changed;
+}
+
+/* The member's part of a reload: a join removed is left, one whose
+ * server, role, policy, replay-scope or sign-key changed drops its SAs,
+ * leaves and registers again. */
+static void gm_sync(struct zike *z, struct gm_group *joined)
+{
+    for (size_t i = 0; i < z->njoined; i++)
+        if (join_conf(z, z->joined[i].name) == NULL) {
+            zike_log(LOG_NOTICE, "group %s: no longer joined: its group SAs "
+                     "removed%s%s", z->joined[i].name,
+                     z->joined[i].server[0] ? ", leaving " : "",
+                     z->joined[i].server);
+            gm_forget(z, &z->joined[i]);
+        }
+    for (size_t i = 0; i < z->conf.njoins; i++) {
+        const struct zike_join *j = &z->conf.joins[i];
+        struct gm_group *old = gm_find(z, j->group);
+
+        if (old != NULL) {
+            joined[i] = *old;
+            /* Served by another key server now: what the old one handed
+             * out goes, and the group is joined with the new one. */
+            if (old->server[0] != '\0' &&
+                strcmp(old->server, j->server) != 0) {
+                zike_log(LOG_NOTICE, "group %s: key server now %s: the "
+                         "group SAs of %s removed", old->name, j->server,
+                         old->server);
+                gm_forget(z, &joined[i]);
+            } else if (old->sender != j->sender ||
+                       old->receiver != j->receiver ||
+                       strcmp(old->policy, j->policy) != 0 ||
+                       old->policy_flags != j->policy_flags ||
+                       join_sign_changed(old, j)) {
+                /* Its SAs are the old join's: a receiver turned sender
+                 * has no Sender ID for a push to install, a sender turned
+                 * receiver still sends, inbound SAs keep the old
+                 * replay-scope, outbound ones sign with the old key.
+                 * They go; the key they held must not come back with new
+                 * replay windows, so the member leaves (the others get a
+                 * new key) and registers again as the configuration now
+                 * says. */
+                zike_log(LOG_NOTICE, "group %s: role, policy, replay-scope "
+                         "or sign-key changed: its group SAs removed, "
+                         "leaving and registering again", old->name);
+                gm_forget(z, &joined[i]);
+                joined[i].registered = false;
+                joined[i].sid = 0;
+                joined[i].retry_at = 0;
+            }
+        } else
+            snprintf(joined[i].name, sizeof joined[i].name, "%s", j->group);
+        joined[i].sender = j->sender;
+        joined[i].receiver = j->receiver;
+        snprintf(joined[i].policy, sizeof joined[i].policy, "%s", j->policy);
+        joined[i].policy_flags = j->policy_flags;
+        joined[i].signs = j->sign_sk != NULL;
+        memset(joined[i].sign_pk, 0, sizeof joined[i].sign_pk);
+        if (j->sign_sk != NULL)
+            crypto_sign_ed25519_sk_to_pk(joined[i].sign_pk, j->sign_sk);
+    }
+}
+
+/* A group no longer served: each member is told to register again, is
+ * refused (INVALID_GROUP_ID) and drops the group's SAs, rather than
+ * sending on its key for the rest of its lifetime. */
+static void gcks_forget(struct zike *z, const struct gcks_group *g)
+{
+    zike_log(LOG_NOTICE, "group %s: no longer served: its %zu members told",
+             g->name, g->nmembers);
+    for (size_t i = 0; i < g->nmembers; i++)
+        notice_add(z, g->name, g->members[i].peer, g->members[i].have_spi,
+                   false);
+}
+
+static void group_arrays_free(struct zike *z)
+{
+    for (size_t i = 0; i < z->ngroups; i++)
+        sodium_free(z->groups[i].key);
+    free(z->groups);
+    free(z->joined);
+    z->groups = NULL;
+    z->joined = NULL;
+    z->ngroups = z->njoined = 0;
+}
+
 int group_sync_conf(struct zike *z)
 {
     struct gcks_group *groups = NULL;
@@ -1283,52 +1540,11 @@ int group_sync_conf(struct zike *z)
             continue;
         gcks_new_key(z, &groups[i], gc, NULL);
     }
-    for (size_t i = 0; i < z->njoined; i++)
-        if (join_conf(z, z->joined[i].name) == NULL)
-            gm_drop_all(z, &z->joined[i], NULL);
-    for (size_t i = 0; i < z->conf.njoins; i++) {
-        const struct zike_join *j = &z->conf.joins[i];
-        struct gm_group *old = gm_find(z, j->group);
-
-        if (old != NULL) {
-            /* The join as its SAs were installed: they leave the policy
-             * they serve. */
-            struct zike_join was = *j;
-
-            was.sender = old->sender;
-            was.receiver = old->receiver;
-            snprintf(was.policy, sizeof was.policy, "%s", old->policy);
-            joined[i] = *old;
-            /* Served by another key server now: what the old one handed
-             * out goes, and the group is joined with the new one. */
-            if (old->server[0] != '\0' &&
-                strcmp(old->server, j->server) != 0) {
-                zike_log(LOG_NOTICE, "group %s: key server now %s: the "
-                         "group SAs of %s removed", old->name, j->server,
-                         old->server);
-                gm_drop_all(z, &joined[i], &was);
-                joined[i].server[0] = '\0';
-            } else if (old->sender != j->sender ||
-                       old->receiver != j->receiver ||
-                       strcmp(old->policy, j->policy) != 0) {
-                /* Its SAs are the old role's, on the old policy: a
-                 * receiver turned sender has no Sender ID for a push to
-                 * install, a sender turned receiver still sends.  They go,
-                 * and the group is joined again as the configuration now
-                 * says. */
-                zike_log(LOG_NOTICE, "group %s: role or policy changed: its "
-                         "group SAs removed, registering again", old->name);
-                gm_drop_all(z, &joined[i], &was);
-                joined[i].sid = 0;
-                joined[i].retry_at = 0;
-            }
-        } else
-            snprintf(joined[i].name, sizeof joined[i].name, "%s", j->group);
-        joined[i].sender = j->sender;
-        joined[i].receiver = j->receiver;
-        snprintf(joined[i].policy, sizeof joined[i].policy, "%s", j->policy);
-    }
-    group_free(z);
+    for (size_t i = 0; i < z->ngroups; i++)
+        if (z->groups[i].name[0] != '\0')
+            gcks_forget(z, &z->groups[i]);
+    gm_sync(z, joined);
+    group_arrays_free(z);
     z->groups = groups;
     z->ngroups = z->conf.ngroups;
     z->joined = joined;
@@ -1338,11 +1554,8 @@ int group_sync_conf(struct zike *z)
 
 void group_free(struct zike *z)
 {
-    for (size_t i = 0; i < z->ngroups; i++)
-        sodium_free(z->groups[i].key);
-    free(z->groups);
-    free(z->joined);
-    z->groups = NULL;
-    z->joined = NULL;
-    z->ngroups = z->njoined = 0;
+    group_arrays_free(z);
+    free(z->notices);
+    z->notices = NULL;
+    z->nnotices = 0;
 }

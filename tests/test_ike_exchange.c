@@ -2987,6 +2987,31 @@ static void registered_as(struct ike_sa *sa, uint32_t spi, uint32_t sid,
     ike_handle(&z, &from, msg, len);
 }
 
+/* zike's leave from group, sent on sa at the next tick
+ * (GSA_REGISTRATION with IDg and N(REGISTRATION_FAILED)), and answered. */
+static bool leaves(struct ike_sa *sa, const char *group)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_message m;
+    struct ike_id id;
+    bool ok;
+
+    nsent = 0;
+    sa->mid_in = sa->mid_out;
+    ike_tick(&z);
+    ok = nsent == 1 && sa->req.kind == REQ_GSA_LEAVE &&
+         open_sent(sa, 0, &m, copy) == IKE_OK &&
+         has_notify(&m, IKE_N_REGISTRATION_FAILED) &&
+         ike_find(&m, IKE_PL_IDG) != NULL &&
+         ike_parse_id(ike_find(&m, IKE_PL_IDG), &id) == IKE_OK &&
+         id.len == strlen(group) && memcmp(id.data, group, id.len) == 0;
+    if (sa->req.kind == REQ_GSA_LEAVE) {
+        memset(&m, 0, sizeof m);
+        group_handle_response(&z, sa, &m);
+    }
+    return ok;
+}
+
 /* A reload that changes a join's role (receiver to sender and back) or its
  * policy: the SAs installed for the old one leave the policy they served,
  * and zike registers again as the configuration now says.  Before, it
@@ -3007,7 +3032,10 @@ static void group_member_role_changed(void)
     bool as_sender = true;
 
     randombytes_buf(key, sizeof key);
+    /* From a join never registered, whatever role the tests before left
+     * it in (changing it here would be a reload's role change). */
     harness_join.sender = false;
+    group_free(&z);
     CHECK(group_sync_conf(&z) == 0);
     CHECK(registers(sa, &as_sender) && !as_sender);
     registered_as(sa, 0x7800, 0, key, &ctr);
@@ -3018,6 +3046,7 @@ static void group_member_role_changed(void)
     harness_join.sender = true;
     CHECK(group_sync_conf(&z) == 0);
     CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
     CHECK(registers(sa, &as_sender) && as_sender);
     registered_as(sa, 0x7900, 7, key, &ctr);
     CHECK(z.joined[0].registered && z.joined[0].sid == 7);
@@ -3038,15 +3067,18 @@ static void group_member_role_changed(void)
     CHECK(!z.joined[0].registered && count_sas() == 0U);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0 &&
           pol.in_spi[0] == 0);
+    CHECK(leaves(sa, "j"));
     CHECK(registers(sa, &as_sender) && !as_sender);
     registered_as(sa, 0x7b00, 0, key, &ctr);
     CHECK(z.joined[0].registered && count_sas() == 3U);
 
-    /* Another policy: the old one keeps nothing, the new one is served. */
+    /* Another policy: the old one, which nothing names now, is gone; the
+     * new one is served. */
     snprintf(harness_join.policy, sizeof harness_join.policy, "j-new");
     CHECK(group_sync_conf(&z) == 0);
     CHECK(!z.joined[0].registered && count_sas() == 0U);
-    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.in_spi[0] == 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) != 0);
+    CHECK(leaves(sa, "j"));
     CHECK(registers(sa, &as_sender) && !as_sender);
     registered_as(sa, 0x7c00, 0, key, &ctr);
     CHECK(zesp_policy_get(z.sad, "j-new", &pol) == 0 &&
@@ -3061,14 +3093,228 @@ static void group_member_role_changed(void)
     snprintf(harness_join.policy, sizeof harness_join.policy, "j");
     CHECK(group_sync_conf(&z) == 0);
     CHECK(!z.joined[0].registered && count_sas() == 0U);
-    CHECK(zesp_policy_get(z.sad, "j-new", &pol) == 0 &&
-          pol.in_spi[0] == 0);
+    CHECK(zesp_policy_get(z.sad, "j-new", &pol) != 0);
+    /* The old server is told we leave: it hands us no key again. */
+    CHECK(leaves(sa, "j"));
     sodium_memzero(key, sizeof key);
     snprintf(harness_join.server, sizeof harness_join.server, "peer");
     harness_join.sender = true;
     memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
     z.joined[0].registered = false;
     CHECK(group_sync_conf(&z) == 0);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
+/* A reload that removes a join: its SAs go with the policy they served
+ * (nothing names it now: an application is told so, and no SPI a later
+ * SA may reuse stays listed in it), and the key server is told we leave
+ * (GSA_REGISTRATION with N(REGISTRATION_FAILED)), so that it hands this
+ * host no key again and rekeys the others; a push meanwhile is refused.
+ * Before, the policy kept the SPIs and the key server kept this host as a
+ * member, pushing it every new group key until the IKE SA ended. */
+static void group_member_join_removed(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+    bool as_sender = false;
+
+    randombytes_buf(key, sizeof key);
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x7d00, 7, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7d00);
+
+    z.conf.njoins = 0;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(z.njoined == 0 && count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) != 0);
+    clen = group_answer(sa, chain, sizeof chain, 0x7e00, key, false, 0, true);
+    nsent = 0;
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_INVALID_GROUP_ID && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
+    nsent = 0;                             /* told once */
+    ike_tick(&z);
+    CHECK(nsent == 0);
+
+    sodium_memzero(key, sizeof key);
+    z.conf.njoins = 1;
+    CHECK(group_sync_conf(&z) == 0);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
+/* A reload that changes a join's replay-scope: the SAs installed under
+ * the old one go (inbound windows of the old scope), zike leaves, so that
+ * the key they held does not come back with new replay windows, and
+ * registers again; what it installs then has the new scope.  Before,
+ * nothing happened until the key server's next push. */
+static void group_member_scope_changed(void)
+{
+    uint8_t key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    bool as_sender = false;
+
+    randombytes_buf(key, sizeof key);
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x8000, 7, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x8000, ZESP_DIR_IN, 2, &info) == 0 &&
+          !(info.flags & ZESP_SA_PER_PROCESS_WINDOW));
+
+    harness_join.policy_flags = ZESP_POLICY_PER_PROCESS_WINDOW;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && as_sender);
+    randombytes_buf(key, sizeof key);      /* made at our leave */
+    registered_as(sa, 0x8100, 7, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x8100, ZESP_DIR_IN, 2, &info) == 0 &&
+          (info.flags & ZESP_SA_PER_PROCESS_WINDOW));
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 &&
+          (pol.flags & ZESP_POLICY_PER_PROCESS_WINDOW));
+
+    sodium_memzero(key, sizeof key);
+    harness_join.policy_flags = 0;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(leaves(sa, "j"));
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
+/* The same for a join's sign-key: given, kept, then another in its place
+ * (its SAs, outbound ones signing with the old key, go; zike leaves and
+ * registers again). */
+static void group_member_sign_key_changed(void)
+{
+    uint8_t key[ZESP_KEYBYTES], pk[ZESP_SIGN_PUBLICBYTES];
+    uint8_t *sk = sodium_malloc(ZESP_SIGN_SECRETBYTES);
+    struct ike_sa *sa = established();
+    uint64_t ctr = 1;
+    bool as_sender = false;
+
+    CHECK(sk != NULL);
+    randombytes_buf(key, sizeof key);
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x8200, 7, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    crypto_sign_keypair(pk, sk);
+    harness_join.sign_sk = sk;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && as_sender);
+    randombytes_buf(key, sizeof key);
+    registered_as(sa, 0x8300, 7, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+    crypto_sign_keypair(pk, sk);
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
+
+    sodium_memzero(key, sizeof key);
+    harness_join.sign_sk = NULL;
+    CHECK(group_sync_conf(&z) == 0);
+    sodium_free(sk);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
+/* A reload that stops serving a group: each member is told to register
+ * again (GSA_INBAND_REKEY with IDg and the Delete of its SA, no GSA, no
+ * KD), and its registration is refused (INVALID_GROUP_ID), on which a
+ * member drops the group's SAs.  Before, nothing was said: members went
+ * on sending on the group's last key for the rest of its lifetime.  And
+ * a member that refuses a push as a group it does not join (a zike whose
+ * join a reload removed, and that does not leave) is removed and the
+ * others get a new key, instead of being pushed every key again. */
+static void group_server_group_removed(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    uint64_t ctr = 1, rekeys;
+    uint32_t pushed;
+    size_t len, clen;
+
+    z.joined[0].retry_at = UINT64_MAX;     /* (zike as member of "j") */
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.groups[0].nmembers == 1);
+
+    z.conf.groups = &harness_groups[1];
+    z.conf.ngroups = 1;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(z.ngroups == 1 && strcmp(z.groups[0].name, "closed") == 0);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_PUSH &&
+          sent[0][IKE_EXCHANGE_AT] == IKE_GSA_INBAND_REKEY);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+          ike_find(&m, IKE_PL_IDG) != NULL &&
+          ike_find(&m, IKE_PL_DELETE) != NULL &&
+          ike_find(&m, IKE_PL_KD) == NULL && ike_find(&m, IKE_PL_GSA) == NULL);
+    memset(&m, 0, sizeof m);
+    group_handle_response(&z, sa, &m);
+    nsent = 0;                             /* told once */
+    ike_tick(&z);
+    CHECK(nsent == 0);
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_INVALID_GROUP_ID);
+
+    /* Served again; the member refuses a push as not joined. */
+    z.conf.groups = harness_groups;
+    z.conf.ngroups = 2;
+    CHECK(group_sync_conf(&z) == 0);
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.groups[0].nmembers == 1);
+    CHECK(group_rekey(&z, "g") == 0);
+    rekeys = z.groups[0].rekeys;
+    pushed = z.groups[0].spi;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_PUSH &&
+          sa->req.gsa_spi == pushed);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_INVALID_GROUP_ID, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.groups[0].nmembers == 0 && z.groups[0].rekeys == rekeys + 1 &&
+          z.groups[0].spi != pushed);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(nsent == 0);
+
     z.joined[0].retry_at = 0;
     harness_reset();
 }
@@ -3109,6 +3355,10 @@ int main(void)
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
+    RUN(group_member_join_removed);
+    RUN(group_member_scope_changed);
+    RUN(group_member_sign_key_changed);
+    RUN(group_server_group_removed);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

@@ -252,6 +252,22 @@ spi_b() { ctl gcks2 groups 2> /dev/null | sed -n 's/^serves news: SA \(0x[0-9a-f
 m1_holds_gcks2() { in_sad m1 "$(spi_b)"; }
 until_ok 30 m1_holds_gcks2
 ok $? "m1 registered with gcks2 and installed its group SA $(spi_b)"
+until_ok 30 holding 0
+ok $? "m1 left gcks when news moved: gcks counts no member"
+
+# ---- 8b. the join removed ---------------------------------------------------------
+# m1's reload takes news out of join: its group SA and the news policy
+# leave its SAD, and gcks2 is told: m1 is no member, and the key it held
+# is replaced.
+spi_c=$(spi_b)
+conf m1 m1.example "$(port 6)" "peers:" \
+    "  - { name: gcks2, id: gcks2.example, endpoint: \"tcp://127.0.0.1:$(port 8)\", auth: ed25519, pubkey: \"$(cat "$work/gcks2.pub")\" }"
+ctl m1 reload > /dev/null
+! in_sad m1 "$spi_c" && ! ZESP_SAD="$work/m1.sad" "$zesp" policy list | grep -q "^news "
+ok $? "m1 removed the group SA $spi_c and the news policy when news left its join"
+gcks2_alone() { ctl gcks2 groups 2> /dev/null | grep -q "serves news: SA 0x[0-9a-f]*, 0 members" && [ "$(ctl gcks2 groups | sed -n 's/^serves news: SA \(0x[0-9a-f]*\),.*/\1/p')" != "$spi_c" ]; }
+until_ok 30 gcks2_alone
+ok $? "gcks2 no longer counts m1 a member and made a new key"
 
 # ---- 9. a policy no longer allowed for a peer --------------------------------------
 # carol starts an IKE SA to dave with a child SA for audit; dave's reload
