@@ -515,6 +515,19 @@ static size_t group_answer(struct ike_sa *sa, uint8_t *chain, size_t cap,
     return len;
 }
 
+/* A registration for group j in flight on sa, as if zike had sent it. */
+static void registration_in_flight(struct ike_sa *sa)
+{
+    sa->req.kind = REQ_GSA_REGISTER;
+    sa->req.exchange = IKE_GSA_REGISTRATION;
+    sa->req.mid = sa->mid_out++;
+    sa->req.resend_at = UINT64_MAX;
+    snprintf(sa->req.group, sizeof sa->req.group, "j");
+}
+
+static void registered_as(struct ike_sa *sa, uint32_t spi, uint32_t sid,
+                          const uint8_t *key, uint64_t *ctr);
+
 static void group_member(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
@@ -529,11 +542,7 @@ static void group_member(void)
 
     randombytes_buf(key, sizeof key);
     for (int spoil = 1; spoil >= 0; spoil--) {
-        sa->req.kind = REQ_GSA_REGISTER;
-        sa->req.exchange = IKE_GSA_REGISTRATION;
-        sa->req.mid = sa->mid_out++;
-        sa->req.resend_at = UINT64_MAX;
-        snprintf(sa->req.group, sizeof sa->req.group, "j");
+        registration_in_flight(sa);
         clen = group_answer(sa, chain, sizeof chain, 0x7000, key, spoil, 7,
                             false);
         len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain,
@@ -629,11 +638,7 @@ static void mac_register(struct ike_sa *sa, const struct gsa_policy *pol,
     gsa_write(&w, pol);
     kd_write(&w, &kd);
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
-    sa->req.kind = REQ_GSA_REGISTER;
-    sa->req.exchange = IKE_GSA_REGISTRATION;
-    sa->req.mid = sa->mid_out++;
-    sa->req.resend_at = UINT64_MAX;
-    snprintf(sa->req.group, sizeof sa->req.group, "j");
+    registration_in_flight(sa);
     len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, len,
                    msg, ctr);
     ike_handle(&z, &from, msg, len);
@@ -2408,15 +2413,8 @@ static void group_member_delays(void)
     answer_dtd = 4;
     z.now = 50000;
     randombytes_buf(key, sizeof key);
-    sa->req.kind = REQ_GSA_REGISTER;
-    sa->req.exchange = IKE_GSA_REGISTRATION;
-    sa->req.mid = sa->mid_out++;
-    sa->req.resend_at = UINT64_MAX;
-    snprintf(sa->req.group, sizeof sa->req.group, "j");
-    clen = group_answer(sa, chain, sizeof chain, 0x7200, key, false, 7, false);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7200, 7, key, &ctr);
     CHECK(gg->registered);
     CHECK(zesp_sa_info_get_sender(z.sad, 0x7200, ZESP_DIR_IN, 2, &info) == 0);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi != 0x7200);
@@ -2487,16 +2485,8 @@ static void group_member_rekeys_in_a_row(void)
     size_t len, clen;
 
     randombytes_buf(key, sizeof key);
-    sa->req.kind = REQ_GSA_REGISTER;
-    sa->req.exchange = IKE_GSA_REGISTRATION;
-    sa->req.mid = sa->mid_out++;
-    sa->req.resend_at = UINT64_MAX;
-    snprintf(sa->req.group, sizeof sa->req.group, "j");
-    clen = group_answer(sa, chain, sizeof chain, 0x7000, key, false, 7,
-                        false);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7000, 7, key, &ctr);
     CHECK(gg->registered);
     for (uint32_t spi = 0x7100; spi <= 0x7600; spi += 0x100) {
         z.now += 100;                      /* within the DTD (1 s) */
@@ -2621,16 +2611,8 @@ static void group_member_register_again(void)
     size_t len, clen;
 
     randombytes_buf(key, sizeof key);
-    sa->req.kind = REQ_GSA_REGISTER;
-    sa->req.exchange = IKE_GSA_REGISTRATION;
-    sa->req.mid = sa->mid_out++;
-    sa->req.resend_at = UINT64_MAX;
-    snprintf(sa->req.group, sizeof sa->req.group, "j");
-    clen = group_answer(sa, chain, sizeof chain, 0x7700, key, false, 7,
-                        false);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7700, 7, key, &ctr);
     CHECK(gg->registered && count_sas() == 3U);
 
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -2900,16 +2882,8 @@ static void group_member_registration_held(void)
 
     z.now = 2000000;
     randombytes_buf(key, sizeof key);
-    sa->req.kind = REQ_GSA_REGISTER;
-    sa->req.exchange = IKE_GSA_REGISTRATION;
-    sa->req.mid = sa->mid_out++;
-    sa->req.resend_at = UINT64_MAX;
-    snprintf(sa->req.group, sizeof sa->req.group, "j");
-    clen = group_answer(sa, chain, sizeof chain, 0x7800, key, false, 7,
-                        false);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7800, 7, key, &ctr);
     CHECK(gg->registered && count_sas() == 3U);
     /* Told to register again; its registration is held down. */
     ike_w_init_chain(&w, chain, sizeof chain);
