@@ -95,6 +95,24 @@ class Hosts:
         zesp_tool("--sad", self.sad["broker"], "load", b)
 
 
+def hop_broker(hosts, work):
+    """mdp_broker on the broker host, checking both hops; and its front
+    and back endpoints."""
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
+                   "--back", back, "--sad", hosts.sad["broker"], "--hop-in",
+                   "hop-c", "--hop-out", "hop-w"], os.path.join(work, "broker.log"))
+    return broker, front, back
+
+
+def hop_worker(hosts, back, work):
+    """mdp_worker W on the worker host, its hop SA with the broker."""
+    return Proc([build_program("examples/mdp_worker"), "--sad",
+                 hosts.sad["worker"], "--back", back, "--service", "payments",
+                 "--reply", "payments", "--name", "W", "--hop", "hop-w"],
+                os.path.join(work, "worker.log"))
+
+
 def client(hosts, front, count, timeout_ms, log):
     c = Proc([build_program("examples/mdp_client"), "--sad", hosts.sad["client"],
               "--front", front, "--service", "payments", "--policy", "payments",
@@ -113,15 +131,9 @@ def test_a_message_the_broker_cannot_wrap_does_not_cost_it_the_worker(work, proc
     # before, the broker forgot the worker it had taken for the request (or
     # whose reply it dropped), and nothing was answered any more.
     hosts = Hosts(work, expire)
-    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
-    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
-                   "--back", back, "--sad", hosts.sad["broker"], "--hop-in",
-                   "hop-c", "--hop-out", "hop-w"], os.path.join(work, "broker.log"))
+    broker, front, back = hop_broker(hosts, work)
     procs.append(broker)
-    procs.append(Proc([build_program("examples/mdp_worker"), "--sad",
-                       hosts.sad["worker"], "--back", back, "--service",
-                       "payments", "--reply", "payments", "--name", "W",
-                       "--hop", "hop-w"], os.path.join(work, "worker.log")))
+    procs.append(hop_worker(hosts, back, work))
     until(lambda: "worker 1 ready" in broker.text(), "the worker's READY")
     out = client(hosts, front, 2, 20000, os.path.join(work, "c1.log"))
     assert "2 requests, 2 answered" in out, out
@@ -155,10 +167,7 @@ def test_a_worker_that_cannot_wrap_its_ready_in_the_hop_sa_is_handed_no_request(
     # for as long as it said HEARTBEAT, and that request was never
     # answered.  Now only READY wrapped in the worker hop SA counts.
     hosts = Hosts(work, None)
-    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
-    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
-                   "--back", back, "--sad", hosts.sad["broker"], "--hop-in",
-                   "hop-c", "--hop-out", "hop-w"], os.path.join(work, "broker.log"))
+    broker, front, back = hop_broker(hosts, work)
     procs.append(broker)
     rogue = Proc([sys.executable, "-c", ROGUE, back], os.path.join(work, "rogue.log"))
     procs.append(rogue)
@@ -166,10 +175,7 @@ def test_a_worker_that_cannot_wrap_its_ready_in_the_hop_sa_is_handed_no_request(
     # refused (now).
     until(lambda: "worker 1 ready" in broker.text() or
           "hop check refused a message" in broker.text(), "the rogue's READY")
-    procs.append(Proc([build_program("examples/mdp_worker"), "--sad",
-                       hosts.sad["worker"], "--back", back, "--service",
-                       "payments", "--reply", "payments", "--name", "W",
-                       "--hop", "hop-w"], os.path.join(work, "worker.log")))
+    procs.append(hop_worker(hosts, back, work))
     until(lambda: "worker %d ready" % (1 if "refused" in broker.text() else 2)
           in broker.text(), "the worker's READY")
     out = client(hosts, front, 3, 20000, os.path.join(work, "c.log"))
