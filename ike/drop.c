@@ -38,7 +38,12 @@ static const struct {
     [IKE_DROP_CONNECTION_LIMIT] = { "connection_limit", LOG_NOTICE,
                                     "a connection to listen past "
                                     "max-connections or "
-                                    "connections-per-source: closed" },
+                                    "connections-per-source, every other "
+                                    "one authenticated: closed" },
+    [IKE_DROP_EVICTED] = { "evicted", LOG_NOTICE,
+                           "a connection to listen past max-connections or "
+                           "connections-per-source: the unauthenticated one "
+                           "idle longest closed for it" },
 };
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how
