@@ -197,6 +197,9 @@ enum ike_drop {
                                   closed */
     IKE_DROP_EVICTED,         /* an unauthenticated connection to listen
                                  closed to make room for a new one */
+    IKE_DROP_UNAUTHENTICATED, /* a connection to listen over which no
+                                 authenticated peer spoke within
+                                 unauthenticated-timeout: closed */
     IKE_DROP_REASONS
 };
 

@@ -44,6 +44,10 @@ static const struct {
                            "a connection to listen past max-connections or "
                            "connections-per-source: the unauthenticated one "
                            "idle longest closed for it" },
+    [IKE_DROP_UNAUTHENTICATED] = { "unauthenticated", LOG_NOTICE,
+                                   "a connection to listen over which no "
+                                   "authenticated peer spoke within "
+                                   "unauthenticated-timeout: closed" },
 };
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how

@@ -14,6 +14,8 @@
  * IKE message zike took, and never one over which an authenticated peer
  * has spoken (its messages verified under an established IKE SA's keys).
  * Only when every candidate is authenticated is the new one refused.
+ * One that no authenticated peer spoke over is closed anyway after
+ * unauthenticated-timeout (sshd's LoginGraceTime), so a flood must go on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -167,7 +169,7 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
     c->rid_len = to.rid_len;
     memcpy(c->addr, to.addr, sizeof c->addr);
     c->since = z->now;
-    c->heard = z->now;
+    c->opened = c->heard = z->now;
     zmtp_init(&c->zmtp, IKE_MAX_MESSAGE);
     z->listen_conns[z->listen_nconns++] = c;
 }
@@ -215,7 +217,18 @@ out:
     return got >= 0;
 }
 
-/* Close the connections that stopped in the middle of something. */
+/* Whether c had its time to carry an authenticated peer's message (a
+ * peer's DEALER authenticates within seconds of its first IKE_SA_INIT;
+ * one that stays quiet until then connects again when closed). */
+static bool unauthenticated_too_long(const struct zike *z,
+                                     const struct stream_conn *c)
+{
+    return !c->authentic && z->conf.unauthenticated_ms != 0 &&
+           z->now - c->opened >= z->conf.unauthenticated_ms;
+}
+
+/* Close the connections that stopped in the middle of something, and
+ * those no authenticated peer spoke over in unauthenticated-timeout. */
 void listen_expire(struct zike *z)
 {
     size_t i = 0;
@@ -223,6 +236,9 @@ void listen_expire(struct zike *z)
     while (i < z->listen_nconns) {
         if (stream_stalled(z, z->listen_conns[i])) {
             ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+            close_conn(z, i);
+        } else if (unauthenticated_too_long(z, z->listen_conns[i])) {
+            ike_drop(z, IKE_DROP_UNAUTHENTICATED, NULL, NULL);
             close_conn(z, i);
         } else {
             i++;

@@ -22,6 +22,7 @@ struct stream_conn {
     size_t rid_len;
     char addr[ROUTE_ADDR_MAX];       /* the peer's Peer-Address; "" */
     uint64_t since;                  /* began what it has not finished; 0 */
+    uint64_t opened;                 /* ms */
     uint64_t heard;                  /* opened, or brought the last IKE
                                         message zike did not drop (ms) */
     bool authentic;                  /* brought one that verified under an

@@ -5,7 +5,9 @@
 # a DEALER closes the connection before more than one frame is held; a
 # connection that stalls mid-frame is closed; connections are limited, in
 # all and per source address, and a full table closes the stalest
-# unauthenticated connection, never an authenticated peer's.  Before, libzmq's ROUTER held a whole multipart message
+# unauthenticated connection, never an authenticated peer's; one that no
+# authenticated peer spoke over is closed after unauthenticated-timeout.
+# Before, libzmq's ROUTER held a whole multipart message
 # (5,000 frames of 16 KiB: +78 MB) before zike saw a byte of it, and kept a
 # stalled connection for good.  Peers, libzmq DEALERs, work over tcp and ipc.
 b=$(cd "${builddir:-.}" && pwd)
@@ -89,13 +91,17 @@ wait $holder
 # places and every later connection was closed at once: dave never got
 # his IKE SA, nor would carol after a reconnection.
 e="tcp://127.0.0.1:$(port 5)"
-zike_conf e "$(port 5)" "max-connections: 8" "connections-per-source: 3" "peers:" \
-    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [orders] }" \
-    "  - { name: dave, id: dave.example, auth: psk, psk: $PSK, policies: [orders] }" \
-    "  - { name: erin, id: erin.example, auth: psk, psk: $PSK, policies: [orders] }"
+econf() {
+    zike_conf e "$(port 5)" "max-connections: 8" "connections-per-source: 3" "$1" "peers:" \
+        "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: dave, id: dave.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: erin, id: erin.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: frank, id: frank.example, auth: psk, psk: $PSK, policies: [orders] }"
+}
+econf "unauthenticated-timeout: 0"
 zike_start e
 until_ok 10 "$ctl" -s "ipc://$work/e.ctl" stats
-for n in carol:6 dave:7 erin:8; do
+for n in carol:6 dave:7 erin:8 frank:9; do
     zike_conf ${n%:*} "$(port ${n#*:})" "peers:" \
         "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
 done
@@ -122,6 +128,7 @@ until_ok 20 established dave && until_ok 20 zike_active_child dave orders
 ok $? "dave, connecting after the flood, gets his IKE SA and child SA"
 flood 6
 zike_start erin
+erin_pid=${pids##* }
 until_ok 20 established erin && until_ok 20 zike_active_child erin orders &&
     until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
 ok $? "a second flood, then erin: she gets in too ($(cat "$work/flood6.out"))"
@@ -135,7 +142,29 @@ out=$($peer "$e" hold 1 --source 127.0.0.1 --timeout $t 2>&1)
     [ "$(estat ike_dropped_connection_limit)" = $((c0 + 1)) ] &&
     [ "$(estat listen_authenticated)" = 3 ]
 ok $? "a source whose connections are all authenticated: the new one is refused ($out)"
+# unauthenticated-timeout, set by a reload: the 5 flood connections left
+# are closed, the 3 authenticated ones kept.
+econf "unauthenticated-timeout: 1000"
+"$ctl" -s "ipc://$work/e.ctl" reload > /dev/null &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_connections  *3\$'" &&
+    [ "$(estat ike_dropped_unauthenticated)" = 5 ] &&
+    [ "$(estat listen_authenticated)" = 3 ] &&
+    established carol && established dave && established erin
+ok $? "unauthenticated-timeout 1000 ms: the 5 idle flood connections closed, the 3 authenticated kept (unauthenticated $(estat ike_dropped_unauthenticated), connections $(estat listen_connections))"
 kill $flooders
+# A DEALER that connects and stays quiet (frank's zike, its IKE SA not
+# wanted yet) is closed and connects again; asked, it gets its SA.
+kill $erin_pid
+until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_connections  *2\$'"
+u0=$(estat ike_dropped_unauthenticated)
+zike_conf frank "$(port 9)" "peers:" \
+    "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, policies: [orders] }"
+zike_start frank
+until_ok 20 sh -c "[ \$($ctl -s ipc://$work/e.ctl stats | awk '\$1 == \"ike_dropped_unauthenticated\" { print \$2 }') -ge $((u0 + 2)) ]" &&
+    "$ctl" -s "ipc://$work/frank.ctl" initiate e > /dev/null &&
+    until_ok 20 established frank &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
+ok $? "a quiet DEALER: closed, connected again, and then gets its IKE SA (unauthenticated $(estat ike_dropped_unauthenticated))"
 
 # ---- ipc: the same ZMTP, the source is the user ---------------------------------
 {
