@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "json.h"
 #include "safe_text.h"
+#include "stream.h"
 #include "when.h"
 
 #define ARGS_MAX 4U
@@ -414,6 +415,8 @@ static void stats(struct zike *z, struct out *o, bool json)
                  ike_drop_name((enum ike_drop)i));
         stat_line(o, json, name, z->stats.dropped[i]);
     }
+    stat_line(o, json, "listen_connections", z->listen_nconns);
+    stat_line(o, json, "listen_authenticated", listen_authenticated(z));
     if (json) {
         json_end(&o->j, '}');
         put(o, "\n");

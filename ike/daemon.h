@@ -220,7 +220,14 @@ enum ike_drop {
     IKE_DROP_FRAMING,         /* a connection to listen that breaks ZMTP
                                  as zike takes it, or stalls in it: closed */
     IKE_DROP_CONNECTION_LIMIT, /* a connection past max-connections or
-                                  connections-per-source: closed */
+                                  connections-per-source, when every one
+                                  it would displace is authenticated:
+                                  closed */
+    IKE_DROP_EVICTED,         /* an unauthenticated connection to listen
+                                 closed to make room for a new one */
+    IKE_DROP_UNAUTHENTICATED, /* a connection to listen over which no
+                                 authenticated peer spoke within
+                                 unauthenticated-timeout: closed */
     IKE_DROP_REASONS
 };
 
@@ -498,9 +505,13 @@ int group_mac_keys(zesp_sa_params *p, const struct gsa_policy *pol,
 
 /* ---- The daemon's entry points (zike.c, control.c) -------------------- */
 
-/* dispatch.c: an IKE message received */
-void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
-                size_t len);
+/* dispatch.c: an IKE message received.  What it was: dropped (and
+ * counted), taken, or authentic: it verified under the keys of an IKE SA
+ * whose peer has authenticated (listen.c keeps the connections that
+ * brought one). */
+enum ike_heard { IKE_HEARD_DROPPED, IKE_HEARD_TAKEN, IKE_HEARD_AUTHENTIC };
+enum ike_heard ike_handle(struct zike *z, const struct route *from,
+                          uint8_t *buf, size_t len);
 
 /* timers.c: every tick, and what zikectl and SIGTERM ask */
 void ike_tick(struct zike *z);

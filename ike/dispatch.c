@@ -179,8 +179,9 @@ static void handle_init_request(struct zike *z, const struct route *from,
     ike_init_request(z, from, buf, len, m);
 }
 
-void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
-                size_t len)
+/* *opened: the IKE SA under whose keys the message verified, if it did. */
+static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
+                     size_t len, const struct ike_sa **opened)
 {
     struct ike_message m;
     struct ike_sa *sa;
@@ -246,6 +247,7 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
         return;
     }
     sa->last_heard = z->now;
+    *opened = sa;
     if (!response) {
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;
@@ -295,4 +297,19 @@ void ike_handle(struct zike *z, const struct route *from, uint8_t *buf,
     default:
         break;
     }
+}
+
+/* IKE SAs are freed only by the timers (ike_tick), never while a message
+ * is dispatched: opened is still there to ask. */
+enum ike_heard ike_handle(struct zike *z, const struct route *from,
+                          uint8_t *buf, size_t len)
+{
+    uint64_t drops = z->stats.dropped_messages;
+    const struct ike_sa *opened = NULL;
+
+    dispatch(z, from, buf, len, &opened);
+    if (opened != NULL && opened->cred.auth != 0)
+        return IKE_HEARD_AUTHENTIC;
+    return z->stats.dropped_messages != drops ? IKE_HEARD_DROPPED
+                                              : IKE_HEARD_TAKEN;
 }

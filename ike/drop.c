@@ -38,7 +38,16 @@ static const struct {
     [IKE_DROP_CONNECTION_LIMIT] = { "connection_limit", LOG_NOTICE,
                                     "a connection to listen past "
                                     "max-connections or "
-                                    "connections-per-source: closed" },
+                                    "connections-per-source, every other "
+                                    "one authenticated: closed" },
+    [IKE_DROP_EVICTED] = { "evicted", LOG_NOTICE,
+                           "a connection to listen past max-connections or "
+                           "connections-per-source: the unauthenticated one "
+                           "idle longest closed for it" },
+    [IKE_DROP_UNAUTHENTICATED] = { "unauthenticated", LOG_NOTICE,
+                                   "a connection to listen over which no "
+                                   "authenticated peer spoke within "
+                                   "unauthenticated-timeout: closed" },
 };
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how

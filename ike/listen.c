@@ -7,6 +7,15 @@
  * connections-per-source from one address.  A connection that stops in the
  * middle of its greeting or of a frame is closed after STREAM_STALL_MS.
  * Peers are unchanged: a DEALER talks to this as to a ROUTER.
+ *
+ * Connecting costs nothing but an address, so a full table must not keep
+ * out the peers that matter: a new connection past a limit displaces the
+ * unauthenticated connection that has gone longest without bringing an
+ * IKE message zike took, and never one over which an authenticated peer
+ * has spoken (its messages verified under an established IKE SA's keys).
+ * Only when every candidate is authenticated is the new one refused.
+ * One that no authenticated peer spoke over is closed anyway after
+ * unauthenticated-timeout (sshd's LoginGraceTime), so a flood must go on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +112,36 @@ static size_t from_source(const struct zike *z, const char *addr)
     return n;
 }
 
+/* Room for one more connection from addr: none is needed, or the least
+ * valuable one it would compete with (of its source if that is at its
+ * limit, else of all) is closed.  false: all of those are authenticated. */
+static bool make_room(struct zike *z, const char *addr)
+{
+    bool at_source = from_source(z, addr) >= z->conf.connections_per_source;
+    const struct stream_conn *c, *v = NULL;
+    size_t victim = 0;
+
+    if (!at_source && z->listen_nconns < z->conf.max_connections)
+        return true;
+    for (size_t i = 0; i < z->listen_nconns; i++) {
+        c = z->listen_conns[i];
+        if (c->authentic || (at_source && strcmp(c->addr, addr) != 0))
+            continue;
+        if (v == NULL || c->heard < v->heard) {
+            v = c;
+            victim = i;
+        }
+    }
+    if (v == NULL)
+        return false;
+    zike_log(LOG_DEBUG, "closed a connection to listen from %s, idle %llu "
+             "ms, for one from %s", v->addr[0] ? v->addr : "?",
+             (unsigned long long)(z->now - v->heard), addr[0] ? addr : "?");
+    ike_drop(z, IKE_DROP_EVICTED, NULL, NULL);
+    close_conn(z, victim);
+    return true;
+}
+
 static void accept_conn(struct zike *z, zmq_msg_t *rid,
                         const zmq_msg_t *first)
 {
@@ -113,8 +152,7 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
     to.rid_len = zmq_msg_size(rid);
     memcpy(to.rid, zmq_msg_data(rid), to.rid_len);
     source_of(first, to.addr, sizeof to.addr);
-    if (z->listen_nconns >= z->conf.max_connections ||
-        from_source(z, to.addr) >= z->conf.connections_per_source) {
+    if (!make_room(z, to.addr)) {
         ike_drop(z, IKE_DROP_CONNECTION_LIMIT, NULL, NULL);
         stream_hang_up(z->listener, to.rid, to.rid_len);
         return;
@@ -131,6 +169,7 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
     c->rid_len = to.rid_len;
     memcpy(c->addr, to.addr, sizeof c->addr);
     c->since = z->now;
+    c->opened = c->heard = z->now;
     zmtp_init(&c->zmtp, IKE_MAX_MESSAGE);
     z->listen_conns[z->listen_nconns++] = c;
 }
@@ -178,7 +217,18 @@ out:
     return got >= 0;
 }
 
-/* Close the connections that stopped in the middle of something. */
+/* Whether c had its time to carry an authenticated peer's message (a
+ * peer's DEALER authenticates within seconds of its first IKE_SA_INIT;
+ * one that stays quiet until then connects again when closed). */
+static bool unauthenticated_too_long(const struct zike *z,
+                                     const struct stream_conn *c)
+{
+    return !c->authentic && z->conf.unauthenticated_ms != 0 &&
+           z->now - c->opened >= z->conf.unauthenticated_ms;
+}
+
+/* Close the connections that stopped in the middle of something, and
+ * those no authenticated peer spoke over in unauthenticated-timeout. */
 void listen_expire(struct zike *z)
 {
     size_t i = 0;
@@ -186,6 +236,9 @@ void listen_expire(struct zike *z)
     while (i < z->listen_nconns) {
         if (stream_stalled(z, z->listen_conns[i])) {
             ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
+            close_conn(z, i);
+        } else if (unauthenticated_too_long(z, z->listen_conns[i])) {
+            ike_drop(z, IKE_DROP_UNAUTHENTICATED, NULL, NULL);
             close_conn(z, i);
         } else {
             i++;

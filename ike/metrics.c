@@ -4,6 +4,7 @@
 #include "daemon.h"
 #include "metrics.h"
 #include "openmetrics.h"
+#include "stream.h"
 
 static void ike_sas(struct zike *z, FILE *f)
 {
@@ -21,6 +22,11 @@ static void ike_sas(struct zike *z, FILE *f)
         for (const struct child_sa *c = sa->children; c; c = c->next)
             children++;
     om_single(f, "zike_child_sas", OM_GAUGE, "Child SAs now", children);
+    om_single(f, "zike_listen_connections", OM_GAUGE,
+              "Connections to listen now", z->listen_nconns);
+    om_single(f, "zike_listen_authenticated", OM_GAUGE,
+              "Connections to listen over which an authenticated peer spoke",
+              listen_authenticated(z));
 }
 
 static void counters(struct zike *z, FILE *f)

@@ -58,7 +58,7 @@ int stream_send_message(void *sock, const uint8_t *rid, size_t rid_len,
 struct feed_io {
     struct zike *z;
     void *sock;
-    const struct stream_conn *c;
+    struct stream_conn *c;
     const struct route *from;
 };
 
@@ -77,7 +77,16 @@ static int message(void *arg, const uint8_t *msg, size_t len)
     memcpy(buf, msg, len);           /* ike_handle may change it */
     capture_message(buf, len, false);
     io->z->now = zike_clock_ms();
-    ike_handle(io->z, io->from, buf, len);
+    switch (ike_handle(io->z, io->from, buf, len)) {
+    case IKE_HEARD_AUTHENTIC:
+        io->c->authentic = true;
+        /* fall through */
+    case IKE_HEARD_TAKEN:
+        io->c->heard = io->z->now;
+        break;
+    case IKE_HEARD_DROPPED:
+        break;
+    }
     return 0;
 }
 

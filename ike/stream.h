@@ -22,6 +22,11 @@ struct stream_conn {
     size_t rid_len;
     char addr[ROUTE_ADDR_MAX];       /* the peer's Peer-Address; "" */
     uint64_t since;                  /* began what it has not finished; 0 */
+    uint64_t opened;                 /* ms */
+    uint64_t heard;                  /* opened, or brought the last IKE
+                                        message zike did not drop (ms) */
+    bool authentic;                  /* brought one that verified under an
+                                        IKE SA whose peer authenticated */
     struct zmtp_conn zmtp;
 };
 
@@ -40,9 +45,20 @@ void stream_hang_up(void *sock, const uint8_t *rid, size_t rid_len);
 int stream_send_message(void *sock, const uint8_t *rid, size_t rid_len,
                         const uint8_t *buf, size_t len);
 /* Feed what came on c; each message it completes goes to ike_handle as
- * coming from `from`.  -1: c failed, said and counted; close it. */
+ * coming from `from`, and sets c's heard and authentic as it says.  -1: c
+ * failed, said and counted; close it. */
 int stream_feed(struct zike *z, void *sock, struct stream_conn *c,
                 const uint8_t *data, size_t len, const struct route *from);
 bool stream_stalled(const struct zike *z, const struct stream_conn *c);
+
+/* The connections to listen over which an authenticated peer spoke. */
+static inline size_t listen_authenticated(const struct zike *z)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < z->listen_nconns; i++)
+        n += z->listen_conns[i]->authentic;
+    return n;
+}
 
 #endif

@@ -438,6 +438,8 @@ static const struct {
     LIMIT("max-connections", max_connections, 256, 1, 100000, ""),
     LIMIT("connections-per-source", connections_per_source, 32, 1, 100000,
           ""),
+    LIMIT("unauthenticated-timeout", unauthenticated_ms, 60000, 0, 86400000,
+          " ms"),
     LIMIT("rekey-overlap", rekey_overlap_ms, 2000, 0, 600000, ""),
 #undef LIMIT
 };
@@ -449,7 +451,7 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         "identity", "listen", "control", "sad", "log", "retransmit",
         "half-open-limit", "half-open-per-source", "half-open-timeout",
         "max-ike-sas", "max-connections", "connections-per-source",
-        "rekey-overlap", "peers", "groups", "join",
+        "unauthenticated-timeout", "rekey-overlap", "peers", "groups", "join",
         "control-unauthenticated", "metrics", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };

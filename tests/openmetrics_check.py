@@ -105,6 +105,10 @@ def zike_matches(fams, stats, groups):
           == stats["ike_sas"], "zike_ike_sas over every state = ike_sas")
     check(by_sample.get("zike_child_sas") == stats["child_sas"],
           "zike_child_sas")
+    for gauge in ("listen_connections", "listen_authenticated"):
+        check(by_sample.get("zike_" + gauge) == stats[gauge],
+              "zike_%s = %s (zikectl: %s)" % (gauge, by_sample.get(
+                  "zike_" + gauge), stats[gauge]))
     for s in fams["zike_dropped_messages"].samples:
         check(s.value == stats["ike_dropped_" + s.labels["reason"]],
               "dropped %s = %s" % (s.labels["reason"], s.value))

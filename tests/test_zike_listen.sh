@@ -3,8 +3,11 @@
 # (doc/zike.md 1): zike reads the connection's ZMTP itself, so a message of
 # many frames, a frame over 16 KiB, or anything that is not ZMTP 3 NULL from
 # a DEALER closes the connection before more than one frame is held; a
-# connection that stalls mid-frame is closed; connections are limited per
-# source address.  Before, libzmq's ROUTER held a whole multipart message
+# connection that stalls mid-frame is closed; connections are limited, in
+# all and per source address, and a full table closes the stalest
+# unauthenticated connection, never an authenticated peer's; one that no
+# authenticated peer spoke over is closed after unauthenticated-timeout.
+# Before, libzmq's ROUTER held a whole multipart message
 # (5,000 frames of 16 KiB: +78 MB) before zike saw a byte of it, and kept a
 # stalled connection for good.  Peers, libzmq DEALERs, work over tcp and ipc.
 b=$(cd "${builddir:-.}" && pwd)
@@ -63,12 +66,15 @@ case $out in "closed after "*) true ;; *) false ;; esac
 ok $? "a connection that stops in the middle of a frame is closed ($out)"
 
 # ---- connections per source -----------------------------------------------------
-# From 127.0.0.3 (a source of its own): 3 taken, the others closed at once.
+# From 127.0.0.3 (a source of its own): 3 at a time; each one past them
+# closes the oldest of that source, none of which is authenticated.
 c0=$(zike_stat v ike_dropped_connection_limit)
+e0=$(zike_stat v ike_dropped_evicted)
 $peer "$ep" hold 5 --source 127.0.0.3 --timeout $t > "$work/hold.out" 2>&1 &
 holder=$!
-until_ok 30 sh -c "[ \$($ctl -s ipc://$work/v.ctl stats | awk '\$1 == \"ike_dropped_connection_limit\" { print \$2 }') -ge $((c0 + 2)) ]"
-ok $? "5 connections from one address: 2 past connections-per-source closed"
+until_ok 30 sh -c "[ \$($ctl -s ipc://$work/v.ctl stats | awk '\$1 == \"ike_dropped_evicted\" { print \$2 }') -ge $((${e0:-0} + 2)) ]" &&
+    [ "$(zike_stat v ike_dropped_connection_limit)" -eq "$c0" ]
+ok $? "5 connections from one address: the 2 oldest closed for the 2 past connections-per-source"
 # Meanwhile peers from other addresses get their IKE SAs, over tcp.
 zike_conf alice "$(port 1)" "peers:" \
     "  - { name: v, id: v.example, endpoint: \"$ep\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
@@ -76,8 +82,89 @@ zike_start alice
 until_ok 20 established v && until_ok 20 zike_active_child alice orders
 ok $? "a peer from another address gets its IKE SA and child SA meanwhile"
 wait $holder
-grep -q "open 3 closed 2" "$work/hold.out"
-ok $? "the holder saw 3 connections taken, 2 closed ($(cat "$work/hold.out"))"
+
+# ---- a flood of idle connections cannot shut authenticated peers out --------
+# max-connections 8: carol authenticates, then 4 addresses open 3 idle,
+# handshaken connections each.  Each past the 8th closes the one idle
+# longest that no authenticated peer spoke over: carol's stays, and dave,
+# arriving after the flood, gets in.  Before, the flood took the 7 free
+# places and every later connection was closed at once: dave never got
+# his IKE SA, nor would carol after a reconnection.
+e="tcp://127.0.0.1:$(port 5)"
+econf() {
+    zike_conf e "$(port 5)" "max-connections: 8" "connections-per-source: 3" "$1" "peers:" \
+        "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: dave, id: dave.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: erin, id: erin.example, auth: psk, psk: $PSK, policies: [orders] }" \
+        "  - { name: frank, id: frank.example, auth: psk, psk: $PSK, policies: [orders] }"
+}
+econf "unauthenticated-timeout: 0"
+zike_start e
+until_ok 10 "$ctl" -s "ipc://$work/e.ctl" stats
+for n in carol:6 dave:7 erin:8 frank:9; do
+    zike_conf ${n%:*} "$(port ${n#*:})" "peers:" \
+        "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+done
+estat() { zike_stat e "$1"; }
+zike_start carol
+until_ok 20 established carol && until_ok 20 zike_active_child carol orders &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *1\$'"
+ok $? "carol gets her IKE SA; her connection counts as authenticated"
+c0=$(estat ike_dropped_connection_limit) flooders=""
+flood() {
+    for a in "$@"; do
+        $peer "$e" idle 3 --source 127.0.0.$a --timeout $((4 * t)) > "$work/flood$a.out" 2>&1 &
+        flooders="$flooders $!" pids="$pids $!"
+        until_ok 20 grep -q handshaken "$work/flood$a.out" || return 1
+    done
+}
+flood 2 3 4 5
+[ "$(estat ike_dropped_evicted)" = 5 ] && [ "$(estat listen_connections)" = 8 ] &&
+    [ "$(estat listen_authenticated)" = 1 ] &&
+    [ "$(estat ike_dropped_connection_limit)" = "$c0" ]
+ok $? "12 idle connections from 4 addresses into 7 free places: the 5 oldest closed, carol's kept (evicted $(estat ike_dropped_evicted), connections $(estat listen_connections), authenticated $(estat listen_authenticated))"
+zike_start dave
+until_ok 20 established dave && until_ok 20 zike_active_child dave orders
+ok $? "dave, connecting after the flood, gets his IKE SA and child SA"
+flood 6
+zike_start erin
+erin_pid=${pids##* }
+until_ok 20 established erin && until_ok 20 zike_active_child erin orders &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
+ok $? "a second flood, then erin: she gets in too ($(cat "$work/flood6.out"))"
+[ "$(estat ike_dropped_evicted)" = 10 ] && [ "$(estat listen_authenticated)" = 3 ] &&
+    established carol && established dave
+ok $? "no authenticated connection was closed: evicted $(estat ike_dropped_evicted), authenticated $(estat listen_authenticated)"
+# 127.0.0.1 has connections-per-source 3, all authenticated: a fourth is
+# refused, and none of theirs closed for it.
+out=$($peer "$e" hold 1 --source 127.0.0.1 --timeout $t 2>&1)
+[ "$out" = "open 0 closed 1" ] &&
+    [ "$(estat ike_dropped_connection_limit)" = $((c0 + 1)) ] &&
+    [ "$(estat listen_authenticated)" = 3 ]
+ok $? "a source whose connections are all authenticated: the new one is refused ($out)"
+# unauthenticated-timeout, set by a reload: the 5 flood connections left
+# are closed, the 3 authenticated ones kept.
+econf "unauthenticated-timeout: 1000"
+"$ctl" -s "ipc://$work/e.ctl" reload > /dev/null &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_connections  *3\$'" &&
+    [ "$(estat ike_dropped_unauthenticated)" = 5 ] &&
+    [ "$(estat listen_authenticated)" = 3 ] &&
+    established carol && established dave && established erin
+ok $? "unauthenticated-timeout 1000 ms: the 5 idle flood connections closed, the 3 authenticated kept (unauthenticated $(estat ike_dropped_unauthenticated), connections $(estat listen_connections))"
+kill $flooders
+# A DEALER that connects and stays quiet (frank's zike, its IKE SA not
+# wanted yet) is closed and connects again; asked, it gets its SA.
+kill $erin_pid
+until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_connections  *2\$'"
+u0=$(estat ike_dropped_unauthenticated)
+zike_conf frank "$(port 9)" "peers:" \
+    "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, policies: [orders] }"
+zike_start frank
+until_ok 20 sh -c "[ \$($ctl -s ipc://$work/e.ctl stats | awk '\$1 == \"ike_dropped_unauthenticated\" { print \$2 }') -ge $((u0 + 2)) ]" &&
+    "$ctl" -s "ipc://$work/frank.ctl" initiate e > /dev/null &&
+    until_ok 20 established frank &&
+    until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
+ok $? "a quiet DEALER: closed, connected again, and then gets its IKE SA (unauthenticated $(estat ike_dropped_unauthenticated))"
 
 # ---- ipc: the same ZMTP, the source is the user ---------------------------------
 {

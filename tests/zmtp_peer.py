@@ -20,6 +20,9 @@ connection to ADDR first.  Modes, each printing one line:
                                    -> "closed after T s" / "open"
   hold N           N connections that wait after the greeting
                                    -> "open K closed M"
+  idle N           N connections, one after the other, each done with its
+                   handshake, then kept open and silent until --timeout
+                                   -> "handshaken K closed M"
   serve parts N SIZE | serve stall
                    listen on ENDPOINT as a ROUTER would, for zike's own
                    connection to a peer: after the handshake, a message of
@@ -215,6 +218,19 @@ def main():
             except (ConnectionError, OSError):
                 closed += 1
         print(f"open {opened} closed {closed}")
+        return 0
+
+    if o.mode == "idle":
+        conns, closed = [], 0
+        for _ in range(o.args[0]):
+            s = connect(o.endpoint, o.source)
+            try:
+                handshake(s, t)
+                conns.append(s)
+            except (ConnectionError, OSError):
+                closed += 1
+        print(f"handshaken {len(conns)} closed {closed}", flush=True)
+        time.sleep(t)                # holding them: the test ends us
         return 0
 
     s = connect(o.endpoint, o.source)
