@@ -248,6 +248,12 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
     }
     sa->last_heard = z->now;
     *opened = sa;
+    /* The peer is where its newest authenticated message came from (a
+     * retransmission answered from the cache, a replay or an old message
+     * never gets here): once its DEALER has come back on a new connection,
+     * our requests follow it there. */
+    if (from->sock != NULL && sa->state == IKE_ST_ESTABLISHED)
+        sa->route = *from;
     if (!response) {
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;

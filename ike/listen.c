@@ -103,6 +103,17 @@ int listen_send(const struct route *to, const uint8_t *buf, size_t len)
     return 0;
 }
 
+bool zike_route_open(const struct zike *z, const struct route *to)
+{
+    if (!to->zmtp)
+        return true;
+    for (size_t i = 0; i < z->listen_nconns; i++)
+        if (z->listen_conns[i]->rid_len == to->rid_len &&
+            memcmp(z->listen_conns[i]->rid, to->rid, to->rid_len) == 0)
+            return true;
+    return false;
+}
+
 static size_t from_source(const struct zike *z, const char *addr)
 {
     size_t n = 0;

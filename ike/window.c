@@ -61,6 +61,29 @@ static size_t seal(struct ike_sa *sa, uint8_t exchange, bool response,
     return len;
 }
 
+/* Where our requests to sa's peer go: where it was last heard from, unless
+ * that is a connection to our listen that has closed since (its DEALER
+ * came back on a new one, or went), which would swallow every request and
+ * retransmission until the peer counted as dead; then its endpoint, if we
+ * have one (the peer's next authenticated message says where it is). */
+static const char *peer_label(const struct ike_sa *sa);
+
+static const struct route *request_route(struct zike *z, struct ike_sa *sa)
+{
+    const struct zike_peer *p;
+    struct route link;
+
+    if (zike_route_open(z, &sa->route) || (p = ike_sa_peer(z, sa)) == NULL)
+        return &sa->route;
+    link = zike_route_to(z, p);
+    if (link.sock != NULL) {
+        zike_log(LOG_INFO, "peer %s: its connection to our listen endpoint "
+                 "closed: requests go to %s", peer_label(sa), p->endpoint);
+        sa->route = link;
+    }
+    return &sa->route;
+}
+
 /* Send a request and keep it for retransmission. */
 int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
                      size_t len)
@@ -72,7 +95,7 @@ int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
     sa->req.tries = 0;
     sa->req.sent_at = z->now;
     sa->req.resend_at = z->now + z->conf.retransmit_ms;
-    return zike_send(z, &sa->route, buf, len);
+    return zike_send(z, request_route(z, sa), buf, len);
 }
 
 static void send_response(struct zike *z, struct ike_sa *sa,
@@ -197,6 +220,6 @@ bool ike_retransmit(struct zike *z, struct ike_sa *sa)
              "try %u of %u", peer_label(sa), req_name(r->kind), r->mid,
              route_name(z, sa), r->tries + 1, z->conf.retransmit_tries + 1);
     r->resend_at = z->now + ((uint64_t)z->conf.retransmit_ms << r->tries);
-    zike_send(z, &sa->route, r->buf, r->len);
+    zike_send(z, request_route(z, sa), r->buf, r->len);
     return true;
 }

@@ -1,0 +1,80 @@
+#!/bin/sh
+# zike's requests to a peer that reached it through `listen` follow the
+# peer when its DEALER comes back on a new connection (doc/zike.md 1): a
+# network blip (a relay between them dropping every connection) closes
+# the connection zike learnt the peer on, and libzmq connects the peer
+# again on a new one.  Before, zike went on sending its requests (a
+# rekey, a liveness check) to the closed connection, and the peer, alive
+# and connected, counted as dead once they were all lost.  Now a request
+# goes to the peer's endpoint when its connection closed, and to the
+# connection its newest authenticated message came on.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl"
+relay="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/tcp_relay.py"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work_begin reconnect 4
+PSK=correct-horse-battery-staple
+
+ctl_a() { "$ctl" -s "ipc://$work/a.ctl" "$@"; }
+ctl_b() { "$ctl" -s "ipc://$work/b.ctl" "$@"; }
+lines() { grep -c "$2" "$work/$1" 2> /dev/null; }
+stat_is() { [ "$(zike_stat "$1" "$2")" = "$3" ]; }
+stat_over() { [ "$(zike_stat "$1" "$2")" -gt "$3" ]; }
+# relay_drop: every connection through the relay dropped, and the peer's
+# link connected again through it.
+relay_drop() {
+    d=$(lines relay.out dropped)
+    kill -USR1 "$relay_pid"
+    until_ok 30 sh -c "[ \$(grep -c dropped $work/relay.out) -gt $d ]" &&
+        until_ok 30 sh -c "tail -n 1 $work/relay.out | grep -q 'pairs 1'"
+}
+
+# a answers b, and knows b's endpoint; b reaches a through the relay.
+a_conf() {
+    zike_conf a "$(port 0)" "retransmit: { timeout-ms: 500, tries: 5 }" "peers:" \
+        "  - { name: b, id: b.example, $1 auth: psk, psk: $PSK, policies: [orders] }"
+}
+a_conf "endpoint: \"tcp://127.0.0.1:$(port 1)\","
+zike_conf b "$(port 1)" "peers:" \
+    "  - { name: a, id: a.example, endpoint: \"tcp://127.0.0.1:$(port 2)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+$relay "$(port 2)" "$(port 0)" > "$work/relay.out" 2>&1 &
+relay_pid=$!
+pids="$pids $relay_pid"
+until_ok 10 grep -q ready "$work/relay.out"
+zike_start a
+zike_start b
+until_ok 30 zike_active_child a orders && until_ok 30 zike_active_child b orders
+ok $? "b's IKE SA and child SA with a, through the relay"
+
+# ---- 1: the connection a learnt b on closed; a knows b's endpoint ---------
+relay_drop
+ok $? "the relay dropped b's connection, and b's link came back through it"
+r0=$(zike_stat a rekeys)
+ctl_a rekey b > /dev/null
+until_ok 30 stat_over a rekeys "$r0"
+ok $? "a's rekey of the child SA is answered (rekeys $r0 -> $(zike_stat a rekeys))"
+grep -q "its connection to our listen endpoint closed: requests go to tcp://127.0.0.1:$(port 1)" "$work/a.log"
+ok $? "a says its requests went to b's endpoint"
+
+# ---- 2: a does not know b's endpoint: its requests follow b's messages ----
+a_conf ""
+ctl_a reload > /dev/null
+relay_drop
+ok $? "b's connection dropped and made again a second time"
+# b speaks first over its new connection; a answers there and learns it.
+rb=$(zike_stat b rekeys)
+ctl_b rekey a > /dev/null
+until_ok 30 stat_over b rekeys "$rb"
+ok $? "b's rekey is answered by a"
+# (a counted that rekey as it answered, before b had the answer.)
+r0=$(zike_stat a rekeys)
+ctl_a rekey b > /dev/null
+until_ok 30 stat_over a rekeys "$r0"
+ok $? "a's own rekey then reaches b on the connection b's rekey came on (rekeys $r0 -> $(zike_stat a rekeys))"
+stat_is a dead_peers 0 && stat_is b dead_peers 0
+ok $? "neither counted the other dead (dead_peers $(zike_stat a dead_peers), $(zike_stat b dead_peers))"
+
+if [ "$failed" -ne 0 ]; then
+    for f in a.log b.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
+fi
+finish
