@@ -16,10 +16,19 @@ work_begin reconnect 4
 PSK=correct-horse-battery-staple
 
 ctl_a() { "$ctl" -s "ipc://$work/a.ctl" "$@"; }
-ctl_b() { "$ctl" -s "ipc://$work/b.ctl" "$@"; }
 lines() { grep -c "$2" "$work/$1" 2> /dev/null; }
 stat_is() { [ "$(zike_stat "$1" "$2")" = "$3" ]; }
 stat_over() { [ "$(zike_stat "$1" "$2")" -gt "$3" ]; }
+# rekeyed NAME PEER: NAME's rekey of its child SA with PEER answered (its
+# count of rekeys went up); $r0 and $r1 the count before and after.
+rekeyed() {
+    r0=$(zike_stat "$1" rekeys)
+    "$ctl" -s "ipc://$work/$1.ctl" rekey "$2" > /dev/null &&
+        until_ok 30 stat_over "$1" rekeys "$r0"
+    rc=$?
+    r1=$(zike_stat "$1" rekeys)
+    return $rc
+}
 # relay_drop: every connection through the relay dropped, and the peer's
 # link connected again through it.
 relay_drop() {
@@ -49,10 +58,8 @@ ok $? "b's IKE SA and child SA with a, through the relay"
 # ---- 1: the connection a learnt b on closed; a knows b's endpoint ---------
 relay_drop
 ok $? "the relay dropped b's connection, and b's link came back through it"
-r0=$(zike_stat a rekeys)
-ctl_a rekey b > /dev/null
-until_ok 30 stat_over a rekeys "$r0"
-ok $? "a's rekey of the child SA is answered (rekeys $r0 -> $(zike_stat a rekeys))"
+rekeyed a b
+ok $? "a's rekey of the child SA is answered (rekeys $r0 -> $r1)"
 grep -q "its connection to our listen endpoint closed: requests go to tcp://127.0.0.1:$(port 1)" "$work/a.log"
 ok $? "a says its requests went to b's endpoint"
 
@@ -62,15 +69,11 @@ ctl_a reload > /dev/null
 relay_drop
 ok $? "b's connection dropped and made again a second time"
 # b speaks first over its new connection; a answers there and learns it.
-rb=$(zike_stat b rekeys)
-ctl_b rekey a > /dev/null
-until_ok 30 stat_over b rekeys "$rb"
+rekeyed b a
 ok $? "b's rekey is answered by a"
 # (a counted that rekey as it answered, before b had the answer.)
-r0=$(zike_stat a rekeys)
-ctl_a rekey b > /dev/null
-until_ok 30 stat_over a rekeys "$r0"
-ok $? "a's own rekey then reaches b on the connection b's rekey came on (rekeys $r0 -> $(zike_stat a rekeys))"
+rekeyed a b
+ok $? "a's own rekey then reaches b on the connection b's rekey came on (rekeys $r0 -> $r1)"
 stat_is a dead_peers 0 && stat_is b dead_peers 0
 ok $? "neither counted the other dead (dead_peers $(zike_stat a dead_peers), $(zike_stat b dead_peers))"
 
