@@ -57,13 +57,6 @@ struct route zike_route_to(struct zike *z, const struct zike_peer *p)
     return r;
 }
 
-bool zike_route_open(const struct zike *z, const struct route *to)
-{
-    (void)z;
-    (void)to;
-    return true;
-}
-
 static void pump(void)
 {
     while (qhead != qtail) {

@@ -524,9 +524,6 @@ void ike_shutdown(struct zike *z);
 int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
-/* Whether the connection to listen that `to` names is still open (true
- * for a route over a link: links come back by themselves). */
-bool zike_route_open(const struct zike *z, const struct route *to);
 
 /* links.c: our connections to the peers' endpoints */
 int zike_open_links(struct zike *z);

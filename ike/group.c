@@ -1199,7 +1199,8 @@ bool group_tick_sa(struct zike *z, struct ike_sa *sa)
         if (gg->want_leave) {
             if (gg->registered) {
                 gg->registered = false;
-                return gm_send_registration(z, sa, gg->name, j->sender, true) == 0;
+                return gm_send_registration(z, sa, gg->name, j->sender,
+                                            true) == 0;
             }
             continue;
         }

@@ -190,7 +190,8 @@ bool link_receive(struct zike *z, void *sock)
     if ((got = stream_recv(sock, &rid, &data)) <= 0)
         goto out;
     z->now = zike_clock_ms();
-    same = l->up && stream_conn_is(&l->conn, &rid);
+    same = l->up && stream_conn_is(&l->conn, zmq_msg_data(&rid),
+                                   zmq_msg_size(&rid));
     if (zmq_msg_size(&data) == 0) {
         if (same)
             went_down(l);

@@ -103,17 +103,6 @@ int listen_send(const struct route *to, const uint8_t *buf, size_t len)
     return 0;
 }
 
-bool zike_route_open(const struct zike *z, const struct route *to)
-{
-    if (!to->zmtp)
-        return true;
-    for (size_t i = 0; i < z->listen_nconns; i++)
-        if (z->listen_conns[i]->rid_len == to->rid_len &&
-            memcmp(z->listen_conns[i]->rid, to->rid, to->rid_len) == 0)
-            return true;
-    return false;
-}
-
 static size_t from_source(const struct zike *z, const char *addr)
 {
     size_t n = 0;
@@ -211,8 +200,7 @@ bool listen_receive(struct zike *z)
     if ((got = stream_recv(z->listener, &rid, &data)) <= 0)
         goto out;
     z->now = zike_clock_ms();
-    while (i < z->listen_nconns && !stream_conn_is(z->listen_conns[i], &rid))
-        i++;
+    i = listen_conn_index(z, zmq_msg_data(&rid), zmq_msg_size(&rid));
     if (i == z->listen_nconns) {
         if (zmq_msg_size(&data) == 0)
             accept_conn(z, &rid, &data);

@@ -20,11 +20,6 @@ int stream_recv(void *sock, zmq_msg_t *rid, zmq_msg_t *data)
     return 1;
 }
 
-bool stream_conn_is(const struct stream_conn *c, zmq_msg_t *rid)
-{
-    return c->rid_len == zmq_msg_size(rid) &&
-           memcmp(c->rid, zmq_msg_data(rid), c->rid_len) == 0;
-}
 
 int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
                 const uint8_t *bytes, size_t len)

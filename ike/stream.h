@@ -8,6 +8,7 @@
 #ifndef ZESP_IKE_STREAM_H
 #define ZESP_IKE_STREAM_H
 
+#include <string.h>
 #include <zmq.h>
 
 #include "daemon.h"
@@ -34,8 +35,6 @@ struct stream_conn {
  * 1, 0 if it is not [routing id] [bytes] as ZMQ_STREAM gives, -1 if none
  * waits. */
 int stream_recv(void *sock, zmq_msg_t *rid, zmq_msg_t *data);
-/* Whether rid names the connection c. */
-bool stream_conn_is(const struct stream_conn *c, zmq_msg_t *rid);
 /* Bytes as they are, to the connection rid of sock.  0 or -1. */
 int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
                 const uint8_t *bytes, size_t len);
@@ -50,6 +49,26 @@ int stream_send_message(void *sock, const uint8_t *rid, size_t rid_len,
 int stream_feed(struct zike *z, void *sock, struct stream_conn *c,
                 const uint8_t *data, size_t len, const struct route *from);
 bool stream_stalled(const struct zike *z, const struct stream_conn *c);
+
+/* Whether the routing id rid (len bytes) names the connection c. */
+static inline bool stream_conn_is(const struct stream_conn *c,
+                                  const void *rid, size_t len)
+{
+    return c->rid_len == len && memcmp(c->rid, rid, len) == 0;
+}
+
+/* The index of the connection to listen that rid names; listen_nconns if
+ * none does (it closed). */
+static inline size_t listen_conn_index(const struct zike *z, const void *rid,
+                                       size_t len)
+{
+    size_t i = 0;
+
+    while (i < z->listen_nconns && !stream_conn_is(z->listen_conns[i], rid,
+                                                   len))
+        i++;
+    return i;
+}
 
 /* The connections to listen over which an authenticated peer spoke. */
 static inline size_t listen_authenticated(const struct zike *z)

@@ -11,6 +11,7 @@
 #include <syslog.h>
 
 #include "daemon.h"
+#include "stream.h"
 
 #define MSG_CAP IKE_MAX_MESSAGE
 
@@ -61,19 +62,23 @@ static size_t seal(struct ike_sa *sa, uint8_t exchange, bool response,
     return len;
 }
 
+static const char *peer_label(const struct ike_sa *sa);
+
 /* Where our requests to sa's peer go: where it was last heard from, unless
  * that is a connection to our listen that has closed since (its DEALER
  * came back on a new one, or went), which would swallow every request and
  * retransmission until the peer counted as dead; then its endpoint, if we
- * have one (the peer's next authenticated message says where it is). */
-static const char *peer_label(const struct ike_sa *sa);
-
+ * have one (the peer's next authenticated message says where it is).  A
+ * link comes back by itself. */
 static const struct route *request_route(struct zike *z, struct ike_sa *sa)
 {
     const struct zike_peer *p;
     struct route link;
 
-    if (zike_route_open(z, &sa->route) || (p = ike_sa_peer(z, sa)) == NULL)
+    if (!sa->route.zmtp ||
+        listen_conn_index(z, sa->route.rid, sa->route.rid_len) <
+            z->listen_nconns ||
+        (p = ike_sa_peer(z, sa)) == NULL)
         return &sa->route;
     link = zike_route_to(z, p);
     if (link.sock != NULL) {

@@ -49,13 +49,6 @@ struct route zike_route_to(struct zike *zz, const struct zike_peer *p)
     return r;
 }
 
-bool zike_route_open(const struct zike *zz, const struct route *to)
-{
-    (void)zz;
-    (void)to;
-    return true;
-}
-
 static void harness_setup(void)
 {
     zesp_sad_opts opts = { .capacity = 64, .policies = 16 };
