@@ -522,6 +522,12 @@ static bool is_ready(zmq_msg_t *part)
     return is_command(part, "READY");
 }
 
+/* READY or HEARTBEAT: what a worker says of itself. */
+static bool is_worker_command(zmq_msg_t *part)
+{
+    return is_ready(part) || is_command(part, "HEARTBEAT");
+}
+
 /* What a worker sent: READY or HEARTBEAT ([worker | command | service]),
  * or a reply ([worker | client | service | ESP]).  With hop SAs each comes
  * wrapped in the hop SA, a command with both its frames bound
@@ -531,14 +537,10 @@ static bool is_ready(zmq_msg_t *part)
  * the inner one.  Whether it is either. */
 static bool worker_says(const struct hops *h, struct message *m, bool *reply)
 {
-    bool command;
-
     *reply = false;
     if (h->sad == NULL) {
         *reply = m->n == 4;
-        return *reply || (m->n == 3 && (is_ready(&m->parts[1]) ||
-                                        is_command(&m->parts[1],
-                                                   "HEARTBEAT")));
+        return *reply || (m->n == 3 && is_worker_command(&m->parts[1]));
     }
     if (m->n != 4) {
         hop_refused("not wrapped in the hop SA");
@@ -546,9 +548,7 @@ static bool worker_says(const struct hops *h, struct message *m, bool *reply)
     }
     if (hop_open(h, h->out, m) != 0)
         return false;
-    command = is_ready(&m->parts[1]) ||
-              is_command(&m->parts[1], "HEARTBEAT");
-    if (command && hop_shaped(h, 1, 2, 0)) {
+    if (is_worker_command(&m->parts[1]) && hop_shaped(h, 1, 2, 0)) {
         zmq_msg_close(&m->parts[--m->n]);     /* [worker | command | service] */
         return true;
     }
