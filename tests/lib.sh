@@ -172,7 +172,17 @@ host_kill() {
 # outgoing connections take) is a directory made atomically, with its
 # holder's pid; a block whose holder is gone is taken over.  port_release
 # gives it back (work_end and hosts_end do).
+# A block is also passed over while anything listens on one of its ports:
+# a process that does not use this lock (a test run from another /tmp, as
+# in a chroot sharing the network, or any other program) would otherwise
+# make a daemon's bind fail with "Address already in use".
 PORT_BLOCKS=399
+ports_listened() {
+    command -v ss > /dev/null 2>&1 || return 1
+    ss -Htln 2> /dev/null | awk -v lo="$1" -v hi="$(($1 + 31))" '
+        { n = split($4, a, ":"); p = a[n] + 0; if (p >= lo && p <= hi) busy = 1 }
+        END { exit !busy }'
+}
 port_block() {
     port_dir=${TMPDIR:-/tmp}/zesp-ports
     mkdir -p "$port_dir" 2> /dev/null
@@ -181,6 +191,11 @@ port_block() {
     while [ $pb_i -lt $PORT_BLOCKS ]; do
         pb=$(((pb_start + pb_i) % PORT_BLOCKS))
         if mkdir "$port_dir/$pb" 2> /dev/null; then
+            if ports_listened $((20000 + pb * 32)); then
+                rmdir "$port_dir/$pb"   # someone outside this lock holds it
+                pb_i=$((pb_i + 1))
+                continue
+            fi
             echo $$ > "$port_dir/$pb/pid"
             port_held=$port_dir/$pb
             base=$((20000 + pb * 32))
