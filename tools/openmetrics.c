@@ -17,7 +17,15 @@ static void escaped(FILE *f, const char *s)
     const unsigned char *p = (const unsigned char *)s;
 
     while (*p) {
-        size_t n;
+        size_t n = 0;
+        /* A run of printable ASCII, the usual label, in one write. */
+        while (p[n] >= 0x20 && p[n] < 0x7f && p[n] != '\\' && p[n] != '"')
+            n++;
+        if (n) {
+            fwrite(p, 1, n, f);
+            p += n;
+            continue;
+        }
         if (*p == '\\' || *p == '"') {
             fprintf(f, "\\%c", *p++);
         } else if (*p == '\n') {
