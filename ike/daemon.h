@@ -257,6 +257,13 @@ struct zike {
     bool control_bound;             /* ours to remove at exit */
     struct MHD_Daemon *metrics_http; /* metrics_http.c; NULL: none */
     struct metrics_conn metrics_conns[METRICS_CONNECTIONS_MAX];
+    /* Scrapes paced (metrics_http.c): none built before metrics_next_build;
+     * requests that come sooner wait, suspended, and every answer of one
+     * turn of the loop shares that turn's exposition. */
+    uint64_t metrics_next_build;    /* ms, monotonic */
+    struct MHD_Response *metrics_built;
+    struct MHD_Connection *metrics_waiting[METRICS_CONNECTIONS_MAX];
+    size_t metrics_nwaiting;
     struct peer_link *links[ZIKE_MAX_PEERS]; /* per peer of conf, NULL if
                                                 it has no endpoint */
     struct ike_sa *sas;

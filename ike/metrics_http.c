@@ -12,6 +12,15 @@
  * every one there is.  So each request, from the moment its connection
  * waits for it to the last byte of the answer, has METRICS_REQUEST_S in
  * all; past that its socket is shut down and libmicrohttpd closes it.
+ *
+ * Building the exposition is the one dear thing here (about 8 ms of
+ * zike's thread for 1,000 SAs), and anyone who can reach the endpoint
+ * could ask for it without pause.  So builds are paced: the next comes no
+ * sooner than METRICS_PACE_MS, or ten times the last build's duration,
+ * after the last, which holds the endpoint to about a tenth of zike's
+ * thread however large the SAD.  A request that comes sooner is suspended
+ * and answered at the next build, with every other request of that turn
+ * of the loop: each answer is fresh, some a little late.
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,21 +38,21 @@
 #define METRICS_PATH "/metrics"
 #define METRICS_TIMEOUT_S 10U           /* inactivity */
 #define METRICS_REQUEST_S 10U           /* a request and its answer, all */
+#define METRICS_PACE_MS 200U            /* between two builds, at least */
+#define METRICS_PACE_FACTOR 10U         /* x the last build's duration */
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
-                             const char *type, char *body, size_t len,
-                             enum MHD_ResponseMemoryMode mode)
+/* A short text answer: an error, or where the metrics are. */
+static enum MHD_Result fixed(struct MHD_Connection *c, unsigned status,
+                             const char *text)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, body, mode);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     enum MHD_Result rc;
 
-    if (r == NULL) {
-        if (mode == MHD_RESPMEM_MUST_FREE)
-            free(body);
+    if (r == NULL)
         return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; charset=utf-8");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     rc = MHD_queue_response(c, status, r);
@@ -51,11 +60,37 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
     return rc;
 }
 
-static enum MHD_Result fixed(struct MHD_Connection *c, unsigned status,
-                             const char *text)
+/* This turn's exposition, built once for every answer of the turn. */
+static struct MHD_Response *exposition(struct zike *z)
 {
-    return reply(c, status, "text/plain; charset=utf-8", (char *)text,
-                 strlen(text), MHD_RESPMEM_PERSISTENT);
+    uint64_t started = zike_clock_ms(), took;
+    char *body = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (z->metrics_built != NULL)
+        return z->metrics_built;
+    if ((f = open_memstream(&body, &len)) == NULL)
+        return NULL;
+    zike_metrics_write(z, f);
+    if (fclose(f) != 0) {
+        free(body);
+        return NULL;
+    }
+    z->metrics_built = MHD_create_response_from_buffer(len, body,
+                                                       MHD_RESPMEM_MUST_FREE);
+    if (z->metrics_built == NULL) {
+        free(body);
+        return NULL;
+    }
+    MHD_add_response_header(z->metrics_built, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            OM_CONTENT_TYPE);
+    took = zike_clock_ms() - started;
+    z->metrics_next_build =
+        started + took + (took * METRICS_PACE_FACTOR > METRICS_PACE_MS
+                              ? took * METRICS_PACE_FACTOR
+                              : METRICS_PACE_MS);
+    return z->metrics_built;
 }
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
@@ -64,9 +99,7 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
                               size_t *upload_size, void **req)
 {
     struct zike *z = cls;
-    char *body = NULL;
-    size_t len = 0;
-    FILE *f;
+    struct MHD_Response *r;
 
     (void)version;
     (void)upload;
@@ -78,15 +111,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c,
         return fixed(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET /metrics\n");
     if (strcmp(url, METRICS_PATH) != 0 && strcmp(url, "/") != 0)
         return fixed(c, MHD_HTTP_NOT_FOUND, "zike serves /metrics\n");
-    if ((f = open_memstream(&body, &len)) == NULL)
-        return fixed(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-    zike_metrics_write(z, f);
-    if (fclose(f) != 0) {
-        free(body);
-        return fixed(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    if (z->metrics_built == NULL && zike_clock_ms() < z->metrics_next_build &&
+        z->metrics_nwaiting < METRICS_CONNECTIONS_MAX) {
+        MHD_suspend_connection(c);           /* metrics_http_run resumes it */
+        z->metrics_waiting[z->metrics_nwaiting++] = c;
+        return MHD_YES;
     }
-    return reply(c, MHD_HTTP_OK, OM_CONTENT_TYPE, body, len,
-                 MHD_RESPMEM_MUST_FREE);
+    if ((r = exposition(z)) == NULL)
+        return fixed(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    return MHD_queue_response(c, MHD_HTTP_OK, r);
 }
 
 /* A connection begins waiting for a request: tracked, its clock set. */
@@ -144,7 +177,8 @@ int metrics_http_open(struct zike *z)
 {
     const struct zike_conf *c = &z->conf;
     struct addrinfo hints, *ai = NULL;
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     int rc;
 
     for (size_t k = 0; k < METRICS_CONNECTIONS_MAX; k++)
@@ -191,11 +225,26 @@ int metrics_http_fd(const struct zike *z)
     return i->epoll_fd;
 }
 
+static void resume_waiting(struct zike *z)
+{
+    for (size_t i = 0; i < z->metrics_nwaiting; i++)
+        MHD_resume_connection(z->metrics_waiting[i]);
+    z->metrics_nwaiting = 0;
+}
+
 void metrics_http_run(struct zike *z)
 {
     if (z->metrics_http == NULL)
         return;
     MHD_run(z->metrics_http);
+    if (z->metrics_nwaiting && zike_clock_ms() >= z->metrics_next_build) {
+        resume_waiting(z);
+        MHD_run(z->metrics_http);           /* answers them, one build */
+    }
+    if (z->metrics_built != NULL) {          /* the next turn builds anew */
+        MHD_destroy_response(z->metrics_built);
+        z->metrics_built = NULL;
+    }
     for (size_t k = 0; k < METRICS_CONNECTIONS_MAX; k++) {
         struct metrics_conn *m = &z->metrics_conns[k];
         if (m->fd >= 0 && m->since != UINT64_MAX &&
@@ -208,7 +257,12 @@ void metrics_http_run(struct zike *z)
 
 void metrics_http_close(struct zike *z)
 {
-    if (z->metrics_http != NULL)
+    if (z->metrics_http != NULL) {
+        resume_waiting(z);          /* libmicrohttpd stops none suspended */
         MHD_stop_daemon(z->metrics_http);
+    }
+    if (z->metrics_built != NULL)
+        MHD_destroy_response(z->metrics_built);
+    z->metrics_built = NULL;
     z->metrics_http = NULL;
 }
