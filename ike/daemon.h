@@ -117,6 +117,8 @@ struct ike_sa {
      * byte for byte (RFC 7296 2.1), anything else with its ID is not. */
     uint8_t resp_req_digest[REQUEST_DIGEST_BYTES];
     struct route route;
+    bool marks_listen;              /* its route's connection to listen is
+                                       authentic for it (listen_mark.c) */
     uint64_t created, last_heard;
     uint64_t established_at;        /* ms; 0: not (yet) */
     struct child_sa *children;
@@ -225,9 +227,10 @@ enum ike_drop {
                                   closed */
     IKE_DROP_EVICTED,         /* an unauthenticated connection to listen
                                  closed to make room for a new one */
-    IKE_DROP_UNAUTHENTICATED, /* a connection to listen over which no
-                                 authenticated peer spoke within
-                                 unauthenticated-timeout: closed */
+    IKE_DROP_UNAUTHENTICATED, /* a connection to listen that no IKE SA
+                                 vouched for (listen_mark.c) within
+                                 unauthenticated-timeout of its opening
+                                 or of the last one's end: closed */
     IKE_DROP_REASONS
 };
 
@@ -296,6 +299,19 @@ bool listen_receive(struct zike *z);
 int listen_send(const struct route *to, const uint8_t *buf, size_t len);
 void listen_expire(struct zike *z);
 void listen_close(struct zike *z);
+
+/* listen_mark.c: the connections to listen an IKE SA vouches for (its
+ * route, while it is established, authenticated and not on its way out) */
+bool listen_vouches(const struct zike *z, const struct ike_sa *sa);
+/* A message from `from` verified under sa: true, and the connection is
+ * authentic for sa, if sa vouches for it. */
+bool listen_mark(struct zike *z, struct ike_sa *sa, const struct route *from);
+/* sa no longer vouches for the connection its route names: the connection
+ * stays authentic only if another IKE SA does. */
+void listen_unmark(struct zike *z, struct ike_sa *sa);
+/* sa's peer spoke over `to`: sa's route from now on.  The connection it
+ * leaves stays authentic only if another IKE SA vouches for it. */
+void listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to);
 
 /* z->now's clock: ms, monotonic. */
 static inline uint64_t zike_clock_ms(void)
@@ -514,8 +530,9 @@ int group_mac_keys(zesp_sa_params *p, const struct gsa_policy *pol,
 
 /* dispatch.c: an IKE message received.  What it was: dropped (and
  * counted), taken, or authentic: it verified under the keys of an IKE SA
- * whose peer has authenticated (listen.c keeps the connections that
- * brought one). */
+ * that vouches for the connection to listen it came over (listen_mark.c:
+ * established, its peer authenticated, not on its way out; listen.c
+ * keeps those connections). */
 enum ike_heard { IKE_HEARD_DROPPED, IKE_HEARD_TAKEN, IKE_HEARD_AUTHENTIC };
 enum ike_heard ike_handle(struct zike *z, const struct route *from,
                           uint8_t *buf, size_t len);

@@ -181,7 +181,7 @@ static void handle_init_request(struct zike *z, const struct route *from,
 
 /* *opened: the IKE SA under whose keys the message verified, if it did. */
 static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
-                     size_t len, const struct ike_sa **opened)
+                     size_t len, struct ike_sa **opened)
 {
     struct ike_message m;
     struct ike_sa *sa;
@@ -253,7 +253,7 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
      * never gets here): once its DEALER has come back on a new connection,
      * our requests follow it there. */
     if (from->sock != NULL && sa->state == IKE_ST_ESTABLISHED)
-        sa->route = *from;
+        listen_follow(z, sa, from);
     if (!response) {
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;
@@ -311,10 +311,10 @@ enum ike_heard ike_handle(struct zike *z, const struct route *from,
                           uint8_t *buf, size_t len)
 {
     uint64_t drops = z->stats.dropped_messages;
-    const struct ike_sa *opened = NULL;
+    struct ike_sa *opened = NULL;
 
     dispatch(z, from, buf, len, &opened);
-    if (opened != NULL && opened->cred.auth != 0)
+    if (opened != NULL && listen_mark(z, opened, from))
         return IKE_HEARD_AUTHENTIC;
     return z->stats.dropped_messages != drops ? IKE_HEARD_DROPPED
                                               : IKE_HEARD_TAKEN;

@@ -45,9 +45,11 @@ static const struct {
                            "connections-per-source: the unauthenticated one "
                            "idle longest closed for it" },
     [IKE_DROP_UNAUTHENTICATED] = { "unauthenticated", LOG_NOTICE,
-                                   "a connection to listen over which no "
-                                   "authenticated peer spoke within "
-                                   "unauthenticated-timeout: closed" },
+                                   "a connection to listen that no live "
+                                   "IKE SA's authenticated peer spoke over "
+                                   "within unauthenticated-timeout of its "
+                                   "opening or of the last one's end: "
+                                   "closed" },
 };
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how

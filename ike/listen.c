@@ -11,11 +11,13 @@
  * Connecting costs nothing but an address, so a full table must not keep
  * out the peers that matter: a new connection past a limit displaces the
  * unauthenticated connection that has gone longest without bringing an
- * IKE message zike took, and never one over which an authenticated peer
- * has spoken (its messages verified under an established IKE SA's keys).
- * Only when every candidate is authenticated is the new one refused.
- * One that no authenticated peer spoke over is closed anyway after
- * unauthenticated-timeout (sshd's LoginGraceTime), so a flood must go on.
+ * IKE message zike took, and never an authentic one: one that a live IKE
+ * SA vouches for, its authenticated peer's newest message having come
+ * over it (listen_mark.c).  Only when every candidate is authentic is the
+ * new one refused.  One that no IKE SA vouches for is closed anyway
+ * unauthenticated-timeout after it opened or lost its mark (sshd's
+ * LoginGraceTime), so a flood must go on, and a revoked peer's connection
+ * does not stay.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -169,7 +171,7 @@ static void accept_conn(struct zike *z, zmq_msg_t *rid,
     c->rid_len = to.rid_len;
     memcpy(c->addr, to.addr, sizeof c->addr);
     c->since = z->now;
-    c->opened = c->heard = z->now;
+    c->grace_from = c->heard = z->now;
     zmtp_init(&c->zmtp, IKE_MAX_MESSAGE);
     z->listen_conns[z->listen_nconns++] = c;
 }
@@ -216,18 +218,19 @@ out:
     return got >= 0;
 }
 
-/* Whether c had its time to carry an authenticated peer's message (a
- * peer's DEALER authenticates within seconds of its first IKE_SA_INIT;
- * one that stays quiet until then connects again when closed). */
+/* Whether c had its time to carry an authenticated peer's message since
+ * it opened or since the last IKE SA that vouched for it went (a peer's
+ * DEALER authenticates within seconds of its first IKE_SA_INIT; one that
+ * stays quiet until then connects again when closed). */
 static bool unauthenticated_too_long(const struct zike *z,
                                      const struct stream_conn *c)
 {
     return !c->authentic && z->conf.unauthenticated_ms != 0 &&
-           z->now - c->opened >= z->conf.unauthenticated_ms;
+           z->now - c->grace_from >= z->conf.unauthenticated_ms;
 }
 
 /* Close the connections that stopped in the middle of something, and
- * those no authenticated peer spoke over in unauthenticated-timeout. */
+ * those no IKE SA vouched for in unauthenticated-timeout. */
 void listen_expire(struct zike *z)
 {
     size_t i = 0;

@@ -25,7 +25,7 @@ static void ike_sas(struct zike *z, FILE *f)
     om_single(f, "zike_listen_connections", OM_GAUGE,
               "Connections to listen now", z->listen_nconns);
     om_single(f, "zike_listen_authenticated", OM_GAUGE,
-              "Connections to listen over which an authenticated peer spoke",
+              "Connections to listen a live IKE SA's peer last spoke over",
               listen_authenticated(z));
 }
 

@@ -23,11 +23,15 @@ struct stream_conn {
     size_t rid_len;
     char addr[ROUTE_ADDR_MAX];       /* the peer's Peer-Address; "" */
     uint64_t since;                  /* began what it has not finished; 0 */
-    uint64_t opened;                 /* ms */
+    uint64_t grace_from;             /* opened, or lost its authentic mark
+                                        (ms): unauthenticated-timeout counts
+                                        from then */
     uint64_t heard;                  /* opened, or brought the last IKE
                                         message zike did not drop (ms) */
-    bool authentic;                  /* brought one that verified under an
-                                        IKE SA whose peer authenticated */
+    bool authentic;                  /* an IKE SA vouches for it: its
+                                        established, authenticated peer's
+                                        newest message came over it
+                                        (listen_mark.c) */
     struct zmtp_conn zmtp;
 };
 
@@ -70,7 +74,8 @@ static inline size_t listen_conn_index(const struct zike *z, const void *rid,
     return i;
 }
 
-/* The connections to listen over which an authenticated peer spoke. */
+/* The connections to listen an IKE SA vouches for: its authenticated
+ * peer spoke over them last. */
 static inline size_t listen_authenticated(const struct zike *z)
 {
     size_t n = 0;

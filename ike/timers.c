@@ -120,8 +120,13 @@ void ike_tick(struct zike *z)
     group_tick(z);
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
         tick_sa(z, sa);
+    /* An IKE SA that stopped vouching for a connection to listen (its
+     * peer revoked, gone, or its IKE SA rekeyed away) gives up its mark
+     * before it is freed. */
     for (struct ike_sa *sa = z->sas, *next; sa; sa = next) {
         next = sa->next;
+        if (sa->marks_listen && !listen_vouches(z, sa))
+            listen_unmark(z, sa);
         if (sa->state == IKE_ST_DEAD)
             ike_sa_free(z, sa);
     }

@@ -119,8 +119,9 @@ struct zike_conf {
     uint32_t half_open_ms;             /* a half-open SA is dropped after */
     uint32_t max_connections;          /* to listen, all sources */
     uint32_t connections_per_source;   /* to listen, per source address */
-    uint32_t unauthenticated_ms;       /* one no authenticated peer spoke
-                                          over is closed after (0: kept) */
+    uint32_t unauthenticated_ms;       /* one no IKE SA vouches for is
+                                          closed this long after it opened
+                                          or lost its mark (0: kept) */
     uint32_t max_ike_sas;
     uint32_t rekey_overlap_ms;         /* old SAs kept after a rekey */
     struct zike_peer *peers;

@@ -6,7 +6,8 @@
 # connection that stalls mid-frame is closed; connections are limited, in
 # all and per source address, and a full table closes the stalest
 # unauthenticated connection, never an authenticated peer's; one that no
-# authenticated peer spoke over is closed after unauthenticated-timeout.
+# authenticated peer spoke over is closed after unauthenticated-timeout,
+# and so is one whose peer's IKE SA ended (terminated, revoked by a reload).
 # Before, libzmq's ROUTER held a whole multipart message
 # (5,000 frames of 16 KiB: +78 MB) before zike saw a byte of it, and kept a
 # stalled connection for good.  Peers, libzmq DEALERs, work over tcp and ipc.
@@ -165,6 +166,59 @@ until_ok 20 sh -c "[ \$($ctl -s ipc://$work/e.ctl stats | awk '\$1 == \"ike_drop
     until_ok 20 established frank &&
     until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
 ok $? "a quiet DEALER: closed, connected again, and then gets its IKE SA (unauthenticated $(estat ike_dropped_unauthenticated))"
+
+# ---- the mark lasts as long as an IKE SA vouches for the connection -----------
+# grace and heidi authenticate over their DEALERs' connections to r (their
+# zikes start IKE SAs only when asked).  An IKE SA rekey keeps heidi's
+# mark (the new IKE SA takes over the connection); zikectl terminate takes
+# grace's away, the connection kept, and her next IKE SA gives it back on
+# the same connection; a reload that changes her PSK (and sets
+# unauthenticated-timeout to 1 s) takes it away again and her connection
+# is closed; heidi's is kept.  Before, the mark was never cleared: a
+# terminated or revoked peer's connection kept its place for good, never
+# evicted nor timed out, and counted in listen_authenticated.
+r="tcp://127.0.0.1:$(port 10)"
+rconf() {
+    zike_conf r "$(port 10)" "unauthenticated-timeout: $1" "peers:" \
+        "  - { name: grace, id: grace.example, auth: psk, psk: $2, policies: [orders] }" \
+        "  - { name: heidi, id: heidi.example, auth: psk, psk: $PSK, policies: [orders] }"
+}
+rstat() { zike_stat r "$1"; }
+rstat_is() { [ "$(rstat "$1")" = "$2" ]; }
+rstat_over() { [ "$(rstat "$1")" -gt "$2" ]; }
+rconf 0 "$PSK"
+zike_start r
+until_ok 10 "$ctl" -s "ipc://$work/r.ctl" stats
+for n in grace:11 heidi:12; do
+    zike_conf ${n%:*} "$(port ${n#*:})" "peers:" \
+        "  - { name: r, id: r.example, endpoint: \"$r\", auth: psk, psk: $PSK, policies: [orders] }"
+    zike_start ${n%:*}
+    until_ok 10 "$ctl" -s "ipc://$work/${n%:*}.ctl" stats &&
+        "$ctl" -s "ipc://$work/${n%:*}.ctl" initiate r > /dev/null
+done
+until_ok 20 established grace && until_ok 20 established heidi &&
+    until_ok 10 rstat_is listen_authenticated 2 && rstat_is listen_connections 2
+ok $? "grace and heidi authenticated over their connections to listen (authenticated $(rstat listen_authenticated))"
+k0=$(rstat ike_rekeys)
+"$ctl" -s "ipc://$work/r.ctl" rekey heidi ike > /dev/null &&
+    until_ok 20 rstat_over ike_rekeys "$k0" && until_ok 20 rstat_is ike_sas 2 &&
+    rstat_is listen_authenticated 2 && established heidi
+ok $? "heidi's IKE SA rekeyed, the old one gone: her connection still authenticated (rekeys $(rstat ike_rekeys), authenticated $(rstat listen_authenticated))"
+"$ctl" -s "ipc://$work/r.ctl" terminate grace > /dev/null &&
+    until_ok 10 rstat_is ike_sas 1 &&
+    until_ok 10 rstat_is listen_authenticated 1 && rstat_is listen_connections 2
+ok $? "zikectl terminate grace: her connection kept but no longer authenticated (authenticated $(rstat listen_authenticated), connections $(rstat listen_connections))"
+"$ctl" -s "ipc://$work/grace.ctl" initiate r > /dev/null &&
+    until_ok 20 rstat_is ike_sas 2 && until_ok 10 rstat_is listen_authenticated 2 &&
+    rstat_is listen_connections 2
+ok $? "grace's next IKE SA, over the same connection: authenticated again (authenticated $(rstat listen_authenticated), connections $(rstat listen_connections))"
+u0=$(rstat ike_dropped_unauthenticated)
+rconf 1000 "other-$PSK"
+"$ctl" -s "ipc://$work/r.ctl" reload > /dev/null &&
+    until_ok 10 rstat_is listen_authenticated 1 &&
+    until_ok 10 rstat_over ike_dropped_unauthenticated "$u0" &&
+    rstat_is listen_authenticated 1 && rstat_is ike_sas 1 && established heidi
+ok $? "a reload that changes grace's PSK: her connection unauthenticated, then closed after unauthenticated-timeout; heidi's kept (unauthenticated $(rstat ike_dropped_unauthenticated), authenticated $(rstat listen_authenticated))"
 
 # ---- ipc: the same ZMTP, the source is the user ---------------------------------
 {
