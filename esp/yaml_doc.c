@@ -2,11 +2,14 @@
 #include "yaml_doc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 struct builder {
@@ -199,47 +202,175 @@ static int on_event(struct builder *b, yaml_event_t *e, int *done)
     }
 }
 
+/* libyaml frees what it allocates without wiping it.  What a key written
+ * into the file may have left in the strings of an event or of a token
+ * still queued, or in the parser's input buffers, is wiped here first.
+ * (The scanner's own growing copies of a scalar are out of our reach:
+ * doc/threat-model.md.) */
+static void wipe_str(yaml_char_t *s)
+{
+    if (s != NULL)
+        sodium_memzero(s, strlen((const char *)s));
+}
+
+static void event_wipe(yaml_event_t *e)
+{
+    switch (e->type) {
+    case YAML_SCALAR_EVENT:
+        if (e->data.scalar.value != NULL)
+            sodium_memzero(e->data.scalar.value, e->data.scalar.length);
+        wipe_str(e->data.scalar.anchor);
+        wipe_str(e->data.scalar.tag);
+        break;
+    case YAML_ALIAS_EVENT:
+        wipe_str(e->data.alias.anchor);
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        wipe_str(e->data.sequence_start.anchor);
+        wipe_str(e->data.sequence_start.tag);
+        break;
+    case YAML_MAPPING_START_EVENT:
+        wipe_str(e->data.mapping_start.anchor);
+        wipe_str(e->data.mapping_start.tag);
+        break;
+    default:
+        break;
+    }
+}
+
+static void token_wipe(yaml_token_t *t)
+{
+    switch (t->type) {
+    case YAML_SCALAR_TOKEN:
+        if (t->data.scalar.value != NULL)
+            sodium_memzero(t->data.scalar.value, t->data.scalar.length);
+        break;
+    case YAML_ALIAS_TOKEN:
+        wipe_str(t->data.alias.value);
+        break;
+    case YAML_ANCHOR_TOKEN:
+        wipe_str(t->data.anchor.value);
+        break;
+    case YAML_TAG_TOKEN:
+        wipe_str(t->data.tag.handle);
+        wipe_str(t->data.tag.suffix);
+        break;
+    default:
+        break;
+    }
+}
+
+static void parser_wipe_delete(yaml_parser_t *p)
+{
+    for (yaml_token_t *t = p->tokens.head; t != NULL && t != p->tokens.tail;
+         t++)
+        token_wipe(t);
+    if (p->raw_buffer.start != NULL)
+        sodium_memzero(p->raw_buffer.start,
+                       (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+    if (p->buffer.start != NULL)
+        sodium_memzero(p->buffer.start,
+                       (size_t)(p->buffer.end - p->buffer.start));
+    yaml_parser_delete(p);
+}
+
+/* The whole file, into guarded memory that sodium_free wipes (locked
+ * where the system allows it): never through stdio, whose buffer fclose
+ * frees unwiped.  The size and trust of the file read, not of the path
+ * looked at before: what yaml_fields.c judges is what was parsed. */
+static int read_file(const char *path, struct ydoc *doc, unsigned char **text,
+                     size_t *len, char *err, size_t errlen)
+{
+    struct stat st;
+    unsigned char *buf = NULL;
+    size_t cap, got = 0;
+    int fd, e = 0;
+
+    if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
+        e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0) {
+        e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        e = EINVAL;
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto fail;
+    }
+    if (st.st_size < 0 || (uintmax_t)st.st_size > YDOC_MAX_FILE) {
+        e = EFBIG;
+        snprintf(err, errlen, "%s: larger than %u bytes", path,
+                 YDOC_MAX_FILE);
+        goto fail;
+    }
+    doc->file_mode = (unsigned)(st.st_mode & 07777);
+    doc->file_uid = (unsigned)st.st_uid;
+    /* One byte more than fstat said, to see a file that grew meanwhile. */
+    cap = (size_t)st.st_size + 1;
+    if ((buf = sodium_malloc(cap)) == NULL) {
+        e = errno ? errno : ENOMEM;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        goto fail;
+    }
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            e = errno;
+            snprintf(err, errlen, "%s: %s", path, strerror(e));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got == cap) {
+        e = EAGAIN;
+        snprintf(err, errlen, "%s: changed while it was read; try again",
+                 path);
+        goto fail;
+    }
+    close(fd);
+    *text = buf;
+    *len = got;
+    return 0;
+fail:
+    sodium_free(buf);
+    if (fd >= 0)
+        close(fd);
+    errno = e;
+    return -1;
+}
+
 int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
 {
     struct builder b = { .doc = doc, .err = err, .errlen = errlen };
     yaml_parser_t parser;
-    struct stat st;
-    FILE *f;
-    long size;
+    unsigned char *text;
+    size_t len;
     int done = 0, rc = 0;
 
     memset(doc, 0, sizeof *doc);
     snprintf(doc->file, sizeof doc->file, "%s", path);
-    if ((f = fopen(path, "rb")) == NULL) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        errno = e;
+    if (sodium_init() < 0) {
+        snprintf(err, errlen, "%s: libsodium cannot start", path);
+        errno = ENOSYS;
         return -1;
     }
-    /* The file read, not the path looked at before: what the trust
-     * checks (yaml_fields.c) judge is what was parsed. */
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        errno = e;
+    if (read_file(path, doc, &text, &len, err, errlen) != 0)
         return -1;
-    }
-    doc->file_mode = (unsigned)(st.st_mode & 07777);
-    doc->file_uid = (unsigned)st.st_uid;
-    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 ||
-        fseek(f, 0, SEEK_SET) != 0 || size > (long)YDOC_MAX_FILE) {
-        fclose(f);
-        snprintf(err, errlen, "%s: larger than %u bytes, or unreadable", path,
-                 YDOC_MAX_FILE);
-        return -1;
-    }
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
+        sodium_free(text);
         snprintf(err, errlen, "%s: out of memory", path);
+        errno = ENOMEM;
         return -1;
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, text, len);
     while (!done && rc == 0) {
         yaml_event_t e;
         if (!yaml_parser_parse(&parser, &e)) {
@@ -253,10 +384,11 @@ int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
             break;
         }
         rc = on_event(&b, &e, &done);
+        event_wipe(&e);
         yaml_event_delete(&e);
     }
-    yaml_parser_delete(&parser);
-    fclose(f);
+    parser_wipe_delete(&parser);
+    sodium_free(text);
     while (b.depth > 0)
         node_free(b.stack[--b.depth]);
     if (rc != 0)
