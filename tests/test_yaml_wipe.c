@@ -53,6 +53,7 @@ static size_t marker_len;
 static int armed;
 static size_t hits, longest_prefix, blocks_seen;
 
+#if !WIPE_TEST_SANITIZER
 static void search(const void *p)
 {
     const unsigned char *b = p;
@@ -79,7 +80,6 @@ extern void *__libc_malloc(size_t size);
 extern void __libc_free(void *p);
 extern void *__libc_realloc(void *p, size_t size);
 
-#if !WIPE_TEST_SANITIZER
 void free(void *p)
 {
     if (p != NULL && armed)
