@@ -112,7 +112,9 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         sa->link_check = false;
         if (link.sock != NULL) {
             sa->route = link;
-            informational_dpd(z, sa);
+            if (informational_dpd(z, sa) != 0)
+                zike_log(LOG_WARNING, "peer %s: no liveness check on our "
+                         "link made again: not sent", sa->peer_name);
             return;
         }
     }

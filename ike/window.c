@@ -250,5 +250,7 @@ void ike_resend(struct zike *z, struct ike_sa *sa)
     zike_log(LOG_DEBUG, "peer %s: %s (message ID %u) sent again at once on "
              "%s", peer_label(sa), req_name(r->kind), r->mid,
              route_name(z, sa));
-    zike_send(z, request_route(z, sa), r->buf, r->len);
+    if (zike_send(z, request_route(z, sa), r->buf, r->len) != 0)
+        zike_log(LOG_DEBUG, "peer %s: not sent again at once: it will be "
+                 "at its time", peer_label(sa));
 }
