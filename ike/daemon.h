@@ -131,6 +131,8 @@ struct ike_sa {
     bool superseded;                /* rekeyed: waits for its DELETE */
     char retry_policy[ZESP_NAME_MAX]; /* a new child to ask for again */
     uint64_t retry_at;              /* ms: then */
+    bool link_check;                /* our link to the peer came back: a
+                                       new request of ours is owed on it */
 };
 
 /* Key server: a group's current SA and who holds it (group.c). */
@@ -364,6 +366,7 @@ void ike_sa_header(struct ike_header *h, const struct ike_sa *sa,
                    uint8_t exchange, bool response, uint32_t mid);
 uint8_t *ike_dup(const uint8_t *b, size_t len);
 bool ike_retransmit(struct zike *z, struct ike_sa *sa); /* false: lost */
+void ike_resend(struct zike *z, struct ike_sa *sa);
 uint64_t ike_retransmit_span(const struct zike *z);
 
 /* ike_sa_state.c: established, deleted, dead */
@@ -542,6 +545,9 @@ void ike_tick(struct zike *z);
 int ike_rekey_peer(struct zike *z, const char *peer, bool ike);
 int ike_terminate_peer(struct zike *z, const char *peer);
 void ike_shutdown(struct zike *z);
+/* links.c: our link to peer is up again after a break (not its first
+ * connection) */
+void ike_link_back(struct zike *z, const struct zike_peer *peer);
 
 /* sockets.c: the IKE sockets (the tests and the benchmark have their own
  * zike_send and zike_route_to: no sockets there) */

@@ -9,6 +9,12 @@
  *
  * libzmq gives a connection made again the same routing id: zero bytes on
  * it say, in turn, that it closed and that it opened.
+ *
+ * To the peer's listen a connection made again is a stranger, one a flood
+ * may displace and unauthenticated-timeout closes, until a message of ours
+ * verifies on it: once one has done its handshake after a break, the IKE
+ * SA with the peer is told (ike_link_back), at most once a second, so
+ * that a flapping link cannot make zike send a request on each flap.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +27,18 @@
 #define LINK_RCVHWM 4
 #define LINK_SNDHWM 1000
 #define LINK_RECONNECT_MS 1000U
+#define LINK_BACK_MS 1000U           /* between two ike_link_back */
 
 struct peer_link {
     void *sock;
     const char *endpoint;            /* the peer's, in z->conf */
+    size_t peer;                     /* its index in z->conf.peers */
     bool up;                         /* conn is a connection */
+    bool was_ready;                  /* one of its connections did its
+                                        handshake */
+    bool back;                       /* made again since: the IKE SA is
+                                        to be told */
+    uint64_t back_told;              /* ms: it was, last */
     uint64_t reconnect_at;           /* closed by us: connect again then */
     struct stream_conn conn;
     uint8_t *queued[LINK_QUEUE];
@@ -60,6 +73,7 @@ int zike_open_links(struct zike *z)
                      zmq_strerror(zmq_errno()));
             return -1;
         }
+        l->peer = i;
         l->endpoint = z->conf.peers[i].endpoint;
         snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
                  (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
@@ -200,12 +214,19 @@ bool link_receive(struct zike *z, void *sock)
         /* else: news of a connection we closed */
     } else if (same) {
         struct route from = { .sock = sock };
+        bool was = ready(l);
 
         if (stream_feed(z, sock, &l->conn, zmq_msg_data(&data),
-                        zmq_msg_size(&data), &from) != 0)
+                        zmq_msg_size(&data), &from) != 0) {
             restart(z, l);
-        else if (ready(l) && l->nqueued > 0)
-            flush(l);
+        } else if (ready(l)) {
+            if (!was) {
+                l->back = l->was_ready;
+                l->was_ready = true;
+            }
+            if (l->nqueued > 0)
+                flush(l);
+        }
     }
 out:
     zmq_msg_close(&data);
@@ -213,7 +234,8 @@ out:
     return got >= 0;
 }
 
-/* Stalled connections closed; closed ones made again when due. */
+/* Stalled connections closed; closed ones made again when due; the IKE
+ * SA told of one made again. */
 void links_tick(struct zike *z)
 {
     for (size_t i = 0; i < ZIKE_MAX_PEERS; i++) {
@@ -229,6 +251,11 @@ void links_tick(struct zike *z)
             if (zmq_connect(l->sock, l->endpoint) != 0)
                 zike_log(LOG_ERR, "connect to %s: %s", l->endpoint,
                          zmq_strerror(zmq_errno()));
+        } else if (l->back && ready(l) &&
+                   z->now - l->back_told >= LINK_BACK_MS) {
+            l->back = false;
+            l->back_told = z->now;
+            ike_link_back(z, &z->conf.peers[l->peer]);
         }
     }
 }

@@ -106,6 +106,18 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
         if (pol != NULL && child_create_start(z, sa, pol, NULL) == 0)
             return;
     }
+    if (sa->link_check) {
+        struct route link = zike_route_to(z, peer);
+
+        sa->link_check = false;
+        if (link.sock != NULL) {
+            sa->route = link;
+            if (informational_dpd(z, sa) != 0)
+                zike_log(LOG_WARNING, "peer %s: no liveness check on our "
+                         "link made again: not sent", sa->peer_name);
+            return;
+        }
+    }
     if (peer->dpd_seconds &&
         z->now - sa->last_heard >= (uint64_t)peer->dpd_seconds * 1000U) {
         zike_log(LOG_DEBUG, "peer %s: liveness check, nothing heard for "
@@ -143,6 +155,30 @@ void ike_tick(struct zike *z)
         else if ((pol = acquired_policy(z, p, NULL)) != NULL)
             ike_initiate(z, p, pol);
     }
+}
+
+/* Our link to the peer came back after a break (links.c): to the peer's
+ * listen it is a new connection, unauthenticated (a flood may displace
+ * it, unauthenticated-timeout closes it) until a message of ours verifies
+ * on it, and the peer's own requests, without our endpoint, go nowhere
+ * until then.  Our requests move to it; the one in flight goes again at
+ * once, and a new one follows (a liveness check, unless another request
+ * comes first, tick_sa): a retransmission the peer answers from its cache
+ * proves nothing fresh and authenticates nothing. */
+void ike_link_back(struct zike *z, const struct zike_peer *peer)
+{
+    struct ike_sa *sa = ike_sa_for_peer(z, peer->name);
+    struct route link = zike_route_to(z, peer);
+
+    if (sa == NULL || sa->state != IKE_ST_ESTABLISHED || link.sock == NULL)
+        return;
+    zike_log(LOG_INFO, "peer %s: our connection to %s came back: %s",
+             peer->name, peer->endpoint, sa->req.kind != REQ_NONE ?
+             "the request in flight sent again on it, then a liveness check"
+             : "liveness check on it");
+    sa->route = link;
+    sa->link_check = true;
+    ike_resend(z, sa);
 }
 
 int ike_rekey_peer(struct zike *z, const char *peer, bool ike)

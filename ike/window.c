@@ -89,10 +89,14 @@ static const struct route *request_route(struct zike *z, struct ike_sa *sa)
     return &sa->route;
 }
 
-/* Send a request and keep it for retransmission. */
+/* Send a request and keep it for retransmission.  A new request is news
+ * to the peer: on our link, it authenticates the link's connection to the
+ * peer's listen, as a link check would (timers.c). */
 int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
                      size_t len)
 {
+    const struct route *to;
+
     free(sa->req.buf);
     if ((sa->req.buf = ike_dup(buf, len)) == NULL)
         return -1;
@@ -100,7 +104,10 @@ int ike_send_request(struct zike *z, struct ike_sa *sa, uint8_t *buf,
     sa->req.tries = 0;
     sa->req.sent_at = z->now;
     sa->req.resend_at = z->now + z->conf.retransmit_ms;
-    return zike_send(z, request_route(z, sa), buf, len);
+    to = request_route(z, sa);
+    if (to->sock != NULL && !to->zmtp)
+        sa->link_check = false;
+    return zike_send(z, to, buf, len);
 }
 
 static void send_response(struct zike *z, struct ike_sa *sa,
@@ -227,4 +234,23 @@ bool ike_retransmit(struct zike *z, struct ike_sa *sa)
     r->resend_at = z->now + ((uint64_t)z->conf.retransmit_ms << r->tries);
     zike_send(z, request_route(z, sa), r->buf, r->len);
     return true;
+}
+
+/* The request in flight sent again now, out of turn, to where requests go
+ * (our link that just came back: it was likely lost with the old
+ * connection); counted as a retransmission, not as a try, its timeouts
+ * unchanged. */
+void ike_resend(struct zike *z, struct ike_sa *sa)
+{
+    struct request *r = &sa->req;
+
+    if (r->kind == REQ_NONE || r->buf == NULL)
+        return;
+    z->stats.retransmits++;
+    zike_log(LOG_DEBUG, "peer %s: %s (message ID %u) sent again at once on "
+             "%s", peer_label(sa), req_name(r->kind), r->mid,
+             route_name(z, sa));
+    if (zike_send(z, request_route(z, sa), r->buf, r->len) != 0)
+        zike_log(LOG_DEBUG, "peer %s: not sent again at once: it will be "
+                 "at its time", peer_label(sa));
 }

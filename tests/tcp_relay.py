@@ -6,7 +6,10 @@ Listens on 127.0.0.1:PORT and relays each connection to
 127.0.0.1:TARGET_PORT, both ways.  Prints "ready" once listening and
 "pairs N" each time the number of relayed connections changes.  SIGUSR1
 closes every relayed connection at both ends (the client's ZeroMQ socket
-then connects again through the relay); it prints "dropped N"."""
+then connects again through the relay); it prints "dropped N".  SIGUSR2
+does the same and then closes each new connection at once, as a network
+that stays down would, until the next SIGUSR2; it prints "held N", then
+"released"."""
 import os
 import selectors
 import signal
@@ -23,7 +26,9 @@ def main():
     os.set_blocking(wake_w, False)
     sel.register(wake_r, selectors.EVENT_READ)
     signal.signal(signal.SIGUSR1, lambda *_: os.write(wake_w, b"x"))
+    signal.signal(signal.SIGUSR2, lambda *_: os.write(wake_w, b"h"))
     other = {}                      # each relayed socket -> its twin
+    held = False
 
     def close(s):
         for x in (s, other.pop(s, None)):
@@ -41,6 +46,9 @@ def main():
             s = key.fileobj
             if s is server:
                 client, _ = server.accept()
+                if held:
+                    client.close()
+                    continue
                 try:
                     upstream = socket.create_connection(("127.0.0.1", target))
                 except OSError:
@@ -51,12 +59,17 @@ def main():
                 sel.register(upstream, selectors.EVENT_READ)
                 pairs()
             elif s == wake_r:
-                os.read(wake_r, 64)
-                n = len(other) // 2
-                while other:
-                    close(next(iter(other)))
-                print("dropped", n, flush=True)
-                pairs()
+                for sig in os.read(wake_r, 64):
+                    if sig == ord("h") and held:
+                        held = False
+                        print("released", flush=True)
+                        continue
+                    n = len(other) // 2
+                    while other:
+                        close(next(iter(other)))
+                    held = sig == ord("h")
+                    print("held" if held else "dropped", n, flush=True)
+                    pairs()
             elif s in other:
                 try:
                     data = s.recv(65536)

@@ -8,6 +8,13 @@
 # and connected, counted as dead once they were all lost.  Now a request
 # goes to the peer's endpoint when its connection closed, and to the
 # connection its newest authenticated message came on.
+#
+# And the peer's link, made again, is authenticated at once: its zike
+# sends a liveness check on it (at most one a second per link).  Before,
+# with a long `dpd` the new connection stayed unauthenticated (a flood
+# could displace it, unauthenticated-timeout closed it) and zike's
+# requests to a peer without an endpoint went nowhere until the peer's
+# next request.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 relay="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/tcp_relay.py"
@@ -37,15 +44,33 @@ relay_drop() {
     until_ok 30 sh -c "[ \$(grep -c dropped $work/relay.out) -gt $d ]" &&
         until_ok 30 sh -c "tail -n 1 $work/relay.out | grep -q 'pairs 1'"
 }
+# relay_hold: every connection through the relay dropped and the network
+# kept down (new connections closed at once), until relay_release, after
+# which b's link connects again; a has no connection from b meanwhile.
+relay_hold() {
+    h=$(lines relay.out held)
+    kill -USR2 "$relay_pid"
+    until_ok 30 sh -c "[ \$(grep -c held $work/relay.out) -gt $h ]" &&
+        until_ok 30 stat_is a listen_connections 0
+}
+relay_release() {
+    h=$(lines relay.out released)
+    kill -USR2 "$relay_pid"
+    until_ok 30 sh -c "[ \$(grep -c released $work/relay.out) -gt $h ]" &&
+        until_ok 30 sh -c "tail -n 1 $work/relay.out | grep -q 'pairs 1'"
+}
+# b's checks on its link made again, so far.
+checks() { lines b.log "our connection to tcp://127.0.0.1:$(port 2) came back"; }
 
 # a answers b, and knows b's endpoint; b reaches a through the relay.
+# Liveness checks every hour only: none comes by itself.
 a_conf() {
     zike_conf a "$(port 0)" "retransmit: { timeout-ms: 500, tries: 5 }" "peers:" \
-        "  - { name: b, id: b.example, $1 auth: psk, psk: $PSK, policies: [orders] }"
+        "  - { name: b, id: b.example, $1 auth: psk, psk: $PSK, dpd: 1h, policies: [orders] }"
 }
 a_conf "endpoint: \"tcp://127.0.0.1:$(port 1)\","
 zike_conf b "$(port 1)" "peers:" \
-    "  - { name: a, id: a.example, endpoint: \"tcp://127.0.0.1:$(port 2)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+    "  - { name: a, id: a.example, endpoint: \"tcp://127.0.0.1:$(port 2)\", auth: psk, psk: $PSK, dpd: 1h, start: true, policies: [orders] }"
 $relay "$(port 2)" "$(port 0)" > "$work/relay.out" 2>&1 &
 relay_pid=$!
 pids="$pids $relay_pid"
@@ -55,25 +80,54 @@ zike_start b
 until_ok 30 zike_active_child a orders && until_ok 30 zike_active_child b orders
 ok $? "b's IKE SA and child SA with a, through the relay"
 
+until_ok 30 stat_is a listen_authenticated 1
+ok $? "b's link is an authenticated connection to a's listen"
+
 # ---- 1: the connection a learnt b on closed; a knows b's endpoint ---------
-relay_drop
-ok $? "the relay dropped b's connection, and b's link came back through it"
+relay_hold
+ok $? "the relay dropped b's connection and keeps the network down"
 rekeyed a b
 ok $? "a's rekey of the child SA is answered (rekeys $r0 -> $r1)"
 grep -q "its connection to our listen endpoint closed: requests go to tcp://127.0.0.1:$(port 1)" "$work/a.log"
 ok $? "a says its requests went to b's endpoint"
+c0=$(checks)
+relay_release
+ok $? "the network is back, and b's link connected again through the relay"
+until_ok 30 stat_is a listen_authenticated 1
+ok $? "b's new connection is authenticated at a without waiting for dpd (listen_authenticated $(zike_stat a listen_authenticated))"
+[ "$(checks)" -gt "$c0" ]
+ok $? "b logged its liveness check on the link that came back"
 
 # ---- 2: a does not know b's endpoint: its requests follow b's messages ----
 a_conf ""
 ctl_a reload > /dev/null
-relay_drop
+relay_hold && relay_release
 ok $? "b's connection dropped and made again a second time"
-# b speaks first over its new connection; a answers there and learns it.
+# b's liveness check on its new connection comes before any request of a.
+until_ok 30 stat_is a listen_authenticated 1
+ok $? "b's new connection is authenticated at a again (listen_authenticated $(zike_stat a listen_authenticated))"
+t0=$(zike_stat a retransmits)
+rekeyed a b
+ok $? "a's own rekey reaches b on b's new connection (rekeys $r0 -> $r1)"
+stat_is a retransmits "$t0"
+ok $? "with no retransmission (retransmits $t0 -> $(zike_stat a retransmits))"
+relay_drop
+ok $? "b's connection dropped and made again a third time"
 rekeyed b a
 ok $? "b's rekey is answered by a"
 # (a counted that rekey as it answered, before b had the answer.)
 rekeyed a b
-ok $? "a's own rekey then reaches b on the connection b's rekey came on (rekeys $r0 -> $r1)"
+ok $? "a's own rekey then reaches b (rekeys $r0 -> $r1)"
+
+# ---- 3: a flapping link: at most one check a second --------------------
+c0=$(checks) f0=$(date +%s)
+for i in 1 2 3 4; do relay_drop || break; done && relay_hold && relay_release
+ok $? "b's link dropped and made again 5 times"
+until_ok 30 stat_is a listen_authenticated 1
+ok $? "b's last connection is authenticated at a"
+c1=$(checks) took=$(($(date +%s) - f0 + 1))
+[ $((c1 - c0)) -le $((took + 1)) ]
+ok $? "b sent $((c1 - c0)) checks for 5 connections in about $took s"
 stat_is a dead_peers 0 && stat_is b dead_peers 0
 ok $? "neither counted the other dead (dead_peers $(zike_stat a dead_peers), $(zike_stat b dead_peers))"
 
