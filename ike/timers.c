@@ -111,7 +111,7 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
 
         sa->link_check = false;
         if (link.sock != NULL) {
-            sa->route = link;
+            listen_follow(z, sa, &link);  /* the mark goes with it */
             if (informational_dpd(z, sa) != 0)
                 zike_log(LOG_WARNING, "peer %s: no liveness check on our "
                          "link made again: not sent", sa->peer_name);
@@ -176,7 +176,7 @@ void ike_link_back(struct zike *z, const struct zike_peer *peer)
              peer->name, peer->endpoint, sa->req.kind != REQ_NONE ?
              "the request in flight sent again on it, then a liveness check"
              : "liveness check on it");
-    sa->route = link;
+    listen_follow(z, sa, &link);     /* the mark goes with it */
     sa->link_check = true;
     ike_resend(z, sa);
 }

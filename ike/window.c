@@ -84,7 +84,7 @@ static const struct route *request_route(struct zike *z, struct ike_sa *sa)
     if (link.sock != NULL) {
         zike_log(LOG_INFO, "peer %s: its connection to our listen endpoint "
                  "closed: requests go to %s", peer_label(sa), p->endpoint);
-        sa->route = link;
+        listen_follow(z, sa, &link);
     }
     return &sa->route;
 }
