@@ -202,14 +202,12 @@ static void test_sa_file(void)
 }
 
 /* Refused half-way: the key was read, the events stop at the error. */
-static void test_sa_file_refused(void)
+/* A file zesp_config_check refuses: the key in it left nowhere, and the
+ * error names the file (FILE:... or FILE:LINE:...). */
+static void check_refused(const char *name, const char *text,
+                          const char *where, const char *what)
 {
-    const char *path = write_file("bad.yaml",
-                                  "sas:\n"
-                                  "  - spi: 0x72\n"
-                                  "    direction: in\n"
-                                  "    key: \"" SA_KEY "\"\n"
-                                  "    replay_window: [\n");
+    const char *path = write_file(name, text);
     char err[512] = "";
 
     CHECK(path != NULL);
@@ -218,20 +216,23 @@ static void test_sa_file_refused(void)
     arm(SA_KEY);
     CHECK(zesp_config_check(path, err, sizeof err) == -1);
     disarm();
-    report("a refused file");
-    CHECK(strstr(err, "bad.yaml:") != NULL);
+    report(what);
+    CHECK(strstr(err, where) != NULL);
     CHECK(hits == 0);
+}
+
+static void test_sa_file_refused(void)
+{
+    check_refused("bad.yaml",
+                  "sas:\n"
+                  "  - spi: 0x72\n"
+                  "    direction: in\n"
+                  "    key: \"" SA_KEY "\"\n"
+                  "    replay_window: [\n",
+                  "bad.yaml:", "a refused file");
     /* The key is the token the parser refuses: still in libyaml's queue. */
-    path = write_file("bad2.yaml", "sas: [ { spi: 0x73 } \"" SA_KEY "\" ]\n");
-    CHECK(path != NULL);
-    if (path == NULL)
-        return;
-    arm(SA_KEY);
-    CHECK(zesp_config_check(path, err, sizeof err) == -1);
-    disarm();
-    report("a key refused by the parser");
-    CHECK(strstr(err, "bad2.yaml:1:") != NULL);
-    CHECK(hits == 0);
+    check_refused("bad2.yaml", "sas: [ { spi: 0x73 } \"" SA_KEY "\" ]\n",
+                  "bad2.yaml:1:", "a key refused by the parser");
 }
 
 /* The advice of doc/configuration.md: a key in a file of its own never
