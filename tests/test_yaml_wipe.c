@@ -180,13 +180,10 @@ static void test_search_sees_libc_and_libyaml(void)
     sodium_memzero(buf, sizeof buf);
 }
 
-static void test_sa_file(void)
+/* A file zesp_config_check accepts, loaded with the search armed for
+ * SA_KEY. */
+static void check_accepted(const char *path, const char *what)
 {
-    const char *path = write_file("sa.yaml",
-                                  "sas:\n"
-                                  "  - spi: 0x71\n"
-                                  "    direction: in\n"
-                                  "    key: \"" SA_KEY "\"\n");
     char err[512] = "";
 
     CHECK(path != NULL);
@@ -195,13 +192,22 @@ static void test_sa_file(void)
     arm(SA_KEY);
     CHECK_OK(zesp_config_check(path, err, sizeof err));
     disarm();
-    report("zesp_config_check");
+    report(what);
     if (err[0])
         fprintf(stderr, "  %s\n", err);
+}
+
+static void test_sa_file(void)
+{
+    check_accepted(write_file("sa.yaml",
+                              "sas:\n"
+                              "  - spi: 0x71\n"
+                              "    direction: in\n"
+                              "    key: \"" SA_KEY "\"\n"),
+                   "zesp_config_check");
     CHECK(hits == 0);
 }
 
-/* Refused half-way: the key was read, the events stop at the error. */
 /* A file zesp_config_check refuses: the key in it left nowhere, and the
  * error names the file (FILE:... or FILE:LINE:...). */
 static void check_refused(const char *name, const char *text,
@@ -223,6 +229,7 @@ static void check_refused(const char *name, const char *text,
 
 static void test_sa_file_refused(void)
 {
+    /* Refused half-way: the key was read, the events stop at the error. */
     check_refused("bad.yaml",
                   "sas:\n"
                   "  - spi: 0x72\n"
@@ -239,19 +246,13 @@ static void test_sa_file_refused(void)
  * passes through libyaml, so not even a beginning of it is left. */
 static void test_key_file(void)
 {
-    const char *path = write_file("sa.key", SA_KEY "\n");
-    char err[512] = "";
+    const char *key = write_file("sa.key", SA_KEY "\n");
 
-    CHECK(path != NULL && chmod(path, 0600) == 0);
-    path = write_file("keyfile.yaml",
-                      "sas:\n  - { spi: 0x74, direction: in, key: file:sa.key }\n");
-    CHECK(path != NULL);
-    if (path == NULL)
-        return;
-    arm(SA_KEY);
-    CHECK_OK(zesp_config_check(path, err, sizeof err));
-    disarm();
-    report("key: file:PATH");
+    CHECK(key != NULL && chmod(key, 0600) == 0);
+    check_accepted(write_file("keyfile.yaml",
+                              "sas:\n  - { spi: 0x74, direction: in, "
+                              "key: file:sa.key }\n"),
+                   "key: file:PATH");
     CHECK(hits == 0);
     CHECK(longest_prefix < 8);   /* "hex:" and a digit or so by chance */
 }
