@@ -7,8 +7,15 @@
  * until the handshake is done, as a DEALER's would.  A connection that
  * breaks ZMTP or stalls is closed and made again a second later.
  *
- * libzmq gives a connection made again the same routing id: zero bytes on
- * it say, in turn, that it closed and that it opened.
+ * Each connection has a socket of its own.  A connecting ZMQ_STREAM
+ * socket keeps its pipe when libzmq connects it again: what we sent that
+ * had not gone out when the connection broke would go first onto the next
+ * one, before our greeting, and break ZMTP there.  So when a connection
+ * closes, its socket is closed with whatever it held and a new one
+ * connects, the IKE SAs routed to the link following it.  Zero bytes on
+ * a link's socket say, the first time, that its connection opened and, the
+ * second, that it closed; libzmq itself makes again a connection that
+ * failed before it opened.
  *
  * To the peer's listen a connection made again is a stranger, one a flood
  * may displace and unauthenticated-timeout closes, until a message of ours
@@ -26,20 +33,22 @@
 #define LINK_QUEUE 8                 /* our messages before the handshake */
 #define LINK_RCVHWM 4
 #define LINK_SNDHWM 1000
-#define LINK_RECONNECT_MS 1000U
+#define LINK_RECONNECT_MS 1000U      /* after a connection we closed */
+#define LINK_REDIAL_MS 100U          /* after one the other end closed, as
+                                        libzmq's ZMQ_RECONNECT_IVL */
 #define LINK_BACK_MS 1000U           /* between two ike_link_back */
 
 struct peer_link {
     void *sock;
     const char *endpoint;            /* the peer's, in z->conf */
     size_t peer;                     /* its index in z->conf.peers */
-    bool up;                         /* conn is a connection */
+    bool up;                         /* conn is sock's connection */
     bool was_ready;                  /* one of its connections did its
                                         handshake */
     bool back;                       /* made again since: the IKE SA is
                                         to be told */
     uint64_t back_told;              /* ms: it was, last */
-    uint64_t reconnect_at;           /* closed by us: connect again then */
+    uint64_t dial_at;                /* sock is to connect then (ms); 0 */
     struct stream_conn conn;
     uint8_t *queued[LINK_QUEUE];
     size_t queued_len[LINK_QUEUE], nqueued;
@@ -52,22 +61,37 @@ static void drop_queue(struct peer_link *l)
     l->nqueued = 0;
 }
 
-int zike_open_links(struct zike *z)
+/* A socket for a link, not yet connected; NULL, said. */
+static void *link_socket(struct zike *z, const char *peer)
 {
     int zero = 0, rcvhwm = LINK_RCVHWM, sndhwm = LINK_SNDHWM, one = 1;
+    void *sock = zmq_socket(z->ctx, ZMQ_STREAM);
 
+    if (sock == NULL ||
+        zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+        zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
+        zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
+        zmq_setsockopt(sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0) {
+        zike_log(LOG_ERR, "peer %s: no socket for its endpoint: %s", peer,
+                 zmq_strerror(zmq_errno()));
+        if (sock != NULL)
+            zmq_close(sock);
+        return NULL;
+    }
+    return sock;
+}
+
+int zike_open_links(struct zike *z)
+{
     for (size_t i = 0; i < z->conf.npeers; i++) {
         struct peer_link *l;
 
         if (z->conf.peers[i].endpoint[0] == '\0')
             continue;
         if ((l = z->links[i] = calloc(1, sizeof *l)) == NULL ||
-            (l->sock = zmq_socket(z->ctx, ZMQ_STREAM)) == NULL ||
-            zmq_setsockopt(l->sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
-            zmq_setsockopt(l->sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
-            zmq_setsockopt(l->sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
-            zmq_setsockopt(l->sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0 ||
-            zmq_connect(l->sock, z->conf.peers[i].endpoint) != 0) {
+            (l->sock = link_socket(z, z->conf.peers[i].name)) == NULL)
+            return -1;
+        if (zmq_connect(l->sock, z->conf.peers[i].endpoint) != 0) {
             zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
                      z->conf.peers[i].name, z->conf.peers[i].endpoint,
                      zmq_strerror(zmq_errno()));
@@ -164,14 +188,25 @@ static void went_down(struct peer_link *l)
     l->up = false;
 }
 
-/* Close a connection that broke ZMTP or stalled, and connect again later
- * (at once would let a bad endpoint keep zike busy). */
-static void restart(struct zike *z, struct peer_link *l)
+/* l's connection is over (it closed, or we close it): its socket goes
+ * with everything it held, and a new one connects after `after` ms, the
+ * IKE SAs routed to the link following it.  Without a new socket (out of
+ * descriptors), the old one is disconnected and connected again. */
+static void hang_up(struct zike *z, struct peer_link *l, uint64_t after)
 {
-    stream_hang_up(l->sock, l->conn.rid, l->conn.rid_len);
+    void *old = l->sock, *sock = link_socket(z, z->conf.peers[l->peer].name);
+
     went_down(l);
-    zmq_disconnect(l->sock, l->endpoint);
-    l->reconnect_at = z->now + LINK_RECONNECT_MS;
+    l->dial_at = z->now + after;
+    if (sock == NULL) {
+        zmq_disconnect(old, l->endpoint);
+        return;
+    }
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->route.sock == old)
+            sa->route.sock = sock;
+    l->sock = sock;
+    zmq_close(old);
 }
 
 static void came_up(struct zike *z, struct peer_link *l, const zmq_msg_t *rid)
@@ -208,17 +243,16 @@ bool link_receive(struct zike *z, void *sock)
                                    zmq_msg_size(&rid));
     if (zmq_msg_size(&data) == 0) {
         if (same)
-            went_down(l);
+            hang_up(z, l, LINK_REDIAL_MS);
         else if (!l->up)
             came_up(z, l, &rid);
-        /* else: news of a connection we closed */
     } else if (same) {
         struct route from = { .sock = sock };
         bool was = ready(l);
 
         if (stream_feed(z, sock, &l->conn, zmq_msg_data(&data),
                         zmq_msg_size(&data), &from) != 0) {
-            restart(z, l);
+            hang_up(z, l, LINK_RECONNECT_MS);
         } else if (ready(l)) {
             if (!was) {
                 l->back = l->was_ready;
@@ -234,8 +268,9 @@ out:
     return got >= 0;
 }
 
-/* Stalled connections closed; closed ones made again when due; the IKE
- * SA told of one made again. */
+/* Stalled connections closed (a bad endpoint is given a second before
+ * the next try); new sockets connected when due; the IKE SA told of a
+ * link made again. */
 void links_tick(struct zike *z)
 {
     for (size_t i = 0; i < ZIKE_MAX_PEERS; i++) {
@@ -245,9 +280,9 @@ void links_tick(struct zike *z)
             continue;
         if (l->up && stream_stalled(z, &l->conn)) {
             ike_drop(z, IKE_DROP_FRAMING, NULL, NULL);
-            restart(z, l);
-        } else if (l->reconnect_at != 0 && z->now >= l->reconnect_at) {
-            l->reconnect_at = 0;
+            hang_up(z, l, LINK_RECONNECT_MS);
+        } else if (l->dial_at != 0 && z->now >= l->dial_at) {
+            l->dial_at = 0;
             if (zmq_connect(l->sock, l->endpoint) != 0)
                 zike_log(LOG_ERR, "connect to %s: %s", l->endpoint,
                          zmq_strerror(zmq_errno()));
