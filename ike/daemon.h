@@ -117,6 +117,11 @@ struct ike_sa {
      * byte for byte (RFC 7296 2.1), anything else with its ID is not. */
     uint8_t resp_req_digest[REQUEST_DIGEST_BYTES];
     struct route route;
+    struct route listen_route;      /* the connection to listen its
+                                       authenticated peer spoke over last
+                                       (sock NULL: none), where requests
+                                       go if a reload takes the peer's
+                                       endpoint away */
     bool marks_listen;              /* its route's connection to listen is
                                        authentic for it (listen_mark.c) */
     uint64_t created, last_heard;
@@ -555,8 +560,14 @@ int zike_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
 
-/* links.c: our connections to the peers' endpoints */
-int zike_open_links(struct zike *z);
+/* links.c: our connections to the peers' endpoints.  A reload keeps the
+ * links whose peer (by name) keeps its endpoint: zike_keep_links moves
+ * them out of z->links, by their index in fresh, before zike_close_links
+ * closes the others; zike_open_links puts them back (kept NULL: none, as
+ * at start) and makes the rest. */
+void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
+                     struct peer_link *kept[ZIKE_MAX_PEERS]);
+int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS]);
 void zike_close_links(struct zike *z, int linger);
 void *zike_link_socket(struct zike *z, size_t peer);
 int link_send(struct zike *z, const struct route *to, const uint8_t *buf,

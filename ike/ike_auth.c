@@ -182,7 +182,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
                                  : "bad Ed25519 signature or wrong key");
         goto auth_failed;
     }
-    sa->route = *from;
+    listen_follow(z, sa, from);      /* not marked: not yet established */
     sa->last_heard = z->now;
     if (!authenticated(z, sa, peer))
         goto auth_failed;

@@ -33,6 +33,7 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
 {
     snprintf(n->peer_name, sizeof n->peer_name, "%s", old->peer_name);
     n->route = old->route;
+    n->listen_route = old->listen_route;
     n->cred = old->cred;
     n->want_delete = old->want_delete;
     n->children = old->children;

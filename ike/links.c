@@ -81,12 +81,42 @@ static void *link_socket(struct zike *z, const char *peer)
     return sock;
 }
 
-int zike_open_links(struct zike *z)
+void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
+                     struct peer_link *kept[ZIKE_MAX_PEERS])
 {
+    for (size_t i = 0; i < fresh->npeers; i++) {
+        const struct zike_peer *p = &fresh->peers[i];
+
+        kept[i] = NULL;
+        if (p->endpoint[0] == '\0')
+            continue;
+        for (size_t k = 0; k < ZIKE_MAX_PEERS; k++) {
+            struct peer_link *l = z->links[k];
+
+            if (l != NULL &&
+                strcmp(z->conf.peers[l->peer].name, p->name) == 0 &&
+                strcmp(l->endpoint, p->endpoint) == 0) {
+                kept[i] = l;
+                z->links[k] = NULL;
+                break;
+            }
+        }
+    }
+}
+
+/* A link made by a reload may find an IKE SA already established with its
+ * peer: to the peer's listen it is a connection made again (was_ready). */
+int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS])
+{
+    for (size_t i = 0; kept != NULL && i < z->conf.npeers; i++)
+        if ((z->links[i] = kept[i]) != NULL) {
+            kept[i]->peer = i;
+            kept[i]->endpoint = z->conf.peers[i].endpoint;
+        }
     for (size_t i = 0; i < z->conf.npeers; i++) {
         struct peer_link *l;
 
-        if (z->conf.peers[i].endpoint[0] == '\0')
+        if (z->conf.peers[i].endpoint[0] == '\0' || z->links[i] != NULL)
             continue;
         if ((l = z->links[i] = calloc(1, sizeof *l)) == NULL ||
             (l->sock = link_socket(z, z->conf.peers[i].name)) == NULL)
@@ -99,6 +129,7 @@ int zike_open_links(struct zike *z)
         }
         l->peer = i;
         l->endpoint = z->conf.peers[i].endpoint;
+        l->was_ready = kept != NULL;
         snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
                  (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
     }

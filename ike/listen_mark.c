@@ -77,4 +77,6 @@ void listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to)
     if (!same_connection(&sa->route, to))
         listen_unmark(z, sa);
     sa->route = *to;
+    if (z->listener != NULL && to->sock == z->listener)
+        sa->listen_route = *to;
 }

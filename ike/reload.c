@@ -1,7 +1,7 @@
 /*
  * A configuration (re)loaded (SIGHUP, zikectl reload): every policy it
- * names exists in the SAD, a DEALER per peer endpoint, the groups follow
- * it, and the IKE SAs with peers it no longer names, or whose peer's
+ * names exists in the SAD, a link per peer endpoint (those whose peer
+ * keeps its endpoint are kept, connection and all), the groups follow it, and the IKE SAs with peers it no longer names, or whose peer's
  * identity, method or key is not the one it authenticated with, are
  * deleted (ike_sa_cred.c).  listen, max-connections, control, sad and
  * metrics take effect on restart only.
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "daemon.h"
+#include "stream.h"
 
 /* Every configured policy exists in the SAD, so that an application can
  * send on it and raise an ACQUIRE before any SA exists. */
@@ -56,9 +56,32 @@ static void revoke_policies(struct zike *z, struct ike_sa *sa,
     }
 }
 
+/* sa's route was a link, which the reload kept, made again or took away
+ * (its peer has no endpoint now, or is gone): then its requests go to the
+ * connection to our listen its peer spoke over last, if still open (the
+ * peer's next authenticated message says where it is). */
+static void route_again(struct zike *z, struct ike_sa *sa,
+                        const struct zike_peer *p)
+{
+    struct route to = { .sock = NULL };
+
+    if (p != NULL)
+        to = zike_route_to(z, p);
+    if (to.sock == NULL && sa->listen_route.sock != NULL &&
+        listen_conn_index(z, sa->listen_route.rid,
+                          sa->listen_route.rid_len) < z->listen_nconns)
+        to = sa->listen_route;
+    if (to.sock == NULL && p != NULL && sa->state == IKE_ST_ESTABLISHED)
+        zike_log(LOG_WARNING, "peer %s: no endpoint, and no connection of "
+                 "its to our listen endpoint: requests to it wait until it "
+                 "speaks", p->name);
+    listen_follow(z, sa, &to);
+}
+
 int zike_reload(struct zike *z, char *why, size_t whylen)
 {
     struct zike_conf fresh;
+    struct peer_link *kept[ZIKE_MAX_PEERS] = { NULL };
     char err[1024];
 
     if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
@@ -87,6 +110,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
     fresh.sad_opts = z->conf.sad_opts;
+    zike_keep_links(z, &fresh, kept);
     zike_close_links(z, 0);
     zike_conf_free(&z->conf);
     z->conf = fresh;
@@ -96,7 +120,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     memset(z->fails, 0, sizeof z->fails);
     memset(z->retry_at, 0, sizeof z->retry_at);
     zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
-    if (zike_open_links(z) != 0) {
+    if (zike_open_links(z, kept) != 0) {
         if (why != NULL)
             snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
                      "connected to: see the log");
@@ -105,10 +129,10 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     zike_declare_policies(z);
     if (group_sync_conf(z) != 0)
         zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
-    /* Every IKE SA gets the new route to its peer (the old DEALERs are
-     * closed).  Those with peers no longer configured, or whose peer's
-     * identity or credential is not the one it authenticated with, are
-     * deleted: a rotated key stops working at once. */
+    /* Every IKE SA routed to a link gets its peer's link now.  Those with
+     * peers no longer configured, or whose peer's identity or credential
+     * is not the one it authenticated with, are deleted: a rotated key
+     * stops working at once. */
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
         const struct zike_peer *p;
         const char *gone;
@@ -117,8 +141,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
             continue;
         p = zike_conf_peer(&z->conf, sa->peer_name);
         if (sa->route.rid_len == 0)
-            sa->route = p != NULL ? zike_route_to(z, p)
-                                  : (struct route){ .sock = NULL };
+            route_again(z, sa, p);
         gone = p == NULL ? "removed from the configuration"
                          : ike_sa_cred_changed(sa, p);
         if (gone == NULL) {

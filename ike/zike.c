@@ -238,7 +238,7 @@ int main(int argc, char **argv)
         goto out;
     if (z->conf.listen[0] != '\0' && listen_open(z) != 0)
         goto out;
-    if (open_control(z) != 0 || zike_open_links(z) != 0 ||
+    if (open_control(z) != 0 || zike_open_links(z, NULL) != 0 ||
         metrics_http_open(z) != 0)
         goto out;
     zike_declare_policies(z);

@@ -138,6 +138,34 @@ ok $? "neither counted the other dead (dead_peers $(zike_stat a dead_peers), $(z
 stat_is a ike_dropped_framing 0
 ok $? "no connection of b's broke ZMTP at a's listen in 8 drops (ike_dropped_framing $(zike_stat a ike_dropped_framing))"
 
+# ---- 4: reloads keep what they do not change --------------------------
+# a's link to b (direct, no relay) made by a reload is checked at once, as
+# one made again: b's listen authenticates it without waiting for dpd.
+a_conf "endpoint: \"tcp://127.0.0.1:$(port 1)\","
+ctl_a reload > /dev/null
+until_ok 30 stat_is b listen_authenticated 1
+ok $? "a's link made by a reload is authenticated at b at once (listen_authenticated $(zike_stat b listen_authenticated))"
+grep -q "our connection to tcp://127.0.0.1:$(port 1) came back" "$work/a.log"
+ok $? "a logged its liveness check on it"
+# link_port: the local port of a's connection to b's listen.
+link_port() { ss -Htn state established "( dport = :$(port 1) )" | awk '{ print $3; exit }'; }
+p0=$(link_port)
+ctl_a reload > /dev/null && ctl_a reload > /dev/null
+p1=$(link_port)
+[ -n "$p0" ] && [ "$p0" = "$p1" ] && stat_is b listen_authenticated 1
+ok $? "a reload that keeps b's endpoint keeps a's connection to it ($p0 -> $p1) and its authentication"
+# a's requests now go out on its link; a reload that takes b's endpoint
+# away sends them to b's connection to a's listen, where b spoke last.
+rekeyed a b
+ok $? "a's rekey goes out on its link (rekeys $r0 -> $r1)"
+a_conf ""
+ctl_a reload > /dev/null
+t0=$(zike_stat a retransmits)
+rekeyed a b
+ok $? "after a reload without b's endpoint, a's rekey reaches b on b's connection (rekeys $r0 -> $r1)"
+stat_is a retransmits "$t0"
+ok $? "with no retransmission (retransmits $t0 -> $(zike_stat a retransmits))"
+
 if [ "$failed" -ne 0 ]; then
     for f in a.log b.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
 fi
