@@ -76,13 +76,13 @@ static int window_of(struct zesp_sad *sad, struct in_ctx *ctx)
 }
 
 /* The full sequence number against the window's top (RFC 4303 A2), and
- * the replay check.  A lane without a window yet has a top of the SA's
- * start and nothing received above it. */
+ * the replay check.  A lane without a window yet has a top of where the
+ * SA says its window starts and nothing received above it. */
 static int window_check(struct in_ctx *ctx, const uint8_t *pkt)
 {
     struct window_ref *w = &ctx->win;
     bool fresh = ctx->win_ref.slot == NULL;
-    uint64_t top = fresh ? ctx->ref.slot->seq_start
+    uint64_t top = fresh ? lanes_in_start(ctx->ref.slot, ctx->lane)
                          : atomic_load_explicit(w->top, memory_order_acquire);
 
     ctx->seq = load_be32(pkt + 4);

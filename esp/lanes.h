@@ -27,6 +27,16 @@ int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
 int lanes_window(struct zesp_sad *sad, const struct sa_ref *base,
                  uint32_t lane, struct sa_ref *win);
 
+/* Where the window of a lane (1 to ZESP_LANES_MAX - 1) of the inbound
+ * lanes SA in base starts: every number up to it counts as received.  The
+ * SA's seq_start, or above it where the key's records of a group Sender ID
+ * that shares the lane's IVs say so (seqstate.c). */
+static inline uint64_t lanes_in_start(const struct sa_slot *base,
+                                      uint32_t lane)
+{
+    return atomic_load_explicit(&base->lane_seq[lane], memory_order_acquire);
+}
+
 /* Writers (lock held): make the window slot of a lane of base. */
 int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
                        uint32_t lane);

@@ -218,7 +218,7 @@ int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
     memset(&s->soft, 0, sizeof s->soft);
     memset(&s->hard, 0, sizeof s->hard);
     memcpy(s->peer, base->peer, sizeof s->peer);
-    s->seq_start = base->seq_start;
+    s->seq_start = lanes_in_start(base, lane);
     replay_start(&s->seq, s->window, s->window_words, s->seq_start);
     seqstate_fill_slot(s, NULL);
     atomic_store(&s->soft_expired, 0);

@@ -426,6 +426,18 @@ static uint64_t seq_last(const zesp_sa_params *p)
                ? ZESP_SEQ_MAX_GROUP : max;
 }
 
+/* The mark of the key's record for (direction, Sender ID); 0 if none. */
+static int record_mark_of(const struct state_dir *d,
+                          const uint8_t key[ZESP_KEYBYTES], uint32_t direction,
+                          uint32_t sender_id, uint64_t *mark)
+{
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+    bool found;
+
+    record_id_of(key, direction, sender_id, id);
+    return record_read(d, id, mark, &found);
+}
+
 /*
  * A group's Sender ID and a lane are one field, the IV's top 16 bits
  * (RFC 6054), but their records are apart: the key's lanes SA keeps one
@@ -438,10 +450,8 @@ static uint64_t seq_last(const zesp_sa_params *p)
 static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
                           uint64_t *mark)
 {
-    uint8_t id[SEQ_RECORD_ID_BYTES];
     uint32_t from = 1, to = ZESP_LANES_MAX - 1U;
     uint64_t m;
-    bool found;
     int err = 0;
 
     if (p->flags & ZESP_SA_GROUP) {
@@ -451,11 +461,39 @@ static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
     } else if (!(p->flags & ZESP_SA_LANES)) {
         return 0;
     }
-    for (uint32_t s = from; s <= to && err == 0; s++) {
-        record_id_of(p->key, ZESP_DIR_OUT, s, id);
-        if ((err = record_read(d, id, &m, &found)) == 0 && found && m > *mark)
+    for (uint32_t s = from; s <= to && err == 0; s++)
+        if ((err = record_mark_of(d, p->key, ZESP_DIR_OUT, s, &m)) == 0 &&
+            m > *mark)
             *mark = m;
-    }
+    return err;
+}
+
+/*
+ * Receivers, the same way round: under one SPI, a frame the key carried
+ * for Sender ID s < 64 reaches a lanes SA of the key in lane s, and one of
+ * lane l a group window for Sender ID l.  A window that started from its
+ * own kind's record alone would accept again what the other kind
+ * accepted.  So lane l of a lanes SA starts above the key's inbound record
+ * for Sender ID l (floor[l]), and a group window with a Sender ID below 64
+ * above the lanes SA's (floor[0]: one record for all its lanes).  Senders
+ * start above the same numbers (shared_iv_mark): nothing fresh is refused.
+ * Under the record's lock; each floor 0 where there is no such record.
+ */
+static int in_cross_floors(const struct state_dir *d,
+                           const uint8_t key[ZESP_KEYBYTES], uint32_t flags,
+                           uint32_t sender_id,
+                           uint64_t floor[ZESP_LANES_MAX])
+{
+    int err = 0;
+
+    memset(floor, 0, ZESP_LANES_MAX * sizeof *floor);
+    if (flags & ZESP_SA_GROUP)
+        return sender_id < ZESP_LANES_MAX
+                   ? record_mark_of(d, key, ZESP_DIR_IN, 0, &floor[0])
+                   : 0;
+    if (flags & ZESP_SA_LANES)
+        for (uint32_t l = 1; l < ZESP_LANES_MAX && err == 0; l++)
+            err = record_mark_of(d, key, ZESP_DIR_IN, l, &floor[l]);
     return err;
 }
 
@@ -474,6 +512,11 @@ static int start_from_record(const struct state_dir *d,
     if (p->direction == ZESP_DIR_IN) {
         st->reserved = mark;
         st->seq = base > mark ? base : mark;
+        if ((err = in_cross_floors(d, p->key, p->flags, p->sender_id,
+                                   st->lane_floor)) != 0)
+            return err;
+        if (st->lane_floor[0] > st->seq)
+            st->seq = st->lane_floor[0];
         return found ? 0 : record_write(d, st->id, mark);
     }
     if ((err = shared_iv_mark(d, p, &mark)) != 0)
@@ -509,6 +552,9 @@ void seqstate_fill_slot(struct sa_slot *s, const struct seq_start *st)
         memcpy(s->record_id, st->id, sizeof s->record_id);
         s->seq_block = st->block;
         atomic_store(&s->reserved, st->reserved);
+        if (s->direction == ZESP_DIR_IN && (s->flags & ZESP_SA_LANES))
+            for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+                atomic_raise(&s->lane_seq[l], st->lane_floor[l]);
     } else {
         memset(s->record_id, 0, sizeof s->record_id);
         s->seq_block = 0;
@@ -672,6 +718,8 @@ out:
  * started again with all of them received.  A record equal to the
  * reservation is what every live SA shows, so nothing is refused then:
  * that would lose up to a block of fresh messages at each receiver's start.
+ * The key's records of the other kind (in_cross_floors) are compared too:
+ * a copy may hold the SA as installed before the key served that kind.
  */
 static int out_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
                          const struct state_dir *d, const struct record_ref *r)
@@ -688,7 +736,8 @@ static int out_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
     return slot_raise(sad, ref, top, block_above(top, r->block));
 }
 
-/* SAD's lock held: one window (a slot's shared one) refuses up to mark. */
+/* SAD's lock held: one window (a slot's shared one, and where a process's
+ * own window of it starts) refuses every number up to mark. */
 static int window_floor(struct zesp_sad *sad, struct sa_slot *w, uint64_t mark)
 {
     uint32_t words = w->window_words;
@@ -697,59 +746,87 @@ static int window_floor(struct zesp_sad *sad, struct sa_slot *w, uint64_t mark)
         return ZESP_EBADSAD;
     if (atomic_load(&w->seq) < mark)
         replay_start(&w->seq, w->window, words, mark);
+    if (w->seq_start < mark)
+        w->seq_start = mark;
     return 0;
 }
 
-/* SAD's lock held: the SA's window, its lanes' windows and where a lane's
- * new window starts (seq_start) all refuse every number up to mark. */
+/* SAD's lock held: the SA's window and every lane's (its window, and where
+ * a new window of the lane starts: lane_seq) refuse every number up to
+ * mark; lane l's up to lane_floor[l] too. */
 static int in_restart(struct zesp_sad *sad, const struct sa_ref *ref,
-                      uint64_t mark)
+                      uint64_t mark, const uint64_t lane_floor[ZESP_LANES_MAX])
 {
     struct sa_slot *s = ref->slot;
     struct sa_ref lane;
     int err;
 
-    if ((err = window_floor(sad, s, mark)) != 0)
+    if ((err = window_floor(sad, s, mark)) != 0 ||
+        !(s->flags & ZESP_SA_LANES))
         return err;
-    if (s->seq_start < mark)
-        s->seq_start = mark;
-    if (s->flags & ZESP_SA_LANES)
-        for (uint32_t l = 1; l < ZESP_LANES_MAX && err == 0; l++)
-            if (sad_find_sender(sad, s->spi, ZESP_DIR_IN, l, &lane) == 0)
-                err = window_floor(sad, lane.slot, mark);
+    for (uint32_t l = 1; l < ZESP_LANES_MAX && err == 0; l++) {
+        uint64_t floor = lane_floor[l] > mark ? lane_floor[l] : mark;
+        atomic_raise(&s->lane_seq[l], floor);
+        if (sad_find_sender(sad, s->spi, ZESP_DIR_IN, l, &lane) == 0)
+            err = window_floor(sad, lane.slot, floor);
+    }
     return err;
 }
 
 /* This process's own windows of the SA (and of its lanes) start at or above
- * the SA's seq_start. */
+ * their slots' seq_start. */
 static void in_own_floor(struct zesp_sad *sad, const struct sa_ref *ref)
 {
     struct sa_slot *s = ref->slot;
-    uint64_t floor = s->seq_start;
     struct sa_ref lane;
 
-    sad_own_floor(sad, ref, floor);
+    sad_own_floor(sad, ref, s->seq_start);
     if (s->flags & ZESP_SA_LANES)
         for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
             if (sad_find_sender(sad, s->spi, ZESP_DIR_IN, l, &lane) == 0)
-                sad_own_floor(sad, &lane, floor);
+                sad_own_floor(sad, &lane, lane.slot->seq_start);
 }
 
+/* The key's records of the other kind (in_cross_floors), read with the key
+ * the slot holds; a key read while the slot changed is caught after, when
+ * the SA is no longer the same. */
+static int in_cross_floors_of(const struct state_dir *d,
+                              const struct sa_ref *ref,
+                              uint64_t floor[ZESP_LANES_MAX])
+{
+    uint8_t key[ZESP_KEYBYTES];
+    int err;
+
+    memcpy(key, ref->key->key, sizeof ref->key->key);
+    memcpy(key + sizeof ref->key->key, ref->key->salt, sizeof ref->key->salt);
+    err = in_cross_floors(d, key, ref->slot->flags, ref->slot->sender_id,
+                          floor);
+    sodium_memzero(key, sizeof key);
+    return err;
+}
+
+/* A record above the reservation restarts every window of the SA at it;
+ * the key's records of the other kind raise the windows they share IVs
+ * with, whatever the reservation (senders start above them). */
 static int in_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
                         const struct state_dir *d, const struct record_ref *r)
 {
-    uint64_t mark;
+    uint64_t mark, floor[ZESP_LANES_MAX];
     bool found;
     int err;
 
     if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
+        (err = in_cross_floors_of(d, ref, floor)) != 0 ||
         (err = sad_lock(sad)) != 0)
         return err;
-    if (!sad_ref_valid(ref))
+    if (!sad_ref_valid(ref)) {
         err = ZESP_ENOSA;
-    else if (mark > atomic_load(&ref->slot->reserved) &&
-             (err = in_restart(sad, ref, mark)) == 0)
-        atomic_raise(&ref->slot->reserved, mark);
+    } else {
+        uint64_t top = mark > atomic_load(&ref->slot->reserved) ? mark : 0;
+        if ((err = in_restart(sad, ref, top > floor[0] ? top : floor[0],
+                              floor)) == 0)
+            atomic_raise(&ref->slot->reserved, top);
+    }
     if (err == 0)
         in_own_floor(sad, ref);
     sad_unlock(sad);

@@ -17,6 +17,10 @@ struct seq_start {
     uint64_t seq;           /* out: the last number taken; in: the window's
                                top, every number up to it refused */
     uint64_t reserved;
+    /* in: the key's inbound records of the other kind that share IVs
+     * with the windows (seqstate.c): [l] for lane l of a lanes SA, [0]
+     * for a group sender's window (then in seq already) */
+    uint64_t lane_floor[ZESP_LANES_MAX];
 };
 
 /* zesp_sa_add, with the state directory a YAML file names (or NULL). */

@@ -455,6 +455,86 @@ static void test_group_and_lanes_one_key(void)
     unlink(a.sad_path);
 }
 
+/* The receivers' side of the switch: frames a key carried as a group SA,
+ * replayed once the key is loaded again for a lanes SA under the same SPI
+ * (or the other way round), are refused, and the new kind's fresh frames
+ * accepted.  Going from the group, a second member on a host of its own
+ * sent as Sender ID 2, more than Sender ID 1: its frames reach the lanes
+ * SA in lane 2 and are refused there, while lane 1, the sender's, whose
+ * host never sent as Sender ID 2, is not held back to Sender ID 2's record. */
+static void switch_case(bool group_first, uint32_t spi, uint8_t seed)
+{
+    enum { N = 40, N2 = 80 };
+    zesp_sa_params grp_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params grp_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    zesp_sa_params mem_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params mem_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    zesp_sa_params lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    struct wire old = { 0 }, old2 = { 0 }, fresh = { 0 };
+    struct host a, b, c;
+    int before, replayed, accepted;
+
+    grp_out.flags |= ZESP_SA_GROUP;
+    grp_in.flags |= ZESP_SA_GROUP;
+    mem_out.flags |= ZESP_SA_GROUP;
+    mem_in.flags |= ZESP_SA_GROUP;
+    grp_out.sender_id = grp_in.sender_id = 1;
+    mem_out.sender_id = mem_in.sender_id = 2;
+    lanes_out.flags |= ZESP_SA_LANES;
+    lanes_in.flags |= ZESP_SA_LANES;
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    host_init(&c, "member");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(host_open(&c));
+    if (group_first) {
+        CHECK_OK(zesp_sa_add(a.sad, &grp_out));
+        CHECK_OK(zesp_sa_add(c.sad, &mem_out));
+        CHECK_OK(zesp_sa_add(b.sad, &grp_in));
+        CHECK_OK(zesp_sa_add(b.sad, &mem_in));
+        CHECK(wire_seal(&old2, c.sad, spi, N2) == N2);
+    } else {
+        CHECK_OK(zesp_sa_add(a.sad, &lanes_out));
+        CHECK_OK(zesp_sa_add(b.sad, &lanes_in));
+    }
+    CHECK(wire_seal(&old, a.sad, spi, N) == N);
+    before = wire_open(&old, b.sad, 0, N) + wire_open(&old2, b.sad, 0, N2);
+    /* The operator's switch: the key's SAs out, the other kind in. */
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sad_flush(b.sad));
+    CHECK_OK(zesp_sad_flush(c.sad));
+    CHECK_OK(zesp_sa_add(a.sad, group_first ? &lanes_out : &grp_out));
+    CHECK_OK(zesp_sa_add(b.sad, group_first ? &lanes_in : &grp_in));
+    replayed = wire_open(&old, b.sad, 0, N) + wire_open(&old2, b.sad, 0, N2);
+    CHECK(wire_seal(&fresh, a.sad, spi, N) == N);
+    accepted = wire_open(&fresh, b.sad, 0, N);
+    replayed += wire_open(&fresh, b.sad, 0, N) + wire_open(&old, b.sad, 0, N) +
+                wire_open(&old2, b.sad, 0, N2);
+    CHECK(before == N + (int)old2.n && replayed == 0 && accepted == N);
+    if (test_case_failed)
+        fprintf(stderr, "  %s: %d accepted before, %d replays accepted after "
+                "the switch, %d of %d fresh\n",
+                group_first ? "group then lanes" : "lanes then group", before,
+                replayed, accepted, N);
+    wire_free(&old);
+    wire_free(&old2);
+    wire_free(&fresh);
+    host_close(&a);
+    host_close(&b);
+    host_close(&c);
+    unlink(a.sad_path);
+    unlink(b.sad_path);
+    unlink(c.sad_path);
+}
+
+static void test_group_and_lanes_receivers(void)
+{
+    switch_case(true, 0x5403, 90);
+    switch_case(false, 0x5404, 91);
+}
+
 /* The key daemon's SAs are fresh keys: no flag, no record, no directory. */
 static void test_unflagged_sas_keep_no_record(void)
 {
@@ -950,6 +1030,77 @@ static void test_restored_sad_file_refuses_replays(void)
     }
 }
 
+/* The receiver's SAD put back across a switch of kinds: the copy holds the
+ * key's SA of one kind, installed before the key served the other kind at
+ * this receiver.  A process using the copy's SA still refuses the other
+ * kind's frames up to that kind's record (at its first use), and accepts
+ * the fresh frames of the copy's kind. */
+static void restore_switch_case(bool group_first, uint32_t spi, uint8_t seed)
+{
+    enum { N = 40 };
+    zesp_sa_params grp_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params grp_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    zesp_sa_params lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    const zesp_sa_params *kept_out, *kept_in, *used_out, *used_in;
+    struct wire old = { 0 }, fresh = { 0 };
+    struct host a, b;
+    char copy[256];
+    int before, replayed, accepted;
+
+    grp_out.flags |= ZESP_SA_GROUP;
+    grp_in.flags |= ZESP_SA_GROUP;
+    grp_out.sender_id = grp_in.sender_id = 1;
+    lanes_out.flags |= ZESP_SA_LANES;
+    lanes_in.flags |= ZESP_SA_LANES;
+    /* group_first: the group's frames replayed at the copy's lanes SA. */
+    kept_out = group_first ? &lanes_out : &grp_out;
+    kept_in = group_first ? &lanes_in : &grp_in;
+    used_out = group_first ? &grp_out : &lanes_out;
+    used_in = group_first ? &grp_in : &lanes_in;
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    snprintf(copy, sizeof copy, "%s.old", b.sad_path);
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(b.sad, kept_in));
+    host_close(&b);
+    CHECK(run_cp(b.sad_path, copy) == 0);
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sad_flush(b.sad));
+    CHECK_OK(zesp_sa_add(b.sad, used_in));
+    CHECK_OK(zesp_sa_add(a.sad, used_out));
+    CHECK(wire_seal(&old, a.sad, spi, N) == N);
+    before = wire_open(&old, b.sad, 0, N);
+    host_close(&b);
+    CHECK(run_cp(copy, b.sad_path) == 0);        /* the copy put back */
+    replayed = open_in_child(b.sad_path, &old, 0, N);
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_add(a.sad, kept_out));
+    CHECK(wire_seal(&fresh, a.sad, spi, N) == N);
+    accepted = open_in_child(b.sad_path, &fresh, 0, N);
+    replayed += open_in_child(b.sad_path, &old, 0, N);
+    CHECK(before == N && replayed == 0 && accepted == N);
+    if (test_case_failed)
+        fprintf(stderr, "  %s: %d accepted before, %d replays accepted by the "
+                "copy's SA, %d of %d fresh\n",
+                group_first ? "group then the copy's lanes SA"
+                            : "lanes then the copy's group SA",
+                before, replayed, accepted, N);
+    wire_free(&old);
+    wire_free(&fresh);
+    host_close(&a);
+    unlink(copy);
+    unlink(a.sad_path);
+    unlink(b.sad_path);
+}
+
+static void test_restored_sad_file_across_kinds(void)
+{
+    restore_switch_case(true, 0x5a11, 92);
+    restore_switch_case(false, 0x5a12, 93);
+}
+
 /* A state directory its group may write, for a SAD that is not
  * group-shared: refused with the reason; for a group-shared SAD, used. */
 static void test_group_writable_state_dir(void)
@@ -1211,9 +1362,9 @@ int main(void)
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "seqstate") != 0)
         return 2;
     unsetenv("ZESP_STATE_DIR");    /* each SAD is told its own */
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s.state", dir,
-                 i ? "receiver" : "sender");
+                 i == 2 ? "member" : i ? "receiver" : "sender");
         if (zesp_state_dir_init(path) != 0)
             return 2;
     }
@@ -1232,6 +1383,7 @@ int main(void)
     RUN(test_one_key_two_spis);
     RUN(test_group_sender_reloads);
     RUN(test_group_and_lanes_one_key);
+    RUN(test_group_and_lanes_receivers);
     RUN(test_unflagged_sas_keep_no_record);
     RUN(test_record_holds_no_key);
     RUN(test_four_senders_share_blocks);
@@ -1240,6 +1392,7 @@ int main(void)
     RUN(test_one_state_dir_per_sad);
     RUN(test_restored_sad_file_sends_above_record);
     RUN(test_restored_sad_file_refuses_replays);
+    RUN(test_restored_sad_file_across_kinds);
     RUN(test_group_writable_state_dir);
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
