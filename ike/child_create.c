@@ -10,15 +10,6 @@
 
 #include "daemon.h"
 
-/* Nonces compared as octet strings (RFC 7296 2.8.1). */
-static int nonce_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
-                     size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-
-    return c ? c : (alen > blen) - (alen < blen);
-}
-
 int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
                        struct child_sa *old)
 {
@@ -115,7 +106,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
          * comparing the same two nonces, accepts ours. */
         if (old->rekeyed ||
             (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == old->spi_in &&
-             nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
+             ike_nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
                        ni_len) > 0)) {
             zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours "
                      "wins", peer->name, old->policy);

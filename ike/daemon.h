@@ -8,6 +8,8 @@
 #ifndef ZESP_IKE_DAEMON_H
 #define ZESP_IKE_DAEMON_H
 
+#include <string.h>
+
 #include "proposals.h"
 #include "zike.h"
 
@@ -67,6 +69,16 @@ enum req_kind {
     REQ_DELETE_IKE, REQ_DPD, REQ_IKE_REKEY,
     REQ_GSA_REGISTER, REQ_GSA_LEAVE, REQ_GSA_PUSH,
 };
+
+/* Nonces compared as octet strings, to settle simultaneous rekeys (RFC
+ * 7296 2.8.1, 2.8.2). */
+static inline int ike_nonce_cmp(const uint8_t *a, size_t alen,
+                                const uint8_t *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    return c ? c : (alen > blen) - (alen < blen);
+}
 
 /* Our request in flight (a window of one, RFC 7296 2.3). */
 struct request {

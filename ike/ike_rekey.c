@@ -3,8 +3,19 @@
  * IKE SA carrying an IKE proposal with the new SPI, a nonce and a fresh
  * X25519 value.  SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr); the child
  * SAs move to the new IKE SA unchanged (they stay in the SAD, nothing is
- * lost), and the rekey's initiator deletes the old IKE SA.  Simultaneous
- * IKE SA rekeys are not resolved (2.8.2): one side's rekey wins at random.
+ * lost), and the rekey's initiator deletes the old IKE SA.
+ *
+ * Collisions.  Of two simultaneous IKE SA rekeys exactly one is made, as
+ * for child SAs (child_create.c): the peer's request is refused with
+ * TEMPORARY_FAILURE when ours is in flight with the higher nonce, and the
+ * peer, comparing the same two nonces, answers ours; the loser's request
+ * fails and nothing is left to delete.  Refused too while a child SA of
+ * ours is being made (its answer would come to an IKE SA that no longer
+ * holds the children) or when the IKE SA is already rekeyed (2.25).  A
+ * peer that answers our request although it took over with its own (RFC
+ * 7296 2.8.2, both made) is met by its rule: of the two new IKE SAs, the
+ * one holding the lowest of the four nonces is redundant and deleted by
+ * its initiator, and the other holds the child SAs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +83,27 @@ int ike_rekey_start(struct zike *z, struct ike_sa *sa)
     return ike_request(z, sa, REQ_IKE_REKEY, IKE_CREATE_CHILD_SA, chain, len);
 }
 
+/* Whether the peer's rekey of sa, with nonce ni, must wait (above). */
+static bool collides(const struct ike_sa *sa, const uint8_t *ni,
+                     size_t ni_len)
+{
+    const char *why = NULL;
+
+    if (sa->superseded)
+        why = "the IKE SA is already rekeyed";
+    else if (sa->req.kind == REQ_CHILD)
+        why = "a child SA of ours is being made";
+    else if (sa->req.kind == REQ_IKE_REKEY &&
+             ike_nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
+                           ni_len) > 0)
+        why = "simultaneous rekey, ours wins";
+    if (why == NULL)
+        return false;
+    zike_log(LOG_INFO, "peer %s: its IKE SA rekey refused for now "
+             "(TEMPORARY_FAILURE): %s", sa->peer_name, why);
+    return true;
+}
+
 bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                        const struct route *from, const struct ike_message *m)
 {
@@ -90,12 +122,20 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     if (p == NULL)
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
+    if (pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK &&
+        collides(sa, ni, ni_len)) {
+        ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
+        if (ike_w_finish(&w, &len) == IKE_OK)
+            ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
+                        chain, len);
+        return true;
+    }
     if (p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, encr) ||
         !proposal_offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
         !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || pn == NULL ||
         pke == NULL || ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
         ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
-        sa->superseded || (n = ike_sa_new(z, false)) == NULL) {
+        (n = ike_sa_new(z, false)) == NULL) {
         zike_log(LOG_NOTICE, "peer %s: IKE SA rekey refused", sa->peer_name);
         ike_w_notify(&w, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
@@ -130,6 +170,55 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     return true;
 }
 
+/* The lowest of an IKE SA's two nonces. */
+static const uint8_t *lowest(const struct ike_sa *sa, size_t *len)
+{
+    bool i = ike_nonce_cmp(sa->ni, sa->ni_len, sa->nr, sa->nr_len) < 0;
+
+    *len = i ? sa->ni_len : sa->nr_len;
+    return i ? sa->ni : sa->nr;
+}
+
+/* The peer answered our rekey of old after we had taken over with its own
+ * (theirs), which a zike peer never does (it refuses one of the two), but
+ * RFC 7296 2.8.2 allows: both are made.  The one with the lowest nonce is
+ * redundant, deleted by whoever initiated it; the other holds the child
+ * SAs, and the old IKE SA's DELETE comes from the winner's initiator. */
+static void both_made(struct zike *z, struct ike_sa *old, struct ike_sa *ours)
+{
+    struct ike_sa *theirs = NULL;
+    const uint8_t *a, *b;
+    size_t alen, blen;
+
+    for (struct ike_sa *s = z->sas; s; s = s->next)
+        if (s != ours && !s->initiator && !s->superseded &&
+            s->state == IKE_ST_ESTABLISHED &&
+            strcmp(s->peer_name, old->peer_name) == 0)
+            theirs = s;
+    ours->state = IKE_ST_ESTABLISHED;
+    ours->last_heard = z->now;
+    snprintf(ours->peer_name, sizeof ours->peer_name, "%s", old->peer_name);
+    ours->route = old->route;
+    ours->listen_route = old->listen_route;
+    ours->cred = old->cred;
+    sodium_memzero(ours->keys->dh_priv, IKE_X25519_BYTES);
+    capture_keys(ours->spi_i, ours->spi_r, ours->keys);
+    a = lowest(ours, &alen);
+    if (theirs != NULL)
+        b = lowest(theirs, &blen);
+    if (theirs == NULL || ike_nonce_cmp(a, alen, b, blen) < 0) {
+        zike_log(LOG_INFO, "peer %s: simultaneous IKE SA rekey: the "
+                 "peer's new IKE SA wins, ours deleted", ours->peer_name);
+        ours->superseded = true;       /* holds nothing: dies with DELETE */
+        ike_send_delete_ike(z, ours);
+        return;
+    }
+    zike_log(LOG_NOTICE, "peer %s: simultaneous IKE SA rekey: ours wins, "
+             "the child SAs move to it", ours->peer_name);
+    take_over(z, theirs, ours);
+    ike_send_delete_ike(z, old);
+}
+
 void ike_rekey_response(struct zike *z, struct ike_sa *sa,
                         const struct ike_message *m)
 {
@@ -142,14 +231,24 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
     struct ike_sa *n;
 
     r->kind = REQ_NONE;
-    if (p == NULL || p->spi_size != 8 ||
+    if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE || p == NULL ||
+        p->spi_size != 8 ||
         ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0 ||
         (n = ike_sa_new(z, true)) == NULL) {
-        zike_log(LOG_WARNING, "peer %s: IKE SA rekey failed; the old one "
-                 "stays", sa->peer_name);
+        if (sa->superseded)
+            zike_log(LOG_INFO, "peer %s: our IKE SA rekey refused: the "
+                     "peer's own rekey replaced the IKE SA", sa->peer_name);
+        else if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE)
+            zike_log(LOG_INFO, "peer %s: IKE SA rekey refused for now "
+                     "(TEMPORARY_FAILURE); the old one stays",
+                     sa->peer_name);
+        else
+            zike_log(LOG_WARNING, "peer %s: IKE SA rekey failed; the old "
+                     "one stays", sa->peer_name);
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         sodium_memzero(shared, sizeof shared);
-        sa->rekey_at = z->now + 10000U;       /* try again later */
+        if (!sa->superseded)
+            sa->rekey_at = z->now + 10000U;   /* try again later */
         return;
     }
     memcpy(n->spi_i, r->new_spi, 8);
@@ -165,6 +264,10 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     sodium_memzero(shared, sizeof shared);
+    if (sa->superseded) {
+        both_made(z, sa, n);
+        return;
+    }
     take_over(z, sa, n);
     zike_log(LOG_NOTICE, "peer %s: IKE SA rekeyed (initiator)",
              n->peer_name);

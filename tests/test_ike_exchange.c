@@ -131,8 +131,10 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
 
 /* The payloads of a CREATE_CHILD_SA that rekeys the IKE SA: a fresh SPI
  * under ChaCha20-Poly1305, HMAC-SHA2-256 and X25519, a nonce, pub. */
-static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
-                                 const uint8_t *pub)
+/* An IKE SA rekey's payloads (request or answer): the proposal with a new
+ * SPI, nonce (random when NULL, 32 bytes) and KE pub. */
+static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
+                             const uint8_t *with_nonce)
 {
     struct ike_sa_payload prop = { .nproposals = 1 };
     struct ike_writer w;
@@ -146,13 +148,22 @@ static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
                         { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
                         { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
     randombytes_buf(prop.proposals[0].spi, 8);
-    randombytes_buf(nonce, sizeof nonce);
+    if (with_nonce != NULL)
+        memcpy(nonce, with_nonce, sizeof nonce);
+    else
+        randombytes_buf(nonce, sizeof nonce);
     ike_w_init_chain(&w, chain, cap);
     ike_w_sa(&w, &prop);
     ike_w_nonce(&w, nonce, sizeof nonce);
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
+                                 const uint8_t *pub)
+{
+    return rekey_ike_with(chain, cap, pub, NULL);
 }
 
 static uint16_t first_notify(const struct ike_message *m)
@@ -384,6 +395,172 @@ static void rekey_responder_retires_old(void)
           zesp_sa_info_get(z.sad, 0x4445, ZESP_DIR_OUT, &info) == 0);
     CHECK(sa->children != NULL && sa->children->next == NULL &&
           sa->children->spi_out == 0x4445);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+}
+
+/* ---- simultaneous IKE SA rekeys (RFC 7296 2.8.2, 2.25) -------------------- */
+
+/* The peer's established IKE SAs that are not on their way out, and the
+ * one of them that holds child SAs. */
+static size_t live_ike_sas(struct ike_sa **holder)
+{
+    size_t n = 0;
+
+    *holder = NULL;
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s->state == IKE_ST_ESTABLISHED && !s->superseded &&
+            strcmp(s->peer_name, "peer") == 0) {
+            n++;
+            if (s->children != NULL)
+                *holder = s;
+        }
+    return n;
+}
+
+/* zike rekeys the IKE SA and, before its answer, the peer's own rekey
+ * request comes (nonce all `peer_byte`), then the peer's answer to
+ * zike's: TEMPORARY_FAILURE when `refuse`, else the new SA with a nonce
+ * all `answer_byte`.  The child SA made first must end on the one IKE SA
+ * left, on both sides' terms. */
+static void ike_rekey_collision(uint8_t peer_byte, bool refuse,
+                                uint8_t answer_byte)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], nonce[32], ours[32];
+    struct ike_sa *sa = established(), *holder, *theirs;
+    struct ike_message m;
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+    bool peer_higher;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && sa->children != NULL);
+    nsent = 0;
+    CHECK(ike_rekey_start(&z, sa) == 0 && nsent == 1 &&
+          sa->req.kind == REQ_IKE_REKEY);
+    memcpy(ours, sa->req.nonce, sizeof ours);
+    memset(nonce, peer_byte, sizeof nonce);
+    peer_higher = memcmp(nonce, ours, sizeof ours) > 0;
+
+    /* The peer's request: refused for now if zike's nonce is the higher
+     * (the peer then answers zike's), else taken over. */
+    clen = rekey_ike_with(chain, sizeof chain, pub, nonce);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && open_sent(sa, 1, &m, msg) == IKE_OK &&
+          (m.hdr.flags & IKE_FLAG_RESPONSE));
+    if (!peer_higher) {
+        CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(!sa->superseded && live_ike_sas(&holder) == 1 &&
+              holder == sa);
+    } else {
+        CHECK(first_notify(&m) == 0 && ike_find(&m, IKE_PL_KE) != NULL);
+        CHECK(sa->superseded && live_ike_sas(&holder) == 1 &&
+              holder != sa && sa->children == NULL);
+    }
+    theirs = holder;
+
+    /* The peer's answer to zike's request. */
+    if (refuse) {
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    } else {
+        memset(nonce, answer_byte, sizeof nonce);
+        clen = rekey_ike_with(chain, sizeof chain, pub, nonce);
+    }
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(live_ike_sas(&holder) == 1 && holder != NULL &&
+          count_sas() == 2);
+    if (refuse) {
+        /* Nothing new; the child SA stays where it is. */
+        CHECK(holder == theirs);
+    } else if (!peer_higher) {
+        /* zike's rekey, the only one: the new IKE SA holds the child SA,
+         * and the old IKE SA's DELETE goes on the old one. */
+        CHECK(holder != sa && holder->initiator && sa->superseded &&
+              sa->req.kind == REQ_DELETE_IKE);
+    } else {
+        /* Both made (a peer that answers although its own won): the new
+         * IKE SA with the lowest of the four nonces is redundant. */
+        const uint8_t *t = memcmp(theirs->ni, theirs->nr, 32) < 0
+                               ? theirs->ni : theirs->nr;
+        bool ours_redundant = memcmp(ours, t, 32) < 0 ||
+                              memcmp(nonce, t, 32) < 0;
+        struct ike_sa *mine = NULL;
+
+        for (struct ike_sa *s = z.sas; s; s = s->next)
+            if (s->initiator && s != sa)
+                mine = s;
+        CHECK(mine != NULL);
+        if (ours_redundant)
+            CHECK(holder == theirs && mine->superseded &&
+                  mine->req.kind == REQ_DELETE_IKE &&
+                  sa->req.kind != REQ_DELETE_IKE);
+        else
+            CHECK(holder == mine && theirs->superseded &&
+                  theirs->children == NULL &&
+                  sa->req.kind == REQ_DELETE_IKE);
+    }
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+static void simultaneous_ike_rekeys(void)
+{
+    /* zike's nonce the higher: the peer's refused, zike's answered. */
+    ike_rekey_collision(0x00, false, 0x80);
+    /* The peer's the higher: taken over, zike's refused by the peer. */
+    ike_rekey_collision(0xff, true, 0);
+    /* The peer's the higher, and it answers zike's too (2.8.2): the new
+     * IKE SA holding the lowest nonce goes, either way round. */
+    ike_rekey_collision(0xff, false, 0x00);
+    ike_rekey_collision(0xff, false, 0xff);
+}
+
+/* A rekey of the IKE SA while a child SA of zike's is being made: the
+ * answer would come to an IKE SA that no longer holds the children. */
+static void ike_rekey_while_child_in_flight(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *holder;
+    struct ike_message m;
+    struct route from = { 0 };
+    uint64_t ctr = 1;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", NULL) == 0 &&
+          sa->req.kind == REQ_CHILD && nsent == 1);
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && open_sent(sa, 1, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(!sa->superseded && live_ike_sas(&holder) == 1 &&
+          sa->req.kind == REQ_CHILD);
     sodium_memzero(priv, sizeof priv);
     z.njoined = njoined;
     z.now = now0;
@@ -3301,6 +3478,8 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(simultaneous_ike_rekeys);
+    RUN(ike_rekey_while_child_in_flight);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);

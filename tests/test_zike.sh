@@ -216,6 +216,36 @@ r=$(zike_stat alice rekeys); [ "${r:-0}" -ge 2 ]
 ok $? "alice counted $r rekeys"
 until_ok 20 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
 ok $? "old SAs deleted after the overlap: 2 SAs left"
+# Both sides rekey the IKE SA at the same moment (RFC 7296 2.8.2): one
+# new IKE SA each time, holding the child SA on both sides.
+one_ike_sa() {
+    for h in alice:bob bob:alice; do
+        "$ctl" -s "ipc://$work/${h%%:*}.ctl" list > "$work/list.$h" || return 1
+        [ "$(grep -c "^${h#*:} " "$work/list.$h")" -eq 1 ] &&
+            grep -q "child orders .* active" "$work/list.$h" || return 1
+    done
+}
+"$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 150 > "$work/srv-ike.out" 2>&1 &
+srv=$!
+"$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 150 --interval-ms 10 > "$work/cli-ike.out" 2>&1 &
+cli=$!
+until_ok 20 sent alice orders 10
+rounds=0
+for i in 1 2 3 4 5; do
+    ra=$(zike_stat alice ike_rekeys)
+    "$ctl" -s "ipc://$work/alice.ctl" rekey bob ike > /dev/null &
+    rk=$!
+    "$ctl" -s "ipc://$work/bob.ctl" rekey alice ike > /dev/null
+    wait $rk
+    until_ok 20 stat_above alice ike_rekeys "${ra:-0}" && until_ok 20 one_ike_sa || break
+    rounds=$i
+done
+wait $cli; rc=$?
+wait $srv
+[ $rc -eq 0 ] && [ "$rounds" -eq 5 ]
+ok $? "simultaneous IKE SA rekeys from both sides, $rounds of 5 rounds: one IKE SA each, holding the child SA; 150 of 150 under traffic"
+until_ok 20 one_ike_sa
+ok $? "afterwards still one IKE SA on each side ($(cat "$work/alice.log" "$work/bob.log" | grep -c 'IKE SA rekey refused for now') collisions refused)"
 
 # ---- DELETE, then SIGTERM ---------------------------------------------------------
 # alice starts again within a second (start: true): what must go is the
