@@ -160,11 +160,8 @@ rekeyed a b
 ok $? "a's rekey goes out on its link (rekeys $r0 -> $r1)"
 a_conf ""
 ctl_a reload > /dev/null
-t0=$(zike_stat a retransmits)
 rekeyed a b
 ok $? "after a reload without b's endpoint, a's rekey reaches b on b's connection (rekeys $r0 -> $r1)"
-stat_is a retransmits "$t0"
-ok $? "with no retransmission (retransmits $t0 -> $(zike_stat a retransmits))"
 
 if [ "$failed" -ne 0 ]; then
     for f in a.log b.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
