@@ -105,9 +105,13 @@ void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
 }
 
 /* A link made by a reload may find an IKE SA already established with its
- * peer: to the peer's listen it is a connection made again (was_ready). */
+ * peer: to the peer's listen it is a connection made again (was_ready).
+ * A peer whose link cannot be made is left without one (said); the others
+ * get theirs all the same. */
 int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS])
 {
+    int rc = 0;
+
     for (size_t i = 0; kept != NULL && i < z->conf.npeers; i++)
         if ((z->links[i] = kept[i]) != NULL) {
             kept[i]->peer = i;
@@ -118,22 +122,29 @@ int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS])
 
         if (z->conf.peers[i].endpoint[0] == '\0' || z->links[i] != NULL)
             continue;
-        if ((l = z->links[i] = calloc(1, sizeof *l)) == NULL ||
-            (l->sock = link_socket(z, z->conf.peers[i].name)) == NULL)
-            return -1;
+        if ((l = calloc(1, sizeof *l)) == NULL ||
+            (l->sock = link_socket(z, z->conf.peers[i].name)) == NULL) {
+            free(l);
+            rc = -1;
+            continue;
+        }
         if (zmq_connect(l->sock, z->conf.peers[i].endpoint) != 0) {
             zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
                      z->conf.peers[i].name, z->conf.peers[i].endpoint,
                      zmq_strerror(zmq_errno()));
-            return -1;
+            zmq_close(l->sock);
+            free(l);
+            rc = -1;
+            continue;
         }
+        z->links[i] = l;
         l->peer = i;
         l->endpoint = z->conf.peers[i].endpoint;
         l->was_ready = kept != NULL;
         snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
                  (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
     }
-    return 0;
+    return rc;
 }
 
 void zike_close_links(struct zike *z, int linger)

@@ -82,6 +82,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
 {
     struct zike_conf fresh;
     struct peer_link *kept[ZIKE_MAX_PEERS] = { NULL };
+    bool links_failed;
     char err[1024];
 
     if (zike_conf_load(z->conf.file, &fresh, err, sizeof err) != 0) {
@@ -120,12 +121,9 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     memset(z->fails, 0, sizeof z->fails);
     memset(z->retry_at, 0, sizeof z->retry_at);
     zike_log_level = zike_log_verbose ? LOG_DEBUG : z->conf.log_level;
-    if (zike_open_links(z, kept) != 0) {
-        if (why != NULL)
-            snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
-                     "connected to: see the log");
-        return -1;
-    }
+    /* Without a peer's link the rest still applies: a revocation must
+     * not wait for a mistyped endpoint. */
+    links_failed = zike_open_links(z, kept) != 0;
     zike_declare_policies(z);
     if (group_sync_conf(z) != 0)
         zike_log(LOG_ERR, "reload: groups: %s", strerror(errno));
@@ -155,5 +153,11 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
                         "configured");
     }
     zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
+    if (links_failed) {
+        if (why != NULL)
+            snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
+                     "connected to: see the log");
+        return -1;
+    }
     return 0;
 }

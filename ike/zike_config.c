@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <syslog.h>
 #include <zmq.h>
 
@@ -61,17 +62,52 @@ out:
     return rc;
 }
 
+/* What libzmq would refuse when zike binds or connects, said now: a
+ * reload with a mistyped endpoint is refused whole, not half applied.
+ * NULL, or what is wrong. */
+static const char *endpoint_fault(const char *ep, bool bind)
+{
+    const size_t path_max = sizeof ((struct sockaddr_un *)0)->sun_path;
+    const char *port;
+    unsigned long v;
+    char *end;
+
+    if (strncmp(ep, "ipc://", 6) == 0)
+        return strlen(ep + 6) < path_max ? NULL : "its path is too long";
+    port = strrchr(ep + 6, ':');
+    if (port == NULL || port == ep + 6)
+        return "no HOST:PORT";
+    /* libzmq's own check: a name, an address, [IPv6], %zone, src;host */
+    if (ep[6 + strspn(ep + 6, "abcdefghijklmnopqrstuvwxyz"
+                              "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                              ".-:%;[]_*")] != '\0')
+        return "its host has a character an address or name cannot have";
+    if (bind && strcmp(port + 1, "*") == 0)
+        return NULL;                 /* any free port */
+    errno = 0;
+    v = strtoul(port + 1, &end, 10);
+    if (port[1] < '0' || port[1] > '9' || *end != '\0' || errno != 0 ||
+        v == 0 || v > 65535)
+        return "its port is not a number from 1 to 65535";
+    return NULL;
+}
+
 /* The transports zike's sockets (sockets.c) carry between processes. */
 static int parse_endpoint(struct yctx *y, const struct ydoc_node *n,
-                          const char *field, char *out, size_t outlen)
+                          const char *field, char *out, size_t outlen,
+                          bool bind)
 {
     static const char *const schemes[] = { "tcp://", "ipc://", NULL };
+    const char *fault;
 
     if (zike_conf_text(y, n, field, out, outlen) != 0)
         return -1;
     for (const char *const *s = schemes; *s; s++)
-        if (strncmp(out, *s, strlen(*s)) == 0 && out[strlen(*s)] != '\0')
+        if (strncmp(out, *s, strlen(*s)) == 0 && out[strlen(*s)] != '\0') {
+            if ((fault = endpoint_fault(out, bind)) != NULL)
+                return FAIL(y, n, field, "'%s': %s", out, fault);
             return 0;
+        }
     return FAIL(y, n, field, "'%s': zike's endpoints are tcp://HOST:PORT "
                 "or ipc://PATH", out);
 }
@@ -258,7 +294,8 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
     if (zike_conf_text(y, v, F("id"), p->id, sizeof p->id) != 0)
         return -1;
     if ((v = ydoc_get(n, "endpoint")) &&
-        parse_endpoint(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint) != 0)
+        parse_endpoint(y, v, F("endpoint"), p->endpoint, sizeof p->endpoint,
+                       false) != 0)
         return -1;
     if ((v = ydoc_get(n, "auth")) == NULL)
         return FAIL(y, n, F("auth"), "missing (psk or ed25519)");
@@ -470,7 +507,7 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
     if (parse_identity(y, v, c) != 0)
         return -1;
     if ((v = ydoc_get(root, "listen")) &&
-        parse_endpoint(y, v, "listen", c->listen, sizeof c->listen) != 0)
+        parse_endpoint(y, v, "listen", c->listen, sizeof c->listen, true) != 0)
         return -1;
     if ((v = ydoc_get(root, "sad")) == NULL)
         return FAIL(y, root, "sad", "missing (the SAD file to install SAs in)");
@@ -479,7 +516,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
     if (c->sad_path[0] == '\0')
         return FAIL(y, v, "sad", "no path (the SAD file to install SAs in)");
     if ((v = ydoc_get(root, "control"))) {
-        if (parse_endpoint(y, v, "control", c->control, sizeof c->control) != 0)
+        if (parse_endpoint(y, v, "control", c->control, sizeof c->control,
+                           true) != 0)
             return -1;
     } else {
         snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",

@@ -184,6 +184,29 @@ refuses udp "udp.yaml:2:9: listen: 'udp://127.0.0.1:$(port 11)': zike's endpoint
 conf pgm "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"pgm://eth0;239.1.1.1:5555\", auth: psk, psk: $PSK } ]"
 refuses pgm "peers\[0\].endpoint: 'pgm://eth0;239.1.1.1:5555': zike's endpoints are"
+# What libzmq would refuse when zike connects, refused by --check and by a
+# reload: before, a reload with one mistyped endpoint stopped half-way,
+# after the new configuration was in place and before the IKE SAs whose
+# peer's key changed were revoked.
+conf port "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:55OO\", auth: psk, psk: $PSK } ]"
+refuses port "peers\[0\].endpoint: 'tcp://127.0.0.1:55OO': its port is not a number from 1 to 65535"
+conf bigport "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:70000\", auth: psk, psk: $PSK } ]"
+refuses bigport "'tcp://127.0.0.1:70000': its port is not a number from 1 to 65535"
+conf anyport "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:*\", auth: psk, psk: $PSK } ]"
+refuses anyport "'tcp://127.0.0.1:\*': its port is not a number"
+conf noport "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://bob.example\", auth: psk, psk: $PSK } ]"
+refuses noport "'tcp://bob.example': no HOST:PORT"
+conf badhost "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://bob!example:5500\", auth: psk, psk: $PSK } ]"
+refuses badhost "'tcp://bob!example:5500': its host has a character"
+long=$(printf '%0120d' 0)
+conf longipc "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"ipc:///tmp/$long\", auth: psk, psk: $PSK } ]"
+refuses longipc "its path is too long"
 conf nodir "$(port 11)"
 sed -i "s|^sad: .*|sad: $work/nowhere/n.sad|" "$work/nodir.yaml"
 refuses nodir "nodir.yaml:4:6: sad: directory $work/nowhere: No such file or directory"
