@@ -442,59 +442,56 @@ static int record_mark_of(const struct state_dir *d,
  * A group's Sender ID and a lane are one field, the IV's top 16 bits
  * (RFC 6054), but their records are apart: the key's lanes SA keeps one
  * record (Sender ID 0) for all its lanes, a group sender one of its own.
- * A key loaded again the other way (a group sender's key for a lanes SA,
- * or a lanes SA's for Sender ID 1 to 63) would count from 1 in IVs it
- * has sent: so an outbound SA also starts above the key's records of the
- * other kind that share its IVs.  Under the record's lock; *mark raised.
+ * Lane l of a lanes SA shares its IVs with the key's Sender ID l, and a
+ * group sender with a Sender ID below 64 with the lanes SA's lane of that
+ * number.  So the key's records of the other kind, in one direction:
+ * [l] for lane l of a lanes SA (the record of Sender ID l), [0] for a
+ * group sender with a Sender ID below 64 (the lanes SA's, one for all its
+ * lanes); 0 where there is none, and every entry 0 for an SA of neither
+ * kind.  Under the record's lock.
+ *
+ * Senders: a key loaded again the other way, or a SAD file put back from a
+ * copy made before the switch, would count from its own kind's record in
+ * IVs the other kind has sent; so an outbound SA starts above these too
+ * (shared_iv_mark at install, out_first_use at each process's first use).
+ * Receivers, the same way round: a window that started from its own kind's
+ * record alone would accept again what the other kind accepted; so lane
+ * l's window starts above [l], a group window above [0].  Senders start
+ * above the same numbers: nothing fresh is refused.
  */
-static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
-                          uint64_t *mark)
-{
-    uint32_t from = 1, to = ZESP_LANES_MAX - 1U;
-    uint64_t m;
-    int err = 0;
-
-    if (p->flags & ZESP_SA_GROUP) {
-        if (p->sender_id >= ZESP_LANES_MAX)
-            return 0;
-        from = to = 0;          /* the record of a lanes SA */
-    } else if (!(p->flags & ZESP_SA_LANES)) {
-        return 0;
-    }
-    for (uint32_t s = from; s <= to && err == 0; s++)
-        if ((err = record_mark_of(d, p->key, ZESP_DIR_OUT, s, &m)) == 0 &&
-            m > *mark)
-            *mark = m;
-    return err;
-}
-
-/*
- * Receivers, the same way round: under one SPI, a frame the key carried
- * for Sender ID s < 64 reaches a lanes SA of the key in lane s, and one of
- * lane l a group window for Sender ID l.  A window that started from its
- * own kind's record alone would accept again what the other kind
- * accepted.  So lane l of a lanes SA starts above the key's inbound record
- * for Sender ID l (floor[l]), and a group window with a Sender ID below 64
- * above the lanes SA's (floor[0]: one record for all its lanes).  Senders
- * start above the same numbers (shared_iv_mark): nothing fresh is refused.
- * Under the record's lock; each floor 0 where there is no such record.
- */
-static int in_cross_floors(const struct state_dir *d,
-                           const uint8_t key[ZESP_KEYBYTES], uint32_t flags,
-                           uint32_t sender_id,
-                           uint64_t floor[ZESP_LANES_MAX])
+static int cross_records(const struct state_dir *d,
+                         const uint8_t key[ZESP_KEYBYTES], uint32_t direction,
+                         uint32_t flags, uint32_t sender_id,
+                         uint64_t mark[ZESP_LANES_MAX])
 {
     int err = 0;
 
-    memset(floor, 0, ZESP_LANES_MAX * sizeof *floor);
+    memset(mark, 0, ZESP_LANES_MAX * sizeof *mark);
     if (flags & ZESP_SA_GROUP)
         return sender_id < ZESP_LANES_MAX
-                   ? record_mark_of(d, key, ZESP_DIR_IN, 0, &floor[0])
+                   ? record_mark_of(d, key, direction, 0, &mark[0])
                    : 0;
     if (flags & ZESP_SA_LANES)
         for (uint32_t l = 1; l < ZESP_LANES_MAX && err == 0; l++)
-            err = record_mark_of(d, key, ZESP_DIR_IN, l, &floor[l]);
+            err = record_mark_of(d, key, direction, l, &mark[l]);
     return err;
+}
+
+/* An outbound SA installed: *mark raised above the key's records of the
+ * other kind, the highest of them (one record will cover all its lanes). */
+static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
+                          uint64_t *mark)
+{
+    uint64_t cross[ZESP_LANES_MAX];
+    int err;
+
+    if ((err = cross_records(d, p->key, ZESP_DIR_OUT, p->flags, p->sender_id,
+                             cross)) != 0)
+        return err;
+    for (uint32_t l = 0; l < ZESP_LANES_MAX; l++)
+        if (cross[l] > *mark)
+            *mark = cross[l];
+    return 0;
 }
 
 /* Under the record's lock.  Outbound: above everything the key may have
@@ -512,8 +509,8 @@ static int start_from_record(const struct state_dir *d,
     if (p->direction == ZESP_DIR_IN) {
         st->reserved = mark;
         st->seq = base > mark ? base : mark;
-        if ((err = in_cross_floors(d, p->key, p->flags, p->sender_id,
-                                   st->lane_floor)) != 0)
+        if ((err = cross_records(d, p->key, ZESP_DIR_IN, p->flags,
+                                 p->sender_id, st->lane_floor)) != 0)
             return err;
         if (st->lane_floor[0] > st->seq)
             st->seq = st->lane_floor[0];
@@ -591,12 +588,16 @@ static int record_of(const struct zesp_sad *sad, const struct sa_ref *ref,
     return seqstate_block_valid(r->block) ? 0 : ZESP_EBADSAD;
 }
 
-/* Under the record's lock: what is on disk now covers the slot.  A slot
- * reused by another SA meanwhile is left alone (the SAD's lock keeps its
- * generation still). */
+/* Under the record's lock: what is on disk now covers the slot.  An
+ * outbound slot counts every number up to seq_at_least as taken, and,
+ * where cross is given (cross_records), the SA's own counter up to [0]
+ * and lane l up to [l].  A slot reused by another SA meanwhile is left
+ * alone (the SAD's lock keeps its generation still). */
 static int slot_raise(struct zesp_sad *sad, const struct sa_ref *ref,
-                      uint64_t seq_at_least, uint64_t reserved)
+                      uint64_t seq_at_least,
+                      const uint64_t cross[ZESP_LANES_MAX], uint64_t reserved)
 {
+    struct sa_slot *s = ref->slot;
     int err;
 
     if ((err = sad_lock(sad)) != 0)
@@ -604,13 +605,15 @@ static int slot_raise(struct zesp_sad *sad, const struct sa_ref *ref,
     if (!sad_ref_valid(ref)) {
         err = ZESP_ENOSA;
     } else {
-        if (ref->slot->direction == ZESP_DIR_OUT) {
+        if (s->direction == ZESP_DIR_OUT) {
             /* Every lane jumps too: the record covers them all. */
-            atomic_raise(&ref->slot->seq, seq_at_least);
-            for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
-                atomic_raise(&ref->slot->lane_seq[l], seq_at_least);
+            for (uint32_t l = 0; l < ZESP_LANES_MAX; l++) {
+                uint64_t to = cross != NULL && cross[l] > seq_at_least
+                                  ? cross[l] : seq_at_least;
+                atomic_raise(l == 0 ? &s->seq : &s->lane_seq[l], to);
+            }
         }
-        atomic_raise(&ref->slot->reserved, reserved);
+        atomic_raise(&s->reserved, reserved);
     }
     sad_unlock(sad);
     return err;
@@ -642,7 +645,7 @@ static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
      * the numbers between; this one jumps over them. */
     next = block_above(mark > have ? mark : have, r.block);
     if ((err = record_write(&d, r.id, next)) == 0)
-        err = slot_raise(sad, ref, mark > have ? mark : 0, next);
+        err = slot_raise(sad, ref, mark > have ? mark : 0, NULL, next);
 out:
     dir_close(&d);
     return err;
@@ -695,9 +698,27 @@ int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     else
         next = mark;
     if (err == 0)
-        err = slot_raise(sad, ref, 0, next);
+        err = slot_raise(sad, ref, 0, NULL, next);
 out:
     dir_close(&d);
+    return err;
+}
+
+/* The key's records of the other kind (cross_records), read with the key
+ * the slot holds; a key read while the slot changed is caught after, when
+ * the SA is no longer the same. */
+static int cross_records_of(const struct state_dir *d,
+                            const struct sa_ref *ref, uint32_t direction,
+                            uint64_t mark[ZESP_LANES_MAX])
+{
+    const struct sa_slot *s = ref->slot;
+    uint8_t key[ZESP_KEYBYTES];
+    int err;
+
+    memcpy(key, ref->key->key, sizeof ref->key->key);
+    memcpy(key + sizeof ref->key->key, ref->key->salt, sizeof ref->key->salt);
+    err = cross_records(d, key, direction, s->flags, s->sender_id, mark);
+    sodium_memzero(key, sizeof key);
     return err;
 }
 
@@ -711,29 +732,39 @@ out:
  * may have been sent (a copy taken within a block says nothing of what was
  * sent after it), so every lane jumps above both and a block is written
  * ahead.  Each process's first use costs one record write and skips the
- * rest of the block, as a reload does.
+ * rest of the block, as a reload does.  The key's records of the other
+ * kind (cross_records) are compared too, as the install did: a copy may
+ * hold the SA as installed before the key served that kind, and lane l
+ * (or the group sender) jumps above what that kind sent in its IVs.
  *
  * Inbound: a record above the slot's reservation means numbers up to it
  * were accepted that the slot no longer counts: every window of the SA is
  * started again with all of them received.  A record equal to the
  * reservation is what every live SA shows, so nothing is refused then:
  * that would lose up to a block of fresh messages at each receiver's start.
- * The key's records of the other kind (in_cross_floors) are compared too:
- * a copy may hold the SA as installed before the key served that kind.
+ * The key's records of the other kind are compared too, for the same
+ * reason: the windows they share IVs with start above them.
  */
 static int out_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
                          const struct state_dir *d, const struct record_ref *r)
 {
-    uint64_t have = atomic_load(&ref->slot->reserved), mark, top;
+    uint64_t have = atomic_load(&ref->slot->reserved), mark, top, high, next;
+    uint64_t cross[ZESP_LANES_MAX];
     bool found;
     int err;
 
-    if ((err = record_read(d, r->id, &mark, &found)) != 0)
+    if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
+        (err = cross_records_of(d, ref, ZESP_DIR_OUT, cross)) != 0)
         return err;
-    top = mark > have ? mark : have;
-    if ((err = record_write(d, r->id, block_above(top, r->block))) != 0)
+    high = top = mark > have ? mark : have;
+    for (uint32_t l = 0; l < ZESP_LANES_MAX; l++)
+        if (cross[l] > high)
+            high = cross[l];
+    /* One record covers every lane: it goes above the highest. */
+    next = block_above(high, r->block);
+    if ((err = record_write(d, r->id, next)) != 0)
         return err;
-    return slot_raise(sad, ref, top, block_above(top, r->block));
+    return slot_raise(sad, ref, top, cross, next);
 }
 
 /* SAD's lock held: one window (a slot's shared one, and where a process's
@@ -787,24 +818,6 @@ static void in_own_floor(struct zesp_sad *sad, const struct sa_ref *ref)
                 sad_own_floor(sad, &lane, lane.slot->seq_start);
 }
 
-/* The key's records of the other kind (in_cross_floors), read with the key
- * the slot holds; a key read while the slot changed is caught after, when
- * the SA is no longer the same. */
-static int in_cross_floors_of(const struct state_dir *d,
-                              const struct sa_ref *ref,
-                              uint64_t floor[ZESP_LANES_MAX])
-{
-    uint8_t key[ZESP_KEYBYTES];
-    int err;
-
-    memcpy(key, ref->key->key, sizeof ref->key->key);
-    memcpy(key + sizeof ref->key->key, ref->key->salt, sizeof ref->key->salt);
-    err = in_cross_floors(d, key, ref->slot->flags, ref->slot->sender_id,
-                          floor);
-    sodium_memzero(key, sizeof key);
-    return err;
-}
-
 /* A record above the reservation restarts every window of the SA at it;
  * the key's records of the other kind raise the windows they share IVs
  * with, whatever the reservation (senders start above them). */
@@ -816,7 +829,7 @@ static int in_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
     int err;
 
     if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
-        (err = in_cross_floors_of(d, ref, floor)) != 0 ||
+        (err = cross_records_of(d, ref, ZESP_DIR_IN, floor)) != 0 ||
         (err = sad_lock(sad)) != 0)
         return err;
     if (!sad_ref_valid(ref)) {

@@ -1101,6 +1101,81 @@ static void test_restored_sad_file_across_kinds(void)
     restore_switch_case(false, 0x5a12, 93);
 }
 
+/* The sender's SAD put back across a switch of kinds: the copy holds the
+ * key's outbound SA of one kind, installed before the key served the
+ * other kind at this sender (lane 1 and Sender ID 1 are one IV field).  A
+ * new process sending on the copy's SA must start above what the other
+ * kind sent, not at its own kind's record: no IV twice under the key, and
+ * the receiver, switched the usual way, accepts every fresh frame. */
+static void restore_tx_switch_case(bool group_first, uint32_t spi,
+                                   uint8_t seed)
+{
+    enum { N = 40 };
+    zesp_sa_params grp_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params grp_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    zesp_sa_params lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    zesp_sa_params lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    const zesp_sa_params *kept_out, *kept_in, *used_out, *used_in;
+    struct wire w = { 0 };
+    struct host a, b;
+    char copy[256];
+    int before, replayed, accepted;
+    size_t dup;
+
+    grp_out.flags |= ZESP_SA_GROUP;
+    grp_in.flags |= ZESP_SA_GROUP;
+    grp_out.sender_id = grp_in.sender_id = 1;
+    lanes_out.flags |= ZESP_SA_LANES;
+    lanes_in.flags |= ZESP_SA_LANES;
+    /* group_first: the group sent, then the copy's lanes SA sends. */
+    kept_out = group_first ? &lanes_out : &grp_out;
+    kept_in = group_first ? &lanes_in : &grp_in;
+    used_out = group_first ? &grp_out : &lanes_out;
+    used_in = group_first ? &grp_in : &lanes_in;
+    host_init(&a, "sender");
+    host_init(&b, "receiver");
+    snprintf(copy, sizeof copy, "%s.old", a.sad_path);
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, kept_out));
+    host_close(&a);
+    CHECK(run_cp(a.sad_path, copy) == 0);
+    CHECK_OK(host_open(&a));
+    CHECK_OK(zesp_sad_flush(a.sad));
+    CHECK_OK(zesp_sa_add(a.sad, used_out));
+    CHECK_OK(zesp_sa_add(b.sad, used_in));
+    CHECK(wire_seal(&w, a.sad, spi, N) == N);
+    before = wire_open(&w, b.sad, 0, N);
+    host_close(&a);
+    CHECK(run_cp(copy, a.sad_path) == 0);        /* the copy put back */
+    CHECK_OK(host_open(&a));
+    CHECK(wire_seal(&w, a.sad, spi, N) == N);
+    CHECK_OK(zesp_sad_flush(b.sad));
+    CHECK_OK(zesp_sa_add(b.sad, kept_in));
+    accepted = wire_open(&w, b.sad, N, 2 * N);
+    replayed = wire_open(&w, b.sad, 0, 2 * N);
+    dup = repeated(&w, false);
+    CHECK(dup == 0 && before == N && accepted == N && replayed == 0);
+    if (test_case_failed)
+        fprintf(stderr, "  %s: %zu of %d IVs sent twice under the key; "
+                "receiver: %d accepted before, %d of %d fresh, %d replays\n",
+                group_first ? "group then the copy's lanes SA"
+                            : "lanes then the copy's group SA",
+                dup, N, before, accepted, N, replayed);
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+    unlink(copy);
+    unlink(a.sad_path);
+    unlink(b.sad_path);
+}
+
+static void test_restored_sad_file_sender_across_kinds(void)
+{
+    restore_tx_switch_case(true, 0x5a13, 94);
+    restore_tx_switch_case(false, 0x5a14, 95);
+}
+
 /* A state directory its group may write, for a SAD that is not
  * group-shared: refused with the reason; for a group-shared SAD, used. */
 static void test_group_writable_state_dir(void)
@@ -1393,6 +1468,7 @@ int main(void)
     RUN(test_restored_sad_file_sends_above_record);
     RUN(test_restored_sad_file_refuses_replays);
     RUN(test_restored_sad_file_across_kinds);
+    RUN(test_restored_sad_file_sender_across_kinds);
     RUN(test_group_writable_state_dir);
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
