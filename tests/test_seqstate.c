@@ -1030,6 +1030,30 @@ static void test_restored_sad_file_refuses_replays(void)
     }
 }
 
+/* One manual key, under one SPI, as group sender 1 and as a lanes SA,
+ * each way: `used` the kind that serves first, `kept` the kind the SAD
+ * copy holds (the lanes SA when group_first). */
+struct kinds {
+    zesp_sa_params grp_out, grp_in, lanes_out, lanes_in;
+    const zesp_sa_params *kept_out, *kept_in, *used_out, *used_in;
+};
+
+static void kinds_init(struct kinds *k, bool group_first, uint32_t spi,
+                       uint8_t seed)
+{
+    k->grp_out = k->lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
+    k->grp_in = k->lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
+    k->grp_out.flags |= ZESP_SA_GROUP;
+    k->grp_in.flags |= ZESP_SA_GROUP;
+    k->grp_out.sender_id = k->grp_in.sender_id = 1;
+    k->lanes_out.flags |= ZESP_SA_LANES;
+    k->lanes_in.flags |= ZESP_SA_LANES;
+    k->kept_out = group_first ? &k->lanes_out : &k->grp_out;
+    k->kept_in = group_first ? &k->lanes_in : &k->grp_in;
+    k->used_out = group_first ? &k->grp_out : &k->lanes_out;
+    k->used_in = group_first ? &k->grp_in : &k->lanes_in;
+}
+
 /* The receiver's SAD put back across a switch of kinds: the copy holds the
  * key's SA of one kind, installed before the key served the other kind at
  * this receiver.  A process using the copy's SA still refuses the other
@@ -1038,45 +1062,32 @@ static void test_restored_sad_file_refuses_replays(void)
 static void restore_switch_case(bool group_first, uint32_t spi, uint8_t seed)
 {
     enum { N = 40 };
-    zesp_sa_params grp_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
-    zesp_sa_params grp_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
-    zesp_sa_params lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
-    zesp_sa_params lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
-    const zesp_sa_params *kept_out, *kept_in, *used_out, *used_in;
+    struct kinds k;
     struct wire old = { 0 }, fresh = { 0 };
     struct host a, b;
     char copy[256];
     int before, replayed, accepted;
 
-    grp_out.flags |= ZESP_SA_GROUP;
-    grp_in.flags |= ZESP_SA_GROUP;
-    grp_out.sender_id = grp_in.sender_id = 1;
-    lanes_out.flags |= ZESP_SA_LANES;
-    lanes_in.flags |= ZESP_SA_LANES;
-    /* group_first: the group's frames replayed at the copy's lanes SA. */
-    kept_out = group_first ? &lanes_out : &grp_out;
-    kept_in = group_first ? &lanes_in : &grp_in;
-    used_out = group_first ? &grp_out : &lanes_out;
-    used_in = group_first ? &grp_in : &lanes_in;
+    kinds_init(&k, group_first, spi, seed);
     host_init(&a, "sender");
     host_init(&b, "receiver");
     snprintf(copy, sizeof copy, "%s.old", b.sad_path);
     CHECK_OK(host_open(&a));
     CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(b.sad, kept_in));
+    CHECK_OK(zesp_sa_add(b.sad, k.kept_in));
     host_close(&b);
     CHECK(run_cp(b.sad_path, copy) == 0);
     CHECK_OK(host_open(&b));
     CHECK_OK(zesp_sad_flush(b.sad));
-    CHECK_OK(zesp_sa_add(b.sad, used_in));
-    CHECK_OK(zesp_sa_add(a.sad, used_out));
+    CHECK_OK(zesp_sa_add(b.sad, k.used_in));
+    CHECK_OK(zesp_sa_add(a.sad, k.used_out));
     CHECK(wire_seal(&old, a.sad, spi, N) == N);
     before = wire_open(&old, b.sad, 0, N);
     host_close(&b);
     CHECK(run_cp(copy, b.sad_path) == 0);        /* the copy put back */
     replayed = open_in_child(b.sad_path, &old, 0, N);
     CHECK_OK(zesp_sad_flush(a.sad));
-    CHECK_OK(zesp_sa_add(a.sad, kept_out));
+    CHECK_OK(zesp_sa_add(a.sad, k.kept_out));
     CHECK(wire_seal(&fresh, a.sad, spi, N) == N);
     accepted = open_in_child(b.sad_path, &fresh, 0, N);
     replayed += open_in_child(b.sad_path, &old, 0, N);
@@ -1111,39 +1122,26 @@ static void restore_tx_switch_case(bool group_first, uint32_t spi,
                                    uint8_t seed)
 {
     enum { N = 40 };
-    zesp_sa_params grp_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
-    zesp_sa_params grp_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
-    zesp_sa_params lanes_out = manual_sa(spi, ZESP_DIR_OUT, seed, 0);
-    zesp_sa_params lanes_in = manual_sa(spi, ZESP_DIR_IN, seed, 0);
-    const zesp_sa_params *kept_out, *kept_in, *used_out, *used_in;
+    struct kinds k;
     struct wire w = { 0 };
     struct host a, b;
     char copy[256];
     int before, replayed, accepted;
     size_t dup;
 
-    grp_out.flags |= ZESP_SA_GROUP;
-    grp_in.flags |= ZESP_SA_GROUP;
-    grp_out.sender_id = grp_in.sender_id = 1;
-    lanes_out.flags |= ZESP_SA_LANES;
-    lanes_in.flags |= ZESP_SA_LANES;
-    /* group_first: the group sent, then the copy's lanes SA sends. */
-    kept_out = group_first ? &lanes_out : &grp_out;
-    kept_in = group_first ? &lanes_in : &grp_in;
-    used_out = group_first ? &grp_out : &lanes_out;
-    used_in = group_first ? &grp_in : &lanes_in;
+    kinds_init(&k, group_first, spi, seed);
     host_init(&a, "sender");
     host_init(&b, "receiver");
     snprintf(copy, sizeof copy, "%s.old", a.sad_path);
     CHECK_OK(host_open(&a));
     CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, kept_out));
+    CHECK_OK(zesp_sa_add(a.sad, k.kept_out));
     host_close(&a);
     CHECK(run_cp(a.sad_path, copy) == 0);
     CHECK_OK(host_open(&a));
     CHECK_OK(zesp_sad_flush(a.sad));
-    CHECK_OK(zesp_sa_add(a.sad, used_out));
-    CHECK_OK(zesp_sa_add(b.sad, used_in));
+    CHECK_OK(zesp_sa_add(a.sad, k.used_out));
+    CHECK_OK(zesp_sa_add(b.sad, k.used_in));
     CHECK(wire_seal(&w, a.sad, spi, N) == N);
     before = wire_open(&w, b.sad, 0, N);
     host_close(&a);
@@ -1151,7 +1149,7 @@ static void restore_tx_switch_case(bool group_first, uint32_t spi,
     CHECK_OK(host_open(&a));
     CHECK(wire_seal(&w, a.sad, spi, N) == N);
     CHECK_OK(zesp_sad_flush(b.sad));
-    CHECK_OK(zesp_sa_add(b.sad, kept_in));
+    CHECK_OK(zesp_sa_add(b.sad, k.kept_in));
     accepted = wire_open(&w, b.sad, N, 2 * N);
     replayed = wire_open(&w, b.sad, 0, 2 * N);
     dup = repeated(&w, false);
