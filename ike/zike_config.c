@@ -62,6 +62,16 @@ out:
     return rc;
 }
 
+/* The length of the port from 1 to 65535 that s begins with, in decimal
+ * digits; 0 if it begins with none. */
+static size_t port_digits(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    unsigned long v = n > 0 && n <= 5 ? strtoul(s, NULL, 10) : 0;
+
+    return v >= 1 && v <= 65535 ? n : 0;
+}
+
 /* What libzmq would refuse when zike binds or connects, said now: a
  * reload with a mistyped endpoint is refused whole, not half applied.
  * NULL, or what is wrong. */
@@ -69,8 +79,7 @@ static const char *endpoint_fault(const char *ep, bool bind)
 {
     const size_t path_max = sizeof ((struct sockaddr_un *)0)->sun_path;
     const char *port;
-    unsigned long v;
-    char *end;
+    size_t n;
 
     if (strncmp(ep, "ipc://", 6) == 0)
         return strlen(ep + 6) < path_max ? NULL : "its path is too long";
@@ -84,10 +93,7 @@ static const char *endpoint_fault(const char *ep, bool bind)
         return "its host has a character an address or name cannot have";
     if (bind && strcmp(port + 1, "*") == 0)
         return NULL;                 /* any free port */
-    errno = 0;
-    v = strtoul(port + 1, &end, 10);
-    if (port[1] < '0' || port[1] > '9' || *end != '\0' || errno != 0 ||
-        v == 0 || v > 65535)
+    if ((n = port_digits(port + 1)) == 0 || port[1 + n] != '\0')
         return "its port is not a number from 1 to 65535";
     return NULL;
 }
@@ -438,10 +444,9 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
     if (hlen == 0 || *port != ':')
         return FAIL(y, v, "metrics", "expected http://HOST:PORT (a port is "
                     "needed: 9810, say), found '%s'", c->metrics);
-    plen = strspn(++port, "0123456789");
+    plen = port_digits(++port);
     path = port + plen;
-    if (plen == 0 || plen > 5 || strtoul(port, NULL, 10) == 0 ||
-        strtoul(port, NULL, 10) > 65535)
+    if (plen == 0)
         return FAIL(y, v, "metrics", "a port from 1 to 65535");
     if (*path != '\0' && strcmp(path, "/") != 0 &&
         strcmp(path, "/metrics") != 0)
