@@ -38,23 +38,31 @@ static void w_ike_proposal(struct ike_writer *w, uint8_t number,
     ike_w_sa(w, &sa);
 }
 
-/* The new IKE SA takes the old one's peer, route, child SAs, what the
- * peer authenticated with, and a DELETE asked for. */
-static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
+/* A rekey's new IKE SA, made: established with the old one's peer,
+ * routes and what the peer authenticated with. */
+static void made_from(struct zike *z, const struct ike_sa *old,
+                      struct ike_sa *n)
 {
     snprintf(n->peer_name, sizeof n->peer_name, "%s", old->peer_name);
     n->route = old->route;
     n->listen_route = old->listen_route;
     n->cred = old->cred;
+    n->state = IKE_ST_ESTABLISHED;
+    n->last_heard = z->now;
+    sodium_memzero(n->keys->dh_priv, IKE_X25519_BYTES);
+    capture_keys(n->spi_i, n->spi_r, n->keys);
+}
+
+/* The new IKE SA takes the old one's peer, route, child SAs, what the
+ * peer authenticated with, and a DELETE asked for. */
+static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
+{
+    made_from(z, old, n);
     n->want_delete = old->want_delete;
     n->children = old->children;
     old->children = NULL;
     old->superseded = true;
     old->rekey_at = z->now + SUPERSEDED_MS;
-    n->state = IKE_ST_ESTABLISHED;
-    n->last_heard = z->now;
-    sodium_memzero(n->keys->dh_priv, IKE_X25519_BYTES);
-    capture_keys(n->spi_i, n->spi_r, n->keys);
     ike_sa_established(z, n);
     z->stats.ike_rekeys++;
 }
@@ -117,13 +125,14 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     const uint8_t *ni;
     size_t ni_len, len;
     struct ike_sa *n;
+    bool have_ni;
     uint16_t encr = sa->keys->aead_id;
 
     if (p == NULL)
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
-    if (pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK &&
-        collides(sa, ni, ni_len)) {
+    have_ni = pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK;
+    if (have_ni && collides(sa, ni, ni_len)) {
         ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
             ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
@@ -132,9 +141,8 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     }
     if (p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, encr) ||
         !proposal_offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
-        !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || pn == NULL ||
-        pke == NULL || ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK ||
-        ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
+        !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || !have_ni ||
+        pke == NULL || ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         (n = ike_sa_new(z, false)) == NULL) {
         zike_log(LOG_NOTICE, "peer %s: IKE SA rekey refused", sa->peer_name);
         ike_w_notify(&w, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, NULL, 0);
@@ -195,14 +203,7 @@ static void both_made(struct zike *z, struct ike_sa *old, struct ike_sa *ours)
             s->state == IKE_ST_ESTABLISHED &&
             strcmp(s->peer_name, old->peer_name) == 0)
             theirs = s;
-    ours->state = IKE_ST_ESTABLISHED;
-    ours->last_heard = z->now;
-    snprintf(ours->peer_name, sizeof ours->peer_name, "%s", old->peer_name);
-    ours->route = old->route;
-    ours->listen_route = old->listen_route;
-    ours->cred = old->cred;
-    sodium_memzero(ours->keys->dh_priv, IKE_X25519_BYTES);
-    capture_keys(ours->spi_i, ours->spi_r, ours->keys);
+    made_from(z, old, ours);
     a = lowest(ours, &alen);
     if (theirs != NULL)
         b = lowest(theirs, &blen);
