@@ -1,7 +1,8 @@
 /*
  * A configuration (re)loaded (SIGHUP, zikectl reload): every policy it
  * names exists in the SAD, a link per peer endpoint (those whose peer
- * keeps its endpoint are kept, connection and all), the groups follow it, and the IKE SAs with peers it no longer names, or whose peer's
+ * keeps its endpoint are kept, connection and all), the groups follow it,
+ * and the IKE SAs with peers it no longer names, or whose peer's
  * identity, method or key is not the one it authenticated with, are
  * deleted (ike_sa_cred.c).  listen, max-connections, control, sad and
  * metrics take effect on restart only.
