@@ -1054,6 +1054,19 @@ static void kinds_init(struct kinds *k, bool group_first, uint32_t spi,
     k->used_in = group_first ? &k->grp_in : &k->lanes_in;
 }
 
+/* A copy of h's SAD file (at copy, h's path + ".old") holding the key's
+ * SA of the kind kept; then h's SAD emptied, for the other kind. */
+static void copy_holding(struct host *h, const zesp_sa_params *kept,
+                         char *copy, size_t cap)
+{
+    snprintf(copy, cap, "%s.old", h->sad_path);
+    CHECK_OK(zesp_sa_add(h->sad, kept));
+    host_close(h);
+    CHECK(run_cp(h->sad_path, copy) == 0);
+    CHECK_OK(host_open(h));
+    CHECK_OK(zesp_sad_flush(h->sad));
+}
+
 /* The receiver's SAD put back across a switch of kinds: the copy holds the
  * key's SA of one kind, installed before the key served the other kind at
  * this receiver.  A process using the copy's SA still refuses the other
@@ -1071,14 +1084,9 @@ static void restore_switch_case(bool group_first, uint32_t spi, uint8_t seed)
     kinds_init(&k, group_first, spi, seed);
     host_init(&a, "sender");
     host_init(&b, "receiver");
-    snprintf(copy, sizeof copy, "%s.old", b.sad_path);
     CHECK_OK(host_open(&a));
     CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(b.sad, k.kept_in));
-    host_close(&b);
-    CHECK(run_cp(b.sad_path, copy) == 0);
-    CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sad_flush(b.sad));
+    copy_holding(&b, k.kept_in, copy, sizeof copy);
     CHECK_OK(zesp_sa_add(b.sad, k.used_in));
     CHECK_OK(zesp_sa_add(a.sad, k.used_out));
     CHECK(wire_seal(&old, a.sad, spi, N) == N);
@@ -1132,14 +1140,9 @@ static void restore_tx_switch_case(bool group_first, uint32_t spi,
     kinds_init(&k, group_first, spi, seed);
     host_init(&a, "sender");
     host_init(&b, "receiver");
-    snprintf(copy, sizeof copy, "%s.old", a.sad_path);
     CHECK_OK(host_open(&a));
     CHECK_OK(host_open(&b));
-    CHECK_OK(zesp_sa_add(a.sad, k.kept_out));
-    host_close(&a);
-    CHECK(run_cp(a.sad_path, copy) == 0);
-    CHECK_OK(host_open(&a));
-    CHECK_OK(zesp_sad_flush(a.sad));
+    copy_holding(&a, k.kept_out, copy, sizeof copy);
     CHECK_OK(zesp_sa_add(a.sad, k.used_out));
     CHECK_OK(zesp_sa_add(b.sad, k.used_in));
     CHECK(wire_seal(&w, a.sad, spi, N) == N);
