@@ -287,7 +287,9 @@ struct zike {
     struct MHD_Connection *metrics_waiting[METRICS_CONNECTIONS_MAX];
     size_t metrics_nwaiting;
     struct peer_link *links[ZIKE_MAX_PEERS]; /* per peer of conf, NULL if
-                                                it has no endpoint */
+                                                it has no endpoint (or its
+                                                link could not be made) */
+    uint64_t links_retry_at;        /* ms: make the missing links then; 0 */
     struct ike_sa *sas;
     uint8_t cookie_secret[32];
     uint64_t now;                   /* ms, monotonic */
@@ -329,8 +331,9 @@ bool listen_mark(struct zike *z, struct ike_sa *sa, const struct route *from);
  * stays authentic only if another IKE SA does. */
 void listen_unmark(struct zike *z, struct ike_sa *sa);
 /* sa's peer spoke over `to`: sa's route from now on.  The connection it
- * leaves stays authentic only if another IKE SA vouches for it. */
-void listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to);
+ * leaves stays authentic only if another IKE SA vouches for it.  Whether
+ * `to` is another connection than sa's route was. */
+bool listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to);
 
 /* z->now's clock: ms, monotonic. */
 static inline uint64_t zike_clock_ms(void)
@@ -576,7 +579,9 @@ struct route zike_route_to(struct zike *z, const struct zike_peer *peer);
  * links whose peer (by name) keeps its endpoint: zike_keep_links moves
  * them out of z->links, by their index in fresh, before zike_close_links
  * closes the others; zike_open_links puts them back (kept NULL: none, as
- * at start) and makes the rest. */
+ * at start) and makes the rest.  A link a reload could not make (out of
+ * descriptors) is tried again each second by links_tick, not left until
+ * the next reload. */
 void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
                      struct peer_link *kept[ZIKE_MAX_PEERS]);
 int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS]);

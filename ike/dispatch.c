@@ -251,9 +251,18 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
     /* The peer is where its newest authenticated message came from (a
      * retransmission answered from the cache, a replay or an old message
      * never gets here): once its DEALER has come back on a new connection,
-     * our requests follow it there. */
-    if (from->sock != NULL && sa->state == IKE_ST_ESTABLISHED)
-        listen_follow(z, sa, from);
+     * our requests follow it there.  Ours in flight, if it went to the
+     * connection to listen the peer left (closed, or about to be) or to
+     * nowhere, goes again at once, not a retransmission timeout later
+     * (the peer answers it from its cache if it had it).  One that went
+     * on our link to the peer is where the peer answers it. */
+    if (from->sock != NULL && sa->state == IKE_ST_ESTABLISHED) {
+        bool left_listen = sa->route.sock == NULL ||
+                           sa->route.sock == z->listener;
+
+        if (listen_follow(z, sa, from) && left_listen && !response)
+            ike_resend(z, sa);
+    }
     if (!response) {
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;

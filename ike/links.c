@@ -61,8 +61,8 @@ static void drop_queue(struct peer_link *l)
     l->nqueued = 0;
 }
 
-/* A socket for a link, not yet connected; NULL, said. */
-static void *link_socket(struct zike *z, const char *peer)
+/* A socket for a link, not yet connected; NULL, said at level. */
+static void *link_socket(struct zike *z, const char *peer, int level)
 {
     int zero = 0, rcvhwm = LINK_RCVHWM, sndhwm = LINK_SNDHWM, one = 1;
     void *sock = zmq_socket(z->ctx, ZMQ_STREAM);
@@ -72,7 +72,7 @@ static void *link_socket(struct zike *z, const char *peer)
         zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0) {
-        zike_log(LOG_ERR, "peer %s: no socket for its endpoint: %s", peer,
+        zike_log(level, "peer %s: no socket for its endpoint: %s", peer,
                  zmq_strerror(zmq_errno()));
         if (sock != NULL)
             zmq_close(sock);
@@ -104,10 +104,36 @@ void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
     }
 }
 
-/* A link made by a reload may find an IKE SA already established with its
- * peer: to the peer's listen it is a connection made again (was_ready).
- * A peer whose link cannot be made is left without one (said); the others
- * get theirs all the same. */
+/* Peer i's link made, connecting; -1 if it cannot be (said at level).
+ * A link made after the peer's IKE SA was (a reload, a retry) is, to the
+ * peer's listen, a connection made again (was_ready): checked at once. */
+static int open_link(struct zike *z, size_t i, bool was_ready, int level)
+{
+    const struct zike_peer *p = &z->conf.peers[i];
+    struct peer_link *l = calloc(1, sizeof *l);
+
+    if (l == NULL || (l->sock = link_socket(z, p->name, level)) == NULL) {
+        free(l);
+        return -1;
+    }
+    if (zmq_connect(l->sock, p->endpoint) != 0) {
+        zike_log(level, "peer %s: cannot connect to %s: %s", p->name,
+                 p->endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(l->sock);
+        free(l);
+        return -1;
+    }
+    z->links[i] = l;
+    l->peer = i;
+    l->endpoint = p->endpoint;
+    l->was_ready = was_ready;
+    snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
+             (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
+    return 0;
+}
+
+/* A peer whose link cannot be made is left without one (said) until
+ * links_tick makes it; the others get theirs all the same. */
 int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS])
 {
     int rc = 0;
@@ -117,34 +143,33 @@ int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS])
             kept[i]->peer = i;
             kept[i]->endpoint = z->conf.peers[i].endpoint;
         }
-    for (size_t i = 0; i < z->conf.npeers; i++) {
-        struct peer_link *l;
-
-        if (z->conf.peers[i].endpoint[0] == '\0' || z->links[i] != NULL)
-            continue;
-        if ((l = calloc(1, sizeof *l)) == NULL ||
-            (l->sock = link_socket(z, z->conf.peers[i].name)) == NULL) {
-            free(l);
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (z->conf.peers[i].endpoint[0] != '\0' && z->links[i] == NULL &&
+            open_link(z, i, kept != NULL, LOG_ERR) != 0)
             rc = -1;
-            continue;
-        }
-        if (zmq_connect(l->sock, z->conf.peers[i].endpoint) != 0) {
-            zike_log(LOG_ERR, "peer %s: cannot connect to %s: %s",
-                     z->conf.peers[i].name, z->conf.peers[i].endpoint,
-                     zmq_strerror(zmq_errno()));
-            zmq_close(l->sock);
-            free(l);
-            rc = -1;
-            continue;
-        }
-        z->links[i] = l;
-        l->peer = i;
-        l->endpoint = z->conf.peers[i].endpoint;
-        l->was_ready = kept != NULL;
-        snprintf(l->conn.addr, sizeof l->conn.addr, "%.*s",
-                 (int)sizeof l->conn.addr - 1, l->endpoint); /* for logs */
-    }
+    z->links_retry_at = rc != 0 ? z->now + LINK_RECONNECT_MS : 0;
     return rc;
+}
+
+/* The links zike_open_links could not make, tried again, quietly: it said
+ * why once.  The IKE SA with a peer whose link is made takes the link
+ * once it has done its handshake (was_ready: ike_link_back). */
+static void retry_links(struct zike *z)
+{
+    bool missing = false;
+
+    for (size_t i = 0; i < z->conf.npeers; i++) {
+        const struct zike_peer *p = &z->conf.peers[i];
+
+        if (p->endpoint[0] == '\0' || z->links[i] != NULL)
+            continue;
+        if (open_link(z, i, true, LOG_DEBUG) == 0)
+            zike_log(LOG_NOTICE, "peer %s: its link to %s is made at last",
+                     p->name, p->endpoint);
+        else
+            missing = true;
+    }
+    z->links_retry_at = missing ? z->now + LINK_RECONNECT_MS : 0;
 }
 
 void zike_close_links(struct zike *z, int linger)
@@ -236,7 +261,8 @@ static void went_down(struct peer_link *l)
  * descriptors), the old one is disconnected and connected again. */
 static void hang_up(struct zike *z, struct peer_link *l, uint64_t after)
 {
-    void *old = l->sock, *sock = link_socket(z, z->conf.peers[l->peer].name);
+    void *old = l->sock,
+         *sock = link_socket(z, z->conf.peers[l->peer].name, LOG_ERR);
 
     went_down(l);
     l->dial_at = z->now + after;
@@ -311,10 +337,13 @@ out:
 }
 
 /* Stalled connections closed (a bad endpoint is given a second before
- * the next try); new sockets connected when due; the IKE SA told of a
- * link made again. */
+ * the next try); new sockets connected when due (again a second later if
+ * libzmq refuses); the IKE SA told of a link made again; links that could
+ * not be made tried again. */
 void links_tick(struct zike *z)
 {
+    if (z->links_retry_at != 0 && z->now >= z->links_retry_at)
+        retry_links(z);
     for (size_t i = 0; i < ZIKE_MAX_PEERS; i++) {
         struct peer_link *l = z->links[i];
 
@@ -325,9 +354,11 @@ void links_tick(struct zike *z)
             hang_up(z, l, LINK_RECONNECT_MS);
         } else if (l->dial_at != 0 && z->now >= l->dial_at) {
             l->dial_at = 0;
-            if (zmq_connect(l->sock, l->endpoint) != 0)
+            if (zmq_connect(l->sock, l->endpoint) != 0) {
                 zike_log(LOG_ERR, "connect to %s: %s", l->endpoint,
                          zmq_strerror(zmq_errno()));
+                l->dial_at = z->now + LINK_RECONNECT_MS;
+            }
         } else if (l->back && ready(l) &&
                    z->now - l->back_told >= LINK_BACK_MS) {
             l->back = false;

@@ -72,11 +72,14 @@ void listen_unmark(struct zike *z, struct ike_sa *sa)
              c->addr[0] ? c->addr : "?");
 }
 
-void listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to)
+bool listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to)
 {
-    if (!same_connection(&sa->route, to))
+    bool moved = !same_connection(&sa->route, to);
+
+    if (moved)
         listen_unmark(z, sa);
     sa->route = *to;
     if (z->listener != NULL && to->sock == z->listener)
         sa->listen_route = *to;
+    return moved;
 }

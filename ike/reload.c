@@ -156,8 +156,8 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
     if (links_failed) {
         if (why != NULL)
-            snprintf(why, whylen, "reloaded, but a peer endpoint cannot be "
-                     "connected to: see the log");
+            snprintf(why, whylen, "reloaded, but a peer's link cannot be "
+                     "made yet (tried again each second): see the log");
         return -1;
     }
     return 0;

@@ -20,6 +20,9 @@
 # a connecting ZMQ_STREAM socket kept its pipe across connections, so
 # b's greeting or request queued when the relay closed the connection came
 # before b's new greeting, and a closed the new connection as breaking ZMTP.
+#
+# And a link a reload cannot make (out of descriptors) is made a second
+# after it can be, not at the next reload; the reload goes on past it.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 relay="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/tcp_relay.py"
@@ -68,9 +71,12 @@ relay_release() {
 checks() { lines b.log "our connection to tcp://127.0.0.1:$(port 2) came back"; }
 
 # a answers b, and knows b's endpoint; b reaches a through the relay.
-# Liveness checks every hour only: none comes by itself.
+# Liveness checks every hour only: none comes by itself.  a_conf ENDPOINT
+# [MS]: a retransmits after MS (500): where a request must reach b first
+# time, longer, so that only a request sent where b is not is retransmitted
+# (a loaded machine may take more than 500 ms to answer).
 a_conf() {
-    zike_conf a "$(port 0)" "retransmit: { timeout-ms: 500, tries: 5 }" "peers:" \
+    zike_conf a "$(port 0)" "retransmit: { timeout-ms: ${2:-500}, tries: 5 }" "peers:" \
         "  - { name: b, id: b.example, $1 auth: psk, psk: $PSK, dpd: 1h, policies: [orders] }"
 }
 a_conf "endpoint: \"tcp://127.0.0.1:$(port 1)\","
@@ -81,6 +87,7 @@ relay_pid=$!
 pids="$pids $relay_pid"
 until_ok 10 grep -q ready "$work/relay.out"
 zike_start a
+a_pid=$!
 zike_start b
 until_ok 30 zike_active_child a orders && until_ok 30 zike_active_child b orders
 ok $? "b's IKE SA and child SA with a, through the relay"
@@ -104,7 +111,10 @@ ok $? "b's new connection is authenticated at a without waiting for dpd (listen_
 ok $? "b logged its liveness check on the link that came back"
 
 # ---- 2: a does not know b's endpoint: its requests follow b's messages ----
-a_conf ""
+# a retransmits only after 20 s (60 at most, scaled as the waits are).
+slow_rt=$((20000 * scale))
+[ "$slow_rt" -le 60000 ] || slow_rt=60000
+a_conf "" "$slow_rt"
 ctl_a reload > /dev/null
 relay_hold && relay_release
 ok $? "b's connection dropped and made again a second time"
@@ -116,6 +126,17 @@ rekeyed a b
 ok $? "a's own rekey reaches b on b's new connection (rekeys $r0 -> $r1)"
 stat_is a retransmits "$t0"
 ok $? "with no retransmission (retransmits $t0 -> $(zike_stat a retransmits))"
+# a's request in flight when b's connection closed goes again on b's new
+# one as soon as b speaks there.  Before, it waited for a's retransmission
+# timeout, longer than the 10 s given here.
+relay_hold
+ok $? "b's connection dropped, the network kept down"
+r0=$(zike_stat a rekeys)
+ctl_a rekey b > /dev/null
+relay_release
+ok $? "the network is back"
+until_ok 10 stat_over a rekeys "$r0"
+ok $? "a's rekey, asked while b was away, is answered as b comes back (rekeys $r0 -> $(zike_stat a rekeys))"
 relay_drop
 ok $? "b's connection dropped and made again a third time"
 rekeyed b a
@@ -162,6 +183,64 @@ a_conf ""
 ctl_a reload > /dev/null
 rekeyed a b
 ok $? "after a reload without b's endpoint, a's rekey reaches b on b's connection (rekeys $r0 -> $r1)"
+
+# ---- 5: a link a reload cannot make ------------------------------------
+# With one descriptor left to a (its limit lowered), a reload that adds c
+# first and gives b its endpoint back makes c's link and cannot make b's.
+# Before, b stayed without a link until the next reload; now a makes it a
+# second after a's descriptors come back, and b's listen authenticates it.
+# A second such reload rotates b's PSK: the link it cannot make does not
+# stop the revocation.  (b listens on port 1; nothing on port 3.)
+nofile_hard=$(prlimit --pid "$a_pid" --nofile --noheadings --output HARD)
+# one_fd_left: a's limit lowered to leave it one free descriptor number.
+one_fd_left() {
+    lim=$(ls /proc/"$a_pid"/fd | sort -n | awk '
+        { open[$1] = 1 }
+        END { free = 0; for (l = 0; ; l++) { if (!(l in open)) free++;
+                                             if (free == 1) { print l + 1; exit } } }')
+    prlimit --pid "$a_pid" --nofile="$lim:$nofile_hard"
+}
+fds_back() { prlimit --pid "$a_pid" --nofile="$nofile_hard:$nofile_hard"; }
+reloaded() { lines a.log "configuration reloaded"; }
+# hup_reload: a reloads on SIGHUP (no control connection: no descriptor).
+hup_reload() {
+    n=$(reloaded)
+    kill -HUP "$a_pid" && until_ok 30 sh -c "[ \$(grep -c 'configuration reloaded' $work/a.log) -gt $n ]"
+}
+c_peer() {
+    echo "  - { name: $1, id: $1.example, endpoint: \"tcp://127.0.0.1:$(port 3)\", auth: psk, psk: $PSK, dpd: 1h }"
+}
+b_peer() {
+    echo "  - { name: b, id: b.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $1, dpd: 1h, policies: [orders] }"
+}
+zike_conf a "$(port 0)" "retransmit: { timeout-ms: 500, tries: 5 }" "peers:" \
+    "$(c_peer c)" "$(b_peer $PSK)"
+until_ok 30 stat_is b listen_connections 0
+ok $? "b's listen has no connection from a (listen_connections $(zike_stat b listen_connections))"
+one_fd_left && hup_reload
+ok $? "a reloaded with one descriptor left"
+fds_back
+grep -q "peer b: no socket for its endpoint" "$work/a.log"
+ok $? "a said it could not make b's link"
+until_ok 30 grep -q "peer b: its link to tcp://127.0.0.1:$(port 1) is made at last" "$work/a.log"
+ok $? "a made b's link without another reload"
+until_ok 30 stat_is b listen_authenticated 1
+ok $? "b's listen authenticated a's link (listen_authenticated $(zike_stat b listen_authenticated))"
+rekeyed a b
+ok $? "a's rekey goes out on it (rekeys $r0 -> $r1)"
+
+zike_conf a "$(port 0)" "retransmit: { timeout-ms: 500, tries: 5 }" "peers:" \
+    "$(c_peer c)" "$(c_peer c2)" "$(c_peer d)" "$(b_peer rotated-$PSK)"
+s0=$(lines a.log "no socket for its endpoint")
+one_fd_left && hup_reload
+ok $? "a reloaded with one descriptor left, b's PSK rotated"
+fds_back
+[ "$(lines a.log "no socket for its endpoint")" -gt "$s0" ]
+ok $? "a said it could not make a link"
+grep -q "peer b: .*IKE SA deleted, its child SAs removed" "$work/a.log"
+ok $? "the reload went on and revoked b's IKE SA"
+until_ok 30 sh -c "! \"$ctl\" -s ipc://$work/a.ctl list | grep -q 'child orders .* active'"
+ok $? "a holds no child SA with b"
 
 if [ "$failed" -ne 0 ]; then
     for f in a.log b.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
