@@ -100,6 +100,7 @@ struct request {
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
     uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
     char group[ZESP_NAME_MAX];/* REQ_GSA_*: the group */
+    bool gsa_sender;          /* REQ_GSA_REGISTER: asked to send */
     uint32_t gsa_spi;         /* REQ_GSA_PUSH: the group SA pushed */
 };
 

@@ -1039,6 +1039,7 @@ static int gm_send_registration(struct zike *z, struct ike_sa *sa,
     if (ike_w_finish(&w, &len) != IKE_OK)
         return -1;
     snprintf(sa->req.group, sizeof sa->req.group, "%s", group);
+    sa->req.gsa_sender = sender && !leave;
     zike_log(LOG_INFO, "group %s: %s with %s", group,
              leave ? "leaving" : "registering", sa->peer_name);
     return ike_request(z, sa, leave ? REQ_GSA_LEAVE : REQ_GSA_REGISTER,
@@ -1070,10 +1071,23 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
                  sa->peer_name);
         return;
     }
-    if (gg == NULL || j == NULL) {
-        /* Registered as a reload took the join away: leave again. */
+    if (gg == NULL || j == NULL || strcmp(j->server, sa->peer_name) != 0) {
+        /* Registered as a reload took the join away, or gave it to
+         * another key server: leave again. */
         if (err == 0)
             notice_add(z, sa->req.group, sa->peer_name, 0, true);
+        return;
+    }
+    if (err == 0 && sa->req.gsa_sender != j->sender) {
+        /* A reload changed the role while the registration was on its
+         * way: the answer is for the role as it was (a Sender ID, or none
+         * for a sender now).  Nothing of it is installed; the member
+         * registers again as it now is. */
+        zike_log(LOG_NOTICE, "group %s: %s answered the registration as "
+                 "a %s, which a reload has changed since: registering "
+                 "again", gg->name, sa->peer_name,
+                 sa->req.gsa_sender ? "sender" : "receiver");
+        gg->retry_at = z->now;
         return;
     }
     if (err != 0) {

@@ -700,6 +700,7 @@ static void registration_in_flight(struct ike_sa *sa)
     sa->req.mid = sa->mid_out++;
     sa->req.resend_at = UINT64_MAX;
     snprintf(sa->req.group, sizeof sa->req.group, "j");
+    sa->req.gsa_sender = harness_join.sender;   /* as the join asks */
 }
 
 static void registered_as(struct ike_sa *sa, uint32_t spi, uint32_t sid,
@@ -3257,6 +3258,76 @@ static void group_member_role_changed(void)
     harness_reset();
 }
 
+/* A reload that changes a join's role, or its key server, while its
+ * registration is on its way: the answer is for the join as it was.
+ * Before, it was installed as the join now is: a receiver turned sender
+ * got no Sender ID (every later push failed to install) and a key from a
+ * server the join no longer names was installed, that server recorded as
+ * the group's. */
+static void group_member_changed_in_flight(void)
+{
+    uint8_t key[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    zesp_sa_info info;
+    uint64_t ctr = 1;
+    bool as_sender = true;
+
+    randombytes_buf(key, sizeof key);
+    harness_join.sender = false;
+    group_free(&z);
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    /* Receiver to sender with the registration in flight. */
+    harness_join.sender = true;
+    CHECK(group_sync_conf(&z) == 0);
+    registered_as(sa, 0x7800, 0, key, &ctr);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    /* It registers again at once, as a sender, and gets its Sender ID. */
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x7900, 7, key, &ctr);
+    CHECK(z.joined[0].registered && z.joined[0].sid == 7);
+    CHECK(zesp_sa_info_get(z.sad, 0x7900, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7);
+
+    /* Sender to receiver: leaves, registers as a receiver, and the role
+     * changes back while that registration is in flight. */
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    harness_join.sender = true;
+    CHECK(group_sync_conf(&z) == 0);
+    registered_as(sa, 0x7a00, 0, key, &ctr);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(registers(sa, &as_sender) && as_sender);
+    registered_as(sa, 0x7b00, 8, key, &ctr);
+    CHECK(z.joined[0].registered && z.joined[0].sid == 8);
+    CHECK(zesp_sa_info_get(z.sad, 0x7b00, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 8);
+
+    /* Another key server while a registration with this one is in
+     * flight: its answer installs nothing, and it is told we leave. */
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    snprintf(harness_join.server, sizeof harness_join.server, "other");
+    CHECK(group_sync_conf(&z) == 0);
+    registered_as(sa, 0x7c00, 0, key, &ctr);
+    CHECK(!z.joined[0].registered && count_sas() == 0U &&
+          z.joined[0].server[0] == '\0');
+    CHECK(leaves(sa, "j"));
+
+    sodium_memzero(key, sizeof key);
+    snprintf(harness_join.server, sizeof harness_join.server, "peer");
+    harness_join.sender = true;
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    CHECK(group_sync_conf(&z) == 0);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
 /* A reload that removes a join: its SAs go with the policy they served
  * (nothing names it now: an application is told so, and no SPI a later
  * SA may reuse stays listed in it), and the key server is told we leave
@@ -3508,6 +3579,7 @@ int main(void)
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
+    RUN(group_member_changed_in_flight);
     RUN(group_member_join_removed);
     RUN(group_member_scope_changed);
     RUN(group_member_sign_key_changed);
