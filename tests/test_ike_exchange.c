@@ -3258,17 +3258,43 @@ static void group_member_role_changed(void)
     harness_reset();
 }
 
+/* zike's registration, in the role the join has, is in flight on sa when
+ * a reload flips the role: the answer (Sender ID stale_sid) installs
+ * nothing, and zike registers again at once as it now is, answered with
+ * SA spi + 0x100 and Sender ID new_sid. */
+static void role_flipped_in_flight(struct ike_sa *sa, uint32_t spi,
+                                   uint32_t stale_sid, uint32_t new_sid,
+                                   const uint8_t *key, uint64_t *ctr)
+{
+    zesp_sa_info info;
+    bool as_sender = !harness_join.sender;
+
+    CHECK(registers(sa, &as_sender) && as_sender == harness_join.sender);
+    harness_join.sender = !harness_join.sender;
+    CHECK(group_sync_conf(&z) == 0);
+    registered_as(sa, spi, stale_sid, key, ctr);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(registers(sa, &as_sender) && as_sender == harness_join.sender);
+    registered_as(sa, spi + 0x100, new_sid, key, ctr);
+    CHECK(z.joined[0].registered && z.joined[0].sid == new_sid);
+    if (harness_join.sender)
+        CHECK(zesp_sa_info_get(z.sad, spi + 0x100, ZESP_DIR_OUT, &info) ==
+                  0 && info.sender_id == new_sid);
+    else
+        CHECK(zesp_sa_info_get(z.sad, spi + 0x100, ZESP_DIR_OUT, &info) != 0);
+}
+
 /* A reload that changes a join's role, or its key server, while its
  * registration is on its way: the answer is for the join as it was.
- * Before, it was installed as the join now is: a receiver turned sender
- * got no Sender ID (every later push failed to install) and a key from a
- * server the join no longer names was installed, that server recorded as
- * the group's. */
+ * Before, it was installed as the join now is: a sender turned receiver
+ * kept the Sender ID it was given, a receiver turned sender got none
+ * (every push failed to install until a retry), and a key from a server
+ * the join no longer names was installed, that server taken for the
+ * group's. */
 static void group_member_changed_in_flight(void)
 {
     uint8_t key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
-    zesp_sa_info info;
     uint64_t ctr = 1;
     bool as_sender = true;
 
@@ -3276,44 +3302,26 @@ static void group_member_changed_in_flight(void)
     harness_join.sender = false;
     group_free(&z);
     CHECK(group_sync_conf(&z) == 0);
-    CHECK(registers(sa, &as_sender) && !as_sender);
-    /* Receiver to sender with the registration in flight. */
-    harness_join.sender = true;
-    CHECK(group_sync_conf(&z) == 0);
-    registered_as(sa, 0x7800, 0, key, &ctr);
-    CHECK(!z.joined[0].registered && count_sas() == 0U);
-    /* It registers again at once, as a sender, and gets its Sender ID. */
-    CHECK(registers(sa, &as_sender) && as_sender);
-    registered_as(sa, 0x7900, 7, key, &ctr);
-    CHECK(z.joined[0].registered && z.joined[0].sid == 7);
-    CHECK(zesp_sa_info_get(z.sad, 0x7900, ZESP_DIR_OUT, &info) == 0 &&
-          info.sender_id == 7);
-
-    /* Sender to receiver: leaves, registers as a receiver, and the role
-     * changes back while that registration is in flight. */
+    /* Receiver to sender. */
+    role_flipped_in_flight(sa, 0x7800, 0, 7, key, &ctr);
+    /* Sender to receiver: first a registration as a sender in flight
+     * (to receiver and back, leaving once). */
     harness_join.sender = false;
     CHECK(group_sync_conf(&z) == 0);
     CHECK(leaves(sa, "j"));
-    CHECK(registers(sa, &as_sender) && !as_sender);
     harness_join.sender = true;
     CHECK(group_sync_conf(&z) == 0);
-    registered_as(sa, 0x7a00, 0, key, &ctr);
-    CHECK(!z.joined[0].registered && count_sas() == 0U);
-    CHECK(registers(sa, &as_sender) && as_sender);
-    registered_as(sa, 0x7b00, 8, key, &ctr);
-    CHECK(z.joined[0].registered && z.joined[0].sid == 8);
-    CHECK(zesp_sa_info_get(z.sad, 0x7b00, ZESP_DIR_OUT, &info) == 0 &&
-          info.sender_id == 8);
+    role_flipped_in_flight(sa, 0x7a00, 8, 0, key, &ctr);
 
     /* Another key server while a registration with this one is in
      * flight: its answer installs nothing, and it is told we leave. */
-    harness_join.sender = false;
+    harness_join.sender = true;
     CHECK(group_sync_conf(&z) == 0);
     CHECK(leaves(sa, "j"));
-    CHECK(registers(sa, &as_sender) && !as_sender);
+    CHECK(registers(sa, &as_sender) && as_sender);
     snprintf(harness_join.server, sizeof harness_join.server, "other");
     CHECK(group_sync_conf(&z) == 0);
-    registered_as(sa, 0x7c00, 0, key, &ctr);
+    registered_as(sa, 0x7c00, 9, key, &ctr);
     CHECK(!z.joined[0].registered && count_sas() == 0U &&
           z.joined[0].server[0] == '\0');
     CHECK(leaves(sa, "j"));
