@@ -3164,6 +3164,19 @@ static bool leaves(struct ike_sa *sa, const char *group)
     return ok;
 }
 
+/* The harness's join as the tests after expect it: server "peer", a
+ * sender, nothing installed, free to register at once. */
+static void join_restored(void)
+{
+    snprintf(harness_join.server, sizeof harness_join.server, "peer");
+    harness_join.sender = true;
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    z.joined[0].registered = false;
+    CHECK(group_sync_conf(&z) == 0);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
 /* A reload that changes a join's role (receiver to sender and back) or its
  * policy: the SAs installed for the old one leave the policy they served,
  * and zike registers again as the configuration now says.  Before, it
@@ -3249,13 +3262,7 @@ static void group_member_role_changed(void)
     /* The old server is told we leave: it hands us no key again. */
     CHECK(leaves(sa, "j"));
     sodium_memzero(key, sizeof key);
-    snprintf(harness_join.server, sizeof harness_join.server, "peer");
-    harness_join.sender = true;
-    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
-    z.joined[0].registered = false;
-    CHECK(group_sync_conf(&z) == 0);
-    z.joined[0].retry_at = 0;
-    harness_reset();
+    join_restored();
 }
 
 /* zike's registration, in the role the join has, is in flight on sa when
@@ -3327,13 +3334,7 @@ static void group_member_changed_in_flight(void)
     CHECK(leaves(sa, "j"));
 
     sodium_memzero(key, sizeof key);
-    snprintf(harness_join.server, sizeof harness_join.server, "peer");
-    harness_join.sender = true;
-    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
-    z.joined[0].registered = false;
-    CHECK(group_sync_conf(&z) == 0);
-    z.joined[0].retry_at = 0;
-    harness_reset();
+    join_restored();
 }
 
 /* A reload that removes a join: its SAs go with the policy they served
