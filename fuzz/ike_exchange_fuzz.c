@@ -79,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sa->req.resend_at = UINT64_MAX;
         sa->req.mid = sa->mid_out++;
         snprintf(sa->req.group, sizeof sa->req.group, "j");
+        sa->req.gsa_sender = harness_join.sender;   /* as the join asks */
         if (size > 1)
             len = harness_seal(sa, IKE_GSA_REGISTRATION, true, sa->req.mid,
                                data + 1, size - 1, msg, &counter);

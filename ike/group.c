@@ -1078,15 +1078,16 @@ static void gm_response(struct zike *z, struct ike_sa *sa,
             notice_add(z, sa->req.group, sa->peer_name, 0, true);
         return;
     }
-    if (err == 0 && sa->req.gsa_sender != j->sender) {
-        /* A reload changed the role while the registration was on its
-         * way: the answer is for the role as it was (a Sender ID, or none
-         * for a sender now).  Nothing of it is installed; the member
-         * registers again as it now is. */
-        zike_log(LOG_NOTICE, "group %s: %s answered the registration as "
-                 "a %s, which a reload has changed since: registering "
-                 "again", gg->name, sa->peer_name,
-                 sa->req.gsa_sender ? "sender" : "receiver");
+    if (sa->req.gsa_sender != j->sender || leave_owed(z, sa, gg->name)) {
+        /* A reload changed the join while the registration was on its
+         * way: the answer, a key or a refusal, is for the join as it was
+         * (a Sender ID, or none for a sender now; a refusal of the old
+         * role), or a leave to this server is owed, which would end what
+         * it gave.  Nothing of it is installed or held against the join;
+         * the member registers again as it now is (after that leave). */
+        zike_log(LOG_NOTICE, "group %s: %s answered a registration that a "
+                 "reload has changed since: registering again", gg->name,
+                 sa->peer_name);
         gg->retry_at = z->now;
         return;
     }

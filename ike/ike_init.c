@@ -107,6 +107,11 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  peer->name);
         return -1;
     }
+    if (zike_route_to(z, peer).sock == NULL) {
+        zike_log(LOG_WARNING, "peer %s: its link is not made yet (tried "
+                 "again each second)", peer->name);
+        return -1;
+    }
     if (policy != NULL && !zike_conf_serves(peer, policy)) {
         zike_log(LOG_WARNING, "peer %s does not serve policy '%s'",
                  peer->name, policy);

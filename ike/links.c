@@ -49,6 +49,7 @@ struct peer_link {
                                         to be told */
     uint64_t back_told;              /* ms: it was, last */
     uint64_t dial_at;                /* sock is to connect then (ms); 0 */
+    bool dial_failed;                /* libzmq refused the last dial */
     struct stream_conn conn;
     uint8_t *queued[LINK_QUEUE];
     size_t queued_len[LINK_QUEUE], nqueued;
@@ -164,8 +165,8 @@ static void retry_links(struct zike *z)
         if (p->endpoint[0] == '\0' || z->links[i] != NULL)
             continue;
         if (open_link(z, i, true, LOG_DEBUG) == 0)
-            zike_log(LOG_NOTICE, "peer %s: its link to %s is made at last",
-                     p->name, p->endpoint);
+            zike_log(LOG_NOTICE, "peer %s: its link to %s made at last, "
+                     "connecting", p->name, p->endpoint);
         else
             missing = true;
     }
@@ -355,9 +356,14 @@ void links_tick(struct zike *z)
         } else if (l->dial_at != 0 && z->now >= l->dial_at) {
             l->dial_at = 0;
             if (zmq_connect(l->sock, l->endpoint) != 0) {
-                zike_log(LOG_ERR, "connect to %s: %s", l->endpoint,
+                /* Said once; tried again each second, quietly. */
+                zike_log(l->dial_failed ? LOG_DEBUG : LOG_ERR,
+                         "connect to %s: %s", l->endpoint,
                          zmq_strerror(zmq_errno()));
+                l->dial_failed = true;
                 l->dial_at = z->now + LINK_RECONNECT_MS;
+            } else {
+                l->dial_failed = false;
             }
         } else if (l->back && ready(l) &&
                    z->now - l->back_told >= LINK_BACK_MS) {

@@ -73,9 +73,10 @@ static void route_again(struct zike *z, struct ike_sa *sa,
                           sa->listen_route.rid_len) < z->listen_nconns)
         to = sa->listen_route;
     if (to.sock == NULL && p != NULL && sa->state == IKE_ST_ESTABLISHED)
-        zike_log(LOG_WARNING, "peer %s: no endpoint, and no connection of "
-                 "its to our listen endpoint: requests to it wait until it "
-                 "speaks", p->name);
+        zike_log(LOG_WARNING, "peer %s: %s, and no connection of its to our "
+                 "listen endpoint: requests to it wait until it speaks",
+                 p->name, p->endpoint[0] ? "its link not made yet"
+                                         : "no endpoint");
     listen_follow(z, sa, &to);
 }
 

@@ -147,8 +147,10 @@ void ike_tick(struct zike *z)
         const struct zike_peer *p = &z->conf.peers[i];
         const char *pol;
 
-        if (p->endpoint[0] == '\0' || ike_sa_for_peer(z, p->name) != NULL ||
-            z->now < z->retry_at[i])
+        /* A link a reload could not make yet (links.c) is waited for:
+         * an IKE_SA_INIT sent nowhere would be retransmitted nowhere. */
+        if (p->endpoint[0] == '\0' || zike_route_to(z, p).sock == NULL ||
+            ike_sa_for_peer(z, p->name) != NULL || z->now < z->retry_at[i])
             continue;
         if (p->start || group_server_peer(z, p->name))
             ike_initiate(z, p, NULL);

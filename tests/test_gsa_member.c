@@ -100,6 +100,7 @@ static void register_j(struct ike_sa *sa, uint64_t *ctr)
     sa->req.mid = sa->mid_out++;
     sa->req.resend_at = UINT64_MAX;
     snprintf(sa->req.group, sizeof sa->req.group, "j");
+    sa->req.gsa_sender = joins[0].sender;   /* as the join asks: SID_OWN */
     len = group_sa(sa, chain, sizeof chain, "j", SPI_J, key_j, sids, 3,
                    SID_OWN, false);
     len = harness_seal(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain,

@@ -1332,6 +1332,7 @@ static void awaiting(struct ike_sa *sa, enum req_kind kind, size_t i)
     sa->req.spi_in = 0x1000;
     snprintf(sa->req.policy, sizeof sa->req.policy, "pol");
     snprintf(sa->req.group, sizeof sa->req.group, "j");
+    sa->req.gsa_sender = harness_join.sender;
     ike_x25519_keypair(sa->req.dh_pub, sa->req.dh_priv);
     randombytes_buf(sa->req.nonce, sizeof sa->req.nonce);
 }
@@ -3107,6 +3108,29 @@ static void group_member_registration_held(void)
     harness_reset();
 }
 
+/* A peer to start whose link a reload could not make yet: zike waits for
+ * the link rather than send its IKE_SA_INIT nowhere, where it would be
+ * retransmitted until the IKE SA gave up (half a minute, the peer counted
+ * dead), and starts once the link is made. */
+static void initiate_waits_for_its_link(void)
+{
+    harness_reset();
+    snprintf(harness_peers[0].endpoint, sizeof harness_peers[0].endpoint,
+             "tcp://127.0.0.1:1");
+    harness_peers[0].start = true;
+    harness_link_down = true;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(z.sas == NULL && nsent == 0);
+    CHECK(ike_initiate(&z, &harness_peers[0], "pol") != 0 && z.sas == NULL);
+    harness_link_down = false;
+    ike_tick(&z);
+    CHECK(z.sas != NULL && z.sas->state == IKE_ST_INIT_SENT && nsent == 1);
+    harness_peers[0].start = false;
+    harness_peers[0].endpoint[0] = '\0';
+    harness_reset();
+}
+
 /* The registration zike sends on sa at the next tick, and whether it asks
  * to send (N(GROUP_SENDER)). */
 static bool registers(struct ike_sa *sa, bool *as_sender)
@@ -3300,9 +3324,13 @@ static void role_flipped_in_flight(struct ike_sa *sa, uint32_t spi,
  * group's. */
 static void group_member_changed_in_flight(void)
 {
-    uint8_t key[ZESP_KEYBYTES];
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256], key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
+    struct ike_writer w;
+    struct route from = { 0 };
     uint64_t ctr = 1;
+    size_t len, clen;
     bool as_sender = true;
 
     randombytes_buf(key, sizeof key);
@@ -3320,6 +3348,43 @@ static void group_member_changed_in_flight(void)
     CHECK(group_sync_conf(&z) == 0);
     role_flipped_in_flight(sa, 0x7a00, 8, 0, key, &ctr);
 
+    /* A refusal of the old role is not held against the new one: the
+     * member registers again at once, not after the denied back-off. */
+    harness_join.sender = true;
+    CHECK(group_sync_conf(&z) == 0);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && as_sender);
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_AUTHORIZATION_FAILED, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(!z.joined[0].registered && z.joined[0].retry_at == z.now);
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    registered_as(sa, 0x7c00, 0, key, &ctr);
+    CHECK(z.joined[0].registered && strcmp(z.joined[0].server, "peer") == 0);
+
+    /* A registration again (as a "register again" push asks) in flight,
+     * and two reloads that change the role and change it back before the
+     * answer: the first owes the server a leave, which would end what the
+     * answer gives.  Nothing is installed; the leave, then a registration. */
+    z.joined[0].registered = false;
+    z.joined[0].retry_at = 0;
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    harness_join.sender = true;
+    CHECK(group_sync_conf(&z) == 0);
+    harness_join.sender = false;
+    CHECK(group_sync_conf(&z) == 0);
+    registered_as(sa, 0x7d00, 0, key, &ctr);
+    CHECK(!z.joined[0].registered && count_sas() == 0U);
+    CHECK(leaves(sa, "j"));
+    CHECK(registers(sa, &as_sender) && !as_sender);
+    registered_as(sa, 0x7e00, 0, key, &ctr);
+    CHECK(z.joined[0].registered && count_sas() == 3U);
+
     /* Another key server while a registration with this one is in
      * flight: its answer installs nothing, and it is told we leave. */
     harness_join.sender = true;
@@ -3328,7 +3393,7 @@ static void group_member_changed_in_flight(void)
     CHECK(registers(sa, &as_sender) && as_sender);
     snprintf(harness_join.server, sizeof harness_join.server, "other");
     CHECK(group_sync_conf(&z) == 0);
-    registered_as(sa, 0x7c00, 9, key, &ctr);
+    registered_as(sa, 0x7f00, 9, key, &ctr);
     CHECK(!z.joined[0].registered && count_sas() == 0U &&
           z.joined[0].server[0] == '\0');
     CHECK(leaves(sa, "j"));
@@ -3589,6 +3654,7 @@ int main(void)
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
     RUN(group_member_changed_in_flight);
+    RUN(initiate_waits_for_its_link);
     RUN(group_member_join_removed);
     RUN(group_member_scope_changed);
     RUN(group_member_sign_key_changed);

@@ -222,7 +222,7 @@ ok $? "a reloaded with one descriptor left"
 fds_back
 grep -q "peer b: no socket for its endpoint" "$work/a.log"
 ok $? "a said it could not make b's link"
-until_ok 30 grep -q "peer b: its link to tcp://127.0.0.1:$(port 1) is made at last" "$work/a.log"
+until_ok 30 grep -q "peer b: its link to tcp://127.0.0.1:$(port 1) made at last, connecting" "$work/a.log"
 ok $? "a made b's link without another reload"
 until_ok 30 stat_is b listen_authenticated 1
 ok $? "b's listen authenticated a's link (listen_authenticated $(zike_stat b listen_authenticated))"

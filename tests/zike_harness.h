@@ -39,13 +39,20 @@ int zike_send(struct zike *zz, const struct route *to, const uint8_t *buf,
     return 0;
 }
 
+/* A peer with an endpoint has its link, as a zike whose link was made
+ * (unless harness_link_down: one a reload could not make): a socket
+ * nothing here reads (zike_send takes every message). */
+static bool harness_link_down;
+
 struct route zike_route_to(struct zike *zz, const struct zike_peer *p)
 {
+    static int link;
     struct route r;
 
     (void)zz;
-    (void)p;
     memset(&r, 0, sizeof r);
+    if (p->endpoint[0] != '\0' && !harness_link_down)
+        r.sock = &link;
     return r;
 }
 
