@@ -135,7 +135,7 @@ struct ike_sa {
                                        (sock NULL: none), where requests
                                        go if a reload takes the peer's
                                        endpoint away */
-    bool marks_listen;              /* its route's connection to listen is
+    bool marks_listen;              /* its listen_route's connection is
                                        authentic for it (listen_mark.c) */
     uint64_t created, last_heard;
     uint64_t established_at;        /* ms; 0: not (yet) */
@@ -323,7 +323,8 @@ void listen_expire(struct zike *z);
 void listen_close(struct zike *z);
 
 /* listen_mark.c: the connections to listen an IKE SA vouches for (its
- * route, while it is established, authenticated and not on its way out) */
+ * listen_route, while it is established, authenticated and not on its way
+ * out) */
 bool listen_vouches(const struct zike *z, const struct ike_sa *sa);
 /* A message from `from` verified under sa: true, and the connection is
  * authentic for sa, if sa vouches for it. */
@@ -331,9 +332,10 @@ bool listen_mark(struct zike *z, struct ike_sa *sa, const struct route *from);
 /* sa no longer vouches for the connection its route names: the connection
  * stays authentic only if another IKE SA does. */
 void listen_unmark(struct zike *z, struct ike_sa *sa);
-/* sa's peer spoke over `to`: sa's route from now on.  The connection it
- * leaves stays authentic only if another IKE SA vouches for it.  Whether
- * `to` is another connection than sa's route was. */
+/* sa's peer spoke over `to`: sa's route from now on.  If `to` is another
+ * connection to listen than the one the peer spoke over last, that one
+ * stays authentic only if another IKE SA vouches for it.  Whether `to` is
+ * another connection than sa's route was. */
 bool listen_follow(struct zike *z, struct ike_sa *sa, const struct route *to);
 
 /* z->now's clock: ms, monotonic. */

@@ -27,7 +27,7 @@ b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 relay="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/tcp_relay.py"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-work_begin reconnect 4
+work_begin reconnect 6
 PSK=correct-horse-battery-staple
 
 ctl_a() { "$ctl" -s "ipc://$work/a.ctl" "$@"; }
@@ -242,7 +242,42 @@ ok $? "the reload went on and revoked b's IKE SA"
 until_ok 30 sh -c "! \"$ctl\" -s ipc://$work/a.ctl list | grep -q 'child orders .* active'"
 ok $? "a holds no child SA with b"
 
+# ---- 6: endpoints both ways: each side's link stays authenticated -------
+# p and q each reach the other's listen over a link of their own.  q's
+# link is authenticated at p when q speaks over it; p's requests going
+# over p's own link do not take that away.  Before, the mark followed
+# p's route: when p's link came back (or a reload made it), p moved its
+# route there and q's link to p was unauthenticated again, closed after
+# unauthenticated-timeout, made again, checked, and the same at q: each
+# side closed the other's link every timeout.
+pq_conf() {
+    zike_conf "$1" "$(port "$2")" "unauthenticated-timeout: 2000" "peers:" \
+        "  - { name: $3, id: $3.example, endpoint: \"tcp://$5:$(port "$4")\", auth: psk, psk: $PSK, dpd: 1h, $6 policies: [pq] }"
+}
+pq_conf p 4 q 5 127.0.0.1 "start: true,"
+pq_conf q 5 p 4 127.0.0.1 ""
+zike_start p
+zike_start q
+until_ok 30 zike_active_child p pq && until_ok 30 zike_active_child q pq
+ok $? "p and q, endpoints both ways, hold their child SAs"
+until_ok 30 stat_is p listen_authenticated 1 && until_ok 30 stat_is q listen_authenticated 1
+ok $? "each one's listen holds the other's link, authenticated"
+# A reload that gives p a new link to q (the same port, another name).
+pq_conf p 4 q 5 localhost "start: true,"
+n=$(lines p.log "our connection to tcp://localhost:$(port 5) came back")
+"$ctl" -s "ipc://$work/p.ctl" reload > /dev/null
+until_ok 30 sh -c "[ \$(grep -c 'our connection to tcp://localhost:$(port 5) came back' $work/p.log) -gt $n ]"
+ok $? "p's new link to q is checked"
+stat_is p listen_authenticated 1
+ok $? "q's link to p is still authenticated at p (listen_authenticated $(zike_stat p listen_authenticated))"
+u0=$(zike_stat p ike_dropped_unauthenticated)
+rekeyed p q
+ok $? "p's rekey goes out on its new link (rekeys $r0 -> $r1)"
+stat_is p listen_authenticated 1 && stat_is q listen_authenticated 1 &&
+    stat_is p ike_dropped_unauthenticated "$u0"
+ok $? "both links still authenticated, none closed at p (ike_dropped_unauthenticated $u0 -> $(zike_stat p ike_dropped_unauthenticated))"
+
 if [ "$failed" -ne 0 ]; then
-    for f in a.log b.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
+    for f in a.log b.log p.log q.log relay.out; do echo "== $f"; tail -n 20 "$work/$f" | sed 's/^/# /'; done
 fi
 finish
