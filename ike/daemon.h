@@ -590,6 +590,8 @@ void zike_keep_links(struct zike *z, const struct zike_conf *fresh,
 int zike_open_links(struct zike *z, struct peer_link *kept[ZIKE_MAX_PEERS]);
 void zike_close_links(struct zike *z, int linger);
 void *zike_link_socket(struct zike *z, size_t peer);
+/* Whether our link to peer has done its handshake on its connection. */
+bool zike_link_ready(struct zike *z, const struct zike_peer *peer);
 int link_send(struct zike *z, const struct route *to, const uint8_t *buf,
               size_t len);
 bool link_receive(struct zike *z, void *sock);

@@ -97,6 +97,12 @@ static bool authenticated(struct zike *z, struct ike_sa *sa,
              peer->name, sa->initiator ? "initiator" : "responder",
              zesp_transform_name(sa->keys->aead->id),
              peer->auth == ZIKE_AUTH_PSK ? "psk" : "ed25519");
+    /* A responder whose link to the peer is up: the link has carried
+     * nothing of ours, so to the peer's listen it is a stranger, closed at
+     * its unauthenticated-timeout; a liveness check goes on it (timers.c).
+     * An initiator's IKE_AUTH went on its link already. */
+    if (!sa->initiator && zike_link_ready(z, peer))
+        sa->link_check = true;
     return true;
 }
 

@@ -220,6 +220,14 @@ static bool ready(const struct peer_link *l)
     return l->up && l->conn.zmtp.state == ZMTP_MESSAGES;
 }
 
+bool zike_link_ready(struct zike *z, const struct zike_peer *peer)
+{
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (&z->conf.peers[i] == peer && z->links[i] != NULL)
+            return ready(z->links[i]);
+    return false;
+}
+
 /* Sent now, or kept until the handshake is done; what does not fit is
  * lost as on a network (IKE retransmits). */
 int link_send(struct zike *z, const struct route *to, const uint8_t *buf,
@@ -324,7 +332,14 @@ bool link_receive(struct zike *z, void *sock)
             hang_up(z, l, LINK_RECONNECT_MS);
         } else if (ready(l)) {
             if (!was) {
-                l->back = l->was_ready;
+                /* Made again, or made for the first time after the peer
+                 * established an IKE SA with us (over our listen): either
+                 * way a stranger to the peer's listen until checked. */
+                const struct ike_sa *sa =
+                    ike_sa_for_peer(z, z->conf.peers[l->peer].name);
+
+                l->back = l->was_ready ||
+                          (sa != NULL && sa->state == IKE_ST_ESTABLISHED);
                 l->was_ready = true;
             }
             if (l->nqueued > 0)

@@ -96,6 +96,15 @@ until_ok 30 stat_is a listen_authenticated 1
 ok $? "b's link is an authenticated connection to a's listen"
 
 # ---- 1: the connection a learnt b on closed; a knows b's endpoint ---------
+# a, the responder, checked its own link to b at once, and b answers
+# there.  Once b's link through the relay comes back, b checks it, and a's
+# requests go where b spoke last: b's connection to a's listen.
+c0=$(checks)
+relay_drop
+ok $? "b's connection dropped and made again through the relay"
+until_ok 30 sh -c "[ \$(grep -c 'our connection to tcp://127.0.0.1:$(port 2) came back' $work/b.log) -gt $c0 ]" &&
+    until_ok 30 stat_is a listen_connections 1 && until_ok 30 stat_is a listen_authenticated 1
+ok $? "b's check on it authenticated it at a, the only connection there"
 relay_hold
 ok $? "the relay dropped b's connection and keeps the network down"
 rekeyed a b
@@ -244,14 +253,17 @@ ok $? "a holds no child SA with b"
 
 # ---- 6: endpoints both ways: each side's link stays authenticated -------
 # p and q each reach the other's listen over a link of their own.  q's
-# link is authenticated at p when q speaks over it; p's requests going
-# over p's own link do not take that away.  Before, the mark followed
-# p's route: when p's link came back (or a reload made it), p moved its
-# route there and q's link to p was unauthenticated again, closed after
-# unauthenticated-timeout, made again, checked, and the same at q: each
-# side closed the other's link every timeout.
+# link is authenticated at p when q speaks over it (q, the responder,
+# checks it as soon as the IKE SA is established; before, p closed it
+# unauthenticated-timeout after it opened, and q checked it when it came
+# back); p's requests going over p's own link do not take that away.
+# Before, the mark followed p's route: when p's link came back (or a
+# reload made it), p moved its route there and q's link to p was
+# unauthenticated again, closed after unauthenticated-timeout, made
+# again, checked, and the same at q: each side closed the other's link
+# every timeout.
 pq_conf() {
-    zike_conf "$1" "$(port "$2")" "unauthenticated-timeout: 2000" "peers:" \
+    zike_conf "$1" "$(port "$2")" "unauthenticated-timeout: $((5000 * scale))" "peers:" \
         "  - { name: $3, id: $3.example, endpoint: \"tcp://$5:$(port "$4")\", auth: psk, psk: $PSK, dpd: 1h, $6 policies: [pq] }"
 }
 pq_conf p 4 q 5 127.0.0.1 "start: true,"
@@ -262,6 +274,9 @@ until_ok 30 zike_active_child p pq && until_ok 30 zike_active_child q pq
 ok $? "p and q, endpoints both ways, hold their child SAs"
 until_ok 30 stat_is p listen_authenticated 1 && until_ok 30 stat_is q listen_authenticated 1
 ok $? "each one's listen holds the other's link, authenticated"
+# q, the responder, checked its link at once: p did not close it first.
+stat_is p ike_dropped_unauthenticated 0 && stat_is q ike_dropped_unauthenticated 0
+ok $? "neither closed the other's link (ike_dropped_unauthenticated $(zike_stat p ike_dropped_unauthenticated), $(zike_stat q ike_dropped_unauthenticated))"
 # A reload that gives p a new link to q (the same port, another name).
 pq_conf p 4 q 5 localhost "start: true,"
 n=$(lines p.log "our connection to tcp://localhost:$(port 5) came back")
