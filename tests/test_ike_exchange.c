@@ -706,6 +706,24 @@ static void registration_in_flight(struct ike_sa *sa)
 static void registered_as(struct ike_sa *sa, uint32_t spi, uint32_t sid,
                           const uint8_t *key, uint64_t *ctr);
 
+/* zike's registration on sa refused with the error notify err. */
+static void registration_refused(struct ike_sa *sa, uint16_t err,
+                                 uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct ike_writer w;
+    struct route from = { 0 };
+    size_t len, clen;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, err, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
 static void group_member(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
@@ -2814,12 +2832,7 @@ static void group_member_register_again(void)
           has_notify(&m, IKE_N_GROUP_SENDER));
 
     /* Refused: the SAs go. */
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_notify(&w, 0, IKE_N_AUTHORIZATION_FAILED, NULL, 0, NULL, 0);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_refused(sa, IKE_N_AUTHORIZATION_FAILED, &ctr);
     CHECK(count_sas() == 0U && !gg->registered);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0);
     sodium_memzero(key, sizeof key);
@@ -3188,6 +3201,15 @@ static bool leaves(struct ike_sa *sa, const char *group)
     return ok;
 }
 
+/* A receiver's join never registered, whatever role the tests before
+ * left it in (changing it would be a reload's role change). */
+static void join_afresh_as_receiver(void)
+{
+    harness_join.sender = false;
+    group_free(&z);
+    CHECK(group_sync_conf(&z) == 0);
+}
+
 /* The harness's join as the tests after expect it: server "peer", a
  * sender, nothing installed, free to register at once. */
 static void join_restored(void)
@@ -3221,11 +3243,7 @@ static void group_member_role_changed(void)
     bool as_sender = true;
 
     randombytes_buf(key, sizeof key);
-    /* From a join never registered, whatever role the tests before left
-     * it in (changing it here would be a reload's role change). */
-    harness_join.sender = false;
-    group_free(&z);
-    CHECK(group_sync_conf(&z) == 0);
+    join_afresh_as_receiver();
     CHECK(registers(sa, &as_sender) && !as_sender);
     registered_as(sa, 0x7800, 0, key, &ctr);
     CHECK(z.joined[0].registered && count_sas() == 3U);
@@ -3324,19 +3342,13 @@ static void role_flipped_in_flight(struct ike_sa *sa, uint32_t spi,
  * group's. */
 static void group_member_changed_in_flight(void)
 {
-    static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[256], key[ZESP_KEYBYTES];
+    uint8_t key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
-    struct ike_writer w;
-    struct route from = { 0 };
     uint64_t ctr = 1;
-    size_t len, clen;
     bool as_sender = true;
 
     randombytes_buf(key, sizeof key);
-    harness_join.sender = false;
-    group_free(&z);
-    CHECK(group_sync_conf(&z) == 0);
+    join_afresh_as_receiver();
     /* Receiver to sender. */
     role_flipped_in_flight(sa, 0x7800, 0, 7, key, &ctr);
     /* Sender to receiver: first a registration as a sender in flight
@@ -3356,12 +3368,7 @@ static void group_member_changed_in_flight(void)
     CHECK(registers(sa, &as_sender) && as_sender);
     harness_join.sender = false;
     CHECK(group_sync_conf(&z) == 0);
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_notify(&w, 0, IKE_N_AUTHORIZATION_FAILED, NULL, 0, NULL, 0);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    registration_refused(sa, IKE_N_AUTHORIZATION_FAILED, &ctr);
     CHECK(!z.joined[0].registered && z.joined[0].retry_at == z.now);
     CHECK(registers(sa, &as_sender) && !as_sender);
     registered_as(sa, 0x7c00, 0, key, &ctr);
