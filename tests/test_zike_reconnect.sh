@@ -268,6 +268,9 @@ pq_conf() {
 }
 pq_conf p 4 q 5 127.0.0.1 "start: true,"
 pq_conf q 5 p 4 127.0.0.1 ""
+# q listens on every address, so that p can be given another endpoint of
+# q's without a name to resolve (a build host may have no /etc/hosts).
+sed -i "s|^listen: .*|listen: tcp://*:$(port 5)|" "$work/q.yaml"
 zike_start p
 zike_start q
 until_ok 30 zike_active_child p pq && until_ok 30 zike_active_child q pq
@@ -277,11 +280,12 @@ ok $? "each one's listen holds the other's link, authenticated"
 # q, the responder, checked its link at once: p did not close it first.
 stat_is p ike_dropped_unauthenticated 0 && stat_is q ike_dropped_unauthenticated 0
 ok $? "neither closed the other's link (ike_dropped_unauthenticated $(zike_stat p ike_dropped_unauthenticated), $(zike_stat q ike_dropped_unauthenticated))"
-# A reload that gives p a new link to q (the same port, another name).
-pq_conf p 4 q 5 localhost "start: true,"
-n=$(lines p.log "our connection to tcp://localhost:$(port 5) came back")
+# A reload that gives p a new link to q (the same port, another address
+# of this host's loopback).
+pq_conf p 4 q 5 127.0.0.2 "start: true,"
+n=$(lines p.log "our connection to tcp://127.0.0.2:$(port 5) came back")
 "$ctl" -s "ipc://$work/p.ctl" reload > /dev/null
-until_ok 30 sh -c "[ \$(grep -c 'our connection to tcp://localhost:$(port 5) came back' $work/p.log) -gt $n ]"
+until_ok 30 sh -c "[ \$(grep -c 'our connection to tcp://127.0.0.2:$(port 5) came back' $work/p.log) -gt $n ]"
 ok $? "p's new link to q is checked"
 stat_is p listen_authenticated 1
 ok $? "q's link to p is still authenticated at p (listen_authenticated $(zike_stat p listen_authenticated))"
