@@ -100,6 +100,7 @@ static int send_init(struct zike *z, struct ike_sa *sa,
 int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  const char *policy)
 {
+    struct route link = zike_route_to(z, peer);
     struct ike_sa *sa;
 
     if (peer->endpoint[0] == '\0') {
@@ -107,7 +108,7 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
                  peer->name);
         return -1;
     }
-    if (zike_route_to(z, peer).sock == NULL) {
+    if (link.sock == NULL) {
         zike_log(LOG_WARNING, "peer %s: its link is not made yet (tried "
                  "again each second)", peer->name);
         return -1;
@@ -122,7 +123,7 @@ int ike_initiate(struct zike *z, const struct zike_peer *peer,
     snprintf(sa->peer_name, sizeof sa->peer_name, "%s", peer->name);
     snprintf(sa->auth_policy, sizeof sa->auth_policy, "%s",
              policy ? policy : peer->npolicies ? peer->policies[0] : "");
-    sa->route = zike_route_to(z, peer);
+    sa->route = link;
     sa->state = IKE_ST_INIT_SENT;
     zike_log(LOG_INFO, "peer %s: initiating IKE SA for policy %s",
              peer->name, sa->auth_policy);

@@ -191,14 +191,23 @@ void zike_close_links(struct zike *z, int linger)
     }
 }
 
+/* The link to peer (one of z->conf.peers), or NULL. */
+static struct peer_link *link_to(struct zike *z, const struct zike_peer *peer)
+{
+    for (size_t i = 0; i < z->conf.npeers; i++)
+        if (&z->conf.peers[i] == peer)
+            return z->links[i];
+    return NULL;
+}
+
 struct route zike_route_to(struct zike *z, const struct zike_peer *peer)
 {
+    const struct peer_link *l = link_to(z, peer);
     struct route r;
 
     memset(&r, 0, sizeof r);
-    for (size_t i = 0; i < z->conf.npeers; i++)
-        if (&z->conf.peers[i] == peer && z->links[i] != NULL)
-            r.sock = z->links[i]->sock;
+    if (l != NULL)
+        r.sock = l->sock;
     return r;
 }
 
@@ -222,10 +231,9 @@ static bool ready(const struct peer_link *l)
 
 bool zike_link_ready(struct zike *z, const struct zike_peer *peer)
 {
-    for (size_t i = 0; i < z->conf.npeers; i++)
-        if (&z->conf.peers[i] == peer && z->links[i] != NULL)
-            return ready(z->links[i]);
-    return false;
+    const struct peer_link *l = link_to(z, peer);
+
+    return l != NULL && ready(l);
 }
 
 /* Sent now, or kept until the handshake is done; what does not fit is
