@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "endpoints.h"
 
 #define SPI_GROUP 0x00006001U
 #define SENDER_ID 1U
@@ -156,13 +157,7 @@ static struct result run(const char *transport, size_t size, int check,
     pid_t kids[2];
     void *ctx = zmq_ctx_new();
 
-    if (strcmp(transport, "tcp") == 0) {
-        snprintf(a, sizeof a, "tcp://127.0.0.1:%d", 27600 + 2 * k);
-        snprintf(b, sizeof b, "tcp://127.0.0.1:%d", 27601 + 2 * k);
-    } else {
-        snprintf(a, sizeof a, "ipc:///tmp/zesp-pbench-%d-%d-a", (int)getpid(), k);
-        snprintf(b, sizeof b, "ipc:///tmp/zesp-pbench-%d-%d-b", (int)getpid(), k);
-    }
+    bench_endpoints(transport, "zesp-pbench", 27600, k, a, b, sizeof a);
     void *s = socket_at(ctx, ZMQ_PULL, b, NULL);
     if (pipe(fds) != 0)
         exit(1);
@@ -195,6 +190,7 @@ static struct result run(const char *transport, size_t size, int check,
     zmq_msg_close(&m);
     zmq_close(s);
     zmq_ctx_term(ctx);
+    bench_endpoints_remove(a, b);
     if (got == n && got > 1 && elapsed > 0) {
         r.msgs_per_s = (double)(got - 1) / elapsed;
         r.cpu_us = cpu / (double)got * 1e6;

@@ -29,6 +29,7 @@
 #include <zmq.h>
 
 #include "clock.h"
+#include "endpoints.h"
 
 #include "aead_openssl.h" /* the OpenSSL backend's raw AEAD */
 #include "msg.h"      /* msg_open: a frame decrypted in place or apart */
@@ -372,18 +373,6 @@ static void forwarder(const char *front, const char *back)
     _exit(0);
 }
 
-static void endpoints(const char *transport, int k, char *a, char *b,
-                      size_t len)
-{
-    if (strcmp(transport, "tcp") == 0) {
-        snprintf(a, len, "tcp://127.0.0.1:%d", 27000 + 2 * k);
-        snprintf(b, len, "tcp://127.0.0.1:%d", 27001 + 2 * k);
-    } else {
-        snprintf(a, len, "ipc:///tmp/zesp-bench-%d-%d-a", (int)getpid(), k);
-        snprintf(b, len, "ipc:///tmp/zesp-bench-%d-%d-b", (int)getpid(), k);
-    }
-}
-
 static int run_counter;
 
 static struct result throughput(const struct config *c, const char *transport,
@@ -402,7 +391,8 @@ static struct result throughput(const struct config *c, const char *transport,
     zesp_msg *msg = zesp_msg_new();
     zmq_msg_t part;
 
-    endpoints(transport, run_counter++ % 500, a, b, sizeof a);
+    bench_endpoints(transport, "zesp-bench", 27000, run_counter++ % 500, a, b,
+                    sizeof a);
     /* The receiver binds the endpoint the sender (or broker) reaches. */
     void *s = bench_socket(ctx, c, ZMQ_PULL, 1, c->broker ? b : a, NULL);
     if (pipe(fds) != 0)
@@ -464,6 +454,7 @@ static struct result throughput(const struct config *c, const char *transport,
     zesp_sad_free(sad);
     zmq_close(s);
     zmq_ctx_term(ctx);
+    bench_endpoints_remove(a, b);
     return r;
 }
 
@@ -543,7 +534,8 @@ static struct result latency(const struct config *c, const char *transport,
     pid_t kid;
 
     one.senders = 1;
-    endpoints(transport, run_counter++ % 500, a, b, sizeof a);
+    bench_endpoints(transport, "zesp-bench", 27000, run_counter++ % 500, a, b,
+                    sizeof a);
     /* Every thread on one CPU, ZeroMQ's I/O threads too: they inherit the
      * affinity of the thread that makes the context.  The child pins
      * itself again (it inherits it anyway). */
@@ -585,6 +577,7 @@ static struct result latency(const struct config *c, const char *transport,
     zesp_sad_free(out);
     zmq_close(s);
     zmq_ctx_term(ctx);
+    bench_endpoints_remove(a, b);
     cpu_set_t all;
     CPU_ZERO(&all);
     for (int i = 0; i < CPU_SETSIZE; i++)
