@@ -20,7 +20,6 @@
 #define ACL_TAG_USER 0x02U
 #define ACL_TAG_GROUP 0x08U
 #define ACL_TAG_MASK 0x10U
-#define ACL_READ_WRITE 0x06U
 
 static bool no_acl(int err)
 {
@@ -32,21 +31,22 @@ static unsigned le16(const uint8_t *p)
     return (unsigned)p[0] | (unsigned)p[1] << 8;
 }
 
-/* Does the ACL let a named user or group read or write the file (any_mask:
- * or would it, once a chmod widened its mask)?  An ACL that cannot be read,
- * or one too long to be a few entries, is taken to. */
-bool acl_grants_named(int fd, bool any_mask)
+/* What the ACL lets named users and groups do (ACL_READ, ACL_WRITE,
+ * ACL_EXECUTE), through its mask, or through any mask a chmod could set
+ * (any_mask).  An ACL that cannot be read, or one too long to be a few
+ * entries, is taken to let them do everything. */
+unsigned acl_named_perms(int fd, bool any_mask)
 {
     uint8_t buf[ACL_HEADER_BYTES + ACL_ENTRIES_MAX * ACL_ENTRY_BYTES];
     ssize_t n = fgetxattr(fd, ACL_XATTR, buf, sizeof buf);
-    unsigned mask = ACL_READ_WRITE, named = 0;
+    unsigned mask = ACL_ALL, named = 0;
 
     if (n < 0)
-        return !no_acl(errno);
+        return no_acl(errno) ? 0 : ACL_ALL;
     if ((size_t)n < ACL_HEADER_BYTES ||
         ((size_t)n - ACL_HEADER_BYTES) % ACL_ENTRY_BYTES != 0 ||
         le16(buf) != ACL_XATTR_VERSION || le16(buf + 2) != 0)
-        return true;
+        return ACL_ALL;
     for (size_t off = ACL_HEADER_BYTES; off < (size_t)n;
          off += ACL_ENTRY_BYTES) {
         unsigned tag = le16(buf + off), perm = le16(buf + off + 2);
@@ -56,7 +56,7 @@ bool acl_grants_named(int fd, bool any_mask)
         else if (tag == ACL_TAG_MASK && !any_mask)
             mask = perm;
     }
-    return (named & mask & ACL_READ_WRITE) != 0;
+    return named & mask & ACL_ALL;
 }
 
 /* A file zesp makes gets the mode it asks for, not what a directory's

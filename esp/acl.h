@@ -4,7 +4,12 @@
 
 #include <stdbool.h>
 
-bool acl_grants_named(int fd, bool any_mask);
+#define ACL_READ 0x04U
+#define ACL_WRITE 0x02U
+#define ACL_EXECUTE 0x01U
+#define ACL_ALL (ACL_READ | ACL_WRITE | ACL_EXECUTE)
+
+unsigned acl_named_perms(int fd, bool any_mask);
 int acl_strip(int fd);
 
 #endif

@@ -185,7 +185,7 @@ static int file_trusted(int fd, const struct stat *st, const struct sad_dir *d,
         return ZESP_ESADMODE;
     if ((st->st_mode & (S_IRGRP | S_IWGRP)) && !group)
         return ZESP_ESADGROUP;
-    if (acl_grants_named(fd, false))
+    if (acl_named_perms(fd, false) & (ACL_READ | ACL_WRITE))
         return ZESP_ESADMODE;
     return 0;
 }
@@ -266,7 +266,8 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
     if (opts->mode == 0)
         mode = st.st_mode & 0777;
     /* Others had access, or would once the mask widened: not ours to fix. */
-    if (!sad_mode_valid(mode) || acl_grants_named(fd, true))
+    if (!sad_mode_valid(mode) ||
+        (acl_named_perms(fd, true) & (ACL_READ | ACL_WRITE)))
         return 0;
     return set_access(fd, opts, mode);
 }
