@@ -4,11 +4,12 @@
  * that maps it, so a file is used only when its owner and mode say it is
  * ours: owned by this user or by root (for a group-shared SAD, also by the
  * owner of a directory that nobody else may write, made for it by root in
- * a directory of root's alone), read and written by no other user, and by
- * its group only when a group-shared SAD was asked for.  The file is
- * opened through its directory without following a symbolic link, so the
- * file checked is the file mapped.  The default place is a directory only
- * this user may write, never /tmp.
+ * a directory of root's alone), read and written by no other user (by its
+ * mode, nor by an ACL naming users or groups), and by its group only when
+ * a group-shared SAD was asked for.  The file is opened through its
+ * directory without following a symbolic link, so the file checked is the
+ * file mapped.  The default place is a directory only this user may
+ * write, never /tmp.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "sad.h"
 
 #define SAD_DIR_MODE 0700
@@ -163,11 +165,12 @@ static int dir_open(const char *path, struct sad_dir *d)
 }
 
 /*
- * May this process trust the file?  The owner first (a file someone else
- * made could have been planted to read the keys put in it), then who else
- * may read or write it.
+ * May this process trust the file at fd?  The owner first (a file someone
+ * else made could have been planted to read the keys put in it), then who
+ * else may read or write it: the mode's group bits are only an ACL's mask,
+ * and a 0660 file may be a named user's too.
  */
-static int file_trusted(const struct stat *st, const struct sad_dir *d,
+static int file_trusted(int fd, const struct stat *st, const struct sad_dir *d,
                         bool group)
 {
     bool dir_owner = group && st->st_uid == d->st.st_uid &&
@@ -182,6 +185,8 @@ static int file_trusted(const struct stat *st, const struct sad_dir *d,
         return ZESP_ESADMODE;
     if ((st->st_mode & (S_IRGRP | S_IWGRP)) && !group)
         return ZESP_ESADGROUP;
+    if (acl_named_perms(fd, false) & (ACL_READ | ACL_WRITE))
+        return ZESP_ESADMODE;
     return 0;
 }
 
@@ -260,7 +265,9 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
         return 0;
     if (opts->mode == 0)
         mode = st.st_mode & 0777;
-    if (!sad_mode_valid(mode))       /* others had access: not ours to fix */
+    /* Others had access, or would once the mask widened: not ours to fix. */
+    if (!sad_mode_valid(mode) ||
+        (acl_named_perms(fd, true) & (ACL_READ | ACL_WRITE)))
         return 0;
     return set_access(fd, opts, mode);
 }
@@ -285,7 +292,9 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
                 mode);
     if (fd < 0)
         return errno;
-    err = set_access(fd, opts, mode);   /* whatever the umask */
+    /* The mode asked for, whatever the umask or the directory's ACL. */
+    if ((err = acl_strip(fd)) == 0)
+        err = set_access(fd, opts, mode);
     /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
      * some process when it first touches a page of the mapping. */
     if (!err) {
@@ -334,7 +343,7 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
 
     if (fstat(fd, &st) != 0)
         return errno;
-    if ((err = file_trusted(&st, d, group)) != 0)
+    if ((err = file_trusted(fd, &st, d, group)) != 0)
         return err;
     if ((size_t)st.st_size < sizeof h)
         return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;

@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "datapath.h"
 #include "fork_gen.h"
 #include "owner.h"
@@ -222,7 +223,8 @@ int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir)
 
 /* Open and check a state directory; the lock is taken by dir_lock.  Only
  * a group-shared SAD's may be written by its group: a member of the group
- * who cannot read a private SAD must not put back an older record. */
+ * who cannot read a private SAD must not put back an older record, nor
+ * anyone an ACL names. */
 static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
@@ -237,7 +239,8 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
         return ZESP_ESTATEIO;
     }
     if (!owner_trusted(st.st_uid) || (st.st_mode & S_IWOTH) ||
-        ((st.st_mode & S_IWGRP) && !group)) {
+        ((st.st_mode & S_IWGRP) && !group) ||
+        (acl_named_perms(d->dir.fd, false) & ACL_WRITE)) {
         fork_fd_close(&d->dir);
         return ZESP_ESTATEUNSAFE;
     }
@@ -278,14 +281,17 @@ static void record_sum(const uint8_t *rec, uint8_t sum[RECORD_SUM_BYTES])
 }
 
 /* A record only this user, root, or in a group's directory the group
- * wrote, and no one else may write. */
-static bool record_trusted(const struct state_dir *d, const struct stat *st)
+ * wrote, and no one else may write: not others, nor a user or group its
+ * ACL names (the mode's group bits are only the ACL's mask). */
+static bool record_trusted(const struct state_dir *d, int fd,
+                           const struct stat *st)
 {
     bool group = d->group && st->st_gid == d->gid;
 
     return S_ISREG(st->st_mode) && !(st->st_mode & S_IWOTH) &&
            (!(st->st_mode & S_IWGRP) || group) &&
-           (owner_trusted(st->st_uid) || group);
+           (owner_trusted(st->st_uid) || group) &&
+           !(acl_named_perms(fd, false) & ACL_WRITE);
 }
 
 /* *mark: the record's, 0 if there is none (*found false). */
@@ -309,7 +315,7 @@ static int record_read(const struct state_dir *d,
                                                     : ZESP_ESTATEIO;
     if (fstat(fd, &st) != 0)
         err = ZESP_ESTATEIO;
-    else if (!record_trusted(d, &st))
+    else if (!record_trusted(d, fd, &st))
         err = ZESP_ESTATEUNSAFE;
     else if ((n = pread(fd, rec, sizeof rec, 0)) < 0)
         err = ZESP_ESTATEIO;
@@ -367,8 +373,9 @@ static int record_write(const struct state_dir *d,
                 d->file_mode);
     if (fd < 0)
         return ZESP_ESTATEIO;
-    ok = fchmod(fd, d->file_mode) == 0 && write_all(fd, rec, sizeof rec) == 0 &&
-         fsync(fd) == 0;
+    /* The mode asked for, not what the directory's default ACL adds. */
+    ok = acl_strip(fd) == 0 && fchmod(fd, d->file_mode) == 0 &&
+         write_all(fd, rec, sizeof rec) == 0 && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     ok = ok && renameat(d->dir.fd, tmp, d->dir.fd, name) == 0;
     if (!ok) {

@@ -372,8 +372,8 @@ const char *zesp_transform_name(uint32_t transform);
  *
  * The file holds keys, so it is used only if it is ours: a symbolic link
  * is refused (ZESP_ESADLINK), a file owned by another user than this one
- * or root (ZESP_ESADOWNER), one that other users may read or write
- * (ZESP_ESADMODE), and one its group may read or write unless the caller
+ * or root (ZESP_ESADOWNER), one that other users may read or write, by
+ * its mode or by an ACL that names them (ZESP_ESADMODE), and one its group may read or write unless the caller
  * asks for a group-shared SAD with ZESP_SAD_GROUP (ZESP_ESADGROUP); a
  * group-shared SAD may also be owned by the owner of its directory when
  * nobody else may write in that directory.  The default path's directory

@@ -1,7 +1,8 @@
 /*
  * Whom a shared SAD trusts.  A file another user planted is refused and
  * left unwritten; so are a symbolic link, a file others may read or
- * write, and a group-accessible one unless a group SAD was asked for.  A
+ * write (by its mode or an ACL naming them), and a group-accessible one
+ * unless a group SAD was asked for.  A
  * process that rewrites the file at random while a sender and receivers
  * run crashes nobody: every damage ends in an error, never in memory
  * outside the mapping.  A writer killed holding the lock leaves a SAD that
@@ -15,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -415,6 +417,89 @@ static void test_planted_directory(void)
 }
 
 /*
+ * An ACL gives a named user what the mode does not show: the group bits
+ * of a file with an ACL are its mask, so a 0660 group-shared SAD may be
+ * readable and writable by a user outside the group.  Refused; a SAD made
+ * in a directory whose default ACL names a user is made without it; and
+ * asking an existing SAD for mode 0660 does not widen a mask that would
+ * let a named user in.
+ */
+enum { ACL_USER_OBJ = 0x01, ACL_USER = 0x02, ACL_GROUP_OBJ = 0x04,
+       ACL_MASK = 0x10, ACL_OTHER = 0x20 };
+
+/* An ACL: the owner, a named user (ATTACKER_UID) with rw, the group and
+ * the mask with group_mask, others nothing. */
+static int set_acl(const char *path, const char *xattr, unsigned group_mask)
+{
+    const unsigned e[5][3] = {
+        { ACL_USER_OBJ, 6, 0xffffffffU }, { ACL_USER, 6, ATTACKER_UID },
+        { ACL_GROUP_OBJ, group_mask, 0xffffffffU },
+        { ACL_MASK, group_mask, 0xffffffffU }, { ACL_OTHER, 0, 0xffffffffU },
+    };
+    uint8_t v[4 + 5 * 8] = { 2, 0, 0, 0 };
+
+    for (int i = 0; i < 5; i++) {
+        uint8_t *p = v + 4 + 8 * i;
+        p[0] = (uint8_t)e[i][0];
+        p[2] = (uint8_t)e[i][1];
+        for (int b = 0; b < 4; b++)
+            p[4 + b] = (uint8_t)(e[i][2] >> (8 * b));
+    }
+    return setxattr(path, xattr, v, sizeof v, 0);
+}
+
+static bool names_a_user(const char *path)
+{
+    uint8_t v[256];
+    ssize_t n = getxattr(path, "system.posix_acl_access", v, sizeof v);
+
+    for (ssize_t off = 4; off + 8 <= n; off += 8)
+        if (v[off] == ACL_USER && (v[off + 2] & 6))
+            return true;
+    return false;
+}
+
+static void test_acl_named_user(void)
+{
+    zesp_sad_opts group = { .mode = 0660 };
+    const char *path = in_dir("acl.sad");
+    char sub[600], made[700];
+    struct stat st;
+    zesp_sad *sad = zesp_sad_open(path, ZESP_SAD_CREATE, &group);
+
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    if (set_acl(path, "system.posix_acl_access", 6) != 0) {
+        printf("     skip: no POSIX ACLs here (%s)\n", strerror(errno));
+        skipped++;
+        return;
+    }
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0660);
+    CHECK(zesp_sad_open(path, ZESP_SAD_GROUP, NULL) == NULL &&
+          errno == ZESP_ESADMODE);
+    CHECK(zesp_sad_open(path, ZESP_SAD_CREATE, &group) == NULL &&
+          errno == ZESP_ESADMODE);
+    /* The named user's entry masked out: 0600, harmless, opened; not
+     * widened by asking for 0660. */
+    CHECK(set_acl(path, "system.posix_acl_access", 0) == 0);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE, &group);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* Made where the directory's default ACL names a user: without it. */
+    snprintf(sub, sizeof sub, "%s", in_dir("acl-dir"));
+    snprintf(made, sizeof made, "%s/sad", sub);
+    CHECK(mkdir(sub, 0700) == 0);
+    CHECK(set_acl(sub, "system.posix_acl_default", 6) == 0);
+    sad = zesp_sad_open(made, ZESP_SAD_CREATE, &group);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(!names_a_user(made));
+    CHECK(stat(made, &st) == 0 && (st.st_mode & 0777) == 0660);
+}
+
+/*
  * Damage from outside while the SAD is in use: a process rewrites bytes of
  * the header, the index and the slots at random while a publisher sends
  * and two subscribers (one sharing the host's windows, one with its own)
@@ -773,6 +858,7 @@ int main(void)
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
     RUN(test_planted_directory);
+    RUN(test_acl_named_user);
     RUN(test_killed_holding_the_lock);
     if (!test_under_valgrind())
         RUN(test_random_damage_while_in_use);

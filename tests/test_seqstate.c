@@ -9,6 +9,7 @@
  * while another thread writes a record leaves the directory's lock to no
  * one.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1209,6 +1211,98 @@ static void test_group_writable_state_dir(void)
     }
 }
 
+/*
+ * A POSIX ACL naming a user outside the group (uid 65534) who may write:
+ * the mode's group bits show only the mask, so a group-shared state
+ * directory or record "of its group" is that user's too, who could remove
+ * or put back a record and so make a key count again.  A directory or a
+ * record an ACL gives a named user write to is refused; a record made
+ * where the directory's default ACL names a user is made without it.
+ */
+enum { ACL_NAMED_UID = 65534 };
+
+static int set_acl(const char *path, const char *xattr, unsigned perm)
+{
+    const unsigned e[5][3] = {      /* tag, permissions, id */
+        { 0x01, perm, 0xffffffffU }, { 0x02, perm, ACL_NAMED_UID },
+        { 0x04, perm, 0xffffffffU }, { 0x10, perm, 0xffffffffU },
+        { 0x20, 0, 0xffffffffU },
+    };
+    uint8_t v[4 + 5 * 8] = { 2, 0, 0, 0 };
+
+    for (int i = 0; i < 5; i++) {
+        uint8_t *q = v + 4 + 8 * i;
+        q[0] = (uint8_t)e[i][0];
+        q[2] = (uint8_t)e[i][1];
+        for (int b = 0; b < 4; b++)
+            q[4 + b] = (uint8_t)(e[i][2] >> (8 * b));
+    }
+    return setxattr(path, xattr, v, sizeof v, 0);
+}
+
+/* The one record in state (a regular file), its path into out. */
+static int the_record(const char *state, char *out, size_t outlen)
+{
+    DIR *d = opendir(state);
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && n++ == 0)
+            snprintf(out, outlen, "%s/%s", state, e->d_name);
+    closedir(d);
+    return n == 1 ? 0 : -1;
+}
+
+static bool acl_names_a_user(const char *path)
+{
+    uint8_t v[256];
+    ssize_t n = getxattr(path, "system.posix_acl_access", v, sizeof v);
+
+    for (ssize_t off = 4; off + 8 <= n; off += 8)
+        if (v[off] == 0x02 && (v[off + 2] & 2))
+            return true;
+    return false;
+}
+
+static void test_acl_on_state_dir(void)
+{
+    zesp_sa_params p = manual_sa(0x5c01, ZESP_DIR_OUT, 81, 0);
+    zesp_sad_opts opts = { .mode = 0660 };
+    char state[192], path[192], rec[512];
+    zesp_sad *sad;
+
+    snprintf(state, sizeof state, "%s/acl.state", dir);
+    snprintf(path, sizeof path, "%s/acl.sad", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK(chmod(state, 0770) == 0);
+    if (set_acl(state, "system.posix_acl_access", 7) != 0) {
+        printf("     skip: no POSIX ACLs here (%s)\n", strerror(errno));
+        return;
+    }
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE | ZESP_SAD_GROUP, &opts);
+    CHECK(sad != NULL);
+    if (sad == NULL)
+        return;
+    CHECK_OK(zesp_sad_set_state_dir(sad, state));
+    CHECK_ERR(zesp_sa_add(sad, &p), ZESP_ESTATEUNSAFE);
+    CHECK_OK(zesp_sad_flush(sad));
+    /* The directory the group's alone, its default ACL naming the user. */
+    CHECK(removexattr(state, "system.posix_acl_access") == 0);
+    CHECK(chmod(state, 0770) == 0);
+    CHECK(set_acl(state, "system.posix_acl_default", 6) == 0);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK(the_record(state, rec, sizeof rec) == 0);
+    CHECK(!acl_names_a_user(rec));
+    /* The record given to the user afterwards: not read again. */
+    CHECK(set_acl(rec, "system.posix_acl_access", 6) == 0);
+    CHECK_OK(zesp_sad_flush(sad));
+    CHECK_ERR(zesp_sa_add(sad, &p), ZESP_ESTATEUNSAFE);
+    zesp_sad_free(sad);
+}
+
 /* Run as another user: write a copy of the record where root can take it. */
 static int plant_as(uid_t uid, const char *from, const char *to)
 {
@@ -1471,6 +1565,7 @@ int main(void)
     RUN(test_restored_sad_file_across_kinds);
     RUN(test_restored_sad_file_sender_across_kinds);
     RUN(test_group_writable_state_dir);
+    RUN(test_acl_on_state_dir);
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     return test_done_in(dir);
