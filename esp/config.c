@@ -634,10 +634,8 @@ struct key_uses {
 
 static bool may_share_key(const struct key_use *a, const struct key_use *b)
 {
-    return a->spi == b->spi ||
-           ((a->flags & b->flags & ZESP_SA_GROUP) &&
-            !((a->flags | b->flags) & ZESP_SA_LANES) &&
-            a->sender_id != b->sender_id);
+    return sa_may_share_key(a->spi, a->flags, a->sender_id, b->spi, b->flags,
+                            b->sender_id);
 }
 
 static int add_sad_use(const zesp_sa_info *info, void *arg)
@@ -677,6 +675,20 @@ static int sad_uses(zesp_sad *sad, const uint8_t *salt, size_t saltlen,
     return 0;
 }
 
+/* sas[i]'s key is SPI spi's, an SA in the SAD. */
+static int key_in_sad(struct config *c, size_t i, uint32_t spi,
+                      uint32_t direction)
+{
+    char field[32];
+
+    snprintf(field, sizeof field, "sas[%zu].key", i);
+    return FAIL(c, ydoc_get(c->sa_nodes[i], "key"), field,
+                "the same key as SPI 0x%08x %s, already in the SAD: each SA "
+                "numbers its messages from 1, so two SPIs under one key "
+                "repeat nonces; give each SA its own key (zesp keygen)",
+                spi, direction == ZESP_DIR_IN ? "in" : "out");
+}
+
 static int key_on_two_spis(struct config *c, zesp_sad *sad)
 {
     uint8_t salt[crypto_generichash_KEYBYTES];
@@ -714,12 +726,7 @@ static int key_on_two_spis(struct config *c, zesp_sad *sad)
         for (size_t j = 0; j < in_sad.n && rc == 0; j++)
             if (!may_share_key(&f[i], &in_sad.v[j]) &&
                 memcmp(f[i].fp, in_sad.v[j].fp, sizeof f[i].fp) == 0)
-                rc = FAIL(c, at, field, "the same key as SPI 0x%08x %s, "
-                          "already in the SAD: each SA numbers its messages "
-                          "from 1, so two SPIs under one key repeat nonces; "
-                          "give each SA its own key (zesp keygen)",
-                          in_sad.v[j].spi,
-                          in_sad.v[j].direction == ZESP_DIR_IN ? "in" : "out");
+                rc = key_in_sad(c, i, in_sad.v[j].spi, in_sad.v[j].direction);
     }
     sodium_memzero(salt, sizeof salt);
     sodium_memzero(f, c->nsas * sizeof *f);
@@ -836,13 +843,22 @@ static int apply(struct config *c, zesp_sad *sad)
         err = ENOMEM;
         goto out;
     }
-    for (; added < c->nsas; added++)
+    /* Each key compared again as it is installed: another load may have
+     * installed it since this file was checked against the SAD. */
+    for (; added < c->nsas; added++) {
+        struct sa_key_clash clash = { 0, 0 };
         if (sa_add_in(sad, &c->sas[added],
-                      c->state_dir[0] ? c->state_dir : NULL) != 0) {
+                      c->state_dir[0] ? c->state_dir : NULL, &clash) != 0) {
             err = errno;
-            install_failed(c, sad, added, err);
+            if (clash.spi != 0) {
+                key_in_sad(c, added, clash.spi, clash.direction);
+                err = ZESP_ECONFIG;
+            } else {
+                install_failed(c, sad, added, err);
+            }
             goto undo;
         }
+    }
     for (; set < c->npolicies; set++) {
         existed[set] = zesp_policy_get(sad, c->policies[set].name,
                                        &before[set]) == 0;

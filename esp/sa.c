@@ -253,10 +253,46 @@ static int add_conflict(struct zesp_sad *sad, const zesp_sa_params *p)
     return 0;
 }
 
+bool sa_may_share_key(uint32_t spi_a, uint32_t flags_a, uint32_t sender_a,
+                      uint32_t spi_b, uint32_t flags_b, uint32_t sender_b)
+{
+    return spi_a == spi_b ||
+           ((flags_a & flags_b & ZESP_SA_GROUP) &&
+            !((flags_a | flags_b) & ZESP_SA_LANES) && sender_a != sender_b);
+}
+
+/* Writers only: an SA already in the SAD that holds p's key and may not
+ * share it.  A lane's window holds no key. */
+static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
+                     struct sa_key_clash *clash)
+{
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
+        const struct sa_slot *s = sad_slot(sad, i);
+        const struct sa_key *k = &sad->keys[i];
+
+        if (atomic_load(&s->state) != SLOT_LIVE ||
+            ((s->flags & ZESP_SA_LANES) && slot_is_group_in(s)) ||
+            sa_may_share_key(s->spi, s->flags, s->sender_id, p->spi, p->flags,
+                             p->sender_id))
+            continue;
+        if (sodium_memcmp(k->key, p->key, sizeof k->key) == 0 &&
+            sodium_memcmp(k->salt, p->key + sizeof k->key,
+                          sizeof k->salt) == 0) {
+            clash->spi = s->spi;
+            clash->direction = s->direction;
+            return ZESP_EEXIST;
+        }
+    }
+    return 0;
+}
+
 /* A manual key's record is read and written ahead before the SAD's lock is
  * taken (seqstate.c: the lock order); an install that then fails has only
- * skipped numbers. */
-int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
+ * skipped numbers.  clash: the key is compared, under the lock, with every
+ * SA's, as a configuration's were when it was checked (config.c): another
+ * load may have installed one since. */
+int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir,
+              struct sa_key_clash *clash)
 {
     const struct transform *t;
     struct seq_start st, *manual = NULL;
@@ -273,6 +309,7 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
     if ((err = add_conflict(sad, p)) == 0 &&
+        (clash == NULL || (err = key_clash(sad, p, clash)) == 0) &&
         (err = free_slot(sad, &slot_no)) == 0 &&
         (manual == NULL || (err = seqstate_claim_dir(sad, st.dir)) == 0)) {
         struct sa_slot *s = sad_slot(sad, slot_no);
@@ -295,7 +332,7 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir)
 
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *p)
 {
-    return sa_add_in(sad, p, NULL);
+    return sa_add_in(sad, p, NULL, NULL);
 }
 
 static uint32_t remove_group_in(struct zesp_sad *sad, uint32_t spi);

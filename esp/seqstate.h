@@ -23,9 +23,20 @@ struct seq_start {
     uint64_t lane_floor[ZESP_LANES_MAX];
 };
 
-/* zesp_sa_add, with the state directory a YAML file names (or NULL). */
+/* An SA in the SAD that holds the key of one being installed. */
+struct sa_key_clash {
+    uint32_t spi, direction;
+};
+
+/* zesp_sa_add, with the state directory a YAML file names (or NULL); with
+ * clash, ZESP_EEXIST and *clash for an SA in the SAD holding p's key that
+ * may not share it (sa_may_share_key). */
 int sa_add_in(struct zesp_sad *sad, const zesp_sa_params *p,
-              const char *config_dir);
+              const char *config_dir, struct sa_key_clash *clash);
+/* Two SAs may hold one KEYMAT: one SA's two ends (one SPI), or group SAs
+ * apart by Sender ID, without lanes (their IVs differ in the top bits). */
+bool sa_may_share_key(uint32_t spi_a, uint32_t flags_a, uint32_t sender_a,
+                      uint32_t spi_b, uint32_t flags_b, uint32_t sender_b);
 
 /* The directory an install would use: the handle's, $ZESP_STATE_DIR, the
  * configuration's, the default, in that order; made absolute. */

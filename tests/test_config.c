@@ -4,8 +4,14 @@
  * and the SAD is left exactly as it was.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
+#include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -656,6 +662,139 @@ static void test_key_on_two_spis(void)
     zesp_sad_free(sad);
 }
 
+/*
+ * flock, the program's own (the statically linked library calls it): it
+ * counts the callers that wait for a lock, so that a test knows when two
+ * loads have both checked their files and wait for the state directory.
+ */
+static _Atomic int flock_waiters;
+
+int flock(int fd, int op)
+{
+    if (!(op & LOCK_NB))
+        atomic_fetch_add(&flock_waiters, 1);
+    return (int)syscall(SYS_flock, fd, op);
+}
+
+struct loader {
+    zesp_sad *sad;
+    char path[256];
+    char err[512];
+    int rc;
+};
+
+static void *load_file(void *arg)
+{
+    struct loader *l = arg;
+
+    l->rc = zesp_config_load(l->sad, l->path, l->err, sizeof l->err);
+    return NULL;
+}
+
+/* IVs (bytes 8-15) of frames sealed under one key that appear twice. */
+static int ivs_twice(uint8_t *const *frames, size_t n)
+{
+    int twice = 0;
+
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(frames[i] + 8, frames[j] + 8, 8) == 0) {
+                twice++;
+                break;
+            }
+    return twice;
+}
+
+/*
+ * Two `zesp load`s at once, into one SAD file, of two files that give one
+ * key to two SPIs: each file alone, checked against the SAD, is fine, and
+ * the second load of the two, run after the first, is refused.  Both loads
+ * here have checked their files (the SAD was empty) and wait for the state
+ * directory's lock, held by the test, when they install.  Only one may
+ * install.  Before, both did: a group sender (Sender ID 1) and a lanes SA
+ * under one key each sent the other's IVs (lane 1 is Sender ID 1), and a
+ * key both in and out counted from 1 on both hosts.
+ */
+static void test_key_on_two_spis_concurrent_loads(void)
+{
+    static const struct {
+        const char *a, *b;
+    } rows[] = {
+        { "seq_block: 16\nsas:\n  - { spi: 0xa1, direction: out, key: \""
+          KEY4 "\", group: true, sender_id: 1 }\n",
+          "seq_block: 16\nsas:\n  - { spi: 0xa2, direction: out, key: \""
+          KEY4 "\", lanes: true }\n" },
+        { "sas:\n  - { spi: 0xa3, direction: out, key: \"" KEY5 "\" }\n",
+          "sas:\n  - { spi: 0xa4, direction: in, key: \"" KEY5 "\" }\n" },
+    };
+    const char *state = getenv("ZESP_STATE_DIR");
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct loader l[2];
+        char sad_path[256], name[32];
+        double until = test_now() + test_ms(10000) / 1000.0;
+        pthread_t th[2];
+        int held = open(state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int installed = 0;
+
+        snprintf(sad_path, sizeof sad_path, "%s/concurrent%zu.sad", dir, i);
+        CHECK(held >= 0 && syscall(SYS_flock, held, LOCK_EX) == 0);
+        atomic_store(&flock_waiters, 0);
+        for (int k = 0; k < 2; k++) {
+            const char *path;
+            l[k].sad = zesp_sad_open(sad_path, ZESP_SAD_CREATE, NULL);
+            CHECK(l[k].sad != NULL);
+            snprintf(name, sizeof name, "concurrent%zu%c.yaml", i, 'a' + k);
+            path = write_file(name, k ? rows[i].b : rows[i].a, 0600);
+            CHECK(path != NULL);
+            snprintf(l[k].path, sizeof l[k].path, "%s", path ? path : "");
+            l[k].rc = -1;
+            l[k].err[0] = '\0';
+            CHECK(pthread_create(&th[k], NULL, load_file, &l[k]) == 0);
+        }
+        while (atomic_load(&flock_waiters) < 2 && test_now() < until)
+            sched_yield();
+        CHECK(atomic_load(&flock_waiters) >= 2);
+        close(held);            /* both loads go on: the lock is free */
+        for (int k = 0; k < 2; k++) {
+            CHECK(pthread_join(th[k], NULL) == 0);
+            installed += l[k].rc == 0;
+        }
+        if (installed != 1)
+            fprintf(stderr, "  row %zu: %d of 2 loads installed ('%s', "
+                    "'%s')\n", i, installed, l[0].err, l[1].err);
+        CHECK(installed == 1);
+        CHECK(sa_count(l[0].sad) == 1);
+        for (int k = 0; k < 2 && installed == 1; k++)
+            if (l[k].rc != 0)
+                CHECK(strstr(l[k].err, "the same key as SPI 0x000000a") !=
+                      NULL);
+        if (i == 0) {
+            /* What each SA sends, where it was installed. */
+            uint8_t *frames[80];
+            size_t n = 0;
+            for (int k = 0; k < 2; k++)
+                for (int m = 0; m < 40; m++) {
+                    zesp_frame body = { "x", 1 };
+                    zesp_parts parts = { .body = &body, .nbody = 1 };
+                    size_t len;
+                    if (zesp_seal(l[k].sad, k ? 0xa2 : 0xa1, &parts,
+                                  &frames[n], &len) == 0)
+                        n++;
+                }
+            int twice = ivs_twice(frames, n);
+            if (twice != 0)
+                fprintf(stderr, "  %d of %zu IVs sent twice under one key\n",
+                        twice, n);
+            CHECK(twice == 0 && n == (installed == 1 ? 40U : 80U));
+            for (size_t m = 0; m < n; m++)
+                zesp_buf_free(frames[m]);
+        }
+        for (int k = 0; k < 2; k++)
+            zesp_sad_free(l[k].sad);
+    }
+}
+
 /* A load that fails while applying leaves the SAD as it was. */
 static void test_all_or_nothing(void)
 {
@@ -774,6 +913,7 @@ int main(void)
     RUN(test_key_files);
     RUN(test_file_permissions);
     RUN(test_key_on_two_spis);
+    RUN(test_key_on_two_spis_concurrent_loads);
     RUN(test_group_sas);
     RUN(test_source_mac_sas);
     RUN(test_lanes);
