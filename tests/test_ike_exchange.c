@@ -1592,6 +1592,61 @@ static uint16_t notify_in(const struct ike_message *m, uint16_t type)
     return ike_find_notify(m, type, &n) ? type : 0;
 }
 
+/* zike's IKE_SA_INIT request (sent[0]), handed back to it as the answer:
+ * flags of a responder, and a SPIr of zero or one the attacker chose.
+ * Dropped as reflected, and nothing changed: the real answer still waited
+ * for with the X25519 secret it needs. */
+static bool reflected_init_as_answer(struct ike_sa *sa, bool with_spi_r)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    uint8_t priv[IKE_X25519_BYTES];
+    struct route from = { 0 };
+    struct snapshot before, after;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_REFLECTED];
+    size_t len = sent_len[0];
+    bool ok;
+
+    if (nsent < 1)
+        return false;
+    memcpy(priv, sa->keys->dh_priv, sizeof priv);
+    memcpy(copy, sent[0], len);
+    copy[IKE_EXCHANGE_AT + 1] = IKE_FLAG_RESPONSE;
+    if (with_spi_r)
+        randombytes_buf(copy + 8, 8);
+    snap(sa, &before);
+    ike_handle(&z, &from, copy, len);
+    snap(sa, &after);
+    ok = z.stats.dropped[IKE_DROP_REFLECTED] == dropped + 1 &&
+         memcmp(&before, &after, sizeof before) == 0 &&
+         sa->state == IKE_ST_INIT_SENT && sa->req.kind == REQ_INIT &&
+         sodium_memcmp(priv, sa->keys->dh_priv, sizeof priv) == 0;
+    sodium_memzero(priv, sizeof priv);
+    return ok;
+}
+
+/* zike's IKE_SA_INIT response (sent[0]), handed back to it as a new
+ * request: flags of an initiator, SPIr zero.  Dropped as reflected: no
+ * IKE SA made, nothing sent. */
+static bool reflected_init_as_request(const struct ike_sa *sa)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct route from = { 0 };
+    struct snapshot before, after;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_REFLECTED];
+    size_t len = sent_len[0];
+
+    if (nsent < 1)
+        return false;
+    memcpy(copy, sent[0], len);
+    copy[IKE_EXCHANGE_AT + 1] = IKE_FLAG_INITIATOR;
+    memset(copy + 8, 0, 8);
+    snap(sa, &before);
+    ike_handle(&z, &from, copy, len);
+    snap(sa, &after);
+    return z.stats.dropped[IKE_DROP_REFLECTED] == dropped + 1 &&
+           memcmp(&before, &after, sizeof before) == 0;
+}
+
 /* IKE_SA_INIT and IKE_AUTH of zike, in both roles, sent back to it. */
 static void reflected_init_and_auth(void)
 {
@@ -1607,6 +1662,7 @@ static void reflected_init_and_auth(void)
     CHECK(initiator_init(&t) == 0);
     CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_HALF_OPEN);
     CHECK(reflect(sa, 0));
+    CHECK(reflected_init_as_request(sa));
     CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
                          copy) == IKE_OK);
     CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 2);
@@ -1621,6 +1677,11 @@ static void reflected_init_and_auth(void)
     CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
     CHECK(reflect(sa, 0));
     CHECK(z.sas == sa && sa->next == NULL);     /* no responder SA made */
+    /* The same request sent back as its own answer: the header of an
+     * IKE_SA_INIT is not authenticated, so the flags say a responder
+     * sent it (I clear, R set), with our SPIr of zero or another. */
+    CHECK(reflected_init_as_answer(sa, false));
+    CHECK(reflected_init_as_answer(sa, true));
     {
         struct ike_header h = { .exchange = IKE_SA_INIT,
                                 .flags = IKE_FLAG_RESPONSE };
