@@ -134,33 +134,35 @@ static void init_values(const struct ike_message *m, struct init_values *v)
 }
 
 /* The header of an IKE_SA_INIT is not authenticated: it can say anything,
- * the flags and SPIr included.  What we sent in one, our X25519 value or
- * our nonce, no peer sends: a message that carries it is ours sent back,
- * whatever its header says. */
-static bool own_init_values(const struct ike_sa *sa,
-                            const struct init_values *v)
-{
-    const uint8_t *nonce = sa->initiator ? sa->ni : sa->nr;
-    size_t nonce_len = sa->initiator ? sa->ni_len : sa->nr_len;
-
-    return (v->ke != NULL && v->ke_len == sizeof sa->dh_pub &&
-            memcmp(v->ke, sa->dh_pub, v->ke_len) == 0) ||
-           (v->nonce != NULL && v->nonce_len == nonce_len &&
-            memcmp(v->nonce, nonce, nonce_len) == 0);
-}
-
-/* An IKE_SA_INIT request that is our own request or response sent back:
- * it has one of our initiator SPIs, or our values. */
-static bool own_init_request(struct zike *z, const struct ike_message *m)
+ * its flags and SPIs included.  What we sent in one, an X25519 value or a
+ * nonce of one of our IKE SAs, no peer sends: a message that carries it
+ * is ours sent back, whatever its header says. */
+static bool own_init_values(struct zike *z, const struct ike_message *m)
 {
     struct init_values v;
 
     init_values(m, &v);
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        if ((sa->initiator && memcmp(sa->spi_i, m->hdr.spi_i, 8) == 0) ||
-            own_init_values(sa, &v))
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        const uint8_t *nonce = sa->initiator ? sa->ni : sa->nr;
+        size_t nonce_len = sa->initiator ? sa->ni_len : sa->nr_len;
+
+        if ((v.ke != NULL && v.ke_len == sizeof sa->dh_pub &&
+             memcmp(v.ke, sa->dh_pub, v.ke_len) == 0) ||
+            (v.nonce != NULL && v.nonce_len == nonce_len &&
+             memcmp(v.nonce, nonce, nonce_len) == 0))
             return true;
+    }
     return false;
+}
+
+/* An IKE_SA_INIT request that is our own request or response sent back:
+ * one of our initiator SPIs, or our values. */
+static bool own_init_request(struct zike *z, const struct ike_message *m)
+{
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->initiator && memcmp(sa->spi_i, m->hdr.spi_i, 8) == 0)
+            return true;
+    return own_init_values(z, m);
 }
 
 /* The header checks that come before any decryption: who sent it, and
@@ -252,10 +254,7 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
     if (m.hdr.exchange == IKE_SA_INIT) {
         if (sa->state == IKE_ST_INIT_SENT && sa->initiator &&
             m.hdr.message_id == 0 && sa->req.kind == REQ_INIT) {
-            struct init_values v;
-
-            init_values(&m, &v);
-            if (own_init_values(sa, &v))
+            if (own_init_values(z, &m))
                 ike_drop(z, IKE_DROP_REFLECTED, sa, &m);
             else if (ike_init_response(z, sa, buf, len, &m))
                 ike_auth_start(z, sa);
