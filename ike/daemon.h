@@ -231,7 +231,8 @@ struct group_notice {
 enum ike_drop {
     IKE_DROP_MALFORMED,       /* does not parse, or not one frame */
     IKE_DROP_UNKNOWN_SA,      /* the SPIs of no IKE SA of ours */
-    IKE_DROP_REFLECTED,       /* its I flag or SPIs say we sent it */
+    IKE_DROP_REFLECTED,       /* its I flag or SPIs say we sent it, or
+                                 it has our IKE_SA_INIT values */
     IKE_DROP_UNEXPECTED,      /* no request of ours is answered, or the
                                  exchange does not fit the IKE SA's state */
     IKE_DROP_MESSAGE_ID,      /* an old or future message ID */

@@ -110,14 +110,59 @@ static struct ike_sa *find_sa(struct zike *z, const struct ike_message *m,
     return NULL;
 }
 
-/* An IKE_SA_INIT request whose SPIi is one of our initiator SPIs is our
- * own request sent back. */
-static bool own_init_spi(struct zike *z, const uint8_t spi_i[8])
+/* The X25519 value and the nonce an IKE_SA_INIT message carries (NULL
+ * for one it lacks). */
+struct init_values {
+    const uint8_t *ke, *nonce;
+    size_t ke_len, nonce_len;
+};
+
+static void init_values(const struct ike_message *m, struct init_values *v)
 {
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        if (sa->initiator && memcmp(sa->spi_i, spi_i, 8) == 0)
+    const struct ike_payload *pke = ike_find(m, IKE_PL_KE);
+    const struct ike_payload *pn = ike_find(m, IKE_PL_NONCE);
+    struct ike_ke ke;
+
+    memset(v, 0, sizeof *v);
+    if (pke != NULL && ike_parse_ke(pke, &ke) == IKE_OK) {
+        v->ke = ke.data;
+        v->ke_len = ke.len;
+    }
+    if (pn != NULL &&
+        ike_parse_nonce(pn, &v->nonce, &v->nonce_len) != IKE_OK)
+        v->nonce = NULL;
+}
+
+/* The header of an IKE_SA_INIT is not authenticated: it can say anything,
+ * its flags and SPIs included.  What we sent in one, an X25519 value or a
+ * nonce of one of our IKE SAs, no peer sends: a message that carries it
+ * is ours sent back, whatever its header says. */
+static bool own_init_values(struct zike *z, const struct ike_message *m)
+{
+    struct init_values v;
+
+    init_values(m, &v);
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next) {
+        const uint8_t *nonce = sa->initiator ? sa->ni : sa->nr;
+        size_t nonce_len = sa->initiator ? sa->ni_len : sa->nr_len;
+
+        if ((v.ke != NULL && v.ke_len == sizeof sa->dh_pub &&
+             memcmp(v.ke, sa->dh_pub, v.ke_len) == 0) ||
+            (v.nonce != NULL && v.nonce_len == nonce_len &&
+             memcmp(v.nonce, nonce, nonce_len) == 0))
             return true;
+    }
     return false;
+}
+
+/* An IKE_SA_INIT request that is our own request or response sent back:
+ * one of our initiator SPIs, or our values. */
+static bool own_init_request(struct zike *z, const struct ike_message *m)
+{
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->initiator && memcmp(sa->spi_i, m->hdr.spi_i, 8) == 0)
+            return true;
+    return own_init_values(z, m);
 }
 
 /* The header checks that come before any decryption: who sent it, and
@@ -172,7 +217,7 @@ static void handle_init_request(struct zike *z, const struct route *from,
         ike_drop(z, IKE_DROP_UNEXPECTED, NULL, m);
         return;
     }
-    if (own_init_spi(z, m->hdr.spi_i)) {
+    if (own_init_request(z, m)) {
         ike_drop(z, IKE_DROP_REFLECTED, NULL, m);
         return;
     }
@@ -209,7 +254,9 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
     if (m.hdr.exchange == IKE_SA_INIT) {
         if (sa->state == IKE_ST_INIT_SENT && sa->initiator &&
             m.hdr.message_id == 0 && sa->req.kind == REQ_INIT) {
-            if (ike_init_response(z, sa, buf, len, &m))
+            if (own_init_values(z, &m))
+                ike_drop(z, IKE_DROP_REFLECTED, sa, &m);
+            else if (ike_init_response(z, sa, buf, len, &m))
                 ike_auth_start(z, sa);
         } else {
             ike_drop(z, IKE_DROP_UNEXPECTED, sa, &m);

@@ -19,8 +19,9 @@ static const struct {
     [IKE_DROP_UNKNOWN_SA] = { "unknown_sa", LOG_DEBUG,
                               "no IKE SA of ours has its SPIs" },
     [IKE_DROP_REFLECTED] = { "reflected", LOG_WARNING,
-                             "reflected: its header says we sent it "
-                             "(I flag or SPIs, RFC 7296 3.1)" },
+                             "reflected: we sent it (its I flag or SPIs, "
+                             "RFC 7296 3.1, or our own IKE_SA_INIT "
+                             "values)" },
     [IKE_DROP_UNEXPECTED] = { "unexpected", LOG_NOTICE,
                               "unexpected: it answers no request of ours, "
                               "or does not fit the IKE SA's state" },

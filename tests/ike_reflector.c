@@ -2,14 +2,18 @@
  * A man in the middle for the reflection test (tests/test_zike_reflect.sh):
  * it relays IKE messages between two zikes, unchanged, and sends each
  * distinct message also back to the zike that sent it, as an attacker on
- * the path can.  On SIGUSR2 it stops reflecting live and says "quiet"; on
+ * the path can.  An IKE_SA_INIT, whose header nothing authenticates, goes
+ * back a second time with the flags of the other role: a request as its
+ * own answer (I clear, R set), a response as a new request (I set, R
+ * clear, SPIr zero).  On SIGUSR2 it stops reflecting live and says "quiet"; on
  * SIGUSR1 it stops too and sends back, once more, every message it has
  * seen of the current IKE SA (the SPIs of the last message relayed).
  *   ike_reflector BIND_ENDPOINT CONNECT_ENDPOINT SECONDS
  * BIND_ENDPOINT is the initiator's peer endpoint (its DEALER connects
  * there), CONNECT_ENDPOINT the responder's listen endpoint.  Each message
  * sent back is a line on stdout:
- *   reflect|replay to=initiator|responder exchange=N response=0|1
+ *   reflect|flip|replay to=initiator|responder exchange=N response=0|1
+ * (for flip, response= is what the flags say now)
  * and a replay ends with the line "replayed N".
  */
 #include <signal.h>
@@ -23,6 +27,11 @@
 #define MAX_MESSAGE 16384U
 #define MAX_SEEN 4096U
 #define HEADER_BYTES 28U
+#define EXCHANGE_AT 18U
+#define FLAGS_AT 19U
+#define IKE_SA_INIT 34U
+#define FLAG_INITIATOR 0x08U
+#define FLAG_RESPONSE 0x20U
 
 struct seen {
     uint8_t hash[16];
@@ -89,6 +98,27 @@ static void send_back(void *router, void *dealer, const uint8_t *rid,
     } else {
         zmq_send(dealer, msg, len, ZMQ_DONTWAIT);
     }
+}
+
+/* An IKE_SA_INIT back to its sender once more, as sent by the other
+ * role. */
+static void flip_back(void *router, void *dealer, const uint8_t *rid,
+                      size_t rid_len, const uint8_t *msg, size_t len,
+                      int sent_by_initiator)
+{
+    static uint8_t flipped[MAX_MESSAGE];
+
+    if (msg[EXCHANGE_AT] != IKE_SA_INIT)
+        return;
+    memcpy(flipped, msg, len);
+    if (msg[FLAGS_AT] & FLAG_RESPONSE) {
+        flipped[FLAGS_AT] = FLAG_INITIATOR;
+        memset(flipped + 8, 0, 8);
+    } else {
+        flipped[FLAGS_AT] = FLAG_RESPONSE;
+    }
+    send_back(router, dealer, rid, rid_len, flipped, len, sent_by_initiator);
+    note("flip", flipped, sent_by_initiator);
 }
 
 int main(int argc, char **argv)
@@ -163,6 +193,7 @@ int main(int argc, char **argv)
             if (remember(buf, (size_t)got, 1) && live) {
                 send_back(router, dealer, rid, rid_len, buf, (size_t)got, 1);
                 note("reflect", buf, 1);
+                flip_back(router, dealer, rid, rid_len, buf, (size_t)got, 1);
             }
         }
         if (items[1].revents & ZMQ_POLLIN) {
@@ -176,6 +207,7 @@ int main(int argc, char **argv)
             if (remember(buf, (size_t)got, 0) && live) {
                 send_back(router, dealer, rid, rid_len, buf, (size_t)got, 0);
                 note("reflect", buf, 0);
+                flip_back(router, dealer, rid, rid_len, buf, (size_t)got, 0);
             }
         }
     }

@@ -1592,6 +1592,65 @@ static uint16_t notify_in(const struct ike_message *m, uint16_t type)
     return ike_find_notify(m, type, &n) ? type : 0;
 }
 
+/* zike's IKE_SA_INIT request sent[i], handed back to it as the answer
+ * to sa's: flags of a responder, sa's SPIi (the request's own, or another
+ * of zike's), and a SPIr of zero or one the attacker chose.  Dropped as
+ * reflected, and nothing changed: the real answer still waited for with
+ * the X25519 secret it needs. */
+static bool reflected_init_as_answer(struct ike_sa *sa, size_t i,
+                                     bool with_spi_r)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    uint8_t priv[IKE_X25519_BYTES];
+    struct route from = { 0 };
+    struct snapshot before, after;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_REFLECTED];
+    size_t len;
+    bool ok;
+
+    if (i >= nsent)
+        return false;
+    len = sent_len[i];
+    memcpy(priv, sa->keys->dh_priv, sizeof priv);
+    memcpy(copy, sent[i], len);
+    memcpy(copy, sa->spi_i, 8);
+    copy[IKE_EXCHANGE_AT + 1] = IKE_FLAG_RESPONSE;
+    if (with_spi_r)
+        randombytes_buf(copy + 8, 8);
+    snap(sa, &before);
+    ike_handle(&z, &from, copy, len);
+    snap(sa, &after);
+    ok = z.stats.dropped[IKE_DROP_REFLECTED] == dropped + 1 &&
+         memcmp(&before, &after, sizeof before) == 0 &&
+         sa->state == IKE_ST_INIT_SENT && sa->req.kind == REQ_INIT &&
+         sodium_memcmp(priv, sa->keys->dh_priv, sizeof priv) == 0;
+    sodium_memzero(priv, sizeof priv);
+    return ok;
+}
+
+/* zike's IKE_SA_INIT response (sent[0]), handed back to it as a new
+ * request: flags of an initiator, SPIr zero.  Dropped as reflected: no
+ * IKE SA made, nothing sent. */
+static bool reflected_init_as_request(const struct ike_sa *sa)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct route from = { 0 };
+    struct snapshot before, after;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_REFLECTED];
+    size_t len = sent_len[0];
+
+    if (nsent < 1)
+        return false;
+    memcpy(copy, sent[0], len);
+    copy[IKE_EXCHANGE_AT + 1] = IKE_FLAG_INITIATOR;
+    memset(copy + 8, 0, 8);
+    snap(sa, &before);
+    ike_handle(&z, &from, copy, len);
+    snap(sa, &after);
+    return z.stats.dropped[IKE_DROP_REFLECTED] == dropped + 1 &&
+           memcmp(&before, &after, sizeof before) == 0;
+}
+
 /* IKE_SA_INIT and IKE_AUTH of zike, in both roles, sent back to it. */
 static void reflected_init_and_auth(void)
 {
@@ -1607,6 +1666,7 @@ static void reflected_init_and_auth(void)
     CHECK(initiator_init(&t) == 0);
     CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_HALF_OPEN);
     CHECK(reflect(sa, 0));
+    CHECK(reflected_init_as_request(sa));
     CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
                          copy) == IKE_OK);
     CHECK(sa->state == IKE_ST_ESTABLISHED && count_sas() == 2);
@@ -1621,6 +1681,20 @@ static void reflected_init_and_auth(void)
     CHECK((sa = z.sas) != NULL && sa->state == IKE_ST_INIT_SENT);
     CHECK(reflect(sa, 0));
     CHECK(z.sas == sa && sa->next == NULL);     /* no responder SA made */
+    /* The same request sent back as its own answer: the header of an
+     * IKE_SA_INIT is not authenticated, so the flags say a responder
+     * sent it (I clear, R set), with a SPIr of zero or another. */
+    CHECK(reflected_init_as_answer(sa, 0, false));
+    CHECK(reflected_init_as_answer(sa, 0, true));
+    /* zike's request to another peer, its SPIi made this one's. */
+    snprintf(harness_peers[1].endpoint, sizeof harness_peers[1].endpoint,
+             "tcp://127.0.0.1:2");
+    CHECK(ike_initiate(&z, &harness_peers[1], "otherpol") == 0 &&
+          nsent == 2 && z.sas != sa);
+    CHECK(reflected_init_as_answer(sa, 1, true));
+    z.sas->state = IKE_ST_DEAD;
+    harness_peers[1].endpoint[0] = '\0';
+    nsent = 1;
     {
         struct ike_header h = { .exchange = IKE_SA_INIT,
                                 .flags = IKE_FLAG_RESPONSE };

@@ -5,7 +5,11 @@
 # both ways: IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA (child SA rekeys and
 # an IKE SA rekey), INFORMATIONAL (liveness checks, DELETE of child SAs and
 # of the old IKE SA) and the group exchanges (GSA_REGISTRATION, and
-# GSA_INBAND_REKEY pushes of a group key bob serves to alice).  Checked:
+# GSA_INBAND_REKEY pushes of a group key bob serves to alice); an
+# IKE_SA_INIT goes back a second time with the other role's flags (a
+# request as its own answer, a response as a new request; alice names
+# her IKE AEAD, so that her offer is one a single answer can echo).
+# Checked:
 # each daemon drops what comes back (ike_dropped_reflected), ends with the
 # SAs the real exchanges made, and traffic flows; then the reflector sends
 # back every message of the current IKE SA once more while nothing else
@@ -40,7 +44,7 @@ sad: $work/alice.sad
 retransmit: { timeout-ms: $(ms 300), tries: 6 }
 rekey-overlap: 500
 peers:
-  - { name: bob, id: bob.example, endpoint: "tcp://127.0.0.1:$(port 2)", auth: psk, psk: $PSK, start: true, dpd: 1s, policies: [orders] }
+  - { name: bob, id: bob.example, endpoint: "tcp://127.0.0.1:$(port 2)", auth: psk, psk: $PSK, start: true, dpd: 1s, ike: chacha20-poly1305, policies: [orders] }
 join:
   - { group: news, server: bob, role: both }
 EOT
@@ -81,8 +85,12 @@ for k in "34 0" "34 1" "35 0" "35 1" "36 0" "36 1" "37 0" "37 1" "40 0" "40 1" "
     [ $((na + nb)) -ge 1 ]
     ok $? "exchange $1 $( [ "$2" = 1 ] && echo response || echo request): $na sent back to alice, $nb to bob"
 done
-ra=$(grep -c "^reflect to=initiator" "$work/refl.out")
-rb=$(grep -c "^reflect to=responder" "$work/refl.out")
+fa=$(grep -c "^flip to=initiator exchange=34 response=1" "$work/refl.out")
+fb=$(grep -c "^flip to=responder exchange=34 response=0" "$work/refl.out")
+[ "$fa" -ge 1 ] && [ "$fb" -ge 1 ]
+ok $? "IKE_SA_INIT with the flags flipped: $fa requests sent back to alice as answers, $fb responses to bob as requests"
+ra=$(grep -c "^reflect to=initiator\|^flip to=initiator" "$work/refl.out")
+rb=$(grep -c "^reflect to=responder\|^flip to=responder" "$work/refl.out")
 settled() {
     da=$(stat_of alice ike_dropped_reflected) db=$(stat_of bob ike_dropped_reflected)
     ua=$(stat_of alice ike_dropped_unknown_sa) ub=$(stat_of bob ike_dropped_unknown_sa)
@@ -117,8 +125,8 @@ wait $srv
 # (counted) before the baseline: liveness checks go on meanwhile.
 kill -USR2 $rpid
 until_ok 10 grep -q "^quiet" "$work/refl.out"
-ra=$(grep -c "^reflect to=initiator" "$work/refl.out")
-rb=$(grep -c "^reflect to=responder" "$work/refl.out")
+ra=$(grep -c "^reflect to=initiator\|^flip to=initiator" "$work/refl.out")
+rb=$(grep -c "^reflect to=responder\|^flip to=responder" "$work/refl.out")
 until_ok 10 settled
 # The group key replaced above is retired (its deactivation delay): then
 # nothing but the replay can change a state.
