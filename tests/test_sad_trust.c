@@ -16,12 +16,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "keys.h"
 #include "sad.h"
+#include "acl_xattr.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -424,39 +424,16 @@ static void test_planted_directory(void)
  * asking an existing SAD for mode 0660 does not widen a mask that would
  * let a named user in.
  */
-enum { ACL_USER_OBJ = 0x01, ACL_USER = 0x02, ACL_GROUP_OBJ = 0x04,
-       ACL_MASK = 0x10, ACL_OTHER = 0x20 };
-
 /* An ACL: the owner, a named user (ATTACKER_UID) with rw, the group and
  * the mask with group_mask, others nothing. */
 static int set_acl(const char *path, const char *xattr, unsigned group_mask)
 {
-    const unsigned e[5][3] = {
-        { ACL_USER_OBJ, 6, 0xffffffffU }, { ACL_USER, 6, ATTACKER_UID },
-        { ACL_GROUP_OBJ, group_mask, 0xffffffffU },
-        { ACL_MASK, group_mask, 0xffffffffU }, { ACL_OTHER, 0, 0xffffffffU },
-    };
-    uint8_t v[4 + 5 * 8] = { 2, 0, 0, 0 };
-
-    for (int i = 0; i < 5; i++) {
-        uint8_t *p = v + 4 + 8 * i;
-        p[0] = (uint8_t)e[i][0];
-        p[2] = (uint8_t)e[i][1];
-        for (int b = 0; b < 4; b++)
-            p[4 + b] = (uint8_t)(e[i][2] >> (8 * b));
-    }
-    return setxattr(path, xattr, v, sizeof v, 0);
+    return acl_xattr_set(path, xattr, 6, ATTACKER_UID, 6, group_mask);
 }
 
 static bool names_a_user(const char *path)
 {
-    uint8_t v[256];
-    ssize_t n = getxattr(path, "system.posix_acl_access", v, sizeof v);
-
-    for (ssize_t off = 4; off + 8 <= n; off += 8)
-        if (v[off] == ACL_USER && (v[off + 2] & 6))
-            return true;
-    return false;
+    return acl_xattr_names_a_user(path, 6);
 }
 
 static void test_acl_named_user(void)

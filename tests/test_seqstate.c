@@ -21,10 +21,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "acl_xattr.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -1223,21 +1223,7 @@ enum { ACL_NAMED_UID = 65534 };
 
 static int set_acl(const char *path, const char *xattr, unsigned perm)
 {
-    const unsigned e[5][3] = {      /* tag, permissions, id */
-        { 0x01, perm, 0xffffffffU }, { 0x02, perm, ACL_NAMED_UID },
-        { 0x04, perm, 0xffffffffU }, { 0x10, perm, 0xffffffffU },
-        { 0x20, 0, 0xffffffffU },
-    };
-    uint8_t v[4 + 5 * 8] = { 2, 0, 0, 0 };
-
-    for (int i = 0; i < 5; i++) {
-        uint8_t *q = v + 4 + 8 * i;
-        q[0] = (uint8_t)e[i][0];
-        q[2] = (uint8_t)e[i][1];
-        for (int b = 0; b < 4; b++)
-            q[4 + b] = (uint8_t)(e[i][2] >> (8 * b));
-    }
-    return setxattr(path, xattr, v, sizeof v, 0);
+    return acl_xattr_set(path, xattr, perm, ACL_NAMED_UID, perm, perm);
 }
 
 /* The one record in state (a regular file), its path into out. */
@@ -1258,13 +1244,7 @@ static int the_record(const char *state, char *out, size_t outlen)
 
 static bool acl_names_a_user(const char *path)
 {
-    uint8_t v[256];
-    ssize_t n = getxattr(path, "system.posix_acl_access", v, sizeof v);
-
-    for (ssize_t off = 4; off + 8 <= n; off += 8)
-        if (v[off] == 0x02 && (v[off + 2] & 2))
-            return true;
-    return false;
+    return acl_xattr_names_a_user(path, 2);
 }
 
 static void test_acl_on_state_dir(void)
