@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +140,34 @@ static inline int test_mkdtemp(char *dir, size_t len, const char *name)
 {
     snprintf(dir, len, "/tmp/zesp-%s.XXXXXX", name);
     return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static inline int test_cmp12(const void *a, const void *b)
+{
+    return memcmp(a, b, 12);
+}
+
+/* How many of n ESP frames repeat an (SPI, IV) of another; with_spi
+ * false: an IV alone (one key under several SPIs: the SPI is no part of
+ * the nonce).  -1 if out of memory. */
+static inline long test_repeated_ivs(uint8_t *const *frames, size_t n,
+                                     bool with_spi)
+{
+    uint8_t *keys = calloc(n ? n : 1, 12);
+    long dup = 0;
+
+    if (keys == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (with_spi)
+            memcpy(keys + 12 * i, frames[i], 4);
+        memcpy(keys + 12 * i + 4, frames[i] + 8, 8);
+    }
+    qsort(keys, n, 12, test_cmp12);
+    for (size_t i = 1; i < n; i++)
+        dup += memcmp(keys + 12 * i, keys + 12 * (i - 1), 12) == 0;
+    free(keys);
+    return dup;
 }
 
 static inline int test_done(void);

@@ -691,20 +691,6 @@ static void *load_file(void *arg)
     return NULL;
 }
 
-/* IVs (bytes 8-15) of frames sealed under one key that appear twice. */
-static int ivs_twice(uint8_t *const *frames, size_t n)
-{
-    int twice = 0;
-
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (memcmp(frames[i] + 8, frames[j] + 8, 8) == 0) {
-                twice++;
-                break;
-            }
-    return twice;
-}
-
 /*
  * Two `zesp load`s at once, into one SAD file, of two files that give one
  * key to two SPIs: each file alone, checked against the SAD, is fine, and
@@ -782,9 +768,9 @@ static void test_key_on_two_spis_concurrent_loads(void)
                                   &frames[n], &len) == 0)
                         n++;
                 }
-            int twice = ivs_twice(frames, n);
+            long twice = test_repeated_ivs(frames, n, false);
             if (twice != 0)
-                fprintf(stderr, "  %d of %zu IVs sent twice under one key\n",
+                fprintf(stderr, "  %ld of %zu IVs sent twice under one key\n",
                         twice, n);
             CHECK(twice == 0 && n == (installed == 1 ? 40U : 80U));
             for (size_t m = 0; m < n; m++)
