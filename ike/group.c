@@ -30,6 +30,8 @@
  * for receivers, the outbound SA with its Sender ID for senders), moves its
  * policy to a new SA after the activation delay and removes the old one
  * after the deactivation delay, so that no message is lost in a rekey.
+ * It takes pushes only while registered: a push may overtake the answer
+ * to its registration, and names no Sender ID.
  * A reload that removes its join, or changes it, removes its SAs and
  * leaves: its key server hands it no key again and makes a new one.
  */
@@ -1148,6 +1150,17 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
         gg->registered = false;
         gg->retry_at = z->now;
         respond_notify(z, sa, from, m, 0);
+        return;
+    }
+    if (!gg->registered) {
+        /* Its requests and our registration's answer travel apart, in
+         * no order: a push before the answer would be installed under a
+         * Sender ID we may no longer hold (a push names none), and the
+         * older key the answer brings would then replace it.  After a
+         * leave it is a key we no longer take.  The server pushes again. */
+        zike_log(LOG_INFO, "group %s: push from %s while not registered: "
+                 "refused until we are", gg->name, sa->peer_name);
+        respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
         return;
     }
     if (gm_accept(z, sa, gg, j, m, false) != 0) {
