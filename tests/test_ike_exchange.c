@@ -3011,6 +3011,57 @@ static void group_member_push_before_registered(void)
     harness_reset();
 }
 
+/* A push the key server sent before it saw zike's registration, arriving
+ * after the answer (they travel apart): the answer's SA (0x7e00) is the
+ * newer, but the push (0x7d00) is installed after it and taken for the
+ * newest; the key server, told that zike holds 0x7d00, pushes 0x7e00
+ * again.  Before, that push was taken for a repeat and changed nothing:
+ * zike went on sending on the older key, which receivers retire and a
+ * removed member may hold, until the next rekey.  Now a push naming an
+ * SA zike holds but is retiring makes it the newest again. */
+static void group_member_push_after_answer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(k1, sizeof k1);
+    randombytes_buf(k2, sizeof k2);
+    registration_in_flight(sa);            /* as after zike's restart */
+    registered_as(sa, 0x7e00, 7, k2, &ctr);
+    CHECK(gg->registered);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    clen = group_answer(sa, chain, sizeof chain, 0x7d00, k1, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7d00);
+    /* The key server pushes its current SA again. */
+    clen = group_answer(sa, chain, sizeof chain, 0x7e00, k2, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    z.now += 10000;                        /* past ATD + DTD */
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get(z.sad, 0x7e00, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7e00, ZESP_DIR_IN, 2, &info) == 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x7d00, ZESP_DIR_OUT, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
 /* A peer with two live IKE SAs whose credential a reload revokes: the
  * reload revokes each of them, and each sends its DELETE.  Its group
  * memberships end, and the group gets a new key, at the second
@@ -3827,6 +3878,7 @@ int main(void)
     RUN(group_server_sender_renumbered);
     RUN(group_member_register_again);
     RUN(group_member_push_before_registered);
+    RUN(group_member_push_after_answer);
     RUN(group_member_gone_with_both_ike_sas);
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
