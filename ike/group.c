@@ -30,6 +30,8 @@
  * for receivers, the outbound SA with its Sender ID for senders), moves its
  * policy to a new SA after the activation delay and removes the old one
  * after the deactivation delay, so that no message is lost in a rekey.
+ * It takes pushes only while registered: a push may overtake the answer
+ * to its registration, and names no Sender ID.
  * A reload that removes its join, or changes it, removes its SAs and
  * leaves: its key server hands it no key again and makes a new one.
  */
@@ -894,6 +896,28 @@ static bool gm_spi_usable(struct zike *z, const struct gm_group *gg,
     return true;
 }
 
+/* slot becomes the SA sent on after the ATD; the others retire. */
+static void gm_make_newest(struct zike *z, struct gm_group *gg,
+                           const struct zike_join *j,
+                           const struct gsa_policy *pol, struct gm_sa *slot,
+                           uint64_t retire)
+{
+    for (size_t i = 0; i < GM_SAS_MAX; i++) {
+        /* An older SA never becomes the one sent on after a newer. */
+        gg->sas[i].activate_at = 0;
+        if (gg->sas[i].spi && gg->sas[i].retire_at == 0)
+            gg->sas[i].retire_at = retire;
+    }
+    slot->spi = pol->spi;
+    slot->retire_at = 0;
+    slot->activate_at = 0;
+    if (j->sender) {
+        slot->activate_at = z->now + (uint64_t)pol->atd * 1000U;
+        if (pol->atd == 0)
+            gm_activate(z, gg, j, slot);
+    }
+}
+
 /* Install a group SA; the ones before it leave after the delays. */
 static int gm_install(struct zike *z, struct gm_group *gg,
                       const struct zike_join *j, const struct gsa_policy *pol,
@@ -902,9 +926,22 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     struct gm_sa *slot = NULL;
     uint64_t retire = z->now + ((uint64_t)pol->atd + pol->dtd) * 1000U;
 
-    for (size_t i = 0; i < GM_SAS_MAX; i++)
-        if (gg->sas[i].spi == pol->spi)
+    for (size_t i = 0; i < GM_SAS_MAX; i++) {
+        if (gg->sas[i].spi != pol->spi)
+            continue;
+        if (gg->sas[i].retire_at == 0)
             return 0;                      /* a repeated push */
+        /* Retiring, yet the server's current SA: a push it sent before
+         * our registration overtook this one, its answer, and was taken
+         * for the newer.  The same key only, then it is the newest. */
+        if (!same_key(z, pol->spi, j->sender ? ZESP_DIR_OUT : ZESP_DIR_IN,
+                      key))
+            return -1;
+        gm_make_newest(z, gg, j, pol, &gg->sas[i], retire);
+        zike_log(LOG_NOTICE, "group %s: group SA 0x%08x is the newest again",
+                 gg->name, pol->spi);
+        return 0;
+    }
     if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
         j->sign_sk == NULL) {
         zike_log(LOG_ERR, "group %s: source-auth needs sign-key in join",
@@ -948,20 +985,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         gm_add(z, j, pol, NULL, ZESP_DIR_OUT, gg->sid, key) != 0)
         goto fail;
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
-    for (size_t i = 0; i < GM_SAS_MAX; i++) {
-        /* An older SA never becomes the one sent on after a newer. */
-        gg->sas[i].activate_at = 0;
-        if (gg->sas[i].spi && gg->sas[i].retire_at == 0)
-            gg->sas[i].retire_at = retire;
-    }
-    slot->spi = pol->spi;
-    slot->retire_at = 0;
-    slot->activate_at = 0;
-    if (j->sender) {
-        slot->activate_at = z->now + (uint64_t)pol->atd * 1000U;
-        if (pol->atd == 0)
-            gm_activate(z, gg, j, slot);
-    }
+    gm_make_newest(z, gg, j, pol, slot, retire);
     gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
@@ -1148,6 +1172,17 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
         gg->registered = false;
         gg->retry_at = z->now;
         respond_notify(z, sa, from, m, 0);
+        return;
+    }
+    if (!gg->registered) {
+        /* Its requests and our registration's answer travel apart, in
+         * no order: a push before the answer would be installed under a
+         * Sender ID we may no longer hold (a push names none), and the
+         * older key the answer brings would then replace it.  After a
+         * leave it is a key we no longer take.  The server pushes again. */
+        zike_log(LOG_INFO, "group %s: push from %s while not registered: "
+                 "refused until we are", gg->name, sa->peer_name);
+        respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
         return;
     }
     if (gm_accept(z, sa, gg, j, m, false) != 0) {

@@ -216,6 +216,7 @@ static void push_cannot_take_another_groups_spi(void)
 
     register_j(peer, &ctr_peer);
     CHECK(z.joined[0].registered && j_intact());
+    z.joined[1].registered = true;        /* with "other": it takes pushes */
 
     /* j's SPI, a Sender ID j does not use: windows of j2's key would
      * answer on j's policy, which accepts by SPI. */
@@ -245,7 +246,7 @@ static void push_cannot_take_another_groups_spi(void)
     CHECK(open_on("j", SPI_J2, SID_FOREIGN, key_j2) != 0);
     memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
     memset(z.joined[1].sas, 0, sizeof z.joined[1].sas);
-    z.joined[0].registered = false;
+    z.joined[0].registered = z.joined[1].registered = false;
     harness_reset();
 }
 
@@ -264,12 +265,14 @@ static void push_cannot_take_a_pairwise_spi(void)
     randombytes_buf(p.key, sizeof p.key);
     snprintf(p.peer, sizeof p.peer, "peer");
     CHECK_OK(zesp_sa_add(z.sad, &p));
+    z.joined[1].registered = true;        /* with "other": it takes pushes */
     CHECK(!push_j2(other, &ctr, SPI_PAIRWISE, sids, 1));
     CHECK(zesp_sa_info_get(z.sad, SPI_PAIRWISE, ZESP_DIR_IN, &info) == 0 &&
           !(info.flags & ZESP_SA_GROUP) && strcmp(info.peer, "peer") == 0);
     CHECK(!window(SPI_PAIRWISE, SID_FOREIGN));
     sodium_memzero(&p, sizeof p);
     memset(z.joined[1].sas, 0, sizeof z.joined[1].sas);
+    z.joined[1].registered = false;
     harness_reset();
 }
 

@@ -2915,6 +2915,153 @@ static void group_member_register_again(void)
     harness_reset();
 }
 
+/* A push that crosses zike's registration (the key server's requests come
+ * over its link, its answers over zike's: no order between them, and a
+ * lost answer comes back late from the server's cache).  Told to register
+ * again (its Sender ID moved from 7 to 2), zike registers; the key server
+ * answers (SA 0x7900, Sender ID 2), then makes another key and pushes it
+ * (0x7a00, no Sender ID: a push carries none), which arrives first.
+ * Before, the push was installed under the Sender ID zike held before,
+ * 7, now another sender's with that key: two senders on one (key, Sender
+ * ID), nonces repeated; and the answer, arriving after, took its place as
+ * the newest SA, the new key retired and never pushed again.  Now a push
+ * to a member that is not registered (its registration on its way, or it
+ * left) is answered TEMPORARY_FAILURE and installs nothing; the key server
+ * pushes it again once the registration is in. */
+static void group_member_push_before_registered(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES], old[4] = { 0, 0, 0x78, 0 };
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    struct ike_message m;
+    struct ike_writer w;
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(key, sizeof key);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7800, 7, key, &ctr);
+    CHECK(gg->registered && gg->sid == 7);
+    /* Told to register again; it does. */
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(!gg->registered && sa->req.kind == REQ_GSA_REGISTER);
+
+    /* The push overtakes the answer: refused, nothing installed. */
+    randombytes_buf(key, sizeof key);
+    clen = group_answer(sa, chain, sizeof chain, 0x7a00, key, false, 0, true);
+    nsent = 0;
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7800);
+
+    /* The answer: Sender ID 2.  Then the push again: the newest SA, sent
+     * on with Sender ID 2. */
+    registered_as(sa, 0x7900, 2, key, &ctr);
+    CHECK(gg->registered && gg->sid == 2);
+    CHECK(zesp_sa_info_get(z.sad, 0x7900, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 2);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 2);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7a00);
+
+    /* It leaves; a push that was on its way installs nothing. */
+    CHECK(group_leave(&z, "j") == 0);
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_GSA_LEAVE);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 0U);
+    clen = group_answer(sa, chain, sizeof chain, 0x7b00, key, false, 0, true);
+    nsent = 0;
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 0U);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) != 0 || pol.out_spi == 0);
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->want_leave = false;
+    gg->registered = false;
+    gg->retry_at = 0;
+    harness_reset();
+}
+
+/* A push the key server sent before it saw zike's registration, arriving
+ * after the answer (they travel apart): the answer's SA (0x7e00) is the
+ * newer, but the push (0x7d00) is installed after it and taken for the
+ * newest; the key server, told that zike holds 0x7d00, pushes 0x7e00
+ * again.  Before, that push was taken for a repeat and changed nothing:
+ * zike went on sending on the older key, which receivers retire and a
+ * removed member may hold, until the next rekey.  Now a push naming an
+ * SA zike holds but is retiring makes it the newest again. */
+static void group_member_push_after_answer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0];
+    struct route from = { 0 };
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    randombytes_buf(k1, sizeof k1);
+    randombytes_buf(k2, sizeof k2);
+    registration_in_flight(sa);            /* as after zike's restart */
+    registered_as(sa, 0x7e00, 7, k2, &ctr);
+    CHECK(gg->registered);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    clen = group_answer(sa, chain, sizeof chain, 0x7d00, k1, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7d00);
+    /* The key server pushes its current SA again. */
+    clen = group_answer(sa, chain, sizeof chain, 0x7e00, k2, false, 0, true);
+    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    z.now += 10000;                        /* past ATD + DTD */
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get(z.sad, 0x7e00, ZESP_DIR_OUT, &info) == 0 &&
+          info.sender_id == 7);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7e00, ZESP_DIR_IN, 2, &info) == 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x7d00, ZESP_DIR_OUT, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    harness_reset();
+}
+
 /* A peer with two live IKE SAs whose credential a reload revokes: the
  * reload revokes each of them, and each sends its DELETE.  Its group
  * memberships end, and the group gets a new key, at the second
@@ -3730,6 +3877,8 @@ int main(void)
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
     RUN(group_member_register_again);
+    RUN(group_member_push_before_registered);
+    RUN(group_member_push_after_answer);
     RUN(group_member_gone_with_both_ike_sas);
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
