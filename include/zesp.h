@@ -521,6 +521,9 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * one process): then it is decrypted into memory of msg, so that every
  * receiver reads what was sent.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
+ * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
+ * frame before the ESP frame must be a clear frame the sender bound:
+ * another put in front of them is ZESP_EBINDING.
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);
