@@ -4,7 +4,7 @@
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
  *              --sad PATH] [--max-message BYTES] [--heartbeat-ms MS]
  *              [--tamper N] [--tamper-service N] [--tamper-seq N]
- *              [--replay N]
+ *              [--replay N] [--misroute N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
  * (DEALER) say  [READY | service]  to the back ROUTER, answer
@@ -42,7 +42,9 @@
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
  * changes the Nth request's service frame (routing it as before),
  * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
- * Nth request twice: what a hostile broker could do.  It prints
+ * Nth request twice, --misroute N queues the Nth request received for
+ * another service than the one it names, unchanged: what a hostile broker
+ * could do.  It prints
  * "mdp_broker: worker N ready for SERVICE" on each worker's first READY,
  * a line on stderr for each worker found gone, and on SIGTERM what it did.
  */
@@ -290,7 +292,7 @@ static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
     return 0;
 }
 
-static long tamper_seq;
+static long tamper_seq, misroute, received;
 
 /* Number m, wrap it for the hop and do what a hostile broker was asked
  * to; -1 if it cannot be wrapped. */
@@ -486,21 +488,34 @@ static void expire(void *back, const struct hops *h, long tamper,
     }
 }
 
+/* --misroute: a service other than s, if the broker knows one. */
+static struct service *service_other(struct service *s)
+{
+    for (int i = 0; i < nservices; i++)
+        if (&services[i] != s)
+            return &services[i];
+    return s;
+}
+
 static void from_client(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
     struct message *m = calloc(1, sizeof *m);
-    struct service *s;
+    struct service *s = NULL;
 
     if (m == NULL)
         return;
     zmq_msg_init(&m->inner);
     /* [client | service | ESP] */
-    if (recv_all(front, m) != 3 ||
-        (h->sad && unwrap(h, h->in, m, 1) != 0) ||
+    if (recv_all(front, m) == 3 &&
+        (h->sad == NULL || unwrap(h, h->in, m, 1) == 0) &&
         (s = service_named(zmq_msg_data(&m->parts[1]),
-                           zmq_msg_size(&m->parts[1]))) == NULL ||
-        s->nqueued == QUEUE_MAX) {
+                           zmq_msg_size(&m->parts[1]))) != NULL &&
+        ++received == misroute && service_other(s) != s) {
+        s = service_other(s);
+        count.tampered++;
+    }
+    if (s == NULL || s->nqueued == QUEUE_MAX) {
         count.dropped++;
         message_free(m);
         return;
@@ -640,6 +655,8 @@ int main(int argc, char **argv)
             replay = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--tamper-seq") == 0)
             tamper_seq = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--misroute") == 0)
+            misroute = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--max-message") == 0)
             max_message = limits_parse(argv[i + 1]);
         else if (strcmp(argv[i], "--heartbeat-ms") == 0)
@@ -651,7 +668,7 @@ int main(int argc, char **argv)
                 "[--sad PATH --hop-in POLICY --hop-out POLICY] "
                 "[--max-message BYTES] [--heartbeat-ms MS] [--tamper N] "
                 "[--tamper-service N] "
-                "[--tamper-seq N] [--replay N]\n");
+                "[--tamper-seq N] [--replay N] [--misroute N]\n");
         return 2;
     }
     if (h.in && ((h.sad = zesp_sad_open(sad_path, 0, NULL)) == NULL ||
