@@ -9,8 +9,9 @@
  * With --verify SENDERS.yaml (the public keys of a signed group's
  * senders, doc/configuration.md; never a group key) it checks each
  * message's origin before forwarding it (zesp_verify): a forgery, even
- * by a group member, a message changed on the way and a malformed one are
- * dropped, never reaching a subscriber, and it prints one line for each,
+ * by a group member, an ESP frame changed on the way and a malformed one
+ * are dropped, never reaching a subscriber (the topic is bound inside the
+ * ESP frame, which only subscribers can check), and it prints one line for each,
  * with the totals: "pubsub_proxy: dropped: WHY (sender N); forwarded F,
  * dropped D".  Only signed group messages pass it.
  *
