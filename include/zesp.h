@@ -565,7 +565,9 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  * buffer another message or thread may be reading).  A frame refused
  * once decrypted (a clear frame that does not match its binding, a bad
  * source MAC) has what was decrypted wiped: keep a copy of a frame you
- * may want to pass on unopened.
+ * may want to pass on unopened.  zesp_open cannot know the socket: frames
+ * read from a SUB socket were delivered on their first frame, so require
+ * zesp_msg_envelope_count(msg) == 0 there, as zesp_recv does.
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);
