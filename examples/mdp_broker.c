@@ -45,7 +45,8 @@
  * Nth request twice, --misroute N queues the Nth request received for
  * another service than the one it names, unchanged: what a hostile broker
  * could do.  It prints
- * "mdp_broker: worker N ready for SERVICE" on each worker's first READY,
+ * "mdp_broker: worker N ready for SERVICE" on each worker's first READY
+ * (SERVICE escaped as tools/safe_text.h says: a line feed is \x0a),
  * a line on stderr for each worker found gone, and on SIGTERM what it did.
  */
 #include <errno.h>
@@ -59,6 +60,7 @@
 #include <zmq.h>
 
 #include "limits.h"
+#include "safe_text.h"
 
 #define SERVICES_MAX 16
 #define QUEUE_MAX 1024
@@ -81,6 +83,8 @@ struct message {                  /* a request waiting for a worker */
 
 struct service {
     char name[NAME_MAX_BYTES];
+    char shown[SAFE_TEXT_BYTES(NAME_MAX_BYTES)];  /* escaped, for the log:
+                                                     any bytes a peer chose */
     struct message *queue[QUEUE_MAX];
     int nqueued;
 };
@@ -127,6 +131,8 @@ static struct service *service_named(const void *name, size_t len)
         return NULL;
     memcpy(services[nservices].name, name, len);
     services[nservices].name[len] = '\0';
+    safe_text(services[nservices].shown, sizeof services[nservices].shown,
+              services[nservices].name);
     return &services[nservices++];
 }
 
@@ -377,11 +383,11 @@ static struct worker *worker_add(const zmq_msg_t *id, struct service *s)
         w->held = NULL;
         worker_idle_now(w);
         printf("mdp_broker: worker %ld ready for %s\n", ++count.workers,
-               s->name);
+               s->shown);
         return w;
     }
     fprintf(stderr, "mdp_broker: %d workers already, one more for %s "
-            "refused\n", WORKERS_MAX, s->name);
+            "refused\n", WORKERS_MAX, s->shown);
     return NULL;
 }
 
@@ -406,7 +412,7 @@ static void requeue(struct service *s, struct message *m,
     }
     if (why != NULL) {
         fprintf(stderr, "mdp_broker: request %ld for %s dropped: %s\n",
-                m->number, s->name, why);
+                m->number, s->shown, why);
         count.dropped++;
         message_free(m);
         return;
@@ -421,7 +427,7 @@ static void worker_gone(struct worker *w, const char *why,
                         const struct hops *h)
 {
     fprintf(stderr, "mdp_broker: a worker for %s is gone (%s), forgotten%s\n",
-            w->service->name, why,
+            w->service->shown, why,
             w->held ? "; its request queued again" : "");
     if (w->held != NULL)
         requeue(w->service, w->held, h);

@@ -66,6 +66,17 @@ ok $? "the refunds worker refused the request bound to payments"
 ok $? "the client got no answer from the refunds worker"
 grep -q "payments/[0-9]* answered 1" "$work/client.out"
 ok $? "the payments worker answered the request routed to it"
+# A service name is any bytes a worker chose (without hop SAs anyone who
+# reaches --back): one holding a line feed and a line of the broker's own
+# must show as one escaped line, not write the broker's log, whose "ready"
+# lines scripts wait on.
+"$ex/mdp_worker" --sad "$work/workers.sad" --back "$bk" --reply replies --name forger \
+    --service "$(printf 'x\nmdp_broker: worker 9 ready for payments')" > /dev/null 2>&1 &
+pids="$pids $!"
+until_ok 30 grep -q "worker 3 ready for x" "$work/broker.out"
+! grep -q '^mdp_broker: worker 9 ready for payments$' "$work/broker.out" &&
+    grep -q 'ready for x\\x0amdp_broker: worker 9 ready for payments$' "$work/broker.out"
+ok $? "a service name cannot write a line of the broker's log"
 kill -TERM "$refunds" "$payments" "$broker" 2> /dev/null
 wait "$refunds" "$payments" "$broker" 2> /dev/null
 grep -q "tampered" "$work/broker.out" && grep -q "1 tampered" "$work/broker.out"
