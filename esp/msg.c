@@ -66,7 +66,8 @@ uint8_t *msg_own_buffer(zesp_msg *msg, size_t size)
 }
 
 int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
-             const uint8_t *esp, size_t esp_size, uint8_t *dst)
+             const uint8_t *esp, size_t esp_size, uint8_t *dst,
+             bool all_bound)
 {
     struct in_ctx ctx = { .policy = policy };
     size_t payload_len;
@@ -81,6 +82,8 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
     if (err == 0)
         err = message_decode(dst + ZESP_HEADERBYTES, payload_len, msg->pre,
                              msg->npre, &msg->view);
+    if (err == 0 && all_bound && msg->view.nclear != msg->npre)
+        err = ZESP_EBINDING;
     if (err == 0)
         err = in_commit(&ctx, payload_len);
     if (err != 0) {

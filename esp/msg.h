@@ -27,9 +27,12 @@ void msg_reset(zesp_msg *msg);
 int msg_push_pre(zesp_msg *msg, const void *data, size_t size);
 /* Verify the ESP frame against the views in msg->pre; fills the rest of msg.
  * The frame decrypted goes to dst (esp itself: in place).  With a policy,
- * only under an SA that serves it.  Returns 0 or an error code (counted). */
+ * only under an SA that serves it.  all_bound: every frame before the ESP
+ * frame must be a clear frame the sender bound (none is envelope).
+ * Returns 0 or an error code (counted). */
 int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
-             const uint8_t *esp, size_t esp_size, uint8_t *dst);
+             const uint8_t *esp, size_t esp_size, uint8_t *dst,
+             bool all_bound);
 /* Room for a frame of size bytes that belongs to msg alone. */
 uint8_t *msg_own_buffer(zesp_msg *msg, size_t size);
 

@@ -1,5 +1,6 @@
 /* zesp_send and zesp_recv: one protected message over a ZeroMQ socket. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <zmq.h>
 
@@ -140,6 +141,21 @@ static int recv_parts(void *socket, zesp_msg *msg, int zflags)
     }
 }
 
+/* A SUB socket hands over a message because its first frame matched a
+ * subscription, and no PUB adds envelope frames: a frame in front of the
+ * clear frames the sender bound was put there on the way, to have the
+ * message delivered under a topic its sender did not write. */
+static int filters_on_first_frame(void *socket, bool *yes)
+{
+    int type;
+    size_t len = sizeof type;
+
+    if (zmq_getsockopt(socket, ZMQ_TYPE, &type, &len) != 0)
+        return -1;
+    *yes = type == ZMQ_SUB || type == ZMQ_XSUB;
+    return 0;
+}
+
 int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
                      zesp_msg *msg, int flags)
 {
@@ -147,10 +163,13 @@ int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
     zmq_msg_t *esp;
     uint8_t *data, *dst;
     size_t size;
+    bool all_bound;
     int err;
 
     if (sad == NULL || socket == NULL || msg == NULL)
         return fail(EINVAL);
+    if (filters_on_first_frame(socket, &all_bound) != 0)
+        return fail(errno);
     msg_reset(msg);
     if ((err = recv_parts(socket, msg, zflags)) != 0) {
         if (err == ZESP_EMALFORMED)
@@ -174,7 +193,7 @@ int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
         msg_reset(msg);
         return fail(ENOMEM);
     }
-    if ((err = msg_open(sad, policy, msg, data, size, dst)) != 0)
+    if ((err = msg_open(sad, policy, msg, data, size, dst, all_bound)) != 0)
         return fail(err);
     return 0;
 }

@@ -4,7 +4,7 @@
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
  *              --sad PATH] [--max-message BYTES] [--heartbeat-ms MS]
  *              [--tamper N] [--tamper-service N] [--tamper-seq N]
- *              [--replay N]
+ *              [--replay N] [--misroute N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
  * (DEALER) say  [READY | service]  to the back ROUTER, answer
@@ -42,8 +42,11 @@
  * --tamper N flips a bit of the Nth request's ESP frame, --tamper-service N
  * changes the Nth request's service frame (routing it as before),
  * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
- * Nth request twice: what a hostile broker could do.  It prints
- * "mdp_broker: worker N ready for SERVICE" on each worker's first READY,
+ * Nth request twice, --misroute N queues the Nth request received for
+ * another service than the one it names, unchanged: what a hostile broker
+ * could do.  It prints
+ * "mdp_broker: worker N ready for SERVICE" on each worker's first READY
+ * (SERVICE escaped as tools/safe_text.h says: a line feed is \x0a),
  * a line on stderr for each worker found gone, and on SIGTERM what it did.
  */
 #include <errno.h>
@@ -57,6 +60,7 @@
 #include <zmq.h>
 
 #include "limits.h"
+#include "safe_text.h"
 
 #define SERVICES_MAX 16
 #define QUEUE_MAX 1024
@@ -79,6 +83,8 @@ struct message {                  /* a request waiting for a worker */
 
 struct service {
     char name[NAME_MAX_BYTES];
+    char shown[SAFE_TEXT_BYTES(NAME_MAX_BYTES)];  /* escaped, for the log:
+                                                     any bytes a peer chose */
     struct message *queue[QUEUE_MAX];
     int nqueued;
 };
@@ -125,6 +131,8 @@ static struct service *service_named(const void *name, size_t len)
         return NULL;
     memcpy(services[nservices].name, name, len);
     services[nservices].name[len] = '\0';
+    safe_text(services[nservices].shown, sizeof services[nservices].shown,
+              services[nservices].name);
     return &services[nservices++];
 }
 
@@ -290,7 +298,7 @@ static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
     return 0;
 }
 
-static long tamper_seq;
+static long tamper_seq, misroute, received;
 
 /* Number m, wrap it for the hop and do what a hostile broker was asked
  * to; -1 if it cannot be wrapped. */
@@ -375,11 +383,11 @@ static struct worker *worker_add(const zmq_msg_t *id, struct service *s)
         w->held = NULL;
         worker_idle_now(w);
         printf("mdp_broker: worker %ld ready for %s\n", ++count.workers,
-               s->name);
+               s->shown);
         return w;
     }
     fprintf(stderr, "mdp_broker: %d workers already, one more for %s "
-            "refused\n", WORKERS_MAX, s->name);
+            "refused\n", WORKERS_MAX, s->shown);
     return NULL;
 }
 
@@ -404,7 +412,7 @@ static void requeue(struct service *s, struct message *m,
     }
     if (why != NULL) {
         fprintf(stderr, "mdp_broker: request %ld for %s dropped: %s\n",
-                m->number, s->name, why);
+                m->number, s->shown, why);
         count.dropped++;
         message_free(m);
         return;
@@ -419,7 +427,7 @@ static void worker_gone(struct worker *w, const char *why,
                         const struct hops *h)
 {
     fprintf(stderr, "mdp_broker: a worker for %s is gone (%s), forgotten%s\n",
-            w->service->name, why,
+            w->service->shown, why,
             w->held ? "; its request queued again" : "");
     if (w->held != NULL)
         requeue(w->service, w->held, h);
@@ -486,21 +494,34 @@ static void expire(void *back, const struct hops *h, long tamper,
     }
 }
 
+/* --misroute: a service other than s, if the broker knows one. */
+static struct service *service_other(struct service *s)
+{
+    for (int i = 0; i < nservices; i++)
+        if (&services[i] != s)
+            return &services[i];
+    return s;
+}
+
 static void from_client(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
     struct message *m = calloc(1, sizeof *m);
-    struct service *s;
+    struct service *s = NULL;
 
     if (m == NULL)
         return;
     zmq_msg_init(&m->inner);
     /* [client | service | ESP] */
-    if (recv_all(front, m) != 3 ||
-        (h->sad && unwrap(h, h->in, m, 1) != 0) ||
+    if (recv_all(front, m) == 3 &&
+        (h->sad == NULL || unwrap(h, h->in, m, 1) == 0) &&
         (s = service_named(zmq_msg_data(&m->parts[1]),
-                           zmq_msg_size(&m->parts[1]))) == NULL ||
-        s->nqueued == QUEUE_MAX) {
+                           zmq_msg_size(&m->parts[1]))) != NULL &&
+        ++received == misroute && service_other(s) != s) {
+        s = service_other(s);
+        count.tampered++;
+    }
+    if (s == NULL || s->nqueued == QUEUE_MAX) {
         count.dropped++;
         message_free(m);
         return;
@@ -640,6 +661,8 @@ int main(int argc, char **argv)
             replay = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--tamper-seq") == 0)
             tamper_seq = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--misroute") == 0)
+            misroute = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--max-message") == 0)
             max_message = limits_parse(argv[i + 1]);
         else if (strcmp(argv[i], "--heartbeat-ms") == 0)
@@ -651,7 +674,7 @@ int main(int argc, char **argv)
                 "[--sad PATH --hop-in POLICY --hop-out POLICY] "
                 "[--max-message BYTES] [--heartbeat-ms MS] [--tamper N] "
                 "[--tamper-service N] "
-                "[--tamper-seq N] [--replay N]\n");
+                "[--tamper-seq N] [--replay N] [--misroute N]\n");
         return 2;
     }
     if (h.in && ((h.sad = zesp_sad_open(sad_path, 0, NULL)) == NULL ||

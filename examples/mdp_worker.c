@@ -13,7 +13,9 @@
  * the broker picks can read the request), its replay window, and the reply
  * policy's outbound SA.  Each process says READY to the broker, answers
  * every request it can verify with "NAME/PROCESS: <request>" on the reply
- * policy, and says READY again after a request it refuses.  Every
+ * policy, and says READY again after a request it refuses: one it cannot
+ * verify, or one the client bound to another service (services may share
+ * a policy; the broker, which picks the worker, is not trusted).  Every
  * --heartbeat-ms (default 2500: the broker's) it says HEARTBEAT, so that
  * the broker can tell a worker whose host is gone from a quiet one (a
  * request that takes longer than the broker's expiry needs a thread that
@@ -24,6 +26,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +85,15 @@ static void on_signal(int sig)
     stop = 1;
 }
 
+/* Whether the client bound one clear frame, this service's name. */
+static bool bound_to(const zesp_msg *msg, const char *service)
+{
+    zesp_frame f = zesp_msg_clear(msg, 0);
+
+    return zesp_msg_clear_count(msg) == 1 && f.size == strlen(service) &&
+           memcmp(f.data, service, f.size) == 0;
+}
+
 static int answer(zesp_sad *sad, const struct opts *o, void *s,
                   const zesp_frame *client, const zesp_frame *service,
                   const char *text)
@@ -137,6 +149,16 @@ static int serve(const struct opts *o, int index)
         zesp_frame client = zesp_msg_envelope(msg, 0);
         zesp_frame service = zesp_msg_clear(msg, 0);
         zesp_frame req = zesp_msg_body(msg, 0);
+        /* The binding proves what the client named, not that it named
+         * us: services may share a policy, and the broker picks. */
+        if (!bound_to(msg, o->service)) {
+            refused++;
+            fprintf(stderr, "mdp_worker %s/%d: refused a request: bound "
+                    "to another service than %s\n", o->name, index,
+                    o->service);
+            say(sad, o, s, "READY", 0);
+            continue;
+        }
         snprintf(text, sizeof text, "%s/%d: %.*s", o->name, index,
                  (int)req.size, (const char *)req.data);
         if (answer(sad, o, s, &client, &service, text) != 0) {

@@ -3,14 +3,16 @@
  * It is plain ZeroMQ and holds no key: it forwards subscriptions and
  * messages, filtering on the clear topic frame, and can read nothing else.
  * It prints "pubsub_proxy: subscribe TOPIC" (or "unsubscribe") as each
- * subscriber's subscription passes, so that one can see who listens
+ * subscriber's subscription passes (TOPIC escaped as tools/safe_text.h
+ * says: a line feed is \x0a), so that one can see who listens
  * before publishing.
  *
  * With --verify SENDERS.yaml (the public keys of a signed group's
  * senders, doc/configuration.md; never a group key) it checks each
  * message's origin before forwarding it (zesp_verify): a forgery, even
- * by a group member, a message changed on the way and a malformed one are
- * dropped, never reaching a subscriber, and it prints one line for each,
+ * by a group member, an ESP frame changed on the way and a malformed one
+ * are dropped, never reaching a subscriber (the topic is bound inside the
+ * ESP frame, which only subscribers can check), and it prints one line for each,
  * with the totals: "pubsub_proxy: dropped: WHY (sender N); forwarded F,
  * dropped D".  Only signed group messages pass it.
  *
@@ -29,6 +31,7 @@
 #include <zmq.h>
 
 #include "limits.h"
+#include "safe_text.h"
 
 /* A message of more frames is dropped unread (a publisher sends 2). */
 #define PROXY_MAX_FRAMES 64
@@ -49,10 +52,15 @@ static int forward(void *from, void *to, int subscriptions)
             return -1;
         zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
         const char *p = zmq_msg_data(&m);
+        /* A subscription is whatever bytes a subscriber chose: escaped,
+         * so that it cannot write lines of this log. */
         if (subscriptions && first && zmq_msg_size(&m) > 0 &&
-            (*p == 0 || *p == 1))
-            printf("pubsub_proxy: %s %.*s\n", *p ? "subscribe" : "unsubscribe",
-                   (int)zmq_msg_size(&m) - 1, p + 1);
+            (*p == 0 || *p == 1)) {
+            printf("pubsub_proxy: %s ", *p ? "subscribe" : "unsubscribe");
+            safe_text_write(stdout, p + 1, zmq_msg_size(&m) - 1,
+                            SAFE_TEXT_ALL);
+            putchar('\n');
+        }
         if (zmq_msg_send(&m, to, more ? ZMQ_SNDMORE : 0) < 0) {
             zmq_msg_close(&m);
             return -1;

@@ -521,6 +521,9 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * one process): then it is decrypted into memory of msg, so that every
  * receiver reads what was sent.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
+ * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
+ * frame before the ESP frame must be a clear frame the sender bound:
+ * another put in front of them is ZESP_EBINDING.
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);
@@ -562,7 +565,9 @@ const char *zesp_msg_peer(const zesp_msg *msg);
  * buffer another message or thread may be reading).  A frame refused
  * once decrypted (a clear frame that does not match its binding, a bad
  * source MAC) has what was decrypted wiped: keep a copy of a frame you
- * may want to pass on unopened.
+ * may want to pass on unopened.  zesp_open cannot know the socket: frames
+ * read from a SUB socket were delivered on their first frame, so require
+ * zesp_msg_envelope_count(msg) == 0 there, as zesp_recv does.
  */
 int zesp_seal(zesp_sad *sad, uint32_t spi, const zesp_parts *parts,
               uint8_t **out, size_t *out_size);

@@ -95,6 +95,17 @@ until_ok 30 grep -q "checking the signatures of 2 senders" "$work/proxy.out"
     --count 20 --timeout-ms "$(ms 60000)" > "$work/sub.out" 2> "$work/sub.err" &
 until_ok 30 has_subscribers "$work/proxy.out" prices 1
 
+# A subscription is any bytes a subscriber chose: one holding a line feed
+# and a line of the proxy's own must show as one escaped line, not let
+# the subscriber write the proxy's log (whose "subscribe" lines scripts
+# wait on before publishing).
+"$ex/subscriber" --sad "$work/carol.sad" --connect "$xp" --count 1 --timeout-ms "$(ms 60000)" \
+    --topic "$(printf 'x\npubsub_proxy: subscribe forged')" > /dev/null 2>&1 &
+until_ok 30 grep -q 'subscribe x' "$work/proxy.out"
+! grep -q '^pubsub_proxy: subscribe forged$' "$work/proxy.out" &&
+    grep -q 'subscribe x\\x0apubsub_proxy: subscribe forged$' "$work/proxy.out"
+ok $? "a subscription cannot write a line of the proxy's log"
+
 # Bob's 5 forgeries first, then the malformed frame, each dropped before
 # alice publishes; the subscriber would see them before her messages.
 "$ex/publisher" --sad "$work/bob.sad" --policy prices --connect "$xs" --topic prices \

@@ -606,6 +606,85 @@ static void test_refused_frame_keeps_no_plaintext(void)
     zesp_sad_free(sad);
 }
 
+/* An XPUB publisher: wait until a subscription reached it. */
+static int wait_subscription(void *xpub)
+{
+    char sub[64];
+
+    return zmq_recv(xpub, sub, sizeof sub, 0) > 0 && sub[0] == 1 ? 0 : -1;
+}
+
+/* Forward a captured message, with a frame put in front if topic. */
+static void republish(void *pub, const char *topic, zmq_msg_t *frames,
+                      int n)
+{
+    if (topic != NULL)
+        CHECK(zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE) >= 0);
+    for (int k = 0; k < n; k++) {
+        zmq_msg_t copy;
+        zmq_msg_init(&copy);
+        CHECK(zmq_msg_copy(&copy, &frames[k]) == 0);
+        CHECK(zmq_msg_send(&copy, pub, k + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+    }
+}
+
+/* A SUB socket delivers a message because its first frame matched a
+ * subscription.  A proxy that puts another topic in front of a genuine
+ * [topic | ESP] has it delivered under that topic while the sender's
+ * bound topic becomes the last clear frame: the frame the subscriber was
+ * reached by must be the sender's, or the message is refused, and the
+ * genuine message is still accepted afterwards (no number used up). */
+static void test_subscriber_refuses_topic_put_in_front(void)
+{
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *pub = open_socket(ctx, ZMQ_XPUB, "inproc://zesp-pub", NULL);
+    void *tap = open_socket(ctx, ZMQ_SUB, NULL, "inproc://zesp-pub");
+    void *proxy = open_socket(ctx, ZMQ_XPUB, "inproc://zesp-proxy", NULL);
+    void *victim = open_socket(ctx, ZMQ_SUB, NULL, "inproc://zesp-proxy");
+    zesp_msg *msg = zesp_msg_new();
+    zesp_frame topic = { "prices.usd", 10 }, body = { "sell", 4 };
+    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+    zmq_msg_t frames[2];
+    int n = 0;
+
+    CHECK_OK(zmq_setsockopt(tap, ZMQ_SUBSCRIBE, "", 0));
+    CHECK_OK(wait_subscription(pub));
+    CHECK_OK(zmq_setsockopt(victim, ZMQ_SUBSCRIBE, "prices.eur", 10));
+    CHECK_OK(wait_subscription(proxy));
+    CHECK_OK(zesp_send(sad, SPI_UP, pub, &parts, 0));
+    for (int more = 1; more && n < 2; n++) {
+        zmq_msg_init(&frames[n]);
+        CHECK(zmq_msg_recv(&frames[n], tap, 0) >= 0);
+        more = zmq_msg_more(&frames[n]);
+    }
+    CHECK(n == 2);
+    republish(proxy, "prices.eur", frames, n);
+    CHECK_ERR(zesp_recv(sad, victim, msg, 0), ZESP_EBINDING);
+    if (zesp_msg_envelope_count(msg) == 1)
+        fprintf(stderr, "  accepted under '%.*s', bound topic '%.*s'\n",
+                (int)zesp_msg_envelope(msg, 0).size,
+                (const char *)zesp_msg_envelope(msg, 0).data,
+                (int)zesp_msg_clear(msg, 0).size,
+                (const char *)zesp_msg_clear(msg, 0).data);
+    CHECK_OK(zmq_setsockopt(victim, ZMQ_SUBSCRIBE, "prices.usd", 10));
+    CHECK_OK(wait_subscription(proxy));
+    republish(proxy, NULL, frames, n);
+    CHECK_OK(zesp_recv(sad, victim, msg, 0));
+    CHECK(zesp_msg_envelope_count(msg) == 0 &&
+          zesp_msg_clear_count(msg) == 1 && zesp_msg_seq(msg) == 1);
+    for (int k = 0; k < n; k++)
+        zmq_msg_close(&frames[k]);
+    zesp_msg_free(msg);
+    zmq_close(pub);
+    zmq_close(tap);
+    zmq_close(proxy);
+    zmq_close(victim);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
 /* A plain, unprotected message on a protected socket is refused and the
  * socket stays usable. */
 static void test_plain_message_refused(void)
@@ -645,5 +724,6 @@ int main(void)
     RUN(test_inproc_threads);
     RUN(test_plain_message_refused);
     RUN(test_refused_frame_keeps_no_plaintext);
+    RUN(test_subscriber_refuses_topic_put_in_front);
     return test_done();
 }

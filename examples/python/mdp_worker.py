@@ -4,7 +4,8 @@
                           [--policy POLICY] [--reply POLICY] [--name NAME]
                           [--count N] [--heartbeat-ms MS]
 
-It says READY to the broker, then answers each request it can verify with
+It says READY to the broker, then answers each request it can verify, and
+that the client bound to this service (services may share a policy), with
 "NAME/1: <request>" until it has answered N (default: forever) or is
 stopped (SIGTERM, Ctrl-C).  Every --heartbeat-ms (default 2500, the
 broker's) it says HEARTBEAT, so that the broker can tell a worker whose
@@ -72,6 +73,16 @@ def main() -> int:
                     s.send_multipart([b"READY", service])
                     continue
                 with msg:
+                    # The binding proves what the client named, not that
+                    # it named us: services may share a policy, and the
+                    # broker picks the worker.
+                    if msg.clear != [service]:
+                        refused += 1
+                        print("mdp_worker.py %s: refused a request: bound to "
+                              "another service than %s" % (a.name, a.service),
+                              file=sys.stderr, flush=True)
+                        s.send_multipart([b"READY", service])
+                        continue
                     text = b"%s/1: %s" % (a.name.encode(), msg.bytes())
                     sad.send(s, reply, envelope=msg.envelope, clear=msg.clear,
                              body=text)

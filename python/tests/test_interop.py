@@ -10,7 +10,7 @@ import zmq
 import zesp
 
 from conftest import (SRCDIR, WAIT, Proc, build_program, free_port, loaded_sad,
-                      socket, yaml_pair)
+                      socket, until, yaml_pair)
 
 
 def test_c_pings_python_answers_and_the_other_way_round(ctx, work, procs):
@@ -83,6 +83,38 @@ def test_a_c_client_through_the_c_broker_to_a_python_worker(work, procs):
     out = client.text()
     assert "30 requests, 30 answered, 0 unanswered, 0 answers refused, 1 workers answered" in out, out
     assert "py/1 answered 30" in out
+
+
+def test_a_python_worker_serves_only_its_own_service(work, procs):
+    """refunds and payments share one policy; a hostile broker hands the
+    refunds worker a request the client bound to payments, unchanged:
+    binding and policy hold, the worker must compare the service."""
+    client_sad, worker_sad = mdp_hosts(work)
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
+                   "--back", back, "--misroute", "1"],
+                  os.path.join(work, "broker.log"))
+    procs.append(broker)
+    refunds = Proc(python_example("mdp_worker.py") +
+                   ["--sad", worker_sad, "--back", back, "--service", "refunds",
+                    "--policy", "payments", "--name", "refunds"],
+                   os.path.join(work, "refunds.log"))
+    procs.append(refunds)
+    until(lambda: "worker 1 ready for refunds" in broker.text(), "refunds READY")
+    procs.append(Proc([build_program("examples/mdp_worker"), "--sad", worker_sad,
+                       "--back", back, "--service", "payments", "--reply",
+                       "payments", "--name", "payments"],
+                      os.path.join(work, "payments.log")))
+    until(lambda: "worker 2 ready for payments" in broker.text(), "payments READY")
+    client = Proc([build_program("examples/mdp_client"), "--sad", client_sad,
+                   "--front", front, "--service", "payments", "--policy",
+                   "payments", "--count", "2", "--timeout-ms", "5000"],
+                  os.path.join(work, "client.log"))
+    assert client.wait() == 0, client.text()
+    until(lambda: "refused a request" in refunds.text(), "the refusal")
+    out = client.text()
+    assert "2 requests, 1 answered, 1 unanswered" in out, out
+    assert "refunds/1 answered" not in out, out
 
 
 def test_a_python_client_through_the_c_broker_to_a_c_worker(work, procs):
