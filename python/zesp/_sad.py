@@ -436,7 +436,7 @@ class SAD:
                 self._live()
                 raise
             if rc:
-                self._raise()
+                self._failed(pol, spi, h, envelope, clear, body, dontwait)
             return
         # The usual messages, one body frame of bytes and at most one clear
         # frame of bytes, go as they are: no frame array.
@@ -452,7 +452,7 @@ class SAD:
                     self._live()
                     raise
                 if rc:
-                    self._raise()
+                    self._failed(pol, spi, h, envelope, clear, body, dontwait)
                 return
             c = clear[0] if type(clear) is list and len(clear) == 1 else clear
             if type(c) is bytes:
@@ -463,13 +463,14 @@ class SAD:
                     self._live()
                     raise
                 if rc:
-                    self._raise()
+                    self._failed(pol, spi, h, envelope, clear, body, dontwait)
                 return
-        self._send_frames(pol, spi, h, envelope, clear, body,
-                          1 if dontwait else 0)
+        if self._send_frames(pol, spi, h, envelope, clear, body, dontwait):
+            self._failed(pol, spi, h, envelope, clear, body, dontwait)
 
     def _send_frames(self, pol: Any, spi: int, h: int, envelope: Frames,
-                     clear: Frames, body: Frames, flags: int) -> None:
+                     clear: Frames, body: Frames, dontwait: bool) -> int:
+        """Send through the general helper: 0, or -1 with ffi.errno."""
         groups = [_as_frames(envelope), _as_frames(clear), _as_frames(body)]
         n = sum(len(g) for g in groups)
         frames = ffi.new("zesp_frame[]", max(n, 1))
@@ -481,14 +482,25 @@ class SAD:
                 keep.append(data)
                 frames[i].data, frames[i].size = data, len(data)
                 i += 1
-        rc = lib.zesp_py_send(self._live(), pol, spi, h, frames,
-                              len(groups[0]), len(groups[1]), len(groups[2]),
-                              flags)
-        if rc:
-            self._raise()
+        return lib.zesp_py_send(self._live(), pol, spi, h, frames,
+                                len(groups[0]), len(groups[1]),
+                                len(groups[2]), 1 if dontwait else 0)
 
-    def _raise(self) -> None:
+    def _failed(self, pol: Any, spi: int, h: int, envelope: Frames,
+                clear: Frames, body: Frames, dontwait: bool) -> None:
+        """After a send that failed: raise its error.  A signal that
+        interrupted it (EINTR) did so while ZeroMQ waited for room for the
+        first frame, before it took any (a message is taken whole or not
+        at all): as Python's own blocking calls do (PEP 475), the signal's
+        handler runs (it may raise: KeyboardInterrupt) and the message
+        goes again, under a new sequence number."""
         code = ffi.errno
+        while code == _errno.EINTR:
+            # The handler runs as this calls back into Python.
+            if not self._send_frames(pol, spi, h, envelope, clear, body,
+                                     dontwait):
+                return
+            code = ffi.errno
         self._live()
         raise error(code)
 
