@@ -194,6 +194,29 @@ def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
     assert e.value.code == errno.ENOENT
 
 
+def test_a_path_with_a_nul_byte_is_refused_not_cut_short(work):
+    # C reads a path up to its first NUL: "x.sad\0.old" would open x.sad,
+    # another file than the one named.  Python's own calls refuse it.
+    sad_path = os.path.join(work, "cut.sad")
+    with pytest.raises(ValueError, match="NUL"):
+        zesp.SAD.open(sad_path + "\0.old", create=True)
+    assert not os.path.exists(sad_path)
+    good = os.path.join(work, "cut.yaml")
+    with open(good, "w") as f:
+        f.write('sas:\n  - { spi: 0x79, direction: out, key: "hex:%s", peer: erin }\n'
+                'policies:\n  - { name: to-erin, out: 0x79 }\n' % key().hex())
+    os.chmod(good, 0o600)
+    with zesp.SAD.private() as sad:
+        with pytest.raises(ValueError, match="NUL"):
+            sad.load(good + "\0.old")
+        with pytest.raises(zesp.NoPolicyError):
+            sad.policy("to-erin")
+        with pytest.raises(ValueError, match="NUL"):
+            zesp.SAD.check_config(good + "\0.old")
+        with pytest.raises(ValueError, match="NUL"):
+            zesp.SAD.open(os.fsencode(sad_path) + b"\0.old", create=True)
+
+
 # A thread receiving in zesp_recv while another closes the SAD: run apart,
 # since the old close() unmapped the SAD under the receiving thread (a
 # crash, or a read of freed memory).

@@ -116,6 +116,16 @@ def _name(value: str, what: str, limit: int) -> bytes:
     return b
 
 
+def _path(path: Union[str, os.PathLike]) -> bytes:
+    """A path as C takes it.  C stops at a NUL: "x.sad\\0.old" would be
+    x.sad, another file than the one named, so it is refused as Python's
+    own calls refuse it."""
+    b = os.fsencode(path)
+    if b"\0" in b:
+        raise ValueError("zesp: path %r: no NUL" % (path,))
+    return b
+
+
 def _rejections(counts: Any) -> Dict[str, int]:
     return {_text(lib.zesp_rejection_name(k)): int(counts[k])
             for k in range(lib.ZESP_REJ_COUNT)}
@@ -174,7 +184,7 @@ class SAD:
                  (lib.ZESP_SAD_GROUP if group else 0))
         opts = _opts(capacity, policies, mode, max_message, max_replay_window,
                      acquire_timeout)
-        p = os.fsencode(path) if path is not None else ffi.NULL
+        p = _path(path) if path is not None else ffi.NULL
         sad = cls(lib.zesp_sad_open(p, flags, opts))
         if acquire_timeout:
             sad.acquire_timeout = acquire_timeout
@@ -240,14 +250,14 @@ class SAD:
         (doc/configuration.md), wholly or not at all; zesp.ConfigError
         says FILE:LINE:COLUMN: FIELD: what."""
         err = ffi.new("char[512]")
-        if lib.zesp_config_load(self._live(), os.fsencode(path), err, 512) != 0:
+        if lib.zesp_config_load(self._live(), _path(path), err, 512) != 0:
             raise last_error(_text(err) or None)
 
     @staticmethod
     def check_config(path: Union[str, os.PathLike]) -> None:
         """Check a YAML file without installing it (zesp.ConfigError)."""
         err = ffi.new("char[512]")
-        if lib.zesp_config_check(os.fsencode(path), err, 512) != 0:
+        if lib.zesp_config_check(_path(path), err, 512) != 0:
             raise last_error(_text(err) or None)
 
     def add_sa(self, spi: int, direction: str, key: bytes, *,
