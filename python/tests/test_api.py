@@ -194,6 +194,20 @@ def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
     assert e.value.code == errno.ENOENT
 
 
+def test_acquire_timeout_reads_back_what_the_sad_waits(work):
+    # The property says how long a send on a policy with no SA waits: what
+    # the SAD was made with, private or shared, or was set to since.
+    with zesp.SAD.private(acquire_timeout=0.25) as sad:
+        assert sad.acquire_timeout == 0.25
+        sad.acquire_timeout = 0
+        assert sad.acquire_timeout == 0
+    path = os.path.join(work, "acquire.sad")
+    with zesp.SAD.open(path, create=True, acquire_timeout=0.5) as sad:
+        assert sad.acquire_timeout == 0.5
+    with zesp.SAD.private() as sad:
+        assert sad.acquire_timeout == 0
+
+
 def test_a_path_with_a_nul_byte_is_refused_not_cut_short(work):
     # C reads a path up to its first NUL: "x.sad\0.old" would open x.sad,
     # another file than the one named.  Python's own calls refuse it.

@@ -196,8 +196,10 @@ class SAD:
                 acquire_timeout: float = 0.0) -> "SAD":
         """A SAD in this process only (zesp_sad_new): for one program
         keyed by hand, and for tests."""
-        return cls(lib.zesp_sad_new(_opts(capacity, policies, 0, max_message,
-                                          max_replay_window, acquire_timeout)))
+        sad = cls(lib.zesp_sad_new(_opts(capacity, policies, 0, max_message,
+                                         max_replay_window, acquire_timeout)))
+        sad._acquire = acquire_timeout      # what the SAD was made with
+        return sad
 
     # -- life
     def close(self) -> None:
