@@ -11,7 +11,7 @@ import zmq
 
 import zesp
 from zesp import _errors
-from zesp._native import lib
+from zesp._native import ffi, lib
 
 from conftest import SRCDIR, WAIT, key
 
@@ -192,6 +192,27 @@ def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
     with pytest.raises(zesp.Error) as e:
         zesp.SAD.open(os.path.join(work, "missing.sad"))
     assert e.value.code == errno.ENOENT
+
+
+def test_add_sa_refused_by_the_binding_leaves_no_key_in_its_parameters():
+    # add_sa copies the key into C parameters and wipes them after the
+    # call; a peer name or signing key it refuses itself must not skip that
+    # (the parameters live on in the traceback, then in freed memory).
+    def params_of(tb):
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "add_sa":
+                return tb.tb_frame.f_locals["p"]
+            tb = tb.tb_next
+        raise AssertionError("no add_sa frame")
+    sad = zesp.SAD.private()
+    for bad in (dict(peer="x" * 200), dict(group=True, sign_key=bytes(65))):
+        with pytest.raises(ValueError) as e:
+            sad.add_sa(0x42, zesp.OUT, key(), **bad)
+        p = params_of(e.tb)
+        assert bytes(ffi.buffer(p.key)) == bytes(lib.ZESP_KEYBYTES)
+        assert bytes(ffi.buffer(p.sign_key)) == bytes(lib.ZESP_SIGN_SECRETBYTES)
+    with pytest.raises(zesp.NoSAError):
+        sad.sa(0x42, zesp.OUT)
 
 
 def test_acquire_timeout_reads_back_what_the_sad_waits(work):

@@ -286,14 +286,15 @@ class SAD:
         p.replay_window, p.next_seq, p.sender_id = replay_window, next_seq, sender_id
         _lifetime(p.soft, soft)
         _lifetime(p.hard, hard)
-        ffi.memmove(p.key, key, len(key))
-        if peer:
-            ffi.memmove(p.peer, _name(peer, "peer", lib.ZESP_PEER_MAX), len(peer.encode()))
-        if sign_key:
-            if len(sign_key) > lib.ZESP_SIGN_SECRETBYTES:
-                raise ValueError("zesp: sign_key too long")
-            ffi.memmove(p.sign_key, sign_key, len(sign_key))
-        try:
+        try:    # wiped however it ends, a refusal of ours included
+            ffi.memmove(p.key, key, len(key))
+            if peer:
+                ffi.memmove(p.peer, _name(peer, "peer", lib.ZESP_PEER_MAX),
+                            len(peer.encode()))
+            if sign_key:
+                if len(sign_key) > lib.ZESP_SIGN_SECRETBYTES:
+                    raise ValueError("zesp: sign_key too long")
+                ffi.memmove(p.sign_key, sign_key, len(sign_key))
             self._check(lib.zesp_sa_add(self._live(), p))
         finally:
             ffi.memmove(p.key, bytes(lib.ZESP_KEYBYTES), lib.ZESP_KEYBYTES)
