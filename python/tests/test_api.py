@@ -11,7 +11,7 @@ import zmq
 
 import zesp
 from zesp import _errors
-from zesp._native import lib
+from zesp._native import ffi, lib
 
 from conftest import SRCDIR, WAIT, key
 
@@ -192,6 +192,64 @@ def test_shared_sad_file_made_opened_and_refused_when_not_ours(work):
     with pytest.raises(zesp.Error) as e:
         zesp.SAD.open(os.path.join(work, "missing.sad"))
     assert e.value.code == errno.ENOENT
+
+
+def test_add_sa_refused_by_the_binding_leaves_no_key_in_its_parameters():
+    # add_sa copies the key into C parameters and wipes them after the
+    # call; a peer name or signing key it refuses itself must not skip that
+    # (the parameters live on in the traceback, then in freed memory).
+    def params_of(tb):
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "add_sa":
+                return tb.tb_frame.f_locals["p"]
+            tb = tb.tb_next
+        raise AssertionError("no add_sa frame")
+    sad = zesp.SAD.private()
+    for bad in (dict(peer="x" * 200), dict(group=True, sign_key=bytes(65))):
+        with pytest.raises(ValueError) as e:
+            sad.add_sa(0x42, zesp.OUT, key(), **bad)
+        p = params_of(e.tb)
+        assert bytes(ffi.buffer(p.key)) == bytes(lib.ZESP_KEYBYTES)
+        assert bytes(ffi.buffer(p.sign_key)) == bytes(lib.ZESP_SIGN_SECRETBYTES)
+    with pytest.raises(zesp.NoSAError):
+        sad.sa(0x42, zesp.OUT)
+
+
+def test_acquire_timeout_reads_back_what_the_sad_waits(work):
+    # The property says how long a send on a policy with no SA waits: what
+    # the SAD was made with, private or shared, or was set to since.
+    with zesp.SAD.private(acquire_timeout=0.25) as sad:
+        assert sad.acquire_timeout == 0.25
+        sad.acquire_timeout = 0
+        assert sad.acquire_timeout == 0
+    path = os.path.join(work, "acquire.sad")
+    with zesp.SAD.open(path, create=True, acquire_timeout=0.5) as sad:
+        assert sad.acquire_timeout == 0.5
+    with zesp.SAD.private() as sad:
+        assert sad.acquire_timeout == 0
+
+
+def test_a_path_with_a_nul_byte_is_refused_not_cut_short(work):
+    # C reads a path up to its first NUL: "x.sad\0.old" would open x.sad,
+    # another file than the one named.  Python's own calls refuse it.
+    sad_path = os.path.join(work, "cut.sad")
+    with pytest.raises(ValueError, match="NUL"):
+        zesp.SAD.open(sad_path + "\0.old", create=True)
+    assert not os.path.exists(sad_path)
+    good = os.path.join(work, "cut.yaml")
+    with open(good, "w") as f:
+        f.write('sas:\n  - { spi: 0x79, direction: out, key: "hex:%s", peer: erin }\n'
+                'policies:\n  - { name: to-erin, out: 0x79 }\n' % key().hex())
+    os.chmod(good, 0o600)
+    with zesp.SAD.private() as sad:
+        with pytest.raises(ValueError, match="NUL"):
+            sad.load(good + "\0.old")
+        with pytest.raises(zesp.NoPolicyError):
+            sad.policy("to-erin")
+        with pytest.raises(ValueError, match="NUL"):
+            zesp.SAD.check_config(good + "\0.old")
+        with pytest.raises(ValueError, match="NUL"):
+            zesp.SAD.open(os.fsencode(sad_path) + b"\0.old", create=True)
 
 
 # A thread receiving in zesp_recv while another closes the SAD: run apart,

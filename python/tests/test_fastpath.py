@@ -19,7 +19,7 @@ import zesp
 from zesp._message import COPY_THRESHOLD
 from zesp._native import ffi, lib
 
-from conftest import socket, tcp_pair
+from conftest import socket, tcp_pair, until
 
 # Bodies of one frame as send takes them: the first is the fast path.
 BODIES = [
@@ -233,3 +233,59 @@ def test_a_copied_message_shares_its_memory_safely():
     out = subprocess.run([sys.executable, "-c", COPY_SCRIPT], env=os.environ,
                          capture_output=True, text=True, timeout=120)
     assert (out.returncode, out.stdout.strip()) == (0, "sound"), out.stderr
+
+
+def _native_bytes_in_use():
+    """Bytes malloc has handed out and not had back (glibc's mallinfo2:
+    every arena, and the chunks it mapped)."""
+    import ctypes
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost")]
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except AttributeError:
+        pytest.skip("no mallinfo2 (glibc 2.33 or later) to count the heap")
+    mallinfo2.restype = Mallinfo2
+    gc.collect()
+    m = mallinfo2()
+    return m.uordblks + m.hblkhd
+
+
+def test_a_refused_message_leaves_no_large_buffer_held(ctx, peers):
+    # The thread's spare zesp_msg is kept only when small.  A refused
+    # message shows no frame to size, yet it held its ESP frame, and a
+    # frame ZeroMQ shares (a PUB's fan-out in this process) had a buffer of
+    # its size made to decrypt into, which zesp_msg keeps and only grows.
+    # Anyone who reaches the socket can send such a frame (any SPI).
+    pub = socket(ctx, zmq.PUB)
+    pub.bind("inproc://fan-out")
+    subs = [socket(ctx, zmq.SUB) for _ in range(2)]
+    for s in subs:
+        s.subscribe(b"")
+        s.connect("inproc://fan-out")
+
+    heard = set()
+
+    def both_subscribed():
+        pub.send(b"hello")
+        for i, s in enumerate(subs):
+            while s.poll(0):
+                s.recv()
+                heard.add(i)
+        return len(heard) == 2
+    until(both_subscribed, "the subscriptions")
+    large = 8 << 20
+    before = _native_bytes_in_use()
+    pub.send(bytes(large))      # no SA: refused, by both subscribers
+    with pytest.raises(zesp.NoSAError):
+        peers.bob.recv(subs[0], "to-alice")
+    subs[1].recv()              # a plain subscriber: the frame is free now
+    for i in range(3):          # the spare goes on serving small messages
+        peers.alice.send(pub, "to-bob", body=[b"small %d" % i])
+        with peers.bob.recv(subs[0], "to-alice") as msg:
+            assert msg.bytes() == b"small %d" % i
+        subs[1].recv()
+    assert _native_bytes_in_use() - before < large // 2

@@ -303,11 +303,13 @@ static const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind,
 
 /* Each thread keeps one message it freed for its next receive: no
  * allocations per message.  Only a small one, so that no large buffer
- * stays held; freed when the thread ends.  Kept or freed, its decrypted
- * body is wiped first: the plaintext lives no longer than the Message and
- * its views (the body is the msg's own memory, never a buffer another
- * message shares: zesp_recv decrypts those into msg's). */
-#define SPARE_MAX_BODY 65536U
+ * stays held: its frames small together, and never a refused one, whose
+ * ESP frame (and the buffer zesp_recv decrypts a shared one into, which
+ * only grows) the API does not show; freed when the thread ends.  Kept or
+ * freed, its decrypted body is wiped first: the plaintext lives no longer
+ * than the Message and its views (the body is the msg's own memory, never
+ * a buffer another message shares: zesp_recv decrypts those into msg's). */
+#define SPARE_MAX_BYTES 65536U
 
 static pthread_key_t zesp_py_spare_key;
 static pthread_once_t zesp_py_spare_once = PTHREAD_ONCE_INIT;
@@ -325,7 +327,7 @@ static void zesp_py_spare_init(void)
 
 static void zesp_py_msg_release(zesp_msg *msg)
 {
-    size_t body = 0;
+    size_t bytes = 0;
 
     pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
     for (size_t i = 0; i < zesp_msg_body_count(msg); i++) {
@@ -333,9 +335,14 @@ static void zesp_py_msg_release(zesp_msg *msg)
 
         if (f.data != NULL)
             explicit_bzero((void *)f.data, f.size);
-        body += f.size;
+        bytes += f.size;
     }
-    if (body <= SPARE_MAX_BODY && pthread_getspecific(zesp_py_spare_key) == NULL &&
+    for (size_t i = 0; i < zesp_msg_envelope_count(msg); i++)
+        bytes += zesp_msg_envelope(msg, i).size;
+    for (size_t i = 0; i < zesp_msg_clear_count(msg); i++)
+        bytes += zesp_msg_clear(msg, i).size;
+    if (bytes <= SPARE_MAX_BYTES &&
+        pthread_getspecific(zesp_py_spare_key) == NULL &&
         pthread_setspecific(zesp_py_spare_key, msg) == 0)
         return;
     zesp_msg_free(msg);
@@ -359,7 +366,10 @@ static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
         return zesp_py_answer.msg = NULL, &zesp_py_answer;
     if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
         err = errno;
-        zesp_py_msg_release(msg);
+        if (err == EAGAIN || err == EINTR)
+            zesp_py_msg_release(msg);   /* it read nothing: kept */
+        else
+            zesp_msg_free(msg);         /* it may hold a large frame */
         errno = err;
         zesp_py_answer.msg = NULL;
         return &zesp_py_answer;

@@ -116,6 +116,16 @@ def _name(value: str, what: str, limit: int) -> bytes:
     return b
 
 
+def _path(path: Union[str, os.PathLike]) -> bytes:
+    """A path as C takes it.  C stops at a NUL: "x.sad\\0.old" would be
+    x.sad, another file than the one named, so it is refused as Python's
+    own calls refuse it."""
+    b = os.fsencode(path)
+    if b"\0" in b:
+        raise ValueError("zesp: path %r: no NUL" % (path,))
+    return b
+
+
 def _rejections(counts: Any) -> Dict[str, int]:
     return {_text(lib.zesp_rejection_name(k)): int(counts[k])
             for k in range(lib.ZESP_REJ_COUNT)}
@@ -174,7 +184,7 @@ class SAD:
                  (lib.ZESP_SAD_GROUP if group else 0))
         opts = _opts(capacity, policies, mode, max_message, max_replay_window,
                      acquire_timeout)
-        p = os.fsencode(path) if path is not None else ffi.NULL
+        p = _path(path) if path is not None else ffi.NULL
         sad = cls(lib.zesp_sad_open(p, flags, opts))
         if acquire_timeout:
             sad.acquire_timeout = acquire_timeout
@@ -186,8 +196,10 @@ class SAD:
                 acquire_timeout: float = 0.0) -> "SAD":
         """A SAD in this process only (zesp_sad_new): for one program
         keyed by hand, and for tests."""
-        return cls(lib.zesp_sad_new(_opts(capacity, policies, 0, max_message,
-                                          max_replay_window, acquire_timeout)))
+        sad = cls(lib.zesp_sad_new(_opts(capacity, policies, 0, max_message,
+                                         max_replay_window, acquire_timeout)))
+        sad._acquire = acquire_timeout      # what the SAD was made with
+        return sad
 
     # -- life
     def close(self) -> None:
@@ -240,14 +252,14 @@ class SAD:
         (doc/configuration.md), wholly or not at all; zesp.ConfigError
         says FILE:LINE:COLUMN: FIELD: what."""
         err = ffi.new("char[512]")
-        if lib.zesp_config_load(self._live(), os.fsencode(path), err, 512) != 0:
+        if lib.zesp_config_load(self._live(), _path(path), err, 512) != 0:
             raise last_error(_text(err) or None)
 
     @staticmethod
     def check_config(path: Union[str, os.PathLike]) -> None:
         """Check a YAML file without installing it (zesp.ConfigError)."""
         err = ffi.new("char[512]")
-        if lib.zesp_config_check(os.fsencode(path), err, 512) != 0:
+        if lib.zesp_config_check(_path(path), err, 512) != 0:
             raise last_error(_text(err) or None)
 
     def add_sa(self, spi: int, direction: str, key: bytes, *,
@@ -274,14 +286,15 @@ class SAD:
         p.replay_window, p.next_seq, p.sender_id = replay_window, next_seq, sender_id
         _lifetime(p.soft, soft)
         _lifetime(p.hard, hard)
-        ffi.memmove(p.key, key, len(key))
-        if peer:
-            ffi.memmove(p.peer, _name(peer, "peer", lib.ZESP_PEER_MAX), len(peer.encode()))
-        if sign_key:
-            if len(sign_key) > lib.ZESP_SIGN_SECRETBYTES:
-                raise ValueError("zesp: sign_key too long")
-            ffi.memmove(p.sign_key, sign_key, len(sign_key))
-        try:
+        try:    # wiped however it ends, a refusal of ours included
+            ffi.memmove(p.key, key, len(key))
+            if peer:
+                ffi.memmove(p.peer, _name(peer, "peer", lib.ZESP_PEER_MAX),
+                            len(peer.encode()))
+            if sign_key:
+                if len(sign_key) > lib.ZESP_SIGN_SECRETBYTES:
+                    raise ValueError("zesp: sign_key too long")
+                ffi.memmove(p.sign_key, sign_key, len(sign_key))
             self._check(lib.zesp_sa_add(self._live(), p))
         finally:
             ffi.memmove(p.key, bytes(lib.ZESP_KEYBYTES), lib.ZESP_KEYBYTES)
@@ -436,7 +449,7 @@ class SAD:
                 self._live()
                 raise
             if rc:
-                self._raise()
+                self._failed(pol, spi, h, envelope, clear, body, dontwait)
             return
         # The usual messages, one body frame of bytes and at most one clear
         # frame of bytes, go as they are: no frame array.
@@ -452,7 +465,7 @@ class SAD:
                     self._live()
                     raise
                 if rc:
-                    self._raise()
+                    self._failed(pol, spi, h, envelope, clear, body, dontwait)
                 return
             c = clear[0] if type(clear) is list and len(clear) == 1 else clear
             if type(c) is bytes:
@@ -463,13 +476,14 @@ class SAD:
                     self._live()
                     raise
                 if rc:
-                    self._raise()
+                    self._failed(pol, spi, h, envelope, clear, body, dontwait)
                 return
-        self._send_frames(pol, spi, h, envelope, clear, body,
-                          1 if dontwait else 0)
+        if self._send_frames(pol, spi, h, envelope, clear, body, dontwait):
+            self._failed(pol, spi, h, envelope, clear, body, dontwait)
 
     def _send_frames(self, pol: Any, spi: int, h: int, envelope: Frames,
-                     clear: Frames, body: Frames, flags: int) -> None:
+                     clear: Frames, body: Frames, dontwait: bool) -> int:
+        """Send through the general helper: 0, or -1 with ffi.errno."""
         groups = [_as_frames(envelope), _as_frames(clear), _as_frames(body)]
         n = sum(len(g) for g in groups)
         frames = ffi.new("zesp_frame[]", max(n, 1))
@@ -481,14 +495,25 @@ class SAD:
                 keep.append(data)
                 frames[i].data, frames[i].size = data, len(data)
                 i += 1
-        rc = lib.zesp_py_send(self._live(), pol, spi, h, frames,
-                              len(groups[0]), len(groups[1]), len(groups[2]),
-                              flags)
-        if rc:
-            self._raise()
+        return lib.zesp_py_send(self._live(), pol, spi, h, frames,
+                                len(groups[0]), len(groups[1]),
+                                len(groups[2]), 1 if dontwait else 0)
 
-    def _raise(self) -> None:
+    def _failed(self, pol: Any, spi: int, h: int, envelope: Frames,
+                clear: Frames, body: Frames, dontwait: bool) -> None:
+        """After a send that failed: raise its error.  A signal that
+        interrupted it (EINTR) did so while ZeroMQ waited for room for the
+        first frame, before it took any (a message is taken whole or not
+        at all): as Python's own blocking calls do (PEP 475), the signal's
+        handler runs (it may raise: KeyboardInterrupt) and the message
+        goes again, under a new sequence number."""
         code = ffi.errno
+        while code == _errno.EINTR:
+            # The handler runs as this calls back into Python.
+            if not self._send_frames(pol, spi, h, envelope, clear, body,
+                                     dontwait):
+                return
+            code = ffi.errno
         self._live()
         raise error(code)
 

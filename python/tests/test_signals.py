@@ -1,0 +1,101 @@
+"""A signal whose handler returns, arriving while send or recv blocks,
+costs no message: the call goes on after the handler, as Python's own
+blocking calls do (PEP 475)."""
+import os
+import signal
+import threading
+
+import pytest
+import zmq
+
+import zesp
+
+from conftest import WAIT, socket, until
+
+
+def blocked_in_poll(native_id: int) -> bool:
+    """The thread sleeps in poll(2): libzmq waiting for room or a message
+    (not for the GIL, which is a futex)."""
+    try:
+        with open("/proc/self/task/%d/wchan" % native_id, encoding="ascii") as f:
+            return "poll" in f.read()
+    except OSError:
+        return False
+
+
+def interrupted(call, unblock):
+    """Run call() in this (the main) thread; while it sleeps in libzmq,
+    signal it (SIGUSR1, a handler that returns) until the handler has run,
+    then, once it sleeps again, unblock() from another thread.  call's
+    result, and unblock's."""
+    main = threading.main_thread()
+    if threading.current_thread() is not main:
+        pytest.skip("Python runs signal handlers in the main thread only")
+    if not os.path.exists("/proc/self/task/%d/wchan" % main.native_id):
+        pytest.skip("no /proc/PID/task/TID/wchan to see the call block")
+    handled, stop = threading.Event(), threading.Event()
+    result = {}
+
+    def interrupter():
+        until(lambda: stop.is_set() or blocked_in_poll(main.native_id),
+              "the call to block")
+        while not stop.is_set() and not handled.is_set():
+            if blocked_in_poll(main.native_id):
+                signal.pthread_kill(main.ident, signal.SIGUSR1)
+            handled.wait(0.01)      # pacing only: each round looks again
+        # Unblocked only once the call waits again: one that ended on the
+        # signal is not waited for.
+        until(lambda: stop.is_set() or blocked_in_poll(main.native_id),
+              "the call to wait again")
+        if not stop.is_set():
+            result["unblock"] = unblock()
+
+    old = signal.signal(signal.SIGUSR1, lambda *_: handled.set())
+    t = threading.Thread(target=interrupter)
+    t.start()
+    try:
+        result["call"] = call()
+    finally:
+        stop.set()
+        t.join(WAIT)
+        signal.signal(signal.SIGUSR1, old)
+    assert handled.is_set()
+    return result["call"], result.get("unblock")
+
+
+def inproc_pair(ctx, name):
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.sndhwm = b.rcvhwm = 1
+    a.bind("inproc://" + name)
+    b.connect("inproc://" + name)
+    return a, b
+
+
+def test_a_signal_during_a_blocking_send_loses_no_message(ctx, peers):
+    a, b = inproc_pair(ctx, "signal-send")
+    sent = []
+    while True:     # fill the pipe: the next send waits for room
+        try:
+            peers.alice.send(a, "to-bob", body=[b"queued %d" % len(sent)],
+                             dontwait=True)
+        except zesp.Again:
+            break
+        sent.append(b"queued %d" % len(sent))
+    sent.append(b"the one interrupted")
+
+    def receive_all():
+        return [peers.bob.recv(b, "to-alice").bytes() for _ in sent]
+
+    _, got = interrupted(
+        lambda: peers.alice.send(a, "to-bob", body=[b"the one interrupted"]),
+        receive_all)
+    assert got == sent
+    assert peers.bob.sa(peers.ab, zesp.IN).rejected["replay"] == 0
+
+
+def test_a_signal_during_a_blocking_recv_loses_no_message(ctx, peers):
+    a, b = inproc_pair(ctx, "signal-recv")
+    msg, _ = interrupted(
+        lambda: peers.bob.recv(b, "to-alice"),
+        lambda: peers.alice.send(a, "to-bob", body=[b"after the signal"]))
+    assert msg.bytes() == b"after the signal"
