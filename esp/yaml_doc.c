@@ -286,7 +286,8 @@ static int read_file(const char *path, struct ydoc *doc, unsigned char **text,
     size_t cap, got = 0;
     int fd, e = 0;
 
-    if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
+    /* O_NONBLOCK: a FIFO is refused below, not waited on for ever. */
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0) {
         e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         goto fail;

@@ -236,6 +236,11 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         return YFAIL(c, n, field,
                      "%s: key file owned by uid %u, not by this user (uid %u) "
                      "nor root; chown it", full, owner, (unsigned)geteuid());
+    if (err == ELOOP)
+        return YFAIL(c, n, field, "%s: a symbolic link: name the key file "
+                     "itself", full);
+    if (err == EINVAL)
+        return YFAIL(c, n, field, "%s: not a regular file", full);
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
     return 0;
