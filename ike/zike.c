@@ -89,13 +89,33 @@ static int take_lock(const char *path, const char *control)
     return -1;
 }
 
+/* libzmq removes whatever has the name before it binds there (a socket
+ * a zike that died left, it assumes): a control: mistyped as the path of
+ * the SAD, the configuration or any file would delete that file. */
+static bool control_path_taken(const struct zike *z)
+{
+    const char *path = z->conf.control + 6;
+    struct stat st;
+
+    if (!zike_endpoint_is_file(z->conf.control) || lstat(path, &st) != 0 ||
+        S_ISSOCK(st.st_mode))
+        return false;
+    zike_log(LOG_ERR, "control %s: %s is there and is not a socket; zike "
+             "will not replace it: remove it, or name another control:",
+             z->conf.control, path);
+    return true;
+}
+
 /* Bind the control socket readable and writable by our user only. */
 static int open_control(struct zike *z)
 {
-    mode_t old = umask(077);
+    mode_t old;
     int64_t max = CONTROL_FRAME_MAX;
     int rc = -1;
 
+    if (control_path_taken(z))
+        return -1;
+    old = umask(077);
     if ((z->control = zmq_socket(z->ctx, ZMQ_REP)) != NULL &&
         zmq_setsockopt(z->control, ZMQ_MAXMSGSIZE, &max, sizeof max) == 0 &&
         zmq_bind(z->control, z->conf.control) == 0)

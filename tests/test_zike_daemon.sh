@@ -1,6 +1,8 @@
 #!/bin/sh
 # zike as a new user meets it: a second zike with the same configuration
 # is refused before it touches anything and says which process runs; a
+# control: path that names a file (its SAD, say) is refused, the file
+# kept; a
 # control socket on tcp:// is refused unless the configuration accepts
 # that it has no authentication; --capture files are never followed
 # through a symbolic link nor reused; zikectl's JSON is valid for any name
@@ -49,6 +51,23 @@ ok $? "after zike was killed -9, a new one takes the stale lock"
 kill $a; wait $a 2> /dev/null
 [ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
 ok $? "zike stopping removes its control socket and its lock"
+
+# ---- a control path that names a file ---------------------------------------
+# libzmq removes what has the name before it binds: a control: that names
+# the SAD, the configuration or any file must not cost that file.
+conf plain "$(port 15)"
+printf 'precious\n' > "$work/plain.ctl"
+timeout $((10 * scale)) "$zike" -c "$work/plain.yaml" 2> "$work/plain.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "plain.ctl is there and is not a socket" "$work/plain.log" &&
+    [ "$(cat "$work/plain.ctl" 2> /dev/null)" = precious ]
+ok $? "zike refuses a control: path that is a file, and leaves the file (exit $rc)"
+conf onsad "$(port 16)"
+sed -i "s|^control: .*|control: ipc://$work/onsad.sad|" "$work/onsad.yaml"
+timeout $((10 * scale)) "$zike" -c "$work/onsad.yaml" 2> "$work/onsad.log"
+rc=$?
+[ $rc -eq 1 ] && [ -f "$work/onsad.sad" ] && "$b/tools/zesp" --sad "$work/onsad.sad" sa list > /dev/null
+ok $? "nor one that names its own SAD: the SAD stays a SAD (exit $rc)"
 
 # ---- control on tcp:// ------------------------------------------------------
 conf tcp "$(port 1)" "control: tcp://127.0.0.1:$(port 2)"
