@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,25 @@ static void lock_path(const struct zike_conf *c, char *out, size_t len)
 
 #define LOCK_TRIES 8
 
+/* zike truncates its lock and writes its pid there: a file found under
+ * the name must be one it made, not another user's (planted to hold the
+ * lock) nor a hard link to some other file (that file would be lost). */
+static bool lock_ours(int fd, const char *path)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        zike_log(LOG_ERR, "lock %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == geteuid())
+        return true;
+    zike_log(LOG_ERR, "lock %s: not a file of zike's own (owner uid %u, "
+             "%ju links): remove it, or name another control:", path,
+             (unsigned)st.st_uid, (uintmax_t)st.st_nlink);
+    return false;
+}
+
 static int take_lock(const char *path, const char *control)
 {
     for (int i = 0; i < LOCK_TRIES; i++) {
@@ -61,6 +81,10 @@ static int take_lock(const char *path, const char *control)
 
         if (fd < 0) {
             zike_log(LOG_ERR, "lock %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!lock_ours(fd, path)) {
+            close(fd);
             return -1;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

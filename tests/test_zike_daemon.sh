@@ -2,7 +2,7 @@
 # zike as a new user meets it: a second zike with the same configuration
 # is refused before it touches anything and says which process runs; a
 # control: path that names a file (its SAD, say) is refused, the file
-# kept; a
+# kept, as is a lock that is another user's or a hard link; a
 # control socket on tcp:// is refused unless the configuration accepts
 # that it has no authentication; --capture files are never followed
 # through a symbolic link nor reused; zikectl's JSON is valid for any name
@@ -51,6 +51,29 @@ ok $? "after zike was killed -9, a new one takes the stale lock"
 kill $a; wait $a 2> /dev/null
 [ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
 ok $? "zike stopping removes its control socket and its lock"
+
+# ---- a lock that is not zike's own file ---------------------------------------
+# zike truncates its lock and writes its pid in it: a hard link there (to
+# any file, made by whoever may write the folder) must not cost that file.
+conf hl "$(port 17)"
+printf 'precious\n' > "$work/victim"
+ln "$work/victim" "$work/hl.ctl.lock"
+timeout $((10 * scale)) "$zike" -c "$work/hl.yaml" 2> "$work/hl.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "lock $work/hl.ctl.lock: not a file of zike's own" "$work/hl.log" &&
+    [ "$(cat "$work/victim")" = precious ]
+ok $? "a lock that is a hard link to another file is refused, the file kept (exit $rc)"
+if [ "$(id -u)" -eq 0 ]; then
+    rm -f "$work/hl.ctl.lock"
+    : > "$work/hl.ctl.lock"
+    chown 65534 "$work/hl.ctl.lock"
+    timeout $((10 * scale)) "$zike" -c "$work/hl.yaml" 2> "$work/hl.log"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "hl.ctl.lock: not a file of zike's own (owner uid 65534" "$work/hl.log"
+    ok $? "a lock another user made is refused (exit $rc)"
+else
+    echo "skip a lock another user made: not root, cannot chown"
+fi
 
 # ---- a control path that names a file ---------------------------------------
 # libzmq removes what has the name before it binds: a control: that names
