@@ -158,6 +158,12 @@ after=$(hwm $pz)
     kill -0 $pz && until_ok 10 ctl_up parts
 ok $? "a request with a part of 64 MiB: connection closed unread (exit $rc, zike's peak memory +$((${after:-0} - ${before:-0})) kB), zike answers on"
 
+long=$(head -c 5000 /dev/zero | tr '\0' a)
+"$ctl" -s "ipc://$work/parts.ctl" initiate "$long" > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "^zikectl: an argument of 5000 bytes: zike takes fewer than 256" "$work/out"
+ok $? "zikectl refuses an argument of 5000 bytes itself, saying why (exit $rc: $(head -c 120 "$work/out"))"
+
 # ---- who may write the configuration ------------------------------------------
 # Whoever may write it chooses the peers, their keys and the control socket.
 chmod 0602 "$work/parts.yaml"
