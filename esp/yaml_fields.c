@@ -262,6 +262,13 @@ static int file_trusted(struct yctx *c)
                  "chmod o-w it", d->file, d->file_mode & 0777U);
         return -1;
     }
+    /* The group bits of a file with an ACL are its mask: "the group may
+     * write" would let in every user and group the ACL names. */
+    if (d->file_named_write) {
+        snprintf(c->err, c->errlen, "%s: its ACL lets a user or group it "
+                 "names write it: setfacl -b it", d->file);
+        return -1;
+    }
     return 0;
 }
 
