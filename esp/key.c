@@ -42,10 +42,17 @@ int key_read_line(const char *path, char *text, size_t textlen,
 
     *mode = 0;
     *owner = 0;
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    /* Whoever may write in the key's folder could put there a link to a
+     * file of ours whose first line it knows (the owner judged would be
+     * the target's), or a FIFO that open(2) would wait on for ever. */
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                             O_CLOEXEC)) < 0)
         return errno;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0)
         err = errno;
+    else if (!S_ISREG(st.st_mode))
+        err = EINVAL;
+    if (err != 0) {
         close(fd);
         return err;
     }

@@ -12,7 +12,8 @@
  * (key cleared). */
 int key_decode(const char *text, uint8_t *key, size_t octets);
 /* The first line of a key file into text (the caller wipes it): 0, an
- * errno, or ZESP_EKEYFILE when group or others may read it or another
+ * errno (ELOOP: its name is a symbolic link; EINVAL: not a regular
+ * file), or ZESP_EKEYFILE when group or others may read it or another
  * user than ours or root owns it (*mode, *owner: what it has). */
 int key_read_line(const char *path, char *text, size_t textlen,
                   unsigned *mode, unsigned *owner);

@@ -1,5 +1,6 @@
 /* Reading a YAML file into a ydoc tree with libyaml's event parser. */
 #include "yaml_doc.h"
+#include "acl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -286,7 +287,8 @@ static int read_file(const char *path, struct ydoc *doc, unsigned char **text,
     size_t cap, got = 0;
     int fd, e = 0;
 
-    if ((fd = open(path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) < 0) {
+    /* O_NONBLOCK: a FIFO is refused below, not waited on for ever. */
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0) {
         e = errno;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
         goto fail;
@@ -309,6 +311,7 @@ static int read_file(const char *path, struct ydoc *doc, unsigned char **text,
     }
     doc->file_mode = (unsigned)(st.st_mode & 07777);
     doc->file_uid = (unsigned)st.st_uid;
+    doc->file_named_write = (acl_named_perms(fd, false) & ACL_WRITE) != 0;
     /* One byte more than fstat said, to see a file that grew meanwhile. */
     cap = (size_t)st.st_size + 1;
     if ((buf = sodium_malloc(cap)) == NULL) {

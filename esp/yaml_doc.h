@@ -33,6 +33,7 @@ struct ydoc {
     size_t nodes;
     unsigned file_mode;          /* of the file read (fstat), & 07777 */
     unsigned file_uid;           /* its owner */
+    bool file_named_write;       /* its ACL lets a named user or group write */
 };
 
 /* 0, or -1 with "FILE:LINE:COL: what" in err. */

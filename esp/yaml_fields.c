@@ -236,6 +236,11 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         return YFAIL(c, n, field,
                      "%s: key file owned by uid %u, not by this user (uid %u) "
                      "nor root; chown it", full, owner, (unsigned)geteuid());
+    if (err == ELOOP)
+        return YFAIL(c, n, field, "%s: a symbolic link: name the key file "
+                     "itself", full);
+    if (err == EINVAL)
+        return YFAIL(c, n, field, "%s: not a regular file", full);
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
     return 0;
@@ -255,6 +260,13 @@ static int file_trusted(struct yctx *c)
     if (d->file_mode & S_IWOTH) {
         snprintf(c->err, c->errlen, "%s: any user may write it (mode %03o): "
                  "chmod o-w it", d->file, d->file_mode & 0777U);
+        return -1;
+    }
+    /* The group bits of a file with an ACL are its mask: "the group may
+     * write" would let in every user and group the ACL names. */
+    if (d->file_named_write) {
+        snprintf(c->err, c->errlen, "%s: its ACL lets a user or group it "
+                 "names write it: setfacl -b it", d->file);
         return -1;
     }
     return 0;

@@ -15,7 +15,6 @@
 #include "when.h"
 
 #define ARGS_MAX 4U
-#define ARG_MAX 256U
 
 /* A reply grows as needed (open_memstream): nothing is cut. */
 struct out {
@@ -427,7 +426,8 @@ static void stats(struct zike *z, struct out *o, bool json)
 
 void control_serve(struct zike *z, void *sock)
 {
-    char args[ARGS_MAX][ARG_MAX], shown[SAFE_TEXT_BYTES(ARG_MAX)];
+    char args[ARGS_MAX][CONTROL_ARG_MAX];
+    char shown[SAFE_TEXT_BYTES(CONTROL_ARG_MAX)];
     size_t nargs = 0;
     int more = 1;
     struct out o;
@@ -445,7 +445,7 @@ void control_serve(struct zike *z, void *sock)
             return;
         }
         more = zmq_msg_more(&part);
-        if (nargs < ARGS_MAX && zmq_msg_size(&part) < ARG_MAX)
+        if (nargs < ARGS_MAX && zmq_msg_size(&part) < CONTROL_ARG_MAX)
             memcpy(args[nargs], zmq_msg_data(&part), zmq_msg_size(&part));
         else
             ok = false;

@@ -9,6 +9,8 @@ struct zike;
  * that long (they are under 256 bytes); between the two a request is
  * answered "request too long". */
 #define CONTROL_FRAME_MAX 4096
+/* An argument's length is below this (zikectl refuses a longer one). */
+#define CONTROL_ARG_MAX 256U
 
 /* Request: frames "command" [arg ...]; reply: "ok" or "error", then text.
  * Commands: list, stats, initiate PEER [POLICY], terminate PEER,

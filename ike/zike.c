@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,25 @@ static void lock_path(const struct zike_conf *c, char *out, size_t len)
 
 #define LOCK_TRIES 8
 
+/* zike truncates its lock and writes its pid there: a file found under
+ * the name must be one it made, not another user's (planted to hold the
+ * lock) nor a hard link to some other file (that file would be lost). */
+static bool lock_ours(int fd, const char *path)
+{
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        zike_log(LOG_ERR, "lock %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == geteuid())
+        return true;
+    zike_log(LOG_ERR, "lock %s: not a file of zike's own (owner uid %u, "
+             "%ju links): remove it, or name another control:", path,
+             (unsigned)st.st_uid, (uintmax_t)st.st_nlink);
+    return false;
+}
+
 static int take_lock(const char *path, const char *control)
 {
     for (int i = 0; i < LOCK_TRIES; i++) {
@@ -61,6 +81,10 @@ static int take_lock(const char *path, const char *control)
 
         if (fd < 0) {
             zike_log(LOG_ERR, "lock %s: %s", path, strerror(errno));
+            return -1;
+        }
+        if (!lock_ours(fd, path)) {
+            close(fd);
             return -1;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -89,13 +113,33 @@ static int take_lock(const char *path, const char *control)
     return -1;
 }
 
+/* libzmq removes whatever has the name before it binds there (a socket
+ * a zike that died left, it assumes): a control: mistyped as the path of
+ * the SAD, the configuration or any file would delete that file. */
+static bool control_path_taken(const struct zike *z)
+{
+    const char *path = z->conf.control + 6;
+    struct stat st;
+
+    if (!zike_endpoint_is_file(z->conf.control) || lstat(path, &st) != 0 ||
+        S_ISSOCK(st.st_mode))
+        return false;
+    zike_log(LOG_ERR, "control %s: %s is there and is not a socket; zike "
+             "will not replace it: remove it, or name another control:",
+             z->conf.control, path);
+    return true;
+}
+
 /* Bind the control socket readable and writable by our user only. */
 static int open_control(struct zike *z)
 {
-    mode_t old = umask(077);
+    mode_t old;
     int64_t max = CONTROL_FRAME_MAX;
     int rc = -1;
 
+    if (control_path_taken(z))
+        return -1;
+    old = umask(077);
     if ((z->control = zmq_socket(z->ctx, ZMQ_REP)) != NULL &&
         zmq_setsockopt(z->control, ZMQ_MAXMSGSIZE, &max, sizeof max) == 0 &&
         zmq_bind(z->control, z->conf.control) == 0)

@@ -342,8 +342,9 @@ int zesp_init(void);                      /* once; safe to call again */
  * key's 64 or 32) from such text or from "file:PATH", a file of one such
  * line that only its owner may read; ZESP_EKEYTEXT for text of another
  * form or size, ZESP_EKEYFILE for a file group or others may read or
- * that another user than the caller's or root owns, or the
- * file's errno.  The forms of `zesp keygen` and of YAML's key:.  0 or -1
+ * that another user than the caller's or root owns, ELOOP for a path
+ * that is a symbolic link, EINVAL for one that is not a regular file (a
+ * FIFO is not waited on), or the file's errno.  The forms of `zesp keygen` and of YAML's key:.  0 or -1
  * with errno; key cleared on failure.
  */
 #define ZESP_KEY_HEX 0

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "acl_xattr.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -581,6 +582,35 @@ static void test_file_permissions(void)
     zesp_sad_free(sad);
 }
 
+/* A file's mode shows only an ACL's mask in its group bits: a 0660 file
+ * may also be written by a user the ACL names, who is not the group. */
+static void test_acl_named_writer(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    char err[512];
+    const char *path;
+
+    write_file("acl.key", KEY1 "\n", 0600);
+    path = write_file("acl.yaml",
+                      "sas:\n  - { spi: 0x76, direction: in, key: file:acl.key }\n",
+                      0660);
+    CHECK_OK(zesp_config_check(path, err, sizeof err));   /* the group may */
+    if (acl_xattr_set(path, "system.posix_acl_access", 6, 65534, 6, 6) != 0) {
+        printf("     skip: no POSIX ACLs here (%s)\n", strerror(errno));
+        zesp_sad_free(sad);
+        return;
+    }
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "acl.yaml: its ACL lets a user or group it names "
+                      "write it: setfacl -b it") != NULL);
+    CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(sa_count(sad) == 0);
+    /* Named, but only to read (the mask says so): no writer. */
+    CHECK(acl_xattr_set(path, "system.posix_acl_access", 6, 65534, 6, 4) == 0);
+    CHECK_OK(zesp_config_check(path, err, sizeof err));
+    zesp_sad_free(sad);
+}
+
 /* One key, one SPI: a key pasted into both directions would repeat every
  * nonce, each SA counting from 1; a group's senders apart by Sender ID. */
 static void test_key_on_two_spis(void)
@@ -898,6 +928,7 @@ int main(void)
     RUN(test_mistakes);
     RUN(test_key_files);
     RUN(test_file_permissions);
+    RUN(test_acl_named_writer);
     RUN(test_key_on_two_spis);
     RUN(test_key_on_two_spis_concurrent_loads);
     RUN(test_group_sas);

@@ -146,6 +146,37 @@ static void test_parse_file(void)
     CHECK_ERR(zesp_key_parse(k, sizeof k, "file:"), ENOENT);
 }
 
+/* A key file's name is the file itself: whoever may write its folder
+ * could put there a link to a file of ours whose first line it knows, or
+ * a FIFO (which it may feed, or leave open(2) waiting on for ever). */
+static void test_parse_file_kinds(void)
+{
+    uint8_t k[ZESP_KEYBYTES];
+    char link[256], fifo[256], text[300];
+    const char *target;
+    int fd;
+
+    CHECK((target = key_file("target.key", "hex:" HEX36 "\n", 0600)) != NULL);
+    snprintf(link, sizeof link, "%s/link.key", dir);
+    CHECK(symlink(target + 5, link) == 0);
+    snprintf(text, sizeof text, "file:%s", link);
+    memset(k, 0xaa, sizeof k);
+    CHECK_ERR(zesp_key_parse(k, sizeof k, text), ELOOP);
+    CHECK(all_zero(k, sizeof k));
+    /* A FIFO with the line already in it: read at once were it taken. */
+    snprintf(fifo, sizeof fifo, "%s/fifo.key", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    CHECK((fd = open(fifo, O_RDWR | O_NONBLOCK)) >= 0);
+    CHECK(write(fd, "hex:" HEX36 "\n", 4 + 72 + 1) == 4 + 72 + 1);
+    snprintf(text, sizeof text, "file:%s", fifo);
+    memset(k, 0xaa, sizeof k);
+    CHECK_ERR(zesp_key_parse(k, sizeof k, text), EINVAL);
+    CHECK(all_zero(k, sizeof k));
+    close(fd);
+    unlink(link);
+    unlink(fifo);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "key") != 0)
@@ -154,5 +185,6 @@ int main(void)
     RUN(test_generate_and_format);
     RUN(test_parse_text);
     RUN(test_parse_file);
+    RUN(test_parse_file_kinds);
     return test_done_in(dir);
 }

@@ -1,6 +1,8 @@
 #!/bin/sh
 # zike as a new user meets it: a second zike with the same configuration
 # is refused before it touches anything and says which process runs; a
+# control: path that names a file (its SAD, say) is refused, the file
+# kept, as is a lock that is another user's or a hard link; a
 # control socket on tcp:// is refused unless the configuration accepts
 # that it has no authentication; --capture files are never followed
 # through a symbolic link nor reused; zikectl's JSON is valid for any name
@@ -49,6 +51,46 @@ ok $? "after zike was killed -9, a new one takes the stale lock"
 kill $a; wait $a 2> /dev/null
 [ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
 ok $? "zike stopping removes its control socket and its lock"
+
+# ---- a lock that is not zike's own file ---------------------------------------
+# zike truncates its lock and writes its pid in it: a hard link there (to
+# any file, made by whoever may write the folder) must not cost that file.
+conf hl "$(port 17)"
+printf 'precious\n' > "$work/victim"
+ln "$work/victim" "$work/hl.ctl.lock"
+timeout $((10 * scale)) "$zike" -c "$work/hl.yaml" 2> "$work/hl.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "lock $work/hl.ctl.lock: not a file of zike's own" "$work/hl.log" &&
+    [ "$(cat "$work/victim")" = precious ]
+ok $? "a lock that is a hard link to another file is refused, the file kept (exit $rc)"
+if [ "$(id -u)" -eq 0 ]; then
+    rm -f "$work/hl.ctl.lock"
+    : > "$work/hl.ctl.lock"
+    chown 65534 "$work/hl.ctl.lock"
+    timeout $((10 * scale)) "$zike" -c "$work/hl.yaml" 2> "$work/hl.log"
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "hl.ctl.lock: not a file of zike's own (owner uid 65534" "$work/hl.log"
+    ok $? "a lock another user made is refused (exit $rc)"
+else
+    echo "skip a lock another user made: not root, cannot chown"
+fi
+
+# ---- a control path that names a file ---------------------------------------
+# libzmq removes what has the name before it binds: a control: that names
+# the SAD, the configuration or any file must not cost that file.
+conf plain "$(port 15)"
+printf 'precious\n' > "$work/plain.ctl"
+timeout $((10 * scale)) "$zike" -c "$work/plain.yaml" 2> "$work/plain.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "plain.ctl is there and is not a socket" "$work/plain.log" &&
+    [ "$(cat "$work/plain.ctl" 2> /dev/null)" = precious ]
+ok $? "zike refuses a control: path that is a file, and leaves the file (exit $rc)"
+conf onsad "$(port 16)"
+sed -i "s|^control: .*|control: ipc://$work/onsad.sad|" "$work/onsad.yaml"
+timeout $((10 * scale)) "$zike" -c "$work/onsad.yaml" 2> "$work/onsad.log"
+rc=$?
+[ $rc -eq 1 ] && [ -f "$work/onsad.sad" ] && "$b/tools/zesp" --sad "$work/onsad.sad" sa list > /dev/null
+ok $? "nor one that names its own SAD: the SAD stays a SAD (exit $rc)"
 
 # ---- control on tcp:// ------------------------------------------------------
 conf tcp "$(port 1)" "control: tcp://127.0.0.1:$(port 2)"
@@ -115,6 +157,12 @@ after=$(hwm $pz)
     [ -n "$before" ] && [ -n "$after" ] && [ $((after - before)) -lt 32768 ] &&
     kill -0 $pz && until_ok 10 ctl_up parts
 ok $? "a request with a part of 64 MiB: connection closed unread (exit $rc, zike's peak memory +$((${after:-0} - ${before:-0})) kB), zike answers on"
+
+long=$(head -c 5000 /dev/zero | tr '\0' a)
+"$ctl" -s "ipc://$work/parts.ctl" initiate "$long" > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "^zikectl: an argument of 5000 bytes: zike takes fewer than 256" "$work/out"
+ok $? "zikectl refuses an argument of 5000 bytes itself, saying why (exit $rc: $(head -c 120 "$work/out"))"
 
 # ---- who may write the configuration ------------------------------------------
 # Whoever may write it chooses the peers, their keys and the control socket.

@@ -19,6 +19,7 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "../ike/control.h"
 #include "safe_text.h"
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 4 };
@@ -107,7 +108,7 @@ int main(int argc, char **argv)
     int nargs = 0, json = 0, rc = EXIT_NO_ANSWER, timeout = 5000, zero = 0;
     int opt;
     void *ctx, *req;
-    char status[8] = "";
+    char status[8] = "", what[96];
     zmq_msg_t reply;
 
     argv[0] = (char *)"zikectl";    /* getopt's messages begin with it */
@@ -123,6 +124,14 @@ int main(int argc, char **argv)
     for (; optind < argc; optind++) {
         if (nargs == ARGS_MAX)
             return usage_error("too many arguments");
+        /* zike would close a frame over CONTROL_FRAME_MAX unanswered:
+         * say so here, not "no answer" in 5 s. */
+        if (strlen(argv[optind]) >= CONTROL_ARG_MAX) {
+            snprintf(what, sizeof what, "an argument of %zu bytes: zike "
+                     "takes fewer than %u", strlen(argv[optind]),
+                     CONTROL_ARG_MAX);
+            return usage_error(what);
+        }
         args[nargs++] = argv[optind];
     }
     if (nargs == 0)

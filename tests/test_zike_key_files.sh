@@ -1,0 +1,77 @@
+#!/bin/sh
+# What zike's key and configuration paths may name, with real zike
+# daemons over tcp on 127.0.0.1.  bob keeps alice's pre-shared key in a
+# folder another user may write (uid 65534 when we are root).  That user
+# cannot put a key of its own there (the owner check), but could put a
+# symbolic link to a file of ours whose first line it knows, or a FIFO:
+#   1. a link in place of the key file: bob's reload is refused, and a
+#      zike holding the known line as its key fails to authenticate as
+#      alice (it had been trusted: the owner and mode judged were the
+#      target's);
+#   2. a FIFO in place of the key file: the reload is refused at once
+#      and zike answers on (it had blocked in open(2) for ever);
+#   3. a FIFO as the configuration: --check refuses it at once.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work_begin keyfiles 2
+
+# as_other CMD...: CMD as another user when we are root (who may write
+# in $work/keys), else as ourselves: the refusals depend on what the path
+# is, not on who made it.
+if [ "$(id -u)" -eq 0 ] && command -v setpriv > /dev/null; then
+    as_other() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+    chmod 0711 "$work"
+else
+    as_other() { "$@"; }
+fi
+mkdir "$work/keys"
+[ "$(id -u)" -eq 0 ] && chown 65534 "$work/keys"
+printf '%s\n' "the-real-key-of-alice-0123" > "$work/keys/alice.psk"
+printf '%s\n' "a-line-another-user-knows-42" > "$work/known"
+
+zike_conf bob "$(port 0)" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: \"file:keys/alice.psk\", policies: [orders] }"
+ctl() { "$ctl" -s "ipc://$work/bob.ctl" "$@"; }
+zike_start bob
+until_ok 10 ctl stats
+ok $? "bob runs with alice's key in a file"
+
+# ---- 1. a symbolic link planted in place of the key file ----------------------
+as_other rm -f "$work/keys/alice.psk" &&
+    as_other ln -s "$work/known" "$work/keys/alice.psk"
+ok $? "another user replaced the key file with a link to $work/known"
+ctl reload > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "keys/alice.psk: a symbolic link" "$work/out"
+ok $? "bob's reload is refused, naming the link (exit $rc: $(head -c 200 "$work/out"))"
+
+# mallory knows the link's target: were it bob's key, she would be alice.
+zike_conf mallory "$(port 1)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 0)\", auth: psk, psk: a-line-another-user-knows-42, start: true, policies: [orders] }"
+sed -i "s/^identity: .*/identity: { id: alice.example }/" "$work/mallory.yaml"
+zike_start mallory
+decided() { [ "$(zike_stat bob ike_established)" -gt 0 ] || [ "$(zike_stat bob auth_failed)" -gt 0 ]; }
+until_ok 30 decided
+[ "$(zike_stat bob auth_failed)" -gt 0 ] && [ "$(zike_stat bob ike_established)" -eq 0 ]
+ok $? "mallory with the known line is not authenticated as alice (auth_failed $(zike_stat bob auth_failed), established $(zike_stat bob ike_established))"
+
+# ---- 2. a FIFO in place of the key file -------------------------------------------
+as_other rm -f "$work/keys/alice.psk" &&
+    as_other mkfifo -m 0600 "$work/keys/alice.psk"
+ok $? "another user replaced the key file with a FIFO"
+ctl reload > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "keys/alice.psk: not a regular file" "$work/out"
+ok $? "bob's reload is refused at once, saying why (exit $rc: $(head -c 200 "$work/out"))"
+ctl stats > /dev/null 2>&1
+ok $? "and bob answers on its control socket"
+
+# ---- 3. a FIFO as the configuration -----------------------------------------------
+mkfifo -m 0600 "$work/fifo.yaml"
+timeout $((10 * scale)) "$zike" -c "$work/fifo.yaml" --check > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "fifo.yaml: not a regular file" "$work/out"
+ok $? "zike --check of a FIFO is refused at once (exit $rc)"
+
+finish
