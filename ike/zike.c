@@ -130,6 +130,25 @@ static bool control_path_taken(const struct zike *z)
     return true;
 }
 
+/* What was bound at the control path is a socket only our user may
+ * connect to (read without following a link). */
+static bool control_private(const struct zike *z)
+{
+    struct stat st;
+
+    if (lstat(z->conf.control + 6, &st) != 0) {
+        zike_log(LOG_ERR, "control %s: %s", z->conf.control, strerror(errno));
+        return false;
+    }
+    if (S_ISSOCK(st.st_mode) && st.st_uid == geteuid() &&
+        (st.st_mode & 077) == 0)
+        return true;
+    zike_log(LOG_ERR, "control %s: not a socket of mode 0600 that is ours "
+             "(mode %04o, owner uid %u)", z->conf.control,
+             (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid);
+    return false;
+}
+
 /* Bind the control socket readable and writable by our user only. */
 static int open_control(struct zike *z)
 {
@@ -139,7 +158,9 @@ static int open_control(struct zike *z)
 
     if (control_path_taken(z))
         return -1;
-    old = umask(077);
+    /* The socket is made 0600 as it is bound: a chmod after would follow
+     * a link swapped in meanwhile by whoever may write the folder. */
+    old = umask(0177);
     if ((z->control = zmq_socket(z->ctx, ZMQ_REP)) != NULL &&
         zmq_setsockopt(z->control, ZMQ_MAXMSGSIZE, &max, sizeof max) == 0 &&
         zmq_bind(z->control, z->conf.control) == 0)
@@ -154,12 +175,8 @@ static int open_control(struct zike *z)
     if (!zike_endpoint_is_file(z->conf.control))
         zike_log(LOG_WARNING, "control %s has no authentication "
                  "(control-unauthenticated: true)", z->conf.control);
-    if (zike_endpoint_is_file(z->conf.control) &&
-        chmod(z->conf.control + 6, 0600) != 0) {
-        zike_log(LOG_ERR, "control %s: chmod: %s", z->conf.control,
-                 strerror(errno));
+    if (zike_endpoint_is_file(z->conf.control) && !control_private(z))
         return -1;
-    }
     return 0;
 }
 
