@@ -64,6 +64,33 @@ static size_t peer_msg(struct ike_sa *sa, uint8_t exchange, bool response,
     return n;
 }
 
+/* The key server's push (GSA_INBAND_REKEY request) of chain to zike. */
+static void key_server_push(struct ike_sa *sa, const uint8_t *chain,
+                            size_t clen, uint8_t *msg, uint64_t *ctr)
+{
+    struct route from = { 0 };
+    size_t len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain,
+                          clen, msg, ctr);
+
+    ike_handle(&z, &from, msg, len);
+}
+
+/* The key server tells zike to register again in group "j" (a push
+ * deleting SA old). */
+static void told_to_register_again(struct ike_sa *sa, const uint8_t old[4],
+                                   uint8_t *msg, uint64_t *ctr)
+{
+    uint8_t chain[2048];
+    struct ike_writer w;
+    size_t clen;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    key_server_push(sa, chain, clen, msg, ctr);
+}
+
 /* Open what zike sent (a response from the responder: SK_er). */
 static int open_sent(struct ike_sa *sa, size_t i, struct ike_message *m,
                      uint8_t *copy)
@@ -2673,12 +2700,11 @@ static void group_member_delays(void)
     uint8_t chain[2048], key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
     struct gm_group *gg = &z.joined[0];
-    struct route from = { 0 };
     struct ike_message m;
     zesp_sa_info info;
     zesp_policy pol;
     uint64_t ctr = 1, t0;
-    size_t len, clen;
+    size_t clen;
 
     answer_atd = 3;
     answer_dtd = 4;
@@ -2700,9 +2726,7 @@ static void group_member_delays(void)
      * DTD longer. */
     t0 = z.now;
     clen = group_answer(sa, chain, sizeof chain, 0x7300, key, false, 0, true);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(zesp_sa_info_get_sender(z.sad, 0x7300, ZESP_DIR_IN, 1, &info) == 0);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7200);
     z.now = t0 + 2999;
@@ -2749,11 +2773,10 @@ static void group_member_rekeys_in_a_row(void)
     uint8_t chain[2048], key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
     struct gm_group *gg = &z.joined[0];
-    struct route from = { 0 };
     zesp_sa_info info;
     zesp_policy pol;
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t clen;
 
     randombytes_buf(key, sizeof key);
     registration_in_flight(sa);
@@ -2764,9 +2787,7 @@ static void group_member_rekeys_in_a_row(void)
         randombytes_buf(key, sizeof key);
         clen = group_answer(sa, chain, sizeof chain, spi, key, false, 0,
                             true);
-        len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain,
-                       clen, msg, &ctr);
-        ike_handle(&z, &from, msg, len);
+        key_server_push(sa, chain, clen, msg, &ctr);
         CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == spi);
         /* The SA sent on until now, and the one before it. */
         CHECK(zesp_sa_info_get(z.sad, spi - 0x100, ZESP_DIR_OUT, &info) == 0);
@@ -2871,29 +2892,20 @@ static void group_server_sender_renumbered(void)
 static void group_member_register_again(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[2048], key[ZESP_KEYBYTES], old[4] = { 0, 0, 0x77, 0 };
+    uint8_t key[ZESP_KEYBYTES], old[4] = { 0, 0, 0x77, 0 };
     struct ike_sa *sa = established();
     struct gm_group *gg = &z.joined[0];
-    struct route from = { 0 };
     struct ike_message m;
-    struct ike_writer w;
     zesp_policy pol;
     uint64_t ctr = 1;
-    size_t len, clen;
 
     randombytes_buf(key, sizeof key);
     registration_in_flight(sa);
     registered_as(sa, 0x7700, 7, key, &ctr);
     CHECK(gg->registered && count_sas() == 3U);
 
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
     nsent = 0;
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    told_to_register_again(sa, old, msg, &ctr);
     CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == 0);
     CHECK(!gg->registered && count_sas() == 3U);
@@ -2947,13 +2959,7 @@ static void group_member_push_before_registered(void)
     registered_as(sa, 0x7800, 7, key, &ctr);
     CHECK(gg->registered && gg->sid == 7);
     /* Told to register again; it does. */
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    told_to_register_again(sa, old, msg, &ctr);
     nsent = 0;
     ike_tick(&z);
     CHECK(!gg->registered && sa->req.kind == REQ_GSA_REGISTER);
@@ -2962,9 +2968,7 @@ static void group_member_push_before_registered(void)
     randombytes_buf(key, sizeof key);
     clen = group_answer(sa, chain, sizeof chain, 0x7a00, key, false, 0, true);
     nsent = 0;
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) != 0);
@@ -2976,9 +2980,7 @@ static void group_member_push_before_registered(void)
     CHECK(gg->registered && gg->sid == 2);
     CHECK(zesp_sa_info_get(z.sad, 0x7900, ZESP_DIR_OUT, &info) == 0 &&
           info.sender_id == 2);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) == 0 &&
           info.sender_id == 2);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7a00);
@@ -2996,9 +2998,7 @@ static void group_member_push_before_registered(void)
     CHECK(count_sas() == 0U);
     clen = group_answer(sa, chain, sizeof chain, 0x7b00, key, false, 0, true);
     nsent = 0;
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(count_sas() == 0U);
@@ -3025,11 +3025,10 @@ static void group_member_push_after_answer(void)
     uint8_t chain[2048], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
     struct gm_group *gg = &z.joined[0];
-    struct route from = { 0 };
     zesp_sa_info info;
     zesp_policy pol;
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t clen;
 
     randombytes_buf(k1, sizeof k1);
     randombytes_buf(k2, sizeof k2);
@@ -3038,15 +3037,11 @@ static void group_member_push_after_answer(void)
     CHECK(gg->registered);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
     clen = group_answer(sa, chain, sizeof chain, 0x7d00, k1, false, 0, true);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7d00);
     /* The key server pushes its current SA again. */
     clen = group_answer(sa, chain, sizeof chain, 0x7e00, k2, false, 0, true);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7e00);
     z.now += 10000;                        /* past ATD + DTD */
     ike_tick(&z);
@@ -3299,13 +3294,7 @@ static void group_member_registration_held(void)
     registered_as(sa, 0x7800, 7, key, &ctr);
     CHECK(gg->registered && count_sas() == 3U);
     /* Told to register again; its registration is held down. */
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, "j", 1);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    told_to_register_again(sa, old, msg, &ctr);
     CHECK(!gg->registered);
     nsent = 0;
     ike_tick(&z);
@@ -3456,11 +3445,10 @@ static void group_member_role_changed(void)
     static uint8_t msg[IKE_MAX_MESSAGE];
     uint8_t chain[2048], key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
-    struct route from = { 0 };
     zesp_sa_info info;
     zesp_policy pol;
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t clen;
     bool as_sender = true;
 
     randombytes_buf(key, sizeof key);
@@ -3483,9 +3471,7 @@ static void group_member_role_changed(void)
     CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7900);
     /* And a push installs, Sender ID 7 on the new SA too. */
     clen = group_answer(sa, chain, sizeof chain, 0x7a00, key, false, 0, true);
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(zesp_sa_info_get(z.sad, 0x7a00, ZESP_DIR_OUT, &info) == 0 &&
           info.sender_id == 7);
 
@@ -3642,11 +3628,10 @@ static void group_member_join_removed(void)
     static uint8_t msg[IKE_MAX_MESSAGE];
     uint8_t chain[2048], key[ZESP_KEYBYTES];
     struct ike_sa *sa = established();
-    struct route from = { 0 };
     struct ike_message m;
     zesp_policy pol;
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t clen;
     bool as_sender = false;
 
     randombytes_buf(key, sizeof key);
@@ -3661,9 +3646,7 @@ static void group_member_join_removed(void)
     CHECK(zesp_policy_get(z.sad, "j", &pol) != 0);
     clen = group_answer(sa, chain, sizeof chain, 0x7e00, key, false, 0, true);
     nsent = 0;
-    len = peer_msg(sa, IKE_GSA_INBAND_REKEY, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    key_server_push(sa, chain, clen, msg, &ctr);
     CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_INVALID_GROUP_ID && count_sas() == 0U);
     CHECK(leaves(sa, "j"));
