@@ -4,7 +4,7 @@
  *   mdp_broker --front EP --back EP [--hop-in POLICY --hop-out POLICY
  *              --sad PATH] [--max-message BYTES] [--heartbeat-ms MS]
  *              [--tamper N] [--tamper-service N] [--tamper-seq N]
- *              [--replay N] [--misroute N]
+ *              [--replay N] [--misroute N] [--swap-replies N]
  *
  * Clients (DEALER) send  [service | ESP]  to the front ROUTER; workers
  * (DEALER) say  [READY | service]  to the back ROUTER, answer
@@ -43,8 +43,11 @@
  * changes the Nth request's service frame (routing it as before),
  * --tamper-seq N its sequence number (4096 ahead), --replay N forwards the
  * Nth request twice, --misroute N queues the Nth request received for
- * another service than the one it names, unchanged: what a hostile broker
- * could do.  It prints
+ * another service than the one it names, unchanged, --swap-replies N
+ * keeps the Nth reply back and hands it, unchanged, to the client of the
+ * next reply, just before that one (another client's answer, or an answer
+ * its own host never received, fresh to its replay window): what a
+ * hostile broker could do.  It prints
  * "mdp_broker: worker N ready for SERVICE" on each worker's first READY
  * (SERVICE escaped as tools/safe_text.h says: a line feed is \x0a),
  * a line on stderr for each worker found gone, and on SIGTERM what it did.
@@ -104,7 +107,7 @@ static int64_t heartbeat_ms = HEARTBEAT_MS_DEFAULT;
 static volatile sig_atomic_t stop;
 static struct {
     long requests, replies, dropped, tampered, replayed, gone, expired,
-        requeued, workers;
+        requeued, workers, swapped;
 } count;
 
 static int64_t now_ms(void)
@@ -299,6 +302,8 @@ static int rewrap(zesp_sad *sad, const char *policy, struct message *m)
 }
 
 static long tamper_seq, misroute, received;
+static long swap_replies, replies_received;
+static struct message kept_reply;  /* --swap-replies: the reply kept back */
 
 /* Number m, wrap it for the hop and do what a hostile broker was asked
  * to; -1 if it cannot be wrapped. */
@@ -582,6 +587,42 @@ static bool worker_says(const struct hops *h, struct message *m, bool *reply)
     return false;
 }
 
+/* A reply [worker | client | service | inner ESP] to its client, wrapped
+ * for the hop.  One that cannot be wrapped is dropped. */
+static void deliver(void *front, const struct hops *h, struct message *m)
+{
+    if (h->sad && rewrap(h->sad, h->in, m) != 0) {
+        count.dropped++;
+        return;
+    }
+    send_all(front, NULL, m, 1);
+    count.replies++;
+}
+
+/* --swap-replies: keep reply m back (a copy in kept_reply), or,
+ * for the next reply m, hand the kept one to m's client first.  Whether m
+ * was kept. */
+static bool swap_reply(void *front, const struct hops *h, struct message *m)
+{
+    if (++replies_received == swap_replies) {
+        for (int i = 0; i < m->n; i++) {
+            zmq_msg_init(&kept_reply.parts[i]);
+            zmq_msg_copy(&kept_reply.parts[i], &m->parts[i]);
+        }
+        kept_reply.n = m->n;
+        return true;
+    }
+    if (kept_reply.n == 4) {
+        zmq_msg_close(&kept_reply.parts[1]);
+        zmq_msg_init(&kept_reply.parts[1]);
+        zmq_msg_copy(&kept_reply.parts[1], &m->parts[1]);
+        deliver(front, h, &kept_reply);
+        close_all(&kept_reply);
+        count.swapped++;
+    }
+    return false;
+}
+
 static void from_worker(void *front, void *back, const struct hops *h,
                         long tamper, long tamper_service, long replay)
 {
@@ -615,12 +656,8 @@ static void from_worker(void *front, void *back, const struct hops *h,
                           zmq_msg_size(&m.parts[2]));
         /* A reply that cannot be wrapped for the client is dropped; its
          * worker, done with it, is idle all the same. */
-        if (h->sad && rewrap(h->sad, h->in, &m) != 0) {
-            count.dropped++;
-        } else {
-            send_all(front, NULL, &m, 1);
-            count.replies++;
-        }
+        if (!swap_reply(front, h, &m))
+            deliver(front, h, &m);
         if (s != NULL && w == NULL)
             w = worker_add(&m.parts[0], s);     /* expired, yet alive */
         else if (w != NULL)
@@ -663,6 +700,8 @@ int main(int argc, char **argv)
             tamper_seq = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--misroute") == 0)
             misroute = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--swap-replies") == 0)
+            swap_replies = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--max-message") == 0)
             max_message = limits_parse(argv[i + 1]);
         else if (strcmp(argv[i], "--heartbeat-ms") == 0)
@@ -674,7 +713,8 @@ int main(int argc, char **argv)
                 "[--sad PATH --hop-in POLICY --hop-out POLICY] "
                 "[--max-message BYTES] [--heartbeat-ms MS] [--tamper N] "
                 "[--tamper-service N] "
-                "[--tamper-seq N] [--replay N] [--misroute N]\n");
+                "[--tamper-seq N] [--replay N] [--misroute N] "
+                "[--swap-replies N]\n");
         return 2;
     }
     if (h.in && ((h.sad = zesp_sad_open(sad_path, 0, NULL)) == NULL ||
@@ -726,15 +766,17 @@ int main(int argc, char **argv)
     }
     printf("mdp_broker: %ld requests forwarded, %ld replies, %ld dropped, "
            "%ld tampered, %ld replayed, %ld workers gone, %ld expired, "
-           "%ld requests queued again\n", count.requests, count.replies,
-           count.dropped, count.tampered, count.replayed, count.gone,
-           count.expired, count.requeued);
+           "%ld requests queued again, %ld replies swapped\n",
+           count.requests, count.replies, count.dropped, count.tampered,
+           count.replayed, count.gone, count.expired, count.requeued,
+           count.swapped);
     for (int i = 0; i < WORKERS_MAX; i++)
         if (workers[i].len != 0 && workers[i].held != NULL)
             message_free(workers[i].held);
     for (int i = 0; i < nservices; i++)
         for (int k = 0; k < services[i].nqueued; k++)
             message_free(services[i].queue[k]);
+    close_all(&kept_reply);
     zmq_close(front);
     zmq_close(back);
     zmq_ctx_term(ctx);

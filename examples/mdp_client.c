@@ -5,26 +5,54 @@
  *              [--reply POLICY] [--count N] [--interval-ms MS]
  *              [--timeout-ms MS] [--hop POLICY]
  *
- * Sends N requests "request I" on POLICY, the service name as a clear frame
- * bound to each, and waits for each answer (up to --timeout-ms, default
- * 2000) before the next.  Answers are verified (any worker's, only under
- * an SA of the --reply policy: by default POLICY itself, a pairwise one)
- * and must echo the request.  A request the broker tampered with
- * gets no answer: it is counted as unanswered.  With --hop the request is
- * also wrapped in the hop SA with the broker (doc/topologies.md).  Prints
- * what happened, and which workers answered; exits 0 when every request
- * was sent.
+ * Sends N requests on POLICY, the service name as a clear frame bound to
+ * each, and waits for each answer (up to --timeout-ms, default 2000)
+ * before the next.  A request's body is [request id | "request I"]: the id
+ * is 16 random bytes, encrypted with the request, that the worker echoes
+ * in its answer's body.  An answer is taken only under an SA of the
+ * --reply policy (by default POLICY itself, a pairwise one), and only if
+ * it carries the id of the request outstanding, once: the reply policy may
+ * be a group SA that every client of the service holds, so without the id
+ * a broker could hand this client another client's genuine answer, or an
+ * answer of this host it withheld earlier (fresh to the replay window).
+ * Any other answer is refused and counted, and the client waits on for
+ * its own.  A request the broker tampered with gets no answer: it is
+ * counted as unanswered.  With --hop the request is also wrapped in the
+ * hop SA with the broker (doc/topologies.md).  Prints what happened, and
+ * which workers answered; exits 0 when every request was sent.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
+#include <time.h>
 #include <zesp.h>
 #include <zmq.h>
 
 #include "bundle.h"
+#include "request_id.h"
 
 #define WORKERS_MAX 32
+
+static long long now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Whether msg is [id | "WORKER: ..."], the answer to the request of id. */
+static bool answers(const zesp_msg *msg, const uint8_t id[REQUEST_ID_BYTES])
+{
+    zesp_frame echoed = zesp_msg_body(msg, 0);
+
+    return zesp_msg_body_count(msg) == 2 &&
+           echoed.size == REQUEST_ID_BYTES &&
+           sodium_memcmp(echoed.data, id, REQUEST_ID_BYTES) == 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -64,6 +92,10 @@ int main(int argc, char **argv)
                 "[--timeout-ms MS] [--hop POLICY]\n");
         return 2;
     }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "mdp_client: libsodium cannot start\n");
+        return 1;
+    }
     zesp_sad *sad = zesp_sad_open(sad_path, 0, NULL);
     zesp_msg *msg = zesp_msg_new(), *hopmsg = zesp_msg_new();
     if (sad == NULL || msg == NULL || hopmsg == NULL) {
@@ -80,38 +112,43 @@ int main(int argc, char **argv)
     zmq_connect(s, front);
 
     for (int i = 0; i < count; i++) {
-        char text[64], want[64];
+        char text[64];
+        uint8_t id[REQUEST_ID_BYTES];
         zesp_frame svc = { service, strlen(service) };
-        zesp_frame body = { text, (size_t)snprintf(text, sizeof text,
-                                                   "request %d", i) };
-        zesp_parts p = { .clear = &svc, .nclear = 1, .body = &body,
-                         .nbody = 1 };
-        int waited = 0, got = 0;
+        zesp_frame body[2] = { { id, sizeof id },
+                               { text, (size_t)snprintf(text, sizeof text,
+                                                        "request %d", i) } };
+        zesp_parts p = { .clear = &svc, .nclear = 1, .body = body,
+                         .nbody = 2 };
+        int got = 0;
 
         if (interval > 0 && i > 0)
             zmq_poll(NULL, 0, interval);
+        randombytes_buf(id, sizeof id);
         if (bundle_send(sad, policy, hop, s, &p) != 0) {
             fprintf(stderr, "mdp_client: send: %s\n", zesp_strerror(errno));
             return 1;
         }
-        snprintf(want, sizeof want, ": request %d", i);
-        while (!got && waited < timeout) {
+        /* Answers that are not this request's do not make it wait longer. */
+        for (long long end = now_ms() + timeout; !got && now_ms() < end;) {
             if (bundle_recv(sad, reply ? reply : policy, hop, s, 0, hopmsg,
                             msg, copy, sizeof copy) != 0) {
-                if (errno == EAGAIN)
-                    waited += slice;
-                else
+                if (errno != EAGAIN)
                     refused++;
                 continue;
             }
-            zesp_frame a = zesp_msg_body(msg, 0);
-            size_t wl = strlen(want);
-            const char *colon = memchr(a.data, ':', a.size);
-            if (a.size < wl || colon == NULL ||
-                memcmp((const char *)a.data + a.size - wl, want, wl) != 0)
-                continue;               /* a late answer to an earlier one */
+            if (!answers(msg, id)) {
+                /* Another client's, a late or second one to an earlier
+                 * request of ours: not this request's answer. */
+                refused++;
+                fprintf(stderr, "mdp_client: refused an answer: not to the "
+                        "request outstanding\n");
+                continue;
+            }
             got = 1;
-            int k, n = (int)(colon - (const char *)a.data);
+            zesp_frame a = zesp_msg_body(msg, 1);
+            const char *colon = memchr(a.data, ':', a.size);
+            int k, n = colon ? (int)(colon - (const char *)a.data) : 0;
             for (k = 0; k < nworkers && (strlen(workers[k]) != (size_t)n ||
                                          memcmp(workers[k], a.data, (size_t)n));
                  k++)

@@ -8,6 +8,14 @@
 # worker's comparison of the bound service with its own can refuse it;
 # the next request, routed honestly, is answered by the payments worker.
 # Real processes over tcp on 127.0.0.1.
+#
+# A client takes only the answer to its own request (doc/topologies.md
+# 1): the reply SA is one every client of the host holds, so a hostile
+# broker (mdp_broker --swap-replies 1) keeps client A's genuine answer
+# back (A never receives it: fresh to the host's replay window) and hands
+# it to client B, just before B's own.  The request id that B's request
+# carries, encrypted, and the worker echoes, is not in A's answer: B
+# refuses it, counts it, and takes its own.
 b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 for p in examples/mdp_broker examples/mdp_client examples/mdp_worker tools/zesp; do
@@ -84,8 +92,37 @@ ok $? "the broker misrouted one request"
 grep -q "answered 0, refused 1" "$work/refunds.out"
 ok $? "the refunds worker answered nothing, refused one"
 
+# -- A broker that hands one client's answer to another.
+fe="tcp://127.0.0.1:$(port 2)" bk="tcp://127.0.0.1:$(port 3)"
+"$ex/mdp_broker" --front "$fe" --back "$bk" --swap-replies 1 > "$work/swap.out" 2>&1 &
+broker=$!
+pids="$pids $broker"
+until_ok 30 grep -q "routing on" "$work/swap.out"
+"$ex/mdp_worker" --sad "$work/workers.sad" --back "$bk" --service payments \
+    --policy finance --reply replies --name honest > "$work/honest.out" 2> "$work/honest.err" &
+honest=$!
+pids="$pids $honest"
+until_ok 30 grep -q "worker 1 ready for payments" "$work/swap.out"
+# The one worker answers A's request before it is handed B's: the broker
+# holds A's answer before B's comes, whatever the timing.
+"$ex/mdp_client" --sad "$work/client.sad" --front "$fe" --service payments \
+    --policy finance --reply replies --count 1 --timeout-ms "$(ms 2000)" > "$work/a.out" 2>&1
+grep -q "1 requests, 0 answered, 1 unanswered" "$work/a.out"
+ok $? "client A never got its answer: the broker kept it back"
+"$ex/mdp_client" --sad "$work/client.sad" --front "$fe" --service payments \
+    --policy finance --reply replies --count 2 --timeout-ms "$(ms 20000)" > "$work/b.out" 2>&1
+grep -q "2 requests, 2 answered, 0 unanswered, 1 answers refused" "$work/b.out"
+ok $? "client B refused A's answer and took its own for each request"
+grep -q "refused an answer: not to the request outstanding" "$work/b.out"
+ok $? "client B says why"
+kill -TERM "$honest" "$broker" 2> /dev/null
+wait "$honest" "$broker" 2> /dev/null
+grep -q "3 replies, 0 dropped, .* 1 replies swapped" "$work/swap.out"
+ok $? "the broker handed one kept answer to another client"
+
 if [ "$failed" -ne 0 ]; then
-    for f in broker.out client.out refunds.out refunds.err payments.out payments.err; do
+    for f in broker.out client.out refunds.out refunds.err payments.out payments.err \
+        swap.out honest.out honest.err a.out b.out; do
         echo "== $f"; tail -n 15 "$work/$f" 2>/dev/null
     done
 fi

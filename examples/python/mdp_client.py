@@ -3,20 +3,34 @@
     python3 mdp_client.py --sad PATH --front EP --service NAME --policy POLICY
                           [--reply POLICY] [--count N] [--timeout-ms MS]
 
-Sends N requests "request I" on POLICY, the service name as a clear frame
-bound to each (the broker routes on it and can read nothing else), and
-waits up to --timeout-ms for each answer, accepted only under an SA of
---reply (default: POLICY).  An answer must echo its request.  Prints what
-happened and which workers answered; exits 0 when every request was
-answered.  The same protocol as the C mdp_client.
+Sends N requests [request id | "request I"] on POLICY, the service name as
+a clear frame bound to each (the broker routes on it and can read nothing
+else), and waits up to --timeout-ms for each answer, accepted only under an
+SA of --reply (default: POLICY), and only if it echoes the request id (16
+random bytes, encrypted) of the request outstanding, once: the reply SA may
+be a group SA every client holds, so without it a broker could hand this
+client another client's answer, or one of this host's it withheld.  Any
+other answer is refused and counted, and the client waits on for its own.
+Prints what happened and which workers answered; exits 0 when every request
+was answered.  The same protocol as the C mdp_client.
 """
 import argparse
 import collections
+import hmac
+import secrets
 import sys
+import time
 
 import zmq
 
 import zesp
+
+REQUEST_ID_BYTES = 16       # examples/request_id.h
+
+
+def answers(body: list, request_id: bytes) -> bool:
+    """Whether body is [request_id | "WORKER: ..."], the answer to it."""
+    return len(body) == 2 and hmac.compare_digest(bytes(body[0]), request_id)
 
 
 def main() -> int:
@@ -36,26 +50,35 @@ def main() -> int:
     ctx = zmq.Context()
     with zesp.SAD.open(a.sad, acquire_timeout=5.0) as sad, ctx.socket(zmq.DEALER) as s:
         s.linger = 1000
-        s.rcvtimeo = a.timeout_ms
         s.connect(a.front)
         for i in range(a.count):
-            request = b"request %d" % i
-            sad.send(s, a.policy, clear=[a.service.encode()], body=[request])
-            while True:
+            request_id = secrets.token_bytes(REQUEST_ID_BYTES)
+            sad.send(s, a.policy, clear=[a.service.encode()],
+                     body=[request_id, b"request %d" % i])
+            # Answers that are not this request's do not make it wait longer.
+            end = time.monotonic() + a.timeout_ms / 1000
+            while time.monotonic() < end:
+                s.rcvtimeo = max(1, int((end - time.monotonic()) * 1000))
                 try:
                     with sad.recv(s, reply) as msg:
-                        answer = msg.bytes()
+                        body = [bytes(f) for f in msg.body]
                 except zesp.Again:
                     break                   # unanswered
                 except zesp.Error as e:
                     refused += 1
                     print("mdp_client.py: refused an answer: %s" % e, file=sys.stderr)
                     continue
-                worker, _, echoed = answer.partition(b": ")
-                if echoed == request:
-                    answered += 1
-                    workers[worker.decode(errors="replace")] += 1
-                    break
+                if not answers(body, request_id):
+                    # Another client's, a late or second one to an earlier
+                    # request of ours: not this request's answer.
+                    refused += 1
+                    print("mdp_client.py: refused an answer: not to the request "
+                          "outstanding", file=sys.stderr)
+                    continue
+                worker, _, _ = body[1].partition(b": ")
+                answered += 1
+                workers[worker.decode(errors="replace")] += 1
+                break
     ctx.term()
     print("mdp_client.py: %d requests, %d answered, %d unanswered, %d answers refused, "
           "%d workers answered" % (a.count, answered, a.count - answered, refused,

@@ -4,12 +4,14 @@
                           [--policy POLICY] [--reply POLICY] [--name NAME]
                           [--count N] [--heartbeat-ms MS]
 
-It says READY to the broker, then answers each request it can verify, and
-that the client bound to this service (services may share a policy), with
-"NAME/1: <request>" until it has answered N (default: forever) or is
-stopped (SIGTERM, Ctrl-C).  Every --heartbeat-ms (default 2500, the
-broker's) it says HEARTBEAT, so that the broker can tell a worker whose
-host is gone from a quiet one.  Requests are accepted only under an SA of
+It says READY to the broker, then answers each request [request id | text]
+it can verify, and that the client bound to this service (services may
+share a policy), with [request id | "NAME/1: text"] (the id echoed,
+encrypted, so that the client can tell its answer from any other the broker
+hands it), refusing one that carries no request id, until it has answered
+N (default: forever) or is stopped (SIGTERM, Ctrl-C).  Every
+--heartbeat-ms (default 2500, the broker's) it says HEARTBEAT, so that the
+broker can tell a worker whose host is gone from a quiet one.  Requests are accepted only under an SA of
 --policy (default: the service's name): the broker routes them on the clear
 service frame and can read nothing else.  Answers go on --reply (default:
 --policy), back to the client's routing id.  The same protocol as the C
@@ -23,6 +25,8 @@ import time
 import zmq
 
 import zesp
+
+REQUEST_ID_BYTES = 16       # examples/request_id.h
 
 
 def main() -> int:
@@ -83,9 +87,17 @@ def main() -> int:
                               file=sys.stderr, flush=True)
                         s.send_multipart([b"READY", service])
                         continue
-                    text = b"%s/1: %s" % (a.name.encode(), msg.bytes())
+                    body = msg.body
+                    # Nothing to echo: its answer could not be told from another.
+                    if len(body) != 2 or len(body[0]) != REQUEST_ID_BYTES:
+                        refused += 1
+                        print("mdp_worker.py %s: refused a request: it carries no "
+                              "request id" % a.name, file=sys.stderr, flush=True)
+                        s.send_multipart([b"READY", service])
+                        continue
+                    text = b"%s/1: %s" % (a.name.encode(), bytes(body[1]))
                     sad.send(s, reply, envelope=msg.envelope, clear=msg.clear,
-                             body=text)
+                             body=[body[0], text])
                 answered += 1
         finally:
             print("mdp_worker.py %s: answered %d, refused %d"

@@ -133,6 +133,42 @@ def test_a_python_client_through_the_c_broker_to_a_c_worker(work, procs):
     assert "C/1 answered 30" in out
 
 
+def test_a_python_client_takes_only_the_answer_to_its_own_request(work, procs):
+    """The reply SA is one every client of the host holds: a hostile
+    broker keeps client A's genuine answer back (fresh to the host's replay
+    window, A never got it) and hands it to client B just before B's own.
+    Only the request id, encrypted in the request and echoed by the
+    worker, tells B's answer from A's: B refuses A's and takes its own."""
+    client_sad, worker_sad = mdp_hosts(work)
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    broker = Proc([build_program("examples/mdp_broker"), "--front", front,
+                   "--back", back, "--swap-replies", "1"],
+                  os.path.join(work, "broker.log"))
+    procs.append(broker)
+    procs.append(Proc(python_example("mdp_worker.py") +
+                      ["--sad", worker_sad, "--back", back, "--service", "payments",
+                       "--name", "py"], os.path.join(work, "worker.log")))
+    until(lambda: "worker 1 ready for payments" in broker.text(), "the worker's READY")
+
+    def client(name, count, timeout_ms):
+        c = Proc(python_example("mdp_client.py") +
+                 ["--sad", client_sad, "--front", front, "--service", "payments",
+                  "--policy", "payments", "--count", str(count),
+                  "--timeout-ms", str(timeout_ms)], os.path.join(work, name + ".log"))
+        c.wait()
+        return c.text()
+
+    # The one worker answers A's request before it is handed B's: the
+    # broker holds A's answer before B's comes, whatever the timing.
+    out = client("a", 1, 2000)
+    assert "1 requests, 0 answered, 1 unanswered, 0 answers refused" in out, out
+    out = client("b", 2, 20000)
+    assert "2 requests, 2 answered, 0 unanswered, 1 answers refused" in out, out
+    assert "refused an answer: not to the request outstanding" in out, out
+    broker.stop()
+    assert "1 replies swapped" in broker.text(), broker.text()
+
+
 def test_publish_subscribe_through_the_c_proxy_both_ways(ctx, work, procs):
     yp, ys = yaml_pair(work, "pub", "sub", "prices", "prices")
     pub_sad, sub_sad = loaded_sad(work, "pub", yp), loaded_sad(work, "sub", ys)
