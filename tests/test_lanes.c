@@ -9,7 +9,8 @@
  * still reaches a receiver with them.  A lane's window left without its SA
  * is no SA a forger can use.  A fork while another thread is taking its
  * lane leaves the child free to send.  A child that never sends keeps none
- * of its parent's lanes.
+ * of its parent's lanes.  A child forked without atfork handlers
+ * (_Fork) seals in a lane of its own too.
  */
 #include <fcntl.h>
 #include <poll.h>
@@ -506,6 +507,72 @@ static void test_fork_before_first_send(void)
     zesp_sad_free(tx);
 }
 
+/* _Fork() (glibc 2.34, POSIX 2024) runs no atfork handler, nor does a
+ * raw clone: the child copies its parent's lane, the block of numbers the
+ * parent took and the file description that holds the lane's lock.  The
+ * parent seals, forks so, and both seal FRAMES more: no (SPI, IV) twice,
+ * the child in a lane of its own.  Before, the child carried on from the
+ * parent's block in the parent's lane: FRAMES pairs sealed twice. */
+static void test_fork_without_handlers(void)
+{
+    enum { FRAMES = 8 };
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t head[2 * FRAMES + 1][ZESP_HEADERBYTES];
+    uint8_t *frames[2 * FRAMES + 1];
+    size_t n = 0, got = 0;
+    uint8_t *esp = NULL;
+    zesp_sad *tx;
+    int fds[2];
+    long dup;
+    pid_t pid;
+
+    make_sad("nohandlers.sad", ZESP_SA_LANES);
+    tx = zesp_sad_open(in_dir("nohandlers.sad"), 0, NULL);
+    CHECK(tx != NULL && pipe(fds) == 0);
+    /* The parent's lane and block, taken before the fork. */
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
+    memcpy(head[0], esp, ZESP_HEADERBYTES);
+    zesp_buf_free(esp);
+    fflush(NULL);
+    if ((pid = _Fork()) == 0) {
+        int rc = 0;
+        close(fds[0]);
+        for (int i = 0; i < FRAMES && rc == 0; i++) {
+            rc = zesp_seal(tx, LANES_SPI, &parts, &esp, &n) != 0 ||
+                 write(fds[1], esp, ZESP_HEADERBYTES) != ZESP_HEADERBYTES;
+            if (esp != NULL)
+                zesp_buf_free(esp);
+            esp = NULL;
+        }
+        _exit(rc);
+    }
+    CHECK(pid > 0);
+    close(fds[1]);
+    for (int i = 0; i < FRAMES; i++) {
+        CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
+        memcpy(head[1 + i], esp, ZESP_HEADERBYTES);
+        zesp_buf_free(esp);
+    }
+    while (got < FRAMES &&
+           read(fds[0], head[1 + FRAMES + got], ZESP_HEADERBYTES) ==
+               ZESP_HEADERBYTES)
+        got++;
+    close(fds[0]);
+    CHECK(wait_status(pid) == 0);
+    CHECK(got == FRAMES);
+    for (size_t i = 0; i < 1 + FRAMES + got; i++)
+        frames[i] = head[i];
+    dup = test_repeated_ivs(frames, 1 + FRAMES + got, true);
+    if (dup != 0)
+        fprintf(stderr, "  %ld (SPI, IV) sealed twice; parent's lane %u, "
+                "child's %u\n", dup, lane_of(head[0]),
+                got ? lane_of(head[1 + FRAMES]) : 0U);
+    CHECK(dup == 0);
+    CHECK(got == 0 || lane_of(head[1 + FRAMES]) != lane_of(head[0]));
+    zesp_sad_free(tx);
+}
+
 /* A child that never sends keeps none of its parent's lanes: once the
  * parent let go of its handle, every lane is free again while the child
  * lives on with its copy (a pre-fork server's long-lived workers).  While
@@ -827,6 +894,7 @@ int main(int argc, char **argv)
     RUN(test_fork_before_first_send);
     RUN(test_fork_while_taking_lane);
     RUN(test_child_keeps_no_lane);
+    RUN(test_fork_without_handlers);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);
