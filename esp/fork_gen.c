@@ -4,8 +4,13 @@
  * the same sequence number as the parent's, so both would seal under one
  * key with one nonce.  A file SAD's handle shares its parent's file
  * description, and with it the lane locks (lanes.c).  Each handle notes
- * the generation it was made in; a child's differs, bumped by an atfork
- * handler, which costs one load per use to compare and no system call.
+ * the generation it was made in; a child's differs, which costs one load
+ * per use to compare and no system call.  The generation is kept in a page
+ * the kernel gives a child zeroed (MADV_WIPEONFORK), so that a child made
+ * without the atfork handlers (_Fork(), a raw clone) finds none and takes
+ * a new one at its first use: with an atfork handler alone, such a child
+ * sealed in its parent's lane, from its parent's block, with its parent's
+ * nonces.
  *
  * A child also copies every mutex as it was: one that another thread of
  * the parent held at the fork stays locked in the child for ever (that
@@ -35,9 +40,17 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-static _Atomic uint32_t generation;
+/* The last generation given out: a child starts from its parent's count,
+ * so the one it takes differs from every one its handles were made in. */
+static _Atomic uint32_t generations;
+/* This process's generation, 0 until it takes one: in a wipe-on-fork page,
+ * or, where the kernel has none (before Linux 4.14), in this word, which
+ * only the atfork handler clears. */
+static _Atomic uint32_t own_word;
+static _Atomic(_Atomic uint32_t *) own = &own_word;
 static pthread_once_t watched = PTHREAD_ONCE_INIT;
 static int watch_err;
 static pthread_mutex_t guards_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -71,12 +84,29 @@ static void in_child(void)
         f->fd = -1;              /* its number may be reused */
     }
     fds = NULL;
-    atomic_fetch_add(&generation, 1);
+    atomic_store(atomic_load(&own), 0);
     after();
+}
+
+static void watch_pages(void)
+{
+    size_t size = (size_t)sysconf(_SC_PAGESIZE);
+    _Atomic uint32_t *page = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (page == MAP_FAILED)
+        return;
+    if (madvise(page, size, MADV_WIPEONFORK) != 0) {
+        (void)munmap(page, size);
+        return;
+    }
+    atomic_store(page, fork_gen_now());
+    atomic_store_explicit(&own, page, memory_order_release);
 }
 
 static void watch(void)
 {
+    watch_pages();
     watch_err = pthread_atfork(before, after, in_child);
 }
 
@@ -87,9 +117,23 @@ int fork_gen_watch(void)
     return 0;
 }
 
+/* The first use in a child: a generation no handle it copied was made in.
+ * Threads racing here agree on the first one stored. */
+static uint32_t take_generation(_Atomic uint32_t *mine)
+{
+    uint32_t none = 0, g;
+
+    while ((g = atomic_fetch_add(&generations, 1) + 1U) == 0)
+        ;
+    return atomic_compare_exchange_strong(mine, &none, g) ? g : none;
+}
+
 uint32_t fork_gen_now(void)
 {
-    return atomic_load_explicit(&generation, memory_order_relaxed);
+    _Atomic uint32_t *mine = atomic_load_explicit(&own, memory_order_acquire);
+    uint32_t g = atomic_load_explicit(mine, memory_order_relaxed);
+
+    return g != 0 ? g : take_generation(mine);
 }
 
 void fork_guard_add(struct fork_guard *g)

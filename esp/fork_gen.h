@@ -5,9 +5,11 @@
 #include <pthread.h>
 #include <stdint.h>
 
-/* From the first call on, every child fork() makes has a generation of
- * its own.  Called before a SAD handle notes its generation: 0, or -1 if
- * the handler could not be registered (no handle may be made then). */
+/* From the first call on, every child has a generation of its own: one
+ * fork() makes, and on Linux 4.14 or later (MADV_WIPEONFORK) one made
+ * without the atfork handlers too (_Fork(), a raw clone).  Called before a
+ * SAD handle notes its generation: 0, or -1 if the handler could not be
+ * registered (no handle may be made then). */
 int fork_gen_watch(void);
 /* This process's generation: a handle whose generation differs was made
  * in (or opened its file for) a parent. */

@@ -193,15 +193,23 @@ static void raise_to(_Atomic uint64_t *v, uint64_t to)
  * process holds the lane, but its threads may race here: the lock keeps
  * one taking a block at a time.  next is raised before end, so that no
  * thread hands out a number between two blocks (the slot's may have
- * jumped: seqstate.c raises it above what another SA of the key used). */
-static int refill(struct zesp_sad *sad, struct sa_slot *s, uint32_t lane,
-                  struct lane_claim *c, uint64_t max)
+ * jumped: seqstate.c raises it above what another SA of the key used).
+ * A thread that found the claim before its SA went may come here after
+ * another thread claimed another lane of the SA in its slot: it takes
+ * nothing, or that lane would send numbers its own count never passed. */
+static int refill(struct zesp_sad *sad, const struct sa_ref *ref,
+                  uint32_t lane, struct lane_claim *c, uint64_t max)
 {
+    struct sa_slot *s = ref->slot;
     _Atomic uint64_t *slot_seq = &s->lane_seq[lane];
     uint64_t cur, end;
     int err = 0;
 
     pthread_mutex_lock(&sad->lanes_lock);
+    if (atomic_load(&c->gen) != ref->gen || atomic_load(&c->lane) != lane) {
+        err = ZESP_ENOSA;
+        goto out;
+    }
     if (atomic_load(&c->next) <= atomic_load(&c->end))
         goto out;                        /* another thread refilled */
     cur = atomic_load(slot_seq);
@@ -260,7 +268,7 @@ int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
                 *seq = n;
                 return 0;
             }
-        if ((err = refill(sad, ref->slot, *lane, c, max)) != 0)
+        if ((err = refill(sad, ref, *lane, c, max)) != 0)
             return err;
     }
 }

@@ -9,8 +9,11 @@
  * still reaches a receiver with them.  A lane's window left without its SA
  * is no SA a forger can use.  A fork while another thread is taking its
  * lane leaves the child free to send.  A child that never sends keeps none
- * of its parent's lanes.
+ * of its parent's lanes.  A child forked without atfork handlers
+ * (_Fork) seals in a lane of its own too, and a thread held up while its
+ * SA was replaced in its slot takes no numbers for the new SA.
  */
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +28,7 @@
 #include <zmq.h>
 
 #include "keys.h"
+#include "lanes.h"
 #include "sad.h"
 #include "test.h"
 #include "zesp.h"
@@ -506,6 +510,72 @@ static void test_fork_before_first_send(void)
     zesp_sad_free(tx);
 }
 
+/* _Fork() (glibc 2.34, POSIX 2024) runs no atfork handler, nor does a
+ * raw clone: the child copies its parent's lane, the block of numbers the
+ * parent took and the file description that holds the lane's lock.  The
+ * parent seals, forks so, and both seal FRAMES more: no (SPI, IV) twice,
+ * the child in a lane of its own.  Before, the child carried on from the
+ * parent's block in the parent's lane: FRAMES pairs sealed twice. */
+static void test_fork_without_handlers(void)
+{
+    enum { FRAMES = 8 };
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t head[2 * FRAMES + 1][ZESP_HEADERBYTES];
+    uint8_t *frames[2 * FRAMES + 1];
+    size_t n = 0, got = 0;
+    uint8_t *esp = NULL;
+    zesp_sad *tx;
+    int fds[2];
+    long dup;
+    pid_t pid;
+
+    make_sad("nohandlers.sad", ZESP_SA_LANES);
+    tx = zesp_sad_open(in_dir("nohandlers.sad"), 0, NULL);
+    CHECK(tx != NULL && pipe(fds) == 0);
+    /* The parent's lane and block, taken before the fork. */
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
+    memcpy(head[0], esp, ZESP_HEADERBYTES);
+    zesp_buf_free(esp);
+    fflush(NULL);
+    if ((pid = _Fork()) == 0) {
+        int rc = 0;
+        close(fds[0]);
+        for (int i = 0; i < FRAMES && rc == 0; i++) {
+            rc = zesp_seal(tx, LANES_SPI, &parts, &esp, &n) != 0 ||
+                 write(fds[1], esp, ZESP_HEADERBYTES) != ZESP_HEADERBYTES;
+            if (esp != NULL)
+                zesp_buf_free(esp);
+            esp = NULL;
+        }
+        _exit(rc);
+    }
+    CHECK(pid > 0);
+    close(fds[1]);
+    for (int i = 0; i < FRAMES; i++) {
+        CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
+        memcpy(head[1 + i], esp, ZESP_HEADERBYTES);
+        zesp_buf_free(esp);
+    }
+    while (got < FRAMES &&
+           read(fds[0], head[1 + FRAMES + got], ZESP_HEADERBYTES) ==
+               ZESP_HEADERBYTES)
+        got++;
+    close(fds[0]);
+    CHECK(wait_status(pid) == 0);
+    CHECK(got == FRAMES);
+    for (size_t i = 0; i < 1 + FRAMES + got; i++)
+        frames[i] = head[i];
+    dup = test_repeated_ivs(frames, 1 + FRAMES + got, true);
+    if (dup != 0)
+        fprintf(stderr, "  %ld (SPI, IV) sealed twice; parent's lane %u, "
+                "child's %u\n", dup, lane_of(head[0]),
+                got ? lane_of(head[1 + FRAMES]) : 0U);
+    CHECK(dup == 0);
+    CHECK(got == 0 || lane_of(head[1 + FRAMES]) != lane_of(head[0]));
+    zesp_sad_free(tx);
+}
+
 /* A child that never sends keeps none of its parent's lanes: once the
  * parent let go of its handle, every lane is free again while the child
  * lives on with its copy (a pre-fork server's long-lived workers).  While
@@ -802,6 +872,140 @@ static void test_fork_while_taking_lane(void)
     zesp_sad_free(tx);
 }
 
+/* One thread stopped just before it takes the mutex stop_at (a handle's
+ * lanes lock), until stop_go; the rest of the process goes on. */
+static pthread_mutex_t *_Atomic stop_at;
+static _Atomic int stop_in, stop_go;
+
+static int (*_Atomic real_lock)(pthread_mutex_t *);
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    pthread_mutex_t *want = m;
+
+    if (atomic_load(&stop_at) == m &&
+        atomic_compare_exchange_strong(&stop_at, &want, NULL)) {
+        struct timespec ms = { 0, 1000000 };
+        atomic_store(&stop_in, 1);
+        while (!atomic_load(&stop_go))
+            nanosleep(&ms, NULL);
+    }
+    if (real_lock == NULL)
+        real_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT,
+                                                      "pthread_mutex_lock");
+    return real_lock(m);
+}
+
+static void *seal_stale(void *arg)
+{
+    struct sealer *t = arg;
+    zesp_frame body = { "late", 4 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp;
+    size_t n;
+
+    t->rc = zesp_seal(t->sad, LANES_SPI, &parts, &esp, &n);
+    if (t->rc == 0)
+        zesp_buf_free(esp);
+    return NULL;
+}
+
+/* A thread that used up its block of SA A's lane goes to take the next,
+ * and is held up; meanwhile A is deleted, SA B takes A's slot, and another
+ * thread claims a lane of B (not A's, used last) and uses up its first
+ * block.  The late thread must take nothing for B: before, it took a block
+ * of its old lane's numbers into the claim that now held B's other lane,
+ * those numbers went out in that lane, and the lane's own count in the
+ * slot never passed them: the next process to hold the lane sent them
+ * again, (key, IV) pairs sealed twice. */
+static void seal_into(zesp_sad *sad, uint32_t spi, unsigned count,
+                      uint8_t (*head)[ZESP_HEADERBYTES], size_t *n)
+{
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp;
+    size_t len;
+
+    for (unsigned i = 0; i < count; i++) {
+        CHECK_OK(zesp_seal(sad, spi, &parts, &esp, &len));
+        if (esp == NULL)
+            return;
+        memcpy(head[(*n)++], esp, ZESP_HEADERBYTES);
+        zesp_buf_free(esp);
+    }
+}
+
+static void test_lane_of_a_replaced_sa(void)
+{
+    enum { SPI_B = LANES_SPI + 1U, OTHERS = ZESP_LANES_MAX - 2,
+           FRAMES = 3 * LANE_BLOCK - 1 + OTHERS };
+    zesp_sad_opts opts = { .capacity = 2 };
+    zesp_sa_params a = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_sa_params b = test_sa(SPI_B, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_sa_params filler = test_sa(0x5a0fffU, ZESP_DIR_OUT, 0, 0);
+    static uint8_t head[FRAMES][ZESP_HEADERBYTES];
+    uint8_t *frames[FRAMES];
+    struct sealer late = { NULL, -2 };
+    struct timespec ms = { 0, 1000000 };
+    double until = test_now() + test_ms(10000) / 1e3;
+    zesp_sad *tx, *other[OTHERS], *next;
+    struct sa_ref ra, rb;
+    size_t n = 0, mine;
+    pthread_t t;
+    long dup;
+
+    b.key[0] ^= 1;                   /* another key, as a rekey gives */
+    tx = zesp_sad_open(in_dir("replaced.sad"), ZESP_SAD_CREATE, &opts);
+    CHECK(tx != NULL);
+    CHECK_OK(zesp_sa_add(tx, &a));
+    CHECK_OK(zesp_sa_add(tx, &filler));
+    CHECK_OK(sad_find(tx, LANES_SPI, ZESP_DIR_OUT, &ra));
+    /* A's lane's first block, used up; one more number is a new block. */
+    seal_into(tx, LANES_SPI, LANE_BLOCK, head, &n);
+    n = 0;                           /* A's frames: another key */
+    atomic_store(&stop_at, &tx->lanes_lock);
+    late.sad = tx;
+    CHECK(pthread_create(&t, NULL, seal_stale, &late) == 0);
+    while (!atomic_load(&stop_in) && test_now() < until)
+        nanosleep(&ms, NULL);
+    if (!atomic_load(&stop_in)) {
+        CHECK(atomic_load(&stop_in));    /* never came to the lock */
+        atomic_store(&stop_go, 1);
+    }
+    CHECK_OK(zesp_sa_del(tx, LANES_SPI, ZESP_DIR_OUT));
+    CHECK_OK(zesp_sa_add(tx, &b));
+    CHECK_OK(sad_find(tx, SPI_B, ZESP_DIR_OUT, &rb));
+    CHECK(rb.slot == ra.slot);       /* B is where A was */
+    seal_into(tx, SPI_B, LANE_BLOCK, head, &n);
+    mine = lane_of(head[0]);
+    atomic_store(&stop_go, 1);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(late.rc == -1);            /* A is gone */
+    seal_into(tx, SPI_B, LANE_BLOCK - 1U, head, &n);
+    /* Every other lane held, the next process gets this one's. */
+    for (int i = 0; i < OTHERS; i++) {
+        other[i] = zesp_sad_open(in_dir("replaced.sad"), 0, NULL);
+        CHECK(other[i] != NULL);
+        seal_into(other[i], SPI_B, 1, head, &n);
+    }
+    zesp_sad_free(tx);
+    next = zesp_sad_open(in_dir("replaced.sad"), 0, NULL);
+    CHECK(next != NULL);
+    seal_into(next, SPI_B, LANE_BLOCK, head, &n);
+    CHECK(n == FRAMES);
+    CHECK(lane_of(head[n - 1]) == mine);
+    for (size_t i = 0; i < n; i++)
+        frames[i] = head[i];
+    dup = test_repeated_ivs(frames, n, true);
+    if (dup != 0)
+        fprintf(stderr, "  %ld (SPI, IV) of B sealed twice\n", dup);
+    CHECK(dup == 0);
+    CHECK(mine != 1);                /* A's lane, used last, was not B's */
+    zesp_sad_free(next);
+    for (int i = 0; i < OTHERS; i++)
+        zesp_sad_free(other[i]);
+}
+
 int main(int argc, char **argv)
 {
     /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
@@ -827,6 +1031,8 @@ int main(int argc, char **argv)
     RUN(test_fork_before_first_send);
     RUN(test_fork_while_taking_lane);
     RUN(test_child_keeps_no_lane);
+    RUN(test_fork_without_handlers);
+    RUN(test_lane_of_a_replaced_sa);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     return test_done_in(dir);
