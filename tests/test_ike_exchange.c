@@ -2518,6 +2518,73 @@ static void spi_collision_initiator(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* Is SPI 0x6001 outbound absent from the SAD, and does "otherpol" still
+ * name it (no SA of the peer's under it)? */
+static bool stale_spi_untaken(void)
+{
+    zesp_sa_info info;
+    zesp_policy pol;
+
+    return zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) != 0 &&
+           zesp_policy_get(z.sad, "otherpol", &pol) == 0 &&
+           pol.out_spi == 0x6001;
+}
+
+/* Another peer's policy whose outbound SA left the SAD (`zesp sa del`,
+ * `zesp expire` after its hard lifetime) still sends on that SPI: the
+ * next SA installed under it would carry the policy's messages.  The
+ * peer naming that SPI for our outbound SA, as responder and as
+ * initiator, is refused as a collision; the policy never sends under the
+ * peer's key. */
+static void spi_of_a_policy_without_its_sa(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct child_sa *c;
+    zesp_policy pol = { .name = "otherpol", .peer = "other",
+                        .out_spi = 0x6001 };
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    other_outbound();
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    CHECK_OK(zesp_sa_del(z.sad, 0x6001, ZESP_DIR_OUT));
+    ike_x25519_keypair(pub, priv);
+    /* Responder: refused for now, nothing installed. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 0 && stale_spi_untaken());
+    /* Another SPI: the child SA installs. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK((c = sa->children) != NULL && count_sas() == 2);
+    /* Initiator: the peer answers our rekey with the policy's SPI. */
+    nsent = 0;
+    if (c != NULL)
+        c->want_rekey = true;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && nsent == 1);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && stale_spi_untaken());
+    CHECK(sa->req.kind == REQ_DELETE_CHILD);
+    CHECK(z.stats.spi_collisions == 2);
+    sodium_memzero(priv, sizeof priv);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* TEMPORARY_FAILURE for a new child SA: zike asks again, although nothing
  * asks it to any more (the ACQUIRE is cleared here, as the child SA of an
  * IKE_AUTH has none). */
@@ -3870,6 +3937,7 @@ int main(void)
     RUN(identity_logged_as_text);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
+    RUN(spi_of_a_policy_without_its_sa);
     RUN(temporary_failure_retried);
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
