@@ -351,13 +351,16 @@ void child_retire_others(struct zike *z, struct ike_sa *sa,
         }
 }
 
-/* Is spi (dir) in the SAD an SA with this peer? */
+/* Is spi (dir) in the SAD a child SA with this peer?  A manual SA's
+ * peer is a label the operator wrote, and a group SA's the key server's
+ * word: neither is a child SA a killed zike left. */
 static bool sa_of_peer(struct zike *z, uint32_t spi, uint32_t dir,
                        const char *peer)
 {
     zesp_sa_info info;
 
     return spi != 0 && zesp_sa_info_get(z->sad, spi, dir, &info) == 0 &&
+           !(info.flags & (ZESP_SA_MANUAL | ZESP_SA_GROUP)) &&
            strcmp(info.peer, peer) == 0;
 }
 

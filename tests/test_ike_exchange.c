@@ -24,6 +24,8 @@
  * with its IKE_SA_INIT answered by the test's own X25519 value: the
  * responder's requests are dropped until its IKE_AUTH response verifies.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -2197,6 +2199,80 @@ static void policy_of_another_peer(void)
     harness_reset();
 }
 
+/* Remove a state directory of manual SAs' records, and the records. */
+static void remove_state_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        CHECK(unlink(path) == 0);
+    }
+    if (d != NULL)
+        closedir(d);
+    CHECK(rmdir(dir) == 0);
+}
+
+/* Manual SAs (zesp load) that the operator labelled with the peer's name,
+ * in the peer's own policy, are not a killed zike's child SAs: the peer's
+ * IKE SA does not adopt and retire them, it only takes the policy's
+ * sending over.  Before, both left the SAD after the overlap. */
+static void manual_sas_of_the_peer_kept(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305,
+                         .flags = ZESP_SA_MANUAL };
+    zesp_policy pol = { .name = "pol", .peer = "peer", .out_spi = 0x6001,
+                        .in_spi = { 0x6000 } };
+    zesp_sa_info info;
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    char state[64];
+
+    CHECK(test_mkdtemp(state, sizeof state, "ikex-state") == 0);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK_OK(zesp_sad_set_state_dir(z.sad, state));
+    z.now = 5000;
+    snprintf(p.peer, sizeof p.peer, "peer");
+    randombytes_buf(p.key, sizeof p.key);
+    p.spi = 0x6000;
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    randombytes_buf(p.key, sizeof p.key);
+    p.spi = 0x6001;
+    p.direction = ZESP_DIR_OUT;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    sodium_memzero(&p, sizeof p);
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
+    CHECK(ike_find(&m, IKE_PL_SA) != NULL && count_sas() == 4);
+    for (int i = 0; i < 3; i++) {
+        z.now += 10 * z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+    }
+    CHECK(count_sas() == 4);
+    CHECK(zesp_sa_info_get(z.sad, 0x6000, ZESP_DIR_IN, &info) == 0 &&
+          (info.flags & ZESP_SA_MANUAL));
+    CHECK(zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) == 0 &&
+          (info.flags & ZESP_SA_MANUAL));
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+          sa != NULL && sa->children != NULL &&
+          pol.out_spi == sa->children->spi_out);
+    ike_keys_free(t.keys);
+    harness_reset();
+    CHECK_OK(zesp_sad_set_state_dir(z.sad, NULL));
+    remove_state_dir(state);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -3933,6 +4009,7 @@ int main(void)
     RUN(unprotected_informational);
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
+    RUN(manual_sas_of_the_peer_kept);
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(spi_collision_responder);
