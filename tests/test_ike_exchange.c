@@ -23,6 +23,9 @@
  * installs the new SA and schedules the old one's removal.  As initiator,
  * with its IKE_SA_INIT answered by the test's own X25519 value: the
  * responder's requests are dropped until its IKE_AUTH response verifies.
+ * Between authenticated peers: an outbound SPI that another SA holds, or
+ * that a policy still sends on after its SA left the SAD, is refused;
+ * manual SAs labelled with the peer's name are not adopted as its own.
  */
 #include <dirent.h>
 #include <limits.h>
