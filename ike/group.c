@@ -893,9 +893,10 @@ static bool spi_held_elsewhere(struct zike *z, const struct gm_group *gg,
 /* A key server names its group's SPI, and a receiver's policy accepts an
  * SA by SPI: an SPI that a pairwise SA or another group's SA holds here,
  * or that another policy names, would let this key server's windows
- * answer on the other's policy (or its failed install delete them).  Free, or this SA's own as an earlier
- * zike left it: group SAs of no other group joined here, windows of the
- * senders it lists, the same key. */
+ * answer on the other's policy (or its failed install delete them).
+ * Free, or this SA's own as an earlier zike left it: group SAs of no
+ * other group joined here, windows of the senders it lists, the same
+ * key. */
 static bool gm_spi_usable(struct zike *z, const struct gm_group *gg,
                           const struct gsa_policy *pol, const uint8_t *key)
 {
