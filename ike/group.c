@@ -850,47 +850,65 @@ static bool same_key(struct zike *z, uint32_t spi, uint32_t dir,
     return same;
 }
 
-/* Whether another group joined here holds spi, or its policy lists it. */
-static bool other_join_holds(struct zike *z, const struct gm_group *gg,
-                             uint32_t spi)
-{
-    for (size_t i = 0; i < z->njoined; i++) {
-        const struct zike_join *j = join_conf(z, z->joined[i].name);
-        zesp_policy pol;
+/* A policy other than the group's own that names an SPI. */
+struct spi_named {
+    uint32_t spi;
+    const char *own;
+};
 
+static int names_spi(const zesp_policy *pol, void *arg)
+{
+    const struct spi_named *n = arg;
+
+    if (n->own != NULL && strcmp(pol->name, n->own) == 0)
+        return 0;
+    if (pol->out_spi == n->spi)
+        return 1;
+    for (size_t k = 0; k < ZESP_POLICY_IN_MAX; k++)
+        if (pol->in_spi[k] == n->spi)
+            return 1;
+    return 0;
+}
+
+/* Whether another group joined here holds spi, or a policy other than
+ * the group's names it: a pairwise or manual one as well as another
+ * group's, its SA there or gone (zesp sa del, zesp expire), since the
+ * policy accepts, or sends on, whatever SA comes next under that SPI. */
+static bool spi_held_elsewhere(struct zike *z, const struct gm_group *gg,
+                               uint32_t spi)
+{
+    const struct zike_join *own = join_conf(z, gg->name);
+    struct spi_named named = { spi, own != NULL ? own->policy : NULL };
+
+    for (size_t i = 0; i < z->njoined; i++) {
         if (&z->joined[i] == gg)
             continue;
         for (size_t k = 0; k < GM_SAS_MAX; k++)
             if (z->joined[i].sas[k].spi == spi)
                 return true;
-        if (j == NULL || zesp_policy_get(z->sad, j->policy, &pol) != 0)
-            continue;
-        if (pol.out_spi == spi)
-            return true;
-        for (size_t k = 0; k < ZESP_POLICY_IN_MAX; k++)
-            if (pol.in_spi[k] == spi)
-                return true;
     }
-    return false;
+    return zesp_policy_foreach(z->sad, names_spi, &named) != 0;
 }
 
 /* A key server names its group's SPI, and a receiver's policy accepts an
- * SA by SPI: an SPI that a pairwise SA or another group's SA holds here
- * would let this key server's windows answer on the other's policy (or
- * its failed install delete them).  Free, or this SA's own as an earlier
- * zike left it: group SAs of no other group joined here, windows of the
- * senders it lists, the same key. */
+ * SA by SPI: an SPI that a pairwise SA or another group's SA holds here,
+ * or that another policy names, would let this key server's windows
+ * answer on the other's policy (or its failed install delete them).
+ * Free, or this SA's own as an earlier zike left it: group SAs of no
+ * other group joined here, windows of the senders it lists, the same
+ * key. */
 static bool gm_spi_usable(struct zike *z, const struct gm_group *gg,
                           const struct gsa_policy *pol, const uint8_t *key)
 {
     struct spi_holders h = { .spi = pol->spi, .pol = pol };
 
     if (zesp_sa_foreach(z->sad, spi_holder, &h) != 0 || h.foreign ||
-        other_join_holds(z, gg, pol->spi) ||
+        spi_held_elsewhere(z, gg, pol->spi) ||
         (h.in && !same_key(z, pol->spi, ZESP_DIR_IN, key)) ||
         (h.out && !same_key(z, pol->spi, ZESP_DIR_OUT, key))) {
-        zike_log(LOG_WARNING, "group %s: SPI 0x%08x is another SA's on this "
-                 "host: the group SA is refused", gg->name, pol->spi);
+        zike_log(LOG_WARNING, "group %s: SPI 0x%08x is another SA's or "
+                 "policy's on this host: the group SA is refused", gg->name,
+                 pol->spi);
         return false;
     }
     return true;

@@ -5,8 +5,9 @@
  * outbound SA carries the policy make-before-break: at once when nothing
  * older serves it, else once the peer is seen on the new SA (1.3.3, 2.8),
  * and the SAs it replaces leave after the overlap.  An outbound SPI that
- * another peer's SA has is refused, SAs that a killed zike left are
- * adopted and retired, and the SAD's counters say when to rekey.
+ * another peer's SA has, or that a policy sends on, is refused, SAs that
+ * a killed zike left are adopted and retired, and the SAD's counters say
+ * when to rekey.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -175,24 +176,51 @@ struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi)
     return NULL;
 }
 
+/* The policy that sends on an outbound SPI, into name. */
+struct sender_of {
+    uint32_t spi;
+    char name[ZESP_NAME_MAX];
+};
+
+static int sends_on(const zesp_policy *pol, void *arg)
+{
+    struct sender_of *s = arg;
+
+    if (pol->out_spi != s->spi)
+        return 0;
+    snprintf(s->name, sizeof s->name, "%s", pol->name);
+    return 1;
+}
+
 /* The SAD indexes outbound SAs by the SPI the peer chose, and two peers
  * may choose the same one (at 100,000 SAs more likely than not; a hostile
  * peer at will).  Such a child SA is not installed and nothing of the
  * other SA is touched: the responder refuses it (TEMPORARY_FAILURE), the
  * initiator deletes the responder's half, and the initiator asks again
- * with a fresh SPI, so that the peer chooses again too. */
+ * with a fresh SPI, so that the peer chooses again too.  An SPI that a
+ * policy sends on is taken even when its SA has left the SAD (zesp sa
+ * del, zesp expire): an SA installed there would carry that policy's
+ * messages, another peer's or a manual one's, under this peer's key. */
 bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
                          uint32_t spi)
 {
+    struct sender_of policy = { .spi = spi };
     zesp_sa_info info;
+    bool held = zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) == 0;
 
-    if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0)
+    if (!held && zesp_policy_foreach(z->sad, sends_on, &policy) == 0)
         return false;
     z->stats.spi_collisions++;
-    zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound SA, "
-             "which peer %s's outbound SA has: this child SA is not "
-             "installed, and is asked for again", sa->peer_name, spi,
-             info.peer[0] ? info.peer : "(manual)");
+    if (held)
+        zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound "
+                 "SA, which peer %s's outbound SA has: this child SA is not "
+                 "installed, and is asked for again", sa->peer_name, spi,
+                 info.peer[0] ? info.peer : "(manual)");
+    else
+        zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound "
+                 "SA, which policy %s sends on (its SA gone): this child SA "
+                 "is not installed, and is asked for again", sa->peer_name,
+                 spi, policy.name[0] ? policy.name : "(unreadable)");
     return true;
 }
 
@@ -323,13 +351,16 @@ void child_retire_others(struct zike *z, struct ike_sa *sa,
         }
 }
 
-/* Is spi (dir) in the SAD an SA with this peer? */
+/* Is spi (dir) in the SAD a child SA with this peer?  A manual SA's
+ * peer is a label the operator wrote, and a group SA's the key server's
+ * word: neither is a child SA a killed zike left. */
 static bool sa_of_peer(struct zike *z, uint32_t spi, uint32_t dir,
                        const char *peer)
 {
     zesp_sa_info info;
 
     return spi != 0 && zesp_sa_info_get(z->sad, spi, dir, &info) == 0 &&
+           !(info.flags & (ZESP_SA_MANUAL | ZESP_SA_GROUP)) &&
            strcmp(info.peer, peer) == 0;
 }
 
@@ -360,20 +391,16 @@ static bool child_owned(struct zike *z, uint32_t spi, uint32_t dir)
     return false;
 }
 
-static int sent_on(const zesp_policy *pol, void *arg)
-{
-    return pol->out_spi == *(const uint32_t *)arg;
-}
-
 static int orphan_out(const zesp_sa_info *info, void *arg)
 {
     struct orphans_out *o = arg;
     uint32_t spi = info->spi;
+    struct sender_of sender = { .spi = spi };
 
     if (info->direction != ZESP_DIR_OUT || strcmp(info->peer, o->peer) != 0 ||
         (info->flags & (ZESP_SA_GROUP | ZESP_SA_MANUAL)) ||
         child_owned(o->z, spi, ZESP_DIR_OUT) ||
-        zesp_policy_foreach(o->z->sad, sent_on, &spi) != 0)
+        zesp_policy_foreach(o->z->sad, sends_on, &sender) != 0)
         return 0;
     if (o->n < ORPHANS_OUT_MAX)
         o->spi[o->n++] = spi;

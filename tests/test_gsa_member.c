@@ -10,9 +10,11 @@
  * "j"'s policy; one that reuses "j"'s SPI and a Sender ID of "j", or a
  * pairwise SA's SPI, is refused and leaves the other SAs in place; one
  * with "j"'s SPI and key (its server a member of "j") cannot add a sender
- * to "j"; a push on an SPI of its own is installed.  And the configuration
- * gives no key server a policy it does not key: a join naming another
- * join's policy, or a pairwise peer's, is refused with FILE:LINE:COL.
+ * to "j"; one on an SPI a pairwise policy still names after its SAs
+ * left the SAD is refused; a push on an SPI of its own is installed.  And
+ * the configuration gives no key server a policy it does not key: a join
+ * naming another join's policy, or a pairwise peer's, is refused with
+ * FILE:LINE:COL.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -276,6 +278,36 @@ static void push_cannot_take_a_pairwise_spi(void)
     harness_reset();
 }
 
+/* A pairwise policy whose SAs left the SAD (zesp sa del, zesp expire)
+ * still names their SPIs, and accepts, or sends on, whatever SA is
+ * installed there next: a key server naming such an SPI for its group
+ * is refused, and no message under its key is accepted on that policy. */
+static void push_cannot_take_a_pairwise_policys_spi(void)
+{
+    static const uint16_t sids[] = { SID_FOREIGN };
+    struct ike_sa *other = established_with("other");
+    zesp_policy pol = { .name = "pol", .peer = "peer",
+                        .out_spi = SPI_PAIRWISE + 1,
+                        .in_spi = { SPI_PAIRWISE } };
+    uint64_t ctr = 1;
+
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    z.joined[1].registered = true;        /* with "other": it takes pushes */
+    CHECK(!push_j2(other, &ctr, SPI_PAIRWISE, sids, 1));
+    CHECK(!window(SPI_PAIRWISE, SID_FOREIGN));
+    CHECK(open_on("pol", SPI_PAIRWISE, SID_FOREIGN, key_j2) != 0);
+    CHECK(!push_j2(other, &ctr, SPI_PAIRWISE + 1, sids, 1));
+    CHECK(!window(SPI_PAIRWISE + 1, SID_FOREIGN));
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+          pol.out_spi == SPI_PAIRWISE + 1 && pol.in_spi[0] == SPI_PAIRWISE);
+    /* On an SPI no policy names, the push is installed. */
+    CHECK(push_j2(other, &ctr, SPI_J2, sids, 1));
+    CHECK(window(SPI_J2, SID_FOREIGN));
+    memset(z.joined[1].sas, 0, sizeof z.joined[1].sas);
+    z.joined[1].registered = false;
+    harness_reset();
+}
+
 /* The configuration keeps each policy to one key manager: a second join
  * naming a join's policy, or a join naming a pairwise peer's policy,
  * would let that group's key server move the policy's outbound traffic
@@ -369,6 +401,7 @@ int main(void)
     randombytes_buf(key_j2, sizeof key_j2);
     RUN(push_cannot_take_another_groups_spi);
     RUN(push_cannot_take_a_pairwise_spi);
+    RUN(push_cannot_take_a_pairwise_policys_spi);
     RUN(config_one_manager_per_policy);
     sodium_memzero(key_j2, sizeof key_j2);
     group_free(&z);

@@ -23,7 +23,12 @@
  * installs the new SA and schedules the old one's removal.  As initiator,
  * with its IKE_SA_INIT answered by the test's own X25519 value: the
  * responder's requests are dropped until its IKE_AUTH response verifies.
+ * Between authenticated peers: an outbound SPI that another SA holds, or
+ * that a policy still sends on after its SA left the SAD, is refused;
+ * manual SAs labelled with the peer's name are not adopted as its own.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -2224,6 +2229,80 @@ static void policy_of_another_peer(void)
     harness_reset();
 }
 
+/* Remove a state directory of manual SAs' records, and the records. */
+static void remove_state_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+
+    while (d != NULL && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        CHECK(unlink(path) == 0);
+    }
+    if (d != NULL)
+        closedir(d);
+    CHECK(rmdir(dir) == 0);
+}
+
+/* Manual SAs (zesp load) that the operator labelled with the peer's name,
+ * in the peer's own policy, are not a killed zike's child SAs: the peer's
+ * IKE SA does not adopt and retire them, it only takes the policy's
+ * sending over.  Before, both left the SAD after the overlap. */
+static void manual_sas_of_the_peer_kept(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305,
+                         .flags = ZESP_SA_MANUAL };
+    zesp_policy pol = { .name = "pol", .peer = "peer", .out_spi = 0x6001,
+                        .in_spi = { 0x6000 } };
+    zesp_sa_info info;
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    char state[64];
+
+    CHECK(test_mkdtemp(state, sizeof state, "ikex-state") == 0);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK_OK(zesp_sad_set_state_dir(z.sad, state));
+    z.now = 5000;
+    snprintf(p.peer, sizeof p.peer, "peer");
+    randombytes_buf(p.key, sizeof p.key);
+    p.spi = 0x6000;
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    randombytes_buf(p.key, sizeof p.key);
+    p.spi = 0x6001;
+    p.direction = ZESP_DIR_OUT;
+    CHECK_OK(zesp_sa_add(z.sad, &p));
+    sodium_memzero(&p, sizeof p);
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
+    CHECK(ike_find(&m, IKE_PL_SA) != NULL && count_sas() == 4);
+    for (int i = 0; i < 3; i++) {
+        z.now += 10 * z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+    }
+    CHECK(count_sas() == 4);
+    CHECK(zesp_sa_info_get(z.sad, 0x6000, ZESP_DIR_IN, &info) == 0 &&
+          (info.flags & ZESP_SA_MANUAL));
+    CHECK(zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) == 0 &&
+          (info.flags & ZESP_SA_MANUAL));
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+          sa != NULL && sa->children != NULL &&
+          pol.out_spi == sa->children->spi_out);
+    ike_keys_free(t.keys);
+    harness_reset();
+    CHECK_OK(zesp_sad_set_state_dir(z.sad, NULL));
+    remove_state_dir(state);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -2539,6 +2618,73 @@ static void spi_collision_initiator(void)
     ike_handle(&z, &from, msg, len);
     CHECK(count_sas() == 5 && other_intact());
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6003);
+    sodium_memzero(priv, sizeof priv);
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* Is SPI 0x6001 outbound absent from the SAD, and does "otherpol" still
+ * name it (no SA of the peer's under it)? */
+static bool stale_spi_untaken(void)
+{
+    zesp_sa_info info;
+    zesp_policy pol;
+
+    return zesp_sa_info_get(z.sad, 0x6001, ZESP_DIR_OUT, &info) != 0 &&
+           zesp_policy_get(z.sad, "otherpol", &pol) == 0 &&
+           pol.out_spi == 0x6001;
+}
+
+/* Another peer's policy whose outbound SA left the SAD (`zesp sa del`,
+ * `zesp expire` after its hard lifetime) still sends on that SPI: the
+ * next SA installed under it would carry the policy's messages.  The
+ * peer naming that SPI for our outbound SA, as responder and as
+ * initiator, is refused as a collision; the policy never sends under the
+ * peer's key. */
+static void spi_of_a_policy_without_its_sa(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    struct child_sa *c;
+    zesp_policy pol = { .name = "otherpol", .peer = "other",
+                        .out_spi = 0x6001 };
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    other_outbound();
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    CHECK_OK(zesp_sa_del(z.sad, 0x6001, ZESP_DIR_OUT));
+    ike_x25519_keypair(pub, priv);
+    /* Responder: refused for now, nothing installed. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
+    CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 0 && stale_spi_untaken());
+    /* Another SPI: the child SA installs. */
+    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
+    CHECK((c = sa->children) != NULL && count_sas() == 2);
+    /* Initiator: the peer answers our rekey with the policy's SPI. */
+    nsent = 0;
+    if (c != NULL)
+        c->want_rekey = true;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && nsent == 1);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && stale_spi_untaken());
+    CHECK(sa->req.kind == REQ_DELETE_CHILD);
+    CHECK(z.stats.spi_collisions == 2);
     sodium_memzero(priv, sizeof priv);
     z.joined[0].retry_at = 0;
     harness_reset();
@@ -3849,10 +3995,12 @@ int main(void)
     RUN(unprotected_informational);
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
+    RUN(manual_sas_of_the_peer_kept);
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
+    RUN(spi_of_a_policy_without_its_sa);
     RUN(temporary_failure_retried);
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
