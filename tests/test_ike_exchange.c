@@ -155,6 +155,22 @@ static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
     return child_request_rekey(chain, cap, with_ke, pub, spi, policy, 0);
 }
 
+/* The peer asks, in message mid, for a child SA of policy, its inbound
+ * SPI spi and its X25519 value pub. */
+static void peer_asks_child(struct ike_sa *sa, uint32_t mid,
+                            uint8_t pub[32], uint32_t spi,
+                            const char *policy, uint8_t *msg, uint64_t *ctr)
+{
+    uint8_t chain[1024];
+    struct route from = { 0 };
+    size_t clen = child_request_for(chain, sizeof chain, true, pub, spi,
+                                    policy);
+    size_t len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, mid, chain, clen,
+                          msg, ctr);
+
+    ike_handle(&z, &from, msg, len);
+}
+
 static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
                             uint8_t *pub)
 {
@@ -393,9 +409,7 @@ static void rekey_responder_retires_old(void)
     ike_x25519_keypair(pub, priv);
     z.njoined = 0;                    /* no group registration in between */
     z.now = 5000;
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
     CHECK(count_sas() == 2 && (old = child_by_out(sa, 0x4444)) != NULL);
     clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
                                0x4444);
@@ -474,9 +488,7 @@ static void ike_rekey_collision(uint8_t peer_byte, bool refuse,
     z.njoined = 0;
     z.now = 5000;
     ike_x25519_keypair(pub, priv);
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
     CHECK(count_sas() == 2 && sa->children != NULL);
     nsent = 0;
     CHECK(ike_rekey_start(&z, sa) == 0 && nsent == 1 &&
@@ -1403,9 +1415,7 @@ static void reflected_responses(void)
     z.joined[0].retry_at = UINT64_MAX;
     ike_x25519_keypair(pub, priv);
     /* CREATE_CHILD_SA, a new child SA. */
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x4444, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
     CHECK(nsent == 1 && count_sas() == 2);
     awaiting(sa, REQ_CHILD, 0);
     CHECK(reflect(sa, 0));
@@ -1418,10 +1428,7 @@ static void reflected_responses(void)
     CHECK(reflect(sa, 0));
     cancel_request(sa);
     /* INFORMATIONAL DELETE of a second child SA. */
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x4545, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, sa->mid_in, pub, 0x4545, "pol", msg, &ctr);
     CHECK(count_sas() == 4);
     nsent = 0;
     ike_w_init_chain(&w, del, sizeof del);
@@ -2442,25 +2449,19 @@ static bool other_intact(void)
 static void spi_collision_responder(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], pub[32], priv[32];
+    uint8_t pub[32], priv[32];
     struct ike_sa *sa = established();
-    struct route from = { 0 };
     struct ike_message m;
     uint64_t ctr = 1;
-    size_t len, clen;
 
     other_outbound();
     ike_x25519_keypair(pub, priv);
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 0, pub, 0x6001, "pol", msg, &ctr);
     CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
     CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(count_sas() == 1 && other_intact());
     CHECK(z.stats.spi_collisions == 1);
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 1, pub, 0x6002, "pol", msg, &ctr);
     CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
     CHECK(count_sas() == 3 && other_intact());
     sodium_memzero(priv, sizeof priv);
@@ -2503,10 +2504,7 @@ static void child_sas_per_peer(void)
     /* The same peer on another IKE SA (it made a new one): still at its
      * limit; a rekey is told to come back later. */
     nsent = 0;
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x5100, "pol");
-    len = peer_msg(again, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
-                   &ctr2);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(again, 0, pub, 0x5100, "pol", msg, &ctr2);
     CHECK(open_sent(again, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_NO_ADDITIONAL_SAS);
     nsent = 0;
@@ -2520,11 +2518,7 @@ static void child_sas_per_peer(void)
     CHECK(count_sas() == 2 * limit);
     /* Another peer is not affected. */
     nsent = 0;
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x5200,
-                             "otherpol");
-    len = peer_msg(other, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
-                   &ctr3);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(other, 0, pub, 0x5200, "otherpol", msg, &ctr3);
     CHECK(open_sent(other, 0, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
     CHECK(count_sas() == 2 * limit + 2);
     sodium_memzero(priv, sizeof priv);
@@ -2645,7 +2639,7 @@ static bool stale_spi_untaken(void)
 static void spi_of_a_policy_without_its_sa(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], pub[32], priv[32];
+    uint8_t pub[32], priv[32];
     struct ike_sa *sa = established();
     struct route from = { 0 };
     struct ike_message m;
@@ -2653,7 +2647,7 @@ static void spi_of_a_policy_without_its_sa(void)
     zesp_policy pol = { .name = "otherpol", .peer = "other",
                         .out_spi = 0x6001 };
     uint64_t ctr = 1;
-    size_t len, clen;
+    size_t len;
 
     z.now = 5000;
     z.joined[0].retry_at = UINT64_MAX;
@@ -2662,16 +2656,12 @@ static void spi_of_a_policy_without_its_sa(void)
     CHECK_OK(zesp_sa_del(z.sad, 0x6001, ZESP_DIR_OUT));
     ike_x25519_keypair(pub, priv);
     /* Responder: refused for now, nothing installed. */
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x6001, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 0, pub, 0x6001, "pol", msg, &ctr);
     CHECK(open_sent(sa, 0, &m, msg) == IKE_OK);
     CHECK(first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(count_sas() == 0 && stale_spi_untaken());
     /* Another SPI: the child SA installs. */
-    clen = child_request_for(chain, sizeof chain, true, pub, 0x6002, "pol");
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_asks_child(sa, 1, pub, 0x6002, "pol", msg, &ctr);
     CHECK(open_sent(sa, 1, &m, msg) == IKE_OK && ike_error_notify(&m) == 0);
     CHECK((c = sa->children) != NULL && count_sas() == 2);
     /* Initiator: the peer answers our rekey with the policy's SPI. */
