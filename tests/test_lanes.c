@@ -896,20 +896,6 @@ int pthread_mutex_lock(pthread_mutex_t *m)
     return real_lock(m);
 }
 
-static void *seal_stale(void *arg)
-{
-    struct sealer *t = arg;
-    zesp_frame body = { "late", 4 };
-    zesp_parts parts = { .body = &body, .nbody = 1 };
-    uint8_t *esp;
-    size_t n;
-
-    t->rc = zesp_seal(t->sad, LANES_SPI, &parts, &esp, &n);
-    if (t->rc == 0)
-        zesp_buf_free(esp);
-    return NULL;
-}
-
 /* A thread that used up its block of SA A's lane goes to take the next,
  * and is held up; meanwhile A is deleted, SA B takes A's slot, and another
  * thread claims a lane of B (not A's, used last) and uses up its first
@@ -965,7 +951,7 @@ static void test_lane_of_a_replaced_sa(void)
     n = 0;                           /* A's frames: another key */
     atomic_store(&stop_at, &tx->lanes_lock);
     late.sad = tx;
-    CHECK(pthread_create(&t, NULL, seal_stale, &late) == 0);
+    CHECK(pthread_create(&t, NULL, seal_once, &late) == 0);
     while (!atomic_load(&stop_in) && test_now() < until)
         nanosleep(&ms, NULL);
     if (!atomic_load(&stop_in)) {
