@@ -214,16 +214,39 @@ static void policy_sum(uint8_t out[16], const struct zike_group *gc)
     crypto_generichash_final(&st, out, 16);
 }
 
+/* When the key's lifetime ends (ms): members hold it no longer. */
+static uint64_t key_end(const struct gcks_group *g,
+                        const struct zike_group *gc)
+{
+    return g->created + (uint64_t)gc->lifetime * 1000U;
+}
+
+/* When to make the next key: at 80-90 % of the lifetime, yet early
+ * enough that the old key, at every member, outlives the push, the
+ * senders' wait for the receivers, ATD and DTD.  Never before half the
+ * lifetime (the configuration keeps ATD + DTD below it). */
+static uint64_t key_rekey_at(const struct zike *z, const struct gcks_group *g,
+                             const struct zike_group *gc)
+{
+    uint64_t life_ms = (uint64_t)gc->lifetime * 1000U;
+    uint64_t spare = ((uint64_t)gc->atd + gc->dtd) * 1000U +
+                     GROUP_SENDERS_WAIT_MS;
+    uint64_t at = z->now + life_ms - life_ms / 10 -
+                  randombytes_uniform((uint32_t)(life_ms / 10) + 1U);
+
+    if (at + spare > key_end(g, gc))
+        at = spare < life_ms / 2 ? key_end(g, gc) - spare
+                                 : z->now + life_ms / 2;
+    return at;
+}
+
 static void gcks_new_key(struct zike *z, struct gcks_group *g,
                          const struct zike_group *gc, const char *why)
 {
-    uint64_t life_ms = (uint64_t)gc->lifetime * 1000U;
-
     g->spi = group_spi_new(z);
     randombytes_buf(g->key, ZESP_KEYBYTES);
     g->created = z->now;
-    g->rekey_at = z->now + life_ms - life_ms / 10 -
-                  randombytes_uniform((uint32_t)(life_ms / 10) + 1U);
+    g->rekey_at = key_rekey_at(z, g, gc);
     /* Every sender still in the group gets this key with its Sender ID. */
     g->sids_issued = 0;
     for (size_t i = 0; i < g->nmembers; i++)
@@ -236,6 +259,32 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
     }
     zike_log(LOG_NOTICE, "group %s: new group SA 0x%08x%s%s", g->name, g->spi,
              why ? ": " : "", why ? why : "");
+}
+
+/* A key past its rekey time, or with no more than ATD + DTD left (a
+ * reload may lengthen them), is never handed out: one made now is, so
+ * that what a member is told is left of it covers the delays. */
+static void gcks_key_fresh(struct zike *z, struct gcks_group *g,
+                           const struct zike_group *gc)
+{
+    uint64_t delays = ((uint64_t)gc->atd + gc->dtd) * 1000U;
+
+    if (z->now >= g->rekey_at || z->now + delays >= key_end(g, gc))
+        gcks_new_key(z, g, gc, "lifetime");
+}
+
+/* What is left of the key's lifetime (s), never more: a member that got
+ * the key late, cut off from us since, stops using it when the others
+ * do (RFC 9838 4.4.2.2.1: the time for which the SA is valid).  Never 0,
+ * which says "no lifetime". */
+static uint32_t key_life_left(const struct zike *z,
+                              const struct gcks_group *g,
+                              const struct zike_group *gc)
+{
+    uint64_t end = key_end(g, gc);
+    uint64_t left = end > z->now ? (end - z->now) / 1000U : 0;
+
+    return left ? (uint32_t)left : 1U;
 }
 
 /* When the peer's hold-down in g ends (ms); 0: it has none. */
@@ -334,15 +383,17 @@ static uint16_t gsa_source_auth(enum zike_source_auth a)
 }
 
 /* The policy part every member gets; atd: the delay before senders use it. */
-static void gsa_of(const struct gcks_group *g, const struct zike_group *gc,
-                   const struct zike_conf *conf, uint16_t atd,
+static void gsa_of(const struct zike *z, const struct gcks_group *g,
+                   const struct zike_group *gc, uint16_t atd,
                    struct gsa_policy *pol)
 {
+    const struct zike_conf *conf = &z->conf;
+
     memset(pol, 0, sizeof *pol);
     pol->spi = g->spi;
     pol->encr = (uint16_t)gc->transform;
     pol->esn = true;
-    pol->lifetime = gc->lifetime;
+    pol->lifetime = key_life_left(z, g, gc);
     pol->source_auth = gsa_source_auth(gc->source_auth);
     pol->atd = atd;
     pol->dtd = gc->dtd;
@@ -521,6 +572,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         sender = false;
         sid = 0;
     }
+    gcks_key_fresh(z, g, gc);
     mb = member_find(g, peer->name);
     /* Backward access control: the members there hold the current key,
      * so a newcomer gets one made after it asked. */
@@ -555,7 +607,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->rejoin = false;
     mb->push_after = 0;
     atd = registration_atd(z, g, gc, peer, sender);
-    gsa_of(g, gc, &z->conf, atd, &pol);
+    gsa_of(z, g, gc, atd, &pol);
     ike_w_init_chain(&w, chain, sizeof chain);
     if (w_group_sa(&w, sa, g, &pol, sid) != 0 ||
         ike_w_finish(&w, &len) != IKE_OK) {
@@ -625,6 +677,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
 
         if (gc == NULL || mb == NULL || z->now < mb->push_after)
             continue;
+        gcks_key_fresh(z, g, gc);
         if (mb->rejoin) {
             if (gcks_tell_rejoin(z, sa, g->name, mb->have_spi))
                 return true;
@@ -632,7 +685,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         }
         if (mb->have_spi == g->spi || !push_allowed(z, g, mb))
             continue;
-        gsa_of(g, gc, &z->conf, gc->atd, &pol);
+        gsa_of(z, g, gc, gc->atd, &pol);
         ike_w_init_chain(&w, chain, sizeof chain);
         ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, g->name, strlen(g->name));
         if (w_group_sa(&w, sa, g, &pol, 0) != 0)
@@ -1286,8 +1339,8 @@ void group_tick(struct zike *z)
     for (size_t i = 0; i < z->ngroups; i++) {
         struct gcks_group *g = &z->groups[i];
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
-        if (gc != NULL && z->now >= g->rekey_at)
-            gcks_new_key(z, g, gc, "lifetime");
+        if (gc != NULL)
+            gcks_key_fresh(z, g, gc);
     }
     for (size_t i = 0; i < z->njoined; i++) {
         struct gm_group *gg = &z->joined[i];

@@ -2826,6 +2826,126 @@ static void group_rekey_on_join(void)
     harness_reset();
 }
 
+/* The lifetime a key server sends is what is left of its key's (RFC 9838
+ * 4.4.2.2.1, the time for which the SA is valid), not the group's whole
+ * lifetime: a member that gets the key late and is then cut off from
+ * the key server stops using it when the others do.  Before, it was
+ * given the whole lifetime again and held the key for up to twice it. */
+static void group_server_life_left(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], key[ZESP_KEYBYTES];
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct gm_group *gg = &z.joined[0];
+    struct ike_sa *sa;
+    struct route from = { 0 };
+    struct ike_message m;
+    struct gsa_policy pol;
+    struct gsa_kd kd;
+    struct ike_writer w;
+    zesp_sa_info info;
+    uint64_t ctr = 1, end;
+    uint32_t spi;
+    size_t len, clen;
+
+    z.now = 10000;
+    sa = established();
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    end = g->created + (uint64_t)gc->lifetime * 1000U;
+
+    /* Half way through the key's life a sender registers: it is told the
+     * half left (whole seconds, never more), not the whole lifetime. */
+    z.now = g->created + (uint64_t)gc->lifetime * 500U + 400U;
+    clen = registration(chain, sizeof chain, "g", IKE_N_GROUP_SENDER);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0);
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK &&
+          kd_parse(ike_find(&m, IKE_PL_KD), &kd) == IKE_OK);
+    CHECK(pol.spi == g->spi && kd.sender_id == 1);
+    CHECK(pol.lifetime == (end - z.now) / 1000U);
+
+    /* That answer, taken by a member: its SAD holds the key no longer
+     * than the key server's key lives. */
+    registration_in_flight(sa);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    gsa_write(&w, &pol);
+    kd_write(&w, &kd);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(gg->registered);
+    CHECK(zesp_sa_info_get(z.sad, pol.spi, ZESP_DIR_OUT, &info) == 0 &&
+          info.hard.seconds > 0 &&
+          z.now + info.hard.seconds * 1000U <= end);
+
+    /* A push that reaches a member late (it was cut off): what is left
+     * of the new key, too. */
+    CHECK(group_rekey(&z, "g") == 0);
+    end = g->created + (uint64_t)gc->lifetime * 1000U;
+    z.now = g->created + (uint64_t)gc->lifetime * 700U;
+    nsent = 0;
+    sa->mid_in = sa->mid_out;
+    ike_tick(&z);
+    CHECK(nsent == 1 && sa->req.kind == REQ_GSA_PUSH &&
+          open_sent(sa, 0, &m, msg) == IKE_OK);
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK &&
+          pol.spi == g->spi && pol.lifetime == (end - z.now) / 1000U);
+    sa->req.kind = REQ_NONE;
+
+    /* A key past its rekey time is not handed out with nothing left: a
+     * new one is, with more than ATD and DTD before it ends. */
+    spi = g->spi;
+    z.now = g->rekey_at;
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && answer_key(sa, &m, key) == g->spi);
+    CHECK(gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK);
+    CHECK(g->spi != spi && pol.spi == g->spi &&
+          pol.lifetime > (uint32_t)gc->atd + gc->dtd);
+
+    /* Nor one with no more than ATD + DTD left, as after a reload that
+     * lengthened them (the key stays: its policy did not change). */
+    spi = g->spi;
+    z.now = g->created + (uint64_t)gc->lifetime * 780U;
+    CHECK(z.now < g->rekey_at);
+    gc->dtd = (uint16_t)(gc->lifetime / 4);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(open_sent(sa, nsent - 1, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 &&
+          gsa_parse(ike_find(&m, IKE_PL_GSA), &pol) == IKE_OK);
+    CHECK(g->spi != spi && pol.spi == g->spi &&
+          pol.lifetime > (uint32_t)gc->atd + gc->dtd);
+    gc->dtd = 2;
+
+    /* Each key is made anew early enough that the old one outlives the
+     * push, the senders' wait for receivers, ATD and DTD at every member,
+     * even where 10 % of the lifetime is less than that. */
+    gc->lifetime = 20;
+    for (int i = 0; i < 20; i++) {
+        CHECK(group_rekey(&z, "g") == 0);
+        CHECK(g->rekey_at >= g->created + 10000U &&
+              g->rekey_at + ((uint64_t)gc->atd + gc->dtd) * 1000U + 5000U <=
+                  g->created + 20000U);
+    }
+    gc->lifetime = 3600;
+    CHECK(group_rekey(&z, "g") == 0);    /* a key of the group's lifetime */
+    sodium_memzero(key, sizeof key);
+    memset(gg->sas, 0, sizeof gg->sas);
+    gg->registered = false;
+    g->nmembers = 0;
+    harness_reset();
+}
+
 /* A member honours the delays it is given (RFC 9838 4.4.3.1.1): as a
  * sender it moves to a new SA ATD after receiving it; the old SA is kept
  * DTD after that for what is still in flight.  Receiving on a new SA
@@ -3994,6 +4114,7 @@ int main(void)
     RUN(temporary_failure_retried);
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
+    RUN(group_server_life_left);
     RUN(group_member_delays);
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
