@@ -482,6 +482,62 @@ static int sa_known(const struct config *c, zesp_sad *sad, uint32_t spi,
            (sad != NULL && zesp_sa_info_get(sad, spi, direction, &info) == 0);
 }
 
+/* Whether the SA a policy names encrypts: 1, 0 (integrity only), or -1
+ * (not known: the SAD refuses the policy later if it is not there). */
+static int sa_encrypts(const struct config *c, zesp_sad *sad, uint32_t spi,
+                       uint32_t direction)
+{
+    const zesp_sa_params *q = find_sa(c, spi, direction);
+    const struct transform *t;
+    zesp_sa_info info;
+    uint32_t transform;
+
+    if (q != NULL)
+        transform = q->transform;
+    else if (sad != NULL && zesp_sa_info_get(sad, spi, direction, &info) == 0)
+        transform = info.transform;
+    else
+        return -1;
+    return (t = transform_find(transform)) == NULL ? -1 : t->encrypts;
+}
+
+/* The SAs of one policy all encrypt, or all authenticate only: a NULL SA
+ * among encrypting ones would take the policy's bodies in clear, unseen by
+ * the application (zesp_policy_set refuses the mix too). */
+static int one_protection(struct config *c, zesp_sad *sad,
+                          const struct ydoc_node *n, const char *field,
+                          const zesp_policy *p)
+{
+    const struct ydoc_node *in = ydoc_get(n, "in");
+    int first = p->out_spi ? sa_encrypts(c, sad, p->out_spi, ZESP_DIR_OUT)
+                           : -1;
+    uint32_t first_spi = p->out_spi;
+    const char *first_dir = "outbound";
+    char f[128];
+
+    for (size_t k = 0; in != NULL && k < in->n; k++) {
+        int e = sa_encrypts(c, sad, p->in_spi[k], ZESP_DIR_IN);
+        if (e < 0)
+            continue;
+        if (first < 0) {
+            first = e;
+            first_spi = p->in_spi[k];
+            first_dir = "inbound";
+            continue;
+        }
+        if (e == first)
+            continue;
+        snprintf(f, sizeof f, "%s.in[%zu]", field, k);
+        return FAIL(c, in->items[k], f, "inbound SA 0x%08x %s, but %s SA "
+                    "0x%08x %s: the SAs of one policy all encrypt, or all "
+                    "authenticate only", p->in_spi[k],
+                    e ? "encrypts" : "authenticates only (a NULL transform)",
+                    first_dir, first_spi,
+                    first ? "encrypts" : "authenticates only");
+    }
+    return 0;
+}
+
 static int parse_policy(struct config *c, zesp_sad *sad,
                         const struct ydoc_node *n, size_t i, zesp_policy *p)
 {
@@ -537,7 +593,7 @@ static int parse_policy(struct config *c, zesp_sad *sad,
                 return -1;
         }
     }
-    return 0;
+    return one_protection(c, sad, n, field, p);
 }
 
 static int parse_list(struct config *c, const struct ydoc_node *list,

@@ -200,15 +200,17 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     if ((err = find_in(sad, pkt, len, ctx)) != 0)
         return err;
     s = ctx->ref.slot;
-    /* The receiver's policy first: an SA that does not serve it is
-     * refused whatever the message holds (RFC 4301 5.2). */
+    if ((ctx->ec.t = transform_find(s->transform)) == NULL)
+        return ZESP_EBADSAD;
+    /* The receiver's policy first: an SA that does not serve it, or that
+     * leaves the body in clear where the policy's SAs encrypt, is refused
+     * whatever the message holds (RFC 4301 5.2). */
     if (ctx->policy != NULL &&
-        (err = spd_serves_in(sad, ctx->policy, s->spi)) != 0)
+        (err = spd_serves_in(sad, ctx->policy, s->spi,
+                             ctx->ec.t->encrypts)) != 0)
         return err;
     /* What indexes memory is read once from the shared slot and bounded
      * by this process's own copy of the layout. */
-    if ((ctx->ec.t = transform_find(s->transform)) == NULL)
-        return ZESP_EBADSAD;
     w->words = s->window_words;
     w->window = s->replay_window;
     if ((err = replay_bounds(w->words, w->window,

@@ -2,7 +2,11 @@
  * Policies (the SPD): what the application names when it sends, mapped to
  * the outbound SA that serves it now and the inbound SAs accepted for it.
  * Policies sit in an open-addressing table keyed by name; readers find
- * them without a lock and check the generation, like SAs.
+ * them without a lock and check the generation, like SAs.  A policy
+ * whose SAs encrypt is never served by an integrity-only SA: a policy
+ * listing both kinds is refused, and ZESP_POLICY_INTEGRITY_ONLY (set when
+ * its SAs authenticate only) is checked again as a message arrives, since
+ * an SPI it lists may be given to another SA later.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -12,8 +16,10 @@
 
 #include "sad.h"
 #include "spd.h"
+#include "transform.h"
 
-#define POLICY_FLAGS_KNOWN ZESP_POLICY_PER_PROCESS_WINDOW
+#define POLICY_FLAGS_KNOWN \
+    (ZESP_POLICY_PER_PROCESS_WINDOW | ZESP_POLICY_INTEGRITY_ONLY)
 
 static int fail(int err)
 {
@@ -116,9 +122,47 @@ static void policy_write(struct policy_slot *p, const zesp_policy *pol)
     atomic_fetch_add(&p->gen, 1);
 }
 
+/* What an SA in the SAD gives a message's body. */
+enum protection { SA_ABSENT, SA_ENCRYPTS, SA_INTEGRITY_ONLY };
+
+static enum protection sa_protection(struct zesp_sad *sad, uint32_t spi,
+                                     uint32_t direction)
+{
+    const struct transform *t;
+    zesp_sa_info info;
+
+    if (spi == 0 || zesp_sa_info_get(sad, spi, direction, &info) != 0 ||
+        (t = transform_find(info.transform)) == NULL)
+        return SA_ABSENT;
+    return t->encrypts ? SA_ENCRYPTS : SA_INTEGRITY_ONLY;
+}
+
+/* Writers: ZESP_POLICY_INTEGRITY_ONLY as the policy's SAs in the SAD say
+ * (all authenticate only), or as asked when none is there yet; false if
+ * they are of both kinds. */
+static bool protection_of(struct zesp_sad *sad, const zesp_policy *pol,
+                          uint32_t *flags)
+{
+    enum protection out = sa_protection(sad, pol->out_spi, ZESP_DIR_OUT);
+    bool encrypts = out == SA_ENCRYPTS, integrity = out == SA_INTEGRITY_ONLY;
+
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++) {
+        enum protection k = sa_protection(sad, pol->in_spi[i], ZESP_DIR_IN);
+        encrypts |= k == SA_ENCRYPTS;
+        integrity |= k == SA_INTEGRITY_ONLY;
+    }
+    if (encrypts && integrity)
+        return false;
+    *flags = pol->flags & ~ZESP_POLICY_INTEGRITY_ONLY;
+    if (integrity || (!encrypts && (pol->flags & ZESP_POLICY_INTEGRITY_ONLY)))
+        *flags |= ZESP_POLICY_INTEGRITY_ONLY;
+    return true;
+}
+
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
 {
     struct policy_slot *p;
+    zesp_policy checked;
     uint32_t gen;
     int err;
 
@@ -128,6 +172,12 @@ int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
+    checked = *pol;
+    if (!protection_of(sad, pol, &checked.flags)) {
+        sad_unlock(sad);
+        return fail(ZESP_EPOLICY);
+    }
+    pol = &checked;
     /* A new policy counts from zero; a changed one keeps counting. */
     if ((p = policy_find(sad, pol->name, &gen)) == NULL) {
         if ((p = policy_slot_for(sad, pol->name)) == NULL)
@@ -179,9 +229,11 @@ int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *pol)
     }
 }
 
-/* Writers: change one policy under the lock. */
+/* Writers: change one policy under the lock; change answers 0 or an
+ * errno code. */
 static int policy_update(struct zesp_sad *sad, const char *name,
-                         void (*change)(struct policy_slot *p, uint32_t v),
+                         int (*change)(struct zesp_sad *sad,
+                                       struct policy_slot *p, uint32_t v),
                          uint32_t v)
 {
     struct policy_slot *p;
@@ -194,34 +246,44 @@ static int policy_update(struct zesp_sad *sad, const char *name,
         return fail(err);
     if ((p = policy_find(sad, name, &gen)) == NULL)
         err = ZESP_ENOPOLICY;
-    else {
-        change(p, v);
+    else if ((err = change(sad, p, v)) == 0)
         sad_changed(sad);
-    }
     sad_unlock(sad);
     return err ? fail(err) : 0;
 }
 
-static void change_delete(struct policy_slot *p, uint32_t v)
+static int change_delete(struct zesp_sad *sad, struct policy_slot *p,
+                         uint32_t v)
 {
+    (void)sad;
     (void)v;
     atomic_fetch_add(&p->gen, 1);
     atomic_store(&p->state, POLICY_DEAD);   /* probes go on past it */
     atomic_store(&p->out_spi, 0);
     atomic_fetch_add(&p->gen, 1);
+    return 0;
 }
 
-/* Rekey: one atomic store, so every sender moves to the new SA at once. */
-static void change_out(struct policy_slot *p, uint32_t spi)
+/* Rekey: one atomic store, so every sender moves to the new SA at once.
+ * An integrity-only SA only for a policy that allows it. */
+static int change_out(struct zesp_sad *sad, struct policy_slot *p,
+                      uint32_t spi)
 {
+    if (!(p->flags & ZESP_POLICY_INTEGRITY_ONLY) &&
+        sa_protection(sad, spi, ZESP_DIR_OUT) == SA_INTEGRITY_ONLY)
+        return ZESP_EPOLICY;
     atomic_store(&p->out_spi, spi);
     atomic_store(&p->acquire, 0);
+    return 0;
 }
 
-static void change_acquire_done(struct policy_slot *p, uint32_t v)
+static int change_acquire_done(struct zesp_sad *sad, struct policy_slot *p,
+                               uint32_t v)
 {
+    (void)sad;
     (void)v;
     atomic_store(&p->acquire, 0);
+    return 0;
 }
 
 int zesp_policy_del(zesp_sad *sad, const char *name)
@@ -301,13 +363,16 @@ int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi)
     return 0;
 }
 
-int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi)
+int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi,
+                  bool encrypts)
 {
     struct policy_slot *p;
     uint32_t gen;
 
     if ((p = policy_find(sad, name, &gen)) == NULL)
         return ZESP_ENOPOLICY;
+    if (!encrypts && !(p->flags & ZESP_POLICY_INTEGRITY_ONLY))
+        return ZESP_EPOLICY;
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
         if (atomic_load_explicit(&p->in_spi[i], memory_order_acquire) == spi)
             return 0;

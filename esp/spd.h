@@ -1,6 +1,7 @@
 #ifndef ZESP_SPD_H
 #define ZESP_SPD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "sad.h"
@@ -24,9 +25,12 @@ int spd_on_out_sa(struct zesp_sad *sad, const char *policy, int flags,
                   int (*send)(struct zesp_sad *sad, uint32_t spi, void *arg),
                   void *arg);
 
-/* Does the policy accept messages under inbound SA spi?  0, ZESP_EPOLICY
- * (it does not), or ZESP_ENOPOLICY (no such policy). */
-int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi);
+/* Does the policy accept messages under inbound SA spi, whose transform
+ * encrypts or not?  0, ZESP_EPOLICY (it does not: another's SA, or one
+ * that authenticates only where the policy is not ZESP_POLICY_INTEGRITY_
+ * ONLY), or ZESP_ENOPOLICY (no such policy). */
+int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi,
+                  bool encrypts);
 /* Count a rejection for the policy named, or (name NULL) for every policy
  * that accepts inbound SA spi. */
 void spd_count_rejection(struct zesp_sad *sad, const char *name, uint32_t spi,

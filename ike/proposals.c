@@ -121,8 +121,12 @@ bool proposal_pick(const struct ike_proposal *p, uint8_t proto,
         return false;
     if (proto == IKE_PROTO_IKE)
         return prf_ok && dh_ok;
-    /* ESN is a choice, not a policy: ours if offered, else what is
-     * offered; no ESN transform at all means no ESN. */
+    /* An answer holds the ESN choice we offered, our only one (RFC 7296
+     * 2.7: the responder picks from the offer). */
+    if (chosen && (want_esn ? !esn_yes || esn_no : esn_yes))
+        return false;
+    /* Offered to us, ESN is a choice, not a policy: ours if offered, else
+     * what is offered; no ESN transform at all means no ESN. */
     if (want_esn ? esn_yes : esn_no)
         *esn = want_esn;
     else

@@ -34,8 +34,9 @@ void ike_proposal(struct ike_sa_payload *sa, const struct encr_list *encr,
 
 /* Does p offer what we want?  *encr: the first of its AEADs, in its
  * order, that ok holds.  chosen: p is a responder's choice, which names
- * exactly one.  For ESP the SPI must be 4 bytes and *esn gets the ESN
- * choice: ours if offered, else what is offered. */
+ * exactly one, and for ESP the ESN choice we offered (want_esn).  For
+ * ESP the SPI must be 4 bytes and *esn gets the ESN choice: ours if
+ * offered, else what is offered. */
 bool proposal_pick(const struct ike_proposal *p, uint8_t proto,
                    const struct encr_list *ok, bool chosen, bool want_esn,
                    bool *esn, uint16_t *encr);

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <zmq.h>
 
+#include "transform.h"
 #include "yaml_fields.h"
 #include "zike.h"
 
@@ -389,6 +390,44 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 #undef F
 }
 
+/* Whether a peer's child SAs encrypt: any negotiated AEAD does; a named
+ * NULL transform authenticates only. */
+static bool esp_encrypts(const struct zike_peer *p)
+{
+    const struct transform *t = transform_find(p->esp_transform);
+
+    return p->esp_transform == 0 || (t != NULL && t->encrypts);
+}
+
+/* Peers that name one policy agree on whether its bodies are encrypted:
+ * one with an integrity-only `esp` would take the policy's outbound
+ * traffic in clear whenever its child SA is the newest (the SAD refuses
+ * the mix, zesp_policy_set: that peer's SAs would never serve it). */
+static int peers_one_protection(struct yctx *y, const struct ydoc_node *n,
+                                const struct zike_conf *c, size_t i)
+{
+    const struct zike_peer *p = &c->peers[i];
+    const struct ydoc_node *v = ydoc_get(n, "policies");
+    char f[64];
+
+    snprintf(f, sizeof f, "peers[%zu].policies", i);
+    for (size_t k = 0; k < i; k++) {
+        const struct zike_peer *q = &c->peers[k];
+        if (esp_encrypts(q) == esp_encrypts(p))
+            continue;
+        for (size_t j = 0; j < p->npolicies; j++)
+            if (zike_conf_serves(q, p->policies[j]))
+                return FAIL(y, v ? v : n, f, "'%s' is peer '%s''s policy "
+                            "too, whose child SAs %s, where this peer's "
+                            "%s: the SAs of one policy all encrypt, or all "
+                            "authenticate only", p->policies[j], q->name,
+                            esp_encrypts(q) ? "encrypt" : "authenticate only",
+                            esp_encrypts(p) ? "encrypt"
+                                            : "authenticate only");
+    }
+    return 0;
+}
+
 /* An ipc:// socket that is a file, whose mode says who may connect; one
  * in Linux's abstract namespace (ipc://@NAME) has no mode: any local
  * user may connect to it. */
@@ -601,6 +640,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
             if (strcmp(c->peers[k].id, p->id) == 0)
                 return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
         }
+        if (peers_one_protection(y, peers->items[i], c, i) != 0)
+            return -1;
     }
     return 0;
 }

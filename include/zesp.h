@@ -178,7 +178,9 @@ enum zesp_error {
     ZESP_ESADLINK,      /* the SAD path is a symbolic link */
     ZESP_ESADDIR,       /* the SAD's directory is not private to us */
     ZESP_EPOLICY,       /* message under an SA that does not serve the
-                           policy the receiver named (RFC 4301 5.2) */
+                           policy the receiver named (RFC 4301 5.2), or
+                           an integrity-only SA where the policy's SAs
+                           encrypt */
     ZESP_ENOSTATE,      /* the state directory of manual keys is missing */
     ZESP_ESTATEUNSAFE,  /* state directory or record: wrong owner or mode */
     ZESP_ESTATEDAMAGED, /* a manual key's sequence record is damaged */
@@ -461,6 +463,13 @@ typedef struct zesp_policy {
  * installed for the policy (by zike, by a YAML file) get
  * ZESP_SA_PER_PROCESS_WINDOW; the data path reads the SA's flag alone. */
 #define ZESP_POLICY_PER_PROCESS_WINDOW 0x1U
+/* ZESP_POLICY_INTEGRITY_ONLY: the policy may be served by integrity-only
+ * (NULL) SAs, whose bodies travel in clear.  zesp_policy_set sets it when
+ * every SA the policy lists that is in the SAD authenticates only, and
+ * refuses a policy listing both kinds (ZESP_EPOLICY); without it a NULL SA
+ * is refused as the policy's outbound SA and, on receipt, as an inbound
+ * one (ZESP_EPOLICY): a policy whose SAs encrypt never gets less. */
+#define ZESP_POLICY_INTEGRITY_ONLY 0x2U
 
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
 int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *policy);

@@ -299,6 +299,106 @@ static void test_replay_scope(void)
     zesp_sad_free(sad);
 }
 
+/* A message sealed on out SA spi, opened under policy: 0 or errno. */
+static int seal_and_open(zesp_sad *sad, uint32_t spi, const char *policy)
+{
+    zesp_frame body = { "card 4242", 9 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_msg *msg = zesp_msg_new();
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    errno = 0;
+    if (msg != NULL && zesp_seal(sad, spi, &parts, &esp, &len) == 0)
+        rc = zesp_open_policy(sad, policy, NULL, 0, esp, len, msg);
+    rc = rc == 0 ? 0 : errno;
+    zesp_buf_free(esp);
+    zesp_msg_free(msg);
+    return rc;
+}
+
+static zesp_sa_params sa_of(uint32_t spi, uint32_t direction,
+                            uint32_t transform)
+{
+    zesp_sa_params p = { .spi = spi, .direction = direction,
+                         .transform = transform };
+
+    memset(p.key, 0x42, sizeof p.key);
+    return p;
+}
+
+/* A policy whose SAs encrypt is not served by an integrity-only SA: a
+ * file mixing the two on one policy is refused, and the SAD refuses such
+ * an SA as the policy's outbound one, in its inbound list, or under an
+ * SPI the policy lists that was given to it later; a policy whose SAs all
+ * authenticate only keeps working. */
+static void test_policy_protection(void)
+{
+    zesp_sad *sad = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    zesp_policy pol;
+    char err[512];
+    const char *path;
+
+    path = write_file("mixed.yaml",
+        "sas:\n"
+        "  - { spi: 0x7301, direction: out, key: \"" KEY1 "\" }\n"
+        "  - { spi: 0x7302, direction: in, key: \"" KEY3 "\",\n"
+        "      transform: null-chacha20-poly1305 }\n"
+        "policies:\n"
+        "  - { name: orders, out: 0x7301, in: [0x7302] }\n", 0600);
+    CHECK_ERR(zesp_config_check(path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(strstr(err, "mixed.yaml:6:") != NULL &&
+          strstr(err, "policies[0].in[0]: inbound SA 0x00007302 "
+                      "authenticates only") != NULL);
+    CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
+    CHECK(sa_count(sad) == 0);
+    CHECK_ERR(zesp_policy_get(sad, "orders", &pol), ZESP_ENOPOLICY);
+
+    /* Through the API: the policy encrypts (0x7311), a NULL SA (0x7312)
+     * is refused in its lists. */
+    p = sa_of(0x7311, ZESP_DIR_OUT, ZESP_CHACHA20_POLY1305);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    p = sa_of(0x7312, ZESP_DIR_OUT, ZESP_NULL_CHACHA20_POLY1305);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    p.direction = ZESP_DIR_IN;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    memset(&pol, 0, sizeof pol);
+    snprintf(pol.name, sizeof pol.name, "orders");
+    pol.out_spi = 0x7311;
+    pol.in_spi[0] = 0x7311;
+    pol.in_spi[1] = 0x7312;
+    CHECK_ERR(zesp_policy_set(sad, &pol), ZESP_EPOLICY);
+    pol.in_spi[1] = 0;
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK(seal_and_open(sad, 0x7311, "orders") == 0);
+    CHECK_ERR(zesp_policy_set_out(sad, "orders", 0x7312), ZESP_EPOLICY);
+    CHECK_OK(zesp_policy_get(sad, "orders", &pol));
+    CHECK(pol.out_spi == 0x7311);
+
+    /* The inbound SA under a listed SPI replaced by a NULL one: a message
+     * in clear under it is refused, before anything is opened. */
+    CHECK_OK(zesp_sa_del(sad, 0x7311, ZESP_DIR_IN));
+    p = sa_of(0x7311, ZESP_DIR_IN, ZESP_NULL_CHACHA20_POLY1305);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK_OK(zesp_sa_del(sad, 0x7311, ZESP_DIR_OUT));
+    p.direction = ZESP_DIR_OUT;
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK(seal_and_open(sad, 0x7311, "orders") == ZESP_EPOLICY);
+
+    /* A policy of integrity-only SAs (a hop SA's) serves them. */
+    memset(&pol, 0, sizeof pol);
+    snprintf(pol.name, sizeof pol.name, "hop");
+    pol.in_spi[0] = 0x7312;
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    CHECK_OK(zesp_policy_set_out(sad, "hop", 0x7312));
+    CHECK(seal_and_open(sad, 0x7312, "hop") == 0);
+    zesp_sad_free(sad);
+}
+
 /* Group SAs: a signed sender, and two senders' windows on one SPI. */
 /* lanes: true on a pairwise SA; refused on a group SA, with the why. */
 static void test_lanes(void)
@@ -935,6 +1035,7 @@ int main(void)
     RUN(test_source_mac_sas);
     RUN(test_lanes);
     RUN(test_replay_scope);
+    RUN(test_policy_protection);
     RUN(test_all_or_nothing);
     RUN(test_state_settings);
     RUN(test_missing_file);

@@ -11,6 +11,8 @@
  * naming two AEADs, or one that was not offered, is refused.
  */
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "proposals.h"
 #include "test.h"
@@ -262,6 +264,101 @@ static void child_configured_aead_only(void)
     harness_peers[0].esp_transform = configured;
 }
 
+/* A responder's ESP answer holds the ESN choice we offered, our only one
+ * (RFC 7296 2.7); offered to us, either is taken. */
+static void answer_esn_must_be_offered(void)
+{
+    struct encr_list chacha = encr_one(CHACHA);
+    struct ike_sa_payload sa;
+    uint16_t encr;
+    bool esn;
+
+    for (int offered = 0; offered <= 1; offered++) {
+        for (int answered = 0; answered <= 1; answered++) {
+            ike_proposal(&sa, &chacha, (const uint8_t *)"\0\0\1\0", 4,
+                         IKE_PROTO_ESP, true, answered, false);
+            esn = !answered;
+            CHECK(proposal_pick(&sa.proposals[0], IKE_PROTO_ESP, &chacha,
+                                true, offered, &esn, &encr) ==
+                  (offered == answered));
+            if (offered == answered)
+                CHECK(esn == (bool)offered);
+            CHECK(proposal_pick(&sa.proposals[0], IKE_PROTO_ESP, &chacha,
+                                false, offered, &esn, &encr) &&
+                  esn == (bool)answered);
+        }
+    }
+}
+
+/* Peers that name one policy: all with encrypting child SAs, or all
+ * integrity-only; a mix is refused with its place. */
+static void config_one_protection_per_policy(void)
+{
+    static const struct {
+        const char *a, *b, *want;
+    } rows[] = {
+        { "esp: null-chacha20-poly1305, policies: [hop, orders]",
+          "policies: [orders]",
+          ":6:17: peers[1].policies: 'orders' is peer 'a''s policy too, "
+          "whose child SAs authenticate only, where this peer's encrypt" },
+        { "policies: [orders]",
+          "esp: null-chacha20-poly1305, policies: [x, orders]",
+          "peers[1].policies: 'orders' is peer 'a''s policy too, whose "
+          "child SAs encrypt, where this peer's authenticate only" },
+        { "esp: chacha20-poly1305, policies: [orders]",
+          "esp: null-chacha20-poly1305, policies: [orders]",
+          "'orders' is peer 'a''s policy too" },
+        { "esp: null-chacha20-poly1305, policies: [hop]",
+          "esp: null-chacha20-poly1305, policies: [hop]", NULL },
+        { "esp: null-chacha20-poly1305, policies: [hop]",
+          "policies: [orders]", NULL },
+        { "esp: chacha20-poly1305, policies: [orders]",
+          "policies: [orders]", NULL },
+    };
+    char dir[64], path[128], sad[128], err[512];
+
+    if (test_mkdtemp(dir, sizeof dir, "protconf") != 0) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/zike.yaml", dir);
+    snprintf(sad, sizeof sad, "%s/sad", dir);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct zike_conf c;
+        FILE *f = fopen(path, "w");
+        int rc;
+
+        CHECK(f != NULL);
+        if (f == NULL)
+            break;
+        fprintf(f, "identity: { id: me.example }\n"
+                   "sad: %s\n"
+                   "peers:\n"
+                   "  - { name: a, id: a.example, auth: psk, psk: %s, %s }\n"
+                   "  - { name: b, id: b.example, auth: psk, psk: %s,\n"
+                   "      %s }\n",
+                sad, (const char *)harness_psk, rows[i].a,
+                (const char *)harness_psk, rows[i].b);
+        CHECK(fclose(f) == 0 && chmod(path, 0600) == 0);
+        err[0] = '\0';
+        rc = zike_conf_load(path, &c, err, sizeof err);
+        if (rc == 0)
+            zike_conf_free(&c);
+        if (rows[i].want == NULL) {
+            CHECK(rc == 0);
+            if (rc != 0)
+                printf("  row %zu: %s\n", i, err);
+            continue;
+        }
+        CHECK(rc == -1 && strstr(err, rows[i].want) != NULL &&
+              strncmp(err, path, strlen(path)) == 0);
+        if (rc != -1 || strstr(err, rows[i].want) == NULL)
+            printf("  row %zu: want '%s', got '%s'\n", i, rows[i].want, err);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     harness_setup();
@@ -271,6 +368,8 @@ int main(void)
     RUN(init_responder_takes_initiators_first);
     RUN(child_responder_takes_initiators_first);
     RUN(child_configured_aead_only);
+    RUN(answer_esn_must_be_offered);
+    RUN(config_one_protection_per_policy);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
