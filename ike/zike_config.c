@@ -486,6 +486,59 @@ static const struct {
 #undef LIMIT
 };
 
+/* a and b hold the same pre-shared key (compared in constant time;
+ * keys of different lengths differ). */
+static bool same_psk(const struct zike_peer *a, const struct zike_peer *b)
+{
+    return a->auth == ZIKE_AUTH_PSK && b->auth == ZIKE_AUTH_PSK &&
+           a->psk_len == b->psk_len &&
+           sodium_memcmp(a->psk, b->psk, a->psk_len) == 0;
+}
+
+/* No other peer can pose as peer i.  zike finds a peer by the identity
+ * it claims, then checks its key: a pre-shared key or public key two
+ * peers hold lets either authenticate as the other and take its policies
+ * and groups (RFC 7296 2.15).  A policy has one outbound SA and one peer
+ * in the SAD: two peers on it would each move its traffic onto their own
+ * SA, and each one's SA would be accepted as the other's. */
+static int peer_own(struct yctx *y, const struct ydoc_node *n, size_t i,
+                    const struct zike_conf *c)
+{
+    const struct zike_peer *p = &c->peers[i];
+    const struct ydoc_node *v;
+    char f[64];
+
+    for (size_t k = 0; k < i; k++) {
+        const struct zike_peer *o = &c->peers[k];
+
+        snprintf(f, sizeof f, "peers[%zu].psk", i);
+        if (same_psk(p, o))
+            return FAIL(y, ydoc_get(n, "psk"), f, "peer '%s' has peer '%s''s "
+                        "pre-shared key: either could authenticate as the "
+                        "other; give each peer its own key", p->name,
+                        o->name);
+        snprintf(f, sizeof f, "peers[%zu].pubkey", i);
+        if (p->auth == ZIKE_AUTH_ED25519 && o->auth == ZIKE_AUTH_ED25519 &&
+            sodium_memcmp(p->pubkey, o->pubkey, sizeof p->pubkey) == 0)
+            return FAIL(y, ydoc_get(n, "pubkey"), f, "peer '%s' has peer "
+                        "'%s''s public key: either could authenticate as "
+                        "the other; give each peer its own key", p->name,
+                        o->name);
+        for (size_t j = 0; j < p->npolicies; j++) {
+            if (!zike_conf_serves(o, p->policies[j]))
+                continue;
+            snprintf(f, sizeof f, "peers[%zu].policies[%zu]", i, j);
+            v = ydoc_get(n, "policies");
+            return FAIL(y, v ? v->items[j] : n, f, "'%s' is peer '%s''s "
+                        "policy too: a policy is one peer's (each would "
+                        "send the other's traffic on its own SA); give "
+                        "each peer its own policy", p->policies[j],
+                        o->name);
+        }
+    }
+    return 0;
+}
+
 /* The main part: everything but the groups. */
 int zike_conf_main(struct yctx *y, struct zike_conf *c)
 {
@@ -601,6 +654,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
             if (strcmp(c->peers[k].id, p->id) == 0)
                 return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
         }
+        if (peer_own(y, peers->items[i], i, c) != 0)
+            return -1;
     }
     return 0;
 }
