@@ -390,44 +390,6 @@ static int parse_peer(struct yctx *y, const struct ydoc_node *n, size_t i,
 #undef F
 }
 
-/* Whether a peer's child SAs encrypt: any negotiated AEAD does; a named
- * NULL transform authenticates only. */
-static bool esp_encrypts(const struct zike_peer *p)
-{
-    const struct transform *t = transform_find(p->esp_transform);
-
-    return p->esp_transform == 0 || (t != NULL && t->encrypts);
-}
-
-/* Peers that name one policy agree on whether its bodies are encrypted:
- * one with an integrity-only `esp` would take the policy's outbound
- * traffic in clear whenever its child SA is the newest (the SAD refuses
- * the mix, zesp_policy_set: that peer's SAs would never serve it). */
-static int peers_one_protection(struct yctx *y, const struct ydoc_node *n,
-                                const struct zike_conf *c, size_t i)
-{
-    const struct zike_peer *p = &c->peers[i];
-    const struct ydoc_node *v = ydoc_get(n, "policies");
-    char f[64];
-
-    snprintf(f, sizeof f, "peers[%zu].policies", i);
-    for (size_t k = 0; k < i; k++) {
-        const struct zike_peer *q = &c->peers[k];
-        if (esp_encrypts(q) == esp_encrypts(p))
-            continue;
-        for (size_t j = 0; j < p->npolicies; j++)
-            if (zike_conf_serves(q, p->policies[j]))
-                return FAIL(y, v ? v : n, f, "'%s' is peer '%s''s policy "
-                            "too, whose child SAs %s, where this peer's "
-                            "%s: the SAs of one policy all encrypt, or all "
-                            "authenticate only", p->policies[j], q->name,
-                            esp_encrypts(q) ? "encrypt" : "authenticate only",
-                            esp_encrypts(p) ? "encrypt"
-                                            : "authenticate only");
-    }
-    return 0;
-}
-
 /* An ipc:// socket that is a file, whose mode says who may connect; one
  * in Linux's abstract namespace (ipc://@NAME) has no mode: any local
  * user may connect to it. */
@@ -524,6 +486,59 @@ static const struct {
     LIMIT("rekey-overlap", rekey_overlap_ms, 2000, 0, 600000, ""),
 #undef LIMIT
 };
+
+/* a and b hold the same pre-shared key (compared in constant time;
+ * keys of different lengths differ). */
+static bool same_psk(const struct zike_peer *a, const struct zike_peer *b)
+{
+    return a->auth == ZIKE_AUTH_PSK && b->auth == ZIKE_AUTH_PSK &&
+           a->psk_len == b->psk_len &&
+           sodium_memcmp(a->psk, b->psk, a->psk_len) == 0;
+}
+
+/* No other peer can pose as peer i.  zike finds a peer by the identity
+ * it claims, then checks its key: a pre-shared key or public key two
+ * peers hold lets either authenticate as the other and take its policies
+ * and groups (RFC 7296 2.15).  A policy has one outbound SA and one peer
+ * in the SAD: two peers on it would each move its traffic onto their own
+ * SA, and each one's SA would be accepted as the other's. */
+static int peer_own(struct yctx *y, const struct ydoc_node *n, size_t i,
+                    const struct zike_conf *c)
+{
+    const struct zike_peer *p = &c->peers[i];
+    const struct ydoc_node *v;
+    char f[64];
+
+    for (size_t k = 0; k < i; k++) {
+        const struct zike_peer *o = &c->peers[k];
+
+        snprintf(f, sizeof f, "peers[%zu].psk", i);
+        if (same_psk(p, o))
+            return FAIL(y, ydoc_get(n, "psk"), f, "peer '%s' has peer '%s''s "
+                        "pre-shared key: either could authenticate as the "
+                        "other; give each peer its own key", p->name,
+                        o->name);
+        snprintf(f, sizeof f, "peers[%zu].pubkey", i);
+        if (p->auth == ZIKE_AUTH_ED25519 && o->auth == ZIKE_AUTH_ED25519 &&
+            sodium_memcmp(p->pubkey, o->pubkey, sizeof p->pubkey) == 0)
+            return FAIL(y, ydoc_get(n, "pubkey"), f, "peer '%s' has peer "
+                        "'%s''s public key: either could authenticate as "
+                        "the other; give each peer its own key", p->name,
+                        o->name);
+        for (size_t j = 0; j < p->npolicies; j++) {
+            if (!zike_conf_serves(o, p->policies[j]))
+                continue;
+            snprintf(f, sizeof f, "peers[%zu].policies[%zu]", i, j);
+            v = ydoc_get(n, "policies");
+            return FAIL(y, v ? v->items[j] : n, f, "'%s' is peer '%s''s "
+                        "policy too: a policy is one peer's (each would "
+                        "send the other's traffic on its own SA); give "
+                        "each peer its own policy", p->policies[j],
+                        o->name);
+        }
+    }
+    return 0;
+}
 
 /* The main part: everything but the groups. */
 int zike_conf_main(struct yctx *y, struct zike_conf *c)
@@ -640,7 +655,7 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
             if (strcmp(c->peers[k].id, p->id) == 0)
                 return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
         }
-        if (peers_one_protection(y, peers->items[i], c, i) != 0)
+        if (peer_own(y, peers->items[i], i, c) != 0)
             return -1;
     }
     return 0;

@@ -290,75 +290,6 @@ static void answer_esn_must_be_offered(void)
     }
 }
 
-/* Peers that name one policy: all with encrypting child SAs, or all
- * integrity-only; a mix is refused with its place. */
-static void config_one_protection_per_policy(void)
-{
-    static const struct {
-        const char *a, *b, *want;
-    } rows[] = {
-        { "esp: null-chacha20-poly1305, policies: [hop, orders]",
-          "policies: [orders]",
-          ":6:17: peers[1].policies: 'orders' is peer 'a''s policy too, "
-          "whose child SAs authenticate only, where this peer's encrypt" },
-        { "policies: [orders]",
-          "esp: null-chacha20-poly1305, policies: [x, orders]",
-          "peers[1].policies: 'orders' is peer 'a''s policy too, whose "
-          "child SAs encrypt, where this peer's authenticate only" },
-        { "esp: chacha20-poly1305, policies: [orders]",
-          "esp: null-chacha20-poly1305, policies: [orders]",
-          "'orders' is peer 'a''s policy too" },
-        { "esp: null-chacha20-poly1305, policies: [hop]",
-          "esp: null-chacha20-poly1305, policies: [hop]", NULL },
-        { "esp: null-chacha20-poly1305, policies: [hop]",
-          "policies: [orders]", NULL },
-        { "esp: chacha20-poly1305, policies: [orders]",
-          "policies: [orders]", NULL },
-    };
-    char dir[64], path[128], sad[128], err[512];
-
-    if (test_mkdtemp(dir, sizeof dir, "protconf") != 0) {
-        CHECK(0);
-        return;
-    }
-    snprintf(path, sizeof path, "%s/zike.yaml", dir);
-    snprintf(sad, sizeof sad, "%s/sad", dir);
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        struct zike_conf c;
-        FILE *f = fopen(path, "w");
-        int rc;
-
-        CHECK(f != NULL);
-        if (f == NULL)
-            break;
-        fprintf(f, "identity: { id: me.example }\n"
-                   "sad: %s\n"
-                   "peers:\n"
-                   "  - { name: a, id: a.example, auth: psk, psk: %s, %s }\n"
-                   "  - { name: b, id: b.example, auth: psk, psk: %s,\n"
-                   "      %s }\n",
-                sad, (const char *)harness_psk, rows[i].a,
-                (const char *)harness_psk, rows[i].b);
-        CHECK(fclose(f) == 0 && chmod(path, 0600) == 0);
-        err[0] = '\0';
-        rc = zike_conf_load(path, &c, err, sizeof err);
-        if (rc == 0)
-            zike_conf_free(&c);
-        if (rows[i].want == NULL) {
-            CHECK(rc == 0);
-            if (rc != 0)
-                printf("  row %zu: %s\n", i, err);
-            continue;
-        }
-        CHECK(rc == -1 && strstr(err, rows[i].want) != NULL &&
-              strncmp(err, path, strlen(path)) == 0);
-        if (rc != -1 || strstr(err, rows[i].want) == NULL)
-            printf("  row %zu: want '%s', got '%s'\n", i, rows[i].want, err);
-    }
-    unlink(path);
-    rmdir(dir);
-}
-
 int main(void)
 {
     harness_setup();
@@ -369,7 +300,6 @@ int main(void)
     RUN(child_responder_takes_initiators_first);
     RUN(child_configured_aead_only);
     RUN(answer_esn_must_be_offered);
-    RUN(config_one_protection_per_policy);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

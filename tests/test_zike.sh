@@ -436,9 +436,9 @@ conf bob bob.example "$(port 1)"
 conf carol carol.example "$(port 2)"
 echo "half-open-limit: 4" >> "$work/bob.yaml"
 peer alice bob bob.example "tcp://127.0.0.1:$(port 1)" psk "psk: $PSK" "policies: [orders]"
-peer alice carol carol.example "tcp://127.0.0.1:$(port 2)" psk "psk: $PSK" "start: true" "policies: [audit]"
+peer alice carol carol.example "tcp://127.0.0.1:$(port 2)" psk "psk: carol-$PSK" "start: true" "policies: [audit]"
 peer bob alice alice.example "" psk "psk: $PSK" "policies: [orders]"
-peer carol alice alice.example "" psk "psk: $PSK" "policies: [audit]"
+peer carol alice alice.example "" psk "psk: carol-$PSK" "policies: [audit]"
 start bob; start carol
 "$flood" "tcp://127.0.0.1:$(port 1)" 50 "$(ms 20000)" > "$work/flood.out" 2>&1
 c=$(sed -n 's/.*cookies \([0-9]*\).*/\1/p' "$work/flood.out")
@@ -468,7 +468,7 @@ wait $srv
 c=$(zike_stat bob cookies_sent); [ "${c:-0}" -ge 40 ]; ok $? "bob's stats count the cookies"
 
 # ---- SIGHUP ----------------------------------------------------------------------
-peer bob dave dave.example "" psk "psk: $PSK" "policies: [orders2]"
+peer bob dave dave.example "" psk "psk: dave-$PSK" "policies: [orders2]"
 stop_hup() { eval "kill -HUP \$pid_$1"; }
 stop_hup bob
 until_ok 20 grep -q "configuration reloaded: 2 peers" "$work/bob.log"

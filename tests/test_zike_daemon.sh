@@ -14,7 +14,8 @@
 # and zike runs on, a part above 4 KiB closes the connection unread; a
 # configuration another user owns or any user may write is refused at
 # start and at reload, as is one whose join names the policy of another
-# join or of a pairwise peer.
+# join or of a pairwise peer, and one where two peers share a pre-shared
+# key, a public key or a policy (either could pose as the other).
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -273,6 +274,36 @@ conf twojoins "$(port 11)" \
     "join:" "  - { group: a, server: gcks, role: receiver, policy: p }" \
     "  - { group: b, server: gcks, role: sender, policy: p }"
 refuses twojoins "twojoins.yaml:9:53: join\[1\].policy: 'p' is join\[0\]'s policy too (group 'a'): one group per policy"
+# Peers that could pose as each other.  zike finds a peer by the identity
+# it claims, then checks its key: a key two peers hold lets either claim
+# the other's identity, policies and groups (RFC 7296 2.15).  A policy
+# has one outbound SA and one peer in the SAD: two peers on it would each
+# move the other's traffic onto their own SA.  Before, all were accepted.
+conf twopsk "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+refuses twopsk "twopsk.yaml:8:.*peers\[1\].psk: peer 'carol' has peer 'bob''s pre-shared key: either could authenticate as the other"
+! grep -q "$PSK" "$work/err"; ok $? "the refusal does not print the shared key"
+printf '%s\n' "$PSK" > "$work/carol.psk"; chmod 600 "$work/carol.psk"
+conf filepsk "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: \"file:$work/carol.psk\", policies: [audit] }"
+refuses filepsk "peers\[1\].psk: peer 'carol' has peer 'bob''s pre-shared key"
+(cd "$work" && "$b/tools/zesp" keygen --identity me > /dev/null && "$b/tools/zesp" keygen --identity shared > /dev/null)
+conf twokey "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: ed25519, pubkey: \"$(cat "$work/shared.pub")\", policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: ed25519, pubkey: \"$(cat "$work/shared.pub")\", policies: [audit] }"
+sed -i "s|^identity: { id: twokey.example }|identity: { id: twokey.example, key: $work/me.key }|" "$work/twokey.yaml"
+refuses twokey "twokey.yaml:8:.*peers\[1\].pubkey: peer 'carol' has peer 'bob''s public key: either could authenticate as the other"
+conf twopol "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: carol-$PSK, policies: [audit, { name: orders }] }"
+refuses twopol "twopol.yaml:8:.*peers\[1\].policies\[1\]: 'orders' is peer 'bob''s policy too: a policy is one peer's"
+# Keys that differ only in length, and policies of their own: accepted.
+conf apart "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: ${PSK}x, policies: [audit] }"
+expect 0 "--check of two peers, each with its own key and policy" "$zike" -c "$work/apart.yaml" --check
 # rekey-holddown: seconds (or m, h), 0 to 1 hour.
 conf holddown "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
     "groups: [ { name: g, rekey-holddown: 2m, receivers: [m.example] } ]"
@@ -302,7 +333,53 @@ grep -q "^zikectl: reload refused, old configuration kept: $work/rl.yaml:9:5: jo
 ok $? "a join on a peer's policy is refused at reload (file:line:column)"
 ctl_up rl && "$ctl" -s "ipc://$work/rl.ctl" groups > "$work/out" 2>&1 && ! grep -q prices "$work/out"
 ok $? "zike still runs on its old configuration, no group joined"
+# A reload that gives carol bob's key is refused too: bob's IKE SA and
+# policies stay bob's.
+conf rl "$(port 12)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+expect 1 "zikectl reload that gives two peers one key: exit 1" "$ctl" reload -s "ipc://$work/rl.ctl"
+grep -q "^zikectl: reload refused, old configuration kept: $work/rl.yaml:8:.*peers\[1\].psk: peer 'carol' has peer 'bob''s pre-shared key" "$work/err" &&
+    ! grep -q "$PSK" "$work/err" "$work/rl.log"
+ok $? "a reload that gives two peers one key is refused, naming both, the key unsaid"
+conf rl "$(port 12)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: carol-$PSK, policies: [orders] }"
+expect 1 "zikectl reload that gives two peers one policy: exit 1" "$ctl" reload -s "ipc://$work/rl.ctl"
+grep -q "^zikectl: reload refused, old configuration kept: .*peers\[1\].policies\[0\]: 'orders' is peer 'bob''s policy too" "$work/err"
+ok $? "a reload that gives two peers one policy is refused"
+ctl_up rl && "$ctl" -s "ipc://$work/rl.ctl" stats > /dev/null
+ok $? "zike still runs on its old configuration"
 kill $rl; wait $rl 2> /dev/null
+
+# ---- a peer posing as another with the key they share ----------------------
+# bob's alice and carol have one PSK; carol's zike claims alice's identity
+# (alice.example) with it.  Before, bob authenticated her as alice and gave
+# her alice's child SA for orders; now bob refuses that configuration at
+# start, naming both peers.
+conf pose_bob "$(port 22)" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
+    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+conf pose_carol "$(port 23)" "peers:" \
+    "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 22)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+sed -i 's/^identity: { id: pose_bob.example }/identity: { id: bob.example }/' "$work/pose_bob.yaml"
+sed -i 's/^identity: { id: pose_carol.example }/identity: { id: alice.example }/' "$work/pose_carol.yaml"
+"$zike" -c "$work/pose_bob.yaml" 2> "$work/pose_bob.log" &
+pb=$!; pids="$pids $pb"
+"$zike" -c "$work/pose_carol.yaml" 2> "$work/pose_carol.log" &
+pc=$!; pids="$pids $pc"
+posed() { "$ctl" -s "ipc://$work/pose_carol.ctl" list 2> /dev/null | grep -q "child orders .* active"; }
+# Settled: bob gone, or carol holding alice's child SA.
+settled() { ! kill -0 "$pb" 2> /dev/null || posed; }
+until_ok 20 settled
+wait_rc=0
+kill -0 "$pb" 2> /dev/null || { wait "$pb"; wait_rc=$?; }
+[ "$wait_rc" -eq 3 ] && ! posed &&
+    grep -q "peers\[1\].psk: peer 'carol' has peer 'alice''s pre-shared key" "$work/pose_bob.log"
+ok $? "bob refuses to start with alice and carol on one PSK (exit $wait_rc); carol cannot pose as alice"
+grep "IKE SA established\|for policy .* installed" "$work/pose_bob.log" | sed 's/^/# bob: /'
+kill "$pc" 2> /dev/null; wait "$pc" 2> /dev/null
+kill "$pb" 2> /dev/null; wait "$pb" 2> /dev/null
 
 # ---- capture files ------------------------------------------------------------
 conf cap "$(port 3)"
@@ -419,7 +496,7 @@ manual bob2 carol 0x00c0ffee 0x00decade && manual carol bob 0x00decade 0x00c0ffe
 ok $? "bob and carol hold manual SAs for policy audit"
 conf bob2 "$(port 8)" "rekey-overlap: 200" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
-    "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [audit] }"
+    "  - { name: carol, id: carol.example, auth: psk, psk: carol-$PSK, policies: [audit] }"
 conf alice2 "$(port 9)" "peers:" \
     "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 8)\", auth: psk, psk: $PSK, start: true, policies: [audit, orders] }"
 sed -i 's/^identity: { id: bob2.example }/identity: { id: bob.example }/; s/^identity: { id: alice2.example }/identity: { id: alice.example }/' "$work/bob2.yaml" "$work/alice2.yaml"

@@ -17,6 +17,9 @@ peer="/usr/bin/python3 $(cd "${srcdir:-.}" && pwd)/tests/zmtp_peer.py"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 work_begin listen 14
 PSK=correct-horse-battery-staple
+# own NAME: the key and policy of peer NAME, its own (zike refuses a key
+# or a policy two peers share).
+own() { echo "auth: psk, psk: $PSK-$1, policies: [orders-$1]"; }
 
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 established() { "$ctl" -s "ipc://$work/$1.ctl" list | grep -q "established"; }
@@ -25,7 +28,7 @@ t=$((30 * scale))
 
 zike_conf v "$(port 0)" "connections-per-source: 3" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }" \
-    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }"
+    "  - { name: bob, id: bob.example, $(own bob) }"
 zike_start v
 vpid=${pids##* }
 until_ok 10 "$ctl" -s "ipc://$work/v.ctl" stats
@@ -94,21 +97,21 @@ wait $holder
 e="tcp://127.0.0.1:$(port 5)"
 econf() {
     zike_conf e "$(port 5)" "max-connections: 8" "connections-per-source: 3" "$1" "peers:" \
-        "  - { name: carol, id: carol.example, auth: psk, psk: $PSK, policies: [orders] }" \
-        "  - { name: dave, id: dave.example, auth: psk, psk: $PSK, policies: [orders] }" \
-        "  - { name: erin, id: erin.example, auth: psk, psk: $PSK, policies: [orders] }" \
-        "  - { name: frank, id: frank.example, auth: psk, psk: $PSK, policies: [orders] }"
+        "  - { name: carol, id: carol.example, $(own carol) }" \
+        "  - { name: dave, id: dave.example, $(own dave) }" \
+        "  - { name: erin, id: erin.example, $(own erin) }" \
+        "  - { name: frank, id: frank.example, $(own frank) }"
 }
 econf "unauthenticated-timeout: 0"
 zike_start e
 until_ok 10 "$ctl" -s "ipc://$work/e.ctl" stats
 for n in carol:6 dave:7 erin:8 frank:9; do
     zike_conf ${n%:*} "$(port ${n#*:})" "peers:" \
-        "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+        "  - { name: e, id: e.example, endpoint: \"$e\", start: true, $(own ${n%:*}) }"
 done
 estat() { zike_stat e "$1"; }
 zike_start carol
-until_ok 20 established carol && until_ok 20 zike_active_child carol orders &&
+until_ok 20 established carol && until_ok 20 zike_active_child carol orders-carol &&
     until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *1\$'"
 ok $? "carol gets her IKE SA; her connection counts as authenticated"
 c0=$(estat ike_dropped_connection_limit) flooders=""
@@ -125,12 +128,12 @@ flood 2 3 4 5
     [ "$(estat ike_dropped_connection_limit)" = "$c0" ]
 ok $? "12 idle connections from 4 addresses into 7 free places: the 5 oldest closed, carol's kept (evicted $(estat ike_dropped_evicted), connections $(estat listen_connections), authenticated $(estat listen_authenticated))"
 zike_start dave
-until_ok 20 established dave && until_ok 20 zike_active_child dave orders
+until_ok 20 established dave && until_ok 20 zike_active_child dave orders-dave
 ok $? "dave, connecting after the flood, gets his IKE SA and child SA"
 flood 6
 zike_start erin
 erin_pid=${pids##* }
-until_ok 20 established erin && until_ok 20 zike_active_child erin orders &&
+until_ok 20 established erin && until_ok 20 zike_active_child erin orders-erin &&
     until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_authenticated  *3\$'"
 ok $? "a second flood, then erin: she gets in too ($(cat "$work/flood6.out"))"
 [ "$(estat ike_dropped_evicted)" = 10 ] && [ "$(estat listen_authenticated)" = 3 ] &&
@@ -159,7 +162,7 @@ kill $erin_pid
 until_ok 10 sh -c "$ctl -s ipc://$work/e.ctl stats | grep -q '^listen_connections  *2\$'"
 u0=$(estat ike_dropped_unauthenticated)
 zike_conf frank "$(port 9)" "peers:" \
-    "  - { name: e, id: e.example, endpoint: \"$e\", auth: psk, psk: $PSK, policies: [orders] }"
+    "  - { name: e, id: e.example, endpoint: \"$e\", $(own frank) }"
 zike_start frank
 until_ok 20 sh -c "[ \$($ctl -s ipc://$work/e.ctl stats | awk '\$1 == \"ike_dropped_unauthenticated\" { print \$2 }') -ge $((u0 + 2)) ]" &&
     "$ctl" -s "ipc://$work/frank.ctl" initiate e > /dev/null &&
@@ -180,18 +183,18 @@ ok $? "a quiet DEALER: closed, connected again, and then gets its IKE SA (unauth
 r="tcp://127.0.0.1:$(port 10)"
 rconf() {
     zike_conf r "$(port 10)" "unauthenticated-timeout: $1" "peers:" \
-        "  - { name: grace, id: grace.example, auth: psk, psk: $2, policies: [orders] }" \
-        "  - { name: heidi, id: heidi.example, auth: psk, psk: $PSK, policies: [orders] }"
+        "  - { name: grace, id: grace.example, auth: psk, psk: $2, policies: [orders-grace] }" \
+        "  - { name: heidi, id: heidi.example, $(own heidi) }"
 }
 rstat() { zike_stat r "$1"; }
 rstat_is() { [ "$(rstat "$1")" = "$2" ]; }
 rstat_over() { [ "$(rstat "$1")" -gt "$2" ]; }
-rconf 0 "$PSK"
+rconf 0 "$PSK-grace"
 zike_start r
 until_ok 10 "$ctl" -s "ipc://$work/r.ctl" stats
 for n in grace:11 heidi:12; do
     zike_conf ${n%:*} "$(port ${n#*:})" "peers:" \
-        "  - { name: r, id: r.example, endpoint: \"$r\", auth: psk, psk: $PSK, policies: [orders] }"
+        "  - { name: r, id: r.example, endpoint: \"$r\", $(own ${n%:*}) }"
     zike_start ${n%:*}
     until_ok 10 "$ctl" -s "ipc://$work/${n%:*}.ctl" stats &&
         "$ctl" -s "ipc://$work/${n%:*}.ctl" initiate r > /dev/null

@@ -219,7 +219,7 @@ hup_reload() {
     kill -HUP "$a_pid" && until_ok 30 more_lines a.log "configuration reloaded" "$n"
 }
 c_peer() {
-    echo "  - { name: $1, id: $1.example, endpoint: \"tcp://127.0.0.1:$(port 3)\", auth: psk, psk: $PSK, dpd: 1h }"
+    echo "  - { name: $1, id: $1.example, endpoint: \"tcp://127.0.0.1:$(port 3)\", auth: psk, psk: $PSK-$1, dpd: 1h }"
 }
 b_peer() {
     echo "  - { name: b, id: b.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $1, dpd: 1h, policies: [orders] }"
