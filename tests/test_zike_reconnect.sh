@@ -112,7 +112,7 @@ relay_hold
 ok $? "the relay dropped b's connection and keeps the network down"
 rekeyed a b
 ok $? "a's rekey of the child SA is answered (rekeys $r0 -> $r1)"
-grep -q "its connection to our listen endpoint closed: requests go to tcp://127.0.0.1:$(port 1)" "$work/a.log"
+until_ok 30 grep -q "its connection to our listen endpoint closed: requests go to tcp://127.0.0.1:$(port 1)" "$work/a.log"
 ok $? "a says its requests went to b's endpoint"
 c0=$(checks)
 relay_release
@@ -178,7 +178,7 @@ a_conf "endpoint: \"tcp://127.0.0.1:$(port 1)\","
 ctl_a reload > /dev/null
 until_ok 30 stat_is b listen_authenticated 1
 ok $? "a's link made by a reload is authenticated at b at once (listen_authenticated $(zike_stat b listen_authenticated))"
-grep -q "our connection to tcp://127.0.0.1:$(port 1) came back" "$work/a.log"
+until_ok 30 grep -q "our connection to tcp://127.0.0.1:$(port 1) came back" "$work/a.log"
 ok $? "a logged its liveness check on it"
 # link_port: the local port of a's connection to b's listen.
 link_port() { ss -Htn state established "( dport = :$(port 1) )" | awk '{ print $3; exit }'; }
