@@ -473,6 +473,13 @@ static bool sa_missing(struct zike *z, uint32_t spi, uint32_t dir)
            errno == ZESP_ENOSA;
 }
 
+/* Whether a policy has an outbound SA to send on: its SPI named, and
+ * the SA still in the SAD. */
+bool policy_has_out_sa(struct zike *z, const zesp_policy *pol)
+{
+    return pol->out_spi != 0 && !sa_missing(z, pol->out_spi, ZESP_DIR_OUT);
+}
+
 /* Whether an SA of a child has left the SAD: an operator's `zesp sa del`,
  * or `zesp expire` past a hard lifetime, takes one out with no word to
  * zike.  Into in_gone, which one. */

@@ -53,7 +53,9 @@ static void child_gone(struct zike *z, struct ike_sa *sa, struct child_sa *c,
     }
 }
 
-/* Which policies of this peer have an ACQUIRE pending in the SAD. */
+/* Which policies of this peer have an ACQUIRE pending in the SAD, with
+ * no outbound SA: none named, or one named that left the SAD and no child
+ * of ours holds (a killed zike's, removed before this one started). */
 static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
                                    struct ike_sa *sa)
 {
@@ -61,7 +63,7 @@ static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
         zesp_policy pol;
 
         if (zesp_policy_get(z->sad, p->policies[i], &pol) != 0 ||
-            pol.acquire == 0 || pol.out_spi != 0)
+            pol.acquire == 0 || policy_has_out_sa(z, &pol))
             continue;
         if (sa == NULL || !child_live(sa, p->policies[i]))
             return p->policies[i];

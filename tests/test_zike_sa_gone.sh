@@ -158,6 +158,29 @@ new=$(out_spi "$work/a.sad" orders)
 [ -n "$new" ] && [ "$new" != "$out" ] && [ "$new" != 0x00000000 ]
 ok $? "a's policy orders sends on a new SA ($out, now $new)"
 
+# ---- zike killed, the policy's outbound SA deleted, zike started again ------
+# a without `start`: only an ACQUIRE makes it initiate.  Its new self has
+# no child SA of the policy, whose outbound SPI names the deleted SA.
+sed -i 's/start: true/start: false/' "$work/a.yaml"
+for p in $pid_a $pid_b; do kill "$p"; wait "$p"; done
+pids=""
+rm -f "$work/a.sad" "$work/b.sad"
+mv "$work/a.log" "$work/$part-a.log"; mv "$work/b.log" "$work/$part-b.log"
+zike_start b; pid_b=$!
+zike_start a; pid_a=$!
+pingpong first-acquire
+ok $? "a without start: a child SA made on ACQUIRE, traffic flows"
+out=$(out_spi "$work/a.sad" orders)
+kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
+pids=$pid_b
+ZESP_SAD="$work/a.sad" "$zesp" sa del "$out" --dir out > /dev/null
+ok $? "a's zike killed, then zesp sa del $out --dir out on a"
+zike_start a; pid_a=$!
+pingpong a-restarted
+ok $? "traffic on policy orders resumes: the restarted zike acts on the ACQUIRE"
+moved a "$out"
+ok $? "a's policy orders sends on a new SA ($out, now $(out_spi "$work/a.sad" orders))"
+
 grep -q "SA .* (out) of child SA .* left the SAD" "$work/1-a.log" &&
     grep -q "SA .* (in) of child SA .* left the SAD" "$work/3-b.log"
 ok $? "the logs say which SA left the SAD"
