@@ -8,11 +8,14 @@
 # SA: every send failed (ENOSA, then EACQUIRE), zike ignored the ACQUIRE
 # (the policy had an outbound SPI, its child was live) and never rekeyed
 # it, until zike restarted; an inbound SA deleted by hand left every
-# message of the peer refused the same way.
+# message of the peer refused the same way.  And a zike started after
+# its policy's outbound SA was deleted acts on the policy's ACQUIRE: it
+# had counted the SPI the policy still named as an SA, for good.
 #
-# a starts the IKE SA with b (start: true); b knows no endpoint of a and
-# makes children on ACQUIRE only.  Child SAs carry 300 messages at most
-# (rekeyed before); each child here carries fewer until the last part.
+# a starts the IKE SA with b (start: true) until the last part; b knows
+# no endpoint of a and makes children on ACQUIRE only.  Child SAs carry
+# 300 messages at most (rekeyed before); each child here carries fewer
+# until the expiry part.  Each part starts both zikes on empty SADs.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
 pp="$b/examples/policy_pingpong"
