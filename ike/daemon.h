@@ -438,6 +438,8 @@ struct child_sa *child_by_in(struct ike_sa *sa, uint32_t spi);
 struct child_sa *child_by_out(struct ike_sa *sa, uint32_t spi);
 bool child_live(const struct ike_sa *sa, const char *policy);
 bool child_soft_expired(struct zike *z, const struct child_sa *c);
+bool policy_has_out_sa(struct zike *z, const zesp_policy *pol);
+bool child_left_sad(struct zike *z, const struct child_sa *c, bool *in_gone);
 bool child_seen_traffic(struct zike *z, const struct child_sa *c);
 
 /* proposals.c: SA payloads offered and accepted (RFC 7296 3.3) */

@@ -463,6 +463,32 @@ bool child_soft_expired(struct zike *z, const struct child_sa *c)
            in.soft_expired;
 }
 
+/* Whether the SAD says it has no such SA: not a lookup that failed for
+ * another reason (a damaged SAD), which is no reason to delete a child. */
+static bool sa_missing(struct zike *z, uint32_t spi, uint32_t dir)
+{
+    zesp_sa_info info;
+
+    return zesp_sa_info_get(z->sad, spi, dir, &info) != 0 &&
+           errno == ZESP_ENOSA;
+}
+
+/* Whether a policy has an outbound SA to send on: its SPI named, and
+ * the SA still in the SAD. */
+bool policy_has_out_sa(struct zike *z, const zesp_policy *pol)
+{
+    return pol->out_spi != 0 && !sa_missing(z, pol->out_spi, ZESP_DIR_OUT);
+}
+
+/* Whether an SA of a child has left the SAD: an operator's `zesp sa del`,
+ * or `zesp expire` past a hard lifetime, takes one out with no word to
+ * zike.  Into in_gone, which one. */
+bool child_left_sad(struct zike *z, const struct child_sa *c, bool *in_gone)
+{
+    *in_gone = sa_missing(z, c->spi_in, ZESP_DIR_IN);
+    return *in_gone || sa_missing(z, c->spi_out, ZESP_DIR_OUT);
+}
+
 bool child_seen_traffic(struct zike *z, const struct child_sa *c)
 {
     zesp_sa_info in;

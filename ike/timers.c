@@ -2,7 +2,8 @@
  * What zike does by itself, on each tick: retransmissions (RFC 7296 2.1),
  * and a peer that never answers declared dead (2.4); half-open IKE SAs
  * dropped (2.6); new child SAs activated and old ones retired
- * (make-before-break); rekeys of child SAs and IKE SAs before their
+ * (make-before-break); child SAs that left the SAD behind our back
+ * deleted with the peer; rekeys of child SAs and IKE SAs before their
  * limits (2.8); ACQUIREs; liveness checks (2.4).  And what zikectl asks
  * (rekey, terminate) and SIGTERM (delete every IKE SA).
  */
@@ -17,7 +18,44 @@ static int send_delete_child(struct zike *z, struct ike_sa *sa,
     return child_delete_request(z, sa, c->spi_in);
 }
 
-/* Which policies of this peer have an ACQUIRE pending in the SAD. */
+/* Half of a child SA left the SAD behind our back (child_left_sad): the
+ * child serves nothing now, and a policy that went on naming it would
+ * fail every send for good.  As strongSwan does with an SA deleted from
+ * the kernel: the other half leaves too, and the peer is told with a
+ * DELETE (the loop below sends it: its retire time is now).  A newer
+ * child of the policy carries it at once; with none, the policy has no
+ * outbound SA left, and a new child is made at once for a start peer,
+ * on the next ACQUIRE otherwise. */
+static void child_gone(struct zike *z, struct ike_sa *sa, struct child_sa *c,
+                       const struct zike_peer *peer, bool in_gone)
+{
+    zesp_policy pol;
+    bool carried = zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
+                   pol.out_spi == c->spi_out;
+
+    zike_log(LOG_WARNING, "peer %s: SA 0x%08x (%s) of child SA 0x%08x/0x%08x "
+             "(%s) left the SAD: the child is deleted with the peer",
+             sa->peer_name, in_gone ? c->spi_in : c->spi_out,
+             in_gone ? "in" : "out", c->spi_in, c->spi_out, c->policy);
+    child_unplug(z, sa, c);
+    c->rekeyed = true;
+    c->retire_at = z->now;
+    for (struct child_sa *o = sa->children; o; o = o->next)
+        if (o != c && !o->rekeyed && !o->unplugged &&
+            strcmp(o->policy, c->policy) == 0) {
+            if (carried)
+                child_activate(z, sa, o);
+            return;
+        }
+    if (peer != NULL && peer->start && sa->retry_policy[0] == '\0') {
+        snprintf(sa->retry_policy, sizeof sa->retry_policy, "%s", c->policy);
+        sa->retry_at = z->now;
+    }
+}
+
+/* Which policies of this peer have an ACQUIRE pending in the SAD, with
+ * no outbound SA: none named, or one named that left the SAD and no child
+ * of ours holds (a killed zike's, removed before this one started). */
 static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
                                    struct ike_sa *sa)
 {
@@ -25,7 +63,7 @@ static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
         zesp_policy pol;
 
         if (zesp_policy_get(z->sad, p->policies[i], &pol) != 0 ||
-            pol.acquire == 0 || pol.out_spi != 0)
+            pol.acquire == 0 || policy_has_out_sa(z, &pol))
             continue;
         if (sa == NULL || !child_live(sa, p->policies[i]))
             return p->policies[i];
@@ -36,6 +74,7 @@ static const char *acquired_policy(struct zike *z, const struct zike_peer *p,
 static void tick_sa(struct zike *z, struct ike_sa *sa)
 {
     const struct zike_peer *peer = ike_sa_peer(z, sa);
+    bool in_gone;
 
     if (!ike_retransmit(z, sa))
         ike_sa_dead(z, sa, "lost, peer not answering: its SAs are removed");
@@ -48,6 +87,10 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
     }
     for (struct child_sa *c = sa->children, *next; c; c = next) {
         next = c->next;
+        if (sa->state == IKE_ST_ESTABLISHED && !sa->superseded &&
+            c->transform != 0 && !c->unplugged &&
+            child_left_sad(z, c, &in_gone))
+            child_gone(z, sa, c, peer, in_gone);
         if (!c->out_active && !c->rekeyed && c->activate_at &&
             (z->now >= c->activate_at || child_seen_traffic(z, c)))
             child_activate(z, sa, c);
