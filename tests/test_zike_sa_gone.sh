@@ -39,6 +39,11 @@ has_sa() {
         awk -v s="$2" -v d="$3" '$1 == s && $2 == d { f = 1 } END { exit !f }'
 }
 gone() { ! has_sa "$@"; }
+# has_policy NAME: NAME's zike has made its SAD and its policy orders.
+has_policy() {
+    ZESP_SAD="$work/$1.sad" "$zesp" policy list 2> /dev/null |
+        awk '$1 == "orders" { f = 1 } END { exit !f }'
+}
 # hard_expired NAME SPI DIR: that SA is past a hard limit.
 hard_expired() {
     ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null |
@@ -171,7 +176,9 @@ rm -f "$work/a.sad" "$work/b.sad"
 mv "$work/a.log" "$work/$part-a.log"; mv "$work/b.log" "$work/$part-b.log"
 zike_start b; pid_b=$!
 zike_start a; pid_a=$!
-pingpong first-acquire
+# Each zike has made its SAD and policy (pingpong would fail at once on a
+# SAD or policy not there yet: under ASan zike starts slowly).
+until_ok 20 has_policy a && until_ok 20 has_policy b && pingpong first-acquire
 ok $? "a without start: a child SA made on ACQUIRE, traffic flows"
 out=$(out_spi "$work/a.sad" orders)
 kill -9 "$pid_a"; wait "$pid_a" 2> /dev/null
@@ -187,4 +194,9 @@ ok $? "a's policy orders sends on a new SA ($out, now $(out_spi "$work/a.sad" or
 grep -q "SA .* (out) of child SA .* left the SAD" "$work/1-a.log" &&
     grep -q "SA .* (in) of child SA .* left the SAD" "$work/3-b.log"
 ok $? "the logs say which SA left the SAD"
+if [ "$failed" -ne 0 ]; then     # for the post-mortem in CI's log
+    for f in "$work"/*.log "$work"/*.out; do
+        echo "== $f"; tail -n 25 "$f"
+    done
+fi
 finish
