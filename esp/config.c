@@ -21,6 +21,7 @@
 #include "key.h"
 #include "sad.h"
 #include "seqstate.h"
+#include "spd.h"
 #include "transform.h"
 #include "yaml_fields.h"
 #include "zesp.h"
@@ -482,23 +483,17 @@ static int sa_known(const struct config *c, zesp_sad *sad, uint32_t spi,
            (sad != NULL && zesp_sa_info_get(sad, spi, direction, &info) == 0);
 }
 
-/* Whether the SA a policy names encrypts: 1, 0 (integrity only), or -1
- * (not known: the SAD refuses the policy later if it is not there). */
-static int sa_encrypts(const struct config *c, zesp_sad *sad, uint32_t spi,
-                       uint32_t direction)
+/* What the SA a policy names gives its bodies, from this file's SAs or
+ * else the SAD's (SA_ABSENT: not known; the SAD refuses the policy later
+ * if it is not there). */
+static enum sa_protection sa_encrypts(const struct config *c, zesp_sad *sad,
+                                      uint32_t spi, uint32_t direction)
 {
     const zesp_sa_params *q = find_sa(c, spi, direction);
-    const struct transform *t;
-    zesp_sa_info info;
-    uint32_t transform;
 
     if (q != NULL)
-        transform = q->transform;
-    else if (sad != NULL && zesp_sa_info_get(sad, spi, direction, &info) == 0)
-        transform = info.transform;
-    else
-        return -1;
-    return (t = transform_find(transform)) == NULL ? -1 : t->encrypts;
+        return spd_transform_protection(q->transform);
+    return sad != NULL ? spd_sa_protection(sad, spi, direction) : SA_ABSENT;
 }
 
 /* The SAs of one policy all encrypt, or all authenticate only: a NULL SA

@@ -122,19 +122,23 @@ static void policy_write(struct policy_slot *p, const zesp_policy *pol)
     atomic_fetch_add(&p->gen, 1);
 }
 
-/* What an SA in the SAD gives a message's body. */
-enum protection { SA_ABSENT, SA_ENCRYPTS, SA_INTEGRITY_ONLY };
-
-static enum protection sa_protection(struct zesp_sad *sad, uint32_t spi,
-                                     uint32_t direction)
+enum sa_protection spd_transform_protection(uint32_t transform)
 {
-    const struct transform *t;
-    zesp_sa_info info;
+    const struct transform *t = transform_find(transform);
 
-    if (spi == 0 || zesp_sa_info_get(sad, spi, direction, &info) != 0 ||
-        (t = transform_find(info.transform)) == NULL)
+    if (t == NULL)
         return SA_ABSENT;
     return t->encrypts ? SA_ENCRYPTS : SA_INTEGRITY_ONLY;
+}
+
+enum sa_protection spd_sa_protection(struct zesp_sad *sad, uint32_t spi,
+                                     uint32_t direction)
+{
+    zesp_sa_info info;
+
+    if (spi == 0 || zesp_sa_info_get(sad, spi, direction, &info) != 0)
+        return SA_ABSENT;
+    return spd_transform_protection(info.transform);
 }
 
 /* Writers: ZESP_POLICY_INTEGRITY_ONLY as the policy's SAs in the SAD say
@@ -143,11 +147,13 @@ static enum protection sa_protection(struct zesp_sad *sad, uint32_t spi,
 static bool protection_of(struct zesp_sad *sad, const zesp_policy *pol,
                           uint32_t *flags)
 {
-    enum protection out = sa_protection(sad, pol->out_spi, ZESP_DIR_OUT);
+    enum sa_protection out = spd_sa_protection(sad, pol->out_spi,
+                                               ZESP_DIR_OUT);
     bool encrypts = out == SA_ENCRYPTS, integrity = out == SA_INTEGRITY_ONLY;
 
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++) {
-        enum protection k = sa_protection(sad, pol->in_spi[i], ZESP_DIR_IN);
+        enum sa_protection k = spd_sa_protection(sad, pol->in_spi[i],
+                                                ZESP_DIR_IN);
         encrypts |= k == SA_ENCRYPTS;
         integrity |= k == SA_INTEGRITY_ONLY;
     }
@@ -270,7 +276,7 @@ static int change_out(struct zesp_sad *sad, struct policy_slot *p,
                       uint32_t spi)
 {
     if (!(p->flags & ZESP_POLICY_INTEGRITY_ONLY) &&
-        sa_protection(sad, spi, ZESP_DIR_OUT) == SA_INTEGRITY_ONLY)
+        spd_sa_protection(sad, spi, ZESP_DIR_OUT) == SA_INTEGRITY_ONLY)
         return ZESP_EPOLICY;
     atomic_store(&p->out_spi, spi);
     atomic_store(&p->acquire, 0);

@@ -15,6 +15,15 @@ static inline bool spd_name_byte(unsigned char c)
     return c > ' ' && c < 0x7f;
 }
 
+/* What an SA gives a message's body: a policy's SAs all encrypt, or all
+ * authenticate only (NULL transforms). */
+enum sa_protection { SA_ABSENT = -1, SA_INTEGRITY_ONLY = 0, SA_ENCRYPTS = 1 };
+/* Of a transform (SA_ABSENT: unknown), and of an SA in the SAD (SA_ABSENT:
+ * none there, spi 0 included). */
+enum sa_protection spd_transform_protection(uint32_t transform);
+enum sa_protection spd_sa_protection(struct zesp_sad *sad, uint32_t spi,
+                                     uint32_t direction);
+
 int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi);
 void spd_acquire(struct zesp_sad *sad, const char *name);
 /* send(sad, spi, arg) on the policy's outbound SA; with none usable (none

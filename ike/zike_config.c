@@ -17,7 +17,6 @@
 #include <syslog.h>
 #include <zmq.h>
 
-#include "transform.h"
 #include "yaml_fields.h"
 #include "zike.h"
 
