@@ -221,6 +221,13 @@ static uint64_t key_end(const struct gcks_group *g,
     return g->created + (uint64_t)gc->lifetime * 1000U;
 }
 
+/* How long a member holds an old key beside the new one: the activation
+ * and deactivation time delays (ms). */
+static uint64_t key_delays_ms(const struct zike_group *gc)
+{
+    return ((uint64_t)gc->atd + gc->dtd) * 1000U;
+}
+
 /* When to make the next key: at 80-90 % of the lifetime, yet early
  * enough that the old key, at every member, outlives the push, the
  * senders' wait for the receivers, ATD and DTD.  Never before half the
@@ -229,8 +236,7 @@ static uint64_t key_rekey_at(const struct zike *z, const struct gcks_group *g,
                              const struct zike_group *gc)
 {
     uint64_t life_ms = (uint64_t)gc->lifetime * 1000U;
-    uint64_t spare = ((uint64_t)gc->atd + gc->dtd) * 1000U +
-                     GROUP_SENDERS_WAIT_MS;
+    uint64_t spare = key_delays_ms(gc) + GROUP_SENDERS_WAIT_MS;
     uint64_t at = z->now + life_ms - life_ms / 10 -
                   randombytes_uniform((uint32_t)(life_ms / 10) + 1U);
 
@@ -267,9 +273,8 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
 static void gcks_key_fresh(struct zike *z, struct gcks_group *g,
                            const struct zike_group *gc)
 {
-    uint64_t delays = ((uint64_t)gc->atd + gc->dtd) * 1000U;
-
-    if (z->now >= g->rekey_at || z->now + delays >= key_end(g, gc))
+    if (z->now >= g->rekey_at ||
+        z->now + key_delays_ms(gc) >= key_end(g, gc))
         gcks_new_key(z, g, gc, "lifetime");
 }
 
