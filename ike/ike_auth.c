@@ -188,6 +188,15 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
                                  : "bad Ed25519 signature or wrong key");
         goto auth_failed;
     }
+    /* IKE_SA_INIT could not know the peer, and took any AEAD we run fast:
+     * the one its configuration names is enforced here, where it is. */
+    if (peer->ike_encr != 0 && sa->keys->aead_id != peer->ike_encr) {
+        zike_log(LOG_WARNING, "peer %s: its IKE SA uses %s, its "
+                 "configuration names ike: %s", peer->name,
+                 zesp_transform_name(sa->keys->aead_id),
+                 zesp_transform_name(peer->ike_encr));
+        goto auth_failed;
+    }
     listen_follow(z, sa, from);      /* not marked: not yet established */
     sa->last_heard = z->now;
     if (!authenticated(z, sa, peer))

@@ -1761,6 +1761,44 @@ static void reflected_init_and_auth(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* A peer whose configuration names an IKE AEAD: zike as responder cannot
+ * know the peer in IKE_SA_INIT and takes any AEAD it runs fast there, so
+ * IKE_AUTH, which names the peer, refuses an IKE SA made with another
+ * (the initiator's harness offers only ChaCha20-Poly1305). */
+static void ike_aead_of_the_peer_enforced(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    uint32_t configured = harness_peers[0].ike_encr;
+
+    z.now = 5000;
+    harness_peers[0].ike_encr = IKE_ENCR_AES_GCM_16;
+    CHECK(initiator_init(&t) == 0);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_HALF_OPEN);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) ==
+          IKE_N_AUTHENTICATION_FAILED);
+    CHECK(ike_find(&m, IKE_PL_AUTH) == NULL);
+    CHECK(sa->state == IKE_ST_DEAD && count_sas() == 0);
+    CHECK(z.stats.ike_established == 0 && z.stats.auth_failed == 1);
+    ike_keys_free(t.keys);
+    harness_reset();
+    /* The AEAD it names: established. */
+    harness_peers[0].ike_encr = IKE_ENCR_CHACHA20_POLY1305;
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL &&
+          sa->state == IKE_ST_ESTABLISHED && count_sas() == 2);
+    ike_keys_free(t.keys);
+    harness_peers[0].ike_encr = configured;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* ---- the test as a responder not yet authenticated ---------------------- */
 
 /* A message of the IKE SA's responder (no I flag), sealed with keys. */
@@ -4100,6 +4138,7 @@ int main(void)
     RUN(reflected_requests);
     RUN(reflected_responses);
     RUN(reflected_init_and_auth);
+    RUN(ike_aead_of_the_peer_enforced);
     RUN(unauthenticated_responder);
     RUN(forged_init_errors);
     RUN(unprotected_informational);
