@@ -224,6 +224,7 @@ void print_policy_json(struct json *j, const zesp_policy *p)
             json_strf(j, NULL, "0x%08x", p->in_spi[i]);
     json_end(j, ']');
     json_str(j, "replay_scope", policy_scope(p));
+    json_bool(j, "integrity_only", (p->flags & ZESP_POLICY_INTEGRITY_ONLY) != 0);
     json_u64(j, "acquire", p->acquire);
     rejected_json(j, "rejected", p->rejected, false);
     json_end(j, '}');
@@ -239,9 +240,10 @@ void print_policy_row(FILE *f, const zesp_policy *p)
     for (unsigned i = 0; i < ZESP_POLICY_IN_MAX; i++)
         if (p->in_spi[i])
             fprintf(f, "0x%08x ", p->in_spi[i]);
-    fprintf(f, "%s%s\n",
+    fprintf(f, "%s%s%s\n",
             (p->flags & ZESP_POLICY_PER_PROCESS_WINDOW)
                 ? " replay_scope=process" : "",
+            (p->flags & ZESP_POLICY_INTEGRITY_ONLY) ? " integrity-only" : "",
             p->acquire ? " ACQUIRE" : "");
 }
 
