@@ -22,6 +22,12 @@ static int parse_pubkey(struct yctx *y, const struct ydoc_node *v,
         return -1;
     if (strlen(v->scalar) != 40 || zmq_z85_decode(pk, v->scalar) == NULL)
         return FAIL(y, v, field, "expected 40 Z85 characters");
+    /* A point of small or mixed order, or not canonical, verifies no
+     * signature and gives no X25519 secret: with source MACs every
+     * member's install of the group SA would fail, not this member's. */
+    if (crypto_core_ed25519_is_valid_point(pk) != 1)
+        return FAIL(y, v, field, "not an Ed25519 public key (a canonical "
+                    "point of the prime-order subgroup)");
     return 0;
 }
 

@@ -48,7 +48,7 @@ groups:
     activation-delay: 1s
     deactivation-delay: 3s
     senders:
-      - { id: h2.example, sign-pubkey: "$(pub s2)" }
+      - { id: h2.example, sign-pubkey: "${s2_pub:-$(pub s2)}" }
       - { id: h3.example, sign-pubkey: "$(pub s3)" }
     receivers:
 EOT
@@ -101,6 +101,17 @@ refused "a member ID that is a sender's Sender ID" "member-id: 2 is the Sender I
 refused "one key for two members" "one key, one member" \
     "$r4" "{ id: h5.example, member-id: 102, sign-pubkey: \"$(pub s4)\" }"
 refused "33 receivers" "at most 32 with source-auth: mac" $(seq -f "r%g.example" 1 33)
+# A member's key of small order (this one has order 8) leaves X25519 no
+# secret: libsodium refuses it, so every member would fail to derive its
+# keys and install the group SA.  The key server refuses it at load.
+low='-$@GfjX:N8X&Zvz4g)d.dJ?W^eig}]prirSLb[+i'
+refused "a receiver's sign-pubkey of small order" \
+    "receivers\[1\].sign-pubkey: not an Ed25519 public key" \
+    "$r3" "{ id: h4.example, member-id: 101, sign-pubkey: \"$low\" }"
+s2_pub=$low
+refused "a sender's sign-pubkey of small order" \
+    "senders\[0\].sign-pubkey: not an Ed25519 public key" "$r3" "$r4"
+s2_pub=
 gcks_conf "$r4" | sed 's/source-auth: mac/source-auth: maybe/' > "$work/bad.yaml"
 "$b/ike/zike" --check -c "$work/bad.yaml" > "$work/bad.out" 2>&1
 [ $? -eq 3 ] && grep -q "expected signature, mac or false, found 'maybe'" "$work/bad.out"
