@@ -22,7 +22,26 @@ static int parse_pubkey(struct yctx *y, const struct ydoc_node *v,
         return -1;
     if (strlen(v->scalar) != 40 || zmq_z85_decode(pk, v->scalar) == NULL)
         return FAIL(y, v, field, "expected 40 Z85 characters");
+    /* A point of small or mixed order, or not canonical, verifies no
+     * signature and gives no X25519 secret: with source MACs every
+     * member's install of the group SA would fail, not this member's. */
+    if (crypto_core_ed25519_is_valid_point(pk) != 1)
+        return FAIL(y, v, field, "not an Ed25519 public key (a canonical "
+                    "point of the prime-order subgroup)");
     return 0;
+}
+
+/* Two members' keys that are one: equal, or equal but for the sign of x
+ * (-A's secret is -a, so A's holder signs for -A too, and both have the
+ * one X25519 key, so it derives every MAC key -A's holder would).  A key
+ * listed twice would let one member send under two Sender IDs. */
+static bool same_member_key(const uint8_t a[ZESP_SIGN_PUBLICBYTES],
+                            const uint8_t b[ZESP_SIGN_PUBLICBYTES])
+{
+    enum { LAST = ZESP_SIGN_PUBLICBYTES - 1 };
+
+    return sodium_memcmp(a, b, LAST) == 0 &&
+           ((a[LAST] ^ b[LAST]) & 0x7fU) == 0;
 }
 
 /* The head of a `{ id, ... }` entry: a map of known keys whose id is
@@ -79,10 +98,19 @@ static int parse_senders(struct yctx *y, const struct ydoc_node *n,
         if (parse_sender(y, n->items[i], f, &g->senders[i],
                          g->source_auth) != 0)
             return -1;
-        for (size_t k = 0; k < i; k++)
+        for (size_t k = 0; k < i; k++) {
             if (strcmp(g->senders[k].id, g->senders[i].id) == 0)
                 return FAIL(y, n->items[i], f, "'%s' listed twice",
                             g->senders[i].id);
+            if (g->source_auth != ZIKE_SOURCE_AUTH_NONE &&
+                same_member_key(g->senders[k].sign_pk,
+                                g->senders[i].sign_pk)) {
+                snprintf(f, sizeof f, "%s[%zu].sign-pubkey", field, i);
+                return FAIL(y, ydoc_get(n->items[i], "sign-pubkey"), f,
+                            "'%s': '%s''s key: one key, one member",
+                            g->senders[i].id, g->senders[k].id);
+            }
+        }
     }
     g->nsenders = n->n;
     return 0;
@@ -113,8 +141,7 @@ static int receiver_mac_id(struct yctx *y, const struct ydoc_node *n,
             memcpy(r->sign_pk, s->sign_pk, sizeof r->sign_pk);
             return 0;
         }
-        if (have_pk && sodium_memcmp(r->sign_pk, s->sign_pk,
-                                     sizeof r->sign_pk) == 0)
+        if (have_pk && same_member_key(r->sign_pk, s->sign_pk))
             return FAIL(y, n, field, "'%s': sign-pubkey is sender '%s''s: "
                         "one key, one member", r->id, s->id);
     }
@@ -197,8 +224,7 @@ static int parse_receivers(struct yctx *y, const struct ydoc_node *n,
             if (mac && o->member_id == r->member_id)
                 return FAIL(y, n->items[i], f, "member ID %u twice (also "
                             "'%s')", r->member_id, o->id);
-            if (mac && sodium_memcmp(o->sign_pk, r->sign_pk,
-                                     sizeof r->sign_pk) == 0)
+            if (mac && same_member_key(o->sign_pk, r->sign_pk))
                 return FAIL(y, n->items[i], f, "'%s': sign-pubkey is "
                             "'%s''s too: one key, one member", r->id, o->id);
         }

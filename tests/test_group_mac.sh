@@ -48,8 +48,8 @@ groups:
     activation-delay: 1s
     deactivation-delay: 3s
     senders:
-      - { id: h2.example, sign-pubkey: "$(pub s2)" }
-      - { id: h3.example, sign-pubkey: "$(pub s3)" }
+      - { id: h2.example, sign-pubkey: "${s2_pub:-$(pub s2)}" }
+      - { id: h3.example, sign-pubkey: "${s3_pub:-$(pub s3)}" }
     receivers:
 EOT
     for r in "$@"; do echo "      - $r"; done
@@ -101,6 +101,36 @@ refused "a member ID that is a sender's Sender ID" "member-id: 2 is the Sender I
 refused "one key for two members" "one key, one member" \
     "$r4" "{ id: h5.example, member-id: 102, sign-pubkey: \"$(pub s4)\" }"
 refused "33 receivers" "at most 32 with source-auth: mac" $(seq -f "r%g.example" 1 33)
+# A member's key of small order (this one has order 8) leaves X25519 no
+# secret: libsodium refuses it, so every member would fail to derive its
+# keys and install the group SA.  The key server refuses it at load.
+low='-$@GfjX:N8X&Zvz4g)d.dJ?W^eig}]prirSLb[+i'
+refused "a receiver's sign-pubkey of small order" \
+    "receivers\[1\].sign-pubkey: not an Ed25519 public key" \
+    "$r3" "{ id: h4.example, member-id: 101, sign-pubkey: \"$low\" }"
+s2_pub=$low
+refused "a sender's sign-pubkey of small order" \
+    "senders\[0\].sign-pubkey: not an Ed25519 public key" "$r3" "$r4"
+s2_pub=
+# One key, one member, senders too, and a key with its sign bit flipped is
+# the same key: -A's secret is -a, so the holder of A signs for -A, and
+# both have the one X25519 key, so it derives every pairwise MAC key of -A.
+# Either would let one member send under two Sender IDs.
+s3_pub=$(pub s2)
+refused "one key for two senders" "senders\[1\].sign-pubkey: .*one key, one member" "$r4"
+s3_pub=
+neg() {  # Z85 Ed25519 public key: its negation (the top bit flipped)
+    printf '%s' "$1" | basenc --z85 -d > "$work/k.bin"
+    last=$(od -An -tu1 -j31 -N1 "$work/k.bin" | tr -d ' ')
+    { head -c 31 "$work/k.bin"; printf "\\$(printf %o $((last ^ 128)))"; } | basenc --z85 -w0
+}
+s3_pub=$(neg "$(pub s2)")
+refused "a sender's key, negated, for another sender" "one key, one member" "$r4"
+s3_pub=
+refused "a receiver's key, negated, for another receiver" "one key, one member" \
+    "$r4" "{ id: h5.example, member-id: 102, sign-pubkey: \"$(neg "$(pub s4)")\" }"
+refused "a sender's key, negated, for a receiver" "one key, one member" \
+    "$r4" "{ id: h5.example, member-id: 102, sign-pubkey: \"$(neg "$(pub s2)")\" }"
 gcks_conf "$r4" | sed 's/source-auth: mac/source-auth: maybe/' > "$work/bad.yaml"
 "$b/ike/zike" --check -c "$work/bad.yaml" > "$work/bad.out" 2>&1
 [ $? -eq 3 ] && grep -q "expected signature, mac or false, found 'maybe'" "$work/bad.out"
