@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -180,6 +182,25 @@ static int open_control(struct zike *z)
     return 0;
 }
 
+/* Locked key memory is left out of a core (MADV_DONTDUMP), the heap is
+ * not: an IKE SA's digest of its peer's key, which a reader may test
+ * guesses of the key against, a CREATE_CHILD_SA request's X25519 secret,
+ * whatever libyaml left of an inline key.  No core then, and no ptrace
+ * or /proc/PID/mem by other processes of our user.  Before the
+ * configuration is read, so that --check is covered too. */
+static int keep_out_of_core_dumps(void)
+{
+    const struct rlimit none = { 0, 0 };
+
+    if (setrlimit(RLIMIT_CORE, &none) != 0 ||
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        fprintf(stderr, "zike: cannot keep keys out of core dumps: %s\n",
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int usage(void)
 {
     fprintf(stdout,
@@ -241,6 +262,8 @@ int main(int argc, char **argv)
         return usage_error("no configuration: -c FILE");
     if (optind != argc)
         return usage_error("unexpected argument");
+    if (keep_out_of_core_dumps() != 0)
+        return 1;
     if (zesp_init() != 0 || (z = calloc(1, sizeof *z)) == NULL) {
         fprintf(stderr, "zike: cannot initialise\n");
         return 1;
