@@ -397,6 +397,7 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(dead_peers, z->stats.dead_peers) \
     X(spi_collisions, z->stats.spi_collisions) \
     X(ike_refused, z->stats.ike_refused) \
+    X(ike_rekeys_refused, z->stats.ike_rekeys_refused) \
     X(dropped_messages, z->stats.dropped_messages) \
     X(group_rekeys, z->stats.group_rekeys) \
     X(group_registrations, z->stats.group_registrations) \

@@ -53,6 +53,9 @@ static void counters(struct zike *z, FILE *f)
           "Outbound SPIs a peer chose twice, refused"),
         C("zike_ike_refused", ike_refused,
           "IKE_SA_INIT requests refused: max-ike-sas IKE SAs already"),
+        C("zike_ike_rekeys_refused", ike_rekeys_refused,
+          "IKE SA rekeys of a peer refused for now (TEMPORARY_FAILURE): it "
+          "holds as many IKE SAs as a peer may"),
         C("zike_group_rekeys", group_rekeys, "Group keys made anew"),
         C("zike_group_registrations", group_registrations,
           "Members registered to groups served"),
