@@ -611,6 +611,102 @@ static void ike_rekey_while_child_in_flight(void)
     harness_reset();
 }
 
+/* The peer's IKE SAs not yet freed, whatever their state. */
+static size_t ike_sas_of(const char *peer)
+{
+    size_t n = 0;
+
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        n += s->state != IKE_ST_DEAD && strcmp(s->peer_name, peer) == 0;
+    return n;
+}
+
+/* A peer that rekeys its IKE SA again and again and never deletes the old
+ * one (each waits for its DELETE): it may hold ZIKE_IKE_SAS_PER_PEER IKE
+ * SAs, not one more, whatever max-ike-sas leaves; past that its rekey is
+ * told to come back later and costs no X25519.  Another peer's rekey is
+ * not affected. */
+static void ike_sas_per_peer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *other = established();
+    struct ike_message m;
+    struct route from = { 0 };
+    uint64_t ctr, ctr_other = 1;
+    unsigned made = 0, refused = 0;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+
+    z.njoined = 0;
+    z.now = 5000;
+    snprintf(other->peer_name, sizeof other->peer_name, "other");
+    CHECK(ike_sa_for_peer(&z, "peer") == sa);
+    ike_x25519_keypair(pub, priv);
+    for (unsigned i = 0; i < 3 * z.conf.max_ike_sas; i++) {
+        struct ike_sa *live = ike_sa_for_peer(&z, "peer");
+
+        CHECK(live != NULL);
+        if (live == NULL)
+            break;
+        ctr = 1 + live->mid_in;
+        nsent = 0;
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        len = peer_msg(live, IKE_CREATE_CHILD_SA, false, live->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(live, 0, &m, msg) == IKE_OK);
+        if (first_notify(&m) == IKE_N_TEMPORARY_FAILURE)
+            refused++;
+        else
+            made += ike_find(&m, IKE_PL_KE) != NULL;
+        ike_tick(&z);
+    }
+    CHECK(ike_sas_of("peer") <= ZIKE_IKE_SAS_PER_PEER);
+    CHECK(made == ZIKE_IKE_SAS_PER_PEER - 1);
+    CHECK(refused == 3 * z.conf.max_ike_sas - made);
+    CHECK(z.stats.ike_rekeys_refused == refused);
+    {
+        size_t all = 0;
+        for (struct ike_sa *s = z.sas; s; s = s->next)
+            all++;
+        CHECK(all < z.conf.max_ike_sas);
+    }
+    /* The other peer rekeys its own IKE SA as before. */
+    nsent = 0;
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(other, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr_other);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(other, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && other->superseded);
+    /* Once the old ones waited their time for a DELETE, the peer may
+     * rekey again. */
+    z.now += 10000;
+    ike_tick(&z);
+    ike_tick(&z);
+    CHECK(ike_sas_of("peer") == 1);
+    {
+        struct ike_sa *live = ike_sa_for_peer(&z, "peer");
+        CHECK(live != NULL);
+        if (live != NULL) {
+            ctr = 1 + live->mid_in;
+            nsent = 0;
+            clen = rekey_ike_payloads(chain, sizeof chain, pub);
+            len = peer_msg(live, IKE_CREATE_CHILD_SA, false, live->mid_in,
+                           chain, clen, msg, &ctr);
+            ike_handle(&z, &from, msg, len);
+            CHECK(nsent == 1 && open_sent(live, 0, &m, msg) == IKE_OK &&
+                  first_notify(&m) == 0 && live->superseded);
+        }
+    }
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t registration(uint8_t *chain, size_t cap, const char *group,
                            uint16_t notify)
 {
@@ -4092,6 +4188,7 @@ int main(void)
     RUN(rekey_responder_retires_old);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
+    RUN(ike_sas_per_peer);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);
