@@ -59,6 +59,9 @@ static void counters(struct zike *z, FILE *f)
         C("zike_ike_init_invalid", ike_init_invalid,
           "IKE_SA_INIT requests refused: malformed, no acceptable proposal "
           "or a bad key exchange value"),
+        C("zike_ike_requests_invalid", ike_requests_invalid,
+          "IKE requests that verified but do not parse, answered with "
+          "INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD"),
         C("zike_group_rekeys", group_rekeys, "Group keys made anew"),
         C("zike_group_registrations", group_registrations,
           "Members registered to groups served"),

@@ -89,6 +89,7 @@ ZIKE_COUNTERS = {
     "zike_ike_refused_total": "ike_refused",
     "zike_ike_rekeys_refused_total": "ike_rekeys_refused",
     "zike_ike_init_invalid_total": "ike_init_invalid",
+    "zike_ike_requests_invalid_total": "ike_requests_invalid",
     "zike_group_rekeys_total": "group_rekeys",
     "zike_group_registrations_total": "group_registrations",
     "zike_group_updates_total": "group_updates",
