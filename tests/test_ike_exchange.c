@@ -2406,6 +2406,65 @@ static void manual_sas_of_the_peer_kept(void)
     remove_state_dir(state);
 }
 
+/* An initiator nobody authenticated holds the keys of its half-open IKE
+ * SA: it can seal IKE_AUTH requests that verify and do not parse, each
+ * with the next message ID, as fast as it likes, until the SA times out.
+ * Each is answered (RFC 7296 2.21) and counted, and logged at most once a
+ * second: a line each would let it fill the log at the default level. */
+static void invalid_requests_logged(void)
+{
+    /* An unknown payload (type 200) marked critical. */
+    static const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    static char text[65536];
+    struct initiator t;
+    struct ike_sa *sa;
+    struct route from = { 0 };
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    uint64_t ctr = 1;
+    unsigned answered = 0, lines = 0;
+    size_t n;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    CHECK(initiator_init(&t) == 0);
+    sa = responder_sa(&t);
+    CHECK(sa != NULL && sa->state == IKE_ST_HALF_OPEN);
+    if (sa == NULL)
+        return;
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_INFO;
+    for (uint32_t mid = 1; mid <= 100; mid++) {
+        size_t len = harness_seal(sa, IKE_AUTH, false, mid, critical,
+                                  sizeof critical, msg, &ctr);
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        answered += nsent == 1;
+    }
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(log);
+    n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    for (const char *p = text; (p = strstr(p, "refused an IKE request"));
+         p++)
+        lines++;
+    CHECK(answered == 100 && sa->mid_in == 101);
+    CHECK(z.stats.ike_requests_invalid == 100);
+    CHECK(lines == 1);
+    CHECK(strstr(text, "more unlogged") != NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -4205,6 +4264,7 @@ int main(void)
     RUN(manual_sas_of_the_peer_kept);
     RUN(identity_type);
     RUN(identity_logged_as_text);
+    RUN(invalid_requests_logged);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);
