@@ -397,6 +397,9 @@ static void stats(struct zike *z, struct out *o, bool json)
     X(dead_peers, z->stats.dead_peers) \
     X(spi_collisions, z->stats.spi_collisions) \
     X(ike_refused, z->stats.ike_refused) \
+    X(ike_rekeys_refused, z->stats.ike_rekeys_refused) \
+    X(ike_init_invalid, z->stats.ike_init_invalid) \
+    X(ike_requests_invalid, z->stats.ike_requests_invalid) \
     X(dropped_messages, z->stats.dropped_messages) \
     X(group_rekeys, z->stats.group_rekeys) \
     X(group_registrations, z->stats.group_registrations) \

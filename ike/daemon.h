@@ -308,11 +308,15 @@ struct zike {
             group_holddown_refusals;
         uint64_t ike_established, ike_rekeys, child_installed, rekeys, deleted,
             auth_failed, cookies_sent, retransmits, dead_peers,
-            dropped_messages, spi_collisions, ike_refused;
+            dropped_messages, spi_collisions, ike_refused,
+            ike_rekeys_refused, ike_init_invalid, ike_requests_invalid;
         uint64_t dropped[IKE_DROP_REASONS];
     } stats;
     struct log_limit drop_log[IKE_DROP_REASONS];
     struct log_limit refused_log;   /* IKE_SA_INIT at max-ike-sas */
+    struct log_limit rekey_refused_log; /* at ZIKE_IKE_SAS_PER_PEER */
+    struct log_limit init_invalid_log; /* IKE_SA_INIT refused as invalid */
+    struct log_limit request_invalid_log; /* verified, did not parse */
     struct log_limit holddown_log;  /* registrations held down (group.c) */
 };
 
@@ -375,6 +379,7 @@ static inline void put32(uint8_t *p, uint32_t v)
 struct ike_sa *ike_sa_new(struct zike *z, bool initiator);
 void ike_sa_free(struct zike *z, struct ike_sa *sa);
 struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer);
+size_t ike_sas_of_peer(const struct zike *z, const char *peer);
 const struct zike_peer *ike_sa_peer(struct zike *z, const struct ike_sa *sa);
 const char *ike_state_name(enum ike_state s);
 

@@ -45,6 +45,23 @@ static void refuse_request(struct zike *z, struct ike_sa *sa,
         answer_error(z, sa, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
 }
 
+/* A request that verified and does not parse.  The initiator of a
+ * half-open IKE SA holds its keys unauthenticated, and may send one with
+ * each next message ID until the SA times out: counted, and logged at
+ * most once a second, as drops are (a line each flooded the log). */
+static void invalid_request_logged(struct zike *z, const struct ike_sa *sa,
+                                   int err)
+{
+    uint64_t unlogged;
+
+    z->stats.ike_requests_invalid++;
+    if (zike_log_due(z, &z->request_invalid_log, &unlogged))
+        zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s (%llu "
+                 "more unlogged)", sa->peer_name[0] ? sa->peer_name
+                                                    : "(unknown)",
+                 ike_strerror(err), (unsigned long long)unlogged);
+}
+
 /* An IKE SA on its way out makes nothing new: no child SA, no rekey, no
  * group key (RFC 7296 2.25: TEMPORARY_FAILURE).  INFORMATIONAL is still
  * served: a DELETE crossing ours is answered (1.4.1). */
@@ -286,9 +303,7 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
             ike_drop(z, IKE_DROP_MALFORMED, sa, &m);
             return;
         }
-        zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s",
-                 sa->peer_name[0] ? sa->peer_name : "(unknown)",
-                 ike_strerror(err));
+        invalid_request_logged(z, sa, err);
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         refuse_request(z, sa, from, &m, err);
         return;

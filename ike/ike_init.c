@@ -31,6 +31,23 @@ static void respond_plain_notify(struct zike *z, const struct route *to,
         zike_send(z, to, buf, out);
 }
 
+/* An IKE_SA_INIT request refused as malformed, with no proposal we take,
+ * or with a bad key exchange value.  Anyone who reaches listen can send
+ * them, for free: counted, and logged at most once a second with how
+ * many went unlogged, as drops are (a line each flooded the log). */
+static void init_invalid(struct zike *z, const struct route *to,
+                         const struct ike_message *req, uint16_t type,
+                         const char *why)
+{
+    uint64_t unlogged;
+
+    z->stats.ike_init_invalid++;
+    if (zike_log_due(z, &z->init_invalid_log, &unlogged))
+        zike_log(LOG_NOTICE, "IKE_SA_INIT request refused: %s (%llu more "
+                 "unlogged)", why, (unsigned long long)unlogged);
+    respond_plain_notify(z, to, req, type, NULL, 0);
+}
+
 static int derive(struct ike_sa *sa, uint16_t encr, const uint8_t *peer_pub,
                   size_t peer_len)
 {
@@ -190,8 +207,7 @@ void ike_init_request(struct zike *z, const struct route *from,
         ike_parse_sa(psa, &offer) != IKE_OK ||
         ike_parse_ke(pke, &ke) != IKE_OK ||
         ike_parse_nonce(pn, &ni, &ni_len) != IKE_OK) {
-        respond_plain_notify(z, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
-        zike_log(LOG_NOTICE, "IKE_SA_INIT: malformed request refused");
+        init_invalid(z, from, m, IKE_N_INVALID_SYNTAX, "malformed");
         return;
     }
     /* A retransmitted request: answer from the cache. */
@@ -238,8 +254,8 @@ void ike_init_request(struct zike *z, const struct route *from,
     }
     proposal_log(NULL, "the initiator offers", &offer);
     if ((pick = pick_ike(&offer, &encr)) == NULL) {
-        zike_log(LOG_NOTICE, "IKE_SA_INIT: no acceptable proposal");
-        respond_plain_notify(z, from, m, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+        init_invalid(z, from, m, IKE_N_NO_PROPOSAL_CHOSEN,
+                     "no acceptable proposal");
         return;
     }
     if (ke.group != IKE_DH_CURVE25519) {
@@ -257,8 +273,8 @@ void ike_init_request(struct zike *z, const struct route *from,
     sa->mid_in = 1;
     if (derive(sa, encr, ke.data, ke.len) != 0 ||
         (sa->msg1 = ike_dup(buf, len)) == NULL) {
-        zike_log(LOG_NOTICE, "IKE_SA_INIT: bad key exchange value");
-        respond_plain_notify(z, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
+        init_invalid(z, from, m, IKE_N_INVALID_SYNTAX,
+                     "bad key exchange value");
         sa->state = IKE_ST_DEAD;
         return;
     }

@@ -91,6 +91,27 @@ int ike_rekey_start(struct zike *z, struct ike_sa *sa)
     return ike_request(z, sa, REQ_IKE_REKEY, IKE_CREATE_CHILD_SA, chain, len);
 }
 
+/* An authenticated peer that rekeys its IKE SA again and again, and never
+ * deletes the old one, would leave one waiting SUPERSEDED_MS per rekey:
+ * thousands a second, past max-ike-sas (which only IKE_SA_INIT checks),
+ * and every other initiator refused.  It may hold ZIKE_IKE_SAS_PER_PEER;
+ * its rekey past that waits (TEMPORARY_FAILURE, no X25519 spent). */
+static bool peer_has_room(struct zike *z, const struct ike_sa *sa)
+{
+    size_t held = ike_sas_of_peer(z, sa->peer_name);
+    uint64_t unlogged;
+
+    if (held < ZIKE_IKE_SAS_PER_PEER)
+        return true;
+    z->stats.ike_rekeys_refused++;
+    if (zike_log_due(z, &z->rekey_refused_log, &unlogged))
+        zike_log(LOG_WARNING, "peer %s: its IKE SA rekey refused for now "
+                 "(TEMPORARY_FAILURE): it holds %zu IKE SAs, the most a "
+                 "peer may (%llu more unlogged)", sa->peer_name, held,
+                 (unsigned long long)unlogged);
+    return false;
+}
+
 /* Whether the peer's rekey of sa, with nonce ni, must wait (above). */
 static bool collides(const struct ike_sa *sa, const uint8_t *ni,
                      size_t ni_len)
@@ -132,7 +153,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
     have_ni = pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK;
-    if (have_ni && collides(sa, ni, ni_len)) {
+    if ((have_ni && collides(sa, ni, ni_len)) || !peer_has_room(z, sa)) {
         ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
             ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,

@@ -81,6 +81,16 @@ void ike_sa_free(struct zike *z, struct ike_sa *sa)
     free(sa);
 }
 
+/* The IKE SAs zike holds with a peer, whatever their state but dead. */
+size_t ike_sas_of_peer(const struct zike *z, const char *peer)
+{
+    size_t n = 0;
+
+    for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        n += sa->state != IKE_ST_DEAD && strcmp(sa->peer_name, peer) == 0;
+    return n;
+}
+
 /* The IKE SA with a peer that is alive (not being replaced), or NULL. */
 struct ike_sa *ike_sa_for_peer(struct zike *z, const char *peer)
 {

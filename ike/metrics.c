@@ -53,6 +53,15 @@ static void counters(struct zike *z, FILE *f)
           "Outbound SPIs a peer chose twice, refused"),
         C("zike_ike_refused", ike_refused,
           "IKE_SA_INIT requests refused: max-ike-sas IKE SAs already"),
+        C("zike_ike_rekeys_refused", ike_rekeys_refused,
+          "IKE SA rekeys of a peer refused for now (TEMPORARY_FAILURE): it "
+          "holds as many IKE SAs as a peer may"),
+        C("zike_ike_init_invalid", ike_init_invalid,
+          "IKE_SA_INIT requests refused: malformed, no acceptable proposal "
+          "or a bad key exchange value"),
+        C("zike_ike_requests_invalid", ike_requests_invalid,
+          "IKE requests that verified but do not parse, answered with "
+          "INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD"),
         C("zike_group_rekeys", group_rekeys, "Group keys made anew"),
         C("zike_group_registrations", group_registrations,
           "Members registered to groups served"),

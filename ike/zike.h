@@ -22,6 +22,10 @@
  * one, the one it replaces during the overlap, one left by a restart, one
  * being made. */
 #define ZIKE_CHILD_SAS_PER_POLICY 4U
+/* IKE SAs a peer may hold at once: the live one, one it rekeyed whose
+ * DELETE is on its way, and one left by a restart or by a simultaneous
+ * rekey.  Its IKE SA rekeys past that are refused for now. */
+#define ZIKE_IKE_SAS_PER_PEER 3U
 
 enum zike_auth { ZIKE_AUTH_PSK = 1, ZIKE_AUTH_ED25519 };
 

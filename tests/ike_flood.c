@@ -5,8 +5,10 @@
  * has had its final response or none came for MS (default 10000).  With
  * "cookies" it answers every COOKIE as a legitimate initiator would (RFC
  * 7296 2.6): over ZeroMQ the attacker's own connection brings the cookie
- * back, so a cookie costs it one round trip and nothing more.
- *   ike_flood ENDPOINT N [MS [cookies]]
+ * back, so a cookie costs it one round trip and nothing more.  With
+ * "malformed" its requests have no SA payload (zike refuses them with
+ * INVALID_SYNTAX and keeps nothing).
+ *   ike_flood ENDPOINT N [MS [cookies|malformed]]
  * Prints "sent N, responses R, cookies C, half-open H, refused T": H
  * answers that made an IKE SA (a KE payload), T TEMPORARY_FAILUREs.
  */
@@ -21,6 +23,8 @@
 struct req {
     uint8_t spi[8], nonce[32], pub[32];
 };
+
+static bool malformed;
 
 static size_t build(const struct req *r, const uint8_t *cookie,
                     size_t cookie_len, uint8_t *buf, size_t cap)
@@ -40,7 +44,8 @@ static size_t build(const struct req *r, const uint8_t *cookie,
     ike_w_init(&w, buf, cap, &h);
     if (cookie_len)
         ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, cookie, cookie_len);
-    ike_w_sa(&w, &sa);
+    if (!malformed)
+        ike_w_sa(&w, &sa);
     ike_w_ke(&w, IKE_DH_CURVE25519, r->pub, sizeof r->pub);
     ike_w_nonce(&w, r->nonce, sizeof r->nonce);
     return ike_w_finish(&w, &len) == IKE_OK ? len : 0;
@@ -57,10 +62,12 @@ int main(int argc, char **argv)
 
     if (argc < 3 || argc > 5 || (n = atoi(argv[2])) <= 0 ||
         (argc >= 4 && (timeout = atoi(argv[3])) <= 0) ||
-        (argc == 5 && strcmp(argv[4], "cookies") != 0) ||
+        (argc == 5 && strcmp(argv[4], "cookies") != 0 &&
+         strcmp(argv[4], "malformed") != 0) ||
         sodium_init() < 0 || (reqs = calloc((size_t)n, sizeof *reqs)) == NULL)
         return 2;
-    answer_cookies = argc == 5;
+    answer_cookies = argc == 5 && strcmp(argv[4], "cookies") == 0;
+    malformed = argc == 5 && !answer_cookies;
     ctx = zmq_ctx_new();
     s = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);

@@ -611,6 +611,102 @@ static void ike_rekey_while_child_in_flight(void)
     harness_reset();
 }
 
+/* The peer's IKE SAs not yet freed, whatever their state. */
+static size_t ike_sas_of(const char *peer)
+{
+    size_t n = 0;
+
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        n += s->state != IKE_ST_DEAD && strcmp(s->peer_name, peer) == 0;
+    return n;
+}
+
+/* A peer that rekeys its IKE SA again and again and never deletes the old
+ * one (each waits for its DELETE): it may hold ZIKE_IKE_SAS_PER_PEER IKE
+ * SAs, not one more, whatever max-ike-sas leaves; past that its rekey is
+ * told to come back later and costs no X25519.  Another peer's rekey is
+ * not affected. */
+static void ike_sas_per_peer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *other = established();
+    struct ike_message m;
+    struct route from = { 0 };
+    uint64_t ctr, ctr_other = 1;
+    unsigned made = 0, refused = 0;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+
+    z.njoined = 0;
+    z.now = 5000;
+    snprintf(other->peer_name, sizeof other->peer_name, "other");
+    CHECK(ike_sa_for_peer(&z, "peer") == sa);
+    ike_x25519_keypair(pub, priv);
+    for (unsigned i = 0; i < 3 * z.conf.max_ike_sas; i++) {
+        struct ike_sa *live = ike_sa_for_peer(&z, "peer");
+
+        CHECK(live != NULL);
+        if (live == NULL)
+            break;
+        ctr = 1 + live->mid_in;
+        nsent = 0;
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        len = peer_msg(live, IKE_CREATE_CHILD_SA, false, live->mid_in, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(live, 0, &m, msg) == IKE_OK);
+        if (first_notify(&m) == IKE_N_TEMPORARY_FAILURE)
+            refused++;
+        else
+            made += ike_find(&m, IKE_PL_KE) != NULL;
+        ike_tick(&z);
+    }
+    CHECK(ike_sas_of("peer") <= ZIKE_IKE_SAS_PER_PEER);
+    CHECK(made == ZIKE_IKE_SAS_PER_PEER - 1);
+    CHECK(refused == 3 * z.conf.max_ike_sas - made);
+    CHECK(z.stats.ike_rekeys_refused == refused);
+    {
+        size_t all = 0;
+        for (struct ike_sa *s = z.sas; s; s = s->next)
+            all++;
+        CHECK(all < z.conf.max_ike_sas);
+    }
+    /* The other peer rekeys its own IKE SA as before. */
+    nsent = 0;
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(other, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr_other);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(other, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && other->superseded);
+    /* Once the old ones waited their time for a DELETE, the peer may
+     * rekey again. */
+    z.now += 10000;
+    ike_tick(&z);
+    ike_tick(&z);
+    CHECK(ike_sas_of("peer") == 1);
+    {
+        struct ike_sa *live = ike_sa_for_peer(&z, "peer");
+        CHECK(live != NULL);
+        if (live != NULL) {
+            ctr = 1 + live->mid_in;
+            nsent = 0;
+            clen = rekey_ike_payloads(chain, sizeof chain, pub);
+            len = peer_msg(live, IKE_CREATE_CHILD_SA, false, live->mid_in,
+                           chain, clen, msg, &ctr);
+            ike_handle(&z, &from, msg, len);
+            CHECK(nsent == 1 && open_sent(live, 0, &m, msg) == IKE_OK &&
+                  first_notify(&m) == 0 && live->superseded);
+        }
+    }
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t registration(uint8_t *chain, size_t cap, const char *group,
                            uint16_t notify)
 {
@@ -2346,6 +2442,65 @@ static void manual_sas_of_the_peer_kept(void)
     harness_reset();
     CHECK_OK(zesp_sad_set_state_dir(z.sad, NULL));
     remove_state_dir(state);
+}
+
+/* An initiator nobody authenticated holds the keys of its half-open IKE
+ * SA: it can seal IKE_AUTH requests that verify and do not parse, each
+ * with the next message ID, as fast as it likes, until the SA times out.
+ * Each is answered (RFC 7296 2.21) and counted, and logged at most once a
+ * second: a line each would let it fill the log at the default level. */
+static void invalid_requests_logged(void)
+{
+    /* An unknown payload (type 200) marked critical. */
+    static const uint8_t critical[] = { 200, 0, 0x80, 0, 4 };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    static char text[65536];
+    struct initiator t;
+    struct ike_sa *sa;
+    struct route from = { 0 };
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    uint64_t ctr = 1;
+    unsigned answered = 0, lines = 0;
+    size_t n;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    CHECK(initiator_init(&t) == 0);
+    sa = responder_sa(&t);
+    CHECK(sa != NULL && sa->state == IKE_ST_HALF_OPEN);
+    if (sa == NULL)
+        return;
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_INFO;
+    for (uint32_t mid = 1; mid <= 100; mid++) {
+        size_t len = harness_seal(sa, IKE_AUTH, false, mid, critical,
+                                  sizeof critical, msg, &ctr);
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        answered += nsent == 1;
+    }
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(log);
+    n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    for (const char *p = text; (p = strstr(p, "refused an IKE request"));
+         p++)
+        lines++;
+    CHECK(answered == 100 && sa->mid_in == 101);
+    CHECK(z.stats.ike_requests_invalid == 100);
+    CHECK(lines == 1);
+    CHECK(strstr(text, "more unlogged") != NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
 }
 
 /* The identity's bytes with another ID type: refused. */
@@ -4130,6 +4285,7 @@ int main(void)
     RUN(rekey_responder_retires_old);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
+    RUN(ike_sas_per_peer);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);
@@ -4147,6 +4303,7 @@ int main(void)
     RUN(manual_sas_of_the_peer_kept);
     RUN(identity_type);
     RUN(identity_logged_as_text);
+    RUN(invalid_requests_logged);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);

@@ -7,7 +7,8 @@
 # Before that limit one address filled max-ike-sas and every other
 # initiator was refused with TEMPORARY_FAILURE until the flood's SAs
 # timed out.  Those refusals, past max-ike-sas, are counted and their log
-# line rate-limited.
+# line rate-limited, and so are IKE_SA_INIT requests refused as malformed,
+# which cost their sender nothing (before, a log line each).
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -61,6 +62,22 @@ ok $? "296 of 300 requests past max-ike-sas refused and counted (ike_refused ${r
 ok $? "refusals logged $lines times over $((t1 - t0)) s, at most once a second"
 grep "IKE_SA_INIT refused" "$work/w.log" | tail -n 1 | grep -q "more unlogged"
 ok $? "the log says how many refusals went unlogged"
+
+# IKE_SA_INIT requests without an SA payload: each answered with
+# INVALID_SYNTAX and counted, logged at most once a second with how many
+# went unlogged.  Before, each was a NOTICE line of its own, at the default
+# log level, from anyone who could reach listen.
+t0=$(date +%s)
+"$flood" "tcp://127.0.0.1:$(port 2)" 300 "$(ms 3000)" malformed > "$work/floodm.out" 2>&1
+t1=$(date +%s)
+invalid=$(zike_stat w ike_init_invalid)
+lines=$(grep -c "IKE_SA_INIT.*malformed" "$work/w.log")
+grep -q "responses 300," "$work/floodm.out" && [ "${invalid:-0}" -eq 300 ]
+ok $? "300 malformed IKE_SA_INIT requests answered and counted (ike_init_invalid ${invalid:-?}; $(cat "$work/floodm.out"))"
+[ "$lines" -ge 1 ] && [ "$lines" -le $((t1 - t0 + 2)) ]
+ok $? "malformed IKE_SA_INIT requests logged $lines times over $((t1 - t0)) s, at most once a second"
+grep "IKE_SA_INIT.*malformed" "$work/w.log" | tail -n 1 | grep -q "more unlogged"
+ok $? "the log says how many malformed requests went unlogged"
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.log "$work"/*.out; do echo "== $f"; tail -n 8 "$f"; done
