@@ -247,10 +247,24 @@ static int set_access(int fd, const zesp_sad_opts *opts, mode_t mode)
     return fchmod(fd, mode) != 0 ? errno : 0;
 }
 
-/* ZESP_SAD_CREATE with a mode or group: an existing file of ours gets
- * them too.  Another's is left to file_trusted. */
+/* The header of the file at fd, read once into h and checked there. */
+static int header_read(int fd, const struct stat *st, struct sad_header *h)
+{
+    if ((size_t)st->st_size < sizeof *h)
+        return st->st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
+    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
+        return ZESP_ESADSIZE;
+    return sad_layout_check(h, (uint64_t)st->st_size);
+}
+
+/* ZESP_SAD_CREATE with a mode or group: an existing SAD of ours gets
+ * them too.  Another's is left to file_trusted.  Nothing else found at
+ * the path is given to the group: not a file that is no SAD (a mistyped
+ * path naming a key of ours), nor one with another name too (a hard
+ * link, made by whoever may write the folder, to a file it chose). */
 static int adjust_existing(int fd, const zesp_sad_opts *opts)
 {
+    struct sad_header h;
     struct stat st;
     mode_t mode;
     int err;
@@ -263,6 +277,10 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
         return errno;
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
         return 0;
+    if (st.st_nlink != 1)
+        return ZESP_ESADLINK;
+    if ((err = header_read(fd, &st, &h)) != 0)
+        return err;
     if (opts->mode == 0)
         mode = st.st_mode & 0777;
     /* Others had access, or would once the mask widened: not ours to fix. */
@@ -345,11 +363,7 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
         return errno;
     if ((err = file_trusted(fd, &st, d, group)) != 0)
         return err;
-    if ((size_t)st.st_size < sizeof h)
-        return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-        return ZESP_ESADSIZE;
-    if ((err = sad_layout_check(&h, (uint64_t)st.st_size)) != 0)
+    if ((err = header_read(fd, &st, &h)) != 0)
         return err;
     map = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
