@@ -16,6 +16,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define SAD_DIR_MODE 0700
 #define SAD_FILE_MODE 0600
 #define SAD_ROOT_DIR "/run/zesp"
+#define TEMP_TAG_BYTES 8U
 
 /* The directory a SAD file is opened through, and the file's name in it;
  * whether root gave it to its owner (its parent root's alone). */
@@ -294,7 +296,8 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
  * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
 static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
 {
-    char tmp[NAME_MAX + 1];
+    char tmp[NAME_MAX + 1], tag[2 * TEMP_TAG_BYTES + 1];
+    uint8_t rnd[TEMP_TAG_BYTES];
     struct sad_header plan;
     mode_t mode;
     uint8_t *map;
@@ -303,8 +306,13 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
     if ((err = create_mode(opts, &mode)) != 0 ||
         (err = sad_layout_plan(opts, &plan)) != 0)
         return err;
-    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%d.new", d->name,
-                         (int)getpid()) >= sizeof tmp)
+    /* A random name, not the pid: a creator killed here leaves its file,
+     * and a later one given the same pid (after a reboot, or in another
+     * pid namespace) would find it and never make the SAD. */
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(tag, sizeof tag, rnd, sizeof rnd);
+    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%s.new", d->name, tag) >=
+        sizeof tmp)
         return ENAMETOOLONG;
     fd = openat(d->fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                 mode);

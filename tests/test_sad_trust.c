@@ -169,6 +169,25 @@ static void test_other_file_keeps_its_mode(void)
     CHECK(mode_of(in_dir("named.sad")) == 0660);
 }
 
+/* A creator killed while it made the file leaves its temporary file
+ * behind: a later creator given the same pid (after a reboot, or in
+ * another pid namespace sharing the folder) still makes the SAD. */
+static void test_leftover_temporary_file(void)
+{
+    zesp_sa_params p = test_sa(0x1002, ZESP_DIR_OUT, 0, 0);
+    char tmp[600];
+    zesp_sad *sad;
+    int fd;
+
+    snprintf(tmp, sizeof tmp, "%s/.left.sad.%d.new", dir, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && close(fd) == 0);
+    sad = zesp_sad_open(in_dir("left.sad"), ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    CHECK(sad != NULL && zesp_sa_add(sad, &p) == 0);
+    zesp_sad_free(sad);
+}
+
 /* The default place: never /tmp; a private directory made 0700. */
 static void test_default_path(void)
 {
@@ -870,6 +889,7 @@ int main(void)
     RUN(test_modes_refused);
     RUN(test_symlink_refused);
     RUN(test_other_file_keeps_its_mode);
+    RUN(test_leftover_temporary_file);
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
     RUN(test_planted_directory);
