@@ -16,6 +16,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #define SAD_DIR_MODE 0700
 #define SAD_FILE_MODE 0600
 #define SAD_ROOT_DIR "/run/zesp"
+#define TEMP_TAG_BYTES 8U
 
 /* The directory a SAD file is opened through, and the file's name in it;
  * whether root gave it to its owner (its parent root's alone). */
@@ -247,10 +249,24 @@ static int set_access(int fd, const zesp_sad_opts *opts, mode_t mode)
     return fchmod(fd, mode) != 0 ? errno : 0;
 }
 
-/* ZESP_SAD_CREATE with a mode or group: an existing file of ours gets
- * them too.  Another's is left to file_trusted. */
+/* The header of the file at fd, read once into h and checked there. */
+static int header_read(int fd, const struct stat *st, struct sad_header *h)
+{
+    if ((size_t)st->st_size < sizeof *h)
+        return st->st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
+    if (pread(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h)
+        return ZESP_ESADSIZE;
+    return sad_layout_check(h, (uint64_t)st->st_size);
+}
+
+/* ZESP_SAD_CREATE with a mode or group: an existing SAD of ours gets
+ * them too.  Another's is left to file_trusted.  Nothing else found at
+ * the path is given to the group: not a file that is no SAD (a mistyped
+ * path naming a key of ours), nor one with another name too (a hard
+ * link, made by whoever may write the folder, to a file it chose). */
 static int adjust_existing(int fd, const zesp_sad_opts *opts)
 {
+    struct sad_header h;
     struct stat st;
     mode_t mode;
     int err;
@@ -263,6 +279,10 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
         return errno;
     if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
         return 0;
+    if (st.st_nlink != 1)
+        return ZESP_ESADLINK;
+    if ((err = header_read(fd, &st, &h)) != 0)
+        return err;
     if (opts->mode == 0)
         mode = st.st_mode & 0777;
     /* Others had access, or would once the mask widened: not ours to fix. */
@@ -276,7 +296,8 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
  * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
 static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
 {
-    char tmp[NAME_MAX + 1];
+    char tmp[NAME_MAX + 1], tag[2 * TEMP_TAG_BYTES + 1];
+    uint8_t rnd[TEMP_TAG_BYTES];
     struct sad_header plan;
     mode_t mode;
     uint8_t *map;
@@ -285,8 +306,13 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
     if ((err = create_mode(opts, &mode)) != 0 ||
         (err = sad_layout_plan(opts, &plan)) != 0)
         return err;
-    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%d.new", d->name,
-                         (int)getpid()) >= sizeof tmp)
+    /* A random name, not the pid: a creator killed here leaves its file,
+     * and a later one given the same pid (after a reboot, or in another
+     * pid namespace) would find it and never make the SAD. */
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(tag, sizeof tag, rnd, sizeof rnd);
+    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%s.new", d->name, tag) >=
+        sizeof tmp)
         return ENAMETOOLONG;
     fd = openat(d->fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                 mode);
@@ -345,11 +371,7 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
         return errno;
     if ((err = file_trusted(fd, &st, d, group)) != 0)
         return err;
-    if ((size_t)st.st_size < sizeof h)
-        return st.st_size == 0 ? ZESP_ESADSIZE : ZESP_EBADSAD;
-    if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
-        return ZESP_ESADSIZE;
-    if ((err = sad_layout_check(&h, (uint64_t)st.st_size)) != 0)
+    if ((err = header_read(fd, &st, &h)) != 0)
         return err;
     map = mmap(NULL, h.total_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)

@@ -116,19 +116,20 @@ static int take_lock(const char *path, const char *control)
 }
 
 /* libzmq removes whatever has the name before it binds there (a socket
- * a zike that died left, it assumes): a control: mistyped as the path of
- * the SAD, the configuration or any file would delete that file. */
-static bool control_path_taken(const struct zike *z)
+ * a zike that died left, it assumes): a control: or listen: mistyped as
+ * the path of the SAD, the configuration or any file would delete that
+ * file.  field: the setting's name, for the message. */
+static bool ipc_path_taken(const char *endpoint, const char *field)
 {
-    const char *path = z->conf.control + 6;
+    const char *path = endpoint + 6;
     struct stat st;
 
-    if (!zike_endpoint_is_file(z->conf.control) || lstat(path, &st) != 0 ||
+    if (!zike_endpoint_is_file(endpoint) || lstat(path, &st) != 0 ||
         S_ISSOCK(st.st_mode))
         return false;
-    zike_log(LOG_ERR, "control %s: %s is there and is not a socket; zike "
-             "will not replace it: remove it, or name another control:",
-             z->conf.control, path);
+    zike_log(LOG_ERR, "%s %s: %s is there and is not a socket; zike "
+             "will not replace it: remove it, or name another %s:",
+             field, endpoint, path, field);
     return true;
 }
 
@@ -158,7 +159,7 @@ static int open_control(struct zike *z)
     int64_t max = CONTROL_FRAME_MAX;
     int rc = -1;
 
-    if (control_path_taken(z))
+    if (ipc_path_taken(z->conf.control, "control"))
         return -1;
     /* The socket is made 0600 as it is bound: a chmod after would follow
      * a link swapped in meanwhile by whoever may write the folder. */
@@ -320,7 +321,8 @@ int main(int argc, char **argv)
                  ": IKE keys are being written to a file" : "");
     if ((z->ctx = zmq_ctx_new()) == NULL)
         goto out;
-    if (z->conf.listen[0] != '\0' && listen_open(z) != 0)
+    if (z->conf.listen[0] != '\0' &&
+        (ipc_path_taken(z->conf.listen, "listen") || listen_open(z) != 0))
         goto out;
     if (open_control(z) != 0 || zike_open_links(z, NULL) != 0 ||
         metrics_http_open(z) != 0)

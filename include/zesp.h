@@ -175,7 +175,8 @@ enum zesp_error {
     ZESP_ESADOWNER,     /* the SAD file belongs to another user */
     ZESP_ESADMODE,      /* other users may read or write the SAD file */
     ZESP_ESADGROUP,     /* its group may, and no group SAD was asked for */
-    ZESP_ESADLINK,      /* the SAD path is a symbolic link */
+    ZESP_ESADLINK,      /* the SAD path is a symbolic link (or a hard
+                           link, with a mode or group to set) */
     ZESP_ESADDIR,       /* the SAD's directory is not private to us */
     ZESP_EPOLICY,       /* message under an SA that does not serve the
                            policy the receiver named (RFC 4301 5.2), or
@@ -371,7 +372,10 @@ const char *zesp_transform_name(uint32_t transform);
  * $ZESP_SAD, else zesp_sad_default_path()); with ZESP_SAD_CREATE it is made
  * if missing, with opts (NULL: defaults) and mode opts->mode (0600; 0640
  * or 0660 make a group-shared SAD).  A file of another layout version, a
- * damaged or a truncated one is refused.
+ * damaged or a truncated one is refused.  An existing SAD of ours is given
+ * opts->mode and opts->group too; a file there that is no SAD is refused
+ * (ZESP_EBADSAD), one with other names too (hard links) is refused
+ * (ZESP_ESADLINK), and neither has its mode or group changed.
  *
  * The file holds keys, so it is used only if it is ours: a symbolic link
  * is refused (ZESP_ESADLINK), a file owned by another user than this one

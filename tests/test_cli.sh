@@ -66,6 +66,12 @@ expect 0 "keygen --identity" "$zesp" keygen --identity "$work/node1"
 [ "$(mode "$work/node1.key")" = 600 ]; ok $? "identity secret key mode 0600"
 [ "$(wc -c < "$work/node1.pub")" -eq 41 ]; ok $? "identity public key: 40 Z85 characters"
 grep -qF "public: $(cat "$work/node1.pub")" "$work/out"; ok $? "identity prints its public key"
+# A pair is made whole or not at all: a public key already there (an old
+# identity's) is not left beside a new secret key that does not match it.
+echo "old public key" > "$work/node2.pub"
+expect 1 "keygen --identity refuses when NAME.pub is there" "$zesp" keygen --identity "$work/node2"
+[ ! -e "$work/node2.key" ] && [ "$(cat "$work/node2.pub")" = "old public key" ]
+ok $? "and leaves no new secret key beside the old public key"
 
 expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"

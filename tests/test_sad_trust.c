@@ -127,6 +127,67 @@ static void test_symlink_refused(void)
     CHECK(access(in_dir("target.sad"), F_OK) != 0);
 }
 
+/* A mode or group asked for (zike's sad: mode and group, zesp --group)
+ * is set on the SAD at the path, never on another file found there: a
+ * mistyped path naming a key of ours, or a hard link planted in a shared
+ * folder, keeps its mode and group. */
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0 ? st.st_mode & 07777 : (mode_t)-1;
+}
+
+static void test_other_file_keeps_its_mode(void)
+{
+    zesp_sad_opts group = { .mode = 0660 };
+    const char key[] = "hex:000102030405060708090a0b0c0d0e0f\n";
+    char link2[600];
+    int fd = open(in_dir("secret.key"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    zesp_sad *sad;
+
+    CHECK(fd >= 0 &&
+          write(fd, key, sizeof key - 1) == (ssize_t)(sizeof key - 1));
+    CHECK(fd >= 0 && fchmod(fd, 0600) == 0 && close(fd) == 0);
+    CHECK(zesp_sad_open(in_dir("secret.key"), ZESP_SAD_CREATE, &group) ==
+              NULL && errno == ZESP_EBADSAD);
+    CHECK(mode_of(in_dir("secret.key")) == 0600);
+    /* A SAD with another name too: whoever made the name chose the file. */
+    sad = zesp_sad_open(in_dir("named.sad"), ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    snprintf(link2, sizeof link2, "%s", in_dir("hardlink.sad"));
+    CHECK(link(in_dir("named.sad"), link2) == 0);
+    CHECK(zesp_sad_open(link2, ZESP_SAD_CREATE, &group) == NULL &&
+          errno == ZESP_ESADLINK);
+    CHECK(mode_of(in_dir("named.sad")) == 0600);
+    /* Its one name again: the mode asked for is set. */
+    CHECK(unlink(link2) == 0);
+    sad = zesp_sad_open(in_dir("named.sad"), ZESP_SAD_CREATE, &group);
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(mode_of(in_dir("named.sad")) == 0660);
+}
+
+/* A creator killed while it made the file leaves its temporary file
+ * behind: a later creator given the same pid (after a reboot, or in
+ * another pid namespace sharing the folder) still makes the SAD. */
+static void test_leftover_temporary_file(void)
+{
+    zesp_sa_params p = test_sa(0x1002, ZESP_DIR_OUT, 0, 0);
+    char tmp[600];
+    zesp_sad *sad;
+    int fd;
+
+    snprintf(tmp, sizeof tmp, "%s/.left.sad.%d.new", dir, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    CHECK(fd >= 0 && close(fd) == 0);
+    sad = zesp_sad_open(in_dir("left.sad"), ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL);
+    CHECK(sad != NULL && zesp_sa_add(sad, &p) == 0);
+    zesp_sad_free(sad);
+}
+
 /* The default place: never /tmp; a private directory made 0700. */
 static void test_default_path(void)
 {
@@ -827,6 +888,8 @@ int main(void)
         return 2;
     RUN(test_modes_refused);
     RUN(test_symlink_refused);
+    RUN(test_other_file_keeps_its_mode);
+    RUN(test_leftover_temporary_file);
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
     RUN(test_planted_directory);

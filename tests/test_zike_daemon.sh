@@ -1,8 +1,8 @@
 #!/bin/sh
 # zike as a new user meets it: a second zike with the same configuration
 # is refused before it touches anything and says which process runs; a
-# control: path that names a file (its SAD, say) is refused, the file
-# kept, as is a lock that is another user's or a hard link; a
+# control: or listen: path that names a file (its SAD, say) is refused,
+# the file kept, as is a lock that is another user's or a hard link; a
 # control socket on tcp:// is refused unless the configuration accepts
 # that it has no authentication; --capture files are never followed
 # through a symbolic link nor reused; zikectl's JSON is valid for any name
@@ -92,6 +92,17 @@ timeout $((10 * scale)) "$zike" -c "$work/onsad.yaml" 2> "$work/onsad.log"
 rc=$?
 [ $rc -eq 1 ] && [ -f "$work/onsad.sad" ] && "$b/tools/zesp" --sad "$work/onsad.sad" sa list > /dev/null
 ok $? "nor one that names its own SAD: the SAD stays a SAD (exit $rc)"
+
+# ---- a listen path that names a file ----------------------------------------
+# listen: ipc://PATH is bound the same way: a listen: naming the SAD (or any
+# file) must not cost that file either.
+conf onsadl "$(port 18)"
+sed -i "s|^listen: .*|listen: ipc://$work/onsadl.sad|" "$work/onsadl.yaml"
+timeout $((10 * scale)) "$zike" -c "$work/onsadl.yaml" 2> "$work/onsadl.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "onsadl.sad is there and is not a socket" "$work/onsadl.log" &&
+    [ -f "$work/onsadl.sad" ] && "$b/tools/zesp" --sad "$work/onsadl.sad" sa list > /dev/null
+ok $? "zike refuses a listen: path that is its own SAD: the SAD stays a SAD (exit $rc)"
 
 # ---- control on tcp:// ------------------------------------------------------
 conf tcp "$(port 1)" "control: tcp://127.0.0.1:$(port 2)"

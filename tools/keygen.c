@@ -62,7 +62,7 @@ static int identity(const char *name)
 {
     uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
     uint8_t seed[crypto_sign_SEEDBYTES];
-    char pub[41 + 1], sec[41 + 1], path[4096], line[64];
+    char pub[41 + 1], sec[41 + 1], path[4096], key_path[4096], line[64];
     int rc = EXIT_FAILED;
 
     randombytes_buf(seed, sizeof seed);
@@ -70,14 +70,18 @@ static int identity(const char *name)
         zmq_z85_encode(pub, pk, sizeof pk) == NULL ||
         zmq_z85_encode(sec, seed, sizeof seed) == NULL)
         goto out;
-    snprintf(path, sizeof path, "%s.key", name);
+    snprintf(key_path, sizeof key_path, "%s.key", name);
     snprintf(line, sizeof line, "%s\n", sec);
-    if (write_new(path, line, 0600) != 0)
+    if (write_new(key_path, line, 0600) != 0)
         goto out;
+    /* Both or neither: a NAME.pub already there (an old identity's) must
+     * not be left beside a new secret key it does not match. */
     snprintf(path, sizeof path, "%s.pub", name);
     snprintf(line, sizeof line, "%s\n", pub);
-    if (write_new(path, line, 0644) != 0)
+    if (write_new(path, line, 0644) != 0) {
+        unlink(key_path);
         goto out;
+    }
     printf("== Ed25519 identity %s ==\npublic: %s\nsecret: %s.key (mode 0600)\n",
            name, pub, name);
     rc = EXIT_OK;

@@ -143,7 +143,8 @@ class SADGroupError(SADTrustError):
 
 
 class SADLinkError(SADTrustError):
-    """The SAD path is a symbolic link (ZESP_ESADLINK)."""
+    """The SAD path is a symbolic link, or a hard link given a mode or group
+    to set (ZESP_ESADLINK)."""
 
 
 class SADDirError(SADTrustError):
