@@ -24,7 +24,20 @@
 #include "capture.h"
 #include "daemon.h"
 
-#define SUPERSEDED_MS 10000U   /* an old IKE SA waits this long for DELETE */
+#define SUPERSEDED_MS 10000U   /* an old IKE SA waits at least this long */
+
+/* How long a replaced IKE SA is kept: for its DELETE, and at least as
+ * long as the rekey's initiator may send its request again, since our
+ * answer may have been lost (RFC 7296 2.1): the retransmission is answered
+ * from this SA's cache.  Freed sooner, the initiator would never learn of
+ * the new IKE SA that holds the child SAs here, and would give the old
+ * one, and its own child SAs, up. */
+static uint64_t superseded_wait(const struct zike *z)
+{
+    uint64_t span = ike_retransmit_span(z);
+
+    return span > SUPERSEDED_MS ? span : SUPERSEDED_MS;
+}
 
 /* The IKE SA's proposal, with its SPI; the transforms of ike_proposal. */
 static void w_ike_proposal(struct ike_writer *w, uint8_t number,
@@ -62,7 +75,7 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
     n->children = old->children;
     old->children = NULL;
     old->superseded = true;
-    old->rekey_at = z->now + SUPERSEDED_MS;
+    old->rekey_at = z->now + superseded_wait(z);
     ike_sa_established(z, n);
     z->stats.ike_rekeys++;
 }

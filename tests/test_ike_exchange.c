@@ -611,6 +611,62 @@ static void ike_rekey_while_child_in_flight(void)
     harness_reset();
 }
 
+/* The peer rekeys the IKE SA and zike's answer is lost: the peer sends its
+ * request again at each of its timeouts, and its last try, however late
+ * within the retransmission span, must still get the cached answer from
+ * the old IKE SA (RFC 7296 2.1).  Otherwise the peer never learns the new
+ * IKE SA that now holds the child SAs here, gives up on the old one and
+ * removes its own child SAs. */
+static void ike_rekey_answer_lost(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], request[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], answer[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established(), *holder;
+    struct route from = { 0 };
+    uint64_t ctr = 1, t0, last_try = 0, now0 = z.now;
+    uint32_t tries0 = z.conf.retransmit_tries;
+    size_t len, clen, answer_len, njoined = z.njoined;
+
+    z.njoined = 0;
+    z.conf.retransmit_tries = 5;           /* zike's default: 31.5 s */
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(count_sas() == 2 && sa->children != NULL);
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, request,
+                   &ctr);
+    memcpy(msg, request, len);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && sa->superseded && live_ike_sas(&holder) == 1 &&
+          holder != sa);
+    answer_len = sent_len[0];
+    memcpy(answer, sent[0], answer_len);
+    /* The peer's tries: after 1, 2, 4, ... timeouts; the last one comes
+     * before its span ends. */
+    for (uint32_t i = 0; i < z.conf.retransmit_tries; i++)
+        last_try += (uint64_t)z.conf.retransmit_ms << i;
+    CHECK(last_try < ike_retransmit_span(&z));
+    t0 = z.now;
+    for (z.now = t0; z.now < t0 + last_try; z.now += 100)
+        ike_tick(&z);
+    z.now = t0 + last_try;
+    ike_tick(&z);
+    nsent = 0;
+    memcpy(msg, request, len);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && sent_len[0] == answer_len &&
+          memcmp(sent[0], answer, answer_len) == 0);
+    CHECK(live_ike_sas(&holder) == 1 && holder != NULL && count_sas() == 2);
+    sodium_memzero(priv, sizeof priv);
+    z.conf.retransmit_tries = tries0;
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t registration(uint8_t *chain, size_t cap, const char *group,
                            uint16_t notify)
 {
@@ -4092,6 +4148,7 @@ int main(void)
     RUN(rekey_responder_retires_old);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
+    RUN(ike_rekey_answer_lost);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);
