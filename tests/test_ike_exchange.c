@@ -2118,6 +2118,80 @@ static void forged_init_errors(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* An IKE_SA_INIT answer to sa's request that carries only a COOKIE. */
+static size_t cookie_answer(const struct ike_sa *sa, const char *cookie,
+                            uint8_t *out, size_t cap)
+{
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_RESPONSE };
+    struct ike_writer w;
+    size_t len = 0;
+
+    memcpy(h.spi_i, sa->spi_i, 8);
+    ike_w_init(&w, out, cap, &h);
+    ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, (const uint8_t *)cookie,
+                 strlen(cookie));
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* Whether zike's i-th message is its IKE_SA_INIT request with cookie. */
+static bool init_with_cookie(size_t i, const char *cookie)
+{
+    struct ike_message m;
+    struct ike_notify n;
+
+    return i < nsent && ike_parse(sent[i], sent_len[i], &m) == IKE_OK &&
+           m.hdr.exchange == IKE_SA_INIT &&
+           !(m.hdr.flags & IKE_FLAG_RESPONSE) &&
+           ike_find_notify(&m, IKE_N_COOKIE, &n) &&
+           n.len == strlen(cookie) && memcmp(n.data, cookie, n.len) == 0;
+}
+
+/* zike initiates to a responder that asks for cookies (RFC 7296 2.6), and
+ * someone on the path answers first with a COOKIE of its own.  zike sends
+ * its request again with that cookie, which the responder ignores and
+ * answers with its own COOKIE again: zike must answer that one too (as
+ * 2.6 expects: a forged cookie answer costs the initiator one message),
+ * or the attempt is lost to one forged message.  Each new cookie is
+ * answered once, without putting the retransmissions' end off. */
+static void forged_cookie(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], nr[32], ni[IKE_NONCE_MAX];
+    struct route from = { 0 };
+    struct ike_ke ke;
+    struct ike_sa *sa;
+    size_t len, ni_len = 0;
+    uint64_t resend_at;
+
+    sa = initiate_unreached(&ke, ni, &ni_len);
+    len = cookie_answer(sa, "forged-by-someone-on-the-path", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && init_with_cookie(1, "forged-by-someone-on-the-path"));
+    resend_at = sa->req.resend_at;
+    z.now += 100;
+    len = cookie_answer(sa, "the-responders-own-cookie", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 3 && init_with_cookie(2, "the-responders-own-cookie"));
+    CHECK(sa->state == IKE_ST_INIT_SENT && sa->req.kind == REQ_INIT &&
+          sa->req.resend_at == resend_at);
+    /* The same cookie again (its answer to a retransmission): nothing. */
+    len = cookie_answer(sa, "the-responders-own-cookie", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 3);
+    /* The responder's answer: the IKE SA has its keys, IKE_AUTH goes. */
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 4);
+    sodium_memzero(priv, sizeof priv);
+    harness_peers[0].endpoint[0] = '\0';
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* An INFORMATIONAL request with no Encrypted payload on an established IKE
  * SA, an error notify in the clear: not answered, its message ID not
  * taken, counted as unauthenticated; the peer's real request with that
@@ -4159,6 +4233,7 @@ int main(void)
     RUN(reflected_init_and_auth);
     RUN(unauthenticated_responder);
     RUN(forged_init_errors);
+    RUN(forged_cookie);
     RUN(unprotected_informational);
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
