@@ -11,7 +11,10 @@
  * peer, comparing the same two nonces, answers ours; the loser's request
  * fails and nothing is left to delete.  Refused too while a child SA of
  * ours is being made (its answer would come to an IKE SA that no longer
- * holds the children) or when the IKE SA is already rekeyed (2.25).  A
+ * holds the children), when the IKE SA is already rekeyed (2.25), or
+ * while an IKE SA of the peer that a rekey replaced still waits for its
+ * DELETE (one at a time: a peer that never deleted them made them without
+ * bound).  A
  * peer that answers our request although it took over with its own (RFC
  * 7296 2.8.2, both made) is met by its rule: of the two new IKE SAs, the
  * one holding the lowest of the four nonces is redundant and deleted by
@@ -104,14 +107,29 @@ int ike_rekey_start(struct zike *z, struct ike_sa *sa)
     return ike_request(z, sa, REQ_IKE_REKEY, IKE_CREATE_CHILD_SA, chain, len);
 }
 
+/* An IKE SA of sa's peer that a rekey replaced and that still waits for
+ * its DELETE.  An honest peer deletes it right after its rekey; one that
+ * rekeyed again and again without would make IKE SAs without bound, each
+ * kept while it may retransmit, all counted against max-ike-sas. */
+static bool replaced_one_waits(const struct zike *z, const struct ike_sa *sa)
+{
+    for (const struct ike_sa *s = z->sas; s; s = s->next)
+        if (s != sa && s->superseded && s->state != IKE_ST_DEAD &&
+            strcmp(s->peer_name, sa->peer_name) == 0)
+            return true;
+    return false;
+}
+
 /* Whether the peer's rekey of sa, with nonce ni, must wait (above). */
-static bool collides(const struct ike_sa *sa, const uint8_t *ni,
-                     size_t ni_len)
+static bool collides(const struct zike *z, const struct ike_sa *sa,
+                     const uint8_t *ni, size_t ni_len)
 {
     const char *why = NULL;
 
     if (sa->superseded)
         why = "the IKE SA is already rekeyed";
+    else if (replaced_one_waits(z, sa))
+        why = "the IKE SA it replaced last still waits for its DELETE";
     else if (sa->req.kind == REQ_CHILD)
         why = "a child SA of ours is being made";
     else if (sa->req.kind == REQ_IKE_REKEY &&
@@ -145,7 +163,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
     have_ni = pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK;
-    if (have_ni && collides(sa, ni, ni_len)) {
+    if (have_ni && collides(z, sa, ni, ni_len)) {
         ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
             ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,

@@ -667,6 +667,88 @@ static void ike_rekey_answer_lost(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* IKE SAs zike holds that are not dead. */
+static size_t ike_sas_held(void)
+{
+    size_t n = 0;
+
+    for (const struct ike_sa *s = z.sas; s; s = s->next)
+        n += s->state != IKE_ST_DEAD;
+    return n;
+}
+
+/* The peer rekeys its IKE SA, then rekeys the new one, and so on, and
+ * never deletes the IKE SAs it replaced: each waits for the DELETE (for
+ * as long as the peer may retransmit), and counts against max-ike-sas,
+ * which every other peer's IKE_SA_INIT is refused past.  One replaced IKE
+ * SA waiting per peer is enough for an honest one (its DELETE follows its
+ * rekey); a rekey while one waits is refused for now (TEMPORARY_FAILURE,
+ * RFC 7296 2.25) and served once the DELETE came. */
+static void ike_rekeys_without_delete(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *holder = sa, *first;
+    struct ike_message m;
+    struct route from = { 0 };
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined, refused = 0;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(count_sas() == 2);
+    for (int i = 0; i < 50; i++) {
+        struct ike_sa *on = holder;
+
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        len = peer_msg(on, IKE_CREATE_CHILD_SA, false, on->mid_in, chain,
+                       clen, msg, &ctr);
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(on, 0, &m, msg) == IKE_OK);
+        refused += first_notify(&m) == IKE_N_TEMPORARY_FAILURE;
+        CHECK(live_ike_sas(&holder) == 1 && holder != NULL);
+        z.now += 10;
+        ike_tick(&z);
+    }
+    CHECK(ike_sas_held() <= 2 && refused == 49);
+    CHECK(count_sas() == 2);
+    /* The DELETE of the replaced one: the next rekey is served. */
+    first = NULL;
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s->superseded && s->state != IKE_ST_DEAD)
+            first = s;
+    CHECK(first != NULL);
+    if (first != NULL) {
+        uint8_t del[16];
+        struct ike_writer w;
+
+        ike_w_init_chain(&w, del, sizeof del);
+        ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(first, IKE_INFORMATIONAL, false, first->mid_in, del,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(first->state == IKE_ST_DEAD);
+    }
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(holder, IKE_CREATE_CHILD_SA, false, holder->mid_in, chain,
+                   clen, msg, &ctr);
+    nsent = 0;
+    first = holder;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(first, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && first->superseded);
+    CHECK(live_ike_sas(&holder) == 1 && holder != first && count_sas() == 2);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t registration(uint8_t *chain, size_t cap, const char *group,
                            uint16_t notify)
 {
@@ -4223,6 +4305,7 @@ int main(void)
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_rekey_answer_lost);
+    RUN(ike_rekeys_without_delete);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);
