@@ -335,6 +335,37 @@ static void init_answer_ignored(struct ike_sa *sa, const char *peer,
     }
 }
 
+static bool cookie_sent(const struct ike_sa *sa, const uint8_t *cookie,
+                        size_t len)
+{
+    return sa->cookie_len == len &&
+           sodium_memcmp(sa->cookie, cookie, len) == 0;
+}
+
+/* A COOKIE answer, like any IKE_SA_INIT answer, may be forged: each new
+ * cookie is answered, so that one from someone on the path does not keep
+ * the responder's own out (RFC 7296 2.6); it costs one message.  Only the
+ * first restarts the retransmissions: forged cookies in a stream do not
+ * put the attempt's end off. */
+static void answer_cookie(struct zike *z, struct ike_sa *sa,
+                          const struct zike_peer *peer, const uint8_t *cookie,
+                          size_t len)
+{
+    uint64_t sent_at = sa->req.sent_at, resend_at = sa->req.resend_at;
+    uint32_t tries = sa->req.tries;
+    bool again = sa->cookie_len != 0;
+
+    memcpy(sa->cookie, cookie, len);
+    sa->cookie_len = len;
+    zike_log(again ? LOG_DEBUG : LOG_INFO, "peer %s: answering its cookie%s",
+             peer->name, again ? " (another one)" : "");
+    if (send_init(z, sa, peer) == 0 && again) {
+        sa->req.tries = tries;
+        sa->req.sent_at = sent_at;
+        sa->req.resend_at = resend_at;
+    }
+}
+
 /* The responder's answer: true once the IKE SA has its keys, for IKE_AUTH
  * to begin. */
 bool ike_init_response(struct zike *z, struct ike_sa *sa,
@@ -358,11 +389,8 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
         return false;
     offered = encr_choice(peer->ike_encr);
     if (ike_find_notify(m, IKE_N_COOKIE, &n) && n.len > 0 &&
-        n.len <= sizeof sa->cookie && sa->cookie_len == 0) {
-        memcpy(sa->cookie, n.data, n.len);
-        sa->cookie_len = n.len;
-        zike_log(LOG_INFO, "peer %s: answering its cookie", peer->name);
-        send_init(z, sa, peer);
+        n.len <= sizeof sa->cookie && !cookie_sent(sa, n.data, n.len)) {
+        answer_cookie(z, sa, peer, n.data, n.len);
         return false;
     }
     if ((err = ike_error_notify(m)) != 0) {

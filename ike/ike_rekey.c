@@ -11,7 +11,10 @@
  * peer, comparing the same two nonces, answers ours; the loser's request
  * fails and nothing is left to delete.  Refused too while a child SA of
  * ours is being made (its answer would come to an IKE SA that no longer
- * holds the children) or when the IKE SA is already rekeyed (2.25).  A
+ * holds the children), when the IKE SA is already rekeyed (2.25), or
+ * while an IKE SA of the peer that a rekey replaced still waits for its
+ * DELETE (one at a time: a peer that never deleted them made them without
+ * bound).  A
  * peer that answers our request although it took over with its own (RFC
  * 7296 2.8.2, both made) is met by its rule: of the two new IKE SAs, the
  * one holding the lowest of the four nonces is redundant and deleted by
@@ -24,7 +27,20 @@
 #include "capture.h"
 #include "daemon.h"
 
-#define SUPERSEDED_MS 10000U   /* an old IKE SA waits this long for DELETE */
+#define SUPERSEDED_MS 10000U   /* an old IKE SA waits at least this long */
+
+/* How long a replaced IKE SA is kept: for its DELETE, and at least as
+ * long as the rekey's initiator may send its request again, since our
+ * answer may have been lost (RFC 7296 2.1): the retransmission is answered
+ * from this SA's cache.  Freed sooner, the initiator would never learn of
+ * the new IKE SA that holds the child SAs here, and would give the old
+ * one, and its own child SAs, up. */
+static uint64_t superseded_wait(const struct zike *z)
+{
+    uint64_t span = ike_retransmit_span(z);
+
+    return span > SUPERSEDED_MS ? span : SUPERSEDED_MS;
+}
 
 /* The IKE SA's proposal, with its SPI; the transforms of ike_proposal. */
 static void w_ike_proposal(struct ike_writer *w, uint8_t number,
@@ -62,7 +78,7 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
     n->children = old->children;
     old->children = NULL;
     old->superseded = true;
-    old->rekey_at = z->now + SUPERSEDED_MS;
+    old->rekey_at = z->now + superseded_wait(z);
     ike_sa_established(z, n);
     z->stats.ike_rekeys++;
 }
@@ -91,24 +107,40 @@ int ike_rekey_start(struct zike *z, struct ike_sa *sa)
     return ike_request(z, sa, REQ_IKE_REKEY, IKE_CREATE_CHILD_SA, chain, len);
 }
 
+/* An IKE SA of sa's peer that a rekey replaced and that still waits for
+ * its DELETE.  An honest peer deletes it right after its rekey; one that
+ * rekeyed again and again without would make IKE SAs without bound, each
+ * kept while it may retransmit, all counted against max-ike-sas. */
+static bool replaced_one_waits(const struct zike *z, const struct ike_sa *sa)
+{
+    for (const struct ike_sa *s = z->sas; s; s = s->next)
+        if (s != sa && s->superseded && s->state != IKE_ST_DEAD &&
+            strcmp(s->peer_name, sa->peer_name) == 0)
+            return true;
+    return false;
+}
+
 /* An authenticated peer that rekeys its IKE SA again and again, and never
- * deletes the old one, would leave one waiting SUPERSEDED_MS per rekey:
- * thousands a second, past max-ike-sas (which only IKE_SA_INIT checks),
- * and every other initiator refused.  It may hold ZIKE_IKE_SAS_PER_PEER;
- * its rekey past that waits (TEMPORARY_FAILURE, no X25519 spent). */
+ * deletes the old one, would leave one waiting per rekey: thousands a
+ * second, past max-ike-sas (which only IKE_SA_INIT checks), and every
+ * other initiator refused.  While one it replaced waits for its DELETE,
+ * or it holds ZIKE_IKE_SAS_PER_PEER, its rekey waits (TEMPORARY_FAILURE,
+ * no X25519 spent), counted and logged at most once a second. */
 static bool peer_has_room(struct zike *z, const struct ike_sa *sa)
 {
     size_t held = ike_sas_of_peer(z, sa->peer_name);
+    bool waits = replaced_one_waits(z, sa);
     uint64_t unlogged;
 
-    if (held < ZIKE_IKE_SAS_PER_PEER)
+    if (held < ZIKE_IKE_SAS_PER_PEER && !waits)
         return true;
     z->stats.ike_rekeys_refused++;
     if (zike_log_due(z, &z->rekey_refused_log, &unlogged))
         zike_log(LOG_WARNING, "peer %s: its IKE SA rekey refused for now "
-                 "(TEMPORARY_FAILURE): it holds %zu IKE SAs, the most a "
-                 "peer may (%llu more unlogged)", sa->peer_name, held,
-                 (unsigned long long)unlogged);
+                 "(TEMPORARY_FAILURE): %s (%llu more unlogged)",
+                 sa->peer_name, waits ? "the IKE SA it replaced last still "
+                 "waits for its DELETE" : "it holds the most IKE SAs a peer "
+                 "may", (unsigned long long)unlogged);
     return false;
 }
 

@@ -622,10 +622,10 @@ static size_t ike_sas_of(const char *peer)
 }
 
 /* A peer that rekeys its IKE SA again and again and never deletes the old
- * one (each waits for its DELETE): it may hold ZIKE_IKE_SAS_PER_PEER IKE
- * SAs, not one more, whatever max-ike-sas leaves; past that its rekey is
- * told to come back later and costs no X25519.  Another peer's rekey is
- * not affected. */
+ * one (each waits for its DELETE): while the one it replaced waits, its
+ * next rekey is told to come back later and costs no X25519, counted in
+ * ike_rekeys_refused, whatever max-ike-sas leaves.  Another peer's rekey
+ * is not affected. */
 static void ike_sas_per_peer(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
@@ -662,8 +662,8 @@ static void ike_sas_per_peer(void)
             made += ike_find(&m, IKE_PL_KE) != NULL;
         ike_tick(&z);
     }
-    CHECK(ike_sas_of("peer") <= ZIKE_IKE_SAS_PER_PEER);
-    CHECK(made == ZIKE_IKE_SAS_PER_PEER - 1);
+    CHECK(ike_sas_of("peer") == 2);
+    CHECK(made == 1);
     CHECK(refused == 3 * z.conf.max_ike_sas - made);
     CHECK(z.stats.ike_rekeys_refused == refused);
     {
@@ -680,9 +680,9 @@ static void ike_sas_per_peer(void)
     ike_handle(&z, &from, msg, len);
     CHECK(nsent == 1 && open_sent(other, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == 0 && other->superseded);
-    /* Once the old ones waited their time for a DELETE, the peer may
-     * rekey again. */
-    z.now += 10000;
+    /* Once the old one waited its time for a DELETE (as long as the
+     * peer may retransmit), the peer may rekey again. */
+    z.now += ike_retransmit_span(&z) + 10000;
     ike_tick(&z);
     ike_tick(&z);
     CHECK(ike_sas_of("peer") == 1);
@@ -700,6 +700,144 @@ static void ike_sas_per_peer(void)
                   first_notify(&m) == 0 && live->superseded);
         }
     }
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* The peer rekeys the IKE SA and zike's answer is lost: the peer sends its
+ * request again at each of its timeouts, and its last try, however late
+ * within the retransmission span, must still get the cached answer from
+ * the old IKE SA (RFC 7296 2.1).  Otherwise the peer never learns the new
+ * IKE SA that now holds the child SAs here, gives up on the old one and
+ * removes its own child SAs. */
+static void ike_rekey_answer_lost(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], request[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], answer[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established(), *holder;
+    struct route from = { 0 };
+    uint64_t ctr = 1, t0, last_try = 0, now0 = z.now;
+    uint32_t tries0 = z.conf.retransmit_tries;
+    size_t len, clen, answer_len, njoined = z.njoined;
+
+    z.njoined = 0;
+    z.conf.retransmit_tries = 5;           /* zike's default: 31.5 s */
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(count_sas() == 2 && sa->children != NULL);
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, request,
+                   &ctr);
+    memcpy(msg, request, len);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && sa->superseded && live_ike_sas(&holder) == 1 &&
+          holder != sa);
+    answer_len = sent_len[0];
+    memcpy(answer, sent[0], answer_len);
+    /* The peer's tries: after 1, 2, 4, ... timeouts; the last one comes
+     * before its span ends. */
+    for (uint32_t i = 0; i < z.conf.retransmit_tries; i++)
+        last_try += (uint64_t)z.conf.retransmit_ms << i;
+    CHECK(last_try < ike_retransmit_span(&z));
+    t0 = z.now;
+    for (z.now = t0; z.now < t0 + last_try; z.now += 100)
+        ike_tick(&z);
+    z.now = t0 + last_try;
+    ike_tick(&z);
+    nsent = 0;
+    memcpy(msg, request, len);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && sent_len[0] == answer_len &&
+          memcmp(sent[0], answer, answer_len) == 0);
+    CHECK(live_ike_sas(&holder) == 1 && holder != NULL && count_sas() == 2);
+    sodium_memzero(priv, sizeof priv);
+    z.conf.retransmit_tries = tries0;
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* IKE SAs zike holds that are not dead. */
+static size_t ike_sas_held(void)
+{
+    size_t n = 0;
+
+    for (const struct ike_sa *s = z.sas; s; s = s->next)
+        n += s->state != IKE_ST_DEAD;
+    return n;
+}
+
+/* The peer rekeys its IKE SA, then rekeys the new one, and so on, and
+ * never deletes the IKE SAs it replaced: each waits for the DELETE (for
+ * as long as the peer may retransmit), and counts against max-ike-sas,
+ * which every other peer's IKE_SA_INIT is refused past.  One replaced IKE
+ * SA waiting per peer is enough for an honest one (its DELETE follows its
+ * rekey); a rekey while one waits is refused for now (TEMPORARY_FAILURE,
+ * RFC 7296 2.25) and served once the DELETE came. */
+static void ike_rekeys_without_delete(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established(), *holder = sa, *first;
+    struct ike_message m;
+    struct route from = { 0 };
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined, refused = 0;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(count_sas() == 2);
+    for (int i = 0; i < 50; i++) {
+        struct ike_sa *on = holder;
+
+        clen = rekey_ike_payloads(chain, sizeof chain, pub);
+        len = peer_msg(on, IKE_CREATE_CHILD_SA, false, on->mid_in, chain,
+                       clen, msg, &ctr);
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(on, 0, &m, msg) == IKE_OK);
+        refused += first_notify(&m) == IKE_N_TEMPORARY_FAILURE;
+        CHECK(live_ike_sas(&holder) == 1 && holder != NULL);
+        z.now += 10;
+        ike_tick(&z);
+    }
+    CHECK(ike_sas_held() <= 2 && refused == 49);
+    CHECK(count_sas() == 2);
+    /* The DELETE of the replaced one: the next rekey is served. */
+    first = NULL;
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s->superseded && s->state != IKE_ST_DEAD)
+            first = s;
+    CHECK(first != NULL);
+    if (first != NULL) {
+        uint8_t del[16];
+        struct ike_writer w;
+
+        ike_w_init_chain(&w, del, sizeof del);
+        ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(first, IKE_INFORMATIONAL, false, first->mid_in, del,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(first->state == IKE_ST_DEAD);
+    }
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(holder, IKE_CREATE_CHILD_SA, false, holder->mid_in, chain,
+                   clen, msg, &ctr);
+    nsent = 0;
+    first = holder;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(first, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && first->superseded);
+    CHECK(live_ike_sas(&holder) == 1 && holder != first && count_sas() == 2);
     sodium_memzero(priv, sizeof priv);
     z.njoined = njoined;
     z.now = now0;
@@ -2192,6 +2330,80 @@ static void forged_init_errors(void)
     harness_peers[0].endpoint[0] = '\0';
     memset(z.retry_at, 0, sizeof z.retry_at);
     memset(z.fails, 0, sizeof z.fails);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* An IKE_SA_INIT answer to sa's request that carries only a COOKIE. */
+static size_t cookie_answer(const struct ike_sa *sa, const char *cookie,
+                            uint8_t *out, size_t cap)
+{
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_RESPONSE };
+    struct ike_writer w;
+    size_t len = 0;
+
+    memcpy(h.spi_i, sa->spi_i, 8);
+    ike_w_init(&w, out, cap, &h);
+    ike_w_notify(&w, 0, IKE_N_COOKIE, NULL, 0, (const uint8_t *)cookie,
+                 strlen(cookie));
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* Whether zike's i-th message is its IKE_SA_INIT request with cookie. */
+static bool init_with_cookie(size_t i, const char *cookie)
+{
+    struct ike_message m;
+    struct ike_notify n;
+
+    return i < nsent && ike_parse(sent[i], sent_len[i], &m) == IKE_OK &&
+           m.hdr.exchange == IKE_SA_INIT &&
+           !(m.hdr.flags & IKE_FLAG_RESPONSE) &&
+           ike_find_notify(&m, IKE_N_COOKIE, &n) &&
+           n.len == strlen(cookie) && memcmp(n.data, cookie, n.len) == 0;
+}
+
+/* zike initiates to a responder that asks for cookies (RFC 7296 2.6), and
+ * someone on the path answers first with a COOKIE of its own.  zike sends
+ * its request again with that cookie, which the responder ignores and
+ * answers with its own COOKIE again: zike must answer that one too (as
+ * 2.6 expects: a forged cookie answer costs the initiator one message),
+ * or the attempt is lost to one forged message.  Each new cookie is
+ * answered once, without putting the retransmissions' end off. */
+static void forged_cookie(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], nr[32], ni[IKE_NONCE_MAX];
+    struct route from = { 0 };
+    struct ike_ke ke;
+    struct ike_sa *sa;
+    size_t len, ni_len = 0;
+    uint64_t resend_at;
+
+    sa = initiate_unreached(&ke, ni, &ni_len);
+    len = cookie_answer(sa, "forged-by-someone-on-the-path", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && init_with_cookie(1, "forged-by-someone-on-the-path"));
+    resend_at = sa->req.resend_at;
+    z.now += 100;
+    len = cookie_answer(sa, "the-responders-own-cookie", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 3 && init_with_cookie(2, "the-responders-own-cookie"));
+    CHECK(sa->state == IKE_ST_INIT_SENT && sa->req.kind == REQ_INIT &&
+          sa->req.resend_at == resend_at);
+    /* The same cookie again (its answer to a retransmission): nothing. */
+    len = cookie_answer(sa, "the-responders-own-cookie", msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 3);
+    /* The responder's answer: the IKE SA has its keys, IKE_AUTH goes. */
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 4);
+    sodium_memzero(priv, sizeof priv);
+    harness_peers[0].endpoint[0] = '\0';
     harness_reset();
     memset(&z.stats, 0, sizeof z.stats);
 }
@@ -4286,6 +4498,8 @@ int main(void)
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);
+    RUN(ike_rekey_answer_lost);
+    RUN(ike_rekeys_without_delete);
     RUN(group_server);
     RUN(group_member);
     RUN(group_member_source_macs);
@@ -4297,6 +4511,7 @@ int main(void)
     RUN(ike_aead_of_the_peer_enforced);
     RUN(unauthenticated_responder);
     RUN(forged_init_errors);
+    RUN(forged_cookie);
     RUN(unprotected_informational);
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
