@@ -224,7 +224,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
-    if ((err = lifetime_check(s, sad_now())) != 0)
+    if ((err = lifetime_check(s, lifetime_now())) != 0)
         return err;
     if (ctx->win_ref.slot != NULL && (err = window_of(sad, ctx)) != 0)
         return err;
@@ -278,6 +278,6 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
         replay_raise(&ctx->win_ref.slot->seq, ctx->seq);
     if (!sad_ref_valid(&ctx->win_ref))
         return ZESP_ENOSA;
-    lifetime_charge_in(s, payload_len, sad_now());
+    lifetime_charge_in(s, payload_len, lifetime_now());
     return 0;
 }

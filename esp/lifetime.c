@@ -3,8 +3,76 @@
  * rekey) and hard (the SA stops).  Outbound charges are taken before the
  * message is sent and given back if they overrun, so that a hard limit of
  * N messages sends exactly N even with many senders.
+ *
+ * An SA's age is counted on the boot clock, which every process of the
+ * host shares and nobody steps (suspended time included), not on the wall
+ * clock: an NTP step or `date -s` backwards would have let a key live on
+ * past its hard lifetime (or, stepped back further than its age, killed
+ * it at once), and forwards it would have expired every SA together before
+ * any rekey.  A SAD file can outlive a boot (~/.zesp): an age made in
+ * another boot cannot be known, and counts as past every time limit.
  */
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "datapath.h"
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+static _Atomic uint64_t this_boot;   /* 0: not read yet */
+#define BOOT_UNKNOWN UINT64_MAX      /* unreadable here: not compared */
+
+/* This boot's name, 64 bits of the kernel's random boot ID. */
+static uint64_t boot_name(void)
+{
+    uint64_t b = atomic_load_explicit(&this_boot, memory_order_relaxed);
+    char id[37];
+    ssize_t n = -1;
+    int fd;
+
+    if (b != 0)
+        return b;
+    if ((fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, id, sizeof id - 1U);
+        close(fd);
+    }
+    b = BOOT_UNKNOWN;
+    if (n >= 32 &&
+        crypto_generichash((uint8_t *)&b, sizeof b, (const uint8_t *)id,
+                           (size_t)n, NULL, 0) != 0)
+        b = BOOT_UNKNOWN;
+    if (b == 0)
+        b = 1;
+    atomic_store_explicit(&this_boot, b, memory_order_relaxed);
+    return b;
+}
+
+uint64_t lifetime_now(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+        return UINT64_MAX;     /* no clock: every time limit is past */
+    return (uint64_t)ts.tv_sec;
+}
+
+/* Writers: the SA is born now. */
+void lifetime_start(struct sa_slot *s)
+{
+    s->born = lifetime_now();
+    s->born_boot = boot_name();
+}
+
+uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
+{
+    uint64_t b = boot_name();
+
+    if ((b != BOOT_UNKNOWN && s->born_boot != BOOT_UNKNOWN &&
+         s->born_boot != b) || now < s->born)
+        return UINT64_MAX;
+    return now - s->born;
+}
 
 static void mark(_Atomic uint32_t *flag)
 {
@@ -21,7 +89,7 @@ int lifetime_check(struct sa_slot *s, uint64_t now)
 {
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed))
         return ZESP_EEXPIRED;
-    if (over(s->hard.seconds, now - s->created) ||
+    if (over(s->hard.seconds, lifetime_age(s, now)) ||
         over(s->hard.messages,
              atomic_load_explicit(&s->counters[CNT_MESSAGES],
                                   memory_order_relaxed)) ||
@@ -36,7 +104,7 @@ int lifetime_check(struct sa_slot *s, uint64_t now)
 static void soft_check(struct sa_slot *s, uint64_t messages, uint64_t bytes,
                        uint64_t now)
 {
-    if (over(s->soft.seconds, now - s->created) ||
+    if (over(s->soft.seconds, lifetime_age(s, now)) ||
         over(s->soft.messages, messages) || over(s->soft.bytes, bytes))
         mark(&s->soft_expired);
 }
@@ -46,7 +114,7 @@ int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
     uint64_t m, b;
 
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
-        over(s->hard.seconds, now - s->created)) {
+        over(s->hard.seconds, lifetime_age(s, now))) {
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
