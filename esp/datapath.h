@@ -89,6 +89,7 @@ void lifetime_start(struct sa_slot *s);
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
 int lifetime_check(struct sa_slot *s, uint64_t now);
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);
-void lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

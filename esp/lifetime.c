@@ -109,25 +109,19 @@ static void soft_check(struct sa_slot *s, uint64_t messages, uint64_t bytes,
         mark(&s->soft_expired);
 }
 
-int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
+/* Messages and bytes taken, or given back and the SA stopped if that
+ * would pass a hard limit: whoever crosses it first, in any process. */
+static int charge(struct sa_slot *s, uint64_t bytes, uint64_t now)
 {
     uint64_t m, b;
 
-    if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
-        over(s->hard.seconds, lifetime_age(s, now))) {
-        mark(&s->hard_expired);
-        return ZESP_EEXPIRED;
-    }
     m = atomic_fetch_add_explicit(&s->counters[CNT_MESSAGES], 1,
                                   memory_order_relaxed) + 1U;
     b = atomic_fetch_add_explicit(&s->counters[CNT_BYTES], bytes,
                                   memory_order_relaxed) + bytes;
     if ((s->hard.messages && m > s->hard.messages) ||
         (s->hard.bytes && b > s->hard.bytes)) {
-        atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
-                                  memory_order_relaxed);
-        atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
-                                  memory_order_relaxed);
+        lifetime_refund(s, bytes);
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
@@ -135,12 +129,27 @@ int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
     return 0;
 }
 
-void lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now)
+void lifetime_refund(struct sa_slot *s, uint64_t bytes)
 {
-    uint64_t m = atomic_fetch_add_explicit(&s->counters[CNT_MESSAGES], 1,
-                                           memory_order_relaxed) + 1U;
-    uint64_t b = atomic_fetch_add_explicit(&s->counters[CNT_BYTES], bytes,
-                                           memory_order_relaxed) + bytes;
+    atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
+                              memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
+                              memory_order_relaxed);
+}
 
-    soft_check(s, m, b, now);
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
+{
+    if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
+        over(s->hard.seconds, lifetime_age(s, now))) {
+        mark(&s->hard_expired);
+        return ZESP_EEXPIRED;
+    }
+    return charge(s, bytes, now);
+}
+
+/* After the message authenticated, before it is accepted: the caller
+ * gives the charge back if the replay window then refuses it. */
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now)
+{
+    return charge(s, bytes, now);
 }

@@ -539,6 +539,64 @@ static void test_lifetimes(void)
     zesp_sad_free(in);
 }
 
+/* A receiver's hard limits hold exactly, as a sender's do: the message
+ * that would take it past its bytes is refused, not accepted across the
+ * limit; a replay refused costs the SA nothing. */
+static void test_inbound_limits_are_exact(void)
+{
+    zesp_frame body = { "0123456789", 10 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sa_params o = test_sa(SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params i = test_sa(SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sa_info info;
+    uint8_t *esp, *first = NULL;
+    size_t n, first_n = 0;
+    int accepted = 0, err = 0;
+
+    i.hard.bytes = 100;            /* 15 payload bytes per message */
+    CHECK_OK(zesp_sa_add(out, &o));
+    CHECK_OK(zesp_sa_add(in, &i));
+    for (int k = 0; k < 10 && err == 0; k++) {
+        CHECK_OK(zesp_seal(out, SPI, &parts, &esp, &n));
+        if (zesp_open(in, NULL, 0, esp, n, msg) == 0)
+            accepted++;
+        else
+            err = errno;
+        zesp_buf_free(esp);
+    }
+    CHECK(err == ZESP_EEXPIRED);
+    CHECK(accepted == 100 / 15);
+    CHECK_OK(zesp_sa_info_get(in, SPI, ZESP_DIR_IN, &info));
+    CHECK(info.stats.bytes <= 100 && info.hard_expired);
+
+    CHECK_OK(zesp_sa_del(in, SPI, ZESP_DIR_IN));
+    i.hard.bytes = 0;
+    i.hard.messages = 3;
+    CHECK_OK(zesp_sa_add(in, &i));
+    for (int k = 1; k <= 4; k++) {
+        CHECK_OK(zesp_seal(out, SPI, &parts, &esp, &n));
+        if (k <= 3)
+            CHECK_OK(zesp_open(in, NULL, 0, esp, n, msg));
+        else
+            CHECK_ERR(zesp_open(in, NULL, 0, esp, n, msg), ZESP_EEXPIRED);
+        if (k == 1) {
+            first = esp;
+            first_n = n;
+            for (int r = 0; r < 5; r++)
+                CHECK_ERR(zesp_open(in, NULL, 0, first, first_n, msg),
+                          ZESP_EREPLAY);
+        } else {
+            zesp_buf_free(esp);
+        }
+    }
+    zesp_buf_free(first);
+    zesp_msg_free(msg);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
 /* Wrong keys, unknown SPIs, wrong directions, junk: distinct errors. */
 static void test_errors(void)
 {
@@ -645,6 +703,7 @@ int main(void)
     RUN(test_private_sad_forked_child);
     RUN(test_private_sad_forked_child_receives);
     RUN(test_lifetimes);
+    RUN(test_inbound_limits_are_exact);
     RUN(test_errors);
     RUN(test_too_big);
     RUN(test_aes_availability);
