@@ -4,13 +4,15 @@
  * message is sent and given back if they overrun, so that a hard limit of
  * N messages sends exactly N even with many senders.
  *
- * An SA's age is counted on the boot clock, which every process of the
- * host shares and nobody steps (suspended time included), not on the wall
- * clock: an NTP step or `date -s` backwards would have let a key live on
- * past its hard lifetime (or, stepped back further than its age, killed
- * it at once), and forwards it would have expired every SA together before
- * any rekey.  A SAD file can outlive a boot (~/.zesp): an age made in
- * another boot cannot be known, and counts as past every time limit.
+ * An SA's age is counted on the monotonic clock, which every process of
+ * the host shares and nobody steps, not on the wall clock: an NTP step or
+ * `date -s` backwards would have let a key live on past its hard lifetime
+ * (or, stepped back further than its age, killed it at once), and
+ * forwards it would have expired every SA together before any rekey.  It
+ * is zike's clock (and charon's), so the daemon and the SAD agree on an
+ * SA's age; the coarse one, read from the vDSO for a few nanoseconds.  A
+ * SAD file can outlive a boot (~/.zesp): an age from another boot cannot
+ * be known, and counts as past every time limit.
  */
 #include <fcntl.h>
 #include <time.h>
@@ -52,7 +54,7 @@ uint64_t lifetime_now(void)
 {
     struct timespec ts;
 
-    if (clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
         return UINT64_MAX;     /* no clock: every time limit is past */
     return (uint64_t)ts.tv_sec;
 }
