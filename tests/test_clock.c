@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "keys.h"
+#include "sad.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -160,6 +161,46 @@ static void test_an_idle_sa_past_its_soft_time_is_due(void)
     pair_close(&p);
 }
 
+/* The live SA of a private SAD, as its slot. */
+static struct sa_slot *only_slot(zesp_sad *sad)
+{
+    for (uint32_t i = 0; i < sad->lay.capacity; i++)
+        if (atomic_load(&sad_slot(sad, i)->state) == SLOT_LIVE)
+            return sad_slot(sad, i);
+    return NULL;
+}
+
+/* A SAD file kept across a reboot (~/.zesp): an SA born in another boot,
+ * or later than now, has an age nobody knows, past every time limit;
+ * one with no time limit goes on. */
+static void test_an_age_from_another_boot_is_past_every_limit(void)
+{
+    struct pair p;
+    struct sa_slot *s;
+
+    pair_open(&p, (zesp_lifetime){ 0 }, (zesp_lifetime){ .seconds = 60 });
+    CHECK(round_trip(&p) == 0);
+    CHECK((s = only_slot(p.out)) != NULL);
+    if (s != NULL)
+        s->born_boot ^= 1U;
+    CHECK(round_trip(&p) == ZESP_EEXPIRED);
+    pair_close(&p);
+
+    pair_open(&p, (zesp_lifetime){ 0 }, (zesp_lifetime){ .seconds = 60 });
+    CHECK((s = only_slot(p.in)) != NULL);
+    if (s != NULL)
+        s->born += 3600;
+    CHECK(round_trip(&p) == ZESP_EEXPIRED);
+    pair_close(&p);
+
+    pair_open(&p, (zesp_lifetime){ 0 }, (zesp_lifetime){ .messages = 10 });
+    CHECK((s = only_slot(p.out)) != NULL);
+    if (s != NULL)
+        s->born_boot ^= 1U;
+    CHECK(round_trip(&p) == 0);
+    pair_close(&p);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -168,5 +209,6 @@ int main(void)
     RUN(test_a_step_back_does_not_expire_a_young_sa);
     RUN(test_a_step_forward_does_not_expire_every_sa);
     RUN(test_an_idle_sa_past_its_soft_time_is_due);
+    RUN(test_an_age_from_another_boot_is_past_every_limit);
     return test_done();
 }
