@@ -439,6 +439,8 @@ int sad_flush_sas(struct zesp_sad *sad)
 
 static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
 {
+    uint64_t now = lifetime_now();
+
     info->spi = s->spi;
     info->direction = s->direction;
     info->transform = s->transform;
@@ -456,10 +458,10 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->hard = s->hard;
     /* Due for a rekey by time with no message to set the flag (an idle
      * SA), or past a hard limit: the key daemon asks only here. */
-    info->hard_expired = hard_expired(s, lifetime_now());
+    info->hard_expired = hard_expired(s, now);
     info->soft_expired = atomic_load(&s->soft_expired) || info->hard_expired ||
                          (s->soft.seconds &&
-                          lifetime_age(s, lifetime_now()) >= s->soft.seconds);
+                          lifetime_age(s, now) >= s->soft.seconds);
     memcpy(info->peer, s->peer, sizeof info->peer);
     if (s->flags & ZESP_SA_MANUAL) {
         info->seq_reserved = atomic_load(&s->reserved);
