@@ -25,8 +25,9 @@
 static _Atomic uint64_t this_boot;   /* 0: not read yet */
 #define BOOT_UNKNOWN UINT64_MAX      /* unreadable here: not compared */
 
-/* This boot's name, 64 bits of the kernel's random boot ID. */
-static uint64_t boot_name(void)
+/* This boot's name, 64 bits of the kernel's random boot ID, read once
+ * (sad_alloc: not on the data path). */
+uint64_t lifetime_boot(void)
 {
     uint64_t b = atomic_load_explicit(&this_boot, memory_order_relaxed);
     char id[37];
@@ -63,12 +64,12 @@ uint64_t lifetime_now(void)
 void lifetime_start(struct sa_slot *s)
 {
     s->born = lifetime_now();
-    s->born_boot = boot_name();
+    s->born_boot = lifetime_boot();
 }
 
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
 {
-    uint64_t b = boot_name();
+    uint64_t b = lifetime_boot();
 
     if ((b != BOOT_UNKNOWN && s->born_boot != BOOT_UNKNOWN &&
          s->born_boot != b) || now < s->born)

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datapath.h"
 #include "fork_gen.h"
 #include "replay.h"
 
@@ -239,6 +240,7 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
         errno = ENOMEM;
         return NULL;
     }
+    (void)lifetime_boot();        /* a file read, once, before any message */
     if ((sad = calloc(1, sizeof *sad)) == NULL)
         return NULL;
     if (pthread_mutex_init(&sad->lanes_lock, NULL) != 0) {
