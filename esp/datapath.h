@@ -84,8 +84,13 @@ void in_discard(struct in_ctx *ctx, uint8_t *dst);
 void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
                      const char *policy);
 
+uint64_t lifetime_boot(void);
+uint64_t lifetime_now(void);
+void lifetime_start(struct sa_slot *s);
+uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
 int lifetime_check(struct sa_slot *s, uint64_t now);
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);
-void lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

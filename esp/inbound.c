@@ -224,7 +224,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
-    if ((err = lifetime_check(s, sad_now())) != 0)
+    if ((err = lifetime_check(s, lifetime_now())) != 0)
         return err;
     if (ctx->win_ref.slot != NULL && (err = window_of(sad, ctx)) != 0)
         return err;
@@ -268,8 +268,13 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
     if (err == 0 &&
         ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
         err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
-    if (err == 0)
-        err = replay_commit(w->top, w->ring, w->words, w->window, ctx->seq);
+    /* Charged before the window takes the number, so that a hard limit
+     * holds across processes; a replay refused is given back. */
+    if (err == 0 &&
+        (err = lifetime_charge_in(s, payload_len, lifetime_now())) == 0 &&
+        (err = replay_commit(w->top, w->ring, w->words, w->window,
+                             ctx->seq)) != 0)
+        lifetime_refund(s, payload_len);
     if (err != 0)
         return err;
     /* A window of this process alone: the host's top stays current, for
@@ -278,6 +283,5 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
         replay_raise(&ctx->win_ref.slot->seq, ctx->seq);
     if (!sad_ref_valid(&ctx->win_ref))
         return ZESP_ENOSA;
-    lifetime_charge_in(s, payload_len, sad_now());
     return 0;
 }

@@ -3,8 +3,79 @@
  * rekey) and hard (the SA stops).  Outbound charges are taken before the
  * message is sent and given back if they overrun, so that a hard limit of
  * N messages sends exactly N even with many senders.
+ *
+ * An SA's age is counted on the monotonic clock, which every process of
+ * the host shares and nobody steps, not on the wall clock: an NTP step or
+ * `date -s` backwards would have let a key live on past its hard lifetime
+ * (or, stepped back further than its age, killed it at once), and
+ * forwards it would have expired every SA together before any rekey.  It
+ * is zike's clock (and charon's), so the daemon and the SAD agree on an
+ * SA's age; the coarse one, read from the vDSO for a few nanoseconds.  A
+ * SAD file can outlive a boot (~/.zesp): an age from another boot cannot
+ * be known, and counts as past every time limit.
  */
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "datapath.h"
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+static _Atomic uint64_t this_boot;   /* 0: not read yet */
+#define BOOT_UNKNOWN UINT64_MAX      /* unreadable here: not compared */
+
+/* This boot's name, 64 bits of the kernel's random boot ID, read once
+ * (sad_alloc: not on the data path). */
+uint64_t lifetime_boot(void)
+{
+    uint64_t b = atomic_load_explicit(&this_boot, memory_order_relaxed);
+    char id[37];
+    ssize_t n = -1;
+    int fd;
+
+    if (b != 0)
+        return b;
+    if ((fd = open(BOOT_ID_PATH, O_RDONLY | O_CLOEXEC)) >= 0) {
+        n = read(fd, id, sizeof id - 1U);
+        close(fd);
+    }
+    b = BOOT_UNKNOWN;
+    if (n >= 32 &&
+        crypto_generichash((uint8_t *)&b, sizeof b, (const uint8_t *)id,
+                           (size_t)n, NULL, 0) != 0)
+        b = BOOT_UNKNOWN;
+    if (b == 0)
+        b = 1;
+    atomic_store_explicit(&this_boot, b, memory_order_relaxed);
+    return b;
+}
+
+uint64_t lifetime_now(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        return UINT64_MAX;     /* no clock: every time limit is past */
+    return (uint64_t)ts.tv_sec;
+}
+
+/* Writers: the SA is born now. */
+void lifetime_start(struct sa_slot *s)
+{
+    s->born = lifetime_now();
+    s->born_boot = lifetime_boot();
+}
+
+uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
+{
+    uint64_t b = lifetime_boot();
+
+    if ((b != BOOT_UNKNOWN && s->born_boot != BOOT_UNKNOWN &&
+         s->born_boot != b) || now < s->born)
+        return UINT64_MAX;
+    return now - s->born;
+}
 
 static void mark(_Atomic uint32_t *flag)
 {
@@ -21,7 +92,7 @@ int lifetime_check(struct sa_slot *s, uint64_t now)
 {
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed))
         return ZESP_EEXPIRED;
-    if (over(s->hard.seconds, now - s->created) ||
+    if (over(s->hard.seconds, lifetime_age(s, now)) ||
         over(s->hard.messages,
              atomic_load_explicit(&s->counters[CNT_MESSAGES],
                                   memory_order_relaxed)) ||
@@ -36,30 +107,24 @@ int lifetime_check(struct sa_slot *s, uint64_t now)
 static void soft_check(struct sa_slot *s, uint64_t messages, uint64_t bytes,
                        uint64_t now)
 {
-    if (over(s->soft.seconds, now - s->created) ||
+    if (over(s->soft.seconds, lifetime_age(s, now)) ||
         over(s->soft.messages, messages) || over(s->soft.bytes, bytes))
         mark(&s->soft_expired);
 }
 
-int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
+/* Messages and bytes taken, or given back and the SA stopped if that
+ * would pass a hard limit: whoever crosses it first, in any process. */
+static int charge(struct sa_slot *s, uint64_t bytes, uint64_t now)
 {
     uint64_t m, b;
 
-    if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
-        over(s->hard.seconds, now - s->created)) {
-        mark(&s->hard_expired);
-        return ZESP_EEXPIRED;
-    }
     m = atomic_fetch_add_explicit(&s->counters[CNT_MESSAGES], 1,
                                   memory_order_relaxed) + 1U;
     b = atomic_fetch_add_explicit(&s->counters[CNT_BYTES], bytes,
                                   memory_order_relaxed) + bytes;
     if ((s->hard.messages && m > s->hard.messages) ||
         (s->hard.bytes && b > s->hard.bytes)) {
-        atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
-                                  memory_order_relaxed);
-        atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
-                                  memory_order_relaxed);
+        lifetime_refund(s, bytes);
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
@@ -67,12 +132,27 @@ int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
     return 0;
 }
 
-void lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now)
+void lifetime_refund(struct sa_slot *s, uint64_t bytes)
 {
-    uint64_t m = atomic_fetch_add_explicit(&s->counters[CNT_MESSAGES], 1,
-                                           memory_order_relaxed) + 1U;
-    uint64_t b = atomic_fetch_add_explicit(&s->counters[CNT_BYTES], bytes,
-                                           memory_order_relaxed) + bytes;
+    atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
+                              memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
+                              memory_order_relaxed);
+}
 
-    soft_check(s, m, b, now);
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
+{
+    if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
+        over(s->hard.seconds, lifetime_age(s, now))) {
+        mark(&s->hard_expired);
+        return ZESP_EEXPIRED;
+    }
+    return charge(s, bytes, now);
+}
+
+/* After the message authenticated, before it is accepted: the caller
+ * gives the charge back if the replay window then refuses it. */
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now)
+{
+    return charge(s, bytes, now);
 }

@@ -95,7 +95,7 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         return ZESP_ETOOBIG;
     }
     ctx->lane = 0;
-    if ((err = lifetime_charge_out(s, ctx->payload_len, sad_now())) != 0)
+    if ((err = lifetime_charge_out(s, ctx->payload_len, lifetime_now())) != 0)
         return err;
     if (!seqstate_seen(sad, &ctx->ref) &&
         (err = seqstate_first_use(sad, &ctx->ref)) != 0)

@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "datapath.h"
 #include "lanes.h"
 #include "replay.h"
 #include "sad.h"
@@ -161,6 +162,7 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
     s->replay_window = window;
     s->window_words = replay_words(window);
     s->created = sad_now();
+    lifetime_start(s);
     s->soft = p->soft;
     s->hard = p->hard;
     memcpy(s->peer, p->peer, sizeof s->peer);
@@ -215,6 +217,7 @@ int sa_add_lane_window(struct zesp_sad *sad, const struct sa_slot *base,
     s->replay_window = base->replay_window;
     s->window_words = base->window_words;
     s->created = sad_now();
+    lifetime_start(s);
     memset(&s->soft, 0, sizeof s->soft);
     memset(&s->hard, 0, sizeof s->hard);
     memcpy(s->peer, base->peer, sizeof s->peer);
@@ -397,7 +400,7 @@ int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction)
 static bool hard_expired(const struct sa_slot *s, uint64_t now)
 {
     return atomic_load(&s->hard_expired) ||
-           (s->hard.seconds && now - s->created >= s->hard.seconds) ||
+           (s->hard.seconds && lifetime_age(s, now) >= s->hard.seconds) ||
            (s->hard.messages &&
             atomic_load(&s->counters[CNT_MESSAGES]) >= s->hard.messages) ||
            (s->hard.bytes &&
@@ -406,7 +409,7 @@ static bool hard_expired(const struct sa_slot *s, uint64_t now)
 
 int zesp_sad_expire(zesp_sad *sad)
 {
-    uint64_t now = sad_now();
+    uint64_t now = lifetime_now();
     int removed = 0, err;
 
     if (sad == NULL)
@@ -436,6 +439,8 @@ int sad_flush_sas(struct zesp_sad *sad)
 
 static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
 {
+    uint64_t now = lifetime_now();
+
     info->spi = s->spi;
     info->direction = s->direction;
     info->transform = s->transform;
@@ -451,8 +456,12 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
     info->created = s->created;
     info->soft = s->soft;
     info->hard = s->hard;
-    info->soft_expired = (int)atomic_load(&s->soft_expired);
-    info->hard_expired = hard_expired(s, sad_now());
+    /* Due for a rekey by time with no message to set the flag (an idle
+     * SA), or past a hard limit: the key daemon asks only here. */
+    info->hard_expired = hard_expired(s, now);
+    info->soft_expired = atomic_load(&s->soft_expired) || info->hard_expired ||
+                         (s->soft.seconds &&
+                          lifetime_age(s, now) >= s->soft.seconds);
     memcpy(info->peer, s->peer, sizeof info->peer);
     if (s->flags & ZESP_SA_MANUAL) {
         info->seq_reserved = atomic_load(&s->reserved);

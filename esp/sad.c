@@ -22,13 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datapath.h"
 #include "fork_gen.h"
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 6U    /* 2: group SAs; 3: seq_start, host-wide counters;
+#define SAD_VERSION 7U    /* 2: group SAs; 3: seq_start, host-wide counters;
                              4: manual keys' records; 5: lanes;
-                             6: source MAC keys */
+                             6: source MAC keys; 7: ages on the
+                             monotonic clock */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
@@ -238,6 +240,7 @@ struct zesp_sad *sad_alloc(const zesp_sad_opts *opts)
         errno = ENOMEM;
         return NULL;
     }
+    (void)lifetime_boot();        /* a file read, once, before any message */
     if ((sad = calloc(1, sizeof *sad)) == NULL)
         return NULL;
     if (pthread_mutex_init(&sad->lanes_lock, NULL) != 0) {

@@ -41,7 +41,9 @@ struct sa_slot {
                                     (ZESP_SA_LANES); else 0 */
     uint32_t replay_window;      /* in sequence numbers */
     uint32_t window_words;       /* power of two */
-    uint64_t created;
+    uint64_t created;            /* unix time, for people (zesp_sa_info) */
+    uint64_t born;               /* monotonic seconds: lifetimes count */
+    uint64_t born_boot;          /* from here, in this boot (lifetime.c) */
     zesp_lifetime soft, hard;
     char peer[ZESP_PEER_MAX];
     _Atomic uint64_t seq;        /* out: last sent; in: highest accepted */

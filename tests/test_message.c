@@ -461,15 +461,6 @@ static void test_private_sad_forked_child_receives(void)
     }
 }
 
-/* The clock lifetimes are counted on (esp/sad.c sad_now). */
-static uint64_t sad_clock(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    return (uint64_t)ts.tv_sec;
-}
-
 /* Hard lifetimes stop sending and receiving; soft ones only mark. */
 static void test_lifetimes(void)
 {
@@ -519,31 +510,88 @@ static void test_lifetimes(void)
     CHECK(sent == 100 / 15);  /* 15 payload bytes per message */
 
     /* Seconds: an SA whose hard lifetime is 1 s is usable while the SAD's
-     * clock (whole seconds) is within a second of its creation, and
-     * unusable once the clock passed that.  A seal that the clock's tick
-     * may have overtaken proves nothing: a new SA, and again. */
+     * clock (whole seconds, esp/lifetime.c) is within a second of its
+     * birth, and unusable once a second passed.  A seal that the clock's
+     * tick overtook proves nothing: a new SA, and again. */
     CHECK_OK(zesp_sa_del(out, SPI, ZESP_DIR_OUT));
     o.hard.bytes = 0;
     o.hard.seconds = 1;
     int within = 0;
+    double born = 0;
     for (int tries = 0; tries < 100 && !within; tries++) {
+        born = test_now();
         CHECK_OK(zesp_sa_add(out, &o));
-        CHECK_OK(zesp_sa_info_get(out, SPI, ZESP_DIR_OUT, &info));
-        int rc = zesp_seal(out, SPI, &parts, &esp, &n);
-        if (rc == 0)
+        if (zesp_seal(out, SPI, &parts, &esp, &n) == 0) {
             zesp_buf_free(esp);
-        if (sad_clock() < info.created + 1U) {
-            CHECK(rc == 0);
             within = 1;
         } else {
+            CHECK(errno == ZESP_EEXPIRED);
             CHECK_OK(zesp_sa_del(out, SPI, ZESP_DIR_OUT));
         }
     }
     CHECK(within);
-    while (sad_clock() < info.created + 1U)
+    while (test_now() - born < 1.05)
         usleep(10000);
     CHECK_ERR(zesp_seal(out, SPI, &parts, &esp, &n), ZESP_EEXPIRED);
 
+    zesp_msg_free(msg);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
+/* A receiver's hard limits hold exactly, as a sender's do: the message
+ * that would take it past its bytes is refused, not accepted across the
+ * limit; a replay refused costs the SA nothing. */
+static void test_inbound_limits_are_exact(void)
+{
+    zesp_frame body = { "0123456789", 10 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sa_params o = test_sa(SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params i = test_sa(SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    zesp_sa_info info;
+    uint8_t *esp, *first = NULL;
+    size_t n, first_n = 0;
+    int accepted = 0, err = 0;
+
+    i.hard.bytes = 100;            /* 15 payload bytes per message */
+    CHECK_OK(zesp_sa_add(out, &o));
+    CHECK_OK(zesp_sa_add(in, &i));
+    for (int k = 0; k < 10 && err == 0; k++) {
+        CHECK_OK(zesp_seal(out, SPI, &parts, &esp, &n));
+        if (zesp_open(in, NULL, 0, esp, n, msg) == 0)
+            accepted++;
+        else
+            err = errno;
+        zesp_buf_free(esp);
+    }
+    CHECK(err == ZESP_EEXPIRED);
+    CHECK(accepted == 100 / 15);
+    CHECK_OK(zesp_sa_info_get(in, SPI, ZESP_DIR_IN, &info));
+    CHECK(info.stats.bytes <= 100 && info.hard_expired);
+
+    CHECK_OK(zesp_sa_del(in, SPI, ZESP_DIR_IN));
+    i.hard.bytes = 0;
+    i.hard.messages = 3;
+    CHECK_OK(zesp_sa_add(in, &i));
+    for (int k = 1; k <= 4; k++) {
+        CHECK_OK(zesp_seal(out, SPI, &parts, &esp, &n));
+        if (k <= 3)
+            CHECK_OK(zesp_open(in, NULL, 0, esp, n, msg));
+        else
+            CHECK_ERR(zesp_open(in, NULL, 0, esp, n, msg), ZESP_EEXPIRED);
+        if (k == 1) {
+            first = esp;
+            first_n = n;
+            for (int r = 0; r < 5; r++)
+                CHECK_ERR(zesp_open(in, NULL, 0, first, first_n, msg),
+                          ZESP_EREPLAY);
+        } else {
+            zesp_buf_free(esp);
+        }
+    }
+    zesp_buf_free(first);
     zesp_msg_free(msg);
     zesp_sad_free(out);
     zesp_sad_free(in);
@@ -655,6 +703,7 @@ int main(void)
     RUN(test_private_sad_forked_child);
     RUN(test_private_sad_forked_child_receives);
     RUN(test_lifetimes);
+    RUN(test_inbound_limits_are_exact);
     RUN(test_errors);
     RUN(test_too_big);
     RUN(test_aes_availability);
