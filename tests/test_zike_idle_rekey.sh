@@ -16,36 +16,8 @@ work_begin idle-rekey 3
 PSK=correct-horse-battery-staple
 pt=$(ms 20000)    # each wait of policy_pingpong: for a message, for an SA
 
-zike_conf a "$(port 0)" "retransmit: { timeout-ms: $(ms 250), tries: 4 }" \
-    "rekey-overlap: 500" "peers:" "  - name: b" "    id: b.example" \
-    "    endpoint: tcp://127.0.0.1:$(port 1)" "    auth: psk" \
-    "    psk: $PSK" "    start: true" "    policies: [orders]" \
-    "    lifetime: { seconds: 4 }"
-zike_conf b "$(port 1)" "retransmit: { timeout-ms: $(ms 250), tries: 4 }" \
-    "rekey-overlap: 500" "peers:" "  - name: a" "    id: a.example" \
-    "    auth: psk" "    psk: $PSK" "    policies: [orders]" \
-    "    lifetime: { seconds: 4 }"
-has_sa() {
-    ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null |
-        awk -v s="$2" -v d="$3" '$1 == s && $2 == d { f = 1 } END { exit !f }'
-}
-gone() { ! has_sa "$@"; }
-moved() {
-    q=$(out_spi "$work/$1.sad" orders)
-    [ -n "$q" ] && [ "$q" != 0x00000000 ] && [ "$q" != "$2" ]
-}
-pingpong() {
-    "$pp" --timeout-ms "$pt" --wait-sa "$pt" --sad "$work/b.sad" \
-        --policy orders --bind "tcp://127.0.0.1:$(port 2)" \
-        --count 10 > "$work/srv-$1.out" 2>&1 &
-    srv=$!
-    "$pp" --timeout-ms "$pt" --wait-sa "$pt" --sad "$work/a.sad" \
-        --policy orders --connect "tcp://127.0.0.1:$(port 2)" \
-        --count 10 > "$work/cli-$1.out" 2>&1
-    rc=$?
-    wait $srv || rc=1
-    return $rc
-}
+. "$(cd "${srcdir:-.}" && pwd)/tests/zike_pair.sh"
+zike_pair_conf "{ seconds: 4 }"
 
 zike_start b
 zike_start a

@@ -24,21 +24,8 @@ work_begin sa-gone 4
 PSK=correct-horse-battery-staple
 pt=$(ms 20000)    # each wait of policy_pingpong: for a message, for an SA
 
-zike_conf a "$(port 0)" "retransmit: { timeout-ms: $(ms 250), tries: 4 }" \
-    "rekey-overlap: 500" "peers:" "  - name: b" "    id: b.example" \
-    "    endpoint: tcp://127.0.0.1:$(port 1)" "    auth: psk" \
-    "    psk: $PSK" "    start: true" "    policies: [orders]" \
-    "    lifetime: { messages: 300 }"
-zike_conf b "$(port 1)" "retransmit: { timeout-ms: $(ms 250), tries: 4 }" \
-    "rekey-overlap: 500" "peers:" "  - name: a" "    id: a.example" \
-    "    auth: psk" "    psk: $PSK" "    policies: [orders]" \
-    "    lifetime: { messages: 300 }"
-# has_sa NAME SPI DIR: NAME's SAD holds that SA.
-has_sa() {
-    ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null |
-        awk -v s="$2" -v d="$3" '$1 == s && $2 == d { f = 1 } END { exit !f }'
-}
-gone() { ! has_sa "$@"; }
+. "$(cd "${srcdir:-.}" && pwd)/tests/zike_pair.sh"
+zike_pair_conf "{ messages: 300 }"
 # has_policy NAME: NAME's zike has made its SAD and its policy orders.
 has_policy() {
     ZESP_SAD="$work/$1.sad" "$zesp" policy list 2> /dev/null |
@@ -49,25 +36,6 @@ hard_expired() {
     ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null |
         awk -v s="$2" -v d="$3" '$1 == s && $2 == d && / expired/ { f = 1 }
             END { exit !f }'
-}
-# pingpong TAG [COUNT]: a pings b COUNT times (10) on policy orders, b
-# answers; either may wait for an SA (ACQUIRE).
-pingpong() {
-    "$pp" --timeout-ms "$pt" --wait-sa "$pt" --sad "$work/b.sad" \
-        --policy orders --bind "tcp://127.0.0.1:$(port 2)" \
-        --count "${2:-10}" > "$work/srv-$1.out" 2>&1 &
-    srv=$!
-    "$pp" --timeout-ms "$pt" --wait-sa "$pt" --sad "$work/a.sad" \
-        --policy orders --connect "tcp://127.0.0.1:$(port 2)" \
-        --count "${2:-10}" > "$work/cli-$1.out" 2>&1
-    rc=$?
-    wait $srv || rc=1
-    return $rc
-}
-# moved NAME SPI: NAME's policy orders sends on an SA, not SPI.
-moved() {
-    q=$(out_spi "$work/$1.sad" orders)
-    [ -n "$q" ] && [ "$q" != 0x00000000 ] && [ "$q" != "$2" ]
 }
 # child NAME PEER: NAME's current child SA of orders, "OUT IN" (its outbound
 # SPI, the policy's; its inbound SPI, the peer's outbound one).
