@@ -24,22 +24,28 @@ ok() {
     fi
 }
 
+# now_s: seconds since boot, which nobody steps (the wall clock may be
+# set while a test waits: an NTP step, a VM's clock catching up).
+now_s() {
+    if [ -r /proc/uptime ]; then cut -d. -f1 /proc/uptime; else date +%s; fi
+}
+
 # until_ok SECONDS CMD...: run CMD every 0.1 s until it succeeds, for at
 # most SECONDS (scaled) by the clock.  A wait over 5 s is noted in the
 # log, and what it gave up on.
 until_ok() {
-    until_from=$(date +%s)
+    until_from=$(now_s)
     until_end=$((until_from + $1 * scale)); shift
     while :; do
         if "$@" > /dev/null 2>&1; then
-            until_took=$(($(date +%s) - until_from))
+            until_took=$(($(now_s) - until_from))
             [ $until_took -lt 5 ] || echo "# waited $until_took s for: $*"
             return 0
         fi
-        [ "$(date +%s)" -lt $until_end ] || break
+        [ "$(now_s)" -lt $until_end ] || break
         sleep 0.1
     done
-    echo "# gave up after $(($(date +%s) - until_from)) s waiting for: $*"
+    echo "# gave up after $(($(now_s) - until_from)) s waiting for: $*"
     return 1
 }
 

@@ -51,9 +51,9 @@ zike_conf w "$(port 2)" "max-ike-sas: 4" "half-open-limit: 1000" \
     "half-open-per-source: 1000" "half-open-timeout: 600000"
 zike_start w
 until_ok 10 "$ctl" -s "ipc://$work/w.ctl" stats
-t0=$(date +%s)
+t0=$(now_s)
 "$flood" "tcp://127.0.0.1:$(port 2)" 300 "$(ms 3000)" > "$work/floodw.out" 2>&1
-t1=$(date +%s)
+t1=$(now_s)
 refused=$(zike_stat w ike_refused)
 lines=$(grep -c "IKE_SA_INIT refused" "$work/w.log")
 grep -q "refused 296" "$work/floodw.out" && [ "${refused:-0}" -eq 296 ]
@@ -67,9 +67,9 @@ ok $? "the log says how many refusals went unlogged"
 # INVALID_SYNTAX and counted, logged at most once a second with how many
 # went unlogged.  Before, each was a NOTICE line of its own, at the default
 # log level, from anyone who could reach listen.
-t0=$(date +%s)
+t0=$(now_s)
 "$flood" "tcp://127.0.0.1:$(port 2)" 300 "$(ms 3000)" malformed > "$work/floodm.out" 2>&1
-t1=$(date +%s)
+t1=$(now_s)
 invalid=$(zike_stat w ike_init_invalid)
 lines=$(grep -c "IKE_SA_INIT.*malformed" "$work/w.log")
 grep -q "responses 300," "$work/floodm.out" && [ "${invalid:-0}" -eq 300 ]
