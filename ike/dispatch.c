@@ -224,11 +224,16 @@ static enum ike_drop check_header(struct zike *z, const struct ike_sa *sa,
 }
 
 /* A request that starts an IKE SA: from an initiator, message ID 0, no
- * responder SPI yet, and not our own. */
+ * responder SPI yet, an initiator SPI (never zero, RFC 7296 3.1), and not
+ * our own. */
 static void handle_init_request(struct zike *z, const struct route *from,
                                 const uint8_t *buf, size_t len,
                                 const struct ike_message *m)
 {
+    if (sodium_is_zero(m->hdr.spi_i, 8) == 1) {
+        ike_drop(z, IKE_DROP_MALFORMED, NULL, m);
+        return;
+    }
     if (!(m->hdr.flags & IKE_FLAG_INITIATOR) || m->hdr.message_id != 0 ||
         sodium_is_zero(m->hdr.spi_r, 8) != 1) {
         ike_drop(z, IKE_DROP_UNEXPECTED, NULL, m);

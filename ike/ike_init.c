@@ -408,6 +408,10 @@ bool ike_init_response(struct zike *z, struct ike_sa *sa,
         init_answer_ignored(sa, peer->name, 0, "not what we offered");
         return false;
     }
+    if (sodium_is_zero(m->hdr.spi_r, 8) == 1) {     /* RFC 7296 3.1 */
+        init_answer_ignored(sa, peer->name, 0, "a responder SPI of zero");
+        return false;
+    }
     memcpy(sa->spi_r, m->hdr.spi_r, 8);
     memcpy(sa->nr, nr, nr_len);
     sa->nr_len = nr_len;

@@ -2408,6 +2408,52 @@ static void forged_cookie(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* RFC 7296 3.1: neither SPI of an IKE SA is zero.  An IKE_SA_INIT request
+ * whose SPIi is zero is dropped (no answer, no half-open SA); an answer
+ * with keys whose SPIr is zero is not taken (the attempt still waits, and
+ * the real answer is then taken). */
+static void zero_spis_refused(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_INITIATOR };
+    uint8_t pub[32], priv[32], nr[32], ni[IKE_NONCE_MAX];
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct ike_ke ke;
+    struct ike_sa *sa;
+    size_t len = 0, ni_len = 0;
+
+    /* As responder. */
+    z.now = 5000;
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    ike_w_init(&w, msg, sizeof msg, &h);       /* SPIi and SPIr zero */
+    w_ike_proposal(&w);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_nonce(&w, nr, sizeof nr);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 0 && z.sas == NULL);
+    CHECK(z.stats.dropped[IKE_DROP_MALFORMED] == 1);
+    sodium_memzero(priv, sizeof priv);
+    /* As initiator. */
+    sa = initiate_unreached(&ke, ni, &ni_len);
+    ike_x25519_keypair(pub, priv);
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    memset(msg + 8, 0, 8);                     /* its SPIr */
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_INIT_SENT && nsent == 1);
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 2);
+    sodium_memzero(priv, sizeof priv);
+    harness_peers[0].endpoint[0] = '\0';
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* An INFORMATIONAL request with no Encrypted payload on an established IKE
  * SA, an error notify in the clear: not answered, its message ID not
  * taken, counted as unauthenticated; the peer's real request with that
@@ -4512,6 +4558,7 @@ int main(void)
     RUN(unauthenticated_responder);
     RUN(forged_init_errors);
     RUN(forged_cookie);
+    RUN(zero_spis_refused);
     RUN(unprotected_informational);
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
