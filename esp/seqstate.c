@@ -898,6 +898,22 @@ static int make_dirs(char *path)
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }
 
+/* The mode of the directory we just made, whatever the umask, set through
+ * a descriptor: by name, chmod would follow a link that whoever may write
+ * the parent put in its place, to a directory of theirs choosing. */
+static int mode_made_dir(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = 0;
+
+    if (fd < 0)
+        return errno;
+    if (fchmod(fd, STATE_DIR_MODE) != 0)
+        err = errno;
+    close(fd);
+    return err;
+}
+
 int zesp_state_dir_init(const char *dir)
 {
     char path[ZESP_STATE_DIR_MAX];
@@ -912,7 +928,7 @@ int zesp_state_dir_init(const char *dir)
     else if ((err = absolute(dir, path)) == 0) {
         made = access(path, F_OK) != 0;
         if ((err = make_dirs(path)) == 0 && made)
-            err = chmod(path, STATE_DIR_MODE) == 0 ? 0 : errno;
+            err = mode_made_dir(path);
     }
     /* No SAD yet to say whether the group may write it: the load says. */
     if (err == 0 && (err = dir_open(path, true, &d)) == 0)

@@ -1383,6 +1383,46 @@ int fsync(int fd)
     return (int)syscall(SYS_fsync, fd);
 }
 
+/*
+ * mkdir, the program's own: when armed with a path, the directory is made
+ * and at once swapped for a symbolic link to swap_target, as whoever may
+ * write the parent could do between zesp_state_dir_init's mkdir and its
+ * change of mode.
+ */
+static const char *swap_path, *swap_target;
+
+int mkdir(const char *path, mode_t mode)
+{
+    int rc = (int)syscall(SYS_mkdir, path, mode);
+
+    if (rc == 0 && swap_path != NULL && strcmp(path, swap_path) == 0) {
+        swap_path = NULL;
+        if (rmdir(path) != 0 || symlink(swap_target, path) != 0)
+            return -1;
+    }
+    return rc;
+}
+
+/* The new state directory swapped for a link between its mkdir and its
+ * mode: the directory the link names (one others use) keeps its mode, and
+ * the state directory is refused. */
+static void test_state_dir_swapped_for_link(void)
+{
+    char target[PATH_MAX], state[PATH_MAX];
+    struct stat st;
+
+    snprintf(target, sizeof target, "%s/victim", dir);
+    snprintf(state, sizeof state, "%s/swapped.state", dir);
+    CHECK(syscall(SYS_mkdir, target, 0755) == 0 && chmod(target, 0755) == 0);
+    swap_path = state;
+    swap_target = target;
+    CHECK(zesp_state_dir_init(state) == -1);
+    swap_path = NULL;
+    CHECK(lstat(target, &st) == 0 && (st.st_mode & 07777) == 0755);
+    unlink(state);
+    rmdir(target);
+}
+
 struct installer {
     zesp_sad *sad;
     zesp_sa_params p;
@@ -1528,5 +1568,6 @@ int main(void)
     RUN(test_acl_on_state_dir);
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
+    RUN(test_state_dir_swapped_for_link);
     return test_done_in(dir);
 }
