@@ -318,6 +318,8 @@ struct zike {
     struct log_limit init_invalid_log; /* IKE_SA_INIT refused as invalid */
     struct log_limit request_invalid_log; /* verified, did not parse */
     struct log_limit holddown_log;  /* registrations held down (group.c) */
+    struct log_limit auth_unknown_log; /* IKE_AUTH: no such identity */
+    struct log_limit auth_failed_log;  /* IKE_AUTH: a known peer refused */
 };
 
 /* listen.c */

@@ -2761,6 +2761,63 @@ static void invalid_requests_logged(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* IKE_AUTH refused again and again (an unknown identity, a wrong PSK):
+ * anyone who reaches listen may do it, each try costing zike one X25519.
+ * Each is answered and counted; the log says so at most once a second per
+ * kind, with how many went unlogged. */
+static void refused_auth_logged(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    static char text[65536];
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    unsigned refused = 0, unknown = 0, wrong = 0;
+    size_t n;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    harness_reset();
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_WARNING;
+    for (unsigned i = 0; i < 60; i++) {
+        struct initiator t;
+        struct ike_message m;
+        const char *id = i % 2 ? "stranger.example" : "peer.example";
+
+        if (initiator_init(&t) != 0)
+            break;
+        if (i % 2 == 0)
+            t.keys->sk_pi[0] ^= 1;   /* AUTH made with another SK_pi */
+        if (initiator_auth(&t, IKE_ID_FQDN, id, "pol", &m, copy) == IKE_OK &&
+            notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0)
+            refused++;
+        ike_keys_free(t.keys);
+        while (z.sas)                  /* not harness_reset: the log's */
+            ike_sa_free(&z, z.sas);    /* limits go on from try to try */
+    }
+    harness_reset();
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(log);
+    n = fread(text, 1, sizeof text - 1, log);
+    text[n] = '\0';
+    fclose(log);
+    for (const char *p = text; (p = strstr(p, "unknown peer identity")); p++)
+        unknown++;
+    for (const char *p = text; (p = strstr(p, "authentication failed")); p++)
+        wrong++;
+    CHECK(refused == 60 && z.stats.auth_failed == 60);
+    CHECK(unknown == 1 && wrong == 1);
+    if (unknown != 1 || wrong != 1)
+        fprintf(stderr, "# %u and %u lines\n", unknown, wrong);
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -4566,6 +4623,7 @@ int main(void)
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);
+    RUN(refused_auth_logged);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);

@@ -172,6 +172,10 @@ static void harness_reset(void)
         ike_sa_free(&z, z.sas);
     zesp_sad_flush(z.sad);
     nsent = 0;
+    /* Each case logs afresh: the once-a-second limits start over. */
+    memset(z.drop_log, 0, sizeof z.drop_log);
+    memset(&z.auth_unknown_log, 0, sizeof z.auth_unknown_log);
+    memset(&z.auth_failed_log, 0, sizeof z.auth_failed_log);
 }
 
 #endif
