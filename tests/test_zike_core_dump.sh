@@ -27,7 +27,12 @@ zike_conf alice "$(port 0)" "peers:" \
     "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: $psk, start: true, policies: [orders] }"
 zike_conf bob "$(port 1)" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $psk, policies: [orders] }"
-(cd "$work" && exec "$zike" -c "$work/alice.yaml") 2>> "$work/alice.log" &
+# Under AddressSanitizer its handler would catch the SIGSEGV and abort:
+# the signal is to end alice as a crash does.
+(cd "$work" &&
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0" \
+    UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}handle_segv=0" \
+    exec "$zike" -c "$work/alice.yaml") 2>> "$work/alice.log" &
 alice=$!
 pids="$pids $alice"
 zike_start bob
