@@ -454,6 +454,7 @@ static void fill_info(const struct sa_slot *s, zesp_sa_info *info)
             if (atomic_load(&s->lane_seq[l]) > info->seq)
                 info->seq = atomic_load(&s->lane_seq[l]);
     info->created = s->created;
+    info->age = lifetime_age(s, now);
     info->soft = s->soft;
     info->hard = s->hard;
     /* Due for a rekey by time with no message to set the flag (an idle

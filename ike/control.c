@@ -178,16 +178,19 @@ struct child_view {
     uint64_t used_s;          /* since installed in the SAD */
 };
 
+/* The age is the SAD's, the one its time limits count: not now minus
+ * created, which a step of the wall clock would make say "expired" of an
+ * SA good for an hour, or the reverse. */
 static void child_view(struct zike *z, const struct child_sa *c,
-                       time_t now, struct child_view *v)
+                       struct child_view *v)
 {
     memset(v, 0, sizeof *v);
     if (zesp_sa_info_get(z->sad, c->spi_in, ZESP_DIR_IN, &v->in) != 0)
         memset(&v->in, 0, sizeof v->in);
     if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &v->out) != 0)
         memset(&v->out, 0, sizeof v->out);
-    if (v->out.created && (uint64_t)now > v->out.created)
-        v->used_s = (uint64_t)now - v->out.created;
+    if (v->out.spi != 0)
+        v->used_s = v->out.age;
 }
 
 /* Seconds left to a limit of seconds; -1: no such limit. */
@@ -204,7 +207,7 @@ static void child_json(struct zike *z, struct json *j, time_t now,
     struct child_view v;
     int64_t rekey, expire;
 
-    child_view(z, c, now, &v);
+    child_view(z, c, &v);
     rekey = left_s(v.out.soft.seconds, v.used_s);
     expire = left_s(v.out.hard.seconds, v.used_s);
     json_object(j, NULL);
@@ -268,7 +271,7 @@ static void used_of(struct out *o, const char *used, const char *limit,
         has_limit ? limit : "", has_limit ? unit : "");
 }
 
-static void child_text(struct zike *z, struct out *o, time_t now,
+static void child_text(struct zike *z, struct out *o,
                        const struct child_sa *c)
 {
     char a[WHEN_BYTES], b[WHEN_BYTES];
@@ -276,7 +279,7 @@ static void child_text(struct zike *z, struct out *o, time_t now,
     int64_t rekey, expire;
     uint64_t msgs, bytes;
 
-    child_view(z, c, now, &v);
+    child_view(z, c, &v);
     rekey = left_s(v.out.soft.seconds, v.used_s);
     expire = left_s(v.out.hard.seconds, v.used_s);
     put(o, "  child %-16s in 0x%08x out 0x%08x %s\n", c->policy, c->spi_in,
@@ -344,7 +347,7 @@ static void ike_sa_text(struct zike *z, struct out *o, time_t now,
             when_duration(b, ago_s(z, sa->last_heard)));
     }
     for (const struct child_sa *c = sa->children; c; c = c->next)
-        child_text(z, o, now, c);
+        child_text(z, o, c);
 }
 
 static void list(struct zike *z, struct out *o, bool json)

@@ -292,6 +292,10 @@ typedef struct zesp_sa_info {
      * in: the highest the record covers.  0 otherwise. */
     uint64_t seq_reserved;
     uint64_t seq_block;
+    /* Seconds since installed, as its time limits count them (the
+     * monotonic clock: created, the wall clock, may have been stepped
+     * since); UINT64_MAX if installed in another boot. */
+    uint64_t age;
 } zesp_sa_info;
 
 /* Per-SAD counters. */
