@@ -9,7 +9,7 @@
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" zesp="$b/tools/zesp" ctl="$b/tools/zikectl"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-shim="$b/tests/.libs/wall_shift.so"
+shim="$b/tests/wall_shift.so"
 [ -f "$shim" ] || skip_all "tests/wall_shift.so not built"
 py=${PYTHON3:-python3}
 command -v "$py" > /dev/null || skip_all "no python3"
@@ -21,7 +21,9 @@ zike_conf alice "$(port 0)" "peers:" \
 zike_conf bob "$(port 1)" "peers:" \
     "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders], lifetime: { seconds: 1h } }"
 echo 0 > "$work/shift"
+# Under AddressSanitizer the shim comes before its runtime: allowed.
 WALL_SHIFT_FILE="$work/shift" LD_PRELOAD="$shim" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
     "$zike" -c "$work/alice.yaml" 2>> "$work/alice.log" &
 pids="$pids $!"
 zike_start bob
