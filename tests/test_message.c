@@ -5,6 +5,7 @@
  */
 #include <sodium.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,6 +229,60 @@ static void test_refused_leaves_no_plaintext(void)
         zesp_buf_free(esp);
         pair_close(&p);
     }
+}
+
+/*
+ * The binding hashes each clear frame's length in 4 octets, and a sender
+ * binds no frame of 4 GiB or more.  A receiver handed one must refuse it,
+ * not hash its length cut to 32 bits: a broker that joins the sender's
+ * [svc | 4 GiB - 8 zeros | f3] into [svc + 4 GiB | g2 | g3], where f3 holds
+ * the encodings of g2 and g3, gives the digest the very octets the sender
+ * hashed, and its own topic g2 was taken as bound.  The frames are views
+ * of a mapping read as zero pages: no 4 GiB is allocated.
+ */
+static void test_bound_frame_of_4gib_refused(void)
+{
+    const size_t a = 3, b = ((size_t)1 << 32) - 8U;
+    const size_t g1_len = ((size_t)1 << 32) + a, map_len = g1_len + 4096U;
+    uint8_t f3[4 + 4 + 4 + 1], *m, *esp;
+    zesp_frame body = { "hello", 5 }, sent[3], seen[3];
+    zesp_parts parts = { .clear = sent, .nclear = 3, .body = &body,
+                         .nbody = 1 };
+    struct pair p;
+    size_t n;
+
+    if (SIZE_MAX <= UINT32_MAX) {
+        printf("     skip: a 32-bit size_t has no frame of 4 GiB\n");
+        return;
+    }
+    m = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        return;
+    /* f3 = len(g2) | "evil" | len(g3) | "x" */
+    memcpy(f3, "\0\0\0\4evil\0\0\0\1x", sizeof f3);
+    /* g1 = "svc" | len(f2) | f2 (zeros) | len(f3) */
+    memcpy(m, "svc", a);
+    m[a] = 0xff, m[a + 1] = 0xff, m[a + 2] = 0xff, m[a + 3] = 0xf8;
+    m[a + 4 + b + 3] = sizeof f3;
+    sent[0] = (zesp_frame){ m, a };
+    sent[1] = (zesp_frame){ m + a + 4, b };
+    sent[2] = (zesp_frame){ f3, sizeof f3 };
+    seen[0] = (zesp_frame){ m, g1_len };
+    seen[1] = (zesp_frame){ f3 + 4, 4 };
+    seen[2] = (zesp_frame){ f3 + 12, 1 };
+
+    CHECK_OK(pair_open(&p, ZESP_CHACHA20_POLY1305, 0));
+    CHECK_OK(zesp_seal(p.out, SPI, &parts, &esp, &n));
+    CHECK_ERR(zesp_open(p.in, seen, 3, esp, n, p.msg), ZESP_EBINDING);
+    if (zesp_msg_clear_count(p.msg) == 3)
+        fprintf(stderr, "  accepted as bound: the topic \"%.*s\"\n",
+                (int)zesp_msg_clear(p.msg, 1).size,
+                (const char *)zesp_msg_clear(p.msg, 1).data);
+    zesp_buf_free(esp);
+    pair_close(&p);
+    munmap(m, map_len);
 }
 
 /* Every message replayed after all were received is rejected. */
@@ -697,6 +752,7 @@ int main(void)
     RUN(test_confidentiality);
     RUN(test_bit_flips);
     RUN(test_refused_leaves_no_plaintext);
+    RUN(test_bound_frame_of_4gib_refused);
     RUN(test_replay_all);
     RUN(test_reorder);
     RUN(test_seq_boundaries);
