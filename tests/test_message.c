@@ -728,6 +728,37 @@ static void test_too_big(void)
     zesp_sad_free(in);
 }
 
+/* A receiver's message limit is the sender's, to the octet: a payload of
+ * max_message is accepted and one octet more refused, whatever padding
+ * the frame carries.  Before, the limit was checked on the frame length
+ * only, with room for the most padding, so payloads of max_message + 1
+ * and + 2 (padded less) came through. */
+static void test_message_limit_is_exact(void)
+{
+    enum { MAX = 1000 };
+    zesp_sad_opts small = { .max_message = MAX };
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(&small);
+    static uint8_t payload[MAX + 8], pkt[MAX + 64];
+
+    CHECK(out != NULL && in != NULL);
+    CHECK_OK(test_sa_pair(out, in, SPI, 0, 0));
+    for (size_t len = MAX - 3; len <= MAX + 3; len++) {
+        uint8_t *got, nh;
+        size_t n = 0, got_len;
+        int rc;
+
+        CHECK_OK(zesp_esp_encrypt(out, SPI, payload, len, 4, pkt, &n));
+        errno = 0;
+        rc = zesp_esp_decrypt(in, pkt, n, &got, &got_len, &nh, NULL, NULL);
+        if (len <= MAX ? rc != 0 : rc != -1 || errno != ZESP_ETOOBIG)
+            fprintf(stderr, "  payload of %zu octets (limit %d): %s\n", len,
+                    MAX, rc == 0 ? "accepted" : zesp_strerror(errno));
+        CHECK(len <= MAX ? rc == 0 : rc == -1 && errno == ZESP_ETOOBIG);
+    }
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
 /* AES-GCM asked for where the CPU lacks it: a clear error, not a fallback. */
 static void test_aes_availability(void)
 {
@@ -762,6 +793,7 @@ int main(void)
     RUN(test_inbound_limits_are_exact);
     RUN(test_errors);
     RUN(test_too_big);
+    RUN(test_message_limit_is_exact);
     RUN(test_aes_availability);
     return test_done();
 }
