@@ -237,7 +237,11 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return err;
     /* From here on a refusal wipes what was decrypted. */
     ctx->opened = esp_len - ZESP_HEADERBYTES - ZESP_ICVBYTES;
-    if (!sad_ref_valid(&ctx->ref))
+    /* The frame's length left room for the most padding: the payload
+     * itself is held to the limit, as a sender's is. */
+    if (*payload_len > sad->lay.max_message)
+        err = ZESP_ETOOBIG;
+    else if (!sad_ref_valid(&ctx->ref))
         err = ZESP_ENOSA;
     else if (ctx->win_ref.slot == NULL)
         err = lane_first(sad, ctx, pkt);

@@ -2,12 +2,25 @@
 #include "message.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grow.h"
 #include "packet.h"
+
+/* The digest frames each clear frame by a 4-octet length: a sender binds
+ * no frame longer than that says (message_payload_len), and a receiver
+ * takes none as bound, or a frame of 4 GiB + n would hash as one of n
+ * followed by what were the sender's next lengths and frames. */
+static bool bindable(const zesp_frame *clear, size_t nclear)
+{
+    for (size_t i = 0; i < nclear; i++)
+        if (clear[i].size > UINT32_MAX)
+            return false;
+    return true;
+}
 
 int message_payload_len(const zesp_parts *parts, size_t *len)
 {
@@ -17,9 +30,8 @@ int message_payload_len(const zesp_parts *parts, size_t *len)
         (parts->nclear && parts->clear == NULL) ||
         (parts->nbody && parts->body == NULL))
         return EINVAL;
-    for (size_t i = 0; i < parts->nclear; i++)
-        if (parts->clear[i].size > UINT32_MAX)
-            return ZESP_ETOOBIG;
+    if (!bindable(parts->clear, parts->nclear))
+        return ZESP_ETOOBIG;
     for (size_t i = 0; i < parts->nbody; i++) {
         size_t f = parts->body[i].size;
         if (f > UINT32_MAX || n + FRAME_LEN_BYTES + f < n)
@@ -99,7 +111,8 @@ int message_decode(const uint8_t *payload, size_t len, const zesp_frame *pre,
 
         if ((size_t)(end - p) < BINDING_BYTES)
             return ZESP_EMALFORMED;
-        if (npre < view->nclear)
+        if (npre < view->nclear ||
+            !bindable(pre + npre - view->nclear, view->nclear))
             return ZESP_EBINDING;
         binding(want, pre + npre - view->nclear, view->nclear);
         if (sodium_memcmp(want, p, BINDING_BYTES) != 0)

@@ -72,6 +72,16 @@ enum aead_backend transform_backend(const struct transform *t,
                ? AEAD_OPENSSL : AEAD_SODIUM;
 }
 
+/* The most text one AEAD call takes, as libsodium counts it (GCM's
+ * 2^32 - 2 blocks, SP 800-38D; ChaCha20's 2^32 - 1, RFC 8439).  Above it
+ * libsodium aborts the process and OpenSSL fails once it has done the
+ * work: refused first, by both alike, and nothing decrypted to wipe. */
+static size_t text_max(const struct transform *t)
+{
+    return t->aes ? crypto_aead_aes256gcm_MESSAGEBYTES_MAX
+                  : crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX;
+}
+
 static size_t pieces_len(const struct aead_piece *m, size_t n)
 {
     size_t len = 0;
@@ -111,7 +121,11 @@ int transform_seal(const struct transform *t, const struct sa_key *k,
                    const uint8_t *ad, size_t adlen,
                    const uint8_t nonce[NONCE_BYTES])
 {
-    b = transform_backend(t, b, pieces_len(m, npieces) + adlen);
+    size_t len = pieces_len(m, npieces);
+
+    if (len > text_max(t))
+        return -1;
+    b = transform_backend(t, b, len + adlen);
     if (b == AEAD_OPENSSL)
         return openssl_aead_seal(t->aes, k->key, nonce, c, icv, m, npieces,
                                  ad, adlen);
@@ -125,6 +139,8 @@ int transform_open(const struct transform *t, const struct sa_key *k,
 {
     int rc;
 
+    if (clen > text_max(t))
+        return -1;
     b = transform_backend(t, b, clen + adlen);
     if (b == AEAD_OPENSSL)
         rc = openssl_aead_open(t->aes, k->key, nonce, m, c, clen, icv, ad,

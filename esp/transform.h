@@ -56,14 +56,15 @@ enum aead_backend transform_backend(const struct transform *t,
                                     enum aead_backend want, size_t len);
 
 /* Detached AEAD of the pieces, in order, into c.  -1 if the backend is not
- * available. */
+ * available, or the text is longer than the AEAD allows. */
 int transform_seal(const struct transform *t, const struct sa_key *k,
                    enum aead_backend b, uint8_t *c, uint8_t icv[16],
                    const struct aead_piece *m, size_t npieces,
                    const uint8_t *ad, size_t adlen,
                    const uint8_t nonce[NONCE_BYTES]);
 /* m and c may be the same buffer.  -1 if the tag does not verify; m is
- * then cleared. */
+ * then cleared.  -1 at once, m untouched, for a text longer than the AEAD
+ * allows. */
 int transform_open(const struct transform *t, const struct sa_key *k,
                    enum aead_backend b, uint8_t *m, const uint8_t *c,
                    size_t clen, const uint8_t icv[16], const uint8_t *ad,

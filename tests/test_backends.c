@@ -10,10 +10,14 @@
  * leaves uncopied exactly the large body frames it lists; a message so
  * sealed opens with the other backend; zesp_esp_encrypt seals the payload
  * given wherever it lies about the packet; and AES runs on neither backend
- * without AES instructions.  Without OpenSSL the cross-backend cases check
+ * without AES instructions; text longer than an AEAD allows is refused by
+ * both at once.  Without OpenSSL the cross-backend cases check
  * libsodium against itself and the vectors, and say so.
  */
 #include <sodium.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "datapath.h"
 #include "keys.h"
@@ -410,6 +414,77 @@ static void test_encrypt_from_overlapping_payload(void)
     }
 }
 
+/* One call on text of the AEAD's limit + 1 octet, in a child: 0 if it
+ * was refused at once, without writing (the mapping is read-only) nor
+ * reading it all (the alarm), else what ended the child. */
+static int over_limit(const struct transform *t, enum aead_backend b,
+                      bool seal, size_t len)
+{
+    uint8_t *text = mmap(NULL, len, PROT_READ,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint8_t nonce[NONCE_BYTES] = { 0 }, icv[16] = { 0 };
+    struct aead_piece piece = { text, len };
+    struct sa_key k;
+    int status;
+    pid_t pid;
+
+    if (text == MAP_FAILED)
+        return -2;
+    test_key(&k, t->id);
+    if ((pid = fork()) == 0) {
+        alarm(10);
+        _exit((seal ? transform_seal(t, &k, b, text, icv, &piece, 1, NULL, 0,
+                                     nonce)
+                    : transform_open(t, &k, b, text, text, len, icv, NULL, 0,
+                                     nonce)) == -1 ? 0 : 1);
+    }
+    munmap(text, len);
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -3;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+/* Text longer than the AEAD allows (64 GiB for AES-GCM, 256 GiB for
+ * ChaCha20-Poly1305) is refused by either backend before any work.
+ * Before, libsodium aborted the process (sodium_misuse): a receiver whose
+ * SAD allows such messages, in a build without OpenSSL, was brought down
+ * by one frame from anyone; OpenSSL decrypted its 64 GiB before failing.
+ * The text is a read-only mapping of zero pages: nothing is allocated. */
+static void test_text_over_aead_limit_refused(void)
+{
+    const uint32_t ids[] = { ZESP_AES256GCM, ZESP_CHACHA20_POLY1305 };
+
+    if (test_under_valgrind()) {
+        printf("     skip: valgrind maps no 256 GiB\n");
+        return;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        const struct transform *t = transform_find(ids[i]);
+        size_t len = (t->aes ? crypto_aead_aes256gcm_MESSAGEBYTES_MAX
+                             : crypto_aead_chacha20poly1305_ietf_MESSAGEBYTES_MAX) +
+                     1U;
+
+        for (size_t b = 0; b < 2; b++)
+            for (int seal = 0; seal < 2; seal++) {
+                int end;
+                if (!transform_backend_available(t, backends[b]))
+                    continue;
+                end = over_limit(t, backends[b], seal, len);
+                if (end == -2) {
+                    printf("     skip: no %zu octets of address space\n", len);
+                    continue;
+                }
+                if (end != 0)
+                    fprintf(stderr, "  %s on %s, %s %zu octets: %s %d\n",
+                            t->name, b ? "OpenSSL" : "libsodium",
+                            seal ? "seal" : "open", len,
+                            end >= 100 ? "signal" : "exit",
+                            end >= 100 ? end - 100 : end);
+                CHECK(end == 0);
+            }
+    }
+}
+
 /* AEAD_AUTO: libsodium below a transform's threshold, OpenSSL (when
  * built in) from it on. */
 static void test_auto_backend_by_length(void)
@@ -455,6 +530,7 @@ int main(void)
     RUN(test_encode_leaves_large_frames);
     RUN(test_sealed_message_opens_with_libsodium);
     RUN(test_encrypt_from_overlapping_payload);
+    RUN(test_text_over_aead_limit_refused);
     RUN(test_auto_backend_by_length);
     RUN(test_aes_needs_aes_instructions);
     return test_done();
