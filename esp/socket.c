@@ -20,10 +20,37 @@ static int fail(int err)
     return -1;
 }
 
-static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags)
+/*
+ * ZeroMQ cannot take back the frames of a message once its first went: a
+ * send that stopped after it would leave the socket mid-message, and the
+ * next message would be glued to this one's first frames (behind a
+ * ROUTER, delivered to this one's peer).  libzmq checks for signals
+ * before each frame and returns EINTR there, the frame not taken; within
+ * a message it never waits for room (its high-water mark counts whole
+ * messages), so a later frame is sent again until taken.  Other errors
+ * there (ETERM) leave a socket that is only closed.
+ */
+static bool send_again(bool begun)
 {
-    for (size_t i = 0; i < n; i++)
-        if (zmq_send(socket, f[i].data, f[i].size, flags | ZMQ_SNDMORE) < 0)
+    return begun && errno == EINTR;
+}
+
+static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags,
+                       bool *begun)
+{
+    for (size_t i = 0; i < n; i++) {
+        while (zmq_send(socket, f[i].data, f[i].size, flags | ZMQ_SNDMORE) < 0)
+            if (!send_again(*begun))
+                return -1;
+        *begun = true;
+    }
+    return 0;
+}
+
+static int send_last(void *socket, zmq_msg_t *frame, int flags, bool begun)
+{
+    while (zmq_msg_send(frame, socket, flags) < 0)
+        if (!send_again(begun))
             return -1;
     return 0;
 }
@@ -36,6 +63,7 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     struct out_ctx ctx;
     size_t payload_len, n;
     zmq_msg_t esp;
+    bool begun = false;
     uint8_t *pkt;
     int err;
 
@@ -59,9 +87,11 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
         return fail(err);
     }
     /* ZeroMQ sends a multipart message whole or not at all. */
-    if (send_frames(socket, parts->envelope, parts->nenvelope, zflags) != 0 ||
-        send_frames(socket, parts->clear, parts->nclear, zflags) != 0 ||
-        zmq_msg_send(&esp, socket, zflags) < 0) {
+    if (send_frames(socket, parts->envelope, parts->nenvelope, zflags,
+                    &begun) != 0 ||
+        send_frames(socket, parts->clear, parts->nclear, zflags,
+                    &begun) != 0 ||
+        send_last(socket, &esp, zflags, begun) != 0) {
         int e = errno;
         zmq_msg_close(&esp);
         return fail(e);
@@ -117,6 +147,19 @@ static void drain(void *socket)
     zmq_msg_close(&part);
 }
 
+/* The rest of a message is queued with its first frame: a signal between
+ * frames (EINTR, the frame not taken) is no reason to leave it for the
+ * next receive, which would start mid-message. */
+static int recv_frame(void *socket, zmq_msg_t *part, int flags, bool begun)
+{
+    int rc;
+
+    while ((rc = zmq_msg_recv(part, socket, flags)) < 0 && begun &&
+           errno == EINTR)
+        ;
+    return rc;
+}
+
 static int recv_parts(void *socket, zesp_msg *msg, int zflags)
 {
     for (;;) {
@@ -130,7 +173,8 @@ static int recv_parts(void *socket, zesp_msg *msg, int zflags)
             drain(socket);
             return ENOMEM;
         }
-        if (zmq_msg_recv(part, socket, msg->nparts == 1 ? zflags : 0) < 0) {
+        if (recv_frame(socket, part, msg->nparts == 1 ? zflags : 0,
+                       msg->nparts > 1) < 0) {
             int e = errno;
             zmq_msg_close(part);
             msg->nparts--;

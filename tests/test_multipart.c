@@ -1,0 +1,268 @@
+/*
+ * A zesp message is one ZeroMQ multipart message, and ZeroMQ cannot take
+ * back the frames of a message once the first went: a send that stops
+ * between frames leaves the socket mid-message, and the next message is
+ * glued to the first frames of this one (behind a ROUTER, sent to this
+ * one's peer, under its envelope).  A receive that stops between frames
+ * leaves the rest for the next receive, which starts mid-message (a
+ * message without its routing frames).
+ *
+ * libzmq checks its commands before each frame it sends or receives, and
+ * returns EINTR there, the frame not taken, when a signal arrived: after
+ * the first frame of a message as much as before it.  The test makes that
+ * signal land on a chosen frame: it defines zmq_send, zmq_msg_send and
+ * zmq_msg_recv, which the library's calls reach first, and has the
+ * numbered call return EINTR without calling libzmq, as libzmq would.
+ * Real inproc sockets carry every frame.
+ */
+#include <dlfcn.h>
+#include <zmq.h>
+
+#include "keys.h"
+#include "test.h"
+#include "zesp.h"
+
+#define SPI 0x3001U
+#define TIMEOUT_MS 20000   /* a bound, scaled (tests/test.h) */
+
+/* Frames sent (zmq_send, zmq_msg_send) or received (zmq_msg_recv) since
+ * armed; the one numbered *_eintr_at is interrupted.  0: none. */
+static int send_eintr_at, sends, recv_eintr_at, recvs;
+
+static bool interrupted(int *at, int *count)
+{
+    if (*at == 0 || ++*count != *at)
+        return false;
+    *at = 0;
+    errno = EINTR;
+    return true;
+}
+
+int zmq_send(void *s, const void *buf, size_t len, int flags)
+{
+    static int (*real)(void *, const void *, size_t, int);
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "zmq_send");
+    return interrupted(&send_eintr_at, &sends) ? -1
+                                               : real(s, buf, len, flags);
+}
+
+int zmq_msg_send(zmq_msg_t *m, void *s, int flags)
+{
+    static int (*real)(zmq_msg_t *, void *, int);
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "zmq_msg_send");
+    return interrupted(&send_eintr_at, &sends) ? -1 : real(m, s, flags);
+}
+
+int zmq_msg_recv(zmq_msg_t *m, void *s, int flags)
+{
+    static int (*real)(zmq_msg_t *, void *, int);
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "zmq_msg_recv");
+    return interrupted(&recv_eintr_at, &recvs) ? -1 : real(m, s, flags);
+}
+
+static void arm_send(int frame)
+{
+    sends = 0;
+    send_eintr_at = frame;
+}
+
+static void arm_recv(int frame)
+{
+    recvs = 0;
+    recv_eintr_at = frame;
+}
+
+static void *open_socket(void *ctx, int type, const char *id)
+{
+    void *s = zmq_socket(ctx, type);
+    int ms = test_ms(TIMEOUT_MS), zero = 0;
+
+    if (s == NULL || zmq_setsockopt(s, ZMQ_RCVTIMEO, &ms, sizeof ms) ||
+        zmq_setsockopt(s, ZMQ_SNDTIMEO, &ms, sizeof ms) ||
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) ||
+        (id && zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id)))) {
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static bool body_is(const zesp_msg *msg, const char *text)
+{
+    zesp_frame f = zesp_msg_body(msg, 0);
+
+    return zesp_msg_body_count(msg) == 1 && f.size == strlen(text) &&
+           memcmp(f.data, text, f.size) == 0;
+}
+
+static bool envelope_is(const zesp_msg *msg, const char *text)
+{
+    zesp_frame f = zesp_msg_envelope(msg, 0);
+
+    return zesp_msg_envelope_count(msg) == 1 && f.size == strlen(text) &&
+           memcmp(f.data, text, f.size) == 0;
+}
+
+static zesp_parts message(const char *to, const char *body,
+                          zesp_frame frames[3])
+{
+    frames[0] = (zesp_frame){ to, strlen(to) };
+    frames[1] = (zesp_frame){ "svc", 3 };
+    frames[2] = (zesp_frame){ body, strlen(body) };
+    return (zesp_parts){ .envelope = &frames[0], .nenvelope = 1,
+                         .clear = &frames[1], .nclear = 1,
+                         .body = &frames[2], .nbody = 1 };
+}
+
+/* A ROUTER server answers A, a signal lands on frame `frame` of that
+ * answer ([A | svc | ESP]: 1, 2 or 3), then it answers B.  On the first
+ * frame nothing went: EINTR, and A gets nothing.  On a later one the
+ * answer is finished, not left for B's to be glued to (B's answer then
+ * reached A, the routing id "B" in front of it taken for an envelope). */
+static void router_answers(int frame)
+{
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    void *ctx = zmq_ctx_new();
+    void *server = open_socket(ctx, ZMQ_ROUTER, NULL);
+    void *a = open_socket(ctx, ZMQ_DEALER, "A");
+    void *b = open_socket(ctx, ZMQ_DEALER, "B");
+    zesp_frame fa[3], fb[3];
+    zesp_parts to_a = message("A", "for A", fa), to_b = message("B", "for B", fb);
+    int mandatory = 1;
+    char hello[8];
+
+    CHECK(out && in && msg && server && a && b);
+    CHECK_OK(test_sa_pair(out, in, SPI, 0, 0));
+    CHECK(zmq_setsockopt(server, ZMQ_ROUTER_MANDATORY, &mandatory,
+                         sizeof mandatory) == 0);
+    CHECK(zmq_bind(server, "inproc://answers") == 0);
+    CHECK(zmq_connect(a, "inproc://answers") == 0);
+    CHECK(zmq_connect(b, "inproc://answers") == 0);
+    /* Each says hello first: the server knows both routing ids. */
+    CHECK(zmq_send(a, "hi", 2, 0) == 2 && zmq_send(b, "hi", 2, 0) == 2);
+    for (int i = 0; i < 2; i++)
+        CHECK(zmq_recv(server, hello, sizeof hello, 0) > 0 &&
+              zmq_recv(server, hello, sizeof hello, 0) == 2);
+
+    arm_send(frame);
+    if (frame == 1)
+        CHECK_ERR(zesp_send(out, SPI, server, &to_a, 0), EINTR);
+    else
+        CHECK_OK(zesp_send(out, SPI, server, &to_a, 0));
+    arm_send(0);
+    CHECK_OK(zesp_send(out, SPI, server, &to_b, 0));
+    /* On inproc both answers are queued when the sends return. */
+
+    if (frame != 1) {
+        CHECK_OK(zesp_recv(in, a, msg, ZESP_DONTWAIT));
+        CHECK(body_is(msg, "for A"));
+        CHECK(zesp_msg_envelope_count(msg) == 0);
+    }
+    CHECK_ERR(zesp_recv(in, a, msg, ZESP_DONTWAIT), EAGAIN);
+    CHECK_OK(zesp_recv(in, b, msg, ZESP_DONTWAIT));
+    CHECK(body_is(msg, "for B"));
+    CHECK(zesp_msg_envelope_count(msg) == 0);
+
+    zesp_msg_free(msg);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_close(server);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
+static void test_signal_on_first_frame_sends_nothing(void)
+{
+    router_answers(1);
+}
+
+static void test_signal_on_clear_frame_finishes_message(void)
+{
+    router_answers(2);
+}
+
+static void test_signal_on_esp_frame_finishes_message(void)
+{
+    router_answers(3);
+}
+
+/* Two messages [env-N | svc | ESP] come in; a signal lands on receiving
+ * frame `frame` of the first.  On the first frame nothing was read:
+ * EINTR, and the next receive reads the first message whole.  On a later
+ * one the rest is read too: the first message, with its envelope, and
+ * never its tail alone taken for a message (its routing frame lost). */
+static void receive_interrupted(int frame)
+{
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    void *ctx = zmq_ctx_new();
+    void *rx = open_socket(ctx, ZMQ_DEALER, NULL);
+    void *tx = open_socket(ctx, ZMQ_DEALER, NULL);
+    zesp_frame f1[3], f2[3];
+    zesp_parts one = message("env-1", "one", f1), two = message("env-2", "two", f2);
+
+    CHECK(out && in && msg && rx && tx);
+    CHECK_OK(test_sa_pair(out, in, SPI, 0, 0));
+    CHECK(zmq_bind(rx, "inproc://receives") == 0);
+    CHECK(zmq_connect(tx, "inproc://receives") == 0);
+    CHECK_OK(zesp_send(out, SPI, tx, &one, 0));
+    CHECK_OK(zesp_send(out, SPI, tx, &two, 0));
+
+    /* On inproc both are queued when the sends return. */
+    arm_recv(frame);
+    if (frame == 1)
+        CHECK_ERR(zesp_recv(in, rx, msg, ZESP_DONTWAIT), EINTR);
+    else
+        CHECK_OK(zesp_recv(in, rx, msg, ZESP_DONTWAIT));
+    arm_recv(0);
+    if (frame == 1)
+        CHECK_OK(zesp_recv(in, rx, msg, ZESP_DONTWAIT));
+    CHECK(body_is(msg, "one") && envelope_is(msg, "env-1"));
+    CHECK_OK(zesp_recv(in, rx, msg, ZESP_DONTWAIT));
+    CHECK(body_is(msg, "two") && envelope_is(msg, "env-2"));
+    CHECK_ERR(zesp_recv(in, rx, msg, ZESP_DONTWAIT), EAGAIN);
+
+    zesp_msg_free(msg);
+    zmq_close(rx);
+    zmq_close(tx);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
+static void test_signal_on_first_received_frame_reads_nothing(void)
+{
+    receive_interrupted(1);
+}
+
+static void test_signal_on_clear_received_frame_reads_whole(void)
+{
+    receive_interrupted(2);
+}
+
+static void test_signal_on_esp_received_frame_reads_whole(void)
+{
+    receive_interrupted(3);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0)
+        return 2;
+    RUN(test_signal_on_first_frame_sends_nothing);
+    RUN(test_signal_on_clear_frame_finishes_message);
+    RUN(test_signal_on_esp_frame_finishes_message);
+    RUN(test_signal_on_first_received_frame_reads_nothing);
+    RUN(test_signal_on_clear_received_frame_reads_whole);
+    RUN(test_signal_on_esp_received_frame_reads_whole);
+    return test_done();
+}
