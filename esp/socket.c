@@ -132,21 +132,6 @@ static zmq_msg_t *next_part(zesp_msg *msg)
     return &msg->parts[msg->nparts++];
 }
 
-/* Read the rest of a message that cannot be kept, so the socket stays in
- * step with message boundaries. */
-static void drain(void *socket)
-{
-    int more = 1;
-    size_t len = sizeof more;
-    zmq_msg_t part;
-
-    zmq_msg_init(&part);
-    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more &&
-           zmq_msg_recv(&part, socket, 0) >= 0)
-        len = sizeof more;
-    zmq_msg_close(&part);
-}
-
 /* The rest of a message is queued with its first frame: a signal between
  * frames (EINTR, the frame not taken) is no reason to leave it for the
  * next receive, which would start mid-message. */
@@ -158,6 +143,21 @@ static int recv_frame(void *socket, zmq_msg_t *part, int flags, bool begun)
            errno == EINTR)
         ;
     return rc;
+}
+
+/* Read the rest of a message that cannot be kept, so the socket stays in
+ * step with message boundaries. */
+static void drain(void *socket)
+{
+    int more = 1;
+    size_t len = sizeof more;
+    zmq_msg_t part;
+
+    zmq_msg_init(&part);
+    while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more &&
+           recv_frame(socket, &part, 0, true) >= 0)
+        len = sizeof more;
+    zmq_msg_close(&part);
 }
 
 static int recv_parts(void *socket, zesp_msg *msg, int zflags)

@@ -254,6 +254,55 @@ static void test_signal_on_esp_received_frame_reads_whole(void)
     receive_interrupted(3);
 }
 
+/* A message of more frames than zesp_recv takes (1024) is refused, and
+ * read to its end so that the next receive starts at the next message:
+ * also when a signal lands on a frame of that rest (`frame`: 0 none). */
+#define TOO_MANY_FRAMES 1100
+
+static void too_many_frames(int frame)
+{
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    void *ctx = zmq_ctx_new();
+    void *rx = open_socket(ctx, ZMQ_DEALER, NULL);
+    void *tx = open_socket(ctx, ZMQ_DEALER, NULL);
+    zesp_frame f2[3];
+    zesp_parts two = message("env-2", "two", f2);
+
+    CHECK(out && in && msg && rx && tx);
+    CHECK_OK(test_sa_pair(out, in, SPI, 0, 0));
+    CHECK(zmq_bind(rx, "inproc://frames") == 0);
+    CHECK(zmq_connect(tx, "inproc://frames") == 0);
+    for (int i = 1; i <= TOO_MANY_FRAMES; i++)
+        CHECK(zmq_send(tx, "x", 1, i < TOO_MANY_FRAMES ? ZMQ_SNDMORE : 0) ==
+              1);
+    CHECK_OK(zesp_send(out, SPI, tx, &two, 0));
+
+    arm_recv(frame);
+    CHECK_ERR(zesp_recv(in, rx, msg, ZESP_DONTWAIT), ZESP_EMALFORMED);
+    CHECK(frame == 0 || recv_eintr_at == 0);     /* the signal landed */
+    arm_recv(0);
+    CHECK_OK(zesp_recv(in, rx, msg, ZESP_DONTWAIT));
+    CHECK(body_is(msg, "two") && envelope_is(msg, "env-2"));
+
+    zesp_msg_free(msg);
+    zmq_close(rx);
+    zmq_close(tx);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
+static void test_too_many_frames_read_to_the_end(void)
+{
+    too_many_frames(0);
+}
+
+static void test_too_many_frames_read_to_the_end_despite_a_signal(void)
+{
+    too_many_frames(1030);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -264,5 +313,7 @@ int main(void)
     RUN(test_signal_on_first_received_frame_reads_nothing);
     RUN(test_signal_on_clear_received_frame_reads_whole);
     RUN(test_signal_on_esp_received_frame_reads_whole);
+    RUN(test_too_many_frames_read_to_the_end);
+    RUN(test_too_many_frames_read_to_the_end_despite_a_signal);
     return test_done();
 }
