@@ -24,35 +24,65 @@ static int fail(int err)
  * ZeroMQ cannot take back the frames of a message once its first went: a
  * send that stopped after it would leave the socket mid-message, and the
  * next message would be glued to this one's first frames (behind a
- * ROUTER, delivered to this one's peer).  libzmq checks for signals
- * before each frame and returns EINTR there, the frame not taken; within
- * a message it never waits for room (its high-water mark counts whole
- * messages), so a later frame is sent again until taken.  Other errors
+ * ROUTER, delivered to this one's peer).  So a message begun is sent to
+ * its end.  libzmq checks for signals before each frame and returns EINTR
+ * there, the frame not taken; within a message it never waits for room
+ * (its high-water mark counts whole messages), so such a frame is sent
+ * again.  A later frame refused with EAGAIN (ZMQ_DONTWAIT: the pipe went
+ * away mid-message) means libzmq dropped the message and drops the frames
+ * it is given up to a last one: the rest goes to it, so that the next
+ * message is not what it drops, and the message is EAGAIN.  Other errors
  * there (ETERM) leave a socket that is only closed.
  */
-static bool send_again(bool begun)
+struct sending {
+    bool begun;                 /* a frame was taken */
+    bool dropped;               /* libzmq dropped the message begun */
+};
+
+/* After a frame's send returned rc: 0 to go on with the next frame. */
+static int sent(int rc, struct sending *s)
 {
-    return begun && errno == EINTR;
+    if (rc >= 0)
+        s->begun = true;
+    else if (s->begun && errno == EAGAIN)
+        s->dropped = true;
+    else
+        return -1;
+    return 0;
 }
 
 static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags,
-                       bool *begun)
+                       struct sending *s)
 {
     for (size_t i = 0; i < n; i++) {
-        while (zmq_send(socket, f[i].data, f[i].size, flags | ZMQ_SNDMORE) < 0)
-            if (!send_again(*begun))
-                return -1;
-        *begun = true;
+        int rc;
+
+        while ((rc = zmq_send(socket, f[i].data, f[i].size,
+                              flags | ZMQ_SNDMORE)) < 0 &&
+               s->begun && errno == EINTR)
+            ;
+        if (sent(rc, s) != 0)
+            return -1;
     }
     return 0;
 }
 
-static int send_last(void *socket, zmq_msg_t *frame, int flags, bool begun)
+static int send_last(void *socket, zmq_msg_t *frame, int flags,
+                     struct sending *s)
 {
-    while (zmq_msg_send(frame, socket, flags) < 0)
-        if (!send_again(begun))
-            return -1;
-    return 0;
+    int rc;
+
+    while ((rc = zmq_msg_send(frame, socket, flags)) < 0 && s->begun &&
+           errno == EINTR)
+        ;
+    if (rc < 0) {
+        int e = errno;
+        zmq_msg_close(frame);   /* not taken */
+        errno = e;
+    }
+    if (sent(rc, s) != 0)
+        return -1;
+    return s->dropped ? fail(EAGAIN) : 0;
 }
 
 int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
@@ -63,7 +93,7 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     struct out_ctx ctx;
     size_t payload_len, n;
     zmq_msg_t esp;
-    bool begun = false;
+    struct sending sending = { false, false };
     uint8_t *pkt;
     int err;
 
@@ -88,15 +118,14 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     }
     /* ZeroMQ sends a multipart message whole or not at all. */
     if (send_frames(socket, parts->envelope, parts->nenvelope, zflags,
-                    &begun) != 0 ||
+                    &sending) != 0 ||
         send_frames(socket, parts->clear, parts->nclear, zflags,
-                    &begun) != 0 ||
-        send_last(socket, &esp, zflags, begun) != 0) {
+                    &sending) != 0) {
         int e = errno;
         zmq_msg_close(&esp);
         return fail(e);
     }
-    return 0;
+    return send_last(socket, &esp, zflags, &sending);
 }
 
 struct send_args {

@@ -509,7 +509,8 @@ int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
  * between messages): a fresh megabyte costs more than encrypting it.
  * A message goes whole: a signal that interrupts it after its first frame
  * does not stop it (ZeroMQ cannot take frames back), so EINTR means that
- * nothing was sent, and the message may be sent again.
+ * nothing was sent, and the message may be sent again.  So does EAGAIN,
+ * also when a peer went away while the message went to it.
  */
 typedef struct zesp_parts {
     const zesp_frame *envelope;

@@ -13,7 +13,8 @@
  * signal land on a chosen frame: it defines zmq_send, zmq_msg_send and
  * zmq_msg_recv, which the library's calls reach first, and has the
  * numbered call return EINTR without calling libzmq, as libzmq would.
- * Real inproc sockets carry every frame.
+ * The same zmq_send can also disconnect the socket before a chosen frame,
+ * as when a peer goes mid-message.  Real inproc sockets carry every frame.
  */
 #include <dlfcn.h>
 #include <zmq.h>
@@ -28,6 +29,19 @@
 /* Frames sent (zmq_send, zmq_msg_send) or received (zmq_msg_recv) since
  * armed; the one numbered *_eintr_at is interrupted.  0: none. */
 static int send_eintr_at, sends, recv_eintr_at, recvs;
+
+/* Before the send numbered cut_at, the sending socket disconnects from
+ * cut_from: its pipe there ends mid-message, as when the peer goes. */
+static int cut_at, cuts;
+static const char *cut_from;
+
+static void cut(void *s)
+{
+    if (cut_at != 0 && ++cuts == cut_at) {
+        cut_at = 0;
+        CHECK(zmq_disconnect(s, cut_from) == 0);
+    }
+}
 
 static bool interrupted(int *at, int *count)
 {
@@ -44,6 +58,7 @@ int zmq_send(void *s, const void *buf, size_t len, int flags)
 
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "zmq_send");
+    cut(s);
     return interrupted(&send_eintr_at, &sends) ? -1
                                                : real(s, buf, len, flags);
 }
@@ -54,6 +69,7 @@ int zmq_msg_send(zmq_msg_t *m, void *s, int flags)
 
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "zmq_msg_send");
+    cut(s);
     return interrupted(&send_eintr_at, &sends) ? -1 : real(m, s, flags);
 }
 
@@ -303,6 +319,62 @@ static void test_too_many_frames_read_to_the_end_despite_a_signal(void)
     too_many_frames(1030);
 }
 
+/* A DEALER's one peer goes while frame `frame` of a message is sent
+ * ([env | svc | ESP]: 2 or 3) with ZESP_DONTWAIT: libzmq drops what went
+ * to it and refuses that frame (EAGAIN), then drops every frame it is
+ * given up to a last one.  The message is EAGAIN, and the next one, sent
+ * when the DEALER has another peer, reaches it: it is not the frames
+ * libzmq drops, reported sent, as when the first was left unfinished. */
+static void peer_gone_mid_message(int frame)
+{
+    zesp_sad *out = zesp_sad_new(NULL), *in = zesp_sad_new(NULL);
+    zesp_msg *msg = zesp_msg_new();
+    void *ctx = zmq_ctx_new();
+    void *gone = open_socket(ctx, ZMQ_DEALER, NULL);
+    void *next = open_socket(ctx, ZMQ_DEALER, NULL);
+    void *tx = open_socket(ctx, ZMQ_DEALER, NULL);
+    zesp_frame f1[3], f2[3];
+    zesp_parts one = message("env-1", "one", f1), two = message("env-2", "two", f2);
+
+    CHECK(out && in && msg && gone && next && tx);
+    CHECK_OK(test_sa_pair(out, in, SPI, 0, 0));
+    CHECK(zmq_bind(gone, "inproc://gone") == 0);
+    CHECK(zmq_bind(next, "inproc://next") == 0);
+    CHECK(zmq_connect(tx, "inproc://gone") == 0);
+
+    cuts = 0;
+    cut_from = "inproc://gone";
+    cut_at = frame;
+    CHECK_ERR(zesp_send(out, SPI, tx, &one, ZESP_DONTWAIT), EAGAIN);
+    CHECK(cut_at == 0);                           /* the peer went */
+    cut_at = 0;
+    CHECK(zmq_connect(tx, "inproc://next") == 0);
+    CHECK_OK(zesp_send(out, SPI, tx, &two, ZESP_DONTWAIT));
+
+    /* On inproc what was sent is queued when the send returns. */
+    CHECK_ERR(zesp_recv(in, gone, msg, ZESP_DONTWAIT), EAGAIN);
+    CHECK_OK(zesp_recv(in, next, msg, ZESP_DONTWAIT));
+    CHECK(body_is(msg, "two") && envelope_is(msg, "env-2"));
+
+    zesp_msg_free(msg);
+    zmq_close(gone);
+    zmq_close(next);
+    zmq_close(tx);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(out);
+    zesp_sad_free(in);
+}
+
+static void test_peer_gone_on_clear_frame_next_message_sent(void)
+{
+    peer_gone_mid_message(2);
+}
+
+static void test_peer_gone_on_esp_frame_next_message_sent(void)
+{
+    peer_gone_mid_message(3);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -315,5 +387,7 @@ int main(void)
     RUN(test_signal_on_esp_received_frame_reads_whole);
     RUN(test_too_many_frames_read_to_the_end);
     RUN(test_too_many_frames_read_to_the_end_despite_a_signal);
+    RUN(test_peer_gone_on_clear_frame_next_message_sent);
+    RUN(test_peer_gone_on_esp_frame_next_message_sent);
     return test_done();
 }
