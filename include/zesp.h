@@ -541,6 +541,8 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * errno tells why, and the SA's counter for that reason is incremented.
  * A signal after the first frame does not stop the read: EINTR means that
  * nothing was read, and the next receive starts at a message's first frame.
+ * A refused message was read all the same: a REP socket then waits for its
+ * reply (ZeroMQ's EFSM on the next receive), as for an accepted request.
  * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
  * frame before the ESP frame must be a clear frame the sender bound:
  * another put in front of them is ZESP_EBINDING.
