@@ -20,12 +20,69 @@ static int fail(int err)
     return -1;
 }
 
-static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags)
+/*
+ * ZeroMQ cannot take back the frames of a message once its first went: a
+ * send that stopped after it would leave the socket mid-message, and the
+ * next message would be glued to this one's first frames (behind a
+ * ROUTER, delivered to this one's peer).  So a message begun is sent to
+ * its end.  libzmq checks for signals before each frame and returns EINTR
+ * there, the frame not taken; within a message it never waits for room
+ * (its high-water mark counts whole messages), so such a frame is sent
+ * again.  A later frame refused with EAGAIN (ZMQ_DONTWAIT: the pipe went
+ * away mid-message) means libzmq dropped the message and drops the frames
+ * it is given up to a last one: the rest goes to it, so that the next
+ * message is not what it drops, and the message is EAGAIN.  Other errors
+ * there (ETERM) leave a socket that is only closed.
+ */
+struct sending {
+    bool begun;                 /* a frame was taken */
+    bool dropped;               /* libzmq dropped the message begun */
+};
+
+/* After a frame's send returned rc: 0 to go on with the next frame. */
+static int sent(int rc, struct sending *s)
 {
-    for (size_t i = 0; i < n; i++)
-        if (zmq_send(socket, f[i].data, f[i].size, flags | ZMQ_SNDMORE) < 0)
-            return -1;
+    if (rc >= 0)
+        s->begun = true;
+    else if (s->begun && errno == EAGAIN)
+        s->dropped = true;
+    else
+        return -1;
     return 0;
+}
+
+static int send_frames(void *socket, const zesp_frame *f, size_t n, int flags,
+                       struct sending *s)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+
+        while ((rc = zmq_send(socket, f[i].data, f[i].size,
+                              flags | ZMQ_SNDMORE)) < 0 &&
+               s->begun && errno == EINTR)
+            ;
+        if (sent(rc, s) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int send_last(void *socket, zmq_msg_t *frame, int flags,
+                     struct sending *s)
+{
+    int rc;
+
+    while ((rc = zmq_msg_send(frame, socket, flags)) < 0 && s->begun &&
+           errno == EINTR)
+        ;
+    if (rc < 0) {
+        int e = errno;
+        zmq_msg_close(frame);   /* not taken */
+        errno = e;
+    }
+    if (sent(rc, s) != 0)
+        return -1;
+    return s->dropped ? fail(EAGAIN) : 0;
 }
 
 int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
@@ -36,6 +93,7 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
     struct out_ctx ctx;
     size_t payload_len, n;
     zmq_msg_t esp;
+    struct sending sending = { false, false };
     uint8_t *pkt;
     int err;
 
@@ -59,14 +117,15 @@ int zesp_send(zesp_sad *sad, uint32_t spi, void *socket,
         return fail(err);
     }
     /* ZeroMQ sends a multipart message whole or not at all. */
-    if (send_frames(socket, parts->envelope, parts->nenvelope, zflags) != 0 ||
-        send_frames(socket, parts->clear, parts->nclear, zflags) != 0 ||
-        zmq_msg_send(&esp, socket, zflags) < 0) {
+    if (send_frames(socket, parts->envelope, parts->nenvelope, zflags,
+                    &sending) != 0 ||
+        send_frames(socket, parts->clear, parts->nclear, zflags,
+                    &sending) != 0) {
         int e = errno;
         zmq_msg_close(&esp);
         return fail(e);
     }
-    return 0;
+    return send_last(socket, &esp, zflags, &sending);
 }
 
 struct send_args {
@@ -102,6 +161,19 @@ static zmq_msg_t *next_part(zesp_msg *msg)
     return &msg->parts[msg->nparts++];
 }
 
+/* The rest of a message is queued with its first frame: a signal between
+ * frames (EINTR, the frame not taken) is no reason to leave it for the
+ * next receive, which would start mid-message. */
+static int recv_frame(void *socket, zmq_msg_t *part, int flags, bool begun)
+{
+    int rc;
+
+    while ((rc = zmq_msg_recv(part, socket, flags)) < 0 && begun &&
+           errno == EINTR)
+        ;
+    return rc;
+}
+
 /* Read the rest of a message that cannot be kept, so the socket stays in
  * step with message boundaries. */
 static void drain(void *socket)
@@ -112,7 +184,7 @@ static void drain(void *socket)
 
     zmq_msg_init(&part);
     while (zmq_getsockopt(socket, ZMQ_RCVMORE, &more, &len) == 0 && more &&
-           zmq_msg_recv(&part, socket, 0) >= 0)
+           recv_frame(socket, &part, 0, true) >= 0)
         len = sizeof more;
     zmq_msg_close(&part);
 }
@@ -130,7 +202,8 @@ static int recv_parts(void *socket, zesp_msg *msg, int zflags)
             drain(socket);
             return ENOMEM;
         }
-        if (zmq_msg_recv(part, socket, msg->nparts == 1 ? zflags : 0) < 0) {
+        if (recv_frame(socket, part, msg->nparts == 1 ? zflags : 0,
+                       msg->nparts > 1) < 0) {
             int e = errno;
             zmq_msg_close(part);
             msg->nparts--;

@@ -511,6 +511,10 @@ int zesp_config_sad(const char *path, char *sad_path, size_t sad_path_len,
  * ZeroMQ sends.  Such buffers of 64 KiB to 4 MiB are kept for reuse once
  * ZeroMQ is done with them, up to 4 in a process (so at most 16 MiB held
  * between messages): a fresh megabyte costs more than encrypting it.
+ * A message goes whole: a signal that interrupts it after its first frame
+ * does not stop it (ZeroMQ cannot take frames back), so EINTR means that
+ * nothing was sent, and the message may be sent again.  So does EAGAIN,
+ * also when a peer went away while the message went to it.
  */
 typedef struct zesp_parts {
     const zesp_frame *envelope;
@@ -539,6 +543,10 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * one process): then it is decrypted into memory of msg, so that every
  * receiver reads what was sent.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
+ * A signal after the first frame does not stop the read: EINTR means that
+ * nothing was read, and the next receive starts at a message's first frame.
+ * A refused message was read all the same: a REP socket then waits for its
+ * reply (ZeroMQ's EFSM on the next receive), as for an accepted request.
  * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
  * frame before the ESP frame must be a clear frame the sender bound:
  * another put in front of them is ZESP_EBINDING.

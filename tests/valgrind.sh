@@ -45,7 +45,7 @@ run() {
 items() {
     for t in test_replay test_packet test_message test_sad test_config \
              test_ike_message test_ike_crypto test_ike_exchange \
-             test_socket test_shared_sad test_faults test_adversarial test_group \
+             test_socket test_multipart test_shared_sad test_faults test_adversarial test_group \
              test_seqstate test_backends test_ike_proposal test_zmtp; do
         echo "$t $b/tests/$t"
     done

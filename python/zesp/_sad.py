@@ -502,9 +502,9 @@ class SAD:
     def _failed(self, pol: Any, spi: int, h: int, envelope: Frames,
                 clear: Frames, body: Frames, dontwait: bool) -> None:
         """After a send that failed: raise its error.  A signal that
-        interrupted it (EINTR) did so while ZeroMQ waited for room for the
-        first frame, before it took any (a message is taken whole or not
-        at all): as Python's own blocking calls do (PEP 475), the signal's
+        interrupted it (EINTR) did so before ZeroMQ took the message's
+        first frame (zesp_send finishes a message it began): as Python's
+        own blocking calls do (PEP 475), the signal's
         handler runs (it may raise: KeyboardInterrupt) and the message
         goes again, under a new sequence number."""
         code = ffi.errno
