@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
     return 0;
 }
 
-/* An unsigned integer, decimal or 0x hex, with an optional unit suffix. */
+/* An unsigned integer, decimal (no leading 0) or 0x hex, with an optional
+ * unit suffix. */
 int yf_uint(struct yctx *c, const struct ydoc_node *n,
                       const char *field, uint64_t max, const char *units,
                       uint64_t *out)
@@ -63,6 +65,7 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n,
     };
     char *end;
     uint64_t v, mult = 1;
+    bool hex;
 
     if (yf_type(c, n, YDOC_SCALAR, field) != 0)
         return -1;
@@ -70,7 +73,14 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n,
     if (n->scalar[0] == '-' || !isdigit((unsigned char)n->scalar[0]))
         return YFAIL(c, n, field, "'%s' is not a non-negative integer",
                     n->scalar);
-    v = strtoull(n->scalar, &end, 0);
+    /* A leading 0 is octal to strtoull and YAML 1.1, decimal to YAML 1.2
+     * and to whoever padded the number: which was meant is not guessed. */
+    if (n->scalar[0] == '0' && isdigit((unsigned char)n->scalar[1]))
+        return YFAIL(c, n, field, "'%s': a leading 0 (octal in YAML 1.1, "
+                     "decimal in YAML 1.2): write it without, or in 0x hex",
+                     n->scalar);
+    hex = n->scalar[0] == '0' && (n->scalar[1] == 'x' || n->scalar[1] == 'X');
+    v = strtoull(n->scalar, &end, hex ? 16 : 10);
     if (*end && units && strchr(units, *end) && end[1] == '\0') {
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
             if (table[i].suffix == *end)

@@ -21,7 +21,8 @@ int yf_type(struct yctx *c, const struct ydoc_node *n, enum ydoc_type t,
 /* Every key of a mapping must be one of `known` (a NULL-ended list). */
 int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
                   const char *field, const char *const *known);
-/* Decimal or 0x hex, with an optional suffix from `units` (KMG, smhd). */
+/* Decimal or 0x hex, with an optional suffix from `units` (KMG, smhd);
+ * a leading 0 before a digit is refused (octal or decimal?). */
 int yf_uint(struct yctx *c, const struct ydoc_node *n, const char *field,
             uint64_t max, const char *units, uint64_t *out);
 int yf_bool(struct yctx *c, const struct ydoc_node *n, const char *field,
