@@ -323,6 +323,16 @@ sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
 refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
 sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
 refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer"
+# A sender's sign-pubkey asks for its messages to be authenticated as
+# its own.  Before, a group without source-auth took the key and ignored
+# it: any member holding the group key could send as that sender.
+conf nosrcauth "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
+    "groups: [ { name: g, senders: [ { id: m.example, sign-pubkey: \"$(cat "$work/shared.pub")\" } ] } ]"
+refuses nosrcauth "nosrcauth.yaml:7:.*groups\[0\].senders\[0\].sign-pubkey: only with source-auth"
+sed -i 's/name: g, senders/name: g, source-auth: false, senders/' "$work/nosrcauth.yaml"
+refuses nosrcauth "groups\[0\].senders\[0\].sign-pubkey: only with source-auth"
+sed -i 's/source-auth: false/source-auth: signature/' "$work/nosrcauth.yaml"
+expect 0 "--check of a sender's sign-pubkey with source-auth: signature" "$zike" -c "$work/nosrcauth.yaml" --check
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
