@@ -188,6 +188,10 @@ static void test_mistakes(void)
         { "policies:\n  - peer: x\n", ":2:5: policies[0]: 'name' is required" },
         { "sas: [\n", ":2:1: YAML syntax" },
         { "sas:\n  - &a { spi: 1 }\n", "anchors" },
+        /* A tag on a list or mapping as on a scalar: the reader does not
+         * read it, so !!null {...} or !!str [...] would mean the data. */
+        { "sas: !!set\n  - { spi: 1 }\n", ":1:6: tags are not allowed" },
+        { "sas:\n  - !!null { spi: 1 }\n", ":2:5: tags are not allowed" },
         { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
