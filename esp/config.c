@@ -92,7 +92,8 @@ static int read_key_file(struct config *c, const struct ydoc_node *n,
     const char *why = NULL;
     int rc;
 
-    if (yf_secret_line(&c->y, n, field, path, text, sizeof text) != 0)
+    if (yf_secret_line(&c->y, n, field, path, text, sizeof text,
+                       false) != 0)
         return -1;
     rc = decode_any(text, key, octets, &why);
     sodium_memzero(text, sizeof text);

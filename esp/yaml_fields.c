@@ -226,10 +226,11 @@ int yf_lifetime(struct yctx *c, const struct ydoc_node *n,
  * keep a copy of the key in freed memory. */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    const char *field, const char *path, char *text,
-                   size_t textlen)
+                   size_t textlen, bool one_line)
 {
     char full[PATH_MAX], dir[PATH_MAX];
     unsigned mode, owner;
+    bool more;
     int err;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
@@ -237,7 +238,7 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    err = key_read_line(full, text, textlen, &mode, &owner);
+    err = key_read_line(full, text, textlen, &mode, &owner, &more);
     if (err == ZESP_EKEYFILE && (mode & 077) != 0)
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
@@ -253,6 +254,12 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         return YFAIL(c, n, field, "%s: not a regular file", full);
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
+    if (one_line && more) {
+        sodium_memzero(text, textlen);
+        return YFAIL(c, n, field, "%s: more than one line: the file holds "
+                     "the key alone, on one line (a line before it, a "
+                     "comment say, would be taken for the key)", full);
+    }
     return 0;
 }
 

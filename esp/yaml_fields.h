@@ -2,6 +2,7 @@
 #ifndef ZESP_YAML_FIELDS_H
 #define ZESP_YAML_FIELDS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "yaml_doc.h"
@@ -56,9 +57,11 @@ int yf_load(struct yctx *c, const char *path);
 int yf_inline_secret(struct yctx *c, const struct ydoc_node *n,
                      const char *field);
 /* The first line of a secret file, relative to the YAML file; refused if
- * group or others may read it. */
+ * group or others may read it, and, if one_line, if anything but line
+ * ends follows that line (a secret of free text, where any line would
+ * pass for one). */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    const char *field, const char *path, char *text,
-                   size_t textlen);
+                   size_t textlen, bool one_line);
 
 #endif

@@ -300,6 +300,17 @@ conf filepsk "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
     "  - { name: carol, id: carol.example, auth: psk, psk: \"file:$work/carol.psk\", policies: [audit] }"
 refuses filepsk "peers\[1\].psk: peer 'carol' has peer 'bob''s pre-shared key"
+# A PSK file holds the key on its one line.  Before, zike took the first
+# line and ignored the rest: a file that opens with a comment had that
+# comment for its key, text anyone may guess, and two hosts given copies
+# of the file agreed on it.
+printf '# pre-shared key with bob, made 2026-11-01\n%s\n' "bob-$PSK" > "$work/bob.psk"
+chmod 600 "$work/bob.psk"
+conf psklines "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, auth: psk, psk: \"file:$work/bob.psk\" } ]"
+refuses psklines "psklines.yaml:6:.*peers\[0\].psk: $work/bob.psk: more than one line"
+printf '%s\r\n\n' "bob-$PSK" > "$work/bob.psk"
+expect 0 "--check of a PSK file of one line (CRLF, then a blank line)" "$zike" -c "$work/psklines.yaml" --check
 (cd "$work" && "$b/tools/zesp" keygen --identity me > /dev/null && "$b/tools/zesp" keygen --identity shared > /dev/null)
 conf twokey "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: ed25519, pubkey: \"$(cat "$work/shared.pub")\", policies: [orders] }" \
