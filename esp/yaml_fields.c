@@ -343,8 +343,9 @@ int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
 {
     static const char *const keys[] = { "path", "mode", "group", NULL };
     const struct ydoc_node *v;
-    char f[64];
+    char f[64], dir[sizeof c->doc.file];
     gid_t gid;
+    int len;
 
     path[0] = '\0';
     if (n->type == YDOC_SCALAR)
@@ -358,10 +359,19 @@ int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
     if (v != NULL) {
         if (yf_type(c, v, YDOC_SCALAR, f) != 0)
             return -1;
-        if (v->scalar[0] == '\0' || strlen(v->scalar) >= pathlen)
-            return YFAIL(c, v, f, "expected a path of 1 to %zu characters",
-                         pathlen - 1);
-        memcpy(path, v->scalar, strlen(v->scalar) + 1);
+        if (v->scalar[0] == '\0')
+            return YFAIL(c, v, f, "an empty path");
+        /* Relative to the file's folder, as key files: not to the
+         * working directory of whichever program reads it. */
+        snprintf(dir, sizeof dir, "%s", c->doc.file);
+        len = v->scalar[0] == '/'
+                  ? snprintf(path, pathlen, "%s", v->scalar)
+                  : snprintf(path, pathlen, "%s/%s", dirname(dir), v->scalar);
+        if (len < 0 || (size_t)len >= pathlen) {
+            path[0] = '\0';
+            return YFAIL(c, v, f, "longer than %zu characters (a relative "
+                         "path with this file's folder)", pathlen - 1);
+        }
     }
     if (n->type == YDOC_SCALAR)
         return 0;

@@ -44,8 +44,9 @@ int yf_limits(struct yctx *c, const struct ydoc_node *n, const char *field,
 int yf_lifetime(struct yctx *c, const struct ydoc_node *n, const char *field,
                 zesp_lifetime *soft, zesp_lifetime *hard);
 /* The SAD: PATH, or { path: PATH, mode: 0660, group: NAME } (any key may
- * be missing: path becomes "", opts keeps its values).  A mode must give
- * others nothing, a group must exist. */
+ * be missing: path becomes "", opts keeps its values); a relative PATH is
+ * made relative to the file's folder.  A mode must give others nothing, a
+ * group must exist. */
 int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
            char *path, size_t pathlen, zesp_sad_opts *opts);
 /* The YAML file at path into c->doc, if it is ours or root's and not

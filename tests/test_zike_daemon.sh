@@ -53,6 +53,21 @@ kill $a; wait $a 2> /dev/null
 [ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
 ok $? "zike stopping removes its control socket and its lock"
 
+# ---- a relative sad: beside the configuration ---------------------------------
+# As zesp load's sad: and every key file zike's configuration names.
+# Before, it was relative to zike's working directory: zesp load and zike
+# given sad: zesp.sad in one folder filled two SADs.
+conf rel "$(port 19)"
+sed -i "s|^sad: .*|sad: rel.sad|" "$work/rel.yaml"
+mkdir "$work/elsewhere"
+(cd "$work/elsewhere" && exec "$zike" -c "$work/rel.yaml") 2> "$work/rel.log" &
+r=$!; pids="$pids $r"
+until_ok 10 ctl_up rel
+ok $? "zike with sad: rel.sad runs"
+[ -f "$work/rel.sad" ] && [ ! -e "$work/elsewhere/rel.sad" ]
+ok $? "sad: rel.sad is made beside its configuration, not in zike's working directory"
+kill $r; wait $r 2> /dev/null
+
 # ---- a lock that is not zike's own file ---------------------------------------
 # zike truncates its lock and writes its pid in it: a hard link there (to
 # any file, made by whoever may write the folder) must not cost that file.
