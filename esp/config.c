@@ -92,7 +92,8 @@ static int read_key_file(struct config *c, const struct ydoc_node *n,
     const char *why = NULL;
     int rc;
 
-    if (yf_secret_line(&c->y, n, field, path, text, sizeof text) != 0)
+    if (yf_secret_line(&c->y, n, field, path, text, sizeof text,
+                       false) != 0)
         return -1;
     rc = decode_any(text, key, octets, &why);
     sodium_memzero(text, sizeof text);
@@ -629,26 +630,12 @@ static int parse_state_dir(struct config *c, const struct ydoc_node *n)
     return 0;
 }
 
-/* sad: { path, mode, group }: the SAD zesp load opens; a relative path
- * is relative to the file's folder, as key files. */
+/* sad: { path, mode, group }: the SAD zesp load opens (a relative path
+ * is relative to the file's folder, as key files: yf_sad). */
 static int parse_sad(struct config *c, const struct ydoc_node *n)
 {
-    char given[sizeof c->sad_path], file[sizeof c->y.doc.file];
-    int len;
-
-    if (yf_sad(&c->y, n, "sad", given, sizeof given, &c->sad_opts) != 0)
-        return -1;
-    if (given[0] == '\0' || given[0] == '/')
-        len = snprintf(c->sad_path, sizeof c->sad_path, "%s", given);
-    else {
-        snprintf(file, sizeof file, "%s", c->y.doc.file);
-        len = snprintf(c->sad_path, sizeof c->sad_path, "%s/%s",
-                       dirname(file), given);
-    }
-    if (len < 0 || len >= (int)sizeof c->sad_path)
-        return FAIL(c, n, "sad.path", "longer than %zu characters",
-                    sizeof c->sad_path - 1);
-    return 0;
+    return yf_sad(&c->y, n, "sad", c->sad_path, sizeof c->sad_path,
+                  &c->sad_opts);
 }
 
 /* seq_block: how many numbers each write of a record reserves. */

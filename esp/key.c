@@ -33,15 +33,46 @@ int key_decode(const char *text, uint8_t *key, size_t octets)
     return ZESP_EKEYTEXT;
 }
 
+static bool line_end(char c)
+{
+    return c == '\r' || c == '\n';
+}
+
+/* Whether anything but line ends follows the first line: in the len
+ * bytes read after it, or, unless the file ended there, in the rest of
+ * the file (read and wiped). */
+static bool text_after(int fd, const char *rest, size_t len, bool eof)
+{
+    char buf[64];
+    bool found = false;
+    ssize_t r;
+
+    for (size_t i = 0; i < len; i++)
+        if (!line_end(rest[i]))
+            return true;
+    while (!eof && !found) {
+        if ((r = read(fd, buf, sizeof buf)) < 0 && errno == EINTR)
+            continue;
+        eof = r <= 0;
+        for (ssize_t i = 0; i < r && !found; i++)
+            found = !line_end(buf[i]);
+    }
+    sodium_memzero(buf, sizeof buf);
+    return found;
+}
+
 int key_read_line(const char *path, char *text, size_t textlen,
-                  unsigned *mode, unsigned *owner)
+                  unsigned *mode, unsigned *owner, bool *more)
 {
     struct stat st;
     size_t got = 0, line;
     int fd, err = 0;
+    bool eof = false;
 
     *mode = 0;
     *owner = 0;
+    if (more != NULL)
+        *more = false;
     /* Whoever may write in the key's folder could put there a link to a
      * file of ours whose first line it knows (the owner judged would be
      * the target's), or a FIFO that open(2) would wait on for ever. */
@@ -70,12 +101,17 @@ int key_read_line(const char *path, char *text, size_t textlen,
             continue;
         if (r <= 0) {
             err = r < 0 ? errno : 0;
+            eof = true;
             break;
         }
         got += (size_t)r;
     }
-    close(fd);
     line = strcspn(text, "\r\n");
+    /* Past the line, a line end or a NUL byte; a line the buffer cut
+     * short, or the file's last without its end, has nothing after it. */
+    if (more != NULL && err == 0 && line < got)
+        *more = text_after(fd, text + line, got - line, eof);
+    close(fd);
     sodium_memzero(text + line, textlen - line);   /* what followed it */
     if (err != 0)
         sodium_memzero(text, textlen);
@@ -127,7 +163,7 @@ int zesp_key_parse(uint8_t *key, size_t keylen, const char *text)
     if (strncmp(text, "file:", 5) != 0)
         err = key_decode(text, key, keylen);
     else if ((err = key_read_line(text + 5, line, sizeof line, &mode,
-                                  &owner)) == 0)
+                                  &owner, NULL)) == 0)
         err = key_decode(line, key, keylen);
     sodium_memzero(line, sizeof line);
     if (err != 0) {

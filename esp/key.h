@@ -3,6 +3,7 @@
 #ifndef ZESP_KEY_H
 #define ZESP_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,8 +15,9 @@ int key_decode(const char *text, uint8_t *key, size_t octets);
 /* The first line of a key file into text (the caller wipes it): 0, an
  * errno (ELOOP: its name is a symbolic link; EINVAL: not a regular
  * file), or ZESP_EKEYFILE when group or others may read it or another
- * user than ours or root owns it (*mode, *owner: what it has). */
+ * user than ours or root owns it (*mode, *owner: what it has).  *more
+ * (unless NULL): whether anything but line ends follows that line. */
 int key_read_line(const char *path, char *text, size_t textlen,
-                  unsigned *mode, unsigned *owner);
+                  unsigned *mode, unsigned *owner, bool *more);
 
 #endif

@@ -185,6 +185,11 @@ static int on_event(struct builder *b, yaml_event_t *e, int *done)
         if ((e->type == YAML_SEQUENCE_START_EVENT ? e->data.sequence_start.anchor
                                                   : e->data.mapping_start.anchor))
             return fail_at(b, m, "anchors are not allowed");
+        /* Not read, so refused as on a scalar: !!null {...} is data. */
+        if (e->type == YAML_SEQUENCE_START_EVENT
+                ? e->data.sequence_start.tag && !e->data.sequence_start.implicit
+                : e->data.mapping_start.tag && !e->data.mapping_start.implicit)
+            return fail_at(b, m, "tags are not allowed");
         if (b->depth == YDOC_MAX_DEPTH)
             return fail_at(b, m, "nested too deeply");
         n = new_node(b, e->type == YAML_MAPPING_START_EVENT ? YDOC_MAP

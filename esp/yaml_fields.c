@@ -9,6 +9,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,8 @@ int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
     return 0;
 }
 
-/* An unsigned integer, decimal or 0x hex, with an optional unit suffix. */
+/* An unsigned integer, decimal (no leading 0) or 0x hex, with an optional
+ * unit suffix. */
 int yf_uint(struct yctx *c, const struct ydoc_node *n,
                       const char *field, uint64_t max, const char *units,
                       uint64_t *out)
@@ -63,6 +65,7 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n,
     };
     char *end;
     uint64_t v, mult = 1;
+    bool hex;
 
     if (yf_type(c, n, YDOC_SCALAR, field) != 0)
         return -1;
@@ -70,7 +73,14 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n,
     if (n->scalar[0] == '-' || !isdigit((unsigned char)n->scalar[0]))
         return YFAIL(c, n, field, "'%s' is not a non-negative integer",
                     n->scalar);
-    v = strtoull(n->scalar, &end, 0);
+    /* A leading 0 is octal to strtoull and YAML 1.1, decimal to YAML 1.2
+     * and to whoever padded the number: which was meant is not guessed. */
+    if (n->scalar[0] == '0' && isdigit((unsigned char)n->scalar[1]))
+        return YFAIL(c, n, field, "'%s': a leading 0 (octal in YAML 1.1, "
+                     "decimal in YAML 1.2): write it without, or in 0x hex",
+                     n->scalar);
+    hex = n->scalar[0] == '0' && (n->scalar[1] == 'x' || n->scalar[1] == 'X');
+    v = strtoull(n->scalar, &end, hex ? 16 : 10);
     if (*end && units && strchr(units, *end) && end[1] == '\0') {
         for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
             if (table[i].suffix == *end)
@@ -216,10 +226,11 @@ int yf_lifetime(struct yctx *c, const struct ydoc_node *n,
  * keep a copy of the key in freed memory. */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    const char *field, const char *path, char *text,
-                   size_t textlen)
+                   size_t textlen, bool one_line)
 {
     char full[PATH_MAX], dir[PATH_MAX];
     unsigned mode, owner;
+    bool more;
     int err;
 
     snprintf(dir, sizeof dir, "%s", c->doc.file);
@@ -227,7 +238,7 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         snprintf(full, sizeof full, "%s", path);
     else
         snprintf(full, sizeof full, "%s/%s", dirname(dir), path);
-    err = key_read_line(full, text, textlen, &mode, &owner);
+    err = key_read_line(full, text, textlen, &mode, &owner, &more);
     if (err == ZESP_EKEYFILE && (mode & 077) != 0)
         return YFAIL(c, n, field,
                      "%s: key file readable by others (mode %03o); chmod 600 it",
@@ -243,6 +254,12 @@ int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
         return YFAIL(c, n, field, "%s: not a regular file", full);
     if (err != 0)
         return YFAIL(c, n, field, "%s: %s", full, strerror(err));
+    if (one_line && more) {
+        sodium_memzero(text, textlen);
+        return YFAIL(c, n, field, "%s: more than one line: the file holds "
+                     "the key alone, on one line (a line before it, a "
+                     "comment say, would be taken for the key)", full);
+    }
     return 0;
 }
 
@@ -326,8 +343,9 @@ int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
 {
     static const char *const keys[] = { "path", "mode", "group", NULL };
     const struct ydoc_node *v;
-    char f[64];
+    char f[64], dir[sizeof c->doc.file];
     gid_t gid;
+    int len;
 
     path[0] = '\0';
     if (n->type == YDOC_SCALAR)
@@ -341,10 +359,19 @@ int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
     if (v != NULL) {
         if (yf_type(c, v, YDOC_SCALAR, f) != 0)
             return -1;
-        if (v->scalar[0] == '\0' || strlen(v->scalar) >= pathlen)
-            return YFAIL(c, v, f, "expected a path of 1 to %zu characters",
-                         pathlen - 1);
-        memcpy(path, v->scalar, strlen(v->scalar) + 1);
+        if (v->scalar[0] == '\0')
+            return YFAIL(c, v, f, "an empty path");
+        /* Relative to the file's folder, as key files: not to the
+         * working directory of whichever program reads it. */
+        snprintf(dir, sizeof dir, "%s", c->doc.file);
+        len = v->scalar[0] == '/'
+                  ? snprintf(path, pathlen, "%s", v->scalar)
+                  : snprintf(path, pathlen, "%s/%s", dirname(dir), v->scalar);
+        if (len < 0 || (size_t)len >= pathlen) {
+            path[0] = '\0';
+            return YFAIL(c, v, f, "longer than %zu characters (a relative "
+                         "path with this file's folder)", pathlen - 1);
+        }
     }
     if (n->type == YDOC_SCALAR)
         return 0;

@@ -2,6 +2,7 @@
 #ifndef ZESP_YAML_FIELDS_H
 #define ZESP_YAML_FIELDS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "yaml_doc.h"
@@ -21,7 +22,8 @@ int yf_type(struct yctx *c, const struct ydoc_node *n, enum ydoc_type t,
 /* Every key of a mapping must be one of `known` (a NULL-ended list). */
 int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
                   const char *field, const char *const *known);
-/* Decimal or 0x hex, with an optional suffix from `units` (KMG, smhd). */
+/* Decimal or 0x hex, with an optional suffix from `units` (KMG, smhd);
+ * a leading 0 before a digit is refused (octal or decimal?). */
 int yf_uint(struct yctx *c, const struct ydoc_node *n, const char *field,
             uint64_t max, const char *units, uint64_t *out);
 int yf_bool(struct yctx *c, const struct ydoc_node *n, const char *field,
@@ -42,8 +44,9 @@ int yf_limits(struct yctx *c, const struct ydoc_node *n, const char *field,
 int yf_lifetime(struct yctx *c, const struct ydoc_node *n, const char *field,
                 zesp_lifetime *soft, zesp_lifetime *hard);
 /* The SAD: PATH, or { path: PATH, mode: 0660, group: NAME } (any key may
- * be missing: path becomes "", opts keeps its values).  A mode must give
- * others nothing, a group must exist. */
+ * be missing: path becomes "", opts keeps its values); a relative PATH is
+ * made relative to the file's folder.  A mode must give others nothing, a
+ * group must exist. */
 int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
            char *path, size_t pathlen, zesp_sad_opts *opts);
 /* The YAML file at path into c->doc, if it is ours or root's and not
@@ -55,9 +58,11 @@ int yf_load(struct yctx *c, const char *path);
 int yf_inline_secret(struct yctx *c, const struct ydoc_node *n,
                      const char *field);
 /* The first line of a secret file, relative to the YAML file; refused if
- * group or others may read it. */
+ * group or others may read it, and, if one_line, if anything but line
+ * ends follows that line (a secret of free text, where any line would
+ * pass for one). */
 int yf_secret_line(struct yctx *c, const struct ydoc_node *n,
                    const char *field, const char *path, char *text,
-                   size_t textlen);
+                   size_t textlen, bool one_line);
 
 #endif

@@ -81,6 +81,13 @@ static int parse_sender(struct yctx *y, const struct ydoc_node *n,
     if ((v = ydoc_get(n, "sign-pubkey")) == NULL)
         return source_auth != ZIKE_SOURCE_AUTH_NONE
                    ? FAIL(y, n, f, "missing (source-auth is on)") : 0;
+    /* A key given asks for the sender's messages to be its own: without
+     * source-auth it would check nothing, and any member could send as
+     * this one. */
+    if (source_auth == ZIKE_SOURCE_AUTH_NONE)
+        return FAIL(y, v, f, "only with source-auth (signature or mac): "
+                    "without it no message is checked against this key, "
+                    "and any member may send as '%s'", s->id);
     return parse_pubkey(y, v, f, s->sign_pk);
 }
 

@@ -43,7 +43,8 @@ int zike_conf_sign_key(struct yctx *y, const struct ydoc_node *n,
     int rc = -1;
 
     if (yf_type(y, n, YDOC_SCALAR, field) != 0 ||
-        yf_secret_line(y, n, field, n->scalar, text, sizeof text) != 0)
+        yf_secret_line(y, n, field, n->scalar, text, sizeof text,
+                       false) != 0)
         return -1;
     if (strlen(text) != 40 || zmq_z85_decode(seed, text) == NULL) {
         FAIL(y, n, field, "%s: expected 40 Z85 characters "
@@ -172,7 +173,7 @@ static int parse_psk(struct yctx *y, const struct ydoc_node *n,
         return -1;
     if (strncmp(n->scalar, "file:", 5) == 0) {
         if (yf_secret_line(y, n, field, n->scalar + 5, text,
-                           sizeof text) != 0)
+                           sizeof text, true) != 0)
             return -1;
     } else {
         if (yf_inline_secret(y, n, field) != 0)

@@ -188,6 +188,10 @@ static void test_mistakes(void)
         { "policies:\n  - peer: x\n", ":2:5: policies[0]: 'name' is required" },
         { "sas: [\n", ":2:1: YAML syntax" },
         { "sas:\n  - &a { spi: 1 }\n", "anchors" },
+        /* A tag on a list or mapping as on a scalar: the reader does not
+         * read it, so !!null {...} or !!str [...] would mean the data. */
+        { "sas: !!set\n  - { spi: 1 }\n", ":1:6: tags are not allowed" },
+        { "sas:\n  - !!null { spi: 1 }\n", ":2:5: tags are not allowed" },
         { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
@@ -231,6 +235,49 @@ static void test_mistakes(void)
         CHECK(sa_count(sad) == 0);
     }
     zesp_sad_free(sad);
+}
+
+/* A number written with a leading 0 is octal to strtoull and YAML 1.1,
+ * decimal to YAML 1.2 and to whoever padded it: 010 was Sender ID 8, the
+ * one another host's file gives as 8, and two senders under one group key
+ * with one Sender ID repeat nonces.  Refused, wherever a number is read;
+ * 0 itself and 0x hex are not. */
+static void test_leading_zero(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *want;    /* NULL: valid */
+    } rows[] = {
+        { "sas:\n  - { spi: 0x6001, direction: in, key: \"" KEY1 "\",\n"
+          "      group: true, sender_id: 010 }\n",
+          ":3:31: sas[0].sender_id: '010': a leading 0" },
+        { "sas:\n  - { spi: 0100, direction: out, key: \"" KEY1 "\" }\n",
+          ":2:12: sas[0].spi: '0100': a leading 0" },
+        { "sas:\n  - { spi: 1, direction: in, key: \"" KEY1 "\",\n"
+          "      replay_window: 01024 }\n",
+          ":3:22: sas[0].replay_window: '01024': a leading 0" },
+        { "sas:\n  - { spi: 1, direction: out, key: \"" KEY1 "\",\n"
+          "      lifetime: { hard: { seconds: 03600 } } }\n",
+          ":3:36: sas[0].lifetime.hard.seconds: '03600': a leading 0" },
+        { "sas:\n  - { spi: 1, direction: out, key: \"" KEY1 "\",\n"
+          "      lifetime: { hard: { bytes: 01K } } }\n",
+          "sas[0].lifetime.hard.bytes: '01K': a leading 0" },
+        { "sas:\n  - { spi: 0x0100, direction: out, key: \"" KEY1 "\",\n"
+          "      lifetime: { hard: { seconds: 0, messages: 0 } } }\n", NULL },
+    };
+    char err[512];
+
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *path = write_file("zero.yaml", rows[i].yaml, 0600);
+        int rc = zesp_config_check(path, err, sizeof err);
+        if (rows[i].want == NULL ? rc != 0
+                                 : rc != -1 || strstr(err, rows[i].want) == NULL) {
+            fprintf(stderr, "  row %zu: want '%s', got '%s'\n", i,
+                    rows[i].want ? rows[i].want : "valid",
+                    rc == 0 ? "valid" : err);
+            CHECK(!"leading zero");
+        }
+    }
 }
 
 /* replay_scope: process on an inbound SA, or on a policy, which gives it
@@ -1026,6 +1073,7 @@ int main(void)
         return 2;
     RUN(test_valid_file);
     RUN(test_mistakes);
+    RUN(test_leading_zero);
     RUN(test_key_files);
     RUN(test_file_permissions);
     RUN(test_acl_named_writer);

@@ -53,6 +53,21 @@ kill $a; wait $a 2> /dev/null
 [ ! -e "$work/alice.ctl" ] && [ ! -e "$work/alice.ctl.lock" ]
 ok $? "zike stopping removes its control socket and its lock"
 
+# ---- a relative sad: beside the configuration ---------------------------------
+# As zesp load's sad: and every key file zike's configuration names.
+# Before, it was relative to zike's working directory: zesp load and zike
+# given sad: zesp.sad in one folder filled two SADs.
+conf rel "$(port 19)"
+sed -i "s|^sad: .*|sad: rel.sad|" "$work/rel.yaml"
+mkdir "$work/elsewhere"
+(cd "$work/elsewhere" && exec "$zike" -c "$work/rel.yaml") 2> "$work/rel.log" &
+r=$!; pids="$pids $r"
+until_ok 10 ctl_up rel
+ok $? "zike with sad: rel.sad runs"
+[ -f "$work/rel.sad" ] && [ ! -e "$work/elsewhere/rel.sad" ]
+ok $? "sad: rel.sad is made beside its configuration, not in zike's working directory"
+kill $r; wait $r 2> /dev/null
+
 # ---- a lock that is not zike's own file ---------------------------------------
 # zike truncates its lock and writes its pid in it: a hard link there (to
 # any file, made by whoever may write the folder) must not cost that file.
@@ -300,6 +315,17 @@ conf filepsk "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
     "  - { name: carol, id: carol.example, auth: psk, psk: \"file:$work/carol.psk\", policies: [audit] }"
 refuses filepsk "peers\[1\].psk: peer 'carol' has peer 'bob''s pre-shared key"
+# A PSK file holds the key on its one line.  Before, zike took the first
+# line and ignored the rest: a file that opens with a comment had that
+# comment for its key, text anyone may guess, and two hosts given copies
+# of the file agreed on it.
+printf '# pre-shared key with bob, made 2026-11-01\n%s\n' "bob-$PSK" > "$work/bob.psk"
+chmod 600 "$work/bob.psk"
+conf psklines "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, auth: psk, psk: \"file:$work/bob.psk\" } ]"
+refuses psklines "psklines.yaml:6:.*peers\[0\].psk: $work/bob.psk: more than one line"
+printf '%s\r\n\n' "bob-$PSK" > "$work/bob.psk"
+expect 0 "--check of a PSK file of one line (CRLF, then a blank line)" "$zike" -c "$work/psklines.yaml" --check
 (cd "$work" && "$b/tools/zesp" keygen --identity me > /dev/null && "$b/tools/zesp" keygen --identity shared > /dev/null)
 conf twokey "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: ed25519, pubkey: \"$(cat "$work/shared.pub")\", policies: [orders] }" \
@@ -323,6 +349,16 @@ sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
 refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
 sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
 refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer"
+# A sender's sign-pubkey asks for its messages to be authenticated as
+# its own.  Before, a group without source-auth took the key and ignored
+# it: any member holding the group key could send as that sender.
+conf nosrcauth "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
+    "groups: [ { name: g, senders: [ { id: m.example, sign-pubkey: \"$(cat "$work/shared.pub")\" } ] } ]"
+refuses nosrcauth "nosrcauth.yaml:7:.*groups\[0\].senders\[0\].sign-pubkey: only with source-auth"
+sed -i 's/name: g, senders/name: g, source-auth: false, senders/' "$work/nosrcauth.yaml"
+refuses nosrcauth "groups\[0\].senders\[0\].sign-pubkey: only with source-auth"
+sed -i 's/source-auth: false/source-auth: signature/' "$work/nosrcauth.yaml"
+expect 0 "--check of a sender's sign-pubkey with source-auth: signature" "$zike" -c "$work/nosrcauth.yaml" --check
 
 conf rl "$(port 12)"
 "$zike" -c "$work/rl.yaml" 2> "$work/rl.log" &
