@@ -547,8 +547,12 @@ void control_serve(struct zike *z, void *sock)
         }
     } else if (strcmp(args[0], "groups") == 0) {
         groups(z, &o, json);
-    } else if (strcmp(args[0], "senders") == 0 && nargs > 1 && !json) {
-        ok = senders(z, &o, args[1]);
+    } else if (strcmp(args[0], "senders") == 0) {
+        /* A YAML file, for a proxy: no JSON of it. */
+        ok = nargs == 2 && !json && senders(z, &o, args[1]);
+        if (nargs != 2 || json)
+            put(&o, "usage: senders GROUP (it prints a YAML file; no "
+                "--json)\n");
     } else if (strcmp(args[0], "leave") == 0 && nargs > 1) {
         ok = group_leave(z, args[1]) == 0;
         put(&o, ok ? "leaving\n" : "not a member of that group\n");
