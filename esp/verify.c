@@ -6,11 +6,20 @@
  * so a forgery or a frame changed on the way is dropped here and never
  * reaches a receiver.  Once filled the table is only read: any number of
  * threads verify at once; the counters are atomic.
+ *
+ * An entry under any SPI (ZESP_SPI_ANY) serves a group whose key server
+ * changes the SPI at every new key.  It stays sound: the signature covers
+ * the SPI with the rest of the frame, so only the holder of the sender's
+ * key passes; what it lets through besides is a genuine frame of the same
+ * sender and key under another SA, which every receiver of this group
+ * refuses for its ICV.  A Sender ID has one entry under any SPI or
+ * entries under given SPIs, never both: a frame is never matched twice.
  */
 #include "verify.h"
 
 #include <errno.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,9 +27,9 @@
 #include "packet.h"
 #include "sign.h"
 
-static uint64_t sender_key(uint32_t spi, uint32_t sender_id)
+static uint32_t key_sender_id(uint64_t id)
 {
-    return (uint64_t)spi << ZESP_SENDER_ID_BITS | sender_id;
+    return (uint32_t)(id >> 32);
 }
 
 static int fail(int err)
@@ -59,19 +68,33 @@ static size_t lower_bound(const zesp_verifier *v, uint64_t id)
     return lo;
 }
 
+/* The Sender ID has this entry already, or one under any SPI beside an
+ * entry under an SPI; at: where the new entry would go. */
+static bool clashes(const zesp_verifier *v, uint32_t spi, uint32_t sender_id,
+                    size_t at)
+{
+    size_t first = lower_bound(v, verifier_key(ZESP_SPI_ANY, sender_id));
+
+    if (first == v->n || key_sender_id(v->senders[first].id) != sender_id)
+        return false;                   /* none of its entries yet */
+    return spi == ZESP_SPI_ANY ||
+           v->senders[first].id == verifier_key(ZESP_SPI_ANY, sender_id) ||
+           (at < v->n && v->senders[at].id == verifier_key(spi, sender_id));
+}
+
 int zesp_verifier_add(zesp_verifier *v, uint32_t spi, uint32_t sender_id,
                       const uint8_t pk[ZESP_SIGN_PUBLICBYTES])
 {
     struct verifier_sender *s;
-    uint64_t id = sender_key(spi, sender_id);
+    uint64_t id = verifier_key(spi, sender_id);
     size_t at;
 
-    if (v == NULL || pk == NULL || spi == 0 || sender_id == 0 ||
+    if (v == NULL || pk == NULL || sender_id == 0 ||
         sender_id > ZESP_SENDER_ID_MAX ||
         crypto_core_ed25519_is_valid_point(pk) != 1)
         return fail(EINVAL);
     at = lower_bound(v, id);
-    if (at < v->n && v->senders[at].id == id)
+    if (clashes(v, spi, sender_id, at))
         return fail(ZESP_EEXIST);
     if (v->n >= VERIFIER_MAX_SENDERS)
         return fail(ZESP_EFULL);
@@ -85,12 +108,21 @@ int zesp_verifier_add(zesp_verifier *v, uint32_t spi, uint32_t sender_id,
     return 0;
 }
 
+/* The entry under the frame's SPI, else the one under any SPI: that
+ * sorts just before where the SPI's would be, as the Sender ID then has
+ * no other. */
 static const struct verifier_sender *find(const zesp_verifier *v,
-                                          uint64_t id)
+                                          uint32_t spi, uint32_t sender_id)
 {
+    uint64_t id = verifier_key(spi, sender_id);
     size_t at = lower_bound(v, id);
 
-    return at < v->n && v->senders[at].id == id ? &v->senders[at] : NULL;
+    if (at < v->n && v->senders[at].id == id)
+        return &v->senders[at];
+    id = verifier_key(ZESP_SPI_ANY, sender_id);
+    if (at > 0 && v->senders[at - 1].id == id)
+        return &v->senders[at - 1];
+    return NULL;
 }
 
 /* The ESP frame (the last of the message): its sender's signature. */
@@ -100,7 +132,7 @@ static int check(const zesp_verifier *v, const zesp_frame *frames,
     const struct verifier_sender *s;
     const uint8_t *f;
     size_t len, esp_len;
-    uint32_t sid;
+    uint32_t spi, sid;
 
     if (nframes == 0)
         return ZESP_EMALFORMED;
@@ -108,8 +140,10 @@ static int check(const zesp_verifier *v, const zesp_frame *frames,
     len = frames[nframes - 1].size;
     if (f == NULL || sign_frame_shape(len) != 0)
         return ZESP_EMALFORMED;
+    spi = load_be32(f);
     sid = ((uint32_t)f[8] << 8) | f[9];
-    if (sid == 0 || (s = find(v, sender_key(load_be32(f), sid))) == NULL)
+    /* SPI 0 is reserved: no SA has it, and it is not "any". */
+    if (spi == 0 || sid == 0 || (s = find(v, spi, sid)) == NULL)
         return ZESP_ENOSA;
     *sender_id = sid;
     return sign_frame_check(s->pk, f, len, &esp_len);

@@ -13,9 +13,16 @@
 #define VERIFIER_MAX_SENDERS (1U << 20)
 
 struct verifier_sender {
-    uint64_t id;            /* SPI << 16 | Sender ID: the sort key */
+    /* Sender ID << 32 | SPI, the sort key: a sender's entries are side by
+     * side, its entry under any SPI (ZESP_SPI_ANY, 0) first. */
+    uint64_t id;
     uint8_t pk[ZESP_SIGN_PUBLICBYTES];
 };
+
+static inline uint64_t verifier_key(uint32_t spi, uint32_t sender_id)
+{
+    return (uint64_t)sender_id << 32 | spi;
+}
 
 struct zesp_verifier {
     struct verifier_sender *senders;    /* sorted by id, no two alike */

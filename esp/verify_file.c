@@ -4,9 +4,12 @@
  *
  *   senders:
  *     - { spi: 0x2001, sender_id: 4, sign_key: "hex:2543b92f..." }
+ *     - { spi: any, sender_id: 5, sign_key: "z85:..." }
  *
+ * An entry without spi (or spi: any) holds under every SPI (verify.c).
  * The whole file is checked before the verifier changes, and an error
- * says "FILE:LINE:COLUMN: FIELD: what".
+ * says "FILE:LINE:COLUMN: FIELD: what"; of two entries that clash, the
+ * second's, naming the first's line.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -20,49 +23,129 @@
 
 #define FAIL(y, node, field, ...) YFAIL(y, node, field, __VA_ARGS__)
 
-static int parse_sender(struct yctx *y, const struct ydoc_node *n, size_t i,
-                        zesp_verifier *t)
+struct entry {
+    uint32_t spi;               /* ZESP_SPI_ANY: any */
+    uint32_t sid;
+    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
+};
+
+static int read_spi(struct yctx *y, const struct ydoc_node *v,
+                    const char *f, uint32_t *spi)
+{
+    uint64_t u;
+
+    *spi = ZESP_SPI_ANY;
+    if (v == NULL || (v->type == YDOC_SCALAR && strcmp(v->scalar, "any") == 0))
+        return 0;
+    if (yf_uint(y, v, f, UINT32_MAX, NULL, &u) != 0)
+        return -1;
+    if (u == 0)
+        return FAIL(y, v, f, "SPI 0 is reserved (spi: any, or no spi, for "
+                             "any SPI)");
+    *spi = (uint32_t)u;
+    return 0;
+}
+
+static int read_entry(struct yctx *y, const struct ydoc_node *n, size_t i,
+                      struct entry *e)
 {
     static const char *const keys[] = { "spi", "sender_id", "sign_key",
                                         NULL };
     const struct ydoc_node *v;
-    uint8_t pk[ZESP_SIGN_PUBLICBYTES];
     char field[64], f[96];
-    uint64_t spi, sid;
+    uint64_t sid;
 
     snprintf(field, sizeof field, "senders[%zu]", i);
     if (yf_type(y, n, YDOC_MAP, field) != 0 ||
         yf_known_keys(y, n, field, keys) != 0)
         return -1;
-    for (const char *const *k = keys; *k; k++)
+    for (const char *const *k = keys + 1; *k; k++)
         if (ydoc_get(n, *k) == NULL)
             return FAIL(y, n, field, "'%s' is required", *k);
     snprintf(f, sizeof f, "%s.spi", field);
-    if (yf_uint(y, ydoc_get(n, "spi"), f, UINT32_MAX, NULL, &spi) != 0)
+    if (read_spi(y, ydoc_get(n, "spi"), f, &e->spi) != 0)
         return -1;
-    if (spi == 0)
-        return FAIL(y, ydoc_get(n, "spi"), f, "SPI 0 is reserved");
     snprintf(f, sizeof f, "%s.sender_id", field);
     v = ydoc_get(n, "sender_id");
     if (yf_uint(y, v, f, ZESP_SENDER_ID_MAX, NULL, &sid) != 0)
         return -1;
     if (sid == 0)
         return FAIL(y, v, f, "Sender IDs are 1 to %u", ZESP_SENDER_ID_MAX);
+    e->sid = (uint32_t)sid;
     snprintf(f, sizeof f, "%s.sign_key", field);
     v = ydoc_get(n, "sign_key");
     if (yf_type(y, v, YDOC_SCALAR, f) != 0)
         return -1;
-    if (key_decode(v->scalar, pk, sizeof pk) != 0)
+    if (key_decode(v->scalar, e->pk, sizeof e->pk) != 0)
         return FAIL(y, v, f, "expected hex: and 64 hex digits or z85: and "
                              "40 characters (an Ed25519 public key)");
-    if (zesp_verifier_add(t, (uint32_t)spi, (uint32_t)sid, pk) == 0)
+    if (crypto_core_ed25519_is_valid_point(e->pk) != 1)
+        return FAIL(y, v, f, "not an Ed25519 public key");
+    return 0;
+}
+
+static void spi_text(char out[16], uint32_t spi)
+{
+    if (spi == ZESP_SPI_ANY)
+        snprintf(out, 16, "any SPI");
+    else
+        snprintf(out, 16, "SPI 0x%08x", (unsigned)spi);
+}
+
+/* Entry i clashed (ZESP_EEXIST): with which earlier entry, and how. */
+static int clash(struct yctx *y, const struct ydoc_node *list, size_t i,
+                 const struct entry *e, const zesp_verifier *t)
+{
+    const struct ydoc_node *n = list->items[i];
+    char field[64], here[16], there[16];
+
+    snprintf(field, sizeof field, "senders[%zu]", i);
+    spi_text(here, e->spi);
+    for (size_t k = 0; k < i; k++) {
+        struct entry o;
+        unsigned line = list->items[k]->line;
+
+        /* Entries before i were read without error. */
+        if (read_entry(y, list->items[k], k, &o) != 0 || o.sid != e->sid ||
+            (o.spi != e->spi && o.spi != ZESP_SPI_ANY &&
+             e->spi != ZESP_SPI_ANY))
+            continue;
+        spi_text(there, o.spi);
+        if (o.spi != e->spi)
+            return FAIL(y, n, field, "Sender ID %u under %s, and under %s "
+                        "at senders[%zu] (line %u): ambiguous, give one or "
+                        "the other", (unsigned)e->sid, here, there, k, line);
+        if (sodium_memcmp(o.pk, e->pk, sizeof o.pk) != 0)
+            return FAIL(y, n, field, "%s, Sender ID %u: two keys (the other "
+                        "at senders[%zu], line %u)", here, (unsigned)e->sid,
+                        k, line);
+        return FAIL(y, n, field, "%s, Sender ID %u: listed twice (also at "
+                    "senders[%zu], line %u)", here, (unsigned)e->sid, k,
+                    line);
+    }
+    /* Not in this file: with an entry the verifier held before it. */
+    for (size_t k = 0; k < t->n; k++)
+        if (t->senders[k].id == verifier_key(e->spi, e->sid))
+            return FAIL(y, n, field, "%s, Sender ID %u: listed twice (held "
+                        "before this file)", here, (unsigned)e->sid);
+    return FAIL(y, n, field, "Sender ID %u under %s: ambiguous beside its "
+                "entry held before this file", (unsigned)e->sid, here);
+}
+
+static int parse_sender(struct yctx *y, const struct ydoc_node *list,
+                        size_t i, zesp_verifier *t)
+{
+    struct entry e;
+    char field[64];
+
+    if (read_entry(y, list->items[i], i, &e) != 0)
+        return -1;
+    if (zesp_verifier_add(t, e.spi, e.sid, e.pk) == 0)
         return 0;
     if (errno == ZESP_EEXIST)
-        return FAIL(y, n, field, "SPI 0x%08x, Sender ID %u: listed twice",
-                    (unsigned)spi, (unsigned)sid);
-    if (errno == EINVAL)
-        return FAIL(y, v, f, "not an Ed25519 public key");
-    return FAIL(y, n, field, "%s", zesp_strerror(errno));
+        return clash(y, list, i, &e, t);
+    snprintf(field, sizeof field, "senders[%zu]", i);
+    return FAIL(y, list->items[i], field, "%s", zesp_strerror(errno));
 }
 
 static int parse(struct yctx *y, zesp_verifier *t)
@@ -80,7 +163,7 @@ static int parse(struct yctx *y, zesp_verifier *t)
     if (yf_type(y, list, YDOC_SEQ, "senders") != 0)
         return -1;
     for (size_t i = 0; i < list->n; i++)
-        if (parse_sender(y, list->items[i], i, t) != 0)
+        if (parse_sender(y, list, i, t) != 0)
             return -1;
     return 0;
 }

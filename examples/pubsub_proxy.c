@@ -14,7 +14,12 @@
  * are dropped, never reaching a subscriber (the topic is bound inside the
  * ESP frame, which only subscribers can check), and it prints one line for each,
  * with the totals: "pubsub_proxy: dropped: WHY (sender N); forwarded F,
- * dropped D".  Only signed group messages pass it.
+ * dropped D".  Only signed group messages pass it.  SIGHUP reads the
+ * file again: taken whole ("pubsub_proxy: reloaded FILE: checking the
+ * signatures of N senders"), or, if it is refused, the senders held kept
+ * ("pubsub_proxy: not reloaded, still checking N senders: WHY").  A group
+ * keyed by zike needs no reload at its rekeys (`zikectl senders GROUP`
+ * prints entries under any SPI), only when its senders change.
  *
  * A peer sending a frame over --max-message bytes (default 16 MiB) is
  * disconnected before it is buffered; each connection holds at most
@@ -22,11 +27,15 @@
  *
  *   pubsub_proxy --xsub EP --xpub EP [--verify SENDERS.yaml]
  *                [--max-message BYTES]
+ *   kill -HUP PID    (with --verify) read SENDERS.yaml again
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 #include <zesp.h>
 #include <zmq.h>
 
@@ -133,11 +142,61 @@ static int forward_checked(struct proxy *px, void *from, void *to)
     return rc ? -1 : 0;
 }
 
+static unsigned long long senders_held(zesp_verifier *v)
+{
+    zesp_verifier_stats st;
+
+    return zesp_verifier_stats_get(v, &st) == 0 ? st.senders : 0;
+}
+
+/* SIGHUP arrives as a readable fd that zmq_poll watches, never as an
+ * interrupted call in the middle of a message: blocked in every thread
+ * (libzmq's start after this), read through a signalfd.  -1: none. */
+static int hangup_fd(void)
+{
+    sigset_t hup;
+
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &hup, NULL) != 0)
+        return -1;
+    return signalfd(-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* The senders file again, taken whole; if it is refused, the senders
+ * held stay.  The reason is escaped: a file's text writes no line of
+ * this log. */
+static void reload(struct proxy *px, int fd, const char *path)
+{
+    struct signalfd_siginfo si;
+    zesp_verifier *v;
+    char err[512] = "";
+
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        ;                               /* one reload for any number */
+    if ((v = zesp_verifier_new()) == NULL ||
+        zesp_verifier_load(v, path, err, sizeof err) != 0) {
+        if (err[0] == '\0')
+            snprintf(err, sizeof err, "%s", zesp_strerror(errno));
+        printf("pubsub_proxy: not reloaded, still checking %llu senders: ",
+               senders_held(px->verifier));
+        safe_text_write(stdout, err, strlen(err), SAFE_TEXT_ALL);
+        putchar('\n');
+        zesp_verifier_free(v);
+        return;
+    }
+    zesp_verifier_free(px->verifier);
+    px->verifier = v;
+    printf("pubsub_proxy: reloaded ");
+    safe_text_write(stdout, path, strlen(path), SAFE_TEXT_ALL);
+    printf(": checking the signatures of %llu senders\n", senders_held(v));
+}
+
 int main(int argc, char **argv)
 {
     const char *xsub_ep = NULL, *xpub_ep = NULL, *senders = NULL;
     struct proxy px = { NULL, 0, 0 };
-    int each = 1;
+    int each = 1, hup = -1;
     int64_t max_message = LIMITS_MAX_MESSAGE_DEFAULT;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -152,7 +211,11 @@ int main(int argc, char **argv)
     }
     if (xsub_ep == NULL || xpub_ep == NULL || max_message < 0) {
         fprintf(stderr, "usage: pubsub_proxy --xsub EP --xpub EP "
-                "[--verify SENDERS.yaml] [--max-message BYTES]\n");
+                "[--verify SENDERS.yaml] [--max-message BYTES]\n"
+                "  --verify: forward only messages its senders signed; "
+                "SIGHUP reads the file again\n"
+                "  (zikectl senders GROUP prints one for a group keyed by "
+                "zike)\n");
         return 2;
     }
     if (senders != NULL) {
@@ -161,6 +224,10 @@ int main(int argc, char **argv)
             zesp_verifier_load(px.verifier, senders, err, sizeof err) != 0) {
             fprintf(stderr, "pubsub_proxy: %s\n",
                     px.verifier ? err : zesp_strerror(errno));
+            return 1;
+        }
+        if ((hup = hangup_fd()) < 0) {
+            fprintf(stderr, "pubsub_proxy: SIGHUP: %s\n", strerror(errno));
             return 1;
         }
     }
@@ -181,17 +248,17 @@ int main(int argc, char **argv)
         return 1;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (px.verifier != NULL) {
-        zesp_verifier_stats st;
-        zesp_verifier_stats_get(px.verifier, &st);
+    if (px.verifier != NULL)
         printf("pubsub_proxy: checking the signatures of %llu senders\n",
-               (unsigned long long)st.senders);
-    }
+               senders_held(px.verifier));
     for (;;) {                          /* until the process is stopped */
         zmq_pollitem_t items[] = { { xsub, 0, ZMQ_POLLIN, 0 },
-                                   { xpub, 0, ZMQ_POLLIN, 0 } };
-        if (zmq_poll(items, 2, -1) < 0)
+                                   { xpub, 0, ZMQ_POLLIN, 0 },
+                                   { NULL, hup, ZMQ_POLLIN, 0 } };
+        if (zmq_poll(items, hup >= 0 ? 3 : 2, -1) < 0)
             break;
+        if (items[2].revents & ZMQ_POLLIN)
+            reload(&px, hup, senders);
         if ((items[0].revents & ZMQ_POLLIN) &&
             (px.verifier ? forward_checked(&px, xsub, xpub)
                          : forward(xsub, xpub, 0)) != 0)
@@ -203,5 +270,7 @@ int main(int argc, char **argv)
     zmq_close(xpub);
     zmq_ctx_term(ctx);
     zesp_verifier_free(px.verifier);
+    if (hup >= 0)
+        close(hup);
     return 1;
 }

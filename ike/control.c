@@ -143,6 +143,46 @@ static void groups(struct zike *z, struct out *o, bool json)
     }
 }
 
+/* A checking proxy's senders file (doc/configuration.md) for a signed
+ * group served here: each sender's Sender ID (its place in senders, as
+ * authorised() gives it) and sign-pubkey, under any SPI, since each new
+ * key has a new SPI.  Public keys only. */
+static bool senders(struct zike *z, struct out *o, const char *name)
+{
+    char shown[SAFE_TEXT_BYTES(CONTROL_ARG_MAX)];
+    char id[SAFE_TEXT_BYTES(IKE_ID_MAX + 1)];
+    char pk[41];
+    const struct zike_group *gc = NULL;
+
+    for (size_t i = 0; i < z->ngroups && gc == NULL; i++)
+        if (strcmp(z->groups[i].name, name) == 0)
+            gc = zike_conf_group(&z->conf, name);
+    if (gc == NULL) {
+        put(o, "not serving a group named '%s'\n",
+            safe_text(shown, sizeof shown, name));
+        return false;
+    }
+    if (gc->source_auth != ZIKE_SOURCE_AUTH_SIGNATURE) {
+        put(o, "group %s: source-auth %s: only a signed group's senders can "
+            "be checked (source MACs by receivers alone)\n", gc->name,
+            zike_source_auth_name(gc->source_auth));
+        return false;
+    }
+    put(o, "# The senders of group %s, served by %s: their public keys,\n"
+        "# under any SPI (each new key has a new one).  For pubsub_proxy\n"
+        "# --verify; again after the group's senders change.\n"
+        "senders:\n", gc->name, safe_text(id, sizeof id, z->conf.id));
+    for (size_t i = 0; i < gc->nsenders; i++) {
+        const struct zike_group_sender *s = &gc->senders[i];
+
+        if (zmq_z85_encode(pk, s->sign_pk, sizeof s->sign_pk) == NULL)
+            return false;
+        put(o, "  - { spi: any, sender_id: %zu, sign_key: \"z85:%s\" }"
+            "  # %s\n", i + 1, pk, safe_text(id, sizeof id, s->id));
+    }
+    return true;
+}
+
 static const char *child_state(const struct child_sa *c)
 {
     return c->rekeyed ? "rekeyed" : c->out_active ? "active" : "installed";
@@ -513,6 +553,12 @@ void control_serve(struct zike *z, void *sock)
         }
     } else if (strcmp(args[0], "groups") == 0) {
         groups(z, &o, json);
+    } else if (strcmp(args[0], "senders") == 0) {
+        /* A YAML file, for a proxy: no JSON of it. */
+        ok = nargs == 2 && !json && senders(z, &o, args[1]);
+        if (nargs != 2 || json)
+            put(&o, "usage: senders GROUP (it prints a YAML file; no "
+                "--json)\n");
     } else if (strcmp(args[0], "leave") == 0 && nargs > 1) {
         ok = group_leave(z, args[1]) == 0;
         put(&o, ok ? "leaving\n" : "not a member of that group\n");
@@ -522,7 +568,7 @@ void control_serve(struct zike *z, void *sock)
     } else {
         ok = false;
         put(&o, "unknown command '%s' (list, stats, groups, initiate, "
-            "terminate, rekey, rekey-group, leave, reload)\n",
+            "terminate, rekey, rekey-group, senders, leave, reload)\n",
             safe_text(shown, sizeof shown, args[0]));
     }
     if (fclose(o.f) != 0) {

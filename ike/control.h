@@ -13,8 +13,9 @@ struct zike;
 #define CONTROL_ARG_MAX 256U
 
 /* Request: frames "command" [arg ...]; reply: "ok" or "error", then text.
- * Commands: list, stats, initiate PEER [POLICY], terminate PEER,
- * rekey PEER [ike], reload; "--json" as the last argument of list and stats. */
+ * Commands: list, stats, groups, initiate PEER [POLICY], terminate PEER,
+ * rekey PEER [ike], rekey-group GROUP, senders GROUP, leave GROUP, reload;
+ * "--json" as the last argument of list, stats and groups. */
 void control_serve(struct zike *z, void *sock);
 
 #endif

@@ -623,7 +623,12 @@ int zesp_open_policy(zesp_sad *sad, const char *policy,
  *
  * A zesp_verifier holds (SPI, Sender ID, Ed25519 public key) entries,
  * added one by one or from a YAML file of senders
- * (doc/configuration.md); once filled, any number of threads may verify
+ * (doc/configuration.md).  An entry under ZESP_SPI_ANY holds for the
+ * Sender ID under every SPI, for a group whose key server gives each new
+ * key a new SPI (zikectl senders prints one); a genuine frame of another
+ * group under that Sender ID and key passes then, and its receivers refuse
+ * it for its ICV.  A Sender ID has one entry under ZESP_SPI_ANY, or
+ * entries under SPIs, not both.  Once filled, any number of threads may verify
  * at once (adding is not safe meanwhile).  zesp_verify takes a message's
  * frames, the ESP frame last, and returns 0 and the Sender ID, or -1 with
  * errno ZESP_EMALFORMED (no frame, or one too short for a signed frame
@@ -639,9 +644,11 @@ typedef struct zesp_verifier_stats {
 } zesp_verifier_stats;
 zesp_verifier *zesp_verifier_new(void);
 void zesp_verifier_free(zesp_verifier *v);
-/* EINVAL for SPI 0, a Sender ID out of 1..ZESP_SENDER_ID_MAX or a public
- * key that is no Ed25519 point; ZESP_EEXIST for one (SPI, Sender ID)
- * twice. */
+/* SPI 0 is reserved on the wire: here it means any SPI. */
+#define ZESP_SPI_ANY 0U
+/* EINVAL for a Sender ID out of 1..ZESP_SENDER_ID_MAX or a public key that
+ * is no Ed25519 point; ZESP_EEXIST for one (SPI, Sender ID) twice, and for
+ * a Sender ID under ZESP_SPI_ANY and another SPI. */
 int zesp_verifier_add(zesp_verifier *v, uint32_t spi, uint32_t sender_id,
                       const uint8_t pk[ZESP_SIGN_PUBLICBYTES]);
 /* The senders of a YAML file, all or none; errors as zesp_config_load. */

@@ -16,8 +16,8 @@
  *   group_peer inject --connect EP --topic T
  *   group_peer malformed --connect EP --topic T --spi SPI --sender ID
  *   group_peer forge  --sad S --policy P --connect EP --topic T --tag G
- *                     --count N --sender ID --key FILE --mac-id ID
- *                     --mac-pub Z85 [--timeout-ms MS]
+ *                     --count N --sender ID --key FILE [--mac-id ID
+ *                     --mac-pub Z85] [--timeout-ms MS]
  *
  * tap is a man in the middle on the wire between one DEALER client and its
  * broker: it forwards both ways and sends the client's Nth message twice.
@@ -26,11 +26,12 @@
  * [T | a 40-byte frame] whose header names SPI and Sender ID ID: too
  * short for any ESP frame, let alone a signed one.
  *
- * forge is a member of a group with source MACs that holds the group key
- * (its policy P sends on the group SA) and passes off N messages as
- * Sender ID ID's: sealed under the group key, each with a MAC for member
- * --mac-id (public key --mac-pub) under the best key it can make, from its
- * own identity key (FILE, as zesp keygen --identity writes it).  Its
+ * forge is a member of a group that holds the group key (its policy P
+ * sends on the group SA) and passes off N messages as Sender ID ID's:
+ * sealed under the group key, with the best proof it can make from its
+ * own identity key (FILE, as zesp keygen --identity writes it): in a
+ * signed group its own signature, with source MACs a MAC for member
+ * --mac-id (public key --mac-pub) under the best key it can make.  Its
  * sequence numbers start at 2^20, beyond the real sender's, so that a
  * receiver refuses them for their MAC and not as replays.
  *
@@ -485,7 +486,8 @@ static int read_identity(const char *path, uint8_t sk[64])
 }
 
 /* The forger's SA: the group SA's key and transform, another member's
- * Sender ID, a MAC for one receiver under a key from our identity. */
+ * Sender ID, and the best proof our identity key makes: a signature
+ * (signed group) or a MAC for one receiver (source MACs). */
 static int forged_sa(zesp_sad *sad, const struct opts *o, zesp_sa_params *p)
 {
     zesp_policy pol;
@@ -497,15 +499,23 @@ static int forged_sa(zesp_sad *sad, const struct opts *o, zesp_sa_params *p)
     if (zesp_policy_get(sad, o->policy, &pol) != 0 || pol.out_spi == 0 ||
         zesp_sa_info_get(sad, pol.out_spi, ZESP_DIR_OUT, &info) != 0 ||
         zesp_sa_key_get(sad, pol.out_spi, ZESP_DIR_OUT, p->key) != 0 ||
-        strlen(o->mac_pub) != 40 || zmq_z85_decode(pk, o->mac_pub) == NULL ||
         read_identity(o->key, sk) != 0)
         goto out;
     p->spi = pol.out_spi;
     p->direction = ZESP_DIR_OUT;
     p->transform = info.transform;
-    p->flags = ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC;
     p->sender_id = (uint32_t)o->sender;
     p->next_seq = FORGED_FIRST_SEQ;
+    if (info.flags & ZESP_SA_SIGNED) {
+        p->flags = ZESP_SA_GROUP | ZESP_SA_SIGNED;
+        memcpy(p->sign_key, sk, sizeof p->sign_key);
+        rc = 0;
+        goto out;
+    }
+    if (o->mac_pub == NULL || o->mac_id == 0 || strlen(o->mac_pub) != 40 ||
+        zmq_z85_decode(pk, o->mac_pub) == NULL)
+        goto out;
+    p->flags = ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC;
     p->mac_count = 1;
     p->mac_id[0] = (uint32_t)o->mac_id;
     rc = zesp_source_mac_key(p->mac_key[0], sk, pk, 1, p->spi, p->sender_id,
@@ -696,7 +706,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[1], "malformed") == 0 && o.connect)
         rc = malformed(&o, ctx);
     else if (strcmp(argv[1], "forge") == 0 && o.sad && o.policy &&
-             o.connect && o.key && o.mac_pub && o.sender && o.mac_id)
+             o.connect && o.key && o.sender)
         rc = forge(&o, ctx);
     else if (strcmp(argv[1], "worker") == 0 && o.sad && o.policy &&
              o.connect && o.name)

@@ -846,6 +846,122 @@ out:
     zesp_verifier_free(v);
 }
 
+/* A sender under any SPI (a group whose key server makes a new SPI for
+ * each key, zikectl senders): its frames pass under every SPI, a forgery
+ * under none; an entry under an SPI is found first; one Sender ID under
+ * any SPI and an SPI, or with two keys, is refused, naming both lines. */
+static void test_verify_any_spi(void)
+{
+    zesp_verifier *v = zesp_verifier_new();
+    zesp_sad *alice = zesp_sad_new(NULL), *mallory = zesp_sad_new(NULL);
+    zesp_sa_params p;
+    zesp_verifier_stats st;
+    uint8_t pk[32], bob_pk[32], sk[64], *esp[3] = { NULL }, *forged = NULL;
+    size_t n[3], forged_n;
+    uint32_t sid = 0;
+    static const uint32_t spis[3] = { SPI_G, 0x7a5e3c01U, 0xfffffffeU };
+    char err[512], yaml[1024], a_hex[65], b_hex[65];
+    zesp_frame f;
+
+    CHECK(v != NULL && alice != NULL && mallory != NULL);
+    if (v == NULL || alice == NULL || mallory == NULL)
+        goto out;
+    sign_keys(0xa1, pk, sk);
+    sign_keys(0xb0, bob_pk, sk);
+    sodium_bin2hex(a_hex, sizeof a_hex, pk, sizeof pk);
+    sodium_bin2hex(b_hex, sizeof b_hex, bob_pk, sizeof bob_pk);
+    /* alice under any SPI (spi left out, and said), bob under one */
+    snprintf(yaml, sizeof yaml, "senders:\n"
+             "  - { sender_id: 1, sign_key: \"hex:%s\" }\n"
+             "  - { spi: 0x7a5e3c01, sender_id: 2, sign_key: \"hex:%s\" }\n"
+             "  - { spi: any, sender_id: 3, sign_key: \"hex:%s\" }\n",
+             a_hex, b_hex, b_hex);
+    write_file(sad_path("senders.yaml"), yaml);
+    CHECK_OK(zesp_verifier_load(v, sad_path("senders.yaml"), err, sizeof err));
+    for (int i = 0; i < 3; i++) {
+        p = signed_out(1, 0xa1);
+        p.spi = spis[i];
+        CHECK_OK(zesp_sa_add(alice, &p));
+        CHECK_OK(seal_text(alice, spis[i], "under a new SPI", &esp[i], &n[i]));
+    }
+    p = signed_out(1, 0x66);
+    CHECK_OK(zesp_sa_add(mallory, &p));
+    CHECK_OK(seal_text(mallory, SPI_G, "forged", &forged, &forged_n));
+    if (esp[0] == NULL || esp[1] == NULL || esp[2] == NULL || forged == NULL)
+        goto out;
+    for (int i = 0; i < 3; i++) {
+        f = (zesp_frame){ esp[i], n[i] };
+        CHECK_OK(zesp_verify(v, &f, 1, &sid));
+        CHECK(sid == 1);
+    }
+    f = (zesp_frame){ forged, forged_n };
+    CHECK_ERR(zesp_verify(v, &f, 1, NULL), ZESP_ESIGNATURE);
+    /* SPI 0 is reserved on the wire: never "any" there. */
+    memcpy(esp[0], (const uint8_t[4]){ 0, 0, 0, 0 }, 4);
+    f = (zesp_frame){ esp[0], n[0] };
+    CHECK_ERR(zesp_verify(v, &f, 1, NULL), ZESP_ENOSA);
+    CHECK_OK(zesp_verifier_stats_get(v, &st));
+    CHECK(st.senders == 3 && st.verified == 3 &&
+          st.rejected[ZESP_REJ_SIGNATURE] == 1 &&
+          st.rejected[ZESP_REJ_NOSA] == 1);
+    /* The API: any SPI and an SPI for one Sender ID clash either way. */
+    CHECK_ERR(zesp_verifier_add(v, SPI_G, 1, pk), ZESP_EEXIST);
+    CHECK_ERR(zesp_verifier_add(v, ZESP_SPI_ANY, 2, bob_pk), ZESP_EEXIST);
+    CHECK_ERR(zesp_verifier_add(v, ZESP_SPI_ANY, 3, pk), ZESP_EEXIST);
+    CHECK_OK(zesp_verifier_add(v, 0x7a5e3c02U, 2, bob_pk));
+
+    /* Refused files, each naming the line of the entry it clashes with. */
+    /* Each: two entries (their keys alice's, a, or bob's, b), the error. */
+    static const struct {
+        const char *first, *second;
+        char keys[3];
+        const char *said;
+    } bad[] = {
+        { "sender_id: 9", "spi: any, sender_id: 9", "ab",
+          ":3:5: senders[1]: any SPI, Sender ID 9: two keys (the other at "
+          "senders[0], line 2)" },
+        { "sender_id: 9", "sender_id: 9", "aa",
+          ":3:5: senders[1]: any SPI, Sender ID 9: listed twice (also at "
+          "senders[0], line 2)" },
+        { "spi: 0x1234, sender_id: 9", "spi: any, sender_id: 9", "ab",
+          ":3:5: senders[1]: Sender ID 9 under any SPI, and under SPI "
+          "0x00001234 at senders[0] (line 2): ambiguous" },
+        { "sender_id: 9", "spi: 0x1234, sender_id: 9", "ab",
+          ":3:5: senders[1]: Sender ID 9 under SPI 0x00001234, and under any "
+          "SPI at senders[0] (line 2): ambiguous" },
+        { "sender_id: 11", "spi: 0, sender_id: 9", "aa",
+          ":3:12: senders[1].spi: SPI 0 is reserved (spi: any" },
+        { "sender_id: 10", "sender_id: 3", "ab",
+          ":3:5: senders[1]: any SPI, Sender ID 3: listed twice (held "
+          "before this file)" },
+        { "sender_id: 10", "spi: 0x4321, sender_id: 3", "ab",
+          ":3:5: senders[1]: Sender ID 3 under SPI 0x00004321: ambiguous "
+          "beside its entry held before this file" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(yaml, sizeof yaml, "senders:\n"
+                 "  - { %s, sign_key: \"hex:%s\" }\n"
+                 "  - { %s, sign_key: \"hex:%s\" }\n", bad[i].first,
+                 bad[i].keys[0] == 'a' ? a_hex : b_hex, bad[i].second,
+                 bad[i].keys[1] == 'a' ? a_hex : b_hex);
+        write_file(sad_path("senders.yaml"), yaml);
+        CHECK_ERR(zesp_verifier_load(v, sad_path("senders.yaml"), err,
+                                     sizeof err), ZESP_ECONFIG);
+        CHECK(strstr(err, bad[i].said) != NULL);
+        if (strstr(err, bad[i].said) == NULL)
+            fprintf(stderr, "# case %zu: %s\n", i, err);
+    }
+    CHECK_OK(zesp_verifier_stats_get(v, &st));
+    CHECK(st.senders == 4);
+out:
+    for (int i = 0; i < 3; i++)
+        zesp_buf_free(esp[i]);
+    zesp_buf_free(forged);
+    zesp_sad_free(alice);
+    zesp_sad_free(mallory);
+    zesp_verifier_free(v);
+}
+
 /* Child: seal on the shared group SA, write each IV to fd. */
 static int seal_child(int fd)
 {
@@ -973,6 +1089,7 @@ int main(void)
     RUN(test_seq_exhaustion);
     RUN(test_signed);
     RUN(test_verify);
+    RUN(test_verify_any_spi);
     RUN(test_del_group_wipes_keys);
     RUN(test_add_rules_and_info);
     RUN(test_two_processes_one_group_sa);

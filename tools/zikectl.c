@@ -2,7 +2,7 @@
  * zikectl: talks to a running zike over its control socket.
  *   zikectl -s ENDPOINT [--json] list|stats|groups|reload
  *   zikectl -s ENDPOINT initiate|terminate|rekey PEER
- *   zikectl -s ENDPOINT rekey-group|leave GROUP
+ *   zikectl -s ENDPOINT rekey-group|senders|leave GROUP
  * Options anywhere (getopt_long permutes).  ENDPOINT defaults to
  * $ZIKE_CONTROL, else zike's own default: beside the default SAD
  * ($ZESP_SAD, else zesp_sad_default_path()), as zike binds it when its
@@ -36,7 +36,8 @@ static const char usage_text[] =
     "  -h, --help             this text\n"
     "  -V, --version          zikectl's version\n"
     "commands: list, stats, groups, reload, initiate PEER [POLICY],\n"
-    "  terminate PEER, rekey PEER [ike], rekey-group GROUP, leave GROUP\n"
+    "  terminate PEER, rekey PEER [ike], rekey-group GROUP, senders GROUP,\n"
+    "  leave GROUP\n"
     "Exit: 0 done, 1 zike refused (its reason on stderr), 2 usage,\n"
     "4 no answer from zike.\n";
 
