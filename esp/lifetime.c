@@ -11,8 +11,8 @@
  * forwards it would have expired every SA together before any rekey.  It
  * is zike's clock (and charon's), so the daemon and the SAD agree on an
  * SA's age; the coarse one, read from the vDSO for a few nanoseconds.  A
- * SAD file can outlive a boot (~/.zesp): an age from another boot cannot
- * be known, and counts as past every time limit.
+ * SAD file can outlive a boot (~/.zesp): an age from another boot is
+ * counted on the wall clock (lifetime_age).
  */
 #include <fcntl.h>
 #include <time.h>
@@ -67,14 +67,19 @@ void lifetime_start(struct sa_slot *s)
     s->born_boot = lifetime_boot();
 }
 
+/* An age the monotonic clock cannot give (born in another boot, or in
+ * one we cannot name: a service whose /proc hides the boot ID) is the
+ * wall clock's, as before there was a boot to compare: a SAD kept across
+ * a reboot goes on with its SAs' real ages, so a group receiver that
+ * gets its key again keeps it, not an SA expired for good. */
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
 {
-    uint64_t b = lifetime_boot();
+    uint64_t b = lifetime_boot(), wall;
 
-    if ((b != BOOT_UNKNOWN && s->born_boot != BOOT_UNKNOWN &&
-         s->born_boot != b) || now < s->born)
-        return UINT64_MAX;
-    return now - s->born;
+    if (b != BOOT_UNKNOWN && s->born_boot == b && now >= s->born)
+        return now - s->born;
+    wall = sad_now();
+    return wall >= s->created ? wall - s->created : UINT64_MAX;
 }
 
 static void mark(_Atomic uint32_t *flag)

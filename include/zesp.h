@@ -294,7 +294,8 @@ typedef struct zesp_sa_info {
     uint64_t seq_block;
     /* Seconds since installed, as its time limits count them (the
      * monotonic clock: created, the wall clock, may have been stepped
-     * since); UINT64_MAX if installed in another boot. */
+     * since); installed in another boot, the wall clock's (UINT64_MAX if
+     * it is behind created). */
     uint64_t age;
 } zesp_sa_info;
 
