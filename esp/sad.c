@@ -27,10 +27,10 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 7U    /* 2: group SAs; 3: seq_start, host-wide counters;
+#define SAD_VERSION 8U    /* 2: group SAs; 3: seq_start, host-wide counters;
                              4: manual keys' records; 5: lanes;
                              6: source MAC keys; 7: ages on the
-                             monotonic clock */
+                             monotonic clock; 8: slot pins */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
