@@ -166,5 +166,7 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
     if (sign_frame(ctx->ref.key->sign_key, pkt,
                    esp_packet_len(ctx->payload_len)) != 0)
         return EINVAL;
-    return 0;
+    /* The signing key was read from the slot after out_seal's check: an
+     * SA put there meanwhile would have signed this SA's frame. */
+    return sad_ref_valid(&ctx->ref) ? 0 : ZESP_ENOSA;
 }

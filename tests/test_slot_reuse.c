@@ -10,6 +10,7 @@
  * SA is replaced, by the receiving thread itself.
  */
 #include <dlfcn.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,6 +60,37 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
         real_clock = (int (*)(clockid_t, struct timespec *))dlsym(
             RTLD_NEXT, "clock_gettime");
     return real_clock(clk, ts);
+}
+
+/* The signer's turn: the SA replaced just before the frame is signed. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} sign_hook;
+
+static int (*_Atomic real_sign)(unsigned char *, unsigned long long *,
+                                const unsigned char *, unsigned long long,
+                                const unsigned char *);
+
+int crypto_sign_detached(unsigned char *sig, unsigned long long *siglen,
+                         const unsigned char *m, unsigned long long mlen,
+                         const unsigned char *sk)
+{
+    int armed = 1;
+
+    if (atomic_compare_exchange_strong(&sign_hook.armed, &armed, 0)) {
+        sign_hook.del_rc = zesp_sa_del(sign_hook.sad, sign_hook.next.spi,
+                                       ZESP_DIR_OUT);
+        sign_hook.add_rc = zesp_sa_add(sign_hook.sad, &sign_hook.next);
+    }
+    if (real_sign == NULL)
+        real_sign = (int (*)(unsigned char *, unsigned long long *,
+                             const unsigned char *, unsigned long long,
+                             const unsigned char *))dlsym(
+            RTLD_NEXT, "crypto_sign_detached");
+    return real_sign(sig, siglen, m, mlen, sk);
 }
 
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
@@ -154,10 +186,70 @@ static void test_late_receiver(void)
     }
 }
 
+static zesp_sa_params signed_group_out(uint8_t seed_byte, uint8_t pk[32])
+{
+    zesp_sa_params p = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
+                               ZESP_SA_GROUP | ZESP_SA_SIGNED);
+    uint8_t seed[crypto_sign_SEEDBYTES];
+
+    p.sender_id = 1;
+    p.key[0] ^= seed_byte;
+    memset(seed, seed_byte, sizeof seed);
+    crypto_sign_seed_keypair(pk, p.sign_key, seed);
+    return p;
+}
+
+/* A sender of a signed group SA that encrypted its frame, checked that
+ * its SA was still there, and is preempted before it signs, while the SA
+ * is replaced in its slot (a group rekey: the same SPI, a new group key
+ * and signing key).  Before, it went on to sign with whatever signing
+ * key the slot then held (the new SA's here, or a wiped or half-written
+ * one) and reported the frame sealed: the new sender's key signed a
+ * frame of the old key, which no receiver of either SA accepts. */
+static void test_late_signer(void)
+{
+    zesp_sad_opts one = { .capacity = 1 };
+    uint8_t old_pk[32], new_pk[32];
+    zesp_sa_params old_out = signed_group_out(0xa1, old_pk);
+    zesp_sa_params new_out = signed_group_out(0xb2, new_pk);
+    zesp_frame body = { "late frame", 10 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(&one);
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int rc, err;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    sign_hook.sad = tx;
+    sign_hook.next = new_out;
+    sign_hook.del_rc = sign_hook.add_rc = -2;
+    atomic_store(&sign_hook.armed, 1);
+    errno = 0;
+    rc = zesp_seal(tx, OLD_SPI, &parts, &esp, &len);
+    err = errno;
+    atomic_store(&sign_hook.armed, 0);
+    CHECK(sign_hook.del_rc == 0 && sign_hook.add_rc == 0);
+    CHECK(rc == -1 && err == ZESP_ENOSA && esp == NULL);
+    if (rc == 0 && len > crypto_sign_BYTES) {
+        size_t n = len - crypto_sign_BYTES;
+        fprintf(stderr, "  sealed; signed by the %s key\n",
+                crypto_sign_verify_detached(esp + n, esp, n, new_pk) == 0
+                    ? "new SA's"
+                : crypto_sign_verify_detached(esp + n, esp, n, old_pk) == 0
+                    ? "old SA's" : "no SA's");
+    }
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "slot_reuse") != 0)
         return 2;
     RUN(test_late_receiver);
+    RUN(test_late_signer);
     return test_done_in(dir);
 }
