@@ -50,9 +50,9 @@ struct sa_slot {
     uint64_t seq_start;          /* seq when the SA was installed */
     _Atomic uint32_t soft_expired;
     _Atomic uint32_t hard_expired;
-    /* Receivers between a message's authentication and the update of its
-     * SA's window and counters (in_commit): a writer gives the slot to no
-     * other SA while any is there (sad_pin). */
+    /* Senders taking a number and receivers marking one (out_begin,
+     * in_commit): a writer gives the slot to no other SA while any is
+     * there (sad_pin). */
     _Atomic uint32_t pins;
     _Atomic uint64_t counters[CNT_COUNT];
     /* ZESP_SA_MANUAL (seqstate.c): the key's persistent record.  out: seq
@@ -337,10 +337,11 @@ int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
 bool sad_ref_valid(const struct sa_ref *ref);
 
 /*
- * A receiver's hold on its SA's slot while it marks the window and charges
- * the counters: true if the SA is still the one found.  Pinned, the slot
- * is not reused (free_slot in sa.c), so a receiver preempted after the
- * check cannot mark its number in another SA's window.  Both sides are
+ * A reader's hold on its SA's slot while it changes the SA's state (a
+ * sender's charge and sequence number, a receiver's window and counters):
+ * true if the SA is still the one found.  Pinned, the slot is not reused
+ * (free_slot in sa.c), so a reader preempted after the check cannot
+ * charge, number or mark for another SA.  Both sides are
  * sequentially consistent: either the writer sees the pin, or the reader
  * sees the generation the deletion left.
  */

@@ -44,6 +44,15 @@ static struct {
     int del_rc, add_rc;
 } hook;
 
+/* The sender's turn: at its first clock reading (the lifetime charge,
+ * after it found its SA), the outbound SA is replaced. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} send_hook;
+
 static int (*_Atomic real_clock)(clockid_t, struct timespec *);
 
 int clock_gettime(clockid_t clk, struct timespec *ts)
@@ -55,6 +64,12 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
         atomic_compare_exchange_strong(&hook.armed, &armed, 0)) {
         hook.del_rc = zesp_sa_del(hook.sad, OLD_SPI, ZESP_DIR_IN);
         hook.add_rc = zesp_sa_add(hook.sad, &hook.next);
+    }
+    armed = 1;
+    if (clk == CLOCK_MONOTONIC_COARSE &&
+        atomic_compare_exchange_strong(&send_hook.armed, &armed, 0)) {
+        send_hook.del_rc = zesp_sa_del(send_hook.sad, OLD_SPI, ZESP_DIR_OUT);
+        send_hook.add_rc = zesp_sa_add(send_hook.sad, &send_hook.next);
     }
     if (real_clock == NULL)
         real_clock = (int (*)(clockid_t, struct timespec *))dlsym(
@@ -186,6 +201,51 @@ static void test_late_receiver(void)
     }
 }
 
+/* A sender that found its SA and is preempted before it charges the
+ * message to the SA's lifetimes, while the SA is deleted and a new one
+ * (a rekey: the same SPI, a new key, a hard limit of one message) takes
+ * its slot.  Before, the late sender charged the new SA and took its
+ * first number, then failed (ZESP_ENOSA): the new SA's own first message
+ * was past its hard limit, refused and the SA marked expired. */
+static void test_late_sender(void)
+{
+    zesp_sad_opts two = { .capacity = 2 };
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params filler = test_sa(FILLER_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(&two);
+    zesp_sa_info info;
+    uint8_t *esp = NULL;
+    size_t len = 0;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    new_out.key[0] ^= 0xa5;
+    new_out.hard.messages = 1;
+    /* The old SA in the first slot, the first slot looked at once free. */
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    CHECK_OK(zesp_sa_add(tx, &filler));
+    CHECK_OK(zesp_sa_del(tx, FILLER_SPI, ZESP_DIR_OUT));
+    send_hook.sad = tx;
+    send_hook.next = new_out;
+    send_hook.del_rc = send_hook.add_rc = -2;
+    atomic_store(&send_hook.armed, 1);
+    CHECK_ERR(zesp_seal(tx, OLD_SPI, &parts, &esp, &len), ZESP_ENOSA);
+    atomic_store(&send_hook.armed, 0);
+    CHECK(send_hook.del_rc == 0 && send_hook.add_rc == 0);
+
+    CHECK_OK(zesp_sa_info_get(tx, OLD_SPI, ZESP_DIR_OUT, &info));
+    CHECK(info.stats.messages == 0 && info.seq == 0 && !info.hard_expired);
+    CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &esp, &len));
+    CHECK(esp != NULL && len > 8 && esp[4] == 0 && esp[5] == 0 &&
+          esp[6] == 0 && esp[7] == 1);      /* its first number */
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
 static zesp_sa_params signed_group_out(uint8_t seed_byte, uint8_t pk[32])
 {
     zesp_sa_params p = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
@@ -251,5 +311,6 @@ int main(void)
         return 2;
     RUN(test_late_receiver);
     RUN(test_late_signer);
+    RUN(test_late_sender);
     return test_done_in(dir);
 }
