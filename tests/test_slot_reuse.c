@@ -53,6 +53,18 @@ static struct {
     int del_rc, add_rc;
 } send_hook;
 
+/* A receiver of this process's own windows: at its first clock reading
+ * (the lifetime check, before it looks at its window), the inbound SA is
+ * replaced and the new SA's first message received. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    uint8_t *frame;
+    size_t len;
+    int del_rc, add_rc, open_rc;
+} own_hook;
+
 static int (*_Atomic real_clock)(clockid_t, struct timespec *);
 
 int clock_gettime(clockid_t clk, struct timespec *ts)
@@ -64,6 +76,18 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
         atomic_compare_exchange_strong(&hook.armed, &armed, 0)) {
         hook.del_rc = zesp_sa_del(hook.sad, OLD_SPI, ZESP_DIR_IN);
         hook.add_rc = zesp_sa_add(hook.sad, &hook.next);
+    }
+    armed = 1;
+    if (clk == CLOCK_MONOTONIC_COARSE &&
+        atomic_compare_exchange_strong(&own_hook.armed, &armed, 0)) {
+        uint8_t *payload, nh;
+        size_t plen;
+
+        own_hook.del_rc = zesp_sa_del(own_hook.sad, OLD_SPI, ZESP_DIR_IN);
+        own_hook.add_rc = zesp_sa_add(own_hook.sad, &own_hook.next);
+        own_hook.open_rc = zesp_esp_decrypt(own_hook.sad, own_hook.frame,
+                                            own_hook.len, &payload, &plen,
+                                            &nh, NULL, NULL);
     }
     armed = 1;
     if (clk == CLOCK_MONOTONIC_COARSE &&
@@ -246,6 +270,78 @@ static void test_late_sender(void)
     zesp_sad_free(tx);
 }
 
+/* A receiver with windows of its own (ZESP_SAD_OWN_WINDOWS) that found
+ * the old SA and is preempted before it looks at its window, while the SA
+ * is replaced in its slot and another thread of the process receives the
+ * new SA's first message.  Before, the late receiver started a window for
+ * the old SA in the slot's place, over the new SA's; the next message of
+ * the new SA started the new SA's window afresh, and the first message,
+ * replayed, was accepted a second time. */
+static void test_late_receiver_own_window(void)
+{
+    zesp_sad_opts small = { .capacity = 3 };
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params old_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params new_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params filler;
+    zesp_sad *old_tx = zesp_sad_new(NULL), *new_tx = zesp_sad_new(NULL), *rx;
+    uint8_t late[256], first[256], copy[256], *payload, nh;
+    size_t late_len = 0, first_len = 0, plen;
+    int accepted = 0;
+
+    new_out.key[0] ^= 0xa5;
+    new_in.key[0] ^= 0xa5;
+    unlink(in_dir("own.sad"));
+    rx = zesp_sad_open(in_dir("own.sad"),
+                       ZESP_SAD_CREATE | ZESP_SAD_OWN_WINDOWS, &small);
+    CHECK(old_tx != NULL && new_tx != NULL && rx != NULL);
+    if (old_tx == NULL || new_tx == NULL || rx == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(old_tx, &old_out));
+    CHECK_OK(zesp_sa_add(new_tx, &new_out));
+    /* The old SA in the first slot, the first slot looked at once free. */
+    CHECK_OK(zesp_sa_add(rx, &old_in));
+    for (uint32_t i = 0; i < 2; i++) {
+        filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+        CHECK_OK(zesp_sa_add(rx, &filler));
+    }
+    CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+    /* The old SA's window started, as a receiver's would be. */
+    seal(old_tx, OLD_SPI, "old", late, &late_len);
+    CHECK_OK(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh,
+                              NULL, NULL));
+
+    seal(old_tx, OLD_SPI, "late message", late, &late_len);
+    seal(new_tx, OLD_SPI, "first of the new SA", first, &first_len);
+    memcpy(copy, first, first_len);
+    own_hook.sad = rx;
+    own_hook.next = new_in;
+    own_hook.frame = copy;
+    own_hook.len = first_len;
+    own_hook.del_rc = own_hook.add_rc = own_hook.open_rc = -2;
+    atomic_store(&own_hook.armed, 1);
+    CHECK(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh, NULL,
+                           NULL) == -1);
+    atomic_store(&own_hook.armed, 0);
+    CHECK(own_hook.del_rc == 0 && own_hook.add_rc == 0);
+    CHECK(own_hook.open_rc == 0);        /* the new SA's first message */
+
+    /* Replayed, it is refused, however often. */
+    for (int i = 0; i < 3; i++) {
+        memcpy(copy, first, first_len);
+        accepted += zesp_esp_decrypt(rx, copy, first_len, &payload, &plen,
+                                     &nh, NULL, NULL) == 0;
+    }
+    if (accepted != 0)
+        fprintf(stderr, "  the new SA's first message accepted %d more "
+                        "times\n", accepted);
+    CHECK(accepted == 0);
+    zesp_sad_free(rx);
+    zesp_sad_free(new_tx);
+    zesp_sad_free(old_tx);
+}
+
 static zesp_sa_params signed_group_out(uint8_t seed_byte, uint8_t pk[32])
 {
     zesp_sa_params p = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
@@ -312,5 +408,6 @@ int main(void)
     RUN(test_late_receiver);
     RUN(test_late_signer);
     RUN(test_late_sender);
+    RUN(test_late_receiver_own_window);
     return test_done_in(dir);
 }
