@@ -129,7 +129,7 @@ int sa_check(const struct zesp_sad *sad, const zesp_sa_params *p,
     return 0;
 }
 
-/* A free slot no late receiver of its former SA still holds (sad_pin). */
+/* A free slot no late reader of its former SA still holds (sad_pin). */
 static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 {
     uint32_t cap = sad->lay.capacity;

@@ -341,9 +341,10 @@ bool sad_ref_valid(const struct sa_ref *ref);
  * sender's charge and sequence number, a receiver's window and counters):
  * true if the SA is still the one found.  Pinned, the slot is not reused
  * (free_slot in sa.c), so a reader preempted after the check cannot
- * charge, number or mark for another SA.  Both sides are
- * sequentially consistent: either the writer sees the pin, or the reader
- * sees the generation the deletion left.
+ * charge, number or mark for another SA.  Both sides are sequentially
+ * consistent: either the writer sees the pin, or the reader sees the
+ * generation the deletion left.  A reader killed while pinned keeps the
+ * slot from reuse for good.
  */
 static inline bool sad_pin(const struct sa_ref *ref)
 {
@@ -357,10 +358,11 @@ static inline void sad_unpin(const struct sa_ref *ref)
 }
 
 /* Writers: may the slot be given to a new SA? */
-static inline bool sad_slot_unpinned(const struct sa_slot *s)
+static inline bool sad_slot_unpinned(struct sa_slot *s)
 {
-    return atomic_load((_Atomic uint32_t *)&s->pins) == 0;
+    return atomic_load(&s->pins) == 0;
 }
+
 uint64_t sad_now(void);
 
 static inline void sa_count(struct sa_slot *s, enum sa_counter c, uint64_t n)
