@@ -259,7 +259,8 @@ void in_discard(struct in_ctx *ctx, uint8_t *dst)
     ctx->opened = 0;
 }
 
-int in_commit(struct in_ctx *ctx, size_t payload_len)
+/* in_commit with the slots pinned: the SA in them is the one found. */
+static int commit_pinned(struct in_ctx *ctx, size_t payload_len)
 {
     struct sa_slot *s = ctx->ref.slot;
     struct window_ref *w = &ctx->win;
@@ -285,7 +286,26 @@ int in_commit(struct in_ctx *ctx, size_t payload_len)
      * the processes that attach later (sad_own_window). */
     if (w->top != &ctx->win_ref.slot->seq)
         replay_raise(&ctx->win_ref.slot->seq, ctx->seq);
-    if (!sad_ref_valid(&ctx->win_ref))
-        return ZESP_ENOSA;
     return 0;
+}
+
+/* The SA may have been deleted, and its slot given to another SA, since
+ * in_open checked it: the window and counters are touched only with the
+ * slots pinned and the SA found in them still. */
+int in_commit(struct in_ctx *ctx, size_t payload_len)
+{
+    const struct sa_ref *win = &ctx->win_ref;
+    bool lane = win->slot != ctx->ref.slot;
+    bool held = sad_pin(&ctx->ref);
+    int err;
+
+    if (lane)
+        held = sad_pin(win) && held;
+    err = held ? commit_pinned(ctx, payload_len) : ZESP_ENOSA;
+    if (lane)
+        sad_unpin(win);
+    sad_unpin(&ctx->ref);
+    if (err == 0 && !sad_ref_valid(win))
+        err = ZESP_ENOSA;        /* deleted meanwhile: its slot is free */
+    return err;
 }

@@ -55,6 +55,28 @@ static int seq_next(struct zesp_sad *sad, struct out_ctx *ctx)
     return 0;
 }
 
+/* The message charged to the SA's lifetimes, and its sequence number. */
+static int take_number(struct zesp_sad *sad, struct out_ctx *ctx)
+{
+    struct sa_slot *s = ctx->ref.slot;
+    int err;
+
+    if ((err = lifetime_charge_out(s, ctx->payload_len, lifetime_now())) != 0)
+        return err;
+    if (!seqstate_seen(sad, &ctx->ref) &&
+        (err = seqstate_first_use(sad, &ctx->ref)) != 0)
+        return err;
+    while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
+        if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
+            return err;
+    if (err != 0)
+        return err;
+    if ((s->flags & ZESP_SA_MANUAL) &&
+        ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
+        seqstate_out_ahead(sad, &ctx->ref);
+    return 0;
+}
+
 int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
               bool message, struct out_ctx *ctx)
 {
@@ -95,19 +117,14 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         return ZESP_ETOOBIG;
     }
     ctx->lane = 0;
-    if ((err = lifetime_charge_out(s, ctx->payload_len, lifetime_now())) != 0)
-        return err;
-    if (!seqstate_seen(sad, &ctx->ref) &&
-        (err = seqstate_first_use(sad, &ctx->ref)) != 0)
-        return err;
-    while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
-        if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
-            return err;
+    /* Pinned, the slot holds no other SA (sad_pin): a sender preempted
+     * since it found its SA, while the SA was deleted and another took
+     * the slot, charges the other SA nothing and takes none of its
+     * numbers. */
+    err = sad_pin(&ctx->ref) ? take_number(sad, ctx) : ZESP_ENOSA;
+    sad_unpin(&ctx->ref);
     if (err != 0)
         return err;
-    if ((s->flags & ZESP_SA_MANUAL) &&
-        ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
-        seqstate_out_ahead(sad, &ctx->ref);
     return sad_ref_valid(&ctx->ref) ? 0 : ZESP_ENOSA;
 }
 
@@ -166,5 +183,7 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
     if (sign_frame(ctx->ref.key->sign_key, pkt,
                    esp_packet_len(ctx->payload_len)) != 0)
         return EINVAL;
-    return 0;
+    /* The signing key was read from the slot after out_seal's check: an
+     * SA put there meanwhile would have signed this SA's frame. */
+    return sad_ref_valid(&ctx->ref) ? 0 : ZESP_ENOSA;
 }

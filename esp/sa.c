@@ -129,13 +129,15 @@ int sa_check(const struct zesp_sad *sad, const zesp_sa_params *p,
     return 0;
 }
 
+/* A free slot no late reader of its former SA still holds (sad_pin). */
 static int free_slot(struct zesp_sad *sad, uint32_t *slot_no)
 {
     uint32_t cap = sad->lay.capacity;
 
     for (uint32_t n = 0; n < cap; n++) {
         uint32_t i = (sad->hdr->free_hint + n) % cap;
-        if (atomic_load(&sad_slot(sad, i)->state) == SLOT_FREE) {
+        if (atomic_load(&sad_slot(sad, i)->state) == SLOT_FREE &&
+            sad_slot_unpinned(sad_slot(sad, i))) {
             sad->hdr->free_hint = (i + 1U) % cap;
             *slot_no = i;
             return 0;

@@ -27,10 +27,10 @@
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
-#define SAD_VERSION 7U    /* 2: group SAs; 3: seq_start, host-wide counters;
+#define SAD_VERSION 8U    /* 2: group SAs; 3: seq_start, host-wide counters;
                              4: manual keys' records; 5: lanes;
                              6: source MAC keys; 7: ages on the
-                             monotonic clock */
+                             monotonic clock; 8: slot pins */
 #define SAD_CAPACITY_DEFAULT 1024U
 #define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
@@ -366,7 +366,15 @@ int sad_own_window(struct zesp_sad *sad, const struct sa_ref *ref,
      * even, never 0 once live). */
     if (atomic_load_explicit(&o->gen, memory_order_acquire) != ref->gen) {
         pthread_mutex_lock(&sad->own_lock);
-        if (atomic_load(&o->gen) != ref->gen)
+        /* Only for the SA the slot holds: a receiver late from an SA that
+         * another replaced would start its window over the new SA's, and
+         * the new SA's next receiver would start that afresh, accepting
+         * again what it had accepted.  Generations only grow, so one
+         * checked here, under the lock, was not yet passed by any window
+         * started before. */
+        if (!sad_ref_valid(ref))
+            err = ZESP_ENOSA;
+        else if (atomic_load(&o->gen) != ref->gen)
             err = own_start(sad, o, ref, w->words);
         pthread_mutex_unlock(&sad->own_lock);
     }

@@ -50,6 +50,10 @@ struct sa_slot {
     uint64_t seq_start;          /* seq when the SA was installed */
     _Atomic uint32_t soft_expired;
     _Atomic uint32_t hard_expired;
+    /* Senders taking a number and receivers marking one (out_begin,
+     * in_commit): a writer gives the slot to no other SA while any is
+     * there (sad_pin). */
+    _Atomic uint32_t pins;
     _Atomic uint64_t counters[CNT_COUNT];
     /* ZESP_SA_MANUAL (seqstate.c): the key's persistent record.  out: seq
      * never passes `reserved`; in: nothing above it is accepted.
@@ -331,6 +335,34 @@ static inline int sad_find(struct zesp_sad *sad, uint32_t spi,
 int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
                           struct sa_ref *ref);
 bool sad_ref_valid(const struct sa_ref *ref);
+
+/*
+ * A reader's hold on its SA's slot while it changes the SA's state (a
+ * sender's charge and sequence number, a receiver's window and counters):
+ * true if the SA is still the one found.  Pinned, the slot is not reused
+ * (free_slot in sa.c), so a reader preempted after the check cannot
+ * charge, number or mark for another SA.  Both sides are sequentially
+ * consistent: either the writer sees the pin, or the reader sees the
+ * generation the deletion left.  A reader killed while pinned keeps the
+ * slot from reuse for good.
+ */
+static inline bool sad_pin(const struct sa_ref *ref)
+{
+    atomic_fetch_add(&ref->slot->pins, 1);
+    return atomic_load(&ref->slot->gen) == ref->gen;
+}
+
+static inline void sad_unpin(const struct sa_ref *ref)
+{
+    atomic_fetch_sub_explicit(&ref->slot->pins, 1, memory_order_release);
+}
+
+/* Writers: may the slot be given to a new SA? */
+static inline bool sad_slot_unpinned(struct sa_slot *s)
+{
+    return atomic_load(&s->pins) == 0;
+}
+
 uint64_t sad_now(void);
 
 static inline void sa_count(struct sa_slot *s, enum sa_counter c, uint64_t n)

@@ -109,9 +109,14 @@ static struct policy_slot *policy_slot_for(struct zesp_sad *sad,
 
 static void policy_write(struct policy_slot *p, const zesp_policy *pol)
 {
+    char name[sizeof p->name] = { 0 };
+
+    /* The name is never cleared in the slot: a writer killed here leaves
+     * a rewritten policy under its name (the repair makes the slot valid
+     * as it is), not a live policy with no name. */
+    snprintf(name, sizeof name, "%s", pol->name);
     atomic_fetch_add(&p->gen, 1);
-    memset(p->name, 0, sizeof p->name);
-    snprintf(p->name, sizeof p->name, "%s", pol->name);
+    memcpy(p->name, name, sizeof p->name);
     snprintf(p->peer, sizeof p->peer, "%s", pol->peer);
     atomic_store(&p->out_spi, pol->out_spi);
     for (uint32_t i = 0; i < POLICY_IN_MAX; i++)

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -794,6 +795,87 @@ static void test_kill_minus_nine(void)
     zesp_sad_free(sad);
 }
 
+/* In a child about to die: the first time the library prints this string
+ * into a buffer (the name into a policy's slot), the process is killed. */
+static const char *die_printing;
+
+int snprintf(char *str, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    if (die_printing != NULL && strcmp(fmt, "%s") == 0) {
+        va_list cp;
+        va_copy(cp, ap);
+        if (strcmp(va_arg(cp, const char *), die_printing) == 0)
+            raise(SIGKILL);
+        va_end(cp);
+    }
+    n = vsnprintf(str, size, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+static int count_policies(const zesp_policy *pol, void *arg)
+{
+    int *n = arg;
+
+    *n += 1;
+    if (pol->name[0] == '\0')
+        *n += 100;
+    return 0;
+}
+
+/* A writer killed while it rewrites a policy (a rekey adds an inbound
+ * SPI: zesp_policy_set of the same name).  The next writer repairs what
+ * it left; the policy must still be found by its name, as it was or as
+ * it was to be, and no nameless policy be left live.  Before, the rewrite
+ * cleared the name before writing it again, and the repair made the slot
+ * valid as it was: the policy was gone (ZESP_ENOPOLICY for every sender
+ * and receiver until rewritten) and a policy with an empty name stayed. */
+static void test_killed_rewriting_policy(void)
+{
+    zesp_sad *sad = zesp_sad_open(sad_path("policy_kill"), ZESP_SAD_CREATE,
+                                  NULL);
+    zesp_sa_params o = test_sa(0x6001, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params i1 = test_sa(0x6002, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params i2 = test_sa(0x6003, ZESP_DIR_IN, 0, 0);
+    zesp_policy pol, got;
+    zesp_sad_stats st;
+    int n = 0;
+    pid_t pid;
+
+    CHECK(sad != NULL);
+    if (sad == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(sad, &o));
+    CHECK_OK(zesp_sa_add(sad, &i1));
+    CHECK_OK(zesp_sa_add(sad, &i2));
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, "orders");
+    strcpy(pol.peer, "test-peer");
+    pol.out_spi = 0x6001;
+    pol.in_spi[0] = 0x6002;
+    CHECK_OK(zesp_policy_set(sad, &pol));
+    pol.in_spi[1] = 0x6003;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        die_printing = "orders";
+        zesp_policy_set(sad, &pol);
+        _exit(3);                        /* not killed: the hook missed */
+    }
+    CHECK(pid > 0 && wait_child(pid) == 128 + SIGKILL);
+
+    CHECK_OK(zesp_sa_del(sad, 0x6001, ZESP_DIR_OUT));   /* the repair */
+    CHECK_OK(zesp_sad_stats_get(sad, &st));
+    CHECK(st.repairs > 0);
+    CHECK_OK(zesp_policy_get(sad, "orders", &got));
+    CHECK_OK(zesp_policy_foreach(sad, count_policies, &n));
+    CHECK(n == 1);                       /* one policy, with a name */
+    zesp_sad_free(sad);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "sad") != 0)
@@ -809,5 +891,6 @@ int main(void)
     RUN(test_policy_read_during_rewrite);
     RUN(test_expire_wipes_keys);
     RUN(test_kill_minus_nine);
+    RUN(test_killed_rewriting_policy);
     return test_done_in(dir);
 }

@@ -1,0 +1,413 @@
+/*
+ * A slot reused while a reader still holds it.  Readers take no lock: one
+ * that found an SA can be preempted while a writer deletes it and installs
+ * another SA in the same slot.  Whatever the late reader then does must
+ * not touch the new SA.
+ *
+ * The interleaving is made, not waited for: clock_gettime is interposed,
+ * and the receiver's clock reading after the message was decrypted (its
+ * lifetime charge, before the replay window takes the number) is where the
+ * SA is replaced, by the receiving thread itself.
+ */
+#include <dlfcn.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keys.h"
+#include "test.h"
+#include "zesp.h"
+
+#define OLD_SPI 0x5e0001U
+#define FILLER_SPI 0x5e0100U
+#define LATE_SEQ 100000U        /* far above the new SA's first numbers */
+
+static char dir[256];
+
+static const char *in_dir(const char *name)
+{
+    static char path[512];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/* The replacement, done once at the first clock reading that finds the
+ * late message decrypted in place. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    const uint8_t *plain;        /* where the payload is once decrypted */
+    const char *text;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} hook;
+
+/* The sender's turn: at its first clock reading (the lifetime charge,
+ * after it found its SA), the outbound SA is replaced. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} send_hook;
+
+/* A receiver of this process's own windows: at its first clock reading
+ * (the lifetime check, before it looks at its window), the inbound SA is
+ * replaced and the new SA's first message received. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    uint8_t *frame;
+    size_t len;
+    int del_rc, add_rc, open_rc;
+} own_hook;
+
+static int (*_Atomic real_clock)(clockid_t, struct timespec *);
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+    int armed = 1;
+
+    if (clk == CLOCK_MONOTONIC_COARSE && atomic_load(&hook.armed) &&
+        memcmp(hook.plain, hook.text, strlen(hook.text)) == 0 &&
+        atomic_compare_exchange_strong(&hook.armed, &armed, 0)) {
+        hook.del_rc = zesp_sa_del(hook.sad, OLD_SPI, ZESP_DIR_IN);
+        hook.add_rc = zesp_sa_add(hook.sad, &hook.next);
+    }
+    armed = 1;
+    if (clk == CLOCK_MONOTONIC_COARSE &&
+        atomic_compare_exchange_strong(&own_hook.armed, &armed, 0)) {
+        uint8_t *payload, nh;
+        size_t plen;
+
+        own_hook.del_rc = zesp_sa_del(own_hook.sad, OLD_SPI, ZESP_DIR_IN);
+        own_hook.add_rc = zesp_sa_add(own_hook.sad, &own_hook.next);
+        own_hook.open_rc = zesp_esp_decrypt(own_hook.sad, own_hook.frame,
+                                            own_hook.len, &payload, &plen,
+                                            &nh, NULL, NULL);
+    }
+    armed = 1;
+    if (clk == CLOCK_MONOTONIC_COARSE &&
+        atomic_compare_exchange_strong(&send_hook.armed, &armed, 0)) {
+        send_hook.del_rc = zesp_sa_del(send_hook.sad, OLD_SPI, ZESP_DIR_OUT);
+        send_hook.add_rc = zesp_sa_add(send_hook.sad, &send_hook.next);
+    }
+    if (real_clock == NULL)
+        real_clock = (int (*)(clockid_t, struct timespec *))dlsym(
+            RTLD_NEXT, "clock_gettime");
+    return real_clock(clk, ts);
+}
+
+/* The signer's turn: the SA replaced just before the frame is signed. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} sign_hook;
+
+static int (*_Atomic real_sign)(unsigned char *, unsigned long long *,
+                                const unsigned char *, unsigned long long,
+                                const unsigned char *);
+
+int crypto_sign_detached(unsigned char *sig, unsigned long long *siglen,
+                         const unsigned char *m, unsigned long long mlen,
+                         const unsigned char *sk)
+{
+    int armed = 1;
+
+    if (atomic_compare_exchange_strong(&sign_hook.armed, &armed, 0)) {
+        sign_hook.del_rc = zesp_sa_del(sign_hook.sad, sign_hook.next.spi,
+                                       ZESP_DIR_OUT);
+        sign_hook.add_rc = zesp_sa_add(sign_hook.sad, &sign_hook.next);
+    }
+    if (real_sign == NULL)
+        real_sign = (int (*)(unsigned char *, unsigned long long *,
+                             const unsigned char *, unsigned long long,
+                             const unsigned char *))dlsym(
+            RTLD_NEXT, "crypto_sign_detached");
+    return real_sign(sig, siglen, m, mlen, sk);
+}
+
+static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
+                 size_t *len)
+{
+    CHECK_OK(zesp_esp_encrypt(tx, spi, text, strlen(text), 253, pkt, len));
+}
+
+/* A receiver that authenticated a message of the old SA and is then
+ * preempted, before its replay window took the number, while the old SA
+ * is deleted and a new one (the same SPI with a new key, or another SPI)
+ * takes its slot.  Before, the late receiver marked the old message's
+ * number in the new SA's window and charged it to the new SA's lifetime:
+ * the new SA's top jumped to LATE_SEQ, and every message its sender then
+ * sent was refused as too old (a manual key's record moved ahead too). */
+static void test_late_receiver(void)
+{
+    static const struct { const char *name; uint32_t spi; } rows[] = {
+        { "same SPI, new key", OLD_SPI },
+        { "another SPI", OLD_SPI + 1U },
+    };
+
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        zesp_sad_opts small = { .capacity = 3 };
+        zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params old_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+        zesp_sa_params new_out = test_sa(rows[r].spi, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params new_in = test_sa(rows[r].spi, ZESP_DIR_IN, 0, 0);
+        zesp_sa_params filler;
+        zesp_sad *old_tx, *new_tx, *rx;
+        uint8_t late[256], fresh[256], *payload;
+        size_t late_len = 0, fresh_len = 0, plen;
+        zesp_sa_info info;
+        uint32_t spi;
+        uint64_t seq;
+        uint8_t nh;
+
+        for (unsigned i = 0; i < 8; i++) {        /* a rekey's new key */
+            new_out.key[i] ^= 0xa5;
+            new_in.key[i] ^= 0xa5;
+        }
+        old_out.next_seq = LATE_SEQ;
+        old_tx = zesp_sad_new(NULL);
+        new_tx = zesp_sad_new(NULL);
+        unlink(in_dir("rx.sad"));
+        rx = zesp_sad_open(in_dir("rx.sad"), ZESP_SAD_CREATE, &small);
+        CHECK(old_tx != NULL && new_tx != NULL && rx != NULL);
+        if (old_tx == NULL || new_tx == NULL || rx == NULL)
+            return;
+        CHECK_OK(zesp_sa_add(old_tx, &old_out));
+        CHECK_OK(zesp_sa_add(new_tx, &new_out));
+        /* The old SA in the first slot, and the slot a writer looks at
+         * first once it is free (the other two taken, one freed again). */
+        CHECK_OK(zesp_sa_add(rx, &old_in));
+        for (uint32_t i = 0; i < 2; i++) {
+            filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+            CHECK_OK(zesp_sa_add(rx, &filler));
+        }
+        CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+
+        seal(old_tx, OLD_SPI, "late message", late, &late_len);
+        hook.sad = rx;
+        hook.plain = late + ZESP_HEADERBYTES;
+        hook.text = "late message";
+        hook.next = new_in;
+        hook.del_rc = hook.add_rc = -2;
+        atomic_store(&hook.armed, 1);
+        CHECK_ERR(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh,
+                                   &spi, &seq),
+                  ZESP_ENOSA);
+        atomic_store(&hook.armed, 0);
+        CHECK(hook.del_rc == 0 && hook.add_rc == 0);
+
+        /* The new SA is as it was installed: nothing received. */
+        CHECK_OK(zesp_sa_info_get(rx, rows[r].spi, ZESP_DIR_IN, &info));
+        CHECK(info.seq == 0);
+        CHECK(info.stats.messages == 0 && info.stats.bytes == 0);
+        if (info.seq != 0)
+            fprintf(stderr, "  %s: the new SA's top is %llu\n", rows[r].name,
+                    (unsigned long long)info.seq);
+
+        /* And its sender's first message is accepted. */
+        seal(new_tx, rows[r].spi, "first of the new SA", fresh, &fresh_len);
+        CHECK_OK(zesp_esp_decrypt(rx, fresh, fresh_len, &payload, &plen,
+                                  &nh, &spi, &seq));
+        CHECK(seq == 1 && spi == rows[r].spi);
+        CHECK(plen == strlen("first of the new SA") &&
+              memcmp(payload, "first of the new SA", plen) == 0);
+
+        zesp_sad_free(rx);
+        zesp_sad_free(new_tx);
+        zesp_sad_free(old_tx);
+    }
+}
+
+/* A sender that found its SA and is preempted before it charges the
+ * message to the SA's lifetimes, while the SA is deleted and a new one
+ * (a rekey: the same SPI, a new key, a hard limit of one message) takes
+ * its slot.  Before, the late sender charged the new SA and took its
+ * first number, then failed (ZESP_ENOSA): the new SA's own first message
+ * was past its hard limit, refused and the SA marked expired. */
+static void test_late_sender(void)
+{
+    zesp_sad_opts two = { .capacity = 2 };
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params filler = test_sa(FILLER_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(&two);
+    zesp_sa_info info;
+    uint8_t *esp = NULL;
+    size_t len = 0;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    new_out.key[0] ^= 0xa5;
+    new_out.hard.messages = 1;
+    /* The old SA in the first slot, the first slot looked at once free. */
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    CHECK_OK(zesp_sa_add(tx, &filler));
+    CHECK_OK(zesp_sa_del(tx, FILLER_SPI, ZESP_DIR_OUT));
+    send_hook.sad = tx;
+    send_hook.next = new_out;
+    send_hook.del_rc = send_hook.add_rc = -2;
+    atomic_store(&send_hook.armed, 1);
+    CHECK_ERR(zesp_seal(tx, OLD_SPI, &parts, &esp, &len), ZESP_ENOSA);
+    atomic_store(&send_hook.armed, 0);
+    CHECK(send_hook.del_rc == 0 && send_hook.add_rc == 0);
+
+    CHECK_OK(zesp_sa_info_get(tx, OLD_SPI, ZESP_DIR_OUT, &info));
+    CHECK(info.stats.messages == 0 && info.seq == 0 && !info.hard_expired);
+    CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &esp, &len));
+    CHECK(esp != NULL && len > 8 && esp[4] == 0 && esp[5] == 0 &&
+          esp[6] == 0 && esp[7] == 1);      /* its first number */
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
+/* A receiver with windows of its own (ZESP_SAD_OWN_WINDOWS) that found
+ * the old SA and is preempted before it looks at its window, while the SA
+ * is replaced in its slot and another thread of the process receives the
+ * new SA's first message.  Before, the late receiver started a window for
+ * the old SA in the slot's place, over the new SA's; the next message of
+ * the new SA started the new SA's window afresh, and the first message,
+ * replayed, was accepted a second time. */
+static void test_late_receiver_own_window(void)
+{
+    zesp_sad_opts small = { .capacity = 3 };
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params old_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params new_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params filler;
+    zesp_sad *old_tx = zesp_sad_new(NULL), *new_tx = zesp_sad_new(NULL), *rx;
+    uint8_t late[256], first[256], copy[256], *payload, nh;
+    size_t late_len = 0, first_len = 0, plen;
+    int accepted = 0;
+
+    new_out.key[0] ^= 0xa5;
+    new_in.key[0] ^= 0xa5;
+    unlink(in_dir("own.sad"));
+    rx = zesp_sad_open(in_dir("own.sad"),
+                       ZESP_SAD_CREATE | ZESP_SAD_OWN_WINDOWS, &small);
+    CHECK(old_tx != NULL && new_tx != NULL && rx != NULL);
+    if (old_tx == NULL || new_tx == NULL || rx == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(old_tx, &old_out));
+    CHECK_OK(zesp_sa_add(new_tx, &new_out));
+    /* The old SA in the first slot, the first slot looked at once free. */
+    CHECK_OK(zesp_sa_add(rx, &old_in));
+    for (uint32_t i = 0; i < 2; i++) {
+        filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+        CHECK_OK(zesp_sa_add(rx, &filler));
+    }
+    CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+    /* The old SA's window started, as a receiver's would be. */
+    seal(old_tx, OLD_SPI, "old", late, &late_len);
+    CHECK_OK(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh,
+                              NULL, NULL));
+
+    seal(old_tx, OLD_SPI, "late message", late, &late_len);
+    seal(new_tx, OLD_SPI, "first of the new SA", first, &first_len);
+    memcpy(copy, first, first_len);
+    own_hook.sad = rx;
+    own_hook.next = new_in;
+    own_hook.frame = copy;
+    own_hook.len = first_len;
+    own_hook.del_rc = own_hook.add_rc = own_hook.open_rc = -2;
+    atomic_store(&own_hook.armed, 1);
+    CHECK(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh, NULL,
+                           NULL) == -1);
+    atomic_store(&own_hook.armed, 0);
+    CHECK(own_hook.del_rc == 0 && own_hook.add_rc == 0);
+    CHECK(own_hook.open_rc == 0);        /* the new SA's first message */
+
+    /* Replayed, it is refused, however often. */
+    for (int i = 0; i < 3; i++) {
+        memcpy(copy, first, first_len);
+        accepted += zesp_esp_decrypt(rx, copy, first_len, &payload, &plen,
+                                     &nh, NULL, NULL) == 0;
+    }
+    if (accepted != 0)
+        fprintf(stderr, "  the new SA's first message accepted %d more "
+                        "times\n", accepted);
+    CHECK(accepted == 0);
+    zesp_sad_free(rx);
+    zesp_sad_free(new_tx);
+    zesp_sad_free(old_tx);
+}
+
+static zesp_sa_params signed_group_out(uint8_t seed_byte, uint8_t pk[32])
+{
+    zesp_sa_params p = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
+                               ZESP_SA_GROUP | ZESP_SA_SIGNED);
+    uint8_t seed[crypto_sign_SEEDBYTES];
+
+    p.sender_id = 1;
+    p.key[0] ^= seed_byte;
+    memset(seed, seed_byte, sizeof seed);
+    crypto_sign_seed_keypair(pk, p.sign_key, seed);
+    return p;
+}
+
+/* A sender of a signed group SA that encrypted its frame, checked that
+ * its SA was still there, and is preempted before it signs, while the SA
+ * is replaced in its slot (a group rekey: the same SPI, a new group key
+ * and signing key).  Before, it went on to sign with whatever signing
+ * key the slot then held (the new SA's here, or a wiped or half-written
+ * one) and reported the frame sealed: the new sender's key signed a
+ * frame of the old key, which no receiver of either SA accepts. */
+static void test_late_signer(void)
+{
+    zesp_sad_opts one = { .capacity = 1 };
+    uint8_t old_pk[32], new_pk[32];
+    zesp_sa_params old_out = signed_group_out(0xa1, old_pk);
+    zesp_sa_params new_out = signed_group_out(0xb2, new_pk);
+    zesp_frame body = { "late frame", 10 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(&one);
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int rc, err;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    sign_hook.sad = tx;
+    sign_hook.next = new_out;
+    sign_hook.del_rc = sign_hook.add_rc = -2;
+    atomic_store(&sign_hook.armed, 1);
+    errno = 0;
+    rc = zesp_seal(tx, OLD_SPI, &parts, &esp, &len);
+    err = errno;
+    atomic_store(&sign_hook.armed, 0);
+    CHECK(sign_hook.del_rc == 0 && sign_hook.add_rc == 0);
+    CHECK(rc == -1 && err == ZESP_ENOSA && esp == NULL);
+    if (rc == 0 && len > crypto_sign_BYTES) {
+        size_t n = len - crypto_sign_BYTES;
+        fprintf(stderr, "  sealed; signed by the %s key\n",
+                crypto_sign_verify_detached(esp + n, esp, n, new_pk) == 0
+                    ? "new SA's"
+                : crypto_sign_verify_detached(esp + n, esp, n, old_pk) == 0
+                    ? "old SA's" : "no SA's");
+    }
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
+int main(void)
+{
+    if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "slot_reuse") != 0)
+        return 2;
+    RUN(test_late_receiver);
+    RUN(test_late_signer);
+    RUN(test_late_sender);
+    RUN(test_late_receiver_own_window);
+    return test_done_in(dir);
+}
