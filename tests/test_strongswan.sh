@@ -15,6 +15,8 @@ charon=${CHARON:-/usr/lib/ipsec/charon}
 [ -x "$charon" ] && command -v swanctl > /dev/null ||
     skip_all "strongSwan not installed (strongswan-charon strongswan-swanctl)"
 ns=zsw$$ hv=zs$$h sv=zs$$s
+# A subnet of its own: another run of this test may be under way.
+net=10.77.$(($$ % 250 + 1))
 ip netns add "$ns" 2> /dev/null || skip_all "cannot create a network namespace"
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-sw.XXXXXX")
 chmod 700 "$work"
@@ -32,8 +34,8 @@ trap cleanup EXIT
 umask 077
 ip link add "$hv" type veth peer name "$sv" &&
     ip link set "$sv" netns "$ns" &&
-    ip addr add 10.77.0.1/24 dev "$hv" && ip link set "$hv" up &&
-    ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$sv" &&
+    ip addr add $net.1/24 dev "$hv" && ip link set "$hv" up &&
+    ip netns exec "$ns" ip addr add $net.2/24 dev "$sv" &&
     ip netns exec "$ns" ip link set "$sv" up &&
     ip netns exec "$ns" ip link set lo up || skip_all "cannot set up veth"
 
@@ -118,8 +120,8 @@ scenario() {
     cat > "$work/swanctl.conf" <<EOT
 connections {
   c {
-    local_addrs = 10.77.0.2
-    remote_addrs = 10.77.0.1
+    local_addrs = $net.2
+    remote_addrs = $net.1
     proposals = $sw_aead-prfsha256-x25519
     local {
       $sw_local
@@ -162,10 +164,14 @@ EOT
     "$b/ike/zike" -c "$work/zike.yaml" --capture-keys "$work/zike.keys" \
         2>> "$work/zike.log" &
     zpid=$!
-    "$b/tests/ike_udp_relay" 10.77.0.1 10.77.0.2 "tcp://127.0.0.1:$zport" \
+    "$b/tests/ike_udp_relay" $net.1 $net.2 "tcp://127.0.0.1:$zport" \
         "tcp://127.0.0.1:$rport" $((300 * scale)) 2>> "$work/relay.log" &
     rpid=$!
-    ip netns exec "$ns" "$charon" > "$work/charon.out" 2>&1 &
+    # A /run of its own: charon refuses to start beside another charon's
+    # pid file (another run of this test, the host's own).
+    ip netns exec "$ns" unshare -m sh -c \
+        'mount -t tmpfs -o mode=755 zsw /run && exec "$0"' "$charon" \
+        > "$work/charon.out" 2>&1 &
     echo $! > "$work/charon.pid"
     until_ok 20 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
     sw --load-all --file "$work/swanctl.conf" > "$work/load.out"
