@@ -24,6 +24,7 @@ int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
     snprintf(r->policy, sizeof r->policy, "%s", policy);
     r->spi_in = zike_new_spi(z);
     r->old_spi_in = old ? old->spi_in : 0;
+    r->coll_spi_in = 0;
     randombytes_buf(r->nonce, sizeof r->nonce);
     if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
         return -1;
@@ -137,6 +138,15 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     ike_w_nonce(&w, nr, sizeof nr);
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
     w_child_tail(&w, policy, c->lanes, m);
+    if (old != NULL && sa->req.kind == REQ_CHILD &&
+        sa->req.old_spi_in == old->spi_in && ni_len <= IKE_NONCE_MAX) {
+        /* Ours is in flight too: which of the two stays is known when it
+         * is answered (child_create_response). */
+        bool i = ike_nonce_cmp(ni, ni_len, nr, sizeof nr) < 0;
+        sa->req.coll_spi_in = c->spi_in;
+        sa->req.coll_nonce_len = i ? ni_len : sizeof nr;
+        memcpy(sa->req.coll_nonce, i ? ni : nr, sa->req.coll_nonce_len);
+    }
     if (old != NULL) {
         child_retire_rekeyed(z, old);
         z->stats.rekeys++;
@@ -150,6 +160,45 @@ reply:
     if (ike_w_finish(&w, &len) == IKE_OK)
         ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id, chain,
                 len);
+}
+
+/* Our rekey was answered after we had answered the peer's rekey of the
+ * same child, which a zike peer never does (it refuses one of the two),
+ * but RFC 7296 2.8.1 and 2.25.1 ask of the peer: both new children exist.
+ * The one made by the exchange with the lowest of the four nonces is
+ * redundant, deleted by whoever initiated that exchange; the other's
+ * initiator deletes the old child.  True if ours is the redundant one:
+ * it goes at once and the peer's carries the policy. */
+static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
+                      const struct request *r, const uint8_t *nr,
+                      size_t nr_len)
+{
+    struct child_sa *theirs = child_by_in(sa, r->coll_spi_in);
+    struct child_sa *old = child_by_in(sa, r->old_spi_in);
+    bool i = ike_nonce_cmp(r->nonce, sizeof r->nonce, nr, nr_len) < 0;
+    const uint8_t *low = i ? r->nonce : nr;
+    size_t low_len = i ? sizeof r->nonce : nr_len;
+
+    if (theirs == NULL || theirs->unplugged)
+        return false;
+    if (ike_nonce_cmp(low, low_len, r->coll_nonce, r->coll_nonce_len) < 0) {
+        zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: the peer's "
+                 "child SA 0x%08x/0x%08x wins, ours deleted", sa->peer_name,
+                 ours->policy, theirs->spi_in, theirs->spi_out);
+        ours->rekeyed = true;
+        ours->retire_at = z->now;
+        child_activate(z, sa, theirs);
+        return true;
+    }
+    zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours wins, the "
+             "peer deletes its child SA 0x%08x/0x%08x", sa->peer_name,
+             ours->policy, theirs->spi_in, theirs->spi_out);
+    /* The old child's DELETE is ours to send, as after any rekey of ours. */
+    if (old != NULL &&
+        (old->retire_at == 0 ||
+         old->retire_at > z->now + z->conf.rekey_overlap_ms))
+        old->retire_at = z->now + z->conf.rekey_overlap_ms;
+    return false;
 }
 
 void child_create_response(struct zike *z, struct ike_sa *sa,
@@ -193,6 +242,8 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
         child_retry(z, sa, r->policy, r->old_spi_in);
     }
     if (c == NULL)
+        return;
+    if (r->coll_spi_in && both_made(z, sa, c, r, nr, nr_len))
         return;
     /* Make before break: the peer has its inbound SA (it answered), so the
      * policy switches now; the old SAs stay for the overlap, then a DELETE

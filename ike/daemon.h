@@ -97,6 +97,12 @@ struct request {
     uint8_t nonce[IKE_NONCE_BYTES];
     uint8_t dh_priv[IKE_X25519_BYTES];
     uint8_t dh_pub[IKE_X25519_BYTES];
+    /* A rekey of ours whose child the peer rekeyed meanwhile, answered
+     * (2.8.1): the child that made (our inbound SPI), and the lower of
+     * that exchange's two nonces. */
+    uint32_t coll_spi_in;
+    uint8_t coll_nonce[IKE_NONCE_MAX];
+    size_t coll_nonce_len;
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
     uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
     char group[ZESP_NAME_MAX];/* REQ_GSA_*: the group */

@@ -106,6 +106,18 @@ static int open_sent(struct ike_sa *sa, size_t i, struct ike_message *m,
     return ike_sk_open(copy, sent_len[i], m, sa->keys, false);
 }
 
+/* The nonce of the test's next CREATE_CHILD_SA request or answer for a
+ * child SA: all this byte, or random when negative. */
+static int child_nonce_byte = -1;
+
+static void child_nonce(uint8_t nonce[32])
+{
+    if (child_nonce_byte >= 0)
+        memset(nonce, child_nonce_byte, 32);
+    else
+        randombytes_buf(nonce, 32);
+}
+
 /* A CREATE_CHILD_SA request's payloads: our inbound SPI spi, for policy;
  * without KE, what a peer without PFS sends; rekeying zike's outbound SA
  * rekey (0: a new child SA). */
@@ -119,7 +131,7 @@ static size_t child_request_rekey(uint8_t *chain, size_t cap, bool with_ke,
     uint8_t nonce[32];
     size_t len = 0;
 
-    randombytes_buf(nonce, sizeof nonce);
+    child_nonce(nonce);
     *p = (struct ike_proposal){ .number = 1, .protocol = IKE_PROTO_ESP,
                                 .spi_size = 4,
                                 .spi = { (uint8_t)(spi >> 24),
@@ -147,6 +159,38 @@ static size_t child_request_rekey(uint8_t *chain, size_t cap, bool with_ke,
                  strlen(policy));
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+/* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
+ * SPI spi. */
+static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                           uint64_t *ctr)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    uint8_t chain[1024], pub[32], priv[32], nonce[32];
+    struct ike_writer w;
+    size_t clen = 0;
+
+    ike_x25519_keypair(pub, priv);
+    child_nonce(nonce);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    sodium_memzero(priv, sizeof priv);
+    return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                    msg, ctr);
 }
 
 static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
@@ -565,6 +609,94 @@ static void ike_rekey_collision(uint8_t peer_byte, bool refuse,
     z.now = now0;
     harness_reset();
     memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* Simultaneous rekeys of one child SA (RFC 7296 2.8.1): zike rekeys it
+ * (its nonce all 0x80), the peer's rekey of it comes first with a higher
+ * nonce (zike answers it, 2.25.1), then the peer, as RFC 7296 asks, also
+ * answers zike's (nonce all answer_byte), which a zike peer never does.
+ * Both new children exist; the one made by the exchange holding the
+ * lowest of the four nonces is redundant, deleted by its initiator, and
+ * the other's initiator deletes the old child.  Before, zike kept its own
+ * whatever the nonces: with the peer keeping the other, each side sent on
+ * a child the other was deleting. */
+static void child_rekey_collision(uint8_t answer_byte)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], ours[32], ans[32];
+    struct ike_sa *sa = established();
+    struct ike_message m;
+    struct route from = { 0 };
+    struct child_sa *old, *theirs, *mine;
+    const uint8_t *nr;
+    size_t len, clen, nr_len, njoined = z.njoined;
+    uint64_t ctr = 1, now0 = z.now;
+    zesp_policy pol;
+    bool ours_redundant;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", old) == 0 && nsent == 1);
+    memset(ours, 0x80, sizeof ours);
+    memcpy(sa->req.nonce, ours, sizeof ours);
+
+    /* The peer's rekey, nonce higher than zike's: answered. */
+    child_nonce_byte = 0xff;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && open_sent(sa, 1, &m, msg) == IKE_OK &&
+          ike_error_notify(&m) == 0 && ike_find(&m, IKE_PL_NONCE) != NULL &&
+          ike_parse_nonce(ike_find(&m, IKE_PL_NONCE), &nr, &nr_len) ==
+              IKE_OK && nr_len == 32);
+    CHECK((theirs = child_by_out(sa, 0x4445)) != NULL && old->rekeyed);
+    /* The lowest of the four: zike's exchange holds min(0x80.., answer),
+     * the peer's min(0xff.., zike's Nr). */
+    memset(ans, answer_byte, sizeof ans);
+    ours_redundant = memcmp(answer_byte < 0x80 ? ans : ours, nr, 32) < 0;
+
+    /* The peer answers zike's too. */
+    child_nonce_byte = answer_byte;
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    child_nonce_byte = -1;
+    ike_handle(&z, &from, msg, len);
+    CHECK((mine = child_by_out(sa, 0x6001)) != NULL);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0);
+    if (ours_redundant) {
+        /* Ours goes at once, and the peer's carries the policy. */
+        CHECK(pol.out_spi == 0x4445 && theirs->out_active &&
+              !mine->out_active && mine->rekeyed);
+        ike_tick(&z);
+        CHECK(sa->req.kind == REQ_DELETE_CHILD &&
+              sa->req.del_spi == mine->spi_in);
+    } else {
+        /* Ours carries the policy, and the old child is ours to delete
+         * after the overlap, as after any rekey of ours. */
+        CHECK(pol.out_spi == 0x6001 && mine->out_active);
+        CHECK(old->retire_at != 0 &&
+              old->retire_at <= z.now + z.conf.rekey_overlap_ms);
+    }
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+static void simultaneous_child_rekeys(void)
+{
+    /* The peer's answer the lowest nonce of all: zike's child redundant. */
+    child_rekey_collision(0x00);
+    /* zike's exchange without the lowest (0x80.. against zike's own Nr,
+     * random; an Nr over 0x80.. makes ours redundant again). */
+    for (int i = 0; i < 8; i++)
+        child_rekey_collision(0xff);
 }
 
 static void simultaneous_ike_rekeys(void)
@@ -3034,38 +3166,6 @@ static void child_sas_per_peer(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
-/* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
- * SPI spi. */
-static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
-                           uint64_t *ctr)
-{
-    struct ike_sa_payload prop = { .nproposals = 1 };
-    uint8_t chain[1024], pub[32], priv[32], nonce[32];
-    struct ike_writer w;
-    size_t clen = 0;
-
-    ike_x25519_keypair(pub, priv);
-    randombytes_buf(nonce, sizeof nonce);
-    prop.proposals[0] = (struct ike_proposal){
-        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
-        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
-                 (uint8_t)(spi >> 8), (uint8_t)spi },
-        .ntransforms = 3,
-        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
-                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
-                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_sa(&w, &prop);
-    ike_w_nonce(&w, nonce, sizeof nonce);
-    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
-    ike_w_ts_any(&w, IKE_PL_TSI);
-    ike_w_ts_any(&w, IKE_PL_TSR);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    sodium_memzero(priv, sizeof priv);
-    return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
-                    msg, ctr);
-}
-
 /* Initiator: the peer answers zike's rekey with the SPI of another peer's
  * outbound SA.  zike installs nothing, deletes the peer's half, and asks
  * again; the second answer installs. */
@@ -4598,6 +4698,7 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(simultaneous_child_rekeys);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);

@@ -7,7 +7,8 @@
 # chosen where both can, ChaCha20 when charon proposes only that).  Checked: both ends authenticate each other, charon's
 # IKE SA keys (SK_ei, SK_er) and child SA keys (KEYMAT) are byte for byte
 # zike's, the SPIs agree, and DELETE from either side ends the IKE SA on
-# both.  Needs root (network namespaces); skipped otherwise.
+# both; and, later, IKE SA rekeys from each side, liveness checks, charon
+# restarted (INITIAL_CONTACT) and gone (zike's liveness checks).  Needs root (network namespaces); skipped otherwise.
 b=$(cd "${builddir:-.}" && pwd)
 charon=${CHARON:-/usr/lib/ipsec/charon}
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -15,6 +16,8 @@ charon=${CHARON:-/usr/lib/ipsec/charon}
 [ -x "$charon" ] && command -v swanctl > /dev/null ||
     skip_all "strongSwan not installed (strongswan-charon strongswan-swanctl)"
 ns=zsw$$ hv=zs$$h sv=zs$$s
+# A subnet of its own: another run of this test may be under way.
+net=10.77.$(($$ % 250 + 1))
 ip netns add "$ns" 2> /dev/null || skip_all "cannot create a network namespace"
 work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-sw.XXXXXX")
 chmod 700 "$work"
@@ -32,8 +35,8 @@ trap cleanup EXIT
 umask 077
 ip link add "$hv" type veth peer name "$sv" &&
     ip link set "$sv" netns "$ns" &&
-    ip addr add 10.77.0.1/24 dev "$hv" && ip link set "$hv" up &&
-    ip netns exec "$ns" ip addr add 10.77.0.2/24 dev "$sv" &&
+    ip addr add $net.1/24 dev "$hv" && ip link set "$hv" up &&
+    ip netns exec "$ns" ip addr add $net.2/24 dev "$sv" &&
     ip netns exec "$ns" ip link set "$sv" up &&
     ip netns exec "$ns" ip link set lo up || skip_all "cannot set up veth"
 
@@ -118,8 +121,8 @@ scenario() {
     cat > "$work/swanctl.conf" <<EOT
 connections {
   c {
-    local_addrs = 10.77.0.2
-    remote_addrs = 10.77.0.1
+    local_addrs = $net.2
+    remote_addrs = $net.1
     proposals = $sw_aead-prfsha256-x25519
     local {
       $sw_local
@@ -162,10 +165,14 @@ EOT
     "$b/ike/zike" -c "$work/zike.yaml" --capture-keys "$work/zike.keys" \
         2>> "$work/zike.log" &
     zpid=$!
-    "$b/tests/ike_udp_relay" 10.77.0.1 10.77.0.2 "tcp://127.0.0.1:$zport" \
+    "$b/tests/ike_udp_relay" $net.1 $net.2 "tcp://127.0.0.1:$zport" \
         "tcp://127.0.0.1:$rport" $((300 * scale)) 2>> "$work/relay.log" &
     rpid=$!
-    ip netns exec "$ns" "$charon" > "$work/charon.out" 2>&1 &
+    # A /run of its own: charon refuses to start beside another charon's
+    # pid file (another run of this test, the host's own).
+    ip netns exec "$ns" unshare -m sh -c \
+        'mount -t tmpfs -o mode=755 zsw /run && exec "$0"' "$charon" \
+        > "$work/charon.out" 2>&1 &
     echo $! > "$work/charon.pid"
     until_ok 20 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
     sw --load-all --file "$work/swanctl.conf" > "$work/load.out"
@@ -237,6 +244,111 @@ EOT
     rm -f "$work/charon.pid" "$work/zike.sad"
 }
 
+# The IKE SA with charon as "SPIi_SPIr", if each side has exactly one,
+# established, and both name the same.
+one_ike() {
+    c=$(swanctl --list-sas -u "$vici" 2> /dev/null |
+        awk '/^c: #[0-9]+, ESTABLISHED/ { n++; i = $5; r = $6 } /^c: #/ { all++ }
+             END { sub(/_i\*?$/, "", i); sub(/_r\*?$/, "", r)
+                   if (n == 1 && all == 1) print i "_" r }')
+    z=$("$b/tools/zikectl" -s "ipc://$work/zike.ctl" list |
+        awk '/^charon / { n++; if ($2 == "established") s = $4 } END { if (n == 1) print s }')
+    [ -n "$c" ] && [ "$c" = "$z" ] && echo "$c"
+}
+new_ike() { [ "$(one_ike)" != "" ] && [ "$(one_ike)" != "$1" ]; }
+charon_start() {
+    ip netns exec "$ns" unshare -m sh -c \
+        'mount -t tmpfs -o mode=755 zsw /run && exec "$0"' "$charon" \
+        >> "$work/charon.out" 2>&1 &
+    echo $! > "$work/charon.pid"
+    until_ok 20 sh -c "swanctl --stats -u $vici > /dev/null 2>&1"
+    sw --load-all --file "$work/swanctl.conf" > "$work/load.out"
+}
+
+# After IKE_SA_INIT and IKE_AUTH: the IKE SA rekeyed by charon, then by
+# zike, then by charon again (each on the IKE SA the one before made);
+# charon's liveness checks answered; charon killed and started again
+# (INITIAL_CONTACT); charon gone for good (zike's liveness checks).  Each
+# side must end with one IKE SA, the same.  No child SA here: charon
+# needs its kernel's ESP for one, which this machine may lack.
+later() {
+    name="after the first exchanges"
+    rm -f "$work/charon.log" "$work/zike.log"
+    cat > "$work/swanctl.conf" <<EOT
+connections {
+  c {
+    local_addrs = $net.2
+    remote_addrs = $net.1
+    proposals = chacha20poly1305-prfsha256-x25519
+    dpd_delay = 1s
+    local { auth = psk
+      id = charon.example }
+    remote { auth = psk
+      id = zike.example }
+  }
+}
+secrets {
+  ike-psk {
+    id-1 = charon.example
+    id-2 = zike.example
+    secret = "interop-pre-shared-key"
+  }
+}
+EOT
+    cat > "$work/zike.yaml" <<EOT
+identity: { id: zike.example, key: zike.key }
+listen: tcp://127.0.0.1:$zport
+control: ipc://$work/zike.ctl
+sad: $work/zike.sad
+retransmit: { timeout-ms: $(ms 500), tries: 2 }
+peers:
+  - name: charon
+    id: charon.example
+    endpoint: tcp://127.0.0.1:$rport
+    auth: psk
+    psk: interop-pre-shared-key
+    dpd: 2s
+    policies: [sw]
+EOT
+    "$b/ike/zike" -c "$work/zike.yaml" 2>> "$work/zike.log" &
+    zpid=$!
+    "$b/tests/ike_udp_relay" $net.1 $net.2 "tcp://127.0.0.1:$zport" \
+        "tcp://127.0.0.1:$rport" $((600 * scale)) 2>> "$work/relay.log" &
+    rpid=$!
+    charon_start
+    sw --initiate --ike c --timeout $((20 * scale)) > "$work/initiate.out"
+    until_ok 20 one_ike
+    ok $? "$name: one IKE SA each, the same"
+    sa=$(one_ike)
+    sw --rekey --ike c > /dev/null
+    until_ok 20 new_ike "$sa"
+    ok $? "$name: charon rekeyed the IKE SA: the old one gone on both sides, the new one the same"
+    sa=$(one_ike)
+    "$b/tools/zikectl" -s "ipc://$work/zike.ctl" rekey charon ike > /dev/null
+    until_ok 20 new_ike "$sa"
+    ok $? "$name: zike rekeyed the new IKE SA: the old one gone on both sides, the new one the same"
+    sa=$(one_ike)
+    sw --rekey --ike c > /dev/null
+    until_ok 20 new_ike "$sa"
+    ok $? "$name: charon rekeyed zike's IKE SA: one each, the same"
+    dpd=$(grep -c "parsed INFORMATIONAL response [0-9]* \[ \]" "$work/charon.log")
+    until_ok 20 sh -c "[ \$(grep -c 'parsed INFORMATIONAL response [0-9]* \[ \]' '$work/charon.log') -ge $((dpd + 2)) ]"
+    ok $? "$name: charon's liveness checks answered on the newest IKE SA"
+    sa=$(one_ike)
+    kill -9 "$(cat "$work/charon.pid")"
+    until_ok 20 sh -c "! kill -0 $(cat "$work/charon.pid") 2>/dev/null"
+    charon_start
+    sw --initiate --ike c --timeout $((20 * scale)) > "$work/initiate.out"
+    until_ok 20 new_ike "$sa"
+    ok $? "$name: charon started again: zike dropped the stale IKE SA (INITIAL_CONTACT)"
+    kill -9 "$(cat "$work/charon.pid")"
+    until_ok 30 sh -c "! '$b/tools/zikectl' -s ipc://$work/zike.ctl list | grep -q '^charon '"
+    ok $? "$name: charon gone: zike's liveness checks dropped its IKE SA"
+    kill "$zpid" "$rpid" 2> /dev/null
+    wait "$zpid" "$rpid" 2> /dev/null
+    rm -f "$work/charon.pid" "$work/zike.sad"
+}
+
 port_block || exit 1
 zport=$(port 0) rport=$(port 1)
 scenario psk chacha20-poly1305 charon
@@ -250,6 +362,7 @@ fi
 scenario psk default charon
 scenario ed25519 default zike
 scenario psk default-chacha zike
+later
 if [ "$failed" -ne 0 ]; then
     for f in zike.log relay.log initiate.out charon.out; do
         [ -f "$work/$f" ] && { echo "== $f"; tail -n 20 "$work/$f"; }
