@@ -10,7 +10,11 @@
 #      transform at both ends, no SA of the other kind is left in either
 #      SAD, traffic flows, none lost, and the IKE SA is kept;
 #   4. both reload with a lifetime of 20 minutes (it was an hour): the
-#      policy soon sends on an SA that ends within 20 minutes at both ends.
+#      policy soon sends on an SA that ends within 20 minutes at both ends;
+#   5. back to integrity only on both sides, then bob alone reloads with
+#      chacha20-poly1305: alice refuses his rekey, the integrity-only SAs
+#      are kept and carry traffic, nothing lost; alice's reload then
+#      rekeys them to chacha20-poly1305.
 # Before, the child SAs the old file made were kept until their own
 # rekey, up to an hour later: the reload said nothing, and traffic went
 # on unencrypted that the new file wants encrypted; and when a rekey did
@@ -118,5 +122,28 @@ until_ok 30 sends_within alice orders 1200 &&
 ok $? "orders sends on an SA that ends within 20 minutes at both ends"
 traffic shorter "$(port 6)"
 ok $? "20 messages each way"
+
+# ---- esp changed on one side, then on the other ----------------------------------
+kind integrity-again null-chacha20-poly1305 chacha20-poly1305 "" 7
+refused=$(grep -c "CREATE_CHILD_SA for orders failed" "$work/bob.log")
+both chacha20-poly1305 20m       # alice's file too, but only bob reloads
+ctl bob reload > /dev/null
+ok $? "only bob reloads with esp: chacha20-poly1305"
+until_ok 30 sh -c "[ \$(grep -c 'CREATE_CHILD_SA for orders failed' '$work/bob.log') -gt $refused ]"
+ok $? "alice, still integrity only, refuses bob's rekey"
+sends_with alice orders null-chacha20-poly1305 &&
+    sends_with bob orders null-chacha20-poly1305
+ok $? "the integrity-only SAs are kept meanwhile"
+traffic meanwhile "$(port 8)"
+ok $? "20 messages each way on them: nothing lost"
+ctl alice reload > /dev/null
+ok $? "alice reloads too"
+until_ok 30 sends_with alice orders chacha20-poly1305 &&
+    until_ok 30 sends_with bob orders chacha20-poly1305 &&
+    until_ok 30 no_sa_with alice null-chacha20-poly1305 &&
+    until_ok 30 no_sa_with bob null-chacha20-poly1305
+ok $? "her reload rekeys them: chacha20-poly1305 at both ends, nothing else left"
+traffic rolled "$(port 9)"
+ok $? "20 messages each way on the new SAs"
 
 finish
