@@ -16,6 +16,7 @@
 
 #include "capture.h"
 #include "daemon.h"
+#include "spd.h"
 
 /* A fresh inbound SPI, unused in the SAD (and never 0..255, RFC 4303). */
 uint32_t zike_new_spi(struct zike *z)
@@ -74,6 +75,44 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
     return rc;
 }
 
+/* A policy never lists SAs that encrypt beside SAs that authenticate
+ * only (zesp_policy_set refuses it: a policy whose SAs encrypt never
+ * gets less).  An SA of the other kind than those before it (a reload
+ * changed the peer's `esp` or the group's `transform`) takes the policy
+ * over: the SAs of before no longer serve it, in or out, and what is
+ * still in flight under them is refused.  Else the new SA would never be
+ * listed, and every message under it refused until the next rekey. */
+static void policy_switch_kind(struct zike *z, zesp_policy *pol,
+                               uint32_t add)
+{
+    enum sa_protection kind = spd_sa_protection(z->sad, add, ZESP_DIR_IN);
+    bool dropped = false;
+
+    if (kind == SA_ABSENT)
+        return;
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++) {
+        enum sa_protection k = spd_sa_protection(z->sad, pol->in_spi[i],
+                                                 ZESP_DIR_IN);
+        if (k != SA_ABSENT && k != kind) {
+            pol->in_spi[i] = 0;
+            dropped = true;
+        }
+    }
+    if (pol->out_spi != 0) {
+        enum sa_protection k = spd_sa_protection(z->sad, pol->out_spi,
+                                                 ZESP_DIR_OUT);
+        if (k != SA_ABSENT && k != kind) {
+            pol->out_spi = 0;
+            dropped = true;
+        }
+    }
+    if (dropped)
+        zike_log(LOG_NOTICE, "policy %s: SA 0x%08x %s: the SAs that %s no "
+                 "longer serve it", pol->name, add,
+                 kind == SA_ENCRYPTS ? "encrypts" : "authenticates only",
+                 kind == SA_ENCRYPTS ? "authenticate only" : "encrypt");
+}
+
 /* Add or remove an inbound SPI of a policy, creating the policy. */
 void zike_policy_in(struct zike *z, const char *name, const char *peer,
                     uint32_t add, uint32_t remove)
@@ -90,6 +129,7 @@ void zike_policy_in(struct zike *z, const char *name, const char *peer,
         if (remove && pol.in_spi[i] == remove)
             pol.in_spi[i] = 0;
     if (add) {
+        policy_switch_kind(z, &pol, add);
         size_t i;
         for (i = 0; i < ZESP_POLICY_IN_MAX && pol.in_spi[i] != 0; i++)
             ;

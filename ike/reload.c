@@ -57,6 +57,52 @@ static void revoke_policies(struct zike *z, struct ike_sa *sa,
     }
 }
 
+/* Does the new file still allow child c as it is?  Its AEAD must be the
+ * peer's `esp` (when one is named) and its hard limits no longer than the
+ * peer's `lifetime`: a child SA outlasting either carries traffic that
+ * the new file wants otherwise (in clear, integrity only, when `esp` was
+ * made an encrypting AEAD), for up to its whole lifetime. */
+static const char *child_unfit(struct zike *z, const struct child_sa *c,
+                               const struct zike_peer *p)
+{
+    zesp_sa_info out;
+    const zesp_lifetime *want = &p->child_life;
+
+    if (p->esp_transform != 0 && c->transform != p->esp_transform)
+        return "its esp transform changed";
+    if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &out) != 0)
+        return NULL;
+    if ((want->seconds && (!out.hard.seconds ||
+                           out.hard.seconds > want->seconds)) ||
+        (want->messages && (!out.hard.messages ||
+                            out.hard.messages > want->messages)) ||
+        (want->bytes && (!out.hard.bytes || out.hard.bytes > want->bytes)))
+        return "its lifetime was shortened";
+    return NULL;
+}
+
+/* Child SAs that the new file would not make now are rekeyed at once,
+ * make-before-break: the rekey proposes what the file says, and the old
+ * SA leaves after the overlap, so no message is lost on the way. */
+static void rekey_unfit(struct zike *z, struct ike_sa *sa,
+                        const struct zike_peer *p)
+{
+    if (sa->state != IKE_ST_ESTABLISHED)
+        return;
+    for (struct child_sa *c = sa->children; c; c = c->next) {
+        const char *why;
+
+        if (c->rekeyed || c->unplugged || c->transform == 0 ||
+            (why = child_unfit(z, c, p)) == NULL)
+            continue;
+        zike_log(LOG_NOTICE, "peer %s: %s: child SA 0x%08x/0x%08x (%s) "
+                 "rekeyed", sa->peer_name, why, c->spi_in, c->spi_out,
+                 c->policy);
+        c->want_rekey = true;
+        c->rekey_after = 0;
+    }
+}
+
 /* sa's route was a link, which the reload kept, made again or took away
  * (its peer has no endpoint now, or is gone): then its requests go to the
  * connection to our listen its peer spoke over last, if still open (the
@@ -146,6 +192,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
                          : ike_sa_cred_changed(sa, p);
         if (gone == NULL) {
             revoke_policies(z, sa, p);
+            rekey_unfit(z, sa, p);
             continue;
         }
         if (sa->cred.auth != 0)

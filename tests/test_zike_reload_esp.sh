@@ -1,0 +1,149 @@
+#!/bin/sh
+# A reload that changes a peer's child SA proposal (its `esp` transform,
+# its `lifetime`) while child SAs carry traffic, with real zike daemons
+# over tcp on 127.0.0.1.  alice initiates to bob (policy orders), both
+# first with integrity-only child SAs (esp: null-chacha20-poly1305):
+#   1. both reload with esp: chacha20-poly1305 and alice asks for a rekey
+#      (the way a changed esp applied before); 2. both reload with
+#      null-chacha20-poly1305 again; 3. and with chacha20-poly1305 again,
+#      no rekey asked: each time the policy soon sends with the new
+#      transform at both ends, no SA of the other kind is left in either
+#      SAD, traffic flows, none lost, and the IKE SA is kept;
+#   4. both reload with a lifetime of 20 minutes (it was an hour): the
+#      policy soon sends on an SA that ends within 20 minutes at both ends;
+#   5. back to integrity only on both sides, then bob alone reloads with
+#      chacha20-poly1305: alice refuses his rekey, the integrity-only SAs
+#      are kept and carry traffic, nothing lost; alice's reload then
+#      rekeys them to chacha20-poly1305.
+# Before, the child SAs the old file made were kept until their own
+# rekey, up to an hour later: the reload said nothing, and traffic went
+# on unencrypted that the new file wants encrypted; and when a rekey did
+# change the kind of SA (integrity only, encrypting), the new SAs were
+# never listed in the policy beside the old ones, and every message under
+# them was refused until the next rekey.
+b=$(cd "${builddir:-.}" && pwd)
+zike="$b/ike/zike" ctl="$b/tools/zikectl" zesp="$b/tools/zesp"
+pp="$b/examples/policy_pingpong"
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+work_begin reload-esp 13
+pt=$(ms 20000)    # policy_pingpong's bound on each wait for a message
+
+# conf NAME ID PORT [lines...]
+conf() {
+    n=$1 id=$2 p=$3
+    shift 3
+    {
+        echo "identity: { id: $id }"
+        echo "listen: tcp://127.0.0.1:$p"
+        echo "control: ipc://$work/$n.ctl"
+        echo "sad: $work/$n.sad"
+        echo "retransmit: { timeout-ms: $(ms 250), tries: 4 }"
+        echo "rekey-overlap: 500"
+        for l in "$@"; do echo "$l"; done
+    } > "$work/$n.yaml"
+}
+ctl() { n=$1; shift; "$ctl" -s "ipc://$work/$n.ctl" "$@"; }
+ike_spis() { ctl "$1" list 2> /dev/null | awk -v p="$2" '$1 == p && $2 == "established" { print $4 }'; }
+sas() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2> /dev/null | awk '/^0x/'; }
+# out_transform NAME POLICY: the transform of the SA the policy sends on.
+out_transform() {
+    s=$(out_spi "$work/$1.sad" "$2")
+    sas "$1" | awk -v s="$s" '$1 == s && $2 == "out" { print $3 }'
+}
+# sends_with NAME POLICY TRANSFORM
+sends_with() { [ "$(out_transform "$1" "$2")" = "$3" ]; }
+# no_sa_with NAME TRANSFORM: no SA of NAME's SAD has that transform.
+no_sa_with() { ! sas "$1" | awk '{ print $3 }' | grep -qx "$2"; }
+# sends_within NAME POLICY SECONDS: the policy sends on an SA whose hard
+# lifetime is at most SECONDS.
+sends_within() {
+    s=$(out_spi "$work/$1.sad" "$2")
+    [ -n "$s" ] && [ "$s" != 0x00000000 ] || return 1
+    h=$(ctl "$1" --json list 2> /dev/null | tr '{' '\n' |
+        awk -v s="\"spi_out\":\"$s\"" 'index($0, s) { f = 1; next }
+            f && /"seconds":/ { sub(/.*"seconds":/, ""); sub(/[,}].*/, ""); print; exit }')
+    [ -n "$h" ] && [ "$h" -gt 0 ] && [ "$h" -le "$3" ]
+}
+traffic() {     # traffic TAG PORT: 20 messages each way on orders
+    "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders \
+        --bind "tcp://127.0.0.1:$2" --count 20 > "$work/srv-$1.out" 2>&1 &
+    srv=$!
+    "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders \
+        --connect "tcp://127.0.0.1:$2" --count 20 > "$work/cli-$1.out" 2>&1
+    rc=$?
+    wait $srv && [ $rc -eq 0 ]
+}
+
+# both ESP [LIFETIME]: alice's and bob's configurations
+both() {
+    life=${2:+, lifetime: { seconds: $2 \}}
+    conf alice alice.example "$(port 0)" "peers:" \
+        "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: shared-key-0123456789, start: true, esp: $1$life, policies: [orders] }"
+    conf bob bob.example "$(port 1)" "peers:" \
+        "  - { name: alice, id: alice.example, auth: psk, psk: shared-key-0123456789, esp: $1$life, policies: [orders] }"
+}
+both null-chacha20-poly1305
+zike_start bob; zike_start alice
+until_ok 30 sends_with alice orders null-chacha20-poly1305 &&
+    until_ok 30 sends_with bob orders null-chacha20-poly1305
+ok $? "alice and bob: integrity-only child SAs for orders"
+traffic before "$(port 2)"
+ok $? "20 messages each way on them"
+ike0=$(ike_spis alice bob)
+
+# kind PART ESP OTHER [rekey]: both reload with ESP (and alice asks for a
+# rekey): orders sends with ESP at both ends, no SA of OTHER is left, and
+# traffic flows on the new SAs.
+kind() {
+    both "$2"
+    ctl bob reload > /dev/null && ctl alice reload > /dev/null &&
+        { [ -z "${4:-}" ] || ctl alice rekey bob > /dev/null; }
+    ok $? "$1: both reload with esp: $2${4:+, alice rekeys}"
+    until_ok 30 sends_with alice orders "$2" &&
+        until_ok 30 sends_with bob orders "$2"
+    ok $? "$1: orders sends with $2 at both ends"
+    until_ok 30 no_sa_with alice "$3" && until_ok 30 no_sa_with bob "$3"
+    ok $? "$1: no $3 SA left in either SAD"
+    traffic "$1" "$(port "$5")"
+    ok $? "$1: 20 messages each way on the new SAs"
+}
+kind encrypting chacha20-poly1305 null-chacha20-poly1305 rekey 3
+kind integrity null-chacha20-poly1305 chacha20-poly1305 "" 4
+kind encrypting-again chacha20-poly1305 null-chacha20-poly1305 "" 5
+[ "$(ike_spis alice bob)" = "$ike0" ] && [ "$(ike_spis bob alice)" = "$ike0" ]
+ok $? "the IKE SA ($ike0) is kept through it all"
+
+# ---- lifetime shortened, both sides ------------------------------------------
+both chacha20-poly1305 20m
+ctl bob reload > /dev/null && ctl alice reload > /dev/null
+ok $? "both reload with lifetime: 20m"
+until_ok 30 sends_within alice orders 1200 &&
+    until_ok 30 sends_within bob orders 1200
+ok $? "orders sends on an SA that ends within 20 minutes at both ends"
+traffic shorter "$(port 6)"
+ok $? "20 messages each way"
+
+# ---- esp changed on one side, then on the other ----------------------------------
+kind integrity-again null-chacha20-poly1305 chacha20-poly1305 "" 7
+refused=$(grep -c "CREATE_CHILD_SA for orders failed" "$work/bob.log")
+both chacha20-poly1305 20m       # alice's file too, but only bob reloads
+ctl bob reload > /dev/null
+ok $? "only bob reloads with esp: chacha20-poly1305"
+until_ok 30 sh -c "[ \$(grep -c 'CREATE_CHILD_SA for orders failed' '$work/bob.log') -gt $refused ]"
+ok $? "alice, still integrity only, refuses bob's rekey"
+sends_with alice orders null-chacha20-poly1305 &&
+    sends_with bob orders null-chacha20-poly1305
+ok $? "the integrity-only SAs are kept meanwhile"
+traffic meanwhile "$(port 8)"
+ok $? "20 messages each way on them: nothing lost"
+ctl alice reload > /dev/null
+ok $? "alice reloads too"
+until_ok 30 sends_with alice orders chacha20-poly1305 &&
+    until_ok 30 sends_with bob orders chacha20-poly1305 &&
+    until_ok 30 no_sa_with alice null-chacha20-poly1305 &&
+    until_ok 30 no_sa_with bob null-chacha20-poly1305
+ok $? "her reload rekeys them: chacha20-poly1305 at both ends, nothing else left"
+traffic rolled "$(port 9)"
+ok $? "20 messages each way on the new SAs"
+
+finish
