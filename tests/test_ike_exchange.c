@@ -58,6 +58,14 @@ static struct ike_sa *established(void)
     return harness_established(shared);
 }
 
+/* The end of a case that initiated to harness_peers[0]. */
+static void initiator_reset(void)
+{
+    harness_peers[0].endpoint[0] = '\0';
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t peer_msg(struct ike_sa *sa, uint8_t exchange, bool response,
                        uint32_t mid, const uint8_t *chain, size_t len,
                        uint8_t *out, uint64_t *counter)
@@ -2122,9 +2130,7 @@ static void reflected_init_and_auth(void)
     sa->mid_in = 1;                  /* the request's message ID */
     CHECK(reflect(sa, 0));
     CHECK(sa->state == IKE_ST_AUTH_SENT);
-    harness_peers[0].endpoint[0] = '\0';
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    initiator_reset();
 }
 
 /* A peer whose configuration names an IKE AEAD: zike as responder cannot
@@ -2385,6 +2391,23 @@ static size_t init_answer(const struct ike_sa *sa, uint16_t notify,
     return len;
 }
 
+/* The responder's real answer, with keys, to sa's IKE_SA_INIT: the IKE SA
+ * takes it and sends IKE_AUTH, the message after the sent_before sent. */
+static void answered_with_keys(struct ike_sa *sa, size_t sent_before)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], nr[32];
+    struct route from = { 0 };
+    size_t len;
+
+    randombytes_buf(nr, sizeof nr);
+    ike_x25519_keypair(pub, priv);
+    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == sent_before + 1);
+    sodium_memzero(priv, sizeof priv);
+}
+
 /* zike initiates; before the responder answers, someone on the path sends
  * IKE_SA_INIT responses with error notifies (NO_PROPOSAL_CHOSEN among
  * them), one without a nonce, and one whose X25519 value is the zero
@@ -2506,7 +2529,7 @@ static bool init_with_cookie(size_t i, const char *cookie)
 static void forged_cookie(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t pub[32], priv[32], nr[32], ni[IKE_NONCE_MAX];
+    uint8_t ni[IKE_NONCE_MAX];
     struct route from = { 0 };
     struct ike_ke ke;
     struct ike_sa *sa;
@@ -2529,15 +2552,8 @@ static void forged_cookie(void)
     ike_handle(&z, &from, msg, len);
     CHECK(nsent == 3);
     /* The responder's answer: the IKE SA has its keys, IKE_AUTH goes. */
-    randombytes_buf(nr, sizeof nr);
-    ike_x25519_keypair(pub, priv);
-    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
-    ike_handle(&z, &from, msg, len);
-    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 4);
-    sodium_memzero(priv, sizeof priv);
-    harness_peers[0].endpoint[0] = '\0';
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    answered_with_keys(sa, 3);
+    initiator_reset();
 }
 
 /* RFC 7296 3.1: neither SPI of an IKE SA is zero.  An IKE_SA_INIT request
@@ -2577,13 +2593,9 @@ static void zero_spis_refused(void)
     memset(msg + 8, 0, 8);                     /* its SPIr */
     ike_handle(&z, &from, msg, len);
     CHECK(sa->state == IKE_ST_INIT_SENT && nsent == 1);
-    len = init_answer(sa, 0, pub, nr, false, msg, sizeof msg);
-    ike_handle(&z, &from, msg, len);
-    CHECK(sa->state == IKE_ST_AUTH_SENT && nsent == 2);
+    answered_with_keys(sa, 1);
     sodium_memzero(priv, sizeof priv);
-    harness_peers[0].endpoint[0] = '\0';
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    initiator_reset();
 }
 
 /* An INFORMATIONAL request with no Encrypted payload on an established IKE
