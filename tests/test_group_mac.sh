@@ -20,7 +20,7 @@ b=$(cd "${builddir:-.}" && pwd)
 [ -x "$b/tests/group_peer" ] || skip_all "tests/group_peer not built"
 hosts_begin gmac 5
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
-ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
+. "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
 pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }
 
 # hN: IKE identities; sN: the members' identity keys for source MACs
@@ -137,14 +137,6 @@ gcks_conf "$r4" | sed 's/source-auth: mac/source-auth: maybe/' > "$work/bad.yaml
 ok $? "refused: source-auth other than signature, mac or false"
 
 for n in 1 2 3 4; do on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" & done
-holding() {  # N members registered and holding the current SA
-    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x[0-9a-f]*, $1 members, $1 hold it"
-}
-serving() { ctl 1 groups 2> /dev/null | sed -n 's/^serves prices: SA \(0x[0-9a-f]*\),.*/\1/p'; }
-moved_from() { c=$(serving) && [ -n "$c" ] && [ "$c" != "$1" ]; }
-sending() {  # host N's policy sends on the key server's current SA
-    c=$(serving) && [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" prices)" = "$c" ]
-}
 until_ok 60 holding 3 && until_ok 20 sending 2 && until_ok 20 sending 3
 ok $? "h2, h3 and h4 registered with the key server and the senders send on its SA"
 ctl 1 groups | grep -q "^serves prices: .*, source-auth mac$" &&

@@ -23,7 +23,7 @@ done
 hosts_begin pxzike 4
 port_block || exit 1
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
-ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
+. "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
 pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }
 
 # hN: IKE identities; sN: the members' signing keys
@@ -79,14 +79,6 @@ done
 ok $bad "the four configurations check (prices: source-auth signature)"
 
 for n in 1 2 3 4; do on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" & done
-holding() {  # N members registered and holding the current SA
-    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x[0-9a-f]*, $1 members, $1 hold it"
-}
-serving() { ctl 1 groups 2> /dev/null | sed -n 's/^serves prices: SA \(0x[0-9a-f]*\),.*/\1/p'; }
-moved_from() { c=$(serving) && [ -n "$c" ] && [ "$c" != "$1" ]; }
-sending() {  # host N's policy sends on the key server's current SA
-    c=$(serving) && [ -n "$c" ] && [ "$(out_spi "$work/h$1.sad" prices)" = "$c" ]
-}
 until_ok 60 holding 3 && until_ok 20 sending 2 && until_ok 20 sending 3
 ok $? "h2, h3 and h4 registered with the key server and the senders send on its SA"
 
