@@ -28,19 +28,13 @@ pp="$b/examples/policy_pingpong"
 work_begin reload-esp 13
 pt=$(ms 20000)    # policy_pingpong's bound on each wait for a message
 
-# conf NAME ID PORT [lines...]
+# conf NAME PORT [lines...]: zike_conf with this test's retransmissions
+# and overlap.
 conf() {
-    n=$1 id=$2 p=$3
-    shift 3
-    {
-        echo "identity: { id: $id }"
-        echo "listen: tcp://127.0.0.1:$p"
-        echo "control: ipc://$work/$n.ctl"
-        echo "sad: $work/$n.sad"
-        echo "retransmit: { timeout-ms: $(ms 250), tries: 4 }"
-        echo "rekey-overlap: 500"
-        for l in "$@"; do echo "$l"; done
-    } > "$work/$n.yaml"
+    n=$1 p=$2
+    shift 2
+    zike_conf "$n" "$p" "retransmit: { timeout-ms: $(ms 250), tries: 4 }" \
+        "rekey-overlap: 500" "$@"
 }
 ctl() { n=$1; shift; "$ctl" -s "ipc://$work/$n.ctl" "$@"; }
 ike_spis() { ctl "$1" list 2> /dev/null | awk -v p="$2" '$1 == p && $2 == "established" { print $4 }'; }
@@ -77,9 +71,9 @@ traffic() {     # traffic TAG PORT: 20 messages each way on orders
 # both ESP [LIFETIME]: alice's and bob's configurations
 both() {
     life=${2:+, lifetime: { seconds: $2 \}}
-    conf alice alice.example "$(port 0)" "peers:" \
+    conf alice "$(port 0)" "peers:" \
         "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: shared-key-0123456789, start: true, esp: $1$life, policies: [orders] }"
-    conf bob bob.example "$(port 1)" "peers:" \
+    conf bob "$(port 1)" "peers:" \
         "  - { name: alice, id: alice.example, auth: psk, psk: shared-key-0123456789, esp: $1$life, policies: [orders] }"
 }
 both null-chacha20-poly1305
