@@ -97,6 +97,12 @@ ok $? "b's IKE SA and child SA with a, through the relay"
 
 until_ok 30 stat_is a listen_authenticated 1
 ok $? "b's link is an authenticated connection to a's listen"
+# a checks its own link to b once it is up (at once, or when it comes up
+# later on a loaded machine): b's answer there makes it where a last heard
+# b.  Waited for, so that it does not come in the middle of part 1, where
+# a must last have heard b on b's connection.
+until_ok 30 stat_is b listen_authenticated 1
+ok $? "a's link is an authenticated connection to b's listen"
 
 # ---- 1: the connection a learnt b on closed; a knows b's endpoint ---------
 # a, the responder, checked its own link to b at once, and b answers
