@@ -758,9 +758,14 @@ int sad_find_group_lowest(struct zesp_sad *sad, uint32_t spi,
     return best <= ZESP_SENDER_ID_MAX ? 0 : ZESP_ENOSA;
 }
 
+/* A seqlock's second read: the fence keeps the plain reads of the slot
+ * made since the reference was taken (its key, its fields) before this
+ * load of the generation, which an acquire load alone does not do on a
+ * weakly ordered CPU (a compiler barrier only on x86). */
 bool sad_ref_valid(const struct sa_ref *ref)
 {
-    return atomic_load_explicit(&ref->slot->gen, memory_order_acquire) ==
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&ref->slot->gen, memory_order_relaxed) ==
            ref->gen;
 }
 
