@@ -361,7 +361,10 @@ static inline uint64_t zike_clock_ms(void)
 }
 
 /* drop.c */
-bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged);
+/* A line limited by l to one a second, "(N more unlogged)" appended. */
+void zike_log_limited(struct zike *z, struct log_limit *l, int level,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
               const struct ike_message *m);
 const char *ike_drop_name(enum ike_drop why);

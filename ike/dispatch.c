@@ -52,14 +52,11 @@ static void refuse_request(struct zike *z, struct ike_sa *sa,
 static void invalid_request_logged(struct zike *z, const struct ike_sa *sa,
                                    int err)
 {
-    uint64_t unlogged;
-
     z->stats.ike_requests_invalid++;
-    if (zike_log_due(z, &z->request_invalid_log, &unlogged))
-        zike_log(LOG_NOTICE, "peer %s: refused an IKE request: %s (%llu "
-                 "more unlogged)", sa->peer_name[0] ? sa->peer_name
-                                                    : "(unknown)",
-                 ike_strerror(err), (unsigned long long)unlogged);
+    zike_log_limited(z, &z->request_invalid_log, LOG_NOTICE,
+                     "peer %s: refused an IKE request: %s",
+                     sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                     ike_strerror(err));
 }
 
 /* An IKE SA on its way out makes nothing new: no child SA, no rekey, no

@@ -4,6 +4,8 @@
  * that a flood of forgeries cannot fill the log or hide in it.  Other
  * lines that unauthenticated requests cause are limited the same way.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <syslog.h>
 
 #include "daemon.h"
@@ -55,7 +57,7 @@ static const struct {
 
 /* Whether a line limited by l may be written now: if so, *unlogged is how
  * many were held back since the last one; if not, this one is counted. */
-bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged)
+static bool log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged)
 {
     if (l->at != 0 && z->now - l->at < LOG_LIMIT_INTERVAL_MS) {
         l->unlogged++;
@@ -67,6 +69,22 @@ bool zike_log_due(struct zike *z, struct log_limit *l, uint64_t *unlogged)
     return true;
 }
 
+void zike_log_limited(struct zike *z, struct log_limit *l, int level,
+                      const char *fmt, ...)
+{
+    char line[1024];            /* as zike_log's own */
+    uint64_t unlogged;
+    va_list ap;
+
+    if (!log_due(z, l, &unlogged))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    zike_log(level, "%s (%llu more unlogged)", line,
+             (unsigned long long)unlogged);
+}
+
 const char *ike_drop_name(enum ike_drop why)
 {
     return why < IKE_DROP_REASONS ? reasons[why].name : "?";
@@ -75,23 +93,20 @@ const char *ike_drop_name(enum ike_drop why)
 void ike_drop(struct zike *z, enum ike_drop why, const struct ike_sa *sa,
               const struct ike_message *m)
 {
-    uint64_t unlogged;
-
     if (why >= IKE_DROP_REASONS)
         return;
     z->stats.dropped[why]++;
     z->stats.dropped_messages++;
-    if (!zike_log_due(z, &z->drop_log[why], &unlogged))
-        return;
     if (m == NULL)
-        zike_log(reasons[why].level, "dropped an IKE message: %s (%llu "
-                 "more unlogged)", reasons[why].why,
-                 (unsigned long long)unlogged);
+        zike_log_limited(z, &z->drop_log[why], reasons[why].level,
+                         "dropped an IKE message: %s", reasons[why].why);
     else
-        zike_log(reasons[why].level, "peer %s: dropped an IKE %s, exchange "
-                 "%u, message ID %u: %s (%llu more unlogged)",
-                 sa && sa->peer_name[0] ? sa->peer_name : "(unknown)",
-                 m->hdr.flags & IKE_FLAG_RESPONSE ? "response" : "request",
-                 m->hdr.exchange, m->hdr.message_id, reasons[why].why,
-                 (unsigned long long)unlogged);
+        zike_log_limited(z, &z->drop_log[why], reasons[why].level,
+                         "peer %s: dropped an IKE %s, exchange %u, message "
+                         "ID %u: %s",
+                         sa && sa->peer_name[0] ? sa->peer_name : "(unknown)",
+                         m->hdr.flags & IKE_FLAG_RESPONSE ? "response"
+                                                          : "request",
+                         m->hdr.exchange, m->hdr.message_id,
+                         reasons[why].why);
 }

@@ -516,16 +516,12 @@ static void gcks_held_down(struct zike *z, struct gcks_group *g,
                            const struct ike_message *m, const char *peer,
                            uint64_t held)
 {
-    uint64_t unlogged;
-
     z->stats.group_holddown_refusals++;
-    if (zike_log_due(z, &z->holddown_log, &unlogged))
-        zike_log(LOG_NOTICE, "group %s: member %s made a new key less than "
-                 "%u s ago (rekey-holddown): its registration refused for "
-                 "%llu ms more (%llu more unlogged)", g->name, peer,
-                 (unsigned)gc->rekey_holddown,
-                 (unsigned long long)(held - z->now),
-                 (unsigned long long)unlogged);
+    zike_log_limited(z, &z->holddown_log, LOG_NOTICE, "group %s: member %s "
+                     "made a new key less than %u s ago (rekey-holddown): its "
+                     "registration refused for %llu ms more", g->name, peer,
+                     (unsigned)gc->rekey_holddown,
+                     (unsigned long long)(held - z->now));
     respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
 }
 

@@ -4,37 +4,11 @@
  * SA (child.c), or none when the peer has no policies (childless, RFC
  * 6023).
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 
 #include "daemon.h"
 #include "transform.h"
-
-/* An IKE_AUTH refused: anyone who reaches listen can have that done
- * again and again, for one X25519 of ours each.  Logged at most once a
- * second per kind (l), with how many went unlogged; each is counted as
- * auth_failed all the same. */
-static void auth_refused_log(struct zike *z, struct log_limit *l,
-                             const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void auth_refused_log(struct zike *z, struct log_limit *l,
-                             const char *fmt, ...)
-{
-    char line[512];
-    uint64_t unlogged;
-    va_list ap;
-
-    if (!zike_log_due(z, l, &unlogged))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    zike_log(LOG_WARNING, "%s (%llu more unlogged)", line,
-             (unsigned long long)unlogged);
-}
 
 /* The AUTH payload data of `who` (initiator or responder) with its ID'. */
 static int auth_make(struct zike *z, struct ike_sa *sa,
@@ -185,33 +159,37 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
                                  sa->nr_len };
 
+    /* Anyone who reaches listen can have IKE_AUTH refused again and again,
+     * for one X25519 of ours each: logged at most once a second per kind
+     * (unknown identities; known peers refused), each counted. */
     if (pid == NULL || pauth == NULL || ike_parse_id(pid, &id) != IKE_OK) {
-        auth_refused_log(z, &z->auth_unknown_log,
+        zike_log_limited(z, &z->auth_unknown_log, LOG_WARNING,
                          "IKE_AUTH: no identity or AUTH payload");
         goto auth_failed;
     }
     /* A log line would end the identity at the NUL, and name another. */
     if (memchr(id.data, 0, id.len) != NULL) {
-        auth_refused_log(z, &z->auth_unknown_log, "IKE_AUTH: an identity "
-                         "with a NUL byte in it (after '%s')",
-                         (const char *)id.data);
+        zike_log_limited(z, &z->auth_unknown_log, LOG_WARNING,
+                         "IKE_AUTH: an identity with a NUL byte in it "
+                         "(after '%s')", (const char *)id.data);
         goto auth_failed;
     }
     if ((peer = zike_conf_peer_by_id(&z->conf, id.data, id.len)) == NULL) {
-        auth_refused_log(z, &z->auth_unknown_log,
+        zike_log_limited(z, &z->auth_unknown_log, LOG_WARNING,
                          "IKE_AUTH: unknown peer identity '%.*s'",
                          (int)id.len, (const char *)id.data);
         goto auth_failed;
     }
     if (!id_is(&id, peer->id)) {
-        auth_refused_log(z, &z->auth_unknown_log, "IKE_AUTH: identity '%s' "
-                         "of type %u refused: zike's identities are of type "
-                         "ID_FQDN (%u)", peer->id, id.type, IKE_ID_FQDN);
+        zike_log_limited(z, &z->auth_unknown_log, LOG_WARNING,
+                         "IKE_AUTH: identity '%s' of type %u refused: zike's "
+                         "identities are of type ID_FQDN (%u)", peer->id,
+                         id.type, IKE_ID_FQDN);
         goto auth_failed;
     }
     snprintf(sa->peer_name, sizeof sa->peer_name, "%s", peer->name);
     if (auth_check(sa, peer, pid, pauth) != 0) {
-        auth_refused_log(z, &z->auth_failed_log,
+        zike_log_limited(z, &z->auth_failed_log, LOG_WARNING,
                          "peer %s: authentication failed (%s)", peer->name,
                          peer->auth == ZIKE_AUTH_PSK
                              ? "wrong pre-shared key"
@@ -221,8 +199,9 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     /* IKE_SA_INIT could not know the peer, and took any AEAD we run fast:
      * the one its configuration names is enforced here, where it is. */
     if (peer->ike_encr != 0 && sa->keys->aead_id != peer->ike_encr) {
-        auth_refused_log(z, &z->auth_failed_log, "peer %s: its IKE SA uses "
-                         "%s, its configuration names ike: %s", peer->name,
+        zike_log_limited(z, &z->auth_failed_log, LOG_WARNING,
+                         "peer %s: its IKE SA uses %s, its configuration "
+                         "names ike: %s", peer->name,
                          zesp_transform_name(sa->keys->aead_id),
                          zesp_transform_name(peer->ike_encr));
         goto auth_failed;

@@ -39,12 +39,9 @@ static void init_invalid(struct zike *z, const struct route *to,
                          const struct ike_message *req, uint16_t type,
                          const char *why)
 {
-    uint64_t unlogged;
-
     z->stats.ike_init_invalid++;
-    if (zike_log_due(z, &z->init_invalid_log, &unlogged))
-        zike_log(LOG_NOTICE, "IKE_SA_INIT request refused: %s (%llu more "
-                 "unlogged)", why, (unsigned long long)unlogged);
+    zike_log_limited(z, &z->init_invalid_log, LOG_NOTICE,
+                     "IKE_SA_INIT request refused: %s", why);
     respond_plain_notify(z, to, req, type, NULL, 0);
 }
 
@@ -242,13 +239,10 @@ void ike_init_request(struct zike *z, const struct route *from,
         }
     }
     if (count_sas(z) >= z->conf.max_ike_sas) {
-        uint64_t unlogged;
-
         z->stats.ike_refused++;
-        if (zike_log_due(z, &z->refused_log, &unlogged))
-            zike_log(LOG_WARNING, "IKE_SA_INIT refused: %u IKE SAs already "
-                     "(%llu more unlogged)", z->conf.max_ike_sas,
-                     (unsigned long long)unlogged);
+        zike_log_limited(z, &z->refused_log, LOG_WARNING,
+                         "IKE_SA_INIT refused: %u IKE SAs already",
+                         z->conf.max_ike_sas);
         respond_plain_notify(z, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
         return;
     }

@@ -130,17 +130,16 @@ static bool peer_has_room(struct zike *z, const struct ike_sa *sa)
 {
     size_t held = ike_sas_of_peer(z, sa->peer_name);
     bool waits = replaced_one_waits(z, sa);
-    uint64_t unlogged;
 
     if (held < ZIKE_IKE_SAS_PER_PEER && !waits)
         return true;
     z->stats.ike_rekeys_refused++;
-    if (zike_log_due(z, &z->rekey_refused_log, &unlogged))
-        zike_log(LOG_WARNING, "peer %s: its IKE SA rekey refused for now "
-                 "(TEMPORARY_FAILURE): %s (%llu more unlogged)",
-                 sa->peer_name, waits ? "the IKE SA it replaced last still "
-                 "waits for its DELETE" : "it holds the most IKE SAs a peer "
-                 "may", (unsigned long long)unlogged);
+    zike_log_limited(z, &z->rekey_refused_log, LOG_WARNING,
+                     "peer %s: its IKE SA rekey refused for now "
+                     "(TEMPORARY_FAILURE): %s", sa->peer_name,
+                     waits ? "the IKE SA it replaced last still waits for "
+                             "its DELETE"
+                           : "it holds the most IKE SAs a peer may");
     return false;
 }
 
