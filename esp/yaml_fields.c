@@ -52,17 +52,31 @@ int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
     return 0;
 }
 
-/* An unsigned integer, decimal (no leading 0) or 0x hex, with an optional
- * unit suffix. */
-int yf_uint(struct yctx *c, const struct ydoc_node *n,
-                      const char *field, uint64_t max, const char *units,
-                      uint64_t *out)
+struct suffix {
+    const char *text;
+    uint64_t mult;
+};
+
+/* Sizes and seconds: one letter each (`units` picks which apply). */
+static const struct suffix plain_units[] = {
+    { "K", 1024ULL }, { "M", 1024ULL * 1024 },
+    { "G", 1024ULL * 1024 * 1024 }, { "s", 1 }, { "m", 60 },
+    { "h", 3600 }, { "d", 86400 },
+};
+
+/* Milliseconds: a bare number is milliseconds, as these keys always
+ * were; a unit says which was meant, so `5s` is not read as 5 ms. */
+static const struct suffix millis_units[] = {
+    { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+};
+
+/* An unsigned integer, decimal (no leading 0) or 0x hex, then one of the
+ * table's suffixes that `units` allows (NULL: any of them), or none. */
+static int scaled_uint(struct yctx *c, const struct ydoc_node *n,
+                       const char *field, uint64_t max,
+                       const struct suffix *table, size_t count,
+                       const char *units, const char *names, uint64_t *out)
 {
-    static const struct { char suffix; uint64_t mult; } table[] = {
-        { 'K', 1024ULL }, { 'M', 1024ULL * 1024 },
-        { 'G', 1024ULL * 1024 * 1024 }, { 's', 1 }, { 'm', 60 },
-        { 'h', 3600 }, { 'd', 86400 },
-    };
     char *end;
     uint64_t v, mult = 1;
     bool hex;
@@ -81,21 +95,39 @@ int yf_uint(struct yctx *c, const struct ydoc_node *n,
                      n->scalar);
     hex = n->scalar[0] == '0' && (n->scalar[1] == 'x' || n->scalar[1] == 'X');
     v = strtoull(n->scalar, &end, hex ? 16 : 10);
-    if (*end && units && strchr(units, *end) && end[1] == '\0') {
-        for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-            if (table[i].suffix == *end)
-                mult = table[i].mult;
-        end++;
-    }
+    for (size_t i = 0; *end && i < count; i++)
+        if (strcmp(end, table[i].text) == 0 &&
+            (units == NULL || strchr(units, table[i].text[0]))) {
+            mult = table[i].mult;
+            end += strlen(end);
+        }
     if (errno != 0 || *end != '\0')
         return YFAIL(c, n, field, "'%s' is not an integer%s%s%s", n->scalar,
-                    units ? " (suffixes: " : "", units ? units : "",
-                    units ? ")" : "");
+                    names ? " (suffixes: " : "", names ? names : "",
+                    names ? ")" : "");
     if (v > max / mult)
-        return YFAIL(c, n, field, "%s is above the maximum %llu", n->scalar,
-                    (unsigned long long)max);
+        return YFAIL(c, n, field, "%s is above the maximum %llu%s", n->scalar,
+                    (unsigned long long)max,
+                    table == millis_units ? " ms" : "");
     *out = v * mult;
     return 0;
+}
+
+int yf_uint(struct yctx *c, const struct ydoc_node *n,
+                      const char *field, uint64_t max, const char *units,
+                      uint64_t *out)
+{
+    return scaled_uint(c, n, field, max, plain_units,
+                       units ? sizeof plain_units / sizeof plain_units[0] : 0,
+                       units, units, out);
+}
+
+int yf_millis(struct yctx *c, const struct ydoc_node *n, const char *field,
+              uint64_t max, uint64_t *out)
+{
+    return scaled_uint(c, n, field, max, millis_units,
+                       sizeof millis_units / sizeof millis_units[0], NULL,
+                       "ms, s, m, h", out);
 }
 
 int yf_bool(struct yctx *c, const struct ydoc_node *n,

@@ -26,6 +26,10 @@ int yf_known_keys(struct yctx *c, const struct ydoc_node *map,
  * a leading 0 before a digit is refused (octal or decimal?). */
 int yf_uint(struct yctx *c, const struct ydoc_node *n, const char *field,
             uint64_t max, const char *units, uint64_t *out);
+/* A duration in milliseconds: a bare number is milliseconds; or a number
+ * with ms, s, m or h (`10s`, `500ms`). */
+int yf_millis(struct yctx *c, const struct ydoc_node *n, const char *field,
+              uint64_t max, uint64_t *out);
 int yf_bool(struct yctx *c, const struct ydoc_node *n, const char *field,
             int *out);
 /* Where a message is accepted once: `host` (0: one window shared by the

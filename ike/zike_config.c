@@ -465,25 +465,26 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
     return 0;
 }
 
-/* The daemon's numeric settings: default, smallest and largest value. */
+/* The daemon's numeric settings: default, smallest and largest value.
+ * Durations are milliseconds, written bare or with a unit (yf_millis). */
 static const struct {
     const char *key;
     size_t offset;                   /* a uint32_t in struct zike_conf */
     uint32_t fallback, min, max;
-    const char *unit;                /* in "must be at least 1 ms" */
+    bool millis;
 } limits[] = {
-#define LIMIT(key, field, fallback, min, max, unit) \
-    { key, offsetof(struct zike_conf, field), fallback, min, max, unit }
-    LIMIT("half-open-limit", half_open_limit, 16, 0, 100000, ""),
-    LIMIT("half-open-per-source", half_open_per_source, 5, 1, 100000, ""),
-    LIMIT("half-open-timeout", half_open_ms, 10000, 1, 600000, " ms"),
-    LIMIT("max-ike-sas", max_ike_sas, 4096, 0, 1000000, ""),
-    LIMIT("max-connections", max_connections, 256, 1, 100000, ""),
+#define LIMIT(key, field, fallback, min, max, millis) \
+    { key, offsetof(struct zike_conf, field), fallback, min, max, millis }
+    LIMIT("half-open-limit", half_open_limit, 16, 0, 100000, false),
+    LIMIT("half-open-per-source", half_open_per_source, 5, 1, 100000, false),
+    LIMIT("half-open-timeout", half_open_ms, 10000, 1, 600000, true),
+    LIMIT("max-ike-sas", max_ike_sas, 4096, 0, 1000000, false),
+    LIMIT("max-connections", max_connections, 256, 1, 100000, false),
     LIMIT("connections-per-source", connections_per_source, 32, 1, 100000,
-          ""),
+          false),
     LIMIT("unauthenticated-timeout", unauthenticated_ms, 60000, 0, 86400000,
-          " ms"),
-    LIMIT("rekey-overlap", rekey_overlap_ms, 2000, 0, 600000, ""),
+          true),
+    LIMIT("rekey-overlap", rekey_overlap_ms, 2000, 0, 600000, true),
 #undef LIMIT
 };
 
@@ -625,11 +626,13 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         *to = limits[i].fallback;
         if ((v = ydoc_get(root, limits[i].key)) == NULL)
             continue;
-        if (yf_uint(y, v, limits[i].key, limits[i].max, NULL, &u) != 0)
+        if ((limits[i].millis
+                 ? yf_millis(y, v, limits[i].key, limits[i].max, &u)
+                 : yf_uint(y, v, limits[i].key, limits[i].max, NULL, &u)) != 0)
             return -1;
         if (u < limits[i].min)
             return FAIL(y, v, limits[i].key, "must be at least %u%s",
-                        limits[i].min, limits[i].unit);
+                        limits[i].min, limits[i].millis ? " ms" : "");
         *to = (uint32_t)u;
     }
     if ((peers = ydoc_get(root, "peers")) == NULL)

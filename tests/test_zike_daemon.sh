@@ -253,6 +253,15 @@ refuses() {
 }
 conf good "$(port 11)"
 expect 0 "--check of a good configuration" "$zike" -c "$work/good.yaml" --check
+# Durations in ms take a unit; one that is not a unit, or a value past
+# the maximum once scaled, is refused, saying so.
+conf units "$(port 11)" "rekey-overlap: 2s" "half-open-timeout: 500ms" \
+    "unauthenticated-timeout: 1h"
+expect 0 "--check: durations with units (2s, 500ms, 1h)" "$zike" -c "$work/units.yaml" --check
+conf badunit "$(port 11)" "rekey-overlap: 5sec"
+refuses badunit "rekey-overlap: '5sec' is not an integer (suffixes: ms, s, m, h)"
+conf bigunit "$(port 11)" "rekey-overlap: 11m"
+refuses bigunit "rekey-overlap: 11m is above the maximum 600000 ms"
 conf udp "$(port 11)"
 sed -i "s|^listen: .*|listen: udp://127.0.0.1:$(port 11)|" "$work/udp.yaml"
 refuses udp "udp.yaml:2:9: listen: 'udp://127.0.0.1:$(port 11)': zike's endpoints are tcp://HOST:PORT or ipc://PATH"
@@ -494,8 +503,10 @@ ok $? "and the text reply lists them all"
 # Two zikes get the same flood, the one that keeps half-open SAs 10 min
 # first: when the 300 ms one has dropped its own, the other, whose are
 # older, must still hold all of them.  An order of events, not a time.
-conf ho "$(port 20)" "half-open-timeout: 300"
-conf hk "$(port 21)" "half-open-timeout: 600000"
+# Written with units (a bare number is ms): were `10m` read as 10 ms, or
+# `300ms` as 300 s, the order below would not hold.
+conf ho "$(port 20)" "half-open-timeout: 300ms"
+conf hk "$(port 21)" "half-open-timeout: 10m"
 for n in hk ho; do
     "$zike" -c "$work/$n.yaml" 2> "$work/$n.log" &
     pids="$pids $!"
@@ -506,7 +517,7 @@ until_ok 20 ctl_up ho && until_ok 20 ctl_up hk
 half_open() { "$ctl" -s "ipc://$work/$1.ctl" stats | awk '$1 == "ike_sas" { print $2 }'; }
 ho_none() { [ "$(half_open ho)" = 0 ]; }
 until_ok 20 ho_none && [ "$(half_open hk)" = 3 ]
-ok $? "half-open-timeout: 300 ms drops 3 half-open IKE SAs ($(half_open ho) left) while 600000 ms keeps 3 older ones ($(half_open hk))"
+ok $? "half-open-timeout: 300ms drops 3 half-open IKE SAs ($(half_open ho) left) while 10m keeps 3 older ones ($(half_open hk))"
 grep -q "responses 3" "$work/ho-flood.out" && grep -q "responses 3" "$work/hk-flood.out"
 ok $? "and each had been answered (the timeout dropped them, not a refusal)"
 
