@@ -31,15 +31,17 @@ static bool find_policy_notify(const struct ike_message *m, char *out)
 /* The policy a child SA request names (ZESP_POLICY notify; else the
  * peer's first), into policy: true if the peer may have it.  Checked
  * before anything of the policy is touched. */
-bool child_policy(const struct zike_peer *peer,
+bool child_policy(struct zike *z, const struct zike_peer *peer,
                   const struct ike_message *m, char *policy)
 {
     if (!find_policy_notify(m, policy))
         snprintf(policy, ZESP_NAME_MAX, "%s", peer->policies[0]);
     if (zike_conf_serves(peer, policy))
         return true;
-    zike_log(LOG_WARNING, "peer %s: asked for a child SA of policy '%s', "
-             "which it does not serve: refused", peer->name, policy);
+    zike_log_limited(z, &z->peer_log[PEER_LOG_POLICY_NOT_SERVED],
+                     LOG_WARNING, "peer %s: asked for a child SA of policy "
+                     "'%s', which it does not serve: refused", peer->name,
+                     policy);
     return false;
 }
 

@@ -67,9 +67,10 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     ike_w_init_chain(&w, chain, sizeof chain);
     if (peer != NULL && pn != NULL && pke == NULL) {
         /* zike gives every new and rekeyed child SA forward secrecy. */
-        zike_log(LOG_WARNING, "peer %s: CREATE_CHILD_SA without a key "
-                 "exchange refused (zike requires PFS: propose x25519)",
-                 peer->name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_NO_PFS], LOG_WARNING,
+                         "peer %s: CREATE_CHILD_SA without a key exchange "
+                         "refused (zike requires PFS: propose x25519)",
+                         peer->name);
         ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0,
                      NULL, 0);
         goto reply;
@@ -94,9 +95,10 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         }
         snprintf(policy, sizeof policy, "%s", old->policy);
         if (!zike_conf_serves(peer, policy)) {   /* revoked at a reload */
-            zike_log(LOG_WARNING, "peer %s: asked to rekey a child SA of "
-                     "policy '%s', which it no longer serves: refused",
-                     peer->name, policy);
+            zike_log_limited(z, &z->peer_log[PEER_LOG_REKEY_REVOKED],
+                             LOG_WARNING, "peer %s: asked to rekey a child "
+                             "SA of policy '%s', which it no longer serves: "
+                             "refused", peer->name, policy);
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TS_UNACCEPTABLE, NULL, 0,
                          NULL, 0);
             goto reply;
@@ -109,13 +111,14 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
             (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == old->spi_in &&
              ike_nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
                        ni_len) > 0)) {
-            zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours "
-                     "wins", peer->name, old->policy);
+            zike_log_limited(z, &z->peer_log[PEER_LOG_CHILD_REKEYED],
+                             LOG_INFO, "peer %s: simultaneous rekey of %s: "
+                             "ours wins", peer->name, old->policy);
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
                          NULL, 0);
             goto reply;
         }
-    } else if (!child_policy(peer, m, policy)) {
+    } else if (!child_policy(z, peer, m, policy)) {
         ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TS_UNACCEPTABLE, NULL, 0, NULL,
                      0);
         goto reply;

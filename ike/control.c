@@ -10,6 +10,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "json.h"
+#include "multipart.h"
 #include "safe_text.h"
 #include "stream.h"
 #include "when.h"
@@ -470,6 +471,15 @@ static void stats(struct zike *z, struct out *o, bool json)
 #undef LINE
 }
 
+/* The reply, both parts, each sent again if a signal interrupts it: a REP
+ * socket reads no request until it has answered the last one whole. */
+static void answer(void *sock, bool ok, const char *text, size_t len)
+{
+    if (multipart_send_next(sock, ok ? "ok" : "error", ok ? 2 : 5,
+                            ZMQ_SNDMORE) >= 0)
+        multipart_send_next(sock, text, len, 0);
+}
+
 void control_serve(struct zike *z, void *sock)
 {
     char args[ARGS_MAX][CONTROL_ARG_MAX];
@@ -486,7 +496,11 @@ void control_serve(struct zike *z, void *sock)
     while (more) {
         zmq_msg_t part;
         zmq_msg_init(&part);
-        if (zmq_msg_recv(&part, sock, ZMQ_DONTWAIT) < 0) {
+        /* A signal between parts would leave the rest for the next call,
+         * read there as a request of its own (multipart.h). */
+        if ((nargs == 0 ? zmq_msg_recv(&part, sock, ZMQ_DONTWAIT)
+                        : multipart_recv_next(&part, sock,
+                                              ZMQ_DONTWAIT)) < 0) {
             zmq_msg_close(&part);
             return;
         }
@@ -504,8 +518,7 @@ void control_serve(struct zike *z, void *sock)
         zmq_msg_close(&part);
     }
     if ((o.f = open_memstream(&reply, &reply_len)) == NULL) {
-        zmq_send(sock, "error", 5, ZMQ_SNDMORE);
-        zmq_send(sock, "out of memory\n", 14, 0);
+        answer(sock, false, "out of memory\n", 14);
         return;
     }
     json_init(&o.j, o.f);
@@ -575,7 +588,6 @@ void control_serve(struct zike *z, void *sock)
         ok = false;
         reply_len = 0;
     }
-    zmq_send(sock, ok ? "ok" : "error", ok ? 2 : 5, ZMQ_SNDMORE);
-    zmq_send(sock, reply ? reply : "", reply ? reply_len : 0, 0);
+    answer(sock, ok, reply ? reply : "", reply ? reply_len : 0);
     free(reply);
 }

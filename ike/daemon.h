@@ -270,6 +270,34 @@ struct log_limit {
     uint64_t unlogged;              /* since, not logged */
 };
 
+/* Lines that an authenticated peer's requests write, as often as it cares
+ * to ask: a refusal, or an answer that changes nothing.  Each kind is
+ * logged at most once a second (drop.c); what changes state is not. */
+enum peer_log {
+    PEER_LOG_POLICY_NOT_SERVED,     /* a child SA of a policy not its own */
+    PEER_LOG_NO_PFS,                /* CREATE_CHILD_SA without KE */
+    PEER_LOG_REKEY_REVOKED,         /* rekey of a child of a policy lost */
+    PEER_LOG_CHILD_REKEYED,         /* rekey of a child rekeyed already */
+    PEER_LOG_CHILD_LIMIT,           /* at max-child-sas */
+    PEER_LOG_SPI_TAKEN,             /* an SPI another SA or policy has */
+    PEER_LOG_WHILE_DELETING,        /* a request to an IKE SA going */
+    PEER_LOG_IKE_REKEY_WAIT,        /* IKE SA rekey: TEMPORARY_FAILURE */
+    PEER_LOG_IKE_REKEY_REFUSED,     /* IKE SA rekey: NO_PROPOSAL_CHOSEN */
+    PEER_LOG_GROUP_UNKNOWN,         /* registration: no such group */
+    PEER_LOG_GROUP_NOT_ALLOWED,     /* registration: not authorised */
+    PEER_LOG_GROUP_NOT_MEMBER,      /* a leave from no member */
+    PEER_LOG_GROUP_AGAIN,           /* a member registered again */
+    PEER_LOG_GROUP_NOT_SERVED,      /* a push from another key server */
+    PEER_LOG_GROUP_TOLD_AGAIN,      /* a push: register again */
+    PEER_LOG_GROUP_EARLY,           /* a push before we are registered */
+    PEER_LOG_GROUP_MALFORMED,       /* GSA or KD that does not parse */
+    PEER_LOG_GROUP_SENDER_ID,       /* no usable Sender ID */
+    PEER_LOG_GROUP_UNWRAP,          /* a group key that does not unwrap */
+    PEER_LOG_GROUP_SPI_TAKEN,       /* a group SPI another SA's here */
+    PEER_LOG_GROUP_NEWEST_AGAIN,    /* a retiring group SA pushed again */
+    PEER_LOG_KINDS
+};
+
 /* A connection to the metrics endpoint (metrics_http.c): its socket, and
  * when it began waiting for its request (or for the next one). */
 #define METRICS_CONNECTIONS_MAX 16U
@@ -326,6 +354,7 @@ struct zike {
     struct log_limit holddown_log;  /* registrations held down (group.c) */
     struct log_limit auth_unknown_log; /* IKE_AUTH: no such identity */
     struct log_limit auth_failed_log;  /* IKE_AUTH: a known peer refused */
+    struct log_limit peer_log[PEER_LOG_KINDS];
 };
 
 /* listen.c */
@@ -473,7 +502,7 @@ void proposal_log(const char *peer, const char *what,
                   const struct ike_sa_payload *sa);
 
 /* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
-bool child_policy(const struct zike_peer *peer,
+bool child_policy(struct zike *z, const struct zike_peer *peer,
                   const struct ike_message *m, char *policy);
 /* What a child SA's KEYMAT is made of (RFC 7296 2.17): the exchange's
  * nonces, and the new X25519 secret of a CREATE_CHILD_SA (NULL in

@@ -68,9 +68,10 @@ static bool refused_while_deleting(struct zike *z, struct ike_sa *sa,
 {
     if (!ike_sa_deleting(sa) || m->hdr.exchange == IKE_INFORMATIONAL)
         return false;
-    zike_log(LOG_INFO, "peer %s: request (exchange %u) refused: the IKE SA "
-             "is being deleted", sa->peer_name[0] ? sa->peer_name :
-             "(unknown)", m->hdr.exchange);
+    zike_log_limited(z, &z->peer_log[PEER_LOG_WHILE_DELETING], LOG_INFO,
+                     "peer %s: request (exchange %u) refused: the IKE SA "
+                     "is being deleted", sa->peer_name[0] ? sa->peer_name :
+                     "(unknown)", m->hdr.exchange);
     answer_error(z, sa, from, m, IKE_N_TEMPORARY_FAILURE, NULL, 0);
     return true;
 }

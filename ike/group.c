@@ -538,7 +538,8 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     uint8_t chain[IKE_MAX_MESSAGE];
     struct ike_writer w;
     size_t len;
-    bool sender, receiver, rekey_join, rekey_sid;
+    bool sender, receiver, rekey_join, rekey_sid, again;
+    const char *role;
     uint32_t sid;
     uint16_t atd;
     uint64_t held;
@@ -549,23 +550,32 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     }
     if ((g = gcks_find(z, name)) == NULL ||
         (gc = zike_conf_group(&z->conf, name)) == NULL) {
-        zike_log(LOG_WARNING, "peer %s: asks to join unknown group '%s'",
-                 peer->name, name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_UNKNOWN],
+                         LOG_WARNING, "peer %s: asks to join unknown group "
+                         "'%s'", peer->name, name);
         respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
         return;
     }
     if (notify_present(m, IKE_N_REGISTRATION_FAILED)) {
-        zike_log(LOG_NOTICE, "group %s: member %s leaves", name, peer->name);
         respond_notify(z, sa, from, m, 0);
-        if (member_remove(g, peer->name))
+        if (member_remove(g, peer->name)) {
+            zike_log(LOG_NOTICE, "group %s: member %s leaves", name,
+                     peer->name);
             gcks_member_rekey(z, g, gc, peer->name, "a member left");
+        } else {
+            zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_NOT_MEMBER],
+                             LOG_NOTICE, "group %s: member %s leaves", name,
+                             peer->name);
+        }
         return;
     }
     if (!authorised(gc, peer, &sender, &receiver, &sid) ||
         (notify_present(m, IKE_N_GROUP_SENDER) && !sender)) {
-        zike_log(LOG_WARNING, "group %s: peer %s (%s) is not allowed to "
-                 "join%s", name, peer->name, peer->id,
-                 notify_present(m, IKE_N_GROUP_SENDER) ? " as a sender" : "");
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_NOT_ALLOWED],
+                         LOG_WARNING, "group %s: peer %s (%s) is not allowed "
+                         "to join%s", name, peer->name, peer->id,
+                         notify_present(m, IKE_N_GROUP_SENDER)
+                             ? " as a sender" : "");
         respond_notify(z, sa, from, m, IKE_N_AUTHORIZATION_FAILED);
         return;
     }
@@ -592,6 +602,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         gcks_member_rekey(z, g, gc, peer->name, "a sender registered again");
     if (sender)
         g->sids_issued |= UINT64_C(1) << (sid - 1);
+    again = mb != NULL && !rekey_sid;
     if (mb == NULL) {
         if (g->nmembers == sizeof g->members / sizeof g->members[0]) {
             respond_notify(z, sa, from, m, IKE_N_REGISTRATION_FAILED);
@@ -617,9 +628,17 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     }
     ike_respond(z, sa, from, m->hdr.exchange, m->hdr.message_id, chain, len);
     z->stats.group_registrations++;
-    zike_log(LOG_NOTICE, "group %s: %s registered as %s%s%s (SA 0x%08x)", name,
-             peer->name, sender ? "sender" : "", sender && receiver ? "+" : "",
-             receiver ? "receiver" : "", g->spi);
+    role = sender ? (receiver ? "sender+receiver" : "sender")
+                  : (receiver ? "receiver" : "");
+    /* A member that registers again, no new key made, may do it in a
+     * loop. */
+    if (again)
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_AGAIN], LOG_NOTICE,
+                         "group %s: %s registered as %s (SA 0x%08x)", name,
+                         peer->name, role, g->spi);
+    else
+        zike_log(LOG_NOTICE, "group %s: %s registered as %s (SA 0x%08x)",
+                 name, peer->name, role, g->spi);
 }
 
 /* May this member get the new key now?  Senders wait for every receiver
@@ -960,9 +979,10 @@ static bool gm_spi_usable(struct zike *z, const struct gm_group *gg,
         spi_held_elsewhere(z, gg, pol->spi) ||
         (h.in && !same_key(z, pol->spi, ZESP_DIR_IN, key)) ||
         (h.out && !same_key(z, pol->spi, ZESP_DIR_OUT, key))) {
-        zike_log(LOG_WARNING, "group %s: SPI 0x%08x is another SA's or "
-                 "policy's on this host: the group SA is refused", gg->name,
-                 pol->spi);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_SPI_TAKEN],
+                         LOG_WARNING, "group %s: SPI 0x%08x is another SA's "
+                         "or policy's on this host: the group SA is refused",
+                         gg->name, pol->spi);
         return false;
     }
     return true;
@@ -1010,8 +1030,9 @@ static int gm_install(struct zike *z, struct gm_group *gg,
                       key))
             return -1;
         gm_make_newest(z, gg, j, pol, &gg->sas[i], retire);
-        zike_log(LOG_NOTICE, "group %s: group SA 0x%08x is the newest again",
-                 gg->name, pol->spi);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_NEWEST_AGAIN],
+                         LOG_NOTICE, "group %s: group SA 0x%08x is the "
+                         "newest again", gg->name, pol->spi);
         return 0;
     }
     if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
@@ -1091,23 +1112,25 @@ static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
     if (pg == NULL || pk == NULL || gsa_parse(pg, pol) != IKE_OK ||
         kd_parse(pk, &kd) != IKE_OK || kd.spi != pol->spi ||
         pol->spi < 256) {
-        zike_log(LOG_WARNING, "group %s: malformed group policy or key "
-                 "download from %s%s%s", gg->name, sa->peer_name,
-                 pol->why ? ": " : "", pol->why ? pol->why : "");
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_MALFORMED],
+                         LOG_WARNING, "group %s: malformed group policy or "
+                         "key download from %s%s%s", gg->name, sa->peer_name,
+                         pol->why ? ": " : "", pol->why ? pol->why : "");
         goto out;
     }
     if (registration && j->sender) {
         if (kd.sender_id == 0 || kd.sender_id > ZESP_SENDER_ID_MAX) {
-            zike_log(LOG_WARNING, "group %s: no usable Sender ID given",
-                     gg->name);
+            zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_SENDER_ID],
+                             LOG_WARNING, "group %s: no usable Sender ID "
+                             "given", gg->name);
             goto out;
         }
         gg->sid = kd.sender_id;
     }
     if (gsa_gsk_w(gsk_w, sa->keys->sk_d) != 0 ||
         gsa_unwrap(key, gsk_w, kd.spi, kd.wrapped) != 0) {
-        zike_log(LOG_WARNING, "group %s: the group key does not unwrap",
-                 gg->name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_UNWRAP], LOG_WARNING,
+                         "group %s: the group key does not unwrap", gg->name);
         goto out;
     }
     rc = gm_install(z, gg, j, pol, key);
@@ -1223,8 +1246,9 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
     if (!group_named(m, name) || (gg = gm_find(z, name)) == NULL ||
         (j = join_conf(z, name)) == NULL ||
         strcmp(j->server, sa->peer_name) != 0) {
-        zike_log(LOG_WARNING, "peer %s: group update for a group it does "
-                 "not serve us", sa->peer_name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_NOT_SERVED],
+                         LOG_WARNING, "peer %s: group update for a group it "
+                         "does not serve us", sa->peer_name);
         respond_notify(z, sa, from, m, IKE_N_INVALID_GROUP_ID);
         return;
     }
@@ -1239,8 +1263,9 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
         /* Our registration no longer holds (a reload moved our Sender
          * ID): register again; the SAs we have stay until the new one
          * replaces them. */
-        zike_log(LOG_NOTICE, "group %s: %s asks us to register again",
-                 gg->name, sa->peer_name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_TOLD_AGAIN],
+                         LOG_NOTICE, "group %s: %s asks us to register again",
+                         gg->name, sa->peer_name);
         gg->registered = false;
         gg->retry_at = z->now;
         respond_notify(z, sa, from, m, 0);
@@ -1252,8 +1277,9 @@ static void gm_push(struct zike *z, struct ike_sa *sa,
          * Sender ID we may no longer hold (a push names none), and the
          * older key the answer brings would then replace it.  After a
          * leave it is a key we no longer take.  The server pushes again. */
-        zike_log(LOG_INFO, "group %s: push from %s while not registered: "
-                 "refused until we are", gg->name, sa->peer_name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_EARLY], LOG_INFO,
+                         "group %s: push from %s while not registered: "
+                         "refused until we are", gg->name, sa->peer_name);
         respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
         return;
     }

@@ -227,7 +227,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     }
     c = NULL;
     fail = IKE_N_TS_UNACCEPTABLE;
-    if (child_policy(peer, m, policy)) {
+    if (child_policy(z, peer, m, policy)) {
         child_adopt_orphans(z, sa, policy);
         c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
     }

@@ -144,8 +144,8 @@ static bool peer_has_room(struct zike *z, const struct ike_sa *sa)
 }
 
 /* Whether the peer's rekey of sa, with nonce ni, must wait (above). */
-static bool collides(const struct ike_sa *sa, const uint8_t *ni,
-                     size_t ni_len)
+static bool collides(struct zike *z, const struct ike_sa *sa,
+                     const uint8_t *ni, size_t ni_len)
 {
     const char *why = NULL;
 
@@ -159,8 +159,9 @@ static bool collides(const struct ike_sa *sa, const uint8_t *ni,
         why = "simultaneous rekey, ours wins";
     if (why == NULL)
         return false;
-    zike_log(LOG_INFO, "peer %s: its IKE SA rekey refused for now "
-             "(TEMPORARY_FAILURE): %s", sa->peer_name, why);
+    zike_log_limited(z, &z->peer_log[PEER_LOG_IKE_REKEY_WAIT], LOG_INFO,
+                     "peer %s: its IKE SA rekey refused for now "
+                     "(TEMPORARY_FAILURE): %s", sa->peer_name, why);
     return true;
 }
 
@@ -184,7 +185,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
         return false;                  /* a child SA, not the IKE SA */
     ike_w_init_chain(&w, chain, sizeof chain);
     have_ni = pn != NULL && ike_parse_nonce(pn, &ni, &ni_len) == IKE_OK;
-    if ((have_ni && collides(sa, ni, ni_len)) || !peer_has_room(z, sa)) {
+    if ((have_ni && collides(z, sa, ni, ni_len)) || !peer_has_room(z, sa)) {
         ike_w_notify(&w, 0, IKE_N_TEMPORARY_FAILURE, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
             ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,
@@ -196,7 +197,9 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
         !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || !have_ni ||
         pke == NULL || ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
         (n = ike_sa_new(z, false)) == NULL) {
-        zike_log(LOG_NOTICE, "peer %s: IKE SA rekey refused", sa->peer_name);
+        zike_log_limited(z, &z->peer_log[PEER_LOG_IKE_REKEY_REFUSED],
+                         LOG_NOTICE, "peer %s: IKE SA rekey refused",
+                         sa->peer_name);
         ike_w_notify(&w, 0, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0, NULL, 0);
         if (ike_w_finish(&w, &len) == IKE_OK)
             ike_respond(z, sa, from, IKE_CREATE_CHILD_SA, m->hdr.message_id,

@@ -252,15 +252,19 @@ bool child_spi_out_taken(struct zike *z, const struct ike_sa *sa,
         return false;
     z->stats.spi_collisions++;
     if (held)
-        zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound "
-                 "SA, which peer %s's outbound SA has: this child SA is not "
-                 "installed, and is asked for again", sa->peer_name, spi,
-                 info.peer[0] ? info.peer : "(manual)");
+        zike_log_limited(z, &z->peer_log[PEER_LOG_SPI_TAKEN], LOG_NOTICE,
+                         "peer %s chose SPI 0x%08x for our outbound SA, "
+                         "which peer %s's outbound SA has: this child SA is "
+                         "not installed, and is asked for again",
+                         sa->peer_name, spi,
+                         info.peer[0] ? info.peer : "(manual)");
     else
-        zike_log(LOG_NOTICE, "peer %s chose SPI 0x%08x for our outbound "
-                 "SA, which policy %s sends on (its SA gone): this child SA "
-                 "is not installed, and is asked for again", sa->peer_name,
-                 spi, policy.name[0] ? policy.name : "(unreadable)");
+        zike_log_limited(z, &z->peer_log[PEER_LOG_SPI_TAKEN], LOG_NOTICE,
+                         "peer %s chose SPI 0x%08x for our outbound SA, "
+                         "which policy %s sends on (its SA gone): this child "
+                         "SA is not installed, and is asked for again",
+                         sa->peer_name, spi,
+                         policy.name[0] ? policy.name : "(unreadable)");
     return true;
 }
 
@@ -287,9 +291,10 @@ bool child_room(struct zike *z, const struct zike_peer *peer)
                 n += !c->unplugged;
     if (n < child_limit(peer))
         return true;
-    zike_log(LOG_WARNING, "peer %s: holds %u child SAs, its limit "
-             "(max-child-sas): no more until some are deleted", peer->name,
-             n);
+    zike_log_limited(z, &z->peer_log[PEER_LOG_CHILD_LIMIT], LOG_WARNING,
+                     "peer %s: holds %u child SAs, its limit "
+                     "(max-child-sas): no more until some are deleted",
+                     peer->name, n);
     return false;
 }
 

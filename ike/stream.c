@@ -8,24 +8,30 @@
 #include <zmq.h>
 
 #include "capture.h"
+#include "multipart.h"
 #include "stream.h"
 
+/* A signal after the routing id would leave the bytes for the next read
+ * (multipart.h), taken there for a routing id: lost, and the ZMTP stream
+ * they belonged to broken. */
 int stream_recv(void *sock, zmq_msg_t *rid, zmq_msg_t *data)
 {
     if (zmq_msg_recv(rid, sock, ZMQ_DONTWAIT) < 0)
         return -1;
-    if (!zmq_msg_more(rid) || zmq_msg_recv(data, sock, ZMQ_DONTWAIT) < 0 ||
+    if (!zmq_msg_more(rid) ||
+        multipart_recv_next(data, sock, ZMQ_DONTWAIT) < 0 ||
         zmq_msg_size(rid) == 0 || zmq_msg_size(rid) > ROUTE_ID_MAX)
         return 0;
     return 1;
 }
 
-
+/* A signal after the routing id would leave the socket mid-message: every
+ * message after it sent wrong, its routing id as bytes (multipart.h). */
 int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
                 const uint8_t *bytes, size_t len)
 {
     if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-        zmq_send(sock, bytes, len, ZMQ_DONTWAIT) < 0)
+        multipart_send_next(sock, bytes, len, ZMQ_DONTWAIT) < 0)
         return -1;
     return 0;
 }
@@ -33,7 +39,7 @@ int stream_send(void *sock, const uint8_t *rid, size_t rid_len,
 void stream_hang_up(void *sock, const uint8_t *rid, size_t rid_len)
 {
     if (zmq_send(sock, rid, rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(sock, "", 0, ZMQ_DONTWAIT);
+        multipart_send_next(sock, "", 0, ZMQ_DONTWAIT);
 }
 
 int stream_send_message(void *sock, const uint8_t *rid, size_t rid_len,

@@ -26,6 +26,8 @@
  * Between authenticated peers: an outbound SPI that another SA holds, or
  * that a policy still sends on after its SA left the SAD, is refused;
  * manual SAs labelled with the peer's name are not adopted as its own.
+ * A request an authenticated peer may repeat at will (a refusal, or one
+ * that changes nothing) is logged at most once a second per kind.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -3178,6 +3180,291 @@ static void child_sas_per_peer(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* ---- lines an authenticated peer can repeat at will ------------------------ */
+
+/* A peer that authenticated may still be hostile or broken: a request that
+ * zike refuses, or that changes nothing, it can send again and again.
+ * Each is answered; the log says so at most once a second per kind, with
+ * how many went unlogged (a line each would let it fill the log). */
+static struct ike_sa *flood_sa;
+static uint64_t flood_ctr;
+static uint8_t flood_pub[32];
+
+static void flood_child(uint32_t spi)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+
+    peer_asks_child(flood_sa, flood_sa->mid_in, flood_pub, spi, "pol", msg,
+                    &flood_ctr);
+}
+
+static void no_setup(void) {}
+
+static void policy_revoked(void)
+{
+    flood_child(0x4444);
+    snprintf(harness_peers[0].policies[0], ZESP_NAME_MAX, "gone");
+}
+
+static void child_rekeyed(void)
+{
+    flood_child(0x4444);
+    if (flood_sa->children != NULL)
+        flood_sa->children->rekeyed = true;
+}
+
+static void child_limit_reached(void)
+{
+    for (uint32_t i = 0; i < child_limit(&harness_peers[0]); i++)
+        flood_child(0x5000 + i);
+}
+
+static void ike_sa_deleting_now(void) { flood_sa->state = IKE_ST_DELETING; }
+
+static void child_of_ours_in_flight(void) { flood_sa->req.kind = REQ_CHILD; }
+
+static void registered_in_g(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct route from = { 0 };
+    size_t clen = registration(chain, sizeof chain, "g", 0);
+
+    ike_handle(&z, &from, msg, peer_msg(flood_sa, IKE_GSA_REGISTRATION, false,
+                                        flood_sa->mid_in, chain, clen, msg,
+                                        &flood_ctr));
+}
+
+static void member_registered(void) { z.joined[0].registered = true; }
+
+static size_t new_child_of(const char *policy, uint8_t *chain, size_t cap)
+{
+    return child_request_for(chain, cap, true, flood_pub, 0x4500, policy);
+}
+
+static size_t child_unserved(uint8_t *c, size_t n)
+{
+    return new_child_of("otherpol", c, n);
+}
+
+static size_t child_pol(uint8_t *c, size_t n)
+{
+    return new_child_of("pol", c, n);
+}
+
+static size_t child_no_ke(uint8_t *c, size_t n)
+{
+    return child_request_for(c, n, false, flood_pub, 0x4500, "pol");
+}
+
+static size_t child_other_spi(uint8_t *c, size_t n)
+{
+    return child_request_for(c, n, true, flood_pub, 0x6001, "pol");
+}
+
+static size_t rekey_child(uint8_t *c, size_t n)
+{
+    return child_request_rekey(c, n, true, flood_pub, 0x4501, "pol", 0x4444);
+}
+
+static size_t rekey_ike(uint8_t *c, size_t n)
+{
+    return rekey_ike_payloads(c, n, flood_pub);
+}
+
+/* An IKE SA rekey without a nonce. */
+static size_t rekey_ike_no_nonce(uint8_t *c, size_t n)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    struct ike_writer w;
+    size_t len = 0;
+
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+    randombytes_buf(prop.proposals[0].spi, 8);
+    ike_w_init_chain(&w, c, n);
+    ike_w_sa(&w, &prop);
+    ike_w_ke(&w, IKE_DH_CURVE25519, flood_pub, 32);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+static size_t join_unknown(uint8_t *c, size_t n)
+{
+    return registration(c, n, "nosuch", 0);
+}
+
+static size_t join_closed(uint8_t *c, size_t n)
+{
+    return registration(c, n, "closed", 0);
+}
+
+static size_t leave_g_request(uint8_t *c, size_t n)
+{
+    return registration(c, n, "g", IKE_N_REGISTRATION_FAILED);
+}
+
+static size_t join_g(uint8_t *c, size_t n)
+{
+    return registration(c, n, "g", 0);
+}
+
+/* A push from the peer, as a key server, for group name (no key). */
+static size_t push_named(const char *name, uint8_t *c, size_t n)
+{
+    static const uint8_t old[4] = { 0, 0, 0x72, 0 };
+    struct ike_writer w;
+    size_t len = 0;
+
+    ike_w_init_chain(&w, c, n);
+    ike_w_id(&w, IKE_PL_IDG, IKE_ID_KEY_ID, name, strlen(name));
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, old, 1);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+static size_t push_unknown(uint8_t *c, size_t n)
+{
+    return push_named("nosuch", c, n);
+}
+
+static size_t push_register_again(uint8_t *c, size_t n)
+{
+    return push_named("j", c, n);
+}
+
+static size_t push_key(uint8_t *c, size_t n, bool spoil)
+{
+    uint8_t key[ZESP_KEYBYTES];
+    size_t len;
+
+    randombytes_buf(key, sizeof key);
+    len = group_answer(flood_sa, c, n, 0x7200, key, spoil, 0, true);
+    sodium_memzero(key, sizeof key);
+    return len;
+}
+
+static size_t push_good_key(uint8_t *c, size_t n)
+{
+    return push_key(c, n, false);
+}
+
+static size_t push_spoilt_key(uint8_t *c, size_t n)
+{
+    return push_key(c, n, true);
+}
+
+static void repeated_requests_logged(void)
+{
+    static const struct {
+        const char *line;
+        uint8_t exchange;
+        void (*setup)(void);
+        size_t (*request)(uint8_t *chain, size_t cap);
+    } rows[] = {
+        { "peer peer: asked for a child SA of policy 'otherpol', which it "
+          "does not serve: refused", IKE_CREATE_CHILD_SA, no_setup,
+          child_unserved },
+        { "peer peer: CREATE_CHILD_SA without a key exchange refused",
+          IKE_CREATE_CHILD_SA, no_setup, child_no_ke },
+        { "peer peer: asked to rekey a child SA of policy 'pol', which it "
+          "no longer serves: refused", IKE_CREATE_CHILD_SA, policy_revoked,
+          rekey_child },
+        { "peer peer: simultaneous rekey of pol: ours wins",
+          IKE_CREATE_CHILD_SA, child_rekeyed, rekey_child },
+        { "child SAs, its limit (max-child-sas)", IKE_CREATE_CHILD_SA,
+          child_limit_reached, child_pol },
+        { "peer peer chose SPI 0x00006001 for our outbound SA, which peer "
+          "other's outbound SA has", IKE_CREATE_CHILD_SA, other_outbound,
+          child_other_spi },
+        { "peer peer: request (exchange 36) refused: the IKE SA is being "
+          "deleted", IKE_CREATE_CHILD_SA, ike_sa_deleting_now, child_pol },
+        { "peer peer: its IKE SA rekey refused for now (TEMPORARY_FAILURE): "
+          "a child SA of ours is being made", IKE_CREATE_CHILD_SA,
+          child_of_ours_in_flight, rekey_ike },
+        { "peer peer: IKE SA rekey refused", IKE_CREATE_CHILD_SA, no_setup,
+          rekey_ike_no_nonce },
+        { "peer peer: asks to join unknown group 'nosuch'",
+          IKE_GSA_REGISTRATION, no_setup, join_unknown },
+        { "group closed: peer peer (peer.example) is not allowed to join",
+          IKE_GSA_REGISTRATION, no_setup, join_closed },
+        { "group g: member peer leaves", IKE_GSA_REGISTRATION, no_setup,
+          leave_g_request },
+        { "group g: peer registered as receiver", IKE_GSA_REGISTRATION,
+          registered_in_g, join_g },
+        { "peer peer: group update for a group it does not serve us",
+          IKE_GSA_INBAND_REKEY, no_setup, push_unknown },
+        { "group j: peer asks us to register again", IKE_GSA_INBAND_REKEY,
+          no_setup, push_register_again },
+        { "group j: push from peer while not registered",
+          IKE_GSA_INBAND_REKEY, no_setup, push_good_key },
+        { "group j: the group key does not unwrap", IKE_GSA_INBAND_REKEY,
+          member_registered, push_spoilt_key },
+    };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    static char text[65536];
+    uint8_t chain[2048], priv[32];
+
+    ike_x25519_keypair(flood_pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        FILE *log = tmpfile();
+        int saved = dup(STDERR_FILENO);
+        struct route from = { 0 };
+        unsigned lines = 0, answered = 0;
+        size_t n;
+
+        CHECK(log != NULL && saved >= 0);
+        if (log == NULL || saved < 0)
+            return;
+        group_free(&z);                 /* no member yet, no key */
+        CHECK(group_sync_conf(&z) == 0);
+        z.now = 5000;
+        flood_sa = established();
+        flood_ctr = 1;
+        rows[i].setup();
+        fflush(stderr);
+        CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+        zike_log_level = LOG_INFO;
+        for (unsigned k = 0; k <= 30; k++) {
+            size_t clen = rows[i].request(chain, sizeof chain);
+            size_t len = peer_msg(flood_sa, rows[i].exchange, false,
+                                  flood_sa->mid_in, chain, clen, msg,
+                                  &flood_ctr);
+
+            if (k == 30)         /* a second later: what went unlogged */
+                z.now += 1000;
+            nsent = 0;
+            ike_handle(&z, &from, msg, len);
+            answered += nsent == 1;
+        }
+        zike_log_level = -1;
+        fflush(stderr);
+        CHECK(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        rewind(log);
+        n = fread(text, 1, sizeof text - 1, log);
+        text[n] = '\0';
+        fclose(log);
+        for (const char *p = text; (p = strstr(p, rows[i].line)); p++)
+            lines++;
+        CHECK(answered == 31);
+        CHECK(lines == 2 && strstr(text, "(29 more unlogged)") != NULL);
+        if (lines != 2 || answered != 31)
+            fprintf(stderr, "# row %zu: %u lines, %u answered\n", i, lines,
+                    answered);
+        snprintf(harness_peers[0].policies[0], ZESP_NAME_MAX, "pol");
+        harness_reset();
+        group_free(&z);
+        CHECK(group_sync_conf(&z) == 0);
+        memset(&z.stats, 0, sizeof z.stats);
+    }
+}
+
 /* Initiator: the peer answers zike's rekey with the SPI of another peer's
  * outbound SA.  zike installs nothing, deletes the peer's half, and asks
  * again; the second answer installs. */
@@ -4742,6 +5029,7 @@ int main(void)
     RUN(spi_of_a_policy_without_its_sa);
     RUN(temporary_failure_retried);
     RUN(child_sas_per_peer);
+    RUN(repeated_requests_logged);
     RUN(group_rekey_on_join);
     RUN(group_server_life_left);
     RUN(group_member_delays);

@@ -176,6 +176,7 @@ static void harness_reset(void)
     memset(z.drop_log, 0, sizeof z.drop_log);
     memset(&z.auth_unknown_log, 0, sizeof z.auth_unknown_log);
     memset(&z.auth_failed_log, 0, sizeof z.auth_failed_log);
+    memset(z.peer_log, 0, sizeof z.peer_log);
 }
 
 #endif
