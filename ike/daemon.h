@@ -201,6 +201,7 @@ struct gm_sa {
     uint32_t spi;
     uint64_t activate_at;     /* ms: our policy sends on it then (0: done) */
     uint64_t retire_at;       /* ms: removed then (0: current) */
+    uint64_t expire_at;       /* ms: its hard lifetime ends (0: seen to) */
 };
 
 struct gm_group {

@@ -1058,6 +1058,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         goto fail;
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
     gm_make_newest(z, gg, j, pol, slot, retire);
+    slot->expire_at = z->now + (uint64_t)pol->lifetime * 1000U;
     gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
@@ -1072,6 +1073,28 @@ fail:
     zesp_sa_del(z->sad, pol->spi, ZESP_DIR_IN);
     zesp_sa_del(z->sad, pol->spi, ZESP_DIR_OUT);
     return -1;
+}
+
+/* The SAD ends the key after the KEY_LIFETIME sent, and never later
+ * than the join's max-key-lifetime: RFC 9838 makes the attribute
+ * optional (SHOULD NOT with in-band rekey, where the key server ends keys
+ * with a Delete), so a key server that sends none, or a huge one, and
+ * then stops pushing would otherwise keep the member on one key for
+ * ever. */
+static void gm_bound_lifetime(const struct gm_group *gg,
+                              const struct zike_join *j, const char *server,
+                              struct gsa_policy *pol)
+{
+    uint32_t most = j->max_key_lifetime ? j->max_key_lifetime
+                                        : ZIKE_JOIN_MAX_KEY_LIFETIME;
+
+    if (pol->lifetime != 0 && pol->lifetime <= most)
+        return;
+    zike_log(LOG_NOTICE, "group %s: %s gives group SA 0x%08x %s: it ends "
+             "here after max-key-lifetime, %u s", gg->name, server, pol->spi,
+             pol->lifetime ? "a longer lifetime" : "no lifetime",
+             (unsigned)most);
+    pol->lifetime = most;
 }
 
 /* GSA and KD of a registration response or a push. */
@@ -1110,6 +1133,7 @@ static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
                  gg->name);
         goto out;
     }
+    gm_bound_lifetime(gg, j, sa->peer_name, pol);
     rc = gm_install(z, gg, j, pol, key);
 out:
     sodium_memzero(gsk_w, sizeof gsk_w);
@@ -1335,6 +1359,22 @@ bool group_tick_sa(struct zike *z, struct ike_sa *sa)
     return false;
 }
 
+/* The key in use reached its end with no new one pushed: the SAD refuses
+ * it now; the member asks for the current key once (a key server that
+ * answers with the same key changes nothing: it stays refused). */
+static void gm_key_ended(struct zike *z, struct gm_group *gg,
+                         struct gm_sa *s)
+{
+    s->expire_at = 0;
+    if (gg->want_leave || !gg->registered)
+        return;
+    zike_log(LOG_WARNING, "group %s: group SA 0x%08x reached its lifetime "
+             "with no new key from %s: registering again", gg->name, s->spi,
+             gg->server);
+    gg->registered = false;
+    gg->retry_at = z->now;
+}
+
 void group_tick(struct zike *z)
 {
     for (size_t i = 0; i < z->ngroups; i++) {
@@ -1355,6 +1395,9 @@ void group_tick(struct zike *z)
                 gm_activate(z, gg, j, s);
             if (s->retire_at && z->now >= s->retire_at)
                 gm_remove_sa(z, gg, j, s);
+            else if (s->retire_at == 0 && s->expire_at &&
+                     z->now >= s->expire_at)
+                gm_key_ended(z, gg, s);
         }
     }
 }

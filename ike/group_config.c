@@ -365,9 +365,10 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "group", "server", "role", "policy", "sign-key", "replay-scope",
-        NULL };
+        "max-key-lifetime", NULL };
     const struct ydoc_node *v;
     const struct zike_peer *server;
+    uint64_t u;
     char f[64];
 
 #define F(key) (snprintf(f, sizeof f, "join[%zu].%s", i, key), f)
@@ -405,6 +406,14 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((v = ydoc_get(n, "replay-scope")) &&
         zike_conf_replay_scope(y, v, F("replay-scope"), &j->policy_flags) != 0)
         return -1;
+    j->max_key_lifetime = ZIKE_JOIN_MAX_KEY_LIFETIME;
+    if ((v = ydoc_get(n, "max-key-lifetime"))) {
+        if (yf_uint(y, v, F("max-key-lifetime"), 30 * 86400, "smhd", &u) != 0)
+            return -1;
+        if (u < 4)
+            return FAIL(y, v, F("max-key-lifetime"), "at least 4 seconds");
+        j->max_key_lifetime = (uint32_t)u;
+    }
     /* Receivers need it too in a group with source MACs. */
     if ((v = ydoc_get(n, "sign-key")) &&
         zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)
