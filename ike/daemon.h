@@ -165,6 +165,7 @@ struct gcks_member {
     bool sender, receiver;
     uint32_t sid;             /* 0: receives only */
     uint32_t have_spi;        /* the newest group SA it acknowledged */
+    uint32_t given_spi;       /* the newest it was sent (answer or push) */
     uint64_t push_after;      /* ms: after a refused push, wait */
     bool rejoin;              /* a reload changed its Sender ID or took its
                                  sender role: it gets no key until it

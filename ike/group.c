@@ -10,7 +10,8 @@
  * leaves, dies or is removed from the configuration, and when a sender
  * registers again while its Sender ID was already issued with the current
  * key (it may have lost its sequence numbers: (key, Sender ID, sequence)
- * must never repeat).  New keys are pushed with GSA_INBAND_REKEY to every
+ * must never repeat), or any member registers again that was sent the
+ * current key (it may have lost its replay windows).  New keys are pushed with GSA_INBAND_REKEY to every
  * member still in the group, receivers first, senders once the receivers
  * hold the key; a removed member is not told.  A member still allowed
  * whose Sender ID a reload moved, or who may no longer send, gets no key
@@ -538,7 +539,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     uint8_t chain[IKE_MAX_MESSAGE];
     struct ike_writer w;
     size_t len;
-    bool sender, receiver, rekey_join, rekey_sid;
+    bool sender, receiver, rekey_join, rekey_sid, rekey_again;
     uint32_t sid;
     uint16_t atd;
     uint64_t held;
@@ -579,9 +580,14 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
      * so a newcomer gets one made after it asked. */
     rekey_join = gc->rekey_on_join && g->nmembers > 0 && mb == NULL;
     rekey_sid = sender && (g->sids_issued & (UINT64_C(1) << (sid - 1)));
+    /* A member sent the current key that asks for it again may have lost
+     * its replay windows (a host rebooted with its SAD on tmpfs; its new
+     * IKE SA replaced the old one, which ends no membership): the same
+     * key would let every message sent under it be replayed to it. */
+    rekey_again = !rekey_sid && mb != NULL && mb->given_spi == g->spi;
     /* A join makes no key without rekey-on-join, but the member's leave
      * will: refused too, else leaving and joining would be unbounded. */
-    if ((mb == NULL || rekey_join || rekey_sid) &&
+    if ((mb == NULL || rekey_join || rekey_sid || rekey_again) &&
         (held = holddown_end(z, g, gc, peer->name)) != 0) {
         gcks_held_down(z, g, gc, sa, from, m, peer->name, held);
         return;
@@ -590,6 +596,8 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         gcks_member_rekey(z, g, gc, peer->name, "a member joins");
     if (rekey_sid)
         gcks_member_rekey(z, g, gc, peer->name, "a sender registered again");
+    if (rekey_again)
+        gcks_member_rekey(z, g, gc, peer->name, "a member registered again");
     if (sender)
         g->sids_issued |= UINT64_C(1) << (sid - 1);
     if (mb == NULL) {
@@ -604,7 +612,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->sender = sender;
     mb->receiver = receiver;
     mb->sid = sid;
-    mb->have_spi = g->spi;
+    mb->have_spi = mb->given_spi = g->spi;
     mb->rejoin = false;
     mb->push_after = 0;
     atd = registration_atd(z, g, gc, peer, sender);
@@ -700,8 +708,10 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         snprintf(sa->req.group, sizeof sa->req.group, "%s", g->name);
         sa->req.gsa_spi = g->spi;
         if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
-                        len) == 0)
+                        len) == 0) {
+            mb->given_spi = g->spi;
             return true;
+        }
     }
     return false;
 }

@@ -3433,11 +3433,13 @@ static void group_rekey_on_join(void)
     CHECK(open_sent(a, 0, &m, msg) == IKE_OK && ike_find(&m, 50) != NULL &&
           ike_find(&m, 51) != NULL && ike_find(&m, 52) != NULL);
     a->req.kind = REQ_NONE;
-    /* Registering again as a member already there: no new key. */
+    /* Registering again as a member already there, given the current
+     * key: it may have lost its replay windows, a new key
+     * (group_receiver_registers_again). */
     len = peer_msg(b, IKE_GSA_REGISTRATION, false, b->mid_in, chain, clen,
                    msg, &cb);
     ike_handle(&z, &from, msg, len);
-    CHECK(g->rekeys == rekeys + 1 && g->spi == spi2);
+    CHECK(g->rekeys == rekeys + 2 && g->spi != spi2);
     sodium_memzero(k1, sizeof k1);
     sodium_memzero(k2, sizeof k2);
     gc->rekey_on_join = false;
@@ -4007,6 +4009,83 @@ static bool member_of_g(const char *peer)
     return false;
 }
 
+/* The SPI of the group SA in zike's answer to the registration of peer
+ * sa for group "g" as a receiver; 0 if none. */
+static uint32_t receiver_registers(struct ike_sa *sa, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct route from = { 0 };
+    struct ike_message m;
+    struct gsa_kd kd;
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    if (nsent != 1 || open_sent(sa, 0, &m, msg) != IKE_OK ||
+        ike_find(&m, IKE_PL_KD) == NULL ||
+        kd_parse(ike_find(&m, IKE_PL_KD), &kd) != IKE_OK)
+        return 0;
+    return kd.spi;
+}
+
+/* The peer restarts: a new IKE SA replaces the old one (INITIAL_CONTACT),
+ * which then dies without ending the membership. */
+static struct ike_sa *restarted(struct ike_sa *old, uint64_t *ctr)
+{
+    struct ike_sa *fresh = established();
+
+    ike_sa_replace_old(&z, fresh);
+    ike_sa_dead(&z, old, "replaced for the test");
+    *ctr = 1;
+    return fresh;
+}
+
+/* A receiver that registers again while the current key was already
+ * given to it (answered, or pushed) may have lost its replay windows: a
+ * host that rebooted with its SAD on tmpfs, a new SAD.  Given the same
+ * key, it would install fresh windows and accept again every message
+ * sent under that key before (an on-path broker replays them).  Its IKE
+ * SA replaced by the new one (INITIAL_CONTACT) ends no membership, so
+ * nothing else made a key.  Now the key server makes a new key, as it
+ * does for a sender registering again; a first registration makes
+ * none. */
+static void group_receiver_registers_again(void)
+{
+    struct ike_sa *a = established();
+    struct gcks_group *g = &z.groups[0];
+    uint64_t ca = 1, rekeys;
+    uint32_t first, second;
+
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    rekeys = g->rekeys;
+    first = receiver_registers(a, &ca);
+    CHECK(first != 0 && first == g->spi && g->rekeys == rekeys);
+    CHECK(member_of_g("peer"));
+
+    a = restarted(a, &ca);
+    CHECK(member_of_g("peer"));
+    second = receiver_registers(a, &ca);
+    CHECK(second != 0 && second == g->spi);
+    CHECK(second != first && g->rekeys == rekeys + 1);
+
+    /* A key pushed to it (not yet acknowledged) was given too. */
+    CHECK(group_rekey(&z, "g") == 0);
+    nsent = 0;
+    CHECK(group_tick_sa(&z, a) && a->req.kind == REQ_GSA_PUSH &&
+          a->req.gsa_spi == g->spi);
+    first = g->spi;
+    rekeys = g->rekeys;
+    a = restarted(a, &ca);
+    second = receiver_registers(a, &ca);
+    CHECK(second != 0 && second != first && g->rekeys == rekeys + 1);
+    g->nmembers = 0;
+    harness_reset();
+}
+
 /* rekey-holddown: a member that leaves and joins again in a loop (by
  * leaving, and by letting its IKE SA die and making a new one) makes at
  * most one new key per hold-down; its refused registrations get
@@ -4094,14 +4173,16 @@ static void group_rekeys_held_down(void)
     }
     z.now += HOLDDOWN_S * 1000U;
 
-    /* A sender registering again makes a key, and then is held down; as
-     * a receiver only (no key made) it is not; nor is the other member. */
+    /* A sender registering again makes a key, and then is held down; so
+     * is a receiver registering again under the key it was given (it
+     * makes one too); not the other member, not given this key. */
     rekeys = g->rekeys;
     CHECK(register_g(a, &ca, true) == 0 && g->rekeys == rekeys + 1);
     spi = g->spi;
     CHECK(register_g(a, &ca, true) == IKE_N_TEMPORARY_FAILURE);
     CHECK(g->rekeys == rekeys + 1 && g->spi == spi && member_of_g("peer"));
-    CHECK(register_g(a, &ca, false) == 0 && g->spi == spi);
+    CHECK(register_g(a, &ca, false) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(g->spi == spi && member_of_g("peer"));
     CHECK(register_g(b, &cb, false) == 0 && g->spi == spi);
     /* The operator's rekey and the lifetime's are not delayed. */
     CHECK(group_rekey(&z, "g") == 0 && g->rekeys == rekeys + 2);
@@ -4118,10 +4199,11 @@ static void group_rekeys_held_down(void)
     CHECK(register_g(b, &cb, false) == 0 && g->rekeys == rekeys + 4);
     z.now += HOLDDOWN_S * 1000U;
     CHECK(register_g(a, &ca, false) == 0 && g->rekeys == rekeys + 5);
-    /* A hold-down of 0: no bound, as before. */
+    /* A hold-down of 0: no bound, as before; each registration of a
+     * member given the current key makes one. */
     gc->rekey_holddown = 0;
     CHECK(register_g(a, &ca, true) == 0 && register_g(a, &ca, true) == 0);
-    CHECK(g->rekeys == rekeys + 6);
+    CHECK(g->rekeys == rekeys + 7);
     /* Its IKE SA ended by this side (zikectl terminate): the new key is
      * not held against it, it joins again at once. */
     gc->rekey_holddown = HOLDDOWN_S;
@@ -4751,6 +4833,7 @@ int main(void)
     RUN(group_member_push_before_registered);
     RUN(group_member_push_after_answer);
     RUN(group_member_gone_with_both_ike_sas);
+    RUN(group_receiver_registers_again);
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
