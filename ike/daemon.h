@@ -166,6 +166,7 @@ struct gcks_member {
     uint32_t sid;             /* 0: receives only */
     uint32_t have_spi;        /* the newest group SA it acknowledged */
     uint32_t given_spi;       /* the newest it was sent (answer or push) */
+    uint8_t given_on[16];     /* over the IKE SA of these SPIs (i, r) */
     uint64_t push_after;      /* ms: after a refused push, wait */
     bool rejoin;              /* a reload changed its Sender ID or took its
                                  sender role: it gets no key until it

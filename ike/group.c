@@ -10,8 +10,8 @@
  * leaves, dies or is removed from the configuration, and when a sender
  * registers again while its Sender ID was already issued with the current
  * key (it may have lost its sequence numbers: (key, Sender ID, sequence)
- * must never repeat), or any member registers again that was sent the
- * current key (it may have lost its replay windows).  New keys are pushed with GSA_INBAND_REKEY to every
+ * must never repeat), or any member registers again from a new IKE SA
+ * that was sent the current key (it may have lost its replay windows).  New keys are pushed with GSA_INBAND_REKEY to every
  * member still in the group, receivers first, senders once the receivers
  * hold the key; a removed member is not told.  A member still allowed
  * whose Sender ID a reload moved, or who may no longer send, gets no key
@@ -365,6 +365,27 @@ static struct gcks_member *member_find(struct gcks_group *g, const char *peer)
     return NULL;
 }
 
+/* The member was sent the current key over sa. */
+static void member_given(struct gcks_member *mb, const struct gcks_group *g,
+                         const struct ike_sa *sa)
+{
+    mb->given_spi = g->spi;
+    memcpy(mb->given_on, sa->spi_i, 8);
+    memcpy(mb->given_on + 8, sa->spi_r, 8);
+}
+
+/* Asks again for the key it was sent, over another IKE SA: a restarted
+ * zike (IKE SAs live in its memory only), which may have lost its replay
+ * windows with its SAD. */
+static bool member_asks_again(const struct gcks_member *mb,
+                              const struct gcks_group *g,
+                              const struct ike_sa *sa)
+{
+    return mb->given_spi == g->spi &&
+           (memcmp(mb->given_on, sa->spi_i, 8) != 0 ||
+            memcmp(mb->given_on + 8, sa->spi_r, 8) != 0);
+}
+
 /* Remove a member; the caller rekeys. */
 static bool member_remove(struct gcks_group *g, const char *peer)
 {
@@ -580,11 +601,12 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
      * so a newcomer gets one made after it asked. */
     rekey_join = gc->rekey_on_join && g->nmembers > 0 && mb == NULL;
     rekey_sid = sender && (g->sids_issued & (UINT64_C(1) << (sid - 1)));
-    /* A member sent the current key that asks for it again may have lost
-     * its replay windows (a host rebooted with its SAD on tmpfs; its new
-     * IKE SA replaced the old one, which ends no membership): the same
-     * key would let every message sent under it be replayed to it. */
-    rekey_again = !rekey_sid && mb != NULL && mb->given_spi == g->spi;
+    /* A member sent the current key that asks for it again from a new IKE
+     * SA may have lost its replay windows (a host rebooted with its SAD
+     * on tmpfs; its new IKE SA replaced the old one, which ends no
+     * membership): the same key would let every message sent under it be
+     * replayed to it. */
+    rekey_again = !rekey_sid && mb != NULL && member_asks_again(mb, g, sa);
     /* A join makes no key without rekey-on-join, but the member's leave
      * will: refused too, else leaving and joining would be unbounded. */
     if ((mb == NULL || rekey_join || rekey_sid || rekey_again) &&
@@ -612,7 +634,8 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->sender = sender;
     mb->receiver = receiver;
     mb->sid = sid;
-    mb->have_spi = mb->given_spi = g->spi;
+    mb->have_spi = g->spi;
+    member_given(mb, g, sa);
     mb->rejoin = false;
     mb->push_after = 0;
     atd = registration_atd(z, g, gc, peer, sender);
@@ -709,7 +732,7 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         sa->req.gsa_spi = g->spi;
         if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
                         len) == 0) {
-            mb->given_spi = g->spi;
+            member_given(mb, g, sa);
             return true;
         }
     }
