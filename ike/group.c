@@ -1113,18 +1113,25 @@ fail:
  * optional (SHOULD NOT with in-band rekey, where the key server ends keys
  * with a Delete), so a key server that sends none, or a huge one, and
  * then stops pushing would otherwise keep the member on one key for
- * ever. */
+ * ever.  With no max-key-lifetime set, a lifetime a zike key server can
+ * give (up to ZIKE_GROUP_LIFETIME_MAX) is kept as sent, so that a group
+ * keyed for days loses no traffic, and none or a longer one (UINT32_MAX
+ * reads as for ever) gets ZIKE_JOIN_MAX_KEY_LIFETIME. */
 static void gm_bound_lifetime(const struct gm_group *gg,
                               const struct zike_join *j, const char *server,
                               struct gsa_policy *pol)
 {
-    uint32_t most = j->max_key_lifetime ? j->max_key_lifetime
-                                        : ZIKE_JOIN_MAX_KEY_LIFETIME;
+    uint32_t most = j->max_key_lifetime;
 
-    if (pol->lifetime != 0 && pol->lifetime <= most)
+    if (most == 0) {
+        if (pol->lifetime != 0 && pol->lifetime <= ZIKE_GROUP_LIFETIME_MAX)
+            return;
+        most = ZIKE_JOIN_MAX_KEY_LIFETIME;
+    } else if (pol->lifetime != 0 && pol->lifetime <= most) {
         return;
+    }
     zike_log(LOG_NOTICE, "group %s: %s gives group SA 0x%08x %s: it ends "
-             "here after max-key-lifetime, %u s", gg->name, server, pol->spi,
+             "here after %u s (max-key-lifetime)", gg->name, server, pol->spi,
              pol->lifetime ? "a longer lifetime" : "no lifetime",
              (unsigned)most);
     pol->lifetime = most;

@@ -318,7 +318,7 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
                         "chacha20-poly1305 or aes256gcm");
     }
     if ((v = ydoc_get(n, "lifetime"))) {
-        if (yf_uint(y, v, F("lifetime"), 30 * 86400, "smhd", &u) != 0)
+        if (yf_uint(y, v, F("lifetime"), ZIKE_GROUP_LIFETIME_MAX, "smhd", &u) != 0)
             return -1;
         if (u < 4)
             return FAIL(y, v, F("lifetime"), "at least 4 seconds");
@@ -406,9 +406,10 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((v = ydoc_get(n, "replay-scope")) &&
         zike_conf_replay_scope(y, v, F("replay-scope"), &j->policy_flags) != 0)
         return -1;
-    j->max_key_lifetime = ZIKE_JOIN_MAX_KEY_LIFETIME;
+    j->max_key_lifetime = 0;                 /* gm_bound_lifetime */
     if ((v = ydoc_get(n, "max-key-lifetime"))) {
-        if (yf_uint(y, v, F("max-key-lifetime"), 30 * 86400, "smhd", &u) != 0)
+        if (yf_uint(y, v, F("max-key-lifetime"), ZIKE_GROUP_LIFETIME_MAX,
+                    "smhd", &u) != 0)
             return -1;
         if (u < 4)
             return FAIL(y, v, F("max-key-lifetime"), "at least 4 seconds");

@@ -338,8 +338,8 @@ static uint64_t time_limit(uint32_t spi, const uint16_t *sids, size_t nsids,
 /* A key server that leaves KEY_LIFETIME out (RFC 9838 makes it optional:
  * SHOULD NOT with in-band rekey), or names the largest one, then stops
  * pushing: the member's group SAs still end, after the join's
- * max-key-lifetime (default 1 day), not never.  A lifetime below the
- * bound is kept as sent. */
+ * max-key-lifetime (unset: a day), not never.  A lifetime below the
+ * bound (unset: up to 30 days) is kept as sent. */
 static void member_bounds_key_lifetime(void)
 {
     static const uint16_t sids_j[] = { 1, 2 };
@@ -363,6 +363,11 @@ static void member_bounds_key_lifetime(void)
     lifetime_sent = 600;
     CHECK(push_j2(other, &ctr_other, SPI_J2 + 1, sids_j2, 1));
     CHECK(time_limit(SPI_J2 + 1, sids_j2, 1, false) == 600);
+    /* A lifetime of days, as a zike key server may give, is kept when
+     * the join sets no bound: the key does not end before its rekey. */
+    lifetime_sent = 2U * 86400U;
+    CHECK(push_j2(other, &ctr_other, SPI_J2 + 3, sids_j2, 1));
+    CHECK(time_limit(SPI_J2 + 3, sids_j2, 1, false) == 2U * 86400U);
     /* The join's own bound, below what the key server sends. */
     joins[1].max_key_lifetime = 60;
     CHECK(push_j2(other, &ctr_other, SPI_J2 + 2, sids_j2, 1));
