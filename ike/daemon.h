@@ -165,6 +165,8 @@ struct gcks_member {
     bool sender, receiver;
     uint32_t sid;             /* 0: receives only */
     uint32_t have_spi;        /* the newest group SA it acknowledged */
+    uint32_t given_spi;       /* the newest it was sent (answer or push) */
+    uint8_t given_on[16];     /* over the IKE SA of these SPIs (i, r) */
     uint64_t push_after;      /* ms: after a refused push, wait */
     bool rejoin;              /* a reload changed its Sender ID or took its
                                  sender role: it gets no key until it
@@ -201,6 +203,7 @@ struct gm_sa {
     uint32_t spi;
     uint64_t activate_at;     /* ms: our policy sends on it then (0: done) */
     uint64_t retire_at;       /* ms: removed then (0: current) */
+    uint64_t expire_at;       /* ms: its hard lifetime ends (0: seen to) */
 };
 
 struct gm_group {

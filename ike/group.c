@@ -10,7 +10,8 @@
  * leaves, dies or is removed from the configuration, and when a sender
  * registers again while its Sender ID was already issued with the current
  * key (it may have lost its sequence numbers: (key, Sender ID, sequence)
- * must never repeat).  New keys are pushed with GSA_INBAND_REKEY to every
+ * must never repeat), or any member registers again from a new IKE SA
+ * that was sent the current key (it may have lost its replay windows).  New keys are pushed with GSA_INBAND_REKEY to every
  * member still in the group, receivers first, senders once the receivers
  * hold the key; a removed member is not told.  A member still allowed
  * whose Sender ID a reload moved, or who may no longer send, gets no key
@@ -364,6 +365,27 @@ static struct gcks_member *member_find(struct gcks_group *g, const char *peer)
     return NULL;
 }
 
+/* The member was sent the current key over sa. */
+static void member_given(struct gcks_member *mb, const struct gcks_group *g,
+                         const struct ike_sa *sa)
+{
+    mb->given_spi = g->spi;
+    memcpy(mb->given_on, sa->spi_i, 8);
+    memcpy(mb->given_on + 8, sa->spi_r, 8);
+}
+
+/* Asks again for the key it was sent, over another IKE SA: a restarted
+ * zike (IKE SAs live in its memory only), which may have lost its replay
+ * windows with its SAD. */
+static bool member_asks_again(const struct gcks_member *mb,
+                              const struct gcks_group *g,
+                              const struct ike_sa *sa)
+{
+    return mb->given_spi == g->spi &&
+           (memcmp(mb->given_on, sa->spi_i, 8) != 0 ||
+            memcmp(mb->given_on + 8, sa->spi_r, 8) != 0);
+}
+
 /* Remove a member; the caller rekeys. */
 static bool member_remove(struct gcks_group *g, const char *peer)
 {
@@ -538,7 +560,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     uint8_t chain[IKE_MAX_MESSAGE];
     struct ike_writer w;
     size_t len;
-    bool sender, receiver, rekey_join, rekey_sid, again;
+    bool sender, receiver, rekey_join, rekey_sid, rekey_again, again;
     const char *role;
     uint32_t sid;
     uint16_t atd;
@@ -589,9 +611,15 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
      * so a newcomer gets one made after it asked. */
     rekey_join = gc->rekey_on_join && g->nmembers > 0 && mb == NULL;
     rekey_sid = sender && (g->sids_issued & (UINT64_C(1) << (sid - 1)));
+    /* A member sent the current key that asks for it again from a new IKE
+     * SA may have lost its replay windows (a host rebooted with its SAD
+     * on tmpfs; its new IKE SA replaced the old one, which ends no
+     * membership): the same key would let every message sent under it be
+     * replayed to it. */
+    rekey_again = !rekey_sid && mb != NULL && member_asks_again(mb, g, sa);
     /* A join makes no key without rekey-on-join, but the member's leave
      * will: refused too, else leaving and joining would be unbounded. */
-    if ((mb == NULL || rekey_join || rekey_sid) &&
+    if ((mb == NULL || rekey_join || rekey_sid || rekey_again) &&
         (held = holddown_end(z, g, gc, peer->name)) != 0) {
         gcks_held_down(z, g, gc, sa, from, m, peer->name, held);
         return;
@@ -600,9 +628,11 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
         gcks_member_rekey(z, g, gc, peer->name, "a member joins");
     if (rekey_sid)
         gcks_member_rekey(z, g, gc, peer->name, "a sender registered again");
+    if (rekey_again)
+        gcks_member_rekey(z, g, gc, peer->name, "a member registered again");
     if (sender)
         g->sids_issued |= UINT64_C(1) << (sid - 1);
-    again = mb != NULL && !rekey_sid;
+    again = mb != NULL && !rekey_sid && !rekey_again;
     if (mb == NULL) {
         if (g->nmembers == sizeof g->members / sizeof g->members[0]) {
             respond_notify(z, sa, from, m, IKE_N_REGISTRATION_FAILED);
@@ -616,6 +646,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->receiver = receiver;
     mb->sid = sid;
     mb->have_spi = g->spi;
+    member_given(mb, g, sa);
     mb->rejoin = false;
     mb->push_after = 0;
     atd = registration_atd(z, g, gc, peer, sender);
@@ -719,8 +750,10 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
         snprintf(sa->req.group, sizeof sa->req.group, "%s", g->name);
         sa->req.gsa_spi = g->spi;
         if (ike_request(z, sa, REQ_GSA_PUSH, IKE_GSA_INBAND_REKEY, chain,
-                        len) == 0)
+                        len) == 0) {
+            member_given(mb, g, sa);
             return true;
+        }
     }
     return false;
 }
@@ -1079,6 +1112,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
         goto fail;
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
     gm_make_newest(z, gg, j, pol, slot, retire);
+    slot->expire_at = z->now + (uint64_t)pol->lifetime * 1000U;
     gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
@@ -1093,6 +1127,35 @@ fail:
     zesp_sa_del(z->sad, pol->spi, ZESP_DIR_IN);
     zesp_sa_del(z->sad, pol->spi, ZESP_DIR_OUT);
     return -1;
+}
+
+/* The SAD ends the key after the KEY_LIFETIME sent, and never later
+ * than the join's max-key-lifetime: RFC 9838 makes the attribute
+ * optional (SHOULD NOT with in-band rekey, where the key server ends keys
+ * with a Delete), so a key server that sends none, or a huge one, and
+ * then stops pushing would otherwise keep the member on one key for
+ * ever.  With no max-key-lifetime set, a lifetime a zike key server can
+ * give (up to ZIKE_GROUP_LIFETIME_MAX) is kept as sent, so that a group
+ * keyed for days loses no traffic, and none or a longer one (UINT32_MAX
+ * reads as for ever) gets ZIKE_JOIN_MAX_KEY_LIFETIME. */
+static void gm_bound_lifetime(const struct gm_group *gg,
+                              const struct zike_join *j, const char *server,
+                              struct gsa_policy *pol)
+{
+    uint32_t most = j->max_key_lifetime;
+
+    if (most == 0) {
+        if (pol->lifetime != 0 && pol->lifetime <= ZIKE_GROUP_LIFETIME_MAX)
+            return;
+        most = ZIKE_JOIN_MAX_KEY_LIFETIME;
+    } else if (pol->lifetime != 0 && pol->lifetime <= most) {
+        return;
+    }
+    zike_log(LOG_NOTICE, "group %s: %s gives group SA 0x%08x %s: it ends "
+             "here after %u s (max-key-lifetime)", gg->name, server, pol->spi,
+             pol->lifetime ? "a longer lifetime" : "no lifetime",
+             (unsigned)most);
+    pol->lifetime = most;
 }
 
 /* GSA and KD of a registration response or a push. */
@@ -1133,6 +1196,7 @@ static int gm_accept(struct zike *z, struct ike_sa *sa, struct gm_group *gg,
                          "group %s: the group key does not unwrap", gg->name);
         goto out;
     }
+    gm_bound_lifetime(gg, j, sa->peer_name, pol);
     rc = gm_install(z, gg, j, pol, key);
 out:
     sodium_memzero(gsk_w, sizeof gsk_w);
@@ -1361,6 +1425,22 @@ bool group_tick_sa(struct zike *z, struct ike_sa *sa)
     return false;
 }
 
+/* The key in use reached its end with no new one pushed: the SAD refuses
+ * it now; the member asks for the current key once (a key server that
+ * answers with the same key changes nothing: it stays refused). */
+static void gm_key_ended(struct zike *z, struct gm_group *gg,
+                         struct gm_sa *s)
+{
+    s->expire_at = 0;
+    if (gg->want_leave || !gg->registered)
+        return;
+    zike_log(LOG_WARNING, "group %s: group SA 0x%08x reached its lifetime "
+             "with no new key from %s: registering again", gg->name, s->spi,
+             gg->server);
+    gg->registered = false;
+    gg->retry_at = z->now;
+}
+
 void group_tick(struct zike *z)
 {
     for (size_t i = 0; i < z->ngroups; i++) {
@@ -1381,6 +1461,9 @@ void group_tick(struct zike *z)
                 gm_activate(z, gg, j, s);
             if (s->retire_at && z->now >= s->retire_at)
                 gm_remove_sa(z, gg, j, s);
+            else if (s->retire_at == 0 && s->expire_at &&
+                     z->now >= s->expire_at)
+                gm_key_ended(z, gg, s);
         }
     }
 }

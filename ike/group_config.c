@@ -318,7 +318,7 @@ static int parse_group(struct yctx *y, const struct ydoc_node *n, size_t i,
                         "chacha20-poly1305 or aes256gcm");
     }
     if ((v = ydoc_get(n, "lifetime"))) {
-        if (yf_uint(y, v, F("lifetime"), 30 * 86400, "smhd", &u) != 0)
+        if (yf_uint(y, v, F("lifetime"), ZIKE_GROUP_LIFETIME_MAX, "smhd", &u) != 0)
             return -1;
         if (u < 4)
             return FAIL(y, v, F("lifetime"), "at least 4 seconds");
@@ -365,9 +365,10 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "group", "server", "role", "policy", "sign-key", "replay-scope",
-        NULL };
+        "max-key-lifetime", NULL };
     const struct ydoc_node *v;
     const struct zike_peer *server;
+    uint64_t u;
     char f[64];
 
 #define F(key) (snprintf(f, sizeof f, "join[%zu].%s", i, key), f)
@@ -405,6 +406,15 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((v = ydoc_get(n, "replay-scope")) &&
         zike_conf_replay_scope(y, v, F("replay-scope"), &j->policy_flags) != 0)
         return -1;
+    j->max_key_lifetime = 0;                 /* gm_bound_lifetime */
+    if ((v = ydoc_get(n, "max-key-lifetime"))) {
+        if (yf_uint(y, v, F("max-key-lifetime"), ZIKE_GROUP_LIFETIME_MAX,
+                    "smhd", &u) != 0)
+            return -1;
+        if (u < 4)
+            return FAIL(y, v, F("max-key-lifetime"), "at least 4 seconds");
+        j->max_key_lifetime = (uint32_t)u;
+    }
     /* Receivers need it too in a group with source MACs. */
     if ((v = ydoc_get(n, "sign-key")) &&
         zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)

@@ -59,6 +59,12 @@ struct zike_peer {
  * before it can make more; short beside the time a member whose IKE SA
  * died takes to be found dead and come back. */
 #define ZIKE_GROUP_REKEY_HOLDDOWN 10U
+/* Without max-key-lifetime (s): how long a member keeps a group key its
+ * key server gave no KEY_LIFETIME for (RFC 9838 makes it optional), or
+ * one longer than any a zike key server gives, when no new key comes. */
+#define ZIKE_JOIN_MAX_KEY_LIFETIME 86400U
+/* The longest group key lifetime a zike key server gives (s). */
+#define ZIKE_GROUP_LIFETIME_MAX (30U * 86400U)
 /* How receivers know which member sent (source-auth). */
 enum zike_source_auth {
     ZIKE_SOURCE_AUTH_NONE,
@@ -101,6 +107,7 @@ struct zike_join {
     uint8_t *sign_sk;                  /* source-auth key, locked, or NULL:
                                           signs, or derives source MAC keys */
     uint32_t policy_flags;             /* ZESP_POLICY_* */
+    uint32_t max_key_lifetime;         /* s, 0: not set (gm_bound_lifetime) */
 };
 
 struct zike_conf {

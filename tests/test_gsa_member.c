@@ -36,6 +36,8 @@
 
 static struct zike_join joins[2];
 static uint8_t key_j[ZESP_KEYBYTES], key_j2[ZESP_KEYBYTES];
+/* The GSA's KEY_LIFETIME in what the key servers send; 0: left out. */
+static uint32_t lifetime_sent = 600;
 
 /* An established IKE SA with the peer of that name. */
 static struct ike_sa *established_with(const char *peer)
@@ -67,7 +69,7 @@ static size_t group_sa(struct ike_sa *sa, uint8_t *chain, size_t cap,
     pol->spi = spi;
     pol->encr = ZESP_CHACHA20_POLY1305;
     pol->esn = true;
-    pol->lifetime = 600;
+    pol->lifetime = lifetime_sent;
     pol->dtd = 1;
     pol->sid_bits = ZESP_SENDER_ID_BITS;
     for (size_t i = 0; i < nsids; i++) {
@@ -308,6 +310,81 @@ static void push_cannot_take_a_pairwise_policys_spi(void)
     harness_reset();
 }
 
+/* The hard time limit of every SA of SPI spi in the SAD: the outbound
+ * SA and each sender's window; UINT64_MAX if any has none. */
+static uint64_t time_limit(uint32_t spi, const uint16_t *sids, size_t nsids,
+                           bool out)
+{
+    zesp_sa_info info;
+    uint64_t most = 0;
+
+    if (out) {
+        if (zesp_sa_info_get(z.sad, spi, ZESP_DIR_OUT, &info) != 0)
+            return 0;
+        most = info.hard.seconds ? info.hard.seconds : UINT64_MAX;
+    }
+    for (size_t i = 0; i < nsids; i++) {
+        if (zesp_sa_info_get_sender(z.sad, spi, ZESP_DIR_IN, sids[i],
+                                    &info) != 0)
+            return 0;
+        if (info.hard.seconds == 0)
+            return UINT64_MAX;
+        if (info.hard.seconds > most)
+            most = info.hard.seconds;
+    }
+    return most;
+}
+
+/* A key server that leaves KEY_LIFETIME out (RFC 9838 makes it optional:
+ * SHOULD NOT with in-band rekey), or names the largest one, then stops
+ * pushing: the member's group SAs still end, after the join's
+ * max-key-lifetime (unset: a day), not never.  A lifetime below the
+ * bound (unset: up to 30 days) is kept as sent. */
+static void member_bounds_key_lifetime(void)
+{
+    static const uint16_t sids_j[] = { 1, 2 };
+    static const uint16_t sids_j2[] = { SID_FOREIGN };
+    struct ike_sa *peer = established_with("peer");
+    struct ike_sa *other = established_with("other");
+    uint64_t ctr_peer = 1, ctr_other = 1;
+
+    lifetime_sent = 0;
+    register_j(peer, &ctr_peer);
+    CHECK(z.joined[0].registered && in_policy("j", SPI_J));
+    CHECK(time_limit(SPI_J, sids_j, 2, true) != 0);
+    CHECK(time_limit(SPI_J, sids_j, 2, true) <= 86400);
+
+    z.joined[1].registered = true;        /* with "other": it takes pushes */
+    lifetime_sent = UINT32_MAX;
+    CHECK(push_j2(other, &ctr_other, SPI_J2, sids_j2, 1));
+    CHECK(time_limit(SPI_J2, sids_j2, 1, false) != 0);
+    CHECK(time_limit(SPI_J2, sids_j2, 1, false) <= 86400);
+
+    lifetime_sent = 600;
+    CHECK(push_j2(other, &ctr_other, SPI_J2 + 1, sids_j2, 1));
+    CHECK(time_limit(SPI_J2 + 1, sids_j2, 1, false) == 600);
+    /* A lifetime of days, as a zike key server may give, is kept when
+     * the join sets no bound: the key does not end before its rekey. */
+    lifetime_sent = 2U * 86400U;
+    CHECK(push_j2(other, &ctr_other, SPI_J2 + 3, sids_j2, 1));
+    CHECK(time_limit(SPI_J2 + 3, sids_j2, 1, false) == 2U * 86400U);
+    /* The join's own bound, below what the key server sends. */
+    joins[1].max_key_lifetime = 60;
+    CHECK(push_j2(other, &ctr_other, SPI_J2 + 2, sids_j2, 1));
+    CHECK(time_limit(SPI_J2 + 2, sids_j2, 1, false) == 60);
+    joins[1].max_key_lifetime = 0;
+    /* At its end with no new key, the member asks for one, once. */
+    z.now += 86400U * 1000U;
+    group_tick(&z);
+    CHECK(!z.joined[0].registered && z.joined[0].retry_at <= z.now);
+    CHECK(!z.joined[1].registered);
+    lifetime_sent = 600;
+    memset(z.joined[0].sas, 0, sizeof z.joined[0].sas);
+    memset(z.joined[1].sas, 0, sizeof z.joined[1].sas);
+    z.joined[0].registered = z.joined[1].registered = false;
+    harness_reset();
+}
+
 /* The configuration keeps each policy to one key manager: a second join
  * naming a join's policy, or a join naming a pairwise peer's policy,
  * would let that group's key server move the policy's outbound traffic
@@ -402,6 +479,7 @@ int main(void)
     RUN(push_cannot_take_another_groups_spi);
     RUN(push_cannot_take_a_pairwise_spi);
     RUN(push_cannot_take_a_pairwise_policys_spi);
+    RUN(member_bounds_key_lifetime);
     RUN(config_one_manager_per_policy);
     sodium_memzero(key_j2, sizeof key_j2);
     group_free(&z);

@@ -3720,7 +3720,8 @@ static void group_rekey_on_join(void)
     CHECK(open_sent(a, 0, &m, msg) == IKE_OK && ike_find(&m, 50) != NULL &&
           ike_find(&m, 51) != NULL && ike_find(&m, 52) != NULL);
     a->req.kind = REQ_NONE;
-    /* Registering again as a member already there: no new key. */
+    /* Registering again as a member already there (over the IKE SA it
+     * was given the key on): no new key. */
     len = peer_msg(b, IKE_GSA_REGISTRATION, false, b->mid_in, chain, clen,
                    msg, &cb);
     ike_handle(&z, &from, msg, len);
@@ -4292,6 +4293,88 @@ static bool member_of_g(const char *peer)
         if (strcmp(z.groups[0].members[i].peer, peer) == 0)
             return true;
     return false;
+}
+
+/* The SPI of the group SA in zike's answer to the registration of peer
+ * sa for group "g" as a receiver; 0 if none. */
+static uint32_t receiver_registers(struct ike_sa *sa, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct route from = { 0 };
+    struct ike_message m;
+    struct gsa_kd kd;
+    size_t len, clen;
+
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    if (nsent != 1 || open_sent(sa, 0, &m, msg) != IKE_OK ||
+        ike_find(&m, IKE_PL_KD) == NULL ||
+        kd_parse(ike_find(&m, IKE_PL_KD), &kd) != IKE_OK)
+        return 0;
+    return kd.spi;
+}
+
+/* The peer restarts: a new IKE SA replaces the old one (INITIAL_CONTACT),
+ * which then dies without ending the membership. */
+static struct ike_sa *restarted(struct ike_sa *old, uint64_t *ctr)
+{
+    struct ike_sa *fresh = established();
+
+    ike_sa_replace_old(&z, fresh);
+    ike_sa_dead(&z, old, "replaced for the test");
+    *ctr = 1;
+    return fresh;
+}
+
+/* A receiver that registers again while the current key was already
+ * given to it (answered, or pushed) may have lost its replay windows: a
+ * host that rebooted with its SAD on tmpfs, a new SAD.  Given the same
+ * key, it would install fresh windows and accept again every message
+ * sent under that key before (an on-path broker replays them).  Its IKE
+ * SA replaced by the new one (INITIAL_CONTACT) ends no membership, so
+ * nothing else made a key.  Now the key server makes a new key when it
+ * asks again over another IKE SA (a restarted zike has a new one), as it
+ * does for a sender registering again; a first registration makes none,
+ * nor one again over the same IKE SA. */
+static void group_receiver_registers_again(void)
+{
+    struct ike_sa *a = established();
+    struct gcks_group *g = &z.groups[0];
+    uint64_t ca = 1, rekeys;
+    uint32_t first, second;
+
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    rekeys = g->rekeys;
+    first = receiver_registers(a, &ca);
+    CHECK(first != 0 && first == g->spi && g->rekeys == rekeys);
+    CHECK(member_of_g("peer"));
+
+    /* Again over the same IKE SA (its install failed, it retries): the
+     * windows it has, if any, are the ones it had; no new key. */
+    CHECK(receiver_registers(a, &ca) == first && g->rekeys == rekeys);
+
+    a = restarted(a, &ca);
+    CHECK(member_of_g("peer"));
+    second = receiver_registers(a, &ca);
+    CHECK(second != 0 && second == g->spi);
+    CHECK(second != first && g->rekeys == rekeys + 1);
+
+    /* A key pushed to it (not yet acknowledged) was given too. */
+    CHECK(group_rekey(&z, "g") == 0);
+    nsent = 0;
+    CHECK(group_tick_sa(&z, a) && a->req.kind == REQ_GSA_PUSH &&
+          a->req.gsa_spi == g->spi);
+    first = g->spi;
+    rekeys = g->rekeys;
+    a = restarted(a, &ca);
+    second = receiver_registers(a, &ca);
+    CHECK(second != 0 && second != first && g->rekeys == rekeys + 1);
+    g->nmembers = 0;
+    harness_reset();
 }
 
 /* rekey-holddown: a member that leaves and joins again in a loop (by
@@ -5039,6 +5122,7 @@ int main(void)
     RUN(group_member_push_before_registered);
     RUN(group_member_push_after_answer);
     RUN(group_member_gone_with_both_ike_sas);
+    RUN(group_receiver_registers_again);
     RUN(group_rekeys_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);

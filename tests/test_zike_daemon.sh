@@ -358,6 +358,15 @@ sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
 refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
 sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
 refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer"
+# max-key-lifetime: how long a member keeps a key whose key server gave it
+# no lifetime, or a longer one; 4 s to 30 days.
+conf maxlife "$(port 11)" "peers: [ { name: ks, id: ks.example, auth: psk, psk: $PSK, endpoint: \"tcp://127.0.0.1:$(port 12)\" } ]" \
+    "join: [ { group: g, server: ks, role: receiver, max-key-lifetime: 8h } ]"
+expect 0 "--check of max-key-lifetime: 8h" "$zike" -c "$work/maxlife.yaml" --check
+sed -i 's/max-key-lifetime: 8h/max-key-lifetime: 3s/' "$work/maxlife.yaml"
+refuses maxlife "maxlife.yaml:7:.*join\[0\].max-key-lifetime: at least 4 seconds"
+sed -i 's/max-key-lifetime: 3s/max-key-lifetime: 31d/' "$work/maxlife.yaml"
+refuses maxlife "join\[0\].max-key-lifetime: .* is above the maximum 2592000"
 # A sender's sign-pubkey asks for its messages to be authenticated as
 # its own.  Before, a group without source-auth took the key and ignored
 # it: any member holding the group key could send as that sender.
