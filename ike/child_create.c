@@ -105,10 +105,10 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
          * closed: not now (RFC 7296 2.25.1).  One we are rekeying
          * ourselves is answered as usual, whatever the nonces, as 2.25.1
          * asks: both new children are made, and 2.8.1 picks the one that
-         * stays (both_made).  A peer told TEMPORARY_FAILURE here after it
-         * answered ours, as charon 5.9 does, forgot that the old child
-         * was rekeyed and lost its outbound SA with the old child's
-         * DELETE (strongSwan issue #1896). */
+         * stays (both_made).  Refusing it when our nonce was the higher
+         * cost charon 5.9, which had answered ours, its outbound SA: it
+         * forgot that the old child was rekeyed, and the old child's
+         * DELETE took its only one (strongSwan issue #1896). */
         if (old->rekeyed) {
             zike_log(LOG_INFO, "peer %s: its rekey of %s refused for now "
                      "(TEMPORARY_FAILURE): the child SA is already "
@@ -221,7 +221,8 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
         /* A simultaneous rekey that a zike of before refused (its nonce
          * the higher: its child replaces the old one, and ours is not
-         * retried), or an SPI the peer could not take. */
+         * retried), one that crossed the peer's finished rekey of the
+         * child, or an SPI the peer could not take. */
         zike_log(LOG_INFO, "peer %s: %s of %s refused for now "
                  "(TEMPORARY_FAILURE)", peer->name,
                  r->old_spi_in ? "rekey" : "child SA", r->policy);
