@@ -11,8 +11,11 @@
  * with the chosen proposal; one without KE is refused (PFS); a malformed
  * or overrunning one gets INVALID_SYNTAX and an unknown critical payload
  * UNSUPPORTED_CRITICAL_PAYLOAD, the IKE SA intact; DELETE takes the child
- * SA out of the SAD.  Group SAs (G-IKEv2), as key server: an unknown group
- * gets INVALID_GROUP_ID, a group the peer is not listed in
+ * SA out of the SAD; simultaneous rekeys of a child SA, both answered,
+ * leave one child, the same on both sides, against a model of the peer's
+ * SAs (charon-like, and a zike of before).  Group SAs (G-IKEv2), as
+ * key server: an unknown group gets INVALID_GROUP_ID, a group the peer is
+ * not listed in
  * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
  * with GSK_w to the group key and carries the sender's ID; a sender
  * registering again and a member leaving each make a new key; a member
