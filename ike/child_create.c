@@ -1,9 +1,9 @@
 /*
  * CREATE_CHILD_SA for child SAs, both roles: a new child SA (RFC 7296
  * 1.3.1) or a rekeyed one (1.3.3), always with a fresh X25519 exchange.
- * Simultaneous rekeys of one child SA are resolved by the nonces (2.8.1);
- * one the peer refused for now is asked for again (2.25).  The IKE SA's
- * own rekey is ike_rekey.c.
+ * Simultaneous rekeys of one child SA are both answered (2.25.1) and
+ * resolved by the nonces (2.8.1); one the peer refused for now is asked
+ * for again (2.25).  The IKE SA's own rekey is ike_rekey.c.
  */
 #include <string.h>
 #include <syslog.h>
@@ -103,17 +103,19 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
                          NULL, 0);
             goto reply;
         }
-        /* Simultaneous rekeys of one child SA: exactly one may win.  We
-         * refuse the peer's if the child is already rekeyed, or if we are
-         * rekeying it too and our nonce is the higher one; the peer,
-         * comparing the same two nonces, accepts ours. */
-        if (old->rekeyed ||
-            (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == old->spi_in &&
-             ike_nonce_cmp(sa->req.nonce, sizeof sa->req.nonce, ni,
-                       ni_len) > 0)) {
+        /* A child already replaced (its rekey done, or deleted) is being
+         * closed: not now (RFC 7296 2.25.1).  One we are rekeying
+         * ourselves is answered as usual, whatever the nonces, as 2.25.1
+         * asks: both new children are made, and 2.8.1 picks the one that
+         * stays (both_made).  Refusing it when our nonce was the higher
+         * cost charon 5.9, which had answered ours, its outbound SA: it
+         * forgot that the old child was rekeyed, and the old child's
+         * DELETE took its only one (strongSwan issue #1896). */
+        if (old->rekeyed) {
             zike_log_limited(z, &z->peer_log[PEER_LOG_CHILD_REKEYED],
-                             LOG_INFO, "peer %s: simultaneous rekey of %s: "
-                             "ours wins", peer->name, old->policy);
+                             LOG_INFO, "peer %s: its rekey of %s refused for "
+                             "now (TEMPORARY_FAILURE): the child SA is "
+                             "already rekeyed", peer->name, old->policy);
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
                          NULL, 0);
             goto reply;
@@ -166,8 +168,8 @@ reply:
 }
 
 /* Our rekey was answered after we had answered the peer's rekey of the
- * same child, which a zike peer never does (it refuses one of the two),
- * but RFC 7296 2.8.1 and 2.25.1 ask of the peer: both new children exist.
+ * same child, as RFC 7296 2.25.1 asks of both sides (a zike of before
+ * refused the one with the lower nonce): both new children exist.
  * The one made by the exchange with the lowest of the four nonces is
  * redundant, deleted by whoever initiated that exchange; the other's
  * initiator deletes the old child.  True if ours is the redundant one:
@@ -220,9 +222,10 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     if (peer == NULL)
         return;
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE) {
-        /* A simultaneous rekey whose winner is the peer's (that one
-         * replaces the old child, and ours is not retried), or an SPI the
-         * peer could not take. */
+        /* A simultaneous rekey that a zike of before refused (its nonce
+         * the higher: its child replaces the old one, and ours is not
+         * retried), one that crossed the peer's finished rekey of the
+         * child, or an SPI the peer could not take. */
         zike_log(LOG_INFO, "peer %s: %s of %s refused for now "
                  "(TEMPORARY_FAILURE)", peer->name,
                  r->old_spi_in ? "rekey" : "child SA", r->policy);

@@ -5,20 +5,20 @@
  * SAs move to the new IKE SA unchanged (they stay in the SAD, nothing is
  * lost), and the rekey's initiator deletes the old IKE SA.
  *
- * Collisions.  Of two simultaneous IKE SA rekeys exactly one is made, as
- * for child SAs (child_create.c): the peer's request is refused with
- * TEMPORARY_FAILURE when ours is in flight with the higher nonce, and the
- * peer, comparing the same two nonces, answers ours; the loser's request
- * fails and nothing is left to delete.  Refused too while a child SA of
- * ours is being made (its answer would come to an IKE SA that no longer
- * holds the children), when the IKE SA is already rekeyed (2.25), or
- * while an IKE SA of the peer that a rekey replaced still waits for its
- * DELETE (one at a time: a peer that never deleted them made them without
- * bound).  A
- * peer that answers our request although it took over with its own (RFC
- * 7296 2.8.2, both made) is met by its rule: of the two new IKE SAs, the
- * one holding the lowest of the four nonces is redundant and deleted by
- * its initiator, and the other holds the child SAs.
+ * Collisions.  Of two simultaneous IKE SA rekeys exactly one is made
+ * (unlike child SAs, child_create.c, where both are): the peer's request
+ * is refused with TEMPORARY_FAILURE when ours is in flight with the
+ * higher nonce, and the peer, comparing the same two nonces, answers
+ * ours; the loser's request fails and nothing is left to delete.
+ * Refused too while a child SA of ours is being made (its answer would
+ * come to an IKE SA that no longer holds the children), when the IKE SA
+ * is already rekeyed (2.25), or while an IKE SA of the peer that a rekey
+ * replaced still waits for its DELETE (one at a time: a peer that never
+ * deleted them made them without bound).  A peer that answers our
+ * request although it took over with its own (RFC 7296 2.8.2, both made)
+ * is met by its rule: of the two new IKE SAs, the one holding the lowest
+ * of the four nonces is redundant and deleted by its initiator, and the
+ * other holds the child SAs.
  */
 #include <stdlib.h>
 #include <string.h>

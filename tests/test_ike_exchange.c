@@ -11,8 +11,11 @@
  * with the chosen proposal; one without KE is refused (PFS); a malformed
  * or overrunning one gets INVALID_SYNTAX and an unknown critical payload
  * UNSUPPORTED_CRITICAL_PAYLOAD, the IKE SA intact; DELETE takes the child
- * SA out of the SAD.  Group SAs (G-IKEv2), as key server: an unknown group
- * gets INVALID_GROUP_ID, a group the peer is not listed in
+ * SA out of the SAD; simultaneous rekeys of a child SA, both answered,
+ * leave one child, the same on both sides, against a model of the peer's
+ * SAs (charon-like, and a zike of before).  Group SAs (G-IKEv2), as
+ * key server: an unknown group gets INVALID_GROUP_ID, a group the peer is
+ * not listed in
  * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
  * with GSK_w to the group key and carries the sender's ID; a sender
  * registering again and a member leaving each make a new key; a member
@@ -624,7 +627,7 @@ static void ike_rekey_collision(uint8_t peer_byte, bool refuse,
 /* Simultaneous rekeys of one child SA (RFC 7296 2.8.1): zike rekeys it
  * (its nonce all 0x80), the peer's rekey of it comes first with a higher
  * nonce (zike answers it, 2.25.1), then the peer, as RFC 7296 asks, also
- * answers zike's (nonce all answer_byte), which a zike peer never does.
+ * answers zike's (nonce all answer_byte), as a zike peer now does too.
  * Both new children exist; the one made by the exchange holding the
  * lowest of the four nonces is redundant, deleted by its initiator, and
  * the other's initiator deletes the old child.  Before, zike kept its own
@@ -707,6 +710,301 @@ static void simultaneous_child_rekeys(void)
      * random; an Nr over 0x80.. makes ours redundant again). */
     for (int i = 0; i < 8; i++)
         child_rekey_collision(0xff);
+}
+
+/* ---- simultaneous child SA rekeys against a model of the peer ----------- */
+
+/* The peer's own record of its child SAs of "pol", kept by the test as an
+ * RFC 7296 peer keeps it: the old child, the one it made by its own rekey
+ * and the one it made answering zike's.  in: the peer's inbound SPI
+ * (zike's outbound), out: zike's inbound. */
+enum { MODEL_OLD, MODEL_OWN, MODEL_ZIKES, MODEL_CHILDREN };
+
+static struct model_peer {
+    struct { uint32_t in, out; bool live; } c[MODEL_CHILDREN];
+    int sends_on;             /* the child its policy sends on; -1: none */
+    bool old_replaced;        /* it answered a rekey of the old child */
+    /* Like charon 5.9 (strongSwan issue #1896): a TEMPORARY_FAILURE for
+     * its own rekey puts the old child back as not rekeyed, so the old
+     * child's DELETE takes its only outbound SA with it. */
+    bool forgets_on_temp_fail;
+    /* Like a zike before this change: refuses zike's rekey while its own,
+     * with the higher nonce, is in flight. */
+    bool refuses_when_higher;
+    uint32_t zike_requests;   /* CREATE_CHILD_SA requests zike sent later */
+} mp;
+
+static void model_send_delete(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                              uint64_t *ctr)
+{
+    uint8_t chain[64], s[4];
+    struct ike_writer w;
+    struct route from = { 0 };
+    size_t clen, len;
+
+    put32(s, spi);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, s, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen, msg,
+                   ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
+/* zike deletes the child whose inbound SPI is spi: the peer takes both
+ * halves out.  Its policy moves to the child that replaced the old one
+ * if the old one goes (RFC 7296 2.8: the initiator is done with it). */
+static void model_deleted(uint32_t spi)
+{
+    for (int i = 0; i < MODEL_CHILDREN; i++) {
+        if (!mp.c[i].live || mp.c[i].out != spi)
+            continue;
+        mp.c[i].live = false;
+        if (mp.sends_on == i)
+            mp.sends_on = i == MODEL_OLD && mp.old_replaced &&
+                                  mp.c[MODEL_ZIKES].live
+                              ? MODEL_ZIKES : -1;
+    }
+}
+
+/* What zike sent, as the peer takes it: DELETE requests answered with the
+ * peer's half, CREATE_CHILD_SA requests counted. */
+static void model_pump(struct ike_sa *sa, uint8_t *msg, uint64_t *ctr)
+{
+    static uint8_t got[HARNESS_SENT][IKE_MAX_MESSAGE];
+    size_t got_len[HARNESS_SENT], n = nsent;
+
+    for (size_t i = 0; i < n; i++) {
+        memcpy(got[i], sent[i], sent_len[i]);
+        got_len[i] = sent_len[i];
+    }
+    nsent = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct ike_message m;
+        uint8_t chain[256], spis[4 * 8];
+        struct ike_writer w;
+        struct route from = { 0 };
+        size_t k = 0, clen, len;
+
+        CHECK(ike_parse(got[i], got_len[i], &m) == IKE_OK &&
+              ike_sk_open(got[i], got_len[i], &m, sa->keys, false) ==
+                  IKE_OK);
+        if (m.hdr.flags & IKE_FLAG_RESPONSE)
+            continue;
+        if (m.hdr.exchange == IKE_CREATE_CHILD_SA) {
+            mp.zike_requests++;
+            continue;
+        }
+        for (size_t p = 0; p < m.npayloads; p++) {
+            struct ike_delete d;
+            if (m.payloads[p].type != IKE_PL_DELETE ||
+                ike_parse_delete(&m.payloads[p], &d) != IKE_OK ||
+                d.protocol != IKE_PROTO_ESP)
+                continue;
+            for (size_t j = 0; j < d.count; j++) {
+                uint32_t spi = be32(d.spis + 4 * j);
+                for (int c = 0; c < MODEL_CHILDREN && k < 8; c++)
+                    if (mp.c[c].live && mp.c[c].out == spi)
+                        put32(spis + 4 * k++, mp.c[c].in);
+                model_deleted(spi);
+            }
+        }
+        ike_w_init_chain(&w, chain, sizeof chain);
+        if (k)
+            ike_w_delete(&w, IKE_PROTO_ESP, 4, spis, (uint16_t)k);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_INFORMATIONAL, true, m.hdr.message_id, chain,
+                       clen, msg, ctr);
+        ike_handle(&z, &from, msg, len);
+    }
+}
+
+/* How many SAs of each direction of "pol" zike holds: the policy's
+ * inbound SPIs, and its outbound one, each in the SAD. */
+static bool zike_one_pair(uint32_t in, uint32_t out)
+{
+    zesp_policy pol;
+    zesp_sa_info info;
+    size_t nin = 0;
+
+    if (zesp_policy_get(z.sad, "pol", &pol) != 0 || pol.out_spi != out ||
+        zesp_sa_info_get(z.sad, out, ZESP_DIR_OUT, &info) != 0)
+        return false;
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (pol.in_spi[i] != 0 && (pol.in_spi[i] != in ||
+                                   zesp_sa_info_get(z.sad, in, ZESP_DIR_IN,
+                                                    &info) != 0))
+            return false;
+        else
+            nin += pol.in_spi[i] != 0;
+    return nin == 1 && count_sas() == 2;
+}
+
+/* zike rekeys the child SA "pol" and, before the answer, the peer's rekey
+ * of it comes with nonce all peer_i; the peer (the model above) answers
+ * zike's with nonce all peer_r, or refuses it (refuses_when_higher).
+ * Then time passes, and every DELETE either side sends is carried out.
+ * Afterwards each side holds exactly one child of "pol", the same one,
+ * and sends on it: the one RFC 7296 2.8.1 keeps (the child of the
+ * exchange without the lowest of the four nonces), or the only one made.
+ */
+static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
+                                 bool forgets, bool refuses)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], resp[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], zi[32], pi[32], pr[32],
+        zr[32];
+    struct ike_sa *sa = established();
+    struct ike_message m;
+    struct ike_sa_payload chosen;
+    struct route from = { 0 };
+    struct child_sa *old;
+    const uint8_t *nr;
+    size_t len, clen, nr_len, resp_len, njoined = z.njoined;
+    uint64_t ctr = 1, now0 = z.now, t0,
+             patience = (uint64_t)z.conf.retransmit_ms *
+                        ((1U << (z.conf.retransmit_tries + 1)) - 1) +
+                        4 * z.conf.rekey_overlap_ms;
+    bool refused_theirs = false, refused_ours, both, own_redundant = false;
+    int survivor;
+
+    memset(&mp, 0, sizeof mp);
+    mp.forgets_on_temp_fail = forgets;
+    mp.refuses_when_higher = refuses;
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    mp.c[MODEL_OLD].in = 0x4444;
+    mp.c[MODEL_OLD].out = old->spi_in;
+    mp.c[MODEL_OLD].live = true;
+    mp.sends_on = MODEL_OLD;
+    nsent = 0;
+
+    /* zike's rekey goes out; the peer's crosses it. */
+    CHECK(child_create_start(&z, sa, "pol", old) == 0 && nsent == 1);
+    nsent = 0;
+    memcpy(zi, sa->req.nonce, sizeof zi);
+    mp.c[MODEL_ZIKES].out = sa->req.spi_in;
+    memset(pi, peer_i, sizeof pi);
+    memset(pr, peer_r, sizeof pr);
+    child_nonce_byte = peer_i;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1);
+    resp_len = sent_len[0];
+    memcpy(resp, sent[0], resp_len);
+    nsent = 0;
+
+    /* The peer answers zike's request (2.25.1), or refuses it. */
+    refused_ours = refuses && memcmp(pi, zi, 32) > 0;
+    if (refused_ours) {
+        struct ike_writer w;
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
+                     NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain,
+                       clen, msg, &ctr);
+    } else {
+        child_nonce_byte = peer_r;
+        len = child_answer(sa, 0x6001, msg, &ctr);
+        mp.c[MODEL_ZIKES].in = 0x6001;
+        mp.c[MODEL_ZIKES].live = true;
+        mp.old_replaced = true;
+    }
+    child_nonce_byte = -1;
+    ike_handle(&z, &from, msg, len);
+    model_pump(sa, msg, &ctr);
+
+    /* zike's answer to the peer's request reaches the peer. */
+    memcpy(msg, resp, resp_len);
+    CHECK(ike_parse(msg, resp_len, &m) == IKE_OK &&
+          ike_sk_open(msg, resp_len, &m, sa->keys, false) == IKE_OK);
+    if (ike_error_notify(&m) == IKE_N_TEMPORARY_FAILURE) {
+        refused_theirs = true;
+        if (mp.forgets_on_temp_fail)
+            mp.old_replaced = false;
+    } else {
+        CHECK(ike_error_notify(&m) == 0 && ike_find(&m, IKE_PL_SA) &&
+              ike_parse_sa(ike_find(&m, IKE_PL_SA), &chosen) == IKE_OK &&
+              ike_find(&m, IKE_PL_NONCE) &&
+              ike_parse_nonce(ike_find(&m, IKE_PL_NONCE), &nr, &nr_len) ==
+                  IKE_OK && nr_len == 32);
+        memcpy(zr, nr, sizeof zr);
+        mp.c[MODEL_OWN].in = 0x4445;
+        mp.c[MODEL_OWN].out = be32(chosen.proposals[0].spi);
+        mp.c[MODEL_OWN].live = true;
+    }
+    both = !refused_theirs && !refused_ours;
+    if (both) {
+        /* 2.8.1: the lowest of the four nonces marks the redundant one. */
+        const uint8_t *low_own = memcmp(pi, zr, 32) < 0 ? pi : zr;
+        const uint8_t *low_zike = memcmp(zi, pr, 32) < 0 ? zi : pr;
+        own_redundant = memcmp(low_own, low_zike, 32) < 0;
+    }
+    if (refused_theirs) {
+        survivor = MODEL_ZIKES;            /* waits for the old's DELETE */
+    } else if (own_redundant) {
+        survivor = MODEL_ZIKES;
+        mp.c[MODEL_OWN].live = false;
+        model_send_delete(sa, mp.c[MODEL_OWN].in, msg, &ctr);
+    } else {
+        /* Its own rekey won (or was the only one): it sends on the new
+         * child, deletes the old one, and zike deletes its redundant one. */
+        survivor = MODEL_OWN;
+        mp.sends_on = MODEL_OWN;
+        mp.c[MODEL_OLD].live = false;
+        model_send_delete(sa, mp.c[MODEL_OLD].in, msg, &ctr);
+    }
+    model_pump(sa, msg, &ctr);
+
+    /* Time passes: overlaps, and zike's patience with the peer. */
+    for (t0 = z.now; z.now < t0 + patience; z.now += 25) {
+        ike_tick(&z);
+        model_pump(sa, msg, &ctr);
+    }
+    CHECK(mp.zike_requests == 0);
+    /* The peer: one child left, and it sends on it. */
+    for (int i = 0; i < MODEL_CHILDREN; i++)
+        CHECK(mp.c[i].live == (i == survivor));
+    CHECK(mp.sends_on == survivor);
+    /* zike: that child's two SAs, and no other SA of the policy. */
+    CHECK(zike_one_pair(mp.c[survivor].out, mp.c[survivor].in));
+    CHECK(sa->children != NULL && sa->children->next == NULL &&
+          sa->children->spi_in == mp.c[survivor].out &&
+          sa->children->spi_out == mp.c[survivor].in &&
+          sa->children->out_active);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* Both orders of the nonces, against a peer that answers every rekey as
+ * RFC 7296 2.25.1 asks and, like charon 5.9, takes a TEMPORARY_FAILURE
+ * for its own rekey as "not rekeyed"; and against a zike of before that
+ * refuses zike's rekey when its own nonce is the higher.  Before, zike
+ * refused the peer's rekey when its own nonce was the higher: charon,
+ * having answered zike's, then lost its only outbound SA with the old
+ * child's DELETE (strongSwan issue #1896). */
+static void child_rekey_collision_peers(void)
+{
+    /* zike's exchange holds the lowest nonce (the peer's answer): the
+     * peer's child stays. */
+    rekey_collision_with(0xff, 0x00, true, false);
+    /* The peer's exchange holds it (the peer's request): zike's stays. */
+    rekey_collision_with(0x00, 0xff, true, false);
+    /* A zike of before, its nonce the higher: it refuses zike's. */
+    rekey_collision_with(0xff, 0x00, false, true);
+    /* A zike of before, its nonce the lower: it answers zike's, and meets
+     * zike's answer to its own by the rule of 2.8.1. */
+    rekey_collision_with(0x00, 0xff, false, true);
 }
 
 static void simultaneous_ike_rekeys(void)
@@ -3374,7 +3672,8 @@ static void repeated_requests_logged(void)
         { "peer peer: asked to rekey a child SA of policy 'pol', which it "
           "no longer serves: refused", IKE_CREATE_CHILD_SA, policy_revoked,
           rekey_child },
-        { "peer peer: simultaneous rekey of pol: ours wins",
+        { "peer peer: its rekey of pol refused for now (TEMPORARY_FAILURE): "
+          "the child SA is already rekeyed",
           IKE_CREATE_CHILD_SA, child_rekeyed, rekey_child },
         { "child SAs, its limit (max-child-sas)", IKE_CREATE_CHILD_SA,
           child_limit_reached, child_pol },
@@ -5081,6 +5380,7 @@ int main(void)
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
     RUN(simultaneous_child_rekeys);
+    RUN(child_rekey_collision_peers);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);

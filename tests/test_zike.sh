@@ -216,6 +216,17 @@ r=$(zike_stat alice rekeys); [ "${r:-0}" -ge 2 ]
 ok $? "alice counted $r rekeys"
 until_ok 20 sh -c "[ \$(ZESP_SAD=$work/alice.sad $zesp sa list | grep -c '^0x') -eq 2 ]"
 ok $? "old SAs deleted after the overlap: 2 SAs left"
+# The pair left is one child SA, the same on both sides (RFC 7296 2.8.1
+# picks it when both rekeys were answered), and each side sends on it.
+sa_of() { ZESP_SAD="$work/$1.sad" "$zesp" sa list 2>/dev/null | awk -v d="$2" '/^0x/ && $2 == d { print $1 }'; }
+one_child() {
+    [ -n "$(sa_of alice in)" ] && [ "$(sa_of alice in)" = "$(sa_of bob out)" ] &&
+        [ "$(sa_of alice out)" = "$(sa_of bob in)" ] &&
+        [ "$(out_spi "$work/alice.sad" orders)" = "$(sa_of alice out)" ] &&
+        [ "$(out_spi "$work/bob.sad" orders)" = "$(sa_of bob out)" ]
+}
+until_ok 20 one_child
+ok $? "the same child SA on both sides, and both send on it"
 # Both sides rekey the IKE SA at the same moment (RFC 7296 2.8.2): one
 # new IKE SA each time, holding the child SA on both sides.
 one_ike_sa() {
