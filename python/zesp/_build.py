@@ -153,6 +153,7 @@ typedef struct zesp_policy {
 } zesp_policy;
 
 int zesp_init(void);
+const char *zesp_version(void);
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);
