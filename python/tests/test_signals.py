@@ -156,3 +156,25 @@ def test_a_handler_raising_as_recv_returns_leaves_no_plaintext(ctx, peers, size)
     peers.alice.send(a, "to-bob", body=[b"the next one"])
     with peers.bob.recv(b, "to-alice") as msg:
         assert msg.bytes() == b"the next one"
+
+
+def test_a_receive_refused_its_arguments_releases_no_other_message(ctx, peers):
+    # recv releases, on an exception, the message its call into C
+    # returned: not when cffi refused the arguments and the call never
+    # ran, where this thread's last answer is a message a Message owns.
+    from zesp._native import ffi, lib
+    a, b = inproc_pair(ctx, "refused-arguments")
+    secret = b"still mine"
+    peers.alice.send(a, "to-bob", body=[secret])
+    msg = peers.bob.recv(b, "to-alice")
+    f = lib.zesp_msg_body(msg._msg, 0)
+    where, n = f.data, f.size
+    for handle in (-1, 1 << 64):
+        with pytest.raises(OverflowError):
+            peers.bob.recv(handle, "to-alice")
+    peers.bob.close()
+    with pytest.raises(ValueError):
+        peers.bob.recv(b, "to-alice")
+    assert ffi.buffer(where, n)[:] == secret and msg.bytes() == secret
+    assert msg.spi == peers.ab
+    msg.close()

@@ -639,9 +639,10 @@ def _recv_interrupted(e: BaseException, names: Dict[str, Any]) -> None:
     m = names.get("m")
     if m:
         _release(m)             # read, not yet owned (e from _new)
-    elif not isinstance(e, (TypeError, OverflowError)):
-        # Not cffi refusing an argument (a closed SAD): the call ran, and
-        # its message, if any, is still this thread's answer.
+    elif names["self"]._sad is not None and 0 <= names["h"] < 1 << 64:
+        # cffi took the arguments (not a closed SAD's None, not a handle
+        # out of range), so the call ran: its message, if it returned
+        # one, is still this thread's answer.
         lib.zesp_py_recv_abandon()
 
 
