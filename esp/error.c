@@ -83,6 +83,11 @@ int zesp_init(void)
     return sodium_init() < 0 ? -1 : 0;
 }
 
+const char *zesp_version(void)
+{
+    return ZESP_VERSION_STRING;
+}
+
 int zesp_transform_available(uint32_t transform)
 {
     const struct transform *t = transform_find(transform);

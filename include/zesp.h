@@ -26,6 +26,10 @@ extern "C" {
 #endif
 
 #define ZESP_VERSION_STRING "0.1.0"
+/* The version of the library itself (its ZESP_VERSION_STRING): a program
+ * or binding compiled against these declarations checks that it runs on
+ * the library they came with, as every libzesp 0.x has one soname. */
+const char *zesp_version(void);
 
 /* Transforms, numbered as IKEv2 numbers them (IANA "Transform Type 1"). */
 enum zesp_transform {

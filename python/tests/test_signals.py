@@ -99,3 +99,82 @@ def test_a_signal_during_a_blocking_recv_loses_no_message(ctx, peers):
         lambda: peers.bob.recv(b, "to-alice"),
         lambda: peers.alice.send(a, "to-bob", body=[b"after the signal"]))
     assert msg.bytes() == b"after the signal"
+
+
+class Interrupted(Exception):
+    """What the handler of the test below raises (as Ctrl-C's does)."""
+
+
+@pytest.mark.parametrize("size", [100, 20000])
+def test_a_handler_raising_as_recv_returns_leaves_no_plaintext(ctx, peers, size):
+    # A signal whose handler raises (KeyboardInterrupt, a SIGTERM handler's
+    # SystemExit) and that arrives while recv's call into C decrypts runs
+    # as that call returns, the message read and decrypted.  The signal is
+    # aimed at the helper thread, so that the receive's wait is not cut
+    # short: Python runs the handler in the main thread as the call ends.
+    main = threading.main_thread()
+    if threading.current_thread() is not main:
+        pytest.skip("Python runs signal handlers in the main thread only")
+    if not os.path.exists("/proc/self/task/%d/wchan" % main.native_id):
+        pytest.skip("no /proc/PID/task/TID/wchan to see the call block")
+    from zesp._native import ffi, lib
+    a, b = inproc_pair(ctx, "raise-as-recv-returns-%d" % size)
+    secret = (b"attack at dawn, interrupted " * (size // 28 + 1))[:size]
+    # Where this thread's receives say what they read (a thread's own
+    # record, the same for each of its calls).
+    answer = lib.zesp_py_recv(peers.bob._sad, ffi.NULL, b.underlying,
+                              lib.ZESP_DONTWAIT)
+    assert answer.msg == ffi.NULL
+    stop = threading.Event()
+
+    def raiser(*_):
+        raise Interrupted()
+
+    def helper():
+        until(lambda: stop.is_set() or blocked_in_poll(main.native_id),
+              "the receive to block")
+        if not stop.is_set():
+            signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+            peers.alice.send(a, "to-bob", body=[secret])
+
+    old = signal.signal(signal.SIGUSR1, raiser)
+    t = threading.Thread(target=helper)
+    t.start()
+    try:
+        with pytest.raises(Interrupted):
+            peers.bob.recv(b, "to-alice")
+        # Read at once, before any other receive of this thread.
+        where, n = answer.data, answer.size
+        assert n == size            # the message was read and decrypted
+        left = ffi.buffer(where, n)[:]
+    finally:
+        stop.set()
+        t.join(WAIT)
+        signal.signal(signal.SIGUSR1, old)
+    assert left != secret, "the decrypted body was left behind, never wiped"
+    # The next message is received as usual.
+    peers.alice.send(a, "to-bob", body=[b"the next one"])
+    with peers.bob.recv(b, "to-alice") as msg:
+        assert msg.bytes() == b"the next one"
+
+
+def test_a_receive_refused_its_arguments_releases_no_other_message(ctx, peers):
+    # recv releases, on an exception, the message its call into C
+    # returned: not when cffi refused the arguments and the call never
+    # ran, where this thread's last answer is a message a Message owns.
+    from zesp._native import ffi, lib
+    a, b = inproc_pair(ctx, "refused-arguments")
+    secret = b"still mine"
+    peers.alice.send(a, "to-bob", body=[secret])
+    msg = peers.bob.recv(b, "to-alice")
+    f = lib.zesp_msg_body(msg._msg, 0)
+    where, n = f.data, f.size
+    for handle in (-1, 1 << 64):
+        with pytest.raises(OverflowError):
+            peers.bob.recv(handle, "to-alice")
+    peers.bob.close()
+    with pytest.raises(ValueError):
+        peers.bob.recv(b, "to-alice")
+    assert ffi.buffer(where, n)[:] == secret and msg.bytes() == secret
+    assert msg.spi == peers.ab
+    msg.close()

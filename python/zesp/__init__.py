@@ -15,7 +15,16 @@ once in the buffer ZeroMQ sends and decrypted in the buffer it received:
 subclasses carrying the library's code and sentence.  See the package's
 README and the project's doc/ for the wire format and the SAD.
 """
-from ._native import ffi as _ffi, lib as _lib
+try:
+    from ._native import ffi as _ffi, lib as _lib
+except ImportError as _e:
+    if "undefined symbol: zesp_" not in str(_e):
+        raise
+    raise ImportError(
+        "zesp: the libzesp found at run time is older than the zesp.h this "
+        "package was built against (%s): rebuild the package against the "
+        "library in use, or put the library it was built for first (%s)"
+        % (_e, "LD_LIBRARY_PATH")) from None
 from ._errors import (
     AcquireError, Again, BadSADError, BindingError, ConfigError,
     DirectionError, Error, ExpiredError, IntegrityError, MalformedError,
@@ -31,6 +40,27 @@ from ._message import Message
 from ._sad import (IN, OUT, SAD, TRANSFORMS, UNCHECKED, Lifetime, Policy,
                    SADStats, SAInfo)
 from ._socket import LibzmqMismatchError, libzmq_path
+
+
+
+def _check_library() -> None:
+    """The package is compiled against the structures of its zesp.h, and
+    every libzesp 0.x has one soname: the dynamic linker would load any.
+    Run only on the library of that header's version."""
+    built = _ffi.string(_lib.zesp_py_version()).decode()
+    loaded = _ffi.string(_lib.zesp_version()).decode()
+    if loaded != built:
+        from ._socket import mapped_file, symbol_address
+        from . import _native
+        where = symbol_address(_native.__file__, "zesp_version")
+        raise ImportError(
+            "zesp: this package was built against zesp.h %s but loads "
+            "libzesp %s (%s): rebuild it against the library in use, or "
+            "put the library it was built for first (LD_LIBRARY_PATH)"
+            % (built, loaded, mapped_file(where) if where else "?"))
+
+
+_check_library()
 
 if _lib.zesp_init() != 0:
     raise ImportError("zesp: libsodium could not be initialised")

@@ -153,6 +153,7 @@ typedef struct zesp_policy {
 } zesp_policy;
 
 int zesp_init(void);
+const char *zesp_version(void);
 const char *zesp_strerror(int err);
 int zesp_transform_available(uint32_t transform);
 const char *zesp_transform_name(uint32_t transform);
@@ -218,6 +219,7 @@ typedef struct zesp_py_frame {
 const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
                                   uintptr_t socket, int flags);
 void zesp_py_msg_release(zesp_msg *msg);
+void zesp_py_recv_abandon(void);
 const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
 """
 
@@ -379,6 +381,19 @@ static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
         zesp_py_answer.size = SIZE_MAX;
     zesp_py_answer.msg = msg;
     return &zesp_py_answer;
+}
+
+/* The message the last receive of this thread returned, released: for an
+ * exception raised as that call returned (a signal's handler runs there),
+ * before Python could take the message.  Otherwise it would be held, its
+ * plaintext never wiped. */
+static void zesp_py_recv_abandon(void)
+{
+    zesp_msg *msg = zesp_py_answer.msg;
+
+    zesp_py_answer.msg = NULL;
+    if (msg != NULL)
+        zesp_py_msg_release(msg);
 }
 """
 

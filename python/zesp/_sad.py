@@ -548,33 +548,37 @@ class SAD:
         pol = self._names.get(policy)
         if pol is None:
             pol = self._policy(policy)
+        flags = 1 if dontwait else 0
         while True:
             try:
-                rx = _recv(self._sad, pol, h, 1 if dontwait else 0)
-            except TypeError:
-                self._live()
-                raise
-            m = rx.msg
-            if m:
-                # rx is this thread's, rewritten by the next call into the
-                # helpers: read before anything allocates (a collection may
-                # run code that receives).
-                # (rx.size: of the only body frame; SIZE_MAX if several.)
-                n, data = rx.size, rx.data
-                msg = _new(Message)
-                # One small body frame, the usual, is copied at once: its
-                # bytes cost less than a view of shared memory, and the
-                # message owns m itself (no view needs it), which costs
-                # less than an ffi.gc hold.
-                if n < COPY_THRESHOLD:
+                rx = _recv(self._sad, pol, h, flags)
+                m = rx.msg
+                if m:
+                    # rx is this thread's, rewritten by the next call into
+                    # the helpers: read before anything allocates (a
+                    # collection may run code that receives).
+                    # (rx.size: of the only body frame; SIZE_MAX if several.)
+                    n, data = rx.size, rx.data
+                    msg = _new(Message)
+                    # msg owns m from here (its __del__ releases it).
                     msg._raw = msg._msg = m
-                    msg.body = [memoryview(_unpack(data, n))]
-                else:
-                    msg._raw = None
-                    msg._msg = _gc(m, _release)
-                    msg.body = body_of(msg._msg)
-                msg.policy = policy if pol else None
-                return msg
+                    # One small body frame, the usual, is copied at once:
+                    # its bytes cost less than a view of shared memory, and
+                    # the message owns m itself (no view needs it), which
+                    # costs less than an ffi.gc hold.
+                    if n < COPY_THRESHOLD:
+                        msg.body = [memoryview(_unpack(data, n))]
+                    else:
+                        msg._raw = None         # first: one release only
+                        msg._msg = _gc(m, _release)
+                        msg.body = body_of(msg._msg)
+                    msg.policy = policy if pol else None
+                    return msg
+            except BaseException as e:
+                _recv_interrupted(e, locals())
+                if isinstance(e, TypeError):
+                    self._live()
+                raise
             code = ffi.errno
             if code != _errno.EINTR:
                 self._live()
@@ -621,6 +625,25 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
+
+
+def _recv_interrupted(e: BaseException, names: Dict[str, Any]) -> None:
+    """recv raised e (names: its locals): release the message its call
+    into C returned, if no Message owns it yet, so that its plaintext is
+    wiped.  A signal's handler that raises (KeyboardInterrupt) runs as
+    that call returns, the message read: e comes before Python sees it.
+    (A handler that itself received on this thread in between would have
+    its own message taken for this one: not supported.)"""
+    if "msg" in names:
+        return                  # msg owns it: released with msg
+    m = names.get("m")
+    if m:
+        _release(m)             # read, not yet owned (e from _new)
+    elif names["self"]._sad is not None and 0 <= names["h"] < 1 << 64:
+        # cffi took the arguments (not a closed SAD's None, not a handle
+        # out of range), so the call ran: its message, if it returned
+        # one, is still this thread's answer.
+        lib.zesp_py_recv_abandon()
 
 
 def _as_frames(frames: Frames) -> Sequence[Buffer]:
