@@ -229,6 +229,22 @@ static int filters_on_first_frame(void *socket, bool *yes)
     return 0;
 }
 
+/* May the frame be decrypted where it is?  Only a buffer that is this
+ * msg's alone: one ZeroMQ read from a connection (tcp, ipc: its source
+ * descriptor is known) and shares with no other message.  A shared one (a
+ * PUB's fan-out within a process, a copied message) is read by others;
+ * and over inproc ZeroMQ hands over the sender's own buffer
+ * (zmq_msg_init_data, pyzmq's copy=False), not flagged shared: decrypted
+ * there, the sender would hold the plaintext in what it sent, and send it
+ * again as such, or a second receiver of it would find it garbled.  Any
+ * other is decrypted into memory of this msg alone.  (ZMQ_SRCFD is a
+ * deprecated option; a libzmq without it answers -1: decrypted apart.) */
+static bool decrypt_in_place(zmq_msg_t *frame)
+{
+    return zmq_msg_get(frame, ZMQ_SHARED) == 0 &&
+           zmq_msg_get(frame, ZMQ_SRCFD) >= 0;
+}
+
 int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
                      zesp_msg *msg, int flags)
 {
@@ -257,12 +273,8 @@ int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
     esp = &msg->parts[msg->nparts - 1U];
     data = zmq_msg_data(esp);
     size = zmq_msg_size(esp);
-    /* A buffer ZeroMQ shares with other messages (a PUB's fan-out within
-     * a process, a copied message) is read by others: it is decrypted into
-     * memory of this msg alone.  Any other is decrypted where it is. */
     dst = data;
-    if (zmq_msg_get(esp, ZMQ_SHARED) == 1 &&
-        (dst = msg_own_buffer(msg, size)) == NULL) {
+    if (!decrypt_in_place(esp) && (dst = msg_own_buffer(msg, size)) == NULL) {
         msg_reset(msg);
         return fail(ENOMEM);
     }

@@ -543,10 +543,12 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * and verifies it; on success msg holds the envelope, the clear frames, the
  * decrypted body frames and the SA it came under.  The frames stay valid
  * until msg is reused or freed.  The body is decrypted in the buffer
- * ZeroMQ received it in (no copy), unless ZeroMQ shares that buffer with
- * other messages (ZMQ_SHARED: a PUB's fan-out to several subscribers of
- * one process): then it is decrypted into memory of msg, so that every
- * receiver reads what was sent.  On a rejection, the message is consumed,
+ * ZeroMQ read it into from a connection (tcp, ipc: no copy), unless
+ * ZeroMQ shares that buffer with other messages (ZMQ_SHARED: a PUB's
+ * fan-out to several subscribers of one process), or the frame came over
+ * inproc, where ZeroMQ hands over the sender's own buffer: then it is
+ * decrypted into memory of msg, so that every receiver reads what was
+ * sent and the sender's bytes stay the ciphertext.  On a rejection, the message is consumed,
  * errno tells why, and the SA's counter for that reason is incremented.
  * A signal after the first frame does not stop the read: EINTR means that
  * nothing was read, and the next receive starts at a message's first frame.

@@ -543,7 +543,8 @@ static void test_inproc_threads(void)
     zesp_sad_free(sad);
 }
 
-/* zesp_recv decrypts a frame where it is, or a shared one into the
+/* zesp_recv decrypts a frame read from a connection where it is, and
+ * one ZeroMQ shares or hands over within the process (inproc) into the
  * message's own buffer: a frame refused after it was decrypted (a broker
  * put it under another topic) leaves its plaintext in neither. */
 static bool holds(const uint8_t *buf, size_t len, const char *text)
@@ -589,9 +590,9 @@ static void test_refused_frame_keeps_no_plaintext(void)
         last = &msg->parts[msg->nparts - 1U];
         CHECK(zmq_msg_get(last, ZMQ_SHARED) == shared);
         CHECK(!holds(zmq_msg_data(last), zmq_msg_size(last), "attack"));
-        /* The own buffer's last ZESP_ICVBYTES are never written. */
-        CHECK(!holds(msg->own, shared ? msg->own_cap - ZESP_ICVBYTES : 0,
-                     "attack"));
+        /* Over inproc both are decrypted apart; the own buffer's last
+         * ZESP_ICVBYTES are never written. */
+        CHECK(!holds(msg->own, msg->own_cap - ZESP_ICVBYTES, "attack"));
         if (shared)     /* the shared bytes themselves untouched */
             CHECK(memcmp(copy, esp, n) == 0);
         zesp_buf_free(esp);
@@ -600,6 +601,58 @@ static void test_refused_frame_keeps_no_plaintext(void)
         free(copy);
     }
     zesp_msg_free(msg);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
+/* Over inproc ZeroMQ hands the receiver the sender's own buffer
+ * (zmq_msg_init_data with a free function, as pyzmq's copy=False does),
+ * not flagged shared.  Decrypted there, the sender's buffer held the
+ * plaintext after zesp_recv: a forwarder sending that buffer on (to a
+ * second receiver, or over tcp) sent the plaintext, or a frame the next
+ * receiver refused.  The message is accepted and the sender's bytes stay
+ * the ciphertext it sent. */
+static int frees_seen;
+static void count_free(void *data, void *hint)
+{
+    (void)data;
+    (void)hint;
+    frees_seen++;
+}
+
+static void test_inproc_sender_buffer_untouched(void)
+{
+    static const char secret[] = "the sender's buffer is not the receiver's";
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *a = open_socket(ctx, ZMQ_PAIR, "inproc://zesp-handed", NULL);
+    void *b = open_socket(ctx, ZMQ_PAIR, NULL, "inproc://zesp-handed");
+    zesp_msg *msg = zesp_msg_new();
+    zesp_frame body = { secret, sizeof secret };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp, *sent;
+    size_t n;
+    zmq_msg_t m;
+    zesp_frame got;
+
+    CHECK_OK(zesp_seal(sad, SPI_UP, &parts, &esp, &n));
+    sent = malloc(n);
+    CHECK(sent != NULL);
+    memcpy(sent, esp, n);
+    CHECK(zmq_msg_init_data(&m, sent, n, count_free, NULL) == 0);
+    CHECK(zmq_msg_send(&m, b, 0) == (int)n);
+    CHECK_OK(zesp_recv(sad, a, msg, 0));
+    got = zesp_msg_body(msg, 0);
+    CHECK(zesp_msg_body_count(msg) == 1 && got.size == sizeof secret &&
+          memcmp(got.data, secret, sizeof secret) == 0);
+    CHECK(memcmp(sent, esp, n) == 0);       /* the ciphertext, as sent */
+    CHECK(!holds(sent, n, "receiver"));
+    zesp_msg_free(msg);
+    CHECK(frees_seen == 1);                 /* handed back when done */
+    free(sent);
+    zesp_buf_free(esp);
     zmq_close(a);
     zmq_close(b);
     zmq_ctx_term(ctx);
@@ -724,6 +777,7 @@ int main(void)
     RUN(test_inproc_threads);
     RUN(test_plain_message_refused);
     RUN(test_refused_frame_keeps_no_plaintext);
+    RUN(test_inproc_sender_buffer_untouched);
     RUN(test_subscriber_refuses_topic_put_in_front);
     return test_done();
 }
