@@ -523,6 +523,17 @@ static size_t live_ike_sas(struct ike_sa **holder)
     return n;
 }
 
+/* The end of a case that made child SAs on the established IKE SA: its
+ * X25519 secret wiped, the daemon's joins, clock and counters as before. */
+static void child_case_end(uint8_t priv[32], size_t njoined, uint64_t now0)
+{
+    sodium_memzero(priv, 32);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
  * request comes (nonce all `peer_byte`), then the peer's answer to
  * zike's: TEMPORARY_FAILURE when `refuse`, else the new SA with a nonce
@@ -617,11 +628,7 @@ static void ike_rekey_collision(uint8_t peer_byte, bool refuse,
                   theirs->children == NULL &&
                   sa->req.kind == REQ_DELETE_IKE);
     }
-    sodium_memzero(priv, sizeof priv);
-    z.njoined = njoined;
-    z.now = now0;
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    child_case_end(priv, njoined, now0);
 }
 
 /* Simultaneous rekeys of one child SA (RFC 7296 2.8.1): zike rekeys it
@@ -695,11 +702,7 @@ static void child_rekey_collision(uint8_t answer_byte)
         CHECK(old->retire_at != 0 &&
               old->retire_at <= z.now + z.conf.rekey_overlap_ms);
     }
-    sodium_memzero(priv, sizeof priv);
-    z.njoined = njoined;
-    z.now = now0;
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    child_case_end(priv, njoined, now0);
 }
 
 static void simultaneous_child_rekeys(void)
@@ -979,11 +982,7 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
           sa->children->spi_in == mp.c[survivor].out &&
           sa->children->spi_out == mp.c[survivor].in &&
           sa->children->out_active);
-    sodium_memzero(priv, sizeof priv);
-    z.njoined = njoined;
-    z.now = now0;
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    child_case_end(priv, njoined, now0);
 }
 
 /* Both orders of the nonces, against a peer that answers every rekey as
@@ -1140,11 +1139,7 @@ static void ike_sas_per_peer(void)
                   first_notify(&m) == 0 && live->superseded);
         }
     }
-    sodium_memzero(priv, sizeof priv);
-    z.njoined = njoined;
-    z.now = now0;
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    child_case_end(priv, njoined, now0);
 }
 
 /* The peer rekeys the IKE SA and zike's answer is lost: the peer sends its
@@ -1278,11 +1273,7 @@ static void ike_rekeys_without_delete(void)
     CHECK(nsent == 1 && open_sent(first, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == 0 && first->superseded);
     CHECK(live_ike_sas(&holder) == 1 && holder != first && count_sas() == 2);
-    sodium_memzero(priv, sizeof priv);
-    z.njoined = njoined;
-    z.now = now0;
-    harness_reset();
-    memset(&z.stats, 0, sizeof z.stats);
+    child_case_end(priv, njoined, now0);
 }
 
 static size_t registration(uint8_t *chain, size_t cap, const char *group,

@@ -21,14 +21,11 @@
 
 #include "keys.h"
 #include "test.h"
+#include "zmq_eintr.h"
 #include "zesp.h"
 
 #define SPI 0x3001U
 #define TIMEOUT_MS 20000   /* a bound, scaled (tests/test.h) */
-
-/* Frames sent (zmq_send, zmq_msg_send) or received (zmq_msg_recv) since
- * armed; the one numbered *_eintr_at is interrupted.  0: none. */
-static int send_eintr_at, sends, recv_eintr_at, recvs;
 
 /* Before the send numbered cut_at, the sending socket disconnects from
  * cut_from: its pipe there ends mid-message, as when the peer goes. */
@@ -41,15 +38,6 @@ static void cut(void *s)
         cut_at = 0;
         CHECK(zmq_disconnect(s, cut_from) == 0);
     }
-}
-
-static bool interrupted(int *at, int *count)
-{
-    if (*at == 0 || ++*count != *at)
-        return false;
-    *at = 0;
-    errno = EINTR;
-    return true;
 }
 
 int zmq_send(void *s, const void *buf, size_t len, int flags)
@@ -80,18 +68,6 @@ int zmq_msg_recv(zmq_msg_t *m, void *s, int flags)
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "zmq_msg_recv");
     return interrupted(&recv_eintr_at, &recvs) ? -1 : real(m, s, flags);
-}
-
-static void arm_send(int frame)
-{
-    sends = 0;
-    send_eintr_at = frame;
-}
-
-static void arm_recv(int frame)
-{
-    recvs = 0;
-    recv_eintr_at = frame;
 }
 
 static void *open_socket(void *ctx, int type, const char *id)

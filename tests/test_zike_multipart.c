@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "stream.h"
 #include "test.h"
+#include "zmq_eintr.h"
 
 #define TIMEOUT_MS 20000   /* a bound, scaled (tests/test.h) */
 
@@ -60,19 +61,6 @@ int zike_reload(struct zike *z, char *why, size_t len)
     return -1;
 }
 
-/* Frames sent (zmq_send) or received (zmq_msg_recv) since armed; the one
- * numbered *_eintr_at is interrupted.  0: none. */
-static int send_eintr_at, sends, recv_eintr_at, recvs;
-
-static bool interrupted(int *at, int *count)
-{
-    if (*at == 0 || ++*count != *at)
-        return false;
-    *at = 0;
-    errno = EINTR;
-    return true;
-}
-
 int zmq_send(void *s, const void *buf, size_t len, int flags)
 {
     static int (*real)(void *, const void *, size_t, int);
@@ -90,18 +78,6 @@ int zmq_msg_recv(zmq_msg_t *m, void *s, int flags)
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "zmq_msg_recv");
     return interrupted(&recv_eintr_at, &recvs) ? -1 : real(m, s, flags);
-}
-
-static void arm_send(int frame)
-{
-    sends = 0;
-    send_eintr_at = frame;
-}
-
-static void arm_recv(int frame)
-{
-    recvs = 0;
-    recv_eintr_at = frame;
 }
 
 static struct zike z;           /* no peer: "rekey nosuch" is refused */
