@@ -45,6 +45,62 @@ int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
     return ike_request(z, sa, REQ_CHILD, IKE_CREATE_CHILD_SA, chain, len);
 }
 
+/* The child our rekey of old made, if the peer's rekey of old crossed
+ * ours and comes after ours completed (reordered, or retransmitted after
+ * a loss): old is retiring and its DELETE not yet sent.  charon 5.9,
+ * having answered ours, takes a refusal here as "not rekeyed" and loses
+ * its outbound SA with old's DELETE (strongSwan issue #1896), so it is
+ * answered, once per rekey of ours. */
+static struct child_sa *late_rival(struct ike_sa *sa, const struct child_sa *old)
+{
+    if (old->unplugged || (sa->req.kind == REQ_DELETE_CHILD &&
+                           sa->req.del_spi == old->spi_in))
+        return NULL;
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (c->replaced_spi_in == old->spi_in && c->low_nonce_len &&
+            !c->rekeyed && !c->unplugged)
+            return c;
+    return NULL;
+}
+
+/* Both rekeys of old are done, ours (made ours) and now the peer's
+ * (made theirs, with nonces ni and nr): RFC 7296 2.8.1, as both_made
+ * below.  The child of the exchange holding the lowest of the four
+ * nonces is redundant and deleted by its initiator; the other's
+ * initiator deletes old. */
+static void late_collision(struct zike *z, struct ike_sa *sa,
+                           struct child_sa *old, struct child_sa *ours,
+                           struct child_sa *theirs, const uint8_t *ni,
+                           size_t ni_len, const uint8_t *nr, size_t nr_len)
+{
+    bool i = ike_nonce_cmp(ni, ni_len, nr, nr_len) < 0;
+    uint64_t peers_turn = z->now + ike_retransmit_span(z) +
+                          z->conf.rekey_overlap_ms;
+
+    ours->replaced_spi_in = 0;
+    if (ike_nonce_cmp(ours->low_nonce, ours->low_nonce_len, i ? ni : nr,
+                      i ? ni_len : nr_len) < 0) {
+        zike_log(LOG_INFO, "peer %s: late simultaneous rekey of %s: the "
+                 "peer's child SA 0x%08x/0x%08x wins, ours deleted",
+                 sa->peer_name, ours->policy, theirs->spi_in,
+                 theirs->spi_out);
+        /* Ours carries the policy until theirs does (activate_at: the
+         * peer installs it when our answer reaches it), then goes. */
+        ours->rekeyed = true;
+        ours->out_active = false;
+        ours->retire_at = theirs->activate_at ? theirs->activate_at : z->now;
+        if (old->retire_at < peers_turn)
+            old->retire_at = peers_turn;
+        return;
+    }
+    zike_log(LOG_INFO, "peer %s: late simultaneous rekey of %s: ours wins, "
+             "the peer deletes its child SA 0x%08x/0x%08x", sa->peer_name,
+             ours->policy, theirs->spi_in, theirs->spi_out);
+    theirs->rekeyed = true;
+    theirs->activate_at = 0;
+    theirs->retire_at = peers_turn;
+}
+
 void child_create_request(struct zike *z, struct ike_sa *sa,
                           const struct route *from,
                           const struct ike_message *m)
@@ -60,7 +116,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     const uint8_t *ni;
     size_t ni_len, len;
     char policy[ZESP_NAME_MAX];
-    struct child_sa *old = NULL, *c;
+    struct child_sa *old = NULL, *late = NULL, *c;
     uint16_t fail = 0;
     struct keymat_in k;
 
@@ -104,14 +160,15 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
             goto reply;
         }
         /* A child already replaced (its rekey done, or deleted) is being
-         * closed: not now (RFC 7296 2.25.1).  One we are rekeying
-         * ourselves is answered as usual, whatever the nonces, as 2.25.1
-         * asks: both new children are made, and 2.8.1 picks the one that
-         * stays (both_made).  Refusing it when our nonce was the higher
-         * cost charon 5.9, which had answered ours, its outbound SA: it
-         * forgot that the old child was rekeyed, and the old child's
-         * DELETE took its only one (strongSwan issue #1896). */
-        if (old->rekeyed) {
+         * closed: not now (RFC 7296 2.25.1), unless our rekey of it, which
+         * the peer's crossed, completed first (late_rival).  One we are
+         * rekeying ourselves is answered as usual, whatever the nonces,
+         * as 2.25.1 asks: both new children are made, and 2.8.1 picks the
+         * one that stays (both_made).  Refusing it when our nonce was the
+         * higher cost charon 5.9, which had answered ours, its outbound
+         * SA: it forgot that the old child was rekeyed, and the old
+         * child's DELETE took its only one (strongSwan issue #1896). */
+        if (old->rekeyed && (late = late_rival(sa, old)) == NULL) {
             zike_log_limited(z, &z->peer_log[PEER_LOG_CHILD_REKEYED],
                              LOG_INFO, "peer %s: its rekey of %s refused for "
                              "now (TEMPORARY_FAILURE): the child SA is "
@@ -152,6 +209,8 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         sa->req.coll_nonce_len = i ? ni_len : sizeof nr;
         memcpy(sa->req.coll_nonce, i ? ni : nr, sa->req.coll_nonce_len);
     }
+    if (late != NULL && ni_len <= IKE_NONCE_MAX)
+        late_collision(z, sa, old, late, c, ni, ni_len, nr, sizeof nr);
     if (old != NULL) {
         child_retire_rekeyed(z, old);
         z->stats.rekeys++;
@@ -255,7 +314,14 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
      * policy switches now; the old SAs stay for the overlap, then a DELETE
      * takes them out of both SADs. */
     child_activate(z, sa, c);
-    if (r->old_spi_in)
+    if (r->old_spi_in) {
+        /* For a peer's rekey of the old child that crossed ours and comes
+         * now (late_rival). */
+        bool i = ike_nonce_cmp(r->nonce, sizeof r->nonce, nr, nr_len) < 0;
+        c->replaced_spi_in = r->old_spi_in;
+        c->low_nonce_len = i ? sizeof r->nonce : nr_len;
+        memcpy(c->low_nonce, i ? r->nonce : nr, c->low_nonce_len);
         z->stats.rekeys++;
+    }
     child_retire_others(z, sa, c);
 }

@@ -44,6 +44,13 @@ struct child_sa {
     uint64_t activate_at;     /* responder: switch to spi_out by then */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
     uint64_t installed_at;    /* ms */
+    /* Made by a rekey of ours, answered: the child it replaced (our
+     * inbound SPI) and the lower of that exchange's two nonces, so that
+     * the peer's rekey of that child, crossing ours and coming after it
+     * completed, is met by 2.8.1 (child_create.c).  Once: 0 after. */
+    uint32_t replaced_spi_in;
+    uint8_t low_nonce[IKE_NONCE_MAX];
+    size_t low_nonce_len;
 };
 
 /* What the peer of an IKE SA authenticated with (ike_sa_cred.c): never the

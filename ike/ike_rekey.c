@@ -9,7 +9,10 @@
  * (unlike child SAs, child_create.c, where both are): the peer's request
  * is refused with TEMPORARY_FAILURE when ours is in flight with the
  * higher nonce, and the peer, comparing the same two nonces, answers
- * ours; the loser's request fails and nothing is left to delete.
+ * ours; the loser's request fails and nothing is left to delete.  2.25.2
+ * would have it answered, but an RFC peer loses nothing here: charon
+ * (5.5 on) keeps the IKE SA it made answering ours and, its own request
+ * failed, moves its child SAs to it (conclude_undetected_collision).
  * Refused too while a child SA of ours is being made (its answer would
  * come to an IKE SA that no longer holds the children), when the IKE SA
  * is already rekeyed (2.25), or while an IKE SA of the peer that a rekey

@@ -197,6 +197,10 @@ void child_remove(struct zike *z, struct ike_sa *sa,
             *pp = c->next;
             break;
         }
+    /* Its SPI may come again: no child replaces that one. */
+    for (struct child_sa *o = sa->children; o; o = o->next)
+        if (o->replaced_spi_in == c->spi_in)
+            o->replaced_spi_in = 0;
     free(c);
 }
 

@@ -12,8 +12,9 @@
  * or overrunning one gets INVALID_SYNTAX and an unknown critical payload
  * UNSUPPORTED_CRITICAL_PAYLOAD, the IKE SA intact; DELETE takes the child
  * SA out of the SAD; simultaneous rekeys of a child SA, both answered,
- * leave one child, the same on both sides, against a model of the peer's
- * SAs (charon-like, and a zike of before).  Group SAs (G-IKEv2), as
+ * also when the peer's comes after ours completed, leave one child, the
+ * same on both sides, against a model of the peer's SAs (charon-like,
+ * and a zike of before).  Group SAs (G-IKEv2), as
  * key server: an unknown group gets INVALID_GROUP_ID, a group the peer is
  * not listed in
  * AUTHORIZATION_FAILED, a registration the GSA and the KD whose key unwraps
@@ -843,16 +844,44 @@ static bool zike_one_pair(uint32_t in, uint32_t out)
     return nin == 1 && count_sas() == 2;
 }
 
-/* zike rekeys the child SA "pol" and, before the answer, the peer's rekey
- * of it comes with nonce all peer_i; the peer (the model above) answers
- * zike's with nonce all peer_r, or refuses it (refuses_when_higher).
- * Then time passes, and every DELETE either side sends is carried out.
- * Afterwards each side holds exactly one child of "pol", the same one,
- * and sends on it: the one RFC 7296 2.8.1 keeps (the child of the
- * exchange without the lowest of the four nonces), or the only one made.
+/* The peer's rekey of child 0x4444 (nonce all peer_i, SPI 0x4445) reaches
+ * zike; zike's answer is kept in resp for the peer. */
+static size_t peer_rekeys_old(struct ike_sa *sa, const uint8_t *pub,
+                              uint8_t peer_i, uint8_t *msg, uint64_t *ctr,
+                              uint8_t *resp)
+{
+    struct route from = { 0 };
+    uint8_t chain[1024];
+    size_t clen, len, resp_len = 0;
+
+    child_nonce_byte = peer_i;
+    clen = child_request_rekey(chain, sizeof chain, true, (uint8_t *)pub,
+                               0x4445, "pol", 0x4444);
+    child_nonce_byte = -1;
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1);
+    if (nsent == 1) {
+        resp_len = sent_len[0];
+        memcpy(resp, sent[0], resp_len);
+    }
+    nsent = 0;
+    return resp_len;
+}
+
+/* zike rekeys the child SA "pol" and the peer's rekey of it, nonce all
+ * peer_i, crosses it: it comes before zike's is answered or, when late,
+ * after (the peer answered zike's first).  The peer (the model above)
+ * answers zike's with nonce all peer_r, or refuses it
+ * (refuses_when_higher).  Then time passes, and every DELETE either side
+ * sends is carried out.  Afterwards each side holds exactly one child of
+ * "pol", the same one, and sends on it: the one RFC 7296 2.8.1 keeps (the
+ * child of the exchange without the lowest of the four nonces), or the
+ * only one made.
  */
 static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
-                                 bool forgets, bool refuses)
+                                 bool forgets, bool refuses, bool late)
 {
     static uint8_t msg[IKE_MAX_MESSAGE], resp[IKE_MAX_MESSAGE];
     uint8_t chain[1024], pub[32], priv[32], zi[32], pi[32], pr[32],
@@ -892,16 +921,8 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     mp.c[MODEL_ZIKES].out = sa->req.spi_in;
     memset(pi, peer_i, sizeof pi);
     memset(pr, peer_r, sizeof pr);
-    child_nonce_byte = peer_i;
-    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
-                               0x4444);
-    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
-                   msg, &ctr);
-    ike_handle(&z, &from, msg, len);
-    CHECK(nsent == 1);
-    resp_len = sent_len[0];
-    memcpy(resp, sent[0], resp_len);
-    nsent = 0;
+    if (!late)
+        resp_len = peer_rekeys_old(sa, pub, peer_i, msg, &ctr, resp);
 
     /* The peer answers zike's request (2.25.1), or refuses it. */
     refused_ours = refuses && memcmp(pi, zi, 32) > 0;
@@ -923,6 +944,9 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     child_nonce_byte = -1;
     ike_handle(&z, &from, msg, len);
     model_pump(sa, msg, &ctr);
+    /* Late: zike's rekey is done (unless refused) when the peer's comes. */
+    if (late)
+        resp_len = peer_rekeys_old(sa, pub, peer_i, msg, &ctr, resp);
 
     /* zike's answer to the peer's request reaches the peer. */
     memcpy(msg, resp, resp_len);
@@ -996,14 +1020,36 @@ static void child_rekey_collision_peers(void)
 {
     /* zike's exchange holds the lowest nonce (the peer's answer): the
      * peer's child stays. */
-    rekey_collision_with(0xff, 0x00, true, false);
+    rekey_collision_with(0xff, 0x00, true, false, false);
     /* The peer's exchange holds it (the peer's request): zike's stays. */
-    rekey_collision_with(0x00, 0xff, true, false);
+    rekey_collision_with(0x00, 0xff, true, false, false);
     /* A zike of before, its nonce the higher: it refuses zike's. */
-    rekey_collision_with(0xff, 0x00, false, true);
+    rekey_collision_with(0xff, 0x00, false, true, false);
     /* A zike of before, its nonce the lower: it answers zike's, and meets
      * zike's answer to its own by the rule of 2.8.1. */
-    rekey_collision_with(0x00, 0xff, false, true);
+    rekey_collision_with(0x00, 0xff, false, true, false);
+}
+
+/* The peer's rekey crossed zike's and comes after zike's completed (the
+ * peer answered zike's first: reordered, or lost and sent again).
+ * Against a charon-5.9-like peer, zike refused it "already rekeyed": the
+ * peer put the old child back as not rekeyed, and the old child's DELETE
+ * took its only outbound SA (the case of strongSwan issue #1896).  It is
+ * answered now, and 2.8.1 settles the three children on both sides.
+ * Against a zike of before, which meets the answer with its both_made, or
+ * keeps zike's child after a refusal; and one of before that refuses
+ * zike's rekey when its own nonce is the higher (then the peer's is the
+ * only rekey made). */
+static void child_rekey_late_collision_peers(void)
+{
+    /* zike's exchange holds the lowest nonce: the peer's child stays. */
+    rekey_collision_with(0xff, 0x00, true, false, true);
+    /* The peer's exchange holds it: zike's stays. */
+    rekey_collision_with(0x00, 0xff, true, false, true);
+    rekey_collision_with(0xff, 0x00, false, false, true);
+    rekey_collision_with(0x00, 0xff, false, false, true);
+    rekey_collision_with(0xff, 0x00, false, true, true);
+    rekey_collision_with(0x00, 0xff, false, true, true);
 }
 
 static void simultaneous_ike_rekeys(void)
@@ -5372,6 +5418,7 @@ int main(void)
     RUN(rekey_responder_retires_old);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
+    RUN(child_rekey_late_collision_peers);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);
