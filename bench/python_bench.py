@@ -68,8 +68,9 @@ def make_socket(ctx, kind, config, keys, server, size):
 def make_sad(config, keys, direction):
     import zesp
     sad = zesp.SAD.private()
+    # A key made for this run alone: no sequence record, no state dir.
     sad.add_sa(SPI, direction, bytes.fromhex(keys["sa_key"]),
-               transform=TRANSFORMS[config], peer="bench")
+               transform=TRANSFORMS[config], peer="bench", manual=False)
     if direction == zesp.OUT:
         sad.set_policy("bench", out=SPI, peer="bench")
     else:
@@ -187,9 +188,9 @@ def calls(transform, size, rounds=40, n=2000):
     from zesp._native import lib
     key = os.urandom(36)
     tx, rx = zesp.SAD.private(), zesp.SAD.private()
-    tx.add_sa(SPI, zesp.OUT, key, transform=transform)
+    tx.add_sa(SPI, zesp.OUT, key, transform=transform, manual=False)
     tx.set_policy("p", out=SPI)
-    rx.add_sa(SPI, zesp.IN, key, transform=transform)
+    rx.add_sa(SPI, zesp.IN, key, transform=transform, manual=False)
     rx.set_policy("p", inbound=[SPI])
     ctx = zmq.Context()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)

@@ -267,9 +267,12 @@ bool sa_may_share_key(uint32_t spi_a, uint32_t flags_a, uint32_t sender_a,
 }
 
 /* Writers only: an SA already in the SAD that holds p's key and may not
- * share it.  A lane's window holds no key. */
+ * share it; other_direction: only one of the other direction (the API's
+ * rule: one key on two SPIs of one direction shares one record, and so
+ * one numbering, but each direction has its own).  A lane's window holds
+ * no key. */
 static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
-                     struct sa_key_clash *clash)
+                     bool other_direction, struct sa_key_clash *clash)
 {
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         const struct sa_slot *s = sad_slot(sad, i);
@@ -277,6 +280,7 @@ static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
 
         if (atomic_load(&s->state) != SLOT_LIVE ||
             ((s->flags & ZESP_SA_LANES) && slot_is_group_in(s)) ||
+            (other_direction && s->direction == p->direction) ||
             sa_may_share_key(s->spi, s->flags, s->sender_id, p->spi, p->flags,
                              p->sender_id))
             continue;
@@ -295,12 +299,16 @@ static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
  * taken (seqstate.c: the lock order); an install that then fails has only
  * skipped numbers.  clash: the key is compared, under the lock, with every
  * SA's, as a configuration's were when it was checked (config.c): another
- * load may have installed one since. */
+ * load may have installed one since.  Without clash (zesp_sa_add), a
+ * manual key is compared with the other direction's SAs: a key pasted
+ * into both directions of a pair numbers from 1 on both hosts. */
 int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir,
               struct sa_key_clash *clash)
 {
     const struct transform *t;
     struct seq_start st, *manual = NULL;
+    struct sa_key_clash api_clash;
+    bool other_direction = clash == NULL;
     uint32_t slot_no;
     int err;
 
@@ -311,10 +319,13 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir,
     if ((p->flags & ZESP_SA_MANUAL) &&
         (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0)
         return fail(err);
+    if (manual != NULL && clash == NULL)
+        clash = &api_clash;
     if ((err = sad_lock(sad)) != 0)
         return fail(err);
     if ((err = add_conflict(sad, p)) == 0 &&
-        (clash == NULL || (err = key_clash(sad, p, clash)) == 0) &&
+        (clash == NULL ||
+         (err = key_clash(sad, p, other_direction, clash)) == 0) &&
         (err = free_slot(sad, &slot_no)) == 0 &&
         (manual == NULL || (err = seqstate_claim_dir(sad, st.dir)) == 0)) {
         struct sa_slot *s = sad_slot(sad, slot_no);

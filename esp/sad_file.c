@@ -41,10 +41,14 @@ struct sad_dir {
     char name[NAME_MAX + 1];
 };
 
+/* Where a program run setuid, setgid or with file capabilities looks is
+ * none of its caller's business: secure_getenv reads nothing there, so
+ * the caller cannot hand it a SAD of his own (his file, the program's
+ * effective user's, so trusted), with keys he reads. */
 static const char *home_dir(void)
 {
     static char buf[4096];
-    const char *home = getenv("HOME");
+    const char *home = secure_getenv("HOME");
     struct passwd pw, *found = NULL;
 
     if (home != NULL && home[0] == '/')
@@ -58,8 +62,8 @@ static const char *home_dir(void)
 const char *zesp_sad_default_path(void)
 {
     static char path[4096];
-    const char *env = getenv("ZESP_SAD");
-    const char *run = getenv("XDG_RUNTIME_DIR");
+    const char *env = secure_getenv("ZESP_SAD");
+    const char *run = secure_getenv("XDG_RUNTIME_DIR");
     const char *home;
 
     if (env != NULL && *env)
@@ -82,8 +86,8 @@ enum default_dir { DEFAULT_DIR_NONE, DEFAULT_DIR_CHECK, DEFAULT_DIR_MAKE };
 
 static enum default_dir default_dir_kind(void)
 {
-    const char *env = getenv("ZESP_SAD");
-    const char *run = getenv("XDG_RUNTIME_DIR");
+    const char *env = secure_getenv("ZESP_SAD");
+    const char *run = secure_getenv("XDG_RUNTIME_DIR");
 
     if (env != NULL && *env)
         return DEFAULT_DIR_NONE;

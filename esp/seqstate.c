@@ -147,10 +147,14 @@ static int absolute(const char *in, char out[ZESP_STATE_DIR_MAX])
 }
 
 /* The default without $ZESP_STATE_DIR: /var/lib/zesp for root, else the
- * XDG state home (an absolute $XDG_STATE_HOME, else ~/.local/state). */
+ * XDG state home (an absolute $XDG_STATE_HOME, else ~/.local/state).  A
+ * program run setuid, setgid or with file capabilities reads neither, nor
+ * $ZESP_STATE_DIR (secure_getenv): its caller would hand it a directory of
+ * his own, remove a record there, and the key would count from 1 again. */
 static void default_dir(char out[ZESP_STATE_DIR_MAX])
 {
-    const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    const char *xdg = secure_getenv("XDG_STATE_HOME"),
+               *home = secure_getenv("HOME");
     struct passwd *pw;
 
     if (geteuid() == 0) {
@@ -171,7 +175,7 @@ static void default_dir(char out[ZESP_STATE_DIR_MAX])
 
 static const char *env_dir(void)
 {
-    const char *env = getenv("ZESP_STATE_DIR");
+    const char *env = secure_getenv("ZESP_STATE_DIR");
 
     return env != NULL && *env ? env : NULL;
 }

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -352,6 +353,126 @@ static void test_planted_by_another_user(void)
     CHECK(file_digest(planted, after) == 0);
     CHECK(memcmp(before, after, sizeof before) == 0);
     CHECK(access(target, F_OK) != 0);
+    CHECK(chmod(dir, 0700) == 0);
+}
+
+/*
+ * A program installed setgid (or setuid, or with file capabilities), say
+ * to let every user send on a group-shared SAD, is run by a user it does
+ * not trust, with that user's environment: the places zesp takes from it
+ * ($ZESP_SAD, $ZESP_STATE_DIR, $XDG_RUNTIME_DIR, $XDG_STATE_HOME, $HOME)
+ * are ignored then, as glibc ignores LD_LIBRARY_PATH.  Else the user
+ * hands the program a SAD of his own (his keys, which he reads: owned by
+ * the program's effective user, so trusted) or a state directory of his
+ * own, where he removes a manual key's record and the key counts from 1
+ * again.  This very program, copied setgid, is the probe (main, argv[1]).
+ */
+enum { SETGID_GID = 1 };
+#define SETGID_PROBE "--setgid-probe"
+
+static int setgid_probe(void)
+{
+    zesp_sad *sad = zesp_sad_open(NULL, 0, NULL);
+
+    printf("%lu\n%s\n%s\n%s\n", getauxval(AT_SECURE), zesp_sad_default_path(),
+           zesp_state_dir_default(), sad != NULL ? "opened" : "refused");
+    zesp_sad_free(sad);
+    return 0;
+}
+
+/* The user's own SAD and state directory, where the environment names. */
+static int plant_own(const char *shared)
+{
+    char path[800];
+    zesp_sad *sad;
+
+    if (become(ATTACKER_UID) != 0)
+        return 77;
+    snprintf(path, sizeof path, "%s/own-state", shared);
+    if (mkdir(path, 0700) != 0)
+        return 1;
+    snprintf(path, sizeof path, "%s/own.sad", shared);
+    if ((sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL)) == NULL)
+        return 2;
+    zesp_sad_free(sad);
+    return 0;
+}
+
+static int run_probe(const char *probe, const char *shared, int out)
+{
+    char env[5][900];
+    char *const argv[] = { (char *)probe, (char *)SETGID_PROBE, NULL };
+    char *const envp[] = { env[0], env[1], env[2], env[3], env[4], NULL };
+
+    snprintf(env[0], sizeof env[0], "ZESP_SAD=%s/own.sad", shared);
+    snprintf(env[1], sizeof env[1], "ZESP_STATE_DIR=%s/own-state", shared);
+    snprintf(env[2], sizeof env[2], "XDG_RUNTIME_DIR=%s", shared);
+    snprintf(env[3], sizeof env[3], "XDG_STATE_HOME=%s", shared);
+    snprintf(env[4], sizeof env[4], "HOME=%s", shared);
+    if (become(ATTACKER_UID) != 0 || dup2(out, STDOUT_FILENO) < 0)
+        return 77;
+    execve(probe, argv, envp);
+    return 78;
+}
+
+static void test_setgid_program_ignores_environment(void)
+{
+    char shared[300], probe[400], buf[4096], line[4][1000];
+    ssize_t n, got = 0;
+    int fds[2], rc;
+    pid_t pid;
+
+    if (geteuid() != 0 || test_under_valgrind()) {
+        printf("     skip: needs root (and no valgrind) to run setgid\n");
+        skipped++;
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/setgid", dir);
+    snprintf(probe, sizeof probe, "%s/probe", shared);
+    CHECK(mkdir(shared, 0700) == 0 && chown(shared, ATTACKER_UID, 0) == 0);
+    CHECK(chmod(dir, 0755) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(plant_own(shared));
+    if ((rc = wait_status(pid)) == 77) {
+        printf("     skip: this process may not become another user\n");
+        skipped++;
+        return;
+    }
+    CHECK(rc == 0);
+    snprintf(buf, sizeof buf, "cp /proc/%d/exe '%s' && chown 0:%d '%s' && "
+             "chmod 2755 '%s'", (int)getpid(), probe, SETGID_GID, probe, probe);
+    CHECK(system(buf) == 0);
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(run_probe(probe, shared, fds[1]));
+    close(fds[1]);
+    while ((n = read(fds[0], buf + got, sizeof buf - 1U - (size_t)got)) > 0)
+        got += n;
+    buf[got] = '\0';
+    close(fds[0]);
+    rc = wait_status(pid);
+    memset(line, 0, sizeof line);
+    if (rc == 77 || rc == 78) {
+        printf("     skip: could not %s\n", rc == 77 ? "become another user"
+               : "execute the copy (a noexec folder?)");
+        skipped++;
+    } else if (rc != 0 ||
+               sscanf(buf, "%999[^\n]\n%999[^\n]\n%999[^\n]\n%999[^\n]",
+                      line[0], line[1], line[2], line[3]) != 4) {
+        fprintf(stderr, "  probe said: %s (status %d)\n", buf, rc);
+        CHECK(0);
+    } else if (strcmp(line[0], "1") != 0) {
+        printf("     skip: the setgid bit was not honoured (nosuid?)\n");
+        skipped++;
+    } else {
+        printf("     setgid: SAD %s, state %s, %s\n", line[1], line[2],
+               line[3]);
+        CHECK(strncmp(line[1], shared, strlen(shared)) != 0);
+        CHECK(strncmp(line[2], shared, strlen(shared)) != 0);
+        CHECK(strcmp(line[3], "refused") == 0);
+    }
     CHECK(chmod(dir, 0700) == 0);
 }
 
@@ -882,8 +1003,10 @@ static void test_killed_holding_the_lock(void)
     zmq_ctx_term(ctx);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], SETGID_PROBE) == 0)
+        return zesp_init() == 0 ? setgid_probe() : 2;
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "trust") != 0)
         return 2;
     RUN(test_modes_refused);
@@ -893,6 +1016,7 @@ int main(void)
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
     RUN(test_planted_directory);
+    RUN(test_setgid_program_ignores_environment);
     RUN(test_acl_named_user);
     RUN(test_killed_holding_the_lock);
     if (!test_under_valgrind())

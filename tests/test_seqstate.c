@@ -359,6 +359,47 @@ static void test_one_key_two_spis(void)
     host_close(&a);
 }
 
+/*
+ * One key pasted into both directions of a pair through the API (as
+ * Python's add_sa does), the mistake zesp load refuses in a file: each
+ * direction keeps its own record, so a's out SA and b's out SA would both
+ * number from 1 under the key.  The second of the two on each host is
+ * refused, naming no SA (the API has no file to point into); had both
+ * gone ahead, every IV each host sent was the other's too.
+ */
+static void test_one_key_both_directions_by_api(void)
+{
+    zesp_sa_params a_out = manual_sa(0x5401, ZESP_DIR_OUT, 46, 0);
+    zesp_sa_params a_in = manual_sa(0x5402, ZESP_DIR_IN, 46, 0);
+    zesp_sa_params b_in = manual_sa(0x5401, ZESP_DIR_IN, 46, 0);
+    zesp_sa_params b_out = manual_sa(0x5402, ZESP_DIR_OUT, 46, 0);
+    zesp_sa_params loop = manual_sa(0x5401, ZESP_DIR_IN, 46, 0);
+    struct host a, b;
+    struct wire w = { 0 };
+    int a_sent, b_sent;
+
+    host_init(&a, "both-a");
+    host_init(&b, "both-b");
+    CHECK_OK(zesp_state_dir_init(a.state));
+    CHECK_OK(zesp_state_dir_init(b.state));
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &a_out));
+    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EEXIST);
+    CHECK_OK(zesp_sa_add(b.sad, &b_in));
+    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EEXIST);
+    a_sent = wire_seal(&w, a.sad, 0x5401, 20);
+    b_sent = wire_seal(&w, b.sad, 0x5402, 20);
+    printf("     a sent %d, b sent %d under one key: %zu IVs twice\n",
+           a_sent, b_sent, repeated(&w, false));
+    CHECK(a_sent == 20 && b_sent == 0 && repeated(&w, false) == 0);
+    /* One SA's two ends on one SPI (a loop back) still share a key. */
+    CHECK_OK(zesp_sa_add(a.sad, &loop));
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
 /* Group SAs: a record per Sender ID, for the sender and each window. */
 static void test_group_sender_reloads(void)
 {
@@ -1551,6 +1592,7 @@ int main(void)
     RUN(test_sender_alone_reloads);
     RUN(test_stops_at_reservation);
     RUN(test_one_key_two_spis);
+    RUN(test_one_key_both_directions_by_api);
     RUN(test_group_sender_reloads);
     RUN(test_group_and_lanes_one_key);
     RUN(test_group_and_lanes_receivers);

@@ -63,7 +63,7 @@ int usage_error(const char *fmt, ...)
  * (load), else the library's default (NULL). */
 static const char *sad_path_of(const struct options *o, const char *file_path)
 {
-    const char *env = getenv("ZESP_SAD");
+    const char *env = secure_getenv("ZESP_SAD");
 
     if (o->sad_path)
         return o->sad_path;

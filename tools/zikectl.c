@@ -44,7 +44,7 @@ static const char usage_text[] =
 /* The same default as zike's configuration (zike_config.c). */
 static const char *default_endpoint(char *buf, size_t len)
 {
-    const char *env = getenv("ZIKE_CONTROL");
+    const char *env = secure_getenv("ZIKE_CONTROL");
 
     if (env != NULL && *env)
         return env;

@@ -328,3 +328,47 @@ def test_transforms():
     assert set(zesp.TRANSFORMS) == {"chacha20-poly1305", "aes256gcm",
                                     "null-aes256gmac", "null-chacha20-poly1305"}
     assert zesp.default_sad_path()
+
+
+def _ivs_sent(sad, spi, n):
+    """The (SPI, IV) of n messages sent on spi, as read off the wire."""
+    ctx = zmq.Context.instance()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    try:
+        b.rcvtimeo = int(WAIT * 1000)
+        b.bind("inproc://ivs-sent")
+        a.connect("inproc://ivs-sent")
+        for _ in range(n):
+            sad.send(a, spi=spi, body=b"by hand")
+        return [b.recv()[:16] for _ in range(n)]
+    finally:
+        a.close(0)
+        b.close(0)
+
+
+def test_a_key_added_again_by_hand_repeats_no_iv():
+    # A key given to add_sa is a manual key: installed again (after
+    # delete_sa, or by the program started again) it must continue above
+    # every IV it sent, as zesp load's keys do (their sequence records).
+    k = key()
+    sent = []
+    with zesp.SAD.private() as sad:
+        sad.add_sa(0x4a11, zesp.OUT, k)
+        sent += _ivs_sent(sad, 0x4a11, 3)
+        sad.delete_sa(0x4a11, zesp.OUT)
+        sad.add_sa(0x4a11, zesp.OUT, k)
+        sent += _ivs_sent(sad, 0x4a11, 3)
+    with zesp.SAD.private() as again:   # the program started again
+        again.add_sa(0x4a11, zesp.OUT, k)
+        sent += _ivs_sent(again, 0x4a11, 3)
+    assert len(set(sent)) == len(sent) == 9
+
+
+def test_a_fresh_key_may_keep_no_record():
+    # manual=False: a key made for this install alone (a key exchange of
+    # the application's own) keeps no record and needs no state directory.
+    with zesp.SAD.private() as sad:
+        sad.add_sa(0x4a12, zesp.OUT, key(), manual=False)
+        assert not sad.sa(0x4a12, zesp.OUT).manual
+        sad.add_sa(0x4a13, zesp.OUT, key())
+        assert sad.sa(0x4a13, zesp.OUT).manual

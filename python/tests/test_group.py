@@ -55,7 +55,8 @@ def until_each_hears(pub_sads, pubs, subs, wait=WAIT):
                 heard[(msg.sender_id - 1, j)] = True
 
 
-def test_two_publishers_through_a_proxy_to_subscribers_on_two_hosts(ctx, work, procs):
+def test_two_publishers_through_a_proxy_to_subscribers_on_two_hosts(ctx, work, procs,
+                                                                   monkeypatch):
     proxy = build_program("examples/pubsub_proxy")
     xsub, xpub = "tcp://127.0.0.1:%d" % free_port(), "tcp://127.0.0.1:%d" % free_port()
     procs.append(Proc([proxy, "--xsub", xsub, "--xpub", xpub],
@@ -72,8 +73,15 @@ def test_two_publishers_through_a_proxy_to_subscribers_on_two_hosts(ctx, work, p
     host_a = os.path.join(work, "host-a.sad")
     with zesp.SAD.open(host_a, create=True) as setup:
         install_receiver(setup, k, [1, 2])
+    # Host B keeps its keys' sequence records in a state directory of its
+    # own, as another host does: host A's would tell it that what A
+    # accepted was accepted (a SAD put back), and it would refuse it.
+    host_b_state = os.path.join(work, "host-b-state")
+    os.mkdir(host_b_state, 0o700)
+    monkeypatch.setenv("ZESP_STATE_DIR", host_b_state)
     host_b = zesp.SAD.private()
     install_receiver(host_b, k, [1, 2])
+    monkeypatch.undo()
     subs = []
     for sad in (zesp.SAD.open(host_a, own_windows=True),
                 zesp.SAD.open(host_a, own_windows=True), host_b):

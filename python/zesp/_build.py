@@ -29,6 +29,7 @@ CDEF = """
 #define ZESP_SA_NO_ESN 1
 #define ZESP_SA_GROUP 2
 #define ZESP_SA_SIGNED 4
+#define ZESP_SA_MANUAL 8
 #define ZESP_DONTWAIT 1
 #define ZESP_SAD_CREATE 1
 #define ZESP_SAD_OWN_WINDOWS 2

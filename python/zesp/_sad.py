@@ -82,6 +82,7 @@ class SAInfo:
     rejected: Dict[str, int]
     peer: str
     sender_id: int
+    manual: bool = False    # keeps a sequence record (add_sa, load)
 
 
 @dataclass(frozen=True)
@@ -267,11 +268,20 @@ class SAD:
                replay_window: int = 0, esn: bool = True, next_seq: int = 0,
                soft: Optional[Lifetime] = None,
                hard: Optional[Lifetime] = None, group: bool = False,
-               sender_id: int = 0, sign_key: Optional[bytes] = None) -> None:
+               sender_id: int = 0, sign_key: Optional[bytes] = None,
+               manual: bool = True) -> None:
         """Install an SA by hand (zesp_sa_add).  key: the 36-byte KEYMAT
         (key, then salt).  group: a group SA, sender_id this host's (out)
         or the sender's (in); sign_key: Ed25519 secret key (64 bytes, out)
-        or public key (32 bytes, in) for a signed group."""
+        or public key (32 bytes, in) for a signed group.
+
+        manual (the default): the key keeps a record of its sequence
+        numbers in the state directory (doc/sad.md), so that installed
+        again, after delete_sa or by the program started again, it never
+        repeats an IV nor accepts a replay; without a state directory
+        (``zesp state init``) it raises zesp.NoStateError.  manual=False
+        only for a key made for this install alone (fresh from a key
+        exchange): it numbers from 1 each time it is installed."""
         p = ffi.new("zesp_sa_params *")
         try:
             p.spi, p.direction = spi, _DIRECTIONS[direction]
@@ -282,7 +292,8 @@ class SAD:
             raise ValueError("zesp: key: %d bytes wanted" % lib.ZESP_KEYBYTES)
         p.flags = ((0 if esn else lib.ZESP_SA_NO_ESN) |
                    (lib.ZESP_SA_GROUP if group else 0) |
-                   (lib.ZESP_SA_SIGNED if sign_key else 0))
+                   (lib.ZESP_SA_SIGNED if sign_key else 0) |
+                   (lib.ZESP_SA_MANUAL if manual else 0))
         p.replay_window, p.next_seq, p.sender_id = replay_window, next_seq, sender_id
         _lifetime(p.soft, soft)
         _lifetime(p.hard, hard)
@@ -336,7 +347,8 @@ class SAD:
                       "toobig": s.rejected_toobig,
                       "signature": s.rejected_signature,
                       "policy": s.rejected_policy},
-            peer=_text(info.peer), sender_id=info.sender_id)
+            peer=_text(info.peer), sender_id=info.sender_id,
+            manual=bool(info.flags & lib.ZESP_SA_MANUAL))
 
     def set_policy(self, name: str, *, out: int = 0,
                    inbound: Sequence[int] = (), peer: str = "") -> None:
