@@ -26,6 +26,10 @@
  * Between authenticated peers: an outbound SPI that another SA holds, or
  * that a policy still sends on after its SA left the SAD, is refused;
  * manual SAs labelled with the peer's name are not adopted as its own.
+ * An answer to zike's CREATE_CHILD_SA that a reload since the request no
+ * longer allows (esp, lanes, the policy itself) installs nothing, the
+ * peer's half is deleted, and a child SA with the new settings is asked
+ * for while the policy is served.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -170,9 +174,10 @@ static size_t child_request_rekey(uint8_t *chain, size_t cap, bool with_ke,
 }
 
 /* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
- * SPI spi. */
-static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
-                           uint64_t *ctr)
+ * SPI spi, the AEAD encr, with lanes (ZESP_LANES) or not. */
+static size_t child_answer_with(struct ike_sa *sa, uint32_t spi,
+                                uint16_t encr, bool lanes, uint8_t *msg,
+                                uint64_t *ctr)
 {
     struct ike_sa_payload prop = { .nproposals = 1 };
     uint8_t chain[1024], pub[32], priv[32], nonce[32];
@@ -186,7 +191,7 @@ static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
         .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
                  (uint8_t)(spi >> 8), (uint8_t)spi },
         .ntransforms = 3,
-        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+        .transforms = { { IKE_TT_ENCR, encr, 0 },
                         { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
                         { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -195,10 +200,19 @@ static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     ike_w_ts_any(&w, IKE_PL_TSI);
     ike_w_ts_any(&w, IKE_PL_TSR);
+    if (lanes)
+        ike_w_notify(&w, 0, IKE_N_ZESP_LANES, NULL, 0, NULL, 0);
     CHECK(ike_w_finish(&w, &clen) == IKE_OK);
     sodium_memzero(priv, sizeof priv);
     return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
                     msg, ctr);
+}
+
+static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                           uint64_t *ctr)
+{
+    return child_answer_with(sa, spi, IKE_ENCR_CHACHA20_POLY1305, false, msg,
+                             ctr);
 }
 
 static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
@@ -3340,6 +3354,252 @@ static void temporary_failure_retried(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* What zike's last request offers: its AEAD, whether it asks for lanes,
+ * whether it rekeys. */
+struct offered {
+    uint16_t encr;
+    bool lanes, rekey;
+};
+
+static bool last_request(struct ike_sa *sa, struct offered *o)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_sa_payload prop;
+    struct ike_message m;
+    struct ike_notify n;
+
+    memset(o, 0, sizeof *o);
+    if (nsent == 0 || open_sent(sa, nsent - 1, &m, copy) != IKE_OK ||
+        ike_find(&m, IKE_PL_SA) == NULL ||
+        ike_parse_sa(ike_find(&m, IKE_PL_SA), &prop) != IKE_OK ||
+        prop.nproposals != 1)
+        return false;
+    o->encr = prop.proposals[0].transforms[0].id;
+    o->lanes = ike_find_notify(&m, IKE_N_ZESP_LANES, &n);
+    o->rekey = ike_find_notify(&m, IKE_N_REKEY_SA, &n);
+    return true;
+}
+
+/* zike's last request is a DELETE of exactly the child SA whose inbound
+ * SPI (the peer's outbound one) is spi. */
+static bool deletes(struct ike_sa *sa, uint32_t spi)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_message m;
+    struct ike_delete d;
+
+    return sa->req.kind == REQ_DELETE_CHILD && nsent > 0 &&
+           open_sent(sa, nsent - 1, &m, copy) == IKE_OK &&
+           ike_find(&m, IKE_PL_DELETE) != NULL &&
+           ike_parse_delete(ike_find(&m, IKE_PL_DELETE), &d) == IKE_OK &&
+           d.protocol == IKE_PROTO_ESP && d.count == 1 &&
+           be32(d.spis) == spi;
+}
+
+/* The peer answers zike's DELETE (an empty INFORMATIONAL response). */
+static void delete_answered(struct ike_sa *sa, uint8_t *msg, uint64_t *ctr)
+{
+    struct route from = { 0 };
+    size_t len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                          (const uint8_t *)"", 1, msg, ctr);
+
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+}
+
+/* A child SA of "pol" that the peer asked for (chacha20-poly1305, its
+ * inbound SPI spi), and zike asked to rekey it: the rekey is in flight.
+ * Into *asked, the inbound SPI zike offered. */
+static struct child_sa *rekey_in_flight(struct ike_sa *sa, uint32_t spi,
+                                        uint32_t *asked, uint8_t *msg,
+                                        uint64_t *ctr)
+{
+    uint8_t pub[32], priv[32];
+    struct child_sa *c;
+
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    peer_asks_child(sa, sa->mid_in, pub, spi, "pol", msg, ctr);
+    CHECK((c = child_by_out(sa, spi)) != NULL);
+    if (c == NULL)
+        return NULL;
+    c->want_rekey = true;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == c->spi_in);
+    *asked = sa->req.spi_in;
+    return c;
+}
+
+/* The peer's half of the child SA zike offered the inbound SPI asked for
+ * is deleted, and answered; then, the retry delay passed, zike asks for
+ * a new child SA (true) or not. */
+static bool deleted_then_asked_again(struct ike_sa *sa, uint32_t asked,
+                                     uint8_t *msg, uint64_t *ctr)
+{
+    CHECK(deletes(sa, asked));
+    if (sa->req.kind != REQ_DELETE_CHILD)
+        return false;
+    delete_answered(sa, msg, ctr);
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    return sa->req.kind == REQ_CHILD && sa->req.spi_in != asked &&
+           sa->req.old_spi_in == 0;
+}
+
+static void answer_after_reload_end(void)
+{
+    struct zike_peer *p = &harness_peers[0];
+
+    p->esp_transform = ZESP_CHACHA20_POLY1305;
+    p->lanes = false;
+    snprintf(p->policies[0], sizeof p->policies[0], "pol");
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* zike asked for a new child SA with chacha20-poly1305; a reload made the
+ * peer's esp integrity only before the answer, which the peer acted on
+ * (it installed its half).  zike takes nothing of the answer, deletes
+ * the peer's half (a DELETE of the inbound SPI it offered) and asks at
+ * once for a child SA with the new esp, which installs.  Before, the
+ * answer was dropped, the peer sent on an SA zike did not have, and
+ * nothing was asked for again. */
+static void answer_after_reload_new_child(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c;
+    zesp_policy pol;
+    uint32_t asked;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    zike_policy_in(&z, "pol", "peer", 0, 0);
+    spd_acquire(z.sad, "pol");
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0);
+    CHECK_OK(zesp_policy_acquire_done(z.sad, "pol"));
+    asked = sa->req.spi_in;
+    harness_peers[0].esp_transform = ZESP_NULL_CHACHA20_POLY1305;
+    len = child_answer(sa, 0x6101, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && o.encr == ZESP_NULL_CHACHA20_POLY1305);
+    len = child_answer_with(sa, 0x6102, ZESP_NULL_CHACHA20_POLY1305, false,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2);
+    CHECK((c = child_by_out(sa, 0x6102)) != NULL &&
+          c->transform == ZESP_NULL_CHACHA20_POLY1305);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6102);
+    answer_after_reload_end();
+}
+
+/* The same for a rekey whose esp changed in flight: the old child carries
+ * the policy until the new one does, and retires as a rekeyed one (the
+ * peer took the rekey: it would refuse to rekey the old child again, so
+ * a new child SA is asked for). */
+static void answer_after_reload_rekey(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c, *old;
+    zesp_policy pol;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    old = rekey_in_flight(sa, 0x6201, &asked, msg, &ctr);
+    harness_peers[0].esp_transform = ZESP_NULL_CHACHA20_POLY1305;
+    len = child_answer(sa, 0x6202, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && child_by_out(sa, 0x6202) == NULL);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6201);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && o.encr == ZESP_NULL_CHACHA20_POLY1305 &&
+          !o.rekey);
+    CHECK(old != NULL && old->rekeyed && old->retire_at != 0);
+    len = child_answer_with(sa, 0x6203, ZESP_NULL_CHACHA20_POLY1305, false,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = child_by_out(sa, 0x6203)) != NULL &&
+          c->transform == ZESP_NULL_CHACHA20_POLY1305);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6203);
+    answer_after_reload_end();
+}
+
+/* A rekey that asked for lanes, which the peer made; a reload turned
+ * lanes off before the answer.  Taken, the peer's messages would carry
+ * Sender IDs that zike's SA without lanes refuses: the peer's half is
+ * deleted and a child SA without lanes asked for. */
+static void answer_after_reload_lanes(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    harness_peers[0].lanes = true;
+    rekey_in_flight(sa, 0x6301, &asked, msg, &ctr);
+    CHECK(last_request(sa, &o) && o.lanes);
+    harness_peers[0].lanes = false;
+    len = child_answer_with(sa, 0x6302, IKE_ENCR_CHACHA20_POLY1305, true,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6302) == NULL);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && !o.lanes);
+    len = child_answer(sa, 0x6303, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = child_by_out(sa, 0x6303)) != NULL && !c->lanes);
+    answer_after_reload_end();
+}
+
+/* A rekey in flight when a reload takes the policy away: the answer fits
+ * the proposal, but installs nothing, the peer's half is deleted, and no
+ * child SA of the policy is asked for again.  Before, a child SA of the
+ * policy taken away was installed and carried its traffic. */
+static void answer_after_reload_policy_gone(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    zesp_sa_info info;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    rekey_in_flight(sa, 0x6401, &asked, msg, &ctr);
+    snprintf(harness_peers[0].policies[0], ZESP_NAME_MAX, "pol2");
+    len = child_answer(sa, 0x6402, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6402) == NULL);
+    CHECK(zesp_sa_info_get(z.sad, 0x6402, ZESP_DIR_OUT, &info) != 0);
+    CHECK(!deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(sa->req.kind != REQ_CHILD);
+    answer_after_reload_end();
+}
+
 /* The first notify of an opened message, by its bytes. */
 static bool has_notify(const struct ike_message *m, uint16_t type)
 {
@@ -4741,6 +5001,10 @@ int main(void)
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);
     RUN(temporary_failure_retried);
+    RUN(answer_after_reload_new_child);
+    RUN(answer_after_reload_rekey);
+    RUN(answer_after_reload_lanes);
+    RUN(answer_after_reload_policy_gone);
     RUN(child_sas_per_peer);
     RUN(group_rekey_on_join);
     RUN(group_server_life_left);
