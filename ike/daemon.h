@@ -36,6 +36,8 @@ struct child_sa {
     uint32_t transform;
     bool esn;
     bool lanes;               /* both SAs ZESP_SA_LANES */
+    bool conf_esn, conf_lanes;/* the peer's esn and lanes when it was made:
+                                 a reload that changes one rekeys it */
     bool out_active;          /* the policy sends on spi_out */
     bool rekeyed;             /* a newer child replaces this one */
     bool want_rekey;          /* asked for by the control socket */

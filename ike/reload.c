@@ -61,7 +61,10 @@ static void revoke_policies(struct zike *z, struct ike_sa *sa,
  * peer's `esp` (when one is named) and its hard limits no longer than the
  * peer's `lifetime`: a child SA outlasting either carries traffic that
  * the new file wants otherwise (in clear, integrity only, when `esp` was
- * made an encrypting AEAD), for up to its whole lifetime. */
+ * made an encrypting AEAD), for up to its whole lifetime.  Its `esn` and
+ * `lanes` must be those it was made under: what a child has of them is
+ * negotiated (a peer may not do lanes, or may offer the other ESN), so
+ * only a change of the setting asks for another. */
 static const char *child_unfit(struct zike *z, const struct child_sa *c,
                                const struct zike_peer *p)
 {
@@ -70,6 +73,10 @@ static const char *child_unfit(struct zike *z, const struct child_sa *c,
 
     if (p->esp_transform != 0 && c->transform != p->esp_transform)
         return "its esp transform changed";
+    if (c->conf_esn != p->esn)
+        return "its esn changed";
+    if (c->conf_lanes != p->lanes)
+        return "its lanes changed";
     if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &out) != 0)
         return NULL;
     if ((want->seconds && (!out.hard.seconds ||

@@ -14,7 +14,12 @@
 #   5. back to integrity only on both sides, then bob alone reloads with
 #      chacha20-poly1305: alice refuses his rekey, the integrity-only SAs
 #      are kept and carry traffic, nothing lost; alice's reload then
-#      rekeys them to chacha20-poly1305.
+#      rekeys them to chacha20-poly1305;
+#   6. both reload with esn: false and lanes: false, then back to both
+#      true (the defaults): each time the policy soon sends on an SA with
+#      the new ESN and lanes at both ends, none of the old kind is left,
+#      and traffic flows.  Before, the child SAs kept the ESN and lanes
+#      they were made with until their own rekey.
 # Before, the child SAs the old file made were kept until their own
 # rekey, up to an hour later: the reload said nothing, and traffic went
 # on unencrypted that the new file wants encrypted; and when a rekey did
@@ -68,9 +73,10 @@ traffic() {     # traffic TAG PORT: 20 messages each way on orders
     wait $srv && [ $rc -eq 0 ]
 }
 
-# both ESP [LIFETIME]: alice's and bob's configurations
+# both ESP [LIFETIME [MORE]]: alice's and bob's configurations, MORE
+# (", key: value...") added to each one's peer.
 both() {
-    life=${2:+, lifetime: { seconds: $2 \}}
+    life=${2:+, lifetime: { seconds: $2 \}}${3:-}
     conf alice "$(port 0)" "peers:" \
         "  - { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:$(port 1)\", auth: psk, psk: shared-key-0123456789, start: true, esp: $1$life, policies: [orders] }"
     conf bob "$(port 1)" "peers:" \
@@ -139,5 +145,33 @@ until_ok 30 sends_with alice orders chacha20-poly1305 &&
 ok $? "her reload rekeys them: chacha20-poly1305 at both ends, nothing else left"
 traffic rolled "$(port 9)"
 ok $? "20 messages each way on the new SAs"
+
+# ---- esn and lanes changed, both sides ------------------------------------------
+# out_flags NAME POLICY: the ESN and SENDER columns ("yes lanes", "no -")
+# of the SA the policy sends on.
+out_flags() {
+    s=$(out_spi "$work/$1.sad" "$2")
+    sas "$1" | awk -v s="$s" '$1 == s && $2 == "out" { print $4, $5 }'
+}
+sends_flagged() { [ "$(out_flags "$1" "$2")" = "$3" ]; }
+# only_flagged NAME FLAGS: every SA of NAME's SAD has them.
+only_flagged() { [ -z "$(sas "$1" | awk -v f="$2" '$4 " " $5 != f')" ]; }
+flags() {       # flags PART MORE FLAGS PORT
+    both chacha20-poly1305 20m "$2"
+    ctl bob reload > /dev/null && ctl alice reload > /dev/null
+    with=${2#, }
+    ok $? "$1: both reload with ${with:-esn and lanes by default}"
+    until_ok 30 sends_flagged alice orders "$3" &&
+        until_ok 30 sends_flagged bob orders "$3"
+    ok $? "$1: orders sends on an SA with ESN and sender '$3' at both ends"
+    until_ok 30 only_flagged alice "$3" && until_ok 30 only_flagged bob "$3"
+    ok $? "$1: no SA of the old ESN or lanes left in either SAD"
+    traffic "$1" "$(port "$4")"
+    ok $? "$1: 20 messages each way on the new SAs"
+}
+sends_flagged alice orders "yes lanes" && sends_flagged bob orders "yes lanes"
+ok $? "orders sends on SAs with ESN and lanes (the defaults)"
+flags no-esn-lanes ", esn: false, lanes: false" "no -" 10
+flags esn-lanes-again "" "yes lanes" 11
 
 finish
