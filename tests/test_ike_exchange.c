@@ -451,6 +451,54 @@ static void delete_child(void)
     harness_reset();
 }
 
+/* zike answers the peer's rekey of a child SA, the new child carries the
+ * policy, and the peer then deletes that new child (it did not take the
+ * answer: a reload in between, child_answer_untaken).  The old child,
+ * still in both SADs until it retires, carries the policy again.  Before,
+ * the policy was left with no outbound SA until the peer's new child SA
+ * came: every send failed meanwhile. */
+static void rekey_answer_not_taken_by_peer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], del[64], spi[4], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old, *fresh;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4544, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4544)) != NULL);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4545, "pol",
+                               0x4544);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((fresh = child_by_out(sa, 0x4545)) != NULL && old != NULL &&
+          old->rekeyed);
+    z.now += 1000;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4545);
+    /* The peer's DELETE names its inbound SPI: our outbound one. */
+    put32(spi, 0x4545);
+    ike_w_init_chain(&w, del, sizeof del);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, del, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x4545) == NULL && count_sas() == 2);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4544);
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+}
+
 /* zike answers the peer's rekey of a child SA, and the peer never deletes
  * the old one (RFC 7296 2.8 says it should): zike keeps it as long as the
  * peer could still rightly send that DELETE (its retransmissions plus the
@@ -4970,6 +5018,7 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(simultaneous_ike_rekeys);
     RUN(ike_rekey_while_child_in_flight);
