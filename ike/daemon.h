@@ -115,6 +115,7 @@ struct request {
     size_t coll_nonce_len;
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
     uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
+    uint16_t ike_aead;        /* REQ_IKE_REKEY: the AEAD offered */
     char group[ZESP_NAME_MAX];/* REQ_GSA_*: the group */
     bool gsa_sender;          /* REQ_GSA_REGISTER: asked to send */
     uint32_t gsa_spi;         /* REQ_GSA_PUSH: the group SA pushed */

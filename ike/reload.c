@@ -110,6 +110,19 @@ static void rekey_unfit(struct zike *z, struct ike_sa *sa,
     }
 }
 
+/* An IKE SA made with another AEAD than the peer's `ike` now names is
+ * rekeyed with that one: its rekeys would otherwise keep the old AEAD for
+ * as long as the IKE SA lives. */
+static void rekey_ike_unfit(struct ike_sa *sa, const struct zike_peer *p)
+{
+    if (sa->state != IKE_ST_ESTABLISHED || sa->superseded ||
+        p->ike_encr == 0 || sa->keys->aead_id == p->ike_encr)
+        return;
+    zike_log(LOG_NOTICE, "peer %s: its ike AEAD changed: IKE SA rekeyed",
+             sa->peer_name);
+    sa->want_ike_rekey = true;
+}
+
 /* sa's route was a link, which the reload kept, made again or took away
  * (its peer has no endpoint now, or is gone): then its requests go to the
  * connection to our listen its peer spoke over last, if still open (the
@@ -200,6 +213,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         if (gone == NULL) {
             revoke_policies(z, sa, p);
             rekey_unfit(z, sa, p);
+            rekey_ike_unfit(sa, p);
             continue;
         }
         if (sa->cred.auth != 0)

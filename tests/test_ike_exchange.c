@@ -247,8 +247,8 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
  * under ChaCha20-Poly1305, HMAC-SHA2-256 and X25519, a nonce, pub. */
 /* An IKE SA rekey's payloads (request or answer): the proposal with a new
  * SPI, nonce (random when NULL, 32 bytes) and KE pub. */
-static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
-                             const uint8_t *with_nonce)
+static size_t rekey_ike_aead(uint8_t *chain, size_t cap, const uint8_t *pub,
+                             const uint8_t *with_nonce, uint16_t encr)
 {
     struct ike_sa_payload prop = { .nproposals = 1 };
     struct ike_writer w;
@@ -258,9 +258,11 @@ static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
     prop.proposals[0] = (struct ike_proposal){
         .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
         .ntransforms = 3,
-        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+        .transforms = { { IKE_TT_ENCR, encr, 256 },
                         { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
                         { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+    if (encr == IKE_ENCR_CHACHA20_POLY1305)
+        prop.proposals[0].transforms[0].key_bits = 0;
     randombytes_buf(prop.proposals[0].spi, 8);
     if (with_nonce != NULL)
         memcpy(nonce, with_nonce, sizeof nonce);
@@ -272,6 +274,13 @@ static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
+                             const uint8_t *with_nonce)
+{
+    return rekey_ike_aead(chain, cap, pub, with_nonce,
+                          IKE_ENCR_CHACHA20_POLY1305);
 }
 
 static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
@@ -814,6 +823,82 @@ static void ike_rekey_while_child_in_flight(void)
 }
 
 /* The peer's IKE SAs not yet freed, whatever their state. */
+/* The AEAD of the one established, not replaced, IKE SA of "peer" other
+ * than old; 0 if none. */
+static uint16_t new_ike_aead(const struct ike_sa *old)
+{
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s != old && s->state == IKE_ST_ESTABLISHED && !s->superseded &&
+            strcmp(s->peer_name, "peer") == 0)
+            return s->keys->aead_id;
+    return 0;
+}
+
+/* The peer's `ike` AEAD changed (a reload) while an IKE SA made with the
+ * old one lives: zike's rekey of it offers the new one, and the new IKE
+ * SA runs it; the peer's rekey offering the new one is taken.  Before,
+ * every rekey kept the IKE SA's AEAD, so that the IKE SA never got the
+ * one configured, and the peer's rekey with it was refused. */
+static void ike_aead_changed_applies(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa_payload prop;
+    struct ike_message m;
+    struct route from = { 0 };
+    struct ike_sa *sa;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined;
+
+    if (!crypto_aead_aes256gcm_is_available()) {
+        printf("# no AES-GCM on this CPU: ike_aead_changed_applies "
+               "skipped\n");
+        return;
+    }
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    /* Initiator. */
+    sa = established();
+    harness_peers[0].ike_encr = IKE_ENCR_AES_GCM_16;
+    sa->want_ike_rekey = true;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_IKE_REKEY && nsent == 1);
+    CHECK(open_sent(sa, 0, &m, copy) == IKE_OK &&
+          ike_find(&m, IKE_PL_SA) != NULL &&
+          ike_parse_sa(ike_find(&m, IKE_PL_SA), &prop) == IKE_OK &&
+          prop.nproposals == 1 &&
+          proposal_offers(&prop.proposals[0], IKE_TT_ENCR,
+                          IKE_ENCR_AES_GCM_16) &&
+          !proposal_offers(&prop.proposals[0], IKE_TT_ENCR,
+                           IKE_ENCR_CHACHA20_POLY1305));
+    clen = rekey_ike_aead(chain, sizeof chain, pub, NULL,
+                          IKE_ENCR_AES_GCM_16);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->superseded && new_ike_aead(sa) == IKE_ENCR_AES_GCM_16);
+    harness_reset();
+    /* Responder. */
+    sa = established();
+    clen = rekey_ike_aead(chain, sizeof chain, pub, NULL,
+                          IKE_ENCR_AES_GCM_16);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, copy) == IKE_OK &&
+          ike_error_notify(&m) == 0);
+    CHECK(sa->superseded && new_ike_aead(sa) == IKE_ENCR_AES_GCM_16);
+    sodium_memzero(priv, sizeof priv);
+    harness_peers[0].ike_encr = IKE_ENCR_CHACHA20_POLY1305;
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t ike_sas_of(const char *peer)
 {
     size_t n = 0;
@@ -5024,6 +5109,7 @@ int main(void)
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);
     RUN(ike_rekey_answer_lost);
+    RUN(ike_aead_changed_applies);
     RUN(ike_rekeys_without_delete);
     RUN(group_server);
     RUN(group_member);

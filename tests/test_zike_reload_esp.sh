@@ -19,7 +19,12 @@
 #      true (the defaults): each time the policy soon sends on an SA with
 #      the new ESN and lanes at both ends, none of the old kind is left,
 #      and traffic flows.  Before, the child SAs kept the ESN and lanes
-#      they were made with until their own rekey.
+#      they were made with until their own rekey;
+#   7. where this CPU runs AES-GCM (the IKE SA negotiated it then), both
+#      reload with ike: chacha20-poly1305, then with ike: aes256gcm: each
+#      time the IKE SA is rekeyed (new SPIs, the same at both ends) and
+#      traffic flows.  Before, the IKE SA kept its AEAD through every
+#      rekey, for as long as it lived.
 # Before, the child SAs the old file made were kept until their own
 # rekey, up to an hour later: the reload said nothing, and traffic went
 # on unencrypted that the new file wants encrypted; and when a rekey did
@@ -173,5 +178,29 @@ sends_flagged alice orders "yes lanes" && sends_flagged bob orders "yes lanes"
 ok $? "orders sends on SAs with ESN and lanes (the defaults)"
 flags no-esn-lanes ", esn: false, lanes: false" "no -" 10
 flags esn-lanes-again "" "yes lanes" 11
+
+# ---- the IKE SA's AEAD changed, both sides ----------------------------------------
+# ike_rekeyed WAS: alice and bob hold one IKE SA, and not WAS.
+ike_rekeyed() {
+    n=$(ike_spis alice bob)
+    [ -n "$n" ] && [ "$n" != "$1" ] && [ "$(ike_spis bob alice)" = "$n" ]
+}
+ike_aead() {    # ike_aead PART AEAD PORT
+    was=$(ike_spis alice bob)
+    both chacha20-poly1305 20m ", ike: $2"
+    ctl bob reload > /dev/null && ctl alice reload > /dev/null
+    ok $? "$1: both reload with ike: $2"
+    until_ok 30 ike_rekeyed "$was"
+    ok $? "$1: the IKE SA is rekeyed, the same new one at both ends"
+    traffic "$1" "$(port "$3")"
+    ok $? "$1: 20 messages each way"
+}
+if grep -qw aes /proc/cpuinfo && grep -qw pclmulqdq /proc/cpuinfo; then
+    ike_aead ike-chacha chacha20-poly1305 12
+    ike_aead ike-aes aes256gcm 13
+else
+    echo "# no AES-GCM on this CPU: the IKE SA's AEAD part skipped"
+    skipped=$((skipped + 6))
+fi
 
 finish
