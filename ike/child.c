@@ -303,6 +303,8 @@ void child_answer_untaken(struct zike *z, struct ike_sa *sa,
     snprintf(pol, sizeof pol, "%s", policy);   /* may be sa->req's */
     if (old != NULL)
         child_retire_rekeyed(z, old);
+    zike_log(LOG_NOTICE, "peer %s: DELETE of its half of child SA 0x%08x "
+             "(%s), not taken", sa->peer_name, spi_in, pol);
     if (child_delete_request(z, sa, spi_in) != 0)
         zike_log(LOG_WARNING, "peer %s: no DELETE of its child SA 0x%08x "
                  "not taken: it goes with the IKE SA", sa->peer_name,
