@@ -4,8 +4,9 @@
  * keeps its endpoint are kept, connection and all), the groups follow it,
  * and the IKE SAs with peers it no longer names, or whose peer's
  * identity, method or key is not the one it authenticated with, are
- * deleted (ike_sa_cred.c).  listen, max-connections, control, sad and
- * metrics take effect on restart only.
+ * deleted (ike_sa_cred.c).  The child SAs, and IKE SAs, that the new
+ * file would not make now are rekeyed with what it says.  listen,
+ * max-connections, control, sad and metrics take effect on restart only.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -29,7 +29,8 @@
  * An answer to zike's CREATE_CHILD_SA that a reload since the request no
  * longer allows (esp, lanes, the policy itself) installs nothing, the
  * peer's half is deleted, and a child SA with the new settings is asked
- * for while the policy is served.
+ * for while the policy is served; an IKE SA rekey offers and takes the
+ * peer's `ike` AEAD as configured now.
  */
 #include <dirent.h>
 #include <limits.h>
