@@ -158,33 +158,68 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     return c;
 }
 
-/* Initiator: the child part of a response (IKE_AUTH or CREATE_CHILD_SA). */
+/* What the configuration no longer allows of an answer that chose a
+ * proposal (a reload since we asked), or NULL.  The AEAD and ESN choice
+ * are pick_child's; lanes the peer made that the file now refuses would
+ * leave its messages refused here (a Sender ID on an SA without lanes). */
+static const char *answer_unfit(const struct zike_peer *peer,
+                                const struct ike_message *m,
+                                const struct ike_sa_payload *got,
+                                const char *policy, uint32_t *spi_out,
+                                bool *esn, uint16_t *encr)
+{
+    struct ike_notify n;
+    uint8_t number;
+
+    if (!zike_conf_serves(peer, policy))
+        return "the policy is no longer served";
+    if (!pick_child(peer, got, true, spi_out, esn, &number, encr))
+        return "it chose what the configuration does not allow";
+    if (!peer->lanes && ike_find_notify(m, IKE_N_ZESP_LANES, &n))
+        return "it made lanes, which the configuration does not allow";
+    return NULL;
+}
+
+/* Initiator: the child part of a response (IKE_AUTH or CREATE_CHILD_SA).
+ * NULL, and *why, when none is made. */
 struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct zike_peer *peer,
                                 const struct ike_message *m,
                                 const char *policy, uint32_t spi_in,
-                                const struct keymat_in *k, bool *collided)
+                                const struct keymat_in *k,
+                                enum child_untaken *why)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
     struct ike_sa_payload got;
-    uint8_t keymat[2 * ZESP_KEYBYTES], number;
+    uint8_t keymat[2 * ZESP_KEYBYTES];
     uint32_t spi_out;
     uint16_t encr;
     bool esn;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
     bool parsed = err == 0 && psa != NULL && ike_parse_sa(psa, &got) == IKE_OK;
+    const char *unfit;
 
+    *why = CHILD_NOT_MADE;
     if (parsed)
         proposal_log(peer->name, "it chose", &got);
-    if (!parsed || got.nproposals != 1 ||
-        !pick_child(peer, &got, true, &spi_out, &esn, &number, &encr)) {
+    if (!parsed || got.nproposals != 1) {
         zike_log(LOG_WARNING, "peer %s: no child SA for policy %s "
                  "(notify %u)", peer->name, policy, err);
         return NULL;
     }
-    if ((*collided = child_spi_out_taken(z, sa, spi_out)))
+    /* It chose: the peer holds its half from now on. */
+    if ((unfit = answer_unfit(peer, m, &got, policy, &spi_out, &esn,
+                              &encr)) != NULL) {
+        zike_log(LOG_WARNING, "peer %s: its child SA for policy %s not "
+                 "taken: %s", peer->name, policy, unfit);
+        *why = CHILD_UNFIT;
         return NULL;
+    }
+    if (child_spi_out_taken(z, sa, spi_out)) {
+        *why = CHILD_COLLIDED;
+        return NULL;
+    }
     if (keymat_of(keymat, sa, k) != 0) {
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
@@ -235,4 +270,48 @@ int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in)
         return -1;
     sa->req.del_spi = spi_in;
     return ike_request(z, sa, REQ_DELETE_CHILD, IKE_INFORMATIONAL, chain, len);
+}
+
+struct child_offer child_offer_of(const struct zike_peer *peer)
+{
+    return (struct child_offer){ peer->esp_transform, peer->esn,
+                                 peer->lanes };
+}
+
+/* An answer that chose a proposal, not taken (child_complete, why): the
+ * peer holds its half and sends on it soon, so a DELETE of the inbound
+ * SPI we offered (spi_in) takes it out.  The old child of a rekey is
+ * replaced to the peer (it refuses to rekey it again), so it retires as a
+ * rekey's responder retires it.  A new child SA of the policy is asked
+ * for, with what the configuration says now, after an SPI collision, or
+ * when a reload since we asked changed what we offer and the policy is
+ * still served; not when the peer chose what we never offered, which it
+ * would do again. */
+void child_answer_untaken(struct zike *z, struct ike_sa *sa,
+                          enum child_untaken why,
+                          const struct child_offer *asked, const char *policy,
+                          uint32_t spi_in, uint32_t old_spi_in)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    struct child_sa *old = old_spi_in ? child_by_in(sa, old_spi_in) : NULL;
+    char pol[ZESP_NAME_MAX];
+    bool changed = false;
+
+    if (peer != NULL) {
+        struct child_offer now = child_offer_of(peer);
+        changed = now.esp != asked->esp || now.esn != asked->esn ||
+                  now.lanes != asked->lanes;
+    }
+    snprintf(pol, sizeof pol, "%s", policy);   /* may be sa->req's */
+    if (old != NULL)
+        child_retire_rekeyed(z, old);
+    zike_log(LOG_NOTICE, "peer %s: DELETE of its half of child SA 0x%08x "
+             "(%s), not taken", sa->peer_name, spi_in, pol);
+    if (child_delete_request(z, sa, spi_in) != 0)
+        zike_log(LOG_WARNING, "peer %s: no DELETE of its child SA 0x%08x "
+                 "not taken: it goes with the IKE SA", sa->peer_name,
+                 spi_in);
+    if (peer != NULL && (why == CHILD_COLLIDED ||
+                         (changed && zike_conf_serves(peer, pol))))
+        child_retry(z, sa, pol, 0);
 }

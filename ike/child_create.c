@@ -3,7 +3,9 @@
  * 1.3.1) or a rekeyed one (1.3.3), always with a fresh X25519 exchange.
  * Simultaneous rekeys of one child SA are both answered (2.25.1) and
  * resolved by the nonces (2.8.1); one the peer refused for now is asked
- * for again (2.25).  The IKE SA's own rekey is ike_rekey.c.
+ * for again (2.25).  An answer not taken (its SPI taken here, or a reload
+ * since we asked that no longer allows it) has its half deleted at the
+ * peer.  The IKE SA's own rekey is ike_rekey.c.
  */
 #include <string.h>
 #include <syslog.h>
@@ -19,12 +21,16 @@ int child_create_start(struct zike *z, struct ike_sa *sa, const char *policy,
     size_t len;
     struct request *r = &sa->req;
 
-    if (peer == NULL || sa->state != IKE_ST_ESTABLISHED || r->kind != REQ_NONE)
+    /* A policy a reload took away is not asked for again (a retry or a
+     * rekey wanted before it). */
+    if (peer == NULL || sa->state != IKE_ST_ESTABLISHED ||
+        r->kind != REQ_NONE || !zike_conf_serves(peer, policy))
         return -1;
     snprintf(r->policy, sizeof r->policy, "%s", policy);
     r->spi_in = zike_new_spi(z);
     r->old_spi_in = old ? old->spi_in : 0;
     r->coll_spi_in = 0;
+    r->offer = child_offer_of(peer);
     randombytes_buf(r->nonce, sizeof r->nonce);
     if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
         return -1;
@@ -274,7 +280,7 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     const uint8_t *nr;
     size_t nr_len;
     struct child_sa *c;
-    bool collided = false;
+    enum child_untaken why;
     struct keymat_in k;
 
     r->kind = REQ_NONE;
@@ -300,12 +306,11 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
         return;
     }
     k = (struct keymat_in){ shared, r->nonce, nr, sizeof r->nonce, nr_len };
-    c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &collided);
+    c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &why);
     sodium_memzero(shared, sizeof shared);
-    if (c == NULL && collided) {
-        child_delete_request(z, sa, r->spi_in);
-        child_retry(z, sa, r->policy, r->old_spi_in);
-    }
+    if (c == NULL && why != CHILD_NOT_MADE)
+        child_answer_untaken(z, sa, why, &r->offer, r->policy, r->spi_in,
+                             r->old_spi_in);
     if (c == NULL)
         return;
     if (r->coll_spi_in && both_made(z, sa, c, r, nr, nr_len))

@@ -36,6 +36,8 @@ struct child_sa {
     uint32_t transform;
     bool esn;
     bool lanes;               /* both SAs ZESP_SA_LANES */
+    bool conf_esn, conf_lanes;/* the peer's esn and lanes when it was made:
+                                 a reload that changes one rekeys it */
     bool out_active;          /* the policy sends on spi_out */
     bool rekeyed;             /* a newer child replaces this one */
     bool want_rekey;          /* asked for by the control socket */
@@ -87,6 +89,13 @@ static inline int ike_nonce_cmp(const uint8_t *a, size_t alen,
     return c ? c : (alen > blen) - (alen < blen);
 }
 
+/* What a child SA request offered of the peer's configuration: an answer
+ * that fits it but not the configuration now came after a reload. */
+struct child_offer {
+    uint32_t esp;
+    bool esn, lanes;
+};
+
 /* Our request in flight (a window of one, RFC 7296 2.3). */
 struct request {
     enum req_kind kind;
@@ -101,6 +110,7 @@ struct request {
     char policy[ZESP_NAME_MAX];
     uint32_t spi_in;
     uint32_t old_spi_in;      /* 0: a new child, not a rekey */
+    struct child_offer offer; /* and IKE_AUTH's child SA */
     uint8_t nonce[IKE_NONCE_BYTES];
     uint8_t dh_priv[IKE_X25519_BYTES];
     uint8_t dh_pub[IKE_X25519_BYTES];
@@ -112,6 +122,7 @@ struct request {
     size_t coll_nonce_len;
     uint32_t del_spi;         /* REQ_DELETE_CHILD */
     uint8_t new_spi[8];       /* REQ_IKE_REKEY: the new IKE SA's SPIi */
+    uint16_t ike_aead;        /* REQ_IKE_REKEY: the AEAD offered */
     char group[ZESP_NAME_MAX];/* REQ_GSA_*: the group */
     bool gsa_sender;          /* REQ_GSA_REGISTER: asked to send */
     uint32_t gsa_spi;         /* REQ_GSA_PUSH: the group SA pushed */
@@ -527,14 +538,27 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                const struct ike_message *m, const char *policy,
                                const struct keymat_in *k,
                                struct ike_writer *w, uint16_t *fail);
+/* Why child_complete made no child SA of an answer. */
+enum child_untaken {
+    CHILD_NOT_MADE,       /* nor did the peer: an error, no usable SA */
+    CHILD_COLLIDED,       /* the SPI it chose for our outbound SA is taken */
+    CHILD_UNFIT,          /* what it chose, or the policy, the configuration
+                             no longer allows */
+};
 struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct zike_peer *peer,
                                 const struct ike_message *m,
                                 const char *policy, uint32_t spi_in,
-                                const struct keymat_in *k, bool *collided);
+                                const struct keymat_in *k,
+                                enum child_untaken *why);
 void w_child_tail(struct ike_writer *w, const char *policy, bool lanes,
                   const struct ike_message *req);
 int child_delete_request(struct zike *z, struct ike_sa *sa, uint32_t spi_in);
+struct child_offer child_offer_of(const struct zike_peer *peer);
+void child_answer_untaken(struct zike *z, struct ike_sa *sa,
+                          enum child_untaken why,
+                          const struct child_offer *asked, const char *policy,
+                          uint32_t spi_in, uint32_t old_spi_in);
 int ike_response_ke(const struct ike_message *m, uint8_t *priv,
                     uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
                     size_t *nonce_len);

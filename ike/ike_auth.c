@@ -131,6 +131,7 @@ void ike_auth_start(struct zike *z, struct ike_sa *sa)
     if (sa->auth_policy[0] != '\0') {     /* else childless (RFC 6023) */
         sa->auth_spi_in = zike_new_spi(z);
         w_child_request(&w, peer, sa->auth_spi_in, false);
+        sa->req.offer = child_offer_of(peer);
         w_child_tail(&w, sa->auth_policy, peer->lanes, NULL);
     }
     ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
@@ -262,7 +263,7 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
     struct ike_id id;
     struct child_sa *c;
     uint16_t err = ike_error_notify(m);
-    bool collided = false;
+    enum child_untaken why;
     const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
                                  sa->nr_len };
 
@@ -300,13 +301,13 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
         return;                           /* childless (RFC 6023) */
     child_adopt_orphans(z, sa, sa->auth_policy);
     c = child_complete(z, sa, peer, m, sa->auth_policy, sa->auth_spi_in, &k,
-                       &collided);
+                       &why);
     if (c != NULL) {
         child_activate(z, sa, c);
         child_retire_others(z, sa, c);
-    } else if (collided) {
-        child_delete_request(z, sa, sa->auth_spi_in);
-        child_retry(z, sa, sa->auth_policy, 0);
+    } else if (why != CHILD_NOT_MADE) {
+        child_answer_untaken(z, sa, why, &sa->req.offer, sa->auth_policy,
+                             sa->auth_spi_in, 0);
     } else if (err == IKE_N_TEMPORARY_FAILURE) {
         child_retry(z, sa, sa->auth_policy, 0);
     }

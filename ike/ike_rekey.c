@@ -3,7 +3,9 @@
  * IKE SA carrying an IKE proposal with the new SPI, a nonce and a fresh
  * X25519 value.  SKEYSEED = prf(SK_d old, g^ir new | Ni | Nr); the child
  * SAs move to the new IKE SA unchanged (they stay in the SAD, nothing is
- * lost), and the rekey's initiator deletes the old IKE SA.
+ * lost), and the rekey's initiator deletes the old IKE SA.  The AEAD is
+ * the peer's `ike` as configured now (a reload that changes it rekeys the
+ * IKE SA), else the old IKE SA's.
  *
  * Collisions.  Of two simultaneous IKE SA rekeys exactly one is made
  * (unlike child SAs, child_create.c, where both are): the peer's request
@@ -57,6 +59,41 @@ static void w_ike_proposal(struct ike_writer *w, uint8_t number,
     ike_w_sa(w, &sa);
 }
 
+/* The AEAD an IKE SA rekey offers: the peer's `ike` when one is named (a
+ * reload may have changed it since the IKE SA was made), else the IKE
+ * SA's own. */
+static uint16_t rekey_aead(struct zike *z, const struct ike_sa *sa)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+
+    return peer != NULL && peer->ike_encr != 0 ? (uint16_t)peer->ike_encr
+                                                 : sa->keys->aead_id;
+}
+
+/* The AEAD we accept in the peer's offer p, into *encr: the peer's `ike`
+ * when one is named; else the IKE SA's own if offered, or any this host
+ * runs fast, as IKE_SA_INIT would take it. */
+static bool rekey_accepts(struct zike *z, const struct ike_sa *sa,
+                          const struct ike_proposal *p, uint16_t *encr)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    struct encr_list fast = encr_choice(0);
+
+    *encr = rekey_aead(z, sa);
+    if (proposal_offers(p, IKE_TT_ENCR, *encr))
+        return true;
+    if (peer == NULL || peer->ike_encr != 0)
+        return false;
+    for (size_t i = 0; i < p->ntransforms; i++)
+        for (size_t k = 0; k < fast.n; k++)
+            if (p->transforms[i].type == IKE_TT_ENCR &&
+                p->transforms[i].id == fast.id[k]) {
+                *encr = fast.id[k];
+                return true;
+            }
+    return false;
+}
+
 /* A rekey's new IKE SA, made: established with the old one's peer,
  * routes and what the peer authenticated with. */
 static void made_from(struct zike *z, const struct ike_sa *old,
@@ -101,7 +138,8 @@ int ike_rekey_start(struct zike *z, struct ike_sa *sa)
     if (ike_x25519_keypair(r->dh_pub, r->dh_priv) != 0)
         return -1;
     ike_w_init_chain(&w, chain, sizeof chain);
-    w_ike_proposal(&w, 1, sa->keys->aead_id, r->new_spi);
+    r->ike_aead = rekey_aead(z, sa);
+    w_ike_proposal(&w, 1, r->ike_aead, r->new_spi);
     ike_w_nonce(&w, r->nonce, sizeof r->nonce);
     ike_w_ke(&w, IKE_DH_CURVE25519, r->dh_pub, sizeof r->dh_pub);
     if (ike_w_finish(&w, &len) != IKE_OK)
@@ -182,7 +220,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
     size_t ni_len, len;
     struct ike_sa *n;
     bool have_ni;
-    uint16_t encr = sa->keys->aead_id;
+    uint16_t encr;
 
     if (p == NULL)
         return false;                  /* a child SA, not the IKE SA */
@@ -195,7 +233,7 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                         chain, len);
         return true;
     }
-    if (p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, encr) ||
+    if (p->spi_size != 8 || !rekey_accepts(z, sa, p, &encr) ||
         !proposal_offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
         !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || !have_ni ||
         pke == NULL || ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
@@ -291,7 +329,7 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
 
     r->kind = REQ_NONE;
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE || p == NULL ||
-        p->spi_size != 8 ||
+        p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, r->ike_aead) ||
         ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0 ||
         (n = ike_sa_new(z, true)) == NULL) {
         if (sa->superseded)
@@ -316,7 +354,7 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
     n->ni_len = sizeof r->nonce;
     memcpy(n->nr, nr, nr_len);
     n->nr_len = nr_len;
-    if (ike_derive(n->keys, sa->keys->aead_id, sa->keys->sk_d, shared, n->ni,
+    if (ike_derive(n->keys, r->ike_aead, sa->keys->sk_d, shared, n->ni,
                    n->ni_len, n->nr, n->nr_len, n->spi_i, n->spi_r) != 0) {
         sodium_memzero(shared, sizeof shared);
         n->state = IKE_ST_DEAD;

@@ -1,12 +1,41 @@
 /*
  * INFORMATIONAL (RFC 7296 1.4), both roles: DELETE of child SAs and of the
  * IKE SA (1.4.1), and the empty request that checks that the peer is
- * alive (2.4).
+ * alive (2.4).  A child deleted leaves its policy to our newer child, or
+ * to the one it replaced when the peer did not take our answer.
  */
 #include <string.h>
 #include <syslog.h>
 
 #include "daemon.h"
+
+/* The peer deleted the child that a rekey of its made, before the child
+ * it replaced retired: it did not take our answer (child_answer_untaken:
+ * a reload since it asked, an SPI taken there), and asks for a new one
+ * now.  Until then the replaced child, still in both SADs, carries the
+ * policy again rather than nothing. */
+static void carry_on_replaced(struct zike *z, struct ike_sa *sa,
+                              const char *policy)
+{
+    struct child_sa *newest = NULL;
+    zesp_policy pol;
+
+    if (zesp_policy_get(z->sad, policy, &pol) != 0 || pol.out_spi != 0)
+        return;
+    for (struct child_sa *o = sa->children; o; o = o->next)
+        if (strcmp(o->policy, policy) == 0 && !o->unplugged &&
+            o->transform != 0 &&
+            (newest == NULL || o->installed_at > newest->installed_at))
+            newest = o;
+    if (newest == NULL)
+        return;
+    zike_log(LOG_INFO, "peer %s: deleted the child SA that replaced "
+             "0x%08x/0x%08x (%s), which carries the policy again until it "
+             "retires", sa->peer_name, newest->spi_in, newest->spi_out,
+             policy);
+    newest->out_active = false;
+    child_activate(z, sa, newest);
+}
 
 void informational_request(struct zike *z, struct ike_sa *sa,
                            const struct route *from,
@@ -29,6 +58,8 @@ void informational_request(struct zike *z, struct ike_sa *sa,
         }
         for (size_t k = 0; k < d.count; k++) {
             struct child_sa *c = child_by_out(sa, be32(d.spis + 4 * k));
+            char policy[ZESP_NAME_MAX];
+            bool carried;
             if (c == NULL)
                 continue;
             if (n < 64)
@@ -38,7 +69,11 @@ void informational_request(struct zike *z, struct ike_sa *sa,
                 if (o != c && !o->rekeyed &&
                     strcmp(o->policy, c->policy) == 0)
                     child_activate(z, sa, o);
+            snprintf(policy, sizeof policy, "%s", c->policy);
+            carried = c->out_active;
             child_remove(z, sa, c);
+            if (carried)
+                carry_on_replaced(z, sa, policy);
             z->stats.deleted++;
         }
     }

@@ -349,6 +349,8 @@ struct child_sa *child_install(struct zike *z, struct ike_sa *sa,
     c->transform = transform;
     c->esn = !(sa_flags & ZESP_SA_NO_ESN);
     c->lanes = (sa_flags & ZESP_SA_LANES) != 0;
+    c->conf_esn = peer->esn;
+    c->conf_lanes = peer->lanes;
     if (install_sa(z, peer, spi_in, ZESP_DIR_IN, transform,
                    sa_flags | zike_conf_in_flags(&z->conf, policy),
                    k_in) != 0) {

@@ -4,8 +4,9 @@
  * keeps its endpoint are kept, connection and all), the groups follow it,
  * and the IKE SAs with peers it no longer names, or whose peer's
  * identity, method or key is not the one it authenticated with, are
- * deleted (ike_sa_cred.c).  listen, max-connections, control, sad and
- * metrics take effect on restart only.
+ * deleted (ike_sa_cred.c).  The child SAs, and IKE SAs, that the new
+ * file would not make now are rekeyed with what it says.  listen,
+ * max-connections, control, sad and metrics take effect on restart only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -61,7 +62,10 @@ static void revoke_policies(struct zike *z, struct ike_sa *sa,
  * peer's `esp` (when one is named) and its hard limits no longer than the
  * peer's `lifetime`: a child SA outlasting either carries traffic that
  * the new file wants otherwise (in clear, integrity only, when `esp` was
- * made an encrypting AEAD), for up to its whole lifetime. */
+ * made an encrypting AEAD), for up to its whole lifetime.  Its `esn` and
+ * `lanes` must be those it was made under: what a child has of them is
+ * negotiated (a peer may not do lanes, or may offer the other ESN), so
+ * only a change of the setting asks for another. */
 static const char *child_unfit(struct zike *z, const struct child_sa *c,
                                const struct zike_peer *p)
 {
@@ -70,6 +74,10 @@ static const char *child_unfit(struct zike *z, const struct child_sa *c,
 
     if (p->esp_transform != 0 && c->transform != p->esp_transform)
         return "its esp transform changed";
+    if (c->conf_esn != p->esn)
+        return "its esn changed";
+    if (c->conf_lanes != p->lanes)
+        return "its lanes changed";
     if (zesp_sa_info_get(z->sad, c->spi_out, ZESP_DIR_OUT, &out) != 0)
         return NULL;
     if ((want->seconds && (!out.hard.seconds ||
@@ -101,6 +109,19 @@ static void rekey_unfit(struct zike *z, struct ike_sa *sa,
         c->want_rekey = true;
         c->rekey_after = 0;
     }
+}
+
+/* An IKE SA made with another AEAD than the peer's `ike` now names is
+ * rekeyed with that one: its rekeys would otherwise keep the old AEAD for
+ * as long as the IKE SA lives. */
+static void rekey_ike_unfit(struct ike_sa *sa, const struct zike_peer *p)
+{
+    if (sa->state != IKE_ST_ESTABLISHED || sa->superseded ||
+        p->ike_encr == 0 || sa->keys->aead_id == p->ike_encr)
+        return;
+    zike_log(LOG_NOTICE, "peer %s: its ike AEAD changed: IKE SA rekeyed",
+             sa->peer_name);
+    sa->want_ike_rekey = true;
 }
 
 /* sa's route was a link, which the reload kept, made again or took away
@@ -193,6 +214,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         if (gone == NULL) {
             revoke_policies(z, sa, p);
             rekey_unfit(z, sa, p);
+            rekey_ike_unfit(sa, p);
             continue;
         }
         if (sa->cred.auth != 0)

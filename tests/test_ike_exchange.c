@@ -32,6 +32,11 @@
  * manual SAs labelled with the peer's name are not adopted as its own.
  * A request an authenticated peer may repeat at will (a refusal, or one
  * that changes nothing) is logged at most once a second per kind.
+ * An answer to zike's CREATE_CHILD_SA that a reload since the request no
+ * longer allows (esp, lanes, the policy itself) installs nothing, the
+ * peer's half is deleted, and a child SA with the new settings is asked
+ * for while the policy is served; an IKE SA rekey offers and takes the
+ * peer's `ike` AEAD as configured now.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -176,9 +181,10 @@ static size_t child_request_rekey(uint8_t *chain, size_t cap, bool with_ke,
 }
 
 /* The peer's answer to zike's CREATE_CHILD_SA: for zike's outbound SA,
- * SPI spi. */
-static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
-                           uint64_t *ctr)
+ * SPI spi, the AEAD encr, with lanes (ZESP_LANES) or not. */
+static size_t child_answer_with(struct ike_sa *sa, uint32_t spi,
+                                uint16_t encr, bool lanes, uint8_t *msg,
+                                uint64_t *ctr)
 {
     struct ike_sa_payload prop = { .nproposals = 1 };
     uint8_t chain[1024], pub[32], priv[32], nonce[32];
@@ -192,7 +198,7 @@ static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
         .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
                  (uint8_t)(spi >> 8), (uint8_t)spi },
         .ntransforms = 3,
-        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+        .transforms = { { IKE_TT_ENCR, encr, 0 },
                         { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
                         { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -201,10 +207,19 @@ static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     ike_w_ts_any(&w, IKE_PL_TSI);
     ike_w_ts_any(&w, IKE_PL_TSR);
+    if (lanes)
+        ike_w_notify(&w, 0, IKE_N_ZESP_LANES, NULL, 0, NULL, 0);
     CHECK(ike_w_finish(&w, &clen) == IKE_OK);
     sodium_memzero(priv, sizeof priv);
     return peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
                     msg, ctr);
+}
+
+static size_t child_answer(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
+                           uint64_t *ctr)
+{
+    return child_answer_with(sa, spi, IKE_ENCR_CHACHA20_POLY1305, false, msg,
+                             ctr);
 }
 
 static size_t child_request_for(uint8_t *chain, size_t cap, bool with_ke,
@@ -239,8 +254,8 @@ static size_t child_request(uint8_t *chain, size_t cap, bool with_ke,
  * under ChaCha20-Poly1305, HMAC-SHA2-256 and X25519, a nonce, pub. */
 /* An IKE SA rekey's payloads (request or answer): the proposal with a new
  * SPI, nonce (random when NULL, 32 bytes) and KE pub. */
-static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
-                             const uint8_t *with_nonce)
+static size_t rekey_ike_aead(uint8_t *chain, size_t cap, const uint8_t *pub,
+                             const uint8_t *with_nonce, uint16_t encr)
 {
     struct ike_sa_payload prop = { .nproposals = 1 };
     struct ike_writer w;
@@ -250,9 +265,11 @@ static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
     prop.proposals[0] = (struct ike_proposal){
         .number = 1, .protocol = IKE_PROTO_IKE, .spi_size = 8,
         .ntransforms = 3,
-        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+        .transforms = { { IKE_TT_ENCR, encr, 256 },
                         { IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256, 0 },
                         { IKE_TT_DH, IKE_DH_CURVE25519, 0 } } };
+    if (encr == IKE_ENCR_CHACHA20_POLY1305)
+        prop.proposals[0].transforms[0].key_bits = 0;
     randombytes_buf(prop.proposals[0].spi, 8);
     if (with_nonce != NULL)
         memcpy(nonce, with_nonce, sizeof nonce);
@@ -264,6 +281,13 @@ static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
     ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
     CHECK(ike_w_finish(&w, &len) == IKE_OK);
     return len;
+}
+
+static size_t rekey_ike_with(uint8_t *chain, size_t cap, const uint8_t *pub,
+                             const uint8_t *with_nonce)
+{
+    return rekey_ike_aead(chain, cap, pub, with_nonce,
+                          IKE_ENCR_CHACHA20_POLY1305);
 }
 
 static size_t rekey_ike_payloads(uint8_t *chain, size_t cap,
@@ -440,6 +464,54 @@ static void delete_child(void)
     CHECK(open_sent(sa, 1, &m, msg) == IKE_OK);
     CHECK(ike_find(&m, IKE_PL_DELETE) != NULL);   /* our SPI in return */
     sodium_memzero(priv, sizeof priv);
+    harness_reset();
+}
+
+/* zike answers the peer's rekey of a child SA, the new child carries the
+ * policy, and the peer then deletes that new child (it did not take the
+ * answer: a reload in between, child_answer_untaken).  The old child,
+ * still in both SADs until it retires, carries the policy again.  Before,
+ * the policy was left with no outbound SA until the peer's new child SA
+ * came: every send failed meanwhile. */
+static void rekey_answer_not_taken_by_peer(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], del[64], spi[4], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old, *fresh;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t now0 = z.now;
+
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4544, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4544)) != NULL);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4545, "pol",
+                               0x4544);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((fresh = child_by_out(sa, 0x4545)) != NULL && old != NULL &&
+          old->rekeyed);
+    z.now += 1000;
+    ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4545);
+    /* The peer's DELETE names its inbound SPI: our outbound one. */
+    put32(spi, 0x4545);
+    ike_w_init_chain(&w, del, sizeof del);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, del, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x4545) == NULL && count_sas() == 2);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4544);
+    z.njoined = njoined;
+    z.now = now0;
     harness_reset();
 }
 
@@ -1097,6 +1169,82 @@ static void ike_rekey_while_child_in_flight(void)
 }
 
 /* The peer's IKE SAs not yet freed, whatever their state. */
+/* The AEAD of the one established, not replaced, IKE SA of "peer" other
+ * than old; 0 if none. */
+static uint16_t new_ike_aead(const struct ike_sa *old)
+{
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s != old && s->state == IKE_ST_ESTABLISHED && !s->superseded &&
+            strcmp(s->peer_name, "peer") == 0)
+            return s->keys->aead_id;
+    return 0;
+}
+
+/* The peer's `ike` AEAD changed (a reload) while an IKE SA made with the
+ * old one lives: zike's rekey of it offers the new one, and the new IKE
+ * SA runs it; the peer's rekey offering the new one is taken.  Before,
+ * every rekey kept the IKE SA's AEAD, so that the IKE SA never got the
+ * one configured, and the peer's rekey with it was refused. */
+static void ike_aead_changed_applies(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], copy[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa_payload prop;
+    struct ike_message m;
+    struct route from = { 0 };
+    struct ike_sa *sa;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined;
+
+    if (!crypto_aead_aes256gcm_is_available()) {
+        printf("# no AES-GCM on this CPU: ike_aead_changed_applies "
+               "skipped\n");
+        return;
+    }
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    /* Initiator. */
+    sa = established();
+    harness_peers[0].ike_encr = IKE_ENCR_AES_GCM_16;
+    sa->want_ike_rekey = true;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_IKE_REKEY && nsent == 1);
+    CHECK(open_sent(sa, 0, &m, copy) == IKE_OK &&
+          ike_find(&m, IKE_PL_SA) != NULL &&
+          ike_parse_sa(ike_find(&m, IKE_PL_SA), &prop) == IKE_OK &&
+          prop.nproposals == 1 &&
+          proposal_offers(&prop.proposals[0], IKE_TT_ENCR,
+                          IKE_ENCR_AES_GCM_16) &&
+          !proposal_offers(&prop.proposals[0], IKE_TT_ENCR,
+                           IKE_ENCR_CHACHA20_POLY1305));
+    clen = rekey_ike_aead(chain, sizeof chain, pub, NULL,
+                          IKE_ENCR_AES_GCM_16);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->superseded && new_ike_aead(sa) == IKE_ENCR_AES_GCM_16);
+    harness_reset();
+    /* Responder. */
+    sa = established();
+    clen = rekey_ike_aead(chain, sizeof chain, pub, NULL,
+                          IKE_ENCR_AES_GCM_16);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 0, chain, clen, msg,
+                   &ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, copy) == IKE_OK &&
+          ike_error_notify(&m) == 0);
+    CHECK(sa->superseded && new_ike_aead(sa) == IKE_ENCR_AES_GCM_16);
+    sodium_memzero(priv, sizeof priv);
+    harness_peers[0].ike_encr = IKE_ENCR_CHACHA20_POLY1305;
+    z.njoined = njoined;
+    z.now = now0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 static size_t ike_sas_of(const char *peer)
 {
     size_t n = 0;
@@ -3963,6 +4111,252 @@ static void temporary_failure_retried(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* What zike's last request offers: its AEAD, whether it asks for lanes,
+ * whether it rekeys. */
+struct offered {
+    uint16_t encr;
+    bool lanes, rekey;
+};
+
+static bool last_request(struct ike_sa *sa, struct offered *o)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_sa_payload prop;
+    struct ike_message m;
+    struct ike_notify n;
+
+    memset(o, 0, sizeof *o);
+    if (nsent == 0 || open_sent(sa, nsent - 1, &m, copy) != IKE_OK ||
+        ike_find(&m, IKE_PL_SA) == NULL ||
+        ike_parse_sa(ike_find(&m, IKE_PL_SA), &prop) != IKE_OK ||
+        prop.nproposals != 1)
+        return false;
+    o->encr = prop.proposals[0].transforms[0].id;
+    o->lanes = ike_find_notify(&m, IKE_N_ZESP_LANES, &n);
+    o->rekey = ike_find_notify(&m, IKE_N_REKEY_SA, &n);
+    return true;
+}
+
+/* zike's last request is a DELETE of exactly the child SA whose inbound
+ * SPI (the peer's outbound one) is spi. */
+static bool deletes(struct ike_sa *sa, uint32_t spi)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct ike_message m;
+    struct ike_delete d;
+
+    return sa->req.kind == REQ_DELETE_CHILD && nsent > 0 &&
+           open_sent(sa, nsent - 1, &m, copy) == IKE_OK &&
+           ike_find(&m, IKE_PL_DELETE) != NULL &&
+           ike_parse_delete(ike_find(&m, IKE_PL_DELETE), &d) == IKE_OK &&
+           d.protocol == IKE_PROTO_ESP && d.count == 1 &&
+           be32(d.spis) == spi;
+}
+
+/* The peer answers zike's DELETE (an empty INFORMATIONAL response). */
+static void delete_answered(struct ike_sa *sa, uint8_t *msg, uint64_t *ctr)
+{
+    struct route from = { 0 };
+    size_t len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                          (const uint8_t *)"", 1, msg, ctr);
+
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+}
+
+/* A child SA of "pol" that the peer asked for (chacha20-poly1305, its
+ * inbound SPI spi), and zike asked to rekey it: the rekey is in flight.
+ * Into *asked, the inbound SPI zike offered. */
+static struct child_sa *rekey_in_flight(struct ike_sa *sa, uint32_t spi,
+                                        uint32_t *asked, uint8_t *msg,
+                                        uint64_t *ctr)
+{
+    uint8_t pub[32], priv[32];
+    struct child_sa *c;
+
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    peer_asks_child(sa, sa->mid_in, pub, spi, "pol", msg, ctr);
+    CHECK((c = child_by_out(sa, spi)) != NULL);
+    if (c == NULL)
+        return NULL;
+    c->want_rekey = true;
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == c->spi_in);
+    *asked = sa->req.spi_in;
+    return c;
+}
+
+/* The peer's half of the child SA zike offered the inbound SPI asked for
+ * is deleted, and answered; then, the retry delay passed, zike asks for
+ * a new child SA (true) or not. */
+static bool deleted_then_asked_again(struct ike_sa *sa, uint32_t asked,
+                                     uint8_t *msg, uint64_t *ctr)
+{
+    CHECK(deletes(sa, asked));
+    if (sa->req.kind != REQ_DELETE_CHILD)
+        return false;
+    delete_answered(sa, msg, ctr);
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    return sa->req.kind == REQ_CHILD && sa->req.spi_in != asked &&
+           sa->req.old_spi_in == 0;
+}
+
+static void answer_after_reload_end(void)
+{
+    struct zike_peer *p = &harness_peers[0];
+
+    p->esp_transform = ZESP_CHACHA20_POLY1305;
+    p->lanes = false;
+    snprintf(p->policies[0], sizeof p->policies[0], "pol");
+    z.joined[0].retry_at = 0;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* zike asked for a new child SA with chacha20-poly1305; a reload made the
+ * peer's esp integrity only before the answer, which the peer acted on
+ * (it installed its half).  zike takes nothing of the answer, deletes
+ * the peer's half (a DELETE of the inbound SPI it offered) and asks at
+ * once for a child SA with the new esp, which installs.  Before, the
+ * answer was dropped, the peer sent on an SA zike did not have, and
+ * nothing was asked for again. */
+static void answer_after_reload_new_child(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c;
+    zesp_policy pol;
+    uint32_t asked;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    zike_policy_in(&z, "pol", "peer", 0, 0);
+    spd_acquire(z.sad, "pol");
+    nsent = 0;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0);
+    CHECK_OK(zesp_policy_acquire_done(z.sad, "pol"));
+    asked = sa->req.spi_in;
+    harness_peers[0].esp_transform = ZESP_NULL_CHACHA20_POLY1305;
+    len = child_answer(sa, 0x6101, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && o.encr == ZESP_NULL_CHACHA20_POLY1305);
+    len = child_answer_with(sa, 0x6102, ZESP_NULL_CHACHA20_POLY1305, false,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2);
+    CHECK((c = child_by_out(sa, 0x6102)) != NULL &&
+          c->transform == ZESP_NULL_CHACHA20_POLY1305);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6102);
+    answer_after_reload_end();
+}
+
+/* The same for a rekey whose esp changed in flight: the old child carries
+ * the policy until the new one does, and retires as a rekeyed one (the
+ * peer took the rekey: it would refuse to rekey the old child again, so
+ * a new child SA is asked for). */
+static void answer_after_reload_rekey(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c, *old;
+    zesp_policy pol;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    old = rekey_in_flight(sa, 0x6201, &asked, msg, &ctr);
+    harness_peers[0].esp_transform = ZESP_NULL_CHACHA20_POLY1305;
+    len = child_answer(sa, 0x6202, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(count_sas() == 2 && child_by_out(sa, 0x6202) == NULL);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6201);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && o.encr == ZESP_NULL_CHACHA20_POLY1305 &&
+          !o.rekey);
+    CHECK(old != NULL && old->rekeyed && old->retire_at != 0);
+    len = child_answer_with(sa, 0x6203, ZESP_NULL_CHACHA20_POLY1305, false,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = child_by_out(sa, 0x6203)) != NULL &&
+          c->transform == ZESP_NULL_CHACHA20_POLY1305);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x6203);
+    answer_after_reload_end();
+}
+
+/* A rekey that asked for lanes, which the peer made; a reload turned
+ * lanes off before the answer.  Taken, the peer's messages would carry
+ * Sender IDs that zike's SA without lanes refuses: the peer's half is
+ * deleted and a child SA without lanes asked for. */
+static void answer_after_reload_lanes(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct offered o;
+    struct child_sa *c;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    harness_peers[0].lanes = true;
+    rekey_in_flight(sa, 0x6301, &asked, msg, &ctr);
+    CHECK(last_request(sa, &o) && o.lanes);
+    harness_peers[0].lanes = false;
+    len = child_answer_with(sa, 0x6302, IKE_ENCR_CHACHA20_POLY1305, true,
+                            msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6302) == NULL);
+    CHECK(deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(last_request(sa, &o) && !o.lanes);
+    len = child_answer(sa, 0x6303, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((c = child_by_out(sa, 0x6303)) != NULL && !c->lanes);
+    answer_after_reload_end();
+}
+
+/* A rekey in flight when a reload takes the policy away: the answer fits
+ * the proposal, but installs nothing, the peer's half is deleted, and no
+ * child SA of the policy is asked for again.  Before, a child SA of the
+ * policy taken away was installed and carried its traffic. */
+static void answer_after_reload_policy_gone(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    zesp_sa_info info;
+    uint32_t asked = 0;
+    uint64_t ctr = 1;
+    size_t len;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    rekey_in_flight(sa, 0x6401, &asked, msg, &ctr);
+    snprintf(harness_peers[0].policies[0], ZESP_NAME_MAX, "pol2");
+    len = child_answer(sa, 0x6402, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6402) == NULL);
+    CHECK(zesp_sa_info_get(z.sad, 0x6402, ZESP_DIR_OUT, &info) != 0);
+    CHECK(!deleted_then_asked_again(sa, asked, msg, &ctr));
+    CHECK(sa->req.kind != REQ_CHILD);
+    answer_after_reload_end();
+}
+
 /* The first notify of an opened message, by its bytes. */
 static bool has_notify(const struct ike_message *m, uint16_t type)
 {
@@ -5416,6 +5810,7 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
     RUN(child_rekey_late_collision_peers);
@@ -5423,6 +5818,7 @@ int main(void)
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);
     RUN(ike_rekey_answer_lost);
+    RUN(ike_aead_changed_applies);
     RUN(ike_rekeys_without_delete);
     RUN(group_server);
     RUN(group_member);
@@ -5449,6 +5845,10 @@ int main(void)
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);
     RUN(temporary_failure_retried);
+    RUN(answer_after_reload_new_child);
+    RUN(answer_after_reload_rekey);
+    RUN(answer_after_reload_lanes);
+    RUN(answer_after_reload_policy_gone);
     RUN(child_sas_per_peer);
     RUN(repeated_requests_logged);
     RUN(group_rekey_on_join);
