@@ -572,10 +572,16 @@ void control_serve(struct zike *z, void *sock)
         if (nargs != 2 || json)
             put(&o, "usage: senders GROUP (it prints a YAML file; no "
                 "--json)\n");
-    } else if (strcmp(args[0], "leave") == 0 && nargs > 1) {
+    } else if ((strcmp(args[0], "leave") == 0 ||
+                strcmp(args[0], "rekey-group") == 0) &&
+               nargs < (json ? 3 : 2)) {
+        /* A known command without its group: say so, not "unknown". */
+        ok = false;
+        put(&o, "usage: %s GROUP\n", args[0]);
+    } else if (strcmp(args[0], "leave") == 0) {
         ok = group_leave(z, args[1]) == 0;
         put(&o, ok ? "leaving\n" : "not a member of that group\n");
-    } else if (strcmp(args[0], "rekey-group") == 0 && nargs > 1) {
+    } else if (strcmp(args[0], "rekey-group") == 0) {
         ok = group_rekey(z, args[1]) == 0;
         put(&o, ok ? "new group key made\n" : "not serving that group\n");
     } else {

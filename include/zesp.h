@@ -318,7 +318,8 @@ typedef struct zesp_sad_stats {
 
 typedef struct zesp_sad_opts {
     uint32_t capacity;          /* SAs; 0 = 1024 */
-    uint32_t max_replay_window; /* largest window an SA may ask; 0 = 8192 */
+    uint32_t max_replay_window; /* window slots reserve, rounded up to the
+                                   ring (8192 holds 16351); 0 = 8192 */
     uint32_t policies;          /* policies; 0 = 256 */
     uint32_t mode;              /* file mode on creation; 0 = 0600 */
     uint64_t max_message;       /* bytes; 0 = ZESP_MAX_MESSAGE_DEFAULT */

@@ -190,6 +190,13 @@ long=$(head -c 5000 /dev/zero | tr '\0' a)
 rc=$?
 [ $rc -eq 2 ] && grep -q "^zikectl: an argument of 5000 bytes: zike takes fewer than 256" "$work/out"
 ok $? "zikectl refuses an argument of 5000 bytes itself, saying why (exit $rc: $(head -c 120 "$work/out"))"
+# A command without its argument is its usage, not an unknown command.
+for cmd in leave rekey-group; do
+    "$ctl" -s "ipc://$work/parts.ctl" $cmd > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "^zikectl: usage: $cmd GROUP\$" "$work/out"
+    ok $? "zikectl $cmd without a GROUP: its usage (exit $rc: $(head -c 120 "$work/out"))"
+done
 
 # ---- who may write the configuration ------------------------------------------
 # Whoever may write it chooses the peers, their keys and the control socket.
