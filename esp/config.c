@@ -64,8 +64,23 @@ static int parse_spi(struct config *c, const struct ydoc_node *n,
 static int decode_any(const char *text, uint8_t *key, size_t octets,
                       const char **why)
 {
+    uint8_t seed[crypto_sign_SEEDBYTES], pk[ZESP_SIGN_PUBLICBYTES];
+    int rc;
+
     if (key_decode(text, key, octets) == 0)
         return 0;
+    /* An Ed25519 secret key may also be given as its 32-octet seed, the
+     * form `zesp keygen --identity` writes in NAME.key: libsodium's
+     * 64-octet form is made of it. */
+    if (octets == ZESP_SIGN_SECRETBYTES &&
+        key_decode(text, seed, sizeof seed) == 0) {
+        rc = crypto_sign_seed_keypair(pk, key, seed);
+        sodium_memzero(seed, sizeof seed);
+        if (rc == 0)
+            return 0;
+        *why = "an Ed25519 seed that makes no key";
+        return -1;
+    }
     if (octets == ZESP_KEYBYTES)
         *why = strncmp(text, "hex:", 4) == 0
                    ? "expected hex: and 72 hex digits (36 octets: key and salt)"
@@ -74,8 +89,8 @@ static int decode_any(const char *text, uint8_t *key, size_t octets,
                    : "expected hex:..., z85:... or file:PATH";
     else if (octets == ZESP_SIGN_SECRETBYTES)
         *why = "expected hex: and 128 hex digits or z85: and 80 "
-               "characters (an Ed25519 secret key, 64 octets), or "
-               "file:PATH";
+               "characters (an Ed25519 secret key, 64 octets), its "
+               "32-octet seed (64 digits, 40 characters), or file:PATH";
     else
         *why = "expected hex: and 64 hex digits or z85: and 40 "
                "characters (an Ed25519 public key, 32 octets), or "
@@ -96,6 +111,17 @@ static int read_key_file(struct config *c, const struct ydoc_node *n,
                        false) != 0)
         return -1;
     rc = decode_any(text, key, octets, &why);
+    /* NAME.key and NAME.pub of `zesp keygen --identity` hold bare Z85
+     * (as zike's identity files and ZeroMQ's curve keys do): taken for an
+     * Ed25519 key as if written z85:. */
+    if (rc != 0 && octets != ZESP_KEYBYTES &&
+        strlen(text) == Z85_CHARS(crypto_sign_SEEDBYTES)) {
+        char z85[4 + sizeof text];
+
+        snprintf(z85, sizeof z85, "z85:%s", text);
+        rc = decode_any(z85, key, octets, &why);
+        sodium_memzero(z85, sizeof z85);
+    }
     sodium_memzero(text, sizeof text);
     if (rc != 0)
         return FAIL(c, n, field, "%s: %s", path, why);

@@ -16,7 +16,6 @@
 #include "key.h"
 #include "owner.h"
 
-#define Z85_CHARS(octets) ((octets) / 4U * 5U)
 
 int key_decode(const char *text, uint8_t *key, size_t octets)
 {

@@ -11,6 +11,8 @@
 
 /* hex: or z85: text of exactly `octets` octets: 0, else ZESP_EKEYTEXT
  * (key cleared). */
+/* Z85 characters for octets (a multiple of 4). */
+#define Z85_CHARS(octets) ((octets) / 4U * 5U)
 int key_decode(const char *text, uint8_t *key, size_t octets);
 /* The first line of a key file into text (the caller wipes it): 0, an
  * errno (ELOOP: its name is a symbolic link; EINVAL: not a regular

@@ -25,17 +25,18 @@ zesp="$b/tools/zesp" ex="$b/examples"
     "$zesp" keygen --identity bob > /dev/null) || exit 1
 gk=$("$zesp" keygen)
 pk() { cat "$work/$1.pub"; }
-sk() { printf '%s%s' "$(cat "$work/$1.key")" "$(pk "$1")"; }  # Z85: seed, then public key
 SPI=0x00006001
 
-# publisher SAD: NAME SENDER_ID SIGNER (bob signs as sender 1: the forgery)
+# publisher SAD: NAME SENDER_ID SIGNER (bob signs as sender 1: the forgery).
+# The signing key is SIGNER.key as `zesp keygen --identity` wrote it (its
+# seed, bare Z85): before, only libsodium's 64-octet form was taken.
 publisher_sad() {
     mkdir -p -m 700 "$work/state-$1"
     cat > "$work/$1.yaml" <<EOT
 state_dir: $work/state-$1
 sas:
   - { spi: $SPI, direction: out, key: "$gk", group: true, sender_id: $2,
-      sign_key: "z85:$(sk "$3")" }
+      sign_key: "file:$3.key" }
 policies:
   - { name: prices, out: $SPI }
 EOT
