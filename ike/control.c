@@ -540,10 +540,15 @@ void control_serve(struct zike *z, void *sock)
     } else if (strcmp(args[0], "initiate") == 0 ||
                strcmp(args[0], "terminate") == 0 ||
                strcmp(args[0], "rekey") == 0) {
-        if (peer == NULL) {
+        if (nargs < 2) {
+            ok = false;
+            put(&o, "usage: %s\n", args[0][0] == 'i' ? "initiate PEER [POLICY]"
+                                   : args[0][0] == 't' ? "terminate PEER"
+                                                       : "rekey PEER [ike]");
+        } else if (peer == NULL) {
             ok = false;
             put(&o, "no peer named '%s'\n",
-                safe_text(shown, sizeof shown, nargs > 1 ? args[1] : ""));
+                safe_text(shown, sizeof shown, args[1]));
         } else if (args[0][0] == 'i') {
             struct ike_sa *sa = ike_sa_for_peer(z, peer->name);
             const char *pol = nargs > 2 ? args[2] : NULL;

@@ -197,6 +197,12 @@ for cmd in leave rekey-group; do
     [ $rc -eq 1 ] && grep -q "^zikectl: usage: $cmd GROUP\$" "$work/out"
     ok $? "zikectl $cmd without a GROUP: its usage (exit $rc: $(head -c 120 "$work/out"))"
 done
+for cmd in "initiate:initiate PEER \[POLICY\]" "terminate:terminate PEER" "rekey:rekey PEER \[ike\]"; do
+    "$ctl" -s "ipc://$work/parts.ctl" "${cmd%%:*}" > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "^zikectl: usage: ${cmd#*:}\$" "$work/out"
+    ok $? "zikectl ${cmd%%:*} without a PEER: its usage (exit $rc: $(head -c 120 "$work/out"))"
+done
 
 # ---- who may write the configuration ------------------------------------------
 # Whoever may write it chooses the peers, their keys and the control socket.
