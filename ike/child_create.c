@@ -271,6 +271,44 @@ static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
     return false;
 }
 
+/* Our rekey's answer not taken (child_answer_untaken), and the peer's
+ * rekey of the same child answered meanwhile: the peer holds both new
+ * children and settles them by 2.8.1 as if ours were made.  If ours was
+ * the redundant one, the peer keeps its own, which takes the policy over
+ * as any rekey of the peer's does (activate_at).
+ * Else it deletes its own too, and nothing newer than the old child is
+ * left at either end: its own child is counted as replaced here (it
+ * does not hold the policy's retry back, and retires if the peer's
+ * DELETE does not come), the old child carries the policy until it
+ * retires, and true: a new child SA is to be asked for. */
+static bool untaken_in_collision(struct zike *z, struct ike_sa *sa,
+                                 const struct request *r, const uint8_t *nr,
+                                 size_t nr_len)
+{
+    struct child_sa *theirs = child_by_in(sa, r->coll_spi_in);
+    struct child_sa *old = child_by_in(sa, r->old_spi_in);
+    bool i = ike_nonce_cmp(r->nonce, sizeof r->nonce, nr, nr_len) < 0;
+
+    if (theirs != NULL && !theirs->unplugged &&
+        ike_nonce_cmp(i ? r->nonce : nr, i ? sizeof r->nonce : nr_len,
+                      r->coll_nonce, r->coll_nonce_len) < 0)
+        return false;
+    if (theirs != NULL && !theirs->unplugged) {
+        bool carried = theirs->out_active;
+        theirs->rekeyed = true;
+        theirs->out_active = false;
+        theirs->activate_at = 0;
+        if (theirs->retire_at == 0)
+            theirs->retire_at = z->now + ike_retransmit_span(z) +
+                                z->conf.rekey_overlap_ms;
+        if (carried && old != NULL && !old->unplugged) {
+            old->out_active = false;
+            child_activate(z, sa, old);
+        }
+    }
+    return true;
+}
+
 void child_create_response(struct zike *z, struct ike_sa *sa,
                            const struct ike_message *m)
 {
@@ -308,9 +346,12 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     k = (struct keymat_in){ shared, r->nonce, nr, sizeof r->nonce, nr_len };
     c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &why);
     sodium_memzero(shared, sizeof shared);
-    if (c == NULL && why != CHILD_NOT_MADE)
+    if (c == NULL && why != CHILD_NOT_MADE) {
+        bool again = r->coll_spi_in != 0 && r->old_spi_in != 0 &&
+                     untaken_in_collision(z, sa, r, nr, nr_len);
         child_answer_untaken(z, sa, why, &r->offer, r->policy, r->spi_in,
-                             r->old_spi_in);
+                             r->old_spi_in, again);
+    }
     if (c == NULL)
         return;
     if (r->coll_spi_in && both_made(z, sa, c, r, nr, nr_len))

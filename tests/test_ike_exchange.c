@@ -4357,6 +4357,83 @@ static void answer_after_reload_policy_gone(void)
     answer_after_reload_end();
 }
 
+/* zike rekeys child 0x4444 (its nonce all 0x80) and the peer's rekey of
+ * it crosses (nonce all 0x00, the lowest of all: the peer's own child is
+ * the redundant one, RFC 7296 2.8.1); zike answers it.  A reload changes
+ * the peer's esp before the peer's answer to zike's rekey comes: that
+ * answer is not taken, and zike deletes the peer's half.  The peer, by
+ * 2.8.1, deletes its own child too.  Nothing newer than 0x4444 is left,
+ * and 0x4444 retires: zike asks for a new child SA.  Before, the retry
+ * went while the peer's redundant child still looked live, and nothing
+ * was asked for: once 0x4444 retired, the policy had no child SA at all. */
+static void untaken_answer_in_collision(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *old, *theirs;
+    struct offered o;
+    zesp_policy pol;
+    size_t len, clen, njoined = z.njoined;
+    uint64_t ctr = 1, now0 = z.now, t0;
+    uint32_t asked;
+    bool asked_new = false;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", old) == 0 && nsent == 1);
+    memset(sa->req.nonce, 0x80, sizeof sa->req.nonce);
+    asked = sa->req.spi_in;
+
+    /* The peer's rekey, the lowest nonce: answered. */
+    child_nonce_byte = 0x00;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK((theirs = child_by_out(sa, 0x4445)) != NULL);
+
+    /* A reload, then the peer's answer to zike's rekey: not taken. */
+    harness_peers[0].esp_transform = ZESP_NULL_CHACHA20_POLY1305;
+    child_nonce_byte = 0xff;
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    child_nonce_byte = -1;
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6001) == NULL && deletes(sa, asked));
+    delete_answered(sa, msg, &ctr);
+
+    /* zike's retry delay passes; then the peer deletes its redundant
+     * child, as 2.8.1 tells it. */
+    z.now += CHILD_RETRY_TEST_MS;
+    ike_tick(&z);
+    if (sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0)
+        asked_new = true;
+    else
+        model_send_delete(sa, 0x4445, msg, &ctr);
+    CHECK(child_by_out(sa, 0x4445) == NULL || asked_new);
+    /* The policy still sends on a child SA the peer has. */
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    for (t0 = z.now; !asked_new && z.now < t0 + ike_retransmit_span(&z);
+         z.now += 100) {
+        ike_tick(&z);
+        asked_new = sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0;
+        if (sa->req.kind == REQ_DELETE_CHILD)
+            break;
+    }
+    CHECK(asked_new);
+    CHECK(asked_new && last_request(sa, &o) &&
+          o.encr == ZESP_NULL_CHACHA20_POLY1305 && !o.rekey);
+    answer_after_reload_end();
+    child_case_end(priv, njoined, now0);
+}
+
 /* The first notify of an opened message, by its bytes. */
 static bool has_notify(const struct ike_message *m, uint16_t type)
 {
@@ -5849,6 +5926,7 @@ int main(void)
     RUN(answer_after_reload_rekey);
     RUN(answer_after_reload_lanes);
     RUN(answer_after_reload_policy_gone);
+    RUN(untaken_answer_in_collision);
     RUN(child_sas_per_peer);
     RUN(repeated_requests_logged);
     RUN(group_rekey_on_join);
