@@ -3,7 +3,8 @@
  * 1.3.1) or a rekeyed one (1.3.3), always with a fresh X25519 exchange.
  * Simultaneous rekeys of one child SA are both answered (2.25.1) and
  * resolved by the nonces (2.8.1); one the peer refused for now is asked
- * for again (2.25).  An answer not taken (its SPI taken here, or a reload
+ * for again (2.25), and a rekey of a child SA we do not know while our
+ * own request is in flight (its answer may make it) is refused for now.  An answer not taken (its SPI taken here, or a reload
  * since we asked that no longer allows it) has its half deleted at the
  * peer.  The IKE SA's own rekey is ike_rekey.c.
  */
@@ -149,8 +150,19 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         goto reply;
     }
     if (ike_find_notify(m, IKE_N_REKEY_SA, &rekey)) {
-        if (rekey.spi_size != 4 ||
-            (old = child_by_out(sa, be32(rekey.spi))) == NULL) {
+        if (rekey.spi_size == 4 &&
+            (old = child_by_out(sa, be32(rekey.spi))) == NULL &&
+            sa->req.kind == REQ_CHILD) {
+            /* Perhaps the child our request in flight makes: the peer
+             * answered, and the answer is still on its way (lost, to be
+             * sent again).  CHILD_SA_NOT_FOUND would have the peer delete
+             * that child silently and make another (RFC 7296 2.25), while
+             * we install it when the answer comes: not now, rather. */
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
+                         NULL, 0);
+            goto reply;
+        }
+        if (rekey.spi_size != 4 || old == NULL) {
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_CHILD_SA_NOT_FOUND,
                          rekey.spi, rekey.spi_size, NULL, 0);
             goto reply;

@@ -4439,6 +4439,62 @@ static void untaken_answer_in_collision(void)
     child_case_end(priv, njoined, now0);
 }
 
+/* zike asks for a child SA; the peer answers (SPI 0x6101), but the answer
+ * is lost, and the peer rekeys that new child before zike's retransmission
+ * brings the answer back.  zike does not know the child yet: it answers
+ * TEMPORARY_FAILURE, so the peer asks again later (RFC 7296 2.25), and
+ * that rekey, once the answer came, is made.  Before, it answered
+ * CHILD_SA_NOT_FOUND: the peer, as 2.25 tells it, deleted the child
+ * silently and made a new one, while zike then installed the deleted one
+ * and retired the peer's new one: no child SA the two ends shared (found
+ * by child_sa_events_model, seed 1977 of 5000). */
+static void rekey_of_a_child_still_in_flight(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], answer[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    size_t len, clen, answer_len, njoined = z.njoined;
+    uint64_t ctr = 1, now0 = z.now;
+    uint32_t mid;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", NULL) == 0 && nsent == 1);
+    answer_len = child_answer(sa, 0x6101, answer, &ctr);   /* lost */
+
+    /* The peer's rekey of that child. */
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x6102, "pol",
+                               0x6101);
+    mid = sa->mid_in;
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, mid, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 2 && open_sent(sa, 1, &m, msg) == IKE_OK &&
+          (m.hdr.flags & IKE_FLAG_RESPONSE) &&
+          ike_error_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+    CHECK(count_sas() == 0);
+
+    /* The answer comes (zike's retransmission); the peer's rekey, asked
+     * again, is made. */
+    memcpy(msg, answer, answer_len);
+    ike_handle(&z, &from, msg, answer_len);
+    CHECK(child_by_out(sa, 0x6101) != NULL && count_sas() == 2);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x6103, "pol",
+                               0x6101);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          ike_error_notify(&m) == 0 && ike_find(&m, IKE_PL_SA) != NULL);
+    CHECK(child_by_out(sa, 0x6103) != NULL && count_sas() == 4);
+    child_case_end(priv, njoined, now0);
+}
+
 /* ---- model-based: random rounds of child SA events ------------------------
  *
  * Rounds of events, each drawn from a seeded generator (and libsodium's
@@ -6748,6 +6804,7 @@ int main(void)
     RUN(answer_after_reload_lanes);
     RUN(answer_after_reload_policy_gone);
     RUN(untaken_answer_in_collision);
+    RUN(rekey_of_a_child_still_in_flight);
     RUN(child_sa_events_model);
     RUN(child_sas_per_peer);
     RUN(repeated_requests_logged);
