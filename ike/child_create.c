@@ -4,9 +4,10 @@
  * Simultaneous rekeys of one child SA are both answered (2.25.1) and
  * resolved by the nonces (2.8.1); one the peer refused for now is asked
  * for again (2.25), and a rekey of a child SA we do not know while our
- * own request is in flight (its answer may make it) is refused for now.  An answer not taken (its SPI taken here, or a reload
- * since we asked that no longer allows it) has its half deleted at the
- * peer.  The IKE SA's own rekey is ike_rekey.c.
+ * own request is in flight (its answer may make it) is refused for now.
+ * An answer not taken (its SPI taken here, or a reload since we asked
+ * that no longer allows it) has its half deleted at the peer.  The IKE
+ * SA's own rekey is ike_rekey.c.
  */
 #include <string.h>
 #include <syslog.h>
