@@ -285,12 +285,13 @@ struct child_offer child_offer_of(const struct zike_peer *peer)
  * rekey's responder retires it.  A new child SA of the policy is asked
  * for, with what the configuration says now, after an SPI collision, or
  * when a reload since we asked changed what we offer and the policy is
- * still served; not when the peer chose what we never offered, which it
- * would do again. */
+ * still served, or when nothing newer than the old child is left (again:
+ * a collision settled against the peer's own child); not when the peer
+ * chose what we never offered, which it would do again. */
 void child_answer_untaken(struct zike *z, struct ike_sa *sa,
                           enum child_untaken why,
                           const struct child_offer *asked, const char *policy,
-                          uint32_t spi_in, uint32_t old_spi_in)
+                          uint32_t spi_in, uint32_t old_spi_in, bool again)
 {
     const struct zike_peer *peer = ike_sa_peer(z, sa);
     struct child_sa *old = old_spi_in ? child_by_in(sa, old_spi_in) : NULL;
@@ -312,6 +313,6 @@ void child_answer_untaken(struct zike *z, struct ike_sa *sa,
                  "not taken: it goes with the IKE SA", sa->peer_name,
                  spi_in);
     if (peer != NULL && (why == CHILD_COLLIDED ||
-                         (changed && zike_conf_serves(peer, pol))))
+                         ((changed || again) && zike_conf_serves(peer, pol))))
         child_retry(z, sa, pol, 0);
 }

@@ -3,9 +3,11 @@
  * 1.3.1) or a rekeyed one (1.3.3), always with a fresh X25519 exchange.
  * Simultaneous rekeys of one child SA are both answered (2.25.1) and
  * resolved by the nonces (2.8.1); one the peer refused for now is asked
- * for again (2.25).  An answer not taken (its SPI taken here, or a reload
- * since we asked that no longer allows it) has its half deleted at the
- * peer.  The IKE SA's own rekey is ike_rekey.c.
+ * for again (2.25), and a rekey of a child SA we do not know while our
+ * own request is in flight (its answer may make it) is refused for now.
+ * An answer not taken (its SPI taken here, or a reload since we asked
+ * that no longer allows it) has its half deleted at the peer.  The IKE
+ * SA's own rekey is ike_rekey.c.
  */
 #include <string.h>
 #include <syslog.h>
@@ -149,8 +151,19 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         goto reply;
     }
     if (ike_find_notify(m, IKE_N_REKEY_SA, &rekey)) {
-        if (rekey.spi_size != 4 ||
-            (old = child_by_out(sa, be32(rekey.spi))) == NULL) {
+        if (rekey.spi_size == 4 &&
+            (old = child_by_out(sa, be32(rekey.spi))) == NULL &&
+            sa->req.kind == REQ_CHILD) {
+            /* Perhaps the child our request in flight makes: the peer
+             * answered, and the answer is still on its way (lost, to be
+             * sent again).  CHILD_SA_NOT_FOUND would have the peer delete
+             * that child silently and make another (RFC 7296 2.25), while
+             * we install it when the answer comes: not now, rather. */
+            ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_TEMPORARY_FAILURE, NULL, 0,
+                         NULL, 0);
+            goto reply;
+        }
+        if (rekey.spi_size != 4 || old == NULL) {
             ike_w_notify(&w, IKE_PROTO_ESP, IKE_N_CHILD_SA_NOT_FOUND,
                          rekey.spi, rekey.spi_size, NULL, 0);
             goto reply;
@@ -271,6 +284,44 @@ static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
     return false;
 }
 
+/* Our rekey's answer not taken (child_answer_untaken), and the peer's
+ * rekey of the same child answered meanwhile: the peer holds both new
+ * children and settles them by 2.8.1 as if ours were made.  If ours was
+ * the redundant one, the peer keeps its own, which takes the policy over
+ * as any rekey of the peer's does (activate_at).
+ * Else it deletes its own too, and nothing newer than the old child is
+ * left at either end: its own child is counted as replaced here (it
+ * does not hold the policy's retry back, and retires if the peer's
+ * DELETE does not come), the old child carries the policy until it
+ * retires, and true: a new child SA is to be asked for. */
+static bool untaken_in_collision(struct zike *z, struct ike_sa *sa,
+                                 const struct request *r, const uint8_t *nr,
+                                 size_t nr_len)
+{
+    struct child_sa *theirs = child_by_in(sa, r->coll_spi_in);
+    struct child_sa *old = child_by_in(sa, r->old_spi_in);
+    bool i = ike_nonce_cmp(r->nonce, sizeof r->nonce, nr, nr_len) < 0;
+
+    if (theirs != NULL && !theirs->unplugged &&
+        ike_nonce_cmp(i ? r->nonce : nr, i ? sizeof r->nonce : nr_len,
+                      r->coll_nonce, r->coll_nonce_len) < 0)
+        return false;
+    if (theirs != NULL && !theirs->unplugged) {
+        bool carried = theirs->out_active;
+        theirs->rekeyed = true;
+        theirs->out_active = false;
+        theirs->activate_at = 0;
+        if (theirs->retire_at == 0)
+            theirs->retire_at = z->now + ike_retransmit_span(z) +
+                                z->conf.rekey_overlap_ms;
+        if (carried && old != NULL && !old->unplugged) {
+            old->out_active = false;
+            child_activate(z, sa, old);
+        }
+    }
+    return true;
+}
+
 void child_create_response(struct zike *z, struct ike_sa *sa,
                            const struct ike_message *m)
 {
@@ -308,9 +359,12 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
     k = (struct keymat_in){ shared, r->nonce, nr, sizeof r->nonce, nr_len };
     c = child_complete(z, sa, peer, m, r->policy, r->spi_in, &k, &why);
     sodium_memzero(shared, sizeof shared);
-    if (c == NULL && why != CHILD_NOT_MADE)
+    if (c == NULL && why != CHILD_NOT_MADE) {
+        bool again = r->coll_spi_in != 0 && r->old_spi_in != 0 &&
+                     untaken_in_collision(z, sa, r, nr, nr_len);
         child_answer_untaken(z, sa, why, &r->offer, r->policy, r->spi_in,
-                             r->old_spi_in);
+                             r->old_spi_in, again);
+    }
     if (c == NULL)
         return;
     if (r->coll_spi_in && both_made(z, sa, c, r, nr, nr_len))

@@ -558,7 +558,7 @@ struct child_offer child_offer_of(const struct zike_peer *peer);
 void child_answer_untaken(struct zike *z, struct ike_sa *sa,
                           enum child_untaken why,
                           const struct child_offer *asked, const char *policy,
-                          uint32_t spi_in, uint32_t old_spi_in);
+                          uint32_t spi_in, uint32_t old_spi_in, bool again);
 int ike_response_ke(const struct ike_message *m, uint8_t *priv,
                     uint8_t shared[IKE_X25519_BYTES], const uint8_t **nonce,
                     size_t *nonce_len);

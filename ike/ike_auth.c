@@ -307,7 +307,7 @@ void ike_auth_response(struct zike *z, struct ike_sa *sa,
         child_retire_others(z, sa, c);
     } else if (why != CHILD_NOT_MADE) {
         child_answer_untaken(z, sa, why, &sa->req.offer, sa->auth_policy,
-                             sa->auth_spi_in, 0);
+                             sa->auth_spi_in, 0, false);
     } else if (err == IKE_N_TEMPORARY_FAILURE) {
         child_retry(z, sa, sa->auth_policy, 0);
     }
