@@ -18,7 +18,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-static bool runs_as_its_caller_with_more(void)
+static bool runs_as_its_caller_privileged(void)
 {
     return getauxval(AT_SECURE) != 0 && geteuid() == getuid();
 }
@@ -28,7 +28,7 @@ const char *effective_home(char *buf, size_t len)
     const char *home = secure_getenv("HOME");
     struct passwd pw, *found = NULL;
 
-    if (runs_as_its_caller_with_more())
+    if (runs_as_its_caller_privileged())
         return NULL;
     if (home != NULL && home[0] == '/')
         return home;
