@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "home.h"
 #include "sad.h"
 
 #define SAD_DIR_MODE 0700
@@ -44,19 +45,13 @@ struct sad_dir {
 /* Where a program run setuid, setgid or with file capabilities looks is
  * none of its caller's business: secure_getenv reads nothing there, so
  * the caller cannot hand it a SAD of his own (his file, the program's
- * effective user's, so trusted), with keys he reads. */
+ * effective user's, so trusted), with keys he reads; nor can his home
+ * (home.c). */
 static const char *home_dir(void)
 {
     static char buf[4096];
-    const char *home = secure_getenv("HOME");
-    struct passwd pw, *found = NULL;
 
-    if (home != NULL && home[0] == '/')
-        return home;
-    if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &found) != 0 ||
-        found == NULL)
-        return NULL;
-    return found->pw_dir;
+    return effective_home(buf, sizeof buf);
 }
 
 const char *zesp_sad_default_path(void)

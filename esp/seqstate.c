@@ -33,7 +33,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +44,7 @@
 #include "acl.h"
 #include "datapath.h"
 #include "fork_gen.h"
+#include "home.h"
 #include "owner.h"
 #include "replay.h"
 
@@ -150,12 +150,12 @@ static int absolute(const char *in, char out[ZESP_STATE_DIR_MAX])
  * XDG state home (an absolute $XDG_STATE_HOME, else ~/.local/state).  A
  * program run setuid, setgid or with file capabilities reads neither, nor
  * $ZESP_STATE_DIR (secure_getenv): its caller would hand it a directory of
- * his own, remove a record there, and the key would count from 1 again. */
+ * his own, remove a record there, and the key would count from 1 again;
+ * run setgid, nor his home (home.c): none then. */
 static void default_dir(char out[ZESP_STATE_DIR_MAX])
 {
-    const char *xdg = secure_getenv("XDG_STATE_HOME"),
-               *home = secure_getenv("HOME");
-    struct passwd *pw;
+    const char *xdg = secure_getenv("XDG_STATE_HOME"), *home;
+    char buf[4096];
 
     if (geteuid() == 0) {
         snprintf(out, ZESP_STATE_DIR_MAX, "%s", STATE_DIR_ROOT);
@@ -165,8 +165,7 @@ static void default_dir(char out[ZESP_STATE_DIR_MAX])
         snprintf(out, ZESP_STATE_DIR_MAX, "%s/zesp", xdg);
         return;
     }
-    if ((home == NULL || home[0] != '/') && (pw = getpwuid(geteuid())))
-        home = pw->pw_dir;
+    home = effective_home(buf, sizeof buf);
     if (home != NULL && home[0] == '/')
         snprintf(out, ZESP_STATE_DIR_MAX, "%s/.local/state/zesp", home);
     else

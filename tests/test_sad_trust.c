@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <sys/auxv.h>
@@ -373,9 +374,10 @@ enum { SETGID_GID = 1 };
 static int setgid_probe(void)
 {
     zesp_sad *sad = zesp_sad_open(NULL, 0, NULL);
+    const char *state = zesp_state_dir_default();
 
     printf("%lu\n%s\n%s\n%s\n", getauxval(AT_SECURE), zesp_sad_default_path(),
-           zesp_state_dir_default(), sad != NULL ? "opened" : "refused");
+           state[0] ? state : "(none)", sad != NULL ? "opened" : "refused");
     zesp_sad_free(sad);
     return 0;
 }
@@ -413,6 +415,20 @@ static int run_probe(const char *probe, const char *shared, int out)
         return 77;
     execve(probe, argv, envp);
     return 78;
+}
+
+/* Is path in uid's home directory (the password database's)?  Where a
+ * setgid program's defaults lay, that user's SAD and records: his files,
+ * its effective user's, so trusted, and he writes them. */
+static bool under_home_of(uid_t uid, const char *path)
+{
+    struct passwd *pw = getpwuid(uid);
+    size_t n;
+
+    if (pw == NULL || pw->pw_dir[0] != '/' || pw->pw_dir[1] == '\0')
+        return false;
+    n = strlen(pw->pw_dir);
+    return strncmp(path, pw->pw_dir, n) == 0 && path[n] == '/';
 }
 
 static void test_setgid_program_ignores_environment(void)
@@ -472,6 +488,9 @@ static void test_setgid_program_ignores_environment(void)
         CHECK(strncmp(line[1], shared, strlen(shared)) != 0);
         CHECK(strncmp(line[2], shared, strlen(shared)) != 0);
         CHECK(strcmp(line[3], "refused") == 0);
+        /* Nor in his home: a setgid program's effective user is he. */
+        CHECK(!under_home_of(ATTACKER_UID, line[1]));
+        CHECK(!under_home_of(ATTACKER_UID, line[2]));
     }
     CHECK(chmod(dir, 0700) == 0);
 }

@@ -120,11 +120,12 @@ def test_a_handler_raising_as_recv_returns_leaves_no_plaintext(ctx, peers, size)
     from zesp._native import ffi, lib
     a, b = inproc_pair(ctx, "raise-as-recv-returns-%d" % size)
     secret = (b"attack at dawn, interrupted " * (size // 28 + 1))[:size]
-    # Where this thread's receives say what they read (a thread's own
-    # record, the same for each of its calls).
-    answer = lib.zesp_py_recv(peers.bob._sad, ffi.NULL, b.underlying,
-                              lib.ZESP_DONTWAIT)
-    assert answer.msg == ffi.NULL
+    # Where the next receive of this thread decrypts a body of this size:
+    # where this one did (inproc: the message's own buffer), its message
+    # kept, released, for the next receive.
+    peers.alice.send(a, "to-bob", body=[bytes(size)])
+    with peers.bob.recv(b, "to-alice") as first:
+        where = lib.zesp_msg_body(first._msg, 0).data
     stop = threading.Event()
 
     def raiser(*_):
@@ -144,18 +145,20 @@ def test_a_handler_raising_as_recv_returns_leaves_no_plaintext(ctx, peers, size)
         with pytest.raises(Interrupted):
             peers.bob.recv(b, "to-alice")
         # Read at once, before any other receive of this thread.
-        where, n = answer.data, answer.size
-        assert n == size            # the message was read and decrypted
-        left = ffi.buffer(where, n)[:]
+        left = ffi.buffer(where, size)[:]
     finally:
         stop.set()
         t.join(WAIT)
         signal.signal(signal.SIGUSR1, old)
     assert left != secret, "the decrypted body was left behind, never wiped"
-    # The next message is received as usual.
-    peers.alice.send(a, "to-bob", body=[b"the next one"])
+    # The next message is received as usual, where the one interrupted
+    # was decrypted (its message released, kept for the next receive):
+    # where was that message's body indeed.
+    nxt = (b"the next one " * (size // 13 + 1))[:size]
+    peers.alice.send(a, "to-bob", body=[nxt])
     with peers.bob.recv(b, "to-alice") as msg:
-        assert msg.bytes() == b"the next one"
+        assert msg.bytes() == nxt
+        assert lib.zesp_msg_body(msg._msg, 0).data == where
 
 
 def test_a_receive_refused_its_arguments_releases_no_other_message(ctx, peers):
@@ -178,3 +181,87 @@ def test_a_receive_refused_its_arguments_releases_no_other_message(ctx, peers):
     assert ffi.buffer(where, n)[:] == secret and msg.bytes() == secret
     assert msg.spi == peers.ab
     msg.close()
+
+
+def handler_receiving(ctx, peers, name, raises):
+    """recv blocks; a signal whose handler itself receives (and then
+    raises, if raises) is made pending, and two messages are sent: the
+    handler runs as recv's call into C returns with the first, and takes
+    the second.  recv's result (or its exception) and the handler's
+    message."""
+    main = threading.main_thread()
+    if threading.current_thread() is not main:
+        pytest.skip("Python runs signal handlers in the main thread only")
+    if not os.path.exists("/proc/self/task/%d/wchan" % main.native_id):
+        pytest.skip("no /proc/PID/task/TID/wchan to see the call block")
+    a, b = inproc_pair(ctx, name)
+    kept, stop = [], threading.Event()
+
+    def receiver(*_):
+        kept.append(peers.bob.recv(b, "to-alice"))
+        if raises:
+            raise Interrupted()
+
+    def helper():
+        until(lambda: stop.is_set() or blocked_in_poll(main.native_id),
+              "the receive to block")
+        if not stop.is_set():
+            # Aimed at this thread: the receive's wait is not cut short,
+            # the handler runs in the main thread as its call returns.
+            signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)
+            peers.alice.send(a, "to-bob", body=[b"the one recv read"])
+            peers.alice.send(a, "to-bob", body=[b"the handler's own"])
+
+    old = signal.signal(signal.SIGUSR1, receiver)
+    t = threading.Thread(target=helper)
+    t.start()
+    try:
+        try:
+            got = peers.bob.recv(b, "to-alice")
+        except Interrupted as e:
+            got = e
+    finally:
+        stop.set()
+        t.join(WAIT)
+        signal.signal(signal.SIGUSR1, old)
+    assert len(kept) == 1
+    return got, kept[0]
+
+
+def body_memory(msg):
+    """The bytes where libzesp decrypted msg's first body frame."""
+    from zesp._native import ffi, lib
+    f = lib.zesp_msg_body(msg._msg, 0)
+    return ffi.buffer(f.data, f.size)[:]
+
+
+def test_a_handler_receiving_as_recv_returns_keeps_each_its_own(ctx, peers):
+    # The handler's receive rewrote what recv's call had answered before
+    # recv read it: both took the handler's message, one zesp_msg owned
+    # twice (released twice), the one recv read never released.
+    got, theirs = handler_receiving(ctx, peers, "receive-in-handler", False)
+    assert body_memory(theirs) == b"the handler's own"
+    assert theirs.bytes() == b"the handler's own"
+    assert got.bytes() == b"the one recv read"
+    assert body_memory(got) == b"the one recv read"
+    assert got._msg != theirs._msg
+    theirs.close()
+    assert got.bytes() == b"the one recv read"
+    got.close()
+
+
+def test_a_handler_receiving_then_raising_releases_only_what_recv_read(ctx, peers):
+    # recv's release on an exception released this thread's last answer:
+    # the handler's message, which its Message owns (its body wiped under
+    # it, its memory handed to the next receive), not the one recv read.
+    got, theirs = handler_receiving(ctx, peers, "receive-raise-in-handler",
+                                    True)
+    assert isinstance(got, Interrupted)
+    assert body_memory(theirs) == b"the handler's own"
+    a, b = inproc_pair(ctx, "after-receive-raise-in-handler")
+    peers.alice.send(a, "to-bob", body=[b"the next one"])
+    with peers.bob.recv(b, "to-alice") as msg:
+        assert msg.bytes() == b"the next one"
+        assert msg._msg != theirs._msg
+    assert body_memory(theirs) == b"the handler's own"
+    theirs.close()

@@ -216,12 +216,14 @@ typedef struct zesp_py_frame {
     size_t size;
     size_t count;
     zesp_msg *msg;
+    int err;
 } zesp_py_frame;
-const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
-                                  uintptr_t socket, int flags);
+zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
+                           uintptr_t socket, int flags);
 void zesp_py_msg_release(zesp_msg *msg);
+void zesp_py_recv_claim(void);
 void zesp_py_recv_abandon(void);
-const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
+zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
 """
 
 HELPERS = r"""
@@ -274,35 +276,50 @@ static int zesp_py_send_body(zesp_sad *sad, const char *policy, uint32_t spi,
 }
 
 /* Frame i of a kind (0: envelope, 1: clear, 2: body) with the count of
- * that kind, in one call: a thread's own answer, read before its next. */
+ * that kind, in one call.  Answers are returned by value, never through
+ * memory of the thread: Python code can run between a call's return and
+ * the caller's reading of its answer (a signal's handler, a finalizer),
+ * and receive there. */
 typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
     zesp_msg *msg;
+    int err;
 } zesp_py_frame;
 
-static _Thread_local zesp_py_frame zesp_py_answer;
-
-static const zesp_py_frame *zesp_py_frame_at(const zesp_msg *msg, int kind,
-                                             size_t i)
+static zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i)
 {
+    zesp_py_frame a = { NULL, 0, 0, NULL, 0 };
     zesp_frame f;
 
     if (kind == 0) {
-        zesp_py_answer.count = zesp_msg_envelope_count(msg);
+        a.count = zesp_msg_envelope_count(msg);
         f = zesp_msg_envelope(msg, i);
     } else if (kind == 1) {
-        zesp_py_answer.count = zesp_msg_clear_count(msg);
+        a.count = zesp_msg_clear_count(msg);
         f = zesp_msg_clear(msg, i);
     } else {
-        zesp_py_answer.count = zesp_msg_body_count(msg);
+        a.count = zesp_msg_body_count(msg);
         f = zesp_msg_body(msg, i);
     }
-    zesp_py_answer.data = f.data ? (const char *)f.data : "";
-    zesp_py_answer.size = f.size;
-    return &zesp_py_answer;
+    a.data = f.data ? (const char *)f.data : "";
+    a.size = f.size;
+    return a;
 }
+
+/* One entry per receive of this thread under way in Python: the message
+ * its call returned (NULL: none), until Python claims the entry (a
+ * Message owns the message, or there was none) or abandons it (an
+ * exception came first: released).  A receive made in between (a
+ * signal's handler that receives runs as a receive's call returns) ends,
+ * its entry claimed or abandoned, before the one it interrupted goes on:
+ * the newest entry is always that of the receive going on.  Past
+ * UNOWNED_MAX a receive is refused (EBUSY), its entry counted only. */
+#define UNOWNED_MAX 8U
+
+static _Thread_local zesp_msg *zesp_py_unowned[UNOWNED_MAX];
+static _Thread_local size_t zesp_py_depth;
 
 /* Each thread keeps one message it freed for its next receive: no
  * allocations per message.  Only a small one, so that no large buffer
@@ -352,47 +369,65 @@ static void zesp_py_msg_release(zesp_msg *msg)
 }
 
 /* A message received on policy (NULL: unchecked): the answer's msg (the
- * caller's, to release), NULL with errno on failure, and its first body
- * frame with the count of body frames; the size SIZE_MAX unless that
- * frame is the only one (one test in Python for "one small frame"). */
-static const zesp_py_frame *zesp_py_recv(zesp_sad *sad, const char *policy,
-                                         uintptr_t socket, int flags)
+ * caller's, to claim or abandon), NULL with err (and errno) on failure,
+ * and its first body frame with the count of body frames; the size
+ * SIZE_MAX unless that frame is the only one (one test in Python for "one
+ * small frame").  Each call makes an entry, to claim or abandon. */
+static zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
+                                  uintptr_t socket, int flags)
 {
+    zesp_py_frame a = { NULL, 0, 0, NULL, 0 };
     zesp_msg *msg;
     int err;
 
+    if (zesp_py_depth++ >= UNOWNED_MAX) {
+        a.err = errno = EBUSY;
+        return a;
+    }
     pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
     msg = pthread_getspecific(zesp_py_spare_key);
     if (msg != NULL)
         pthread_setspecific(zesp_py_spare_key, NULL);
-    else if ((msg = zesp_msg_new()) == NULL)
-        return zesp_py_answer.msg = NULL, &zesp_py_answer;
+    else if ((msg = zesp_msg_new()) == NULL) {
+        a.err = errno = ENOMEM;
+        return a;
+    }
     if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
         err = errno;
         if (err == EAGAIN || err == EINTR)
             zesp_py_msg_release(msg);   /* it read nothing: kept */
         else
             zesp_msg_free(msg);         /* it may hold a large frame */
-        errno = err;
-        zesp_py_answer.msg = NULL;
-        return &zesp_py_answer;
+        a.err = errno = err;
+        return a;
     }
-    zesp_py_frame_at(msg, 2, 0);
-    if (zesp_py_answer.count != 1)
-        zesp_py_answer.size = SIZE_MAX;
-    zesp_py_answer.msg = msg;
-    return &zesp_py_answer;
+    a = zesp_py_frame_at(msg, 2, 0);
+    if (a.count != 1)
+        a.size = SIZE_MAX;
+    a.msg = zesp_py_unowned[zesp_py_depth - 1U] = msg;
+    return a;
 }
 
-/* The message the last receive of this thread returned, released: for an
- * exception raised as that call returned (a signal's handler runs there),
- * before Python could take the message.  Otherwise it would be held, its
+/* The newest receive's entry, done with: its message a Message's now, or
+ * none returned. */
+static void zesp_py_recv_claim(void)
+{
+    if (zesp_py_depth != 0 && --zesp_py_depth < UNOWNED_MAX)
+        zesp_py_unowned[zesp_py_depth] = NULL;
+}
+
+/* The newest receive's entry, its message released: for an exception
+ * raised as that call returned (a signal's handler runs there), before
+ * Python could take the message.  Otherwise it would be held, its
  * plaintext never wiped. */
 static void zesp_py_recv_abandon(void)
 {
-    zesp_msg *msg = zesp_py_answer.msg;
+    zesp_msg *msg;
 
-    zesp_py_answer.msg = NULL;
+    if (zesp_py_depth == 0 || --zesp_py_depth >= UNOWNED_MAX)
+        return;
+    msg = zesp_py_unowned[zesp_py_depth];
+    zesp_py_unowned[zesp_py_depth] = NULL;
     if (msg != NULL)
         zesp_py_msg_release(msg);
 }

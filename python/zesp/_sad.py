@@ -15,6 +15,7 @@ from ._native import ffi, lib
 _classes = _socket._classes
 _send_body, _send1 = lib.zesp_py_send_body, lib.zesp_py_send1
 _recv, _release = lib.zesp_py_recv, lib.zesp_py_msg_release
+_claim = lib.zesp_py_recv_claim
 _new, _gc, _unpack = object.__new__, ffi.gc, ffi.unpack
 #: send's default for clear, body and envelope: no frames.  The empty
 #: tuple, of which CPython has one: ``clear is _NO_FRAMES`` is the cheapest
@@ -562,18 +563,20 @@ class SAD:
             pol = self._policy(policy)
         flags = 1 if dontwait else 0
         while True:
+            claimed = False
             try:
+                # rx: the answer, by value (a handler that receives, run as
+                # the call returns, has its own).  (rx.size: of the only
+                # body frame; SIZE_MAX if several.)
                 rx = _recv(self._sad, pol, h, flags)
                 m = rx.msg
                 if m:
-                    # rx is this thread's, rewritten by the next call into
-                    # the helpers: read before anything allocates (a
-                    # collection may run code that receives).
-                    # (rx.size: of the only body frame; SIZE_MAX if several.)
                     n, data = rx.size, rx.data
                     msg = _new(Message)
                     # msg owns m from here (its __del__ releases it).
                     msg._raw = msg._msg = m
+                    claimed = True
+                    _claim()
                     # One small body frame, the usual, is copied at once:
                     # its bytes cost less than a view of shared memory, and
                     # the message owns m itself (no view needs it), which
@@ -586,12 +589,14 @@ class SAD:
                         msg.body = body_of(msg._msg)
                     msg.policy = policy if pol else None
                     return msg
+                code = rx.err
+                claimed = True
+                _claim()
             except BaseException as e:
                 _recv_interrupted(e, locals())
                 if isinstance(e, TypeError):
                     self._live()
                 raise
-            code = ffi.errno
             if code != _errno.EINTR:
                 self._live()
                 raise error(code)
@@ -644,17 +649,13 @@ def _recv_interrupted(e: BaseException, names: Dict[str, Any]) -> None:
     into C returned, if no Message owns it yet, so that its plaintext is
     wiped.  A signal's handler that raises (KeyboardInterrupt) runs as
     that call returns, the message read: e comes before Python sees it.
-    (A handler that itself received on this thread in between would have
-    its own message taken for this one: not supported.)"""
-    if "msg" in names:
-        return                  # msg owns it: released with msg
-    m = names.get("m")
-    if m:
-        _release(m)             # read, not yet owned (e from _new)
-    elif names["self"]._sad is not None and 0 <= names["h"] < 1 << 64:
+    The call's entry (zesp_py_recv_abandon) is the newest of this thread:
+    a receive the handler made ended before."""
+    if names["claimed"]:
+        return                  # msg owns it, or none was read
+    if names["self"]._sad is not None and 0 <= names["h"] < 1 << 64:
         # cffi took the arguments (not a closed SAD's None, not a handle
-        # out of range), so the call ran: its message, if it returned
-        # one, is still this thread's answer.
+        # out of range), so the call ran and made its entry.
         lib.zesp_py_recv_abandon()
 
 
