@@ -224,9 +224,13 @@ def calls(transform, size, rounds=40, n=2000):
             f(sad, b"p", 0, ha, data, size, 0)
 
     def raw_recv():
+        # Each zesp_py_recv makes an entry its caller claims (recv does).
         f, free, sad = lib.zesp_py_recv, lib.zesp_py_msg_release, rx._sad
+        claim = lib.zesp_py_recv_claim
         for _ in range(n):
-            free(f(sad, b"p", hb, 0).msg)
+            m = f(sad, b"p", hb, 0).msg
+            claim()
+            free(m)
 
     def api_send():
         send = tx.send
