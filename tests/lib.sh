@@ -52,6 +52,19 @@ until_ok() {
 # not_running PATTERN: no process's command line matches PATTERN (pgrep -f).
 not_running() { ! pgrep -f "$1" > /dev/null; }
 
+# orders_traffic TAG PORT: 20 messages each way on policy orders, bob's
+# SAD binding PORT and alice's connecting ($pp: policy_pingpong, $pt: its
+# bound on each wait, ms); their output in $work/srv-TAG.out, cli-TAG.out.
+orders_traffic() {
+    "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders \
+        --bind "tcp://127.0.0.1:$2" --count 20 > "$work/srv-$1.out" 2>&1 &
+    srv=$!
+    "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders \
+        --connect "tcp://127.0.0.1:$2" --count 20 > "$work/cli-$1.out" 2>&1
+    rc=$?
+    wait $srv && [ $rc -eq 0 ]
+}
+
 # zike_conf NAME PORT [lines...]: $work/NAME.yaml, a zike of identity
 # NAME.example listening on tcp://127.0.0.1:PORT, its control socket and
 # SAD in $work, then each line given.

@@ -73,15 +73,6 @@ sends_within() {
             f && /"seconds":/ { sub(/.*"seconds":/, ""); sub(/[,}].*/, ""); print; exit }')
     [ -n "$h" ] && [ "$h" -gt 0 ] && [ "$h" -le "$3" ]
 }
-traffic() {     # traffic TAG PORT: 20 messages each way on orders
-    "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders \
-        --bind "tcp://127.0.0.1:$2" --count 20 > "$work/srv-$1.out" 2>&1 &
-    srv=$!
-    "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders \
-        --connect "tcp://127.0.0.1:$2" --count 20 > "$work/cli-$1.out" 2>&1
-    rc=$?
-    wait $srv && [ $rc -eq 0 ]
-}
 
 # both ESP [LIFETIME [MORE]]: alice's and bob's configurations, MORE
 # (", key: value...") added to each one's peer.
@@ -97,7 +88,7 @@ zike_start bob; bob_pid=$!; zike_start alice
 until_ok 30 sends_with alice orders null-chacha20-poly1305 &&
     until_ok 30 sends_with bob orders null-chacha20-poly1305
 ok $? "alice and bob: integrity-only child SAs for orders"
-traffic before "$(port 2)"
+orders_traffic before "$(port 2)"
 ok $? "20 messages each way on them"
 ike0=$(ike_spis alice bob)
 
@@ -114,7 +105,7 @@ kind() {
     ok $? "$1: orders sends with $2 at both ends"
     until_ok 30 no_sa_with alice "$3" && until_ok 30 no_sa_with bob "$3"
     ok $? "$1: no $3 SA left in either SAD"
-    traffic "$1" "$(port "$5")"
+    orders_traffic "$1" "$(port "$5")"
     ok $? "$1: 20 messages each way on the new SAs"
 }
 kind encrypting chacha20-poly1305 null-chacha20-poly1305 rekey 3
@@ -130,7 +121,7 @@ ok $? "both reload with lifetime: 20m"
 until_ok 30 sends_within alice orders 1200 &&
     until_ok 30 sends_within bob orders 1200
 ok $? "orders sends on an SA that ends within 20 minutes at both ends"
-traffic shorter "$(port 6)"
+orders_traffic shorter "$(port 6)"
 ok $? "20 messages each way"
 
 # ---- esp changed on one side, then on the other ----------------------------------
@@ -144,7 +135,7 @@ ok $? "alice, still integrity only, refuses bob's rekey"
 sends_with alice orders null-chacha20-poly1305 &&
     sends_with bob orders null-chacha20-poly1305
 ok $? "the integrity-only SAs are kept meanwhile"
-traffic meanwhile "$(port 8)"
+orders_traffic meanwhile "$(port 8)"
 ok $? "20 messages each way on them: nothing lost"
 ctl alice reload > /dev/null
 ok $? "alice reloads too"
@@ -153,7 +144,7 @@ until_ok 30 sends_with alice orders chacha20-poly1305 &&
     until_ok 30 no_sa_with alice null-chacha20-poly1305 &&
     until_ok 30 no_sa_with bob null-chacha20-poly1305
 ok $? "her reload rekeys them: chacha20-poly1305 at both ends, nothing else left"
-traffic rolled "$(port 9)"
+orders_traffic rolled "$(port 9)"
 ok $? "20 messages each way on the new SAs"
 
 # ---- esn and lanes changed, both sides ------------------------------------------
@@ -176,7 +167,7 @@ flags() {       # flags PART MORE FLAGS PORT
     ok $? "$1: orders sends on an SA with ESN and sender '$3' at both ends"
     until_ok 30 only_flagged alice "$3" && until_ok 30 only_flagged bob "$3"
     ok $? "$1: no SA of the old ESN or lanes left in either SAD"
-    traffic "$1" "$(port "$4")"
+    orders_traffic "$1" "$(port "$4")"
     ok $? "$1: 20 messages each way on the new SAs"
 }
 sends_flagged alice orders "yes lanes" && sends_flagged bob orders "yes lanes"
@@ -197,7 +188,7 @@ ike_aead() {    # ike_aead PART AEAD PORT
     ok $? "$1: both reload with ike: $2"
     until_ok 30 ike_rekeyed "$was"
     ok $? "$1: the IKE SA is rekeyed, the same new one at both ends"
-    traffic "$1" "$(port "$3")"
+    orders_traffic "$1" "$(port "$3")"
     ok $? "$1: 20 messages each way"
 }
 ike=""
@@ -245,7 +236,7 @@ until_ok 30 sends_flagged alice orders "no lanes" &&
 ok $? "held: a new child SA without ESN carries orders at both ends"
 until_ok 30 only_flagged alice "no lanes" && until_ok 30 only_flagged bob "no lanes"
 ok $? "held: no SA with ESN left in either SAD"
-traffic held "$(port 14)"
+orders_traffic held "$(port 14)"
 ok $? "held: 20 messages each way on the new SAs"
 
 finish

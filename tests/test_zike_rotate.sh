@@ -60,15 +60,6 @@ none_of() { [ -z "$(sad_spis "$2" | grep -Fx -f "$1")" ]; }
 # count NAME PATTERN: lines of NAME's log that match.
 count() { c=$(grep -c "$2" "$work/$1.log" 2> /dev/null); echo "${c:-0}"; }
 more_than() { [ "$(count "$1" "$2")" -gt "$3" ]; }
-traffic() {     # traffic TAG PORT: 20 messages each way on orders
-    "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders \
-        --bind "tcp://127.0.0.1:$2" --count 20 > "$work/srv-$1.out" 2>&1 &
-    srv=$!
-    "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders \
-        --connect "tcp://127.0.0.1:$2" --count 20 > "$work/cli-$1.out" 2>&1
-    rc=$?
-    wait $srv && [ $rc -eq 0 ]
-}
 
 printf '%s' "first-key-0123456789" > "$work/alice.psk"
 alice_conf() {   # alice_conf: alice's configuration, her key in a file
@@ -97,7 +88,7 @@ ok $? "bob reloads with carol added"
 grep -q "configuration reloaded: 2 peers" "$work/bob.log" &&
     [ "$(count bob "IKE SA deleted")" -eq 0 ]
 ok $? "bob deleted nothing on that reload"
-traffic same "$(port 2)"
+orders_traffic same "$(port 2)"
 ok $? "20 messages each way on the SAs of before"
 [ "$(ike_spis alice bob)" = "$ike0" ] && [ "$(ike_spis bob alice)" = "$ike0" ] &&
     sad_spis alice | cmp -s - "$work/a0" && sad_spis bob | cmp -s - "$work/b0" &&
@@ -127,7 +118,7 @@ ok $? "a new IKE SA ($(ike_spis alice bob)) under the new key, child SAs for ord
 none_of "$work/a0" alice && none_of "$work/b0" bob &&
     none_of "$work/a0" bob && none_of "$work/b0" alice
 ok $? "none of the old child SPIs is left in either SAD"
-traffic new "$(port 3)"
+orders_traffic new "$(port 3)"
 ok $? "20 messages each way on the new SAs"
 
 # ---- 3. the key changed on bob's side only -------------------------------------------
