@@ -217,11 +217,22 @@ struct gcks_group {
 
 /* Member: the group SAs installed for a joined group (group.c). */
 #define GM_SAS_MAX 3U
+#define GM_RETIRED_MAX 16U
+#define GM_KEY_SUM_BYTES 16U
 struct gm_sa {
     uint32_t spi;
     uint64_t activate_at;     /* ms: our policy sends on it then (0: done) */
     uint64_t retire_at;       /* ms: removed then (0: current) */
     uint64_t expire_at;       /* ms: its hard lifetime ends (0: seen to) */
+    bool summed;              /* key_sum holds its key's digest */
+    uint8_t key_sum[GM_KEY_SUM_BYTES];
+};
+
+/* A group SA a newer one replaced and that was removed: its key never
+ * comes back (new replay windows would accept every message again). */
+struct gm_retired {
+    uint32_t spi;
+    uint8_t key_sum[GM_KEY_SUM_BYTES];
 };
 
 struct gm_group {
@@ -236,6 +247,8 @@ struct gm_group {
     uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES];
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
+    struct gm_retired retired[GM_RETIRED_MAX];
+    size_t retired_next;      /* the oldest, replaced next */
     uint64_t retry_at;        /* ms: register again not before */
     uint64_t updates;
 };
@@ -316,6 +329,7 @@ enum peer_log {
     PEER_LOG_GROUP_UNWRAP,          /* a group key that does not unwrap */
     PEER_LOG_GROUP_SPI_TAKEN,       /* a group SPI another SA's here */
     PEER_LOG_GROUP_NEWEST_AGAIN,    /* a retiring group SA pushed again */
+    PEER_LOG_GROUP_KEY_REFUSED,     /* a key under a live or retired SPI */
     PEER_LOG_KINDS
 };
 
@@ -617,6 +631,8 @@ void group_tick(struct zike *z);
 /* by_us: this side ended it (a reload's revocation, zikectl terminate),
  * not the peer: its groups' new keys are not held against it */
 void group_ike_sa_gone(struct zike *z, struct ike_sa *sa, bool by_us);
+void group_ike_sa_rekeyed(struct zike *z, const struct ike_sa *old,
+                          const struct ike_sa *fresh);
 void group_server_revoked(struct zike *z, const char *peer);
 bool group_server_peer(const struct zike *z, const char *peer);
 int group_leave(struct zike *z, const char *group);

@@ -33,6 +33,10 @@
  * after the deactivation delay, so that no message is lost in a rekey.
  * It takes pushes only while registered: a push may overtake the answer
  * to its registration, and names no Sender ID.
+ * It never takes another key under an SPI it holds, nor a key a newer
+ * one replaced (fresh replay windows would accept its messages again),
+ * and has one registration per group in flight: two answers would come
+ * in no order, the older key last.
  * A reload that removes its join, or changes it, removes its SAs and
  * leaves: its key server hands it no key again and makes a new one.
  */
@@ -384,6 +388,25 @@ static bool member_asks_again(const struct gcks_member *mb,
     return mb->given_spi == g->spi &&
            (memcmp(mb->given_on, sa->spi_i, 8) != 0 ||
             memcmp(mb->given_on + 8, sa->spi_r, 8) != 0);
+}
+
+/* An IKE SA rekey moves the peer to the new IKE SA, nothing lost: a
+ * member given the key over the old one was given it over the new one,
+ * or its registration there would be taken for a restart's. */
+void group_ike_sa_rekeyed(struct zike *z, const struct ike_sa *old,
+                          const struct ike_sa *fresh)
+{
+    for (size_t i = 0; i < z->ngroups; i++)
+        for (size_t k = 0; k < z->groups[i].nmembers; k++) {
+            struct gcks_member *mb = &z->groups[i].members[k];
+
+            if (strcmp(mb->peer, old->peer_name) == 0 &&
+                memcmp(mb->given_on, old->spi_i, 8) == 0 &&
+                memcmp(mb->given_on + 8, old->spi_r, 8) == 0) {
+                memcpy(mb->given_on, fresh->spi_i, 8);
+                memcpy(mb->given_on + 8, fresh->spi_r, 8);
+            }
+        }
 }
 
 /* Remove a member; the caller rekeys. */
@@ -808,6 +831,36 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
 
 /* ---- member ------------------------------------------------------------------ */
 
+/* What the member remembers of a group key: its digest, never the key. */
+static void key_sum(uint8_t out[GM_KEY_SUM_BYTES], const uint8_t *key)
+{
+    static const char label[] = "zike group key sum";
+
+    crypto_generichash(out, GM_KEY_SUM_BYTES, key, ZESP_KEYBYTES,
+                       (const uint8_t *)label, sizeof label - 1);
+}
+
+static bool sum_is(const uint8_t sum[GM_KEY_SUM_BYTES], const uint8_t *key)
+{
+    uint8_t have[GM_KEY_SUM_BYTES];
+    bool same;
+
+    key_sum(have, key);
+    same = sodium_memcmp(have, sum, sizeof have) == 0;
+    sodium_memzero(have, sizeof have);
+    return same;
+}
+
+static bool key_retired(const struct gm_group *gg, uint32_t spi,
+                        const uint8_t *key)
+{
+    for (size_t i = 0; i < GM_RETIRED_MAX; i++)
+        if (gg->retired[i].spi == spi && spi != 0 &&
+            sum_is(gg->retired[i].key_sum, key))
+            return true;
+    return false;
+}
+
 static void gm_remove_sa(struct zike *z, struct gm_group *gg,
                          const struct zike_join *j, struct gm_sa *s)
 {
@@ -823,6 +876,20 @@ static void gm_remove_sa(struct zike *z, struct gm_group *gg,
     }
     zike_log(LOG_INFO, "group %s: group SA 0x%08x removed", gg->name, s->spi);
     memset(s, 0, sizeof *s);
+}
+
+/* An SA a newer one replaced leaves, and its key is not taken again. */
+static void gm_retire(struct zike *z, struct gm_group *gg,
+                      const struct zike_join *j, struct gm_sa *s)
+{
+    if (s->summed) {
+        struct gm_retired *r = &gg->retired[gg->retired_next];
+
+        r->spi = s->spi;
+        memcpy(r->key_sum, s->key_sum, sizeof r->key_sum);
+        gg->retired_next = (gg->retired_next + 1) % GM_RETIRED_MAX;
+    }
+    gm_remove_sa(z, gg, j, s);
 }
 
 static void gm_activate(struct zike *z, struct gm_group *gg,
@@ -1052,21 +1119,40 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     uint64_t retire = z->now + ((uint64_t)pol->atd + pol->dtd) * 1000U;
 
     for (size_t i = 0; i < GM_SAS_MAX; i++) {
-        if (gg->sas[i].spi != pol->spi)
+        struct gm_sa *s = &gg->sas[i];
+
+        if (s->spi != pol->spi)
             continue;
-        if (gg->sas[i].retire_at == 0)
+        /* Another key under an SPI held here is never put over it (its
+         * replay windows would restart), nor taken for a repeat. */
+        if (s->summed ? !sum_is(s->key_sum, key)
+                      : !same_key(z, pol->spi, j->sender ? ZESP_DIR_OUT
+                                                         : ZESP_DIR_IN, key)) {
+            zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_KEY_REFUSED],
+                             LOG_WARNING, "group %s: another key under group "
+                             "SA 0x%08x, which we hold: refused", gg->name,
+                             pol->spi);
+            return -1;
+        }
+        if (s->retire_at == 0)
             return 0;                      /* a repeated push */
         /* Retiring, yet the server's current SA: a push it sent before
          * our registration overtook this one, its answer, and was taken
          * for the newer.  The same key only, then it is the newest. */
-        if (!same_key(z, pol->spi, j->sender ? ZESP_DIR_OUT : ZESP_DIR_IN,
-                      key))
-            return -1;
-        gm_make_newest(z, gg, j, pol, &gg->sas[i], retire);
+        gm_make_newest(z, gg, j, pol, s, retire);
         zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_NEWEST_AGAIN],
                          LOG_NOTICE, "group %s: group SA 0x%08x is the "
                          "newest again", gg->name, pol->spi);
         return 0;
+    }
+    if (key_retired(gg, pol->spi, key)) {
+        /* Sent before the key that replaced it (delivered late): taken
+         * again, it would get new replay windows and be sent on again. */
+        zike_log_limited(z, &z->peer_log[PEER_LOG_GROUP_KEY_REFUSED],
+                         LOG_WARNING, "group %s: group SA 0x%08x was "
+                         "replaced and removed: its key is not taken again",
+                         gg->name, pol->spi);
+        return -1;
     }
     if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
         j->sign_sk == NULL) {
@@ -1097,7 +1183,7 @@ static int gm_install(struct zike *z, struct gm_group *gg,
                 slot = &gg->sas[i];
         if (slot == NULL)
             slot = &gg->sas[0];
-        gm_remove_sa(z, gg, j, slot);
+        gm_retire(z, gg, j, slot);
     }
     if (j->receiver)
         for (size_t i = 0; i < pol->nsenders; i++) {
@@ -1113,6 +1199,8 @@ static int gm_install(struct zike *z, struct gm_group *gg,
     zike_policy_in(z, j->policy, j->group, j->receiver ? pol->spi : 0, 0);
     gm_make_newest(z, gg, j, pol, slot, retire);
     slot->expire_at = z->now + (uint64_t)pol->lifetime * 1000U;
+    key_sum(slot->key_sum, key);
+    slot->summed = true;
     gm_adopt_orphans(z, gg, j, retire);
     gg->updates++;
     z->stats.group_updates++;
@@ -1398,6 +1486,19 @@ static bool notice_send(struct zike *z, struct ike_sa *sa)
     return false;
 }
 
+/* A registration for group on any IKE SA (one a rekey replaced holds
+ * its own until answered or given up): a second on another would bring
+ * a second answer, in no order with the first, and the older key, come
+ * last, would be installed as the newest. */
+static bool registration_in_flight(const struct zike *z, const char *group)
+{
+    for (const struct ike_sa *s = z->sas; s; s = s->next)
+        if (s->state != IKE_ST_DEAD && s->req.kind == REQ_GSA_REGISTER &&
+            strcmp(s->req.group, group) == 0)
+            return true;
+    return false;
+}
+
 bool group_tick_sa(struct zike *z, struct ike_sa *sa)
 {
     if (notice_send(z, sa) || gcks_push(z, sa))
@@ -1416,7 +1517,8 @@ bool group_tick_sa(struct zike *z, struct ike_sa *sa)
             }
             continue;
         }
-        if (!gg->registered && z->now >= gg->retry_at) {
+        if (!gg->registered && z->now >= gg->retry_at &&
+            !registration_in_flight(z, gg->name)) {
             gg->retry_at = z->now + GROUP_RETRY_MS;
             if (gm_send_registration(z, sa, gg->name, j->sender, false) == 0)
                 return true;
@@ -1460,7 +1562,7 @@ void group_tick(struct zike *z)
             if (s->activate_at && z->now >= s->activate_at)
                 gm_activate(z, gg, j, s);
             if (s->retire_at && z->now >= s->retire_at)
-                gm_remove_sa(z, gg, j, s);
+                gm_retire(z, gg, j, s);
             else if (s->retire_at == 0 && s->expire_at &&
                      z->now >= s->expire_at)
                 gm_key_ended(z, gg, s);

@@ -119,6 +119,7 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
     old->children = NULL;
     old->superseded = true;
     old->rekey_at = z->now + superseded_wait(z);
+    group_ike_sa_rekeyed(z, old, n);
     ike_sa_established(z, n);
     z->stats.ike_rekeys++;
 }

@@ -6756,6 +6756,197 @@ static void group_server_group_removed(void)
     harness_reset();
 }
 
+/* ---- pushes and answers out of place (doc/zike.md 9.4) ------------------- */
+
+/* The peer's rekey of the IKE SA old, answered by zike: the new IKE SA. */
+static struct ike_sa *peer_rekeys_ike(struct ike_sa *old, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct route from = { 0 };
+    struct ike_sa *fresh = NULL;
+    size_t len, clen;
+
+    ike_x25519_keypair(pub, priv);
+    clen = rekey_ike_payloads(chain, sizeof chain, pub);
+    len = peer_msg(old, IKE_CREATE_CHILD_SA, false, old->mid_in, chain, clen,
+                   msg, ctr);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    sodium_memzero(priv, sizeof priv);
+    CHECK(nsent == 1 && old->superseded);
+    for (struct ike_sa *s = z.sas; s; s = s->next)
+        if (s != old && s->state == IKE_ST_ESTABLISHED && !s->superseded &&
+            strcmp(s->peer_name, old->peer_name) == 0)
+            fresh = s;
+    CHECK(fresh != NULL);
+    return fresh;
+}
+
+/* The key server pushes another key under the SPI of the SA zike holds
+ * and uses.  Before, it was taken for a repeat of the push that brought
+ * that SA and answered as installed: the key server counted zike as
+ * holding its key, zike kept the old one, and nothing was logged.  A key
+ * is never put under a live SPI (its replay windows would restart):
+ * now the push is refused (an error notify), logged, and the SA stays
+ * as it was. */
+static void group_member_push_other_key_same_spi(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    uint8_t have[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0], saved = *gg;
+    struct ike_message m;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t clen;
+
+    randombytes_buf(k1, sizeof k1);
+    randombytes_buf(k2, sizeof k2);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7000, 7, k1, &ctr);
+    CHECK(gg->registered);
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, k2, false, 0, true);
+    nsent = 0;
+    key_server_push(sa, chain, clen, msg, &ctr);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) != 0);
+    CHECK(zesp_sa_key_get(z.sad, 0x7000, ZESP_DIR_OUT, have) == 0 &&
+          sodium_memcmp(have, k1, sizeof have) == 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7000);
+    /* The same key again is a repeat: answered, nothing changed. */
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, k1, false, 0, true);
+    nsent = 0;
+    key_server_push(sa, chain, clen, msg, &ctr);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0 && count_sas() == 3U);
+    sodium_memzero(have, sizeof have);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    *gg = saved;
+    harness_reset();
+}
+
+/* A key that a newer one replaced and that zike retired comes again
+ * (a key server's push or answer sent long before, delivered late).
+ * Before, the SPI was free again and the key was installed afresh: new
+ * replay windows, so that every message sent under it could be replayed
+ * to zike, and zike sent on it again, after the key that replaced it
+ * (made, perhaps, because a member left who holds the old one).  Now a
+ * retired key never comes back: refused and logged.  Another key under
+ * that SPI is another SA, and is taken. */
+static void group_member_retired_key_refused(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[2048], k1[ZESP_KEYBYTES], k2[ZESP_KEYBYTES];
+    uint8_t k3[ZESP_KEYBYTES];
+    struct ike_sa *sa = established();
+    struct gm_group *gg = &z.joined[0], saved = *gg;
+    struct ike_message m;
+    zesp_sa_info info;
+    zesp_policy pol;
+    uint64_t ctr = 1;
+    size_t clen;
+
+    randombytes_buf(k1, sizeof k1);
+    randombytes_buf(k2, sizeof k2);
+    randombytes_buf(k3, sizeof k3);
+    registration_in_flight(sa);
+    registered_as(sa, 0x7000, 7, k1, &ctr);
+    clen = group_answer(sa, chain, sizeof chain, 0x7100, k2, false, 0, true);
+    key_server_push(sa, chain, clen, msg, &ctr);
+    z.now += 2000;                         /* past ATD + DTD */
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get(z.sad, 0x7000, ZESP_DIR_OUT, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7100);
+
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, k1, false, 0, true);
+    nsent = 0;
+    key_server_push(sa, chain, clen, msg, &ctr);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) != 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x7000, ZESP_DIR_OUT, &info) != 0);
+    CHECK(zesp_sa_info_get_sender(z.sad, 0x7000, ZESP_DIR_IN, 2, &info) != 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7100);
+
+    clen = group_answer(sa, chain, sizeof chain, 0x7000, k3, false, 0, true);
+    nsent = 0;
+    key_server_push(sa, chain, clen, msg, &ctr);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK &&
+          first_notify(&m) == 0);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7000);
+    sodium_memzero(k1, sizeof k1);
+    sodium_memzero(k2, sizeof k2);
+    sodium_memzero(k3, sizeof k3);
+    *gg = saved;
+    harness_reset();
+}
+
+/* zike's registration is in flight on an IKE SA that the key server then
+ * rekeys; its answer is late (delayed on the way).  Before, zike
+ * registered again on the new IKE SA: two answers in flight, in no
+ * order, and the older key, coming last, was installed as the newest
+ * (the key server counting zike as holding the newer one pushes it no
+ * more).  Now one registration per group is in flight at a time: the
+ * answer on the old IKE SA is awaited, and taken. */
+static void group_member_one_registration_in_flight(void)
+{
+    uint8_t k1[ZESP_KEYBYTES];
+    struct ike_sa *a = established(), *b;
+    struct gm_group *gg = &z.joined[0], saved = *gg;
+    zesp_policy pol;
+    uint64_t ca = 1, cb = 1;
+    size_t njoined = z.njoined;
+
+    randombytes_buf(k1, sizeof k1);
+    registration_in_flight(a);
+    a->req.resend_at = UINT64_MAX;
+    b = peer_rekeys_ike(a, &ca);
+    CHECK(a->req.kind == REQ_GSA_REGISTER);
+    z.now += 3000;                         /* past GROUP_RETRY_MS */
+    gg->retry_at = 0;
+    nsent = 0;
+    if (b != NULL) {
+        group_tick_sa(&z, b);
+        CHECK(b->req.kind != REQ_GSA_REGISTER);
+    }
+    registered_as(a, 0x7100, 7, k1, &ca);
+    CHECK(gg->registered);
+    CHECK(zesp_policy_get(z.sad, "j", &pol) == 0 && pol.out_spi == 0x7100);
+    (void)cb;
+    sodium_memzero(k1, sizeof k1);
+    *gg = saved;
+    z.njoined = njoined;
+    harness_reset();
+}
+
+/* The key server remembers the IKE SA over which it last gave a member
+ * the current key: asked again over another (a restarted member, which
+ * may have lost its replay windows), it makes a new key.  A rekey of the
+ * IKE SA moves the member to a new IKE SA with nothing lost.  Before,
+ * its registration again over the new one (its install failed, it
+ * retries) made a needless group rekey, held against it; now the key
+ * server follows the member to the new IKE SA. */
+static void group_server_follows_ike_rekey(void)
+{
+    struct ike_sa *a = established(), *b;
+    struct gcks_group *g = &z.groups[0];
+    uint64_t ca = 1, rekeys;
+    uint32_t first;
+
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    rekeys = g->rekeys;
+    first = receiver_registers(a, &ca);
+    CHECK(first != 0 && first == g->spi && member_of_g("peer"));
+    b = peer_rekeys_ike(a, &ca);
+    CHECK(member_of_g("peer"));
+    if (b != NULL)
+        CHECK(receiver_registers(b, &ca) == first && g->rekeys == rekeys);
+    g->nmembers = 0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -6827,6 +7018,10 @@ int main(void)
     RUN(group_member_scope_changed);
     RUN(group_member_sign_key_changed);
     RUN(group_server_group_removed);
+    RUN(group_member_push_other_key_same_spi);
+    RUN(group_member_retired_key_refused);
+    RUN(group_member_one_registration_in_flight);
+    RUN(group_server_follows_ike_rekey);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
