@@ -43,6 +43,7 @@
 
 #include "acl.h"
 #include "datapath.h"
+#include "dir_above.h"
 #include "fork_gen.h"
 #include "home.h"
 #include "owner.h"
@@ -227,7 +228,8 @@ int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir)
 /* Open and check a state directory; the lock is taken by dir_lock.  Only
  * a group-shared SAD's may be written by its group: a member of the group
  * who cannot read a private SAD must not put back an older record, nor
- * anyone an ACL names. */
+ * anyone an ACL names.  Nor may anyone else rename it, or one above it
+ * (dir_above.c): swapped for another, it has no record of the key. */
 static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
@@ -243,7 +245,8 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
     }
     if (!owner_trusted(st.st_uid) || (st.st_mode & S_IWOTH) ||
         ((st.st_mode & S_IWGRP) && !group) ||
-        (acl_named_perms(d->dir.fd, false) & ACL_WRITE)) {
+        (acl_named_perms(d->dir.fd, false) & ACL_WRITE) ||
+        !dir_above_private(d->dir.fd)) {
         fork_fd_close(&d->dir);
         return ZESP_ESTATEUNSAFE;
     }

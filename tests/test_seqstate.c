@@ -1387,6 +1387,95 @@ static void test_record_of_another_user(void)
     zesp_sad_free(sad);
 }
 
+/* Run as another user: swap directories a and b (a put aside), as
+ * whoever may write their parent can, though it may write in neither. */
+static int swap_as(uid_t uid, const char *a, const char *b, const char *aside)
+{
+    if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    return rename(a, aside) == 0 && rename(b, a) == 0 ? 0 : 1;
+}
+
+/*
+ * A state directory of ours in a directory another user may write, no
+ * sticky bit (a team's shared folder): that user may not write in ours,
+ * but may rename it.  Two of ours there, swapped, and a key installed
+ * again (the next boot's load) finds no record: it counts from 1 again,
+ * with the IVs it sent before.  Such a directory is refused, as is one
+ * below it; one in a sticky directory (/tmp) is not.
+ */
+static void test_state_dir_where_others_rename_it(void)
+{
+    enum { OTHER_UID = 65534, N = 40 };
+    zesp_sa_params p = manual_sa(0x5e01, ZESP_DIR_OUT, 96, 0);
+    char shared[192], a[224], b[224], aside[224], sub[224], deep[256],
+        sad1[192], sad2[192];
+    struct wire w = { 0 };
+    zesp_sad *sad;
+    int rc, status = -1;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as another user\n");
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/team", dir);
+    snprintf(a, sizeof a, "%s/a.state", shared);
+    snprintf(b, sizeof b, "%s/b.state", shared);
+    snprintf(aside, sizeof aside, "%s/aside", shared);
+    snprintf(sub, sizeof sub, "%s/ours", shared);
+    snprintf(deep, sizeof deep, "%s/deep.state", sub);
+    snprintf(sad1, sizeof sad1, "%s/renamed1.sad", dir);
+    snprintf(sad2, sizeof sad2, "%s/renamed2.sad", dir);
+    CHECK(mkdir(shared, 0700) == 0 && chmod(shared, 0777) == 0);
+    CHECK(mkdir(a, 0700) == 0 && mkdir(b, 0700) == 0 && mkdir(sub, 0700) == 0 &&
+          mkdir(deep, 0700) == 0);
+
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, a) == 0);
+    CHECK_ERR((rc = zesp_sa_add(sad, &p)), ZESP_ESTATEUNSAFE);
+    if (rc == 0) {
+        /* Accepted: what the other user can then do. */
+        CHECK(wire_seal(&w, sad, 0x5e01, N) == N);
+        zesp_sad_free(sad);
+        CHECK(chmod(dir, 0755) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            _exit(swap_as(OTHER_UID, a, b, aside));
+        waitpid(pid, &status, 0);
+        CHECK(chmod(dir, 0700) == 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        sad = zesp_sad_open(sad2, ZESP_SAD_CREATE, NULL);
+        CHECK(sad != NULL && zesp_sad_set_state_dir(sad, a) == 0);
+        CHECK_OK(zesp_sa_add(sad, &p));
+        CHECK(wire_seal(&w, sad, 0x5e01, N) == N);
+        fprintf(stderr, "  state directories swapped by uid %d: the key "
+                "installed again repeats %zu (SPI, IV) of %zu\n", OTHER_UID,
+                repeated(&w, true), w.n);
+        wire_free(&w);
+    }
+    zesp_sad_free(sad);
+    unlink(sad1);
+    unlink(sad2);
+
+    /* Below a directory of ours that is below the shared one. */
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, deep) == 0);
+    CHECK_ERR(zesp_sa_add(sad, &p), ZESP_ESTATEUNSAFE);
+    zesp_sad_free(sad);
+    unlink(sad1);
+    CHECK_ERR(zesp_state_dir_init(deep), ZESP_ESTATEUNSAFE);
+
+    /* Sticky, as /tmp is: only the owner of an entry may rename it. */
+    CHECK(chmod(shared, 01777) == 0);
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, deep) == 0);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    zesp_sad_free(sad);
+    unlink(sad1);
+    CHECK_OK(zesp_state_dir_init(deep));
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -1611,5 +1700,6 @@ int main(void)
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
+    RUN(test_state_dir_where_others_rename_it);
     return test_done_in(dir);
 }

@@ -161,8 +161,8 @@ class NoStateError(StateError):
 
 
 class StateUnsafeError(StateError):
-    """The state directory or a record has the wrong owner or mode
-    (ZESP_ESTATEUNSAFE)."""
+    """The state directory or a record has the wrong owner or mode, or a
+    directory above it others may write (ZESP_ESTATEUNSAFE)."""
 
 
 class StateDamagedError(StateError):

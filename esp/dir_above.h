@@ -1,0 +1,9 @@
+/* Who may rename a directory: whoever may write the one above it. */
+#ifndef ZESP_DIR_ABOVE_H
+#define ZESP_DIR_ABOVE_H
+
+#include <stdbool.h>
+
+bool dir_above_private(int dir);
+
+#endif
