@@ -361,11 +361,16 @@ static void sa_remove(struct zesp_sad *sad, struct sa_slot *s)
     bool lanes = (s->flags & ZESP_SA_LANES) && s->direction == ZESP_DIR_IN &&
                  s->sender_id == 0;
 
-    /* The lanes' windows first: a window never outlives its SA, not even
-     * for a writer killed halfway (inbound.c refuses one alone anyway). */
+    /* Odd first: readers now fail validity, and a writer killed while it
+     * takes the lanes' windows away leaves the SA odd, so the repair
+     * finishes the deletion.  Had the SA stayed whole without some of
+     * its windows, the next frame of such a lane would have made the
+     * window again from where the SA began, and every frame that lane's
+     * window had accepted would have been accepted once more.  Windows
+     * it left are the repair's too (sad.c); inbound.c refuses one alone. */
+    atomic_fetch_add(&s->gen, 1);
     if (lanes)
         remove_group_in(sad, s->spi);
-    atomic_fetch_add(&s->gen, 1);   /* odd: readers now fail validity */
     sad_index_remove(sad, slot_no);
     if (slot_is_group_in(s))
         atomic_fetch_sub(&sad->hdr->group_in, 1);

@@ -456,6 +456,18 @@ void sad_slot_release(struct zesp_sad *sad, uint32_t slot_no)
     atomic_fetch_add(&s->gen, 1);
 }
 
+/* A lane's window whose lanes SA is gone: what a writer killed while it
+ * deleted the SA leaves (sa.c takes the SA first, then its windows).  A
+ * new lanes SA on the SPI would take it for its own lane's window. */
+static bool lane_window_orphan(struct zesp_sad *sad, struct sa_slot *s)
+{
+    struct sa_ref base;
+
+    return (s->flags & ZESP_SA_LANES) && slot_is_group_in(s) &&
+           (sad_find(sad, s->spi, ZESP_DIR_IN, &base) != 0 ||
+            !(base.slot->flags & ZESP_SA_LANES));
+}
+
 /* Writers only: what a writer that died left half done is finished or
  * undone, so that every slot is either free or a whole SA. */
 static void sad_repair(struct zesp_sad *sad)
@@ -465,25 +477,31 @@ static void sad_repair(struct zesp_sad *sad)
     atomic_fetch_add(&sad->hdr->repairs, 1);
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         struct sa_slot *s = sad_slot(sad, i);
-        if (atomic_load(&s->gen) & 1U) {
+        if ((atomic_load(&s->gen) & 1U) ||
+            atomic_load(&s->state) == SLOT_BUSY)
             sad_slot_release(sad, i);
-            continue;
-        }
-        if (atomic_load(&s->state) == SLOT_BUSY)
-            sad_slot_release(sad, i);
-        if (atomic_load(&s->state) == SLOT_LIVE) {
-            live++;
-            group_in += slot_is_group_in(s);
-        }
     }
-    atomic_store(&sad->hdr->live, live);
-    atomic_store(&sad->hdr->group_in, group_in);
     for (uint32_t i = 0; i < sad->lay.policy_capacity; i++)
         if (atomic_load(&sad->policies[i].gen) & 1U)
             atomic_fetch_add(&sad->policies[i].gen, 1);
     if (atomic_load(&sad->hdr->index_version) & 1U)
         atomic_fetch_add(&sad->hdr->index_version, 1);
     sad_index_rebuild(sad);
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
+        struct sa_slot *s = sad_slot(sad, i);
+        if (atomic_load(&s->state) != SLOT_LIVE)
+            continue;
+        if (lane_window_orphan(sad, s)) {
+            atomic_fetch_add(&s->gen, 1);
+            sad_index_remove(sad, i);
+            sad_slot_release(sad, i);
+            continue;
+        }
+        live++;
+        group_in += slot_is_group_in(s);
+    }
+    atomic_store(&sad->hdr->live, live);
+    atomic_store(&sad->hdr->group_in, group_in);
 }
 
 /*
