@@ -23,7 +23,10 @@
  *
  * A record is named by a digest of the key (never the key), direction and
  * Sender ID: not the SPI, since the SPI is no part of the nonce; one key
- * under two SPIs shares one record and so one sequence of numbers.
+ * under two SPIs shares one record and so one sequence of numbers.  The
+ * record holds the SPIs its key was installed on, so that a key that
+ * served one direction is never installed in the other on another SPI,
+ * whichever SAD holds it and whenever (key_bound_elsewhere).
  *
  * Lock order: a record's directory lock (flock), then the SAD's writers'
  * lock, never the other way; installs touch the record before they take
@@ -631,11 +634,11 @@ static int key_bound_elsewhere(const struct state_dir *d,
  * the key in the direction names (key_bound_elsewhere). */
 static int note_spi_all(const struct state_dir *d, const zesp_sa_params *p)
 {
-    struct record r0;
-    bool found;
-    uint64_t all;
-    int err;
     uint8_t id[SEQ_RECORD_ID_BYTES];
+    struct record r0;
+    uint64_t all;
+    bool found;
+    int err;
 
     record_id_of(p->key, p->direction, 0, id);
     if ((err = record_read(d, id, &r0, &found)) != 0)
