@@ -753,6 +753,27 @@ static int key_in_sad(struct config *c, size_t i, uint32_t spi,
                 spi, direction == ZESP_DIR_IN ? "in" : "out");
 }
 
+/* The state directory's records say SA i's key served the other
+ * direction on another SPI (0: on several), since deleted or in another
+ * SAD. */
+static int key_recorded(struct config *c, size_t i, uint32_t spi,
+                        uint32_t direction)
+{
+    char field[32], where[48];
+
+    snprintf(field, sizeof field, "sas[%zu].key", i);
+    if (spi != 0)
+        snprintf(where, sizeof where, "SPI 0x%08x %s", spi,
+                 direction == ZESP_DIR_IN ? "in" : "out");
+    else
+        snprintf(where, sizeof where, "SAs %s on other SPIs",
+                 direction == ZESP_DIR_IN ? "in" : "out");
+    return FAIL(c, ydoc_get(c->sa_nodes[i], "key"), field,
+                "this key served %s (the state directory's records say "
+                "so): its peer would number from 1 under it; give each "
+                "direction its own key (zesp keygen)", where);
+}
+
 static int key_on_two_spis(struct config *c, zesp_sad *sad)
 {
     uint8_t salt[crypto_generichash_KEYBYTES];
@@ -910,11 +931,14 @@ static int apply(struct config *c, zesp_sad *sad)
     /* Each key compared again as it is installed: another load may have
      * installed it since this file was checked against the SAD. */
     for (; added < c->nsas; added++) {
-        struct sa_key_clash clash = { 0, 0 };
+        struct sa_key_clash clash = { 0, 0, false };
         if (sa_add_in(sad, &c->sas[added],
                       c->state_dir[0] ? c->state_dir : NULL, &clash) != 0) {
             err = errno;
-            if (clash.spi != 0) {
+            if (clash.recorded) {
+                key_recorded(c, added, clash.spi, clash.direction);
+                err = ZESP_ECONFIG;
+            } else if (clash.spi != 0) {
                 key_in_sad(c, added, clash.spi, clash.direction);
                 err = ZESP_ECONFIG;
             } else {

@@ -289,6 +289,7 @@ static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
                           sizeof k->salt) == 0) {
             clash->spi = s->spi;
             clash->direction = s->direction;
+            clash->recorded = false;
             return ZESP_EEXIST;
         }
     }
@@ -297,7 +298,10 @@ static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
 
 /* A manual key's record is read and written ahead before the SAD's lock is
  * taken (seqstate.c: the lock order); an install that then fails has only
- * skipped numbers.  clash: the key is compared, under the lock, with every
+ * skipped numbers, and left its SPI named in the record (the key may then
+ * serve the other direction on that SPI alone).  The records refuse a key
+ * that served the other direction on another SPI (*clash recorded).
+ * clash: the key is compared, under the lock, with every
  * SA's, as a configuration's were when it was checked (config.c): another
  * load may have installed one since.  Without clash (zesp_sa_add), a
  * manual key is compared with the other direction's SAs: a key pasted
@@ -317,8 +321,12 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir,
     if ((err = sa_check(sad, p, &t)) != 0)
         return fail(err);
     if ((p->flags & ZESP_SA_MANUAL) &&
-        (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0)
+        (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0) {
+        if (err == ZESP_EEXIST && clash != NULL)
+            *clash = (struct sa_key_clash){ st.bound_spi, st.bound_direction,
+                                            true };
         return fail(err);
+    }
     if (manual != NULL && clash == NULL)
         clash = &api_clash;
     if ((err = sad_lock(sad)) != 0)

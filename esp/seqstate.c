@@ -23,7 +23,10 @@
  *
  * A record is named by a digest of the key (never the key), direction and
  * Sender ID: not the SPI, since the SPI is no part of the nonce; one key
- * under two SPIs shares one record and so one sequence of numbers.
+ * under two SPIs shares one record and so one sequence of numbers.  The
+ * record holds the SPIs its key was installed on, so that a key that
+ * served one direction is never installed in the other on another SPI,
+ * whichever SAD holds it and whenever (key_bound_elsewhere).
  *
  * Lock order: a record's directory lock (flock), then the SAD's writers'
  * lock, never the other way; installs touch the record before they take
@@ -49,12 +52,21 @@
 #include "owner.h"
 #include "replay.h"
 
-#define RECORD_MAGIC "ZESPSEQ1"
+#define RECORD_MAGIC "ZESPSEQ2"
+#define RECORD_MAGIC_V1 "ZESPSEQ1"   /* no SPIs: read, written as v2 */
 #define RECORD_MAGIC_BYTES 8U
 #define RECORD_SUM_BYTES 16U
 #define RECORD_MARK_OFF (RECORD_MAGIC_BYTES + SEQ_RECORD_ID_BYTES)
-#define RECORD_SUM_OFF (RECORD_MARK_OFF + 8U)
+#define RECORD_SPI_OFF (RECORD_MARK_OFF + 8U)
+#define RECORD_SPI_ALL_OFF (RECORD_SPI_OFF + 8U)
+#define RECORD_SUM_OFF (RECORD_SPI_ALL_OFF + 8U)
 #define RECORD_BYTES (RECORD_SUM_OFF + RECORD_SUM_BYTES)
+#define RECORD_V1_SUM_OFF (RECORD_MARK_OFF + 8U)
+#define RECORD_V1_BYTES (RECORD_V1_SUM_OFF + RECORD_SUM_BYTES)
+/* A record's SPI fields: none yet, one SPI (never 0: RFC 4303 2.1), or
+ * more than one. */
+#define RECORD_SPI_NONE 0U
+#define RECORD_SPI_MANY ((uint64_t)1 << 32)
 #define RECORD_NAME_BYTES (2U * SEQ_RECORD_ID_BYTES + 1U)
 #define RECORD_TEMP_SUFFIX ".new"
 #define STATE_DIR_ROOT "/var/lib/zesp"
@@ -71,6 +83,14 @@ struct state_dir {
     mode_t file_mode;
     bool group;
     gid_t gid;
+};
+
+/* A record's contents: the mark, and the SPIs its key was installed on
+ * (start_from_record); spi_all is kept in Sender ID 0's record only. */
+struct record {
+    uint64_t mark;
+    uint64_t spi;       /* the SAs of this record (direction, Sender ID) */
+    uint64_t spi_all;   /* every SA of the key in this direction */
 };
 
 /* What the data path needs of an SA's record, copied out of the SAD. */
@@ -281,11 +301,6 @@ static void dir_close(struct state_dir *d)
     fork_fd_close(&d->dir);      /* and the lock with it */
 }
 
-static void record_sum(const uint8_t *rec, uint8_t sum[RECORD_SUM_BYTES])
-{
-    crypto_generichash(sum, RECORD_SUM_BYTES, rec, RECORD_SUM_OFF, NULL, 0);
-}
-
 /* A record only this user, root, or in a group's directory the group
  * wrote, and no one else may write: not others, nor a user or group its
  * ACL names (the mode's group bits are only the ACL's mask). */
@@ -300,18 +315,53 @@ static bool record_trusted(const struct state_dir *d, int fd,
            !(acl_named_perms(fd, false) & ACL_WRITE);
 }
 
-/* *mark: the record's, 0 if there is none (*found false). */
+static void record_sum(const uint8_t *rec, size_t len,
+                       uint8_t sum[RECORD_SUM_BYTES])
+{
+    crypto_generichash(sum, RECORD_SUM_BYTES, rec, len, NULL, 0);
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void store_le64(uint8_t *p, uint64_t v)
+{
+    for (unsigned i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The sum's offset of a record of n bytes, 0 if it is of no version. */
+static size_t record_sum_off(const uint8_t *rec, ssize_t n)
+{
+    if (n == (ssize_t)RECORD_BYTES &&
+        memcmp(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES) == 0)
+        return RECORD_SUM_OFF;
+    if (n == (ssize_t)RECORD_V1_BYTES &&
+        memcmp(rec, RECORD_MAGIC_V1, RECORD_MAGIC_BYTES) == 0)
+        return RECORD_V1_SUM_OFF;
+    return 0;
+}
+
+/* *r: the record's, all 0 if there is none (*found false).  A record of
+ * version 1 knows no SPI: its SPI fields read as none. */
 static int record_read(const struct state_dir *d,
-                       const uint8_t id[SEQ_RECORD_ID_BYTES], uint64_t *mark,
+                       const uint8_t id[SEQ_RECORD_ID_BYTES], struct record *r,
                        bool *found)
 {
     uint8_t rec[RECORD_BYTES + 1], sum[RECORD_SUM_BYTES];
     char name[RECORD_NAME_BYTES];
     struct stat st;
+    size_t sum_off = 0;
     ssize_t n;
     int fd, err = 0;
 
-    *mark = 0;
+    memset(r, 0, sizeof *r);
     *found = false;
     record_name(id, name);
     fd = openat(d->dir.fd, name,
@@ -325,19 +375,21 @@ static int record_read(const struct state_dir *d,
         err = ZESP_ESTATEUNSAFE;
     else if ((n = pread(fd, rec, sizeof rec, 0)) < 0)
         err = ZESP_ESTATEIO;
-    else if (n != (ssize_t)RECORD_BYTES ||
-             memcmp(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES) != 0 ||
+    else if ((sum_off = record_sum_off(rec, n)) == 0 ||
              memcmp(rec + RECORD_MAGIC_BYTES, id, SEQ_RECORD_ID_BYTES) != 0)
         err = ZESP_ESTATEDAMAGED;
     else {
-        record_sum(rec, sum);
-        if (sodium_memcmp(sum, rec + RECORD_SUM_OFF, sizeof sum) != 0)
+        record_sum(rec, sum_off, sum);
+        if (sodium_memcmp(sum, rec + sum_off, sizeof sum) != 0)
             err = ZESP_ESTATEDAMAGED;
     }
     close(fd);
     if (err == 0) {
-        for (int i = 7; i >= 0; i--)
-            *mark = *mark << 8 | rec[RECORD_MARK_OFF + (unsigned)i];
+        r->mark = load_le64(rec + RECORD_MARK_OFF);
+        if (sum_off == RECORD_SUM_OFF) {
+            r->spi = load_le64(rec + RECORD_SPI_OFF);
+            r->spi_all = load_le64(rec + RECORD_SPI_ALL_OFF);
+        }
         *found = true;
     }
     return err;
@@ -359,7 +411,8 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 
 /* Replace the record whole: a crash leaves the old one or the new one. */
 static int record_write(const struct state_dir *d,
-                        const uint8_t id[SEQ_RECORD_ID_BYTES], uint64_t mark)
+                        const uint8_t id[SEQ_RECORD_ID_BYTES],
+                        const struct record *r)
 {
     char name[RECORD_NAME_BYTES], tmp[RECORD_NAME_BYTES + 8];
     uint8_t rec[RECORD_BYTES];
@@ -369,9 +422,10 @@ static int record_write(const struct state_dir *d,
     snprintf(tmp, sizeof tmp, "%s%s", name, RECORD_TEMP_SUFFIX);
     memcpy(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES);
     memcpy(rec + RECORD_MAGIC_BYTES, id, SEQ_RECORD_ID_BYTES);
-    for (unsigned i = 0; i < 8; i++)
-        rec[RECORD_MARK_OFF + i] = (uint8_t)(mark >> (8 * i));
-    record_sum(rec, rec + RECORD_SUM_OFF);
+    store_le64(rec + RECORD_MARK_OFF, r->mark);
+    store_le64(rec + RECORD_SPI_OFF, r->spi);
+    store_le64(rec + RECORD_SPI_ALL_OFF, r->spi_all);
+    record_sum(rec, RECORD_SUM_OFF, rec + RECORD_SUM_OFF);
 
     (void)unlinkat(d->dir.fd, tmp, 0);     /* left by a writer that died */
     fd = openat(d->dir.fd, tmp,
@@ -439,16 +493,28 @@ static uint64_t seq_last(const zesp_sa_params *p)
                ? ZESP_SEQ_MAX_GROUP : max;
 }
 
+/* The key's record for (direction, Sender ID); all 0 if none. */
+static int record_of_key(const struct state_dir *d,
+                         const uint8_t key[ZESP_KEYBYTES], uint32_t direction,
+                         uint32_t sender_id, struct record *r, bool *found)
+{
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+
+    record_id_of(key, direction, sender_id, id);
+    return record_read(d, id, r, found);
+}
+
 /* The mark of the key's record for (direction, Sender ID); 0 if none. */
 static int record_mark_of(const struct state_dir *d,
                           const uint8_t key[ZESP_KEYBYTES], uint32_t direction,
                           uint32_t sender_id, uint64_t *mark)
 {
-    uint8_t id[SEQ_RECORD_ID_BYTES];
+    struct record r;
     bool found;
+    int err = record_of_key(d, key, direction, sender_id, &r, &found);
 
-    record_id_of(key, direction, sender_id, id);
-    return record_read(d, id, mark, &found);
+    *mark = r.mark;
+    return err;
 }
 
 /*
@@ -507,17 +573,107 @@ static int shared_iv_mark(const struct state_dir *d, const zesp_sa_params *p,
     return 0;
 }
 
+/* A record's SPI field with spi added. */
+static uint64_t spi_add(uint64_t have, uint32_t spi)
+{
+    return have == RECORD_SPI_NONE || have == spi ? spi : RECORD_SPI_MANY;
+}
+
+/* The field names an SA on another SPI than spi. */
+static bool spi_other(uint64_t have, uint32_t spi)
+{
+    return have != RECORD_SPI_NONE && have != spi;
+}
+
+/*
+ * The records remember on which SPIs the key was installed, in each
+ * direction, so that the rule key_clash applies to the SAs of one SAD now
+ * (sa_may_share_key: a key serves the other direction only on the same
+ * SPI, a loop back, or as group SAs apart by Sender ID) holds against
+ * every SA the key ever had in this state directory: deleted since, or in
+ * another SAD (two private SADs of two programs).  Without it, a key's out
+ * SA deleted and the key added in on another SPI, and its peer the mirror,
+ * had both hosts number from 1 under the key.
+ *
+ * What the rule needs of the other direction: for a pairwise or lanes SA,
+ * every SPI the key had there (spi_all of Sender ID 0's record); for a
+ * group SA with Sender ID s, the SPIs of the key's pairwise and lanes SAs
+ * there (spi of Sender ID 0's record) and of its group SAs of Sender ID s
+ * (spi of Sender ID s's record).  Under the record's lock, before the
+ * install writes anything.  A record of version 1 names no SPI and bars
+ * nothing until the key is installed again.
+ */
+static int key_bound_elsewhere(const struct state_dir *d,
+                               const zesp_sa_params *p, struct seq_start *st)
+{
+    uint32_t other = p->direction == ZESP_DIR_IN ? ZESP_DIR_OUT : ZESP_DIR_IN;
+    struct record r0, rs;
+    uint64_t bound = RECORD_SPI_NONE;
+    bool found;
+    int err;
+
+    if ((err = record_of_key(d, p->key, other, 0, &r0, &found)) != 0)
+        return err;
+    if (!(p->flags & ZESP_SA_GROUP)) {
+        if (spi_other(r0.spi_all, p->spi))
+            bound = r0.spi_all;
+    } else if (spi_other(r0.spi, p->spi)) {
+        bound = r0.spi;
+    } else {
+        if ((err = record_of_key(d, p->key, other, p->sender_id, &rs,
+                                 &found)) != 0)
+            return err;
+        if (spi_other(rs.spi, p->spi))
+            bound = rs.spi;
+    }
+    if (bound == RECORD_SPI_NONE)
+        return 0;
+    st->bound_direction = other;
+    st->bound_spi = bound == RECORD_SPI_MANY ? 0 : (uint32_t)bound;
+    return ZESP_EEXIST;
+}
+
+/* A group SA's SPI in Sender ID 0's record of the key, which every SA of
+ * the key in the direction names (key_bound_elsewhere). */
+static int note_spi_all(const struct state_dir *d, const zesp_sa_params *p)
+{
+    uint8_t id[SEQ_RECORD_ID_BYTES];
+    struct record r0;
+    uint64_t all;
+    bool found;
+    int err;
+
+    record_id_of(p->key, p->direction, 0, id);
+    if ((err = record_read(d, id, &r0, &found)) != 0)
+        return err;
+    all = spi_add(r0.spi_all, p->spi);
+    if (found && all == r0.spi_all)
+        return 0;
+    r0.spi_all = all;
+    return record_write(d, id, &r0);
+}
+
 /* Under the record's lock.  Outbound: above everything the key may have
  * sent, and the next block reserved; inbound: everything up to the record
- * refused. */
+ * refused.  Either way the record names the SA's SPI. */
 static int start_from_record(const struct state_dir *d,
                              const zesp_sa_params *p, struct seq_start *st)
 {
     uint64_t mark, base = p->next_seq ? p->next_seq - 1U : 0U;
-    bool found;
+    struct record r;
+    bool found, named;
     int err;
 
-    if ((err = record_read(d, st->id, &mark, &found)) != 0)
+    if ((err = key_bound_elsewhere(d, p, st)) != 0 ||
+        (err = record_read(d, st->id, &r, &found)) != 0)
+        return err;
+    mark = r.mark;
+    named = found && r.spi == spi_add(r.spi, p->spi) &&
+            (p->sender_id != 0 || r.spi_all == spi_add(r.spi_all, p->spi));
+    r.spi = spi_add(r.spi, p->spi);
+    if (p->sender_id == 0)
+        r.spi_all = spi_add(r.spi_all, p->spi);
+    else if ((err = note_spi_all(d, p)) != 0)
         return err;
     if (p->direction == ZESP_DIR_IN) {
         st->reserved = mark;
@@ -527,7 +683,7 @@ static int start_from_record(const struct state_dir *d,
             return err;
         if (st->lane_floor[0] > st->seq)
             st->seq = st->lane_floor[0];
-        return found ? 0 : record_write(d, st->id, mark);
+        return named ? 0 : record_write(d, st->id, &r);
     }
     if ((err = shared_iv_mark(d, p, &mark)) != 0)
         return err;
@@ -535,7 +691,8 @@ static int start_from_record(const struct state_dir *d,
     if (st->seq >= seq_last(p))
         return ZESP_ESEQEXHAUSTED;
     st->reserved = block_above(st->seq, st->block);
-    return record_write(d, st->id, st->reserved);
+    r.mark = st->reserved;
+    return record_write(d, st->id, &r);
 }
 
 int seqstate_begin(struct zesp_sad *sad, const zesp_sa_params *p,
@@ -641,6 +798,7 @@ static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     struct record_ref r;
     struct state_dir d;
     uint64_t have, seq, mark, next;
+    struct record rec;
     bool found;
     int err;
 
@@ -652,12 +810,13 @@ static int out_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     seq = out_seq(s);
     if (wait ? seq < have : seq + r.block / 2U < have)
         goto out;
-    if ((err = record_read(&d, r.id, &mark, &found)) != 0)
+    if ((err = record_read(&d, r.id, &rec, &found)) != 0)
         goto out;
+    mark = rec.mark;
     /* Above the slot's reservation: an SA with the same key elsewhere took
      * the numbers between; this one jumps over them. */
-    next = block_above(mark > have ? mark : have, r.block);
-    if ((err = record_write(&d, r.id, next)) == 0)
+    rec.mark = next = block_above(mark > have ? mark : have, r.block);
+    if ((err = record_write(&d, r.id, &rec)) == 0)
         err = slot_raise(sad, ref, mark > have ? mark : 0, NULL, next);
 out:
     dir_close(&d);
@@ -694,7 +853,8 @@ int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
     struct sa_slot *s = ref->slot;
     struct record_ref r;
     struct state_dir d;
-    uint64_t mark, next;
+    struct record rec;
+    uint64_t next;
     bool found;
     int err;
 
@@ -703,13 +863,15 @@ int seqstate_in_extend(struct zesp_sad *sad, const struct sa_ref *ref,
         return err;
     if (seq <= atomic_load(&s->reserved))
         goto out;
-    if ((err = record_read(&d, r.id, &mark, &found)) != 0)
+    if ((err = record_read(&d, r.id, &rec, &found)) != 0)
         goto out;
     next = block_at_or_above(seq, r.block);
-    if (next > mark)
-        err = record_write(&d, r.id, next);
-    else
-        next = mark;
+    if (next > rec.mark) {
+        rec.mark = next;
+        err = record_write(&d, r.id, &rec);
+    } else {
+        next = rec.mark;
+    }
     if (err == 0)
         err = slot_raise(sad, ref, 0, NULL, next);
 out:
@@ -761,21 +923,22 @@ static int cross_records_of(const struct state_dir *d,
 static int out_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
                          const struct state_dir *d, const struct record_ref *r)
 {
-    uint64_t have = atomic_load(&ref->slot->reserved), mark, top, high, next;
+    uint64_t have = atomic_load(&ref->slot->reserved), top, high, next;
     uint64_t cross[ZESP_LANES_MAX];
+    struct record rec;
     bool found;
     int err;
 
-    if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
+    if ((err = record_read(d, r->id, &rec, &found)) != 0 ||
         (err = cross_records_of(d, ref, ZESP_DIR_OUT, cross)) != 0)
         return err;
-    high = top = mark > have ? mark : have;
+    high = top = rec.mark > have ? rec.mark : have;
     for (uint32_t l = 0; l < ZESP_LANES_MAX; l++)
         if (cross[l] > high)
             high = cross[l];
     /* One record covers every lane: it goes above the highest. */
-    next = block_above(high, r->block);
-    if ((err = record_write(d, r->id, next)) != 0)
+    rec.mark = next = block_above(high, r->block);
+    if ((err = record_write(d, r->id, &rec)) != 0)
         return err;
     return slot_raise(sad, ref, top, cross, next);
 }
@@ -838,17 +1001,21 @@ static int in_first_use(struct zesp_sad *sad, const struct sa_ref *ref,
                         const struct state_dir *d, const struct record_ref *r)
 {
     uint64_t mark, floor[ZESP_LANES_MAX];
+    struct record rec;
     bool found;
     int err;
 
-    if ((err = record_read(d, r->id, &mark, &found)) != 0 ||
+    if ((err = record_read(d, r->id, &rec, &found)) != 0 ||
         (err = cross_records_of(d, ref, ZESP_DIR_IN, floor)) != 0 ||
         (err = sad_lock(sad)) != 0)
         return err;
     if (!sad_ref_valid(ref)) {
         err = ZESP_ENOSA;
     } else {
-        uint64_t top = mark > atomic_load(&ref->slot->reserved) ? mark : 0;
+        uint64_t top;
+
+        mark = rec.mark;
+        top = mark > atomic_load(&ref->slot->reserved) ? mark : 0;
         if ((err = in_restart(sad, ref, top > floor[0] ? top : floor[0],
                               floor)) == 0)
             atomic_raise(&ref->slot->reserved, top);

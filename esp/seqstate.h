@@ -21,11 +21,16 @@ struct seq_start {
      * with the windows (seqstate.c): [l] for lane l of a lanes SA, [0]
      * for a group sender's window (then in seq already) */
     uint64_t lane_floor[ZESP_LANES_MAX];
+    /* out, ZESP_EEXIST: the records say the key served the other
+     * direction on another SPI (0: on several) */
+    uint32_t bound_direction, bound_spi;
 };
 
 /* An SA in the SAD that holds the key of one being installed. */
 struct sa_key_clash {
     uint32_t spi, direction;
+    bool recorded;      /* not in the SAD: its record names it (spi 0:
+                           several SPIs) */
 };
 
 /* zesp_sa_add, with the state directory a YAML file names (or NULL); with

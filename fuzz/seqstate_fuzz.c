@@ -15,7 +15,9 @@
  *   byte 1   seq_block = 2^(4 + byte % 27)
  *   2..9     the SA's next_seq (little-endian)
  *   10..17   inbound: the first number its peer sends
- *   18..     the record file
+ *   18..     the record file: with bit 2, of version 2 (SPI fields,
+ *            esp/seqstate.c) when it is long enough for one, else of
+ *            version 1 (no SPI fields, as older libraries wrote)
  *
  * The state directory is on /dev/shm where there is one: records are
  * fsync'd.
@@ -36,12 +38,16 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* The record's layout (esp/seqstate.c, doc/sad.md). */
-#define MAGIC "ZESPSEQ1"
+/* The record's layouts (esp/seqstate.c, doc/sad.md): version 2, and 1
+ * without the two SPI fields. */
+#define MAGIC "ZESPSEQ2"
+#define MAGIC_V1 "ZESPSEQ1"
 #define ID_BYTES 32U
 #define MARK_OFF (8U + ID_BYTES)
-#define SUM_OFF (MARK_OFF + 8U)
+#define SUM_OFF (MARK_OFF + 24U)
 #define RECORD_BYTES (SUM_OFF + 16U)
+#define SUM_OFF_V1 (MARK_OFF + 8U)
+#define RECORD_BYTES_V1 (SUM_OFF_V1 + 16U)
 #define HEAD_BYTES 18U
 #define SPI 0x7001U
 #define MESSAGE_MAX 2048U
@@ -105,12 +111,18 @@ static bool record_intact(const uint8_t *rec, size_t len,
                           const uint8_t id[ID_BYTES], uint64_t *mark)
 {
     uint8_t sum[16];
+    size_t sum_off;
 
-    if (len != RECORD_BYTES || memcmp(rec, MAGIC, 8) != 0 ||
-        memcmp(rec + 8, id, ID_BYTES) != 0)
+    if (len == RECORD_BYTES && memcmp(rec, MAGIC, 8) == 0)
+        sum_off = SUM_OFF;
+    else if (len == RECORD_BYTES_V1 && memcmp(rec, MAGIC_V1, 8) == 0)
+        sum_off = SUM_OFF_V1;
+    else
         return false;
-    crypto_generichash(sum, sizeof sum, rec, SUM_OFF, NULL, 0);
-    if (memcmp(sum, rec + SUM_OFF, sizeof sum) != 0)
+    if (memcmp(rec + 8, id, ID_BYTES) != 0)
+        return false;
+    crypto_generichash(sum, sizeof sum, rec, sum_off, NULL, 0);
+    if (memcmp(sum, rec + sum_off, sizeof sum) != 0)
         return false;
     *mark = le64(rec + MARK_OFF);
     return true;
@@ -138,10 +150,15 @@ static size_t record_make(const uint8_t *data, size_t size, uint8_t flags,
                           const uint8_t id[ID_BYTES], uint8_t *rec,
                           size_t cap)
 {
-    size_t len = 0;
+    size_t len = 0, sum_off = SUM_OFF_V1, bytes = RECORD_BYTES_V1;
+    bool v2 = size >= RECORD_BYTES - (8 + ID_BYTES);
 
+    if (v2) {
+        sum_off = SUM_OFF;
+        bytes = RECORD_BYTES;
+    }
     if (flags & 4) {
-        memcpy(rec, MAGIC, 8);
+        memcpy(rec, v2 ? MAGIC : MAGIC_V1, 8);
         memcpy(rec + 8, id, ID_BYTES);
         len = 8 + ID_BYTES;
     }
@@ -149,10 +166,10 @@ static size_t record_make(const uint8_t *data, size_t size, uint8_t flags,
         size = cap - len;
     memcpy(rec + len, data, size);
     len += size;
-    if ((flags & 8) && len >= SUM_OFF) {
-        crypto_generichash(rec + SUM_OFF, 16, rec, SUM_OFF, NULL, 0);
-        if (len < RECORD_BYTES)
-            len = RECORD_BYTES;
+    if ((flags & 8) && len >= sum_off) {
+        crypto_generichash(rec + sum_off, 16, rec, sum_off, NULL, 0);
+        if (len < bytes)
+            len = bytes;
     }
     return len;
 }

@@ -439,7 +439,11 @@ int zesp_sad_verify(zesp_sad *sad);
 
 /* A group inbound SA is added once per sender (params.sender_id); an SPI is
  * either pairwise or group in one direction.  zesp_sa_del removes a
- * pairwise SA, or a group SA with every sender's window. */
+ * pairwise SA, or a group SA with every sender's window.  A ZESP_SA_MANUAL
+ * key that an SA of the other direction holds, or ever held in the state
+ * directory's records, on another SPI is refused (ZESP_EEXIST): one key
+ * serves both directions only on one SPI (a loop back), or as group SAs
+ * apart by Sender ID (doc/sad.md). */
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *params);
 int zesp_sa_del(zesp_sad *sad, uint32_t spi, uint32_t direction);
 /* The pairwise SA, the group outbound SA, or for a group inbound SA the

@@ -192,6 +192,14 @@ expect 0 "sa del a group SPI" "$zesp" --sad "$A" sa del 0x6002
 "$zesp" --sad "$A" sa list | grep -q 0x00006002; ok $((! $?)) "sa del removed every sender's window"
 expect 0 "sa del" "$zesp" --sad "$A" sa del 0x00a11ce1
 expect 1 "sa del again: exit 1" "$zesp" --sad "$A" sa del 0x00a11ce1 --dir out
+# Alice's out SA is gone, her key's record is not: the key in on another
+# SPI would be her peer numbering from 1 under it (doc/sad.md).
+printf 'sas:\n  - { spi: 0x7303, direction: in, key: "hex:%s" }\n' "$key1" > "$work/key-again.yaml"
+expect 3 "load of a deleted out SA's key in on another SPI: exit 3" "$zesp" --sad "$A" load "$work/key-again.yaml"
+grep -q "key-again.yaml:2:40: sas\[0\].key: this key served SPI 0x00a11ce1 out (the state directory's records say so)" "$work/err"
+ok $? "and it names the SPI the records hold"
+expect 0 "sa del alice's in SA" "$zesp" --sad "$A" sa del 0x00b0b001 --dir in
+expect 0 "alice loaded again: her keys on their own SPIs" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 expect 0 "expire" "$zesp" --sad "$A" expire
 expect 0 "flush" "$zesp" --sad "$A" flush
 "$zesp" --sad "$A" sa list | grep -q 0x; ok $((! $?)) "flush removed every SA"

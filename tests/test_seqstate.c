@@ -140,6 +140,15 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
 static uint64_t load_be64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -584,7 +593,9 @@ static void test_unflagged_sas_keep_no_record(void)
     zesp_sad_free(sad);
 }
 
-/* The record: 64 bytes, the key nowhere in it, the reservation in it. */
+/* The record: 80 bytes, the key nowhere in it, the reservation and the
+ * SA's SPI in it.  A record of version 1 (64 bytes, no SPI), as an older
+ * library wrote it, is read, and written again as version 2. */
 static void test_record_holds_no_key(void)
 {
     zesp_sa_params out = manual_sa(0x5501, ZESP_DIR_OUT, 47, 0);
@@ -613,18 +624,31 @@ static void test_record_holds_no_key(void)
     if (ls != NULL)
         pclose(ls);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600 &&
-          st.st_size == 64);
+          st.st_size == 80);
     if ((fd = open(path, O_RDONLY)) >= 0) {
         n = read(fd, rec, sizeof rec);
         close(fd);
     }
-    CHECK(n == 64 && memcmp(rec, "ZESPSEQ1", 8) == 0);
-    for (int i = 7; i >= 0; i--)
-        mark = mark << 8 | rec[40 + i];
+    CHECK(n == 80 && memcmp(rec, "ZESPSEQ2", 8) == 0);
+    mark = load_le64(rec + 40);
     CHECK(mark == info.seq_reserved && mark == BLOCK);
+    CHECK(load_le64(rec + 48) == 0x5501 && load_le64(rec + 56) == 0x5501);
     for (ssize_t i = 0; i + 8 <= n; i++)
         for (unsigned k = 0; k + 8 <= ZESP_KEYBYTES; k++)
             CHECK(memcmp(rec + i, out.key + k, 8) != 0);
+    /* Version 1: magic, id, mark, sum of the 48 bytes before it. */
+    memcpy(rec, "ZESPSEQ1", 8);
+    rec[40] = 3 * BLOCK;
+    crypto_generichash(rec + 48, 16, rec, 48, NULL, 0);
+    CHECK_OK(zesp_sa_del(sad, 0x5501, ZESP_DIR_OUT));
+    if ((fd = open(path, O_WRONLY | O_TRUNC)) >= 0) {
+        CHECK(write(fd, rec, 64) == 64);
+        close(fd);
+    }
+    CHECK_OK(zesp_sa_add(sad, &out));
+    CHECK_OK(zesp_sa_info_get(sad, 0x5501, ZESP_DIR_OUT, &info));
+    CHECK(info.seq == 3 * BLOCK && info.seq_reserved == 4 * BLOCK);
+    CHECK(stat(path, &st) == 0 && st.st_size == 80);
     zesp_sad_free(sad);
 }
 
@@ -1556,7 +1580,7 @@ static void test_state_dir_swapped_for_link(void)
 struct installer {
     zesp_sad *sad;
     zesp_sa_params p;
-    int rc;
+    int rc, err;
 };
 
 static void *install(void *arg)
@@ -1564,6 +1588,7 @@ static void *install(void *arg)
     struct installer *t = arg;
 
     t->rc = zesp_sa_add(t->sad, &t->p);
+    t->err = errno;
     return NULL;
 }
 
@@ -1655,6 +1680,194 @@ static void test_fork_while_writing_record(void)
     host_close(&h);
 }
 
+/*
+ * A manual key's out SA deleted, then the key added in on another SPI, and
+ * its peer the mirror (in deleted, out added on that SPI): the mistake
+ * test_one_key_both_directions_by_api refuses while both SAs are in one
+ * SAD.  No SA of the other direction is left to compare with, but the
+ * records remember the SPIs: each host refuses, and b sends nothing under
+ * the key.  Before, both installed and b numbered from 1 through every IV
+ * a had sent.  One key on several SPIs of one direction bars the other
+ * direction on all of them; the loop back on the key's own SPI, and the
+ * key installed again on its SPI and direction, go on from the record.
+ */
+static void test_key_other_direction_after_del(void)
+{
+    zesp_sa_params a_out = manual_sa(0x5b01, ZESP_DIR_OUT, 60, 0);
+    zesp_sa_params b_in = manual_sa(0x5b01, ZESP_DIR_IN, 60, 0);
+    zesp_sa_params a_in = manual_sa(0x5b02, ZESP_DIR_IN, 60, 0);
+    zesp_sa_params b_out = manual_sa(0x5b02, ZESP_DIR_OUT, 60, 0);
+    zesp_sa_params loop = manual_sa(0x5b01, ZESP_DIR_IN, 60, 0);
+    zesp_sa_params m1 = manual_sa(0x5b11, ZESP_DIR_OUT, 61, 0);
+    zesp_sa_params m2 = manual_sa(0x5b12, ZESP_DIR_OUT, 61, 0);
+    zesp_sa_params m_in = manual_sa(0x5b11, ZESP_DIR_IN, 61, 0);
+    struct host a, b;
+    struct wire w = { 0 };
+    int a_sent, b_sent, a_again, accepted;
+    size_t twice;
+
+    host_init(&a, "deldir-a");
+    host_init(&b, "deldir-b");
+    CHECK_OK(zesp_state_dir_init(a.state));
+    CHECK_OK(zesp_state_dir_init(b.state));
+    CHECK_OK(host_open(&a));
+    CHECK_OK(host_open(&b));
+    CHECK_OK(zesp_sa_add(a.sad, &a_out));
+    CHECK_OK(zesp_sa_add(b.sad, &b_in));
+    a_sent = wire_seal(&w, a.sad, 0x5b01, 20);
+    accepted = wire_open(&w, b.sad, 0, w.n);
+    CHECK_OK(zesp_sa_del(a.sad, 0x5b01, ZESP_DIR_OUT));
+    CHECK_OK(zesp_sa_del(b.sad, 0x5b01, ZESP_DIR_IN));
+    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EEXIST);
+    b_sent = wire_seal(&w, b.sad, 0x5b02, 20);
+    twice = repeated(&w, false);
+    printf("     a sent %d, deleted; b sent %d under the key: %zu IVs "
+           "twice\n", a_sent, b_sent, twice);
+    CHECK(a_sent == 20 && accepted == 20 && b_sent == 0 && twice == 0);
+    /* The loop back on the key's own SPI, and the key again where it was:
+     * it goes on from its record. */
+    CHECK_OK(zesp_sa_add(a.sad, &loop));
+    CHECK_OK(zesp_sa_del(a.sad, 0x5b01, ZESP_DIR_IN));
+    host_close(&a);
+    CHECK_OK(host_open(&a));
+    CHECK_OK(zesp_sa_add(a.sad, &a_out));
+    a_again = wire_seal(&w, a.sad, 0x5b01, 20);
+    CHECK(a_again == 20 && repeated(&w, false) == 0);
+    /* Two SPIs out: in is barred on either. */
+    CHECK_OK(zesp_sa_add(a.sad, &m1));
+    CHECK_OK(zesp_sa_add(a.sad, &m2));
+    CHECK_OK(zesp_sa_del(a.sad, 0x5b11, ZESP_DIR_OUT));
+    CHECK_OK(zesp_sa_del(a.sad, 0x5b12, ZESP_DIR_OUT));
+    CHECK_ERR(zesp_sa_add(a.sad, &m_in), ZESP_EEXIST);
+    wire_free(&w);
+    host_close(&a);
+    host_close(&b);
+}
+
+/*
+ * Two programs of a host, each with a private SAD (zesp_sad_new), share
+ * the host's state directory: one sends under a manual key, the other
+ * receives under it on another SPI; the peer host the mirror.  Neither SAD
+ * sees the other's SA; the records do, and the second of each host's two
+ * is refused.  Before, both installed on both hosts, and b's sender
+ * numbered from 1 through every IV a's had sent.  Group SAs apart by
+ * Sender ID may still share a key across SPIs and directions.
+ */
+static void test_key_other_direction_in_another_sad(void)
+{
+    zesp_sa_params a_out = manual_sa(0x5c01, ZESP_DIR_OUT, 62, 0);
+    zesp_sa_params a_in = manual_sa(0x5c02, ZESP_DIR_IN, 62, 0);
+    zesp_sa_params b_in = manual_sa(0x5c01, ZESP_DIR_IN, 62, 0);
+    zesp_sa_params b_out = manual_sa(0x5c02, ZESP_DIR_OUT, 62, 0);
+    zesp_sa_params g_out = manual_sa(0x5c11, ZESP_DIR_OUT, 63, 0);
+    zesp_sa_params g_in = manual_sa(0x5c12, ZESP_DIR_IN, 63, 0);
+    zesp_sa_params g_same = manual_sa(0x5c12, ZESP_DIR_IN, 63, 0);
+    zesp_sad *a1 = zesp_sad_new(NULL), *a2 = zesp_sad_new(NULL);
+    zesp_sad *b1 = zesp_sad_new(NULL), *b2 = zesp_sad_new(NULL);
+    struct host a, b;
+    struct wire w = { 0 };
+    int a_sent, b_sent;
+    size_t twice;
+
+    host_init(&a, "private-a");
+    host_init(&b, "private-b");
+    CHECK_OK(zesp_state_dir_init(a.state));
+    CHECK_OK(zesp_state_dir_init(b.state));
+    CHECK(a1 != NULL && a2 != NULL && b1 != NULL && b2 != NULL);
+    CHECK_OK(zesp_sad_set_state_dir(a1, a.state));
+    CHECK_OK(zesp_sad_set_state_dir(a2, a.state));
+    CHECK_OK(zesp_sad_set_state_dir(b1, b.state));
+    CHECK_OK(zesp_sad_set_state_dir(b2, b.state));
+    CHECK_OK(zesp_sa_add(a1, &a_out));
+    CHECK_ERR(zesp_sa_add(a2, &a_in), ZESP_EEXIST);
+    CHECK_OK(zesp_sa_add(b1, &b_in));
+    CHECK_ERR(zesp_sa_add(b2, &b_out), ZESP_EEXIST);
+    a_sent = wire_seal(&w, a1, 0x5c01, 20);
+    b_sent = wire_seal(&w, b2, 0x5c02, 20);
+    twice = repeated(&w, false);
+    printf("     two private SADs each side: a sent %d, b sent %d under one "
+           "key: %zu IVs twice\n", a_sent, b_sent, twice);
+    CHECK(a_sent == 20 && b_sent == 0 && twice == 0);
+    /* Group senders 1 and 2 under one key: their IVs differ in the top
+     * 16 bits, any SPI, any direction, any SAD. */
+    g_out.flags |= ZESP_SA_GROUP;
+    g_out.sender_id = 1;
+    g_in.flags |= ZESP_SA_GROUP;
+    g_in.sender_id = 2;
+    g_same.flags |= ZESP_SA_GROUP;
+    g_same.sender_id = 1;
+    CHECK_OK(zesp_sa_add(a1, &g_out));
+    CHECK_OK(zesp_sa_add(a2, &g_in));
+    /* Sender ID 1 in on another SPI is the mirror mistake again. */
+    CHECK_ERR(zesp_sa_add(a2, &g_same), ZESP_EEXIST);
+    wire_free(&w);
+    zesp_sad_free(a1);
+    zesp_sad_free(a2);
+    zesp_sad_free(b1);
+    zesp_sad_free(b2);
+}
+
+/*
+ * flock, the program's own (the library is linked statically): it counts
+ * the callers that will wait for a lock, so that a test knows when an
+ * install waits for the state directory's.
+ */
+static _Atomic int flock_waiters;
+
+int flock(int fd, int op)
+{
+    if (!(op & LOCK_NB))
+        atomic_fetch_add(&flock_waiters, 1);
+    return (int)syscall(SYS_flock, fd, op);
+}
+
+/*
+ * Two installs at once, in two SADs (two programs) sharing one state
+ * directory, of one key out on one SPI and in on another: the first holds
+ * the directory's lock (its record being fsync'd) while the second waits
+ * for it.  Only one may install; the other is refused when it gets the
+ * lock and reads the first's record.  Before, both installed.
+ */
+static void test_key_other_direction_concurrent(void)
+{
+    struct host h;
+    struct installer t1 = { .rc = -1 }, t2 = { .rc = -1 };
+    double until = test_now() + test_ms(10000) / 1000.0;
+    pthread_t th1, th2;
+    int waiting;
+
+    host_init(&h, "racing");
+    CHECK_OK(zesp_state_dir_init(h.state));
+    t1.sad = zesp_sad_new(NULL);
+    t2.sad = zesp_sad_new(NULL);
+    CHECK(t1.sad != NULL && t2.sad != NULL);
+    CHECK_OK(zesp_sad_set_state_dir(t1.sad, h.state));
+    CHECK_OK(zesp_sad_set_state_dir(t2.sad, h.state));
+    t1.p = manual_sa(0x5d01, ZESP_DIR_OUT, 64, 0);
+    t2.p = manual_sa(0x5d02, ZESP_DIR_IN, 64, 0);
+    atomic_store(&hold_in, 0);
+    atomic_store(&hold_go, 0);
+    atomic_store(&hold_armed, 1);
+    CHECK(pthread_create(&th1, NULL, install, &t1) == 0);
+    while (!atomic_load(&hold_in) && test_now() < until)
+        sched_yield();
+    CHECK(atomic_load(&hold_in));
+    waiting = atomic_load(&flock_waiters);
+    CHECK(pthread_create(&th2, NULL, install, &t2) == 0);
+    while (atomic_load(&flock_waiters) == waiting && test_now() < until)
+        sched_yield();
+    CHECK(atomic_load(&flock_waiters) > waiting);
+    atomic_store(&hold_go, 1);
+    CHECK(pthread_join(th1, NULL) == 0 && pthread_join(th2, NULL) == 0);
+    printf("     out and in on two SPIs at once: %s and %s\n",
+           t1.rc == 0 ? "installed" : "refused",
+           t2.rc == 0 ? "installed" : "refused");
+    CHECK(t1.rc == 0 && t2.rc == -1 && t2.err == ZESP_EEXIST);
+    zesp_sad_free(t1.sad);
+    zesp_sad_free(t2.sad);
+}
+
 int main(void)
 {
     char path[192];
@@ -1701,5 +1914,8 @@ int main(void)
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
     RUN(test_state_dir_where_others_rename_it);
+    RUN(test_key_other_direction_after_del);
+    RUN(test_key_other_direction_in_another_sad);
+    RUN(test_key_other_direction_concurrent);
     return test_done_in(dir);
 }

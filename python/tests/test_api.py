@@ -364,6 +364,39 @@ def test_a_key_added_again_by_hand_repeats_no_iv():
     assert len(set(sent)) == len(sent) == 9
 
 
+def test_a_key_never_serves_both_ways_across_private_sads(work, monkeypatch):
+    # Two programs of a host, a private SAD each, one state directory: one
+    # sends under a manual key on one SPI, the other would receive under it
+    # on another; host B, in a state directory of its own, the mirror.
+    # Neither SAD sees the other's SA, the key's records do: the second
+    # install on each host raises SAExistsError, and B sends nothing under
+    # the key.  Before, all four went in and B sent, from 1, every IV A had.
+    k = key()
+    refused = 0
+    a_out, a_in = zesp.SAD.private(), zesp.SAD.private()
+    a_out.add_sa(0x4b01, zesp.OUT, k)
+    try:
+        a_in.add_sa(0x4b02, zesp.IN, k)
+    except zesp.SAExistsError:
+        refused += 1
+    host_b_state = os.path.join(work, "host-b-state")
+    os.mkdir(host_b_state, 0o700)
+    monkeypatch.setenv("ZESP_STATE_DIR", host_b_state)
+    b_in, b_out = zesp.SAD.private(), zesp.SAD.private()
+    b_in.add_sa(0x4b01, zesp.IN, k)
+    try:
+        b_out.add_sa(0x4b02, zesp.OUT, k)
+    except zesp.SAExistsError:
+        refused += 1
+    monkeypatch.undo()
+    ivs = [f[8:16] for f in _ivs_sent(a_out, 0x4b01, 5)]
+    if refused < 2:
+        ivs += [f[8:16] for f in _ivs_sent(b_out, 0x4b02, 5)]
+    assert (refused, len(ivs) - len(set(ivs))) == (2, 0)
+    for sad in (a_out, a_in, b_in, b_out):
+        sad.close()
+
+
 def test_a_fresh_key_may_keep_no_record():
     # manual=False: a key made for this install alone (a key exchange of
     # the application's own) keeps no record and needs no state directory.

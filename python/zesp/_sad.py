@@ -280,7 +280,9 @@ class SAD:
         numbers in the state directory (doc/sad.md), so that installed
         again, after delete_sa or by the program started again, it never
         repeats an IV nor accepts a replay; without a state directory
-        (``zesp state init``) it raises zesp.NoStateError.  manual=False
+        (``zesp state init``) it raises zesp.NoStateError.  A manual key
+        that served the other direction on another SPI, in any SAD using
+        the state directory, raises zesp.SAExistsError.  manual=False
         only for a key made for this install alone (fresh from a key
         exchange): it numbers from 1 each time it is installed."""
         p = ffi.new("zesp_sa_params *")
