@@ -117,11 +117,10 @@ static int attach(struct builder *b, struct ydoc_node *n, const yaml_mark_t *m)
         return fail_at(b, m, "a mapping key must be a plain scalar");
     }
     if (parent->type == YDOC_MAP && duplicate_key(parent, n)) {
-        int rc = fail_at(b, m, "duplicate key");
-        size_t len = strlen(b->err);
-        snprintf(b->err + len, b->errlen - len, " '%s'", n->scalar);
+        ydoc_error(b->err, b->errlen, b->doc, n, NULL, "duplicate key '%s'",
+                   n->scalar);
         node_free(n);
-        return rc;
+        return -1;
     }
     if (append(parent, n) != 0) {
         node_free(n);

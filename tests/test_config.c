@@ -1052,6 +1052,29 @@ static void test_state_settings(void)
     setenv("ZESP_STATE_DIR", saved, 1);
 }
 
+/* err given with errlen 0: nothing written there.  Before, a duplicate
+ * key appended its name at strlen(err) of a buffer never written, with
+ * a length of 0 - strlen: past the end of the caller's buffer. */
+static void test_err_len_zero(void)
+{
+    struct {
+        char err[32];
+        char after[32];
+    } b;
+    const char *path = write_file("dup.yaml", "sas:\n  - spi: 1\n    spi: 2\n",
+                                  0600);
+    bool intact = true;
+
+    memset(&b, 'G', sizeof b);
+    b.err[sizeof b.err - 1] = '\0';
+    errno = 0;
+    CHECK(zesp_config_check(path, b.err, 0) == -1 && errno == ZESP_ECONFIG);
+    for (size_t i = 0; i < sizeof b; i++)
+        intact = intact && ((char *)&b)[i] == (i == sizeof b.err - 1 ? '\0'
+                                                                     : 'G');
+    CHECK(intact);
+}
+
 static void test_missing_file(void)
 {
     char err[512];
@@ -1086,6 +1109,7 @@ int main(void)
     RUN(test_policy_protection);
     RUN(test_all_or_nothing);
     RUN(test_state_settings);
+    RUN(test_err_len_zero);
     RUN(test_missing_file);
     return test_done_in(dir);
 }
