@@ -116,6 +116,15 @@ static int attach(struct builder *b, struct ydoc_node *n, const yaml_mark_t *m)
         node_free(n);
         return fail_at(b, m, "a mapping key must be a plain scalar");
     }
+    /* Each key is compared with the mapping's others: their number is
+     * bounded, or 50,000 keys in a file of 600 KB take minutes. */
+    if (parent->type == YDOC_MAP && parent->n % 2 == 0 &&
+        parent->n / 2 >= YDOC_MAX_KEYS) {
+        ydoc_error(b->err, b->errlen, b->doc, n, NULL, "more than %u keys "
+                   "in the mapping of line %u", YDOC_MAX_KEYS, parent->line);
+        node_free(n);
+        return -1;
+    }
     if (parent->type == YDOC_MAP && duplicate_key(parent, n)) {
         ydoc_error(b->err, b->errlen, b->doc, n, NULL, "duplicate key '%s'",
                    n->scalar);

@@ -1052,6 +1052,37 @@ static void test_state_settings(void)
     setenv("ZESP_STATE_DIR", saved, 1);
 }
 
+/* Each key of a mapping is compared with the others (duplicate keys are
+ * refused): 50,000 keys in a file of 600 KB took minutes.  A mapping
+ * holds at most YDOC_MAX_KEYS (1024) keys; the 1025th is refused where
+ * it is, before the rest is read. */
+static void test_keys_per_mapping(void)
+{
+    size_t cap = 1100 * 16, len = 0;
+    char *yaml = malloc(cap), err[512];
+    const char *path;
+
+    CHECK(yaml != NULL);
+    if (yaml == NULL)
+        return;
+    /* spi and k1 to k1023: 1024 keys, on lines 2 to 1025. */
+    len += (size_t)snprintf(yaml + len, cap - len, "sas:\n  - spi: 1\n");
+    for (unsigned i = 1; i < 1024; i++)
+        len += (size_t)snprintf(yaml + len, cap - len, "    k%u: 1\n", i);
+    path = write_file("keys.yaml", yaml, 0600);
+    CHECK(zesp_config_check(path, err, sizeof err) == -1);
+    CHECK(strstr(err, ":3:5: sas[0]: unknown key 'k1'") != NULL);
+    snprintf(yaml + len, cap - len, "    kk: 1\n");
+    path = write_file("keys.yaml", yaml, 0600);
+    CHECK(zesp_config_check(path, err, sizeof err) == -1);
+    if (strstr(err, ":1026:5: more than 1024 keys in the mapping of line 2")
+        == NULL) {
+        fprintf(stderr, "  got '%s'\n", err);
+        CHECK(!"the 1025th key refused");
+    }
+    free(yaml);
+}
+
 /* err given with errlen 0: nothing written there.  Before, a duplicate
  * key appended its name at strlen(err) of a buffer never written, with
  * a length of 0 - strlen: past the end of the caller's buffer. */
@@ -1109,6 +1140,7 @@ int main(void)
     RUN(test_policy_protection);
     RUN(test_all_or_nothing);
     RUN(test_state_settings);
+    RUN(test_keys_per_mapping);
     RUN(test_err_len_zero);
     RUN(test_missing_file);
     return test_done_in(dir);
