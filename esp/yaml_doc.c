@@ -363,6 +363,47 @@ fail:
     return -1;
 }
 
+/* libyaml's reader (bad UTF-8, a control character) gives where as a
+ * byte offset, its mark left at 1:1: the line and column are counted
+ * here, in characters as the scanner's are. */
+static void offset_at(const unsigned char *text, size_t len, size_t offset,
+                      struct ydoc_node *at)
+{
+    at->line = 1;
+    at->col = 1;
+    for (size_t i = 0; i < offset && i < len; i++)
+        if (text[i] == '\n') {
+            at->line++;
+            at->col = 1;
+        } else if ((text[i] & 0xc0U) != 0x80U) {
+            at->col++;
+        }
+}
+
+static int syntax_error(const yaml_parser_t *p, const unsigned char *text,
+                        size_t len, const struct ydoc *doc, char *err,
+                        size_t errlen)
+{
+    struct ydoc_node at = { .line = (unsigned)p->problem_mark.line + 1U,
+                            .col = (unsigned)p->problem_mark.column + 1U };
+
+    if (p->error == YAML_READER_ERROR) {
+        char value[16] = "";
+
+        if (p->encoding == YAML_UTF8_ENCODING)
+            offset_at(text, len, p->problem_offset, &at);
+        if (p->problem_value >= 0)
+            snprintf(value, sizeof value, ": 0x%02X", p->problem_value);
+        return ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s "
+                          "(byte %zu of the file%s)",
+                          p->problem ? p->problem : "error",
+                          p->problem_offset + 1, value);
+    }
+    return ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s%s%s",
+                      p->problem ? p->problem : "error",
+                      p->context ? " " : "", p->context ? p->context : "");
+}
+
 int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
 {
     struct builder b = { .doc = doc, .err = err, .errlen = errlen };
@@ -390,13 +431,7 @@ int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
     while (!done && rc == 0) {
         yaml_event_t e;
         if (!yaml_parser_parse(&parser, &e)) {
-            yaml_mark_t m = parser.problem_mark;
-            struct ydoc_node at = { .line = (unsigned)m.line + 1U,
-                                    .col = (unsigned)m.column + 1U };
-            rc = ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s%s%s",
-                            parser.problem ? parser.problem : "error",
-                            parser.context ? " " : "",
-                            parser.context ? parser.context : "");
+            rc = syntax_error(&parser, text, len, doc, err, errlen);
             break;
         }
         rc = on_event(&b, &e, &done);

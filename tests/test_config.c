@@ -193,6 +193,12 @@ static void test_mistakes(void)
         { "sas: !!set\n  - { spi: 1 }\n", ":1:6: tags are not allowed" },
         { "sas:\n  - !!null { spi: 1 }\n", ":2:5: tags are not allowed" },
         { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
+        /* A byte libyaml's reader refuses, where it is: not at 1:1. */
+        { "sas:\n  - { spi: 1,\n      direction: \xff }\n",
+          ":3:18: YAML syntax: invalid leading UTF-8 octet (byte 37 of the "
+          "file: 0xFF)" },
+        { "sas:\n  - { spi: 1,\n   \x01 }\n",
+          ":3:4: YAML syntax: control characters are not allowed" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
         { "state_dir: [a]\n", ":1:12: state_dir: expected" },
