@@ -101,11 +101,11 @@ static int scaled_uint(struct yctx *c, const struct ydoc_node *n,
             mult = table[i].mult;
             end += strlen(end);
         }
-    if (errno != 0 || *end != '\0')
+    if (*end != '\0')
         return YFAIL(c, n, field, "'%s' is not an integer%s%s%s", n->scalar,
                     names ? " (suffixes: " : "", names ? names : "",
                     names ? ")" : "");
-    if (v > max / mult)
+    if (errno == ERANGE || v > max / mult)
         return YFAIL(c, n, field, "%s is above the maximum %llu%s", n->scalar,
                     (unsigned long long)max,
                     table == millis_units ? " ms" : "");

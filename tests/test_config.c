@@ -199,6 +199,18 @@ static void test_mistakes(void)
           "file: 0xFF)" },
         { "sas:\n  - { spi: 1,\n   \x01 }\n",
           ":3:4: YAML syntax: control characters are not allowed" },
+        /* Past 2^64: out of range, not "not an integer". */
+        { "sas:\n  - spi: 99999999999999999999999\n    direction: out\n"
+          "    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: 99999999999999999999999 is above the maximum "
+          "4294967295" },
+        { "sas:\n  - spi: 0x10000000000000000\n    direction: out\n"
+          "    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: 0x10000000000000000 is above the maximum" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { hard: { seconds: 99999999999999999999d } }\n",
+          "sas[0].lifetime.hard.seconds: 99999999999999999999d is above the "
+          "maximum" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
         { "state_dir: [a]\n", ":1:12: state_dir: expected" },
