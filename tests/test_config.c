@@ -211,6 +211,11 @@ static void test_mistakes(void)
           "    lifetime: { hard: { seconds: 99999999999999999999d } }\n",
           "sas[0].lifetime.hard.seconds: 99999999999999999999d is above the "
           "maximum" },
+        /* d is a hex digit and the unit of days: 0x1d was 29 seconds. */
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { hard: { seconds: 0x1d } }\n",
+          ":5:34: sas[0].lifetime.hard.seconds: '0x1d': hex 29, or 0x1 days? "
+          "Write it in decimal: 29, or 1d" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
         { "state_dir: [a]\n", ":1:12: state_dir: expected" },

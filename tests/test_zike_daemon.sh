@@ -376,7 +376,10 @@ refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer
 conf maxlife "$(port 11)" "peers: [ { name: ks, id: ks.example, auth: psk, psk: $PSK, endpoint: \"tcp://127.0.0.1:$(port 12)\" } ]" \
     "join: [ { group: g, server: ks, role: receiver, max-key-lifetime: 8h } ]"
 expect 0 "--check of max-key-lifetime: 8h" "$zike" -c "$work/maxlife.yaml" --check
-sed -i 's/max-key-lifetime: 8h/max-key-lifetime: 3s/' "$work/maxlife.yaml"
+# d is a hex digit and the unit of days: 0x1d was taken for 29 seconds.
+sed -i 's/max-key-lifetime: 8h/max-key-lifetime: 0x1d/' "$work/maxlife.yaml"
+refuses maxlife "maxlife.yaml:7:.*join\[0\].max-key-lifetime: '0x1d': hex 29, or 0x1 days? Write it in decimal: 29, or 1d"
+sed -i 's/max-key-lifetime: 0x1d/max-key-lifetime: 3s/' "$work/maxlife.yaml"
 refuses maxlife "maxlife.yaml:7:.*join\[0\].max-key-lifetime: at least 4 seconds"
 sed -i 's/max-key-lifetime: 3s/max-key-lifetime: 31d/' "$work/maxlife.yaml"
 refuses maxlife "join\[0\].max-key-lifetime: .* is above the maximum 2592000"
