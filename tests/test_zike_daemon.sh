@@ -363,10 +363,14 @@ conf apart "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
     "  - { name: carol, id: carol.example, auth: psk, psk: ${PSK}x, policies: [audit] }"
 expect 0 "--check of two peers, each with its own key and policy" "$zike" -c "$work/apart.yaml" --check
+grep -qx "$work/apart.yaml: ok (2 peers, 0 groups served, 0 joined)" "$work/out"
+ok $? "--check counts 2 peers and 0 groups in the plural"
 # rekey-holddown: seconds (or m, h), 0 to 1 hour.
 conf holddown "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
     "groups: [ { name: g, rekey-holddown: 2m, receivers: [m.example] } ]"
 expect 0 "--check of rekey-holddown: 2m" "$zike" -c "$work/holddown.yaml" --check
+grep -qx "$work/holddown.yaml: ok (1 peer, 1 group served, 0 joined)" "$work/out"
+ok $? "--check counts 1 peer and 1 group in the singular"
 sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
 refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
 sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
