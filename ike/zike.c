@@ -29,6 +29,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "metrics.h"
+#include "safe_text.h"
 
 static volatile sig_atomic_t got_term, got_hup;
 
@@ -270,7 +271,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (zike_conf_load(file, &z->conf, err, sizeof err) != 0) {
-        fprintf(stderr, "zike: %s\n", err[0] ? err : strerror(errno));
+        char safe[SAFE_TEXT_BYTES(sizeof err)];
+
+        /* It quotes the file's keys and values: escaped, as the log does. */
+        fprintf(stderr, "zike: %s\n",
+                err[0] ? safe_text(safe, sizeof safe, err) : strerror(errno));
         free(z);
         return 3;
     }

@@ -275,6 +275,12 @@ conf badunit "$(port 11)" "rekey-overlap: 5sec"
 refuses badunit "rekey-overlap: '5sec' is not an integer (suffixes: ms, s, m, h)"
 conf bigunit "$(port 11)" "rekey-overlap: 11m"
 refuses bigunit "rekey-overlap: 11m is above the maximum 600000 ms"
+# The error quotes the file's keys and values: escaped, as zike's log is.
+# Before, "\r" and ESC [ reached the terminal as they were.
+conf ctlchar "$(port 11)"
+printf '"x\\rctlchar.yaml: ok\\e[K": 1\n' >> "$work/ctlchar.yaml"
+refuses ctlchar "unknown key 'x.x0dctlchar.yaml: ok.x1b.K'"
+! grep -q "$(printf '[\r\033]')" "$work/err"; ok $? "--check writes no control character of the file"
 conf udp "$(port 11)"
 sed -i "s|^listen: .*|listen: udp://127.0.0.1:$(port 11)|" "$work/udp.yaml"
 refuses udp "udp.yaml:2:9: listen: 'udp://127.0.0.1:$(port 11)': zike's endpoints are tcp://HOST:PORT or ipc://PATH"
