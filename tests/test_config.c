@@ -180,6 +180,11 @@ static void test_mistakes(void)
           ":7:10: sas[1].spi: SPI 0x00000001 in appears twice" },
         { "policies:\n  - name: p\n    out: 7\n",
           ":3:10: policies[0].out: no outbound SA 0x00000007" },
+        /* 0x1002 twice: whichever SPI was meant second is not on it. */
+        { "sas:\n  - { spi: 0x1002, direction: in, key: \"" KEY1 "\" }\n"
+          "policies:\n  - { name: p, in: [0x1002, 4098] }\n",
+          ":4:29: policies[0].in[1]: 0x00001002 listed twice (also "
+          "policies[0].in[0])" },
         { "policies:\n  - name: two words\n",
           ":2:11: policies[0].name: printable ASCII only: no spaces" },
         /* Bytes above 0x7f are refused wherever char is unsigned too. */
