@@ -328,6 +328,22 @@ conf twojoins "$(port 11)" \
     "join:" "  - { group: a, server: gcks, role: receiver, policy: p }" \
     "  - { group: b, server: gcks, role: sender, policy: p }"
 refuses twojoins "twojoins.yaml:9:53: join\[1\].policy: 'p' is join\[0\]'s policy too (group 'a'): one group per policy"
+# A name or id given twice: the error names the entry, the key and the
+# first entry (before: "name: peer 'bob' twice", at the entry's start).
+conf twoname "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK }" \
+    "  - { name: bob, id: carol.example, auth: psk, psk: carol-$PSK }"
+refuses twoname "twoname.yaml:8:13: peers\[1\].name: peer 'bob' twice (also peers\[0\])"
+conf twoid "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK }" \
+    "  - { name: carol, id: bob.example, auth: psk, psk: carol-$PSK }"
+refuses twoid "twoid.yaml:8:24: peers\[1\].id: id 'bob.example' twice (also peers\[0\])"
+conf twogroup "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
+    "groups:" "  - { name: g, receivers: [m.example] }" "  - { name: g, receivers: [m.example] }"
+refuses twogroup "twogroup.yaml:9:13: groups\[1\].name: group 'g' twice (also groups\[0\])"
+conf twojoin "$(port 11)" "peers: [ { name: ks, id: ks.example, auth: psk, psk: $PSK, endpoint: \"tcp://127.0.0.1:$(port 12)\" } ]" \
+    "join:" "  - { group: g, server: ks, role: receiver }" "  - { group: g, server: ks, role: sender, policy: p }"
+refuses twojoin "twojoin.yaml:9:14: join\[1\].group: group 'g' joined twice (also join\[0\])"
 # Peers that could pose as each other.  zike finds a peer by the identity
 # it claims, then checks its key: a key two peers hold lets either claim
 # the other's identity, policies and groups (RFC 7296 2.15).  A policy
