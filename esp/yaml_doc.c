@@ -365,13 +365,15 @@ fail:
 
 /* libyaml's reader (bad UTF-8, a control character) gives where as a
  * byte offset, its mark left at 1:1: the line and column are counted
- * here, in characters as the scanner's are. */
+ * here, in characters as the scanner's are (a byte order mark is none). */
 static void offset_at(const unsigned char *text, size_t len, size_t offset,
                       struct ydoc_node *at)
 {
+    size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+
     at->line = 1;
     at->col = 1;
-    for (size_t i = 0; i < offset && i < len; i++)
+    for (size_t i = bom; i < offset && i < len; i++)
         if (text[i] == '\n') {
             at->line++;
             at->col = 1;

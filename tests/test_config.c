@@ -204,6 +204,10 @@ static void test_mistakes(void)
           "file: 0xFF)" },
         { "sas:\n  - { spi: 1,\n   \x01 }\n",
           ":3:4: YAML syntax: control characters are not allowed" },
+        /* A byte order mark is no column, as libyaml counts them. */
+        { "\xef\xbb\xbfsas: \x01\n",
+          ":1:6: YAML syntax: control characters are not allowed (byte 9 of "
+          "the file: 0x01)" },
         /* Past 2^64: out of range, not "not an integer". */
         { "sas:\n  - spi: 99999999999999999999999\n    direction: out\n"
           "    key: \"" KEY1 "\"\n",
