@@ -607,6 +607,11 @@ static int parse_policy(struct config *c, zesp_sad *sad,
             snprintf(fk, sizeof fk, "%s[%zu]", f, k);
             if (parse_spi(c, v->items[k], fk, &p->in_spi[k]) != 0)
                 return -1;
+            /* A slot taken twice: the SPI meant there is not on it. */
+            for (size_t j = 0; j < k; j++)
+                if (p->in_spi[j] == p->in_spi[k])
+                    return FAIL(c, v->items[k], fk, "0x%08x listed twice "
+                                "(also %s[%zu])", p->in_spi[k], f, j);
             if (!sa_known(c, sad, p->in_spi[k], ZESP_DIR_IN))
                 return FAIL(c, v->items[k], fk, "no inbound SA 0x%08x",
                             p->in_spi[k]);

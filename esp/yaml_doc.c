@@ -116,12 +116,20 @@ static int attach(struct builder *b, struct ydoc_node *n, const yaml_mark_t *m)
         node_free(n);
         return fail_at(b, m, "a mapping key must be a plain scalar");
     }
-    if (parent->type == YDOC_MAP && duplicate_key(parent, n)) {
-        int rc = fail_at(b, m, "duplicate key");
-        size_t len = strlen(b->err);
-        snprintf(b->err + len, b->errlen - len, " '%s'", n->scalar);
+    /* Each key is compared with the mapping's others: their number is
+     * bounded, or 50,000 keys in a file of 600 KB take minutes. */
+    if (parent->type == YDOC_MAP && parent->n % 2 == 0 &&
+        parent->n / 2 >= YDOC_MAX_KEYS) {
+        ydoc_error(b->err, b->errlen, b->doc, n, NULL, "more than %u keys "
+                   "in the mapping of line %u", YDOC_MAX_KEYS, parent->line);
         node_free(n);
-        return rc;
+        return -1;
+    }
+    if (parent->type == YDOC_MAP && duplicate_key(parent, n)) {
+        ydoc_error(b->err, b->errlen, b->doc, n, NULL, "duplicate key '%s'",
+                   n->scalar);
+        node_free(n);
+        return -1;
     }
     if (append(parent, n) != 0) {
         node_free(n);
@@ -355,6 +363,49 @@ fail:
     return -1;
 }
 
+/* libyaml's reader (bad UTF-8, a control character) gives where as a
+ * byte offset, its mark left at 1:1: the line and column are counted
+ * here, in characters as the scanner's are (a byte order mark is none). */
+static void offset_at(const unsigned char *text, size_t len, size_t offset,
+                      struct ydoc_node *at)
+{
+    size_t bom = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+
+    at->line = 1;
+    at->col = 1;
+    for (size_t i = bom; i < offset && i < len; i++)
+        if (text[i] == '\n') {
+            at->line++;
+            at->col = 1;
+        } else if ((text[i] & 0xc0U) != 0x80U) {
+            at->col++;
+        }
+}
+
+static int syntax_error(const yaml_parser_t *p, const unsigned char *text,
+                        size_t len, const struct ydoc *doc, char *err,
+                        size_t errlen)
+{
+    struct ydoc_node at = { .line = (unsigned)p->problem_mark.line + 1U,
+                            .col = (unsigned)p->problem_mark.column + 1U };
+
+    if (p->error == YAML_READER_ERROR) {
+        char value[16] = "";
+
+        if (p->encoding == YAML_UTF8_ENCODING)
+            offset_at(text, len, p->problem_offset, &at);
+        if (p->problem_value >= 0)
+            snprintf(value, sizeof value, ": 0x%02X", p->problem_value);
+        return ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s "
+                          "(byte %zu of the file%s)",
+                          p->problem ? p->problem : "error",
+                          p->problem_offset + 1, value);
+    }
+    return ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s%s%s",
+                      p->problem ? p->problem : "error",
+                      p->context ? " " : "", p->context ? p->context : "");
+}
+
 int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
 {
     struct builder b = { .doc = doc, .err = err, .errlen = errlen };
@@ -382,13 +433,7 @@ int ydoc_load(const char *path, struct ydoc *doc, char *err, size_t errlen)
     while (!done && rc == 0) {
         yaml_event_t e;
         if (!yaml_parser_parse(&parser, &e)) {
-            yaml_mark_t m = parser.problem_mark;
-            struct ydoc_node at = { .line = (unsigned)m.line + 1U,
-                                    .col = (unsigned)m.column + 1U };
-            rc = ydoc_error(err, errlen, doc, &at, NULL, "YAML syntax: %s%s%s",
-                            parser.problem ? parser.problem : "error",
-                            parser.context ? " " : "",
-                            parser.context ? parser.context : "");
+            rc = syntax_error(&parser, text, len, doc, err, errlen);
             break;
         }
         rc = on_event(&b, &e, &done);

@@ -2,8 +2,8 @@
  * A YAML document as a small tree whose every node knows its line and
  * column, so that a configuration error can say where it is.  Schema-free:
  * the SA configuration and the key daemon's use it alike.  Bounded in file
- * size, depth, node count and scalar length; anchors, aliases, tags and
- * duplicate keys are refused.
+ * size, depth, node count, keys per mapping and scalar length; anchors,
+ * aliases, tags and duplicate keys are refused.
  */
 #ifndef ZESP_YAML_DOC_H
 #define ZESP_YAML_DOC_H
@@ -16,6 +16,7 @@
 #define YDOC_MAX_DEPTH 32U
 #define YDOC_MAX_NODES 100000U
 #define YDOC_MAX_SCALAR 4096U
+#define YDOC_MAX_KEYS 1024U      /* in one mapping */
 
 enum ydoc_type { YDOC_SCALAR, YDOC_MAP, YDOC_SEQ };
 

@@ -70,6 +70,15 @@ static const struct suffix millis_units[] = {
     { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
 };
 
+static bool unit_allowed(const struct suffix *table, size_t count,
+                         const char *units, const char *text)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(table[i].text, text) == 0)
+            return units == NULL || strchr(units, text[0]) != NULL;
+    return false;
+}
+
 /* An unsigned integer, decimal (no leading 0) or 0x hex, then one of the
  * table's suffixes that `units` allows (NULL: any of them), or none. */
 static int scaled_uint(struct yctx *c, const struct ydoc_node *n,
@@ -101,11 +110,19 @@ static int scaled_uint(struct yctx *c, const struct ydoc_node *n,
             mult = table[i].mult;
             end += strlen(end);
         }
-    if (errno != 0 || *end != '\0')
+    if (*end != '\0')
         return YFAIL(c, n, field, "'%s' is not an integer%s%s%s", n->scalar,
                     names ? " (suffixes: " : "", names ? names : "",
                     names ? ")" : "");
-    if (v > max / mult)
+    /* d is a hex digit and the unit of days: 0x1d is 29, or 0x1 days. */
+    if (hex && errno != ERANGE && tolower((unsigned char)end[-1]) == 'd' &&
+        unit_allowed(table, count, units, "d"))
+        return YFAIL(c, n, field, "'%s': hex %llu, or %.*s days? Write "
+                     "it in decimal: %llu, or %llud", n->scalar,
+                     (unsigned long long)v, (int)(end - n->scalar - 1),
+                     n->scalar, (unsigned long long)v,
+                     (unsigned long long)(v >> 4));
+    if (errno == ERANGE || v > max / mult)
         return YFAIL(c, n, field, "%s is above the maximum %llu%s", n->scalar,
                     (unsigned long long)max,
                     table == millis_units ? " ms" : "");

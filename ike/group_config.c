@@ -451,6 +451,7 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                      struct zike_conf *c)
 {
     const struct ydoc_node *v;
+    char f[64];
 
     if ((v = ydoc_get(root, "groups"))) {
         if (yf_type(y, v, YDOC_SEQ, "groups") != 0)
@@ -465,8 +466,10 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                 return -1;
             for (size_t k = 0; k < i; k++)
                 if (strcmp(c->groups[k].name, c->groups[i].name) == 0)
-                    return FAIL(y, v->items[i], "name", "group '%s' twice",
-                                c->groups[i].name);
+                    return FAIL(y, ydoc_get(v->items[i], "name"),
+                                (snprintf(f, sizeof f, "groups[%zu].name", i),
+                                 f), "group '%s' twice (also groups[%zu])",
+                                c->groups[i].name, k);
         }
     }
     if ((v = ydoc_get(root, "join"))) {
@@ -482,8 +485,10 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                 return -1;
             for (size_t k = 0; k < i; k++)
                 if (strcmp(c->joins[k].group, c->joins[i].group) == 0)
-                    return FAIL(y, v->items[i], "group", "group '%s' "
-                                "joined twice", c->joins[i].group);
+                    return FAIL(y, ydoc_get(v->items[i], "group"),
+                                (snprintf(f, sizeof f, "join[%zu].group", i),
+                                 f), "group '%s' joined twice (also "
+                                "join[%zu])", c->joins[i].group, k);
             if (join_policy_own(y, v->items[i], i, c) != 0)
                 return -1;
         }

@@ -223,7 +223,8 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
             ike_sa_dead(z, sa, "terminated: its peer is no longer "
                         "configured");
     }
-    zike_log(LOG_NOTICE, "configuration reloaded: %zu peers", z->conf.npeers);
+    zike_log(LOG_NOTICE, "configuration reloaded: %zu peer%s", z->conf.npeers,
+             z->conf.npeers == 1 ? "" : "s");
     if (links_failed) {
         if (why != NULL)
             snprintf(why, whylen, "reloaded, but a peer's link cannot be "

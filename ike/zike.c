@@ -29,6 +29,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "metrics.h"
+#include "safe_text.h"
 
 static volatile sig_atomic_t got_term, got_hup;
 
@@ -270,13 +271,19 @@ int main(int argc, char **argv)
         return 1;
     }
     if (zike_conf_load(file, &z->conf, err, sizeof err) != 0) {
-        fprintf(stderr, "zike: %s\n", err[0] ? err : strerror(errno));
+        char safe[SAFE_TEXT_BYTES(sizeof err)];
+
+        /* It quotes the file's keys and values: escaped, as the log does. */
+        fprintf(stderr, "zike: %s\n",
+                err[0] ? safe_text(safe, sizeof safe, err) : strerror(errno));
         free(z);
         return 3;
     }
     if (check) {
-        printf("%s: ok (%zu peers, %zu groups served, %zu joined)\n", file,
-               z->conf.npeers, z->conf.ngroups, z->conf.njoins);
+        printf("%s: ok (%zu peer%s, %zu group%s served, %zu joined)\n",
+               file, z->conf.npeers, z->conf.npeers == 1 ? "" : "s",
+               z->conf.ngroups, z->conf.ngroups == 1 ? "" : "s",
+               z->conf.njoins);
         zike_conf_free(&z->conf);
         free(z);
         return 0;
@@ -328,10 +335,10 @@ int main(int argc, char **argv)
         metrics_http_open(z) != 0)
         goto out;
     zike_declare_policies(z);
-    zike_log(LOG_NOTICE, "zike %s: id %s, listening on %s, SAD %s, %zu peers",
-             ZESP_VERSION_STRING, z->conf.id,
+    zike_log(LOG_NOTICE, "zike %s: id %s, listening on %s, SAD %s, %zu "
+             "peer%s", ZESP_VERSION_STRING, z->conf.id,
              z->conf.listen[0] ? z->conf.listen : "(nothing)",
-             z->conf.sad_path, z->conf.npeers);
+             z->conf.sad_path, z->conf.npeers, z->conf.npeers == 1 ? "" : "s");
 
     while (!got_term) {
         zmq_pollitem_t items[3 + ZIKE_MAX_PEERS];

@@ -652,11 +652,16 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
             return FAIL(y, peers->items[i], "identity.key",
                         "peer %s uses ed25519: zike needs its own key", p->name);
         for (size_t k = 0; k < i; k++) {
+            char f[64];
+
+            snprintf(f, sizeof f, "peers[%zu].name", i);
             if (strcmp(c->peers[k].name, p->name) == 0)
-                return FAIL(y, peers->items[i], "name", "peer '%s' twice",
-                            p->name);
+                return FAIL(y, ydoc_get(peers->items[i], "name"), f,
+                            "peer '%s' twice (also peers[%zu])", p->name, k);
+            snprintf(f, sizeof f, "peers[%zu].id", i);
             if (strcmp(c->peers[k].id, p->id) == 0)
-                return FAIL(y, peers->items[i], "id", "id '%s' twice", p->id);
+                return FAIL(y, ydoc_get(peers->items[i], "id"), f,
+                            "id '%s' twice (also peers[%zu])", p->id, k);
         }
         if (peer_own(y, peers->items[i], i, c) != 0)
             return -1;

@@ -245,6 +245,15 @@ ok $? "a missing group is named, and no SAD made"
 printf 'sad: { path: bad.sad, owner: root }\n' > "$work/bad.yaml"
 expect 3 "an unknown key under sad: exit 3" "$zesp" check "$work/bad.yaml"
 
+# A configuration error quotes the file's keys and values: escaped.
+# Before, a key "x\rbad.yaml: valid\e[K" printed as is, and the terminal
+# showed "bad.yaml: valid" over the refusal.
+printf 'sas:\n  - { "x\\rbad.yaml: valid\\e[K": 1 }\n' > "$work/bad.yaml"
+expect 3 "check of a key with a carriage return and an escape: exit 3" "$zesp" check "$work/bad.yaml"
+! grep -q "$(printf '[\r\033]')" "$work/err" &&
+    grep -qF "unknown key 'x\x0dbad.yaml: valid\x1b[K'" "$work/err"
+ok $? "the error shows the key's control characters as \\xNN, never raw"
+
 # ---- Names in the SAD shown as text ---------------------------------------
 # zesp_sa_add takes any bytes as an SA's peer (any program holding the SAD
 # may write one): zesp prints it escaped (\xNN, \\), so no escape sequence

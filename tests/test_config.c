@@ -180,6 +180,11 @@ static void test_mistakes(void)
           ":7:10: sas[1].spi: SPI 0x00000001 in appears twice" },
         { "policies:\n  - name: p\n    out: 7\n",
           ":3:10: policies[0].out: no outbound SA 0x00000007" },
+        /* 0x1002 twice: whichever SPI was meant second is not on it. */
+        { "sas:\n  - { spi: 0x1002, direction: in, key: \"" KEY1 "\" }\n"
+          "policies:\n  - { name: p, in: [0x1002, 4098] }\n",
+          ":4:29: policies[0].in[1]: 0x00001002 listed twice (also "
+          "policies[0].in[0])" },
         { "policies:\n  - name: two words\n",
           ":2:11: policies[0].name: printable ASCII only: no spaces" },
         /* Bytes above 0x7f are refused wherever char is unsigned too. */
@@ -193,6 +198,33 @@ static void test_mistakes(void)
         { "sas: !!set\n  - { spi: 1 }\n", ":1:6: tags are not allowed" },
         { "sas:\n  - !!null { spi: 1 }\n", ":2:5: tags are not allowed" },
         { "sas:\n  - spi: 1\n    spi: 2\n", ":3:5: duplicate key 'spi'" },
+        /* A byte libyaml's reader refuses, where it is: not at 1:1. */
+        { "sas:\n  - { spi: 1,\n      direction: \xff }\n",
+          ":3:18: YAML syntax: invalid leading UTF-8 octet (byte 37 of the "
+          "file: 0xFF)" },
+        { "sas:\n  - { spi: 1,\n   \x01 }\n",
+          ":3:4: YAML syntax: control characters are not allowed" },
+        /* A byte order mark is no column, as libyaml counts them. */
+        { "\xef\xbb\xbfsas: \x01\n",
+          ":1:6: YAML syntax: control characters are not allowed (byte 9 of "
+          "the file: 0x01)" },
+        /* Past 2^64: out of range, not "not an integer". */
+        { "sas:\n  - spi: 99999999999999999999999\n    direction: out\n"
+          "    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: 99999999999999999999999 is above the maximum "
+          "4294967295" },
+        { "sas:\n  - spi: 0x10000000000000000\n    direction: out\n"
+          "    key: \"" KEY1 "\"\n",
+          ":2:10: sas[0].spi: 0x10000000000000000 is above the maximum" },
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { hard: { seconds: 99999999999999999999d } }\n",
+          "sas[0].lifetime.hard.seconds: 99999999999999999999d is above the "
+          "maximum" },
+        /* d is a hex digit and the unit of days: 0x1d was 29 seconds. */
+        { "sas:\n  - spi: 1\n    direction: out\n    key: \"" KEY1 "\"\n"
+          "    lifetime: { hard: { seconds: 0x1d } }\n",
+          ":5:34: sas[0].lifetime.hard.seconds: '0x1d': hex 29, or 0x1 days? "
+          "Write it in decimal: 29, or 1d" },
         { "", ":1:1: empty configuration" },
         { "state_dir: \"\"\n", ":1:12: state_dir: an empty path" },
         { "state_dir: [a]\n", ":1:12: state_dir: expected" },
@@ -1077,6 +1109,60 @@ static void test_state_settings(void)
     setenv("ZESP_STATE_DIR", saved, 1);
 }
 
+/* Each key of a mapping is compared with the others (duplicate keys are
+ * refused): 50,000 keys in a file of 600 KB took minutes.  A mapping
+ * holds at most YDOC_MAX_KEYS (1024) keys; the 1025th is refused where
+ * it is, before the rest is read. */
+static void test_keys_per_mapping(void)
+{
+    size_t cap = 1100 * 16, len = 0;
+    char *yaml = malloc(cap), err[512];
+    const char *path;
+
+    CHECK(yaml != NULL);
+    if (yaml == NULL)
+        return;
+    /* spi and k1 to k1023: 1024 keys, on lines 2 to 1025. */
+    len += (size_t)snprintf(yaml + len, cap - len, "sas:\n  - spi: 1\n");
+    for (unsigned i = 1; i < 1024; i++)
+        len += (size_t)snprintf(yaml + len, cap - len, "    k%u: 1\n", i);
+    path = write_file("keys.yaml", yaml, 0600);
+    CHECK(zesp_config_check(path, err, sizeof err) == -1);
+    CHECK(strstr(err, ":3:5: sas[0]: unknown key 'k1'") != NULL);
+    snprintf(yaml + len, cap - len, "    kk: 1\n");
+    path = write_file("keys.yaml", yaml, 0600);
+    CHECK(zesp_config_check(path, err, sizeof err) == -1);
+    if (strstr(err, ":1026:5: more than 1024 keys in the mapping of line 2")
+        == NULL) {
+        fprintf(stderr, "  got '%s'\n", err);
+        CHECK(!"the 1025th key refused");
+    }
+    free(yaml);
+}
+
+/* err given with errlen 0: nothing written there.  Before, a duplicate
+ * key appended its name at strlen(err) of a buffer never written, with
+ * a length of 0 - strlen: past the end of the caller's buffer. */
+static void test_err_len_zero(void)
+{
+    struct {
+        char err[32];
+        char after[32];
+    } b;
+    const char *path = write_file("dup.yaml", "sas:\n  - spi: 1\n    spi: 2\n",
+                                  0600);
+    bool intact = true;
+
+    memset(&b, 'G', sizeof b);
+    b.err[sizeof b.err - 1] = '\0';
+    errno = 0;
+    CHECK(zesp_config_check(path, b.err, 0) == -1 && errno == ZESP_ECONFIG);
+    for (size_t i = 0; i < sizeof b; i++)
+        intact = intact && ((char *)&b)[i] == (i == sizeof b.err - 1 ? '\0'
+                                                                     : 'G');
+    CHECK(intact);
+}
+
 static void test_missing_file(void)
 {
     char err[512];
@@ -1111,6 +1197,8 @@ int main(void)
     RUN_FRESH(test_policy_protection);
     RUN_FRESH(test_all_or_nothing);
     RUN_FRESH(test_state_settings);
+    RUN_FRESH(test_keys_per_mapping);
+    RUN_FRESH(test_err_len_zero);
     RUN_FRESH(test_missing_file);
     return test_done_in(dir);
 }

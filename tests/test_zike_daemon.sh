@@ -275,6 +275,12 @@ conf badunit "$(port 11)" "rekey-overlap: 5sec"
 refuses badunit "rekey-overlap: '5sec' is not an integer (suffixes: ms, s, m, h)"
 conf bigunit "$(port 11)" "rekey-overlap: 11m"
 refuses bigunit "rekey-overlap: 11m is above the maximum 600000 ms"
+# The error quotes the file's keys and values: escaped, as zike's log is.
+# Before, "\r" and ESC [ reached the terminal as they were.
+conf ctlchar "$(port 11)"
+printf '"x\\rctlchar.yaml: ok\\e[K": 1\n' >> "$work/ctlchar.yaml"
+refuses ctlchar "unknown key 'x.x0dctlchar.yaml: ok.x1b.K'"
+! grep -q "$(printf '[\r\033]')" "$work/err"; ok $? "--check writes no control character of the file"
 conf udp "$(port 11)"
 sed -i "s|^listen: .*|listen: udp://127.0.0.1:$(port 11)|" "$work/udp.yaml"
 refuses udp "udp.yaml:2:9: listen: 'udp://127.0.0.1:$(port 11)': zike's endpoints are tcp://HOST:PORT or ipc://PATH"
@@ -322,6 +328,22 @@ conf twojoins "$(port 11)" \
     "join:" "  - { group: a, server: gcks, role: receiver, policy: p }" \
     "  - { group: b, server: gcks, role: sender, policy: p }"
 refuses twojoins "twojoins.yaml:9:53: join\[1\].policy: 'p' is join\[0\]'s policy too (group 'a'): one group per policy"
+# A name or id given twice: the error names the entry, the key and the
+# first entry (before: "name: peer 'bob' twice", at the entry's start).
+conf twoname "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK }" \
+    "  - { name: bob, id: carol.example, auth: psk, psk: carol-$PSK }"
+refuses twoname "twoname.yaml:8:13: peers\[1\].name: peer 'bob' twice (also peers\[0\])"
+conf twoid "$(port 11)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: psk, psk: $PSK }" \
+    "  - { name: carol, id: bob.example, auth: psk, psk: carol-$PSK }"
+refuses twoid "twoid.yaml:8:24: peers\[1\].id: id 'bob.example' twice (also peers\[0\])"
+conf twogroup "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
+    "groups:" "  - { name: g, receivers: [m.example] }" "  - { name: g, receivers: [m.example] }"
+refuses twogroup "twogroup.yaml:9:13: groups\[1\].name: group 'g' twice (also groups\[0\])"
+conf twojoin "$(port 11)" "peers: [ { name: ks, id: ks.example, auth: psk, psk: $PSK, endpoint: \"tcp://127.0.0.1:$(port 12)\" } ]" \
+    "join:" "  - { group: g, server: ks, role: receiver }" "  - { group: g, server: ks, role: sender, policy: p }"
+refuses twojoin "twojoin.yaml:9:14: join\[1\].group: group 'g' joined twice (also join\[0\])"
 # Peers that could pose as each other.  zike finds a peer by the identity
 # it claims, then checks its key: a key two peers hold lets either claim
 # the other's identity, policies and groups (RFC 7296 2.15).  A policy
@@ -363,10 +385,14 @@ conf apart "$(port 11)" "peers:" \
     "  - { name: bob, id: bob.example, auth: psk, psk: $PSK, policies: [orders] }" \
     "  - { name: carol, id: carol.example, auth: psk, psk: ${PSK}x, policies: [audit] }"
 expect 0 "--check of two peers, each with its own key and policy" "$zike" -c "$work/apart.yaml" --check
+grep -qx "$work/apart.yaml: ok (2 peers, 0 groups served, 0 joined)" "$work/out"
+ok $? "--check counts 2 peers and 0 groups in the plural"
 # rekey-holddown: seconds (or m, h), 0 to 1 hour.
 conf holddown "$(port 11)" "peers: [ { name: m, id: m.example, auth: psk, psk: $PSK } ]" \
     "groups: [ { name: g, rekey-holddown: 2m, receivers: [m.example] } ]"
 expect 0 "--check of rekey-holddown: 2m" "$zike" -c "$work/holddown.yaml" --check
+grep -qx "$work/holddown.yaml: ok (1 peer, 1 group served, 0 joined)" "$work/out"
+ok $? "--check counts 1 peer and 1 group in the singular"
 sed -i 's/rekey-holddown: 2m/rekey-holddown: 3601/' "$work/holddown.yaml"
 refuses holddown "holddown.yaml:7:.*groups\[0\].rekey-holddown: 3601 is above the maximum 3600"
 sed -i 's/rekey-holddown: 3601/rekey-holddown: -1/' "$work/holddown.yaml"
@@ -376,7 +402,10 @@ refuses holddown "groups\[0\].rekey-holddown: '-1' is not a non-negative integer
 conf maxlife "$(port 11)" "peers: [ { name: ks, id: ks.example, auth: psk, psk: $PSK, endpoint: \"tcp://127.0.0.1:$(port 12)\" } ]" \
     "join: [ { group: g, server: ks, role: receiver, max-key-lifetime: 8h } ]"
 expect 0 "--check of max-key-lifetime: 8h" "$zike" -c "$work/maxlife.yaml" --check
-sed -i 's/max-key-lifetime: 8h/max-key-lifetime: 3s/' "$work/maxlife.yaml"
+# d is a hex digit and the unit of days: 0x1d was taken for 29 seconds.
+sed -i 's/max-key-lifetime: 8h/max-key-lifetime: 0x1d/' "$work/maxlife.yaml"
+refuses maxlife "maxlife.yaml:7:.*join\[0\].max-key-lifetime: '0x1d': hex 29, or 0x1 days? Write it in decimal: 29, or 1d"
+sed -i 's/max-key-lifetime: 0x1d/max-key-lifetime: 3s/' "$work/maxlife.yaml"
 refuses maxlife "maxlife.yaml:7:.*join\[0\].max-key-lifetime: at least 4 seconds"
 sed -i 's/max-key-lifetime: 3s/max-key-lifetime: 31d/' "$work/maxlife.yaml"
 refuses maxlife "join\[0\].max-key-lifetime: .* is above the maximum 2592000"

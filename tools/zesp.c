@@ -109,10 +109,19 @@ static zesp_sad *open_sad(const struct options *o, int create)
     return open_sad_as(o, create, NULL, &opts);
 }
 
+/* A configuration error, as the loader writes it. */
+#define CONFIG_ERR_BYTES 1024
+
+/* The message quotes the file's keys and values: escaped, as any text
+ * from elsewhere (a "\r" or ESC [ in a key would write over the line). */
 static int config_failed(const char *err)
 {
-    fprintf(stderr, "zesp: %s\n", err[0] ? err : zesp_strerror(errno));
-    return errno == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
+    int e = errno;
+    char safe[SAFE_TEXT_BYTES(CONFIG_ERR_BYTES)];
+
+    fprintf(stderr, "zesp: %s\n", err[0] ? safe_text(safe, sizeof safe, err)
+                                          : zesp_strerror(e));
+    return e == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
 }
 
 static int fail(const char *what)
@@ -156,7 +165,7 @@ static int parse_sender(const char *text, uint32_t *sender)
 static int cmd_config(const struct options *o, int argc, char **argv,
                       int apply)
 {
-    char err[1024], sad_path[4096];
+    char err[CONFIG_ERR_BYTES], sad_path[4096];
     zesp_sad_opts opts;
     zesp_sad *sad = NULL;
     int rc;
