@@ -18,6 +18,8 @@ worker that refuse the forgery still serve the real one:
   truncate        to the worker: the request without its service frame,
                   its ESP frame cut by 4 octets, and with a body frame of
                   its own behind the ESP frame
+  every-worker    the request to every idle worker at once (processes of
+                  one host sharing its SAD: one may take it)
   old-reply       each answer is recorded; a client that comes after is
                   first handed every answer recorded (already accepted
                   by its host: a replay), then its own
@@ -41,7 +43,6 @@ def main():
     back.bind(back_ep)
     print("hostile_broker: ready", flush=True)
     idle, workers, queue, recorded = [], [], [], []
-    served_by = {}                  # client routing id -> worker
 
     def sent(what):
         print("hostile_broker: sent %s" % what, flush=True)
@@ -61,7 +62,11 @@ def main():
                 back.send_multipart([worker, client, service, esp,
                                      b"a body frame of the broker's"])
                 sent("a cut request to the worker")
-            served_by[client] = worker
+            if attack == "every-worker":
+                for other in idle:
+                    back.send_multipart([other, client, service, esp])
+                    sent("the request to another worker too")
+                idle.clear()
             back.send_multipart([worker, client, service, esp])
 
     poller = zmq.Poller()

@@ -148,6 +148,25 @@ for layout in groups team; do
     stopped "ra1_$layout"
 done
 
+# -- One request handed to both processes of a worker host: they share
+# the host's replay window (replay_scope host, doc/topologies.md 4).
+start every-worker; wk=0
+"$ex/mdp_worker" --sad "$work/w1.sad" --back "$bk" --service payments \
+    --policy payments --reply payments-replies --name w1 --processes 2 \
+    > "$work/each.out" 2> "$work/each.err" &
+pid_each=$!
+pids="$pids $!"
+until_ok 30 grep -q "hostile_broker: worker 2 ready" "$out"
+client client eachc payments payments-replies
+grep -q "1 requests, 1 answered, 0 unanswered" "$work/eachc.out"
+ok $? "the request handed to two processes is answered"
+until_ok 30 grep -q "refused a request" "$work/each.err"
+stopped each
+[ "$(sed -n 's/.*answered \([0-9]*\), refused \([0-9]*\)$/\1 \2/p' "$work/each.out" |
+    awk '{ a += $1; r += $2 } END { print a, r }')" = "1 1" ] &&
+    grep -q "hostile_broker: sent the request to another worker too" "$out"
+ok $? "one process of the host answers it, the other refuses it as a replay"
+
 # -- 3. No ESP frame at all: text in clear, or the service frame alone.
 start plaintext; wk=0
 worker w1 plain payments payments-replies
