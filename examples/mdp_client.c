@@ -7,14 +7,17 @@
  *
  * Sends N requests on POLICY, the service name as a clear frame bound to
  * each, and waits for each answer (up to --timeout-ms, default 2000)
- * before the next.  A request's body is [request id | "request I"]: the id
- * is 16 random bytes, encrypted with the request, that the worker echoes
- * in its answer's body.  An answer is taken only under an SA of the
- * --reply policy (by default POLICY itself, a pairwise one), and only if
- * it carries the id of the request outstanding, once: the reply policy may
- * be a group SA that every client of the service holds, so without the id
- * a broker could hand this client another client's genuine answer, or an
- * answer of this host it withheld earlier (fresh to the replay window).
+ * before the next.  A request's body is [REQUEST | request id | "request
+ * I"]: the id is 16 random bytes, encrypted with the request, that the
+ * worker echoes in its answer's body, [ANSWER | request id | text]
+ * (examples/request_id.h).  An answer is taken only under an SA of the
+ * --reply policy (by default POLICY itself, a pairwise one), only if it
+ * says it is an answer (where one SA carries both ways, a request, this
+ * client's own, would otherwise pass), and only if it carries the id of
+ * the request outstanding, once: the reply policy may be a group SA that
+ * every client of the service holds, so without the id a broker could
+ * hand this client another client's genuine answer, or an answer of this
+ * host it withheld earlier (fresh to the replay window).
  * Any other answer is refused and counted, and the client waits on for
  * its own.  A request the broker tampered with gets no answer: it is
  * counted as unanswered.  With --hop the request is also wrapped in the
@@ -44,12 +47,15 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Whether msg is [id | "WORKER: ..."], the answer to the request of id. */
+/* Whether msg is [ANSWER | id | "WORKER: ..."], the answer to the
+ * request of id. */
 static bool answers(const zesp_msg *msg, const uint8_t id[REQUEST_ID_BYTES])
 {
-    zesp_frame echoed = zesp_msg_body(msg, 0);
+    zesp_frame kind = zesp_msg_body(msg, 0);
+    zesp_frame echoed = zesp_msg_body(msg, 1);
 
-    return zesp_msg_body_count(msg) == 2 &&
+    return zesp_msg_body_count(msg) == 3 && kind.size == 1 &&
+           *(const uint8_t *)kind.data == MDP_KIND_ANSWER &&
            echoed.size == REQUEST_ID_BYTES &&
            sodium_memcmp(echoed.data, id, REQUEST_ID_BYTES) == 0;
 }
@@ -114,12 +120,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < count; i++) {
         char text[64];
         uint8_t id[REQUEST_ID_BYTES];
+        static const uint8_t kind = MDP_KIND_REQUEST;
         zesp_frame svc = { service, strlen(service) };
-        zesp_frame body[2] = { { id, sizeof id },
+        zesp_frame body[3] = { { &kind, 1 }, { id, sizeof id },
                                { text, (size_t)snprintf(text, sizeof text,
                                                         "request %d", i) } };
         zesp_parts p = { .clear = &svc, .nclear = 1, .body = body,
-                         .nbody = 2 };
+                         .nbody = 3 };
         int got = 0;
 
         if (interval > 0 && i > 0)
@@ -139,14 +146,14 @@ int main(int argc, char **argv)
             }
             if (!answers(msg, id)) {
                 /* Another client's, a late or second one to an earlier
-                 * request of ours: not this request's answer. */
+                 * request of ours, a request: not this request's answer. */
                 refused++;
                 fprintf(stderr, "mdp_client: refused an answer: not to the "
                         "request outstanding\n");
                 continue;
             }
             got = 1;
-            zesp_frame a = zesp_msg_body(msg, 1);
+            zesp_frame a = zesp_msg_body(msg, 2);
             const char *colon = memchr(a.data, ':', a.size);
             int k, n = colon ? (int)(colon - (const char *)a.data) : 0;
             for (k = 0; k < nworkers && (strlen(workers[k]) != (size_t)n ||

@@ -12,13 +12,14 @@
  * (a group SA when several worker hosts serve it, so that whichever worker
  * the broker picks can read the request), its replay window, and the reply
  * policy's outbound SA.  Each process says READY to the broker, answers
- * every request [request id | text] it can verify with [request id |
- * "NAME/PROCESS: text"] on the reply policy (the id echoed, encrypted, so
- * that the client can tell its answer from any other the broker hands it:
- * examples/request_id.h), and says READY again after a request it
- * refuses: one it cannot verify, one that carries no request id, or one
- * the client bound to another service (services may share a policy; the
- * broker, which picks the worker, is not trusted).  Every
+ * every request [REQUEST | request id | text] it can verify with [ANSWER |
+ * request id | "NAME/PROCESS: text"] on the reply policy (the id echoed,
+ * encrypted, so that the client can tell its answer from any other the
+ * broker hands it: examples/request_id.h), and says READY again after a
+ * request it refuses: one it cannot verify, one that is not a request
+ * with a request id (another worker's answer, where one SA carries both
+ * ways), or one the client bound to another service (services may share
+ * a policy; the broker, which picks the worker, is not trusted).  Every
  * --heartbeat-ms (default 2500: the broker's) it says HEARTBEAT, so that
  * the broker can tell a worker whose host is gone from a quiet one (a
  * request that takes longer than the broker's expiry needs a thread that
@@ -98,21 +99,26 @@ static bool bound_to(const zesp_msg *msg, const char *service)
            memcmp(f.data, service, f.size) == 0;
 }
 
-/* Whether the body is [request id | text], as mdp_client sends it. */
-static bool has_request_id(const zesp_msg *msg)
+/* Whether the body is [REQUEST | request id | text], as mdp_client sends
+ * it: not an answer, which has an id too. */
+static bool is_request(const zesp_msg *msg)
 {
-    return zesp_msg_body_count(msg) == 2 &&
-           zesp_msg_body(msg, 0).size == REQUEST_ID_BYTES;
+    zesp_frame kind = zesp_msg_body(msg, 0);
+
+    return zesp_msg_body_count(msg) == 3 && kind.size == 1 &&
+           *(const uint8_t *)kind.data == MDP_KIND_REQUEST &&
+           zesp_msg_body(msg, 1).size == REQUEST_ID_BYTES;
 }
 
 static int answer(zesp_sad *sad, const struct opts *o, void *s,
                   const zesp_frame *client, const zesp_frame *service,
                   const zesp_frame *id, const char *text)
 {
-    zesp_frame body[2] = { *id, { text, strlen(text) } };
+    static const uint8_t kind = MDP_KIND_ANSWER;
+    zesp_frame body[3] = { { &kind, 1 }, *id, { text, strlen(text) } };
     zesp_parts reply = { .envelope = client, .nenvelope = 1,
                          .clear = service, .nclear = 1, .body = body,
-                         .nbody = 2 };
+                         .nbody = 3 };
 
     return bundle_send(sad, o->reply, o->hop, s, &reply);
 }
@@ -159,8 +165,8 @@ static int serve(const struct opts *o, int index)
         }
         zesp_frame client = zesp_msg_envelope(msg, 0);
         zesp_frame service = zesp_msg_clear(msg, 0);
-        zesp_frame id = zesp_msg_body(msg, 0);
-        zesp_frame req = zesp_msg_body(msg, 1);
+        zesp_frame id = zesp_msg_body(msg, 1);
+        zesp_frame req = zesp_msg_body(msg, 2);
         /* The binding proves what the client named, not that it named
          * us: services may share a policy, and the broker picks. */
         if (!bound_to(msg, o->service)) {
@@ -171,11 +177,12 @@ static int serve(const struct opts *o, int index)
             say(sad, o, s, "READY", 0);
             continue;
         }
-        /* Nothing to echo: its answer could not be told from another. */
-        if (!has_request_id(msg)) {
+        /* An answer (one SA may carry both ways), or nothing to echo:
+         * its answer could not be told from another. */
+        if (!is_request(msg)) {
             refused++;
-            fprintf(stderr, "mdp_worker %s/%d: refused a request: it "
-                    "carries no request id\n", o->name, index);
+            fprintf(stderr, "mdp_worker %s/%d: refused a request: not a "
+                    "request with a request id\n", o->name, index);
             say(sad, o, s, "READY", 0);
             continue;
         }

@@ -3,13 +3,16 @@
     python3 mdp_client.py --sad PATH --front EP --service NAME --policy POLICY
                           [--reply POLICY] [--count N] [--timeout-ms MS]
 
-Sends N requests [request id | "request I"] on POLICY, the service name as
-a clear frame bound to each (the broker routes on it and can read nothing
-else), and waits up to --timeout-ms for each answer, accepted only under an
-SA of --reply (default: POLICY), and only if it echoes the request id (16
-random bytes, encrypted) of the request outstanding, once: the reply SA may
-be a group SA every client holds, so without it a broker could hand this
-client another client's answer, or one of this host's it withheld.  Any
+Sends N requests [REQUEST | request id | "request I"] on POLICY, the
+service name as a clear frame bound to each (the broker routes on it and
+can read nothing else), and waits up to --timeout-ms for each answer
+[ANSWER | request id | text], accepted only under an SA of --reply
+(default: POLICY), only if it says it is an answer (one SA may carry both
+ways: a request, this client's own, would otherwise pass), and only if it
+echoes the request id (16 random bytes, encrypted) of the request
+outstanding, once: the reply SA may be a group SA every client holds, so
+without it a broker could hand this client another client's answer, or
+one of this host's it withheld (examples/request_id.h).  Any
 other answer is refused and counted, and the client waits on for its own.
 Prints what happened and which workers answered; exits 0 when every request
 was answered.  The same protocol as the C mdp_client.
@@ -26,11 +29,14 @@ import zmq
 import zesp
 
 REQUEST_ID_BYTES = 16       # examples/request_id.h
+KIND_REQUEST = b"\x01"
+KIND_ANSWER = b"\x03"
 
 
 def answers(body: list, request_id: bytes) -> bool:
-    """Whether body is [request_id | "WORKER: ..."], the answer to it."""
-    return len(body) == 2 and hmac.compare_digest(bytes(body[0]), request_id)
+    """Whether body is [ANSWER | request_id | "WORKER: ..."], the answer to it."""
+    return (len(body) == 3 and body[0] == KIND_ANSWER and
+            hmac.compare_digest(bytes(body[1]), request_id))
 
 
 def main() -> int:
@@ -54,7 +60,7 @@ def main() -> int:
         for i in range(a.count):
             request_id = secrets.token_bytes(REQUEST_ID_BYTES)
             sad.send(s, a.policy, clear=[a.service.encode()],
-                     body=[request_id, b"request %d" % i])
+                     body=[KIND_REQUEST, request_id, b"request %d" % i])
             # Answers that are not this request's do not make it wait longer.
             end = time.monotonic() + a.timeout_ms / 1000
             while time.monotonic() < end:
@@ -70,12 +76,12 @@ def main() -> int:
                     continue
                 if not answers(body, request_id):
                     # Another client's, a late or second one to an earlier
-                    # request of ours: not this request's answer.
+                    # request of ours, a request: not this request's answer.
                     refused += 1
                     print("mdp_client.py: refused an answer: not to the request "
                           "outstanding", file=sys.stderr)
                     continue
-                worker, _, _ = body[1].partition(b": ")
+                worker, _, _ = body[2].partition(b": ")
                 answered += 1
                 workers[worker.decode(errors="replace")] += 1
                 break

@@ -4,11 +4,13 @@
                           [--policy POLICY] [--reply POLICY] [--name NAME]
                           [--count N] [--heartbeat-ms MS]
 
-It says READY to the broker, then answers each request [request id | text]
-it can verify, and that the client bound to this service (services may
-share a policy), with [request id | "NAME/1: text"] (the id echoed,
-encrypted, so that the client can tell its answer from any other the broker
-hands it), refusing one that carries no request id, until it has answered
+It says READY to the broker, then answers each request [REQUEST | request
+id | text] it can verify, and that the client bound to this service
+(services may share a policy), with [ANSWER | request id | "NAME/1: text"]
+(the id echoed, encrypted, so that the client can tell its answer from any
+other the broker hands it: examples/request_id.h), refusing one that is
+not a request with a request id (another worker's answer, where one SA
+carries both ways), until it has answered
 N (default: forever) or is stopped (SIGTERM, Ctrl-C).  Every
 --heartbeat-ms (default 2500, the broker's) it says HEARTBEAT, so that the
 broker can tell a worker whose host is gone from a quiet one.  Requests are accepted only under an SA of
@@ -27,6 +29,8 @@ import zmq
 import zesp
 
 REQUEST_ID_BYTES = 16       # examples/request_id.h
+KIND_REQUEST = b"\x01"
+KIND_ANSWER = b"\x03"
 
 
 def main() -> int:
@@ -88,16 +92,19 @@ def main() -> int:
                         s.send_multipart([b"READY", service])
                         continue
                     body = msg.body
-                    # Nothing to echo: its answer could not be told from another.
-                    if len(body) != 2 or len(body[0]) != REQUEST_ID_BYTES:
+                    # An answer (one SA may carry both ways), or nothing to
+                    # echo: its answer could not be told from another.
+                    if (len(body) != 3 or bytes(body[0]) != KIND_REQUEST or
+                            len(body[1]) != REQUEST_ID_BYTES):
                         refused += 1
-                        print("mdp_worker.py %s: refused a request: it carries no "
-                              "request id" % a.name, file=sys.stderr, flush=True)
+                        print("mdp_worker.py %s: refused a request: not a request "
+                              "with a request id" % a.name, file=sys.stderr,
+                              flush=True)
                         s.send_multipart([b"READY", service])
                         continue
-                    text = b"%s/1: %s" % (a.name.encode(), bytes(body[1]))
+                    text = b"%s/1: %s" % (a.name.encode(), bytes(body[2]))
                     sad.send(s, reply, envelope=msg.envelope, clear=msg.clear,
-                             body=[body[0], text])
+                             body=[KIND_ANSWER, body[1], text])
                 answered += 1
         finally:
             print("mdp_worker.py %s: answered %d, refused %d"

@@ -9,8 +9,8 @@ import zmq
 
 import zesp
 
-from conftest import (SRCDIR, WAIT, Proc, build_program, free_port, loaded_sad,
-                      socket, until, yaml_pair)
+from conftest import (SRCDIR, WAIT, Proc, build_program, free_port, key,
+                      loaded_sad, socket, until, yaml_pair, zesp_tool)
 
 
 def test_c_pings_python_answers_and_the_other_way_round(ctx, work, procs):
@@ -228,3 +228,98 @@ def test_publish_subscribe_through_the_c_proxy_both_ways(ctx, work, procs):
                 got.append(int(text[8:]))
         assert got == list(range(got[0], 40)) and len(got) >= 20, got
         assert c.wait() == 0, c.text()
+
+
+def hostile_broker(work, procs, attack):
+    """tests/hostile_broker.py: a broker with no key that attacks."""
+    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+    b = Proc(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "hostile_broker.py"),
+              front, back, attack], os.path.join(work, "hostile-%s.log" % attack))
+    procs.append(b)
+    until(lambda: "hostile_broker: ready" in b.text(), "the hostile broker")
+    return b, front, back
+
+
+def host_sad(work, name, yaml):
+    """Host name's SAD loaded from yaml (its sas and policies), with a
+    state directory of its own, as each host has."""
+    state = os.path.join(work, name + ".state")
+    os.mkdir(state, 0o700)
+    path = os.path.join(work, name + ".yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("state_dir: %s\n%s" % (state, yaml))
+    os.chmod(path, 0o600)
+    sad = os.path.join(work, name + ".sad")
+    zesp_tool("--sad", sad, "--state-dir", state, "state", "init")
+    zesp_tool("--sad", sad, "--state-dir", state, "load", path)
+    return sad
+
+
+def on_host(sad, program):
+    """program run on the host of sad (host_sad's): with that host's state
+    directory, not the one $ZESP_STATE_DIR names for the whole suite."""
+    return ["env", "ZESP_STATE_DIR=" + sad[:-len(".sad")] + ".state"] + program
+
+
+def team_sads(work, hosts):
+    """One group SA for requests and answers alike: host i (from 1) sends
+    as Sender ID i and receives every other; policy team; the SAD paths."""
+    k = key().hex()
+    paths = []
+    for i, name in enumerate(hosts, 1):
+        lines = ['  - { spi: 0x7101, direction: out, key: "hex:%s", group: true, '
+                 'sender_id: %d }' % (k, i)]
+        lines += ['  - { spi: 0x7101, direction: in, key: "hex:%s", group: true, '
+                  'sender_id: %d }' % (k, o) for o in range(1, len(hosts) + 1) if o != i]
+        paths.append(host_sad(work, "team-" + name, "sas:\n%s\npolicies:\n"
+                              "  - { name: team, out: 0x7101, in: [0x7101] }\n"
+                              % "\n".join(lines)))
+    return paths
+
+
+def test_a_python_worker_serves_no_answer_as_a_request(work, procs):
+    """One group SA carries requests and answers, so worker 2 can open
+    worker 1's answer, [ANSWER | request id | text]: a broker hands it
+    over as a request. Only the kind in the body tells it from one."""
+    client_sad, w1_sad, w2_sad = team_sads(work, ["client", "w1", "w2"])
+    broker, front, back = hostile_broker(work, procs, "reply-as-request")
+    for n, sad in (("1", w1_sad), ("2", w2_sad)):
+        w = Proc(on_host(sad, python_example("mdp_worker.py") +
+                         ["--sad", sad, "--back", back, "--service", "payments",
+                          "--policy", "team", "--name", "w" + n]),
+                 os.path.join(work, "w%s.log" % n))
+        procs.append(w)
+        until(lambda: "worker %s ready" % n in broker.text(), "worker %s" % n)
+    client = Proc(on_host(client_sad, python_example("mdp_client.py") +
+                          ["--sad", client_sad, "--front", front, "--service",
+                           "payments", "--policy", "team", "--count", "1",
+                           "--timeout-ms", "20000"]),
+                  os.path.join(work, "client.log"))
+    assert client.wait() == 0, client.text()
+    w2 = procs[-1]
+    until(lambda: "refused a request" in w2.text() or
+          "answer from worker 2" in broker.text(), "worker 2 to refuse or answer")
+    assert "sent an answer to another worker as a request" in broker.text()
+    assert "answer from worker 2" not in broker.text(), w2.text()
+    assert "refused a request: not a request" in w2.text(), w2.text()
+
+
+def test_a_python_client_takes_not_its_own_request_as_the_answer(work, procs):
+    """An SA loaded in and out on one SPI (a loop back): the client's host
+    opens its own request, which carries the id the client waits for."""
+    k = key().hex()
+    sad = host_sad(work, "loop",
+                   'sas:\n  - { spi: 0x7201, direction: out, key: "hex:%s" }\n'
+                   '  - { spi: 0x7201, direction: in, key: "hex:%s" }\n'
+                   'policies:\n  - { name: solo, out: 0x7201, in: [0x7201] }\n'
+                   % (k, k))
+    broker, front, _ = hostile_broker(work, procs, "reflect-only")
+    client = Proc(on_host(sad, python_example("mdp_client.py") +
+                          ["--sad", sad, "--front", front, "--service", "payments",
+                           "--policy", "solo", "--count", "1", "--timeout-ms",
+                           "2000"]),
+                  os.path.join(work, "client.log"))
+    client.wait()
+    out = client.text()
+    assert "sent a request back to its client" in broker.text()
+    assert "1 requests, 0 answered, 1 unanswered, 1 answers refused" in out, out
