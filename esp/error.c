@@ -11,10 +11,11 @@ static const char *const messages[] = {
     [ZESP_EMALFORMED - ZESP_EBASE] = "malformed ESP message",
     [ZESP_ENOSA - ZESP_EBASE] = "no security association with that SPI",
     [ZESP_EREPLAY - ZESP_EBASE] = "replayed message: sequence number already received, "
-        "by this process or another on its shared SAD (where each process "
-        "must accept every message, as subscribers on one host do, give the "
-        "SA or its policy replay_scope: process in YAML, "
-        "ZESP_SA_PER_PROCESS_WINDOW in the API)",
+        "by this process or another on its shared SAD (only where each "
+        "process must accept every message, as subscribers on one host do, "
+        "give the SA or its policy replay_scope: process in YAML, "
+        "ZESP_SA_PER_PROCESS_WINDOW in the API; never for requests, which "
+        "each process would then serve once)",
     [ZESP_EOLD - ZESP_EBASE] = "sequence number below the replay window",
     [ZESP_EICV - ZESP_EBASE] = "integrity check failed: message forged or corrupted",
     [ZESP_EEXPIRED - ZESP_EBASE] = "security association reached its hard lifetime",
