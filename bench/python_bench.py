@@ -228,8 +228,9 @@ def calls(transform, size, rounds=40, n=2000):
         # gives it back).
         f, wipe, sad = lib.zesp_py_recv, lib.zesp_py_msg_wipe, rx._sad
         m = ffi.gc(lib.zesp_msg_new(), lib.zesp_py_msg_free)
+        out = ffi.new("zesp_py_body *")
         for _ in range(n):
-            f(sad, b"p", hb, 0, m)
+            f(sad, b"p", hb, 0, m, out)
             wipe(m)
 
     def api_send():

@@ -215,10 +215,13 @@ typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
-    int err;
 } zesp_py_frame;
-zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
-                           uintptr_t socket, int flags, zesp_msg *msg);
+typedef struct zesp_py_body {
+    const char *data;
+    size_t size;
+} zesp_py_body;
+int zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
+                 int flags, zesp_msg *msg, zesp_py_body *body);
 int zesp_py_msg_wipe(zesp_msg *msg);
 void zesp_py_msg_free(zesp_msg *msg);
 zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
@@ -281,12 +284,11 @@ typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
-    int err;
 } zesp_py_frame;
 
 static zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i)
 {
-    zesp_py_frame a = { NULL, 0, 0, 0 };
+    zesp_py_frame a = { NULL, 0, 0 };
     zesp_frame f;
 
     if (kind == 0) {
@@ -304,28 +306,30 @@ static zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i)
     return a;
 }
 
-/* A message received on policy (NULL: unchecked) into msg, which the
- * caller holds before the call and owns throughout: a receive made as
- * this call returns (a signal's handler) has its own msg, and an
- * exception raised there finds msg where the caller left it, to wipe.
- * The answer: err (and errno) on failure, else the first body frame with
- * the count of body frames; the size SIZE_MAX unless that frame is the
- * only one (one test in Python for "one small frame"). */
-static zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
-                                  uintptr_t socket, int flags, zesp_msg *msg)
-{
-    zesp_py_frame a;
+/* A message received on policy (NULL: unchecked) into msg: 0, or the
+ * error (errno too).  msg and body are the caller's, held before the call
+ * and owned throughout: a receive made as this call returns (a signal's
+ * handler) has its own, and an exception raised there finds msg where the
+ * caller left it, to wipe.  body: the first body frame; its size SIZE_MAX
+ * unless it is the only one (one test in Python for "one small frame").
+ * An int and a struct of the caller's, not a struct returned: cffi
+ * allocates an object for a struct returned by value. */
+typedef struct zesp_py_body {
+    const char *data;
+    size_t size;
+} zesp_py_body;
 
-    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
-        a.data = NULL;
-        a.size = a.count = 0;
-        a.err = errno;
-        return a;
-    }
-    a = zesp_py_frame_at(msg, 2, 0);
-    if (a.count != 1)
-        a.size = SIZE_MAX;
-    return a;
+static int zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
+                        int flags, zesp_msg *msg, zesp_py_body *body)
+{
+    zesp_frame f;
+
+    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0)
+        return errno;
+    f = zesp_msg_body(msg, 0);
+    body->data = f.data ? (const char *)f.data : "";
+    body->size = zesp_msg_body_count(msg) == 1 ? f.size : SIZE_MAX;
+    return 0;
 }
 
 /* A message's decrypted body wiped: the plaintext lives no longer than

@@ -17,7 +17,7 @@ keeps the memory alive until it goes.  Copy what you keep past the message
 Who holds the zesp_msg: every receive takes one, wiped, from a small pool
 (or makes one), as an ffi.gc pointer (``_msg``) that frees it if dropped.
 A message whose body was all copied (one small frame, the usual) owns it
-itself (``_raw``) and gives it back to the pool, wiped, in close() or as
+itself (``_raw``, the pool's entry) and gives it back to the pool, wiped, in close() or as
 it is freed (``__del__``), no view needing it; any other shares it with
 its views, and the last of them to go gives it back (``reclaim``).  The
 pool saves an allocation and an ffi.gc pointer per receive; it is shared
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 from ._native import ffi, lib
 
@@ -41,7 +41,13 @@ _wipe, _free = lib.zesp_py_msg_wipe, lib.zesp_py_msg_free
 _unpack = ffi.unpack
 _gc = ffi.gc
 
-#: Released zesp_msgs (ffi.gc pointers), wiped, for the next receives.  A
+
+def _new_body() -> Any:
+    return ffi.new("zesp_py_body *")
+
+
+#: Released zesp_msgs (ffi.gc pointers), wiped, for the next receives, each
+#: with the zesp_py_body its receive answers in.  A
 #: deque: a list emptied by its pop and filled by the next append
 #: reallocates each time (a message's pop and append).  Bounded: an append
 #: to a full pool drops its oldest, which its destructor frees.
@@ -51,26 +57,27 @@ pool: "deque[Any]" = deque(maxlen=POOL_MAX)
 
 def reclaim(raw: Any, _pool: "deque[Any]" = pool) -> None:
     """The destructor of a received zesp_msg's ffi.gc pointer: wiped, then
-    kept in the pool (a new pointer) or freed."""
+    kept in the pool (a new entry) or freed."""
     if _wipe(raw) and len(_pool) < POOL_MAX:
-        _pool.append(_gc(raw, reclaim))
+        _pool.append((_gc(raw, reclaim), _new_body()))
     else:
         _free(raw)
 
 
-def fresh() -> Any:
-    """A new zesp_msg for a receive, released by reclaim."""
+def fresh() -> Tuple[Any, Any]:
+    """A pool's entry: a new zesp_msg for a receive (an ffi.gc pointer,
+    released by reclaim), and the zesp_py_body the receive answers in."""
     raw = lib.zesp_msg_new()
     if raw == ffi.NULL:
         raise MemoryError("zesp: no memory for a message")
-    return _gc(raw, reclaim)
+    return _gc(raw, reclaim), _new_body()
 
 
-def recycle(msg: Any, _pool: "deque[Any]" = pool) -> None:
-    """Done with msg (an ffi.gc pointer nothing else uses): wiped, then
-    kept in the pool or left to its destructor."""
-    if _wipe(msg):
-        _pool.append(msg)
+def recycle(entry: Tuple[Any, Any], _pool: "deque[Any]" = pool) -> None:
+    """Done with a pool's entry (its zesp_msg used by nothing else): wiped,
+    then kept in the pool or left to its destructor."""
+    if _wipe(entry[0]):
+        _pool.append(entry)
 
 
 def _keep(owner: Any, view: Any) -> None:
@@ -215,7 +222,7 @@ class Message:
             return
         if raw is not None:
             self._raw = None
-            if _wipe(raw):
+            if _wipe(raw[0]):
                 _pool.append(raw)
 
     def __enter__(self) -> "Message":

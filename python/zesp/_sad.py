@@ -569,27 +569,26 @@ class SAD:
             # signal's handler) has its own, and an exception raised there
             # (a handler that raises) finds it here, to wipe.
             try:
-                m = _pop()
+                entry = _pop()
             except IndexError:
-                m = fresh()
+                entry = fresh()
+            m, out = entry
             shared = False
             try:
-                # rx: the answer, by value.  (rx.size: of the only body
-                # frame; SIZE_MAX if several.)
-                rx = _recv(self._sad, pol, h, flags, m)
-                code = rx.err
+                code = _recv(self._sad, pol, h, flags, m, out)
                 if not code:
-                    n = rx.size
+                    # out.size: of the only body frame; SIZE_MAX if several.
+                    n = out.size
                     # One small body frame, the usual, is copied at once:
                     # its bytes cost less than a view of shared memory, and
                     # the message owns m itself (no view needs it).
                     if n < COPY_THRESHOLD:
-                        body = [memoryview(_unpack(rx.data, n))]
+                        body = [memoryview(_unpack(out.data, n))]
                         msg = _new(Message)
                         # msg owns m from here (its __del__ gives it back);
                         # no call comes before the return, so no handler
                         # runs between.
-                        msg._raw = msg._msg = m
+                        msg._raw, msg._msg = entry, m
                     else:
                         shared = True
                         body = body_of(m)       # its views hold m
@@ -607,12 +606,12 @@ class SAD:
                 if shared:
                     _wipe(m)
                 else:
-                    recycle(m)
+                    recycle(entry)
                 if isinstance(e, TypeError):
                     self._live()
                 raise
             if code == _EAGAIN or code == _EINTR:
-                _keep(m)                # it read nothing
+                _keep(entry)            # it read nothing
             else:
                 # A refused message may hold a large ESP frame, which the
                 # API does not show: freed, never kept.
