@@ -185,7 +185,7 @@ def calls(transform, size, rounds=40, n=2000):
     and the zesp API on top of it."""
     import zmq
     import zesp
-    from zesp._native import lib
+    from zesp._native import ffi, lib
     key = os.urandom(36)
     tx, rx = zesp.SAD.private(), zesp.SAD.private()
     tx.add_sa(SPI, zesp.OUT, key, transform=transform, manual=False)
@@ -224,13 +224,14 @@ def calls(transform, size, rounds=40, n=2000):
             f(sad, b"p", 0, ha, data, size, 0)
 
     def raw_recv():
-        # Each zesp_py_recv makes an entry its caller claims (recv does).
-        f, free, sad = lib.zesp_py_recv, lib.zesp_py_msg_release, rx._sad
-        claim = lib.zesp_py_recv_claim
+        # Into one zesp_msg held by the caller, wiped after each (as recv
+        # gives it back).
+        f, wipe, sad = lib.zesp_py_recv, lib.zesp_py_msg_wipe, rx._sad
+        m = ffi.gc(lib.zesp_msg_new(), lib.zesp_py_msg_free)
+        out = ffi.new("zesp_py_body *")
         for _ in range(n):
-            m = f(sad, b"p", hb, 0).msg
-            claim()
-            free(m)
+            f(sad, b"p", hb, 0, m, out)
+            wipe(m)
 
     def api_send():
         send = tx.send

@@ -215,20 +215,20 @@ typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
-    zesp_msg *msg;
-    int err;
 } zesp_py_frame;
-zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
-                           uintptr_t socket, int flags);
-void zesp_py_msg_release(zesp_msg *msg);
-void zesp_py_recv_claim(void);
-void zesp_py_recv_abandon(void);
+typedef struct zesp_py_body {
+    const char *data;
+    size_t size;
+} zesp_py_body;
+int zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
+                 int flags, zesp_msg *msg, zesp_py_body *body);
+int zesp_py_msg_wipe(zesp_msg *msg);
+void zesp_py_msg_free(zesp_msg *msg);
 zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i);
 """
 
 HELPERS = r"""
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,13 +284,11 @@ typedef struct zesp_py_frame {
     const char *data;
     size_t size;
     size_t count;
-    zesp_msg *msg;
-    int err;
 } zesp_py_frame;
 
 static zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i)
 {
-    zesp_py_frame a = { NULL, 0, 0, NULL, 0 };
+    zesp_py_frame a = { NULL, 0, 0 };
     zesp_frame f;
 
     if (kind == 0) {
@@ -308,48 +306,44 @@ static zesp_py_frame zesp_py_frame_at(const zesp_msg *msg, int kind, size_t i)
     return a;
 }
 
-/* One entry per receive of this thread under way in Python: the message
- * its call returned (NULL: none), until Python claims the entry (a
- * Message owns the message, or there was none) or abandons it (an
- * exception came first: released).  A receive made in between (a
- * signal's handler that receives runs as a receive's call returns) ends,
- * its entry claimed or abandoned, before the one it interrupted goes on:
- * the newest entry is always that of the receive going on.  Past
- * UNOWNED_MAX a receive is refused (EBUSY), its entry counted only. */
-#define UNOWNED_MAX 8U
+/* A message received on policy (NULL: unchecked) into msg: 0, or the
+ * error (errno too).  msg and body are the caller's, held before the call
+ * and owned throughout: a receive made as this call returns (a signal's
+ * handler) has its own, and an exception raised there finds msg where the
+ * caller left it, to wipe.  body: the first body frame; its size SIZE_MAX
+ * unless it is the only one (one test in Python for "one small frame").
+ * An int and a struct of the caller's, not a struct returned: cffi
+ * allocates an object for a struct returned by value. */
+typedef struct zesp_py_body {
+    const char *data;
+    size_t size;
+} zesp_py_body;
 
-static _Thread_local zesp_msg *zesp_py_unowned[UNOWNED_MAX];
-static _Thread_local size_t zesp_py_depth;
+static int zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
+                        int flags, zesp_msg *msg, zesp_py_body *body)
+{
+    zesp_frame f;
 
-/* Each thread keeps one message it freed for its next receive: no
- * allocations per message.  Only a small one, so that no large buffer
- * stays held: its frames small together, and never a refused one, whose
- * ESP frame (and the buffer zesp_recv decrypts a shared one into, which
- * only grows) the API does not show; freed when the thread ends.  Kept or
- * freed, its decrypted body is wiped first: the plaintext lives no longer
- * than the Message and its views (the body is the msg's own memory, never
- * a buffer another message shares: zesp_recv decrypts those into msg's). */
+    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0)
+        return errno;
+    f = zesp_msg_body(msg, 0);
+    body->data = f.data ? (const char *)f.data : "";
+    body->size = zesp_msg_body_count(msg) == 1 ? f.size : SIZE_MAX;
+    return 0;
+}
+
+/* A message's decrypted body wiped: the plaintext lives no longer than
+ * the Message and its views (the body is the msg's own memory, never a
+ * buffer another message shares: zesp_recv decrypts those into msg's).
+ * 1 if msg may be kept for a later receive: its frames small together,
+ * so that no large buffer stays held (a refused message, whose ESP frame
+ * the API does not show, is never kept: Python frees it). */
 #define SPARE_MAX_BYTES 65536U
 
-static pthread_key_t zesp_py_spare_key;
-static pthread_once_t zesp_py_spare_once = PTHREAD_ONCE_INIT;
-
-static void zesp_py_spare_free(void *msg)
-{
-    zesp_msg_free(msg);
-}
-
-static void zesp_py_spare_init(void)
-{
-    if (pthread_key_create(&zesp_py_spare_key, zesp_py_spare_free) != 0)
-        abort();
-}
-
-static void zesp_py_msg_release(zesp_msg *msg)
+static int zesp_py_msg_wipe(zesp_msg *msg)
 {
     size_t bytes = 0;
 
-    pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
     for (size_t i = 0; i < zesp_msg_body_count(msg); i++) {
         zesp_frame f = zesp_msg_body(msg, i);
 
@@ -361,75 +355,14 @@ static void zesp_py_msg_release(zesp_msg *msg)
         bytes += zesp_msg_envelope(msg, i).size;
     for (size_t i = 0; i < zesp_msg_clear_count(msg); i++)
         bytes += zesp_msg_clear(msg, i).size;
-    if (bytes <= SPARE_MAX_BYTES &&
-        pthread_getspecific(zesp_py_spare_key) == NULL &&
-        pthread_setspecific(zesp_py_spare_key, msg) == 0)
-        return;
+    return bytes <= SPARE_MAX_BYTES;
+}
+
+/* Wiped, then freed. */
+static void zesp_py_msg_free(zesp_msg *msg)
+{
+    zesp_py_msg_wipe(msg);
     zesp_msg_free(msg);
-}
-
-/* A message received on policy (NULL: unchecked): the answer's msg (the
- * caller's, to claim or abandon), NULL with err (and errno) on failure,
- * and its first body frame with the count of body frames; the size
- * SIZE_MAX unless that frame is the only one (one test in Python for "one
- * small frame").  Each call makes an entry, to claim or abandon. */
-static zesp_py_frame zesp_py_recv(zesp_sad *sad, const char *policy,
-                                  uintptr_t socket, int flags)
-{
-    zesp_py_frame a = { NULL, 0, 0, NULL, 0 };
-    zesp_msg *msg;
-    int err;
-
-    if (zesp_py_depth++ >= UNOWNED_MAX) {
-        a.err = errno = EBUSY;
-        return a;
-    }
-    pthread_once(&zesp_py_spare_once, zesp_py_spare_init);
-    msg = pthread_getspecific(zesp_py_spare_key);
-    if (msg != NULL)
-        pthread_setspecific(zesp_py_spare_key, NULL);
-    else if ((msg = zesp_msg_new()) == NULL) {
-        a.err = errno = ENOMEM;
-        return a;
-    }
-    if (zesp_recv_policy(sad, policy, (void *)socket, msg, flags) != 0) {
-        err = errno;
-        if (err == EAGAIN || err == EINTR)
-            zesp_py_msg_release(msg);   /* it read nothing: kept */
-        else
-            zesp_msg_free(msg);         /* it may hold a large frame */
-        a.err = errno = err;
-        return a;
-    }
-    a = zesp_py_frame_at(msg, 2, 0);
-    if (a.count != 1)
-        a.size = SIZE_MAX;
-    a.msg = zesp_py_unowned[zesp_py_depth - 1U] = msg;
-    return a;
-}
-
-/* The newest receive's entry, done with: its message a Message's now, or
- * none returned. */
-static void zesp_py_recv_claim(void)
-{
-    if (zesp_py_depth != 0 && --zesp_py_depth < UNOWNED_MAX)
-        zesp_py_unowned[zesp_py_depth] = NULL;
-}
-
-/* The newest receive's entry, its message released: for an exception
- * raised as that call returned (a signal's handler runs there), before
- * Python could take the message.  Otherwise it would be held, its
- * plaintext never wiped. */
-static void zesp_py_recv_abandon(void)
-{
-    zesp_msg *msg;
-
-    if (zesp_py_depth == 0 || --zesp_py_depth >= UNOWNED_MAX)
-        return;
-    msg = zesp_py_unowned[zesp_py_depth];
-    zesp_py_unowned[zesp_py_depth] = NULL;
-    if (msg != NULL)
-        zesp_py_msg_release(msg);
 }
 """
 

@@ -14,17 +14,21 @@ ValueError instead of reading freed memory; anything still made from them
 keeps the memory alive until it goes.  Copy what you keep past the message
 (``bytes(view)``) if you want the memory back at once.
 
-Who holds the zesp_msg: a message whose body was all copied (one small
-frame, the usual) owns it itself (``_raw``) and releases it in close() or
-as it is freed (``__del__``), no view needing it; any other holds it
-through an ffi.gc pointer (``_msg``) that its views share, released with
-the last of them.  The first costs a receive about 90 ns less than the
-second (bench/results/2026-12-02-python-fastpath.md).
+Who holds the zesp_msg: every receive takes one, wiped, from a small pool
+(or makes one), as an ffi.gc pointer (``_msg``) that frees it if dropped.
+A message whose body was all copied (one small frame, the usual) owns it
+itself (``_raw``, the pool's entry) and gives it back to the pool, wiped, in close() or as
+it is freed (``__del__``), no view needing it; any other shares it with
+its views, and the last of them to go gives it back (``reclaim``).  The
+pool saves an allocation and an ffi.gc pointer per receive; it is shared
+by the threads (a deque: its pop and append are atomic) and holds only
+messages whose frames are small together.
 """
 from __future__ import annotations
 
 import functools
-from typing import Any, List, Optional
+from collections import deque
+from typing import Any, List, Optional, Tuple
 
 from ._native import ffi, lib
 
@@ -33,8 +37,47 @@ _ENVELOPE, _CLEAR, _BODY = 0, 1, 2
 COPY_THRESHOLD = 16384
 
 _frame_at = lib.zesp_py_frame_at
-_release = lib.zesp_py_msg_release
+_wipe, _free = lib.zesp_py_msg_wipe, lib.zesp_py_msg_free
 _unpack = ffi.unpack
+_gc = ffi.gc
+
+
+def _new_body() -> Any:
+    return ffi.new("zesp_py_body *")
+
+
+#: Released zesp_msgs (ffi.gc pointers), wiped, for the next receives, each
+#: with the zesp_py_body its receive answers in.  A
+#: deque: a list emptied by its pop and filled by the next append
+#: reallocates each time (a message's pop and append).  Bounded: an append
+#: to a full pool drops its oldest, which its destructor frees.
+POOL_MAX = 8
+pool: "deque[Any]" = deque(maxlen=POOL_MAX)
+
+
+def reclaim(raw: Any, _pool: "deque[Any]" = pool) -> None:
+    """The destructor of a received zesp_msg's ffi.gc pointer: wiped, then
+    kept in the pool (a new entry) or freed."""
+    if _wipe(raw) and len(_pool) < POOL_MAX:
+        _pool.append((_gc(raw, reclaim), _new_body()))
+    else:
+        _free(raw)
+
+
+def fresh() -> Tuple[Any, Any]:
+    """A pool's entry: a new zesp_msg for a receive (an ffi.gc pointer,
+    released by reclaim), and the zesp_py_body the receive answers in."""
+    raw = lib.zesp_msg_new()
+    if raw == ffi.NULL:
+        raise MemoryError("zesp: no memory for a message")
+    return _gc(raw, reclaim), _new_body()
+
+
+def recycle(entry: Tuple[Any, Any], _pool: "deque[Any]" = pool) -> None:
+    """Done with a pool's entry (its zesp_msg used by nothing else): wiped,
+    then kept in the pool or left to its destructor."""
+    if _wipe(entry[0]):
+        _pool.append(entry)
 
 
 def _keep(owner: Any, view: Any) -> None:
@@ -82,7 +125,7 @@ class Message:
         """Own msg, a zesp_msg * that zesp_recv filled (released with the
         message)."""
         self._raw = None
-        self._msg = ffi.gc(msg, _release)
+        self._msg = ffi.gc(msg, _free)
         self.body = body_of(self._msg)
         self.policy = policy
 
@@ -153,15 +196,13 @@ class Message:
         self._msg = None
         raw, self._raw = self._raw, None
         if raw is not None:
-            _release(raw)       # no view refers to it: wiped now
+            recycle(raw)        # no view refers to it: wiped now
 
     def __copy__(self) -> "Message":
         """A second Message on the same memory: the hold becomes a shared
-        one (ffi.gc), so that neither releases it under the other."""
-        raw = self._raw
-        if raw is not None:
-            self._raw = None
-            self._msg = ffi.gc(raw, _release)
+        one (the ffi.gc pointer alone), so that neither releases it under
+        the other."""
+        self._raw = None
         other = object.__new__(Message)
         other._raw, other._msg = None, self._msg
         other.body, other.policy = self.body, self.policy
@@ -171,16 +212,18 @@ class Message:
         raise TypeError("zesp: a Message cannot be pickled or deep-copied "
                         "(copy its frames: msg.bytes(), msg.clear)")
 
-    def __del__(self, _release: Any = _release) -> None:
-        # The message owned its zesp_msg (a copied body): release it.
-        # (_release bound here: still there while the interpreter exits.)
+    def __del__(self, _wipe: Any = _wipe, _pool: "deque[Any]" = pool) -> None:
+        # The message owned its zesp_msg (a copied body): give it back, as
+        # recycle does (inline: this runs for nearly every message).
+        # (Names bound here: still there while the interpreter exits.)
         try:
             raw = self._raw
         except AttributeError:  # made by __new__ alone: holds nothing
             return
         if raw is not None:
             self._raw = None
-            _release(raw)
+            if _wipe(raw[0]):
+                _pool.append(raw)
 
     def __enter__(self) -> "Message":
         return self

@@ -8,15 +8,16 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import _socket
 from ._errors import Again, error, last_error
-from ._message import COPY_THRESHOLD, Message, body_of
+from ._message import COPY_THRESHOLD, Message, body_of, fresh, pool, recycle
 from ._native import ffi, lib
 
 # The message path, looked up once.
 _classes = _socket._classes
 _send_body, _send1 = lib.zesp_py_send_body, lib.zesp_py_send1
-_recv, _release = lib.zesp_py_recv, lib.zesp_py_msg_release
-_claim = lib.zesp_py_recv_claim
-_new, _gc, _unpack = object.__new__, ffi.gc, ffi.unpack
+_recv, _wipe, _free = lib.zesp_py_recv, lib.zesp_py_msg_wipe, lib.zesp_py_msg_free
+_new, _unpack = object.__new__, ffi.unpack
+_pop, _keep = pool.pop, pool.append
+_EAGAIN, _EINTR = _errno.EAGAIN, _errno.EINTR
 #: send's default for clear, body and envelope: no frames.  The empty
 #: tuple, of which CPython has one: ``clear is _NO_FRAMES`` is the cheapest
 #: test of "none given" (an empty list, or any other empty tuple where
@@ -565,41 +566,60 @@ class SAD:
             pol = self._policy(policy)
         flags = 1 if dontwait else 0
         while True:
-            claimed = False
+            # m: the zesp_msg this receive fills, held here before the call
+            # into C, so that a receive made as that call returns (a
+            # signal's handler) has its own, and an exception raised there
+            # (a handler that raises) finds it here, to wipe.
             try:
-                # rx: the answer, by value (a handler that receives, run as
-                # the call returns, has its own).  (rx.size: of the only
-                # body frame; SIZE_MAX if several.)
-                rx = _recv(self._sad, pol, h, flags)
-                m = rx.msg
-                if m:
-                    n, data = rx.size, rx.data
-                    msg = _new(Message)
-                    # msg owns m from here (its __del__ releases it).
-                    msg._raw = msg._msg = m
-                    claimed = True
-                    _claim()
+                entry = _pop()
+            except IndexError:
+                entry = fresh()
+            m, out = entry
+            shared = False
+            try:
+                code = _recv(self._sad, pol, h, flags, m, out)
+                if not code:
+                    # out.size: of the only body frame; SIZE_MAX if several.
+                    n = out.size
                     # One small body frame, the usual, is copied at once:
                     # its bytes cost less than a view of shared memory, and
-                    # the message owns m itself (no view needs it), which
-                    # costs less than an ffi.gc hold.
+                    # the message owns m itself (no view needs it).
                     if n < COPY_THRESHOLD:
-                        msg.body = [memoryview(_unpack(data, n))]
+                        body = [memoryview(_unpack(out.data, n))]
+                        msg = _new(Message)
+                        # msg owns m from here (its __del__ gives it back);
+                        # no call comes before the return, so no handler
+                        # runs between.
+                        msg._raw, msg._msg = entry, m
                     else:
-                        msg._raw = None         # first: one release only
-                        msg._msg = _gc(m, _release)
-                        msg.body = body_of(msg._msg)
+                        shared = True
+                        body = body_of(m)       # its views hold m
+                        msg = _new(Message)
+                        msg._raw = None
+                        msg._msg = m
+                    msg.body = body
                     msg.policy = policy if pol else None
                     return msg
-                code = rx.err
-                claimed = True
-                _claim()
             except BaseException as e:
-                _recv_interrupted(e, locals())
+                # Raised before a Message owned m (a handler that raised as
+                # the call returned, the message read): its plaintext wiped
+                # now, and m kept for the next receive unless views made
+                # of it may outlive this (then its destructor frees it).
+                if shared:
+                    _wipe(m)
+                else:
+                    recycle(entry)
                 if isinstance(e, TypeError):
                     self._live()
                 raise
-            if code != _errno.EINTR:
+            if code == _EAGAIN or code == _EINTR:
+                _keep(entry)            # it read nothing
+            else:
+                # A refused message may hold a large ESP frame, which the
+                # API does not show: freed, never kept.
+                ffi.gc(m, None)
+                _free(m)
+            if code != _EINTR:
                 self._live()
                 raise error(code)
             # A signal: its Python handler runs now (KeyboardInterrupt).
@@ -644,21 +664,6 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
-
-
-def _recv_interrupted(e: BaseException, names: Dict[str, Any]) -> None:
-    """recv raised e (names: its locals): release the message its call
-    into C returned, if no Message owns it yet, so that its plaintext is
-    wiped.  A signal's handler that raises (KeyboardInterrupt) runs as
-    that call returns, the message read: e comes before Python sees it.
-    The call's entry (zesp_py_recv_abandon) is the newest of this thread:
-    a receive the handler made ended before."""
-    if names["claimed"]:
-        return                  # msg owns it, or none was read
-    if names["self"]._sad is not None and 0 <= names["h"] < 1 << 64:
-        # cffi took the arguments (not a closed SAD's None, not a handle
-        # out of range), so the call ran and made its entry.
-        lib.zesp_py_recv_abandon()
 
 
 def _as_frames(frames: Frames) -> Sequence[Buffer]:
