@@ -9,16 +9,29 @@
  * through "..", from the directory already open, so the directories
  * judged are the ones the open went through.  The mode's group bits are
  * an ACL's mask: a named user without them writes nothing.
+ *
+ * The ".." walk judges where the directory is, not the way its name
+ * leads there: a symbolic link on the way (a team's folder linking to
+ * ours) is replaced by whoever may write the directory it sits in, and
+ * the name then leads to another directory of ours.  So the name is
+ * also looked up one part at a time, links followed by hand, and every
+ * directory a part is looked up in judged the same way
+ * (dir_path_private); /home -> /data/home, a link only root may replace,
+ * is no reason to refuse.
  */
 #include "dir_above.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "owner.h"
 
 #define DIR_DEPTH_MAX 256
+#define DIR_LINKS_MAX 40     /* as the kernel's own lookup (ELOOP) */
 
 static bool others_cannot_rename_in(const struct stat *st)
 {
@@ -51,4 +64,77 @@ bool dir_above_private(int dir)
     if (fd >= 0 && fd != dir)
         close(fd);
     return ok;
+}
+
+/* The last part of what path names, looked up from fd (taken, closed on
+ * failure) in directories others cannot rename in; -1 if any is not. */
+static int walk(int fd, const char *path, int *links)
+{
+    char name[NAME_MAX + 1], *target;
+    struct stat st;
+    ssize_t len;
+    size_t n;
+    int next;
+
+    while (fd >= 0 && *path != '\0') {
+        if ((n = strcspn(path, "/")) == 0) {
+            path++;
+            continue;
+        }
+        if (n > NAME_MAX || fstat(fd, &st) != 0 ||
+            !others_cannot_rename_in(&st))
+            goto fail;
+        memcpy(name, path, n);
+        name[n] = '\0';
+        path += n;
+        next = openat(fd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 || fstat(next, &st) != 0) {
+            if (next >= 0)
+                close(next);
+            goto fail;
+        }
+        if (!S_ISLNK(st.st_mode)) {
+            close(fd);
+            fd = next;
+            continue;
+        }
+        target = malloc(PATH_MAX);
+        len = target == NULL || ++*links > DIR_LINKS_MAX
+                  ? -1 : readlinkat(next, "", target, PATH_MAX - 1);
+        close(next);
+        if (len > 0) {
+            target[len] = '\0';
+            if (target[0] == '/') {
+                close(fd);
+                fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            }
+            fd = walk(fd, target, links);
+        }
+        free(target);
+        if (len <= 0)
+            goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
+bool dir_path_private(const char *path, int dir)
+{
+    struct stat at, st;
+    int links = 0;
+    int fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    bool same;
+
+    if (fd >= 0 && path[0] != '/' && !dir_above_private(fd)) {
+        close(fd);
+        return false;
+    }
+    if (fd < 0 || (fd = walk(fd, path, &links)) < 0)
+        return false;
+    same = fstat(fd, &at) == 0 && fstat(dir, &st) == 0 &&
+           at.st_dev == st.st_dev && at.st_ino == st.st_ino;
+    close(fd);
+    return same;
 }

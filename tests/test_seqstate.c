@@ -1500,6 +1500,92 @@ static void test_state_dir_where_others_rename_it(void)
     CHECK_OK(zesp_state_dir_init(deep));
 }
 
+/* Run as another user: point the symbolic link at another directory. */
+static int relink_as(uid_t uid, const char *link, const char *target)
+{
+    char tmp[256];
+
+    if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    snprintf(tmp, sizeof tmp, "%s.new", link);
+    return symlink(target, tmp) == 0 && rename(tmp, link) == 0 ? 0 : 1;
+}
+
+/*
+ * The state directory named through a symbolic link that sits in a
+ * directory another user may write (a team's folder linking to ours):
+ * every directory above the state directory is ours, yet that user may
+ * point the link at another directory of ours, with no record of the key,
+ * which then counts from 1 again.  Refused; a link in directories only we
+ * write (/home -> /data/home) is not.
+ */
+static void test_state_dir_through_link_others_replace(void)
+{
+    enum { OTHER_UID = 65534, N = 40 };
+    zesp_sa_params p = manual_sa(0x5e02, ZESP_DIR_OUT, 97, 0);
+    char shared[192], ours[192], theirs[192], link[224], state[256],
+        a[224], b[224], sad1[192], sad2[192];
+    struct wire w = { 0 };
+    zesp_sad *sad;
+    int rc, status = -1;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as another user\n");
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/linkteam", dir);
+    snprintf(ours, sizeof ours, "%s/home_a", dir);
+    snprintf(theirs, sizeof theirs, "%s/home_b", dir);
+    snprintf(a, sizeof a, "%s/zesp", ours);
+    snprintf(b, sizeof b, "%s/zesp", theirs);
+    snprintf(link, sizeof link, "%s/home", shared);
+    snprintf(state, sizeof state, "%s/zesp", link);
+    snprintf(sad1, sizeof sad1, "%s/linked1.sad", dir);
+    snprintf(sad2, sizeof sad2, "%s/linked2.sad", dir);
+    CHECK(mkdir(shared, 0700) == 0 && chmod(shared, 0777) == 0);
+    CHECK(mkdir(ours, 0700) == 0 && mkdir(theirs, 0700) == 0 &&
+          mkdir(a, 0700) == 0 && mkdir(b, 0700) == 0);
+    CHECK(symlink(ours, link) == 0 && lchown(link, OTHER_UID, OTHER_UID) == 0);
+
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+    CHECK_ERR((rc = zesp_sa_add(sad, &p)), ZESP_ESTATEUNSAFE);
+    if (rc == 0) {
+        /* Accepted: what the other user can then do. */
+        CHECK(wire_seal(&w, sad, 0x5e02, N) == N);
+        zesp_sad_free(sad);
+        CHECK(chmod(dir, 0755) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            _exit(relink_as(OTHER_UID, link, theirs));
+        waitpid(pid, &status, 0);
+        CHECK(chmod(dir, 0700) == 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        sad = zesp_sad_open(sad2, ZESP_SAD_CREATE, NULL);
+        CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+        CHECK_OK(zesp_sa_add(sad, &p));
+        CHECK(wire_seal(&w, sad, 0x5e02, N) == N);
+        fprintf(stderr, "  link to the state directory replaced by uid %d: "
+                "the key installed again repeats %zu (SPI, IV) of %zu\n",
+                OTHER_UID, repeated(&w, true), w.n);
+        wire_free(&w);
+    }
+    zesp_sad_free(sad);
+    unlink(sad1);
+    unlink(sad2);
+    CHECK_ERR(zesp_state_dir_init(state), ZESP_ESTATEUNSAFE);
+
+    /* The same link in a directory only we write: as /home -> /data/home. */
+    CHECK(chmod(shared, 0755) == 0);
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    zesp_sad_free(sad);
+    unlink(sad1);
+    CHECK_OK(zesp_state_dir_init(state));
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -1914,6 +2000,7 @@ int main(void)
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
     RUN(test_state_dir_where_others_rename_it);
+    RUN(test_state_dir_through_link_others_replace);
     RUN(test_key_other_direction_after_del);
     RUN(test_key_other_direction_in_another_sad);
     RUN(test_key_other_direction_concurrent);
