@@ -8,7 +8,8 @@
  * entry's owner rename the entry (as /tmp's does).  The walk goes up
  * through "..", from the directory already open, so the directories
  * judged are the ones the open went through.  The mode's group bits are
- * an ACL's mask: a named user without them writes nothing.
+ * an ACL's mask: a named user without them writes nothing; the owning
+ * group may write where it is a user private group of a trusted user.
  *
  * The ".." walk judges where the directory is, not the way its name
  * leads there: a symbolic link on the way (a team's folder linking to
@@ -22,21 +23,70 @@
 #include "dir_above.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "owner.h"
 
 #define DIR_DEPTH_MAX 256
 #define DIR_LINKS_MAX 40     /* as the kernel's own lookup (ELOOP) */
 
-static bool others_cannot_rename_in(const struct stat *st)
+/*
+ * A user private group (Debian's, Ubuntu's, Fedora's: each user's primary
+ * group bears his name and has him alone) writes nothing another could:
+ * his folders, made with the umask 002 those systems give him, are 0775.
+ * The group must be the primary group of a user we trust, of his name,
+ * with no other member named (as Debian's OpenSSH allows for its
+ * StrictModes); a user given another's as his primary group is not
+ * looked for (that would enumerate every user, not thread-safe).
+ */
+static bool group_is_trusted_users_own(gid_t gid)
+{
+    struct passwd pw, *user = NULL;
+    struct group gr, *group = NULL;
+    char buf[16384];
+    bool own;
+
+    if (getgrgid_r(gid, &gr, buf, sizeof buf / 2, &group) != 0 ||
+        group == NULL ||
+        getpwnam_r(group->gr_name, &pw, buf + sizeof buf / 2, sizeof buf / 2,
+                   &user) != 0 || user == NULL)
+        return false;
+    own = user->pw_gid == gid && owner_trusted(user->pw_uid);
+    for (char **m = group->gr_mem; own && *m != NULL; m++)
+        own = strcmp(*m, user->pw_name) == 0;
+    return own;
+}
+
+/* Its group bits may be an ACL's mask: then no user or group the ACL
+ * names may write.  fd is O_PATH: the ACL is read from one opened for it
+ * (none opened: refused). */
+static bool group_write_is_owners_only(int fd, const struct stat *st)
+{
+    int rd;
+    bool ok;
+
+    if (!group_is_trusted_users_own(st->st_gid) ||
+        (rd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return false;
+    ok = !(acl_named_perms(rd, false) & ACL_WRITE);
+    close(rd);
+    return ok;
+}
+
+static bool others_cannot_rename_in(int fd, const struct stat *st)
 {
     return owner_trusted(st->st_uid) &&
-           (!(st->st_mode & (S_IWGRP | S_IWOTH)) || (st->st_mode & S_ISVTX));
+           ((st->st_mode & S_ISVTX) ||
+            (!(st->st_mode & S_IWOTH) &&
+             (!(st->st_mode & S_IWGRP) ||
+              group_write_is_owners_only(fd, st))));
 }
 
 bool dir_above_private(int dir)
@@ -57,7 +107,7 @@ bool dir_above_private(int dir)
             ok = true;              /* the root is its own parent */
             break;
         }
-        if (!others_cannot_rename_in(&st))
+        if (!others_cannot_rename_in(fd, &st))
             break;
         below = st;
     }
@@ -82,7 +132,7 @@ static int walk(int fd, const char *path, int *links)
             continue;
         }
         if (n > NAME_MAX || fstat(fd, &st) != 0 ||
-            !others_cannot_rename_in(&st))
+            !others_cannot_rename_in(fd, &st))
             goto fail;
         memcpy(name, path, n);
         name[n] = '\0';
