@@ -7,7 +7,7 @@
  * root's, and written by no one else, unless its sticky bit lets only an
  * entry's owner rename the entry (as /tmp's does).  The walk goes up
  * through "..", from the directory already open, so the directories
- * judged are the ones the open went through.  The mode's group bits are
+ * judged are the ones it is in, whatever its name.  The mode's group bits are
  * an ACL's mask: a named user without them writes nothing; the owning
  * group may write where it is a user private group of a trusted user.
  *
