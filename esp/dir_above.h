@@ -5,5 +5,7 @@
 #include <stdbool.h>
 
 bool dir_above_private(int dir);
+/* And who may change where its name leads: dir, opened by path. */
+bool dir_path_private(const char *path, int dir);
 
 #endif

@@ -249,7 +249,8 @@ int zesp_sad_set_state_dir(zesp_sad *sad, const char *dir)
  * a group-shared SAD's may be written by its group: a member of the group
  * who cannot read a private SAD must not put back an older record, nor
  * anyone an ACL names.  Nor may anyone else rename it, or one above it
- * (dir_above.c): swapped for another, it has no record of the key. */
+ * (dir_above.c), nor replace a link on its path: swapped for another,
+ * it has no record of the key. */
 static int dir_open(const char *path, bool group, struct state_dir *d)
 {
     struct stat st;
@@ -266,7 +267,8 @@ static int dir_open(const char *path, bool group, struct state_dir *d)
     if (!owner_trusted(st.st_uid) || (st.st_mode & S_IWOTH) ||
         ((st.st_mode & S_IWGRP) && !group) ||
         (acl_named_perms(d->dir.fd, false) & ACL_WRITE) ||
-        !dir_above_private(d->dir.fd)) {
+        !dir_above_private(d->dir.fd) ||
+        !dir_path_private(path, d->dir.fd)) {
         fork_fd_close(&d->dir);
         return ZESP_ESTATEUNSAFE;
     }

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1500,6 +1501,205 @@ static void test_state_dir_where_others_rename_it(void)
     CHECK_OK(zesp_state_dir_init(deep));
 }
 
+/* Run as another user: point the symbolic link at another directory. */
+static int relink_as(uid_t uid, const char *link, const char *target)
+{
+    char tmp[256];
+
+    if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    snprintf(tmp, sizeof tmp, "%s.new", link);
+    return symlink(target, tmp) == 0 && rename(tmp, link) == 0 ? 0 : 1;
+}
+
+/*
+ * The state directory named through a symbolic link that sits in a
+ * directory another user may write (a team's folder linking to ours):
+ * every directory above the state directory is ours, yet that user may
+ * point the link at another directory of ours, with no record of the key,
+ * which then counts from 1 again.  Refused; a link in directories only we
+ * write (/home -> /data/home) is not.
+ */
+static void test_state_dir_through_link_others_replace(void)
+{
+    enum { OTHER_UID = 65534, N = 40 };
+    zesp_sa_params p = manual_sa(0x5e02, ZESP_DIR_OUT, 97, 0);
+    char shared[192], ours[192], theirs[192], link[224], state[256],
+        a[224], b[224], sad1[192], sad2[192];
+    struct wire w = { 0 };
+    zesp_sad *sad;
+    int rc, status = -1;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as another user\n");
+        return;
+    }
+    snprintf(shared, sizeof shared, "%s/linkteam", dir);
+    snprintf(ours, sizeof ours, "%s/home_a", dir);
+    snprintf(theirs, sizeof theirs, "%s/home_b", dir);
+    snprintf(a, sizeof a, "%s/zesp", ours);
+    snprintf(b, sizeof b, "%s/zesp", theirs);
+    snprintf(link, sizeof link, "%s/home", shared);
+    snprintf(state, sizeof state, "%s/zesp", link);
+    snprintf(sad1, sizeof sad1, "%s/linked1.sad", dir);
+    snprintf(sad2, sizeof sad2, "%s/linked2.sad", dir);
+    CHECK(mkdir(shared, 0700) == 0 && chmod(shared, 0777) == 0);
+    CHECK(mkdir(ours, 0700) == 0 && mkdir(theirs, 0700) == 0 &&
+          mkdir(a, 0700) == 0 && mkdir(b, 0700) == 0);
+    CHECK(symlink(ours, link) == 0 && lchown(link, OTHER_UID, OTHER_UID) == 0);
+
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+    CHECK_ERR((rc = zesp_sa_add(sad, &p)), ZESP_ESTATEUNSAFE);
+    if (rc == 0) {
+        /* Accepted: what the other user can then do. */
+        CHECK(wire_seal(&w, sad, 0x5e02, N) == N);
+        zesp_sad_free(sad);
+        CHECK(chmod(dir, 0755) == 0);
+        fflush(NULL);
+        if ((pid = fork()) == 0)
+            _exit(relink_as(OTHER_UID, link, theirs));
+        waitpid(pid, &status, 0);
+        CHECK(chmod(dir, 0700) == 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        sad = zesp_sad_open(sad2, ZESP_SAD_CREATE, NULL);
+        CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+        CHECK_OK(zesp_sa_add(sad, &p));
+        CHECK(wire_seal(&w, sad, 0x5e02, N) == N);
+        fprintf(stderr, "  link to the state directory replaced by uid %d: "
+                "the key installed again repeats %zu (SPI, IV) of %zu\n",
+                OTHER_UID, repeated(&w, true), w.n);
+        wire_free(&w);
+    }
+    zesp_sad_free(sad);
+    unlink(sad1);
+    unlink(sad2);
+    CHECK_ERR(zesp_state_dir_init(state), ZESP_ESTATEUNSAFE);
+
+    /* The same link in a directory only we write: as /home -> /data/home. */
+    CHECK(chmod(shared, 0755) == 0);
+    sad = zesp_sad_open(sad1, ZESP_SAD_CREATE, NULL);
+    CHECK(sad != NULL && zesp_sad_set_state_dir(sad, state) == 0);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    zesp_sad_free(sad);
+    unlink(sad1);
+    CHECK_OK(zesp_state_dir_init(state));
+}
+
+/* A user other than root whose primary group bears his name and has no
+ * other member (Debian's, Ubuntu's and Fedora's user private groups). */
+static bool user_private_group_user(uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw;
+    struct group *gr;
+    bool found = false;
+
+    setpwent();
+    while (!found && (pw = getpwent()) != NULL)
+        found = pw->pw_uid != 0 && (gr = getgrgid(pw->pw_gid)) != NULL &&
+                strcmp(gr->gr_name, pw->pw_name) == 0 &&
+                (gr->gr_mem[0] == NULL ||
+                 (strcmp(gr->gr_mem[0], pw->pw_name) == 0 &&
+                  gr->gr_mem[1] == NULL)) &&
+                (*uid = pw->pw_uid, *gid = pw->pw_gid, true);
+    endpwent();
+    return found;
+}
+
+/* As that user, with umask 002 as those systems give him: his state
+ * directory below his folders, mode 0775, made and used; refused where
+ * the group of one is another's.  0: as expected. */
+static int upg_user_state_dir(uid_t uid, gid_t gid, const char *base)
+{
+    zesp_sa_params p = manual_sa(0x5e03, ZESP_DIR_OUT, 98, 0);
+    char home[224], local[256], state[320];
+    zesp_sad *sad;
+    int bad = 0;
+
+    if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+        return 77;
+    umask(002);
+    snprintf(home, sizeof home, "%s/home", base);
+    snprintf(local, sizeof local, "%s/.local", home);
+    snprintf(state, sizeof state, "%s/state/zesp", local);
+    if (mkdir(home, 0775) != 0 || mkdir(local, 0775) != 0)
+        return 2;
+    if (zesp_state_dir_init(state) != 0) {
+        fprintf(stderr, "  %s, below 0775 folders of group %d: %s\n", state,
+                (int)gid, zesp_strerror(errno));
+        bad++;
+    }
+    sad = zesp_sad_new(NULL);
+    if (sad == NULL || zesp_sad_set_state_dir(sad, state) != 0 ||
+        zesp_sa_add(sad, &p) != 0)
+        bad++;
+    zesp_sad_free(sad);
+    return bad;
+}
+
+/*
+ * A user private group has its user alone in it: his folders made with
+ * umask 002 (mode 0775) let no one else rename what is in them, and his
+ * state directory below them is used, as it was before the directories
+ * above it were judged.  A folder of his whose group has others in it,
+ * or is another's, still is no place for it.
+ */
+static void test_state_dir_below_user_private_group(void)
+{
+    char base[192], other[224];
+    int status = -1;
+    uid_t uid;
+    gid_t gid;
+    pid_t pid;
+
+    if (geteuid() != 0 || !user_private_group_user(&uid, &gid)) {
+        printf("     skip: needs root and a user with a private group\n");
+        return;
+    }
+    snprintf(base, sizeof base, "%s/upg", dir);
+    CHECK(mkdir(base, 0700) == 0 && chown(base, uid, gid) == 0);
+    CHECK(chmod(dir, 0711) == 0);
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(upg_user_state_dir(uid, gid, base));
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* The same folder given a group of others (nogroup, or root's). */
+    snprintf(other, sizeof other, "%s/home/.local", base);
+    CHECK(chown(other, uid, getgrnam("nogroup") ? getgrnam("nogroup")->gr_gid
+                                                : 0) == 0);
+    snprintf(other, sizeof other, "%s/home/.local/state/zesp", base);
+    if ((pid = fork()) == 0) {
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+            _exit(77);
+        _exit(zesp_state_dir_init(other) != 0 && errno == ZESP_ESTATEUNSAFE
+                  ? 0 : 1);
+    }
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* Its own group again, and an ACL naming another user with write
+     * (the group bits, 7, are the ACL's mask then). */
+    snprintf(other, sizeof other, "%s/home/.local", base);
+    CHECK(chown(other, uid, gid) == 0);
+    if (set_acl(other, "system.posix_acl_access", 7) == 0) {
+        snprintf(other, sizeof other, "%s/home/.local/state/zesp", base);
+        if ((pid = fork()) == 0) {
+            if (setgroups(0, NULL) != 0 || setgid(gid) != 0 ||
+                setuid(uid) != 0)
+                _exit(77);
+            _exit(zesp_state_dir_init(other) != 0 &&
+                          errno == ZESP_ESTATEUNSAFE
+                      ? 0 : 1);
+        }
+        waitpid(pid, &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    CHECK(chmod(dir, 0700) == 0);
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -1914,6 +2114,8 @@ int main(void)
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
     RUN(test_state_dir_where_others_rename_it);
+    RUN(test_state_dir_through_link_others_replace);
+    RUN(test_state_dir_below_user_private_group);
     RUN(test_key_other_direction_after_del);
     RUN(test_key_other_direction_in_another_sad);
     RUN(test_key_other_direction_concurrent);

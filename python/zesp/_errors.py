@@ -162,7 +162,8 @@ class NoStateError(StateError):
 
 class StateUnsafeError(StateError):
     """The state directory or a record has the wrong owner or mode, or a
-    directory above it others may write (ZESP_ESTATEUNSAFE)."""
+    directory above it, or on the way its name leads, others may write
+    (ZESP_ESTATEUNSAFE)."""
 
 
 class StateDamagedError(StateError):
