@@ -630,7 +630,7 @@ static int key_bound_elsewhere(const struct state_dir *d,
         return 0;
     st->bound_direction = other;
     st->bound_spi = bound == RECORD_SPI_MANY ? 0 : (uint32_t)bound;
-    return ZESP_EEXIST;
+    return ZESP_EKEYREUSE;
 }
 
 /* A group SA's SPI in Sender ID 0's record of the key, which every SA of
