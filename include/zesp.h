@@ -491,6 +491,10 @@ typedef struct zesp_policy {
  * one (ZESP_EPOLICY): a policy whose SAs encrypt never gets less. */
 #define ZESP_POLICY_INTEGRITY_ONLY 0x2U
 
+/* zesp_policy_set: EINVAL for a bad name (empty, too long, a byte that is
+ * not printable ASCII or a space), a peer with no NUL, an unknown flag,
+ * or an inbound SPI listed twice (the SA meant in the second place would
+ * be on no policy). */
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
 int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *policy);
 int zesp_policy_del(zesp_sad *sad, const char *name);
