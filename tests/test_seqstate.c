@@ -1529,8 +1529,18 @@ static void test_one_state_dir_per_sad(void)
  */
 static _Atomic int hold_armed, hold_in, hold_go;
 
+/* When synced_watch is set, the directories fsync'd, by inode. */
+static bool synced_watch;
+static ino_t synced[16];
+static size_t nsynced;
+
 int fsync(int fd)
 {
+    struct stat st;
+
+    if (synced_watch && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+        nsynced < sizeof synced / sizeof synced[0])
+        synced[nsynced++] = st.st_ino;
     if (atomic_exchange(&hold_armed, 0)) {
         struct timespec ms = { 0, 1000000 };
         atomic_store(&hold_in, 1);
@@ -1578,6 +1588,37 @@ static void test_state_dir_swapped_for_link(void)
     CHECK(lstat(target, &st) == 0 && (st.st_mode & 07777) == 0755);
     unlink(state);
     rmdir(target);
+}
+
+static bool was_synced(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return false;
+    for (size_t i = 0; i < nsynced; i++)
+        if (synced[i] == st.st_ino)
+            return true;
+    return false;
+}
+
+/* zesp state init makes each new directory's entry durable (its parent
+ * fsync'd): a crash that lost the state directory, records and all, would
+ * leave one that reads as never made, and made again every manual key
+ * numbers from 1.  Before, no parent was fsync'd. */
+static void test_state_dir_init_syncs_parents(void)
+{
+    char top[192], mid[200], state[208];
+
+    snprintf(top, sizeof top, "%s/durable", dir);
+    snprintf(mid, sizeof mid, "%s/a", top);
+    snprintf(state, sizeof state, "%s/b", mid);
+    nsynced = 0;
+    synced_watch = true;
+    CHECK_OK(zesp_state_dir_init(state));
+    synced_watch = false;
+    printf("     %zu directories fsync'd\n", nsynced);
+    CHECK(was_synced(dir) && was_synced(top) && was_synced(mid));
 }
 
 struct installer {
@@ -1916,6 +1957,7 @@ int main(void)
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
+    RUN(test_state_dir_init_syncs_parents);
     RUN(test_state_dir_where_others_rename_it);
     RUN(test_key_other_direction_after_del);
     RUN(test_key_other_direction_in_another_sad);
