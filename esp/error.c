@@ -55,6 +55,11 @@ static const char *const messages[] = {
         "is a process forked from it: sending would repeat the parent's "
         "nonces, receiving would accept what the parent accepts; make a "
         "SAD in this process, or share a file SAD (zesp_sad_open)",
+    [ZESP_EKEYREUSE - ZESP_EBASE] =
+        "this manual key serves, or served (the state directory's sequence "
+        "records say so), the other direction on another SPI: its peer "
+        "would number from 1 under it too; give each direction its own key "
+        "(zesp keygen)",
 };
 
 static const char *const rejection_names[ZESP_REJ_COUNT] = {

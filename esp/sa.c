@@ -290,7 +290,7 @@ static int key_clash(struct zesp_sad *sad, const zesp_sa_params *p,
             clash->spi = s->spi;
             clash->direction = s->direction;
             clash->recorded = false;
-            return ZESP_EEXIST;
+            return ZESP_EKEYREUSE;
         }
     }
     return 0;
@@ -322,7 +322,7 @@ int sa_add_in(zesp_sad *sad, const zesp_sa_params *p, const char *config_dir,
         return fail(err);
     if ((p->flags & ZESP_SA_MANUAL) &&
         (err = seqstate_begin(sad, p, config_dir, manual = &st)) != 0) {
-        if (err == ZESP_EEXIST && clash != NULL)
+        if (err == ZESP_EKEYREUSE && clash != NULL)
             *clash = (struct sa_key_clash){ st.bound_spi, st.bound_direction,
                                             true };
         return fail(err);

@@ -632,7 +632,7 @@ static int key_bound_elsewhere(const struct state_dir *d,
         return 0;
     st->bound_direction = other;
     st->bound_spi = bound == RECORD_SPI_MANY ? 0 : (uint32_t)bound;
-    return ZESP_EEXIST;
+    return ZESP_EKEYREUSE;
 }
 
 /* A group SA's SPI in Sender ID 0's record of the key, which every SA of
@@ -1052,23 +1052,49 @@ void seqstate_seen_now(struct zesp_sad *sad, uint32_t slot_no)
                      atomic_load(&sad_slot(sad, slot_no)->gen));
 }
 
-/* mkdir -p, each new directory 0700. */
+/* The directory that holds the one path's last slash ends: its entry
+ * made durable.  The records' fsyncs make them durable in the state
+ * directory; without this a crash could still lose the directory itself,
+ * records and all, and its absence reads as "never used" (zesp state
+ * init again, each manual key numbering from 1). */
+static int fsync_parent(char *path, char *slash)
+{
+    char *cut = slash == path ? slash + 1 : slash;    /* "/" stays "/" */
+    char c = *cut;
+    int fd, err = 0;
+
+    *cut = '\0';
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    *cut = c;
+    return err;
+}
+
+/* mkdir -p, each new directory 0700 and its entry fsync'd. */
 static int make_dirs(char *path)
 {
     struct stat st;
+    char *slash = path;
 
     for (char *p = path + 1;; p++) {
         char c = *p;
+        int err = 0;
         if (c != '/' && c != '\0')
             continue;
         *p = '\0';
-        if (mkdir(path, STATE_DIR_MODE) != 0 && errno != EEXIST) {
-            *p = c;
-            return errno;
-        }
+        if (mkdir(path, STATE_DIR_MODE) == 0)
+            err = fsync_parent(path, slash);
+        else if (errno != EEXIST)
+            err = errno;
         *p = c;
+        if (err != 0)
+            return err;
         if (c == '\0')
             break;
+        slash = p;
     }
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }

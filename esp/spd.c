@@ -170,6 +170,19 @@ static bool protection_of(struct zesp_sad *sad, const zesp_policy *pol,
     return true;
 }
 
+/* An inbound SPI in two places: the SA meant in one of them is on no
+ * policy, and its messages are refused with nothing said when it was set
+ * (zesp load refuses the same list). */
+static bool in_spis_distinct(const zesp_policy *pol)
+{
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
+        for (uint32_t j = i + 1U; pol->in_spi[i] != 0 && j < POLICY_IN_MAX;
+             j++)
+            if (pol->in_spi[j] == pol->in_spi[i])
+                return false;
+    return true;
+}
+
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
 {
     struct policy_slot *p;
@@ -179,7 +192,7 @@ int zesp_policy_set(zesp_sad *sad, const zesp_policy *pol)
 
     if (sad == NULL || pol == NULL || !name_valid(pol->name) ||
         memchr(pol->peer, 0, sizeof pol->peer) == NULL ||
-        (pol->flags & ~POLICY_FLAGS_KNOWN))
+        (pol->flags & ~POLICY_FLAGS_KNOWN) || !in_spis_distinct(pol))
         return fail(EINVAL);
     if ((err = sad_lock(sad)) != 0)
         return fail(err);

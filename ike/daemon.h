@@ -201,9 +201,20 @@ struct gcks_holddown {
     uint64_t at;               /* ms */
 };
 
+/* Key server: a group SA a newer one replaced, which members may hold
+ * until its lifetime ends (retiring after the delays, or current at one
+ * that missed the push).  A member refuses another key under an SPI it
+ * holds, so no new key of any group is made under it before then. */
+#define GCKS_PAST_SPIS 8U
+struct gcks_past_spi {
+    uint32_t spi;
+    uint64_t held_until;      /* ms: its key's lifetime ends */
+};
+
 struct gcks_group {
     char name[ZESP_NAME_MAX];
     uint32_t spi;             /* the current group SA */
+    struct gcks_past_spi past[GCKS_PAST_SPIS];
     uint8_t *key;             /* its KEYMAT, locked memory */
     uint64_t created, rekey_at;
     uint64_t sids_issued;     /* bit sid-1: handed out with this key */

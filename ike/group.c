@@ -174,20 +174,50 @@ static bool leave_owed(const struct zike *z, const struct ike_sa *sa,
 
 /* ---- key server ------------------------------------------------------------ */
 
-/* A group SPI unused in this host's SAD, in either direction, and by the
- * other groups served. */
+/* Whether members may still hold spi from one of the groups served: the
+ * current SA of one, or one replaced whose lifetime has not ended. */
+static bool spi_held_by_members(const struct zike *z, uint32_t spi)
+{
+    for (size_t i = 0; i < z->ngroups; i++) {
+        const struct gcks_group *g = &z->groups[i];
+        if (g->spi == spi)
+            return true;
+        for (size_t k = 0; k < GCKS_PAST_SPIS; k++)
+            if (g->past[k].spi == spi && g->past[k].held_until > z->now)
+                return true;
+    }
+    return false;
+}
+
+/* A group SPI unused in this host's SAD, in either direction, and that
+ * no member of a group served may hold: one would refuse the new key
+ * under it (another key under an SPI it holds), and the push stall until
+ * its old SA left. */
 static uint32_t group_spi_new(struct zike *z)
 {
     for (;;) {
         uint32_t spi = zike_new_spi(z);
         zesp_sa_info info;
-        bool taken = zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) == 0;
 
-        for (size_t i = 0; i < z->ngroups; i++)
-            taken |= z->groups[i].spi == spi;
-        if (!taken)
+        if (zesp_sa_info_get(z->sad, spi, ZESP_DIR_OUT, &info) != 0 &&
+            !spi_held_by_members(z, spi))
             return spi;
     }
+}
+
+/* The SA a new key replaces, remembered until its lifetime ends: in
+ * the slot of one whose lifetime ended, else of the one ending first. */
+static void spi_retired(struct gcks_group *g, uint64_t held_until)
+{
+    struct gcks_past_spi *slot = &g->past[0];
+
+    if (g->spi == 0)
+        return;
+    for (size_t k = 1; k < GCKS_PAST_SPIS; k++)
+        if (g->past[k].held_until < slot->held_until)
+            slot = &g->past[k];
+    slot->spi = g->spi;
+    slot->held_until = held_until;
 }
 
 /* What members are told about a group: any change needs a new key (a
@@ -254,7 +284,10 @@ static uint64_t key_rekey_at(const struct zike *z, const struct gcks_group *g,
 static void gcks_new_key(struct zike *z, struct gcks_group *g,
                          const struct zike_group *gc, const char *why)
 {
-    g->spi = group_spi_new(z);
+    uint32_t spi = group_spi_new(z);
+
+    spi_retired(g, key_end(g, gc));
+    g->spi = spi;
     randombytes_buf(g->key, ZESP_KEYBYTES);
     g->created = z->now;
     g->rekey_at = key_rekey_at(z, g, gc);

@@ -128,6 +128,9 @@ void zike_policy_in(struct zike *z, const char *name, const char *peer,
     for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
         if (remove && pol.in_spi[i] == remove)
             pol.in_spi[i] = 0;
+    for (size_t i = 0; add && i < ZESP_POLICY_IN_MAX; i++)
+        if (pol.in_spi[i] == add)
+            add = 0;           /* there already: zesp_policy_set refuses two */
     if (add) {
         policy_switch_kind(z, &pol, add);
         size_t i;

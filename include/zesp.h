@@ -198,6 +198,8 @@ enum zesp_error {
                            that another user owns */
     ZESP_EFORKED,       /* a private SAD used by a child forked from the
                            process that made it */
+    ZESP_EKEYREUSE,     /* a manual key that serves, or by its records
+                           served, the other direction on another SPI */
     ZESP_ELAST
 };
 
@@ -441,7 +443,7 @@ int zesp_sad_verify(zesp_sad *sad);
  * either pairwise or group in one direction.  zesp_sa_del removes a
  * pairwise SA, or a group SA with every sender's window.  A ZESP_SA_MANUAL
  * key that an SA of the other direction holds, or ever held in the state
- * directory's records, on another SPI is refused (ZESP_EEXIST): one key
+ * directory's records, on another SPI is refused (ZESP_EKEYREUSE): one key
  * serves both directions only on one SPI (a loop back), or as group SAs
  * apart by Sender ID (doc/sad.md). */
 int zesp_sa_add(zesp_sad *sad, const zesp_sa_params *params);
@@ -489,6 +491,10 @@ typedef struct zesp_policy {
  * one (ZESP_EPOLICY): a policy whose SAs encrypt never gets less. */
 #define ZESP_POLICY_INTEGRITY_ONLY 0x2U
 
+/* zesp_policy_set: EINVAL for a bad name (empty, too long, a byte that is
+ * not printable ASCII or a space), a peer with no NUL, an unknown flag,
+ * or an inbound SPI listed twice (the SA meant in the second place would
+ * be on no policy). */
 int zesp_policy_set(zesp_sad *sad, const zesp_policy *policy);
 int zesp_policy_get(zesp_sad *sad, const char *name, zesp_policy *policy);
 int zesp_policy_del(zesp_sad *sad, const char *name);

@@ -72,6 +72,24 @@ echo "old public key" > "$work/node2.pub"
 expect 1 "keygen --identity refuses when NAME.pub is there" "$zesp" keygen --identity "$work/node2"
 [ ! -e "$work/node2.key" ] && [ "$(cat "$work/node2.pub")" = "old public key" ]
 ok $? "and leaves no new secret key beside the old public key"
+# A key that cannot be written out is said, left nowhere, and the exit
+# is not 0: /dev/full as a disk that is full, and a file size limit (its
+# signal ignored, so write fails with EFBIG) for a file of keygen's own.
+# Before, `zesp keygen > /dev/full` and --identity said nothing, exit 0,
+# the pair left behind, and a script went on with no key.
+"$zesp" keygen > /dev/full 2> "$work/err"
+[ $? -eq 1 ] && grep -q "^zesp: keygen: standard output: " "$work/err"
+ok $? "keygen to a full disk: exit 1, said on stderr"
+"$zesp" keygen --identity "$work/node3" > /dev/full 2> "$work/err"
+[ $? -eq 1 ] && grep -q "standard output" "$work/err" &&
+    [ ! -e "$work/node3.key" ] && [ ! -e "$work/node3.pub" ]
+ok $? "keygen --identity, its summary unwritable: exit 1, neither file left"
+# (stderr and the status through a pipe, which the limit does not bound)
+(trap '' XFSZ; ulimit -f 0 && "$zesp" keygen --out "$work/big.key" 2>&1 > /dev/null
+ echo "exit $?") | cat > "$work/err"
+grep -qx "exit 1" "$work/err" && [ ! -e "$work/big.key" ] &&
+    grep -q "big.key: File too large" "$work/err"
+ok $? "keygen --out past the file size limit: exit 1, said, no file left"
 
 expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"

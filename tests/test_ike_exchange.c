@@ -5418,6 +5418,90 @@ static void group_rekey_on_join(void)
     harness_reset();
 }
 
+/* A random source that first gives the SPIs a test names, then the
+ * system's: a collision forced, not waited for.  (randombytes_uniform
+ * draws through random when there is no uniform.) */
+static uint32_t scripted[4];
+static size_t nscripted, scripted_at;
+static randombytes_implementation *scripted_base;
+
+static uint32_t scripted_random(void)
+{
+    if (scripted_at < nscripted)
+        return scripted[scripted_at++];
+    return scripted_base->random();
+}
+
+static void scripted_buf(void *const buf, const size_t size)
+{
+    scripted_base->buf(buf, size);
+}
+
+static const char *scripted_name(void) { return "zike-test-scripted"; }
+
+static randombytes_implementation scripted_randomness = {
+    .implementation_name = scripted_name,
+    .random = scripted_random,
+    .buf = scripted_buf,
+};
+
+/* Rekey group with the random source giving spis first; how many of
+ * them the key server drew. */
+static size_t rekey_drawing(const char *group, const uint32_t *spis,
+                            size_t n)
+{
+    bool sys = strcmp(randombytes_implementation_name(), "sysrandom") == 0;
+
+    scripted_base = sys ? &randombytes_sysrandom_implementation
+                        : &randombytes_internal_implementation;
+    memcpy(scripted, spis, n * sizeof *spis);
+    nscripted = n;
+    scripted_at = 0;
+    randombytes_set_implementation(&scripted_randomness);
+    CHECK(group_rekey(&z, group) == 0);
+    randombytes_set_implementation(scripted_base);
+    return scripted_at;
+}
+
+/* A new group key never comes under an SPI that members may still hold:
+ * the group's current SA, one it replaced whose lifetime has not ended
+ * (retiring at members for ATD + DTD, current at one that missed a push),
+ * or another served group's.  A member refuses another key under an SPI
+ * it holds, so such a push stalled until its old SA left.  Before, only
+ * the current SPIs were avoided: the replaced one drawn again was taken. */
+static void group_server_avoids_held_spis(void)
+{
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    uint32_t a, b, fresh = 0x7e57a11d, again[3];
+    uint64_t a_end;
+    size_t drawn;
+
+    z.now = 20000;
+    CHECK(group_rekey(&z, "g") == 0);
+    a = g->spi;
+    a_end = g->created + (uint64_t)gc->lifetime * 1000U;
+    CHECK(group_rekey(&z, "g") == 0);
+    b = g->spi;
+    /* a replaced, b current: both drawn first, then a free one. */
+    again[0] = a, again[1] = b, again[2] = fresh;
+    drawn = rekey_drawing("g", again, 3);
+    printf("     drew 0x%08x (replaced), 0x%08x (current): took 0x%08x "
+           "after %zu draws\n", a, b, g->spi, drawn);
+    CHECK(g->spi == fresh && drawn == 3);
+    /* Another group's new key avoids this one's replaced SPIs too. */
+    again[0] = b, again[1] = fresh + 1U;
+    CHECK(strcmp(z.groups[1].name, "g") != 0);
+    drawn = rekey_drawing(z.groups[1].name, again, 2);
+    CHECK(z.groups[1].spi == fresh + 1U && drawn == 2);
+    /* Once a's key's lifetime ended no member holds it: it may come back. */
+    z.now = a_end + 1U;
+    again[0] = a;
+    drawn = rekey_drawing("g", again, 1);
+    CHECK(g->spi == a && drawn == 1);
+    harness_reset();
+}
+
 /* The lifetime a key server sends is what is left of its key's (RFC 9838
  * 4.4.2.2.1, the time for which the SA is valid), not the group's whole
  * lifetime: a member that gets the key late and is then cut off from
@@ -7001,6 +7085,7 @@ int main(void)
     RUN(repeated_requests_logged);
     RUN(group_rekey_on_join);
     RUN(group_server_life_left);
+    RUN(group_server_avoids_held_spis);
     RUN(group_member_delays);
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);

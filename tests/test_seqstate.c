@@ -395,9 +395,12 @@ static void test_one_key_both_directions_by_api(void)
     CHECK_OK(host_open(&a));
     CHECK_OK(host_open(&b));
     CHECK_OK(zesp_sa_add(a.sad, &a_out));
-    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EKEYREUSE);
+    /* Its own sentence: no SA has that SPI, the key is what clashes. */
+    CHECK(strstr(zesp_strerror(ZESP_EKEYREUSE),
+                 "the other direction on another SPI") != NULL);
     CHECK_OK(zesp_sa_add(b.sad, &b_in));
-    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EKEYREUSE);
     a_sent = wire_seal(&w, a.sad, 0x5401, 20);
     b_sent = wire_seal(&w, b.sad, 0x5402, 20);
     printf("     a sent %d, b sent %d under one key: %zu IVs twice\n",
@@ -1726,8 +1729,18 @@ static void test_one_state_dir_per_sad(void)
  */
 static _Atomic int hold_armed, hold_in, hold_go;
 
+/* When synced_watch is set, the directories fsync'd, by inode. */
+static bool synced_watch;
+static ino_t synced[16];
+static size_t nsynced;
+
 int fsync(int fd)
 {
+    struct stat st;
+
+    if (synced_watch && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+        nsynced < sizeof synced / sizeof synced[0])
+        synced[nsynced++] = st.st_ino;
     if (atomic_exchange(&hold_armed, 0)) {
         struct timespec ms = { 0, 1000000 };
         atomic_store(&hold_in, 1);
@@ -1775,6 +1788,37 @@ static void test_state_dir_swapped_for_link(void)
     CHECK(lstat(target, &st) == 0 && (st.st_mode & 07777) == 0755);
     unlink(state);
     rmdir(target);
+}
+
+static bool was_synced(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) != 0)
+        return false;
+    for (size_t i = 0; i < nsynced; i++)
+        if (synced[i] == st.st_ino)
+            return true;
+    return false;
+}
+
+/* zesp state init makes each new directory's entry durable (its parent
+ * fsync'd): a crash that lost the state directory, records and all, would
+ * leave one that reads as never made, and made again every manual key
+ * numbers from 1.  Before, no parent was fsync'd. */
+static void test_state_dir_init_syncs_parents(void)
+{
+    char top[192], mid[200], state[208];
+
+    snprintf(top, sizeof top, "%s/durable", dir);
+    snprintf(mid, sizeof mid, "%s/a", top);
+    snprintf(state, sizeof state, "%s/b", mid);
+    nsynced = 0;
+    synced_watch = true;
+    CHECK_OK(zesp_state_dir_init(state));
+    synced_watch = false;
+    printf("     %zu directories fsync'd\n", nsynced);
+    CHECK(was_synced(dir) && was_synced(top) && was_synced(mid));
 }
 
 struct installer {
@@ -1918,8 +1962,8 @@ static void test_key_other_direction_after_del(void)
     accepted = wire_open(&w, b.sad, 0, w.n);
     CHECK_OK(zesp_sa_del(a.sad, 0x5b01, ZESP_DIR_OUT));
     CHECK_OK(zesp_sa_del(b.sad, 0x5b01, ZESP_DIR_IN));
-    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EEXIST);
-    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EKEYREUSE);
+    CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EKEYREUSE);
     b_sent = wire_seal(&w, b.sad, 0x5b02, 20);
     twice = repeated(&w, false);
     printf("     a sent %d, deleted; b sent %d under the key: %zu IVs "
@@ -1939,7 +1983,7 @@ static void test_key_other_direction_after_del(void)
     CHECK_OK(zesp_sa_add(a.sad, &m2));
     CHECK_OK(zesp_sa_del(a.sad, 0x5b11, ZESP_DIR_OUT));
     CHECK_OK(zesp_sa_del(a.sad, 0x5b12, ZESP_DIR_OUT));
-    CHECK_ERR(zesp_sa_add(a.sad, &m_in), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(a.sad, &m_in), ZESP_EKEYREUSE);
     wire_free(&w);
     host_close(&a);
     host_close(&b);
@@ -1980,9 +2024,9 @@ static void test_key_other_direction_in_another_sad(void)
     CHECK_OK(zesp_sad_set_state_dir(b1, b.state));
     CHECK_OK(zesp_sad_set_state_dir(b2, b.state));
     CHECK_OK(zesp_sa_add(a1, &a_out));
-    CHECK_ERR(zesp_sa_add(a2, &a_in), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(a2, &a_in), ZESP_EKEYREUSE);
     CHECK_OK(zesp_sa_add(b1, &b_in));
-    CHECK_ERR(zesp_sa_add(b2, &b_out), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(b2, &b_out), ZESP_EKEYREUSE);
     a_sent = wire_seal(&w, a1, 0x5c01, 20);
     b_sent = wire_seal(&w, b2, 0x5c02, 20);
     twice = repeated(&w, false);
@@ -2000,7 +2044,7 @@ static void test_key_other_direction_in_another_sad(void)
     CHECK_OK(zesp_sa_add(a1, &g_out));
     CHECK_OK(zesp_sa_add(a2, &g_in));
     /* Sender ID 1 in on another SPI is the mirror mistake again. */
-    CHECK_ERR(zesp_sa_add(a2, &g_same), ZESP_EEXIST);
+    CHECK_ERR(zesp_sa_add(a2, &g_same), ZESP_EKEYREUSE);
     wire_free(&w);
     zesp_sad_free(a1);
     zesp_sad_free(a2);
@@ -2063,7 +2107,7 @@ static void test_key_other_direction_concurrent(void)
     printf("     out and in on two SPIs at once: %s and %s\n",
            t1.rc == 0 ? "installed" : "refused",
            t2.rc == 0 ? "installed" : "refused");
-    CHECK(t1.rc == 0 && t2.rc == -1 && t2.err == ZESP_EEXIST);
+    CHECK(t1.rc == 0 && t2.rc == -1 && t2.err == ZESP_EKEYREUSE);
     zesp_sad_free(t1.sad);
     zesp_sad_free(t2.sad);
 }
@@ -2113,6 +2157,7 @@ int main(void)
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
+    RUN(test_state_dir_init_syncs_parents);
     RUN(test_state_dir_where_others_rename_it);
     RUN(test_state_dir_through_link_others_replace);
     RUN(test_state_dir_below_user_private_group);

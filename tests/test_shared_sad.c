@@ -509,6 +509,14 @@ static void test_policies_and_acquire(void)
     CHECK_ERR(zesp_policy_get(sad, "payments", &got), ZESP_ENOPOLICY);
     strcpy(pol.name, "bad name");
     CHECK_ERR(zesp_policy_set(sad, &pol), EINVAL);
+    /* An inbound SPI listed twice (as zesp load refuses it): the SA meant
+     * in the second place is on no policy; the policy is not made. */
+    strcpy(pol.name, "twice");
+    pol.in_spi[0] = pol.in_spi[2] = 0x6001;
+    CHECK_ERR(zesp_policy_set(sad, &pol), EINVAL);
+    CHECK_ERR(zesp_policy_get(sad, "twice", &got), ZESP_ENOPOLICY);
+    pol.in_spi[2] = 0x6002;
+    CHECK_OK(zesp_policy_set(sad, &pol));
     CHECK_OK(zesp_sad_flush(sad));
     CHECK_OK(zesp_sad_verify(sad));
     zesp_msg_free(msg);

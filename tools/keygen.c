@@ -14,24 +14,41 @@
 
 #include "commands.h"
 
-/* Write text to a new file of the given mode; refuse an existing one. */
+/* Write text to a new file of the given mode; refuse an existing one.
+ * Whatever fails (the disk full, a quota, a close that reports a write
+ * the disk refused late), it is said and the file removed: a key file is
+ * whole or not there. */
 static int write_new(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     size_t len = strlen(text);
+    int ok;
 
     if (fd < 0) {
         fprintf(stderr, "zesp: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    if (fchmod(fd, mode) != 0 || write(fd, text, len) != (ssize_t)len ||
-        fsync(fd) != 0) {
+    ok = fchmod(fd, mode) == 0 && write(fd, text, len) == (ssize_t)len &&
+         fsync(fd) == 0;
+    if (close(fd) != 0)
+        ok = 0;
+    if (!ok) {
         fprintf(stderr, "zesp: %s: %s\n", path, strerror(errno));
-        close(fd);
         unlink(path);
         return -1;
     }
-    return close(fd);
+    return 0;
+}
+
+/* Standard output written out: a key printed into a full disk, a closed
+ * pipe, is no key, and the caller must know it. */
+static int stdout_done(void)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "zesp: keygen: standard output: %s\n",
+            errno ? strerror(errno) : "write error");
+    return -1;
 }
 
 static int sa_key(int z85, const char *out)
@@ -50,8 +67,8 @@ static int sa_key(int z85, const char *out)
     strcat(text, "\n");
     if (out != NULL)
         rc = write_new(out, text, 0600) == 0 ? EXIT_OK : EXIT_FAILED;
-    else
-        fputs(text, stdout);
+    else if (fputs(text, stdout) == EOF || stdout_done() != 0)
+        rc = EXIT_FAILED;
     sodium_memzero(key, sizeof key);
     sodium_memzero(text, sizeof text);
     return rc;
@@ -84,6 +101,13 @@ static int identity(const char *name)
     }
     printf("== Ed25519 identity %s ==\npublic: %s\nsecret: %s.key (mode 0600)\n",
            name, pub, name);
+    /* Not said, not made: a caller that sees the failure makes it again,
+     * which files left behind would refuse. */
+    if (stdout_done() != 0) {
+        unlink(path);
+        unlink(key_path);
+        goto out;
+    }
     rc = EXIT_OK;
 out:
     sodium_memzero(seed, sizeof seed);

@@ -35,7 +35,7 @@ from ._errors import (
     TooBigError, TooOldError, UnsupportedError, StateError, NoStateError,
     StateUnsafeError, StateDamagedError, StateIOError, StateDirError,
     LanesError, NoGroupError, KeyTextError, KeyFileError, ForkedError,
-    error_class, strerror)
+    KeyReuseError, error_class, strerror)
 from ._message import Message
 from ._sad import (IN, OUT, SAD, TRANSFORMS, UNCHECKED, Lifetime, Policy,
                    SADStats, SAInfo)
@@ -95,7 +95,7 @@ __all__ = [
     "SADDirError", "StateError", "NoStateError", "StateUnsafeError",
     "StateDamagedError", "StateIOError", "StateDirError", "LanesError",
     "NoGroupError", "KeyTextError", "KeyFileError", "ForkedError",
-    "LibzmqMismatchError", "__version__",
+    "KeyReuseError", "LibzmqMismatchError", "__version__",
 ]
 
 # Shown as zesp.X in tracebacks and reprs, where users import them from.

@@ -12,20 +12,49 @@ from typing import Dict, Optional, Type
 from ._native import ffi, lib
 
 
+def shown(text: str) -> str:
+    """text as the C tools show text from elsewhere (tools/safe_text.c):
+    a backslash doubled; control characters (C0, DEL, C1), the
+    bidirectional and line-separator characters, and bytes that were not
+    UTF-8 (decoded with surrogateescape) as \\xNN, one per byte.  So a
+    configuration's key cannot move the cursor, clear a line or start
+    one of its own where the message is printed or logged."""
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif 0xDC80 <= cp <= 0xDCFF:              # a byte that was not UTF-8
+            out.append(f"\\x{cp - 0xDC00:02x}")
+        elif (cp < 0x20 or 0x7F <= cp <= 0x9F or cp in (0x200E, 0x200F) or
+              0x2028 <= cp <= 0x202E or 0x2066 <= cp <= 0x2069 or
+              0xD800 <= cp <= 0xDFFF):
+            out.append("".join(f"\\x{b:02x}" for b in
+                               ch.encode("utf-8", "surrogatepass")))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 class Error(Exception):
     """A zesp call failed: ``code`` is the library's errno value
-    (a ZESP_E* code or a system one), ``sentence`` what zesp_strerror says.
+    (a ZESP_E* code or a system one), ``sentence`` what zesp_strerror says,
+    ``detail`` the library's own text as it came (a configuration error's
+    may quote the file's bytes: control characters, bytes that are not
+    UTF-8 as surrogateescape).  str() shows the detail escaped (shown()).
     """
 
     code: int
     sentence: str
+    detail: Optional[str]
 
     def __init__(self, code: int, sentence: Optional[str] = None,
                  detail: Optional[str] = None) -> None:
         self.code = code
         self.sentence = sentence if sentence is not None else strerror(code)
         self.detail = detail
-        super().__init__(f"{self.sentence}: {detail}" if detail else self.sentence)
+        super().__init__(f"{self.sentence}: {shown(detail)}" if detail
+                         else self.sentence)
 
 
 class Again(Error):
@@ -204,6 +233,13 @@ class ForkedError(Error):
     file SAD."""
 
 
+class KeyReuseError(Error):
+    """A manual key that an SA of the other direction holds, or held by
+    the state directory's sequence records, on another SPI
+    (ZESP_EKEYREUSE): its peer would number from 1 under it too.  Give
+    each direction its own key."""
+
+
 _BY_CODE: Dict[int, Type[Error]] = {
     _errno.EAGAIN: Again,
     lib.ZESP_EMALFORMED: MalformedError,
@@ -242,6 +278,7 @@ _BY_CODE: Dict[int, Type[Error]] = {
     lib.ZESP_EKEYTEXT: KeyTextError,
     lib.ZESP_EKEYFILE: KeyFileError,
     lib.ZESP_EFORKED: ForkedError,
+    lib.ZESP_EKEYREUSE: KeyReuseError,
 }
 
 

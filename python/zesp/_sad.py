@@ -112,6 +112,12 @@ def _text(cdata: Any) -> str:
     return ffi.string(cdata).decode("utf-8", "replace")
 
 
+def _exact_text(cdata: Any) -> str:
+    """Every byte kept: one that is not UTF-8 as a lone surrogate, which
+    str() of the exception shows as \\xNN (zesp.Error)."""
+    return ffi.string(cdata).decode("utf-8", "surrogateescape")
+
+
 def _name(value: str, what: str, limit: int) -> bytes:
     b = value.encode("utf-8")
     if not b or len(b) >= limit or b"\0" in b:
@@ -253,17 +259,18 @@ class SAD:
     def load(self, path: Union[str, os.PathLike]) -> None:
         """Install the SAs and policies of a YAML file
         (doc/configuration.md), wholly or not at all; zesp.ConfigError
-        says FILE:LINE:COLUMN: FIELD: what."""
+        says FILE:LINE:COLUMN: FIELD: what (its str() escaped as zesp
+        prints it, .detail exactly as the library wrote it)."""
         err = ffi.new("char[512]")
         if lib.zesp_config_load(self._live(), _path(path), err, 512) != 0:
-            raise last_error(_text(err) or None)
+            raise last_error(_exact_text(err) or None)
 
     @staticmethod
     def check_config(path: Union[str, os.PathLike]) -> None:
         """Check a YAML file without installing it (zesp.ConfigError)."""
         err = ffi.new("char[512]")
         if lib.zesp_config_check(_path(path), err, 512) != 0:
-            raise last_error(_text(err) or None)
+            raise last_error(_exact_text(err) or None)
 
     def add_sa(self, spi: int, direction: str, key: bytes, *,
                transform: str = "chacha20-poly1305", peer: str = "",
@@ -283,7 +290,7 @@ class SAD:
         repeats an IV nor accepts a replay; without a state directory
         (``zesp state init``) it raises zesp.NoStateError.  A manual key
         that served the other direction on another SPI, in any SAD using
-        the state directory, raises zesp.SAExistsError.  manual=False
+        the state directory, raises zesp.KeyReuseError.  manual=False
         only for a key made for this install alone (fresh from a key
         exchange): it numbers from 1 each time it is installed."""
         p = ffi.new("zesp_sa_params *")
