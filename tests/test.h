@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static int test_passed, test_failed, test_case_failed;
@@ -140,6 +142,25 @@ static inline int test_mkdtemp(char *dir, size_t len, const char *name)
 {
     snprintf(dir, len, "/tmp/zesp-%s.XXXXXX", name);
     return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+/* name in the test's folder dir (one buffer: use it before the next). */
+static inline const char *test_path_in(const char *dir, const char *name)
+{
+    static char path[512];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return path;
+}
+
+/* A child's exit status, or 128 + the signal that ended it; -1 if none. */
+static inline int test_wait_status(pid_t pid)
+{
+    int status = 0;
+
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 static inline int test_cmp12(const void *a, const void *b)

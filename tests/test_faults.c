@@ -26,14 +26,6 @@
 
 static char dir[256];
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 static int files_in(const char *d)
 {
     DIR *dp = opendir(d);
@@ -53,7 +45,7 @@ static int files_in(const char *d)
  * EROFS. */
 static void test_full_and_readonly_disk(void)
 {
-    const char *mnt = in_dir("small");
+    const char *mnt = test_path_in(dir, "small");
     zesp_sad_opts big = { .capacity = 65536 };
     zesp_sad_opts small = { .capacity = 16, .policies = 4,
                             .max_replay_window = 64 };
@@ -87,7 +79,7 @@ static void test_full_and_readonly_disk(void)
 
 static void test_unwritable_path_and_permissions(void)
 {
-    const char *path = in_dir("private.sad");
+    const char *path = test_path_in(dir, "private.sad");
     zesp_sad *sad;
     pid_t pid;
     int status = -1;
@@ -143,7 +135,7 @@ enum { BUSY_AFTER = 50, BUSY_WAIT_MS = 30000 };
 static int receiver(zesp_sad *parent, uint8_t **esp, const size_t *len,
                     int fd, int busy, int start)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("shared.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "shared.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
     int rc = sad == NULL || msg == NULL ? 1 : 0;
 
@@ -169,7 +161,7 @@ static int receiver(zesp_sad *parent, uint8_t **esp, const size_t *len,
 
 static void test_kill_receivers(void)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("shared.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "shared.sad"), ZESP_SAD_CREATE, NULL);
     zesp_sa_params out = test_sa(0x7001, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params in = test_sa(0x7001, ZESP_DIR_IN, 0, 0);
     static uint8_t *esp[MESSAGES];

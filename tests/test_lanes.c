@@ -38,27 +38,10 @@
 
 static char dir[256];
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
-static int wait_status(pid_t pid)
-{
-    int status = 0;
-
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A SAD with the lanes SA both ways and the policy that names them. */
 static void make_sad(const char *name, uint32_t flags)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(name), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, name), ZESP_SAD_CREATE, NULL);
     zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, flags);
     zesp_policy pol = { .name = POLICY, .out_spi = LANES_SPI,
                         .in_spi = { LANES_SPI } };
@@ -85,7 +68,7 @@ static int sender(const char *sad_name, const char *endpoint, uint32_t id,
                   long count, size_t size, int progress)
 {
     void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
     uint8_t *body = calloc(1, size < sizeof(struct tag) ? sizeof(struct tag)
                                                         : size);
     zesp_frame f = { body, size };
@@ -256,7 +239,7 @@ static void many_senders(const char *transport, int senders, size_t size,
                          long per)
 {
     void *ctx = zmq_ctx_new(), *pull;
-    zesp_sad *sad = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
     struct seen s = { 0 };
     char endpoint[600];
@@ -272,7 +255,7 @@ static void many_senders(const char *transport, int senders, size_t size,
     while (s.n < (size_t)(senders * per) && receive_one(pull, sad, msg, &s) == 0)
         ;
     for (int i = 0; i < senders; i++)
-        bad += wait_status(pid[i]) != 0;
+        bad += test_wait_status(pid[i]) != 0;
     count_repeats(&s, &ivs, &tags);
     if (s.refused || ivs || tags || bad || s.accepted != senders * per)
         fprintf(stderr, "  %s, %d senders, %zu B: accepted %ld of %ld, "
@@ -316,7 +299,7 @@ static void test_kill_minus_nine(void)
 {
     enum { SENDERS = 4, ROUNDS = 12 };
     void *ctx = zmq_ctx_new(), *pull;
-    zesp_sad *sad = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
     struct seen s = { 0 };
     char endpoint[600];
@@ -347,7 +330,7 @@ static void test_kill_minus_nine(void)
                 break;
         }
         kill(pid[v], SIGKILL);
-        wait_status(pid[v]);
+        test_wait_status(pid[v]);
         close(progress[v][0]);
         close(progress[v][1]);
         CHECK(pipe(progress[v]) == 0);
@@ -357,7 +340,7 @@ static void test_kill_minus_nine(void)
     }
     for (int i = 0; i < SENDERS; i++) {
         kill(pid[i], SIGKILL);
-        wait_status(pid[i]);
+        test_wait_status(pid[i]);
         close(progress[i][0]);
         close(progress[i][1]);
     }
@@ -388,8 +371,8 @@ static void test_kill_minus_nine(void)
  * with threads may only exec); the frames travel over ZeroMQ after. */
 static void test_forked_child_own_lane(void)
 {
-    zesp_sad *rx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
-    zesp_sad *tx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *rx = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
+    zesp_sad *tx = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     zesp_msg *msg = zesp_msg_new();
     zesp_frame body = { "hello", 5 };
     zesp_parts parts = { .body = &body, .nbody = 1 };
@@ -413,7 +396,7 @@ static void test_forked_child_own_lane(void)
                  write(fds[1], e, n) != (ssize_t)n;
         _exit(rc);
     }
-    CHECK(wait_status(pid) == 0);
+    CHECK(test_wait_status(pid) == 0);
     close(fds[1]);
     esp[1] = malloc(4096);
     if (esp[1] != NULL) {
@@ -469,7 +452,7 @@ static void test_fork_before_first_send(void)
     pid_t pid;
 
     make_sad("fork.sad", ZESP_SA_LANES);
-    tx = zesp_sad_open(in_dir("fork.sad"), 0, NULL);
+    tx = zesp_sad_open(test_path_in(dir, "fork.sad"), 0, NULL);
     CHECK(tx != NULL && pipe(told) == 0 && pipe(done) == 0);
     fflush(NULL);
     if ((pid = fork()) == 0) {
@@ -489,7 +472,7 @@ static void test_fork_before_first_send(void)
           sizeof child_lane);
     CHECK(child_lane != 0);
     for (int i = 0; i < OTHERS; i++) {
-        other[i] = zesp_sad_open(in_dir("fork.sad"), 0, NULL);
+        other[i] = zesp_sad_open(test_path_in(dir, "fork.sad"), 0, NULL);
         CHECK(other[i] != NULL);
         CHECK_OK(zesp_seal(other[i], LANES_SPI, &parts, &esp, &n));
         CHECK(lane_of(esp) != child_lane);
@@ -503,7 +486,7 @@ static void test_fork_before_first_send(void)
     }
     CHECK(rc == -1 && errno == ZESP_ELANES);
     close(done[1]);
-    CHECK(wait_status(pid) == 0);
+    CHECK(test_wait_status(pid) == 0);
     close(told[0]);
     for (int i = 0; i < OTHERS; i++)
         zesp_sad_free(other[i]);
@@ -531,7 +514,7 @@ static void test_fork_without_handlers(void)
     pid_t pid;
 
     make_sad("nohandlers.sad", ZESP_SA_LANES);
-    tx = zesp_sad_open(in_dir("nohandlers.sad"), 0, NULL);
+    tx = zesp_sad_open(test_path_in(dir, "nohandlers.sad"), 0, NULL);
     CHECK(tx != NULL && pipe(fds) == 0);
     /* The parent's lane and block, taken before the fork. */
     CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
@@ -562,7 +545,7 @@ static void test_fork_without_handlers(void)
                ZESP_HEADERBYTES)
         got++;
     close(fds[0]);
-    CHECK(wait_status(pid) == 0);
+    CHECK(test_wait_status(pid) == 0);
     CHECK(got == FRAMES);
     for (size_t i = 0; i < 1 + FRAMES + got; i++)
         frames[i] = head[i];
@@ -597,7 +580,7 @@ static void test_child_keeps_no_lane(void)
     pid_t pid;
 
     make_sad("keep.sad", ZESP_SA_LANES);
-    tx = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+    tx = zesp_sad_open(test_path_in(dir, "keep.sad"), 0, NULL);
     CHECK(tx != NULL && pipe(told) == 0 && pipe(done) == 0);
     CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &n));
     parent_lane = lane_of(esp);
@@ -612,7 +595,7 @@ static void test_child_keeps_no_lane(void)
     close(told[1]);
     close(done[0]);
     CHECK(pid > 0 && read(told[0], &c, 1) == 1);
-    probe = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+    probe = zesp_sad_open(test_path_in(dir, "keep.sad"), 0, NULL);
     CHECK(probe != NULL);
     CHECK_OK(zesp_seal(probe, LANES_SPI, &parts, &esp, &n));
     CHECK(lane_of(esp) != parent_lane);
@@ -620,7 +603,7 @@ static void test_child_keeps_no_lane(void)
     zesp_sad_free(probe);
     zesp_sad_free(tx);
     for (int i = 0; i < LANES; i++) {
-        fresh[i] = zesp_sad_open(in_dir("keep.sad"), 0, NULL);
+        fresh[i] = zesp_sad_open(test_path_in(dir, "keep.sad"), 0, NULL);
         CHECK(fresh[i] != NULL);
         if (zesp_seal(fresh[i], LANES_SPI, &parts, &esp, &n) == 0) {
             got++;
@@ -632,7 +615,7 @@ static void test_child_keeps_no_lane(void)
                 LANES);
     CHECK(got == LANES);
     close(done[1]);
-    CHECK(wait_status(pid) == 0);
+    CHECK(test_wait_status(pid) == 0);
     close(told[0]);
     for (int i = 0; i < LANES; i++)
         zesp_sad_free(fresh[i]);
@@ -644,7 +627,7 @@ static void test_child_keeps_no_lane(void)
 static void test_without_lanes_and_delete(void)
 {
     zesp_sad *out = zesp_sad_new(NULL), *lanes_out = zesp_sad_new(NULL);
-    zesp_sad *in = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *in = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     zesp_sa_params plain = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params with = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
     zesp_frame body = { "x", 1 };
@@ -682,7 +665,7 @@ static void test_without_lanes_and_delete(void)
  * freed, its lanes' windows not yet (sa.c's sa_remove, cut short). */
 static int die_deleting(const char *sad_name)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
     struct sa_ref ref;
     uint32_t slot_no;
 
@@ -736,7 +719,7 @@ static void test_lane_window_is_no_sa(void)
     pid_t pid;
 
     make_sad(a_sad, ZESP_SA_LANES);
-    in = zesp_sad_open(in_dir(a_sad), 0, NULL);
+    in = zesp_sad_open(test_path_in(dir, a_sad), 0, NULL);
     CHECK(in != NULL && genuine != NULL && forger != NULL);
     /* A genuine message in lane 1 makes that lane's window. */
     CHECK_OK(zesp_sa_add(genuine, &p));
@@ -755,7 +738,7 @@ static void test_lane_window_is_no_sa(void)
               (char *)NULL);
         _exit(127);
     }
-    CHECK(pid > 0 && wait_status(pid) == 128 + SIGKILL);
+    CHECK(pid > 0 && test_wait_status(pid) == 128 + SIGKILL);
     CHECK_ERR(open_forged(forger, in, msg), ZESP_ENOSA);
     /* The next writer repairs what the dead one left. */
     CHECK_OK(zesp_sa_add(in, &other));
@@ -838,7 +821,7 @@ static void *seal_once(void *arg)
  * alarm). */
 static void test_fork_while_taking_lane(void)
 {
-    zesp_sad *tx = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    zesp_sad *tx = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     struct sealer t = { tx, -1 };
     double until = test_now() + test_ms(10000) / 1000.0;
     pthread_t th;
@@ -863,7 +846,7 @@ static void test_fork_while_taking_lane(void)
     CHECK(pthread_join(th, NULL) == 0);
     CHECK(t.rc == 0);
     CHECK(pid > 0);
-    int status = wait_status(pid);
+    int status = test_wait_status(pid);
     if (status != 0)
         fprintf(stderr, "  child: %s\n", status == 128 + SIGALRM
                 ? "waited for ever on the lanes lock (alarm)" : "failed");
@@ -943,7 +926,7 @@ static void test_lane_of_a_replaced_sa(void)
     long dup;
 
     b.key[0] ^= 1;                   /* another key, as a rekey gives */
-    tx = zesp_sad_open(in_dir("replaced.sad"), ZESP_SAD_CREATE, &opts);
+    tx = zesp_sad_open(test_path_in(dir, "replaced.sad"), ZESP_SAD_CREATE, &opts);
     CHECK(tx != NULL);
     CHECK_OK(zesp_sa_add(tx, &a));
     CHECK_OK(zesp_sa_add(tx, &filler));
@@ -978,12 +961,12 @@ static void test_lane_of_a_replaced_sa(void)
     seal_into(tx, SPI_B, LANE_BLOCK - 1U, head, &n);
     /* Every other lane held, the next process gets this one's. */
     for (int i = 0; i < OTHERS; i++) {
-        other[i] = zesp_sad_open(in_dir("replaced.sad"), 0, NULL);
+        other[i] = zesp_sad_open(test_path_in(dir, "replaced.sad"), 0, NULL);
         CHECK(other[i] != NULL);
         seal_into(other[i], SPI_B, 1, head, &n);
     }
     zesp_sad_free(tx);
-    next = zesp_sad_open(in_dir("replaced.sad"), 0, NULL);
+    next = zesp_sad_open(test_path_in(dir, "replaced.sad"), 0, NULL);
     CHECK(next != NULL);
     seal_into(next, SPI_B, LANE_BLOCK, head, &n);
     CHECK(n == FRAMES);

@@ -21,14 +21,6 @@
 
 static char dir[256];
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 /* ---- subscriber processes on one host, one SAD ---------------------- */
 
 /*
@@ -67,7 +59,7 @@ static int message_number(zesp_frame b)
  * parent writes on `in`, and receive every message and replay sent. */
 static int subscriber_process(int in, int out)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("subs.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "subs.sad"), 0, NULL);
     int timeout = test_ms(60000), hwm = 0;
     struct sub_tally t = { 0 };
     char endpoint[600] = { 0 };
@@ -147,7 +139,7 @@ static int publish(zesp_sad *sad, void *pub)
 /* One round: the SA installed with in_flags, two subscriber processes. */
 static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
 {
-    zesp_sad *host = zesp_sad_open(in_dir("subs.sad"), ZESP_SAD_CREATE,
+    zesp_sad *host = zesp_sad_open(test_path_in(dir, "subs.sad"), ZESP_SAD_CREATE,
                                    NULL);
     bool group = in_flags & ZESP_SA_GROUP;
     zesp_sa_params out = test_sa(SUBS_SPI, ZESP_DIR_OUT, 0,
@@ -178,7 +170,7 @@ static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
         close(endpoint_pipe[i][0]);
         close(results[i][1]);
     }
-    host = zesp_sad_open(in_dir("subs.sad"), 0, NULL);
+    host = zesp_sad_open(test_path_in(dir, "subs.sad"), 0, NULL);
     CHECK(host != NULL);
     ctx = zmq_ctx_new();
     pub = zmq_socket(ctx, ZMQ_XPUB);
@@ -204,7 +196,7 @@ static void subscribers_round(uint32_t in_flags, struct sub_tally *t)
     zmq_close(pub);
     zmq_ctx_term(ctx);
     zesp_sad_free(host);
-    unlink(in_dir("subs.sad"));
+    unlink(test_path_in(dir, "subs.sad"));
 }
 
 static void test_subscribers_process_scope(void)
@@ -295,10 +287,10 @@ static int fanout_open(struct fanout *f, const char *endpoint, int nsubs,
     if (zmq_bind(f->pub, endpoint) != 0 ||
         zmq_getsockopt(f->pub, ZMQ_LAST_ENDPOINT, bound, &len) != 0)
         return -1;
-    if ((f->out = zesp_sad_open(in_dir("fanout.sad"), 0, NULL)) == NULL)
+    if ((f->out = zesp_sad_open(test_path_in(dir, "fanout.sad"), 0, NULL)) == NULL)
         return -1;
     for (int i = 0; i < nsubs; i++) {
-        f->in[i] = zesp_sad_open(in_dir("fanout.sad"), ZESP_SAD_OWN_WINDOWS,
+        f->in[i] = zesp_sad_open(test_path_in(dir, "fanout.sad"), ZESP_SAD_OWN_WINDOWS,
                                  NULL);
         f->sub[i] = zmq_socket(f->ctx, ZMQ_SUB);
         zmq_setsockopt(f->sub[i], ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -412,7 +404,7 @@ static void fanout_case(const char *transport, int nsubs, bool threads,
 static void test_fanout_in_one_process(void)
 {
     static const char *const transports[] = { "inproc", "tcp" };
-    zesp_sad *host = zesp_sad_open(in_dir("fanout.sad"), ZESP_SAD_CREATE,
+    zesp_sad *host = zesp_sad_open(test_path_in(dir, "fanout.sad"), ZESP_SAD_CREATE,
                                    NULL);
     zesp_sa_params out = test_sa(FANOUT_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params in = test_sa(FANOUT_SPI, ZESP_DIR_IN, 0, 0);
@@ -469,7 +461,7 @@ static int capture_one(zesp_sad *sad, uint32_t spi, struct capture *c)
  * would hand it) with its own windows; exit with how many it accepted. */
 static int subscriber_accepts(const struct capture *c)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("own.sad"), ZESP_SAD_OWN_WINDOWS,
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "own.sad"), ZESP_SAD_OWN_WINDOWS,
                                   NULL);
     zesp_msg *msg = zesp_msg_new();
     int accepted = 0;
@@ -502,7 +494,7 @@ static int run_subscriber(const struct capture *c)
 
 static void test_own_window_restart(void)
 {
-    zesp_sad *host = zesp_sad_open(in_dir("own.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *host = zesp_sad_open(test_path_in(dir, "own.sad"), ZESP_SAD_CREATE, NULL);
     zesp_sa_params p;
     struct capture before = { 0 }, after = { 0 };
 
@@ -535,11 +527,11 @@ static void test_own_window_restart(void)
  * before they attached and on one installed after. */
 static void test_own_windows_start_together(void)
 {
-    zesp_sad *host = zesp_sad_open(in_dir("together.sad"), ZESP_SAD_CREATE,
+    zesp_sad *host = zesp_sad_open(test_path_in(dir, "together.sad"), ZESP_SAD_CREATE,
                                    NULL);
-    zesp_sad *a = zesp_sad_open(in_dir("together.sad"), ZESP_SAD_OWN_WINDOWS,
+    zesp_sad *a = zesp_sad_open(test_path_in(dir, "together.sad"), ZESP_SAD_OWN_WINDOWS,
                                 NULL);
-    zesp_sad *b = zesp_sad_open(in_dir("together.sad"), ZESP_SAD_OWN_WINDOWS,
+    zesp_sad *b = zesp_sad_open(test_path_in(dir, "together.sad"), ZESP_SAD_OWN_WINDOWS,
                                 NULL);
     zesp_msg *msg = zesp_msg_new();
     zesp_sa_params p;
@@ -586,7 +578,7 @@ static int send_on(zesp_sad *sad, uint32_t spi, void *socket, const char *text)
 
 static void test_policy_check(void)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("policy.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "policy.sad"), ZESP_SAD_CREATE, NULL);
     zesp_policy orders = { .name = "orders", .peer = "a",
                            .in_spi = { SPI_A } };
     zesp_policy audit = { .name = "audit", .peer = "b", .in_spi = { SPI_B } };
@@ -646,7 +638,7 @@ static void test_policy_check(void)
  * old SA deleted, loses none of the refusals counted under it. */
 static void test_counters_outlive_rekeys(void)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("count.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "count.sad"), ZESP_SAD_CREATE, NULL);
     zesp_policy pol = { .name = "orders", .in_spi = { SPI_A } };
     zesp_sa_params out = test_sa(SPI_A, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params in = test_sa(SPI_A, ZESP_DIR_IN, 0, 0);

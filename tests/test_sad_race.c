@@ -37,23 +37,6 @@
 
 static char dir[256];
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
-static int wait_status(pid_t pid)
-{
-    int status = 0;
-
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /*
  * sodium_memzero of this program, which the library's calls reach (it is
  * linked in whole).  Armed, the first key a writer wipes (a slot being
@@ -72,7 +55,7 @@ void sodium_memzero(void *const pnt, const size_t len)
  * its first slot. */
 static int die_deleting(const char *sad_name, uint32_t spi)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
 
     if (sad == NULL)
         return 1;
@@ -133,7 +116,7 @@ static void test_killed_deleting_lanes_sa(void)
     int accepted = 0;
     zesp_sa_info info;
 
-    rx = zesp_sad_open(in_dir("lanes.sad"), ZESP_SAD_CREATE, NULL);
+    rx = zesp_sad_open(test_path_in(dir, "lanes.sad"), ZESP_SAD_CREATE, NULL);
     CHECK(rx != NULL);
     CHECK_OK(zesp_sa_add(rx, &p));
     p.direction = ZESP_DIR_IN;
@@ -141,7 +124,7 @@ static void test_killed_deleting_lanes_sa(void)
     /* Each handle is a file description of its own, so a lane of its own:
      * one frame in each of LANES lanes, each accepted once. */
     for (int i = 0; i < LANES; i++) {
-        tx[i] = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+        tx[i] = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
         CHECK(tx[i] != NULL);
         CHECK_OK(zesp_seal(tx[i], LANES_SPI, &parts, &esp[i], &n[i]));
         lanes_seen |= 1U << esp[i][9];
@@ -150,12 +133,12 @@ static void test_killed_deleting_lanes_sa(void)
     }
     CHECK(__builtin_popcount(lanes_seen) == LANES);
 
-    CHECK(wait_status(spawn_die_deleting("lanes.sad", LANES_SPI)) ==
+    CHECK(test_wait_status(spawn_die_deleting("lanes.sad", LANES_SPI)) ==
           128 + SIGKILL);
 
     /* The broker replays every frame, to this receiver and to one that
      * attaches now. */
-    rx2 = zesp_sad_open(in_dir("lanes.sad"), 0, NULL);
+    rx2 = zesp_sad_open(test_path_in(dir, "lanes.sad"), 0, NULL);
     CHECK(rx2 != NULL);
     for (int i = 0; i < LANES; i++)
         for (int r = 0; r < 2; r++) {
@@ -206,7 +189,7 @@ static int newest_round(const zesp_sa_info *info, void *arg)
  * for each byte on stdin, and a byte on stdout once it is done. */
 static int writer(const char *sad_name, uint32_t flags)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
     uint32_t first = 0;
 
     if (sad == NULL || zesp_sa_foreach(sad, newest_round, &first) != 0)
@@ -305,7 +288,7 @@ static void *seal_loop(void *arg)
 /* A sealing process: THREADS threads on one handle of its own. */
 static int sealer(const char *sad_name, int fd)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
     struct sealer t[THREADS];
     pthread_t th[THREADS];
     int rc = 0;
@@ -356,8 +339,8 @@ static void senders_while_slots_reused(uint32_t flags)
     size_t got = 0, count;
     char c;
 
-    unlink(in_dir(a_sad));
-    sad = zesp_sad_open(in_dir(a_sad), ZESP_SAD_CREATE, &opts);
+    unlink(test_path_in(dir, a_sad));
+    sad = zesp_sad_open(test_path_in(dir, a_sad), ZESP_SAD_CREATE, &opts);
     CHECK(sad != NULL && rx != NULL);
     CHECK_OK(zesp_policy_set(sad, &pol));
     for (uint32_t k = 0; k < ROUNDS; k++) {
@@ -398,7 +381,7 @@ static void senders_while_slots_reused(uint32_t flags)
             kill(w, SIGKILL);
             close(progress);
             close(go);
-            st = wait_status(w);
+            st = test_wait_status(w);
             CHECK(st == 128 + SIGKILL);
             writers++;
             w = spawn_writer(a_sad, flags, &progress, &go);
@@ -409,11 +392,11 @@ static void senders_while_slots_reused(uint32_t flags)
     {
         close(go);
         close(progress);
-        int st = wait_status(w);
+        int st = test_wait_status(w);
         CHECK(st == 5);          /* stdin closed: told to stop */
     }
     for (int i = 0; i < SEALERS; i++)
-        CHECK(wait_status(pid[i]) == 0);
+        CHECK(test_wait_status(pid[i]) == 0);
     CHECK(got % sizeof rec[0] == 0);
     count = got / sizeof rec[0];
     CHECK(count > SEALERS * THREADS * SEALS / 4);
@@ -486,7 +469,7 @@ static void *open_loop(void *arg)
 static int receiver(const char *sad_name, int id, int fd, uint8_t **esp,
                     size_t *n)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir(sad_name), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, sad_name), 0, NULL);
     struct receiver t[RX_THREADS];
     pthread_t th[RX_THREADS];
     int rc = 0;
@@ -521,15 +504,15 @@ static void receivers_share_window(uint32_t flags)
     int fds[2], j, twice = 0, total = 0;
 
     memset(times, 0, sizeof times);
-    unlink(in_dir(a_sad));
-    sad = zesp_sad_open(in_dir(a_sad), ZESP_SAD_CREATE, NULL);
+    unlink(test_path_in(dir, a_sad));
+    sad = zesp_sad_open(test_path_in(dir, a_sad), ZESP_SAD_CREATE, NULL);
     CHECK(sad != NULL);
     CHECK_OK(zesp_sa_add(sad, &p));
     p.direction = ZESP_DIR_IN;
     p.replay_window = 64;        /* small: it moves all the time */
     CHECK_OK(zesp_sa_add(sad, &p));
     for (int i = 0; i < TX; i++)
-        CHECK((tx[i] = zesp_sad_open(in_dir(a_sad), 0, NULL)) != NULL);
+        CHECK((tx[i] = zesp_sad_open(test_path_in(dir, a_sad), 0, NULL)) != NULL);
     for (int i = 0; i < RX_FRAMES; i++)
         CHECK_OK(zesp_seal(tx[i % TX], p.spi, &parts, &esp[i], &n[i]));
     for (int i = 0; i < TX; i++)
@@ -548,7 +531,7 @@ static void receivers_share_window(uint32_t flags)
             times[j]++;
     close(fds[0]);
     for (int i = 0; i < RX_PROCS; i++)
-        CHECK(wait_status(pid[i]) == 0);
+        CHECK(test_wait_status(pid[i]) == 0);
     for (int i = 0; i < RX_FRAMES; i++) {
         total += times[i];
         twice += times[i] > 1;

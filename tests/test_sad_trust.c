@@ -30,23 +30,6 @@
 static char dir[256];
 static int skipped;
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
-static int wait_status(pid_t pid)
-{
-    int status = 0;
-
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* One byte from fd, waiting as long as a loaded machine may need. */
 static int read_event(int fd, char *c)
 {
@@ -78,7 +61,7 @@ static void test_modes_refused(void)
 {
     zesp_sa_params p = test_sa(0x1001, ZESP_DIR_OUT, 0, 0);
     zesp_sad_opts group = { .mode = 0660 }, world = { .mode = 0666 };
-    const char *path = in_dir("modes.sad");
+    const char *path = test_path_in(dir, "modes.sad");
     zesp_sad *sad = zesp_sad_open(path, ZESP_SAD_CREATE, NULL);
 
     CHECK(sad != NULL);
@@ -98,35 +81,35 @@ static void test_modes_refused(void)
     CHECK(sad != NULL);
     zesp_sad_free(sad);
     /* Made group-shared, it opens as asked; never made open to all. */
-    sad = zesp_sad_open(in_dir("group.sad"), ZESP_SAD_CREATE, &group);
+    sad = zesp_sad_open(test_path_in(dir, "group.sad"), ZESP_SAD_CREATE, &group);
     CHECK(sad != NULL);
     zesp_sad_free(sad);
-    CHECK(zesp_sad_open(in_dir("world.sad"), ZESP_SAD_CREATE, &world) ==
+    CHECK(zesp_sad_open(test_path_in(dir, "world.sad"), ZESP_SAD_CREATE, &world) ==
               NULL && errno == EINVAL);
-    CHECK(access(in_dir("world.sad"), F_OK) != 0);
+    CHECK(access(test_path_in(dir, "world.sad"), F_OK) != 0);
 }
 
 static void test_symlink_refused(void)
 {
     char link[600];
     uint8_t before[32], after[32];
-    zesp_sad *sad = zesp_sad_open(in_dir("real.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "real.sad"), ZESP_SAD_CREATE, NULL);
 
     zesp_sad_free(sad);
-    snprintf(link, sizeof link, "%s", in_dir("link.sad"));
-    CHECK(symlink(in_dir("real.sad"), link) == 0);
-    CHECK(file_digest(in_dir("real.sad"), before) == 0);
+    snprintf(link, sizeof link, "%s", test_path_in(dir, "link.sad"));
+    CHECK(symlink(test_path_in(dir, "real.sad"), link) == 0);
+    CHECK(file_digest(test_path_in(dir, "real.sad"), before) == 0);
     CHECK(zesp_sad_open(link, 0, NULL) == NULL && errno == ZESP_ESADLINK);
     CHECK(zesp_sad_open(link, ZESP_SAD_CREATE, NULL) == NULL &&
           errno == ZESP_ESADLINK);
-    CHECK(file_digest(in_dir("real.sad"), after) == 0);
+    CHECK(file_digest(test_path_in(dir, "real.sad"), after) == 0);
     CHECK(memcmp(before, after, sizeof before) == 0);
     /* A dangling link is not followed to create its target either. */
-    snprintf(link, sizeof link, "%s", in_dir("target.sad"));
-    CHECK(symlink(link, in_dir("dangling.sad")) == 0);
-    CHECK(zesp_sad_open(in_dir("dangling.sad"), ZESP_SAD_CREATE, NULL) ==
+    snprintf(link, sizeof link, "%s", test_path_in(dir, "target.sad"));
+    CHECK(symlink(link, test_path_in(dir, "dangling.sad")) == 0);
+    CHECK(zesp_sad_open(test_path_in(dir, "dangling.sad"), ZESP_SAD_CREATE, NULL) ==
               NULL && errno == ZESP_ESADLINK);
-    CHECK(access(in_dir("target.sad"), F_OK) != 0);
+    CHECK(access(test_path_in(dir, "target.sad"), F_OK) != 0);
 }
 
 /* A mode or group asked for (zike's sad: mode and group, zesp --group)
@@ -145,30 +128,30 @@ static void test_other_file_keeps_its_mode(void)
     zesp_sad_opts group = { .mode = 0660 };
     const char key[] = "hex:000102030405060708090a0b0c0d0e0f\n";
     char link2[600];
-    int fd = open(in_dir("secret.key"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    int fd = open(test_path_in(dir, "secret.key"), O_WRONLY | O_CREAT | O_EXCL, 0600);
     zesp_sad *sad;
 
     CHECK(fd >= 0 &&
           write(fd, key, sizeof key - 1) == (ssize_t)(sizeof key - 1));
     CHECK(fd >= 0 && fchmod(fd, 0600) == 0 && close(fd) == 0);
-    CHECK(zesp_sad_open(in_dir("secret.key"), ZESP_SAD_CREATE, &group) ==
+    CHECK(zesp_sad_open(test_path_in(dir, "secret.key"), ZESP_SAD_CREATE, &group) ==
               NULL && errno == ZESP_EBADSAD);
-    CHECK(mode_of(in_dir("secret.key")) == 0600);
+    CHECK(mode_of(test_path_in(dir, "secret.key")) == 0600);
     /* A SAD with another name too: whoever made the name chose the file. */
-    sad = zesp_sad_open(in_dir("named.sad"), ZESP_SAD_CREATE, NULL);
+    sad = zesp_sad_open(test_path_in(dir, "named.sad"), ZESP_SAD_CREATE, NULL);
     CHECK(sad != NULL);
     zesp_sad_free(sad);
-    snprintf(link2, sizeof link2, "%s", in_dir("hardlink.sad"));
-    CHECK(link(in_dir("named.sad"), link2) == 0);
+    snprintf(link2, sizeof link2, "%s", test_path_in(dir, "hardlink.sad"));
+    CHECK(link(test_path_in(dir, "named.sad"), link2) == 0);
     CHECK(zesp_sad_open(link2, ZESP_SAD_CREATE, &group) == NULL &&
           errno == ZESP_ESADLINK);
-    CHECK(mode_of(in_dir("named.sad")) == 0600);
+    CHECK(mode_of(test_path_in(dir, "named.sad")) == 0600);
     /* Its one name again: the mode asked for is set. */
     CHECK(unlink(link2) == 0);
-    sad = zesp_sad_open(in_dir("named.sad"), ZESP_SAD_CREATE, &group);
+    sad = zesp_sad_open(test_path_in(dir, "named.sad"), ZESP_SAD_CREATE, &group);
     CHECK(sad != NULL);
     zesp_sad_free(sad);
-    CHECK(mode_of(in_dir("named.sad")) == 0660);
+    CHECK(mode_of(test_path_in(dir, "named.sad")) == 0660);
 }
 
 /* A creator killed while it made the file leaves its temporary file
@@ -184,7 +167,7 @@ static void test_leftover_temporary_file(void)
     snprintf(tmp, sizeof tmp, "%s/.left.sad.%d.new", dir, (int)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
     CHECK(fd >= 0 && close(fd) == 0);
-    sad = zesp_sad_open(in_dir("left.sad"), ZESP_SAD_CREATE, NULL);
+    sad = zesp_sad_open(test_path_in(dir, "left.sad"), ZESP_SAD_CREATE, NULL);
     CHECK(sad != NULL);
     CHECK(sad != NULL && zesp_sa_add(sad, &p) == 0);
     zesp_sad_free(sad);
@@ -335,7 +318,7 @@ static void test_planted_by_another_user(void)
     fflush(NULL);
     if ((pid = fork()) == 0)
         _exit(attacker(shared));
-    rc = wait_status(pid);
+    rc = test_wait_status(pid);
     if (rc == 77) {
         printf("     skip: this process may not become another user\n");
         skipped++;
@@ -347,7 +330,7 @@ static void test_planted_by_another_user(void)
     CHECK(file_digest(planted, before) == 0);
     if ((pid = fork()) == 0)
         _exit(victim(shared));
-    rc = wait_status(pid);
+    rc = test_wait_status(pid);
     if (rc != 0)
         fprintf(stderr, "  victim: status %d\n", rc);
     CHECK(rc == 0);
@@ -459,7 +442,7 @@ static void test_setgid_program_ignores_environment(void)
     fflush(NULL);
     if ((pid = fork()) == 0)
         _exit(plant_own(shared));
-    if ((rc = wait_status(pid)) == 77) {
+    if ((rc = test_wait_status(pid)) == 77) {
         printf("     skip: this process may not become another user\n");
         skipped++;
         return;
@@ -477,7 +460,7 @@ static void test_setgid_program_ignores_environment(void)
         got += n;
     buf[got] = '\0';
     close(fds[0]);
-    rc = wait_status(pid);
+    rc = test_wait_status(pid);
     memset(line, 0, sizeof line);
     if (rc == 77 || rc == 78) {
         printf("     skip: could not %s\n", rc == 77 ? "become another user"
@@ -564,7 +547,7 @@ static int run_as(int (*fn)(const char *const[], const char *),
     fflush(NULL);
     if ((pid = fork()) == 0)
         _exit(fn(dirs, path));
-    return wait_status(pid);
+    return test_wait_status(pid);
 }
 
 static int member_opens(const char *path)
@@ -574,7 +557,7 @@ static int member_opens(const char *path)
     fflush(NULL);
     if ((pid = fork()) == 0)
         _exit(member_of_group(path));
-    return wait_status(pid);
+    return test_wait_status(pid);
 }
 
 static void test_planted_directory(void)
@@ -644,7 +627,7 @@ static int set_acl(const char *path, const char *xattr, unsigned group_mask)
 static void test_acl_named_user(void)
 {
     zesp_sad_opts group = { .mode = 0660 };
-    const char *path = in_dir("acl.sad");
+    const char *path = test_path_in(dir, "acl.sad");
     char sub[600], made[700];
     struct stat st;
     zesp_sad *sad = zesp_sad_open(path, ZESP_SAD_CREATE, &group);
@@ -670,7 +653,7 @@ static void test_acl_named_user(void)
     zesp_sad_free(sad);
     CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
     /* Made where the directory's default ACL names a user: without it. */
-    snprintf(sub, sizeof sub, "%s", in_dir("acl-dir"));
+    snprintf(sub, sizeof sub, "%s", test_path_in(dir, "acl-dir"));
     snprintf(made, sizeof made, "%s/sad", sub);
     CHECK(mkdir(sub, 0700) == 0);
     CHECK(set_acl(sub, "system.posix_acl_default", 6) == 0);
@@ -739,7 +722,7 @@ static bool zesp_error(int e)
 static int publisher(const char *endpoint, int out)
 {
     void *ctx = zmq_ctx_new(), *pub = zmq_socket(ctx, ZMQ_PUB);
-    zesp_sad *sad = zesp_sad_open(in_dir("send.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "send.sad"), 0, NULL);
     struct tally t = { 0 };
     uint8_t body[BODY_BYTES];
     zesp_frame f = { body, sizeof body };
@@ -769,7 +752,7 @@ static int publisher(const char *endpoint, int out)
 static int subscriber(const char *endpoint, int flags, int ready, int out)
 {
     void *ctx = zmq_ctx_new(), *sub = zmq_socket(ctx, ZMQ_SUB);
-    zesp_sad *sad = zesp_sad_open(in_dir("damage.sad"), flags, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "damage.sad"), flags, NULL);
     zesp_msg *msg = zesp_msg_new();
     struct tally t = { 0 };
     int timeout = 100, said_ready = 0;
@@ -817,8 +800,8 @@ static uint8_t *map_region(const char *path, size_t region)
  * stream goes on long enough to test the receivers). */
 static int damager(size_t region, int out)
 {
-    uint8_t *recv_map = map_region(in_dir("damage.sad"), region);
-    uint8_t *send_map = map_region(in_dir("send.sad"), region);
+    uint8_t *recv_map = map_region(test_path_in(dir, "damage.sad"), region);
+    uint8_t *send_map = map_region(test_path_in(dir, "send.sad"), region);
     uint64_t writes = 0;
 
     stop_on_term();
@@ -842,9 +825,9 @@ static void test_random_damage_while_in_use(void)
                           .max_replay_window = ZESP_REPLAY_WINDOW_DEFAULT };
     zesp_sa_params out = test_sa(DAMAGE_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params in = test_sa(DAMAGE_SPI, ZESP_DIR_IN, 0, 0);
-    zesp_sad *sad = zesp_sad_open(in_dir("damage.sad"), ZESP_SAD_CREATE,
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "damage.sad"), ZESP_SAD_CREATE,
                                   &opts);
-    zesp_sad *send = zesp_sad_open(in_dir("send.sad"), ZESP_SAD_CREATE,
+    zesp_sad *send = zesp_sad_open(test_path_in(dir, "send.sad"), ZESP_SAD_CREATE,
                                    &opts);
     char endpoint[600], c;
     int results[4][2], ready[2], rc[4];
@@ -880,11 +863,11 @@ static void test_random_damage_while_in_use(void)
         _exit(damager(region, results[3][1]));
     sleep(DAMAGE_SECONDS);      /* how long the damage lasts, not a wait */
     kill(pid[3], SIGTERM);
-    rc[3] = wait_status(pid[3]);
+    rc[3] = test_wait_status(pid[3]);
     for (int i = 0; i < 3; i++)
         kill(pid[i], SIGTERM);
     for (int i = 0; i < 3; i++)
-        rc[i] = wait_status(pid[i]);
+        rc[i] = test_wait_status(pid[i]);
     memset(t, 0, sizeof t);
     for (int i = 0; i < 4; i++) {
         if (rc[i] != 0)
@@ -913,8 +896,8 @@ static void test_random_damage_while_in_use(void)
            (unsigned long long)t[0].refused, (unsigned long long)t[1].ok,
            (unsigned long long)t[2].ok, (unsigned long long)t[1].refused,
            (unsigned long long)t[2].refused);
-    unlink(in_dir("damage.sad"));
-    unlink(in_dir("send.sad"));
+    unlink(test_path_in(dir, "damage.sad"));
+    unlink(test_path_in(dir, "send.sad"));
 }
 
 /*
@@ -926,7 +909,7 @@ enum { LOCK_ROUNDS = 50 };
 
 static int lock_holder(int ready)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "lock.sad"), 0, NULL);
 
     if (sad == NULL || sad_lock(sad) != 0)
         return 1;
@@ -945,18 +928,18 @@ static int run_zesp_list(void)
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        execl(tool, tool, "--sad", in_dir("lock.sad"), "sa", "list",
+        execl(tool, tool, "--sad", test_path_in(dir, "lock.sad"), "sa", "list",
               (char *)NULL);
         _exit(127);
     }
-    return wait_status(pid);
+    return test_wait_status(pid);
 }
 
 /* A fresh process: attach, then send one message to the parent. */
 static int fresh_sender(const char *endpoint)
 {
     void *ctx = zmq_ctx_new(), *push = zmq_socket(ctx, ZMQ_PUSH);
-    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "lock.sad"), 0, NULL);
     zesp_frame body = { "after the crash", 15 };
     zesp_parts parts = { .body = &body, .nbody = 1 };
     int rc = 0;
@@ -974,7 +957,7 @@ static int fresh_sender(const char *endpoint)
 
 static void test_killed_holding_the_lock(void)
 {
-    zesp_sad *sad = zesp_sad_open(in_dir("lock.sad"), ZESP_SAD_CREATE, NULL);
+    zesp_sad *sad = zesp_sad_open(test_path_in(dir, "lock.sad"), ZESP_SAD_CREATE, NULL);
     zesp_sa_params out = test_sa(LOCK_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params in = test_sa(LOCK_SPI, ZESP_DIR_IN, 0, 0);
     void *ctx = zmq_ctx_new(), *pull = zmq_socket(ctx, ZMQ_PULL);
@@ -1007,13 +990,13 @@ static void test_killed_holding_the_lock(void)
         }
         close(ready[0]);
         kill(pid, SIGKILL);
-        wait_status(pid);
+        test_wait_status(pid);
         listed += run_zesp_list() == 0;
         if ((pid = fork()) == 0)
             _exit(fresh_sender(endpoint));
-        sent += wait_status(pid) == 0;
+        sent += test_wait_status(pid) == 0;
     }
-    sad = zesp_sad_open(in_dir("lock.sad"), 0, NULL);
+    sad = zesp_sad_open(test_path_in(dir, "lock.sad"), 0, NULL);
     CHECK(sad != NULL);
     for (int i = 0; sad != NULL && i < sent; i++)
         received += zesp_recv(sad, pull, msg, 0) == 0 &&

@@ -25,14 +25,6 @@
 
 static char dir[256];
 
-static const char *in_dir(const char *name)
-{
-    static char path[512];
-
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return path;
-}
-
 /* The replacement, done once at the first clock reading that finds the
  * late message decrypted in place. */
 static struct {
@@ -174,8 +166,8 @@ static void test_late_receiver(void)
         old_out.next_seq = LATE_SEQ;
         old_tx = zesp_sad_new(NULL);
         new_tx = zesp_sad_new(NULL);
-        unlink(in_dir("rx.sad"));
-        rx = zesp_sad_open(in_dir("rx.sad"), ZESP_SAD_CREATE, &small);
+        unlink(test_path_in(dir, "rx.sad"));
+        rx = zesp_sad_open(test_path_in(dir, "rx.sad"), ZESP_SAD_CREATE, &small);
         CHECK(old_tx != NULL && new_tx != NULL && rx != NULL);
         if (old_tx == NULL || new_tx == NULL || rx == NULL)
             return;
@@ -292,8 +284,8 @@ static void test_late_receiver_own_window(void)
 
     new_out.key[0] ^= 0xa5;
     new_in.key[0] ^= 0xa5;
-    unlink(in_dir("own.sad"));
-    rx = zesp_sad_open(in_dir("own.sad"),
+    unlink(test_path_in(dir, "own.sad"));
+    rx = zesp_sad_open(test_path_in(dir, "own.sad"),
                        ZESP_SAD_CREATE | ZESP_SAD_OWN_WINDOWS, &small);
     CHECK(old_tx != NULL && new_tx != NULL && rx != NULL);
     if (old_tx == NULL || new_tx == NULL || rx == NULL)
