@@ -23,7 +23,10 @@ static const char *const messages[] = {
     [ZESP_EBINDING - ZESP_EBASE] = "clear frames differ from those the sender bound",
     [ZESP_ETOOBIG - ZESP_EBASE] = "message larger than the SA database allows",
     [ZESP_EUNSUPPORTED - ZESP_EBASE] = "transform not supported on this CPU or build",
-    [ZESP_EEXIST - ZESP_EBASE] = "a security association with that SPI and direction exists",
+    [ZESP_EEXIST - ZESP_EBASE] = "a security association with that SPI and direction exists, "
+        "or one of the other direction holds its manual key on another SPI "
+        "(or held it: the state directory's records say so); give each "
+        "direction its own key",
     [ZESP_EFULL - ZESP_EBASE] = "the SA database is full",
     [ZESP_EDIRECTION - ZESP_EBASE] = "security association used in the wrong direction",
     [ZESP_EBADSAD - ZESP_EBASE] = "the SA database file is damaged or is not an SA database",

@@ -164,7 +164,9 @@ enum zesp_error {
     ZESP_EBINDING,      /* clear frames differ from those the sender bound */
     ZESP_ETOOBIG,       /* message larger than the SAD allows */
     ZESP_EUNSUPPORTED,  /* transform unavailable on this CPU or build */
-    ZESP_EEXIST,        /* an SA with that SPI and direction exists */
+    ZESP_EEXIST,        /* an SA with that SPI and direction exists, or a
+                           manual key served the other direction on
+                           another SPI (zesp_sa_add) */
     ZESP_EFULL,         /* the SAD has no free slot */
     ZESP_EDIRECTION,    /* SA used in the wrong direction */
     ZESP_EBADSAD,       /* the SAD file is damaged or not a SAD */

@@ -398,6 +398,9 @@ static void test_one_key_both_directions_by_api(void)
     CHECK_ERR(zesp_sa_add(a.sad, &a_in), ZESP_EEXIST);
     CHECK_OK(zesp_sa_add(b.sad, &b_in));
     CHECK_ERR(zesp_sa_add(b.sad, &b_out), ZESP_EEXIST);
+    /* Its SPI is free: the message must name the key, not the SPI. */
+    printf("     %s\n", zesp_strerror(ZESP_EEXIST));
+    CHECK(strstr(zesp_strerror(ZESP_EEXIST), "other direction") != NULL);
     a_sent = wire_seal(&w, a.sad, 0x5401, 20);
     b_sent = wire_seal(&w, b.sad, 0x5402, 20);
     printf("     a sent %d, b sent %d under one key: %zu IVs twice\n",

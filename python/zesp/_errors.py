@@ -99,7 +99,9 @@ class UnsupportedError(Error):
 
 
 class SAExistsError(Error):
-    """An SA with that SPI and direction exists (ZESP_EEXIST)."""
+    """An SA with that SPI and direction exists, or a manual key that an SA
+    of the other direction holds, or the state directory's records say
+    held, on another SPI (ZESP_EEXIST)."""
 
 
 class SADFullError(Error):
