@@ -175,9 +175,9 @@ def test_a_handler_raising_as_recv_returns_leaves_no_plaintext(ctx, peers, size)
 
 
 def test_a_receive_refused_its_arguments_releases_no_other_message(ctx, peers):
-    # recv releases, on an exception, the message its call into C
-    # returned: not when cffi refused the arguments and the call never
-    # ran, where this thread's last answer is a message a Message owns.
+    # recv wipes, on an exception, the zesp_msg it took for its call into
+    # C: never one a Message owns, also when cffi refused the arguments
+    # and the call never ran.
     from zesp._native import ffi, lib
     a, b = inproc_pair(ctx, "refused-arguments")
     secret = b"still mine"
