@@ -7,6 +7,7 @@ message of one body frame under COPY_THRESHOLD owns its zesp_msg itself
 ffi.gc pointer its views share.  Each case below runs through both."""
 import gc
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -289,3 +290,89 @@ def test_a_refused_message_leaves_no_large_buffer_held(ctx, peers):
             assert msg.bytes() == b"small %d" % i
         subs[1].recv()
     assert _native_bytes_in_use() - before < large // 2
+
+
+
+def _read_paused(msg, k, paused, go, hook):
+    """Read msg.clear, then msg.peer, in this thread, paused at the k-th
+    event of the binding's Message code (hook "trace": each line;
+    "profile": each call into C and its return): paused set, then a wait
+    for go (the scheduler may stop a thread at any of those points).  What
+    each read, None where the message was closed before it read."""
+    seen = [0]
+
+    def pause(frame, event, arg):
+        if not frame.f_code.co_filename.endswith("_message.py"):
+            return None
+        if event in ("line", "c_call", "c_return"):
+            seen[0] += 1
+            if seen[0] == k:
+                paused.set()
+                go.wait(30)
+        return pause
+
+    got = []
+    (sys.settrace if hook == "trace" else sys.setprofile)(pause)
+    try:
+        for read in (lambda: msg.clear, lambda: msg.peer):
+            try:
+                got.append(read())
+            except ValueError:          # closed before it read
+                got.append(None)
+    finally:
+        sys.settrace(None)
+        sys.setprofile(None)
+    return got
+
+
+@pytest.mark.parametrize("hook", ["trace", "profile"])
+def test_a_message_closed_while_another_thread_reads_it(ctx, peers, hook):
+    # close() gave a small message's zesp_msg back to the pool while
+    # another thread was reading it: the next receive reused it, freed the
+    # frames the reader was reading (it read freed memory, there a later
+    # message's clear frame) and wrote its peer's name where the reader
+    # read the peer.  Now close() leaves a zesp_msg that another call still
+    # holds to be given back by the last one to go.  The reader is paused
+    # at each point in turn; the later messages come from carol.
+    from conftest import WAIT, key
+    carol, k_carol = 0x3000000 + secrets.randbelow(1 << 20), key()
+    peers.alice.add_sa(carol, zesp.OUT, k_carol, peer="bob", manual=False)
+    peers.bob.add_sa(carol, zesp.IN, k_carol, peer="carol", manual=False)
+    peers.bob.set_policy("to-alice", out=peers.ba, inbound=[peers.ab, carol],
+                         peer="alice")
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.bind("inproc://closed-while-read-" + hook)   # frames in their own memory
+    b.connect("inproc://closed-while-read-" + hook)
+    mine = b"the clear frame of the one read " * 8
+    later = b"a later message's own clear frm " * 8
+    assert len(mine) == len(later)
+    k = 0
+    while True:
+        k += 1
+        peers.alice.send(a, "to-bob", clear=[mine], body=[b"small"])
+        msg = peers.bob.recv(b, "to-alice")
+        paused, go, out = threading.Event(), threading.Event(), []
+        t = threading.Thread(
+            target=lambda: out.append(_read_paused(msg, k, paused, go, hook)))
+        t.start()
+        until(lambda: paused.is_set() or not t.is_alive(), "the reader")
+        if not paused.is_set():
+            t.join()
+            break           # it read past its last event: done
+        msg.close()
+        # The next receive (the pool's newest entry), then a message whose
+        # frame takes the memory freed if that entry was msg's.
+        peers.alice.send(a, spi=carol, clear=[later], body=[b"next"])
+        with peers.bob.recv(b, "to-alice") as nxt:
+            assert nxt.clear == [later] and nxt.peer == "carol"
+        peers.alice.send(a, spi=carol, clear=[later], body=[b"then"])
+        with peers.bob.recv(b, "to-alice"):
+            go.set()
+            t.join(WAIT)
+            assert not t.is_alive()
+            clear, peer = out[0]
+            assert clear in (None, [mine]), \
+                "%s event %d: the reader read %r" % (hook, k, clear)
+            assert peer in (None, "alice"), \
+                "%s event %d: the reader read peer %r" % (hook, k, peer)
+    assert k > 3

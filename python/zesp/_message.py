@@ -19,7 +19,10 @@ Who holds the zesp_msg: every receive takes one, wiped, from a small pool
 A message whose body was all copied (one small frame, the usual) owns it
 itself (``_raw``, the pool's entry) and gives it back to the pool, wiped, in close() or as
 it is freed (``__del__``), no view needing it; any other shares it with
-its views, and the last of them to go gives it back (``reclaim``).  The
+its views, and the last of them to go gives it back (``reclaim``).  close()
+gives it back only if nothing else holds it: a read of this message under
+way in another thread (its frames' addresses taken, their bytes not yet
+read) leaves that to the last holder, as a view does.  The
 pool saves an allocation and an ffi.gc pointer per receive; it is shared
 by the threads (a deque: its pop and append are atomic) and holds only
 messages whose frames are small together.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from sys import getrefcount
 from typing import Any, List, Optional, Tuple
 
 from ._native import ffi, lib
@@ -80,6 +84,16 @@ def recycle(entry: Tuple[Any, Any], _pool: "deque[Any]" = pool) -> None:
         _pool.append(entry)
 
 
+def _sole_count() -> int:
+    """What getrefcount says of an entry's zesp_msg that the entry alone
+    holds, asked as close() asks it."""
+    raw = (object(), None)
+    return getrefcount(raw[0])
+
+
+_SOLE = _sole_count()
+
+
 def _keep(owner: Any, view: Any) -> None:
     """A view's destructor: it only held owner (the zesp_msg) alive."""
 
@@ -130,9 +144,10 @@ class Message:
         self.policy = policy
 
     def _live(self) -> Any:
-        if self._msg is None:
+        msg = self._msg     # read once: close() may run in another thread
+        if msg is None:
             raise ValueError("zesp: message closed")
-        return self._msg
+        return msg
 
     def _frames(self, kind: int) -> List[bytes]:
         msg = self._live()
@@ -174,7 +189,8 @@ class Message:
     @property
     def peer(self) -> str:
         """Who the SA is with, as the SAD names the peer."""
-        return ffi.string(lib.zesp_msg_peer(self._live())).decode("utf-8", "replace")
+        msg = self._live()      # held while its peer is read
+        return ffi.string(lib.zesp_msg_peer(msg)).decode("utf-8", "replace")
 
     def bytes(self) -> bytes:
         """The body frames joined, as one bytes object (a copy)."""
@@ -195,8 +211,11 @@ class Message:
                 pass            # an export still holds it, and the memory
         self._msg = None
         raw, self._raw = self._raw, None
-        if raw is not None:
-            recycle(raw)        # no view refers to it: wiped now
+        # No view refers to it: wiped now, unless a call of this message
+        # still holds it (another thread's read, between a frame's address
+        # and its bytes): then the last to go gives it back (reclaim).
+        if raw is not None and getrefcount(raw[0]) == _SOLE:
+            recycle(raw)
 
     def __copy__(self) -> "Message":
         """A second Message on the same memory: the hold becomes a shared
