@@ -293,6 +293,30 @@ def test_a_refused_message_leaves_no_large_buffer_held(ctx, peers):
 
 
 
+def test_a_message_of_many_empty_frames_leaves_no_large_buffer_held(ctx, peers):
+    # A zesp_msg is kept for later receives only if its frames are small
+    # together, and it keeps the arrays it grew: a message of many empty
+    # body frames (4 bytes each in the ESP frame, a 16-byte entry each in
+    # the zesp_msg's array of body frames) counted 0 bytes, so that an SA
+    # holder's 1 MiB frame left 4 MiB held for as long as the process
+    # received.
+    a, b = tcp_pair(ctx)
+    peers.alice.send(a, "to-bob", body=[b"first"])
+    peers.bob.recv(b, "to-alice").close()
+    before = _native_bytes_in_use()
+    n = 1 << 18
+    peers.alice.send(a, "to-bob", body=[b""] * n)
+    with peers.bob.recv(b, "to-alice") as msg:
+        assert len(msg.body) == n
+    del msg
+    for i in range(3):          # the pool goes on serving small messages
+        peers.alice.send(a, "to-bob", body=[b"small %d" % i])
+        with peers.bob.recv(b, "to-alice") as msg:
+            assert msg.bytes() == b"small %d" % i
+    assert _native_bytes_in_use() - before < n * 16 // 4
+
+
+
 def _read_paused(msg, k, paused, go, hook):
     """Read msg.clear, then msg.peer, in this thread, paused at the k-th
     event of the binding's Message code (hook "trace": each line;
