@@ -144,6 +144,33 @@ def test_a_small_message_is_wiped_by_close_and_by_being_dropped(ctx, peers):
         gc.enable()
 
 
+def test_close_wipes_a_small_message_while_an_old_error_is_kept(ctx, peers):
+    # close() gives the zesp_msg back only if nothing else holds it; a
+    # receive that raised (zesp.Again; an exception in its call, as a
+    # handler's) left its frame holding the zesp_msg it gave back to the
+    # pool, and an exception kept (a log record's, sys.last_exc) keeps
+    # that frame: the next message received into it was not wiped by
+    # close().
+    a, b = tcp_pair(ctx)
+    secret = b"attack at dawn, after an error"
+    for kind in ("again", "raised in the call"):
+        peers.alice.send(a, "to-bob", body=[b"before"])
+        peers.bob.recv(b, "to-alice").close()      # the pool's newest
+        try:
+            peers.bob.recv(b if kind == "again" else -1, "to-alice",
+                           dontwait=True)
+        except (zesp.Again, OverflowError) as e:
+            kept = e
+        peers.alice.send(a, "to-bob", body=[secret])
+        msg = peers.bob.recv(b, "to-alice")
+        where, n = _body_memory(msg)
+        msg.close()
+        assert ffi.buffer(ffi.cast("char *", where), n)[:] == bytes(n), \
+            "%s: close() left the body unwiped" % kind
+        assert kept.__traceback__ is not None
+        del kept
+
+
 def test_a_small_message_released_in_another_thread(ctx, peers):
     a, b = tcp_pair(ctx)
     for i in range(3):

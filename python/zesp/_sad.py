@@ -616,11 +616,15 @@ class SAD:
                     _wipe(m)
                 else:
                     recycle(entry)
+                # This frame, which a kept exception keeps, holds none of
+                # it: close() gives back only what nothing else holds.
+                m = out = entry = None
                 if isinstance(e, TypeError):
                     self._live()
                 raise
             if code == _EAGAIN or code == _EINTR:
                 _keep(entry)            # it read nothing
+                m = out = entry = None  # the pool's: see the except
             else:
                 # A refused message may hold a large ESP frame, which the
                 # API does not show: freed, never kept.
