@@ -171,6 +171,61 @@ def test_close_wipes_a_small_message_while_an_old_error_is_kept(ctx, peers):
         del kept
 
 
+@pytest.mark.parametrize("finalizer", ["none", "closes it", "reads it"])
+def test_a_message_collected_in_a_cycle_gives_its_zesp_msg_back_once(ctx, peers, finalizer):
+    # The cycle collector runs the finalizers of all its garbage before it
+    # frees any: a small Message's __del__ (or close(), called by another
+    # finalizer of that garbage) gave its zesp_msg back to the pool, and
+    # its ffi.gc pointer, garbage too, gave it back again (its destructor):
+    # the next two receives shared one zesp_msg, the first one's view
+    # reading the second's body.  A finalizer run after the Message's that
+    # read it read the pool's zesp_msg, lent to a later receive.
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.bind("inproc://cycle-" + finalizer.replace(" ", "-"))
+    b.connect("inproc://cycle-" + finalizer.replace(" ", "-"))
+    mine = b"the message's own clear frame.. " * 8
+    later = b"a later message's clear frame.. " * 8
+    x_body, y_body = b"X" * COPY_THRESHOLD, b"Y" * COPY_THRESHOLD
+    seen = []
+
+    class Job:
+        def __del__(self):
+            if finalizer == "closes it":
+                self.msg.close()
+            elif finalizer == "reads it":
+                for _ in range(2):
+                    peers.alice.send(a, "to-bob", clear=[later], body=[b"l"])
+                    peers.bob.recv(b, "to-alice").close()
+                try:
+                    seen.append(self.msg.clear)
+                except ValueError:  # closed
+                    seen.append(None)
+
+    gc.collect()
+    gc.disable()
+    try:
+        for order in (0, 1):        # the Job's finalizer first, then last
+            peers.alice.send(a, "to-bob", clear=[mine], body=[b"mine"])
+            job, msg = Job(), peers.bob.recv(b, "to-alice")
+            job.msg = msg
+            garbage = [msg, job] if order else [job, msg]
+            job.garbage = garbage       # a cycle holding both
+            del job, msg, garbage
+            gc.collect()
+            peers.alice.send(a, "to-bob", body=[x_body])
+            peers.alice.send(a, "to-bob", body=[y_body])
+            x = peers.bob.recv(b, "to-alice")
+            y = peers.bob.recv(b, "to-alice")
+            assert bytes(x.body[0]) == x_body, \
+                "order %d: message X's view reads another message's body" % order
+            assert bytes(y.body[0]) == y_body
+            x.close()
+            y.close()
+    finally:
+        gc.enable()
+    assert all(s in (None, [mine]) for s in seen), seen
+
+
 def test_a_small_message_released_in_another_thread(ctx, peers):
     a, b = tcp_pair(ctx)
     for i in range(3):
