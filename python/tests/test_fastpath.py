@@ -7,6 +7,7 @@ message of one body frame under COPY_THRESHOLD owns its zesp_msg itself
 ffi.gc pointer its views share.  Each case below runs through both."""
 import gc
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -141,6 +142,88 @@ def test_a_small_message_is_wiped_by_close_and_by_being_dropped(ctx, peers):
         assert bytes(body[0]) == secret     # the copy is the caller's
     finally:
         gc.enable()
+
+
+def test_close_wipes_a_small_message_while_an_old_error_is_kept(ctx, peers):
+    # close() gives the zesp_msg back only if nothing else holds it; a
+    # receive that raised (zesp.Again; an exception in its call, as a
+    # handler's) left its frame holding the zesp_msg it gave back to the
+    # pool, and an exception kept (a log record's, sys.last_exc) keeps
+    # that frame: the next message received into it was not wiped by
+    # close().
+    a, b = tcp_pair(ctx)
+    secret = b"attack at dawn, after an error"
+    for kind in ("again", "raised in the call"):
+        peers.alice.send(a, "to-bob", body=[b"before"])
+        peers.bob.recv(b, "to-alice").close()      # the pool's newest
+        try:
+            peers.bob.recv(b if kind == "again" else -1, "to-alice",
+                           dontwait=True)
+        except (zesp.Again, OverflowError) as e:
+            kept = e
+        peers.alice.send(a, "to-bob", body=[secret])
+        msg = peers.bob.recv(b, "to-alice")
+        where, n = _body_memory(msg)
+        msg.close()
+        assert ffi.buffer(ffi.cast("char *", where), n)[:] == bytes(n), \
+            "%s: close() left the body unwiped" % kind
+        assert kept.__traceback__ is not None
+        del kept
+
+
+@pytest.mark.parametrize("finalizer", ["none", "closes it", "reads it"])
+def test_a_message_collected_in_a_cycle_gives_its_zesp_msg_back_once(ctx, peers, finalizer):
+    # The cycle collector runs the finalizers of all its garbage before it
+    # frees any: a small Message's __del__ (or close(), called by another
+    # finalizer of that garbage) gave its zesp_msg back to the pool, and
+    # its ffi.gc pointer, garbage too, gave it back again (its destructor):
+    # the next two receives shared one zesp_msg, the first one's view
+    # reading the second's body.  A finalizer run after the Message's that
+    # read it read the pool's zesp_msg, lent to a later receive.
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.bind("inproc://cycle-" + finalizer.replace(" ", "-"))
+    b.connect("inproc://cycle-" + finalizer.replace(" ", "-"))
+    mine = b"the message's own clear frame.. " * 8
+    later = b"a later message's clear frame.. " * 8
+    x_body, y_body = b"X" * COPY_THRESHOLD, b"Y" * COPY_THRESHOLD
+    seen = []
+
+    class Job:
+        def __del__(self):
+            if finalizer == "closes it":
+                self.msg.close()
+            elif finalizer == "reads it":
+                for _ in range(2):
+                    peers.alice.send(a, "to-bob", clear=[later], body=[b"l"])
+                    peers.bob.recv(b, "to-alice").close()
+                try:
+                    seen.append(self.msg.clear)
+                except ValueError:  # closed
+                    seen.append(None)
+
+    gc.collect()
+    gc.disable()
+    try:
+        for order in (0, 1):        # the Job's finalizer first, then last
+            peers.alice.send(a, "to-bob", clear=[mine], body=[b"mine"])
+            job, msg = Job(), peers.bob.recv(b, "to-alice")
+            job.msg = msg
+            garbage = [msg, job] if order else [job, msg]
+            job.garbage = garbage       # a cycle holding both
+            del job, msg, garbage
+            gc.collect()
+            peers.alice.send(a, "to-bob", body=[x_body])
+            peers.alice.send(a, "to-bob", body=[y_body])
+            x = peers.bob.recv(b, "to-alice")
+            y = peers.bob.recv(b, "to-alice")
+            assert bytes(x.body[0]) == x_body, \
+                "order %d: message X's view reads another message's body" % order
+            assert bytes(y.body[0]) == y_body
+            x.close()
+            y.close()
+    finally:
+        gc.enable()
+    assert all(s in (None, [mine]) for s in seen), seen
 
 
 def test_a_small_message_released_in_another_thread(ctx, peers):
@@ -289,3 +372,113 @@ def test_a_refused_message_leaves_no_large_buffer_held(ctx, peers):
             assert msg.bytes() == b"small %d" % i
         subs[1].recv()
     assert _native_bytes_in_use() - before < large // 2
+
+
+
+def test_a_message_of_many_empty_frames_leaves_no_large_buffer_held(ctx, peers):
+    # A zesp_msg is kept for later receives only if its frames are small
+    # together, and it keeps the arrays it grew: a message of many empty
+    # body frames (4 bytes each in the ESP frame, a 16-byte entry each in
+    # the zesp_msg's array of body frames) counted 0 bytes, so that an SA
+    # holder's 1 MiB frame left 4 MiB held for as long as the process
+    # received.
+    a, b = tcp_pair(ctx)
+    peers.alice.send(a, "to-bob", body=[b"first"])
+    peers.bob.recv(b, "to-alice").close()
+    before = _native_bytes_in_use()
+    n = 1 << 18
+    peers.alice.send(a, "to-bob", body=[b""] * n)
+    with peers.bob.recv(b, "to-alice") as msg:
+        assert len(msg.body) == n
+    del msg
+    for i in range(3):          # the pool goes on serving small messages
+        peers.alice.send(a, "to-bob", body=[b"small %d" % i])
+        with peers.bob.recv(b, "to-alice") as msg:
+            assert msg.bytes() == b"small %d" % i
+    assert _native_bytes_in_use() - before < n * 16 // 4
+
+
+
+def _read_paused(msg, k, paused, go, hook):
+    """Read msg.clear, then msg.peer, in this thread, paused at the k-th
+    event of the binding's Message code (hook "trace": each line;
+    "profile": each call into C and its return): paused set, then a wait
+    for go (the scheduler may stop a thread at any of those points).  What
+    each read, None where the message was closed before it read."""
+    seen = [0]
+
+    def pause(frame, event, arg):
+        if not frame.f_code.co_filename.endswith("_message.py"):
+            return None
+        if event in ("line", "c_call", "c_return"):
+            seen[0] += 1
+            if seen[0] == k:
+                paused.set()
+                go.wait(30)
+        return pause
+
+    got = []
+    (sys.settrace if hook == "trace" else sys.setprofile)(pause)
+    try:
+        for read in (lambda: msg.clear, lambda: msg.peer):
+            try:
+                got.append(read())
+            except ValueError:          # closed before it read
+                got.append(None)
+    finally:
+        sys.settrace(None)
+        sys.setprofile(None)
+    return got
+
+
+@pytest.mark.parametrize("hook", ["trace", "profile"])
+def test_a_message_closed_while_another_thread_reads_it(ctx, peers, hook):
+    # close() gave a small message's zesp_msg back to the pool while
+    # another thread was reading it: the next receive reused it, freed the
+    # frames the reader was reading (it read freed memory, there a later
+    # message's clear frame) and wrote its peer's name where the reader
+    # read the peer.  Now close() leaves a zesp_msg that another call still
+    # holds to be given back by the last one to go.  The reader is paused
+    # at each point in turn; the later messages come from carol.
+    from conftest import WAIT, key
+    carol, k_carol = 0x3000000 + secrets.randbelow(1 << 20), key()
+    peers.alice.add_sa(carol, zesp.OUT, k_carol, peer="bob", manual=False)
+    peers.bob.add_sa(carol, zesp.IN, k_carol, peer="carol", manual=False)
+    peers.bob.set_policy("to-alice", out=peers.ba, inbound=[peers.ab, carol],
+                         peer="alice")
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.bind("inproc://closed-while-read-" + hook)   # frames in their own memory
+    b.connect("inproc://closed-while-read-" + hook)
+    mine = b"the clear frame of the one read " * 8
+    later = b"a later message's own clear frm " * 8
+    assert len(mine) == len(later)
+    k = 0
+    while True:
+        k += 1
+        peers.alice.send(a, "to-bob", clear=[mine], body=[b"small"])
+        msg = peers.bob.recv(b, "to-alice")
+        paused, go, out = threading.Event(), threading.Event(), []
+        t = threading.Thread(
+            target=lambda: out.append(_read_paused(msg, k, paused, go, hook)))
+        t.start()
+        until(lambda: paused.is_set() or not t.is_alive(), "the reader")
+        if not paused.is_set():
+            t.join()
+            break           # it read past its last event: done
+        msg.close()
+        # The next receive (the pool's newest entry), then a message whose
+        # frame takes the memory freed if that entry was msg's.
+        peers.alice.send(a, spi=carol, clear=[later], body=[b"next"])
+        with peers.bob.recv(b, "to-alice") as nxt:
+            assert nxt.clear == [later] and nxt.peer == "carol"
+        peers.alice.send(a, spi=carol, clear=[later], body=[b"then"])
+        with peers.bob.recv(b, "to-alice"):
+            go.set()
+            t.join(WAIT)
+            assert not t.is_alive()
+            clear, peer = out[0]
+            assert clear in (None, [mine]), \
+                "%s event %d: the reader read %r" % (hook, k, clear)
+            assert peer in (None, "alice"), \
+                "%s event %d: the reader read peer %r" % (hook, k, peer)
+    assert k > 3

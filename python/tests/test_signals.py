@@ -4,12 +4,14 @@ blocking calls do (PEP 475)."""
 import gc
 import os
 import signal
+import sys
 import threading
 
 import pytest
 import zmq
 
 import zesp
+from zesp._message import COPY_THRESHOLD
 
 from conftest import WAIT, socket, until
 
@@ -278,3 +280,69 @@ def test_a_handler_receiving_then_raising_releases_only_what_recv_read(ctx, peer
         assert msg._msg != theirs._msg
     assert body_memory(theirs) == b"the handler's own"
     theirs.close()
+
+
+
+def recv_raising_at_event(sad, sock, policy, k, hook):
+    """sad.recv(sock, policy) under a Python tracer (hook "trace": pdb's, a
+    debugger's, at each line and return) or profiler ("profile": at each
+    call into C and its return) that raises Interrupted at the k-th event
+    of recv's frame, as a signal's handler (Ctrl-C's), run inside that
+    Python code, raises there.  True if it raised, False if recv returned
+    first."""
+    code, seen = zesp.SAD.recv.__code__, [0]
+
+    def in_recv(frame, event, arg):
+        if frame.f_code is not code:
+            return None
+        if event != "call":
+            seen[0] += 1
+            if seen[0] == k:
+                raise Interrupted()
+        return in_recv
+
+    old_trace, old_profile = sys.gettrace(), sys.getprofile()
+    (sys.settrace if hook == "trace" else sys.setprofile)(in_recv)
+    try:
+        sad.recv(sock, policy)
+    except Interrupted:
+        return True
+    finally:
+        sys.settrace(old_trace)
+        sys.setprofile(old_profile)
+    return False
+
+
+@pytest.mark.parametrize("hook", ["trace", "profile"])
+@pytest.mark.parametrize("size", [100, 20000])
+def test_a_raise_at_any_point_of_recv_leaves_its_message_one_owner(ctx, peers, size, hook):
+    # A Python tracer or profiler runs Python code at each line or call,
+    # and with it a signal's handler, which may raise there: the tracer's
+    # line events came after recv gave the Message its zesp_msg too, where
+    # recv's except gave it back to the pool and the Message's release
+    # gave it back again, so that the next two receives shared it.  After
+    # a raise at each event of recv's in turn, two large messages received
+    # are each their own: X's view reads X.
+    a, b = inproc_pair(ctx, "raise-at-%s-%d" % (hook, size))
+    body = (b"the one interrupted " * (size // 20 + 1))[:size]
+    x_body, y_body = b"X" * COPY_THRESHOLD, b"Y" * COPY_THRESHOLD
+    k = 0
+    while True:
+        k += 1
+        peers.alice.send(a, "to-bob", body=[body])
+        if not recv_raising_at_event(peers.bob, b, "to-alice", k, hook):
+            break           # past recv's last event: returned
+        try:                # raised before the message was read
+            peers.bob.recv(b, "to-alice", dontwait=True).close()
+        except zesp.Again:
+            pass
+        peers.alice.send(a, "to-bob", body=[x_body])
+        peers.alice.send(a, "to-bob", body=[y_body])
+        x = peers.bob.recv(b, "to-alice")
+        y = peers.bob.recv(b, "to-alice")
+        assert bytes(x.body[0]) == x_body, \
+            "%s event %d: message X's view reads another message's body" % (hook, k)
+        assert bytes(y.body[0]) == y_body
+        x.close()
+        y.close()
+    assert k > 5        # the hook saw recv's events

@@ -338,7 +338,9 @@ static int zesp_py_recv(zesp_sad *sad, const char *policy, uintptr_t socket,
  * buffer another message shares: zesp_recv decrypts those into msg's).
  * 1 if msg may be kept for a later receive: its frames small together,
  * so that no large buffer stays held (a refused message, whose ESP frame
- * the API does not show, is never kept: Python frees it). */
+ * the API does not show, is never kept: Python frees it).  Each frame
+ * counts its entry in msg's arrays too, which msg keeps and only grows:
+ * an ESP frame of many empty frames grows them as much as its bytes. */
 #define SPARE_MAX_BYTES 65536U
 
 static int zesp_py_msg_wipe(zesp_msg *msg)
@@ -350,12 +352,12 @@ static int zesp_py_msg_wipe(zesp_msg *msg)
 
         if (f.data != NULL)
             explicit_bzero((void *)f.data, f.size);
-        bytes += f.size;
+        bytes += f.size + sizeof f;
     }
     for (size_t i = 0; i < zesp_msg_envelope_count(msg); i++)
-        bytes += zesp_msg_envelope(msg, i).size;
+        bytes += zesp_msg_envelope(msg, i).size + sizeof(zesp_frame);
     for (size_t i = 0; i < zesp_msg_clear_count(msg); i++)
-        bytes += zesp_msg_clear(msg, i).size;
+        bytes += zesp_msg_clear(msg, i).size + sizeof(zesp_frame);
     return bytes <= SPARE_MAX_BYTES;
 }
 

@@ -19,7 +19,13 @@ Who holds the zesp_msg: every receive takes one, wiped, from a small pool
 A message whose body was all copied (one small frame, the usual) owns it
 itself (``_raw``, the pool's entry) and gives it back to the pool, wiped, in close() or as
 it is freed (``__del__``), no view needing it; any other shares it with
-its views, and the last of them to go gives it back (``reclaim``).  The
+its views, and the last of them to go gives it back (``reclaim``).  close()
+gives it back only if nothing else holds it: a read of this message under
+way in another thread (its frames' addresses taken, their bytes not yet
+read) leaves that to the last holder, as a view does.  While the cycle
+collector runs, a message gives its zesp_msg back only through the ffi.gc
+pointer, after the collection (``collecting``): the collector finalizes
+the message and the pointer alike when both are garbage.  The
 pool saves an allocation and an ffi.gc pointer per receive; it is shared
 by the threads (a deque: its pop and append are atomic) and holds only
 messages whose frames are small together.
@@ -27,7 +33,9 @@ messages whose frames are small together.
 from __future__ import annotations
 
 import functools
+import gc
 from collections import deque
+from sys import getrefcount
 from typing import Any, List, Optional, Tuple
 
 from ._native import ffi, lib
@@ -55,13 +63,39 @@ POOL_MAX = 8
 pool: "deque[Any]" = deque(maxlen=POOL_MAX)
 
 
+#: Non-empty while the cycle collector runs.  It calls the finalizers of
+#: all its garbage before it frees any, in no set order: a Message's
+#: __del__, the ffi.gc pointer of its zesp_msg (reclaim), and those of
+#: other objects, which may read the Message or receive.  Then a Message
+#: gives its zesp_msg back through the pointer alone (never its entry as
+#: well: the pool would hold it twice), and reclaim waits for the end of
+#: the collection (until then a finalizer may still read the zesp_msg).
+collecting: List[None] = []
+_deferred: List[Any] = []
+
+
 def reclaim(raw: Any, _pool: "deque[Any]" = pool) -> None:
     """The destructor of a received zesp_msg's ffi.gc pointer: wiped, then
     kept in the pool (a new entry) or freed."""
-    if _wipe(raw) and len(_pool) < POOL_MAX:
+    if collecting:
+        _deferred.append(raw)
+    elif _wipe(raw) and len(_pool) < POOL_MAX:
         _pool.append((_gc(raw, reclaim), _new_body()))
     else:
         _free(raw)
+
+
+def _collector(phase: str, info: Any) -> None:
+    """gc.callbacks: sets collecting, and reclaims after a collection."""
+    if phase == "start":
+        collecting.append(None)
+        return
+    collecting.clear()
+    while _deferred:
+        reclaim(_deferred.pop())
+
+
+gc.callbacks.append(_collector)
 
 
 def fresh() -> Tuple[Any, Any]:
@@ -78,6 +112,16 @@ def recycle(entry: Tuple[Any, Any], _pool: "deque[Any]" = pool) -> None:
     then kept in the pool or left to its destructor."""
     if _wipe(entry[0]):
         _pool.append(entry)
+
+
+def _sole_count() -> int:
+    """What getrefcount says of an entry's zesp_msg that the entry alone
+    holds, asked as close() asks it."""
+    raw = (object(), None)
+    return getrefcount(raw[0])
+
+
+_SOLE = _sole_count()
 
 
 def _keep(owner: Any, view: Any) -> None:
@@ -130,9 +174,10 @@ class Message:
         self.policy = policy
 
     def _live(self) -> Any:
-        if self._msg is None:
+        msg = self._msg     # read once: close() may run in another thread
+        if msg is None:
             raise ValueError("zesp: message closed")
-        return self._msg
+        return msg
 
     def _frames(self, kind: int) -> List[bytes]:
         msg = self._live()
@@ -174,7 +219,8 @@ class Message:
     @property
     def peer(self) -> str:
         """Who the SA is with, as the SAD names the peer."""
-        return ffi.string(lib.zesp_msg_peer(self._live())).decode("utf-8", "replace")
+        msg = self._live()      # held while its peer is read
+        return ffi.string(lib.zesp_msg_peer(msg)).decode("utf-8", "replace")
 
     def bytes(self) -> bytes:
         """The body frames joined, as one bytes object (a copy)."""
@@ -195,8 +241,13 @@ class Message:
                 pass            # an export still holds it, and the memory
         self._msg = None
         raw, self._raw = self._raw, None
-        if raw is not None:
-            recycle(raw)        # no view refers to it: wiped now
+        # No view refers to it: wiped now, and given back unless a call of
+        # this message still holds it (another thread's read, between a
+        # frame's address and its bytes) or the cycle collector runs (see
+        # collecting): then the pointer's destructor gives it back.
+        if raw is not None and _wipe(raw[0]) and not collecting \
+                and getrefcount(raw[0]) == _SOLE:
+            pool.append(raw)
 
     def __copy__(self) -> "Message":
         """A second Message on the same memory: the hold becomes a shared
@@ -212,7 +263,8 @@ class Message:
         raise TypeError("zesp: a Message cannot be pickled or deep-copied "
                         "(copy its frames: msg.bytes(), msg.clear)")
 
-    def __del__(self, _wipe: Any = _wipe, _pool: "deque[Any]" = pool) -> None:
+    def __del__(self, _wipe: Any = _wipe, _pool: "deque[Any]" = pool,
+                _collecting: List[None] = collecting) -> None:
         # The message owned its zesp_msg (a copied body): give it back, as
         # recycle does (inline: this runs for nearly every message).
         # (Names bound here: still there while the interpreter exits.)
@@ -222,7 +274,10 @@ class Message:
             return
         if raw is not None:
             self._raw = None
-            if _wipe(raw[0]):
+            if _collecting:     # see collecting: the pointer gives it back
+                self._msg = None    # closed, if a finalizer resurrects it
+                _wipe(raw[0])
+            elif _wipe(raw[0]):
                 _pool.append(raw)
 
     def __enter__(self) -> "Message":

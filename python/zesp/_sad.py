@@ -583,6 +583,7 @@ class SAD:
                 entry = fresh()
             m, out = entry
             shared = False
+            msg = None          # a Message made of m, once made
             try:
                 code = _recv(self._sad, pol, h, flags, m, out)
                 if not code:
@@ -594,9 +595,10 @@ class SAD:
                     if n < COPY_THRESHOLD:
                         body = [memoryview(_unpack(out.data, n))]
                         msg = _new(Message)
-                        # msg owns m from here (its __del__ gives it back);
-                        # no call comes before the return, so no handler
-                        # runs between.
+                        # msg owns m from here (its __del__ gives it back).
+                        # No call comes before the return, but a Python
+                        # tracer (a debugger's) runs code, and a signal's
+                        # handler with it, at each line: see the except.
                         msg._raw, msg._msg = entry, m
                     else:
                         shared = True
@@ -608,19 +610,28 @@ class SAD:
                     msg.policy = policy if pol else None
                     return msg
             except BaseException as e:
-                # Raised before a Message owned m (a handler that raised as
-                # the call returned, the message read): its plaintext wiped
-                # now, and m kept for the next receive unless views made
-                # of it may outlive this (then its destructor frees it).
+                # Raised before the Message was returned (a handler that
+                # raised as the call returned, the message read; or at a
+                # line after, under a tracer): its plaintext wiped now, and
+                # m kept for the next receive unless views made of it may
+                # outlive this (then its destructor frees it).  The Message
+                # made gives up its hold first, so that m has one owner at
+                # every point (else its release would give m back again).
+                if msg is not None:
+                    msg._raw = msg._msg = None
                 if shared:
                     _wipe(m)
                 else:
                     recycle(entry)
+                # This frame, which a kept exception keeps, holds none of
+                # it: close() gives back only what nothing else holds.
+                m = out = entry = None
                 if isinstance(e, TypeError):
                     self._live()
                 raise
             if code == _EAGAIN or code == _EINTR:
                 _keep(entry)            # it read nothing
+                m = out = entry = None  # the pool's: see the except
             else:
                 # A refused message may hold a large ESP frame, which the
                 # API does not show: freed, never kept.
