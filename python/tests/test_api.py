@@ -1,5 +1,6 @@
 """The package itself: version, errors, SADs, SAs and policies."""
 import errno
+import itertools
 import os
 import re
 import stat
@@ -356,14 +357,20 @@ def test_transforms():
     assert zesp.default_sad_path()
 
 
+_ivs_calls = itertools.count()
+
+
 def _ivs_sent(sad, spi, n):
     """The (SPI, IV) of n messages sent on spi, as read off the wire."""
     ctx = zmq.Context.instance()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    # An endpoint of its own each call: ZeroMQ frees an inproc name when
+    # its reaper thread gets to the closed socket, later on a busy machine.
+    where = "inproc://ivs-sent-%d" % next(_ivs_calls)
     try:
         b.rcvtimeo = int(WAIT * 1000)
-        b.bind("inproc://ivs-sent")
-        a.connect("inproc://ivs-sent")
+        b.bind(where)
+        a.connect(where)
         for _ in range(n):
             sad.send(a, spi=spi, body=b"by hand")
         return [b.recv()[:16] for _ in range(n)]
