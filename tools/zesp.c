@@ -6,12 +6,14 @@
  * Options may come anywhere (GNU getopt_long permutes argv).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "openmetrics.h"
@@ -122,6 +124,38 @@ static int config_failed(const char *err)
     fprintf(stderr, "zesp: %s\n", err[0] ? safe_text(safe, sizeof safe, err)
                                           : zesp_strerror(e));
     return e == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
+}
+
+/* Every command's output goes through here once, at the end (keygen's
+ * before it keeps its files): a listing cut short by a full disk is not
+ * a listing, and exit 0 would say it was. */
+int stdout_done(const char *cmd)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "zesp: %s: standard output: %s\n", cmd,
+            errno ? strerror(errno) : "write error");
+    return -1;
+}
+
+/* Descriptors 0, 1 and 2 open (on /dev/null, read-only) before any file
+ * is: else the SAD, or a record, opened while stdout is closed, would be
+ * descriptor 1, and what the command prints would be written into it.
+ * Read-only, so that output to a closed stdout still fails, and is said. */
+static int std_fds_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0) {
+            int null = open("/dev/null", O_RDONLY);
+            if (null < 0)
+                return -1;
+            if (null != fd) {       /* a lower one was free: cannot be */
+                close(null);
+                return -1;
+            }
+        }
+    return 0;
 }
 
 static int fail(const char *what)
@@ -297,7 +331,7 @@ static int cmd_openmetrics(zesp_sad *sad)
     if (om_sad(stdout, sad) != 0)
         return fail("stats");
     om_eof(stdout);
-    return fflush(stdout) == 0 ? EXIT_OK : fail("stdout");
+    return EXIT_OK;
 }
 
 /* SPI and direction; without --dir the SPI must be there in one only. */
@@ -541,15 +575,17 @@ int not_an_option_of(const char *cmd, unsigned mask)
 }
 
 /* Options into o; -1 with the exit code in *rc when done or refused. */
-static int parse_options(int argc, char **argv, struct options *o, int *rc)
+static int parse_options(int argc, char **argv, struct options *o, int *rc,
+                         const char **cmd)
 {
     int opt;
 
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         o->given |= option_bit(opt);
         switch (opt) {
-        case 'h': fputs(usage_text, stdout); *rc = EXIT_OK; return -1;
-        case 'V': *rc = print_version();
+        case 'h': fputs(usage_text, stdout); *rc = EXIT_OK; *cmd = "--help";
+                  return -1;
+        case 'V': *rc = print_version(); *cmd = "--version";
                   return -1;
         case 'S': o->sad_path = optarg; break;
         case 'G': o->group = 1; break;
@@ -571,42 +607,55 @@ static int parse_options(int argc, char **argv, struct options *o, int *rc)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The command named by argv after the options. */
+static int run(struct options *o, int argc, char **argv, const char **cmd)
 {
-    struct options o;
-    const char *cmd;
     size_t k;
-    int rc, nargs;
+    int nargs;
     char **args;
 
-    memset(&o, 0, sizeof o);
-    argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
-    if (parse_options(argc, argv, &o, &rc) != 0)
-        return rc;
     if (optind == argc)
         return usage_error("no command");
-    cmd = argv[optind];
+    *cmd = argv[optind];
     args = argv + optind + 1;
     nargs = argc - optind - 1;
     for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (strcmp(cmd, commands[k].name) == 0)
+        if (strcmp(*cmd, commands[k].name) == 0)
             break;
     if (k == sizeof commands / sizeof commands[0])
-        return usage_error("unknown command '%s'", cmd);
-    if (o.given & ~commands[k].options)
-        return not_an_option_of(cmd, o.given & ~commands[k].options);
+        return usage_error("unknown command '%s'", *cmd);
+    if (o->given & ~commands[k].options)
+        return not_an_option_of(*cmd, o->given & ~commands[k].options);
     if (zesp_init() != 0) {
         fprintf(stderr, "zesp: cannot initialise libsodium\n");
         return EXIT_FAILED;
     }
-    if (strcmp(cmd, "keygen") == 0)
+    if (strcmp(*cmd, "keygen") == 0)
         return nargs ? usage_error("keygen: unexpected '%s'", args[0])
-               : o.identity && (o.given & (OPT_Z85 | OPT_OUT))
+               : o->identity && (o->given & (OPT_Z85 | OPT_OUT))
                    ? usage_error("keygen --identity takes no --z85 or --out")
-                   : cmd_keygen(&o);
-    if (strcmp(cmd, "state") == 0)
-        return cmd_state(&o, nargs, args);
-    if (strcmp(cmd, "load") == 0 || strcmp(cmd, "check") == 0)
-        return cmd_config(&o, nargs, args, cmd[0] == 'l');
-    return with_sad(&o, cmd, nargs, args);
+                   : cmd_keygen(o);
+    if (strcmp(*cmd, "state") == 0)
+        return cmd_state(o, nargs, args);
+    if (strcmp(*cmd, "load") == 0 || strcmp(*cmd, "check") == 0)
+        return cmd_config(o, nargs, args, (*cmd)[0] == 'l');
+    return with_sad(o, *cmd, nargs, args);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    const char *cmd = "zesp";
+    int rc;
+
+    if (std_fds_open() != 0)
+        return EXIT_FAILED;
+    memset(&o, 0, sizeof o);
+    argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
+    if (parse_options(argc, argv, &o, &rc, &cmd) == 0)
+        rc = run(&o, argc, argv, &cmd);
+    /* A command that failed has said why; its output is no answer. */
+    if (rc == EXIT_OK && stdout_done(cmd) != 0)
+        rc = EXIT_FAILED;
+    return rc;
 }
