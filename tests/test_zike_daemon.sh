@@ -306,6 +306,29 @@ refuses noport "'tcp://bob.example': no HOST:PORT"
 conf badhost "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://bob!example:5500\", auth: psk, psk: $PSK } ]"
 refuses badhost "'tcp://bob!example:5500': its host has a character"
+# Numbers a reader takes for one thing and libzmq or getaddrinfo for
+# another: a port with a leading 0 (0080 is 80 to them, octal 64 to some
+# eyes), an IPv4 address with one (010.0.0.1 is 8.0.0.1 to inet_aton) or
+# with fewer than four parts (10.1 is 10.0.0.1).  Before, each was taken.
+conf zeroport "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:05500\", auth: psk, psk: $PSK } ]"
+refuses zeroport "'tcp://127.0.0.1:05500': its port is not a number from 1 to 65535 (no leading 0)"
+conf zerolisten "$(port 11)"
+sed -i "s|^listen: .*|listen: tcp://127.0.0.1:0$(port 11)|" "$work/zerolisten.yaml"
+refuses zerolisten "listen: 'tcp://127.0.0.1:0$(port 11)': its port is not a number from 1 to 65535 (no leading 0)"
+conf octal "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://010.0.0.1:5500\", auth: psk, psk: $PSK } ]"
+refuses octal "'tcp://010.0.0.1:5500': its host is not an IPv4 address written as four numbers from 0 to 255 with no leading 0"
+conf short "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://10.1:5500\", auth: psk, psk: $PSK } ]"
+refuses short "'tcp://10.1:5500': its host is not an IPv4 address"
+conf octalsrc "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.01:0;127.0.0.1:5500\", auth: psk, psk: $PSK } ]"
+refuses octalsrc "its host is not an IPv4 address"
+conf zerometrics "$(port 11)" "metrics: http://127.0.0.1:09810"
+refuses zerometrics "metrics: 'http://127.0.0.1:09810': its port is not a number from 1 to 65535 (no leading 0)"
+conf octalmetrics "$(port 11)" "metrics: http://0177.0.0.1:9810"
+refuses octalmetrics "metrics: 'http://0177.0.0.1:9810': its host is not an IPv4 address"
 long=$(printf '%0120d' 0)
 conf longipc "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"ipc:///tmp/$long\", auth: psk, psk: $PSK } ]"
