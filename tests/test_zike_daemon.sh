@@ -38,6 +38,20 @@ conf alice "$(port 0)"
 a=$!; pids="$pids $a"
 until_ok 10 ctl_up alice
 ok $? "zike runs and answers on its control socket"
+# zike's answer that cannot be printed (a full disk, a closed stdout):
+# said, exit 1, as zesp does.  Before, exit 0 with nothing printed.
+for out in /dev/full "&-"; do
+    if [ "$out" = /dev/full ]; then
+        "$ctl" -s "ipc://$work/alice.ctl" stats > /dev/full 2> "$work/ctl.err"
+    else
+        "$ctl" -s "ipc://$work/alice.ctl" stats >&- 2> "$work/ctl.err"
+    fi
+    [ $? -eq 1 ] && grep -q "^zikectl: standard output: " "$work/ctl.err"
+    ok $? "zikectl stats >$out: exit 1, said on stderr"
+done
+"$ctl" --help > /dev/full 2> "$work/ctl.err"
+[ $? -eq 1 ] && grep -q "^zikectl: standard output: No space left on device" "$work/ctl.err"
+ok $? "zikectl --help to a full disk: exit 1, said on stderr"
 "$zike" -c "$work/alice.yaml" 2> "$work/second.log"
 rc=$?
 [ $rc -ne 0 ] && grep -q "another zike (pid $a) runs with control" "$work/second.log"

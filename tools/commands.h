@@ -40,10 +40,6 @@ struct options {
 };
 
 int cmd_keygen(const struct options *o);
-/* Standard output written out, or said on stderr with cmd's name: what a
- * command prints into a full disk, a closed pipe or a closed descriptor
- * is not printed, and the caller must know it.  0 or -1. */
-int stdout_done(const char *cmd);
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error: cmd does not take the first option of mask. */
 int not_an_option_of(const char *cmd, unsigned mask);

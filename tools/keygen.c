@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "dir_sync.h"
+#include "std_streams.h"
 
 /* Write text to a new file of the given mode; refuse an existing one.
  * Whatever fails (the disk full, a quota, a close that reports a write
@@ -61,7 +62,7 @@ static int sa_key(int z85, const char *out)
     strcat(text, "\n");
     if (out != NULL)
         rc = write_new(out, text, 0600) == 0 ? EXIT_OK : EXIT_FAILED;
-    else if (fputs(text, stdout) == EOF || stdout_done("keygen") != 0)
+    else if (fputs(text, stdout) == EOF || stdout_done("zesp", "keygen") != 0)
         rc = EXIT_FAILED;
     sodium_memzero(key, sizeof key);
     sodium_memzero(text, sizeof text);
@@ -97,7 +98,7 @@ static int identity(const char *name)
            name, pub, name);
     /* Not said, not made: a caller that sees the failure makes it again,
      * which files left behind would refuse. */
-    if (stdout_done("keygen") != 0) {
+    if (stdout_done("zesp", "keygen") != 0) {
         unlink(path);
         unlink(key_path);
         goto out;

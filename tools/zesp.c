@@ -6,19 +6,18 @@
  * Options may come anywhere (GNU getopt_long permutes argv).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "openmetrics.h"
 #include "output.h"
 #include "safe_text.h"
+#include "std_streams.h"
 
 static const char usage_text[] =
     "usage: zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND\n"
@@ -124,38 +123,6 @@ static int config_failed(const char *err)
     fprintf(stderr, "zesp: %s\n", err[0] ? safe_text(safe, sizeof safe, err)
                                           : zesp_strerror(e));
     return e == ZESP_ECONFIG ? EXIT_CONFIG : EXIT_FAILED;
-}
-
-/* Every command's output goes through here once, at the end (keygen's
- * before it keeps its files): a listing cut short by a full disk is not
- * a listing, and exit 0 would say it was. */
-int stdout_done(const char *cmd)
-{
-    errno = 0;
-    if (fflush(stdout) == 0 && !ferror(stdout))
-        return 0;
-    fprintf(stderr, "zesp: %s: standard output: %s\n", cmd,
-            errno ? strerror(errno) : "write error");
-    return -1;
-}
-
-/* Descriptors 0, 1 and 2 open (on /dev/null, read-only) before any file
- * is: else the SAD, or a record, opened while stdout is closed, would be
- * descriptor 1, and what the command prints would be written into it.
- * Read-only, so that output to a closed stdout still fails, and is said. */
-static int std_fds_open(void)
-{
-    for (int fd = 0; fd <= 2; fd++)
-        if (fcntl(fd, F_GETFD) < 0) {
-            int null = open("/dev/null", O_RDONLY);
-            if (null < 0)
-                return -1;
-            if (null != fd) {       /* a lower one was free: cannot be */
-                close(null);
-                return -1;
-            }
-        }
-    return 0;
 }
 
 static int fail(const char *what)
@@ -654,8 +621,10 @@ int main(int argc, char **argv)
     argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
     if (parse_options(argc, argv, &o, &rc, &cmd) == 0)
         rc = run(&o, argc, argv, &cmd);
-    /* A command that failed has said why; its output is no answer. */
-    if (rc == EXIT_OK && stdout_done(cmd) != 0)
+    /* Every command's output checked once, here (keygen's before it
+     * keeps its files): a listing cut short by a full disk is not a
+     * listing.  A command that failed has said why. */
+    if (rc == EXIT_OK && stdout_done("zesp", cmd) != 0)
         rc = EXIT_FAILED;
     return rc;
 }
