@@ -47,6 +47,7 @@
 #include "acl.h"
 #include "datapath.h"
 #include "dir_above.h"
+#include "dir_sync.h"
 #include "fork_gen.h"
 #include "home.h"
 #include "owner.h"
@@ -1052,32 +1053,13 @@ void seqstate_seen_now(struct zesp_sad *sad, uint32_t slot_no)
                      atomic_load(&sad_slot(sad, slot_no)->gen));
 }
 
-/* The directory that holds the one path's last slash ends: its entry
- * made durable.  The records' fsyncs make them durable in the state
- * directory; without this a crash could still lose the directory itself,
- * records and all, and its absence reads as "never used" (zesp state
- * init again, each manual key numbering from 1). */
-static int fsync_parent(char *path, char *slash)
-{
-    char *cut = slash == path ? slash + 1 : slash;    /* "/" stays "/" */
-    char c = *cut;
-    int fd, err = 0;
-
-    *cut = '\0';
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        err = errno;
-    if (fd >= 0)
-        close(fd);
-    *cut = c;
-    return err;
-}
-
-/* mkdir -p, each new directory 0700 and its entry fsync'd. */
+/* mkdir -p, each new directory 0700 and its entry fsync'd
+ * (dir_sync_of): without it a crash could still lose the state
+ * directory, records and all, and its absence reads as "never used" (zesp
+ * state init again, each manual key numbering from 1). */
 static int make_dirs(char *path)
 {
     struct stat st;
-    char *slash = path;
 
     for (char *p = path + 1;; p++) {
         char c = *p;
@@ -1086,7 +1068,7 @@ static int make_dirs(char *path)
             continue;
         *p = '\0';
         if (mkdir(path, STATE_DIR_MODE) == 0)
-            err = fsync_parent(path, slash);
+            err = dir_sync_of(path);
         else if (errno != EEXIST)
             err = errno;
         *p = c;
@@ -1094,7 +1076,6 @@ static int make_dirs(char *path)
             return err;
         if (c == '\0')
             break;
-        slash = p;
     }
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
 }

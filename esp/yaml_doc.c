@@ -363,9 +363,27 @@ fail:
     return -1;
 }
 
+/* The length of the line break at text[i] as libyaml's scanner counts
+ * them (yaml_private.h IS_BREAK, SKIP_LINE): "\r\n" one break, "\r" and
+ * "\n" alone, NEL, LS and PS; 0 if none. */
+static size_t break_at(const unsigned char *text, size_t len, size_t i)
+{
+    if (text[i] == '\r')
+        return i + 1 < len && text[i + 1] == '\n' ? 2 : 1;
+    if (text[i] == '\n')
+        return 1;
+    if (i + 1 < len && text[i] == 0xc2 && text[i + 1] == 0x85)
+        return 2;
+    if (i + 2 < len && text[i] == 0xe2 && text[i + 1] == 0x80 &&
+        (text[i + 2] == 0xa8 || text[i + 2] == 0xa9))
+        return 3;
+    return 0;
+}
+
 /* libyaml's reader (bad UTF-8, a control character) gives where as a
  * byte offset, its mark left at 1:1: the line and column are counted
- * here, in characters as the scanner's are (a byte order mark is none). */
+ * here, in characters and line breaks as the scanner's are (a byte order
+ * mark is none; "\r" and "\r\n" end lines as "\n" does). */
 static void offset_at(const unsigned char *text, size_t len, size_t offset,
                       struct ydoc_node *at)
 {
@@ -373,10 +391,11 @@ static void offset_at(const unsigned char *text, size_t len, size_t offset,
 
     at->line = 1;
     at->col = 1;
-    for (size_t i = bom; i < offset && i < len; i++)
-        if (text[i] == '\n') {
+    for (size_t i = bom, n; i < offset && i < len; i++)
+        if ((n = break_at(text, len, i)) != 0 && i + n <= offset) {
             at->line++;
             at->col = 1;
+            i += n - 1;
         } else if ((text[i] & 0xc0U) != 0x80U) {
             at->col++;
         }

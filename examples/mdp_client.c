@@ -12,7 +12,9 @@
  * worker echoes in its answer's body, [ANSWER | request id | text]
  * (examples/request_id.h).  An answer is taken only under an SA of the
  * --reply policy (by default POLICY itself, a pairwise one), only if it
- * says it is an answer (where one SA carries both ways, a request, this
+ * is bound to the service asked (services may share a policy: a worker
+ * of another one that served the request answers for its own), only if
+ * it says it is an answer (where one SA carries both ways, a request, this
  * client's own, would otherwise pass), and only if it carries the id of
  * the request outstanding, once: the reply policy may be a group SA that
  * every client of the service holds, so without the id a broker could
@@ -45,6 +47,18 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Whether the worker bound one clear frame to the answer, the service
+ * asked: services may share a policy, and the broker picks the worker.
+ * A worker of another service that served the request anyway (it does
+ * not check what the client bound) answers for that service, not this. */
+static bool bound_to(const zesp_msg *msg, const char *service)
+{
+    zesp_frame f = zesp_msg_clear(msg, 0);
+
+    return zesp_msg_clear_count(msg) == 1 && f.size == strlen(service) &&
+           memcmp(f.data, service, f.size) == 0;
 }
 
 /* Whether msg is [ANSWER | id | "WORKER: ..."], the answer to the
@@ -142,6 +156,12 @@ int main(int argc, char **argv)
                             msg, copy, sizeof copy) != 0) {
                 if (errno != EAGAIN)
                     refused++;
+                continue;
+            }
+            if (!bound_to(msg, service)) {
+                refused++;
+                fprintf(stderr, "mdp_client: refused an answer: bound to "
+                        "another service than %s\n", service);
                 continue;
             }
             if (!answers(msg, id)) {

@@ -64,14 +64,65 @@ out:
 }
 
 /* The length of the port from 1 to 65535 that s begins with, in decimal
- * digits; 0 if it begins with none. */
+ * digits; 0 if it begins with none, or with a 0: libzmq and getaddrinfo
+ * read 0080 as 80, a reader may take it for octal, and the YAML integers
+ * refuse a leading 0 for that reason (yaml_fields.c). */
 static size_t port_digits(const char *s)
 {
     size_t n = strspn(s, "0123456789");
-    unsigned long v = n > 0 && n <= 5 ? strtoul(s, NULL, 10) : 0;
+    unsigned long v = n > 0 && n <= 5 && s[0] != '0' ? strtoul(s, NULL, 10)
+                                                    : 0;
 
     return v >= 1 && v <= 65535 ? n : 0;
 }
+
+/* Whether the len bytes at s, digits and dots only, are an IPv4 address
+ * as inet_pton reads one: four numbers from 0 to 255, none with a leading
+ * 0.  libzmq and getaddrinfo read addresses as inet_aton does, where
+ * 010.0.0.1 is 8.0.0.1 (octal) and 10.1 is 10.0.0.1: not the host its
+ * reader sees. */
+static bool dotted_quad(const char *s, size_t len)
+{
+    unsigned parts = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        size_t n = 0;
+        unsigned v = 0;
+        while (i + n < len && s[i + n] != '.' && n < 4)
+            v = v * 10 + (unsigned)(s[i + n++] - '0');
+        if (n == 0 || n > 3 || v > 255 || (n > 1 && s[i] == '0'))
+            return false;
+        parts++;
+        i += n;                     /* the dot, or the end */
+        if (i + 1 == len && s[i] == '.')
+            return false;
+    }
+    return parts == 4;
+}
+
+/* The first part of host (up to len) that looks like an IPv4 address and
+ * is not one as dotted_quad says, or NULL: the parts between the
+ * separators of libzmq's syntax (src;host, [IPv6], %zone, :port). */
+static const char *octal_trap(const char *host, size_t len, size_t *partlen)
+{
+    for (size_t i = 0; i < len;) {
+        size_t n = strcspn(host + i, ";:[]%");
+        if (n > len - i)
+            n = len - i;
+        if (n > 0 && strspn(host + i, "0123456789.") >= n &&
+            memchr(host + i, '.', n) != NULL && !dotted_quad(host + i, n)) {
+            *partlen = n;
+            return host + i;
+        }
+        i += n + 1;
+    }
+    return NULL;
+}
+
+#define OCTAL_TRAP_FAULT "its host is not an IPv4 address written as four " \
+    "numbers from 0 to 255 with no leading 0 (010.0.0.1 would be 8.0.0.1, " \
+    "octal; 10.1 would be 10.0.0.1)"
+#define PORT_FAULT "its port is not a number from 1 to 65535 (no leading 0)"
 
 /* What libzmq would refuse when zike binds or connects, said now: a
  * reload with a mistyped endpoint is refused whole, not half applied.
@@ -92,10 +143,12 @@ static const char *endpoint_fault(const char *ep, bool bind)
                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                               ".-:%;[]_*")] != '\0')
         return "its host has a character an address or name cannot have";
+    if (octal_trap(ep + 6, (size_t)(port - (ep + 6)), &n) != NULL)
+        return OCTAL_TRAP_FAULT;
     if (bind && strcmp(port + 1, "*") == 0)
         return NULL;                 /* any free port */
     if ((n = port_digits(port + 1)) == 0 || port[1 + n] != '\0')
-        return "its port is not a number from 1 to 65535";
+        return PORT_FAULT;
     return NULL;
 }
 
@@ -445,10 +498,13 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
     if (hlen == 0 || *port != ':')
         return FAIL(y, v, "metrics", "expected http://HOST:PORT (a port is "
                     "needed: 9810, say), found '%s'", c->metrics);
+    if (octal_trap(host, hlen, &plen) != NULL)
+        return FAIL(y, v, "metrics", "'%s': %s", c->metrics,
+                    OCTAL_TRAP_FAULT);
     plen = port_digits(++port);
     path = port + plen;
     if (plen == 0)
-        return FAIL(y, v, "metrics", "a port from 1 to 65535");
+        return FAIL(y, v, "metrics", "'%s': %s", c->metrics, PORT_FAULT);
     if (*path != '\0' && strcmp(path, "/") != 0 &&
         strcmp(path, "/metrics") != 0)
         return FAIL(y, v, "metrics", "zike serves /metrics only, found '%s'",

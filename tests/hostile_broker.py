@@ -23,6 +23,9 @@ worker that refuse the forgery still serve the real one:
   old-reply       each answer is recorded; a client that comes after is
                   first handed every answer recorded (already accepted
                   by its host: a replay), then its own
+  other-service   the request first to a worker of another service (one
+                  that shares the policy), its answer to the client, and
+                  only then to a worker of the service named
 
 Prints "hostile_broker: ready" once bound, "hostile_broker: worker N
 ready" per worker, "hostile_broker: answer from worker N" per answer,
@@ -43,11 +46,36 @@ def main():
     back.bind(back_ep)
     print("hostile_broker: ready", flush=True)
     idle, workers, queue, recorded = [], [], [], []
+    services, waiting, misrouted = {}, [], set()
 
     def sent(what):
         print("hostile_broker: sent %s" % what, flush=True)
 
+    def pick(service, same):
+        for w in idle:
+            if (services.get(w) == service) == same:
+                idle.remove(w)
+                return w
+        return None
+
+    def misroute():
+        while queue:
+            client, service, esp = queue[0]
+            other = (client, esp) not in misrouted
+            worker = pick(service, not other)
+            if worker is None:
+                return
+            queue.pop(0)
+            back.send_multipart([worker, client, service, esp])
+            if other:
+                misrouted.add((client, esp))
+                waiting.append((client, service, esp))
+                sent("the request to a worker of another service")
+
     def dispatch():
+        if attack == "other-service":
+            misroute()
+            return
         while queue and idle:
             client, service, esp = queue.pop(0)
             worker = idle.pop(0)
@@ -99,6 +127,7 @@ def main():
                     workers.append(parts[0])
                     print("hostile_broker: worker %d ready" % len(workers),
                           flush=True)
+                services[parts[0]] = parts[2]
                 if parts[1] == b"READY" and parts[0] not in idle:
                     idle.append(parts[0])
             elif len(parts) == 4:
@@ -115,6 +144,8 @@ def main():
                 if attack == "old-reply":
                     recorded.append(parts[1:])
                 front.send_multipart(parts[1:])
+                queue[:0] = waiting     # other-service: now the right one
+                waiting.clear()
                 if worker not in idle:
                     idle.append(worker)
             dispatch()

@@ -14,7 +14,7 @@
 # from a request.
 b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
-for p in examples/mdp_client examples/mdp_worker tools/zesp; do
+for p in examples/mdp_client examples/mdp_worker tools/zesp tests/lax_worker; do
     [ -x "$b/$p" ] || skip_all "$p not built"
 done
 py=/usr/bin/python3
@@ -197,6 +197,27 @@ grep -q "1 answered" "$work/old1.out" &&
     grep -q "hostile_broker: sent an old answer to a new client" "$out"
 ok $? "a client started later refuses the answer its host took before"
 stopped old
+
+# -- 6. A request handed first to a worker of another service that
+# shares the policy ("refunds", on host w2) and serves it, its answer
+# bound to its own service: the client asked payments, and refuses an
+# answer bound to another service, then takes the real one.  Before, it
+# took the refunds worker's answer as the answer from payments.
+start other-service; wk=0
+"$b/tests/lax_worker" "$work/w2.sad" "$bk" refunds payments payments-replies \
+    > "$work/lax.out" 2> "$work/lax.err" &
+pids="$pids $!"
+wk=$((wk + 1))
+until_ok 30 grep -q "hostile_broker: worker $wk ready" "$out"
+worker w1 svc payments payments-replies
+client client svcc payments payments-replies
+grep -q "1 requests, 1 answered, 0 unanswered, 1 answers refused, 1 workers answered" "$work/svcc.out" &&
+    grep -q "w1/1 answered 1" "$work/svcc.out" &&
+    grep -q "refused an answer: bound to another service than payments" "$work/svcc.out" &&
+    grep -q "hostile_broker: sent the request to a worker of another service" "$out" &&
+    grep -q "lax_worker: answered" "$work/lax.out"
+ok $? "the client refuses an answer bound to another service, takes the real one"
+stopped svc
 
 if [ "$failed" -ne 0 ]; then
     for f in "$work"/*.out "$work"/*.err; do

@@ -91,6 +91,30 @@ grep -qx "exit 1" "$work/err" && [ ! -e "$work/big.key" ] &&
     grep -q "big.key: File too large" "$work/err"
 ok $? "keygen --out past the file size limit: exit 1, said, no file left"
 
+# A key file's name made durable too: its directory fsync'd after the
+# file (strace -y names each descriptor's file).  Before, only the files
+# were, and a crash could lose the new names, keys and all.
+if command -v strace > /dev/null && strace -o /dev/null true 2> /dev/null; then
+    real=$(realpath "$work")
+    # synced FILE...: each FILE fsync'd, then the directory, in $work/trace
+    synced() {
+        for f in "$@"; do
+            awk -v f="<$real/$f>)" -v d="<$real>)" '
+                index($0, "fsync(") && index($0, f) && / = 0$/ { seen = 1 }
+                seen && index($0, "fsync(") && index($0, d) && / = 0$/ { ok = 1 }
+                END { exit !ok }' "$work/trace" || return 1
+        done
+    }
+    strace -f -y -e trace=fsync -o "$work/trace" "$zesp" keygen --identity "$work/node4" > /dev/null &&
+        synced node4.key node4.pub
+    ok $? "keygen --identity: each file's directory fsync'd after it"
+    strace -f -y -e trace=fsync -o "$work/trace" "$zesp" keygen --out "$work/sa4.key" &&
+        synced sa4.key
+    ok $? "keygen --out: the file's directory fsync'd after it"
+else
+    echo "skip keygen's directory fsync (no strace, or no ptrace here)"
+fi
+
 expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"
 [ ! -e "$work/state" ]; ok $? "load never makes the state directory"
@@ -187,6 +211,23 @@ if command -v python3 > /dev/null; then
     "$zesp" --sad "$A" --json sa list | python3 -m json.tool > /dev/null; ok $? "sa list --json is JSON"
     "$zesp" --sad "$A" --json policy list | python3 -m json.tool > /dev/null; ok $? "policy list --json is JSON"
 fi
+
+# Output that cannot be written is a failure, said on stderr, for every
+# command as for keygen: a listing into a full disk (/dev/full) or a
+# closed stdout (EBADF, not a file the command opened in its place).
+# Before, each of these exited 0 with nothing written.
+for c in "--help" "--version" "sa list" "sa show 0x00a11ce1" "policy list" \
+         "stats" "stats --json" "stats --openmetrics" "expire" \
+         "check $work/sad-bob.yaml"; do
+    set -- $c
+    "$zesp" --sad "$B" "$@" > /dev/full 2> "$work/err"
+    [ $? -eq 1 ] && grep -q "^zesp: $1: standard output: No space left on device$" "$work/err"
+    ok $? "$c to a full disk: exit 1, said on stderr"
+    "$zesp" --sad "$B" "$@" >&- 2> "$work/err"
+    [ $? -eq 1 ] && grep -q "^zesp: $1: standard output: Bad file descriptor$" "$work/err"
+    ok $? "$c to a closed stdout: exit 1, said on stderr"
+done
+set --
 
 # Group SAs: one outbound, two senders' windows on one inbound SPI.
 cat > "$work/group.yaml" <<EOF

@@ -208,6 +208,22 @@ static void test_mistakes(void)
         { "\xef\xbb\xbfsas: \x01\n",
           ":1:6: YAML syntax: control characters are not allowed (byte 9 of "
           "the file: 0x01)" },
+        /* Lines ended by "\r" or "\r\n" (an old Mac's, Windows'), or
+         * by NEL or LS (YAML 1.1 breaks), count as libyaml's marks count
+         * them, in its reader's errors as in the others. */
+        { "sas:\r  - { spi: 1,\r      direction: \xff }\r",
+          ":3:18: YAML syntax: invalid leading UTF-8 octet (byte 37 of the "
+          "file: 0xFF)" },
+        { "sas:\r\n  - { spi: 1,\r\n      direction: \xff }\r\n",
+          ":3:18: YAML syntax: invalid leading UTF-8 octet (byte 39 of the "
+          "file: 0xFF)" },
+        { "sas:\r\n  - { spi: 1,\r\n   \x01 }\r\n",
+          ":3:4: YAML syntax: control characters are not allowed" },
+        { "sas:\xc2\x85  - { spi: 1,\xe2\x80\xa8   \x01 }\n",
+          ":3:4: YAML syntax: control characters are not allowed" },
+        { "policies:\r  - peer: x\r", ":2:5: policies[0]: 'name' is required" },
+        { "policies:\r\n  - peer: x\r\n",
+          ":2:5: policies[0]: 'name' is required" },
         /* Past 2^64: out of range, not "not an integer". */
         { "sas:\n  - spi: 99999999999999999999999\n    direction: out\n"
           "    key: \"" KEY1 "\"\n",

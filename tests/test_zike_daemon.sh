@@ -38,6 +38,20 @@ conf alice "$(port 0)"
 a=$!; pids="$pids $a"
 until_ok 10 ctl_up alice
 ok $? "zike runs and answers on its control socket"
+# zike's answer that cannot be printed (a full disk, a closed stdout):
+# said, exit 1, as zesp does.  Before, exit 0 with nothing printed.
+for out in /dev/full "&-"; do
+    if [ "$out" = /dev/full ]; then
+        "$ctl" -s "ipc://$work/alice.ctl" stats > /dev/full 2> "$work/ctl.err"
+    else
+        "$ctl" -s "ipc://$work/alice.ctl" stats >&- 2> "$work/ctl.err"
+    fi
+    [ $? -eq 1 ] && grep -q "^zikectl: standard output: " "$work/ctl.err"
+    ok $? "zikectl stats >$out: exit 1, said on stderr"
+done
+"$ctl" --help > /dev/full 2> "$work/ctl.err"
+[ $? -eq 1 ] && grep -q "^zikectl: standard output: No space left on device" "$work/ctl.err"
+ok $? "zikectl --help to a full disk: exit 1, said on stderr"
 "$zike" -c "$work/alice.yaml" 2> "$work/second.log"
 rc=$?
 [ $rc -ne 0 ] && grep -q "another zike (pid $a) runs with control" "$work/second.log"
@@ -306,6 +320,29 @@ refuses noport "'tcp://bob.example': no HOST:PORT"
 conf badhost "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://bob!example:5500\", auth: psk, psk: $PSK } ]"
 refuses badhost "'tcp://bob!example:5500': its host has a character"
+# Numbers a reader takes for one thing and libzmq or getaddrinfo for
+# another: a port with a leading 0 (0080 is 80 to them, octal 64 to some
+# eyes), an IPv4 address with one (010.0.0.1 is 8.0.0.1 to inet_aton) or
+# with fewer than four parts (10.1 is 10.0.0.1).  Before, each was taken.
+conf zeroport "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.1:05500\", auth: psk, psk: $PSK } ]"
+refuses zeroport "'tcp://127.0.0.1:05500': its port is not a number from 1 to 65535 (no leading 0)"
+conf zerolisten "$(port 11)"
+sed -i "s|^listen: .*|listen: tcp://127.0.0.1:0$(port 11)|" "$work/zerolisten.yaml"
+refuses zerolisten "listen: 'tcp://127.0.0.1:0$(port 11)': its port is not a number from 1 to 65535 (no leading 0)"
+conf octal "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://010.0.0.1:5500\", auth: psk, psk: $PSK } ]"
+refuses octal "'tcp://010.0.0.1:5500': its host is not an IPv4 address written as four numbers from 0 to 255 with no leading 0"
+conf short "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://10.1:5500\", auth: psk, psk: $PSK } ]"
+refuses short "'tcp://10.1:5500': its host is not an IPv4 address"
+conf octalsrc "$(port 11)" \
+    "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://127.0.0.01:0;127.0.0.1:5500\", auth: psk, psk: $PSK } ]"
+refuses octalsrc "its host is not an IPv4 address"
+conf zerometrics "$(port 11)" "metrics: http://127.0.0.1:09810"
+refuses zerometrics "metrics: 'http://127.0.0.1:09810': its port is not a number from 1 to 65535 (no leading 0)"
+conf octalmetrics "$(port 11)" "metrics: http://0177.0.0.1:9810"
+refuses octalmetrics "metrics: 'http://0177.0.0.1:9810': its host is not an IPv4 address"
 long=$(printf '%0120d' 0)
 conf longipc "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"ipc:///tmp/$long\", auth: psk, psk: $PSK } ]"

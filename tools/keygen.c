@@ -13,11 +13,15 @@
 #include <zmq.h>
 
 #include "commands.h"
+#include "dir_sync.h"
+#include "std_streams.h"
 
 /* Write text to a new file of the given mode; refuse an existing one.
  * Whatever fails (the disk full, a quota, a close that reports a write
  * the disk refused late), it is said and the file removed: a key file is
- * whole or not there. */
+ * whole or not there.  Its directory is fsync'd too: the file's fsync
+ * makes its bytes durable, not its name, and a key said to be made must
+ * not be gone after a crash. */
 static int write_new(const char *path, const char *text, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -32,23 +36,14 @@ static int write_new(const char *path, const char *text, mode_t mode)
          fsync(fd) == 0;
     if (close(fd) != 0)
         ok = 0;
+    if (ok && (errno = dir_sync_of(path)) != 0)
+        ok = 0;
     if (!ok) {
         fprintf(stderr, "zesp: %s: %s\n", path, strerror(errno));
         unlink(path);
         return -1;
     }
     return 0;
-}
-
-/* Standard output written out: a key printed into a full disk, a closed
- * pipe, is no key, and the caller must know it. */
-static int stdout_done(void)
-{
-    if (fflush(stdout) == 0 && !ferror(stdout))
-        return 0;
-    fprintf(stderr, "zesp: keygen: standard output: %s\n",
-            errno ? strerror(errno) : "write error");
-    return -1;
 }
 
 static int sa_key(int z85, const char *out)
@@ -67,7 +62,7 @@ static int sa_key(int z85, const char *out)
     strcat(text, "\n");
     if (out != NULL)
         rc = write_new(out, text, 0600) == 0 ? EXIT_OK : EXIT_FAILED;
-    else if (fputs(text, stdout) == EOF || stdout_done() != 0)
+    else if (fputs(text, stdout) == EOF || stdout_done("zesp", "keygen") != 0)
         rc = EXIT_FAILED;
     sodium_memzero(key, sizeof key);
     sodium_memzero(text, sizeof text);
@@ -103,7 +98,7 @@ static int identity(const char *name)
            name, pub, name);
     /* Not said, not made: a caller that sees the failure makes it again,
      * which files left behind would refuse. */
-    if (stdout_done() != 0) {
+    if (stdout_done("zesp", "keygen") != 0) {
         unlink(path);
         unlink(key_path);
         goto out;

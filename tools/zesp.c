@@ -17,6 +17,7 @@
 #include "openmetrics.h"
 #include "output.h"
 #include "safe_text.h"
+#include "std_streams.h"
 
 static const char usage_text[] =
     "usage: zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND\n"
@@ -297,7 +298,7 @@ static int cmd_openmetrics(zesp_sad *sad)
     if (om_sad(stdout, sad) != 0)
         return fail("stats");
     om_eof(stdout);
-    return fflush(stdout) == 0 ? EXIT_OK : fail("stdout");
+    return EXIT_OK;
 }
 
 /* SPI and direction; without --dir the SPI must be there in one only. */
@@ -541,15 +542,17 @@ int not_an_option_of(const char *cmd, unsigned mask)
 }
 
 /* Options into o; -1 with the exit code in *rc when done or refused. */
-static int parse_options(int argc, char **argv, struct options *o, int *rc)
+static int parse_options(int argc, char **argv, struct options *o, int *rc,
+                         const char **cmd)
 {
     int opt;
 
     while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
         o->given |= option_bit(opt);
         switch (opt) {
-        case 'h': fputs(usage_text, stdout); *rc = EXIT_OK; return -1;
-        case 'V': *rc = print_version();
+        case 'h': fputs(usage_text, stdout); *rc = EXIT_OK; *cmd = "--help";
+                  return -1;
+        case 'V': *rc = print_version(); *cmd = "--version";
                   return -1;
         case 'S': o->sad_path = optarg; break;
         case 'G': o->group = 1; break;
@@ -571,42 +574,57 @@ static int parse_options(int argc, char **argv, struct options *o, int *rc)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The command named by argv after the options. */
+static int run(struct options *o, int argc, char **argv, const char **cmd)
 {
-    struct options o;
-    const char *cmd;
     size_t k;
-    int rc, nargs;
+    int nargs;
     char **args;
 
-    memset(&o, 0, sizeof o);
-    argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
-    if (parse_options(argc, argv, &o, &rc) != 0)
-        return rc;
     if (optind == argc)
         return usage_error("no command");
-    cmd = argv[optind];
+    *cmd = argv[optind];
     args = argv + optind + 1;
     nargs = argc - optind - 1;
     for (k = 0; k < sizeof commands / sizeof commands[0]; k++)
-        if (strcmp(cmd, commands[k].name) == 0)
+        if (strcmp(*cmd, commands[k].name) == 0)
             break;
     if (k == sizeof commands / sizeof commands[0])
-        return usage_error("unknown command '%s'", cmd);
-    if (o.given & ~commands[k].options)
-        return not_an_option_of(cmd, o.given & ~commands[k].options);
+        return usage_error("unknown command '%s'", *cmd);
+    if (o->given & ~commands[k].options)
+        return not_an_option_of(*cmd, o->given & ~commands[k].options);
     if (zesp_init() != 0) {
         fprintf(stderr, "zesp: cannot initialise libsodium\n");
         return EXIT_FAILED;
     }
-    if (strcmp(cmd, "keygen") == 0)
+    if (strcmp(*cmd, "keygen") == 0)
         return nargs ? usage_error("keygen: unexpected '%s'", args[0])
-               : o.identity && (o.given & (OPT_Z85 | OPT_OUT))
+               : o->identity && (o->given & (OPT_Z85 | OPT_OUT))
                    ? usage_error("keygen --identity takes no --z85 or --out")
-                   : cmd_keygen(&o);
-    if (strcmp(cmd, "state") == 0)
-        return cmd_state(&o, nargs, args);
-    if (strcmp(cmd, "load") == 0 || strcmp(cmd, "check") == 0)
-        return cmd_config(&o, nargs, args, cmd[0] == 'l');
-    return with_sad(&o, cmd, nargs, args);
+                   : cmd_keygen(o);
+    if (strcmp(*cmd, "state") == 0)
+        return cmd_state(o, nargs, args);
+    if (strcmp(*cmd, "load") == 0 || strcmp(*cmd, "check") == 0)
+        return cmd_config(o, nargs, args, (*cmd)[0] == 'l');
+    return with_sad(o, *cmd, nargs, args);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    const char *cmd = "zesp";
+    int rc;
+
+    if (std_fds_open() != 0)
+        return EXIT_FAILED;
+    memset(&o, 0, sizeof o);
+    argv[0] = (char *)"zesp";     /* getopt's messages begin with it */
+    if (parse_options(argc, argv, &o, &rc, &cmd) == 0)
+        rc = run(&o, argc, argv, &cmd);
+    /* Every command's output checked once, here (keygen's before it
+     * keeps its files): a listing cut short by a full disk is not a
+     * listing.  A command that failed has said why. */
+    if (rc == EXIT_OK && stdout_done("zesp", cmd) != 0)
+        rc = EXIT_FAILED;
+    return rc;
 }

@@ -21,6 +21,7 @@
 
 #include "../ike/control.h"
 #include "safe_text.h"
+#include "std_streams.h"
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_ANSWER = 4 };
 
@@ -38,8 +39,8 @@ static const char usage_text[] =
     "commands: list, stats, groups, reload, initiate PEER [POLICY],\n"
     "  terminate PEER, rekey PEER [ike], rekey-group GROUP, senders GROUP,\n"
     "  leave GROUP\n"
-    "Exit: 0 done, 1 zike refused (its reason on stderr), 2 usage,\n"
-    "4 no answer from zike.\n";
+    "Exit: 0 done, 1 zike refused (its reason on stderr) or its answer\n"
+    "could not be printed, 2 usage, 4 no answer from zike.\n";
 
 /* The same default as zike's configuration (zike_config.c). */
 static const char *default_endpoint(char *buf, size_t len)
@@ -94,7 +95,7 @@ static void print_lines(FILE *f, const char *prefix, const char *text,
     }
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "socket", required_argument, NULL, 's' },
@@ -177,5 +178,19 @@ timeout:
 out:
     zmq_close(req);
     zmq_ctx_term(ctx);
+    return rc;
+}
+
+/* What zike said, printed: into a full disk or a closed stdout it was
+ * not, and exit 0 would say it was. */
+int main(int argc, char **argv)
+{
+    int rc;
+
+    if (std_fds_open() != 0)
+        return EXIT_REFUSED;
+    rc = run(argc, argv);
+    if (rc == EXIT_OK && stdout_done("zikectl", NULL) != 0)
+        rc = EXIT_REFUSED;
     return rc;
 }

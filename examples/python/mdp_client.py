@@ -7,7 +7,9 @@ Sends N requests [REQUEST | request id | "request I"] on POLICY, the
 service name as a clear frame bound to each (the broker routes on it and
 can read nothing else), and waits up to --timeout-ms for each answer
 [ANSWER | request id | text], accepted only under an SA of --reply
-(default: POLICY), only if it says it is an answer (one SA may carry both
+(default: POLICY), only if it is bound to the service asked (services may
+share a policy: a worker of another one that served the request answers
+for its own), only if it says it is an answer (one SA may carry both
 ways: a request, this client's own, would otherwise pass), and only if it
 echoes the request id (16 random bytes, encrypted) of the request
 outstanding, once: the reply SA may be a group SA every client holds, so
@@ -68,11 +70,17 @@ def main() -> int:
                 try:
                     with sad.recv(s, reply) as msg:
                         body = [bytes(f) for f in msg.body]
+                        clear = [bytes(f) for f in msg.clear]
                 except zesp.Again:
                     break                   # unanswered
                 except zesp.Error as e:
                     refused += 1
                     print("mdp_client.py: refused an answer: %s" % e, file=sys.stderr)
+                    continue
+                if clear != [a.service.encode()]:
+                    refused += 1
+                    print("mdp_client.py: refused an answer: bound to another "
+                          "service than %s" % a.service, file=sys.stderr)
                     continue
                 if not answers(body, request_id):
                     # Another client's, a late or second one to an earlier

@@ -14,7 +14,40 @@ import zesp
 from zesp import _errors
 from zesp._native import ffi, lib
 
-from conftest import SRCDIR, WAIT, key
+from conftest import SRCDIR, WAIT, build_program, key
+
+
+# Names whose bytes each path of the escaping takes: backslash, C0, DEL,
+# C1, the bidirectional and line-separator characters, bytes that are not
+# UTF-8 (cut, overlong, a surrogate, past U+10FFFF), and characters shown
+# as they are.
+SHOWN_CASES = [b"bs\\", b"c0\x01\x1b[K\x7f", b"c1\xc2\x85\xc2\x9f",
+               b"lrm\xe2\x80\x8e\xe2\x80\x8f", b"ls\xe2\x80\xa8\xe2\x80\xa9",
+               b"rlo\xe2\x80\xaa\xe2\x80\xae", b"lri\xe2\x81\xa6\xe2\x81\xa9",
+               b"bad\xff\xfe\x80", b"cut\xe2\x80", b"over\xc0\xaf",
+               b"surr\xed\xa0\x80", b"big\xf4\x90\x80\x80",
+               b"shown\xc3\xa9\xc2\xa0\xe2\x80\x8d\xf0\x9f\x98\x80\xe2\x81\xaa"]
+
+
+def test_shown_escapes_as_the_c_tools_do(work):
+    """shown() twins tools/safe_text.c, which libzesp does not export (the
+    tools compile it in): the same file name, every byte of it, reads the
+    same in `zesp check`'s error and in str(ConfigError)."""
+    zesp_bin = build_program("tools/zesp")
+    for raw in SHOWN_CASES:
+        path = os.fsencode(work) + b"/" + raw + b".yaml"
+        with open(path, "wb") as f:
+            f.write(b"sas: 1\n")
+        c = subprocess.run([zesp_bin, "check", path], capture_output=True,
+                           timeout=WAIT)
+        assert c.returncode == 3, c
+        with pytest.raises(zesp.ConfigError) as e:
+            zesp.SAD.check_config(os.fsdecode(path))
+        c_name = c.stderr.decode("utf-8").split(".yaml:1:")[0].rsplit("/", 1)[1]
+        py_name = str(e.value).split(".yaml:1:")[0].rsplit("/", 1)[1]
+        assert py_name == c_name, (raw, c_name, py_name)
+        # Escaped, but for the last name: shown as it is.
+        assert (c_name == raw.decode("utf-8", "replace")) == raw.startswith(b"shown"), raw
 
 
 def test_version_is_the_librarys():

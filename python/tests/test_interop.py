@@ -323,3 +323,33 @@ def test_a_python_client_takes_not_its_own_request_as_the_answer(work, procs):
     out = client.text()
     assert "sent a request back to its client" in broker.text()
     assert "1 requests, 0 answered, 1 unanswered, 1 answers refused" in out, out
+
+
+def test_a_python_client_takes_no_answer_bound_to_another_service(work, procs):
+    """refunds and payments share one policy; a hostile broker hands the
+    client's payments request first to a refunds worker that serves it
+    anyway (tests/lax_worker), its answer bound to refunds, then to the
+    payments worker: the client takes the second only."""
+    lax = build_program("tests/lax_worker")
+    client_sad, w1_sad, w2_sad = team_sads(work, ["client", "w1", "w2"])
+    broker, front, back = hostile_broker(work, procs, "other-service")
+    procs.append(Proc(on_host(w2_sad, [lax, w2_sad, back, "refunds", "team",
+                                       "team"]),
+                      os.path.join(work, "lax.log")))
+    until(lambda: "worker 1 ready" in broker.text(), "the refunds worker")
+    procs.append(Proc(on_host(w1_sad, python_example("mdp_worker.py") +
+                              ["--sad", w1_sad, "--back", back, "--service",
+                               "payments", "--policy", "team", "--name", "w1"]),
+                      os.path.join(work, "w1.log")))
+    until(lambda: "worker 2 ready" in broker.text(), "the payments worker")
+    client = Proc(on_host(client_sad, python_example("mdp_client.py") +
+                          ["--sad", client_sad, "--front", front, "--service",
+                           "payments", "--policy", "team", "--count", "1",
+                           "--timeout-ms", "20000"]),
+                  os.path.join(work, "client.log"))
+    assert client.wait() == 0, client.text()
+    out = client.text()
+    assert "sent the request to a worker of another service" in broker.text()
+    assert "refused an answer: bound to another service than payments" in out, out
+    assert "1 requests, 1 answered, 0 unanswered, 1 answers refused" in out, out
+    assert "w1/1 answered 1" in out, out

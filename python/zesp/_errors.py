@@ -18,7 +18,12 @@ def shown(text: str) -> str:
     bidirectional and line-separator characters, and bytes that were not
     UTF-8 (decoded with surrogateescape) as \\xNN, one per byte.  So a
     configuration's key cannot move the cursor, clear a line or start
-    one of its own where the message is printed or logged."""
+    one of its own where the message is printed or logged.
+
+    A twin, not a call: libzesp exports zesp_* only and has no escaper
+    (each C program compiles tools/safe_text.c in), and the package builds
+    against an installed libzesp and its zesp.h alone.  test_api.py's
+    test_shown_escapes_as_the_c_tools_do holds the two to one table."""
     out = []
     for ch in text:
         cp = ord(ch)

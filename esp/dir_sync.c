@@ -1,0 +1,38 @@
+/*
+ * A file's fsync makes its data durable, not its name: after a crash the
+ * new entry, or a rename, may be gone from the directory, data and all,
+ * until the directory itself is fsync'd.  For what zesp writes once and
+ * must find again (a state directory made, a key file), a missing entry
+ * reads as "never made".  Shared by the library (seqstate.c) and the
+ * zesp tool (keygen.c), each with its own copy.
+ */
+#include "dir_sync.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+int dir_sync_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t len = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    int fd, err = 0;
+
+    if (len >= sizeof dir)
+        return ENAMETOOLONG;
+    if (len == 0) {
+        strcpy(dir, ".");
+    } else {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        err = errno;
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
