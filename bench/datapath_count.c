@@ -4,11 +4,13 @@
  * does not change the counts): run it with N and 2N and subtract.
  *
  *   valgrind --tool=callgrind --callgrind-out-file=cg.%p \
- *       build/bench/datapath_count MODE N [SIZE]
+ *       build/bench/datapath_count MODE N [SIZE [timed]]
  *
  * MODE: plain (zmq_send, zmq_msg_recv), spi (zesp_send, zesp_recv), or
  * policy (zesp_send_policy, zesp_recv_policy), one AES-256-GCM SA in a
- * private SAD on each side.  Not a timed benchmark: see zesp_bench.
+ * private SAD on each side; "timed" gives it soft and hard lifetimes in
+ * seconds, messages and bytes, as zike installs them.  Not a timed
+ * benchmark: see zesp_bench.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,7 @@
 #define SPI 0x1000U
 #define POLICY "count"
 
-static zesp_sad *one_sa(uint32_t direction)
+static zesp_sad *one_sa(uint32_t direction, int timed)
 {
     zesp_sad *sad = zesp_sad_new(NULL);
     zesp_sa_params p;
@@ -31,6 +33,12 @@ static zesp_sad *one_sa(uint32_t direction)
     p.direction = direction;
     p.transform = ZESP_AES256GCM;
     memset(p.key, 0x42, sizeof p.key);
+    if (timed) {
+        p.soft = (zesp_lifetime){ .seconds = 3300, .messages = 1U << 30,
+                                  .bytes = 1ULL << 40 };
+        p.hard = (zesp_lifetime){ .seconds = 3600, .messages = 1U << 31,
+                                  .bytes = 1ULL << 41 };
+    }
     memset(&pol, 0, sizeof pol);
     snprintf(pol.name, sizeof pol.name, "%s", POLICY);
     if (direction == ZESP_DIR_OUT)
@@ -52,6 +60,7 @@ int main(int argc, char **argv)
     size_t size = argc > 3 ? (size_t)atol(argv[3]) : 64;
     int plain = strcmp(mode, "plain") == 0;
     int policy = strcmp(mode, "policy") == 0;
+    int timed = argc > 4 && strcmp(argv[4], "timed") == 0;
     void *ctx = zmq_ctx_new();
     void *tx = zmq_socket(ctx, ZMQ_PAIR), *rx = zmq_socket(ctx, ZMQ_PAIR);
     uint8_t *body = calloc(1, size ? size : 1);
@@ -65,8 +74,8 @@ int main(int argc, char **argv)
         zmq_bind(rx, "inproc://count") != 0 ||
         zmq_connect(tx, "inproc://count") != 0)
         return 1;
-    out = one_sa(ZESP_DIR_OUT);
-    in = one_sa(ZESP_DIR_IN);
+    out = one_sa(ZESP_DIR_OUT, timed);
+    in = one_sa(ZESP_DIR_IN, timed);
     msg = zesp_msg_new();
     zmq_msg_init(&m);
     for (long i = 0; i < n; i++) {

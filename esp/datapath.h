@@ -47,6 +47,7 @@ struct in_ctx {
     struct window_ref win;
     struct esp_crypto ec;
     uint64_t seq;
+    uint64_t age;           /* the SA's, as lifetime_check read it */
     size_t opened;          /* bytes decrypted at dst + ZESP_HEADERBYTES */
 };
 
@@ -88,9 +89,12 @@ uint64_t lifetime_boot(void);
 uint64_t lifetime_now(void);
 void lifetime_start(struct sa_slot *s);
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
-int lifetime_check(struct sa_slot *s, uint64_t now);
-int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);
-int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+/* The checks and charges read the clock only for an SA with a time
+ * limit; lifetime_check gives the age it read (0 without one) for the
+ * receiver's lifetime_charge_in. */
+int lifetime_check(struct sa_slot *s, uint64_t *age);
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes);
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t age);
 void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif
