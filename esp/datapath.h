@@ -47,7 +47,6 @@ struct in_ctx {
     struct window_ref win;
     struct esp_crypto ec;
     uint64_t seq;
-    uint64_t age;           /* the SA's, as lifetime_check read it */
     size_t opened;          /* bytes decrypted at dst + ZESP_HEADERBYTES */
 };
 
@@ -89,12 +88,11 @@ uint64_t lifetime_boot(void);
 uint64_t lifetime_now(void);
 void lifetime_start(struct sa_slot *s);
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
-/* The checks and charges read the clock only for an SA with a time
- * limit; lifetime_check gives the age it read (0 without one) for the
- * receiver's lifetime_charge_in. */
-int lifetime_check(struct sa_slot *s, uint64_t *age);
+/* The checks and charges read the clock only for an SA with a limit in
+ * seconds, each once. */
+int lifetime_check(struct sa_slot *s);
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes);
-int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t age);
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes);
 void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

@@ -102,13 +102,11 @@ static uint64_t timed_age(const struct sa_slot *s)
     return lifetime_age(s, lifetime_now());
 }
 
-int lifetime_check(struct sa_slot *s, uint64_t *age)
+int lifetime_check(struct sa_slot *s)
 {
-    *age = 0;
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed))
         return ZESP_EEXPIRED;
-    *age = timed_age(s);
-    if (over(s->hard.seconds, *age) ||
+    if (over(s->hard.seconds, timed_age(s)) ||
         over(s->hard.messages,
              atomic_load_explicit(&s->counters[CNT_MESSAGES],
                                   memory_order_relaxed)) ||
@@ -168,10 +166,9 @@ int lifetime_charge_out(struct sa_slot *s, uint64_t bytes)
     return charge(s, bytes, age);
 }
 
-/* After the message authenticated, before it is accepted, with the age
- * lifetime_check gave: the caller gives the charge back if the replay
- * window then refuses it. */
-int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t age)
+/* After the message authenticated, before it is accepted: the caller
+ * gives the charge back if the replay window then refuses it. */
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes)
 {
-    return charge(s, bytes, age);
+    return charge(s, bytes, timed_age(s));
 }
