@@ -88,9 +88,11 @@ uint64_t lifetime_boot(void);
 uint64_t lifetime_now(void);
 void lifetime_start(struct sa_slot *s);
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
-int lifetime_check(struct sa_slot *s, uint64_t now);
-int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now);
-int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now);
+/* The checks and charges read the clock only for an SA with a limit in
+ * seconds, each once. */
+int lifetime_check(struct sa_slot *s);
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes);
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes);
 void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

@@ -224,7 +224,7 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         return ZESP_ETOOBIG;
     if (len < ESP_MIN_BYTES || len % 4U != 0)
         return ZESP_EMALFORMED;
-    if ((err = lifetime_check(s, lifetime_now())) != 0)
+    if ((err = lifetime_check(s)) != 0)
         return err;
     if (ctx->win_ref.slot != NULL && (err = window_of(sad, ctx)) != 0)
         return err;
@@ -276,7 +276,7 @@ static int commit_pinned(struct in_ctx *ctx, size_t payload_len)
     /* Charged before the window takes the number, so that a hard limit
      * holds across processes; a replay refused is given back. */
     if (err == 0 &&
-        (err = lifetime_charge_in(s, payload_len, lifetime_now())) == 0 &&
+        (err = lifetime_charge_in(s, payload_len)) == 0 &&
         (err = replay_commit(w->top, w->ring, w->words, w->window,
                              ctx->seq)) != 0)
         lifetime_refund(s, payload_len);

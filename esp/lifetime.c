@@ -93,11 +93,20 @@ static int over(uint64_t limit, uint64_t value)
     return limit && value >= limit;
 }
 
-int lifetime_check(struct sa_slot *s, uint64_t now)
+/* The SA's age as its time limits count it, from the clock only if it
+ * has one (0 otherwise: no limit reads it). */
+static uint64_t timed_age(const struct sa_slot *s)
+{
+    if (s->hard.seconds == 0 && s->soft.seconds == 0)
+        return 0;
+    return lifetime_age(s, lifetime_now());
+}
+
+int lifetime_check(struct sa_slot *s)
 {
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed))
         return ZESP_EEXPIRED;
-    if (over(s->hard.seconds, lifetime_age(s, now)) ||
+    if (over(s->hard.seconds, timed_age(s)) ||
         over(s->hard.messages,
              atomic_load_explicit(&s->counters[CNT_MESSAGES],
                                   memory_order_relaxed)) ||
@@ -110,16 +119,16 @@ int lifetime_check(struct sa_slot *s, uint64_t now)
 }
 
 static void soft_check(struct sa_slot *s, uint64_t messages, uint64_t bytes,
-                       uint64_t now)
+                       uint64_t age)
 {
-    if (over(s->soft.seconds, lifetime_age(s, now)) ||
-        over(s->soft.messages, messages) || over(s->soft.bytes, bytes))
+    if (over(s->soft.seconds, age) || over(s->soft.messages, messages) ||
+        over(s->soft.bytes, bytes))
         mark(&s->soft_expired);
 }
 
 /* Messages and bytes taken, or given back and the SA stopped if that
  * would pass a hard limit: whoever crosses it first, in any process. */
-static int charge(struct sa_slot *s, uint64_t bytes, uint64_t now)
+static int charge(struct sa_slot *s, uint64_t bytes, uint64_t age)
 {
     uint64_t m, b;
 
@@ -133,7 +142,7 @@ static int charge(struct sa_slot *s, uint64_t bytes, uint64_t now)
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
-    soft_check(s, m, b, now);
+    soft_check(s, m, b, age);
     return 0;
 }
 
@@ -145,19 +154,21 @@ void lifetime_refund(struct sa_slot *s, uint64_t bytes)
                               memory_order_relaxed);
 }
 
-int lifetime_charge_out(struct sa_slot *s, uint64_t bytes, uint64_t now)
+int lifetime_charge_out(struct sa_slot *s, uint64_t bytes)
 {
+    uint64_t age = 0;
+
     if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed) ||
-        over(s->hard.seconds, lifetime_age(s, now))) {
+        over(s->hard.seconds, age = timed_age(s))) {
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
-    return charge(s, bytes, now);
+    return charge(s, bytes, age);
 }
 
 /* After the message authenticated, before it is accepted: the caller
  * gives the charge back if the replay window then refuses it. */
-int lifetime_charge_in(struct sa_slot *s, uint64_t bytes, uint64_t now)
+int lifetime_charge_in(struct sa_slot *s, uint64_t bytes)
 {
-    return charge(s, bytes, now);
+    return charge(s, bytes, timed_age(s));
 }

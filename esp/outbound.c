@@ -61,7 +61,7 @@ static int take_number(struct zesp_sad *sad, struct out_ctx *ctx)
     struct sa_slot *s = ctx->ref.slot;
     int err;
 
-    if ((err = lifetime_charge_out(s, ctx->payload_len, lifetime_now())) != 0)
+    if ((err = lifetime_charge_out(s, ctx->payload_len)) != 0)
         return err;
     if (!seqstate_seen(sad, &ctx->ref) &&
         (err = seqstate_first_use(sad, &ctx->ref)) != 0)

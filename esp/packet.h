@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "transform.h"
 
@@ -72,12 +73,22 @@ static inline uint32_t load_be32(const uint8_t *p)
            ((uint32_t)p[2] << 8) | p[3];
 }
 
+/* One swap and one store where the compiler says how: GCC does not merge
+ * the byte stores below into one (esp_seal_parts had some 90 instructions
+ * of them per message). */
 static inline void store_be32(uint8_t *p, uint32_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, sizeof v);
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    memcpy(p, &v, sizeof v);
+#else
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+#endif
 }
 
 static inline void store_be64(uint8_t *p, uint64_t v)

@@ -252,17 +252,23 @@ int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
     zmq_msg_t *esp;
     uint8_t *data, *dst;
     size_t size;
-    bool all_bound;
+    bool all_bound = false;
     int err;
 
     if (sad == NULL || socket == NULL || msg == NULL)
         return fail(EINVAL);
-    if (filters_on_first_frame(socket, &all_bound) != 0)
-        return fail(errno);
     msg_reset(msg);
     if ((err = recv_parts(socket, msg, zflags)) != 0) {
         if (err == ZESP_EMALFORMED)
             count_rejection(sad, NULL, err, policy);
+        msg_reset(msg);
+        return fail(err);
+    }
+    /* A lone ESP frame has nothing in front of it (and binds no clear
+     * frame it does not have, message_decode): the socket's type matters
+     * only with frames before it. */
+    if (msg->nparts > 1U && filters_on_first_frame(socket, &all_bound) != 0) {
+        err = errno;
         msg_reset(msg);
         return fail(err);
     }

@@ -7,7 +7,9 @@
  * The interleaving is made, not waited for: clock_gettime is interposed,
  * and the receiver's clock reading after the message was decrypted (its
  * lifetime charge, before the replay window takes the number) is where the
- * SA is replaced, by the receiving thread itself.
+ * SA is replaced, by the receiving thread itself.  The clock is read only
+ * for an SA with a limit in seconds (lifetime.c), so the old SAs have one
+ * (timed()).
  */
 #include <dlfcn.h>
 #include <sodium.h>
@@ -124,6 +126,13 @@ int crypto_sign_detached(unsigned char *sig, unsigned long long *siglen,
     return real_sign(sig, siglen, m, mlen, sk);
 }
 
+/* An SA whose lifetime checks read the clock, where the hooks run. */
+static zesp_sa_params timed(zesp_sa_params p)
+{
+    p.hard.seconds = 3600;
+    return p;
+}
+
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
                  size_t *len)
 {
@@ -146,8 +155,8 @@ static void test_late_receiver(void)
 
     for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
         zesp_sad_opts small = { .capacity = 3 };
-        zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
-        zesp_sa_params old_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+        zesp_sa_params old_out = timed(test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0));
+        zesp_sa_params old_in = timed(test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0));
         zesp_sa_params new_out = test_sa(rows[r].spi, ZESP_DIR_OUT, 0, 0);
         zesp_sa_params new_in = test_sa(rows[r].spi, ZESP_DIR_IN, 0, 0);
         zesp_sa_params filler;
@@ -226,7 +235,7 @@ static void test_late_receiver(void)
 static void test_late_sender(void)
 {
     zesp_sad_opts two = { .capacity = 2 };
-    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+    zesp_sa_params old_out = timed(test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0));
     zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params filler = test_sa(FILLER_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_frame body = { "hello", 5 };
@@ -272,8 +281,8 @@ static void test_late_sender(void)
 static void test_late_receiver_own_window(void)
 {
     zesp_sad_opts small = { .capacity = 3 };
-    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
-    zesp_sa_params old_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+    zesp_sa_params old_out = timed(test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0));
+    zesp_sa_params old_in = timed(test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0));
     zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params new_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
     zesp_sa_params filler;
