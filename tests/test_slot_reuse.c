@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "keys.h"
 #include "test.h"
@@ -466,8 +467,10 @@ static void test_late_signer(void)
  * (out_begin) and was then preempted while the SA was replaced, in the
  * same slot, by one with more receivers (a member joined: a rekey).
  * Before, the MACs were then written for the new SA's count, past the
- * end of the frame's buffer: 31 entries, 558 octets of heap overwritten. */
-static void test_late_source_mac_sender(void)
+ * end of the frame's buffer: 31 entries, 558 octets of heap overwritten.
+ * Both ways of sealing: zesp_seal, and zesp_send over a socket, whose
+ * peer must get nothing. */
+static void late_source_mac_sender(bool over_socket)
 {
     zesp_sad_opts one = { .capacity = 1 };
     zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
@@ -477,15 +480,23 @@ static void test_late_source_mac_sender(void)
     zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
                          .nbody = 1 };
     zesp_sad *tx = zesp_sad_new(&one);
-    /* nclear, binding, one body frame, one entry and the count. */
+    /* nclear, binding, one body frame; then one entry and the count. */
     size_t msg_len = 1U + 32U + 4U + body.size;
-    uint8_t *esp = NULL;
+    void *ctx = NULL, *a = NULL, *b = NULL;
+    uint8_t *esp = NULL, got[256];
     size_t len = 0;
     int rc, err;
 
     CHECK(tx != NULL);
     if (tx == NULL)
         return;
+    if (over_socket) {
+        ctx = zmq_ctx_new();
+        a = zmq_socket(ctx, ZMQ_PAIR);
+        b = zmq_socket(ctx, ZMQ_PAIR);
+        CHECK(zmq_bind(b, "inproc://late-mac") == 0 &&
+              zmq_connect(a, "inproc://late-mac") == 0);
+    }
     old_out.sender_id = 1;
     old_out.mac_count = 1;
     old_out.mac_id[0] = 2;
@@ -507,18 +518,34 @@ static void test_late_source_mac_sender(void)
     mac_hook.macs = mac_hook.outside = 0;
     atomic_store(&mac_hook.armed, 1);
     errno = 0;
-    rc = zesp_seal(tx, OLD_SPI, &parts, &esp, &len);
+    rc = over_socket ? zesp_send(tx, OLD_SPI, a, &parts, 0)
+                     : zesp_seal(tx, OLD_SPI, &parts, &esp, &len);
     err = errno;
     atomic_store(&mac_hook.armed, 0);
     mac_hook.frame = NULL;
     CHECK(mac_hook.del_rc == 0 && mac_hook.add_rc == 0);
     if (mac_hook.outside)
-        fprintf(stderr, "  %u of %u MACs past the frame's %zu octets\n",
-                mac_hook.outside, mac_hook.macs, mac_hook.frame_len);
+        fprintf(stderr, "  %s: %u of %u MACs past the frame's %zu octets\n",
+                over_socket ? "zesp_send" : "zesp_seal", mac_hook.outside,
+                mac_hook.macs, mac_hook.frame_len);
     CHECK(mac_hook.outside == 0);
     CHECK(rc == -1 && err == ZESP_ENOSA && esp == NULL);
+    if (over_socket) {
+        /* Nothing of the message went: not even its clear frame. */
+        CHECK(zmq_recv(b, got, sizeof got, ZMQ_DONTWAIT) == -1 &&
+              errno == EAGAIN);
+        zmq_close(a);
+        zmq_close(b);
+        zmq_ctx_term(ctx);
+    }
     zesp_buf_free(esp);
     zesp_sad_free(tx);
+}
+
+static void test_late_source_mac_sender(void)
+{
+    late_source_mac_sender(false);
+    late_source_mac_sender(true);
 }
 
 int main(void)
