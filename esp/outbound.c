@@ -63,14 +63,17 @@ static int take_number(struct zesp_sad *sad, struct out_ctx *ctx)
 
     if ((err = lifetime_charge_out(s, ctx->payload_len, lifetime_now())) != 0)
         return err;
-    if (!seqstate_seen(sad, &ctx->ref) &&
-        (err = seqstate_first_use(sad, &ctx->ref)) != 0)
+    if (!seqstate_seen(sad, &ctx->ref))
+        err = seqstate_first_use(sad, &ctx->ref);
+    while (err == 0 && (err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
+        err = seqstate_out_extend(sad, &ctx->ref);
+    /* No number taken, nothing sealed: the charge is given back, or every
+     * refused try (no lane free, no record written) would count as a
+     * message sent against the hard limit. */
+    if (err != 0) {
+        lifetime_refund(s, ctx->payload_len);
         return err;
-    while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
-        if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
-            return err;
-    if (err != 0)
-        return err;
+    }
     if ((s->flags & ZESP_SA_MANUAL) &&
         ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
         seqstate_out_ahead(sad, &ctx->ref);
