@@ -32,6 +32,7 @@ struct out_ctx {
     uint64_t seq;
     bool sign;              /* a zesp message on a ZESP_SA_SIGNED SA */
     bool mac;               /* on a ZESP_SA_SOURCE_MAC SA */
+    uint32_t mac_count;     /* its receivers, as the frame was sized for */
     size_t msg_len;         /* the zesp payload */
     size_t payload_len;     /* the ESP payload: msg_len and any source MACs */
     size_t frame_len;       /* the ESP frame and any signature after it */

@@ -63,14 +63,17 @@ static int take_number(struct zesp_sad *sad, struct out_ctx *ctx)
 
     if ((err = lifetime_charge_out(s, ctx->payload_len)) != 0)
         return err;
-    if (!seqstate_seen(sad, &ctx->ref) &&
-        (err = seqstate_first_use(sad, &ctx->ref)) != 0)
+    if (!seqstate_seen(sad, &ctx->ref))
+        err = seqstate_first_use(sad, &ctx->ref);
+    while (err == 0 && (err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
+        err = seqstate_out_extend(sad, &ctx->ref);
+    /* No number taken, nothing sealed: the charge is given back, or every
+     * refused try (no lane free, no record written) would count as a
+     * message sent against the hard limit. */
+    if (err != 0) {
+        lifetime_refund(s, ctx->payload_len);
         return err;
-    while ((err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
-        if ((err = seqstate_out_extend(sad, &ctx->ref)) != 0)
-            return err;
-    if (err != 0)
-        return err;
+    }
     if ((s->flags & ZESP_SA_MANUAL) &&
         ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
         seqstate_out_ahead(sad, &ctx->ref);
@@ -108,6 +111,7 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
         uint32_t n = ctx->ref.key->mac_count;
         if (n == 0 || n > ZESP_SOURCE_MAC_MAX)
             return ZESP_EBADSAD;
+        ctx->mac_count = n;
         ctx->payload_len += source_mac_trailer_len(n);
     }
     ctx->frame_len = esp_packet_len(ctx->payload_len) +
@@ -169,9 +173,13 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
     if (ctx->mac) {
         if (nparts != 0)
             return EINVAL;
-        if (source_mac_seal(ctx->ec.t, ctx->ref.key, s->spi, s->sender_id,
-                            ctx->seq, pkt, ctx->msg_len) != 0)
-            return ENOMEM;      /* a thread's expanded keys */
+        /* The slot's count is not read again: an SA put there since
+         * out_begin may have more receivers than the frame has room for
+         * (out_seal then refuses the frame). */
+        if (source_mac_seal(ctx->ec.t, ctx->ref.key, ctx->mac_count, s->spi,
+                            s->sender_id, ctx->seq, pkt, ctx->msg_len) != 0)
+            return sad_ref_valid(&ctx->ref) ? ENOMEM    /* expanded keys */
+                                            : ZESP_ENOSA;
         return out_seal(ctx, pkt, ctx->payload_len, ZESP_NEXT_HEADER_SIGNED,
                         NULL, 0);
     }

@@ -201,10 +201,9 @@ static void put_prefix(uint8_t *p, uint32_t spi, uint32_t sender,
 }
 
 int source_mac_seal(const struct transform *t, const struct sa_key *k,
-                    uint32_t spi, uint32_t sender, uint64_t seq,
+                    uint32_t n, uint32_t spi, uint32_t sender, uint64_t seq,
                     uint8_t *pkt, size_t msg_len)
 {
-    uint32_t n = k->mac_count;
     uint8_t nonce[NONCE_BYTES], *e = pkt + ZESP_HEADERBYTES + msg_len;
 
     if (n == 0 || n > ZESP_SOURCE_MAC_MAX)

@@ -21,11 +21,12 @@
 size_t source_mac_trailer_len(uint32_t n);
 
 /* pkt is an ESP frame being built: the zesp payload of msg_len bytes at
- * pkt + ZESP_HEADERBYTES, room for the trailer after it.  Overwrites the
- * header (esp_seal writes it afterwards).  0, or -1 if an AEAD call
- * failed. */
+ * pkt + ZESP_HEADERBYTES, room for the trailer of n entries after it
+ * (n as the frame was sized: the SA's count is not read again, another SA
+ * may hold the slot by now).  Overwrites the header (esp_seal writes it
+ * afterwards).  0, or -1 if an AEAD call failed. */
 int source_mac_seal(const struct transform *t, const struct sa_key *k,
-                    uint32_t spi, uint32_t sender, uint64_t seq,
+                    uint32_t n, uint32_t spi, uint32_t sender, uint64_t seq,
                     uint8_t *pkt, size_t msg_len);
 
 /* pkt: a decrypted ESP frame whose payload of payload_len bytes ends with

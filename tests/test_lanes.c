@@ -11,7 +11,8 @@
  * lane leaves the child free to send.  A child that never sends keeps none
  * of its parent's lanes.  A child forked without atfork handlers
  * (_Fork) seals in a lane of its own too, and a thread held up while its
- * SA was replaced in its slot takes no numbers for the new SA.
+ * SA was replaced in its slot takes no numbers for the new SA.  A sender
+ * refused for want of a free lane charges the SA's lifetimes nothing.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -982,6 +983,60 @@ static void test_lane_of_a_replaced_sa(void)
         zesp_sad_free(other[i]);
 }
 
+/* Every lane held (63 handles on one SAD, each a lane of its own, as 63
+ * processes would): a 64th sender is refused with ZESP_ELANES, having
+ * sealed nothing.  Before, each refusal was charged to the SA's lifetimes
+ * as a message sent and never given back: the SA's count of messages sent
+ * grew with every refused try, and its hard limit of 64 messages was
+ * reached after 63 (a sender retrying in a loop hard-expired the SA for
+ * every other one). */
+static void test_refused_lane_charges_nothing(void)
+{
+    enum { HANDLES = ZESP_LANES_MAX, TRIES = 5 };
+    zesp_sad *h[HANDLES] = { NULL };
+    zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_frame body = { "lane", 4 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sa_info info;
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int sealed = 0, refused = 0;
+
+    p.hard.messages = HANDLES;
+    unlink(test_path_in(dir, "full.sad"));
+    h[0] = zesp_sad_open(test_path_in(dir, "full.sad"), ZESP_SAD_CREATE, NULL);
+    CHECK(h[0] != NULL);
+    if (h[0] == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(h[0], &p));
+    for (int i = 1; i < HANDLES; i++)
+        CHECK((h[i] = zesp_sad_open(test_path_in(dir, "full.sad"), 0,
+                                    NULL)) != NULL);
+    /* Lanes 1 to 63, one per handle. */
+    for (int i = 0; i + 1 < HANDLES; i++)
+        if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, &parts, &esp,
+                                      &len) == 0) {
+            sealed++;
+            zesp_buf_free(esp);
+        }
+    CHECK(sealed == HANDLES - 1);
+    for (int t = 0; t < TRIES && h[HANDLES - 1] != NULL; t++)
+        if (zesp_seal(h[HANDLES - 1], LANES_SPI, &parts, &esp, &len) != 0 &&
+            errno == ZESP_ELANES)
+            refused++;
+    CHECK(refused == TRIES);
+    CHECK_OK(zesp_sa_info_get(h[0], LANES_SPI, ZESP_DIR_OUT, &info));
+    printf("     %d sealed, %d refused for want of a lane: the SA counts "
+           "%llu sent\n", sealed, refused,
+           (unsigned long long)info.stats.messages);
+    CHECK(info.stats.messages == (uint64_t)sealed);
+    /* The 64th message is the SA's last under its hard limit. */
+    CHECK_OK(zesp_seal(h[0], LANES_SPI, &parts, &esp, &len));
+    zesp_buf_free(esp);
+    for (int i = 0; i < HANDLES; i++)
+        zesp_sad_free(h[i]);
+}
+
 int main(int argc, char **argv)
 {
     /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
@@ -1011,5 +1066,6 @@ int main(int argc, char **argv)
     RUN(test_lane_of_a_replaced_sa);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
+    RUN(test_refused_lane_charges_nothing);
     return test_done_in(dir);
 }

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "keys.h"
 #include "test.h"
@@ -131,6 +132,75 @@ static zesp_sa_params timed(zesp_sa_params p)
 {
     p.hard.seconds = 3600;
     return p;
+}
+
+/* A source-MAC sender's turn: the SA replaced after its frame was sized
+ * (out_begin, for the old SA's receivers) and before the MACs are
+ * written, at the clear frames' binding; then every MAC's tag is checked
+ * to fall within the frame, and one that would not is not written. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+    const uint8_t *frame;       /* the frame being sealed, once known */
+    size_t frame_len;
+    unsigned macs, outside;
+} mac_hook;
+
+static int (*_Atomic real_hash_final)(crypto_generichash_state *,
+                                      unsigned char *, size_t);
+
+int crypto_generichash_final(crypto_generichash_state *st, unsigned char *out,
+                             size_t outlen)
+{
+    int armed = 1;
+
+    if (atomic_compare_exchange_strong(&mac_hook.armed, &armed, 0)) {
+        /* The binding follows nclear, after the header. */
+        mac_hook.frame = out - ZESP_HEADERBYTES - 1;
+        mac_hook.del_rc = zesp_sa_del(mac_hook.sad, mac_hook.next.spi,
+                                      ZESP_DIR_OUT);
+        mac_hook.add_rc = zesp_sa_add(mac_hook.sad, &mac_hook.next);
+    }
+    if (real_hash_final == NULL)
+        real_hash_final = (int (*)(crypto_generichash_state *,
+                                   unsigned char *, size_t))dlsym(
+            RTLD_NEXT, "crypto_generichash_final");
+    return real_hash_final(st, out, outlen);
+}
+
+static int (*_Atomic real_chacha_seal)(
+    unsigned char *, unsigned char *, unsigned long long *,
+    const unsigned char *, unsigned long long, const unsigned char *,
+    unsigned long long, const unsigned char *, const unsigned char *,
+    const unsigned char *);
+
+int crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+    unsigned char *c, unsigned char *mac, unsigned long long *maclen_p,
+    const unsigned char *m, unsigned long long mlen, const unsigned char *ad,
+    unsigned long long adlen, const unsigned char *nsec,
+    const unsigned char *npub, const unsigned char *k)
+{
+    /* A source MAC: nothing to encrypt (the ESP seal has the payload). */
+    if (mac_hook.frame != NULL && mlen == 0) {
+        mac_hook.macs++;
+        if (mac < mac_hook.frame ||
+            mac + crypto_aead_chacha20poly1305_ietf_ABYTES >
+                mac_hook.frame + mac_hook.frame_len) {
+            mac_hook.outside++;
+            return -1;          /* not written past the buffer */
+        }
+    }
+    if (real_chacha_seal == NULL)
+        real_chacha_seal = (int (*)(
+            unsigned char *, unsigned char *, unsigned long long *,
+            const unsigned char *, unsigned long long, const unsigned char *,
+            unsigned long long, const unsigned char *, const unsigned char *,
+            const unsigned char *))dlsym(
+            RTLD_NEXT, "crypto_aead_chacha20poly1305_ietf_encrypt_detached");
+    return real_chacha_seal(c, mac, maclen_p, m, mlen, ad, adlen, nsec, npub,
+                            k);
 }
 
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
@@ -402,12 +472,98 @@ static void test_late_signer(void)
     zesp_sad_free(tx);
 }
 
+/* A group sender with source MACs sized its frame for its SA's receivers
+ * (out_begin) and was then preempted while the SA was replaced, in the
+ * same slot, by one with more receivers (a member joined: a rekey).
+ * Before, the MACs were then written for the new SA's count, past the
+ * end of the frame's buffer: 31 entries, 558 octets of heap overwritten.
+ * Both ways of sealing: zesp_seal, and zesp_send over a socket, whose
+ * peer must get nothing. */
+static void late_source_mac_sender(bool over_socket)
+{
+    zesp_sad_opts one = { .capacity = 1 };
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
+                                     ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC);
+    zesp_sa_params new_out = old_out;
+    zesp_frame topic = { "topic", 5 }, body = { "late frame", 10 };
+    zesp_parts parts = { .clear = &topic, .nclear = 1, .body = &body,
+                         .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(&one);
+    /* nclear, binding, one body frame; then one entry and the count. */
+    size_t msg_len = 1U + 32U + 4U + body.size;
+    void *ctx = NULL, *a = NULL, *b = NULL;
+    uint8_t *esp = NULL, got[256];
+    size_t len = 0;
+    int rc, err;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    if (over_socket) {
+        ctx = zmq_ctx_new();
+        a = zmq_socket(ctx, ZMQ_PAIR);
+        b = zmq_socket(ctx, ZMQ_PAIR);
+        CHECK(zmq_bind(b, "inproc://late-mac") == 0 &&
+              zmq_connect(a, "inproc://late-mac") == 0);
+    }
+    old_out.sender_id = 1;
+    old_out.mac_count = 1;
+    old_out.mac_id[0] = 2;
+    randombytes_buf(old_out.mac_key[0], sizeof old_out.mac_key[0]);
+    new_out.sender_id = 1;
+    new_out.mac_count = ZESP_SOURCE_MAC_MAX;
+    for (uint32_t i = 0; i < ZESP_SOURCE_MAC_MAX; i++) {
+        new_out.mac_id[i] = 2U + i;
+        randombytes_buf(new_out.mac_key[i], sizeof new_out.mac_key[i]);
+    }
+    for (unsigned i = 0; i < 8; i++)                /* a rekey's new key */
+        new_out.key[i] ^= 0xa5;
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    mac_hook.sad = tx;
+    mac_hook.next = new_out;
+    mac_hook.del_rc = mac_hook.add_rc = -2;
+    mac_hook.frame = NULL;
+    mac_hook.frame_len = zesp_esp_bytes(msg_len + 2U + 18U);
+    mac_hook.macs = mac_hook.outside = 0;
+    atomic_store(&mac_hook.armed, 1);
+    errno = 0;
+    rc = over_socket ? zesp_send(tx, OLD_SPI, a, &parts, 0)
+                     : zesp_seal(tx, OLD_SPI, &parts, &esp, &len);
+    err = errno;
+    atomic_store(&mac_hook.armed, 0);
+    mac_hook.frame = NULL;
+    CHECK(mac_hook.del_rc == 0 && mac_hook.add_rc == 0);
+    if (mac_hook.outside)
+        fprintf(stderr, "  %s: %u of %u MACs past the frame's %zu octets\n",
+                over_socket ? "zesp_send" : "zesp_seal", mac_hook.outside,
+                mac_hook.macs, mac_hook.frame_len);
+    CHECK(mac_hook.outside == 0);
+    CHECK(rc == -1 && err == ZESP_ENOSA && esp == NULL);
+    if (over_socket) {
+        /* Nothing of the message went: not even its clear frame. */
+        CHECK(zmq_recv(b, got, sizeof got, ZMQ_DONTWAIT) == -1 &&
+              errno == EAGAIN);
+        zmq_close(a);
+        zmq_close(b);
+        zmq_ctx_term(ctx);
+    }
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
+static void test_late_source_mac_sender(void)
+{
+    late_source_mac_sender(false);
+    late_source_mac_sender(true);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "slot_reuse") != 0)
         return 2;
     RUN(test_late_receiver);
     RUN(test_late_signer);
+    RUN(test_late_source_mac_sender);
     RUN(test_late_sender);
     RUN(test_late_receiver_own_window);
     return test_done_in(dir);
