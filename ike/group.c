@@ -219,12 +219,6 @@ static void spi_hold(struct zike *z, uint32_t spi, uint64_t held_until)
     slot->held_until = held_until;
 }
 
-static const char *group_state_path(const struct zike *z, char *out,
-                                    size_t len)
-{
-    snprintf(out, len, "%s.gcks", z->conf.sad_path);
-    return out;
-}
 
 static void state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
                       uint64_t held_until, uint64_t now, uint64_t wall)
@@ -244,11 +238,11 @@ static uint64_t key_end(const struct gcks_group *g,
 static void group_state_save(struct zike *z)
 {
     static struct gcks_state_spi spis[GCKS_STATE_MAX];
-    char path[sizeof z->conf.sad_path + 8];
+    const char *path = z->conf.group_state;
     uint64_t wall = gcks_state_wall_ms();
     size_t n = 0;
 
-    if (z->gcks_syncing || z->conf.sad_path[0] == '\0')
+    if (z->gcks_syncing || path[0] == '\0')
         return;
     for (size_t i = 0; i < z->ngroups; i++) {
         const struct gcks_group *g = &z->groups[i];
@@ -263,7 +257,7 @@ static void group_state_save(struct zike *z)
     for (size_t i = 0; i < z->ngcks_held; i++)
         state_add(spis, &n, z->gcks_held[i].spi, z->gcks_held[i].held_until,
                   z->now, wall);
-    if (gcks_state_write(group_state_path(z, path, sizeof path), spis, n) != 0)
+    if (gcks_state_write(path, spis, n) != 0)
         zike_log(LOG_ERR, "key server state %s: cannot write: %s: a restart "
                  "may hand out a group SPI members still hold", path,
                  strerror(errno));
@@ -272,11 +266,13 @@ static void group_state_save(struct zike *z)
 int group_state_load(struct zike *z)
 {
     static struct gcks_state_spi spis[GCKS_STATE_MAX];
-    char path[sizeof z->conf.sad_path + 8], err[160];
+    const char *path = z->conf.group_state;
+    char err[160];
     uint64_t wall = gcks_state_wall_ms();
     size_t n, held = 0;
 
-    group_state_path(z, path, sizeof path);
+    if (path[0] == '\0')
+        return 0;
     if (gcks_state_read(path, spis, GCKS_STATE_MAX, &n, err, sizeof err) != 0) {
         zike_log(LOG_ERR, "key server state %s: %s", path, err);
         return -1;

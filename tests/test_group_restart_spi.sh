@@ -14,6 +14,7 @@ b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 shim="$b/tests/spi_force.so"
 [ -f "$shim" ] || skip_all "tests/spi_force.so not built"
+command -v flock > /dev/null || skip_all "no flock(1)"
 hosts_begin grestartspi 3
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl"
 ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
@@ -76,7 +77,10 @@ ok $? "the key server's state file is mode 0600 and holds SPI $old"
 
 gcks=$(pid_of 1)
 kill -9 $gcks
-until_ok 20 not_running "zike -c $work/h1.yaml"
+# Gone, and its lock released: pgrep stops seeing it as soon as its
+# memory goes, before its files are closed.
+gone() { not_running "zike -c $work/h1.yaml" && flock -n "$work/h1.ctl.lock" true; }
+until_ok 20 gone
 ok $? "the key server (pid $gcks) killed with -9"
 echo "$old" > "$work/force"
 on 1 env SPI_FORCE_FILE="$work/force" LD_PRELOAD="$shim" \
@@ -99,18 +103,29 @@ ok $? "the state file holds the old SPI, still held, and the new one"
 # A damaged file, or one others may write, is refused at start by name:
 # a key server that cannot tell what members hold does not guess.
 p=$(pid_of 1) && kill $p
-until_ok 20 not_running "zike -c $work/h1.yaml"
+until_ok 20 gone
 cp "$state" "$work/good.gcks"
 printf 'zike-gcks-spis 1\n%s 12x\n' "$old" > "$state"
-"$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad.log"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad.log"
 rc=$?
 [ $rc -ne 0 ] && grep -q "key server state $state: line 2: a time is decimal digits" "$work/bad.log"
 ok $? "a damaged state file: zike does not start (exit $rc), and says which line"
 cp "$work/good.gcks" "$state" && chmod 0620 "$state"
-"$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad2.log"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad2.log"
 rc=$?
 [ $rc -ne 0 ] && grep -q "key server state $state: must be ours and mode 0600" "$work/bad2.log"
 ok $? "a state file others may write: zike does not start (exit $rc)"
+
+# group-state: names the file elsewhere (a folder that outlives a reboot).
+mkdir -m 0700 "$work/var" && cp "$work/good.gcks" "$work/var/h1.gcks" &&
+    chmod 0600 "$work/var/h1.gcks" && rm "$state" &&
+    echo "group-state: $work/var/h1.gcks" >> "$work/h1.yaml"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1.log" &
+state_read() { grep -q "key server state $work/var/h1.gcks: [1-9][0-9]* group SPIs\{0,1\} members may hold" "$work/h1.log"; }
+until_ok 30 state_read && until_ok 60 holding && new2=$(serving) &&
+    [ "$new2" != "$old" ] && [ "$new2" != "$new" ] &&
+    grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
+ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"
 
 if [ "$failed" -ne 0 ]; then
     for f in h1.log h2.log h3.log check.log bad.log bad2.log; do
