@@ -219,7 +219,6 @@ static void spi_hold(struct zike *z, uint32_t spi, uint64_t held_until)
     slot->held_until = held_until;
 }
 
-
 static void state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
                       uint64_t held_until, uint64_t now, uint64_t wall)
 {
