@@ -34,7 +34,7 @@ daemon_sources=$(for f in "$src"/ike/*.c; do
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
-targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control safe_text zmtp"}
+targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control safe_text zmtp gcks_state"}
 jobs=${FUZZ_JOBS:-$(nproc)}
 includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tools -I$src/tests -I$build -I${builddir:-.}"
 cflags=$(pkg-config --cflags libsodium libzmq yaml-0.1)
@@ -82,6 +82,7 @@ for target in $targets; do
     control) objs="$objs $daemon_objects $control_objects $text_objects" ;;
     safe_text) objs=$text_objects ;;
     zmtp) objs=$build/obj/ike_zmtp.o ;;
+    gcks_state) objs=$build/obj/ike_gcks_state.o ;;
     esac
     # shellcheck disable=SC2086
     $cc $flags $includes "$src/fuzz/${target}_fuzz.c" $objs $deps -lpthread -o "$bin"

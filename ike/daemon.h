@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "gcks_state.h"
 #include "proposals.h"
 #include "zike.h"
 
@@ -379,6 +380,11 @@ struct zike {
     uint32_t fails[ZIKE_MAX_PEERS];
     struct gcks_group *groups;      /* one per conf.groups, by name */
     size_t ngroups;
+    /* SPIs members may hold of no group served now: an earlier run's
+     * (gcks_state.c) or of groups a reload took out */
+    struct gcks_past_spi gcks_held[GCKS_STATE_MAX];
+    size_t ngcks_held;
+    bool gcks_syncing;              /* group_sync_conf: no file written */
     struct gm_group *joined;        /* one per conf.joins, by name */
     size_t njoined;
     struct group_notice *notices;   /* owed after a reload */
@@ -634,6 +640,9 @@ exchange_response_fn informational_response;
 
 /* group.c: G-IKEv2 registration and in-band rekey, both roles */
 int group_sync_conf(struct zike *z);       /* after (re)loading conf */
+/* At start: the SPIs an earlier run handed out that members may hold
+ * still, from the state file beside the SAD.  -1 (logged) if it is bad. */
+int group_state_load(struct zike *z);
 void group_free(struct zike *z);
 exchange_request_fn group_handle_request;
 exchange_response_fn group_handle_response;

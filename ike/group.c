@@ -186,7 +186,106 @@ static bool spi_held_by_members(const struct zike *z, uint32_t spi)
             if (g->past[k].spi == spi && g->past[k].held_until > z->now)
                 return true;
     }
+    for (size_t i = 0; i < z->ngcks_held; i++)
+        if (z->gcks_held[i].spi == spi && z->gcks_held[i].held_until > z->now)
+            return true;
     return false;
+}
+
+/* An SPI members may hold of no group served now, until held_until: in
+ * a free slot, else in the one ending first. */
+static void spi_hold(struct zike *z, uint32_t spi, uint64_t held_until)
+{
+    struct gcks_past_spi *slot = NULL;
+
+    if (spi == 0 || held_until <= z->now)
+        return;
+    for (size_t i = 0; i < z->ngcks_held; i++)
+        if (z->gcks_held[i].spi == spi || z->gcks_held[i].held_until <= z->now) {
+            slot = &z->gcks_held[i];
+            break;
+        }
+    if (slot == NULL && z->ngcks_held < GCKS_STATE_MAX)
+        slot = &z->gcks_held[z->ngcks_held++];
+    if (slot == NULL) {
+        slot = &z->gcks_held[0];
+        for (size_t i = 1; i < z->ngcks_held; i++)
+            if (z->gcks_held[i].held_until < slot->held_until)
+                slot = &z->gcks_held[i];
+    }
+    if (slot->spi == spi && slot->held_until > held_until)
+        return;
+    slot->spi = spi;
+    slot->held_until = held_until;
+}
+
+static void state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
+                      uint64_t held_until, uint64_t now, uint64_t wall)
+{
+    if (spi == 0 || held_until <= now || *n == GCKS_STATE_MAX)
+        return;
+    spis[*n].spi = spi;
+    spis[*n].until = wall + (held_until - now);
+    ++*n;
+}
+
+static uint64_t key_end(const struct gcks_group *g,
+                        const struct zike_group *gc);
+
+/* Every SPI members may hold, written to the state file before a new
+ * one is handed out (gcks_state.c): a restart avoids them all. */
+static void group_state_save(struct zike *z)
+{
+    static struct gcks_state_spi spis[GCKS_STATE_MAX];
+    const char *path = z->conf.group_state;
+    uint64_t wall = gcks_state_wall_ms();
+    size_t n = 0;
+
+    if (z->gcks_syncing || path[0] == '\0')
+        return;
+    for (size_t i = 0; i < z->ngroups; i++) {
+        const struct gcks_group *g = &z->groups[i];
+        const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
+
+        state_add(spis, &n, g->spi, gc ? key_end(g, gc) :
+                  g->created + ZIKE_GROUP_LIFETIME_MAX * 1000ULL, z->now, wall);
+        for (size_t k = 0; k < GCKS_PAST_SPIS; k++)
+            state_add(spis, &n, g->past[k].spi, g->past[k].held_until, z->now,
+                      wall);
+    }
+    for (size_t i = 0; i < z->ngcks_held; i++)
+        state_add(spis, &n, z->gcks_held[i].spi, z->gcks_held[i].held_until,
+                  z->now, wall);
+    if (gcks_state_write(path, spis, n) != 0)
+        zike_log(LOG_ERR, "key server state %s: cannot write: %s: a restart "
+                 "may hand out a group SPI members still hold", path,
+                 strerror(errno));
+}
+
+int group_state_load(struct zike *z)
+{
+    static struct gcks_state_spi spis[GCKS_STATE_MAX];
+    const char *path = z->conf.group_state;
+    char err[160];
+    uint64_t wall = gcks_state_wall_ms();
+    size_t n, held = 0;
+
+    if (path[0] == '\0')
+        return 0;
+    if (gcks_state_read(path, spis, GCKS_STATE_MAX, &n, err, sizeof err) != 0) {
+        zike_log(LOG_ERR, "key server state %s: %s", path, err);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (spis[i].until > wall) {
+            spi_hold(z, spis[i].spi, z->now + (spis[i].until - wall));
+            held++;
+        }
+    if (held)
+        zike_log(LOG_NOTICE, "key server state %s: %zu group SPI%s members "
+                 "may hold, avoided until their keys' lifetimes end", path,
+                 held, held == 1 ? "" : "s");
+    return 0;
 }
 
 /* A group SPI unused in this host's SAD, in either direction, and that
@@ -301,6 +400,7 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
         g->rekeys++;
         z->stats.group_rekeys++;
     }
+    group_state_save(z);
     zike_log(LOG_NOTICE, "group %s: new group SA 0x%08x%s%s", g->name, g->spi,
              why ? ": " : "", why ? why : "");
 }
@@ -1860,6 +1960,10 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
  * sending on its key for the rest of its lifetime. */
 static void gcks_forget(struct zike *z, const struct gcks_group *g)
 {
+    /* Its lifetime is the old configuration's: held for the longest. */
+    spi_hold(z, g->spi, g->created + ZIKE_GROUP_LIFETIME_MAX * 1000ULL);
+    for (size_t k = 0; k < GCKS_PAST_SPIS; k++)
+        spi_hold(z, g->past[k].spi, g->past[k].held_until);
     zike_log(LOG_NOTICE, "group %s: no longer served: its %zu members told",
              g->name, g->nmembers);
     for (size_t i = 0; i < g->nmembers; i++)
@@ -1891,6 +1995,7 @@ int group_sync_conf(struct zike *z)
         free(groups);
         return -1;
     }
+    z->gcks_syncing = true;
     for (size_t i = 0; i < z->conf.ngroups; i++) {
         const struct zike_group *gc = &z->conf.groups[i];
         struct gcks_group *old = gcks_find(z, gc->name);
@@ -1916,6 +2021,9 @@ int group_sync_conf(struct zike *z)
     z->ngroups = z->conf.ngroups;
     z->joined = joined;
     z->njoined = z->conf.njoins;
+    z->gcks_syncing = false;
+    if (z->ngroups || z->ngcks_held)
+        group_state_save(z);
     return 0;
 }
 

@@ -167,9 +167,10 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
         fresh.sad_opts.mode != z->conf.sad_opts.mode ||
         strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0 ||
-        strcmp(fresh.metrics, z->conf.metrics) != 0)
+        strcmp(fresh.metrics, z->conf.metrics) != 0 ||
+        strcmp(fresh.group_state, z->conf.group_state) != 0)
         zike_log(LOG_WARNING, "reload: listen, max-connections, control, "
-                 "sad and metrics take effect on restart only");
+                 "sad, metrics and group-state take effect on restart only");
     snprintf(fresh.listen, sizeof fresh.listen, "%s", z->conf.listen);
     fresh.max_connections = z->conf.max_connections; /* listen_conns' size */
     memcpy(fresh.metrics, z->conf.metrics, sizeof fresh.metrics);
@@ -180,6 +181,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
     snprintf(fresh.control, sizeof fresh.control, "%s", z->conf.control);
     snprintf(fresh.sad_path, sizeof fresh.sad_path, "%s", z->conf.sad_path);
     fresh.sad_opts = z->conf.sad_opts;
+    memcpy(fresh.group_state, z->conf.group_state, sizeof fresh.group_state);
     zike_keep_links(z, &fresh, kept);
     zike_close_links(z, 0);
     zike_conf_free(&z->conf);

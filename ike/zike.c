@@ -315,6 +315,8 @@ int main(int argc, char **argv)
                  zesp_strerror(errno));
         goto out;
     }
+    if (group_state_load(z) != 0)
+        goto out;
     if (group_sync_conf(z) != 0) {
         zike_log(LOG_ERR, "groups: %s", strerror(errno));
         goto out;

@@ -119,6 +119,7 @@ struct zike_conf {
     bool control_unauthenticated;      /* a control: other than ipc:// */
     char sad_path[4096];
     zesp_sad_opts sad_opts;       /* sad: mode and group */
+    char group_state[4096];            /* the key server's SPIs (group.c) */
     char metrics[ZIKE_ENDPOINT_MAX];   /* http://HOST:PORT, "": none */
     char metrics_host[ZIKE_ENDPOINT_MAX];
     char metrics_port[8];

@@ -195,6 +195,34 @@ static int parse_sad(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* The key server's state file (gcks_state.c): an absolute path, in a
+ * directory that must be there. */
+static int parse_group_state(struct yctx *y, const struct ydoc_node *n,
+                             struct zike_conf *c)
+{
+    char dir[sizeof c->group_state];
+    const char *slash;
+    struct stat st;
+
+    if (zike_conf_text(y, n, "group-state", c->group_state,
+                       sizeof c->group_state) != 0)
+        return -1;
+    if (c->group_state[0] != '/')
+        return FAIL(y, n, "group-state", "an absolute path, found '%s'",
+                    c->group_state);
+    slash = strrchr(c->group_state, '/');
+    if (slash[1] == '\0')
+        return FAIL(y, n, "group-state", "a file, not a directory");
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - c->group_state),
+             c->group_state);
+    if (dir[0] != '\0' && stat(dir, &st) != 0)
+        return FAIL(y, n, "group-state", "directory %s: %s", dir,
+                    strerror(errno));
+    if (dir[0] != '\0' && !S_ISDIR(st.st_mode))
+        return FAIL(y, n, "group-state", "%s is not a directory", dir);
+    return 0;
+}
+
 static int parse_identity(struct yctx *y, const struct ydoc_node *n,
                           struct zike_conf *conf)
 {
@@ -605,7 +633,7 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         "half-open-limit", "half-open-per-source", "half-open-timeout",
         "max-ike-sas", "max-connections", "connections-per-source",
         "unauthenticated-timeout", "rekey-overlap", "peers", "groups", "join",
-        "control-unauthenticated", "metrics", NULL };
+        "control-unauthenticated", "metrics", "group-state", NULL };
     static const char *const levels[] = { "error", "warning", "notice",
                                           "info", "debug" };
     static const int level_values[] = { LOG_ERR, LOG_WARNING, LOG_NOTICE,
@@ -631,6 +659,14 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         return -1;
     if (c->sad_path[0] == '\0')
         return FAIL(y, v, "sad", "no path (the SAD file to install SAs in)");
+    if ((v = ydoc_get(root, "group-state"))) {
+        if (parse_group_state(y, v, c) != 0)
+            return -1;
+    } else if ((size_t)snprintf(c->group_state, sizeof c->group_state,
+                                "%s.gcks", c->sad_path) >=
+               sizeof c->group_state) {
+        return FAIL(y, root, "sad", "too long a path for SAD.gcks beside it");
+    }
     if ((v = ydoc_get(root, "control"))) {
         if (parse_endpoint(y, v, "control", c->control, sizeof c->control,
                            true) != 0)

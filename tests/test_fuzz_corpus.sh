@@ -14,4 +14,5 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_control" "$s/fuzz/corpus/control" &&
 "$b/fuzz/replay_safe_text" "$s/fuzz/corpus/safe_text" &&
 "$b/fuzz/replay_zmtp" "$s/fuzz/corpus/zmtp" &&
-echo "12 passed, 0 failed"
+"$b/fuzz/replay_gcks_state" "$s/fuzz/corpus/gcks_state" &&
+echo "13 passed, 0 failed"

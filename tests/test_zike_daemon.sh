@@ -289,6 +289,13 @@ conf badunit "$(port 11)" "rekey-overlap: 5sec"
 refuses badunit "rekey-overlap: '5sec' is not an integer (suffixes: ms, s, m, h)"
 conf bigunit "$(port 11)" "rekey-overlap: 11m"
 refuses bigunit "rekey-overlap: 11m is above the maximum 600000 ms"
+# The key server's state file: an absolute path in a folder that exists.
+conf gstate "$(port 11)" "group-state: $work/gstate.gcks"
+expect 0 "--check: group-state in a folder that exists" "$zike" -c "$work/gstate.yaml" --check
+conf gstaterel "$(port 11)" "group-state: gstate.gcks"
+refuses gstaterel "group-state: an absolute path, found 'gstate.gcks'"
+conf gstatedir "$(port 11)" "group-state: $work/nosuch/gstate.gcks"
+refuses gstatedir "group-state: directory $work/nosuch: No such file or directory"
 # The error quotes the file's keys and values: escaped, as zike's log is.
 # Before, "\r" and ESC [ reached the terminal as they were.
 conf ctlchar "$(port 11)"

@@ -1,0 +1,137 @@
+#!/bin/sh
+# A key server killed with -9 and started again must not hand out a new
+# key under a group SPI members still hold (doc/zike.md 9.7): a member
+# refuses another key under an SPI it holds, and would go without the
+# group's key until its old SA expired.  h1 serves "prices" to h2 (a
+# sender) and h3 (a receiver); once both hold its SA, h1 is killed with
+# -9 and started again with its SPIs chosen for it (tests/spi_force.so):
+# the first four it draws are the SPI the members hold.  Before, the
+# restarted key server had forgotten it and made its new SA under it;
+# now it reads the SPIs it handed out from its state file (<sad>.gcks)
+# and draws again.  Then the file's own checks: mode 0600, what it holds,
+# and a damaged or foreign-writable file refused at start, by name.
+b=$(cd "${builddir:-.}" && pwd)
+. "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
+shim="$b/tests/spi_force.so"
+[ -f "$shim" ] || skip_all "tests/spi_force.so not built"
+command -v flock > /dev/null || skip_all "no flock(1)"
+hosts_begin grestartspi 3
+zesp="$b/tools/zesp" zikectl="$b/tools/zikectl"
+ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
+pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }  # one process a host
+
+(cd "$work" && for n in 1 2 3; do "$zesp" keygen --identity "h$n" > /dev/null; done)
+pub() { cat "$work/$1.pub"; }
+h1=$(ip_of 1)
+cat > "$work/h1.yaml" <<EOT
+identity: { id: h1.example, key: $work/h1.key }
+listen: tcp://$h1:5710
+control: ipc://$work/h1.ctl
+sad: $work/h1.sad
+retransmit: { timeout-ms: $(ms 250), tries: 3 }
+peers:
+  - { name: h2, id: h2.example, auth: ed25519, pubkey: "$(pub h2)", dpd: 1s }
+  - { name: h3, id: h3.example, auth: ed25519, pubkey: "$(pub h3)", dpd: 1s }
+groups:
+  - name: prices
+    lifetime: 1h
+    activation-delay: 1s
+    deactivation-delay: 2s
+    senders: [h2.example]
+    receivers: [h3.example]
+EOT
+for n in 2 3; do
+    role=sender
+    [ $n -eq 3 ] && role=receiver
+    cat > "$work/h$n.yaml" <<EOT
+identity: { id: h$n.example, key: $work/h$n.key }
+listen: tcp://$(ip_of "$n"):57${n}0
+control: ipc://$work/h$n.ctl
+sad: $work/h$n.sad
+retransmit: { timeout-ms: $(ms 250), tries: 3 }
+peers:
+  - { name: gcks, id: h1.example, endpoint: "tcp://$h1:5710", auth: ed25519, pubkey: "$(pub h1)", dpd: 1s }
+join:
+  - { group: prices, server: gcks, role: $role }
+EOT
+done
+bad=0
+for n in 1 2 3; do
+    "$b/ike/zike" --check -c "$work/h$n.yaml" > /dev/null 2>> "$work/check.log" || bad=1
+done
+ok $bad "the three configurations check"
+
+for n in 1 2 3; do on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" & done
+serving() {  # the key server's current SA of prices, in hex, without 0x
+    ctl 1 groups 2> /dev/null | sed -n 's/^serves prices: SA 0x\([0-9a-f]*\),.*/\1/p'
+}
+holding() {  # both members registered and holding the current SA
+    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x[0-9a-f]*, 2 members, 2 hold it"
+}
+until_ok 30 holding && old=$(serving)
+ok $? "both members registered and hold SA 0x$old"
+state="$work/h1.sad.gcks"
+[ "$(stat -c %a "$state" 2> /dev/null)" = 600 ] &&
+    grep -q "^$old [1-9][0-9]*\$" "$state"
+ok $? "the key server's state file is mode 0600 and holds SPI $old"
+
+gcks=$(pid_of 1)
+kill -9 $gcks
+# Gone, and its lock released: pgrep stops seeing it as soon as its
+# memory goes, before its files are closed.
+gone() { not_running "zike -c $work/h1.yaml" && flock -n "$work/h1.ctl.lock" true; }
+until_ok 20 gone
+ok $? "the key server (pid $gcks) killed with -9"
+echo "$old" > "$work/force"
+on 1 env SPI_FORCE_FILE="$work/force" LD_PRELOAD="$shim" \
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+    "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1.log" &
+made() {  # the SAs the restarted key server says it made
+    p=$(pid_of 1) && sed -n "s/.*zike\[$p\] notice: group prices: new group SA 0x\([0-9a-f]*\).*/\1/p" "$work/h1.log"
+}
+until_ok 30 eval '[ -n "$(made)" ]'
+first=$(made | head -n 1)
+[ -n "$first" ] && [ "$first" != "$old" ]
+ok $? "the restarted key server, drawing $old first, made its SA under another SPI (0x$first)"
+until_ok 60 holding && new=$(serving) && [ "$new" != "$old" ]
+ok $? "both members registered again and hold the new SA 0x$new"
+! grep -qi "refus.*0x$old\|0x$old.*refus" "$work/h2.log" "$work/h3.log"
+ok $? "no member refused a key under SPI $old"
+grep -q "^$old " "$state" && grep -q "^$new " "$state"
+ok $? "the state file holds the old SPI, still held, and the new one"
+
+# A damaged file, or one others may write, is refused at start by name:
+# a key server that cannot tell what members hold does not guess.
+p=$(pid_of 1) && kill $p
+until_ok 20 gone
+cp "$state" "$work/good.gcks"
+printf 'zike-gcks-spis 1\n%s 12x\n' "$old" > "$state"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad.log"
+rc=$?
+[ $rc -ne 0 ] && grep -q "key server state $state: line 2: a time is decimal digits" "$work/bad.log"
+ok $? "a damaged state file: zike does not start (exit $rc), and says which line"
+cp "$work/good.gcks" "$state" && chmod 0620 "$state"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1.yaml" > /dev/null 2> "$work/bad2.log"
+rc=$?
+[ $rc -ne 0 ] && grep -q "key server state $state: must be ours and mode 0600" "$work/bad2.log"
+ok $? "a state file others may write: zike does not start (exit $rc)"
+
+# group-state: names the file elsewhere (a folder that outlives a reboot).
+mkdir -m 0700 "$work/var" && cp "$work/good.gcks" "$work/var/h1.gcks" &&
+    chmod 0600 "$work/var/h1.gcks" && rm "$state" &&
+    echo "group-state: $work/var/h1.gcks" >> "$work/h1.yaml"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1.log" &
+state_read() { grep -q "key server state $work/var/h1.gcks: [1-9][0-9]* group SPIs\{0,1\} members may hold" "$work/h1.log"; }
+until_ok 30 state_read && until_ok 60 holding && new2=$(serving) &&
+    [ "$new2" != "$old" ] && [ "$new2" != "$new" ] &&
+    grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
+ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"
+
+if [ "$failed" -ne 0 ]; then
+    for f in h1.log h2.log h3.log check.log bad.log bad2.log; do
+        echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
+    done
+    echo "== state"; cat "$state"
+fi
+for n in 1 2 3; do p=$(pid_of $n) && kill $p; done
+finish
