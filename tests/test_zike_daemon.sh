@@ -623,6 +623,20 @@ ok $? "initiate PEER POLICY --json initiates for POLICY"
 until_ok 10 grep -q "peer far: initiating IKE SA for policy p" "$work/args.log"
 ok $? "and zike initiates for policy p"
 
+# ---- a group's members are peers -----------------------------------------------
+# A sender whose identity is no peer's (a typo) registers never: its
+# Sender ID was held for no one and the file checked "ok".
+conf gm "$(port 26)" "peers:" \
+    "  - { name: pub, id: pub.example, auth: psk, psk: $PSK }" \
+    "groups:" "  - { name: g, senders: [pub.exmaple], receivers: [pub.example] }"
+"$zike" -c "$work/gm.yaml" --check > "$work/gm.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "gm.yaml:9:26: groups\[0\].senders\[0\]: 'pub.exmaple' is no peer's id" "$work/gm.out"
+ok $? "a group sender that is no peer is refused, naming it (exit $rc)"
+sed -i 's/pub.exmaple/pub.example/' "$work/gm.yaml"
+"$zike" -c "$work/gm.yaml" --check > "$work/gm.out" 2>&1
+ok $? "the same group with the peer's id checks"
+
 # ---- an authenticated peer naming another peer's policy --------------------------
 # bob and carol share the policy "audit" on manual SAs; alice, a peer of
 # bob's for "orders" only, asks bob for a child SA of "audit".
