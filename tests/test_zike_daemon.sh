@@ -637,6 +637,22 @@ sed -i 's/pub.exmaple/pub.example/' "$work/gm.yaml"
 "$zike" -c "$work/gm.yaml" --check > "$work/gm.out" 2>&1
 ok $? "the same group with the peer's id checks"
 
+# ---- a peer's pubkey is not our own -------------------------------------------
+# Our own .pub pasted for the peer's checked "ok": the peer could never
+# authenticate, found out only when it tried.
+(cd "$work" && "$b/tools/zesp" keygen --identity own > /dev/null &&
+    "$b/tools/zesp" keygen --identity other > /dev/null)
+conf ownpk "$(port 27)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: ed25519, pubkey: \"$(cat "$work/own.pub")\" }"
+sed -i "s|^identity: .*|identity: { id: ownpk.example, key: $work/own.key }|" "$work/ownpk.yaml"
+"$zike" -c "$work/ownpk.yaml" --check > "$work/ownpk.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "peers\[0\].pubkey: peer 'bob' has our own public key" "$work/ownpk.out"
+ok $? "a peer given our own public key is refused (exit $rc)"
+sed -i "s|pubkey: .*|pubkey: \"$(sed 's/[&|\\]/\\&/g' "$work/other.pub")\" }|" "$work/ownpk.yaml"
+"$zike" -c "$work/ownpk.yaml" --check > "$work/ownpk.out" 2>&1
+ok $? "the same peer with its own public key checks"
+
 # ---- an authenticated peer naming another peer's policy --------------------------
 # bob and carol share the policy "audit" on manual SAs; alice, a peer of
 # bob's for "orders" only, asks bob for a child SA of "audit".
