@@ -859,10 +859,19 @@ static int parse_config(struct config *c, zesp_sad *sad)
                 return FAIL(c, ydoc_get(sas->items[i], "spi"), field,
                             "SPI 0x%08x %s appears twice", c->sas[i].spi,
                             c->sas[i].direction == ZESP_DIR_IN ? "in" : "out");
+            /* A file loaded again, say after an edit: nothing installed
+             * is replaced, so say how to replace it. */
             if (sad && zesp_sa_info_get(sad, c->sas[i].spi,
-                                        c->sas[i].direction, &info) == 0)
+                                        c->sas[i].direction, &info) == 0) {
+                const char *d = c->sas[i].direction == ZESP_DIR_IN ? "in"
+                                                                    : "out";
                 return FAIL(c, ydoc_get(sas->items[i], "spi"), field,
-                            "SPI 0x%08x is already in the SAD", c->sas[i].spi);
+                            "SPI 0x%08x %s is already in the SAD: a load "
+                            "replaces no SA; remove it first (zesp sa del "
+                            "0x%08x --dir %s; its key, loaded again, "
+                            "continues its numbering)", c->sas[i].spi, d,
+                            c->sas[i].spi, d);
+            }
             c->sa_nodes[i] = sas->items[i];
             c->nsas++;
         }

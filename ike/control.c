@@ -522,9 +522,14 @@ void control_serve(struct zike *z, void *sock)
         return;
     }
     json_init(&o.j, o.f);
-    /* Past ARGS_MAX parts, nargs counts parts that are not in args. */
+    /* Past ARGS_MAX parts, nargs counts parts that are not in args.
+     * zikectl puts --json last: taken off, so that no command reads it
+     * as its PEER, POLICY or GROUP (a command without a JSON answer
+     * answers in text). */
     json = ok && nargs > 1 && strcmp(args[nargs - 1], "--json") == 0;
-    if (ok && nargs > 1 && !json)
+    if (json)
+        nargs--;
+    if (ok && nargs > 1)
         peer = zike_conf_peer(&z->conf, args[1]);
     if (!ok) {
         put(&o, nul ? "a part of the request holds a NUL byte\n"
@@ -540,7 +545,11 @@ void control_serve(struct zike *z, void *sock)
     } else if (strcmp(args[0], "initiate") == 0 ||
                strcmp(args[0], "terminate") == 0 ||
                strcmp(args[0], "rekey") == 0) {
-        if (nargs < 2) {
+        /* An argument too many, or a rekey's other than "ike", is
+         * refused: "rekey bob IKE" rekeyed the child SAs and said so. */
+        size_t most = args[0][0] == 't' ? 2 : 3;
+        if (nargs < 2 || nargs > most ||
+            (args[0][0] == 'r' && nargs == 3 && strcmp(args[2], "ike") != 0)) {
             ok = false;
             put(&o, "usage: %s\n", args[0][0] == 'i' ? "initiate PEER [POLICY]"
                                    : args[0][0] == 't' ? "terminate PEER"
@@ -556,9 +565,21 @@ void control_serve(struct zike *z, void *sock)
                 ok = false;
                 put(&o, "peer %s: IKE SA exists; policies are added on "
                     "ACQUIRE\n", peer->name);
+            } else if (sa == NULL && peer->endpoint[0] == '\0') {
+                ok = false;
+                put(&o, "peer %s has no endpoint: it initiates to us "
+                    "(give it an endpoint to initiate to it)\n", peer->name);
+            } else if (sa == NULL && pol != NULL &&
+                       !zike_conf_serves(peer, pol)) {
+                ok = false;
+                put(&o, "peer %s does not serve policy '%s': name one "
+                    "of its policies (its policies in zike's "
+                    "configuration)\n",
+                    peer->name, safe_text(shown, sizeof shown, pol));
             } else {
                 ok = sa != NULL || ike_initiate(z, peer, pol) == 0;
-                put(&o, ok ? "initiating\n" : "cannot initiate\n");
+                put(&o, ok ? "initiating\n"
+                           : "cannot initiate (zike's log says why)\n");
             }
         } else if (args[0][0] == 't') {
             ok = ike_terminate_peer(z, peer->name) == 0;
@@ -579,7 +600,7 @@ void control_serve(struct zike *z, void *sock)
                 "--json)\n");
     } else if ((strcmp(args[0], "leave") == 0 ||
                 strcmp(args[0], "rekey-group") == 0) &&
-               nargs < (json ? 3 : 2)) {
+               nargs != 2) {
         /* A known command without its group: say so, not "unknown". */
         ok = false;
         put(&o, "usage: %s GROUP\n", args[0]);

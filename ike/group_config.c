@@ -447,6 +447,35 @@ static int join_policy_own(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* A member registers over an IKE SA, which only a peer has: an identity
+ * that is no peer's (a typo, a peer since removed) would be a member
+ * that never joins, and, as a sender, a Sender ID held for no one. */
+static int members_are_peers(struct yctx *y, const struct ydoc_node *n,
+                             size_t i, const struct zike_conf *c,
+                             const struct zike_group *g)
+{
+    static const char *const lists[] = { "senders", "receivers" };
+    char f[96];
+
+    for (size_t l = 0; l < 2; l++) {
+        const struct ydoc_node *v = ydoc_get(n, lists[l]);
+        size_t count = l == 0 ? g->nsenders : g->nreceivers;
+
+        for (size_t k = 0; v != NULL && k < count; k++) {
+            const char *id = l == 0 ? g->senders[k].id : g->receivers[k].id;
+
+            if (zike_conf_peer_by_id(c, (const uint8_t *)id,
+                                     strlen(id)) != NULL)
+                continue;
+            snprintf(f, sizeof f, "groups[%zu].%s[%zu]", i, lists[l], k);
+            return FAIL(y, v->items[k], f, "'%s' is no peer's id: a member "
+                        "registers over an IKE SA, so it must be a peer "
+                        "(peers[].id) too", id);
+        }
+    }
+    return 0;
+}
+
 int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
                      struct zike_conf *c)
 {
@@ -462,7 +491,8 @@ int zike_conf_groups(struct yctx *y, const struct ydoc_node *root,
             return FAIL(y, v, "groups", "%s", strerror(errno));
         for (size_t i = 0; i < v->n; i++) {
             c->ngroups = i + 1;
-            if (parse_group(y, v->items[i], i, &c->groups[i]) != 0)
+            if (parse_group(y, v->items[i], i, &c->groups[i]) != 0 ||
+                members_are_peers(y, v->items[i], i, c, &c->groups[i]) != 0)
                 return -1;
             for (size_t k = 0; k < i; k++)
                 if (strcmp(c->groups[k].name, c->groups[i].name) == 0)

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     zike_log(LOG_WARNING, "metrics: %s", line);
 }
 
+/* An address of every interface (0.0.0.0, [::]): the endpoint has no
+ * authentication, so this serves the peers', policies' and SPIs' names
+ * to whoever reaches the host. */
+static bool every_interface(const struct sockaddr *a)
+{
+    if (a->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)(const void *)a)->sin_addr.s_addr
+               == htonl(INADDR_ANY);
+    return a->sa_family == AF_INET6 &&
+           IN6_IS_ADDR_UNSPECIFIED(
+               &((const struct sockaddr_in6 *)(const void *)a)->sin6_addr);
+}
+
 int metrics_http_open(struct zike *z)
 {
     const struct zike_conf *c = &z->conf;
@@ -194,6 +208,11 @@ int metrics_http_open(struct zike *z)
     }
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (every_interface(ai->ai_addr))
+        zike_log(LOG_WARNING, "metrics %s: on every interface, with no "
+                 "authentication: whoever reaches this host reads its "
+                 "peers', policies' and SPIs' names and counters; name a "
+                 "loopback or management address", c->metrics);
     z->metrics_http = MHD_start_daemon(
         flags, (uint16_t)strtoul(c->metrics_port, NULL, 10), NULL, NULL,
         answer, z, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,

@@ -592,8 +592,18 @@ static int peer_own(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     const struct zike_peer *p = &c->peers[i];
     const struct ydoc_node *v;
+    uint8_t own[crypto_sign_PUBLICKEYBYTES];
     char f[64];
 
+    /* Our own .pub pasted for the peer's: the peer could never
+     * authenticate, and whoever holds our key would be taken for it. */
+    snprintf(f, sizeof f, "peers[%zu].pubkey", i);
+    if (p->auth == ZIKE_AUTH_ED25519 && c->sign_sk != NULL &&
+        crypto_sign_ed25519_sk_to_pk(own, c->sign_sk) == 0 &&
+        sodium_memcmp(p->pubkey, own, sizeof own) == 0)
+        return FAIL(y, ydoc_get(n, "pubkey"), f, "peer '%s' has our own "
+                    "public key (identity.key's): give the text of the "
+                    "peer's NAME.pub", p->name);
     for (size_t k = 0; k < i; k++) {
         const struct zike_peer *o = &c->peers[k];
 

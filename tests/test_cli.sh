@@ -247,6 +247,10 @@ grep -q "group  *sender 7, unsigned" "$work/out" && grep -q "peer  *carol" "$wor
 expect 0 "sa show a group SPI" "$zesp" --sad "$A" sa show 0x6002
 grep -q "group  *sender 3" "$work/out"; ok $? "sa show: the lowest Sender ID"
 expect 1 "sa show --sender unknown: exit 1" "$zesp" --sad "$A" sa show 0x6002 --sender 4
+# The SA is there: the error names the Sender ID, not "no security
+# association with that SPI", which sent the operator looking for the SA.
+grep -q "zesp: 0x6002: SPI 0x00006002 in has no Sender ID 4 (zesp sa list shows its senders)" "$work/err"
+ok $? "sa show --sender unknown: the error says the SA has no such sender"
 expect 0 "sa del a group SPI" "$zesp" --sad "$A" sa del 0x6002
 "$zesp" --sad "$A" sa list | grep -q 0x00006002; ok $((! $?)) "sa del removed every sender's window"
 expect 0 "sa del" "$zesp" --sad "$A" sa del 0x00a11ce1

@@ -106,6 +106,10 @@ static void test_valid_file(void)
     /* Loading again: every SPI is taken now, nothing changes. */
     CHECK_ERR(zesp_config_load(sad, path, err, sizeof err), ZESP_ECONFIG);
     CHECK(strstr(err, "already in the SAD") != NULL);
+    /* The direction, and how to load it again (it said neither). */
+    CHECK(strstr(err, ":2:10: sas[0].spi: SPI 0x00001001 out is already in "
+                      "the SAD: a load replaces no SA; remove it first "
+                      "(zesp sa del 0x00001001 --dir out;") != NULL);
     CHECK(sa_count(sad) == 2);
     zesp_sad_free(sad);
 }

@@ -100,6 +100,10 @@ refused "a member ID that is a sender's Sender ID" "member-id: 2 is the Sender I
     "{ id: h4.example, member-id: 2, sign-pubkey: \"$(pub s4)\" }"
 refused "one key for two members" "one key, one member" \
     "$r4" "{ id: h5.example, member-id: 102, sign-pubkey: \"$(pub s4)\" }"
+# A member registers over an IKE SA: an identity that is no peer's (a
+# typo) was a receiver that could never join, accepted without a word.
+refused "a receiver that is no peer" "receivers\[2\]: 'h4.exmaple' is no peer's id" \
+    "$r3" "$r4" "{ id: h4.exmaple, member-id: 102, sign-pubkey: \"$(pub s5)\" }"
 refused "33 receivers" "at most 32 with source-auth: mac" $(seq -f "r%g.example" 1 33)
 # A member's key of small order (this one has order 8) leaves X25519 no
 # secret: libsodium refuses it, so every member would fail to derive its

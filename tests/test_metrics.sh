@@ -212,6 +212,17 @@ for i in range(1000):
     ok $? "and a scrape after it is answered"
     until_ok 20 established alice
     ok $? "the IKE SA is still there"
+
+    # metrics on every interface: the endpoint has no authentication, so
+    # zike says whom it serves; on loopback (alice above) it says nothing.
+    conf wild wild.example "$(port 4)" "metrics: http://0.0.0.0:$(port 5)" \
+        "control: ipc://$work/wild.ctl"
+    zike_start wild
+    wild_said() { grep -q "warning: metrics http://0.0.0.0:$(port 5): on every interface, with no authentication" "$work/wild.log"; }
+    until_ok 20 wild_said
+    ok $? "metrics on 0.0.0.0: a warning that anyone reaching the host reads them"
+    ! grep -q "on every interface" "$work/alice.log"
+    ok $? "metrics on 127.0.0.1: no such warning"
 fi
 
 finish

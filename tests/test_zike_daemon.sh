@@ -15,7 +15,9 @@
 # configuration another user owns or any user may write is refused at
 # start and at reload, as is one whose join names the policy of another
 # join or of a pairwise peer, and one where two peers share a pre-shared
-# key, a public key or a policy (either could pose as the other).
+# key, a public key or a policy (either could pose as the other); zikectl
+# refuses an argument it would not act on (rekey PEER IKE, terminate PEER
+# now) and says why an initiate is refused.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -627,6 +629,73 @@ ok $? "an unreachable peer: the give-up is logged"
 ok $? "each retransmission is logged at debug with its endpoint"
 grep -q "peer nobody: no answer to IKE_SA_INIT (message ID 0) at tcp://127.0.0.1:$(port 7), sent 4 times over [0-9]* ms" "$work/lone.log"
 ok $? "the give-up names the count and the endpoint"
+
+# ---- zikectl's arguments: the SA meant, or a refusal that says why ---------------
+# "rekey far IKE" rekeyed far's child SAs and said "rekeying"; "terminate
+# far now" terminated; "--json rekey far" (zikectl puts --json last) said
+# "no peer named 'far'"; an initiate refused for a policy the peer does
+# not serve, or a peer without endpoint, said only "cannot initiate".
+conf args "$(port 24)" "peers:" \
+    "  - { name: far, id: far.example, endpoint: \"tcp://127.0.0.1:$(port 25)\", auth: psk, psk: $PSK, policies: [p] }" \
+    "  - { name: near, id: near.example, auth: psk, psk: near-$PSK, policies: [q] }"
+"$zike" -c "$work/args.yaml" 2> "$work/args.log" &
+pids="$pids $!"
+until_ok 10 ctl_up args
+# refused CODE WANT ARGS...: zikectl exits CODE, saying WANT (grep -F)
+refused() {
+    want_rc=$1 want=$2
+    shift 2
+    "$ctl" -s "ipc://$work/args.ctl" "$@" > "$work/args.out" 2>&1
+    got=$?
+    [ "$got" -eq "$want_rc" ] && grep -qF "$want" "$work/args.out" ||
+        { echo "# zikectl $* exited $got: $(cat "$work/args.out")"; false; }
+}
+refused 1 "zikectl: usage: rekey PEER [ike]" rekey far IKE
+ok $? "rekey PEER IKE (not ike) is refused with the usage, not a rekey of the child SAs"
+refused 1 "zikectl: usage: terminate PEER" terminate far now
+ok $? "terminate PEER with an argument too many is refused"
+refused 1 "zikectl: usage: leave GROUP" leave g extra
+ok $? "leave GROUP with an argument too many is refused"
+refused 1 "zikectl: no established IKE SA" --json rekey far
+ok $? "--json rekey PEER acts on the peer (no IKE SA yet), not 'no peer named'"
+refused 1 "peer far does not serve policy 'nope'" initiate far nope
+ok $? "initiate PEER POLICY names the policy the peer does not serve"
+refused 1 "peer near has no endpoint" initiate near
+ok $? "initiate of a peer without endpoint says so"
+refused 0 "initiating" initiate far p --json
+ok $? "initiate PEER POLICY --json initiates for POLICY"
+until_ok 10 grep -q "peer far: initiating IKE SA for policy p" "$work/args.log"
+ok $? "and zike initiates for policy p"
+
+# ---- a group's members are peers -----------------------------------------------
+# A sender whose identity is no peer's (a typo) registers never: its
+# Sender ID was held for no one and the file checked "ok".
+conf gm "$(port 26)" "peers:" \
+    "  - { name: pub, id: pub.example, auth: psk, psk: $PSK }" \
+    "groups:" "  - { name: g, senders: [pub.exmaple], receivers: [pub.example] }"
+"$zike" -c "$work/gm.yaml" --check > "$work/gm.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "gm.yaml:9:26: groups\[0\].senders\[0\]: 'pub.exmaple' is no peer's id" "$work/gm.out"
+ok $? "a group sender that is no peer is refused, naming it (exit $rc)"
+sed -i 's/pub.exmaple/pub.example/' "$work/gm.yaml"
+"$zike" -c "$work/gm.yaml" --check > "$work/gm.out" 2>&1
+ok $? "the same group with the peer's id checks"
+
+# ---- a peer's pubkey is not our own -------------------------------------------
+# Our own .pub pasted for the peer's checked "ok": the peer could never
+# authenticate, found out only when it tried.
+(cd "$work" && "$b/tools/zesp" keygen --identity own > /dev/null &&
+    "$b/tools/zesp" keygen --identity other > /dev/null)
+conf ownpk "$(port 27)" "peers:" \
+    "  - { name: bob, id: bob.example, auth: ed25519, pubkey: \"$(cat "$work/own.pub")\" }"
+sed -i "s|^identity: .*|identity: { id: ownpk.example, key: $work/own.key }|" "$work/ownpk.yaml"
+"$zike" -c "$work/ownpk.yaml" --check > "$work/ownpk.out" 2>&1
+rc=$?
+[ $rc -eq 3 ] && grep -q "peers\[0\].pubkey: peer 'bob' has our own public key" "$work/ownpk.out"
+ok $? "a peer given our own public key is refused (exit $rc)"
+sed -i "s|pubkey: .*|pubkey: \"$(sed 's/[&|\\]/\\&/g' "$work/other.pub")\" }|" "$work/ownpk.yaml"
+"$zike" -c "$work/ownpk.yaml" --check > "$work/ownpk.out" 2>&1
+ok $? "the same peer with its own public key checks"
 
 # ---- an authenticated peer naming another peer's policy --------------------------
 # bob and carol share the policy "audit" on manual SAs; alice, a peer of

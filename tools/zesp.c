@@ -341,8 +341,17 @@ static int cmd_sa_show(const struct options *o, zesp_sad *sad, int argc,
     if ((rc = sa_target(o, sad, argc, argv, &spi, &dir)))
         return rc;
     if ((sender ? zesp_sa_info_get_sender(sad, spi, dir, sender, &info)
-                : zesp_sa_info_get(sad, spi, dir, &info)) != 0)
+                : zesp_sa_info_get(sad, spi, dir, &info)) != 0) {
+        /* The SA is there, the Sender ID is not: say that, not "no SA". */
+        if (sender && errno == ZESP_ENOSA &&
+            zesp_sa_info_get(sad, spi, dir, &info) == 0) {
+            fprintf(stderr, "zesp: %s: SPI 0x%08x %s has no Sender ID %u "
+                    "(zesp sa list shows its senders)\n", argv[0], spi,
+                    dir == ZESP_DIR_IN ? "in" : "out", sender);
+            return EXIT_FAILED;
+        }
         return fail(argv[0]);
+    }
     if (o->json) {
         struct json j;
         json_init(&j, stdout);
