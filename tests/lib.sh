@@ -236,7 +236,8 @@ port_release() {
 }
 # work_begin NAME [SALT]: a private work folder $work (files made 0600), a
 # list $pids of processes to kill, and a block of ports (port N is the
-# Nth); on exit the processes are killed, the ports given back and $work
+# Nth); on exit the processes (and any whose command line names $work)
+# are killed, the ports given back and $work
 # is gone (KEEP=1 keeps $work for a post-mortem).
 work_begin() {
     work=$(mktemp -d "${TMPDIR:-/tmp}/zesp-$1.XXXXXX") || exit 1
@@ -247,6 +248,9 @@ work_begin() {
 }
 work_end() {
     for p in $pids; do kill -9 "$p" 2> /dev/null; done
+    # and any program started with a path in $work that $pids missed (a
+    # test stopped between its start and its pid's record)
+    pkill -9 -f "$work/" 2> /dev/null
     wait 2> /dev/null
     port_release
     [ -n "${KEEP:-}" ] && { echo "# kept $work"; return 0; }
