@@ -7031,6 +7031,64 @@ static void group_server_follows_ike_rekey(void)
     harness_reset();
 }
 
+/* Requests zike has no exchange for in the IKE SA's state: IKE_AUTH once
+ * the IKE SA is established, an exchange type it does not run.  Each is
+ * answered INVALID_SYNTAX (RFC 7296 2.21.2: a request is always
+ * answered), from the cache when sent again, and the next request is
+ * served.  Before, each took its message ID unanswered: the peer's
+ * retransmissions were dropped as of an old ID, and it counted zike
+ * dead. */
+static void requests_of_no_exchange_answered(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], first[IKE_MAX_MESSAGE];
+    static const uint8_t exchanges[] = { IKE_AUTH, 99 };
+    uint8_t chain[2048], pub[32], priv[32];
+    struct ike_writer w;
+    struct route from = { 0 };
+    struct ike_sa *sa = established();
+    uint64_t ctr = 1, invalid0 = z.stats.ike_requests_invalid;
+    size_t clen, len, answer_len;
+    uint32_t mid = 0;
+
+    ike_x25519_keypair(pub, priv);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    for (size_t i = 0; i < sizeof exchanges; i++, mid++) {
+        nsent = 0;
+        len = peer_msg(sa, exchanges[i], false, mid, chain, clen, first,
+                       &ctr);
+        memcpy(msg, first, len);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1);
+        if (nsent != 1)
+            continue;
+        answer_len = sent_len[0];
+        {
+            struct ike_message m;
+            CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+                  m.hdr.message_id == mid &&
+                  m.hdr.exchange == exchanges[i] &&
+                  first_notify(&m) == IKE_N_INVALID_SYNTAX);
+        }
+        /* Sent again: the same answer, from the cache. */
+        memcpy(msg, first, len);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 2 && sent_len[1] == answer_len &&
+              memcmp(sent[1], sent[0], answer_len) == 0);
+        CHECK(sa->mid_in == mid + 1 && sa->state == IKE_ST_ESTABLISHED);
+    }
+    CHECK(z.stats.ike_requests_invalid == invalid0 + 2);
+    /* The window moved on by one each: the next request is served. */
+    clen = child_request(chain, sizeof chain, true, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 int main(void)
 {
     harness_setup();
@@ -7107,6 +7165,7 @@ int main(void)
     RUN(group_member_retired_key_refused);
     RUN(group_member_one_registration_in_flight);
     RUN(group_server_follows_ike_rekey);
+    RUN(requests_of_no_exchange_answered);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
