@@ -56,6 +56,10 @@ void informational_request(struct zike *z, struct ike_sa *sa,
             delete_ike = true;
             continue;
         }
+        /* zike's child SAs are ESP: an AH SA, or one of no IKEv2 protocol
+         * (RFC 7296 3.11), is none of them, whatever its SPI. */
+        if (d.protocol != IKE_PROTO_ESP)
+            continue;
         for (size_t k = 0; k < d.count; k++) {
             struct child_sa *c = child_by_out(sa, be32(d.spis + 4 * k));
             char policy[ZESP_NAME_MAX];

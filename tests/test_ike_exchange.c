@@ -7089,6 +7089,51 @@ static void requests_of_no_exchange_answered(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* A DELETE names SAs of one protocol (RFC 7296 3.11): zike's child SAs
+ * are ESP.  One naming an AH SA, or a protocol of no IKEv2 SA, with the
+ * SPI of an ESP child removes nothing (answered with no DELETE of ours);
+ * the ESP one then does.  Before, any protocol but IKE deleted the ESP
+ * child with that SPI. */
+static void delete_of_other_protocol(void)
+{
+    static const uint8_t protocols[] = { 0, 2, 7 };
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t clen;
+    uint32_t mid = 0;
+
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    for (size_t i = 0; i < sizeof protocols; i++) {
+        size_t n = nsent;
+        struct ike_message m;
+        static uint8_t copy[IKE_MAX_MESSAGE];
+
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, protocols[i], 4,
+                     (const uint8_t *)"\0\0\x44\x44", 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen,
+                             &ctr) == 0);
+        CHECK(nsent == n + 1 && open_sent(sa, n, &m, copy) == IKE_OK &&
+              ike_find(&m, IKE_PL_DELETE) == NULL);
+        CHECK(count_sas() == 2 && sa->children != NULL);
+    }
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, (const uint8_t *)"\0\0\x44\x44", 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen, &ctr) ==
+          0);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -7166,6 +7211,7 @@ int main(void)
     RUN(group_member_one_registration_in_flight);
     RUN(group_server_follows_ike_rekey);
     RUN(requests_of_no_exchange_answered);
+    RUN(delete_of_other_protocol);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
