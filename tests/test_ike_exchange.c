@@ -7134,6 +7134,63 @@ static void delete_of_other_protocol(void)
     harness_reset();
 }
 
+/* An IKE SA rekey's payloads whose new SPI is zero. */
+static size_t rekey_ike_zero_spi(uint8_t *chain, size_t cap,
+                                 const uint8_t *pub)
+{
+    size_t len = rekey_ike_payloads(chain, cap, pub);
+    struct ike_message m;
+    struct ike_sa_payload got;
+    const struct ike_payload *p;
+
+    /* The SPI is in the SA payload's one proposal, after its 8 bytes. */
+    memset(&m, 0, sizeof m);
+    CHECK(ike_parse_chain(chain + 1, len - 1, chain[0], &m, true) == IKE_OK);
+    p = ike_find(&m, IKE_PL_SA);
+    CHECK(p != NULL && p->len >= 16);
+    if (p != NULL && p->len >= 16)
+        memset((uint8_t *)p->body + 8, 0, 8);
+    CHECK(p != NULL && ike_parse_sa(p, &got) == IKE_OK &&
+          got.proposals[0].spi_size == 8 &&
+          sodium_is_zero(got.proposals[0].spi, 8) == 1);
+    return len;
+}
+
+/* IKE SPIs are never zero (RFC 7296 3.1), those of a rekey's new IKE SA
+ * neither.  The peer's rekey naming SPI zero is refused
+ * (NO_PROPOSAL_CHOSEN) and the IKE SA stays; its answer to ours naming
+ * zero makes no new IKE SA, and the old one stays.  Before, both made
+ * an IKE SA with a zero SPI. */
+static void ike_rekey_zero_spi(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    uint64_t ctr = 1;
+    size_t clen, len, njoined = z.njoined;
+
+    z.njoined = 0;
+    ike_x25519_keypair(pub, priv);
+    clen = rekey_ike_zero_spi(chain, sizeof chain, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, 0, chain, clen, &ctr) ==
+          IKE_N_NO_PROPOSAL_CHOSEN);
+    CHECK(!sa->superseded && z.sas == sa && sa->next == NULL);
+    /* zike's own rekey, answered with SPI zero. */
+    CHECK(ike_rekey_start(&z, sa) == 0 && sa->req.kind == REQ_IKE_REKEY);
+    clen = rekey_ike_zero_spi(chain, sizeof chain, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE && !sa->superseded &&
+          sa->state == IKE_ST_ESTABLISHED && z.sas == sa &&
+          sa->next == NULL);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 int main(void)
 {
     harness_setup();
@@ -7212,6 +7269,7 @@ int main(void)
     RUN(group_server_follows_ike_rekey);
     RUN(requests_of_no_exchange_answered);
     RUN(delete_of_other_protocol);
+    RUN(ike_rekey_zero_spi);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
