@@ -7191,6 +7191,65 @@ static void ike_rekey_zero_spi(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* The answer to a DELETE names every child SA it removed, by our inbound
+ * SPI (RFC 7296 1.4.1), however many: the peer removes its outbound half
+ * of each.  Before, it named the first 64 and removed all: the peer went
+ * on sending on the others' outbound SAs, to SAs gone here. */
+static void delete_of_many_children(void)
+{
+    enum { CHILDREN = 100 };
+    static uint8_t msg[IKE_MAX_MESSAGE], chain[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], spis[4 * CHILDREN];
+    zesp_sad_opts opts = { .capacity = 4 * CHILDREN, .policies = 16 };
+    zesp_sad *small = z.sad;
+    uint32_t max0 = harness_peers[0].max_child_sas;
+    struct ike_sa *sa;
+    struct ike_writer w;
+    struct ike_message m;
+    struct ike_delete d;
+    const struct ike_payload *p;
+    uint64_t ctr = 1;
+    size_t clen;
+    bool named = true;
+
+    CHECK((z.sad = zesp_sad_new(&opts)) != NULL);
+    if (z.sad == NULL) {
+        z.sad = small;
+        return;
+    }
+    harness_peers[0].max_child_sas = CHILDREN;
+    sa = established();
+    ike_x25519_keypair(pub, priv);
+    for (uint32_t i = 0; i < CHILDREN; i++) {
+        nsent = 0;
+        peer_asks_child(sa, i, pub, 0x6000 + i, "pol", msg, &ctr);
+        put32(spis + 4 * i, 0x6000 + i);
+    }
+    CHECK(count_sas() == 2 * CHILDREN);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spis, CHILDREN);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    nsent = 0;
+    CHECK(request_answer(sa, IKE_INFORMATIONAL, CHILDREN, chain, clen,
+                         &ctr) == 0);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+    p = ike_find(&m, IKE_PL_DELETE);
+    CHECK(p != NULL && ike_parse_delete(p, &d) == IKE_OK &&
+          d.protocol == IKE_PROTO_ESP && d.count == CHILDREN);
+    /* Each of our inbound SPIs once: no child of ours is left named. */
+    for (size_t i = 0; p != NULL && i < d.count; i++)
+        for (size_t k = i + 1; k < d.count; k++)
+            named &= memcmp(d.spis + 4 * i, d.spis + 4 * k, 4) != 0;
+    CHECK(named);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    zesp_sad_free(z.sad);
+    z.sad = small;
+    harness_peers[0].max_child_sas = max0;
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 int main(void)
 {
     harness_setup();
@@ -7270,6 +7329,7 @@ int main(void)
     RUN(requests_of_no_exchange_answered);
     RUN(delete_of_other_protocol);
     RUN(ike_rekey_zero_spi);
+    RUN(delete_of_many_children);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
