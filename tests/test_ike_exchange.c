@@ -2416,13 +2416,19 @@ out:
 
 /* IKE_AUTH as peer id (of id_type), with a child SA for policy (our
  * inbound SPI 0x5555); zike's answer opened into m (copy holds it). */
+/* The TSi and TSr bodies of the test's IKE_AUTH request, when set (else
+ * any address). */
+static const uint8_t *auth_ts;
+static size_t auth_ts_len;
+
 static int initiator_auth_n(struct initiator *t, uint8_t id_type,
                             const char *id, size_t idlen, const char *policy,
                             struct ike_message *m, uint8_t *copy)
 {
     struct ike_header h = { .exchange = IKE_AUTH, .message_id = 1,
                             .flags = IKE_FLAG_INITIATOR };
-    uint8_t chain[2048], idb[4 + IKE_ID_MAX], mac[IKE_PRF_BYTES],
+    static uint8_t chain[IKE_MAX_MESSAGE];
+    uint8_t idb[4 + IKE_ID_MAX], mac[IKE_PRF_BYTES],
         auth[IKE_PRF_BYTES], spi[4] = { 0, 0, 0x55, 0x55 };
     static uint8_t out[IKE_MAX_MESSAGE];
     struct ike_sa_payload prop = { .nproposals = 1 };
@@ -2446,8 +2452,13 @@ static int initiator_auth_n(struct initiator *t, uint8_t id_type,
     ike_w_id(&w, IKE_PL_IDI, id_type, id, idlen);
     ike_w_auth(&w, IKE_AUTH_PSK, auth, sizeof auth);
     ike_w_sa(&w, &prop);
-    ike_w_ts_any(&w, IKE_PL_TSI);
-    ike_w_ts_any(&w, IKE_PL_TSR);
+    if (auth_ts != NULL) {
+        ike_w_raw(&w, IKE_PL_TSI, auth_ts, auth_ts_len);
+        ike_w_raw(&w, IKE_PL_TSR, auth_ts, auth_ts_len);
+    } else {
+        ike_w_ts_any(&w, IKE_PL_TSI);
+        ike_w_ts_any(&w, IKE_PL_TSR);
+    }
     ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
                  strlen(policy));
     if (ike_w_finish(&w, &clen) != IKE_OK)
@@ -7250,6 +7261,123 @@ static void delete_of_many_children(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* A CREATE_CHILD_SA request for policy "pol", its inbound SPI spi, with
+ * TSi and TSr bodies of its own (ts, ts_len each). */
+static size_t child_request_ts(uint8_t *chain, size_t cap, uint8_t *pub,
+                               uint32_t spi, const uint8_t *ts, size_t ts_len)
+{
+    struct ike_sa_payload sa = { .nproposals = 1 };
+    struct ike_writer w;
+    uint8_t nonce[32];
+    size_t len = 0;
+
+    randombytes_buf(nonce, sizeof nonce);
+    sa.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, cap);
+    ike_w_sa(&w, &sa);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_raw(&w, IKE_PL_TSI, ts, ts_len);
+    ike_w_raw(&w, IKE_PL_TSR, ts, ts_len);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol",
+                 3);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* zike echoes the peer's traffic selectors (zesp serves policies by
+ * name): ones that do not parse (RFC 7296 3.13), or more than its answer
+ * has room for, are refused (INVALID_SYNTAX, TS_UNACCEPTABLE) before a
+ * child SA is made, and one with few selectors is served.  Before, they
+ * were echoed unchecked: the malformed ones back as they came, and 200
+ * selectors a side overflowed the answer, so the child SA was installed
+ * and the request left unanswered (its message ID taken, the peer's
+ * retransmissions dropped as of an old ID). */
+static void traffic_selectors_checked(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], chain[IKE_MAX_MESSAGE];
+    static uint8_t ts[4 + 200 * 16];
+    static const uint8_t one[] = {
+        1, 0, 0, 0, 7, 6, 0, 16, 0, 80, 0, 80, 10, 0, 0, 1, 10, 0, 0, 1,
+    };
+    static const uint8_t no_selector[] = { 0, 0, 0, 0 };
+    static const uint8_t cut_short[] = { 2, 0, 0, 0, 7, 0, 0, 16, 0, 0,
+                                         0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff,
+                                         0xff, 0xff };
+    static const uint8_t selector_too_long[] = { 1, 0, 0, 0, 7, 0, 0, 40,
+                                                 0, 0, 0xff, 0xff };
+    const struct {
+        const uint8_t *ts;
+        size_t len;
+        uint16_t notify;
+    } cases[] = {
+        { no_selector, sizeof no_selector, IKE_N_INVALID_SYNTAX },
+        { cut_short, sizeof cut_short, IKE_N_INVALID_SYNTAX },
+        { selector_too_long, sizeof selector_too_long, IKE_N_INVALID_SYNTAX },
+        { ts, sizeof ts, IKE_N_TS_UNACCEPTABLE },
+    };
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct ike_message m;
+    uint64_t ctr = 1;
+    uint32_t mid = 0;
+    size_t clen;
+
+    ts[0] = 200;
+    for (size_t i = 0; i < 200; i++)
+        memcpy(ts + 4 + 16 * i, one + 4, 16);
+    ike_x25519_keypair(pub, priv);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clen = child_request_ts(chain, sizeof chain, pub, 0x7000 + (uint32_t)i,
+                                cases[i].ts, cases[i].len);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == cases[i].notify);
+        CHECK(count_sas() == 0 && sa->children == NULL && sa->mid_in == mid);
+    }
+    /* One selector a side: served, and echoed. */
+    clen = child_request_ts(chain, sizeof chain, pub, 0x7100, one,
+                            sizeof one);
+    nsent = 0;
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+    {
+        const struct ike_payload *tsi = ike_find(&m, IKE_PL_TSI);
+        CHECK(tsi != NULL && tsi->len == sizeof one &&
+              memcmp(tsi->body, one, sizeof one) == 0);
+    }
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    /* In IKE_AUTH: the IKE SA is made, the child SA alone refused
+     * (TS_UNACCEPTABLE), for selectors that do not parse and for too
+     * many. */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct initiator t;
+
+        z.now = 5000;
+        auth_ts = cases[i].ts;
+        auth_ts_len = cases[i].len;
+        CHECK(initiator_init(&t) == 0);
+        CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                             msg) == IKE_OK);
+        CHECK(notify_in(&m, IKE_N_TS_UNACCEPTABLE) != 0 &&
+              ike_find(&m, IKE_PL_AUTH) != NULL);
+        CHECK(count_sas() == 0 && responder_sa(&t) != NULL &&
+              responder_sa(&t)->state == IKE_ST_ESTABLISHED);
+        ike_keys_free(t.keys);
+        harness_reset();
+    }
+    auth_ts = NULL;
+}
+
 int main(void)
 {
     harness_setup();
@@ -7330,6 +7458,7 @@ int main(void)
     RUN(delete_of_other_protocol);
     RUN(ike_rekey_zero_spi);
     RUN(delete_of_many_children);
+    RUN(traffic_selectors_checked);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
