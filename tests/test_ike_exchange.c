@@ -40,6 +40,11 @@
  * both ends, reloads, and messages delayed, reordered or lost, against a
  * charon-5.9-like model of the peer (fixed seeds), end with one child SA
  * per policy, the same at both ends (child_sa_events_model).
+ * Every request that verifies is answered, one for an exchange zike does
+ * not run in the IKE SA's state too; a DELETE removes ESP child SAs only,
+ * and its answer names all it removed; an IKE SA rekey naming SPI zero is
+ * refused either way; traffic selectors that do not parse, or too many to
+ * echo, are refused before a child SA is made.
  */
 #include <dirent.h>
 #include <limits.h>
