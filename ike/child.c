@@ -45,6 +45,41 @@ bool child_policy(struct zike *z, const struct zike_peer *peer,
     return false;
 }
 
+/* The most of one TS payload zike echoes: a few selectors, as peers send
+ * them (an IPv6 one is 40 bytes), with room to spare in an answer of
+ * 4096 bytes beside the SA, Nonce, KE (or IDr and AUTH) and notifies. */
+#define CHILD_TS_ECHO_MAX 1024U
+
+/* The peer's traffic selectors, which w_child_tail echoes: each there
+ * parses (RFC 7296 3.13) and fits in the answer; else *fail says why,
+ * checked before a child SA is made (one made and not answered would
+ * take the request's message ID and leave the peer without it). */
+bool child_ts_fit(struct zike *z, const struct zike_peer *peer,
+                  const struct ike_message *m, uint16_t *fail)
+{
+    static const uint8_t types[] = { IKE_PL_TSI, IKE_PL_TSR };
+
+    for (size_t i = 0; i < sizeof types; i++) {
+        const struct ike_payload *ts = ike_find(m, types[i]);
+
+        if (ts == NULL)
+            continue;
+        if (ike_check_ts(ts) != IKE_OK)
+            *fail = IKE_N_INVALID_SYNTAX;
+        else if (ts->len > CHILD_TS_ECHO_MAX)
+            *fail = IKE_N_TS_UNACCEPTABLE;
+        else
+            continue;
+        zike_log_limited(z, &z->peer_log[PEER_LOG_TS_REFUSED], LOG_WARNING,
+                         "peer %s: child SA refused: its traffic selectors %s",
+                         peer->name, *fail == IKE_N_INVALID_SYNTAX
+                             ? "do not parse"
+                             : "are more than zike echoes");
+        return false;
+    }
+    return true;
+}
+
 void w_child_tail(struct ike_writer *w, const char *policy, bool lanes,
                   const struct ike_message *req)
 {

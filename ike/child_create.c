@@ -201,6 +201,11 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
                      0);
         goto reply;
     }
+    if (!child_ts_fit(z, peer, m, &fail)) {
+        ike_w_notify(&w, fail == IKE_N_INVALID_SYNTAX ? 0 : IKE_PROTO_ESP,
+                     fail, NULL, 0, NULL, 0);
+        goto reply;
+    }
     randombytes_buf(nr, sizeof nr);
     if (ike_x25519_keypair(pub, priv) != 0 ||
         ike_x25519_shared(shared, priv, ke.data, ke.len) != 0) {

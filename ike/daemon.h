@@ -321,6 +321,7 @@ struct log_limit {
  * logged at most once a second (drop.c); what changes state is not. */
 enum peer_log {
     PEER_LOG_POLICY_NOT_SERVED,     /* a child SA of a policy not its own */
+    PEER_LOG_TS_REFUSED,            /* traffic selectors zike cannot echo */
     PEER_LOG_NO_PFS,                /* CREATE_CHILD_SA without KE */
     PEER_LOG_REKEY_REVOKED,         /* rekey of a child of a policy lost */
     PEER_LOG_CHILD_REKEYED,         /* rekey of a child rekeyed already */
@@ -556,6 +557,8 @@ void proposal_log(const char *peer, const char *what,
 /* child.c: the child SA part of IKE_AUTH and CREATE_CHILD_SA */
 bool child_policy(struct zike *z, const struct zike_peer *peer,
                   const struct ike_message *m, char *policy);
+bool child_ts_fit(struct zike *z, const struct zike_peer *peer,
+                  const struct ike_message *m, uint16_t *fail);
 /* What a child SA's KEYMAT is made of (RFC 7296 2.17): the exchange's
  * nonces, and the new X25519 secret of a CREATE_CHILD_SA (NULL in
  * IKE_AUTH). */

@@ -59,6 +59,23 @@ static void invalid_request_logged(struct zike *z, const struct ike_sa *sa,
                      ike_strerror(err));
 }
 
+/* A request that verified for an exchange zike does not run in the IKE
+ * SA's state: IKE_AUTH once it is established, an exchange type it does
+ * not know.  Its message ID is taken like any other's, so it is answered
+ * (RFC 7296 2.21.2: INVALID_SYNTAX), and the answer cached for the peer's
+ * retransmissions; unanswered, those were dropped as of an old ID and the
+ * peer counted us dead.  Counted and logged as invalid requests are. */
+static void no_exchange(struct zike *z, struct ike_sa *sa,
+                        const struct route *from, const struct ike_message *m)
+{
+    z->stats.ike_requests_invalid++;
+    zike_log_limited(z, &z->request_invalid_log, LOG_NOTICE,
+                     "peer %s: refused an IKE request: exchange %u is not "
+                     "run in this state", sa->peer_name[0] ? sa->peer_name
+                     : "(unknown)", m->hdr.exchange);
+    answer_error(z, sa, from, m, IKE_N_INVALID_SYNTAX, NULL, 0);
+}
+
 /* An IKE SA on its way out makes nothing new: no child SA, no rekey, no
  * group key (RFC 7296 2.25: TEMPORARY_FAILURE).  INFORMATIONAL is still
  * served: a DELETE crossing ours is answered (1.4.1). */
@@ -337,6 +354,8 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
         case IKE_AUTH:
             if (sa->state == IKE_ST_HALF_OPEN)
                 ike_auth_request(z, sa, from, &m);
+            else
+                no_exchange(z, sa, from, &m);
             break;
         case IKE_CREATE_CHILD_SA:
             if (!ike_rekey_request(z, sa, from, &m))
@@ -350,6 +369,7 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
             group_handle_request(z, sa, from, &m);
             break;
         default:
+            no_exchange(z, sa, from, &m);
             break;
         }
         return;

@@ -155,7 +155,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     size_t len, auth_len, id_len = strlen(z->conf.id);
     uint8_t method;
     char policy[ZESP_NAME_MAX];
-    uint16_t fail = 0;
+    uint16_t fail = 0, ts_fail = 0;
     struct child_sa *c;
     const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
                                  sa->nr_len };
@@ -228,7 +228,10 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     }
     c = NULL;
     fail = IKE_N_TS_UNACCEPTABLE;
-    if (child_policy(z, peer, m, policy)) {
+    /* Selectors zike cannot echo fail the child alone: TS_UNACCEPTABLE
+     * (an INVALID_SYNTAX here would end the IKE SA, RFC 7296 2.21.2). */
+    if (child_policy(z, peer, m, policy) &&
+        child_ts_fit(z, peer, m, &ts_fail)) {
         child_adopt_orphans(z, sa, policy);
         c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
     }

@@ -234,7 +234,9 @@ bool ike_rekey_request(struct zike *z, struct ike_sa *sa,
                         chain, len);
         return true;
     }
-    if (p->spi_size != 8 || !rekey_accepts(z, sa, p, &encr) ||
+    /* IKE SPIs are never zero (RFC 7296 3.1). */
+    if (p->spi_size != 8 || sodium_is_zero(p->spi, 8) == 1 ||
+        !rekey_accepts(z, sa, p, &encr) ||
         !proposal_offers(p, IKE_TT_PRF, IKE_PRF_HMAC_SHA2_256) ||
         !proposal_offers(p, IKE_TT_DH, IKE_DH_CURVE25519) || !have_ni ||
         pke == NULL || ike_parse_ke(pke, &ke) != IKE_OK || ke.group != IKE_DH_CURVE25519 ||
@@ -330,7 +332,8 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
 
     r->kind = REQ_NONE;
     if (ike_error_notify(m) == IKE_N_TEMPORARY_FAILURE || p == NULL ||
-        p->spi_size != 8 || !proposal_offers(p, IKE_TT_ENCR, r->ike_aead) ||
+        p->spi_size != 8 || sodium_is_zero(p->spi, 8) == 1 ||
+        !proposal_offers(p, IKE_TT_ENCR, r->ike_aead) ||
         ike_response_ke(m, r->dh_priv, shared, &nr, &nr_len) != 0 ||
         (n = ike_sa_new(z, true)) == NULL) {
         if (sa->superseded)

@@ -41,7 +41,9 @@ void informational_request(struct zike *z, struct ike_sa *sa,
                            const struct route *from,
                            const struct ike_message *m)
 {
-    uint8_t chain[4096], spis[4 * 64];
+    /* Our inbound SPI of each child removed: no more than the request
+     * named, each in 4 bytes, so the answer fits as the request did. */
+    uint8_t chain[IKE_MAX_MESSAGE], spis[IKE_MAX_MESSAGE];
     struct ike_writer w;
     size_t len, n = 0;
     bool delete_ike = false;
@@ -56,13 +58,17 @@ void informational_request(struct zike *z, struct ike_sa *sa,
             delete_ike = true;
             continue;
         }
+        /* zike's child SAs are ESP: an AH SA, or one of no IKEv2 protocol
+         * (RFC 7296 3.11), is none of them, whatever its SPI. */
+        if (d.protocol != IKE_PROTO_ESP)
+            continue;
         for (size_t k = 0; k < d.count; k++) {
             struct child_sa *c = child_by_out(sa, be32(d.spis + 4 * k));
             char policy[ZESP_NAME_MAX];
             bool carried;
             if (c == NULL)
                 continue;
-            if (n < 64)
+            if (n < sizeof spis / 4)
                 put32(spis + 4 * n++, c->spi_in);
             /* The peer stops using it; our newer child takes over now. */
             for (struct child_sa *o = sa->children; o; o = o->next)

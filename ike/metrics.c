@@ -60,7 +60,8 @@ static void counters(struct zike *z, FILE *f)
           "IKE_SA_INIT requests refused: malformed, no acceptable proposal "
           "or a bad key exchange value"),
         C("zike_ike_requests_invalid", ike_requests_invalid,
-          "IKE requests that verified but do not parse, answered with "
+          "IKE requests that verified but do not parse, or name an "
+          "exchange not run in the IKE SA's state, answered with "
           "INVALID_SYNTAX or UNSUPPORTED_CRITICAL_PAYLOAD"),
         C("zike_group_rekeys", group_rekeys, "Group keys made anew"),
         C("zike_group_registrations", group_registrations,

@@ -40,6 +40,11 @@
  * both ends, reloads, and messages delayed, reordered or lost, against a
  * charon-5.9-like model of the peer (fixed seeds), end with one child SA
  * per policy, the same at both ends (child_sa_events_model).
+ * Every request that verifies is answered, one for an exchange zike does
+ * not run in the IKE SA's state too; a DELETE removes ESP child SAs only,
+ * and its answer names all it removed; an IKE SA rekey naming SPI zero is
+ * refused either way; traffic selectors that do not parse, or too many to
+ * echo, are refused before a child SA is made.
  */
 #include <dirent.h>
 #include <limits.h>
@@ -2416,13 +2421,19 @@ out:
 
 /* IKE_AUTH as peer id (of id_type), with a child SA for policy (our
  * inbound SPI 0x5555); zike's answer opened into m (copy holds it). */
+/* The TSi and TSr bodies of the test's IKE_AUTH request, when set (else
+ * any address). */
+static const uint8_t *auth_ts;
+static size_t auth_ts_len;
+
 static int initiator_auth_n(struct initiator *t, uint8_t id_type,
                             const char *id, size_t idlen, const char *policy,
                             struct ike_message *m, uint8_t *copy)
 {
     struct ike_header h = { .exchange = IKE_AUTH, .message_id = 1,
                             .flags = IKE_FLAG_INITIATOR };
-    uint8_t chain[2048], idb[4 + IKE_ID_MAX], mac[IKE_PRF_BYTES],
+    static uint8_t chain[IKE_MAX_MESSAGE];
+    uint8_t idb[4 + IKE_ID_MAX], mac[IKE_PRF_BYTES],
         auth[IKE_PRF_BYTES], spi[4] = { 0, 0, 0x55, 0x55 };
     static uint8_t out[IKE_MAX_MESSAGE];
     struct ike_sa_payload prop = { .nproposals = 1 };
@@ -2446,8 +2457,13 @@ static int initiator_auth_n(struct initiator *t, uint8_t id_type,
     ike_w_id(&w, IKE_PL_IDI, id_type, id, idlen);
     ike_w_auth(&w, IKE_AUTH_PSK, auth, sizeof auth);
     ike_w_sa(&w, &prop);
-    ike_w_ts_any(&w, IKE_PL_TSI);
-    ike_w_ts_any(&w, IKE_PL_TSR);
+    if (auth_ts != NULL) {
+        ike_w_raw(&w, IKE_PL_TSI, auth_ts, auth_ts_len);
+        ike_w_raw(&w, IKE_PL_TSR, auth_ts, auth_ts_len);
+    } else {
+        ike_w_ts_any(&w, IKE_PL_TSI);
+        ike_w_ts_any(&w, IKE_PL_TSR);
+    }
     ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)policy,
                  strlen(policy));
     if (ike_w_finish(&w, &clen) != IKE_OK)
@@ -7031,6 +7047,342 @@ static void group_server_follows_ike_rekey(void)
     harness_reset();
 }
 
+/* Requests zike has no exchange for in the IKE SA's state: IKE_AUTH once
+ * the IKE SA is established, an exchange type it does not run.  Each is
+ * answered INVALID_SYNTAX (RFC 7296 2.21.2: a request is always
+ * answered), from the cache when sent again, and the next request is
+ * served.  Before, each took its message ID unanswered: the peer's
+ * retransmissions were dropped as of an old ID, and it counted zike
+ * dead. */
+static void requests_of_no_exchange_answered(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], first[IKE_MAX_MESSAGE];
+    static const uint8_t exchanges[] = { IKE_AUTH, 99 };
+    uint8_t chain[2048], pub[32], priv[32];
+    struct ike_writer w;
+    struct route from = { 0 };
+    struct ike_sa *sa = established();
+    uint64_t ctr = 1, invalid0 = z.stats.ike_requests_invalid;
+    size_t clen, len, answer_len;
+    uint32_t mid = 0;
+
+    ike_x25519_keypair(pub, priv);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_notify(&w, 0, IKE_N_INITIAL_CONTACT, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    for (size_t i = 0; i < sizeof exchanges; i++, mid++) {
+        nsent = 0;
+        len = peer_msg(sa, exchanges[i], false, mid, chain, clen, first,
+                       &ctr);
+        memcpy(msg, first, len);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1);
+        if (nsent != 1)
+            continue;
+        answer_len = sent_len[0];
+        {
+            struct ike_message m;
+            CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+                  m.hdr.message_id == mid &&
+                  m.hdr.exchange == exchanges[i] &&
+                  first_notify(&m) == IKE_N_INVALID_SYNTAX);
+        }
+        /* Sent again: the same answer, from the cache. */
+        memcpy(msg, first, len);
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 2 && sent_len[1] == answer_len &&
+              memcmp(sent[1], sent[0], answer_len) == 0);
+        CHECK(sa->mid_in == mid + 1 && sa->state == IKE_ST_ESTABLISHED);
+    }
+    CHECK(z.stats.ike_requests_invalid == invalid0 + 2);
+    /* The window moved on by one each: the next request is served. */
+    clen = child_request(chain, sizeof chain, true, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* A DELETE names SAs of one protocol (RFC 7296 3.11): zike's child SAs
+ * are ESP.  One naming an AH SA, or a protocol of no IKEv2 SA, with the
+ * SPI of an ESP child removes nothing (answered with no DELETE of ours);
+ * the ESP one then does.  Before, any protocol but IKE deleted the ESP
+ * child with that SPI. */
+static void delete_of_other_protocol(void)
+{
+    static const uint8_t protocols[] = { 0, 2, 7 };
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    size_t clen;
+    uint32_t mid = 0;
+
+    ike_x25519_keypair(pub, priv);
+    clen = child_request(chain, sizeof chain, true, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    for (size_t i = 0; i < sizeof protocols; i++) {
+        size_t n = nsent;
+        struct ike_message m;
+        static uint8_t copy[IKE_MAX_MESSAGE];
+
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, protocols[i], 4,
+                     (const uint8_t *)"\0\0\x44\x44", 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen,
+                             &ctr) == 0);
+        CHECK(nsent == n + 1 && open_sent(sa, n, &m, copy) == IKE_OK &&
+              ike_find(&m, IKE_PL_DELETE) == NULL);
+        CHECK(count_sas() == 2 && sa->children != NULL);
+    }
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, (const uint8_t *)"\0\0\x44\x44", 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    CHECK(request_answer(sa, IKE_INFORMATIONAL, mid++, chain, clen, &ctr) ==
+          0);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+}
+
+/* An IKE SA rekey's payloads whose new SPI is zero. */
+static size_t rekey_ike_zero_spi(uint8_t *chain, size_t cap,
+                                 const uint8_t *pub)
+{
+    size_t len = rekey_ike_payloads(chain, cap, pub);
+    struct ike_message m;
+    struct ike_sa_payload got;
+    const struct ike_payload *p;
+
+    /* The SPI is in the SA payload's one proposal, after its 8 bytes. */
+    memset(&m, 0, sizeof m);
+    CHECK(ike_parse_chain(chain + 1, len - 1, chain[0], &m, true) == IKE_OK);
+    p = ike_find(&m, IKE_PL_SA);
+    CHECK(p != NULL && p->len >= 16);
+    if (p != NULL && p->len >= 16)
+        memset((uint8_t *)p->body + 8, 0, 8);
+    CHECK(p != NULL && ike_parse_sa(p, &got) == IKE_OK &&
+          got.proposals[0].spi_size == 8 &&
+          sodium_is_zero(got.proposals[0].spi, 8) == 1);
+    return len;
+}
+
+/* IKE SPIs are never zero (RFC 7296 3.1), those of a rekey's new IKE SA
+ * neither.  The peer's rekey naming SPI zero is refused
+ * (NO_PROPOSAL_CHOSEN) and the IKE SA stays; its answer to ours naming
+ * zero makes no new IKE SA, and the old one stays.  Before, both made
+ * an IKE SA with a zero SPI. */
+static void ike_rekey_zero_spi(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    uint64_t ctr = 1;
+    size_t clen, len, njoined = z.njoined;
+
+    z.njoined = 0;
+    ike_x25519_keypair(pub, priv);
+    clen = rekey_ike_zero_spi(chain, sizeof chain, pub);
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, 0, chain, clen, &ctr) ==
+          IKE_N_NO_PROPOSAL_CHOSEN);
+    CHECK(!sa->superseded && z.sas == sa && sa->next == NULL);
+    /* zike's own rekey, answered with SPI zero. */
+    CHECK(ike_rekey_start(&z, sa) == 0 && sa->req.kind == REQ_IKE_REKEY);
+    clen = rekey_ike_zero_spi(chain, sizeof chain, pub);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE && !sa->superseded &&
+          sa->state == IKE_ST_ESTABLISHED && z.sas == sa &&
+          sa->next == NULL);
+    sodium_memzero(priv, sizeof priv);
+    z.njoined = njoined;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* The answer to a DELETE names every child SA it removed, by our inbound
+ * SPI (RFC 7296 1.4.1), however many: the peer removes its outbound half
+ * of each.  Before, it named the first 64 and removed all: the peer went
+ * on sending on the others' outbound SAs, to SAs gone here. */
+static void delete_of_many_children(void)
+{
+    enum { CHILDREN = 100 };
+    static uint8_t msg[IKE_MAX_MESSAGE], chain[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], spis[4 * CHILDREN];
+    zesp_sad_opts opts = { .capacity = 4 * CHILDREN, .policies = 16 };
+    zesp_sad *small = z.sad;
+    uint32_t max0 = harness_peers[0].max_child_sas;
+    struct ike_sa *sa;
+    struct ike_writer w;
+    struct ike_message m;
+    struct ike_delete d;
+    const struct ike_payload *p;
+    uint64_t ctr = 1;
+    size_t clen;
+    bool named = true;
+
+    CHECK((z.sad = zesp_sad_new(&opts)) != NULL);
+    if (z.sad == NULL) {
+        z.sad = small;
+        return;
+    }
+    harness_peers[0].max_child_sas = CHILDREN;
+    sa = established();
+    ike_x25519_keypair(pub, priv);
+    for (uint32_t i = 0; i < CHILDREN; i++) {
+        nsent = 0;
+        peer_asks_child(sa, i, pub, 0x6000 + i, "pol", msg, &ctr);
+        put32(spis + 4 * i, 0x6000 + i);
+    }
+    CHECK(count_sas() == 2 * CHILDREN);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spis, CHILDREN);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    nsent = 0;
+    CHECK(request_answer(sa, IKE_INFORMATIONAL, CHILDREN, chain, clen,
+                         &ctr) == 0);
+    CHECK(count_sas() == 0 && sa->children == NULL);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+    p = ike_find(&m, IKE_PL_DELETE);
+    CHECK(p != NULL && ike_parse_delete(p, &d) == IKE_OK &&
+          d.protocol == IKE_PROTO_ESP && d.count == CHILDREN);
+    /* Each of our inbound SPIs once: no child of ours is left named. */
+    for (size_t i = 0; p != NULL && i < d.count; i++)
+        for (size_t k = i + 1; k < d.count; k++)
+            named &= memcmp(d.spis + 4 * i, d.spis + 4 * k, 4) != 0;
+    CHECK(named);
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    zesp_sad_free(z.sad);
+    z.sad = small;
+    harness_peers[0].max_child_sas = max0;
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* A CREATE_CHILD_SA request for policy "pol", its inbound SPI spi, with
+ * TSi and TSr bodies of its own (ts, ts_len each). */
+static size_t child_request_ts(uint8_t *chain, size_t cap, uint8_t *pub,
+                               uint32_t spi, const uint8_t *ts, size_t ts_len)
+{
+    struct ike_sa_payload sa = { .nproposals = 1 };
+    struct ike_writer w;
+    uint8_t nonce[32];
+    size_t len = 0;
+
+    randombytes_buf(nonce, sizeof nonce);
+    sa.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, IKE_ENCR_CHACHA20_POLY1305, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, cap);
+    ike_w_sa(&w, &sa);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_raw(&w, IKE_PL_TSI, ts, ts_len);
+    ike_w_raw(&w, IKE_PL_TSR, ts, ts_len);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol",
+                 3);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* zike echoes the peer's traffic selectors (zesp serves policies by
+ * name): ones that do not parse (RFC 7296 3.13), or more than its answer
+ * has room for, are refused (INVALID_SYNTAX, TS_UNACCEPTABLE) before a
+ * child SA is made, and one with few selectors is served.  Before, they
+ * were echoed unchecked: the malformed ones back as they came, and 200
+ * selectors a side overflowed the answer, so the child SA was installed
+ * and the request left unanswered (its message ID taken, the peer's
+ * retransmissions dropped as of an old ID). */
+static void traffic_selectors_checked(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], chain[IKE_MAX_MESSAGE];
+    static uint8_t ts[4 + 200 * 16];
+    static const uint8_t one[] = {
+        1, 0, 0, 0, 7, 6, 0, 16, 0, 80, 0, 80, 10, 0, 0, 1, 10, 0, 0, 1,
+    };
+    static const uint8_t no_selector[] = { 0, 0, 0, 0 };
+    static const uint8_t cut_short[] = { 2, 0, 0, 0, 7, 0, 0, 16, 0, 0,
+                                         0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff,
+                                         0xff, 0xff };
+    static const uint8_t selector_too_long[] = { 1, 0, 0, 0, 7, 0, 0, 40,
+                                                 0, 0, 0xff, 0xff };
+    const struct {
+        const uint8_t *ts;
+        size_t len;
+        uint16_t notify;
+    } cases[] = {
+        { no_selector, sizeof no_selector, IKE_N_INVALID_SYNTAX },
+        { cut_short, sizeof cut_short, IKE_N_INVALID_SYNTAX },
+        { selector_too_long, sizeof selector_too_long, IKE_N_INVALID_SYNTAX },
+        { ts, sizeof ts, IKE_N_TS_UNACCEPTABLE },
+    };
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct ike_message m;
+    uint64_t ctr = 1;
+    uint32_t mid = 0;
+    size_t clen;
+
+    ts[0] = 200;
+    for (size_t i = 0; i < 200; i++)
+        memcpy(ts + 4 + 16 * i, one + 4, 16);
+    ike_x25519_keypair(pub, priv);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        clen = child_request_ts(chain, sizeof chain, pub, 0x7000 + (uint32_t)i,
+                                cases[i].ts, cases[i].len);
+        CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen,
+                             &ctr) == cases[i].notify);
+        CHECK(count_sas() == 0 && sa->children == NULL && sa->mid_in == mid);
+    }
+    /* One selector a side: served, and echoed. */
+    clen = child_request_ts(chain, sizeof chain, pub, 0x7100, one,
+                            sizeof one);
+    nsent = 0;
+    CHECK(request_answer(sa, IKE_CREATE_CHILD_SA, mid++, chain, clen, &ctr) !=
+          0xffff);
+    CHECK(count_sas() == 2);
+    CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+    {
+        const struct ike_payload *tsi = ike_find(&m, IKE_PL_TSI);
+        CHECK(tsi != NULL && tsi->len == sizeof one &&
+              memcmp(tsi->body, one, sizeof one) == 0);
+    }
+    sodium_memzero(priv, sizeof priv);
+    harness_reset();
+    /* In IKE_AUTH: the IKE SA is made, the child SA alone refused
+     * (TS_UNACCEPTABLE), for selectors that do not parse and for too
+     * many. */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct initiator t;
+
+        z.now = 5000;
+        auth_ts = cases[i].ts;
+        auth_ts_len = cases[i].len;
+        CHECK(initiator_init(&t) == 0);
+        CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                             msg) == IKE_OK);
+        CHECK(notify_in(&m, IKE_N_TS_UNACCEPTABLE) != 0 &&
+              ike_find(&m, IKE_PL_AUTH) != NULL);
+        CHECK(count_sas() == 0 && responder_sa(&t) != NULL &&
+              responder_sa(&t)->state == IKE_ST_ESTABLISHED);
+        ike_keys_free(t.keys);
+        harness_reset();
+    }
+    auth_ts = NULL;
+}
+
 int main(void)
 {
     harness_setup();
@@ -7107,6 +7459,11 @@ int main(void)
     RUN(group_member_retired_key_refused);
     RUN(group_member_one_registration_in_flight);
     RUN(group_server_follows_ike_rekey);
+    RUN(requests_of_no_exchange_answered);
+    RUN(delete_of_other_protocol);
+    RUN(ike_rekey_zero_spi);
+    RUN(delete_of_many_children);
+    RUN(traffic_selectors_checked);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
