@@ -10,6 +10,10 @@
  * SA is replaced, by the receiving thread itself.  The clock is read only
  * for an SA with a limit in seconds (lifetime.c), so the old SAs have one
  * (timed()).
+ *
+ * After in_commit unpinned the slot no library call is made to
+ * interpose: in_commit itself is wrapped at link time (-Wl,--wrap, see
+ * Makefile.am).
  */
 #include <dlfcn.h>
 #include <sodium.h>
@@ -201,6 +205,35 @@ int crypto_aead_chacha20poly1305_ietf_encrypt_detached(
             RTLD_NEXT, "crypto_aead_chacha20poly1305_ietf_encrypt_detached");
     return real_chacha_seal(c, mac, maclen_p, m, mlen, ad, adlen, nsec, npub,
                             k);
+}
+
+/* The receiver's report: once in_commit has returned, its slots unpinned,
+ * the SA is deleted and another put in its slot, before the receiver
+ * says which SA, Sender ID and peer the message came under. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    uint32_t spi;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} report_hook;
+
+struct in_ctx;
+int __real_in_commit(struct in_ctx *ctx, size_t payload_len);
+int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len);
+
+int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len)
+{
+    int err = __real_in_commit(ctx, payload_len);
+    int armed = 1;
+
+    if (err == 0 &&
+        atomic_compare_exchange_strong(&report_hook.armed, &armed, 0)) {
+        report_hook.del_rc = zesp_sa_del(report_hook.sad, report_hook.spi,
+                                         ZESP_DIR_IN);
+        report_hook.add_rc = zesp_sa_add(report_hook.sad, &report_hook.next);
+    }
+    return err;
 }
 
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
@@ -557,6 +590,87 @@ static void test_late_source_mac_sender(void)
     late_source_mac_sender(true);
 }
 
+/* A genuine message of the old SA (peer "alice"), accepted, and its SA
+ * then replaced in its slot by a group SA of another peer and Sender ID
+ * before the receiver reported it.  Before, the report was read from the
+ * slot after the unpin: the message was said to come from "mallory", of
+ * Sender ID 9 and SPI OLD_SPI + 2, whose SA never carried it. */
+static void test_late_report(void)
+{
+    for (int form = 0; form < 2; form++) {
+        zesp_sad_opts small = { .capacity = 3 };
+        zesp_sa_params out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+        zesp_sa_params other = test_sa(OLD_SPI + 2U, ZESP_DIR_IN, 0,
+                                       ZESP_SA_GROUP);
+        zesp_sa_params filler;
+        zesp_sad *tx = zesp_sad_new(NULL), *rx;
+        zesp_msg *msg = zesp_msg_new();
+        zesp_frame body = { "from alice", 10 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        uint8_t *pkt = NULL, *payload, nh;
+        size_t len = 0, plen;
+        uint32_t spi = 0;
+        int rc;
+
+        strcpy(in.peer, "alice");
+        strcpy(other.peer, "mallory");
+        other.sender_id = 9;
+        unlink(test_path_in(dir, "report.sad"));
+        rx = zesp_sad_open(test_path_in(dir, "report.sad"), ZESP_SAD_CREATE,
+                           &small);
+        CHECK(tx != NULL && rx != NULL && msg != NULL);
+        if (tx == NULL || rx == NULL || msg == NULL)
+            return;
+        CHECK_OK(zesp_sa_add(tx, &out));
+        /* The SA in the first slot, the first looked at once free. */
+        CHECK_OK(zesp_sa_add(rx, &in));
+        for (uint32_t i = 0; i < 2; i++) {
+            filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+            CHECK_OK(zesp_sa_add(rx, &filler));
+        }
+        CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+
+        CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &pkt, &len));
+        report_hook.sad = rx;
+        report_hook.spi = OLD_SPI;
+        report_hook.next = other;
+        report_hook.del_rc = report_hook.add_rc = -2;
+        atomic_store(&report_hook.armed, 1);
+        if (form == 0)
+            rc = zesp_open(rx, NULL, 0, pkt, len, msg);
+        else
+            rc = zesp_esp_decrypt(rx, pkt, len, &payload, &plen, &nh, &spi,
+                                  NULL);
+        atomic_store(&report_hook.armed, 0);
+        CHECK(report_hook.del_rc == 0 && report_hook.add_rc == 0);
+        CHECK(rc == 0);
+        if (rc != 0 || report_hook.add_rc != 0)
+            fprintf(stderr, "  form %d: rc %d (%s), add %d\n", form, rc,
+                    zesp_strerror(errno), report_hook.add_rc);
+        if (form == 0) {
+            if (strcmp(zesp_msg_peer(msg), "alice") != 0 ||
+                zesp_msg_spi(msg) != OLD_SPI || zesp_msg_sender_id(msg) != 0)
+                fprintf(stderr, "  zesp_open: reported from %s, SPI %#x, "
+                                "Sender ID %u\n",
+                        zesp_msg_peer(msg), zesp_msg_spi(msg),
+                        zesp_msg_sender_id(msg));
+            CHECK(strcmp(zesp_msg_peer(msg), "alice") == 0);
+            CHECK(zesp_msg_spi(msg) == OLD_SPI);
+            CHECK(zesp_msg_sender_id(msg) == 0);
+        } else {
+            if (spi != OLD_SPI)
+                fprintf(stderr, "  zesp_esp_decrypt: reported SPI %#x\n",
+                        spi);
+            CHECK(spi == OLD_SPI);
+        }
+        zesp_buf_free(pkt);
+        zesp_msg_free(msg);
+        zesp_sad_free(rx);
+        zesp_sad_free(tx);
+    }
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "slot_reuse") != 0)
@@ -566,5 +680,6 @@ int main(void)
     RUN(test_late_source_mac_sender);
     RUN(test_late_sender);
     RUN(test_late_receiver_own_window);
+    RUN(test_late_report);
     return test_done_in(dir);
 }
