@@ -49,6 +49,10 @@ struct in_ctx {
     struct esp_crypto ec;
     uint64_t seq;
     size_t opened;          /* bytes decrypted at dst + ZESP_HEADERBYTES */
+    /* What the receiver reports of the SA, copied by in_commit with the
+     * slot pinned: once unpinned, the slot may hold another SA. */
+    uint32_t spi, sender_id;
+    char *peer;             /* ZESP_PEER_MAX bytes to copy to; NULL: none */
 };
 
 /* Outbound: find the SA, charge the message to its lifetimes, take the next
@@ -75,7 +79,8 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
 int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             uint8_t *dst, struct in_ctx *ctx, size_t *payload_len,
             uint8_t *next_header);
-/* After every other check passed: mark the sequence number, count. */
+/* After every other check passed: mark the sequence number, count, and
+ * copy the SA's SPI, Sender ID and (ctx->peer) peer into ctx. */
 int in_commit(struct in_ctx *ctx, size_t payload_len);
 /* A message in_open decrypted and that is refused after all: its
  * plaintext at dst is wiped (a no-op if nothing was decrypted). */

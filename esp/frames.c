@@ -175,7 +175,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
     *payload_len = plen;
     *next_header = nh;
     if (spi != NULL)
-        *spi = ctx.ref.slot->spi;
+        *spi = ctx.spi;           /* copied pinned: the slot may be reused */
     if (seq != NULL)
         *seq = ctx.seq;
     return 0;

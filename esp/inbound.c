@@ -7,6 +7,7 @@
 #include "datapath.h"
 
 #include <sodium.h>
+#include <string.h>
 
 #include "lanes.h"
 #include "replay.h"
@@ -286,12 +287,19 @@ static int commit_pinned(struct in_ctx *ctx, size_t payload_len)
      * the processes that attach later (sad_own_window). */
     if (w->top != &ctx->win_ref.slot->seq)
         replay_raise(&ctx->win_ref.slot->seq, ctx->seq);
+    /* What the receiver reports, read while no other SA can be put in the
+     * slot (a deletion leaves these fields as they were). */
+    ctx->spi = s->spi;
+    ctx->sender_id = s->sender_id;
+    if (ctx->peer != NULL)
+        memcpy(ctx->peer, s->peer, ZESP_PEER_MAX);
     return 0;
 }
 
 /* The SA may have been deleted, and its slot given to another SA, since
- * in_open checked it: the window and counters are touched only with the
- * slots pinned and the SA found in them still. */
+ * in_open checked it: the window and counters are touched, and what is
+ * reported of the SA read, only with the slots pinned and the SA found in
+ * them still.  Once unpinned, the slot is not read again. */
 int in_commit(struct in_ctx *ctx, size_t payload_len)
 {
     const struct sa_ref *win = &ctx->win_ref;

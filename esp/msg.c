@@ -69,7 +69,7 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
              const uint8_t *esp, size_t esp_size, uint8_t *dst,
              bool all_bound)
 {
-    struct in_ctx ctx = { .policy = policy };
+    struct in_ctx ctx = { .policy = policy, .peer = msg->peer };
     size_t payload_len;
     uint8_t nh;
     int err;
@@ -91,12 +91,14 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
         count_rejection(sad, ctx.ref.slot, err, policy);
         msg->view.nclear = 0;
         msg->view.nbody = 0;
+        msg->peer[0] = '\0';
         return err;
     }
-    msg->spi = ctx.ref.slot->spi;
+    /* As in_commit copied them with the slot pinned: the slot may hold
+     * another SA by now, whose peer this message is not from. */
+    msg->spi = ctx.spi;
     msg->seq = ctx.seq;
-    msg->sender_id = ctx.ref.slot->sender_id;
-    memcpy(msg->peer, ctx.ref.slot->peer, sizeof msg->peer);
+    msg->sender_id = ctx.sender_id;
     msg->peer[sizeof msg->peer - 1U] = '\0';     /* shared memory */
     return 0;
 }

@@ -387,20 +387,64 @@ int spd_out_spi(struct zesp_sad *sad, const char *name, uint32_t *spi)
     return 0;
 }
 
+static int policy_serves_in(const struct policy_slot *p, uint32_t spi,
+                            bool encrypts)
+{
+    if (!encrypts && !(p->flags & ZESP_POLICY_INTEGRITY_ONLY))
+        return ZESP_EPOLICY;
+    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
+        if (atomic_load_explicit(&p->in_spi[i], memory_order_relaxed) == spi)
+            return 0;
+    return ZESP_EPOLICY;
+}
+
+/* Were the policy's fields read since its generation was gen still its
+ * own?  The seqlock's second read, as sad_ref_valid. */
+static bool policy_unchanged(const struct policy_slot *p, uint32_t gen)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&p->gen, memory_order_relaxed) == gen;
+}
+
+/* The flags and SPIs read between two equal generations: policy_write
+ * stores the SPIs one by one, and a slot deleted and given to another
+ * policy holds the other's.  Read across a change, a rekey that kept the
+ * SA could refuse its message, and another policy's list accept it; so
+ * the policy is then found and read again, as a probe waits for a writer
+ * (sad_reader_wait).  Apart from the first try, and not inlined in it,
+ * so that the data path pays only the second read of the generation (its
+ * registers are not saved for a loop it rarely enters). */
+__attribute__((noinline)) static int serves_in_again(struct zesp_sad *sad, const char *name,
+                           uint32_t spi, bool encrypts)
+{
+    for (uint32_t retries = 0;;) {
+        struct policy_slot *p;
+        uint32_t gen;
+        int err;
+
+        if (!sad_reader_wait(sad, &retries))
+            return ZESP_EBADSAD;
+        if ((p = policy_find(sad, name, &gen)) == NULL)
+            return ZESP_ENOPOLICY;
+        err = policy_serves_in(p, spi, encrypts);
+        if (policy_unchanged(p, gen))
+            return err;
+    }
+}
+
 int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi,
                   bool encrypts)
 {
     struct policy_slot *p;
     uint32_t gen;
+    int err;
 
     if ((p = policy_find(sad, name, &gen)) == NULL)
         return ZESP_ENOPOLICY;
-    if (!encrypts && !(p->flags & ZESP_POLICY_INTEGRITY_ONLY))
-        return ZESP_EPOLICY;
-    for (uint32_t i = 0; i < POLICY_IN_MAX; i++)
-        if (atomic_load_explicit(&p->in_spi[i], memory_order_acquire) == spi)
-            return 0;
-    return ZESP_EPOLICY;
+    err = policy_serves_in(p, spi, encrypts);
+    if (policy_unchanged(p, gen))
+        return err;
+    return serves_in_again(sad, name, spi, encrypts);
 }
 
 /* Rejections only: a scan of the policies is cheap beside what a refused

@@ -10,15 +10,27 @@
  * SA is replaced, by the receiving thread itself.  The clock is read only
  * for an SA with a limit in seconds (lifetime.c), so the old SAs have one
  * (timed()).
+ *
+ * Two gaps hold no library call to interpose.  After in_commit unpinned
+ * the slot: in_commit itself is wrapped at link time (-Wl,--wrap, see
+ * Makefile.am).  Between two reads of a policy's inbound SPIs: a hardware
+ * watchpoint (perf_event_open, a synchronous SIGTRAP in this thread) on
+ * the first SPI; where the kernel gives none, that test says it skipped.
  */
 #include <dlfcn.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "keys.h"
+#include "sad.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -201,6 +213,35 @@ int crypto_aead_chacha20poly1305_ietf_encrypt_detached(
             RTLD_NEXT, "crypto_aead_chacha20poly1305_ietf_encrypt_detached");
     return real_chacha_seal(c, mac, maclen_p, m, mlen, ad, adlen, nsec, npub,
                             k);
+}
+
+/* The receiver's report: once in_commit has returned, its slots unpinned,
+ * the SA is deleted and another put in its slot, before the receiver
+ * says which SA, Sender ID and peer the message came under. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    uint32_t spi;
+    zesp_sa_params next;
+    int del_rc, add_rc;
+} report_hook;
+
+struct in_ctx;
+int __real_in_commit(struct in_ctx *ctx, size_t payload_len);
+int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len);
+
+int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len)
+{
+    int err = __real_in_commit(ctx, payload_len);
+    int armed = 1;
+
+    if (err == 0 &&
+        atomic_compare_exchange_strong(&report_hook.armed, &armed, 0)) {
+        report_hook.del_rc = zesp_sa_del(report_hook.sad, report_hook.spi,
+                                         ZESP_DIR_IN);
+        report_hook.add_rc = zesp_sa_add(report_hook.sad, &report_hook.next);
+    }
+    return err;
 }
 
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
@@ -557,6 +598,247 @@ static void test_late_source_mac_sender(void)
     late_source_mac_sender(true);
 }
 
+/* A genuine message of the old SA (peer "alice"), accepted, and its SA
+ * then replaced in its slot by a group SA of another peer and Sender ID
+ * before the receiver reported it.  Before, the report was read from the
+ * slot after the unpin: the message was said to come from "mallory", of
+ * Sender ID 9 and SPI OLD_SPI + 2, whose SA never carried it. */
+static void test_late_report(void)
+{
+    for (int form = 0; form < 2; form++) {
+        zesp_sad_opts small = { .capacity = 3 };
+        zesp_sa_params out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+        zesp_sa_params other = test_sa(OLD_SPI + 2U, ZESP_DIR_IN, 0,
+                                       ZESP_SA_GROUP);
+        zesp_sa_params filler;
+        zesp_sad *tx = zesp_sad_new(NULL), *rx;
+        zesp_msg *msg = zesp_msg_new();
+        zesp_frame body = { "from alice", 10 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        uint8_t *pkt = NULL, *payload, nh;
+        size_t len = 0, plen;
+        uint32_t spi = 0;
+        int rc;
+
+        strcpy(in.peer, "alice");
+        strcpy(other.peer, "mallory");
+        other.sender_id = 9;
+        unlink(test_path_in(dir, "report.sad"));
+        rx = zesp_sad_open(test_path_in(dir, "report.sad"), ZESP_SAD_CREATE,
+                           &small);
+        CHECK(tx != NULL && rx != NULL && msg != NULL);
+        if (tx == NULL || rx == NULL || msg == NULL)
+            return;
+        CHECK_OK(zesp_sa_add(tx, &out));
+        /* The SA in the first slot, the first looked at once free. */
+        CHECK_OK(zesp_sa_add(rx, &in));
+        for (uint32_t i = 0; i < 2; i++) {
+            filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+            CHECK_OK(zesp_sa_add(rx, &filler));
+        }
+        CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+
+        CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &pkt, &len));
+        report_hook.sad = rx;
+        report_hook.spi = OLD_SPI;
+        report_hook.next = other;
+        report_hook.del_rc = report_hook.add_rc = -2;
+        atomic_store(&report_hook.armed, 1);
+        if (form == 0)
+            rc = zesp_open(rx, NULL, 0, pkt, len, msg);
+        else
+            rc = zesp_esp_decrypt(rx, pkt, len, &payload, &plen, &nh, &spi,
+                                  NULL);
+        atomic_store(&report_hook.armed, 0);
+        CHECK(report_hook.del_rc == 0 && report_hook.add_rc == 0);
+        CHECK(rc == 0);
+        if (rc != 0 || report_hook.add_rc != 0)
+            fprintf(stderr, "  form %d: rc %d (%s), add %d\n", form, rc,
+                    zesp_strerror(errno), report_hook.add_rc);
+        if (form == 0) {
+            if (strcmp(zesp_msg_peer(msg), "alice") != 0 ||
+                zesp_msg_spi(msg) != OLD_SPI || zesp_msg_sender_id(msg) != 0)
+                fprintf(stderr, "  zesp_open: reported from %s, SPI %#x, "
+                                "Sender ID %u\n",
+                        zesp_msg_peer(msg), zesp_msg_spi(msg),
+                        zesp_msg_sender_id(msg));
+            CHECK(strcmp(zesp_msg_peer(msg), "alice") == 0);
+            CHECK(zesp_msg_spi(msg) == OLD_SPI);
+            CHECK(zesp_msg_sender_id(msg) == 0);
+        } else {
+            if (spi != OLD_SPI)
+                fprintf(stderr, "  zesp_esp_decrypt: reported SPI %#x\n",
+                        spi);
+            CHECK(spi == OLD_SPI);
+        }
+        zesp_buf_free(pkt);
+        zesp_msg_free(msg);
+        zesp_sad_free(rx);
+        zesp_sad_free(tx);
+    }
+}
+
+/* A hardware watchpoint, disabled, on 4 bytes at addr for this thread:
+ * the access traps (SIGTRAP) once made.  -1 where there is none. */
+static int watch_open(const void *addr)
+{
+    struct perf_event_attr a;
+
+    memset(&a, 0, sizeof a);
+    a.size = sizeof a;
+    a.type = PERF_TYPE_BREAKPOINT;
+    a.bp_type = HW_BREAKPOINT_RW;       /* x86 watches no read alone */
+    a.bp_addr = (uintptr_t)addr;
+    a.bp_len = HW_BREAKPOINT_LEN_4;
+    a.sample_period = 1;
+    a.disabled = 1;
+    a.exclude_kernel = 1;
+    a.exclude_hv = 1;
+    a.sigtrap = 1;
+    a.remove_on_exec = 1;
+    return (int)syscall(SYS_perf_event_open, &a, 0, -1, -1,
+                        PERF_FLAG_FD_CLOEXEC);
+}
+
+/* The policy's change, made as the receiver has read its first inbound
+ * SPI and before it reads the others. */
+static struct {
+    int fd;
+    zesp_sad *sad;
+    void (*change)(zesp_sad *sad);
+    int fired;
+} watch;
+
+static void on_watch(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)si;
+    (void)uc;
+    ioctl(watch.fd, PERF_EVENT_IOC_DISABLE, 0);   /* the change writes */
+    watch.fired++;
+    watch.change(watch.sad);
+}
+
+static zesp_policy policy_of(const char *name, uint32_t in0, uint32_t in1)
+{
+    zesp_policy p;
+
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    p.in_spi[0] = in0;
+    p.in_spi[1] = in1;
+    return p;
+}
+
+/* A rekey's policy_set: the message's SA moves from the second place of
+ * the list to the first, served before and after. */
+static void swap_places(zesp_sad *sad)
+{
+    zesp_policy p = policy_of("p", OLD_SPI, OLD_SPI + 1U);
+
+    CHECK_OK(zesp_policy_set(sad, &p));
+}
+
+/* The policy deleted and its slot given to another, which serves the
+ * message's SA (the only slot: the next policy takes it). */
+static void reuse_slot(zesp_sad *sad)
+{
+    zesp_policy q = policy_of("q", OLD_SPI + 1U, OLD_SPI);
+
+    CHECK_OK(zesp_policy_del(sad, "p"));
+    CHECK_OK(zesp_policy_set(sad, &q));
+}
+
+/* A receiver checking a message's SA against its policy's inbound SPIs
+ * while a writer changes the policy.  Before, the SPIs were read with no
+ * check that the policy stayed the same: after a rekey that moved the
+ * SA (served throughout) the scan saw neither place hold it, and a
+ * genuine message was refused (ZESP_EPOLICY); after the policy was
+ * deleted and its slot given to another policy, the message was checked
+ * against the other's list and accepted under "p", which does not serve
+ * its SA. */
+static void test_policy_mid_scan(void)
+{
+    static const struct {
+        const char *name;
+        uint32_t in1;                  /* "p" as first set: OLD_SPI + 1, in1 */
+        void (*change)(zesp_sad *sad);
+        int want;                      /* 0: accepted; else the error */
+    } rows[] = {
+        { "rekey moves the SA", OLD_SPI, swap_places, 0 },
+        { "slot reused", 0, reuse_slot, ZESP_ENOPOLICY },
+    };
+    struct sigaction sa, old;
+
+    if (test_under_valgrind()) {
+        printf("  skipped under valgrind (no hardware watchpoints)\n");
+        return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_watch;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGTRAP, &sa, &old) == 0);
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        zesp_sad_opts one = { .capacity = 4, .policies = 1 };
+        zesp_sa_params out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
+        zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(&one);
+        zesp_policy p = policy_of("p", OLD_SPI + 1U, rows[r].in1);
+        zesp_frame body = { "to p", 4 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        zesp_msg *msg = zesp_msg_new();
+        uint8_t *esp = NULL;
+        size_t len = 0;
+        int rc, err;
+
+        CHECK(tx != NULL && rx != NULL && msg != NULL);
+        if (tx == NULL || rx == NULL || msg == NULL)
+            break;
+        CHECK_OK(zesp_sa_add(tx, &out));
+        CHECK_OK(zesp_sa_add(rx, &in));
+        CHECK(test_sa_pair(tx, rx, OLD_SPI + 1U, 0, 0) == 0);
+        CHECK_OK(zesp_policy_set(rx, &p));
+        CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &esp, &len));
+        CHECK(atomic_load(&rx->policies[0].state) == POLICY_LIVE &&
+              strcmp(rx->policies[0].name, "p") == 0);
+        watch.fd = watch_open(&rx->policies[0].in_spi[0]);
+        if (watch.fd < 0) {
+            printf("  skipped: no hardware watchpoint (perf_event_open: "
+                   "%s)\n", strerror(errno));
+            zesp_buf_free(esp);
+            zesp_msg_free(msg);
+            zesp_sad_free(rx);
+            zesp_sad_free(tx);
+            break;
+        }
+        watch.sad = rx;
+        watch.change = rows[r].change;
+        watch.fired = 0;
+        CHECK(ioctl(watch.fd, PERF_EVENT_IOC_ENABLE, 0) == 0);
+        errno = 0;
+        rc = zesp_open_policy(rx, "p", NULL, 0, esp, len, msg);
+        err = errno;
+        ioctl(watch.fd, PERF_EVENT_IOC_DISABLE, 0);
+        close(watch.fd);
+        CHECK(watch.fired == 1);        /* the change came mid-scan */
+        if (rows[r].want == 0 ? rc != 0 : rc == 0 || err != rows[r].want)
+            fprintf(stderr, "  %s: %s (%s)\n", rows[r].name,
+                    rc == 0 ? "accepted" : "refused",
+                    rc == 0 ? "-" : zesp_strerror(err));
+        if (rows[r].want == 0)
+            CHECK(rc == 0);
+        else
+            CHECK(rc == -1 && err == rows[r].want);
+        zesp_buf_free(esp);
+        zesp_msg_free(msg);
+        zesp_sad_free(rx);
+        zesp_sad_free(tx);
+    }
+    sigaction(SIGTRAP, &old, NULL);
+}
+
 int main(void)
 {
     if (zesp_init() != 0 || test_mkdtemp(dir, sizeof dir, "slot_reuse") != 0)
@@ -566,5 +848,7 @@ int main(void)
     RUN(test_late_source_mac_sender);
     RUN(test_late_sender);
     RUN(test_late_receiver_own_window);
+    RUN(test_late_report);
+    RUN(test_policy_mid_scan);
     return test_done_in(dir);
 }
