@@ -41,7 +41,7 @@
 #define FUTEX_OWNER_DIED_BIT 0x40000000U
 #define FUTEX_TID_BITS 0x3fffffffU
 #ifndef SAD_SPINS_GIVE_UP                /* fuzzing sets it lower */
-#define SAD_SPINS_GIVE_UP (256U * 10000U)    /* 10,000 yields: about 1 s */
+#define SAD_SPINS_GIVE_UP (256U * 10000U)    /* 10,000 waits: about 1 s */
 #endif
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
@@ -81,7 +81,8 @@ uint64_t sad_now(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0)
+        return 0;                   /* not the stack's garbage */
     return (uint64_t)ts.tv_sec;
 }
 
@@ -584,7 +585,15 @@ bool sad_reader_wait(struct zesp_sad *sad, uint32_t *retries)
 {
     if (++*retries % SAD_SPINS_BEFORE_CHECK == 0) {
         sad_unstick(sad);
-        sched_yield();
+        /* Yields first; then 100 us sleeps, so that giving up takes about
+         * 1 s of a writer stopped mid-change: 10,000 yields alone take
+         * some 5 ms where nothing else runs, and a live writer preempted
+         * that long made readers miss an SA or a policy, or call a sound
+         * SAD damaged. */
+        if (*retries < SAD_SPINS_BEFORE_CHECK * 100U)
+            sched_yield();
+        else
+            nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
         /* Mid-change for this long, and no writer could repair it (a
          * damaged lock): the file is damaged, not busy. */
         if (*retries >= SAD_SPINS_GIVE_UP)

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -85,6 +86,8 @@ static bool dotted_quad(const char *s, size_t len)
 {
     unsigned parts = 0;
 
+    if (strspn(s, "0123456789.") < len)
+        return false;
     for (size_t i = 0; i < len; i++) {
         size_t n = 0;
         unsigned v = 0;
@@ -119,9 +122,57 @@ static const char *octal_trap(const char *host, size_t len, size_t *partlen)
     return NULL;
 }
 
+/* Whether the len bytes at s, a host alone (no port, no [IPv6]), are an
+ * IPv4 address to inet_aton but not to dotted_quad: one number
+ * (2130706433 is 127.0.0.1 to getaddrinfo) or hexadecimal (0x7f000001,
+ * 0x7f.0.0.1), which have no dot or no digits only, so that octal_trap
+ * does not see them. */
+static bool aton_trap(const char *s, size_t len)
+{
+    char text[64];
+    struct in_addr a;
+
+    if (len == 0 || len >= sizeof text)
+        return false;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return inet_aton(text, &a) != 0 && !dotted_quad(s, len);
+}
+
+/* The length of the host at s (len bytes) before a zone ("%eth0"). */
+static size_t before_zone(const char *s, size_t len)
+{
+    const char *zone = memchr(s, '%', len);
+
+    return zone ? (size_t)(zone - s) : len;
+}
+
+/* aton_trap for an endpoint's host (up to len): libzmq's "src:port;dst"
+ * or "dst", each an address, a name or an interface; one in brackets, or
+ * with a ':' left in it, is IPv6. */
+static bool endpoint_aton_trap(const char *host, size_t len)
+{
+    const char *semi = memrchr(host, ';', len);
+    const char *dst = semi ? semi + 1 : host;
+    size_t dlen = len - (size_t)(dst - host);
+
+    if (semi != NULL) {
+        size_t slen = (size_t)(semi - host);
+        const char *colon = memrchr(host, ':', slen);
+        if (colon != NULL)
+            slen = (size_t)(colon - host);
+        if (slen > 0 && host[0] != '[' && memchr(host, ':', slen) == NULL &&
+            aton_trap(host, before_zone(host, slen)))
+            return true;
+    }
+    return dlen > 0 && dst[0] != '[' && memchr(dst, ':', dlen) == NULL &&
+           aton_trap(dst, before_zone(dst, dlen));
+}
+
 #define OCTAL_TRAP_FAULT "its host is not an IPv4 address written as four " \
     "numbers from 0 to 255 with no leading 0 (010.0.0.1 would be 8.0.0.1, " \
-    "octal; 10.1 would be 10.0.0.1)"
+    "octal; 10.1 would be 10.0.0.1; 167772161 and 0xa000001 would be " \
+    "10.0.0.1)"
 #define PORT_FAULT "its port is not a number from 1 to 65535 (no leading 0)"
 
 /* What libzmq would refuse when zike binds or connects, said now: a
@@ -143,7 +194,8 @@ static const char *endpoint_fault(const char *ep, bool bind)
                               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                               ".-:%;[]_*")] != '\0')
         return "its host has a character an address or name cannot have";
-    if (octal_trap(ep + 6, (size_t)(port - (ep + 6)), &n) != NULL)
+    if (octal_trap(ep + 6, (size_t)(port - (ep + 6)), &n) != NULL ||
+        endpoint_aton_trap(ep + 6, (size_t)(port - (ep + 6))))
         return OCTAL_TRAP_FAULT;
     if (bind && strcmp(port + 1, "*") == 0)
         return NULL;                 /* any free port */
@@ -507,6 +559,7 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
 {
     const char *host, *end, *port, *path;
     size_t hlen, plen;
+    bool ipv6;
 
     if (zike_conf_text(y, v, "metrics", c->metrics, sizeof c->metrics) != 0)
         return -1;
@@ -514,7 +567,7 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
         return FAIL(y, v, "metrics", "expected http://HOST:PORT, found '%s'",
                     c->metrics);
     host = c->metrics + 7;
-    if (host[0] == '[') {
+    if ((ipv6 = host[0] == '[')) {
         if ((end = strchr(++host, ']')) == NULL)
             return FAIL(y, v, "metrics", "an IPv6 address without its ']'");
         port = end + 1;
@@ -526,7 +579,8 @@ static int parse_metrics(struct yctx *y, const struct ydoc_node *v,
     if (hlen == 0 || *port != ':')
         return FAIL(y, v, "metrics", "expected http://HOST:PORT (a port is "
                     "needed: 9810, say), found '%s'", c->metrics);
-    if (octal_trap(host, hlen, &plen) != NULL)
+    if (octal_trap(host, hlen, &plen) != NULL ||
+        (!ipv6 && aton_trap(host, hlen)))
         return FAIL(y, v, "metrics", "'%s': %s", c->metrics,
                     OCTAL_TRAP_FAULT);
     plen = port_digits(++port);

@@ -228,6 +228,23 @@ for c in "--help" "--version" "sa list" "sa show 0x00a11ce1" "policy list" \
     ok $? "$c to a closed stdout: exit 1, said on stderr"
 done
 set --
+# A pipe whose reader is gone: SIGPIPE ends the command, as any program
+# (the shell's 141), unless it is ignored (a service's default under
+# systemd): then EPIPE, said, exit 1, as zesp.1 says.
+if command -v python3 > /dev/null; then
+    python3 - "$zesp" > "$work/err" 2>&1 <<'PY'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)
+dflt = subprocess.run([sys.argv[1], "--help"], stdout=w, stderr=subprocess.PIPE)
+ign = subprocess.run([sys.argv[1], "--help"], stdout=w, stderr=subprocess.PIPE,
+                     restore_signals=False)    # Python ignores SIGPIPE
+print(dflt.returncode, dflt.stderr, ign.returncode, ign.stderr)
+sys.exit(0 if dflt.returncode == -13 and ign.returncode == 1 and
+         ign.stderr == b"zesp: --help: standard output: Broken pipe\n" else 1)
+PY
+    ok $? "--help into a closed pipe: SIGPIPE, or (ignored) exit 1, said"
+fi
 
 # Group SAs: one outbound, two senders' windows on one inbound SPI.
 cat > "$work/group.yaml" <<EOF

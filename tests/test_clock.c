@@ -9,6 +9,7 @@
  * `wall_shift` seconds to the wall clocks.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -20,12 +21,17 @@
 #define SPI 0x2000U
 
 static _Atomic long wall_shift;
+static _Atomic int no_clock;    /* every clock fails, as with EPERM */
 
 int clock_gettime(clockid_t id, struct timespec *ts)
 {
     static int (*real)(clockid_t, struct timespec *);
     int rc;
 
+    if (atomic_load(&no_clock)) {
+        errno = EPERM;
+        return -1;
+    }
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "clock_gettime");
     rc = real(id, ts);
@@ -211,6 +217,40 @@ static void test_an_age_from_another_boot_is_the_wall_clocks(void)
     pair_close(&p);
 }
 
+/* No clock at all, from the SA's making on (a sandbox that denies
+ * clock_gettime): no age can be told, so every time limit is past, hard
+ * or soft alone, on each side; an SA without one goes on. */
+static void test_no_clock_is_past_every_time_limit(void)
+{
+    struct pair p;
+    zesp_sa_info info;
+
+    pair_open(&p, (zesp_lifetime){ 0 }, (zesp_lifetime){ 0 });
+    atomic_store(&no_clock, 1);
+    CHECK(zesp_sad_expire(p.out) == 0);
+    CHECK(round_trip(&p) == 0);
+    atomic_store(&no_clock, 0);
+    pair_close(&p);
+
+    atomic_store(&no_clock, 1);
+    pair_open(&p, (zesp_lifetime){ 0 }, (zesp_lifetime){ .seconds = 3600 });
+    CHECK(round_trip(&p) == ZESP_EEXPIRED);
+    CHECK_OK(zesp_sa_info_get(p.in, SPI, ZESP_DIR_IN, &info));
+    CHECK(info.hard_expired);
+    atomic_store(&no_clock, 0);
+    pair_close(&p);
+
+    atomic_store(&no_clock, 1);
+    pair_open(&p, (zesp_lifetime){ .seconds = 3600 }, (zesp_lifetime){ 0 });
+    CHECK(round_trip(&p) == 0);
+    CHECK_OK(zesp_sa_info_get(p.out, SPI, ZESP_DIR_OUT, &info));
+    CHECK(info.soft_expired && !info.hard_expired);
+    CHECK_OK(zesp_sa_info_get(p.in, SPI, ZESP_DIR_IN, &info));
+    CHECK(info.soft_expired && !info.hard_expired);
+    atomic_store(&no_clock, 0);
+    pair_close(&p);
+}
+
 int main(void)
 {
     if (zesp_init() != 0)
@@ -220,5 +260,6 @@ int main(void)
     RUN(test_a_step_forward_does_not_expire_every_sa);
     RUN(test_an_idle_sa_past_its_soft_time_is_due);
     RUN(test_an_age_from_another_boot_is_the_wall_clocks);
+    RUN(test_no_clock_is_past_every_time_limit);
     return test_done();
 }

@@ -12,6 +12,7 @@
  * Every loop is bounded by counts, not time.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -555,6 +556,62 @@ static void test_lane_receivers_share_windows(void)
     receivers_share_window(ZESP_SA_LANES);
 }
 
+/* A live writer stopped mid-change (preempted, on a loaded host) for
+ * 100 ms: a reader waits for it, as for any writer, and does not call
+ * the policy missing (ZESP_ENOPOLICY) or the SAD damaged (ZESP_EBADSAD).
+ * Before, a reader gave up after 10,000 yields, which take some 5 ms
+ * where nothing else runs, not the 1 s meant (test_shared_sad's rewrite
+ * test failed so once under load: a lookup missed the policy). */
+struct stalled {
+    zesp_sad *sad;
+    atomic_int held;
+};
+
+static void *stall_policy(void *arg)
+{
+    struct stalled *st = arg;
+    struct zesp_sad *sad = st->sad;
+    struct policy_slot *p = NULL;
+
+    if (sad_lock(sad) != 0)
+        return NULL;
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++)
+        if (atomic_load(&sad->policies[i].state) == POLICY_LIVE &&
+            strcmp(sad->policies[i].name, POLICY) == 0)
+            p = &sad->policies[i];
+    if (p != NULL) {
+        atomic_fetch_add(&p->gen, 1);           /* odd: being written */
+        atomic_store(&st->held, 1);
+        usleep(100000);
+        atomic_fetch_add(&p->gen, 1);
+    }
+    atomic_store(&st->held, 2);
+    sad_unlock(sad);
+    return NULL;
+}
+
+static void test_reader_waits_for_a_stalled_writer(void)
+{
+    struct stalled st = { zesp_sad_new(NULL), 0 };
+    zesp_policy pol;
+    pthread_t th;
+
+    CHECK(st.sad != NULL);
+    if (st.sad == NULL)
+        return;
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, POLICY);
+    CHECK_OK(zesp_policy_set(st.sad, &pol));
+    CHECK(pthread_create(&th, NULL, stall_policy, &st) == 0);
+    while (atomic_load(&st.held) == 0)
+        sched_yield();
+    CHECK(atomic_load(&st.held) == 1);
+    CHECK_OK(zesp_policy_get(st.sad, POLICY, &pol));
+    CHECK(atomic_load(&st.held) == 2);
+    pthread_join(th, NULL);
+    zesp_sad_free(st.sad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--die-deleting") == 0) {
@@ -579,5 +636,6 @@ int main(int argc, char **argv)
     RUN(test_receivers_share_window);
     RUN(test_lane_receivers_share_windows);
     RUN(test_killed_deleting_lanes_sa);
+    RUN(test_reader_waits_for_a_stalled_writer);
     return test_done_in(dir);
 }

@@ -352,6 +352,28 @@ conf zerometrics "$(port 11)" "metrics: http://127.0.0.1:09810"
 refuses zerometrics "metrics: 'http://127.0.0.1:09810': its port is not a number from 1 to 65535 (no leading 0)"
 conf octalmetrics "$(port 11)" "metrics: http://0177.0.0.1:9810"
 refuses octalmetrics "metrics: 'http://0177.0.0.1:9810': its host is not an IPv4 address"
+# What inet_aton reads as an address too, with no dot or not digits
+# alone: one number (2130706433 is 127.0.0.1) and hexadecimal
+# (0x7f000001, 0x7f.0.0.1), as a host, a source or the metrics' host.
+for bad in 2130706433 0x7f000001 0x7f.0.0.1 "0x7f000001:0;127.0.0.1" \
+           "127.0.0.1:0;2130706433"; do
+    conf atonhost "$(port 11)" \
+        "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://$bad:5500\", auth: psk, psk: $PSK } ]"
+    refuses atonhost "'tcp://$bad:5500': its host is not an IPv4 address"
+done
+conf atonmetrics "$(port 11)" "metrics: http://2130706433:9810"
+refuses atonmetrics "metrics: 'http://2130706433:9810': its host is not an IPv4 address"
+# Names and addresses that begin with digits, interfaces, sources, IPv6
+# (its groups read as numbers alone) stay valid.
+for good in 1password.example 0.pool.ntp.org 127.0.0.1 "eth0;127.0.0.1" \
+            "127.0.0.1:5000;127.0.0.1" "[2001:db8::1]" "2001:db8::1" \
+            "[fe80::1%2]" "[::ffff:10.0.0.1]"; do
+    conf goodhost "$(port 11)" \
+        "peers: [ { name: bob, id: bob.example, endpoint: \"tcp://$good:5500\", auth: psk, psk: $PSK } ]"
+    expect 0 "--check takes tcp://$good:5500" "$zike" -c "$work/goodhost.yaml" --check
+done
+conf goodmetrics "$(port 11)" "metrics: http://[2001:db8::1]:9810"
+expect 0 "--check takes metrics http://[2001:db8::1]:9810" "$zike" -c "$work/goodmetrics.yaml" --check
 long=$(printf '%0120d' 0)
 conf longipc "$(port 11)" \
     "peers: [ { name: bob, id: bob.example, endpoint: \"ipc:///tmp/$long\", auth: psk, psk: $PSK } ]"
