@@ -264,7 +264,8 @@ class Message:
                         "(copy its frames: msg.bytes(), msg.clear)")
 
     def __del__(self, _wipe: Any = _wipe, _pool: "deque[Any]" = pool,
-                _collecting: List[None] = collecting) -> None:
+                _collecting: List[None] = collecting,
+                _by_collector: Any = gc.is_finalized) -> None:
         # The message owned its zesp_msg (a copied body): give it back, as
         # recycle does (inline: this runs for nearly every message).
         # (Names bound here: still there while the interpreter exits.)
@@ -274,9 +275,13 @@ class Message:
             return
         if raw is not None:
             self._raw = None
-            if _collecting:     # see collecting: the pointer gives it back
+            # The cycle collector calls this (see collecting) also when it
+            # runs without its callbacks (at interpreter exit, gc.callbacks
+            # emptied): it marks the message finalized before the call,
+            # the last reference going only after.
+            if _collecting or _by_collector(self):
                 self._msg = None    # closed, if a finalizer resurrects it
-                _wipe(raw[0])
+                _wipe(raw[0])   # the pointer gives it back
             elif _wipe(raw[0]):
                 _pool.append(raw)
 
