@@ -147,8 +147,15 @@ class _Share:
         _gc(entry[0], None)     # its pointer gives nothing back now
         self.entry = entry
 
-    def __del__(self, _by_collector: Any = gc.is_finalized) -> None:
-        entry = self.entry
+    def __del__(self, _by_collector: Any = gc.is_finalized,
+                _pool: "deque[Any]" = pool, _cast: Any = ffi.cast,
+                _wipe: Any = _wipe, _free: Any = _free, _gc: Any = _gc,
+                _reclaim: Any = reclaim, _max: int = POOL_MAX) -> None:
+        # (Names bound here: still there while the interpreter exits.)
+        try:
+            entry = self.entry
+        except AttributeError:  # its __init__ failed: the pointer holds it
+            return
         if entry is None:
             return
         self.entry = None
@@ -160,9 +167,9 @@ class _Share:
             heir.entry = entry
             self.heir = heir
             return
-        raw = ffi.cast("zesp_msg *", entry[0])
-        if _wipe(raw) and len(pool) < POOL_MAX:
-            pool.append((_gc(raw, reclaim), entry[1]))
+        raw = _cast("zesp_msg *", entry[0])
+        if _wipe(raw) and len(_pool) < _max:
+            _pool.append((_gc(raw, _reclaim), entry[1]))
         else:
             _free(raw)
 
