@@ -3,8 +3,8 @@
 send: one body frame of bytes in a list, no clear or envelope frames given,
 takes its own few checks; every other shape the general ones.  recv: a
 message of one body frame under COPY_THRESHOLD owns its zesp_msg itself
-(released by close() or as it is freed), any other holds it through an
-ffi.gc pointer its views share.  Each case below runs through both."""
+(released by close() or as it is freed), any other holds it through a
+hold (a _Share) its views share.  Each case below runs through both."""
 import gc
 import os
 import secrets
@@ -482,3 +482,123 @@ def test_a_message_closed_while_another_thread_reads_it(ctx, peers, hook):
             assert peer in (None, "alice"), \
                 "%s event %d: the reader read peer %r" % (hook, k, peer)
     assert k > 3
+
+
+def _pool_holds_each_once():
+    from zesp._message import pool
+    addresses = [int(ffi.cast("uintptr_t", e[0])) for e in pool]
+    return len(addresses) == len(set(addresses))
+
+
+def _resurrecting_cycle(ctx, peers, name, clear, size, what, order):
+    """A message of body size (one frame) and clear frame: what ("message"
+    or "view") of it held only by a cycle whose finalizer stores it, the
+    cycle collected; what the finalizer kept."""
+    kept = []
+
+    class Job:
+        def __del__(self):
+            kept.append(self.thing)
+
+    a, b = socket(ctx, zmq.PAIR), socket(ctx, zmq.PAIR)
+    a.bind("inproc://" + name)
+    b.connect("inproc://" + name)
+    peers.alice.send(a, "to-bob", clear=[clear], body=[b"A" * size])
+    msg = peers.bob.recv(b, "to-alice")
+    job = Job()
+    job.thing = msg if what == "message" else msg.body[0]
+    garbage = [msg, job] if order else [job, msg]
+    job.garbage = garbage
+    del job, msg, garbage
+    gc.collect()
+    assert len(kept) == 1
+    return a, b, kept[0]
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_message_collected_without_gc_callbacks_gives_its_zesp_msg_back_once(ctx, peers, order):
+    # The cycle collector runs without gc.callbacks at interpreter exit
+    # (_PyGC_CollectNoFail), and when an application empties them: then
+    # `collecting` stays empty, and a small Message's __del__ gave its
+    # entry back while its ffi.gc pointer, garbage too, gave it back again:
+    # the pool held one zesp_msg twice, and the next two receives shared
+    # it (the first one's clear frames were the second's).
+    from zesp import _message
+    gc.collect()
+    gc.disable()
+    gc.callbacks.remove(_message._collector)
+    try:
+        a, b, kept = _resurrecting_cycle(ctx, peers, "nocb-%d" % order,
+                                         b"A's clear frame", 64, "message",
+                                         order)
+    finally:
+        gc.callbacks.append(_message._collector)
+    try:
+        assert _pool_holds_each_once(), "one zesp_msg twice in the pool"
+        # The message the finalizer brought back reads as closed (its own
+        # body, a copy, still its own), never as another message.
+        assert bytes(kept.body[0]) == b"A" * 64
+        try:
+            assert kept.clear == [b"A's clear frame"]
+        except ValueError:
+            pass                # closed
+        peers.alice.send(a, "to-bob", clear=[b"B's"], body=[b"B" * 64])
+        peers.alice.send(a, "to-bob", clear=[b"C's"], body=[b"C" * 64])
+        m2 = peers.bob.recv(b, "to-alice")
+        m3 = peers.bob.recv(b, "to-alice")
+        assert (m2.clear, bytes(m2.body[0])) == ([b"B's"], b"B" * 64)
+        assert (m3.clear, bytes(m3.body[0])) == ([b"C's"], b"C" * 64)
+        m2.close()
+        m3.close()
+        assert _pool_holds_each_once()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("callbacks", [True, False])
+@pytest.mark.parametrize("what", ["message", "view"])
+def test_a_large_message_or_view_a_finalizer_brings_back_keeps_its_plaintext(ctx, peers, what, callbacks):
+    # A large message shares its zesp_msg with its views.  That hold was
+    # an ffi.gc pointer, whose destructor cffi runs when the cycle
+    # collector finalizes it, before the collector knows whether another
+    # finalizer brings the garbage back: a view (or the Message) a
+    # finalizer kept read the zesp_msg given back to the pool and filled
+    # by the next receive (message A's view read message B's plaintext).
+    from zesp import _message
+    gc.collect()
+    gc.disable()
+    if not callbacks:
+        gc.callbacks.remove(_message._collector)
+    try:
+        a, b, kept = _resurrecting_cycle(ctx, peers, "back-%s-%s" % (
+            what, callbacks), b"A's clear frame", COPY_THRESHOLD, what, 0)
+    finally:
+        if not callbacks:
+            gc.callbacks.append(_message._collector)
+    try:
+        assert _pool_holds_each_once()
+        peers.alice.send(a, "to-bob", clear=[b"B's"],
+                         body=[b"B" * COPY_THRESHOLD])
+        m2 = peers.bob.recv(b, "to-alice")
+        view = kept if what == "view" else kept.body[0]
+        assert bytes(view) == b"A" * COPY_THRESHOLD, \
+            "a message brought back by a finalizer reads another's body"
+        if what == "message":
+            assert kept.clear == [b"A's clear frame"]
+        assert bytes(m2.body[0]) == b"B" * COPY_THRESHOLD
+        m2.close()
+        # Given back once when the last holder goes, wiped.
+        del view, kept
+        gc.collect()
+        assert _pool_holds_each_once()
+        for body in (b"C" * COPY_THRESHOLD, b"D" * COPY_THRESHOLD):
+            peers.alice.send(a, "to-bob", body=[body])
+        c = peers.bob.recv(b, "to-alice")
+        d = peers.bob.recv(b, "to-alice")
+        assert (bytes(c.body[0]), bytes(d.body[0])) == (
+            b"C" * COPY_THRESHOLD, b"D" * COPY_THRESHOLD)
+        c.close()
+        d.close()
+        assert _pool_holds_each_once()
+    finally:
+        gc.enable()

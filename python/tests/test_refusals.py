@@ -161,3 +161,45 @@ def test_receiving_on_a_policy_that_does_not_exist(mitm):
     with pytest.raises(zesp.NoPolicyError):
         mitm.peers.bob.recv(mitm.b, "to-nobody")
     mitm.still_in_step()
+
+
+def test_an_exception_as_a_refusal_is_read_leaves_the_pool_sound(mitm):
+    # A refused message's zesp_msg is freed after the call returns; an
+    # exception raised before that (a tracer's, a signal handler's at that
+    # line) leaves it to its ffi.gc pointer, which wipes it: never given
+    # back twice, never read by another receive while a frame holds it.
+    import sys
+    from zesp import _message, _sad
+    from zesp._native import ffi as _ffi
+    frames = flip(mitm.capture(b"refused body"), 1, 20)
+    line = next(i for i, text in enumerate(
+        open(_sad.__file__).read().splitlines(), 1)
+        if "ffi.gc(m, None)" in text)
+
+    class Boom(Exception):
+        pass
+
+    def tracer(frame, event, arg):
+        if frame.f_code.co_filename == _sad.__file__:
+            frame.f_trace_lines = True
+            if event == "line" and frame.f_lineno == line:
+                raise Boom()
+            return tracer
+        return None
+
+    mitm.deliver(frames)
+    sys.settrace(tracer)
+    try:
+        with pytest.raises(Boom) as kept:
+            mitm.peers.bob.recv(mitm.b, "to-alice")
+    finally:
+        sys.settrace(None)
+    addresses = [int(_ffi.cast("uintptr_t", e[0])) for e in _message.pool]
+    assert len(addresses) == len(set(addresses))
+    # The next messages decrypt into their own memory, kept exception or not.
+    for text in (b"first after", b"second after"):
+        mitm.deliver(mitm.capture(text))
+        with mitm.peers.bob.recv(mitm.b, "to-alice") as msg:
+            assert msg.bytes() == text
+    del kept
+    mitm.still_in_step()

@@ -19,20 +19,26 @@ Who holds the zesp_msg: every receive takes one, wiped, from a small pool
 A message whose body was all copied (one small frame, the usual) owns it
 itself (``_raw``, the pool's entry) and gives it back to the pool, wiped, in close() or as
 it is freed (``__del__``), no view needing it; any other shares it with
-its views, and the last of them to go gives it back (``reclaim``).  close()
+its views through a ``_Share`` (``_hold``; its pointer's destructor
+removed), and the last of them to go gives it back: by reference count
+alone, never as the cycle collector finalizes it (a finalizer may still
+bring the message or a view back), so a view over the memory never sees
+another message's bytes.  close()
 gives it back only if nothing else holds it: a read of this message under
 way in another thread (its frames' addresses taken, their bytes not yet
 read) leaves that to the last holder, as a view does.  While the cycle
 collector runs, a message gives its zesp_msg back only through the ffi.gc
 pointer, after the collection (``collecting``): the collector finalizes
-the message and the pointer alike when both are garbage.  The
+the message and the pointer alike when both are garbage.  A collection
+run without gc.callbacks (interpreter exit) is known in __del__ by
+gc.is_finalized: the collector marks what it finalizes before the call.  The
 pool saves an allocation and an ffi.gc pointer per receive; it is shared
 by the threads (a deque: its pop and append are atomic) and holds only
 messages whose frames are small together.
 """
 from __future__ import annotations
 
-import functools
+import ctypes
 import gc
 from collections import deque
 from sys import getrefcount
@@ -124,14 +130,69 @@ def _sole_count() -> int:
 _SOLE = _sole_count()
 
 
-def _keep(owner: Any, view: Any) -> None:
-    """A view's destructor: it only held owner (the zesp_msg) alive."""
+class _Share:
+    """The hold on a shared zesp_msg (a large or several-frame message, or
+    a copied one): the Message and each view of its body refer to it by
+    plain references, and it gives the pool's entry back when the last
+    goes.  Not an ffi.gc pointer: cffi runs those destructors when the
+    cycle collector finalizes the pointer, even if another finalizer then
+    brings back a view or the Message (the zesp_msg given back and reused
+    under them: message A's view read message B's plaintext).  Python
+    clears references only of what stays garbage, so this goes only when
+    nothing can read the memory any more."""
+
+    __slots__ = ("entry", "heir")
+
+    def __init__(self, entry: Tuple[Any, Any]) -> None:
+        _gc(entry[0], None)     # its pointer gives nothing back now
+        self.entry = entry
+
+    def __del__(self, _by_collector: Any = gc.is_finalized,
+                _pool: "deque[Any]" = pool, _cast: Any = ffi.cast,
+                _wipe: Any = _wipe, _free: Any = _free, _gc: Any = _gc,
+                _reclaim: Any = reclaim, _max: int = POOL_MAX) -> None:
+        # (Names bound here: still there while the interpreter exits.)
+        try:
+            entry = self.entry
+        except AttributeError:  # its __init__ failed: the pointer holds it
+            return
+        if entry is None:
+            return
+        self.entry = None
+        if _by_collector(self):
+            # The collector finalizes this before it knows whether a
+            # finalizer brings its holders back: hand the entry to one
+            # that goes only as this does (its references cleared).
+            heir = object.__new__(_Share)
+            heir.entry = entry
+            self.heir = heir
+            return
+        raw = _cast("zesp_msg *", entry[0])
+        if _wipe(raw) and len(_pool) < _max:
+            _pool.append((_gc(raw, _reclaim), entry[1]))
+        else:
+            _free(raw)
 
 
-def body_of(msg: Any) -> List[memoryview]:
-    """The body frames of msg (a zesp_msg * owned by a gc cdata): small
-    ones copied, large ones viewed in place, each view holding msg."""
-    keep = functools.partial(_keep, msg)
+#: ctypes arrays of char by size (powers of two): the exporters of views.
+_arrays: dict = {}
+
+
+def _view(data: Any, n: int, hold: Any) -> memoryview:
+    """A read-only view of n bytes at data that keeps hold alive by a plain
+    reference (a ctypes array's attribute: no finalizer drops it)."""
+    size = 1 << (n - 1).bit_length()
+    kind = _arrays.get(size)
+    if kind is None:
+        kind = _arrays[size] = ctypes.c_char * size
+    array = kind.from_address(int(ffi.cast("uintptr_t", data)))
+    array.hold = hold
+    return memoryview(array).cast("B")[:n].toreadonly()
+
+
+def body_of(msg: Any, hold: Any) -> List[memoryview]:
+    """The body frames of msg (a zesp_msg *): small ones copied, large ones
+    viewed in place, each view holding hold (what keeps msg)."""
     views = []
     for i in range(_frame_at(msg, _BODY, 0).count):
         f = _frame_at(msg, _BODY, i)
@@ -139,8 +200,7 @@ def body_of(msg: Any) -> List[memoryview]:
         if n < COPY_THRESHOLD:
             views.append(memoryview(_unpack(f.data, n)))
         else:
-            data = ffi.gc(f.data, keep)
-            views.append(memoryview(ffi.buffer(data, n)).toreadonly())
+            views.append(_view(f.data, n, hold))
     return views
 
 
@@ -158,10 +218,11 @@ class Message:
     received unchecked).
     """
 
-    __slots__ = ("_raw", "_msg", "body", "policy")
+    __slots__ = ("_raw", "_msg", "_hold", "body", "policy")
 
     _raw: Any
     _msg: Any
+    _hold: Any
     body: List[memoryview]
     policy: Optional[str]
 
@@ -169,8 +230,8 @@ class Message:
         """Own msg, a zesp_msg * that zesp_recv filled (released with the
         message)."""
         self._raw = None
-        self._msg = ffi.gc(msg, _free)
-        self.body = body_of(self._msg)
+        self._msg = self._hold = ffi.gc(msg, _free)
+        self.body = body_of(self._msg, self._hold)
         self.policy = policy
 
     def _live(self) -> Any:
@@ -239,7 +300,7 @@ class Message:
                 view.release()
             except BufferError:
                 pass            # an export still holds it, and the memory
-        self._msg = None
+        self._msg = self._hold = None
         raw, self._raw = self._raw, None
         # No view refers to it: wiped now, and given back unless a call of
         # this message still holds it (another thread's read, between a
@@ -253,9 +314,12 @@ class Message:
         """A second Message on the same memory: the hold becomes a shared
         one (the ffi.gc pointer alone), so that neither releases it under
         the other."""
-        self._raw = None
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            self._hold = _Share(raw)
         other = object.__new__(Message)
         other._raw, other._msg = None, self._msg
+        other._hold = getattr(self, "_hold", None)
         other.body, other.policy = self.body, self.policy
         return other
 
@@ -264,7 +328,8 @@ class Message:
                         "(copy its frames: msg.bytes(), msg.clear)")
 
     def __del__(self, _wipe: Any = _wipe, _pool: "deque[Any]" = pool,
-                _collecting: List[None] = collecting) -> None:
+                _collecting: List[None] = collecting,
+                _by_collector: Any = gc.is_finalized) -> None:
         # The message owned its zesp_msg (a copied body): give it back, as
         # recycle does (inline: this runs for nearly every message).
         # (Names bound here: still there while the interpreter exits.)
@@ -274,9 +339,13 @@ class Message:
             return
         if raw is not None:
             self._raw = None
-            if _collecting:     # see collecting: the pointer gives it back
+            # The cycle collector calls this (see collecting) also when it
+            # runs without its callbacks (at interpreter exit, gc.callbacks
+            # emptied): it marks the message finalized before the call,
+            # the last reference going only after.
+            if _collecting or _by_collector(self):
                 self._msg = None    # closed, if a finalizer resurrects it
-                _wipe(raw[0])
+                _wipe(raw[0])   # the pointer gives it back
             elif _wipe(raw[0]):
                 _pool.append(raw)
 

@@ -8,7 +8,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 from . import _socket
 from ._errors import Again, error, last_error
-from ._message import COPY_THRESHOLD, Message, body_of, fresh, pool, recycle
+from ._message import (COPY_THRESHOLD, Message, _Share, body_of, fresh,
+                       pool, recycle)
 from ._native import ffi, lib
 
 # The message path, looked up once.
@@ -602,10 +603,12 @@ class SAD:
                         msg._raw, msg._msg = entry, m
                     else:
                         shared = True
-                        body = body_of(m)       # its views hold m
+                        hold = _Share(entry)    # gives m back as it goes
+                        body = body_of(m, hold)     # its views hold it
                         msg = _new(Message)
                         msg._raw = None
                         msg._msg = m
+                        msg._hold = hold
                     msg.body = body
                     msg.policy = policy if pol else None
                     return msg
@@ -625,7 +628,7 @@ class SAD:
                     recycle(entry)
                 # This frame, which a kept exception keeps, holds none of
                 # it: close() gives back only what nothing else holds.
-                m = out = entry = None
+                m = out = entry = hold = body = None
                 if isinstance(e, TypeError):
                     self._live()
                 raise
