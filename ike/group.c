@@ -278,7 +278,15 @@ int group_state_load(struct zike *z)
     }
     for (size_t i = 0; i < n; i++)
         if (spis[i].until > wall) {
-            spi_hold(z, spis[i].spi, z->now + (spis[i].until - wall));
+            /* No key outlives the longest lifetime from now: a time
+             * beyond it (a wall clock set back since, or forward when
+             * written) is held that long, not for years, where it would
+             * never leave the file and crowd out the SPIs still held. */
+            uint64_t left = spis[i].until - wall;
+
+            if (left > ZIKE_GROUP_LIFETIME_MAX * 1000ULL)
+                left = ZIKE_GROUP_LIFETIME_MAX * 1000ULL;
+            spi_hold(z, spis[i].spi, z->now + left);
             held++;
         }
     if (held)

@@ -127,8 +127,24 @@ until_ok 30 state_read && until_ok 60 holding && new2=$(serving) &&
     grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
 ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"
 
+# A time in the far future (written under a wall clock set forward, or
+# read under one set back) is held no longer than the longest lifetime
+# (30 days) from now: held for years, such SPIs never left the file and,
+# a restart after another adding the SPIs then served, filled its 1024.
+p=$(pid_of 1) && kill $p
+until_ok 20 gone
+printf 'zike-gcks-spis 1\n0abcdef0 99999999999999999\n' > "$work/var/h1.gcks"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1far.log" &
+written() { grep -q "notice: group prices: new group SA" "$work/h1far.log" &&
+    grep -q "^0abcdef0 " "$work/var/h1.gcks" && [ "$(wc -l < "$work/var/h1.gcks")" -ge 3 ]; }
+until_ok 30 written
+far=$(sed -n 's/^0abcdef0 //p' "$work/var/h1.gcks")
+limit=$(( $(date +%s) * 1000 + 30 * 86400 * 1000 + 1000 ))
+[ -n "$far" ] && [ "$far" -le "$limit" ]
+ok $? "an SPI held until the far future is kept until at most 30 days from now ($far <= $limit)"
+
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h2.log h3.log check.log bad.log bad2.log; do
+    for f in h1.log h1far.log h2.log h3.log check.log bad.log bad2.log; do
         echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
     done
     echo "== state"; cat "$state"
