@@ -143,8 +143,24 @@ limit=$(( $(date +%s) * 1000 + 30 * 86400 * 1000 + 1000 ))
 [ -n "$far" ] && [ "$far" -le "$limit" ]
 ok $? "an SPI held until the far future is kept until at most 30 days from now ($far <= $limit)"
 
+# A file full (1024 SPIs, all held) and a new SA to add: one is left out,
+# and zike says so (before, silently).
+p=$(pid_of 1) && kill $p
+until_ok 20 gone
+until=$(( $(date +%s) * 1000 + 86400 * 1000 ))
+{ echo 'zike-gcks-spis 1'
+  awk -v u="$until" 'BEGIN { for (i = 0; i < 1024; i++) printf "%08x %s\n", 65536 + i, u }'
+} > "$work/var/h1.gcks"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1full.log" &
+full() { grep -q "key server state $work/var/h1.gcks: 1 group SPI members may hold left out (at most 1024)" "$work/h1full.log"; }
+until_ok 30 full
+ok $? "a full state file: the SPI left out of it is logged"
+until_ok 30 eval '[ -n "$(serving)" ]' && [ "$(wc -l < "$work/var/h1.gcks")" -eq 1025 ] &&
+    grep -q "^$(serving) " "$work/var/h1.gcks"
+ok $? "the file keeps 1024 SPIs, the one served among them"
+
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h1far.log h2.log h3.log check.log bad.log bad2.log; do
+    for f in h1.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
         echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
     done
     echo "== state"; cat "$state"
