@@ -219,14 +219,18 @@ static void spi_hold(struct zike *z, uint32_t spi, uint64_t held_until)
     slot->held_until = held_until;
 }
 
-static void state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
+/* Adds one SPI still held; false if the file is full (it is left out). */
+static bool state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
                       uint64_t held_until, uint64_t now, uint64_t wall)
 {
-    if (spi == 0 || held_until <= now || *n == GCKS_STATE_MAX)
-        return;
+    if (spi == 0 || held_until <= now)
+        return true;
+    if (*n == GCKS_STATE_MAX)
+        return false;
     spis[*n].spi = spi;
     spis[*n].until = wall + (held_until - now);
     ++*n;
+    return true;
 }
 
 static uint64_t key_end(const struct gcks_group *g,
@@ -239,7 +243,7 @@ static void group_state_save(struct zike *z)
     static struct gcks_state_spi spis[GCKS_STATE_MAX];
     const char *path = z->conf.group_state;
     uint64_t wall = gcks_state_wall_ms();
-    size_t n = 0;
+    size_t n = 0, left_out = 0;
 
     if (z->gcks_syncing || path[0] == '\0')
         return;
@@ -247,15 +251,23 @@ static void group_state_save(struct zike *z)
         const struct gcks_group *g = &z->groups[i];
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
 
-        state_add(spis, &n, g->spi, gc ? key_end(g, gc) :
-                  g->created + ZIKE_GROUP_LIFETIME_MAX * 1000ULL, z->now, wall);
+        left_out += !state_add(spis, &n, g->spi, gc ? key_end(g, gc) :
+                               g->created + ZIKE_GROUP_LIFETIME_MAX * 1000ULL,
+                               z->now, wall);
         for (size_t k = 0; k < GCKS_PAST_SPIS; k++)
-            state_add(spis, &n, g->past[k].spi, g->past[k].held_until, z->now,
-                      wall);
+            left_out += !state_add(spis, &n, g->past[k].spi,
+                                   g->past[k].held_until, z->now, wall);
     }
     for (size_t i = 0; i < z->ngcks_held; i++)
-        state_add(spis, &n, z->gcks_held[i].spi, z->gcks_held[i].held_until,
-                  z->now, wall);
+        left_out += !state_add(spis, &n, z->gcks_held[i].spi,
+                               z->gcks_held[i].held_until, z->now, wall);
+    /* Served SPIs first: those left out are of an earlier run or of a
+     * group taken out, which members are the least likely to hold. */
+    if (left_out)
+        zike_log(LOG_WARNING, "key server state %s: %zu group SPI%s members "
+                 "may hold left out (at most %u): a restart may hand %s out "
+                 "again", path, left_out, left_out == 1 ? "" : "s",
+                 GCKS_STATE_MAX, left_out == 1 ? "it" : "them");
     if (gcks_state_write(path, spis, n) != 0)
         zike_log(LOG_ERR, "key server state %s: cannot write: %s: a restart "
                  "may hand out a group SPI members still hold", path,
@@ -278,7 +290,15 @@ int group_state_load(struct zike *z)
     }
     for (size_t i = 0; i < n; i++)
         if (spis[i].until > wall) {
-            spi_hold(z, spis[i].spi, z->now + (spis[i].until - wall));
+            /* No key outlives the longest lifetime from now: a time
+             * beyond it (a wall clock set back since, or forward when
+             * written) is held that long, not for years, where it would
+             * never leave the file and crowd out the SPIs still held. */
+            uint64_t left = spis[i].until - wall;
+
+            if (left > ZIKE_GROUP_LIFETIME_MAX * 1000ULL)
+                left = ZIKE_GROUP_LIFETIME_MAX * 1000ULL;
+            spi_hold(z, spis[i].spi, z->now + left);
             held++;
         }
     if (held)

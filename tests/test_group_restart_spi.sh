@@ -127,8 +127,40 @@ until_ok 30 state_read && until_ok 60 holding && new2=$(serving) &&
     grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
 ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"
 
+# A time in the far future (written under a wall clock set forward, or
+# read under one set back) is held no longer than the longest lifetime
+# (30 days) from now: held for years, such SPIs never left the file and,
+# a restart after another adding the SPIs then served, filled its 1024.
+p=$(pid_of 1) && kill $p
+until_ok 20 gone
+printf 'zike-gcks-spis 1\n0abcdef0 99999999999999999\n' > "$work/var/h1.gcks"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1far.log" &
+written() { grep -q "notice: group prices: new group SA" "$work/h1far.log" &&
+    grep -q "^0abcdef0 " "$work/var/h1.gcks" && [ "$(wc -l < "$work/var/h1.gcks")" -ge 3 ]; }
+until_ok 30 written
+far=$(sed -n 's/^0abcdef0 //p' "$work/var/h1.gcks")
+limit=$(( $(date +%s) * 1000 + 30 * 86400 * 1000 + 1000 ))
+[ -n "$far" ] && [ "$far" -le "$limit" ]
+ok $? "an SPI held until the far future is kept until at most 30 days from now ($far <= $limit)"
+
+# A file full (1024 SPIs, all held) and a new SA to add: one is left out,
+# and zike says so (before, silently).
+p=$(pid_of 1) && kill $p
+until_ok 20 gone
+until=$(( $(date +%s) * 1000 + 86400 * 1000 ))
+{ echo 'zike-gcks-spis 1'
+  awk -v u="$until" 'BEGIN { for (i = 0; i < 1024; i++) printf "%08x %s\n", 65536 + i, u }'
+} > "$work/var/h1.gcks"
+on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1full.log" &
+full() { grep -q "key server state $work/var/h1.gcks: 1 group SPI members may hold left out (at most 1024)" "$work/h1full.log"; }
+until_ok 30 full
+ok $? "a full state file: the SPI left out of it is logged"
+until_ok 30 eval '[ -n "$(serving)" ]' && [ "$(wc -l < "$work/var/h1.gcks")" -eq 1025 ] &&
+    grep -q "^$(serving) " "$work/var/h1.gcks"
+ok $? "the file keeps 1024 SPIs, the one served among them"
+
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h2.log h3.log check.log bad.log bad2.log; do
+    for f in h1.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
         echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
     done
     echo "== state"; cat "$state"
