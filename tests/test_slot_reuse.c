@@ -614,6 +614,14 @@ static struct {
     int add_rc, set_rc, del_rc;
 } begin_hook;
 
+/* The receiver's turn: in_open found the inbound SA, which is deleted
+ * before the frame is checked with its key. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    int del_rc;
+} open_hook;
+
 struct transform;
 const struct transform *__real_transform_find(uint32_t id);
 const struct transform *__wrap_transform_find(uint32_t id);
@@ -623,6 +631,9 @@ const struct transform *__wrap_transform_find(uint32_t id)
     const struct transform *t = __real_transform_find(id);
     int armed = 1;
 
+    if (atomic_compare_exchange_strong(&open_hook.armed, &armed, 0))
+        open_hook.del_rc = zesp_sa_del(open_hook.sad, OLD_SPI, ZESP_DIR_IN);
+    armed = 1;
     if (atomic_compare_exchange_strong(&begin_hook.armed, &armed, 0)) {
         begin_hook.add_rc = zesp_sa_add(begin_hook.sad, &begin_hook.next);
         begin_hook.set_rc = zesp_policy_set(begin_hook.sad,
@@ -688,6 +699,61 @@ static void test_late_source_mac_begin(void)
                (uint32_t)esp[2] << 8 | esp[3]) == OLD_SPI + 1U);
     zesp_buf_free(esp);
     zesp_sad_free(tx);
+}
+
+/* A receiver that found a message's SA (in_open, at transform_find) and
+ * is preempted, before it checks the frame, while the SA is deleted: the
+ * deletion wipes its key (sad_slot_release).  Before, the frame was then
+ * checked with the wiped key and refused as a forgery: ZESP_EICV, or
+ * ZESP_ESIGNATURE for a signed SA, counted among the ICV or signature
+ * failures that say someone forges frames.  The SA is gone: ZESP_ENOSA. */
+static void test_late_receiver_key(void)
+{
+    for (int sign = 0; sign < 2; sign++) {
+        uint8_t pk[32];
+        zesp_sa_params out = sign ? signed_group_out(0xc3, pk)
+                                  : test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params in = out;
+        zesp_frame body = { "genuine", 7 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
+        zesp_msg *msg = zesp_msg_new();
+        zesp_sad_stats st;
+        uint8_t *esp = NULL;
+        size_t len = 0;
+        int rc, err;
+
+        CHECK(tx != NULL && rx != NULL && msg != NULL);
+        if (tx == NULL || rx == NULL || msg == NULL)
+            return;
+        in.direction = ZESP_DIR_IN;
+        if (sign) {
+            sodium_memzero(in.sign_key, sizeof in.sign_key);
+            memcpy(in.sign_key, pk, sizeof pk);
+        }
+        CHECK_OK(zesp_sa_add(tx, &out));
+        CHECK_OK(zesp_sa_add(rx, &in));
+        CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &esp, &len));
+        open_hook.sad = rx;
+        open_hook.del_rc = -2;
+        atomic_store(&open_hook.armed, 1);
+        errno = 0;
+        rc = zesp_open(rx, NULL, 0, esp, len, msg);
+        err = errno;
+        atomic_store(&open_hook.armed, 0);
+        CHECK(open_hook.del_rc == 0);
+        if (rc == 0 || err != ZESP_ENOSA)
+            fprintf(stderr, "  %s SA: %s\n", sign ? "signed" : "plain",
+                    rc == 0 ? "accepted" : zesp_strerror(err));
+        CHECK(rc == -1 && err == ZESP_ENOSA);
+        CHECK_OK(zesp_sad_stats_get(rx, &st));
+        CHECK(st.rejected[ZESP_REJ_ICV] == 0 &&
+              st.rejected[ZESP_REJ_SIGNATURE] == 0);
+        zesp_buf_free(esp);
+        zesp_msg_free(msg);
+        zesp_sad_free(rx);
+        zesp_sad_free(tx);
+    }
 }
 
 /* A genuine message of the old SA (peer "alice"), accepted, and its SA
@@ -941,6 +1007,7 @@ int main(void)
     RUN(test_late_source_mac_begin);
     RUN(test_late_sender);
     RUN(test_late_receiver_own_window);
+    RUN(test_late_receiver_key);
     RUN(test_late_report);
     RUN(test_policy_mid_scan);
     return test_done_in(dir);
