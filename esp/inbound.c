@@ -182,6 +182,14 @@ void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
                             (enum zesp_rejection)kind);
 }
 
+/* A frame refused by the SA's keys: if the SA was deleted meanwhile, the
+ * keys were wiped (sad_slot_release), and the frame is refused for want
+ * of its SA, not counted as a forgery (ICV, signature or source MAC). */
+static int gone_or(const struct in_ctx *ctx, int err)
+{
+    return sad_ref_valid(&ctx->ref) ? err : ZESP_ENOSA;
+}
+
 int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
             uint8_t *dst, struct in_ctx *ctx, size_t *payload_len,
             uint8_t *next_header)
@@ -232,10 +240,10 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
     if ((err = window_check(ctx, pkt)) != 0)
         return err;
     if ((err = check_signature(ctx, pkt, len, &esp_len)) != 0)
-        return err;
+        return gone_or(ctx, err);
     if ((err = esp_open_to(&ctx->ec, ctx->seq, pkt, esp_len, dst,
                            payload_len, next_header)) != 0)
-        return err;
+        return gone_or(ctx, err);
     /* From here on a refusal wipes what was decrypted. */
     ctx->opened = esp_len - ZESP_HEADERBYTES - ZESP_ICVBYTES;
     /* The frame's length left room for the most padding: the payload
@@ -246,8 +254,10 @@ int in_open(struct zesp_sad *sad, const uint8_t *pkt, size_t len,
         err = ZESP_ENOSA;
     else if (ctx->win_ref.slot == NULL)
         err = lane_first(sad, ctx, pkt);
-    if (err == 0 && (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC)))
-        err = check_payload_source(ctx, dst, payload_len, *next_header);
+    if (err == 0 && (s->flags & (ZESP_SA_SIGNED | ZESP_SA_SOURCE_MAC)) &&
+        (err = check_payload_source(ctx, dst, payload_len,
+                                    *next_header)) != 0)
+        err = gone_or(ctx, err);
     if (err != 0)
         in_discard(ctx, dst);
     return err;

@@ -109,8 +109,11 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->payload_len = payload_len;
     if (ctx->mac) {
         uint32_t n = ctx->ref.key->mac_count;
+        /* Read unpinned: an SA deleted since sad_find has its key
+         * material wiped, the count too (sad_slot_release); that is no
+         * damage but a deleted SA, which a send by policy retries. */
         if (n == 0 || n > ZESP_SOURCE_MAC_MAX)
-            return ZESP_EBADSAD;
+            return sad_ref_valid(&ctx->ref) ? ZESP_EBADSAD : ZESP_ENOSA;
         ctx->mac_count = n;
         ctx->payload_len += source_mac_trailer_len(n);
     }

@@ -11,9 +11,11 @@
  * for an SA with a limit in seconds (lifetime.c), so the old SAs have one
  * (timed()).
  *
- * Two gaps hold no library call to interpose.  After in_commit unpinned
+ * Three gaps hold no library call to interpose.  After in_commit unpinned
  * the slot: in_commit itself is wrapped at link time (-Wl,--wrap, see
- * Makefile.am).  Between two reads of a policy's inbound SPIs: a hardware
+ * Makefile.am).  Before out_begin reads a source-MAC SA's receivers:
+ * transform_find, called just before, is wrapped too.  Between two reads
+ * of a policy's inbound SPIs: a hardware
  * watchpoint (perf_event_open, a synchronous SIGTRAP in this thread) on
  * the first SPI; where the kernel gives none, that test says it skipped.
  */
@@ -598,6 +600,162 @@ static void test_late_source_mac_sender(void)
     late_source_mac_sender(true);
 }
 
+/* A sender by policy that found the source-MAC SA the policy names and is
+ * preempted, before it reads the SA's receivers (out_begin, after
+ * transform_find), while a rekey moves the policy to a new SA and deletes
+ * the old one: the deleted slot's key material is wiped, receivers and
+ * all.  transform_find is wrapped at link time (Makefile.am). */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    zesp_sa_params next;
+    zesp_policy policy;
+    uint32_t old_spi;
+    int add_rc, set_rc, del_rc;
+} begin_hook;
+
+/* The receiver's turn: in_open found the inbound SA, which is deleted
+ * before the frame is checked with its key. */
+static struct {
+    _Atomic int armed;
+    zesp_sad *sad;
+    int del_rc;
+} open_hook;
+
+struct transform;
+const struct transform *__real_transform_find(uint32_t id);
+const struct transform *__wrap_transform_find(uint32_t id);
+
+const struct transform *__wrap_transform_find(uint32_t id)
+{
+    const struct transform *t = __real_transform_find(id);
+    int armed = 1;
+
+    if (atomic_compare_exchange_strong(&open_hook.armed, &armed, 0))
+        open_hook.del_rc = zesp_sa_del(open_hook.sad, OLD_SPI, ZESP_DIR_IN);
+    armed = 1;
+    if (atomic_compare_exchange_strong(&begin_hook.armed, &armed, 0)) {
+        begin_hook.add_rc = zesp_sa_add(begin_hook.sad, &begin_hook.next);
+        begin_hook.set_rc = zesp_policy_set(begin_hook.sad,
+                                            &begin_hook.policy);
+        begin_hook.del_rc = zesp_sa_del(begin_hook.sad, begin_hook.old_spi,
+                                        ZESP_DIR_OUT);
+    }
+    return t;
+}
+
+/* Before, the late sender read the wiped count (0) and failed with
+ * ZESP_EBADSAD, "the SAD is damaged": zesp_seal_policy gave up, where a
+ * deleted SA (ZESP_ENOSA) has it look the policy up again and seal with
+ * its new SA. */
+static void test_late_source_mac_begin(void)
+{
+    zesp_sa_params old_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0,
+                                     ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC);
+    zesp_sa_params new_out = test_sa(OLD_SPI + 1U, ZESP_DIR_OUT, 0,
+                                     ZESP_SA_GROUP | ZESP_SA_SOURCE_MAC);
+    zesp_policy p;
+    zesp_frame body = { "rekeyed", 7 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = zesp_sad_new(NULL);
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int rc, err;
+
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    old_out.sender_id = new_out.sender_id = 1;
+    old_out.mac_count = new_out.mac_count = 1;
+    old_out.mac_id[0] = new_out.mac_id[0] = 2;
+    randombytes_buf(old_out.mac_key[0], sizeof old_out.mac_key[0]);
+    randombytes_buf(new_out.mac_key[0], sizeof new_out.mac_key[0]);
+    CHECK_OK(zesp_sa_add(tx, &old_out));
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "group");
+    p.out_spi = OLD_SPI;
+    CHECK_OK(zesp_policy_set(tx, &p));
+    /* A send by policy waits for an SA, as an application's would: a
+     * bound only, the policy names the new SA before the send fails. */
+    zesp_sad_set_acquire_timeout(tx, 10000U * (uint32_t)test_timeout_scale());
+    begin_hook.sad = tx;
+    begin_hook.next = new_out;
+    begin_hook.policy = p;
+    begin_hook.policy.out_spi = OLD_SPI + 1U;
+    begin_hook.old_spi = OLD_SPI;
+    begin_hook.add_rc = begin_hook.set_rc = begin_hook.del_rc = -2;
+    atomic_store(&begin_hook.armed, 1);
+    errno = 0;
+    rc = zesp_seal_policy(tx, "group", &parts, &esp, &len, 0);
+    err = errno;
+    atomic_store(&begin_hook.armed, 0);
+    CHECK(begin_hook.add_rc == 0 && begin_hook.set_rc == 0 &&
+          begin_hook.del_rc == 0);
+    if (rc != 0)
+        fprintf(stderr, "  zesp_seal_policy: %s\n", zesp_strerror(err));
+    CHECK(rc == 0 && esp != NULL);
+    if (rc == 0 && esp != NULL && len >= 4)
+        CHECK(((uint32_t)esp[0] << 24 | (uint32_t)esp[1] << 16 |
+               (uint32_t)esp[2] << 8 | esp[3]) == OLD_SPI + 1U);
+    zesp_buf_free(esp);
+    zesp_sad_free(tx);
+}
+
+/* A receiver that found a message's SA (in_open, at transform_find) and
+ * is preempted, before it checks the frame, while the SA is deleted: the
+ * deletion wipes its key (sad_slot_release).  Before, the frame was then
+ * checked with the wiped key and refused as a forgery: ZESP_EICV, or
+ * ZESP_ESIGNATURE for a signed SA, counted among the ICV or signature
+ * failures that say someone forges frames.  The SA is gone: ZESP_ENOSA. */
+static void test_late_receiver_key(void)
+{
+    for (int sign = 0; sign < 2; sign++) {
+        uint8_t pk[32];
+        zesp_sa_params out = sign ? signed_group_out(0xc3, pk)
+                                  : test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
+        zesp_sa_params in = out;
+        zesp_frame body = { "genuine", 7 };
+        zesp_parts parts = { .body = &body, .nbody = 1 };
+        zesp_sad *tx = zesp_sad_new(NULL), *rx = zesp_sad_new(NULL);
+        zesp_msg *msg = zesp_msg_new();
+        zesp_sad_stats st;
+        uint8_t *esp = NULL;
+        size_t len = 0;
+        int rc, err;
+
+        CHECK(tx != NULL && rx != NULL && msg != NULL);
+        if (tx == NULL || rx == NULL || msg == NULL)
+            return;
+        in.direction = ZESP_DIR_IN;
+        if (sign) {
+            sodium_memzero(in.sign_key, sizeof in.sign_key);
+            memcpy(in.sign_key, pk, sizeof pk);
+        }
+        CHECK_OK(zesp_sa_add(tx, &out));
+        CHECK_OK(zesp_sa_add(rx, &in));
+        CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &esp, &len));
+        open_hook.sad = rx;
+        open_hook.del_rc = -2;
+        atomic_store(&open_hook.armed, 1);
+        errno = 0;
+        rc = zesp_open(rx, NULL, 0, esp, len, msg);
+        err = errno;
+        atomic_store(&open_hook.armed, 0);
+        CHECK(open_hook.del_rc == 0);
+        if (rc == 0 || err != ZESP_ENOSA)
+            fprintf(stderr, "  %s SA: %s\n", sign ? "signed" : "plain",
+                    rc == 0 ? "accepted" : zesp_strerror(err));
+        CHECK(rc == -1 && err == ZESP_ENOSA);
+        CHECK_OK(zesp_sad_stats_get(rx, &st));
+        CHECK(st.rejected[ZESP_REJ_ICV] == 0 &&
+              st.rejected[ZESP_REJ_SIGNATURE] == 0);
+        zesp_buf_free(esp);
+        zesp_msg_free(msg);
+        zesp_sad_free(rx);
+        zesp_sad_free(tx);
+    }
+}
+
 /* A genuine message of the old SA (peer "alice"), accepted, and its SA
  * then replaced in its slot by a group SA of another peer and Sender ID
  * before the receiver reported it.  Before, the report was read from the
@@ -846,8 +1004,10 @@ int main(void)
     RUN(test_late_receiver);
     RUN(test_late_signer);
     RUN(test_late_source_mac_sender);
+    RUN(test_late_source_mac_begin);
     RUN(test_late_sender);
     RUN(test_late_receiver_own_window);
+    RUN(test_late_receiver_key);
     RUN(test_late_report);
     RUN(test_policy_mid_scan);
     return test_done_in(dir);
