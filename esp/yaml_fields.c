@@ -190,6 +190,10 @@ int yf_name(struct yctx *c, const struct ydoc_node *n,
         if (!spd_name_byte((unsigned char)*p))
             return YFAIL(c, n, field, "printable ASCII only: no spaces, "
                          "control characters or non-ASCII bytes");
+    /* zesp and zikectl take names as arguments: "-x" would be an option. */
+    if (n->scalar[0] == '-')
+        return YFAIL(c, n, field, "'%s' begins with '-', which zesp and "
+                     "zikectl would read as an option", n->scalar);
     memcpy(out, n->scalar, strlen(n->scalar) + 1);
     return 0;
 }

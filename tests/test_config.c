@@ -191,6 +191,9 @@ static void test_mistakes(void)
           "policies[0].in[0])" },
         { "policies:\n  - name: two words\n",
           ":2:11: policies[0].name: printable ASCII only: no spaces" },
+        /* A name zikectl would take for its --json flag. */
+        { "policies:\n  - name: --json\n",
+          ":2:11: policies[0].name: '--json' begins with '-'" },
         /* Bytes above 0x7f are refused wherever char is unsigned too. */
         { "policies:\n  - name: caf\xc3\xa9\n",
           ":2:11: policies[0].name: printable ASCII only" },
