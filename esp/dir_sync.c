@@ -3,8 +3,9 @@
  * new entry, or a rename, may be gone from the directory, data and all,
  * until the directory itself is fsync'd.  For what zesp writes once and
  * must find again (a state directory made, a key file), a missing entry
- * reads as "never made".  Shared by the library (seqstate.c) and the
- * zesp tool (keygen.c), each with its own copy.
+ * reads as "never made".  Shared by the library (seqstate.c, and zike's
+ * gcks_state.c through libzesp_core) and the zesp tool (keygen.c), each
+ * with its own copy.
  */
 #include "dir_sync.h"
 
@@ -35,4 +36,22 @@ int dir_sync_of(const char *path)
     if (fd >= 0)
         close(fd);
     return err;
+}
+
+int write_full(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0)
+            return errno = EIO, -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }

@@ -398,20 +398,6 @@ static int record_read(const struct state_dir *d,
     return err;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Replace the record whole: a crash leaves the old one or the new one. */
 static int record_write(const struct state_dir *d,
                         const uint8_t id[SEQ_RECORD_ID_BYTES],
@@ -438,7 +424,7 @@ static int record_write(const struct state_dir *d,
         return ZESP_ESTATEIO;
     /* The mode asked for, not what the directory's default ACL adds. */
     ok = acl_strip(fd) == 0 && fchmod(fd, d->file_mode) == 0 &&
-         write_all(fd, rec, sizeof rec) == 0 && fsync(fd) == 0;
+         write_full(fd, rec, sizeof rec) == 0 && fsync(fd) == 0;
     ok = close(fd) == 0 && ok;
     ok = ok && renameat(d->dir.fd, tmp, d->dir.fd, name) == 0;
     if (!ok) {

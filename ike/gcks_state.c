@@ -19,6 +19,7 @@
  * more than a lifetime forgets early (doc/zike.md 9.7).
  */
 #include "gcks_state.h"
+#include "dir_sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,42 +180,6 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The directory's entry made durable: the rename is in it. */
-static int fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    int fd, rc;
-
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return errno = ENAMETOOLONG, -1;
-    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return -1;
-    rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
                      size_t n)
 {
@@ -238,7 +203,7 @@ int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
               0600);
     if (fd < 0)
         return -1;
-    if (write_all(fd, text, len) != 0 || fsync(fd) != 0) {
+    if (write_full(fd, text, len) != 0 || fsync(fd) != 0) {
         saved = errno;
         close(fd);
         unlink(temp);
@@ -249,5 +214,7 @@ int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
         unlink(temp);
         return errno = saved, -1;
     }
-    return fsync_dir_of(path);
+    if ((saved = dir_sync_of(path)) != 0)
+        return errno = saved, -1;
+    return 0;
 }

@@ -21,13 +21,11 @@ b=$(cd "${builddir:-.}" && pwd)
 hosts_begin gmac 5
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
 . "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
-pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }
 
 # hN: IKE identities; sN: the members' identity keys for source MACs
 (cd "$work" && for n in 1 2 3 4 5; do
     "$zesp" keygen --identity "h$n" > /dev/null && "$zesp" keygen --identity "s$n" > /dev/null
 done)
-pub() { cat "$work/$1.pub"; }
 h1=$(ip_of 1)
 gcks_conf() {   # then the receivers' lines
     cat <<EOT

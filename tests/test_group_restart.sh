@@ -16,62 +16,15 @@ b=$(cd "${builddir:-.}" && pwd)
 [ -x "$b/tests/group_peer" ] || skip_all "tests/group_peer not built"
 hosts_begin grestart 3
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
-ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
-pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }  # one process a host
+. "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
 
-(cd "$work" && for n in 1 2 3; do "$zesp" keygen --identity "h$n" > /dev/null; done)
-pub() { cat "$work/$1.pub"; }
-h1=$(ip_of 1)
-cat > "$work/h1.yaml" <<EOT
-identity: { id: h1.example, key: $work/h1.key }
-listen: tcp://$h1:5710
-control: ipc://$work/h1.ctl
-sad: $work/h1.sad
-retransmit: { timeout-ms: $(ms 250), tries: 3 }
-peers:
-  - { name: h2, id: h2.example, auth: ed25519, pubkey: "$(pub h2)", dpd: 1s }
-  - { name: h3, id: h3.example, auth: ed25519, pubkey: "$(pub h3)", dpd: 1s }
-groups:
-  - name: prices
-    activation-delay: 1s
-    deactivation-delay: 10s
-    rekey-on-join: true
-    senders: [h2.example]
-    receivers: [h3.example]
-EOT
-for n in 2 3; do
-    role=sender
-    [ $n -eq 3 ] && role=receiver
-    cat > "$work/h$n.yaml" <<EOT
-identity: { id: h$n.example, key: $work/h$n.key }
-listen: tcp://$(ip_of "$n"):57${n}0
-control: ipc://$work/h$n.ctl
-sad: $work/h$n.sad
-retransmit: { timeout-ms: $(ms 250), tries: 3 }
-peers:
-  - { name: gcks, id: h1.example, endpoint: "tcp://$h1:5710", auth: ed25519, pubkey: "$(pub h1)", dpd: 1s }
-join:
-  - { group: prices, server: gcks, role: $role }
-EOT
-done
-bad=0
-for n in 1 2 3; do
-    "$b/ike/zike" --check -c "$work/h$n.yaml" > /dev/null 2>> "$work/check.log" || bad=1
-done
-ok $bad "the three configurations check (rekey-on-join: true)"
-
-for n in 1 2 3; do on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" & done
-serving() {  # the key server's current SA of prices, in hex, without 0x
-    ctl 1 groups 2> /dev/null | sed -n 's/^serves prices: SA 0x\([0-9a-f]*\),.*/\1/p'
-}
-holding() {  # both members registered and holding the current SA
-    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x[0-9a-f]*, 2 members, 2 hold it"
-}
+group_of_three "activation-delay: 1s" "deactivation-delay: 10s" "rekey-on-join: true"
+ok $? "the three configurations check (rekey-on-join: true)"
 sending_on() {  # h2's policy sends on SA 0x$1
     [ "$(out_spi "$work/h2.sad" prices)" = "0x$1" ]
 }
 wire() { [ "$(grep -c . "$work/wire.log" 2> /dev/null)" -ge "$1" ]; }
-until_ok 30 holding && old=$(serving) && until_ok 20 sending_on "$old"
+until_ok 30 holding 2 && old=$(serving_hex) && until_ok 20 sending_on "$old"
 ok $? "both members registered; the publisher sends on SA 0x$old"
 grep -q "new group SA 0x$old: a member joins" "$work/h1.log"
 ok $? "the second member to join got a key made at its registration (rekey-on-join)"
@@ -95,7 +48,7 @@ frames=$(grep -c . "$work/wire.log")
 until_ok 20 not_running "zike -c $work/h1.yaml"
 ok $? "the key server (pid $gcks) killed with -9 after $frames frames"
 on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1.log" &
-until_ok 60 holding && new=$(serving) && [ "$new" != "$old" ]
+until_ok 60 holding 2 && new=$(serving_hex) && [ "$new" != "$old" ]
 ok $? "the restarted key server made a new group SA (0x$new), both members registered again and hold it"
 wait $pubr
 ok $? "the publisher sent 2000 messages, the second 1000 after its policy moved"

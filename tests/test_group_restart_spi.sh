@@ -17,58 +17,11 @@ shim="$b/tests/spi_force.so"
 command -v flock > /dev/null || skip_all "no flock(1)"
 hosts_begin grestartspi 3
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl"
-ctl() { n=$1; shift; "$zikectl" -s "ipc://$work/h$n.ctl" "$@"; }
-pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }  # one process a host
+. "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
 
-(cd "$work" && for n in 1 2 3; do "$zesp" keygen --identity "h$n" > /dev/null; done)
-pub() { cat "$work/$1.pub"; }
-h1=$(ip_of 1)
-cat > "$work/h1.yaml" <<EOT
-identity: { id: h1.example, key: $work/h1.key }
-listen: tcp://$h1:5710
-control: ipc://$work/h1.ctl
-sad: $work/h1.sad
-retransmit: { timeout-ms: $(ms 250), tries: 3 }
-peers:
-  - { name: h2, id: h2.example, auth: ed25519, pubkey: "$(pub h2)", dpd: 1s }
-  - { name: h3, id: h3.example, auth: ed25519, pubkey: "$(pub h3)", dpd: 1s }
-groups:
-  - name: prices
-    lifetime: 1h
-    activation-delay: 1s
-    deactivation-delay: 2s
-    senders: [h2.example]
-    receivers: [h3.example]
-EOT
-for n in 2 3; do
-    role=sender
-    [ $n -eq 3 ] && role=receiver
-    cat > "$work/h$n.yaml" <<EOT
-identity: { id: h$n.example, key: $work/h$n.key }
-listen: tcp://$(ip_of "$n"):57${n}0
-control: ipc://$work/h$n.ctl
-sad: $work/h$n.sad
-retransmit: { timeout-ms: $(ms 250), tries: 3 }
-peers:
-  - { name: gcks, id: h1.example, endpoint: "tcp://$h1:5710", auth: ed25519, pubkey: "$(pub h1)", dpd: 1s }
-join:
-  - { group: prices, server: gcks, role: $role }
-EOT
-done
-bad=0
-for n in 1 2 3; do
-    "$b/ike/zike" --check -c "$work/h$n.yaml" > /dev/null 2>> "$work/check.log" || bad=1
-done
-ok $bad "the three configurations check"
-
-for n in 1 2 3; do on $n "$b/ike/zike" -c "$work/h$n.yaml" 2>> "$work/h$n.log" & done
-serving() {  # the key server's current SA of prices, in hex, without 0x
-    ctl 1 groups 2> /dev/null | sed -n 's/^serves prices: SA 0x\([0-9a-f]*\),.*/\1/p'
-}
-holding() {  # both members registered and holding the current SA
-    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x[0-9a-f]*, 2 members, 2 hold it"
-}
-until_ok 30 holding && old=$(serving)
+group_of_three "lifetime: 1h" "activation-delay: 1s" "deactivation-delay: 2s"
+ok $? "the three configurations check"
+until_ok 30 holding 2 && old=$(serving_hex)
 ok $? "both members registered and hold SA 0x$old"
 state="$work/h1.sad.gcks"
 [ "$(stat -c %a "$state" 2> /dev/null)" = 600 ] &&
@@ -93,7 +46,7 @@ until_ok 30 eval '[ -n "$(made)" ]'
 first=$(made | head -n 1)
 [ -n "$first" ] && [ "$first" != "$old" ]
 ok $? "the restarted key server, drawing $old first, made its SA under another SPI (0x$first)"
-until_ok 60 holding && new=$(serving) && [ "$new" != "$old" ]
+until_ok 60 holding 2 && new=$(serving_hex) && [ "$new" != "$old" ]
 ok $? "both members registered again and hold the new SA 0x$new"
 ! grep -qi "refus.*0x$old\|0x$old.*refus" "$work/h2.log" "$work/h3.log"
 ok $? "no member refused a key under SPI $old"
@@ -122,7 +75,7 @@ mkdir -m 0700 "$work/var" && cp "$work/good.gcks" "$work/var/h1.gcks" &&
     echo "group-state: $work/var/h1.gcks" >> "$work/h1.yaml"
 on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1.log" &
 state_read() { grep -q "key server state $work/var/h1.gcks: [1-9][0-9]* group SPIs\{0,1\} members may hold" "$work/h1.log"; }
-until_ok 30 state_read && until_ok 60 holding && new2=$(serving) &&
+until_ok 30 state_read && until_ok 60 holding 2 && new2=$(serving_hex) &&
     [ "$new2" != "$old" ] && [ "$new2" != "$new" ] &&
     grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
 ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"

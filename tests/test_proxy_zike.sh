@@ -24,13 +24,11 @@ hosts_begin pxzike 4
 port_block || exit 1
 zesp="$b/tools/zesp" zikectl="$b/tools/zikectl" gp="$b/tests/group_peer"
 . "$(cd "${srcdir:-.}" && pwd)/tests/group_hosts.sh"
-pid_of() { pgrep -f "zike -c $work/h$1.yaml"; }
 
 # hN: IKE identities; sN: the members' signing keys
 (cd "$work" && for n in 1 2 3 4; do
     "$zesp" keygen --identity "h$n" > /dev/null && "$zesp" keygen --identity "s$n" > /dev/null
 done)
-pub() { cat "$work/$1.pub"; }
 h1=$(ip_of 1)
 ike_port=$(port 0) xs="tcp://$h1:$(port 1)" xp="tcp://$h1:$(port 2)"
 ys="tcp://$h1:$(port 3)" yp="tcp://$h1:$(port 4)"

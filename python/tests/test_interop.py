@@ -277,6 +277,25 @@ def team_sads(work, hosts):
     return paths
 
 
+def team_worker(work, sad, back, name):
+    """examples/python's worker of payments on policy team, on sad's host,
+    logging to <name>.log."""
+    return Proc(on_host(sad, python_example("mdp_worker.py") +
+                        ["--sad", sad, "--back", back, "--service", "payments",
+                         "--policy", "team", "--name", name]),
+                os.path.join(work, name + ".log"))
+
+
+def payments_client(work, sad, front, policy="team", timeout_ms=20000):
+    """examples/python's client: one payments request on policy, from
+    sad's host, logging to client.log."""
+    return Proc(on_host(sad, python_example("mdp_client.py") +
+                        ["--sad", sad, "--front", front, "--service",
+                         "payments", "--policy", policy, "--count", "1",
+                         "--timeout-ms", str(timeout_ms)]),
+                os.path.join(work, "client.log"))
+
+
 def test_a_python_worker_serves_no_answer_as_a_request(work, procs):
     """One group SA carries requests and answers, so worker 2 can open
     worker 1's answer, [ANSWER | request id | text]: a broker hands it
@@ -284,17 +303,10 @@ def test_a_python_worker_serves_no_answer_as_a_request(work, procs):
     client_sad, w1_sad, w2_sad = team_sads(work, ["client", "w1", "w2"])
     broker, front, back = hostile_broker(work, procs, "reply-as-request")
     for n, sad in (("1", w1_sad), ("2", w2_sad)):
-        w = Proc(on_host(sad, python_example("mdp_worker.py") +
-                         ["--sad", sad, "--back", back, "--service", "payments",
-                          "--policy", "team", "--name", "w" + n]),
-                 os.path.join(work, "w%s.log" % n))
+        w = team_worker(work, sad, back, "w" + n)
         procs.append(w)
         until(lambda: "worker %s ready" % n in broker.text(), "worker %s" % n)
-    client = Proc(on_host(client_sad, python_example("mdp_client.py") +
-                          ["--sad", client_sad, "--front", front, "--service",
-                           "payments", "--policy", "team", "--count", "1",
-                           "--timeout-ms", "20000"]),
-                  os.path.join(work, "client.log"))
+    client = payments_client(work, client_sad, front)
     assert client.wait() == 0, client.text()
     w2 = procs[-1]
     until(lambda: "refused a request" in w2.text() or
@@ -314,11 +326,7 @@ def test_a_python_client_takes_not_its_own_request_as_the_answer(work, procs):
                    'policies:\n  - { name: solo, out: 0x7201, in: [0x7201] }\n'
                    % (k, k))
     broker, front, _ = hostile_broker(work, procs, "reflect-only")
-    client = Proc(on_host(sad, python_example("mdp_client.py") +
-                          ["--sad", sad, "--front", front, "--service", "payments",
-                           "--policy", "solo", "--count", "1", "--timeout-ms",
-                           "2000"]),
-                  os.path.join(work, "client.log"))
+    client = payments_client(work, sad, front, policy="solo", timeout_ms=2000)
     client.wait()
     out = client.text()
     assert "sent a request back to its client" in broker.text()
@@ -337,16 +345,9 @@ def test_a_python_client_takes_no_answer_bound_to_another_service(work, procs):
                                        "team"]),
                       os.path.join(work, "lax.log")))
     until(lambda: "worker 1 ready" in broker.text(), "the refunds worker")
-    procs.append(Proc(on_host(w1_sad, python_example("mdp_worker.py") +
-                              ["--sad", w1_sad, "--back", back, "--service",
-                               "payments", "--policy", "team", "--name", "w1"]),
-                      os.path.join(work, "w1.log")))
+    procs.append(team_worker(work, w1_sad, back, "w1"))
     until(lambda: "worker 2 ready" in broker.text(), "the payments worker")
-    client = Proc(on_host(client_sad, python_example("mdp_client.py") +
-                          ["--sad", client_sad, "--front", front, "--service",
-                           "payments", "--policy", "team", "--count", "1",
-                           "--timeout-ms", "20000"]),
-                  os.path.join(work, "client.log"))
+    client = payments_client(work, client_sad, front)
     assert client.wait() == 0, client.text()
     out = client.text()
     assert "sent the request to a worker of another service" in broker.text()
