@@ -108,8 +108,8 @@ on 1 "$b/ike/zike" -c "$work/h1.yaml" 2>> "$work/h1full.log" &
 full() { grep -q "key server state $work/var/h1.gcks: 1 group SPI members may hold left out (at most 1024)" "$work/h1full.log"; }
 until_ok 30 full
 ok $? "a full state file: the SPI left out of it is logged"
-until_ok 30 eval '[ -n "$(serving)" ]' && [ "$(wc -l < "$work/var/h1.gcks")" -eq 1025 ] &&
-    grep -q "^$(serving) " "$work/var/h1.gcks"
+until_ok 30 eval '[ -n "$(serving_hex)" ]' && [ "$(wc -l < "$work/var/h1.gcks")" -eq 1025 ] &&
+    grep -q "^$(serving_hex) " "$work/var/h1.gcks"
 ok $? "the file keeps 1024 SPIs, the one served among them"
 
 if [ "$failed" -ne 0 ]; then
