@@ -246,6 +246,18 @@ int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len)
     return err;
 }
 
+/* sa in rx's first slot, and that slot the first a writer looks at once
+ * it is free (the other two taken, one freed again). */
+static void first_slot(zesp_sad *rx, const zesp_sa_params *sa)
+{
+    CHECK_OK(zesp_sa_add(rx, sa));
+    for (uint32_t i = 0; i < 2; i++) {
+        zesp_sa_params filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
+        CHECK_OK(zesp_sa_add(rx, &filler));
+    }
+    CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+}
+
 static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
                  size_t *len)
 {
@@ -272,7 +284,6 @@ static void test_late_receiver(void)
         zesp_sa_params old_in = timed(test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0));
         zesp_sa_params new_out = test_sa(rows[r].spi, ZESP_DIR_OUT, 0, 0);
         zesp_sa_params new_in = test_sa(rows[r].spi, ZESP_DIR_IN, 0, 0);
-        zesp_sa_params filler;
         zesp_sad *old_tx, *new_tx, *rx;
         uint8_t late[256], fresh[256], *payload;
         size_t late_len = 0, fresh_len = 0, plen;
@@ -295,14 +306,7 @@ static void test_late_receiver(void)
             return;
         CHECK_OK(zesp_sa_add(old_tx, &old_out));
         CHECK_OK(zesp_sa_add(new_tx, &new_out));
-        /* The old SA in the first slot, and the slot a writer looks at
-         * first once it is free (the other two taken, one freed again). */
-        CHECK_OK(zesp_sa_add(rx, &old_in));
-        for (uint32_t i = 0; i < 2; i++) {
-            filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
-            CHECK_OK(zesp_sa_add(rx, &filler));
-        }
-        CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+        first_slot(rx, &old_in);
 
         seal(old_tx, OLD_SPI, "late message", late, &late_len);
         hook.sad = rx;
@@ -398,7 +402,6 @@ static void test_late_receiver_own_window(void)
     zesp_sa_params old_in = timed(test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0));
     zesp_sa_params new_out = test_sa(OLD_SPI, ZESP_DIR_OUT, 0, 0);
     zesp_sa_params new_in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
-    zesp_sa_params filler;
     zesp_sad *old_tx = zesp_sad_new(NULL), *new_tx = zesp_sad_new(NULL), *rx;
     uint8_t late[256], first[256], copy[256], *payload, nh;
     size_t late_len = 0, first_len = 0, plen;
@@ -414,13 +417,7 @@ static void test_late_receiver_own_window(void)
         return;
     CHECK_OK(zesp_sa_add(old_tx, &old_out));
     CHECK_OK(zesp_sa_add(new_tx, &new_out));
-    /* The old SA in the first slot, the first slot looked at once free. */
-    CHECK_OK(zesp_sa_add(rx, &old_in));
-    for (uint32_t i = 0; i < 2; i++) {
-        filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
-        CHECK_OK(zesp_sa_add(rx, &filler));
-    }
-    CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+    first_slot(rx, &old_in);
     /* The old SA's window started, as a receiver's would be. */
     seal(old_tx, OLD_SPI, "old", late, &late_len);
     CHECK_OK(zesp_esp_decrypt(rx, late, late_len, &payload, &plen, &nh,
@@ -769,7 +766,6 @@ static void test_late_report(void)
         zesp_sa_params in = test_sa(OLD_SPI, ZESP_DIR_IN, 0, 0);
         zesp_sa_params other = test_sa(OLD_SPI + 2U, ZESP_DIR_IN, 0,
                                        ZESP_SA_GROUP);
-        zesp_sa_params filler;
         zesp_sad *tx = zesp_sad_new(NULL), *rx;
         zesp_msg *msg = zesp_msg_new();
         zesp_frame body = { "from alice", 10 };
@@ -789,13 +785,7 @@ static void test_late_report(void)
         if (tx == NULL || rx == NULL || msg == NULL)
             return;
         CHECK_OK(zesp_sa_add(tx, &out));
-        /* The SA in the first slot, the first looked at once free. */
-        CHECK_OK(zesp_sa_add(rx, &in));
-        for (uint32_t i = 0; i < 2; i++) {
-            filler = test_sa(FILLER_SPI + i, ZESP_DIR_IN, 0, 0);
-            CHECK_OK(zesp_sa_add(rx, &filler));
-        }
-        CHECK_OK(zesp_sa_del(rx, FILLER_SPI + 1U, ZESP_DIR_IN));
+        first_slot(rx, &in);
 
         CHECK_OK(zesp_seal(tx, OLD_SPI, &parts, &pkt, &len));
         report_hook.sad = rx;
