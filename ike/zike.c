@@ -53,7 +53,46 @@ static void lock_path(const struct zike_conf *c, char *out, size_t len)
         snprintf(out, len, "%s.zike.lock", c->sad_path);
 }
 
+/* One zike per SAD too, whatever its control socket: zike takes the SAs
+ * of its policies that no IKE SA of its own holds for ones an earlier
+ * zike left (install.c, group.c's orphans) and retires them, and keeps
+ * its key server state beside the SAD (SAD.gcks), which a second zike
+ * would overwrite with its own list.  SAD.zike.lock, the lock of a zike
+ * whose control socket is not a file, so one lock serves both then. */
+static void sad_lock_path(const struct zike_conf *c, char *out, size_t len)
+{
+    snprintf(out, len, "%s.zike.lock", c->sad_path);
+}
+
+/* And one per key server state file (gcks_state.c): group-state: may name
+ * the same file for zikes on two SADs, each of which would overwrite the
+ * other's SPIs and unlink its temporary file.  Its default is beside the
+ * SAD, which the SAD's lock covers: no lock of its own then (""). */
+static void state_lock_path(const struct zike_conf *c, char *out, size_t len)
+{
+    size_t n = strlen(c->sad_path);
+
+    if (c->group_state[0] == '\0' ||
+        (strncmp(c->group_state, c->sad_path, n) == 0 &&
+         strcmp(c->group_state + n, ".gcks") == 0))
+        out[0] = '\0';
+    else
+        snprintf(out, len, "%s.lock", c->group_state);
+}
+
 #define LOCK_TRIES 8
+#define ZIKE_LOCKS 3                  /* control, SAD, key server state */
+#define LOCK_PATH_BYTES 4200          /* a path of 4096 and a suffix */
+
+/* Each lock held is ours: removed, then let go. */
+static void locks_drop(char lock[ZIKE_LOCKS][LOCK_PATH_BYTES], const int *fd)
+{
+    for (size_t i = 0; i < ZIKE_LOCKS; i++)
+        if (fd[i] >= 0) {
+            unlink(lock[i]);
+            close(fd[i]);
+        }
+}
 
 /* zike truncates its lock and writes its pid there: a file found under
  * the name must be one it made, not another user's (planted to hold the
@@ -74,7 +113,9 @@ static bool lock_ours(int fd, const char *path)
     return false;
 }
 
-static int take_lock(const char *path, const char *control)
+/* what: what the holder has ("control ipc://...", "SAD /run/zesp/sad");
+ * fix: the settings a second zike must give a value of its own. */
+static int take_lock(const char *path, const char *what, const char *fix)
 {
     for (int i = 0; i < LOCK_TRIES; i++) {
         struct stat held, named;
@@ -93,9 +134,9 @@ static int take_lock(const char *path, const char *control)
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             if ((n = pread(fd, pid, sizeof pid - 1, 0)) > 0)
                 pid[strcspn(pid, "\n")] = '\0';
-            zike_log(LOG_ERR, "another zike (pid %s) runs with control %s: "
-                     "it holds %s; stop it first, or give this one its own "
-                     "control: and sad:", pid[0] ? pid : "?", control, path);
+            zike_log(LOG_ERR, "another zike (pid %s) runs with %s: it "
+                     "holds %s; stop it first, or give this one its own %s",
+                     pid[0] ? pid : "?", what, path, fix);
             close(fd);
             return -1;
         }
@@ -241,10 +282,10 @@ int main(int argc, char **argv)
     };
     struct zike *z;
     const char *file = NULL, *pcap_path = NULL, *keys_path = NULL;
-    char err[1024], lock[4200];
+    char err[1024], lock[ZIKE_LOCKS][LOCK_PATH_BYTES], what[LOCK_PATH_BYTES];
     bool check = false, verbose = false;
     struct sigaction sa;
-    int opt, rc = 1, lock_fd = -1;
+    int opt, rc = 1, lock_fd[ZIKE_LOCKS] = { -1, -1, -1 };
     uint64_t last_tick = 0;
 
     argv[0] = (char *)"zike";       /* getopt's messages begin with it */
@@ -290,11 +331,29 @@ int main(int argc, char **argv)
     }
     zike_log_verbose = verbose;
     zike_log_level = verbose ? LOG_DEBUG : z->conf.log_level;
-    lock_path(&z->conf, lock, sizeof lock);
-    if ((lock_fd = take_lock(lock, z->conf.control)) < 0) {
-        zike_conf_free(&z->conf);
-        free(z);
-        return 1;
+    lock_path(&z->conf, lock[0], sizeof lock[0]);
+    sad_lock_path(&z->conf, lock[1], sizeof lock[1]);
+    state_lock_path(&z->conf, lock[2], sizeof lock[2]);
+    if (strcmp(lock[1], lock[0]) == 0)
+        lock[1][0] = '\0';                /* control not a file: one lock */
+    for (size_t i = 0; i < ZIKE_LOCKS; i++) {
+        static const char *const fix[ZIKE_LOCKS] = {
+            "control: and sad:", "sad: (one zike per SAD)", "group-state:",
+        };
+        static const char *const held[ZIKE_LOCKS] = {
+            "control", "SAD", "key server state",
+        };
+
+        snprintf(what, sizeof what, "%s %s", held[i], i == 0 ?
+                 z->conf.control : i == 1 ? z->conf.sad_path
+                                          : z->conf.group_state);
+        if (lock[i][0] != '\0' &&
+            (lock_fd[i] = take_lock(lock[i], what, fix[i])) < 0) {
+            locks_drop(lock, lock_fd);
+            zike_conf_free(&z->conf);
+            free(z);
+            return 1;
+        }
     }
     randombytes_buf(z->cookie_secret, sizeof z->cookie_secret);
     z->now = zike_clock_ms();
@@ -417,8 +476,7 @@ out:
         zmq_ctx_term(z->ctx);
     if (z->control_bound && zike_endpoint_is_file(z->conf.control))
         unlink(z->conf.control + 6);
-    unlink(lock);                    /* ours while we hold it */
-    close(lock_fd);
+    locks_drop(lock, lock_fd);
     capture_close();
     zesp_sad_free(z->sad);
     zike_conf_free(&z->conf);

@@ -80,6 +80,33 @@ until_ok 30 state_read && until_ok 60 holding 2 && new2=$(serving_hex) &&
     grep -q "^$new2 " "$work/var/h1.gcks" && [ ! -e "$state" ]
 ok $? "with group-state: the file there is read at start and written (SA 0x$new2), none beside the SAD"
 
+# One zike per SAD, and per state file.  A second zike with a control
+# socket of its own found h1's SAD free to use: it took h1's SAs for ones
+# a dead zike left, and wrote its own list of SPIs over h1's (the default
+# SAD.gcks, or here the same group-state:), so that a restart of h1 forgot
+# them; two writers also unlinked each other's temporary file.  Both are
+# refused at start now, naming the file and the setting to change, and
+# h1 and its file are left as they were.
+cp "$work/var/h1.gcks" "$work/var/before.gcks"
+sed -e "s|^control: .*|control: ipc://$work/h1b.ctl|" -e '/^listen: /d' \
+    "$work/h1.yaml" > "$work/h1b.yaml"
+sed -e "s|^sad: .*|sad: $work/h1c.sad|" "$work/h1b.yaml" > "$work/h1c.yaml"
+sed -i "s|^control: .*|control: ipc://$work/h1c.ctl|" "$work/h1c.yaml"
+p=$(pid_of 1)
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1b.yaml" > /dev/null 2> "$work/h1b.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "another zike (pid $p) runs with SAD $work/h1.sad: it holds $work/h1.sad.zike.lock; stop it first, or give this one its own sad:" "$work/h1b.log"
+ok $? "a second zike on h1's SAD, with a control socket of its own, is refused (exit $rc), naming pid $p and the SAD"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1c.yaml" > /dev/null 2> "$work/h1c.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "another zike (pid $p) runs with key server state $work/var/h1.gcks: it holds $work/var/h1.gcks.lock; stop it first, or give this one its own group-state:" "$work/h1c.log" &&
+    [ ! -e "$work/h1c.sad" ]
+ok $? "a zike on another SAD naming h1's group-state: is refused (exit $rc) before it opens its SAD"
+cmp -s "$work/var/h1.gcks" "$work/var/before.gcks" && [ "$(pid_of 1)" = "$p" ] &&
+    [ ! -e "$work/h1.sad.gcks" ] && [ -e "$work/h1.sad.zike.lock" ] &&
+    ctl 1 groups 2> /dev/null | grep -q "serves prices: SA 0x$new2,"
+ok $? "h1 runs on, still serving 0x$new2, its state file as it was, its locks held"
+
 # A time in the far future (written under a wall clock set forward, or
 # read under one set back) is held no longer than the longest lifetime
 # (30 days) from now: held for years, such SPIs never left the file and,
@@ -113,7 +140,7 @@ until_ok 30 eval '[ -n "$(serving_hex)" ]' && [ "$(wc -l < "$work/var/h1.gcks")"
 ok $? "the file keeps 1024 SPIs, the one served among them"
 
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
+    for f in h1.log h1b.log h1c.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
         echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
     done
     echo "== state"; cat "$state"
