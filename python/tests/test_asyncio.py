@@ -1,5 +1,7 @@
 """zmq.asyncio sockets: arecv and asend wait without blocking the loop."""
 import asyncio
+import errno
+import sys
 
 import pytest
 import zmq
@@ -137,3 +139,76 @@ def test_a_cancelled_arecv_consumes_nothing(actx):
     run(main())
     assert got == sent
     assert cancelled > 0
+
+
+def test_the_sockets_own_timeouts_raise_zesp_again(actx):
+    # RCVTIMEO / SNDTIMEO passing raise zesp.Again, as they do for recv and
+    # send: pyzmq's wait raises its own zmq.Again, no zesp.Error.
+    p = Peers()
+
+    async def main():
+        a, b = async_pair(actx)
+        b.rcvtimeo = 1
+        with pytest.raises(zesp.Again) as e:
+            await p.bob.arecv(b, "to-alice")
+        assert e.value.code == errno.EAGAIN and e.value.sentence
+        lone = actx.socket(zmq.PAIR)    # no peer: never room to send
+        lone.linger, lone.sndtimeo = 0, 1
+        lone.bind("tcp://127.0.0.1:*")
+        with pytest.raises(zesp.Again):
+            await p.alice.asend(lone, "to-bob", body=b"x")
+        # Still usable after.
+        await p.alice.asend(a, "to-bob", body=b"after")
+        b.rcvtimeo = int(WAIT * 1000)
+        assert (await p.bob.arecv(b, "to-alice")).bytes() == b"after"
+
+    run(main())
+
+
+async def _waiting(task):
+    """Until task waits on its socket (its first turn taken)."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not task.done()
+
+
+def test_closing_the_socket_under_a_waiting_call_raises_a_zesp_error(actx):
+    # pyzmq cancels the waits on a socket it closes: arecv and asend raise
+    # what a call on a closed socket raises (zesp.Error), not
+    # CancelledError, which would say their task was cancelled (and end a
+    # caller that awaits them as cancelled too).
+    p = Peers()
+
+    async def main():
+        a, b = async_pair(actx)
+        receiving = asyncio.ensure_future(p.bob.arecv(b, "to-alice"))
+        await _waiting(receiving)
+        b.close()
+        with pytest.raises(zesp.Error):
+            await receiving
+        assert not receiving.cancelled()
+        lone = actx.socket(zmq.PAIR)
+        lone.linger = 0
+        lone.bind("tcp://127.0.0.1:*")
+        sending = asyncio.ensure_future(p.alice.asend(lone, "to-bob", body=b"x"))
+        await _waiting(sending)
+        lone.close()
+        with pytest.raises(zesp.Error):
+            await sending
+        assert not sending.cancelled()
+        if sys.version_info >= (3, 11):   # Task.cancelling() tells them apart
+            c = actx.socket(zmq.PAIR)
+            c.linger = 0
+            c.bind("tcp://127.0.0.1:*")
+            both = asyncio.ensure_future(p.bob.arecv(c, "to-alice"))
+            await _waiting(both)
+            both.cancel()
+            c.close()
+            with pytest.raises(asyncio.CancelledError):
+                await both
+        # The loop and the SADs go on.
+        a2, b2 = async_pair(actx)
+        await p.alice.asend(a2, "to-bob", body=b"still")
+        assert (await p.bob.arecv(b2, "to-alice")).bytes() == b"still"
+
+    run(main())

@@ -649,7 +649,9 @@ class SAD:
                     timeout: Optional[float] = None) -> Message:
         """recv for zmq.asyncio sockets: waits without blocking the event
         loop, then receives with ZESP_DONTWAIT.  timeout (seconds):
-        zesp.Again after that long without a message."""
+        zesp.Again after that long without a message, or as the socket's
+        RCVTIMEO passes.  The socket closed while this waits: the
+        zesp.Error a receive on a closed socket raises."""
         import zmq
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         while True:
@@ -657,7 +659,7 @@ class SAD:
                 return self.recv(socket, policy, dontwait=True)
             except Again:
                 pass
-            if not await socket.poll(ms, zmq.POLLIN):
+            if not await _wait(socket, ms, zmq.POLLIN):
                 raise error(_errno.EAGAIN)
 
     async def asend(self, socket: Socket, policy: Optional[str] = None, *,
@@ -666,7 +668,10 @@ class SAD:
                     timeout: Optional[float] = None) -> None:
         """send for zmq.asyncio sockets: waits for room without blocking
         the event loop.  A policy with no SA fails at once
-        (zesp.AcquireError): the loop is never held for the key daemon."""
+        (zesp.AcquireError): the loop is never held for the key daemon.
+        zesp.Again after timeout seconds, or as the socket's SNDTIMEO
+        passes; the socket closed while this waits: the zesp.Error a send
+        on a closed socket raises."""
         import zmq
         ms = -1 if timeout is None else max(0, int(timeout * 1000))
         while True:
@@ -675,7 +680,7 @@ class SAD:
                                  body=body, envelope=envelope, dontwait=True)
             except Again:
                 pass
-            if not await socket.poll(ms, zmq.POLLOUT):
+            if not await _wait(socket, ms, zmq.POLLOUT):
                 raise error(_errno.EAGAIN)
 
     def __repr__(self) -> str:
@@ -685,6 +690,29 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
+
+
+async def _wait(socket: Socket, ms: int, event: int) -> int:
+    """pyzmq's wait for event on an asyncio socket, answered in zesp's
+    terms.  The socket's RCVTIMEO or SNDTIMEO passing (pyzmq raises its
+    own zmq.Again) is zesp.Again, as for recv and send.  The socket closed
+    while this waits (pyzmq cancels the waits on a socket it closes): the
+    event, so that the caller's next call on the closed socket raises its
+    zesp.Error; not CancelledError, which says the task was cancelled
+    (Task.cancelling(), Python 3.11 on, tells that apart: then it goes on;
+    before 3.11, a task cancelled as its socket closes sees the error)."""
+    import asyncio
+    import zmq
+    try:
+        return await socket.poll(ms, event)
+    except zmq.Again:
+        raise error(_errno.EAGAIN) from None
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)
+        if not socket.closed or (cancelling is not None and cancelling()):
+            raise
+        return event
 
 
 def _as_frames(frames: Frames) -> Sequence[Buffer]:
