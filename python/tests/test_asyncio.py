@@ -212,3 +212,45 @@ def test_closing_the_socket_under_a_waiting_call_raises_a_zesp_error(actx):
         assert (await p.bob.arecv(b2, "to-alice")).bytes() == b"still"
 
     run(main())
+
+
+def test_asend_timeout_ends_when_the_socket_says_room_but_the_peer_is_full(actx):
+    # A ROUTER_MANDATORY socket says POLLOUT while any peer has room, and
+    # refuses (EAGAIN) a message to a peer whose pipe is full: each wait
+    # ends at once and each send is refused.  timeout is a deadline for
+    # the whole call (it was each wait's: never reached), and timeout=0
+    # tries once more after the wait (it looped without yielding: the
+    # event loop stopped).
+    p = Peers()
+
+    async def main():
+        r = actx.socket(zmq.ROUTER)
+        r.linger, r.sndhwm, r.router_mandatory = 0, 1, 1
+        r.bind("inproc://full-peer")
+        peers = []
+        for name in (b"x", b"y"):
+            d = actx.socket(zmq.DEALER)
+            d.linger, d.rcvhwm, d.identity = 0, 1, name
+            d.connect("inproc://full-peer")
+            peers.append(d)
+        for _ in range(1000):   # fill x's pipe; it never reads
+            try:
+                p.alice.send(r, "to-bob", envelope=[b"x"], body=b"f",
+                             dontwait=True)
+            except zesp.Again:
+                break
+        else:
+            pytest.fail("x's pipe never filled")
+        p.alice.send(r, "to-bob", envelope=[b"y"], body=b"y", dontwait=True)
+        assert r.getsockopt(zmq.EVENTS) & zmq.POLLOUT     # y has room
+        with pytest.raises(zesp.Again):
+            await p.alice.asend(r, "to-bob", envelope=[b"x"], body=b"z",
+                                timeout=0.01)
+        with pytest.raises(zesp.Again):
+            await p.alice.asend(r, "to-bob", envelope=[b"x"], body=b"z",
+                                timeout=0)
+        # y's message came through; x's waiting ones too, once it reads.
+        got = await p.bob.arecv(peers[1], "to-alice", timeout=WAIT)
+        assert got.bytes() == b"y"
+
+    run(main())

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import errno as _errno
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -653,13 +655,13 @@ class SAD:
         RCVTIMEO passes.  The socket closed while this waits: the
         zesp.Error a receive on a closed socket raises."""
         import zmq
-        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        left = _Deadline(timeout)
         while True:
             try:
                 return self.recv(socket, policy, dontwait=True)
             except Again:
                 pass
-            if not await _wait(socket, ms, zmq.POLLIN):
+            if not await _wait(socket, left.ms(), zmq.POLLIN):
                 raise error(_errno.EAGAIN)
 
     async def asend(self, socket: Socket, policy: Optional[str] = None, *,
@@ -673,14 +675,14 @@ class SAD:
         passes; the socket closed while this waits: the zesp.Error a send
         on a closed socket raises."""
         import zmq
-        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        left = _Deadline(timeout)
         while True:
             try:
                 return self.send(socket, policy, spi=spi, clear=clear,
                                  body=body, envelope=envelope, dontwait=True)
             except Again:
                 pass
-            if not await _wait(socket, ms, zmq.POLLOUT):
+            if not await _wait(socket, left.ms(), zmq.POLLOUT):
                 raise error(_errno.EAGAIN)
 
     def __repr__(self) -> str:
@@ -690,6 +692,33 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
+
+
+class _Deadline:
+    """arecv's and asend's timeout: one deadline for the whole call, not
+    each wait's.  A wait can end with the call then refused again (another
+    coroutine took the message or the room; a ROUTER_MANDATORY socket says
+    POLLOUT while one peer has room, the message going to a full one):
+    each wait given the whole timeout again, the call never ended, and
+    timeout=0 (waits that end at once, without yielding) held the loop."""
+
+    __slots__ = ("end", "waited")
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.end = None if timeout is None else \
+            time.monotonic() + max(0.0, timeout)
+        self.waited = False
+
+    def ms(self) -> int:
+        """The next wait's bound (-1: none); zesp.Again once it passed
+        and the call was tried after a wait."""
+        if self.end is None:
+            return -1
+        left = self.end - time.monotonic()
+        if left <= 0 and self.waited:
+            raise error(_errno.EAGAIN)
+        self.waited = True
+        return max(0, math.ceil(left * 1000))
 
 
 async def _wait(socket: Socket, ms: int, event: int) -> int:
