@@ -254,3 +254,36 @@ def test_asend_timeout_ends_when_the_socket_says_room_but_the_peer_is_full(actx)
         assert got.bytes() == b"y"
 
     run(main())
+
+
+def test_several_coroutines_receive_on_one_socket(actx):
+    # Three arecv wait on one socket: each message goes to exactly one,
+    # a waiter woken for a message another took waits on (no hang, no
+    # loss).  asend's buffer changed after it returned: the message sent
+    # is what it held then (small, and large enough to be read in place).
+    p = Peers()
+
+    async def main():
+        a, b = async_pair(actx)
+        for size in (8, 3 * 16384):
+            waiters = [asyncio.ensure_future(p.bob.arecv(b, "to-alice"))
+                       for _ in range(3)]
+            await _waiting(waiters[2])
+            buf = bytearray(b"0" * size)
+            await p.alice.asend(a, "to-bob", body=buf)
+            buf[:] = b"1" * size
+            done, pending = await asyncio.wait(
+                waiters, return_when=asyncio.FIRST_COMPLETED)
+            assert [t.result().bytes() for t in done] == [b"0" * size]
+            for t in pending:
+                assert not t.done()
+            await p.alice.asend(a, "to-bob", body=buf)
+            buf[:] = b"2" * size
+            await p.alice.asend(a, "to-bob", body=buf)
+            buf[:] = b"3" * size
+            got = sorted(m.bytes() for m in await asyncio.gather(*pending))
+            assert got == [b"1" * size, b"2" * size]
+        with pytest.raises(zesp.Again):
+            await p.bob.arecv(b, "to-alice", timeout=0)
+
+    run(main())
