@@ -287,3 +287,22 @@ def test_several_coroutines_receive_on_one_socket(actx):
             await p.bob.arecv(b, "to-alice", timeout=0)
 
     run(main())
+
+
+def test_arecv_and_asend_refuse_a_blocking_socket(ctx):
+    # A zmq.Socket's poll blocks the thread (the event loop) and answers an
+    # int, which cannot be awaited: refused at once, as recv and send
+    # refuse an asyncio socket.
+    p = Peers()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    for s in (a, b):
+        s.linger = 0
+    a.bind("tcp://127.0.0.1:*")
+
+    async def main():
+        with pytest.raises(TypeError, match="zmq.asyncio"):
+            await p.bob.arecv(b, "to-alice", timeout=0.01)
+        with pytest.raises(TypeError, match="zmq.asyncio"):
+            await p.alice.asend(a, "to-bob", body=b"x", timeout=0.01)
+
+    run(main())

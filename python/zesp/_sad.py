@@ -655,6 +655,7 @@ class SAD:
         RCVTIMEO passes.  The socket closed while this waits: the
         zesp.Error a receive on a closed socket raises."""
         import zmq
+        _asyncio_only(socket, "arecv", "recv")
         left = _Deadline(timeout)
         while True:
             try:
@@ -675,6 +676,7 @@ class SAD:
         passes; the socket closed while this waits: the zesp.Error a send
         on a closed socket raises."""
         import zmq
+        _asyncio_only(socket, "asend", "send")
         left = _Deadline(timeout)
         while True:
             try:
@@ -692,6 +694,20 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
+
+
+def _asyncio_only(socket: Socket, call: str, blocking: str) -> None:
+    """TypeError unless socket is a zmq.asyncio one: a blocking socket's
+    poll would hold the event loop (for ever, with no timeout), then
+    answer an int, which cannot be awaited."""
+    try:
+        is_async = _classes[type(socket)]
+    except KeyError:
+        is_async = _socket.resolve(socket)[1]
+    if not is_async:
+        raise TypeError("zesp: %s takes a zmq.asyncio socket (a blocking "
+                        "socket would hold the event loop): use sad.%s(...)"
+                        % (call, blocking))
 
 
 class _Deadline:
