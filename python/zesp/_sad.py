@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import errno as _errno
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
@@ -649,15 +651,18 @@ class SAD:
                     timeout: Optional[float] = None) -> Message:
         """recv for zmq.asyncio sockets: waits without blocking the event
         loop, then receives with ZESP_DONTWAIT.  timeout (seconds):
-        zesp.Again after that long without a message."""
+        zesp.Again after that long without a message, or as the socket's
+        RCVTIMEO passes.  The socket closed while this waits: the
+        zesp.Error a receive on a closed socket raises."""
         import zmq
-        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        _asyncio_only(socket, "arecv", "recv")
+        left = _Deadline(timeout)
         while True:
             try:
                 return self.recv(socket, policy, dontwait=True)
             except Again:
                 pass
-            if not await socket.poll(ms, zmq.POLLIN):
+            if not await _wait(socket, left.ms(), zmq.POLLIN):
                 raise error(_errno.EAGAIN)
 
     async def asend(self, socket: Socket, policy: Optional[str] = None, *,
@@ -666,16 +671,20 @@ class SAD:
                     timeout: Optional[float] = None) -> None:
         """send for zmq.asyncio sockets: waits for room without blocking
         the event loop.  A policy with no SA fails at once
-        (zesp.AcquireError): the loop is never held for the key daemon."""
+        (zesp.AcquireError): the loop is never held for the key daemon.
+        zesp.Again after timeout seconds, or as the socket's SNDTIMEO
+        passes; the socket closed while this waits: the zesp.Error a send
+        on a closed socket raises."""
         import zmq
-        ms = -1 if timeout is None else max(0, int(timeout * 1000))
+        _asyncio_only(socket, "asend", "send")
+        left = _Deadline(timeout)
         while True:
             try:
                 return self.send(socket, policy, spi=spi, clear=clear,
                                  body=body, envelope=envelope, dontwait=True)
             except Again:
                 pass
-            if not await socket.poll(ms, zmq.POLLOUT):
+            if not await _wait(socket, left.ms(), zmq.POLLOUT):
                 raise error(_errno.EAGAIN)
 
     def __repr__(self) -> str:
@@ -685,6 +694,70 @@ class SAD:
 
 
 _SEQUENCES = (list, tuple)
+
+
+def _asyncio_only(socket: Socket, call: str, blocking: str) -> None:
+    """TypeError unless socket is a zmq.asyncio one: a blocking socket's
+    poll would hold the event loop (for ever, with no timeout), then
+    answer an int, which cannot be awaited."""
+    try:
+        is_async = _classes[type(socket)]
+    except KeyError:
+        is_async = _socket.resolve(socket)[1]
+    if not is_async:
+        raise TypeError("zesp: %s takes a zmq.asyncio socket (a blocking "
+                        "socket would hold the event loop): use sad.%s(...)"
+                        % (call, blocking))
+
+
+class _Deadline:
+    """arecv's and asend's timeout: one deadline for the whole call, not
+    each wait's.  A wait can end with the call then refused again (another
+    coroutine took the message or the room; a ROUTER_MANDATORY socket says
+    POLLOUT while one peer has room, the message going to a full one):
+    each wait given the whole timeout again, the call never ended, and
+    timeout=0 (waits that end at once, without yielding) held the loop."""
+
+    __slots__ = ("end", "waited")
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        self.end = None if timeout is None else \
+            time.monotonic() + max(0.0, timeout)
+        self.waited = False
+
+    def ms(self) -> int:
+        """The next wait's bound (-1: none); zesp.Again once it passed
+        and the call was tried after a wait."""
+        if self.end is None:
+            return -1
+        left = self.end - time.monotonic()
+        if left <= 0 and self.waited:
+            raise error(_errno.EAGAIN)
+        self.waited = True
+        return max(0, math.ceil(left * 1000))
+
+
+async def _wait(socket: Socket, ms: int, event: int) -> int:
+    """pyzmq's wait for event on an asyncio socket, answered in zesp's
+    terms.  The socket's RCVTIMEO or SNDTIMEO passing (pyzmq raises its
+    own zmq.Again) is zesp.Again, as for recv and send.  The socket closed
+    while this waits (pyzmq cancels the waits on a socket it closes): the
+    event, so that the caller's next call on the closed socket raises its
+    zesp.Error; not CancelledError, which says the task was cancelled
+    (Task.cancelling(), Python 3.11 on, tells that apart: then it goes on;
+    before 3.11, a task cancelled as its socket closes sees the error)."""
+    import asyncio
+    import zmq
+    try:
+        return await socket.poll(ms, event)
+    except zmq.Again:
+        raise error(_errno.EAGAIN) from None
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)
+        if not socket.closed or (cancelling is not None and cancelling()):
+            raise
+        return event
 
 
 def _as_frames(frames: Frames) -> Sequence[Buffer]:
