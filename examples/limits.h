@@ -16,8 +16,10 @@
 /* Room for the benchmarks' 1 MiB messages, the ESP overhead and a hop
  * SA's around them, many times over. */
 #define LIMITS_MAX_MESSAGE_DEFAULT (16 * 1024 * 1024)
-/* ZeroMQ's default, stated: the most a connection can hold is this many
- * messages of --max-message bytes a frame. */
+/* ZeroMQ's default, stated: the most a connection can queue is this many
+ * messages of --max-message bytes a frame.  It counts whole messages
+ * only: the frames of a message still arriving (a peer that never sends
+ * its last frame) are buffered without limit (doc/topologies.md). */
 #define LIMITS_HWM 1000
 
 /* BYTES as a positive decimal number; -1 if it is not one. */

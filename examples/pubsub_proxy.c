@@ -5,7 +5,10 @@
  * It prints "pubsub_proxy: subscribe TOPIC" (or "unsubscribe") as each
  * subscriber's subscription passes (TOPIC escaped as tools/safe_text.h
  * says: a line feed is \x0a), so that one can see who listens
- * before publishing.
+ * before publishing.  Subscribers send nothing else: any other message
+ * from them is dropped ("pubsub_proxy: dropped from a subscriber: not a
+ * subscription (N frames); dropped D"), never passed up to the
+ * publishers.
  *
  * With --verify SENDERS.yaml (the public keys of a signed group's
  * senders, doc/configuration.md; never a group key) it checks each
@@ -48,32 +51,71 @@
 struct proxy {
     zesp_verifier *verifier;    /* NULL: forward everything */
     unsigned long long forwarded, dropped;
+    unsigned long long upstream_dropped;    /* from subscribers */
 };
 
-/* Forward one whole message; from the subscribers' side, say what it is. */
-static int forward(void *from, void *to, int subscriptions)
+/* Forward one whole message (the publishers' side, without --verify). */
+static int forward(void *from, void *to)
 {
-    for (int more = 1, first = 1; more; first = 0) {
+    for (int more = 1; more;) {
         zmq_msg_t m;
         size_t ml = sizeof more;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, from, 0) < 0)
             return -1;
         zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
-        const char *p = zmq_msg_data(&m);
-        /* A subscription is whatever bytes a subscriber chose: escaped,
-         * so that it cannot write lines of this log. */
-        if (subscriptions && first && zmq_msg_size(&m) > 0 &&
-            (*p == 0 || *p == 1)) {
-            printf("pubsub_proxy: %s ", *p ? "subscribe" : "unsubscribe");
-            safe_text_write(stdout, p + 1, zmq_msg_size(&m) - 1,
-                            SAFE_TEXT_ALL);
-            putchar('\n');
-        }
         if (zmq_msg_send(&m, to, more ? ZMQ_SNDMORE : 0) < 0) {
             zmq_msg_close(&m);
             return -1;
         }
+    }
+    return 0;
+}
+
+/* The subscribers' side: forward a subscription (one frame, 1 or 0 then
+ * the topic) and say what it is; drop anything else.  XSUB would pass
+ * any other message up to every publisher, whose XPUB keeps what it has
+ * not read without limit (the publisher example reads none once it
+ * publishes): a subscriber could grow every publisher's memory. */
+static int forward_subscription(struct proxy *px, void *from, void *to)
+{
+    zmq_msg_t m;
+    int more = 0, frames = 1;
+    size_t ml = sizeof more;
+
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, from, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
+    }
+    zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+    const char *p = zmq_msg_data(&m);
+    size_t len = zmq_msg_size(&m);
+    if (more || len == 0 || (*p != 0 && *p != 1)) {
+        zmq_msg_close(&m);
+        for (; more; frames++) {        /* the rest of it, unread */
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, from, 0) < 0) {
+                zmq_msg_close(&m);
+                return -1;
+            }
+            ml = sizeof more;
+            zmq_getsockopt(from, ZMQ_RCVMORE, &more, &ml);
+            zmq_msg_close(&m);
+        }
+        px->upstream_dropped++;
+        printf("pubsub_proxy: dropped from a subscriber: not a subscription "
+               "(%d frames); dropped %llu\n", frames, px->upstream_dropped);
+        return 0;
+    }
+    /* A subscription is whatever bytes a subscriber chose: escaped, so
+     * that it cannot write lines of this log. */
+    printf("pubsub_proxy: %s ", *p ? "subscribe" : "unsubscribe");
+    safe_text_write(stdout, p + 1, len - 1, SAFE_TEXT_ALL);
+    putchar('\n');
+    if (zmq_msg_send(&m, to, 0) < 0) {
+        zmq_msg_close(&m);
+        return -1;
     }
     return 0;
 }
@@ -195,7 +237,7 @@ static void reload(struct proxy *px, int fd, const char *path)
 int main(int argc, char **argv)
 {
     const char *xsub_ep = NULL, *xpub_ep = NULL, *senders = NULL;
-    struct proxy px = { NULL, 0, 0 };
+    struct proxy px = { NULL, 0, 0, 0 };
     int each = 1, hup = -1;
     int64_t max_message = LIMITS_MAX_MESSAGE_DEFAULT;
 
@@ -261,9 +303,10 @@ int main(int argc, char **argv)
             reload(&px, hup, senders);
         if ((items[0].revents & ZMQ_POLLIN) &&
             (px.verifier ? forward_checked(&px, xsub, xpub)
-                         : forward(xsub, xpub, 0)) != 0)
+                         : forward(xsub, xpub)) != 0)
             break;
-        if ((items[1].revents & ZMQ_POLLIN) && forward(xpub, xsub, 1))
+        if ((items[1].revents & ZMQ_POLLIN) &&
+            forward_subscription(&px, xpub, xsub) != 0)
             break;
     }
     zmq_close(xsub);

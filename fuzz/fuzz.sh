@@ -34,7 +34,7 @@ daemon_sources=$(for f in "$src"/ike/*.c; do
     *" $(basename "$f" .c) "*) ;;
     *) echo "$f" ;;
     esac; done)
-targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file seqstate control safe_text zmtp gcks_state"}
+targets=${FUZZ_TARGETS:-"esp_open esp_payload config ike_message ike_exchange sad_attach zike_config verify_file verify seqstate control safe_text zmtp gcks_state"}
 jobs=${FUZZ_JOBS:-$(nproc)}
 includes="-D_GNU_SOURCE -I$src/include -I$src/esp -I$src/ike -I$src/tools -I$src/tests -I$build -I${builddir:-.}"
 cflags=$(pkg-config --cflags libsodium libzmq yaml-0.1)

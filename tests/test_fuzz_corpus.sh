@@ -10,9 +10,10 @@ b=${builddir:-.} s=${srcdir:-.}
 "$b/fuzz/replay_sad_attach" "$s/fuzz/corpus/sad_attach" &&
 "$b/fuzz/replay_zike_config" "$s/fuzz/corpus/zike_config" &&
 "$b/fuzz/replay_verify_file" "$s/fuzz/corpus/verify_file" &&
+"$b/fuzz/replay_verify" "$s/fuzz/corpus/verify" &&
 "$b/fuzz/replay_seqstate" "$s/fuzz/corpus/seqstate" &&
 "$b/fuzz/replay_control" "$s/fuzz/corpus/control" &&
 "$b/fuzz/replay_safe_text" "$s/fuzz/corpus/safe_text" &&
 "$b/fuzz/replay_zmtp" "$s/fuzz/corpus/zmtp" &&
 "$b/fuzz/replay_gcks_state" "$s/fuzz/corpus/gcks_state" &&
-echo "13 passed, 0 failed"
+echo "14 passed, 0 failed"
