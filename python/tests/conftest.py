@@ -186,10 +186,42 @@ def procs() -> Iterator[List[Proc]]:
         p.stop()
 
 
+_ports_given: set = set()
+
+
+def _ephemeral_top() -> int:
+    """The last port the kernel picks for a connection's own end."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 65535
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on (for C programs that
-    take an endpoint; a race with others is retried by the caller)."""
+    take an endpoint), never the same one twice in this process.  Taken
+    above the kernel's range for connections' own ends (Linux: 32768 to
+    60999) where there is room: a port from that range could become some
+    test's connection's source port before our program binds it (Address
+    already in use); the shell tests' blocks lie below it (tests/lib.sh)."""
+    import random
     import socket as pysocket
-    with pysocket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    top = _ephemeral_top()
+    for _ in range(200):
+        if top < 65000:
+            port = random.randint(top + 1, 65535)
+        else:
+            with pysocket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+        if port in _ports_given:
+            continue
+        with pysocket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free TCP port on 127.0.0.1")

@@ -231,13 +231,22 @@ def test_publish_subscribe_through_the_c_proxy_both_ways(ctx, work, procs):
 
 
 def hostile_broker(work, procs, attack):
-    """tests/hostile_broker.py: a broker with no key that attacks."""
-    front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
-    b = Proc(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "hostile_broker.py"),
-              front, back, attack], os.path.join(work, "hostile-%s.log" % attack))
-    procs.append(b)
-    until(lambda: "hostile_broker: ready" in b.text(), "the hostile broker")
-    return b, front, back
+    """tests/hostile_broker.py: a broker with no key that attacks.  A port
+    free_port found may be taken before the broker binds it (by another
+    test's connection, whose source port the kernel picks from the same
+    range): a broker that exits before it is ready is started again on
+    other ports, and the last one's log is shown if none is."""
+    for attempt in range(5):
+        front, back = ("tcp://127.0.0.1:%d" % free_port() for _ in range(2))
+        log = os.path.join(work, "hostile-%s-%d.log" % (attack, attempt))
+        b = Proc(["/usr/bin/python3", os.path.join(SRCDIR, "tests", "hostile_broker.py"),
+                  front, back, attack], log)
+        procs.append(b)
+        until(lambda: "hostile_broker: ready" in b.text() or b.p.poll() is not None,
+              "the hostile broker")
+        if "hostile_broker: ready" in b.text():
+            return b, front, back
+    pytest.fail("the hostile broker never bound its ports:\n" + b.text())
 
 
 def host_sad(work, name, yaml):
