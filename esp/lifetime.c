@@ -74,8 +74,7 @@ void lifetime_start(struct sa_slot *s)
  * gets its key again keeps it, not an SA expired for good. */
 uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
 {
-    uint64_t b = lifetime_boot();
-    struct timespec wall;
+    uint64_t b = lifetime_boot(), wall;
 
     /* No clock now: past every limit, even for an SA born without one
      * (born UINT64_MAX too, which would have made it 0 s old). */
@@ -83,10 +82,9 @@ uint64_t lifetime_age(const struct sa_slot *s, uint64_t now)
         return UINT64_MAX;
     if (b != BOOT_UNKNOWN && s->born_boot == b && now >= s->born)
         return now - s->born;
-    if (clock_gettime(CLOCK_REALTIME_COARSE, &wall) != 0)
+    if ((wall = sad_now()) == 0)            /* no wall clock either */
         return UINT64_MAX;
-    return (uint64_t)wall.tv_sec >= s->created
-               ? (uint64_t)wall.tv_sec - s->created : UINT64_MAX;
+    return wall >= s->created ? wall - s->created : UINT64_MAX;
 }
 
 static void mark(_Atomic uint32_t *flag)

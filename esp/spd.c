@@ -414,7 +414,8 @@ static bool policy_unchanged(const struct policy_slot *p, uint32_t gen)
  * (sad_reader_wait).  Apart from the first try, and not inlined in it,
  * so that the data path pays only the second read of the generation (its
  * registers are not saved for a loop it rarely enters). */
-__attribute__((noinline)) static int serves_in_again(struct zesp_sad *sad, const char *name,
+__attribute__((noinline))
+static int serves_in_again(struct zesp_sad *sad, const char *name,
                            uint32_t spi, bool encrypts)
 {
     for (uint32_t retries = 0;;) {

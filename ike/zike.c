@@ -41,18 +41,6 @@ static void on_signal(int sig)
         got_term = 1;
 }
 
-/* One zike per control socket: a lock beside it (ipc://PATH: PATH.lock),
- * or beside the SAD for another transport, held for the daemon's life and
- * naming its pid.  Taken before anything is opened or bound, so that a
- * second zike started by mistake changes nothing. */
-static void lock_path(const struct zike_conf *c, char *out, size_t len)
-{
-    if (zike_endpoint_is_file(c->control))
-        snprintf(out, len, "%s.lock", c->control + 6);
-    else
-        snprintf(out, len, "%s.zike.lock", c->sad_path);
-}
-
 /* One zike per SAD too, whatever its control socket: zike takes the SAs
  * of its policies that no IKE SA of its own holds for ones an earlier
  * zike left (install.c, group.c's orphans) and retires them, and keeps
@@ -62,6 +50,18 @@ static void lock_path(const struct zike_conf *c, char *out, size_t len)
 static void sad_lock_path(const struct zike_conf *c, char *out, size_t len)
 {
     snprintf(out, len, "%s.zike.lock", c->sad_path);
+}
+
+/* One zike per control socket: a lock beside it (ipc://PATH: PATH.lock),
+ * or beside the SAD for another transport, held for the daemon's life and
+ * naming its pid.  Taken before anything is opened or bound, so that a
+ * second zike started by mistake changes nothing. */
+static void lock_path(const struct zike_conf *c, char *out, size_t len)
+{
+    if (zike_endpoint_is_file(c->control))
+        snprintf(out, len, "%s.lock", c->control + 6);
+    else
+        sad_lock_path(c, out, len);
 }
 
 /* And one per key server state file (gcks_state.c): group-state: may name
