@@ -16,8 +16,12 @@
  * for the next.  Its numbers continue from the slot, where a holder takes
  * them a block at a time, so no (key, nonce) pair is ever used twice
  * whoever was killed.  The free lane used longest ago is taken first:
- * messages of a process just killed may still be on their way, and a new
+ * messages of a process just gone may still be on their way, and a new
  * process in the same lane would push them below the receiver's window.
+ * "Ago" is an order, not a time: the slot counts (lane_used[0]) each time
+ * a lane takes a block or is let go, and the lane keeps the count it last
+ * had.  A clock's second made every lane of a busy SA equally old, and
+ * the lowest numbered won the tie: often the one just let go.
  * The locks are taken through a file description of their own, never
  * mapped: a forked child shares its parent's descriptions, and a mapping
  * it copied would hold its description's locks for as long as the child
@@ -90,6 +94,14 @@ static int reopen(struct zesp_sad *sad, struct lane_claim *all)
     }
     atomic_store(&sad->fork_gen, fork_gen_now());
     return 0;
+}
+
+/* A lane of the slot is used now: the next count of the slot's order. */
+static void lane_touch(struct sa_slot *s, uint32_t lane)
+{
+    atomic_store_explicit(&s->lane_used[lane],
+                          atomic_fetch_add(&s->lane_used[0], 1) + 1U,
+                          memory_order_relaxed);
 }
 
 /* The lanes of a slot, the one used longest ago (or never) first. */
@@ -229,7 +241,7 @@ static int refill(struct zesp_sad *sad, const struct sa_ref *ref,
         if (end > reserved)
             end = reserved;
     } while (!atomic_compare_exchange_weak(slot_seq, &cur, end));
-    atomic_store_explicit(&s->lane_used[lane], sad_now(), memory_order_relaxed);
+    lane_touch(s, lane);
     raise_to(&c->next, cur + 1U);
     atomic_store(&c->end, end);
 out:
@@ -270,6 +282,27 @@ int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
             }
         if ((err = refill(sad, ref, *lane, c, max)) != 0)
             return err;
+    }
+}
+
+void lanes_let_go(struct zesp_sad *sad)
+{
+    struct lane_claim *all = atomic_load(&sad->lanes);
+
+    /* A forked child's claims are its parent's, never its own. */
+    if (all == NULL || atomic_load(&sad->fork_gen) != fork_gen_now())
+        return;
+    for (uint32_t i = 0; i < sad->lay.capacity; i++) {
+        uint32_t lane = atomic_load(&all[i].lane);
+        struct sa_ref ref = { .slot = sad_slot(sad, i),
+                              .gen = atomic_load(&all[i].gen) };
+
+        if (lane == 0)
+            continue;
+        /* Pinned, the slot still holds the SA the lane was of. */
+        if (sad_pin(&ref))
+            lane_touch(ref.slot, lane);
+        sad_unpin(&ref);
     }
 }
 

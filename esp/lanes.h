@@ -22,6 +22,12 @@
 int lanes_next(struct zesp_sad *sad, const struct sa_ref *ref, uint64_t max,
                uint32_t *lane, uint64_t *seq);
 
+/* The handle is closing: each lane it holds is marked used now (the last
+ * of the slot's order), so that the next process takes a lane that has
+ * been free longer, while this one's last messages may still be on their
+ * way.  Before the mapping goes. */
+void lanes_let_go(struct zesp_sad *sad);
+
 /* The inbound window of a lane of the lanes SA base, made now if it has
  * none (its first authentic message): 0 or an error. */
 int lanes_window(struct zesp_sad *sad, const struct sa_ref *base,

@@ -175,8 +175,10 @@ static void fill_slot(struct zesp_sad *sad, uint32_t slot_no,
         replay_start(&s->seq, s->window, s->window_words, s->seq_start);
     else
         atomic_store(&s->seq, s->seq_start);
-    for (uint32_t l = 0; l < ZESP_LANES_MAX; l++)
+    for (uint32_t l = 0; l < ZESP_LANES_MAX; l++) {
         atomic_store(&s->lane_seq[l], s->seq_start);
+        atomic_store(&s->lane_used[l], 0);     /* every lane unused */
+    }
     seqstate_fill_slot(s, st);
     atomic_store(&s->soft_expired, 0);
     atomic_store(&s->hard_expired, 0);

@@ -24,6 +24,7 @@
 
 #include "datapath.h"
 #include "fork_gen.h"
+#include "lanes.h"
 #include "replay.h"
 
 #define SAD_MAGIC UINT64_C(0x5a4553505341440a) /* "ZESPSAD\n" */
@@ -421,6 +422,9 @@ void zesp_sad_free(zesp_sad *sad)
         return;
     if (sad->hdr != NULL) {
         size_t keys_bytes = sad->lay.keys_bytes;
+
+        if (sad->shared)
+            lanes_let_go(sad);
         /* A private SAD's keys die with it; a shared SAD's belong to the
          * file (sodium_munlock would wipe them: plain munlock there). */
         if (!sad->shared)

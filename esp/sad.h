@@ -63,7 +63,8 @@ struct sa_slot {
     _Atomic uint64_t reserved;
     _Atomic uint32_t reserving;  /* out: an extension ahead under way */
     /* ZESP_SA_LANES, out (lanes.c): each lane's numbers handed out so
-     * far (its holder's block included), and when it last took some;
+     * far (its holder's block included), and when it was last used, as a
+     * count of the slot's lane uses (lane_used[0]: the count so far);
      * in: lane_seq is where each lane's window starts (lanes_in_start). */
     _Atomic uint64_t lane_seq[ZESP_LANES_MAX];
     _Atomic uint64_t lane_used[ZESP_LANES_MAX];
