@@ -79,7 +79,7 @@ static int reopen(struct zesp_sad *sad, struct lane_claim *all)
     struct stat st;
 
     fork_fd_close(&sad->lane_file);
-    if (fork_fd_open(&sad->lane_file, AT_FDCWD, sad->path,
+    if (fork_fd_open(&sad->lane_file, AT_FDCWD, sad->file_path,
                      O_RDWR | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno;
     if (fstat(sad->lane_file.fd, &st) != 0 ||

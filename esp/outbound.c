@@ -13,13 +13,16 @@
 
 /* The last number an SA may send: its ESN mode's, and for a group SA or
  * a lane the 48 bits the Sender ID or lane leaves in the IV, whichever is
- * lower. */
+ * lower.  A manually keyed SA stops there too: its key may have served a
+ * group sender or lanes on the SPI before (seqstate.c), whose IVs carry
+ * the Sender ID or lane above those 48 bits, and a pairwise number past
+ * them would be one of those IVs again. */
 static uint64_t seq_max(const struct sa_slot *s)
 {
     uint64_t max = (s->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
                                                : ZESP_SEQ_MAX_ESN;
 
-    if ((s->flags & (ZESP_SA_GROUP | ZESP_SA_LANES)) &&
+    if ((s->flags & (ZESP_SA_GROUP | ZESP_SA_LANES | ZESP_SA_MANUAL)) &&
         max > ZESP_SEQ_MAX_GROUP)
         max = ZESP_SEQ_MAX_GROUP;
     return max;

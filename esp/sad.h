@@ -198,6 +198,11 @@ struct zesp_sad {
      * private SAD (!shared). */
     struct fork_fd lane_file;
     uint64_t file_ino, file_dev;
+    /* The file's path from the root as it was opened (path, given
+     * relative, after the working directory then): a child opens it again
+     * there, whatever directory it has moved to since (a daemon's
+     * chdir("/")). */
+    char file_path[4096];
     /* The process (fork_gen.h) the handle was made in, or whose file
      * description lane_file is: a private SAD sends in that process only. */
     _Atomic uint32_t fork_gen;

@@ -356,6 +356,17 @@ static void detach(struct zesp_sad *sad)
     sad->hdr = NULL;
 }
 
+/* path from the root: a relative one after the working directory now, in
+ * which it was just opened; as given if that cannot be told. */
+static void path_from_root(const char *path, char *out, size_t size)
+{
+    char cwd[4096];
+
+    if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL ||
+        (size_t)snprintf(out, size, "%s/%s", cwd, path) >= size)
+        snprintf(out, size, "%s", path);
+}
+
 /* Map a trusted file.  Its header is read once into private memory and
  * checked there; the layout comes from that copy alone (sad_attach). */
 static int map_file(struct zesp_sad *sad, const char *path, int fd,
@@ -390,6 +401,7 @@ static int map_file(struct zesp_sad *sad, const char *path, int fd,
     sad->shared = true;
     sad->group = (st.st_mode & (S_IRGRP | S_IWGRP)) != 0;
     snprintf(sad->path, sizeof sad->path, "%s", path);
+    path_from_root(path, sad->file_path, sizeof sad->file_path);
     sad->file_ino = (uint64_t)st.st_ino;
     sad->file_dev = (uint64_t)st.st_dev;
     /* A writer killed holding the lock: repair now, as the next writer

@@ -472,14 +472,12 @@ int seqstate_claim_dir(struct zesp_sad *sad, const char *dir)
     return 0;
 }
 
+/* The last number a manual SA sends (outbound.c seq_max): 48 bits
+ * whatever its kind, since the key may serve a group sender or lanes
+ * too, whose IVs are the Sender ID or lane above 48 bits of number. */
 static uint64_t seq_last(const zesp_sa_params *p)
 {
-    uint64_t max = (p->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32
-                                               : ZESP_SEQ_MAX_ESN;
-
-    return (p->flags & (ZESP_SA_GROUP | ZESP_SA_LANES)) &&
-                   max > ZESP_SEQ_MAX_GROUP
-               ? ZESP_SEQ_MAX_GROUP : max;
+    return (p->flags & ZESP_SA_NO_ESN) ? ZESP_SEQ_MAX_32 : ZESP_SEQ_MAX_GROUP;
 }
 
 /* The key's record for (direction, Sender ID); all 0 if none. */

@@ -221,7 +221,9 @@ typedef struct zesp_sa_params {
     uint32_t flags;         /* ZESP_SA_* */
     uint32_t replay_window; /* inbound: 0 = default, else MIN..MAX */
     uint64_t next_seq;      /* first sequence number sent (out) or expected
-                               (in); 0 = 1.  For tests and SA migration. */
+                               (in); 0 = 1.  For tests and SA migration.
+                               A group, lanes or manual outbound SA sends
+                               at most up to 2^48 - 1 (wire-format.md 5). */
     zesp_lifetime soft;     /* marks the SA for rekey */
     zesp_lifetime hard;     /* stops the SA */
     uint8_t key[ZESP_KEYBYTES];

@@ -5,7 +5,8 @@
  * and 1 MiB: every message accepted, none refused, no (SPI, IV) twice on
  * the wire.  Senders killed with -9 under load and replaced: no (SPI, IV)
  * twice, no message accepted twice.  A forked child takes a lane of its
- * own, also when it forked before its parent sent; a sender without lanes
+ * own, also when it forked before its parent sent or moved to another
+ * directory than the one the SAD was opened from; a sender without lanes
  * still reaches a receiver with them.  A lane's window left without its SA
  * is no SA a forger can use.  A fork while another thread is taking its
  * lane leaves the child free to send.  A child that never sends keeps none
@@ -462,6 +463,56 @@ static void test_forked_child_own_lane(void)
 static uint16_t lane_of(const uint8_t *esp)
 {
     return (uint16_t)(esp[8] << 8 | esp[9]);
+}
+
+/* A handle opened by a relative path, then a child that changed its
+ * working directory (a daemon's chdir("/") after its fork): the child
+ * opens the SAD file again for lanes of its own at its first claim, and
+ * must find the file the handle was opened on.  Before, it opened the
+ * path as given from its new directory: no such file (ZESP_EBADSAD had
+ * another been there), and it could not send at all. */
+static void test_child_elsewhere(void)
+{
+    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), st;
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = NULL;
+    uint8_t *esp = NULL;
+    size_t len;
+    uint16_t mine = 0;
+    pid_t pid;
+
+    make_sad("elsewhere.sad", ZESP_SA_LANES);
+    CHECK(here >= 0);
+    if (here < 0 || chdir(dir) != 0)
+        return;
+    tx = zesp_sad_open("elsewhere.sad", 0, NULL);
+    CHECK(fchdir(here) == 0);
+    close(here);
+    CHECK(tx != NULL);
+    if (tx == NULL)
+        return;
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &len));
+    if (esp != NULL)
+        mine = lane_of(esp);
+    zesp_buf_free(esp);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        int rc = chdir("/") != 0 ? 4 : 0;
+        esp = NULL;
+        if (rc == 0 && zesp_seal(tx, LANES_SPI, &parts, &esp, &len) != 0) {
+            fprintf(stderr, "  child in /: %s\n", zesp_strerror(errno));
+            rc = 1;
+        } else if (rc == 0 && lane_of(esp) == mine) {
+            rc = 2;                 /* its parent's lane */
+        }
+        _exit(rc);
+    }
+    st = test_wait_status(pid);
+    printf("     a child in / seals: %s\n", st == 0 ? "yes, in a lane of its "
+           "own" : st == 1 ? "no" : "in its parent's lane");
+    CHECK(st == 0);
+    zesp_sad_free(tx);
 }
 
 /* A process that forks before either side sent: the child shares its
@@ -1205,6 +1256,7 @@ int main(int argc, char **argv)
     RUN(test_fork_while_taking_lane);
     RUN(test_child_keeps_no_lane);
     RUN(test_fork_without_handlers);
+    RUN(test_child_elsewhere);
     RUN(test_lane_of_a_replaced_sa);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);

@@ -496,6 +496,60 @@ static void test_group_and_lanes_one_key(void)
     unlink(a.sad_path);
 }
 
+/* A manual key's lanes SA, then the key as a pairwise SA on the SPI: a
+ * lane's IV is the lane above 48 bits of number, and a pairwise SA's the
+ * number itself, so pairwise numbers past 2^48 - 1 are the lanes' IVs.
+ * Before, the pairwise SA took them: started by zesp_sa_params.next_seq
+ * (an SA migrated) at lane 1's first IV, it sealed 40 of 40 IVs lane 1 had
+ * sealed; started just below 2^48 it would have gone on into them.  Now a
+ * manual SA stops at 2^48 - 1 whatever its kind, as a group sender and a
+ * lane do: the first is refused (ZESP_ESEQEXHAUSTED), the second sends
+ * its one number below and is then exhausted. */
+static void test_pairwise_after_lanes_one_key(void)
+{
+    enum { N = 40 };
+    zesp_sa_params lanes = manual_sa(0x5405, ZESP_DIR_OUT, 51, 0);
+    zesp_sa_params pairwise = manual_sa(0x5405, ZESP_DIR_OUT, 51, 0);
+    struct host a;
+    struct wire w = { 0 };
+    uint64_t first = 0;
+    int sealed, err;
+
+    lanes.flags |= ZESP_SA_LANES;
+    host_init(&a, "sender");
+    CHECK_OK(host_open(&a));
+    CHECK_OK(zesp_sa_add(a.sad, &lanes));
+    CHECK(wire_seal(&w, a.sad, 0x5405, N) == N);
+    for (int i = 8; i < 16 && w.n > 0; i++)
+        first = first << 8 | w.buf[0][i];
+    CHECK(first >> 48 == 1);                /* lane 1, the first taken */
+    CHECK_OK(zesp_sad_flush(a.sad));
+    /* Started at lane 1's first IV. */
+    pairwise.next_seq = first;
+    if (zesp_sa_add(a.sad, &pairwise) == 0) {
+        sealed = wire_seal(&w, a.sad, 0x5405, N);
+        printf("     pairwise from lane 1's first IV: %d sealed\n", sealed);
+        CHECK_OK(zesp_sad_flush(a.sad));
+    } else {
+        CHECK(errno == ZESP_ESEQEXHAUSTED);
+    }
+    CHECK(repeated(&w, false) == 0);
+    /* Started below 2^48: the one number there, no more. */
+    pairwise.next_seq = ZESP_SEQ_MAX_LANE;
+    CHECK_OK(zesp_sa_add(a.sad, &pairwise));
+    sealed = wire_seal(&w, a.sad, 0x5405, N);
+    err = sealed < N ? errno : 0;
+    printf("     pairwise from 2^48 - 1: %d sealed (%s)\n", sealed,
+           err ? zesp_strerror(err) : "-");
+    CHECK(sealed == 1 && err == ZESP_ESEQEXHAUSTED);
+    CHECK(repeated(&w, false) == 0);
+    if (test_case_failed)
+        fprintf(stderr, "  IVs repeated: %zu\n", repeated(&w, false));
+    wire_free(&w);
+    host_close(&a);
+    unlink(a.sad_path);
+}
+
 /* The receivers' side of the switch: frames a key carried as a group SA,
  * replayed once the key is loaded again for a lanes SA under the same SPI
  * (or the other way round), are refused, and the new kind's fresh frames
@@ -2141,6 +2195,7 @@ int main(void)
     RUN(test_one_key_both_directions_by_api);
     RUN(test_group_sender_reloads);
     RUN(test_group_and_lanes_one_key);
+    RUN(test_pairwise_after_lanes_one_key);
     RUN(test_group_and_lanes_receivers);
     RUN(test_unflagged_sas_keep_no_record);
     RUN(test_record_holds_no_key);
