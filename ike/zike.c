@@ -78,29 +78,34 @@ static void state_lock_path(const struct zike_conf *c, char *out, size_t len)
  * the mode): so the file itself is locked too, by an open file
  * description lock on one byte far past any lane's (lanes.c: past the
  * file's end, one a slot and lane), which the kernel lets go however zike
- * ends.  The descriptor, or -1 with the reason logged. */
+ * ends.  0 and *fd (-1 where the file system has no such locks: said,
+ * and the name's lock is all there is), or -1 with the reason logged. */
 #define ZIKE_SAD_LOCK_BYTE ((off_t)1 << (sizeof(off_t) * 8 - 2))
 
-static int sad_file_lock(const char *path)
+static int sad_file_lock(const char *path, int *fd)
 {
     struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
                         .l_start = ZIKE_SAD_LOCK_BYTE, .l_len = 1 };
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    bool held;
 
-    if (fd < 0) {
+    if ((*fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         zike_log(LOG_ERR, "SAD %s: %s", path, strerror(errno));
         return -1;
     }
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return fd;
-    if (errno == EAGAIN || errno == EACCES)
+    if (fcntl(*fd, F_OFD_SETLK, &fl) == 0)
+        return 0;
+    held = errno == EAGAIN || errno == EACCES;
+    if (held)
         zike_log(LOG_ERR, "another zike runs with SAD %s under another name "
                  "(a hard link to it); stop it first, or give this one its "
                  "own sad:", path);
     else
-        zike_log(LOG_ERR, "SAD %s: cannot lock: %s", path, strerror(errno));
-    close(fd);
-    return -1;
+        zike_log(LOG_WARNING, "SAD %s: cannot lock the file itself (%s): a "
+                 "hard link to it is not told from another SAD", path,
+                 strerror(errno));
+    close(*fd);
+    *fd = -1;
+    return held ? -1 : 0;
 }
 
 #define LOCK_TRIES 8
@@ -397,7 +402,7 @@ int main(int argc, char **argv)
                  zesp_strerror(errno));
         goto out;
     }
-    if ((sad_fd = sad_file_lock(z->conf.sad_path)) < 0)
+    if (sad_file_lock(z->conf.sad_path, &sad_fd) != 0)
         goto out;
     if (group_state_load(z) != 0)
         goto out;
