@@ -30,8 +30,12 @@ int dir_sync_of(const char *path)
         memcpy(dir, path, len);
         dir[len] = '\0';
     }
+    /* A file system that cannot fsync a directory (EINVAL or EROFS: some
+     * FUSE and network ones) offers nothing more to ask: the file itself
+     * was fsync'd, and its name is as durable as that file system makes
+     * any.  Failing there refused every key and state file on it. */
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL && errno != EROFS))
         err = errno;
     if (fd >= 0)
         close(fd);

@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 /* fsync the directory that path's last part is in ("." for a bare name,
- * "/" for "/x").  0, or an errno value. */
+ * "/" for "/x").  0, also where the file system cannot fsync a directory
+ * (EINVAL, EROFS: the file's own fsync is all there is), or an errno. */
 int dir_sync_of(const char *path);
 
 /* Write all n bytes of p to fd, again after EINTR or a short write.

@@ -122,7 +122,7 @@ static int check_payload_source(struct in_ctx *ctx, uint8_t *payload,
     if (next_header != ZESP_NEXT_HEADER_SIGNED)
         return ZESP_EMALFORMED;
     if (s->flags & ZESP_SA_SOURCE_MAC)
-        return source_mac_check(ctx->ec.t, ctx->ref.key, s->spi,
+        return source_mac_check(ctx->ec.t, &ctx->ref, s->spi,
                                 s->sender_id, ctx->seq, payload, *payload_len,
                                 payload_len);
     return 0;

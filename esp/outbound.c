@@ -182,7 +182,7 @@ int out_seal_message(struct out_ctx *ctx, uint8_t *pkt,
         /* The slot's count is not read again: an SA put there since
          * out_begin may have more receivers than the frame has room for
          * (out_seal then refuses the frame). */
-        if (source_mac_seal(ctx->ec.t, ctx->ref.key, ctx->mac_count, s->spi,
+        if (source_mac_seal(ctx->ec.t, &ctx->ref, ctx->mac_count, s->spi,
                             s->sender_id, ctx->seq, pkt, ctx->msg_len) != 0)
             return sad_ref_valid(&ctx->ref) ? ENOMEM    /* expanded keys */
                                             : ZESP_ENOSA;

@@ -124,6 +124,14 @@ void source_mac_install(struct sa_key *k, const zesp_sa_params *p)
  * as much as the MAC): the last SA's keys, one cache for sealing and one
  * for checking.  An SA's keys are named by the key slot and the random
  * epoch of their install, so a new SA in the slot is expanded afresh.
+ * Kept only if the SA found is still there once they are read (its
+ * generation unchanged, sad_ref_valid's acquire fence before): a sender
+ * or receiver runs unpinned here, the SA may be deleted and another put
+ * in the slot meanwhile, and keys read then (the old SA's, half wiped or
+ * half written) kept under the epoch read last would serve every later
+ * message of the new SA, in every process that read them so.  The
+ * epoch is then the new SA's; the keys read are not kept, the message
+ * fails (its SA gone), and the next one expands the new SA's keys.
  * Looked up once per message, not once per tag: the thread-local
  * variable's lookup and the epoch's comparison cost about 60 instructions
  * a tag (callgrind), a tenth of an 80-octet GMAC's.
@@ -152,9 +160,10 @@ static void cache_key_make(void)
 }
 
 /* The expanded keys of k's receivers, in k's order, or NULL. */
-static const crypto_aead_aes256gcm_state *expanded(const struct sa_key *k,
+static const crypto_aead_aes256gcm_state *expanded(const struct sa_ref *ref,
                                                   int kind)
 {
+    const struct sa_key *k = ref->key;
     struct mac_cache *c;
 
     if (caches == NULL) {
@@ -172,6 +181,10 @@ static const crypto_aead_aes256gcm_state *expanded(const struct sa_key *k,
         for (uint32_t j = 0; j < c->count; j++)
             crypto_aead_aes256gcm_beforenm(&c->st[j], k->mac_key[j]);
         memcpy(c->epoch, k->mac_epoch, sizeof c->epoch);
+        if (!sad_ref_valid(ref)) {
+            c->count = 0;
+            return NULL;
+        }
         c->k = k;
     }
     return c->count != 0 ? c->st : NULL;
@@ -179,13 +192,13 @@ static const crypto_aead_aes256gcm_state *expanded(const struct sa_key *k,
 
 /* The AES keys a message's tags need (none for ChaCha20-Poly1305, whose
  * calls take the key itself): 0, or -1 if they could not be had. */
-static int mac_keys(const struct transform *t, const struct sa_key *k,
+static int mac_keys(const struct transform *t, const struct sa_ref *ref,
                     int kind, const crypto_aead_aes256gcm_state **st)
 {
     *st = NULL;
     if (!t->aes)
         return 0;
-    return (*st = expanded(k, kind)) != NULL ? 0 : -1;
+    return (*st = expanded(ref, kind)) != NULL ? 0 : -1;
 }
 
 /* The tag of receiver i: the SA's AEAD with nothing to encrypt, the
@@ -215,17 +228,18 @@ static void put_prefix(uint8_t *p, uint32_t spi, uint32_t sender,
     store_be64(nonce + 4, seq);
 }
 
-int source_mac_seal(const struct transform *t, const struct sa_key *k,
+int source_mac_seal(const struct transform *t, const struct sa_ref *ref,
                     uint32_t n, uint32_t spi, uint32_t sender, uint64_t seq,
                     uint8_t *pkt, size_t msg_len)
 {
+    const struct sa_key *k = ref->key;
     const crypto_aead_aes256gcm_state *st;
     uint8_t nonce[NONCE_BYTES], *e = pkt + ZESP_HEADERBYTES + msg_len;
 
     /* n is what the frame was sized for; an SA replaced since then (its
      * count changed) gets no tags: the caller refuses the frame. */
     if (n == 0 || n > ZESP_SOURCE_MAC_MAX || n != k->mac_count ||
-        mac_keys(t, k, CACHE_SEAL, &st) != 0)
+        mac_keys(t, ref, CACHE_SEAL, &st) != 0)
         return -1;
     put_prefix(pkt, spi, sender, seq, nonce);
     for (uint32_t i = 0; i < n; i++, e += SOURCE_MAC_ENTRY_BYTES) {
@@ -252,10 +266,11 @@ static const uint8_t *find_entry(const uint8_t *entries, uint32_t n,
     return NULL;
 }
 
-int source_mac_check(const struct transform *t, const struct sa_key *k,
+int source_mac_check(const struct transform *t, const struct sa_ref *ref,
                      uint32_t spi, uint32_t sender, uint64_t seq,
                      uint8_t *pkt, size_t payload_len, size_t *msg_len)
 {
+    const struct sa_key *k = ref->key;
     const crypto_aead_aes256gcm_state *st;
     uint8_t header[ZESP_HEADERBYTES], nonce[NONCE_BYTES];
     uint8_t tag[ZESP_SOURCE_MAC_TAGBYTES];
@@ -272,7 +287,7 @@ int source_mac_check(const struct transform *t, const struct sa_key *k,
     *msg_len = payload_len - source_mac_trailer_len(n);
     if (k->mac_count != 1 ||
         (entry = find_entry(payload + *msg_len, n, k->mac_id[0])) == NULL ||
-        mac_keys(t, k, CACHE_CHECK, &st) != 0)
+        mac_keys(t, ref, CACHE_CHECK, &st) != 0)
         return ZESP_ESIGNATURE;
     memcpy(header, pkt, sizeof header);
     put_prefix(pkt, spi, sender, seq, nonce);

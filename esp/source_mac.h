@@ -24,8 +24,9 @@ size_t source_mac_trailer_len(uint32_t n);
  * pkt + ZESP_HEADERBYTES, room for the trailer of n entries after it
  * (n as the frame was sized: the SA's count is not read again, another SA
  * may hold the slot by now).  Overwrites the header (esp_seal writes it
- * afterwards).  0, or -1 if an AEAD call failed. */
-int source_mac_seal(const struct transform *t, const struct sa_key *k,
+ * afterwards).  0, or -1 if an AEAD call failed or the SA ref names is
+ * gone (the caller tells which: sad_ref_valid). */
+int source_mac_seal(const struct transform *t, const struct sa_ref *ref,
                     uint32_t n, uint32_t spi, uint32_t sender, uint64_t seq,
                     uint8_t *pkt, size_t msg_len);
 
@@ -33,7 +34,7 @@ int source_mac_seal(const struct transform *t, const struct sa_key *k,
  * the trailer.  0 and *msg_len, or ZESP_EMALFORMED (no well-formed
  * trailer) or ZESP_ESIGNATURE (no entry for us, or a wrong tag).  The
  * header is left as it was. */
-int source_mac_check(const struct transform *t, const struct sa_key *k,
+int source_mac_check(const struct transform *t, const struct sa_ref *ref,
                      uint32_t spi, uint32_t sender, uint64_t seq,
                      uint8_t *pkt, size_t payload_len, size_t *msg_len);
 

@@ -534,6 +534,14 @@ void control_serve(struct zike *z, void *sock)
     if (!ok) {
         put(&o, nul ? "a part of the request holds a NUL byte\n"
                     : "request too long");
+    } else if ((strcmp(args[0], "list") == 0 ||
+                strcmp(args[0], "stats") == 0 ||
+                strcmp(args[0], "groups") == 0 ||
+                strcmp(args[0], "reload") == 0) && nargs != 1) {
+        /* "list bob" listed every SA, as if bob's: an argument these
+         * take none of is refused, as rekey's and terminate's are. */
+        ok = false;
+        put(&o, "usage: %s (no arguments)\n", args[0]);
     } else if (strcmp(args[0], "list") == 0) {
         list(z, &o, json);
     } else if (strcmp(args[0], "stats") == 0) {

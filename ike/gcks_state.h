@@ -42,7 +42,12 @@ int gcks_state_read(const char *path, struct gcks_state_spi *out, size_t max,
 int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
                      size_t n);
 
-/* Now on the wall clock, ms since the epoch. */
+/* Now on the wall clock, ms since the epoch, or GCKS_STATE_WALL_UNKNOWN
+ * when it cannot be read.  Unknown, the times fail safe, towards holding:
+ * an SPI is written as held until GCKS_STATE_UNTIL_FAR, and every SPI
+ * read is held for the longest group lifetime (group.c). */
+#define GCKS_STATE_WALL_UNKNOWN 0U
+#define GCKS_STATE_UNTIL_FAR UINT64_MAX
 uint64_t gcks_state_wall_ms(void);
 
 #endif

@@ -228,7 +228,11 @@ static bool state_add(struct gcks_state_spi *spis, size_t *n, uint32_t spi,
     if (*n == GCKS_STATE_MAX)
         return false;
     spis[*n].spi = spi;
-    spis[*n].until = wall + (held_until - now);
+    /* A wall clock that cannot be read: held until a time the next start
+     * reads as the longest lifetime, rather than one near 1970 it would
+     * forget at once. */
+    spis[*n].until = wall == GCKS_STATE_WALL_UNKNOWN ? GCKS_STATE_UNTIL_FAR :
+                     wall + (held_until - now);
     ++*n;
     return true;
 }
@@ -288,13 +292,18 @@ int group_state_load(struct zike *z)
         zike_log(LOG_ERR, "key server state %s: %s", path, err);
         return -1;
     }
+    if (wall == GCKS_STATE_WALL_UNKNOWN && n > 0)
+        zike_log(LOG_WARNING, "key server state %s: the wall clock cannot "
+                 "be read: every SPI in it held for the longest lifetime",
+                 path);
     for (size_t i = 0; i < n; i++)
-        if (spis[i].until > wall) {
+        if (wall == GCKS_STATE_WALL_UNKNOWN || spis[i].until > wall) {
             /* No key outlives the longest lifetime from now: a time
              * beyond it (a wall clock set back since, or forward when
              * written) is held that long, not for years, where it would
              * never leave the file and crowd out the SPIs still held. */
-            uint64_t left = spis[i].until - wall;
+            uint64_t left = wall == GCKS_STATE_WALL_UNKNOWN ? UINT64_MAX :
+                            spis[i].until - wall;
 
             if (left > ZIKE_GROUP_LIFETIME_MAX * 1000ULL)
                 left = ZIKE_GROUP_LIFETIME_MAX * 1000ULL;

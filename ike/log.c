@@ -46,7 +46,8 @@ static void iso_time(char *out, size_t len)
     struct tm tm;
     char sec[32];
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+        ts = (struct timespec){ 0 };   /* 1970: read as "no clock" */
     if (gmtime_r(&ts.tv_sec, &tm) == NULL ||
         strftime(sec, sizeof sec, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
         snprintf(sec, sizeof sec, "%lld", (long long)ts.tv_sec);

@@ -66,18 +66,46 @@ static void lock_path(const struct zike_conf *c, char *out, size_t len)
 
 /* And one per key server state file (gcks_state.c): group-state: may name
  * the same file for zikes on two SADs, each of which would overwrite the
- * other's SPIs and unlink its temporary file.  Its default is beside the
- * SAD, which the SAD's lock covers: no lock of its own then (""). */
+ * other's SPIs and unlink its temporary file.  Its default (SAD.gcks) is
+ * locked too: a zike on another SAD may name it. */
 static void state_lock_path(const struct zike_conf *c, char *out, size_t len)
 {
-    size_t n = strlen(c->sad_path);
+    snprintf(out, len, "%s.lock", c->group_state);
+}
 
-    if (c->group_state[0] == '\0' ||
-        (strncmp(c->group_state, c->sad_path, n) == 0 &&
-         strcmp(c->group_state + n, ".gcks") == 0))
-        out[0] = '\0';
+/* The SAD's lock above is by name, and a hard link gives the SAD another
+ * (zesp_sad_open refuses a symbolic link, not a hard link unless it sets
+ * the mode): so the file itself is locked too, by an open file
+ * description lock on one byte far past any lane's (lanes.c: past the
+ * file's end, one a slot and lane), which the kernel lets go however zike
+ * ends.  0 and *fd (-1 where the file system has no such locks: said,
+ * and the name's lock is all there is), or -1 with the reason logged. */
+#define ZIKE_SAD_LOCK_BYTE ((off_t)1 << (sizeof(off_t) * 8 - 2))
+
+static int sad_file_lock(const char *path, int *fd)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = ZIKE_SAD_LOCK_BYTE, .l_len = 1 };
+    bool held;
+
+    if ((*fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        zike_log(LOG_ERR, "SAD %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fcntl(*fd, F_OFD_SETLK, &fl) == 0)
+        return 0;
+    held = errno == EAGAIN || errno == EACCES;
+    if (held)
+        zike_log(LOG_ERR, "another zike runs with SAD %s under another name "
+                 "(a hard link to it); stop it first, or give this one its "
+                 "own sad:", path);
     else
-        snprintf(out, len, "%s.lock", c->group_state);
+        zike_log(LOG_WARNING, "SAD %s: cannot lock the file itself (%s): a "
+                 "hard link to it is not told from another SAD", path,
+                 strerror(errno));
+    close(*fd);
+    *fd = -1;
+    return held ? -1 : 0;
 }
 
 #define LOCK_TRIES 8
@@ -285,7 +313,7 @@ int main(int argc, char **argv)
     char err[1024], lock[ZIKE_LOCKS][LOCK_PATH_BYTES], what[LOCK_PATH_BYTES];
     bool check = false, verbose = false;
     struct sigaction sa;
-    int opt, rc = 1, lock_fd[ZIKE_LOCKS] = { -1, -1, -1 };
+    int opt, rc = 1, lock_fd[ZIKE_LOCKS] = { -1, -1, -1 }, sad_fd = -1;
     uint64_t last_tick = 0;
 
     argv[0] = (char *)"zike";       /* getopt's messages begin with it */
@@ -374,6 +402,8 @@ int main(int argc, char **argv)
                  zesp_strerror(errno));
         goto out;
     }
+    if (sad_file_lock(z->conf.sad_path, &sad_fd) != 0)
+        goto out;
     if (group_state_load(z) != 0)
         goto out;
     if (group_sync_conf(z) != 0) {
@@ -477,6 +507,8 @@ out:
     if (z->control_bound && zike_endpoint_is_file(z->conf.control))
         unlink(z->conf.control + 6);
     locks_drop(lock, lock_fd);
+    if (sad_fd >= 0)
+        close(sad_fd);
     capture_close();
     zesp_sad_free(z->sad);
     zike_conf_free(&z->conf);

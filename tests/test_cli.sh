@@ -118,6 +118,35 @@ else
     echo "skip keygen's directory fsync (no strace, or no ptrace here)"
 fi
 
+# A file system that cannot fsync a directory (EINVAL or EROFS, as some
+# FUSE and network ones answer; tests/fsync_dir_fail.so) gives no more to
+# ask for: the key file itself was fsync'd, and is kept.  Before, keygen
+# failed and removed it, so no key could be made there.  Another error
+# (EIO) still fails it.
+shim="$b/tests/fsync_dir_fail.so"
+if [ -f "$shim" ]; then
+    shim=$(cd "$(dirname "$shim")" && pwd)/fsync_dir_fail.so
+    preload() {
+        e=$1
+        shift
+        env FSYNC_DIR_ERRNO="$e" LD_PRELOAD="$shim" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" "$@"
+    }
+    for en in 22:EINVAL 30:EROFS; do
+        n=${en%%:*} name=${en#*:}
+        preload "$n" "$zesp" keygen --out "$work/sa-$name.key" > /dev/null 2> "$work/err" &&
+            [ -s "$work/sa-$name.key" ] &&
+            preload "$n" "$zesp" keygen --identity "$work/id-$name" > /dev/null 2>> "$work/err" &&
+            [ -s "$work/id-$name.pub" ] && [ -s "$work/id-$name.key" ]
+        ok $? "keygen where a directory's fsync fails with $name: the key files made, exit 0"
+    done
+    preload 5 "$zesp" keygen --out "$work/eio.key" > /dev/null 2> "$work/err"
+    [ $? -eq 1 ] && [ ! -e "$work/eio.key" ] && grep -q "eio.key: Input/output error" "$work/err"
+    ok $? "keygen where a directory's fsync fails with EIO: exit 1, said, no file left"
+else
+    echo "skip keygen with a directory's fsync failing (tests/fsync_dir_fail.so not built)"
+fi
+
 expect 1 "load without a state directory: exit 1" "$zesp" --sad "$A" load "$work/sad-alice.yaml"
 grep -q "state directory $work/state" "$work/err" && grep -q "zesp state init" "$work/err"; ok $? "the error names the state directory and how to make it"
 [ ! -e "$work/state" ]; ok $? "load never makes the state directory"

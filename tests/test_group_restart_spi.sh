@@ -53,6 +53,31 @@ ok $? "no member refused a key under SPI $old"
 grep -q "^$old " "$state" && grep -q "^$new " "$state"
 ok $? "the state file holds the old SPI, still held, and the new one"
 
+# Its default state file is locked too: a zike on a SAD of its own naming
+# h1's SAD.gcks as its group-state: is refused.  Before, only a file of
+# another name was locked (FILE.lock), h1's covered by its SAD's lock: the
+# second zike started and wrote its SPIs over h1's.  And a zike whose SAD
+# is a hard link to h1's (another name, so another SAD.zike.lock) is
+# refused by the lock on the file itself; before, it took h1's SAs.
+p=$(pid_of 1)
+sed -e "s|^control: .*|control: ipc://$work/h1d.ctl|" -e '/^listen: /d' \
+    -e "s|^sad: .*|sad: $work/h1d.sad|" "$work/h1.yaml" > "$work/h1d.yaml" &&
+    echo "group-state: $state" >> "$work/h1d.yaml"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1d.yaml" > /dev/null 2> "$work/h1d.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "another zike (pid $p) runs with key server state $state: it holds $state.lock; stop it first, or give this one its own group-state:" "$work/h1d.log" &&
+    [ ! -e "$work/h1d.sad" ]
+ok $? "a zike on another SAD naming h1's default state file is refused (exit $rc)"
+ln "$work/h1.sad" "$work/h1e.sad" &&
+    sed -e "s|^control: .*|control: ipc://$work/h1e.ctl|" -e '/^listen: /d' \
+        -e "s|^sad: .*|sad: $work/h1e.sad|" "$work/h1.yaml" > "$work/h1e.yaml"
+timeout "$((10 * ${ZESP_TEST_TIMEOUT_SCALE:-1}))" "$b/ike/zike" -c "$work/h1e.yaml" > /dev/null 2> "$work/h1e.log"
+rc=$?
+[ $rc -eq 1 ] && grep -q "another zike runs with SAD $work/h1e.sad under another name (a hard link to it); stop it first, or give this one its own sad:" "$work/h1e.log" &&
+    [ "$(pid_of 1)" = "$p" ] && grep -q "^$new " "$state"
+ok $? "a zike on a hard link to h1's SAD is refused (exit $rc); h1 runs on"
+rm -f "$work/h1e.sad" "$work/h1e.sad.gcks"
+
 # A damaged file, or one others may write, is refused at start by name:
 # a key server that cannot tell what members hold does not guess.
 p=$(pid_of 1) && kill $p
@@ -140,7 +165,7 @@ until_ok 30 eval '[ -n "$(serving_hex)" ]' && [ "$(wc -l < "$work/var/h1.gcks")"
 ok $? "the file keeps 1024 SPIs, the one served among them"
 
 if [ "$failed" -ne 0 ]; then
-    for f in h1.log h1b.log h1c.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
+    for f in h1.log h1b.log h1c.log h1d.log h1e.log h1far.log h1full.log h2.log h3.log check.log bad.log bad2.log; do
         echo "== $f"; tail -n 25 "$work/$f" 2> /dev/null
     done
     echo "== state"; cat "$state"

@@ -17,7 +17,7 @@
 # join or of a pairwise peer, and one where two peers share a pre-shared
 # key, a public key or a policy (either could pose as the other); zikectl
 # refuses an argument it would not act on (rekey PEER IKE, terminate PEER
-# now) and says why an initiate is refused.
+# now, list PEER) and says why an initiate is refused.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl" flood="$b/tests/ike_flood"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -178,9 +178,11 @@ conf parts "$(port 14)"
 pz=$!; pids="$pids $pz"
 until_ok 10 ctl_up parts
 ok $? "zike runs (parts)"
-"$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats 4 "$(ms 10000)" > "$work/out" 2>&1 &&
-    grep -q "^ok: ike_sas " "$work/out"
-ok $? "a request of 4 parts (the most a command has) is served"
+# (initiate and three empty parts: read whole, and answered by the
+# command itself, which takes at most three; stats takes one)
+"$b/tests/ctl_parts" "ipc://$work/parts.ctl" initiate 4 "$(ms 10000)" > "$work/out" 2>&1 &&
+    grep -q "^error: usage: initiate PEER \[POLICY\]" "$work/out"
+ok $? "a request of 4 parts (the most a command has) is read whole and answered by its command"
 for n in 5 7 100000; do
     "$b/tests/ctl_parts" "ipc://$work/parts.ctl" stats $n "$(ms 10000)" > "$work/out" 2>&1 &&
         grep -q "^error: request too long" "$work/out" && kill -0 $pz
@@ -655,7 +657,8 @@ ok $? "the give-up names the count and the endpoint"
 # ---- zikectl's arguments: the SA meant, or a refusal that says why ---------------
 # "rekey far IKE" rekeyed far's child SAs and said "rekeying"; "terminate
 # far now" terminated; "--json rekey far" (zikectl puts --json last) said
-# "no peer named 'far'"; an initiate refused for a policy the peer does
+# "no peer named 'far'"; "list far", "stats far", "groups far" and
+# "reload now" answered as if it had no argument; an initiate refused for a policy the peer does
 # not serve, or a peer without endpoint, said only "cannot initiate".
 conf args "$(port 24)" "peers:" \
     "  - { name: far, id: far.example, endpoint: \"tcp://127.0.0.1:$(port 25)\", auth: psk, psk: $PSK, policies: [p] }" \
@@ -678,6 +681,16 @@ refused 1 "zikectl: usage: terminate PEER" terminate far now
 ok $? "terminate PEER with an argument too many is refused"
 refused 1 "zikectl: usage: leave GROUP" leave g extra
 ok $? "leave GROUP with an argument too many is refused"
+for c in list stats groups reload; do
+    refused 1 "zikectl: usage: $c (no arguments)" $c far
+    ok $? "$c with an argument is refused, not answered for every peer"
+done
+refused 1 "zikectl: usage: initiate PEER [POLICY]" initiate
+ok $? "initiate without its PEER is refused with the usage"
+refused 1 "zikectl: usage: initiate PEER [POLICY]" initiate far p extra
+ok $? "initiate PEER POLICY with an argument too many is refused"
+refused 0 "" --json stats
+ok $? "--json stats: the --json zikectl adds is no argument"
 refused 1 "zikectl: no established IKE SA" --json rekey far
 ok $? "--json rekey PEER acts on the peer (no IKE SA yet), not 'no peer named'"
 refused 1 "peer far does not serve policy 'nope'" initiate far nope

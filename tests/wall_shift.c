@@ -3,22 +3,30 @@
  * step or `date -s` would, without touching the host's.  The seconds to
  * add are read, at each call, from the file named by WALL_SHIFT_FILE (no
  * file, or no number: none).  The monotonic clocks are left alone.
+ * "fail N" in it instead: CLOCK_REALTIME cannot be read (-1, EINVAL), and
+ * the timespec is left holding N seconds, as a failed call leaves whatever
+ * was there (tests/test_gcks_state_clock.sh).
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/time.h>
 #include <time.h>
 
-static long wall_shift(void)
+/* The seconds to add; *fail set when the file says "fail N". */
+static long wall_shift(int *fail)
 {
     const char *path = getenv("WALL_SHIFT_FILE");
     long s = 0;
     FILE *f;
 
+    *fail = 0;
     if (path == NULL || (f = fopen(path, "re")) == NULL)
         return 0;
-    if (fscanf(f, "%ld", &s) != 1)
+    if (fscanf(f, " fail %ld", &s) == 1)
+        *fail = 1;
+    else if (fseek(f, 0, SEEK_SET) != 0 || fscanf(f, "%ld", &s) != 1)
         s = 0;
     fclose(f);
     return s;
@@ -39,8 +47,18 @@ int clock_gettime(clockid_t id, struct timespec *ts)
     if (real == NULL)
         return -1;
     rc = real(id, ts);
-    if (rc == 0 && is_wall(id))
-        ts->tv_sec += wall_shift();
+    if (rc == 0 && is_wall(id)) {
+        int fail;
+        long s = wall_shift(&fail);
+
+        if (fail && id == CLOCK_REALTIME) {
+            ts->tv_sec = s;
+            ts->tv_nsec = 0;
+            errno = EINVAL;
+            return -1;
+        }
+        ts->tv_sec += fail ? 0 : s;
+    }
     return rc;
 }
 
