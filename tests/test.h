@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static int test_passed, test_failed, test_case_failed;
 
@@ -136,6 +137,23 @@ static inline const char *test_self(const char *argv0)
     if (argv0 != NULL && realpath(argv0, path) == NULL)
         snprintf(path, sizeof path, "/proc/self/exe");
     return path;
+}
+
+/* This test program run afresh in a child (fork, then exec of
+ * test_self), argv[0] its name and the rest its mode's arguments: the
+ * child starts clean, where one that went on in a copy of a process with
+ * ZeroMQ threads could find a lock (the sanitizers' allocator's) held by
+ * a thread that is not there.  The child's pid, or -1. */
+static inline pid_t test_spawn_self(char *const argv[])
+{
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        execv(test_self(NULL), argv);
+        _exit(127);
+    }
+    return pid;
 }
 
 static inline int test_mkdtemp(char *dir, size_t len, const char *name)

@@ -288,21 +288,13 @@ static int traffic_round(zesp_sad *tx, zesp_sad *rx, void *push, void *pull,
     return fresh;
 }
 
-/* The broker in a process of its own: forked, then this program executed
- * again (main's --broker), so that it starts clean; a child that went on
- * in a copy of a process with ZeroMQ threads could find a lock (the
- * sanitizers' allocator's) held by a thread that is not there. */
+/* The broker in a process of its own (main's --broker), started clean. */
 static pid_t spawn_broker(const char *front, const char *back)
 {
-    pid_t pid;
+    char *argv[] = { "test_faults", "--broker", (char *)front, (char *)back,
+                     NULL };
 
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        execl(test_self(NULL), "test_faults", "--broker", front, back,
-              (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return test_spawn_self(argv);
 }
 
 static void test_kill_broker(void)

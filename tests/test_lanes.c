@@ -101,27 +101,20 @@ static int sender(const char *sad_name, const char *endpoint, uint32_t id,
     return rc;
 }
 
-/* A sender in a process of its own: forked, then this program executed
- * again (main's --sender), so that the child starts clean.  A child that
- * went on in a copy of a process with ZeroMQ threads could find a lock
- * (the sanitizers' allocator's) held by a thread that is not there. */
+/* A sender in a process of its own (main's --sender), started clean. */
 static pid_t spawn_sender(const char *sad_name, const char *endpoint,
                           uint32_t id, long count, size_t size, int progress)
 {
     char a_id[16], a_count[32], a_size[32], a_progress[16];
-    pid_t pid;
+    char *argv[] = { "test_lanes", "--sender", dir, (char *)sad_name,
+                     (char *)endpoint, a_id, a_count, a_size, a_progress,
+                     NULL };
 
     snprintf(a_id, sizeof a_id, "%u", id);
     snprintf(a_count, sizeof a_count, "%ld", count);
     snprintf(a_size, sizeof a_size, "%zu", size);
     snprintf(a_progress, sizeof a_progress, "%d", progress);
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        execl(test_self(NULL), "test_lanes", "--sender", dir, sad_name,
-              endpoint, a_id, a_count, a_size, a_progress, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return test_spawn_self(argv);
 }
 
 /* What the receiver saw. */
@@ -795,6 +788,7 @@ static void test_lane_window_is_no_sa(void)
     zesp_parts parts = { .body = &body, .nbody = 1 };
     zesp_msg *msg = zesp_msg_new();
     char a_sad[] = "orphan.sad";
+    char *die_argv[] = { "test_lanes", "--die-deleting", dir, a_sad, NULL };
     zesp_sad *in;
     uint8_t *esp;
     size_t n;
@@ -814,12 +808,7 @@ static void test_lane_window_is_no_sa(void)
     CHECK_OK(zesp_sa_add(forger, &p));
     CHECK_ERR(open_forged(forger, in, msg), ZESP_EICV);
 
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        execl(test_self(NULL), "test_lanes", "--die-deleting", dir, a_sad,
-              (char *)NULL);
-        _exit(127);
-    }
+    pid = test_spawn_self(die_argv);
     CHECK(pid > 0 && test_wait_status(pid) == 128 + SIGKILL);
     CHECK_ERR(open_forged(forger, in, msg), ZESP_ENOSA);
     /* The next writer repairs what the dead one left. */
@@ -1147,19 +1136,14 @@ static int seal_and_die(const char *sad_name, long count)
     _exit(0);
 }
 
-static uint32_t spawn_seal_and_die(const char *sad_name, long count)
+static int spawn_seal_and_die(const char *sad_name, long count)
 {
     char a_count[32];
-    pid_t pid;
+    char *argv[] = { "test_lanes", "--seal-and-die", dir, (char *)sad_name,
+                     a_count, NULL };
 
     snprintf(a_count, sizeof a_count, "%ld", count);
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        execl(test_self(NULL), "test_lanes", "--seal-and-die", dir, sad_name,
-              a_count, (char *)NULL);
-        _exit(127);
-    }
-    return test_wait_status(pid) == 0;
+    return test_wait_status(test_spawn_self(argv)) == 0;
 }
 
 /* The lane let go last is taken last.  Lanes were ordered by the second of

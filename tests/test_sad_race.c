@@ -68,16 +68,11 @@ static int die_deleting(const char *sad_name, uint32_t spi)
 static pid_t spawn_die_deleting(const char *sad_name, uint32_t spi)
 {
     char a_spi[16];
-    pid_t pid;
+    char *argv[] = { "test_sad_race", "--die-deleting", dir,
+                     (char *)sad_name, a_spi, NULL };
 
     snprintf(a_spi, sizeof a_spi, "%u", spi);
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        execl(test_self(NULL), "test_sad_race", "--die-deleting", dir,
-              sad_name, a_spi, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return test_spawn_self(argv);
 }
 
 /* Open a copy (zesp_open decrypts in place): 0 or the error. */
