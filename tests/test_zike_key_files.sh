@@ -10,7 +10,10 @@
 #      target's);
 #   2. a FIFO in place of the key file: the reload is refused at once
 #      and zike answers on (it had blocked in open(2) for ever);
-#   3. a FIFO as the configuration: --check refuses it at once.
+#   3. a FIFO as the configuration: --check refuses it at once;
+#   4. a FIFO as the key server's state file (group-state:): zike refuses
+#      to start, at once (it had blocked in open(2) for ever, before its
+#      control socket was bound).
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -73,5 +76,14 @@ timeout $((10 * scale)) "$zike" -c "$work/fifo.yaml" --check > "$work/out" 2>&1
 rc=$?
 [ $rc -eq 3 ] && grep -q "fifo.yaml: not a regular file" "$work/out"
 ok $? "zike --check of a FIFO is refused at once (exit $rc)"
+
+# ---- 4. a FIFO as the key server's state file ---------------------------------------
+as_other mkfifo -m 0600 "$work/keys/carol.gcks"
+ok $? "another user put a FIFO where carol's group-state: is"
+zike_conf carol "$(port 2)" "group-state: $work/keys/carol.gcks"
+timeout $((10 * scale)) "$zike" -c "$work/carol.yaml" > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "keys/carol.gcks: not a regular file" "$work/out"
+ok $? "carol refuses to start, at once, saying why (exit $rc: $(head -c 200 "$work/out"))"
 
 finish
