@@ -1068,15 +1068,25 @@ static int make_dirs(char *path)
 
 /* The mode of the directory we just made, whatever the umask, set through
  * a descriptor: by name, chmod would follow a link that whoever may write
- * the parent put in its place, to a directory of theirs choosing. */
+ * the parent put in its place, to a directory of theirs choosing.  Nor
+ * may it be another directory renamed into its place (by whoever may
+ * write a parent without a sticky bit): what mkdir made is ours and
+ * closed to others (the umask or a default ACL only takes bits away; a
+ * setgid parent adds its setgid bit, which the chmod clears), so a
+ * directory that is not is left as it is, and refused. */
 static int mode_made_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
     int err = 0;
 
     if (fd < 0)
         return errno;
-    if (fchmod(fd, STATE_DIR_MODE) != 0)
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        err = ZESP_ESTATEUNSAFE;
+    else if (fchmod(fd, STATE_DIR_MODE) != 0)
         err = errno;
     close(fd);
     return err;

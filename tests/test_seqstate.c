@@ -1757,6 +1757,7 @@ int fsync(int fd)
  * change of mode.
  */
 static const char *swap_path, *swap_target;
+static bool swap_by_rename;     /* the target itself moved there, no link */
 
 int mkdir(const char *path, mode_t mode)
 {
@@ -1764,7 +1765,9 @@ int mkdir(const char *path, mode_t mode)
 
     if (rc == 0 && swap_path != NULL && strcmp(path, swap_path) == 0) {
         swap_path = NULL;
-        if (rmdir(path) != 0 || symlink(swap_target, path) != 0)
+        if (rmdir(path) != 0 ||
+            (swap_by_rename ? rename(swap_target, path)
+                            : symlink(swap_target, path)) != 0)
             return -1;
     }
     return rc;
@@ -1788,6 +1791,37 @@ static void test_state_dir_swapped_for_link(void)
     CHECK(lstat(target, &st) == 0 && (st.st_mode & 07777) == 0755);
     unlink(state);
     rmdir(target);
+}
+
+/* The same, the new state directory swapped for another directory itself
+ * (renamed into its place: in a folder others may write without a sticky
+ * bit, whoever may write it renames any directory there, anyone's): that
+ * directory keeps its mode, and the state directory is refused (the
+ * folder above it is not private).  Before, a link was refused but a
+ * directory was made 0700, as root whoever's it was (a site's 0755
+ * folder, shut to every other user), and refused only after. */
+static void test_state_dir_swapped_for_dir(void)
+{
+    char shared[PATH_MAX], target[PATH_MAX + 16], state[PATH_MAX + 16];
+    struct stat st;
+
+    snprintf(shared, sizeof shared, "%s/anyone", dir);
+    snprintf(target, sizeof target, "%s/www", shared);
+    snprintf(state, sizeof state, "%s/zesp-state", shared);
+    CHECK(syscall(SYS_mkdir, shared, 0700) == 0 && chmod(shared, 0777) == 0);
+    CHECK(syscall(SYS_mkdir, target, 0755) == 0 && chmod(target, 0755) == 0);
+    swap_path = state;
+    swap_target = target;
+    swap_by_rename = true;
+    CHECK(zesp_state_dir_init(state) == -1);
+    swap_path = NULL;
+    swap_by_rename = false;
+    CHECK(lstat(state, &st) == 0 && S_ISDIR(st.st_mode));
+    printf("     the directory swapped in: mode %04o\n",
+           (unsigned)(st.st_mode & 07777));
+    CHECK((st.st_mode & 07777) == 0755);
+    rmdir(state);
+    rmdir(shared);
 }
 
 static bool was_synced(const char *path)
@@ -2157,6 +2191,7 @@ int main(void)
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
+    RUN(test_state_dir_swapped_for_dir);
     RUN(test_state_dir_init_syncs_parents);
     RUN(test_state_dir_where_others_rename_it);
     RUN(test_state_dir_through_link_others_replace);
