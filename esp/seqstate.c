@@ -417,9 +417,12 @@ static int record_write(const struct state_dir *d,
     record_sum(rec, RECORD_SUM_OFF, rec + RECORD_SUM_OFF);
 
     (void)unlinkat(d->dir.fd, tmp, 0);     /* left by a writer that died */
+    /* Made ours alone, then given its mode: a user the directory's default
+     * ACL names gets what the mode's group bits let through the mask, and
+     * a descriptor opened before the ACL is stripped would write the
+     * record after its rename too. */
     fd = openat(d->dir.fd, tmp,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                d->file_mode);
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return ZESP_ESTATEIO;
     /* The mode asked for, not what the directory's default ACL adds. */
