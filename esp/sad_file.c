@@ -313,8 +313,12 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
     if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%s.new", d->name, tag) >=
         sizeof tmp)
         return ENAMETOOLONG;
+    /* Made the owner's alone: a directory's default ACL gives the users
+     * it names what the mode's group bits let through its mask, and one
+     * of them who opened the file before its ACL is stripped below would
+     * keep that descriptor, and read the keys later put in it. */
     fd = openat(d->fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                mode);
+                SAD_FILE_MODE);
     if (fd < 0)
         return errno;
     /* The mode asked for, whatever the umask or the directory's ACL. */

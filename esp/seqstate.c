@@ -417,9 +417,12 @@ static int record_write(const struct state_dir *d,
     record_sum(rec, RECORD_SUM_OFF, rec + RECORD_SUM_OFF);
 
     (void)unlinkat(d->dir.fd, tmp, 0);     /* left by a writer that died */
+    /* Made ours alone, then given its mode: a user the directory's default
+     * ACL names gets what the mode's group bits let through the mask, and
+     * a descriptor opened before the ACL is stripped would write the
+     * record after its rename too. */
     fd = openat(d->dir.fd, tmp,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                d->file_mode);
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return ZESP_ESTATEIO;
     /* The mode asked for, not what the directory's default ACL adds. */
@@ -1066,15 +1069,25 @@ static int make_dirs(char *path)
 
 /* The mode of the directory we just made, whatever the umask, set through
  * a descriptor: by name, chmod would follow a link that whoever may write
- * the parent put in its place, to a directory of theirs choosing. */
+ * the parent put in its place, to a directory of theirs choosing.  Nor
+ * may it be another directory renamed into its place (by whoever may
+ * write a parent without a sticky bit): what mkdir made is ours and
+ * closed to others (the umask or a default ACL only takes bits away; a
+ * setgid parent adds its setgid bit, which the chmod clears), so a
+ * directory that is not is left as it is, and refused. */
 static int mode_made_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
     int err = 0;
 
     if (fd < 0)
         return errno;
-    if (fchmod(fd, STATE_DIR_MODE) != 0)
+    if (fstat(fd, &st) != 0)
+        err = errno;
+    else if (st.st_uid != geteuid() || (st.st_mode & 077) != 0)
+        err = ZESP_ESTATEUNSAFE;
+    else if (fchmod(fd, STATE_DIR_MODE) != 0)
         err = errno;
     close(fd);
     return err;

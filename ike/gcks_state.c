@@ -138,7 +138,10 @@ int gcks_state_read(const char *path, struct gcks_state_spi *out, size_t max,
     int fd, rc = -1;
 
     *n = 0;
-    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+    /* O_NONBLOCK: a FIFO put in its place (by whoever may write its
+     * folder) is refused below, not waited on for ever at start. */
+    if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+                             O_CLOEXEC)) < 0) {
         if (errno == ENOENT)
             return 0;
         snprintf(err, errlen, "%s", errno == ELOOP ? "a symbolic link"

@@ -13,10 +13,12 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -665,6 +667,82 @@ static void test_acl_named_user(void)
 }
 
 /*
+ * openat, the program's own: armed, each new file named *.new (a SAD
+ * being made) is at once opened, for reading, by ATTACKER_UID, as a user
+ * a default ACL names could do before the file's ACL is taken away: a
+ * descriptor opened then keeps its access to the SAD and the keys later
+ * put in it, whatever the file's ACL and mode become.
+ */
+static bool new_watch, new_seen, new_opened;
+
+int openat(int fd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    va_list ap;
+    int rc, status;
+    pid_t pid;
+
+    if (flags & O_CREAT) {
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, unsigned);
+        va_end(ap);
+    }
+    rc = (int)syscall(SYS_openat, fd, path, flags, mode);
+    if (rc >= 0 && new_watch && (flags & O_CREAT) &&
+        strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".new") == 0) {
+        new_seen = true;
+        if ((pid = fork()) == 0)
+            _exit(become(ATTACKER_UID) == 0 &&
+                  syscall(SYS_openat, fd, path, O_RDONLY) >= 0 ? 0 : 1);
+        new_opened = pid > 0 && waitpid(pid, &status, 0) == pid &&
+                     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    return rc;
+}
+
+/* A group-shared SAD made where the directory's default ACL names a user
+ * (with read and write, under a mask that allows them): that user cannot
+ * open it while it is made.  Before, the file was created with the mode
+ * asked for, 0660, which let the default ACL's named entry through its
+ * mask until the ACL was stripped: ATTACKER_UID opened it in that window
+ * and, the descriptor kept, would read every key put in it later. */
+static void test_acl_default_while_made(void)
+{
+    zesp_sad_opts group = { .mode = 0660 };
+    char sub[600], made[700];
+    struct stat st;
+    zesp_sad *sad;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to open it as another user\n");
+        skipped++;
+        return;
+    }
+    snprintf(sub, sizeof sub, "%s", test_path_in(dir, "acl-made"));
+    snprintf(made, sizeof made, "%s/sad", sub);
+    CHECK(stat(dir, &st) == 0 && chmod(dir, 0711) == 0);
+    CHECK(mkdir(sub, 0711) == 0 && chmod(sub, 0711) == 0);
+    if (set_acl(sub, "system.posix_acl_default", 6) != 0) {
+        printf("     skip: no POSIX ACLs here (%s)\n", strerror(errno));
+        skipped++;
+        chmod(dir, st.st_mode & 07777);
+        return;
+    }
+    new_watch = true;
+    sad = zesp_sad_open(made, ZESP_SAD_CREATE, &group);
+    new_watch = false;
+    CHECK(sad != NULL);
+    zesp_sad_free(sad);
+    CHECK(new_seen);
+    if (new_opened)
+        fprintf(stderr, "  uid %u opened the SAD being made\n",
+                (unsigned)ATTACKER_UID);
+    CHECK(!new_opened);
+    CHECK(!acl_xattr_names_a_user(made, 6));
+    CHECK(chmod(dir, st.st_mode & 07777) == 0);
+}
+
+/*
  * Damage from outside while the SAD is in use: a process rewrites bytes of
  * the header, the index and the slots at random while a publisher sends
  * and two subscribers (one sharing the host's windows, one with its own)
@@ -1029,6 +1107,7 @@ int main(int argc, char **argv)
     RUN(test_planted_directory);
     RUN(test_setgid_program_ignores_environment);
     RUN(test_acl_named_user);
+    RUN(test_acl_default_while_made);
     RUN(test_killed_holding_the_lock);
     if (!test_under_valgrind())
         RUN(test_random_damage_while_in_use);

@@ -15,6 +15,7 @@
 #include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sodium.h>
@@ -1386,6 +1387,97 @@ static void test_acl_on_state_dir(void)
     zesp_sad_free(sad);
 }
 
+/*
+ * openat, the program's own: armed, each new file named *.new (a record
+ * being written) is at once opened for writing by ACL_NAMED_UID, as the
+ * user a default ACL names could do before the file's ACL is stripped: a
+ * descriptor opened then would write the record after its rename too
+ * (the same file), putting an older mark back.
+ */
+static bool new_watch, new_seen, new_opened;
+
+int openat(int fd, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    va_list ap;
+    int rc, status;
+    pid_t pid;
+
+    if (flags & O_CREAT) {
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, unsigned);
+        va_end(ap);
+    }
+    rc = (int)syscall(SYS_openat, fd, path, flags, mode);
+    if (rc >= 0 && new_watch && (flags & O_CREAT) &&
+        strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".new") == 0) {
+        char link[64], full[PATH_MAX + 256] = "";
+        ssize_t n;
+
+        /* By its full name: the library closes its directory's
+         * descriptor in a child as it starts (fork_gen.c). */
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        if ((n = readlink(link, full, PATH_MAX)) > 0) {
+            full[n] = '\0';
+            snprintf(full + n, sizeof full - (size_t)n, "/%s", path);
+        }
+        new_seen = true;
+        if ((pid = fork()) == 0)
+            _exit(setgroups(0, NULL) == 0 && setgid(ACL_NAMED_UID) == 0 &&
+                  setuid(ACL_NAMED_UID) == 0 &&
+                  open(full, O_WRONLY) >= 0 ? 0 : 1);
+        new_opened = pid > 0 && waitpid(pid, &status, 0) == pid &&
+                     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    }
+    return rc;
+}
+
+/* A record written in a group-shared state directory whose default ACL
+ * names a user outside the group (who may look names up in it, not write
+ * it, so the directory is used): that user cannot open the record while
+ * it is made.  Before, it was created with mode 0660, which let the
+ * default ACL's named entry through its mask until the ACL was stripped:
+ * uid 65534 opened it for writing in that window. */
+static void test_acl_default_record_while_made(void)
+{
+    zesp_sa_params p = manual_sa(0x5c02, ZESP_DIR_OUT, 82, 0);
+    zesp_sad_opts opts = { .mode = 0660 };
+    char state[192], path[192];
+    struct stat st;
+    zesp_sad *sad;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to open it as another user\n");
+        return;
+    }
+    snprintf(state, sizeof state, "%s/acl-made.state", dir);
+    snprintf(path, sizeof path, "%s/acl-made.sad", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK(chmod(state, 0770) == 0);
+    if (acl_xattr_set(state, "system.posix_acl_access", 7, ACL_NAMED_UID, 1,
+                      7) != 0 || set_acl(state, "system.posix_acl_default",
+                                         6) != 0) {
+        printf("     skip: no POSIX ACLs here (%s)\n", strerror(errno));
+        return;
+    }
+    CHECK(stat(dir, &st) == 0 && chmod(dir, 0711) == 0);
+    sad = zesp_sad_open(path, ZESP_SAD_CREATE | ZESP_SAD_GROUP, &opts);
+    CHECK(sad != NULL);
+    if (sad != NULL) {
+        CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        new_watch = true;
+        CHECK_OK(zesp_sa_add(sad, &p));
+        new_watch = false;
+        zesp_sad_free(sad);
+    }
+    CHECK(new_seen);
+    if (new_opened)
+        fprintf(stderr, "  uid %u opened the record being written\n",
+                (unsigned)ACL_NAMED_UID);
+    CHECK(!new_opened);
+    CHECK(chmod(dir, st.st_mode & 07777) == 0);
+}
+
 /* Run as another user: write a copy of the record where root can take it. */
 static int plant_as(uid_t uid, const char *from, const char *to)
 {
@@ -1811,6 +1903,7 @@ int fsync(int fd)
  * change of mode.
  */
 static const char *swap_path, *swap_target;
+static bool swap_by_rename;     /* the target itself moved there, no link */
 
 int mkdir(const char *path, mode_t mode)
 {
@@ -1818,7 +1911,9 @@ int mkdir(const char *path, mode_t mode)
 
     if (rc == 0 && swap_path != NULL && strcmp(path, swap_path) == 0) {
         swap_path = NULL;
-        if (rmdir(path) != 0 || symlink(swap_target, path) != 0)
+        if (rmdir(path) != 0 ||
+            (swap_by_rename ? rename(swap_target, path)
+                            : symlink(swap_target, path)) != 0)
             return -1;
     }
     return rc;
@@ -1842,6 +1937,37 @@ static void test_state_dir_swapped_for_link(void)
     CHECK(lstat(target, &st) == 0 && (st.st_mode & 07777) == 0755);
     unlink(state);
     rmdir(target);
+}
+
+/* The same, the new state directory swapped for another directory itself
+ * (renamed into its place: in a folder others may write without a sticky
+ * bit, whoever may write it renames any directory there, anyone's): that
+ * directory keeps its mode, and the state directory is refused (the
+ * folder above it is not private).  Before, a link was refused but a
+ * directory was made 0700, as root whoever's it was (a site's 0755
+ * folder, shut to every other user), and refused only after. */
+static void test_state_dir_swapped_for_dir(void)
+{
+    char shared[PATH_MAX], target[PATH_MAX + 16], state[PATH_MAX + 16];
+    struct stat st;
+
+    snprintf(shared, sizeof shared, "%s/anyone", dir);
+    snprintf(target, sizeof target, "%s/www", shared);
+    snprintf(state, sizeof state, "%s/zesp-state", shared);
+    CHECK(syscall(SYS_mkdir, shared, 0700) == 0 && chmod(shared, 0777) == 0);
+    CHECK(syscall(SYS_mkdir, target, 0755) == 0 && chmod(target, 0755) == 0);
+    swap_path = state;
+    swap_target = target;
+    swap_by_rename = true;
+    CHECK(zesp_state_dir_init(state) == -1);
+    swap_path = NULL;
+    swap_by_rename = false;
+    CHECK(lstat(state, &st) == 0 && S_ISDIR(st.st_mode));
+    printf("     the directory swapped in: mode %04o\n",
+           (unsigned)(st.st_mode & 07777));
+    CHECK((st.st_mode & 07777) == 0755);
+    rmdir(state);
+    rmdir(shared);
 }
 
 static bool was_synced(const char *path)
@@ -2209,9 +2335,11 @@ int main(void)
     RUN(test_restored_sad_file_sender_across_kinds);
     RUN(test_group_writable_state_dir);
     RUN(test_acl_on_state_dir);
+    RUN(test_acl_default_record_while_made);
     RUN(test_record_of_another_user);
     RUN(test_fork_while_writing_record);
     RUN(test_state_dir_swapped_for_link);
+    RUN(test_state_dir_swapped_for_dir);
     RUN(test_state_dir_init_syncs_parents);
     RUN(test_state_dir_where_others_rename_it);
     RUN(test_state_dir_through_link_others_replace);

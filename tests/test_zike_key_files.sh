@@ -10,7 +10,14 @@
 #      target's);
 #   2. a FIFO in place of the key file: the reload is refused at once
 #      and zike answers on (it had blocked in open(2) for ever);
-#   3. a FIFO as the configuration: --check refuses it at once.
+#   3. a FIFO as the configuration: --check refuses it at once;
+#   4. a FIFO as the key server's state file (group-state:): zike refuses
+#      to start, at once (it had blocked in open(2) for ever, before its
+#      control socket was bound);
+#   5. zikectl and a socket another user bound where zike's control socket
+#      would be (zike not running): zikectl refuses it, says whose it is
+#      and sends nothing (it had sent "terminate alice", printed the
+#      socket's "ok", exit 0, and written its --json answer raw).
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -73,5 +80,48 @@ timeout $((10 * scale)) "$zike" -c "$work/fifo.yaml" --check > "$work/out" 2>&1
 rc=$?
 [ $rc -eq 3 ] && grep -q "fifo.yaml: not a regular file" "$work/out"
 ok $? "zike --check of a FIFO is refused at once (exit $rc)"
+
+# ---- 4. a FIFO as the key server's state file ---------------------------------------
+as_other mkfifo -m 0600 "$work/keys/carol.gcks"
+ok $? "another user put a FIFO where carol's group-state: is"
+zike_conf carol "$(port 2)" "group-state: $work/keys/carol.gcks"
+timeout $((10 * scale)) "$zike" -c "$work/carol.yaml" > "$work/out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && grep -q "keys/carol.gcks: not a regular file" "$work/out"
+ok $? "carol refuses to start, at once, saying why (exit $rc: $(head -c 200 "$work/out"))"
+
+# ---- 5. a control socket another user bound -----------------------------------------
+py=/usr/bin/python3
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv > /dev/null ||
+   ! "$py" -c "import zmq" 2> /dev/null; then
+    echo "# skip 5: needs root, setpriv and pyzmq"
+    skipped=$((skipped + 1))
+else
+    fake="$work/keys/dave.ctl"
+    # Answers "ok" to every command, with a terminal's escape codes.
+    as_other "$py" -c '
+import sys, zmq
+s = zmq.Context().socket(zmq.REP)
+s.bind("ipc://" + sys.argv[1])
+open(sys.argv[1] + ".log", "w").close()
+while True:
+    sys.stdout.write(" ".join(f.decode() for f in s.recv_multipart()) + "\n")
+    sys.stdout.flush()
+    s.send_multipart([b"ok", b"{\"x\": \"\x1b]0;owned\x07\x1b[2J\"}"])
+' "$fake" > "$work/fake.out" 2>&1 &
+    pids="$pids $!"
+    until_ok 10 test -e "$fake.log"
+    ok $? "another user bound a socket at $fake"
+    "$ctl" -s "ipc://$fake" terminate alice > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && grep -q "a socket of uid 65534, neither ours (uid 0) nor root's" "$work/out"
+    ok $? "zikectl terminate refuses it, saying whose it is (exit $rc: $(head -c 200 "$work/out"))"
+    "$ctl" -s "ipc://$fake" --json list > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && ! grep -q "$(printf '\033')" "$work/out"
+    ok $? "zikectl --json list refuses it too, no escape code written (exit $rc)"
+    [ ! -s "$work/fake.out" ]
+    ok $? "the socket was told no command ($(head -c 100 "$work/fake.out"))"
+fi
 
 finish

@@ -8,7 +8,7 @@
  * ($ZESP_SAD, else zesp_sad_default_path()), as zike binds it when its
  * configuration names no control:.  Exit 0 when zike said ok, 1 when it
  * refused (its reason on stderr), 2 on usage errors, 4 when zike did not
- * answer in 5 seconds or has no socket there.
+ * answer in 5 seconds or has no socket there (or one another user made).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +20,7 @@
 #include <zmq.h>
 
 #include "../ike/control.h"
+#include "owner.h"
 #include "safe_text.h"
 #include "std_streams.h"
 
@@ -53,19 +54,37 @@ static const char *default_endpoint(char *buf, size_t len)
     return buf;
 }
 
-/* An ipc:// socket file that is not there: say so now, not in 5 s.
- * ipc://@NAME is abstract: no file to look for. */
-static int missing_socket(const char *endpoint)
+/* An ipc:// socket file that is not there: say so now, not in 5 s.  One
+ * that is there must be a socket of our user or root, as zike's is (mode
+ * 0600): where zike does not run, whoever may write the folder (/tmp, a
+ * shared one) can bind its own, which would be told our commands, answer
+ * "ok" to a terminate or rekey never done, and fill the terminal with
+ * whatever --json writes unescaped.  ipc://@NAME is abstract: no file to
+ * look for (zike binds one only with control-unauthenticated). */
+static int socket_unusable(const char *endpoint)
 {
     struct stat st;
 
-    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@' ||
-        stat(endpoint + 6, &st) == 0)
+    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
         return 0;
-    fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
-            "$ZIKE_CONTROL: the configuration's control:)\n", endpoint,
-            strerror(errno));
-    return 1;
+    if (stat(endpoint + 6, &st) != 0) {
+        fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
+                "$ZIKE_CONTROL: the configuration's control:)\n", endpoint,
+                strerror(errno));
+        return 1;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        fprintf(stderr, "zikectl: no zike at %s: not a socket\n", endpoint);
+        return 1;
+    }
+    if (!owner_trusted(st.st_uid)) {
+        fprintf(stderr, "zikectl: %s: a socket of uid %u, neither ours "
+                "(uid %u) nor root's: not zike's control socket, not used "
+                "(run zikectl as zike's user)\n", endpoint,
+                (unsigned)st.st_uid, (unsigned)geteuid());
+        return 1;
+    }
+    return 0;
 }
 
 static int usage_error(const char *what)
@@ -140,7 +159,7 @@ static int run(int argc, char **argv)
         return usage_error("no command");
     if (json)
         args[nargs++] = "--json";
-    if (missing_socket(endpoint))
+    if (socket_unusable(endpoint))
         return EXIT_NO_ANSWER;
     ctx = zmq_ctx_new();
     req = zmq_socket(ctx, ZMQ_REQ);
