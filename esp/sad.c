@@ -616,9 +616,14 @@ int sad_lock(struct zesp_sad *sad)
      * rather than wait for ever. */
     if (!sad_lock_sane(&sad->hdr->lock))
         return ZESP_EBADSAD;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    /* The deadline on the monotonic clock: the wall clock may fail (its
+     * deadline was then whatever the stack held: a write refused at once)
+     * or be stepped (a step forward timed a waiter out at once, a step
+     * back made it wait that much longer for a damaged lock). */
+    if (clock_gettime(CLOCK_MONOTONIC, &deadline) != 0)
+        return errno;
     deadline.tv_sec += SAD_LOCK_TIMEOUT_S;
-    rc = pthread_mutex_timedlock(&sad->hdr->lock, &deadline);
+    rc = pthread_mutex_clocklock(&sad->hdr->lock, CLOCK_MONOTONIC, &deadline);
 
     /* A writer died holding the lock: repair, then carry on.  An index
      * left mid-change with the lock free (a damaged file) is repaired

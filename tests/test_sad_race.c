@@ -11,6 +11,7 @@
  *   - no frame sealed with one SA's key under another's SPI (a torn SA).
  * Every loop is bounded by counts, not time.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -607,6 +608,61 @@ static void test_reader_waits_for_a_stalled_writer(void)
     zesp_sad_free(st.sad);
 }
 
+/* The wall clock of this process, failing while wall_fails is set: -1,
+ * EINVAL, the timespec left at 0 (the epoch), as a failed call leaves
+ * whatever was there.  Other clocks, and the wall clock otherwise, are
+ * the C library's. */
+static atomic_int wall_fails;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    static int (*real)(clockid_t, struct timespec *);
+
+    if ((id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE) &&
+        atomic_load(&wall_fails)) {
+        ts->tv_sec = 0;
+        ts->tv_nsec = 0;
+        errno = EINVAL;
+        return -1;
+    }
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "clock_gettime");
+    return real != NULL ? real(id, ts) : -1;
+}
+
+/* A writer waits for another holding the lock (100 ms here), whatever
+ * the wall clock does.  Its deadline was on the wall clock, read without
+ * a check: where that failed it was the epoch, and the write was refused
+ * at once (ETIMEDOUT); a clock stepped forward did the same. */
+static void test_writer_waits_without_a_wall_clock(void)
+{
+    struct stalled st = { zesp_sad_new(NULL), 0 };
+    zesp_policy pol;
+    pthread_t th;
+    int rc;
+
+    CHECK(st.sad != NULL);
+    if (st.sad == NULL)
+        return;
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, POLICY);
+    CHECK_OK(zesp_policy_set(st.sad, &pol));
+    CHECK(pthread_create(&th, NULL, stall_policy, &st) == 0);
+    while (atomic_load(&st.held) == 0)
+        sched_yield();
+    CHECK(atomic_load(&st.held) == 1);
+    atomic_store(&wall_fails, 1);
+    strcpy(pol.name, "another");
+    rc = zesp_policy_set(st.sad, &pol);
+    atomic_store(&wall_fails, 0);
+    printf("     a write while another writer holds the lock, no wall "
+           "clock: %s\n", rc == 0 ? "done" : zesp_strerror(errno));
+    CHECK(rc == 0);
+    CHECK(atomic_load(&st.held) == 2);
+    pthread_join(th, NULL);
+    zesp_sad_free(st.sad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--die-deleting") == 0) {
@@ -632,5 +688,6 @@ int main(int argc, char **argv)
     RUN(test_lane_receivers_share_windows);
     RUN(test_killed_deleting_lanes_sa);
     RUN(test_reader_waits_for_a_stalled_writer);
+    RUN(test_writer_waits_without_a_wall_clock);
     return test_done_in(dir);
 }
