@@ -138,6 +138,23 @@ for bad in "0:0 SA slots: at least 1" "16777217:above the maximum 16777216" \
         [ ! -e "$work/cap2.sad" ]
     ok $? "zike --check refuses sad.capacity $v: $why (exit $rc)"
 done
+# A SAD of one slot cannot hold a child SA (in and out): the install fails
+# with "the SA database is full", and zike says which setting sizes it.
+zike_conf full "$(port 6)" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
+sed -i "s|^sad: .*|sad: { path: $work/full.sad, capacity: 1 }|" "$work/full.yaml"
+zike_conf alice2 "$(port 7)" "peers:" \
+    "  - { name: bob, id: full.example, endpoint: \"tcp://127.0.0.1:$(port 6)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+sed -i "s|^identity: .*|identity: { id: alice.example }|" "$work/alice2.yaml"
+"$zike" -c "$work/full.yaml" 2> "$work/full.log" &
+f=$!; pids="$pids $f"
+"$zike" -c "$work/alice2.yaml" 2> "$work/alice2.log" &
+a2=$!; pids="$pids $a2"
+until_ok 20 grep -q "is full" "$work/full.log"
+grep -q "cannot install SA 0x[0-9a-f]* [a-z]*: the SA database is full" "$work/full.log" &&
+    grep -q "warning: SAD $work/full.sad is full: 1 of its 1 SA slots in use .*: set sad.capacity higher" "$work/full.log"
+ok $? "an install into a full SAD is logged with its capacity and sad.capacity"
+stop $a2; stop $f
 
 # ---- the systemd unit ------------------------------------------------------------
 # make's examples/zike.service carries configure's paths; verify checks the
