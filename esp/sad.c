@@ -32,8 +32,6 @@
                              4: manual keys' records; 5: lanes;
                              6: source MAC keys; 7: ages on the
                              monotonic clock; 8: slot pins */
-#define SAD_CAPACITY_DEFAULT 1024U
-#define SAD_CAPACITY_MAX (1U << 24)
 #define SAD_WINDOW_DEFAULT 8192U
 #define SAD_POLICIES_DEFAULT 256U
 #define SAD_POLICIES_MAX (1U << 16)
@@ -148,13 +146,13 @@ static void layout_derive(struct sad_header *h)
 int sad_layout_plan(const zesp_sad_opts *opts, struct sad_header *h)
 {
     uint32_t capacity = opts && opts->capacity ? opts->capacity
-                                               : SAD_CAPACITY_DEFAULT;
+                                               : ZESP_SAD_CAPACITY_DEFAULT;
     uint32_t window = opts && opts->max_replay_window
                           ? opts->max_replay_window : SAD_WINDOW_DEFAULT;
     uint32_t policies = opts && opts->policies ? opts->policies
                                                : SAD_POLICIES_DEFAULT;
 
-    if (capacity > SAD_CAPACITY_MAX || policies > SAD_POLICIES_MAX ||
+    if (capacity > ZESP_SAD_CAPACITY_MAX || policies > SAD_POLICIES_MAX ||
         window < ZESP_REPLAY_WINDOW_MIN || window > ZESP_REPLAY_WINDOW_MAX)
         return EINVAL;
     memset(h, 0, sizeof *h);
@@ -186,7 +184,7 @@ int sad_layout_check(const struct sad_header *h, uint64_t size)
         return ZESP_EBADSAD;
     /* The primary fields in range, the rest exactly what they imply. */
     memcpy(&want, h, offsetof(struct sad_header, sum));
-    if (want.capacity == 0 || want.capacity > SAD_CAPACITY_MAX ||
+    if (want.capacity == 0 || want.capacity > ZESP_SAD_CAPACITY_MAX ||
         want.policy_capacity == 0 || want.policy_capacity > SAD_POLICIES_MAX ||
         pow2_at_least(want.policy_capacity) != want.policy_capacity ||
         want.max_window_words > replay_words(ZESP_REPLAY_WINDOW_MAX) ||

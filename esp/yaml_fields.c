@@ -394,9 +394,11 @@ static int sad_mode(struct yctx *c, const struct ydoc_node *n,
 int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
            char *path, size_t pathlen, zesp_sad_opts *opts)
 {
-    static const char *const keys[] = { "path", "mode", "group", NULL };
+    static const char *const keys[] = { "path", "mode", "group", "capacity",
+                                        NULL };
     const struct ydoc_node *v;
     char f[64], dir[sizeof c->doc.file];
+    uint64_t slots;
     gid_t gid;
     int len;
 
@@ -438,6 +440,15 @@ int yf_sad(struct yctx *c, const struct ydoc_node *n, const char *field,
         if (sad_group_id(opts->group, &gid) != 0)
             return YFAIL(c, v, f, "group '%s' does not exist (groupadd it, "
                          "or name another)", opts->group);
+    }
+    snprintf(f, sizeof f, "%s.capacity", field);
+    if ((v = ydoc_get(n, "capacity"))) {
+        if (yf_uint(c, v, f, ZESP_SAD_CAPACITY_MAX, "KM", &slots) != 0)
+            return -1;
+        if (slots == 0)
+            return YFAIL(c, v, f, "0 SA slots: at least 1 (default %u)",
+                         ZESP_SAD_CAPACITY_DEFAULT);
+        opts->capacity = (uint32_t)slots;
     }
     return 0;
 }

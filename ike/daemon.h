@@ -343,6 +343,7 @@ enum peer_log {
     PEER_LOG_GROUP_SPI_TAKEN,       /* a group SPI another SA's here */
     PEER_LOG_GROUP_NEWEST_AGAIN,    /* a retiring group SA pushed again */
     PEER_LOG_GROUP_KEY_REFUSED,     /* a key under a live or retired SPI */
+    PEER_LOG_SAD_FULL,              /* an SA install: ZESP_EFULL */
     PEER_LOG_KINDS
 };
 
@@ -511,6 +512,7 @@ const char *ike_sa_cred_changed(const struct ike_sa *sa,
 
 /* install.c: child SAs in the SAD */
 uint32_t zike_new_spi(struct zike *z);
+void zike_sad_full(struct zike *z);
 void zike_policy_in(struct zike *z, const char *name, const char *peer,
                     uint32_t add, uint32_t remove);
 struct child_sa *child_install(struct zike *z, struct ike_sa *sa,

@@ -1106,10 +1106,15 @@ static int gm_add(struct zike *z, const struct zike_join *j,
         errno = ZESP_EEXIST;
     }
     sodium_memzero(&p, sizeof p);
-    if (rc != 0)
+    if (rc != 0) {
+        int e = errno;
         zike_log(LOG_ERR, "group %s: cannot install group SA 0x%08x %s "
                  "(Sender ID %u): %s", j->group, pol->spi,
-                 dir == ZESP_DIR_IN ? "in" : "out", sid, zesp_strerror(errno));
+                 dir == ZESP_DIR_IN ? "in" : "out", sid, zesp_strerror(e));
+        if (e == ZESP_EFULL)
+            zike_sad_full(z);
+        errno = e;
+    }
     return rc;
 }
 

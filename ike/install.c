@@ -47,6 +47,22 @@ static uint64_t jitter(uint64_t hard)
     return hard - cut > 0 ? hard - cut : 1;
 }
 
+/* After an install failed with ZESP_EFULL: what to change, since the
+ * error alone does not say that the SAD's size is the operator's. */
+void zike_sad_full(struct zike *z)
+{
+    zesp_sad_stats ss;
+
+    if (zesp_sad_stats_get(z->sad, &ss) != 0)
+        return;
+    zike_log_limited(z, &z->peer_log[PEER_LOG_SAD_FULL], LOG_WARNING,
+                     "SAD %s is full: %u of its %u SA slots in use (each "
+                     "inbound child SA with lanes takes up to 63 more, twice "
+                     "during a rekey): set sad.capacity higher and make the "
+                     "SAD again (doc/sad.md, \"How many slots\")",
+                     z->conf.sad_path, ss.sas, ss.capacity);
+}
+
 static int install_sa(struct zike *z, const struct zike_peer *peer,
                       uint32_t spi, uint32_t dir, uint32_t transform,
                       uint32_t sa_flags, const uint8_t key[ZESP_KEYBYTES])
@@ -68,10 +84,15 @@ static int install_sa(struct zike *z, const struct zike_peer *peer,
     capture_child_key(spi, dir == ZESP_DIR_IN, key);
     rc = zesp_sa_add(z->sad, &p);
     sodium_memzero(&p, sizeof p);
-    if (rc != 0)
+    if (rc != 0) {
+        int e = errno;
         zike_log(LOG_ERR, "peer %s: cannot install SA 0x%08x %s: %s",
                  peer->name, spi, dir == ZESP_DIR_IN ? "in" : "out",
-                 zesp_strerror(errno));
+                 zesp_strerror(e));
+        if (e == ZESP_EFULL)
+            zike_sad_full(z);
+        errno = e;
+    }
     return rc;
 }
 

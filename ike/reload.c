@@ -167,6 +167,7 @@ int zike_reload(struct zike *z, char *why, size_t whylen)
         strcmp(fresh.sad_path, z->conf.sad_path) != 0 ||
         fresh.sad_opts.mode != z->conf.sad_opts.mode ||
         strcmp(fresh.sad_opts.group, z->conf.sad_opts.group) != 0 ||
+        fresh.sad_opts.capacity != z->conf.sad_opts.capacity ||
         strcmp(fresh.metrics, z->conf.metrics) != 0 ||
         strcmp(fresh.group_state, z->conf.group_state) != 0)
         zike_log(LOG_WARNING, "reload: listen, max-connections, control, "

@@ -108,6 +108,31 @@ static int sad_file_lock(const char *path, int *fd)
     return held ? -1 : 0;
 }
 
+/* sad.capacity is used only when the SAD is made: an existing one with
+ * another number of slots is refused at start, so that an operator who
+ * raised it does not find out at the first full rekey (ZESP_EFULL). */
+static bool sad_capacity_refused(const struct zike *z)
+{
+    zesp_sad_stats ss;
+
+    if (z->conf.sad_opts.capacity == 0)
+        return false;
+    if (zesp_sad_stats_get(z->sad, &ss) != 0) {
+        zike_log(LOG_ERR, "SAD %s: %s", z->conf.sad_path,
+                 zesp_strerror(errno));
+        return true;
+    }
+    if (ss.capacity == z->conf.sad_opts.capacity)
+        return false;
+    zike_log(LOG_ERR, "SAD %s has %u SA slots, sad.capacity says %u: a SAD's "
+             "capacity is fixed when it is made; to change it, stop zike and "
+             "the programs using it and remove the file (SAs loaded with "
+             "zesp load must be loaded again), or set sad.capacity: %u",
+             z->conf.sad_path, ss.capacity, z->conf.sad_opts.capacity,
+             ss.capacity);
+    return true;
+}
+
 #define LOCK_TRIES 8
 #define ZIKE_LOCKS 3                  /* control, SAD, key server state */
 #define LOCK_PATH_BYTES 4200          /* a path of 4096 and a suffix */
@@ -402,7 +427,8 @@ int main(int argc, char **argv)
                  zesp_strerror(errno));
         goto out;
     }
-    if (sad_file_lock(z->conf.sad_path, &sad_fd) != 0)
+    if (sad_file_lock(z->conf.sad_path, &sad_fd) != 0 ||
+        sad_capacity_refused(z))
         goto out;
     if (group_state_load(z) != 0)
         goto out;

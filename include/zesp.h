@@ -320,8 +320,15 @@ typedef struct zesp_sad_stats {
     int keys_locked;        /* this process could mlock the keys */
 } zesp_sad_stats;
 
+/* SA slots of a SAD (zesp_sad_opts.capacity), fixed when it is made. */
+#define ZESP_SAD_CAPACITY_DEFAULT 1024U
+#define ZESP_SAD_CAPACITY_MAX (1U << 24)
+
 typedef struct zesp_sad_opts {
-    uint32_t capacity;          /* SAs; 0 = 1024 */
+    /* SA slots, 1 to ZESP_SAD_CAPACITY_MAX; 0 = the default.  Used only
+     * when the file is made: an existing SAD keeps its own (see
+     * zesp_sad_stats_get; doc/sad.md, "How many slots"). */
+    uint32_t capacity;
     uint32_t max_replay_window; /* window slots reserve, rounded up to the
                                    ring (8192 holds 16351); 0 = 8192 */
     uint32_t policies;          /* policies; 0 = 256 */

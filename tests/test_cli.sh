@@ -357,6 +357,42 @@ ok $? "a missing group is named, and no SAD made"
 printf 'sad: { path: bad.sad, owner: root }\n' > "$work/bad.yaml"
 expect 3 "an unknown key under sad: exit 3" "$zesp" check "$work/bad.yaml"
 
+# ---- the SAD's capacity: --capacity N, or the file's sad.capacity ----------
+# Used only when load makes the SAD; before, every SAD zesp made had 1024.
+capa() { "$zesp" --sad "$1" --json stats | sed -n 's/.*"capacity":\([0-9]*\),.*/\1/p'; }
+printf 'policies: [ { name: p } ]\n' > "$work/cap.yaml"
+expect 0 "load --capacity 4096 makes the SAD" "$zesp" --sad "$work/cap.sad" load --capacity 4096 "$work/cap.yaml"
+[ "$(capa "$work/cap.sad")" = 4096 ]; ok $? "with 4096 slots (JSON capacity $(capa "$work/cap.sad"))"
+"$zesp" --sad "$work/cap.sad" stats | grep -q "^SAD: 0 of 4096 SAs"; ok $? "stats says 0 of 4096 SAs"
+printf 'policies: [ { name: q } ]\n' > "$work/cap-q.yaml"
+expect 4 "load --capacity 2048 on a SAD of 4096: exit 4" "$zesp" --sad "$work/cap.sad" --capacity 2048 load "$work/cap-q.yaml"
+grep -q "SAD $work/cap.sad has 4096 SA slots, not the 2048 asked for (--capacity): a SAD's capacity is fixed when it is made" "$work/err" &&
+    ! "$zesp" --sad "$work/cap.sad" policy list | grep -q "^q "
+ok $? "says the SAD's capacity is fixed, and loads nothing"
+expect 0 "load --capacity 4096 on it again" "$zesp" --sad "$work/cap.sad" --capacity 4096 load "$work/cap-q.yaml"
+expect 0 "load without --capacity takes it as it is" "$zesp" --sad "$work/cap.sad" load "$work/cap.yaml"
+for v in 0 16777217 many 12k -3 ""; do
+    expect 2 "--capacity '$v': exit 2" "$zesp" --sad "$work/cap-bad.sad" --capacity "$v" load "$work/cap.yaml"
+    grep -q "^zesp: --capacity takes a number of SA slots, 1 to 16777216 (not '$v')" "$work/err" && [ ! -e "$work/cap-bad.sad" ]
+    ok $? "and says what it takes, no SAD made"
+done
+expect 2 "--capacity on a command that makes no SAD: exit 2" "$zesp" --sad "$work/cap.sad" --capacity 4096 stats
+grep -q "stats takes no --capacity" "$work/err"; ok $? "said as for any option of another command"
+printf 'sad: { path: capy.sad, capacity: 512 }\npolicies: [ { name: p } ]\n' > "$work/capy.yaml"
+expect 0 "load with sad.capacity: 512" "$zesp" load "$work/capy.yaml"
+[ "$(capa "$work/capy.sad")" = 512 ]; ok $? "makes a SAD of 512 slots"
+expect 4 "sad.capacity: 512 on a SAD of 4096: exit 4" "$zesp" --sad "$work/cap.sad" load "$work/capy.yaml"
+grep -q "has 4096 SA slots, not the 512 asked for (sad.capacity)" "$work/err"; ok $? "and names sad.capacity"
+expect 0 "--capacity over the file's sad.capacity" "$zesp" --sad "$work/capo.sad" --capacity 300 load "$work/capy.yaml"
+[ "$(capa "$work/capo.sad")" = 300 ]; ok $? "--capacity wins (300)"
+for bad in "0:0 SA slots: at least 1" "16777217:above the maximum 16777216" "many:'many' is not a non-negative integer"; do
+    v=${bad%%:*} why=${bad#*:}
+    printf 'sad: { path: capb.sad, capacity: %s }\n' "$v" > "$work/bad.yaml"
+    expect 3 "sad.capacity $v: exit 3" "$zesp" load "$work/bad.yaml"
+    grep -q "bad.yaml:1:[0-9]*: sad.capacity: .*$why" "$work/err" && [ ! -e "$work/capb.sad" ]
+    ok $? "refused with file:line ($why), no SAD made"
+done
+
 # A configuration error quotes the file's keys and values: escaped.
 # Before, a key "x\rbad.yaml: valid\e[K" printed as is, and the terminal
 # showed "bad.yaml: valid" over the refusal.

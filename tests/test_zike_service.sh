@@ -111,6 +111,51 @@ sed -i "s|^sad: .*|sad: { mode: 0600 }|" "$work/grp.yaml"
 [ $? -eq 3 ] && grep -q "sad: no path" "$work/check.err"
 ok $? "and a sad: without a path"
 
+# ---- the SAD's capacity from zike's configuration (sad.capacity) ----------------
+# Before, zike always made a SAD of the default 1024 slots.
+zike_conf cap "$(port 5)"
+sed -i "s|^sad: .*|sad: { path: $work/cap.sad, capacity: 4096 }|" "$work/cap.yaml"
+"$zike" -c "$work/cap.yaml" 2> "$work/cap.log" &
+c=$!; pids="$pids $c"
+until_ok 20 grep -q "listening on" "$work/cap.log"
+"$b/tools/zesp" --sad "$work/cap.sad" --json stats > "$work/cap.json" &&
+    grep -q '"capacity":4096,' "$work/cap.json"
+ok $? "zike makes its SAD with sad.capacity's 4096 slots"
+stop $c
+sed -i "s|capacity: 4096|capacity: 2K|" "$work/cap.yaml"
+timeout $((20 * scale)) "$zike" -c "$work/cap.yaml" 2> "$work/cap.log"
+rc=$?
+[ $rc -ne 0 ] && grep -q "SAD $work/cap.sad has 4096 SA slots, sad.capacity says 2048: a SAD's capacity is fixed when it is made" "$work/cap.log" &&
+    ! grep -q "listening on" "$work/cap.log"
+ok $? "an existing SAD of another capacity is refused at start, saying so (exit $rc)"
+for bad in "0:0 SA slots: at least 1" "16777217:above the maximum 16777216" \
+           "many:'many' is not a non-negative integer" "-1:'-1' is not a non-negative integer"; do
+    v=${bad%%:*} why=${bad#*:}
+    sed -i "s|^sad: .*|sad: { path: $work/cap2.sad, capacity: $v }|" "$work/cap.yaml"
+    "$zike" -c "$work/cap.yaml" --check > /dev/null 2> "$work/check.err"
+    rc=$?
+    [ $rc -eq 3 ] && grep -q "cap.yaml:[0-9]*:[0-9]*: sad.capacity: .*$why" "$work/check.err" &&
+        [ ! -e "$work/cap2.sad" ]
+    ok $? "zike --check refuses sad.capacity $v: $why (exit $rc)"
+done
+# A SAD of one slot cannot hold a child SA (in and out): the install fails
+# with "the SA database is full", and zike says which setting sizes it.
+zike_conf full "$(port 6)" "peers:" \
+    "  - { name: alice, id: alice.example, auth: psk, psk: $PSK, policies: [orders] }"
+sed -i "s|^sad: .*|sad: { path: $work/full.sad, capacity: 1 }|" "$work/full.yaml"
+zike_conf alice2 "$(port 7)" "peers:" \
+    "  - { name: bob, id: full.example, endpoint: \"tcp://127.0.0.1:$(port 6)\", auth: psk, psk: $PSK, start: true, policies: [orders] }"
+sed -i "s|^identity: .*|identity: { id: alice.example }|" "$work/alice2.yaml"
+"$zike" -c "$work/full.yaml" 2> "$work/full.log" &
+f=$!; pids="$pids $f"
+"$zike" -c "$work/alice2.yaml" 2> "$work/alice2.log" &
+a2=$!; pids="$pids $a2"
+until_ok 20 grep -q "is full" "$work/full.log"
+grep -q "cannot install SA 0x[0-9a-f]* [a-z]*: the SA database is full" "$work/full.log" &&
+    grep -q "warning: SAD $work/full.sad is full: 1 of its 1 SA slots in use .*: set sad.capacity higher" "$work/full.log"
+ok $? "an install into a full SAD is logged with its capacity and sad.capacity"
+stop $a2; stop $f
+
 # ---- the systemd unit ------------------------------------------------------------
 # make's examples/zike.service carries configure's paths; verify checks the
 # unit with the executables of this build in their place.

@@ -22,6 +22,7 @@ enum {
     OPT_OUT = 1U << 4,
     OPT_IDENTITY = 1U << 5,
     OPT_OPENMETRICS = 1U << 6,
+    OPT_CAPACITY = 1U << 7,
 };
 
 struct options {
@@ -36,6 +37,7 @@ struct options {
     const char *out;        /* keygen: --out FILE */
     const char *identity;   /* keygen: --identity NAME */
     int openmetrics;        /* stats: --openmetrics */
+    uint32_t capacity;      /* load: --capacity N, a new SAD's slots */
     unsigned given;         /* OPT_ bits of the options given */
 };
 

@@ -2,6 +2,7 @@
  * zesp: the SA database from the command line.  See doc/zesp.1.
  *
  *   zesp [--sad PATH] [--group] [--state-dir DIR] [--json] COMMAND [ARGS]
+ *        (load also takes --capacity N)
  *
  * Options may come anywhere (GNU getopt_long permutes argv).
  */
@@ -27,7 +28,8 @@ static const char usage_text[] =
     "commands:\n"
     "  keygen [--z85] [--out FILE]   new SA key material (36 octets)\n"
     "  keygen --identity NAME        new Ed25519 identity: NAME.key, NAME.pub\n"
-    "  load FILE.yaml                install the SAs and policies of FILE\n"
+    "  load [--capacity N] FILE.yaml install the SAs and policies of FILE\n"
+    "                                (--capacity: a new SAD's SA slots)\n"
     "  check FILE.yaml               check FILE as load would, change nothing\n"
     "  sa list                       the SAs\n"
     "  sa show SPI [--dir in|out] [--sender ID] [--key]\n"
@@ -161,6 +163,32 @@ static int parse_sender(const char *text, uint32_t *sender)
     return 0;
 }
 
+/* The SAD's slots are fixed when it is made: an existing one with other
+ * than the number asked for (--capacity, the file's sad.capacity) is
+ * refused before anything is loaded, rather than fill up later. */
+static int capacity_refused(zesp_sad *sad, const struct options *o,
+                            const char *file_path, const zesp_sad_opts *opts)
+{
+    const char *path = sad_path_of(o, file_path);
+    zesp_sad_stats ss;
+
+    if (opts->capacity == 0)
+        return 0;
+    if (zesp_sad_stats_get(sad, &ss) != 0) {
+        sad_failed(o, file_path);
+        return 1;
+    }
+    if (ss.capacity == opts->capacity)
+        return 0;
+    fprintf(stderr, "zesp: SAD %s has %u SA slots, not the %u asked for "
+            "(%s): a SAD's capacity is fixed when it is made; to change it, "
+            "stop zike and the programs using it, remove the file and load "
+            "again. Nothing loaded\n", path ? path : zesp_sad_default_path(),
+            ss.capacity, opts->capacity,
+            o->capacity ? "--capacity" : "sad.capacity");
+    return 1;
+}
+
 /* load makes a SAD only for a file that a new SAD would take whole:
  * checked first, so that a missing or bad file leaves nothing behind. */
 static int cmd_config(const struct options *o, int argc, char **argv,
@@ -181,6 +209,8 @@ static int cmd_config(const struct options *o, int argc, char **argv,
         if (zesp_config_sad(argv[0], sad_path, sizeof sad_path, &opts, err,
                             sizeof err) != 0)
             return config_failed(err);
+        if (o->capacity)
+            opts.capacity = o->capacity;
         /* A new SAD takes the whole file: checked before it is made. */
         if ((sad = try_open_sad(o, 0, sad_path, &opts)) == NULL) {
             if (errno != ENOENT) {
@@ -189,11 +219,18 @@ static int cmd_config(const struct options *o, int argc, char **argv,
             }
             if (zesp_config_check(argv[0], err, sizeof err) != 0)
                 return config_failed(err);
+        } else if (capacity_refused(sad, o, sad_path, &opts)) {
+            zesp_sad_free(sad);
+            return EXIT_SAD;
         }
         /* Opened (again) to make it, or set its mode and group. */
         zesp_sad_free(sad);
         if ((sad = open_sad_as(o, 1, sad_path, &opts)) == NULL)
             return EXIT_SAD;
+        if (capacity_refused(sad, o, sad_path, &opts)) {   /* made meanwhile */
+            zesp_sad_free(sad);
+            return EXIT_SAD;
+        }
     }
     if (apply && o->state_dir && zesp_sad_set_state_dir(sad, o->state_dir)) {
         zesp_sad_free(sad);
@@ -512,6 +549,7 @@ static const struct option longopts[] = {
     { "out", required_argument, NULL, 'o' },
     { "identity", required_argument, NULL, 'i' },
     { "openmetrics", no_argument, NULL, 'm' },
+    { "capacity", required_argument, NULL, 'c' },
     { NULL, 0, NULL, 0 },
 };
 
@@ -520,7 +558,7 @@ static const struct {
     unsigned options;          /* OPT_ bits it takes */
 } commands[] = {
     { "keygen", OPT_Z85 | OPT_OUT | OPT_IDENTITY },
-    { "load", 0 }, { "check", 0 }, { "state", 0 },
+    { "load", OPT_CAPACITY }, { "check", 0 }, { "state", 0 },
     { "sa", OPT_DIR | OPT_SENDER | OPT_KEY },
     { "policy", 0 }, { "stats", OPT_OPENMETRICS }, { "expire", 0 },
     { "flush", 0 },
@@ -536,6 +574,7 @@ static unsigned option_bit(int opt)
     case 'o': return OPT_OUT;
     case 'i': return OPT_IDENTITY;
     case 'm': return OPT_OPENMETRICS;
+    case 'c': return OPT_CAPACITY;
     default: return 0;
     }
 }
@@ -548,6 +587,22 @@ int not_an_option_of(const char *cmd, unsigned mask)
     while (lo->name && !(option_bit(lo->val) & mask))
         lo++;
     return usage_error("%s takes no --%s", cmd, lo->name ? lo->name : "?");
+}
+
+/* A new SAD's SA slots: decimal, 1 to ZESP_SAD_CAPACITY_MAX. */
+static int parse_capacity(const char *text, uint32_t *slots)
+{
+    char *end;
+    unsigned long v;
+
+    if (text[0] < '1' || text[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoul(text, &end, 10);
+    if (errno || *end || v > ZESP_SAD_CAPACITY_MAX)
+        return -1;
+    *slots = (uint32_t)v;
+    return 0;
 }
 
 /* Options into o; -1 with the exit code in *rc when done or refused. */
@@ -574,6 +629,14 @@ static int parse_options(int argc, char **argv, struct options *o, int *rc,
         case 'o': o->out = optarg; break;
         case 'i': o->identity = optarg; break;
         case 'm': o->openmetrics = 1; break;
+        case 'c':
+            if (parse_capacity(optarg, &o->capacity) != 0) {
+                *rc = usage_error("--capacity takes a number of SA slots, "
+                                  "1 to %u (not '%s')",
+                                  ZESP_SAD_CAPACITY_MAX, optarg);
+                return -1;
+            }
+            break;
         default:   /* getopt said what was wrong */
             fputs("(zesp --help for usage)\n", stderr);
             *rc = EXIT_USAGE;
