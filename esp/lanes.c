@@ -71,15 +71,13 @@ static int lock_lane(int fd, off_t at, short type)
     return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno;
 }
 
-/* A child after fork: a file description of its own, so that its lanes
- * are its own; the same file, or none.  Its copy of the parent's was
- * closed as it started. */
-static int reopen(struct zesp_sad *sad, struct lane_claim *all)
+/* The handle's file opened again by path, if it is still there: 0,
+ * ZESP_EBADSAD (another file there), or an errno. */
+static int reopen_at(struct zesp_sad *sad, const char *path)
 {
     struct stat st;
 
-    fork_fd_close(&sad->lane_file);
-    if (fork_fd_open(&sad->lane_file, AT_FDCWD, sad->file_path,
+    if (fork_fd_open(&sad->lane_file, AT_FDCWD, path,
                      O_RDWR | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno;
     if (fstat(sad->lane_file.fd, &st) != 0 ||
@@ -88,6 +86,26 @@ static int reopen(struct zesp_sad *sad, struct lane_claim *all)
         fork_fd_close(&sad->lane_file);
         return ZESP_EBADSAD;
     }
+    return 0;
+}
+
+/* A child after fork: a file description of its own, so that its lanes
+ * are its own; the same file, or none.  Its copy of the parent's was
+ * closed as it started.  The path from the root first (a daemon's
+ * chdir), then the path as given (relative, it still names the file
+ * where the working directory is the one it was opened in, though that
+ * directory was renamed since, or the process chroot'ed into it). */
+static int reopen(struct zesp_sad *sad, struct lane_claim *all)
+{
+    int err;
+
+    fork_fd_close(&sad->lane_file);
+    if ((err = reopen_at(sad, sad->file_path)) != 0 &&
+        strcmp(sad->file_path, sad->path) != 0 &&
+        reopen_at(sad, sad->path) == 0)
+        err = 0;
+    if (err != 0)
+        return err;
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         atomic_store(&all[i].lane, 0);
         atomic_store(&all[i].gen, 0);
