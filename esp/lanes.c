@@ -122,15 +122,32 @@ static void lane_touch(struct sa_slot *s, uint32_t lane)
                           memory_order_relaxed);
 }
 
+/* How far a lane's count may run ahead of the slot's as a lane reads
+ * them (lanes_by_age): far more than the processes that could touch a
+ * lane between the two reads. */
+#define LANE_USED_SLACK (UINT64_C(1) << 20)
+
 /* The lanes of a slot, the one used longest ago (or never) first. */
 static void lanes_by_age(const struct sa_slot *s, uint32_t order[])
 {
-    uint64_t used[ZESP_LANES_MAX];
+    uint64_t used[ZESP_LANES_MAX], count;
 
     for (uint32_t l = 1; l < ZESP_LANES_MAX; l++) {
         used[l] = atomic_load(&s->lane_used[l]);
         order[l - 1] = l;
     }
+    /* A lane's use far past the slot's count is no count: the second of
+     * its last block, as a library before the order wrote it (an SA put
+     * in the file before an upgrade, or a process still running the old
+     * library).  Those seconds, about 2^31, would make every lane the old
+     * library used look newer than one the order just let go, which would
+     * be taken first again: they read as used before any count.  (Read
+     * after the lanes, the count is at least any lane's but for a race of
+     * a few: the margin.) */
+    count = atomic_load(&s->lane_used[0]);
+    for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+        if (used[l] > count + LANE_USED_SLACK)
+            used[l] = 0;
     /* Insertion sort: 63 entries, once per process and SA. */
     for (uint32_t i = 1; i < ZESP_LANES_MAX - 1U; i++)
         for (uint32_t j = i; j > 0 && used[order[j]] < used[order[j - 1]]; j--) {
