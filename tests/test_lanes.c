@@ -523,14 +523,20 @@ static void test_child_after_rename(void)
     uint8_t *esp = NULL;
     size_t len;
     uint16_t mine = 0;
+    bool moved_in;
     pid_t pid;
 
     snprintf(sub, sizeof sub, "%s/before.d", dir);
     snprintf(moved, sizeof moved, "%s/after.d", dir);
     CHECK(here >= 0 && mkdir(sub, 0700) == 0);
     make_sad("before.d/renamed.sad", ZESP_SA_LANES);
-    if (here < 0 || chdir(sub) != 0)
+    moved_in = here >= 0 && chdir(sub) == 0;
+    CHECK(moved_in);
+    if (!moved_in) {
+        if (here >= 0)
+            close(here);
         return;
+    }
     tx = zesp_sad_open("renamed.sad", 0, NULL);
     CHECK(tx != NULL);
     CHECK(rename(sub, moved) == 0);
