@@ -71,15 +71,13 @@ static int lock_lane(int fd, off_t at, short type)
     return fcntl(fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno;
 }
 
-/* A child after fork: a file description of its own, so that its lanes
- * are its own; the same file, or none.  Its copy of the parent's was
- * closed as it started. */
-static int reopen(struct zesp_sad *sad, struct lane_claim *all)
+/* The handle's file opened again by path, if it is still there: 0,
+ * ZESP_EBADSAD (another file there), or an errno. */
+static int reopen_at(struct zesp_sad *sad, const char *path)
 {
     struct stat st;
 
-    fork_fd_close(&sad->lane_file);
-    if (fork_fd_open(&sad->lane_file, AT_FDCWD, sad->file_path,
+    if (fork_fd_open(&sad->lane_file, AT_FDCWD, path,
                      O_RDWR | O_NOFOLLOW | O_CLOEXEC) < 0)
         return errno;
     if (fstat(sad->lane_file.fd, &st) != 0 ||
@@ -88,6 +86,26 @@ static int reopen(struct zesp_sad *sad, struct lane_claim *all)
         fork_fd_close(&sad->lane_file);
         return ZESP_EBADSAD;
     }
+    return 0;
+}
+
+/* A child after fork: a file description of its own, so that its lanes
+ * are its own; the same file, or none.  Its copy of the parent's was
+ * closed as it started.  The path from the root first (a daemon's
+ * chdir), then the path as given (relative, it still names the file
+ * where the working directory is the one it was opened in, though that
+ * directory was renamed since, or the process chroot'ed into it). */
+static int reopen(struct zesp_sad *sad, struct lane_claim *all)
+{
+    int err;
+
+    fork_fd_close(&sad->lane_file);
+    if ((err = reopen_at(sad, sad->file_path)) != 0 &&
+        strcmp(sad->file_path, sad->path) != 0 &&
+        reopen_at(sad, sad->path) == 0)
+        err = 0;
+    if (err != 0)
+        return err;
     for (uint32_t i = 0; i < sad->lay.capacity; i++) {
         atomic_store(&all[i].lane, 0);
         atomic_store(&all[i].gen, 0);
@@ -104,15 +122,32 @@ static void lane_touch(struct sa_slot *s, uint32_t lane)
                           memory_order_relaxed);
 }
 
+/* How far a lane's count may run ahead of the slot's as a lane reads
+ * them (lanes_by_age): far more than the processes that could touch a
+ * lane between the two reads. */
+#define LANE_USED_SLACK (UINT64_C(1) << 20)
+
 /* The lanes of a slot, the one used longest ago (or never) first. */
 static void lanes_by_age(const struct sa_slot *s, uint32_t order[])
 {
-    uint64_t used[ZESP_LANES_MAX];
+    uint64_t used[ZESP_LANES_MAX], count;
 
     for (uint32_t l = 1; l < ZESP_LANES_MAX; l++) {
         used[l] = atomic_load(&s->lane_used[l]);
         order[l - 1] = l;
     }
+    /* A lane's use far past the slot's count is no count: the second of
+     * its last block, as a library before the order wrote it (an SA put
+     * in the file before an upgrade, or a process still running the old
+     * library).  Those seconds, about 2^31, would make every lane the old
+     * library used look newer than one the order just let go, which would
+     * be taken first again: they read as used before any count.  (Read
+     * after the lanes, the count is at least any lane's but for a race of
+     * a few: the margin.) */
+    count = atomic_load(&s->lane_used[0]);
+    for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+        if (used[l] > count + LANE_USED_SLACK)
+            used[l] = 0;
     /* Insertion sort: 63 entries, once per process and SA. */
     for (uint32_t i = 1; i < ZESP_LANES_MAX - 1U; i++)
         for (uint32_t j = i; j > 0 && used[order[j]] < used[order[j - 1]]; j--) {

@@ -201,7 +201,7 @@ struct zesp_sad {
     /* The file's path from the root as it was opened (path, given
      * relative, after the working directory then): a child opens it again
      * there, whatever directory it has moved to since (a daemon's
-     * chdir("/")). */
+     * chdir("/")), or else by path as given (lanes.c reopen). */
     char file_path[4096];
     /* The process (fork_gen.h) the handle was made in, or whose file
      * description lane_file is: a private SAD sends in that process only. */

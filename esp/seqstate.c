@@ -1109,9 +1109,16 @@ int zesp_state_dir_init(const char *dir)
         if ((err = make_dirs(path)) == 0 && made)
             err = mode_made_dir(path);
     }
-    /* No SAD yet to say whether the group may write it: the load says. */
-    if (err == 0 && (err = dir_open(path, true, &d)) == 0)
+    /* No SAD yet to say whether the group may write it: the load says.
+     * Each record's rename is made durable by an fsync of the directory
+     * (record_write): a file system that cannot fsync a directory (EINVAL,
+     * EROFS; taken as it is where it was made) would refuse every record,
+     * so it is refused here, not "ready" and then every manual SA. */
+    if (err == 0 && (err = dir_open(path, true, &d)) == 0) {
+        if (fsync(d.dir.fd) != 0)
+            err = ZESP_ESTATEIO;
         dir_close(&d);
+    }
     if (err != 0) {
         errno = err;
         return -1;

@@ -143,6 +143,13 @@ if [ -f "$shim" ]; then
     preload 5 "$zesp" keygen --out "$work/eio.key" > /dev/null 2> "$work/err"
     [ $? -eq 1 ] && [ ! -e "$work/eio.key" ] && grep -q "eio.key: Input/output error" "$work/err"
     ok $? "keygen where a directory's fsync fails with EIO: exit 1, said, no file left"
+    # A state directory there is refused by state init, not called ready:
+    # each sequence record's rename needs the directory's fsync, so every
+    # manual SA's load would fail.  Before, state init said "ready".
+    ZESP_STATE_DIR="$work/state-nofsync" preload 22 "$zesp" state init > "$work/out" 2> "$work/err"
+    [ $? -eq 1 ] && [ ! -s "$work/out" ] &&
+        grep -q "state-nofsync: .*a file system that cannot fsync a directory" "$work/err"
+    ok $? "state init where a directory's fsync fails with EINVAL: exit 1, said"
 else
     echo "skip keygen with a directory's fsync failing (tests/fsync_dir_fail.so not built)"
 fi

@@ -23,6 +23,7 @@
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -506,6 +507,65 @@ static void test_child_elsewhere(void)
            "own" : st == 1 ? "no" : "in its parent's lane");
     CHECK(st == 0);
     zesp_sad_free(tx);
+}
+
+/* A handle opened by a relative path, its directory renamed since (the
+ * working directory with it): a forked child still finds the file by
+ * that path.  Before, the child looked only by the path from the root as
+ * it was at the open, no longer there (No such file or directory). */
+static void test_child_after_rename(void)
+{
+    char sub[512], moved[512];
+    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), st;
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    zesp_sad *tx = NULL;
+    uint8_t *esp = NULL;
+    size_t len;
+    uint16_t mine = 0;
+    bool moved_in;
+    pid_t pid;
+
+    snprintf(sub, sizeof sub, "%s/before.d", dir);
+    snprintf(moved, sizeof moved, "%s/after.d", dir);
+    CHECK(here >= 0 && mkdir(sub, 0700) == 0);
+    make_sad("before.d/renamed.sad", ZESP_SA_LANES);
+    moved_in = here >= 0 && chdir(sub) == 0;
+    CHECK(moved_in);
+    if (!moved_in) {
+        if (here >= 0)
+            close(here);
+        return;
+    }
+    tx = zesp_sad_open("renamed.sad", 0, NULL);
+    CHECK(tx != NULL);
+    CHECK(rename(sub, moved) == 0);
+    if (tx != NULL) {
+        CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &len));
+        if (esp != NULL)
+            mine = lane_of(esp);
+        zesp_buf_free(esp);
+        fflush(NULL);
+        if ((pid = fork()) == 0) {
+            int rc = 0;
+            esp = NULL;
+            if (zesp_seal(tx, LANES_SPI, &parts, &esp, &len) != 0) {
+                fprintf(stderr, "  child: %s\n", zesp_strerror(errno));
+                rc = 1;
+            } else if (lane_of(esp) == mine) {
+                rc = 2;             /* its parent's lane */
+            }
+            _exit(rc);
+        }
+        st = test_wait_status(pid);
+        printf("     a child after its folder's rename seals: %s\n",
+               st == 0 ? "yes, in a lane of its own" : st == 1 ? "no"
+                                                      : "in its parent's lane");
+        CHECK(st == 0);
+        zesp_sad_free(tx);
+    }
+    CHECK(fchdir(here) == 0);
+    close(here);
 }
 
 /* A process that forks before either side sent: the child shares its
@@ -1208,6 +1268,39 @@ static void test_lane_let_go_taken_last(void)
         zesp_sad_free(h[i]);
 }
 
+/* An SA put in the file by a library before the order (an upgrade with
+ * the SAD kept): each lane's use is the second of its last block, and
+ * the slot's count 0.  A lane let go now is still taken after every lane
+ * that library used.  Before, those seconds read as newer than any count:
+ * the lane just let go was taken again. */
+static void test_lane_seconds_of_an_older_library(void)
+{
+    zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_sad *a, *b;
+    struct sa_ref ref;
+    uint32_t first, next;
+
+    unlink(test_path_in(dir, "older.sad"));
+    a = zesp_sad_open(test_path_in(dir, "older.sad"), ZESP_SAD_CREATE, NULL);
+    CHECK(a != NULL);
+    if (a == NULL)
+        return;
+    CHECK_OK(zesp_sa_add(a, &p));
+    CHECK_OK(sad_find(a, LANES_SPI, ZESP_DIR_OUT, &ref));
+    for (uint32_t l = 1; l < ZESP_LANES_MAX; l++)
+        atomic_store(&ref.slot->lane_used[l], sad_now());
+    atomic_store(&ref.slot->lane_used[0], 0);
+    first = seal_lane(a);
+    zesp_sad_free(a);                   /* its lane let go */
+    b = zesp_sad_open(test_path_in(dir, "older.sad"), 0, NULL);
+    next = seal_lane(b);
+    printf("     every lane stamped by an older library, lane %u let go: "
+           "the next process takes %u\n", first, next);
+    CHECK(first != 0 && next != 0);
+    CHECK(next != first);
+    zesp_sad_free(b);
+}
+
 int main(int argc, char **argv)
 {
     /* spawn_sender's child: --sender DIR SAD ENDPOINT ID COUNT SIZE FD */
@@ -1241,10 +1334,12 @@ int main(int argc, char **argv)
     RUN(test_child_keeps_no_lane);
     RUN(test_fork_without_handlers);
     RUN(test_child_elsewhere);
+    RUN(test_child_after_rename);
     RUN(test_lane_of_a_replaced_sa);
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     RUN(test_refused_lane_charges_nothing);
     RUN(test_lane_let_go_taken_last);
+    RUN(test_lane_seconds_of_an_older_library);
     return test_done_in(dir);
 }
