@@ -7383,6 +7383,93 @@ static void traffic_selectors_checked(void)
     auth_ts = NULL;
 }
 
+/* An IKE_SA_INIT request whose KE value zike cannot use (RFC 7296 2.21:
+ * INVALID_SYNTAX).  One not 32 bytes long is refused before any work: no
+ * SA.  One of small order (0) fails only after zike's X25519 work, and
+ * costs its sender nothing: it stays a half-open SA without keys until
+ * half-open-timeout, counted against its source (half-open-per-source),
+ * no message opening under it and its retransmission answered by nothing.
+ * Before, it was dead at once, so half-open-per-source never stopped such
+ * requests (test_zike_dos.sh shows the flood); a short one cost X25519. */
+static void init_bad_ke_values(void)
+{
+    static uint8_t msg[1024], copy[1024];
+    static const size_t ke_lens[] = { 31, 32 };
+    struct route from = { .addr = "192.0.2.9" };
+    struct ike_message m;
+    struct ike_sa *sa;
+    uint32_t per_source0 = z.conf.half_open_per_source;
+
+    z.conf.half_open_per_source = 2;
+    for (size_t i = 0; i < 2; i++) {
+        struct ike_header h = { .exchange = IKE_SA_INIT,
+                                .flags = IKE_FLAG_INITIATOR };
+        uint8_t ke[32] = { 0 }, ni[32];
+        struct ike_writer w;
+        size_t len;
+        uint64_t invalid0 = z.stats.ike_init_invalid;
+
+        harness_reset();
+        randombytes_buf(h.spi_i, 8);
+        randombytes_buf(ni, sizeof ni);
+        ike_w_init(&w, msg, sizeof msg, &h);
+        w_ike_proposal(&w);
+        ike_w_ke(&w, IKE_DH_CURVE25519, ke, ke_lens[i]);
+        ike_w_nonce(&w, ni, sizeof ni);
+        CHECK(ike_w_finish(&w, &len) == IKE_OK);
+        memcpy(copy, msg, len);
+        ike_handle(&z, &from, copy, len);
+        CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
+              ike_error_notify(&m) == IKE_N_INVALID_SYNTAX);
+        CHECK(z.stats.ike_init_invalid == invalid0 + 1);
+        sa = z.sas;
+        if (ke_lens[i] != 32) {
+            CHECK(sa == NULL);
+            continue;
+        }
+        CHECK(sa != NULL && sa->next == NULL);
+        if (sa == NULL)
+            continue;
+        CHECK(sa->state == IKE_ST_HALF_OPEN && sa->keys->aead == NULL &&
+              sodium_is_zero(sa->keys->dh_priv, 32) == 1 &&
+              strcmp(sa->route.addr, from.addr) == 0);
+        /* Its retransmission: no new SA, no work, no answer. */
+        nsent = 0;
+        memcpy(copy, msg, len);
+        ike_handle(&z, &from, copy, len);
+        CHECK(nsent == 0 && z.sas == sa && sa->next == NULL);
+        /* A message under its SPIs opens under nothing. */
+        {
+            struct ike_header a = { .exchange = IKE_AUTH,
+                                    .flags = IKE_FLAG_INITIATOR,
+                                    .message_id = 1 };
+            memcpy(a.spi_i, sa->spi_i, 8);
+            size_t alen;
+
+            memcpy(a.spi_r, sa->spi_r, 8);
+            ike_w_init(&w, copy, sizeof copy, &a);
+            ike_w_nonce(&w, ni, sizeof ni);
+            CHECK(ike_w_finish(&w, &alen) == IKE_OK);
+            ike_handle(&z, &from, copy, alen);
+            CHECK(nsent == 0 && sa->state == IKE_ST_HALF_OPEN);
+        }
+        /* Counted against its source: one more, then nothing. */
+        for (int k = 0; k < 2; k++) {
+            uint64_t limited = z.stats.dropped[IKE_DROP_SOURCE_LIMIT];
+
+            randombytes_buf(msg + 0, 8);            /* a new SPIi */
+            nsent = 0;
+            memcpy(copy, msg, len);
+            ike_handle(&z, &from, copy, len);
+            CHECK(nsent == (k == 0 ? 1U : 0U));
+            CHECK(z.stats.dropped[IKE_DROP_SOURCE_LIMIT] ==
+                  limited + (k == 0 ? 0U : 1U));
+        }
+    }
+    z.conf.half_open_per_source = per_source0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -7464,6 +7551,7 @@ int main(void)
     RUN(ike_rekey_zero_spi);
     RUN(delete_of_many_children);
     RUN(traffic_selectors_checked);
+    RUN(init_bad_ke_values);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
