@@ -3673,6 +3673,27 @@ static void child_sas_per_peer(void)
     CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(count_sas() == 2 * limit);
+    /* At its limit it is refused before any X25519 of zike's: a request
+     * whose KE value is 0 (refused by libsodium only after zike made its
+     * own key pair and tried) gets the limit's answer, not INVALID_SYNTAX
+     * (as it did before, the X25519 work spent on each). */
+    {
+        uint8_t zero[32] = { 0 };
+
+        nsent = 0;
+        peer_asks_child(sa, 41, zero, 0x5102, "pol", msg, &ctr);
+        CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+              first_notify(&m) == IKE_N_NO_ADDITIONAL_SAS);
+        nsent = 0;
+        clen = child_request_rekey(chain, sizeof chain, true, zero, 0x5103,
+                                   "pol", 0x5000);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 42, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+              first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(count_sas() == 2 * limit);
+    }
     /* Another peer is not affected. */
     nsent = 0;
     peer_asks_child(other, 0, pub, 0x5200, "otherpol", msg, &ctr3);
