@@ -2659,7 +2659,8 @@ static void ike_aead_of_the_peer_enforced(void)
     CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) ==
           IKE_N_AUTHENTICATION_FAILED);
     CHECK(ike_find(&m, IKE_PL_AUTH) == NULL);
-    CHECK(sa->state == IKE_ST_DEAD && count_sas() == 0);
+    CHECK(sa->state == IKE_ST_HALF_OPEN && sa->keys->aead == NULL &&
+          count_sas() == 0);        /* keyless until half-open-timeout */
     CHECK(z.stats.ike_established == 0 && z.stats.auth_failed == 1);
     ike_keys_free(t.keys);
     harness_reset();
@@ -3467,6 +3468,44 @@ static void refused_auth_logged(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* A responder's IKE SA whose IKE_AUTH failed stays half open without keys
+ * and without a peer until half-open-timeout, so that it counts against
+ * its source (half-open-per-source) like any half-open SA; nothing opens
+ * under it, so a second IKE_AUTH on it, right this time, gets nothing.
+ * Before, it was dead at once and its place free: one address could go on
+ * making zike spend two X25519 per round trip. */
+static void failed_auth_stays_counted(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+
+    z.now = 5000;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+    CHECK(initiator_init(&t) == 0);
+    t.keys->sk_pi[0] ^= 1;            /* AUTH made with another SK_pi */
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK &&
+          notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+    sa = responder_sa(&t);
+    CHECK(sa != NULL && sa->state == IKE_ST_HALF_OPEN &&
+          sa->keys->aead == NULL && sa->peer_name[0] == '\0' &&
+          sodium_is_zero(sa->keys->sk_pi, sizeof sa->keys->sk_pi) == 1);
+    t.keys->sk_pi[0] ^= 1;            /* the right AUTH: too late */
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) != IKE_OK);
+    CHECK(nsent == 0 && z.stats.ike_established == 0 &&
+          responder_sa(&t) == sa && sa->state == IKE_ST_HALF_OPEN);
+    z.now += z.conf.half_open_ms + 1;
+    ike_tick(&z);
+    CHECK(responder_sa(&t) == NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -3481,7 +3520,7 @@ static void identity_type(void)
     CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
     CHECK(count_sas() == 0);
     CHECK(responder_sa(&t) == NULL ||
-          responder_sa(&t)->state == IKE_ST_DEAD);
+          responder_sa(&t)->keys->aead == NULL);
     ike_keys_free(t.keys);
     harness_reset();
     CHECK(initiator_init(&t) == 0);
@@ -7573,6 +7612,7 @@ int main(void)
     RUN(delete_of_many_children);
     RUN(traffic_selectors_checked);
     RUN(init_bad_ke_values);
+    RUN(failed_auth_stays_counted);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();
