@@ -206,6 +206,17 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
                      fail, NULL, 0, NULL, 0);
         goto reply;
     }
+    /* A peer at max-child-sas is refused before our two X25519, not after
+     * (child_respond asks again, for IKE_AUTH): else one looping on
+     * CREATE_CHILD_SA at its limit, with any KE value, had zike spend them
+     * on every request only to refuse it.  A rekey at the limit: the SAs
+     * it replaces go soon. */
+    if (!child_room(z, peer)) {
+        ike_w_notify(&w, IKE_PROTO_ESP, old != NULL ? IKE_N_TEMPORARY_FAILURE
+                                                    : IKE_N_NO_ADDITIONAL_SAS,
+                     NULL, 0, NULL, 0);
+        goto reply;
+    }
     randombytes_buf(nr, sizeof nr);
     if (ike_x25519_keypair(pub, priv) != 0 ||
         ike_x25519_shared(shared, priv, ke.data, ke.len) != 0) {

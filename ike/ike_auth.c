@@ -106,6 +106,24 @@ static bool authenticated(struct zike *z, struct ike_sa *sa,
     return true;
 }
 
+/* A responder's IKE SA whose IKE_AUTH failed stays half open, its keys
+ * wiped (nothing opens under it again: no second guess on it) and no peer
+ * named, until half-open-timeout: counted against its source as any
+ * half-open SA.  Dead at once, it freed its place for the next attempt,
+ * so one address could have zike spend two X25519 per round trip (one of
+ * its own), half-open-per-source never reached.  false: no keys slot. */
+static bool keys_forgotten(struct ike_sa *sa)
+{
+    struct ike_keys *fresh = ike_keys_new();
+
+    if (fresh == NULL)
+        return false;
+    ike_keys_free(sa->keys);
+    sa->keys = fresh;
+    sa->peer_name[0] = '\0';
+    return true;
+}
+
 /* Initiator: the IKE_AUTH request, once IKE_SA_INIT gave the keys. */
 void ike_auth_start(struct zike *z, struct ike_sa *sa)
 {
@@ -254,6 +272,8 @@ auth_failed:
     ike_w_notify(&w, 0, IKE_N_AUTHENTICATION_FAILED, NULL, 0, NULL, 0);
     if (ike_w_finish(&w, &len) == IKE_OK)
         ike_respond(z, sa, from, IKE_AUTH, m->hdr.message_id, chain, len);
+    if (sa->state == IKE_ST_HALF_OPEN && keys_forgotten(sa))
+        return;
     ike_sa_dead(z, sa, NULL);
 }
 

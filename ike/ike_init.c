@@ -257,6 +257,11 @@ void ike_init_request(struct zike *z, const struct route *from,
         respond_plain_notify(z, from, m, IKE_N_INVALID_KE_PAYLOAD, g31, 2);
         return;
     }
+    if (ke.len != IKE_X25519_BYTES) {
+        init_invalid(z, from, m, IKE_N_INVALID_SYNTAX,
+                     "bad key exchange value");
+        return;
+    }
     if ((sa = ike_sa_new(z, false)) == NULL)
         return;
     memcpy(sa->spi_i, m->hdr.spi_i, 8);
@@ -265,14 +270,23 @@ void ike_init_request(struct zike *z, const struct route *from,
     sa->route = *from;
     sa->state = IKE_ST_HALF_OPEN;
     sa->mid_in = 1;
-    if (derive(sa, encr, ke.data, ke.len) != 0 ||
-        (sa->msg1 = ike_dup(buf, len)) == NULL) {
-        init_invalid(z, from, m, IKE_N_INVALID_SYNTAX,
-                     "bad key exchange value");
+    if ((sa->msg1 = ike_dup(buf, len)) == NULL) {
         sa->state = IKE_ST_DEAD;
         return;
     }
     sa->msg1_len = len;
+    if (derive(sa, encr, ke.data, ke.len) != 0) {
+        /* A value of small order, which libsodium refuses only after our
+         * two X25519 operations and which costs its sender nothing.  The
+         * SA stays half open without keys (no message opens under it)
+         * until half-open-timeout, counted against its source as any
+         * other; dead at once, it let one address have zike spend two
+         * X25519 per message, half-open-per-source never reached. */
+        sodium_memzero(sa->keys->dh_priv, IKE_X25519_BYTES);
+        init_invalid(z, from, m, IKE_N_INVALID_SYNTAX,
+                     "bad key exchange value");
+        return;
+    }
     capture_keys(sa->spi_i, sa->spi_r, sa->keys);
     {
         uint8_t *out = malloc(MSG_CAP);

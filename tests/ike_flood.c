@@ -7,10 +7,13 @@
  * 7296 2.6): over ZeroMQ the attacker's own connection brings the cookie
  * back, so a cookie costs it one round trip and nothing more.  With
  * "malformed" its requests have no SA payload (zike refuses them with
- * INVALID_SYNTAX and keeps nothing).
- *   ike_flood ENDPOINT N [MS [cookies|malformed]]
- * Prints "sent N, responses R, cookies C, half-open H, refused T": H
- * answers that made an IKE SA (a KE payload), T TEMPORARY_FAILUREs.
+ * INVALID_SYNTAX and keeps nothing).  With "weak" its KE payload is the
+ * X25519 value 0, of small order, which costs it nothing to send and zike
+ * its X25519 work before the exchange fails; it answers COOKIEs too.
+ *   ike_flood ENDPOINT N [MS [cookies|malformed|weak]]
+ * Prints "sent N, responses R, cookies C, half-open H, refused T, invalid
+ * I": H answers that made an IKE SA (a KE payload), T TEMPORARY_FAILUREs,
+ * I INVALID_SYNTAXes.
  */
 #include <sodium.h>
 #include <stdio.h>
@@ -24,7 +27,7 @@ struct req {
     uint8_t spi[8], nonce[32], pub[32];
 };
 
-static bool malformed;
+static bool malformed, weak;
 
 static size_t build(const struct req *r, const uint8_t *cookie,
                     size_t cookie_len, uint8_t *buf, size_t cap)
@@ -55,7 +58,7 @@ int main(int argc, char **argv)
 {
     uint8_t buf[1024];
     int n, responses = 0, cookies = 0, made = 0, refused = 0;
-    int timeout = 10000, zero = 0;
+    int timeout = 10000, zero = 0, invalid = 0;
     bool answer_cookies = false;
     struct req *reqs;
     void *ctx, *s;
@@ -63,11 +66,13 @@ int main(int argc, char **argv)
     if (argc < 3 || argc > 5 || (n = atoi(argv[2])) <= 0 ||
         (argc >= 4 && (timeout = atoi(argv[3])) <= 0) ||
         (argc == 5 && strcmp(argv[4], "cookies") != 0 &&
-         strcmp(argv[4], "malformed") != 0) ||
+         strcmp(argv[4], "malformed") != 0 &&
+         strcmp(argv[4], "weak") != 0) ||
         sodium_init() < 0 || (reqs = calloc((size_t)n, sizeof *reqs)) == NULL)
         return 2;
-    answer_cookies = argc == 5 && strcmp(argv[4], "cookies") == 0;
-    malformed = argc == 5 && !answer_cookies;
+    malformed = argc == 5 && strcmp(argv[4], "malformed") == 0;
+    weak = argc == 5 && strcmp(argv[4], "weak") == 0;
+    answer_cookies = argc == 5 && !malformed;
     ctx = zmq_ctx_new();
     s = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
@@ -81,7 +86,10 @@ int main(int argc, char **argv)
         randombytes_buf(reqs[i].spi, 8);
         randombytes_buf(reqs[i].nonce, 32);
         randombytes_buf(priv, sizeof priv);
-        crypto_scalarmult_base(reqs[i].pub, priv);
+        if (weak)
+            memset(reqs[i].pub, 0, sizeof reqs[i].pub);
+        else
+            crypto_scalarmult_base(reqs[i].pub, priv);
         if ((len = build(&reqs[i], NULL, 0, buf, sizeof buf)) == 0 ||
             zmq_send(s, buf, len, 0) < 0)
             return 1;
@@ -115,9 +123,10 @@ int main(int argc, char **argv)
         responses++;
         made += ike_find(&m, IKE_PL_KE) != NULL;
         refused += ike_error_notify(&m) == IKE_N_TEMPORARY_FAILURE;
+        invalid += ike_error_notify(&m) == IKE_N_INVALID_SYNTAX;
     }
-    printf("sent %d, responses %d, cookies %d, half-open %d, refused %d\n",
-           n, responses, cookies, made, refused);
+    printf("sent %d, responses %d, cookies %d, half-open %d, refused %d, "
+           "invalid %d\n", n, responses, cookies, made, refused, invalid);
     free(reqs);
     zmq_close(s);
     zmq_ctx_term(ctx);

@@ -2659,7 +2659,8 @@ static void ike_aead_of_the_peer_enforced(void)
     CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) ==
           IKE_N_AUTHENTICATION_FAILED);
     CHECK(ike_find(&m, IKE_PL_AUTH) == NULL);
-    CHECK(sa->state == IKE_ST_DEAD && count_sas() == 0);
+    CHECK(sa->state == IKE_ST_HALF_OPEN && sa->keys->aead == NULL &&
+          count_sas() == 0);        /* keyless until half-open-timeout */
     CHECK(z.stats.ike_established == 0 && z.stats.auth_failed == 1);
     ike_keys_free(t.keys);
     harness_reset();
@@ -3467,6 +3468,44 @@ static void refused_auth_logged(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* A responder's IKE SA whose IKE_AUTH failed stays half open without keys
+ * and without a peer until half-open-timeout, so that it counts against
+ * its source (half-open-per-source) like any half-open SA; nothing opens
+ * under it, so a second IKE_AUTH on it, right this time, gets nothing.
+ * Before, it was dead at once and its place free: one address could go on
+ * making zike spend two X25519 per round trip. */
+static void failed_auth_stays_counted(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+
+    z.now = 5000;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+    CHECK(initiator_init(&t) == 0);
+    t.keys->sk_pi[0] ^= 1;            /* AUTH made with another SK_pi */
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK &&
+          notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
+    sa = responder_sa(&t);
+    CHECK(sa != NULL && sa->state == IKE_ST_HALF_OPEN &&
+          sa->keys->aead == NULL && sa->peer_name[0] == '\0' &&
+          sodium_is_zero(sa->keys->sk_pi, sizeof sa->keys->sk_pi) == 1);
+    t.keys->sk_pi[0] ^= 1;            /* the right AUTH: too late */
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) != IKE_OK);
+    CHECK(nsent == 0 && z.stats.ike_established == 0 &&
+          responder_sa(&t) == sa && sa->state == IKE_ST_HALF_OPEN);
+    z.now += z.conf.half_open_ms + 1;
+    ike_tick(&z);
+    CHECK(responder_sa(&t) == NULL);
+    ike_keys_free(t.keys);
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* The identity's bytes with another ID type: refused. */
 static void identity_type(void)
 {
@@ -3481,7 +3520,7 @@ static void identity_type(void)
     CHECK(notify_in(&m, IKE_N_AUTHENTICATION_FAILED) != 0);
     CHECK(count_sas() == 0);
     CHECK(responder_sa(&t) == NULL ||
-          responder_sa(&t)->state == IKE_ST_DEAD);
+          responder_sa(&t)->keys->aead == NULL);
     ike_keys_free(t.keys);
     harness_reset();
     CHECK(initiator_init(&t) == 0);
@@ -3673,6 +3712,27 @@ static void child_sas_per_peer(void)
     CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
           first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
     CHECK(count_sas() == 2 * limit);
+    /* At its limit it is refused before any X25519 of zike's: a request
+     * whose KE value is 0 (refused by libsodium only after zike made its
+     * own key pair and tried) gets the limit's answer, not INVALID_SYNTAX
+     * (as it did before, the X25519 work spent on each). */
+    {
+        uint8_t zero[32] = { 0 };
+
+        nsent = 0;
+        peer_asks_child(sa, 41, zero, 0x5102, "pol", msg, &ctr);
+        CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+              first_notify(&m) == IKE_N_NO_ADDITIONAL_SAS);
+        nsent = 0;
+        clen = child_request_rekey(chain, sizeof chain, true, zero, 0x5103,
+                                   "pol", 0x5000);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 42, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(open_sent(sa, 0, &m, msg) == IKE_OK &&
+              first_notify(&m) == IKE_N_TEMPORARY_FAILURE);
+        CHECK(count_sas() == 2 * limit);
+    }
     /* Another peer is not affected. */
     nsent = 0;
     peer_asks_child(other, 0, pub, 0x5200, "otherpol", msg, &ctr3);
@@ -7383,6 +7443,93 @@ static void traffic_selectors_checked(void)
     auth_ts = NULL;
 }
 
+/* An IKE_SA_INIT request whose KE value zike cannot use (RFC 7296 2.21:
+ * INVALID_SYNTAX).  One not 32 bytes long is refused before any work: no
+ * SA.  One of small order (0) fails only after zike's X25519 work, and
+ * costs its sender nothing: it stays a half-open SA without keys until
+ * half-open-timeout, counted against its source (half-open-per-source),
+ * no message opening under it and its retransmission answered by nothing.
+ * Before, it was dead at once, so half-open-per-source never stopped such
+ * requests (test_zike_dos.sh shows the flood); a short one cost X25519. */
+static void init_bad_ke_values(void)
+{
+    static uint8_t msg[1024], copy[1024];
+    static const size_t ke_lens[] = { 31, 32 };
+    struct route from = { .addr = "192.0.2.9" };
+    struct ike_message m;
+    struct ike_sa *sa;
+    uint32_t per_source0 = z.conf.half_open_per_source;
+
+    z.conf.half_open_per_source = 2;
+    for (size_t i = 0; i < 2; i++) {
+        struct ike_header h = { .exchange = IKE_SA_INIT,
+                                .flags = IKE_FLAG_INITIATOR };
+        uint8_t ke[32] = { 0 }, ni[32];
+        struct ike_writer w;
+        size_t len;
+        uint64_t invalid0 = z.stats.ike_init_invalid;
+
+        harness_reset();
+        randombytes_buf(h.spi_i, 8);
+        randombytes_buf(ni, sizeof ni);
+        ike_w_init(&w, msg, sizeof msg, &h);
+        w_ike_proposal(&w);
+        ike_w_ke(&w, IKE_DH_CURVE25519, ke, ke_lens[i]);
+        ike_w_nonce(&w, ni, sizeof ni);
+        CHECK(ike_w_finish(&w, &len) == IKE_OK);
+        memcpy(copy, msg, len);
+        ike_handle(&z, &from, copy, len);
+        CHECK(nsent == 1 && ike_parse(sent[0], sent_len[0], &m) == IKE_OK &&
+              ike_error_notify(&m) == IKE_N_INVALID_SYNTAX);
+        CHECK(z.stats.ike_init_invalid == invalid0 + 1);
+        sa = z.sas;
+        if (ke_lens[i] != 32) {
+            CHECK(sa == NULL);
+            continue;
+        }
+        CHECK(sa != NULL && sa->next == NULL);
+        if (sa == NULL)
+            continue;
+        CHECK(sa->state == IKE_ST_HALF_OPEN && sa->keys->aead == NULL &&
+              sodium_is_zero(sa->keys->dh_priv, 32) == 1 &&
+              strcmp(sa->route.addr, from.addr) == 0);
+        /* Its retransmission: no new SA, no work, no answer. */
+        nsent = 0;
+        memcpy(copy, msg, len);
+        ike_handle(&z, &from, copy, len);
+        CHECK(nsent == 0 && z.sas == sa && sa->next == NULL);
+        /* A message under its SPIs opens under nothing. */
+        {
+            struct ike_header a = { .exchange = IKE_AUTH,
+                                    .flags = IKE_FLAG_INITIATOR,
+                                    .message_id = 1 };
+            memcpy(a.spi_i, sa->spi_i, 8);
+            size_t alen;
+
+            memcpy(a.spi_r, sa->spi_r, 8);
+            ike_w_init(&w, copy, sizeof copy, &a);
+            ike_w_nonce(&w, ni, sizeof ni);
+            CHECK(ike_w_finish(&w, &alen) == IKE_OK);
+            ike_handle(&z, &from, copy, alen);
+            CHECK(nsent == 0 && sa->state == IKE_ST_HALF_OPEN);
+        }
+        /* Counted against its source: one more, then nothing. */
+        for (int k = 0; k < 2; k++) {
+            uint64_t limited = z.stats.dropped[IKE_DROP_SOURCE_LIMIT];
+
+            randombytes_buf(msg + 0, 8);            /* a new SPIi */
+            nsent = 0;
+            memcpy(copy, msg, len);
+            ike_handle(&z, &from, copy, len);
+            CHECK(nsent == (k == 0 ? 1U : 0U));
+            CHECK(z.stats.dropped[IKE_DROP_SOURCE_LIMIT] ==
+                  limited + (k == 0 ? 0U : 1U));
+        }
+    }
+    z.conf.half_open_per_source = per_source0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -7464,6 +7611,8 @@ int main(void)
     RUN(ike_rekey_zero_spi);
     RUN(delete_of_many_children);
     RUN(traffic_selectors_checked);
+    RUN(init_bad_ke_values);
+    RUN(failed_auth_stays_counted);
     group_free(&z);
     zesp_sad_free(z.sad);
     return test_done();

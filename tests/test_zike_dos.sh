@@ -4,6 +4,8 @@
 # cookie back): the half-open IKE SAs of one source address stop at
 # half-open-per-source, the rest are dropped before any X25519, and a
 # legitimate peer from another address still gets its IKE SA and child SA.
+# Requests whose X25519 value is of small order count against their source
+# too, though they fail (before, they were never stopped).
 # Before that limit one address filled max-ike-sas and every other
 # initiator was refused with TEMPORARY_FAILURE until the flood's SAs
 # timed out.  Those refusals, past max-ike-sas, are counted and their log
@@ -43,6 +45,25 @@ until_ok 20 established v && until_ok 20 zike_active_child alice orders
 ok $? "a legitimate peer from another address gets its IKE SA and child SA during the flood"
 ! grep -q "error notify 43" "$work/alice.log"
 ok $? "and was never refused with TEMPORARY_FAILURE"
+
+# IKE_SA_INIT requests whose X25519 value is 0 (of small order: free to
+# send, and refused by libsodium only after zike's two X25519 operations)
+# count against their source like any other: 5 answered (INVALID_SYNTAX),
+# the rest dropped unanswered before any X25519.  Before, each such
+# attempt left no half-open SA, so half-open-per-source never stopped
+# them: one address had zike spend two X25519 per message, without end.
+lim0=$(zike_stat v ike_dropped_source_limit)
+"$flood" "tcp://127.0.0.5:0;127.0.0.1:$(port 0)" 300 "$(ms 3000)" weak > "$work/flood5.out" 2>&1
+lim1=$(zike_stat v ike_dropped_source_limit)
+grep -q "cookies 300, half-open 0, refused 0, invalid 5$" "$work/flood5.out"
+ok $? "an address sending X25519 value 0 has 5 requests answered, no more ($(cat "$work/flood5.out"))"
+[ $((${lim1:-0} - ${lim0:-0})) -eq 295 ]
+ok $? "its other 295 dropped at half-open-per-source (ike_dropped_source_limit ${lim0:-?} -> ${lim1:-?})"
+"$flood" "tcp://127.0.0.5:0;127.0.0.1:$(port 0)" 1 "$(ms 3000)" cookies > "$work/flood5b.out" 2>&1
+grep -q "responses 0," "$work/flood5b.out"
+ok $? "and a valid request from it waits for their half-open-timeout ($(cat "$work/flood5b.out"))"
+established v
+ok $? "the legitimate peer's IKE SA is still there"
 
 # At max-ike-sas every further IKE_SA_INIT is refused (TEMPORARY_FAILURE):
 # counted one by one, logged at most once a second with how many went
