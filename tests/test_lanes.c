@@ -1113,6 +1113,24 @@ static void test_lane_of_a_replaced_sa(void)
         zesp_sad_free(other[i]);
 }
 
+/* A new SAD name holding the SA p and n handles on it (h[0] made it),
+ * each a file description of its own, hence a lane of its own: 0, or -1
+ * if it could not be made. */
+static int open_handles(const char *name, const zesp_sa_params *p,
+                        zesp_sad *h[], int n)
+{
+    unlink(test_path_in(dir, name));
+    h[0] = zesp_sad_open(test_path_in(dir, name), ZESP_SAD_CREATE, NULL);
+    CHECK(h[0] != NULL);
+    if (h[0] == NULL)
+        return -1;
+    CHECK_OK(zesp_sa_add(h[0], p));
+    for (int i = 1; i < n; i++)
+        CHECK((h[i] = zesp_sad_open(test_path_in(dir, name), 0, NULL)) !=
+              NULL);
+    return 0;
+}
+
 /* Every lane held (63 handles on one SAD, each a lane of its own, as 63
  * processes would): a 64th sender is refused with ZESP_ELANES, having
  * sealed nothing.  Before, each refusal was charged to the SA's lifetimes
@@ -1133,15 +1151,8 @@ static void test_refused_lane_charges_nothing(void)
     int sealed = 0, refused = 0;
 
     p.hard.messages = HANDLES;
-    unlink(test_path_in(dir, "full.sad"));
-    h[0] = zesp_sad_open(test_path_in(dir, "full.sad"), ZESP_SAD_CREATE, NULL);
-    CHECK(h[0] != NULL);
-    if (h[0] == NULL)
+    if (open_handles("full.sad", &p, h, HANDLES) != 0)
         return;
-    CHECK_OK(zesp_sa_add(h[0], &p));
-    for (int i = 1; i < HANDLES; i++)
-        CHECK((h[i] = zesp_sad_open(test_path_in(dir, "full.sad"), 0,
-                                    NULL)) != NULL);
     /* Lanes 1 to 63, one per handle. */
     for (int i = 0; i + 1 < HANDLES; i++)
         if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, &parts, &esp,
@@ -1223,15 +1234,8 @@ static void test_lane_let_go_taken_last(void)
     int ok = 1;
 
     /* Closed handles: a holder closes lane 10, then one closes lane 5. */
-    unlink(test_path_in(dir, "order.sad"));
-    h[0] = zesp_sad_open(test_path_in(dir, "order.sad"), ZESP_SAD_CREATE, NULL);
-    CHECK(h[0] != NULL);
-    if (h[0] == NULL)
+    if (open_handles("order.sad", &p, h, HANDLES) != 0)
         return;
-    CHECK_OK(zesp_sa_add(h[0], &p));
-    for (int i = 1; i < HANDLES; i++)
-        CHECK((h[i] = zesp_sad_open(test_path_in(dir, "order.sad"), 0,
-                                    NULL)) != NULL);
     for (int i = 0; i < HANDLES; i++)
         ok &= (lane[i] = seal_lane(h[i])) == (uint32_t)i + 1U;
     CHECK(ok);                          /* never used, lowest first */
