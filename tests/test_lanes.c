@@ -459,6 +459,42 @@ static uint16_t lane_of(const uint8_t *esp)
     return (uint16_t)(esp[8] << 8 | esp[9]);
 }
 
+/* The parent seals on tx, then a forked child (in directory to, if not
+ * NULL) seals too: 0 if the child sealed in a lane other than its
+ * parent's, 1 if it could not seal, 2 if in its parent's lane. */
+static int child_seals_in_own_lane(zesp_sad *tx, const char *to,
+                                   const char *who)
+{
+    zesp_frame body = { "hello", 5 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    uint8_t *esp = NULL;
+    size_t len;
+    uint16_t mine = 0;
+    pid_t pid;
+    int st;
+
+    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &len));
+    if (esp != NULL)
+        mine = lane_of(esp);
+    zesp_buf_free(esp);
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        int rc = to != NULL && chdir(to) != 0 ? 4 : 0;
+        esp = NULL;
+        if (rc == 0 && zesp_seal(tx, LANES_SPI, &parts, &esp, &len) != 0) {
+            fprintf(stderr, "  %s: %s\n", who, zesp_strerror(errno));
+            rc = 1;
+        } else if (rc == 0 && lane_of(esp) == mine) {
+            rc = 2;                 /* its parent's lane */
+        }
+        _exit(rc);
+    }
+    st = test_wait_status(pid);
+    printf("     %s seals: %s\n", who, st == 0 ? "yes, in a lane of its own"
+           : st == 1 ? "no" : st == 2 ? "in its parent's lane" : "not run");
+    return st;
+}
+
 /* A handle opened by a relative path, then a child that changed its
  * working directory (a daemon's chdir("/") after its fork): the child
  * opens the SAD file again for lanes of its own at its first claim, and
@@ -467,14 +503,8 @@ static uint16_t lane_of(const uint8_t *esp)
  * another been there), and it could not send at all. */
 static void test_child_elsewhere(void)
 {
-    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), st;
-    zesp_frame body = { "hello", 5 };
-    zesp_parts parts = { .body = &body, .nbody = 1 };
+    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     zesp_sad *tx = NULL;
-    uint8_t *esp = NULL;
-    size_t len;
-    uint16_t mine = 0;
-    pid_t pid;
 
     make_sad("elsewhere.sad", ZESP_SA_LANES);
     CHECK(here >= 0);
@@ -486,26 +516,7 @@ static void test_child_elsewhere(void)
     CHECK(tx != NULL);
     if (tx == NULL)
         return;
-    CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &len));
-    if (esp != NULL)
-        mine = lane_of(esp);
-    zesp_buf_free(esp);
-    fflush(NULL);
-    if ((pid = fork()) == 0) {
-        int rc = chdir("/") != 0 ? 4 : 0;
-        esp = NULL;
-        if (rc == 0 && zesp_seal(tx, LANES_SPI, &parts, &esp, &len) != 0) {
-            fprintf(stderr, "  child in /: %s\n", zesp_strerror(errno));
-            rc = 1;
-        } else if (rc == 0 && lane_of(esp) == mine) {
-            rc = 2;                 /* its parent's lane */
-        }
-        _exit(rc);
-    }
-    st = test_wait_status(pid);
-    printf("     a child in / seals: %s\n", st == 0 ? "yes, in a lane of its "
-           "own" : st == 1 ? "no" : "in its parent's lane");
-    CHECK(st == 0);
+    CHECK(child_seals_in_own_lane(tx, "/", "a child in /") == 0);
     zesp_sad_free(tx);
 }
 
@@ -516,15 +527,9 @@ static void test_child_elsewhere(void)
 static void test_child_after_rename(void)
 {
     char sub[512], moved[512];
-    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), st;
-    zesp_frame body = { "hello", 5 };
-    zesp_parts parts = { .body = &body, .nbody = 1 };
+    int here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     zesp_sad *tx = NULL;
-    uint8_t *esp = NULL;
-    size_t len;
-    uint16_t mine = 0;
     bool moved_in;
-    pid_t pid;
 
     snprintf(sub, sizeof sub, "%s/before.d", dir);
     snprintf(moved, sizeof moved, "%s/after.d", dir);
@@ -541,27 +546,8 @@ static void test_child_after_rename(void)
     CHECK(tx != NULL);
     CHECK(rename(sub, moved) == 0);
     if (tx != NULL) {
-        CHECK_OK(zesp_seal(tx, LANES_SPI, &parts, &esp, &len));
-        if (esp != NULL)
-            mine = lane_of(esp);
-        zesp_buf_free(esp);
-        fflush(NULL);
-        if ((pid = fork()) == 0) {
-            int rc = 0;
-            esp = NULL;
-            if (zesp_seal(tx, LANES_SPI, &parts, &esp, &len) != 0) {
-                fprintf(stderr, "  child: %s\n", zesp_strerror(errno));
-                rc = 1;
-            } else if (lane_of(esp) == mine) {
-                rc = 2;             /* its parent's lane */
-            }
-            _exit(rc);
-        }
-        st = test_wait_status(pid);
-        printf("     a child after its folder's rename seals: %s\n",
-               st == 0 ? "yes, in a lane of its own" : st == 1 ? "no"
-                                                      : "in its parent's lane");
-        CHECK(st == 0);
+        CHECK(child_seals_in_own_lane(tx, NULL, "a child after its folder's "
+                                      "rename") == 0);
         zesp_sad_free(tx);
     }
     CHECK(fchdir(here) == 0);
