@@ -586,22 +586,33 @@ static void *stall_policy(void *arg)
     return NULL;
 }
 
+/* A private SAD with the policy POLICY, and a thread of stall_policy on
+ * it that now holds the policy mid-change: 0, or -1 if not started. */
+static int stall_started(struct stalled *st, pthread_t *th)
+{
+    zesp_policy pol;
+
+    CHECK(st->sad != NULL);
+    if (st->sad == NULL)
+        return -1;
+    memset(&pol, 0, sizeof pol);
+    strcpy(pol.name, POLICY);
+    CHECK_OK(zesp_policy_set(st->sad, &pol));
+    CHECK(pthread_create(th, NULL, stall_policy, st) == 0);
+    while (atomic_load(&st->held) == 0)
+        sched_yield();
+    CHECK(atomic_load(&st->held) == 1);
+    return 0;
+}
+
 static void test_reader_waits_for_a_stalled_writer(void)
 {
     struct stalled st = { zesp_sad_new(NULL), 0 };
     zesp_policy pol;
     pthread_t th;
 
-    CHECK(st.sad != NULL);
-    if (st.sad == NULL)
+    if (stall_started(&st, &th) != 0)
         return;
-    memset(&pol, 0, sizeof pol);
-    strcpy(pol.name, POLICY);
-    CHECK_OK(zesp_policy_set(st.sad, &pol));
-    CHECK(pthread_create(&th, NULL, stall_policy, &st) == 0);
-    while (atomic_load(&st.held) == 0)
-        sched_yield();
-    CHECK(atomic_load(&st.held) == 1);
     CHECK_OK(zesp_policy_get(st.sad, POLICY, &pol));
     CHECK(atomic_load(&st.held) == 2);
     pthread_join(th, NULL);
@@ -641,16 +652,9 @@ static void writer_waits_with(atomic_int *fail, const char *what)
     pthread_t th;
     int rc;
 
-    CHECK(st.sad != NULL);
-    if (st.sad == NULL)
+    if (stall_started(&st, &th) != 0)
         return;
     memset(&pol, 0, sizeof pol);
-    strcpy(pol.name, POLICY);
-    CHECK_OK(zesp_policy_set(st.sad, &pol));
-    CHECK(pthread_create(&th, NULL, stall_policy, &st) == 0);
-    while (atomic_load(&st.held) == 0)
-        sched_yield();
-    CHECK(atomic_load(&st.held) == 1);
     atomic_store(fail, 1);
     strcpy(pol.name, "another");
     rc = zesp_policy_set(st.sad, &pol);
