@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "sad.h"
 #include "acl_xattr.h"
+#include "new_file_watch.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -666,40 +667,6 @@ static void test_acl_named_user(void)
     CHECK(stat(made, &st) == 0 && (st.st_mode & 0777) == 0660);
 }
 
-/*
- * openat, the program's own: armed, each new file named *.new (a SAD
- * being made) is at once opened, for reading, by ATTACKER_UID, as a user
- * a default ACL names could do before the file's ACL is taken away: a
- * descriptor opened then keeps its access to the SAD and the keys later
- * put in it, whatever the file's ACL and mode become.
- */
-static bool new_watch, new_seen, new_opened;
-
-int openat(int fd, const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    va_list ap;
-    int rc, status;
-    pid_t pid;
-
-    if (flags & O_CREAT) {
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, unsigned);
-        va_end(ap);
-    }
-    rc = (int)syscall(SYS_openat, fd, path, flags, mode);
-    if (rc >= 0 && new_watch && (flags & O_CREAT) &&
-        strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".new") == 0) {
-        new_seen = true;
-        if ((pid = fork()) == 0)
-            _exit(become(ATTACKER_UID) == 0 &&
-                  syscall(SYS_openat, fd, path, O_RDONLY) >= 0 ? 0 : 1);
-        new_opened = pid > 0 && waitpid(pid, &status, 0) == pid &&
-                     WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
-    return rc;
-}
-
 /* A group-shared SAD made where the directory's default ACL names a user
  * (with read and write, under a mask that allows them): that user cannot
  * open it while it is made.  Before, the file was created with the mode
@@ -728,6 +695,8 @@ static void test_acl_default_while_made(void)
         chmod(dir, st.st_mode & 07777);
         return;
     }
+    new_watch_uid = ATTACKER_UID;
+    new_watch_flags = O_RDONLY;
     new_watch = true;
     sad = zesp_sad_open(made, ZESP_SAD_CREATE, &group);
     new_watch = false;

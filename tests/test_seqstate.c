@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acl_xattr.h"
+#include "new_file_watch.h"
 #include "test.h"
 #include "zesp.h"
 
@@ -1387,51 +1388,6 @@ static void test_acl_on_state_dir(void)
     zesp_sad_free(sad);
 }
 
-/*
- * openat, the program's own: armed, each new file named *.new (a record
- * being written) is at once opened for writing by ACL_NAMED_UID, as the
- * user a default ACL names could do before the file's ACL is stripped: a
- * descriptor opened then would write the record after its rename too
- * (the same file), putting an older mark back.
- */
-static bool new_watch, new_seen, new_opened;
-
-int openat(int fd, const char *path, int flags, ...)
-{
-    mode_t mode = 0;
-    va_list ap;
-    int rc, status;
-    pid_t pid;
-
-    if (flags & O_CREAT) {
-        va_start(ap, flags);
-        mode = (mode_t)va_arg(ap, unsigned);
-        va_end(ap);
-    }
-    rc = (int)syscall(SYS_openat, fd, path, flags, mode);
-    if (rc >= 0 && new_watch && (flags & O_CREAT) &&
-        strlen(path) > 4 && strcmp(path + strlen(path) - 4, ".new") == 0) {
-        char link[64], full[PATH_MAX + 256] = "";
-        ssize_t n;
-
-        /* By its full name: the library closes its directory's
-         * descriptor in a child as it starts (fork_gen.c). */
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        if ((n = readlink(link, full, PATH_MAX)) > 0) {
-            full[n] = '\0';
-            snprintf(full + n, sizeof full - (size_t)n, "/%s", path);
-        }
-        new_seen = true;
-        if ((pid = fork()) == 0)
-            _exit(setgroups(0, NULL) == 0 && setgid(ACL_NAMED_UID) == 0 &&
-                  setuid(ACL_NAMED_UID) == 0 &&
-                  open(full, O_WRONLY) >= 0 ? 0 : 1);
-        new_opened = pid > 0 && waitpid(pid, &status, 0) == pid &&
-                     WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    }
-    return rc;
-}
-
 /* A record written in a group-shared state directory whose default ACL
  * names a user outside the group (who may look names up in it, not write
  * it, so the directory is used): that user cannot open the record while
@@ -1465,6 +1421,8 @@ static void test_acl_default_record_while_made(void)
     CHECK(sad != NULL);
     if (sad != NULL) {
         CHECK_OK(zesp_sad_set_state_dir(sad, state));
+        new_watch_uid = ACL_NAMED_UID;
+        new_watch_flags = O_WRONLY;
         new_watch = true;
         CHECK_OK(zesp_sa_add(sad, &p));
         new_watch = false;
