@@ -149,18 +149,23 @@ static int parse_spi(const char *text, uint32_t *spi)
     return *spi != 0 ? 0 : -1;
 }
 
-static int parse_sender(const char *text, uint32_t *sender)
+/* A number in decimal digits alone, 1 to max. */
+static int parse_decimal(const char *text, unsigned long max, uint32_t *out)
 {
     char *end;
     unsigned long v;
 
     errno = 0;
     v = strtoul(text, &end, 10);
-    if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0 ||
-        v > ZESP_SENDER_ID_MAX)
+    if (errno || *end || text[0] < '0' || text[0] > '9' || v == 0 || v > max)
         return -1;
-    *sender = (uint32_t)v;
+    *out = (uint32_t)v;
     return 0;
+}
+
+static int parse_sender(const char *text, uint32_t *sender)
+{
+    return parse_decimal(text, ZESP_SENDER_ID_MAX, sender);
 }
 
 /* The SAD's slots are fixed when it is made: an existing one with other
@@ -589,20 +594,12 @@ int not_an_option_of(const char *cmd, unsigned mask)
     return usage_error("%s takes no --%s", cmd, lo->name ? lo->name : "?");
 }
 
-/* A new SAD's SA slots: decimal, 1 to ZESP_SAD_CAPACITY_MAX. */
+/* A new SAD's SA slots: decimal without a leading 0, 1 to
+ * ZESP_SAD_CAPACITY_MAX. */
 static int parse_capacity(const char *text, uint32_t *slots)
 {
-    char *end;
-    unsigned long v;
-
-    if (text[0] < '1' || text[0] > '9')
-        return -1;
-    errno = 0;
-    v = strtoul(text, &end, 10);
-    if (errno || *end || v > ZESP_SAD_CAPACITY_MAX)
-        return -1;
-    *slots = (uint32_t)v;
-    return 0;
+    return text[0] == '0' ? -1
+                          : parse_decimal(text, ZESP_SAD_CAPACITY_MAX, slots);
 }
 
 /* Options into o; -1 with the exit code in *rc when done or refused. */
