@@ -182,6 +182,7 @@ static const crypto_aead_aes256gcm_state *expanded(const struct sa_ref *ref,
             crypto_aead_aes256gcm_beforenm(&c->st[j], k->mac_key[j]);
         memcpy(c->epoch, k->mac_epoch, sizeof c->epoch);
         if (!sad_ref_valid(ref)) {
+            sodium_memzero(c->st, c->count * sizeof c->st[0]);
             c->count = 0;
             return NULL;
         }
