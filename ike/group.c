@@ -19,7 +19,8 @@
  * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).  So is each
  * member of a group that a reload stops serving, and it is then refused.
  * The keys a
- * member makes (joining, registering again, leaving, dying) are bounded:
+ * member makes (joining, registering again, leaving, dying, refusing a
+ * push as a group it does not join) are bounded:
  * for rekey-holddown after each, its registrations that would make one,
  * or make it a member again (its leave would), get TEMPORARY_FAILURE and
  * change nothing; it asks again later.  Leaves and deaths are never
@@ -970,14 +971,16 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
     if (err == IKE_N_INVALID_GROUP_ID) {
         /* It no longer joins (a reload took its join; a zike that does
          * not say so with a leave): it is pushed no key again, and the
-         * one it was just sent is replaced. */
+         * one it was just sent is replaced.  A leave, so held down like
+         * one: else joining and refusing each push makes a key a round. */
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
 
         zike_log(LOG_NOTICE, "group %s: member %s no longer joins it",
                  g->name, sa->peer_name);
         member_remove(g, sa->peer_name);
         if (gc != NULL)
-            gcks_new_key(z, g, gc, "a member no longer joins");
+            gcks_member_rekey(z, g, gc, sa->peer_name,
+                              "a member no longer joins");
         return;
     }
     if (err != 0) {

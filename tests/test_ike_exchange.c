@@ -6364,6 +6364,59 @@ static void group_rekeys_held_down(void)
     harness_reset();
 }
 
+
+/* A member that answers a push with INVALID_GROUP_ID (it no longer
+ * joins) is removed and makes a new key, as a leave does: held down the
+ * same way.  Before, the key made no hold-down, so a member that joined
+ * and refused each push in a loop made a new key every round trip. */
+static void group_invalid_group_id_held_down(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct ike_sa *a = established();
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ca = 1, made = 0, pushes = 0;
+    uint16_t holddown = gc->rekey_holddown;
+    size_t len, clen;
+
+    gc->rekey_holddown = HOLDDOWN_S;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    z.now = 1000000;
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    for (unsigned i = 0; i < LOOPS; i++) {
+        uint64_t before;
+
+        z.now += 1000;
+        if (register_g(a, &ca, false) != 0)
+            continue;                    /* held down */
+        CHECK(group_rekey(&z, "g") == 0);
+        nsent = 0;
+        CHECK(group_tick_sa(&z, a) && a->req.kind == REQ_GSA_PUSH &&
+              a->req.gsa_spi == g->spi);
+        pushes++;
+        before = g->rekeys;
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_notify(&w, 0, IKE_N_INVALID_GROUP_ID, NULL, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(a, IKE_GSA_INBAND_REKEY, true, a->req.mid, chain,
+                       clen, msg, &ca);
+        ike_handle(&z, &from, msg, len);
+        CHECK(!member_of_g("peer") && g->rekeys == before + 1);
+        made++;
+    }
+    /* One key per hold-down over the loop's LOOPS seconds. */
+    CHECK(made >= 1 && made <= (LOOPS + HOLDDOWN_S - 1) / HOLDDOWN_S + 1);
+    CHECK(pushes == made);
+    fprintf(stderr, "# %u rounds of join and INVALID_GROUP_ID: %llu keys "
+            "made\n", LOOPS, (unsigned long long)made);
+    gc->rekey_holddown = holddown;
+    g->nmembers = 0;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    harness_reset();
+}
 /* A member whose registration gets TEMPORARY_FAILURE (its key server's
  * rekey-holddown) keeps what it holds and asks again GROUP_RETRY_MS (2 s)
  * later, not the 30 s of a refusal, and gets in then. */
@@ -6913,6 +6966,7 @@ static void group_server_group_removed(void)
     CHECK(nsent == 0);
 
     z.joined[0].retry_at = 0;
+    memset(z.groups[0].holddowns, 0, sizeof z.groups[0].holddowns);
     harness_reset();
 }
 
@@ -7594,6 +7648,7 @@ int main(void)
     RUN(group_member_gone_with_both_ike_sas);
     RUN(group_receiver_registers_again);
     RUN(group_rekeys_held_down);
+    RUN(group_invalid_group_id_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
     RUN(group_member_changed_in_flight);
