@@ -7584,6 +7584,81 @@ static void init_bad_ke_values(void)
     harness_reset();
 }
 
+/* One IKE_SA_INIT request with a fresh SPIi and X25519 value from addr:
+ * whether it was answered (else dropped unanswered). */
+static bool init_from(const char *addr)
+{
+    static uint8_t msg[1024];
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_INITIATOR };
+    struct route from = { 0 };
+    uint8_t pub[32], priv[32], ni[32];
+    struct ike_writer w;
+    size_t len;
+
+    snprintf(from.addr, sizeof from.addr, "%s", addr);
+    randombytes_buf(h.spi_i, 8);
+    randombytes_buf(ni, sizeof ni);
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    ike_w_init(&w, msg, sizeof msg, &h);
+    w_ike_proposal(&w);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    ike_w_nonce(&w, ni, sizeof ni);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    return nsent == 1;
+}
+
+/* half-open-per-source counts an IPv6 source by its /64: an attacker
+ * given one (as any subscriber is) has 2^64 addresses, one per request.
+ * IPv4 (mapped too) is counted by address, a non-address by its text.
+ * Before, each IPv6 address was a source of its own: all 6 answered. */
+static void init_source_is_ipv6_prefix(void)
+{
+    static const struct { const char *addr; bool answered; } rows[] = {
+        { "2001:db8:1:2::1", true },
+        { "2001:db8:1:2::2", true },
+        { "2001:db8:1:2:ffff:ffff:ffff:ffff", false },  /* its /64: full */
+        { "2001:db8:1:2:a::b%eth0", false },
+        { "2001:db8:1:3::1", true },                    /* the next /64 */
+        { "2001:db8:1:3::1", true },
+        { "2001:db8:1:3::2", false },
+        { "192.0.2.1", true },
+        { "192.0.2.1", true },
+        { "192.0.2.1", false },
+        { "::ffff:192.0.2.1", false },                  /* the same */
+        { "192.0.2.2", true },                          /* by address */
+        { "::ffff:192.0.2.3", true },
+        { "localhost:1000:1000", true },
+        { "localhost:1000:1000", true },
+        { "localhost:1000:1000", false },
+        { "localhost:1001:1000", true },
+    };
+    uint32_t per_source0 = z.conf.half_open_per_source;
+    uint32_t limit0 = z.conf.half_open_limit;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_SOURCE_LIMIT];
+    uint64_t refused = 0;
+
+    harness_reset();
+    z.conf.half_open_per_source = 2;
+    z.conf.half_open_limit = 1000;         /* no cookies here */
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        bool answered = init_from(rows[i].addr);
+
+        if (answered != rows[i].answered)
+            fprintf(stderr, "# row %zu (%s): %s\n", i, rows[i].addr,
+                    answered ? "answered" : "dropped");
+        CHECK(answered == rows[i].answered);
+        refused += !rows[i].answered;
+    }
+    CHECK(z.stats.dropped[IKE_DROP_SOURCE_LIMIT] == dropped + refused);
+    z.conf.half_open_per_source = per_source0;
+    z.conf.half_open_limit = limit0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -7667,6 +7742,7 @@ int main(void)
     RUN(delete_of_many_children);
     RUN(traffic_selectors_checked);
     RUN(init_bad_ke_values);
+    RUN(init_source_is_ipv6_prefix);
     RUN(failed_auth_stays_counted);
     group_free(&z);
     zesp_sad_free(z.sad);
