@@ -47,6 +47,7 @@
  * echo, are refused before a child SA is made.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -63,6 +64,40 @@
 #include "test.h"
 #include "utf8.h"
 #include "zike_harness.h"
+
+/* X25519 operations of zike's, counted: libsodium's, interposed (the
+ * daemon's code is linked into this program, libsodium is not). */
+static unsigned long x25519_ops;
+
+int crypto_scalarmult(unsigned char *q, const unsigned char *n,
+                      const unsigned char *p)
+{
+    static int (*real)(unsigned char *, const unsigned char *,
+                       const unsigned char *);
+    void *sym;
+
+    if (real == NULL) {
+        if ((sym = dlsym(RTLD_NEXT, "crypto_scalarmult")) == NULL)
+            abort();
+        memcpy(&real, &sym, sizeof real);
+    }
+    x25519_ops++;
+    return real(q, n, p);
+}
+
+int crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
+{
+    static int (*real)(unsigned char *, const unsigned char *);
+    void *sym;
+
+    if (real == NULL) {
+        if ((sym = dlsym(RTLD_NEXT, "crypto_scalarmult_base")) == NULL)
+            abort();
+        memcpy(&real, &sym, sizeof real);
+    }
+    x25519_ops++;
+    return real(q, n);
+}
 
 /* Where the exchange type is in an IKE header (RFC 7296 3.1). */
 #define IKE_EXCHANGE_AT 18U
@@ -7584,6 +7619,91 @@ static void init_bad_ke_values(void)
     harness_reset();
 }
 
+
+/* A new child SA's request for policy "pol" with KE pub, its proposal
+ * (SPI spi, AEAD encr), or none when encr is 0. */
+static size_t child_request_encr(uint8_t *chain, size_t cap, uint8_t *pub,
+                                 uint32_t spi, uint16_t encr)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    struct ike_writer w;
+    uint8_t nonce[32];
+    size_t len = 0;
+
+    child_nonce(nonce);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, encr, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, cap);
+    if (encr != 0)
+        ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol",
+                 3);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* CREATE_CHILD_SA refusals that need no key come before zike's X25519
+ * (its key pair and the shared secret): a request with no proposal, one
+ * with none zike can choose (an SPI below 256, an AEAD it does not run)
+ * or naming an SPI already taken by an SA to this peer.  Counted at
+ * libsodium: none for each, two for a valid request.  Before, each
+ * refusal cost both. */
+static void child_refused_before_x25519(void)
+{
+    static const struct {
+        uint32_t spi;
+        uint16_t encr, notify;
+    } rows[] = {
+        { 0x7000, 0, IKE_N_NO_PROPOSAL_CHOSEN },               /* no SA */
+        { 0x10, IKE_ENCR_CHACHA20_POLY1305, IKE_N_NO_PROPOSAL_CHOSEN },
+        { 0x7000, 3, IKE_N_NO_PROPOSAL_CHOSEN },               /* 3DES */
+        { 0x7000, IKE_ENCR_CHACHA20_POLY1305, 0 },             /* made */
+        { 0x7000, IKE_ENCR_CHACHA20_POLY1305, IKE_N_TEMPORARY_FAILURE },
+    };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        unsigned long ops, want = rows[i].notify == 0 ? 2 : 0;
+        uint16_t got;
+
+        clen = child_request_encr(chain, sizeof chain, pub, rows[i].spi,
+                                  rows[i].encr);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, (uint32_t)i, chain,
+                       clen, msg, &ctr);
+        ops = x25519_ops;
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+        got = rows[i].notify == 0 ? ike_error_notify(&m) : first_notify(&m);
+        if (got != rows[i].notify || x25519_ops - ops != want)
+            fprintf(stderr, "# row %zu: notify %u, %lu X25519\n", i, got,
+                    x25519_ops - ops);
+        CHECK(got == rows[i].notify && x25519_ops - ops == want);
+    }
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
 /* One IKE_SA_INIT request with a fresh SPIi and X25519 value from addr:
  * whether it was answered (else dropped unanswered). */
 static bool init_from(const char *addr)
@@ -7743,6 +7863,7 @@ int main(void)
     RUN(traffic_selectors_checked);
     RUN(init_bad_ke_values);
     RUN(init_source_is_ipv6_prefix);
+    RUN(child_refused_before_x25519);
     RUN(failed_auth_stays_counted);
     group_free(&z);
     zesp_sad_free(z.sad);
