@@ -257,6 +257,7 @@ struct gm_group {
     uint32_t policy_flags;    /* replay-scope, as ZESP_POLICY_* */
     bool signs;               /* sign-key given: its public half */
     uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES];
+    unsigned source_auth_accepts; /* the join's, 1 << ZIKE_SOURCE_AUTH_* */
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     struct gm_retired retired[GM_RETIRED_MAX];

@@ -34,6 +34,9 @@
  * after the deactivation delay, so that no message is lost in a rekey.
  * It takes pushes only while registered: a push may overtake the answer
  * to its registration, and names no Sender ID.
+ * It takes a group only with the source authentication its join
+ * requires (source-auth; with a sign-key, signature or mac): what the key
+ * server offers does not decide it.
  * It never takes another key under an SPI it holds, nor a key a newer
  * one replaced (fresh replay windows would accept its messages again),
  * and has one registration per group in flight: two answers would come
@@ -1280,6 +1283,34 @@ static void gm_make_newest(struct zike *z, struct gm_group *gg,
     }
 }
 
+_Static_assert(GSA_SOURCE_AUTH_NONE == ZIKE_SOURCE_AUTH_NONE &&
+               GSA_SOURCE_AUTH_SIGNATURE == ZIKE_SOURCE_AUTH_SIGNATURE &&
+               GSA_SOURCE_AUTH_MAC == ZIKE_SOURCE_AUTH_MAC,
+               "source-auth: one numbering on the wire and in the file");
+
+/* What the join requires of the group's source authentication, and the
+ * key server offers less or other: refused, said, never installed (the
+ * member's configuration decides, as an SPD does, not the key server's). */
+static bool source_auth_accepted(const struct gm_group *gg,
+                                 const struct zike_join *j,
+                                 const struct gsa_policy *pol)
+{
+    unsigned ok = j->source_auth_accepts;
+
+    if (pol->source_auth <= GSA_SOURCE_AUTH_MAC &&
+        (ok & (1U << pol->source_auth)))
+        return true;
+    zike_log(LOG_ERR, "group %s: key server %s offers source-auth %s, the "
+             "join requires %s: group SA 0x%08x refused", gg->name,
+             gg->server[0] ? gg->server : j->server,
+             zike_source_auth_name((enum zike_source_auth)pol->source_auth),
+             ok == (1U << ZIKE_SOURCE_AUTH_SIGNATURE) ? "signature"
+             : ok == (1U << ZIKE_SOURCE_AUTH_MAC) ? "mac"
+                                                  : "signature or mac",
+             pol->spi);
+    return false;
+}
+
 /* Install a group SA; the ones before it leave after the delays. */
 static int gm_install(struct zike *z, struct gm_group *gg,
                       const struct zike_join *j, const struct gsa_policy *pol,
@@ -1324,6 +1355,8 @@ static int gm_install(struct zike *z, struct gm_group *gg,
                          gg->name, pol->spi);
         return -1;
     }
+    if (!source_auth_accepted(gg, j, pol))
+        return -1;
     if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
         j->sign_sk == NULL) {
         zike_log(LOG_ERR, "group %s: source-auth needs sign-key in join",
@@ -1962,6 +1995,7 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
                        old->receiver != j->receiver ||
                        strcmp(old->policy, j->policy) != 0 ||
                        old->policy_flags != j->policy_flags ||
+                       old->source_auth_accepts != j->source_auth_accepts ||
                        join_sign_changed(old, j)) {
                 /* Its SAs are the old join's: a receiver turned sender
                  * has no Sender ID for a push to install, a sender turned
@@ -1971,9 +2005,10 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
                  * replay windows, so the member leaves (the others get a
                  * new key) and registers again as the configuration now
                  * says. */
-                zike_log(LOG_NOTICE, "group %s: role, policy, replay-scope "
-                         "or sign-key changed: its group SAs removed, "
-                         "leaving and registering again", old->name);
+                zike_log(LOG_NOTICE, "group %s: role, policy, replay-scope, "
+                         "sign-key or source-auth changed: its group SAs "
+                         "removed, leaving and registering again",
+                         old->name);
                 gm_forget(z, &joined[i]);
                 joined[i].registered = false;
                 joined[i].sid = 0;
@@ -1986,6 +2021,7 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
         snprintf(joined[i].policy, sizeof joined[i].policy, "%s", j->policy);
         joined[i].policy_flags = j->policy_flags;
         joined[i].signs = j->sign_sk != NULL;
+        joined[i].source_auth_accepts = j->source_auth_accepts;
         memset(joined[i].sign_pk, 0, sizeof joined[i].sign_pk);
         if (j->sign_sk != NULL)
             crypto_sign_ed25519_sk_to_pk(joined[i].sign_pk, j->sign_sk);
