@@ -120,9 +120,8 @@ static int keymat_of(uint8_t keymat[2 * ZESP_KEYBYTES],
 }
 
 /* Responder side of a child SA, before any key exchange: the proposal
- * chosen, and each refusal that needs no key (RFC 7296 2.21: the first
- * answer is the same), so that a request refused costs no X25519.
- * Changes nothing; false: *fail says why. */
+ * chosen, and each refusal that needs no key, so that a CREATE_CHILD_SA
+ * refused costs no X25519.  Changes nothing; false: *fail says why. */
 bool child_choose(struct zike *z, const struct ike_sa *sa,
                   const struct zike_peer *peer, const struct ike_message *m,
                   const char *policy, struct child_choice *ch, uint16_t *fail)
