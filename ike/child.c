@@ -119,52 +119,64 @@ static int keymat_of(uint8_t keymat[2 * ZESP_KEYBYTES],
                             k->shared, k->ni, k->ni_len, k->nr, k->nr_len);
 }
 
-/* Responder side of a child SA (IKE_AUTH or CREATE_CHILD_SA): choose,
- * install the inbound SA, write SA (and the tail) into w; the outbound SA
- * is installed now and carries the policy once the initiator is seen to
- * use the new SA, or after a short delay. */
-struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
-                               const struct zike_peer *peer,
-                               const struct ike_message *m, const char *policy,
-                               const struct keymat_in *k,
-                               struct ike_writer *w, uint16_t *fail)
+/* Responder side of a child SA, before any key exchange: the proposal
+ * chosen, and each refusal that needs no key, so that a CREATE_CHILD_SA
+ * refused costs no X25519.  Changes nothing; false: *fail says why. */
+bool child_choose(struct zike *z, const struct ike_sa *sa,
+                  const struct zike_peer *peer, const struct ike_message *m,
+                  const char *policy, struct child_choice *ch, uint16_t *fail)
 {
     const struct ike_payload *psa = ike_find(m, IKE_PL_SA);
-    struct ike_sa_payload offer, chosen;
-    uint8_t keymat[2 * ZESP_KEYBYTES], spi[4];
-    uint32_t spi_out, spi_in;
-    struct encr_list one;
-    uint16_t encr;
-    bool esn;
-    uint8_t number;
-    struct child_sa *c;
+    struct ike_sa_payload offer;
 
     *fail = 0;
     if (psa == NULL || ike_parse_sa(psa, &offer) != IKE_OK) {
         *fail = IKE_N_NO_PROPOSAL_CHOSEN;
-        return NULL;
+        return false;
     }
     proposal_log(peer->name, "it offers", &offer);
-    if (!pick_child(peer, &offer, false, &spi_out, &esn, &number, &encr)) {
+    if (!pick_child(peer, &offer, false, &ch->spi_out, &ch->esn, &ch->number,
+                    &ch->encr)) {
         *fail = IKE_N_NO_PROPOSAL_CHOSEN;
-        return NULL;
+        return false;
     }
     if (!zike_conf_serves(peer, policy)) {
         *fail = IKE_N_TS_UNACCEPTABLE;
-        return NULL;
+        return false;
     }
     if (!child_room(z, peer)) {
         *fail = IKE_N_NO_ADDITIONAL_SAS;
-        return NULL;
+        return false;
     }
-    if (child_spi_out_taken(z, sa, spi_out)) {
+    if (child_spi_out_taken(z, sa, ch->spi_out)) {
         *fail = IKE_N_TEMPORARY_FAILURE;
-        return NULL;
+        return false;
     }
+    return true;
+}
+
+/* Responder side of a child SA (IKE_AUTH or CREATE_CHILD_SA), once
+ * child_choose chose ch: install the inbound SA, write SA (and the tail)
+ * into w; the outbound SA is installed now and carries the policy once
+ * the initiator is seen to use the new SA, or after a short delay. */
+struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
+                               const struct zike_peer *peer,
+                               const struct ike_message *m, const char *policy,
+                               const struct child_choice *ch,
+                               const struct keymat_in *k,
+                               struct ike_writer *w, uint16_t *fail)
+{
+    struct ike_sa_payload chosen;
+    uint8_t keymat[2 * ZESP_KEYBYTES], spi[4];
+    uint32_t spi_in;
+    struct encr_list one;
+    struct child_sa *c;
+
+    *fail = 0;
     spi_in = zike_new_spi(z);
     if (keymat_of(keymat, sa, k) != 0 ||
-        (c = child_install(z, sa, policy, spi_in, spi_out, encr,
-                           child_flags(peer, m, esn), keymat, false,
+        (c = child_install(z, sa, policy, spi_in, ch->spi_out, ch->encr,
+                           child_flags(peer, m, ch->esn), keymat, false,
                            false)) == NULL) {
         sodium_memzero(keymat, sizeof keymat);
         *fail = IKE_N_TEMPORARY_FAILURE;
@@ -184,10 +196,10 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                            : 1000);
     }
     put32(spi, spi_in);
-    one = encr_one(encr);
-    ike_proposal(&chosen, &one, spi, 4, IKE_PROTO_ESP, true, esn,
+    one = encr_one(ch->encr);
+    ike_proposal(&chosen, &one, spi, 4, IKE_PROTO_ESP, true, ch->esn,
                  k->shared != NULL);
-    chosen.proposals[0].number = number;
+    chosen.proposals[0].number = ch->number;
     proposal_log(peer->name, "we choose", &chosen);
     ike_w_sa(w, &chosen);
     return c;

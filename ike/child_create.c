@@ -127,6 +127,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     struct child_sa *old = NULL, *late = NULL, *c;
     uint16_t fail = 0;
     struct keymat_in k;
+    struct child_choice ch;
 
     ike_w_init_chain(&w, chain, sizeof chain);
     if (peer != NULL && pn != NULL && pke == NULL) {
@@ -206,15 +207,15 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
                      fail, NULL, 0, NULL, 0);
         goto reply;
     }
-    /* A peer at max-child-sas is refused before our two X25519, not after
-     * (child_respond asks again, for IKE_AUTH): else one looping on
-     * CREATE_CHILD_SA at its limit, with any KE value, had zike spend them
-     * on every request only to refuse it.  A rekey at the limit: the SAs
-     * it replaces go soon. */
-    if (!child_room(z, peer)) {
-        ike_w_notify(&w, IKE_PROTO_ESP, old != NULL ? IKE_N_TEMPORARY_FAILURE
-                                                    : IKE_N_NO_ADDITIONAL_SAS,
-                     NULL, 0, NULL, 0);
+    /* Every refusal that needs no key comes before our two X25519 (the
+     * proposal, max-child-sas, the peer's SPI): else one looping on
+     * CREATE_CHILD_SA with a proposal never chosen, or at its limit, with
+     * any KE value, had zike spend them on every request only to refuse
+     * it.  A rekey at the limit: the SAs it replaces go soon. */
+    if (!child_choose(z, sa, peer, m, policy, &ch, &fail)) {
+        if (fail == IKE_N_NO_ADDITIONAL_SAS && old != NULL)
+            fail = IKE_N_TEMPORARY_FAILURE;
+        ike_w_notify(&w, IKE_PROTO_ESP, fail, NULL, 0, NULL, 0);
         goto reply;
     }
     randombytes_buf(nr, sizeof nr);
@@ -224,7 +225,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
         goto reply;
     }
     k = (struct keymat_in){ shared, ni, nr, ni_len, sizeof nr };
-    c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
+    c = child_respond(z, sa, peer, m, policy, &ch, &k, &w, &fail);
     if (c == NULL) {
         /* A rekey at the limit: the SAs it replaces go soon. */
         if (fail == IKE_N_NO_ADDITIONAL_SAS && old != NULL)

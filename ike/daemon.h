@@ -257,6 +257,7 @@ struct gm_group {
     uint32_t policy_flags;    /* replay-scope, as ZESP_POLICY_* */
     bool signs;               /* sign-key given: its public half */
     uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES];
+    unsigned source_auth_accepts; /* the join's, 1 << ZIKE_SOURCE_AUTH_* */
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     struct gm_retired retired[GM_RETIRED_MAX];
@@ -569,9 +570,21 @@ struct keymat_in {
     const uint8_t *ni, *nr;
     size_t ni_len, nr_len;
 };
+/* What the responder chose of a child SA request's proposals. */
+struct child_choice {
+    uint32_t spi_out;
+    bool esn;
+    uint8_t number;
+    uint16_t encr;
+};
+bool child_choose(struct zike *z, const struct ike_sa *sa,
+                  const struct zike_peer *peer, const struct ike_message *m,
+                  const char *policy, struct child_choice *ch,
+                  uint16_t *fail);
 struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                const struct zike_peer *peer,
                                const struct ike_message *m, const char *policy,
+                               const struct child_choice *ch,
                                const struct keymat_in *k,
                                struct ike_writer *w, uint16_t *fail);
 /* Why child_complete made no child SA of an answer. */

@@ -19,7 +19,8 @@
  * (GSA_INBAND_REKEY with IDg and a Delete, no GSA, no KD).  So is each
  * member of a group that a reload stops serving, and it is then refused.
  * The keys a
- * member makes (joining, registering again, leaving, dying) are bounded:
+ * member makes (joining, registering again, leaving, dying, refusing a
+ * push as a group it does not join) are bounded:
  * for rekey-holddown after each, its registrations that would make one,
  * or make it a member again (its leave would), get TEMPORARY_FAILURE and
  * change nothing; it asks again later.  Leaves and deaths are never
@@ -33,6 +34,9 @@
  * after the deactivation delay, so that no message is lost in a rekey.
  * It takes pushes only while registered: a push may overtake the answer
  * to its registration, and names no Sender ID.
+ * It takes a group only with the source authentication its join
+ * requires (source-auth; with a sign-key, signature or mac): what the key
+ * server offers does not decide it.
  * It never takes another key under an SPI it holds, nor a key a newer
  * one replaced (fresh replay windows would accept its messages again),
  * and has one registration per group in flight: two answers would come
@@ -970,14 +974,16 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
     if (err == IKE_N_INVALID_GROUP_ID) {
         /* It no longer joins (a reload took its join; a zike that does
          * not say so with a leave): it is pushed no key again, and the
-         * one it was just sent is replaced. */
+         * one it was just sent is replaced.  A leave, so held down like
+         * one: else joining and refusing each push makes a key a round. */
         const struct zike_group *gc = zike_conf_group(&z->conf, g->name);
 
         zike_log(LOG_NOTICE, "group %s: member %s no longer joins it",
                  g->name, sa->peer_name);
         member_remove(g, sa->peer_name);
         if (gc != NULL)
-            gcks_new_key(z, g, gc, "a member no longer joins");
+            gcks_member_rekey(z, g, gc, sa->peer_name,
+                              "a member no longer joins");
         return;
     }
     if (err != 0) {
@@ -1277,6 +1283,34 @@ static void gm_make_newest(struct zike *z, struct gm_group *gg,
     }
 }
 
+_Static_assert(GSA_SOURCE_AUTH_NONE == ZIKE_SOURCE_AUTH_NONE &&
+               GSA_SOURCE_AUTH_SIGNATURE == ZIKE_SOURCE_AUTH_SIGNATURE &&
+               GSA_SOURCE_AUTH_MAC == ZIKE_SOURCE_AUTH_MAC,
+               "source-auth: one numbering on the wire and in the file");
+
+/* What the join requires of the group's source authentication, and the
+ * key server offers less or other: refused, said, never installed (the
+ * member's configuration decides, as an SPD does, not the key server's). */
+static bool source_auth_accepted(const struct gm_group *gg,
+                                 const struct zike_join *j,
+                                 const struct gsa_policy *pol)
+{
+    unsigned ok = j->source_auth_accepts;
+
+    if (pol->source_auth <= GSA_SOURCE_AUTH_MAC &&
+        (ok & (1U << pol->source_auth)))
+        return true;
+    zike_log(LOG_ERR, "group %s: key server %s offers source-auth %s, the "
+             "join requires %s: group SA 0x%08x refused", gg->name,
+             gg->server[0] ? gg->server : j->server,
+             zike_source_auth_name((enum zike_source_auth)pol->source_auth),
+             ok == (1U << ZIKE_SOURCE_AUTH_SIGNATURE) ? "signature"
+             : ok == (1U << ZIKE_SOURCE_AUTH_MAC) ? "mac"
+                                                  : "signature or mac",
+             pol->spi);
+    return false;
+}
+
 /* Install a group SA; the ones before it leave after the delays. */
 static int gm_install(struct zike *z, struct gm_group *gg,
                       const struct zike_join *j, const struct gsa_policy *pol,
@@ -1321,6 +1355,8 @@ static int gm_install(struct zike *z, struct gm_group *gg,
                          gg->name, pol->spi);
         return -1;
     }
+    if (!source_auth_accepted(gg, j, pol))
+        return -1;
     if (pol->source_auth == GSA_SOURCE_AUTH_SIGNATURE && j->sender &&
         j->sign_sk == NULL) {
         zike_log(LOG_ERR, "group %s: source-auth needs sign-key in join",
@@ -1959,6 +1995,7 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
                        old->receiver != j->receiver ||
                        strcmp(old->policy, j->policy) != 0 ||
                        old->policy_flags != j->policy_flags ||
+                       old->source_auth_accepts != j->source_auth_accepts ||
                        join_sign_changed(old, j)) {
                 /* Its SAs are the old join's: a receiver turned sender
                  * has no Sender ID for a push to install, a sender turned
@@ -1968,9 +2005,10 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
                  * replay windows, so the member leaves (the others get a
                  * new key) and registers again as the configuration now
                  * says. */
-                zike_log(LOG_NOTICE, "group %s: role, policy, replay-scope "
-                         "or sign-key changed: its group SAs removed, "
-                         "leaving and registering again", old->name);
+                zike_log(LOG_NOTICE, "group %s: role, policy, replay-scope, "
+                         "sign-key or source-auth changed: its group SAs "
+                         "removed, leaving and registering again",
+                         old->name);
                 gm_forget(z, &joined[i]);
                 joined[i].registered = false;
                 joined[i].sid = 0;
@@ -1983,6 +2021,7 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
         snprintf(joined[i].policy, sizeof joined[i].policy, "%s", j->policy);
         joined[i].policy_flags = j->policy_flags;
         joined[i].signs = j->sign_sk != NULL;
+        joined[i].source_auth_accepts = j->source_auth_accepts;
         memset(joined[i].sign_pk, 0, sizeof joined[i].sign_pk);
         if (j->sign_sk != NULL)
             crypto_sign_ed25519_sk_to_pk(joined[i].sign_pk, j->sign_sk);

@@ -365,7 +365,7 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
 {
     static const char *const keys[] = {
         "group", "server", "role", "policy", "sign-key", "replay-scope",
-        "max-key-lifetime", NULL };
+        "max-key-lifetime", "source-auth", NULL };
     const struct ydoc_node *v;
     const struct zike_peer *server;
     uint64_t u;
@@ -419,6 +419,26 @@ static int parse_join(struct yctx *y, const struct ydoc_node *n, size_t i,
     if ((v = ydoc_get(n, "sign-key")) &&
         zike_conf_sign_key(y, v, F("sign-key"), &j->sign_sk) != 0)
         return -1;
+    /* The member's own policy decides, as an SPD does: a key server
+     * misconfigured, or not the one meant, does not turn origin
+     * authentication off unseen.  A sign-key says some is expected. */
+    j->source_auth_accepts = j->sign_sk != NULL
+        ? (1U << ZIKE_SOURCE_AUTH_SIGNATURE) | (1U << ZIKE_SOURCE_AUTH_MAC)
+        : ZIKE_SOURCE_AUTH_ANY;
+    if ((v = ydoc_get(n, "source-auth"))) {
+        enum zike_source_auth a;
+
+        if (parse_source_auth(y, v, F("source-auth"), &a) != 0)
+            return -1;
+        j->source_auth_accepts = a == ZIKE_SOURCE_AUTH_NONE
+                                     ? ZIKE_SOURCE_AUTH_ANY : 1U << a;
+        if (j->sign_sk == NULL && (a == ZIKE_SOURCE_AUTH_MAC ||
+                                   (a == ZIKE_SOURCE_AUTH_SIGNATURE &&
+                                    j->sender)))
+            return FAIL(y, v, F("source-auth"), "%s needs sign-key%s",
+                        v->scalar, a == ZIKE_SOURCE_AUTH_MAC
+                                       ? "" : " for a sender");
+    }
     return 0;
 #undef F
 }

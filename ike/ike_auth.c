@@ -175,6 +175,7 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     char policy[ZESP_NAME_MAX];
     uint16_t fail = 0, ts_fail = 0;
     struct child_sa *c;
+    struct child_choice ch;
     const struct keymat_in k = { NULL, sa->ni, sa->nr, sa->ni_len,
                                  sa->nr_len };
 
@@ -251,7 +252,8 @@ void ike_auth_request(struct zike *z, struct ike_sa *sa,
     if (child_policy(z, peer, m, policy) &&
         child_ts_fit(z, peer, m, &ts_fail)) {
         child_adopt_orphans(z, sa, policy);
-        c = child_respond(z, sa, peer, m, policy, &k, &w, &fail);
+        if (child_choose(z, sa, peer, m, policy, &ch, &fail))
+            c = child_respond(z, sa, peer, m, policy, &ch, &k, &w, &fail);
     }
     if (c != NULL) {
         w_child_tail(&w, policy, c->lanes, m);

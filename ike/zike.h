@@ -108,7 +108,13 @@ struct zike_join {
                                           signs, or derives source MAC keys */
     uint32_t policy_flags;             /* ZESP_POLICY_* */
     uint32_t max_key_lifetime;         /* s, 0: not set (gm_bound_lifetime) */
+    unsigned source_auth_accepts;      /* 1 << ZIKE_SOURCE_AUTH_*: what the
+                                          key server's group may offer */
 };
+/* Every source-auth a group may offer a member that requires none. */
+#define ZIKE_SOURCE_AUTH_ANY                                               \
+    ((1U << ZIKE_SOURCE_AUTH_NONE) | (1U << ZIKE_SOURCE_AUTH_SIGNATURE) |  \
+     (1U << ZIKE_SOURCE_AUTH_MAC))
 
 struct zike_conf {
     char file[4096];

@@ -470,6 +470,7 @@ int main(void)
     snprintf(joins[1].server, sizeof joins[1].server, "other");
     snprintf(joins[1].policy, sizeof joins[1].policy, "j2");
     joins[1].receiver = true;
+    joins[1].source_auth_accepts = ZIKE_SOURCE_AUTH_ANY;
     z.conf.joins = joins;
     z.conf.njoins = 2;
     if (group_sync_conf(&z) != 0)

@@ -47,6 +47,7 @@
  * echo, are refused before a child SA is made.
  */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -63,6 +64,40 @@
 #include "test.h"
 #include "utf8.h"
 #include "zike_harness.h"
+
+/* X25519 operations of zike's, counted: libsodium's, interposed (the
+ * daemon's code is linked into this program, libsodium is not). */
+static unsigned long x25519_ops;
+
+int crypto_scalarmult(unsigned char *q, const unsigned char *n,
+                      const unsigned char *p)
+{
+    static int (*real)(unsigned char *, const unsigned char *,
+                       const unsigned char *);
+    void *sym;
+
+    if (real == NULL) {
+        if ((sym = dlsym(RTLD_NEXT, "crypto_scalarmult")) == NULL)
+            abort();
+        memcpy(&real, &sym, sizeof real);
+    }
+    x25519_ops++;
+    return real(q, n, p);
+}
+
+int crypto_scalarmult_base(unsigned char *q, const unsigned char *n)
+{
+    static int (*real)(unsigned char *, const unsigned char *);
+    void *sym;
+
+    if (real == NULL) {
+        if ((sym = dlsym(RTLD_NEXT, "crypto_scalarmult_base")) == NULL)
+            abort();
+        memcpy(&real, &sym, sizeof real);
+    }
+    x25519_ops++;
+    return real(q, n);
+}
 
 /* Where the exchange type is in an IKE header (RFC 7296 3.1). */
 #define IKE_EXCHANGE_AT 18U
@@ -6364,6 +6399,59 @@ static void group_rekeys_held_down(void)
     harness_reset();
 }
 
+
+/* A member that answers a push with INVALID_GROUP_ID (it no longer
+ * joins) is removed and makes a new key, as a leave does: held down the
+ * same way.  Before, the key made no hold-down, so a member that joined
+ * and refused each push in a loop made a new key every round trip. */
+static void group_invalid_group_id_held_down(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct ike_sa *a = established();
+    struct zike_group *gc = &harness_groups[0];
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ca = 1, made = 0, pushes = 0;
+    uint16_t holddown = gc->rekey_holddown;
+    size_t len, clen;
+
+    gc->rekey_holddown = HOLDDOWN_S;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    z.now = 1000000;
+    CHECK(g->nmembers == 0 && group_rekey(&z, "g") == 0);
+    for (unsigned i = 0; i < LOOPS; i++) {
+        uint64_t before;
+
+        z.now += 1000;
+        if (register_g(a, &ca, false) != 0)
+            continue;                    /* held down */
+        CHECK(group_rekey(&z, "g") == 0);
+        nsent = 0;
+        CHECK(group_tick_sa(&z, a) && a->req.kind == REQ_GSA_PUSH &&
+              a->req.gsa_spi == g->spi);
+        pushes++;
+        before = g->rekeys;
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_notify(&w, 0, IKE_N_INVALID_GROUP_ID, NULL, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(a, IKE_GSA_INBAND_REKEY, true, a->req.mid, chain,
+                       clen, msg, &ca);
+        ike_handle(&z, &from, msg, len);
+        CHECK(!member_of_g("peer") && g->rekeys == before + 1);
+        made++;
+    }
+    /* One key per hold-down over the loop's LOOPS seconds. */
+    CHECK(made >= 1 && made <= (LOOPS + HOLDDOWN_S - 1) / HOLDDOWN_S + 1);
+    CHECK(pushes == made);
+    fprintf(stderr, "# %u rounds of join and INVALID_GROUP_ID: %llu keys "
+            "made\n", LOOPS, (unsigned long long)made);
+    gc->rekey_holddown = holddown;
+    g->nmembers = 0;
+    memset(g->holddowns, 0, sizeof g->holddowns);
+    harness_reset();
+}
 /* A member whose registration gets TEMPORARY_FAILURE (its key server's
  * rekey-holddown) keeps what it holds and asks again GROUP_RETRY_MS (2 s)
  * later, not the 30 s of a refusal, and gets in then. */
@@ -6913,6 +7001,7 @@ static void group_server_group_removed(void)
     CHECK(nsent == 0);
 
     z.joined[0].retry_at = 0;
+    memset(z.groups[0].holddowns, 0, sizeof z.groups[0].holddowns);
     harness_reset();
 }
 
@@ -7530,6 +7619,166 @@ static void init_bad_ke_values(void)
     harness_reset();
 }
 
+
+/* A new child SA's request for policy "pol" with KE pub, its proposal
+ * (SPI spi, AEAD encr), or none when encr is 0. */
+static size_t child_request_encr(uint8_t *chain, size_t cap, uint8_t *pub,
+                                 uint32_t spi, uint16_t encr)
+{
+    struct ike_sa_payload prop = { .nproposals = 1 };
+    struct ike_writer w;
+    uint8_t nonce[32];
+    size_t len = 0;
+
+    child_nonce(nonce);
+    prop.proposals[0] = (struct ike_proposal){
+        .number = 1, .protocol = IKE_PROTO_ESP, .spi_size = 4,
+        .spi = { (uint8_t)(spi >> 24), (uint8_t)(spi >> 16),
+                 (uint8_t)(spi >> 8), (uint8_t)spi },
+        .ntransforms = 3,
+        .transforms = { { IKE_TT_ENCR, encr, 0 },
+                        { IKE_TT_DH, IKE_DH_CURVE25519, 0 },
+                        { IKE_TT_ESN, IKE_ESN_YES, 0 } } };
+    ike_w_init_chain(&w, chain, cap);
+    if (encr != 0)
+        ike_w_sa(&w, &prop);
+    ike_w_nonce(&w, nonce, sizeof nonce);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, 32);
+    ike_w_ts_any(&w, IKE_PL_TSI);
+    ike_w_ts_any(&w, IKE_PL_TSR);
+    ike_w_notify(&w, 0, IKE_N_ZESP_POLICY, NULL, 0, (const uint8_t *)"pol",
+                 3);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    return len;
+}
+
+/* CREATE_CHILD_SA refusals that need no key come before zike's X25519
+ * (its key pair and the shared secret): a request with no proposal, one
+ * with none zike can choose (an SPI below 256, an AEAD it does not run)
+ * or naming an SPI already taken by an SA to this peer.  Counted at
+ * libsodium: none for each, two for a valid request.  Before, each
+ * refusal cost both. */
+static void child_refused_before_x25519(void)
+{
+    static const struct {
+        uint32_t spi;
+        uint16_t encr, notify;
+    } rows[] = {
+        { 0x7000, 0, IKE_N_NO_PROPOSAL_CHOSEN },               /* no SA */
+        { 0x10, IKE_ENCR_CHACHA20_POLY1305, IKE_N_NO_PROPOSAL_CHOSEN },
+        { 0x7000, 3, IKE_N_NO_PROPOSAL_CHOSEN },               /* 3DES */
+        { 0x7000, IKE_ENCR_CHACHA20_POLY1305, 0 },             /* made */
+        { 0x7000, IKE_ENCR_CHACHA20_POLY1305, IKE_N_TEMPORARY_FAILURE },
+    };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_message m;
+    uint64_t ctr = 1;
+    size_t len, clen;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        unsigned long ops, want = rows[i].notify == 0 ? 2 : 0;
+        uint16_t got;
+
+        clen = child_request_encr(chain, sizeof chain, pub, rows[i].spi,
+                                  rows[i].encr);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, (uint32_t)i, chain,
+                       clen, msg, &ctr);
+        ops = x25519_ops;
+        nsent = 0;
+        ike_handle(&z, &from, msg, len);
+        CHECK(nsent == 1 && open_sent(sa, 0, &m, msg) == IKE_OK);
+        got = rows[i].notify == 0 ? ike_error_notify(&m) : first_notify(&m);
+        if (got != rows[i].notify || x25519_ops - ops != want)
+            fprintf(stderr, "# row %zu: notify %u, %lu X25519\n", i, got,
+                    x25519_ops - ops);
+        CHECK(got == rows[i].notify && x25519_ops - ops == want);
+    }
+    z.joined[0].retry_at = 0;
+    harness_reset();
+}
+
+/* One IKE_SA_INIT request with a fresh SPIi and X25519 value from addr:
+ * whether it was answered (else dropped unanswered). */
+static bool init_from(const char *addr)
+{
+    static uint8_t msg[1024];
+    struct ike_header h = { .exchange = IKE_SA_INIT,
+                            .flags = IKE_FLAG_INITIATOR };
+    struct route from = { 0 };
+    uint8_t pub[32], priv[32], ni[32];
+    struct ike_writer w;
+    size_t len;
+
+    snprintf(from.addr, sizeof from.addr, "%s", addr);
+    randombytes_buf(h.spi_i, 8);
+    randombytes_buf(ni, sizeof ni);
+    ike_x25519_keypair(pub, priv);
+    sodium_memzero(priv, sizeof priv);
+    ike_w_init(&w, msg, sizeof msg, &h);
+    w_ike_proposal(&w);
+    ike_w_ke(&w, IKE_DH_CURVE25519, pub, sizeof pub);
+    ike_w_nonce(&w, ni, sizeof ni);
+    CHECK(ike_w_finish(&w, &len) == IKE_OK);
+    nsent = 0;
+    ike_handle(&z, &from, msg, len);
+    return nsent == 1;
+}
+
+/* half-open-per-source counts an IPv6 source by its /64: an attacker
+ * given one (as any subscriber is) has 2^64 addresses, one per request.
+ * IPv4 (mapped too) is counted by address, a non-address by its text.
+ * Before, each IPv6 address was a source of its own: all 6 answered. */
+static void init_source_is_ipv6_prefix(void)
+{
+    static const struct { const char *addr; bool answered; } rows[] = {
+        { "2001:db8:1:2::1", true },
+        { "2001:db8:1:2::2", true },
+        { "2001:db8:1:2:ffff:ffff:ffff:ffff", false },  /* its /64: full */
+        { "2001:db8:1:2:a::b%eth0", false },
+        { "2001:db8:1:3::1", true },                    /* the next /64 */
+        { "2001:db8:1:3::1", true },
+        { "2001:db8:1:3::2", false },
+        { "192.0.2.1", true },
+        { "192.0.2.1", true },
+        { "192.0.2.1", false },
+        { "::ffff:192.0.2.1", false },                  /* the same */
+        { "192.0.2.2", true },                          /* by address */
+        { "::ffff:192.0.2.3", true },
+        { "localhost:1000:1000", true },
+        { "localhost:1000:1000", true },
+        { "localhost:1000:1000", false },
+        { "localhost:1001:1000", true },
+    };
+    uint32_t per_source0 = z.conf.half_open_per_source;
+    uint32_t limit0 = z.conf.half_open_limit;
+    uint64_t dropped = z.stats.dropped[IKE_DROP_SOURCE_LIMIT];
+    uint64_t refused = 0;
+
+    harness_reset();
+    z.conf.half_open_per_source = 2;
+    z.conf.half_open_limit = 1000;         /* no cookies here */
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        bool answered = init_from(rows[i].addr);
+
+        if (answered != rows[i].answered)
+            fprintf(stderr, "# row %zu (%s): %s\n", i, rows[i].addr,
+                    answered ? "answered" : "dropped");
+        CHECK(answered == rows[i].answered);
+        refused += !rows[i].answered;
+    }
+    CHECK(z.stats.dropped[IKE_DROP_SOURCE_LIMIT] == dropped + refused);
+    z.conf.half_open_per_source = per_source0;
+    z.conf.half_open_limit = limit0;
+    harness_reset();
+}
+
 int main(void)
 {
     harness_setup();
@@ -7594,6 +7843,7 @@ int main(void)
     RUN(group_member_gone_with_both_ike_sas);
     RUN(group_receiver_registers_again);
     RUN(group_rekeys_held_down);
+    RUN(group_invalid_group_id_held_down);
     RUN(group_member_registration_held);
     RUN(group_member_role_changed);
     RUN(group_member_changed_in_flight);
@@ -7612,6 +7862,8 @@ int main(void)
     RUN(delete_of_many_children);
     RUN(traffic_selectors_checked);
     RUN(init_bad_ke_values);
+    RUN(init_source_is_ipv6_prefix);
+    RUN(child_refused_before_x25519);
     RUN(failed_auth_stays_counted);
     group_free(&z);
     zesp_sad_free(z.sad);

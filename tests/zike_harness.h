@@ -114,6 +114,7 @@ static void harness_setup(void)
     snprintf(harness_join.server, sizeof harness_join.server, "peer");
     snprintf(harness_join.policy, sizeof harness_join.policy, "j");
     harness_join.sender = harness_join.receiver = true;
+    harness_join.source_auth_accepts = ZIKE_SOURCE_AUTH_ANY;
     z.conf.joins = &harness_join;
     z.conf.njoins = 1;
     if (group_sync_conf(&z) != 0)
