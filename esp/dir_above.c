@@ -80,6 +80,11 @@ static bool group_write_is_owners_only(int fd, const struct stat *st)
     return ok;
 }
 
+bool dir_group_write_owners_only(int dir, const struct stat *st)
+{
+    return group_write_is_owners_only(dir, st);
+}
+
 static bool others_cannot_rename_in(int fd, const struct stat *st)
 {
     return owner_trusted(st->st_uid) &&

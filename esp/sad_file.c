@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "dir_above.h"
 #include "home.h"
 #include "sad.h"
 
@@ -443,6 +444,30 @@ static int open_lane_file(struct zesp_sad *sad, const struct sad_dir *d,
     return err;
 }
 
+/*
+ * Whoever may write the SAD's directory may rename the SAD, and put back
+ * in its place another SAD of ours it kept there: an older copy, whose
+ * replay windows let through again what was accepted since, and whose
+ * manual SAs count their sequence numbers (the nonces) from where they
+ * were.  So, as for a state directory: nobody else may write it, unless
+ * its sticky bit lets only an entry's owner rename it (/tmp).  Its group
+ * may when that is the owner's own group, or the SAD is the group's
+ * (ZESP_SAD_GROUP, a mode with group bits): its members hold every key
+ * in it already.  Its owner is judged with the file (file_trusted).
+ */
+static int dir_writers_trusted(const struct sad_dir *d, bool group)
+{
+    if (d->st.st_mode & S_ISVTX)
+        return 0;
+    if ((d->st.st_mode & S_IWOTH) ||
+        (acl_named_perms(d->fd, false) & ACL_WRITE))
+        return ZESP_ESADDIR;
+    if ((d->st.st_mode & S_IWGRP) && !group &&
+        !dir_group_write_owners_only(d->fd, &d->st))
+        return ZESP_ESADDIR;
+    return 0;
+}
+
 static int open_file(struct zesp_sad *sad, const char *path, int flags,
                      const zesp_sad_opts *opts)
 {
@@ -453,6 +478,10 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
 
     if ((err = dir_open(path, &d)) != 0)
         return err;
+    if ((err = dir_writers_trusted(&d, group)) != 0) {
+        close(d.fd);
+        return err;
+    }
     for (int attempt = 0; attempt < 3; attempt++) {
         fd = openat(d.fd, d.name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {

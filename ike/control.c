@@ -584,8 +584,15 @@ void control_serve(struct zike *z, void *sock)
                     "of its policies (its policies in zike's "
                     "configuration)\n",
                     peer->name, safe_text(shown, sizeof shown, pol));
+            } else if (sa != NULL) {
+                /* Nothing to do, and said so: "initiating" here had the
+                 * operator wait for an exchange that never came. */
+                put(&o, "peer %s: IKE SA exists already (%s): nothing "
+                    "initiated\n", peer->name,
+                    sa->state == IKE_ST_ESTABLISHED ? "established"
+                                                    : "being negotiated");
             } else {
-                ok = sa != NULL || ike_initiate(z, peer, pol) == 0;
+                ok = ike_initiate(z, peer, pol) == 0;
                 put(&o, ok ? "initiating\n"
                            : "cannot initiate (zike's log says why)\n");
             }

@@ -11,7 +11,8 @@
  * hold is written here before it is handed out, with when its key's
  * lifetime ends, and read again at start.
  *
- * The file is written as the SAD's state records are: a temporary file,
+ * The file is written as the SAD's state records are: a temporary file
+ * (of a random name: its folder may be shared),
  * fsync'd, renamed over the old one, the directory fsync'd; a crash at
  * any instant leaves one whole file.  Mode 0600, and refused if others
  * may write it.  It holds no key.  Times are on the wall clock, since the
@@ -23,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #define GCKS_STATE_TEMP_SUFFIX ".new"
+#define GCKS_STATE_TEMP_TAG_BYTES 8U    /* random, hex in the temp name */
 
 uint64_t gcks_state_wall_ms(void)
 {
@@ -188,21 +191,29 @@ int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
                      size_t n)
 {
     static char text[GCKS_STATE_BYTES_MAX];
-    char temp[4096 + sizeof GCKS_STATE_TEMP_SUFFIX];
+    char temp[4096 + 2 * GCKS_STATE_TEMP_TAG_BYTES + 2 +
+              sizeof GCKS_STATE_TEMP_SUFFIX];
+    char tag[2 * GCKS_STATE_TEMP_TAG_BYTES + 1];
+    uint8_t rnd[GCKS_STATE_TEMP_TAG_BYTES];
     size_t len;
     int fd, saved;
 
     if (n > GCKS_STATE_MAX)
         return errno = E2BIG, -1;
-    if ((size_t)snprintf(temp, sizeof temp, "%s" GCKS_STATE_TEMP_SUFFIX,
-                         path) >= sizeof temp)
+    /* A name nobody can guess, made new: in a folder others may write
+     * (sticky, as /var/tmp), a fixed PATH.new another user made first is
+     * one we may neither unlink nor open, and the state would never be
+     * saved again. */
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(tag, sizeof tag, rnd, sizeof rnd);
+    if ((size_t)snprintf(temp, sizeof temp, "%s.%s" GCKS_STATE_TEMP_SUFFIX,
+                         path, tag) >= sizeof temp)
         return errno = ENAMETOOLONG, -1;
     len = (size_t)snprintf(text, sizeof text, "%s", GCKS_STATE_MAGIC);
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(text + len, sizeof text - len,
                                 "%08x %llu\n", spis[i].spi,
                                 (unsigned long long)spis[i].until);
-    (void)unlink(temp);
     fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
               0600);
     if (fd < 0)

@@ -275,6 +275,35 @@ static int parse_group_state(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* zike locks PATH.lock for the key server state, SAD.zike.lock for the
+ * SAD and CONTROL.lock for an ipc:// control socket (zike.c): a state
+ * file named SAD.zike or CONTROL would take a lock zike already holds,
+ * and zike would stop as if another ran; one named SAD or CONTROL would
+ * be renamed over that file.  Refused here, where `zike -t` says so. */
+static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
+                             const struct zike_conf *c)
+{
+    const struct ydoc_node *at = ydoc_get(root, "group-state");
+    const char *control = zike_endpoint_is_file(c->control) ? c->control + 6
+                                                            : NULL;
+    const char *gs = c->group_state, *sad = c->sad_path;
+    size_t n = strlen(sad);
+
+    if (at == NULL)
+        at = root;
+    if (strcmp(gs, sad) == 0 ||
+        (strncmp(gs, sad, n) == 0 && strcmp(gs + n, ".zike") == 0))
+        return FAIL(y, at, "group-state", "%s collides with the SAD %s (zike "
+                    "keeps %s.zike.lock for the SAD and PATH.lock for the "
+                    "state file): name the state file otherwise", gs, sad,
+                    sad);
+    if (control != NULL && strcmp(gs, control) == 0)
+        return FAIL(y, at, "group-state", "%s is the control socket's path "
+                    "too (control: %s; zike locks PATH.lock for each): name "
+                    "the state file otherwise", gs, c->control);
+    return 0;
+}
+
 static int parse_identity(struct yctx *y, const struct ydoc_node *n,
                           struct zike_conf *conf)
 {
@@ -739,7 +768,8 @@ int zike_conf_main(struct yctx *y, struct zike_conf *c)
         snprintf(c->control, sizeof c->control, "ipc://%.240s.ctl",
                  c->sad_path);
     }
-    if (parse_control_auth(y, root, c) != 0)
+    if (parse_control_auth(y, root, c) != 0 ||
+        group_state_apart(y, root, c) != 0)
         return -1;
     if ((v = ydoc_get(root, "metrics")) && parse_metrics(y, v, c) != 0)
         return -1;

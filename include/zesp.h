@@ -407,7 +407,10 @@ const char *zesp_transform_name(uint32_t transform);
  * nobody else may write in that directory.  The default path's directory
  * (/run/zesp for root, $XDG_RUNTIME_DIR, else ~/.zesp) must be this
  * user's and writable by nobody else (ZESP_ESADDIR); /run/zesp and ~/.zesp
- * are made 0700 when missing.
+ * are made 0700 when missing.  Any SAD's directory that others may write
+ * without the sticky bit is refused too (ZESP_ESADDIR): they could rename
+ * the SAD and put an older copy in its place.  Its group may write it for
+ * a group-shared SAD, or when the group is the owner's own.
  */
 #define ZESP_SAD_CREATE 0x1
 /* This process keeps its own replay windows for every SA it receives on,

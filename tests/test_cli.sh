@@ -250,6 +250,11 @@ if command -v python3 > /dev/null; then
     "$zesp" --sad "$A" --json sa list | python3 -m json.tool > /dev/null; ok $? "sa list --json is JSON"
     "$zesp" --sad "$A" --json policy list | python3 -m json.tool > /dev/null; ok $? "policy list --json is JSON"
 fi
+# Two formats asked for: refused, not one of them silently dropped (the
+# OpenMetrics text was written for --openmetrics --json, exit 0).
+expect 2 "stats --openmetrics --json refused" "$zesp" --sad "$B" --json stats --openmetrics
+grep -q "^zesp: stats: --openmetrics and --json are two formats; give one" "$work/err"
+ok $? "stats --openmetrics --json: says the two formats exclude each other"
 
 # Output that cannot be written is a failure, said on stderr, for every
 # command as for keygen: a listing into a full disk (/dev/full) or a

@@ -613,6 +613,99 @@ static void test_planted_directory(void)
 }
 
 /*
+ * Whoever may write the SAD's directory may rename the SAD and put back
+ * another SAD of its owner's kept there (an older copy: replay windows
+ * behind, manual SAs' sequence numbers counting again).  A directory
+ * others may write without the sticky bit is refused (ZESP_ESADDIR), as
+ * a state directory is; with the sticky bit (as /tmp) it is not; one its
+ * group may write only for a group-shared SAD, whose members hold its
+ * keys already.  Before, the victim used its SAD in all three.
+ */
+static int victim_dir_writers(const char *const dirs[], const char *path)
+{
+    zesp_sad_opts opts = { .mode = 0660 };
+    zesp_sad *sad;
+    char p[700];
+
+    (void)path;
+    if (become_member(VICTIM_UID) != 0)
+        return 77;
+    umask(022);
+    snprintf(p, sizeof p, "%s/sad", dirs[0]);         /* 0777, no sticky */
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) != NULL) {
+        zesp_sad_free(sad);
+        return 10;
+    }
+    if (errno != ZESP_ESADDIR)
+        return 11;
+    snprintf(p, sizeof p, "%s/sad", dirs[1]);         /* 01777 */
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) == NULL)
+        return 12;
+    zesp_sad_free(sad);
+    snprintf(p, sizeof p, "%s/sad", dirs[2]);         /* 0770, the group's */
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) != NULL) {
+        zesp_sad_free(sad);
+        return 13;
+    }
+    if (errno != ZESP_ESADDIR)
+        return 14;
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE | ZESP_SAD_GROUP,
+                             &opts)) == NULL)
+        return 15;
+    zesp_sad_free(sad);
+    return 0;
+}
+
+/* The attacker (no group of the victim's) renames what is in dir. */
+static int attacker_renames(const char *const dirs[], const char *path)
+{
+    char to[700];
+
+    (void)dirs;
+    if (become(ATTACKER_UID) != 0)
+        return 77;
+    snprintf(to, sizeof to, "%s.kept", path);
+    return rename(path, to) == 0 && rename(to, path) == 0 ? 0 : 1;
+}
+
+static void test_dir_writers(void)
+{
+    char open_dir[300], sticky[300], grp[300], planted[400];
+    int rc;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as two users\n");
+        skipped++;
+        return;
+    }
+    snprintf(open_dir, sizeof open_dir, "%s/open", dir);
+    snprintf(sticky, sizeof sticky, "%s/sticky", dir);
+    snprintf(grp, sizeof grp, "%s/grp", dir);
+    CHECK(chmod(dir, 0755) == 0);
+    CHECK(mkdir(open_dir, 0700) == 0 && chmod(open_dir, 0777) == 0);
+    CHECK(mkdir(sticky, 0700) == 0 && chmod(sticky, 01777) == 0);
+    CHECK(mkdir(grp, 0700) == 0 && chown(grp, 0, SHARED_GID) == 0 &&
+          chmod(grp, 0770) == 0);
+    rc = run_as(victim_dir_writers,
+                (const char *const[]){ open_dir, sticky, grp, NULL }, NULL);
+    if (rc == 77) {
+        printf("     skip: this process may not become another user\n");
+        skipped++;
+        return;
+    }
+    if (rc != 0)
+        fprintf(stderr, "  victim: status %d\n", rc);
+    CHECK(rc == 0);
+    /* Why: in the open directory another user renames what it likes. */
+    snprintf(planted, sizeof planted, "%s/victims", open_dir);
+    CHECK(mknod(planted, S_IFREG | 0600, 0) == 0 &&
+          chown(planted, VICTIM_UID, VICTIM_UID) == 0);
+    CHECK(run_as(attacker_renames, (const char *const[]){ NULL },
+                 planted) == 0);
+    CHECK(chmod(dir, 0700) == 0);
+}
+
+/*
  * An ACL gives a named user what the mode does not show: the group bits
  * of a file with an ACL are its mask, so a 0660 group-shared SAD may be
  * readable and writable by a user outside the group.  Refused; a SAD made
@@ -1074,6 +1167,7 @@ int main(int argc, char **argv)
     RUN(test_default_path);
     RUN(test_planted_by_another_user);
     RUN(test_planted_directory);
+    RUN(test_dir_writers);
     RUN(test_setgid_program_ignores_environment);
     RUN(test_acl_named_user);
     RUN(test_acl_default_while_made);

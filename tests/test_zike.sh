@@ -139,6 +139,11 @@ ok $? "no AEAD configured: the IKE SA negotiated $fast"
 ok $? "control socket is mode 0600"
 "$ctl" -s "ipc://$work/alice.ctl" --json list | grep -q '"state":"established"'
 ok $? "zikectl --json list"
+# initiate with an IKE SA there already: said so, nothing started (it
+# answered "initiating" and no exchange came).
+"$ctl" -s "ipc://$work/alice.ctl" initiate bob > "$work/out" 2>&1 &&
+    grep -q "^peer bob: IKE SA exists already (established): nothing initiated$" "$work/out"
+ok $? "zikectl initiate PEER with an IKE SA established says so ($(head -c 200 "$work/out"))"
 "$pp" --timeout-ms "$pt" --sad "$work/bob.sad" --policy orders --bind "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/srv-first.out" 2>&1 &
 srv=$!
 "$pp" --timeout-ms "$pt" --sad "$work/alice.sad" --policy orders --connect "tcp://127.0.0.1:$(port 5)" --count 50 > "$work/cli-first.out" 2>&1

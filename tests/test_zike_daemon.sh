@@ -300,6 +300,16 @@ conf gstaterel "$(port 11)" "group-state: gstate.gcks"
 refuses gstaterel "group-state: an absolute path, found 'gstate.gcks'"
 conf gstatedir "$(port 11)" "group-state: $work/nosuch/gstate.gcks"
 refuses gstatedir "group-state: directory $work/nosuch: No such file or directory"
+# A state file whose lock is the SAD's (SAD.zike: SAD.zike.lock) or the
+# control socket's (CONTROL: CONTROL.lock), or that is the SAD itself, is
+# refused at load naming both paths.  Before, --check passed and zike
+# stopped at start as if another zike held the lock.
+conf gstatelock "$(port 11)" "group-state: $work/gstatelock.sad.zike"
+refuses gstatelock "group-state: $work/gstatelock.sad.zike collides with the SAD $work/gstatelock.sad"
+conf gstatesad "$(port 11)" "group-state: $work/gstatesad.sad"
+refuses gstatesad "group-state: $work/gstatesad.sad collides with the SAD $work/gstatesad.sad"
+conf gstatectl "$(port 11)" "group-state: $work/gstatectl.ctl"
+refuses gstatectl "group-state: $work/gstatectl.ctl is the control socket's path too (control: ipc://$work/gstatectl.ctl"
 # The error quotes the file's keys and values: escaped, as zike's log is.
 # Before, "\r" and ESC [ reached the terminal as they were.
 conf ctlchar "$(port 11)"

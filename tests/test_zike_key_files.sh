@@ -17,7 +17,11 @@
 #   5. zikectl and a socket another user bound where zike's control socket
 #      would be (zike not running): zikectl refuses it, says whose it is
 #      and sends nothing (it had sent "terminate alice", printed the
-#      socket's "ok", exit 0, and written its --json answer raw).
+#      socket's "ok", exit 0, and written its --json answer raw);
+#   6. a key server's state file in a sticky folder everyone may write
+#      (as /var/tmp): another user made the temporary name zike used
+#      first (PATH.new, fixed), and zike could never save its state; the
+#      name is now random and made new.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -122,6 +126,43 @@ while True:
     ok $? "zikectl --json list refuses it too, no escape code written (exit $rc)"
     [ ! -s "$work/fake.out" ]
     ok $? "the socket was told no command ($(head -c 100 "$work/fake.out"))"
+fi
+
+# ---- 6. a state file in a sticky folder another user wrote in first --------------
+# erin runs as uid 65532 (root may unlink anyone's file, so the old fixed
+# name failed a zike of another user only); its files in a folder of its own.
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv > /dev/null; then
+    echo "# skip 6: needs root and setpriv"
+    skipped=$((skipped + 1))
+else
+    mkdir -m 1777 "$work/spool"
+    mkdir -m 0700 "$work/erin"
+    as_other sh -c "umask 022; : > '$work/spool/erin.gcks.new'"
+    ok $? "another user made $work/spool/erin.gcks.new in a sticky folder"
+    {
+        echo "identity: { id: erin.example }"
+        echo "listen: tcp://127.0.0.1:$(port 3)"
+        echo "control: ipc://$work/erin/erin.ctl"
+        echo "sad: $work/erin/erin.sad"
+        echo "group-state: $work/spool/erin.gcks"
+        echo "peers:"
+        echo "  - { name: alice, id: alice.example, auth: psk, psk: \"erin-and-alice-share-this-key-0123\" }"
+        echo "groups:"
+        echo "  - { name: prices, lifetime: 1h, senders: [alice.example], receivers: [alice.example] }"
+    } > "$work/erin/erin.yaml"
+    chown -R 65532:65532 "$work/erin"
+    setpriv --reuid 65532 --regid 65532 --clear-groups \
+        "$zike" -c "$work/erin/erin.yaml" 2> "$work/erin.log" &
+    pids="$pids $!"
+    served() { sed -n 's/.*group prices: new group SA 0x\([0-9a-f]*\).*/\1/p' "$work/erin.log" | head -n 1; }
+    until_ok 30 eval '[ -n "$(served)" ]'
+    ok $? "erin, a key server of uid 65532, made its group SA ($(served); $(head -c 200 "$work/erin.log"))"
+    until_ok 10 grep -q "^$(served) " "$work/spool/erin.gcks"
+    ok $? "and saved its SPI in the state file, whatever the other user made"
+    ! grep -q "key server state .*cannot write" "$work/erin.log"
+    ok $? "with no error in its log ($(grep 'cannot write' "$work/erin.log" | head -c 200))"
+    [ -z "$(find "$work/spool" -name 'erin.gcks.*.new')" ]
+    ok $? "no temporary file of erin's left behind"
 fi
 
 finish

@@ -495,10 +495,14 @@ static int cmd_state(const struct options *o, int argc, char **argv)
 static int with_sad(const struct options *o, const char *cmd, int argc,
                     char **argv)
 {
-    zesp_sad *sad = open_sad(o, 0);
+    zesp_sad *sad;
     int rc;
 
-    if (sad == NULL)
+    /* Two formats asked for: neither is chosen silently. */
+    if (strcmp(cmd, "stats") == 0 && o->openmetrics && o->json)
+        return usage_error("stats: --openmetrics and --json are two "
+                           "formats; give one");
+    if ((sad = open_sad(o, 0)) == NULL)
         return EXIT_SAD;
     if (strcmp(cmd, "sa") == 0)
         rc = cmd_sa(o, sad, argc, argv);
