@@ -97,8 +97,9 @@ uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
 /* The checks and charges read the clock only for an SA with a limit in
  * seconds, each once. */
 int lifetime_check(struct sa_slot *s);
+/* A message is charged once only its lifetime can refuse it (lifetime.c);
+ * a charge refused is given back by the charge itself. */
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes);
 int lifetime_charge_in(struct sa_slot *s, uint64_t bytes);
-void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

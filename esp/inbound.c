@@ -284,13 +284,15 @@ static int commit_pinned(struct in_ctx *ctx, size_t payload_len)
     if (err == 0 &&
         ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
         err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
-    /* Charged before the window takes the number, so that a hard limit
-     * holds across processes; a replay refused is given back. */
+    /* Charged once the window took the number: a replay refused costs
+     * nothing, not even for a moment, in which another receiver's charge
+     * would have found the limit passed and stopped the SA (lifetime.c).
+     * A number taken for a message its lifetime then refuses is lost
+     * with the SA, which has reached its limit. */
     if (err == 0 &&
-        (err = lifetime_charge_in(s, payload_len)) == 0 &&
         (err = replay_commit(w->top, w->ring, w->words, w->window,
-                             ctx->seq)) != 0)
-        lifetime_refund(s, payload_len);
+                             ctx->seq)) == 0)
+        err = lifetime_charge_in(s, payload_len);
     if (err != 0)
         return err;
     /* A window of this process alone: the host's top stays current, for
