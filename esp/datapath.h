@@ -85,9 +85,10 @@ int in_commit(struct in_ctx *ctx, size_t payload_len);
 /* A message in_open decrypted and that is refused after all: its
  * plaintext at dst is wiped (a no-op if nothing was decrypted). */
 void in_discard(struct in_ctx *ctx, uint8_t *dst);
-/* Count a rejection by kind for the host, the SA (if one was found) and
- * the policy: the one received on, else the one the SA serves. */
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+/* Count a rejection by kind for the host, the SA (if one was found, and
+ * is still in its slot) and the policy: the one received on, else the one
+ * the SA serves.  Rejections only: it pins the slot. */
+void count_rejection(struct zesp_sad *sad, const struct sa_ref *ref, int err,
                      const char *policy);
 
 uint64_t lifetime_boot(void);

@@ -127,7 +127,10 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->frame_len = esp_packet_len(ctx->payload_len) +
                      (ctx->sign ? ZESP_SIGNBYTES : 0U);
     if (ctx->payload_len > sad->lay.max_message) {
-        sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
+        /* Counted against the SA still in the slot only (sad_pin). */
+        if (sad_pin(&ctx->ref))
+            sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
+        sad_unpin(&ctx->ref);
         return ZESP_ETOOBIG;
     }
     ctx->lane = 0;
