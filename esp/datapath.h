@@ -85,9 +85,10 @@ int in_commit(struct in_ctx *ctx, size_t payload_len);
 /* A message in_open decrypted and that is refused after all: its
  * plaintext at dst is wiped (a no-op if nothing was decrypted). */
 void in_discard(struct in_ctx *ctx, uint8_t *dst);
-/* Count a rejection by kind for the host, the SA (if one was found) and
- * the policy: the one received on, else the one the SA serves. */
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+/* Count a rejection by kind for the host, the SA (if one was found, and
+ * is still in its slot) and the policy: the one received on, else the one
+ * the SA serves.  Rejections only: it pins the slot. */
+void count_rejection(struct zesp_sad *sad, const struct sa_ref *ref, int err,
                      const char *policy);
 
 uint64_t lifetime_boot(void);
@@ -97,8 +98,9 @@ uint64_t lifetime_age(const struct sa_slot *s, uint64_t now);
 /* The checks and charges read the clock only for an SA with a limit in
  * seconds, each once. */
 int lifetime_check(struct sa_slot *s);
+/* A message is charged once only its lifetime can refuse it (lifetime.c);
+ * a charge refused is given back by the charge itself. */
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes);
 int lifetime_charge_in(struct sa_slot *s, uint64_t bytes);
-void lifetime_refund(struct sa_slot *s, uint64_t bytes);
 
 #endif

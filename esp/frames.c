@@ -168,7 +168,7 @@ int zesp_esp_decrypt(zesp_sad *sad, uint8_t *pkt, size_t len,
         err = in_commit(&ctx, plen);
     if (err != 0) {
         in_discard(&ctx, pkt);
-        count_rejection(sad, ctx.ref.slot, err, NULL);
+        count_rejection(sad, &ctx.ref, err, NULL);
         return fail(err);
     }
     *payload = pkt + ZESP_HEADERBYTES;

@@ -162,24 +162,35 @@ static int rejection_kind(int err)
     return -1;
 }
 
-void count_rejection(struct zesp_sad *sad, struct sa_slot *slot, int err,
+void count_rejection(struct zesp_sad *sad, const struct sa_ref *ref, int err,
                      const char *policy)
 {
     int kind = rejection_kind(err);
+    bool counted = false;
+    uint32_t spi = 0;
 
     if (kind < 0)
         return;
     atomic_fetch_add_explicit(&sad->hdr->rejected[kind], 1,
                               memory_order_relaxed);
-    if (slot != NULL)
-        sa_count(slot, CNT_REJ(kind), 1);
-    else if (err == ZESP_ENOSA)
+    /* Against the SA found only if its slot still holds it, pinned as a
+     * receiver changes its SA's state (sad_pin): a slot given to another
+     * SA since would have counted this message against the other, and
+     * against the policy serving the other's SPI. */
+    if (ref != NULL && ref->slot != NULL) {
+        if (sad_pin(ref)) {
+            sa_count(ref->slot, CNT_REJ(kind), 1);
+            spi = ref->slot->spi;
+            counted = true;
+        }
+        sad_unpin(ref);
+    }
+    if (!counted && err == ZESP_ENOSA)
         atomic_fetch_add(&sad->hdr->rejected_nosa, 1);
-    else if (err == ZESP_EMALFORMED)
+    else if (!counted && err == ZESP_EMALFORMED)
         atomic_fetch_add(&sad->hdr->rejected_malformed, 1);
-    if (policy != NULL || slot != NULL)
-        spd_count_rejection(sad, policy, slot ? slot->spi : 0,
-                            (enum zesp_rejection)kind);
+    if (policy != NULL || counted)
+        spd_count_rejection(sad, policy, spi, (enum zesp_rejection)kind);
 }
 
 /* A frame refused by the SA's keys: if the SA was deleted meanwhile, the
@@ -284,13 +295,15 @@ static int commit_pinned(struct in_ctx *ctx, size_t payload_len)
     if (err == 0 &&
         ctx->seq > atomic_load_explicit(&s->reserved, memory_order_acquire))
         err = seqstate_in_extend(ctx->sad, &ctx->ref, ctx->seq);
-    /* Charged before the window takes the number, so that a hard limit
-     * holds across processes; a replay refused is given back. */
+    /* Charged once the window took the number: a replay refused costs
+     * nothing, not even for a moment, in which another receiver's charge
+     * would have found the limit passed and stopped the SA (lifetime.c).
+     * A number taken for a message its lifetime then refuses is lost
+     * with the SA, which has reached its limit. */
     if (err == 0 &&
-        (err = lifetime_charge_in(s, payload_len)) == 0 &&
         (err = replay_commit(w->top, w->ring, w->words, w->window,
-                             ctx->seq)) != 0)
-        lifetime_refund(s, payload_len);
+                             ctx->seq)) == 0)
+        err = lifetime_charge_in(s, payload_len);
     if (err != 0)
         return err;
     /* A window of this process alone: the host's top stays current, for

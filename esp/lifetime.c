@@ -1,8 +1,17 @@
 /*
  * Lifetimes in seconds, messages and bytes, soft (the SA is marked for
- * rekey) and hard (the SA stops).  Outbound charges are taken before the
- * message is sent and given back if they overrun, so that a hard limit of
- * N messages sends exactly N even with many senders.
+ * rekey) and hard (the SA stops).  A message is charged once nothing but
+ * its lifetime can refuse it any more: a sender's once it has its
+ * sequence number, a receiver's once the replay window took its number.
+ * A charge that would pass a hard limit is given back and stops the SA,
+ * so that a hard limit of N messages sends (and accepts) exactly N even
+ * with many senders (receivers).  Charged any earlier, a message refused
+ * after (a replay, no lane free) would have held a charge for a moment:
+ * another message charged then would have found the limit passed and
+ * stopped the SA, and the refused one's charge, given back, would have
+ * left it stopped short of its limit.  As it is, every charge but one that
+ * overruns stays, and an overrun means the charges that stay reached the
+ * limit (messages), or left no room for this message (bytes).
  *
  * An SA's age is counted on the monotonic clock, which every process of
  * the host shares and nobody steps, not on the wall clock: an NTP step or
@@ -131,6 +140,14 @@ static void soft_check(struct sa_slot *s, uint64_t messages, uint64_t bytes,
         mark(&s->soft_expired);
 }
 
+static void refund(struct sa_slot *s, uint64_t bytes)
+{
+    atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
+                              memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
+                              memory_order_relaxed);
+}
+
 /* Messages and bytes taken, or given back and the SA stopped if that
  * would pass a hard limit: whoever crosses it first, in any process. */
 static int charge(struct sa_slot *s, uint64_t bytes, uint64_t age)
@@ -143,7 +160,7 @@ static int charge(struct sa_slot *s, uint64_t bytes, uint64_t age)
                                   memory_order_relaxed) + bytes;
     if ((s->hard.messages && m > s->hard.messages) ||
         (s->hard.bytes && b > s->hard.bytes)) {
-        lifetime_refund(s, bytes);
+        refund(s, bytes);
         mark(&s->hard_expired);
         return ZESP_EEXPIRED;
     }
@@ -151,14 +168,8 @@ static int charge(struct sa_slot *s, uint64_t bytes, uint64_t age)
     return 0;
 }
 
-void lifetime_refund(struct sa_slot *s, uint64_t bytes)
-{
-    atomic_fetch_sub_explicit(&s->counters[CNT_MESSAGES], 1,
-                              memory_order_relaxed);
-    atomic_fetch_sub_explicit(&s->counters[CNT_BYTES], bytes,
-                              memory_order_relaxed);
-}
-
+/* Once the message has its sequence number (take_number looked at the
+ * flag before it took one). */
 int lifetime_charge_out(struct sa_slot *s, uint64_t bytes)
 {
     uint64_t age = 0;
@@ -171,8 +182,8 @@ int lifetime_charge_out(struct sa_slot *s, uint64_t bytes)
     return charge(s, bytes, age);
 }
 
-/* After the message authenticated, before it is accepted: the caller
- * gives the charge back if the replay window then refuses it. */
+/* Once the replay window took the message's number: only a message
+ * accepted but for its lifetime is charged. */
 int lifetime_charge_in(struct sa_slot *s, uint64_t bytes)
 {
     return charge(s, bytes, timed_age(s));

@@ -88,7 +88,7 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
         err = in_commit(&ctx, payload_len);
     if (err != 0) {
         in_discard(&ctx, dst);
-        count_rejection(sad, ctx.ref.slot, err, policy);
+        count_rejection(sad, &ctx.ref, err, policy);
         msg->view.nclear = 0;
         msg->view.nbody = 0;
         msg->peer[0] = '\0';

@@ -62,21 +62,25 @@ static int seq_next(struct zesp_sad *sad, struct out_ctx *ctx)
 static int take_number(struct zesp_sad *sad, struct out_ctx *ctx)
 {
     struct sa_slot *s = ctx->ref.slot;
-    int err;
+    int err = 0;
 
-    if ((err = lifetime_charge_out(s, ctx->payload_len)) != 0)
-        return err;
+    /* A stopped SA takes no number (a lane, a record written) to be
+     * refused; one past its time is stopped by its first charge. */
+    if (atomic_load_explicit(&s->hard_expired, memory_order_relaxed))
+        return ZESP_EEXPIRED;
     if (!seqstate_seen(sad, &ctx->ref))
         err = seqstate_first_use(sad, &ctx->ref);
     while (err == 0 && (err = seq_next(sad, ctx)) == SEQ_UNRESERVED)
         err = seqstate_out_extend(sad, &ctx->ref);
-    /* No number taken, nothing sealed: the charge is given back, or every
-     * refused try (no lane free, no record written) would count as a
-     * message sent against the hard limit. */
-    if (err != 0) {
-        lifetime_refund(s, ctx->payload_len);
+    /* Charged once the number is taken: a try refused (no lane free, no
+     * record written) charges nothing, not even for a moment, in which
+     * another sender's charge would have found the limit passed and
+     * stopped the SA (lifetime.c).  A number taken for a message the
+     * lifetime then refuses is lost with the SA, which reached a limit. */
+    if (err == 0)
+        err = lifetime_charge_out(s, ctx->payload_len);
+    if (err != 0)
         return err;
-    }
     if ((s->flags & ZESP_SA_MANUAL) &&
         ctx->seq + s->seq_block / 2U >= atomic_load(&s->reserved))
         seqstate_out_ahead(sad, &ctx->ref);
@@ -123,7 +127,10 @@ int out_begin(struct zesp_sad *sad, uint32_t spi, size_t payload_len,
     ctx->frame_len = esp_packet_len(ctx->payload_len) +
                      (ctx->sign ? ZESP_SIGNBYTES : 0U);
     if (ctx->payload_len > sad->lay.max_message) {
-        sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
+        /* Counted against the SA still in the slot only (sad_pin). */
+        if (sad_pin(&ctx->ref))
+            sa_count(s, CNT_REJ(ZESP_REJ_TOOBIG), 1);
+        sad_unpin(&ctx->ref);
         return ZESP_ETOOBIG;
     }
     ctx->lane = 0;

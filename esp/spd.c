@@ -448,6 +448,34 @@ int spd_serves_in(struct zesp_sad *sad, const char *name, uint32_t spi,
     return serves_in_again(sad, name, spi, encrypts);
 }
 
+/* Is p a live policy with spi among its inbound SPIs?  Its state and
+ * SPIs read between two equal even generations (policy_find's seqlock),
+ * as a writer rewriting it or giving its slot to another policy stores
+ * them one by one; read while one does, the slot is looked at again. */
+static bool policy_lists_in(struct zesp_sad *sad, const struct policy_slot *p,
+                            uint32_t spi)
+{
+    uint32_t retries = 0;
+
+    for (;;) {
+        uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        bool listed = false;
+
+        if (!(g & 1U)) {
+            if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
+                POLICY_LIVE)
+                return false;
+            for (uint32_t k = 0; k < POLICY_IN_MAX && !listed; k++)
+                listed = atomic_load_explicit(&p->in_spi[k],
+                                              memory_order_relaxed) == spi;
+            if (policy_unchanged(p, g))
+                return listed;
+        }
+        if (!sad_reader_wait(sad, &retries))
+            return false;
+    }
+}
+
 /* Rejections only: a scan of the policies is cheap beside what a refused
  * message already cost, and the accepting path never pays it. */
 void spd_count_rejection(struct zesp_sad *sad, const char *name, uint32_t spi,
@@ -462,19 +490,10 @@ void spd_count_rejection(struct zesp_sad *sad, const char *name, uint32_t spi,
                                       memory_order_relaxed);
         return;
     }
-    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++) {
-        p = &sad->policies[i];
-        if (atomic_load_explicit(&p->state, memory_order_relaxed) !=
-            POLICY_LIVE)
-            continue;
-        for (uint32_t k = 0; k < POLICY_IN_MAX; k++)
-            if (atomic_load_explicit(&p->in_spi[k], memory_order_relaxed) ==
-                spi) {
-                atomic_fetch_add_explicit(&p->rejected[kind], 1,
-                                          memory_order_relaxed);
-                break;
-            }
-    }
+    for (uint32_t i = 0; i < sad->lay.policy_capacity; i++)
+        if (policy_lists_in(sad, &sad->policies[i], spi))
+            atomic_fetch_add_explicit(&sad->policies[i].rejected[kind], 1,
+                                      memory_order_relaxed);
 }
 
 /* A sender found no usable SA: tell the key daemon (the first time). */

@@ -13,7 +13,9 @@
  * of its parent's lanes.  A child forked without atfork handlers
  * (_Fork) seals in a lane of its own too, and a thread held up while its
  * SA was replaced in its slot takes no numbers for the new SA.  A sender
- * refused for want of a free lane charges the SA's lifetimes nothing.
+ * refused for want of a free lane charges the SA's lifetimes nothing, not
+ * even while it waits to be refused (another sender meanwhile still sends
+ * the last message of the hard limit).
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -1164,6 +1166,74 @@ static void test_refused_lane_charges_nothing(void)
         zesp_sad_free(h[i]);
 }
 
+/* Every lane held, as above: the sender with none is held up as it goes
+ * to take one (its handle's lanes lock) while another sends the last
+ * message the hard limit allows; then it is refused (ZESP_ELANES).  The
+ * last message goes out, and the SA counts the limit's messages sent.
+ * Before, the held sender had been charged already: the last message
+ * found the limit passed, was refused and stopped the SA, which was left
+ * one message short of its limit once the refused charge was given back. */
+static void test_lane_wait_charges_nothing(void)
+{
+    enum { HANDLES = ZESP_LANES_MAX };
+    zesp_sad *h[HANDLES] = { NULL };
+    zesp_sa_params p = test_sa(LANES_SPI, ZESP_DIR_OUT, 0, ZESP_SA_LANES);
+    zesp_frame body = { "lane", 4 };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+    struct sealer held = { NULL, -2 };
+    struct timespec ms = { 0, 1000000 };
+    double until = test_now() + test_ms(10000) / 1e3;
+    zesp_sa_info info;
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int sealed = 0, last, last_err;
+    pthread_t t;
+
+    p.hard.messages = HANDLES;
+    if (open_handles("held.sad", &p, h, HANDLES) != 0)
+        return;
+    for (int i = 0; i + 1 < HANDLES; i++)
+        if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, &parts, &esp,
+                                      &len) == 0) {
+            sealed++;
+            zesp_buf_free(esp);
+        }
+    CHECK(sealed == HANDLES - 1);
+    if (h[HANDLES - 1] == NULL)
+        goto out;
+    atomic_store(&stop_in, 0);
+    atomic_store(&stop_go, 0);
+    atomic_store(&stop_at, &h[HANDLES - 1]->lanes_lock);
+    held.sad = h[HANDLES - 1];
+    CHECK(pthread_create(&t, NULL, seal_once, &held) == 0);
+    while (!atomic_load(&stop_in) && test_now() < until)
+        nanosleep(&ms, NULL);
+    CHECK(atomic_load(&stop_in));
+    errno = 0;
+    last = zesp_seal(h[0], LANES_SPI, &parts, &esp, &len);
+    last_err = errno;
+    if (last == 0)
+        zesp_buf_free(esp);
+    atomic_store(&stop_go, 1);
+    CHECK(pthread_join(t, NULL) == 0);
+    atomic_store(&stop_at, NULL);
+    atomic_store(&stop_in, 0);
+    atomic_store(&stop_go, 0);
+    CHECK_OK(zesp_sa_info_get(h[0], LANES_SPI, ZESP_DIR_OUT, &info));
+    printf("     last message: %s; held sender: %s; the SA counts %llu "
+           "sent of %d\n", last ? zesp_strerror(last_err) : "sent",
+           held.rc ? "refused" : "sent",
+           (unsigned long long)info.stats.messages, HANDLES);
+    CHECK(last == 0);
+    CHECK(held.rc == -1);
+    CHECK(info.stats.messages == HANDLES);
+    /* And the limit holds. */
+    CHECK_ERR(zesp_seal(h[1], LANES_SPI, &parts, &esp, &len), ZESP_EEXPIRED);
+out:
+    for (int i = 0; i < HANDLES; i++)
+        zesp_sad_free(h[i]);
+}
+
 /* One seal on the lanes SA of a handle: its lane, 0 if refused. */
 static uint32_t seal_lane(zesp_sad *h)
 {
@@ -1329,6 +1399,7 @@ int main(int argc, char **argv)
     RUN(test_without_lanes_and_delete);
     RUN(test_lane_window_is_no_sa);
     RUN(test_refused_lane_charges_nothing);
+    RUN(test_lane_wait_charges_nothing);
     RUN(test_lane_let_go_taken_last);
     RUN(test_lane_seconds_of_an_older_library);
     return test_done_in(dir);

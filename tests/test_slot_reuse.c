@@ -5,15 +5,14 @@
  * not touch the new SA.
  *
  * The interleaving is made, not waited for: clock_gettime is interposed,
- * and the receiver's clock reading after the message was decrypted (its
- * lifetime charge, before the replay window takes the number) is where the
- * SA is replaced, by the receiving thread itself.  The clock is read only
- * for an SA with a limit in seconds (lifetime.c), so the old SAs have one
- * (timed()).
+ * and a sender's clock reading is where the SA is replaced, by the sending
+ * thread itself.  The clock is read only for an SA with a limit in
+ * seconds (lifetime.c), so the old SAs have one (timed()).
  *
- * Three gaps hold no library call to interpose.  After in_commit unpinned
- * the slot: in_commit itself is wrapped at link time (-Wl,--wrap, see
- * Makefile.am).  Before out_begin reads a source-MAC SA's receivers:
+ * Four gaps hold no library call to interpose.  Between a receiver's
+ * in_open (the message decrypted) and its in_commit, and after in_commit
+ * unpinned the slot: in_commit itself is wrapped at link time (-Wl,--wrap,
+ * see Makefile.am).  Before out_begin reads a source-MAC SA's receivers:
  * transform_find, called just before, is wrapped too.  Between two reads
  * of a policy's inbound SPIs: a hardware
  * watchpoint (perf_event_open, a synchronous SIGTRAP in this thread) on
@@ -42,8 +41,8 @@
 
 static char dir[256];
 
-/* The replacement, done once at the first clock reading that finds the
- * late message decrypted in place. */
+/* The replacement, done once as in_commit is called for the late
+ * message, decrypted in place. */
 static struct {
     _Atomic int armed;
     zesp_sad *sad;
@@ -80,13 +79,6 @@ int clock_gettime(clockid_t clk, struct timespec *ts)
 {
     int armed = 1;
 
-    if (clk == CLOCK_MONOTONIC_COARSE && atomic_load(&hook.armed) &&
-        memcmp(hook.plain, hook.text, strlen(hook.text)) == 0 &&
-        atomic_compare_exchange_strong(&hook.armed, &armed, 0)) {
-        hook.del_rc = zesp_sa_del(hook.sad, OLD_SPI, ZESP_DIR_IN);
-        hook.add_rc = zesp_sa_add(hook.sad, &hook.next);
-    }
-    armed = 1;
     if (clk == CLOCK_MONOTONIC_COARSE &&
         atomic_compare_exchange_strong(&own_hook.armed, &armed, 0)) {
         uint8_t *payload, nh;
@@ -234,8 +226,16 @@ int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len);
 
 int __wrap_in_commit(struct in_ctx *ctx, size_t payload_len)
 {
-    int err = __real_in_commit(ctx, payload_len);
-    int armed = 1;
+    int armed = 1, err;
+
+    if (atomic_load(&hook.armed) &&
+        memcmp(hook.plain, hook.text, strlen(hook.text)) == 0 &&
+        atomic_compare_exchange_strong(&hook.armed, &armed, 0)) {
+        hook.del_rc = zesp_sa_del(hook.sad, OLD_SPI, ZESP_DIR_IN);
+        hook.add_rc = zesp_sa_add(hook.sad, &hook.next);
+    }
+    armed = 1;
+    err = __real_in_commit(ctx, payload_len);
 
     if (err == 0 &&
         atomic_compare_exchange_strong(&report_hook.armed, &armed, 0)) {
@@ -270,7 +270,10 @@ static void seal(zesp_sad *tx, uint32_t spi, const char *text, uint8_t *pkt,
  * takes its slot.  Before, the late receiver marked the old message's
  * number in the new SA's window and charged it to the new SA's lifetime:
  * the new SA's top jumped to LATE_SEQ, and every message its sender then
- * sent was refused as too old (a manual key's record moved ahead too). */
+ * sent was refused as too old (a manual key's record moved ahead too).
+ * The refusal (ZESP_ENOSA) is counted as one of no SA: before, it was
+ * counted against the new SA, and so against the policy that serves the
+ * new SA's SPI, which the message never reached. */
 static void test_late_receiver(void)
 {
     static const struct { const char *name; uint32_t spi; } rows[] = {
@@ -307,6 +310,9 @@ static void test_late_receiver(void)
         CHECK_OK(zesp_sa_add(old_tx, &old_out));
         CHECK_OK(zesp_sa_add(new_tx, &new_out));
         first_slot(rx, &old_in);
+        zesp_policy pol = { .name = "new", .in_spi = { rows[r].spi } };
+        zesp_sad_stats host;
+        CHECK_OK(zesp_policy_set(rx, &pol));
 
         seal(old_tx, OLD_SPI, "late message", late, &late_len);
         hook.sad = rx;
@@ -320,6 +326,16 @@ static void test_late_receiver(void)
                   ZESP_ENOSA);
         atomic_store(&hook.armed, 0);
         CHECK(hook.del_rc == 0 && hook.add_rc == 0);
+        CHECK_OK(zesp_policy_get(rx, "new", &pol));
+        CHECK_OK(zesp_sad_stats_get(rx, &host));
+        CHECK(pol.rejected[ZESP_REJ_NOSA] == 0);
+        CHECK(host.rejected_nosa == 1 && host.rejected[ZESP_REJ_NOSA] == 1);
+        if (pol.rejected[ZESP_REJ_NOSA] != 0 || host.rejected_nosa != 1)
+            fprintf(stderr, "  %s: the new SA's policy counts %llu "
+                    "refused for no SA, the host %llu of no SA\n",
+                    rows[r].name,
+                    (unsigned long long)pol.rejected[ZESP_REJ_NOSA],
+                    (unsigned long long)host.rejected_nosa);
 
         /* The new SA is as it was installed: nothing received. */
         CHECK_OK(zesp_sa_info_get(rx, rows[r].spi, ZESP_DIR_IN, &info));
