@@ -413,6 +413,9 @@ struct zike {
 };
 
 /* listen.c */
+/* One source for the limits on unauthenticated parties: an IPv6 /64, an
+ * IPv4 address, or the same text (source.c). */
+bool zike_same_source(const char *a, const char *b);
 int listen_open(struct zike *z);
 bool listen_receive(struct zike *z);
 int listen_send(const struct route *to, const uint8_t *buf, size_t len);

@@ -4,7 +4,6 @@
  * half-open IKE SAs a request without a valid COOKIE gets one and nothing
  * is kept (2.6); errors are answered unencrypted (2.21.1).
  */
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -161,54 +160,17 @@ static void cookie_for(struct zike *z, const struct route *from,
     crypto_generichash_final(&st, out, 32);
 }
 
-/* What a source is counted as: an IPv6 address by its /64, the least a
- * site or subscriber is given (RFC 6177), which holds 2^64 addresses for
- * whoever wants one per request; an IPv4 address, IPv4-mapped too, as
- * itself (out: the /64 or the mapped address).  false: not an address
- * (ipc's user), counted by its text. */
-static bool source_key(const char *addr, uint8_t out[16])
-{
-    static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
-    char text[ROUTE_ADDR_MAX];
-    size_t n = strcspn(addr, "%");         /* a zone: fe80::1%eth0 */
-
-    memset(out, 0, 16);
-    if (n >= sizeof text)
-        return false;
-    memcpy(text, addr, n);
-    text[n] = '\0';
-    if (inet_pton(AF_INET6, text, out) == 1) {
-        if (memcmp(out, mapped, sizeof mapped) != 0)
-            memset(out + 8, 0, 8);
-        return true;
-    }
-    if (inet_pton(AF_INET, text, out + 12) == 1) {
-        memcpy(out, mapped, sizeof mapped);
-        return true;
-    }
-    return false;
-}
-
 /* Half-open IKE SAs: all of them, or those whose IKE_SA_INIT came from
- * addr's source (source_key).  Over ZeroMQ the connection returns every
+ * addr's source (zike_same_source).  Over ZeroMQ the connection returns every
  * cookie to whoever asked, so cookies bound nothing: a limit per source
  * does (RFC 8019 4.1, strongSwan's block_threshold). */
 static size_t half_open(struct zike *z, const char *addr)
 {
-    uint8_t want[16], key[16];
-    bool ip = addr != NULL && source_key(addr, want);
     size_t n = 0;
 
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next) {
-        if (sa->state != IKE_ST_HALF_OPEN)
-            continue;
-        if (addr != NULL &&
-            (ip ? !source_key(sa->route.addr, key) ||
-                      memcmp(key, want, sizeof key) != 0
-                : strcmp(sa->route.addr, addr) != 0))
-            continue;
-        n++;
-    }
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        n += sa->state == IKE_ST_HALF_OPEN &&
+             (addr == NULL || zike_same_source(sa->route.addr, addr));
     return n;
 }
 

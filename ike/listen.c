@@ -4,7 +4,7 @@
  * can connect makes zike hold is bounded before zike reads it: per
  * connection one frame of at most IKE_MAX_MESSAGE bytes and LISTEN_RCVHWM
  * of libzmq's reads; at most max-connections connections, and
- * connections-per-source from one address.  A connection that stops in the
+ * connections-per-source from one source (source.c: an IPv6 /64).  A connection that stops in the
  * middle of its greeting or of a frame is closed after STREAM_STALL_MS.
  * Peers are unchanged: a DEALER talks to this as to a ROUTER.
  *
@@ -110,7 +110,7 @@ static size_t from_source(const struct zike *z, const char *addr)
     size_t n = 0;
 
     for (size_t i = 0; i < z->listen_nconns; i++)
-        n += strcmp(z->listen_conns[i]->addr, addr) == 0;
+        n += zike_same_source(z->listen_conns[i]->addr, addr);
     return n;
 }
 
@@ -127,7 +127,7 @@ static bool make_room(struct zike *z, const char *addr)
         return true;
     for (size_t i = 0; i < z->listen_nconns; i++) {
         c = z->listen_conns[i];
-        if (c->authentic || (at_source && strcmp(c->addr, addr) != 0))
+        if (c->authentic || (at_source && !zike_same_source(c->addr, addr)))
             continue;
         if (v == NULL || c->heard < v->heard) {
             v = c;
