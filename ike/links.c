@@ -72,7 +72,8 @@ static void *link_socket(struct zike *z, const char *peer, int level)
         zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
         zmq_setsockopt(sock, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(sock, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
-        zmq_setsockopt(sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0) {
+        zmq_setsockopt(sock, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(sock, ZMQ_IPV6, &one, sizeof one) != 0) {
         zike_log(level, "peer %s: no socket for its endpoint: %s", peer,
                  zmq_strerror(zmq_errno()));
         if (sock != NULL)

@@ -59,6 +59,7 @@ int listen_open(struct zike *z)
         zmq_setsockopt(z->listener, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm) != 0 ||
         zmq_setsockopt(z->listener, ZMQ_SNDHWM, &sndhwm, sizeof sndhwm) != 0 ||
         zmq_setsockopt(z->listener, ZMQ_STREAM_NOTIFY, &one, sizeof one) != 0 ||
+        zmq_setsockopt(z->listener, ZMQ_IPV6, &one, sizeof one) != 0 ||
         zmq_bind(z->listener, z->conf.listen) != 0) {
         zike_log(LOG_ERR, "listen %s: %s", z->conf.listen,
                  zmq_strerror(zmq_errno()));

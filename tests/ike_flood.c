@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 {
     uint8_t buf[1024];
     int n, responses = 0, cookies = 0, made = 0, refused = 0;
-    int timeout = 10000, zero = 0, invalid = 0;
+    int timeout = 10000, zero = 0, one = 1, invalid = 0;
     bool answer_cookies = false;
     struct req *reqs;
     void *ctx, *s;
@@ -77,6 +77,7 @@ int main(int argc, char **argv)
     s = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(s, ZMQ_IPV6, &one, sizeof one);
     if (zmq_connect(s, argv[1]) != 0)
         return 1;
     for (int i = 0; i < n; i++) {
