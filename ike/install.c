@@ -134,6 +134,35 @@ static void policy_switch_kind(struct zike *z, zesp_policy *pol,
                  kind == SA_ENCRYPTS ? "authenticate only" : "encrypt");
 }
 
+/* A policy's inbound SPIs in the order they were added, oldest first,
+ * with no gap: an SPI taken out closes up behind it. */
+static void in_spis_close_up(zesp_policy *pol)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (pol->in_spi[i] != 0)
+            pol->in_spi[n++] = pol->in_spi[i];
+    while (n < ZESP_POLICY_IN_MAX)
+        pol->in_spi[n++] = 0;
+}
+
+/* The slot to give up when all are taken: an SPI whose SA has left the
+ * SAD, else the oldest (the first: in_spis_close_up keeps them in order).
+ * Never the newest: that is the SA the peer's sender moves to, and each
+ * of its messages would be refused as not serving the policy. */
+static size_t in_spi_to_drop(struct zike *z, const zesp_policy *pol)
+{
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        if (spd_sa_protection(z->sad, pol->in_spi[i], ZESP_DIR_IN) ==
+            SA_ABSENT)
+            return i;
+    zike_log(LOG_INFO, "policy %s: lists %u inbound SAs, its most: SA "
+             "0x%08x, the oldest, no longer serves it", pol->name,
+             ZESP_POLICY_IN_MAX, pol->in_spi[0]);
+    return 0;
+}
+
 /* Add or remove an inbound SPI of a policy, creating the policy. */
 void zike_policy_in(struct zike *z, const char *name, const char *peer,
                     uint32_t add, uint32_t remove)
@@ -152,18 +181,18 @@ void zike_policy_in(struct zike *z, const char *name, const char *peer,
     for (size_t i = 0; add && i < ZESP_POLICY_IN_MAX; i++)
         if (pol.in_spi[i] == add)
             add = 0;           /* there already: zesp_policy_set refuses two */
-    if (add) {
+    if (add)
         policy_switch_kind(z, &pol, add);
-        size_t i;
-        for (i = 0; i < ZESP_POLICY_IN_MAX && pol.in_spi[i] != 0; i++)
-            ;
-        /* Full: the first slot holds the oldest SA. */
-        if (i == ZESP_POLICY_IN_MAX) {
-            memmove(pol.in_spi, pol.in_spi + 1,
-                    (ZESP_POLICY_IN_MAX - 1) * sizeof pol.in_spi[0]);
-            i = ZESP_POLICY_IN_MAX - 1;
+    in_spis_close_up(&pol);
+    if (add) {
+        size_t last = ZESP_POLICY_IN_MAX - 1;
+
+        if (pol.in_spi[last] != 0) {
+            pol.in_spi[in_spi_to_drop(z, &pol)] = 0;
+            in_spis_close_up(&pol);
         }
-        pol.in_spi[i] = add;
+        pol.in_spi[last] = add;
+        in_spis_close_up(&pol);
     }
     if (zesp_policy_set(z->sad, &pol) != 0)
         zike_log(LOG_ERR, "policy %s: cannot update: %s", name,
