@@ -292,6 +292,14 @@ int group_state_load(struct zike *z)
 
     if (path[0] == '\0')
         return 0;
+    /* A write a crash cut short left its temporary file, of a random
+     * name no later write takes again: removed, or they would pile up. */
+    if (gcks_state_leftovers(path, &n) != 0)
+        zike_log(LOG_WARNING, "key server state %s: temporary files left by "
+                 "a crash not removed: %s", path, strerror(errno));
+    else if (n > 0)
+        zike_log(LOG_INFO, "key server state %s: %zu temporary files left "
+                 "by a crash removed", path, n);
     if (gcks_state_read(path, spis, GCKS_STATE_MAX, &n, err, sizeof err) != 0) {
         zike_log(LOG_ERR, "key server state %s: %s", path, err);
         return -1;
