@@ -27,6 +27,7 @@
 #include "acl.h"
 #include "dir_above.h"
 #include "home.h"
+#include "owner.h"
 #include "sad.h"
 
 #define SAD_DIR_MODE 0700
@@ -167,6 +168,27 @@ static int dir_open(const char *path, struct sad_dir *d)
 }
 
 /*
+ * What dir_writers_trusted could not judge before the file was found: the
+ * directory's owner renames in it whatever its mode and sticky bit, so
+ * it must be trusted, or the SAD's own owner (a service's directory,
+ * file_trusted); and a group may write it only as the SAD's own group,
+ * whose members read or write its keys already (a directory 0770 of
+ * another group, "staff", gives the SAD to people who hold none of it),
+ * or as the owner's user private group.
+ */
+static int dir_keeps_file(const struct stat *st, const struct sad_dir *d)
+{
+    if (!owner_trusted(d->st.st_uid) && d->st.st_uid != st->st_uid)
+        return ZESP_ESADDIR;
+    if ((d->st.st_mode & S_IWGRP) && !(d->st.st_mode & S_ISVTX) &&
+        !(d->st.st_gid == st->st_gid &&
+          (st->st_mode & (S_IRGRP | S_IWGRP))) &&
+        !dir_group_write_owners_only(d->fd, &d->st))
+        return ZESP_ESADDIR;
+    return 0;
+}
+
+/*
  * May this process trust the file at fd?  The owner first (a file someone
  * else made could have been planted to read the keys put in it), then who
  * else may read or write it: the mode's group bits are only an ACL's mask,
@@ -189,7 +211,7 @@ static int file_trusted(int fd, const struct stat *st, const struct sad_dir *d,
         return ZESP_ESADGROUP;
     if (acl_named_perms(fd, false) & (ACL_READ | ACL_WRITE))
         return ZESP_ESADMODE;
-    return 0;
+    return dir_keeps_file(st, d);
 }
 
 /* The mode of a new SAD: the owner reads and writes; the group may too

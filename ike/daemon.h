@@ -258,6 +258,7 @@ struct gm_group {
     bool signs;               /* sign-key given: its public half */
     uint8_t sign_pk[ZESP_SIGN_PUBLICBYTES];
     unsigned source_auth_accepts; /* the join's, 1 << ZIKE_SOURCE_AUTH_* */
+    unsigned source_auth_refused; /* 1 + the offer refused, logged once */
     uint32_t sid;
     struct gm_sa sas[GM_SAS_MAX];
     struct gm_retired retired[GM_RETIRED_MAX];

@@ -22,6 +22,7 @@
 #include "gcks_state.h"
 #include "dir_sync.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -185,6 +186,59 @@ int gcks_state_read(const char *path, struct gcks_state_spi *out, size_t max,
 out:
     close(fd);
     return rc;
+}
+
+/* Is name PATH's temporary name as gcks_state_write makes it: base, a
+ * dot, the tag's hex digits, GCKS_STATE_TEMP_SUFFIX? */
+static bool temp_name_of(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+
+    if (strncmp(name, base, n) != 0 || name[n] != '.')
+        return false;
+    name += n + 1;
+    for (size_t i = 0; i < 2 * GCKS_STATE_TEMP_TAG_BYTES; i++)
+        if (hex_digit(name[i]) < 0)
+            return false;
+    return strcmp(name + 2 * GCKS_STATE_TEMP_TAG_BYTES,
+                  GCKS_STATE_TEMP_SUFFIX) == 0;
+}
+
+int gcks_state_leftovers(const char *path, size_t *removed)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct dirent *e;
+    struct stat st;
+    DIR *d;
+    int fd, rc = 0, saved = 0;
+
+    *removed = 0;
+    if (slash == NULL || (size_t)(slash - path) >= sizeof dir)
+        return errno = EINVAL, -1;
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path),
+             path);
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    if ((d = fdopendir(fd)) == NULL) {
+        saved = errno;
+        close(fd);
+        return errno = saved, -1;
+    }
+    while ((errno = 0, e = readdir(d)) != NULL) {
+        if (!temp_name_of(e->d_name, slash + 1) ||
+            fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
+            continue;
+        if (unlinkat(fd, e->d_name, 0) == 0)
+            ++*removed;
+        else if (rc == 0)
+            rc = -1, saved = errno;
+    }
+    if (rc == 0 && errno != 0)
+        rc = -1, saved = errno;
+    closedir(d);
+    return rc == 0 ? 0 : (errno = saved, -1);
 }
 
 int gcks_state_write(const char *path, const struct gcks_state_spi *spis,

@@ -42,6 +42,13 @@ int gcks_state_read(const char *path, struct gcks_state_spi *out, size_t max,
 int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
                      size_t n);
 
+/* Removes the temporary files of path's writes that a crash left (path's
+ * name, a dot, 16 hex digits, ".new"; ours only: in a sticky folder
+ * another's is not ours to judge).  Only while path's lock is held: no
+ * other zike writes it.  0 and *removed, or -1 with errno (what was
+ * removed is still counted). */
+int gcks_state_leftovers(const char *path, size_t *removed);
+
 /* Now on the wall clock, ms since the epoch, or GCKS_STATE_WALL_UNKNOWN
  * when it cannot be read.  Unknown, the times fail safe, towards holding:
  * an SPI is written as held until GCKS_STATE_UNTIL_FAR, and every SPI

@@ -292,6 +292,14 @@ int group_state_load(struct zike *z)
 
     if (path[0] == '\0')
         return 0;
+    /* A write a crash cut short left its temporary file, of a random
+     * name no later write takes again: removed, or they would pile up. */
+    if (gcks_state_leftovers(path, &n) != 0)
+        zike_log(LOG_WARNING, "key server state %s: temporary files left by "
+                 "a crash not removed: %s", path, strerror(errno));
+    else if (n > 0)
+        zike_log(LOG_INFO, "key server state %s: %zu temporary files left "
+                 "by a crash removed", path, n);
     if (gcks_state_read(path, spis, GCKS_STATE_MAX, &n, err, sizeof err) != 0) {
         zike_log(LOG_ERR, "key server state %s: %s", path, err);
         return -1;
@@ -1290,16 +1298,25 @@ _Static_assert(GSA_SOURCE_AUTH_NONE == ZIKE_SOURCE_AUTH_NONE &&
 
 /* What the join requires of the group's source authentication, and the
  * key server offers less or other: refused, said, never installed (the
- * member's configuration decides, as an SPD does, not the key server's). */
-static bool source_auth_accepted(const struct gm_group *gg,
+ * member's configuration decides, as an SPD does, not the key server's).
+ * Said once per offer: the member registers again every GROUP_RETRY_MS
+ * and its server pushes again as often, each refused the same way, until
+ * one of the two configurations changes (a reload of the join's says it
+ * again). */
+static bool source_auth_accepted(struct gm_group *gg,
                                  const struct zike_join *j,
                                  const struct gsa_policy *pol)
 {
     unsigned ok = j->source_auth_accepts;
 
     if (pol->source_auth <= GSA_SOURCE_AUTH_MAC &&
-        (ok & (1U << pol->source_auth)))
+        (ok & (1U << pol->source_auth))) {
+        gg->source_auth_refused = 0;
         return true;
+    }
+    if (gg->source_auth_refused == 1U + pol->source_auth)
+        return false;
+    gg->source_auth_refused = 1U + pol->source_auth;
     zike_log(LOG_ERR, "group %s: key server %s offers source-auth %s, the "
              "join requires %s: group SA 0x%08x refused", gg->name,
              gg->server[0] ? gg->server : j->server,
@@ -2013,6 +2030,7 @@ static void gm_sync(struct zike *z, struct gm_group *joined)
                 joined[i].registered = false;
                 joined[i].sid = 0;
                 joined[i].retry_at = 0;
+                joined[i].source_auth_refused = 0;
             }
         } else
             snprintf(joined[i].name, sizeof joined[i].name, "%s", j->group);

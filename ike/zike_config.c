@@ -278,8 +278,11 @@ static int parse_group_state(struct yctx *y, const struct ydoc_node *n,
 /* zike locks PATH.lock for the key server state, SAD.zike.lock for the
  * SAD and CONTROL.lock for an ipc:// control socket (zike.c): a state
  * file named SAD.zike or CONTROL would take a lock zike already holds,
- * and zike would stop as if another ran; one named SAD or CONTROL would
- * be renamed over that file.  Refused here, where `zike -t` says so. */
+ * and zike would stop as if another ran; one named SAD or CONTROL, or
+ * one of those locks, would be renamed over that file (a lock replaced
+ * lets a second zike run); one whose lock is the SAD (sad: X.lock,
+ * group-state: X) would have the SAD truncated to zike's pid as its
+ * lock.  Refused here, where `zike -t` says so. */
 static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
                              const struct zike_conf *c)
 {
@@ -287,20 +290,27 @@ static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
     const char *control = zike_endpoint_is_file(c->control) ? c->control + 6
                                                             : NULL;
     const char *gs = c->group_state, *sad = c->sad_path;
-    size_t n = strlen(sad);
+    char sad_lock[sizeof c->sad_path + 16], ctl_lock[ZIKE_ENDPOINT_MAX + 16];
+    char gs_lock[sizeof c->group_state + 16];
 
     if (at == NULL)
         at = root;
-    if (strcmp(gs, sad) == 0 ||
-        (strncmp(gs, sad, n) == 0 && strcmp(gs + n, ".zike") == 0))
+    snprintf(sad_lock, sizeof sad_lock, "%s.zike.lock", sad);
+    snprintf(gs_lock, sizeof gs_lock, "%s.lock", gs);
+    if (strcmp(gs, sad) == 0 || strcmp(gs_lock, sad_lock) == 0 ||
+        strcmp(gs, sad_lock) == 0 || strcmp(gs_lock, sad) == 0)
         return FAIL(y, at, "group-state", "%s collides with the SAD %s (zike "
                     "keeps %s.zike.lock for the SAD and PATH.lock for the "
                     "state file): name the state file otherwise", gs, sad,
                     sad);
-    if (control != NULL && strcmp(gs, control) == 0)
+    if (control == NULL)
+        return 0;
+    snprintf(ctl_lock, sizeof ctl_lock, "%s.lock", control);
+    if (strcmp(gs, control) == 0 || strcmp(gs, ctl_lock) == 0 ||
+        strcmp(gs_lock, control) == 0)
         return FAIL(y, at, "group-state", "%s is the control socket's path "
-                    "too (control: %s; zike locks PATH.lock for each): name "
-                    "the state file otherwise", gs, c->control);
+                    "or its lock's (control: %s; zike locks PATH.lock for "
+                    "each): name the state file otherwise", gs, c->control);
     return 0;
 }
 

@@ -10,7 +10,7 @@
 # is installed (before, it was installed without a word); the member
 # that says source-auth: false takes it; back to the default its SAs go;
 # a group with signatures is taken under the default; a member requiring
-# mac refuses it.
+# mac refuses it; a refusal repeated is said once.
 b=$(cd "${builddir:-.}" && pwd)
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
 [ -x "$b/tools/zikectl" ] || skip_all "tools/zikectl not built"
@@ -98,6 +98,13 @@ until_ok 30 refused_more false "signature or mac" 0
 ok $? "a group without source authentication refused by a member with a sign-key, said in its log"
 holds_none
 ok $? "and nothing installed: $(cat "$work/joined")"
+# It registers again every 2 s, refused each time the same way: said once
+# (before, a line every 2 s for as long as the two configurations differ).
+registrations() { grep -c "group prices: registering with gcks" "$work/h2.log"; }
+regs=$(registrations)
+more_registrations() { [ "$(registrations)" -ge $((regs + 2)) ]; }
+until_ok 30 more_registrations && [ "$(refusals false "signature or mac")" -eq 1 ]
+ok $? "the same refusal said once, however often it registers again ($(refusals false "signature or mac") lines)"
 
 member_conf ", source-auth: false" > "$work/h2.yaml"
 ctl 2 reload > /dev/null

@@ -618,8 +618,10 @@ static void test_planted_directory(void)
  * behind, manual SAs' sequence numbers counting again).  A directory
  * others may write without the sticky bit is refused (ZESP_ESADDIR), as
  * a state directory is; with the sticky bit (as /tmp) it is not; one its
- * group may write only for a group-shared SAD, whose members hold its
- * keys already.  Before, the victim used its SAD in all three.
+ * group may write only for a group-shared SAD of that group, whose
+ * members hold its keys already.  Before, the victim used its SAD in all
+ * three, and in a 0770 directory of a group the SAD is not of, and in a
+ * sticky directory the attacker owns (its owner renames anything).
  */
 static int victim_dir_writers(const char *const dirs[], const char *path)
 {
@@ -642,7 +644,7 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
     if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) == NULL)
         return 12;
     zesp_sad_free(sad);
-    snprintf(p, sizeof p, "%s/sad", dirs[2]);         /* 0770, the group's */
+    snprintf(p, sizeof p, "%s/sad", dirs[2]);         /* 02770, the group's */
     if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) != NULL) {
         zesp_sad_free(sad);
         return 13;
@@ -653,6 +655,25 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
                              &opts)) == NULL)
         return 15;
     zesp_sad_free(sad);
+    /* 0770 of the group, but the SAD is of the victim's own group (no
+     * setgid bit gave it the directory's): the directory's members hold
+     * none of its keys, yet may rename it. */
+    snprintf(p, sizeof p, "%s/sad", dirs[3]);
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE | ZESP_SAD_GROUP,
+                             &opts)) != NULL) {
+        zesp_sad_free(sad);
+        return 16;
+    }
+    if (errno != ZESP_ESADDIR)
+        return 17;
+    /* Sticky, but the attacker's: a directory's owner renames anything. */
+    snprintf(p, sizeof p, "%s/sad", dirs[4]);
+    if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) != NULL) {
+        zesp_sad_free(sad);
+        return 18;
+    }
+    if (errno != ZESP_ESADDIR)
+        return 19;
     return 0;
 }
 
@@ -670,7 +691,8 @@ static int attacker_renames(const char *const dirs[], const char *path)
 
 static void test_dir_writers(void)
 {
-    char open_dir[300], sticky[300], grp[300], planted[400];
+    char open_dir[300], sticky[300], grp[300], grp_other[300];
+    char sticky_theirs[300], planted[400];
     int rc;
 
     if (geteuid() != 0) {
@@ -684,10 +706,18 @@ static void test_dir_writers(void)
     CHECK(chmod(dir, 0755) == 0);
     CHECK(mkdir(open_dir, 0700) == 0 && chmod(open_dir, 0777) == 0);
     CHECK(mkdir(sticky, 0700) == 0 && chmod(sticky, 01777) == 0);
+    snprintf(grp_other, sizeof grp_other, "%s/grp_other", dir);
+    snprintf(sticky_theirs, sizeof sticky_theirs, "%s/sticky_theirs", dir);
     CHECK(mkdir(grp, 0700) == 0 && chown(grp, 0, SHARED_GID) == 0 &&
-          chmod(grp, 0770) == 0);
+          chmod(grp, 02770) == 0);
+    CHECK(mkdir(grp_other, 0700) == 0 &&
+          chown(grp_other, 0, SHARED_GID) == 0 && chmod(grp_other, 0770) == 0);
+    CHECK(mkdir(sticky_theirs, 0700) == 0 &&
+          chown(sticky_theirs, ATTACKER_UID, ATTACKER_UID) == 0 &&
+          chmod(sticky_theirs, 01777) == 0);
     rc = run_as(victim_dir_writers,
-                (const char *const[]){ open_dir, sticky, grp, NULL }, NULL);
+                (const char *const[]){ open_dir, sticky, grp, grp_other,
+                                       sticky_theirs, NULL }, NULL);
     if (rc == 77) {
         printf("     skip: this process may not become another user\n");
         skipped++;

@@ -309,7 +309,18 @@ refuses gstatelock "group-state: $work/gstatelock.sad.zike collides with the SAD
 conf gstatesad "$(port 11)" "group-state: $work/gstatesad.sad"
 refuses gstatesad "group-state: $work/gstatesad.sad collides with the SAD $work/gstatesad.sad"
 conf gstatectl "$(port 11)" "group-state: $work/gstatectl.ctl"
-refuses gstatectl "group-state: $work/gstatectl.ctl is the control socket's path too (control: ipc://$work/gstatectl.ctl"
+refuses gstatectl "group-state: $work/gstatectl.ctl is the control socket's path or its lock's (control: ipc://$work/gstatectl.ctl"
+# Or one of those locks itself (renamed over it: a second zike would lock
+# the new file and run beside this one), or one whose lock is the SAD
+# (sad: X.lock, group-state: X: the SAD truncated to zike's pid).  Before,
+# all three passed --check.
+conf gstatesadlock "$(port 11)" "group-state: $work/gstatesadlock.sad.zike.lock"
+refuses gstatesadlock "group-state: $work/gstatesadlock.sad.zike.lock collides with the SAD $work/gstatesadlock.sad"
+conf gstatectllock "$(port 11)" "group-state: $work/gstatectllock.ctl.lock"
+refuses gstatectllock "group-state: $work/gstatectllock.ctl.lock is the control socket's path or its lock's"
+conf gstatelocksad "$(port 11)" "group-state: $work/gstatelocksad"
+sed -i "s|^sad: .*|sad: $work/gstatelocksad.lock|" "$work/gstatelocksad.yaml"
+refuses gstatelocksad "group-state: $work/gstatelocksad collides with the SAD $work/gstatelocksad.lock"
 # The error quotes the file's keys and values: escaped, as zike's log is.
 # Before, "\r" and ESC [ reached the terminal as they were.
 conf ctlchar "$(port 11)"

@@ -21,7 +21,8 @@
 #   6. a key server's state file in a sticky folder everyone may write
 #      (as /var/tmp): another user made the temporary name zike used
 #      first (PATH.new, fixed), and zike could never save its state; the
-#      name is now random and made new.
+#      name is now random and made new; one a crash left is removed at
+#      start, not left to pile up.
 b=$(cd "${builddir:-.}" && pwd)
 zike="$b/ike/zike" ctl="$b/tools/zikectl"
 . "$(cd "${srcdir:-.}" && pwd)/tests/lib.sh"
@@ -139,6 +140,12 @@ else
     mkdir -m 0700 "$work/erin"
     as_other sh -c "umask 022; : > '$work/spool/erin.gcks.new'"
     ok $? "another user made $work/spool/erin.gcks.new in a sticky folder"
+    # What a crash of erin's zike between its temporary file and the
+    # rename left: removed at start (a random name is never taken again,
+    # and each crash would leave one more).
+    setpriv --reuid 65532 --regid 65532 --clear-groups \
+        sh -c "umask 077; : > '$work/spool/erin.gcks.0123456789abcdef.new'"
+    ok $? "erin's crash left $work/spool/erin.gcks.0123456789abcdef.new"
     {
         echo "identity: { id: erin.example }"
         echo "listen: tcp://127.0.0.1:$(port 3)"
@@ -162,7 +169,9 @@ else
     ! grep -q "key server state .*cannot write" "$work/erin.log"
     ok $? "with no error in its log ($(grep 'cannot write' "$work/erin.log" | head -c 200))"
     [ -z "$(find "$work/spool" -name 'erin.gcks.*.new')" ]
-    ok $? "no temporary file of erin's left behind"
+    ok $? "no temporary file of erin's left behind, the one a crash left neither ($(ls "$work/spool" | tr '\n' ' '))"
+    [ -e "$work/spool/erin.gcks.new" ]
+    ok $? "the other user's file left alone"
 fi
 
 finish
