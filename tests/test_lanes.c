@@ -1119,6 +1119,24 @@ static int open_handles(const char *name, const zesp_sa_params *p,
     return 0;
 }
 
+/* Every handle but the last seals one message, taking a lane each (as
+ * that many processes would): how many did. */
+static int all_but_last_take_a_lane(zesp_sad *h[], int n,
+                                    const zesp_parts *parts)
+{
+    uint8_t *esp = NULL;
+    size_t len = 0;
+    int sealed = 0;
+
+    for (int i = 0; i + 1 < n; i++)
+        if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, parts, &esp,
+                                      &len) == 0) {
+            sealed++;
+            zesp_buf_free(esp);
+        }
+    return sealed;
+}
+
 /* Every lane held (63 handles on one SAD, each a lane of its own, as 63
  * processes would): a 64th sender is refused with ZESP_ELANES, having
  * sealed nothing.  Before, each refusal was charged to the SA's lifetimes
@@ -1142,12 +1160,7 @@ static void test_refused_lane_charges_nothing(void)
     if (open_handles("full.sad", &p, h, HANDLES) != 0)
         return;
     /* Lanes 1 to 63, one per handle. */
-    for (int i = 0; i + 1 < HANDLES; i++)
-        if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, &parts, &esp,
-                                      &len) == 0) {
-            sealed++;
-            zesp_buf_free(esp);
-        }
+    sealed = all_but_last_take_a_lane(h, HANDLES, &parts);
     CHECK(sealed == HANDLES - 1);
     for (int t = 0; t < TRIES && h[HANDLES - 1] != NULL; t++)
         if (zesp_seal(h[HANDLES - 1], LANES_SPI, &parts, &esp, &len) != 0 &&
@@ -1186,19 +1199,13 @@ static void test_lane_wait_charges_nothing(void)
     zesp_sa_info info;
     uint8_t *esp = NULL;
     size_t len = 0;
-    int sealed = 0, last, last_err;
+    int last, last_err;
     pthread_t t;
 
     p.hard.messages = HANDLES;
     if (open_handles("held.sad", &p, h, HANDLES) != 0)
         return;
-    for (int i = 0; i + 1 < HANDLES; i++)
-        if (h[i] != NULL && zesp_seal(h[i], LANES_SPI, &parts, &esp,
-                                      &len) == 0) {
-            sealed++;
-            zesp_buf_free(esp);
-        }
-    CHECK(sealed == HANDLES - 1);
+    CHECK(all_but_last_take_a_lane(h, HANDLES, &parts) == HANDLES - 1);
     if (h[HANDLES - 1] == NULL)
         goto out;
     atomic_store(&stop_in, 0);
