@@ -268,7 +268,8 @@ reply:
  * The one made by the exchange with the lowest of the four nonces is
  * redundant, deleted by whoever initiated that exchange; the other's
  * initiator deletes the old child.  True if ours is the redundant one:
- * it goes at once and the peer's carries the policy. */
+ * it goes at once, and the peer's carries the policy once the peer is
+ * known to hold it (activate_at, as for any child we answered). */
 static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
                       const struct request *r, const uint8_t *nr,
                       size_t nr_len)
@@ -285,9 +286,15 @@ static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
         zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: the peer's "
                  "child SA 0x%08x/0x%08x wins, ours deleted", sa->peer_name,
                  ours->policy, theirs->spi_in, theirs->spi_out);
+        /* Theirs takes the policy over as any child we answered does
+         * (activate_at, or the peer seen on it), not now: the peer
+         * installs it only when our answer to its request reaches it,
+         * which this answer to ours does not prove (it may have been
+         * sent first).  Switched now, a message sent on theirs before
+         * the peer took our answer found no SA there (ZESP_ENOSA).
+         * Until then the old child carries the policy. */
         ours->rekeyed = true;
         ours->retire_at = z->now;
-        child_activate(z, sa, theirs);
         return true;
     }
     zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: ours wins, the "

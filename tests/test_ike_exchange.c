@@ -806,12 +806,25 @@ static void child_rekey_collision(uint8_t answer_byte)
     CHECK((mine = child_by_out(sa, 0x6001)) != NULL);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0);
     if (ours_redundant) {
-        /* Ours goes at once, and the peer's carries the policy. */
-        CHECK(pol.out_spi == 0x4445 && theirs->out_active &&
+        /* Ours goes at once.  The peer's carries the policy as any child
+         * zike answered does, once the peer is known to hold it: the
+         * peer installs it when zike's answer to its request reaches it,
+         * which the answer to zike's own does not prove (before, zike
+         * sent on it at once, and the peer, not holding it yet, refused
+         * the message: ZESP_ENOSA).  Until then the old child does. */
+        uint64_t at = theirs->activate_at;
+
+        CHECK(pol.out_spi == 0x4444 && !theirs->out_active && at > z.now &&
               !mine->out_active && mine->rekeyed);
         ike_tick(&z);
         CHECK(sa->req.kind == REQ_DELETE_CHILD &&
               sa->req.del_spi == mine->spi_in);
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4444);
+        z.now = at;
+        ike_tick(&z);
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4445 && theirs->out_active);
     } else {
         /* Ours carries the policy, and the old child is ours to delete
          * after the overlap, as after any rekey of ours. */
