@@ -9,6 +9,7 @@
 #include <zmq.h>
 
 #include "demo_common.h"
+#include "endpoint.h"
 
 static int send_raw(void *s, const char *topic, const uint8_t *esp, size_t n)
 {
@@ -36,11 +37,8 @@ int main(int argc, char **argv)
         return 1;
     void *ctx = zmq_ctx_new();
     void *s = zmq_socket(ctx, ZMQ_PUSH);
-    if (zmq_connect(s, argv[2]) != 0) {
-        fprintf(stderr, "sender: connect %s: %s\n", argv[2],
-                zmq_strerror(errno));
+    if (endpoint_use(s, argv[2], false, "sender") != 0)
         return 1;
-    }
     zesp_frame topic = { "greetings", 9 };
     for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
         zesp_frame body = { bodies[i], strlen(bodies[i]) };

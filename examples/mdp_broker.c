@@ -62,6 +62,7 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "endpoint.h"
 #include "limits.h"
 #include "safe_text.h"
 
@@ -743,10 +744,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mdp_broker: sockets: %s\n", zmq_strerror(errno));
         return 1;
     }
-    if (zmq_bind(front, front_ep) != 0 || zmq_bind(back, back_ep) != 0) {
-        fprintf(stderr, "mdp_broker: bind: %s\n", zmq_strerror(errno));
+    if (endpoint_use(front, front_ep, true, "mdp_broker") != 0 ||
+        endpoint_use(back, back_ep, true, "mdp_broker") != 0)
         return 1;
-    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     printf("mdp_broker: routing on %s -> %s%s\n", front_ep, back_ep,
            h.sad ? ", checking every hop" : "");

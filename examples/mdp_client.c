@@ -37,6 +37,7 @@
 #include <zmq.h>
 
 #include "bundle.h"
+#include "endpoint.h"
 #include "request_id.h"
 
 #define WORKERS_MAX 32
@@ -129,7 +130,8 @@ int main(int argc, char **argv)
     int linger = 1000, slice = 100;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &slice, sizeof slice);
-    zmq_connect(s, front);
+    if (endpoint_use(s, front, false, "mdp_client") != 0)
+        return 1;
 
     for (int i = 0; i < count; i++) {
         char text[64];

@@ -41,6 +41,7 @@
 #include <zmq.h>
 
 #include "bundle.h"
+#include "endpoint.h"
 #include "request_id.h"
 
 struct opts {
@@ -143,7 +144,8 @@ static int serve(const struct opts *o, int index)
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_connect(s, o->back);
+    if (endpoint_use(s, o->back, false, "mdp_worker") != 0)
+        return 1;
     say(sad, o, s, "READY", 0);
     beat = now_ms() + o->heartbeat_ms;
     while (!stop) {

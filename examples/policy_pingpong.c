@@ -20,6 +20,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "endpoint.h"
+
 static int usage(void)
 {
     fprintf(stderr, "usage: policy_pingpong --sad PATH --policy NAME "
@@ -116,11 +118,9 @@ int main(int argc, char **argv)
     void *s = zmq_socket(ctx, ZMQ_PAIR);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &timeout, sizeof timeout);
-    if ((bind ? zmq_bind(s, bind) : zmq_connect(s, connect)) != 0) {
-        fprintf(stderr, "pingpong: %s: %s\n", bind ? bind : connect,
-                zmq_strerror(errno));
+    if (endpoint_use(s, bind ? bind : connect, bind != NULL,
+                     "pingpong") != 0)
         return 1;
-    }
     rc = exchange(sad, s, policy, count, connect != NULL, interval_ms);
     zmq_close(s);
     zmq_ctx_term(ctx);

@@ -18,6 +18,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "endpoint.h"
+
 /* Wait up to ms for a subscription to topic on the XPUB socket s. */
 static int subscribed(void *s, const char *topic, int ms)
 {
@@ -77,7 +79,8 @@ int main(int argc, char **argv)
     void *s = zmq_socket(ctx, ZMQ_XPUB);
     int linger = 1000;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    zmq_connect(s, ep);
+    if (endpoint_use(s, ep, false, "publisher") != 0)
+        return 1;
     if (!subscribed(s, topic, wait_ms))
         fprintf(stderr, "publisher: no subscriber to %s yet\n", topic);
     for (int i = 0; i < count; i++) {

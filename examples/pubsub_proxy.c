@@ -42,6 +42,7 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "endpoint.h"
 #include "limits.h"
 #include "safe_text.h"
 
@@ -285,10 +286,9 @@ int main(int argc, char **argv)
                 zmq_strerror(zmq_errno()));
         return 1;
     }
-    if (zmq_bind(xsub, xsub_ep) != 0 || zmq_bind(xpub, xpub_ep) != 0) {
-        fprintf(stderr, "pubsub_proxy: bind: %s\n", zmq_strerror(zmq_errno()));
+    if (endpoint_use(xsub, xsub_ep, true, "pubsub_proxy") != 0 ||
+        endpoint_use(xpub, xpub_ep, true, "pubsub_proxy") != 0)
         return 1;
-    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (px.verifier != NULL)
         printf("pubsub_proxy: checking the signatures of %llu senders\n",

@@ -22,6 +22,8 @@
 #include <zesp.h>
 #include <zmq.h>
 
+#include "endpoint.h"
+
 int main(int argc, char **argv)
 {
     const char *sad_path = NULL, *ep = NULL, *topic = NULL, *policy = NULL;
@@ -62,7 +64,8 @@ int main(int argc, char **argv)
     void *s = zmq_socket(ctx, ZMQ_SUB);
     zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    zmq_connect(s, ep);
+    if (endpoint_use(s, ep, false, "subscriber") != 0)
+        return 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (accepted < count) {
         if (zesp_recv_policy(sad, policy, s, msg, 0) != 0) {
