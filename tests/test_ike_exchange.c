@@ -3459,6 +3459,39 @@ static void invalid_requests_logged(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* max-ike-sas bounds the IKE SAs that live.  One its peer's DELETE
+ * ended stays listed, dead, until the next tick frees it (25 ms in
+ * zike's loop), and was counted: a peer at the limit that deleted its
+ * IKE SA and started a new one at once (both in one turn of the loop)
+ * had its IKE_SA_INIT refused with TEMPORARY_FAILURE. */
+static void dead_ike_sa_not_counted(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct initiator t;
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    uint32_t max = z.conf.max_ike_sas;
+    size_t len, clen;
+
+    z.conf.max_ike_sas = 1;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.sas == sa && sa->state == IKE_ST_DEAD);
+    CHECK(initiator_init(&t) == 0);
+    CHECK(z.stats.ike_refused == 0);
+    ike_keys_free(t.keys);
+    z.conf.max_ike_sas = max;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* IKE_AUTH refused again and again (an unknown identity, a wrong PSK):
  * anyone who reaches listen may do it, each try costing zike one X25519.
  * Each is answered and counted; the log says so at most once a second per
@@ -7981,6 +8014,7 @@ int main(void)
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);
     RUN(refused_auth_logged);
+    RUN(dead_ike_sa_not_counted);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);
