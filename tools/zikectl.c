@@ -60,15 +60,15 @@ static const char *default_endpoint(char *buf, size_t len)
     return buf;
 }
 
-/* An ipc:// socket file that is not there: say so now, not in 5 s.
- * ipc://@NAME is abstract: no file to look for (zike binds one only with
- * control-unauthenticated).  Whose socket it is, is asked of the
- * connection itself (peer_trusted), not of the file. */
+/* ipc://@NAME is abstract: no file, no owner (zike binds one only with
+ * control-unauthenticated), as tcp:// has none. */
 static bool is_file_socket(const char *endpoint)
 {
     return strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@';
 }
 
+/* An ipc:// socket file that is not there: say so now, not in 5 s.  Whose
+ * socket it is, is asked of the connection (peer_trusted), not here. */
 static int socket_missing(const char *endpoint)
 {
     struct stat st;
@@ -88,7 +88,7 @@ static int socket_missing(const char *endpoint)
     return 0;
 }
 
-/* The uid --user names (a name or a number); -1 if none. */
+/* The uid --user names (a name or a number): 0, or -1 if no such user. */
 static int user_uid(const char *name, uid_t *uid)
 {
     const struct passwd *pw = getpwnam(name);
@@ -152,6 +152,7 @@ static int peer_trusted(void *mon, const char *endpoint, int timeout,
             return 1;
         }
     }
+    errno = EBADF;
     if (value > INT_MAX ||
         getsockopt((int)value, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
         len != sizeof cred) {
