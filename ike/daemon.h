@@ -187,6 +187,10 @@ struct gcks_member {
     uint32_t given_spi;       /* the newest it was sent (answer or push) */
     uint8_t given_on[16];     /* over the IKE SA of these SPIs (i, r) */
     uint64_t push_after;      /* ms: after a refused push, wait */
+    uint32_t push_backoff;    /* ms: the wait after its next refusal
+                                 (0: GROUP_RETRY_MS), doubling */
+    uint16_t push_refused;    /* the error of the refusal last said (0:
+                                 none since a push was taken) */
     bool rejoin;              /* a reload changed its Sender ID or took its
                                  sender role: it gets no key until it
                                  registers again, and is told to */

@@ -56,6 +56,7 @@
 #define GROUP_RETRY_MS 2000U         /* a registration or push refused, lost */
 #define GROUP_DENIED_RETRY_MS 30000U /* AUTHORIZATION_FAILED, unknown group */
 #define GROUP_SENDERS_WAIT_MS 5000U  /* senders wait at most this for receivers */
+#define GROUP_PUSH_BACKOFF_MAX_MS 300000U /* a member refusing every push */
 
 static struct gcks_group *gcks_find(struct zike *z, const char *name)
 {
@@ -846,6 +847,8 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     member_given(mb, g, sa);
     mb->rejoin = false;
     mb->push_after = 0;
+    mb->push_backoff = 0;
+    mb->push_refused = 0;
     atd = registration_atd(z, g, gc, peer, sender);
     gsa_of(z, g, gc, atd, &pol);
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -955,6 +958,45 @@ static bool gcks_push(struct zike *z, struct ike_sa *sa)
     return false;
 }
 
+/* The longest wait between pushes to a member that refuses each: at most
+ * GROUP_PUSH_BACKOFF_MAX_MS, and less than a key lives before it is
+ * replaced (80 % of the lifetime at the earliest). */
+static uint32_t push_backoff_max(const struct zike_group *gc)
+{
+    uint64_t most = GROUP_PUSH_BACKOFF_MAX_MS;
+
+    if (gc != NULL && (uint64_t)gc->lifetime * 800U < most)
+        most = (uint64_t)gc->lifetime * 800U;
+    return most > GROUP_RETRY_MS ? (uint32_t)most : GROUP_RETRY_MS;
+}
+
+/* A member refused a push (it is not registered yet, or it refuses the
+ * group's policy: a source-auth its join does not take, a key it holds
+ * another under): pushed again after GROUP_RETRY_MS, then twice as long
+ * after each refusal, up to push_backoff_max.  A member whose
+ * configuration will not take the group refuses each push the same way
+ * for as long as the two configurations differ: every GROUP_RETRY_MS, it
+ * was a push and a line in the log every 2 s.  Said once per error; a
+ * push taken, a registration, or a reload starts over. */
+static void push_refused(struct zike *z, struct gcks_group *g,
+                         struct gcks_member *mb, const char *peer,
+                         uint16_t err)
+{
+    uint32_t wait = mb->push_backoff ? mb->push_backoff : GROUP_RETRY_MS;
+    uint32_t most = push_backoff_max(zike_conf_group(&z->conf, g->name));
+
+    if (wait > most)
+        wait = most;
+    if (mb->push_refused != err)
+        zike_log(LOG_WARNING, "group %s: member %s refused the new SA (%s): "
+                 "pushed again after %u s, then less often (up to %u s) "
+                 "while it refuses", g->name, peer, notify_name(err),
+                 wait / 1000U, most / 1000U);
+    mb->push_refused = err;
+    mb->push_after = z->now + wait;
+    mb->push_backoff = wait > most / 2U ? most : wait * 2U;
+}
+
 static void gcks_push_done(struct zike *z, struct ike_sa *sa,
                            const struct ike_message *m)
 {
@@ -995,12 +1037,12 @@ static void gcks_push_done(struct zike *z, struct ike_sa *sa,
         return;
     }
     if (err != 0) {
-        zike_log(LOG_WARNING, "group %s: member %s refused the new SA (%s)",
-                 g->name, sa->peer_name, notify_name(err));
-        mb->push_after = z->now + GROUP_RETRY_MS;
+        push_refused(z, g, mb, sa->peer_name, err);
         return;
     }
     mb->have_spi = sa->req.gsa_spi;
+    mb->push_backoff = 0;
+    mb->push_refused = 0;
     zike_log(LOG_INFO, "group %s: member %s holds SA 0x%08x", g->name,
              sa->peer_name, mb->have_spi);
 }
@@ -1862,6 +1904,21 @@ int group_rekey(struct zike *z, const char *group)
     return 0;
 }
 
+/* A reload may have made a refusing member's configuration and the
+ * group's agree: the next push goes now, and a refusal is said again. */
+static void push_backoff_reset(struct gcks_group *g)
+{
+    for (size_t i = 0; i < g->nmembers; i++) {
+        struct gcks_member *mb = &g->members[i];
+
+        if (mb->rejoin || (mb->push_backoff == 0 && mb->push_refused == 0))
+            continue;                  /* none refused (or told, waiting) */
+        mb->push_after = 0;
+        mb->push_backoff = 0;
+        mb->push_refused = 0;
+    }
+}
+
 /* Members the configuration no longer allows are removed; a group that
  * lost one gets a new key. */
 static void gcks_recheck(struct zike *z, struct gcks_group *g,
@@ -2096,6 +2153,7 @@ int group_sync_conf(struct zike *z)
             old->key = NULL;
             old->name[0] = '\0';
             gcks_recheck(z, &groups[i], gc);
+            push_backoff_reset(&groups[i]);
             continue;
         }
         snprintf(groups[i].name, sizeof groups[i].name, "%s", gc->name);

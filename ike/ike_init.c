@@ -174,12 +174,16 @@ static size_t half_open(struct zike *z, const char *addr)
     return n;
 }
 
+/* The IKE SAs max-ike-sas bounds: not those already dead, which the next
+ * tick frees (a peer that deleted its IKE SA and starts again in the same
+ * turn of the loop was refused).  Those are few: only a live one dies,
+ * and a turn reads a bounded number of messages. */
 static size_t count_sas(struct zike *z)
 {
     size_t n = 0;
 
     for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        n++;
+        n += sa->state != IKE_ST_DEAD;
     return n;
 }
 

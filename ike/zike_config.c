@@ -9,6 +9,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +277,54 @@ static int parse_group_state(struct yctx *y, const struct ydoc_node *n,
     return 0;
 }
 
+/* path with its directory resolved (realpath: "//", "/./", "../" and
+ * symbolic links to directories give one spelling), the last name as it
+ * is: the files below are opened, locked and renamed over by that name,
+ * in that directory.  A directory that cannot be resolved (not there:
+ * load says so for the SAD's and the state file's) leaves path as it
+ * is.  0, or -1 if the result does not fit. */
+static int path_in_dir(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = NULL, *real = NULL;
+    int n;
+
+    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || base[0] == '\0')
+        real = realpath(path, NULL);   /* a directory itself */
+    else if ((dir = strndup(path, slash ? (size_t)(slash - path) : 0)) != NULL)
+        real = realpath(slash == NULL ? "." : dir[0] ? dir : "/", NULL);
+    if (real == NULL)
+        n = snprintf(out, len, "%s", path);
+    else if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+             base[0] == '\0')
+        n = snprintf(out, len, "%s", real);
+    else
+        n = snprintf(out, len, "%s%s%s", real,
+                     strcmp(real, "/") == 0 ? "" : "/", base);
+    free(dir);
+    free(real);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Do the names a and b reach one file: the same name in the same
+ * directory, or (where both are there) the same file by another name, a
+ * hard link or a symbolic link to it?  A name too long to resolve is
+ * compared as it is. */
+static bool same_file(const char *a, const char *b)
+{
+    char ra[PATH_MAX + 64], rb[PATH_MAX + 64];
+    struct stat sa, sb;
+
+    if (strcmp(a, b) == 0)
+        return true;
+    if (path_in_dir(a, ra, sizeof ra) == 0 &&
+        path_in_dir(b, rb, sizeof rb) == 0 && strcmp(ra, rb) == 0)
+        return true;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* zike locks PATH.lock for the key server state, SAD.zike.lock for the
  * SAD and CONTROL.lock for an ipc:// control socket (zike.c): a state
  * file named SAD.zike or CONTROL would take a lock zike already holds,
@@ -282,7 +332,9 @@ static int parse_group_state(struct yctx *y, const struct ydoc_node *n,
  * one of those locks, would be renamed over that file (a lock replaced
  * lets a second zike run); one whose lock is the SAD (sad: X.lock,
  * group-state: X) would have the SAD truncated to zike's pid as its
- * lock.  Refused here, where `zike -t` says so. */
+ * lock.  Refused here, where `zike -t` says so; by the file each name
+ * reaches (same_file), not its spelling: "//", "/./", "dir/../" or a
+ * symbolic link to the directory went around a comparison of strings. */
 static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
                              const struct zike_conf *c)
 {
@@ -297,8 +349,8 @@ static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
         at = root;
     snprintf(sad_lock, sizeof sad_lock, "%s.zike.lock", sad);
     snprintf(gs_lock, sizeof gs_lock, "%s.lock", gs);
-    if (strcmp(gs, sad) == 0 || strcmp(gs_lock, sad_lock) == 0 ||
-        strcmp(gs, sad_lock) == 0 || strcmp(gs_lock, sad) == 0)
+    if (same_file(gs, sad) || same_file(gs_lock, sad_lock) ||
+        same_file(gs, sad_lock) || same_file(gs_lock, sad))
         return FAIL(y, at, "group-state", "%s collides with the SAD %s (zike "
                     "keeps %s.zike.lock for the SAD and PATH.lock for the "
                     "state file): name the state file otherwise", gs, sad,
@@ -306,8 +358,8 @@ static int group_state_apart(struct yctx *y, const struct ydoc_node *root,
     if (control == NULL)
         return 0;
     snprintf(ctl_lock, sizeof ctl_lock, "%s.lock", control);
-    if (strcmp(gs, control) == 0 || strcmp(gs, ctl_lock) == 0 ||
-        strcmp(gs_lock, control) == 0)
+    if (same_file(gs, control) || same_file(gs, ctl_lock) ||
+        same_file(gs_lock, control))
         return FAIL(y, at, "group-state", "%s is the control socket's path "
                     "or its lock's (control: %s; zike locks PATH.lock for "
                     "each): name the state file otherwise", gs, c->control);

@@ -3459,6 +3459,39 @@ static void invalid_requests_logged(void)
     memset(&z.stats, 0, sizeof z.stats);
 }
 
+/* max-ike-sas bounds the IKE SAs that live.  One its peer's DELETE
+ * ended stays listed, dead, until the next tick frees it (25 ms in
+ * zike's loop), and was counted: a peer at the limit that deleted its
+ * IKE SA and started a new one at once (both in one turn of the loop)
+ * had its IKE_SA_INIT refused with TEMPORARY_FAILURE. */
+static void dead_ike_sa_not_counted(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct initiator t;
+    struct ike_writer w;
+    uint64_t ctr = 1;
+    uint32_t max = z.conf.max_ike_sas;
+    size_t len, clen;
+
+    z.conf.max_ike_sas = 1;
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_IKE, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(z.sas == sa && sa->state == IKE_ST_DEAD);
+    CHECK(initiator_init(&t) == 0);
+    CHECK(z.stats.ike_refused == 0);
+    ike_keys_free(t.keys);
+    z.conf.max_ike_sas = max;
+    harness_reset();
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* IKE_AUTH refused again and again (an unknown identity, a wrong PSK):
  * anyone who reaches listen may do it, each try costing zike one X25519.
  * Each is answered and counted; the log says so at most once a second per
@@ -5941,6 +5974,131 @@ static void group_server_sender_renumbered(void)
     harness_reset();
 }
 
+/* Ticks the key server over `span` ms of its clock, 100 ms a step, the
+ * member answering each push with err (0: taken): the times of the
+ * pushes, at most `cap` of them; how many. */
+static size_t pushes_answered(struct ike_sa *sa, uint16_t err, uint64_t span,
+                              uint64_t *at, size_t cap, uint64_t *ctr)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[64];
+    struct route from = { 0 };
+    struct ike_writer w;
+    size_t n = 0, len, clen;
+
+    ike_w_init_chain(&w, chain, sizeof chain);
+    if (err)
+        ike_w_notify(&w, 0, err, NULL, 0, NULL, 0);
+    else
+        ike_w_notify(&w, 0, IKE_N_GROUP_SENDER, NULL, 0, NULL, 0);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    for (uint64_t end = z.now + span; z.now < end; z.now += 100) {
+        if (!group_tick_sa(&z, sa) || sa->req.kind != REQ_GSA_PUSH)
+            continue;
+        if (n < cap)
+            at[n] = z.now;
+        n++;
+        len = peer_msg(sa, IKE_GSA_INBAND_REKEY, true, sa->req.mid, chain,
+                       clen, msg, ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(sa->req.kind == REQ_NONE);
+    }
+    return n;
+}
+
+/* A member that refuses every push (its join's source-auth does not take
+ * the group's, tests/test_group_source_auth.sh) was pushed the key again
+ * every 2 s, with a WARNING each time, for as long as the two
+ * configurations differ: 300 pushes and lines in 10 minutes.  Now the
+ * wait doubles from 2 s after each refusal, up to 5 minutes (less than
+ * 80 % of the group's lifetime), and the refusal is said once; a push
+ * taken or a reload starts over. */
+#define BACKOFF_PUSHES 16U
+static void group_push_refused_backs_off(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    static char text[16384];
+    uint8_t chain[256];
+    struct ike_sa *sa = established();
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    uint64_t at[BACKOFF_PUSHES], ctr = 1, now0 = z.now, gap = 2000;
+    FILE *log = tmpfile();
+    int saved = dup(STDERR_FILENO);
+    size_t n, len, clen, lines = 0;
+    bool doubling = true;
+
+    CHECK(log != NULL && saved >= 0);
+    if (log == NULL || saved < 0)
+        return;
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;     /* (zike as member of "j") */
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 1 && g->members[0].have_spi == g->spi);
+    CHECK(group_rekey(&z, "g") == 0);
+    fflush(stderr);
+    CHECK(dup2(fileno(log), STDERR_FILENO) >= 0);
+    zike_log_level = LOG_WARNING;
+
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 600000, at,
+                        BACKOFF_PUSHES, &ctr);
+    /* 0, 2, 6, 14, 30, 62, 126, 254, 510 s */
+    CHECK(n == 9);
+    for (size_t i = 1; i < n && i < BACKOFF_PUSHES; i++, gap *= 2)
+        if (at[i] - at[i - 1] != (gap < 300000 ? gap : 300000))
+            doubling = false;
+    CHECK(doubling);
+    if (n != 9 || !doubling)
+        for (size_t i = 0; i < n && i < BACKOFF_PUSHES; i++)
+            fprintf(stdout, "# push at %llu ms\n",
+                    (unsigned long long)(at[i] - at[0]));
+    /* Up to 5 minutes, not further. */
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 1200000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 4 && at[1] - at[0] == 300000 && at[3] - at[2] == 300000);
+
+    /* A reload starts over: pushed now, then after 2 s. */
+    CHECK(group_sync_conf(&z) == 0);
+    g = &z.groups[0];
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 3000, at, BACKOFF_PUSHES,
+                        &ctr);
+    CHECK(n == 2 && at[1] - at[0] == 2000);
+    /* Another refusal is said again; a push taken starts over too. */
+    z.now += 60000;
+    n = pushes_answered(sa, IKE_N_TEMPORARY_FAILURE, 100, at, 1, &ctr);
+    CHECK(n == 1);
+    z.now += 120000;
+    n = pushes_answered(sa, 0, 100, at, 1, &ctr);
+    CHECK(n == 1 && g->members[0].have_spi == g->spi);
+    CHECK(group_rekey(&z, "g") == 0);
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 3000, at, BACKOFF_PUSHES,
+                        &ctr);
+    CHECK(n == 2 && at[1] - at[0] == 2000);
+
+    zike_log_level = -1;
+    fflush(stderr);
+    CHECK(dup2(saved, STDERR_FILENO) >= 0);
+    close(saved);
+    rewind(log);
+    len = fread(text, 1, sizeof text - 1, log);
+    text[len] = '\0';
+    fclose(log);
+    for (const char *p = text; (p = strstr(p, "refused the new SA")); p++)
+        lines++;
+    /* INVALID_SYNTAX, again after the reload, TEMPORARY_FAILURE, and
+     * INVALID_SYNTAX after the push taken. */
+    CHECK(lines == 4);
+    if (lines != 4)
+        fprintf(stdout, "# %zu lines:\n%s", lines, text);
+    z.joined[0].retry_at = 0;
+    g->nmembers = 0;
+    z.now = now0;
+    harness_reset();
+}
+
 /* As member: told to register again, it does, keeping its SAs until the
  * new one replaces them; a key server that then refuses it (it may no
  * longer send, or is no longer in the group) takes its SAs away: nothing
@@ -7856,6 +8014,7 @@ int main(void)
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);
     RUN(refused_auth_logged);
+    RUN(dead_ike_sa_not_counted);
     RUN(spi_collision_responder);
     RUN(spi_collision_initiator);
     RUN(spi_of_a_policy_without_its_sa);
@@ -7875,6 +8034,7 @@ int main(void)
     RUN(group_member_delays);
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
+    RUN(group_push_refused_backs_off);
     RUN(group_member_register_again);
     RUN(group_member_push_before_registered);
     RUN(group_member_push_after_answer);

@@ -321,6 +321,28 @@ refuses gstatectllock "group-state: $work/gstatectllock.ctl.lock is the control 
 conf gstatelocksad "$(port 11)" "group-state: $work/gstatelocksad"
 sed -i "s|^sad: .*|sad: $work/gstatelocksad.lock|" "$work/gstatelocksad.yaml"
 refuses gstatelocksad "group-state: $work/gstatelocksad collides with the SAD $work/gstatelocksad.lock"
+# The same collisions spelled otherwise ("//", "/./", "dir/../", a
+# symbolic link to the folder) or a hard link to the SAD: compared by the
+# file each name reaches.  Before, compared as strings, each passed --check
+# and zike stopped at start (or renamed its state over the file).
+mkdir -p "$work/gsub"
+ln -s "$work" "$work/gslink"
+conf gsslash "$(port 11)" "group-state: $work//gsslash.sad"
+refuses gsslash "group-state: $work//gsslash.sad collides with the SAD $work/gsslash.sad"
+conf gsdot "$(port 11)" "group-state: $work/./gsdot.sad.zike"
+refuses gsdot "group-state: $work/./gsdot.sad.zike collides with the SAD $work/gsdot.sad"
+conf gsup "$(port 11)" "group-state: $work/gsub/../gsup.ctl"
+refuses gsup "group-state: $work/gsub/../gsup.ctl is the control socket's path or its lock's"
+conf gssym "$(port 11)" "group-state: $work/gslink/gssym.sad.zike.lock"
+refuses gssym "group-state: $work/gslink/gssym.sad.zike.lock collides with the SAD $work/gssym.sad"
+conf gshard "$(port 11)" "group-state: $work/gsub/gshard.state"
+: > "$work/gshard.sad"
+ln "$work/gshard.sad" "$work/gsub/gshard.state"
+refuses gshard "group-state: $work/gsub/gshard.state collides with the SAD $work/gshard.sad"
+rm -f "$work/gshard.sad" "$work/gsub/gshard.state"
+# A name like the SAD's in another folder is its own.
+conf gsother "$(port 11)" "group-state: $work/gsub/gsother.sad"
+expect 0 "--check: group-state named as the SAD in another folder" "$zike" -c "$work/gsother.yaml" --check
 # The error quotes the file's keys and values: escaped, as zike's log is.
 # Before, "\r" and ESC [ reached the terminal as they were.
 conf ctlchar "$(port 11)"

@@ -127,6 +127,17 @@ while True:
     ok $? "zikectl --json list refuses it too, no escape code written (exit $rc)"
     [ ! -s "$work/fake.out" ]
     ok $? "the socket was told no command ($(head -c 100 "$work/fake.out"))"
+    # The file root's, the listener still uid 65534: as after a swap
+    # between a check of the file and the connect by name.  Whose socket
+    # it is, is asked of the connection (SO_PEERCRED).  Before, the
+    # file's owner was checked with stat(2), and zikectl sent the command
+    # and printed the "ok".
+    chown 0 "$fake"
+    "$ctl" -s "ipc://$fake" terminate alice > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && grep -q "a socket of uid 65534, neither ours (uid 0) nor root's" "$work/out" &&
+        [ ! -s "$work/fake.out" ]
+    ok $? "a socket file of root's that uid 65534 listens on: refused, nothing sent (exit $rc: $(head -c 200 "$work/out"); $(head -c 100 "$work/fake.out"))"
 fi
 
 # ---- 6. a state file in a sticky folder another user wrote in first --------------
@@ -172,6 +183,23 @@ else
     ok $? "no temporary file of erin's left behind, the one a crash left neither ($(ls "$work/spool" | tr '\n' ' '))"
     [ -e "$work/spool/erin.gcks.new" ]
     ok $? "the other user's file left alone"
+
+    # ---- 7. root's zikectl and the zike of another user ----------------------------
+    # erin's control socket is uid 65532's, as its listener is: root's
+    # zikectl refuses it unless told whose zike it means (--user), as
+    # another user's socket may be anyone's where that user may write.
+    "$ctl" -s "ipc://$work/erin/erin.ctl" stats > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && grep -q "a socket of uid 65532, neither ours (uid 0) nor root's.*--user 65532" "$work/out"
+    ok $? "root's zikectl refuses uid 65532's zike unasked, saying --user (exit $rc: $(head -c 300 "$work/out"))"
+    "$ctl" -s "ipc://$work/erin/erin.ctl" --user 65532 groups > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && grep -q "prices" "$work/out"
+    ok $? "root's zikectl --user 65532 talks to it (exit $rc: $(head -c 300 "$work/out"))"
+    "$ctl" -s "ipc://$work/erin/erin.ctl" --user 65534 stats > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && grep -q "a socket of uid 65532" "$work/out"
+    ok $? "--user 65534 does not make uid 65532's socket trusted (exit $rc)"
 fi
 
 finish

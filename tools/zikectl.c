@@ -8,13 +8,17 @@
  * ($ZESP_SAD, else zesp_sad_default_path()), as zike binds it when its
  * configuration names no control:.  Exit 0 when zike said ok, 1 when it
  * refused (its reason on stderr), 2 on usage errors, 4 when zike did not
- * answer in 5 seconds or has no socket there (or one another user made).
+ * answer in 5 seconds or has no socket there (or another user listens).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <zesp.h>
 #include <zmq.h>
@@ -35,6 +39,8 @@ static const char usage_text[] =
     "  -s, --socket ENDPOINT  zike's control socket (default $ZIKE_CONTROL,\n"
     "                         else beside the default SAD)\n"
     "      --json             list, stats and groups in JSON\n"
+    "  -u, --user USER        also trust an ipc:// socket USER listens on\n"
+    "                         (root and our own user are always trusted)\n"
     "  -h, --help             this text\n"
     "  -V, --version          zikectl's version\n"
     "commands: list, stats, groups, reload, initiate PEER [POLICY],\n"
@@ -54,18 +60,20 @@ static const char *default_endpoint(char *buf, size_t len)
     return buf;
 }
 
-/* An ipc:// socket file that is not there: say so now, not in 5 s.  One
- * that is there must be a socket of our user or root, as zike's is (mode
- * 0600): where zike does not run, whoever may write the folder (/tmp, a
- * shared one) can bind its own, which would be told our commands, answer
- * "ok" to a terminate or rekey never done, and fill the terminal with
- * whatever --json writes unescaped.  ipc://@NAME is abstract: no file to
- * look for (zike binds one only with control-unauthenticated). */
-static int socket_unusable(const char *endpoint)
+/* ipc://@NAME is abstract: no file, no owner (zike binds one only with
+ * control-unauthenticated), as tcp:// has none. */
+static bool is_file_socket(const char *endpoint)
+{
+    return strncmp(endpoint, "ipc://", 6) == 0 && endpoint[6] != '@';
+}
+
+/* An ipc:// socket file that is not there: say so now, not in 5 s.  Whose
+ * socket it is, is asked of the connection (peer_trusted), not here. */
+static int socket_missing(const char *endpoint)
 {
     struct stat st;
 
-    if (strncmp(endpoint, "ipc://", 6) != 0 || endpoint[6] == '@')
+    if (!is_file_socket(endpoint))
         return 0;
     if (stat(endpoint + 6, &st) != 0) {
         fprintf(stderr, "zikectl: no zike at %s: %s (-s ENDPOINT or "
@@ -77,14 +85,89 @@ static int socket_unusable(const char *endpoint)
         fprintf(stderr, "zikectl: no zike at %s: not a socket\n", endpoint);
         return 1;
     }
-    if (!owner_trusted(st.st_uid)) {
-        fprintf(stderr, "zikectl: %s: a socket of uid %u, neither ours "
-                "(uid %u) nor root's: not zike's control socket, not used "
-                "(run zikectl as zike's user)\n", endpoint,
-                (unsigned)st.st_uid, (unsigned)geteuid());
+    return 0;
+}
+
+/* The uid --user names (a name or a number): 0, or -1 if no such user. */
+static int user_uid(const char *name, uid_t *uid)
+{
+    const struct passwd *pw = getpwnam(name);
+    char *end;
+    unsigned long n;
+
+    if (pw != NULL) {
+        *uid = pw->pw_uid;
+        return 0;
+    }
+    errno = 0;
+    n = strtoul(name, &end, 10);
+    if (name[0] < '0' || name[0] > '9' || *end != '\0' || errno != 0 ||
+        n >= (unsigned long)(uid_t)-1)
+        return -1;
+    *uid = (uid_t)n;
+    return 0;
+}
+
+/* The connection to an ipc:// socket, once made: whoever listens on it
+ * must be our user, root, or the user --user names.  Asked of the
+ * connection (SO_PEERCRED of the fd the monitor names), not of the file:
+ * a stat of the path, then a connect by name, let whoever may write the
+ * folder swap the socket in between; and the file's owner says nothing of
+ * who listens (a socket is chowned, renamed, linked).  Where zike does not
+ * run, whoever may write the folder (/tmp, a shared one) can bind its own,
+ * which would be told our commands, answer "ok" to a terminate or rekey
+ * never done, and fill the terminal with whatever --json writes
+ * unescaped.  libzmq reconnects by name: reconnection is off
+ * (ZMQ_RECONNECT_IVL -1), so the connection checked is the only one. */
+static int peer_trusted(void *mon, const char *endpoint, int timeout,
+                        bool have_user, uid_t user)
+{
+    zmq_pollitem_t it = { .socket = mon, .events = ZMQ_POLLIN };
+    uint8_t ev[6];
+    uint16_t event;
+    uint32_t value;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+
+    for (;;) {
+        int n, more = 0;
+        size_t more_len = sizeof more;
+
+        if (zmq_poll(&it, 1, timeout) <= 0)
+            return -1;
+        if ((n = zmq_recv(mon, ev, sizeof ev, 0)) < 0)
+            return -1;
+        while (zmq_getsockopt(mon, ZMQ_RCVMORE, &more, &more_len) == 0 &&
+               more && zmq_recv(mon, NULL, 0, 0) >= 0)
+            ;                           /* the endpoint frame */
+        if (n != (int)sizeof ev)
+            continue;
+        memcpy(&event, ev, 2);
+        memcpy(&value, ev + 2, 4);
+        if (event == ZMQ_EVENT_CONNECTED)
+            break;
+        if (event == ZMQ_EVENT_CLOSED || event == ZMQ_EVENT_CONNECT_RETRIED) {
+            fprintf(stderr, "zikectl: no zike at %s: nothing listens\n",
+                    endpoint);
+            return 1;
+        }
+    }
+    errno = EBADF;
+    if (value > INT_MAX ||
+        getsockopt((int)value, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        len != sizeof cred) {
+        fprintf(stderr, "zikectl: %s: whose socket it is cannot be told "
+                "(%s): not used\n", endpoint, strerror(errno));
         return 1;
     }
-    return 0;
+    if (owner_trusted(cred.uid) || (have_user && cred.uid == user))
+        return 0;
+    fprintf(stderr, "zikectl: %s: a socket of uid %u, neither ours (uid %u) "
+            "nor root's: not zike's control socket, not used (run zikectl "
+            "as zike's user, or with --user %u if it is the zike you "
+            "mean)\n", endpoint, (unsigned)cred.uid, (unsigned)geteuid(),
+            (unsigned)cred.uid);
+    return 1;
 }
 
 static int usage_error(const char *what)
@@ -119,6 +202,7 @@ static int run(int argc, char **argv)
     static const struct option longopts[] = {
         { "socket", required_argument, NULL, 's' },
         { "json", no_argument, NULL, 'j' },
+        { "user", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -127,16 +211,26 @@ static int run(int argc, char **argv)
     const char *endpoint = default_endpoint(fallback, sizeof fallback);
     const char *args[ARGS_MAX + 1];
     int nargs = 0, json = 0, rc = EXIT_NO_ANSWER, timeout = 5000, zero = 0;
-    int opt;
-    void *ctx, *req;
+    int opt, never = -1, one = 1;
+    bool have_user = false;
+    uid_t user = 0;
+    void *ctx, *req, *mon = NULL;
     char status[8] = "", what[96];
     zmq_msg_t reply;
 
     argv[0] = (char *)"zikectl";    /* getopt's messages begin with it */
-    while ((opt = getopt_long(argc, argv, "s:hV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "s:u:hV", longopts, NULL)) != -1) {
         switch (opt) {
         case 's': endpoint = optarg; break;
         case 'j': json = 1; break;
+        case 'u':
+            if (user_uid(optarg, &user) != 0) {
+                snprintf(what, sizeof what, "--user %.40s: no such user",
+                         optarg);
+                return usage_error(what);
+            }
+            have_user = true;
+            break;
         case 'h': fputs(usage_text, stdout); return EXIT_OK;
         case 'V': printf("zikectl %s\n", ZESP_VERSION_STRING); return EXIT_OK;
         default: return usage_error(NULL);
@@ -159,18 +253,38 @@ static int run(int argc, char **argv)
         return usage_error("no command");
     if (json)
         args[nargs++] = "--json";
-    if (socket_unusable(endpoint))
+    if (socket_missing(endpoint))
         return EXIT_NO_ANSWER;
     ctx = zmq_ctx_new();
     req = zmq_socket(ctx, ZMQ_REQ);
     zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(req, ZMQ_SNDTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(req, ZMQ_LINGER, &zero, sizeof zero);
+    if (is_file_socket(endpoint) &&
+        (zmq_setsockopt(req, ZMQ_RECONNECT_IVL, &never, sizeof never) != 0 ||
+         zmq_setsockopt(req, ZMQ_IMMEDIATE, &one, sizeof one) != 0 ||
+         zmq_socket_monitor(req, "inproc://zikectl-monitor",
+                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CLOSED |
+                                ZMQ_EVENT_CONNECT_RETRIED) != 0 ||
+         (mon = zmq_socket(ctx, ZMQ_PAIR)) == NULL ||
+         zmq_setsockopt(mon, ZMQ_LINGER, &zero, sizeof zero) != 0 ||
+         zmq_connect(mon, "inproc://zikectl-monitor") != 0)) {
+        fprintf(stderr, "zikectl: %s: %s\n", endpoint,
+                zmq_strerror(zmq_errno()));
+        goto out;
+    }
     if (zmq_connect(req, endpoint) != 0) {
         fprintf(stderr, "zikectl: %s: %s\n", endpoint,
                 zmq_strerror(zmq_errno()));
         rc = EXIT_USAGE;
         goto out;
+    }
+    if (mon != NULL) {
+        int t = peer_trusted(mon, endpoint, timeout, have_user, user);
+        if (t < 0)
+            goto timeout;
+        if (t > 0)
+            goto out;
     }
     for (int i = 0; i < nargs; i++)
         if (zmq_send(req, args[i], strlen(args[i]),
@@ -195,6 +309,10 @@ static int run(int argc, char **argv)
 timeout:
     fprintf(stderr, "zikectl: no answer from zike at %s\n", endpoint);
 out:
+    if (mon != NULL) {
+        zmq_socket_monitor(req, NULL, 0);
+        zmq_close(mon);
+    }
     zmq_close(req);
     zmq_ctx_term(ctx);
     return rc;
