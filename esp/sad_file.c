@@ -490,6 +490,21 @@ static int dir_writers_trusted(const struct sad_dir *d, bool group)
     return 0;
 }
 
+/* The directory refused for a SAD that is not group-shared, its group
+ * writing it: is the file a group-shared SAD of that group, that the
+ * directory would be accepted for with ZESP_SAD_GROUP?  Then the caller
+ * is told to ask for one (ZESP_ESADGROUP), not that the directory is not
+ * private: the group that may write it holds the SAD's keys already. */
+static bool group_sad_of_dir(const struct sad_dir *d)
+{
+    struct stat st;
+
+    return dir_writers_trusted(d, true) == 0 &&
+           fstatat(d->fd, d->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IWGRP)) &&
+           st.st_gid == d->st.st_gid;
+}
+
 static int open_file(struct zesp_sad *sad, const char *path, int flags,
                      const zesp_sad_opts *opts)
 {
@@ -501,6 +516,8 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
     if ((err = dir_open(path, &d)) != 0)
         return err;
     if ((err = dir_writers_trusted(&d, group)) != 0) {
+        if (!group && group_sad_of_dir(&d))
+            err = ZESP_ESADGROUP;
         close(d.fd);
         return err;
     }

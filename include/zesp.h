@@ -410,9 +410,11 @@ const char *zesp_transform_name(uint32_t transform);
  * are made 0700 when missing.  Any SAD's directory that others may write
  * without the sticky bit is refused too (ZESP_ESADDIR): they could rename
  * the SAD and put an older copy in its place.  Its group may write it for
- * a group-shared SAD of that group, or when the group is the owner's own;
- * its owner, who renames whatever the mode, must be this user, root or
- * the SAD's owner.
+ * a group-shared SAD of that group, or when the group is the owner's own
+ * (a group-shared SAD of that group opened without ZESP_SAD_GROUP there
+ * is ZESP_ESADGROUP, not ZESP_ESADDIR: the flag is what is missing); its
+ * owner, who renames whatever the mode, must be this user, root or the
+ * SAD's owner.
  */
 #define ZESP_SAD_CREATE 0x1
 /* This process keeps its own replay windows for every SA it receives on,

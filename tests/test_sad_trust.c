@@ -655,6 +655,18 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
                              &opts)) == NULL)
         return 15;
     zesp_sad_free(sad);
+    /* That group SAD opened without the group flag: told to ask for it
+     * (the directory would do for it), not that the directory is not
+     * private. */
+    if ((sad = zesp_sad_open(p, 0, NULL)) != NULL) {
+        zesp_sad_free(sad);
+        return 20;
+    }
+    if (errno != ZESP_ESADGROUP) {
+        fprintf(stderr, "  a group SAD opened without the flag: %s\n",
+                zesp_strerror(errno));
+        return 21;
+    }
     /* 0770 of the group, but the SAD is of the victim's own group (no
      * setgid bit gave it the directory's): the directory's members hold
      * none of its keys, yet may rename it. */
