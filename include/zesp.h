@@ -584,6 +584,11 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
  * frame before the ESP frame must be a clear frame the sender bound:
  * another put in front of them is ZESP_EBINDING.
+ * The decrypted body that libzesp holds (in ZeroMQ's frame read for msg
+ * alone, or in msg's own memory) is wiped (sodium_memzero) when msg is
+ * reused by the next receive or freed: copy what must outlive it.  Not
+ * the caller's copies, nor the buffer zesp_open decrypted in place (the
+ * caller's: its to wipe).
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);
