@@ -104,7 +104,7 @@ void informational_response(struct zike *z, struct ike_sa *sa,
     if (kind == REQ_DELETE_CHILD) {
         struct child_sa *c = child_by_in(sa, sa->req.del_spi);
         if (c != NULL) {
-            child_remove(z, sa, c);
+            child_linger(z, sa, c);
             z->stats.deleted++;
         }
     } else if (kind == REQ_DELETE_IKE) {

@@ -542,7 +542,11 @@ static void rekey_answer_not_taken_by_peer(void)
     ike_handle(&z, &from, msg, len);
     CHECK((fresh = child_by_out(sa, 0x4545)) != NULL && old != NULL &&
           old->rekeyed);
-    z.now += 1000;
+    /* The peer's next request (a liveness check): it took the answer. */
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, (const uint8_t *)"", 1,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 10;
     ike_tick(&z);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4545);
     /* The peer's DELETE names its inbound SPI: our outbound one. */
@@ -550,7 +554,7 @@ static void rekey_answer_not_taken_by_peer(void)
     ike_w_init_chain(&w, del, sizeof del);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
     CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, del, clen, msg, &ctr);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 3, del, clen, msg, &ctr);
     ike_handle(&z, &from, msg, len);
     CHECK(child_by_out(sa, 0x4545) == NULL && count_sas() == 2);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4544);
@@ -593,15 +597,19 @@ static void rekey_responder_retires_old(void)
     CHECK(count_sas() == 4 && old->rekeyed);
     t0 = z.now;
     /* The overlap, and then every retransmission the peer may make of its
-     * request: the old SAs stay, and zike asks for nothing. */
+     * request: the old SAs stay, and zike asks for nothing.  Nothing says
+     * the peer holds the new child (no traffic, no request of its): the
+     * old one carries the policy. */
     n = nsent;
     for (z.now = t0; z.now < t0 + patience; z.now += 25)
         ike_tick(&z);
     CHECK(nsent == n && sa->req.kind == REQ_NONE && count_sas() == 4);
-    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
-    /* Past that: zike deletes the old child itself. */
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    /* Past that: the peer took the answer or gave up the IKE SA, and zike
+     * deletes the old child itself; the new one carries the policy. */
     z.now = t0 + patience;
     ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
     CHECK(nsent == n + 1 && sa->req.kind == REQ_DELETE_CHILD &&
           sa->req.del_spi == old->spi_in);
     CHECK(open_sent(sa, n, &m, msg) == IKE_OK &&
@@ -610,7 +618,12 @@ static void rekey_responder_retires_old(void)
     len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
                    (const uint8_t *)"", 1, msg, &ctr);
     ike_handle(&z, &from, msg, len);
-    CHECK(sa->req.kind == REQ_NONE && count_sas() == 2);
+    /* Its inbound SA stays for the overlap (what the peer sent on it
+     * before our DELETE came), then goes too. */
+    CHECK(sa->req.kind == REQ_NONE && count_sas() == 3);
+    z.now += z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(count_sas() == 2 && nsent == n + 1);
     CHECK(zesp_sa_info_get(z.sad, 0x4444, ZESP_DIR_OUT, &info) != 0 &&
           zesp_sa_info_get(z.sad, 0x4445, ZESP_DIR_OUT, &info) == 0);
     CHECK(sa->children != NULL && sa->children->next == NULL &&
@@ -649,6 +662,85 @@ static void child_case_end(uint8_t priv[32], size_t njoined, uint64_t now0)
     z.now = now0;
     harness_reset();
     memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* How the peer shows, after zike answered its rekey of a child SA, that
+ * it took the answer and holds the new child. */
+enum peer_shows { SHOWS_NOTHING, SHOWS_NEXT_REQUEST, SHOWS_OLD_DELETED };
+
+/* zike answers the peer's rekey of child 0x4444; the answer does not
+ * reach the peer (lost), which sends its request again and again, and
+ * time passes well beyond a second.  The policy stays on the old child,
+ * which the peer still holds, until the peer shows it holds the new one
+ * (`shows`): its next request, or its DELETE of the old child.  Before,
+ * zike switched at a guess (half the overlap, at most 1 s), and each
+ * message it sent on the new child until the peer took the answer found
+ * no SA there (ZESP_ENOSA). */
+static void rekey_switch_when_peer_holds(enum peer_shows shows)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], req[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old, *fresh;
+    zesp_policy pol;
+    uint64_t ctr = 1, t0, now0 = z.now;
+    size_t len, clen, req_len, n, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    req_len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, req,
+                       &ctr);
+    memcpy(msg, req, req_len);
+    ike_handle(&z, &from, msg, req_len);
+    CHECK((fresh = child_by_out(sa, 0x4445)) != NULL && old->rekeyed);
+    /* The answer is lost; the peer asks again with a doubling timeout
+     * (answered from the cache each time), for 3 s of a busy peer. */
+    t0 = z.now;
+    n = nsent;
+    for (z.now = t0; z.now < t0 + 3000; z.now += 25) {
+        if (z.now == t0 + 500 || z.now == t0 + 1500) {
+            memcpy(msg, req, req_len);
+            ike_handle(&z, &from, msg, req_len);
+        }
+        ike_tick(&z);
+    }
+    CHECK(nsent == n + 2);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444 &&
+          !fresh->out_active);
+    if (shows == SHOWS_NEXT_REQUEST) {
+        /* The peer took the answer, then sends its next request. */
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, (const uint8_t *)"",
+                       1, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        z.now += 25;
+        ike_tick(&z);
+    } else if (shows == SHOWS_OLD_DELETED) {
+        put32(spi, 0x4444);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+    }
+    if (shows != SHOWS_NOTHING)
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4445 && fresh->out_active);
+    child_case_end(priv, njoined, now0);
+}
+
+static void rekey_switch_on_evidence(void)
+{
+    rekey_switch_when_peer_holds(SHOWS_NOTHING);
+    rekey_switch_when_peer_holds(SHOWS_NEXT_REQUEST);
+    rekey_switch_when_peer_holds(SHOWS_OLD_DELETED);
 }
 
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
@@ -3382,8 +3474,11 @@ static void manual_sas_of_the_peer_kept(void)
                          copy) == IKE_OK);
     CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
     CHECK(ike_find(&m, IKE_PL_SA) != NULL && count_sas() == 4);
+    /* Nothing says the peer holds its child (no traffic, no request):
+     * it carries the policy when the peer has taken the answer or given
+     * up, its retransmissions and the overlap later. */
     for (int i = 0; i < 3; i++) {
-        z.now += 10 * z.conf.rekey_overlap_ms;
+        z.now += ike_retransmit_span(&z) + z.conf.rekey_overlap_ms;
         ike_tick(&z);
     }
     CHECK(count_sas() == 4);
@@ -7825,6 +7920,7 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(rekey_switch_on_evidence);
     RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
