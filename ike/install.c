@@ -225,6 +225,30 @@ void child_activate(struct zike *z, struct ike_sa *sa,
         }
 }
 
+/* The policy's outbound SA left with the child that carried it: a child
+ * of the peer's, answered and not yet known to be held by it, takes the
+ * policy now (the newest).  Sending on it may find no SA at the peer yet;
+ * sending on nothing certainly fails. */
+static void pending_takes_over(struct zike *z, const struct ike_sa *from,
+                               const char *policy)
+{
+    struct child_sa *best = NULL;
+    struct ike_sa *holder = NULL;
+
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->state != IKE_ST_DEAD &&
+            strcmp(sa->peer_name, from->peer_name) == 0)
+            for (struct child_sa *c = sa->children; c; c = c->next)
+                if (c->activate_at && !c->rekeyed && !c->unplugged &&
+                    !c->out_active && strcmp(c->policy, policy) == 0 &&
+                    (best == NULL || c->installed_at >= best->installed_at)) {
+                    best = c;
+                    holder = sa;
+                }
+    if (best != NULL)
+        child_activate(z, holder, best);
+}
+
 /* An authenticated request of the peer's, message ID mid, not a
  * retransmission: every child we answered in an earlier request of this
  * IKE SA is held by the peer now.  Our window and the peer's are one
@@ -263,32 +287,10 @@ void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c)
     c->retire_at = z->now + z->conf.rekey_overlap_ms;
     zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
     if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
-        pol.out_spi == c->spi_out)
+        pol.out_spi == c->spi_out) {
         zesp_policy_set_out(z->sad, c->policy, 0);
-}
-
-/* The policy's outbound SA left with the child that carried it: a child
- * of the peer's, answered and not yet known to be held by it, takes the
- * policy now (the newest).  Sending on it may find no SA at the peer yet;
- * sending on nothing certainly fails. */
-static void pending_takes_over(struct zike *z, const struct ike_sa *from,
-                               const char *policy)
-{
-    struct child_sa *best = NULL;
-    struct ike_sa *holder = NULL;
-
-    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
-        if (sa->state != IKE_ST_DEAD &&
-            strcmp(sa->peer_name, from->peer_name) == 0)
-            for (struct child_sa *c = sa->children; c; c = c->next)
-                if (c->activate_at && !c->rekeyed && !c->unplugged &&
-                    !c->out_active && strcmp(c->policy, policy) == 0 &&
-                    (best == NULL || c->installed_at >= best->installed_at)) {
-                    best = c;
-                    holder = sa;
-                }
-    if (best != NULL)
-        child_activate(z, holder, best);
+        pending_takes_over(z, sa, c->policy);
+    }
 }
 
 /* Take a child out of the SAD (both directions), once: its SPIs are

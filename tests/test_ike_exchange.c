@@ -1065,6 +1065,19 @@ static bool zike_one_pair(uint32_t in, uint32_t out)
     return nin == 1 && count_sas() == 2;
 }
 
+/* zike's policy "pol" sends on a child the peer (the model) holds. */
+static bool zike_sends_on_held(void)
+{
+    zesp_policy pol;
+
+    if (zesp_policy_get(z.sad, "pol", &pol) != 0)
+        return false;
+    for (int i = 0; i < MODEL_CHILDREN; i++)
+        if (mp.c[i].live && mp.c[i].in == pol.out_spi)
+            return true;
+    return false;
+}
+
 /* The peer's rekey of child 0x4444 (nonce all peer_i, SPI 0x4445) reaches
  * zike; zike's answer is kept in resp for the peer. */
 static size_t peer_rekeys_old(struct ike_sa *sa, const uint8_t *pub,
@@ -1211,10 +1224,12 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     }
     model_pump(sa, msg, &ctr);
 
-    /* Time passes: overlaps, and zike's patience with the peer. */
+    /* Time passes: overlaps, and zike's patience with the peer.  zike
+     * never sends on a child the peer does not hold. */
     for (t0 = z.now; z.now < t0 + patience; z.now += 25) {
         ike_tick(&z);
         model_pump(sa, msg, &ctr);
+        CHECK(zike_sends_on_held());
     }
     CHECK(mp.zike_requests == 0);
     /* The peer: one child left, and it sends on it. */
@@ -3493,6 +3508,47 @@ static void manual_sas_of_the_peer_kept(void)
     harness_reset();
     CHECK_OK(zesp_sad_set_state_dir(z.sad, NULL));
     remove_state_dir(state);
+}
+
+/* The peer comes back with a new IKE SA (restarted) and a child of "pol"
+ * in its IKE_AUTH, while the old IKE SA's child carries the policy: the
+ * new child waits for a sign that the peer holds it, but when the old
+ * child leaves (the old IKE SA replaced, its children gone after the
+ * overlap) the new one takes the policy at once: sending on it may find
+ * no SA at the peer yet, sending on nothing certainly fails.  Without
+ * that the policy had no outbound SA until the new child's last resort. */
+static void new_ike_sa_child_takes_over(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE], msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *old_sa = established(), *sa;
+    struct initiator t;
+    struct ike_message m;
+    zesp_policy pol;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t njoined = z.njoined;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(old_sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa != old_sa &&
+          sa->state == IKE_ST_ESTABLISHED && sa->children != NULL);
+    if (sa != NULL && sa->children != NULL) {
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4444 && !sa->children->out_active);
+        z.now += z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == sa->children->spi_out &&
+              sa->children->out_active);
+    }
+    ike_keys_free(t.keys);
+    child_case_end(priv, njoined, now0);
 }
 
 /* An initiator nobody authenticated holds the keys of its half-open IKE
@@ -7948,6 +8004,7 @@ int main(void)
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
     RUN(manual_sas_of_the_peer_kept);
+    RUN(new_ike_sa_child_takes_over);
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);
