@@ -957,6 +957,9 @@ static struct model_peer {
      * with the higher nonce, is in flight. */
     bool refuses_when_higher;
     uint32_t zike_requests;   /* CREATE_CHILD_SA requests zike sent later */
+    uint64_t deleted_at[MODEL_CHILDREN]; /* zike's DELETE of it came then */
+    uint64_t zikes_left_at;   /* zike stopped sending on MODEL_ZIKES then */
+    bool zikes_carried;       /* zike sent on MODEL_ZIKES */
 } mp;
 
 static void model_send_delete(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
@@ -985,6 +988,7 @@ static void model_deleted(uint32_t spi)
         if (!mp.c[i].live || mp.c[i].out != spi)
             continue;
         mp.c[i].live = false;
+        mp.deleted_at[i] = z.now;
         if (mp.sends_on == i)
             mp.sends_on = i == MODEL_OLD && mp.old_replaced &&
                                   mp.c[MODEL_ZIKES].live
@@ -1065,13 +1069,18 @@ static bool zike_one_pair(uint32_t in, uint32_t out)
     return nin == 1 && count_sas() == 2;
 }
 
-/* zike's policy "pol" sends on a child the peer (the model) holds. */
+/* zike's policy "pol" sends on a child the peer (the model) holds; when
+ * it stops sending on the child zike's own rekey made is noted. */
 static bool zike_sends_on_held(void)
 {
     zesp_policy pol;
 
     if (zesp_policy_get(z.sad, "pol", &pol) != 0)
         return false;
+    if (mp.c[MODEL_ZIKES].in != 0 && pol.out_spi == mp.c[MODEL_ZIKES].in)
+        mp.zikes_carried = true;
+    else if (mp.zikes_carried && mp.zikes_left_at == 0)
+        mp.zikes_left_at = z.now;
     for (int i = 0; i < MODEL_CHILDREN; i++)
         if (mp.c[i].live && mp.c[i].in == pol.out_spi)
             return true;
@@ -1178,6 +1187,7 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     child_nonce_byte = -1;
     ike_handle(&z, &from, msg, len);
     model_pump(sa, msg, &ctr);
+    CHECK(zike_sends_on_held());
     /* Late: zike's rekey is done (unless refused) when the peer's comes. */
     if (late)
         resp_len = peer_rekeys_old(sa, pub, peer_i, msg, &ctr, resp);
@@ -1222,6 +1232,7 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
         mp.c[MODEL_OLD].live = false;
         model_send_delete(sa, mp.c[MODEL_OLD].in, msg, &ctr);
     }
+    CHECK(zike_sends_on_held());
     model_pump(sa, msg, &ctr);
 
     /* Time passes: overlaps, and zike's patience with the peer.  zike
@@ -1232,6 +1243,13 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
         CHECK(zike_sends_on_held());
     }
     CHECK(mp.zike_requests == 0);
+    /* zike's own child, when it carried the policy and lost, stayed the
+     * overlap after the switch, for what it sent last (late_collision
+     * retired it when the peer's child was due to take over, with no
+     * overlap). */
+    if (mp.zikes_left_at != 0 && survivor != MODEL_ZIKES)
+        CHECK(mp.deleted_at[MODEL_ZIKES] >=
+              mp.zikes_left_at + z.conf.rekey_overlap_ms);
     /* The peer: one child left, and it sends on it. */
     for (int i = 0; i < MODEL_CHILDREN; i++)
         CHECK(mp.c[i].live == (i == survivor));
