@@ -416,4 +416,13 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
         z->stats.rekeys++;
     }
     child_retire_others(z, sa, c);
+    if (r->old_spi_in) {
+        /* The old child's DELETE goes at once (RFC 7296 2.8): it is the
+         * sign the responder waits for to switch to the new child, and
+         * each side keeps the old inbound SA for the overlap after it
+         * (child_linger), for what is still on its way. */
+        struct child_sa *old = child_by_in(sa, r->old_spi_in);
+        if (old != NULL && old->rekeyed)
+            old->retire_at = z->now;
+    }
 }

@@ -265,12 +265,39 @@ void child_peer_progressed(struct ike_sa *sa, uint32_t mid)
             c->peer_holds = true;
 }
 
-/* Our DELETE of a child the peer answered: both halves are gone at the
- * peer, and our outbound one goes now.  Our inbound one stays for the
- * overlap if the child was replaced: the peer may have sent on it until
- * our DELETE reached it (a responder of a rekey of ours that had not
- * switched yet), and those messages travel apart from IKE, through
- * brokers, so they may come after the answer.  As strongSwan's
+/* Lingering inbound SAs are not counted by child_room (each was counted
+ * while it lived), but a peer that rekeys and deletes in a loop must not
+ * fill the SAD with them: past child_limit of them, the one due first
+ * goes now. */
+static void linger_room(struct zike *z, const struct ike_sa *of)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, of);
+    struct child_sa *first = NULL;
+    struct ike_sa *holder = NULL;
+    unsigned n = 0;
+
+    if (peer == NULL)
+        return;
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (strcmp(sa->peer_name, of->peer_name) == 0)
+            for (struct child_sa *c = sa->children; c; c = c->next)
+                if (c->lingering) {
+                    n++;
+                    if (first == NULL || c->retire_at < first->retire_at) {
+                        first = c;
+                        holder = sa;
+                    }
+                }
+    if (n >= child_limit(peer) && first != NULL)
+        child_remove(z, holder, first);
+}
+
+/* A DELETE of a child done (ours answered, or the peer's): our outbound
+ * SA goes now.  Our inbound one stays for the overlap if the child was
+ * replaced: the peer may have sent on it until the DELETE (a responder
+ * of a rekey of ours that had not switched yet, an initiator that
+ * switched just before), and those messages travel apart from IKE,
+ * through brokers, so they may come after it.  As strongSwan's
  * delete_rekeyed_delay.  The tick removes it then, with no DELETE. */
 void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c)
 {
@@ -281,6 +308,7 @@ void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c)
         child_remove(z, sa, c);
         return;
     }
+    linger_room(z, sa);
     c->lingering = true;
     c->out_active = false;
     c->activate_at = 0;

@@ -743,6 +743,85 @@ static void rekey_switch_on_evidence(void)
     rekey_switch_when_peer_holds(SHOWS_OLD_DELETED);
 }
 
+/* The peer rekeys child 0x4444 and deletes the old one: zike's policy
+ * moves to the new child and the old outbound SA goes at once, but the
+ * old inbound SA stays, listed in the policy, for the overlap: what the
+ * peer sent on it just before it switched may come after its DELETE
+ * (through brokers, apart from IKE).  Before, it went with the DELETE. */
+static void peer_delete_leaves_inbound(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old;
+    zesp_policy pol;
+    zesp_sa_info info;
+    uint32_t old_in;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined;
+    bool listed = false;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    old_in = old != NULL ? old->spi_in : 0;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    put32(spi, 0x4444);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        listed |= pol.in_spi[i] == old_in;
+    CHECK(listed && zesp_sa_info_get(z.sad, old_in, ZESP_DIR_IN, &info) == 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x4444, ZESP_DIR_OUT, &info) != 0);
+    z.now += z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get(z.sad, old_in, ZESP_DIR_IN, &info) != 0 &&
+          count_sas() == 2 && sa->children != NULL &&
+          sa->children->next == NULL);
+    child_case_end(priv, njoined, now0);
+}
+
+/* zike's rekey of child 0x4444 is answered: the old child's DELETE goes
+ * at the next tick, not an overlap later: it is what tells the responder
+ * (the peer) that zike holds the new child, and both sides keep the old
+ * inbound SA for the overlap after it. */
+static void own_rekey_deletes_old_at_once(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *old;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", old) == 0 && nsent == 1);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 25;
+    ike_tick(&z);
+    CHECK(old != NULL && sa->req.kind == REQ_DELETE_CHILD &&
+          sa->req.del_spi == old->spi_in);
+    child_case_end(priv, njoined, now0);
+}
+
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
  * request comes (nonce all `peer_byte`), then the peer's answer to
  * zike's: TEMPORARY_FAILURE when `refuse`, else the new SA with a nonce
@@ -7995,6 +8074,8 @@ int main(void)
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
     RUN(rekey_switch_on_evidence);
+    RUN(peer_delete_leaves_inbound);
+    RUN(own_rekey_deletes_old_at_once);
     RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
