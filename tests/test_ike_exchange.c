@@ -792,6 +792,49 @@ static void peer_delete_leaves_inbound(void)
     child_case_end(priv, njoined, now0);
 }
 
+/* A peer that rekeys its child and deletes the old one in a loop, all
+ * within one overlap: each old inbound SA lingers, but no more than
+ * max-child-sas of them (the one due first goes): else the loop filled
+ * the SAD with them, none counted against the peer. */
+static void lingering_bounded(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined, lingering = 0;
+    uint32_t mid = 1, cur = 0x5000;
+    const struct zike_peer *peer = ike_sa_peer(&z, sa);
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, cur, "pol", msg, &ctr);
+    for (int i = 0; i < 12; i++) {
+        clen = child_request_rekey(chain, sizeof chain, true, pub, cur + 1,
+                                   "pol", cur);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, mid++, chain, clen,
+                       msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        put32(spi, cur);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, mid++, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+        cur++;
+        z.now += 1;
+    }
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        lingering += c->lingering;
+    CHECK(peer != NULL && lingering > 0 && lingering <= child_limit(peer));
+    CHECK(child_by_out(sa, cur) != NULL && !child_by_out(sa, cur)->rekeyed);
+    child_case_end(priv, njoined, now0);
+}
+
 /* zike's rekey of child 0x4444 is answered: the old child's DELETE goes
  * at the next tick, not an overlap later: it is what tells the responder
  * (the peer) that zike holds the new child, and both sides keep the old
@@ -8076,6 +8119,7 @@ int main(void)
     RUN(rekey_switch_on_evidence);
     RUN(peer_delete_leaves_inbound);
     RUN(own_rekey_deletes_old_at_once);
+    RUN(lingering_bounded);
     RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
