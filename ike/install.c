@@ -303,6 +303,8 @@ void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c)
 {
     zesp_policy pol;
 
+    if (c->lingering)         /* both sent a DELETE of it: one is enough */
+        return;
     if (!c->rekeyed || c->unplugged || c->spi_in == 0 ||
         z->conf.rekey_overlap_ms == 0) {
         child_remove(z, sa, c);

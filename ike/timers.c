@@ -102,8 +102,8 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
             child_activate(z, sa, c);
         /* Retired: in an established IKE SA the peer is told with a
          * DELETE (one at a time); SAs left by a replaced IKE SA or by a
-         * killed zike (transform 0), and the inbound SA a DELETE of ours
-         * left for the overlap (child_linger), are removed here only. */
+         * killed zike (transform 0), and the inbound SA a DELETE left
+         * for the overlap (child_linger), are removed here only. */
         if (c->retire_at && z->now >= c->retire_at) {
             if (sa->state == IKE_ST_ESTABLISHED && c->transform != 0 &&
                 !c->lingering) {

@@ -835,6 +835,58 @@ static void lingering_bounded(void)
     child_case_end(priv, njoined, now0);
 }
 
+/* zike's DELETE of the old child after its rekey crosses the peer's
+ * DELETE of the same child: the first to be done leaves the old inbound
+ * SA for the overlap, the second changes nothing (before the guard, it
+ * started the overlap again, and could free the child it was given when
+ * the peer's lingering SAs were at their most). */
+static void crossing_deletes_linger_once(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], chain[64], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old;
+    uint64_t ctr = 1, now0 = z.now, due = 0;
+    size_t len, clen, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    CHECK(child_create_start(&z, sa, "pol", old) == 0);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 25;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_DELETE_CHILD);
+    /* The peer's DELETE of the same child comes first. */
+    z.now += 10;
+    put32(spi, 0x4444);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x4444) == old && old->lingering);
+    if (old != NULL)
+        due = old->retire_at;
+    /* Then its answer to ours. */
+    z.now += 40;
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE && child_by_out(sa, 0x4444) == old &&
+          old->lingering && old->retire_at == due);
+    z.now = due;
+    ike_tick(&z);
+    CHECK(child_by_out(sa, 0x4444) == NULL && count_sas() == 2);
+    child_case_end(priv, njoined, now0);
+}
+
 /* zike's rekey of child 0x4444 is answered: the old child's DELETE goes
  * at the next tick, not an overlap later: it is what tells the responder
  * (the peer) that zike holds the new child, and both sides keep the old
@@ -8120,6 +8172,7 @@ int main(void)
     RUN(peer_delete_leaves_inbound);
     RUN(own_rekey_deletes_old_at_once);
     RUN(lingering_bounded);
+    RUN(crossing_deletes_linger_once);
     RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
