@@ -3702,6 +3702,53 @@ static void manual_sas_of_the_peer_kept(void)
     remove_state_dir(state);
 }
 
+/* A zike killed in a rekey, between the answer and the old child's
+ * DELETE, left the peer's two outbound SAs: the new one named by the
+ * policy, the old one by none.  The restarted zike's first IKE SA with
+ * the peer takes both over with the inbound one and removes them after
+ * the overlap (test_zike.sh can no longer freeze zike in that window:
+ * the DELETE goes at once). */
+static void orphans_of_a_killed_rekey(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305 };
+    zesp_policy pol = { .name = "pol", .peer = "peer", .out_spi = 0x7003,
+                        .in_spi = { 0x7002 } };
+    static const struct { uint32_t spi, dir; } left[] = {
+        { 0x7001, ZESP_DIR_OUT }, { 0x7002, ZESP_DIR_IN },
+        { 0x7003, ZESP_DIR_OUT } };
+    zesp_sa_info info;
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    uint64_t now0 = z.now;
+
+    z.now = 5000;
+    snprintf(p.peer, sizeof p.peer, "peer");
+    for (size_t i = 0; i < 3; i++) {
+        randombytes_buf(p.key, sizeof p.key);
+        p.spi = left[i].spi;
+        p.direction = left[i].dir;
+        CHECK_OK(zesp_sa_add(z.sad, &p));
+    }
+    sodium_memzero(&p, sizeof p);
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
+    for (int i = 0; i < 3; i++) {
+        z.now += ike_retransmit_span(&z) + z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+    }
+    for (size_t i = 0; i < 3; i++)
+        CHECK(zesp_sa_info_get(z.sad, left[i].spi, left[i].dir, &info) != 0);
+    CHECK(count_sas() == 2);
+    ike_keys_free(t.keys);
+    z.now = now0;
+    harness_reset();
+}
+
 /* The peer comes back with a new IKE SA (restarted) and a child of "pol"
  * in its IKE_AUTH, while the old IKE SA's child carries the policy: the
  * new child waits for a sign that the peer holds it, but when the old
@@ -8201,6 +8248,7 @@ int main(void)
     RUN(policy_of_another_peer);
     RUN(manual_sas_of_the_peer_kept);
     RUN(new_ike_sa_child_takes_over);
+    RUN(orphans_of_a_killed_rekey);
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);
