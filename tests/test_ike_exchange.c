@@ -6099,6 +6099,67 @@ static void group_push_refused_backs_off(void)
     harness_reset();
 }
 
+/* A member the key server backs off from (it refused one push after
+ * another, up to 5 minutes apart) is pushed a new key as soon as there
+ * is one: its refusal was of the old key (another key under an SPI it
+ * holds, a key it retired, a full SAD or a registration on its way are
+ * not this key's), and the senders move to the new key after ATD,
+ * whatever the member holds.  Before, the new key waited for the rest of
+ * the backoff: up to 5 minutes of the group's messages the member could
+ * not read.  The wait goes on doubling from where it was if the new key
+ * is refused too. */
+static void group_push_new_key_not_held_back(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct ike_sa *sa = established();
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    uint64_t at[BACKOFF_PUSHES], ctr = 1, now0 = z.now;
+    uint32_t old;
+    size_t n, len, clen;
+    int level = zike_log_level;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;     /* (zike as member of "j") */
+    zike_log_level = -1;
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 1 && g->members[0].have_spi == g->spi);
+    CHECK(group_rekey(&z, "g") == 0);
+    /* Refused for 10 minutes: the pushes 5 minutes apart by then. */
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 600000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 9);
+    old = g->spi;
+    CHECK(group_rekey(&z, "g") == 0);
+    CHECK(g->spi != old);
+    /* The new key goes at the next tick, not minutes later; taken. */
+    n = pushes_answered(sa, 0, 200, at, 1, &ctr);
+    CHECK(n == 1 && g->members[0].have_spi == g->spi);
+    /* Refused again, with a new key: pushed at once, then the wait goes
+     * on from where it was (not from 2 s). */
+    for (int i = 0; i < 4; i++) {
+        CHECK(group_rekey(&z, "g") == 0);
+        n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 200, at, 1, &ctr);
+        CHECK(n == 1);
+    }
+    /* 2, 4, 8, then 16 s: the next push of this key 16 s on. */
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 15000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 0);
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 2000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 1);
+    zike_log_level = level;
+    z.joined[0].retry_at = 0;
+    g->nmembers = 0;
+    z.now = now0;
+    harness_reset();
+}
+
 /* As member: told to register again, it does, keeping its SAs until the
  * new one replaces them; a key server that then refuses it (it may no
  * longer send, or is no longer in the group) takes its SAs away: nothing
@@ -8035,6 +8096,7 @@ int main(void)
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
     RUN(group_push_refused_backs_off);
+    RUN(group_push_new_key_not_held_back);
     RUN(group_member_register_again);
     RUN(group_member_push_before_registered);
     RUN(group_member_push_after_answer);
