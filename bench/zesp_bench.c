@@ -797,7 +797,7 @@ static double open_ns(uint32_t transform, size_t size, int apart)
             msg_reset(msg);
             bad |= msg_open(in, NULL, msg, esp, len,
                             apart ? msg_own_buffer(msg, len) : esp,
-                            false) != 0;
+                            false, apart) != 0;
             zesp_buf_free(esp);
         }
         ns = fastest(ns, (now() - t0) / (double)n * 1e9);

@@ -93,7 +93,8 @@ int zesp_open_policy(zesp_sad *sad, const char *policy,
     for (size_t i = 0; i < nframes; i++)
         if ((err = msg_push_pre(msg, frames[i].data, frames[i].size)) != 0)
             return fail(err);
-    if ((err = msg_open(sad, policy, msg, esp, esp_size, esp, false)) != 0)
+    if ((err = msg_open(sad, policy, msg, esp, esp_size, esp, false,
+                        false)) != 0)
         return fail(err);
     return 0;
 }

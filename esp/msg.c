@@ -2,6 +2,7 @@
 #include "msg.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +14,23 @@ zesp_msg *zesp_msg_new(void)
     return calloc(1, sizeof(zesp_msg));
 }
 
+/* The caller is done with the message: the plaintext libzesp holds for it
+ * is wiped before its memory is reused or freed (ZeroMQ's frame is freed
+ * by the close that follows, never wiped by libzmq), as libsodium wipes
+ * what it frees.  The decrypted payload only, what was decrypted of this
+ * message: a small message costs a small wipe.  The caller's own buffer
+ * (zesp_open) is the caller's to wipe. */
+static void wipe_plain(zesp_msg *msg)
+{
+    if (msg->plain_len != 0)
+        sodium_memzero(msg->plain, msg->plain_len);
+    msg->plain = NULL;
+    msg->plain_len = 0;
+}
+
 void msg_reset(zesp_msg *msg)
 {
+    wipe_plain(msg);
     for (size_t i = 0; i < msg->nparts; i++)
         zmq_msg_close(&msg->parts[i]);
     msg->nparts = 0;
@@ -67,7 +83,7 @@ uint8_t *msg_own_buffer(zesp_msg *msg, size_t size)
 
 int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
              const uint8_t *esp, size_t esp_size, uint8_t *dst,
-             bool all_bound)
+             bool all_bound, bool dst_ours)
 {
     struct in_ctx ctx = { .policy = policy, .peer = msg->peer };
     size_t payload_len;
@@ -93,6 +109,10 @@ int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
         msg->view.nbody = 0;
         msg->peer[0] = '\0';
         return err;
+    }
+    if (dst_ours) {
+        msg->plain = dst + ZESP_HEADERBYTES;
+        msg->plain_len = payload_len;
     }
     /* As in_commit copied them with the slot pinned: the slot may hold
      * another SA by now, whose peer this message is not from. */

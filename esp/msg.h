@@ -21,6 +21,11 @@ struct zesp_msg {
     char peer[ZESP_PEER_MAX];
     uint8_t *own;            /* a frame ZeroMQ shares, decrypted apart */
     size_t own_cap;
+    /* The payload decrypted into memory libzesp holds for this message
+     * (own, or the ESP frame ZeroMQ read for it alone), wiped by
+     * msg_reset: none when the caller's buffer was (zesp_open). */
+    uint8_t *plain;
+    size_t plain_len;
 };
 
 void msg_reset(zesp_msg *msg);
@@ -29,10 +34,12 @@ int msg_push_pre(zesp_msg *msg, const void *data, size_t size);
  * The frame decrypted goes to dst (esp itself: in place).  With a policy,
  * only under an SA that serves it.  all_bound: every frame before the ESP
  * frame must be a clear frame the sender bound (none is envelope).
- * Returns 0 or an error code (counted). */
+ * dst_ours: dst is libzesp's (msg->own, a frame received for msg alone),
+ * and its plaintext is wiped by msg_reset.  Returns 0 or an error code
+ * (counted). */
 int msg_open(zesp_sad *sad, const char *policy, zesp_msg *msg,
              const uint8_t *esp, size_t esp_size, uint8_t *dst,
-             bool all_bound);
+             bool all_bound, bool dst_ours);
 /* Room for a frame of size bytes that belongs to msg alone. */
 uint8_t *msg_own_buffer(zesp_msg *msg, size_t size);
 

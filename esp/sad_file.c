@@ -315,8 +315,13 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
 }
 
 /* Make the file complete under a temporary name, then link it into place,
- * so that nobody ever maps a half-made SAD.  EEXIST if another won. */
-static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
+ * so that nobody ever maps a half-made SAD.  EEXIST if another won.  The
+ * file is judged as map_file will judge it before it gets its name: one
+ * refused there (a directory whose group may write it and is not the
+ * SAD's, one another user owns) was left behind, a SAD nobody may use
+ * in the caller's name. */
+static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts,
+                       bool group)
 {
     char tmp[NAME_MAX + 1], tag[2 * TEMP_TAG_BYTES + 1];
     uint8_t rnd[TEMP_TAG_BYTES];
@@ -347,6 +352,11 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts)
     /* The mode asked for, whatever the umask or the directory's ACL. */
     if ((err = acl_strip(fd)) == 0)
         err = set_access(fd, opts, mode);
+    if (!err) {
+        struct stat st;
+
+        err = fstat(fd, &st) != 0 ? errno : file_trusted(fd, &st, d, group);
+    }
     /* Reserve every block now: a full disk is ENOSPC here, not SIGBUS in
      * some process when it first touches a page of the mapping. */
     if (!err) {
@@ -490,6 +500,21 @@ static int dir_writers_trusted(const struct sad_dir *d, bool group)
     return 0;
 }
 
+/* The directory refused for a SAD that is not group-shared, its group
+ * writing it: is the file a group-shared SAD of that group, that the
+ * directory would be accepted for with ZESP_SAD_GROUP?  Then the caller
+ * is told to ask for one (ZESP_ESADGROUP), not that the directory is not
+ * private: the group that may write it holds the SAD's keys already. */
+static bool group_sad_of_dir(const struct sad_dir *d)
+{
+    struct stat st;
+
+    return dir_writers_trusted(d, true) == 0 &&
+           fstatat(d->fd, d->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(st.st_mode) && (st.st_mode & (S_IRGRP | S_IWGRP)) &&
+           st.st_gid == d->st.st_gid;
+}
+
 static int open_file(struct zesp_sad *sad, const char *path, int flags,
                      const zesp_sad_opts *opts)
 {
@@ -501,13 +526,15 @@ static int open_file(struct zesp_sad *sad, const char *path, int flags,
     if ((err = dir_open(path, &d)) != 0)
         return err;
     if ((err = dir_writers_trusted(&d, group)) != 0) {
+        if (!group && group_sad_of_dir(&d))
+            err = ZESP_ESADGROUP;
         close(d.fd);
         return err;
     }
     for (int attempt = 0; attempt < 3; attempt++) {
         fd = openat(d.fd, d.name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT && (flags & ZESP_SAD_CREATE)) {
-            err = create_file(&d, opts);
+            err = create_file(&d, opts, group);
             if (err != 0 && err != EEXIST)
                 break;
             continue;

@@ -52,6 +52,7 @@
 #include "home.h"
 #include "owner.h"
 #include "replay.h"
+#include "temp_file.h"
 
 #define RECORD_MAGIC "ZESPSEQ2"
 #define RECORD_MAGIC_V1 "ZESPSEQ1"   /* no SPIs: read, written as v2 */
@@ -69,7 +70,6 @@
 #define RECORD_SPI_NONE 0U
 #define RECORD_SPI_MANY ((uint64_t)1 << 32)
 #define RECORD_NAME_BYTES (2U * SEQ_RECORD_ID_BYTES + 1U)
-#define RECORD_TEMP_SUFFIX ".new"
 #define STATE_DIR_ROOT "/var/lib/zesp"
 #define STATE_DIR_MODE 0700
 
@@ -398,17 +398,20 @@ static int record_read(const struct state_dir *d,
     return err;
 }
 
-/* Replace the record whole: a crash leaves the old one or the new one. */
+/* Replace the record whole: a crash leaves the old one or the new one.
+ * The temporary file's name is random (temp_file.c): in a directory its
+ * group may write, a fixed NAME.new another member made first (a file we
+ * may not remove, a directory, a link) would stop every write of the
+ * record, and a manual key could send no more. */
 static int record_write(const struct state_dir *d,
                         const uint8_t id[SEQ_RECORD_ID_BYTES],
                         const struct record *r)
 {
-    char name[RECORD_NAME_BYTES], tmp[RECORD_NAME_BYTES + 8];
+    char name[RECORD_NAME_BYTES], tmp[RECORD_NAME_BYTES + TEMP_FILE_EXTRA];
     uint8_t rec[RECORD_BYTES];
     int fd, ok;
 
     record_name(id, name);
-    snprintf(tmp, sizeof tmp, "%s%s", name, RECORD_TEMP_SUFFIX);
     memcpy(rec, RECORD_MAGIC, RECORD_MAGIC_BYTES);
     memcpy(rec + RECORD_MAGIC_BYTES, id, SEQ_RECORD_ID_BYTES);
     store_le64(rec + RECORD_MARK_OFF, r->mark);
@@ -416,13 +419,11 @@ static int record_write(const struct state_dir *d,
     store_le64(rec + RECORD_SPI_ALL_OFF, r->spi_all);
     record_sum(rec, RECORD_SUM_OFF, rec + RECORD_SUM_OFF);
 
-    (void)unlinkat(d->dir.fd, tmp, 0);     /* left by a writer that died */
     /* Made ours alone, then given its mode: a user the directory's default
      * ACL names gets what the mode's group bits let through the mask, and
      * a descriptor opened before the ACL is stripped would write the
      * record after its rename too. */
-    fd = openat(d->dir.fd, tmp,
-                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    fd = temp_file_open(d->dir.fd, name, 0600, tmp, sizeof tmp);
     if (fd < 0)
         return ZESP_ESTATEIO;
     /* The mode asked for, not what the directory's default ACL adds. */
@@ -435,6 +436,30 @@ static int record_write(const struct state_dir *d,
         return ZESP_ESTATEIO;
     }
     return fsync(d->dir.fd) == 0 ? 0 : ZESP_ESTATEIO;
+}
+
+/* A record's name: its id's hex digits. */
+static bool record_base(const char *name, size_t len, const void *arg)
+{
+    (void)arg;
+    if (len != RECORD_NAME_BYTES - 1U)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') ||
+              (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Under the directory's lock, so that no writer is between its create and
+ * its rename: the temporary files of writers killed there, this user's
+ * (another's, in a directory its group writes, is its own to remove).  A
+ * failure here stops nothing: each write makes a name of its own. */
+static void record_leftovers(const struct state_dir *d)
+{
+    size_t removed;
+
+    (void)temp_file_leftovers(d->dir.fd, record_base, NULL, &removed);
 }
 
 /* The SAD's directory, as every process sending on its SAs must use. */
@@ -698,6 +723,7 @@ int seqstate_begin(struct zesp_sad *sad, const zesp_sa_params *p,
         (err = check_sad_dir(sad, st->dir)) != 0 ||
         (err = dir_lock(st->dir, sad->group, &d, true)) != 0)
         return err;
+    record_leftovers(&d);
     err = start_from_record(&d, p, st);
     dir_close(&d);
     return err;

@@ -284,7 +284,8 @@ int zesp_recv_policy(zesp_sad *sad, const char *policy, void *socket,
         msg_reset(msg);
         return fail(ENOMEM);
     }
-    if ((err = msg_open(sad, policy, msg, data, size, dst, all_bound)) != 0)
+    if ((err = msg_open(sad, policy, msg, data, size, dst, all_bound,
+                        true)) != 0)
         return fail(err);
     return 0;
 }

@@ -158,7 +158,7 @@ bool child_choose(struct zike *z, const struct ike_sa *sa,
 /* Responder side of a child SA (IKE_AUTH or CREATE_CHILD_SA), once
  * child_choose chose ch: install the inbound SA, write SA (and the tail)
  * into w; the outbound SA is installed now and carries the policy once
- * the initiator is seen to use the new SA, or after a short delay. */
+ * the initiator is known to hold the new child. */
 struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
                                const struct zike_peer *peer,
                                const struct ike_message *m, const char *policy,
@@ -186,14 +186,21 @@ struct child_sa *child_respond(struct zike *z, struct ike_sa *sa,
     {
         /* A policy with no outbound SA yet has nothing older to fall back
          * on: the new one serves it now.  Otherwise the old SA keeps
-         * carrying it until the initiator is seen on the new one. */
+         * carrying it until the initiator is known to hold the new one
+         * (child_peer_progressed), not after a delay guessed for it: an
+         * initiator held up, or whose answer was lost, installs it later,
+         * and a message sent on it before found no SA there.  At the
+         * latest when the old child retires (child_retire_rekeyed): by
+         * then the initiator has taken our answer or given up the IKE SA,
+         * and the old child is going either way. */
         zesp_policy pol;
         if (zesp_policy_get(z->sad, policy, &pol) != 0 || pol.out_spi == 0)
             child_activate(z, sa, c);
-        else
-            c->activate_at = z->now + (z->conf.rekey_overlap_ms / 2 < 1000
-                                           ? z->conf.rekey_overlap_ms / 2
-                                           : 1000);
+        else {
+            c->activate_at = z->now + ike_retransmit_span(z) +
+                             z->conf.rekey_overlap_ms;
+            c->answered_mid = m->hdr.message_id;
+        }
     }
     put32(spi, spi_in);
     one = encr_one(ch->encr);

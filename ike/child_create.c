@@ -92,11 +92,19 @@ static void late_collision(struct zike *z, struct ike_sa *sa,
                  "peer's child SA 0x%08x/0x%08x wins, ours deleted",
                  sa->peer_name, ours->policy, theirs->spi_in,
                  theirs->spi_out);
-        /* Ours carries the policy until theirs does (activate_at: the
-         * peer installs it when our answer reaches it), then goes. */
+        /* Ours carries the policy until theirs does (once the peer is
+         * known to hold it: child_peer_progressed), then stays for the
+         * overlap, so that what it sent last is still opened, and goes
+         * (child_activate; at the latest the overlap after theirs'
+         * activate_at). */
         ours->rekeyed = true;
         ours->out_active = false;
-        ours->retire_at = theirs->activate_at ? theirs->activate_at : z->now;
+        if (theirs->activate_at) {
+            ours->yields_to = theirs->spi_in;
+            ours->retire_at = theirs->activate_at + z->conf.rekey_overlap_ms;
+        } else {
+            ours->retire_at = z->now + z->conf.rekey_overlap_ms;
+        }
         if (old->retire_at < peers_turn)
             old->retire_at = peers_turn;
         return;
@@ -269,7 +277,7 @@ reply:
  * redundant, deleted by whoever initiated that exchange; the other's
  * initiator deletes the old child.  True if ours is the redundant one:
  * it goes at once, and the peer's carries the policy once the peer is
- * known to hold it (activate_at, as for any child we answered). */
+ * known to hold it (as for any child we answered: tick_sa). */
 static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
                       const struct request *r, const uint8_t *nr,
                       size_t nr_len)
@@ -286,10 +294,11 @@ static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
         zike_log(LOG_INFO, "peer %s: simultaneous rekey of %s: the peer's "
                  "child SA 0x%08x/0x%08x wins, ours deleted", sa->peer_name,
                  ours->policy, theirs->spi_in, theirs->spi_out);
-        /* Theirs takes the policy over as any child we answered does
-         * (activate_at, or the peer seen on it), not now: the peer
-         * installs it only when our answer to its request reaches it,
-         * which this answer to ours does not prove (it may have been
+        /* Theirs takes the policy over as any child we answered does,
+         * once the peer is known to hold it (its traffic, a later
+         * request of its, its DELETE of the old child), not now: the
+         * peer installs it only when our answer to its request reaches
+         * it, which this answer to ours does not prove (it may have been
          * sent first).  Switched now, a message sent on theirs before
          * the peer took our answer found no SA there (ZESP_ENOSA).
          * Until then the old child carries the policy. */
@@ -312,7 +321,7 @@ static bool both_made(struct zike *z, struct ike_sa *sa, struct child_sa *ours,
  * rekey of the same child answered meanwhile: the peer holds both new
  * children and settles them by 2.8.1 as if ours were made.  If ours was
  * the redundant one, the peer keeps its own, which takes the policy over
- * as any rekey of the peer's does (activate_at).
+ * as any rekey of the peer's does (once the peer is known to hold it).
  * Else it deletes its own too, and nothing newer than the old child is
  * left at either end: its own child is counted as replaced here (it
  * does not hold the policy's retry back, and retires if the peer's
@@ -407,4 +416,13 @@ void child_create_response(struct zike *z, struct ike_sa *sa,
         z->stats.rekeys++;
     }
     child_retire_others(z, sa, c);
+    if (r->old_spi_in) {
+        /* The old child's DELETE goes at once (RFC 7296 2.8): it is the
+         * sign the responder waits for to switch to the new child, and
+         * each side keeps the old inbound SA for the overlap after it
+         * (child_linger), for what is still on its way. */
+        struct child_sa *old = child_by_in(sa, r->old_spi_in);
+        if (old != NULL && old->rekeyed)
+            old->retire_at = z->now;
+    }
 }

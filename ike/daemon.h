@@ -44,7 +44,15 @@ struct child_sa {
     bool want_rekey;          /* asked for by the control socket */
     bool unplugged;           /* out of the SAD already, its DELETE due */
     uint64_t rekey_after;     /* not before (ms): a refused rekey waits */
-    uint64_t activate_at;     /* responder: switch to spi_out by then */
+    /* Responder of a rekey: the policy moves to spi_out once the peer
+     * is known to hold the child (install.c, child_peer_progressed), at
+     * the latest at activate_at (ms; 0: nothing pending). */
+    uint64_t activate_at;
+    uint32_t answered_mid;    /* the request we answered with it */
+    bool peer_holds;          /* a later request of the peer's came */
+    bool lingering;           /* DELETE done: its inbound SA stays a while */
+    uint32_t yields_to;       /* retires once the child with this spi_in
+                                 carries the policy (0: none) */
     uint64_t retire_at;       /* delete it then (ms); 0: live */
     uint64_t installed_at;    /* ms */
     /* Made by a rekey of ours, answered: the child it replaced (our
@@ -550,6 +558,8 @@ bool child_soft_expired(struct zike *z, const struct child_sa *c);
 bool policy_has_out_sa(struct zike *z, const zesp_policy *pol);
 bool child_left_sad(struct zike *z, const struct child_sa *c, bool *in_gone);
 bool child_seen_traffic(struct zike *z, const struct child_sa *c);
+void child_peer_progressed(struct ike_sa *sa, uint32_t mid);
+void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c);
 
 /* proposals.c: SA payloads offered and accepted (RFC 7296 3.3) */
 void w_child_request(struct ike_writer *w, const struct zike_peer *peer,

@@ -348,6 +348,7 @@ static void dispatch(struct zike *z, const struct route *from, uint8_t *buf,
     if (!response) {
         memcpy(sa->resp_req_digest, digest, sizeof digest);
         sa->mid_in++;
+        child_peer_progressed(sa, m.hdr.message_id);
         if (refused_while_deleting(z, sa, from, &m))
             return;
         switch (m.hdr.exchange) {

@@ -117,6 +117,11 @@ static void take_over(struct zike *z, struct ike_sa *old, struct ike_sa *n)
     n->want_delete = old->want_delete;
     n->children = old->children;
     old->children = NULL;
+    /* A child answered on the old IKE SA: the message IDs of the new one
+     * say nothing of whether the peer took that answer. */
+    for (struct child_sa *c = n->children; c; c = c->next)
+        if (c->activate_at)
+            c->answered_mid = UINT32_MAX;
     old->superseded = true;
     old->rekey_at = z->now + superseded_wait(z);
     group_ike_sa_rekeyed(z, old, n);

@@ -24,7 +24,7 @@ static void carry_on_replaced(struct zike *z, struct ike_sa *sa,
         return;
     for (struct child_sa *o = sa->children; o; o = o->next)
         if (strcmp(o->policy, policy) == 0 && !o->unplugged &&
-            o->transform != 0 &&
+            !o->lingering && o->transform != 0 &&
             (newest == NULL || o->installed_at > newest->installed_at))
             newest = o;
     if (newest == NULL)
@@ -77,7 +77,7 @@ void informational_request(struct zike *z, struct ike_sa *sa,
                     child_activate(z, sa, o);
             snprintf(policy, sizeof policy, "%s", c->policy);
             carried = c->out_active;
-            child_remove(z, sa, c);
+            child_linger(z, sa, c);
             if (carried)
                 carry_on_replaced(z, sa, policy);
             z->stats.deleted++;
@@ -104,7 +104,7 @@ void informational_response(struct zike *z, struct ike_sa *sa,
     if (kind == REQ_DELETE_CHILD) {
         struct child_sa *c = child_by_in(sa, sa->req.del_spi);
         if (c != NULL) {
-            child_remove(z, sa, c);
+            child_linger(z, sa, c);
             z->stats.deleted++;
         }
     } else if (kind == REQ_DELETE_IKE) {

@@ -211,8 +211,116 @@ void child_activate(struct zike *z, struct ike_sa *sa,
     }
     c->out_active = true;
     c->activate_at = 0;
+    c->peer_holds = false;
     zike_log(LOG_INFO, "peer %s: policy %s now sends on SA 0x%08x",
              sa->peer_name, c->policy, c->spi_out);
+    /* A child that carried the policy until this one did goes after the
+     * overlap from now, so that what it sent last is still opened. */
+    for (struct child_sa *o = sa->children; o; o = o->next)
+        if (o != c && o->yields_to == c->spi_in) {
+            o->yields_to = 0;
+            if (o->retire_at == 0 ||
+                o->retire_at > z->now + z->conf.rekey_overlap_ms)
+                o->retire_at = z->now + z->conf.rekey_overlap_ms;
+        }
+}
+
+/* The policy's outbound SA left with the child that carried it: a child
+ * of the peer's, answered and not yet known to be held by it, takes the
+ * policy now (the newest).  Sending on it may find no SA at the peer yet;
+ * sending on nothing certainly fails. */
+static void pending_takes_over(struct zike *z, const struct ike_sa *from,
+                               const char *policy)
+{
+    struct child_sa *best = NULL;
+    struct ike_sa *holder = NULL;
+
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (sa->state != IKE_ST_DEAD &&
+            strcmp(sa->peer_name, from->peer_name) == 0)
+            for (struct child_sa *c = sa->children; c; c = c->next)
+                if (c->activate_at && !c->rekeyed && !c->unplugged &&
+                    !c->out_active && strcmp(c->policy, policy) == 0 &&
+                    (best == NULL || c->installed_at >= best->installed_at)) {
+                    best = c;
+                    holder = sa;
+                }
+    if (best != NULL)
+        child_activate(z, holder, best);
+}
+
+/* An authenticated request of the peer's, message ID mid, not a
+ * retransmission: every child we answered in an earlier request of this
+ * IKE SA is held by the peer now.  Our window and the peer's are one
+ * request (RFC 7296 2.3: zike never sends SET_WINDOW_SIZE), so the peer
+ * sent this one only once it had our answer to the one before, and it
+ * installs a child as it takes the answer (child_complete), or deletes
+ * it (child_answer_untaken: then this request is that DELETE, which
+ * removes the child before the tick would switch to it).  The tick makes
+ * the switch (tick_sa), after this request is carried out. */
+void child_peer_progressed(struct ike_sa *sa, uint32_t mid)
+{
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        if (c->activate_at && c->answered_mid < mid)
+            c->peer_holds = true;
+}
+
+/* Lingering inbound SAs are not counted by child_room (each was counted
+ * while it lived), but a peer that rekeys and deletes in a loop must not
+ * fill the SAD with them: past child_limit of them, the one due first
+ * goes now. */
+static void linger_room(struct zike *z, const struct ike_sa *of)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, of);
+    struct child_sa *first = NULL;
+    struct ike_sa *holder = NULL;
+    unsigned n = 0;
+
+    if (peer == NULL)
+        return;
+    for (struct ike_sa *sa = z->sas; sa; sa = sa->next)
+        if (strcmp(sa->peer_name, of->peer_name) == 0)
+            for (struct child_sa *c = sa->children; c; c = c->next)
+                if (c->lingering) {
+                    n++;
+                    if (first == NULL || c->retire_at < first->retire_at) {
+                        first = c;
+                        holder = sa;
+                    }
+                }
+    if (n >= child_limit(peer) && first != NULL)
+        child_remove(z, holder, first);
+}
+
+/* A DELETE of a child done (ours answered, or the peer's): our outbound
+ * SA goes now.  Our inbound one stays for the overlap if the child was
+ * replaced: the peer may have sent on it until the DELETE (a responder
+ * of a rekey of ours that had not switched yet, an initiator that
+ * switched just before), and those messages travel apart from IKE,
+ * through brokers, so they may come after it.  As strongSwan's
+ * delete_rekeyed_delay.  The tick removes it then, with no DELETE. */
+void child_linger(struct zike *z, struct ike_sa *sa, struct child_sa *c)
+{
+    zesp_policy pol;
+
+    if (c->lingering)         /* both sent a DELETE of it: one is enough */
+        return;
+    if (!c->rekeyed || c->unplugged || c->spi_in == 0 ||
+        z->conf.rekey_overlap_ms == 0) {
+        child_remove(z, sa, c);
+        return;
+    }
+    linger_room(z, sa);
+    c->lingering = true;
+    c->out_active = false;
+    c->activate_at = 0;
+    c->retire_at = z->now + z->conf.rekey_overlap_ms;
+    zesp_sa_del(z->sad, c->spi_out, ZESP_DIR_OUT);
+    if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
+        pol.out_spi == c->spi_out) {
+        zesp_policy_set_out(z->sad, c->policy, 0);
+        pending_takes_over(z, sa, c->policy);
+    }
 }
 
 /* Take a child out of the SAD (both directions), once: its SPIs are
@@ -231,8 +339,10 @@ void child_unplug(struct zike *z, struct ike_sa *sa, struct child_sa *c)
     {
         zesp_policy pol;
         if (zesp_policy_get(z->sad, c->policy, &pol) == 0 &&
-            pol.out_spi == c->spi_out)
+            pol.out_spi == c->spi_out) {
             zesp_policy_set_out(z->sad, c->policy, 0);
+            pending_takes_over(z, sa, c->policy);
+        }
     }
 }
 
@@ -345,7 +455,7 @@ bool child_room(struct zike *z, const struct zike_peer *peer)
     for (const struct ike_sa *sa = z->sas; sa; sa = sa->next)
         if (sa->state != IKE_ST_DEAD && strcmp(sa->peer_name, peer->name) == 0)
             for (const struct child_sa *c = sa->children; c; c = c->next)
-                n += !c->unplugged;
+                n += !c->unplugged && !c->lingering;
     if (n < child_limit(peer))
         return true;
     zike_log_limited(z, &z->peer_log[PEER_LOG_CHILD_LIMIT], LOG_WARNING,

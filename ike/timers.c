@@ -88,17 +88,25 @@ static void tick_sa(struct zike *z, struct ike_sa *sa)
     for (struct child_sa *c = sa->children, *next; c; c = next) {
         next = c->next;
         if (sa->state == IKE_ST_ESTABLISHED && !sa->superseded &&
-            c->transform != 0 && !c->unplugged &&
+            c->transform != 0 && !c->unplugged && !c->lingering &&
             child_left_sad(z, c, &in_gone))
             child_gone(z, sa, c, peer, in_gone);
+        /* A child we answered carries the policy once the peer is known
+         * to hold it: its traffic on the new SA, a later request of its
+         * (child_peer_progressed), its DELETE of the old child
+         * (informational.c); at activate_at, the old child's retirement,
+         * whatever the peer did. */
         if (!c->out_active && !c->rekeyed && c->activate_at &&
-            (z->now >= c->activate_at || child_seen_traffic(z, c)))
+            (c->peer_holds || z->now >= c->activate_at ||
+             child_seen_traffic(z, c)))
             child_activate(z, sa, c);
         /* Retired: in an established IKE SA the peer is told with a
          * DELETE (one at a time); SAs left by a replaced IKE SA or by a
-         * killed zike (transform 0) are removed here only. */
+         * killed zike (transform 0), and the inbound SA a DELETE left
+         * for the overlap (child_linger), are removed here only. */
         if (c->retire_at && z->now >= c->retire_at) {
-            if (sa->state == IKE_ST_ESTABLISHED && c->transform != 0) {
+            if (sa->state == IKE_ST_ESTABLISHED && c->transform != 0 &&
+                !c->lingering) {
                 if (sa->req.kind == REQ_NONE)
                     send_delete_child(z, sa, c);
             } else {

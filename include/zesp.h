@@ -410,9 +410,11 @@ const char *zesp_transform_name(uint32_t transform);
  * are made 0700 when missing.  Any SAD's directory that others may write
  * without the sticky bit is refused too (ZESP_ESADDIR): they could rename
  * the SAD and put an older copy in its place.  Its group may write it for
- * a group-shared SAD of that group, or when the group is the owner's own;
- * its owner, who renames whatever the mode, must be this user, root or
- * the SAD's owner.
+ * a group-shared SAD of that group, or when the group is the owner's own
+ * (a group-shared SAD of that group opened without ZESP_SAD_GROUP there
+ * is ZESP_ESADGROUP, not ZESP_ESADDIR: the flag is what is missing); its
+ * owner, who renames whatever the mode, must be this user, root or the
+ * SAD's owner.
  */
 #define ZESP_SAD_CREATE 0x1
 /* This process keeps its own replay windows for every SA it receives on,
@@ -582,6 +584,11 @@ int zesp_send_policy(zesp_sad *sad, const char *policy, void *socket,
  * On a SUB or XSUB socket, which ZeroMQ filters on the first frame, every
  * frame before the ESP frame must be a clear frame the sender bound:
  * another put in front of them is ZESP_EBINDING.
+ * The decrypted body that libzesp holds (in ZeroMQ's frame read for msg
+ * alone, or in msg's own memory) is wiped (sodium_memzero) when msg is
+ * reused by the next receive or freed: copy what must outlive it.  Not
+ * the caller's copies, nor the buffer zesp_open decrypted in place (the
+ * caller's: its to wipe).
  */
 zesp_msg *zesp_msg_new(void);
 void zesp_msg_free(zesp_msg *msg);

@@ -542,7 +542,11 @@ static void rekey_answer_not_taken_by_peer(void)
     ike_handle(&z, &from, msg, len);
     CHECK((fresh = child_by_out(sa, 0x4545)) != NULL && old != NULL &&
           old->rekeyed);
-    z.now += 1000;
+    /* The peer's next request (a liveness check): it took the answer. */
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, (const uint8_t *)"", 1,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 10;
     ike_tick(&z);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4545);
     /* The peer's DELETE names its inbound SPI: our outbound one. */
@@ -550,7 +554,7 @@ static void rekey_answer_not_taken_by_peer(void)
     ike_w_init_chain(&w, del, sizeof del);
     ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
     CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, del, clen, msg, &ctr);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 3, del, clen, msg, &ctr);
     ike_handle(&z, &from, msg, len);
     CHECK(child_by_out(sa, 0x4545) == NULL && count_sas() == 2);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4544);
@@ -593,15 +597,19 @@ static void rekey_responder_retires_old(void)
     CHECK(count_sas() == 4 && old->rekeyed);
     t0 = z.now;
     /* The overlap, and then every retransmission the peer may make of its
-     * request: the old SAs stay, and zike asks for nothing. */
+     * request: the old SAs stay, and zike asks for nothing.  Nothing says
+     * the peer holds the new child (no traffic, no request of its): the
+     * old one carries the policy. */
     n = nsent;
     for (z.now = t0; z.now < t0 + patience; z.now += 25)
         ike_tick(&z);
     CHECK(nsent == n && sa->req.kind == REQ_NONE && count_sas() == 4);
-    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
-    /* Past that: zike deletes the old child itself. */
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    /* Past that: the peer took the answer or gave up the IKE SA, and zike
+     * deletes the old child itself; the new one carries the policy. */
     z.now = t0 + patience;
     ike_tick(&z);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
     CHECK(nsent == n + 1 && sa->req.kind == REQ_DELETE_CHILD &&
           sa->req.del_spi == old->spi_in);
     CHECK(open_sent(sa, n, &m, msg) == IKE_OK &&
@@ -610,7 +618,12 @@ static void rekey_responder_retires_old(void)
     len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
                    (const uint8_t *)"", 1, msg, &ctr);
     ike_handle(&z, &from, msg, len);
-    CHECK(sa->req.kind == REQ_NONE && count_sas() == 2);
+    /* Its inbound SA stays for the overlap (what the peer sent on it
+     * before our DELETE came), then goes too. */
+    CHECK(sa->req.kind == REQ_NONE && count_sas() == 3);
+    z.now += z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(count_sas() == 2 && nsent == n + 1);
     CHECK(zesp_sa_info_get(z.sad, 0x4444, ZESP_DIR_OUT, &info) != 0 &&
           zesp_sa_info_get(z.sad, 0x4445, ZESP_DIR_OUT, &info) == 0);
     CHECK(sa->children != NULL && sa->children->next == NULL &&
@@ -649,6 +662,259 @@ static void child_case_end(uint8_t priv[32], size_t njoined, uint64_t now0)
     z.now = now0;
     harness_reset();
     memset(&z.stats, 0, sizeof z.stats);
+}
+
+/* How the peer shows, after zike answered its rekey of a child SA, that
+ * it took the answer and holds the new child. */
+enum peer_shows { SHOWS_NOTHING, SHOWS_NEXT_REQUEST, SHOWS_OLD_DELETED };
+
+/* zike answers the peer's rekey of child 0x4444; the answer does not
+ * reach the peer (lost), which sends its request again and again, and
+ * time passes well beyond a second.  The policy stays on the old child,
+ * which the peer still holds, until the peer shows it holds the new one
+ * (`shows`): its next request, or its DELETE of the old child.  Before,
+ * zike switched at a guess (half the overlap, at most 1 s), and each
+ * message it sent on the new child until the peer took the answer found
+ * no SA there (ZESP_ENOSA). */
+static void rekey_switch_when_peer_holds(enum peer_shows shows)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE], req[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old, *fresh;
+    zesp_policy pol;
+    uint64_t ctr = 1, t0, now0 = z.now;
+    size_t len, clen, req_len, n, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    req_len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, req,
+                       &ctr);
+    memcpy(msg, req, req_len);
+    ike_handle(&z, &from, msg, req_len);
+    CHECK((fresh = child_by_out(sa, 0x4445)) != NULL && old->rekeyed);
+    /* The answer is lost; the peer asks again with a doubling timeout
+     * (answered from the cache each time), for 3 s of a busy peer. */
+    t0 = z.now;
+    n = nsent;
+    for (z.now = t0; z.now < t0 + 3000; z.now += 25) {
+        if (z.now == t0 + 500 || z.now == t0 + 1500) {
+            memcpy(msg, req, req_len);
+            ike_handle(&z, &from, msg, req_len);
+        }
+        ike_tick(&z);
+    }
+    CHECK(nsent == n + 2);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444 &&
+          !fresh->out_active);
+    if (shows == SHOWS_NEXT_REQUEST) {
+        /* The peer took the answer, then sends its next request. */
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, (const uint8_t *)"",
+                       1, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        z.now += 25;
+        ike_tick(&z);
+    } else if (shows == SHOWS_OLD_DELETED) {
+        put32(spi, 0x4444);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+    }
+    if (shows != SHOWS_NOTHING)
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4445 && fresh->out_active);
+    child_case_end(priv, njoined, now0);
+}
+
+static void rekey_switch_on_evidence(void)
+{
+    rekey_switch_when_peer_holds(SHOWS_NOTHING);
+    rekey_switch_when_peer_holds(SHOWS_NEXT_REQUEST);
+    rekey_switch_when_peer_holds(SHOWS_OLD_DELETED);
+}
+
+/* The peer rekeys child 0x4444 and deletes the old one: zike's policy
+ * moves to the new child and the old outbound SA goes at once, but the
+ * old inbound SA stays, listed in the policy, for the overlap: what the
+ * peer sent on it just before it switched may come after its DELETE
+ * (through brokers, apart from IKE).  Before, it went with the DELETE. */
+static void peer_delete_leaves_inbound(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old;
+    zesp_policy pol;
+    zesp_sa_info info;
+    uint32_t old_in;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined;
+    bool listed = false;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    old_in = old != NULL ? old->spi_in : 0;
+    clen = child_request_rekey(chain, sizeof chain, true, pub, 0x4445, "pol",
+                               0x4444);
+    len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    put32(spi, 0x4444);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
+    for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
+        listed |= pol.in_spi[i] == old_in;
+    CHECK(listed && zesp_sa_info_get(z.sad, old_in, ZESP_DIR_IN, &info) == 0);
+    CHECK(zesp_sa_info_get(z.sad, 0x4444, ZESP_DIR_OUT, &info) != 0);
+    z.now += z.conf.rekey_overlap_ms;
+    ike_tick(&z);
+    CHECK(zesp_sa_info_get(z.sad, old_in, ZESP_DIR_IN, &info) != 0 &&
+          count_sas() == 2 && sa->children != NULL &&
+          sa->children->next == NULL);
+    child_case_end(priv, njoined, now0);
+}
+
+/* A peer that rekeys its child and deletes the old one in a loop, all
+ * within one overlap: each old inbound SA lingers, but no more than
+ * max-child-sas of them (the one due first goes): else the loop filled
+ * the SAD with them, none counted against the peer. */
+static void lingering_bounded(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, clen, njoined = z.njoined, lingering = 0;
+    uint32_t mid = 1, cur = 0x5000;
+    const struct zike_peer *peer = ike_sa_peer(&z, sa);
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, cur, "pol", msg, &ctr);
+    for (int i = 0; i < 12; i++) {
+        clen = child_request_rekey(chain, sizeof chain, true, pub, cur + 1,
+                                   "pol", cur);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, mid++, chain, clen,
+                       msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        put32(spi, cur);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_INFORMATIONAL, false, mid++, chain, clen, msg,
+                       &ctr);
+        ike_handle(&z, &from, msg, len);
+        cur++;
+        z.now += 1;
+    }
+    for (struct child_sa *c = sa->children; c; c = c->next)
+        lingering += c->lingering;
+    CHECK(peer != NULL && lingering > 0 && lingering <= child_limit(peer));
+    CHECK(child_by_out(sa, cur) != NULL && !child_by_out(sa, cur)->rekeyed);
+    child_case_end(priv, njoined, now0);
+}
+
+/* zike's DELETE of the old child after its rekey crosses the peer's
+ * DELETE of the same child: the first to be done leaves the old inbound
+ * SA for the overlap, the second changes nothing (before the guard, it
+ * started the overlap again, and could free the child it was given when
+ * the peer's lingering SAs were at their most). */
+static void crossing_deletes_linger_once(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32], chain[64], spi[4];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct ike_writer w;
+    struct child_sa *old;
+    uint64_t ctr = 1, now0 = z.now, due = 0;
+    size_t len, clen, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    CHECK(child_create_start(&z, sa, "pol", old) == 0);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 25;
+    ike_tick(&z);
+    CHECK(sa->req.kind == REQ_DELETE_CHILD);
+    /* The peer's DELETE of the same child comes first. */
+    z.now += 10;
+    put32(spi, 0x4444);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x4444) == old && old->lingering);
+    if (old != NULL)
+        due = old->retire_at;
+    /* Then its answer to ours. */
+    z.now += 40;
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid, chain, clen, msg,
+                   &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE && child_by_out(sa, 0x4444) == old &&
+          old->lingering && old->retire_at == due);
+    z.now = due;
+    ike_tick(&z);
+    CHECK(child_by_out(sa, 0x4444) == NULL && count_sas() == 2);
+    child_case_end(priv, njoined, now0);
+}
+
+/* zike's rekey of child 0x4444 is answered: the old child's DELETE goes
+ * at the next tick, not an overlap later: it is what tells the responder
+ * (the peer) that zike holds the new child, and both sides keep the old
+ * inbound SA for the overlap after it. */
+static void own_rekey_deletes_old_at_once(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *old;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t len, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    nsent = 0;
+    CHECK(child_create_start(&z, sa, "pol", old) == 0 && nsent == 1);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    z.now += 25;
+    ike_tick(&z);
+    CHECK(old != NULL && sa->req.kind == REQ_DELETE_CHILD &&
+          sa->req.del_spi == old->spi_in);
+    child_case_end(priv, njoined, now0);
 }
 
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
@@ -865,6 +1131,9 @@ static struct model_peer {
      * with the higher nonce, is in flight. */
     bool refuses_when_higher;
     uint32_t zike_requests;   /* CREATE_CHILD_SA requests zike sent later */
+    uint64_t deleted_at[MODEL_CHILDREN]; /* zike's DELETE of it came then */
+    uint64_t zikes_left_at;   /* zike stopped sending on MODEL_ZIKES then */
+    bool zikes_carried;       /* zike sent on MODEL_ZIKES */
 } mp;
 
 static void model_send_delete(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
@@ -893,6 +1162,7 @@ static void model_deleted(uint32_t spi)
         if (!mp.c[i].live || mp.c[i].out != spi)
             continue;
         mp.c[i].live = false;
+        mp.deleted_at[i] = z.now;
         if (mp.sends_on == i)
             mp.sends_on = i == MODEL_OLD && mp.old_replaced &&
                                   mp.c[MODEL_ZIKES].live
@@ -971,6 +1241,24 @@ static bool zike_one_pair(uint32_t in, uint32_t out)
         else
             nin += pol.in_spi[i] != 0;
     return nin == 1 && count_sas() == 2;
+}
+
+/* zike's policy "pol" sends on a child the peer (the model) holds; when
+ * it stops sending on the child zike's own rekey made is noted. */
+static bool zike_sends_on_held(void)
+{
+    zesp_policy pol;
+
+    if (zesp_policy_get(z.sad, "pol", &pol) != 0)
+        return false;
+    if (mp.c[MODEL_ZIKES].in != 0 && pol.out_spi == mp.c[MODEL_ZIKES].in)
+        mp.zikes_carried = true;
+    else if (mp.zikes_carried && mp.zikes_left_at == 0)
+        mp.zikes_left_at = z.now;
+    for (int i = 0; i < MODEL_CHILDREN; i++)
+        if (mp.c[i].live && mp.c[i].in == pol.out_spi)
+            return true;
+    return false;
 }
 
 /* The peer's rekey of child 0x4444 (nonce all peer_i, SPI 0x4445) reaches
@@ -1073,6 +1361,7 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     child_nonce_byte = -1;
     ike_handle(&z, &from, msg, len);
     model_pump(sa, msg, &ctr);
+    CHECK(zike_sends_on_held());
     /* Late: zike's rekey is done (unless refused) when the peer's comes. */
     if (late)
         resp_len = peer_rekeys_old(sa, pub, peer_i, msg, &ctr, resp);
@@ -1117,14 +1406,24 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
         mp.c[MODEL_OLD].live = false;
         model_send_delete(sa, mp.c[MODEL_OLD].in, msg, &ctr);
     }
+    CHECK(zike_sends_on_held());
     model_pump(sa, msg, &ctr);
 
-    /* Time passes: overlaps, and zike's patience with the peer. */
+    /* Time passes: overlaps, and zike's patience with the peer.  zike
+     * never sends on a child the peer does not hold. */
     for (t0 = z.now; z.now < t0 + patience; z.now += 25) {
         ike_tick(&z);
         model_pump(sa, msg, &ctr);
+        CHECK(zike_sends_on_held());
     }
     CHECK(mp.zike_requests == 0);
+    /* zike's own child, when it carried the policy and lost, stayed the
+     * overlap after the switch, for what it sent last (late_collision
+     * retired it when the peer's child was due to take over, with no
+     * overlap). */
+    if (mp.zikes_left_at != 0 && survivor != MODEL_ZIKES)
+        CHECK(mp.deleted_at[MODEL_ZIKES] >=
+              mp.zikes_left_at + z.conf.rekey_overlap_ms);
     /* The peer: one child left, and it sends on it. */
     for (int i = 0; i < MODEL_CHILDREN; i++)
         CHECK(mp.c[i].live == (i == survivor));
@@ -3382,8 +3681,11 @@ static void manual_sas_of_the_peer_kept(void)
                          copy) == IKE_OK);
     CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
     CHECK(ike_find(&m, IKE_PL_SA) != NULL && count_sas() == 4);
+    /* Nothing says the peer holds its child (no traffic, no request):
+     * it carries the policy when the peer has taken the answer or given
+     * up, its retransmissions and the overlap later. */
     for (int i = 0; i < 3; i++) {
-        z.now += 10 * z.conf.rekey_overlap_ms;
+        z.now += ike_retransmit_span(&z) + z.conf.rekey_overlap_ms;
         ike_tick(&z);
     }
     CHECK(count_sas() == 4);
@@ -3398,6 +3700,94 @@ static void manual_sas_of_the_peer_kept(void)
     harness_reset();
     CHECK_OK(zesp_sad_set_state_dir(z.sad, NULL));
     remove_state_dir(state);
+}
+
+/* A zike killed in a rekey, between the answer and the old child's
+ * DELETE, left the peer's two outbound SAs: the new one named by the
+ * policy, the old one by none.  The restarted zike's first IKE SA with
+ * the peer takes both over with the inbound one and removes them after
+ * the overlap (test_zike.sh can no longer freeze zike in that window:
+ * the DELETE goes at once). */
+static void orphans_of_a_killed_rekey(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE];
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305 };
+    zesp_policy pol = { .name = "pol", .peer = "peer", .out_spi = 0x7003,
+                        .in_spi = { 0x7002 } };
+    static const struct { uint32_t spi, dir; } left[] = {
+        { 0x7001, ZESP_DIR_OUT }, { 0x7002, ZESP_DIR_IN },
+        { 0x7003, ZESP_DIR_OUT } };
+    zesp_sa_info info;
+    struct initiator t;
+    struct ike_message m;
+    struct ike_sa *sa;
+    uint64_t now0 = z.now;
+
+    z.now = 5000;
+    snprintf(p.peer, sizeof p.peer, "peer");
+    for (size_t i = 0; i < 3; i++) {
+        randombytes_buf(p.key, sizeof p.key);
+        p.spi = left[i].spi;
+        p.direction = left[i].dir;
+        CHECK_OK(zesp_sa_add(z.sad, &p));
+    }
+    sodium_memzero(&p, sizeof p);
+    CHECK_OK(zesp_policy_set(z.sad, &pol));
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa->state == IKE_ST_ESTABLISHED);
+    for (int i = 0; i < 3; i++) {
+        z.now += ike_retransmit_span(&z) + z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+    }
+    for (size_t i = 0; i < 3; i++)
+        CHECK(zesp_sa_info_get(z.sad, left[i].spi, left[i].dir, &info) != 0);
+    CHECK(count_sas() == 2);
+    ike_keys_free(t.keys);
+    z.now = now0;
+    harness_reset();
+}
+
+/* The peer comes back with a new IKE SA (restarted) and a child of "pol"
+ * in its IKE_AUTH, while the old IKE SA's child carries the policy: the
+ * new child waits for a sign that the peer holds it, but when the old
+ * child leaves (the old IKE SA replaced, its children gone after the
+ * overlap) the new one takes the policy at once: sending on it may find
+ * no SA at the peer yet, sending on nothing certainly fails.  Without
+ * that the policy had no outbound SA until the new child's last resort. */
+static void new_ike_sa_child_takes_over(void)
+{
+    static uint8_t copy[IKE_MAX_MESSAGE], msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *old_sa = established(), *sa;
+    struct initiator t;
+    struct ike_message m;
+    zesp_policy pol;
+    uint64_t ctr = 1, now0 = z.now;
+    size_t njoined = z.njoined;
+
+    z.njoined = 0;
+    z.now = 5000;
+    ike_x25519_keypair(pub, priv);
+    peer_asks_child(old_sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    CHECK(initiator_init(&t) == 0);
+    CHECK(initiator_auth(&t, IKE_ID_FQDN, "peer.example", "pol", &m,
+                         copy) == IKE_OK);
+    CHECK((sa = responder_sa(&t)) != NULL && sa != old_sa &&
+          sa->state == IKE_ST_ESTABLISHED && sa->children != NULL);
+    if (sa != NULL && sa->children != NULL) {
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == 0x4444 && !sa->children->out_active);
+        z.now += z.conf.rekey_overlap_ms;
+        ike_tick(&z);
+        CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
+              pol.out_spi == sa->children->spi_out &&
+              sa->children->out_active);
+    }
+    ike_keys_free(t.keys);
+    child_case_end(priv, njoined, now0);
 }
 
 /* An initiator nobody authenticated holds the keys of its half-open IKE
@@ -8044,6 +8434,11 @@ int main(void)
     RUN(malformed_and_critical);
     RUN(delete_child);
     RUN(rekey_responder_retires_old);
+    RUN(rekey_switch_on_evidence);
+    RUN(peer_delete_leaves_inbound);
+    RUN(own_rekey_deletes_old_at_once);
+    RUN(lingering_bounded);
+    RUN(crossing_deletes_linger_once);
     RUN(rekey_answer_not_taken_by_peer);
     RUN(simultaneous_child_rekeys);
     RUN(child_rekey_collision_peers);
@@ -8071,6 +8466,8 @@ int main(void)
     RUN(requests_while_deleting);
     RUN(policy_of_another_peer);
     RUN(manual_sas_of_the_peer_kept);
+    RUN(new_ike_sa_child_takes_over);
+    RUN(orphans_of_a_killed_rekey);
     RUN(identity_type);
     RUN(identity_logged_as_text);
     RUN(invalid_requests_logged);

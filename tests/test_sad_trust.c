@@ -8,6 +8,7 @@
  * outside the mapping.  A writer killed holding the lock leaves a SAD that
  * fresh processes attach to and use.
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -623,6 +624,23 @@ static void test_planted_directory(void)
  * three, and in a 0770 directory of a group the SAD is not of, and in a
  * sticky directory the attacker owns (its owner renames anything).
  */
+/* No entry but . and ..; each other one named on stderr. */
+static bool dir_is_empty(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    bool empty = d != NULL;
+
+    while (d != NULL && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            fprintf(stderr, "  left in %s: %s\n", path, e->d_name);
+            empty = false;
+        }
+    if (d != NULL)
+        closedir(d);
+    return empty;
+}
+
 static int victim_dir_writers(const char *const dirs[], const char *path)
 {
     zesp_sad_opts opts = { .mode = 0660 };
@@ -655,6 +673,18 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
                              &opts)) == NULL)
         return 15;
     zesp_sad_free(sad);
+    /* That group SAD opened without the group flag: told to ask for it
+     * (the directory would do for it), not that the directory is not
+     * private. */
+    if ((sad = zesp_sad_open(p, 0, NULL)) != NULL) {
+        zesp_sad_free(sad);
+        return 20;
+    }
+    if (errno != ZESP_ESADGROUP) {
+        fprintf(stderr, "  a group SAD opened without the flag: %s\n",
+                zesp_strerror(errno));
+        return 21;
+    }
     /* 0770 of the group, but the SAD is of the victim's own group (no
      * setgid bit gave it the directory's): the directory's members hold
      * none of its keys, yet may rename it. */
@@ -666,6 +696,9 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
     }
     if (errno != ZESP_ESADDIR)
         return 17;
+    /* Refused, and nothing made: not the file, nor a temporary one. */
+    if (!dir_is_empty(dirs[3]))
+        return 22;
     /* Sticky, but the attacker's: a directory's owner renames anything. */
     snprintf(p, sizeof p, "%s/sad", dirs[4]);
     if ((sad = zesp_sad_open(p, ZESP_SAD_CREATE, NULL)) != NULL) {
@@ -674,6 +707,8 @@ static int victim_dir_writers(const char *const dirs[], const char *path)
     }
     if (errno != ZESP_ESADDIR)
         return 19;
+    if (!dir_is_empty(dirs[4]))
+        return 23;
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <sodium.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -894,7 +895,9 @@ static void damage_record(const char *state, const char *how)
 static void test_load_refused_without_record(void)
 {
     char state[192], link[192], cmd[512], err[1024], yaml[192];
+    struct rlimit fsize, zero;
     zesp_sad *sad;
+    int rc, saved;
 
     snprintf(state, sizeof state, "%s/refused.state", dir);
     snprintf(yaml, sizeof yaml, "%s/refused.yaml", dir);
@@ -922,12 +925,23 @@ static void test_load_refused_without_record(void)
     load_refused(state, ZESP_ESTATEDAMAGED, "damaged");
     damage_record(state, "mv keep $f && cp $f keep && rm $f && ln -s keep $f");
     load_refused(state, ZESP_ESTATEUNSAFE, "unsafe");
-    damage_record(state, "rm $f && mv keep $f && mkdir $f.new");
-    /* The place of the new record taken: it cannot be written. */
-    load_refused(state, ZESP_ESTATEIO, "cannot write a manual key's sequence "
-                                       "record");
-    snprintf(cmd, sizeof cmd, "rmdir '%s'/*.new", state);
-    CHECK(system(cmd) == 0);
+    damage_record(state, "rm $f && mv keep $f");
+    /* No byte may be written (root writes whatever the modes say). */
+    CHECK(getrlimit(RLIMIT_FSIZE, &fsize) == 0);
+    zero = fsize;
+    zero.rlim_cur = 0;
+    CHECK(signal(SIGXFSZ, SIG_IGN) != SIG_ERR);
+    sad = zesp_sad_new(NULL);
+    CHECK(setrlimit(RLIMIT_FSIZE, &zero) == 0);
+    rc = zesp_config_load(sad, yaml, err, sizeof err);
+    saved = errno;
+    CHECK(setrlimit(RLIMIT_FSIZE, &fsize) == 0);
+    CHECK(signal(SIGXFSZ, SIG_DFL) != SIG_ERR);
+    zesp_sad_free(sad);
+    CHECK(rc == -1 && saved == ZESP_ESTATEIO &&
+          strstr(err, "cannot write a manual key's sequence record") != NULL);
+    snprintf(cmd, sizeof cmd, "ls '%s' | grep -q new", state);
+    CHECK(system(cmd) != 0);       /* nor its temporary file left */
     sad = zesp_sad_new(NULL);
     CHECK_OK(zesp_config_load(sad, yaml, err, sizeof err));
     zesp_sad_free(sad);
@@ -1807,6 +1821,175 @@ static void test_state_dir_below_user_private_group(void)
     CHECK(chmod(dir, 0700) == 0);
 }
 
+/*
+ * The temporary file of a record's write has a random name.  Before it was
+ * NAME.new: a directory, or in a group's sticky directory a file of
+ * another member, planted under that name stopped every write of the
+ * record (a manual key then could not be installed, nor send past its
+ * reservation).  A leftover of this user's, of the random form, is
+ * removed when a key is installed; another's, or what is not a regular
+ * file, is left.
+ */
+static const char leftover_tag[] = ".0123456789abcdef.new";
+
+static int plant(const char *rec, const char *suffix, char kind)
+{
+    char path[600];
+    int fd;
+
+    snprintf(path, sizeof path, "%s%s", rec, suffix);
+    if (kind == 'd')
+        return mkdir(path, 0700);
+    if (kind == 'l')
+        return symlink("/nonexistent", path);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0)
+        return -1;
+    return close(fd);
+}
+
+static bool planted(const char *rec, const char *suffix)
+{
+    char path[600];
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s%s", rec, suffix);
+    return lstat(path, &st) == 0;
+}
+
+static void test_record_temp_name_planted(void)
+{
+    zesp_sa_params p = manual_sa(0x5f01, ZESP_DIR_OUT, 120, 0);
+    const char kinds[] = { 'd', 'l', 'f' };
+    char state[192], rec[512], path[600];
+    zesp_sad *sad = zesp_sad_new(NULL);
+
+    snprintf(state, sizeof state, "%s/planted-new.state", dir);
+    CHECK_OK(zesp_state_dir_init(state));
+    CHECK_OK(zesp_sad_set_state_dir(sad, state));
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK(the_record(state, rec, sizeof rec) == 0);
+    for (size_t i = 0; i < sizeof kinds; i++) {
+        CHECK_OK(zesp_sad_flush(sad));
+        CHECK(plant(rec, ".new", kinds[i]) == 0);
+        errno = 0;
+        if (zesp_sa_add(sad, &p) != 0) {
+            fprintf(stderr, "  NAME.new planted as a %s: %s\n",
+                    kinds[i] == 'd' ? "directory" : kinds[i] == 'l'
+                                                        ? "symbolic link"
+                                                        : "file",
+                    zesp_strerror(errno));
+            CHECK(!"the record written");
+        }
+        CHECK(planted(rec, ".new"));    /* not ours to remove */
+        snprintf(path, sizeof path, "%s.new", rec);
+        CHECK(kinds[i] == 'd' ? rmdir(path) == 0 : unlink(path) == 0);
+    }
+    /* A leftover of ours (a writer killed before its rename): removed;
+     * another user's, a directory of that form: left. */
+    CHECK_OK(zesp_sad_flush(sad));
+    CHECK(plant(rec, leftover_tag, 'f') == 0);
+    CHECK(plant(rec, ".fedcba9876543210.new", 'd') == 0);
+    snprintf(path, sizeof path, "%s.00000000000000ff.new", rec);
+    if (geteuid() == 0)
+        CHECK(plant(rec, ".00000000000000ff.new", 'f') == 0 &&
+              chown(path, 65534, 65534) == 0);
+    CHECK_OK(zesp_sa_add(sad, &p));
+    CHECK(!planted(rec, leftover_tag));
+    CHECK(planted(rec, ".fedcba9876543210.new"));
+    CHECK(geteuid() != 0 || planted(rec, ".00000000000000ff.new"));
+    zesp_sad_free(sad);
+}
+
+/* As uid: in a group's state directory (its group SHARED_GID), the first
+ * install of the key ('i') or the key installed again ('a'), or plant a
+ * file named as the record's temporary file ('p', suffix path). */
+enum { SHARED_GID = 65533, MEMBER_UID = 65532, OTHER_MEMBER_UID = 65534 };
+
+static int as_member(uid_t uid, char what, const char *sad_path,
+                     const char *state, const char *path)
+{
+    zesp_sa_params p = manual_sa(0x5f02, ZESP_DIR_OUT, 121, 0);
+    zesp_sad_opts opts = { .mode = 0660 };
+    gid_t g = SHARED_GID;
+    zesp_sad *sad;
+    int fd;
+
+    if (setgroups(1, &g) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+        return 77;
+    umask(007);
+    if (what == 'p')
+        return (fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0 &&
+                       close(fd) == 0 ? 0 : 1;
+    sad = zesp_sad_open(sad_path, ZESP_SAD_CREATE | ZESP_SAD_GROUP, &opts);
+    if (sad == NULL || zesp_sad_set_state_dir(sad, state) != 0) {
+        fprintf(stderr, "  uid %d: %s\n", (int)uid, zesp_strerror(errno));
+        return 2;
+    }
+    if (what == 'a' && zesp_sad_flush(sad) != 0)
+        return 3;
+    if (zesp_sa_add(sad, &p) != 0) {
+        fprintf(stderr, "  uid %d: the key %s: %s\n", (int)uid,
+                what == 'a' ? "installed again" : "installed",
+                zesp_strerror(errno));
+        zesp_sad_free(sad);
+        return 4;
+    }
+    zesp_sad_free(sad);
+    return 0;
+}
+
+static int run_member(uid_t uid, char what, const char *sad_path,
+                      const char *state, const char *path)
+{
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0)
+        _exit(as_member(uid, what, sad_path, state, path));
+    return test_wait_status(pid);
+}
+
+/* Another member of the group plants NAME.new, a file of its own, in the
+ * group's sticky state directory: the member whose key it is may not
+ * remove it (sticky), and before could write the record no more. */
+static void test_record_temp_name_of_another_member(void)
+{
+    char state[192], sads[192], sad_path[224], rec[512], path[600];
+    struct stat st;
+    int rc;
+
+    if (geteuid() != 0) {
+        printf("     skip: needs root to run as two users\n");
+        return;
+    }
+    snprintf(state, sizeof state, "%s/members.state", dir);
+    snprintf(sads, sizeof sads, "%s/members", dir);
+    snprintf(sad_path, sizeof sad_path, "%s/g.sad", sads);
+    CHECK(stat(dir, &st) == 0 && chmod(dir, 0711) == 0);
+    CHECK(mkdir(state, 0700) == 0 && chown(state, 0, SHARED_GID) == 0 &&
+          chmod(state, 03770) == 0);
+    CHECK(mkdir(sads, 0700) == 0 && chown(sads, MEMBER_UID, MEMBER_UID) == 0);
+    rc = run_member(MEMBER_UID, 'i', sad_path, state, NULL);
+    if (rc == 77) {
+        printf("     skip: this process may not become another user\n");
+        CHECK(chmod(dir, st.st_mode & 07777) == 0);
+        return;
+    }
+    CHECK(rc == 0);
+    CHECK(the_record(state, rec, sizeof rec) == 0);
+    snprintf(path, sizeof path, "%s.new", rec);
+    CHECK(run_member(OTHER_MEMBER_UID, 'p', NULL, NULL, path) == 0);
+    snprintf(path, sizeof path, "%s.00000000000000ff.new", rec);
+    CHECK(run_member(OTHER_MEMBER_UID, 'p', NULL, NULL, path) == 0);
+    snprintf(path, sizeof path, "%s%s", rec, leftover_tag);
+    CHECK(run_member(MEMBER_UID, 'p', NULL, NULL, path) == 0);
+    CHECK(run_member(MEMBER_UID, 'a', sad_path, state, NULL) == 0);
+    /* The member's own leftover removed, the other's left to it. */
+    CHECK(!planted(rec, leftover_tag));
+    CHECK(planted(rec, ".new") && planted(rec, ".00000000000000ff.new"));
+    CHECK(chmod(dir, st.st_mode & 07777) == 0);
+}
+
 /* A SAD's manual SAs keep their records in one directory. */
 static void test_one_state_dir_per_sad(void)
 {
@@ -2286,6 +2469,8 @@ int main(void)
     RUN(test_four_senders_share_blocks);
     RUN(test_kill_minus_nine_between_writes);
     RUN(test_load_refused_without_record);
+    RUN(test_record_temp_name_planted);
+    RUN(test_record_temp_name_of_another_member);
     RUN(test_one_state_dir_per_sad);
     RUN(test_restored_sad_file_sends_above_record);
     RUN(test_restored_sad_file_refuses_replays);

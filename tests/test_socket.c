@@ -4,6 +4,7 @@
  * in between (which routes, cannot read, and whose tampering is caught),
  * a ROUTER server that replies through the envelope, and inproc threads.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -659,6 +660,134 @@ static void test_inproc_sender_buffer_untouched(void)
     zesp_sad_free(sad);
 }
 
+/*
+ * The plaintext libzesp holds for a received message is wiped when the
+ * message is reset (the next receive into it) or freed: in the message's
+ * own buffer (a frame decrypted apart) and in the frame ZeroMQ read for
+ * it alone (decrypted in place), before that frame is closed.  Before,
+ * both kept it: the own buffer until a longer message overwrote it, the
+ * frame into libzmq's free.  zmq_msg_close is the program's own here, to
+ * see what a frame holds as libzesp closes it.
+ */
+static const char *close_watch;     /* armed: the text looked for */
+static int closes_holding;
+
+int zmq_msg_close(zmq_msg_t *m)
+{
+    static int (*real_close)(zmq_msg_t *);
+
+    if (real_close == NULL)
+        real_close = (int (*)(zmq_msg_t *))dlsym(RTLD_NEXT, "zmq_msg_close");
+    if (close_watch != NULL &&
+        holds(zmq_msg_data(m), zmq_msg_size(m), close_watch))
+        closes_holding++;
+    return real_close(m);
+}
+
+static const char wipe_secret[] = "the plaintext to be wiped";
+
+/* A body of size bytes, the secret over and over. */
+static uint8_t *secret_body(size_t size)
+{
+    uint8_t *b = malloc(size);
+
+    for (size_t i = 0; b != NULL && i < size; i++)
+        b[i] = (uint8_t)wipe_secret[i % (sizeof wipe_secret - 1U)];
+    return b;
+}
+
+static int send_body(zesp_sad *sad, void *s, const void *data, size_t size)
+{
+    zesp_frame body = { data, size };
+    zesp_parts parts = { .body = &body, .nbody = 1 };
+
+    return zesp_send(sad, SPI_UP, s, &parts, 0);
+}
+
+static bool got_body(const zesp_msg *msg, const void *data, size_t size)
+{
+    zesp_frame f = zesp_msg_body(msg, 0);
+
+    return zesp_msg_body_count(msg) == 1 && f.size == size &&
+           memcmp(f.data, data, size) == 0;
+}
+
+static void test_plaintext_wiped_when_done(void)
+{
+    static const size_t sizes[] = { 64, 65536 };
+    zesp_sad *sad = sad_with(SPI_UP, ZESP_DIR_OUT, SPI_UP, ZESP_DIR_IN);
+    void *ctx = zmq_ctx_new();
+    void *a = open_socket(ctx, ZMQ_PAIR, "inproc://zesp-wiped", NULL);
+    void *b = open_socket(ctx, ZMQ_PAIR, NULL, "inproc://zesp-wiped");
+    void *ta = open_socket(ctx, ZMQ_PAIR, "tcp://127.0.0.1:*", NULL);
+    void *tb = NULL;
+    zesp_msg *msg = zesp_msg_new();
+    char endpoint[256];
+
+    last_endpoint(ta, endpoint, sizeof endpoint);
+    tb = open_socket(ctx, ZMQ_PAIR, NULL, endpoint);
+    CHECK(sad != NULL && a != NULL && b != NULL && ta != NULL && tb != NULL &&
+          msg != NULL);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint8_t *body = secret_body(sizes[k]);
+        zmq_msg_t *last;
+        zesp_frame f;
+
+        /* Over inproc, decrypted apart into the message's own buffer: a
+         * shorter message after it, then a receive that gets none. */
+        CHECK(send_body(sad, b, body, sizes[k]) == 0);
+        CHECK_OK(zesp_recv(sad, a, msg, 0));
+        CHECK(got_body(msg, body, sizes[k]));
+        CHECK(holds(msg->own, msg->own_cap, wipe_secret));
+        CHECK(send_body(sad, b, "short", 5) == 0);
+        CHECK_OK(zesp_recv(sad, a, msg, 0));
+        CHECK(got_body(msg, "short", 5));
+        if (holds(msg->own, msg->own_cap, wipe_secret))
+            fprintf(stderr, "  %zu B: the own buffer holds the last "
+                    "message's plaintext after the next\n", sizes[k]);
+        CHECK(!holds(msg->own, msg->own_cap, wipe_secret));
+        CHECK(send_body(sad, b, body, sizes[k]) == 0);
+        CHECK_OK(zesp_recv(sad, a, msg, 0));
+        CHECK_ERR(zesp_recv(sad, a, msg, ZESP_DONTWAIT), EAGAIN);
+        CHECK(!holds(msg->own, msg->own_cap, wipe_secret));
+
+        /* Over tcp, decrypted in place in the frame ZeroMQ read: wiped
+         * before it is closed, by the next receive and by the free. */
+        for (int by_free = 0; by_free < 2; by_free++) {
+            CHECK(send_body(sad, tb, body, sizes[k]) == 0);
+            CHECK_OK(zesp_recv(sad, ta, msg, 0));
+            CHECK(got_body(msg, body, sizes[k]));
+            last = &msg->parts[msg->nparts - 1U];
+            f = zesp_msg_body(msg, 0);
+            CHECK((const uint8_t *)f.data >= (uint8_t *)zmq_msg_data(last) &&
+                  (const uint8_t *)f.data + f.size <=
+                      (uint8_t *)zmq_msg_data(last) + zmq_msg_size(last));
+            closes_holding = 0;
+            close_watch = wipe_secret;
+            if (by_free) {
+                zesp_msg_free(msg);
+                msg = zesp_msg_new();
+            } else {
+                CHECK_ERR(zesp_recv(sad, ta, msg, ZESP_DONTWAIT), EAGAIN);
+            }
+            close_watch = NULL;
+            if (closes_holding != 0)
+                fprintf(stderr, "  %zu B: the frame decrypted in place "
+                        "closed holding its plaintext (%s)\n", sizes[k],
+                        by_free ? "zesp_msg_free" : "the next receive");
+            CHECK(closes_holding == 0);
+        }
+        free(body);
+    }
+    zesp_msg_free(msg);
+    zmq_close(a);
+    zmq_close(b);
+    zmq_close(ta);
+    zmq_close(tb);
+    zmq_ctx_term(ctx);
+    zesp_sad_free(sad);
+}
+
 /* An XPUB publisher: wait until a subscription reached it. */
 static int wait_subscription(void *xpub)
 {
@@ -778,6 +907,7 @@ int main(void)
     RUN(test_plain_message_refused);
     RUN(test_refused_frame_keeps_no_plaintext);
     RUN(test_inproc_sender_buffer_untouched);
+    RUN(test_plaintext_wiped_when_done);
     RUN(test_subscriber_refuses_topic_put_in_front);
     return test_done();
 }

@@ -30,13 +30,15 @@ zike_start b
 zike_start a
 until_ok 20 zike_active_child a orders && until_ok 20 zike_active_child b orders
 ok $? "child SAs of orders on both sides"
-# In rounds of 500 round trips, each a new pair of processes, so that a
-# round that loses a message (below) does not end the run: 20 rounds.
-# No message may be refused as not serving the policy.  A round that
-# loses a message to an SA the receiver does not hold ("no security
-# association with that SPI": about 1 in 40 before the simultaneous-rekey
-# fix, none in 300 after) is counted, not failed: the switch to a child
-# zike answered still waits on a guess (activate_at, doc/zike.md 10).
+# In rounds of 500 round trips, each a new pair of processes: 20 rounds.
+# No message may be lost: none refused as not serving the policy, and
+# none sent under an SA the receiver does not hold ("no security
+# association with that SPI").  The second came when zike switched to a
+# child it answered at a guess (half the overlap, at most 1 s) rather
+# than once the peer was known to hold it (its traffic, its next request,
+# its DELETE of the old child), and when the initiator of a rekey removed
+# the old inbound SA as soon as its DELETE was answered, before what the
+# responder sent on it last had come (doc/zike.md 10).
 r=0 lost=0 refused=0
 while [ $r -lt 20 ]; do
     r=$((r + 1))
@@ -47,12 +49,14 @@ while [ $r -lt 20 ]; do
         cat "$work/srv-r$r.out" "$work/cli-r$r.out" | sed 's/^/# /'
     }
 done
-[ $refused -eq 0 ] && [ $lost -lt $r ]
-ok $? "20 rounds of 500 round trips on orders: none refused as not serving the policy ($lost rounds lost a message)"
+[ $refused -eq 0 ]
+ok $? "20 rounds of 500 round trips on orders: none refused as not serving the policy ($refused rounds)"
+[ $lost -eq 0 ]
+ok $? "20 rounds of 500 round trips on orders: none lost a message ($lost rounds did)"
 c=$(grep -c "for policy orders installed" "$work/a.log")
 i=$(grep -c "IKE SA rekeyed" "$work/a.log")
-# At least 100 child SAs (some 350 on a quiet machine; fewer where rounds
-# lose a message and end early): the check above went through many.
+# At least 100 child SAs (some 300 on a quiet machine, fewer under load):
+# the checks above went through many.
 [ "$c" -ge 100 ] && [ "$i" -ge 2 ]
 ok $? "through $c child SAs installed and $i IKE SA rekeys"
 ! grep -q "cannot update" "$work/a.log" "$work/b.log"
