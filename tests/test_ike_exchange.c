@@ -917,6 +917,62 @@ static void own_rekey_deletes_old_at_once(void)
     child_case_end(priv, njoined, now0);
 }
 
+/* zike's rekey of child 0x4444 is answered, and the new child cannot be
+ * installed here (the SAD full: every slot taken while the request was on
+ * its way).  The peer chose and holds its half: it is told with a DELETE
+ * at once.  Before, child_complete said "not made" (as if the peer held
+ * nothing), no DELETE went, and zike's next request of any kind was the
+ * peer's sign that zike held the child (the responder's switch on
+ * evidence): the peer moved its policy to a child zike never installed,
+ * and lost every message it sent us on it.  The old child carries the
+ * policy meanwhile, and a new child is asked for. */
+static void own_rekey_not_installed_deleted(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *old;
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305,
+                         .direction = ZESP_DIR_IN, .peer = "filler" };
+    zesp_policy pol;
+    uint64_t ctr = 1, now0 = z.now;
+    uint32_t offered, filled = 0;
+    size_t len, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    CHECK(child_create_start(&z, sa, "pol", old) == 0);
+    offered = sa->req.spi_in;
+    randombytes_buf(p.key, sizeof p.key);
+    for (p.spi = 0x70000000; filled < 4096; p.spi++, filled++)
+        if (zesp_sa_add(z.sad, &p) != 0)
+            break;
+    CHECK(filled > 0 && filled < 4096);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6001) == NULL);
+    CHECK(sa->req.kind == REQ_DELETE_CHILD && sa->req.del_spi == offered);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    for (uint32_t i = 0; i < filled; i++)
+        zesp_sa_del(z.sad, 0x70000000 + i, ZESP_DIR_IN);
+    /* The peer answers the DELETE; room again, a new child is asked for
+     * within the retry delay (under 1 s). */
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    for (uint64_t end = z.now + 1100; z.now < end &&
+                                      sa->req.kind != REQ_CHILD; z.now += 25)
+        ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0 &&
+          strcmp(sa->req.policy, "pol") == 0);
+    child_case_end(priv, njoined, now0);
+}
+
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
  * request comes (nonce all `peer_byte`), then the peer's answer to
  * zike's: TEMPORARY_FAILURE when `refuse`, else the new SA with a nonce
@@ -8437,6 +8493,7 @@ int main(void)
     RUN(rekey_switch_on_evidence);
     RUN(peer_delete_leaves_inbound);
     RUN(own_rekey_deletes_old_at_once);
+    RUN(own_rekey_not_installed_deleted);
     RUN(lingering_bounded);
     RUN(crossing_deletes_linger_once);
     RUN(rekey_answer_not_taken_by_peer);
