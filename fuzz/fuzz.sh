@@ -82,7 +82,7 @@ for target in $targets; do
     control) objs="$objs $daemon_objects $control_objects $text_objects" ;;
     safe_text) objs=$text_objects ;;
     zmtp) objs=$build/obj/ike_zmtp.o ;;
-    gcks_state) objs="$build/obj/ike_gcks_state.o $build/obj/esp_dir_sync.o" ;;
+    gcks_state) objs="$build/obj/ike_gcks_state.o $build/obj/esp_dir_sync.o $build/obj/esp_temp_file.o" ;;
     esac
     # shellcheck disable=SC2086
     $cc $flags $includes "$src/fuzz/${target}_fuzz.c" $objs $deps -lpthread -o "$bin"

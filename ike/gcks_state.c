@@ -21,11 +21,11 @@
  */
 #include "gcks_state.h"
 #include "dir_sync.h"
+#include "temp_file.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,8 +33,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GCKS_STATE_TEMP_SUFFIX ".new"
-#define GCKS_STATE_TEMP_TAG_BYTES 8U    /* random, hex in the temp name */
 
 uint64_t gcks_state_wall_ms(void)
 {
@@ -188,30 +186,11 @@ out:
     return rc;
 }
 
-/* Is name PATH's temporary name as gcks_state_write makes it: base, a
- * dot, the tag's hex digits, GCKS_STATE_TEMP_SUFFIX? */
-static bool temp_name_of(const char *name, const char *base)
-{
-    size_t n = strlen(base);
-
-    if (strncmp(name, base, n) != 0 || name[n] != '.')
-        return false;
-    name += n + 1;
-    for (size_t i = 0; i < 2 * GCKS_STATE_TEMP_TAG_BYTES; i++)
-        if (hex_digit(name[i]) < 0)
-            return false;
-    return strcmp(name + 2 * GCKS_STATE_TEMP_TAG_BYTES,
-                  GCKS_STATE_TEMP_SUFFIX) == 0;
-}
-
 int gcks_state_leftovers(const char *path, size_t *removed)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
-    struct dirent *e;
-    struct stat st;
-    DIR *d;
-    int fd, rc = 0, saved = 0;
+    int fd, rc, saved;
 
     *removed = 0;
     if (slash == NULL || (size_t)(slash - path) >= sizeof dir)
@@ -220,24 +199,9 @@ int gcks_state_leftovers(const char *path, size_t *removed)
              path);
     if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return -1;
-    if ((d = fdopendir(fd)) == NULL) {
-        saved = errno;
-        close(fd);
-        return errno = saved, -1;
-    }
-    while ((errno = 0, e = readdir(d)) != NULL) {
-        if (!temp_name_of(e->d_name, slash + 1) ||
-            fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-            !S_ISREG(st.st_mode) || st.st_uid != geteuid())
-            continue;
-        if (unlinkat(fd, e->d_name, 0) == 0)
-            ++*removed;
-        else if (rc == 0)
-            rc = -1, saved = errno;
-    }
-    if (rc == 0 && errno != 0)
-        rc = -1, saved = errno;
-    closedir(d);
+    rc = temp_file_leftovers(fd, temp_file_base_is, slash + 1, removed);
+    saved = errno;
+    close(fd);
     return rc == 0 ? 0 : (errno = saved, -1);
 }
 
@@ -245,32 +209,22 @@ int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
                      size_t n)
 {
     static char text[GCKS_STATE_BYTES_MAX];
-    char temp[4096 + 2 * GCKS_STATE_TEMP_TAG_BYTES + 2 +
-              sizeof GCKS_STATE_TEMP_SUFFIX];
-    char tag[2 * GCKS_STATE_TEMP_TAG_BYTES + 1];
-    uint8_t rnd[GCKS_STATE_TEMP_TAG_BYTES];
+    char temp[4096 + TEMP_FILE_EXTRA];
     size_t len;
     int fd, saved;
 
     if (n > GCKS_STATE_MAX)
         return errno = E2BIG, -1;
-    /* A name nobody can guess, made new: in a folder others may write
-     * (sticky, as /var/tmp), a fixed PATH.new another user made first is
-     * one we may neither unlink nor open, and the state would never be
-     * saved again. */
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(tag, sizeof tag, rnd, sizeof rnd);
-    if ((size_t)snprintf(temp, sizeof temp, "%s.%s" GCKS_STATE_TEMP_SUFFIX,
-                         path, tag) >= sizeof temp)
-        return errno = ENAMETOOLONG, -1;
     len = (size_t)snprintf(text, sizeof text, "%s", GCKS_STATE_MAGIC);
     for (size_t i = 0; i < n; i++)
         len += (size_t)snprintf(text + len, sizeof text - len,
                                 "%08x %llu\n", spis[i].spi,
                                 (unsigned long long)spis[i].until);
-    fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-              0600);
-    if (fd < 0)
+    /* A name nobody can guess, made new (temp_file.c): in a folder others
+     * may write (sticky, as /var/tmp), a fixed PATH.new another user made
+     * first is one we may neither unlink nor open, and the state would
+     * never be saved again. */
+    if ((fd = temp_file_open(AT_FDCWD, path, 0600, temp, sizeof temp)) < 0)
         return -1;
     if (write_full(fd, text, len) != 0 || fsync(fd) != 0) {
         saved = errno;

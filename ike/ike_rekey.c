@@ -167,6 +167,29 @@ static bool replaced_one_waits(const struct zike *z, const struct ike_sa *sa)
     return false;
 }
 
+/* When to try an IKE SA rekey the peer did not take again.  Refused for
+ * now (TEMPORARY_FAILURE, RFC 7296 2.25: the peer is making a child SA
+ * of its own, or rekeying itself): soon, a tenth of the IKE SA's
+ * lifetime, at most REKEY_RETRY_MS, at random between half and one and a
+ * half of that so that the two ends' exchanges part.  The rekey is due
+ * at 80-90 % of the lifetime: the fixed 10 s of before let a lifetime
+ * under a minute run out with no rekey at all while its children were
+ * rekeyed every few milliseconds.  Any other failure: REKEY_RETRY_MS. */
+#define REKEY_RETRY_MS 10000U
+static uint64_t rekey_retry_ms(struct zike *z, const struct ike_sa *sa,
+                               const struct ike_message *m)
+{
+    const struct zike_peer *peer = ike_sa_peer(z, sa);
+    uint64_t base = REKEY_RETRY_MS;
+
+    if (ike_error_notify(m) != IKE_N_TEMPORARY_FAILURE)
+        return REKEY_RETRY_MS;
+    if (peer != NULL && peer->ike_lifetime != 0 &&
+        (uint64_t)peer->ike_lifetime * 100U < base)
+        base = (uint64_t)peer->ike_lifetime * 100U;
+    return base / 2U + randombytes_uniform((uint32_t)base + 1U);
+}
+
 /* An authenticated peer that rekeys its IKE SA again and again, and never
  * deletes the old one, would leave one waiting per rekey: thousands a
  * second, past max-ike-sas (which only IKE_SA_INIT checks), and every
@@ -354,7 +377,7 @@ void ike_rekey_response(struct zike *z, struct ike_sa *sa,
         sodium_memzero(r->dh_priv, sizeof r->dh_priv);
         sodium_memzero(shared, sizeof shared);
         if (!sa->superseded)
-            sa->rekey_at = z->now + 10000U;   /* try again later */
+            sa->rekey_at = z->now + rekey_retry_ms(z, sa, m);
         return;
     }
     memcpy(n->spi_i, r->new_spi, 8);

@@ -1548,6 +1548,62 @@ static void simultaneous_ike_rekeys(void)
     ike_rekey_collision(0xff, false, 0xff);
 }
 
+/* zike's IKE SA rekey refused for now (TEMPORARY_FAILURE: the peer is
+ * making a child SA of its own) is tried again within a tenth of the
+ * lifetime, at random between half and one and a half of it (at most
+ * 10 s): with a lifetime of 2 s, in 100 to 300 ms.  Before, always after
+ * 10 s, by when a short lifetime had long run out (test_zike_fast_rekey.sh
+ * saw no IKE SA rekey in 14 s at ike-lifetime 2).  Any other failure, and
+ * a long lifetime, wait 10 s as before. */
+static void ike_rekey_refused_retried_soon(void)
+{
+    static const struct { uint32_t lifetime; bool temporary; uint64_t lo, hi; }
+        cases[] = {
+            { 2, true, 100, 300 },
+            { 14400, true, 5000, 15000 },
+            { 2, false, 10000, 10000 },
+        };
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint32_t saved = harness_peers[0].ike_lifetime;
+    uint64_t now0 = z.now;
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct ike_sa *sa = established();
+        struct route from = { 0 };
+        struct ike_writer w;
+        uint8_t chain[64];
+        uint64_t ctr = 1, wait;
+        size_t clen, len;
+
+        harness_peers[0].ike_lifetime = cases[i].lifetime;
+        z.now = 5000;
+        nsent = 0;
+        CHECK(ike_rekey_start(&z, sa) == 0 && nsent == 1 &&
+              sa->req.kind == REQ_IKE_REKEY);
+        ike_w_init_chain(&w, chain, sizeof chain);
+        ike_w_notify(&w, 0, cases[i].temporary ? IKE_N_TEMPORARY_FAILURE
+                                               : IKE_N_NO_PROPOSAL_CHOSEN,
+                     NULL, 0, NULL, 0);
+        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+        len = peer_msg(sa, IKE_CREATE_CHILD_SA, true, sa->req.mid, chain,
+                       clen, msg, &ctr);
+        ike_handle(&z, &from, msg, len);
+        CHECK(sa->req.kind == REQ_NONE && !sa->superseded &&
+              sa->rekey_at >= z.now);
+        wait = sa->rekey_at - z.now;
+        CHECK(wait >= cases[i].lo && wait <= cases[i].hi);
+        if (wait < cases[i].lo || wait > cases[i].hi)
+            fprintf(stderr, "# lifetime %u s, %s: retried after %llu ms\n",
+                    (unsigned)cases[i].lifetime,
+                    cases[i].temporary ? "TEMPORARY_FAILURE" : "refused",
+                    (unsigned long long)wait);
+        harness_reset();
+    }
+    harness_peers[0].ike_lifetime = saved;
+    z.now = now0;
+    memset(&z.stats, 0, sizeof z.stats);
+}
+
 /* A rekey of the IKE SA while a child SA of zike's is being made: the
  * answer would come to an IKE SA that no longer holds the children. */
 static void ike_rekey_while_child_in_flight(void)
@@ -8501,6 +8557,7 @@ int main(void)
     RUN(child_rekey_collision_peers);
     RUN(child_rekey_late_collision_peers);
     RUN(simultaneous_ike_rekeys);
+    RUN(ike_rekey_refused_retried_soon);
     RUN(ike_rekey_while_child_in_flight);
     RUN(ike_sas_per_peer);
     RUN(ike_rekey_answer_lost);

@@ -254,11 +254,21 @@ def test_the_broker_drops_a_connection_sending_a_frame_over_the_limit(ctx, work,
 
 def broker_connections(endpoint):
     """The states (hex, /proc/net/tcp) of the TCP connections accepted on
-    endpoint (tcp://127.0.0.1:PORT), the listening socket left out."""
+    endpoint (tcp://127.0.0.1:PORT), the listening socket left out.  The
+    broker sets ZMQ_IPV6 (examples/endpoint.h), so libzmq may listen on an
+    IPv6 socket with 127.0.0.1 mapped (::ffff:127.0.0.1, /proc/net/tcp6)."""
     port = "%04X" % int(endpoint.rsplit(":", 1)[1])
-    with open("/proc/net/tcp", encoding="ascii") as f:
-        rows = [line.split() for line in f.readlines()[1:]]
-    return [r[3] for r in rows if r[1] == "0100007F:" + port and r[3] != "0A"]
+    local = {"/proc/net/tcp": "0100007F:" + port,
+             "/proc/net/tcp6": "0000000000000000FFFF00000100007F:" + port}
+    states = []
+    for table, address in local.items():
+        try:
+            with open(table, encoding="ascii") as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+        except FileNotFoundError:      # a kernel without IPv6
+            continue
+        states += [r[3] for r in rows if r[1] == address and r[3] != "0A"]
+    return states
 
 
 def test_a_worker_killed_while_idle_costs_no_request(ctx, work, procs):
