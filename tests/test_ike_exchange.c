@@ -132,6 +132,24 @@ static size_t peer_msg(struct ike_sa *sa, uint8_t exchange, bool response,
     return n;
 }
 
+/* The peer's DELETE of its inbound child SA spi (zike's outbound), its
+ * request mid, taken by zike. */
+static void peer_deletes_child(struct ike_sa *sa, uint32_t spi, uint32_t mid,
+                               uint8_t *msg, uint64_t *ctr)
+{
+    uint8_t chain[64], s[4];
+    struct ike_writer w;
+    struct route from = { 0 };
+    size_t clen, len;
+
+    put32(s, spi);
+    ike_w_init_chain(&w, chain, sizeof chain);
+    ike_w_delete(&w, IKE_PROTO_ESP, 4, s, 1);
+    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
+    len = peer_msg(sa, IKE_INFORMATIONAL, false, mid, chain, clen, msg, ctr);
+    ike_handle(&z, &from, msg, len);
+}
+
 /* The key server's push (GSA_INBAND_REKEY request) of chain to zike. */
 static void key_server_push(struct ike_sa *sa, const uint8_t *chain,
                             size_t clen, uint8_t *msg, uint64_t *ctr)
@@ -520,10 +538,9 @@ static void delete_child(void)
 static void rekey_answer_not_taken_by_peer(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], del[64], spi[4], pub[32], priv[32];
+    uint8_t chain[1024], pub[32], priv[32];
     struct ike_sa *sa = established();
     struct route from = { 0 };
-    struct ike_writer w;
     struct child_sa *old, *fresh;
     zesp_policy pol;
     uint64_t ctr = 1;
@@ -550,12 +567,7 @@ static void rekey_answer_not_taken_by_peer(void)
     ike_tick(&z);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4545);
     /* The peer's DELETE names its inbound SPI: our outbound one. */
-    put32(spi, 0x4545);
-    ike_w_init_chain(&w, del, sizeof del);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 3, del, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_deletes_child(sa, 0x4545, 3, msg, &ctr);
     CHECK(child_by_out(sa, 0x4545) == NULL && count_sas() == 2);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4544);
     z.njoined = njoined;
@@ -679,10 +691,9 @@ enum peer_shows { SHOWS_NOTHING, SHOWS_NEXT_REQUEST, SHOWS_OLD_DELETED };
 static void rekey_switch_when_peer_holds(enum peer_shows shows)
 {
     static uint8_t msg[IKE_MAX_MESSAGE], req[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    uint8_t chain[1024], pub[32], priv[32];
     struct ike_sa *sa = established();
     struct route from = { 0 };
-    struct ike_writer w;
     struct child_sa *old, *fresh;
     zesp_policy pol;
     uint64_t ctr = 1, t0, now0 = z.now;
@@ -722,13 +733,7 @@ static void rekey_switch_when_peer_holds(enum peer_shows shows)
         z.now += 25;
         ike_tick(&z);
     } else if (shows == SHOWS_OLD_DELETED) {
-        put32(spi, 0x4444);
-        ike_w_init_chain(&w, chain, sizeof chain);
-        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
-        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-        len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg,
-                       &ctr);
-        ike_handle(&z, &from, msg, len);
+        peer_deletes_child(sa, 0x4444, 2, msg, &ctr);
     }
     if (shows != SHOWS_NOTHING)
         CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 &&
@@ -751,10 +756,9 @@ static void rekey_switch_on_evidence(void)
 static void peer_delete_leaves_inbound(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    uint8_t chain[1024], pub[32], priv[32];
     struct ike_sa *sa = established();
     struct route from = { 0 };
-    struct ike_writer w;
     struct child_sa *old;
     zesp_policy pol;
     zesp_sa_info info;
@@ -773,12 +777,7 @@ static void peer_delete_leaves_inbound(void)
                                0x4444);
     len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, 1, chain, clen, msg, &ctr);
     ike_handle(&z, &from, msg, len);
-    put32(spi, 0x4444);
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, 2, chain, clen, msg, &ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_deletes_child(sa, 0x4444, 2, msg, &ctr);
     CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4445);
     for (size_t i = 0; i < ZESP_POLICY_IN_MAX; i++)
         listed |= pol.in_spi[i] == old_in;
@@ -799,10 +798,9 @@ static void peer_delete_leaves_inbound(void)
 static void lingering_bounded(void)
 {
     static uint8_t msg[IKE_MAX_MESSAGE];
-    uint8_t chain[1024], pub[32], priv[32], spi[4];
+    uint8_t chain[1024], pub[32], priv[32];
     struct ike_sa *sa = established();
     struct route from = { 0 };
-    struct ike_writer w;
     uint64_t ctr = 1, now0 = z.now;
     size_t len, clen, njoined = z.njoined, lingering = 0;
     uint32_t mid = 1, cur = 0x5000;
@@ -818,13 +816,7 @@ static void lingering_bounded(void)
         len = peer_msg(sa, IKE_CREATE_CHILD_SA, false, mid++, chain, clen,
                        msg, &ctr);
         ike_handle(&z, &from, msg, len);
-        put32(spi, cur);
-        ike_w_init_chain(&w, chain, sizeof chain);
-        ike_w_delete(&w, IKE_PROTO_ESP, 4, spi, 1);
-        CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-        len = peer_msg(sa, IKE_INFORMATIONAL, false, mid++, chain, clen, msg,
-                       &ctr);
-        ike_handle(&z, &from, msg, len);
+        peer_deletes_child(sa, cur, mid++, msg, &ctr);
         cur++;
         z.now += 1;
     }
@@ -1195,18 +1187,7 @@ static struct model_peer {
 static void model_send_delete(struct ike_sa *sa, uint32_t spi, uint8_t *msg,
                               uint64_t *ctr)
 {
-    uint8_t chain[64], s[4];
-    struct ike_writer w;
-    struct route from = { 0 };
-    size_t clen, len;
-
-    put32(s, spi);
-    ike_w_init_chain(&w, chain, sizeof chain);
-    ike_w_delete(&w, IKE_PROTO_ESP, 4, s, 1);
-    CHECK(ike_w_finish(&w, &clen) == IKE_OK);
-    len = peer_msg(sa, IKE_INFORMATIONAL, false, sa->mid_in, chain, clen, msg,
-                   ctr);
-    ike_handle(&z, &from, msg, len);
+    peer_deletes_child(sa, spi, sa->mid_in, msg, ctr);
 }
 
 /* zike deletes the child whose inbound SPI is spi: the peer takes both
