@@ -343,10 +343,11 @@ struct child_offer child_offer_of(const struct zike_peer *peer)
  * rekey's responder retires it.  A new child SA of the policy is asked
  * for, with what the configuration says now, after an SPI collision or
  * a child we could not install (the SAD full: its slots free again as
- * lingering SAs go), or when a reload since we asked changed what we offer and the policy is
- * still served, or when nothing newer than the old child is left (again:
- * a collision settled against the peer's own child); not when the peer
- * chose what we never offered, which it would do again. */
+ * lingering SAs go), or when a reload since we asked changed what we
+ * offer and the policy is still served, or when nothing newer than the
+ * old child is left (again: a collision settled against the peer's own
+ * child); not when the peer chose what we never offered, which it would
+ * do again. */
 void child_answer_untaken(struct zike *z, struct ike_sa *sa,
                           enum child_untaken why,
                           const struct child_offer *asked, const char *policy,
@@ -371,7 +372,8 @@ void child_answer_untaken(struct zike *z, struct ike_sa *sa,
         zike_log(LOG_WARNING, "peer %s: no DELETE of its child SA 0x%08x "
                  "not taken: it goes with the IKE SA", sa->peer_name,
                  spi_in);
-    if (peer != NULL && (why == CHILD_COLLIDED || why == CHILD_NOT_INSTALLED ||
-                         ((changed || again) && zike_conf_serves(peer, pol))))
+    if (peer != NULL &&
+        (why == CHILD_COLLIDED || why == CHILD_NOT_INSTALLED ||
+         ((changed || again) && zike_conf_serves(peer, pol))))
         child_retry(z, sa, pol, 0);
 }
