@@ -274,6 +274,10 @@ struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
         *why = CHILD_COLLIDED;
         return NULL;
     }
+    /* From here a failure is ours alone: the peer holds its half, and
+     * would take our next request for the sign that we hold ours too
+     * (its switch on evidence), unless our DELETE comes first. */
+    *why = CHILD_NOT_INSTALLED;
     if (keymat_of(keymat, sa, k) != 0) {
         sodium_memzero(keymat, sizeof keymat);
         return NULL;
@@ -337,11 +341,13 @@ struct child_offer child_offer_of(const struct zike_peer *peer)
  * SPI we offered (spi_in) takes it out.  The old child of a rekey is
  * replaced to the peer (it refuses to rekey it again), so it retires as a
  * rekey's responder retires it.  A new child SA of the policy is asked
- * for, with what the configuration says now, after an SPI collision, or
- * when a reload since we asked changed what we offer and the policy is
- * still served, or when nothing newer than the old child is left (again:
- * a collision settled against the peer's own child); not when the peer
- * chose what we never offered, which it would do again. */
+ * for, with what the configuration says now, after an SPI collision or
+ * a child we could not install (the SAD full: its slots free again as
+ * lingering SAs go), or when a reload since we asked changed what we
+ * offer and the policy is still served, or when nothing newer than the
+ * old child is left (again: a collision settled against the peer's own
+ * child); not when the peer chose what we never offered, which it would
+ * do again. */
 void child_answer_untaken(struct zike *z, struct ike_sa *sa,
                           enum child_untaken why,
                           const struct child_offer *asked, const char *policy,
@@ -366,7 +372,8 @@ void child_answer_untaken(struct zike *z, struct ike_sa *sa,
         zike_log(LOG_WARNING, "peer %s: no DELETE of its child SA 0x%08x "
                  "not taken: it goes with the IKE SA", sa->peer_name,
                  spi_in);
-    if (peer != NULL && (why == CHILD_COLLIDED ||
-                         ((changed || again) && zike_conf_serves(peer, pol))))
+    if (peer != NULL &&
+        (why == CHILD_COLLIDED || why == CHILD_NOT_INSTALLED ||
+         ((changed || again) && zike_conf_serves(peer, pol))))
         child_retry(z, sa, pol, 0);
 }

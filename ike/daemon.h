@@ -611,6 +611,9 @@ enum child_untaken {
     CHILD_COLLIDED,       /* the SPI it chose for our outbound SA is taken */
     CHILD_UNFIT,          /* what it chose, or the policy, the configuration
                              no longer allows */
+    CHILD_NOT_INSTALLED,  /* chosen, but not installed here (the SAD full
+                             or failing): the peer holds its half all the
+                             same */
 };
 struct child_sa *child_complete(struct zike *z, struct ike_sa *sa,
                                 const struct zike_peer *peer,

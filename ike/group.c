@@ -432,11 +432,21 @@ static void gcks_new_key(struct zike *z, struct gcks_group *g,
     randombytes_buf(g->key, ZESP_KEYBYTES);
     g->created = z->now;
     g->rekey_at = key_rekey_at(z, g, gc);
-    /* Every sender still in the group gets this key with its Sender ID. */
+    /* Every sender still in the group gets this key with its Sender ID.
+     * A member backed off from (push_refused) refused the key before
+     * this one: this one is pushed at the next tick, not after the rest
+     * of the backoff (up to 5 minutes of the senders' messages under it
+     * that the member could not read); refused too, the wait doubles on
+     * from where it was. */
     g->sids_issued = 0;
-    for (size_t i = 0; i < g->nmembers; i++)
-        if (g->members[i].sender && g->members[i].sid)
-            g->sids_issued |= UINT64_C(1) << (g->members[i].sid - 1);
+    for (size_t i = 0; i < g->nmembers; i++) {
+        struct gcks_member *mb = &g->members[i];
+
+        if (mb->sender && mb->sid)
+            g->sids_issued |= UINT64_C(1) << (mb->sid - 1);
+        if (!mb->rejoin && mb->push_backoff != 0)
+            mb->push_after = 0;
+    }
     policy_sum(g->policy_sum, gc);
     if (why != NULL) {
         g->rekeys++;

@@ -909,6 +909,62 @@ static void own_rekey_deletes_old_at_once(void)
     child_case_end(priv, njoined, now0);
 }
 
+/* zike's rekey of child 0x4444 is answered, and the new child cannot be
+ * installed here (the SAD full: every slot taken while the request was on
+ * its way).  The peer chose and holds its half: it is told with a DELETE
+ * at once.  Before, child_complete said "not made" (as if the peer held
+ * nothing), no DELETE went, and zike's next request of any kind was the
+ * peer's sign that zike held the child (the responder's switch on
+ * evidence): the peer moved its policy to a child zike never installed,
+ * and lost every message it sent us on it.  The old child carries the
+ * policy meanwhile, and a new child is asked for. */
+static void own_rekey_not_installed_deleted(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t pub[32], priv[32];
+    struct ike_sa *sa = established();
+    struct route from = { 0 };
+    struct child_sa *old;
+    zesp_sa_params p = { .transform = ZESP_CHACHA20_POLY1305,
+                         .direction = ZESP_DIR_IN, .peer = "filler" };
+    zesp_policy pol;
+    uint64_t ctr = 1, now0 = z.now;
+    uint32_t offered, filled = 0;
+    size_t len, njoined = z.njoined;
+
+    ike_x25519_keypair(pub, priv);
+    z.njoined = 0;
+    z.now = 5000;
+    peer_asks_child(sa, 0, pub, 0x4444, "pol", msg, &ctr);
+    CHECK((old = child_by_out(sa, 0x4444)) != NULL);
+    CHECK(child_create_start(&z, sa, "pol", old) == 0);
+    offered = sa->req.spi_in;
+    randombytes_buf(p.key, sizeof p.key);
+    for (p.spi = 0x70000000; filled < 4096; p.spi++, filled++)
+        if (zesp_sa_add(z.sad, &p) != 0)
+            break;
+    CHECK(filled > 0 && filled < 4096);
+    len = child_answer(sa, 0x6001, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(child_by_out(sa, 0x6001) == NULL);
+    CHECK(sa->req.kind == REQ_DELETE_CHILD && sa->req.del_spi == offered);
+    CHECK(zesp_policy_get(z.sad, "pol", &pol) == 0 && pol.out_spi == 0x4444);
+    for (uint32_t i = 0; i < filled; i++)
+        zesp_sa_del(z.sad, 0x70000000 + i, ZESP_DIR_IN);
+    /* The peer answers the DELETE; room again, a new child is asked for
+     * within the retry delay (under 1 s). */
+    len = peer_msg(sa, IKE_INFORMATIONAL, true, sa->req.mid,
+                   (const uint8_t *)"", 1, msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(sa->req.kind == REQ_NONE);
+    for (uint64_t end = z.now + 1100; z.now < end &&
+                                      sa->req.kind != REQ_CHILD; z.now += 25)
+        ike_tick(&z);
+    CHECK(sa->req.kind == REQ_CHILD && sa->req.old_spi_in == 0 &&
+          strcmp(sa->req.policy, "pol") == 0);
+    child_case_end(priv, njoined, now0);
+}
+
 /* zike rekeys the IKE SA and, before its answer, the peer's own rekey
  * request comes (nonce all `peer_byte`), then the peer's answer to
  * zike's: TEMPORARY_FAILURE when `refuse`, else the new SA with a nonce
@@ -6526,6 +6582,67 @@ static void group_push_refused_backs_off(void)
     harness_reset();
 }
 
+/* A member the key server backs off from (it refused one push after
+ * another, up to 5 minutes apart) is pushed a new key as soon as there
+ * is one: its refusal was of the old key (another key under an SPI it
+ * holds, a key it retired, a full SAD or a registration on its way are
+ * not this key's), and the senders move to the new key after ATD,
+ * whatever the member holds.  Before, the new key waited for the rest of
+ * the backoff: up to 5 minutes of the group's messages the member could
+ * not read.  The wait goes on doubling from where it was if the new key
+ * is refused too. */
+static void group_push_new_key_not_held_back(void)
+{
+    static uint8_t msg[IKE_MAX_MESSAGE];
+    uint8_t chain[256];
+    struct ike_sa *sa = established();
+    struct gcks_group *g = &z.groups[0];
+    struct route from = { 0 };
+    uint64_t at[BACKOFF_PUSHES], ctr = 1, now0 = z.now;
+    uint32_t old;
+    size_t n, len, clen;
+    int level = zike_log_level;
+
+    z.now = 5000;
+    z.joined[0].retry_at = UINT64_MAX;     /* (zike as member of "j") */
+    zike_log_level = -1;
+    clen = registration(chain, sizeof chain, "g", 0);
+    len = peer_msg(sa, IKE_GSA_REGISTRATION, false, sa->mid_in, chain, clen,
+                   msg, &ctr);
+    ike_handle(&z, &from, msg, len);
+    CHECK(g->nmembers == 1 && g->members[0].have_spi == g->spi);
+    CHECK(group_rekey(&z, "g") == 0);
+    /* Refused for 10 minutes: the pushes 5 minutes apart by then. */
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 600000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 9);
+    old = g->spi;
+    CHECK(group_rekey(&z, "g") == 0);
+    CHECK(g->spi != old);
+    /* The new key goes at the next tick, not minutes later; taken. */
+    n = pushes_answered(sa, 0, 200, at, 1, &ctr);
+    CHECK(n == 1 && g->members[0].have_spi == g->spi);
+    /* Refused again, with a new key: pushed at once, then the wait goes
+     * on from where it was (not from 2 s). */
+    for (int i = 0; i < 4; i++) {
+        CHECK(group_rekey(&z, "g") == 0);
+        n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 200, at, 1, &ctr);
+        CHECK(n == 1);
+    }
+    /* 2, 4, 8, then 16 s: the next push of this key 16 s on. */
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 15000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 0);
+    n = pushes_answered(sa, IKE_N_INVALID_SYNTAX, 2000, at,
+                        BACKOFF_PUSHES, &ctr);
+    CHECK(n == 1);
+    zike_log_level = level;
+    z.joined[0].retry_at = 0;
+    g->nmembers = 0;
+    z.now = now0;
+    harness_reset();
+}
+
 /* As member: told to register again, it does, keeping its SAs until the
  * new one replaces them; a key server that then refuses it (it may no
  * longer send, or is no longer in the group) takes its SAs away: nothing
@@ -8413,6 +8530,7 @@ int main(void)
     RUN(rekey_switch_on_evidence);
     RUN(peer_delete_leaves_inbound);
     RUN(own_rekey_deletes_old_at_once);
+    RUN(own_rekey_not_installed_deleted);
     RUN(lingering_bounded);
     RUN(crossing_deletes_linger_once);
     RUN(rekey_answer_not_taken_by_peer);
@@ -8470,6 +8588,7 @@ int main(void)
     RUN(group_member_rekeys_in_a_row);
     RUN(group_server_sender_renumbered);
     RUN(group_push_refused_backs_off);
+    RUN(group_push_new_key_not_held_back);
     RUN(group_member_register_again);
     RUN(group_member_push_before_registered);
     RUN(group_member_push_after_answer);

@@ -202,4 +202,22 @@ else
     ok $? "--user 65534 does not make uid 65532's socket trusted (exit $rc)"
 fi
 
+# ---- 8. zikectl as a user who may not connect to the running zike ------------------
+# bob runs (as root), its control socket mode 0600 in a folder others may
+# search: uid 65534's connect is refused (EACCES), which zikectl says,
+# rather than that nothing listens (before: "no zike at ...: nothing
+# listens", as if zike were stopped).
+if [ "$(id -u)" -ne 0 ] || ! command -v setpriv > /dev/null; then
+    echo "# skip 8: needs root and setpriv"
+    skipped=$((skipped + 1))
+else
+    as_other "$ctl" -s "ipc://$work/bob.ctl" stats > "$work/out" 2>&1
+    rc=$?
+    [ $rc -eq 4 ] && grep -q "Permission denied: a socket of uid 0 (mode 0600) that uid 65534 may not connect to" "$work/out" &&
+        ! grep -q "nothing listens" "$work/out"
+    ok $? "uid 65534's zikectl to root's running zike: not allowed, said so, not that nothing listens (exit $rc: $(head -c 300 "$work/out"))"
+    ctl stats > /dev/null 2>&1
+    ok $? "bob runs and answers its own user"
+fi
+
 finish

@@ -11,6 +11,7 @@
  * answer in 5 seconds or has no socket there (or another user listens).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zesp.h>
 #include <zmq.h>
 
@@ -108,6 +110,27 @@ static int user_uid(const char *name, uid_t *uid)
     return 0;
 }
 
+/* The connect to an ipc:// socket failed; libzmq's monitor says not why.
+ * A socket we may not write (another user's zike, mode 0600) refuses the
+ * connect (EACCES) as one nobody listens on does (ECONNREFUSED): told
+ * apart here, or an operator not running zikectl as zike's user is told
+ * that zike is not running. */
+static void say_unconnected(const char *endpoint)
+{
+    const char *path = endpoint + 6;
+    struct stat st;
+
+    if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0 && errno == EACCES &&
+        stat(path, &st) == 0) {
+        fprintf(stderr, "zikectl: %s: %s: a socket of uid %u (mode %04o) "
+                "that uid %u may not connect to (run zikectl as zike's "
+                "user)\n", endpoint, strerror(EACCES), (unsigned)st.st_uid,
+                (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+        return;
+    }
+    fprintf(stderr, "zikectl: no zike at %s: nothing listens\n", endpoint);
+}
+
 /* The connection to an ipc:// socket, once made: whoever listens on it
  * must be our user, root, or the user --user names.  Asked of the
  * connection (SO_PEERCRED of the fd the monitor names), not of the file:
@@ -147,8 +170,7 @@ static int peer_trusted(void *mon, const char *endpoint, int timeout,
         if (event == ZMQ_EVENT_CONNECTED)
             break;
         if (event == ZMQ_EVENT_CLOSED || event == ZMQ_EVENT_CONNECT_RETRIED) {
-            fprintf(stderr, "zikectl: no zike at %s: nothing listens\n",
-                    endpoint);
+            say_unconnected(endpoint);
             return 1;
         }
     }
