@@ -1290,7 +1290,7 @@ static void rekey_collision_with(uint8_t peer_i, uint8_t peer_r,
     struct route from = { 0 };
     struct child_sa *old;
     const uint8_t *nr;
-    size_t len, clen, nr_len, resp_len, njoined = z.njoined;
+    size_t len, clen, nr_len, resp_len = 0, njoined = z.njoined;
     uint64_t ctr = 1, now0 = z.now, t0,
              patience = (uint64_t)z.conf.retransmit_ms *
                         ((1U << (z.conf.retransmit_tries + 1)) - 1) +
