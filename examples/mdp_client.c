@@ -130,8 +130,14 @@ int main(int argc, char **argv)
     int linger = 1000, slice = 100;
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &slice, sizeof slice);
-    if (endpoint_use(s, front, false, "mdp_client") != 0)
+    if (endpoint_use(s, front, false, "mdp_client") != 0) {
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        zesp_msg_free(msg);
+        zesp_msg_free(hopmsg);
+        zesp_sad_free(sad);
         return 1;
+    }
 
     for (int i = 0; i < count; i++) {
         char text[64];

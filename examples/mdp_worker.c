@@ -144,8 +144,14 @@ static int serve(const struct opts *o, int index)
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    if (endpoint_use(s, o->back, false, "mdp_worker") != 0)
+    if (endpoint_use(s, o->back, false, "mdp_worker") != 0) {
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        zesp_msg_free(msg);
+        zesp_msg_free(hop);
+        zesp_sad_free(sad);
         return 1;
+    }
     say(sad, o, s, "READY", 0);
     beat = now_ms() + o->heartbeat_ms;
     while (!stop) {

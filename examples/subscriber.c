@@ -64,8 +64,13 @@ int main(int argc, char **argv)
     void *s = zmq_socket(ctx, ZMQ_SUB);
     zmq_setsockopt(s, ZMQ_SUBSCRIBE, topic, strlen(topic));
     zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
-    if (endpoint_use(s, ep, false, "subscriber") != 0)
+    if (endpoint_use(s, ep, false, "subscriber") != 0) {
+        zmq_close(s);
+        zmq_ctx_term(ctx);
+        zesp_msg_free(msg);
+        zesp_sad_free(sad);
         return 1;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     while (accepted < count) {
         if (zesp_recv_policy(sad, policy, s, msg, 0) != 0) {
