@@ -67,7 +67,7 @@ static bool group_is_trusted_users_own(gid_t gid)
 /* Its group bits may be an ACL's mask: then no user or group the ACL
  * names may write.  fd is O_PATH: the ACL is read from one opened for it
  * (none opened: refused). */
-static bool group_write_is_owners_only(int fd, const struct stat *st)
+bool dir_group_write_owners_only(int fd, const struct stat *st)
 {
     int rd;
     bool ok;
@@ -80,18 +80,13 @@ static bool group_write_is_owners_only(int fd, const struct stat *st)
     return ok;
 }
 
-bool dir_group_write_owners_only(int dir, const struct stat *st)
-{
-    return group_write_is_owners_only(dir, st);
-}
-
 static bool others_cannot_rename_in(int fd, const struct stat *st)
 {
     return owner_trusted(st->st_uid) &&
            ((st->st_mode & S_ISVTX) ||
             (!(st->st_mode & S_IWOTH) &&
              (!(st->st_mode & S_IWGRP) ||
-              group_write_is_owners_only(fd, st))));
+              dir_group_write_owners_only(fd, st))));
 }
 
 bool dir_above_private(int dir)

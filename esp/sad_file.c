@@ -16,7 +16,6 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +28,11 @@
 #include "home.h"
 #include "owner.h"
 #include "sad.h"
+#include "temp_file.h"
 
 #define SAD_DIR_MODE 0700
 #define SAD_FILE_MODE 0600
 #define SAD_ROOT_DIR "/run/zesp"
-#define TEMP_TAG_BYTES 8U
 
 /* The directory a SAD file is opened through, and the file's name in it;
  * whether root gave it to its owner (its parent root's alone). */
@@ -323,8 +322,7 @@ static int adjust_existing(int fd, const zesp_sad_opts *opts)
 static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts,
                        bool group)
 {
-    char tmp[NAME_MAX + 1], tag[2 * TEMP_TAG_BYTES + 1];
-    uint8_t rnd[TEMP_TAG_BYTES];
+    char hidden[NAME_MAX + 2], tmp[NAME_MAX + 2 + TEMP_FILE_EXTRA];
     struct sad_header plan;
     mode_t mode;
     uint8_t *map;
@@ -333,20 +331,19 @@ static int create_file(const struct sad_dir *d, const zesp_sad_opts *opts,
     if ((err = create_mode(opts, &mode)) != 0 ||
         (err = sad_layout_plan(opts, &plan)) != 0)
         return err;
-    /* A random name, not the pid: a creator killed here leaves its file,
-     * and a later one given the same pid (after a reboot, or in another
-     * pid namespace) would find it and never make the SAD. */
-    randombytes_buf(rnd, sizeof rnd);
-    sodium_bin2hex(tag, sizeof tag, rnd, sizeof rnd);
-    if ((size_t)snprintf(tmp, sizeof tmp, ".%s.%s.new", d->name, tag) >=
-        sizeof tmp)
+    /* A random name (.NAME.<16 hex>.new, temp_file.c), not the pid: a
+     * creator killed here leaves its file, and a later one given the same
+     * pid (after a reboot, or in another pid namespace) would find it and
+     * never make the SAD.  Made the owner's alone: a directory's default
+     * ACL gives the users it names what the mode's group bits let through
+     * its mask, and one of them who opened the file before its ACL is
+     * stripped below would keep that descriptor, and read the keys later
+     * put in it. */
+    if ((size_t)snprintf(hidden, sizeof hidden, ".%s", d->name) >=
+        sizeof hidden)
         return ENAMETOOLONG;
-    /* Made the owner's alone: a directory's default ACL gives the users
-     * it names what the mode's group bits let through its mask, and one
-     * of them who opened the file before its ACL is stripped below would
-     * keep that descriptor, and read the keys later put in it. */
-    fd = openat(d->fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                SAD_FILE_MODE);
+    fd = temp_file_open(d->fd, hidden, O_RDWR, SAD_FILE_MODE, tmp,
+                        sizeof tmp);
     if (fd < 0)
         return errno;
     /* The mode asked for, whatever the umask or the directory's ACL. */

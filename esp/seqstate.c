@@ -423,7 +423,7 @@ static int record_write(const struct state_dir *d,
      * ACL names gets what the mode's group bits let through the mask, and
      * a descriptor opened before the ACL is stripped would write the
      * record after its rename too. */
-    fd = temp_file_open(d->dir.fd, name, 0600, tmp, sizeof tmp);
+    fd = temp_file_open(d->dir.fd, name, O_WRONLY, 0600, tmp, sizeof tmp);
     if (fd < 0)
         return ZESP_ESTATEIO;
     /* The mode asked for, not what the directory's default ACL adds. */

@@ -9,7 +9,8 @@
  * fails there, and every one after it.  A random name nobody can take
  * first; what a killed writer leaves is found by its form and removed,
  * under the writers' lock (temp_file_leftovers).  Shared by the sequence
- * records (seqstate.c) and usable by zike's key-server state.
+ * records (seqstate.c), the SAD's creation (sad_file.c) and zike's
+ * key-server state (gcks_state.c).
  */
 #include "temp_file.h"
 
@@ -27,8 +28,8 @@ static bool lower_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
-int temp_file_open(int dirfd, const char *base, mode_t mode, char *tmp,
-                   size_t tmplen)
+int temp_file_open(int dirfd, const char *base, int access, mode_t mode,
+                   char *tmp, size_t tmplen)
 {
     char tag[2 * TEMP_FILE_TAG_BYTES + 1];
     uint8_t rnd[TEMP_FILE_TAG_BYTES];
@@ -39,7 +40,7 @@ int temp_file_open(int dirfd, const char *base, mode_t mode, char *tmp,
         tmplen)
         return errno = ENAMETOOLONG, -1;
     return openat(dirfd, tmp,
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+                  access | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 }
 
 /* The length of name's base if it is a temporary name, else 0. */

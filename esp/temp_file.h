@@ -14,10 +14,11 @@
 
 /* Make a new file for base (a name in dirfd, or a path with AT_FDCWD),
  * named BASE.<16 hex>.new into tmp, with O_CREAT | O_EXCL | O_NOFOLLOW:
- * open for writing, mode as given (less the umask).  A descriptor, or -1
- * with errno (ENAMETOOLONG: tmp too small). */
-int temp_file_open(int dirfd, const char *base, mode_t mode, char *tmp,
-                   size_t tmplen);
+ * open with access (O_WRONLY, or O_RDWR to map it), mode as given (less
+ * the umask).  A descriptor, or -1 with errno (ENAMETOOLONG: tmp too
+ * small). */
+int temp_file_open(int dirfd, const char *base, int access, mode_t mode,
+                   char *tmp, size_t tmplen);
 
 /* Is the name's base (its first len bytes) one whose leftovers these are? */
 typedef bool temp_file_base_fn(const char *name, size_t len, const void *arg);

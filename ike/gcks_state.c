@@ -224,7 +224,8 @@ int gcks_state_write(const char *path, const struct gcks_state_spi *spis,
      * may write (sticky, as /var/tmp), a fixed PATH.new another user made
      * first is one we may neither unlink nor open, and the state would
      * never be saved again. */
-    if ((fd = temp_file_open(AT_FDCWD, path, 0600, temp, sizeof temp)) < 0)
+    if ((fd = temp_file_open(AT_FDCWD, path, O_WRONLY, 0600, temp,
+                             sizeof temp)) < 0)
         return -1;
     if (write_full(fd, text, len) != 0 || fsync(fd) != 0) {
         saved = errno;
