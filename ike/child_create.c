@@ -234,10 +234,7 @@ void child_create_request(struct zike *z, struct ike_sa *sa,
     }
     k = (struct keymat_in){ shared, ni, nr, ni_len, sizeof nr };
     c = child_respond(z, sa, peer, m, policy, &ch, &k, &w, &fail);
-    if (c == NULL) {
-        /* A rekey at the limit: the SAs it replaces go soon. */
-        if (fail == IKE_N_NO_ADDITIONAL_SAS && old != NULL)
-            fail = IKE_N_TEMPORARY_FAILURE;
+    if (c == NULL) {          /* child_choose judged max-child-sas */
         ike_w_notify(&w, IKE_PROTO_ESP, fail, NULL, 0, NULL, 0);
         goto reply;
     }

@@ -755,6 +755,15 @@ static void gcks_held_down(struct zike *z, struct gcks_group *g,
     respond_notify(z, sa, from, m, IKE_N_TEMPORARY_FAILURE);
 }
 
+/* A member's pushes start over: the next goes at the next tick, and a
+ * refusal of it is said again (a registration, a reload). */
+static void push_start_over(struct gcks_member *mb)
+{
+    mb->push_after = 0;
+    mb->push_backoff = 0;
+    mb->push_refused = 0;
+}
+
 static void gcks_registration(struct zike *z, struct ike_sa *sa,
                               const struct route *from,
                               const struct ike_message *m)
@@ -856,9 +865,7 @@ static void gcks_registration(struct zike *z, struct ike_sa *sa,
     mb->have_spi = g->spi;
     member_given(mb, g, sa);
     mb->rejoin = false;
-    mb->push_after = 0;
-    mb->push_backoff = 0;
-    mb->push_refused = 0;
+    push_start_over(mb);
     atd = registration_atd(z, g, gc, peer, sender);
     gsa_of(z, g, gc, atd, &pol);
     ike_w_init_chain(&w, chain, sizeof chain);
@@ -1923,9 +1930,7 @@ static void push_backoff_reset(struct gcks_group *g)
 
         if (mb->rejoin || (mb->push_backoff == 0 && mb->push_refused == 0))
             continue;                  /* none refused (or told, waiting) */
-        mb->push_after = 0;
-        mb->push_backoff = 0;
-        mb->push_refused = 0;
+        push_start_over(mb);
     }
 }
 
